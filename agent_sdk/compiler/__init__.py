@@ -1,0 +1,191 @@
+"""Compile a model into a bundle: library + weights + tokenizer + manifest.
+
+``compile_model("smollm2-135m", quant="q4", target="host")`` reads the
+checkpoint, exports the architecture to Relax, lowers and builds it for the
+target, converts the weights to the requested storage format and writes a
+verified bundle folder (by default ``compiled/<model>-<quant>-<target>/``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from agent_sdk.errors import CompileError, UserError
+from agent_sdk.manifest import write_manifest
+
+__all__ = ["compile_model", "default_bundle_dir", "compiled_root", "CompileResult"]
+
+LIBRARY = "model.so"
+PARAMS = "params.safetensors"
+
+
+def compiled_root() -> Path:
+    """Where bundles go by default: ``$AGENT_SDK_COMPILED`` or ``./compiled``."""
+    env = os.environ.get("AGENT_SDK_COMPILED")
+    if env:
+        return Path(env)
+    return Path.cwd() / "compiled"
+
+
+def default_bundle_dir(name: str, quant: str, target: str) -> Path:
+    """``compiled/<name>-<quant>-<target>``."""
+    return compiled_root() / f"{name}-{quant}-{target}"
+
+
+class CompileResult(dict):  # type: ignore[type-arg]
+    """The manifest of the written bundle, plus ``path``."""
+
+    @property
+    def path(self) -> Path:
+        """The bundle folder."""
+        return Path(self["path"])
+
+
+def compile_model(
+    model: str | os.PathLike[str],
+    *,
+    quant: str = "q4",
+    target: str = "host",
+    out: str | os.PathLike[str] | None = None,
+    name: str | None = None,
+    allow_download: bool = False,
+    progress: Callable[[str, float], None] | None = None,
+) -> CompileResult:
+    """Compiles a model into a bundle.
+
+    Args:
+        model: Preset name, Hugging Face folder or GGUF file.
+        quant: ``q4``, ``q8``, ``f16`` or ``f32``.
+        target: ``host``, ``pi4``, ``pi5``, ``aarch64`` or ``vulkan``.
+        out: Bundle folder; default ``compiled/<model>-<quant>-<target>``.
+        name: Model name recorded in the manifest and used for the folder.
+        allow_download: Let a preset download its weights from the hub.
+        progress: Called with (stage description, fraction done).
+
+    Returns:
+        The manifest, with ``path`` set to the bundle folder.
+
+    Raises:
+        UserError: Unknown model, quantization or target (``TargetError``).
+        ModelFormatError: A bad checkpoint.
+        CompileError: TVM failed.
+    """
+    import tvm
+
+    from agent_sdk.compiler.pipeline import build_library, export_module
+    from agent_sdk.compiler.targets import resolve_target
+    from agent_sdk.models.registry import architecture_for
+    from agent_sdk.models.resolve import resolve_model
+    from agent_sdk.quantization.formats import QuantConfig
+
+    say = progress or (lambda _m, _f: None)
+    qcfg = QuantConfig.from_name(quant)
+    tspec, tdict = resolve_target(target)  # fail fast, before reading weights
+    ref = resolve_model(model, allow_download=allow_download)
+    if ref.kind == "bundle":
+        raise UserError(f"{ref.path} is already a compiled bundle; pass the checkpoint or preset to compile")
+    model_name = name or ref.name
+    dest = Path(out) if out else default_bundle_dir(model_name, quant, target)
+
+    t0 = time.perf_counter()
+    say("reading checkpoint", 0.02)
+
+    arch = architecture_for(_model_type_of(ref.path))
+    ckpt = arch.resolve("loader")(ref.path)
+    cfg = ckpt.config
+
+    say("exporting model", 0.1)
+    net = arch.resolve("model_factory")(cfg, qcfg)
+    mod, named = export_module(net, arch.resolve("export_spec")(net), tdict)
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    work.chmod(0o755)
+    try:
+        say("converting weights", 0.15)
+        params = arch.resolve("param_builder")(
+            ckpt, qcfg.linear, qcfg.embed, lambda i, n: say("converting weights", 0.15 + 0.2 * i / n)
+        )
+        order = _check_params(named, params)
+        from agent_sdk._safetensors import write_safetensors
+
+        write_safetensors(work / PARAMS, params, order)
+        del params
+
+        say("compiling library", 0.4)
+        build_s = build_library(
+            mod, tdict, work / LIBRARY, cross_compiler=tspec.cross_compiler,
+            progress=lambda m: say(f"compiling library: {m}", 0.5),
+        )
+        say("writing bundle", 0.95)
+        for fname, data in ckpt.tokenizer_files.items():
+            (work / fname).write_bytes(data)
+        (work / "tokenizer_meta.json").write_text(json.dumps(ckpt.tokenizer_meta, indent=2) + "\n")
+        manifest: dict[str, Any] = {
+            "name": model_name,
+            "architecture": arch.name,
+            "model": cfg.to_dict(),
+            "parameters": cfg.parameter_count(),
+            "quantization": {"name": qcfg.name, "linear": qcfg.linear, "embed": qcfg.embed, "group_size": 32},
+            "target": {"name": tspec.name, "tvm": _jsonable(tdict), "arch": tspec.arch or platform.machine()},
+            "tvm_version": tvm.__version__,
+            "source": {"path": str(ref.path), "format": ckpt.source_format, "weight_types": ckpt.weight_types},
+            "library": LIBRARY,
+            "params": PARAMS,
+            "param_order": order,
+            "tokenizer": "tokenizer.json" if "tokenizer.json" in ckpt.tokenizer_files else "tokenizer.model",
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "build_seconds": round(build_s, 2),
+            "host": {"machine": platform.machine(), "cpu": tdict.get("mcpu") if target == "host" else None},
+        }
+        write_manifest(work, manifest)
+        if dest.exists():
+            shutil.rmtree(dest)
+        work.replace(dest)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    say("done", 1.0)
+    result = CompileResult(json.loads((dest / "manifest.json").read_text()))
+    result["path"] = str(dest)
+    result["total_seconds"] = round(time.perf_counter() - t0, 2)
+    return result
+
+
+def _model_type_of(path: Path) -> str:
+    if path.is_dir():
+        try:
+            return str(json.loads((path / "config.json").read_text()).get("model_type"))
+        except (OSError, ValueError):
+            return "mobilellm"  # the loader reports the real problem
+    return "llama"  # GGUF: the loader checks general.architecture
+
+
+def _check_params(named: list[tuple[str, Any]], params: dict[str, Any]) -> list[str]:
+    """Checks converted weights against the exported parameters; returns the order."""
+    problems = []
+    for pname, p in named:
+        if pname not in params:
+            problems.append(f"no weight for parameter {pname}")
+            continue
+        arr = params[pname]
+        want_shape = tuple(int(x) for x in p.shape)
+        if tuple(arr.shape) != want_shape or str(arr.dtype) != str(p.dtype):
+            problems.append(f"{pname}: got {arr.dtype}{tuple(arr.shape)}, model expects {p.dtype}{want_shape}")
+    extra = set(params) - {n for n, _ in named}
+    problems += [f"weight {n} has no parameter" for n in sorted(extra)]
+    if problems:
+        raise CompileError("converted weights do not match the model: " + "; ".join(problems[:10]))
+    return [n for n, _ in named]
+
+
+def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v if isinstance(v, (str, int, float, bool, list)) else str(v)) for k, v in d.items()}

@@ -1,0 +1,67 @@
+"""The exception hierarchy of agent_sdk.
+
+Every error the SDK raises on purpose derives from :class:`AgentSDKError`, so a
+caller can catch one type. Subclasses say who is at fault: the user of the SDK
+(:class:`UserError` and its children), a model file (:class:`ModelFormatError`),
+the compiler, or the runtime.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AgentSDKError",
+    "UserError",
+    "ConfigError",
+    "ModelFormatError",
+    "UnknownModelError",
+    "CompileError",
+    "TargetError",
+    "EngineError",
+    "BundleError",
+    "ContextOverflowError",
+    "ToolError",
+]
+
+
+class AgentSDKError(Exception):
+    """Root of every error raised by agent_sdk."""
+
+
+class UserError(AgentSDKError):
+    """A mistake in how the SDK was called (bad option, bad path, bad value)."""
+
+
+class ConfigError(UserError):
+    """A model configuration is invalid or inconsistent."""
+
+
+class UnknownModelError(UserError):
+    """A model name is neither a preset, a path nor a bundle."""
+
+
+class ModelFormatError(AgentSDKError):
+    """A model file is malformed: a missing or mis-shaped tensor, bad metadata."""
+
+
+class CompileError(AgentSDKError):
+    """Compiling a model to a library failed."""
+
+
+class TargetError(CompileError, UserError):
+    """A compilation target is unknown or unsupported by the installed TVM."""
+
+
+class EngineError(AgentSDKError):
+    """The runtime failed to load or run a compiled model."""
+
+
+class BundleError(EngineError):
+    """A compiled bundle is incomplete, corrupted or does not match its manifest."""
+
+
+class ContextOverflowError(EngineError):
+    """A request does not fit in the model's context window."""
+
+
+class ToolError(AgentSDKError):
+    """A tool definition or tool registry rule was violated."""

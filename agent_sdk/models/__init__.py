@@ -1,0 +1,1 @@
+"""Model architectures, presets and checkpoint loading."""

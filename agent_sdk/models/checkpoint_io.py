@@ -1,0 +1,225 @@
+"""Readers for checkpoint files: PyTorch ``.bin``, safetensors, GGUF.
+
+All readers return numpy arrays and never execute code from the file: the
+PyTorch reader unpickles with an allow-list of the few globals that
+``torch.save`` writes for plain tensors and refuses anything else.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import zipfile
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agent_sdk._safetensors import read_safetensors
+from agent_sdk.errors import ModelFormatError
+
+__all__ = ["read_torch_bin", "read_safetensors", "read_hf_weights", "GGUFTensor", "GGUFFile", "read_gguf"]
+
+
+def _bf16_to_f32(raw: np.ndarray) -> np.ndarray:
+    return (raw.astype(np.uint32) << 16).view(np.float32)
+
+
+_TORCH_STORAGES = {
+    "FloatStorage": np.float32,
+    "HalfStorage": np.float16,
+    "BFloat16Storage": "bfloat16",
+    "DoubleStorage": np.float64,
+    "LongStorage": np.int64,
+    "IntStorage": np.int32,
+    "ShortStorage": np.int16,
+    "CharStorage": np.int8,
+    "ByteStorage": np.uint8,
+    "BoolStorage": np.bool_,
+}
+
+
+@dataclass
+class _StorageRef:
+    dtype: Any
+    key: str
+
+
+def _rebuild_tensor_v2(
+    storage: np.ndarray, offset: int, size: tuple[int, ...], stride: tuple[int, ...], *_: Any
+) -> np.ndarray:
+    flat = storage.reshape(-1)
+    if not size:
+        return flat[offset : offset + 1].reshape(()).copy()
+    needed = offset + sum((n - 1) * s for n, s in zip(size, stride)) + 1
+    if needed > flat.size:
+        raise ModelFormatError(f"tensor of size {tuple(size)} reads past the end of its storage")
+    item = flat.itemsize
+    view = np.lib.stride_tricks.as_strided(
+        flat[offset:], shape=tuple(size), strides=tuple(s * item for s in stride), writeable=False
+    )
+    return np.ascontiguousarray(view)
+
+
+def _rebuild_parameter(data: np.ndarray, *_: Any) -> np.ndarray:
+    return data
+
+
+class _SafeTorchUnpickler(pickle.Unpickler):
+    """Unpickles ``data.pkl`` of a ``torch.save`` zip, allowing only tensor globals."""
+
+    def __init__(self, fp: Any, archive: zipfile.ZipFile, prefix: str, source: Path) -> None:
+        super().__init__(fp)
+        self._archive = archive
+        self._prefix = prefix
+        self._source = source
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "torch._utils" and name == "_rebuild_tensor_v2":
+            return _rebuild_tensor_v2
+        if module == "torch._utils" and name == "_rebuild_parameter":
+            return _rebuild_parameter
+        if module == "torch" and name in _TORCH_STORAGES:
+            return _StorageRef(_TORCH_STORAGES[name], name)
+        if module == "collections" and name == "OrderedDict":
+            return OrderedDict
+        raise ModelFormatError(
+            f"{self._source}: refusing to unpickle {module}.{name}; only plain tensors are loaded "
+            "(the file may contain code)"
+        )
+
+    def persistent_load(self, pid: Any) -> np.ndarray:
+        if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"):
+            raise ModelFormatError(f"{self._source}: unexpected persistent id {pid!r}")
+        ref, key, numel = pid[1], str(pid[2]), int(pid[4])
+        if not isinstance(ref, _StorageRef):
+            raise ModelFormatError(f"{self._source}: unexpected storage type {ref!r}")
+        try:
+            raw = self._archive.read(f"{self._prefix}data/{key}")
+        except KeyError as exc:
+            raise ModelFormatError(f"{self._source}: storage {key} is missing from the archive") from exc
+        if ref.dtype == "bfloat16":
+            arr = np.frombuffer(raw, dtype="<u2")
+            if arr.size < numel:
+                raise ModelFormatError(f"{self._source}: storage {key} is truncated")
+            return _bf16_to_f32(arr[:numel])
+        dt = np.dtype(ref.dtype).newbyteorder("<")
+        if len(raw) < numel * dt.itemsize:
+            raise ModelFormatError(f"{self._source}: storage {key} is truncated ({len(raw)} bytes, need {numel * dt.itemsize})")
+        return np.frombuffer(raw, dtype=dt, count=numel)
+
+
+def read_torch_bin(path: Path) -> dict[str, np.ndarray]:
+    """Reads a ``torch.save`` zip checkpoint (``pytorch_model.bin``) safely.
+
+    Args:
+        path: The file.
+
+    Returns:
+        Tensor name → array.
+
+    Raises:
+        ModelFormatError: Not a zip checkpoint, a truncated file, or a pickle
+            that references anything but tensor-building globals.
+    """
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ModelFormatError(
+            f"{path}: not a PyTorch zip checkpoint ({exc}); the legacy pre-1.6 format is not supported"
+        ) from exc
+    with archive:
+        pkl = [n for n in archive.namelist() if n.endswith("data.pkl")]
+        if not pkl:
+            raise ModelFormatError(f"{path}: no data.pkl inside; not a torch.save checkpoint")
+        prefix = pkl[0][: -len("data.pkl")]
+        try:
+            with archive.open(pkl[0]) as fp:
+                obj = _SafeTorchUnpickler(fp, archive, prefix, path).load()
+        except ModelFormatError:
+            raise
+        except Exception as exc:
+            raise ModelFormatError(f"{path}: cannot read the checkpoint: {exc}") from exc
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict):
+        raise ModelFormatError(f"{path}: expected a dict of tensors, found {type(obj).__name__}")
+    return {str(k): v for k, v in obj.items() if isinstance(v, np.ndarray)}
+
+
+def read_hf_weights(folder: Path) -> dict[str, np.ndarray]:
+    """Reads all weights of a Hugging Face folder (single or sharded files)."""
+    for index_name, reader in (("model.safetensors.index.json", read_safetensors), ("pytorch_model.bin.index.json", read_torch_bin)):
+        index = folder / index_name
+        if index.exists():
+            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+            out: dict[str, np.ndarray] = {}
+            for shard in shards:
+                if not (folder / shard).exists():
+                    raise ModelFormatError(f"{folder}: shard {shard} named in {index_name} is missing")
+                out.update(reader(folder / shard))
+            return out
+    if (folder / "model.safetensors").exists():
+        return read_safetensors(folder / "model.safetensors")
+    if (folder / "pytorch_model.bin").exists():
+        return read_torch_bin(folder / "pytorch_model.bin")
+    singles = sorted(folder.glob("*.safetensors"))
+    if len(singles) == 1:
+        return read_safetensors(singles[0])
+    raise ModelFormatError(f"{folder}: no weights found (expected model.safetensors or pytorch_model.bin)")
+
+
+@dataclass
+class GGUFTensor:
+    """One tensor of a GGUF file.
+
+    Attributes:
+        name: Name in the file.
+        ggml_type: GGML type id.
+        shape: Numpy-order shape (rows, cols) or (n,).
+        data: The raw bytes (or values for F32/F16), as stored.
+    """
+
+    name: str
+    ggml_type: int
+    shape: tuple[int, ...]
+    data: np.ndarray
+
+
+@dataclass
+class GGUFFile:
+    """Metadata and tensors of a GGUF file."""
+
+    metadata: dict[str, Any]
+    tensors: dict[str, GGUFTensor]
+
+
+def read_gguf(path: Path) -> GGUFFile:
+    """Reads a GGUF file with the ``gguf`` package (memory-mapped).
+
+    Raises:
+        ModelFormatError: If the file is not GGUF or is truncated.
+    """
+    try:
+        import gguf
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise ModelFormatError("reading GGUF files needs the 'gguf' package: pip install gguf") from exc
+    try:
+        reader = gguf.GGUFReader(str(path))
+    except Exception as exc:
+        raise ModelFormatError(f"{path}: not a readable GGUF file ({exc})") from exc
+    meta: dict[str, Any] = {}
+    for key, field in reader.fields.items():
+        if key.startswith("GGUF."):
+            continue
+        try:
+            meta[key] = field.contents()
+        except Exception:  # an exotic field type we do not need
+            continue
+    tensors = {}
+    for t in reader.tensors:
+        shape = tuple(int(x) for x in reversed(list(t.shape)))  # numpy order
+        tensors[t.name] = GGUFTensor(t.name, int(t.tensor_type), shape, t.data)
+    return GGUFFile(meta, tensors)

@@ -1,0 +1,404 @@
+"""Load MobileLLM-family checkpoints: Hugging Face folders and GGUF files.
+
+Both formats are mapped to Hugging Face tensor names ("canonical" names),
+checked name by name and shape by shape against the config, then converted
+to the parameters of :class:`MobileLLMForCausalLM` in the requested storage
+format. GGUF Q4_0/Q4_1/Q8_0 blocks are repacked without requantizing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agent_sdk.errors import ConfigError, ModelFormatError
+from agent_sdk.models.checkpoint_io import GGUFFile, read_gguf, read_hf_weights
+from agent_sdk.models.mobilellm.mobilellm_config import MobileLLMConfig
+from agent_sdk.quantization import formats as qf
+
+__all__ = ["Checkpoint", "load_checkpoint", "build_params", "expected_tensors"]
+
+# Tensors some exporters add that carry no weights of ours.
+_IGNORED_SUFFIXES = ("rotary_emb.inv_freq",)
+
+
+@dataclass
+class _Source:
+    """One canonical tensor: a float array, or raw GGUF blocks."""
+
+    shape: tuple[int, ...]
+    array: np.ndarray | None = None
+    ggml_type: int | None = None
+    raw: np.ndarray | None = None
+
+    def as_float(self) -> np.ndarray:
+        if self.array is not None:
+            return np.asarray(self.array, dtype=np.float32)
+        assert self.raw is not None and self.ggml_type is not None
+        rows, cols = self.shape if len(self.shape) == 2 else (1, self.shape[0])
+        return qf.dequantize_gguf(self.raw, self.ggml_type, rows, cols).reshape(self.shape)
+
+    def as_format(self, fmt: str) -> dict[str, np.ndarray]:
+        if self.raw is not None and self.ggml_type in (qf.GGML_Q4_0, qf.GGML_Q4_1, qf.GGML_Q8_0):
+            native, arrays = qf.gguf_block_to_format(self.raw, self.ggml_type, *self.shape)
+            if native == fmt:
+                return arrays  # lossless: the file's own blocks
+        return qf.quantize(self.as_float(), fmt)
+
+
+@dataclass
+class Checkpoint:
+    """A checkpoint read into memory, not yet converted.
+
+    Attributes:
+        config: The model's hyper-parameters.
+        tensors: Canonical (Hugging Face) name → tensor.
+        tokenizer_files: File name → bytes to copy into a bundle
+            (``tokenizer.json`` or ``tokenizer.model``).
+        tokenizer_meta: BOS/EOS ids, ``add_bos``, ``chat_template``.
+        source: Where it was read from.
+        source_format: ``hf`` or ``gguf``.
+        weight_types: Storage type name → count, for ``info``.
+    """
+
+    config: MobileLLMConfig
+    tensors: dict[str, _Source]
+    tokenizer_files: dict[str, bytes]
+    tokenizer_meta: dict[str, Any]
+    source: Path
+    source_format: str
+    weight_types: dict[str, int] = field(default_factory=dict)
+
+
+def expected_tensors(cfg: MobileLLMConfig) -> dict[str, tuple[int, ...]]:
+    """Canonical tensor name → shape that a checkpoint for ``cfg`` must hold."""
+    h, f, d = cfg.hidden_size, cfg.intermediate_size, cfg.head_dim
+    nq, nkv = cfg.num_attention_heads, cfg.num_key_value_heads
+    out: dict[str, tuple[int, ...]] = {"model.embed_tokens.weight": (cfg.vocab_size, h)}
+    for i in range(cfg.num_hidden_layers):
+        p = f"model.layers.{i}."
+        out.update({
+            p + "input_layernorm.weight": (h,),
+            p + "self_attn.q_proj.weight": (nq * d, h),
+            p + "self_attn.k_proj.weight": (nkv * d, h),
+            p + "self_attn.v_proj.weight": (nkv * d, h),
+            p + "self_attn.o_proj.weight": (h, nq * d),
+            p + "post_attention_layernorm.weight": (h,),
+            p + "mlp.gate_proj.weight": (f, h),
+            p + "mlp.up_proj.weight": (f, h),
+            p + "mlp.down_proj.weight": (h, f),
+        })
+    out["model.norm.weight"] = (h,)
+    if not cfg.share_embedding:
+        out["lm_head.weight"] = (cfg.vocab_size, h)
+    return out
+
+
+def _check_tensors(cfg: MobileLLMConfig, tensors: dict[str, _Source], source: Path) -> None:
+    expected = expected_tensors(cfg)
+    problems = []
+    for name, shape in expected.items():
+        if name not in tensors:
+            problems.append(f"missing tensor {name} (expected shape {shape})")
+        elif tuple(tensors[name].shape) != shape:
+            problems.append(f"tensor {name} has shape {tuple(tensors[name].shape)}, expected {shape}")
+    extra = [n for n in tensors if n not in expected and not n.endswith(_IGNORED_SUFFIXES)]
+    if cfg.share_embedding:
+        extra = [n for n in extra if n != "lm_head.weight"]  # a tied copy some exporters keep
+    problems += [f"unexpected tensor {n} with shape {tuple(tensors[n].shape)}" for n in extra]
+    if problems:
+        shown = problems[:12] + ([f"... and {len(problems) - 12} more"] if len(problems) > 12 else [])
+        raise ModelFormatError(f"{source}: checkpoint does not match its config:\n  " + "\n  ".join(shown))
+
+
+def load_checkpoint(path: Path | str) -> Checkpoint:
+    """Reads a Hugging Face folder or a GGUF file.
+
+    Args:
+        path: A folder with ``config.json`` or a ``.gguf`` file.
+
+    Raises:
+        ModelFormatError: Unreadable files, missing or mis-shaped tensors.
+        ConfigError: An unsupported or inconsistent configuration.
+    """
+    path = Path(path)
+    if path.is_dir():
+        return _load_hf(path)
+    if path.is_file():
+        with open(path, "rb") as fp:
+            magic = fp.read(4)
+        if magic == b"GGUF":
+            return _load_gguf(path)
+        raise ModelFormatError(f"{path}: not a GGUF file (magic {magic!r}) and not a model folder")
+    raise ModelFormatError(f"{path}: no such file or folder")
+
+
+# ---------------------------------------------------------------- Hugging Face
+
+
+def _load_hf(folder: Path) -> Checkpoint:
+    cfg_path = folder / "config.json"
+    if not cfg_path.exists():
+        raise ModelFormatError(f"{folder}: no config.json; not a Hugging Face model folder")
+    try:
+        raw_cfg = json.loads(cfg_path.read_text())
+    except ValueError as exc:
+        raise ConfigError(f"{cfg_path}: invalid JSON: {exc}") from exc
+    cfg = MobileLLMConfig.from_hf(raw_cfg)
+    weights = read_hf_weights(folder)
+    tensors = {k: _Source(tuple(v.shape), array=v) for k, v in weights.items()}
+    _check_tensors(cfg, tensors, folder)
+    dtypes: dict[str, int] = {}
+    for v in weights.values():
+        dtypes[str(v.dtype)] = dtypes.get(str(v.dtype), 0) + 1
+
+    files: dict[str, bytes] = {}
+    if (folder / "tokenizer.json").exists():
+        files["tokenizer.json"] = (folder / "tokenizer.json").read_bytes()
+    elif (folder / "tokenizer.model").exists():
+        files["tokenizer.model"] = (folder / "tokenizer.model").read_bytes()
+    else:
+        raise ModelFormatError(f"{folder}: no tokenizer.json or tokenizer.model")
+    meta = _hf_tokenizer_meta(folder, cfg, files)
+    return Checkpoint(cfg, tensors, files, meta, folder, "hf", dtypes)
+
+
+def _hf_tokenizer_meta(folder: Path, cfg: MobileLLMConfig, files: dict[str, bytes]) -> dict[str, Any]:
+    tcfg: dict[str, Any] = {}
+    if (folder / "tokenizer_config.json").exists():
+        tcfg = json.loads((folder / "tokenizer_config.json").read_text())
+    gen: dict[str, Any] = {}
+    if (folder / "generation_config.json").exists():
+        gen = json.loads((folder / "generation_config.json").read_text())
+    template = tcfg.get("chat_template")
+    if isinstance(template, list):  # named templates: take the default
+        template = next((t["template"] for t in template if t.get("name") == "default"), None)
+    if template is None and (folder / "chat_template.jinja").exists():
+        template = (folder / "chat_template.jinja").read_text()
+    eos = gen.get("eos_token_id", list(cfg.eos_token_id))
+    eos_ids = eos if isinstance(eos, list) else [eos]
+    sp = "tokenizer.model" in files
+    return {
+        "bos_token_id": gen.get("bos_token_id", cfg.bos_token_id),
+        "eos_token_ids": [int(e) for e in eos_ids if e is not None],
+        "add_bos": bool(tcfg.get("add_bos_token", sp)),
+        "chat_template": template,
+        "eos_token": _token_str(tcfg.get("eos_token")),
+        "bos_token": _token_str(tcfg.get("bos_token")),
+    }
+
+
+def _token_str(tok: Any) -> str | None:
+    if isinstance(tok, dict):
+        return tok.get("content")
+    return tok if isinstance(tok, str) else None
+
+
+# ------------------------------------------------------------------------ GGUF
+
+_GGUF_LAYER_NAMES = {
+    "attn_norm.weight": "input_layernorm.weight",
+    "attn_q.weight": "self_attn.q_proj.weight",
+    "attn_k.weight": "self_attn.k_proj.weight",
+    "attn_v.weight": "self_attn.v_proj.weight",
+    "attn_output.weight": "self_attn.o_proj.weight",
+    "ffn_norm.weight": "post_attention_layernorm.weight",
+    "ffn_gate.weight": "mlp.gate_proj.weight",
+    "ffn_up.weight": "mlp.up_proj.weight",
+    "ffn_down.weight": "mlp.down_proj.weight",
+}
+_GGUF_GLOBAL_NAMES = {
+    "token_embd.weight": "model.embed_tokens.weight",
+    "output_norm.weight": "model.norm.weight",
+    "output.weight": "lm_head.weight",
+}
+
+
+def _gguf_name(name: str) -> str:
+    if name in _GGUF_GLOBAL_NAMES:
+        return _GGUF_GLOBAL_NAMES[name]
+    parts = name.split(".", 2)
+    if len(parts) == 3 and parts[0] == "blk" and parts[2] in _GGUF_LAYER_NAMES:
+        return f"model.layers.{parts[1]}.{_GGUF_LAYER_NAMES[parts[2]]}"
+    return name  # reported as unexpected by the check
+
+
+def _unpermute_rows(raw: np.ndarray, n_head: int) -> np.ndarray:
+    """Undoes llama.cpp's Q/K row permutation (interleaved → rotate-half RoPE).
+
+    Works on float rows and on rows of quantized blocks alike: only whole
+    rows move.
+    """
+    rows = raw.shape[0]
+    half = rows // n_head // 2
+    return np.ascontiguousarray(raw.reshape(n_head, half, 2, -1).swapaxes(1, 2).reshape(rows, -1))
+
+
+def _load_gguf(path: Path) -> Checkpoint:
+    gf = read_gguf(path)
+    md = gf.metadata
+    arch = md.get("general.architecture")
+    if arch not in ("llama", "mobilellm"):
+        raise ConfigError(f"{path}: GGUF architecture {arch!r} is not supported (expected 'llama')")
+
+    def key(k: str, default: Any = None) -> Any:
+        v = md.get(f"{arch}.{k}", default)
+        if v is None:
+            raise ModelFormatError(f"{path}: GGUF metadata {arch}.{k} is missing")
+        return v
+
+    tokens = md.get("tokenizer.ggml.tokens")
+    vocab = int(md.get(f"{arch}.vocab_size", len(tokens) if tokens else 0))
+    heads = int(key("attention.head_count"))
+    hidden = int(key("embedding_length"))
+    cfg = MobileLLMConfig(
+        vocab_size=vocab,
+        hidden_size=hidden,
+        intermediate_size=int(key("feed_forward_length")),
+        num_hidden_layers=int(key("block_count")),
+        num_attention_heads=heads,
+        num_key_value_heads=int(md.get(f"{arch}.attention.head_count_kv", heads)),
+        head_dim=int(md.get(f"{arch}.rope.dimension_count", hidden // heads)),
+        rms_norm_eps=float(key("attention.layer_norm_rms_epsilon", 1e-5)),
+        rope_theta=float(md.get(f"{arch}.rope.freq_base", 10000.0)),
+        context_window=int(key("context_length", 2048)),
+        share_embedding="output.weight" not in gf.tensors,
+        layer_sharing=bool(md.get(f"{arch}.layer_sharing", False)),
+        bos_token_id=md.get("tokenizer.ggml.bos_token_id"),
+        eos_token_id=(int(md.get("tokenizer.ggml.eos_token_id", 2)),),
+        model_type="llama" if arch == "llama" else "mobilellm",
+    )
+    tensors: dict[str, _Source] = {}
+    types: dict[str, int] = {}
+    for t in gf.tensors.values():
+        canon = _gguf_name(t.name)
+        tname = qf.GGML_TYPE_NAMES.get(t.ggml_type, f"type{t.ggml_type}")
+        types[tname] = types.get(tname, 0) + 1
+        if t.ggml_type not in qf.GGML_TYPE_NAMES:
+            raise ModelFormatError(
+                f"{path}: tensor {t.name} has GGML type {t.ggml_type}; supported: "
+                f"{', '.join(qf.GGML_TYPE_NAMES.values())}"
+            )
+        raw = np.asarray(t.data)
+        if raw.ndim == 1 or len(t.shape) == 1:
+            src = _Source(t.shape, array=qf.dequantize_gguf(raw, t.ggml_type, 1, t.shape[-1]).reshape(t.shape))
+        else:
+            raw2 = raw.reshape(t.shape[0], -1)
+            if canon.endswith("q_proj.weight"):
+                raw2 = _unpermute_rows(raw2, cfg.num_attention_heads)
+            elif canon.endswith("k_proj.weight"):
+                raw2 = _unpermute_rows(raw2, cfg.num_key_value_heads)
+            if t.ggml_type in (qf.GGML_F32, qf.GGML_F16):
+                src = _Source(t.shape, array=qf.dequantize_gguf(raw2, t.ggml_type, *t.shape))
+            else:
+                src = _Source(t.shape, ggml_type=t.ggml_type, raw=raw2)
+        tensors[canon] = src
+    _check_tensors(cfg, tensors, path)
+    tok_json, meta = _gguf_tokenizer(gf, path)
+    return Checkpoint(cfg, tensors, {"tokenizer.json": tok_json}, meta, path, "gguf", types)
+
+
+def _gguf_tokenizer(gf: GGUFFile, path: Path) -> tuple[bytes, dict[str, Any]]:
+    """Builds a ``tokenizer.json`` from GGUF metadata (BPE, byte-level)."""
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
+
+    md = gf.metadata
+    kind = md.get("tokenizer.ggml.model")
+    if kind != "gpt2":
+        raise ModelFormatError(
+            f"{path}: GGUF tokenizer model {kind!r} is not supported (byte-level BPE 'gpt2' is); "
+            "use the model's Hugging Face folder instead"
+        )
+    tokens: list[str] = list(md["tokenizer.ggml.tokens"])
+    merges = [tuple(m.split(" ", 1)) for m in md.get("tokenizer.ggml.merges", [])]
+    types = list(md.get("tokenizer.ggml.token_type", [1] * len(tokens)))
+    tk = Tokenizer(models.BPE(vocab={t: i for i, t in enumerate(tokens)}, merges=merges))
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    pre = md.get("tokenizer.ggml.pre", "default")
+    if pre in ("smollm", "starcoder", "refact", "qwen2", "deepseek-coder"):
+        # These split every digit on its own before the GPT-2 regex.
+        tk.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
+    elif pre == "llama-bpe":
+        llama3 = (
+            r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+            r"|\s*[\r\n]+|\s+(?!\S)|\s+"
+        )
+        tk.pre_tokenizer = pre_tokenizers.Sequence(
+            [pre_tokenizers.Split(Regex(llama3), behavior="isolated"), pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)]
+        )
+    else:
+        tk.pre_tokenizer = byte_level
+    tk.decoder = decoders.ByteLevel()
+    # Control (3) and user-defined (4) tokens match whole, before BPE.
+    special = [AddedToken(tokens[i], special=(types[i] == 3), normalized=False) for i in range(len(tokens)) if types[i] in (3, 4)]
+    if special:
+        tk.add_special_tokens([t for t in special if t.special])
+        tk.add_tokens([t for t in special if not t.special])
+    eos = md.get("tokenizer.ggml.eos_token_id")
+    bos = md.get("tokenizer.ggml.bos_token_id")
+    eos_ids = [int(eos)] if eos is not None else []
+    eot = md.get("tokenizer.ggml.eot_token_id")
+    if eot is not None and int(eot) not in eos_ids:
+        eos_ids.append(int(eot))
+    meta = {
+        "bos_token_id": int(bos) if bos is not None else None,
+        "eos_token_ids": eos_ids,
+        "add_bos": bool(md.get("tokenizer.ggml.add_bos_token", False)),
+        "chat_template": md.get("tokenizer.chat_template"),
+        "eos_token": tokens[eos_ids[0]] if eos_ids else None,
+        "bos_token": tokens[int(bos)] if bos is not None else None,
+    }
+    return tk.to_str().encode(), meta
+
+
+# ------------------------------------------------------------- to parameters
+
+
+def build_params(
+    ckpt: Checkpoint,
+    linear_fmt: str,
+    embed_fmt: str,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, np.ndarray]:
+    """Converts a checkpoint to the named parameters of the TVM model.
+
+    Args:
+        ckpt: The loaded checkpoint.
+        linear_fmt: Format of the projections.
+        embed_fmt: Format of the embedding / output head.
+        progress: Called with (done, total) after each layer.
+
+    Returns:
+        Parameter name (as :meth:`nn.Module.named_parameters` spells it) → array.
+    """
+    cfg, t = ckpt.config, ckpt.tensors
+    out: dict[str, np.ndarray] = {}
+
+    def put(prefix: str, arrays: dict[str, np.ndarray]) -> None:
+        for suffix, arr in arrays.items():
+            out[f"{prefix}.{suffix}"] = np.ascontiguousarray(arr)
+
+    def fused(names: list[str], fmt: str) -> dict[str, np.ndarray]:
+        parts = [t[n].as_format(fmt) for n in names]
+        return {k: np.concatenate([p[k] for p in parts], axis=0) for k in parts[0]}
+
+    put("embed_tokens", t["model.embed_tokens.weight"].as_format(embed_fmt))
+    for i in range(cfg.num_hidden_layers):
+        p, q = f"model.layers.{i}.", f"layers.{i}."
+        out[q + "input_layernorm.weight"] = t[p + "input_layernorm.weight"].as_float()
+        out[q + "post_attention_layernorm.weight"] = t[p + "post_attention_layernorm.weight"].as_float()
+        put(q + "self_attn.qkv_proj", fused([p + f"self_attn.{x}_proj.weight" for x in "qkv"], linear_fmt))
+        put(q + "self_attn.o_proj", t[p + "self_attn.o_proj.weight"].as_format(linear_fmt))
+        put(q + "mlp.gate_up_proj", fused([p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"], linear_fmt))
+        put(q + "mlp.down_proj", t[p + "mlp.down_proj.weight"].as_format(linear_fmt))
+        if progress:
+            progress(i + 1, cfg.num_hidden_layers)
+    out["norm.weight"] = t["model.norm.weight"].as_float()
+    if not cfg.share_embedding:
+        put("lm_head", t["lm_head.weight"].as_format(embed_fmt))
+    return out

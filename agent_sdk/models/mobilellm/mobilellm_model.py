@@ -1,0 +1,195 @@
+"""The MobileLLM architecture in TVM Relax ``nn``.
+
+Shapes use ``b`` batch (always 1 here), ``s`` tokens in this call, ``h``
+hidden size, ``nq``/``nkv`` query/key-value heads, ``d`` head width, ``v``
+vocabulary. Attention runs through TVM's paged KV cache, which also applies
+rotate-half RoPE to q and k (``RopeMode.NORMAL``).
+
+With ``layer_sharing`` every block runs twice in a row; each run has its own
+KV-cache layer (the second run attends over keys computed from the first
+run's output), so the cache has ``2 * num_hidden_layers`` layers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tvm import relax as rx
+from tvm import te
+from tvm.relax.frontend import nn
+from tvm.relax.frontend.nn import op
+from tvm.relax.frontend.nn.llm.kv_cache import PagedKVCache, RopeMode, TIRPagedKVCache
+from tvm.target import Target
+
+from agent_sdk.models.mobilellm.mobilellm_config import MobileLLMConfig
+from agent_sdk.quantization.formats import QuantConfig
+from agent_sdk.quantization.nn_modules import QEmbedding, QLinear
+
+__all__ = ["MobileLLMForCausalLM", "export_spec"]
+
+
+class RMSNorm(nn.Module):
+    """``x / sqrt(mean(x^2) + eps) * weight`` over the last axis."""
+
+    def __init__(self, hidden: int, eps: float) -> None:
+        self.weight = nn.Parameter((hidden,), "float32")
+        self.eps = eps
+
+    def forward(self, x: nn.Tensor) -> nn.Tensor:
+        return op.rms_norm(x, self.weight, axes=[-1], epsilon=self.eps)
+
+
+class Attention(nn.Module):
+    """Grouped-query self-attention with fused q/k/v projection."""
+
+    def __init__(self, cfg: MobileLLMConfig, quant: QuantConfig) -> None:
+        self.nq, self.nkv, self.d = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+        self.qkv_proj = QLinear(cfg.hidden_size, (self.nq + 2 * self.nkv) * self.d, quant.linear)
+        self.o_proj = QLinear(self.nq * self.d, cfg.hidden_size, quant.linear)
+
+    def forward(self, x: nn.Tensor, kv: PagedKVCache, layer_id: int) -> nn.Tensor:
+        b, s, _ = x.shape
+        qkv = self.qkv_proj(x)  # (b, s, (nq + 2 nkv) d)
+        qkv = op.reshape(qkv, (b, s, self.nq + 2 * self.nkv, self.d))  # (b, s, nq + 2 nkv, d)
+        out = kv.attention_with_fused_qkv(layer_id, qkv, self.nq, sm_scale=self.d**-0.5)  # (b, s, nq, d)
+        out = op.reshape(out, (b, s, self.nq * self.d))  # (b, s, h)
+        return self.o_proj(out)
+
+
+class MLP(nn.Module):
+    """SwiGLU: ``down(silu(gate(x)) * up(x))`` with gate and up fused."""
+
+    def __init__(self, cfg: MobileLLMConfig, quant: QuantConfig) -> None:
+        self.f = cfg.intermediate_size
+        self.gate_up_proj = QLinear(cfg.hidden_size, 2 * self.f, quant.linear)
+        self.down_proj = QLinear(self.f, cfg.hidden_size, quant.linear)
+
+    def forward(self, x: nn.Tensor) -> nn.Tensor:
+        gate_up = self.gate_up_proj(x)  # (b, s, 2 f)
+        gate, up = op.split(gate_up, 2, axis=-1)  # (b, s, f) each
+        return self.down_proj(op.silu(gate) * up)  # (b, s, h)
+
+
+class DecoderLayer(nn.Module):
+    """Pre-norm block: ``x + attn(norm(x))`` then ``x + mlp(norm(x))``."""
+
+    def __init__(self, cfg: MobileLLMConfig, quant: QuantConfig) -> None:
+        self.input_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.self_attn = Attention(cfg, quant)
+        self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.mlp = MLP(cfg, quant)
+
+    def forward(self, x: nn.Tensor, kv: PagedKVCache, layer_id: int) -> nn.Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), kv, layer_id)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class MobileLLMForCausalLM(nn.Module):
+    """The whole model, with the entry points the runtime calls.
+
+    Args:
+        cfg: Hyper-parameters.
+        quant: Storage format of the weights.
+    """
+
+    def __init__(self, cfg: MobileLLMConfig, quant: QuantConfig) -> None:
+        self.cfg = cfg
+        self.quant = quant
+        self.embed_tokens = QEmbedding(cfg.vocab_size, cfg.hidden_size, quant.embed)
+        self.layers = nn.ModuleList([DecoderLayer(cfg, quant) for _ in range(cfg.num_hidden_layers)])
+        self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.lm_head = None if cfg.share_embedding else QLinear(cfg.hidden_size, cfg.vocab_size, quant.embed)
+
+    def _body(self, x: nn.Tensor, kv: PagedKVCache) -> nn.Tensor:
+        runs = 2 if self.cfg.layer_sharing else 1
+        for i, layer in enumerate(self.layers):
+            for r in range(runs):  # immediate block-wise weight sharing
+                x = layer(x, kv, i * runs + r)
+        return self.norm(x)  # (b, s, h)
+
+    def _logits(self, x: nn.Tensor) -> nn.Tensor:
+        if self.lm_head is None:
+            return self.embed_tokens.lm_head(x)  # (b, s, v)
+        return self.lm_head(x)
+
+    def embed(self, input_ids: nn.Tensor) -> nn.Tensor:
+        """Token ids ``(s,)`` int32 → embeddings ``(1, s, h)``."""
+        x = self.embed_tokens(input_ids)  # (s, h)
+        return op.reshape(x, (1, input_ids.shape[0], self.cfg.hidden_size))  # (1, s, h)
+
+    def prefill(self, input_embed: nn.Tensor, paged_kv_cache: PagedKVCache) -> tuple[nn.Tensor, PagedKVCache]:
+        """Appends ``s`` tokens; returns the logits of the last one ``(1, 1, v)``."""
+        x = self._body(input_embed, paged_kv_cache)  # (1, s, h)
+
+        def last(t: te.Tensor) -> te.Tensor:
+            return te.compute((1, 1, t.shape[2]), lambda i, j, k: t[i, t.shape[1] - 1, k], name="last_token")
+
+        x = op.tensor_expr_op(last, "last_token", [x])  # (1, 1, h)
+        return self._logits(x), paged_kv_cache
+
+    def prefill_all(self, input_embed: nn.Tensor, paged_kv_cache: PagedKVCache) -> tuple[nn.Tensor, PagedKVCache]:
+        """Like :meth:`prefill` but returns logits at every position ``(1, s, v)``."""
+        x = self._body(input_embed, paged_kv_cache)
+        return self._logits(x), paged_kv_cache
+
+    def decode(self, input_embed: nn.Tensor, paged_kv_cache: PagedKVCache) -> tuple[nn.Tensor, PagedKVCache]:
+        """Appends one token ``(1, 1, h)``; returns its logits ``(1, 1, v)``."""
+        x = self._body(input_embed, paged_kv_cache)
+        return self._logits(x), paged_kv_cache
+
+    def create_paged_kv_cache(
+        self,
+        max_batch_size: rx.Var,
+        max_total_seq_len: rx.Var,
+        prefill_chunk_size: rx.Var,
+        page_size: rx.Var,
+        support_sliding_window: rx.Var,
+    ) -> PagedKVCache:
+        """Creates the KV cache; sizes are chosen at run time."""
+        cfg = self.cfg
+        return TIRPagedKVCache(
+            attn_kind="mha",
+            max_batch_size=max_batch_size,
+            max_total_seq_len=max_total_seq_len,
+            prefill_chunk_size=prefill_chunk_size,
+            page_size=page_size,
+            support_sliding_window=support_sliding_window,
+            layer_partition=rx.ShapeExpr([0, cfg.num_layer_runs]),
+            num_hidden_layers=cfg.num_layer_runs,
+            num_attention_heads=cfg.num_attention_heads,
+            num_key_value_heads=cfg.num_key_value_heads,
+            qk_head_dim=cfg.head_dim,
+            v_head_dim=cfg.head_dim,
+            mla_original_qk_head_dim=0,
+            mla_original_v_head_dim=0,
+            rope_mode=RopeMode.NORMAL,
+            rope_scale=1,
+            rope_theta=cfg.rope_theta,
+            rope_scaling={},
+            rope_ext_factors=rx.prim_value(0),
+            rotary_dim=cfg.head_dim,
+            enable_disaggregation=False,
+            dtype="float32",
+            target=Target.current(),
+        )
+
+
+def export_spec(model: MobileLLMForCausalLM) -> dict[str, Any]:
+    """The functions to export and their argument specs."""
+    h = model.cfg.hidden_size
+    mode = {"param_mode": "packed", "effect_mode": "none"}
+    kv = nn.spec.Object(object_type=PagedKVCache)
+    return {
+        "embed": {"input_ids": nn.spec.Tensor(["seq_len"], "int32"), "$": mode},
+        "prefill": {"input_embed": nn.spec.Tensor([1, "seq_len", h], "float32"), "paged_kv_cache": kv, "$": mode},
+        "prefill_all": {"input_embed": nn.spec.Tensor([1, "seq_len", h], "float32"), "paged_kv_cache": kv, "$": mode},
+        "decode": {"input_embed": nn.spec.Tensor([1, 1, h], "float32"), "paged_kv_cache": kv, "$": mode},
+        "create_paged_kv_cache": {
+            "max_batch_size": int,
+            "max_total_seq_len": int,
+            "prefill_chunk_size": int,
+            "page_size": int,
+            "support_sliding_window": int,
+            "$": {"param_mode": "none", "effect_mode": "none"},
+        },
+    }

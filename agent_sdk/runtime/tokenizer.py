@@ -1,0 +1,148 @@
+"""Tokenizers for bundles: Hugging Face ``tokenizer.json`` or SentencePiece.
+
+Also renders chat templates (Jinja2, sandboxed) and decodes incrementally
+for streaming: a token that ends inside a multi-byte UTF-8 character prints
+nothing until the character is complete.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from agent_sdk.errors import BundleError
+
+__all__ = ["Tokenizer", "StreamDecoder", "FALLBACK_CHAT_TEMPLATE"]
+
+# For base models that ship no template (MobileLLM): ChatML, which small
+# instruction-tuned models of this size commonly use.
+FALLBACK_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+class Tokenizer:
+    """Encodes and decodes text for one model.
+
+    Args:
+        folder: A bundle folder holding ``tokenizer.json`` or ``tokenizer.model``
+            and ``tokenizer_meta.json``.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        folder = Path(folder)
+        meta_path = folder / "tokenizer_meta.json"
+        self.meta: dict[str, Any] = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        self._hf: Any = None
+        self._sp: Any = None
+        if (folder / "tokenizer.json").exists():
+            from tokenizers import Tokenizer as HFTokenizer
+
+            try:
+                self._hf = HFTokenizer.from_file(str(folder / "tokenizer.json"))
+            except Exception as exc:
+                raise BundleError(f"{folder}/tokenizer.json: cannot load tokenizer: {exc}") from exc
+            self.vocab_size = self._hf.get_vocab_size(with_added_tokens=True)
+        elif (folder / "tokenizer.model").exists():
+            import sentencepiece as spm
+
+            self._sp = spm.SentencePieceProcessor()
+            try:
+                self._sp.Load(str(folder / "tokenizer.model"))
+            except Exception as exc:
+                raise BundleError(f"{folder}/tokenizer.model: cannot load tokenizer: {exc}") from exc
+            self.vocab_size = self._sp.GetPieceSize()
+        else:
+            raise BundleError(f"{folder}: no tokenizer.json or tokenizer.model")
+        self.bos_token_id: int | None = self.meta.get("bos_token_id")
+        self.eos_token_ids: list[int] = list(self.meta.get("eos_token_ids") or [])
+        self.add_bos: bool = bool(self.meta.get("add_bos", False))
+        self.chat_template: str | None = self.meta.get("chat_template")
+
+    def encode(self, text: str, *, add_bos: bool | None = None) -> list[int]:
+        """Token ids of ``text``; special tokens written in it are recognised.
+
+        Args:
+            text: The text.
+            add_bos: Prepend BOS; defaults to the model's own setting.
+        """
+        bos = self.add_bos if add_bos is None else add_bos
+        if self._hf is not None:
+            ids = list(self._hf.encode(text, add_special_tokens=False).ids)
+        else:
+            ids = list(self._sp.EncodeAsIds(text))
+        if bos and self.bos_token_id is not None and (not ids or ids[0] != self.bos_token_id):
+            ids.insert(0, int(self.bos_token_id))
+        return ids
+
+    def decode(self, ids: list[int], *, skip_special: bool = False) -> str:
+        """Text of ``ids``."""
+        if self._hf is not None:
+            return str(self._hf.decode(list(ids), skip_special_tokens=skip_special))
+        return str(self._sp.DecodeIds([int(i) for i in ids]))
+
+    def token_to_str(self, token_id: int) -> str | None:
+        """The vocabulary entry of a token id (raw piece), or None."""
+        if self._hf is not None:
+            return self._hf.id_to_token(int(token_id))
+        return str(self._sp.IdToPiece(int(token_id)))
+
+    def token_id(self, piece: str) -> int | None:
+        """The id of a vocabulary entry, or None."""
+        if self._hf is not None:
+            return self._hf.token_to_id(piece)
+        i = self._sp.PieceToId(piece)
+        return int(i) if i != self._sp.unk_id() or piece == self._sp.IdToPiece(self._sp.unk_id()) else None
+
+    def apply_chat_template(self, messages: list[dict[str, Any]], *, add_generation_prompt: bool = True, **extra: Any) -> str:
+        """Renders messages with the model's chat template (or ChatML).
+
+        Args:
+            messages: ``[{"role": ..., "content": ...}, ...]``.
+            add_generation_prompt: End with the assistant turn's header.
+            **extra: More template variables (e.g. ``tools``).
+        """
+        import jinja2
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, undefined=jinja2.Undefined)
+
+        def raise_exception(message: str) -> None:
+            raise jinja2.TemplateError(message)
+
+        env.globals["raise_exception"] = raise_exception
+        template = env.from_string(self.chat_template or FALLBACK_CHAT_TEMPLATE)
+        return template.render(
+            messages=messages,
+            add_generation_prompt=add_generation_prompt,
+            bos_token=self.meta.get("bos_token") or "",
+            eos_token=self.meta.get("eos_token") or "",
+            **extra,
+        )
+
+
+class StreamDecoder:
+    """Turns a growing list of token ids into text deltas, safely for UTF-8.
+
+    Args:
+        tokenizer: The tokenizer.
+        prefix_ids: Ids already shown (context for correct spacing).
+    """
+
+    def __init__(self, tokenizer: Tokenizer, prefix_ids: list[int] | None = None) -> None:
+        self._tok = tokenizer
+        self._ids: list[int] = list(prefix_ids or [])[-4:]
+        self._start = len(self._ids)
+        self._emitted = tokenizer.decode(self._ids) if self._ids else ""
+
+    def push(self, token_id: int) -> str:
+        """Adds a token; returns the new printable text (maybe empty)."""
+        self._ids.append(int(token_id))
+        text = self._tok.decode(self._ids)
+        if text.endswith("\ufffd"):
+            return ""  # an incomplete multi-byte character: wait for the rest
+        delta = text[len(self._emitted):] if text.startswith(self._emitted) else text[len(self._emitted):]
+        self._emitted = text
+        return delta
