@@ -1,0 +1,357 @@
+"""Independent float64 numpy reference forward pass for Llama-family checkpoints.
+
+Written from the model math only (nothing from ``agent_sdk`` is imported), so
+it can serve as ground truth for the SDK's loaders and compiled models:
+
+* :func:`load_hf_state` reads a Hugging Face folder (``model.safetensors`` or a
+  ``pytorch_model.bin`` in the PyTorch zip format, parsed with a restricted
+  unpickler that never imports anything).
+* :func:`hf_forward` runs Llama / MobileLLM (rotate-half RoPE, GQA, SwiGLU,
+  RMSNorm, MobileLLM immediate block-wise layer sharing, shared embedding).
+* :func:`gguf_forward` runs a GGUF ``llama`` file directly on its *permuted*
+  Q/K weights with interleaved (adjacent-pair, llama.cpp "NORM") RoPE, i.e.
+  without undoing the converter's permutation.  Agreement between the two
+  therefore checks the permutation / RoPE-convention bookkeeping of a loader.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import pickle
+import zipfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["gguf_forward", "hf_forward", "load_hf_state", "load_torch_zip"]
+
+# --------------------------------------------------------------------------- #
+# Loading
+# --------------------------------------------------------------------------- #
+
+_TORCH_STORAGE_DTYPES: dict[str, str] = {
+    "FloatStorage": "<f4",
+    "HalfStorage": "<f2",
+    "BFloat16Storage": "bfloat16",
+    "DoubleStorage": "<f8",
+}
+
+
+class _StorageType:
+    """Local stand-in for a ``torch.*Storage`` class referenced by the pickle."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.dtype = _TORCH_STORAGE_DTYPES[name]
+
+
+def _bf16_to_f32(bits: np.ndarray) -> np.ndarray:
+    return (bits.astype(np.uint32) << 16).view(np.float32)
+
+
+def _rebuild_tensor_v2(
+    storage: np.ndarray,
+    storage_offset: int,
+    size: tuple[int, ...],
+    stride: tuple[int, ...],
+    requires_grad: bool = False,
+    backward_hooks: Any = None,
+    metadata: Any = None,
+) -> np.ndarray:
+    """Local replacement of ``torch._utils._rebuild_tensor_v2`` producing numpy arrays."""
+    del requires_grad, backward_hooks, metadata
+    if len(size) == 0:
+        return np.array(storage[storage_offset])
+    itemsize = storage.dtype.itemsize
+    view = np.lib.stride_tricks.as_strided(
+        storage[storage_offset:], shape=tuple(size), strides=tuple(s * itemsize for s in stride)
+    )
+    return np.array(view)
+
+
+class _RestrictedTorchUnpickler(pickle.Unpickler):
+    """Unpickler for ``data.pkl`` that only resolves torch tensor-rebuild names.
+
+    ``find_class`` never imports: it maps the handful of allowed names to local
+    stand-ins and rejects everything else.
+    """
+
+    def __init__(self, data: bytes, load_storage: Callable[[str, str, int], np.ndarray]) -> None:
+        import io
+
+        super().__init__(io.BytesIO(data))
+        self._load_storage = load_storage
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "torch._utils" and name == "_rebuild_tensor_v2":
+            return _rebuild_tensor_v2
+        if module == "torch" and name in _TORCH_STORAGE_DTYPES:
+            return _StorageType(name)
+        if module == "collections" and name == "OrderedDict":
+            return collections.OrderedDict
+        raise pickle.UnpicklingError(f"global {module}.{name} is not allowed")
+
+    def persistent_load(self, pid: Any) -> Any:
+        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
+            raise pickle.UnpicklingError(f"unexpected persistent id {pid!r}")
+        _, storage_type, key, _location, numel = pid
+        if not isinstance(storage_type, _StorageType):
+            raise pickle.UnpicklingError(f"unexpected storage type {storage_type!r}")
+        return self._load_storage(str(key), storage_type.dtype, int(numel))
+
+
+def load_torch_zip(path: Path) -> dict[str, np.ndarray]:
+    """Read a ``torch.save`` zip checkpoint of tensors into float/numpy arrays.
+
+    Args:
+        path: ``pytorch_model.bin`` written in the zip format.
+
+    Returns:
+        Name -> array (bfloat16 storages are widened to float32).
+
+    Raises:
+        pickle.UnpicklingError: If the pickle references anything but tensors.
+    """
+    with zipfile.ZipFile(path) as zf:
+        names = zf.namelist()
+        pkl_name = next(n for n in names if n.endswith("/data.pkl") and n.count("/") == 1)
+        prefix = pkl_name[: -len("data.pkl")]
+        cache: dict[str, np.ndarray] = {}
+
+        def load_storage(key: str, dtype: str, numel: int) -> np.ndarray:
+            if key not in cache:
+                raw = zf.read(f"{prefix}data/{key}")
+                if dtype == "bfloat16":
+                    arr = _bf16_to_f32(np.frombuffer(raw, dtype="<u2", count=numel))
+                else:
+                    arr = np.frombuffer(raw, dtype=dtype, count=numel)
+                cache[key] = arr
+            return cache[key]
+
+        obj = _RestrictedTorchUnpickler(zf.read(pkl_name), load_storage).load()
+    if not isinstance(obj, dict):
+        raise pickle.UnpicklingError(f"top-level object is {type(obj).__name__}, not a dict")
+    return dict(obj)
+
+
+def load_hf_state(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Load ``config.json`` and the weights of a Hugging Face model folder.
+
+    Args:
+        path: Folder with ``config.json`` and ``model.safetensors`` or
+            ``pytorch_model.bin``.
+
+    Returns:
+        ``(config, weights)`` with weights as float64 arrays.
+
+    Raises:
+        FileNotFoundError: If no supported weight file is present.
+    """
+    path = Path(path)
+    config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    if (path / "model.safetensors").exists():
+        from safetensors.numpy import load_file
+
+        raw = load_file(str(path / "model.safetensors"))
+    elif (path / "pytorch_model.bin").exists():
+        raw = load_torch_zip(path / "pytorch_model.bin")
+    else:
+        raise FileNotFoundError(f"no model.safetensors or pytorch_model.bin in {path}")
+    return config, {k: np.asarray(v, dtype=np.float64) for k, v in raw.items()}
+
+
+# --------------------------------------------------------------------------- #
+# Math
+# --------------------------------------------------------------------------- #
+
+
+def _rms_norm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
+    return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * w
+
+
+def _silu(x: np.ndarray) -> np.ndarray:
+    return x / (1.0 + np.exp(-x))
+
+
+def _inv_freq(rot_dim: int, theta: float) -> np.ndarray:
+    return 1.0 / theta ** (np.arange(0, rot_dim, 2, dtype=np.float64) / rot_dim)
+
+
+def _rope_rotate_half(x: np.ndarray, theta: float) -> np.ndarray:
+    """HF Llama RoPE: pairs ``(i, i + d/2)``. ``x`` is ``(heads, seq, head_dim)``."""
+    d = x.shape[-1]
+    angles = np.arange(x.shape[1], dtype=np.float64)[:, None] * _inv_freq(d, theta)[None, :]
+    cos = np.concatenate([np.cos(angles)] * 2, axis=-1)
+    sin = np.concatenate([np.sin(angles)] * 2, axis=-1)
+    rotated = np.concatenate([-x[..., d // 2 :], x[..., : d // 2]], axis=-1)
+    return x * cos + rotated * sin
+
+
+def _rope_interleaved(x: np.ndarray, theta: float, rot_dim: int) -> np.ndarray:
+    """llama.cpp "NORM" RoPE: adjacent pairs ``(2i, 2i + 1)`` over the first ``rot_dim`` dims."""
+    angles = np.arange(x.shape[1], dtype=np.float64)[:, None] * _inv_freq(rot_dim, theta)[None, :]
+    cos, sin = np.cos(angles), np.sin(angles)
+    out = x.copy()
+    x0 = x[..., 0:rot_dim:2]
+    x1 = x[..., 1:rot_dim:2]
+    out[..., 0:rot_dim:2] = x0 * cos - x1 * sin
+    out[..., 1:rot_dim:2] = x0 * sin + x1 * cos
+    return out
+
+
+def _attention(
+    x: np.ndarray,
+    wq: np.ndarray,
+    wk: np.ndarray,
+    wv: np.ndarray,
+    wo: np.ndarray,
+    n_head: int,
+    n_kv: int,
+    head_dim: int,
+    rope: Callable[[np.ndarray], np.ndarray],
+) -> np.ndarray:
+    """Causal grouped-query self-attention; weights are ``(out, in)``."""
+    seq = x.shape[0]
+    q = (x @ wq.T).reshape(seq, n_head, head_dim).transpose(1, 0, 2)
+    k = (x @ wk.T).reshape(seq, n_kv, head_dim).transpose(1, 0, 2)
+    v = (x @ wv.T).reshape(seq, n_kv, head_dim).transpose(1, 0, 2)
+    q, k = rope(q), rope(k)
+    group = n_head // n_kv
+    k = np.repeat(k, group, axis=0)
+    v = np.repeat(v, group, axis=0)
+    scores = q @ k.transpose(0, 2, 1) / np.sqrt(head_dim)
+    scores = np.where(np.tril(np.ones((seq, seq), dtype=bool)), scores, -np.inf)
+    scores = scores - scores.max(axis=-1, keepdims=True)
+    probs = np.exp(scores)
+    probs /= probs.sum(axis=-1, keepdims=True)
+    out = (probs @ v).transpose(1, 0, 2).reshape(seq, n_head * head_dim)
+    return out @ wo.T
+
+
+def _swiglu(x: np.ndarray, gate: np.ndarray, up: np.ndarray, down: np.ndarray) -> np.ndarray:
+    return (_silu(x @ gate.T) * (x @ up.T)) @ down.T
+
+
+def hf_forward(
+    config: Mapping[str, Any], weights: Mapping[str, np.ndarray], token_ids: list[int]
+) -> np.ndarray:
+    """Full-sequence forward pass of a HF Llama / MobileLLM model in float64.
+
+    Args:
+        config: Parsed ``config.json``.
+        weights: HF-named weights (as returned by :func:`load_hf_state`).
+        token_ids: Prompt token ids (positions start at 0).
+
+    Returns:
+        Logits of shape ``(len(token_ids), vocab_size)``, float64.
+    """
+    w = {k: np.asarray(v, dtype=np.float64) for k, v in weights.items()}
+    hidden = int(config["hidden_size"])
+    n_head = int(config["num_attention_heads"])
+    n_kv = int(config.get("num_key_value_heads") or n_head)
+    head_dim = int(config.get("head_dim") or hidden // n_head)
+    eps = float(config.get("rms_norm_eps", 1e-6))
+    theta = float(config.get("rope_theta", 10000.0))
+    repeats = 2 if config.get("layer_sharing", False) else 1
+
+    def rope(t: np.ndarray) -> np.ndarray:
+        return _rope_rotate_half(t, theta)
+
+    x = w["model.embed_tokens.weight"][np.asarray(token_ids, dtype=np.int64)]
+    for layer in range(int(config["num_hidden_layers"])):
+        p = f"model.layers.{layer}."
+        for _ in range(repeats):
+            h = _rms_norm(x, w[p + "input_layernorm.weight"], eps)
+            x = x + _attention(
+                h,
+                w[p + "self_attn.q_proj.weight"],
+                w[p + "self_attn.k_proj.weight"],
+                w[p + "self_attn.v_proj.weight"],
+                w[p + "self_attn.o_proj.weight"],
+                n_head,
+                n_kv,
+                head_dim,
+                rope,
+            )
+            h = _rms_norm(x, w[p + "post_attention_layernorm.weight"], eps)
+            x = x + _swiglu(
+                h, w[p + "mlp.gate_proj.weight"], w[p + "mlp.up_proj.weight"], w[p + "mlp.down_proj.weight"]
+            )
+    x = _rms_norm(x, w["model.norm.weight"], eps)
+    shared = bool(config.get("share_embedding", False)) or bool(config.get("tie_word_embeddings", False))
+    head = w["model.embed_tokens.weight"] if shared or "lm_head.weight" not in w else w["lm_head.weight"]
+    return x @ head.T
+
+
+def _gguf_scalar(reader: Any, key: str, default: Any = None) -> Any:
+    field = reader.get_field(key)
+    if field is None:
+        if default is None:
+            raise KeyError(f"GGUF metadata {key!r} missing")
+        return default
+    return field.contents()
+
+
+def gguf_forward(path: Path, token_ids: list[int]) -> np.ndarray:
+    """Forward pass of a GGUF ``llama`` file on its stored (permuted) weights.
+
+    Every tensor is dequantized with ``gguf.quants.dequantize``; Q/K are used
+    as stored, with interleaved adjacent-pair RoPE (llama.cpp ``NORM`` mode).
+
+    Args:
+        path: GGUF file with ``general.architecture = llama``.
+        token_ids: Prompt token ids.
+
+    Returns:
+        Logits of shape ``(len(token_ids), vocab_size)``, float64.
+
+    Raises:
+        ValueError: If the architecture is not ``llama``.
+    """
+    import gguf
+
+    reader = gguf.GGUFReader(str(path))
+    arch = _gguf_scalar(reader, "general.architecture")
+    if arch != "llama":
+        raise ValueError(f"expected llama GGUF, got {arch!r}")
+    n_layer = int(_gguf_scalar(reader, "llama.block_count"))
+    hidden = int(_gguf_scalar(reader, "llama.embedding_length"))
+    n_head = int(_gguf_scalar(reader, "llama.attention.head_count"))
+    n_kv = int(_gguf_scalar(reader, "llama.attention.head_count_kv", n_head))
+    head_dim = int(_gguf_scalar(reader, "llama.attention.key_length", hidden // n_head))
+    rot_dim = int(_gguf_scalar(reader, "llama.rope.dimension_count", head_dim))
+    eps = float(_gguf_scalar(reader, "llama.attention.layer_norm_rms_epsilon"))
+    theta = float(_gguf_scalar(reader, "llama.rope.freq_base", 10000.0))
+
+    w: dict[str, np.ndarray] = {}
+    for t in reader.tensors:
+        arr = gguf.quants.dequantize(t.data, t.tensor_type)
+        shape = tuple(int(d) for d in reversed(t.shape.tolist()))
+        w[t.name] = np.asarray(arr, dtype=np.float64).reshape(shape)
+
+    def rope(t: np.ndarray) -> np.ndarray:
+        return _rope_interleaved(t, theta, rot_dim)
+
+    x = w["token_embd.weight"][np.asarray(token_ids, dtype=np.int64)]
+    for layer in range(n_layer):
+        p = f"blk.{layer}."
+        h = _rms_norm(x, w[p + "attn_norm.weight"], eps)
+        x = x + _attention(
+            h,
+            w[p + "attn_q.weight"],
+            w[p + "attn_k.weight"],
+            w[p + "attn_v.weight"],
+            w[p + "attn_output.weight"],
+            n_head,
+            n_kv,
+            head_dim,
+            rope,
+        )
+        h = _rms_norm(x, w[p + "ffn_norm.weight"], eps)
+        x = x + _swiglu(h, w[p + "ffn_gate.weight"], w[p + "ffn_up.weight"], w[p + "ffn_down.weight"])
+    x = _rms_norm(x, w["output_norm.weight"], eps)
+    head = w.get("output.weight", w["token_embd.weight"])
+    return x @ head.T
