@@ -1,0 +1,344 @@
+"""The ``agent-sdk`` command line.
+
+Exit codes: 0 success, 2 usage error, 1 runtime error (one line on stderr;
+the traceback only with ``--debug``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from agent_sdk.errors import AgentSDKError, UserError
+
+__all__ = ["main"]
+
+DEFAULT_PROMPT_MODEL = "smollm2-135m"
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        raise _UsageError(f"{self.prog}: error: {message}")
+
+
+def _progress_printer(quiet: bool) -> Any:
+    """A progress callback: a rich bar on a TTY, plain lines otherwise."""
+    if quiet:
+        return lambda _m, _f: None
+    last = {"msg": ""}
+
+    def plain(msg: str, frac: float) -> None:
+        if msg != last["msg"]:
+            last["msg"] = msg
+            print(f"[{int(frac * 100):3d}%] {msg}", file=sys.stderr, flush=True)
+
+    return plain
+
+
+def ensure_bundle(
+    model: str, *, quant: str, target: str = "host", quiet: bool = False, allow_download: bool = False
+) -> Path:
+    """Returns a bundle for ``model``, compiling it on first use (cached).
+
+    Args:
+        model: Preset name, checkpoint path or bundle folder.
+        quant: Quantization when compiling.
+        target: Target when compiling.
+        quiet: No progress output.
+        allow_download: Let presets download weights from the hub.
+    """
+    from agent_sdk.manifest import read_manifest
+    from agent_sdk.models.resolve import resolve_model
+
+    ref = resolve_model(model, allow_download=allow_download)
+    if ref.kind == "bundle":
+        return ref.path
+    from agent_sdk.compiler import compile_model, default_bundle_dir
+
+    dest = default_bundle_dir(ref.name, quant, target)
+    if (dest / "manifest.json").exists():
+        try:
+            man = read_manifest(dest)
+            fresh = (
+                man["source"]["path"] == str(ref.path)
+                and _tvm_version() == man["tvm_version"]
+                and (target != "host" or man.get("host", {}).get("cpu") == _host_cpu())
+            )
+            if fresh:
+                return dest
+        except AgentSDKError:
+            pass  # recompile below
+    if not quiet:
+        print(f"compiling {ref.name} ({quant}, {target}) into {dest} (first use; cached afterwards)", file=sys.stderr)
+    result = compile_model(ref.path, quant=quant, target=target, out=dest, name=ref.name, progress=_progress_printer(quiet))
+    return result.path
+
+
+def _tvm_version() -> str:
+    import tvm
+
+    return str(tvm.__version__)
+
+
+def _host_cpu() -> str | None:
+    from agent_sdk.compiler.targets import host_llvm_target
+
+    return host_llvm_target().get("mcpu")
+
+
+# ------------------------------------------------------------------ commands
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from agent_sdk.compiler import compile_model
+
+    result = compile_model(
+        args.model, quant=args.quant, target=args.target, out=args.out, allow_download=args.download,
+        progress=_progress_printer(args.json),
+    )
+    if args.json:
+        print(json.dumps({k: result[k] for k in ("path", "name", "quantization", "target", "tvm_version", "parameters", "total_seconds")}))
+    else:
+        size = sum(f["size"] for f in result["files"].values()) / 2**20
+        print(f"wrote {result['path']} ({size:.1f} MiB, {result['total_seconds']:.1f} s)")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from agent_sdk.runtime import Engine, SamplingParams
+
+    if not args.prompt:
+        raise UserError("no prompt given")
+    prompt = " ".join(args.prompt)
+    bundle = ensure_bundle(args.model, quant=args.quant, quiet=args.json, allow_download=args.download)
+    engine = Engine(bundle, threads=args.threads, context_window=args.ctx)
+    params = SamplingParams(
+        temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+        repetition_penalty=args.repetition_penalty, seed=args.seed, max_tokens=args.max_tokens,
+        stop=tuple(args.stop or ()),
+    )
+    messages = []
+    if args.system:
+        messages.append({"role": "system", "content": args.system})
+    messages.append({"role": "user", "content": prompt})
+    if args.raw:
+        ids = engine.tokenizer.encode(prompt)
+    else:
+        ids = engine.tokenizer.encode(engine.tokenizer.apply_chat_template(messages, add_generation_prompt=True))
+    if args.json:
+        gen = engine.generate(ids, params)
+        print(json.dumps({"text": gen.text, "calls": [], "stats": gen.stats.to_dict(), "finish_reason": gen.finish_reason}))
+        return 0
+    stream = engine.stream(ids, params)
+    for ev in stream:
+        sys.stdout.write(ev.text)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+    st = stream.result.stats if stream.result else None
+    if st and args.stats:
+        print(
+            f"[{st.prompt_tokens} prompt tokens ({st.cached_tokens} cached), {st.generated_tokens} generated; "
+            f"prefill {st.prefill_tok_s:.1f} tok/s, decode {st.decode_tok_s:.1f} tok/s, "
+            f"first token {st.ttft_ms:.0f} ms]",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("model name", "Model")):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    out: dict[str, Any] = {}
+    try:
+        import tvm
+
+        info = tvm.support.libinfo()
+        out["tvm"] = {
+            "version": tvm.__version__,
+            "llvm": info.get("USE_LLVM"),
+            "llvm_version": info.get("LLVM_VERSION"),
+            "vulkan": info.get("USE_VULKAN"),
+            "cuda": info.get("USE_CUDA"),
+        }
+    except ImportError:
+        out["tvm"] = None
+    from agent_sdk.compiler import compiled_root
+    from agent_sdk.compiler.targets import TARGETS
+
+    out["cpu"] = {"name": _cpu_name(), "machine": platform.machine(), "cores": os.cpu_count()}
+    out["targets"] = {name: t.description for name, t in TARGETS.items()}
+    bundles = []
+    root = compiled_root()
+    if root.exists():
+        for man in sorted(root.glob("*/manifest.json")):
+            try:
+                m = json.loads(man.read_text())
+                bundles.append({"path": str(man.parent), "name": m.get("name"), "quantization": m.get("quantization", {}).get("name"), "target": m.get("target", {}).get("name")})
+            except (OSError, ValueError):
+                bundles.append({"path": str(man.parent), "error": "unreadable manifest"})
+    out["bundles"] = bundles
+    if args.model:
+        out.update(_model_info(args.model))
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    tv = out["tvm"] or {}
+    print(f"TVM {tv.get('version')}  LLVM {tv.get('llvm_version') or tv.get('llvm')}  Vulkan {tv.get('vulkan')}")
+    print(f"CPU {out['cpu']['name']} ({out['cpu']['machine']}, {out['cpu']['cores']} cores)")
+    print("targets: " + ", ".join(out["targets"]))
+    print(f"bundles in {root}:" if bundles else f"no bundles in {root}")
+    for b in bundles:
+        print(f"  {b['path']}  ({b.get('quantization')}, {b.get('target')})")
+    if args.model:
+        print(f"model {out['model']}: {out['architecture']}, {out['parameters']:,} parameters")
+        for k, v in out["config"].items():
+            print(f"  {k}: {v}")
+    return 0
+
+
+def _model_info(model: str) -> dict[str, Any]:
+    from agent_sdk.manifest import read_manifest
+    from agent_sdk.models.mobilellm.mobilellm_config import MobileLLMConfig
+    from agent_sdk.models.presets import PRESETS, get_preset
+    from agent_sdk.models.resolve import resolve_model
+
+    if model.lower() in PRESETS and not Path(model).exists():
+        cfg = get_preset(model).config
+        source = "preset"
+    else:
+        ref = resolve_model(model)
+        if ref.kind == "bundle":
+            man = read_manifest(ref.path)
+            cfg = MobileLLMConfig.from_dict(man["model"])
+            source = "bundle"
+        else:
+            from agent_sdk.models.mobilellm.mobilellm_loader import load_checkpoint
+
+            cfg = load_checkpoint(ref.path).config
+            source = "checkpoint"
+    return {
+        "model": model,
+        "source": source,
+        "architecture": "mobilellm" + ("-layer-share" if cfg.layer_sharing else "") if cfg.model_type == "mobilellm" else cfg.model_type,
+        "parameters": cfg.parameter_count(),
+        "config": cfg.to_dict(),
+    }
+
+
+# --------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for docs and tests)."""
+    from agent_sdk.compiler.targets import TARGETS
+
+    p = _Parser(prog="agent-sdk", description="On-device LLM agents for Raspberry Pi-class CPUs (TVM-compiled).")
+    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    c = sub.add_parser(
+        "compile", help="compile a model into a bundle",
+        description="Compile a model (preset, Hugging Face folder or GGUF file) into compiled/<model>-<quant>-<target>/.",
+        epilog="examples:\n  agent-sdk compile smollm2-135m --quant q4 --target pi5\n  agent-sdk compile ./MobileLLM-125M --quant q8 --out /tmp/m125",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    c.add_argument("model", nargs="?", default=DEFAULT_PROMPT_MODEL, help="preset name, model folder or .gguf file")
+    c.add_argument("--quant", choices=["q4", "q8", "f16", "f32"], default="q4")
+    c.add_argument("--target", default="host", help=f"one of: {', '.join(TARGETS)}")
+    c.add_argument("--out", help="bundle folder (default compiled/<model>-<quant>-<target>)")
+    c.add_argument("--download", action="store_true", help="allow downloading preset weights from the Hugging Face hub")
+    c.add_argument("--json", action="store_true", help="print a JSON summary")
+    c.set_defaults(func=cmd_compile)
+
+    r = sub.add_parser(
+        "run", help="answer one prompt",
+        description="Answer a prompt with a model (compiled for this machine on first use).",
+        epilog='examples:\n  agent-sdk run "What is the capital of France?"\n  agent-sdk run --json --max-tokens 64 "Name three planets."',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    r.add_argument("prompt", nargs="*", help="the prompt")
+    r.add_argument("--model", default=DEFAULT_PROMPT_MODEL, help="preset, model path or bundle folder")
+    r.add_argument("--quant", choices=["q4", "q8", "f16", "f32"], default="q4", help="quantization when compiling")
+    r.add_argument("--max-tokens", type=int, default=256)
+    r.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    r.add_argument("--ctx", type=int, default=None, help="context window in tokens")
+    r.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
+    r.add_argument("--top-k", type=int, default=0)
+    r.add_argument("--top-p", type=float, default=1.0)
+    r.add_argument("--repetition-penalty", type=float, default=1.0)
+    r.add_argument("--seed", type=int, default=None)
+    r.add_argument("--stop", action="append", help="stop string (repeatable)")
+    r.add_argument("--system", help="system prompt")
+    r.add_argument("--raw", action="store_true", help="no chat template: complete the prompt text as is")
+    r.add_argument("--json", action="store_true", help='print {"text", "calls", "stats"} as one JSON object')
+    r.add_argument("--stats", action="store_true", help="print speed statistics to stderr")
+    r.add_argument("--download", action="store_true", help="allow downloading preset weights")
+    r.set_defaults(func=cmd_run)
+
+    i = sub.add_parser(
+        "info", help="TVM, CPU, bundles; a model's architecture and parameter count",
+        epilog="examples:\n  agent-sdk info\n  agent-sdk info --model mobilellm-125m --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    i.add_argument("--model", help="preset, model path or bundle folder")
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(func=cmd_info)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``agent-sdk``; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
+        return int(args.func(args))
+    except _UsageError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except UserError as exc:
+        if debug:
+            raise
+        print(f"agent-sdk: error: {exc}", file=sys.stderr)
+        return 2
+    except AgentSDKError as exc:
+        if debug:
+            raise
+        msg = str(exc).splitlines()
+        print(f"agent-sdk: error: {' / '.join(m.strip() for m in msg if m.strip())}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("agent-sdk: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # an SDK bug: one line unless --debug
+        if debug:
+            raise
+        print(f"agent-sdk: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

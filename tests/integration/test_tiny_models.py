@@ -1,0 +1,133 @@
+"""Compile tiny generated checkpoints and compare with the float64 numpy reference.
+
+Tolerances: fp32 engine vs float64 reference, max |Δlogit| <= 2e-4 (logits
+are O(1-10)); engines loading GGUF Q4_0/Q4_1/Q8_0 blocks losslessly are
+compared with the reference run on the GGUF's own dequantized weights, so the
+same 2e-4 applies plus fp32 accumulation noise (5e-4). Our own quantizer
+(HF float -> q8/q4) is compared loosely (it changes the weights) and on the
+argmax.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agent_sdk.runtime import Engine, SamplingParams
+from tests.reference.numpy_llama import gguf_forward, hf_forward, load_hf_state
+
+pytestmark = pytest.mark.integration
+
+PROMPT = [1, 17, 42, 99, 5, 200, 7, 31, 64, 128, 3, 250]
+
+
+def _engine_logits_with_decode(engine: Engine, prompt: list[int], steps: int) -> tuple[np.ndarray, list[int]]:
+    """Greedy-decodes ``steps`` tokens; returns the logits seen at each step and the tokens."""
+    seen: list[np.ndarray] = []
+
+    def capture(_ids: list[int], logits: np.ndarray) -> np.ndarray:
+        seen.append(np.array(logits, dtype=np.float64))
+        return logits
+
+    engine.reset()
+    gen = engine.generate(prompt, SamplingParams(max_tokens=steps, stop_token_ids=()), logits_processor=capture)
+    return np.stack(seen), gen.token_ids
+
+
+def _check_against(engine: Engine, ref_fn: Callable[[list[int]], np.ndarray], tol: float, steps: int = 6) -> None:
+    vocab = engine.vocab_size
+    prompt = [t % vocab for t in PROMPT]
+    # 1. prefill: logits at every prompt position
+    got = engine.logits(prompt)
+    ref = ref_fn(prompt)
+    assert got.shape == ref.shape
+    err = np.abs(got - ref).max()
+    assert err <= tol, f"prefill logits differ by {err} (tolerance {tol})"
+    # 2. decode: logits at each generated step, against the reference over prompt + generated
+    step_logits, toks = _engine_logits_with_decode(engine, prompt, steps)
+    engine.eos_token_ids.clear()
+    if len(toks) < steps:
+        pytest.fail(f"stopped after {len(toks)} tokens")
+    full = ref_fn(prompt + toks[:-1])
+    ref_steps = full[len(prompt) - 1 :]
+    err = np.abs(step_logits[: len(ref_steps)] - ref_steps).max()
+    assert err <= tol, f"decode logits differ by {err} (tolerance {tol})"
+    assert [int(np.argmax(r)) for r in ref_steps] == toks[: len(ref_steps)]
+
+
+def _no_eos(engine: Engine) -> Engine:
+    engine.eos_token_ids.clear()  # random weights: do not stop on a random EOS
+    return engine
+
+
+def test_mobilellm_layer_sharing_f32_matches_reference(mobilellm_ckpt: Path, compile_bundle: Callable[..., Path]) -> None:
+    cfg, weights = load_hf_state(mobilellm_ckpt)
+    assert cfg["model_type"] == "mobilellm" and cfg["layer_sharing"] and cfg["share_embedding"]
+    engine = _no_eos(Engine(compile_bundle(mobilellm_ckpt, "f32")))
+    assert engine.manifest["model"]["layer_sharing"] is True
+    _check_against(engine, lambda ids: hf_forward(cfg, weights, ids), tol=2e-4)
+
+
+def test_layer_sharing_changes_the_output(mobilellm_ckpt: Path, compile_bundle: Callable[..., Path]) -> None:
+    """Guards against a model that silently runs each block once."""
+    cfg, weights = load_hf_state(mobilellm_ckpt)
+    once = hf_forward({**cfg, "layer_sharing": False}, weights, PROMPT[:6])
+    engine = Engine(compile_bundle(mobilellm_ckpt, "f32"))
+    got = engine.logits([t % engine.vocab_size for t in PROMPT[:6]])
+    assert np.abs(got - once).max() > 1e-2
+
+
+def test_llama_format_f32_matches_reference(llama_ckpt: Path, compile_bundle: Callable[..., Path]) -> None:
+    cfg, weights = load_hf_state(llama_ckpt)
+    engine = _no_eos(Engine(compile_bundle(llama_ckpt, "f32")))
+    _check_against(engine, lambda ids: hf_forward(cfg, weights, ids), tol=2e-4)
+
+
+def test_untied_llama_uses_lm_head(ckpt_dir: Path, compile_bundle: Callable[..., Path]) -> None:
+    from tests.fixtures.checkpoints import write_llama_checkpoint
+
+    path = write_llama_checkpoint(ckpt_dir / "llama-untied", tie_word_embeddings=False, seed=3)
+    cfg, weights = load_hf_state(path)
+    assert "lm_head.weight" in weights
+    engine = _no_eos(Engine(compile_bundle(path, "f32")))
+    _check_against(engine, lambda ids: hf_forward(cfg, weights, ids), tol=2e-4, steps=3)
+
+
+@pytest.mark.parametrize("qtype", ["F32", "F16", "Q8_0", "Q4_0", "Q4_1"])
+def test_gguf_import_matches_reference(qtype: str, gguf_file: Callable[[str], Path], compile_bundle: Callable[..., Path]) -> None:
+    """GGUF blocks are imported losslessly: the reference dequantizes them with the gguf package."""
+    path = gguf_file(qtype)
+    quant = {"F32": "f32", "F16": "f16", "Q8_0": "q8", "Q4_0": "q4", "Q4_1": "q4"}[qtype]
+    engine = _no_eos(Engine(compile_bundle(path, quant)))
+    _check_against(engine, lambda ids: gguf_forward(path, ids), tol=5e-4)
+
+
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a - a.mean(-1, keepdims=True)
+    b = b - b.mean(-1, keepdims=True)
+    return (a * b).sum(-1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
+
+
+@pytest.mark.parametrize("quant,ggml_type", [("q8", "Q8_0"), ("q4", "Q4_1")])
+def test_own_quantizer_as_good_as_ggml(
+    quant: str, ggml_type: str, llama_ckpt: Path, gguf_file: Callable[[str], Path], compile_bundle: Callable[..., Path]
+) -> None:
+    """HF float weights quantized by us stay as close to the float model as ggml's own quantizer.
+
+    The same seed gives the same float weights to the HF checkpoint and the
+    GGUF fixture; the GGUF reference quantizes them with the gguf package.
+    Criterion: per-position cosine similarity of centred logits to the float
+    reference, averaged, within 0.01 of ggml's (and > 0.999 for 8 bits).
+    """
+    cfg, weights = load_hf_state(llama_ckpt)
+    engine = Engine(compile_bundle(llama_ckpt, quant))
+    prompt = [t % engine.vocab_size for t in PROMPT]
+    ref = hf_forward(cfg, weights, prompt)
+    ours = _cosines(engine.logits(prompt), ref).mean()
+    ggml = _cosines(gguf_forward(gguf_file(ggml_type), prompt), ref).mean()
+    assert ours >= ggml - 0.01, f"{quant}: ours {ours:.4f} vs ggml {ggml_type} {ggml:.4f}"
+    if quant == "q8":
+        assert ours > 0.999
