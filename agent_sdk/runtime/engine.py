@@ -481,10 +481,10 @@ class Engine:
                     emitted = safe
                 else:
                     yield TokenEvent(tok, "")
-                if len(seq.tokens) + 1 >= self.context_window:
-                    finish = "context"
-                    break
                 if len(out) >= params.max_tokens:
+                    break
+                if len(seq.tokens) + 1 > self.context_window:
+                    finish = "context"  # reachable with overflow="truncate" only
                     break
                 logits = self._forward(seq.seq_id, [tok])
                 seq.tokens.append(tok)
