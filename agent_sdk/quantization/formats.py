@@ -35,6 +35,10 @@ __all__ = [
     "gguf_block_to_format",
     "dequantize_gguf",
     "format_param_shapes",
+    "interleave_rows",
+    "pack_rows",
+    "unpack_rows",
+    "stored_param_shapes",
 ]
 
 GROUP = 32
@@ -236,3 +240,44 @@ def dequantize_gguf(raw: np.ndarray, ggml_type: int, rows: int, cols: int) -> np
     raise ModelFormatError(
         f"GGML type {ggml_type} is not supported; supported: {', '.join(GGML_TYPE_NAMES.values())}"
     )
+
+
+def interleave_rows(out_features: int) -> int:
+    """Rows interleaved per block in stored q4/q8 weights (8, or fewer when N is odd-sized)."""
+    for r in (8, 4, 2):
+        if out_features % r == 0:
+            return r
+    return 1
+
+
+def stored_param_shapes(fmt: str, out_features: int, in_features: int) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Shapes of the arrays as stored in a bundle (q4/q8 row-interleaved, see :func:`pack_rows`)."""
+    shapes = format_param_shapes(fmt, out_features, in_features)
+    if fmt not in ("q4", "q8"):
+        return shapes
+    r = interleave_rows(out_features)
+    return {k: ((out_features // r, shape[1], r), dtype) for k, (shape, dtype) in shapes.items()}
+
+
+def pack_rows(arrays: dict[str, np.ndarray], fmt: str) -> dict[str, np.ndarray]:
+    """Interleaves rows of q4/q8 arrays for the kernels: ``(N, C) -> (N/R, C, R)``.
+
+    Element ``[b, c, r]`` is row ``b * R + r``, column ``c``: a vector load
+    along ``r`` reads the same column of R consecutive output rows.
+    """
+    if fmt not in ("q4", "q8"):
+        return arrays
+    n = next(iter(arrays.values())).shape[0]
+    r = interleave_rows(n)
+    return {k: np.ascontiguousarray(a.reshape(n // r, r, a.shape[1]).transpose(0, 2, 1)) for k, a in arrays.items()}
+
+
+def unpack_rows(arrays: dict[str, np.ndarray], fmt: str) -> dict[str, np.ndarray]:
+    """Inverse of :func:`pack_rows`."""
+    if fmt not in ("q4", "q8"):
+        return arrays
+    out = {}
+    for k, a in arrays.items():
+        b, c, r = a.shape
+        out[k] = np.ascontiguousarray(a.transpose(0, 2, 1).reshape(b * r, c))
+    return out

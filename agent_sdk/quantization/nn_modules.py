@@ -12,25 +12,32 @@ from tvm import te, tirx
 from tvm.relax.frontend import nn
 from tvm.relax.frontend.nn import op
 
-from agent_sdk.quantization.formats import GROUP, format_param_shapes
+from agent_sdk.quantization.formats import GROUP, interleave_rows, stored_param_shapes
+from agent_sdk.quantization.kernels import q_matmul_kernel
 
 __all__ = ["QLinear", "QEmbedding", "dequant_expr"]
 
 
-def dequant_expr(fmt: str, params: dict[str, te.Tensor], row: tirx.PrimExpr, col: tirx.PrimExpr) -> tirx.PrimExpr:
-    """The float32 value of weight element ``(row, col)`` as a TIR expression."""
+def dequant_expr(
+    fmt: str, params: dict[str, te.Tensor], row: tirx.PrimExpr, col: tirx.PrimExpr, rows: int = 1
+) -> tirx.PrimExpr:
+    """The float32 value of weight element ``(row, col)`` as a TIR expression.
+
+    ``rows`` is the row interleave of q4/q8 storage (see ``formats.pack_rows``).
+    """
     if fmt == "f32":
         return params["weight"][row, col]
     if fmt == "f16":
         return params["weight"][row, col].astype("float32")
+    b, r = row // rows, row % rows
     if fmt == "q8":
-        return params["qweight"][row, col].astype("float32") * params["scale"][row, col // GROUP].astype("float32")
+        return params["qweight"][b, col, r].astype("float32") * params["scale"][b, col // GROUP, r].astype("float32")
     if fmt == "q4":
-        word = params["qweight"][row, col // 8]
+        word = params["qweight"][b, col // 8, r]
         shift = ((col % 8) * 4).astype("uint32")
         q = (word >> shift) & tirx.const(0xF, "uint32")
         g = col // GROUP
-        return q.astype("float32") * params["scale"][row, g].astype("float32") + params["minv"][row, g].astype(
+        return q.astype("float32") * params["scale"][b, g, r].astype("float32") + params["minv"][b, g, r].astype(
             "float32"
         )
     raise ValueError(f"unknown weight format {fmt!r}")
@@ -38,32 +45,26 @@ def dequant_expr(fmt: str, params: dict[str, te.Tensor], row: tirx.PrimExpr, col
 
 def _make_params(module: nn.Module, fmt: str, out_features: int, in_features: int) -> list[str]:
     names = []
-    for suffix, (shape, dtype) in format_param_shapes(fmt, out_features, in_features).items():
+    for suffix, (shape, dtype) in stored_param_shapes(fmt, out_features, in_features).items():
         setattr(module, suffix, nn.Parameter(shape, dtype))
         names.append(suffix)
     return names
 
 
 def _matmul(x: nn.Tensor, fmt: str, names: list[str], params: list[nn.Tensor], out_features: int, name: str) -> nn.Tensor:
-    """``x (b, s, in) @ W.T -> (b, s, out)`` with W dequantized in the reduction."""
+    """``x (b, s, in) @ W.T -> (b, s, out)`` with W dequantized inside the kernel."""
+    b, s, n_in = x.shape
+    if fmt in ("q4", "q8"):
+        x2 = op.reshape(x, (b * s, n_in))  # (b s, in)
+        kernel = q_matmul_kernel(fmt, out_features, int(n_in), interleave_rows(out_features))
+        y = op.tensor_ir_op(kernel, name, [x2, *params], nn.Tensor.placeholder([b * s, out_features], "float32"))
+        return op.reshape(y, (b, s, out_features))  # (b, s, out)
 
     def compute(x_te: te.Tensor, *param_te: te.Tensor) -> te.Tensor:
-        b, s, n_in = x_te.shape
         pmap = dict(zip(names, param_te))
-        if fmt in ("q4", "q8"):
-            # Reduce group by group: the scale is constant inside a group.
-            rg = te.reduce_axis((0, n_in // GROUP), name="rg")
-            rj = te.reduce_axis((0, GROUP), name="rj")
-            return te.compute(
-                (b, s, out_features),
-                lambda i, j, o: te.sum(
-                    x_te[i, j, rg * GROUP + rj] * dequant_expr(fmt, pmap, o, rg * GROUP + rj), axis=[rg, rj]
-                ),
-                name=name,
-            )
-        rk = te.reduce_axis((0, n_in), name="rk")
+        rk = te.reduce_axis((0, x_te.shape[2]), name="rk")
         return te.compute(
-            (b, s, out_features),
+            (x_te.shape[0], x_te.shape[1], out_features),
             lambda i, j, o: te.sum(x_te[i, j, rk] * dequant_expr(fmt, pmap, o, rk), axis=rk),
             name=name,
         )
@@ -113,11 +114,12 @@ class QEmbedding(nn.Module):
     def forward(self, ids: nn.Tensor) -> nn.Tensor:
         """Looks up ``ids`` of shape ``(s,)``; returns ``(s, dim)`` float32."""
         names, fmt, dim = self._names, self.fmt, self.dim
+        rows = interleave_rows(self.num)
 
         def compute(ids_te: te.Tensor, *param_te: te.Tensor) -> te.Tensor:
             pmap = dict(zip(names, param_te))
             return te.compute(
-                (ids_te.shape[0], dim), lambda i, j: dequant_expr(fmt, pmap, ids_te[i], j), name="embed_lookup"
+                (ids_te.shape[0], dim), lambda i, j: dequant_expr(fmt, pmap, ids_te[i], j, rows), name="embed_lookup"
             )
 
         return op.tensor_expr_op(compute, "embed_lookup", [ids, *[getattr(self, n) for n in names]])

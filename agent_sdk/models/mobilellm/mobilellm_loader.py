@@ -374,13 +374,15 @@ def build_params(
         progress: Called with (done, total) after each layer.
 
     Returns:
-        Parameter name (as :meth:`nn.Module.named_parameters` spells it) → array.
+        Parameter name (as :meth:`nn.Module.named_parameters` spells it) → array,
+        q4/q8 weights row-interleaved for the kernels (:func:`formats.pack_rows`).
     """
     cfg, t = ckpt.config, ckpt.tensors
     out: dict[str, np.ndarray] = {}
 
     def put(prefix: str, arrays: dict[str, np.ndarray]) -> None:
-        for suffix, arr in arrays.items():
+        fmt = embed_fmt if prefix in ("embed_tokens", "lm_head") else linear_fmt
+        for suffix, arr in qf.pack_rows(arrays, fmt).items():
             out[f"{prefix}.{suffix}"] = np.ascontiguousarray(arr)
 
     def fused(names: list[str], fmt: str) -> dict[str, np.ndarray]:
