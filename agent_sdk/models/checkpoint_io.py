@@ -51,7 +51,11 @@ def _rebuild_tensor_v2(
     storage: np.ndarray, offset: int, size: tuple[int, ...], stride: tuple[int, ...], *_: Any
 ) -> np.ndarray:
     flat = storage.reshape(-1)
+    if offset < 0 or any(n < 0 for n in size) or any(st < 0 for st in stride) or len(size) != len(stride):
+        raise ModelFormatError(f"tensor with offset {offset}, size {tuple(size)}, stride {tuple(stride)} is malformed")
     if not size:
+        if offset >= flat.size:
+            raise ModelFormatError("scalar tensor reads past the end of its storage")
         return flat[offset : offset + 1].reshape(()).copy()
     needed = offset + sum((n - 1) * s for n, s in zip(size, stride)) + 1
     if needed > flat.size:

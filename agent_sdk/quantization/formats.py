@@ -207,6 +207,10 @@ def gguf_block_to_format(raw: np.ndarray, ggml_type: int, rows: int, cols: int) 
     Returns:
         ``(format, arrays)``.
     """
+    if ggml_type not in _GGML_BLOCK_BYTES:
+        raise ModelFormatError(f"GGML type {ggml_type} cannot be repacked")
+    if cols % GROUP:
+        raise ModelFormatError(f"{GGML_TYPE_NAMES[ggml_type]} tensor width {cols} is not a multiple of {GROUP}")
     b = _gguf_blocks(raw, ggml_type, rows, cols)  # (rows, groups, block_bytes)
     groups = cols // GROUP
     if ggml_type == GGML_Q8_0:

@@ -135,7 +135,8 @@ class StreamDecoder:
         self._tok = tokenizer
         self._ids: list[int] = list(prefix_ids or [])[-4:]
         self._start = len(self._ids)
-        self._emitted = tokenizer.decode(self._ids) if self._ids else ""
+        # A prompt may end inside a multi-byte character: its completion belongs to the output.
+        self._emitted = (tokenizer.decode(self._ids) if self._ids else "").rstrip("\ufffd")
 
     def push(self, token_id: int) -> str:
         """Adds a token; returns the new printable text (maybe empty)."""

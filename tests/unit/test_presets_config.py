@@ -78,10 +78,10 @@ def test_get_preset_is_case_insensitive_and_lists_presets_when_unknown() -> None
 
 
 def _cfg(**kw: object) -> MobileLLMConfig:
-    base: dict[str, object] = dict(
-        vocab_size=100, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2,
-    )
+    base: dict[str, object] = {
+        "vocab_size": 100, "hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "num_key_value_heads": 2,
+    }
     base.update(kw)
     return MobileLLMConfig(**base)  # type: ignore[arg-type]
 
@@ -176,11 +176,6 @@ def test_from_hf_llama_tie_word_embeddings() -> None:
     assert MobileLLMConfig.from_hf(_SMOLLM2_135M_JSON).share_embedding is True
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: from_hf treats a llama config without tie_word_embeddings as tied; "
-    "transformers' LlamaConfig defaults to tie_word_embeddings=False",
-)
 def test_from_hf_llama_without_tie_key_follows_transformers_default() -> None:
     cfg = {k: v for k, v in _SMOLLM2_135M_JSON.items() if k != "tie_word_embeddings"}
     assert MobileLLMConfig.from_hf(cfg).share_embedding is False
@@ -214,6 +209,25 @@ def test_from_hf_rejects(change: dict[str, object], pattern: str) -> None:
 def test_from_hf_lists_every_missing_key() -> None:
     cfg = {k: v for k, v in _SMOLLM2_135M_JSON.items() if k not in ("vocab_size", "intermediate_size")}
     with pytest.raises(ConfigError, match="missing vocab_size, intermediate_size"):
+        MobileLLMConfig.from_hf(cfg)
+
+
+_ROPE_PARAMETERS_BUG = (
+    "BUG: from_hf ignores transformers 5's rope_parameters (where rope_theta and the RoPE type now live), "
+    "so the RoPE base silently falls back to 10000 and scaled RoPE is not rejected"
+)
+
+
+def test_from_hf_reads_rope_theta_from_rope_parameters() -> None:
+    cfg = {k: v for k, v in _SMOLLM2_135M_JSON.items() if k not in ("rope_theta", "rope_scaling")}
+    cfg["rope_parameters"] = {"rope_theta": 100000.0, "rope_type": "default"}
+    assert MobileLLMConfig.from_hf(cfg).rope_theta == 100000.0
+
+
+def test_from_hf_rejects_scaled_rope_parameters() -> None:
+    cfg = {k: v for k, v in _SMOLLM2_135M_JSON.items() if k != "rope_scaling"}
+    cfg["rope_parameters"] = {"rope_theta": 100000.0, "rope_type": "llama3", "factor": 8.0}
+    with pytest.raises(ConfigError, match="not supported"):
         MobileLLMConfig.from_hf(cfg)
 
 

@@ -38,7 +38,7 @@ _shapes = st.tuples(st.integers(1, 4), st.integers(1, 4).map(lambda g: g * GROUP
 _log_std = st.floats(-2.0, 1.5)
 
 
-def _weights(seed: int, shape: tuple[int, int], log_std: float, offset: float = 0.0) -> np.ndarray:
+def _weights(seed: int, shape: tuple[int, ...], log_std: float, offset: float = 0.0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return (offset + 10.0**log_std * rng.standard_normal(shape)).astype(np.float32)
 
@@ -258,7 +258,7 @@ def test_gguf_q8_0_repack_keeps_the_files_integers_and_scales() -> None:
 
 @pytest.mark.parametrize(("gtype", "type_id", "dtype"), [(_Q.F32, qf.GGML_F32, np.float32), (_Q.F16, qf.GGML_F16, np.float16)])
 def test_dequantize_gguf_float_types(gtype: gguf.GGMLQuantizationType, type_id: int, dtype: type) -> None:
-    w = _weights(7, (3, 40), 0.0).astype(dtype)
+    w: np.ndarray = _weights(7, (3, 40), 0.0).astype(dtype)
     got = dequantize_gguf(w, type_id, 3, 40)
     assert got.dtype == np.float32
     np.testing.assert_array_equal(got, gguf_dequantize(w, gtype))
@@ -276,11 +276,6 @@ def test_gguf_wrong_byte_count_is_a_model_format_error(type_name: str, delta: in
         dequantize_gguf(bad, type_id, 2, 64)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: gguf_block_to_format does not check cols % 32; a 48-wide Q8_0 tensor "
-    "with one block per row passes the byte check and fails with a bare numpy ValueError",
-)
 def test_gguf_width_not_a_multiple_of_32_is_an_sdk_error() -> None:
     raw = np.zeros(2 * 34, np.uint8)  # 2 rows x 48 // 32 = 1 block
     with pytest.raises(AgentSDKError):
@@ -292,11 +287,6 @@ def test_unsupported_ggml_types() -> None:
         dequantize_gguf(np.zeros(144, np.uint8), 12, 1, 256)  # Q4_K
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: gguf_block_to_format looks the type up in _GGML_BLOCK_BYTES before its own "
-    "'cannot be repacked' check, so an unsupported type raises a bare KeyError",
-)
 def test_gguf_repack_of_an_unsupported_type_is_a_model_format_error() -> None:
     with pytest.raises(ModelFormatError, match="cannot be repacked"):
         gguf_block_to_format(np.zeros(144, np.uint8), 12, 1, 256)

