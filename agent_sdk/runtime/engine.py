@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -25,9 +25,28 @@ from agent_sdk.manifest import read_manifest, verify_bundle
 from agent_sdk.runtime.sampler import Sampler, SamplingParams
 from agent_sdk.runtime.tokenizer import StreamDecoder, Tokenizer
 
-__all__ = ["Engine", "Generation", "GenerationStats", "TokenEvent", "GenerationStream", "peak_rss_mb"]
+__all__ = ["Engine", "Generation", "GenerationStats", "TokenEvent", "GenerationStream", "TokenConstraint", "peak_rss_mb"]
 
 LogitsProcessor = Callable[[list[int], np.ndarray], np.ndarray]
+
+
+class TokenConstraint(Protocol):
+    """What the engine needs from a grammar matcher (see ``agent_sdk.constrain``)."""
+
+    def mask_logits(self, logits: np.ndarray) -> np.ndarray:
+        """Sets forbidden tokens' logits to -inf; returns the logits."""
+
+    def accept(self, token_id: int) -> None:
+        """Advances past a token."""
+
+    def forced_tokens(self) -> list[int]:
+        """Tokens the grammar determines from here on (may be empty)."""
+
+    def note_forced(self, n: int) -> None:
+        """Told how many forced tokens were fed in one step."""
+
+    def is_stopped(self) -> bool:
+        """True once the grammar admits nothing but the end."""
 
 
 def peak_rss_mb() -> float:
@@ -47,6 +66,8 @@ class GenerationStats:
         prefill_s: Seconds spent prefilling.
         decode_s: Seconds spent decoding after the first token.
         ttft_ms: Time from the call to the first generated token.
+        forced_tokens: Generated tokens fed by jump-forward (no sampling step).
+        decode_steps: Forward calls made after the prompt.
     """
 
     prompt_tokens: int = 0
@@ -55,6 +76,8 @@ class GenerationStats:
     prefill_s: float = 0.0
     decode_s: float = 0.0
     ttft_ms: float = 0.0
+    forced_tokens: int = 0
+    decode_steps: int = 0
 
     @property
     def prefill_tok_s(self) -> float:
@@ -77,6 +100,7 @@ class GenerationStats:
             "prefill_tok_s": round(self.prefill_tok_s, 2),
             "decode_tok_s": round(self.decode_tok_s, 2),
             "ttft_ms": round(self.ttft_ms, 2),
+            "forced_tokens": self.forced_tokens,
             "peak_rss_mb": round(peak_rss_mb(), 1),
         }
 
@@ -91,12 +115,15 @@ class Generation:
         finish_reason: ``stop`` (EOS or stop string), ``length`` (max_tokens)
             or ``context`` (the context window is full).
         stats: Counters and timings.
+        logprobs: With ``logprobs=True``: each generated token's log-probability
+            under the model's own (unmasked) distribution; forced tokens too.
     """
 
     text: str
     token_ids: list[int]
     finish_reason: str
     stats: GenerationStats = field(default_factory=GenerationStats)
+    logprobs: list[float] | None = None
 
 
 @dataclass
@@ -386,6 +413,8 @@ class Engine:
         params: SamplingParams | None = None,
         *,
         logits_processor: LogitsProcessor | None = None,
+        constraint: TokenConstraint | None = None,
+        logprobs: bool = False,
     ) -> GenerationStream:
         """Generates token by token.
 
@@ -393,13 +422,16 @@ class Engine:
             prompt: Text (tokenized as is, no chat template) or token ids.
             params: Sampling parameters.
             logits_processor: Called with (generated ids, logits) before
-                sampling; returns the logits to sample from (e.g. masked).
+                sampling; returns the logits to sample from.
+            constraint: A grammar matcher: masks every step, and tokens it
+                forces are fed in one prefill step (jump-forward).
+            logprobs: Record each token's unmasked log-probability.
 
         Returns:
             A stream of :class:`TokenEvent`; its ``result`` is the
             :class:`Generation`.
         """
-        return GenerationStream(self._generate(prompt, params or SamplingParams(), logits_processor))
+        return GenerationStream(self._generate(prompt, params or SamplingParams(), logits_processor, constraint, logprobs))
 
     def generate(
         self,
@@ -407,6 +439,8 @@ class Engine:
         params: SamplingParams | None = None,
         *,
         logits_processor: LogitsProcessor | None = None,
+        constraint: TokenConstraint | None = None,
+        logprobs: bool = False,
         on_token: Callable[[TokenEvent], None] | None = None,
     ) -> Generation:
         """Generates a completion; see :meth:`stream` for the arguments.
@@ -415,9 +449,11 @@ class Engine:
             prompt: Text or token ids.
             params: Sampling parameters.
             logits_processor: Optional logits hook.
+            constraint: Optional grammar matcher.
+            logprobs: Record log-probabilities.
             on_token: Called for every token as it is generated.
         """
-        s = self.stream(prompt, params, logits_processor=logits_processor)
+        s = self.stream(prompt, params, logits_processor=logits_processor, constraint=constraint, logprobs=logprobs)
         for ev in s:
             if on_token:
                 on_token(ev)
@@ -430,7 +466,12 @@ class Engine:
         return self.generate(self.tokenizer.encode(text), params, **kw)
 
     def _generate(
-        self, prompt: str | list[int], params: SamplingParams, processor: LogitsProcessor | None
+        self,
+        prompt: str | list[int],
+        params: SamplingParams,
+        processor: LogitsProcessor | None,
+        constraint: TokenConstraint | None = None,
+        want_logprobs: bool = False,
     ) -> Iterator[TokenEvent]:
         t0 = time.perf_counter()
         ids = self._fit(self.encode_prompt(prompt), params.max_tokens)
@@ -448,6 +489,7 @@ class Engine:
         seq.tokens = list(ids)
         stats.prefill_s = time.perf_counter() - t0
         out: list[int] = []
+        lps: list[float] = []
         decoder = StreamDecoder(self.tokenizer, ids)
         text = ""
         emitted = 0
@@ -456,47 +498,84 @@ class Engine:
         t_first = 0.0
         try:
             while len(out) < params.max_tokens:
-                if processor is not None:
-                    logits = processor(out, logits)
-                tok = sampler.sample(logits, ids + out if params.repetition_penalty != 1.0 else None)
+                if constraint is not None and constraint.is_stopped():
+                    finish = "stop"
+                    break
+                forced = constraint.forced_tokens() if constraint is not None else []
+                if len(forced) > 1:
+                    # Jump-forward: the grammar fixes these tokens; no sampling needed.
+                    forced = forced[: params.max_tokens - len(out)]
+                    batch = forced
+                    if want_logprobs:
+                        lps.append(_logprob(logits, forced[0]))
+                else:
+                    if processor is not None:
+                        logits = processor(out, logits)
+                    if want_logprobs:
+                        raw = logits.copy()
+                    if constraint is not None:
+                        logits = constraint.mask_logits(logits)
+                    tok = sampler.sample(logits, ids + out if params.repetition_penalty != 1.0 else None)
+                    if want_logprobs:
+                        lps.append(_logprob(raw, tok))
+                    batch = [tok]
                 if not out:
                     t_first = time.perf_counter()
                     stats.ttft_ms = (t_first - t0) * 1000
-                if tok in stop_ids:
+                if batch[0] in stop_ids and constraint is None:
                     finish = "stop"
                     break
-                out.append(tok)
-                text += decoder.push(tok)
+                stop_now = False
+                for tok in batch:
+                    if constraint is not None:
+                        constraint.accept(tok)
+                    if tok in stop_ids:
+                        stop_now = True
+                        break
+                    out.append(tok)
+                    text += decoder.push(tok)
+                if len(batch) > 1 and constraint is not None:
+                    constraint.note_forced(len(batch))
+                    stats.forced_tokens += len(batch)
                 cut = _find_stop(text, params.stop)
                 if cut is not None:
                     text = text[:cut]
                     if len(text) > emitted:
-                        yield TokenEvent(tok, text[emitted:])
+                        yield TokenEvent(out[-1], text[emitted:])
                     emitted = len(text)
                     finish = "stop"
                     break
                 safe = len(text) - (hold - 1 if hold else 0)
                 if safe > emitted:
-                    yield TokenEvent(tok, text[emitted:safe])
+                    yield TokenEvent(out[-1] if out else batch[0], text[emitted:safe])
                     emitted = safe
-                else:
-                    yield TokenEvent(tok, "")
+                elif out:
+                    yield TokenEvent(out[-1], "")
+                if stop_now:
+                    finish = "stop"
+                    break
                 if len(out) >= params.max_tokens:
                     break
-                if len(seq.tokens) + 1 > self.context_window:
-                    finish = "context"  # reachable with overflow="truncate" only
+                run = [t for t in batch if t not in stop_ids]
+                if len(seq.tokens) + len(run) > self.context_window:
+                    finish = "context"
                     break
-                logits = self._forward(seq.seq_id, [tok])
-                seq.tokens.append(tok)
+                if want_logprobs and len(run) > 1:
+                    rows = self._forward(seq.seq_id, run, all_logits=True)  # (len(run), v)
+                    lps.extend(_logprob(rows[i], run[i + 1]) for i in range(len(run) - 1))
+                    logits = rows[-1]
+                else:
+                    logits = self._forward(seq.seq_id, run)
+                stats.decode_steps += 1
+                seq.tokens.extend(run)
         finally:
+            # The KV cache holds exactly seq.tokens: a token sampled last is never run.
             seq.last_used = time.monotonic()
-            # Keep the cache consistent with seq.tokens: the last sampled
-            # token was never run, so it is not in the cache or the list.
         if len(text) > emitted and finish != "stop":
             yield TokenEvent(out[-1] if out else -1, text[emitted:])
         stats.generated_tokens = len(out)
         stats.decode_s = time.perf_counter() - t_first if t_first else 0.0
-        return Generation(text, out, finish, stats)
+        return Generation(text, out, finish, stats, lps if want_logprobs else None)
 
     def info(self) -> dict[str, Any]:
         """Bundle and runtime facts, for ``agent-sdk info``."""
@@ -510,6 +589,13 @@ class Engine:
             "threads": self.threads,
             "load_seconds": round(self.load_seconds, 3),
         }
+
+
+def _logprob(logits: np.ndarray, token: int) -> float:
+    x = np.asarray(logits, dtype=np.float64)
+    finite = x[np.isfinite(x)]
+    m = finite.max()
+    return float(x[token] - m - np.log(np.exp(finite - m).sum()))
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:
