@@ -757,7 +757,7 @@ def report_disasm(lib: Path, label: str, top: int = 10) -> None:
     out(f"      {len(functions)} functions ({n_bodies} unnamed parallel bodies), {n_insn} instructions, "
         f"{n_vec} vector ({100 * n_vec / max(n_insn, 1):.1f}%)")
     out("      " + ", ".join(f"{cat}: {totals[cat]}" for cat in _CATEGORIES))
-    out("      (f16: FP instructions with a half-precision vector operand, conversions such as fcvtl included;")
+    out("      (fp16 vector, column f16: FP instructions with a half-precision vector operand, fcvtl included;")
     out("       sc.fp: FP instructions on scalar h/s/d registers; ldr q: ldr/ldp/ldur of 128-bit q registers)")
     width = max([40, *(len(fn.name) for fn in functions)])
     width = min(width, 72)
@@ -860,7 +860,15 @@ def preflight(args: argparse.Namespace, targets: list[str], quants: list[str]) -
         resolve_target(target)  # raises when the cross compiler is missing
     arm64_env.require_qemu()
     layout = arm64_env.Layout(args.cache)
-    arm64_env.require_setup(layout)
+    setup_cmd = f"python {TOOLS_DIR / 'arm64_env.py'} setup"
+    if layout.cache != arm64_env.DEFAULT_CACHE.expanduser():
+        setup_cmd += f" --cache {layout.cache}"
+    wheels = arm64_env.load_manifest(layout).get("wheels")
+    if not (layout.python.is_file() and layout.site.is_dir() and isinstance(wheels, dict)):
+        raise CheckError(f"no arm64 environment in {layout.cache}; create it first with:\n    {setup_cmd}")
+    if wheels.get("requirements") != arm64_env.wheel_requirements():
+        out(f"warning: the arm64 wheels ({', '.join(wheels.get('requirements', []))}) differ from this "
+            f"Python's; to match them run: {setup_cmd}")
     if args.disasm and shutil.which(OBJDUMP) is None:
         raise CheckError(f"--disasm needs {OBJDUMP} (package binutils-aarch64-linux-gnu)")
     return layout

@@ -75,6 +75,7 @@ WHEELS: dict[str, str | None] = {
     "ml-dtypes": None,
     "typing-extensions": None,
     "tokenizers": None,
+    "sentencepiece": None,
 }
 
 #: pip matches each platform tag exactly, so list every glibc level the

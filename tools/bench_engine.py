@@ -337,9 +337,8 @@ class LlamaCppRunner:
         t0 = time.perf_counter()
         llm.reset()  # n_tokens = 0: eval() then removes every cached cell
         llm.eval(ids)
-        ptr = self._lib.llama_get_logits_ith(llm.ctx, -1)  # waits for the batch to finish
+        self._lib.llama_synchronize(llm.ctx)  # the batch has finished: its logits are ready
         t_prefill = time.perf_counter()
-        del ptr
         out = [self._pick()]
         t_first = time.perf_counter()
         while len(out) < max_new:
