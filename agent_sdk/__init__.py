@@ -26,6 +26,10 @@ from agent_sdk.errors import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "Agent",
+    "tool",
+    "Tool",
+    "ToolRegistry",
     "Engine",
     "SamplingParams",
     "compile_model",
@@ -43,12 +47,18 @@ __all__ = [
 ]
 
 _LAZY = {
+    "Agent": ("agent_sdk.agent.agent", "Agent"),
+    "tool": ("agent_sdk.tools", "tool"),
+    "Tool": ("agent_sdk.tools", "Tool"),
+    "ToolRegistry": ("agent_sdk.tools", "ToolRegistry"),
     "Engine": ("agent_sdk.runtime.engine", "Engine"),
     "SamplingParams": ("agent_sdk.runtime.sampler", "SamplingParams"),
     "compile_model": ("agent_sdk.compiler", "compile_model"),
 }
 
 if TYPE_CHECKING:
+    from agent_sdk.agent.agent import Agent
+    from agent_sdk.tools import Tool, ToolRegistry, tool
     from agent_sdk.compiler import compile_model
     from agent_sdk.runtime.engine import Engine
     from agent_sdk.runtime.sampler import SamplingParams

@@ -20,6 +20,8 @@ __all__ = [
     "BundleError",
     "ContextOverflowError",
     "ToolError",
+    "ToolDefinitionError",
+    "ToolArgumentError",
 ]
 
 
@@ -65,3 +67,29 @@ class ContextOverflowError(EngineError):
 
 class ToolError(AgentSDKError):
     """A tool definition or tool registry rule was violated."""
+
+
+class ToolDefinitionError(ToolError, UserError):
+    """A tool is defined wrongly: missing type hints or docs, an unsupported type, a duplicate name.
+
+    Attributes:
+        problems: Every problem found, one sentence each (the message lists them too).
+    """
+
+    def __init__(self, message: str, *, problems: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+
+class ToolArgumentError(ToolError):
+    """Arguments for a tool call do not match the tool's schema.
+
+    The message is written to be sent back to the model, which can then correct its call.
+
+    Attributes:
+        problems: Every problem found, one per argument path (the message lists them too).
+    """
+
+    def __init__(self, message: str, *, problems: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems

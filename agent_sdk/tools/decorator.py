@@ -1,0 +1,561 @@
+"""``@tool`` and :class:`Tool`: a function the model can call.
+
+Example::
+
+    from typing import Literal
+
+    from agent_sdk.tools import tool
+
+
+    @tool
+    def get_weather(city: str, unit: Literal["c", "f"] = "c") -> str:
+        \"\"\"Current weather in a city.
+
+        Args:
+            city: City name, e.g. "Paris".
+            unit: Temperature unit: c (Celsius) or f (Fahrenheit).
+        \"\"\"
+        return f"18 degrees {unit} in {city}"
+
+
+    get_weather("Paris", "c")  # still the function
+    get_weather.parameters  # the JSON schema the model sees (see agent_sdk.tools.schema)
+    get_weather.run({"city": "Paris"})  # validated call, with the timeout if any
+
+Everything wrong with a definition (missing hints or docs, unsupported types,
+a bad name) raises one :class:`~agent_sdk.errors.ToolDefinitionError` that
+lists every problem.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import copy
+import functools
+import inspect
+import math
+import re
+import threading
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any, Generic, ParamSpec, TypeVar, overload
+
+from agent_sdk.errors import ToolDefinitionError, ToolError
+from agent_sdk.tools.docstrings import parse_google_docstring
+from agent_sdk.tools.schema import build_function_schema
+from agent_sdk.tools.validation import JsonSchemaArgumentValidator, PydanticArgumentValidator
+
+__all__ = ["ArgumentValidator", "Tool", "is_valid_tool_name", "tool"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+T = TypeVar("T")
+
+ArgumentValidator = Callable[[Mapping[str, Any]], dict[str, Any]]
+"""Checks a model's arguments and returns the keyword arguments to call with."""
+
+# The OpenAI limit on function names; small models also copy short plain names best.
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_NAME_RULE = "use 1 to 64 letters, digits, '_' or '-'"
+
+
+class Tool(Generic[P, R]):
+    """A function the model can call: its name, description, JSON schema and how to run it.
+
+    A ``Tool`` made by :func:`tool` still calls like the original function.
+    A tool imported from the OpenAI format without an implementation is
+    *declared only*: it has a schema (so a model can be prompted and
+    constrained with it) but running it raises :class:`~agent_sdk.errors.ToolError`.
+
+    Attributes:
+        name: The name the model calls the tool by.
+        description: What the tool does, for the model.
+        parameters: The JSON schema of the arguments (treat as read-only).
+        function: The implementation, or None for a declared-only tool.
+        requires_confirmation: Whether an agent should ask the user before running it.
+        timeout: Seconds a run may take, or None for no limit.
+        is_async: Whether the implementation is a coroutine function.
+    """
+
+    __name__: str
+    __qualname__: str
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        description: str,
+        parameters: dict[str, Any],
+        function: Callable[P, R] | None,
+        validator: ArgumentValidator,
+        requires_confirmation: bool = False,
+        timeout: float | None = None,
+        positional_only: tuple[str, ...] = (),
+    ) -> None:
+        """Assembles a tool from its parts; :func:`tool` and :meth:`from_openai` are the usual ways in.
+
+        Args:
+            name: The tool's name.
+            description: What the tool does.
+            parameters: The arguments' JSON schema.
+            function: The implementation, or None (declared only).
+            validator: Checks arguments and returns the keyword arguments to call with.
+            requires_confirmation: Whether to ask the user before running it.
+            timeout: Seconds a run may take, or None.
+            positional_only: Parameters ``function`` takes by position only.
+        """
+        self.__name__ = self.__qualname__ = name
+        if function is not None:
+            # Make the tool look like the function to help() and inspect; the
+            # function's __dict__ is not copied (it could shadow our attributes).
+            functools.update_wrapper(self, function, updated=())
+        self.name = name
+        self.description = description
+        self.parameters = parameters
+        self.function = function
+        self.requires_confirmation = requires_confirmation
+        self.timeout = timeout
+        self.is_async = function is not None and _is_async(function)
+        self._validator = validator
+        self._positional_only = positional_only
+
+    # ---------------------------------------------------------------- construction
+
+    @classmethod
+    def from_function(
+        cls,
+        function: Callable[P, R],
+        /,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        requires_confirmation: bool = False,
+        timeout: float | None = None,
+    ) -> Tool[P, R]:
+        """Makes a tool of a function; what :func:`tool` does.
+
+        Args:
+            function: A function, coroutine function, bound method or callable object.
+            name: The tool's name (default: the function's ``__name__``).
+            description: What the tool does (default: the docstring's text before
+                its first section).
+            requires_confirmation: Whether an agent should ask before running it.
+            timeout: Seconds a run may take (default: no limit).
+
+        Returns:
+            The tool.
+
+        Raises:
+            ToolDefinitionError: Listing every problem with the definition.
+        """
+        if isinstance(function, Tool):
+            raise ToolDefinitionError(f"{function!r} is already a tool", problems=("already a tool",))
+        if inspect.isclass(function) or not callable(function):
+            raise ToolDefinitionError(
+                f"@tool expects a function, got {function!r}", problems=(f"not a function: {function!r}",)
+            )
+        problems: list[str] = []
+        tool_name = name if name is not None else getattr(function, "__name__", None)
+        if not isinstance(tool_name, str):
+            problems.append("the callable has no __name__: pass name=...")
+            tool_name = "<unnamed>"
+        elif not _NAME.match(tool_name):
+            problems.append(f"the name {tool_name!r} is not a valid tool name: {_NAME_RULE}")
+        parsed = parse_google_docstring(_docstring(function))
+        text = (description if description is not None else parsed.description).strip()
+        if not text:
+            problems.append(
+                "no description: write a docstring whose first paragraph says what the tool does, or pass description=..."
+            )
+        problems += parsed.problems
+        problems += _option_problems(requires_confirmation, timeout)
+        schema, schema_problems = build_function_schema(function, parsed.params)
+        problems += schema_problems
+        if problems or schema is None:
+            raise _definition_error(_where(function, tool_name), problems)
+        return cls(
+            name=tool_name,
+            description=text,
+            parameters=schema.parameters,
+            function=function,
+            validator=PydanticArgumentValidator(tool_name, schema),
+            requires_confirmation=requires_confirmation,
+            timeout=timeout,
+            positional_only=schema.positional_only,
+        )
+
+    @classmethod
+    def from_openai(
+        cls, spec: Mapping[str, Any], /, *, implementation: Callable[..., Any] | None = None
+    ) -> Tool[..., Any]:
+        """Imports a tool from the OpenAI format.
+
+        The imported schema is kept as given (deep-copied) and arguments are
+        validated against it with ``jsonschema``. An implementation that is
+        itself a :class:`Tool` then validates (and converts) them its own way,
+        and lends its timeout and confirmation flag.
+
+        Args:
+            spec: ``{"type": "function", "function": {"name", "description",
+                "parameters"}}``, or the bare ``{"name", "description", "parameters"}``.
+            implementation: What to run; None declares the tool only.
+
+        Returns:
+            The tool.
+
+        Raises:
+            ToolDefinitionError: The spec is malformed, its schema invalid, or the
+                implementation cannot take the declared arguments.
+        """
+        name, description, parameters, problems = _read_openai(spec)
+        if implementation is not None and not callable(implementation):
+            problems.append(f"the implementation {implementation!r} is not callable")
+        elif implementation is not None and parameters is not None:
+            impl_fn = implementation.function if isinstance(implementation, Tool) else implementation
+            if impl_fn is not None:
+                problems += _signature_problems(impl_fn, parameters)
+        if problems or parameters is None:
+            raise _definition_error(f"tool {name!r}", problems)
+        checker = JsonSchemaArgumentValidator(name, parameters)
+        if isinstance(implementation, Tool):
+            inner = implementation
+
+            def validator(arguments: Mapping[str, Any]) -> dict[str, Any]:
+                return inner.validate(checker(arguments))
+
+            return cls(
+                name=name,
+                description=description,
+                parameters=parameters,
+                function=inner.function,
+                validator=validator,
+                requires_confirmation=inner.requires_confirmation,
+                timeout=inner.timeout,
+                positional_only=inner._positional_only,
+            )
+        return cls(
+            name=name, description=description, parameters=parameters, function=implementation, validator=checker
+        )
+
+    # ---------------------------------------------------------------- use
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Calls the function directly, as if it were not a tool (no validation, no timeout)."""
+        return self._implementation()(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        params = ", ".join(self.parameters.get("properties", {}))
+        kind = "" if self.function is not None else " (declared only)"
+        return f"<Tool {self.name}({params}){kind}>"
+
+    @property
+    def has_implementation(self) -> bool:
+        """Whether the tool can run (False for a declared-only tool)."""
+        return self.function is not None
+
+    def to_openai(self) -> dict[str, Any]:
+        """The tool in the OpenAI format.
+
+        Returns:
+            ``{"type": "function", "function": {"name", "description", "parameters"}}``,
+            with a copy of the schema.
+        """
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": copy.deepcopy(self.parameters),
+            },
+        }
+
+    def validate(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        """Checks (and converts) a model's arguments.
+
+        Args:
+            arguments: The arguments as decoded from the model's output.
+
+        Returns:
+            The keyword arguments to call the function with (defaults filled in
+            for a function tool).
+
+        Raises:
+            ToolArgumentError: Listing every problem, in words meant for the model.
+        """
+        return self._validator(arguments)
+
+    async def arun(self, arguments: Mapping[str, Any]) -> Any:
+        """Validates ``arguments`` and runs the tool, within its timeout.
+
+        A coroutine function is awaited (and cancelled at the timeout). A plain
+        function runs in this thread when there is no timeout, and otherwise in
+        a daemon worker thread; Python cannot stop a thread, so at the timeout
+        the call is abandoned and the function finishes in the background.
+
+        Args:
+            arguments: The arguments as decoded from the model's output.
+
+        Returns:
+            What the function returned.
+
+        Raises:
+            ToolError: The tool is declared only, or it timed out.
+            ToolArgumentError: The arguments are invalid.
+            Exception: Whatever the function raised, unchanged.
+        """
+        function = self._implementation()
+        kwargs = self.validate(arguments)
+        args, kwargs = self._split(kwargs)
+        if self.is_async:
+            coroutine: Any = function(*args, **kwargs)
+            return await self._bounded(coroutine)
+        result: Any
+        if self.timeout is None:
+            result = function(*args, **kwargs)
+        else:
+            result = await self._bounded(asyncio.wrap_future(_in_thread(function, args, kwargs, self.name)))
+        if inspect.isawaitable(result):
+            result = await self._bounded(result)
+        return result
+
+    def run(self, arguments: Mapping[str, Any]) -> Any:
+        """Validates ``arguments`` and runs the tool, within its timeout, without an event loop.
+
+        A coroutine function runs on a fresh event loop (in a helper thread if
+        this thread already runs one). Otherwise as :meth:`arun`.
+
+        Args:
+            arguments: The arguments as decoded from the model's output.
+
+        Returns:
+            What the function returned.
+
+        Raises:
+            ToolError: The tool is declared only, or it timed out.
+            ToolArgumentError: The arguments are invalid.
+            Exception: Whatever the function raised, unchanged.
+        """
+        function = self._implementation()
+        if self.is_async:
+            return _run_coroutine(self.arun(arguments), self.name)
+        args, kwargs = self._split(self.validate(arguments))
+        result: Any
+        if self.timeout is None:
+            result = function(*args, **kwargs)
+        else:
+            future = _in_thread(function, args, kwargs, self.name)
+            done, _ = concurrent.futures.wait([future], timeout=self.timeout)
+            if not done:
+                raise self._timed_out()
+            result = future.result()
+        if inspect.isawaitable(result):
+            result = _run_coroutine(self._bounded(result), self.name)
+        return result
+
+    # ---------------------------------------------------------------- internals
+
+    def _implementation(self) -> Callable[P, R]:
+        if self.function is None:
+            raise ToolError(f"tool {self.name!r} has no implementation (it is declared by its schema only)")
+        return self.function
+
+    def _split(self, kwargs: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+        if not self._positional_only:
+            return [], kwargs
+        args = [kwargs.pop(name) for name in self._positional_only]
+        return args, kwargs
+
+    async def _bounded(self, awaitable: Awaitable[T]) -> T:
+        if self.timeout is None:
+            return await awaitable
+        # asyncio.wait, not wait_for: a TimeoutError raised by the tool itself
+        # must stay the tool's error, not become ours.
+        future = asyncio.ensure_future(awaitable)
+        try:
+            done, _ = await asyncio.wait({future}, timeout=self.timeout)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        if not done:
+            future.cancel()
+            raise self._timed_out()
+        return future.result()
+
+    def _timed_out(self) -> ToolError:
+        return ToolError(f"tool {self.name!r} timed out after {self.timeout:g} s")
+
+
+@overload
+def tool(function: Callable[P, R], /) -> Tool[P, R]: ...
+
+
+@overload
+def tool(
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    requires_confirmation: bool = False,
+    timeout: float | None = None,
+) -> Callable[[Callable[P, R]], Tool[P, R]]: ...
+
+
+def tool(
+    function: Callable[P, R] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    requires_confirmation: bool = False,
+    timeout: float | None = None,
+) -> Tool[P, R] | Callable[[Callable[P, R]], Tool[P, R]]:
+    """Makes a tool of a function, bare (``@tool``) or with options (``@tool(timeout=5)``).
+
+    The description is the docstring's text before its first section; the
+    ``Args:`` section describes each parameter (every parameter must be
+    described); type hints give the types. See :mod:`agent_sdk.tools.schema`
+    for the schema this produces and the types supported.
+
+    Args:
+        function: The function, when used bare.
+        name: The tool's name (default: the function's name).
+        description: What the tool does (default: from the docstring).
+        requires_confirmation: Whether an agent should ask the user before running it.
+        timeout: Seconds a run may take (default: no limit).
+
+    Returns:
+        The tool, or a decorator making one.
+
+    Raises:
+        ToolDefinitionError: Listing every problem with the definition.
+    """
+
+    def make(fn: Callable[P, R]) -> Tool[P, R]:
+        return Tool.from_function(
+            fn, name=name, description=description, requires_confirmation=requires_confirmation, timeout=timeout
+        )
+
+    return make if function is None else make(function)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def is_valid_tool_name(name: object) -> bool:
+    """Whether ``name`` can name a tool: 1 to 64 letters, digits, ``_`` or ``-`` (the OpenAI rule)."""
+    return isinstance(name, str) and _NAME.match(name) is not None
+
+
+def _docstring(function: Callable[..., Any]) -> str | None:
+    if inspect.isfunction(function) or inspect.ismethod(function):
+        return inspect.getdoc(function)
+    call = inspect.getattr_static(type(function), "__call__", None)  # a callable object: its __call__ documents it
+    return inspect.getdoc(call) if inspect.isfunction(call) else None
+
+
+def _is_async(function: Callable[..., Any]) -> bool:
+    call = inspect.getattr_static(type(function), "__call__", None)
+    return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(call)
+
+
+def _option_problems(requires_confirmation: object, timeout: object) -> list[str]:
+    problems = []
+    if not isinstance(requires_confirmation, bool):
+        problems.append(f"requires_confirmation must be True or False, got {requires_confirmation!r}")
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) or timeout <= 0
+    ):
+        problems.append(f"timeout must be a positive number of seconds or None, got {timeout!r}")
+    return problems
+
+
+def _where(function: Callable[..., Any], name: str) -> str:
+    code = getattr(inspect.unwrap(function), "__code__", None)
+    return f"tool {name!r}" + (f" ({code.co_filename}:{code.co_firstlineno})" if code is not None else "")
+
+
+def _definition_error(where: str, problems: list[str]) -> ToolDefinitionError:
+    count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+    lines = "\n".join(f"- {p}" for p in problems)
+    return ToolDefinitionError(f"{where}: {count}\n{lines}", problems=tuple(problems))
+
+
+def _read_openai(spec: object) -> tuple[str, str, dict[str, Any] | None, list[str]]:
+    if not isinstance(spec, Mapping):
+        return "<unnamed>", "", None, [f"a tool spec must be a JSON object, got {spec!r}"]
+    body: Any = spec
+    if "type" in spec or "function" in spec:  # the wrapped form; otherwise a bare function spec
+        if spec.get("type") != "function":
+            return "<unnamed>", "", None, [f"unsupported tool type {spec.get('type')!r} (only 'function')"]
+        body = spec.get("function")
+        if not isinstance(body, Mapping):
+            return "<unnamed>", "", None, ["'function' must be a JSON object"]
+    problems: list[str] = []
+    name = body.get("name")
+    if not isinstance(name, str) or not _NAME.match(name):
+        problems.append(f"the name {name!r} is not a valid tool name: {_NAME_RULE}")
+        name = str(name)
+    description = body.get("description", "")
+    if not isinstance(description, str):
+        problems.append(f"the description must be a string, got {description!r}")
+        description = ""
+    parameters = body.get("parameters", {"type": "object", "properties": {}})
+    if not isinstance(parameters, Mapping) or parameters.get("type") != "object":
+        problems.append("the parameters must be a JSON schema of type 'object'")
+        return name, description, None, problems
+    return name, description, copy.deepcopy(dict(parameters)), problems
+
+
+def _signature_problems(function: Callable[..., Any], parameters: Mapping[str, Any]) -> list[str]:
+    """Why ``function`` could not be called with arguments valid for ``parameters``."""
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):
+        return []  # some builtins have no signature; nothing to check
+    declared = list(parameters.get("properties", {}))
+    by_name = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    accepted = {p.name: p for p in signature.parameters.values() if p.kind in by_name}
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+    problems = [
+        f"the implementation does not accept the declared parameter {n!r}"
+        for n in declared
+        if n not in accepted and not takes_any
+    ]
+    for p in signature.parameters.values():
+        if p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if p.name not in declared:
+            problems.append(f"the implementation requires {p.name!r}, which the schema does not declare")
+    return problems
+
+
+def _in_thread(
+    function: Callable[..., T], args: list[Any], kwargs: dict[str, Any], name: str
+) -> concurrent.futures.Future[T]:
+    # A daemon thread of its own rather than an executor: a call abandoned at its
+    # timeout must neither block interpreter exit nor asyncio.run's executor shutdown.
+    future: concurrent.futures.Future[T] = concurrent.futures.Future()
+    context = contextvars.copy_context()
+
+    def work() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            result = context.run(function, *args, **kwargs)
+        except BaseException as exc:  # noqa: BLE001  (handed to the caller, as concurrent.futures does)
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+
+    threading.Thread(target=work, name=f"agent_sdk-tool-{name}", daemon=True).start()
+    return future
+
+
+def _run_coroutine(coroutine: Coroutine[Any, Any, T], name: str) -> T:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    # This thread already runs a loop (run() called from async code): use another thread.
+    future: concurrent.futures.Future[T] = _in_thread(asyncio.run, [coroutine], {}, name)
+    return future.result()
