@@ -128,6 +128,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         repetition_penalty=args.repetition_penalty, seed=args.seed, max_tokens=args.max_tokens,
         stop=tuple(args.stop or ()),
     )
+    if args.tools:
+        return _run_agent(args, engine, params, prompt)
     messages = []
     if args.system:
         messages.append({"role": "system", "content": args.system})
@@ -154,6 +156,118 @@ def cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _run_agent(args: argparse.Namespace, engine: Any, params: Any, prompt: str) -> int:
+    from agent_sdk.agent.agent import Agent, FinalAnswer, TokenDelta, ToolCallEvent, ToolResultEvent
+    from agent_sdk.tools import ToolRegistry, load_tools
+
+    registry = ToolRegistry()
+    for spec in args.tools:
+        for t in load_tools(spec):
+            registry.register(t)
+    agent = Agent(
+        engine, tools=registry, system=args.system, tool_choice=args.tool_choice, constrain=not args.no_constrain,
+        max_tokens=args.max_tokens, sampling=params, max_steps=args.max_steps,
+        confirm=(lambda call: _confirm_tty(call)) if sys.stdin.isatty() and not args.json else None,
+    )
+    result = None
+    for ev in agent.stream(prompt):
+        if isinstance(ev, FinalAnswer):
+            result = ev.result
+        elif args.json:
+            continue
+        elif isinstance(ev, TokenDelta):
+            sys.stdout.write(ev.text)
+            sys.stdout.flush()
+        elif isinstance(ev, ToolCallEvent):
+            print(f"[call] {ev.call.name}({json.dumps(ev.call.arguments)})", file=sys.stderr)
+        elif isinstance(ev, ToolResultEvent):
+            shown = ev.result.to_message() if ev.result.ok else f"error: {ev.result.error}"
+            print(f"[result] {ev.call.name} -> {shown[:500]}", file=sys.stderr)
+    assert result is not None
+    if args.json:
+        stats = {k: v for k, v in result.stats.items()}
+        gen_s = stats.get("model_seconds", 0.0)
+        out_stats = {
+            "prompt_tokens": stats.get("prompt_tokens", 0),
+            "cached_tokens": stats.get("cached_tokens", 0),
+            "generated_tokens": stats.get("generated_tokens", 0),
+            "forced_tokens": stats.get("forced_tokens", 0),
+            "model_seconds": round(gen_s, 3),
+            "steps": result.steps,
+            "peak_rss_mb": round(_peak_rss(), 1),
+        }
+        calls = [
+            {"name": c.name, "arguments": c.arguments, "ok": r.ok, "result": r.to_message() if r.ok else None, "error": r.error}
+            for c, r in result.calls
+        ]
+        print(json.dumps({"text": result.text, "calls": calls, "stats": out_stats}))
+    else:
+        sys.stdout.write("\n")
+    return 0
+
+
+def _peak_rss() -> float:
+    from agent_sdk.runtime.engine import peak_rss_mb
+
+    return peak_rss_mb()
+
+
+def _confirm_tty(call: Any) -> bool:
+    answer = input(f"Run {call.name}({json.dumps(call.arguments)})? [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from agent_sdk.agent.bfcl import run_bfcl
+    from agent_sdk.runtime import Engine
+
+    if args.suite != "bfcl":
+        raise UserError(f"unknown evaluation {args.suite!r}; available: bfcl")
+    bundle = ensure_bundle(args.model, quant=args.quant, quiet=False)
+    engine = Engine(bundle, threads=args.threads)
+    t0 = time.perf_counter()
+
+    def progress(n: int, q: Any, calls: list[dict[str, Any]]) -> None:
+        if not args.quiet:
+            print(f"[{n}] {q.id}: {json.dumps(calls)[:160]}", file=sys.stderr, flush=True)
+
+    summary = run_bfcl(
+        engine, Path(args.data), categories=args.category or None, limit=args.limit,
+        out=Path(args.out) if args.out else None, constrain=not args.no_constrain, tool_choice=args.tool_choice,
+        progress=progress,
+    )
+    summary["wall_seconds"] = round(time.perf_counter() - t0, 1)
+    accuracy = _score_bfcl(Path(args.data), Path(args.out), args.category) if args.out else None
+    print(f"questions: {summary['questions']}")
+    if accuracy is not None:
+        for line in accuracy:
+            print(line)
+    print(f"valid-call rate: {summary['valid_call_rate']:.1%} (outputs that parse as valid calls)")
+    print(f"call rate: {summary['call_rate']:.1%}")
+    print(f"mean latency: {summary['mean_latency_s']:.2f} s/question; {summary['tokens_per_s']:.1f} generated tokens/s")
+    if args.json:
+        print(json.dumps({**summary, "accuracy_lines": accuracy}))
+    return 0
+
+
+def _score_bfcl(data: Path, results: Path, categories: list[str] | None) -> list[str] | None:
+    """Scores with BFCL's own checker when ../shared/eval/bfcl_score.py is reachable."""
+    import subprocess
+
+    candidates = [Path(os.environ.get("AGENT_SDK_BFCL_SCORER", "")), data.parent / "bfcl_score.py",
+                  Path.cwd().parent / "shared" / "eval" / "bfcl_score.py"]
+    scorer = next((c for c in candidates if c.is_file()), None)
+    if scorer is None:
+        return [f"(score with: python ../shared/eval/bfcl_score.py --data {data} --results {results})"]
+    cmd = [sys.executable, str(scorer), "--data", str(data), "--results", str(results), "--only-answered"]
+    for c in categories or []:
+        cmd += ["--category", c]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        return [f"(scorer failed: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode})"]
+    return [line for line in out.stdout.splitlines() if line.strip()]
 
 
 def _cpu_name() -> str:
@@ -292,7 +406,31 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help='print {"text", "calls", "stats"} as one JSON object')
     r.add_argument("--stats", action="store_true", help="print speed statistics to stderr")
     r.add_argument("--download", action="store_true", help="allow downloading preset weights")
+    r.add_argument("--tools", action="append", metavar="FILE_OR_MODULE", help="@tool functions to offer (repeatable)")
+    r.add_argument("--tool-choice", default="auto", help="auto, required, none or a tool name")
+    r.add_argument("--no-constrain", action="store_true", help="do not constrain tool calls with a grammar")
+    r.add_argument("--max-steps", type=int, default=4, help="most model steps (calls + answer)")
     r.set_defaults(func=cmd_run)
+
+    e = sub.add_parser(
+        "eval", help="evaluate function calling (BFCL)",
+        description="Run the agent on BFCL v4 raw files and write {id, calls} lines for BFCL's checker.",
+        epilog="examples:\n  agent-sdk eval bfcl --data ../shared/eval/bfcl --category simple_python --limit 50 --out results.jsonl",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    e.add_argument("suite", choices=["bfcl"])
+    e.add_argument("--data", required=True, help="folder with BFCL_v4_<category>.json")
+    e.add_argument("--category", action="append", help="category (repeatable; default all present)")
+    e.add_argument("--limit", type=int, default=None, help="questions per category")
+    e.add_argument("--out", default=None, help="results .jsonl")
+    e.add_argument("--no-constrain", action="store_true", help="free-running model, calls parsed from text")
+    e.add_argument("--tool-choice", default="auto", choices=["auto", "required", "none"])
+    e.add_argument("--model", default=DEFAULT_PROMPT_MODEL)
+    e.add_argument("--quant", choices=["q4", "q8", "f16", "f32"], default="q4")
+    e.add_argument("--threads", type=int, default=None)
+    e.add_argument("--quiet", action="store_true")
+    e.add_argument("--json", action="store_true", help="also print the summary as JSON")
+    e.set_defaults(func=cmd_eval)
 
     i = sub.add_parser(
         "info", help="TVM, CPU, bundles; a model's architecture and parameter count",

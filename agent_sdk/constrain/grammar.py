@@ -140,6 +140,7 @@ class Constraint:
         self.forced_count = 0
         self.masked_steps = 0
         self.tokens: list[int] = []
+        self.forced_flags: list[bool] = []  # per accepted token: fed by jump-forward?
 
     def mask_logits(self, logits: np.ndarray) -> np.ndarray:
         """Sets the logits of tokens the grammar forbids to -inf (in place)."""
@@ -166,6 +167,7 @@ class Constraint:
             self._check()
             raise AgentSDKError(f"token {token_id} was not allowed by the grammar")
         self.tokens.append(int(token_id))
+        self.forced_flags.append(False)
 
     def forced_tokens(self) -> list[int]:
         """Tokens the grammar determines from here (jump-forward), maybe none."""
@@ -174,8 +176,10 @@ class Constraint:
         return [int(t) for t in self.matcher.compute_ff_tokens()]
 
     def note_forced(self, n: int) -> None:
-        """Records that ``n`` tokens were fed without sampling."""
+        """Records that the last ``n`` accepted tokens were fed without sampling."""
         self.forced_count += n
+        for i in range(1, n + 1):
+            self.forced_flags[-i] = True
 
     def is_stopped(self) -> bool:
         """Whether the grammar has ended (only EOS could follow)."""

@@ -56,8 +56,8 @@ ArgumentValidator = Callable[[Mapping[str, Any]], dict[str, Any]]
 """Checks a model's arguments and returns the keyword arguments to call with."""
 
 # The OpenAI limit on function names; small models also copy short plain names best.
-_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_NAME_RULE = "use 1 to 64 letters, digits, '_' or '-'"
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+_NAME_RULE = "use 1 to 64 letters, digits, '_', '-' or '.' (not first)"
 
 
 class Tool(Generic[P, R]):
@@ -442,7 +442,7 @@ def tool(
 
 
 def is_valid_tool_name(name: object) -> bool:
-    """Whether ``name`` can name a tool: 1 to 64 letters, digits, ``_`` or ``-`` (the OpenAI rule)."""
+    """Whether ``name`` can name a tool: 1 to 64 letters, digits, ``_``, ``-`` or ``.`` (dotted names as in BFCL)."""
     return isinstance(name, str) and _NAME.match(name) is not None
 
 

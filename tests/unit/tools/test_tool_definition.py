@@ -325,7 +325,7 @@ def test_name_and_option_problems() -> None:
         """Does f."""
 
     assert _problems(f, name="has space", timeout=0, requires_confirmation="yes") == (
-        "the name 'has space' is not a valid tool name: use 1 to 64 letters, digits, '_' or '-'",
+        "the name 'has space' is not a valid tool name: use 1 to 64 letters, digits, '_', '-' or '.' (not first)",
         "requires_confirmation must be True or False, got 'yes'",
         "timeout must be a positive number of seconds or None, got 0",
     )
@@ -334,7 +334,7 @@ def test_name_and_option_problems() -> None:
 
 def test_lambda_needs_a_name_and_description() -> None:
     assert _problems(lambda: 1) == (
-        "the name '<lambda>' is not a valid tool name: use 1 to 64 letters, digits, '_' or '-'",
+        "the name '<lambda>' is not a valid tool name: use 1 to 64 letters, digits, '_', '-' or '.' (not first)",
         "no description: write a docstring whose first paragraph says what the tool does, or pass description=...",
     )
 

@@ -312,7 +312,7 @@ def test_from_openai_reports_every_problem() -> None:
             implementations={"ghost": print, "turn_on": needs_more},
         )
     assert info.value.problems == (
-        "tools[0]: the name 'bad name' is not a valid tool name: use 1 to 64 letters, digits, '_' or '-'",
+        "tools[0]: the name 'bad name' is not a valid tool name: use 1 to 64 letters, digits, '_', '-' or '.' (not first)",
         "no_object: the parameters must be a JSON schema of type 'object'",
         "bad_schema: invalid parameters schema at properties/a/type: 'wat' is not valid under any of the given schemas",
         "tools[3]: unsupported tool type 'retrieval' (only 'function')",

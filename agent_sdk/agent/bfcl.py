@@ -1,0 +1,186 @@
+"""Berkeley Function Calling Leaderboard (BFCL v4) evaluation with the agent.
+
+Reads BFCL's raw files (``BFCL_v4_<category>.json``, one question a line),
+converts each question's function docs from BFCL's dialect to JSON Schema,
+runs the first agent step with the default model, and writes
+``{"id", "calls"}`` lines that BFCL's own checker scores
+(``../shared/eval/bfcl_score.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent_sdk.errors import UserError
+
+__all__ = ["bfcl_to_json_schema", "load_bfcl", "BFCLQuestion", "CATEGORIES"]
+
+CATEGORIES = (
+    "simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance",
+    "live_simple", "live_multiple", "live_parallel", "live_parallel_multiple", "live_irrelevance", "live_relevance",
+)
+
+_TYPE_MAP = {
+    "dict": "object", "object": "object", "float": "number", "number": "number", "double": "number",
+    "integer": "integer", "int": "integer", "long": "integer", "string": "string", "str": "string",
+    "boolean": "boolean", "bool": "boolean", "array": "array", "list": "array", "tuple": "array",
+}
+
+
+def bfcl_to_json_schema(param: dict[str, Any]) -> dict[str, Any]:
+    """Converts one BFCL parameter doc (``dict``, ``float``, ``tuple``, ``any`` …) to JSON Schema."""
+    out: dict[str, Any] = {}
+    t = param.get("type")
+    if t == "any" or t is None:
+        pass  # any JSON value
+    elif t in _TYPE_MAP:
+        out["type"] = _TYPE_MAP[t]
+    else:
+        out["type"] = "string"
+    if "description" in param and isinstance(param["description"], str):
+        out["description"] = param["description"]
+    if "enum" in param:
+        out["enum"] = list(param["enum"])
+    if "default" in param:
+        out["default"] = param["default"]
+    if out.get("type") == "array":
+        items = param.get("items")
+        if isinstance(items, dict):
+            out["items"] = bfcl_to_json_schema(items)
+    if out.get("type") == "object":
+        props = param.get("properties")
+        if isinstance(props, dict) and props:
+            out["properties"] = {k: bfcl_to_json_schema(v) for k, v in props.items()}
+            req = [r for r in param.get("required", []) if r in props]
+            if req:
+                out["required"] = req
+            out["additionalProperties"] = False
+    if "enum" in out and "type" in out:
+        # A few BFCL docs declare enums whose values are not of the declared type.
+        kinds = {type(v) for v in out["enum"]}
+        if out["type"] == "string" and kinds - {str}:
+            del out["type"]
+    return out
+
+
+def function_to_tool(fn: dict[str, Any]) -> dict[str, Any]:
+    """A BFCL function doc as ``{"name", "description", "parameters"}``."""
+    params = fn.get("parameters") or {"type": "dict", "properties": {}}
+    schema = bfcl_to_json_schema({**params, "type": "dict"})
+    schema.setdefault("properties", {})
+    schema["additionalProperties"] = False
+    schema.pop("description", None)
+    return {"name": fn["name"], "description": fn.get("description", ""), "parameters": schema}
+
+
+@dataclass
+class BFCLQuestion:
+    """One BFCL entry: id, chat turns, functions (as tool specs)."""
+
+    id: str
+    category: str
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]] = field(default_factory=list)
+
+
+def load_bfcl(data_dir: Path, categories: list[str] | None = None, *, limit: int | None = None) -> Iterator[BFCLQuestion]:
+    """Yields questions from ``BFCL_v4_<category>.json`` files.
+
+    Raises:
+        UserError: The folder or a category file is missing.
+    """
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise UserError(f"{data_dir}: no such folder (expected BFCL_v4_<category>.json files)")
+    cats = categories or [c for c in CATEGORIES if (data_dir / f"BFCL_v4_{c}.json").exists()]
+    for cat in cats:
+        path = data_dir / f"BFCL_v4_{cat}.json"
+        if not path.exists():
+            raise UserError(f"{path}: category file not found")
+        with open(path) as fp:
+            for i, line in enumerate(fp):
+                if limit is not None and i >= limit:
+                    break
+                if not line.strip():
+                    continue
+                q = json.loads(line)
+                turns = q.get("question") or [[]]
+                msgs = [m for m in turns[0] if isinstance(m, dict)]
+                tools = [function_to_tool(f) for f in q.get("function", [])]
+                yield BFCLQuestion(q["id"], cat, msgs, tools)
+
+
+def run_bfcl(
+    engine: Any,
+    data_dir: Path,
+    *,
+    categories: list[str] | None = None,
+    limit: int | None = None,
+    out: Path | None = None,
+    constrain: bool = True,
+    tool_choice: str = "auto",
+    progress: Any = None,
+) -> dict[str, Any]:
+    """Runs the agent's first step on each question; writes ``{"id", "calls"}`` lines.
+
+    Returns:
+        Summary: questions, valid-call rate, mean latency, tokens/s, per category counts.
+    """
+    from agent_sdk.agent.agent import Agent
+
+    n = 0
+    valid = 0
+    answered_with_calls = 0
+    latency = 0.0
+    gen_tokens = 0
+    model_s = 0.0
+    per_cat: dict[str, int] = {}
+    fp = open(out, "w") if out else None
+    try:
+        for q in load_bfcl(data_dir, categories, limit=limit):
+            agent = Agent(engine, tools=_declared_registry(q.tools), tool_choice=tool_choice, constrain=constrain,
+                          max_steps=1, max_tokens=256, system=_system_from(q.messages))
+            user = "\n".join(m.get("content", "") for m in q.messages if m.get("role") == "user")
+            t0 = time.perf_counter()
+            calls, ok = agent.first_step_calls(user)
+            dt = time.perf_counter() - t0
+            n += 1
+            per_cat[q.category] = per_cat.get(q.category, 0) + 1
+            latency += dt
+            if calls:
+                answered_with_calls += 1
+            valid += int(ok)
+            gen_tokens += agent.last_stats.get("generated_tokens", 0)
+            model_s += agent.last_stats.get("model_seconds", 0.0)
+            if fp:
+                fp.write(json.dumps({"id": q.id, "calls": calls}) + "\n")
+                fp.flush()
+            if progress:
+                progress(n, q, calls)
+    finally:
+        if fp:
+            fp.close()
+    return {
+        "questions": n,
+        "valid_call_rate": valid / n if n else 0.0,
+        "call_rate": answered_with_calls / n if n else 0.0,
+        "mean_latency_s": latency / n if n else 0.0,
+        "tokens_per_s": gen_tokens / model_s if model_s else 0.0,
+        "per_category": per_cat,
+    }
+
+
+def _system_from(messages: list[dict[str, Any]]) -> str | None:
+    sys_msgs = [m.get("content", "") for m in messages if m.get("role") == "system"]
+    return "\n".join(sys_msgs) if sys_msgs else None
+
+
+def _declared_registry(tools: list[dict[str, Any]]) -> Any:
+    from agent_sdk.tools import ToolRegistry
+
+    return ToolRegistry.from_openai([{"type": "function", "function": t} for t in tools])

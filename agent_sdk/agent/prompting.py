@@ -1,0 +1,90 @@
+"""How tools are described to a small model, and the chat messages of a turn.
+
+Tool descriptions are rendered as compact signatures with the schema's
+facts a model needs to fill arguments (types, enums, defaults, required)
+followed by the descriptions; that costs a fraction of the tokens of raw
+JSON schemas and is prefilled once, then reused from the KV cache.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["render_tools", "render_type", "system_prompt", "DEFAULT_SYSTEM"]
+
+DEFAULT_SYSTEM = "You are a helpful assistant."
+
+_CALL_INSTRUCTIONS = (
+    "To call a function, reply only with:\n"
+    "<tool_call>\n"
+    '{"name": "<function name>", "arguments": {<arguments as JSON>}}\n'
+    "</tool_call>\n"
+    "If no function fits the request, answer directly instead."
+)
+
+
+def render_type(schema: dict[str, Any]) -> str:
+    """A short, readable type for a JSON schema (``"c" | "f"``, ``list[string]``)."""
+    if "enum" in schema:
+        return " | ".join(json.dumps(v) for v in schema["enum"])
+    if "const" in schema:
+        return json.dumps(schema["const"])
+    for key in ("anyOf", "oneOf"):
+        if key in schema:
+            return " | ".join(render_type(s) for s in schema[key])
+    t = schema.get("type")
+    if isinstance(t, list):
+        return " | ".join(render_type({**schema, "type": x}) for x in t)
+    if t == "array":
+        items = schema.get("items")
+        return f"list[{render_type(items)}]" if isinstance(items, dict) else "list"
+    if t == "object":
+        props = schema.get("properties")
+        if props:
+            req = set(schema.get("required", []))
+            inner = ", ".join(f"{k}{'' if k in req else '?'}: {render_type(v)}" for k, v in props.items())
+            return "{" + inner + "}"
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            return f"dict[string, {render_type(extra)}]"
+        return "object"
+    return {"integer": "int", "number": "float", "boolean": "bool", "string": "string", "null": "null"}.get(str(t), "any")
+
+
+def _signature(tool: dict[str, Any]) -> str:
+    params = tool.get("parameters") or {}
+    props: dict[str, Any] = params.get("properties") or {}
+    required = set(params.get("required", []))
+    parts = []
+    for name, schema in props.items():
+        piece = f"{name}: {render_type(schema)}"
+        if name not in required:
+            piece += f" = {json.dumps(schema['default'])}" if "default" in schema else " (optional)"
+        parts.append(piece)
+    return f"{tool['name']}({', '.join(parts)})"
+
+
+def render_tools(tools: Sequence[dict[str, Any]]) -> str:
+    """One block per tool: signature, description, then per-argument notes."""
+    blocks = []
+    for tool in tools:
+        lines = [_signature(tool)]
+        if tool.get("description"):
+            lines.append(f"  {tool['description'].strip()}")
+        props = (tool.get("parameters") or {}).get("properties") or {}
+        for name, schema in props.items():
+            desc = schema.get("description") if isinstance(schema, dict) else None
+            if desc:
+                lines.append(f"  - {name}: {desc.strip()}")
+        blocks.append("\n".join(lines))
+    return "\n".join(blocks)
+
+
+def system_prompt(tools: Sequence[dict[str, Any]], system: str | None = None) -> str:
+    """The system message: the user's instructions, the tools, how to call them."""
+    head = (system or DEFAULT_SYSTEM).strip()
+    if not tools:
+        return head
+    return f"{head}\n\nYou can use these functions:\n{render_tools(tools)}\n\n{_CALL_INSTRUCTIONS}"

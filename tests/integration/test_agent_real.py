@@ -1,0 +1,125 @@
+"""The agent with the real SmolLM2-135M: constrained calls, execution, answers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Literal
+
+import pytest
+
+from agent_sdk.agent.agent import Agent, FinalAnswer, ToolCallEvent, ToolResultEvent
+from agent_sdk.runtime import Engine
+from agent_sdk.tools import tool
+
+pytestmark = [pytest.mark.integration, pytest.mark.real_model]
+
+REPO = Path(__file__).resolve().parents[2]
+executed: list[dict[str, str]] = []
+
+
+@tool
+def get_weather(city: str, unit: Literal["c", "f"]) -> dict[str, object]:
+    """Get the current weather in a city.
+
+    Args:
+        city: The city name, e.g. Paris.
+        unit: Temperature unit, "c" for celsius or "f" for fahrenheit.
+    """
+    executed.append({"city": city, "unit": unit})
+    return {"city": city, "temperature": 21 if unit == "c" else 70, "unit": unit, "conditions": "sunny"}
+
+
+@tool
+def broken_lookup(query: str) -> str:
+    """Look something up in the company wiki.
+
+    Args:
+        query: What to look up.
+    """
+    raise RuntimeError("wiki is down")
+
+
+@tool(requires_confirmation=True)
+def delete_file(path: str) -> str:
+    """Delete a file from the disk.
+
+    Args:
+        path: The file to delete.
+    """
+    return f"deleted {path}"
+
+
+def test_weather_call_is_exact_executed_and_used(smollm2_engine: Engine) -> None:
+    executed.clear()
+    agent = Agent(smollm2_engine, tools=[get_weather])
+    events = list(agent.stream("What's the weather in Paris in celsius?", tool_choice="required"))
+    calls = [e.call for e in events if isinstance(e, ToolCallEvent)]
+    assert [c.to_dict() for c in calls] == [{"name": "get_weather", "arguments": {"city": "Paris", "unit": "c"}}]
+    assert executed == [{"city": "Paris", "unit": "c"}]
+    results = [e.result for e in events if isinstance(e, ToolResultEvent)]
+    assert results[0].ok and results[0].content["temperature"] == 21
+    final = events[-1]
+    assert isinstance(final, FinalAnswer)
+    assert "21" in final.text, final.text
+    assert final.result.stats["forced_tokens"] > 0  # jump-forward fed the fixed spans
+
+
+def test_weather_in_auto_mode(smollm2_engine: Engine) -> None:
+    """`auto` decides to call for a request the tool serves."""
+    executed.clear()
+    agent = Agent(smollm2_engine, tools=[get_weather])
+    result = agent.run("What's the weather in Paris in celsius?")
+    assert result.calls_json() == [{"name": "get_weather", "arguments": {"city": "Paris", "unit": "c"}}]
+    assert "21" in result.text
+
+
+def test_tool_exception_becomes_an_observation(smollm2_engine: Engine) -> None:
+    agent = Agent(smollm2_engine, tools=[broken_lookup], tool_choice="required")
+    result = agent.run("Look up the holiday policy in the wiki.")
+    assert len(result.calls) == 1
+    call, res = result.calls[0]
+    assert call.name == "broken_lookup" and not res.ok and "wiki is down" in (res.error or "")
+    assert any(m["role"] == "tool" and "wiki is down" in m["content"] for m in agent.messages)
+    assert isinstance(result.text, str)
+
+
+def test_confirmation_is_asked_and_respected(smollm2_engine: Engine) -> None:
+    asked: list[str] = []
+    agent = Agent(smollm2_engine, tools=[delete_file], tool_choice="required",
+                  confirm=lambda c: asked.append(c.name) is not None)  # always declines
+    result = agent.run("Delete the file /tmp/old.log")
+    assert asked == ["delete_file"]
+    assert not result.calls[0][1].ok and "declined" in (result.calls[0][1].error or "")
+    agent = Agent(smollm2_engine, tools=[delete_file], tool_choice="required", confirm=lambda c: True)
+    result = agent.run("Delete the file /tmp/old.log")
+    assert result.calls[0][1].ok and result.calls[0][1].content.startswith("deleted ")
+
+
+def test_static_prefix_is_reused_across_runs(smollm2_engine: Engine) -> None:
+    smollm2_engine.reset()
+    agent = Agent(smollm2_engine, tools=[get_weather])
+    prefix = agent.warm()
+    agent.run("What's the weather in London in fahrenheit?", tool_choice="required")
+    agent.reset()
+    first = {}
+    agent.first_step_calls("What's the weather in Tokyo in celsius?", tool_choice="required")
+    first = agent.last_stats
+    assert first["cached_tokens"] >= prefix
+
+
+def test_cli_run_with_tools_json(smollm2_engine: Engine) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "agent_sdk.cli", "run", "--model", str(smollm2_engine.path), "--tools",
+         str(REPO / "examples" / "tools" / "weather.py"), "--tool-choice", "required", "--json",
+         "What's the weather in Paris in celsius?"],
+        capture_output=True, text=True, timeout=600, check=False, cwd=REPO,
+    )
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert [{"name": c["name"], "arguments": c["arguments"]} for c in data["calls"]] == [
+        {"name": "get_weather", "arguments": {"city": "Paris", "unit": "c"}}
+    ]
+    assert data["calls"][0]["ok"] is True
