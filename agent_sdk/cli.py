@@ -244,7 +244,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if accuracy is not None:
         for line in accuracy:
             print(line)
-    print(f"valid-call rate: {summary['valid_call_rate']:.1%} (outputs that parse as valid calls)")
+    print(f"valid-call rate: {summary['valid_call_rate']:.1%} of {summary['attempted_calls']} outputs that attempt a call parse as valid calls")
     print(f"call rate: {summary['call_rate']:.1%}")
     print(f"mean latency: {summary['mean_latency_s']:.2f} s/question; {summary['tokens_per_s']:.1f} generated tokens/s")
     if args.json:

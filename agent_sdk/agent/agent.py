@@ -27,6 +27,7 @@ from typing import Any
 
 from agent_sdk.agent.parsing import parse_calls
 from agent_sdk.agent.prompting import system_prompt
+from agent_sdk.agent.remote import OpenAIBackend
 from agent_sdk.constrain.grammar import GrammarEngine
 from agent_sdk.constrain.tool_grammar import tool_call_grammar
 from agent_sdk.errors import UserError
@@ -136,7 +137,8 @@ class Agent:
     """A tool-using agent over a local engine.
 
     Args:
-        engine: The runtime engine.
+        engine: The runtime engine, or an :class:`OpenAIBackend` for a
+            remote OpenAI-compatible server.
         tools: ``@tool`` functions, :class:`Tool` objects or a registry.
         system: Instructions placed before the tool descriptions.
         tool_choice: ``auto``, ``required``, ``none`` or a tool name, for the
@@ -155,7 +157,7 @@ class Agent:
 
     def __init__(
         self,
-        engine: Engine,
+        engine: Engine | OpenAIBackend,
         *,
         tools: ToolRegistry | Sequence[Tool | Callable[..., Any]] = (),
         system: str | None = None,
@@ -242,6 +244,9 @@ class Agent:
         """
         choice = tool_choice or self.tool_choice
         self._check_choice(choice)
+        if isinstance(self.engine, OpenAIBackend):
+            yield from self._stream_remote(prompt, choice)
+            return
         self.messages.append({"role": "user", "content": prompt})
         executed: list[tuple[ToolCall, ToolResult]] = []
         errors: list[str] = []
@@ -293,6 +298,60 @@ class Agent:
         self.last_stats = totals
         yield FinalAnswer(text, result)
 
+    def _stream_remote(self, prompt: str, choice: str) -> Iterator[AgentEvent]:
+        """The loop over a remote server: it renders tools and (maybe) constrains calls."""
+        assert isinstance(self.engine, OpenAIBackend)
+        backend = self.engine
+        if not self.messages and self.system:
+            self.messages.append({"role": "system", "content": self.system})
+        self.messages.append({"role": "user", "content": prompt})
+        executed: list[tuple[ToolCall, ToolResult]] = []
+        totals: dict[str, Any] = {"prompt_tokens": 0, "generated_tokens": 0, "model_seconds": 0.0}
+        errors: list[str] = []
+        text = ""
+        steps = 0
+        tools = self.registry.to_openai() if len(self.registry) else None
+        while steps < self.max_steps:
+            steps += 1
+            reply = backend.chat(self.messages, tools=tools, tool_choice=choice)
+            totals["prompt_tokens"] += int(reply.usage.get("prompt_tokens", 0))
+            totals["generated_tokens"] += int(reply.usage.get("completion_tokens", 0))
+            totals["model_seconds"] += reply.seconds
+            calls = [(cid, name, args) for cid, name, args in reply.calls]
+            if not calls and reply.text and tools and choice != "none":
+                parsed = parse_calls(reply.text, known_tools=set(self.registry.names))
+                calls = [("", c.name, dict(c.arguments)) for c in parsed.calls]
+            if not calls:
+                text = reply.text.strip()
+                if text:
+                    yield TokenDelta(text)
+                self.messages.append({"role": "assistant", "content": reply.text})
+                break
+            msg = dict(reply.raw_message)
+            msg.setdefault("role", "assistant")
+            if not msg.get("tool_calls"):
+                msg["tool_calls"] = [
+                    {"id": cid or f"call_{i}", "type": "function", "function": {"name": n, "arguments": json.dumps(a)}}
+                    for i, (cid, n, a) in enumerate(calls)
+                ]
+            self.messages.append(msg)
+            for i, (cid, name, args) in enumerate(calls):
+                call_id = cid or msg["tool_calls"][i]["id"]
+                call = ToolCall(name, args if isinstance(args, dict) else {"_raw": args}, id=call_id)
+                yield ToolCallEvent(call)
+                if not isinstance(args, dict):
+                    result = ToolResult(name=name, arguments={}, ok=False, error="arguments are not a JSON object")
+                    errors.append(f"{name}: arguments are not a JSON object")
+                else:
+                    result = self._execute(call)
+                executed.append((call, result))
+                yield ToolResultEvent(call, result)
+                self.messages.append({"role": "tool", "tool_call_id": call_id, "content": result.to_message()})
+            choice = self.followup_choice
+        result_obj = AgentResult(text=text, calls=executed, steps=steps, stats=totals, errors=errors)
+        self.last_stats = totals
+        yield FinalAnswer(text, result_obj)
+
     # ---------------------------------------------------------------- steps
 
     def first_step_calls(self, prompt: str, *, tool_choice: str | None = None) -> tuple[list[dict[str, Any]], bool]:
@@ -311,12 +370,14 @@ class Agent:
         errors = 0
         if self.constrain and choice != "none":
             calls, _ = self._try_calls(choice, totals)
-        if not calls and not (self.constrain and choice != "auto" and choice != "none"):
+        # Constrained: the decision is made without writing the answer text
+        # (evaluation scores calls only). Free-running: the text is the output.
+        if not self.constrain and choice != "none":
             text = ""
             for item in self._answer(totals):
                 if isinstance(item, Generation):
                     text = item.text
-            if not self.constrain and choice != "none":
+            if text:
                 parsed = parse_calls(text, known_tools=set(self.registry.names))
                 calls = [ToolCall(c.name, dict(c.arguments)) for c in parsed.calls]
                 errors = len(parsed.errors)
@@ -326,6 +387,7 @@ class Agent:
                 self.registry.validate(c.name, c.arguments)
             except Exception:
                 valid = False
+        totals["attempted_call"] = bool(calls) or errors > 0
         self.last_stats = totals
         return [c.to_dict() for c in calls], valid and bool(calls)
 

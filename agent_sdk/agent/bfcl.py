@@ -134,6 +134,7 @@ def run_bfcl(
     from agent_sdk.agent.agent import Agent
 
     n = 0
+    attempted = 0
     valid = 0
     answered_with_calls = 0
     latency = 0.0
@@ -154,6 +155,7 @@ def run_bfcl(
             latency += dt
             if calls:
                 answered_with_calls += 1
+            attempted += int(bool(agent.last_stats.get("attempted_call")))
             valid += int(ok)
             gen_tokens += agent.last_stats.get("generated_tokens", 0)
             model_s += agent.last_stats.get("model_seconds", 0.0)
@@ -167,7 +169,8 @@ def run_bfcl(
             fp.close()
     return {
         "questions": n,
-        "valid_call_rate": valid / n if n else 0.0,
+        "valid_call_rate": valid / attempted if attempted else 0.0,
+        "attempted_calls": attempted,
         "call_rate": answered_with_calls / n if n else 0.0,
         "mean_latency_s": latency / n if n else 0.0,
         "tokens_per_s": gen_tokens / model_s if model_s else 0.0,
