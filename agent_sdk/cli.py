@@ -58,7 +58,7 @@ def ensure_bundle(
         quiet: No progress output.
         allow_download: Let presets download weights from the hub.
     """
-    from agent_sdk.manifest import read_manifest
+    from agent_sdk.manifest import cpu_fingerprint, read_manifest
     from agent_sdk.models.resolve import resolve_model
 
     ref = resolve_model(model, allow_download=allow_download)
@@ -73,7 +73,7 @@ def ensure_bundle(
             fresh = (
                 man["source"]["path"] == str(ref.path)
                 and _tvm_version() == man["tvm_version"]
-                and (target != "host" or man.get("host", {}).get("cpu") == _host_cpu())
+                and (target != "host" or man.get("host", {}).get("fingerprint") == cpu_fingerprint())
             )
             if fresh:
                 return dest
@@ -86,15 +86,15 @@ def ensure_bundle(
 
 
 def _tvm_version() -> str:
-    import tvm
+    """The installed apache-tvm version, read without importing TVM."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    return str(tvm.__version__)
+    try:
+        return version("apache-tvm")
+    except PackageNotFoundError:
+        import tvm
 
-
-def _host_cpu() -> str | None:
-    from agent_sdk.compiler.targets import host_llvm_target
-
-    return host_llvm_target().get("mcpu")
+        return str(tvm.__version__)
 
 
 # ------------------------------------------------------------------ commands

@@ -21,7 +21,7 @@ from typing import Any
 
 from agent_sdk.errors import BundleError
 
-__all__ = ["MANIFEST", "FORMAT_VERSION", "sha256_file", "write_manifest", "read_manifest", "verify_bundle", "is_bundle"]
+__all__ = ["cpu_fingerprint", "MANIFEST", "FORMAT_VERSION", "sha256_file", "write_manifest", "read_manifest", "verify_bundle", "is_bundle"]
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -107,3 +107,23 @@ def verify_bundle(folder: Path) -> dict[str, Any]:
         if sha256_file(f) != info.get("sha256"):
             raise BundleError(f"{folder}: {name} does not match its sha256 in the manifest (corrupted or tampered with)")
     return data
+
+
+def cpu_fingerprint() -> str:
+    """A short hash of this CPU's model and feature flags (no TVM needed).
+
+    A host bundle is compiled for the exact CPU (``-mcpu``); the fingerprint
+    tells whether a cached one still fits this machine.
+    """
+    import platform
+
+    text = platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("model name", "flags", "Features", "CPU part", "CPU implementer")):
+                text += "\n" + line.split(":", 1)[-1].strip()
+                if line.startswith(("flags", "Features")):
+                    break
+    except OSError:
+        text += platform.processor()
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -52,6 +52,12 @@ def bfcl_to_json_schema(param: dict[str, Any]) -> dict[str, Any]:
         items = param.get("items")
         if isinstance(items, dict):
             out["items"] = bfcl_to_json_schema(items)
+        if "enum" in out and not any(isinstance(v, list) for v in out["enum"]):
+            # BFCL's enum on an array lists the allowed item values.
+            item = out.setdefault("items", {})
+            item["enum"] = out.pop("enum")
+            if isinstance(item.get("type"), str) and any(not _fits(v, item["type"]) for v in item["enum"]):
+                del item["type"]
     if out.get("type") == "object":
         props = param.get("properties")
         if isinstance(props, dict) and props:
@@ -66,6 +72,11 @@ def bfcl_to_json_schema(param: dict[str, Any]) -> dict[str, Any]:
         if out["type"] == "string" and kinds - {str}:
             del out["type"]
     return out
+
+
+def _fits(value: Any, json_type: str) -> bool:
+    kinds = {"string": str, "integer": int, "number": (int, float), "boolean": bool, "array": list, "object": dict}
+    return isinstance(value, kinds.get(json_type, object))
 
 
 def function_to_tool(fn: dict[str, Any]) -> dict[str, Any]:

@@ -28,9 +28,9 @@ _CALL_INSTRUCTIONS = (
 def render_type(schema: dict[str, Any]) -> str:
     """A short, readable type for a JSON schema (``"c" | "f"``, ``list[string]``)."""
     if "enum" in schema:
-        return " | ".join(json.dumps(v) for v in schema["enum"])
+        return " | ".join(json.dumps(v, ensure_ascii=False) for v in schema["enum"])
     if "const" in schema:
-        return json.dumps(schema["const"])
+        return json.dumps(schema["const"], ensure_ascii=False)
     for key in ("anyOf", "oneOf"):
         if key in schema:
             return " | ".join(render_type(s) for s in schema[key])
@@ -61,7 +61,7 @@ def _signature(tool: dict[str, Any]) -> str:
     for name, schema in props.items():
         piece = f"{name}: {render_type(schema)}"
         if name not in required:
-            piece += f" = {json.dumps(schema['default'])}" if "default" in schema else " (optional)"
+            piece += f" = {json.dumps(schema['default'], ensure_ascii=False)}" if "default" in schema else " (optional)"
         parts.append(piece)
     return f"{tool['name']}({', '.join(parts)})"
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_sdk.errors import CompileError, UserError
-from agent_sdk.manifest import write_manifest
+from agent_sdk.manifest import cpu_fingerprint, write_manifest
 
 __all__ = ["compile_model", "default_bundle_dir", "compiled_root", "CompileResult"]
 
@@ -87,6 +87,11 @@ def compile_model(
     from agent_sdk.quantization.formats import QuantConfig
 
     say = progress or (lambda _m, _f: None)
+    if getattr(tvm.base, "_RUNTIME_ONLY", False):
+        raise CompileError(
+            "this process loaded TVM's runtime only (an Engine was created before compiling); "
+            "compile in another process, or set AGENT_SDK_RUNTIME_ONLY=0 before creating the Engine"
+        )
     qcfg = QuantConfig.from_name(quant)
     tspec, tdict = resolve_target(target)  # fail fast, before reading weights
     ref = resolve_model(model, allow_download=allow_download)
@@ -144,7 +149,11 @@ def compile_model(
             "tokenizer": "tokenizer.json" if "tokenizer.json" in ckpt.tokenizer_files else "tokenizer.model",
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "build_seconds": round(build_s, 2),
-            "host": {"machine": platform.machine(), "cpu": tdict.get("mcpu") if target == "host" else None},
+            "host": {
+                "machine": platform.machine(),
+                "cpu": tdict.get("mcpu") if target == "host" else None,
+                "fingerprint": cpu_fingerprint() if target == "host" else None,
+            },
         }
         write_manifest(work, manifest)
         if dest.exists():

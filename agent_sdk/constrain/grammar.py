@@ -101,11 +101,16 @@ class GrammarEngine:
                 JSON with a space after ``:`` and ``,``, which small models
                 tokenise best).
         """
-        key = "json:" + json.dumps(schema, sort_keys=True) + str(whitespace_flexible)
-        defaults = {"whitespace_flexible": whitespace_flexible, "item_separator": ", ", "key_separator": ": "}
+        # Key order matters: llguidance emits properties in the schema's order.
+        key = "json:" + json.dumps(schema) + str(whitespace_flexible)
+        defaults: dict[str, Any] = {"whitespace_flexible": whitespace_flexible}
+        if not whitespace_flexible:
+            defaults.update(item_separator=", ", key_separator=": ")
 
         def build() -> str:
             try:
+                if isinstance(schema, bool):  # true / false schemas take no options
+                    return str(self._ll.LLMatcher.grammar_from_json_schema(schema))
                 return str(self._ll.LLMatcher.grammar_from_json_schema(schema, defaults=defaults))
             except Exception as exc:
                 raise GrammarError(f"JSON schema not supported by the grammar engine: {exc}") from exc
@@ -133,7 +138,7 @@ class Constraint:
         ll = engine._ll
         self._np = __import__("llguidance.numpy", fromlist=["numpy"])
         self.engine = engine
-        self.matcher = ll.LLMatcher(engine.tokenizer, grammar)
+        self.matcher = ll.LLMatcher(engine.tokenizer, grammar, log_level=0)  # errors are reported, not logged
         if self.matcher.is_error():
             raise GrammarError(self.matcher.get_error())
         self._bitmask = self._np.allocate_token_bitmask(1, engine.tokenizer.vocab_size)

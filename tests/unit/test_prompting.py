@@ -1,0 +1,147 @@
+"""How tools are shown to the model: types, signatures, the system prompt and its token cost."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import pytest
+from tokenizers import Tokenizer
+
+from agent_sdk.agent.prompting import DEFAULT_SYSTEM, render_tools, render_type, system_prompt
+from agent_sdk.constrain.tool_grammar import CALL_CLOSE, CALL_OPEN
+from agent_sdk.models.checkpoint_io import read_gguf
+from agent_sdk.models.mobilellm.mobilellm_loader import _gguf_tokenizer
+from agent_sdk.tools import ToolRegistry, tool
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(
+    ("schema", "rendered"),
+    [
+        ({"type": "string"}, "string"),
+        ({"type": "integer"}, "int"),
+        ({"type": "number"}, "float"),
+        ({"type": "boolean"}, "bool"),
+        ({"type": "null"}, "null"),
+        ({}, "any"),
+        ({"$ref": "#/$defs/Thing"}, "any"),
+        ({"type": "string", "enum": ["c", "f"]}, '"c" | "f"'),
+        ({"enum": [1, 2, None]}, "1 | 2 | null"),
+        ({"const": "on"}, '"on"'),
+        ({"type": "array", "items": {"type": "string"}}, "list[string]"),
+        ({"type": "array", "items": {"type": "array", "items": {"type": "integer"}}}, "list[list[int]]"),
+        ({"type": "array", "items": {"type": "string", "enum": ["mon", "tue"]}}, 'list["mon" | "tue"]'),
+        ({"type": "array"}, "list"),
+        (
+            {
+                "type": "object",
+                "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+                "required": ["name"],
+            },
+            "{name: string, age?: int}",
+        ),
+        ({"type": "object"}, "object"),
+        ({"type": "object", "additionalProperties": {"type": "number"}}, "dict[string, float]"),
+        ({"type": "object", "additionalProperties": True}, "object"),
+        ({"anyOf": [{"type": "string"}, {"type": "integer"}]}, "string | int"),
+        ({"oneOf": [{"type": "boolean"}, {"type": "array", "items": {"type": "number"}}]}, "bool | list[float]"),
+        ({"type": ["string", "null"]}, "string | null"),
+        ({"anyOf": [{"type": "integer"}, {"type": "null"}], "default": None}, "int | null"),
+        ({"type": ["array", "null"], "items": {"type": "integer"}}, "list[int] | null"),
+    ],
+)
+def test_render_type(schema: dict[str, Any], rendered: str) -> None:
+    assert render_type(schema) == rendered
+
+
+def test_render_type_shows_non_ascii_values_as_the_model_must_write_them() -> None:
+    assert render_type({"type": "string", "enum": ["café", "거실"]}) == '"café" | "거실"'
+
+
+WEATHER = {
+    "name": "get_weather",
+    "description": "Current weather for a city.\n",
+    "parameters": {
+        "type": "object",
+        "properties": {
+            "city": {"type": "string", "description": "City name, e.g. Paris."},
+            "unit": {"type": "string", "enum": ["c", "f"], "default": "c", "description": " Temperature unit. "},
+            "days": {"type": "integer", "description": "Forecast days."},
+            "hourly": {"type": "boolean", "default": False},
+            "region": {"type": ["string", "null"], "default": None},
+        },
+        "required": ["city"],
+        "additionalProperties": False,
+    },
+}
+CLOCK = {"name": "get_time", "parameters": {"type": "object", "properties": {}}}
+
+
+def test_render_tools_shows_signature_defaults_optional_and_descriptions() -> None:
+    assert render_tools([WEATHER]) == (
+        'get_weather(city: string, unit: "c" | "f" = "c", days: int (optional), hourly: bool = false, '
+        "region: string | null = null)\n"
+        "  Current weather for a city.\n"
+        "  - city: City name, e.g. Paris.\n"
+        "  - unit: Temperature unit.\n"
+        "  - days: Forecast days."
+    )
+
+
+def test_render_tools_one_block_per_tool_in_order() -> None:
+    text = render_tools([CLOCK, WEATHER, {"name": "ping"}])
+    lines = text.splitlines()
+    assert lines[0] == "get_time()"
+    assert lines[1].startswith("get_weather(city: string, ")
+    assert lines[-1] == "ping()"
+    assert text.index("get_time(") < text.index("get_weather(") < text.index("ping(")
+
+
+def test_system_prompt_without_tools_is_just_the_system_text() -> None:
+    assert system_prompt([], "  You are a terse assistant.\n") == "You are a terse assistant."
+    assert system_prompt([]) == DEFAULT_SYSTEM
+    assert system_prompt([], None) == DEFAULT_SYSTEM
+
+
+def test_system_prompt_with_tools_lists_them_and_shows_the_call_format() -> None:
+    text = system_prompt([WEATHER, CLOCK], "You control a smart home.")
+    assert text.startswith("You control a smart home.\n\n")
+    assert render_tools([WEATHER, CLOCK]) in text
+    # The example call is written exactly as the tool-call grammar will force it.
+    assert CALL_OPEN + '{"name": "' in text
+    assert '"arguments": {' in text
+    assert "}}" + CALL_CLOSE in text
+    assert text.index("get_time()") < text.index(CALL_OPEN)
+
+
+@pytest.fixture(scope="module")
+def smollm2_tokenizer(smollm2_gguf: Path) -> Tokenizer:
+    raw, _ = _gguf_tokenizer(read_gguf(smollm2_gguf), smollm2_gguf)
+    return Tokenizer.from_str(raw.decode())
+
+
+@tool
+def get_weather(city: str, unit: Literal["c", "f"] = "c") -> str:
+    """Get the current weather in a city.
+
+    Args:
+        city: The city name, e.g. Paris.
+        unit: Temperature unit, "c" for celsius or "f" for fahrenheit.
+    """
+    return f"18 degrees {unit} in {city}"
+
+
+def test_rendered_tools_cost_fewer_tokens_than_their_json_schema(smollm2_tokenizer: Tokenizer) -> None:
+    spec = ToolRegistry([get_weather]).to_openai()[0]["function"]  # what the agent renders
+
+    def n_tokens(text: str) -> int:
+        return len(smollm2_tokenizer.encode(text, add_special_tokens=False).ids)
+
+    rendered, raw = n_tokens(render_tools([spec])), n_tokens(json.dumps(spec))
+    assert rendered < 0.75 * raw, f"rendered tools: {rendered} tokens, json.dumps(tool): {raw} tokens"
+    # The same holds for the whole system prompt against one that embeds the raw schema.
+    with_json = system_prompt([spec]).replace(render_tools([spec]), json.dumps(spec))
+    assert n_tokens(system_prompt([spec])) < n_tokens(with_json)
