@@ -151,6 +151,7 @@ class Agent:
         max_tokens: Most tokens per model step.
         sampling: Sampling parameters for answers (calls are greedy).
         auto_threshold: :func:`call_score` a call needs in ``auto``.
+        parallel_bias: Nats by which another parallel call must beat ending.
         confirm: Asked before running a ``requires_confirmation`` tool;
             returns True to run it. Without it such tools are refused.
     """
@@ -169,6 +170,7 @@ class Agent:
         max_tokens: int = 256,
         sampling: SamplingParams | None = None,
         auto_threshold: float = -0.9,
+        parallel_bias: float = 2.0,
         confirm: Callable[[ToolCall], bool] | None = None,
     ) -> None:
         self.engine = engine
@@ -189,6 +191,7 @@ class Agent:
         self.max_tokens = max_tokens
         self.sampling = sampling or SamplingParams(max_tokens=max_tokens)
         self.auto_threshold = auto_threshold
+        self.parallel_bias = parallel_bias
         self.confirm = confirm
         self.messages: list[dict[str, Any]] = []
         self.last_stats: dict[str, Any] = {}
@@ -419,8 +422,10 @@ class Agent:
         constraint = ge.constraint(grammar)
         ids = self._prompt_ids()
         t0 = time.perf_counter()
+        processor = self._stop_bias() if self.parallel_calls and self.parallel_bias else None
         gen = self.engine.generate(
-            ids, SamplingParams(max_tokens=self.max_tokens), constraint=constraint, logprobs=choice == "auto"
+            ids, SamplingParams(max_tokens=self.max_tokens), constraint=constraint, logprobs=choice == "auto",
+            logits_processor=processor,
         )
         self._account(gen, totals, time.perf_counter() - t0)
         if choice == "auto" and gen.logprobs is not None:
@@ -433,6 +438,24 @@ class Agent:
         if not calls:  # truncated by max_tokens: nothing usable
             return [], None
         return calls, gen
+
+    def _stop_bias(self) -> Callable[[list[int], Any], Any]:
+        """Favours ending after a complete call over starting another one.
+
+        Small models tend to repeat or invent extra calls; another call must
+        beat the end of the turn by ``parallel_bias`` nats (greedy decoding).
+        """
+        tok = self.engine.tokenizer
+        eos = sorted(self.engine.eos_token_ids)
+        bias = self.parallel_bias
+
+        def processor(out: list[int], logits: Any) -> Any:
+            if len(out) >= 3 and tok.decode(out[-6:]).endswith("</tool_call>"):
+                logits = logits.copy()
+                logits[eos] += bias
+            return logits
+
+        return processor
 
     def _answer(self, totals: dict[str, Any]) -> Iterator[str | Generation]:
         ids = self._prompt_ids()

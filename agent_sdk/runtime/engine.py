@@ -528,10 +528,10 @@ class Engine:
                     if want_logprobs:
                         lps.append(_logprob(logits, forced[0]))
                 else:
+                    if want_logprobs:
+                        raw = logits.copy()  # the model's own distribution, before any hook
                     if processor is not None:
                         logits = processor(out, logits)
-                    if want_logprobs:
-                        raw = logits.copy()
                     if constraint is not None:
                         logits = constraint.mask_logits(logits)
                     tok = sampler.sample(logits, ids + out if params.repetition_penalty != 1.0 else None)
