@@ -19,6 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent_sdk.agent.agent import call_score  # noqa: E402
+from agent_sdk.agent.bfcl import coerce_numbers, load_bfcl  # noqa: E402
 from agent_sdk.agent.parsing import parse_calls  # noqa: E402
 from agent_sdk.runtime.engine import Generation  # noqa: E402
 
@@ -32,12 +33,17 @@ def main() -> int:
     ap.add_argument("--scorer", default=str(Path(__file__).resolve().parents[2] / "shared" / "eval" / "bfcl_score.py"))
     args = ap.parse_args()
     recs = [json.loads(line) for line in open(args.features) if line.strip()]
+    cats_in = sorted({r["category"] for r in recs})
+    schemas = {q.id: {t["name"]: t["parameters"] for t in q.tools} for q in load_bfcl(Path(args.data), cats_in)}
     out = {}
     for mode in ("required", "auto"):
         path = Path(args.features).with_name(f"results_{mode}.jsonl")
         with open(path, "w") as fp:
             for r in recs:
-                calls = [{"name": c.name, "arguments": c.arguments} for c in parse_calls(r["text"], formats=("hermes",)).calls]
+                calls = [
+                    {"name": c.name, "arguments": coerce_numbers(c.arguments, schemas[r["id"]].get(c.name, {}))}
+                    for c in parse_calls(r["text"], formats=("hermes",)).calls
+                ]
                 if mode == "auto":
                     gen = Generation(r["text"], [], "stop", logprobs=r["logprobs"])
                     if call_score(gen, r["forced"]) < args.threshold:

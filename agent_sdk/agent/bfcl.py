@@ -160,6 +160,8 @@ def run_bfcl(
             user = "\n".join(m.get("content", "") for m in q.messages if m.get("role") == "user")
             t0 = time.perf_counter()
             calls, ok = agent.first_step_calls(user)
+            schemas = {t["name"]: t["parameters"] for t in q.tools}
+            calls = [{"name": c["name"], "arguments": coerce_numbers(c["arguments"], schemas.get(c["name"], {}))} for c in calls]
             dt = time.perf_counter() - t0
             n += 1
             per_cat[q.category] = per_cat.get(q.category, 0) + 1
@@ -187,6 +189,27 @@ def run_bfcl(
         "tokens_per_s": gen_tokens / model_s if model_s else 0.0,
         "per_category": per_cat,
     }
+
+
+def coerce_numbers(value: Any, schema: dict[str, Any]) -> Any:
+    """Writes integers as floats where the schema says ``number`` (BFCL's ``float``).
+
+    JSON does not distinguish ``1`` from ``1.0``, but BFCL's checker compares
+    Python types inside lists and dicts; a tool declared with ``float``
+    parameters receives floats, as a typed Python tool would after pydantic.
+    """
+    if not isinstance(schema, dict):
+        return value
+    t = schema.get("type")
+    if t == "number" and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [coerce_numbers(v, schema["items"]) for v in value]
+    if isinstance(value, dict):
+        props = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        return {k: coerce_numbers(v, props.get(k, extra if isinstance(extra, dict) else {})) for k, v in value.items()}
+    return value
 
 
 def _system_from(messages: list[dict[str, Any]]) -> str | None:

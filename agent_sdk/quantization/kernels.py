@@ -27,6 +27,28 @@ from agent_sdk.quantization.formats import GROUP
 __all__ = ["q_matmul_kernel"]
 
 
+# The two kernels differ only in how a group is dequantized into ``w``; the
+# shared loops are TVMScript macros (inlined into the prim_func body, where
+# ordinary Python helpers cannot be called).
+
+
+@T.macro
+def _zero_rows(y, n, rb, rows):
+    """``y[:, rb*R : (rb+1)*R] = 0``."""
+    for t in range(n):
+        for r in T.vectorized(rows):
+            y[t, rb * rows + r] = T.float32(0)
+
+
+@T.macro
+def _accumulate_group(y, x, w, n, rb, g, rows):
+    """``y[t, rb*R + r] += x[t, g*32 + k] * w[k, r]`` for every token ``t`` (unrolled over ``k``)."""
+    for t in range(n):
+        for k in T.unroll(GROUP):
+            for r in T.vectorized(rows):
+                y[t, rb * rows + r] = y[t, rb * rows + r] + x[t, g * GROUP + k] * w[k, r]
+
+
 def q_matmul_kernel(fmt: str, n_out: int, n_in: int, rows: int) -> tirx.PrimFunc:
     """A TIR kernel ``y (n, N) = x (n, K) @ dequant(W).T`` for ``fmt`` in q4/q8.
 
@@ -60,9 +82,7 @@ def _q4_kernel(blocks: int, groups: int, rows: int, n_in: int, n_out: int) -> ti
         y = T.match_buffer(var_y, (n, n_out), "float32")
         for rb in T.parallel(blocks):
             w = T.decl_buffer((GROUP, rows), "float32", scope="local")
-            for t in range(n):
-                for r in T.vectorized(rows):
-                    y[t, rb * rows + r] = T.float32(0)
+            _zero_rows(y, n, rb, rows)
             for g in range(groups):
                 for wd in T.unroll(4):
                     for j in T.unroll(8):
@@ -73,10 +93,7 @@ def _q4_kernel(blocks: int, groups: int, rows: int, n_in: int, n_out: int) -> ti
                                     T.shift_right(qweight[rb, g * 4 + wd, r], T.uint32(j * 4)), T.uint32(15)
                                 ),
                             ) * T.Cast("float32", scale[rb, g, r]) + T.Cast("float32", minv[rb, g, r])
-                for t in range(n):
-                    for k in T.unroll(GROUP):
-                        for r in T.vectorized(rows):
-                            y[t, rb * rows + r] = y[t, rb * rows + r] + x[t, g * GROUP + k] * w[k, r]
+                _accumulate_group(y, x, w, n, rb, g, rows)
 
     return q4_matmul
 
@@ -93,16 +110,11 @@ def _q8_kernel(blocks: int, groups: int, rows: int, n_in: int, n_out: int) -> ti
         y = T.match_buffer(var_y, (n, n_out), "float32")
         for rb in T.parallel(blocks):
             w = T.decl_buffer((GROUP, rows), "float32", scope="local")
-            for t in range(n):
-                for r in T.vectorized(rows):
-                    y[t, rb * rows + r] = T.float32(0)
+            _zero_rows(y, n, rb, rows)
             for g in range(groups):
                 for k in T.unroll(GROUP):
                     for r in T.vectorized(rows):
                         w[k, r] = T.Cast("float32", qweight[rb, g * GROUP + k, r]) * T.Cast("float32", scale[rb, g, r])
-                for t in range(n):
-                    for k in T.unroll(GROUP):
-                        for r in T.vectorized(rows):
-                            y[t, rb * rows + r] = y[t, rb * rows + r] + x[t, g * GROUP + k] * w[k, r]
+                _accumulate_group(y, x, w, n, rb, g, rows)
 
     return q8_matmul

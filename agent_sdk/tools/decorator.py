@@ -304,9 +304,7 @@ class Tool(Generic[P, R]):
             ToolArgumentError: The arguments are invalid.
             Exception: Whatever the function raised, unchanged.
         """
-        function = self._implementation()
-        kwargs = self.validate(arguments)
-        args, kwargs = self._split(kwargs)
+        function, args, kwargs = self._prepare(arguments)
         if self.is_async:
             coroutine: Any = function(*args, **kwargs)
             return await self._bounded(coroutine)
@@ -323,23 +321,12 @@ class Tool(Generic[P, R]):
         """Validates ``arguments`` and runs the tool, within its timeout, without an event loop.
 
         A coroutine function runs on a fresh event loop (in a helper thread if
-        this thread already runs one). Otherwise as :meth:`arun`.
-
-        Args:
-            arguments: The arguments as decoded from the model's output.
-
-        Returns:
-            What the function returned.
-
-        Raises:
-            ToolError: The tool is declared only, or it timed out.
-            ToolArgumentError: The arguments are invalid.
-            Exception: Whatever the function raised, unchanged.
+        this thread already runs one). Otherwise as :meth:`arun`, whose
+        arguments, return value and exceptions it shares.
         """
-        function = self._implementation()
         if self.is_async:
             return _run_coroutine(self.arun(arguments), self.name)
-        args, kwargs = self._split(self.validate(arguments))
+        function, args, kwargs = self._prepare(arguments)
         result: Any
         if self.timeout is None:
             result = function(*args, **kwargs)
@@ -359,6 +346,12 @@ class Tool(Generic[P, R]):
         if self.function is None:
             raise ToolError(f"tool {self.name!r} has no implementation (it is declared by its schema only)")
         return self.function
+
+    def _prepare(self, arguments: Mapping[str, Any]) -> tuple[Callable[P, R], list[Any], dict[str, Any]]:
+        """The implementation and the validated arguments to call it with, positional ones split off."""
+        function = self._implementation()
+        args, kwargs = self._split(self.validate(arguments))
+        return function, args, kwargs
 
     def _split(self, kwargs: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
         if not self._positional_only:
