@@ -361,6 +361,19 @@ def _model_info(model: str) -> dict[str, Any]:
 # --------------------------------------------------------------------- parser
 
 
+def _add_command(
+    sub: Any, name: str, func: Any, *, help: str, examples: list[str], description: str | None = None
+) -> argparse.ArgumentParser:
+    """Adds subcommand ``name`` running ``func``, with ``examples`` listed (as written) after its options."""
+    parser = sub.add_parser(
+        name, help=help, description=description,
+        epilog="examples:\n" + "\n".join(f"  {example}" for example in examples),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.set_defaults(func=func)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for docs and tests)."""
     from agent_sdk.compiler.targets import TARGETS
@@ -369,11 +382,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    c = sub.add_parser(
-        "compile", help="compile a model into a bundle",
+    c = _add_command(
+        sub, "compile", cmd_compile, help="compile a model into a bundle",
         description="Compile a model (preset, Hugging Face folder or GGUF file) into compiled/<model>-<quant>-<target>/.",
-        epilog="examples:\n  agent-sdk compile smollm2-135m --quant q4 --target pi5\n  agent-sdk compile ./MobileLLM-125M --quant q8 --out /tmp/m125",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=["agent-sdk compile smollm2-135m --quant q4 --target pi5",
+                  "agent-sdk compile ./MobileLLM-125M --quant q8 --out /tmp/m125"],
     )
     c.add_argument("model", nargs="?", default=DEFAULT_PROMPT_MODEL, help="preset name, model folder or .gguf file")
     c.add_argument("--quant", choices=["q4", "q8", "f16", "f32"], default="q4")
@@ -381,13 +394,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", help="bundle folder (default compiled/<model>-<quant>-<target>)")
     c.add_argument("--download", action="store_true", help="allow downloading preset weights from the Hugging Face hub")
     c.add_argument("--json", action="store_true", help="print a JSON summary")
-    c.set_defaults(func=cmd_compile)
 
-    r = sub.add_parser(
-        "run", help="answer one prompt",
+    r = _add_command(
+        sub, "run", cmd_run, help="answer one prompt",
         description="Answer a prompt with a model (compiled for this machine on first use).",
-        epilog='examples:\n  agent-sdk run "What is the capital of France?"\n  agent-sdk run --json --max-tokens 64 "Name three planets."',
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=['agent-sdk run "What is the capital of France?"',
+                  'agent-sdk run --json --max-tokens 64 "Name three planets."'],
     )
     r.add_argument("prompt", nargs="*", help="the prompt")
     r.add_argument("--model", default=DEFAULT_PROMPT_MODEL, help="preset, model path or bundle folder")
@@ -410,13 +422,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--tool-choice", default="auto", help="auto, required, none or a tool name")
     r.add_argument("--no-constrain", action="store_true", help="do not constrain tool calls with a grammar")
     r.add_argument("--max-steps", type=int, default=4, help="most model steps (calls + answer)")
-    r.set_defaults(func=cmd_run)
 
-    e = sub.add_parser(
-        "eval", help="evaluate function calling (BFCL)",
+    e = _add_command(
+        sub, "eval", cmd_eval, help="evaluate function calling (BFCL)",
         description="Run the agent on BFCL v4 raw files and write {id, calls} lines for BFCL's checker.",
-        epilog="examples:\n  agent-sdk eval bfcl --data ../shared/eval/bfcl --category simple_python --limit 50 --out results.jsonl",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=["agent-sdk eval bfcl --data ../shared/eval/bfcl --category simple_python --limit 50 --out results.jsonl"],
     )
     e.add_argument("suite", choices=["bfcl"])
     e.add_argument("--data", required=True, help="folder with BFCL_v4_<category>.json")
@@ -430,16 +440,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--threads", type=int, default=None)
     e.add_argument("--quiet", action="store_true")
     e.add_argument("--json", action="store_true", help="also print the summary as JSON")
-    e.set_defaults(func=cmd_eval)
 
-    i = sub.add_parser(
-        "info", help="TVM, CPU, bundles; a model's architecture and parameter count",
-        epilog="examples:\n  agent-sdk info\n  agent-sdk info --model mobilellm-125m --json",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    i = _add_command(
+        sub, "info", cmd_info, help="TVM, CPU, bundles; a model's architecture and parameter count",
+        examples=["agent-sdk info", "agent-sdk info --model mobilellm-125m --json"],
     )
     i.add_argument("--model", help="preset, model path or bundle folder")
     i.add_argument("--json", action="store_true")
-    i.set_defaults(func=cmd_info)
     return p
 
 

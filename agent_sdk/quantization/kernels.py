@@ -29,7 +29,9 @@ __all__ = ["q_matmul_kernel"]
 
 # The two kernels differ only in how a group is dequantized into ``w``; the
 # shared loops are TVMScript macros (inlined into the prim_func body, where
-# ordinary Python helpers cannot be called).
+# ordinary Python helpers cannot be called). The prologue (``n``, the
+# ``match_buffer`` calls, the block loop) stays written out in each kernel:
+# names a macro binds are not visible to the prim_func that calls it.
 
 
 @T.macro
