@@ -210,6 +210,8 @@ class Engine:
             the oldest prompt tokens (keeping the first ``keep_tokens``).
         keep_tokens: Tokens kept at the start when truncating.
         max_cached_sequences: Finished sequences kept for prefix reuse.
+        kv_tokens: KV-cache capacity in tokens across all sequences (default
+            twice the window); least recently used sequences make room.
         page_size: KV-cache page size in tokens.
         prefill_chunk: Most tokens computed in one prefill call.
         verify: Check every file against the manifest before loading
@@ -229,6 +231,7 @@ class Engine:
         overflow: str = "error",
         keep_tokens: int = 0,
         max_cached_sequences: int = 4,
+        kv_tokens: int | None = None,
         page_size: int = 16,
         prefill_chunk: int = 512,
         verify: bool = True,
@@ -294,7 +297,9 @@ class Engine:
         self._kv_begin = g("vm.builtin.kv_state_begin_forward")
         self._kv_end = g("vm.builtin.kv_state_end_forward")
         self._kv_popn = g("vm.builtin.kv_state_popn")
-        total = self.context_window * (self.max_cached_sequences + 1)
+        # The page pool: room for a full-window request next to cached prefixes.
+        self.kv_tokens = max(kv_tokens or 2 * self.context_window, self.context_window)
+        total = self.kv_tokens
         self._kv = self._vm["create_paged_kv_cache"](
             ShapeTuple([self.max_cached_sequences + 1]),
             ShapeTuple([total]),
@@ -339,7 +344,7 @@ class Engine:
         self._kv_remove(self._kv, seq.seq_id)
         self._seqs.pop(seq.seq_id, None)
 
-    def _acquire(self, prompt: list[int]) -> tuple[_Seq, int]:
+    def _acquire(self, prompt: list[int], reserve: int = 0) -> tuple[_Seq, int]:
         """A sequence holding the longest cached prefix of ``prompt``.
 
         Returns:
@@ -355,20 +360,29 @@ class Engine:
         if best is not None and best_len > 0:
             if best_len == len(best.tokens):
                 best.last_used = time.monotonic()
+                self._evict(keep=best, need=len(prompt) - best_len + reserve)
                 return best, best_len  # extend in place: a follow-up turn
-            self._evict(keep=best)
+            self._evict(keep=best, need=len(prompt) + reserve)
             child = _Seq(self._new_seq_id(), best.tokens[:best_len], time.monotonic())
             self._kv_fork(self._kv, best.seq_id, child.seq_id, best_len)
             self._seqs[child.seq_id] = child
             return child, best_len
-        self._evict()
+        self._evict(need=len(prompt) + reserve)
         seq = _Seq(self._new_seq_id(), [], time.monotonic())
         self._kv_add(self._kv, seq.seq_id)
         self._seqs[seq.seq_id] = seq
         return seq, 0
 
-    def _evict(self, keep: _Seq | None = None) -> None:
-        while len(self._seqs) >= self.max_cached_sequences:
+    def _evict(self, keep: _Seq | None = None, need: int = 0) -> None:
+        """Drops least recently used sequences until one more fits, with ``need`` free tokens.
+
+        Token accounting counts a forked prefix in both sequences, so it errs
+        on the safe side of the page pool.
+        """
+        while True:
+            used = sum(len(s.tokens) for s in self._seqs.values())
+            if len(self._seqs) < self.max_cached_sequences and used + need <= self.kv_tokens:
+                return
             victims = sorted((s for s in self._seqs.values() if s is not keep), key=lambda s: s.last_used)
             if not victims:
                 return
@@ -404,6 +418,7 @@ class Engine:
         Runs in a fresh sequence (no reuse), for scoring and for tests.
         """
         ids = self._fit(self.encode_prompt(prompt), 0)
+        self._evict(need=len(ids))
         seq_id = self._new_seq_id()
         self._kv_add(self._kv, seq_id)
         try:
@@ -497,7 +512,7 @@ class Engine:
         stats = GenerationStats(prompt_tokens=len(ids))
         sampler = Sampler(params)
         stop_ids = self.eos_token_ids | set(params.stop_token_ids)
-        seq, reused = self._acquire(ids)
+        seq, reused = self._acquire(ids, params.max_tokens)
         stats.cached_tokens = reused
         seq.tokens = list(ids[:reused])
         try:
@@ -605,6 +620,7 @@ class Engine:
             "quantization": self.manifest["quantization"],
             "target": self.manifest["target"]["name"],
             "context_window": self.context_window,
+            "kv_tokens": self.kv_tokens,
             "threads": self.threads,
             "load_seconds": round(self.load_seconds, 3),
         }
