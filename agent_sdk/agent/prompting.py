@@ -16,11 +16,15 @@ __all__ = ["render_tools", "render_type", "system_prompt", "DEFAULT_SYSTEM"]
 
 DEFAULT_SYSTEM = "You are a helpful assistant."
 
+# Spelling out how to fill arguments lifted BFCL simple_python (dev, first 80)
+# from 61% to 65% (required) and irrelevance in auto from 88% to 91%.
 _CALL_INSTRUCTIONS = (
     "To call a function, reply only with:\n"
     "<tool_call>\n"
     '{"name": "<function name>", "arguments": {<arguments as JSON>}}\n'
     "</tool_call>\n"
+    "Take argument values from the user's request, in the units and format the function expects; "
+    "include optional arguments whenever the request mentions them.\n"
     "If no function fits the request, answer directly instead."
 )
 
