@@ -1,6 +1,6 @@
 """Scores `required` and `auto` from one constrained pass (tools/eval_auto_features.py).
 
-`auto` keeps a constrained call when `agent_sdk.agent.agent.call_score`
+`auto` keeps a constrained call when `agent_sdk.agent.step.call_score`
 reaches the threshold; `required` always keeps it. One decoding pass per
 question therefore gives both, exactly as the agent would decide.
 
@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent_sdk.agent.agent import call_score  # noqa: E402
 from agent_sdk.agent.bfcl import coerce_numbers, load_bfcl  # noqa: E402
 from agent_sdk.agent.parsing import parse_calls  # noqa: E402
+from agent_sdk.agent.step import call_score  # noqa: E402
 from agent_sdk.runtime.engine import Generation  # noqa: E402
 
 

@@ -28,8 +28,8 @@ from typing import Any
 from agent_sdk.agent.parsing import parse_calls
 from agent_sdk.agent.prompting import system_prompt
 from agent_sdk.agent.remote import OpenAIBackend
+from agent_sdk.agent.step import decode_calls, tool_response_text
 from agent_sdk.constrain.grammar import GrammarEngine
-from agent_sdk.constrain.tool_grammar import tool_call_grammar
 from agent_sdk.errors import UserError
 from agent_sdk.runtime.engine import Engine, Generation
 from agent_sdk.runtime.sampler import SamplingParams
@@ -150,8 +150,10 @@ class Agent:
         max_steps: Most model steps per run.
         max_tokens: Most tokens per model step.
         sampling: Sampling parameters for answers (calls are greedy).
-        auto_threshold: :func:`call_score` a call needs in ``auto``.
+        auto_threshold: :func:`~agent_sdk.agent.step.call_score` a call needs in ``auto``.
         parallel_bias: Nats by which another parallel call must beat ending.
+        answer_prefix: How an answer after tool results starts (``{tools}``
+            is replaced by the tools' names); None lets the model start.
         confirm: Asked before running a ``requires_confirmation`` tool;
             returns True to run it. Without it such tools are refused.
     """
@@ -171,6 +173,7 @@ class Agent:
         sampling: SamplingParams | None = None,
         auto_threshold: float = -0.9,
         parallel_bias: float = 2.0,
+        answer_prefix: str | None = "According to {tools}, ",
         confirm: Callable[[ToolCall], bool] | None = None,
     ) -> None:
         self.engine = engine
@@ -192,6 +195,7 @@ class Agent:
         self.sampling = sampling or SamplingParams(max_tokens=max_tokens)
         self.auto_threshold = auto_threshold
         self.parallel_bias = parallel_bias
+        self.answer_prefix = answer_prefix
         self.confirm = confirm
         self.messages: list[dict[str, Any]] = []
         self.last_stats: dict[str, Any] = {}
@@ -292,8 +296,7 @@ class Agent:
                 result = self._execute(call)
                 executed.append((call, result))
                 yield ToolResultEvent(call, result)
-                # Hermes-style wrapping: what small instruction-tuned models read best.
-                content = f"<tool_response>\n{result.to_message()}\n</tool_response>"
+                content = tool_response_text(result.to_message())
                 self.messages.append({"role": "tool", "name": call.name, "content": content})
             choice = self.followup_choice
             text = ""
@@ -406,6 +409,11 @@ class Agent:
         totals["generated_tokens"] += st.generated_tokens
         totals["forced_tokens"] += st.forced_tokens
         totals["model_seconds"] += seconds
+        # For front ends' status lines: time split, decode speed, and what the window holds now.
+        totals["prefill_s"] = totals.get("prefill_s", 0.0) + st.prefill_s
+        totals["decode_s"] = totals.get("decode_s", 0.0) + st.decode_s
+        totals["decode_tokens"] = totals.get("decode_tokens", 0) + max(st.generated_tokens - 1, 0)
+        totals["context_tokens"] = st.prompt_tokens + st.generated_tokens
 
     def _try_calls(self, choice: str, totals: dict[str, Any]) -> tuple[list[ToolCall], Generation | None]:
         """Decodes a constrained call; in ``auto`` keeps it only if likely enough."""
@@ -414,58 +422,54 @@ class Agent:
                 return [], None
             # Unconstrained "required": let the model write, then parse.
             return [], None
-        ge = self._grammar_engine()
-        specs = self.tool_specs
-        grammar = ge.lark_grammar(
-            tool_call_grammar(specs, choice="required" if choice == "auto" else choice, parallel=self.parallel_calls)
+        step = decode_calls(
+            self.engine, self._prompt_ids(), self.tool_specs, choice=choice, max_tokens=self.max_tokens,
+            parallel=self.parallel_calls, parallel_bias=self.parallel_bias, auto_threshold=self.auto_threshold,
+            grammar_engine=self._grammar_engine(),
         )
-        constraint = ge.constraint(grammar)
-        ids = self._prompt_ids()
-        t0 = time.perf_counter()
-        processor = self._stop_bias() if self.parallel_calls and self.parallel_bias else None
-        gen = self.engine.generate(
-            ids, SamplingParams(max_tokens=self.max_tokens), constraint=constraint, logprobs=choice == "auto",
-            logits_processor=processor,
-        )
-        self._account(gen, totals, time.perf_counter() - t0)
-        if choice == "auto" and gen.logprobs is not None:
-            score = call_score(gen, constraint.forced_flags)
-            totals["auto_score"] = score
-            if score < self.auto_threshold:
-                return [], None
-        parsed = parse_calls(gen.text, formats=("hermes",), known_tools=set(self.registry.names))
-        calls = _dedupe([ToolCall(c.name, dict(c.arguments)) for c in parsed.calls])
-        if not calls:  # truncated by max_tokens: nothing usable
+        self._account(step.generation, totals, step.seconds)
+        if step.score is not None:
+            totals["auto_score"] = step.score
+        if not step.calls:  # declined in auto, or truncated by max_tokens
             return [], None
-        return calls, gen
+        return [ToolCall(name, args) for name, args in step.calls], step.generation
 
-    def _stop_bias(self) -> Callable[[list[int], Any], Any]:
-        """Favours ending after a complete call over starting another one.
+    def _answer_prefix(self) -> str:
+        """The start of an answer that follows successful tool results.
 
-        Small models tend to repeat or invent extra calls; another call must
-        beat the end of the turn by ``parallel_bias`` nats (greedy decoding).
+        Small models often answer "The weather in Paris." and drop the value
+        the tool returned; starting the answer from the results' source
+        ("According to get_weather, ") grounds it (on SmolLM2-135M the value
+        appears where it otherwise did not).
         """
-        tok = self.engine.tokenizer
-        eos = sorted(self.engine.eos_token_ids)
-        bias = self.parallel_bias
-
-        def processor(out: list[int], logits: Any) -> Any:
-            if len(out) >= 3 and tok.decode(out[-6:]).endswith("</tool_call>"):
-                logits = logits.copy()
-                logits[eos] += bias
-            return logits
-
-        return processor
+        if not self.answer_prefix or not self.messages or self.messages[-1]["role"] != "tool":
+            return ""
+        names = []
+        for m in reversed(self.messages):
+            if m["role"] != "tool":
+                break
+            if "Error:" in m["content"][:40]:
+                return ""  # let the model explain a failure in its own words
+            names.append(m.get("name", "the tool"))
+        names = list(dict.fromkeys(reversed(names)))
+        return self.answer_prefix.format(tools=" and ".join(names))
 
     def _answer(self, totals: dict[str, Any]) -> Iterator[str | Generation]:
-        ids = self._prompt_ids()
+        prefix = self._answer_prefix()
+        tok = self.engine.tokenizer
+        text = tok.apply_chat_template(_for_template([self.system_message(), *self.messages]), add_generation_prompt=True)
+        ids = tok.encode(text + prefix)
         t0 = time.perf_counter()
+        if prefix:
+            yield prefix
         stream = self.engine.stream(ids, self.sampling)
         for ev in stream:
             if ev.text:
                 yield ev.text
         assert stream.result is not None
         self._account(stream.result, totals, time.perf_counter() - t0)
+        if prefix:
+            stream.result.text = prefix + stream.result.text
         yield stream.result
 
     def _execute(self, call: ToolCall) -> ToolResult:
@@ -475,38 +479,6 @@ class Agent:
                 return ToolResult(name=call.name, arguments=call.arguments, ok=False,
                                   error="the user declined to run this tool", content=None, elapsed_s=0.0)
         return self.registry.execute_sync(call.name, call.arguments)
-
-
-def call_score(gen: Generation, forced_flags: list[bool]) -> float:
-    """How much the model itself wants the call it was constrained to.
-
-    ``0.1 * (log-probability of starting a call at all) + 0.9 * (mean
-    log-probability of the tokens it chose inside the call)``, both under the
-    model's unmasked distribution; forced tokens (fixed by the grammar) are
-    left out of the mean. Weights and the default threshold (-0.9) were
-    chosen on BFCL's development split (simple_python and irrelevance, first
-    80 questions each; ``tools/eval_auto_features.py``): 56% simple / 88%
-    irrelevance, against 60% / 0% for always calling.
-    """
-    lps = gen.logprobs or []
-    if not lps:
-        return float("-inf")
-    flags = list(forced_flags[: len(lps)]) + [False] * max(0, len(lps) - len(forced_flags))
-    free = [lp for lp, forced in zip(lps, flags) if not forced]
-    mean_free = sum(free) / len(free) if free else 0.0
-    return 0.1 * lps[0] + 0.9 * mean_free
-
-
-def _dedupe(calls: list[ToolCall]) -> list[ToolCall]:
-    """Drops exact repeats (small models often repeat a parallel call verbatim)."""
-    seen: set[str] = set()
-    out = []
-    for c in calls:
-        key = c.name + json.dumps(c.arguments, sort_keys=True)
-        if key not in seen:
-            seen.add(key)
-            out.append(c)
-    return out
 
 
 def _for_template(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -34,6 +34,31 @@ def json_compact(schema: dict[str, Any]) -> dict[str, Any]:
     return {**schema, "x-guidance": _JSON_STYLE}
 
 
+def close_objects(schema: Any) -> Any:
+    """Forbids undeclared keys in every object that declares its properties.
+
+    Tool arguments come from a closed signature: a model must not invent
+    keys (with random or weak models an open object lets it wander into an
+    invented key until ``max_tokens``). Objects that say what extra keys may
+    hold (``additionalProperties`` given) keep their rule.
+    """
+    if not isinstance(schema, dict):
+        return schema
+    out = dict(schema)
+    for key in ("properties", "$defs", "definitions", "patternProperties", "dependentSchemas"):
+        if isinstance(out.get(key), dict):  # name -> schema maps
+            out[key] = {name: close_objects(sub) for name, sub in out[key].items()}
+    for key in ("items", "additionalProperties", "not", "if", "then", "else", "contains", "propertyNames"):
+        if isinstance(out.get(key), dict):
+            out[key] = close_objects(out[key])
+    for key in ("anyOf", "oneOf", "allOf", "prefixItems"):
+        if isinstance(out.get(key), list):
+            out[key] = [close_objects(sub) for sub in out[key]]
+    if "properties" in out and "additionalProperties" not in out and "patternProperties" not in out:
+        out["additionalProperties"] = False
+    return out
+
+
 def _lit(text: str) -> str:
     # JSON string syntax is valid Lark string syntax for these literals.
     return json.dumps(text)
@@ -68,7 +93,7 @@ def tool_call_grammar(
     rules = []
     alts = []
     for i, t in enumerate(tools):
-        params = t.get("parameters") or {"type": "object", "properties": {}}
+        params = close_objects(t.get("parameters") or {"type": "object", "properties": {}})
         head = '{"name": ' + json.dumps(t["name"]) + ', "arguments": '
         rules.append(f"call_{i}: {_lit(head)} args_{i} \"}}\"")
         rules.append(f"args_{i}: %json {json.dumps(json_compact(params))}")
