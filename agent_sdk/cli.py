@@ -219,6 +219,15 @@ def _confirm_tty(call: Any) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
+def cmd_chat(args: argparse.Namespace) -> int:
+    from agent_sdk.tui import run_chat
+
+    return run_chat(
+        model=args.model, tools=args.tools or [], load_bundle=ensure_bundle, quant=args.quant,
+        threads=args.threads, system=args.system, max_tokens=args.max_tokens,
+    )
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from agent_sdk.agent.bfcl import run_bfcl
     from agent_sdk.runtime import Engine
@@ -268,6 +277,37 @@ def _score_bfcl(data: Path, results: Path, categories: list[str] | None) -> list
     if out.returncode != 0:
         return [f"(scorer failed: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode})"]
     return [line for line in out.stdout.splitlines() if line.strip()]
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from agent_sdk.runtime import Engine
+    from agent_sdk.server import ServerConfig, make_server
+
+    bundle = ensure_bundle(args.model, quant=args.quant, allow_download=args.download)
+    engine = Engine(bundle, threads=args.threads, context_window=args.ctx)
+    config = ServerConfig(model_id=str(engine.manifest.get("name") or args.model), max_tokens_limit=args.max_tokens_limit)
+    server = make_server(engine, host=args.host, port=args.port, config=config,
+                         log=None if args.quiet else lambda line: print(line, file=sys.stderr, flush=True))
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: listening on {args.host}, reachable from the network, with no authentication", file=sys.stderr)
+    print(f"serving {config.model_id} at {server.url} (OpenAI-compatible; Ctrl-C stops)", file=sys.stderr, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+    finally:
+        server.server_close()
+    return 0
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0-65535 (0 picks a free one), got {port}")
+    return port
 
 
 def _cpu_name() -> str:
@@ -423,6 +463,21 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-constrain", action="store_true", help="do not constrain tool calls with a grammar")
     r.add_argument("--max-steps", type=int, default=4, help="most model steps (calls + answer)")
 
+    ch = _add_command(
+        sub, "chat", cmd_chat, help="interactive chat with tools (rich TUI)",
+        description="Chat with a model in the terminal: streamed answers, tool calls as panels,\n"
+        "slash commands (/help). Ctrl-C stops an answer; Ctrl-D or /quit leaves.\n"
+        "Plain text when stdout is not a terminal.",
+        examples=["agent-sdk chat --tools examples/tools/weather.py",
+                  'agent-sdk chat --model compiled/smollm2-135m-q4-host --threads 2 --system "Be brief."'],
+    )
+    ch.add_argument("--model", default=DEFAULT_PROMPT_MODEL, help="preset, model path or bundle folder")
+    ch.add_argument("--quant", choices=["q4", "q8", "f16", "f32"], default="q4", help="quantization when compiling")
+    ch.add_argument("--tools", action="append", metavar="FILE_OR_MODULE", help="@tool functions to offer (repeatable)")
+    ch.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    ch.add_argument("--system", help="instructions placed before the tool descriptions")
+    ch.add_argument("--max-tokens", type=int, default=256, help="most tokens per model step")
+
     e = _add_command(
         sub, "eval", cmd_eval, help="evaluate function calling (BFCL)",
         description="Run the agent on BFCL v4 raw files and write {id, calls} lines for BFCL's checker.",
@@ -440,6 +495,24 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--threads", type=int, default=None)
     e.add_argument("--quiet", action="store_true")
     e.add_argument("--json", action="store_true", help="also print the summary as JSON")
+
+    s = _add_command(
+        sub, "serve", cmd_serve, help="OpenAI-compatible local server",
+        description="Serve a model at /v1/chat/completions (tools, tool_choice, streaming, JSON-schema responses; "
+        "calls constrained like the agent's), /v1/models and /health. Binds to this machine only by default.",
+        examples=["agent-sdk serve", "agent-sdk serve --model smollm2-135m --port 8080 --threads 4",
+                  ("curl http://127.0.0.1:8000/v1/chat/completions -H 'Content-Type: application/json' "
+                   "-d '{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}]}'")],
+    )
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    s.add_argument("--port", type=_port, default=8000, help="port (default 8000; 0 picks a free one)")
+    s.add_argument("--model", default=DEFAULT_PROMPT_MODEL, help="preset, model path or bundle folder")
+    s.add_argument("--quant", choices=["q4", "q8", "f16", "f32"], default="q4", help="quantization when compiling")
+    s.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    s.add_argument("--ctx", type=int, default=None, help="context window in tokens")
+    s.add_argument("--max-tokens-limit", type=int, default=None, help="most tokens a request may ask for (default: the window)")
+    s.add_argument("--download", action="store_true", help="allow downloading preset weights")
+    s.add_argument("--quiet", action="store_true", help="no request log on stderr")
 
     i = _add_command(
         sub, "info", cmd_info, help="TVM, CPU, bundles; a model's architecture and parameter count",
