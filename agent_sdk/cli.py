@@ -310,6 +310,53 @@ def _port(text: str) -> int:
     return port
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Measures this engine: prefill at each prompt length, decode, first-token time, memory."""
+    import numpy as np
+
+    from agent_sdk.runtime import Engine, SamplingParams
+    from agent_sdk.runtime.engine import peak_rss_mb
+
+    bundle = ensure_bundle(args.model, quant=args.quant, quiet=args.json)
+    engine = Engine(bundle, threads=args.threads)
+    lengths = [int(x) for x in str(args.prompt_lens).split(",") if x.strip()]
+    if max(lengths) + args.decode_tokens > engine.context_window:
+        raise UserError(f"prompt {max(lengths)} + {args.decode_tokens} tokens exceed the context window {engine.context_window}")
+    rng = np.random.default_rng(0)
+    vocab = min(engine.vocab_size, engine.tokenizer.vocab_size)
+    no_eos = lambda _ids, logits: _mask_eos(logits, engine.eos_token_ids)  # noqa: E731 - decode a fixed length
+    engine.generate(engine.tokenizer.encode("Hello"), SamplingParams(max_tokens=2))  # warm-up
+    rows = []
+    for n in lengths:
+        prompt = [int(t) for t in rng.integers(100, vocab, size=n)]
+        best = None
+        for _ in range(max(1, args.repeats)):
+            engine.reset()
+            g = engine.generate(prompt, SamplingParams(max_tokens=args.decode_tokens), logits_processor=no_eos)
+            if best is None or g.stats.prefill_s < best.stats.prefill_s:
+                best = g
+        assert best is not None
+        st = best.stats
+        rows.append({"prompt_tokens": n, "prefill_tok_s": round(st.prefill_tok_s, 1), "ttft_ms": round(st.ttft_ms, 1),
+                     "decode_tokens": st.generated_tokens, "decode_tok_s": round(st.decode_tok_s, 1)})
+    out = {"bundle": str(bundle), "threads": engine.threads, "load_s": round(engine.load_seconds, 3),
+           "peak_rss_mb": round(peak_rss_mb(), 1), "results": rows}
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    print(f"{bundle.name}: {engine.threads} threads, load {engine.load_seconds:.2f} s")
+    print(f"{'prompt':>8} {'prefill tok/s':>14} {'TTFT ms':>9} {'decode tok/s':>13}")
+    for r in rows:
+        print(f"{r['prompt_tokens']:>8} {r['prefill_tok_s']:>14} {r['ttft_ms']:>9} {r['decode_tok_s']:>13}")
+    print(f"peak RSS {out['peak_rss_mb']} MiB  (compare with llama.cpp: python tools/bench_engine.py)")
+    return 0
+
+
+def _mask_eos(logits: Any, eos: set[int]) -> Any:
+    logits[list(eos)] = -float("inf")
+    return logits
+
+
 def _cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -513,6 +560,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-tokens-limit", type=int, default=None, help="most tokens a request may ask for (default: the window)")
     s.add_argument("--download", action="store_true", help="allow downloading preset weights")
     s.add_argument("--quiet", action="store_true", help="no request log on stderr")
+
+    b = _add_command(
+        sub, "bench", cmd_bench, help="measure prefill/decode speed and memory of a model on this machine",
+        examples=["agent-sdk bench", "agent-sdk bench --threads 1 --prompt-lens 64,512 --json"],
+    )
+    b.add_argument("--model", default=DEFAULT_PROMPT_MODEL, help="preset, model path or bundle folder")
+    b.add_argument("--quant", choices=["q4", "q8", "f16", "f32"], default="q4")
+    b.add_argument("--threads", type=int, default=None)
+    b.add_argument("--prompt-lens", default="64,256", help="comma-separated prompt lengths in tokens")
+    b.add_argument("--decode-tokens", type=int, default=64)
+    b.add_argument("--repeats", type=int, default=2, help="best of N per prompt length")
+    b.add_argument("--json", action="store_true")
 
     i = _add_command(
         sub, "info", cmd_info, help="TVM, CPU, bundles; a model's architecture and parameter count",

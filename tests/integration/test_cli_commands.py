@@ -1,0 +1,51 @@
+"""Every subcommand documents itself with examples; bench measures a bundle."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+COMMANDS = ["compile", "run", "chat", "eval", "serve", "bench", "info"]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "agent_sdk.cli", *args], capture_output=True, text=True, timeout=600, check=False)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_has_examples(command: str) -> None:
+    r = _cli(command, "--help")
+    assert r.returncode == 0, r.stderr
+    assert "examples:" in r.stdout and f"agent-sdk {command}" in r.stdout
+
+
+def test_top_level_help_lists_every_command() -> None:
+    r = _cli("--help")
+    assert r.returncode == 0
+    for command in COMMANDS:
+        assert command in r.stdout
+
+
+def test_unknown_command_is_a_usage_error() -> None:
+    r = _cli("frobnicate")
+    assert r.returncode == 2 and "invalid choice" in r.stderr
+
+
+def test_bench_json(llama_ckpt: Path, compile_bundle: Callable[..., Path]) -> None:
+    bundle = compile_bundle(llama_ckpt, "f32")
+    r = _cli("bench", "--model", str(bundle), "--prompt-lens", "16,32", "--decode-tokens", "8", "--repeats", "1", "--json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert [row["prompt_tokens"] for row in data["results"]] == [16, 32]
+    for row in data["results"]:
+        assert row["prefill_tok_s"] > 0 and row["decode_tok_s"] > 0 and row["decode_tokens"] == 8
+    assert data["peak_rss_mb"] > 0
+    r = _cli("bench", "--model", str(bundle), "--prompt-lens", "5000", "--json")
+    assert r.returncode == 2 and "context window" in r.stderr
