@@ -32,18 +32,47 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(f"{self.prog}: error: {message}")
 
 
-def _progress_printer(quiet: bool) -> Any:
-    """A progress callback: a rich bar on a TTY, plain lines otherwise."""
-    if quiet:
-        return lambda _m, _f: None
-    last = {"msg": ""}
+class _Progress:
+    """A progress callback: a rich bar on a terminal, plain lines otherwise.
 
-    def plain(msg: str, frac: float) -> None:
-        if msg != last["msg"]:
-            last["msg"] = msg
+    Use as a context manager around the work; the bar closes on exit.
+    """
+
+    def __init__(self, quiet: bool, title: str = "compiling") -> None:
+        self.quiet = quiet
+        self.title = title
+        self._last = ""
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> "_Progress":
+        if not self.quiet and sys.stderr.isatty():
+            try:
+                from rich.console import Console
+                from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+                self._bar = Progress(
+                    TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                    TimeElapsedColumn(), console=Console(stderr=True), transient=False,
+                )
+                self._bar.start()
+                self._task = self._bar.add_task(self.title, total=1.0)
+            except ImportError:
+                self._bar = None
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def __call__(self, msg: str, frac: float) -> None:
+        if self.quiet:
+            return
+        if self._bar is not None:
+            self._bar.update(self._task, completed=frac, description=f"{self.title}: {msg}")
+        elif msg != self._last:
+            self._last = msg
             print(f"[{int(frac * 100):3d}%] {msg}", file=sys.stderr, flush=True)
-
-    return plain
 
 
 def ensure_bundle(
@@ -81,7 +110,8 @@ def ensure_bundle(
             pass  # recompile below
     if not quiet:
         print(f"compiling {ref.name} ({quant}, {target}) into {dest} (first use; cached afterwards)", file=sys.stderr)
-    result = compile_model(ref.path, quant=quant, target=target, out=dest, name=ref.name, progress=_progress_printer(quiet))
+    with _Progress(quiet) as progress:
+        result = compile_model(ref.path, quant=quant, target=target, out=dest, name=ref.name, progress=progress)
     return result.path
 
 
@@ -103,10 +133,11 @@ def _tvm_version() -> str:
 def cmd_compile(args: argparse.Namespace) -> int:
     from agent_sdk.compiler import compile_model
 
-    result = compile_model(
-        args.model, quant=args.quant, target=args.target, out=args.out, allow_download=args.download,
-        progress=_progress_printer(args.json),
-    )
+    with _Progress(args.json) as progress:
+        result = compile_model(
+            args.model, quant=args.quant, target=args.target, out=args.out, allow_download=args.download,
+            progress=progress,
+        )
     if args.json:
         print(json.dumps({k: result[k] for k in ("path", "name", "quantization", "target", "tvm_version", "parameters", "total_seconds")}))
     else:
