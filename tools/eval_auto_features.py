@@ -31,12 +31,17 @@ def main() -> int:
     ap.add_argument("--data", required=True)
     ap.add_argument("--category", action="append", default=None)
     ap.add_argument("--limit", type=int, default=60)
+    ap.add_argument("--offset", type=int, default=0, help="skip the first N questions of each category")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     engine = Engine(ensure_bundle("smollm2-135m", quant="q4"))
     cats = args.category or ["simple_python", "irrelevance"]
     with open(args.out, "w") as fp:
-        for q in load_bfcl(Path(args.data), cats, limit=args.limit):
+        seen: dict[str, int] = {}
+        for q in load_bfcl(Path(args.data), cats, limit=args.offset + args.limit):
+            seen[q.category] = seen.get(q.category, 0) + 1
+            if seen[q.category] <= args.offset:
+                continue
             agent = Agent(engine, tools=_declared_registry(q.tools), tool_choice="required", max_steps=1)
             user = "\n".join(m.get("content", "") for m in q.messages if m.get("role") == "user")
             agent.messages.append({"role": "user", "content": user})
