@@ -374,7 +374,7 @@ class Agent:
         totals: dict[str, Any] = {"prompt_tokens": 0, "cached_tokens": 0, "generated_tokens": 0, "forced_tokens": 0, "model_seconds": 0.0}
         calls: list[ToolCall] = []
         errors = 0
-        if self.constrain and choice != "none":
+        if self.constrain and choice != "none" and len(self.registry):
             calls, _ = self._try_calls(choice, totals)
         # Constrained: the decision is made without writing the answer text
         # (evaluation scores calls only). Free-running: the text is the output.
