@@ -123,3 +123,12 @@ def test_cli_run_with_tools_json(smollm2_engine: Engine) -> None:
         {"name": "get_weather", "arguments": {"city": "Paris", "unit": "c"}}
     ]
     assert data["calls"][0]["ok"] is True
+
+
+def test_question_without_tools_is_answered(smollm2_engine: Engine) -> None:
+    """BFCL has a question that offers no functions: no grammar, no call, no error."""
+    agent = Agent(smollm2_engine, tools=[])
+    calls, valid = agent.first_step_calls("Hello, who are you?")
+    assert calls == [] and valid is False
+    result = Agent(smollm2_engine, tools=[]).run("Say hello.")
+    assert result.calls == [] and result.text

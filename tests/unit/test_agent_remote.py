@@ -142,3 +142,4 @@ def test_calls_written_in_text_are_parsed(server: _Server) -> None:
     result = agent.run("Weather in Oslo?")
     assert ran == [{"city": "Oslo", "unit": "f"}] and result.text == "Cold."
     assert server.requests[0]["body"]["tool_choice"] == "required"
+
