@@ -302,8 +302,8 @@ def _score_bfcl(data: Path, results: Path, categories: list[str] | None) -> list
     if scorer is None:
         return [f"(score with: python ../shared/eval/bfcl_score.py --data {data} --results {results})"]
     cmd = [sys.executable, str(scorer), "--data", str(data), "--results", str(results), "--only-answered"]
-    for c in categories or []:
-        cmd += ["--category", c]
+    if categories:
+        cmd += ["--category", *categories]  # the scorer takes one --category with several values
     out = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         return [f"(scorer failed: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode})"]
