@@ -135,6 +135,7 @@ def run_bfcl(
     out: Path | None = None,
     constrain: bool = True,
     tool_choice: str = "auto",
+    parallel_bias: float = 2.0,
     progress: Any = None,
 ) -> dict[str, Any]:
     """Runs the agent's first step on each question; writes ``{"id", "calls"}`` lines.
@@ -156,7 +157,7 @@ def run_bfcl(
     try:
         for q in load_bfcl(data_dir, categories, limit=limit):
             agent = Agent(engine, tools=_declared_registry(q.tools), tool_choice=tool_choice, constrain=constrain,
-                          max_steps=1, max_tokens=256, system=_system_from(q.messages))
+                          max_steps=1, max_tokens=256, system=_system_from(q.messages), parallel_bias=parallel_bias)
             user = "\n".join(m.get("content", "") for m in q.messages if m.get("role") == "user")
             t0 = time.perf_counter()
             calls, ok = agent.first_step_calls(user)
