@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from agent_sdk.errors import BundleError, ContextOverflowError, EngineError, UserError
+from agent_sdk.errors import BundleError, ContextOverflowError, UserError
 from agent_sdk.manifest import read_manifest, verify_bundle
 from agent_sdk.runtime.sampler import Sampler, SamplingParams
 from agent_sdk.runtime.tokenizer import StreamDecoder, Tokenizer
