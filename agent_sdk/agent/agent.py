@@ -397,10 +397,12 @@ class Agent:
         self.last_stats = totals
         return [c.to_dict() for c in calls], valid and bool(calls)
 
-    def _prompt_ids(self) -> list[int]:
-        tok = self.engine.tokenizer
+    def _prompt_text(self) -> str:
         msgs = [self.system_message(), *self.messages]
-        return tok.encode(tok.apply_chat_template(_for_template(msgs), add_generation_prompt=True))
+        return self.engine.tokenizer.apply_chat_template(_for_template(msgs), add_generation_prompt=True)
+
+    def _prompt_ids(self) -> list[int]:
+        return self.engine.tokenizer.encode(self._prompt_text())
 
     def _account(self, gen: Generation, totals: dict[str, Any], seconds: float) -> None:
         st = gen.stats
@@ -456,9 +458,7 @@ class Agent:
 
     def _answer(self, totals: dict[str, Any]) -> Iterator[str | Generation]:
         prefix = self._answer_prefix()
-        tok = self.engine.tokenizer
-        text = tok.apply_chat_template(_for_template([self.system_message(), *self.messages]), add_generation_prompt=True)
-        ids = tok.encode(text + prefix)
+        ids = self.engine.tokenizer.encode(self._prompt_text() + prefix)
         t0 = time.perf_counter()
         if prefix:
             yield prefix
