@@ -149,22 +149,24 @@ class Constraint:
 
     def mask_logits(self, logits: np.ndarray) -> np.ndarray:
         """Sets the logits of tokens the grammar forbids to -inf (in place)."""
-        self._np.fill_next_token_bitmask(self.matcher, self._bitmask, 0)
-        self._check()
-        n = min(logits.shape[-1], self._bitmask.shape[-1] * 32)
-        # Unpack the 32-bit words into a boolean mask, vectorised.
-        bits = np.unpackbits(self._bitmask[0].view(np.uint8), bitorder="little")[:n].astype(bool)
+        bits = self._next_bits(logits.shape[-1])
+        n = bits.size
         logits[:n][~bits] = -np.inf
         if logits.shape[-1] > n:
-            logits[n:] = -np.inf
+            logits[n:] = -np.inf  # rows past the tokenizer's vocabulary (padding)
         self.masked_steps += 1
         return logits
 
     def allowed(self) -> np.ndarray:
         """Boolean mask of the tokens allowed next."""
+        return self._next_bits(self.engine.vocab_size)
+
+    def _next_bits(self, n: int) -> np.ndarray:
+        """The next-token bitmask unpacked to booleans (at most ``n`` of them), vectorised."""
         self._np.fill_next_token_bitmask(self.matcher, self._bitmask, 0)
         self._check()
-        return np.unpackbits(self._bitmask[0].view(np.uint8), bitorder="little")[: self.engine.vocab_size].astype(bool)
+        n = min(n, self._bitmask.shape[-1] * 32)
+        return np.unpackbits(self._bitmask[0].view(np.uint8), bitorder="little")[:n].astype(bool)
 
     def accept(self, token_id: int) -> None:
         """Advances the matcher by a sampled token."""
