@@ -274,6 +274,7 @@ class Engine:
         self.eos_token_ids = set(self.tokenizer.eos_token_ids) | set(self.config.get("eos_token_id") or [])
 
         self._dev = tvm.cpu()
+        self._tensor = tvm.runtime.tensor  # kept: _forward runs once per token
         try:
             lib = tvm.runtime.load_module(str(self.path / self.manifest["library"]))
             self._vm = VirtualMachine(lib, self._dev)
@@ -319,9 +320,7 @@ class Engine:
 
     def _forward(self, seq_id: int, ids: list[int], *, all_logits: bool = False) -> np.ndarray:
         """Appends ``ids`` to a sequence; returns logits (last, or all rows)."""
-        import tvm
-
-        tvm_tensor = tvm.runtime.tensor
+        tvm_tensor = self._tensor
         outs = []
         for start in range(0, len(ids), self.prefill_chunk):
             chunk = ids[start : start + self.prefill_chunk]
