@@ -26,8 +26,7 @@ from .speech import strip_wake_phrase
 __all__ = ["SYSTEM_PROMPT", "Command", "ListenConfig", "Notice", "VoiceAssistant"]
 
 SYSTEM_PROMPT = (
-    "You are a voice assistant in a home. Call a tool for each command. "
-    "Answer other questions in one short sentence."
+    "You are a voice assistant in a home. Call a tool for each command. Answer other questions in one short sentence."
 )
 
 COMMAND_PROMPT = (
@@ -243,7 +242,11 @@ class VoiceAssistant:
     # ------------------------------------------------------------ handling
 
     def handle(
-        self, audio: np.ndarray, *, wake_at_s: float = 0.0, wake_score: float = 1.0,
+        self,
+        audio: np.ndarray,
+        *,
+        wake_at_s: float = 0.0,
+        wake_score: float = 1.0,
         listened: dict[str, float] | None = None,
     ) -> Command:
         """Transcribes a recorded command, runs the agent and speaks the reply.
@@ -273,7 +276,9 @@ class VoiceAssistant:
         t3 = time.perf_counter()
         audio_out = self.tts.synthesize(reply, volume=self.home.volume / 100.0)
         lat["speech_start"] = (time.perf_counter() - t3) * 1000.0
-        lat["total"] = sum(lat.get(k, 0.0) for k in ("endpoint", "transcript", "first_token", "tool_done", "speech_start"))
+        lat["total"] = sum(
+            lat.get(k, 0.0) for k in ("endpoint", "transcript", "first_token", "tool_done", "speech_start")
+        )
         cmd = Command(transcript, calls, reply, lat, wake_at_s, wake_score, audio_out, self.tts.rate, errors)
         self._play(audio_out)
         return cmd

@@ -210,7 +210,11 @@ class MicSource:
 
         try:
             stream = sd.InputStream(
-                samplerate=SAMPLE_RATE, channels=1, dtype="int16", blocksize=FRAME, device=self.device,
+                samplerate=SAMPLE_RATE,
+                channels=1,
+                dtype="int16",
+                blocksize=FRAME,
+                device=self.device,
                 callback=callback,
             )
         except Exception as exc:

@@ -477,8 +477,17 @@ class Home:
             return home.status_sentence()
 
         return [
-            turn_on_lights, turn_off_lights, set_brightness, set_timer, set_alarm, cancel_timers,
-            add_to_shopping_list, remove_from_shopping_list, read_shopping_list, set_volume, system_status,
+            turn_on_lights,
+            turn_off_lights,
+            set_brightness,
+            set_timer,
+            set_alarm,
+            cancel_timers,
+            add_to_shopping_list,
+            remove_from_shopping_list,
+            read_shopping_list,
+            set_volume,
+            system_status,
         ]
 
     def status_sentence(self) -> str:
@@ -497,4 +506,3 @@ class Home:
             return "System status is not available on this machine."
         text = ", ".join(parts)
         return text[0].upper() + text[1:] + "."
-

@@ -42,12 +42,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quant", default="q4", choices=["q4", "q8", "f16", "f32"])
     p.add_argument("--threads", type=int, default=None, help="model threads (default: big cores)")
     p.add_argument("--wake", default="hey_jarvis", help="wake word: hey_jarvis, alexa, hey_mycroft, hey_rhasspy")
-    p.add_argument("--tool-choice", default="auto", choices=["auto", "required"],
-                   help="auto: answer questions in words when no tool fits (default); required: always call a tool")
-    p.add_argument("--auto-threshold", type=float, default=-1.5,
-                   help="in auto, the call score a command needs to run a tool (default -1.5)")
-    p.add_argument("--reply", default="tool", choices=["tool", "model"],
-                   help="tool: say what the tools report (default, fast); model: let the model phrase it")
+    p.add_argument(
+        "--tool-choice",
+        default="auto",
+        choices=["auto", "required"],
+        help="auto: answer questions in words when no tool fits (default); required: always call a tool",
+    )
+    p.add_argument(
+        "--auto-threshold",
+        type=float,
+        default=-1.5,
+        help="in auto, the call score a command needs to run a tool (default -1.5)",
+    )
+    p.add_argument(
+        "--reply",
+        default="tool",
+        choices=["tool", "model"],
+        help="tool: say what the tools report (default, fast); model: let the model phrase it",
+    )
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA, help=f"shopping list folder (default {DEFAULT_DATA})")
     p.add_argument("--device", default=None, help="audio device (name or index) for microphone and speaker")
     return p
@@ -63,10 +75,16 @@ def _print_command(cmd: Command, *, as_json: bool) -> None:
         print(f"  call: {c['name']}({json.dumps(c['arguments'], ensure_ascii=False)})")
     print(f'  said: "{cmd.reply}"')
     stages = " → ".join(
-        f"{name} {lat[key]:.0f} ms" for key, name in (
-            ("end_of_speech", "end of speech"), ("endpoint", "silence"), ("transcript", "transcript"),
-            ("first_token", "first token"), ("tool_done", "tool done"), ("speech_start", "speech start"),
-        ) if key in lat
+        f"{name} {lat[key]:.0f} ms"
+        for key, name in (
+            ("end_of_speech", "end of speech"),
+            ("endpoint", "silence"),
+            ("transcript", "transcript"),
+            ("first_token", "first token"),
+            ("tool_done", "tool done"),
+            ("speech_start", "speech start"),
+        )
+        if key in lat
     )
     print(f"  latency: wake → {stages}; end of speech → reply {lat['total']:.0f} ms", flush=True)
 
@@ -105,13 +123,26 @@ def _run(args: argparse.Namespace) -> int:
     home = Home(data_dir=args.data_dir, speak=speak, mixer=args.wav is None)
     engine = Engine(ensure_bundle(args.model, quant=args.quant), threads=args.threads)
     agent = Agent(
-        engine, tools=home.tools(), system=SYSTEM_PROMPT, tool_choice=args.tool_choice,
-        auto_threshold=args.auto_threshold, max_steps=2 if args.reply == "model" else 1, max_tokens=64,
+        engine,
+        tools=home.tools(),
+        system=SYSTEM_PROMPT,
+        tool_choice=args.tool_choice,
+        auto_threshold=args.auto_threshold,
+        max_steps=2 if args.reply == "model" else 1,
+        max_tokens=64,
     )
     agent.warm()  # the tool prefix is prefilled now, not on the first command
     assistant = VoiceAssistant(
-        agent=agent, home=home, wake=WakeWord(args.wake), vad=VoiceActivity(), stt=Transcriber(threads=args.threads or 2),
-        tts=speaker, config=ListenConfig(), wake_name=args.wake, reply_mode=args.reply, play=player,
+        agent=agent,
+        home=home,
+        wake=WakeWord(args.wake),
+        vad=VoiceActivity(),
+        stt=Transcriber(threads=args.threads or 2),
+        tts=speaker,
+        config=ListenConfig(),
+        wake_name=args.wake,
+        reply_mode=args.reply,
+        play=player,
     )
     source = frames(clip.samples, realtime=args.realtime) if clip is not None else MicSource(device=args.device)
     if clip is None:

@@ -112,7 +112,11 @@ class Transcriber:
         """
         audio = samples.astype(np.float32) / 32768.0
         segments, _ = self._model.transcribe(
-            audio, language="en", beam_size=1, vad_filter=False, condition_on_previous_text=False,
+            audio,
+            language="en",
+            beam_size=1,
+            vad_filter=False,
+            condition_on_previous_text=False,
             initial_prompt=prompt,
         )
         return " ".join(s.text.strip() for s in segments).strip()
@@ -174,5 +178,5 @@ def strip_wake_phrase(text: str, wake: str = "hey_jarvis") -> str:
     """
     pattern = _WAKE_WORDS.get(wake, re.escape(wake.replace("_", " ")))
     m = re.search(rf"\b(?:{pattern})\b\s*[,.!?]*\s*", text, flags=re.IGNORECASE)
-    out = text[m.end():] if m else text.strip()
+    out = text[m.end() :] if m else text.strip()
     return out[:1].upper() + out[1:] if out else out
