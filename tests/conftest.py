@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures.checkpoints import write_gguf, write_llama_checkpoint, write_mobilellm_checkpoint
+
+# The examples' packages (examples/voice_assistant) are imported by their tests.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 
 _BUNDLES: dict[tuple[str, str, str], Path] = {}
 

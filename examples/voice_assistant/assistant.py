@@ -41,6 +41,7 @@ as digits.
 """
 
 FRAME_S = FRAME / SAMPLE_RATE
+_EPS = 1e-6  # audio times are sums of 80 ms steps: compare durations with a little slack
 
 
 class _Scorer(Protocol):
@@ -203,7 +204,7 @@ class VoiceAssistant:
             score = self.wake.score(frame)  # fed every frame, recording or not, so it does not re-fire
             if recording is None:
                 pre_roll.append(frame)
-                if score >= cfg.wake_threshold and t >= ignore_until:
+                if score >= cfg.wake_threshold and t >= ignore_until - _EPS:
                     recording, wake_t, wake_score, speech_end = list(pre_roll), t, score, None
                     self.vad.reset()
                 continue
@@ -211,13 +212,13 @@ class VoiceAssistant:
             if self.vad.probability(frame) >= cfg.speech_threshold:
                 speech_end = t
             elapsed = t - wake_t
-            done = speech_end is not None and t - speech_end >= cfg.end_silence_s
-            if speech_end is None and elapsed >= cfg.no_speech_timeout_s:
+            done = speech_end is not None and t - speech_end >= cfg.end_silence_s - _EPS
+            if speech_end is None and elapsed >= cfg.no_speech_timeout_s - _EPS:
                 yield Notice(f"heard the wake word at {wake_t:.1f} s but no command after it", wake_t)
                 recording, ignore_until = None, t + cfg.refractory_s
                 self.wake.reset()
                 continue
-            if not done and elapsed < cfg.max_command_s:
+            if not done and elapsed < cfg.max_command_s - _EPS:
                 continue
             yield self._finish(recording, t, speech_end, wake_t, wake_score)
             recording, ignore_until = None, t + cfg.refractory_s

