@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-from agent_sdk import Agent
 from voice_assistant.assistant import SYSTEM_PROMPT, Command, VoiceAssistant
 from voice_assistant.audio import SAMPLE_RATE, frames, read_wav
 from voice_assistant.home_tools import Home
 from voice_assistant.speech import Speaker, Transcriber, VoiceActivity, WakeWord
+
+from agent_sdk import Agent
 
 pytestmark = [pytest.mark.integration, pytest.mark.real_model]
 
@@ -140,7 +140,9 @@ def test_clipped_command_warns_and_does_not_crash(voice: Any, tmp_path: Path) ->
 
 
 def _main(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(MAIN), *args], capture_output=True, text=True, timeout=600, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, str(MAIN), *args], capture_output=True, text=True, timeout=600, cwd=REPO, check=False
+    )
 
 
 def test_cli_json_and_reply_wav(tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from voice_assistant.assistant import ListenConfig, Notice, VoiceAssistant, _spoken
 from voice_assistant.audio import FRAME, SAMPLE_RATE, AudioError, frames, read_wav, resample, write_wav
 from voice_assistant.speech import strip_wake_phrase

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from voice_assistant.home_tools import Home, ShoppingList, SystemInfo, atomic_write_text, parse_clock_time
 
 pytestmark = pytest.mark.unit
