@@ -194,13 +194,40 @@ class MicSource:
         self._queue: queue.Queue[np.ndarray] = queue.Queue(maxsize=256)
         self.dropped = 0
 
-    def __iter__(self) -> Iterator[np.ndarray]:
+    def check(self) -> None:
+        """Fails now, before any model loads, if there is no usable input device.
+
+        Raises:
+            AudioError: No PortAudio or no input device.
+        """
+        sd = self._sounddevice()
+        try:
+            sd.check_input_settings(device=self.device, channels=1, dtype="int16", samplerate=SAMPLE_RATE)
+        except Exception as exc:  # PortAudio raises its own types
+            raise AudioError(f"no usable microphone ({exc}); list devices with: python -m sounddevice") from exc
+
+    @staticmethod
+    def _sounddevice() -> Any:
         try:
             import sounddevice as sd
         except (ImportError, OSError) as exc:
             raise AudioError(
                 f"no audio input: {exc}. Install the voice extra and PortAudio (apt install libportaudio2)"
             ) from exc
+        return sd
+
+    def flush(self) -> int:
+        """Drops the frames queued so far (the assistant's own reply, heard while it spoke); returns how many."""
+        n = 0
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                return n
+            n += 1
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        sd = self._sounddevice()
 
         def callback(indata: np.ndarray, n: int, t: Any, status: Any) -> None:
             try:

@@ -16,6 +16,7 @@ import json
 import os
 import resource
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -112,7 +113,11 @@ def _run(args: argparse.Namespace) -> int:
     from voice_assistant.speech import Speaker, Transcriber, VoiceActivity, WakeWord
 
     replies: list[np.ndarray] = []
-    player = _collect(replies) if args.out or args.wav else _speaker(args.device)
+    mic = None if clip is not None else MicSource(device=args.device)
+    if mic is not None:
+        mic.check()
+    # The microphone keeps recording while the reply plays: drop what it heard of it.
+    player = _collect(replies) if args.out or args.wav else _speaker(args.device, after=mic.flush if mic else None)
     speaker = Speaker()
     assistant: VoiceAssistant | None = None
 
@@ -144,7 +149,8 @@ def _run(args: argparse.Namespace) -> int:
         reply_mode=args.reply,
         play=player,
     )
-    source = frames(clip.samples, realtime=args.realtime) if clip is not None else MicSource(device=args.device)
+    source = frames(clip.samples, realtime=args.realtime) if clip is not None else mic
+    assert source is not None
     if clip is None:
         print(f"Listening for {args.wake.replace('_', ' ')} … (Ctrl-C to stop)", file=sys.stderr)
     heard = 0
@@ -174,7 +180,7 @@ def _collect(into: list[np.ndarray]):  # type: ignore[no-untyped-def]
     return play
 
 
-def _speaker(device: str | None):  # type: ignore[no-untyped-def]
+def _speaker(device: str | None, *, after: Callable[[], object] | None = None):  # type: ignore[no-untyped-def]
     try:
         import sounddevice as sd
     except (ImportError, OSError) as exc:
@@ -183,6 +189,8 @@ def _speaker(device: str | None):  # type: ignore[no-untyped-def]
     def play(audio: np.ndarray, rate: int) -> None:
         sd.play(audio, rate, device=device)
         sd.wait()
+        if after is not None:
+            after()
 
     return play
 

@@ -184,3 +184,13 @@ def _write_rate(path: Path, rate: int) -> None:
         w.setsampwidth(2)
         w.setframerate(rate)
         w.writeframes(np.zeros(rate, np.int16).tobytes())
+
+
+def test_cli_without_a_microphone_says_so(tmp_path: Path) -> None:
+    import sounddevice as sd
+
+    if any(d["max_input_channels"] > 0 for d in sd.query_devices()):
+        pytest.skip("this machine has an input device; the check is for machines without one")
+    r = _main("--data-dir", str(tmp_path))
+    assert r.returncode == 2
+    assert r.stderr.startswith("error: no usable microphone") and "Traceback" not in r.stderr
