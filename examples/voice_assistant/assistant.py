@@ -97,7 +97,8 @@ class Command:
         calls: Executed tool calls as ``{"name", "arguments"}``.
         reply: What the assistant said.
         latency_ms: Stage durations: ``end_of_speech`` (wake → end of speech, the command itself),
-            ``endpoint`` (→ silence confirmed), ``transcript``, ``first_token``, ``tool_done``,
+            ``endpoint`` (→ silence confirmed), ``transcript``, ``first_token``, ``tool_done`` (the call
+            decoded and run; with ``reply_mode="model"`` also the model's reply),
             ``speech_start`` (→ reply audio ready), and ``total`` (end of speech → speech start).
         wake_at_s: Where in the audio the wake word fired.
         wake_score: Its score.
@@ -328,6 +329,7 @@ class VoiceAssistant:
 def _spoken(text: str, *, max_sentences: int = 2) -> str:
     """A model answer cut to what is worth saying aloud: its first sentences, no code or markup."""
     text = text.split("```", 1)[0]
+    text = re.sub(r"</?[a-z_]+>", " ", text)  # chat-template tags a small model may echo
     text = text.strip().split("\n\n", 1)[0].replace("\n", " ")
     sentences = re.split(r"(?<=[.!?])\s+", text)
     return " ".join(sentences[:max_sentences]).strip()

@@ -135,6 +135,7 @@ def _run(args: argparse.Namespace) -> int:
         auto_threshold=args.auto_threshold,
         max_steps=2 if args.reply == "model" else 1,
         max_tokens=64,
+        answer_prefix=None,  # a spoken reply should not start "According to turn_on_lights, "
     )
     agent.warm()  # the tool prefix is prefilled now, not on the first command
     assistant = VoiceAssistant(

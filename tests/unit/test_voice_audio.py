@@ -129,6 +129,7 @@ def test_strip_wake_phrase(text: str, expected: str) -> None:
 def test_spoken_answer_drops_code_and_long_text() -> None:
     assert _spoken("Sure.\n```\ncode()\n```") == "Sure."
     assert _spoken("One. Two. Three. Four.") == "One. Two."
+    assert _spoken("<tool_response> Turned on the lights. </tool_response>") == "Turned on the lights."
 
 
 # ------------------------------------------------------------ the listening state machine
