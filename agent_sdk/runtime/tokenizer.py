@@ -104,6 +104,22 @@ class Tokenizer:
             add_generation_prompt: End with the assistant turn's header.
             **extra: More template variables (e.g. ``tools``).
         """
+        template = self._compiled_template()
+        return template.render(
+            messages=messages,
+            add_generation_prompt=add_generation_prompt,
+            bos_token=self.meta.get("bos_token") or "",
+            eos_token=self.meta.get("eos_token") or "",
+            **extra,
+        )
+
+
+    def _compiled_template(self) -> Any:
+        """The chat template compiled once (a sandboxed Jinja environment; compiling costs ms per turn)."""
+        compiled = getattr(self, "_template_cache", None)
+        source = self.chat_template or FALLBACK_CHAT_TEMPLATE
+        if compiled is not None and compiled[0] == source:
+            return compiled[1]
         import jinja2
         from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -113,14 +129,9 @@ class Tokenizer:
             raise jinja2.TemplateError(message)
 
         env.globals["raise_exception"] = raise_exception
-        template = env.from_string(self.chat_template or FALLBACK_CHAT_TEMPLATE)
-        return template.render(
-            messages=messages,
-            add_generation_prompt=add_generation_prompt,
-            bos_token=self.meta.get("bos_token") or "",
-            eos_token=self.meta.get("eos_token") or "",
-            **extra,
-        )
+        template = env.from_string(source)
+        self._template_cache = (source, template)
+        return template
 
 
 class StreamDecoder:
