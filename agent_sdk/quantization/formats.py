@@ -247,8 +247,8 @@ def dequantize_gguf(raw: np.ndarray, ggml_type: int, rows: int, cols: int) -> np
 
 
 def interleave_rows(out_features: int) -> int:
-    """Rows interleaved per block in stored q4/q8 weights (8, or fewer when N is odd-sized)."""
-    for r in (8, 4, 2):
+    """Rows interleaved per block in stored q4/q8 weights (16, or fewer when N is odd-sized)."""
+    for r in (16, 8, 4, 2):
         if out_features % r == 0:
             return r
     return 1
