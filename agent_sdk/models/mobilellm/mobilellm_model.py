@@ -21,6 +21,7 @@ from tvm.relax.frontend.nn import op
 from tvm.relax.frontend.nn.llm.kv_cache import PagedKVCache, RopeMode, TIRPagedKVCache
 from tvm.target import Target
 
+from agent_sdk.models import cpu_attention
 from agent_sdk.models.mobilellm.mobilellm_config import MobileLLMConfig
 from agent_sdk.quantization.formats import QuantConfig
 from agent_sdk.quantization.nn_modules import QEmbedding, QLinear
@@ -145,7 +146,21 @@ class MobileLLMForCausalLM(nn.Module):
         page_size: rx.Var,
         support_sliding_window: rx.Var,
     ) -> PagedKVCache:
-        """Creates the KV cache; sizes are chosen at run time."""
+        """Creates the KV cache; sizes are chosen at run time (CPU attention: our kernels)."""
+        cfg = self.cfg
+        with cpu_attention.installed():
+            return self._paged_kv_cache(
+                max_batch_size, max_total_seq_len, prefill_chunk_size, page_size, support_sliding_window
+            )
+
+    def _paged_kv_cache(
+        self,
+        max_batch_size: rx.Var,
+        max_total_seq_len: rx.Var,
+        prefill_chunk_size: rx.Var,
+        page_size: rx.Var,
+        support_sliding_window: rx.Var,
+    ) -> PagedKVCache:
         cfg = self.cfg
         return TIRPagedKVCache(
             attn_kind="mha",
