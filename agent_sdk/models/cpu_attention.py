@@ -26,32 +26,13 @@ from typing import Any
 from tvm import tirx
 from tvm.script import tirx as T
 
-__all__ = ["decode_paged_kernel", "prefill_ragged_kernel", "prefill_paged_kernel", "exp2", "installed"]
+from agent_sdk.models.fast_math import exp2
+
+__all__ = ["decode_paged_kernel", "prefill_ragged_kernel", "prefill_paged_kernel", "installed"]
 
 _LOG2E = math.log2(math.e)
 _LANES = 16  # dot products run in 16 partial sums (one AVX-512 register, four NEON ones)
 _NEG = -5e4  # TVM's "minus infinity" for masked scores and empty rows
-
-# Taylor coefficients of 2^f = e^(f ln 2) up to f^6; with |f| <= 1/2 the
-# truncation error is (ln 2 / 2)^7 / 7! ~ 1.2e-7, float32's own precision.
-_EXP2_COEFFS = [math.log(2.0) ** k / math.factorial(k) for k in range(7)]
-
-
-def exp2(x: tirx.PrimExpr) -> tirx.PrimExpr:
-    """``2^x`` for float32 ``x <= 0`` as plain arithmetic (vectorizes, unlike a libm call).
-
-    ``x`` is clamped at -126 (2^-126 is the smallest normal float), split as
-    ``n + f`` with integer ``n`` and ``|f| <= 1/2``; ``2^n`` is built in the
-    exponent bits and ``2^f`` by a degree-6 polynomial.
-    """
-    x = T.max(x, T.float32(-126.0))
-    n = T.floor(x + T.float32(0.5))
-    f = x - n
-    p = T.float32(_EXP2_COEFFS[-1])
-    for c in reversed(_EXP2_COEFFS[:-1]):
-        p = p * f + T.float32(c)
-    return p * T.reinterpret("float32", T.shift_left(T.Cast("int32", n) + 127, 23))
-
 
 def _lane_sum(v: tirx.Buffer) -> tirx.PrimExpr:
     """``v[0] + ... + v[_LANES - 1]`` as a balanced tree (short dependency chains)."""
@@ -140,6 +121,7 @@ def decode_paged_kernel(h_kv: int, h_qo: int, d: int, page_size: int = 16) -> ti
 
 
 _ROW_BLOCK = 8  # query rows per parallel task (one scores buffer each)
+_PARTS = 4  # independent partial sums over the head dimension (FMA latency)
 
 
 def prefill_ragged_kernel(h_kv: int, h_qo: int, d: int) -> tirx.PrimFunc:
@@ -166,10 +148,20 @@ def prefill_ragged_kernel(h_kv: int, h_qo: int, d: int) -> tirx.PrimFunc:
         output = T.match_buffer(output_handle, (qo_len, h_qo, d), "float32")
         lse = T.match_buffer(lse_handle, (qo_len, h_qo), "float32")
         assert rotary_mode == 0, "agent_sdk CPU attention: RoPE must be applied before attention"
+        # Keys transposed to (head, dim, position): the scores of 16 consecutive
+        # keys are then 16 lanes of one vector, d FMAs for 16 keys instead of
+        # a dot product and a horizontal sum per key.
+        kt = T.decl_buffer((h_kv, d, kv_len + _LANES), "float32")
+        for task in T.parallel(h_kv * ((kv_len + _LANES - 1) // _LANES)):
+            for i in range(d):
+                for jj in T.vectorized(_LANES):
+                    kt[task % h_kv, i, task // h_kv * _LANES + jj] = T.if_then_else(
+                        task // h_kv * _LANES + jj < kv_len, k[task // h_kv * _LANES + jj, task % h_kv, i], T.float32(0)
+                    )
         for task in T.parallel((qo_len + _ROW_BLOCK - 1) // _ROW_BLOCK * h_qo):
-            s = T.decl_buffer((kv_len,), "float32")
+            s = T.decl_buffer((kv_len + _LANES,), "float32")
             acc = T.decl_buffer((d,), "float32", scope="global")
-            dot = T.decl_buffer((_LANES,), "float32", scope="global")
+            sv = T.decl_buffer((_PARTS, _LANES), "float32", scope="global")
             stat = T.decl_buffer((2,), "float32", scope="global")
             bat = T.decl_buffer((1,), "int32", scope="global")
             h = task % h_qo
@@ -184,13 +176,20 @@ def prefill_ragged_kernel(h_kv: int, h_qo: int, d: int) -> tirx.PrimFunc:
                     n_kv = kv_indptr[bat[0] + 1] - k0
                     n_q = q_indptr[bat[0] + 1] - q_indptr[bat[0]]
                     n = T.if_then_else(causal > 0, T.max(T.min(n_kv - n_q + row - q_indptr[bat[0]] + 1, n_kv), 0), n_kv)
-                    for j in range(n):
-                        for i in T.vectorized(_LANES):
-                            dot[i] = T.float32(0)
-                        for c in T.unroll(d // _LANES):
-                            for i in T.vectorized(_LANES):
-                                dot[i] = dot[i] + q[row, h, c * _LANES + i] * k[k0 + j, h // group, c * _LANES + i]
-                        s[j] = _lane_sum(dot) * sm_scale * T.float32(_LOG2E)
+                    for jb in range((n + _LANES - 1) // _LANES):
+                        for a in T.unroll(_PARTS):
+                            for jj in T.vectorized(_LANES):
+                                sv[a, jj] = T.float32(0)
+                        for i0 in range(d // _PARTS):
+                            for a in T.unroll(_PARTS):
+                                for jj in T.vectorized(_LANES):
+                                    sv[a, jj] = sv[a, jj] + q[row, h, i0 * _PARTS + a] * kt[
+                                        h // group, i0 * _PARTS + a, k0 + jb * _LANES + jj
+                                    ]
+                        for jj in T.vectorized(_LANES):
+                            s[jb * _LANES + jj] = ((sv[0, jj] + sv[1, jj]) + (sv[2, jj] + sv[3, jj])) * (
+                                sm_scale * T.float32(_LOG2E)
+                            )
                     _softmax_weights(s, n, stat)
                     for i in T.vectorized(d):
                         acc[i] = T.float32(0)

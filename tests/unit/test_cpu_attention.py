@@ -1,4 +1,4 @@
-"""The CPU attention kernels against plain numpy attention.
+"""The CPU attention kernels (and the fast-math helpers they use) against plain numpy.
 
 Reference: float64 softmax attention with grouped KV heads, scores scaled by
 ``sm_scale``; ``lse`` in TVM's log2 units (``log2 sum_j 2^(s_j log2 e)``).
@@ -21,6 +21,7 @@ tvm = pytest.importorskip("tvm")
 
 from agent_sdk.compiler.targets import host_llvm_target  # noqa: E402
 from agent_sdk.models import cpu_attention as ca  # noqa: E402
+from agent_sdk.models import fast_math  # noqa: E402
 
 PAGE = 16
 H_KV, H_QO, D = 3, 9, 64
@@ -158,9 +159,22 @@ def test_exp2_is_accurate() -> None:
     @tvm.script.tirx.prim_func
     def f(a: tvm.script.tirx.Buffer((x.size,), "float32"), b: tvm.script.tirx.Buffer((x.size,), "float32")) -> None:
         for i in range(x.size):
-            b[i] = ca.exp2(a[i])
+            b[i] = fast_math.exp2(a[i])
 
     got = tvm.runtime.tensor(np.zeros_like(x))
     _build(f, "exp2")(_t(x), got)
     rel = np.abs(got.numpy() / np.exp2(x.astype(np.float64)) - 1)
     assert rel.max() < 5e-7
+
+
+def test_swiglu_matches_numpy() -> None:
+    rng = np.random.default_rng(5)
+    gate_up = (rng.standard_normal((3, 2, 2 * 37)) * 8).astype(np.float32)
+    gate_up[0, 0, :4] = [-200.0, 200.0, 0.0, -90.0]
+    gu = tvm.te.placeholder(gate_up.shape, "float32", name="gate_up")
+    func = tvm.te.create_prim_func([gu, fast_math.swiglu(gu)])
+    got = tvm.runtime.tensor(np.zeros((3, 2, 37), np.float32))
+    _build(func, "swiglu")(_t(gate_up), got)
+    g, u = gate_up[..., :37].astype(np.float64), gate_up[..., 37:].astype(np.float64)
+    ref = g * u / (1 + np.exp(-g))
+    assert np.abs(got.numpy() - ref).max() <= 1e-6 * (1 + np.abs(ref)).max()

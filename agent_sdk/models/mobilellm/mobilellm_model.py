@@ -22,6 +22,7 @@ from tvm.relax.frontend.nn.llm.kv_cache import PagedKVCache, RopeMode, TIRPagedK
 from tvm.target import Target
 
 from agent_sdk.models import cpu_attention
+from agent_sdk.models.fast_math import swiglu
 from agent_sdk.models.mobilellm.mobilellm_config import MobileLLMConfig
 from agent_sdk.quantization.formats import QuantConfig
 from agent_sdk.quantization.nn_modules import QEmbedding, QLinear
@@ -67,8 +68,8 @@ class MLP(nn.Module):
 
     def forward(self, x: nn.Tensor) -> nn.Tensor:
         gate_up = self.gate_up_proj(x)  # (b, s, 2 f)
-        gate, up = op.split(gate_up, 2, axis=-1)  # (b, s, f) each
-        return self.down_proj(op.silu(gate) * up)  # (b, s, h)
+        # silu(gate) * up in one element-wise kernel with a vectorizable exp
+        return self.down_proj(op.tensor_expr_op(swiglu, "swiglu", [gate_up]))  # (b, s, f) -> (b, s, h)
 
 
 class DecoderLayer(nn.Module):
