@@ -28,7 +28,7 @@ from tvm.script import tirx as T
 
 from agent_sdk.models.fast_math import exp2
 
-__all__ = ["decode_paged_kernel", "prefill_ragged_kernel", "prefill_paged_kernel", "installed"]
+__all__ = ["decode_paged_kernel", "prefill_ragged_kernel", "prefill_paged_kernel", "rope_kernel", "installed"]
 
 _LOG2E = math.log2(math.e)
 _LANES = 16  # dot products run in 16 partial sums (one AVX-512 register, four NEON ones)
@@ -270,6 +270,59 @@ def prefill_paged_kernel(h_kv: int, h_qo: int, d: int, page_size: int = 16) -> t
     return batch_prefill_paged_kv_cpu
 
 
+def rope_kernel(theta: float, scale: float, d: int, h_q: int, h_kv: int) -> tirx.PrimFunc:
+    """Rotate-half RoPE on q and k, split from fused qkv (TVM's ``fused_rope``, default scaling).
+
+    TVM's version evaluates ``pow``, ``cos`` and ``sin`` for every element of
+    every head (768 libm calls per token for SmolLM2); a position needs only
+    ``d / 2`` angles, shared by all heads. Frequencies use the same formula,
+    ``pos * scale / theta^(2 i / d)``.
+    """
+    half = d // 2
+    heads = h_q + 2 * h_kv
+
+    @T.prim_func
+    def fused_rope(
+        qkv_handle: T.handle, position_map_handle: T.handle, q_handle: T.handle, k_handle: T.handle,
+        v_handle: T.handle, apply_rope: T.int64,
+    ):
+        T.func_attr({"op_pattern": 8, "tirx.noalias": True})
+        seq_len, off_pos = T.int32(), T.int32()
+        qkv = T.match_buffer(qkv_handle, (seq_len, heads, d), "float32")
+        position_map = T.match_buffer(position_map_handle, (seq_len,), "int32", elem_offset=off_pos)
+        q = T.match_buffer(q_handle, (seq_len, h_q, d), "float32")
+        k = T.match_buffer(k_handle, (seq_len, h_kv, d), "float32")
+        v = T.match_buffer(v_handle, (seq_len, h_kv, d), "float32")
+        cs = T.decl_buffer((half,), "float32", scope="global")
+        sn = T.decl_buffer((half,), "float32", scope="global")
+        for s in range(seq_len):
+            for i in range(half):
+                cs[i] = T.cos(
+                    T.Cast("float32", position_map[s]) * T.float32(scale)
+                    / T.pow(T.float32(theta), T.Cast("float32", i * 2) / T.float32(d))
+                )
+                sn[i] = T.sin(
+                    T.Cast("float32", position_map[s]) * T.float32(scale)
+                    / T.pow(T.float32(theta), T.Cast("float32", i * 2) / T.float32(d))
+                )
+            if apply_rope == 0:
+                for i in range(half):
+                    cs[i] = T.float32(1)
+                    sn[i] = T.float32(0)
+            for h in range(h_q):
+                for i in T.vectorized(half):
+                    q[s, h, i] = qkv[s, h, i] * cs[i] - qkv[s, h, i + half] * sn[i]
+                    q[s, h, i + half] = qkv[s, h, i + half] * cs[i] + qkv[s, h, i] * sn[i]
+            for h in range(h_kv):
+                for i in T.vectorized(half):
+                    k[s, h, i] = qkv[s, h_q + h, i] * cs[i] - qkv[s, h_q + h, i + half] * sn[i]
+                    k[s, h, i + half] = qkv[s, h_q + h, i + half] * cs[i] + qkv[s, h_q + h, i] * sn[i]
+                for i in T.vectorized(d):
+                    v[s, h, i] = qkv[s, h_q + h_kv + h, i]
+
+    return fused_rope
+
+
 def installed() -> contextlib.AbstractContextManager[None]:
     """Context in which ``TIRPagedKVCache(...)`` builds with these kernels."""
     return _swap_kernels()
@@ -300,12 +353,24 @@ def _swap_kernels() -> Iterator[None]:
             return original_ragged(h_kv, h_qo, d_qk, d_v, dtype, rope_scaling)
         return prefill_ragged_kernel(h_kv, h_qo, d_qk)
 
+    original_rope = kv_cache.llama_rope_with_position_map
+
+    def rope(
+        theta: float, scale: float, d: int, h_q: int, h_kv: int, dtype: str, rope_scaling: Any,
+        rotary_dim: int | None = None,
+    ) -> Any:
+        if rope_scaling or dtype != "float32" or rotary_dim not in (None, d) or d % 2:
+            return original_rope(theta, scale, d, h_q, h_kv, dtype, rope_scaling, rotary_dim)
+        return rope_kernel(theta, scale, d, h_q, h_kv)
+
     kv_cache._attention_decode_cpu = decode
     kv_cache._attention_prefill_cpu = prefill
     kv_cache._attention_prefill_ragged_cpu = ragged
+    kv_cache.llama_rope_with_position_map = rope
     try:
         yield
     finally:
+        kv_cache.llama_rope_with_position_map = original_rope
         kv_cache._attention_decode_cpu = original_decode
         kv_cache._attention_prefill_cpu = original_prefill
         kv_cache._attention_prefill_ragged_cpu = original_ragged

@@ -153,6 +153,27 @@ def test_paged_prefill_matches_numpy(shapes: list[tuple[int, int]], causal: int)
     _check_rows(out, lse, q, q_indptr, [(kv[0], kv[1]) for kv in seqs], bool(causal))
 
 
+@pytest.mark.parametrize("apply", [1, 0])
+def test_rope_matches_numpy(apply: int) -> None:
+    """Rotate-half RoPE with TVM's frequencies ``pos * scale / theta^(2i/d)``; v passes through."""
+    theta, scale, n = 10000.0, 1.0, 11
+    rng = np.random.default_rng(apply)
+    qkv = rng.standard_normal((n, H_QO + 2 * H_KV, D)).astype(np.float32)
+    pos = np.array([0, 1, 2, 5, 17, 30, 64, 99, 150, 199, 200], np.int32)
+    outs = [tvm.runtime.tensor(np.full((n, h, D), np.nan, np.float32)) for h in (H_QO, H_KV, H_KV)]
+    _build(ca.rope_kernel(theta, scale, D, H_QO, H_KV), "rope")(_t(qkv), _t(pos), *outs, apply)
+    x = qkv.astype(np.float64)
+    ang = pos[:, None].astype(np.float64) * scale / theta ** (np.arange(D // 2) * 2 / D)  # (n, d/2)
+    cos, sin = np.cos(ang)[:, None, :], np.sin(ang)[:, None, :]
+    if not apply:
+        cos, sin = np.ones_like(cos), np.zeros_like(sin)
+    a, b = x[..., : D // 2], x[..., D // 2 :]
+    rot = np.concatenate([a * cos - b * sin, b * cos + a * sin], axis=-1)
+    assert np.abs(outs[0].numpy() - rot[:, :H_QO]).max() < 5e-5
+    assert np.abs(outs[1].numpy() - rot[:, H_QO : H_QO + H_KV]).max() < 5e-5
+    np.testing.assert_array_equal(outs[2].numpy(), qkv[:, H_QO + H_KV :])
+
+
 def test_exp2_is_accurate() -> None:
     x = np.concatenate([-np.geomspace(1e-6, 125.0, 4000), np.linspace(-10, 0, 4001)]).astype(np.float32)
 
