@@ -46,8 +46,8 @@ class Attention(nn.Module):
 
     def __init__(self, cfg: MobileLLMConfig, quant: QuantConfig) -> None:
         self.nq, self.nkv, self.d = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
-        self.qkv_proj = QLinear(cfg.hidden_size, (self.nq + 2 * self.nkv) * self.d, quant.linear)
-        self.o_proj = QLinear(self.nq * self.d, cfg.hidden_size, quant.linear)
+        self.qkv_proj = QLinear(cfg.hidden_size, (self.nq + 2 * self.nkv) * self.d, quant.linear, quant.act)
+        self.o_proj = QLinear(self.nq * self.d, cfg.hidden_size, quant.linear, quant.act)
 
     def forward(self, x: nn.Tensor, kv: PagedKVCache, layer_id: int) -> nn.Tensor:
         b, s, _ = x.shape
@@ -63,8 +63,8 @@ class MLP(nn.Module):
 
     def __init__(self, cfg: MobileLLMConfig, quant: QuantConfig) -> None:
         self.f = cfg.intermediate_size
-        self.gate_up_proj = QLinear(cfg.hidden_size, 2 * self.f, quant.linear)
-        self.down_proj = QLinear(self.f, cfg.hidden_size, quant.linear)
+        self.gate_up_proj = QLinear(cfg.hidden_size, 2 * self.f, quant.linear, quant.act)
+        self.down_proj = QLinear(self.f, cfg.hidden_size, quant.linear, quant.act)
 
     def forward(self, x: nn.Tensor) -> nn.Tensor:
         gate_up = self.gate_up_proj(x)  # (b, s, 2 f)
