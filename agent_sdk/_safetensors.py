@@ -11,7 +11,7 @@ import json
 import struct
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
@@ -102,12 +102,12 @@ def read_safetensors_into(path: Path, names: list[str], alloc: Callable[[tuple[i
             if info["dtype"] == "BF16":
                 raise ModelFormatError(f"{path}: tensor {name} is BF16; bundles store float32/float16")
             buf = alloc(tuple(info["shape"]), np.dtype(_ST_DTYPES[info["dtype"]]).name)
-            view = np.from_dlpack(buf).reshape(-1).view(np.uint8)
+            view = np.from_dlpack(cast(Any, buf)).reshape(-1).view(np.uint8)
             begin, end = info["data_offsets"]
             fp.seek(offset + begin)
             got = 0
             while got < end - begin:
-                n = fp.readinto(memoryview(view)[got:])
+                n = fp.readinto(view.data[got:])
                 if not n:
                     raise ModelFormatError(f"{path}: tensor {name} is truncated")
                 got += n

@@ -28,7 +28,7 @@ from tvm.script import tirx as T
 
 from agent_sdk.models.fast_math import exp2
 
-__all__ = ["decode_paged_kernel", "prefill_ragged_kernel", "prefill_paged_kernel", "rope_kernel", "installed"]
+__all__ = ["decode_paged_kernel", "installed", "prefill_paged_kernel", "prefill_ragged_kernel", "rope_kernel"]
 
 _LOG2E = math.log2(math.e)
 _LANES = 16  # dot products run in 16 partial sums (one AVX-512 register, four NEON ones)

@@ -12,7 +12,7 @@ import math
 from tvm import te, tirx
 from tvm.script import tirx as T
 
-__all__ = ["exp2", "swiglu_expr", "swiglu"]
+__all__ = ["exp2", "swiglu", "swiglu_expr"]
 
 # Taylor coefficients of 2^f = e^(f ln 2) up to f^6; with |f| <= 1/2 the
 # truncation error is (ln 2 / 2)^7 / 7! ~ 1.2e-7, float32's own precision.
@@ -51,6 +51,6 @@ def swiglu(gate_up: te.Tensor) -> te.Tensor:
     f = two_f // 2
     return te.compute(
         (*lead, f),
-        lambda *idx: swiglu_expr(gate_up[(*idx[:-1], idx[-1])], gate_up[(*idx[:-1], idx[-1] + f)]),
+        lambda *idx: swiglu_expr(gate_up[idx], gate_up[tuple(idx[:-1]) + (idx[-1] + f,)]),
         name="swiglu",
     )

@@ -34,7 +34,7 @@ from tvm.target.codegen import target_has_features
 
 from agent_sdk.quantization.formats import GROUP
 
-__all__ = ["q_matmul_kernel", "token_tile", "PARTIAL_SUMS"]
+__all__ = ["PARTIAL_SUMS", "q_matmul_kernel", "token_tile"]
 
 PARTIAL_SUMS = 4
 """Independent partial sums over the reduction when one token remains."""

@@ -19,9 +19,9 @@ pytestmark = pytest.mark.unit
 
 tvm = pytest.importorskip("tvm")
 
-from agent_sdk.compiler.targets import host_llvm_target  # noqa: E402
-from agent_sdk.models import cpu_attention as ca  # noqa: E402
-from agent_sdk.models import fast_math  # noqa: E402
+from agent_sdk.compiler.targets import host_llvm_target
+from agent_sdk.models import cpu_attention as ca
+from agent_sdk.models import fast_math
 
 PAGE = 16
 H_KV, H_QO, D = 3, 9, 64

@@ -21,9 +21,9 @@ pytestmark = pytest.mark.unit
 
 tvm = pytest.importorskip("tvm")
 
-from agent_sdk.compiler.targets import TARGETS, host_llvm_target  # noqa: E402
-from agent_sdk.quantization import formats as qf  # noqa: E402
-from agent_sdk.quantization.int8_kernels import dot_kind, q4a8_matmul_kernel  # noqa: E402
+from agent_sdk.compiler.targets import TARGETS, host_llvm_target
+from agent_sdk.quantization import formats as qf
+from agent_sdk.quantization.int8_kernels import dot_kind, q4a8_matmul_kernel
 
 
 def _host_kinds() -> list[str]:

@@ -23,9 +23,9 @@ pytestmark = pytest.mark.unit
 
 tvm = pytest.importorskip("tvm")
 
-from agent_sdk.compiler.targets import host_llvm_target  # noqa: E402
-from agent_sdk.quantization import formats as qf  # noqa: E402
-from agent_sdk.quantization.kernels import q_matmul_kernel, token_tile  # noqa: E402
+from agent_sdk.compiler.targets import host_llvm_target
+from agent_sdk.quantization import formats as qf
+from agent_sdk.quantization.kernels import q_matmul_kernel, token_tile
 
 
 @cache
