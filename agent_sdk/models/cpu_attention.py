@@ -56,6 +56,17 @@ def _softmax_weights(s, n, stat):
 
 
 @T.macro
+def _accumulate_pages(acc, s, n, pages, page_values, p0, hk, page_size, d):
+    """``acc = sum_j s[j] v_j`` over the first ``n`` positions, page by page (one table lookup per page)."""
+    for i in T.vectorized(d):
+        acc[i] = T.float32(0)
+    for pg in range((n + page_size - 1) // page_size):
+        for jj in range(T.min(page_size, n - pg * page_size)):
+            for i in T.vectorized(d):
+                acc[i] = acc[i] + s[pg * page_size + jj] * pages[page_values[p0 + pg], 1, hk, jj, i]
+
+
+@T.macro
 def _write_row(out, row, head, lse, acc, stat, n, d):
     """``out[row, head] = acc / sum`` and ``lse = max + log2(sum)``; zeros for a row with no keys."""
     if n > 0:
@@ -110,11 +121,7 @@ def decode_paged_kernel(h_kv: int, h_qo: int, d: int, page_size: int = 16) -> ti
                             ]
                     s[j] = _lane_sum(dot) * sm_scale * T.float32(_LOG2E)
                 _softmax_weights(s, n, stat)
-                for i in T.vectorized(d):
-                    acc[i] = T.float32(0)
-                for j in range(n):
-                    for i in T.vectorized(d):
-                        acc[i] = acc[i] + s[j] * pages[page_values[p0 + j // page_size], 1, h // group, j % page_size, i]
+                _accumulate_pages(acc, s, n, pages, page_values, p0, h // group, page_size, d)
                 _write_row(output, b, h, lse, acc, stat, n, d)
 
     return batch_decode_paged_kv
@@ -228,10 +235,25 @@ def prefill_paged_kernel(h_kv: int, h_qo: int, d: int, page_size: int = 16) -> t
         output = T.match_buffer(output_handle, (total_len, h_qo, d), "float32")
         lse = T.match_buffer(lse_handle, (total_len, h_qo), "float32")
         assert rotary_mode == 0, "agent_sdk CPU attention: RoPE must be applied before attention"
+        # Each sequence's keys transposed to (head, dim, position), as in the
+        # ragged kernel: 16 keys' scores are one vector of FMAs.
+        kt = T.decl_buffer((b_n, h_kv, d, max_pages * page_size + _LANES), "float32")
+        for task in T.parallel(b_n * h_kv):
+            p0t = page_indptr[task // h_kv]
+            n_kt = T.if_then_else(
+                p0t != page_indptr[task // h_kv + 1],
+                (page_indptr[task // h_kv + 1] - p0t - 1) * page_size + last_page_len[task // h_kv],
+                0,
+            )
+            for j in range(n_kt):
+                for i in range(d):
+                    kt[task // h_kv, task % h_kv, i, j] = pages[
+                        page_values[p0t + j // page_size], 0, task % h_kv, j % page_size, i
+                    ]
         for task in T.parallel((total_len + _ROW_BLOCK - 1) // _ROW_BLOCK * h_qo):
-            s = T.decl_buffer((max_pages * page_size,), "float32")
+            s = T.decl_buffer((max_pages * page_size + _LANES,), "float32")
             acc = T.decl_buffer((d,), "float32", scope="global")
-            dot = T.decl_buffer((_LANES,), "float32", scope="global")
+            sv = T.decl_buffer((_PARTS, _LANES), "float32", scope="global")
             stat = T.decl_buffer((2,), "float32", scope="global")
             bat = T.decl_buffer((1,), "int32", scope="global")
             h = task % h_qo
@@ -250,21 +272,22 @@ def prefill_paged_kernel(h_kv: int, h_qo: int, d: int, page_size: int = 16) -> t
                     )
                     n_q = q_indptr[bat[0] + 1] - q_indptr[bat[0]]
                     n = T.if_then_else(causal > 0, T.max(T.min(n_kv - n_q + row - q_indptr[bat[0]] + 1, n_kv), 0), n_kv)
-                    for j in range(n):
-                        for i in T.vectorized(_LANES):
-                            dot[i] = T.float32(0)
-                        for c in T.unroll(d // _LANES):
-                            for i in T.vectorized(_LANES):
-                                dot[i] = dot[i] + q[row, h, c * _LANES + i] * pages[
-                                    page_values[p0 + j // page_size], 0, h // group, j % page_size, c * _LANES + i
-                                ]
-                        s[j] = _lane_sum(dot) * sm_scale * T.float32(_LOG2E)
+                    for jb in range((n + _LANES - 1) // _LANES):
+                        for a in T.unroll(_PARTS):
+                            for jj in T.vectorized(_LANES):
+                                sv[a, jj] = T.float32(0)
+                        for i0 in range(d // _PARTS):
+                            for a in T.unroll(_PARTS):
+                                for jj in T.vectorized(_LANES):
+                                    sv[a, jj] = sv[a, jj] + q[row, h, i0 * _PARTS + a] * kt[
+                                        bat[0], h // group, i0 * _PARTS + a, jb * _LANES + jj
+                                    ]
+                        for jj in T.vectorized(_LANES):
+                            s[jb * _LANES + jj] = ((sv[0, jj] + sv[1, jj]) + (sv[2, jj] + sv[3, jj])) * (
+                                sm_scale * T.float32(_LOG2E)
+                            )
                     _softmax_weights(s, n, stat)
-                    for i in T.vectorized(d):
-                        acc[i] = T.float32(0)
-                    for j in range(n):
-                        for i in T.vectorized(d):
-                            acc[i] = acc[i] + s[j] * pages[page_values[p0 + j // page_size], 1, h // group, j % page_size, i]
+                    _accumulate_pages(acc, s, n, pages, page_values, p0, h // group, page_size, d)
                     _write_row(output, row, h, lse, acc, stat, n, d)
 
     return batch_prefill_paged_kv_cpu
