@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
 from agent_sdk.errors import ModelFormatError
 
-__all__ = ["read_safetensors", "write_safetensors"]
+__all__ = ["read_safetensors", "read_safetensors_into", "write_safetensors"]
+
+T = TypeVar("T")
 
 
 def _bf16_to_f32(raw: np.ndarray) -> np.ndarray:
@@ -29,8 +33,8 @@ _ST_DTYPES = {
 }
 
 
-def read_safetensors(path: Path) -> dict[str, np.ndarray]:
-    """Reads a ``.safetensors`` file (memory-mapped; BF16 converted to float32)."""
+def _read_header(path: Path) -> tuple[dict[str, dict], int, int]:
+    """``(tensor entries, offset of the data, size of the data)``, checked against the file size."""
     size = path.stat().st_size
     with open(path, "rb") as fp:
         head = fp.read(8)
@@ -43,25 +47,71 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
             header = json.loads(fp.read(n))
         except ValueError as exc:
             raise ModelFormatError(f"{path}: unreadable safetensors header: {exc}") from exc
-    data = np.memmap(path, dtype=np.uint8, mode="r", offset=8 + n) if size > 8 + n else np.zeros(0, np.uint8)
-    out: dict[str, np.ndarray] = {}
+    data_size = size - 8 - n
+    entries = {}
     for name, info in header.items():
         if name == "__metadata__":
             continue
         begin, end = info["data_offsets"]
-        if end > data.size:
-            raise ModelFormatError(f"{path}: tensor {name} ends at byte {end} but the data has {data.size}; the file is truncated")
-        shape = tuple(info["shape"])
+        if end > data_size:
+            raise ModelFormatError(f"{path}: tensor {name} ends at byte {end} but the data has {data_size}; the file is truncated")
+        if info["dtype"] != "BF16" and info["dtype"] not in _ST_DTYPES:
+            raise ModelFormatError(f"{path}: tensor {name} has unsupported dtype {info['dtype']}")
+        itemsize = 2 if info["dtype"] == "BF16" else np.dtype(_ST_DTYPES[info["dtype"]]).itemsize
+        if end - begin != int(np.prod(info["shape"])) * itemsize:
+            raise ModelFormatError(f"{path}: tensor {name} has {(end - begin) // itemsize} values for shape {tuple(info['shape'])}")
+        entries[name] = info
+    return entries, 8 + n, data_size
+
+
+def read_safetensors(path: Path) -> dict[str, np.ndarray]:
+    """Reads a ``.safetensors`` file (memory-mapped; BF16 converted to float32)."""
+    entries, offset, data_size = _read_header(path)
+    data = np.memmap(path, dtype=np.uint8, mode="r", offset=offset) if data_size else np.zeros(0, np.uint8)
+    out: dict[str, np.ndarray] = {}
+    for name, info in entries.items():
+        begin, end = info["data_offsets"]
         raw = np.asarray(data[begin:end])
         if info["dtype"] == "BF16":
             arr = _bf16_to_f32(raw.view("<u2"))
-        elif info["dtype"] in _ST_DTYPES:
-            arr = raw.view(np.dtype(_ST_DTYPES[info["dtype"]]).newbyteorder("<"))
         else:
-            raise ModelFormatError(f"{path}: tensor {name} has unsupported dtype {info['dtype']}")
-        if arr.size != int(np.prod(shape)):
-            raise ModelFormatError(f"{path}: tensor {name} has {arr.size} values for shape {shape}")
-        out[name] = arr.reshape(shape)
+            arr = raw.view(np.dtype(_ST_DTYPES[info["dtype"]]).newbyteorder("<"))
+        out[name] = arr.reshape(tuple(info["shape"]))
+    return out
+
+
+def read_safetensors_into(path: Path, names: list[str], alloc: Callable[[tuple[int, ...], str], T]) -> list[T]:
+    """Reads tensors straight into buffers made by ``alloc(shape, dtype)``, in ``names`` order.
+
+    Unlike :func:`read_safetensors` nothing is memory-mapped or copied: each
+    tensor's bytes are read from the file into the buffer's own memory (which
+    must export a writable DLPack view), so peak memory is the buffers alone.
+    Bundles never hold BF16 (the compiler writes float32/float16/ints).
+
+    Raises:
+        ModelFormatError: A name is missing, a dtype is BF16 or unsupported, or the file is truncated.
+    """
+    entries, offset, _ = _read_header(path)
+    missing = [n for n in names if n not in entries]
+    if missing:
+        raise ModelFormatError(f"{path}: no tensor {', '.join(missing[:5])}")
+    out = []
+    with open(path, "rb", buffering=0) as fp:
+        for name in names:
+            info = entries[name]
+            if info["dtype"] == "BF16":
+                raise ModelFormatError(f"{path}: tensor {name} is BF16; bundles store float32/float16")
+            buf = alloc(tuple(info["shape"]), np.dtype(_ST_DTYPES[info["dtype"]]).name)
+            view = np.from_dlpack(cast(Any, buf)).reshape(-1).view(np.uint8)
+            begin, end = info["data_offsets"]
+            fp.seek(offset + begin)
+            got = 0
+            while got < end - begin:
+                n = fp.readinto(view.data[got:])
+                if not n:
+                    raise ModelFormatError(f"{path}: tensor {name} is truncated")
+                got += n
+            out.append(buf)
     return out
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_sdk.errors import AgentSDKError, UserError
+from agent_sdk.quantization.formats import QUANT_NAMES
 
 __all__ = ["main"]
 
@@ -507,7 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
                   "agent-sdk compile ./MobileLLM-125M --quant q8 --out /tmp/m125"],
     )
     c.add_argument("model", nargs="?", default=DEFAULT_PROMPT_MODEL, help="preset name, model folder or .gguf file")
-    c.add_argument("--quant", choices=["q4", "q8", "f16", "f32"], default="q4")
+    c.add_argument("--quant", choices=QUANT_NAMES, default="q4")
     c.add_argument("--target", default="host", help=f"one of: {', '.join(TARGETS)}")
     c.add_argument("--out", help="bundle folder (default compiled/<model>-<quant>-<target>)")
     c.add_argument("--download", action="store_true", help="allow downloading preset weights from the Hugging Face hub")
@@ -521,7 +522,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("prompt", nargs="*", help="the prompt")
     r.add_argument("--model", default=DEFAULT_PROMPT_MODEL, help="preset, model path or bundle folder")
-    r.add_argument("--quant", choices=["q4", "q8", "f16", "f32"], default="q4", help="quantization when compiling")
+    r.add_argument("--quant", choices=QUANT_NAMES, default="q4", help="quantization when compiling")
     r.add_argument("--max-tokens", type=int, default=256)
     r.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
     r.add_argument("--ctx", type=int, default=None, help="context window in tokens")
@@ -550,7 +551,7 @@ def build_parser() -> argparse.ArgumentParser:
                   'agent-sdk chat --model compiled/smollm2-135m-q4-host --threads 2 --system "Be brief."'],
     )
     ch.add_argument("--model", default=DEFAULT_PROMPT_MODEL, help="preset, model path or bundle folder")
-    ch.add_argument("--quant", choices=["q4", "q8", "f16", "f32"], default="q4", help="quantization when compiling")
+    ch.add_argument("--quant", choices=QUANT_NAMES, default="q4", help="quantization when compiling")
     ch.add_argument("--tools", action="append", metavar="FILE_OR_MODULE", help="@tool functions to offer (repeatable)")
     ch.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
     ch.add_argument("--system", help="instructions placed before the tool descriptions")
@@ -570,7 +571,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--tool-choice", default="auto", choices=["auto", "required", "none"])
     e.add_argument("--parallel-bias", type=float, default=2.0, help="nats another parallel call must beat ending by")
     e.add_argument("--model", default=DEFAULT_PROMPT_MODEL)
-    e.add_argument("--quant", choices=["q4", "q8", "f16", "f32"], default="q4")
+    e.add_argument("--quant", choices=QUANT_NAMES, default="q4")
     e.add_argument("--threads", type=int, default=None)
     e.add_argument("--quiet", action="store_true")
     e.add_argument("--json", action="store_true", help="also print the summary as JSON")
@@ -586,7 +587,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     s.add_argument("--port", type=_port, default=8000, help="port (default 8000; 0 picks a free one)")
     s.add_argument("--model", default=DEFAULT_PROMPT_MODEL, help="preset, model path or bundle folder")
-    s.add_argument("--quant", choices=["q4", "q8", "f16", "f32"], default="q4", help="quantization when compiling")
+    s.add_argument("--quant", choices=QUANT_NAMES, default="q4", help="quantization when compiling")
     s.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
     s.add_argument("--ctx", type=int, default=None, help="context window in tokens")
     s.add_argument("--max-tokens-limit", type=int, default=None, help="most tokens a request may ask for (default: the window)")
@@ -598,7 +599,7 @@ def build_parser() -> argparse.ArgumentParser:
         examples=["agent-sdk bench", "agent-sdk bench --threads 1 --prompt-lens 64,512 --json"],
     )
     b.add_argument("--model", default=DEFAULT_PROMPT_MODEL, help="preset, model path or bundle folder")
-    b.add_argument("--quant", choices=["q4", "q8", "f16", "f32"], default="q4")
+    b.add_argument("--quant", choices=QUANT_NAMES, default="q4")
     b.add_argument("--threads", type=int, default=None)
     b.add_argument("--prompt-lens", default="64,256", help="comma-separated prompt lengths in tokens")
     b.add_argument("--decode-tokens", type=int, default=64)

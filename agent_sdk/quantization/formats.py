@@ -29,6 +29,7 @@ from agent_sdk.errors import ConfigError, ModelFormatError
 __all__ = [
     "GROUP",
     "FORMATS",
+    "QUANT_NAMES",
     "QuantConfig",
     "quantize",
     "dequantize",
@@ -43,6 +44,8 @@ __all__ = [
 
 GROUP = 32
 FORMATS = ("f32", "f16", "q8", "q4")
+QUANT_NAMES = ("q4", "q4a8", "q8", "f16", "f32")
+"""Names of the :class:`QuantConfig` presets (``--quant``)."""
 
 # GGML type ids and block sizes (bytes per 32 values) of the types we import.
 GGML_F32, GGML_F16, GGML_Q4_0, GGML_Q4_1, GGML_Q8_0 = 0, 1, 2, 3, 8
@@ -58,18 +61,21 @@ class QuantConfig:
         name: The user-facing name (``q4``, ``q8``, ``f32``, ``f16``).
         linear: Format of the attention and MLP projections.
         embed: Format of the token embedding (also the output head when shared).
+        act: Activations entering the linear layers: ``f32``, or ``int8``
+            (rounded per group of 32 for integer dot products; q4 only).
     """
 
     name: str
     linear: str
     embed: str
+    act: str = "f32"
 
     @staticmethod
     def from_name(name: str) -> "QuantConfig":
         """Returns the preset for a ``--quant`` name.
 
         Args:
-            name: One of ``q4``, ``q8``, ``f16``, ``f32``.
+            name: One of :data:`QUANT_NAMES`.
 
         Raises:
             ConfigError: If the name is unknown.
@@ -78,6 +84,9 @@ class QuantConfig:
             # The embedding doubles as the output head, whose precision shows in
             # every logit: keep it at 8 bits, as llama.cpp's Q4 files do.
             "q4": QuantConfig("q4", linear="q4", embed="q8"),
+            # q4 weights with int8 activations (llama.cpp's Q4_1 x Q8_1): faster,
+            # but the activations are rounded, so logits move by ~1%.
+            "q4a8": QuantConfig("q4a8", linear="q4", embed="q8", act="int8"),
             "q8": QuantConfig("q8", linear="q8", embed="q8"),
             "f16": QuantConfig("f16", linear="f16", embed="f16"),
             "f32": QuantConfig("f32", linear="f32", embed="f32"),
@@ -247,8 +256,8 @@ def dequantize_gguf(raw: np.ndarray, ggml_type: int, rows: int, cols: int) -> np
 
 
 def interleave_rows(out_features: int) -> int:
-    """Rows interleaved per block in stored q4/q8 weights (8, or fewer when N is odd-sized)."""
-    for r in (8, 4, 2):
+    """Rows interleaved per block in stored q4/q8 weights (16, or fewer when N is odd-sized)."""
+    for r in (16, 8, 4, 2):
         if out_features % r == 0:
             return r
     return 1

@@ -13,6 +13,7 @@ from tvm.relax.frontend import nn
 from tvm.relax.frontend.nn import op
 
 from agent_sdk.quantization.formats import GROUP, interleave_rows, stored_param_shapes
+from agent_sdk.quantization.int8_kernels import q4a8_matmul_kernel
 from agent_sdk.quantization.kernels import q_matmul_kernel
 
 __all__ = ["QLinear", "QEmbedding", "dequant_expr"]
@@ -51,12 +52,20 @@ def _make_params(module: nn.Module, fmt: str, out_features: int, in_features: in
     return names
 
 
-def _matmul(x: nn.Tensor, fmt: str, names: list[str], params: list[nn.Tensor], out_features: int, name: str) -> nn.Tensor:
+def _matmul(
+    x: nn.Tensor, fmt: str, names: list[str], params: list[nn.Tensor], out_features: int, name: str,
+    act: str = "f32",
+) -> nn.Tensor:
     """``x (b, s, in) @ W.T -> (b, s, out)`` with W dequantized inside the kernel."""
     b, s, n_in = x.shape
     if fmt in ("q4", "q8"):
         x2 = op.reshape(x, (b * s, n_in))  # (b s, in)
-        kernel = q_matmul_kernel(fmt, out_features, int(n_in), interleave_rows(out_features))
+        rows = interleave_rows(out_features)
+        if act == "int8" and fmt == "q4":
+            kernel = q4a8_matmul_kernel(out_features, int(n_in), rows)
+            name = "q4a8_matmul"
+        else:
+            kernel = q_matmul_kernel(fmt, out_features, int(n_in), rows)
         y = op.tensor_ir_op(kernel, name, [x2, *params], nn.Tensor.placeholder([b * s, out_features], "float32"))
         return op.reshape(y, (b, s, out_features))  # (b, s, out)
 
@@ -79,12 +88,14 @@ class QLinear(nn.Module):
         in_features: Input size.
         out_features: Output size.
         fmt: Storage format (``f32``, ``f16``, ``q8``, ``q4``).
+        act: ``f32``, or ``int8`` for int8 activations with a q4 weight (see ``int8_kernels``).
     """
 
-    def __init__(self, in_features: int, out_features: int, fmt: str) -> None:
+    def __init__(self, in_features: int, out_features: int, fmt: str, act: str = "f32") -> None:
         self.in_features = in_features
         self.out_features = out_features
         self.fmt = fmt
+        self.act = act
         self._names = _make_params(self, fmt, out_features, in_features)
 
     def forward(self, x: nn.Tensor) -> nn.Tensor:
@@ -93,7 +104,7 @@ class QLinear(nn.Module):
             # TVM's own matmul (with FuseTransposeMatmul) is the better kernel here.
             return op.matmul(x, op.permute_dims(self.weight))  # type: ignore[attr-defined]
         params = [getattr(self, n) for n in self._names]
-        return _matmul(x, self.fmt, self._names, params, self.out_features, f"{self.fmt}_matmul")
+        return _matmul(x, self.fmt, self._names, params, self.out_features, f"{self.fmt}_matmul", self.act)
 
 
 class QEmbedding(nn.Module):

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from agent_sdk.errors import BundleError, ContextOverflowError, UserError
+from agent_sdk.errors import BundleError, ContextOverflowError, ModelFormatError, UserError
 from agent_sdk.manifest import read_manifest, verify_bundle
 from agent_sdk.runtime.sampler import Sampler, SamplingParams
 from agent_sdk.runtime.tokenizer import StreamDecoder, Tokenizer
@@ -259,7 +259,7 @@ class Engine:
         from tvm.runtime import ShapeTuple
         from tvm.runtime.vm import VirtualMachine
 
-        from agent_sdk._safetensors import read_safetensors
+        from agent_sdk._safetensors import read_safetensors, read_safetensors_into
 
         self._ShapeTuple = ShapeTuple
         self.config: dict[str, Any] = self.manifest["model"]
@@ -280,13 +280,16 @@ class Engine:
             self._vm = VirtualMachine(lib, self._dev)
         except Exception as exc:
             raise BundleError(f"{self.path}: cannot load the library: {exc}") from exc
-        weights = read_safetensors(self.path / self.manifest["params"])
-        order = self.manifest.get("param_order") or list(weights)
-        missing = [n for n in order if n not in weights]
-        if missing:
-            raise BundleError(f"{self.path}: params file lacks {', '.join(missing[:5])}")
-        self._params = [tvm.runtime.tensor(np.ascontiguousarray(weights[n]), self._dev) for n in order]
-        del weights
+        params_path = self.path / self.manifest["params"]
+        order = self.manifest.get("param_order") or list(read_safetensors(params_path))
+        try:
+            # Straight from the file into TVM's memory: a memory map plus copies
+            # would hold the weights twice at the peak.
+            self._params = read_safetensors_into(
+                params_path, order, lambda shape, dtype: tvm.runtime.empty(shape, dtype, self._dev)
+            )
+        except ModelFormatError as exc:
+            raise BundleError(f"{self.path}: params file: {exc}") from exc
         self._f_embed = self._vm["embed"]
         self._f_prefill = self._vm["prefill"]
         self._f_prefill_all = self._vm["prefill_all"]

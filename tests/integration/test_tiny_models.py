@@ -131,3 +131,25 @@ def test_own_quantizer_as_good_as_ggml(
     assert ours >= ggml - 0.01, f"{quant}: ours {ours:.4f} vs ggml {ggml_type} {ggml:.4f}"
     if quant == "q8":
         assert ours > 0.999
+
+
+def test_int8_activation_mode_q4a8(gguf_file: Callable[[str], Path], compile_bundle: Callable[..., Path]) -> None:
+    """``q4a8`` (q4 weights, activations rounded to int8 per group) vs the float reference.
+
+    Rounding the activations moves logits, so this mode has its own criteria
+    (the float modes above keep theirs): over prefill positions, mean
+    cosine of centred logits > 0.999 and max |error| < 5% of max |logit|;
+    the GGUF weights are the same as for the q4 test.
+    """
+    path = gguf_file("Q4_1")
+    engine = _no_eos(Engine(compile_bundle(path, "q4a8")))
+    assert engine.manifest["quantization"]["name"] == "q4a8"
+    prompt = [t % engine.vocab_size for t in PROMPT]
+    got = engine.logits(prompt)
+    ref = gguf_forward(path, prompt)
+    cos = _cosines(got, ref).mean()
+    err = np.abs(got - ref).max() / np.abs(ref).max()
+    assert cos > 0.999, f"mean cosine {cos:.5f}"
+    assert err < 0.05, f"max |error| {err:.4f} of max |logit|"
+    assert not np.allclose(got, ref, atol=5e-4), "int8 activations should differ from the float path"
+

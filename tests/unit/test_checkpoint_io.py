@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 
-from agent_sdk._safetensors import read_safetensors, write_safetensors
+from agent_sdk._safetensors import read_safetensors, read_safetensors_into, write_safetensors
 from agent_sdk.errors import ModelFormatError
 from agent_sdk.models.checkpoint_io import read_gguf, read_hf_weights, read_torch_bin
 from tests.fixtures import checkpoints as fx
@@ -251,6 +251,23 @@ def test_safetensors_round_trip(tmp_path: Path) -> None:
     write_safetensors(tmp_path / "x.safetensors", tensors)
     _assert_same(read_safetensors(tmp_path / "x.safetensors"), tensors)
     assert not (tmp_path / "x.safetensors.tmp").exists()
+
+
+def test_safetensors_read_into_buffers(tmp_path: Path) -> None:
+    tensors = {k: v for k, v in _mixed_tensors().items() if v.dtype != np.bool_}
+    write_safetensors(tmp_path / "x.safetensors", tensors)
+    names = sorted(tensors, reverse=True)
+    made: list[tuple[tuple[int, ...], str]] = []
+
+    def alloc(shape: tuple[int, ...], dtype: str) -> np.ndarray:
+        made.append((shape, dtype))
+        return np.full(shape, 7, dtype=dtype)
+
+    got = read_safetensors_into(tmp_path / "x.safetensors", names, alloc)
+    assert made == [(tensors[n].shape, tensors[n].dtype.name) for n in names]
+    _assert_same(dict(zip(names, got)), tensors)
+    with pytest.raises(ModelFormatError, match="no tensor nope"):
+        read_safetensors_into(tmp_path / "x.safetensors", ["nope"], alloc)
 
 
 def test_safetensors_writer_layout(tmp_path: Path) -> None:

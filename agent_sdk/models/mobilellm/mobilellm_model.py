@@ -21,6 +21,8 @@ from tvm.relax.frontend.nn import op
 from tvm.relax.frontend.nn.llm.kv_cache import PagedKVCache, RopeMode, TIRPagedKVCache
 from tvm.target import Target
 
+from agent_sdk.models import cpu_attention
+from agent_sdk.models.fast_math import swiglu
 from agent_sdk.models.mobilellm.mobilellm_config import MobileLLMConfig
 from agent_sdk.quantization.formats import QuantConfig
 from agent_sdk.quantization.nn_modules import QEmbedding, QLinear
@@ -44,8 +46,8 @@ class Attention(nn.Module):
 
     def __init__(self, cfg: MobileLLMConfig, quant: QuantConfig) -> None:
         self.nq, self.nkv, self.d = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
-        self.qkv_proj = QLinear(cfg.hidden_size, (self.nq + 2 * self.nkv) * self.d, quant.linear)
-        self.o_proj = QLinear(self.nq * self.d, cfg.hidden_size, quant.linear)
+        self.qkv_proj = QLinear(cfg.hidden_size, (self.nq + 2 * self.nkv) * self.d, quant.linear, quant.act)
+        self.o_proj = QLinear(self.nq * self.d, cfg.hidden_size, quant.linear, quant.act)
 
     def forward(self, x: nn.Tensor, kv: PagedKVCache, layer_id: int) -> nn.Tensor:
         b, s, _ = x.shape
@@ -61,13 +63,13 @@ class MLP(nn.Module):
 
     def __init__(self, cfg: MobileLLMConfig, quant: QuantConfig) -> None:
         self.f = cfg.intermediate_size
-        self.gate_up_proj = QLinear(cfg.hidden_size, 2 * self.f, quant.linear)
-        self.down_proj = QLinear(self.f, cfg.hidden_size, quant.linear)
+        self.gate_up_proj = QLinear(cfg.hidden_size, 2 * self.f, quant.linear, quant.act)
+        self.down_proj = QLinear(self.f, cfg.hidden_size, quant.linear, quant.act)
 
     def forward(self, x: nn.Tensor) -> nn.Tensor:
         gate_up = self.gate_up_proj(x)  # (b, s, 2 f)
-        gate, up = op.split(gate_up, 2, axis=-1)  # (b, s, f) each
-        return self.down_proj(op.silu(gate) * up)  # (b, s, h)
+        # silu(gate) * up in one element-wise kernel with a vectorizable exp
+        return self.down_proj(op.tensor_expr_op(swiglu, "swiglu", [gate_up]))  # (b, s, f) -> (b, s, h)
 
 
 class DecoderLayer(nn.Module):
@@ -145,7 +147,21 @@ class MobileLLMForCausalLM(nn.Module):
         page_size: rx.Var,
         support_sliding_window: rx.Var,
     ) -> PagedKVCache:
-        """Creates the KV cache; sizes are chosen at run time."""
+        """Creates the KV cache; sizes are chosen at run time (CPU attention: our kernels)."""
+        cfg = self.cfg
+        with cpu_attention.installed():
+            return self._paged_kv_cache(
+                max_batch_size, max_total_seq_len, prefill_chunk_size, page_size, support_sliding_window
+            )
+
+    def _paged_kv_cache(
+        self,
+        max_batch_size: rx.Var,
+        max_total_seq_len: rx.Var,
+        prefill_chunk_size: rx.Var,
+        page_size: rx.Var,
+        support_sliding_window: rx.Var,
+    ) -> PagedKVCache:
         cfg = self.cfg
         return TIRPagedKVCache(
             attn_kind="mha",

@@ -1,0 +1,163 @@
+"""q4 weights x int8 activations with integer dot products (the ``q4a8`` mode).
+
+As llama.cpp does for Q4_1 x Q8_1: each token's activations are quantized to
+int8 per group of 32 (``x ~ d * q``, ``d = max|x| / 127``), and a group's
+products are summed in int32 by a 4-way byte dot-product instruction:
+``vpdpbusd`` (AVX-512 VNNI) on x86, ``sdot`` on ARMv8.2 (``+dotprod``), plain
+int32 arithmetic elsewhere (Cortex-A72). Per group and row,
+
+    y += (scale * d) * sum_k q_w[k] q_x[k]  +  minv * (d * sum_k q_x[k])
+
+The stored q4 layout needs no change: a 32-bit word holds values k0..k7 of a
+row as nibbles, byte j holding k_{2j} (low) and k_{2j+1} (high). Masking
+the low nibbles gives the bytes (k0, k2, k4, k6), shifting first gives
+(k1, k3, k5, k7); the activations are stored in that order inside every
+8-value chunk (evens, then odds), so one broadcast 32-bit word of them meets
+four weights of every row in a dot-product lane.
+
+Numerics differ from the float kernels (activation rounding, ~0.4% per
+value), which is why this is a separate quantization mode.
+"""
+
+from __future__ import annotations
+
+from tvm import tirx
+from tvm.script import tirx as T
+from tvm.target import Target
+from tvm.target.codegen import target_has_features
+
+from agent_sdk.quantization.formats import GROUP
+
+__all__ = ["dot_kind", "q4a8_matmul_kernel"]
+
+_MASK = 0x0F0F0F0F
+
+
+def dot_kind(target: Target | None = None) -> str:
+    """``vnni`` (AVX-512 VNNI), ``sdot`` (AArch64 dotprod) or ``generic`` for ``target`` (default: current)."""
+    tgt = target if target is not None else Target.current(allow_none=True)
+    if tgt is None or tgt.kind.name != "llvm":
+        return "generic"
+    triple = str(tgt.attrs.get("mtriple", ""))
+    if triple.startswith("aarch64"):
+        return "sdot" if target_has_features("dotprod", tgt) else "generic"
+    if target_has_features("avx512vnni", tgt) and target_has_features("avx512bw", tgt):
+        return "vnni"
+    return "generic"
+
+
+def _lanes(kind: str, rows: int) -> int:
+    """int32 lanes per dot-product instruction (rows handled per call)."""
+    want = {"vnni": 16, "sdot": 4}.get(kind, rows)
+    return want if rows % want == 0 else rows
+
+
+def _idx(base: tirx.PrimExpr, lanes: int) -> tirx.PrimExpr:
+    return base if lanes == 1 else T.ramp(base, 1, lanes)
+
+
+def _bc(value: tirx.PrimExpr, lanes: int) -> tirx.PrimExpr:
+    return value if lanes == 1 else T.broadcast(value, lanes)
+
+
+def _dot(kind: str, lanes: int, acc: tirx.PrimExpr, w: tirx.PrimExpr, xq: tirx.Buffer, xq32: tirx.Buffer,
+         t: tirx.PrimExpr, base: tirx.PrimExpr) -> tirx.PrimExpr:
+    """``acc[r] += sum_{b<4} byte_b(w[r]) * xq[t, base + b]`` for ``lanes`` rows; ``base`` is a multiple of 4."""
+    if kind == "vnni" and lanes == 16:
+        xv = T.reinterpret("int8x64", T.broadcast(xq32[t, base // 4], 16))
+        return T.call_llvm_pure_intrin(
+            "int32x16", "llvm.x86.avx512.vpdpbusd.512", acc, T.reinterpret("uint8x64", w), xv
+        )
+    if kind == "sdot" and lanes == 4:
+        xv = T.reinterpret("int8x16", T.broadcast(xq32[t, base // 4], 4))
+        return T.call_llvm_pure_intrin(
+            "int32x4", "llvm.aarch64.neon.sdot.v4i32.v16i8", acc, T.reinterpret("int8x16", w), xv
+        )
+    out = acc
+    for b in range(4):
+        wb = T.Cast("int32" if lanes == 1 else f"int32x{lanes}",
+                    T.bitwise_and(T.shift_right(w, _bc(T.uint32(8 * b), lanes)), _bc(T.uint32(0xFF), lanes)))
+        out = out + wb * _bc(T.Cast("int32", xq[t, base + b]), lanes)
+    return out
+
+
+def q4a8_matmul_kernel(n_out: int, n_in: int, rows: int, kind: str | None = None) -> tirx.PrimFunc:
+    """``y (n, N) = x (n, K) @ dequant(W).T`` with ``x`` rounded to int8 per group (see module doc).
+
+    Args:
+        n_out: N (a multiple of ``rows``).
+        n_in: K (a multiple of 32).
+        rows: R, rows interleaved per block in the stored q4 weight.
+        kind: Dot-product instruction (:func:`dot_kind`); default: the current target's.
+    """
+    assert n_out % rows == 0 and n_in % GROUP == 0
+    kind = kind or dot_kind()
+    lanes = _lanes(kind, rows)
+    blocks, groups, words = n_out // rows, n_in // GROUP, n_in // 8
+
+    @T.prim_func(private=True)
+    def q4a8_matmul(
+        var_x: T.handle, qweight: T.Buffer((blocks, words, rows), "uint32"),
+        scale: T.Buffer((blocks, groups, rows), "float16"), minv: T.Buffer((blocks, groups, rows), "float16"),
+        var_y: T.handle,
+    ):
+        T.func_attr({"tirx.noalias": True})
+        n = T.int64()
+        x = T.match_buffer(var_x, (n, n_in), "float32")
+        y = T.match_buffer(var_y, (n, n_out), "float32")
+        xq = T.decl_buffer((n, n_in), "int8")
+        xq32 = T.decl_buffer((n, n_in // 4), "int32", data=xq.data)
+        xd = T.decl_buffer((n, groups), "float32")
+        xs = T.decl_buffer((n, groups), "float32")
+        st = T.decl_buffer((2,), "float32", scope="global")
+        # 1. activations -> int8, values of each 8-chunk stored evens first
+        for t in range(n):
+            for g in range(groups):
+                st[0] = T.float32(0)
+                for k in range(GROUP):
+                    st[0] = T.max(st[0], T.abs(x[t, g * GROUP + k]))
+                xd[t, g] = st[0] / T.float32(127)
+                st[0] = T.if_then_else(st[0] > T.float32(0), T.float32(127) / st[0], T.float32(0))
+                st[1] = T.float32(0)
+                for c in range(4):
+                    for e in range(8):
+                        xq[t, g * GROUP + c * 8 + e] = T.Cast(
+                            "int8", T.nearbyint(x[t, g * GROUP + c * 8 + e % 4 * 2 + e // 4] * st[0])
+                        )
+                for k in range(GROUP):
+                    st[1] = st[1] + T.Cast("float32", xq[t, g * GROUP + k])
+                xs[t, g] = st[1] * xd[t, g]
+        # 2. integer dot products per group, scaled into fp32 per group
+        for rb in T.parallel(blocks):
+            accf = T.decl_buffer((rows,), "float32", scope="global")
+            acci = T.decl_buffer((2, rows), "int32", scope="global")
+            for t in range(n):
+                for r in T.vectorized(rows):
+                    accf[r] = T.float32(0)
+                for g in range(groups):
+                    for h in T.unroll(2):
+                        for r in T.vectorized(rows):
+                            acci[h, r] = 0
+                    for wd in T.unroll(4):
+                        for c in T.unroll(rows // lanes):
+                            acci[0, _idx(c * lanes, lanes)] = _dot(
+                                kind, lanes, acci[0, _idx(c * lanes, lanes)],
+                                T.bitwise_and(qweight[rb, g * 4 + wd, _idx(c * lanes, lanes)],
+                                              _bc(T.uint32(_MASK), lanes)),
+                                xq, xq32, t, g * GROUP + wd * 8,
+                            )
+                            acci[1, _idx(c * lanes, lanes)] = _dot(
+                                kind, lanes, acci[1, _idx(c * lanes, lanes)],
+                                T.bitwise_and(T.shift_right(qweight[rb, g * 4 + wd, _idx(c * lanes, lanes)],
+                                                            _bc(T.uint32(4), lanes)),
+                                              _bc(T.uint32(_MASK), lanes)),
+                                xq, xq32, t, g * GROUP + wd * 8 + 4,
+                            )
+                    for r in T.vectorized(rows):
+                        accf[r] = accf[r] + T.Cast("float32", acci[0, r] + acci[1, r]) * (
+                            T.Cast("float32", scale[rb, g, r]) * xd[t, g]
+                        ) + T.Cast("float32", minv[rb, g, r]) * xs[t, g]
+                for r in T.vectorized(rows):
+                    y[t, rb * rows + r] = accf[r]
+
+    return q4a8_matmul

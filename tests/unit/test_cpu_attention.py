@@ -1,0 +1,201 @@
+"""The CPU attention kernels (and the fast-math helpers they use) against plain numpy.
+
+Reference: float64 softmax attention with grouped KV heads, scores scaled by
+``sm_scale``; ``lse`` in TVM's log2 units (``log2 sum_j 2^(s_j log2 e)``).
+Tolerance 2e-6 on outputs of unit scale (fp32 dots over 64 and the
+polynomial exp2, whose relative error is ~1.2e-7), 1e-5 on lse.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.unit
+
+tvm = pytest.importorskip("tvm")
+
+from agent_sdk.compiler.targets import host_llvm_target
+from agent_sdk.models import cpu_attention as ca
+from agent_sdk.models import fast_math
+
+PAGE = 16
+H_KV, H_QO, D = 3, 9, 64
+SM_SCALE = D**-0.5
+
+
+def _build(func: Any, name: str) -> Any:
+    target = tvm.target.Target(host_llvm_target())
+    return tvm.compile(tvm.IRModule({name: func.with_attr("global_symbol", name)}), target=target)[name]
+
+
+@cache
+def _decode() -> Any:
+    return _build(ca.decode_paged_kernel(H_KV, H_QO, D, PAGE), "decode")
+
+
+@cache
+def _ragged() -> Any:
+    return _build(ca.prefill_ragged_kernel(H_KV, H_QO, D), "ragged")
+
+
+@cache
+def _prefill_paged() -> Any:
+    return _build(ca.prefill_paged_kernel(H_KV, H_QO, D, PAGE), "prefill_paged")
+
+
+def _causal(n_q: int, n_kv: int) -> np.ndarray:
+    """Query i (the last n_q of n_kv positions) sees keys up to its own position."""
+    return np.arange(n_kv)[None, :] <= (n_kv - n_q + np.arange(n_q))[:, None]
+
+
+def _reference(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """q (m, h_qo, d), k/v (n, h_kv, d), mask (m, n) bool -> out (m, h_qo, d), lse (m, h_qo)."""
+    group = q.shape[1] // k.shape[1]
+    kk = np.repeat(k.astype(np.float64), group, axis=1)  # (n, h_qo, d)
+    vv = np.repeat(v.astype(np.float64), group, axis=1)
+    s = np.einsum("mhd,nhd->mhn", q.astype(np.float64), kk) * SM_SCALE
+    s = np.where(mask[:, None, :], s, -np.inf)
+    mx = s.max(-1, keepdims=True)
+    p = np.exp(s - mx)
+    out = np.einsum("mhn,nhd->mhd", p / p.sum(-1, keepdims=True), vv)
+    lse = (mx[..., 0] + np.log(p.sum(-1))) * math.log2(math.e)
+    return out, lse
+
+
+def _paged(lengths: list[int], rng: np.random.Generator) -> tuple[np.ndarray, list[np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
+    """Random pages holding sequences of ``lengths`` in shuffled pages."""
+    n_pages = [max(1, -(-n // PAGE)) if n else 0 for n in lengths]
+    total = sum(n_pages) + 2
+    pages = rng.standard_normal((total, 2, H_KV, PAGE, D)).astype(np.float32)
+    order = rng.permutation(total)[: sum(n_pages)].astype(np.int32)
+    indptr = np.concatenate([[0], np.cumsum(n_pages)]).astype(np.int32)
+    last = np.array([n - (p - 1) * PAGE if p else 0 for n, p in zip(lengths, n_pages)], dtype=np.int32)
+    seqs = []
+    for b, n in enumerate(lengths):
+        ids = order[indptr[b] : indptr[b + 1]]
+        kv = pages[ids].transpose(1, 0, 3, 2, 4).reshape(2, -1, H_KV, D)[:, :n]  # (2, n, h_kv, d)
+        seqs.append(kv)
+    return pages, seqs, indptr, order, last
+
+
+def _t(a: np.ndarray) -> Any:
+    return tvm.runtime.tensor(np.ascontiguousarray(a))
+
+
+@pytest.mark.parametrize("lengths", [[1], [7], [16], [17], [200], [5, 33, 1]], ids=str)
+def test_decode_matches_numpy(lengths: list[int]) -> None:
+    rng = np.random.default_rng(sum(lengths))
+    pages, seqs, indptr, values, last = _paged(lengths, rng)
+    b = len(lengths)
+    q = rng.standard_normal((b, H_QO, D)).astype(np.float32)
+    out = _t(np.full((b, H_QO, D), np.nan, np.float32))
+    lse = _t(np.full((b, H_QO), np.nan, np.float32))
+    zeros = _t(np.zeros(b, np.int32))
+    _decode()(_t(q), _t(pages), _t(indptr), _t(values), _t(last), zeros, zeros, out, lse, 0, 1.0, 1e4, SM_SCALE)
+    for i, (kv, n) in enumerate(zip(seqs, lengths)):
+        ref_o, ref_l = _reference(q[i : i + 1], kv[0], kv[1], np.ones((1, n), bool))
+        assert np.abs(out.numpy()[i] - ref_o[0]).max() < 2e-6
+        assert np.abs(lse.numpy()[i] - ref_l[0]).max() < 1e-5
+
+
+def _check_rows(out: Any, lse: Any, q: np.ndarray, q_indptr: np.ndarray, kvs: list[tuple[np.ndarray, np.ndarray]], causal: bool) -> None:
+    for b, (k, v) in enumerate(kvs):
+        rows = slice(q_indptr[b], q_indptr[b + 1])
+        n_q, n_kv = q_indptr[b + 1] - q_indptr[b], k.shape[0]
+        if n_q == 0:
+            continue
+        mask = _causal(n_q, n_kv) if causal else np.ones((n_q, n_kv), bool)
+        ref_o, ref_l = _reference(q[rows], k, v, mask)
+        assert np.abs(out.numpy()[rows] - ref_o).max() < 2e-6
+        assert np.abs(lse.numpy()[rows] - ref_l).max() < 1e-5
+
+
+@pytest.mark.parametrize("causal", [1, 0])
+@pytest.mark.parametrize("shapes", [[(1, 1)], [(13, 13)], [(40, 40)], [(5, 21)], [(3, 3), (17, 30), (9, 9)]], ids=str)
+def test_ragged_prefill_matches_numpy(shapes: list[tuple[int, int]], causal: int) -> None:
+    """``shapes``: (new queries, keys) per sequence; keys >= queries as when a prefix is cached."""
+    rng = np.random.default_rng(len(shapes) * 100 + causal)
+    q_indptr = np.concatenate([[0], np.cumsum([s[0] for s in shapes])]).astype(np.int32)
+    kv_indptr = np.concatenate([[0], np.cumsum([s[1] for s in shapes])]).astype(np.int32)
+    q = rng.standard_normal((q_indptr[-1], H_QO, D)).astype(np.float32)
+    k = rng.standard_normal((kv_indptr[-1], H_KV, D)).astype(np.float32)
+    v = rng.standard_normal((kv_indptr[-1], H_KV, D)).astype(np.float32)
+    out = _t(np.full(q.shape, np.nan, np.float32))
+    lse = _t(np.full(q.shape[:2], np.nan, np.float32))
+    b = len(shapes)
+    _ragged()(
+        _t(q), _t(q_indptr), _t(k), _t(v), _t(kv_indptr), _t(np.zeros(q.shape[0], np.int32)),
+        _t(np.zeros(b, np.int32)), out, lse, causal, 0, 1.0, 1e4, SM_SCALE,
+    )
+    kvs = [(k[kv_indptr[i] : kv_indptr[i + 1]], v[kv_indptr[i] : kv_indptr[i + 1]]) for i in range(b)]
+    _check_rows(out, lse, q, q_indptr, kvs, bool(causal))
+
+
+@pytest.mark.parametrize("causal", [1, 0])
+@pytest.mark.parametrize("shapes", [[(1, 7)], [(12, 40)], [(16, 16)], [(3, 20), (0, 5), (9, 33)]], ids=str)
+def test_paged_prefill_matches_numpy(shapes: list[tuple[int, int]], causal: int) -> None:
+    rng = np.random.default_rng(len(shapes) * 10 + causal)
+    pages, seqs, indptr, values, last = _paged([s[1] for s in shapes], rng)
+    q_indptr = np.concatenate([[0], np.cumsum([s[0] for s in shapes])]).astype(np.int32)
+    q = rng.standard_normal((q_indptr[-1], H_QO, D)).astype(np.float32)
+    out = _t(np.full(q.shape, np.nan, np.float32))
+    lse = _t(np.full(q.shape[:2], np.nan, np.float32))
+    b = len(shapes)
+    _prefill_paged()(
+        _t(q), _t(q_indptr), _t(pages), _t(indptr), _t(values), _t(last), _t(np.zeros(b, np.int32)),
+        _t(np.zeros(q.shape[0], np.int32)), out, lse, causal, 0, 1.0, 1e4, SM_SCALE,
+    )
+    _check_rows(out, lse, q, q_indptr, [(kv[0], kv[1]) for kv in seqs], bool(causal))
+
+
+@pytest.mark.parametrize("apply", [1, 0])
+def test_rope_matches_numpy(apply: int) -> None:
+    """Rotate-half RoPE with TVM's frequencies ``pos * scale / theta^(2i/d)``; v passes through."""
+    theta, scale, n = 10000.0, 1.0, 11
+    rng = np.random.default_rng(apply)
+    qkv = rng.standard_normal((n, H_QO + 2 * H_KV, D)).astype(np.float32)
+    pos = np.array([0, 1, 2, 5, 17, 30, 64, 99, 150, 199, 200], np.int32)
+    outs = [tvm.runtime.tensor(np.full((n, h, D), np.nan, np.float32)) for h in (H_QO, H_KV, H_KV)]
+    _build(ca.rope_kernel(theta, scale, D, H_QO, H_KV), "rope")(_t(qkv), _t(pos), *outs, apply)
+    x = qkv.astype(np.float64)
+    ang = pos[:, None].astype(np.float64) * scale / theta ** (np.arange(D // 2) * 2 / D)  # (n, d/2)
+    cos, sin = np.cos(ang)[:, None, :], np.sin(ang)[:, None, :]
+    if not apply:
+        cos, sin = np.ones_like(cos), np.zeros_like(sin)
+    a, b = x[..., : D // 2], x[..., D // 2 :]
+    rot = np.concatenate([a * cos - b * sin, b * cos + a * sin], axis=-1)
+    assert np.abs(outs[0].numpy() - rot[:, :H_QO]).max() < 5e-5
+    assert np.abs(outs[1].numpy() - rot[:, H_QO : H_QO + H_KV]).max() < 5e-5
+    np.testing.assert_array_equal(outs[2].numpy(), qkv[:, H_QO + H_KV :])
+
+
+def test_exp2_is_accurate() -> None:
+    x = np.concatenate([-np.geomspace(1e-6, 125.0, 4000), np.linspace(-10, 0, 4001)]).astype(np.float32)
+
+    @tvm.script.tirx.prim_func
+    def f(a: tvm.script.tirx.Buffer((x.size,), "float32"), b: tvm.script.tirx.Buffer((x.size,), "float32")) -> None:
+        for i in range(x.size):
+            b[i] = fast_math.exp2(a[i])
+
+    got = tvm.runtime.tensor(np.zeros_like(x))
+    _build(f, "exp2")(_t(x), got)
+    rel = np.abs(got.numpy() / np.exp2(x.astype(np.float64)) - 1)
+    assert rel.max() < 5e-7
+
+
+def test_swiglu_matches_numpy() -> None:
+    rng = np.random.default_rng(5)
+    gate_up = (rng.standard_normal((3, 2, 2 * 37)) * 8).astype(np.float32)
+    gate_up[0, 0, :4] = [-200.0, 200.0, 0.0, -90.0]
+    gu = tvm.te.placeholder(gate_up.shape, "float32", name="gate_up")
+    func = tvm.te.create_prim_func([gu, fast_math.swiglu(gu)])
+    got = tvm.runtime.tensor(np.zeros((3, 2, 37), np.float32))
+    _build(func, "swiglu")(_t(gate_up), got)
+    g, u = gate_up[..., :37].astype(np.float64), gate_up[..., 37:].astype(np.float64)
+    ref = g * u / (1 + np.exp(-g))
+    assert np.abs(got.numpy() - ref).max() <= 1e-6 * (1 + np.abs(ref)).max()
