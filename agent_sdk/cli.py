@@ -88,7 +88,7 @@ def ensure_bundle(
         quiet: No progress output.
         allow_download: Let presets download weights from the hub.
     """
-    from agent_sdk.manifest import cpu_fingerprint, read_manifest
+    from agent_sdk.manifest import compiler_fingerprint, cpu_fingerprint, read_manifest
     from agent_sdk.models.resolve import resolve_model
 
     ref = resolve_model(model, allow_download=allow_download)
@@ -103,6 +103,7 @@ def ensure_bundle(
             fresh = (
                 man["source"]["path"] == str(ref.path)
                 and _tvm_version() == man["tvm_version"]
+                and man.get("compiler") == compiler_fingerprint()  # built by this SDK's kernels and graphs
                 and (target != "host" or man.get("host", {}).get("fingerprint") == cpu_fingerprint())
             )
             if fresh:

@@ -21,7 +21,7 @@ from typing import Any
 
 from agent_sdk.errors import BundleError
 
-__all__ = ["cpu_fingerprint", "MANIFEST", "FORMAT_VERSION", "sha256_file", "write_manifest", "read_manifest", "verify_bundle", "is_bundle"]
+__all__ = ["compiler_fingerprint", "cpu_fingerprint", "MANIFEST", "FORMAT_VERSION", "sha256_file", "write_manifest", "read_manifest", "verify_bundle", "is_bundle"]
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -127,3 +127,22 @@ def cpu_fingerprint() -> str:
     except OSError:
         text += platform.processor()
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+_COMPILER_SOURCES = ("models", "quantization", "compiler")
+
+
+def compiler_fingerprint() -> str:
+    """A short hash of the SDK code that decides what a compiled library contains.
+
+    The sources of ``agent_sdk.models``, ``agent_sdk.quantization`` and
+    ``agent_sdk.compiler`` (model graphs, weight layouts, kernels, pipeline):
+    a cached bundle built by other code is rebuilt rather than reused.
+    """
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for sub in _COMPILER_SOURCES:
+        for f in sorted((root / sub).rglob("*.py")):
+            h.update(f.relative_to(root).as_posix().encode() + b"\0")
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]

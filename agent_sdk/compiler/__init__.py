@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_sdk.errors import CompileError, UserError
-from agent_sdk.manifest import cpu_fingerprint, write_manifest
+from agent_sdk.manifest import compiler_fingerprint, cpu_fingerprint, write_manifest
 
 __all__ = ["compile_model", "default_bundle_dir", "compiled_root", "CompileResult"]
 
@@ -142,6 +142,7 @@ def compile_model(
             "quantization": {"name": qcfg.name, "linear": qcfg.linear, "embed": qcfg.embed, "group_size": 32},
             "target": {"name": tspec.name, "tvm": _jsonable(tdict), "arch": tspec.arch or platform.machine()},
             "tvm_version": tvm.__version__,
+            "compiler": compiler_fingerprint(),
             "source": {"path": str(ref.path), "format": ckpt.source_format, "weight_types": ckpt.weight_types},
             "library": LIBRARY,
             "params": PARAMS,

@@ -49,3 +49,23 @@ def test_bench_json(llama_ckpt: Path, compile_bundle: Callable[..., Path]) -> No
     assert data["peak_rss_mb"] > 0
     r = _cli("bench", "--model", str(bundle), "--prompt-lens", "5000", "--json")
     assert r.returncode == 2 and "context window" in r.stderr
+
+
+def test_cached_bundle_is_rebuilt_when_the_compiler_code_changed(
+    llama_ckpt: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent_sdk.cli import ensure_bundle
+    from agent_sdk.manifest import compiler_fingerprint
+
+    monkeypatch.setenv("AGENT_SDK_COMPILED", str(tmp_path))
+    first = ensure_bundle(str(llama_ckpt), quant="f32", quiet=True)
+    manifest = json.loads((first / "manifest.json").read_text())
+    assert manifest["compiler"] == compiler_fingerprint()
+    built = manifest["created"], (first / "model.so").stat().st_mtime_ns
+    again = ensure_bundle(str(llama_ckpt), quant="f32", quiet=True)  # same code: reused
+    assert again == first and (first / "model.so").stat().st_mtime_ns == built[1]
+    manifest["compiler"] = "0123456789abcdef"  # as if built by an older SDK's kernels
+    (first / "manifest.json").write_text(json.dumps(manifest))
+    rebuilt = ensure_bundle(str(llama_ckpt), quant="f32", quiet=True)
+    assert json.loads((rebuilt / "manifest.json").read_text())["compiler"] == compiler_fingerprint()
+    assert (rebuilt / "model.so").stat().st_mtime_ns != built[1]
