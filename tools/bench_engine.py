@@ -665,6 +665,27 @@ def prepare_bundle(quant: str, root: Path, snapshots: Path) -> Path:
 # --------------------------------------------------------------------- report
 
 
+def requantize_q8_0(src: Path, out: Path) -> Path:
+    """llama.cpp's own quantizer turns ``src`` into a Q8_0 GGUF (in a child process).
+
+    The default model ships only as Q4_1; requantizing (dequantize, then Q8_0)
+    gives llama.cpp 8-bit weights holding the same values our q8 bundle holds.
+
+    Raises:
+        RuntimeError: llama-cpp-python is missing or the quantizer failed.
+    """
+    code = (
+        "import ctypes, sys, llama_cpp\n"
+        "p = llama_cpp.llama_model_quantize_default_params()\n"
+        "p.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0; p.allow_requantize = True\n"
+        "sys.exit(llama_cpp.llama_model_quantize(sys.argv[1].encode(), sys.argv[2].encode(), ctypes.byref(p)))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code, str(src), str(out)], capture_output=True, text=True, check=False)
+    if r.returncode != 0 or not out.is_file():
+        raise RuntimeError(f"llama_model_quantize failed ({r.returncode}): {r.stderr.strip()[-300:]}")
+    return out
+
+
 def _fmt(v: float | None, digits: int = 1) -> str:
     return "-" if v is None else f"{v:,.{digits}f}"
 
@@ -877,12 +898,16 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[{quant}] cannot get a bundle: {exc}")
                 report["comparisons"].append({"quant": quant, "error": str(exc)})
                 continue
-            note = None
+            note, ref_gguf = None, gguf
             if quant == "q8":
-                note = (
-                    "note: there is no Q8_0 GGUF here, so llama.cpp runs the same Q4_1 file: "
-                    "this compares our q8 with llama.cpp's Q4_1, not like with like"
-                )
+                try:
+                    ref_gguf = requantize_q8_0(gguf, Path(tmp) / (gguf.stem + ".Q8_0.gguf"))
+                    note = (
+                        f"note: llama.cpp runs {ref_gguf.name}, which its own quantizer made from the same weights "
+                        "(llama_model_quantize, Q8_0, allow_requantize): 8-bit weights on both sides"
+                    )
+                except RuntimeError as exc:
+                    note = f"note: no Q8_0 file ({exc}), so llama.cpp runs the Q4_1 file: not like with like"
             for threads in args.threads:
                 spec = RunSpec(
                     engine="ours", quant=quant, threads=threads, weights=str(bundle), prompt_lens=args.prompt_lens,
@@ -895,14 +920,14 @@ def main(argv: list[str] | None = None) -> int:
                     _log(f"our bundle failed to load ({ours['error']}); recompiling privately")
                     bundle = private_bundle(quant, force=True)
                     ours = run_child(replace(spec, weights=str(bundle)), args.timeout)
-                _log(f"llama.cpp, {threads} thread(s): {gguf.name}")
-                ref = run_child(replace(spec, engine="llama.cpp", weights=str(gguf)), args.timeout)
+                _log(f"llama.cpp, {threads} thread(s): {ref_gguf.name}")
+                ref = run_child(replace(spec, engine="llama.cpp", weights=str(ref_gguf)), args.timeout)
 
                 ours_file = ours.get("info", {})
                 title = (
                     f"[{quant}, threads={threads}] ours: {Path(ours_file.get('bundle', str(bundle))).name} "
                     f"(params.safetensors {ours_file.get('weight_bytes', 0) / MIB:.1f} MiB)  vs  "
-                    f"llama.cpp: {gguf.name} ({gguf.stat().st_size / MIB:.1f} MiB)"
+                    f"llama.cpp: {ref_gguf.name} ({ref_gguf.stat().st_size / MIB:.1f} MiB)"
                 )
                 rows = build_rows(ours, ref, args, bw["gb_s"])
                 print_table(title, rows)
