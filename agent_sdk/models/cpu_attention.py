@@ -33,6 +33,12 @@ __all__ = ["decode_paged_kernel", "installed", "prefill_paged_kernel", "prefill_
 _LOG2E = math.log2(math.e)
 _LANES = 16  # dot products run in 16 partial sums (one AVX-512 register, four NEON ones)
 _NEG = -5e4  # TVM's "minus infinity" for masked scores and empty rows
+_DTYPES = ("float32", "float16")  # cache dtypes these kernels take (they compute in float32)
+
+def _f32(x: tirx.PrimExpr) -> tirx.PrimExpr:
+    """``x`` as float32 (float16 cache entries convert on load: F16C ``vcvtph2ps``, NEON ``fcvtl``)."""
+    return T.Cast("float32", x)
+
 
 def _lane_sum(v: tirx.Buffer) -> tirx.PrimExpr:
     """``v[0] + ... + v[_LANES - 1]`` as a balanced tree (short dependency chains)."""
@@ -63,7 +69,7 @@ def _accumulate_pages(acc, s, n, pages, page_values, p0, hk, page_size, d):
     for pg in range((n + page_size - 1) // page_size):
         for jj in range(T.min(page_size, n - pg * page_size)):
             for i in T.vectorized(d):
-                acc[i] = acc[i] + s[pg * page_size + jj] * pages[page_values[p0 + pg], 1, hk, jj, i]
+                acc[i] = acc[i] + s[pg * page_size + jj] * T.Cast("float32", pages[page_values[p0 + pg], 1, hk, jj, i])
 
 
 @T.macro
@@ -71,16 +77,19 @@ def _write_row(out, row, head, lse, acc, stat, n, d):
     """``out[row, head] = acc / sum`` and ``lse = max + log2(sum)``; zeros for a row with no keys."""
     if n > 0:
         for i in T.vectorized(d):
-            out[row, head, i] = acc[i] / stat[1]
+            out[row, head, i] = T.Cast(out.dtype, acc[i] / stat[1])
         lse[row, head] = stat[0] + T.log2(stat[1])
     else:
         for i in T.vectorized(d):
-            out[row, head, i] = T.float32(0)
+            out[row, head, i] = T.Cast(out.dtype, T.float32(0))
         lse[row, head] = T.float32(_NEG)
 
 
-def decode_paged_kernel(h_kv: int, h_qo: int, d: int, page_size: int = 16) -> tirx.PrimFunc:
-    """One new query per sequence against its paged keys/values (TVM's ``batch_decode_paged_kv``)."""
+def decode_paged_kernel(h_kv: int, h_qo: int, d: int, page_size: int = 16, dtype: str = "float32") -> tirx.PrimFunc:
+    """One new query per sequence against its paged keys/values (TVM's ``batch_decode_paged_kv``).
+
+    ``dtype`` is the cache's (queries, pages, output); arithmetic is float32.
+    """
     group = h_qo // h_kv
 
     @T.prim_func
@@ -93,14 +102,14 @@ def decode_paged_kernel(h_kv: int, h_qo: int, d: int, page_size: int = 16) -> ti
         T.func_attr({"tirx.is_scheduled": True, "tirx.noalias": True, "global_symbol": "batch_decode_paged_kv_cpu"})
         b_n, nnz_pages, max_pages = T.int32(), T.int32(), T.int32()
         off_indptr, off_values, off_rope, off_qpos, off_len = T.int32(), T.int32(), T.int32(), T.int32(), T.int32()
-        q = T.match_buffer(q_handle, (b_n, h_qo, d), "float32")
-        pages = T.match_buffer(pages_handle, (max_pages, 2, h_kv, page_size, d), "float32")
+        q = T.match_buffer(q_handle, (b_n, h_qo, d), dtype)
+        pages = T.match_buffer(pages_handle, (max_pages, 2, h_kv, page_size, d), dtype)
         page_indptr = T.match_buffer(page_indptr_handle, (b_n + 1,), "int32", elem_offset=off_indptr)
         page_values = T.match_buffer(page_values_handle, (nnz_pages,), "int32", elem_offset=off_values)
         T.match_buffer(k_rope_pos_offset_handle, (b_n,), "int32", elem_offset=off_rope)
         T.match_buffer(q_rope_position_handle, (b_n,), "int32", elem_offset=off_qpos)
         last_page_len = T.match_buffer(length_info_handle, (b_n,), "int32", elem_offset=off_len)
-        output = T.match_buffer(output_handle, (b_n, h_qo, d), "float32")
+        output = T.match_buffer(output_handle, (b_n, h_qo, d), dtype)
         lse = T.match_buffer(lse_handle, (b_n, h_qo), "float32")
         assert rotary_mode == 0, "agent_sdk CPU attention: RoPE must be applied before attention"
         s = T.decl_buffer((max_pages * page_size,), "float32")  # scores of one row; no sequence is longer
@@ -116,9 +125,10 @@ def decode_paged_kernel(h_kv: int, h_qo: int, d: int, page_size: int = 16) -> ti
                         dot[i] = T.float32(0)
                     for c in T.unroll(d // _LANES):
                         for i in T.vectorized(_LANES):
-                            dot[i] = dot[i] + q[b, h, c * _LANES + i] * pages[
-                                page_values[p0 + j // page_size], 0, h // group, j % page_size, c * _LANES + i
-                            ]
+                            dot[i] = dot[i] + T.Cast("float32", q[b, h, c * _LANES + i]) * T.Cast(
+                                "float32",
+                                pages[page_values[p0 + j // page_size], 0, h // group, j % page_size, c * _LANES + i],
+                            )
                     s[j] = _lane_sum(dot) * sm_scale * T.float32(_LOG2E)
                 _softmax_weights(s, n, stat)
                 _accumulate_pages(acc, s, n, pages, page_values, p0, h // group, page_size, d)
@@ -131,7 +141,7 @@ _ROW_BLOCK = 8  # query rows per parallel task (one scores buffer each)
 _PARTS = 4  # independent partial sums over the head dimension (FMA latency)
 
 
-def prefill_ragged_kernel(h_kv: int, h_qo: int, d: int) -> tirx.PrimFunc:
+def prefill_ragged_kernel(h_kv: int, h_qo: int, d: int, dtype: str = "float32") -> tirx.PrimFunc:
     """New queries against the new keys/values of the same sequences (TVM's ragged prefill)."""
     group = h_qo // h_kv
 
@@ -145,14 +155,14 @@ def prefill_ragged_kernel(h_kv: int, h_qo: int, d: int) -> tirx.PrimFunc:
         T.func_attr({"tirx.is_scheduled": True, "tirx.noalias": True})
         b_n, qo_len, kv_len = T.int32(), T.int32(), T.int32()
         off_q, off_kv, off_qpos, off_rope = T.int32(), T.int32(), T.int32(), T.int32()
-        q = T.match_buffer(q_handle, (qo_len, h_qo, d), "float32")
+        q = T.match_buffer(q_handle, (qo_len, h_qo, d), dtype)
         q_indptr = T.match_buffer(q_indptr_handle, (b_n + 1,), "int32", elem_offset=off_q)
-        k = T.match_buffer(k_handle, (kv_len, h_kv, d), "float32")
-        v = T.match_buffer(v_handle, (kv_len, h_kv, d), "float32")
+        k = T.match_buffer(k_handle, (kv_len, h_kv, d), dtype)
+        v = T.match_buffer(v_handle, (kv_len, h_kv, d), dtype)
         kv_indptr = T.match_buffer(kv_indptr_handle, (b_n + 1,), "int32", elem_offset=off_kv)
         T.match_buffer(q_rope_position_handle, (qo_len,), "int32", elem_offset=off_qpos)
         T.match_buffer(k_rope_pos_offset_handle, (b_n,), "int32", elem_offset=off_rope)
-        output = T.match_buffer(output_handle, (qo_len, h_qo, d), "float32")
+        output = T.match_buffer(output_handle, (qo_len, h_qo, d), dtype)
         lse = T.match_buffer(lse_handle, (qo_len, h_qo), "float32")
         assert rotary_mode == 0, "agent_sdk CPU attention: RoPE must be applied before attention"
         # Keys transposed to (head, dim, position): the scores of 16 consecutive
@@ -163,7 +173,9 @@ def prefill_ragged_kernel(h_kv: int, h_qo: int, d: int) -> tirx.PrimFunc:
             for i in range(d):
                 for jj in T.vectorized(_LANES):
                     kt[task % h_kv, i, task // h_kv * _LANES + jj] = T.if_then_else(
-                        task // h_kv * _LANES + jj < kv_len, k[task // h_kv * _LANES + jj, task % h_kv, i], T.float32(0)
+                        task // h_kv * _LANES + jj < kv_len,
+                        T.Cast("float32", k[task // h_kv * _LANES + jj, task % h_kv, i]),
+                        T.float32(0),
                     )
         for task in T.parallel((qo_len + _ROW_BLOCK - 1) // _ROW_BLOCK * h_qo):
             s = T.decl_buffer((kv_len + _LANES,), "float32")
@@ -190,7 +202,7 @@ def prefill_ragged_kernel(h_kv: int, h_qo: int, d: int) -> tirx.PrimFunc:
                         for i0 in range(d // _PARTS):
                             for a in T.unroll(_PARTS):
                                 for jj in T.vectorized(_LANES):
-                                    sv[a, jj] = sv[a, jj] + q[row, h, i0 * _PARTS + a] * kt[
+                                    sv[a, jj] = sv[a, jj] + T.Cast("float32", q[row, h, i0 * _PARTS + a]) * kt[
                                         h // group, i0 * _PARTS + a, k0 + jb * _LANES + jj
                                     ]
                         for jj in T.vectorized(_LANES):
@@ -202,13 +214,13 @@ def prefill_ragged_kernel(h_kv: int, h_qo: int, d: int) -> tirx.PrimFunc:
                         acc[i] = T.float32(0)
                     for j in range(n):
                         for i in T.vectorized(d):
-                            acc[i] = acc[i] + s[j] * v[k0 + j, h // group, i]
+                            acc[i] = acc[i] + s[j] * T.Cast("float32", v[k0 + j, h // group, i])
                     _write_row(output, row, h, lse, acc, stat, n, d)
 
     return batch_prefill_ragged_kv
 
 
-def prefill_paged_kernel(h_kv: int, h_qo: int, d: int, page_size: int = 16) -> tirx.PrimFunc:
+def prefill_paged_kernel(h_kv: int, h_qo: int, d: int, page_size: int = 16, dtype: str = "float32") -> tirx.PrimFunc:
     """New queries against keys/values already in pages (TVM's ``batch_prefill_paged_kv_cpu``)."""
     group = h_qo // h_kv
 
@@ -224,15 +236,15 @@ def prefill_paged_kernel(h_kv: int, h_qo: int, d: int, page_size: int = 16) -> t
         off_q, off_indptr, off_values, off_len, off_rope, off_qpos = (
             T.int32(), T.int32(), T.int32(), T.int32(), T.int32(), T.int32()
         )
-        q = T.match_buffer(q_handle, (total_len, h_qo, d), "float32")
+        q = T.match_buffer(q_handle, (total_len, h_qo, d), dtype)
         q_indptr = T.match_buffer(q_indptr_handle, (b_n + 1,), "int32", elem_offset=off_q)
-        pages = T.match_buffer(pages_handle, (max_pages, 2, h_kv, page_size, d), "float32")
+        pages = T.match_buffer(pages_handle, (max_pages, 2, h_kv, page_size, d), dtype)
         page_indptr = T.match_buffer(page_indptr_handle, (b_n + 1,), "int32", elem_offset=off_indptr)
         page_values = T.match_buffer(page_values_handle, (nnz_pages,), "int32", elem_offset=off_values)
         last_page_len = T.match_buffer(length_info_handle, (b_n,), "int32", elem_offset=off_len)
         T.match_buffer(k_rope_pos_offset_handle, (b_n,), "int32", elem_offset=off_rope)
         T.match_buffer(q_rope_position_handle, (total_len,), "int32", elem_offset=off_qpos)
-        output = T.match_buffer(output_handle, (total_len, h_qo, d), "float32")
+        output = T.match_buffer(output_handle, (total_len, h_qo, d), dtype)
         lse = T.match_buffer(lse_handle, (total_len, h_qo), "float32")
         assert rotary_mode == 0, "agent_sdk CPU attention: RoPE must be applied before attention"
         # Each sequence's keys transposed to (head, dim, position), as in the
@@ -247,9 +259,9 @@ def prefill_paged_kernel(h_kv: int, h_qo: int, d: int, page_size: int = 16) -> t
             )
             for j in range(n_kt):
                 for i in range(d):
-                    kt[task // h_kv, task % h_kv, i, j] = pages[
-                        page_values[p0t + j // page_size], 0, task % h_kv, j % page_size, i
-                    ]
+                    kt[task // h_kv, task % h_kv, i, j] = T.Cast(
+                        "float32", pages[page_values[p0t + j // page_size], 0, task % h_kv, j % page_size, i]
+                    )
         for task in T.parallel((total_len + _ROW_BLOCK - 1) // _ROW_BLOCK * h_qo):
             s = T.decl_buffer((max_pages * page_size + _LANES,), "float32")
             acc = T.decl_buffer((d,), "float32", scope="global")
@@ -279,7 +291,7 @@ def prefill_paged_kernel(h_kv: int, h_qo: int, d: int, page_size: int = 16) -> t
                         for i0 in range(d // _PARTS):
                             for a in T.unroll(_PARTS):
                                 for jj in T.vectorized(_LANES):
-                                    sv[a, jj] = sv[a, jj] + q[row, h, i0 * _PARTS + a] * kt[
+                                    sv[a, jj] = sv[a, jj] + T.Cast("float32", q[row, h, i0 * _PARTS + a]) * kt[
                                         bat[0], h // group, i0 * _PARTS + a, jb * _LANES + jj
                                     ]
                         for jj in T.vectorized(_LANES):
@@ -293,7 +305,7 @@ def prefill_paged_kernel(h_kv: int, h_qo: int, d: int, page_size: int = 16) -> t
     return batch_prefill_paged_kv_cpu
 
 
-def rope_kernel(theta: float, scale: float, d: int, h_q: int, h_kv: int) -> tirx.PrimFunc:
+def rope_kernel(theta: float, scale: float, d: int, h_q: int, h_kv: int, dtype: str = "float32") -> tirx.PrimFunc:
     """Rotate-half RoPE on q and k, split from fused qkv (TVM's ``fused_rope``, default scaling).
 
     TVM's version evaluates ``pow``, ``cos`` and ``sin`` for every element of
@@ -311,11 +323,11 @@ def rope_kernel(theta: float, scale: float, d: int, h_q: int, h_kv: int) -> tirx
     ):
         T.func_attr({"op_pattern": 8, "tirx.noalias": True})
         seq_len, off_pos = T.int32(), T.int32()
-        qkv = T.match_buffer(qkv_handle, (seq_len, heads, d), "float32")
+        qkv = T.match_buffer(qkv_handle, (seq_len, heads, d), dtype)
         position_map = T.match_buffer(position_map_handle, (seq_len,), "int32", elem_offset=off_pos)
-        q = T.match_buffer(q_handle, (seq_len, h_q, d), "float32")
-        k = T.match_buffer(k_handle, (seq_len, h_kv, d), "float32")
-        v = T.match_buffer(v_handle, (seq_len, h_kv, d), "float32")
+        q = T.match_buffer(q_handle, (seq_len, h_q, d), dtype)
+        k = T.match_buffer(k_handle, (seq_len, h_kv, d), dtype)
+        v = T.match_buffer(v_handle, (seq_len, h_kv, d), dtype)
         cs = T.decl_buffer((half,), "float32", scope="global")
         sn = T.decl_buffer((half,), "float32", scope="global")
         for s in range(seq_len):
@@ -334,12 +346,16 @@ def rope_kernel(theta: float, scale: float, d: int, h_q: int, h_kv: int) -> tirx
                     sn[i] = T.float32(0)
             for h in range(h_q):
                 for i in T.vectorized(half):
-                    q[s, h, i] = qkv[s, h, i] * cs[i] - qkv[s, h, i + half] * sn[i]
-                    q[s, h, i + half] = qkv[s, h, i + half] * cs[i] + qkv[s, h, i] * sn[i]
+                    q[s, h, i] = T.Cast(dtype, _f32(qkv[s, h, i]) * cs[i] - _f32(qkv[s, h, i + half]) * sn[i])
+                    q[s, h, i + half] = T.Cast(dtype, _f32(qkv[s, h, i + half]) * cs[i] + _f32(qkv[s, h, i]) * sn[i])
             for h in range(h_kv):
                 for i in T.vectorized(half):
-                    k[s, h, i] = qkv[s, h_q + h, i] * cs[i] - qkv[s, h_q + h, i + half] * sn[i]
-                    k[s, h, i + half] = qkv[s, h_q + h, i + half] * cs[i] + qkv[s, h_q + h, i] * sn[i]
+                    k[s, h, i] = T.Cast(
+                        dtype, _f32(qkv[s, h_q + h, i]) * cs[i] - _f32(qkv[s, h_q + h, i + half]) * sn[i]
+                    )
+                    k[s, h, i + half] = T.Cast(
+                        dtype, _f32(qkv[s, h_q + h, i + half]) * cs[i] + _f32(qkv[s, h_q + h, i]) * sn[i]
+                    )
                 for i in T.vectorized(d):
                     v[s, h, i] = qkv[s, h_q + h_kv + h, i]
 
@@ -360,21 +376,21 @@ def _swap_kernels() -> Iterator[None]:
     original_ragged = kv_cache._attention_prefill_ragged_cpu
 
     def decode(h_kv: int, h_qo: int, d: int, dtype: str, sliding_window: bool, rope_scaling: Any, *rest: Any) -> Any:
-        if sliding_window or dtype != "float32" or d % _LANES:
+        if sliding_window or dtype not in _DTYPES or d % _LANES:
             return original_decode(h_kv, h_qo, d, dtype, sliding_window, rope_scaling, *rest)
-        return decode_paged_kernel(h_kv, h_qo, d, *rest)
+        return decode_paged_kernel(h_kv, h_qo, d, *rest, dtype=dtype)
 
     def prefill(
         h_kv: int, h_qo: int, d: int, dtype: str, sliding_window: bool, rope_scaling: Any, *rest: Any, **kw: Any
     ) -> Any:
-        if sliding_window or dtype != "float32" or d % _LANES or kw:
+        if sliding_window or dtype not in _DTYPES or d % _LANES or kw:
             return original_prefill(h_kv, h_qo, d, dtype, sliding_window, rope_scaling, *rest, **kw)
-        return prefill_paged_kernel(h_kv, h_qo, d, *rest[:1])
+        return prefill_paged_kernel(h_kv, h_qo, d, *rest[:1], dtype=dtype)
 
     def ragged(h_kv: int, h_qo: int, d_qk: int, d_v: int, dtype: str, rope_scaling: Any) -> Any:
-        if d_qk != d_v or dtype != "float32" or d_qk % _LANES:
+        if d_qk != d_v or dtype not in _DTYPES or d_qk % _LANES:
             return original_ragged(h_kv, h_qo, d_qk, d_v, dtype, rope_scaling)
-        return prefill_ragged_kernel(h_kv, h_qo, d_qk)
+        return prefill_ragged_kernel(h_kv, h_qo, d_qk, dtype)
 
     original_rope = kv_cache.llama_rope_with_position_map
 
@@ -382,9 +398,9 @@ def _swap_kernels() -> Iterator[None]:
         theta: float, scale: float, d: int, h_q: int, h_kv: int, dtype: str, rope_scaling: Any,
         rotary_dim: int | None = None,
     ) -> Any:
-        if rope_scaling or dtype != "float32" or rotary_dim not in (None, d) or d % 2:
+        if rope_scaling or dtype not in _DTYPES or rotary_dim not in (None, d) or d % 2:
             return original_rope(theta, scale, d, h_q, h_kv, dtype, rope_scaling, rotary_dim)
-        return rope_kernel(theta, scale, d, h_q, h_kv)
+        return rope_kernel(theta, scale, d, h_q, h_kv, dtype)
 
     kv_cache._attention_decode_cpu = decode
     kv_cache._attention_prefill_cpu = prefill

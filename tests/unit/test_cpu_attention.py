@@ -4,6 +4,11 @@ Reference: float64 softmax attention with grouped KV heads, scores scaled by
 ``sm_scale``; ``lse`` in TVM's log2 units (``log2 sum_j 2^(s_j log2 e)``).
 Tolerance 2e-6 on outputs of unit scale (fp32 dots over 64 and the
 polynomial exp2, whose relative error is ~1.2e-7), 1e-5 on lse.
+
+A float16 cache (queries, pages and output in float16, arithmetic in
+float32) is checked against the same reference run on the float16 inputs:
+the only extra error is the rounding of the output, so the tolerance is
+2e-6 + 2^-11 |ref| (half a float16 ulp) per element, lse still 1e-5.
 """
 
 from __future__ import annotations
@@ -33,19 +38,30 @@ def _build(func: Any, name: str) -> Any:
     return tvm.compile(tvm.IRModule({name: func.with_attr("global_symbol", name)}), target=target)[name]
 
 
-@cache
-def _decode() -> Any:
-    return _build(ca.decode_paged_kernel(H_KV, H_QO, D, PAGE), "decode")
+DTYPES = ["float32", "float16"]
 
 
 @cache
-def _ragged() -> Any:
-    return _build(ca.prefill_ragged_kernel(H_KV, H_QO, D), "ragged")
+def _decode(dtype: str) -> Any:
+    return _build(ca.decode_paged_kernel(H_KV, H_QO, D, PAGE, dtype), "decode")
 
 
 @cache
-def _prefill_paged() -> Any:
-    return _build(ca.prefill_paged_kernel(H_KV, H_QO, D, PAGE), "prefill_paged")
+def _ragged(dtype: str) -> Any:
+    return _build(ca.prefill_ragged_kernel(H_KV, H_QO, D, dtype), "ragged")
+
+
+@cache
+def _prefill_paged(dtype: str) -> Any:
+    return _build(ca.prefill_paged_kernel(H_KV, H_QO, D, PAGE, dtype), "prefill_paged")
+
+
+def _assert_close(got: np.ndarray, ref: np.ndarray, dtype: str) -> None:
+    """Outputs: 2e-6, plus half a float16 ulp when the output is stored in float16."""
+    tol = 2e-6 + (np.abs(ref) * 2.0**-11 if dtype == "float16" else 0.0)
+    assert got.dtype == np.dtype(dtype)
+    bad = np.abs(got.astype(np.float64) - ref) > tol
+    assert not bad.any(), f"max error {np.abs(got - ref).max()} at {np.argwhere(bad)[0]}"
 
 
 def _causal(n_q: int, n_kv: int) -> np.ndarray:
@@ -67,11 +83,13 @@ def _reference(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray) ->
     return out, lse
 
 
-def _paged(lengths: list[int], rng: np.random.Generator) -> tuple[np.ndarray, list[np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
+def _paged(
+    lengths: list[int], rng: np.random.Generator, dtype: str = "float32"
+) -> tuple[np.ndarray, list[np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
     """Random pages holding sequences of ``lengths`` in shuffled pages."""
     n_pages = [max(1, -(-n // PAGE)) if n else 0 for n in lengths]
     total = sum(n_pages) + 2
-    pages = rng.standard_normal((total, 2, H_KV, PAGE, D)).astype(np.float32)
+    pages = rng.standard_normal((total, 2, H_KV, PAGE, D)).astype(dtype)
     order = rng.permutation(total)[: sum(n_pages)].astype(np.int32)
     indptr = np.concatenate([[0], np.cumsum(n_pages)]).astype(np.int32)
     last = np.array([n - (p - 1) * PAGE if p else 0 for n, p in zip(lengths, n_pages)], dtype=np.int32)
@@ -87,23 +105,26 @@ def _t(a: np.ndarray) -> Any:
     return tvm.runtime.tensor(np.ascontiguousarray(a))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("lengths", [[1], [7], [16], [17], [200], [5, 33, 1]], ids=str)
-def test_decode_matches_numpy(lengths: list[int]) -> None:
+def test_decode_matches_numpy(lengths: list[int], dtype: str) -> None:
     rng = np.random.default_rng(sum(lengths))
-    pages, seqs, indptr, values, last = _paged(lengths, rng)
+    pages, seqs, indptr, values, last = _paged(lengths, rng, dtype)
     b = len(lengths)
-    q = rng.standard_normal((b, H_QO, D)).astype(np.float32)
-    out = _t(np.full((b, H_QO, D), np.nan, np.float32))
+    q = rng.standard_normal((b, H_QO, D)).astype(dtype)
+    out = _t(np.full((b, H_QO, D), np.nan, dtype))
     lse = _t(np.full((b, H_QO), np.nan, np.float32))
     zeros = _t(np.zeros(b, np.int32))
-    _decode()(_t(q), _t(pages), _t(indptr), _t(values), _t(last), zeros, zeros, out, lse, 0, 1.0, 1e4, SM_SCALE)
+    _decode(dtype)(_t(q), _t(pages), _t(indptr), _t(values), _t(last), zeros, zeros, out, lse, 0, 1.0, 1e4, SM_SCALE)
     for i, (kv, n) in enumerate(zip(seqs, lengths)):
         ref_o, ref_l = _reference(q[i : i + 1], kv[0], kv[1], np.ones((1, n), bool))
-        assert np.abs(out.numpy()[i] - ref_o[0]).max() < 2e-6
+        _assert_close(out.numpy()[i], ref_o[0], dtype)
         assert np.abs(lse.numpy()[i] - ref_l[0]).max() < 1e-5
 
 
-def _check_rows(out: Any, lse: Any, q: np.ndarray, q_indptr: np.ndarray, kvs: list[tuple[np.ndarray, np.ndarray]], causal: bool) -> None:
+def _check_rows(
+    out: Any, lse: Any, q: np.ndarray, q_indptr: np.ndarray, kvs: list[tuple[np.ndarray, np.ndarray]], causal: bool
+) -> None:
     for b, (k, v) in enumerate(kvs):
         rows = slice(q_indptr[b], q_indptr[b + 1])
         n_q, n_kv = q_indptr[b + 1] - q_indptr[b], k.shape[0]
@@ -111,24 +132,25 @@ def _check_rows(out: Any, lse: Any, q: np.ndarray, q_indptr: np.ndarray, kvs: li
             continue
         mask = _causal(n_q, n_kv) if causal else np.ones((n_q, n_kv), bool)
         ref_o, ref_l = _reference(q[rows], k, v, mask)
-        assert np.abs(out.numpy()[rows] - ref_o).max() < 2e-6
+        _assert_close(out.numpy()[rows], ref_o, str(q.dtype))
         assert np.abs(lse.numpy()[rows] - ref_l).max() < 1e-5
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("causal", [1, 0])
 @pytest.mark.parametrize("shapes", [[(1, 1)], [(13, 13)], [(40, 40)], [(5, 21)], [(3, 3), (17, 30), (9, 9)]], ids=str)
-def test_ragged_prefill_matches_numpy(shapes: list[tuple[int, int]], causal: int) -> None:
+def test_ragged_prefill_matches_numpy(shapes: list[tuple[int, int]], causal: int, dtype: str) -> None:
     """``shapes``: (new queries, keys) per sequence; keys >= queries as when a prefix is cached."""
     rng = np.random.default_rng(len(shapes) * 100 + causal)
     q_indptr = np.concatenate([[0], np.cumsum([s[0] for s in shapes])]).astype(np.int32)
     kv_indptr = np.concatenate([[0], np.cumsum([s[1] for s in shapes])]).astype(np.int32)
-    q = rng.standard_normal((q_indptr[-1], H_QO, D)).astype(np.float32)
-    k = rng.standard_normal((kv_indptr[-1], H_KV, D)).astype(np.float32)
-    v = rng.standard_normal((kv_indptr[-1], H_KV, D)).astype(np.float32)
-    out = _t(np.full(q.shape, np.nan, np.float32))
+    q = rng.standard_normal((q_indptr[-1], H_QO, D)).astype(dtype)
+    k = rng.standard_normal((kv_indptr[-1], H_KV, D)).astype(dtype)
+    v = rng.standard_normal((kv_indptr[-1], H_KV, D)).astype(dtype)
+    out = _t(np.full(q.shape, np.nan, dtype))
     lse = _t(np.full(q.shape[:2], np.nan, np.float32))
     b = len(shapes)
-    _ragged()(
+    _ragged(dtype)(
         _t(q), _t(q_indptr), _t(k), _t(v), _t(kv_indptr), _t(np.zeros(q.shape[0], np.int32)),
         _t(np.zeros(b, np.int32)), out, lse, causal, 0, 1.0, 1e4, SM_SCALE,
     )
@@ -136,32 +158,37 @@ def test_ragged_prefill_matches_numpy(shapes: list[tuple[int, int]], causal: int
     _check_rows(out, lse, q, q_indptr, kvs, bool(causal))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("causal", [1, 0])
 @pytest.mark.parametrize("shapes", [[(1, 7)], [(12, 40)], [(16, 16)], [(3, 20), (0, 5), (9, 33)]], ids=str)
-def test_paged_prefill_matches_numpy(shapes: list[tuple[int, int]], causal: int) -> None:
+def test_paged_prefill_matches_numpy(shapes: list[tuple[int, int]], causal: int, dtype: str) -> None:
     rng = np.random.default_rng(len(shapes) * 10 + causal)
-    pages, seqs, indptr, values, last = _paged([s[1] for s in shapes], rng)
+    pages, seqs, indptr, values, last = _paged([s[1] for s in shapes], rng, dtype)
     q_indptr = np.concatenate([[0], np.cumsum([s[0] for s in shapes])]).astype(np.int32)
-    q = rng.standard_normal((q_indptr[-1], H_QO, D)).astype(np.float32)
-    out = _t(np.full(q.shape, np.nan, np.float32))
+    q = rng.standard_normal((q_indptr[-1], H_QO, D)).astype(dtype)
+    out = _t(np.full(q.shape, np.nan, dtype))
     lse = _t(np.full(q.shape[:2], np.nan, np.float32))
     b = len(shapes)
-    _prefill_paged()(
+    _prefill_paged(dtype)(
         _t(q), _t(q_indptr), _t(pages), _t(indptr), _t(values), _t(last), _t(np.zeros(b, np.int32)),
         _t(np.zeros(q.shape[0], np.int32)), out, lse, causal, 0, 1.0, 1e4, SM_SCALE,
     )
     _check_rows(out, lse, q, q_indptr, [(kv[0], kv[1]) for kv in seqs], bool(causal))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("apply", [1, 0])
-def test_rope_matches_numpy(apply: int) -> None:
-    """Rotate-half RoPE with TVM's frequencies ``pos * scale / theta^(2i/d)``; v passes through."""
+def test_rope_matches_numpy(apply: int, dtype: str) -> None:
+    """Rotate-half RoPE with TVM's frequencies ``pos * scale / theta^(2i/d)``; v passes through.
+
+    Tolerance 5e-5, plus half a float16 ulp of the result for a float16 cache.
+    """
     theta, scale, n = 10000.0, 1.0, 11
     rng = np.random.default_rng(apply)
-    qkv = rng.standard_normal((n, H_QO + 2 * H_KV, D)).astype(np.float32)
+    qkv = rng.standard_normal((n, H_QO + 2 * H_KV, D)).astype(dtype)
     pos = np.array([0, 1, 2, 5, 17, 30, 64, 99, 150, 199, 200], np.int32)
-    outs = [tvm.runtime.tensor(np.full((n, h, D), np.nan, np.float32)) for h in (H_QO, H_KV, H_KV)]
-    _build(ca.rope_kernel(theta, scale, D, H_QO, H_KV), "rope")(_t(qkv), _t(pos), *outs, apply)
+    outs = [tvm.runtime.tensor(np.full((n, h, D), np.nan, dtype)) for h in (H_QO, H_KV, H_KV)]
+    _build(ca.rope_kernel(theta, scale, D, H_QO, H_KV, dtype), "rope")(_t(qkv), _t(pos), *outs, apply)
     x = qkv.astype(np.float64)
     ang = pos[:, None].astype(np.float64) * scale / theta ** (np.arange(D // 2) * 2 / D)  # (n, d/2)
     cos, sin = np.cos(ang)[:, None, :], np.sin(ang)[:, None, :]
@@ -169,8 +196,9 @@ def test_rope_matches_numpy(apply: int) -> None:
         cos, sin = np.ones_like(cos), np.zeros_like(sin)
     a, b = x[..., : D // 2], x[..., D // 2 :]
     rot = np.concatenate([a * cos - b * sin, b * cos + a * sin], axis=-1)
-    assert np.abs(outs[0].numpy() - rot[:, :H_QO]).max() < 5e-5
-    assert np.abs(outs[1].numpy() - rot[:, H_QO : H_QO + H_KV]).max() < 5e-5
+    tol = 5e-5 + np.abs(rot) * (2.0**-11 if dtype == "float16" else 0.0)
+    assert (np.abs(outs[0].numpy() - rot[:, :H_QO]) <= tol[:, :H_QO]).all()
+    assert (np.abs(outs[1].numpy() - rot[:, H_QO : H_QO + H_KV]) <= tol[:, H_QO : H_QO + H_KV]).all()
     np.testing.assert_array_equal(outs[2].numpy(), qkv[:, H_QO + H_KV :])
 
 
