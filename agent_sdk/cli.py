@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_sdk.errors import AgentSDKError, UserError
-from agent_sdk.quantization.formats import QUANT_NAMES
+from agent_sdk.quantization.formats import KV_DTYPES, QUANT_NAMES
 
 __all__ = ["main"]
 
@@ -138,7 +138,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     with _Progress(args.json) as progress:
         result = compile_model(
             args.model, quant=args.quant, target=args.target, out=args.out, allow_download=args.download,
-            progress=progress,
+            progress=progress, kv_dtype=args.kv_dtype,
         )
     if args.json:
         print(json.dumps({k: result[k] for k in ("path", "name", "quantization", "target", "tvm_version", "parameters", "total_seconds")}))
@@ -510,6 +510,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("model", nargs="?", default=DEFAULT_PROMPT_MODEL, help="preset name, model folder or .gguf file")
     c.add_argument("--quant", choices=QUANT_NAMES, default="q4")
+    c.add_argument(
+        "--kv-dtype", choices=tuple(KV_DTYPES), default=None,
+        help="KV-cache storage (default: the quantization's; see docs/cpu_kernels.md)",
+    )
     c.add_argument("--target", default="host", help=f"one of: {', '.join(TARGETS)}")
     c.add_argument("--out", help="bundle folder (default compiled/<model>-<quant>-<target>)")
     c.add_argument("--download", action="store_true", help="allow downloading preset weights from the Hugging Face hub")

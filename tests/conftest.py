@@ -13,7 +13,7 @@ from tests.fixtures.checkpoints import write_gguf, write_llama_checkpoint, write
 # The examples' packages (examples/voice_assistant) are imported by their tests.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 
-_BUNDLES: dict[tuple[str, str, str], Path] = {}
+_BUNDLES: dict[tuple[str, str, str, str | None], Path] = {}
 
 
 @pytest.fixture(scope="session")
@@ -56,11 +56,13 @@ def compile_bundle(bundle_dir: Path) -> Callable[..., Path]:
     """Compiles (once per session and arguments) and returns the bundle folder."""
     from agent_sdk.compiler import compile_model
 
-    def make(model: Path | str, quant: str = "f32", target: str = "host") -> Path:
-        key = (str(model), quant, target)
+    def make(model: Path | str, quant: str = "f32", target: str = "host", kv_dtype: str | None = None) -> Path:
+        key = (str(model), quant, target, kv_dtype)
         if key not in _BUNDLES:
             name = f"{Path(str(model)).stem}-{quant}-{target}-{len(_BUNDLES)}"
-            _BUNDLES[key] = compile_model(model, quant=quant, target=target, out=bundle_dir / name).path
+            _BUNDLES[key] = compile_model(
+                model, quant=quant, target=target, out=bundle_dir / name, kv_dtype=kv_dtype
+            ).path
         return _BUNDLES[key]
 
     return make

@@ -58,6 +58,7 @@ def compile_model(
     name: str | None = None,
     allow_download: bool = False,
     progress: Callable[[str, float], None] | None = None,
+    kv_dtype: str | None = None,
 ) -> CompileResult:
     """Compiles a model into a bundle.
 
@@ -69,6 +70,9 @@ def compile_model(
         name: Model name recorded in the manifest and used for the folder.
         allow_download: Let a preset download its weights from the hub.
         progress: Called with (stage description, fraction done).
+        kv_dtype: KV-cache storage, ``f32`` or ``f16``; default: the
+            quantization preset's. A non-default choice adds ``-kv<dtype>``
+            to the default folder name.
 
     Returns:
         The manifest, with ``path`` set to the bundle folder.
@@ -92,13 +96,14 @@ def compile_model(
             "this process loaded TVM's runtime only (an Engine was created before compiling); "
             "compile in another process, or set AGENT_SDK_RUNTIME_ONLY=0 before creating the Engine"
         )
-    qcfg = QuantConfig.from_name(quant)
+    qcfg = QuantConfig.from_name(quant, kv_dtype)
     tspec, tdict = resolve_target(target)  # fail fast, before reading weights
     ref = resolve_model(model, allow_download=allow_download)
     if ref.kind == "bundle":
         raise UserError(f"{ref.path} is already a compiled bundle; pass the checkpoint or preset to compile")
     model_name = name or ref.name
-    dest = Path(out) if out else default_bundle_dir(model_name, quant, target)
+    label = quant if qcfg.kv == QuantConfig.from_name(quant).kv else f"{quant}-kv{qcfg.kv}"
+    dest = Path(out) if out else default_bundle_dir(model_name, label, target)
 
     t0 = time.perf_counter()
     say("reading checkpoint", 0.02)
@@ -139,7 +144,8 @@ def compile_model(
             "architecture": arch.name,
             "model": cfg.to_dict(),
             "parameters": cfg.parameter_count(),
-            "quantization": {"name": qcfg.name, "linear": qcfg.linear, "embed": qcfg.embed, "group_size": 32},
+            "quantization": {"name": qcfg.name, "linear": qcfg.linear, "embed": qcfg.embed, "group_size": 32,
+                             "kv_dtype": qcfg.kv},
             "target": {"name": tspec.name, "tvm": _jsonable(tdict), "arch": tspec.arch or platform.machine()},
             "tvm_version": tvm.__version__,
             "compiler": compiler_fingerprint(),

@@ -20,6 +20,7 @@ This module imports numpy only, so the runtime and tests can use it.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +31,7 @@ __all__ = [
     "GROUP",
     "FORMATS",
     "QUANT_NAMES",
+    "KV_DTYPES",
     "QuantConfig",
     "quantize",
     "dequantize",
@@ -46,6 +48,8 @@ GROUP = 32
 FORMATS = ("f32", "f16", "q8", "q4")
 QUANT_NAMES = ("q4", "q4a8", "q8", "f16", "f32")
 """Names of the :class:`QuantConfig` presets (``--quant``)."""
+KV_DTYPES = {"f32": "float32", "f16": "float16"}
+"""KV-cache storage (``--kv-dtype``) -> TVM dtype; attention arithmetic is float32 either way."""
 
 # GGML type ids and block sizes (bytes per 32 values) of the types we import.
 GGML_F32, GGML_F16, GGML_Q4_0, GGML_Q4_1, GGML_Q8_0 = 0, 1, 2, 3, 8
@@ -63,23 +67,35 @@ class QuantConfig:
         embed: Format of the token embedding (also the output head when shared).
         act: Activations entering the linear layers: ``f32``, or ``int8``
             (rounded per group of 32 for integer dot products; q4 only).
+        kv: Storage of the KV cache, a key of :data:`KV_DTYPES`. With ``f16``
+            the attention's queries and output are float16 too (TVM's cache
+            holds all of them in one dtype); kernels compute in float32.
     """
 
     name: str
     linear: str
     embed: str
     act: str = "f32"
+    kv: str = "f32"
+
+    @property
+    def kv_dtype(self) -> str:
+        """The TVM dtype of the KV cache (``float32`` or ``float16``)."""
+        return KV_DTYPES[self.kv]
 
     @staticmethod
-    def from_name(name: str) -> "QuantConfig":
+    def from_name(name: str, kv: str | None = None) -> "QuantConfig":
         """Returns the preset for a ``--quant`` name.
 
         Args:
             name: One of :data:`QUANT_NAMES`.
+            kv: KV-cache storage (``f32`` or ``f16``); default: the preset's.
 
         Raises:
-            ConfigError: If the name is unknown.
+            ConfigError: If the name or the KV dtype is unknown.
         """
+        if kv is not None and kv not in KV_DTYPES:
+            raise ConfigError(f"unknown KV-cache dtype {kv!r}; choose one of {', '.join(KV_DTYPES)}")
         presets = {
             # The embedding doubles as the output head, whose precision shows in
             # every logit: keep it at 8 bits, as llama.cpp's Q4 files do.
@@ -93,7 +109,8 @@ class QuantConfig:
         }
         if name not in presets:
             raise ConfigError(f"unknown quantization {name!r}; choose one of {', '.join(presets)}")
-        return presets[name]
+        preset = presets[name]
+        return preset if kv is None else dataclasses.replace(preset, kv=kv)
 
 
 def format_param_shapes(fmt: str, out_features: int, in_features: int) -> dict[str, tuple[tuple[int, ...], str]]:

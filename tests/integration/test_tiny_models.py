@@ -153,3 +153,31 @@ def test_int8_activation_mode_q4a8(gguf_file: Callable[[str], Path], compile_bun
     assert err < 0.05, f"max |error| {err:.4f} of max |logit|"
     assert not np.allclose(got, ref, atol=5e-4), "int8 activations should differ from the float path"
 
+
+
+def test_float16_kv_cache(gguf_file: Callable[[str], Path], compile_bundle: Callable[..., Path]) -> None:
+    """``--kv-dtype f16`` (opt-in): keys and values stored in float16, attention computed in float32.
+
+    TVM's cache keeps queries and the attention output in its dtype too, so
+    q, k, v and the output are each rounded to float16 (relative 2^-11).
+    That moves the tiny model's logits by ~1.5e-3 (max |logit| ~3.3), above
+    the 5e-4 of the float-cache modes, so f16 is not the default and has its
+    own criteria: max |Δlogit| <= 5e-3 in prefill and decode against the
+    same reference as ``q4``, equal greedy tokens, and a second request that
+    reuses the cached prefix (paged prefill + state merge) picks the same tokens.
+    """
+    path = gguf_file("Q4_1")
+    engine = _no_eos(Engine(compile_bundle(path, "q4", kv_dtype="f16")))
+    assert engine.manifest["quantization"]["kv_dtype"] == "f16"
+    _check_against(engine, lambda ids: gguf_forward(path, ids), tol=5e-3)
+    prompt = [t % engine.vocab_size for t in PROMPT]
+    f32 = _no_eos(Engine(compile_bundle(path, "q4")))
+    assert f32.manifest["quantization"]["kv_dtype"] == "f32"
+    assert not np.array_equal(engine.logits(prompt), f32.logits(prompt)), "the cache should be float16"
+    engine.reset()
+    params = SamplingParams(max_tokens=6, stop_token_ids=())
+    cold = engine.generate(prompt, params)
+    warm = engine.generate(prompt[:-2] + [prompt[-1], prompt[-2]], params)
+    assert warm.stats.cached_tokens >= len(prompt) - 3
+    ref = gguf_forward(path, prompt[:-2] + [prompt[-1], prompt[-2]])
+    assert warm.token_ids[0] == int(np.argmax(ref[-1])), (cold.token_ids, warm.token_ids)

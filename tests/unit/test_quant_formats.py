@@ -222,6 +222,16 @@ def test_unknown_formats() -> None:
     assert QuantConfig.from_name("q4") == QuantConfig("q4", linear="q4", embed="q8")
 
 
+def test_kv_dtype_option() -> None:
+    """The KV cache stays float32 unless asked (float16 moves logits beyond the float modes' tolerances)."""
+    for name in ("q4", "q4a8", "q8", "f16", "f32"):
+        assert QuantConfig.from_name(name).kv_dtype == "float32"
+    half = QuantConfig.from_name("q4", kv="f16")
+    assert (half.kv, half.kv_dtype, half.linear) == ("f16", "float16", "q4")
+    with pytest.raises(ConfigError, match="unknown KV-cache dtype 'bf16'; choose one of f32, f16"):
+        QuantConfig.from_name("q4", kv="bf16")
+
+
 # -------------------------------------------------------------------- GGUF
 
 

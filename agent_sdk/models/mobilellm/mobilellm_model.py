@@ -46,6 +46,7 @@ class Attention(nn.Module):
 
     def __init__(self, cfg: MobileLLMConfig, quant: QuantConfig) -> None:
         self.nq, self.nkv, self.d = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+        self.kv_dtype = quant.kv_dtype
         self.qkv_proj = QLinear(cfg.hidden_size, (self.nq + 2 * self.nkv) * self.d, quant.linear, quant.act)
         self.o_proj = QLinear(self.nq * self.d, cfg.hidden_size, quant.linear, quant.act)
 
@@ -53,7 +54,11 @@ class Attention(nn.Module):
         b, s, _ = x.shape
         qkv = self.qkv_proj(x)  # (b, s, (nq + 2 nkv) d)
         qkv = op.reshape(qkv, (b, s, self.nq + 2 * self.nkv, self.d))  # (b, s, nq + 2 nkv, d)
+        if self.kv_dtype != "float32":
+            # TVM's cache takes q/k/v and returns the output in its own dtype
+            qkv = qkv.astype(self.kv_dtype)
         out = kv.attention_with_fused_qkv(layer_id, qkv, self.nq, sm_scale=self.d**-0.5)  # (b, s, nq, d)
+        out = out.astype("float32") if self.kv_dtype != "float32" else out
         out = op.reshape(out, (b, s, self.nq * self.d))  # (b, s, h)
         return self.o_proj(out)
 
@@ -185,7 +190,7 @@ class MobileLLMForCausalLM(nn.Module):
             rope_ext_factors=rx.prim_value(0),
             rotary_dim=cfg.head_dim,
             enable_disaggregation=False,
-            dtype="float32",
+            dtype=self.quant.kv_dtype,
             target=Target.current(),
         )
 
