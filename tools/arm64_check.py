@@ -259,7 +259,7 @@ def prepare_model(spec: str | None, work: Path) -> tuple[str | Path, str]:
 
 
 def compile_bundle(
-    model: str | Path, quant: str, target: str, dest: Path, allow_download: bool
+    model: str | Path, quant: str, target: str, dest: Path, allow_download: bool, kv_dtype: str | None = None
 ) -> tuple[Path, float]:
     """Compiles one bundle.
 
@@ -269,6 +269,7 @@ def compile_bundle(
         target: Target preset name.
         dest: Bundle folder.
         allow_download: Let a preset download its weights.
+        kv_dtype: KV-cache storage (``f32``/``f16``); default: the quantization's.
 
     Returns:
         The bundle folder and the seconds taken.
@@ -277,7 +278,8 @@ def compile_bundle(
 
     started = time.perf_counter()
     result = compile_model(
-        model, quant=quant, target=target, out=dest, name=f"check-{quant}-{target}", allow_download=allow_download
+        model, quant=quant, target=target, out=dest, name=f"check-{quant}-{target}", allow_download=allow_download,
+        kv_dtype=kv_dtype,
     )
     return result.path, time.perf_counter() - started
 
@@ -815,6 +817,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", help="checkpoint folder, GGUF file or preset (default: a tiny generated MobileLLM)")
     parser.add_argument("--targets", default="pi4,pi5", help="comma-separated ARM targets (default: pi4,pi5)")
     parser.add_argument("--quant", default="q4", help="comma-separated quantizations, e.g. f32,q4 (default: q4)")
+    parser.add_argument("--kv-dtype", choices=("f32", "f16"), default=None, help="KV-cache storage (default: the quantization's)")
     parser.add_argument("--prompt", default=DEFAULT_PROMPT, help="prompt text (tokenized on the host)")
     parser.add_argument("--max-tokens", type=int, default=8, help="greedy tokens to compare (default: 8)")
     parser.add_argument("--disasm", action="store_true", help=f"count NEON instructions in the pi5 library ({OBJDUMP})")
@@ -855,7 +858,7 @@ def preflight(args: argparse.Namespace, targets: list[str], quants: list[str]) -
     if args.max_tokens < 1:
         raise CheckError("--max-tokens must be >= 1")
     for quant in quants:
-        QuantConfig.from_name(quant)
+        QuantConfig.from_name(quant, args.kv_dtype)
     for target in {*targets, *(["pi5"] if args.disasm else [])}:
         resolve_target(target)  # raises when the cross compiler is missing
     arm64_env.require_qemu()
@@ -922,12 +925,16 @@ def check(args: argparse.Namespace, work: Path) -> int:
     for quant in quants:
         out()
         out(f"[{quant}] compiling")
-        host_bundle, seconds = compile_bundle(model, quant, "host", work / f"{quant}-host", args.allow_download)
+        host_bundle, seconds = compile_bundle(
+            model, quant, "host", work / f"{quant}-host", args.allow_download, args.kv_dtype
+        )
         out(f"  host: {seconds:.1f}s -> {host_bundle}")
         describe_library(host_bundle)
         arm_bundles: dict[str, Path] = {}
         for target in [*targets, *(["pi5"] if args.disasm and "pi5" not in targets else [])]:
-            bundle, seconds = compile_bundle(model, quant, target, work / f"{quant}-{target}", args.allow_download)
+            bundle, seconds = compile_bundle(
+                model, quant, target, work / f"{quant}-{target}", args.allow_download, args.kv_dtype
+            )
             out(f"  {target}: {seconds:.1f}s -> {bundle}")
             describe_library(bundle)
             arm_bundles[target] = bundle

@@ -14,6 +14,11 @@ keep the same signatures and semantics (scores in log2 units, ``lse`` =
 
 :func:`installed` swaps them in while a ``TIRPagedKVCache`` is built;
 sliding-window variants, inline RoPE and tree attention keep TVM's kernels.
+
+The cache dtype (queries, pages, output; TVM keeps them in one dtype) is
+float32 or float16; float16 values convert to float32 as they are loaded
+(``vcvtph2ps`` with F16C, ``fcvtl`` on ARM) and all arithmetic, the
+transposed keys and ``lse`` stay float32.
 """
 
 from __future__ import annotations
@@ -378,14 +383,14 @@ def _swap_kernels() -> Iterator[None]:
     def decode(h_kv: int, h_qo: int, d: int, dtype: str, sliding_window: bool, rope_scaling: Any, *rest: Any) -> Any:
         if sliding_window or dtype not in _DTYPES or d % _LANES:
             return original_decode(h_kv, h_qo, d, dtype, sliding_window, rope_scaling, *rest)
-        return decode_paged_kernel(h_kv, h_qo, d, *rest, dtype=dtype)
+        return decode_paged_kernel(h_kv, h_qo, d, rest[0] if rest else 16, dtype)
 
     def prefill(
         h_kv: int, h_qo: int, d: int, dtype: str, sliding_window: bool, rope_scaling: Any, *rest: Any, **kw: Any
     ) -> Any:
         if sliding_window or dtype not in _DTYPES or d % _LANES or kw:
             return original_prefill(h_kv, h_qo, d, dtype, sliding_window, rope_scaling, *rest, **kw)
-        return prefill_paged_kernel(h_kv, h_qo, d, *rest[:1], dtype=dtype)
+        return prefill_paged_kernel(h_kv, h_qo, d, rest[0] if rest else 16, dtype)
 
     def ragged(h_kv: int, h_qo: int, d_qk: int, d_v: int, dtype: str, rope_scaling: Any) -> Any:
         if d_qk != d_v or dtype not in _DTYPES or d_qk % _LANES:
