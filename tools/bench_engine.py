@@ -606,14 +606,14 @@ def run_child(spec: RunSpec, timeout: float) -> dict[str, Any]:
     return {"error": f"child exited with {proc.returncode} and no result", "error_type": "Crash", "other_cpus": other}
 
 
-def compile_bundle(quant: str, out: Path | None) -> Path:
+def compile_bundle(quant: str, out: Path | None, kv_dtype: str | None = None) -> Path:
     """Compiles the preset in a subprocess (``out=None``: the default folder).
 
     Raises:
         RuntimeError: The compiler failed.
     """
-    _log(f"compiling {MODEL} {quant} -> {out or 'compiled/'}")
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--compile-child", quant, str(out or "")]
+    _log(f"compiling {MODEL} {quant} (kv {kv_dtype or 'default'}) -> {out or 'compiled/'}")
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--compile-child", quant, str(out or ""), kv_dtype or ""]
     env = _child_env(os.cpu_count() or 1)
     proc = subprocess.run(cmd, check=False, stdout=subprocess.PIPE, text=True, env=env, cwd=str(REPO))
     lines = proc.stdout.strip().splitlines()
@@ -622,35 +622,52 @@ def compile_bundle(quant: str, out: Path | None) -> Path:
     return Path(lines[-1])
 
 
-def private_bundle(quant: str, force: bool = False) -> Path:
-    """A bundle of our own under the temp folder, compiled if missing or broken."""
+def _label(quant: str, kv_dtype: str | None) -> str:
+    """The bundle folder's quant label, as the compiler names it (``q4``, ``q4-kvf16``)."""
+    return quant if kv_dtype is None else f"{quant}-kv{kv_dtype}"
+
+
+def _is_current(folder: Path) -> bool:
+    """A bundle built by this checkout's compiler code (stale kernels would mislead the benchmark)."""
+    from agent_sdk.errors import BundleError
+    from agent_sdk.manifest import compiler_fingerprint, is_bundle, read_manifest
+
+    try:
+        return is_bundle(folder) and read_manifest(folder).get("compiler") == compiler_fingerprint()
+    except BundleError:
+        return False
+
+
+def private_bundle(quant: str, force: bool = False, kv_dtype: str | None = None) -> Path:
+    """A bundle of our own under the temp folder, compiled if missing, broken or stale."""
     from agent_sdk.errors import BundleError
     from agent_sdk.manifest import verify_bundle
 
-    dest = PRIVATE_BUNDLES / f"{MODEL}-{quant}-host"
-    if not force:
+    dest = PRIVATE_BUNDLES / f"{MODEL}-{_label(quant, kv_dtype)}-host"
+    if not force and _is_current(dest):
         try:
             verify_bundle(dest)
             return dest
         except BundleError:
             pass
-    return compile_bundle(quant, dest)
+    return compile_bundle(quant, dest, kv_dtype)
 
 
-def prepare_bundle(quant: str, root: Path, snapshots: Path) -> Path:
+def prepare_bundle(quant: str, root: Path, snapshots: Path, kv_dtype: str | None = None) -> Path:
     """The bundle to benchmark: a verified snapshot of ``root/<model>-<quant>-host``.
 
-    The folder is compiled if absent. It is copied first, so a recompile by
-    someone else during the run cannot mix two builds; a copy that does not
-    verify falls back to a private compile under the temp folder.
+    The folder is compiled if absent or built by other compiler code. It is
+    copied first, so a recompile by someone else during the run cannot mix two
+    builds; a copy that does not verify falls back to a private compile under
+    the temp folder.
     """
     from agent_sdk.errors import BundleError
-    from agent_sdk.manifest import is_bundle, verify_bundle
+    from agent_sdk.manifest import verify_bundle
 
-    src = root / f"{MODEL}-{quant}-host"
-    if not is_bundle(src):
+    src = root / f"{MODEL}-{_label(quant, kv_dtype)}-host"
+    if not _is_current(src):
         default_root = REPO / "compiled"
-        src = compile_bundle(quant, None if root.resolve() == default_root.resolve() else src)
+        src = compile_bundle(quant, None if root.resolve() == default_root.resolve() else src, kv_dtype)
     snap = snapshots / src.name
     try:
         shutil.copytree(src, snap)
@@ -659,7 +676,7 @@ def prepare_bundle(quant: str, root: Path, snapshots: Path) -> Path:
     except (OSError, BundleError) as exc:
         _log(f"{src} is not usable ({exc}); using a private build")
         shutil.rmtree(snap, ignore_errors=True)
-        return private_bundle(quant)
+        return private_bundle(quant, kv_dtype=kv_dtype)
 
 
 # --------------------------------------------------------------------- report
@@ -806,11 +823,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--ctx", type=int, default=0, help="context window for both engines (0: just enough)")
     p.add_argument("--bundle-root", type=Path, default=REPO / "compiled", help="where our bundles are")
     p.add_argument("--gguf", type=Path, default=None, help="GGUF file (default: the preset's)")
+    p.add_argument("--kv-dtype", choices=["f32", "f16"], default=None,
+                   help="our KV-cache storage (default: the quantization's, f32); llama.cpp's is f16")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds before a child process is abandoned")
     p.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write every result to FILE")
     p.add_argument("--quick", action="store_true", help="64-token prompt, 32 decode tokens, 1 thread")
     p.add_argument("--child", help=argparse.SUPPRESS)
-    p.add_argument("--compile-child", nargs=2, metavar=("QUANT", "OUT"), help=argparse.SUPPRESS)
+    p.add_argument("--compile-child", nargs=3, metavar=("QUANT", "OUT", "KV"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.quick:
         args.prompt_lens, args.decode_tokens, args.threads, args.ttft_len = [64], 32, [1], 64
@@ -834,10 +853,10 @@ def _child_entry(spec_json: str) -> int:
     return 0
 
 
-def _compile_entry(quant: str, out: str) -> int:
+def _compile_entry(quant: str, out: str, kv_dtype: str = "") -> int:
     from agent_sdk.compiler import compile_model
 
-    res = compile_model(MODEL, quant=quant, target="host", out=out or None)
+    res = compile_model(MODEL, quant=quant, target="host", out=out or None, kv_dtype=kv_dtype or None)
     print(res["path"], flush=True)
     return 0
 
@@ -893,7 +912,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench_engine_") as tmp:
         for quant in args.quant:
             try:
-                bundle = prepare_bundle(quant, args.bundle_root, Path(tmp))
+                bundle = prepare_bundle(quant, args.bundle_root, Path(tmp), args.kv_dtype)
             except RuntimeError as exc:
                 print(f"[{quant}] cannot get a bundle: {exc}")
                 report["comparisons"].append({"quant": quant, "error": str(exc)})
@@ -918,7 +937,7 @@ def main(argv: list[str] | None = None) -> int:
                 ours = run_child(spec, args.timeout)
                 if ours.get("error_type") == "BundleError":
                     _log(f"our bundle failed to load ({ours['error']}); recompiling privately")
-                    bundle = private_bundle(quant, force=True)
+                    bundle = private_bundle(quant, force=True, kv_dtype=args.kv_dtype)
                     ours = run_child(replace(spec, weights=str(bundle)), args.timeout)
                 _log(f"llama.cpp, {threads} thread(s): {ref_gguf.name}")
                 ref = run_child(replace(spec, engine="llama.cpp", weights=str(ref_gguf)), args.timeout)
