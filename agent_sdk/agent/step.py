@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from agent_sdk.agent.copy_bias import CopyBias, ValueBias, chain_processors
 from agent_sdk.agent.parsing import parse_calls
 from agent_sdk.constrain.grammar import GrammarEngine
 from agent_sdk.constrain.tool_grammar import CALL_CLOSE, CALL_OPEN, tool_call_grammar
@@ -37,6 +38,8 @@ class CallStep:
         score: :func:`call_score` of the call (``auto`` only, else None).
         declined: ``auto`` found the call too unlikely.
         seconds: Time spent generating.
+        forced_flags: Per generated step, whether the grammar forced its token
+            (``auto`` only, aligned with the generation's log-probabilities).
     """
 
     calls: list[tuple[str, dict[str, Any]]]
@@ -44,6 +47,7 @@ class CallStep:
     score: float | None
     declined: bool
     seconds: float
+    forced_flags: list[bool] = field(default_factory=list)
 
 
 def call_grammar(ge: GrammarEngine, tools: Sequence[dict[str, Any]], *, choice: str, parallel: bool) -> str:
@@ -67,6 +71,8 @@ def decode_calls(
     parallel_bias: float = 2.0,
     auto_threshold: float = -0.9,
     grammar_engine: GrammarEngine | None = None,
+    copy_from: str | None = None,
+    value_bias: ValueBias | None = None,
 ) -> CallStep:
     """Decodes tool calls under the tools' grammar (greedy).
 
@@ -80,10 +86,16 @@ def decode_calls(
         parallel_bias: Nats by which another parallel call must beat ending.
         auto_threshold: :func:`call_score` a call needs in ``auto``.
         grammar_engine: The engine's grammar engine (default: its cached one).
+        copy_from: The request the argument values should be copied from
+            (:class:`~agent_sdk.agent.copy_bias.CopyBias`); None: no copy bias.
+        value_bias: How strongly to favour values from ``copy_from`` (None: not at all).
     """
     ge = grammar_engine or GrammarEngine.for_engine(engine)
     constraint = ge.constraint(call_grammar(ge, tools, choice=choice, parallel=parallel))
-    processor = _stop_bias(engine, parallel_bias) if parallel and parallel_bias else None
+    copy = None
+    if copy_from and value_bias is not None and value_bias.enabled():
+        copy = CopyBias(engine.tokenizer, copy_from, value_bias)
+    processor = chain_processors(_stop_bias(engine, parallel_bias) if parallel and parallel_bias else None, copy)
     t0 = time.perf_counter()
     gen = engine.generate(
         prompt_ids, SamplingParams(max_tokens=max_tokens), constraint=constraint, logprobs=choice == "auto",
@@ -91,13 +103,15 @@ def decode_calls(
     )
     seconds = time.perf_counter() - t0
     score = None
+    flags: list[bool] = []
     if choice == "auto" and gen.logprobs is not None:
-        score = call_score(gen, constraint.forced_flags)
+        flags = list(constraint.forced_flags[: len(gen.logprobs)])
+        score = call_score(gen, flags)
         if score < auto_threshold:
-            return CallStep([], gen, score, True, seconds)
+            return CallStep([], gen, score, True, seconds, flags)
     parsed = parse_calls(gen.text, formats=("hermes",), known_tools={t["name"] for t in tools})
     calls = _dedupe([(c.name, dict(c.arguments)) for c in parsed.calls])
-    return CallStep(calls, gen, score, False, seconds)  # no calls: truncated by max_tokens
+    return CallStep(calls, gen, score, False, seconds, flags)  # no calls: truncated by max_tokens
 
 
 def _stop_bias(engine: Engine, bias: float) -> Callable[[list[int], Any], Any]:

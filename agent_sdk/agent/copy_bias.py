@@ -1,0 +1,326 @@
+"""Logits biases for argument values: copy from the request, keep optional arguments.
+
+A 135M model that has to fill ``{"city": "..."}`` often writes a nearby but
+wrong word ("Manchester" for "Manhattan", "Bronx" for "Brooklyn") or runs a
+copied span past its end ("New York to Los Angeles" for ``start``). Most
+argument strings of a tool call are spans of the user's request, so
+:class:`CopyBias` adds a bonus to the tokens that extend the current partial
+value as a span of the request (or start a new span at a word), and to
+ending the string where the span reaches a word boundary. Numbers get the
+same treatment ("$2,000,000" continues as ``2000000`` rather than stopping at
+the comma JSON cannot hold).
+
+The biases run before the grammar's mask, so they only reorder tokens the
+grammar allows: a call stays valid by construction. The ``auto`` decision
+reads the model's own, unbiased log-probabilities.
+"""
+
+from __future__ import annotations
+
+import re
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["ArgumentCursor", "CopyBias", "TokenIndex", "ValueBias", "chain_processors", "scan_arguments"]
+
+_ARGS_KEY = '"arguments": '
+
+LogitsProcessor = Callable[[list[int], np.ndarray], np.ndarray]
+
+
+@dataclass
+class ArgumentCursor:
+    """Where decoding is inside a call's ``arguments`` JSON.
+
+    Attributes:
+        active: Inside the arguments object (it is open and not yet closed).
+        depth: Open objects and arrays, the arguments object included.
+        in_string: Inside a string.
+        is_key: The string (or the next one) is an object key.
+        value: The characters of the current string value or number so far.
+        in_number: Inside a number.
+        stack: Open containers, ``"o"`` or ``"a"``.
+    """
+
+    active: bool = False
+    depth: int = 0
+    in_string: bool = False
+    is_key: bool = False
+    value: str = ""
+    in_number: bool = False
+    stack: list[str] = field(default_factory=list)
+    _escape: bool = False
+
+    def feed(self, text: str) -> None:
+        """Advances over ``text`` (JSON as the call grammar writes it)."""
+        for ch in text:
+            if not self.active:
+                return
+            if self.in_string:
+                if self._escape:
+                    self._escape = False
+                    self.value += ch
+                elif ch == "\\":
+                    self._escape = True
+                elif ch == '"':
+                    self.in_string = False
+                else:
+                    self.value += ch
+                continue
+            if self.in_number:
+                if ch.isdigit() or ch in ".eE+-":
+                    self.value += ch
+                    continue
+                self.in_number = False
+            if ch == '"':
+                self.in_string = True
+                self.value = ""
+            elif ch in "{[":
+                self.stack.append("o" if ch == "{" else "a")
+                self.is_key = ch == "{"
+            elif ch in "}]":
+                if self.stack:
+                    self.stack.pop()
+                if not self.stack:
+                    self.active = False
+            elif ch == ":":
+                self.is_key = False
+            elif ch == ",":
+                self.is_key = bool(self.stack) and self.stack[-1] == "o"
+            elif ch.isdigit() or ch == "-":
+                self.in_number = True
+                self.value = ch
+        self.depth = len(self.stack)
+
+    def copy(self) -> ArgumentCursor:
+        """An independent copy (to look ahead over a token's text)."""
+        return ArgumentCursor(
+            self.active, self.depth, self.in_string, self.is_key, self.value, self.in_number, list(self.stack),
+            self._escape,
+        )
+
+
+def scan_arguments(text: str) -> ArgumentCursor:
+    """The cursor at the end of ``text``, inside the last call's ``arguments``.
+
+    Args:
+        text: The call text generated so far (Hermes blocks).
+    """
+    cur = ArgumentCursor()
+    k = text.rfind(_ARGS_KEY)
+    if k < 0:
+        return cur
+    rest = text[k + len(_ARGS_KEY):]
+    if not rest:
+        return cur
+    cur.active = True
+    cur.feed(rest)
+    return cur
+
+
+class TokenIndex:
+    """Token ids by their text, for looking up the tokens that spell a prefix.
+
+    Args:
+        tokenizer: Anything with ``decode(ids)`` and ``vocab_size``.
+    """
+
+    _cache: weakref.WeakKeyDictionary[Any, TokenIndex] = weakref.WeakKeyDictionary()
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.by_text: dict[str, list[int]] = {}
+        self.quote_ids: list[int] = []
+        self.close_ids: list[int] = []  # tokens holding "}" (may close the arguments)
+        for i in range(int(tokenizer.vocab_size)):
+            s = tokenizer.decode([i])
+            if not s or "\ufffd" in s:
+                continue
+            self.by_text.setdefault(s, []).append(i)
+            if s.startswith('"'):
+                self.quote_ids.append(i)
+            if "}" in s:
+                self.close_ids.append(i)
+        self.text_of = {i: s for s, ids in self.by_text.items() for i in ids}
+        self.max_len = max((len(s) for s in self.by_text), default=1)
+
+    @classmethod
+    def for_tokenizer(cls, tokenizer: Any) -> TokenIndex:
+        """The index of ``tokenizer``, built once and cached."""
+        idx = cls._cache.get(tokenizer)
+        if idx is None:
+            idx = cls(tokenizer)
+            cls._cache[tokenizer] = idx
+        return idx
+
+    def prefixes(self, text: str) -> list[int]:
+        """Ids of every token whose text is a non-empty prefix of ``text``."""
+        out: list[int] = []
+        for n in range(1, min(len(text), self.max_len) + 1):
+            out.extend(self.by_text.get(text[:n], ()))
+        return out
+
+
+def _word_starts(source: str) -> list[int]:
+    return [m.start() for m in re.finditer(r"[^\W_]+|[^\w\s]", source)]
+
+
+def _numbers(source: str) -> list[str]:
+    """Numbers written in the request, thousands separators removed."""
+    found = re.findall(r"-?\d[\d,]*(?:\.\d+)?", source)
+    return [n.replace(",", "").rstrip(".") for n in found if n.replace(",", "")]
+
+
+@dataclass(frozen=True)
+class ValueBias:
+    """How strongly a call step favours argument values taken from the request.
+
+    Attributes:
+        extend: Nats added to a token that extends the current string value
+            as a span of the request.
+        start: Nats added to a token that starts a string value (or a new
+            word after a space) with a word of the request.
+        end: Nats added to ending a string where its span reaches the end of
+            a word in the request.
+        number: Nats added to a digit that continues a number of the request.
+        keep: Nats against closing the arguments object while more (optional)
+            arguments could follow.
+    """
+
+    extend: float = 3.0
+    start: float = 1.0
+    end: float = 3.0
+    number: float = 3.0
+    keep: float = 0.0
+
+    def enabled(self) -> bool:
+        """Whether any bias is non-zero."""
+        return any((self.extend, self.start, self.end, self.number, self.keep))
+
+
+class CopyBias:
+    """Favours argument values copied from the request (a logits processor).
+
+    Args:
+        tokenizer: The engine's tokenizer.
+        source: The text values should be copied from (the user's request).
+        bias: The bonuses (nats).
+    """
+
+    def __init__(self, tokenizer: Any, source: str, bias: ValueBias) -> None:
+        self.tokenizer = tokenizer
+        self.index = TokenIndex.for_tokenizer(tokenizer)
+        self.source = source
+        self._lower = source.lower()
+        # Where a value may start: each word of the request, also in lower
+        # case and capitalised (the request's case is often not the value's).
+        texts = [source[i:] for i in _word_starts(source)]
+        texts += [t[:1].lower() + t[1:] for t in texts] + [t[:1].upper() + t[1:] for t in texts]
+        self._start_texts = list(dict.fromkeys(texts))
+        self._numbers = _numbers(source)
+        self.bias = bias
+
+    def __call__(self, out: list[int], logits: np.ndarray) -> np.ndarray:
+        """Adds the bonuses for the next token after ``out`` (ids generated so far)."""
+        cur = scan_arguments(self.tokenizer.decode(out))
+        if not cur.active:
+            return logits
+        b = self.bias
+        add: dict[int, float] = {}
+        if cur.in_string and not cur.is_key:
+            ext, starts, can_end = self.string_candidates(cur.value)
+            for i in starts:
+                add[i] = b.start
+            for i in ext:
+                add[i] = b.extend
+            if can_end and b.end:
+                for i in self.index.quote_ids:
+                    add[i] = add.get(i, 0.0) + b.end
+        elif cur.in_number and b.number:
+            for i in self.number_candidates(cur.value):
+                add[i] = b.number
+        if b.keep and cur.depth == 1 and not cur.is_key:
+            for i in self.index.close_ids:
+                ahead = cur.copy()
+                ahead.feed(self.index.text_of[i])
+                if not ahead.active:
+                    add[i] = add.get(i, 0.0) - b.keep
+        if not add:
+            return logits
+        logits = np.array(logits, dtype=np.float32, copy=True)
+        ids = np.fromiter(add.keys(), dtype=np.int64, count=len(add))
+        logits[ids] += np.fromiter(add.values(), dtype=np.float32, count=len(add))
+        return logits
+
+    def string_candidates(self, value: str) -> tuple[list[int], list[int], bool]:
+        """Tokens that go on with ``value`` from the source, and whether it may end here.
+
+        Returns:
+            ``(extend, start, can_end)``: tokens that extend the span of the
+            source that ``value`` ends with; tokens that start a word of the
+            source (at the start of the value or after a space); whether that
+            span ends at the end of a word of the source.
+        """
+        starts: list[int] = []
+        if not value or value[-1].isspace():
+            starts = self._dedupe([t for word in self._start_texts for t in self.index.prefixes(word)])
+        if not value.strip():
+            return [], starts, False
+        ids: list[int] = []
+        can_end = False
+        span = self._longest_span(value)
+        if span and value.lower().count(span.lower()) > 1:
+            span = ""  # the value is repeating itself: no help to go round again
+        if span:
+            low = span.lower()
+            start = self._lower.find(low)
+            while start >= 0:
+                end = start + len(span)
+                nxt = self.source[end:end + 1]
+                if value[-1].isalnum() and not (nxt.isalnum() or nxt == "_"):
+                    can_end = True
+                if nxt:
+                    ids.extend(self.index.prefixes(self.source[end:]))
+                start = self._lower.find(low, start + 1)
+        return self._dedupe(ids), starts, can_end
+
+    def _longest_span(self, value: str) -> str:
+        """The longest suffix of ``value``, starting at a word, found in the source."""
+        low = value.lower()
+        for k in range(len(value)):
+            if k and (value[k - 1].isalnum() and value[k].isalnum()):
+                continue  # a span starts at a word boundary of the value
+            if low[k:] and low[k:] in self._lower:
+                return value[k:]
+        return ""
+
+    def number_candidates(self, value: str) -> list[int]:
+        """Digit tokens that continue ``value`` as a number written in the source."""
+        ids: list[int] = []
+        for n in self._numbers:
+            if n.startswith(value) and len(n) > len(value):
+                ids.extend(self.index.prefixes(n[len(value):]))
+        return self._dedupe(ids)
+
+    @staticmethod
+    def _dedupe(ids: Sequence[int]) -> list[int]:
+        return list(dict.fromkeys(ids))
+
+
+def chain_processors(*processors: LogitsProcessor | None) -> LogitsProcessor | None:
+    """One logits processor running ``processors`` in order (None entries skipped)."""
+    procs = [p for p in processors if p is not None]
+    if not procs:
+        return None
+    if len(procs) == 1:
+        return procs[0]
+
+    def run(out: list[int], logits: np.ndarray) -> np.ndarray:
+        for p in procs:
+            logits = p(out, logits)
+        return logits
+
+    return run
