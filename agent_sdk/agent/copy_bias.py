@@ -25,7 +25,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ArgumentCursor", "CopyBias", "TokenIndex", "ValueBias", "chain_processors", "scan_arguments"]
+__all__ = [
+    "ArgumentCursor", "CopyBias", "TokenIndex", "ValueBias", "chain_processors", "copy_coverage", "current_tool", "mentioned",
+    "scan_arguments",
+]
 
 _ARGS_KEY = '"arguments": '
 
@@ -44,6 +47,7 @@ class ArgumentCursor:
         value: The characters of the current string value or number so far.
         in_number: Inside a number.
         stack: Open containers, ``"o"`` or ``"a"``.
+        keys: The keys written so far in the arguments object itself.
     """
 
     active: bool = False
@@ -53,6 +57,7 @@ class ArgumentCursor:
     value: str = ""
     in_number: bool = False
     stack: list[str] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
     _escape: bool = False
 
     def feed(self, text: str) -> None:
@@ -68,6 +73,8 @@ class ArgumentCursor:
                     self._escape = True
                 elif ch == '"':
                     self.in_string = False
+                    if self.is_key and len(self.stack) == 1:
+                        self.keys.append(self.value)
                 else:
                     self.value += ch
                 continue
@@ -100,8 +107,17 @@ class ArgumentCursor:
         """An independent copy (to look ahead over a token's text)."""
         return ArgumentCursor(
             self.active, self.depth, self.in_string, self.is_key, self.value, self.in_number, list(self.stack),
-            self._escape,
+            list(self.keys), self._escape,
         )
+
+
+_NAME = re.compile(r'"name": "((?:[^"\\]|\\.)*)", "arguments": ')
+
+
+def current_tool(text: str) -> str | None:
+    """The name of the tool whose call is being written at the end of ``text``."""
+    names = _NAME.findall(text)
+    return names[-1] if names else None
 
 
 def scan_arguments(text: str) -> ArgumentCursor:
@@ -186,8 +202,10 @@ class ValueBias:
         end: Nats added to ending a string where its span reaches the end of
             a word in the request.
         number: Nats added to a digit that continues a number of the request.
-        keep: Nats against closing the arguments object while more (optional)
-            arguments could follow.
+        keep: Nats against closing the arguments object while an optional
+            argument the request mentions (a word of its name appears in the
+            request) is still missing, for that argument as the next key, and
+            for ``true`` as the value of a boolean argument the request mentions.
     """
 
     extend: float = 3.0
@@ -201,6 +219,35 @@ class ValueBias:
         return any((self.extend, self.start, self.end, self.number, self.keep))
 
 
+# Words of parameter names too generic to say the request mentions the parameter.
+_GENERIC = frozenset({"include", "type", "name", "value", "values", "the", "for", "use", "get", "set", "list", "data"})
+
+
+def _name_words(name: str) -> list[str]:
+    """The words of a parameter name (snake_case or camelCase), lower case."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name)
+    return [w.lower() for w in re.split(r"[^A-Za-z0-9]+", spaced) if len(w) >= 3]
+
+
+def mentioned(name: str, source: str, *, tool: str = "") -> bool:
+    """Whether a word of parameter ``name`` appears (as a word's start) in ``source``.
+
+    ``trait_count`` is mentioned by "three personality traits",
+    ``equal_variance`` by "assuming equal variance"; generic words
+    (``include``, ``type`` …) and words of the tool's own name (the request
+    names the tool's topic anyway) do not count.
+    """
+    words = set(re.findall(r"[a-z0-9]+", source.lower()))
+    topic = set(_name_words(tool))
+    for w in _name_words(name):
+        if w in _GENERIC or w in topic:
+            continue
+        stem = w[:-1] if len(w) > 4 and w.endswith("s") else w
+        if any(x.startswith(stem) for x in words):
+            return True
+    return False
+
+
 class CopyBias:
     """Favours argument values copied from the request (a logits processor).
 
@@ -208,9 +255,11 @@ class CopyBias:
         tokenizer: The engine's tokenizer.
         source: The text values should be copied from (the user's request).
         bias: The bonuses (nats).
+        tools: The tools (``{"name", "parameters"}``), for ``bias.keep``:
+            which optional parameters the request mentions.
     """
 
-    def __init__(self, tokenizer: Any, source: str, bias: ValueBias) -> None:
+    def __init__(self, tokenizer: Any, source: str, bias: ValueBias, *, tools: Sequence[dict[str, Any]] = ()) -> None:
         self.tokenizer = tokenizer
         self.index = TokenIndex.for_tokenizer(tokenizer)
         self.source = source
@@ -222,10 +271,20 @@ class CopyBias:
         self._start_texts = list(dict.fromkeys(texts))
         self._numbers = _numbers(source)
         self.bias = bias
+        self.wanted: dict[str, set[str]] = {}  # tool -> optional parameters the request mentions
+        self.flags: dict[str, set[str]] = {}  # tool -> boolean parameters the request mentions
+        for t in tools:
+            params = t.get("parameters") or {}
+            required = set(params.get("required") or ())
+            props = params.get("properties") or {}
+            said = {k for k in props if mentioned(k, source, tool=t["name"])}
+            self.wanted[t["name"]] = said - required
+            self.flags[t["name"]] = {k for k in said if isinstance(props[k], dict) and props[k].get("type") == "boolean"}
 
     def __call__(self, out: list[int], logits: np.ndarray) -> np.ndarray:
         """Adds the bonuses for the next token after ``out`` (ids generated so far)."""
-        cur = scan_arguments(self.tokenizer.decode(out))
+        text = self.tokenizer.decode(out)
+        cur = scan_arguments(text)
         if not cur.active:
             return logits
         b = self.bias
@@ -242,12 +301,28 @@ class CopyBias:
         elif cur.in_number and b.number:
             for i in self.number_candidates(cur.value):
                 add[i] = b.number
-        if b.keep and cur.depth == 1 and not cur.is_key:
+        tool = current_tool(text) or ""
+        missing = self.wanted.get(tool, set()) - set(cur.keys) if b.keep else set()
+        if missing and cur.is_key and cur.depth == 1:
+            # Choosing the next key: the mentioned one.
+            for k in missing:
+                if cur.in_string:
+                    rest = k[len(cur.value):] if k.startswith(cur.value) and len(k) > len(cur.value) else ""
+                else:
+                    rest = ('"' if text.endswith(" ") else ' "') + k
+                for i in self.index.prefixes(rest):
+                    add[i] = b.keep
+        elif missing and not cur.is_key:
             for i in self.index.close_ids:
                 ahead = cur.copy()
                 ahead.feed(self.index.text_of[i])
                 if not ahead.active:
                     add[i] = add.get(i, 0.0) - b.keep
+        if (b.keep and cur.depth == 1 and not cur.is_key and not cur.in_string and not cur.in_number
+                and text.rstrip().endswith(":") and cur.keys and cur.keys[-1] in self.flags.get(tool, set())):
+            # A flag the request mentions ("assuming equal variance") is meant to be on.
+            for i in self.index.prefixes("true" if text.endswith(" ") else " true"):
+                add[i] = b.keep
         if not add:
             return logits
         logits = np.array(logits, dtype=np.float32, copy=True)
@@ -308,6 +383,46 @@ class CopyBias:
     @staticmethod
     def _dedupe(ids: Sequence[int]) -> list[int]:
         return list(dict.fromkeys(ids))
+
+
+def _leaves(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [x for v in value.values() for x in _leaves(v)]
+    if isinstance(value, list):
+        return [x for v in value for x in _leaves(v)]
+    return [value]
+
+
+def copy_coverage(arguments: Sequence[dict[str, Any]], source: str) -> float:
+    """The share of a call's argument values that are written in ``source``.
+
+    A call that fits the request mostly takes its values from it; a call
+    forced onto a request the tools do not fit has to invent them. Leaf
+    values are compared as text, case-insensitively (numbers also against
+    the request without thousands separators); booleans are not counted.
+
+    Args:
+        arguments: The calls' argument objects.
+        source: The user's request.
+
+    Returns:
+        The share in [0, 1]; 1.0 when there are no values to check, 0.0 when
+        there are no calls.
+    """
+    if not arguments:
+        return 0.0
+    low = source.lower()
+    bare = low.replace(",", "")
+    leaves = [x for args in arguments for x in _leaves(args) if not isinstance(x, bool) and x is not None]
+    if not leaves:
+        return 1.0
+    hits = 0
+    for x in leaves:
+        if isinstance(x, float) and x.is_integer():
+            x = int(x)
+        text = str(x).lower()
+        hits += bool(text) and (text in low or text in bare)
+    return hits / len(leaves)
 
 
 def chain_processors(*processors: LogitsProcessor | None) -> LogitsProcessor | None:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent_sdk.agent.copy_bias import CopyBias, ValueBias, chain_processors
+from agent_sdk.agent.copy_bias import CopyBias, ValueBias, chain_processors, copy_coverage
 from agent_sdk.agent.parsing import parse_calls
 from agent_sdk.constrain.grammar import GrammarEngine
 from agent_sdk.constrain.tool_grammar import CALL_CLOSE, CALL_OPEN, tool_call_grammar
@@ -48,6 +48,10 @@ class CallStep:
     declined: bool
     seconds: float
     forced_flags: list[bool] = field(default_factory=list)
+
+
+# How much a call's share of values copied from the request counts in ``auto``.
+COVERAGE_WEIGHT = 0.5
 
 
 def call_grammar(ge: GrammarEngine, tools: Sequence[dict[str, Any]], *, choice: str, parallel: bool) -> str:
@@ -94,7 +98,7 @@ def decode_calls(
     constraint = ge.constraint(call_grammar(ge, tools, choice=choice, parallel=parallel))
     copy = None
     if copy_from and value_bias is not None and value_bias.enabled():
-        copy = CopyBias(engine.tokenizer, copy_from, value_bias)
+        copy = CopyBias(engine.tokenizer, copy_from, value_bias, tools=tools)
     processor = chain_processors(_stop_bias(engine, parallel_bias) if parallel and parallel_bias else None, copy)
     t0 = time.perf_counter()
     gen = engine.generate(
@@ -102,15 +106,16 @@ def decode_calls(
         logits_processor=processor,
     )
     seconds = time.perf_counter() - t0
+    parsed = parse_calls(gen.text, formats=("hermes",), known_tools={t["name"] for t in tools})
+    calls = _dedupe([(c.name, dict(c.arguments)) for c in parsed.calls])
     score = None
     flags: list[bool] = []
     if choice == "auto" and gen.logprobs is not None:
         flags = list(constraint.forced_flags[: len(gen.logprobs)])
-        score = call_score(gen, flags)
+        coverage = copy_coverage([a for _, a in calls], copy_from) if copy_from is not None else None
+        score = call_score(gen, flags, coverage=coverage)
         if score < auto_threshold:
             return CallStep([], gen, score, True, seconds, flags)
-    parsed = parse_calls(gen.text, formats=("hermes",), known_tools={t["name"] for t in tools})
-    calls = _dedupe([(c.name, dict(c.arguments)) for c in parsed.calls])
     return CallStep(calls, gen, score, False, seconds, flags)  # no calls: truncated by max_tokens
 
 
@@ -132,16 +137,22 @@ def _stop_bias(engine: Engine, bias: float) -> Callable[[list[int], Any], Any]:
     return processor
 
 
-def call_score(gen: Generation, forced_flags: list[bool]) -> float:
+def call_score(
+    gen: Generation, forced_flags: list[bool], *, coverage: float | None = None, coverage_weight: float = COVERAGE_WEIGHT,
+) -> float:
     """How much the model itself wants the call it was constrained to.
 
     ``0.1 * (log-probability of starting a call at all) + 0.9 * (mean
     log-probability of the tokens it chose inside the call)``, both under the
     model's unmasked distribution; forced tokens (fixed by the grammar) are
-    left out of the mean. Weights and the default threshold (-0.9) were
-    chosen on BFCL's development split (simple_python and irrelevance, first
-    80 questions each; ``tools/eval_auto_features.py``): 56% simple / 88%
-    irrelevance, against 60% / 0% for always calling.
+    left out of the mean. With ``coverage`` (the share of the call's values
+    written in the request, :func:`~agent_sdk.agent.copy_bias.copy_coverage`),
+    ``coverage_weight * (coverage - 1)`` is added: a call whose values the
+    request does not contain is likely forced onto a request no tool fits.
+    The log-probability weights and the threshold -0.9 were chosen on BFCL's
+    development split (simple_python and irrelevance, first 80 questions
+    each; ``tools/eval_auto_features.py``); the coverage weight on the
+    even-numbered questions (docs/bfcl_results.md).
     """
     lps = gen.logprobs or []
     if not lps:
@@ -149,7 +160,10 @@ def call_score(gen: Generation, forced_flags: list[bool]) -> float:
     flags = list(forced_flags[: len(lps)]) + [False] * max(0, len(lps) - len(forced_flags))
     free = [lp for lp, forced in zip(lps, flags) if not forced]
     mean_free = sum(free) / len(free) if free else 0.0
-    return 0.1 * lps[0] + 0.9 * mean_free
+    score = 0.1 * lps[0] + 0.9 * mean_free
+    if coverage is not None:
+        score += coverage_weight * (coverage - 1.0)
+    return score
 
 
 def _dedupe(calls: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:

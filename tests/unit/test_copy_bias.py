@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agent_sdk.agent.copy_bias import ArgumentCursor, CopyBias, ValueBias, chain_processors, scan_arguments
+from agent_sdk.agent.copy_bias import (
+    ArgumentCursor,
+    CopyBias,
+    ValueBias,
+    chain_processors,
+    copy_coverage,
+    current_tool,
+    mentioned,
+    scan_arguments,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -28,7 +37,7 @@ class TinyTokenizer:
 
 PIECES = [
     HEAD, "{", '"city', '"', ": ", '"', "Man", "hattan", "chester", ",", " ", "New", " York", '",', '"}', "}",
-    "2", "0", "5", "Paris", "paris", "unit", "1", ' "', "]", "[", "zz", '"n', '"a', '"b',
+    "2", "0", "5", "Paris", "paris", "unit", "1", ' "', "]", "[", "zz", '"n', '"a', '"b', '"unit', "city",
 ]
 
 
@@ -122,13 +131,20 @@ def test_numbers_continue_as_written_without_thousands_separators(tok: TinyToken
     assert _gain(bias, tok, '{"n": 5') == {}
 
 
-def test_keep_bias_only_against_closing_the_arguments(tok: TinyTokenizer) -> None:
-    bias = CopyBias(tok, "zz", ValueBias(extend=0, start=0, end=0, number=0, keep=2))
-    gain = _gain(bias, tok, '{"n": 2')
-    assert gain == {"}": -2.0}
-    gain = _gain(bias, tok, '{"city": "zz')
-    assert gain == {'"}': -2.0}
-    assert _gain(bias, tok, '{"a": [{"b": 1') == {}  # closes an inner object only
+def test_keep_bias_only_while_a_mentioned_optional_argument_is_missing(tok: TinyTokenizer) -> None:
+    tools = [{"name": "f", "parameters": {"type": "object", "required": ["n"],
+                                          "properties": {"n": {}, "city": {}, "unit": {}}}}]
+    bias = CopyBias(tok, "in the city", ValueBias(extend=0, start=0, end=0, number=0, keep=2), tools=tools)
+    assert bias.wanted == {"f": {"city"}}
+    assert _gain(bias, tok, '{"n": 2') == {"}": -2.0}
+    assert _gain(bias, tok, '{"n": "zz') == {'"}': -2.0}
+    assert _gain(bias, tok, '{"n": [{"b": 1') == {}  # closes an inner object only
+    assert _gain(bias, tok, '{"n": 2, ') == {'"': 2.0, '"city': 2.0}  # as the next key, the mentioned one
+    assert _gain(bias, tok, '{"n": 2, "city": "zz", "unit": 1') == {}  # nothing mentioned is missing
+    closing_both = _gain(bias, tok, '{"n": [1')
+    assert closing_both == {}  # "]" alone does not close the arguments; no "]}" token in this vocabulary
+    unmentioned = CopyBias(tok, "zz", ValueBias(extend=0, start=0, end=0, number=0, keep=2), tools=tools)
+    assert _gain(unmentioned, tok, '{"n": 2') == {}
 
 
 def test_value_bias_enabled_and_chain() -> None:
@@ -146,3 +162,49 @@ def test_value_bias_enabled_and_chain() -> None:
     both = chain_processors(add1, None, double)
     assert both is not None
     assert both([], np.zeros(2)).tolist() == [2.0, 2.0]
+
+
+@pytest.mark.parametrize(
+    ("name", "request_text", "expected"),
+    [
+        ("equal_variance", "assuming equal variance", True),
+        ("trait_count", "Find three personality traits", True),
+        ("fullName", "the full name of the king", True),
+        ("include_opponent", "including its opponent", True),
+        ("include_opponent", "include everything", False),  # generic words do not count
+        ("max_distance", "within 10 miles", False),
+        ("min_humidity", "the humidity in Miami", False),  # the tool's topic, see below
+    ],
+)
+def test_mentioned_matches_words_of_parameter_names(name: str, request_text: str, expected: bool) -> None:
+    assert mentioned(name, request_text, tool="weather.humidity_forecast") is expected
+
+
+def test_current_tool_is_the_last_call_being_written() -> None:
+    text = HEAD + '{"a": 1}}\n</tool_call>\n<tool_call>\n{"name": "g.h", "arguments": {"b'
+    assert current_tool(text) == "g.h"
+    assert current_tool("<tool_call>\n{") is None
+    assert scan_arguments(text).keys == []
+    assert scan_arguments(HEAD + '{"a": 1, "b": {"c": 2}, "d": "x').keys == ["a", "b", "d"]
+
+
+def test_mentioned_flag_is_favoured_true(tok: TinyTokenizer) -> None:
+    tools = [{"name": "f", "parameters": {"type": "object", "properties": {"unit": {"type": "boolean"}}}}]
+    pieces = [*PIECES, "true", "tr", "false", ":", " true"]
+    tiny = TinyTokenizer(pieces)
+    bias = CopyBias(tiny, "with units", ValueBias(extend=0, start=0, end=0, number=0, keep=2), tools=tools)
+    out = [pieces.index(p) for p in (HEAD, "{", '"unit', '"', ": ")]
+    new = bias(out, np.zeros(tiny.vocab_size, dtype=np.float32))
+    assert {pieces[i]: float(new[i]) for i in np.nonzero(new)[0]} == {"true": 2.0, "tr": 2.0}
+    out = [pieces.index(p) for p in (HEAD, "{", '"unit', '"', ":")]  # the space may come with the value
+    new = bias(out, np.zeros(tiny.vocab_size, dtype=np.float32))
+    assert {pieces[i]: float(new[i]) for i in np.nonzero(new)[0]} == {" true": 2.0, " ": 2.0}
+
+
+def test_copy_coverage_counts_values_written_in_the_request() -> None:
+    request = "Weather in Paris on 2024-05-01, budget $2,000, in celsius"
+    assert copy_coverage([{"city": "paris", "unit": "celsius"}], request) == 1.0
+    assert copy_coverage([{"city": "Paris", "budget": 2000.0, "verbose": True}], request) == 1.0  # bools not counted
+    assert copy_coverage([{"city": "London", "days": [2024, 7]}], request) == pytest.approx(1 / 3)
+    assert copy_coverage([{}], request) == 1.0
+    assert copy_coverage([], request) == 0.0
