@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from agent_sdk.agent.bfcl import coerce_numbers, load_bfcl  # noqa: E402
 from agent_sdk.agent.parsing import parse_calls  # noqa: E402
 from agent_sdk.agent.copy_bias import copy_coverage  # noqa: E402
-from agent_sdk.agent.step import COVERAGE_WEIGHT, call_score  # noqa: E402
+from agent_sdk.agent.step import AUTO_THRESHOLD, COVERAGE_WEIGHT, call_score  # noqa: E402
 from agent_sdk.runtime.engine import Generation  # noqa: E402
 
 
@@ -30,7 +30,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--features", required=True)
     ap.add_argument("--data", required=True)
-    ap.add_argument("--threshold", type=float, default=-0.9)
+    ap.add_argument("--threshold", type=float, default=AUTO_THRESHOLD)
     ap.add_argument("--coverage-weight", type=float, default=COVERAGE_WEIGHT,
                     help="weight of the share of values copied from the request (call_score)")
     ap.add_argument("--scorer", default=str(Path(__file__).resolve().parents[2] / "shared" / "eval" / "bfcl_score.py"))

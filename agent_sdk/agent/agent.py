@@ -25,11 +25,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent_sdk.agent.copy_bias import ValueBias
+from agent_sdk.agent.copy_bias import DEFAULT_VALUE_BIAS, ValueBias
 from agent_sdk.agent.parsing import parse_calls
 from agent_sdk.agent.prompting import system_prompt
 from agent_sdk.agent.remote import OpenAIBackend
-from agent_sdk.agent.step import decode_calls, tool_response_text
+from agent_sdk.agent.step import AUTO_THRESHOLD, decode_calls, tool_response_text
 from agent_sdk.constrain.grammar import GrammarEngine
 from agent_sdk.errors import UserError
 from agent_sdk.runtime.engine import Engine, Generation
@@ -154,8 +154,9 @@ class Agent:
         auto_threshold: :func:`~agent_sdk.agent.step.call_score` a call needs in ``auto``.
         parallel_bias: Nats by which another parallel call must beat ending.
         value_bias: How strongly calls favour argument values copied from
-            the user's request (:class:`~agent_sdk.agent.copy_bias.ValueBias`);
-            None disables it.
+            the user's request (:class:`~agent_sdk.agent.copy_bias.ValueBias`;
+            its defaults were chosen on BFCL's development split); None
+            disables it.
         answer_prefix: How an answer after tool results starts (``{tools}``
             is replaced by the tools' names); None lets the model start.
         confirm: Asked before running a ``requires_confirmation`` tool;
@@ -175,9 +176,9 @@ class Agent:
         max_steps: int = 4,
         max_tokens: int = 256,
         sampling: SamplingParams | None = None,
-        auto_threshold: float = -0.9,
+        auto_threshold: float = AUTO_THRESHOLD,
         parallel_bias: float = 2.0,
-        value_bias: ValueBias | None = None,
+        value_bias: ValueBias | None = DEFAULT_VALUE_BIAS,
         answer_prefix: str | None = "According to {tools}, ",
         confirm: Callable[[ToolCall], bool] | None = None,
     ) -> None:
