@@ -1,20 +1,25 @@
-"""Logits biases for argument values: copy from the request, keep optional arguments.
+"""Logits biases for argument values: keep what the request mentions, copy from it.
 
-A 135M model that has to fill ``{"city": "..."}`` often writes a nearby but
-wrong word ("Manchester" for "Manhattan", "Bronx" for "Brooklyn") or runs a
-copied span past its end ("New York to Los Angeles" for ``start``). Most
-argument strings of a tool call are spans of the user's request, so
-:class:`CopyBias` adds a bonus to the tokens that extend the current partial
-value as a span of the request (or start a new span at a word), and to
-ending the string where the span reaches a word boundary. Numbers get the
-same treatment ("$2,000,000" continues as ``2000000`` rather than stopping at
-the comma JSON cannot hold).
+A 135M model filling a call drops optional arguments the request asks for
+("... assuming equal variance" without ``equal_variance``) and sets the
+flags it mentions to ``false``. With ``ValueBias.keep``, :class:`CopyBias`
+makes closing the arguments cost ``keep`` nats while an optional parameter
+whose name the request mentions is missing, favours that key next, and
+favours ``true`` for a boolean parameter the request mentions.
+
+It can also copy: most argument strings are spans of the request, so it can
+add a bonus to tokens that extend the current partial value as a span of
+the request (or start one at a word), to ending the string where the span
+reaches a word's end, and to digits that continue a number written in the
+request ("$2,000,000" as ``2000000``). Measured on BFCL, copying did not
+change accuracy (the wrong values are mostly wrong from their first token:
+"Einstein" for "theory of relativity"), so those bonuses default to 0.
 
 The biases run before the grammar's mask, so they only reorder tokens the
 grammar allows: a call stays valid by construction. The ``auto`` decision
-reads the model's own, unbiased log-probabilities.
+reads the model's own, unbiased log-probabilities; :func:`copy_coverage`
+(the share of a call's values written in the request) is one of its inputs.
 """
-
 from __future__ import annotations
 
 import re
