@@ -263,6 +263,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from agent_sdk.agent.bfcl import run_bfcl
+    from agent_sdk.agent.copy_bias import DEFAULT_VALUE_BIAS
     from agent_sdk.runtime import Engine
 
     if args.suite != "bfcl":
@@ -278,7 +279,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     summary = run_bfcl(
         engine, Path(args.data), categories=args.category or None, limit=args.limit,
         out=Path(args.out) if args.out else None, constrain=not args.no_constrain, tool_choice=args.tool_choice,
-        parallel_bias=args.parallel_bias, progress=progress,
+        parallel_bias=args.parallel_bias, value_bias=None if args.no_value_bias else DEFAULT_VALUE_BIAS,
+        progress=progress,
     )
     summary["wall_seconds"] = round(time.perf_counter() - t0, 1)
     accuracy = _score_bfcl(Path(args.data), Path(args.out), args.category) if args.out else None
@@ -575,6 +577,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--no-constrain", action="store_true", help="free-running model, calls parsed from text")
     e.add_argument("--tool-choice", default="auto", choices=["auto", "required", "none"])
     e.add_argument("--parallel-bias", type=float, default=2.0, help="nats another parallel call must beat ending by")
+    e.add_argument("--no-value-bias", action="store_true", help="no bias towards argument values from the request")
     e.add_argument("--model", default=DEFAULT_PROMPT_MODEL)
     e.add_argument("--quant", choices=QUANT_NAMES, default="q4")
     e.add_argument("--threads", type=int, default=None)

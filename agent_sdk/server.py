@@ -40,8 +40,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from agent_sdk.agent.agent import ToolCall
+from agent_sdk.agent.copy_bias import DEFAULT_VALUE_BIAS, ValueBias
 from agent_sdk.agent.prompting import system_prompt
-from agent_sdk.agent.step import call_grammar, call_text, decode_calls, tool_response_text
+from agent_sdk.agent.step import AUTO_THRESHOLD, call_grammar, call_text, decode_calls, tool_response_text
 from agent_sdk.constrain.grammar import GrammarEngine
 from agent_sdk.errors import AgentSDKError, ContextOverflowError, ToolDefinitionError, UserError
 from agent_sdk.runtime.engine import Engine, Generation
@@ -99,6 +100,8 @@ class ServerConfig:
         auto_threshold: Score a call needs in ``tool_choice: auto``
             (see :func:`agent_sdk.agent.step.call_score`).
         parallel_bias: Nats by which another parallel call must beat ending.
+        value_bias: How strongly calls favour argument values from the last
+            user message (:class:`~agent_sdk.agent.copy_bias.ValueBias`); None: not at all.
         max_queue: Requests that may wait for the engine; more get HTTP 503.
         timeout: Seconds a connection may stall while sending or reading.
     """
@@ -108,8 +111,9 @@ class ServerConfig:
     max_tokens_limit: int | None = None
     default_max_tokens: int = 512
     default_temperature: float = 0.0
-    auto_threshold: float = -0.9
+    auto_threshold: float = AUTO_THRESHOLD
     parallel_bias: float = 2.0
+    value_bias: ValueBias | None = DEFAULT_VALUE_BIAS
     max_queue: int = 8
     timeout: float = 60.0
 
@@ -127,6 +131,7 @@ class ChatRequest:
         response_grammar: Compiled grammar the text reply must match.
         stream: Reply as server-sent events.
         include_usage: Streamed replies end with a usage chunk.
+        request: The last user message's text (argument values are copied from it).
     """
 
     prompt_ids: list[int]
@@ -137,6 +142,7 @@ class ChatRequest:
     response_grammar: str | None = None
     stream: bool = False
     include_usage: bool = False
+    request: str = ""
     id: str = field(default_factory=lambda: "chatcmpl-" + uuid.uuid4().hex[:24])
     created: int = field(default_factory=lambda: int(time.time()))
 
@@ -272,6 +278,7 @@ class ChatService:
                 self.engine, req.prompt_ids, req.tools, choice=req.tool_choice, max_tokens=req.sampling.max_tokens,
                 parallel=req.parallel, parallel_bias=self.config.parallel_bias,
                 auto_threshold=self.config.auto_threshold, grammar_engine=self._grammar,
+                copy_from=req.request or None, value_bias=self.config.value_bias,
             )
             if step.calls:
                 yield "calls", [ToolCall(name, args) for name, args in step.calls]
@@ -341,9 +348,11 @@ class ChatService:
         except Exception as exc:  # noqa: BLE001  (the model's own template refused the conversation)
             raise APIError(400, f"the model's chat template cannot render these messages: {exc}", param="messages") from None
         sampling = self._sampling(body, len(ids))
+        users = [m.get("content") for m in conversation if m.get("role") == "user"]
         return ChatRequest(
             prompt_ids=ids, tools=specs, tool_choice=choice, parallel=parallel, sampling=sampling,
             response_grammar=response_grammar, stream=stream, include_usage=include_usage,
+            request=users[-1] if users and isinstance(users[-1], str) else "",
         )
 
     def _grammar_engine(self, what: str) -> GrammarEngine:

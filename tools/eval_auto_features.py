@@ -21,8 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from agent_sdk.agent.agent import Agent  # noqa: E402
 from agent_sdk.agent.bfcl import _declared_registry, load_bfcl  # noqa: E402
 from agent_sdk.cli import ensure_bundle  # noqa: E402
-from agent_sdk.constrain.tool_grammar import tool_call_grammar  # noqa: E402
-from agent_sdk.runtime import Engine, SamplingParams  # noqa: E402
+from agent_sdk.agent.copy_bias import ValueBias  # noqa: E402
+from agent_sdk.agent.step import decode_calls  # noqa: E402
+from agent_sdk.runtime import Engine  # noqa: E402
 
 
 def main() -> int:
@@ -32,27 +33,39 @@ def main() -> int:
     ap.add_argument("--category", action="append", default=None)
     ap.add_argument("--limit", type=int, default=60)
     ap.add_argument("--offset", type=int, default=0, help="skip the first N questions of each category")
+    ap.add_argument("--every", type=int, default=1, help="keep every N-th question (ids 0, N, 2N, ...): a tuning subset")
+    ap.add_argument("--bias", default=None, metavar="K=V,...",
+                    help="ValueBias fields (extend, start, end, number, keep), e.g. extend=3,start=1; 'none' disables")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     engine = Engine(ensure_bundle("smollm2-135m", quant="q4"))
+    biases: dict[str, ValueBias | None] = {}
+    if args.bias == "none":
+        biases["value_bias"] = None
+    elif args.bias:
+        fields = {k: float(v) for k, v in (kv.split("=") for kv in args.bias.split(","))}
+        biases["value_bias"] = ValueBias(**fields)
     cats = args.category or ["simple_python", "irrelevance"]
     with open(args.out, "w") as fp:
         seen: dict[str, int] = {}
         for q in load_bfcl(Path(args.data), cats, limit=args.offset + args.limit):
             seen[q.category] = seen.get(q.category, 0) + 1
-            if seen[q.category] <= args.offset:
+            if seen[q.category] <= args.offset or (seen[q.category] - 1) % args.every:
                 continue
-            agent = Agent(engine, tools=_declared_registry(q.tools), tool_choice="required", max_steps=1)
+            agent = Agent(engine, tools=_declared_registry(q.tools), tool_choice="required", max_steps=1, **biases)
             user = "\n".join(m.get("content", "") for m in q.messages if m.get("role") == "user")
             agent.messages.append({"role": "user", "content": user})
-            ge = agent._grammar_engine()
-            grammar = ge.lark_grammar(tool_call_grammar(agent.tool_specs, choice="required", parallel=False))
-            c = ge.constraint(grammar)
             t0 = time.perf_counter()
-            gen = engine.generate(agent._prompt_ids(), SamplingParams(max_tokens=200), constraint=c, logprobs=True)
+            # The agent's own call step, as `auto` with no threshold: the call and its log-probabilities.
+            step = decode_calls(
+                engine, agent._prompt_ids(), agent.tool_specs, choice="auto", max_tokens=agent.max_tokens,
+                parallel=False, auto_threshold=float("-inf"), grammar_engine=agent._grammar_engine(),
+                **agent.bias_options(user),
+            )
+            gen = step.generation
             rec = {
                 "id": q.id, "category": q.category, "text": gen.text, "logprobs": gen.logprobs,
-                "forced": c.forced_flags[: len(gen.logprobs or [])], "seconds": time.perf_counter() - t0,
+                "forced": step.forced_flags, "seconds": time.perf_counter() - t0,
             }
             fp.write(json.dumps(rec) + "\n")
             fp.flush()

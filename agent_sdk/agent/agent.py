@@ -25,10 +25,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent_sdk.agent.copy_bias import DEFAULT_VALUE_BIAS, ValueBias
 from agent_sdk.agent.parsing import parse_calls
 from agent_sdk.agent.prompting import system_prompt
 from agent_sdk.agent.remote import OpenAIBackend
-from agent_sdk.agent.step import decode_calls, tool_response_text
+from agent_sdk.agent.step import AUTO_THRESHOLD, decode_calls, tool_response_text
 from agent_sdk.constrain.grammar import GrammarEngine
 from agent_sdk.errors import UserError
 from agent_sdk.runtime.engine import Engine, Generation
@@ -152,6 +153,10 @@ class Agent:
         sampling: Sampling parameters for answers (calls are greedy).
         auto_threshold: :func:`~agent_sdk.agent.step.call_score` a call needs in ``auto``.
         parallel_bias: Nats by which another parallel call must beat ending.
+        value_bias: How strongly calls favour argument values copied from
+            the user's request (:class:`~agent_sdk.agent.copy_bias.ValueBias`;
+            its defaults were chosen on BFCL's development split); None
+            disables it.
         answer_prefix: How an answer after tool results starts (``{tools}``
             is replaced by the tools' names); None lets the model start.
         confirm: Asked before running a ``requires_confirmation`` tool;
@@ -171,8 +176,9 @@ class Agent:
         max_steps: int = 4,
         max_tokens: int = 256,
         sampling: SamplingParams | None = None,
-        auto_threshold: float = -0.9,
+        auto_threshold: float = AUTO_THRESHOLD,
         parallel_bias: float = 2.0,
+        value_bias: ValueBias | None = DEFAULT_VALUE_BIAS,
         answer_prefix: str | None = "According to {tools}, ",
         confirm: Callable[[ToolCall], bool] | None = None,
     ) -> None:
@@ -195,6 +201,7 @@ class Agent:
         self.sampling = sampling or SamplingParams(max_tokens=max_tokens)
         self.auto_threshold = auto_threshold
         self.parallel_bias = parallel_bias
+        self.value_bias = value_bias
         self.answer_prefix = answer_prefix
         self.confirm = confirm
         self.messages: list[dict[str, Any]] = []
@@ -397,6 +404,17 @@ class Agent:
         self.last_stats = totals
         return [c.to_dict() for c in calls], valid and bool(calls)
 
+    def bias_options(self, request: str) -> dict[str, Any]:
+        """The argument-value biases of a call step for ``request`` (keywords of ``decode_calls``)."""
+        return {"copy_from": request, "value_bias": self.value_bias}
+
+    def _last_request(self) -> str:
+        """The latest user message: argument values are copied from it."""
+        for m in reversed(self.messages):
+            if m["role"] == "user":
+                return str(m.get("content") or "")
+        return ""
+
     def _prompt_text(self) -> str:
         msgs = [self.system_message(), *self.messages]
         return self.engine.tokenizer.apply_chat_template(_for_template(msgs), add_generation_prompt=True)
@@ -428,7 +446,7 @@ class Agent:
         step = decode_calls(
             self.engine, self._prompt_ids(), self.tool_specs, choice=choice, max_tokens=self.max_tokens,
             parallel=self.parallel_calls, parallel_bias=self.parallel_bias, auto_threshold=self.auto_threshold,
-            grammar_engine=self._grammar_engine(),
+            grammar_engine=self._grammar_engine(), **self.bias_options(self._last_request()),
         )
         self._account(step.generation, totals, step.seconds)
         if step.score is not None:

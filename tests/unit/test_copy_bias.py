@@ -1,0 +1,210 @@
+"""The argument-value biases on a tiny vocabulary: where decoding is in the JSON, which tokens gain."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agent_sdk.agent.copy_bias import (
+    ArgumentCursor,
+    CopyBias,
+    ValueBias,
+    chain_processors,
+    copy_coverage,
+    current_tool,
+    mentioned,
+    scan_arguments,
+)
+
+pytestmark = pytest.mark.unit
+
+HEAD = '<tool_call>\n{"name": "f", "arguments": '
+
+
+class TinyTokenizer:
+    """One token per vocabulary entry; ``decode`` joins their texts."""
+
+    def __init__(self, pieces: list[str]) -> None:
+        self.pieces = pieces
+        self.vocab_size = len(pieces)
+
+    def decode(self, ids: list[int]) -> str:
+        return "".join(self.pieces[i] for i in ids)
+
+    def ids(self, *pieces: str) -> list[int]:
+        return [self.pieces.index(p) for p in pieces]
+
+
+PIECES = [
+    HEAD, "{", '"city', '"', ": ", '"', "Man", "hattan", "chester", ",", " ", "New", " York", '",', '"}', "}",
+    "2", "0", "5", "Paris", "paris", "unit", "1", ' "', "]", "[", "zz", '"n', '"a', '"b', '"unit', "city",
+]
+
+
+@pytest.fixture()
+def tok() -> TinyTokenizer:
+    # '"' appears twice on purpose: two ids with the same text both count.
+    return TinyTokenizer(PIECES)
+
+
+def test_cursor_tracks_keys_values_numbers_and_nesting() -> None:
+    assert not scan_arguments('<tool_call>\n{"name": "f').active
+    cur = scan_arguments(HEAD + '{"city": "Man')
+    assert (cur.active, cur.in_string, cur.is_key, cur.value, cur.depth) == (True, True, False, "Man", 1)
+    cur = scan_arguments(HEAD + '{"n": 20')
+    assert (cur.in_number, cur.value) == (True, "20")
+    cur = scan_arguments(HEAD + '{"a": [1, {"b": "x\\"y"}], "c')
+    assert (cur.in_string, cur.is_key, cur.value, cur.depth) == (True, True, "c", 1)
+    cur = scan_arguments(HEAD + '{"a": [1, {"b": "x\\"y')
+    assert (cur.value, cur.depth, cur.is_key) == ('x"y', 3, False)
+    assert not scan_arguments(HEAD + '{"a": 1}').active
+
+
+def test_cursor_copy_is_independent() -> None:
+    cur = scan_arguments(HEAD + '{"a": 1')
+    ahead = cur.copy()
+    ahead.feed("}")
+    assert cur.active and not ahead.active
+    assert isinstance(ahead, ArgumentCursor)
+
+
+def _gain(bias: CopyBias, tok: TinyTokenizer, text: str) -> dict[str, float]:
+    """Text of each token whose logit changed, with the change."""
+    out = [tok.pieces.index(HEAD)] + [tok.pieces.index(p) for p in _split(text)]
+    logits = np.zeros(tok.vocab_size, dtype=np.float32)
+    new = bias(out, logits)
+    assert logits.sum() == 0.0, "the input logits are not modified in place"
+    changed: dict[str, float] = {}
+    for i in np.nonzero(new)[0]:
+        changed[tok.pieces[i]] = float(new[i])
+    return changed
+
+
+def _split(text: str) -> list[str]:
+    """Greedy longest-match split of ``text`` into PIECES (test inputs only)."""
+    out = []
+    while text:
+        best = max((p for p in PIECES if text.startswith(p)), key=len)
+        out.append(best)
+        text = text[len(best):]
+    return out
+
+
+def test_string_value_start_favours_words_of_the_request(tok: TinyTokenizer) -> None:
+    bias = CopyBias(tok, "Weather in Paris, Manhattan", ValueBias(extend=3, start=1, end=2, number=0))
+    gain = _gain(bias, tok, '{"city": "')
+    assert gain["Paris"] == 1 and gain["paris"] == 1  # the word and its lower-case form
+    assert gain["Man"] == 1
+    assert "chester" not in gain and "zz" not in gain
+
+
+def test_string_value_extends_its_span_and_may_end_at_a_word_end(tok: TinyTokenizer) -> None:
+    bias = CopyBias(tok, "Weather in Manhattan, New York", ValueBias(extend=3, start=1, end=2, number=0))
+    gain = _gain(bias, tok, '{"city": "Man')
+    assert gain == {"hattan": 3.0}  # not "chester"; no end in the middle of a word
+    gain = _gain(bias, tok, '{"city": "Manhattan')
+    assert gain[","] == 3.0 and gain['"'] == 2.0 and gain['",'] == 2.0 and gain['"}'] == 2.0
+    gain = _gain(bias, tok, '{"city": "Manhattan, ')
+    assert gain["New"] == 3.0  # the span goes on ...
+    assert gain["Man"] == 1.0  # ... or a new word of the request starts
+
+
+def test_keys_and_unknown_values_get_nothing(tok: TinyTokenizer) -> None:
+    bias = CopyBias(tok, "Weather in Paris", ValueBias(extend=3, start=1, end=2, number=0))
+    assert _gain(bias, tok, '{"city') == {}
+    assert _gain(bias, tok, '{"city": "zz') == {}
+    assert _gain(bias, tok, "") == {}  # before the arguments
+
+
+def test_repeating_span_gets_no_bonus(tok: TinyTokenizer) -> None:
+    bias = CopyBias(tok, "Paris", ValueBias(extend=3, start=0, end=0, number=0))
+    assert _gain(bias, tok, '{"city": "Paris') == {}  # at the end of the request: nothing to extend
+    bias = CopyBias(tok, "New York, the city", ValueBias(extend=3, start=0, end=0, number=0))
+    assert _gain(bias, tok, '{"city": "New York New') == {}
+
+
+def test_numbers_continue_as_written_without_thousands_separators(tok: TinyTokenizer) -> None:
+    bias = CopyBias(tok, "income of $2,000,000 and 5 years", ValueBias(extend=0, start=0, end=0, number=4))
+    assert _gain(bias, tok, '{"n": 2') == {"0": 4.0}
+    assert _gain(bias, tok, '{"n": 200') == {"0": 4.0}
+    assert _gain(bias, tok, '{"n": 2000000') == {}
+    assert _gain(bias, tok, '{"n": 5') == {}
+
+
+def test_keep_bias_only_while_a_mentioned_optional_argument_is_missing(tok: TinyTokenizer) -> None:
+    tools = [{"name": "f", "parameters": {"type": "object", "required": ["n"],
+                                          "properties": {"n": {}, "city": {}, "unit": {}}}}]
+    bias = CopyBias(tok, "in the city", ValueBias(extend=0, start=0, end=0, number=0, keep=2), tools=tools)
+    assert bias.wanted == {"f": {"city"}}
+    assert _gain(bias, tok, '{"n": 2') == {"}": -2.0}
+    assert _gain(bias, tok, '{"n": "zz') == {'"}': -2.0}
+    assert _gain(bias, tok, '{"n": [{"b": 1') == {}  # closes an inner object only
+    assert _gain(bias, tok, '{"n": 2, ') == {'"': 2.0, '"city': 2.0}  # as the next key, the mentioned one
+    assert _gain(bias, tok, '{"n": 2, "city": "zz", "unit": 1') == {}  # nothing mentioned is missing
+    closing_both = _gain(bias, tok, '{"n": [1')
+    assert closing_both == {}  # "]" alone does not close the arguments; no "]}" token in this vocabulary
+    unmentioned = CopyBias(tok, "zz", ValueBias(extend=0, start=0, end=0, number=0, keep=2), tools=tools)
+    assert _gain(unmentioned, tok, '{"n": 2') == {}
+
+
+def test_value_bias_enabled_and_chain() -> None:
+    assert ValueBias().enabled()
+    assert not ValueBias(extend=0, start=0, end=0, number=0, keep=0).enabled()
+    assert chain_processors(None, None) is None
+
+    def add1(out: list[int], x: np.ndarray) -> np.ndarray:
+        return x + 1
+
+    def double(out: list[int], x: np.ndarray) -> np.ndarray:
+        return x * 2
+
+    assert chain_processors(add1) is add1
+    both = chain_processors(add1, None, double)
+    assert both is not None
+    assert both([], np.zeros(2)).tolist() == [2.0, 2.0]
+
+
+@pytest.mark.parametrize(
+    ("name", "request_text", "expected"),
+    [
+        ("equal_variance", "assuming equal variance", True),
+        ("trait_count", "Find three personality traits", True),
+        ("fullName", "the full name of the king", True),
+        ("include_opponent", "including its opponent", True),
+        ("include_opponent", "include everything", False),  # generic words do not count
+        ("max_distance", "within 10 miles", False),
+        ("min_humidity", "the humidity in Miami", False),  # the tool's topic, see below
+    ],
+)
+def test_mentioned_matches_words_of_parameter_names(name: str, request_text: str, expected: bool) -> None:
+    assert mentioned(name, request_text, tool="weather.humidity_forecast") is expected
+
+
+def test_current_tool_is_the_last_call_being_written() -> None:
+    text = HEAD + '{"a": 1}}\n</tool_call>\n<tool_call>\n{"name": "g.h", "arguments": {"b'
+    assert current_tool(text) == "g.h"
+    assert current_tool("<tool_call>\n{") is None
+    assert scan_arguments(text).keys == []
+    assert scan_arguments(HEAD + '{"a": 1, "b": {"c": 2}, "d": "x').keys == ["a", "b", "d"]
+
+
+def test_mentioned_flag_is_favoured_true(tok: TinyTokenizer) -> None:
+    tools = [{"name": "f", "parameters": {"type": "object", "properties": {"unit": {"type": "boolean"}}}}]
+    pieces = [*PIECES, "true", "tr", "false", ":", " true"]
+    tiny = TinyTokenizer(pieces)
+    bias = CopyBias(tiny, "with units", ValueBias(extend=0, start=0, end=0, number=0, keep=2), tools=tools)
+    out = [pieces.index(p) for p in (HEAD, "{", '"unit', '"', ": ")]
+    new = bias(out, np.zeros(tiny.vocab_size, dtype=np.float32))
+    assert {pieces[i]: float(new[i]) for i in np.nonzero(new)[0]} == {"true": 2.0, "tr": 2.0}
+    out = [pieces.index(p) for p in (HEAD, "{", '"unit', '"', ":")]  # the space may come with the value
+    new = bias(out, np.zeros(tiny.vocab_size, dtype=np.float32))
+    assert {pieces[i]: float(new[i]) for i in np.nonzero(new)[0]} == {" true": 2.0, " ": 2.0}
+
+
+def test_copy_coverage_counts_values_written_in_the_request() -> None:
+    request = "Weather in Paris on 2024-05-01, budget $2,000, in celsius"
+    assert copy_coverage([{"city": "paris", "unit": "celsius"}], request) == 1.0
+    assert copy_coverage([{"city": "Paris", "budget": 2000.0, "verbose": True}], request) == 1.0  # bools not counted
+    assert copy_coverage([{"city": "London", "days": [2024, 7]}], request) == pytest.approx(1 / 3)
+    assert copy_coverage([{}], request) == 1.0
+    assert copy_coverage([], request) == 0.0
