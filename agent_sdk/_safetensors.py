@@ -7,6 +7,7 @@ BF16 tensors are widened to float32 on read.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import struct
 from collections.abc import Callable
@@ -80,39 +81,78 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
     return out
 
 
-def read_safetensors_into(path: Path, names: list[str], alloc: Callable[[tuple[int, ...], str], T]) -> list[T]:
-    """Reads tensors straight into buffers made by ``alloc(shape, dtype)``, in ``names`` order.
+def read_safetensors_into(
+    path: Path, names: list[str], alloc: Callable[[tuple[int, ...], str], T], *, sha256: str | None = None
+) -> list[T]:
+    """Reads tensors straight into buffers made by ``alloc(shape, dtype)``, returned in ``names`` order.
 
     Unlike :func:`read_safetensors` nothing is memory-mapped or copied: each
     tensor's bytes are read from the file into the buffer's own memory (which
     must export a writable DLPack view), so peak memory is the buffers alone.
+    The file is read once, front to back; with ``sha256`` every byte (header,
+    padding, tensors not asked for) also goes through the hash, so a bundle's
+    weights are verified in the same pass that loads them.
     Bundles never hold BF16 (the compiler writes float32/float16/ints).
 
+    Args:
+        path: The file.
+        names: Tensors to read.
+        alloc: Makes the buffer of a tensor from its shape and dtype name.
+        sha256: The file's expected hex sha256; checked after the last byte.
+
     Raises:
-        ModelFormatError: A name is missing, a dtype is BF16 or unsupported, or the file is truncated.
+        ModelFormatError: A name is missing, a dtype is BF16 or unsupported, the file is
+            truncated, or its sha256 is not ``sha256``.
     """
     entries, offset, _ = _read_header(path)
     missing = [n for n in names if n not in entries]
     if missing:
         raise ModelFormatError(f"{path}: no tensor {', '.join(missing[:5])}")
-    out = []
+    for name in names:
+        if entries[name]["dtype"] == "BF16":
+            raise ModelFormatError(f"{path}: tensor {name} is BF16; bundles store float32/float16")
+    # Buffers are made in ``names`` order (the caller's layout), then filled in file order.
+    bufs = {n: alloc(tuple(entries[n]["shape"]), np.dtype(_ST_DTYPES[entries[n]["dtype"]]).name) for n in names}
+    h = hashlib.sha256() if sha256 is not None else None
     with open(path, "rb", buffering=0) as fp:
-        for name in names:
-            info = entries[name]
-            if info["dtype"] == "BF16":
-                raise ModelFormatError(f"{path}: tensor {name} is BF16; bundles store float32/float16")
-            buf = alloc(tuple(info["shape"]), np.dtype(_ST_DTYPES[info["dtype"]]).name)
-            view = np.from_dlpack(cast(Any, buf)).reshape(-1).view(np.uint8)
-            begin, end = info["data_offsets"]
-            fp.seek(offset + begin)
+        pos = 0
+        if h is not None:
+            h.update(_read_exact(fp, offset, path, "header"))
+            pos = offset
+        for name, info in sorted(entries.items(), key=lambda kv: kv[1]["data_offsets"][0]):
+            begin, end = (offset + o for o in info["data_offsets"])
+            if name not in bufs:
+                if h is not None:  # its bytes still count toward the file's hash
+                    h.update(_read_exact(fp, end - pos, path, name) if pos <= begin else b"")
+                    pos = max(pos, end)
+                continue
+            if h is not None and pos < begin:
+                h.update(_read_exact(fp, begin - pos, path, "padding"))
+            fp.seek(begin)
+            view = np.from_dlpack(cast(Any, bufs[name])).reshape(-1).view(np.uint8)
             got = 0
             while got < end - begin:
                 n = fp.readinto(view.data[got:])
                 if not n:
                     raise ModelFormatError(f"{path}: tensor {name} is truncated")
                 got += n
-            out.append(buf)
-    return out
+            if h is not None:
+                if begin < pos:  # overlapping tensors: never written by us, refuse rather than mis-hash
+                    raise ModelFormatError(f"{path}: tensor {name} overlaps another")
+                h.update(view.data)
+                pos = end
+        if h is not None:
+            h.update(fp.read())  # trailing bytes, if any
+            if h.hexdigest() != sha256:
+                raise ModelFormatError(f"{path.name} does not match its sha256 in the manifest (corrupted or tampered with)")
+    return [bufs[n] for n in names]
+
+
+def _read_exact(fp: Any, n: int, path: Path, what: str) -> bytes:
+    data = fp.read(n)
+    if len(data) != n:
+        raise ModelFormatError(f"{path}: {what} is truncated")
+    return data
 
 
 _DTYPE_NAMES = {np.dtype(v).name: k for k, v in _ST_DTYPES.items()}

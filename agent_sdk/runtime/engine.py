@@ -240,7 +240,10 @@ class Engine:
         self.path = Path(path)
         if overflow not in ("error", "truncate"):
             raise UserError(f"overflow must be 'error' or 'truncate', got {overflow!r}")
-        self.manifest = verify_bundle(self.path) if verify else read_manifest(self.path)
+        self.manifest = read_manifest(self.path)
+        params_name = self.manifest["params"]
+        if verify:  # the weights' sha256 is checked as they are read, below
+            self.manifest = verify_bundle(self.path, hash_later=(params_name,))
         arch = self.manifest["target"].get("arch")
         if self.manifest["target"].get("name") == "vulkan":
             raise BundleError(f"{self.path}: Vulkan bundles need a TVM runtime with Vulkan; this one has none")
@@ -286,7 +289,8 @@ class Engine:
             # Straight from the file into TVM's memory: a memory map plus copies
             # would hold the weights twice at the peak.
             self._params = read_safetensors_into(
-                params_path, order, lambda shape, dtype: tvm.runtime.empty(shape, dtype, self._dev)
+                params_path, order, lambda shape, dtype: tvm.runtime.empty(shape, dtype, self._dev),
+                sha256=self.manifest["files"][params_name]["sha256"] if verify else None,
             )
         except ModelFormatError as exc:
             raise BundleError(f"{self.path}: params file: {exc}") from exc

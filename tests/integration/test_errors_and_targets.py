@@ -46,6 +46,22 @@ def test_truncated_bundle_weights_are_refused(llama_ckpt: Path, compile_bundle: 
         Engine(b)
 
 
+@pytest.mark.parametrize("where", ["first", "middle", "last"])
+def test_corrupted_weights_are_refused(
+    llama_ckpt: Path, compile_bundle: Callable[..., Path], tmp_path: Path, where: str
+) -> None:
+    """The weights' sha256 is checked in the pass that reads them: one flipped data byte anywhere is caught."""
+    b = _copy_bundle(compile_bundle(llama_ckpt, "f32"), tmp_path / "b")
+    p = b / "params.safetensors"
+    data = bytearray(p.read_bytes())
+    first = 8 + int.from_bytes(data[:8], "little")  # the first byte after the header
+    i = {"first": first, "middle": (first + len(data)) // 2, "last": len(data) - 1}[where]
+    data[i] ^= 0x01
+    p.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match=r"params\.safetensors does not match its sha256"):
+        Engine(b)
+
+
 def test_library_swapped_for_another_is_refused(
     llama_ckpt: Path, mobilellm_ckpt: Path, compile_bundle: Callable[..., Path], tmp_path: Path
 ) -> None:

@@ -382,3 +382,20 @@ def test_read_gguf_of_a_non_gguf_file(tmp_path: Path) -> None:
     path.write_bytes(b"GGML" + bytes(60))
     with pytest.raises(ModelFormatError, match="not a readable GGUF file"):
         read_gguf(path)
+
+
+def test_safetensors_read_into_checks_the_whole_file_hash(tmp_path: Path) -> None:
+    import hashlib
+
+    tensors = {k: v for k, v in _mixed_tensors().items() if v.dtype != np.bool_}
+    path = tmp_path / "x.safetensors"
+    write_safetensors(path, tensors)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    names = sorted(tensors)[:2]  # a subset: the other tensors' bytes are hashed too
+    got = read_safetensors_into(path, names, lambda shape, dtype: np.zeros(shape, dtype), sha256=digest)
+    _assert_same(dict(zip(names, got)), {n: tensors[n] for n in names})
+    raw = bytearray(path.read_bytes())
+    raw[-1] ^= 0x01  # a byte of a tensor that was not asked for
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ModelFormatError, match="does not match its sha256"):
+        read_safetensors_into(path, names, lambda shape, dtype: np.zeros(shape, dtype), sha256=digest)
