@@ -229,9 +229,16 @@ class Agent:
 
     def warm(self) -> int:
         """Prefills the static prefix now, so the first question is answered faster."""
-        tok = self.engine.tokenizer
+        engine = self._local()
+        tok = engine.tokenizer
         text = tok.apply_chat_template([self.system_message()], add_generation_prompt=False)
-        return self.engine.warm(tok.encode(text))
+        return engine.warm(tok.encode(text))
+
+    def _local(self) -> Engine:
+        """The local engine (the remote backend has its own loop, :meth:`_stream_remote`)."""
+        if isinstance(self.engine, OpenAIBackend):
+            raise UserError("this needs a local Engine; the agent runs over a remote OpenAI-compatible server")
+        return self.engine
 
     def _grammar_engine(self) -> GrammarEngine:
         if self._grammar is None:
@@ -267,6 +274,8 @@ class Agent:
         totals = {"prompt_tokens": 0, "cached_tokens": 0, "generated_tokens": 0, "forced_tokens": 0, "model_seconds": 0.0}
         steps = 0
         text = ""
+        calls: list[ToolCall]
+        gen: Generation | None
         while steps < self.max_steps:
             steps += 1
             if not self.registry or choice == "none" or (choice != "auto" and not self.registry):
@@ -300,10 +309,10 @@ class Agent:
                 self.messages.append({"role": "assistant", "content": gen.text.strip()})
             for call in calls:
                 yield ToolCallEvent(call)
-                result = self._execute(call)
-                executed.append((call, result))
-                yield ToolResultEvent(call, result)
-                content = tool_response_text(result.to_message())
+                outcome = self._execute(call)
+                executed.append((call, outcome))
+                yield ToolResultEvent(call, outcome)
+                content = tool_response_text(outcome.to_message())
                 self.messages.append({"role": "tool", "name": call.name, "content": content})
             choice = self.followup_choice
             text = ""
@@ -417,10 +426,10 @@ class Agent:
 
     def _prompt_text(self) -> str:
         msgs = [self.system_message(), *self.messages]
-        return self.engine.tokenizer.apply_chat_template(_for_template(msgs), add_generation_prompt=True)
+        return self._local().tokenizer.apply_chat_template(_for_template(msgs), add_generation_prompt=True)
 
     def _prompt_ids(self) -> list[int]:
-        return self.engine.tokenizer.encode(self._prompt_text())
+        return self._local().tokenizer.encode(self._prompt_text())
 
     def _account(self, gen: Generation, totals: dict[str, Any], seconds: float) -> None:
         st = gen.stats
@@ -444,7 +453,7 @@ class Agent:
             # Unconstrained "required": let the model write, then parse.
             return [], None
         step = decode_calls(
-            self.engine, self._prompt_ids(), self.tool_specs, choice=choice, max_tokens=self.max_tokens,
+            self._local(), self._prompt_ids(), self.tool_specs, choice=choice, max_tokens=self.max_tokens,
             parallel=self.parallel_calls, parallel_bias=self.parallel_bias, auto_threshold=self.auto_threshold,
             grammar_engine=self._grammar_engine(), **self.bias_options(self._last_request()),
         )
@@ -477,11 +486,11 @@ class Agent:
 
     def _answer(self, totals: dict[str, Any]) -> Iterator[str | Generation]:
         prefix = self._answer_prefix()
-        ids = self.engine.tokenizer.encode(self._prompt_text() + prefix)
+        ids = self._local().tokenizer.encode(self._prompt_text() + prefix)
         t0 = time.perf_counter()
         if prefix:
             yield prefix
-        stream = self.engine.stream(ids, self.sampling)
+        stream = self._local().stream(ids, self.sampling)
         for ev in stream:
             if ev.text:
                 yield ev.text

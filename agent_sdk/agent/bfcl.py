@@ -76,7 +76,9 @@ def bfcl_to_json_schema(param: dict[str, Any]) -> dict[str, Any]:
 
 
 def _fits(value: Any, json_type: str) -> bool:
-    kinds = {"string": str, "integer": int, "number": (int, float), "boolean": bool, "array": list, "object": dict}
+    kinds: dict[str, type | tuple[type, ...]] = {
+        "string": str, "integer": int, "number": (int, float), "boolean": bool, "array": list, "object": dict,
+    }
     return isinstance(value, kinds.get(json_type, object))
 
 

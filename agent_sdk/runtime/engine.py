@@ -13,7 +13,7 @@ import os
 import platform
 import resource
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -165,7 +165,7 @@ class GenerationStream:
     cache, so nothing is lost).
     """
 
-    def __init__(self, gen: Iterator[TokenEvent]) -> None:
+    def __init__(self, gen: Generator[TokenEvent, None, Generation]) -> None:
         self._gen = gen
         self.result: Generation | None = None
 
@@ -512,7 +512,7 @@ class Engine:
         processor: LogitsProcessor | None,
         constraint: TokenConstraint | None = None,
         want_logprobs: bool = False,
-    ) -> Iterator[TokenEvent]:
+    ) -> Generator[TokenEvent, None, Generation]:
         t0 = time.perf_counter()
         ids = self._fit(self.encode_prompt(prompt), params.max_tokens)
         stats = GenerationStats(prompt_tokens=len(ids))
