@@ -13,14 +13,14 @@ import os
 import platform
 import resource
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from agent_sdk.errors import BundleError, ContextOverflowError, ModelFormatError, UserError
+from agent_sdk.errors import BundleError, ContextOverflowError, EngineError, ModelFormatError, UserError
 from agent_sdk.manifest import read_manifest, verify_bundle
 from agent_sdk.runtime.sampler import Sampler, SamplingParams
 from agent_sdk.runtime.tokenizer import StreamDecoder, Tokenizer
@@ -50,20 +50,34 @@ class TokenConstraint(Protocol):
 
 
 def load_tvm_runtime() -> Any:
-    """Imports TVM, loading only its runtime library when nothing loaded TVM yet.
+    """Makes TVM's runtime available; returns the ``tvm_ffi`` module that drives it.
 
-    The full library (compiler + LLVM) costs ~160 MiB of resident memory that
-    running a compiled model never uses; on a 4 GB board that matters. Set
+    When nothing has imported TVM yet, only ``libtvm_runtime.so`` is loaded and
+    the ``tvm`` Python package is never imported: the full library (compiler +
+    LLVM) costs ~160 MiB of resident memory and the package's Python modules
+    ~40 MiB more, none of which running a compiled model uses. Set
     ``AGENT_SDK_RUNTIME_ONLY=0`` to load the full TVM anyway (a process that
     creates an Engine first and compiles afterwards needs that).
     """
+    import ctypes
+    import importlib.util
     import sys
 
-    if "tvm" not in sys.modules and os.environ.get("AGENT_SDK_RUNTIME_ONLY", "1") != "0":
-        os.environ.setdefault("TVM_USE_RUNTIME_LIB", "1")
-    import tvm
+    import tvm_ffi
 
-    return tvm
+    if "tvm" in sys.modules or os.environ.get("AGENT_SDK_RUNTIME_ONLY", "1") == "0":
+        import tvm  # noqa: F401  # its libraries register the runtime's functions
+
+        return tvm_ffi
+    os.environ.setdefault("TVM_USE_RUNTIME_LIB", "1")  # a later `import tvm` takes the same runtime library
+    spec = importlib.util.find_spec("tvm")
+    if spec is None or not spec.submodule_search_locations:
+        raise EngineError("apache-tvm is not installed: pip install apache-tvm")
+    lib = Path(next(iter(spec.submodule_search_locations))) / "lib" / "libtvm_runtime.so"
+    if not lib.is_file():
+        raise EngineError(f"TVM's runtime library is missing: {lib}")
+    ctypes.CDLL(str(lib), ctypes.RTLD_GLOBAL)
+    return tvm_ffi
 
 
 def peak_rss_mb() -> float:
@@ -258,9 +272,9 @@ class Engine:
             os.environ["TVM_NUM_THREADS"] = str(threads)
         self.threads = int(os.environ.get("TVM_NUM_THREADS", os.cpu_count() or 1))
 
-        tvm = load_tvm_runtime()
-        from tvm.runtime import ShapeTuple
-        from tvm.runtime.vm import VirtualMachine
+        ffi = load_tvm_runtime()
+        ShapeTuple = ffi.Shape
+        alloc = ffi.get_global_func("runtime.TVMTensorAllocWithScope")
 
         from agent_sdk._safetensors import read_safetensors, read_safetensors_into
 
@@ -276,11 +290,21 @@ class Engine:
         self.prefill_chunk = prefill_chunk
         self.eos_token_ids = set(self.tokenizer.eos_token_ids) | set(self.config.get("eos_token_id") or [])
 
-        self._dev = tvm.cpu()
-        self._tensor = tvm.runtime.tensor  # kept: _forward runs once per token
+        self._dev = ffi.device("cpu", 0)
+
+        def empty(shape: Sequence[int], dtype: str) -> Any:
+            return alloc(ShapeTuple(list(shape)), dtype, self._dev, None)
+
+        def tensor(array: np.ndarray) -> Any:  # a TVM-owned (aligned) copy of a numpy array
+            t = empty(array.shape, array.dtype.name)
+            np.from_dlpack(t)[...] = array
+            return t
+
+        self._tensor = tensor  # kept: _forward runs once per token
         try:
-            lib = tvm.runtime.load_module(str(self.path / self.manifest["library"]))
-            self._vm = VirtualMachine(lib, self._dev)
+            lib = ffi.load_module(str(self.path / self.manifest["library"]))
+            self._vm = lib["vm_load_executable"]()
+            self._vm["vm_initialization"](1, 0, 2)  # kDLCPU, device 0, pooled allocator
         except Exception as exc:
             raise BundleError(f"{self.path}: cannot load the library: {exc}") from exc
         params_path = self.path / self.manifest["params"]
@@ -289,7 +313,7 @@ class Engine:
             # Straight from the file into TVM's memory: a memory map plus copies
             # would hold the weights twice at the peak.
             self._params = read_safetensors_into(
-                params_path, order, lambda shape, dtype: tvm.runtime.empty(shape, dtype, self._dev),
+                params_path, order, empty,
                 sha256=self.manifest["files"][params_name]["sha256"] if verify else None,
             )
         except ModelFormatError as exc:
@@ -298,7 +322,7 @@ class Engine:
         self._f_prefill = self._vm["prefill"]
         self._f_prefill_all = self._vm["prefill_all"]
         self._f_decode = self._vm["decode"]
-        g = tvm.get_global_func
+        g = ffi.get_global_func
         self._kv_add = g("vm.builtin.kv_state_add_sequence")
         self._kv_remove = g("vm.builtin.kv_state_remove_sequence")
         self._kv_fork = g("vm.builtin.kv_state_fork_sequence")
@@ -332,7 +356,7 @@ class Engine:
         for start in range(0, len(ids), self.prefill_chunk):
             chunk = ids[start : start + self.prefill_chunk]
             n = len(chunk)
-            emb = self._f_embed(tvm_tensor(np.asarray(chunk, dtype=np.int32), self._dev), self._params)
+            emb = self._f_embed(tvm_tensor(np.asarray(chunk, dtype=np.int32)), self._params)
             self._kv_begin(self._kv, self._ShapeTuple([seq_id]), self._ShapeTuple([n]))
             if all_logits:
                 fn = self._f_prefill_all
@@ -340,7 +364,7 @@ class Engine:
                 fn = self._f_decode if n == 1 else self._f_prefill
             out = fn(emb, self._kv, self._params)
             self._kv_end(self._kv)
-            logits = out[0].numpy()  # (1, n or 1, v)
+            logits = np.from_dlpack(out[0]).copy()  # (1, n or 1, v)
             outs.append(logits[0])
         if all_logits:
             return np.concatenate(outs, axis=0)
