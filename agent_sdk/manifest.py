@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -80,14 +79,14 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     return data
 
 
-def verify_bundle(folder: Path, *, hash_later: Collection[str] = ()) -> dict[str, Any]:
+def verify_bundle(folder: Path, *, hash_params_later: bool = False) -> dict[str, Any]:
     """Checks every file of a bundle against its manifest's size and sha256.
 
     Args:
         folder: The bundle.
-        hash_later: Files whose size is checked here but whose sha256 the
-            caller checks while reading them (the weights: one pass, not two).
-            Never the library: it is hashed before anything loads it.
+        hash_params_later: Check only the size of the weights file here; the
+            caller checks its sha256 while reading it (one pass, not two). The
+            library is always hashed here, before anything loads it.
 
     Returns:
         The manifest.
@@ -102,8 +101,7 @@ def verify_bundle(folder: Path, *, hash_later: Collection[str] = ()) -> dict[str
     for must in (data["library"], data["params"]):
         if must not in files:
             raise BundleError(f"{folder}: manifest does not list {must}; refusing to load an unverified file")
-    if data["library"] in hash_later:
-        raise BundleError(f"{folder}: the library must be verified before it is loaded")
+    deferred = data["params"] if hash_params_later else None
     for name, info in files.items():
         if "/" in name or name.startswith("."):
             raise BundleError(f"{folder}: manifest lists suspicious file name {name!r}")
@@ -113,7 +111,7 @@ def verify_bundle(folder: Path, *, hash_later: Collection[str] = ()) -> dict[str
         size = f.stat().st_size
         if size != info.get("size"):
             raise BundleError(f"{folder}: {name} has {size} bytes, the manifest says {info.get('size')} (truncated or replaced)")
-        if name not in hash_later and sha256_file(f) != info.get("sha256"):
+        if name != deferred and sha256_file(f) != info.get("sha256"):
             raise BundleError(f"{folder}: {name} does not match its sha256 in the manifest (corrupted or tampered with)")
     return data
 

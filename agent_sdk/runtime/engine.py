@@ -254,10 +254,9 @@ class Engine:
         self.path = Path(path)
         if overflow not in ("error", "truncate"):
             raise UserError(f"overflow must be 'error' or 'truncate', got {overflow!r}")
-        self.manifest = read_manifest(self.path)
+        # With verify, the weights' sha256 is checked as they are read, below.
+        self.manifest = verify_bundle(self.path, hash_params_later=True) if verify else read_manifest(self.path)
         params_name = self.manifest["params"]
-        if verify:  # the weights' sha256 is checked as they are read, below
-            self.manifest = verify_bundle(self.path, hash_later=(params_name,))
         arch = self.manifest["target"].get("arch")
         if self.manifest["target"].get("name") == "vulkan":
             raise BundleError(f"{self.path}: Vulkan bundles need a TVM runtime with Vulkan; this one has none")

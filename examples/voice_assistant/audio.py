@@ -18,7 +18,18 @@ import numpy as np
 
 from agent_sdk import UserError
 
-__all__ = ["FRAME", "SAMPLE_RATE", "AudioError", "Clip", "MicSource", "frames", "read_wav", "resample", "write_wav"]
+__all__ = [
+    "FRAME",
+    "SAMPLE_RATE",
+    "AudioError",
+    "Clip",
+    "MicSource",
+    "frames",
+    "read_wav",
+    "resample",
+    "to_16k_pcm",
+    "write_wav",
+]
 
 SAMPLE_RATE = 16000
 FRAME = 1280  # 80 ms at 16 kHz
@@ -106,9 +117,13 @@ def read_wav(path: str | Path) -> Clip:
         )
     data = _decode(raw, width, p)
     data = data[: len(data) - len(data) % channels].reshape(-1, channels).mean(axis=1)
-    x = resample(data, rate, SAMPLE_RATE)
-    samples = np.clip(np.round(x), -32768, 32767).astype(np.int16)
-    return Clip(samples, rate, channels, _warnings(data))
+    return Clip(to_16k_pcm(data, rate), rate, channels, _warnings(data))
+
+
+def to_16k_pcm(x: np.ndarray, rate: int) -> np.ndarray:
+    """Samples on the int16 scale at ``rate`` Hz → 16 kHz int16 (resampled, rounded, clipped)."""
+    y = resample(x.astype(np.float64), rate, SAMPLE_RATE)
+    return np.clip(np.round(y), -32768, 32767).astype(np.int16)
 
 
 def _decode(raw: bytes, width: int, p: Path) -> np.ndarray:

@@ -20,7 +20,7 @@ import numpy as np
 from agent_sdk import ModelFormatError, UserError
 from agent_sdk.manifest import sha256_file
 
-from .audio import FRAME, SAMPLE_RATE, resample
+from .audio import FRAME, to_16k_pcm
 
 __all__ = ["Speaker", "Transcriber", "VoiceActivity", "WakeWord", "strip_wake_phrase"]
 
@@ -180,9 +180,7 @@ class Speaker:
 
     def to_16k(self, audio: np.ndarray) -> np.ndarray:
         """The synthesized audio at 16 kHz (to transcribe it back, in tests)."""
-        return np.clip(np.round(resample(audio.astype(np.float64), self.rate, SAMPLE_RATE)), -32768, 32767).astype(
-            np.int16
-        )
+        return to_16k_pcm(audio, self.rate)
 
 
 _WAKE_WORDS = {

@@ -153,7 +153,6 @@ class MobileLLMForCausalLM(nn.Module):
         support_sliding_window: rx.Var,
     ) -> PagedKVCache:
         """Creates the KV cache; sizes are chosen at run time (CPU attention: our kernels)."""
-        cfg = self.cfg
         with cpu_attention.installed():
             return self._paged_kv_cache(
                 max_batch_size, max_total_seq_len, prefill_chunk_size, page_size, support_sliding_window
