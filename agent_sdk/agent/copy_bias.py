@@ -53,6 +53,8 @@ class ArgumentCursor:
         in_number: Inside a number.
         stack: Open containers, ``"o"`` or ``"a"``.
         keys: The keys written so far in the arguments object itself.
+        items: For each open array (innermost last), the text of its items
+            so far; the last entry is the item being written.
     """
 
     active: bool = False
@@ -64,12 +66,21 @@ class ArgumentCursor:
     stack: list[str] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
     _escape: bool = False
+    items: list[list[str]] = field(default_factory=list)
 
     def feed(self, text: str) -> None:
         """Advances over ``text`` (JSON as the call grammar writes it)."""
         for ch in text:
             if not self.active:
                 return
+            if self.items:
+                for outer in self.items[:-1]:
+                    outer[-1] += ch
+                own = not self.in_string and self.stack and self.stack[-1] == "a" and ch in ",]"
+                if not own:
+                    self.items[-1][-1] += ch
+                elif ch == ",":
+                    self.items[-1].append("")
             if self.in_string:
                 if self._escape:
                     self._escape = False
@@ -94,9 +105,12 @@ class ArgumentCursor:
             elif ch in "{[":
                 self.stack.append("o" if ch == "{" else "a")
                 self.is_key = ch == "{"
+                if ch == "[":
+                    self.items.append([""])
             elif ch in "}]":
                 if self.stack:
-                    self.stack.pop()
+                    if self.stack.pop() == "a" and self.items:
+                        self.items.pop()
                 if not self.stack:
                     self.active = False
             elif ch == ":":
@@ -112,8 +126,24 @@ class ArgumentCursor:
         """An independent copy (to look ahead over a token's text)."""
         return ArgumentCursor(
             self.active, self.depth, self.in_string, self.is_key, self.value, self.in_number, list(self.stack),
-            list(self.keys), self._escape,
+            list(self.keys), self._escape, [list(x) for x in self.items],
         )
+
+    def item_repeats(self, *, closing: bool = False) -> bool:
+        """Whether the innermost array's item just written repeats an earlier item of it.
+
+        Args:
+            closing: The item is a string still open: judge it as if its
+                closing quote came next.
+        """
+        if not self.items or self.in_number or not self.stack or self.stack[-1] != "a":
+            return False
+        if self.in_string != closing:
+            return False
+        *before, last = (x.strip() for x in self.items[-1])
+        if closing:
+            last += '"'
+        return bool(last) and last in before
 
 
 _NAME = re.compile(r'"name": "((?:[^"\\]|\\.)*)", "arguments": ')
@@ -156,6 +186,10 @@ class TokenIndex:
         self.by_text: dict[str, list[int]] = {}
         self.quote_ids: list[int] = []
         self.close_ids: list[int] = []  # tokens holding "}" (may close the arguments)
+        self.digit_ids: list[int] = []  # tokens starting with a digit
+        self.array_close_ids: list[int] = []  # tokens starting with "]"
+        self.quote_array_close_ids: list[int] = []  # '"]' ...: end a string and its array
+        self.quote_comma_ids: list[int] = []  # '",' ...: end a string, another item follows
         for i in range(int(tokenizer.vocab_size)):
             s = tokenizer.decode([i])
             if not s or "\ufffd" in s:
@@ -165,6 +199,14 @@ class TokenIndex:
                 self.quote_ids.append(i)
             if "}" in s:
                 self.close_ids.append(i)
+            if s[0].isdigit():
+                self.digit_ids.append(i)
+            if s.lstrip(" ").startswith("]"):
+                self.array_close_ids.append(i)
+            if s.startswith('"') and s[1:].lstrip(" ").startswith("]"):
+                self.quote_array_close_ids.append(i)
+            if s.startswith('"') and s[1:].lstrip(" ").startswith(","):
+                self.quote_comma_ids.append(i)
         self.text_of = {i: s for s, ids in self.by_text.items() for i in ids}
         self.max_len = max((len(s) for s in self.by_text), default=1)
 
@@ -211,6 +253,10 @@ class ValueBias:
             argument the request mentions (a word of its name appears in the
             request) is still missing, for that argument as the next key, and
             for ``true`` as the value of a boolean argument the request mentions.
+        loop: Nats for ending a value that went into a loop: closing an
+            array whose last item repeats an earlier one, ending a string
+            whose last 12 characters already occur in it, against another
+            digit of a number longer than any in the request (and 12 digits).
     """
 
     # Copying spans and numbers (3/1/3/3 nats) left BFCL simple_python at 54%
@@ -221,10 +267,11 @@ class ValueBias:
     end: float = 0.0
     number: float = 0.0
     keep: float = 5.0
+    loop: float = 8.0
 
     def enabled(self) -> bool:
         """Whether any bias is non-zero."""
-        return any((self.extend, self.start, self.end, self.number, self.keep))
+        return any((self.extend, self.start, self.end, self.number, self.keep, self.loop))
 
 
 # Words of parameter names too generic to say the request mentions the parameter.
@@ -281,6 +328,7 @@ class CopyBias:
         texts += [t[:1].lower() + t[1:] for t in texts] + [t[:1].upper() + t[1:] for t in texts]
         self._start_texts = list(dict.fromkeys(texts))
         self._numbers = _numbers(source)
+        self._max_digits = max([12] + [len(n.lstrip("-")) + 1 for n in self._numbers])
         self.bias = bias
         self.wanted: dict[str, set[str]] = {}  # tool -> optional parameters the request mentions
         self.flags: dict[str, set[str]] = {}  # tool -> boolean parameters the request mentions
@@ -312,6 +360,8 @@ class CopyBias:
         elif cur.in_number and b.number:
             for i in self.number_candidates(cur.value):
                 add[i] = b.number
+        if b.loop:
+            self._loop_guard(cur, add)
         tool = current_tool(text) or ""
         missing = self.wanted.get(tool, set()) - set(cur.keys) if b.keep else set()
         if missing and cur.is_key and cur.depth == 1:
@@ -340,6 +390,28 @@ class CopyBias:
         ids = np.fromiter(add.keys(), dtype=np.int64, count=len(add))
         logits[ids] += np.fromiter(add.values(), dtype=np.float32, count=len(add))
         return logits
+
+    def _loop_guard(self, cur: ArgumentCursor, add: dict[int, float]) -> None:
+        """Adds ``bias.loop`` for ending a value that repeats itself (see :class:`ValueBias`)."""
+        loop = self.bias.loop
+        if cur.in_string and not cur.is_key:
+            v = cur.value
+            if len(v) >= 24 and v.find(v[-12:]) < len(v) - 12:
+                for i in self.index.quote_ids:
+                    add[i] = add.get(i, 0.0) + loop
+        elif cur.in_number:
+            if len(cur.value.lstrip("-").replace(".", "")) >= self._max_digits:
+                for i in self.index.digit_ids:
+                    add[i] = add.get(i, 0.0) - loop
+        elif cur.item_repeats():
+            for i in self.index.array_close_ids:
+                add[i] = add.get(i, 0.0) + loop
+        if cur.in_string and not cur.is_key and cur.item_repeats(closing=True):
+            # '"]' ends the item and the array in one token, '",' goes on.
+            for i in self.index.quote_array_close_ids:
+                add[i] = add.get(i, 0.0) + loop
+            for i in self.index.quote_comma_ids:
+                add[i] = add.get(i, 0.0) - loop
 
     def string_candidates(self, value: str) -> tuple[list[int], list[int], bool]:
         """Tokens that go on with ``value`` from the source, and whether it may end here.

@@ -19,13 +19,14 @@ from typing import Any
 
 from agent_sdk.agent.copy_bias import CopyBias, ValueBias, chain_processors, copy_coverage
 from agent_sdk.agent.parsing import parse_calls
+from agent_sdk.agent.relevance import tool_relevance
 from agent_sdk.constrain.grammar import GrammarEngine
 from agent_sdk.constrain.tool_grammar import CALL_CLOSE, CALL_OPEN, tool_call_grammar
 from agent_sdk.runtime.engine import Engine, Generation
 from agent_sdk.runtime.sampler import SamplingParams
 
 __all__ = [
-    "AUTO_THRESHOLD", "COVERAGE_WEIGHT", "CallStep", "call_grammar", "call_score", "call_text", "decode_calls",
+    "AUTO_THRESHOLD", "COVERAGE_WEIGHT", "RELEVANCE_WEIGHT", "CallStep", "call_relevance", "call_grammar", "call_score", "call_text", "decode_calls",
     "tool_response_text",
 ]
 
@@ -57,6 +58,7 @@ class CallStep:
 # split, even-numbered questions (simple_python every 4th, irrelevance every
 # 2nd) with the default ValueBias; see docs/bfcl_results.md.
 COVERAGE_WEIGHT = 0.75
+RELEVANCE_WEIGHT = 0.0
 AUTO_THRESHOLD = -1.1
 
 
@@ -118,8 +120,11 @@ def decode_calls(
     flags: list[bool] = []
     if choice == "auto" and gen.logprobs is not None:
         flags = list(constraint.forced_flags[: len(gen.logprobs)])
-        coverage = copy_coverage([a for _, a in calls], copy_from) if copy_from is not None else None
-        score = call_score(gen, flags, coverage=coverage)
+        coverage = relevance = None
+        if copy_from is not None:
+            coverage = copy_coverage([a for _, a in calls], copy_from)
+            relevance = call_relevance([n for n, _ in calls], tools, copy_from)
+        score = call_score(gen, flags, coverage=coverage, relevance=relevance)
         if score < auto_threshold:
             return CallStep([], gen, score, True, seconds, flags)
     return CallStep(calls, gen, score, False, seconds, flags)  # no calls: truncated by max_tokens
@@ -143,8 +148,21 @@ def _stop_bias(engine: Engine, bias: float) -> Callable[[list[int], Any], Any]:
     return processor
 
 
+def call_relevance(names: Sequence[str], tools: Sequence[dict[str, Any]], request: str) -> float:
+    """The mean :func:`~agent_sdk.agent.relevance.tool_relevance` of the called tools (0.0 without calls)."""
+    by_name = {t["name"]: t for t in tools}
+    scores = [tool_relevance(by_name[n], request) for n in names if n in by_name]
+    return sum(scores) / len(scores) if scores else 0.0
+
+
 def call_score(
-    gen: Generation, forced_flags: list[bool], *, coverage: float | None = None, coverage_weight: float = COVERAGE_WEIGHT,
+    gen: Generation,
+    forced_flags: list[bool],
+    *,
+    coverage: float | None = None,
+    coverage_weight: float = COVERAGE_WEIGHT,
+    relevance: float | None = None,
+    relevance_weight: float = RELEVANCE_WEIGHT,
 ) -> float:
     """How much the model itself wants the call it was constrained to.
 
@@ -171,6 +189,8 @@ def call_score(
     score = 0.1 * lps[0] + 0.9 * mean_free
     if coverage is not None:
         score += coverage_weight * (coverage - 1.0)
+    if relevance is not None:
+        score += relevance_weight * (relevance - 1.0)
     return score
 
 

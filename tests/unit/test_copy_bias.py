@@ -149,7 +149,7 @@ def test_keep_bias_only_while_a_mentioned_optional_argument_is_missing(tok: Tiny
 
 def test_value_bias_enabled_and_chain() -> None:
     assert ValueBias().enabled()
-    assert not ValueBias(extend=0, start=0, end=0, number=0, keep=0).enabled()
+    assert not ValueBias(extend=0, start=0, end=0, number=0, keep=0, loop=0).enabled()
     assert chain_processors(None, None) is None
 
     def add1(out: list[int], x: np.ndarray) -> np.ndarray:
@@ -208,3 +208,38 @@ def test_copy_coverage_counts_values_written_in_the_request() -> None:
     assert copy_coverage([{"city": "London", "days": [2024, 7]}], request) == pytest.approx(1 / 3)
     assert copy_coverage([{}], request) == 1.0
     assert copy_coverage([], request) == 0.0
+
+
+def test_cursor_tracks_array_items() -> None:
+    cur = scan_arguments(HEAD + '{"a": ["x", {"b": [1, 2]}, "y"')
+    assert cur.items == [['"x"', ' {"b": [1, 2]}', ' "y"']]
+    assert not cur.item_repeats()
+    assert scan_arguments(HEAD + '{"a": ["x", "y", "x"').item_repeats()
+    assert not scan_arguments(HEAD + '{"a": ["x", "y", "x').item_repeats()  # still inside the string
+    assert scan_arguments(HEAD + '{"a": ["x"], "c": 1').items == []
+
+
+def test_loop_guard_ends_values_that_repeat(tok: TinyTokenizer) -> None:
+    bias = CopyBias(tok, "the cities", ValueBias(extend=0, start=0, end=0, number=0, keep=0, loop=8))
+    assert _gain(bias, tok, '{"n": ["Paris", "city", "Paris"') == {"]": 8.0}  # an item came round again
+    assert _gain(bias, tok, '{"n": ["Paris", "city"') == {}
+    looping = _gain(bias, tok, '{"n": "New York New York New York')
+    assert looping['"'] == 8.0 and looping['",'] == 8.0 and looping['"}'] == 8.0
+    assert _gain(bias, tok, '{"n": "New York, Paris') == {}
+    assert _gain(bias, tok, '{"n": ' + "2" * 12) == {"2": -8.0, "0": -8.0, "5": -8.0, "1": -8.0}
+    assert _gain(bias, tok, '{"n": ' + "2" * 11) == {}
+    long_number = CopyBias(tok, "pay 20000000000000 now", ValueBias(extend=0, start=0, end=0, number=0, keep=0, loop=8))
+    assert _gain(long_number, tok, '{"n": ' + "2" * 14) == {}  # the request writes one that long
+
+
+def test_loop_guard_closes_a_repeated_string_item_with_its_array() -> None:
+    pieces = [HEAD, "{", '"n', '": ', "[", '"', "Paris", "city", '",', '"]', '", ', "]"]
+    tok = TinyTokenizer(pieces)
+    bias = CopyBias(tok, "the cities", ValueBias(extend=0, start=0, end=0, number=0, keep=0, loop=8))
+    text = '{"n": ["Paris", "city", "Paris'
+    out = [0] + tok.ids("{", '"n', '": ', "[", '"', "Paris", '", ', '"', "city", '", ', '"', "Paris")
+    assert tok.decode(out[1:]) == text
+    new = bias(out, np.zeros(len(pieces), dtype=np.float32))
+    assert {pieces[i]: float(new[i]) for i in np.nonzero(new)[0]} == {'"]': 8.0, '",': -8.0, '", ': -8.0}
+    out = [0] + tok.ids("{", '"n', '": ', "[", '"', "Paris", '", ', '"', "city")
+    assert not np.any(bias(out, np.zeros(len(pieces), dtype=np.float32)))
