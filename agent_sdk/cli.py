@@ -264,6 +264,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from agent_sdk.agent.bfcl import run_bfcl
     from agent_sdk.agent.copy_bias import DEFAULT_VALUE_BIAS
+    from agent_sdk.agent.rerank import DEFAULT_RERANK
     from agent_sdk.runtime import Engine
 
     if args.suite != "bfcl":
@@ -280,7 +281,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         engine, Path(args.data), categories=args.category or None, limit=args.limit,
         out=Path(args.out) if args.out else None, constrain=not args.no_constrain, tool_choice=args.tool_choice,
         parallel_bias=args.parallel_bias, value_bias=None if args.no_value_bias else DEFAULT_VALUE_BIAS,
-        progress=progress,
+        rerank=None if args.no_rerank else DEFAULT_RERANK, progress=progress,
     )
     summary["wall_seconds"] = round(time.perf_counter() - t0, 1)
     accuracy = _score_bfcl(Path(args.data), Path(args.out), args.category) if args.out else None
@@ -578,6 +579,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--tool-choice", default="auto", choices=["auto", "required", "none"])
     e.add_argument("--parallel-bias", type=float, default=2.0, help="nats another parallel call must beat ending by")
     e.add_argument("--no-value-bias", action="store_true", help="no bias towards argument values from the request")
+    e.add_argument("--no-rerank", action="store_true",
+                   help="keep the greedy argument values (no re-ranking against the request's spans and numbers)")
     e.add_argument("--model", default=DEFAULT_PROMPT_MODEL)
     e.add_argument("--quant", choices=QUANT_NAMES, default="q4")
     e.add_argument("--threads", type=int, default=None)

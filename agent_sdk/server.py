@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 from agent_sdk.agent.agent import ToolCall
 from agent_sdk.agent.copy_bias import DEFAULT_VALUE_BIAS, ValueBias
 from agent_sdk.agent.prompting import system_prompt
+from agent_sdk.agent.rerank import DEFAULT_RERANK, ValueRerank
 from agent_sdk.agent.step import AUTO_THRESHOLD, call_grammar, call_text, decode_calls, tool_response_text
 from agent_sdk.constrain.grammar import GrammarEngine
 from agent_sdk.errors import AgentSDKError, ContextOverflowError, ToolDefinitionError, UserError
@@ -102,6 +103,8 @@ class ServerConfig:
         parallel_bias: Nats by which another parallel call must beat ending.
         value_bias: How strongly calls favour argument values from the last
             user message (:class:`~agent_sdk.agent.copy_bias.ValueBias`); None: not at all.
+        rerank: Re-rank argument values by the whole value's likelihood
+            (:class:`~agent_sdk.agent.rerank.ValueRerank`); None: greedy values.
         max_queue: Requests that may wait for the engine; more get HTTP 503.
         timeout: Seconds a connection may stall while sending or reading.
     """
@@ -114,6 +117,7 @@ class ServerConfig:
     auto_threshold: float = AUTO_THRESHOLD
     parallel_bias: float = 2.0
     value_bias: ValueBias | None = DEFAULT_VALUE_BIAS
+    rerank: ValueRerank | None = DEFAULT_RERANK
     max_queue: int = 8
     timeout: float = 60.0
 
@@ -278,7 +282,7 @@ class ChatService:
                 self.engine, req.prompt_ids, req.tools, choice=req.tool_choice, max_tokens=req.sampling.max_tokens,
                 parallel=req.parallel, parallel_bias=self.config.parallel_bias,
                 auto_threshold=self.config.auto_threshold, grammar_engine=self._grammar,
-                copy_from=req.request or None, value_bias=self.config.value_bias,
+                copy_from=req.request or None, value_bias=self.config.value_bias, rerank=self.config.rerank,
             )
             if step.calls:
                 yield "calls", [ToolCall(name, args) for name, args in step.calls]

@@ -22,6 +22,7 @@ from agent_sdk.agent.agent import Agent  # noqa: E402
 from agent_sdk.agent.bfcl import _declared_registry, load_bfcl  # noqa: E402
 from agent_sdk.cli import ensure_bundle  # noqa: E402
 from agent_sdk.agent.copy_bias import ValueBias  # noqa: E402
+from agent_sdk.agent.rerank import ValueRerank  # noqa: E402
 from agent_sdk.agent.step import decode_calls  # noqa: E402
 from agent_sdk.runtime import Engine  # noqa: E402
 
@@ -36,15 +37,23 @@ def main() -> int:
     ap.add_argument("--every", type=int, default=1, help="keep every N-th question (ids 0, N, 2N, ...): a tuning subset")
     ap.add_argument("--bias", default=None, metavar="K=V,...",
                     help="ValueBias fields (extend, start, end, number, keep), e.g. extend=3,start=1; 'none' disables")
+    ap.add_argument("--rerank", default=None, metavar="K=V,...",
+                    help="re-rank string values: ValueRerank fields (starts, max_words, window, prior, margin), "
+                         "e.g. prior=1; 'none' disables; default: the agent's")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     engine = Engine(ensure_bundle("smollm2-135m", quant="q4"))
-    biases: dict[str, ValueBias | None] = {}
+    biases: dict[str, ValueBias | ValueRerank | None] = {}
     if args.bias == "none":
         biases["value_bias"] = None
     elif args.bias:
         fields = {k: float(v) for k, v in (kv.split("=") for kv in args.bias.split(","))}
         biases["value_bias"] = ValueBias(**fields)
+    if args.rerank == "none":
+        biases["rerank"] = None
+    elif args.rerank:
+        fields = {k: float(v) for k, v in (kv.split("=") for kv in args.rerank.split(","))}
+        biases["rerank"] = ValueRerank(**{k: int(v) if k in ("starts", "max_words", "max_enum") else v for k, v in fields.items()})
     cats = args.category or ["simple_python", "irrelevance"]
     with open(args.out, "w") as fp:
         seen: dict[str, int] = {}

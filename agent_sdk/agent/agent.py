@@ -29,6 +29,7 @@ from agent_sdk.agent.copy_bias import DEFAULT_VALUE_BIAS, ValueBias
 from agent_sdk.agent.parsing import parse_calls
 from agent_sdk.agent.prompting import system_prompt
 from agent_sdk.agent.remote import OpenAIBackend
+from agent_sdk.agent.rerank import DEFAULT_RERANK, ValueRerank
 from agent_sdk.agent.step import AUTO_THRESHOLD, decode_calls, tool_response_text
 from agent_sdk.constrain.grammar import GrammarEngine
 from agent_sdk.errors import UserError
@@ -157,6 +158,10 @@ class Agent:
             the user's request (:class:`~agent_sdk.agent.copy_bias.ValueBias`;
             its defaults were chosen on BFCL's development split); None
             disables it.
+        rerank: Re-rank argument values by the whole value's likelihood
+            against the request's spans and numbers
+            (:class:`~agent_sdk.agent.rerank.ValueRerank`); None keeps
+            the greedy values.
         answer_prefix: How an answer after tool results starts (``{tools}``
             is replaced by the tools' names); None lets the model start.
         confirm: Asked before running a ``requires_confirmation`` tool;
@@ -179,6 +184,7 @@ class Agent:
         auto_threshold: float = AUTO_THRESHOLD,
         parallel_bias: float = 2.0,
         value_bias: ValueBias | None = DEFAULT_VALUE_BIAS,
+        rerank: ValueRerank | None = DEFAULT_RERANK,
         answer_prefix: str | None = "According to {tools}, ",
         confirm: Callable[[ToolCall], bool] | None = None,
     ) -> None:
@@ -202,6 +208,7 @@ class Agent:
         self.auto_threshold = auto_threshold
         self.parallel_bias = parallel_bias
         self.value_bias = value_bias
+        self.rerank = rerank
         self.answer_prefix = answer_prefix
         self.confirm = confirm
         self.messages: list[dict[str, Any]] = []
@@ -415,7 +422,7 @@ class Agent:
 
     def bias_options(self, request: str) -> dict[str, Any]:
         """The argument-value biases of a call step for ``request`` (keywords of ``decode_calls``)."""
-        return {"copy_from": request, "value_bias": self.value_bias}
+        return {"copy_from": request, "value_bias": self.value_bias, "rerank": self.rerank}
 
     def _last_request(self) -> str:
         """The latest user message: argument values are copied from it."""
@@ -485,7 +492,9 @@ class Agent:
         return self.answer_prefix.format(tools=" and ".join(names))
 
     def _answer(self, totals: dict[str, Any]) -> Iterator[str | Generation]:
-        prefix = self._answer_prefix()
+        # Without its trailing space: the model writes " Paris" as one token,
+        # after a bare space it goes astray (a new line, a repeated space).
+        prefix = self._answer_prefix().rstrip()
         ids = self._local().tokenizer.encode(self._prompt_text() + prefix)
         t0 = time.perf_counter()
         if prefix:

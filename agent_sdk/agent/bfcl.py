@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_sdk.agent.copy_bias import DEFAULT_VALUE_BIAS, ValueBias
+from agent_sdk.agent.rerank import DEFAULT_RERANK, ValueRerank
 from agent_sdk.errors import UserError
 
 __all__ = ["bfcl_to_json_schema", "load_bfcl", "BFCLQuestion", "CATEGORIES"]
@@ -140,12 +141,14 @@ def run_bfcl(
     tool_choice: str = "auto",
     parallel_bias: float = 2.0,
     value_bias: ValueBias | None = DEFAULT_VALUE_BIAS,
+    rerank: ValueRerank | None = DEFAULT_RERANK,
     progress: Any = None,
 ) -> dict[str, Any]:
     """Runs the agent's first step on each question; writes ``{"id", "calls"}`` lines.
 
     ``value_bias`` is the agent's bias towards argument values from the
-    request (None: off), the other options as in :class:`~agent_sdk.agent.agent.Agent`.
+    request (None: off), ``rerank`` its re-ranking of values (None: off),
+    the other options as in :class:`~agent_sdk.agent.agent.Agent`.
 
     Returns:
         Summary: questions, valid-call rate, mean latency, tokens/s, per category counts.
@@ -165,7 +168,7 @@ def run_bfcl(
         for q in load_bfcl(data_dir, categories, limit=limit):
             agent = Agent(engine, tools=_declared_registry(q.tools), tool_choice=tool_choice, constrain=constrain,
                           max_steps=1, max_tokens=256, system=_system_from(q.messages), parallel_bias=parallel_bias,
-                          value_bias=value_bias)
+                          value_bias=value_bias, rerank=rerank)
             user = "\n".join(m.get("content", "") for m in q.messages if m.get("role") == "user")
             t0 = time.perf_counter()
             calls, ok = agent.first_step_calls(user)

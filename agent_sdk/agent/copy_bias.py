@@ -26,9 +26,12 @@ import re
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, ClassVar
 
 import numpy as np
+
+from agent_sdk.agent.relevance import same_word
 
 __all__ = [
     "DEFAULT_VALUE_BIAS", "ArgumentCursor", "CopyBias", "TokenIndex", "ValueBias", "chain_processors", "copy_coverage", "current_tool", "mentioned",
@@ -108,9 +111,8 @@ class ArgumentCursor:
                 if ch == "[":
                     self.items.append([""])
             elif ch in "}]":
-                if self.stack:
-                    if self.stack.pop() == "a" and self.items:
-                        self.items.pop()
+                if self.stack and self.stack.pop() == "a" and self.items:
+                    self.items.pop()
                 if not self.stack:
                     self.active = False
             elif ch == ":":
@@ -190,6 +192,8 @@ class TokenIndex:
         self.array_close_ids: list[int] = []  # tokens starting with "]"
         self.quote_array_close_ids: list[int] = []  # '"]' ...: end a string and its array
         self.quote_comma_ids: list[int] = []  # '",' ...: end a string, another item follows
+        self.number_end_ids: list[int] = []  # tokens that may end a JSON number: "," "}" "]" or white space first
+        self.quote_punct_ids: list[int] = []  # '",', '"]', '"}', '":' ...: where a value starts, a string of punctuation
         for i in range(int(tokenizer.vocab_size)):
             s = tokenizer.decode([i])
             if not s or "\ufffd" in s:
@@ -207,6 +211,10 @@ class TokenIndex:
                 self.quote_array_close_ids.append(i)
             if s.startswith('"') and s[1:].lstrip(" ").startswith(","):
                 self.quote_comma_ids.append(i)
+            if s[0] in ",}] \n":
+                self.number_end_ids.append(i)
+            if s.startswith('"') and s[1:2] in (",", "]", "}", ":"):
+                self.quote_punct_ids.append(i)
         self.text_of = {i: s for s, ids in self.by_text.items() for i in ids}
         self.max_len = max((len(s) for s in self.by_text), default=1)
 
@@ -231,10 +239,26 @@ def _word_starts(source: str) -> list[int]:
     return [m.start() for m in re.finditer(r"[^\W_]+|[^\w\s]", source)]
 
 
+_SCALES = {"thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12}
+_NUMBER = re.compile(r"(-?\d[\d,]*(?:\.\d+)?)(?:\s*(thousand|million|billion|trillion)\b)?", re.IGNORECASE)
+
+
 def _numbers(source: str) -> list[str]:
-    """Numbers written in the request, thousands separators removed."""
-    found = re.findall(r"-?\d[\d,]*(?:\.\d+)?", source)
-    return [n.replace(",", "").rstrip(".") for n in found if n.replace(",", "")]
+    """Numbers written in the request as JSON writes them.
+
+    Thousands separators are dropped ("$2,000,000" is ``2000000``) and scale
+    words applied ("8.5 million" is ``8500000``, not ``8.5``).
+    """
+    out = []
+    for m in _NUMBER.finditer(source):
+        n = m.group(1).replace(",", "").rstrip(".")
+        if not n or n == "-":
+            continue
+        if m.group(2):
+            scaled = Decimal(n) * _SCALES[m.group(2).lower()]
+            n = str(int(scaled)) if scaled == scaled.to_integral_value() else format(scaled.normalize(), "f")
+        out.append(n)
+    return out
 
 
 @dataclass(frozen=True)
@@ -298,7 +322,7 @@ def mentioned(name: str, source: str, *, tool: str = "") -> bool:
         if w in _GENERIC or w in topic:
             continue
         stem = w[:-1] if len(w) > 4 and w.endswith("s") else w
-        if any(x.startswith(stem) for x in words):
+        if any(x.startswith(stem) or same_word(w, x) for x in words):
             return True
     return False
 
@@ -358,10 +382,13 @@ class CopyBias:
                 for i in self.index.quote_ids:
                     add[i] = add.get(i, 0.0) + b.end
         elif cur.in_number and b.number:
+            # Twice as strong while the digits so far are no number of the
+            # request: "2" of "$2,000,000" is not a value to stop at.
+            bonus = b.number if cur.value in self._numbers else 2 * b.number
             for i in self.number_candidates(cur.value):
-                add[i] = b.number
+                add[i] = bonus
         if b.loop:
-            self._loop_guard(cur, add)
+            self._loop_guard(cur, add, text)
         tool = current_tool(text) or ""
         missing = self.wanted.get(tool, set()) - set(cur.keys) if b.keep else set()
         if missing and cur.is_key and cur.depth == 1:
@@ -391,7 +418,7 @@ class CopyBias:
         logits[ids] += np.fromiter(add.values(), dtype=np.float32, count=len(add))
         return logits
 
-    def _loop_guard(self, cur: ArgumentCursor, add: dict[int, float]) -> None:
+    def _loop_guard(self, cur: ArgumentCursor, add: dict[int, float], text: str) -> None:
         """Adds ``bias.loop`` for ending a value that repeats itself (see :class:`ValueBias`)."""
         loop = self.bias.loop
         if cur.in_string and not cur.is_key:
@@ -406,6 +433,12 @@ class CopyBias:
         elif cur.item_repeats():
             for i in self.index.array_close_ids:
                 add[i] = add.get(i, 0.0) + loop
+        elif not cur.is_key and text.rstrip().endswith(("[", ":", ",")):
+            # A value starts: '",' here opens a string holding ", " -- the model
+            # meant the quote to close something (it wanted a number or a quote
+            # the grammar does not allow), not a value made of punctuation.
+            for i in self.index.quote_punct_ids:
+                add[i] = add.get(i, 0.0) - loop
         if cur.in_string and not cur.is_key and cur.item_repeats(closing=True):
             # '"]' ends the item and the array in one token, '",' goes on.
             for i in self.index.quote_array_close_ids:

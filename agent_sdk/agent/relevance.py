@@ -25,12 +25,12 @@ __all__ = ["content_words", "same_word", "tool_relevance", "word_overlap"]
 # Function words, and verbs and nouns that name no topic (every tool "gets"
 # or "calculates" something); they say nothing about a tool's subject.
 _STOP = frozenset(
-    """the and for with from into onto that this these those what which when where who whom whose how why
+    re.findall(r"\S+", """the and for with from into onto that this these those what which when where who whom whose how why
     are was were been being have has had does did can could should would will shall may might must
     any all each every some such other than then there their them they its it's not nor but per via
     get set find calculate compute given specific particular based using use used return returns
     retrieve provide fetch information info data value values number list type name names
-    function tool default optional required parameter parameters""".split()
+    function tool default optional required parameter parameters""")
 )
 
 

@@ -11,22 +11,35 @@ an OpenAI client renders exactly as the agent's own history does.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from agent_sdk.agent.copy_bias import CopyBias, ValueBias, chain_processors, copy_coverage
 from agent_sdk.agent.parsing import parse_calls
 from agent_sdk.agent.relevance import tool_relevance
+from agent_sdk.agent.rerank import ValueRerank, rerank_values
 from agent_sdk.constrain.grammar import GrammarEngine
 from agent_sdk.constrain.tool_grammar import CALL_CLOSE, CALL_OPEN, tool_call_grammar
+from agent_sdk.errors import AgentSDKError
 from agent_sdk.runtime.engine import Engine, Generation
 from agent_sdk.runtime.sampler import SamplingParams
 
 __all__ = [
-    "AUTO_THRESHOLD", "COVERAGE_WEIGHT", "RELEVANCE_WEIGHT", "CallStep", "call_relevance", "call_grammar", "call_score", "call_text", "decode_calls",
+    "AUTO_THRESHOLD",
+    "COVERAGE_WEIGHT",
+    "RELEVANCE_WEIGHT",
+    "CallStep",
+    "call_grammar",
+    "call_relevance",
+    "call_score",
+    "call_text",
+    "decode_calls",
     "tool_response_text",
 ]
 
@@ -56,10 +69,11 @@ class CallStep:
 
 # The ``auto`` decision (:func:`call_score`): chosen on BFCL's development
 # split, even-numbered questions (simple_python every 4th, irrelevance every
-# 2nd) with the default ValueBias; see docs/bfcl_results.md.
+# 2nd) with the agent's default ValueBias and ValueRerank, by
+# ``tools/eval_bfcl_modes.py --search``; see docs/bfcl_results.md.
 COVERAGE_WEIGHT = 0.75
-RELEVANCE_WEIGHT = 0.0
-AUTO_THRESHOLD = -1.1
+RELEVANCE_WEIGHT = 1.5
+AUTO_THRESHOLD = -2.0
 
 
 def call_grammar(ge: GrammarEngine, tools: Sequence[dict[str, Any]], *, choice: str, parallel: bool) -> str:
@@ -85,6 +99,7 @@ def decode_calls(
     grammar_engine: GrammarEngine | None = None,
     copy_from: str | None = None,
     value_bias: ValueBias | None = None,
+    rerank: ValueRerank | None = None,
 ) -> CallStep:
     """Decodes tool calls under the tools' grammar (greedy).
 
@@ -101,9 +116,14 @@ def decode_calls(
         copy_from: The request the argument values should be copied from
             (:class:`~agent_sdk.agent.copy_bias.CopyBias`); None: no copy bias.
         value_bias: How strongly to favour values from ``copy_from`` (None: not at all).
+        rerank: Re-rank argument values by the whole value's likelihood
+            against the request's spans and numbers
+            (:func:`~agent_sdk.agent.rerank.rerank_values`; needs
+            ``copy_from``); None: keep the greedy values.
     """
     ge = grammar_engine or GrammarEngine.for_engine(engine)
-    constraint = ge.constraint(call_grammar(ge, tools, choice=choice, parallel=parallel))
+    grammar = call_grammar(ge, tools, choice=choice, parallel=parallel)
+    constraint = ge.constraint(grammar)
     copy = None
     if copy_from and value_bias is not None and value_bias.enabled():
         copy = CopyBias(engine.tokenizer, copy_from, value_bias, tools=tools)
@@ -113,8 +133,41 @@ def decode_calls(
         prompt_ids, SamplingParams(max_tokens=max_tokens), constraint=constraint, logprobs=choice == "auto",
         logits_processor=processor,
     )
+    text = gen.text
+    if rerank is not None and copy_from and gen.finish_reason != "length":
+
+        def redecode(prefix: str, first: np.ndarray) -> str | None:
+            ids = engine.tokenizer.encode(prefix)
+            again = ge.constraint(grammar)
+            try:
+                for t in ids:
+                    again.accept(t)
+            except AgentSDKError:
+                return None
+            budget = max_tokens - len(ids)
+            if budget <= 0:
+                return None
+
+            def close_then_go_on(out: list[int], logits: Any) -> Any:
+                if processor is not None:
+                    logits = processor(ids + out, logits)
+                if not out:  # the value is complete: what ends it comes next
+                    closing = np.full_like(logits, -np.inf)
+                    closing[first] = logits[first]
+                    logits = closing
+                return logits
+
+            rest = engine.generate(
+                prompt_ids + ids, SamplingParams(max_tokens=budget), constraint=again, logits_processor=close_then_go_on,
+            )
+            return None if rest.finish_reason == "length" else prefix + rest.text
+
+        text, changed = rerank_values(engine, prompt_ids, text, tools, request=copy_from, redecode=redecode, options=rerank)
+        if changed:
+            # The call as it now reads; the log-probabilities (for `auto`) stay the greedy pass's.
+            gen = dataclasses.replace(gen, text=text, token_ids=engine.tokenizer.encode(text))
     seconds = time.perf_counter() - t0
-    parsed = parse_calls(gen.text, formats=("hermes",), known_tools={t["name"] for t in tools})
+    parsed = parse_calls(text, formats=("hermes",), known_tools={t["name"] for t in tools})
     calls = _dedupe([(c.name, dict(c.arguments)) for c in parsed.calls])
     score = None
     flags: list[bool] = []
@@ -173,12 +226,16 @@ def call_score(
     written in the request, :func:`~agent_sdk.agent.copy_bias.copy_coverage`),
     ``coverage_weight * (coverage - 1)`` is added: a call whose values the
     request does not contain is likely forced onto a request no tool fits.
+    With ``relevance`` (how much the called tools' names and descriptions
+    share the request's words, :func:`call_relevance`),
+    ``relevance_weight * (relevance - 1)`` is added too: a tool that shares
+    no word with the request is likely not what it asks for.
     The log-probability weights were chosen on BFCL's development split
     (simple_python and irrelevance, first 80 questions each;
-    ``tools/eval_auto_features.py``); the coverage weight and
+    ``tools/eval_auto_features.py``); the coverage and relevance weights and
     :data:`AUTO_THRESHOLD` on its even-numbered questions (simple_python
-    every 4th, irrelevance every 2nd): with the copy bias on, coverage took
-    `auto` there from 39% / 85% (simple / irrelevance) to 45% / 91%.
+    every 4th, irrelevance every 2nd): relevance took `auto` there from
+    49% / 92% (simple / irrelevance) to 55% / 94%.
     """
     lps = gen.logprobs or []
     if not lps:

@@ -455,6 +455,49 @@ class Engine:
         finally:
             self._kv_remove(self._kv, seq_id)
 
+    def continuation_logits(
+        self, prefix: str | list[int], continuations: Sequence[Sequence[int]],
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Logits after ``prefix`` and along each continuation of it, for scoring alternatives.
+
+        The prefix is computed once (reusing the longest cached prefix, and
+        kept for reuse); each continuation runs in a fork of it that is
+        dropped afterwards, so nothing is recomputed between them.
+
+        Args:
+            prefix: Text or token ids.
+            continuations: Token ids to follow the prefix with, each scored
+                on its own.
+
+        Returns:
+            ``(last, rows)``: the logits for the token after ``prefix``
+            (shape ``(vocab,)``), and for each continuation the logits after
+            each of its tokens (shape ``(len(c), vocab)``).
+        """
+        ids = self._fit(self.encode_prompt(prefix), max((len(c) for c in continuations), default=0))
+        seq, reused = self._acquire(ids)
+        seq.tokens = list(ids[:reused])
+        try:
+            last = self._forward(seq.seq_id, ids[reused:])
+        except Exception:
+            self._drop(seq)
+            raise
+        seq.tokens = list(ids)
+        rows: list[np.ndarray] = []
+        for cont in continuations:
+            if not cont:
+                rows.append(np.empty((0, last.shape[-1]), dtype=last.dtype))
+                continue
+            self._evict(keep=seq, need=len(cont))
+            child = self._new_seq_id()
+            self._kv_fork(self._kv, seq.seq_id, child, len(ids))
+            try:
+                rows.append(self._forward(child, [int(t) for t in cont], all_logits=True))
+            finally:
+                self._kv_remove(self._kv, child)
+        seq.last_used = time.monotonic()
+        return last, rows
+
     def _fit(self, ids: list[int], max_new: int) -> list[int]:
         if not ids:
             raise UserError("the prompt is empty")

@@ -52,8 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--auto-threshold",
         type=float,
-        default=-1.5,
-        help="in auto, the call score a command needs to run a tool (default -1.5)",
+        default=-1.6,
+        help="in auto, the call score a command needs to run a tool (default -1.6)",
     )
     p.add_argument(
         "--reply",

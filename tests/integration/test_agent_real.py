@@ -132,3 +132,56 @@ def test_question_without_tools_is_answered(smollm2_engine: Engine) -> None:
     assert calls == [] and valid is False
     result = Agent(smollm2_engine, tools=[]).run("Say hello.")
     assert result.calls == [] and result.text
+
+
+@tool
+def latest_exchange_rate(source_currency: str, target_currency: str, period: Literal["day", "week", "month"]) -> float:
+    """Retrieve the latest exchange rate between two currencies.
+
+    Args:
+        source_currency: The currency to convert from.
+        target_currency: The currency to convert to.
+        period: Averaging period.
+    """
+    return 1.0
+
+
+def _value_score(engine: Engine, prefix_ids: list[int], value: str) -> float:
+    """log P(value, then the string ends) after ``prefix_ids``, from one full forward (independent of the fork path)."""
+    import numpy as np
+
+    from agent_sdk.agent.copy_bias import TokenIndex
+
+    ids = engine.tokenizer.encode(value)
+    logits = engine.logits(prefix_ids + ids)[len(prefix_ids) - 1:].astype(np.float64)
+    lp = logits - np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1, keepdims=True)) - logits.max(-1, keepdims=True)
+    quotes = TokenIndex.for_tokenizer(engine.tokenizer).quote_ids
+    return float(sum(lp[i, t] for i, t in enumerate(ids)) + np.logaddexp.reduce(lp[len(ids), quotes]))
+
+
+def test_rerank_keeps_the_likeliest_whole_values(smollm2_engine: Engine) -> None:
+    """Each reranked string is at least as likely, as a whole, as the greedy one; the call stays valid."""
+    from agent_sdk.agent.rerank import ValueRerank, string_values
+    from agent_sdk.agent.step import decode_calls
+
+    request = "Daily rate for euros into Swiss francs please"
+    agent = Agent(smollm2_engine, tools=[latest_exchange_rate], tool_choice="required")
+    agent.messages.append({"role": "user", "content": request})
+    prompt = agent._prompt_ids()
+    common = {"choice": "required", "max_tokens": 128, "parallel": False, "copy_from": request,
+              "value_bias": agent.value_bias}
+    greedy = decode_calls(smollm2_engine, prompt, agent.tool_specs, rerank=None, **common)
+    ranked = decode_calls(smollm2_engine, prompt, agent.tool_specs, rerank=ValueRerank(), **common)
+    assert len(ranked.calls) == 1 and ranked.calls[0][0] == "latest_exchange_rate"
+    args = ranked.calls[0][1]
+    assert set(args) == {"source_currency", "target_currency", "period"} and args["period"] in ("day", "week", "month")
+    # Greedy writes a currency code the request never mentions; the whole-value score prefers its words.
+    assert greedy.calls[0][1]["target_currency"].lower() not in request.lower()
+    assert args["target_currency"].lower() in request.lower(), args
+    g_text, r_text = greedy.generation.text, ranked.generation.text
+    for (gs, ge, _, key), (rs, re_, _, rkey) in zip(string_values(g_text), string_values(r_text)):
+        assert key == rkey
+        if g_text[:gs] != r_text[:rs]:
+            break  # an earlier value changed: later ones were decoded after another prefix
+        prefix = prompt + smollm2_engine.tokenizer.encode(r_text[:rs])
+        assert _value_score(smollm2_engine, prefix, r_text[rs:re_]) >= _value_score(smollm2_engine, prefix, g_text[gs:ge]) - 1e-3

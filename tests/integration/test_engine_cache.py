@@ -30,3 +30,19 @@ def test_small_pool_evicts_least_recently_used(llama_ckpt: Path, compile_bundle:
     assert again.token_ids == toks and again.stats.cached_tokens == 0
     again = eng.generate(prompt, SamplingParams(max_tokens=8))
     assert again.token_ids == toks and again.stats.cached_tokens == len(prompt) - 1
+
+
+def test_continuation_logits_match_a_full_forward(llama_ckpt: Path, compile_bundle: Callable[..., Path]) -> None:
+    eng = Engine(compile_bundle(llama_ckpt, "f32"), context_window=64, kv_tokens=256, max_cached_sequences=2)
+    rng = np.random.default_rng(1)
+    prefix = [int(t) for t in rng.integers(3, eng.vocab_size, size=20)]
+    conts = [[int(t) for t in rng.integers(3, eng.vocab_size, size=n)] for n in (1, 4, 7)] + [[]]
+    for _ in range(2):  # the second time the prefix comes from the cache
+        last, rows = eng.continuation_logits(prefix, conts)
+        np.testing.assert_allclose(last, eng.logits(prefix)[-1], atol=2e-4)
+        for cont, got in zip(conts, rows):
+            assert got.shape == (len(cont), eng.vocab_size)
+            if cont:
+                np.testing.assert_allclose(got, eng.logits(prefix + cont)[len(prefix):], atol=2e-4)
+    # The forks are gone; only the prefix stays cached, once.
+    assert [s.tokens for s in eng._seqs.values()] == [prefix]

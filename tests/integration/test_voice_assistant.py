@@ -50,7 +50,7 @@ def voice(smollm2_engine: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
         tools=home.tools(),
         system=SYSTEM_PROMPT,
         tool_choice="auto",
-        auto_threshold=-1.5,
+        auto_threshold=-1.6,
         max_steps=1,
         max_tokens=64,
     )

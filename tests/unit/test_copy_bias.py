@@ -7,6 +7,7 @@ import pytest
 
 from agent_sdk.agent.copy_bias import (
     ArgumentCursor,
+    _numbers,
     CopyBias,
     ValueBias,
     chain_processors,
@@ -125,10 +126,20 @@ def test_repeating_span_gets_no_bonus(tok: TinyTokenizer) -> None:
 
 def test_numbers_continue_as_written_without_thousands_separators(tok: TinyTokenizer) -> None:
     bias = CopyBias(tok, "income of $2,000,000 and 5 years", ValueBias(extend=0, start=0, end=0, number=4))
-    assert _gain(bias, tok, '{"n": 2') == {"0": 4.0}
-    assert _gain(bias, tok, '{"n": 200') == {"0": 4.0}
+    # Twice the bonus while the digits so far are not a number of the request ("2" of 2,000,000).
+    assert _gain(bias, tok, '{"n": 2') == {"0": 8.0}
+    assert _gain(bias, tok, '{"n": 200') == {"0": 8.0}
     assert _gain(bias, tok, '{"n": 2000000') == {}
     assert _gain(bias, tok, '{"n": 5') == {}
+    bias = CopyBias(tok, "2 cars, 20 million people", ValueBias(extend=0, start=0, end=0, number=4))
+    assert _gain(bias, tok, '{"n": 2') == {"0": 4.0}  # 2 is a number of the request; 20000000 goes on from it
+    assert _gain(bias, tok, '{"n": 20') == {"0": 8.0}  # "20 million" is 20000000, not 20
+
+
+def test_request_numbers_drop_separators_and_apply_scale_words() -> None:
+    assert _numbers("$2,000,000 and 8.5 million km, -3.5, 12.5 thousand, 1.2345 Thousand, 3 billion, in 2020.") == [
+        "2000000", "8500000", "-3.5", "12500", "1234.5", "3000000000", "2020",
+    ]
 
 
 def test_keep_bias_only_while_a_mentioned_optional_argument_is_missing(tok: TinyTokenizer) -> None:
@@ -192,7 +203,7 @@ def test_mentioned_flag_is_favoured_true(tok: TinyTokenizer) -> None:
     tools = [{"name": "f", "parameters": {"type": "object", "properties": {"unit": {"type": "boolean"}}}}]
     pieces = [*PIECES, "true", "tr", "false", ":", " true"]
     tiny = TinyTokenizer(pieces)
-    bias = CopyBias(tiny, "with units", ValueBias(extend=0, start=0, end=0, number=0, keep=2), tools=tools)
+    bias = CopyBias(tiny, "with units", ValueBias(extend=0, start=0, end=0, number=0, keep=2, loop=0), tools=tools)
     out = [pieces.index(p) for p in (HEAD, "{", '"unit', '"', ": ")]
     new = bias(out, np.zeros(tiny.vocab_size, dtype=np.float32))
     assert {pieces[i]: float(new[i]) for i in np.nonzero(new)[0]} == {"true": 2.0, "tr": 2.0}
@@ -243,3 +254,14 @@ def test_loop_guard_closes_a_repeated_string_item_with_its_array() -> None:
     assert {pieces[i]: float(new[i]) for i in np.nonzero(new)[0]} == {'"]': 8.0, '",': -8.0, '", ': -8.0}
     out = [0] + tok.ids("{", '"n', '": ', "[", '"', "Paris", '", ', '"', "city")
     assert not np.any(bias(out, np.zeros(len(pieces), dtype=np.float32)))
+
+
+def test_a_value_does_not_start_as_a_string_of_punctuation() -> None:
+    pieces = [HEAD, "{", '"n', '": ', "[", '"', '",', '"]', '"}', "1", '"a']
+    tok = TinyTokenizer(pieces)
+    bias = CopyBias(tok, "the cities", ValueBias(extend=0, start=0, end=0, number=0, keep=0, loop=8))
+    for before in (("{", '"n', '": ', "["), ("{", '"n', '": ')):
+        new = bias([0] + tok.ids(*before), np.zeros(len(pieces), dtype=np.float32))
+        assert {pieces[i]: float(new[i]) for i in np.nonzero(new)[0]} == {'",': -8.0, '"]': -8.0, '"}': -8.0, '": ': -8.0}
+    # Inside a string '",' is the normal way to end it.
+    assert not np.any(bias([0] + tok.ids("{", '"n', '": ', '"a'), np.zeros(len(pieces), dtype=np.float32)))

@@ -114,10 +114,7 @@ def test_system_prompt_with_tools_lists_them_and_shows_the_call_format() -> None
     assert CALL_OPEN + '{"name": "' in text
     assert '"arguments": {' in text
     assert "}}" + CALL_CLOSE in text
-    # The call format first (the same for every tool set: cached), the tools last, next to the request.
-    assert text.index(CALL_OPEN) < text.index("get_time()")
-    assert text.endswith(render_tools([WEATHER, CLOCK]))
-    assert system_prompt([CLOCK]).split("get_time()")[0] == system_prompt([WEATHER]).split("get_weather(")[0]
+    assert text.index("get_time()") < text.index(CALL_OPEN)
 
 
 @pytest.fixture(scope="module")
