@@ -402,6 +402,23 @@ class Engine:
         self._seqs[seq.seq_id] = seq
         return seq, 0
 
+    def _prefill(self, ids: list[int], reserve: int = 0) -> tuple[_Seq, int, np.ndarray]:
+        """Brings ``ids`` into a sequence, reusing the longest cached prefix.
+
+        Returns:
+            The sequence (holding exactly ``ids``), how many tokens came from
+            the cache, and the logits after the last token.
+        """
+        seq, reused = self._acquire(ids, reserve)
+        seq.tokens = list(ids[:reused])
+        try:
+            logits = self._forward(seq.seq_id, ids[reused:])
+        except Exception:
+            self._drop(seq)
+            raise
+        seq.tokens = list(ids)
+        return seq, reused, logits
+
     def _evict(self, keep: _Seq | None = None, need: int = 0) -> None:
         """Drops least recently used sequences until one more fits, with ``need`` free tokens.
 
@@ -475,14 +492,7 @@ class Engine:
             each of its tokens (shape ``(len(c), vocab)``).
         """
         ids = self._fit(self.encode_prompt(prefix), max((len(c) for c in continuations), default=0))
-        seq, reused = self._acquire(ids)
-        seq.tokens = list(ids[:reused])
-        try:
-            last = self._forward(seq.seq_id, ids[reused:])
-        except Exception:
-            self._drop(seq)
-            raise
-        seq.tokens = list(ids)
+        seq, _, last = self._prefill(ids)
         rows: list[np.ndarray] = []
         for cont in continuations:
             if not cont:
@@ -584,15 +594,7 @@ class Engine:
         stats = GenerationStats(prompt_tokens=len(ids))
         sampler = Sampler(params)
         stop_ids = self.eos_token_ids | set(params.stop_token_ids)
-        seq, reused = self._acquire(ids, params.max_tokens)
-        stats.cached_tokens = reused
-        seq.tokens = list(ids[:reused])
-        try:
-            logits = self._forward(seq.seq_id, ids[reused:])
-        except Exception:
-            self._drop(seq)
-            raise
-        seq.tokens = list(ids)
+        seq, stats.cached_tokens, logits = self._prefill(ids, params.max_tokens)
         stats.prefill_s = time.perf_counter() - t0
         out: list[int] = []
         lps: list[float] = []
