@@ -32,8 +32,8 @@ import numpy as np
 from agent_sdk.agent.copy_bias import ArgumentCursor, TokenIndex, _numbers, current_tool
 
 __all__ = [
-    "DEFAULT_RERANK", "Slot", "ValueRerank", "argument_values", "request_numbers", "request_spans", "rerank_values",
-    "string_values",
+    "DEFAULT_RERANK", "Slot", "ValueRerank", "argument_values", "quoted", "request_numbers", "request_spans",
+    "rerank_values", "string_values",
 ]
 
 _ARGS_KEY = '"arguments": '
@@ -217,7 +217,21 @@ def _candidates(schema: dict[str, Any], request: str, opts: ValueRerank, kind: s
         return [], False
     if schema.get("format") or schema.get("pattern"):
         return [], False  # dates, e-mails ...: the request's words are rarely the format
-    return request_spans(request, opts.max_words), False
+    groups = request_spans(request, opts.max_words)
+    spans = {v for grp in groups for v in grp}
+    return groups + [[q] for q in quoted(request) if q not in spans], False
+
+
+_QUOTED = re.compile(r"""(?:^|(?<=[\s(\[:,]))(['"\u2018\u201c])(.+?)(?:['"\u2019\u201d])(?=$|[\s.,;:!?)\]])""")
+
+
+def quoted(request: str) -> list[str]:
+    """Text the request puts in quotes ('…', "…", ‘…’, “…”), however long: often a literal value.
+
+    A quote must open after a space or punctuation and close before one, so
+    apostrophes ("It's") do not count.
+    """
+    return list(dict.fromkeys(m.group(2).strip() for m in _QUOTED.finditer(request) if m.group(2).strip()))
 
 
 def _ending_scores(first: np.ndarray, ids: list[int], rows: np.ndarray, end_ids: np.ndarray) -> list[float]:

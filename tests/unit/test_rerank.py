@@ -10,6 +10,7 @@ from agent_sdk.agent.rerank import (
     ValueRerank,
     _candidates,
     argument_values,
+    quoted,
     request_numbers,
     request_spans,
     string_values,
@@ -69,3 +70,12 @@ def test_argument_values_lists_strings_numbers_and_array_items() -> None:
         ("tags", "string", True, "b"), ("nums", "number", True, "1"), ("nums", "number", True, "2.5"),
         ("last", "number", False, "-7"),
     ]
+
+
+def test_quoted_text_is_a_candidate_however_long() -> None:
+    review = "Analyze the review 'I love the food here! It's always fresh and delicious.'."
+    assert quoted(review) == ["I love the food here! It's always fresh and delicious."]
+    assert quoted('Rate "Ticket to Ride" and \u201cCatan\u201d, or \u2018Go\u2019.') == ["Ticket to Ride", "Catan", "Go"]
+    assert quoted("It's John's car, don't worry") == []  # apostrophes are not quotes
+    groups, _ = _candidates({"type": "string"}, review, ValueRerank(max_words=2), "string")
+    assert ["I love the food here! It's always fresh and delicious."] in groups
