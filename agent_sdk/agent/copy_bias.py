@@ -34,8 +34,8 @@ import numpy as np
 from agent_sdk.agent.relevance import same_word
 
 __all__ = [
-    "DEFAULT_VALUE_BIAS", "ArgumentCursor", "CopyBias", "TokenIndex", "ValueBias", "chain_processors", "copy_coverage", "current_tool", "mentioned",
-    "scan_arguments",
+    "DEFAULT_VALUE_BIAS", "ArgumentCursor", "CopyBias", "TokenIndex", "ValueBias", "chain_processors", "copy_coverage",
+    "current_tool", "mentioned", "scan_arguments", "written_numbers",
 ]
 
 _ARGS_KEY = '"arguments": '
@@ -243,7 +243,7 @@ _SCALES = {"thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10
 _NUMBER = re.compile(r"(-?\d[\d,]*(?:\.\d+)?)(?:\s*(thousand|million|billion|trillion)\b)?", re.IGNORECASE)
 
 
-def _numbers(source: str) -> list[str]:
+def written_numbers(source: str) -> list[str]:
     """Numbers written in the request as JSON writes them.
 
     Thousands separators are dropped ("$2,000,000" is ``2000000``) and scale
@@ -351,7 +351,7 @@ class CopyBias:
         texts = [source[i:] for i in _word_starts(source)]
         texts += [t[:1].lower() + t[1:] for t in texts] + [t[:1].upper() + t[1:] for t in texts]
         self._start_texts = list(dict.fromkeys(texts))
-        self._numbers = _numbers(source)
+        self._numbers = written_numbers(source)
         self._max_digits = max([12] + [len(n.lstrip("-")) + 1 for n in self._numbers])
         self.bias = bias
         self.wanted: dict[str, set[str]] = {}  # tool -> optional parameters the request mentions

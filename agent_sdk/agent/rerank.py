@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from agent_sdk.agent.copy_bias import ArgumentCursor, TokenIndex, _numbers, current_tool
+from agent_sdk.agent.copy_bias import ArgumentCursor, TokenIndex, current_tool, written_numbers
 
 __all__ = [
     "DEFAULT_RERANK", "Slot", "ValueRerank", "argument_values", "quoted", "request_numbers", "request_spans",
@@ -191,7 +191,7 @@ _NUMBER_WORDS = {
 def request_numbers(request: str) -> list[str]:
     """Numbers the request states, as JSON writes them: digits (separators dropped,
     scale words applied: "8.5 million" is ``8500000``) and number words ("five" is ``5``)."""
-    found = list(dict.fromkeys(_numbers(request)))
+    found = list(dict.fromkeys(written_numbers(request)))
     for word in re.findall(r"[a-z]+", request.lower()):
         if word in _NUMBER_WORDS and str(_NUMBER_WORDS[word]) not in found:
             found.append(str(_NUMBER_WORDS[word]))

@@ -235,7 +235,8 @@ def call_score(
     ``tools/eval_auto_features.py``); the coverage and relevance weights and
     :data:`AUTO_THRESHOLD` on its even-numbered questions (simple_python
     every 4th, irrelevance every 2nd): relevance took `auto` there from
-    49% / 92% (simple / irrelevance) to 55% / 94%.
+    46% / 90% (simple / irrelevance, at the best threshold without it) to
+    49% / 94%.
     """
     lps = gen.logprobs or []
     if not lps:

@@ -7,7 +7,6 @@ import pytest
 
 from agent_sdk.agent.copy_bias import (
     ArgumentCursor,
-    _numbers,
     CopyBias,
     ValueBias,
     chain_processors,
@@ -15,6 +14,7 @@ from agent_sdk.agent.copy_bias import (
     current_tool,
     mentioned,
     scan_arguments,
+    written_numbers,
 )
 
 pytestmark = pytest.mark.unit
@@ -137,7 +137,7 @@ def test_numbers_continue_as_written_without_thousands_separators(tok: TinyToken
 
 
 def test_request_numbers_drop_separators_and_apply_scale_words() -> None:
-    assert _numbers("$2,000,000 and 8.5 million km, -3.5, 12.5 thousand, 1.2345 Thousand, 3 billion, in 2020.") == [
+    assert written_numbers("$2,000,000 and 8.5 million km, -3.5, 12.5 thousand, 1.2345 Thousand, 3 billion, in 2020.") == [
         "2000000", "8500000", "-3.5", "12500", "1234.5", "3000000000", "2020",
     ]
 
