@@ -293,13 +293,9 @@ def rerank_values(
     }
     low_request = request.lower()
     changed = 0
-    pos = 0
-    while True:
-        todo = [v for v in argument_values(text) if v.start >= pos]
-        if not todo:
-            return text, changed
-        slot = todo[0]
-        pos = slot.end + 1
+    todo = argument_values(text)
+    while todo:
+        slot = todo.pop(0)
         schema = _param_schema(tools, slot)
         if schema is None or (slot.kind == "number" and slot.item):
             continue  # numbers in a list (coordinates, samples) are not re-ranked: they rarely come one by one
@@ -345,5 +341,7 @@ def rerank_values(
         if new_text is None:
             continue
         text = new_text
-        pos = slot.start + len(best_value) + 1
         changed += 1
+        # What followed the new value was decoded again: its values, scanned anew.
+        todo = [v for v in argument_values(text) if v.start > slot.start + len(best_value)]
+    return text, changed

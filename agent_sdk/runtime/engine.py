@@ -170,6 +170,9 @@ class _Seq:
     seq_id: int
     tokens: list[int]
     last_used: float
+    # The logits after the first ``n`` tokens, when it was prefilled to exactly
+    # ``n`` tokens: (n, logits). Tokens only ever grow, so it holds while len(tokens) == n.
+    last_logits: tuple[int, np.ndarray] | None = None
 
 
 class GenerationStream:
@@ -405,10 +408,19 @@ class Engine:
     def _prefill(self, ids: list[int], reserve: int = 0) -> tuple[_Seq, int, np.ndarray]:
         """Brings ``ids`` into a sequence, reusing the longest cached prefix.
 
+        A sequence already holding exactly ``ids`` from an earlier prefill
+        is reused as is (nothing runs, no fork): scoring alternatives after
+        one prefix asks for it twice.
+
         Returns:
             The sequence (holding exactly ``ids``), how many tokens came from
-            the cache, and the logits after the last token.
+            the cache, and the logits after the last token (the caller's copy).
         """
+        for held in self._seqs.values():
+            if held.last_logits is not None and held.last_logits[0] == len(ids) == len(held.tokens) and held.tokens == ids:
+                held.last_used = time.monotonic()
+                self._evict(keep=held, need=reserve)
+                return held, len(ids), held.last_logits[1].copy()
         seq, reused = self._acquire(ids, reserve)
         seq.tokens = list(ids[:reused])
         try:
@@ -417,6 +429,7 @@ class Engine:
             self._drop(seq)
             raise
         seq.tokens = list(ids)
+        seq.last_logits = (len(ids), logits.copy())  # callers mask logits in place
         return seq, reused, logits
 
     def _evict(self, keep: _Seq | None = None, need: int = 0) -> None:

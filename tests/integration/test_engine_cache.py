@@ -46,3 +46,16 @@ def test_continuation_logits_match_a_full_forward(llama_ckpt: Path, compile_bund
                 np.testing.assert_allclose(got, eng.logits(prefix + cont)[len(prefix):], atol=2e-4)
     # The forks are gone; only the prefix stays cached, once.
     assert [s.tokens for s in eng._seqs.values()] == [prefix]
+    # Asked again about the same prefix, only the continuations run (the prefix's logits are kept).
+    ran: list[int] = []
+    forward = eng._forward
+
+    def counting(seq_id: int, ids: list[int], **kw: bool) -> np.ndarray:
+        ran.append(len(ids))
+        return forward(seq_id, ids, **kw)
+
+    eng._forward = counting  # type: ignore[method-assign]
+    last, rows = eng.continuation_logits(prefix, conts)
+    assert ran == [len(c) for c in conts if c]
+    np.testing.assert_allclose(last, eng.logits(prefix)[-1], atol=2e-4)
+    assert [s.tokens for s in eng._seqs.values()] == [prefix]
