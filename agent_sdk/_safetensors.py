@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import struct
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -18,7 +20,7 @@ import numpy as np
 
 from agent_sdk.errors import ModelFormatError
 
-__all__ = ["read_safetensors", "read_safetensors_into", "write_safetensors"]
+__all__ = ["read_safetensors", "read_safetensors_into", "write_safetensors", "header_sha256", "MAX_HEADER_BYTES"]
 
 T = TypeVar("T")
 
@@ -34,97 +36,213 @@ _ST_DTYPES = {
 }
 
 
-def _read_header(path: Path) -> tuple[dict[str, dict], int, int]:
-    """``(tensor entries, offset of the data, size of the data)``, checked against the file size."""
-    size = path.stat().st_size
-    with open(path, "rb") as fp:
-        head = fp.read(8)
-        if len(head) < 8:
-            raise ModelFormatError(f"{path}: file too short for safetensors")
-        (n,) = struct.unpack("<Q", head)
-        if n > size - 8:
-            raise ModelFormatError(f"{path}: header length {n} exceeds the file size; the file is truncated or not safetensors")
-        try:
-            header = json.loads(fp.read(n))
-        except ValueError as exc:
-            raise ModelFormatError(f"{path}: unreadable safetensors header: {exc}") from exc
-    data_size = size - 8 - n
-    entries = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        begin, end = info["data_offsets"]
-        if end > data_size:
-            raise ModelFormatError(f"{path}: tensor {name} ends at byte {end} but the data has {data_size}; the file is truncated")
-        if info["dtype"] != "BF16" and info["dtype"] not in _ST_DTYPES:
-            raise ModelFormatError(f"{path}: tensor {name} has unsupported dtype {info['dtype']}")
-        itemsize = 2 if info["dtype"] == "BF16" else np.dtype(_ST_DTYPES[info["dtype"]]).itemsize
-        if end - begin != int(np.prod(info["shape"])) * itemsize:
-            raise ModelFormatError(f"{path}: tensor {name} has {(end - begin) // itemsize} values for shape {tuple(info['shape'])}")
-        entries[name] = info
-    return entries, 8 + n, data_size
+# The safetensors package refuses headers over 100 MB; a real one is a few hundred kB.
+MAX_HEADER_BYTES = 100_000_000
 
 
-def read_safetensors(path: Path) -> dict[str, np.ndarray]:
-    """Reads a ``.safetensors`` file (memory-mapped; BF16 converted to float32)."""
-    entries, offset, data_size = _read_header(path)
-    data = np.memmap(path, dtype=np.uint8, mode="r", offset=offset) if data_size else np.zeros(0, np.uint8)
-    out: dict[str, np.ndarray] = {}
-    for name, info in entries.items():
-        begin, end = info["data_offsets"]
-        raw = np.asarray(data[begin:end])
-        if info["dtype"] == "BF16":
-            arr = _bf16_to_f32(raw.view("<u2"))
-        else:
-            arr = raw.view(np.dtype(_ST_DTYPES[info["dtype"]]).newbyteorder("<"))
-        out[name] = arr.reshape(tuple(info["shape"]))
+@dataclass(frozen=True)
+class _Entry:
+    """One tensor of a header, checked: ``begin``/``end`` are offsets into the data."""
+
+    dtype: str
+    shape: tuple[int, ...]
+    begin: int
+    end: int
+
+
+def _itemsize(dtype: str) -> int:
+    return 2 if dtype == "BF16" else np.dtype(_ST_DTYPES[dtype]).itemsize
+
+
+def _read_header_bytes(fp: Any, path: Path, size: int) -> tuple[bytes, bytes]:
+    """``(the 8-byte length, the header)`` of an open file of ``size`` bytes; nothing parsed."""
+    head = fp.read(8)
+    if len(head) < 8:
+        raise ModelFormatError(f"{path}: file too short for safetensors")
+    (n,) = struct.unpack("<Q", head)
+    if n > size - 8:
+        raise ModelFormatError(f"{path}: header length {n} exceeds the file size; the file is truncated or not safetensors")
+    if n > MAX_HEADER_BYTES:
+        raise ModelFormatError(f"{path}: header length {n} is over the {MAX_HEADER_BYTES}-byte limit; not a safetensors file")
+    return head, _read_exact(fp, n, path, "header")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"key {key!r} appears twice")
+        out[key] = value
     return out
 
 
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _parse_header(raw: bytes, path: Path, data_size: int) -> dict[str, _Entry]:
+    """Checks a header completely before anything is allocated from it.
+
+    Every entry must be an object with a known ``dtype``, a ``shape`` of
+    non-negative integers and ``data_offsets`` ``[begin, end]`` inside the
+    data whose length is exactly the shape's byte size; tensors may not
+    overlap. Sizes are computed with Python integers (no overflow).
+    """
+    try:
+        # The format is UTF-8 JSON; json.loads would also take UTF-16/32 bytes.
+        header = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise ModelFormatError(f"{path}: unreadable safetensors header: {exc}") from exc
+    if not isinstance(header, dict):
+        raise ModelFormatError(f"{path}: safetensors header is a JSON {type(header).__name__}, not an object")
+    entries: dict[str, _Entry] = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            if not isinstance(info, dict):
+                raise ModelFormatError(f"{path}: __metadata__ is a {type(info).__name__}, not an object")
+            continue
+        where = f"{path}: tensor {name}"
+        if not isinstance(info, dict):
+            raise ModelFormatError(f"{where} is described by a {type(info).__name__}, not an object")
+        missing = [k for k in ("dtype", "shape", "data_offsets") if k not in info]
+        if missing:
+            raise ModelFormatError(f"{where} lacks {', '.join(missing)}")
+        dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
+        if not isinstance(dtype, str) or (dtype != "BF16" and dtype not in _ST_DTYPES):
+            raise ModelFormatError(f"{where} has unsupported dtype {dtype}")
+        if not isinstance(shape, list) or not all(_is_int(d) and d >= 0 for d in shape):
+            raise ModelFormatError(f"{where} has shape {shape!r}; expected a list of non-negative integers")
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(_is_int(o) for o in offsets)):
+            raise ModelFormatError(f"{where} has data_offsets {offsets!r}; expected [begin, end] integers")
+        begin, end = offsets
+        if not 0 <= begin <= end:
+            raise ModelFormatError(f"{where} has data_offsets {offsets!r}; expected 0 <= begin <= end")
+        if end > data_size:
+            raise ModelFormatError(f"{where} ends at byte {end} but the data has {data_size}; the file is truncated")
+        itemsize = _itemsize(dtype)
+        if end - begin != math.prod(shape) * itemsize:
+            raise ModelFormatError(f"{where} has {(end - begin) // itemsize} values for shape {tuple(shape)}")
+        entries[name] = _Entry(dtype, tuple(shape), begin, end)
+    reached, last = 0, ""
+    for name, e in sorted(entries.items(), key=lambda kv: (kv[1].begin, kv[1].end)):
+        if e.begin < reached:
+            raise ModelFormatError(f"{path}: tensor {name} overlaps tensor {last}")
+        if e.end >= reached:
+            reached, last = e.end, name
+    return entries
+
+
+def _read_header(path: Path) -> tuple[dict[str, _Entry], int, int]:
+    """``(tensor entries, offset of the data, size of the data)``, checked against the file size."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fp:
+            head, raw = _read_header_bytes(fp, path, size)
+    except OSError as exc:
+        raise ModelFormatError(f"{path}: cannot read: {exc}") from exc
+    offset = len(head) + len(raw)
+    return _parse_header(raw, path, size - offset), offset, size - offset
+
+
+def read_safetensors(path: Path) -> dict[str, np.ndarray]:
+    """Reads a ``.safetensors`` file (memory-mapped; BF16 converted to float32).
+
+    Raises:
+        ModelFormatError: The header is not a safetensors header, or describes
+            a tensor wrongly (dtype, shape, offsets), naming the file and tensor.
+    """
+    entries, offset, data_size = _read_header(path)
+    data = np.memmap(path, dtype=np.uint8, mode="r", offset=offset) if data_size else np.zeros(0, np.uint8)
+    out: dict[str, np.ndarray] = {}
+    for name, e in entries.items():
+        raw = np.asarray(data[e.begin : e.end])
+        if e.dtype == "BF16":
+            arr = _bf16_to_f32(raw.view("<u2"))
+        else:
+            arr = raw.view(np.dtype(_ST_DTYPES[e.dtype]).newbyteorder("<"))
+        out[name] = arr.reshape(e.shape)
+    return out
+
+
+def header_sha256(path: Path) -> str | None:
+    """The hex sha256 of a safetensors file's first bytes up to the end of its header, if it has one.
+
+    A bundle's manifest records it so that the runtime can check the header
+    before it parses it, and still read the weights in one pass.
+    """
+    try:
+        with open(path, "rb") as fp:
+            head, raw = _read_header_bytes(fp, path, path.stat().st_size)
+    except ModelFormatError:
+        return None
+    return hashlib.sha256(head + raw).hexdigest()
+
+
 def read_safetensors_into(
-    path: Path, names: list[str], alloc: Callable[[tuple[int, ...], str], T], *, sha256: str | None = None
+    path: Path,
+    names: list[str] | None,
+    alloc: Callable[[tuple[int, ...], str], T],
+    *,
+    sha256: str | None = None,
+    header_sha256: str | None = None,
 ) -> list[T]:
     """Reads tensors straight into buffers made by ``alloc(shape, dtype)``, returned in ``names`` order.
 
     Unlike :func:`read_safetensors` nothing is memory-mapped or copied: each
     tensor's bytes are read from the file into the buffer's own memory (which
     must export a writable DLPack view), so peak memory is the buffers alone.
-    The file is read once, front to back; with ``sha256`` every byte (header,
-    padding, tensors not asked for) also goes through the hash, so a bundle's
-    weights are verified in the same pass that loads them.
     Bundles never hold BF16 (the compiler writes float32/float16/ints).
+
+    With a hash, nothing the header says is used (no buffer is made from it)
+    before the header is known to be the expected one: with
+    ``header_sha256`` the header is checked first and the file is then read
+    once, front to back, every byte (padding and tensors not asked for too)
+    going through ``sha256``; with ``sha256`` alone the whole file is hashed
+    before the header is parsed, then read.
 
     Args:
         path: The file.
-        names: Tensors to read.
+        names: Tensors to read; None reads every tensor, in the header's order.
         alloc: Makes the buffer of a tensor from its shape and dtype name.
-        sha256: The file's expected hex sha256; checked after the last byte.
+        sha256: The file's expected hex sha256.
+        header_sha256: The expected hex sha256 of the file's first bytes up to
+            the end of its header (:func:`header_sha256`).
 
     Raises:
-        ModelFormatError: A name is missing, a dtype is BF16 or unsupported, the file is
-            truncated, or its sha256 is not ``sha256``.
+        ModelFormatError: A name is missing, a dtype is BF16 or unsupported, the
+            header is malformed, the file is truncated, or a hash differs.
     """
-    entries, offset, _ = _read_header(path)
-    missing = [n for n in names if n not in entries]
-    if missing:
-        raise ModelFormatError(f"{path}: no tensor {', '.join(missing[:5])}")
-    for name in names:
-        if entries[name]["dtype"] == "BF16":
-            raise ModelFormatError(f"{path}: tensor {name} is BF16; bundles store float32/float16")
-    # Buffers are made in ``names`` order (the caller's layout), then filled in file order.
-    bufs = {n: alloc(tuple(entries[n]["shape"]), np.dtype(_ST_DTYPES[entries[n]["dtype"]]).name) for n in names}
-    h = hashlib.sha256() if sha256 is not None else None
+    size = path.stat().st_size
     with open(path, "rb", buffering=0) as fp:
-        pos = 0
-        if h is not None:
-            h.update(_read_exact(fp, offset, path, "header"))
-            pos = offset
-        for name, info in sorted(entries.items(), key=lambda kv: kv[1]["data_offsets"][0]):
-            begin, end = (offset + o for o in info["data_offsets"])
+        head, raw = _read_header_bytes(fp, path, size)
+        offset = len(head) + len(raw)
+        h = hashlib.sha256(head + raw) if sha256 is not None else None
+        if header_sha256 is not None and hashlib.sha256(head + raw).hexdigest() != header_sha256:
+            raise ModelFormatError(f"{path.name}: its header does not match the sha256 in the manifest (corrupted or tampered with)")
+        if h is not None and header_sha256 is None:
+            # Nothing vouches for the header yet: hash the whole file first.
+            for chunk in iter(lambda: fp.read(1 << 20), b""):
+                h.update(chunk)
+            _check_digest(h, sha256, path)
+            h = None
+        entries = _parse_header(raw, path, size - offset)
+        wanted = list(entries) if names is None else names
+        missing = [n for n in wanted if n not in entries]
+        if missing:
+            raise ModelFormatError(f"{path}: no tensor {', '.join(missing[:5])}")
+        for name in wanted:
+            if entries[name].dtype == "BF16":
+                raise ModelFormatError(f"{path}: tensor {name} is BF16; bundles store float32/float16")
+        # Buffers are made in ``wanted`` order (the caller's layout), then filled in file order.
+        bufs = {n: alloc(entries[n].shape, np.dtype(_ST_DTYPES[entries[n].dtype]).name) for n in wanted}
+        fp.seek(offset)
+        pos = offset
+        for name, e in sorted(entries.items(), key=lambda kv: (kv[1].begin, kv[1].end)):
+            begin, end = offset + e.begin, offset + e.end
             if name not in bufs:
-                if h is not None:  # its bytes still count toward the file's hash
-                    h.update(_read_exact(fp, end - pos, path, name) if pos <= begin else b"")
-                    pos = max(pos, end)
+                if h is not None:  # its bytes, and any padding before them, still count toward the file's hash
+                    h.update(_read_exact(fp, end - pos, path, name))
+                    pos = end
                 continue
             if h is not None and pos < begin:
                 h.update(_read_exact(fp, begin - pos, path, "padding"))
@@ -137,15 +255,19 @@ def read_safetensors_into(
                     raise ModelFormatError(f"{path}: tensor {name} is truncated")
                 got += n
             if h is not None:
-                if begin < pos:  # overlapping tensors: never written by us, refuse rather than mis-hash
-                    raise ModelFormatError(f"{path}: tensor {name} overlaps another")
                 h.update(view.data)
-                pos = end
+            pos = end
         if h is not None:
-            h.update(fp.read())  # trailing bytes, if any
-            if h.hexdigest() != sha256:
-                raise ModelFormatError(f"{path.name} does not match its sha256 in the manifest (corrupted or tampered with)")
-    return [bufs[n] for n in names]
+            fp.seek(pos)
+            for chunk in iter(lambda: fp.read(1 << 20), b""):  # trailing bytes, if any
+                h.update(chunk)
+            _check_digest(h, sha256, path)
+    return [bufs[n] for n in wanted]
+
+
+def _check_digest(h: Any, sha256: str | None, path: Path) -> None:
+    if h.hexdigest() != sha256:
+        raise ModelFormatError(f"{path.name} does not match its sha256 in the manifest (corrupted or tampered with)")
 
 
 def _read_exact(fp: Any, n: int, path: Path, what: str) -> bytes:

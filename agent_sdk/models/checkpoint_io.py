@@ -97,22 +97,27 @@ class _SafeTorchUnpickler(pickle.Unpickler):
     def persistent_load(self, pid: Any) -> np.ndarray:
         if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"):
             raise ModelFormatError(f"{self._source}: unexpected persistent id {pid!r}")
-        ref, key, numel = pid[1], str(pid[2]), int(pid[4])
+        ref, key, numel = pid[1], str(pid[2]), pid[4]
         if not isinstance(ref, _StorageRef):
             raise ModelFormatError(f"{self._source}: unexpected storage type {ref!r}")
+        if not isinstance(numel, int) or isinstance(numel, bool) or numel < 0:
+            raise ModelFormatError(f"{self._source}: storage {key} has {numel!r} elements")
+        name = f"{self._prefix}data/{key}"
         try:
-            raw = self._archive.read(f"{self._prefix}data/{key}")
+            info = self._archive.getinfo(name)
         except KeyError as exc:
             raise ModelFormatError(f"{self._source}: storage {key} is missing from the archive") from exc
+        itemsize = 2 if ref.dtype == "bfloat16" else np.dtype(ref.dtype).itemsize
+        need = numel * itemsize
+        if info.file_size < need:
+            raise ModelFormatError(f"{self._source}: storage {key} is truncated ({info.file_size} bytes, need {need})")
+        with self._archive.open(info) as fp:
+            raw = fp.read(need)  # never more: a compressed member could expand without bound
+        if len(raw) < need:
+            raise ModelFormatError(f"{self._source}: storage {key} is truncated ({len(raw)} bytes, need {need})")
         if ref.dtype == "bfloat16":
-            arr = np.frombuffer(raw, dtype="<u2")
-            if arr.size < numel:
-                raise ModelFormatError(f"{self._source}: storage {key} is truncated")
-            return _bf16_to_f32(arr[:numel])
-        dt = np.dtype(ref.dtype).newbyteorder("<")
-        if len(raw) < numel * dt.itemsize:
-            raise ModelFormatError(f"{self._source}: storage {key} is truncated ({len(raw)} bytes, need {numel * dt.itemsize})")
-        return np.frombuffer(raw, dtype=dt, count=numel)
+            return _bf16_to_f32(np.frombuffer(raw, dtype="<u2"))
+        return np.frombuffer(raw, dtype=np.dtype(ref.dtype).newbyteorder("<"))
 
 
 def read_torch_bin(path: Path) -> dict[str, np.ndarray]:
@@ -153,17 +158,42 @@ def read_torch_bin(path: Path) -> dict[str, np.ndarray]:
     return {str(k): v for k, v in obj.items() if isinstance(v, np.ndarray)}
 
 
+def _index_shards(index: Path) -> list[str]:
+    """The shard file names an ``*.index.json`` maps tensors to, checked."""
+    try:
+        data = json.loads(index.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise ModelFormatError(f"{index}: unreadable index: {exc}") from exc
+    weight_map = data.get("weight_map") if isinstance(data, dict) else None
+    if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
+        raise ModelFormatError(f"{index}: expected an object with a weight_map of tensor name -> shard file")
+    shards = sorted(set(weight_map.values()))
+    for shard in shards:
+        # Shards sit beside the index: a path could make us read any file on the machine.
+        if not shard or shard != Path(shard).name or shard in (".", "..") or "\\" in shard:
+            raise ModelFormatError(f"{index}: shard {shard!r} is not a file name in this folder")
+    return shards
+
+
 def read_hf_weights(folder: Path) -> dict[str, np.ndarray]:
-    """Reads all weights of a Hugging Face folder (single or sharded files)."""
+    """Reads all weights of a Hugging Face folder (single or sharded files).
+
+    Raises:
+        ModelFormatError: No weights, an unreadable index or file, a shard
+            outside the folder or missing, or a tensor in two shards.
+    """
     for index_name, reader in (("model.safetensors.index.json", read_safetensors), ("pytorch_model.bin.index.json", read_torch_bin)):
         index = folder / index_name
         if index.exists():
-            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
             out: dict[str, np.ndarray] = {}
-            for shard in shards:
-                if not (folder / shard).exists():
+            where: dict[str, str] = {}
+            for shard in _index_shards(index):
+                if not (folder / shard).is_file():
                     raise ModelFormatError(f"{folder}: shard {shard} named in {index_name} is missing")
-                out.update(reader(folder / shard))
+                for name, arr in reader(folder / shard).items():
+                    if name in out:
+                        raise ModelFormatError(f"{folder}: tensor {name} is in both {where[name]} and {shard}")
+                    out[name], where[name] = arr, shard
             return out
     if (folder / "model.safetensors").exists():
         return read_safetensors(folder / "model.safetensors")

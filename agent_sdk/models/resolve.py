@@ -6,12 +6,13 @@ bundle folder. Nothing here imports TVM.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent_sdk.errors import UnknownModelError
+from agent_sdk.errors import ConfigError, ModelFormatError, UnknownModelError
 from agent_sdk.manifest import is_bundle
 from agent_sdk.models.presets import PRESETS, Preset, find_weights, get_preset
 
@@ -49,6 +50,8 @@ def resolve_model(spec: str | os.PathLike[str], *, allow_download: bool = False)
 
     Raises:
         UnknownModelError: Nothing matches, with what would.
+        ModelFormatError: A model folder's ``config.json`` is unreadable or not a JSON object.
+        ConfigError: A model folder's ``config.json`` is not JSON.
     """
     text = str(spec)
     path = Path(text).expanduser()
@@ -57,6 +60,8 @@ def resolve_model(spec: str | os.PathLike[str], *, allow_download: bool = False)
             return ModelRef("bundle", path.resolve(), path.name)
         if path.is_dir() and not (path / "config.json").exists():
             raise UnknownModelError(f"{path}: folder has neither manifest.json (bundle) nor config.json (Hugging Face model)")
+        if path.is_dir():
+            _check_config_object(path / "config.json")
         stem = path.stem if path.is_file() else path.name
         return ModelRef("checkpoint", path.resolve(), _slug(stem))
     if text.lower() in PRESETS:
@@ -75,6 +80,18 @@ def resolve_model(spec: str | os.PathLike[str], *, allow_download: bool = False)
     raise UnknownModelError(
         f"{text!r} is not a preset, a model folder, a GGUF file or a bundle; presets: {', '.join(PRESETS)}"
     )
+
+
+def _check_config_object(path: Path) -> None:
+    """``config.json`` holds a JSON object: what decides the architecture can read it."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ModelFormatError(f"{path}: cannot read: {exc}") from exc
+    except (ValueError, RecursionError) as exc:
+        raise ConfigError(f"{path}: invalid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ModelFormatError(f"{path}: expected a JSON object, found a JSON {type(data).__name__}")
 
 
 def download_preset(preset: Preset) -> Path:

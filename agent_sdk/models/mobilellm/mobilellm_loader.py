@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from agent_sdk.errors import ConfigError, ModelFormatError
+from agent_sdk.errors import AgentSDKError, ConfigError, ModelFormatError
 from agent_sdk.models.checkpoint_io import GGUFFile, read_gguf, read_hf_weights
 from agent_sdk.models.mobilellm.mobilellm_config import MobileLLMConfig
 from agent_sdk.quantization import formats as qf
@@ -99,18 +99,19 @@ def expected_tensors(cfg: MobileLLMConfig) -> dict[str, tuple[int, ...]]:
     return out
 
 
-def _check_tensors(cfg: MobileLLMConfig, tensors: dict[str, _Source], source: Path) -> None:
+def _check_tensors(cfg: MobileLLMConfig, shapes: dict[str, tuple[int, ...]], source: Path) -> None:
+    """Every expected tensor is there with its shape, and nothing else; before any is converted."""
     expected = expected_tensors(cfg)
     problems = []
     for name, shape in expected.items():
-        if name not in tensors:
+        if name not in shapes:
             problems.append(f"missing tensor {name} (expected shape {shape})")
-        elif tuple(tensors[name].shape) != shape:
-            problems.append(f"tensor {name} has shape {tuple(tensors[name].shape)}, expected {shape}")
-    extra = [n for n in tensors if n not in expected and not n.endswith(_IGNORED_SUFFIXES)]
+        elif tuple(shapes[name]) != shape:
+            problems.append(f"tensor {name} has shape {tuple(shapes[name])}, expected {shape}")
+    extra = [n for n in shapes if n not in expected and not n.endswith(_IGNORED_SUFFIXES)]
     if cfg.share_embedding:
         extra = [n for n in extra if n != "lm_head.weight"]  # a tied copy some exporters keep
-    problems += [f"unexpected tensor {n} with shape {tuple(tensors[n].shape)}" for n in extra]
+    problems += [f"unexpected tensor {n} with shape {tuple(shapes[n])}" for n in extra]
     if problems:
         shown = problems[:12] + ([f"... and {len(problems) - 12} more"] if len(problems) > 12 else [])
         raise ModelFormatError(f"{source}: checkpoint does not match its config:\n  " + "\n  ".join(shown))
@@ -141,18 +142,78 @@ def load_checkpoint(path: Path | str) -> Checkpoint:
 # ---------------------------------------------------------------- Hugging Face
 
 
+def _read_json_object(path: Path, invalid: type[AgentSDKError] = ModelFormatError) -> dict[str, Any]:
+    """A JSON file that must hold an object; ``invalid`` is raised for text that is not JSON."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ModelFormatError(f"{path}: cannot read: {exc}") from exc
+    except ValueError as exc:  # not UTF-8
+        raise invalid(f"{path}: invalid JSON: {exc}") from exc
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise invalid(f"{path}: invalid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ModelFormatError(f"{path}: expected a JSON object, found a JSON {type(data).__name__}")
+    return data
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+
+# Hugging Face config keys and the JSON types from_hf converts them from.
+_HF_POSITIVE_INTS = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+                     "num_key_value_heads", "max_position_embeddings")
+_HF_FLOATS = ("rms_norm_eps", "rope_theta")
+_HF_BOOLS = ("tie_word_embeddings", "share_embedding", "layer_sharing", "attention_bias", "mlp_bias")
+_HF_OBJECTS = ("rope_scaling", "rope_parameters")
+
+
+def _check_hf_config_types(raw: dict[str, Any], path: Path) -> None:
+    """Every value ``from_hf`` converts has the JSON type it expects; all problems at once."""
+    problems = []
+    for k in _HF_POSITIVE_INTS:
+        if raw.get(k) is not None and not (_is_int(raw[k]) and raw[k] > 0):
+            problems.append(f"{k} is {raw[k]!r}; expected a positive integer")
+    if raw.get("head_dim") is not None and not (_is_int(raw["head_dim"]) and raw["head_dim"] >= 0):
+        problems.append(f"head_dim is {raw['head_dim']!r}; expected a positive integer")
+    for k in _HF_FLOATS:
+        if raw.get(k) is not None and not (isinstance(raw[k], (int, float)) and not isinstance(raw[k], bool)):
+            problems.append(f"{k} is {raw[k]!r}; expected a number")
+    for k in _HF_BOOLS:
+        if raw.get(k) is not None and not isinstance(raw[k], bool):
+            problems.append(f"{k} is {raw[k]!r}; expected true or false")
+    for k in _HF_OBJECTS:
+        if raw.get(k) is not None and not isinstance(raw[k], dict):
+            problems.append(f"{k} is {raw[k]!r}; expected an object")
+    if isinstance(raw.get("rope_parameters"), dict) and raw["rope_parameters"].get("rope_theta") is not None:
+        theta = raw["rope_parameters"]["rope_theta"]
+        if not (isinstance(theta, (int, float)) and not isinstance(theta, bool)):
+            problems.append(f"rope_parameters.rope_theta is {theta!r}; expected a number")
+    if raw.get("bos_token_id") is not None and not _is_int(raw["bos_token_id"]):
+        problems.append(f"bos_token_id is {raw['bos_token_id']!r}; expected an integer")
+    eos = raw.get("eos_token_id")
+    if eos is not None and not (_is_int(eos) or (isinstance(eos, list) and all(_is_int(e) for e in eos))):
+        problems.append(f"eos_token_id is {eos!r}; expected an integer or a list of integers")
+    if problems:
+        raise ConfigError(f"{path}: " + "; ".join(problems))
+
+
 def _load_hf(folder: Path) -> Checkpoint:
     cfg_path = folder / "config.json"
     if not cfg_path.exists():
         raise ModelFormatError(f"{folder}: no config.json; not a Hugging Face model folder")
+    raw_cfg = _read_json_object(cfg_path, invalid=ConfigError)
+    _check_hf_config_types(raw_cfg, cfg_path)
     try:
-        raw_cfg = json.loads(cfg_path.read_text())
-    except ValueError as exc:
-        raise ConfigError(f"{cfg_path}: invalid JSON: {exc}") from exc
-    cfg = MobileLLMConfig.from_hf(raw_cfg)
+        cfg = MobileLLMConfig.from_hf(raw_cfg)
+    except ConfigError as exc:
+        raise ConfigError(f"{cfg_path}: {exc}") from exc
     weights = read_hf_weights(folder)
     tensors = {k: _Source(tuple(v.shape), array=v) for k, v in weights.items()}
-    _check_tensors(cfg, tensors, folder)
+    _check_tensors(cfg, {k: t.shape for k, t in tensors.items()}, folder)
     dtypes: dict[str, int] = {}
     for v in weights.values():
         dtypes[str(v.dtype)] = dtypes.get(str(v.dtype), 0) + 1
@@ -164,29 +225,56 @@ def _load_hf(folder: Path) -> Checkpoint:
         files["tokenizer.model"] = (folder / "tokenizer.model").read_bytes()
     else:
         raise ModelFormatError(f"{folder}: no tokenizer.json or tokenizer.model")
+    _check_tokenizer_file(folder, files)
     meta = _hf_tokenizer_meta(folder, cfg, files)
     return Checkpoint(cfg, tensors, files, meta, folder, "hf", dtypes)
 
 
+def _check_tokenizer_file(folder: Path, files: dict[str, bytes]) -> None:
+    """Loads the tokenizer as the runtime will, so that a broken one fails here, not after compiling."""
+    name, data = next(iter(files.items()))
+    try:
+        if name == "tokenizer.json":
+            from tokenizers import Tokenizer
+
+            Tokenizer.from_str(data.decode("utf-8"))
+        else:
+            import sentencepiece as spm
+
+            spm.SentencePieceProcessor(model_proto=data)
+    except Exception as exc:  # the libraries raise plain Exception/RuntimeError on bad files
+        raise ModelFormatError(f"{folder / name}: not a loadable tokenizer: {exc}") from exc
+
+
 def _hf_tokenizer_meta(folder: Path, cfg: MobileLLMConfig, files: dict[str, bytes]) -> dict[str, Any]:
-    tcfg: dict[str, Any] = {}
-    if (folder / "tokenizer_config.json").exists():
-        tcfg = json.loads((folder / "tokenizer_config.json").read_text())
-    gen: dict[str, Any] = {}
-    if (folder / "generation_config.json").exists():
-        gen = json.loads((folder / "generation_config.json").read_text())
+    tcfg_path, gen_path = folder / "tokenizer_config.json", folder / "generation_config.json"
+    tcfg = _read_json_object(tcfg_path) if tcfg_path.exists() else {}
+    gen = _read_json_object(gen_path) if gen_path.exists() else {}
     template = tcfg.get("chat_template")
     if isinstance(template, list):  # named templates: take the default
-        template = next((t["template"] for t in template if t.get("name") == "default"), None)
+        named = [t for t in template if isinstance(t, dict) and isinstance(t.get("template"), str)]
+        if len(named) != len(template):
+            raise ModelFormatError(f"{tcfg_path}: chat_template is a list whose items are not {{name, template}} objects")
+        template = next((t["template"] for t in named if t.get("name") == "default"), None)
+    if template is not None and not isinstance(template, str):
+        raise ModelFormatError(f"{tcfg_path}: chat_template is a {type(template).__name__}, not a string")
     if template is None and (folder / "chat_template.jinja").exists():
-        template = (folder / "chat_template.jinja").read_text()
+        try:
+            template = (folder / "chat_template.jinja").read_text(encoding="utf-8")
+        except (OSError, ValueError) as exc:
+            raise ModelFormatError(f"{folder / 'chat_template.jinja'}: cannot read: {exc}") from exc
     eos = gen.get("eos_token_id", list(cfg.eos_token_id))
     eos_ids = eos if isinstance(eos, list) else [eos]
-    sp = "tokenizer.model" in files
+    bos = gen.get("bos_token_id", cfg.bos_token_id)
+    if not all(e is None or _is_int(e) for e in eos_ids) or not (bos is None or _is_int(bos)):
+        raise ModelFormatError(f"{gen_path}: eos_token_id {eos!r} / bos_token_id {bos!r} are not token ids")
+    add_bos = tcfg.get("add_bos_token", "tokenizer.model" in files)
+    if add_bos is not None and not isinstance(add_bos, bool):
+        raise ModelFormatError(f"{tcfg_path}: add_bos_token is {add_bos!r}; expected true or false")
     return {
-        "bos_token_id": gen.get("bos_token_id", cfg.bos_token_id),
+        "bos_token_id": None if bos is None else int(bos),
         "eos_token_ids": [int(e) for e in eos_ids if e is not None],
-        "add_bos": bool(tcfg.get("add_bos_token", sp)),
+        "add_bos": bool(add_bos),
         "chat_template": template,
         "eos_token": _token_str(tcfg.get("eos_token")),
         "bos_token": _token_str(tcfg.get("bos_token")),
@@ -195,7 +283,7 @@ def _hf_tokenizer_meta(folder: Path, cfg: MobileLLMConfig, files: dict[str, byte
 
 def _token_str(tok: Any) -> str | None:
     if isinstance(tok, dict):
-        return tok.get("content")
+        tok = tok.get("content")
     return tok if isinstance(tok, str) else None
 
 
@@ -239,6 +327,27 @@ def _unpermute_rows(raw: np.ndarray, n_head: int) -> np.ndarray:
     return np.ascontiguousarray(raw.reshape(n_head, half, 2, -1).swapaxes(1, 2).reshape(rows, -1))
 
 
+_REQUIRED: Any = object()
+
+
+def _gguf_value(md: dict[str, Any], key: str, kind: type, path: Path, default: Any = _REQUIRED) -> Any:
+    """A metadata value of type ``kind`` (int, float, bool or str), or ``default`` when absent."""
+    if key not in md:
+        if default is _REQUIRED:
+            raise ModelFormatError(f"{path}: GGUF metadata {key} is missing")
+        return default
+    v = md[key]
+    if kind is int:
+        ok = _is_int(v)
+    elif kind is float:
+        ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+    else:
+        ok = isinstance(v, kind)
+    if not ok:
+        raise ModelFormatError(f"{path}: GGUF metadata {key} is {v!r}; expected {kind.__name__}")
+    return kind(v)
+
+
 def _load_gguf(path: Path) -> Checkpoint:
     gf = read_gguf(path)
     md = gf.metadata
@@ -246,37 +355,41 @@ def _load_gguf(path: Path) -> Checkpoint:
     if arch not in ("llama", "mobilellm"):
         raise ConfigError(f"{path}: GGUF architecture {arch!r} is not supported (expected 'llama')")
 
-    def key(k: str, default: Any = None) -> Any:
-        v = md.get(f"{arch}.{k}", default)
-        if v is None:
-            raise ModelFormatError(f"{path}: GGUF metadata {arch}.{k} is missing")
-        return v
+    def num(k: str, kind: type = int, default: Any = _REQUIRED) -> Any:
+        return _gguf_value(md, f"{arch}.{k}", kind, path, default)
 
     tokens = md.get("tokenizer.ggml.tokens")
-    vocab = int(md.get(f"{arch}.vocab_size", len(tokens) if tokens else 0))
-    heads = int(key("attention.head_count"))
-    hidden = int(key("embedding_length"))
-    cfg = MobileLLMConfig(
-        vocab_size=vocab,
-        hidden_size=hidden,
-        intermediate_size=int(key("feed_forward_length")),
-        num_hidden_layers=int(key("block_count")),
-        num_attention_heads=heads,
-        num_key_value_heads=int(md.get(f"{arch}.attention.head_count_kv", heads)),
-        head_dim=int(md.get(f"{arch}.rope.dimension_count", hidden // heads)),
-        rms_norm_eps=float(key("attention.layer_norm_rms_epsilon", 1e-5)),
-        rope_theta=float(md.get(f"{arch}.rope.freq_base", 10000.0)),
-        context_window=int(key("context_length", 2048)),
-        share_embedding="output.weight" not in gf.tensors,
-        layer_sharing=bool(md.get(f"{arch}.layer_sharing", False)),
-        bos_token_id=md.get("tokenizer.ggml.bos_token_id"),
-        eos_token_id=(int(md.get("tokenizer.ggml.eos_token_id", 2)),),
-        model_type="llama" if arch == "llama" else "mobilellm",
-    )
-    tensors: dict[str, _Source] = {}
+    vocab = num("vocab_size", default=len(tokens) if isinstance(tokens, list) else 0)
+    heads = num("attention.head_count")
+    hidden = num("embedding_length")
+    try:
+        cfg = MobileLLMConfig(
+            vocab_size=vocab,
+            hidden_size=hidden,
+            intermediate_size=num("feed_forward_length"),
+            num_hidden_layers=num("block_count"),
+            num_attention_heads=heads,
+            num_key_value_heads=num("attention.head_count_kv", default=heads),
+            head_dim=num("rope.dimension_count", default=hidden // heads if heads > 0 else 0),
+            rms_norm_eps=num("attention.layer_norm_rms_epsilon", float, 1e-5),
+            rope_theta=num("rope.freq_base", float, 10000.0),
+            context_window=num("context_length", default=2048),
+            share_embedding="output.weight" not in gf.tensors,
+            layer_sharing=num("layer_sharing", bool, False),
+            bos_token_id=_gguf_value(md, "tokenizer.ggml.bos_token_id", int, path, None),
+            eos_token_id=(_gguf_value(md, "tokenizer.ggml.eos_token_id", int, path, 2),),
+            model_type="llama" if arch == "llama" else "mobilellm",
+        )
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    # Names, types and shapes are all checked before any tensor is converted.
+    canon_names: dict[str, str] = {}
     types: dict[str, int] = {}
     for t in gf.tensors.values():
         canon = _gguf_name(t.name)
+        if canon in canon_names.values():
+            raise ModelFormatError(f"{path}: tensor {t.name} is a second {canon}")
+        canon_names[t.name] = canon
         tname = qf.GGML_TYPE_NAMES.get(t.ggml_type, f"type{t.ggml_type}")
         types[tname] = types.get(tname, 0) + 1
         if t.ggml_type not in qf.GGML_TYPE_NAMES:
@@ -284,6 +397,10 @@ def _load_gguf(path: Path) -> Checkpoint:
                 f"{path}: tensor {t.name} has GGML type {t.ggml_type}; supported: "
                 f"{', '.join(qf.GGML_TYPE_NAMES.values())}"
             )
+    _check_tensors(cfg, {canon_names[t.name]: t.shape for t in gf.tensors.values()}, path)
+    tensors: dict[str, _Source] = {}
+    for t in gf.tensors.values():
+        canon = canon_names[t.name]
         raw = np.asarray(t.data)
         if raw.ndim == 1 or len(t.shape) == 1:
             src = _Source(t.shape, array=qf.dequantize_gguf(raw, t.ggml_type, 1, t.shape[-1]).reshape(t.shape))
@@ -298,9 +415,17 @@ def _load_gguf(path: Path) -> Checkpoint:
             else:
                 src = _Source(t.shape, ggml_type=t.ggml_type, raw=raw2)
         tensors[canon] = src
-    _check_tensors(cfg, tensors, path)
     tok_json, meta = _gguf_tokenizer(gf, path)
     return Checkpoint(cfg, tensors, {"tokenizer.json": tok_json}, meta, path, "gguf", types)
+
+
+def _gguf_token_list(md: dict[str, Any], key: str, kind: type, path: Path, default: Any = _REQUIRED) -> list[Any]:
+    v = md.get(key, default)
+    if v is _REQUIRED:
+        raise ModelFormatError(f"{path}: GGUF metadata {key} is missing")
+    if not isinstance(v, list) or not all(_is_int(x) if kind is int else isinstance(x, kind) for x in v):
+        raise ModelFormatError(f"{path}: GGUF metadata {key} is not a list of {kind.__name__}")
+    return v
 
 
 def _gguf_tokenizer(gf: GGUFFile, path: Path) -> tuple[bytes, dict[str, Any]]:
@@ -314,12 +439,31 @@ def _gguf_tokenizer(gf: GGUFFile, path: Path) -> tuple[bytes, dict[str, Any]]:
             f"{path}: GGUF tokenizer model {kind!r} is not supported (byte-level BPE 'gpt2' is); "
             "use the model's Hugging Face folder instead"
         )
-    tokens: list[str] = list(md["tokenizer.ggml.tokens"])
-    merges = [tuple(m.split(" ", 1)) for m in md.get("tokenizer.ggml.merges", [])]
-    types = list(md.get("tokenizer.ggml.token_type", [1] * len(tokens)))
-    tk = Tokenizer(models.BPE(vocab={t: i for i, t in enumerate(tokens)}, merges=merges))
+    tokens: list[str] = _gguf_token_list(md, "tokenizer.ggml.tokens", str, path)
+    raw_merges = _gguf_token_list(md, "tokenizer.ggml.merges", str, path, [])
+    types = _gguf_token_list(md, "tokenizer.ggml.token_type", int, path, [1] * len(tokens))
+    if len(types) != len(tokens):
+        raise ModelFormatError(f"{path}: GGUF metadata has {len(types)} token types for {len(tokens)} tokens")
+    bad_merge = next((m for m in raw_merges if " " not in m), None)
+    if bad_merge is not None:
+        raise ModelFormatError(f"{path}: GGUF merge {bad_merge!r} is not two tokens separated by a space")
+    merges = [tuple(m.split(" ", 1)) for m in raw_merges]
+
+    def token_id(key: str) -> int | None:
+        i = _gguf_value(md, key, int, path, None)
+        if i is not None and not 0 <= i < len(tokens):
+            raise ModelFormatError(f"{path}: GGUF metadata {key} is {i}, outside the {len(tokens)} tokens")
+        return i
+
+    eos, bos, eot = (token_id(f"tokenizer.ggml.{k}_token_id") for k in ("eos", "bos", "eot"))
+    pre = _gguf_value(md, "tokenizer.ggml.pre", str, path, "default")
+    template = _gguf_value(md, "tokenizer.chat_template", str, path, None)
+    add_bos = _gguf_value(md, "tokenizer.ggml.add_bos_token", bool, path, False)
+    try:
+        tk = Tokenizer(models.BPE(vocab={t: i for i, t in enumerate(tokens)}, merges=merges))
+    except Exception as exc:  # tokenizers raises plain Exception (a merge of unknown tokens, ...)
+        raise ModelFormatError(f"{path}: the GGUF vocabulary does not make a BPE tokenizer: {exc}") from exc
     byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
-    pre = md.get("tokenizer.ggml.pre", "default")
     if pre in ("smollm", "starcoder", "refact", "qwen2", "deepseek-coder"):
         # These split every digit on its own before the GPT-2 regex.
         tk.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
@@ -339,19 +483,16 @@ def _gguf_tokenizer(gf: GGUFFile, path: Path) -> tuple[bytes, dict[str, Any]]:
     if special:
         tk.add_special_tokens([t for t in special if t.special])
         tk.add_tokens([t for t in special if not t.special])
-    eos = md.get("tokenizer.ggml.eos_token_id")
-    bos = md.get("tokenizer.ggml.bos_token_id")
-    eos_ids = [int(eos)] if eos is not None else []
-    eot = md.get("tokenizer.ggml.eot_token_id")
-    if eot is not None and int(eot) not in eos_ids:
-        eos_ids.append(int(eot))
+    eos_ids = [eos] if eos is not None else []
+    if eot is not None and eot not in eos_ids:
+        eos_ids.append(eot)
     meta = {
-        "bos_token_id": int(bos) if bos is not None else None,
+        "bos_token_id": bos,
         "eos_token_ids": eos_ids,
-        "add_bos": bool(md.get("tokenizer.ggml.add_bos_token", False)),
-        "chat_template": md.get("tokenizer.chat_template"),
+        "add_bos": add_bos,
+        "chat_template": template,
         "eos_token": tokens[eos_ids[0]] if eos_ids else None,
-        "bos_token": tokens[int(bos)] if bos is not None else None,
+        "bos_token": tokens[bos] if bos is not None else None,
     }
     return tk.to_str().encode(), meta
 
