@@ -27,6 +27,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Agent",
+    "CallPolicy",
     "tool",
     "Tool",
     "ToolRegistry",
@@ -48,6 +49,7 @@ __all__ = [
 
 _LAZY = {
     "Agent": ("agent_sdk.agent.agent", "Agent"),
+    "CallPolicy": ("agent_sdk.agent.policy", "CallPolicy"),
     "tool": ("agent_sdk.tools", "tool"),
     "Tool": ("agent_sdk.tools", "Tool"),
     "ToolRegistry": ("agent_sdk.tools", "ToolRegistry"),
@@ -58,6 +60,7 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from agent_sdk.agent.agent import Agent
+    from agent_sdk.agent.policy import CallPolicy
     from agent_sdk.tools import Tool, ToolRegistry, tool
     from agent_sdk.compiler import compile_model
     from agent_sdk.runtime.engine import Engine

@@ -39,11 +39,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from agent_sdk.agent.agent import ToolCall
-from agent_sdk.agent.copy_bias import DEFAULT_VALUE_BIAS, ValueBias
+from agent_sdk.agent.call_format import HERMES
+from agent_sdk.agent.conversation import answered_calls, render_messages
+from agent_sdk.agent.events import ToolCall
+from agent_sdk.agent.policy import DEFAULT_POLICY, CallPolicy
 from agent_sdk.agent.prompting import system_prompt
-from agent_sdk.agent.rerank import DEFAULT_RERANK, ValueRerank
-from agent_sdk.agent.step import AUTO_THRESHOLD, call_grammar, call_text, decode_calls, tool_response_text
+from agent_sdk.agent.step import call_grammar, decode_calls
 from agent_sdk.constrain.grammar import GrammarEngine
 from agent_sdk.errors import AgentSDKError, ContextOverflowError, ToolDefinitionError, UserError
 from agent_sdk.runtime.engine import Engine, Generation
@@ -98,13 +99,10 @@ class ServerConfig:
             the room left in the context window).
         default_temperature: Temperature when a request sets none (greedy,
             like ``agent-sdk run``: small models ramble when sampled).
-        auto_threshold: Score a call needs in ``tool_choice: auto``
-            (see :func:`agent_sdk.agent.step.call_score`).
-        parallel_bias: Nats by which another parallel call must beat ending.
-        value_bias: How strongly calls favour argument values from the last
-            user message (:class:`~agent_sdk.agent.copy_bias.ValueBias`); None: not at all.
-        rerank: Re-rank argument values by the whole value's likelihood
-            (:class:`~agent_sdk.agent.rerank.ValueRerank`); None: greedy values.
+        policy: How calls are decided, decoded and refined, as the agent
+            does it (:class:`~agent_sdk.agent.policy.CallPolicy`; each
+            request's ``tool_choice`` and ``parallel_tool_calls`` override
+            its own).
         max_queue: Requests that may wait for the engine; more get HTTP 503.
         timeout: Seconds a connection may stall while sending or reading.
     """
@@ -114,10 +112,7 @@ class ServerConfig:
     max_tokens_limit: int | None = None
     default_max_tokens: int = 512
     default_temperature: float = 0.0
-    auto_threshold: float = AUTO_THRESHOLD
-    parallel_bias: float = 2.0
-    value_bias: ValueBias | None = DEFAULT_VALUE_BIAS
-    rerank: ValueRerank | None = DEFAULT_RERANK
+    policy: CallPolicy = DEFAULT_POLICY
     max_queue: int = 8
     timeout: float = 60.0
 
@@ -136,6 +131,7 @@ class ChatRequest:
         stream: Reply as server-sent events.
         include_usage: Streamed replies end with a usage chunk.
         request: The last user message's text (argument values are copied from it).
+        answered: Calls the conversation already made and answered.
     """
 
     prompt_ids: list[int]
@@ -147,6 +143,7 @@ class ChatRequest:
     stream: bool = False
     include_usage: bool = False
     request: str = ""
+    answered: list[tuple[str, Any]] = field(default_factory=list)
     id: str = field(default_factory=lambda: "chatcmpl-" + uuid.uuid4().hex[:24])
     created: int = field(default_factory=lambda: int(time.time()))
 
@@ -278,11 +275,10 @@ class ChatService:
     def _run(self, req: ChatRequest) -> Generator[tuple[str, Any], None, None]:
         """Yields ``("text", delta)``…, or ``("calls", [ToolCall])``; then ``("end", (finish, usage))``."""
         if req.tools and req.tool_choice != "none":
+            policy = self.config.policy.replace(tool_choice=req.tool_choice, parallel=req.parallel)
             step = decode_calls(
-                self.engine, req.prompt_ids, req.tools, choice=req.tool_choice, max_tokens=req.sampling.max_tokens,
-                parallel=req.parallel, parallel_bias=self.config.parallel_bias,
-                auto_threshold=self.config.auto_threshold, grammar_engine=self._grammar,
-                copy_from=req.request or None, value_bias=self.config.value_bias, rerank=self.config.rerank,
+                self.engine, req.prompt_ids, req.tools, policy=policy, max_tokens=req.sampling.max_tokens,
+                request=req.request, answered=req.answered, grammar_engine=self._grammar,
             )
             if step.calls:
                 yield "calls", [ToolCall(name, args) for name, args in step.calls]
@@ -345,7 +341,8 @@ class ChatService:
                 raise APIError(400, f"cannot constrain calls to these tools: {exc}", code="invalid_tools", param="tools") from None
         response_grammar = self._response_grammar(body.get("response_format"))
 
-        conversation = chat_messages(body.get("messages"), specs)
+        messages = body.get("messages")
+        conversation = chat_messages(messages, specs)
         tok = self.engine.tokenizer
         try:
             ids = tok.encode(tok.apply_chat_template(conversation, add_generation_prompt=True))
@@ -357,6 +354,7 @@ class ChatService:
             prompt_ids=ids, tools=specs, tool_choice=choice, parallel=parallel, sampling=sampling,
             response_grammar=response_grammar, stream=stream, include_usage=include_usage,
             request=users[-1] if users and isinstance(users[-1], str) else "",
+            answered=answered_calls(messages),
         )
 
     def _grammar_engine(self, what: str) -> GrammarEngine:
@@ -561,20 +559,15 @@ def chat_messages(messages: Any, tools: list[dict[str, Any]]) -> list[dict[str, 
         out.append({"role": "system", "content": system_prompt(tools, system or None)})
     elif lead:
         out.append({"role": "system", "content": system})
+    rest = []
     for i, m in enumerate(messages[lead:], start=lead):
         where = f"messages[{i}]"
-        role = m["role"]
-        text = _text(m.get("content"), where)
-        if role in _SYSTEM_ROLES:
-            out.append({"role": "system", "content": text})
-        elif role == "user":
-            out.append({"role": "user", "content": text})
-        elif role == "assistant":
-            calls = _assistant_calls(m["tool_calls"], where) if m.get("tool_calls") else []
-            out.append({"role": "assistant", "content": "\n".join(p for p in (text.strip(), call_text(calls)) if p)})
-        else:
-            out.append({"role": "tool", "content": tool_response_text(text)})
-    return out
+        msg: dict[str, Any] = {"role": m["role"], "content": _text(m.get("content"), where)}
+        if m["role"] == "assistant" and m.get("tool_calls"):
+            msg["tool_calls"] = [{"function": {"name": n, "arguments": a}}
+                                 for n, a in _assistant_calls(m["tool_calls"], where)]
+        rest.append(msg)
+    return out + render_messages(rest, HERMES)
 
 
 def _call_json(call: ToolCall) -> dict[str, Any]:

@@ -18,13 +18,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent_sdk.agent.agent import Agent  # noqa: E402
-from agent_sdk.agent.bfcl import _declared_registry, load_bfcl  # noqa: E402
-from agent_sdk.cli import ensure_bundle  # noqa: E402
+from agent_sdk.agent.auto import AutoRule  # noqa: E402
+from agent_sdk.agent.backends import LocalBackend  # noqa: E402
 from agent_sdk.agent.copy_bias import ValueBias  # noqa: E402
+from agent_sdk.agent.policy import DEFAULT_POLICY  # noqa: E402
 from agent_sdk.agent.rerank import ValueRerank  # noqa: E402
 from agent_sdk.agent.step import decode_calls  # noqa: E402
+from agent_sdk.cli import ensure_bundle  # noqa: E402
+from agent_sdk.eval.bfcl_data import load_bfcl  # noqa: E402
 from agent_sdk.runtime import Engine  # noqa: E402
+from agent_sdk.tools import ToolRegistry  # noqa: E402
 
 
 def main() -> int:
@@ -54,6 +57,9 @@ def main() -> int:
     elif args.rerank:
         fields = {k: float(v) for k, v in (kv.split("=") for kv in args.rerank.split(","))}
         biases["rerank"] = ValueRerank(**{k: int(v) if k in ("starts", "max_words", "max_enum") else v for k, v in fields.items()})
+    # The agent's own call step, as `auto` with no threshold: the call and its log-probabilities.
+    policy = DEFAULT_POLICY.replace(parallel=False, auto=AutoRule(threshold=float("-inf")), **biases)
+    backend = LocalBackend(engine)
     cats = args.category or ["simple_python", "irrelevance"]
     with open(args.out, "w") as fp:
         seen: dict[str, int] = {}
@@ -61,15 +67,13 @@ def main() -> int:
             seen[q.category] = seen.get(q.category, 0) + 1
             if seen[q.category] <= args.offset or (seen[q.category] - 1) % args.every:
                 continue
-            agent = Agent(engine, tools=_declared_registry(q.tools), tool_choice="required", max_steps=1, **biases)
-            user = "\n".join(m.get("content", "") for m in q.messages if m.get("role") == "user")
-            agent.messages.append({"role": "user", "content": user})
+            registry = ToolRegistry.from_openai([{"type": "function", "function": t} for t in q.tools])
+            tools = [t["function"] for t in registry.to_openai()]
+            messages = [{"role": "user", "content": q.request}]
             t0 = time.perf_counter()
-            # The agent's own call step, as `auto` with no threshold: the call and its log-probabilities.
             step = decode_calls(
-                engine, agent._prompt_ids(), agent.tool_specs, choice="auto", max_tokens=agent.max_tokens,
-                parallel=False, auto_threshold=float("-inf"), grammar_engine=agent._grammar_engine(),
-                **agent.bias_options(user),
+                engine, engine.tokenizer.encode(backend.prompt_text(messages, tools, None)), tools, policy=policy,
+                max_tokens=256, request=q.request, grammar_engine=backend.grammar_engine,
             )
             gen = step.generation
             rec = {

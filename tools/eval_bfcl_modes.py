@@ -19,11 +19,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent_sdk.agent.bfcl import coerce_numbers, load_bfcl  # noqa: E402
+from agent_sdk.agent.auto import DEFAULT_AUTO_RULE, call_relevance, call_score  # noqa: E402
 from agent_sdk.agent.parsing import parse_calls  # noqa: E402
-from agent_sdk.agent.copy_bias import copy_coverage  # noqa: E402
-from agent_sdk.agent.step import AUTO_THRESHOLD, COVERAGE_WEIGHT, RELEVANCE_WEIGHT, call_relevance, call_score  # noqa: E402
-from agent_sdk.runtime.engine import Generation  # noqa: E402
+from agent_sdk.agent.request_features import copy_coverage  # noqa: E402
+from agent_sdk.eval.bfcl_data import coerce_numbers, load_bfcl  # noqa: E402
+
+AUTO_THRESHOLD = DEFAULT_AUTO_RULE.threshold
+COVERAGE_WEIGHT = DEFAULT_AUTO_RULE.coverage_weight
+RELEVANCE_WEIGHT = DEFAULT_AUTO_RULE.relevance_weight
 
 
 def main() -> int:
@@ -56,11 +59,10 @@ def main() -> int:
                     for c in parse_calls(r["text"], formats=("hermes",)).calls
                 ]
                 if mode == "auto":
-                    gen = Generation(r["text"], [], "stop", logprobs=r["logprobs"])
                     parsed_calls = parse_calls(r["text"], formats=("hermes",)).calls
                     coverage = copy_coverage([dict(c.arguments) for c in parsed_calls], requests[r["id"]])
                     relevance = call_relevance([c.name for c in parsed_calls], tools[r["id"]], requests[r["id"]])
-                    score = call_score(gen, r["forced"], coverage=coverage, coverage_weight=args.coverage_weight,
+                    score = call_score(r["logprobs"], r["forced"], coverage=coverage, coverage_weight=args.coverage_weight,
                                        relevance=relevance, relevance_weight=args.relevance_weight)
                     if score < args.threshold:
                         calls = []
@@ -104,9 +106,8 @@ def search(args: argparse.Namespace, recs: list[dict], questions: list, schemas:
         if not irrelevant and calls:
             q = raw[r["id"]]
             right = ast_checker(q["function"], calls, q["ground_truth"], python, r["category"], "local")["valid"]
-        gen = Generation(r["text"], [], "stop", logprobs=r["logprobs"])
         rows.append((
-            r["category"], irrelevant, right, call_score(gen, r["forced"]),
+            r["category"], irrelevant, right, call_score(r["logprobs"], r["forced"]),
             copy_coverage([dict(c.arguments) for c in parsed], requests[r["id"]]) - 1.0,
             call_relevance([c.name for c in parsed], tools[r["id"]], requests[r["id"]]) - 1.0,
         ))

@@ -22,243 +22,26 @@ reads the model's own, unbiased log-probabilities; :func:`copy_coverage`
 """
 from __future__ import annotations
 
-import re
-import weakref
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from agent_sdk.agent.relevance import same_word
+from agent_sdk.agent.call_format import HERMES, CallFormat
+from agent_sdk.agent.json_cursor import ArgumentCursor, scan_arguments
+from agent_sdk.agent.request_features import mentioned, word_starts, written_numbers
+from agent_sdk.agent.token_index import TokenIndex
+from agent_sdk.runtime.engine import LogitsProcessor
 
-__all__ = [
-    "DEFAULT_VALUE_BIAS", "ArgumentCursor", "CopyBias", "TokenIndex", "ValueBias", "chain_processors", "copy_coverage",
-    "current_tool", "mentioned", "scan_arguments", "written_numbers",
-]
+__all__ = ["DEFAULT_VALUE_BIAS", "LOOP_TAIL", "MAX_NUMBER_DIGITS", "CopyBias", "ValueBias", "chain_processors"]
 
-_ARGS_KEY = '"arguments": '
-
-LogitsProcessor = Callable[[list[int], np.ndarray], np.ndarray]
-
-
-@dataclass
-class ArgumentCursor:
-    """Where decoding is inside a call's ``arguments`` JSON.
-
-    Attributes:
-        active: Inside the arguments object (it is open and not yet closed).
-        depth: Open objects and arrays, the arguments object included.
-        in_string: Inside a string.
-        is_key: The string (or the next one) is an object key.
-        value: The characters of the current string value or number so far.
-        in_number: Inside a number.
-        stack: Open containers, ``"o"`` or ``"a"``.
-        keys: The keys written so far in the arguments object itself.
-        items: For each open array (innermost last), the text of its items
-            so far; the last entry is the item being written.
-    """
-
-    active: bool = False
-    depth: int = 0
-    in_string: bool = False
-    is_key: bool = False
-    value: str = ""
-    in_number: bool = False
-    stack: list[str] = field(default_factory=list)
-    keys: list[str] = field(default_factory=list)
-    _escape: bool = False
-    items: list[list[str]] = field(default_factory=list)
-
-    def feed(self, text: str) -> None:
-        """Advances over ``text`` (JSON as the call grammar writes it)."""
-        for ch in text:
-            if not self.active:
-                return
-            if self.items:
-                for outer in self.items[:-1]:
-                    outer[-1] += ch
-                own = not self.in_string and self.stack and self.stack[-1] == "a" and ch in ",]"
-                if not own:
-                    self.items[-1][-1] += ch
-                elif ch == ",":
-                    self.items[-1].append("")
-            if self.in_string:
-                if self._escape:
-                    self._escape = False
-                    self.value += ch
-                elif ch == "\\":
-                    self._escape = True
-                elif ch == '"':
-                    self.in_string = False
-                    if self.is_key and len(self.stack) == 1:
-                        self.keys.append(self.value)
-                else:
-                    self.value += ch
-                continue
-            if self.in_number:
-                if ch.isdigit() or ch in ".eE+-":
-                    self.value += ch
-                    continue
-                self.in_number = False
-            if ch == '"':
-                self.in_string = True
-                self.value = ""
-            elif ch in "{[":
-                self.stack.append("o" if ch == "{" else "a")
-                self.is_key = ch == "{"
-                if ch == "[":
-                    self.items.append([""])
-            elif ch in "}]":
-                if self.stack and self.stack.pop() == "a" and self.items:
-                    self.items.pop()
-                if not self.stack:
-                    self.active = False
-            elif ch == ":":
-                self.is_key = False
-            elif ch == ",":
-                self.is_key = bool(self.stack) and self.stack[-1] == "o"
-            elif ch.isdigit() or ch == "-":
-                self.in_number = True
-                self.value = ch
-        self.depth = len(self.stack)
-
-    def copy(self) -> ArgumentCursor:
-        """An independent copy (to look ahead over a token's text)."""
-        return ArgumentCursor(
-            self.active, self.depth, self.in_string, self.is_key, self.value, self.in_number, list(self.stack),
-            list(self.keys), self._escape, [list(x) for x in self.items],
-        )
-
-    def item_repeats(self, *, closing: bool = False) -> bool:
-        """Whether the innermost array's item just written repeats an earlier item of it.
-
-        Args:
-            closing: The item is a string still open: judge it as if its
-                closing quote came next.
-        """
-        if not self.items or self.in_number or not self.stack or self.stack[-1] != "a":
-            return False
-        if self.in_string != closing:
-            return False
-        *before, last = (x.strip() for x in self.items[-1])
-        if closing:
-            last += '"'
-        return bool(last) and last in before
-
-
-_NAME = re.compile(r'"name": "((?:[^"\\]|\\.)*)", "arguments": ')
-
-
-def current_tool(text: str) -> str | None:
-    """The name of the tool whose call is being written at the end of ``text``."""
-    names = _NAME.findall(text)
-    return names[-1] if names else None
-
-
-def scan_arguments(text: str) -> ArgumentCursor:
-    """The cursor at the end of ``text``, inside the last call's ``arguments``.
-
-    Args:
-        text: The call text generated so far (Hermes blocks).
-    """
-    cur = ArgumentCursor()
-    k = text.rfind(_ARGS_KEY)
-    if k < 0:
-        return cur
-    rest = text[k + len(_ARGS_KEY):]
-    if not rest:
-        return cur
-    cur.active = True
-    cur.feed(rest)
-    return cur
-
-
-class TokenIndex:
-    """Token ids by their text, for looking up the tokens that spell a prefix.
-
-    Args:
-        tokenizer: Anything with ``decode(ids)`` and ``vocab_size``.
-    """
-
-    _cache: ClassVar[weakref.WeakKeyDictionary[Any, TokenIndex]] = weakref.WeakKeyDictionary()
-
-    def __init__(self, tokenizer: Any) -> None:
-        self.by_text: dict[str, list[int]] = {}
-        self.quote_ids: list[int] = []
-        self.close_ids: list[int] = []  # tokens holding "}" (may close the arguments)
-        self.digit_ids: list[int] = []  # tokens starting with a digit
-        self.array_close_ids: list[int] = []  # tokens starting with "]"
-        self.quote_array_close_ids: list[int] = []  # '"]' ...: end a string and its array
-        self.quote_comma_ids: list[int] = []  # '",' ...: end a string, another item follows
-        self.number_end_ids: list[int] = []  # tokens that may end a JSON number: "," "}" "]" or white space first
-        self.quote_punct_ids: list[int] = []  # '",', '"]', '"}', '":' ...: where a value starts, a string of punctuation
-        for i in range(int(tokenizer.vocab_size)):
-            s = tokenizer.decode([i])
-            if not s or "\ufffd" in s:
-                continue
-            self.by_text.setdefault(s, []).append(i)
-            if s.startswith('"'):
-                self.quote_ids.append(i)
-            if "}" in s:
-                self.close_ids.append(i)
-            if s[0].isdigit():
-                self.digit_ids.append(i)
-            if s.lstrip(" ").startswith("]"):
-                self.array_close_ids.append(i)
-            if s.startswith('"') and s[1:].lstrip(" ").startswith("]"):
-                self.quote_array_close_ids.append(i)
-            if s.startswith('"') and s[1:].lstrip(" ").startswith(","):
-                self.quote_comma_ids.append(i)
-            if s[0] in ",}] \n":
-                self.number_end_ids.append(i)
-            if s.startswith('"') and s[1:2] in (",", "]", "}", ":"):
-                self.quote_punct_ids.append(i)
-        self.text_of = {i: s for s, ids in self.by_text.items() for i in ids}
-        self.max_len = max((len(s) for s in self.by_text), default=1)
-
-    @classmethod
-    def for_tokenizer(cls, tokenizer: Any) -> TokenIndex:
-        """The index of ``tokenizer``, built once and cached."""
-        idx = cls._cache.get(tokenizer)
-        if idx is None:
-            idx = cls(tokenizer)
-            cls._cache[tokenizer] = idx
-        return idx
-
-    def prefixes(self, text: str) -> list[int]:
-        """Ids of every token whose text is a non-empty prefix of ``text``."""
-        out: list[int] = []
-        for n in range(1, min(len(text), self.max_len) + 1):
-            out.extend(self.by_text.get(text[:n], ()))
-        return out
-
-
-def _word_starts(source: str) -> list[int]:
-    return [m.start() for m in re.finditer(r"[^\W_]+|[^\w\s]", source)]
-
-
-_SCALES = {"thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12}
-_NUMBER = re.compile(r"(-?\d[\d,]*(?:\.\d+)?)(?:\s*(thousand|million|billion|trillion)\b)?", re.IGNORECASE)
-
-
-def written_numbers(source: str) -> list[str]:
-    """Numbers written in the request as JSON writes them.
-
-    Thousands separators are dropped ("$2,000,000" is ``2000000``) and scale
-    words applied ("8.5 million" is ``8500000``, not ``8.5``).
-    """
-    out = []
-    for m in _NUMBER.finditer(source):
-        n = m.group(1).replace(",", "").rstrip(".")
-        if not n or n == "-":
-            continue
-        if m.group(2):
-            scaled = Decimal(n) * _SCALES[m.group(2).lower()]
-            n = str(int(scaled)) if scaled == scaled.to_integral_value() else format(scaled.normalize(), "f")
-        out.append(n)
-    return out
+# The loop guard: a string value whose last LOOP_TAIL characters already occur
+# in it is going round (checked once it is twice that long); a number gets at
+# most MAX_NUMBER_DIGITS digits unless the request writes a longer one. Seen
+# on BFCL simple_python: runaway values that exhausted max_tokens.
+LOOP_TAIL = 12
+MAX_NUMBER_DIGITS = 12
 
 
 @dataclass(frozen=True)
@@ -279,8 +62,8 @@ class ValueBias:
             for ``true`` as the value of a boolean argument the request mentions.
         loop: Nats for ending a value that went into a loop: closing an
             array whose last item repeats an earlier one, ending a string
-            whose last 12 characters already occur in it, against another
-            digit of a number longer than any in the request (and 12 digits).
+            whose last :data:`LOOP_TAIL` characters already occur in it, against another
+            digit of a number longer than any in the request (and :data:`MAX_NUMBER_DIGITS`).
     """
 
     # Copying spans and numbers (3/1/3/3 nats) left BFCL simple_python at 54%
@@ -298,35 +81,6 @@ class ValueBias:
         return any((self.extend, self.start, self.end, self.number, self.keep, self.loop))
 
 
-# Words of parameter names too generic to say the request mentions the parameter.
-_GENERIC = frozenset({"include", "type", "name", "value", "values", "the", "for", "use", "get", "set", "list", "data"})
-
-
-def _name_words(name: str) -> list[str]:
-    """The words of a parameter name (snake_case or camelCase), lower case."""
-    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name)
-    return [w.lower() for w in re.split(r"[^A-Za-z0-9]+", spaced) if len(w) >= 3]
-
-
-def mentioned(name: str, source: str, *, tool: str = "") -> bool:
-    """Whether a word of parameter ``name`` appears (as a word's start) in ``source``.
-
-    ``trait_count`` is mentioned by "three personality traits",
-    ``equal_variance`` by "assuming equal variance"; generic words
-    (``include``, ``type`` …) and words of the tool's own name (the request
-    names the tool's topic anyway) do not count.
-    """
-    words = set(re.findall(r"[a-z0-9]+", source.lower()))
-    topic = set(_name_words(tool))
-    for w in _name_words(name):
-        if w in _GENERIC or w in topic:
-            continue
-        stem = w[:-1] if len(w) > 4 and w.endswith("s") else w
-        if any(x.startswith(stem) or same_word(w, x) for x in words):
-            return True
-    return False
-
-
 DEFAULT_VALUE_BIAS = ValueBias()
 
 
@@ -339,20 +93,25 @@ class CopyBias:
         bias: The bonuses (nats).
         tools: The tools (``{"name", "parameters"}``), for ``bias.keep``:
             which optional parameters the request mentions.
+        call_format: The format the call is written in.
     """
 
-    def __init__(self, tokenizer: Any, source: str, bias: ValueBias, *, tools: Sequence[dict[str, Any]] = ()) -> None:
+    def __init__(
+        self, tokenizer: Any, source: str, bias: ValueBias, *, tools: Sequence[dict[str, Any]] = (),
+        call_format: CallFormat = HERMES,
+    ) -> None:
+        self.format = call_format
         self.tokenizer = tokenizer
         self.index = TokenIndex.for_tokenizer(tokenizer)
         self.source = source
         self._lower = source.lower()
         # Where a value may start: each word of the request, also in lower
         # case and capitalised (the request's case is often not the value's).
-        texts = [source[i:] for i in _word_starts(source)]
+        texts = [source[i:] for i in word_starts(source)]
         texts += [t[:1].lower() + t[1:] for t in texts] + [t[:1].upper() + t[1:] for t in texts]
         self._start_texts = list(dict.fromkeys(texts))
         self._numbers = written_numbers(source)
-        self._max_digits = max([12] + [len(n.lstrip("-")) + 1 for n in self._numbers])
+        self._max_digits = max([MAX_NUMBER_DIGITS] + [len(n.lstrip("-")) + 1 for n in self._numbers])
         self.bias = bias
         self.wanted: dict[str, set[str]] = {}  # tool -> optional parameters the request mentions
         self.flags: dict[str, set[str]] = {}  # tool -> boolean parameters the request mentions
@@ -367,7 +126,7 @@ class CopyBias:
     def __call__(self, out: list[int], logits: np.ndarray) -> np.ndarray:
         """Adds the bonuses for the next token after ``out`` (ids generated so far)."""
         text = self.tokenizer.decode(out)
-        cur = scan_arguments(text)
+        cur = scan_arguments(text, self.format)
         if not cur.active:
             return logits
         b = self.bias
@@ -389,7 +148,7 @@ class CopyBias:
                 add[i] = bonus
         if b.loop:
             self._loop_guard(cur, add, text)
-        tool = current_tool(text) or ""
+        tool = self.format.current_tool(text) or ""
         missing = self.wanted.get(tool, set()) - set(cur.keys) if b.keep else set()
         if missing and cur.is_key and cur.depth == 1:
             # Choosing the next key: the mentioned one.
@@ -423,7 +182,7 @@ class CopyBias:
         loop = self.bias.loop
         if cur.in_string and not cur.is_key:
             v = cur.value
-            if len(v) >= 24 and v.find(v[-12:]) < len(v) - 12:
+            if len(v) >= 2 * LOOP_TAIL and v.find(v[-LOOP_TAIL:]) < len(v) - LOOP_TAIL:
                 for i in self.index.quote_ids:
                     add[i] = add.get(i, 0.0) + loop
         elif cur.in_number:
@@ -499,46 +258,6 @@ class CopyBias:
     @staticmethod
     def _dedupe(ids: Sequence[int]) -> list[int]:
         return list(dict.fromkeys(ids))
-
-
-def _leaves(value: Any) -> list[Any]:
-    if isinstance(value, dict):
-        return [x for v in value.values() for x in _leaves(v)]
-    if isinstance(value, list):
-        return [x for v in value for x in _leaves(v)]
-    return [value]
-
-
-def copy_coverage(arguments: Sequence[dict[str, Any]], source: str) -> float:
-    """The share of a call's argument values that are written in ``source``.
-
-    A call that fits the request mostly takes its values from it; a call
-    forced onto a request the tools do not fit has to invent them. Leaf
-    values are compared as text, case-insensitively (numbers also against
-    the request without thousands separators); booleans are not counted.
-
-    Args:
-        arguments: The calls' argument objects.
-        source: The user's request.
-
-    Returns:
-        The share in [0, 1]; 1.0 when there are no values to check, 0.0 when
-        there are no calls.
-    """
-    if not arguments:
-        return 0.0
-    low = source.lower()
-    bare = low.replace(",", "")
-    leaves = [x for args in arguments for x in _leaves(args) if not isinstance(x, bool) and x is not None]
-    if not leaves:
-        return 1.0
-    hits = 0
-    for x in leaves:
-        if isinstance(x, float) and x.is_integer():
-            x = int(x)
-        text = str(x).lower()
-        hits += bool(text) and (text in low or text in bare)
-    return hits / len(leaves)
 
 
 def chain_processors(*processors: LogitsProcessor | None) -> LogitsProcessor | None:

@@ -16,46 +16,12 @@ Words are compared loosely, by stem: "detailed" matches "details",
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["content_words", "same_word", "tool_relevance", "word_overlap"]
+from agent_sdk.agent.words import content_words, same_word
 
-# Function words, and verbs and nouns that name no topic (every tool "gets"
-# or "calculates" something); they say nothing about a tool's subject.
-_STOP = frozenset(
-    re.findall(r"\S+", """the and for with from into onto that this these those what which when where who whom whose how why
-    are was were been being have has had does did can could should would will shall may might must
-    any all each every some such other than then there their them they its it's not nor but per via
-    get set find calculate compute given specific particular based using use used return returns
-    retrieve provide fetch information info data value values number list type name names
-    function tool default optional required parameter parameters""")
-)
-
-
-def content_words(text: str) -> list[str]:
-    """The topical words of ``text`` (identifiers split at ``_``, ``.`` and camelCase), lower case.
-
-    Words shorter than three letters and function words are dropped; order
-    is kept, repeats are not.
-    """
-    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", text)
-    words = (w.lower() for w in re.findall(r"[A-Za-z]+", spaced))
-    return list(dict.fromkeys(w for w in words if len(w) >= 3 and w not in _STOP))
-
-
-def _stem(word: str) -> str:
-    return word[: max(4, len(word) - 3)] if len(word) > 5 else word
-
-
-def same_word(a: str, b: str) -> bool:
-    """Whether two lower-case words share a stem ("details" / "detailed", "toll" / "tolls")."""
-    sa, sb = _stem(a), _stem(b)
-    if sa == sb:
-        return True
-    return len(sa) >= 4 and len(sb) >= 4 and (sa.startswith(sb) or sb.startswith(sa))
-
+__all__ = ["tool_relevance", "word_overlap"]
 
 def word_overlap(words: Iterable[str], text: str) -> float:
     """The share of ``words`` that appear (by stem) among the content words of ``text``.

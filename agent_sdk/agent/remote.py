@@ -18,10 +18,16 @@ import json
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent_sdk.agent.backends import StepResult, StepStream
+from agent_sdk.agent.events import RunStats, TokenDelta, ToolCall
+from agent_sdk.agent.parsing import parse_calls
+from agent_sdk.agent.policy import CallPolicy
 from agent_sdk.errors import EngineError
+from agent_sdk.runtime.sampler import SamplingParams
 
 __all__ = ["OpenAIBackend", "RemoteReply"]
 
@@ -134,3 +140,54 @@ class OpenAIBackend:
             raw_message=msg,
             seconds=time.perf_counter() - t0,
         )
+
+    def step(
+        self,
+        messages: Sequence[dict[str, Any]],
+        tools: Sequence[dict[str, Any]],
+        *,
+        system: str | None,
+        policy: CallPolicy,
+        max_tokens: int,
+        sampling: SamplingParams | None = None,
+        answer: bool = True,
+        answer_prefix: str = "",
+    ) -> StepStream:
+        """One model step on the server (:meth:`agent_sdk.agent.backends.Backend.step`).
+
+        The server renders the tools and decides about calls itself (the
+        policy's ``tool_choice`` is sent); ``sampling`` and ``answer_prefix``
+        are local-model settings and not sent.
+        """
+        choice = policy.tool_choice
+        msgs = ([{"role": "system", "content": system}] if system else []) + list(messages)
+        offered = [{"type": "function", "function": dict(t)} for t in tools] or None
+        reply = self.chat(msgs, tools=offered, tool_choice=choice)
+        stats = RunStats(
+            prompt_tokens=int(reply.usage.get("prompt_tokens", 0)),
+            generated_tokens=int(reply.usage.get("completion_tokens", 0)), model_seconds=reply.seconds, steps=1,
+        )
+        calls = list(reply.calls)
+        if not calls and reply.text and tools and choice != "none":
+            parsed = parse_calls(reply.text, known_tools={t["name"] for t in tools})
+            calls = [("", c.name, dict(c.arguments)) for c in parsed.calls]
+        if not calls:
+            text = reply.text.strip()
+            if text:
+                yield TokenDelta(text)
+            return StepResult([], text, {"role": "assistant", "content": reply.text}, stats)
+        msg = dict(reply.raw_message)
+        msg.setdefault("role", "assistant")
+        if not msg.get("tool_calls"):
+            msg["tool_calls"] = [
+                {"id": cid or f"call_{i}", "type": "function", "function": {"name": n, "arguments": json.dumps(a)}}
+                for i, (cid, n, a) in enumerate(calls)
+            ]
+        out: list[ToolCall] = []
+        rejected: dict[str, str] = {}
+        for i, (cid, name, args) in enumerate(calls):
+            call_id = cid or msg["tool_calls"][i]["id"]
+            out.append(ToolCall(name, args if isinstance(args, dict) else {"_raw": args}, id=call_id))
+            if not isinstance(args, dict):
+                rejected[call_id] = "arguments are not a JSON object"
+        return StepResult(out, "", msg, stats, rejected=rejected, attempted=True)

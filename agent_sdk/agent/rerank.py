@@ -29,14 +29,15 @@ from typing import Any
 
 import numpy as np
 
-from agent_sdk.agent.copy_bias import ArgumentCursor, TokenIndex, current_tool, written_numbers
+from agent_sdk.agent.call_format import HERMES, CallFormat
+from agent_sdk.agent.json_cursor import ArgumentCursor
+from agent_sdk.agent.request_features import written_numbers
+from agent_sdk.agent.token_index import TokenIndex
 
 __all__ = [
     "DEFAULT_RERANK", "Slot", "ValueRerank", "argument_values", "quoted", "request_numbers", "request_spans",
     "rerank_values", "string_values",
 ]
-
-_ARGS_KEY = '"arguments": '
 
 
 @dataclass(frozen=True)
@@ -115,18 +116,17 @@ class Slot:
     item: bool = False
 
 
-def argument_values(text: str) -> list[Slot]:
+def argument_values(text: str, fmt: CallFormat = HERMES) -> list[Slot]:
     """The complete string and number values of the calls' arguments in ``text``.
 
     Top-level arguments and the items of top-level arrays; values nested
     deeper (objects inside arguments) are not listed.
     """
     out = []
-    k = text.find(_ARGS_KEY)
-    while k >= 0:
+    base = fmt.arguments_start(text)
+    while base >= 0:
         cur = ArgumentCursor(active=True)
-        tool = current_tool(text[: k + len(_ARGS_KEY)]) or ""
-        base = k + len(_ARGS_KEY)
+        tool = fmt.current_tool(text[:base]) or ""
         start, item = -1, False
         for i, ch in enumerate(text[base:], base):
             was_string, was_number = cur.in_string, cur.in_number
@@ -146,18 +146,18 @@ def argument_values(text: str) -> list[Slot]:
                 start, item = i + 1, cur.depth == 2
             elif not was_number and cur.in_number and top:
                 start, item = i, cur.depth == 2
-        k = text.find(_ARGS_KEY, base)
+        base = fmt.arguments_start(text, base)
     return out
 
 
-def string_values(text: str) -> list[tuple[int, int, str, str]]:
+def string_values(text: str, fmt: CallFormat = HERMES) -> list[tuple[int, int, str, str]]:
     """The top-level string arguments of the calls in ``text``.
 
     Returns:
         ``(start, end, tool, key)`` per complete value: ``text[start:end]``
         is the value as written (JSON-escaped, without its quotes).
     """
-    return [(v.start, v.end, v.tool, v.key) for v in argument_values(text) if v.kind == "string" and not v.item]
+    return [(v.start, v.end, v.tool, v.key) for v in argument_values(text, fmt) if v.kind == "string" and not v.item]
 
 
 def _log_softmax(x: np.ndarray) -> np.ndarray:
@@ -265,13 +265,14 @@ def rerank_values(
     request: str,
     redecode: Callable[[str, np.ndarray], str | None],
     options: ValueRerank | None = None,
+    call_format: CallFormat = HERMES,
 ) -> tuple[str, int]:
     """Re-ranks the string and number arguments (and array items) of the calls in ``text``.
 
     Args:
         engine: The runtime engine (its ``tokenizer`` and ``continuation_logits``).
         prompt_ids: The prompt the calls were decoded from.
-        text: The decoded call text (Hermes blocks).
+        text: The decoded call text.
         tools: ``{"name", "parameters"}`` dicts.
         request: The user's request (its spans and numbers are candidates).
         redecode: ``redecode(prefix, first)`` decodes the rest of the calls
@@ -279,6 +280,7 @@ def rerank_values(
             token being one of the ids ``first`` (which end the value), and
             returns the whole call text, or None when it cannot.
         options: Settings (default :class:`ValueRerank`).
+        call_format: The format ``text`` is written in.
 
     Returns:
         The call text, maybe with other values (and what followed them
@@ -293,7 +295,7 @@ def rerank_values(
     }
     low_request = request.lower()
     changed = 0
-    todo = argument_values(text)
+    todo = argument_values(text, call_format)
     while todo:
         slot = todo.pop(0)
         schema = _param_schema(tools, slot)
@@ -343,5 +345,5 @@ def rerank_values(
         text = new_text
         changed += 1
         # What followed the new value was decoded again: its values, scanned anew.
-        todo = [v for v in argument_values(text) if v.start > slot.start + len(best_value)]
+        todo = [v for v in argument_values(text, call_format) if v.start > slot.start + len(best_value)]
     return text, changed

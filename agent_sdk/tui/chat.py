@@ -21,7 +21,15 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
-from agent_sdk.agent.agent import FinalAnswer, ModelOutputError, TokenDelta, ToolCall, ToolCallEvent, ToolResultEvent
+from agent_sdk.agent.events import (
+    FinalAnswer,
+    ModelOutputError,
+    RunStats,
+    TokenDelta,
+    ToolCall,
+    ToolCallEvent,
+    ToolResultEvent,
+)
 from agent_sdk.errors import AgentSDKError, ContextOverflowError
 from agent_sdk.tui.views import PlainView, RichView, View
 
@@ -44,14 +52,11 @@ def history_path() -> Path:
     return Path(root) / "agent_sdk" / "chat_history"
 
 
-def status_parts(stats: dict[str, Any], *, context_window: int | None, peak_rss_mb: float | None) -> list[str]:
+def status_parts(stats: RunStats, *, context_window: int | None, peak_rss_mb: float | None) -> list[str]:
     """The status line after an answer, from the agent's per-turn stats."""
-    parts = [f"prefill {stats.get('prefill_s', 0.0) * 1000:.0f} ms"]
-    decode_s = stats.get("decode_s", 0.0)
-    tok_s = stats.get("decode_tokens", 0) / decode_s if decode_s > 0 else 0.0
-    parts.append(f"decode {tok_s:.1f} tok/s")
-    used = stats.get("context_tokens")
-    if used is not None:
+    parts = [f"prefill {stats.prefill_s * 1000:.0f} ms", f"decode {stats.decode_tok_s:.1f} tok/s"]
+    used = stats.context_tokens
+    if used:
         parts.append(f"context {used}/{context_window}" if context_window else f"context {used}")
     if peak_rss_mb is not None:
         parts.append(f"mem {peak_rss_mb:.0f} MB")

@@ -306,7 +306,7 @@ class VoiceAssistant:
             elif isinstance(ev, FinalAnswer):
                 answer, result = ev.text, ev.result
         calls = result.calls_json() if result is not None else []
-        ttft = (result.stats.get("ttft_ms", 0.0) / 1000.0) if result is not None else 0.0
+        ttft = ((result.stats.ttft_ms or 0.0) / 1000.0) if result is not None else 0.0
         first_token = ttft if ttft > 0 else (first or 0.0)
         if self.reply_mode == "tool" and reports:
             reply = " ".join(reports)

@@ -10,7 +10,9 @@ from typing import Literal
 
 import pytest
 
-from agent_sdk.agent.agent import Agent, FinalAnswer, ToolCallEvent, ToolResultEvent
+from agent_sdk.agent import Agent, FinalAnswer, LocalBackend, ToolCallEvent, ToolResultEvent
+from agent_sdk.agent.backends import run_step
+from agent_sdk.agent.policy import DEFAULT_POLICY
 from agent_sdk.runtime import Engine
 from agent_sdk.tools import tool
 
@@ -64,7 +66,7 @@ def test_weather_call_is_exact_executed_and_used(smollm2_engine: Engine) -> None
     final = events[-1]
     assert isinstance(final, FinalAnswer)
     assert "21" in final.text, final.text
-    assert final.result.stats["forced_tokens"] > 0  # jump-forward fed the fixed spans
+    assert final.result.stats.forced_tokens > 0  # jump-forward fed the fixed spans
 
 
 def test_weather_in_auto_mode(smollm2_engine: Engine) -> None:
@@ -104,10 +106,8 @@ def test_static_prefix_is_reused_across_runs(smollm2_engine: Engine) -> None:
     prefix = agent.warm()
     agent.run("What's the weather in London in fahrenheit?", tool_choice="required")
     agent.reset()
-    first = {}
-    agent.first_step_calls("What's the weather in Tokyo in celsius?", tool_choice="required")
-    first = agent.last_stats
-    assert first["cached_tokens"] >= prefix
+    agent.run("What's the weather in Tokyo in celsius?", tool_choice="required")
+    assert agent.last_stats.cached_tokens >= prefix
 
 
 def test_cli_run_with_tools_json(smollm2_engine: Engine) -> None:
@@ -127,9 +127,11 @@ def test_cli_run_with_tools_json(smollm2_engine: Engine) -> None:
 
 def test_question_without_tools_is_answered(smollm2_engine: Engine) -> None:
     """BFCL has a question that offers no functions: no grammar, no call, no error."""
-    agent = Agent(smollm2_engine, tools=[])
-    calls, valid = agent.first_step_calls("Hello, who are you?")
-    assert calls == [] and valid is False
+    step = run_step(LocalBackend(smollm2_engine).step(
+        [{"role": "user", "content": "Hello, who are you?"}], [], system=None, policy=DEFAULT_POLICY, max_tokens=64,
+        answer=False,
+    ))
+    assert step.calls == [] and not step.attempted
     result = Agent(smollm2_engine, tools=[]).run("Say hello.")
     assert result.calls == [] and result.text
 
@@ -150,7 +152,7 @@ def _value_score(engine: Engine, prefix_ids: list[int], value: str) -> float:
     """log P(value, then the string ends) after ``prefix_ids``, from one full forward (independent of the fork path)."""
     import numpy as np
 
-    from agent_sdk.agent.copy_bias import TokenIndex
+    from agent_sdk.agent.token_index import TokenIndex
 
     ids = engine.tokenizer.encode(value)
     logits = engine.logits(prefix_ids + ids)[len(prefix_ids) - 1:].astype(np.float64)
@@ -166,12 +168,13 @@ def test_rerank_keeps_the_likeliest_whole_values(smollm2_engine: Engine) -> None
 
     request = "Daily rate for euros into Swiss francs please"
     agent = Agent(smollm2_engine, tools=[latest_exchange_rate], tool_choice="required")
-    agent.messages.append({"role": "user", "content": request})
-    prompt = agent._prompt_ids()
-    common = {"choice": "required", "max_tokens": 128, "parallel": False, "copy_from": request,
-              "value_bias": agent.value_bias}
-    greedy = decode_calls(smollm2_engine, prompt, agent.tool_specs, rerank=None, **common)
-    ranked = decode_calls(smollm2_engine, prompt, agent.tool_specs, rerank=ValueRerank(), **common)
+    backend = LocalBackend(smollm2_engine)
+    prompt = smollm2_engine.tokenizer.encode(
+        backend.prompt_text([{"role": "user", "content": request}], agent.tool_specs, None))
+    policy = DEFAULT_POLICY.replace(tool_choice="required", parallel=False)
+    common = {"max_tokens": 128, "request": request}
+    greedy = decode_calls(smollm2_engine, prompt, agent.tool_specs, policy=policy.replace(rerank=None), **common)
+    ranked = decode_calls(smollm2_engine, prompt, agent.tool_specs, policy=policy.replace(rerank=ValueRerank()), **common)
     assert len(ranked.calls) == 1 and ranked.calls[0][0] == "latest_exchange_rate"
     args = ranked.calls[0][1]
     assert set(args) == {"source_currency", "target_currency", "period"} and args["period"] in ("day", "week", "month")

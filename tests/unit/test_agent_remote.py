@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import pytest
 
-from agent_sdk.agent.agent import Agent, ToolCallEvent, ToolResultEvent
+from agent_sdk.agent import Agent, ToolCallEvent, ToolResultEvent
 from agent_sdk.agent.remote import OpenAIBackend
 from agent_sdk.errors import EngineError
 from agent_sdk.tools import tool
@@ -101,7 +101,7 @@ def test_remote_round_trip(server: _Server) -> None:
     assert second["tool_choice"] == "none"  # follow-up answers from the result
     final = events[-1]
     assert final.text == "It is 21 degrees." and final.result.calls_json() == [{"name": "get_weather", "arguments": {"city": "Paris", "unit": "c"}}]
-    assert agent.last_stats["prompt_tokens"] == 22
+    assert agent.last_stats.prompt_tokens == 22
 
 
 @pytest.mark.parametrize("server", [[_call("get_weather", {"city": "Paris", "unit": "kelvin"}), _text("Sorry.")]], indirect=True)

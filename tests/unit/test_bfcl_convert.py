@@ -17,9 +17,9 @@ import jsonschema
 import pytest
 from tokenizers import Tokenizer
 
-from agent_sdk.agent.bfcl import CATEGORIES, BFCLQuestion, bfcl_to_json_schema, function_to_tool, load_bfcl
+from agent_sdk.eval.bfcl_data import CATEGORIES, BFCLQuestion, bfcl_to_json_schema, function_to_tool, load_bfcl
 from agent_sdk.constrain.grammar import GrammarEngine
-from agent_sdk.constrain.tool_grammar import CALL_CLOSE, CALL_OPEN, tool_call_grammar
+from agent_sdk.agent.call_format import HERMES
 from agent_sdk.errors import AgentSDKError, UserError
 from agent_sdk.models.checkpoint_io import read_gguf
 from agent_sdk.models.mobilellm.mobilellm_loader import _gguf_tokenizer
@@ -261,11 +261,11 @@ def test_every_bfcl_function_converts_to_a_valid_schema_and_grammar(
             except jsonschema.SchemaError as exc:
                 bad_schema.append(f"{q['id']} {t['name']}: {exc.message}")
         try:
-            engine.lark_grammar(tool_call_grammar(tools))
+            engine.lark_grammar(HERMES.grammar(tools))
         except AgentSDKError:
             for t in tools:  # which function of the question
                 try:
-                    engine.lark_grammar(tool_call_grammar([t]))
+                    engine.lark_grammar(HERMES.grammar([t]))
                 except AgentSDKError as exc:
                     bad_grammar.append(f"{q['id']} {t['name']}: {exc}")
     assert len(questions) == 1623 and n_functions == 2992
@@ -342,10 +342,10 @@ def test_grammar_accepts_reference_calls_exactly_when_jsonschema_does(
             schema_ok = all(valid(by_name[name]["parameters"], args) for name, args in calls)
             # Parallel answers are written as consecutive blocks, as the model would.
             text = "\n".join(
-                CALL_OPEN + json.dumps({"name": name, "arguments": args}, ensure_ascii=False) + CALL_CLOSE
+                HERMES.open + json.dumps({"name": name, "arguments": args}, ensure_ascii=False) + HERMES.close
                 for name, args in calls
             )
-            grammar = engine.lark_grammar(tool_call_grammar(tools, parallel=len(calls) > 1))
+            grammar = engine.lark_grammar(HERMES.grammar(tools, parallel=len(calls) > 1))
             c = engine.constraint(grammar)
             try:
                 for t in tokenizer.encode(text, add_special_tokens=False).ids:

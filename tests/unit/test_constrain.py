@@ -18,7 +18,7 @@ import pytest
 from tokenizers import Tokenizer
 
 from agent_sdk.constrain.grammar import Constraint, GrammarEngine, GrammarError
-from agent_sdk.constrain.tool_grammar import tool_call_grammar
+from agent_sdk.agent.call_format import HERMES
 from agent_sdk.errors import AgentSDKError, UserError
 from agent_sdk.models.checkpoint_io import read_gguf
 from agent_sdk.models.mobilellm.mobilellm_loader import _gguf_tokenizer
@@ -341,7 +341,7 @@ def test_grammar_cache_returns_the_same_compiled_string(bpe384: Vocab) -> None:
     first = engine.json_grammar(NESTED)
     assert engine.json_grammar(json.loads(json.dumps(NESTED))) is first  # equal schema, new object
     assert engine.json_grammar(NESTED, whitespace_flexible=True) is not first
-    lark = tool_call_grammar([WEATHER])
+    lark = HERMES.grammar([WEATHER])
     assert engine.lark_grammar(lark) is engine.lark_grammar(lark)
     # Three grammars with room for two: the least recently used one is evicted and rebuilt.
     again = engine.json_grammar(NESTED)
@@ -410,7 +410,7 @@ GOOD_CALLS = [
 
 @pytest.fixture(scope="module")
 def tools_grammar(smollm2: Vocab) -> str:
-    return smollm2.engine.lark_grammar(tool_call_grammar(TOOLS))
+    return smollm2.engine.lark_grammar(HERMES.grammar(TOOLS))
 
 
 @pytest.mark.parametrize("text", GOOD_CALLS)
@@ -506,7 +506,7 @@ def test_tool_call_grammar_refuses_bad_calls(smollm2: Vocab, tools_grammar: str,
 
 
 def test_choice_of_a_tool_allows_only_that_tool(smollm2: Vocab) -> None:
-    grammar = smollm2.engine.lark_grammar(tool_call_grammar(TOOLS, choice="set_alarm"))
+    grammar = smollm2.engine.lark_grammar(HERMES.grammar(TOOLS, choice="set_alarm"))
     assert_matches(smollm2, grammar, call("set_alarm", '{"time": "07:45"}'))
     assert_refused(
         smollm2, grammar, '<tool_call>\n{"name": "', 'get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
@@ -518,9 +518,9 @@ def test_choice_of_a_tool_allows_only_that_tool(smollm2: Vocab) -> None:
 
 def test_tool_call_grammar_rejects_bad_arguments_at_definition() -> None:
     with pytest.raises(UserError, match="at least one tool"):
-        tool_call_grammar([])
+        HERMES.grammar([])
     with pytest.raises(UserError, match="unknown tool 'send_mail'.*get_weather, set_alarm"):
-        tool_call_grammar(TOOLS, choice="send_mail")
+        HERMES.grammar(TOOLS, choice="send_mail")
 
 
 def test_single_call_grammar_refuses_a_second_block(smollm2: Vocab, tools_grammar: str) -> None:
@@ -530,7 +530,7 @@ def test_single_call_grammar_refuses_a_second_block(smollm2: Vocab, tools_gramma
 
 @pytest.mark.parametrize("max_calls", [2, 8])
 def test_parallel_grammar_allows_up_to_max_calls_blocks(smollm2: Vocab, max_calls: int) -> None:
-    grammar = smollm2.engine.lark_grammar(tool_call_grammar(TOOLS, parallel=True, max_calls=max_calls))
+    grammar = smollm2.engine.lark_grammar(HERMES.grammar(TOOLS, parallel=True, max_calls=max_calls))
     blocks = [call("get_weather", '{"city": "Paris"}'), call("set_alarm", '{"time": "07:45"}'), call("get_time", "{}")]
     calls = [blocks[i % 3] for i in range(max_calls + 1)]
     assert_matches(smollm2, grammar, calls[0])
@@ -570,7 +570,7 @@ def generate(vocab: Vocab, grammar: str, text: str) -> tuple[Constraint, int, in
 
 
 def test_the_start_of_a_single_tool_call_is_forced(smollm2: Vocab) -> None:
-    grammar = smollm2.engine.lark_grammar(tool_call_grammar([WEATHER]))
+    grammar = smollm2.engine.lark_grammar(HERMES.grammar([WEATHER]))
     text = call("get_weather", '{"city": "Paris", "unit": "c"}')
     c = smollm2.engine.constraint(grammar)
     forced = c.forced_tokens()
@@ -609,7 +609,7 @@ def test_the_rest_of_a_tool_name_is_forced_once_it_is_decided(smollm2: Vocab, to
     ids=["one-tool", "four-tools-weather", "four-tools-alarm"],
 )
 def test_jump_forward_feeds_a_large_share_of_a_call(smollm2: Vocab, tools: list[dict[str, Any]], text: str) -> None:
-    grammar = smollm2.engine.lark_grammar(tool_call_grammar(tools))
+    grammar = smollm2.engine.lark_grammar(HERMES.grammar(tools))
     c, forced, total = generate(smollm2, grammar, text)
     assert c.is_accepting() and c.is_stopped()
     assert smollm2.text(c.tokens) == text

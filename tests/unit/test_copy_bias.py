@@ -5,17 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agent_sdk.agent.copy_bias import (
-    ArgumentCursor,
-    CopyBias,
-    ValueBias,
-    chain_processors,
-    copy_coverage,
-    current_tool,
-    mentioned,
-    scan_arguments,
-    written_numbers,
-)
+from agent_sdk.agent.call_format import HERMES
+from agent_sdk.agent.copy_bias import CopyBias, ValueBias, chain_processors
+from agent_sdk.agent.json_cursor import ArgumentCursor, scan_arguments
+from agent_sdk.agent.request_features import copy_coverage, mentioned, written_numbers
+
+current_tool = HERMES.current_tool
 
 pytestmark = pytest.mark.unit
 

@@ -10,7 +10,7 @@ import pytest
 from tokenizers import Tokenizer
 
 from agent_sdk.agent.prompting import DEFAULT_SYSTEM, render_tools, render_type, system_prompt
-from agent_sdk.constrain.tool_grammar import CALL_CLOSE, CALL_OPEN
+from agent_sdk.agent.call_format import HERMES
 from agent_sdk.models.checkpoint_io import read_gguf
 from agent_sdk.models.mobilellm.mobilellm_loader import _gguf_tokenizer
 from agent_sdk.tools import ToolRegistry, tool
@@ -111,10 +111,10 @@ def test_system_prompt_with_tools_lists_them_and_shows_the_call_format() -> None
     assert text.startswith("You control a smart home.\n\n")
     assert render_tools([WEATHER, CLOCK]) in text
     # The example call is written exactly as the tool-call grammar will force it.
-    assert CALL_OPEN + '{"name": "' in text
+    assert HERMES.open + '{"name": "' in text
     assert '"arguments": {' in text
-    assert "}}" + CALL_CLOSE in text
-    assert text.index("get_time()") < text.index(CALL_OPEN)
+    assert "}}" + HERMES.close in text
+    assert text.index("get_time()") < text.index(HERMES.open)
 
 
 @pytest.fixture(scope="module")

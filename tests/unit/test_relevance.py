@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from agent_sdk.agent.relevance import content_words, same_word, tool_relevance, word_overlap
-from agent_sdk.agent.step import call_relevance
+from agent_sdk.agent.auto import call_relevance
+from agent_sdk.agent.relevance import tool_relevance, word_overlap
+from agent_sdk.agent.words import content_words, same_word
 
 pytestmark = pytest.mark.unit
 

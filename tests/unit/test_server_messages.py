@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from agent_sdk.agent.prompting import DEFAULT_SYSTEM, system_prompt
-from agent_sdk.agent.step import call_text, tool_response_text
+from agent_sdk.agent.call_format import HERMES
 from agent_sdk.server import APIError, chat_messages
 
 pytestmark = pytest.mark.unit
@@ -36,9 +36,9 @@ def test_history_renders_as_the_agent_writes_it() -> None:
         {"role": "user", "content": "Weather in Paris?"},
         # What the call grammar emits, and what Agent stores for a constrained call.
         {"role": "assistant", "content": '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'},
-        {"role": "tool", "content": tool_response_text('{"temperature": 21}')},
+        {"role": "tool", "content": HERMES.render_result('{"temperature": 21}')},
     ]
-    assert call_text([("get_weather", args)]) == chat_messages(messages, [WEATHER])[2]["content"]
+    assert HERMES.render_calls([("get_weather", args)]) == chat_messages(messages, [WEATHER])[2]["content"]
 
 
 def test_system_prompt_placement() -> None:
@@ -61,7 +61,7 @@ def test_text_parts_and_assistant_text_with_calls() -> None:
             {"id": "c", "type": "function", "function": {"name": "f", "arguments": ""}}]},
     ], [])
     assert out[0]["content"] == "one\ntwo"
-    assert out[1]["content"] == "Let me check.\n" + call_text([("f", {})])
+    assert out[1]["content"] == "Let me check.\n" + HERMES.render_calls([("f", {})])
 
 
 @pytest.mark.parametrize(("messages", "fragment"), [

@@ -22,8 +22,9 @@ import pytest
 from rich.console import Console
 
 from agent_sdk import cli
-from agent_sdk.agent.agent import (
+from agent_sdk.agent.events import (
     AgentResult,
+    RunStats,
     FinalAnswer,
     ModelOutputError,
     TokenDelta,
@@ -117,7 +118,7 @@ class ScriptedAgent:
 
 
 def final(text: str, calls: list[Any] | None = None) -> FinalAnswer:
-    return FinalAnswer(text, AgentResult(text=text, calls=calls or [], steps=2, stats=dict(STATS)))
+    return FinalAnswer(text, AgentResult(text=text, calls=calls or [], steps=2, stats=RunStats(**STATS)))
 
 
 def weather_script(agent: ScriptedAgent, prompt: str) -> Iterator[Any]:
@@ -260,9 +261,9 @@ def test_engine_errors_are_shown_and_the_session_goes_on() -> None:
 
 
 def test_status_parts() -> None:
-    parts = status_parts(STATS, context_window=2048, peak_rss_mb=401.6)
+    parts = status_parts(RunStats(**STATS), context_window=2048, peak_rss_mb=401.6)
     assert parts == ["prefill 120 ms", "decode 40.0 tok/s", "context 321/2048", "mem 402 MB"]
-    assert status_parts({}, context_window=None, peak_rss_mb=None) == ["prefill 0 ms", "decode 0.0 tok/s"]
+    assert status_parts(RunStats(), context_window=None, peak_rss_mb=None) == ["prefill 0 ms", "decode 0.0 tok/s"]
 
 
 # ---------------------------------------------------------- confirmation

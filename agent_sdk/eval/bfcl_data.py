@@ -1,26 +1,21 @@
-"""Berkeley Function Calling Leaderboard (BFCL v4) evaluation with the agent.
+"""BFCL v4 questions: reading the raw files and converting BFCL's function docs.
 
-Reads BFCL's raw files (``BFCL_v4_<category>.json``, one question a line),
-converts each question's function docs from BFCL's dialect to JSON Schema,
-runs the first agent step with the default model, and writes
-``{"id", "calls"}`` lines that BFCL's own checker scores
-(``../shared/eval/bfcl_score.py``).
+Reads BFCL's raw files (``BFCL_v4_<category>.json``, one question a line)
+and converts each question's function docs from BFCL's dialect (``dict``,
+``float``, ``tuple``, ``any`` …) to JSON Schema tool specs.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent_sdk.agent.copy_bias import DEFAULT_VALUE_BIAS, ValueBias
-from agent_sdk.agent.rerank import DEFAULT_RERANK, ValueRerank
 from agent_sdk.errors import UserError
 
-__all__ = ["bfcl_to_json_schema", "load_bfcl", "BFCLQuestion", "CATEGORIES"]
+__all__ = ["CATEGORIES", "BFCLQuestion", "bfcl_to_json_schema", "coerce_numbers", "function_to_tool", "load_bfcl"]
 
 CATEGORIES = (
     "simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance",
@@ -102,6 +97,17 @@ class BFCLQuestion:
     messages: list[dict[str, Any]]
     tools: list[dict[str, Any]] = field(default_factory=list)
 
+    @property
+    def request(self) -> str:
+        """The user's turns of the first round, as one request."""
+        return "\n".join(str(m.get("content", "")) for m in self.messages if m.get("role") == "user")
+
+    @property
+    def system(self) -> str | None:
+        """The question's own system messages, if any."""
+        sys_msgs = [str(m.get("content", "")) for m in self.messages if m.get("role") == "system"]
+        return "\n".join(sys_msgs) if sys_msgs else None
+
 
 def load_bfcl(data_dir: Path, categories: list[str] | None = None, *, limit: int | None = None) -> Iterator[BFCLQuestion]:
     """Yields questions from ``BFCL_v4_<category>.json`` files.
@@ -130,79 +136,6 @@ def load_bfcl(data_dir: Path, categories: list[str] | None = None, *, limit: int
                 yield BFCLQuestion(q["id"], cat, msgs, tools)
 
 
-def run_bfcl(
-    engine: Any,
-    data_dir: Path,
-    *,
-    categories: list[str] | None = None,
-    limit: int | None = None,
-    out: Path | None = None,
-    constrain: bool = True,
-    tool_choice: str = "auto",
-    parallel_bias: float = 2.0,
-    value_bias: ValueBias | None = DEFAULT_VALUE_BIAS,
-    rerank: ValueRerank | None = DEFAULT_RERANK,
-    progress: Any = None,
-) -> dict[str, Any]:
-    """Runs the agent's first step on each question; writes ``{"id", "calls"}`` lines.
-
-    ``value_bias`` is the agent's bias towards argument values from the
-    request (None: off), ``rerank`` its re-ranking of values (None: off),
-    the other options as in :class:`~agent_sdk.agent.agent.Agent`.
-
-    Returns:
-        Summary: questions, valid-call rate, mean latency, tokens/s, per category counts.
-    """
-    from agent_sdk.agent.agent import Agent
-
-    n = 0
-    attempted = 0
-    valid = 0
-    answered_with_calls = 0
-    latency = 0.0
-    gen_tokens = 0
-    model_s = 0.0
-    per_cat: dict[str, int] = {}
-    fp = open(out, "w") if out else None
-    try:
-        for q in load_bfcl(data_dir, categories, limit=limit):
-            agent = Agent(engine, tools=_declared_registry(q.tools), tool_choice=tool_choice, constrain=constrain,
-                          max_steps=1, max_tokens=256, system=_system_from(q.messages), parallel_bias=parallel_bias,
-                          value_bias=value_bias, rerank=rerank)
-            user = "\n".join(m.get("content", "") for m in q.messages if m.get("role") == "user")
-            t0 = time.perf_counter()
-            calls, ok = agent.first_step_calls(user)
-            schemas = {t["name"]: t["parameters"] for t in q.tools}
-            calls = [{"name": c["name"], "arguments": coerce_numbers(c["arguments"], schemas.get(c["name"], {}))} for c in calls]
-            dt = time.perf_counter() - t0
-            n += 1
-            per_cat[q.category] = per_cat.get(q.category, 0) + 1
-            latency += dt
-            if calls:
-                answered_with_calls += 1
-            attempted += int(bool(agent.last_stats.get("attempted_call")))
-            valid += int(ok)
-            gen_tokens += agent.last_stats.get("generated_tokens", 0)
-            model_s += agent.last_stats.get("model_seconds", 0.0)
-            if fp:
-                fp.write(json.dumps({"id": q.id, "calls": calls}) + "\n")
-                fp.flush()
-            if progress:
-                progress(n, q, calls)
-    finally:
-        if fp:
-            fp.close()
-    return {
-        "questions": n,
-        "valid_call_rate": valid / attempted if attempted else 0.0,
-        "attempted_calls": attempted,
-        "call_rate": answered_with_calls / n if n else 0.0,
-        "mean_latency_s": latency / n if n else 0.0,
-        "tokens_per_s": gen_tokens / model_s if model_s else 0.0,
-        "per_category": per_cat,
-    }
-
-
 def coerce_numbers(value: Any, schema: dict[str, Any]) -> Any:
     """Writes integers as floats where the schema says ``number`` (BFCL's ``float``).
 
@@ -222,14 +155,3 @@ def coerce_numbers(value: Any, schema: dict[str, Any]) -> Any:
         extra = schema.get("additionalProperties")
         return {k: coerce_numbers(v, props.get(k, extra if isinstance(extra, dict) else {})) for k, v in value.items()}
     return value
-
-
-def _system_from(messages: list[dict[str, Any]]) -> str | None:
-    sys_msgs = [m.get("content", "") for m in messages if m.get("role") == "system"]
-    return "\n".join(sys_msgs) if sys_msgs else None
-
-
-def _declared_registry(tools: list[dict[str, Any]]) -> Any:
-    from agent_sdk.tools import ToolRegistry
-
-    return ToolRegistry.from_openai([{"type": "function", "function": t} for t in tools])

@@ -1,0 +1,116 @@
+"""The ``auto`` decision: keep a constrained call only when it is wanted.
+
+Small models rarely start a call on their own even when one is right, and
+free-running them yields malformed calls. So in ``auto`` the call step
+decodes the best call the grammar allows and then asks whether the model
+itself, and the request, back it: :func:`call_score` combines the model's
+own (unmasked) log-probabilities of the call with how much of the call the
+request contains, and :class:`AutoRule` holds the weights and the threshold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from agent_sdk.agent.relevance import tool_relevance
+
+__all__ = ["AutoRule", "DEFAULT_AUTO_RULE", "call_relevance", "call_score"]
+
+
+@dataclass(frozen=True)
+class AutoRule:
+    """How ``auto`` scores a constrained call, and the score it must reach.
+
+    ``score = start_weight * lp_start + free_weight * mean_free
+    + coverage_weight * (coverage - 1) + relevance_weight * (relevance - 1)``
+    where ``lp_start`` is the log-probability of starting a call at all and
+    ``mean_free`` the mean log-probability of the tokens the model chose
+    inside the call (tokens the grammar forced are left out), both under the
+    model's unmasked distribution; ``coverage`` is the share of the call's
+    values written in the request and ``relevance`` how much the called
+    tools' names and descriptions share the request's words.
+
+    Attributes:
+        start_weight: Weight of the log-probability of opening a call.
+        free_weight: Weight of the mean log-probability of the chosen tokens.
+        coverage_weight: Weight of the copied-values share (0: unused).
+        relevance_weight: Weight of the word overlap (0: unused).
+        threshold: The score a call needs to be kept.
+    """
+
+    # start/free weights: chosen on BFCL's development split (simple_python and
+    # irrelevance, first 80 questions each; tools/eval_auto_features.py).
+    start_weight: float = 0.1
+    free_weight: float = 0.9
+    # coverage, relevance and threshold: tools/eval_bfcl_modes.py --search on the
+    # tuning half of the dev split; docs/bfcl_results.md has the runs.
+    coverage_weight: float = 0.75
+    relevance_weight: float = 1.5
+    threshold: float = -2.0
+
+    def score(
+        self, logprobs: Sequence[float], forced: Sequence[bool], *, coverage: float | None = None,
+        relevance: float | None = None,
+    ) -> float:
+        """The call's score (see the class docstring); ``-inf`` without log-probabilities."""
+        return call_score(
+            logprobs, forced, coverage=coverage, relevance=relevance, start_weight=self.start_weight,
+            free_weight=self.free_weight, coverage_weight=self.coverage_weight, relevance_weight=self.relevance_weight,
+        )
+
+    def keeps(self, score: float) -> bool:
+        """Whether a call with ``score`` is kept."""
+        return score >= self.threshold
+
+
+DEFAULT_AUTO_RULE = AutoRule()
+
+
+def call_relevance(names: Sequence[str], tools: Sequence[dict[str, Any]], request: str) -> float:
+    """The mean :func:`~agent_sdk.agent.relevance.tool_relevance` of the called tools (0.0 without calls)."""
+    by_name = {t["name"]: t for t in tools}
+    scores = [tool_relevance(by_name[n], request) for n in names if n in by_name]
+    return sum(scores) / len(scores) if scores else 0.0
+
+
+def call_score(
+    logprobs: Sequence[float],
+    forced: Sequence[bool],
+    *,
+    coverage: float | None = None,
+    relevance: float | None = None,
+    start_weight: float = DEFAULT_AUTO_RULE.start_weight,
+    free_weight: float = DEFAULT_AUTO_RULE.free_weight,
+    coverage_weight: float = DEFAULT_AUTO_RULE.coverage_weight,
+    relevance_weight: float = DEFAULT_AUTO_RULE.relevance_weight,
+) -> float:
+    """How much the model itself, and the request, want a constrained call.
+
+    Args:
+        logprobs: The unmasked log-probability of each generated token.
+        forced: Per token, whether the grammar forced it (aligned with ``logprobs``).
+        coverage: Share of the call's values written in the request
+            (:func:`~agent_sdk.agent.request_features.copy_coverage`); None: unused.
+        relevance: :func:`call_relevance`; None: unused.
+        start_weight: See :class:`AutoRule`.
+        free_weight: See :class:`AutoRule`.
+        coverage_weight: See :class:`AutoRule`.
+        relevance_weight: See :class:`AutoRule`.
+
+    Returns:
+        The score; ``-inf`` when there are no log-probabilities.
+    """
+    lps = list(logprobs)
+    if not lps:
+        return float("-inf")
+    flags = list(forced[: len(lps)]) + [False] * max(0, len(lps) - len(forced))
+    free = [lp for lp, was_forced in zip(lps, flags) if not was_forced]
+    mean_free = sum(free) / len(free) if free else 0.0
+    score = start_weight * lps[0] + free_weight * mean_free
+    if coverage is not None:
+        score += coverage_weight * (coverage - 1.0)
+    if relevance is not None:
+        score += relevance_weight * (relevance - 1.0)
+    return score

@@ -1,0 +1,196 @@
+"""What the agent loop runs a model step on: a local engine or a remote server.
+
+A :class:`Backend` takes the conversation (OpenAI messages), the tools and
+the call policy and makes one model step: either calls or an answer, with
+answer text streamed as :class:`~agent_sdk.agent.events.TokenDelta` events.
+:class:`LocalBackend` renders the conversation in the model's call format
+and decodes calls under the tools' grammar; the remote
+:class:`~agent_sdk.agent.remote.OpenAIBackend` sends it to an
+OpenAI-compatible server. The agent loop (:class:`~agent_sdk.agent.agent.Agent`)
+and the evaluation (:mod:`agent_sdk.eval`) both run model steps through this
+interface.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from agent_sdk.agent.call_format import HERMES, CallFormat
+from agent_sdk.agent.conversation import answered_calls, assistant_message, last_request, render_messages
+from agent_sdk.agent.events import ModelOutputError, RunStats, TokenDelta, ToolCall
+from agent_sdk.agent.parsing import parse_calls
+from agent_sdk.agent.policy import CallPolicy
+from agent_sdk.agent.prompting import system_message
+from agent_sdk.agent.step import decode_calls
+from agent_sdk.constrain.grammar import GrammarEngine
+from agent_sdk.runtime.engine import Engine
+from agent_sdk.runtime.sampler import SamplingParams
+
+__all__ = ["Backend", "LocalBackend", "StepResult", "StepStream", "run_step"]
+
+
+@dataclass
+class StepResult:
+    """One model step: calls to run, or an answer.
+
+    Attributes:
+        calls: Calls to run (empty: ``text`` is the answer).
+        text: The answer text (empty when calling).
+        message: The assistant message to append to the conversation.
+        stats: The step's token counts and timings.
+        errors: Calls that could not be read (free-running models only).
+        rejected: Call id -> why it must not run (arguments that are not an object).
+        attempted: The model wrote a call, kept or not (``auto`` may decline it).
+        declined: A call was decoded but not kept (``auto``).
+    """
+
+    calls: list[ToolCall]
+    text: str
+    message: dict[str, Any]
+    stats: RunStats
+    errors: list[ModelOutputError] = field(default_factory=list)
+    rejected: dict[str, str] = field(default_factory=dict)
+    attempted: bool = False
+    declined: bool = False
+
+
+StepStream = Generator[TokenDelta, None, StepResult]
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Runs one model step of a conversation."""
+
+    def step(
+        self,
+        messages: Sequence[dict[str, Any]],
+        tools: Sequence[dict[str, Any]],
+        *,
+        system: str | None,
+        policy: CallPolicy,
+        max_tokens: int,
+        sampling: SamplingParams | None = None,
+        answer: bool = True,
+        answer_prefix: str = "",
+    ) -> StepStream:
+        """Yields answer text as it comes; returns the step's :class:`StepResult`.
+
+        Args:
+            messages: The conversation so far (OpenAI form, no leading system message).
+            tools: ``{"name", "description", "parameters"}`` dicts offered.
+            system: Instructions placed before the tools.
+            policy: The call policy (its ``tool_choice`` for this step).
+            max_tokens: Most tokens for the step.
+            sampling: Sampling for answer text (calls are greedy).
+            answer: Write the answer text when no call is made (False: stop
+                after the call decision, as evaluation does).
+            answer_prefix: How the answer starts (a local model continues it).
+        """
+        ...
+
+
+def run_step(stream: StepStream) -> StepResult:
+    """Runs a step to its end, dropping the streamed text (it is in the result)."""
+    while True:
+        try:
+            next(stream)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+
+
+class LocalBackend:
+    """Model steps on a local :class:`~agent_sdk.runtime.engine.Engine`.
+
+    Args:
+        engine: The runtime engine.
+        constrain: Decode calls under the tools' grammar (False: the model
+            writes freely and its calls are parsed).
+        call_format: How the model writes calls.
+    """
+
+    def __init__(self, engine: Engine, *, constrain: bool = True, call_format: CallFormat = HERMES) -> None:
+        self.engine = engine
+        self.constrain = constrain
+        self.call_format = call_format
+        self._grammar: GrammarEngine | None = None
+
+    @property
+    def grammar_engine(self) -> GrammarEngine:
+        """The engine's grammar engine (built on first use)."""
+        if self._grammar is None:
+            self._grammar = GrammarEngine.for_engine(self.engine)
+        return self._grammar
+
+    def prompt_text(self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], system: str | None) -> str:
+        """The conversation as the model reads it, ending with the assistant header."""
+        rendered = [system_message(tools, system, call_format=self.call_format), *render_messages(messages, self.call_format)]
+        return str(self.engine.tokenizer.apply_chat_template(rendered, add_generation_prompt=True))
+
+    def warm(self, tools: Sequence[dict[str, Any]], system: str | None) -> int:
+        """Prefills the static prefix (instructions and tools) now; returns its tokens."""
+        tok = self.engine.tokenizer
+        text = tok.apply_chat_template([system_message(tools, system, call_format=self.call_format)],
+                                       add_generation_prompt=False)
+        return self.engine.warm(tok.encode(text))
+
+    def step(
+        self,
+        messages: Sequence[dict[str, Any]],
+        tools: Sequence[dict[str, Any]],
+        *,
+        system: str | None,
+        policy: CallPolicy,
+        max_tokens: int,
+        sampling: SamplingParams | None = None,
+        answer: bool = True,
+        answer_prefix: str = "",
+    ) -> StepStream:
+        """See :meth:`Backend.step`."""
+        tok = self.engine.tokenizer
+        prompt = self.prompt_text(messages, tools, system)
+        stats = RunStats(steps=1)
+        choice = policy.tool_choice
+        attempted = declined = False
+        if tools and choice != "none" and self.constrain:
+            step = decode_calls(
+                self.engine, tok.encode(prompt), tools, policy=policy, max_tokens=max_tokens,
+                request=last_request(messages), answered=answered_calls(messages) if policy.skip_answered else (),
+                grammar_engine=self.grammar_engine, call_format=self.call_format,
+            )
+            stats.add_generation(step.generation.stats, step.seconds)
+            stats.auto_score = step.score
+            attempted, declined = step.attempted, step.declined
+            if step.calls:
+                calls = [ToolCall(name, args) for name, args in step.calls]
+                message = assistant_message("", [(c.id, c.name, c.arguments) for c in calls])
+                return StepResult(calls, "", message, stats, attempted=True)
+            # declined in auto, or a required call cut short by max_tokens: answer in text
+        if not answer:
+            return StepResult([], "", assistant_message(""), stats, attempted=attempted, declined=declined)
+        # Without its trailing space: the model writes " Paris" as one token,
+        # after a bare space it goes astray (a new line, a repeated space).
+        prefix = answer_prefix.rstrip()
+        params = sampling or SamplingParams(max_tokens=max_tokens)
+        t0 = time.perf_counter()
+        if prefix:
+            yield TokenDelta(prefix)
+        stream = self.engine.stream(tok.encode(prompt + prefix), params)
+        for ev in stream:
+            if ev.text:
+                yield TokenDelta(ev.text)
+        assert stream.result is not None
+        stats.add_generation(stream.result.stats, time.perf_counter() - t0)
+        text = (prefix + stream.result.text).strip()
+        if tools and choice != "none" and not self.constrain:
+            parsed = parse_calls(text, known_tools={t["name"] for t in tools})
+            if parsed.calls:
+                calls = [ToolCall(c.name, dict(c.arguments)) for c in parsed.calls]
+                return StepResult(calls, "", {"role": "assistant", "content": text}, stats, attempted=True)
+            if parsed.errors:
+                errors = [ModelOutputError(e.message, e.raw) for e in parsed.errors]
+                return StepResult([], text, {"role": "assistant", "content": text}, stats, errors=errors,
+                                  attempted=True)
+        return StepResult([], text, assistant_message(text), stats, attempted=attempted, declined=declined)

@@ -1,0 +1,94 @@
+"""The call policy: every knob of a tool-call step, in one frozen object.
+
+``Agent``, ``agent-sdk serve``, ``agent-sdk eval bfcl`` and the CLI each take
+one :class:`CallPolicy` and pass it on, so a setting measured in one place
+means the same thing everywhere. Defaults are named here with where they
+were measured.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from agent_sdk.agent.auto import DEFAULT_AUTO_RULE, AutoRule
+from agent_sdk.agent.call_stages import (
+    PostStep,
+    ProcessorFactory,
+    auto_decision,
+    dedupe,
+    parse,
+    rerank,
+    skip_answered,
+    stop_bias,
+    value_bias,
+)
+from agent_sdk.agent.copy_bias import DEFAULT_VALUE_BIAS, ValueBias
+from agent_sdk.agent.rerank import DEFAULT_RERANK, ValueRerank
+from agent_sdk.errors import UserError
+
+__all__ = [
+    "DEFAULT_POLICY", "DEFAULT_POST_STEPS", "DEFAULT_PROCESSORS", "PARALLEL_BIAS", "TOOL_CHOICES", "CallPolicy",
+]
+
+TOOL_CHOICES = ("auto", "required", "none")
+
+# Another parallel call must beat ending the turn by this many nats. SmolLM2-135M
+# repeats or invents extra calls without it; 2.0 kept BFCL simple_python's
+# single calls single without losing the parallel category's second calls
+# (docs/bfcl_results.md, issue 3).
+PARALLEL_BIAS = 2.0
+
+DEFAULT_PROCESSORS: tuple[ProcessorFactory, ...] = (stop_bias, value_bias)
+DEFAULT_POST_STEPS: tuple[PostStep, ...] = (rerank, parse, dedupe, auto_decision, skip_answered)
+
+
+@dataclass(frozen=True)
+class CallPolicy:
+    """How a call step decides, decodes and refines tool calls.
+
+    Attributes:
+        tool_choice: ``auto`` (decide), ``required`` (a call), ``none`` (text
+            only) or a tool name (a call to it).
+        parallel: Allow several calls in one step.
+        parallel_bias: Nats by which another parallel call must beat ending
+            (:func:`~agent_sdk.agent.call_stages.stop_bias`; 0: off).
+        auto: The ``auto`` decision's score weights and threshold.
+        value_bias: How strongly calls favour argument values from the
+            request (:class:`~agent_sdk.agent.copy_bias.ValueBias`); None: off.
+        rerank: Re-ranking of argument values by whole-value likelihood
+            (:class:`~agent_sdk.agent.rerank.ValueRerank`); None: greedy values.
+        skip_answered: In ``auto``, a call identical to one already answered
+            in the conversation does not win over answering.
+        processors: Logits-processor factories run before the grammar mask,
+            in order (see :mod:`agent_sdk.agent.call_stages`).
+        post_steps: Steps run over the decoded call, in order.
+    """
+
+    tool_choice: str = "auto"
+    parallel: bool = True
+    parallel_bias: float = PARALLEL_BIAS
+    auto: AutoRule = DEFAULT_AUTO_RULE
+    value_bias: ValueBias | None = DEFAULT_VALUE_BIAS
+    rerank: ValueRerank | None = DEFAULT_RERANK
+    skip_answered: bool = True
+    processors: tuple[ProcessorFactory, ...] = DEFAULT_PROCESSORS
+    post_steps: tuple[PostStep, ...] = DEFAULT_POST_STEPS
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.tool_choice, str) or not self.tool_choice:
+            raise UserError(f"tool_choice must be auto, required, none or a tool name; got {self.tool_choice!r}")
+        if self.parallel_bias < 0:
+            raise UserError(f"parallel_bias must be >= 0; got {self.parallel_bias}")
+
+    def replace(self, **changes: Any) -> CallPolicy:
+        """A copy with ``changes`` applied (the policy itself is frozen)."""
+        return dataclasses.replace(self, **changes)
+
+    def active_post_steps(self) -> tuple[PostStep, ...]:
+        """The post-steps this policy runs (``skip_answered`` left out when switched off)."""
+        return tuple(s for s in self.post_steps if self.skip_answered or s is not skip_answered)
+
+
+DEFAULT_POLICY = CallPolicy()

@@ -1,0 +1,103 @@
+"""What a request says that a call's values can be checked against.
+
+The numbers it writes (as JSON would write them), where its words start,
+whether it mentions a parameter, and how much of a call's values it
+contains (:func:`copy_coverage`, an input of the ``auto`` decision).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from agent_sdk.agent.words import GENERIC_PARAMETER_WORDS, name_words, same_word
+
+__all__ = ["copy_coverage", "mentioned", "word_starts", "written_numbers"]
+
+
+def word_starts(source: str) -> list[int]:
+    """Where each word (or punctuation mark) of ``source`` starts: where a copied value may start."""
+    return [m.start() for m in re.finditer(r"[^\W_]+|[^\w\s]", source)]
+
+
+_SCALES = {"thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12}
+_NUMBER = re.compile(r"(-?\d[\d,]*(?:\.\d+)?)(?:\s*(thousand|million|billion|trillion)\b)?", re.IGNORECASE)
+
+
+def written_numbers(source: str) -> list[str]:
+    """Numbers written in the request as JSON writes them.
+
+    Thousands separators are dropped ("$2,000,000" is ``2000000``) and scale
+    words applied ("8.5 million" is ``8500000``, not ``8.5``).
+    """
+    out = []
+    for m in _NUMBER.finditer(source):
+        n = m.group(1).replace(",", "").rstrip(".")
+        if not n or n == "-":
+            continue
+        if m.group(2):
+            scaled = Decimal(n) * _SCALES[m.group(2).lower()]
+            n = str(int(scaled)) if scaled == scaled.to_integral_value() else format(scaled.normalize(), "f")
+        out.append(n)
+    return out
+
+
+def mentioned(name: str, source: str, *, tool: str = "") -> bool:
+    """Whether a word of parameter ``name`` appears (as a word's start) in ``source``.
+
+    ``trait_count`` is mentioned by "three personality traits",
+    ``equal_variance`` by "assuming equal variance"; generic words
+    (``include``, ``type`` …) and words of the tool's own name (the request
+    names the tool's topic anyway) do not count.
+    """
+    words = set(re.findall(r"[a-z0-9]+", source.lower()))
+    topic = set(name_words(tool))
+    for w in name_words(name):
+        if w in GENERIC_PARAMETER_WORDS or w in topic:
+            continue
+        base = w[:-1] if len(w) > 4 and w.endswith("s") else w  # "traits" for trait_count
+        if any(x.startswith(base) or same_word(w, x) for x in words):
+            return True
+    return False
+
+
+def _leaves(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [x for v in value.values() for x in _leaves(v)]
+    if isinstance(value, list):
+        return [x for v in value for x in _leaves(v)]
+    return [value]
+
+
+def copy_coverage(arguments: Sequence[dict[str, Any]], source: str) -> float:
+    """The share of a call's argument values that are written in ``source``.
+
+    A call that fits the request mostly takes its values from it; a call
+    forced onto a request the tools do not fit has to invent them. Leaf
+    values are compared as text, case-insensitively (numbers also against
+    the request without thousands separators); booleans are not counted.
+
+    Args:
+        arguments: The calls' argument objects.
+        source: The user's request.
+
+    Returns:
+        The share in [0, 1]; 1.0 when there are no values to check, 0.0 when
+        there are no calls.
+    """
+    if not arguments:
+        return 0.0
+    low = source.lower()
+    bare = low.replace(",", "")
+    leaves = [x for args in arguments for x in _leaves(args) if not isinstance(x, bool) and x is not None]
+    if not leaves:
+        return 1.0
+    hits = 0
+    for x in leaves:
+        if isinstance(x, float) and x.is_integer():
+            x = int(x)
+        text = str(x).lower()
+        hits += bool(text) and (text in low or text in bare)
+    return hits / len(leaves)

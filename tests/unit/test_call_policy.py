@@ -1,0 +1,94 @@
+"""The call policy and the post-steps that need no model: decisions on prepared drafts."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from agent_sdk.agent.auto import AutoRule, call_score
+from agent_sdk.agent.call_format import HERMES
+from agent_sdk.agent.call_stages import CallContext, CallDraft, auto_decision, dedupe, skip_answered
+from agent_sdk.agent.policy import DEFAULT_POLICY, DEFAULT_POST_STEPS, CallPolicy
+from agent_sdk.errors import UserError
+from agent_sdk.runtime.engine import Generation
+
+pytestmark = pytest.mark.unit
+
+TOOLS = [{"name": "get_weather", "description": "Get the weather in a city.",
+          "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}]
+
+
+def ctx(choice: str = "auto", answered: list[tuple[str, Any]] | None = None, request: str = "weather in Paris",
+        policy: CallPolicy = DEFAULT_POLICY) -> CallContext:
+    # The post-steps under test read the choice, the request, the tools and the policy only.
+    return CallContext(engine=None, prompt_ids=[], tools=TOOLS, choice=choice, max_tokens=64,  # type: ignore[arg-type]
+                       policy=policy, call_format=HERMES, request=request, answered=answered or [],
+                       grammar_engine=None, grammar="")  # type: ignore[arg-type]
+
+
+def draft(calls: list[tuple[str, dict[str, Any]]], logprobs: list[float] | None = None) -> CallDraft:
+    text = HERMES.render_calls(calls)
+    return CallDraft(text=text, generation=Generation(text, [], "stop", logprobs=logprobs), calls=calls,
+                     forced=[False] * len(logprobs or []))
+
+
+def test_policy_is_frozen_and_replace_copies() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        DEFAULT_POLICY.tool_choice = "required"  # type: ignore[misc]
+    p = DEFAULT_POLICY.replace(tool_choice="required", rerank=None)
+    assert p.tool_choice == "required" and p.rerank is None and DEFAULT_POLICY.rerank is not None
+    with pytest.raises(UserError):
+        CallPolicy(parallel_bias=-1)
+    assert DEFAULT_POLICY.active_post_steps() == DEFAULT_POST_STEPS
+    assert skip_answered not in DEFAULT_POLICY.replace(skip_answered=False).active_post_steps()
+
+
+def test_a_call_already_answered_does_not_win_in_auto() -> None:
+    call = ("get_weather", {"city": "Paris"})
+    out = skip_answered(ctx(answered=[call]), draft([call]))
+    assert out.calls == [] and out.declined and out.reason == "answered"
+    # A new call next to the repeat survives; key order does not make a call new.
+    out = skip_answered(ctx(answered=[call]), draft([call, ("get_weather", {"city": "Rome"})]))
+    assert out.calls == [("get_weather", {"city": "Rome"})] and not out.declined
+    # `required` asked for a call: it is kept.
+    assert skip_answered(ctx("required", answered=[call]), draft([call])).calls == [call]
+
+
+def test_dedupe_drops_verbatim_repeats() -> None:
+    call = ("get_weather", {"city": "Paris"})
+    assert dedupe(ctx(), draft([call, call])).calls == [call]
+
+
+def test_auto_decision_uses_the_rule() -> None:
+    call = ("get_weather", {"city": "Paris"})
+    lps = [-0.1, -0.2, -0.3]
+    strict = DEFAULT_POLICY.replace(auto=AutoRule(threshold=10.0))
+    out = auto_decision(ctx(policy=strict), draft([call], lps))
+    assert out.declined and out.calls == [] and out.reason == "unlikely"
+    lenient = DEFAULT_POLICY.replace(auto=AutoRule(threshold=-100.0))
+    out = auto_decision(ctx(policy=lenient), draft([call], lps))
+    assert not out.declined and out.calls == [call] and out.score is not None
+    # `required` is never scored.
+    assert auto_decision(ctx("required", policy=strict), draft([call], lps)).score is None
+
+
+def test_auto_rule_score_matches_call_score() -> None:
+    rule = AutoRule(start_weight=0.2, free_weight=0.8, coverage_weight=1.0, relevance_weight=2.0, threshold=-1.0)
+    lps, forced = [-1.0, -0.5, -0.1, -2.0], [False, True, False, False]
+    expected = 0.2 * -1.0 + 0.8 * ((-1.0 - 0.1 - 2.0) / 3) + 1.0 * (0.5 - 1) + 2.0 * (0.25 - 1)
+    assert rule.score(lps, forced, coverage=0.5, relevance=0.25) == pytest.approx(expected)
+    assert call_score([], []) == float("-inf")
+
+
+def test_hermes_format_round_trips_its_own_calls() -> None:
+    from agent_sdk.agent.parsing import parse_calls
+
+    calls = [("get_weather", {"city": "Zürich"}), ("get_weather", {"city": "Paris"})]
+    text = HERMES.render_calls(calls)
+    assert [(c.name, dict(c.arguments)) for c in parse_calls(text, formats=("hermes",)).calls] == calls
+    assert HERMES.current_tool(text[: HERMES.last_arguments_start(text)]) == "get_weather"
+    assert HERMES.ends_call(text) and not HERMES.ends_call(text[:-3])
+    assert text[HERMES.arguments_start(text):].startswith('{"city": "Zürich"}')
+    assert HERMES.open_tag in HERMES.instructions and HERMES.close_tag in HERMES.instructions
