@@ -32,9 +32,11 @@ front end can show text at once and a call as soon as its block closes.
 from __future__ import annotations
 
 import ast
+import io
 import json
 import math
 import re
+import tokenize
 import warnings
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -176,10 +178,11 @@ def parse_calls(
       stream must), so a tag inside a string still counts as a tag. Inside a
       block the intent is unambiguous, so JSON, a Python-literal dict (single
       quotes, True/None) and Python call syntax are all accepted whatever
-      ``formats`` says.
+      ``formats`` says. A block of more than 65,536 characters is an error.
     * ``json``: JSON objects anywhere in the free text, and lists of them, that
-      start with a key (NaN, Infinity and out-of-range numbers are rejected, as
-      no tool should receive them). An object is a call when
+      start with a key (NaN, Infinity, floats out of range and ints of more
+      than 640 digits are rejected, in every format, as no tool should receive
+      them). An object is a call when
       its keys are among name/arguments/parameters/id/type (or it is the OpenAI
       ``{"function": {...}}`` shape) and it has an ``arguments``/``parameters``
       key, stands on its own line(s), or names a known tool. A list is a call
@@ -283,10 +286,14 @@ class StreamingCallParser:
         # call mode it holds the block content seen so far.
         self._buf = ""
         self._in_call = False
-        # Stream position of _buf's start (text mode) or of the block's tag (call mode).
+        # Stream position of _buf's start (text mode) or of the block's tag (call
+        # mode; plus what was dropped of a block reported as too long).
         self._offset = 0
         # Where to resume looking for the closing tag, so long blocks stay linear.
         self._scan_from = 0
+        # Whether this block was already reported as too long (its content is
+        # then dropped as it arrives, and its end reports nothing more).
+        self._too_long = False
 
     def feed(self, delta: str) -> list[StreamEvent]:
         """Takes the next piece of model output.
@@ -331,6 +338,14 @@ class StreamingCallParser:
                 if end < 0:
                     # Neither tag (the closing one is the longer) can start before this.
                     self._scan_from = max(0, len(self._buf) - len(_CLOSE) + 1)
+                    if len(self._buf) > _MAX_BLOCK_CHARS + len(_CLOSE):
+                        # Certainly too long: say so now and keep only what may start a tag.
+                        if not self._too_long:
+                            events.extend(self._block_events(self._buf, raw=_OPEN + self._buf, terminated=False))
+                            self._too_long = True
+                        self._offset += self._scan_from
+                        self._buf = self._buf[self._scan_from :]
+                        self._scan_from = 0
                     return events
                 content = self._buf[:end]
                 events.extend(self._block_events(content, raw=_OPEN + content + _CLOSE, terminated=True))
@@ -358,6 +373,9 @@ class StreamingCallParser:
         return events
 
     def _block_events(self, content: str, *, raw: str, terminated: bool) -> list[StreamEvent]:
+        if self._too_long:  # the block's end, already reported
+            self._too_long = False
+            return []
         calls, errors = _parse_block(content, raw=raw, block_start=self._offset, terminated=terminated)
         events: list[StreamEvent] = [CallParsed(call) for call in calls]
         events.extend(CallError(error) for error in errors)
@@ -381,11 +399,13 @@ _PY_LINE_RE = re.compile(rf"^[ \t]*((?:\[\s*)?{_DOTTED}\()", re.MULTILINE)
 _PY_KNOWN_LIST_RE = re.compile(rf"\[\s*({_DOTTED})\(")
 _PY_KNOWN_CALL_RE = re.compile(rf"(?<![\w.])({_DOTTED})\(")
 # Only objects (or lists of objects) starting with a key can be calls; not even
-# trying to decode other brackets keeps "[[[[..." linear.
-_JSON_OPEN_RE = re.compile(r'\{\s*"|\[\s*\{\s*"')
+# trying to decode other brackets keeps "[[[[..." linear, and asking for the
+# whole first key and its colon spares decoding '[{"' * n at every bracket. The
+# key's scan stops at the next quote, so every scan is short.
+_JSON_OPEN_RE = re.compile(r'(?:\[\s*)?\{\s*"[^"\\]*(?:\\.[^"\\]*)*"\s*:', re.DOTALL)
 _JSON_CALL_START_RE = re.compile(r'(?:\[\s*)?\{\s*"(?:name|function)"\s*:')
 _WRAPPER_RE = re.compile(r"""\{\s*(?:"API"|'API'|API)\s*:\s*""", re.IGNORECASE)
-_FENCE_OPEN_RE = re.compile(r"```")
+# Only a fence with a head line is a candidate: "```" * 50_000 holds no block to try.
 _FENCE_HEAD_RE = re.compile(r"```[ \t]*[\w+.-]*[ \t]*\r?\n")
 _NEWLINE_RE = re.compile(r"\r\n|\r|\n")
 _SPACE_RE = re.compile(r"\s*")
@@ -404,20 +424,139 @@ _OPENAI_KEYS = frozenset({"function", "id", "type"})
 _LINE_END_PUNCTUATION = ("", ".", ";")
 
 
-def _reject_constant(word: str) -> Any:
-    raise ValueError(f"{word} is not a JSON number")
+# Python refuses to turn an int of more than sys.get_int_max_str_digits() digits
+# into text (4300 by default; a process may lower it to 640 but no further). A
+# value we return must survive str() and json.dumps under any setting, and no
+# tool argument needs more digits, so longer numbers are errors.
+_MAX_INT_DIGITS = 640
+_INT_LIMIT = 10**_MAX_INT_DIGITS
+_TOO_MANY_DIGITS = f"a number with more than {_MAX_INT_DIGITS} digits is too large"
+_LONG_DIGITS_RE = re.compile(rf"[\d_]{{{_MAX_INT_DIGITS + 1}}}")
+
+# A call block longer than this is an error whatever it holds: an on-device
+# model's whole context is a few thousand tokens, so only a runaway generation
+# gets here, and a stream must not keep (and rescan) it without end.
+_MAX_BLOCK_CHARS = 65_536
+
+# A failed decode builds a JSONDecodeError, which counts the newlines from the
+# start of the document to the error: decoding in place at each of the 65,536
+# candidates of '[{"' * 65_536 took seconds. Decoding a window that starts at the
+# candidate keeps each attempt's cost to the size of its value; the window
+# doubles while its end may be what stopped the decoder.
+_DECODE_WINDOW = 64
+# How far before the point where the decoder stopped reading it may report an
+# error: an unfinished "-Infinity" or "\uXXXX" escape is reported at its start.
+_DECODE_LOOKAHEAD = 16
 
 
-def _finite_float(literal: str) -> float:
+@dataclass(frozen=True)
+class _Rejected:
+    """A JSON number no tool should receive, found while decoding (see :func:`_check_numbers`)."""
+
+    message: str
+
+
+def _reject_constant(word: str) -> _Rejected:
+    return _Rejected(f"{word} is not a JSON number")
+
+
+def _bounded_int(literal: str) -> int | _Rejected:
+    if len(literal) - literal.startswith("-") > _MAX_INT_DIGITS:
+        return _Rejected(_TOO_MANY_DIGITS)
+    return int(literal)
+
+
+def _finite_float(literal: str) -> float | _Rejected:
     value = float(literal)
     if not math.isfinite(value):
-        raise ValueError(f"number {literal} is out of range")
+        shown = literal if len(literal) <= 40 else f"{literal[:20]}...{literal[-10:]}"
+        return _Rejected(f"number {shown} is out of range")
     return value
 
 
-# NaN/Infinity are Python extensions of JSON, and 1e999 would silently become
-# inf; neither is a value a tool should receive.
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+# NaN/Infinity are Python extensions of JSON, 1e999 would silently become inf,
+# and a 5,000-digit int cannot even be printed; none is a value a tool should
+# receive. The hooks mark them rather than raise, so that whether a window of
+# the text decodes depends on its syntax alone (see _decode).
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_bounded_int)
+
+
+class _JSONFailure(ValueError):
+    """Text that is not valid JSON, with the absolute position of the problem.
+
+    Attributes:
+        msg: What is wrong, as :class:`json.JSONDecodeError` says it.
+        pos: Index in the whole text.
+    """
+
+    def __init__(self, msg: str, pos: int) -> None:
+        super().__init__(f"{msg} (char {pos})")
+        self.msg = msg
+        self.pos = pos
+
+
+def _decode(text: str, start: int) -> tuple[Any, int]:
+    """``_DECODER.raw_decode(text, start)`` in time that grows with the value, not with ``start``.
+
+    Returns:
+        The value and the index just past it.
+
+    Raises:
+        _JSONFailure: Not valid JSON.
+        ValueError: A number no tool should receive (see :func:`_check_numbers`).
+        RecursionError: Nested too deeply (decided by a prefix, so a window suffices).
+    """
+    size = _DECODE_WINDOW
+    while True:
+        stop = start + size
+        last = stop >= len(text)
+        window = text if last and start == 0 else text[start:stop]
+        try:
+            value, end = _DECODER.raw_decode(window)
+        except json.JSONDecodeError as exc:
+            # An unterminated string is reported where it starts, however far
+            # the decoder read; other errors where it stopped reading.
+            cut = exc.pos >= len(window) - _DECODE_LOOKAHEAD or exc.msg.startswith("Unterminated string")
+            if last or not cut:
+                raise _JSONFailure(exc.msg, start + exc.pos) from None
+        else:
+            # A value ending at the window's end may be a number cut short.
+            if last or end < len(window):
+                _check_numbers(value)
+                return value, start + end
+        size *= 2
+
+
+def _decode_whole(text: str) -> Any:
+    """``_DECODER.decode(text)``, numbers checked.
+
+    Raises:
+        ValueError: Not one valid JSON value, or a number no tool should receive.
+        RecursionError: Nested too deeply.
+    """
+    value = _DECODER.decode(text)
+    _check_numbers(value)
+    return value
+
+
+def _check_numbers(value: Any) -> None:
+    """Raises ValueError for a number the decoder marked as rejected, if there is one."""
+    problem = _rejected_number(value)
+    if problem is not None:
+        raise ValueError(problem)
+
+
+def _rejected_number(value: Any) -> str | None:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, _Rejected):
+            return item.message
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
 
 
 @dataclass(frozen=True)
@@ -514,6 +653,10 @@ def _parse_block(
     content: str, *, raw: str, block_start: int, terminated: bool
 ) -> tuple[list[ParsedCall], list[ParseError]]:
     """Reads the content of one ``<tool_call>`` block (shared by the batch and stream parsers)."""
+    if len(content) > _MAX_BLOCK_CHARS:
+        # Whatever its end, so that a stream can say it before the end arrives.
+        message = f"a <tool_call> block longer than {_MAX_BLOCK_CHARS} characters"
+        return [], [ParseError(message, raw[: len(_OPEN) + _MAX_BLOCK_CHARS], block_start)]
     base = block_start + len(_OPEN)
     start, end = _strip_bounds(content, 0, len(content))
     if content.startswith("```", start):
@@ -557,8 +700,8 @@ def _decode_json_values(text: str, start: int, end: int, base: int) -> tuple[lis
     cursor = start
     while cursor < end:
         try:
-            value, cursor = _DECODER.raw_decode(text, cursor)
-        except json.JSONDecodeError as exc:
+            value, cursor = _decode(text, cursor)
+        except _JSONFailure as exc:
             return None, (f"invalid JSON: {exc.msg}", base + exc.pos)
         except (ValueError, RecursionError) as exc:
             return None, (f"invalid JSON: {exc}", base + cursor)
@@ -611,7 +754,7 @@ def _call_from_mapping(item: Any, *, raw: str, position: int) -> ParsedCall | Pa
             arguments = {}
         else:
             try:
-                arguments = _DECODER.decode(arguments)
+                arguments = _decode_whole(arguments)
             except (ValueError, RecursionError) as exc:
                 return ParseError(f"'arguments' of {name!r} is a string but not a JSON object: {exc}", raw, position)
     if not isinstance(arguments, dict):
@@ -685,7 +828,7 @@ def _scan_free(seg: str, base: int, options: _Options) -> list[_Found]:
     segment = _Segment(seg, base, options, _Brackets(seg))
     detectors: list[tuple[str, _Finder, _Try]] = []
     if options.json or options.python:
-        detectors.append(("fence", _Finder(_FENCE_OPEN_RE, seg), _try_fence))
+        detectors.append(("fence", _Finder(_FENCE_HEAD_RE, seg), _try_fence))
     if options.python:
         detectors.append(("wrapper", _Finder(_WRAPPER_RE, seg), _try_wrapper))
     if options.json:
@@ -742,7 +885,7 @@ def _try_fence(segment: _Segment, at: int) -> _Found | int:
         # Decode first and look for the fence after the value: a string inside
         # may itself hold backticks.
         try:
-            value, value_end = _DECODER.raw_decode(seg, start)
+            value, value_end = _decode(seg, start)
         except (ValueError, RecursionError) as exc:
             if _JSON_CALL_START_RE.match(seg, start):
                 end = len(seg) if closing < 0 else closing + 3
@@ -774,7 +917,7 @@ def _try_wrapper(segment: _Segment, at: int) -> _Found | int:
     value = match.end()
     if seg.startswith('"', value):
         try:
-            source, after = _DECODER.raw_decode(seg, value)
+            source, after = _decode(seg, value)
         except (ValueError, RecursionError):
             pass
         else:
@@ -804,7 +947,7 @@ def _try_wrapper(segment: _Segment, at: int) -> _Found | int:
 def _try_json(segment: _Segment, at: int) -> _Found | int:
     seg, base, options = segment.text, segment.base, segment.options
     try:
-        value, end = _DECODER.raw_decode(seg, at)
+        value, end = _decode(seg, at)
     except (ValueError, RecursionError) as exc:
         if _JSON_CALL_START_RE.match(seg, at) is not None:
             end = segment.brackets.group(at) or len(seg)
@@ -828,7 +971,7 @@ def _try_json(segment: _Segment, at: int) -> _Found | int:
 
 def _json_call_error(exc: Exception, raw: str, *, base: int, start: int) -> ParseError:
     """An error for text that starts like a JSON call at ``start`` of a stretch at ``base``."""
-    if isinstance(exc, json.JSONDecodeError):
+    if isinstance(exc, _JSONFailure):
         return ParseError(f"malformed or truncated JSON call: {exc.msg}", raw, base + exc.pos)
     return ParseError(f"malformed JSON call: {exc}", raw, base + start)
 
@@ -1032,10 +1175,31 @@ def _parse_python(source: str) -> ast.Expression | tuple[str, int]:
             warnings.simplefilter("ignore")
             return ast.parse(source, mode="eval")
     except SyntaxError as exc:
+        # Python's own refusal of a long decimal int names a setting of its own.
+        long_number = _long_number(source)
+        if long_number is not None:
+            return _TOO_MANY_DIGITS, long_number
         offset = _char_offset(source, exc.lineno or 1, exc.offset or 1, in_bytes=False) - 1
         return f"invalid call syntax: {exc.msg}", min(max(offset, 0), len(source))
-    except (ValueError, RecursionError, MemoryError, OverflowError) as exc:
+    except (RecursionError, MemoryError):
+        # CPython's parser runs out of stack on "-" * 100_000 + "1" (a bare MemoryError).
+        return "invalid call syntax: the expression is nested too deeply", 0
+    except (ValueError, OverflowError) as exc:
         return f"invalid call syntax: {exc}", 0
+
+
+def _long_number(source: str) -> int | None:
+    """Offset in source of the first decimal int literal with more than _MAX_INT_DIGITS digits, if any."""
+    if _LONG_DIGITS_RE.search(source) is None:
+        return None
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            digits = token.string.replace("_", "")
+            if token.type == tokenize.NUMBER and digits.isdigit() and len(digits) > _MAX_INT_DIGITS:
+                return _char_offset(source, token.start[0], token.start[1], in_bytes=False)
+    except (tokenize.TokenError, SyntaxError):
+        pass  # the number, if any, came before what tokenize could not read
+    return None
 
 
 def _python_calls(source: str, *, raw: str, base: int, exact: bool = True) -> tuple[list[ParsedCall], list[ParseError]]:
@@ -1107,6 +1271,9 @@ def _literal(node: ast.expr) -> Any:
         value = node.value
         if isinstance(value, float) and not math.isfinite(value):
             raise _NotLiteral("a number out of range", node)
+        if isinstance(value, int) and not -_INT_LIMIT < value < _INT_LIMIT:
+            # Hexadecimal, octal and binary literals escape Python's own digit limit.
+            raise _NotLiteral(_TOO_MANY_DIGITS, node)
         if value is None or isinstance(value, (bool, int, float, str)):
             return value
         kind = "'...'" if value is Ellipsis else f"{type(value).__name__} literals"
