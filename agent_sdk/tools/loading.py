@@ -33,8 +33,10 @@ def load_tools(spec: str) -> ToolRegistry:
         A registry of the tools found.
 
     Raises:
-        ToolDefinitionError: The module or file cannot be imported, a tool in it
-            is invalid, two tools share a name, or there are no tools.
+        ToolDefinitionError: The module or file cannot be imported (it raises,
+            or exits with ``sys.exit``, while being imported), a tool in it is
+            invalid, two tools share a name, or there are no tools.
+        KeyboardInterrupt: The user stopped the import.
     """
     module = _import_file(spec) if _looks_like_path(spec) else _import_module(spec)
     tools: list[Tool[..., object]] = []
@@ -57,9 +59,9 @@ def _import_module(spec: str) -> ModuleType:
         raise ToolDefinitionError(problem, problems=(problem,))
     try:
         return importlib.import_module(spec)
-    except AgentSDKError:
-        raise  # e.g. a ToolDefinitionError from a @tool in the module: already says everything
-    except Exception as exc:
+    except BaseException as exc:
+        if _passes_through(exc):
+            raise
         raise _import_error(spec, exc) from exc
 
 
@@ -83,12 +85,31 @@ def _import_file(spec: str) -> ModuleType:
         module_spec.loader.exec_module(module)
     except BaseException as exc:
         sys.modules.pop(name, None)
-        if isinstance(exc, AgentSDKError) or not isinstance(exc, Exception):
+        if _passes_through(exc):
             raise
         raise _import_error(spec, exc) from exc
     return module
 
 
-def _import_error(spec: str, exc: Exception) -> ToolDefinitionError:
-    problem = f"cannot import {spec!r}: {type(exc).__name__}: {exc}"
+def _passes_through(exc: BaseException) -> bool:
+    """Whether an exception raised by an import is raised on unchanged.
+
+    Only the user's Ctrl-C and our own errors (a ``ToolDefinitionError`` from a
+    ``@tool`` in the module already says everything) are. Anything else,
+    ``SystemExit`` included, becomes an error naming the module: a tools file
+    that runs a script's ``main()`` at import would otherwise end the program
+    with an exit code and no word about which file did it.
+    """
+    return isinstance(exc, (KeyboardInterrupt, AgentSDKError))
+
+
+def _import_error(spec: str, exc: BaseException) -> ToolDefinitionError:
+    if isinstance(exc, SystemExit):
+        code = "" if exc.code is None else repr(exc.code)
+        problem = (
+            f"cannot import {spec!r}: it exits while being imported (sys.exit({code})); code meant to"
+            ' run as a script belongs under `if __name__ == "__main__":`'
+        )
+    else:
+        problem = f"cannot import {spec!r}: {type(exc).__name__}: {exc}"
     return ToolDefinitionError(problem, problems=(problem,))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from agent_sdk.errors import ToolDefinitionError
+from agent_sdk.errors import ToolDefinitionError, UserError
 from agent_sdk.tools import load_tools
 
 pytestmark = pytest.mark.unit
@@ -117,6 +117,45 @@ def test_import_problems_are_clear(tmp_path: Path) -> None:
     with pytest.raises(ToolDefinitionError, match=r"neither a module path"):
         load_tools("not a module")
     assert not [m for m in sys.modules if m.startswith("_agent_sdk_tools_broken")]
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ("import sys\nsys.exit(3)\n", "sys.exit(3)"),
+        ("import sys\nsys.exit('usage: tools.py')\n", "sys.exit('usage: tools.py')"),
+        ("raise SystemExit\n", "sys.exit()"),
+        ("class Stop(BaseException):\n    pass\n\nraise Stop('halt')\n", "Stop: halt"),
+        ("raise GeneratorExit\n", "GeneratorExit"),
+    ],
+)
+def test_a_file_that_exits_at_import_is_a_clear_error(tmp_path: Path, body: str, needle: str) -> None:
+    path = tmp_path / "exiting_tools.py"
+    path.write_text("from agent_sdk.tools import tool\n" + body)
+    with pytest.raises(UserError) as info:
+        load_tools(str(path))
+    assert isinstance(info.value, ToolDefinitionError)
+    message = str(info.value)
+    assert str(path) in message and needle in message, message
+    assert not [m for m in sys.modules if m.startswith("_agent_sdk_tools_exiting_tools")]
+
+
+def test_a_module_that_exits_at_import_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "agent_sdk_test_exiting_tools.py").write_text("import sys\nsys.exit(3)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(
+        ToolDefinitionError, match=r"cannot import 'agent_sdk_test_exiting_tools': it exits .*sys\.exit\(3\)"
+    ):
+        load_tools("agent_sdk_test_exiting_tools")
+    assert "agent_sdk_test_exiting_tools" not in sys.modules
+
+
+def test_ctrl_c_during_an_import_is_not_swallowed(tmp_path: Path) -> None:
+    path = tmp_path / "interrupted_tools.py"
+    path.write_text("raise KeyboardInterrupt\n")
+    with pytest.raises(KeyboardInterrupt):
+        load_tools(str(path))
+    assert not [m for m in sys.modules if m.startswith("_agent_sdk_tools_interrupted_tools")]
 
 
 def test_a_bad_tool_in_the_file_reports_its_own_problems(tmp_path: Path) -> None:
