@@ -4,6 +4,8 @@
 checkpoint, exports the architecture to Relax, lowers and builds it for the
 target, converts the weights to the requested storage format and writes a
 verified bundle folder (by default ``compiled/<model>-<quant>-<target>/``).
+``ensure_bundle`` (:mod:`agent_sdk.compiler.cache`) reuses such a folder while
+it is fresh and compiles it otherwise.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from agent_sdk.compiler.cache import ensure_bundle, list_bundles
 from agent_sdk.errors import CompileError, UserError
 from agent_sdk.manifest import compiler_fingerprint, cpu_fingerprint, write_manifest
 
-__all__ = ["compile_model", "default_bundle_dir", "compiled_root", "CompileResult"]
+__all__ = ["compile_model", "default_bundle_dir", "compiled_root", "CompileResult", "ensure_bundle", "list_bundles"]
 
 LIBRARY = "model.so"
 PARAMS = "params.safetensors"
