@@ -25,39 +25,39 @@ Example::
 Everything wrong with a definition (missing hints or docs, unsupported types,
 a bad name) raises one :class:`~agent_sdk.errors.ToolDefinitionError` that
 lists every problem.
+
+This module defines tools; :mod:`agent_sdk.tools.openai_format` imports them
+from the OpenAI format and :mod:`agent_sdk.tools.execution` runs them.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import contextvars
 import copy
 import functools
 import inspect
 import math
 import re
-import threading
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from agent_sdk.errors import ToolDefinitionError, ToolError
 from agent_sdk.tools.docstrings import parse_google_docstring
+from agent_sdk.tools.execution import call_async, call_sync, is_async_callable, run_coroutine
 from agent_sdk.tools.schema import build_function_schema
-from agent_sdk.tools.validation import JsonSchemaArgumentValidator, PydanticArgumentValidator
+from agent_sdk.tools.validation import PydanticArgumentValidator
 
-__all__ = ["ArgumentValidator", "Tool", "is_valid_tool_name", "tool"]
+__all__ = ["NAME_RULE", "ArgumentValidator", "Tool", "definition_error", "is_valid_tool_name", "tool"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
-T = TypeVar("T")
 
 ArgumentValidator = Callable[[Mapping[str, Any]], dict[str, Any]]
 """Checks a model's arguments and returns the keyword arguments to call with."""
 
 # The OpenAI limit on function names; small models also copy short plain names best.
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
-_NAME_RULE = "use 1 to 64 letters, digits, '_', '-' or '.' (not first)"
+NAME_RULE = "use 1 to 64 letters, digits, '_', '-' or '.' (not first)"
+"""What :func:`is_valid_tool_name` accepts, worded for an error message."""
 
 
 class Tool(Generic[P, R]):
@@ -116,7 +116,7 @@ class Tool(Generic[P, R]):
         self.function = function
         self.requires_confirmation = requires_confirmation
         self.timeout = timeout
-        self.is_async = function is not None and _is_async(function)
+        self.is_async = function is not None and is_async_callable(function)
         self._validator = validator
         self._positional_only = positional_only
 
@@ -161,7 +161,7 @@ class Tool(Generic[P, R]):
             problems.append("the callable has no __name__: pass name=...")
             tool_name = "<unnamed>"
         elif not _NAME.match(tool_name):
-            problems.append(f"the name {tool_name!r} is not a valid tool name: {_NAME_RULE}")
+            problems.append(f"the name {tool_name!r} is not a valid tool name: {NAME_RULE}")
         parsed = parse_google_docstring(_docstring(function))
         text = (description if description is not None else parsed.description).strip()
         if not text:
@@ -173,7 +173,7 @@ class Tool(Generic[P, R]):
         schema, schema_problems = build_function_schema(function, parsed.params)
         problems += schema_problems
         if problems or schema is None:
-            raise _definition_error(_where(function, tool_name), problems)
+            raise definition_error(_where(function, tool_name), problems)
         return cls(
             name=tool_name,
             description=text,
@@ -208,35 +208,10 @@ class Tool(Generic[P, R]):
             ToolDefinitionError: The spec is malformed, its schema invalid, or the
                 implementation cannot take the declared arguments.
         """
-        name, description, parameters, problems = _read_openai(spec)
-        if implementation is not None and not callable(implementation):
-            problems.append(f"the implementation {implementation!r} is not callable")
-        elif implementation is not None and parameters is not None:
-            impl_fn = implementation.function if isinstance(implementation, Tool) else implementation
-            if impl_fn is not None:
-                problems += _signature_problems(impl_fn, parameters)
-        if problems or parameters is None:
-            raise _definition_error(f"tool {name!r}", problems)
-        checker = JsonSchemaArgumentValidator(name, parameters)
-        if isinstance(implementation, Tool):
-            inner = implementation
+        # The OpenAI format builds on this class, so it is imported when used.
+        from agent_sdk.tools.openai_format import tool_from_openai
 
-            def validator(arguments: Mapping[str, Any]) -> dict[str, Any]:
-                return inner.validate(checker(arguments))
-
-            return cls(
-                name=name,
-                description=description,
-                parameters=parameters,
-                function=inner.function,
-                validator=validator,
-                requires_confirmation=inner.requires_confirmation,
-                timeout=inner.timeout,
-                positional_only=inner._positional_only,
-            )
-        return cls(
-            name=name, description=description, parameters=parameters, function=implementation, validator=checker
-        )
+        return tool_from_openai(spec, implementation=implementation, tool_class=cls)
 
     # ---------------------------------------------------------------- use
 
@@ -248,6 +223,11 @@ class Tool(Generic[P, R]):
         params = ", ".join(self.parameters.get("properties", {}))
         kind = "" if self.function is not None else " (declared only)"
         return f"<Tool {self.name}({params}){kind}>"
+
+    @property
+    def positional_only(self) -> tuple[str, ...]:
+        """Parameters the implementation takes by position only (passed so when the tool runs)."""
+        return self._positional_only
 
     @property
     def has_implementation(self) -> bool:
@@ -305,17 +285,7 @@ class Tool(Generic[P, R]):
             Exception: Whatever the function raised, unchanged.
         """
         function, args, kwargs = self._prepare(arguments)
-        if self.is_async:
-            coroutine: Any = function(*args, **kwargs)
-            return await self._bounded(coroutine)
-        result: Any
-        if self.timeout is None:
-            result = function(*args, **kwargs)
-        else:
-            result = await self._bounded(asyncio.wrap_future(_in_thread(function, args, kwargs, self.name)))
-        if inspect.isawaitable(result):
-            result = await self._bounded(result)
-        return result
+        return await call_async(function, args, kwargs, is_async=self.is_async, timeout=self.timeout, name=self.name)
 
     def run(self, arguments: Mapping[str, Any]) -> Any:
         """Validates ``arguments`` and runs the tool, within its timeout, without an event loop.
@@ -325,20 +295,9 @@ class Tool(Generic[P, R]):
         arguments, return value and exceptions it shares.
         """
         if self.is_async:
-            return _run_coroutine(self.arun(arguments), self.name)
+            return run_coroutine(self.arun(arguments), self.name)
         function, args, kwargs = self._prepare(arguments)
-        result: Any
-        if self.timeout is None:
-            result = function(*args, **kwargs)
-        else:
-            future = _in_thread(function, args, kwargs, self.name)
-            done, _ = concurrent.futures.wait([future], timeout=self.timeout)
-            if not done:
-                raise self._timed_out()
-            result = future.result()
-        if inspect.isawaitable(result):
-            result = _run_coroutine(self._bounded(result), self.name)
-        return result
+        return call_sync(function, args, kwargs, timeout=self.timeout, name=self.name)
 
     # ---------------------------------------------------------------- internals
 
@@ -358,25 +317,6 @@ class Tool(Generic[P, R]):
             return [], kwargs
         args = [kwargs.pop(name) for name in self._positional_only]
         return args, kwargs
-
-    async def _bounded(self, awaitable: Awaitable[T]) -> T:
-        if self.timeout is None:
-            return await awaitable
-        # asyncio.wait, not wait_for: a TimeoutError raised by the tool itself
-        # must stay the tool's error, not become ours.
-        future = asyncio.ensure_future(awaitable)
-        try:
-            done, _ = await asyncio.wait({future}, timeout=self.timeout)
-        except asyncio.CancelledError:
-            future.cancel()
-            raise
-        if not done:
-            future.cancel()
-            raise self._timed_out()
-        return future.result()
-
-    def _timed_out(self) -> ToolError:
-        return ToolError(f"tool {self.name!r} timed out after {self.timeout:g} s")
 
 
 @overload
@@ -439,16 +379,23 @@ def is_valid_tool_name(name: object) -> bool:
     return isinstance(name, str) and _NAME.match(name) is not None
 
 
+def definition_error(where: str, problems: list[str]) -> ToolDefinitionError:
+    """The one error listing every problem with a tool's definition.
+
+    Args:
+        where: Which tool, e.g. ``"tool 'get_weather' (tools.py:12)"``.
+        problems: One sentence each.
+    """
+    count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+    lines = "\n".join(f"- {p}" for p in problems)
+    return ToolDefinitionError(f"{where}: {count}\n{lines}", problems=tuple(problems))
+
+
 def _docstring(function: Callable[..., Any]) -> str | None:
     if inspect.isfunction(function) or inspect.ismethod(function):
         return inspect.getdoc(function)
     call = inspect.getattr_static(type(function), "__call__", None)  # a callable object: its __call__ documents it
     return inspect.getdoc(call) if inspect.isfunction(call) else None
-
-
-def _is_async(function: Callable[..., Any]) -> bool:
-    call = inspect.getattr_static(type(function), "__call__", None)
-    return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(call)
 
 
 def _option_problems(requires_confirmation: object, timeout: object) -> list[str]:
@@ -465,90 +412,3 @@ def _option_problems(requires_confirmation: object, timeout: object) -> list[str
 def _where(function: Callable[..., Any], name: str) -> str:
     code = getattr(inspect.unwrap(function), "__code__", None)
     return f"tool {name!r}" + (f" ({code.co_filename}:{code.co_firstlineno})" if code is not None else "")
-
-
-def _definition_error(where: str, problems: list[str]) -> ToolDefinitionError:
-    count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
-    lines = "\n".join(f"- {p}" for p in problems)
-    return ToolDefinitionError(f"{where}: {count}\n{lines}", problems=tuple(problems))
-
-
-def _read_openai(spec: object) -> tuple[str, str, dict[str, Any] | None, list[str]]:
-    if not isinstance(spec, Mapping):
-        return "<unnamed>", "", None, [f"a tool spec must be a JSON object, got {spec!r}"]
-    body: Any = spec
-    if "type" in spec or "function" in spec:  # the wrapped form; otherwise a bare function spec
-        if spec.get("type") != "function":
-            return "<unnamed>", "", None, [f"unsupported tool type {spec.get('type')!r} (only 'function')"]
-        body = spec.get("function")
-        if not isinstance(body, Mapping):
-            return "<unnamed>", "", None, ["'function' must be a JSON object"]
-    problems: list[str] = []
-    name = body.get("name")
-    if not isinstance(name, str) or not _NAME.match(name):
-        problems.append(f"the name {name!r} is not a valid tool name: {_NAME_RULE}")
-        name = str(name)
-    description = body.get("description", "")
-    if not isinstance(description, str):
-        problems.append(f"the description must be a string, got {description!r}")
-        description = ""
-    parameters = body.get("parameters", {"type": "object", "properties": {}})
-    if not isinstance(parameters, Mapping) or parameters.get("type") != "object":
-        problems.append("the parameters must be a JSON schema of type 'object'")
-        return name, description, None, problems
-    return name, description, copy.deepcopy(dict(parameters)), problems
-
-
-def _signature_problems(function: Callable[..., Any], parameters: Mapping[str, Any]) -> list[str]:
-    """Why ``function`` could not be called with arguments valid for ``parameters``."""
-    try:
-        signature = inspect.signature(function)
-    except (TypeError, ValueError):
-        return []  # some builtins have no signature; nothing to check
-    declared = list(parameters.get("properties", {}))
-    by_name = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    accepted = {p.name: p for p in signature.parameters.values() if p.kind in by_name}
-    takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
-    problems = [
-        f"the implementation does not accept the declared parameter {n!r}"
-        for n in declared
-        if n not in accepted and not takes_any
-    ]
-    for p in signature.parameters.values():
-        if p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            continue
-        if p.name not in declared:
-            problems.append(f"the implementation requires {p.name!r}, which the schema does not declare")
-    return problems
-
-
-def _in_thread(
-    function: Callable[..., T], args: list[Any], kwargs: dict[str, Any], name: str
-) -> concurrent.futures.Future[T]:
-    # A daemon thread of its own rather than an executor: a call abandoned at its
-    # timeout must neither block interpreter exit nor asyncio.run's executor shutdown.
-    future: concurrent.futures.Future[T] = concurrent.futures.Future()
-    context = contextvars.copy_context()
-
-    def work() -> None:
-        if not future.set_running_or_notify_cancel():
-            return
-        try:
-            result = context.run(function, *args, **kwargs)
-        except BaseException as exc:  # noqa: BLE001  (handed to the caller, as concurrent.futures does)
-            future.set_exception(exc)
-        else:
-            future.set_result(result)
-
-    threading.Thread(target=work, name=f"agent_sdk-tool-{name}", daemon=True).start()
-    return future
-
-
-def _run_coroutine(coroutine: Coroutine[Any, Any, T], name: str) -> T:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coroutine)
-    # This thread already runs a loop (run() called from async code): use another thread.
-    future: concurrent.futures.Future[T] = _in_thread(asyncio.run, [coroutine], {}, name)
-    return future.result()
