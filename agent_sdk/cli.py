@@ -7,6 +7,7 @@ the traceback only with ``--debug``).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -18,7 +19,7 @@ from typing import Any
 from agent_sdk.errors import AgentSDKError, UserError
 from agent_sdk.quantization.formats import KV_DTYPES, QUANT_NAMES
 
-__all__ = ["main"]
+__all__ = ["build_parser", "ensure_bundle", "main"]
 
 DEFAULT_PROMPT_MODEL = "smollm2-135m"
 
@@ -36,39 +37,46 @@ class _Parser(argparse.ArgumentParser):
 class _Progress:
     """A progress callback: a rich bar on a terminal, plain lines otherwise.
 
-    Use as a context manager around the work; the bar closes on exit.
+    Use as a context manager around the work. The bar opens at the first
+    report (so a cached bundle shows none) and closes on exit.
     """
 
     def __init__(self, quiet: bool, title: str = "compiling") -> None:
         self.quiet = quiet
         self.title = title
         self._last = ""
+        self._opened = False
         self._bar: Any = None
         self._task: Any = None
 
     def __enter__(self) -> "_Progress":
-        if not self.quiet and sys.stderr.isatty():
-            try:
-                from rich.console import Console
-                from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-                self._bar = Progress(
-                    TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                    TimeElapsedColumn(), console=Console(stderr=True), transient=False,
-                )
-                self._bar.start()
-                self._task = self._bar.add_task(self.title, total=1.0)
-            except ImportError:
-                self._bar = None
         return self
 
     def __exit__(self, *_: Any) -> None:
         if self._bar is not None:
             self._bar.stop()
 
+    def _open_bar(self) -> None:
+        self._opened = True
+        if not sys.stderr.isatty():
+            return
+        try:
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+        except ImportError:
+            return  # plain lines
+        self._bar = Progress(
+            TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+            TimeElapsedColumn(), console=Console(stderr=True), transient=False,
+        )
+        self._bar.start()
+        self._task = self._bar.add_task(self.title, total=1.0)
+
     def __call__(self, msg: str, frac: float) -> None:
         if self.quiet:
             return
+        if not self._opened:
+            self._open_bar()
         if self._bar is not None:
             self._bar.update(self._task, completed=frac, description=f"{self.title}: {msg}")
         elif msg != self._last:
@@ -81,52 +89,26 @@ def ensure_bundle(
 ) -> Path:
     """Returns a bundle for ``model``, compiling it on first use (cached).
 
+    :func:`agent_sdk.compiler.ensure_bundle` showing its progress as the
+    command line does (a bar on a terminal, plain lines otherwise); scripts
+    and examples import it from here.
+
     Args:
         model: Preset name, checkpoint path or bundle folder.
         quant: Quantization when compiling.
         target: Target when compiling.
         quiet: No progress output.
         allow_download: Let presets download weights from the hub.
+
+    Returns:
+        The bundle folder.
     """
-    from agent_sdk.manifest import compiler_fingerprint, cpu_fingerprint, read_manifest
-    from agent_sdk.models.resolve import resolve_model
+    from agent_sdk.compiler.cache import ensure_bundle as find_or_compile
 
-    ref = resolve_model(model, allow_download=allow_download)
-    if ref.kind == "bundle":
-        return ref.path
-    from agent_sdk.compiler import compile_model, default_bundle_dir
-
-    dest = default_bundle_dir(ref.name, quant, target)
-    if (dest / "manifest.json").exists():
-        try:
-            man = read_manifest(dest)
-            fresh = (
-                man["source"]["path"] == str(ref.path)
-                and _tvm_version() == man["tvm_version"]
-                and man.get("compiler") == compiler_fingerprint()  # built by this SDK's kernels and graphs
-                and (target != "host" or man.get("host", {}).get("fingerprint") == cpu_fingerprint())
-            )
-            if fresh:
-                return dest
-        except AgentSDKError:
-            pass  # recompile below
-    if not quiet:
-        print(f"compiling {ref.name} ({quant}, {target}) into {dest} (first use; cached afterwards)", file=sys.stderr)
     with _Progress(quiet) as progress:
-        result = compile_model(ref.path, quant=quant, target=target, out=dest, name=ref.name, progress=progress)
-    return result.path
-
-
-def _tvm_version() -> str:
-    """The installed apache-tvm version, read without importing TVM."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("apache-tvm")
-    except PackageNotFoundError:
-        import tvm
-
-        return str(tvm.__version__)
+        return find_or_compile(
+            model, quant=quant, target=target, quiet=quiet, allow_download=allow_download, progress=progress
+        )
 
 
 # ------------------------------------------------------------------ commands
@@ -192,7 +174,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run_agent(args: argparse.Namespace, engine: Any, params: Any, prompt: str) -> int:
-    from agent_sdk.agent.agent import Agent, FinalAnswer, TokenDelta, ToolCallEvent, ToolResultEvent
+    from agent_sdk.agent import Agent, FinalAnswer, TokenDelta, ToolCallEvent, ToolResultEvent
     from agent_sdk.tools import ToolRegistry, load_tools
 
     registry = ToolRegistry()
@@ -200,7 +182,7 @@ def _run_agent(args: argparse.Namespace, engine: Any, params: Any, prompt: str) 
         for t in load_tools(spec):
             registry.register(t)
     agent = Agent(
-        engine, tools=registry, system=args.system, tool_choice=args.tool_choice, constrain=not args.no_constrain,
+        engine, tools=registry, system=args.system, policy=_policy(args), constrain=not args.no_constrain,
         max_tokens=args.max_tokens, sampling=params, max_steps=args.max_steps,
         confirm=(lambda call: _confirm_tty(call)) if sys.stdin.isatty() and not args.json else None,
     )
@@ -220,14 +202,13 @@ def _run_agent(args: argparse.Namespace, engine: Any, params: Any, prompt: str) 
             print(f"[result] {ev.call.name} -> {shown[:500]}", file=sys.stderr)
     assert result is not None
     if args.json:
-        stats = {k: v for k, v in result.stats.items()}
-        gen_s = stats.get("model_seconds", 0.0)
+        st = result.stats
         out_stats = {
-            "prompt_tokens": stats.get("prompt_tokens", 0),
-            "cached_tokens": stats.get("cached_tokens", 0),
-            "generated_tokens": stats.get("generated_tokens", 0),
-            "forced_tokens": stats.get("forced_tokens", 0),
-            "model_seconds": round(gen_s, 3),
+            "prompt_tokens": st.prompt_tokens,
+            "cached_tokens": st.cached_tokens,
+            "generated_tokens": st.generated_tokens,
+            "forced_tokens": st.forced_tokens,
+            "model_seconds": round(st.model_seconds, 3),
             "steps": result.steps,
             "peak_rss_mb": round(_peak_rss(), 1),
         }
@@ -262,9 +243,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from agent_sdk.agent.bfcl import run_bfcl
-    from agent_sdk.agent.copy_bias import DEFAULT_VALUE_BIAS
-    from agent_sdk.agent.rerank import DEFAULT_RERANK
+    from agent_sdk.eval import run_bfcl, score_bfcl
     from agent_sdk.runtime import Engine
 
     if args.suite != "bfcl":
@@ -279,40 +258,52 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     summary = run_bfcl(
         engine, Path(args.data), categories=args.category or None, limit=args.limit,
-        out=Path(args.out) if args.out else None, constrain=not args.no_constrain, tool_choice=args.tool_choice,
-        parallel_bias=args.parallel_bias, value_bias=None if args.no_value_bias else DEFAULT_VALUE_BIAS,
-        rerank=None if args.no_rerank else DEFAULT_RERANK, progress=progress,
-    )
+        out=Path(args.out) if args.out else None, constrain=not args.no_constrain, policy=_policy(args),
+        progress=progress,
+    ).to_dict()
     summary["wall_seconds"] = round(time.perf_counter() - t0, 1)
-    accuracy = _score_bfcl(Path(args.data), Path(args.out), args.category) if args.out else None
+    accuracy = score_bfcl(Path(args.data), Path(args.out), args.category) if args.out else None
     print(f"questions: {summary['questions']}")
     if accuracy is not None:
         for line in accuracy:
             print(line)
     print(f"valid-call rate: {summary['valid_call_rate']:.1%} of {summary['attempted_calls']} outputs that attempt a call parse as valid calls")
     print(f"call rate: {summary['call_rate']:.1%}")
+    if summary["failed_questions"]:
+        print(f"failed questions (tools without a grammar): {summary['failed_questions']}")
     print(f"mean latency: {summary['mean_latency_s']:.2f} s/question; {summary['tokens_per_s']:.1f} generated tokens/s")
     if args.json:
         print(json.dumps({**summary, "accuracy_lines": accuracy}))
     return 0
 
 
-def _score_bfcl(data: Path, results: Path, categories: list[str] | None) -> list[str] | None:
-    """Scores with BFCL's own checker when ../shared/eval/bfcl_score.py is reachable."""
-    import subprocess
+def _policy(args: argparse.Namespace) -> Any:
+    """The call policy the command line asks for (defaults: :data:`~agent_sdk.agent.policy.DEFAULT_POLICY`)."""
+    from agent_sdk.agent.policy import DEFAULT_POLICY
 
-    candidates = [Path(os.environ.get("AGENT_SDK_BFCL_SCORER", "")), data.parent / "bfcl_score.py",
-                  Path.cwd().parent / "shared" / "eval" / "bfcl_score.py"]
-    scorer = next((c for c in candidates if c.is_file()), None)
-    if scorer is None:
-        return [f"(score with: python ../shared/eval/bfcl_score.py --data {data} --results {results})"]
-    cmd = [sys.executable, str(scorer), "--data", str(data), "--results", str(results), "--only-answered"]
-    if categories:
-        cmd += ["--category", *categories]  # the scorer takes one --category with several values
-    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        return [f"(scorer failed: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode})"]
-    return [line for line in out.stdout.splitlines() if line.strip()]
+    changes: dict[str, Any] = {}
+    if getattr(args, "tool_choice", None):
+        changes["tool_choice"] = args.tool_choice
+    if getattr(args, "parallel_bias", None) is not None:
+        changes["parallel_bias"] = args.parallel_bias
+    if getattr(args, "no_value_bias", False):
+        changes["value_bias"] = None
+    if getattr(args, "no_rerank", False):
+        changes["rerank"] = None
+    if getattr(args, "auto_threshold", None) is not None:
+        changes["auto"] = dataclasses.replace(DEFAULT_POLICY.auto, threshold=args.auto_threshold)
+    return DEFAULT_POLICY.replace(**changes)
+
+
+def _add_policy_options(p: argparse.ArgumentParser) -> None:
+    """The call-policy options shared by run, serve and eval."""
+    p.add_argument("--parallel-bias", type=float, default=None,
+                   help="nats another parallel call must beat ending by (default: the policy's)")
+    p.add_argument("--auto-threshold", type=float, default=None,
+                   help="score a call needs in tool_choice auto (default: the policy's)")
+    p.add_argument("--no-value-bias", action="store_true", help="no bias towards argument values from the request")
+    p.add_argument("--no-rerank", action="store_true",
+                   help="keep the greedy argument values (no re-ranking against the request's spans and numbers)")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -321,7 +312,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     bundle = ensure_bundle(args.model, quant=args.quant, allow_download=args.download)
     engine = Engine(bundle, threads=args.threads, context_window=args.ctx)
-    config = ServerConfig(model_id=str(engine.manifest.get("name") or args.model), max_tokens_limit=args.max_tokens_limit)
+    config = ServerConfig(model_id=str(engine.manifest.get("name") or args.model), max_tokens_limit=args.max_tokens_limit,
+                          policy=_policy(args))
     server = make_server(engine, host=args.host, port=args.port, config=config,
                          log=None if args.quiet else lambda line: print(line, file=sys.stderr, flush=True))
     if args.host not in ("127.0.0.1", "localhost", "::1"):
@@ -347,60 +339,24 @@ def _port(text: str) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """Measures this engine: prefill at each prompt length, decode, first-token time, memory."""
-    import numpy as np
-
-    from agent_sdk.runtime import Engine, SamplingParams
-    from agent_sdk.runtime.engine import peak_rss_mb
+    """Measures this engine (:func:`agent_sdk.runtime.bench.measure_engine`) and prints the results."""
+    from agent_sdk.runtime import Engine
+    from agent_sdk.runtime.bench import measure_engine
 
     bundle = ensure_bundle(args.model, quant=args.quant, quiet=args.json)
     engine = Engine(bundle, threads=args.threads)
     lengths = [int(x) for x in str(args.prompt_lens).split(",") if x.strip()]
-    if max(lengths) + args.decode_tokens > engine.context_window:
-        raise UserError(f"prompt {max(lengths)} + {args.decode_tokens} tokens exceed the context window {engine.context_window}")
-    rng = np.random.default_rng(0)
-    vocab = min(engine.vocab_size, engine.tokenizer.vocab_size)
-    no_eos = lambda _ids, logits: _mask_eos(logits, engine.eos_token_ids)  # noqa: E731 - decode a fixed length
-    engine.generate(engine.tokenizer.encode("Hello"), SamplingParams(max_tokens=2))  # warm-up
-    rows = []
-    for n in lengths:
-        prompt = [int(t) for t in rng.integers(100, vocab, size=n)]
-        best = None
-        for _ in range(max(1, args.repeats)):
-            engine.reset()
-            g = engine.generate(prompt, SamplingParams(max_tokens=args.decode_tokens), logits_processor=no_eos)
-            if best is None or g.stats.prefill_s < best.stats.prefill_s:
-                best = g
-        assert best is not None
-        st = best.stats
-        rows.append({"prompt_tokens": n, "prefill_tok_s": round(st.prefill_tok_s, 1), "ttft_ms": round(st.ttft_ms, 1),
-                     "decode_tokens": st.generated_tokens, "decode_tok_s": round(st.decode_tok_s, 1)})
-    out = {"bundle": str(bundle), "threads": engine.threads, "load_s": round(engine.load_seconds, 3),
-           "peak_rss_mb": round(peak_rss_mb(), 1), "results": rows}
+    report = measure_engine(engine, prompt_lengths=lengths, decode_tokens=args.decode_tokens, repeats=args.repeats)
+    out = {"bundle": str(bundle), **report.to_dict()}
     if args.json:
         print(json.dumps(out))
         return 0
-    print(f"{bundle.name}: {engine.threads} threads, load {engine.load_seconds:.2f} s")
+    print(f"{bundle.name}: {report.threads} threads, load {report.load_s:.2f} s")
     print(f"{'prompt':>8} {'prefill tok/s':>14} {'TTFT ms':>9} {'decode tok/s':>13}")
-    for r in rows:
+    for r in out["results"]:
         print(f"{r['prompt_tokens']:>8} {r['prefill_tok_s']:>14} {r['ttft_ms']:>9} {r['decode_tok_s']:>13}")
     print(f"peak RSS {out['peak_rss_mb']} MiB  (compare with llama.cpp: python tools/bench_engine.py)")
     return 0
-
-
-def _mask_eos(logits: Any, eos: set[int]) -> Any:
-    logits[list(eos)] = -float("inf")
-    return logits
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("model name", "Model")):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -418,23 +374,18 @@ def cmd_info(args: argparse.Namespace) -> int:
         }
     except ImportError:
         out["tvm"] = None
-    from agent_sdk.compiler import compiled_root
+    from agent_sdk.compiler import compiled_root, list_bundles
     from agent_sdk.compiler.targets import TARGETS
+    from agent_sdk.models.info import model_info
+    from agent_sdk.runtime.bench import cpu_name
 
-    out["cpu"] = {"name": _cpu_name(), "machine": platform.machine(), "cores": os.cpu_count()}
+    out["cpu"] = {"name": cpu_name(), "machine": platform.machine(), "cores": os.cpu_count()}
     out["targets"] = {name: t.description for name, t in TARGETS.items()}
-    bundles = []
     root = compiled_root()
-    if root.exists():
-        for man in sorted(root.glob("*/manifest.json")):
-            try:
-                m = json.loads(man.read_text())
-                bundles.append({"path": str(man.parent), "name": m.get("name"), "quantization": m.get("quantization", {}).get("name"), "target": m.get("target", {}).get("name")})
-            except (OSError, ValueError):
-                bundles.append({"path": str(man.parent), "error": "unreadable manifest"})
+    bundles = list_bundles(root)
     out["bundles"] = bundles
     if args.model:
-        out.update(_model_info(args.model))
+        out.update(model_info(args.model))
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
@@ -450,35 +401,6 @@ def cmd_info(args: argparse.Namespace) -> int:
         for k, v in out["config"].items():
             print(f"  {k}: {v}")
     return 0
-
-
-def _model_info(model: str) -> dict[str, Any]:
-    from agent_sdk.manifest import read_manifest
-    from agent_sdk.models.mobilellm.mobilellm_config import MobileLLMConfig
-    from agent_sdk.models.presets import PRESETS, get_preset
-    from agent_sdk.models.resolve import resolve_model
-
-    if model.lower() in PRESETS and not Path(model).exists():
-        cfg = get_preset(model).config
-        source = "preset"
-    else:
-        ref = resolve_model(model)
-        if ref.kind == "bundle":
-            man = read_manifest(ref.path)
-            cfg = MobileLLMConfig.from_dict(man["model"])
-            source = "bundle"
-        else:
-            from agent_sdk.models.mobilellm.mobilellm_loader import load_checkpoint
-
-            cfg = load_checkpoint(ref.path).config
-            source = "checkpoint"
-    return {
-        "model": model,
-        "source": source,
-        "architecture": "mobilellm" + ("-layer-share" if cfg.layer_sharing else "") if cfg.model_type == "mobilellm" else cfg.model_type,
-        "parameters": cfg.parameter_count(),
-        "config": cfg.to_dict(),
-    }
 
 
 # --------------------------------------------------------------------- parser
@@ -549,6 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--tool-choice", default="auto", help="auto, required, none or a tool name")
     r.add_argument("--no-constrain", action="store_true", help="do not constrain tool calls with a grammar")
     r.add_argument("--max-steps", type=int, default=4, help="most model steps (calls + answer)")
+    _add_policy_options(r)
 
     ch = _add_command(
         sub, "chat", cmd_chat, help="interactive chat with tools (rich TUI)",
@@ -577,10 +500,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", default=None, help="results .jsonl")
     e.add_argument("--no-constrain", action="store_true", help="free-running model, calls parsed from text")
     e.add_argument("--tool-choice", default="auto", choices=["auto", "required", "none"])
-    e.add_argument("--parallel-bias", type=float, default=2.0, help="nats another parallel call must beat ending by")
-    e.add_argument("--no-value-bias", action="store_true", help="no bias towards argument values from the request")
-    e.add_argument("--no-rerank", action="store_true",
-                   help="keep the greedy argument values (no re-ranking against the request's spans and numbers)")
+    _add_policy_options(e)
     e.add_argument("--model", default=DEFAULT_PROMPT_MODEL)
     e.add_argument("--quant", choices=QUANT_NAMES, default="q4")
     e.add_argument("--threads", type=int, default=None)
@@ -597,6 +517,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     s.add_argument("--port", type=_port, default=8000, help="port (default 8000; 0 picks a free one)")
+    _add_policy_options(s)
     s.add_argument("--model", default=DEFAULT_PROMPT_MODEL, help="preset, model path or bundle folder")
     s.add_argument("--quant", choices=QUANT_NAMES, default="q4", help="quantization when compiling")
     s.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")

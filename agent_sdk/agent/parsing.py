@@ -42,6 +42,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
+from agent_sdk.agent.call_format import HERMES, CallFormat
 from agent_sdk.errors import UserError
 
 __all__ = [
@@ -163,6 +164,7 @@ def parse_calls(
     *,
     formats: tuple[str, ...] = FORMATS,
     known_tools: Collection[str] | None = None,
+    call_format: CallFormat = HERMES,
 ) -> ParseResult:
     """Finds the tool calls in a model's output.
 
@@ -204,6 +206,7 @@ def parse_calls(
         known_tools: Tool names. When given, Python call syntax outside
             ``<tool_call>`` blocks and wrappers counts only for these names, so that
             prose such as ``note(s)`` is never taken for a call.
+        call_format: Whose call blocks ``hermes`` looks for (their tags).
 
     Returns:
         The calls in text order, the remaining free text and the errors.
@@ -227,10 +230,11 @@ def parse_calls(
     free: list[tuple[int, int]] = []
     if "hermes" in wanted:
         cursor = 0
-        for start, end, content_start, content_end, terminated in _find_blocks(text):
+        for start, end, content_start, content_end, terminated in _find_blocks(text, call_format.open_tag, call_format.close_tag):
             free.append((cursor, start))
             calls, errors = _parse_block(
-                text[content_start:content_end], raw=text[start:end], block_start=start, terminated=terminated
+                text[content_start:content_end], raw=text[start:end], block_start=start, terminated=terminated,
+                open_len=len(call_format.open_tag),
             )
             found.append(_Found(start, end, calls, errors))
             cursor = end
@@ -278,7 +282,9 @@ class StreamingCallParser:
         ['TextDelta', 'CallStarted', 'CallParsed']
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, call_format: CallFormat = HERMES) -> None:
+        self._open = call_format.open_tag
+        self._close = call_format.close_tag
         self._reset()
 
     def _reset(self) -> None:
@@ -308,9 +314,9 @@ class StreamingCallParser:
         self._buf += delta
         while True:
             if not self._in_call:
-                start = self._buf.find(_OPEN)
+                start = self._buf.find(self._open)
                 if start < 0:
-                    keep = _partial_suffix(self._buf, _OPEN)
+                    keep = _partial_suffix(self._buf, self._open)
                     ready = self._buf[: len(self._buf) - keep]
                     if ready:
                         events.append(TextDelta(ready))
@@ -321,36 +327,36 @@ class StreamingCallParser:
                     events.append(TextDelta(self._buf[:start]))
                 events.append(CallStarted())
                 self._offset += start
-                self._buf = self._buf[start + len(_OPEN) :]
+                self._buf = self._buf[start + len(self._open) :]
                 self._in_call = True
                 self._scan_from = 0
             else:
-                end = self._buf.find(_CLOSE, self._scan_from)
-                reopen = self._buf.find(_OPEN, self._scan_from)
+                end = self._buf.find(self._close, self._scan_from)
+                reopen = self._buf.find(self._open, self._scan_from)
                 if reopen >= 0 and (end < 0 or reopen < end):
                     # A new block begins before this one was closed.
-                    content = self._buf[: reopen - _partial_suffix(self._buf, _CLOSE, end=reopen)]
-                    events.extend(self._block_events(content, raw=_OPEN + self._buf[:reopen], terminated=False))
-                    self._offset += len(_OPEN) + reopen
+                    content = self._buf[: reopen - _partial_suffix(self._buf, self._close, end=reopen)]
+                    events.extend(self._block_events(content, raw=self._open + self._buf[:reopen], terminated=False))
+                    self._offset += len(self._open) + reopen
                     self._buf = self._buf[reopen:]
                     self._in_call = False
                     continue
                 if end < 0:
                     # Neither tag (the closing one is the longer) can start before this.
-                    self._scan_from = max(0, len(self._buf) - len(_CLOSE) + 1)
-                    if len(self._buf) > _MAX_BLOCK_CHARS + len(_CLOSE):
+                    self._scan_from = max(0, len(self._buf) - len(self._close) + 1)
+                    if len(self._buf) > _MAX_BLOCK_CHARS + len(self._close):
                         # Certainly too long: say so now and keep only what may start a tag.
                         if not self._too_long:
-                            events.extend(self._block_events(self._buf, raw=_OPEN + self._buf, terminated=False))
+                            events.extend(self._block_events(self._buf, raw=self._open + self._buf, terminated=False))
                             self._too_long = True
                         self._offset += self._scan_from
                         self._buf = self._buf[self._scan_from :]
                         self._scan_from = 0
                     return events
                 content = self._buf[:end]
-                events.extend(self._block_events(content, raw=_OPEN + content + _CLOSE, terminated=True))
-                self._offset += len(_OPEN) + end + len(_CLOSE)
-                self._buf = self._buf[end + len(_CLOSE) :]
+                events.extend(self._block_events(content, raw=self._open + content + self._close, terminated=True))
+                self._offset += len(self._open) + end + len(self._close)
+                self._buf = self._buf[end + len(self._close) :]
                 self._in_call = False
 
     def close(self) -> list[StreamEvent]:
@@ -365,8 +371,8 @@ class StreamingCallParser:
         """
         events: list[StreamEvent] = []
         if self._in_call:
-            content = self._buf[: len(self._buf) - _partial_suffix(self._buf, _CLOSE)]
-            events.extend(self._block_events(content, raw=_OPEN + self._buf, terminated=False))
+            content = self._buf[: len(self._buf) - _partial_suffix(self._buf, self._close)]
+            events.extend(self._block_events(content, raw=self._open + self._buf, terminated=False))
         elif self._buf:
             events.append(TextDelta(self._buf))
         self._reset()
@@ -376,7 +382,9 @@ class StreamingCallParser:
         if self._too_long:  # the block's end, already reported
             self._too_long = False
             return []
-        calls, errors = _parse_block(content, raw=raw, block_start=self._offset, terminated=terminated)
+        calls, errors = _parse_block(
+            content, raw=raw, block_start=self._offset, terminated=terminated, open_len=len(self._open)
+        )
         events: list[StreamEvent] = [CallParsed(call) for call in calls]
         events.extend(CallError(error) for error in errors)
         return events
@@ -385,8 +393,6 @@ class StreamingCallParser:
 # ---------------------------------------------------------------------------
 # Shared pieces
 
-_OPEN = "<tool_call>"
-_CLOSE = "</tool_call>"
 
 _IDENT = r"[^\W\d]\w*"
 _DOTTED = rf"{_IDENT}(?:\.{_IDENT})*"
@@ -617,7 +623,7 @@ def _line_bounds(text: str, start: int, end: int) -> tuple[int, int]:
 # Hermes blocks
 
 
-def _find_blocks(text: str) -> list[tuple[int, int, int, int, bool]]:
+def _find_blocks(text: str, open_tag: str, close_tag: str) -> list[tuple[int, int, int, int, bool]]:
     """(start, end, content_start, content_end, terminated) of every block.
 
     A block ends at its closing tag, at the next opening tag (small models
@@ -625,39 +631,39 @@ def _find_blocks(text: str) -> list[tuple[int, int, int, int, bool]]:
     """
     blocks = []
     close = -1  # the next closing tag, kept so that many opening tags stay linear
-    start = text.find(_OPEN)
+    start = text.find(open_tag)
     while start >= 0:
-        content_start = start + len(_OPEN)
+        content_start = start + len(open_tag)
         if 0 <= close < content_start:
             close = -1
         if close < 0:
-            close = text.find(_CLOSE, content_start)
+            close = text.find(close_tag, content_start)
             if close < 0:
                 close = len(text) + 1  # none left
-        reopen = text.find(_OPEN, content_start)
+        reopen = text.find(open_tag, content_start)
         if 0 <= reopen < close:
-            content_end = reopen - _partial_suffix(text, _CLOSE, end=reopen)
+            content_end = reopen - _partial_suffix(text, close_tag, end=reopen)
             blocks.append((start, reopen, content_start, max(content_end, content_start), False))
             start = reopen
         elif close > len(text):
-            content_end = len(text) - _partial_suffix(text, _CLOSE)
+            content_end = len(text) - _partial_suffix(text, close_tag)
             blocks.append((start, len(text), content_start, max(content_end, content_start), False))
             break
         else:
-            blocks.append((start, close + len(_CLOSE), content_start, close, True))
-            start = text.find(_OPEN, close + len(_CLOSE))
+            blocks.append((start, close + len(close_tag), content_start, close, True))
+            start = text.find(open_tag, close + len(close_tag))
     return blocks
 
 
 def _parse_block(
-    content: str, *, raw: str, block_start: int, terminated: bool
+    content: str, *, raw: str, block_start: int, terminated: bool, open_len: int
 ) -> tuple[list[ParsedCall], list[ParseError]]:
     """Reads the content of one ``<tool_call>`` block (shared by the batch and stream parsers)."""
     if len(content) > _MAX_BLOCK_CHARS:
         # Whatever its end, so that a stream can say it before the end arrives.
         message = f"a <tool_call> block longer than {_MAX_BLOCK_CHARS} characters"
-        return [], [ParseError(message, raw[: len(_OPEN) + _MAX_BLOCK_CHARS], block_start)]
-    base = block_start + len(_OPEN)
+        return [], [ParseError(message, raw[: open_len + _MAX_BLOCK_CHARS], block_start)]
+    base = block_start + open_len
     start, end = _strip_bounds(content, 0, len(content))
     if content.startswith("```", start):
         newline = content.find("\n", start, end)

@@ -14,7 +14,11 @@ from typing import Any
 
 from agent_sdk.agent.words import GENERIC_PARAMETER_WORDS, name_words, same_word
 
-__all__ = ["copy_coverage", "mentioned", "word_starts", "written_numbers"]
+__all__ = ["MIN_PLURAL_LEN", "copy_coverage", "mentioned", "word_starts", "written_numbers"]
+
+# A parameter word longer than this that ends in "s" also matches its singular
+# ("traits" → "trait"); shorter ones ("bus", "gas", "yes") keep their "s".
+MIN_PLURAL_LEN = 4
 
 
 def word_starts(source: str) -> list[int]:
@@ -57,7 +61,7 @@ def mentioned(name: str, source: str, *, tool: str = "") -> bool:
     for w in name_words(name):
         if w in GENERIC_PARAMETER_WORDS or w in topic:
             continue
-        base = w[:-1] if len(w) > 4 and w.endswith("s") else w  # "traits" for trait_count
+        base = w[:-1] if len(w) > MIN_PLURAL_LEN and w.endswith("s") else w  # "traits" for trait_count
         if any(x.startswith(base) or same_word(w, x) for x in words):
             return True
     return False

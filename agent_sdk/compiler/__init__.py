@@ -91,7 +91,7 @@ def compile_model(
     from agent_sdk.compiler.targets import resolve_target
     from agent_sdk.models.registry import architecture_for
     from agent_sdk.models.resolve import resolve_model
-    from agent_sdk.quantization.formats import QuantConfig
+    from agent_sdk.quantization.formats import GROUP, QuantConfig
 
     say = progress or (lambda _m, _f: None)
     if getattr(tvm.base, "_RUNTIME_ONLY", False):
@@ -147,7 +147,7 @@ def compile_model(
             "architecture": arch.name,
             "model": cfg.to_dict(),
             "parameters": cfg.parameter_count(),
-            "quantization": {"name": qcfg.name, "linear": qcfg.linear, "embed": qcfg.embed, "group_size": 32,
+            "quantization": {"name": qcfg.name, "linear": qcfg.linear, "embed": qcfg.embed, "group_size": GROUP,
                              "kv_dtype": qcfg.kv},
             "target": {"name": tspec.name, "tvm": _jsonable(tdict), "arch": tspec.arch or platform.machine()},
             "tvm_version": tvm.__version__,

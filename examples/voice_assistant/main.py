@@ -12,6 +12,7 @@ paces them like a microphone). ``--json`` prints one object per command:
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import resource
@@ -26,6 +27,7 @@ if __package__ in (None, ""):  # run as a script: make the package importable
     __package__ = "voice_assistant"
 
 from agent_sdk import AgentSDKError, UserError
+from agent_sdk.agent.policy import DEFAULT_POLICY, CallPolicy
 from voice_assistant.assistant import SYSTEM_PROMPT, Command, ListenConfig, Notice, VoiceAssistant
 from voice_assistant.audio import AudioError, MicSource, frames, read_wav, write_wav
 
@@ -52,8 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--auto-threshold",
         type=float,
-        default=-1.6,
-        help="in auto, the call score a command needs to run a tool (default -1.6)",
+        default=None,
+        help="in auto, the call score a command needs to run a tool (default: the SDK's call policy)",
     )
     p.add_argument(
         "--reply",
@@ -88,6 +90,14 @@ def _print_command(cmd: Command, *, as_json: bool) -> None:
         if key in lat
     )
     print(f"  latency: wake → {stages}; end of speech → reply {lat['total']:.0f} ms", flush=True)
+
+
+def _policy(tool_choice: str, auto_threshold: float | None) -> CallPolicy:
+    """The SDK's call policy with this command line's choice (and threshold, if given)."""
+    policy = DEFAULT_POLICY.replace(tool_choice=tool_choice)
+    if auto_threshold is not None:
+        policy = policy.replace(auto=dataclasses.replace(policy.auto, threshold=auto_threshold))
+    return policy
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,8 +141,7 @@ def _run(args: argparse.Namespace) -> int:
         engine,
         tools=home.tools(),
         system=SYSTEM_PROMPT,
-        tool_choice=args.tool_choice,
-        auto_threshold=args.auto_threshold,
+        policy=_policy(args.tool_choice, args.auto_threshold),
         max_steps=2 if args.reply == "model" else 1,
         max_tokens=64,
         answer_prefix=None,  # a spoken reply should not start "According to turn_on_lights, "

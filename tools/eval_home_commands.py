@@ -1,0 +1,164 @@
+"""Hand-phrased home commands on the voice example's tools: `auto` against a forced call.
+
+examples/voice_assistant/data/home_commands.jsonl holds commands people say
+to a home assistant (79 with the call they mean, 20 that no tool serves).
+Each command's best constrained call is decoded once, as the voice
+assistant decodes it (its system prompt, the home tools), with the model's
+unmasked log-probabilities, so `required` and any `auto` rule score from
+one pass (the same records as tools/eval_auto_features.py writes):
+
+    python tools/eval_home_commands.py --out /tmp/home.jsonl          # decode and score with the default rule
+    python tools/eval_home_commands.py --features /tmp/home.jsonl     # score saved records again
+
+Even ids are the tuning half, odd ids the held-out half.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "examples"))
+
+from agent_sdk.agent.auto import DEFAULT_AUTO_RULE, AutoRule, call_relevance  # noqa: E402
+from agent_sdk.agent.parsing import parse_calls  # noqa: E402
+from agent_sdk.agent.request_features import copy_coverage  # noqa: E402
+from voice_assistant.home_tools import Home, parse_clock_time  # noqa: E402
+
+DATA = ROOT / "examples" / "voice_assistant" / "data" / "home_commands.jsonl"
+
+
+def home_tools() -> list[dict[str, Any]]:
+    """The voice example's tools as specs (a throwaway home: nothing is switched)."""
+    home = Home(data_dir=Path(tempfile.mkdtemp()))
+    try:
+        return [t.to_openai()["function"] for t in home.tools()]
+    finally:
+        home.close()
+
+
+def same_call(got: dict[str, Any], want: dict[str, Any]) -> bool:
+    """Whether a call does what the command asks (strings compared loosely, times as clock times)."""
+    if got["name"] != want["name"]:
+        return False
+    ga, wa = got["arguments"], want["arguments"]
+    for key, value in wa.items():
+        have = ga.get(key)
+        if key == "time":
+            try:
+                h, m = parse_clock_time(str(have))
+                wh, wm = parse_clock_time(str(value))
+            except ValueError:
+                return False
+            hour_ok = h == wh if any(s in str(value).lower() for s in ("am", "pm")) else h % 12 == wh % 12
+            if not (hour_ok and m == wm):
+                return False
+        elif isinstance(value, str):
+            if not isinstance(have, str) or have.strip().lower().rstrip("s") != value.lower().rstrip("s"):
+                return False
+        elif have != value:
+            return False
+    extra = set(ga) - set(wa)
+    return all(ga[k] in (0, None) for k in extra)  # e.g. seconds=0 said explicitly
+
+
+def right(rec: dict[str, Any], calls: list[dict[str, Any]]) -> bool:
+    """A command is right when its calls are the wanted ones; a no-tool request when there are none."""
+    want = rec["want"]
+    if not want:
+        return not calls
+    return len(calls) == len(want) and all(same_call(g, w) for g, w in zip(calls, want))
+
+
+def decode(out: Path, threads: int | None) -> list[dict[str, Any]]:
+    """Decodes every command's best call (as `auto` with no threshold) and writes the records."""
+    from agent_sdk.agent.backends import LocalBackend
+    from agent_sdk.agent.policy import DEFAULT_POLICY
+    from agent_sdk.agent.step import decode_calls
+    from agent_sdk.compiler import ensure_bundle
+    from agent_sdk.runtime import Engine
+    from voice_assistant.assistant import SYSTEM_PROMPT
+
+    engine = Engine(ensure_bundle("smollm2-135m", quant="q4"), threads=threads)
+    backend = LocalBackend(engine)
+    tools = home_tools()
+    policy = DEFAULT_POLICY.replace(parallel=False, auto=AutoRule(threshold=float("-inf")))
+    recs = []
+    with open(out, "w") as fp:
+        for line in open(DATA):
+            cmd = json.loads(line)
+            messages = [{"role": "user", "content": cmd["text"]}]
+            t0 = time.perf_counter()
+            step = decode_calls(
+                engine, engine.tokenizer.encode(backend.prompt_text(messages, tools, SYSTEM_PROMPT)), tools,
+                policy=policy, max_tokens=64, request=cmd["text"], grammar_engine=backend.grammar_engine,
+            )
+            rec = {
+                "id": cmd["id"], "category": "home" if cmd["calls"] else "home_irrelevance", "request": cmd["text"],
+                "want": cmd["calls"], "text": step.generation.text, "logprobs": step.generation.logprobs,
+                "forced": step.forced_flags, "seconds": time.perf_counter() - t0,
+            }
+            fp.write(json.dumps(rec) + "\n")
+            fp.flush()
+            print(rec["id"], round(rec["seconds"], 2), rec["text"].replace("\n", " ")[:100], file=sys.stderr)
+            recs.append(rec)
+    return recs
+
+
+def rows(recs: list[dict[str, Any]], tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per command: whether the forced call is right and the `auto` rule's inputs."""
+    out = []
+    for r in recs:
+        parsed = parse_calls(r["text"], formats=("hermes",)).calls
+        calls = [{"name": c.name, "arguments": dict(c.arguments)} for c in parsed]
+        out.append({
+            "id": r["id"], "category": r["category"], "irrelevant": not r["want"], "right": bool(r["want"]) and right(r, calls),
+            "logprobs": r["logprobs"], "forced": r["forced"],
+            "coverage": copy_coverage([c["arguments"] for c in calls], r["request"]),
+            "relevance": call_relevance([c["name"] for c in calls], tools, r["request"]),
+        })
+    return out
+
+
+def report(table: list[dict[str, Any]], rule: AutoRule) -> dict[str, float]:
+    """Accuracy with a forced call and in `auto` (declining counts as right for no-tool requests)."""
+    out = {}
+    for half, keep in (("all", lambda i: True), ("tuning", lambda i: i % 2 == 0), ("held-out", lambda i: i % 2 == 1)):
+        sel = [x for x in table if keep(int(x["id"].split("_")[1]))]
+        calls = [x for x in sel if not x["irrelevant"]]
+        none = [x for x in sel if x["irrelevant"]]
+        kept = [rule.keeps(rule.score(x["logprobs"], x["forced"], coverage=x["coverage"], relevance=x["relevance"]))
+                for x in sel]
+        auto_right = sum(k and x["right"] for k, x in zip(kept, sel) if not x["irrelevant"])
+        declined = sum(not k for k, x in zip(kept, sel) if x["irrelevant"])
+        out[f"{half} forced"] = sum(x["right"] for x in calls) / len(calls)
+        out[f"{half} auto"] = auto_right / len(calls)
+        out[f"{half} declined"] = declined / len(none) if none else 0.0
+        print(f"{half:>8}: commands {len(calls)}: forced {out[f'{half} forced']:.1%}, auto {out[f'{half} auto']:.1%}; "
+              f"no-tool requests {len(none)}: declined {out[f'{half} declined']:.1%}")
+    return out
+
+
+def main() -> int:
+    """Decodes (or reads) the records and prints forced and `auto` accuracy."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", help="decode and write the records here")
+    ap.add_argument("--features", help="read records written before")
+    ap.add_argument("--threads", type=int, default=None)
+    args = ap.parse_args()
+    if bool(args.out) == bool(args.features):
+        ap.error("give one of --out and --features")
+    recs = decode(Path(args.out), args.threads) if args.out else [json.loads(x) for x in open(args.features) if x.strip()]
+    report(rows(recs, home_tools()), DEFAULT_AUTO_RULE)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
