@@ -50,9 +50,10 @@ def _rewrite_manifest(folder: Path, **changes: Any) -> None:
 def test_write_manifest_hashes_every_file(bundle: Path) -> None:
     data = json.loads((bundle / MANIFEST).read_text())
     assert data["format_version"] == FORMAT_VERSION
-    assert data["files"] == {
-        name: {"sha256": hashlib.sha256(content).hexdigest(), "size": len(content)} for name, content in _FILES.items()
-    }
+    want = {name: {"sha256": hashlib.sha256(content).hexdigest(), "size": len(content)} for name, content in _FILES.items()}
+    # The weights' header (8-byte length + 16-byte JSON) is hashed on its own too.
+    want["params.safetensors"]["header_sha256"] = hashlib.sha256(_FILES["params.safetensors"][:24]).hexdigest()
+    assert data["files"] == want
     assert not list(bundle.glob("*.tmp"))
     assert is_bundle(bundle) and not is_bundle(bundle / "model.so") and not is_bundle(bundle.parent)
 
@@ -119,14 +120,14 @@ def test_library_named_but_absent_when_written(tmp_path: Path) -> None:
         verify_bundle(folder)
 
 
-@pytest.mark.parametrize("version", [0, 2, "1", None])
+@pytest.mark.parametrize("version", [0, 2, "1", None, True])
 def test_unknown_format_version(bundle: Path, version: Any) -> None:
     _rewrite_manifest(bundle, format_version=version)
     with pytest.raises(BundleError, match=f"bundle format {version} is not supported"):
         verify_bundle(bundle)
 
 
-@pytest.mark.parametrize("bad_name", ["../outside.so", ".hidden", "sub/model.so"])
+@pytest.mark.parametrize("bad_name", ["../outside.so", ".hidden", "sub/model.so", "nul\0byte", "", "back\\slash"])
 def test_suspicious_file_names(bundle: Path, bad_name: str) -> None:
     data = json.loads((bundle / MANIFEST).read_text())
     data["files"][bad_name] = {"sha256": "0" * 64, "size": 1}
@@ -158,3 +159,74 @@ def test_rewriting_the_manifest_after_a_change_verifies_again(bundle: Path) -> N
         verify_bundle(bundle)
     write_manifest(bundle, _manifest())
     assert verify_bundle(bundle)["files"]["tokenizer_meta.json"]["size"] == len(b'{"add_bos": true}')
+
+
+# ------------------------------------------------- files the runtime reads, listed
+
+
+@pytest.mark.parametrize("name", ["tokenizer.json", "tokenizer_meta.json"])
+def test_a_file_the_runtime_reads_must_be_listed(bundle: Path, name: str) -> None:
+    """Dropping a tokenizer file from the manifest does not get it loaded unverified."""
+    data = json.loads((bundle / MANIFEST).read_text())
+    del data["files"][name]
+    (bundle / MANIFEST).write_text(json.dumps(data))
+    with pytest.raises(BundleError, match=f"{name} is not listed in the manifest, and the runtime would read it unverified"):
+        verify_bundle(bundle)
+
+
+def test_an_unlisted_tokenizer_dropped_beside_a_bundle_is_refused(bundle: Path) -> None:
+    # The runtime takes tokenizer.json over tokenizer.model: a planted one would win.
+    (bundle / "tokenizer.json").unlink()
+    write_manifest(bundle, _manifest())
+    verify_bundle(bundle)
+    (bundle / "tokenizer.json").write_bytes(_FILES["tokenizer.json"])
+    with pytest.raises(BundleError, match="tokenizer.json is not listed in the manifest"):
+        verify_bundle(bundle)
+    (bundle / "tokenizer.json").unlink()
+    (bundle / "tokenizer.model").write_bytes(b"\x0a\x00")
+    with pytest.raises(BundleError, match="tokenizer.model is not listed in the manifest"):
+        verify_bundle(bundle)
+
+
+def test_files_the_runtime_never_reads_may_sit_unlisted(bundle: Path) -> None:
+    (bundle / "README.txt").write_text("notes")
+    assert verify_bundle(bundle)["name"] == "tiny"
+
+
+def test_the_tokenizer_the_manifest_names_must_be_listed(bundle: Path) -> None:
+    write_manifest(bundle, _manifest(tokenizer="tokenizer.model"))
+    with pytest.raises(BundleError, match="manifest does not list tokenizer.model; refusing to load an unverified file"):
+        verify_bundle(bundle)
+
+
+_MALFORMED: dict[str, tuple[dict[str, Any], str]] = {
+    "files a list": ({"files": []}, "files is not an object"),
+    "file entry a list": ({"files": {"model.so": [1, 2]}}, "files.model.so is not an object"),
+    "sha256 a number": ({"files": {"model.so": {"sha256": 7, "size": 1}}}, r"files.model.so.sha256 is 7, not a hex sha256"),
+    "sha256 short": ({"files": {"model.so": {"sha256": "abc", "size": 1}}}, "not a hex sha256"),
+    "size a string": ({"files": {"model.so": {"sha256": "0" * 64, "size": "1"}}}, r"files.model.so.size is '1', not a byte count"),
+    "size negative": ({"files": {"model.so": {"sha256": "0" * 64, "size": -1}}}, "not a byte count"),
+    "size a bool": ({"files": {"model.so": {"sha256": "0" * 64, "size": True}}}, "not a byte count"),
+    "header hash": ({"files": {"p": {"sha256": "0" * 64, "size": 1, "header_sha256": None}}}, "header_sha256 is None"),
+    "library a list": ({"library": ["model.so"]}, r"library is \['model.so'\], not a string"),
+    "params an object": ({"params": {}}, "params is {}, not a string"),
+    "tokenizer a number": ({"tokenizer": 3}, "tokenizer is 3, not a string"),
+    "target a string": ({"target": "host"}, "target is not an object"),
+    "model a list": ({"model": []}, "model is not an object"),
+    "param_order a string": ({"param_order": "abc"}, "param_order is not a list of names"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_MALFORMED))
+def test_malformed_manifest_values_are_named(bundle: Path, case: str) -> None:
+    changes, message = _MALFORMED[case]
+    _rewrite_manifest(bundle, **changes)
+    with pytest.raises(BundleError, match="malformed manifest: .*" + message):
+        verify_bundle(bundle)
+
+
+def test_every_malformed_value_is_listed_at_once(bundle: Path) -> None:
+    _rewrite_manifest(bundle, library=1, params=2, target=[])
+    with pytest.raises(BundleError) as info:
+        read_manifest(bundle)
+    assert all(s in str(info.value) for s in ("library is 1", "params is 2", "target is not an object"))
