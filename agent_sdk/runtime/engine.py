@@ -268,6 +268,10 @@ class Engine:
                 f"{self.path}: bundle was compiled for {arch} ({self.manifest['target']['name']}); "
                 f"this machine is {platform.machine()}. Compile with --target host here."
             )
+        for key in ("vocab_size", "context_window"):
+            v = self.manifest["model"].get(key)
+            if not (isinstance(v, int) and not isinstance(v, bool) and v > 0):
+                raise BundleError(f"{self.path}: manifest model.{key} is {v!r}, not a positive integer")
         if threads is not None:
             if threads < 1:
                 raise UserError(f"threads must be >= 1, got {threads}")
@@ -278,7 +282,7 @@ class Engine:
         ShapeTuple = ffi.Shape
         alloc = ffi.get_global_func("runtime.TVMTensorAllocWithScope")
 
-        from agent_sdk._safetensors import read_safetensors, read_safetensors_into
+        from agent_sdk._safetensors import read_safetensors_into
 
         self._ShapeTuple = ShapeTuple
         self.config: dict[str, Any] = self.manifest["model"]
@@ -310,13 +314,15 @@ class Engine:
         except Exception as exc:
             raise BundleError(f"{self.path}: cannot load the library: {exc}") from exc
         params_path = self.path / self.manifest["params"]
-        order = self.manifest.get("param_order") or list(read_safetensors(params_path))
+        listed = self.manifest["files"].get(params_name, {}) if verify else {}
         try:
             # Straight from the file into TVM's memory: a memory map plus copies
-            # would hold the weights twice at the peak.
+            # would hold the weights twice at the peak. Nothing in the header is
+            # used before it is known to be the hashed one; without param_order
+            # the tensors come in the verified header's order.
             self._params = read_safetensors_into(
-                params_path, order, empty,
-                sha256=self.manifest["files"][params_name]["sha256"] if verify else None,
+                params_path, self.manifest.get("param_order"), empty,
+                sha256=listed.get("sha256"), header_sha256=listed.get("header_sha256"),
             )
         except ModelFormatError as exc:
             raise BundleError(f"{self.path}: params file: {exc}") from exc

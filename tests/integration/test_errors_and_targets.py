@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from agent_sdk.compiler import compile_model
@@ -78,6 +79,72 @@ def test_manifest_without_library_entry_is_refused(llama_ckpt: Path, compile_bun
     (b / "manifest.json").write_text(json.dumps(man))
     with pytest.raises(BundleError, match="does not list model.so"):
         Engine(b)
+
+
+def test_a_tokenizer_dropped_from_the_manifest_is_refused(
+    llama_ckpt: Path, compile_bundle: Callable[..., Path], tmp_path: Path
+) -> None:
+    """The runtime reads tokenizer.json by name: unlisted, it would be loaded unverified."""
+    b = _copy_bundle(compile_bundle(llama_ckpt, "f32"), tmp_path / "b")
+    man = json.loads((b / "manifest.json").read_text())
+    del man["files"]["tokenizer.json"]
+    (b / "manifest.json").write_text(json.dumps(man))
+    with pytest.raises(BundleError, match="manifest does not list tokenizer.json; refusing to load an unverified file"):
+        Engine(b)
+    del man["tokenizer"]  # not named either: still found by name, so still refused
+    (b / "manifest.json").write_text(json.dumps(man))
+    with pytest.raises(BundleError, match="tokenizer.json is not listed in the manifest, and the runtime would read it unverified"):
+        Engine(b)
+
+
+def _swap_in_params_header(params: Path, old: bytes, new: bytes) -> None:
+    raw = params.read_bytes()
+    n = 8 + int.from_bytes(raw[:8], "little")
+    assert len(old) == len(new) and old in raw[:n]
+    params.write_bytes(raw[:n].replace(old, new, 1) + raw[n:])
+
+
+def test_a_tampered_weights_header_is_refused_before_it_is_parsed(
+    llama_ckpt: Path, compile_bundle: Callable[..., Path], tmp_path: Path
+) -> None:
+    b = _copy_bundle(compile_bundle(llama_ckpt, "f32"), tmp_path / "b")
+    man = json.loads((b / "manifest.json").read_text())
+    assert man["files"]["params.safetensors"]["header_sha256"]
+    _swap_in_params_header(b / "params.safetensors", b'"F32"', b'"I32"')  # a valid header, not the hashed one
+    with pytest.raises(BundleError, match=r"params\.safetensors: its header does not match the sha256 in the manifest"):
+        Engine(b)
+    # A bundle from before header hashes: the whole file is hashed before its header is parsed.
+    del man["files"]["params.safetensors"]["header_sha256"]
+    (b / "manifest.json").write_text(json.dumps(man))
+    with pytest.raises(BundleError, match=r"params\.safetensors does not match its sha256"):
+        Engine(b)
+
+
+def test_weights_load_without_param_order_and_header_hash(
+    llama_ckpt: Path, compile_bundle: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Older manifests: the order is the verified header's, the header checked with the whole file."""
+    src = compile_bundle(llama_ckpt, "f32")
+    b = _copy_bundle(src, tmp_path / "b")
+    man = json.loads((b / "manifest.json").read_text())
+    del man["param_order"]
+    del man["files"]["params.safetensors"]["header_sha256"]
+    (b / "manifest.json").write_text(json.dumps(man))
+    ids = list(range(3, 20))
+    np.testing.assert_array_equal(Engine(b).logits(ids), Engine(src).logits(ids))
+
+
+def test_config_json_that_is_not_an_object(llama_ckpt: Path, tmp_path: Path) -> None:
+    ck = tmp_path / "ck"
+    shutil.copytree(llama_ckpt, ck)
+    (ck / "config.json").write_text("[1, 2]")
+    with pytest.raises(ModelFormatError, match=r"config\.json: expected a JSON object, found a JSON list"):
+        compile_model(ck, quant="f32", out=tmp_path / "out")
+    r = subprocess.run(
+        [sys.executable, "-m", "agent_sdk.cli", "compile", str(ck), "--out", str(tmp_path / "o")],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert r.returncode == 1 and "expected a JSON object" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_truncated_checkpoint_weights(llama_ckpt: Path, tmp_path: Path) -> None:
