@@ -23,7 +23,7 @@ def test_small_pool_evicts_least_recently_used(llama_ckpt: Path, compile_bundle:
         g = eng.generate(prompt, SamplingParams(max_tokens=8))
         assert len(g.token_ids) == 8
         outputs[i] = (prompt, g.token_ids)
-        assert sum(len(s.tokens) for s in eng._seqs.values()) <= eng.kv_tokens
+        assert sum(len(s.tokens) for s in eng._cache.sequences.values()) <= eng.kv_tokens
     # An evicted prompt recomputes to the same tokens; a recent one is reused.
     prompt, toks = outputs[0]
     again = eng.generate(prompt, SamplingParams(max_tokens=8))
@@ -45,7 +45,7 @@ def test_continuation_logits_match_a_full_forward(llama_ckpt: Path, compile_bund
             if cont:
                 np.testing.assert_allclose(got, eng.logits(prefix + cont)[len(prefix):], atol=2e-4)
     # The forks are gone; only the prefix stays cached, once.
-    assert [s.tokens for s in eng._seqs.values()] == [prefix]
+    assert [s.tokens for s in eng._cache.sequences.values()] == [prefix]
     # Asked again about the same prefix, only the continuations run (the prefix's logits are kept).
     ran: list[int] = []
     forward = eng._forward
@@ -58,4 +58,63 @@ def test_continuation_logits_match_a_full_forward(llama_ckpt: Path, compile_bund
     last, rows = eng.continuation_logits(prefix, conts)
     assert ran == [len(c) for c in conts if c]
     np.testing.assert_allclose(last, eng.logits(prefix)[-1], atol=2e-4)
-    assert [s.tokens for s in eng._seqs.values()] == [prefix]
+    assert [s.tokens for s in eng._cache.sequences.values()] == [prefix]
+
+
+def test_warm_then_reuse_then_reset(llama_ckpt: Path, compile_bundle: Callable[..., Path]) -> None:
+    eng = Engine(compile_bundle(llama_ckpt, "f32"), context_window=64, kv_tokens=256, max_cached_sequences=3)
+    eng.eos_token_ids.clear()
+    system = list(range(3, 23))
+    assert eng.warm(system) == len(system)
+    g = eng.generate(system + [30, 31], SamplingParams(max_tokens=4))
+    assert g.stats.cached_tokens == len(system)  # forked from the warmed prefix
+    follow = system + [30, 31] + g.token_ids[:-1] + [40]
+    assert eng.generate(follow, SamplingParams(max_tokens=2)).stats.cached_tokens == len(follow) - 1
+    eng.reset()
+    assert not eng._cache.sequences
+    assert eng.generate(system + [30, 31], SamplingParams(max_tokens=4)).token_ids == g.token_ids
+
+
+class _FakeKV:
+    """Records what the prefix cache asks of the KV cache, and checks it stays consistent."""
+
+    def __init__(self) -> None:
+        self.live: dict[int, int] = {}  # seq id -> forked-from length, for the record
+        self.ops: list[tuple[str, ...]] = []
+
+    def add_sequence(self, seq_id: int) -> None:
+        assert seq_id not in self.live
+        self.live[seq_id] = 0
+        self.ops.append(("add", str(seq_id)))
+
+    def remove_sequence(self, seq_id: int) -> None:
+        del self.live[seq_id]
+        self.ops.append(("remove", str(seq_id)))
+
+    def fork_sequence(self, parent: int, child: int, length: int) -> None:
+        assert parent in self.live and child not in self.live
+        self.live[child] = length
+        self.ops.append(("fork", str(parent), str(child), str(length)))
+
+
+def test_prefix_cache_extends_forks_and_evicts_least_recently_used() -> None:
+    from agent_sdk.runtime.prefix_cache import PrefixCache
+
+    kv = _FakeKV()
+    cache = PrefixCache(kv, max_sequences=2, capacity_tokens=100)
+    a, reused = cache.acquire([1, 2, 3, 4])
+    assert reused == 0 and kv.ops == [("add", str(a.seq_id))]
+    a.tokens = [1, 2, 3, 4]
+    same, reused = cache.acquire([1, 2, 3, 4, 5, 6])  # a follow-up: extended in place
+    assert same is a and reused == 4
+    b, reused = cache.acquire([1, 2, 9])  # shares two tokens: a fork
+    assert reused == 2 and b.tokens == [1, 2] and kv.ops[-1] == ("fork", str(a.seq_id), str(b.seq_id), "2")
+    b.tokens = [1, 2, 9]
+    # A third unrelated prompt evicts the least recently used (a) to stay within two.
+    c, reused = cache.acquire([7, 8])
+    assert reused == 0 and set(cache.sequences) == {b.seq_id, c.seq_id} and a.seq_id not in kv.live
+    with cache.scratch(need=4, parent=b) as tmp:
+        assert kv.live[tmp] == len(b.tokens) and tmp not in cache.sequences
+    assert tmp not in kv.live
+    cache.reset()
+    assert not cache.sequences and not kv.live

@@ -1,0 +1,432 @@
+"""The decode loop: prefill a prompt, then sample, feed and stream tokens until a stop.
+
+:class:`Decoder` runs one request against a model's forward function and
+its :class:`~agent_sdk.runtime.prefix_cache.PrefixCache`: it fits the prompt
+to the context window, prefills what the cache does not hold, then samples
+(through the logits hook and the grammar constraint), feeds grammar-forced
+tokens in one step (jump-forward), stops on EOS, stop ids or stop strings,
+and yields text as it becomes printable. It also scores continuations of a
+prefix. The results (:class:`Generation`, :class:`GenerationStats`,
+:class:`TokenEvent`, :class:`GenerationStream`) are defined here.
+"""
+
+from __future__ import annotations
+
+import platform
+import resource
+import time
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from agent_sdk.errors import ContextOverflowError, UserError
+from agent_sdk.runtime.prefix_cache import CachedSequence, PrefixCache
+from agent_sdk.runtime.sampler import Sampler, SamplingParams
+from agent_sdk.runtime.tokenizer import StreamDecoder, Tokenizer
+
+__all__ = [
+    "Decoder", "Forward", "Generation", "GenerationStats", "GenerationStream", "LogitsProcessor", "TokenConstraint",
+    "TokenEvent", "encode_prompt", "fit_prompt", "peak_rss_mb",
+]
+
+LogitsProcessor = Callable[[list[int], np.ndarray], np.ndarray]
+
+
+class Forward(Protocol):
+    """Runs the model: appends ``ids`` to a KV-cache sequence and returns logits."""
+
+    def __call__(self, seq_id: int, ids: list[int], *, all_logits: bool = False) -> np.ndarray:
+        """The logits after the last token, shape ``(vocab,)``, or after each, ``(len(ids), vocab)``."""
+
+
+class TokenConstraint(Protocol):
+    """What the engine needs from a grammar matcher (see ``agent_sdk.constrain``)."""
+
+    def mask_logits(self, logits: np.ndarray) -> np.ndarray:
+        """Sets forbidden tokens' logits to -inf; returns the logits."""
+
+    def accept(self, token_id: int) -> None:
+        """Advances past a token."""
+
+    def forced_tokens(self) -> list[int]:
+        """Tokens the grammar determines from here on (may be empty)."""
+
+    def note_forced(self, n: int) -> None:
+        """Told how many forced tokens were fed in one step."""
+
+    def is_stopped(self) -> bool:
+        """True once the grammar admits nothing but the end."""
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB."""
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb / 1024.0 if platform.system() == "Linux" else kb / (1024.0 * 1024.0)
+
+
+@dataclass
+class GenerationStats:
+    """Counters and timings of one request.
+
+    Attributes:
+        prompt_tokens: Tokens in the prompt.
+        cached_tokens: Prompt tokens reused from the KV cache (not prefilled).
+        generated_tokens: Tokens sampled.
+        prefill_s: Seconds spent prefilling.
+        decode_s: Seconds spent decoding after the first token.
+        ttft_ms: Time from the call to the first generated token.
+        forced_tokens: Generated tokens fed by jump-forward (no sampling step).
+        decode_steps: Forward calls made after the prompt.
+    """
+
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    generated_tokens: int = 0
+    prefill_s: float = 0.0
+    decode_s: float = 0.0
+    ttft_ms: float = 0.0
+    forced_tokens: int = 0
+    decode_steps: int = 0
+
+    @property
+    def prefill_tok_s(self) -> float:
+        """Prefilled tokens per second (tokens actually computed)."""
+        n = self.prompt_tokens - self.cached_tokens
+        return n / self.prefill_s if self.prefill_s > 0 else 0.0
+
+    @property
+    def decode_tok_s(self) -> float:
+        """Decode speed, tokens per second, excluding the first token."""
+        n = self.generated_tokens - 1
+        return n / self.decode_s if self.decode_s > 0 and n > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``stats`` object of ``agent-sdk run --json``."""
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "cached_tokens": self.cached_tokens,
+            "generated_tokens": self.generated_tokens,
+            "prefill_tok_s": round(self.prefill_tok_s, 2),
+            "decode_tok_s": round(self.decode_tok_s, 2),
+            "ttft_ms": round(self.ttft_ms, 2),
+            "forced_tokens": self.forced_tokens,
+            "peak_rss_mb": round(peak_rss_mb(), 1),
+        }
+
+
+@dataclass
+class Generation:
+    """The result of a request.
+
+    Attributes:
+        text: Generated text (stop string excluded).
+        token_ids: Generated token ids.
+        finish_reason: ``stop`` (EOS or stop string), ``length`` (max_tokens)
+            or ``context`` (the context window is full).
+        stats: Counters and timings.
+        logprobs: With ``logprobs=True``: each generated token's log-probability
+            under the model's own (unmasked) distribution; forced tokens too.
+    """
+
+    text: str
+    token_ids: list[int]
+    finish_reason: str
+    stats: GenerationStats = field(default_factory=GenerationStats)
+    logprobs: list[float] | None = None
+
+
+@dataclass
+class TokenEvent:
+    """One streamed token: its id and the text it completes (may be empty)."""
+
+    token_id: int
+    text: str
+
+
+class GenerationStream:
+    """Iterator of :class:`TokenEvent`; ``result`` is set once exhausted.
+
+    Stop it early with :meth:`close` (the tokens so far are kept in the
+    cache, so nothing is lost).
+    """
+
+    def __init__(self, gen: Generator[TokenEvent, None, Generation]) -> None:
+        self._gen = gen
+        self.result: Generation | None = None
+
+    def __iter__(self) -> GenerationStream:
+        return self
+
+    def __next__(self) -> TokenEvent:
+        try:
+            return next(self._gen)
+        except StopIteration as stop:
+            self.result = stop.value
+            raise
+
+    def close(self) -> None:
+        """Stops generating; ``result`` holds what was produced."""
+        try:
+            self._gen.throw(GeneratorExit)
+        except (GeneratorExit, StopIteration) as exc:
+            if isinstance(exc, StopIteration):
+                self.result = exc.value
+        self._gen.close()
+
+    def finish(self) -> Generation:
+        """Consumes the rest and returns the result."""
+        for _ in self:
+            pass
+        assert self.result is not None
+        return self.result
+
+
+def encode_prompt(tokenizer: Tokenizer, prompt: str | list[int]) -> list[int]:
+    """Token ids for a prompt given as text (tokenized as is) or ids."""
+    return tokenizer.encode(prompt) if isinstance(prompt, str) else [int(t) for t in prompt]
+
+
+def fit_prompt(ids: list[int], max_new: int, *, context_window: int, overflow: str, keep_tokens: int) -> list[int]:
+    """The prompt, made to leave room for ``max_new`` tokens in the window.
+
+    Args:
+        ids: The prompt.
+        max_new: Tokens to be generated after it (at least one is assumed).
+        context_window: Tokens one sequence may hold.
+        overflow: ``error`` or ``truncate`` (drop the oldest tokens).
+        keep_tokens: Tokens kept at the start when truncating.
+
+    Raises:
+        UserError: The prompt is empty.
+        ContextOverflowError: It does not fit and ``overflow`` is ``error``.
+    """
+    if not ids:
+        raise UserError("the prompt is empty")
+    limit = context_window - max(max_new, 1)
+    if len(ids) <= limit:
+        return ids
+    if overflow == "error":
+        raise ContextOverflowError(
+            f"prompt has {len(ids)} tokens and {max_new} more were requested, but the context window is "
+            f"{context_window}; shorten the prompt, lower max_tokens, raise the window "
+            "(context_window=, --ctx) up to the model's, or use overflow='truncate'"
+        )
+    keep = min(keep_tokens, limit // 2)
+    return ids[:keep] + ids[len(ids) - (limit - keep):]
+
+
+class Decoder:
+    """Prefill, decode and scoring for requests over one model and its prefix cache.
+
+    Cheap to make: the engine makes one per request, so that the settings
+    it holds at that moment apply.
+
+    Args:
+        forward: The model's forward pass.
+        cache: The sequences kept in the model's KV cache.
+        tokenizer: The model's tokenizer.
+        context_window: Tokens one sequence may hold.
+        overflow: ``error`` or ``truncate``, for prompts longer than the window.
+        keep_tokens: Tokens kept at the start when truncating.
+        eos_token_ids: Tokens that end a generation.
+    """
+
+    def __init__(
+        self, forward: Forward, cache: PrefixCache, tokenizer: Tokenizer, *, context_window: int, overflow: str,
+        keep_tokens: int, eos_token_ids: set[int],
+    ) -> None:
+        self.forward = forward
+        self.cache = cache
+        self.tokenizer = tokenizer
+        self.context_window = context_window
+        self.overflow = overflow
+        self.keep_tokens = keep_tokens
+        self.eos_token_ids = eos_token_ids
+
+    def fit(self, prompt: str | list[int], max_new: int) -> list[int]:
+        """The prompt's ids, fitted to the window with room for ``max_new`` tokens (see :func:`fit_prompt`)."""
+        return fit_prompt(
+            encode_prompt(self.tokenizer, prompt), max_new,
+            context_window=self.context_window, overflow=self.overflow, keep_tokens=self.keep_tokens,
+        )
+
+    def prefill(self, ids: list[int], reserve: int = 0) -> tuple[CachedSequence, int, np.ndarray]:
+        """Brings ``ids`` into a sequence, reusing the longest cached prefix.
+
+        A sequence already holding exactly ``ids`` from an earlier prefill
+        is reused as is (nothing runs, no fork): scoring alternatives after
+        one prefix asks for it twice.
+
+        Returns:
+            The sequence (holding exactly ``ids``), how many tokens came from
+            the cache, and the logits after the last token (the caller's copy).
+        """
+        held = self.cache.find_prefilled(ids)
+        if held is not None and held.last_logits is not None:
+            self.cache.evict(keep=held, need=reserve)
+            return held, len(ids), held.last_logits[1].copy()
+        seq, reused = self.cache.acquire(ids, reserve)
+        seq.tokens = list(ids[:reused])
+        try:
+            logits = self.forward(seq.seq_id, ids[reused:])
+        except Exception:
+            self.cache.drop(seq)
+            raise
+        seq.tokens = list(ids)
+        seq.last_logits = (len(ids), logits.copy())  # callers mask logits in place
+        return seq, reused, logits
+
+    def warm(self, prompt: str | list[int]) -> int:
+        """Prefills a prefix for later reuse; returns how many tokens are now cached for it."""
+        ids = self.fit(prompt, 0)
+        seq, reused = self.cache.acquire(ids + [0])  # the dummy token is never run
+        if reused < len(ids):
+            self.forward(seq.seq_id, ids[reused:])
+            seq.tokens = list(ids)
+        return len(ids)
+
+    def logits(self, prompt: str | list[int]) -> np.ndarray:
+        """Logits at every position of ``prompt``, ``(n, vocab)``, from a fresh sequence (no reuse)."""
+        ids = self.fit(prompt, 0)
+        with self.cache.scratch(need=len(ids)) as seq_id:
+            return self.forward(seq_id, ids, all_logits=True)
+
+    def continuation_logits(
+        self, prefix: str | list[int], continuations: Sequence[Sequence[int]],
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Logits after ``prefix`` and along each continuation (see :meth:`Engine.continuation_logits`)."""
+        ids = self.fit(prefix, max((len(c) for c in continuations), default=0))
+        seq, _, last = self.prefill(ids)
+        rows: list[np.ndarray] = []
+        for cont in continuations:
+            if not cont:
+                rows.append(np.empty((0, last.shape[-1]), dtype=last.dtype))
+                continue
+            with self.cache.scratch(need=len(cont), parent=seq) as child:
+                rows.append(self.forward(child, [int(t) for t in cont], all_logits=True))
+        seq.last_used = time.monotonic()
+        return last, rows
+
+    def generate(
+        self,
+        prompt: str | list[int],
+        params: SamplingParams,
+        processor: LogitsProcessor | None,
+        constraint: TokenConstraint | None = None,
+        want_logprobs: bool = False,
+    ) -> Generator[TokenEvent, None, Generation]:
+        """Generates token by token (see :meth:`Engine.stream`); returns the :class:`Generation`."""
+        t0 = time.perf_counter()
+        ids = self.fit(prompt, params.max_tokens)
+        stats = GenerationStats(prompt_tokens=len(ids))
+        sampler = Sampler(params)
+        stop_ids = self.eos_token_ids | set(params.stop_token_ids)
+        seq, stats.cached_tokens, logits = self.prefill(ids, params.max_tokens)
+        stats.prefill_s = time.perf_counter() - t0
+        out: list[int] = []
+        lps: list[float] = []
+        decoder = StreamDecoder(self.tokenizer, ids)
+        text = ""
+        emitted = 0
+        hold = max((len(s) for s in params.stop), default=0)
+        finish = "length"
+        t_first = 0.0
+        try:
+            while len(out) < params.max_tokens:
+                if constraint is not None and constraint.is_stopped():
+                    finish = "stop"
+                    break
+                forced = constraint.forced_tokens() if constraint is not None else []
+                if len(forced) > 1:
+                    # Jump-forward: the grammar fixes these tokens; no sampling needed.
+                    forced = forced[: params.max_tokens - len(out)]
+                    batch = forced
+                    if want_logprobs:
+                        lps.append(_logprob(logits, forced[0]))
+                else:
+                    if want_logprobs:
+                        raw = logits.copy()  # the model's own distribution, before any hook
+                    if processor is not None:
+                        logits = processor(out, logits)
+                    if constraint is not None:
+                        logits = constraint.mask_logits(logits)
+                    tok = sampler.sample(logits, ids + out if params.repetition_penalty != 1.0 else None)
+                    if want_logprobs:
+                        lps.append(_logprob(raw, tok))
+                    batch = [tok]
+                if not out:
+                    t_first = time.perf_counter()
+                    stats.ttft_ms = (t_first - t0) * 1000
+                if batch[0] in stop_ids and constraint is None:
+                    finish = "stop"
+                    break
+                stop_now = False
+                for tok in batch:
+                    if constraint is not None:
+                        constraint.accept(tok)
+                    if tok in stop_ids:
+                        stop_now = True
+                        break
+                    out.append(tok)
+                    text += decoder.push(tok)
+                if len(batch) > 1 and constraint is not None:
+                    constraint.note_forced(len(batch))
+                    stats.forced_tokens += len(batch)
+                cut = _find_stop(text, params.stop)
+                if cut is not None:
+                    text = text[:cut]
+                    if len(text) > emitted:
+                        yield TokenEvent(out[-1], text[emitted:])
+                    emitted = len(text)
+                    finish = "stop"
+                    break
+                safe = len(text) - (hold - 1 if hold else 0)
+                if safe > emitted:
+                    yield TokenEvent(out[-1] if out else batch[0], text[emitted:safe])
+                    emitted = safe
+                elif out:
+                    yield TokenEvent(out[-1], "")
+                if stop_now:
+                    finish = "stop"
+                    break
+                if len(out) >= params.max_tokens:
+                    break
+                run = [t for t in batch if t not in stop_ids]
+                if len(seq.tokens) + len(run) > self.context_window:
+                    finish = "context"
+                    break
+                if want_logprobs and len(run) > 1:
+                    rows = self.forward(seq.seq_id, run, all_logits=True)  # (len(run), v)
+                    lps.extend(_logprob(rows[i], run[i + 1]) for i in range(len(run) - 1))
+                    logits = rows[-1]
+                else:
+                    logits = self.forward(seq.seq_id, run)
+                stats.decode_steps += 1
+                seq.tokens.extend(run)
+        finally:
+            # The KV cache holds exactly seq.tokens: a token sampled last is never run.
+            seq.last_used = time.monotonic()
+        if len(text) > emitted and finish != "stop":
+            yield TokenEvent(out[-1] if out else -1, text[emitted:])
+        stats.generated_tokens = len(out)
+        stats.decode_s = time.perf_counter() - t_first if t_first else 0.0
+        return Generation(text, out, finish, stats, lps if want_logprobs else None)
+
+
+def _logprob(logits: np.ndarray, token: int) -> float:
+    x = np.asarray(logits, dtype=np.float64)
+    finite = x[np.isfinite(x)]
+    m = finite.max()
+    return float(x[token] - m - np.log(np.exp(finite - m).sum()))
+
+
+def _find_stop(text: str, stops: tuple[str, ...]) -> int | None:
+    best = None
+    for s in stops:
+        if s:
+            k = text.find(s)
+            if k >= 0 and (best is None or k < best):
+                best = k
+    return best

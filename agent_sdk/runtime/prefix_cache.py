@@ -1,0 +1,170 @@
+"""Which token sequences the paged KV cache holds, and which one a new request reuses.
+
+A few finished sequences stay in the cache. A request takes the one sharing
+the longest token prefix with it: a follow-up turn extends its conversation
+in place, and a request that starts with the same system prompt (tool
+descriptions included) forks it instead of recomputing it. Least recently
+used sequences make room. Nothing here runs the model: the KV cache is
+driven through :class:`KVCache`, the three calls this needs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+__all__ = ["CachedSequence", "KVCache", "PrefixCache", "common_prefix"]
+
+
+class KVCache(Protocol):
+    """The sequence bookkeeping of a paged KV cache."""
+
+    def add_sequence(self, seq_id: int) -> None:
+        """Starts an empty sequence."""
+
+    def remove_sequence(self, seq_id: int) -> None:
+        """Frees a sequence's pages."""
+
+    def fork_sequence(self, parent: int, child: int, length: int) -> None:
+        """Starts ``child`` holding the first ``length`` tokens of ``parent`` (pages shared)."""
+
+
+@dataclass
+class CachedSequence:
+    """A sequence in the KV cache.
+
+    Attributes:
+        seq_id: Its id in the KV cache.
+        tokens: The tokens the cache holds for it, in order.
+        last_used: ``time.monotonic()`` when a request last used it.
+        last_logits: ``(n, logits)``: the logits after the first ``n`` tokens,
+            when it was prefilled to exactly ``n`` tokens. Tokens only ever
+            grow, so it holds while ``len(tokens) == n``.
+    """
+
+    seq_id: int
+    tokens: list[int]
+    last_used: float
+    last_logits: tuple[int, np.ndarray] | None = None
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    """The number of leading tokens ``a`` and ``b`` share."""
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+class PrefixCache:
+    """The sequences kept in a KV cache for reuse.
+
+    Args:
+        kv: The KV cache.
+        max_sequences: Sequences kept at most (a request's own included).
+        capacity_tokens: Tokens the page pool holds across all sequences.
+    """
+
+    def __init__(self, kv: KVCache, *, max_sequences: int, capacity_tokens: int) -> None:
+        self._kv = kv
+        self.max_sequences = max_sequences
+        self.capacity_tokens = capacity_tokens
+        self.sequences: dict[int, CachedSequence] = {}
+        self._next_id = 0
+
+    def new_id(self) -> int:
+        """An id no sequence has had."""
+        self._next_id += 1
+        return self._next_id
+
+    def used_tokens(self) -> int:
+        """Tokens held across the kept sequences (a forked prefix counts in each)."""
+        return sum(len(s.tokens) for s in self.sequences.values())
+
+    def acquire(self, prompt: list[int], reserve: int = 0) -> tuple[CachedSequence, int]:
+        """A sequence holding the longest cached prefix of ``prompt``, with room for the rest.
+
+        Args:
+            prompt: The tokens the sequence is to hold.
+            reserve: Tokens to keep free beyond the prompt (the ones to generate).
+
+        Returns:
+            The sequence (its tokens truncated to the reused prefix) and the
+            number of prompt tokens already in it.
+        """
+        best, best_len = None, 0
+        for s in self.sequences.values():
+            n = common_prefix(s.tokens, prompt)
+            if n > best_len:
+                best, best_len = s, n
+        best_len = min(best_len, len(prompt) - 1)  # the last token must run for its logits
+        if best is not None and best_len > 0:
+            if best_len == len(best.tokens):
+                best.last_used = time.monotonic()
+                self.evict(keep=best, need=len(prompt) - best_len + reserve)
+                return best, best_len  # extend in place: a follow-up turn
+            self.evict(keep=best, need=len(prompt) + reserve)
+            child = CachedSequence(self.new_id(), best.tokens[:best_len], time.monotonic())
+            self._kv.fork_sequence(best.seq_id, child.seq_id, best_len)
+            self.sequences[child.seq_id] = child
+            return child, best_len
+        self.evict(need=len(prompt) + reserve)
+        seq = CachedSequence(self.new_id(), [], time.monotonic())
+        self._kv.add_sequence(seq.seq_id)
+        self.sequences[seq.seq_id] = seq
+        return seq, 0
+
+    def find_prefilled(self, ids: list[int]) -> CachedSequence | None:
+        """A sequence holding exactly ``ids`` whose logits after them are kept, marked used."""
+        for held in self.sequences.values():
+            if held.last_logits is not None and held.last_logits[0] == len(ids) == len(held.tokens) and held.tokens == ids:
+                held.last_used = time.monotonic()
+                return held
+        return None
+
+    @contextmanager
+    def scratch(self, *, need: int, parent: CachedSequence | None = None) -> Iterator[int]:
+        """A temporary sequence, removed on exit: empty, or a fork of all of ``parent``'s tokens.
+
+        It is not kept for reuse, but room for ``need`` more tokens is made first.
+        """
+        self.evict(keep=parent, need=need)
+        seq_id = self.new_id()
+        if parent is None:
+            self._kv.add_sequence(seq_id)
+        else:
+            self._kv.fork_sequence(parent.seq_id, seq_id, len(parent.tokens))
+        try:
+            yield seq_id
+        finally:
+            self._kv.remove_sequence(seq_id)
+
+    def evict(self, keep: CachedSequence | None = None, need: int = 0) -> None:
+        """Drops least recently used sequences until one more fits, with ``need`` free tokens.
+
+        Token accounting counts a forked prefix in both sequences, so it errs
+        on the safe side of the page pool.
+        """
+        while True:
+            if len(self.sequences) < self.max_sequences and self.used_tokens() + need <= self.capacity_tokens:
+                return
+            victims = sorted((s for s in self.sequences.values() if s is not keep), key=lambda s: s.last_used)
+            if not victims:
+                return
+            self.drop(victims[0])
+
+    def drop(self, seq: CachedSequence) -> None:
+        """Removes a sequence from the KV cache."""
+        self._kv.remove_sequence(seq.seq_id)
+        self.sequences.pop(seq.seq_id, None)
+
+    def reset(self) -> None:
+        """Forgets every sequence."""
+        for s in list(self.sequences.values()):
+            self.drop(s)

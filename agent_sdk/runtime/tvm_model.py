@@ -1,0 +1,191 @@
+"""Load a verified bundle into TVM's runtime and run its forward pass.
+
+Loading a library runs its code, so :func:`open_bundle` verifies every file
+the runtime reads against the manifest before :class:`TVMModel` touches any;
+the weights' hash is checked in the pass that reads them, and their header
+only after its own hash is (:func:`agent_sdk._safetensors.read_safetensors_into`).
+Only TVM's runtime library is loaded, never the compiler.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agent_sdk._safetensors import read_safetensors_into
+from agent_sdk.errors import BundleError, EngineError, ModelFormatError
+from agent_sdk.manifest import read_manifest, verify_bundle
+
+__all__ = ["TVMModel", "load_tvm_runtime", "open_bundle"]
+
+
+def load_tvm_runtime() -> Any:
+    """Makes TVM's runtime available; returns the ``tvm_ffi`` module that drives it.
+
+    When nothing has imported TVM yet, only ``libtvm_runtime.so`` is loaded and
+    the ``tvm`` Python package is never imported: the full library (compiler +
+    LLVM) costs ~160 MiB of resident memory and the package's Python modules
+    ~40 MiB more, none of which running a compiled model uses. Set
+    ``AGENT_SDK_RUNTIME_ONLY=0`` to load the full TVM anyway (a process that
+    creates an Engine first and compiles afterwards needs that).
+    """
+    import ctypes
+    import importlib.util
+    import sys
+
+    import tvm_ffi
+
+    if "tvm" in sys.modules or os.environ.get("AGENT_SDK_RUNTIME_ONLY", "1") == "0":
+        import tvm  # noqa: F401  # its libraries register the runtime's functions
+
+        return tvm_ffi
+    os.environ.setdefault("TVM_USE_RUNTIME_LIB", "1")  # a later `import tvm` takes the same runtime library
+    spec = importlib.util.find_spec("tvm")
+    if spec is None or not spec.submodule_search_locations:
+        raise EngineError("apache-tvm is not installed: pip install apache-tvm")
+    lib = Path(next(iter(spec.submodule_search_locations))) / "lib" / "libtvm_runtime.so"
+    if not lib.is_file():
+        raise EngineError(f"TVM's runtime library is missing: {lib}")
+    ctypes.CDLL(str(lib), ctypes.RTLD_GLOBAL)
+    return tvm_ffi
+
+
+def open_bundle(path: Path, *, verify: bool = True) -> dict[str, Any]:
+    """Reads a bundle's manifest and checks that this machine can load the bundle.
+
+    Args:
+        path: The bundle folder.
+        verify: Check every file the runtime reads against the manifest
+            (all but the weights' sha256, which :class:`TVMModel` checks as it
+            reads them).
+
+    Returns:
+        The manifest.
+
+    Raises:
+        BundleError: A file is missing, unlisted, corrupted or tampered with;
+            the model description is unusable; or the library was built for
+            another machine.
+    """
+    manifest = verify_bundle(path, hash_params_later=True) if verify else read_manifest(path)
+    target = manifest["target"]
+    if target.get("name") == "vulkan":
+        raise BundleError(f"{path}: Vulkan bundles need a TVM runtime with Vulkan; this one has none")
+    arch = target.get("arch")
+    if arch and arch != platform.machine():
+        raise BundleError(
+            f"{path}: bundle was compiled for {arch} ({target.get('name')}); "
+            f"this machine is {platform.machine()}. Compile with --target host here."
+        )
+    for key in ("vocab_size", "context_window"):
+        v = manifest["model"].get(key)
+        if not (isinstance(v, int) and not isinstance(v, bool) and v > 0):
+            raise BundleError(f"{path}: manifest model.{key} is {v!r}, not a positive integer")
+    return manifest
+
+
+class TVMModel:
+    """A bundle's library and weights in TVM's runtime, with its paged KV cache.
+
+    Implements :class:`agent_sdk.runtime.prefix_cache.KVCache`.
+
+    Args:
+        path: The bundle folder, already checked by :func:`open_bundle`.
+        manifest: Its manifest.
+        verify: Check the weights' sha256 (and their header's first) while reading them.
+        max_sequences: Sequences the KV cache holds at once.
+        kv_tokens: Tokens the KV cache's page pool holds across sequences.
+        prefill_chunk: Most tokens computed in one forward call.
+        page_size: KV-cache page size in tokens.
+
+    Raises:
+        BundleError: The library does not load, or the weights are corrupted,
+            tampered with or do not fit the library.
+    """
+
+    def __init__(
+        self, path: Path, manifest: dict[str, Any], *, verify: bool, max_sequences: int, kv_tokens: int,
+        prefill_chunk: int, page_size: int,
+    ) -> None:
+        ffi = load_tvm_runtime()
+        self._shape = ffi.Shape
+        alloc = ffi.get_global_func("runtime.TVMTensorAllocWithScope")
+        dev = ffi.device("cpu", 0)
+        self.prefill_chunk = prefill_chunk
+
+        def empty(shape: Sequence[int], dtype: str) -> Any:
+            return alloc(ffi.Shape(list(shape)), dtype, dev, None)
+
+        self._empty = empty  # kept: forward makes an input tensor per call
+        try:
+            lib = ffi.load_module(str(path / manifest["library"]))
+            vm = lib["vm_load_executable"]()
+            vm["vm_initialization"](1, 0, 2)  # kDLCPU, device 0, pooled allocator
+        except Exception as exc:
+            raise BundleError(f"{path}: cannot load the library: {exc}") from exc
+        listed = manifest["files"].get(manifest["params"], {}) if verify else {}
+        try:
+            # Straight from the file into TVM's memory: a memory map plus copies
+            # would hold the weights twice at the peak.
+            self._params = read_safetensors_into(
+                path / manifest["params"], manifest.get("param_order"), empty,
+                sha256=listed.get("sha256"), header_sha256=listed.get("header_sha256"),
+            )
+        except ModelFormatError as exc:
+            raise BundleError(f"{path}: params file: {exc}") from exc
+        self._f_embed = vm["embed"]
+        self._f_prefill = vm["prefill"]
+        self._f_prefill_all = vm["prefill_all"]
+        self._f_decode = vm["decode"]
+        g = ffi.get_global_func
+        self._kv_add = g("vm.builtin.kv_state_add_sequence")
+        self._kv_remove = g("vm.builtin.kv_state_remove_sequence")
+        self._kv_fork = g("vm.builtin.kv_state_fork_sequence")
+        self._kv_begin = g("vm.builtin.kv_state_begin_forward")
+        self._kv_end = g("vm.builtin.kv_state_end_forward")
+        S = ffi.Shape
+        self._kv = vm["create_paged_kv_cache"](S([max_sequences]), S([kv_tokens]), S([prefill_chunk]), S([page_size]), S([0]))
+        self._vm = vm  # the functions above live in it
+
+    def _tensor(self, array: np.ndarray) -> Any:
+        """A TVM-owned (aligned) copy of a numpy array."""
+        t = self._empty(array.shape, array.dtype.name)
+        np.from_dlpack(t)[...] = array
+        return t
+
+    def forward(self, seq_id: int, ids: list[int], *, all_logits: bool = False) -> np.ndarray:
+        """Appends ``ids`` to a sequence; returns the logits after the last (or, with ``all_logits``, every) token."""
+        outs = []
+        for start in range(0, len(ids), self.prefill_chunk):
+            chunk = ids[start : start + self.prefill_chunk]
+            n = len(chunk)
+            emb = self._f_embed(self._tensor(np.asarray(chunk, dtype=np.int32)), self._params)
+            self._kv_begin(self._kv, self._shape([seq_id]), self._shape([n]))
+            if all_logits:
+                fn = self._f_prefill_all
+            else:
+                fn = self._f_decode if n == 1 else self._f_prefill
+            out = fn(emb, self._kv, self._params)
+            self._kv_end(self._kv)
+            logits = np.from_dlpack(out[0]).copy()  # (1, n or 1, v)
+            outs.append(logits[0])
+        if all_logits:
+            return np.concatenate(outs, axis=0)
+        return outs[-1][-1]
+
+    def add_sequence(self, seq_id: int) -> None:
+        """Starts an empty sequence in the KV cache."""
+        self._kv_add(self._kv, seq_id)
+
+    def remove_sequence(self, seq_id: int) -> None:
+        """Frees a sequence's pages."""
+        self._kv_remove(self._kv, seq_id)
+
+    def fork_sequence(self, parent: int, child: int, length: int) -> None:
+        """Starts ``child`` holding the first ``length`` tokens of ``parent`` (pages shared)."""
+        self._kv_fork(self._kv, parent, child, length)
