@@ -365,3 +365,42 @@ def test_decorating_twice_is_an_error() -> None:
 
     with pytest.raises(ToolDefinitionError, match="already a tool"):
         tool(f)
+
+
+# --------------------------------------------------------------------------- module layout
+
+
+def test_public_names_stay_importable_from_the_decorator_module() -> None:
+    from agent_sdk.tools import decorator
+
+    for name in ("ArgumentValidator", "Tool", "is_valid_tool_name", "tool"):
+        assert name in decorator.__all__ and hasattr(decorator, name)
+    assert decorator.Tool is Tool and decorator.tool is tool
+
+
+def test_tool_modules_import_no_private_names_from_each_other() -> None:
+    import ast
+    from pathlib import Path
+
+    import agent_sdk.tools
+
+    package = Path(agent_sdk.tools.__file__).parent
+    for path in sorted(package.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("agent_sdk"):
+                private = [alias.name for alias in node.names if alias.name.startswith("_")]
+                assert not private, f"{path.name} imports {private} from {node.module}"
+
+
+def test_positional_only_parameters_are_public() -> None:
+    def power(base: float, /, exponent: float = 2.0) -> float:
+        """Raises a number to a power.
+
+        Args:
+            base: The number.
+            exponent: The power.
+        """
+        return base**exponent
+
+    assert tool(power).positional_only == ("base",)
+    assert tool(power).run({"base": 3, "exponent": 3}) == 27
