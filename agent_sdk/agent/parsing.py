@@ -273,6 +273,10 @@ class StreamingCallParser:
     Only the Hermes format is followed: bare JSON or Python-syntax calls pass
     through as text (run :func:`parse_calls` on the final text for those).
 
+    A block that grows past 65,536 characters is reported (the same error
+    :func:`parse_calls` gives) as soon as it does; the rest of it is dropped as
+    it arrives, so a runaway block costs neither memory nor rescanning.
+
     Example:
         >>> parser = StreamingCallParser()
         >>> events = parser.feed('Sure. <tool_call>{"name": "f", "argu')
