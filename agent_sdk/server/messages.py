@@ -1,0 +1,105 @@
+"""OpenAI chat messages → the role/content messages the model's chat template renders.
+
+The messages are checked (roles, text content, the calls an assistant
+made), then rendered as the agent renders its own
+history (:func:`agent_sdk.agent.conversation.render_messages`, in the Hermes
+call format), with the tools described in the system prompt as the agent
+describes them (:func:`agent_sdk.agent.prompting.system_prompt`): the model
+sees the same conversation whichever way it arrived.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from agent_sdk.agent.call_format import HERMES
+from agent_sdk.agent.conversation import SYSTEM_ROLES, render_messages
+from agent_sdk.agent.prompting import system_prompt
+from agent_sdk.server.errors import APIError
+
+__all__ = ["ROLES", "chat_messages"]
+
+ROLES = (*SYSTEM_ROLES, "user", "assistant", "tool")
+
+
+def chat_messages(messages: Any, tools: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """OpenAI messages as the plain role/content messages the chat template renders.
+
+    Leading system (or developer) messages become the system prompt, with the
+    tools described after them as the agent describes them; assistant calls
+    and tool results are written as the agent writes them (Hermes format), so
+    the model sees the same conversation either way.
+
+    Args:
+        messages: The request's ``messages``.
+        tools: Function specs offered in the request.
+
+    Raises:
+        APIError: 400, naming the first malformed message.
+    """
+    if messages is None:
+        raise APIError(400, "'messages' is required", code="missing_required_parameter", param="messages")
+    if not isinstance(messages, list) or not messages:
+        raise APIError(400, "'messages' must be a non-empty list", param="messages")
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict):
+            raise APIError(400, f"messages[{i}] must be an object", param="messages")
+        if m.get("role") not in ROLES:
+            raise APIError(400, f"messages[{i}].role is {m.get('role')!r}; expected one of {', '.join(ROLES)}",
+                           param=f"messages[{i}].role")
+    lead = 0
+    while lead < len(messages) and messages[lead]["role"] in SYSTEM_ROLES:
+        lead += 1
+    system = "\n\n".join(_text(m.get("content"), f"messages[{i}]") for i, m in enumerate(messages[:lead])).strip()
+    out: list[dict[str, str]] = []
+    if tools:
+        out.append({"role": "system", "content": system_prompt(tools, system or None)})
+    elif lead:
+        out.append({"role": "system", "content": system})
+    rest = []
+    for i, m in enumerate(messages[lead:], start=lead):
+        where = f"messages[{i}]"
+        msg: dict[str, Any] = {"role": m["role"], "content": _text(m.get("content"), where)}
+        if m["role"] == "assistant" and m.get("tool_calls"):
+            msg["tool_calls"] = [{"function": {"name": n, "arguments": a}}
+                                 for n, a in _assistant_calls(m["tool_calls"], where)]
+        rest.append(msg)
+    return out + render_messages(rest, HERMES)
+
+
+def _text(content: Any, where: str) -> str:
+    """A message's content as text (a string, or a list of text parts)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for i, part in enumerate(content):
+            if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
+                raise APIError(400, f"{where}.content[{i}]: only text parts are supported", param=f"{where}.content")
+            parts.append(part["text"])
+        return "\n".join(parts)
+    raise APIError(400, f"{where}.content must be a string or a list of text parts", param=f"{where}.content")
+
+
+def _assistant_calls(calls: Any, where: str) -> list[tuple[str, Any]]:
+    if not isinstance(calls, list):
+        raise APIError(400, f"{where}.tool_calls must be a list", param=f"{where}.tool_calls")
+    out = []
+    for i, call in enumerate(calls):
+        fn = call.get("function") if isinstance(call, dict) else None
+        name = fn.get("name") if isinstance(fn, dict) else None
+        args = fn.get("arguments", "{}") if isinstance(fn, dict) else None
+        if not isinstance(name, str) or not isinstance(args, (str, dict)):
+            raise APIError(400, f'{where}.tool_calls[{i}] must be {{"type": "function", "function": {{"name", "arguments"}}}}',
+                           param=f"{where}.tool_calls")
+        if isinstance(args, str):
+            try:
+                args = json.loads(args) if args.strip() else {}
+            except ValueError:
+                raise APIError(400, f"{where}.tool_calls[{i}].function.arguments is not valid JSON",
+                               param=f"{where}.tool_calls") from None
+        out.append((name, args))
+    return out

@@ -1,0 +1,210 @@
+"""The service behind the endpoints: one engine, a queue for it, and running a request on it.
+
+A request holds the engine for its whole run (a streamed reply until it
+ends); others wait, at most ``max_queue`` of them. A run either decodes tool
+calls the way the agent does (:func:`agent_sdk.agent.step.decode_calls`,
+under the tools' grammar and the call policy) or generates text, and is
+returned as one ``chat.completion`` or streamed as ``chat.completion.chunk`` s.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from agent_sdk.agent.events import ToolCall
+from agent_sdk.agent.step import decode_calls
+from agent_sdk.constrain.grammar import GrammarEngine
+from agent_sdk.errors import AgentSDKError
+from agent_sdk.runtime.engine import Engine, Generation
+from agent_sdk.server.config import ServerConfig
+from agent_sdk.server.errors import APIError
+from agent_sdk.server.validation import ChatRequest, RequestValidator
+
+__all__ = ["ChatService"]
+
+_FINISH = {"stop": "stop", "length": "length", "context": "length"}
+
+
+class ChatService:
+    """The server's logic, apart from HTTP: validate a request, run it on the engine.
+
+    Args:
+        engine: The engine every request runs on.
+        config: Limits and defaults.
+    """
+
+    def __init__(self, engine: Engine, config: ServerConfig | None = None) -> None:
+        self.engine = engine
+        self.config = config or ServerConfig()
+        self.created = int(time.time())
+        self._grammar: GrammarEngine | None = None
+        problem = ""
+        try:
+            self._grammar = GrammarEngine.for_engine(engine)  # built once, before threads share it
+        except AgentSDKError as exc:
+            problem = str(exc)
+        self.validator = RequestValidator(
+            engine.tokenizer, engine.context_window, self.config, grammar=self._grammar, grammar_problem=problem
+        )
+        self.max_tokens_limit = self.validator.max_tokens_limit
+        self._engine_lock = threading.Lock()
+        self._queue_lock = threading.Lock()
+        self._waiting = 0
+
+    # ------------------------------------------------------------ endpoints
+
+    def health(self) -> dict[str, Any]:
+        """``GET /health``."""
+        return {"status": "ok", "model": self.config.model_id, "busy": self._engine_lock.locked(), "queued": self._waiting}
+
+    def models(self) -> dict[str, Any]:
+        """``GET /v1/models``."""
+        return {"object": "list", "data": [self.model_card()]}
+
+    def model_card(self) -> dict[str, Any]:
+        """The one model, as ``/v1/models`` lists it."""
+        return {
+            "id": self.config.model_id, "object": "model", "created": self.created, "owned_by": "agent-sdk",
+            "context_window": self.engine.context_window,
+        }
+
+    def parse(self, raw: bytes) -> ChatRequest:
+        """Validates a ``/v1/chat/completions`` body and renders its prompt (:class:`RequestValidator`).
+
+        Raises:
+            APIError: 400 for anything malformed or over a limit, naming what is wrong.
+        """
+        return self.validator.parse(raw)
+
+    @contextmanager
+    def engine_slot(self) -> Iterator[None]:
+        """Holds the engine for one request; waits while another one runs.
+
+        Raises:
+            APIError: 503 when ``max_queue`` requests are already waiting.
+        """
+        with self._queue_lock:
+            if self._waiting >= self.config.max_queue:
+                raise APIError(503, "the server is busy; retry later", type="server_error", code="server_busy")
+            self._waiting += 1
+        try:
+            self._engine_lock.acquire()
+        finally:
+            with self._queue_lock:
+                self._waiting -= 1
+        try:
+            yield
+        finally:
+            self._engine_lock.release()
+
+    # ------------------------------------------------------------ running
+
+    def complete(self, req: ChatRequest) -> dict[str, Any]:
+        """Runs a request to its ``chat.completion`` object (hold :meth:`engine_slot`)."""
+        text: list[str] = []
+        calls: list[ToolCall] = []
+        finish, usage = "stop", {}
+        for kind, value in self._run(req):
+            if kind == "text":
+                text.append(value)
+            elif kind == "calls":
+                calls = value
+            else:
+                finish, usage = value
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(text) if not calls else None}
+        if calls:
+            message["tool_calls"] = [_call_json(c) for c in calls]
+        return {
+            "id": req.id, "object": "chat.completion", "created": req.created, "model": self.config.model_id,
+            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
+            "usage": usage,
+        }
+
+    def stream(self, req: ChatRequest) -> Generator[dict[str, Any], None, None]:
+        """Runs a request as ``chat.completion.chunk`` objects (hold :meth:`engine_slot`)."""
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+            out = {
+                "id": req.id, "object": "chat.completion.chunk", "created": req.created, "model": self.config.model_id,
+                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+            }
+            if req.include_usage:
+                out["usage"] = None
+            return out
+
+        yield chunk({"role": "assistant", "content": ""})
+        run = self._run(req)
+        try:
+            yield from self._chunks(req, run, chunk)
+        finally:
+            run.close()  # a client that went away stops the decoding here
+
+    def _chunks(
+        self, req: ChatRequest, run: Iterator[tuple[str, Any]], chunk: Callable[..., dict[str, Any]]
+    ) -> Iterator[dict[str, Any]]:
+        for kind, value in run:
+            if kind == "text":
+                if value:
+                    yield chunk({"content": value})
+            elif kind == "calls":
+                # The call is complete (and validated) before its first byte is sent: ``auto``
+                # decides on the whole call. Name first, then the arguments, as OpenAI streams them.
+                for i, c in enumerate(value):
+                    head = {"index": i, "id": c.id, "type": "function", "function": {"name": c.name, "arguments": ""}}
+                    yield chunk({"tool_calls": [head]})
+                    yield chunk({"tool_calls": [{"index": i, "function": {"arguments": json.dumps(c.arguments)}}]})
+            else:
+                finish, usage = value
+                yield chunk({}, finish)
+                if req.include_usage:
+                    yield {
+                        "id": req.id, "object": "chat.completion.chunk", "created": req.created,
+                        "model": self.config.model_id, "choices": [], "usage": usage,
+                    }
+
+    def _run(self, req: ChatRequest) -> Generator[tuple[str, Any], None, None]:
+        """Yields ``("text", delta)``…, or ``("calls", [ToolCall])``; then ``("end", (finish, usage))``."""
+        if req.tools and req.tool_choice != "none":
+            policy = self.config.policy.replace(tool_choice=req.tool_choice, parallel=req.parallel)
+            step = decode_calls(
+                self.engine, req.prompt_ids, req.tools, policy=policy, max_tokens=req.sampling.max_tokens,
+                request=req.request, answered=req.answered, grammar_engine=self._grammar,
+            )
+            if step.calls:
+                yield "calls", [ToolCall(name, args) for name, args in step.calls]
+                yield "end", ("tool_calls", _usage(step.generation))
+                return
+            if req.tool_choice != "auto":  # a required call cut short by max_tokens
+                yield "text", step.generation.text
+                yield "end", ("length", _usage(step.generation))
+                return
+        constraint = self._grammar.constraint(req.response_grammar) if self._grammar and req.response_grammar else None
+        stream = self.engine.stream(req.prompt_ids, req.sampling, constraint=constraint)
+        try:
+            for ev in stream:
+                if ev.text:
+                    yield "text", ev.text
+        finally:
+            if stream.result is None:  # the client went away: stop decoding
+                stream.close()
+        gen = stream.result
+        assert gen is not None
+        yield "end", (_FINISH.get(gen.finish_reason, "stop"), _usage(gen))
+
+
+def _call_json(call: ToolCall) -> dict[str, Any]:
+    return {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": json.dumps(call.arguments)}}
+
+
+def _usage(gen: Generation) -> dict[str, Any]:
+    st = gen.stats
+    return {
+        "prompt_tokens": st.prompt_tokens, "completion_tokens": st.generated_tokens,
+        "total_tokens": st.prompt_tokens + st.generated_tokens,
+        "prompt_tokens_details": {"cached_tokens": st.cached_tokens},
+    }

@@ -1,0 +1,276 @@
+"""Request validation: a ``/v1/chat/completions`` body → a :class:`ChatRequest` ready to run.
+
+Everything a request carries is checked here, before it waits for the
+engine: the JSON itself, the messages (:mod:`~agent_sdk.server.messages`),
+the tools and their schemas, ``tool_choice``, ``response_format`` and the
+sampling fields. A request that gets through renders to a prompt that
+fits the context window and grammars that compile; anything else is a 400
+naming the field.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent_sdk.agent.conversation import answered_calls
+from agent_sdk.agent.step import call_grammar
+from agent_sdk.constrain.grammar import GrammarEngine
+from agent_sdk.errors import ToolDefinitionError, UserError
+from agent_sdk.runtime.sampler import SamplingParams
+from agent_sdk.runtime.tokenizer import Tokenizer
+from agent_sdk.server.config import ServerConfig
+from agent_sdk.server.errors import APIError
+from agent_sdk.server.messages import chat_messages
+from agent_sdk.tools import ToolRegistry
+
+__all__ = ["MAX_STOP", "ChatRequest", "RequestValidator"]
+
+MAX_STOP = 16  # stop strings per request (OpenAI allows 4)
+
+
+@dataclass
+class ChatRequest:
+    """A validated chat request, ready to run.
+
+    Attributes:
+        prompt_ids: The rendered conversation, ending with the assistant header.
+        tools: Function specs (``{"name", "description", "parameters"}``).
+        tool_choice: ``auto``, ``required``, ``none`` or a tool name.
+        parallel: Several calls allowed in one reply.
+        sampling: Sampling for text replies (``max_tokens`` resolved).
+        response_grammar: Compiled grammar the text reply must match.
+        stream: Reply as server-sent events.
+        include_usage: Streamed replies end with a usage chunk.
+        request: The last user message's text (argument values are copied from it).
+        answered: Calls the conversation already made and answered.
+    """
+
+    prompt_ids: list[int]
+    tools: list[dict[str, Any]]
+    tool_choice: str
+    parallel: bool
+    sampling: SamplingParams
+    response_grammar: str | None = None
+    stream: bool = False
+    include_usage: bool = False
+    request: str = ""
+    answered: list[tuple[str, Any]] = field(default_factory=list)
+    id: str = field(default_factory=lambda: "chatcmpl-" + uuid.uuid4().hex[:24])
+    created: int = field(default_factory=lambda: int(time.time()))
+
+
+class RequestValidator:
+    """Turns request bodies into :class:`ChatRequest` s for one model.
+
+    Args:
+        tokenizer: The model's tokenizer (renders and counts the prompt).
+        context_window: The model's context window, in tokens.
+        config: Limits and defaults.
+        grammar: The model's grammar engine; None when it has none.
+        grammar_problem: Why it has none (said to requests that need one).
+    """
+
+    def __init__(
+        self, tokenizer: Tokenizer, context_window: int, config: ServerConfig, *, grammar: GrammarEngine | None,
+        grammar_problem: str = "",
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.context_window = context_window
+        self.config = config
+        self.max_tokens_limit = min(config.max_tokens_limit or context_window, context_window)
+        self.grammar = grammar
+        self.grammar_problem = grammar_problem
+
+    def parse(self, raw: bytes) -> ChatRequest:
+        """Validates a ``/v1/chat/completions`` body and renders its prompt.
+
+        Raises:
+            APIError: 400 for anything malformed or over a limit, naming what is wrong.
+        """
+        try:
+            body = json.loads(raw)
+        except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
+            raise APIError(400, f"the body is not valid JSON: {exc}", code="invalid_json") from None
+        if not isinstance(body, dict):
+            raise APIError(400, "the body must be a JSON object", code="invalid_json")
+        model = body.get("model")
+        if model is not None and not isinstance(model, str):
+            raise APIError(400, "'model' must be a string", param="model")
+        n = body.get("n", 1)
+        if n is not None and n != 1:
+            raise APIError(400, "only n=1 is supported", code="unsupported_value", param="n")
+        if body.get("logprobs"):
+            raise APIError(400, "logprobs are not supported", code="unsupported_value", param="logprobs")
+        stream = _bool(body, "stream", False)
+        options = body.get("stream_options")
+        if options is not None and not isinstance(options, dict):
+            raise APIError(400, "'stream_options' must be an object", param="stream_options")
+        include_usage = stream and _bool(options or {}, "include_usage", False, param="stream_options.include_usage")
+        parallel = _bool(body, "parallel_tool_calls", True)
+
+        messages: Any = body.get("messages")  # checked by chat_messages below
+        registry = self._tools(body.get("tools"))
+        specs = [t["function"] for t in registry.to_openai()]
+        choice = self._tool_choice(body.get("tool_choice"), registry)
+        if specs and choice != "none":
+            self._call_grammar(specs, choice, parallel)
+        response_grammar = self._response_grammar(body.get("response_format"))
+
+        conversation = chat_messages(messages, specs)
+        tok = self.tokenizer
+        try:
+            ids = tok.encode(tok.apply_chat_template(conversation, add_generation_prompt=True))
+        except Exception as exc:  # noqa: BLE001  (the model's own template refused the conversation)
+            raise APIError(400, f"the model's chat template cannot render these messages: {exc}", param="messages") from None
+        sampling = self._sampling(body, len(ids))
+        users = [m.get("content") for m in conversation if m.get("role") == "user"]
+        return ChatRequest(
+            prompt_ids=ids, tools=specs, tool_choice=choice, parallel=parallel, sampling=sampling,
+            response_grammar=response_grammar, stream=stream, include_usage=include_usage,
+            request=users[-1] if users and isinstance(users[-1], str) else "",
+            answered=answered_calls(messages),
+        )
+
+    def _grammar_engine(self, what: str) -> GrammarEngine:
+        if self.grammar is None:
+            raise APIError(400, f"{what} need constrained decoding, which this model cannot do: {self.grammar_problem}",
+                           code="unsupported_value")
+        return self.grammar
+
+    def _tools(self, tools: Any) -> ToolRegistry:
+        if tools is None:
+            return ToolRegistry()
+        if not isinstance(tools, list):
+            raise APIError(400, "'tools' must be a list", code="invalid_tools", param="tools")
+        try:
+            return ToolRegistry.from_openai(tools)
+        except ToolDefinitionError as exc:
+            raise APIError(400, str(exc), code="invalid_tools", param="tools") from None
+
+    def _call_grammar(self, specs: list[dict[str, Any]], choice: str, parallel: bool) -> None:
+        ge = self._grammar_engine("tools")
+        try:
+            call_grammar(ge, specs, choice=choice, parallel=parallel)
+        except UserError as exc:  # GrammarError: a schema the grammar engine cannot compile
+            raise APIError(400, f"cannot constrain calls to these tools: {exc}", code="invalid_tools", param="tools") from None
+
+    def _tool_choice(self, value: Any, registry: ToolRegistry) -> str:
+        if value is None:
+            return "auto" if len(registry) else "none"
+        if isinstance(value, str):
+            if value not in ("auto", "required", "none"):
+                raise APIError(400, f"tool_choice must be auto, required, none or a function; got {value!r}",
+                               param="tool_choice")
+            choice = value
+        elif isinstance(value, dict) and value.get("type") == "function" and isinstance(value.get("function"), dict):
+            choice = value["function"].get("name")
+            if not isinstance(choice, str) or choice not in registry:
+                raise APIError(400, f"tool_choice names {choice!r}, which is not among the tools "
+                               f"({', '.join(registry.names) or 'none given'})", param="tool_choice")
+        else:
+            raise APIError(400, 'tool_choice must be a string or {"type": "function", "function": {"name": ...}}',
+                           param="tool_choice")
+        if choice != "none" and choice != "auto" and not len(registry):
+            raise APIError(400, f"tool_choice {choice!r} needs tools", param="tool_choice")
+        return choice
+
+    def _response_grammar(self, fmt: Any) -> str | None:
+        if fmt is None:
+            return None
+        if not isinstance(fmt, dict) or fmt.get("type") not in ("text", "json_object", "json_schema"):
+            raise APIError(400, "response_format must be {\"type\": \"text\" | \"json_object\" | \"json_schema\", ...}",
+                           param="response_format")
+        if fmt["type"] == "text":
+            return None
+        schema: Any = {"type": "object"}
+        if fmt["type"] == "json_schema":
+            spec = fmt.get("json_schema")
+            param = "response_format.json_schema"
+            if not isinstance(spec, dict) or not isinstance(spec.get("schema", {}), (dict, bool)):
+                raise APIError(400, 'response_format json_schema must be {"name": ..., "schema": {...}}', param=param)
+            schema = spec.get("schema", True)
+            _check_schema(schema)
+        ge = self._grammar_engine("response_format")
+        try:
+            return ge.json_grammar(schema)
+        except UserError as exc:
+            raise APIError(400, str(exc), param="response_format") from None
+
+    def _sampling(self, body: Mapping[str, Any], prompt_tokens: int) -> SamplingParams:
+        window = self.context_window
+        room = window - prompt_tokens
+        key = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
+        requested = body.get(key)
+        if requested is not None:
+            if not isinstance(requested, int) or isinstance(requested, bool) or requested < 1:
+                raise APIError(400, f"'{key}' must be a positive integer", param=key)
+            if requested > self.max_tokens_limit:
+                raise APIError(400, f"'{key}' is {requested}, above this server's limit of {self.max_tokens_limit}",
+                               code="max_tokens_too_large", param=key)
+        if room < 1 or (requested is not None and requested > room):
+            if requested is None:
+                asked = f"the messages take {prompt_tokens} tokens"
+            else:
+                asked = f"{prompt_tokens + requested} tokens were requested ({prompt_tokens} in the messages, " \
+                        f"{requested} in the completion)"
+            raise APIError(400, f"this model's context window is {window} tokens, but {asked}; shorten the messages "
+                           "or lower max_tokens", code="context_length_exceeded", param="messages")
+        max_tokens = requested if requested is not None else min(self.config.default_max_tokens, self.max_tokens_limit, room)
+        stop = body.get("stop")
+        if isinstance(stop, str):
+            stop = [stop]
+        if stop is not None and (not isinstance(stop, list) or len(stop) > MAX_STOP
+                                 or not all(isinstance(s, str) for s in stop)):
+            raise APIError(400, f"'stop' must be a string or a list of at most {MAX_STOP} strings", param="stop")
+        seed = body.get("seed")
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+            raise APIError(400, "'seed' must be an integer", param="seed")
+        try:
+            return SamplingParams(
+                temperature=_number(body, "temperature", self.config.default_temperature),
+                top_p=_number(body, "top_p", 1.0),
+                top_k=int(_number(body, "top_k", 0)),  # not OpenAI's; llama.cpp's and Ollama's servers take it too
+                repetition_penalty=_number(body, "repetition_penalty", 1.0),
+                seed=None if seed is None else seed % 2**63,
+                max_tokens=max_tokens,
+                stop=tuple(stop or ()),
+            )
+        except UserError as exc:
+            raise APIError(400, str(exc)) from None
+
+
+def _bool(body: Mapping[str, Any], key: str, default: bool, *, param: str | None = None) -> bool:
+    value = body.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise APIError(400, f"'{param or key}' must be true or false", param=param or key)
+    return value
+
+
+def _number(body: Mapping[str, Any], key: str, default: float) -> float:
+    value = body.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise APIError(400, f"'{key}' must be a number", param=key)
+    return float(value)
+
+
+def _check_schema(schema: Any) -> None:
+    import jsonschema
+
+    if isinstance(schema, bool):
+        return
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    try:
+        cls.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        path = "/".join(str(p) for p in exc.absolute_path) or "(root)"
+        raise APIError(400, f"invalid JSON schema at {path}: {exc.message}", param="response_format.json_schema") from None
