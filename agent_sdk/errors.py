@@ -22,6 +22,7 @@ __all__ = [
     "ToolError",
     "ToolDefinitionError",
     "ToolArgumentError",
+    "ToolSchemaWarning",
 ]
 
 
@@ -93,3 +94,7 @@ class ToolArgumentError(ToolError):
     def __init__(self, message: str, *, problems: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.problems = problems
+
+
+class ToolSchemaWarning(UserWarning):
+    """A tool's schema was repaired, or the tool was left out of a call grammar (the message says which and why)."""

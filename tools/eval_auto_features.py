@@ -70,6 +70,10 @@ def main() -> int:
             registry = ToolRegistry.from_openai([{"type": "function", "function": t} for t in q.tools])
             tools = [t["function"] for t in registry.to_openai()]
             messages = [{"role": "user", "content": q.request}]
+            if not tools:  # nothing to call: the agent answers in text, as `auto` declining
+                rec = {"id": q.id, "category": q.category, "text": "", "logprobs": None, "forced": [], "seconds": 0.0}
+                fp.write(json.dumps(rec) + "\n")
+                continue
             t0 = time.perf_counter()
             step = decode_calls(
                 engine, engine.tokenizer.encode(backend.prompt_text(messages, tools, None)), tools, policy=policy,

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agent_sdk.constrain.tool_grammar import close_objects, json_compact
+from agent_sdk.constrain.tool_grammar import arguments_rule
 from agent_sdk.errors import UserError
 
 __all__ = ["CallFormat", "HERMES", "HermesFormat", "MAX_PARALLEL_CALLS"]
@@ -140,9 +140,8 @@ class CallFormat:
         rules = []
         alts = []
         for i, t in enumerate(tools):
-            params = close_objects(t.get("parameters") or {"type": "object", "properties": {}})
             rules.append(f"call_{i}: {_lit(self.call_head(t['name']))} args_{i} {_lit(self.call_tail())}")
-            rules.append(f"args_{i}: %json {json.dumps(json_compact(params))}")
+            rules.append(f"args_{i}: {arguments_rule(t.get('parameters'))}")
             alts.append(f"call_{i}")
         block = f"{_lit(self.open)} call {_lit(self.close)}"
         if parallel and max_calls > 1:

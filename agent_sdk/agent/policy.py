@@ -61,6 +61,9 @@ class CallPolicy:
             (:class:`~agent_sdk.agent.rerank.ValueRerank`); None: greedy values.
         skip_answered: In ``auto``, a call identical to one already answered
             in the conversation does not win over answering.
+        strict_tools: A tool whose schema the grammar engine cannot use is an
+            error (default: it is repaired when unambiguous, else left out
+            with a :class:`~agent_sdk.errors.ToolSchemaWarning`).
         processors: Logits-processor factories run before the grammar mask,
             in order (see :mod:`agent_sdk.agent.call_stages`).
         post_steps: Steps run over the decoded call, in order.
@@ -73,6 +76,7 @@ class CallPolicy:
     value_bias: ValueBias | None = DEFAULT_VALUE_BIAS
     rerank: ValueRerank | None = DEFAULT_RERANK
     skip_answered: bool = True
+    strict_tools: bool = False
     processors: tuple[ProcessorFactory, ...] = DEFAULT_PROCESSORS
     post_steps: tuple[PostStep, ...] = DEFAULT_POST_STEPS
 

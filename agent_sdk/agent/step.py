@@ -11,6 +11,7 @@ per question. The stages themselves live in :mod:`agent_sdk.agent.call_stages`.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +20,9 @@ from agent_sdk.agent.call_format import HERMES, CallFormat
 from agent_sdk.agent.call_stages import CallContext, CallDraft
 from agent_sdk.agent.copy_bias import chain_processors
 from agent_sdk.agent.policy import DEFAULT_POLICY, CallPolicy
-from agent_sdk.constrain.grammar import GrammarEngine
+from agent_sdk.constrain.grammar import GrammarEngine, GrammarError
+from agent_sdk.constrain.schema_repair import usable_tools
+from agent_sdk.errors import ToolSchemaWarning
 from agent_sdk.runtime.engine import Engine, Generation
 from agent_sdk.runtime.sampler import SamplingParams
 
@@ -41,6 +44,7 @@ class CallStep:
         forced_flags: Per generated step, whether the grammar forced its token
             (``auto`` only, aligned with the generation's log-probabilities).
         reason: Why it was declined (``"unlikely"``, ``"answered"``), else "".
+        schema_warnings: Tools repaired or left out of the grammar, and why.
     """
 
     calls: list[tuple[str, dict[str, Any]]]
@@ -50,6 +54,7 @@ class CallStep:
     seconds: float
     forced_flags: list[bool] = field(default_factory=list)
     reason: str = ""
+    schema_warnings: list[str] = field(default_factory=list)
 
     @property
     def attempted(self) -> bool:
@@ -96,12 +101,22 @@ def decode_calls(
         grammar_engine: The engine's grammar engine (default: its cached one).
         call_format: How calls are written.
 
+    A tool whose schema the grammar engine refuses is repaired when the fix
+    is unambiguous, else left out while the others stay callable; each case
+    is a :class:`~agent_sdk.errors.ToolSchemaWarning` (with
+    ``policy.strict_tools``, a :class:`GrammarError` instead).
+
     Raises:
         UserError: No tools, or the choice names an unknown tool.
-        GrammarError: The tools' schemas cannot be compiled.
+        GrammarError: No tool's schema can be compiled (or, strictly, some cannot).
     """
     ge = grammar_engine or GrammarEngine.for_engine(engine)
     choice = policy.tool_choice
+    tools, problems = usable_tools(ge, tools, strict=policy.strict_tools)
+    for problem in problems:
+        warnings.warn(problem, ToolSchemaWarning, stacklevel=2)
+    if not tools:
+        raise GrammarError("no tool can be constrained by the grammar engine: " + "; ".join(problems))
     grammar = call_grammar(ge, tools, choice=choice, parallel=policy.parallel, call_format=call_format)
     ctx = CallContext(
         engine=engine, prompt_ids=prompt_ids, tools=tools, choice=choice, max_tokens=max_tokens, policy=policy,
@@ -120,4 +135,4 @@ def decode_calls(
         draft = post(ctx, draft)
     seconds = time.perf_counter() - t0
     flags = draft.forced if choice == "auto" else []
-    return CallStep(draft.calls, draft.generation, draft.score, draft.declined, seconds, flags, draft.reason)
+    return CallStep(draft.calls, draft.generation, draft.score, draft.declined, seconds, flags, draft.reason, problems)

@@ -41,7 +41,7 @@ from typing import Any
 from jsonschema import validators
 
 from agent_sdk.constrain.grammar import GrammarEngine, GrammarError
-from agent_sdk.constrain.tool_grammar import tool_call_grammar
+from agent_sdk.constrain.tool_grammar import arguments_grammar
 
 __all__ = ["repair_schema", "usable_tools"]
 
@@ -99,9 +99,9 @@ def usable_tools(
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """The tools whose call grammar compiles, repaired, and warnings for the rest.
 
-    Each tool's ``parameters`` go through :func:`repair_schema`; then the call
-    grammar of that tool alone (:func:`~agent_sdk.constrain.tool_grammar.tool_call_grammar`
-    with a one-tool list, so exactly the rules the request's grammar will hold)
+    Each tool's ``parameters`` go through :func:`repair_schema`; then the
+    grammar of its arguments alone (:func:`~agent_sdk.constrain.tool_grammar.arguments_grammar`,
+    exactly the rule a call grammar holds for them, whatever the call format)
     must compile with ``grammar_engine``. Results are cached per grammar engine
     by a hash of the tool's name and schema.
 
@@ -343,7 +343,7 @@ def _check_tool(grammar_engine: GrammarEngine, tool: Any) -> _Checked:
 def _compile_check(grammar_engine: GrammarEngine, name: str, parameters: dict[str, Any] | None) -> _Checked:
     repaired, warnings = repair_schema(parameters)
     try:
-        grammar_engine.lark_grammar(tool_call_grammar([{"name": name, "parameters": repaired}]))
+        grammar_engine.lark_grammar(arguments_grammar(repaired))
     except GrammarError as exc:
         return _Checked(None, tuple(warnings), _reason(exc))
     except (ValueError, TypeError, RecursionError) as exc:  # a schema json.dumps or close_objects cannot take

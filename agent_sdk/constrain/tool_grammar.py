@@ -1,15 +1,9 @@
-"""Grammars for tool calls, from the tools' JSON schemas.
+"""Grammar rules for a tool's arguments, from its JSON schema.
 
-A call is written in the Hermes format that SmolLM2/Qwen-style models know::
-
-    <tool_call>
-    {"name": "get_weather", "arguments": {"city": "Paris", "unit": "c"}}
-    </tool_call>
-
-Each tool gets its own rule with its name as a literal, so as soon as the
-name is decided the rest of it, the key ``"arguments"`` and the punctuation
-are forced (jump-forward). Arguments follow the tool's JSON schema exactly
-(compact separators, required keys, enums, no extra keys).
+A call format (:mod:`agent_sdk.agent.call_format`) builds the call grammar:
+how a call opens, names its tool and closes. What every format shares is
+here: the arguments follow the tool's JSON schema exactly (compact
+separators, required keys, enums, no extra keys).
 """
 
 from __future__ import annotations
@@ -18,12 +12,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from agent_sdk.errors import UserError
 
-__all__ = ["tool_call_grammar", "CALL_OPEN", "CALL_CLOSE", "json_compact"]
-
-CALL_OPEN = "<tool_call>\n"
-CALL_CLOSE = "\n</tool_call>"
+__all__ = ["arguments_grammar", "arguments_rule", "close_objects", "json_compact"]
 
 # Compact, single-line JSON: what small models have seen most and fewest tokens.
 _JSON_STYLE = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
@@ -59,49 +49,16 @@ def close_objects(schema: Any) -> Any:
     return out
 
 
-def _lit(text: str) -> str:
-    # JSON string syntax is valid Lark string syntax for these literals.
-    return json.dumps(text)
+def arguments_rule(parameters: dict[str, Any] | None) -> str:
+    """The right-hand side of a Lark rule for a call's arguments object (llguidance's ``%json``).
 
-
-def tool_call_grammar(
-    tools: Sequence[dict[str, Any]],
-    *,
-    choice: str = "required",
-    parallel: bool = False,
-    max_calls: int = 8,
-) -> str:
-    """A Lark grammar (llguidance dialect) for tool calls.
-
-    Args:
-        tools: Tools as ``{"name", "parameters"}`` dicts (the ``function`` part
-            of the OpenAI format).
-        choice: ``required`` (some tool) or a tool name (that tool).
-        parallel: Allow several call blocks in a row.
-        max_calls: Most call blocks when parallel.
-
-    Raises:
-        UserError: No tools, or ``choice`` names an unknown tool.
+    Undeclared keys are closed (:func:`close_objects`) and the JSON is compact
+    (:func:`json_compact`); a call format puts this rule after its call head.
     """
-    if not tools:
-        raise UserError("a tool-call grammar needs at least one tool")
-    names = [t["name"] for t in tools]
-    if choice not in ("required", "auto"):
-        if choice not in names:
-            raise UserError(f"tool_choice names unknown tool {choice!r}; tools: {', '.join(names)}")
-        tools = [t for t in tools if t["name"] == choice]
-    rules = []
-    alts = []
-    for i, t in enumerate(tools):
-        params = close_objects(t.get("parameters") or {"type": "object", "properties": {}})
-        head = '{"name": ' + json.dumps(t["name"]) + ', "arguments": '
-        rules.append(f"call_{i}: {_lit(head)} args_{i} \"}}\"")
-        rules.append(f"args_{i}: %json {json.dumps(json_compact(params))}")
-        alts.append(f"call_{i}")
-    block = f"{_lit(CALL_OPEN)} call {_lit(CALL_CLOSE)}"
-    if parallel and max_calls > 1:
-        start = f"start: block (\"\\n\" block){{0,{max_calls - 1}}}"
-    else:
-        start = "start: block"
-    lines = [start, f"block: {block}", "call: " + " | ".join(alts), *rules]
-    return "\n".join(lines) + "\n"
+    params = close_objects(parameters or {"type": "object", "properties": {}})
+    return f"%json {json.dumps(json_compact(params))}"
+
+
+def arguments_grammar(parameters: dict[str, Any] | None) -> str:
+    """A Lark grammar of one arguments object alone (to check that a tool's schema compiles)."""
+    return f"start: {arguments_rule(parameters)}\n"

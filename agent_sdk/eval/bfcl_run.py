@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 from agent_sdk.agent.agent import DEFAULT_MAX_TOKENS
 from agent_sdk.agent.backends import LocalBackend, run_step
 from agent_sdk.agent.policy import DEFAULT_POLICY, CallPolicy
-from agent_sdk.errors import AgentSDKError
+from agent_sdk.errors import AgentSDKError, ToolSchemaWarning
 from agent_sdk.eval.bfcl_data import BFCLQuestion, coerce_numbers, load_bfcl
 from agent_sdk.runtime.engine import Engine
 from agent_sdk.tools import ToolRegistry
@@ -39,7 +40,8 @@ class BFCLAnswer:
         attempted: The model wrote a call (kept, declined or malformed).
         generated_tokens: Tokens generated.
         model_seconds: Time in the model.
-        error: Why the question could not be run (its tools' grammar failed), else None.
+        error: Why the question could not be run (no tool's schema compiles), else None.
+        warnings: Tools repaired or left out of the grammar.
     """
 
     calls: list[dict[str, Any]]
@@ -48,6 +50,7 @@ class BFCLAnswer:
     generated_tokens: int = 0
     model_seconds: float = 0.0
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -91,12 +94,15 @@ def answer_question(
     try:
         registry = ToolRegistry.from_openai([{"type": "function", "function": t} for t in q.tools])
         tools = [t["function"] for t in registry.to_openai()]
-        step = run_step(backend.step(
-            [{"role": "user", "content": q.request}], tools, system=q.system, policy=policy, max_tokens=max_tokens,
-            answer=not backend.constrain,
-        ))
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always", ToolSchemaWarning)
+            step = run_step(backend.step(
+                [{"role": "user", "content": q.request}], tools, system=q.system, policy=policy, max_tokens=max_tokens,
+                answer=not backend.constrain,
+            ))
     except AgentSDKError as exc:
         return BFCLAnswer([], False, False, error=f"{type(exc).__name__}: {exc}")
+    notes = [str(w.message) for w in seen if issubclass(w.category, ToolSchemaWarning)]
     schemas = {t["name"]: t["parameters"] for t in q.tools}
     calls = [{"name": c.name, "arguments": coerce_numbers(c.arguments, schemas.get(c.name, {}))} for c in step.calls]
     valid = not step.errors and bool(calls)
@@ -107,7 +113,7 @@ def answer_question(
             valid = False
     # A call `auto` declined is no output: the valid-call rate counts the calls returned.
     return BFCLAnswer(calls, valid, bool(step.calls) or bool(step.errors), step.stats.generated_tokens,
-                      step.stats.model_seconds)
+                      step.stats.model_seconds, warnings=notes)
 
 
 def run_bfcl(
@@ -153,6 +159,8 @@ def run_bfcl(
                 line: dict[str, Any] = {"id": q.id, "calls": ans.calls}
                 if ans.error:
                     line["error"] = ans.error
+                if ans.warnings:
+                    line["warnings"] = ans.warnings
                 fp.write(json.dumps(line) + "\n")
                 fp.flush()
             if progress:

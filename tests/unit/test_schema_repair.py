@@ -14,7 +14,7 @@ from tokenizers import Tokenizer
 
 from agent_sdk.constrain.grammar import GrammarEngine, GrammarError
 from agent_sdk.constrain.schema_repair import repair_schema, usable_tools
-from agent_sdk.constrain.tool_grammar import tool_call_grammar
+from agent_sdk.agent.call_format import HERMES
 from agent_sdk.errors import AgentSDKError, UserError
 from tests.fixtures.checkpoints import build_bpe_tokenizer
 
@@ -82,7 +82,7 @@ def _call(name: str, arguments: str) -> str:
 def test_llguidance_refuses_an_integer_enum_of_strings(engine: GrammarEngine) -> None:
     # The failure being repaired: one such tool breaks the grammar of every tool.
     with pytest.raises(GrammarError, match="number_of_tickets' is unsatisfiable"):
-        engine.lark_grammar(tool_call_grammar([WEATHER, TICKETS]))
+        engine.lark_grammar(HERMES.grammar([WEATHER, TICKETS]))
 
 
 def test_an_integer_enum_of_strings_becomes_integers() -> None:
@@ -221,7 +221,7 @@ def test_an_integer_enum_of_strings_is_repaired_and_callable(engine: GrammarEngi
     [warning] = warnings
     assert warning.startswith("tool 'book_tickets': #/properties/number_of_tickets: enum values")
 
-    grammar = engine.lark_grammar(tool_call_grammar(usable))
+    grammar = engine.lark_grammar(HERMES.grammar(usable))
     assert _accepts(engine, tokenizer, grammar, _call("book_tickets", '{"event": "Opera", "number_of_tickets": 3}'))
     assert not _accepts(
         engine, tokenizer, grammar, _call("book_tickets", '{"event": "Opera", "number_of_tickets": "3"}')
@@ -235,7 +235,7 @@ def test_an_impossible_schema_is_left_out_and_the_good_tool_stays_callable(
     engine: GrammarEngine, tokenizer: Tokenizer, bad: dict[str, Any]
 ) -> None:
     with pytest.raises(GrammarError):
-        engine.lark_grammar(tool_call_grammar([WEATHER, bad]))
+        engine.lark_grammar(HERMES.grammar([WEATHER, bad]))
     usable, warnings = usable_tools(engine, [bad, WEATHER])
     assert usable == [WEATHER]
     [warning] = warnings
@@ -243,7 +243,7 @@ def test_an_impossible_schema_is_left_out_and_the_good_tool_stays_callable(
     assert "unsatisfiable" in warning
     assert "\n" not in warning and "%json" not in warning  # the reason, not the grammar listing
 
-    grammar = engine.lark_grammar(tool_call_grammar(usable))
+    grammar = engine.lark_grammar(HERMES.grammar(usable))
     assert _accepts(engine, tokenizer, grammar, _call("get_weather", '{"city": "Paris"}'))
     assert not _accepts(engine, tokenizer, grammar, _call(bad["name"], "{}"))
 
