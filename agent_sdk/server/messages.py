@@ -10,13 +10,13 @@ sees the same conversation whichever way it arrived.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from agent_sdk.agent.call_format import HERMES
 from agent_sdk.agent.conversation import SYSTEM_ROLES, render_messages
 from agent_sdk.agent.prompting import system_prompt
 from agent_sdk.server.errors import APIError
+from agent_sdk.server.json_input import load_json
 
 __all__ = ["ROLES", "chat_messages"]
 
@@ -95,11 +95,8 @@ def _assistant_calls(calls: Any, where: str) -> list[tuple[str, Any]]:
         if not isinstance(name, str) or not isinstance(args, (str, dict)):
             raise APIError(400, f'{where}.tool_calls[{i}] must be {{"type": "function", "function": {{"name", "arguments"}}}}',
                            param=f"{where}.tool_calls")
-        if isinstance(args, str):
-            try:
-                args = json.loads(args) if args.strip() else {}
-            except ValueError:
-                raise APIError(400, f"{where}.tool_calls[{i}].function.arguments is not valid JSON",
-                               param=f"{where}.tool_calls") from None
+        if isinstance(args, str):  # read as strictly as the body: it is parsed again downstream
+            args = load_json(args, what=f"{where}.tool_calls[{i}].function.arguments", code="invalid_value",
+                             param=f"{where}.tool_calls") if args.strip() else {}
         out.append((name, args))
     return out

@@ -1,7 +1,8 @@
 """Request validation: a ``/v1/chat/completions`` body → a :class:`ChatRequest` ready to run.
 
 Everything a request carries is checked here, before it waits for the
-engine: the JSON itself, the messages (:mod:`~agent_sdk.server.messages`),
+engine: the JSON itself (strict, bounded: :mod:`~agent_sdk.server.json_input`),
+the messages (:mod:`~agent_sdk.server.messages`),
 the tools and their schemas, ``tool_choice``, ``response_format`` and the
 sampling fields. A request that gets through renders to a prompt that
 fits the context window and grammars that compile; anything else is a 400
@@ -10,7 +11,6 @@ naming the field.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 import uuid
@@ -26,6 +26,7 @@ from agent_sdk.runtime.sampler import SamplingParams
 from agent_sdk.runtime.tokenizer import Tokenizer
 from agent_sdk.server.config import ServerConfig
 from agent_sdk.server.errors import APIError
+from agent_sdk.server.json_input import load_json
 from agent_sdk.server.messages import chat_messages
 from agent_sdk.tools import ToolRegistry
 
@@ -93,17 +94,13 @@ class RequestValidator:
         Raises:
             APIError: 400 for anything malformed or over a limit, naming what is wrong.
         """
-        try:
-            body = json.loads(raw)
-        except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
-            raise APIError(400, f"the body is not valid JSON: {exc}", code="invalid_json") from None
+        body = load_json(raw)
         if not isinstance(body, dict):
             raise APIError(400, "the body must be a JSON object", code="invalid_json")
         model = body.get("model")
         if model is not None and not isinstance(model, str):
             raise APIError(400, "'model' must be a string", param="model")
-        n = body.get("n", 1)
-        if n is not None and n != 1:
+        if _integer(body, "n", 1) != 1:
             raise APIError(400, "only n=1 is supported", code="unsupported_value", param="n")
         if body.get("logprobs"):
             raise APIError(400, "logprobs are not supported", code="unsupported_value", param="logprobs")
@@ -206,9 +203,9 @@ class RequestValidator:
         window = self.context_window
         room = window - prompt_tokens
         key = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
-        requested = body.get(key)
+        requested = _integer(body, key, None)
         if requested is not None:
-            if not isinstance(requested, int) or isinstance(requested, bool) or requested < 1:
+            if requested < 1:
                 raise APIError(400, f"'{key}' must be a positive integer", param=key)
             if requested > self.max_tokens_limit:
                 raise APIError(400, f"'{key}' is {requested}, above this server's limit of {self.max_tokens_limit}",
@@ -228,14 +225,12 @@ class RequestValidator:
         if stop is not None and (not isinstance(stop, list) or len(stop) > MAX_STOP
                                  or not all(isinstance(s, str) for s in stop)):
             raise APIError(400, f"'stop' must be a string or a list of at most {MAX_STOP} strings", param="stop")
-        seed = body.get("seed")
-        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
-            raise APIError(400, "'seed' must be an integer", param="seed")
+        seed = _integer(body, "seed", None)
         try:
             return SamplingParams(
                 temperature=_number(body, "temperature", self.config.default_temperature),
                 top_p=_number(body, "top_p", 1.0),
-                top_k=int(_number(body, "top_k", 0)),  # not OpenAI's; llama.cpp's and Ollama's servers take it too
+                top_k=_integer(body, "top_k", 0),  # not OpenAI's; llama.cpp's and Ollama's servers take it too
                 repetition_penalty=_number(body, "repetition_penalty", 1.0),
                 seed=None if seed is None else seed % 2**63,
                 max_tokens=max_tokens,
@@ -274,3 +269,13 @@ def _check_schema(schema: Any) -> None:
     except jsonschema.SchemaError as exc:
         path = "/".join(str(p) for p in exc.absolute_path) or "(root)"
         raise APIError(400, f"invalid JSON schema at {path}: {exc.message}", param="response_format.json_schema") from None
+
+
+def _integer(body: Mapping[str, Any], key: str, default: Any) -> Any:
+    """An integer field: JSON integers only (``1.5`` is not truncated, ``true`` is not 1)."""
+    value = body.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise APIError(400, f"'{key}' must be an integer", param=key)
+    return value

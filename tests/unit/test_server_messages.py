@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from agent_sdk.agent.prompting import DEFAULT_SYSTEM, system_prompt
 from agent_sdk.agent.call_format import HERMES
+from agent_sdk.agent.prompting import DEFAULT_SYSTEM, system_prompt
 from agent_sdk.server import APIError, chat_messages
 
 pytestmark = pytest.mark.unit
@@ -76,6 +76,8 @@ def test_text_parts_and_assistant_text_with_calls() -> None:
     ([{"role": "assistant", "tool_calls": "x"}], "tool_calls must be a list"),
     ([{"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": "{bad"}}]}], "not valid JSON"),
     ([{"role": "assistant", "tool_calls": [{"function": {"arguments": "{}"}}]}], "tool_calls[0]"),
+    ([{"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": '{"a": NaN}'}}]}], "not valid JSON"),
+    ([{"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": "[" * 5000}}]}], "deeper than"),
 ])
 def test_malformed_messages_raise_400(messages: Any, fragment: str) -> None:
     with pytest.raises(APIError) as exc:
