@@ -16,8 +16,8 @@ client sends the results back as ``tool`` messages.
 One engine serves every request, one at a time: a request waits (queued, at
 most ``max_queue`` of them) while another one decodes, and a streamed reply
 holds the engine until it ends. Requests are validated before they queue:
-a malformed one, or one over a limit (body size, ``max_tokens``, the
-context window), gets a 4xx ``{"error": {"message", "type", "code",
+a malformed one, or one over a limit (body size, nesting, ``max_tokens``,
+the context window), gets a 4xx ``{"error": {"message", "type", "code",
 "param"}}``.
 
 Only the standard library's ``http.server`` is used. It binds to the loopback
@@ -26,7 +26,9 @@ has one before exposing it to a network.
 
 Modules, one job each:
 
-* :mod:`~agent_sdk.server.validation`: a request body → :class:`ChatRequest`;
+* :mod:`~agent_sdk.server.validation`: a request body → :class:`ChatRequest`
+  (with :mod:`~agent_sdk.server.json_input` for strict, bounded JSON and
+  :mod:`~agent_sdk.server.schemas` for the schemas it carries);
 * :mod:`~agent_sdk.server.messages`: OpenAI messages → the template's messages;
 * :mod:`~agent_sdk.server.service`: :class:`ChatService`, the engine, its
   queue and running a request;

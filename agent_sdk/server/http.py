@@ -6,6 +6,7 @@ Only the standard library's ``http.server`` is used.
 from __future__ import annotations
 
 import json
+import re
 import socket
 from collections.abc import Callable
 from http import HTTPStatus
@@ -13,13 +14,22 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from agent_sdk.constrain.grammar import GrammarError
 from agent_sdk.errors import AgentSDKError, ContextOverflowError, UserError
 from agent_sdk.runtime.engine import Engine
 from agent_sdk.server.config import ServerConfig
 from agent_sdk.server.errors import APIError
+from agent_sdk.server.schemas import grammar_problem
 from agent_sdk.server.service import ChatService
 
-__all__ = ["ChatServer", "make_server"]
+__all__ = ["ChatServer", "escape_log", "make_server"]
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1 (http.server decodes request lines as Latin-1)
+
+
+def escape_log(text: str) -> str:
+    """``text`` with control characters as ``\\xNN``: a request line cannot move the cursor or recolour a terminal."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -74,18 +84,24 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
             self.close_connection = True  # the client went away
         except Exception as exc:  # noqa: BLE001  (one bad request must not take the server down)
-            if isinstance(exc, ContextOverflowError):
-                err = APIError(400, str(exc), code="context_length_exceeded", param="messages")
-            elif isinstance(exc, UserError):
-                err = APIError(400, str(exc))
-            else:
-                err = APIError(500, f"internal error: {type(exc).__name__}: {exc}", type="server_error",
-                               code="internal_error")
+            err = self._failure(exc)
             self._send_json(err.status, err.body())
 
     def _allow(self, method: str, allowed: str) -> None:
         if method != allowed:
             raise APIError(405, f"use {allowed} here", code="method_not_allowed")
+
+    def _failure(self, exc: Exception) -> APIError:
+        """An unexpected exception as the error the client gets: internals go to the log, not to the client."""
+        if isinstance(exc, ContextOverflowError):
+            return APIError(400, str(exc), code="context_length_exceeded", param="messages")
+        if isinstance(exc, GrammarError):
+            return APIError(400, f"the grammar engine cannot constrain this request: {grammar_problem(exc)}")
+        if isinstance(exc, UserError):
+            return APIError(400, str(exc))
+        self.log_error("internal error: %s: %s", type(exc).__name__, exc)
+        return APIError(500, "internal error (the server's log has the details)", type="server_error",
+                        code="internal_error")
 
     def _read_body(self, limit: int) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -134,9 +150,7 @@ class _Handler(BaseHTTPRequestHandler):
             except (BrokenPipeError, ConnectionResetError, TimeoutError):
                 return  # the client went away; closing the generator stops the decoding
             except Exception as exc:  # noqa: BLE001  (the status line is sent: report in the stream)
-                err = APIError(500, f"internal error: {type(exc).__name__}: {exc}", type="server_error",
-                               code="internal_error")
-                self._event(err.body())
+                self._event(self._failure(exc).body())
             finally:
                 chunks.close()
             self.wfile.write(b"data: [DONE]\n\n")
@@ -174,7 +188,7 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         log = self.server.log
         if log is not None:
-            log(f"{self.address_string()} {format % args}")
+            log(escape_log(f"{self.address_string()} {format % args}"))
 
 
 class ChatServer(ThreadingHTTPServer):

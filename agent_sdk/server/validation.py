@@ -2,9 +2,9 @@
 
 Everything a request carries is checked here, before it waits for the
 engine: the JSON itself (strict, bounded: :mod:`~agent_sdk.server.json_input`),
-the messages (:mod:`~agent_sdk.server.messages`),
-the tools and their schemas, ``tool_choice``, ``response_format`` and the
-sampling fields. A request that gets through renders to a prompt that
+the messages (:mod:`~agent_sdk.server.messages`), the tools and their schemas
+(:mod:`~agent_sdk.server.schemas`), ``tool_choice``, ``response_format`` and
+the sampling fields. A request that gets through renders to a prompt that
 fits the context window and grammars that compile; anything else is a 400
 naming the field.
 """
@@ -28,10 +28,15 @@ from agent_sdk.server.config import ServerConfig
 from agent_sdk.server.errors import APIError
 from agent_sdk.server.json_input import load_json
 from agent_sdk.server.messages import chat_messages
+from agent_sdk.server.schemas import check_schema, grammar_problem, meta_check
 from agent_sdk.tools import ToolRegistry
 
-__all__ = ["MAX_STOP", "ChatRequest", "RequestValidator"]
+__all__ = ["MAX_STOP", "MAX_TOOLS", "ChatRequest", "RequestValidator"]
 
+# OpenAI's own limit on tools per request. Each costs schema checks and a
+# grammar branch before the prompt's length is known (a 1 MiB body of tiny
+# tools takes seconds of CPU), and more would not fit a small model's window.
+MAX_TOOLS = 128
 MAX_STOP = 16  # stop strings per request (OpenAI allows 4)
 
 
@@ -112,6 +117,9 @@ class RequestValidator:
         parallel = _bool(body, "parallel_tool_calls", True)
 
         messages: Any = body.get("messages")  # checked by chat_messages below
+        if isinstance(messages, list) and len(messages) > self.context_window:  # each costs tokens: cannot fit
+            raise APIError(400, f"{len(messages)} messages cannot fit this model's context window of "
+                                f"{self.context_window} tokens", code="context_length_exceeded", param="messages")
         registry = self._tools(body.get("tools"))
         specs = [t["function"] for t in registry.to_openai()]
         choice = self._tool_choice(body.get("tool_choice"), registry)
@@ -145,6 +153,13 @@ class RequestValidator:
             return ToolRegistry()
         if not isinstance(tools, list):
             raise APIError(400, "'tools' must be a list", code="invalid_tools", param="tools")
+        if len(tools) > MAX_TOOLS:
+            raise APIError(400, f"{len(tools)} tools; at most {MAX_TOOLS} are accepted", code="invalid_tools",
+                           param="tools")
+        for i, spec in enumerate(tools):  # before jsonschema and the prompt read them: both recurse
+            fn = spec.get("function") if isinstance(spec, dict) and "function" in spec else spec
+            if isinstance(fn, dict):
+                check_schema(fn.get("parameters"), f"tools[{i}].function.parameters", param="tools")
         try:
             return ToolRegistry.from_openai(tools)
         except ToolDefinitionError as exc:
@@ -155,7 +170,14 @@ class RequestValidator:
         try:
             call_grammar(ge, specs, choice=choice, parallel=parallel)
         except UserError as exc:  # GrammarError: a schema the grammar engine cannot compile
-            raise APIError(400, f"cannot constrain calls to these tools: {exc}", code="invalid_tools", param="tools") from None
+            for i, spec in enumerate(specs):  # name the tool at fault
+                try:
+                    call_grammar(ge, [spec], choice="required", parallel=False)
+                except UserError as one:
+                    raise APIError(400, f"tools[{i}] ({spec['name']}): the grammar engine cannot compile its "
+                                        f"parameters: {grammar_problem(one)}", code="invalid_tools", param="tools") from None
+            raise APIError(400, f"cannot constrain calls to these tools: {grammar_problem(exc)}", code="invalid_tools",
+                           param="tools") from None
 
     def _tool_choice(self, value: Any, registry: ToolRegistry) -> str:
         if value is None:
@@ -192,12 +214,14 @@ class RequestValidator:
             if not isinstance(spec, dict) or not isinstance(spec.get("schema", {}), (dict, bool)):
                 raise APIError(400, 'response_format json_schema must be {"name": ..., "schema": {...}}', param=param)
             schema = spec.get("schema", True)
-            _check_schema(schema)
+            check_schema(schema, "response_format.json_schema.schema", param=param)
+            meta_check(schema, "response_format.json_schema.schema", param=param)
         ge = self._grammar_engine("response_format")
         try:
             return ge.json_grammar(schema)
         except UserError as exc:
-            raise APIError(400, str(exc), param="response_format") from None
+            raise APIError(400, f"the grammar engine cannot compile response_format's schema: {grammar_problem(exc)}",
+                           param="response_format") from None
 
     def _sampling(self, body: Mapping[str, Any], prompt_tokens: int) -> SamplingParams:
         window = self.context_window
@@ -256,19 +280,6 @@ def _number(body: Mapping[str, Any], key: str, default: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise APIError(400, f"'{key}' must be a number", param=key)
     return float(value)
-
-
-def _check_schema(schema: Any) -> None:
-    import jsonschema
-
-    if isinstance(schema, bool):
-        return
-    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-    try:
-        cls.check_schema(schema)
-    except jsonschema.SchemaError as exc:
-        path = "/".join(str(p) for p in exc.absolute_path) or "(root)"
-        raise APIError(400, f"invalid JSON schema at {path}: {exc.message}", param="response_format.json_schema") from None
 
 
 def _integer(body: Mapping[str, Any], key: str, default: Any) -> Any:

@@ -16,12 +16,14 @@ import http.client
 import json
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from agent_sdk.errors import AgentSDKError
 from agent_sdk.runtime import Engine
 from agent_sdk.server import ChatServer, ServerConfig, make_server
 
@@ -175,3 +177,89 @@ def test_deep_nesting_is_a_400_naming_the_limit(server: ChatServer, name: str, b
 def test_a_lone_surrogate_is_named(server: ChatServer) -> None:
     message = _refused(server.port, b'{"messages": [{"role": "user", "content": "hi \\ud800"}]}', "invalid_json")
     assert "surrogate" in message
+
+
+# ------------------------------- schemas and limits (issue 11.1, 11.2)
+
+RECURSIVE = {"type": "object", "properties": {"c": {"$ref": "#"}}}
+LOOP = {"type": "object", "properties": {"x": {"$ref": "#/$defs/a"}},
+        "$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}}
+
+
+@pytest.mark.parametrize(("where", "schema", "extra"), [
+    ("tools", RECURSIVE, {}),
+    ("tools", RECURSIVE, {"tool_choice": "required"}),
+    ("tools", LOOP, {"tool_choice": "required"}),
+    ("tools", LOOP, {}),
+    ("response_format", {"properties": {"c": {"$ref": "#"}}}, {}),
+    ("response_format", LOOP, {}),
+], ids=["tools-self-auto", "tools-self-required", "tools-defs-loop-required", "tools-defs-loop-auto",
+        "response-self", "response-defs-loop"])
+def test_recursive_schemas_are_a_400_naming_the_loop(server: ChatServer, where: str, schema: Any,
+                                                     extra: dict[str, Any]) -> None:
+    body: dict[str, Any] = {"messages": QUESTION, "max_tokens": 64, **extra}
+    if where == "tools":
+        body["tools"] = [_tool(schema)]
+    else:
+        body["response_format"] = _schema_format(schema)
+    message = _refused(server.port, body, "recursive_schema")
+    assert "recursive" in message and "$ref" in message
+
+
+def test_schemas_at_the_depth_limit_are_served(server: ChatServer) -> None:
+    from agent_sdk.server.schemas import MAX_SCHEMA_DEPTH
+
+    # A tool's parameters: the object, its "properties", nested arrays, the string at the limit.
+    params = {"type": "object", "properties": {"x": _nested_arrays(MAX_SCHEMA_DEPTH - 3)}}
+    status, reply = _post(server.port, {"messages": QUESTION, "tools": [_tool(params)], "tool_choice": "required",
+                                        "max_tokens": 8})
+    assert status == 200, reply
+    status, reply = _post(server.port, {"messages": QUESTION, "max_tokens": 8,
+                                        "response_format": _schema_format(_nested_arrays(MAX_SCHEMA_DEPTH - 1))})
+    assert status == 200, reply
+    params = {"type": "object", "properties": {"x": _nested_arrays(MAX_SCHEMA_DEPTH - 2)}}
+    message = _refused(server.port, {"messages": QUESTION, "tools": [_tool(params)]}, "schema_too_deep")
+    assert "tools[0].function.parameters" in message and str(MAX_SCHEMA_DEPTH) in message
+
+
+def test_grammar_errors_name_the_tool_without_the_grammar(server: ChatServer) -> None:
+    good = _tool({"type": "object", "properties": {"a": {"type": "string"}}}, "good")
+    bad = _tool({"type": "object", "properties": {"a": {"type": "string", "format": "bogus"}}}, "bad")
+    message = _refused(server.port, {"messages": QUESTION, "tools": [good, bad], "tool_choice": "required"},
+                       "invalid_tools")
+    assert message.startswith("tools[1] (bad):") and "Unknown format: bogus" in message
+    assert "\n" not in message and " | " not in message
+    message = _refused(server.port, {"messages": QUESTION, "response_format": _schema_format(
+        {"type": "object", "not": {"required": ["a"]}})})
+    assert message.endswith('Unimplemented keys: ["not"]') and "\n" not in message
+
+
+def test_an_internal_error_reaches_the_log_not_the_client(
+    serve: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, log = serve()
+    matcher_state = "grammar matcher error: NoExtensionBias\n<state>\nTokens: ⟦<‧tool‧>⟧\n</state><grammar>%json {}</grammar>"
+
+    def fail(*_: Any, **__: Any) -> Any:  # what a grammar dead end raised while decoding
+        raise AgentSDKError(matcher_state)
+
+    monkeypatch.setattr(server.service, "complete", fail)
+    status, reply = _post(server.port, {"messages": QUESTION, "max_tokens": 4})
+    assert status == 500 and reply["error"]["code"] == "internal_error"
+    assert not any(s in json.dumps(reply) for s in INTERNALS)
+    assert any("NoExtensionBias" in ln and "\\x0a" in ln and "\n" not in ln for ln in log), log  # one escaped line
+
+
+def test_too_many_tools_are_refused_before_any_is_compiled(server: ChatServer) -> None:
+    from agent_sdk.server.validation import MAX_TOOLS
+
+    tools = [_tool({"type": "object", "properties": {"a": {"type": "string"}}}, f"t{i}") for i in range(MAX_TOOLS + 1)]
+    t0 = time.monotonic()
+    message = _refused(server.port, {"messages": QUESTION, "tools": tools}, "invalid_tools")
+    assert str(MAX_TOOLS) in message and time.monotonic() - t0 < 2
+
+
+def test_more_messages_than_the_window_holds_are_refused_before_rendering(server: ChatServer, engine: Engine) -> None:
+    messages = [{"role": "user", "content": ""}] * (engine.context_window + 1)
+    message = _refused(server.port, {"messages": messages}, "context_length_exceeded")
+    assert "messages cannot fit" in message

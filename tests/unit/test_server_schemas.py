@@ -9,6 +9,7 @@ import pytest
 
 from agent_sdk.server import APIError
 from agent_sdk.server.json_input import MAX_JSON_DEPTH, load_json, too_deep
+from agent_sdk.server.schemas import MAX_SCHEMA_DEPTH, check_schema, grammar_problem, ref_loop
 
 pytestmark = pytest.mark.unit
 
@@ -50,3 +51,64 @@ def test_lone_surrogates_are_refused() -> None:
     with pytest.raises(APIError) as exc:
         load_json(b'{"k\\udc00": 1}')
     assert "surrogate" in exc.value.message
+
+
+# ---------------------------------------------------------------- schemas
+
+
+@pytest.mark.parametrize(("schema", "labels"), [
+    ({"properties": {"c": {"$ref": "#"}}}, ["#", "#"]),
+    ({"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"},
+     ["#/$defs/a", "#/$defs/b", "#/$defs/a"]),
+    ({"definitions": {"node": {"type": "object", "properties": {"kids": {"type": "array", "items": {
+        "$ref": "#/definitions/node"}}}}}, "$ref": "#/definitions/node"}, ["#/definitions/node", "#/definitions/node"]),
+    ({"$defs": {"a/b": {"items": {"$ref": "#/$defs/a~1b"}}}}, ["#/$defs/a~1b", "#/$defs/a~1b"]),
+    ({"anyOf": [{"type": "null"}, {"properties": {"x": {"$ref": "#/anyOf/1"}}}]}, ["#/anyOf/1", "#/anyOf/1"]),
+])
+def test_ref_loops_are_found(schema: dict[str, Any], labels: list[str]) -> None:
+    loop = ref_loop(schema)
+    assert loop is not None and loop[2] == labels
+
+
+@pytest.mark.parametrize("schema", [
+    {"$defs": {"a": {"type": "string"}, "b": {"properties": {"x": {"$ref": "#/$defs/a"}}}},
+     "properties": {"p": {"$ref": "#/$defs/b"}, "q": {"$ref": "#/$defs/a"}}},  # shared, not recursive
+    {"properties": {"c": {"const": {"$ref": "#"}}, "d": {"default": {"$ref": "#"}}, "e": {"enum": [{"$ref": "#"}]}}},
+    {"properties": {"x": {"$ref": "other.json#"}, "y": {"$ref": "#anchor"}, "z": {"$ref": "#/$defs/missing"}}},
+])
+def test_schemas_without_loops_pass(schema: dict[str, Any]) -> None:
+    assert ref_loop(schema) is None
+    check_schema(schema, "s", param="s")
+
+
+def test_many_refs_are_checked_quickly() -> None:
+    import time
+
+    schema = {"$defs": {f"d{i}": {"type": "string"} for i in range(2000)},
+              "properties": {f"p{i}": {"$ref": f"#/$defs/d{i % 2000}"} for i in range(20_000)}}
+    t0 = time.monotonic()
+    assert ref_loop(schema) is None
+    assert time.monotonic() - t0 < 2
+
+
+def test_check_schema_names_where() -> None:
+    with pytest.raises(APIError) as exc:
+        check_schema({"properties": {"c": {"$ref": "#"}}}, "tools[2].function.parameters", param="tools")
+    assert exc.value.code == "recursive_schema" and "tools[2].function.parameters.properties.c" in exc.value.message
+    deep: dict[str, Any] = {}
+    for _ in range(MAX_SCHEMA_DEPTH):
+        deep = {"items": deep}
+    with pytest.raises(APIError) as exc:
+        check_schema(deep, "response_format.json_schema.schema", param="response_format")
+    assert exc.value.code == "schema_too_deep" and str(MAX_SCHEMA_DEPTH) in exc.value.message
+
+
+def test_grammar_problem_keeps_the_statement_only() -> None:
+    listing = ('grammar does not compile: at 5(9): failed to compile JSON schema: Unknown format: bogus\n'
+               '   3 | call: call_0\n   5 | args_0: %json {"type": "object"}\n      ^')
+    assert grammar_problem(Exception(listing)) == "Unknown format: bogus"
+    state = "grammar matcher error: NoExtensionBias\n<state>\nTokens: x\n</state><grammar>\nstart: a\n</grammar>"
+    assert grammar_problem(Exception(state)) == "grammar matcher error: NoExtensionBias"
+    assert grammar_problem(Exception("regex parse error:\n    (\n    ^\nerror: unclosed group")) == \
+        "regex parse error: ( ^ error: unclosed group"
+    assert len(grammar_problem(Exception("x" * 5000))) == 300
