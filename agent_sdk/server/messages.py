@@ -1,7 +1,7 @@
 """OpenAI chat messages → the role/content messages the model's chat template renders.
 
-The messages are checked (roles, text content, the calls an assistant
-made), then rendered as the agent renders its own
+The messages are checked (roles, text content, the calls an assistant made,
+the results that answer them), then rendered as the agent renders its own
 history (:func:`agent_sdk.agent.conversation.render_messages`, in the Hermes
 call format), with the tools described in the system prompt as the agent
 describes them (:func:`agent_sdk.agent.prompting.system_prompt`): the model
@@ -36,7 +36,8 @@ def chat_messages(messages: Any, tools: list[dict[str, Any]]) -> list[dict[str, 
         tools: Function specs offered in the request.
 
     Raises:
-        APIError: 400, naming the first malformed message.
+        APIError: 400, naming the first malformed message: a wrong role or
+            content, a malformed call, or a tool result that answers no call.
     """
     if messages is None:
         raise APIError(400, "'messages' is required", code="missing_required_parameter", param="messages")
@@ -58,14 +59,35 @@ def chat_messages(messages: Any, tools: list[dict[str, Any]]) -> list[dict[str, 
     elif lead:
         out.append({"role": "system", "content": system})
     rest = []
+    calling: tuple[int, list[str | None]] | None = None  # the assistant message tool results may answer, its call ids
     for i, m in enumerate(messages[lead:], start=lead):
         where = f"messages[{i}]"
         msg: dict[str, Any] = {"role": m["role"], "content": _text(m.get("content"), where)}
         if m["role"] == "assistant" and m.get("tool_calls"):
-            msg["tool_calls"] = [{"function": {"name": n, "arguments": a}}
-                                 for n, a in _assistant_calls(m["tool_calls"], where)]
+            calls = _assistant_calls(m["tool_calls"], where)
+            msg["tool_calls"] = [{"function": {"name": n, "arguments": a}} for _, n, a in calls]
+            calling = (i, [cid for cid, _, _ in calls])
+        elif m["role"] == "tool":
+            _check_answers(m, where, calling)
+        else:
+            calling = None  # results must follow their call, only other results in between
         rest.append(msg)
     return out + render_messages(rest, HERMES)
+
+
+def _check_answers(m: dict[str, Any], where: str, calling: tuple[int, list[str | None]] | None) -> None:
+    """A tool result must answer a call of the assistant message just before it (other results between)."""
+    cid = m.get("tool_call_id")
+    if cid is not None and not isinstance(cid, str):
+        raise APIError(400, f"{where}.tool_call_id must be a string", param=f"{where}.tool_call_id")
+    if calling is None:
+        raise APIError(400, f"{where} is a tool result, but the message before it made no tool call: a 'tool' message "
+                            "must follow the assistant message whose tool_calls it answers", param=f"{where}.role")
+    j, ids = calling
+    if cid and cid not in ids:
+        known = ", ".join(repr(x) for x in ids if x) or "none"
+        raise APIError(400, f"{where}.tool_call_id {cid!r} matches no call of messages[{j}] (its call ids: {known})",
+                       param=f"{where}.tool_call_id")
 
 
 def _text(content: Any, where: str) -> str:
@@ -84,7 +106,8 @@ def _text(content: Any, where: str) -> str:
     raise APIError(400, f"{where}.content must be a string or a list of text parts", param=f"{where}.content")
 
 
-def _assistant_calls(calls: Any, where: str) -> list[tuple[str, Any]]:
+def _assistant_calls(calls: Any, where: str) -> list[tuple[str | None, str, Any]]:
+    """``(id, name, arguments)`` of each call an assistant message made."""
     if not isinstance(calls, list):
         raise APIError(400, f"{where}.tool_calls must be a list", param=f"{where}.tool_calls")
     out = []
@@ -92,11 +115,12 @@ def _assistant_calls(calls: Any, where: str) -> list[tuple[str, Any]]:
         fn = call.get("function") if isinstance(call, dict) else None
         name = fn.get("name") if isinstance(fn, dict) else None
         args = fn.get("arguments", "{}") if isinstance(fn, dict) else None
-        if not isinstance(name, str) or not isinstance(args, (str, dict)):
-            raise APIError(400, f'{where}.tool_calls[{i}] must be {{"type": "function", "function": {{"name", "arguments"}}}}',
-                           param=f"{where}.tool_calls")
+        cid = call.get("id") if isinstance(call, dict) else None
+        if not isinstance(name, str) or not isinstance(args, (str, dict)) or not isinstance(cid, (str, type(None))):
+            raise APIError(400, f'{where}.tool_calls[{i}] must be {{"id": "...", "type": "function", "function": '
+                                '{"name", "arguments"}}', param=f"{where}.tool_calls")
         if isinstance(args, str):  # read as strictly as the body: it is parsed again downstream
             args = load_json(args, what=f"{where}.tool_calls[{i}].function.arguments", code="invalid_value",
                              param=f"{where}.tool_calls") if args.strip() else {}
-        out.append((name, args))
+        out.append((cid, name, args))
     return out

@@ -263,3 +263,33 @@ def test_more_messages_than_the_window_holds_are_refused_before_rendering(server
     messages = [{"role": "user", "content": ""}] * (engine.context_window + 1)
     message = _refused(server.port, {"messages": messages}, "context_length_exceeded")
     assert "messages cannot fit" in message
+
+
+# ------------------------------------------------ messages (issue 11.8)
+
+CALL = {"role": "assistant", "content": None, "tool_calls": [
+    {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]}
+
+
+@pytest.mark.parametrize(("messages", "fragment"), [
+    ([*QUESTION, {"role": "tool", "tool_call_id": "call_1", "content": "21 C"}], "messages[1]"),
+    ([*QUESTION, {"role": "tool", "content": "21 C"}], "messages[1]"),
+    ([*QUESTION, CALL, {"role": "tool", "tool_call_id": "call_2", "content": "21 C"}], "messages[2].tool_call_id"),
+    ([*QUESTION, CALL, {"role": "user", "content": "and?"}, {"role": "tool", "tool_call_id": "call_1", "content": "x"}],
+     "messages[3]"),
+    ([*QUESTION, CALL, {"role": "tool", "tool_call_id": 1, "content": "21 C"}], "messages[2].tool_call_id"),
+], ids=["no-call-before", "no-call-no-id", "id-matches-no-call", "user-in-between", "id-not-a-string"])
+def test_orphan_tool_messages_are_a_400_naming_the_message(server: ChatServer, messages: list[Any],
+                                                           fragment: str) -> None:
+    assert fragment in _refused(server.port, {"messages": messages, "max_tokens": 4})
+
+
+def test_answered_calls_are_accepted(server: ChatServer) -> None:
+    two = {**CALL, "tool_calls": [*CALL["tool_calls"], {**CALL["tool_calls"][0], "id": "call_2"}]}
+    for messages in (
+        [*QUESTION, two, {"role": "tool", "tool_call_id": "call_2", "content": "a"},
+         {"role": "tool", "tool_call_id": "call_1", "content": "b"}],
+        [*QUESTION, CALL, {"role": "tool", "content": "no id: answers the call before it"}],
+    ):
+        status, reply = _post(server.port, {"messages": messages, "max_tokens": 2})
+        assert status == 200, reply

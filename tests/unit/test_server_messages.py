@@ -76,8 +76,20 @@ def test_text_parts_and_assistant_text_with_calls() -> None:
     ([{"role": "assistant", "tool_calls": "x"}], "tool_calls must be a list"),
     ([{"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": "{bad"}}]}], "not valid JSON"),
     ([{"role": "assistant", "tool_calls": [{"function": {"arguments": "{}"}}]}], "tool_calls[0]"),
+    ([{"role": "assistant", "tool_calls": [{"id": 7, "function": {"name": "f", "arguments": "{}"}}]}], "tool_calls[0]"),
     ([{"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": '{"a": NaN}'}}]}], "not valid JSON"),
     ([{"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": "[" * 5000}}]}], "deeper than"),
+    # Tool results must answer a call of the assistant message just before them.
+    ([{"role": "user", "content": "hi"}, {"role": "tool", "tool_call_id": "c", "content": "x"}],
+     "messages[1] is a tool result, but the message before it made no tool call"),
+    ([{"role": "tool", "content": "x"}], "messages[0] is a tool result"),
+    ([{"role": "assistant", "tool_calls": [{"id": "a", "function": {"name": "f", "arguments": "{}"}}]},
+      {"role": "tool", "tool_call_id": "b", "content": "x"}], "messages[1].tool_call_id 'b' matches no call of messages[0]"),
+    ([{"role": "assistant", "tool_calls": [{"id": "a", "function": {"name": "f", "arguments": "{}"}}]},
+      {"role": "user", "content": "?"}, {"role": "tool", "tool_call_id": "a", "content": "x"}], "messages[2] is a tool result"),
+    ([{"role": "assistant", "content": "no calls"}, {"role": "tool", "content": "x"}], "messages[1] is a tool result"),
+    ([{"role": "assistant", "tool_calls": [{"id": "a", "function": {"name": "f", "arguments": "{}"}}]},
+      {"role": "tool", "tool_call_id": ["a"], "content": "x"}], "messages[1].tool_call_id must be a string"),
 ])
 def test_malformed_messages_raise_400(messages: Any, fragment: str) -> None:
     with pytest.raises(APIError) as exc:
@@ -85,3 +97,19 @@ def test_malformed_messages_raise_400(messages: Any, fragment: str) -> None:
     assert exc.value.status == 400 and fragment in exc.value.message
     body = exc.value.body()["error"]
     assert set(body) == {"message", "type", "code", "param"} and body["type"] == "invalid_request_error"
+
+
+def test_tool_results_answering_the_calls_before_them() -> None:
+    call = {"role": "assistant", "tool_calls": [
+        {"id": "a", "type": "function", "function": {"name": "f", "arguments": "{}"}},
+        {"id": "b", "type": "function", "function": {"name": "f", "arguments": '{"x": 1}'}},
+    ]}
+    out = chat_messages([
+        {"role": "user", "content": "hi"}, call,
+        {"role": "tool", "tool_call_id": "b", "content": "B"},  # any order
+        {"role": "tool", "tool_call_id": "a", "content": "A"},
+        {"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": "{}"}}]},  # no ids
+        {"role": "tool", "content": "C"},
+    ], [])
+    assert [m["role"] for m in out] == ["user", "assistant", "tool", "tool", "assistant", "tool"]
+    assert out[2]["content"] == HERMES.render_result("B")
