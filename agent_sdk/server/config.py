@@ -28,7 +28,13 @@ class ServerConfig:
             request's ``tool_choice`` and ``parallel_tool_calls`` override
             its own).
         max_queue: Requests that may wait for the engine; more get HTTP 503.
-        timeout: Seconds a connection may stall while sending or reading.
+        max_connections: Connections served at once (each holds a thread);
+            more are answered 503 and closed.
+        timeout: Seconds a client has to send a whole request (request
+            line, headers and body; an idle keep-alive connection waits as
+            long for its next one), and that one stalled write may wait. A
+            request still arriving when it runs out gets 408 and the
+            connection is closed.
     """
 
     model_id: str = "default"
@@ -38,4 +44,5 @@ class ServerConfig:
     default_temperature: float = 0.0
     policy: CallPolicy = DEFAULT_POLICY
     max_queue: int = 8
+    max_connections: int = 64
     timeout: float = 60.0

@@ -293,3 +293,198 @@ def test_answered_calls_are_accepted(server: ChatServer) -> None:
     ):
         status, reply = _post(server.port, {"messages": messages, "max_tokens": 2})
         assert status == 200, reply
+
+
+# ------------------------------------------------------ framing (issue 11.4)
+
+SMUGGLED = b"GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+@pytest.mark.parametrize("first_wins", [True, False], ids=["short-first", "long-first"])
+def test_conflicting_content_lengths_are_refused_and_the_connection_closed(server: ChatServer, first_wins: bool) -> None:
+    # A proxy that honours the other header forwards body + SMUGGLED as one request.
+    body = _chat_bytes()
+    lengths = (len(body), len(body) + len(SMUGGLED))
+    a, b = lengths if first_wins else lengths[::-1]
+    raw = _exchange(server.port, b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nContent-Length: %d\r\n\r\n"
+                    % (CHAT.encode(), a, b) + body + SMUGGLED)
+    replies = _responses(raw)
+    assert len(replies) == 1, raw  # nothing served from the rest of the bytes
+    status, headers, reply = replies[0]
+    assert status == 400 and headers["connection"] == "close"
+    assert "Content-Length" in json.loads(reply)["error"]["message"]
+
+
+@pytest.mark.parametrize("value", ["+{n}", "0_{n}", "{n}.0", "{n}, {n}", "-0{n}", "0x42"])
+def test_content_length_must_be_plain_digits(server: ChatServer, value: str) -> None:
+    body = _chat_bytes()
+    head = f"POST {CHAT} HTTP/1.1\r\nHost: x\r\nContent-Length: {value.format(n=len(body))}\r\n\r\n".encode()
+    replies = _responses(_exchange(server.port, head + body + SMUGGLED))
+    assert [(s, h["connection"]) for s, h, _ in replies] == [(400, "close")]
+
+
+def test_full_width_digits_are_not_a_content_length() -> None:
+    from email.message import Message
+
+    from agent_sdk.server.http import request_body_length
+
+    headers = Message()
+    headers["Content-Length"] = "\uff16\uff16"  # int() reads these as 66
+    with pytest.raises(Exception) as exc:
+        request_body_length(headers)
+    assert getattr(exc.value, "status", None) == 400
+
+
+def test_transfer_encoding_with_content_length_is_refused(server: ChatServer) -> None:
+    raw = _exchange(server.port, b"POST %s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n"
+                    b"0\r\n\r\n" % CHAT.encode() + SMUGGLED)
+    replies = _responses(raw)
+    assert [(s, h["connection"]) for s, h, _ in replies] == [(400, "close")]
+    assert "Transfer-Encoding" in json.loads(replies[0][2])["error"]["message"]
+
+
+def test_chunked_body_is_refused_with_411_and_close(server: ChatServer) -> None:
+    body = _chat_bytes()
+    raw = _exchange(server.port, b"POST %s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n"
+                    % (CHAT.encode(), len(body)) + body + b"\r\n0\r\n\r\n")
+    replies = _responses(raw)
+    assert [(s, h["connection"]) for s, h, _ in replies] == [(411, "close")]
+    assert json.loads(replies[0][2])["error"]["code"] == "length_required"
+
+
+def test_a_body_on_a_get_is_not_read_as_the_next_request(server: ChatServer) -> None:
+    # GET /health never reads its body; before, the body was served as a second request.
+    raw = _exchange(server.port, b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(SMUGGLED)
+                    + SMUGGLED)
+    replies = _responses(raw)
+    assert [(s, h["connection"]) for s, h, _ in replies] == [(200, "close")]
+    assert json.loads(replies[0][2])["status"] == "ok"
+
+
+# -------------------------------------------------- the log (issue 11.3)
+
+
+def test_control_characters_in_the_request_line_are_escaped_in_the_log(serve: Serve) -> None:
+    server, log = serve()
+    raw = _exchange(server.port, b"GET /\x1b[31mFAKE\x07\x9b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert _responses(raw)[0][0] == 404
+    line = next(ln for ln in log if "FAKE" in ln)
+    assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in "".join(log)), log
+    assert "/\\x1b[31mFAKE\\x07\\x9b" in line
+
+
+# -------------------------------------------- stalls and slowloris (11.8)
+
+
+def test_a_stalled_body_gets_408_then_the_connection_closes(serve: Serve) -> None:
+    server, _ = serve(timeout=1.0)
+    body = _chat_bytes()
+    t0 = time.monotonic()
+    raw = _exchange(server.port, b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (CHAT.encode(), len(body))
+                    + body[:10])
+    assert time.monotonic() - t0 < 10
+    [(status, headers, reply)] = _responses(raw)  # and then closed: _exchange read to the end
+    assert status == 408 and headers["connection"] == "close"
+    assert json.loads(reply)["error"]["code"] == "request_timeout"
+
+
+def test_a_trickled_request_is_cut_off_at_its_deadline(serve: Serve) -> None:
+    # Slowloris: a byte every 0.2 s never trips a per-read timeout; the request's deadline does.
+    server, _ = serve(timeout=1.0)
+    request = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"a" * 200 + b"\r\n\r\n"
+    got = b""
+    t0 = time.monotonic()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.settimeout(0.2)
+        for byte in request:
+            try:
+                sock.sendall(bytes([byte]))
+                got = sock.recv(65536)
+            except (TimeoutError, BlockingIOError):
+                continue
+            except OSError:
+                break
+            if got:
+                break
+        sock.settimeout(10)
+        got += _read_all(sock)
+    elapsed = time.monotonic() - t0
+    assert got.startswith(b"HTTP/1.1 408 "), got[:100]
+    assert elapsed < 4, elapsed  # the whole trickle would take 46 s
+
+
+def test_an_idle_keep_alive_connection_is_closed_quietly(serve: Serve) -> None:
+    server, _ = serve(timeout=1.0)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = sock.recv(65536)
+        assert first.startswith(b"HTTP/1.1 200 ")
+        assert _read_all(sock) == b""  # no 408 for a request that never started
+
+
+def test_connections_over_the_cap_get_503(serve: Serve) -> None:
+    server, _ = serve(max_connections=2, timeout=30.0)
+    held = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(2)]
+    try:
+        held[0].sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert held[0].recv(65536).startswith(b"HTTP/1.1 200 ")  # both are being served
+        [(status, headers, reply)] = _responses(_exchange(server.port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"))
+        assert status == 503 and headers["connection"] == "close"
+        assert json.loads(reply)["error"]["code"] == "server_busy"
+    finally:
+        for sock in held:
+            sock.close()
+    deadline = time.monotonic() + 10
+    while True:  # the slots come back when the held connections end
+        [(status, _, _)] = _responses(_exchange(server.port, b"GET /health HTTP/1.1\r\nConnection: close\r\n\r\n"))
+        if status == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert status == 200
+
+
+# ------------------------------------------------------ methods, versions
+
+
+def test_head_answers_without_a_body_and_keeps_the_connection(server: ChatServer) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        conn.request("HEAD", "/health")
+        resp = conn.getresponse()
+        assert resp.status == 200 and resp.read() == b"" and int(resp.getheader("Content-Length")) > 0
+        conn.request("GET", "/health")  # the same connection still reads cleanly
+        resp = conn.getresponse()
+        assert resp.status == 200 and json.loads(resp.read())["status"] == "ok"
+    finally:
+        conn.close()
+
+
+def test_options_lists_the_methods_and_405_says_which(server: ChatServer) -> None:
+    [(status, headers, body)] = _responses(_exchange(server.port, b"OPTIONS %s HTTP/1.1\r\nConnection: close\r\n\r\n"
+                                                     % CHAT.encode()))
+    assert status == 204 and headers["allow"] == "POST, OPTIONS" and body == b""
+    [(status, headers, body)] = _responses(_exchange(server.port, b"DELETE /health HTTP/1.1\r\nConnection: close\r\n\r\n"))
+    assert status == 405 and headers["allow"] == "GET, HEAD, OPTIONS"
+    assert json.loads(body)["error"]["code"] == "method_not_allowed"
+
+
+def test_an_unsupported_http_version_still_gets_a_status_line(server: ChatServer) -> None:
+    raw = _exchange(server.port, b"GET /health HTTP/2.0\r\n\r\n")
+    assert raw.startswith(b"HTTP/1.1 505 "), raw[:100]
+
+
+@pytest.mark.parametrize(("head", "status"), [
+    (b"GET /health HTTP/1.1\r\n" + b"".join(b"X-%d: y\r\n" % i for i in range(200)) + b"\r\n", 431),
+    (b"GET /health HTTP/1.1\r\nX: " + b"a" * 70_000 + b"\r\n\r\n", 431),
+    (b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n", 414),
+    (b"\xff\xfe\x00garbage\r\n\r\n", 400),
+])
+def test_oversized_or_garbage_heads_get_a_json_error_and_close(server: ChatServer, head: bytes, status: int) -> None:
+    [(got, headers, body)] = _responses(_exchange(server.port, head))
+    assert got == status and headers["connection"] == "close" and json.loads(body)["error"]
+
+
+def test_path_traversal_finds_nothing(server: ChatServer) -> None:
+    for path in (b"/v1/models/../../etc/passwd", b"/../../etc/passwd", b"/v1/%2e%2e/%2e%2e/etc/passwd"):
+        [(status, _, body)] = _responses(_exchange(server.port, b"GET %s HTTP/1.1\r\nConnection: close\r\n\r\n" % path))
+        assert status == 404 and b"root:" not in body

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from email.message import Message
 from typing import Any
 
 import pytest
 
 from agent_sdk.server import APIError
+from agent_sdk.server.http import escape_log, request_body_length
 from agent_sdk.server.json_input import MAX_JSON_DEPTH, load_json, too_deep
 from agent_sdk.server.schemas import MAX_SCHEMA_DEPTH, check_schema, grammar_problem, ref_loop
 
@@ -112,3 +114,38 @@ def test_grammar_problem_keeps_the_statement_only() -> None:
     assert grammar_problem(Exception("regex parse error:\n    (\n    ^\nerror: unclosed group")) == \
         "regex parse error: ( ^ error: unclosed group"
     assert len(grammar_problem(Exception("x" * 5000))) == 300
+
+
+# ------------------------------------------------------------ HTTP pieces
+
+
+def _headers(*pairs: tuple[str, str]) -> Message:
+    msg = Message()
+    for k, v in pairs:
+        msg[k] = v
+    return msg
+
+
+@pytest.mark.parametrize(("pairs", "length"), [
+    ((), 0), ((("Content-Length", "0"),), 0), ((("Content-Length", " 42\t"),), 42), ((("Content-Length", "007"),), 7),
+])
+def test_request_body_length_accepts_plain_digits(pairs: tuple[tuple[str, str], ...], length: int) -> None:
+    assert request_body_length(_headers(*pairs)) == length
+
+
+@pytest.mark.parametrize(("pairs", "status"), [
+    ((("Content-Length", "+2"),), 400), ((("Content-Length", "0_2"),), 400), ((("Content-Length", "\uff12"),), 400),
+    ((("Content-Length", "-1"),), 400), ((("Content-Length", "2, 2"),), 400), ((("Content-Length", ""),), 400),
+    ((("Content-Length", "9" * 40),), 400),
+    ((("Content-Length", "2"), ("Content-Length", "3")), 400), ((("Content-Length", "2"), ("Content-Length", "2")), 400),
+    ((("Transfer-Encoding", "chunked"), ("Content-Length", "2")), 400),
+    ((("Transfer-Encoding", "chunked"),), 411), ((("Transfer-Encoding", "gzip, chunked"),), 411),
+])
+def test_request_body_length_refuses_ambiguous_framing(pairs: tuple[tuple[str, str], ...], status: int) -> None:
+    with pytest.raises(APIError) as exc:
+        request_body_length(_headers(*pairs))
+    assert exc.value.status == status
+
+
+def test_escape_log() -> None:
+    assert escape_log('GET /\x1b[31mFAKE\x07 "x"\x7f\x9b\n é') == 'GET /\\x1b[31mFAKE\\x07 "x"\\x7f\\x9b\\x0a é'
