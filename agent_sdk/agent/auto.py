@@ -24,7 +24,7 @@ class AutoRule:
     """How ``auto`` scores a constrained call, and the score it must reach.
 
     ``score = start_weight * lp_start + free_weight * mean_free
-    + coverage_weight * (coverage - 1) + relevance_weight * (relevance - 1)``
+    + coverage_weight * (coverage - 1) + relevance_weight * (min(1, relevance / relevance_saturation) - 1)``
     where ``lp_start`` is the log-probability of starting a call at all and
     ``mean_free`` the mean log-probability of the tokens the model chose
     inside the call (tokens the grammar forced are left out), both under the
@@ -37,6 +37,9 @@ class AutoRule:
         free_weight: Weight of the mean log-probability of the chosen tokens.
         coverage_weight: Weight of the copied-values share (0: unused).
         relevance_weight: Weight of the word overlap (0: unused).
+        relevance_saturation: Overlap at which relevance counts in full (1.0:
+            linear; lower: a little shared vocabulary already says the tool is
+            on topic, none says it is not).
         threshold: The score a call needs to be kept.
     """
 
@@ -48,13 +51,20 @@ class AutoRule:
     # tuning half of the dev split; docs/bfcl_results.md has the runs.
     coverage_weight: float = 0.75
     relevance_weight: float = 1.5
+    relevance_saturation: float = 1.0
     threshold: float = -2.0
+
+    def __post_init__(self) -> None:
+        if not self.relevance_saturation > 0:
+            raise ValueError(f"relevance_saturation must be > 0; got {self.relevance_saturation}")
 
     def score(
         self, logprobs: Sequence[float], forced: Sequence[bool], *, coverage: float | None = None,
         relevance: float | None = None,
     ) -> float:
         """The call's score (see the class docstring); ``-inf`` without log-probabilities."""
+        if relevance is not None:
+            relevance = min(1.0, relevance / self.relevance_saturation)
         return call_score(
             logprobs, forced, coverage=coverage, relevance=relevance, start_weight=self.start_weight,
             free_weight=self.free_weight, coverage_weight=self.coverage_weight, relevance_weight=self.relevance_weight,

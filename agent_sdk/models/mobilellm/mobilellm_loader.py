@@ -21,7 +21,7 @@ from agent_sdk.models.checkpoint_io import GGUFFile, read_gguf, read_hf_weights
 from agent_sdk.models.mobilellm.mobilellm_config import MobileLLMConfig
 from agent_sdk.quantization import formats as qf
 
-__all__ = ["Checkpoint", "load_checkpoint", "build_params", "expected_tensors"]
+__all__ = ["Checkpoint", "build_params", "expected_tensors", "gguf_tokenizer", "load_checkpoint"]
 
 # Tensors some exporters add that carry no weights of ours.
 _IGNORED_SUFFIXES = ("rotary_emb.inv_freq",)
@@ -415,7 +415,7 @@ def _load_gguf(path: Path) -> Checkpoint:
             else:
                 src = _Source(t.shape, ggml_type=t.ggml_type, raw=raw2)
         tensors[canon] = src
-    tok_json, meta = _gguf_tokenizer(gf, path)
+    tok_json, meta = gguf_tokenizer(gf, path)
     return Checkpoint(cfg, tensors, {"tokenizer.json": tok_json}, meta, path, "gguf", types)
 
 
@@ -428,7 +428,7 @@ def _gguf_token_list(md: dict[str, Any], key: str, kind: type, path: Path, defau
     return v
 
 
-def _gguf_tokenizer(gf: GGUFFile, path: Path) -> tuple[bytes, dict[str, Any]]:
+def gguf_tokenizer(gf: GGUFFile, path: Path) -> tuple[bytes, dict[str, Any]]:
     """Builds a ``tokenizer.json`` from GGUF metadata (BPE, byte-level)."""
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
 
