@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,6 +26,7 @@ import jsonschema
 import openai
 import pytest
 
+from agent_sdk.agent.policy import DEFAULT_POLICY
 from agent_sdk.runtime import Engine, SamplingParams
 from agent_sdk.server import ChatServer, ServerConfig, make_server
 
@@ -274,6 +276,54 @@ def test_the_agents_remote_backend_runs_tools_through_the_server(server: ChatSer
     assert len(result.calls) == 1 and result.calls[0][1].ok  # constrained by the server, run by the agent
     assert seen == [result.calls[0][0].arguments]
     assert isinstance(result.text, str) and result.steps == 2
+
+
+@contextmanager
+def _serving(engine: Engine, **config: Any) -> Iterator[ChatServer]:
+    srv = make_server(engine, host="127.0.0.1", port=0, config=ServerConfig(model_id="smollm2", **config))
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join(timeout=10)
+
+
+@pytest.mark.real_model
+def test_the_real_model_answers_a_call_it_already_made_instead_of_repeating_it(smollm2_engine: Engine) -> None:
+    """Issue 11.9: call, result, ask again (``auto``) → text, not the same call again."""
+    tools: list[Any] = [WEATHER]
+
+    def round_trip(srv: ChatServer, *, stream: bool) -> tuple[str | None, str | None, list[Any]]:
+        with openai.OpenAI(base_url=srv.url, api_key="unused", max_retries=0, timeout=300) as client:
+            messages: list[Any] = [{"role": "user", "content": "What's the weather in Paris in celsius?"}]
+            first = client.chat.completions.create(model="smollm2", messages=messages, tools=tools,
+                                                   tool_choice="required")
+            calls = first.choices[0].message.tool_calls or []
+            assert [(c.function.name, _args(c)) for c in calls] == [("get_weather", {"city": "Paris", "unit": "c"})]
+            messages += [first.choices[0].message, {"role": "tool", "tool_call_id": calls[0].id, "content": "21 C and sunny"}]
+            if not stream:
+                choice = client.chat.completions.create(model="smollm2", messages=messages, tools=tools).choices[0]
+                return choice.finish_reason, choice.message.content, list(choice.message.tool_calls or [])
+            text, finish, again = "", None, []
+            for chunk in client.chat.completions.create(model="smollm2", messages=messages, tools=tools, stream=True):
+                delta = chunk.choices[0].delta
+                text += delta.content or ""
+                again += delta.tool_calls or []
+                finish = chunk.choices[0].finish_reason or finish
+            return finish, text, again
+
+    with _serving(smollm2_engine) as srv:
+        for stream in (False, True):
+            finish, text, again = round_trip(srv, stream=stream)
+            assert finish == "stop" and not again, (stream, again)
+            assert text and "<tool_call>" not in text and "21" in text, text
+    # The call policy's skip_answered rule is what answers: without it the model calls again.
+    with _serving(smollm2_engine, policy=DEFAULT_POLICY.replace(skip_answered=False)) as srv:
+        finish, _, again = round_trip(srv, stream=False)
+        assert finish == "tool_calls" and [c.function.name for c in again] == ["get_weather"]
 
 
 # -------------------------------------------------------------- JSON replies
