@@ -163,10 +163,11 @@ def _run(args: argparse.Namespace) -> int:
     assert source is not None
     if clip is None:
         print(f"Listening for {args.wake.replace('_', ' ')} … (Ctrl-C to stop)", file=sys.stderr)
-    heard = 0
+    heard = woke = 0
     try:
         for item in assistant.listen(source):
-            if isinstance(item, Notice):
+            if isinstance(item, Notice):  # the wake word without a command after it
+                woke += 1
                 print(f"note: {item.message}", file=sys.stderr)
                 continue
             heard += 1
@@ -174,7 +175,8 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         home.close()
     if clip is not None and heard == 0:
-        print(f"note: no command heard in {args.wav} (no wake word '{args.wake}')", file=sys.stderr)
+        why = "only the wake word" if woke else f"no wake word '{args.wake}'"
+        print(f"note: no command heard in {args.wav} ({why})", file=sys.stderr)
     if args.out and replies:
         gap = np.zeros(int(speaker.rate * 0.5), dtype=np.int16)
         write_wav(args.out, np.concatenate([x for r in replies for x in (r, gap)][:-1]), speaker.rate)

@@ -51,8 +51,22 @@ def _missing(what: str, exc: Exception) -> UserError:
     return UserError(f"{what} is not installed ({exc}); {_INSTALL}")
 
 
+WAKE_PRIME_FRAMES = 38
+"""80 ms frames of silence a wake-word detector hears on start and on reset (3.04 s).
+
+openWakeWord scores the last 16 embeddings (1.28 s), each computed over 76 mel
+frames (0.76 s): anything from the last 2.04 s reaches the score. A whole
+number of frames keeps later frames on the 80 ms grid.
+"""
+
+
 class WakeWord:
     """An openWakeWord detector for one phrase.
+
+    The detector starts, and restarts on :meth:`reset`, as if it had been
+    listening to a quiet room: a WAV file that opens with the wake phrase is
+    scored the way a microphone that has been on for a while would score it,
+    and the same audio always gets the same score.
 
     Args:
         name: A bundled model name (``hey_jarvis``, ``alexa``, ``hey_mycroft``, ``hey_rhasspy``) or an ONNX path.
@@ -72,14 +86,36 @@ class WakeWord:
             except ValueError as exc:
                 raise UserError(f"unknown wake word {name!r}: {exc}") from exc
         self._key = next(iter(self._model.models))
+        self._silence = np.zeros(WAKE_PRIME_FRAMES * FRAME, dtype=np.int16)
+        self.reset()
 
     def score(self, frame: np.ndarray) -> float:
         """Feeds one 80 ms frame; returns the phrase's score (0–1) for the latest audio."""
         return float(self._model.predict(frame)[self._key])
 
     def reset(self) -> None:
-        """Clears the audio history (after a command, so the phrase does not fire twice)."""
+        """Forgets the audio heard so far (after a command, so its tail is not scored with the next phrase).
+
+        openWakeWord's own ``reset`` clears only its score history; the audio features
+        stay, and a new model's features are those of random noise (``np.random``, unseeded),
+        which made the first 2 s of a WAV file score differently on every run. Feeding
+        silence replaces them all (about 75 ms of CPU on x86, once per command).
+        """
         self._model.reset()
+        # Each chunk's mel-spectrogram includes the 30 ms before it, and its silent frames
+        # take their level from the chunk's loudest part: the first frame, fed apart,
+        # absorbs what came before, and the rest is the same whatever that was.
+        self._model.predict(self._silence[:FRAME])
+        self._model.predict(self._silence[FRAME:])
+
+
+VAD_CHUNK = 512
+"""Samples per Silero VAD step (32 ms): a chunk size the bundled model (Silero v4) was trained on at 16 kHz.
+
+At 256 samples (its 8 kHz size, which the 80 ms frame split in five gave) it rates
+natural speech 0.1–0.7, so a command said after a pause was taken for silence; at
+640 (openWakeWord's own step) it rates white noise at -30 dBFS as speech (0.7).
+"""
 
 
 class VoiceActivity:
@@ -91,14 +127,19 @@ class VoiceActivity:
         except ImportError as exc:
             raise _missing("openwakeword", exc) from exc
         self._vad = VAD()
+        self._pending = np.zeros(0, dtype=np.int16)  # samples short of a whole chunk, carried to the next frame
 
     def probability(self, frame: np.ndarray) -> float:
-        """Speech probability of an 80 ms frame (mean over its 16 ms sub-frames)."""
-        return float(self._vad.predict(frame, frame_size=FRAME // 5))
+        """Speech probability of an 80 ms frame (mean over the 512-sample chunks completed by it)."""
+        audio = np.concatenate([self._pending, frame])
+        n = len(audio) - len(audio) % VAD_CHUNK
+        self._pending = audio[n:]
+        return float(self._vad.predict(audio[:n], frame_size=VAD_CHUNK))
 
     def reset(self) -> None:
         """Clears the model's recurrent state."""
         self._vad.reset_states()
+        self._pending = self._pending[:0]
 
 
 class Transcriber:
