@@ -21,6 +21,7 @@ from typing import Any
 from agent_sdk.agent.conversation import answered_calls
 from agent_sdk.agent.step import call_grammar
 from agent_sdk.constrain.grammar import GrammarEngine
+from agent_sdk.constrain.schema_repair import usable_tools
 from agent_sdk.errors import ToolDefinitionError, UserError
 from agent_sdk.runtime.sampler import SamplingParams
 from agent_sdk.runtime.tokenizer import Tokenizer
@@ -124,7 +125,7 @@ class RequestValidator:
         specs = [t["function"] for t in registry.to_openai()]
         choice = self._tool_choice(body.get("tool_choice"), registry)
         if specs and choice != "none":
-            self._call_grammar(specs, choice, parallel)
+            specs = self._callable(specs, choice, parallel)
         response_grammar = self._response_grammar(body.get("response_format"))
 
         conversation = chat_messages(messages, specs)
@@ -165,19 +166,29 @@ class RequestValidator:
         except ToolDefinitionError as exc:
             raise APIError(400, str(exc), code="invalid_tools", param="tools") from None
 
-    def _call_grammar(self, specs: list[dict[str, Any]], choice: str, parallel: bool) -> None:
+    def _callable(self, specs: list[dict[str, Any]], choice: str, parallel: bool) -> list[dict[str, Any]]:
+        """The tools as calls will be decoded: schemas repaired where the fix is unambiguous
+        (:func:`~agent_sdk.constrain.schema_repair.usable_tools`, as ``decode_calls`` does), the
+        call grammar compiled. A tool the grammar engine still cannot use is a 400 naming it: a
+        client is told, rather than the tool left out of its request."""
         ge = self._grammar_engine("tools")
-        try:
-            call_grammar(ge, specs, choice=choice, parallel=parallel)
-        except UserError as exc:  # GrammarError: a schema the grammar engine cannot compile
-            for i, spec in enumerate(specs):  # name the tool at fault
+        usable, _ = usable_tools(ge, specs)
+        kept = {t["name"] for t in usable}
+        for i, spec in enumerate(specs):
+            if spec["name"] not in kept:
                 try:
                     call_grammar(ge, [spec], choice="required", parallel=False)
+                    problem = "its schema cannot be used"
                 except UserError as one:
-                    raise APIError(400, f"tools[{i}] ({spec['name']}): the grammar engine cannot compile its "
-                                        f"parameters: {grammar_problem(one)}", code="invalid_tools", param="tools") from None
+                    problem = grammar_problem(one)
+                raise APIError(400, f"tools[{i}] ({spec['name']}): the grammar engine cannot compile its parameters: "
+                                    f"{problem}", code="invalid_tools", param="tools")
+        try:
+            call_grammar(ge, usable, choice=choice, parallel=parallel)
+        except UserError as exc:  # GrammarError: each tool compiles, together they do not
             raise APIError(400, f"cannot constrain calls to these tools: {grammar_problem(exc)}", code="invalid_tools",
                            param="tools") from None
+        return usable
 
     def _tool_choice(self, value: Any, registry: ToolRegistry) -> str:
         if value is None:

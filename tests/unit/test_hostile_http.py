@@ -247,6 +247,19 @@ def test_grammar_errors_name_the_tool_without_the_grammar(server: ChatServer) ->
     assert message.endswith('Unimplemented keys: ["not"]') and "\n" not in message
 
 
+def test_a_schema_with_one_reading_is_repaired_not_refused(server: ChatServer) -> None:
+    # Integers written as strings: no integer matches, so the grammar engine refuses it as written.
+    # decode_calls repairs it (constrain.schema_repair); the server must accept what it repairs,
+    # without the repair warning every request (filterwarnings = error would make that a 500 here).
+    params = {"type": "object", "properties": {"n": {"type": "integer", "enum": ["1", "2"]}}, "required": ["n"],
+              "additionalProperties": False}
+    status, reply = _post(server.port, {"messages": QUESTION, "tools": [_tool(params)], "tool_choice": "required",
+                                        "parallel_tool_calls": False, "max_tokens": 128})
+    assert status == 200, reply
+    [call] = reply["choices"][0]["message"]["tool_calls"]
+    assert json.loads(call["function"]["arguments"]) in ({"n": 1}, {"n": 2})
+
+
 def test_an_internal_error_reaches_the_log_not_the_client(
     serve: Serve, monkeypatch: pytest.MonkeyPatch
 ) -> None:
