@@ -119,11 +119,14 @@ class ChatService:
         message: dict[str, Any] = {"role": "assistant", "content": "".join(text) if not calls else None}
         if calls:
             message["tool_calls"] = [_call_json(c) for c in calls]
-        return {
+        out = {
             "id": req.id, "object": "chat.completion", "created": req.created, "model": self.config.model_id,
             "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
             "usage": usage,
         }
+        if req.warnings:  # tools left out of the call grammar (an extra field; OpenAI clients keep it)
+            out["warnings"] = list(req.warnings)
+        return out
 
     def stream(self, req: ChatRequest) -> Generator[dict[str, Any], None, None]:
         """Runs a request as ``chat.completion.chunk`` objects (hold :meth:`engine_slot`)."""
@@ -137,7 +140,10 @@ class ChatService:
                 out["usage"] = None
             return out
 
-        yield chunk({"role": "assistant", "content": ""})
+        first = chunk({"role": "assistant", "content": ""})
+        if req.warnings:  # tools left out of the call grammar
+            first["warnings"] = list(req.warnings)
+        yield first
         run = self._run(req)
         try:
             yield from self._chunks(req, run, chunk)

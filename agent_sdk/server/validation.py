@@ -56,6 +56,8 @@ class ChatRequest:
         include_usage: Streamed replies end with a usage chunk.
         request: The last user message's text (argument values are copied from it).
         answered: Calls the conversation already made and answered.
+        warnings: Tools left out of the call grammar (their schema cannot be
+            used) and why; the reply lists them under ``warnings``.
     """
 
     prompt_ids: list[int]
@@ -68,6 +70,7 @@ class ChatRequest:
     include_usage: bool = False
     request: str = ""
     answered: list[tuple[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     id: str = field(default_factory=lambda: "chatcmpl-" + uuid.uuid4().hex[:24])
     created: int = field(default_factory=lambda: int(time.time()))
 
@@ -124,8 +127,9 @@ class RequestValidator:
         registry = self._tools(body.get("tools"))
         specs = [t["function"] for t in registry.to_openai()]
         choice = self._tool_choice(body.get("tool_choice"), registry)
+        left_out: list[str] = []
         if specs and choice != "none":
-            specs = self._callable(specs, choice, parallel)
+            specs, left_out = self._callable(specs, choice, parallel)
         response_grammar = self._response_grammar(body.get("response_format"))
 
         conversation = chat_messages(messages, specs)
@@ -140,7 +144,7 @@ class RequestValidator:
             prompt_ids=ids, tools=specs, tool_choice=choice, parallel=parallel, sampling=sampling,
             response_grammar=response_grammar, stream=stream, include_usage=include_usage,
             request=users[-1] if users and isinstance(users[-1], str) else "",
-            answered=answered_calls(messages),
+            answered=answered_calls(messages), warnings=left_out,
         )
 
     def _grammar_engine(self, what: str) -> GrammarEngine:
@@ -166,14 +170,19 @@ class RequestValidator:
         except ToolDefinitionError as exc:
             raise APIError(400, str(exc), code="invalid_tools", param="tools") from None
 
-    def _callable(self, specs: list[dict[str, Any]], choice: str, parallel: bool) -> list[dict[str, Any]]:
-        """The tools as calls will be decoded: schemas repaired where the fix is unambiguous
-        (:func:`~agent_sdk.constrain.schema_repair.usable_tools`, as ``decode_calls`` does), the
-        call grammar compiled. A tool the grammar engine still cannot use is a 400 naming it: a
-        client is told, rather than the tool left out of its request."""
+    def _callable(self, specs: list[dict[str, Any]], choice: str, parallel: bool) -> tuple[list[dict[str, Any]], list[str]]:
+        """The tools as calls will be decoded, and why any were left out.
+
+        Schemas are repaired where the fix is unambiguous
+        (:func:`~agent_sdk.constrain.schema_repair.usable_tools`, as ``decode_calls``
+        does); a tool the grammar engine still cannot use is left out while
+        the others stay callable, as the agent does. A 400 names the tools
+        only when none is left, or when ``tool_choice`` names one left out.
+        """
         ge = self._grammar_engine("tools")
         usable, _ = usable_tools(ge, specs)
         kept = {t["name"] for t in usable}
+        problems = []
         for i, spec in enumerate(specs):
             if spec["name"] not in kept:
                 try:
@@ -181,14 +190,18 @@ class RequestValidator:
                     problem = "its schema cannot be used"
                 except UserError as one:
                     problem = grammar_problem(one)
-                raise APIError(400, f"tools[{i}] ({spec['name']}): the grammar engine cannot compile its parameters: "
-                                    f"{problem}", code="invalid_tools", param="tools")
+                problems.append((i, spec["name"], problem))
+        if problems and (not usable or choice in {name for _, name, _ in problems}):
+            i, name, problem = next((p for p in problems if p[1] == choice), problems[0])
+            others = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise APIError(400, f"tools[{i}] ({name}): the grammar engine cannot compile its parameters: "
+                                f"{problem}{others}", code="invalid_tools", param="tools")
         try:
             call_grammar(ge, usable, choice=choice, parallel=parallel)
         except UserError as exc:  # GrammarError: each tool compiles, together they do not
             raise APIError(400, f"cannot constrain calls to these tools: {grammar_problem(exc)}", code="invalid_tools",
                            param="tools") from None
-        return usable
+        return usable, [f"tools[{i}] ({name}) left out: {problem}" for i, name, problem in problems]
 
     def _tool_choice(self, value: Any, registry: ToolRegistry) -> str:
         if value is None:

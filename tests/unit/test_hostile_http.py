@@ -236,12 +236,22 @@ def test_schemas_at_the_depth_limit_are_served(server: ChatServer) -> None:
 
 
 def test_grammar_errors_name_the_tool_without_the_grammar(server: ChatServer) -> None:
-    good = _tool({"type": "object", "properties": {"a": {"type": "string"}}}, "good")
+    good = _tool({"type": "object", "properties": {}}, "good")  # a call the grammar writes whole (tiny random model)
     bad = _tool({"type": "object", "properties": {"a": {"type": "string", "format": "bogus"}}}, "bad")
-    message = _refused(server.port, {"messages": QUESTION, "tools": [good, bad], "tool_choice": "required"},
-                       "invalid_tools")
-    assert message.startswith("tools[1] (bad):") and "Unknown format: bogus" in message
-    assert "\n" not in message and " | " not in message
+    # One unusable tool is left out, named in the reply's warnings; the others stay callable.
+    status, reply = _post(server.port, {"messages": QUESTION, "tools": [good, bad], "tool_choice": "required",
+                                        "parallel_tool_calls": False, "max_tokens": 128})
+    assert status == 200, reply
+    assert [c["function"]["name"] for c in reply["choices"][0]["message"]["tool_calls"]] == ["good"]
+    [warning] = reply["warnings"]
+    assert warning.startswith("tools[1] (bad) left out:") and "Unknown format: bogus" in warning
+    # A 400 only when no tool is left, or when tool_choice names the one left out.
+    for body in ({"messages": QUESTION, "tools": [bad], "tool_choice": "required"},
+                 {"messages": QUESTION, "tools": [good, bad],
+                  "tool_choice": {"type": "function", "function": {"name": "bad"}}}):
+        message = _refused(server.port, body, "invalid_tools")
+        assert message.startswith("tools[1] (bad):" if len(body["tools"]) == 2 else "tools[0] (bad):")
+        assert "Unknown format: bogus" in message and "\n" not in message and " | " not in message
     message = _refused(server.port, {"messages": QUESTION, "response_format": _schema_format(
         {"type": "object", "not": {"required": ["a"]}})})
     assert message.endswith('Unimplemented keys: ["not"]') and "\n" not in message
