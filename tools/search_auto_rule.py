@@ -145,9 +145,9 @@ def search(rows: list[dict[str, Any]], *, min_declined: float) -> list[tuple[flo
     cats = sorted({r["category"] for r in rows})
     masks = [np.array([r["category"] == c for r in rows]) for c in cats]
     is_irr = np.array([any(r["irrelevant"] for r in rows if r["category"] == c) for c in cats])
-    thresholds = np.arange(-100, 1) / 20
+    thresholds = np.arange(-160, 1) / 20
     best = []
-    for start, cov, rel, sat in itertools.product((0.0, 0.1, 0.2, 0.3, 0.4, 0.5), (0.0, 0.75, 1.5, 2.0, 3.0, 4.0, 6.0),
+    for start, cov, rel, sat in itertools.product((0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0), (0.0, 0.75, 1.5, 2.0, 3.0, 4.0, 6.0),
                                                   (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0), (1.0, 0.5, 0.25, 0.1)):
         relevance = np.minimum(1.0, parts[:, 3] / sat) - 1.0
         score = start * parts[:, 0] + (1 - start) * parts[:, 1] + cov * parts[:, 2] + rel * relevance

@@ -43,16 +43,22 @@ class AutoRule:
         threshold: The score a call needs to be kept.
     """
 
-    # start/free weights: chosen on BFCL's development split (simple_python and
-    # irrelevance, first 80 questions each; tools/eval_auto_features.py).
-    start_weight: float = 0.1
-    free_weight: float = 0.9
-    # coverage, relevance and threshold: tools/eval_bfcl_modes.py --search on the
-    # tuning half of the dev split; docs/bfcl_results.md has the runs.
-    coverage_weight: float = 0.75
-    relevance_weight: float = 1.5
-    relevance_saturation: float = 1.0
-    threshold: float = -2.0
+    # Chosen by tools/search_auto_rule.py on the tuning half (even positions) of
+    # BFCL's dev split -- simple_python, live_simple, live_multiple against
+    # irrelevance and live_irrelevance -- and of the voice example's 99 home
+    # commands: the best mean `auto` accuracy on the call categories among rules
+    # that decline >= 85% of each irrelevance category (the issue's target is 80%;
+    # the margin holds on the held-out half). Whether the model would open a call
+    # at all (start) carries most of the model's own signal on user-written
+    # requests. Before (0.1, 0.9, 0.75, 1.5, linear, -2.0, chosen on
+    # simple_python and irrelevance only) `auto` declined most live requests
+    # that needed a call. docs/bfcl_results.md has the tables.
+    start_weight: float = 0.8
+    free_weight: float = 0.2
+    coverage_weight: float = 3.0
+    relevance_weight: float = 3.0
+    relevance_saturation: float = 0.5
+    threshold: float = -7.4
 
     def __post_init__(self) -> None:
         if not self.relevance_saturation > 0:
