@@ -22,7 +22,7 @@ from agent_sdk.constrain.grammar import GrammarEngine
 from agent_sdk.agent.call_format import HERMES
 from agent_sdk.errors import AgentSDKError, UserError
 from agent_sdk.models.checkpoint_io import read_gguf
-from agent_sdk.models.mobilellm.mobilellm_loader import _gguf_tokenizer
+from agent_sdk.models.mobilellm.mobilellm_loader import gguf_tokenizer
 
 pytestmark = pytest.mark.unit
 
@@ -210,7 +210,7 @@ def questions(bfcl_dir: Path) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def smollm2_tokenizer_json(smollm2_gguf: Path) -> str:
-    return _gguf_tokenizer(read_gguf(smollm2_gguf), smollm2_gguf)[0].decode()
+    return gguf_tokenizer(read_gguf(smollm2_gguf), smollm2_gguf)[0].decode()
 
 
 @pytest.fixture(scope="module")

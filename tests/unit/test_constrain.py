@@ -21,7 +21,7 @@ from agent_sdk.constrain.grammar import Constraint, GrammarEngine, GrammarError
 from agent_sdk.agent.call_format import HERMES
 from agent_sdk.errors import AgentSDKError, UserError
 from agent_sdk.models.checkpoint_io import read_gguf
-from agent_sdk.models.mobilellm.mobilellm_loader import _gguf_tokenizer
+from agent_sdk.models.mobilellm.mobilellm_loader import gguf_tokenizer
 from tests.fixtures.checkpoints import build_bpe_tokenizer
 
 pytestmark = pytest.mark.unit
@@ -46,7 +46,7 @@ class Vocab:
 
 @pytest.fixture(scope="module")
 def smollm2(smollm2_gguf: Path) -> Vocab:
-    raw, meta = _gguf_tokenizer(read_gguf(smollm2_gguf), smollm2_gguf)
+    raw, meta = gguf_tokenizer(read_gguf(smollm2_gguf), smollm2_gguf)
     tokenizer = Tokenizer.from_str(raw.decode())
     assert tokenizer.get_vocab_size() == 49152 and meta["eos_token_ids"] == [2]
     engine = GrammarEngine(raw.decode(), vocab_size=49152, eos_token_ids=[2])

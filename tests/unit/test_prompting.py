@@ -12,7 +12,7 @@ from tokenizers import Tokenizer
 from agent_sdk.agent.prompting import DEFAULT_SYSTEM, render_tools, render_type, system_prompt
 from agent_sdk.agent.call_format import HERMES
 from agent_sdk.models.checkpoint_io import read_gguf
-from agent_sdk.models.mobilellm.mobilellm_loader import _gguf_tokenizer
+from agent_sdk.models.mobilellm.mobilellm_loader import gguf_tokenizer
 from agent_sdk.tools import ToolRegistry, tool
 
 pytestmark = pytest.mark.unit
@@ -119,7 +119,7 @@ def test_system_prompt_with_tools_lists_them_and_shows_the_call_format() -> None
 
 @pytest.fixture(scope="module")
 def smollm2_tokenizer(smollm2_gguf: Path) -> Tokenizer:
-    raw, _ = _gguf_tokenizer(read_gguf(smollm2_gguf), smollm2_gguf)
+    raw, _ = gguf_tokenizer(read_gguf(smollm2_gguf), smollm2_gguf)
     return Tokenizer.from_str(raw.decode())
 
 
