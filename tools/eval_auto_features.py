@@ -18,16 +18,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent_sdk.agent.auto import AutoRule  # noqa: E402
-from agent_sdk.agent.backends import LocalBackend  # noqa: E402
-from agent_sdk.agent.copy_bias import ValueBias  # noqa: E402
-from agent_sdk.agent.policy import DEFAULT_POLICY  # noqa: E402
-from agent_sdk.agent.rerank import ValueRerank  # noqa: E402
-from agent_sdk.agent.step import decode_calls  # noqa: E402
-from agent_sdk.cli import ensure_bundle  # noqa: E402
-from agent_sdk.eval.bfcl_data import load_bfcl  # noqa: E402
-from agent_sdk.runtime import Engine  # noqa: E402
-from agent_sdk.tools import ToolRegistry  # noqa: E402
+from agent_sdk.agent.auto import AutoRule
+from agent_sdk.agent.backends import LocalBackend
+from agent_sdk.agent.copy_bias import ValueBias
+from agent_sdk.agent.policy import DEFAULT_POLICY
+from agent_sdk.agent.rerank import ValueRerank
+from agent_sdk.agent.step import decode_calls
+from agent_sdk.cli import ensure_bundle
+from agent_sdk.eval.bfcl_data import load_bfcl
+from agent_sdk.runtime import Engine
+from agent_sdk.tools import ToolRegistry
 
 
 def main() -> int:

@@ -27,10 +27,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "examples"))
 
-from agent_sdk.agent.auto import DEFAULT_AUTO_RULE, AutoRule, call_relevance  # noqa: E402
-from agent_sdk.agent.parsing import parse_calls  # noqa: E402
-from agent_sdk.agent.request_features import copy_coverage  # noqa: E402
-from voice_assistant.home_tools import Home, parse_clock_time  # noqa: E402
+from voice_assistant.home_tools import Home, parse_clock_time
+
+from agent_sdk.agent.auto import DEFAULT_AUTO_RULE, AutoRule, call_relevance
+from agent_sdk.agent.parsing import parse_calls
+from agent_sdk.agent.request_features import copy_coverage
 
 DATA = ROOT / "examples" / "voice_assistant" / "data" / "home_commands.jsonl"
 
@@ -79,12 +80,13 @@ def right(rec: dict[str, Any], calls: list[dict[str, Any]]) -> bool:
 
 def decode(out: Path, threads: int | None) -> list[dict[str, Any]]:
     """Decodes every command's best call (as `auto` with no threshold) and writes the records."""
+    from voice_assistant.assistant import SYSTEM_PROMPT
+
     from agent_sdk.agent.backends import LocalBackend
     from agent_sdk.agent.policy import DEFAULT_POLICY
     from agent_sdk.agent.step import decode_calls
     from agent_sdk.compiler import ensure_bundle
     from agent_sdk.runtime import Engine
-    from voice_assistant.assistant import SYSTEM_PROMPT
 
     engine = Engine(ensure_bundle("smollm2-135m", quant="q4"), threads=threads)
     backend = LocalBackend(engine)
@@ -155,7 +157,8 @@ def main() -> int:
     args = ap.parse_args()
     if bool(args.out) == bool(args.features):
         ap.error("give one of --out and --features")
-    recs = decode(Path(args.out), args.threads) if args.out else [json.loads(x) for x in open(args.features) if x.strip()]
+    recs = (decode(Path(args.out), args.threads) if args.out
+            else [json.loads(x) for x in Path(args.features).read_text().splitlines() if x.strip()])
     report(rows(recs, home_tools()), DEFAULT_AUTO_RULE)
     return 0
 

@@ -33,10 +33,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
-from agent_sdk.agent.auto import DEFAULT_AUTO_RULE, AutoRule, call_relevance  # noqa: E402
-from agent_sdk.agent.parsing import parse_calls  # noqa: E402
-from agent_sdk.agent.request_features import copy_coverage  # noqa: E402
-from agent_sdk.eval.bfcl_data import coerce_numbers, load_bfcl  # noqa: E402
+from agent_sdk.agent.auto import DEFAULT_AUTO_RULE, AutoRule, call_relevance
+from agent_sdk.agent.parsing import parse_calls
+from agent_sdk.agent.request_features import copy_coverage
+from agent_sdk.eval.bfcl_data import coerce_numbers, load_bfcl
 
 
 def bfcl_rows(recs: list[dict[str, Any]], data: Path, scorer_path: Path) -> list[dict[str, Any]]:
@@ -195,7 +195,7 @@ def main() -> int:
     args = ap.parse_args()
     bfcl, home = [], []
     for f in args.features:
-        for line in open(f):
+        for line in Path(f).read_text().splitlines():
             if line.strip():
                 rec = json.loads(line)
                 (home if "want" in rec else bfcl).append(rec)

@@ -21,6 +21,8 @@ from agent_sdk.agent.remote import OpenAIBackend
 from agent_sdk.agent.step import CallStep, decode_calls
 
 __all__ = [
+    "DEFAULT_POLICY",
+    "HERMES",
     "Agent",
     "AgentEvent",
     "AgentResult",
@@ -29,9 +31,7 @@ __all__ = [
     "CallFormat",
     "CallPolicy",
     "CallStep",
-    "DEFAULT_POLICY",
     "FinalAnswer",
-    "HERMES",
     "HermesFormat",
     "LocalBackend",
     "ModelOutputError",

@@ -34,7 +34,7 @@ from agent_sdk.runtime.engine import Engine
 from agent_sdk.runtime.sampler import SamplingParams
 from agent_sdk.tools import Tool, ToolRegistry, ToolResult
 
-__all__ = ["Agent", "DEFAULT_ANSWER_PREFIX", "DEFAULT_MAX_TOKENS"]
+__all__ = ["DEFAULT_ANSWER_PREFIX", "DEFAULT_MAX_TOKENS", "Agent"]
 
 # Most tokens one model step writes: BFCL's longest correct calls take ~150.
 DEFAULT_MAX_TOKENS = 256
@@ -108,7 +108,6 @@ class Agent:
         self._check_choice(followup_choice)
         self.policy = policy
         self.followup_choice = followup_choice
-        self.constrain = constrain
         self.max_steps = max_steps
         self.max_tokens = max_tokens
         self.sampling = sampling or SamplingParams(max_tokens=max_tokens)
@@ -117,6 +116,17 @@ class Agent:
         self.call_format = call_format
         self.messages: list[dict[str, Any]] = []
         self.last_stats = RunStats()
+
+    @property
+    def constrain(self) -> bool:
+        """Whether a local model's calls are decoded under the tools' grammar (switchable between runs)."""
+        return not isinstance(self.backend, LocalBackend) or self.backend.constrain
+
+    @constrain.setter
+    def constrain(self, value: bool) -> None:
+        if not isinstance(self.backend, LocalBackend):
+            raise UserError("constrained decoding is the remote server's to decide")
+        self.backend.constrain = bool(value)
 
     @property
     def tool_choice(self) -> str:
@@ -219,7 +229,7 @@ class Agent:
                 break
             if str(m.get("content") or "").startswith("Error:"):
                 return ""  # let the model explain a failure in its own words
-            names.append(m.get("name", "the tool"))
+            names.append(m.get("name") or "the tool")
         names = list(dict.fromkeys(reversed(names)))
         return self.answer_prefix.format(tools=" and ".join(names))
 

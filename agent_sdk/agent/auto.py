@@ -16,7 +16,7 @@ from typing import Any
 
 from agent_sdk.agent.relevance import tool_relevance
 
-__all__ = ["AutoRule", "DEFAULT_AUTO_RULE", "call_relevance", "call_score"]
+__all__ = ["DEFAULT_AUTO_RULE", "AutoRule", "call_relevance", "call_score"]
 
 
 @dataclass(frozen=True)

@@ -22,14 +22,17 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent_sdk.constrain.tool_grammar import arguments_rule
 from agent_sdk.errors import UserError
 
-__all__ = ["CallFormat", "HERMES", "HermesFormat", "MAX_PARALLEL_CALLS"]
+if TYPE_CHECKING:
+    from agent_sdk.agent.parsing import ParseResult
+
+__all__ = ["HERMES", "MAX_PARALLEL_CALLS", "CallFormat", "HermesFormat"]
 
 # Most call blocks one parallel step may write (BFCL's parallel questions ask for up to 4).
 MAX_PARALLEL_CALLS = 8
@@ -105,6 +108,13 @@ class CallFormat:
     def current_tool(self, text: str) -> str | None:
         """The name of the tool whose call is being written at the end of ``text``."""
         raise NotImplementedError
+
+    def parse(self, text: str, *, known_tools: Collection[str] | None = None) -> ParseResult:
+        """The calls written in ``text`` in this format (a family whose block content is not
+        ``{"name": ..., "arguments": ...}`` JSON overrides this)."""
+        from agent_sdk.agent.parsing import parse_calls  # parsing reads the tags from here
+
+        return parse_calls(text, formats=("hermes",), known_tools=known_tools, call_format=self)
 
     def ends_call(self, text: str) -> bool:
         """Whether ``text`` (the latest decoded tokens) ends a call block."""

@@ -30,7 +30,6 @@ import numpy as np
 from agent_sdk.agent.auto import call_relevance
 from agent_sdk.agent.call_format import CallFormat
 from agent_sdk.agent.copy_bias import CopyBias
-from agent_sdk.agent.parsing import parse_calls
 from agent_sdk.agent.request_features import copy_coverage
 from agent_sdk.agent.rerank import rerank_values
 from agent_sdk.constrain.grammar import GrammarEngine
@@ -42,8 +41,19 @@ if TYPE_CHECKING:
     from agent_sdk.agent.policy import CallPolicy
 
 __all__ = [
-    "CallContext", "CallDraft", "PostStep", "ProcessorFactory", "STOP_BIAS_WINDOW", "auto_decision", "call_key",
-    "dedupe", "parse", "rerank", "skip_answered", "stop_bias", "value_bias",
+    "STOP_BIAS_WINDOW",
+    "CallContext",
+    "CallDraft",
+    "PostStep",
+    "ProcessorFactory",
+    "auto_decision",
+    "call_key",
+    "dedupe",
+    "parse",
+    "rerank",
+    "skip_answered",
+    "stop_bias",
+    "value_bias",
 ]
 
 # Tokens decoded again to see whether the latest ones closed a call block
@@ -193,7 +203,7 @@ def rerank(ctx: CallContext, draft: CallDraft) -> CallDraft:
 
 def parse(ctx: CallContext, draft: CallDraft) -> CallDraft:
     """Reads the calls out of the draft's text (none when ``max_tokens`` cut it short)."""
-    parsed = parse_calls(draft.text, formats=("hermes",), known_tools={t["name"] for t in ctx.tools})
+    parsed = ctx.call_format.parse(draft.text, known_tools={t["name"] for t in ctx.tools})
     return dataclasses.replace(draft, calls=[(c.name, dict(c.arguments)) for c in parsed.calls])
 
 

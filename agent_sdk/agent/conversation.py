@@ -75,13 +75,16 @@ def render_messages(messages: Sequence[dict[str, Any]], call_format: CallFormat 
 
 
 def answered_calls(messages: Sequence[dict[str, Any]]) -> list[tuple[str, Any]]:
-    """Calls made earlier in the conversation that a ``tool`` message answered.
+    """Calls made for the latest user message that a ``tool`` message already answered.
 
-    A call with an id is answered by a later tool message with that
-    ``tool_call_id``; calls without ids by any tool message that follows.
+    Only the current turn counts: asking again later ("turn the lights on"
+    after turning them off) is a new request. A call with an id is answered by
+    a later tool message with that ``tool_call_id``; calls without ids by any
+    tool message that follows.
     """
     out: list[tuple[str, Any]] = []
-    for i, m in enumerate(messages):
+    start = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=-1) + 1
+    for i, m in enumerate(messages[start:], start):
         if m.get("role") != "assistant" or not m.get("tool_calls"):
             continue
         later = [x for x in messages[i + 1:] if x.get("role") == "tool"]

@@ -14,7 +14,7 @@ from typing import Any
 
 from agent_sdk.agent.call_format import HERMES, CallFormat
 
-__all__ = ["render_tools", "render_type", "system_message", "system_prompt", "DEFAULT_SYSTEM"]
+__all__ = ["DEFAULT_SYSTEM", "render_tools", "render_type", "system_message", "system_prompt"]
 
 DEFAULT_SYSTEM = "You are a helpful assistant."
 

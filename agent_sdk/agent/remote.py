@@ -160,7 +160,9 @@ class OpenAIBackend:
         are local-model settings and not sent.
         """
         choice = policy.tool_choice
-        msgs = ([{"role": "system", "content": system}] if system else []) + list(messages)
+        # OpenAI's tool messages carry no name (the agent keeps one for itself): strict servers refuse it.
+        sent = [{k: v for k, v in m.items() if k != "name"} if m.get("role") == "tool" else m for m in messages]
+        msgs = ([{"role": "system", "content": system}] if system else []) + sent
         offered = [{"type": "function", "function": dict(t)} for t in tools] or None
         reply = self.chat(msgs, tools=offered, tool_choice=choice)
         stats = RunStats(

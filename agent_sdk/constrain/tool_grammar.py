@@ -9,9 +9,7 @@ separators, required keys, enums, no extra keys).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from typing import Any
-
 
 __all__ = ["arguments_grammar", "arguments_rule", "close_objects", "json_compact"]
 

@@ -49,8 +49,7 @@ def voice(smollm2_engine: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
         smollm2_engine,
         tools=home.tools(),
         system=SYSTEM_PROMPT,
-        tool_choice="auto",
-        auto_threshold=-1.6,
+        tool_choice="auto",  # the SDK's auto rule, as examples/voice_assistant/main.py uses it
         max_steps=1,
         max_tokens=64,
     )

@@ -182,3 +182,23 @@ def test_answered_calls_need_a_result() -> None:
             {"role": "tool", "tool_call_id": "c1", "content": "done"}]
     assert answered_calls(msgs) == [("f", {"a": 1})]
     assert answered_calls(msgs[:2]) == []
+
+
+def test_a_call_answered_in_an_earlier_turn_can_be_made_again() -> None:
+    on = ("turn_on", {"room": "kitchen"})
+    msgs = [{"role": "user", "content": "lights on"}, assistant_message("", [("c1", *on)]),
+            {"role": "tool", "tool_call_id": "c1", "content": "on"}, assistant_message("Done."),
+            {"role": "user", "content": "lights on again please"}]
+    assert answered_calls(msgs) == []  # a new request, not a repeat
+    msgs += [assistant_message("", [("c2", *on)]), {"role": "tool", "tool_call_id": "c2", "content": "on"}]
+    assert answered_calls(msgs) == [on]
+
+
+def test_constrain_switches_the_local_backend() -> None:
+    from agent_sdk.agent import LocalBackend
+
+    agent = Agent(LocalBackend(None, constrain=True), tools=[get_weather])  # type: ignore[arg-type]
+    agent.constrain = False  # what `/constrain off` in agent-sdk chat does
+    assert isinstance(agent.backend, LocalBackend) and agent.backend.constrain is False and agent.constrain is False
+    with pytest.raises(UserError):
+        Agent(ScriptedBackend([]), tools=[get_weather]).constrain = False

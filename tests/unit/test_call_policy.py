@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from agent_sdk.agent.auto import AutoRule, call_score
-from agent_sdk.agent.call_format import HERMES
-from agent_sdk.agent.call_stages import CallContext, CallDraft, auto_decision, dedupe, skip_answered
+from agent_sdk.agent.call_format import HERMES, HermesFormat
+from agent_sdk.agent.call_stages import CallContext, CallDraft, auto_decision, dedupe, parse, skip_answered
+from agent_sdk.agent.conversation import assistant_message, render_messages
 from agent_sdk.agent.policy import DEFAULT_POLICY, DEFAULT_POST_STEPS, CallPolicy
 from agent_sdk.errors import UserError
 from agent_sdk.runtime.engine import Generation
@@ -75,10 +77,17 @@ def test_auto_decision_uses_the_rule() -> None:
 
 
 def test_auto_rule_score_matches_call_score() -> None:
-    rule = AutoRule(start_weight=0.2, free_weight=0.8, coverage_weight=1.0, relevance_weight=2.0, threshold=-1.0)
+    rule = AutoRule(start_weight=0.2, free_weight=0.8, coverage_weight=1.0, relevance_weight=2.0,
+                    relevance_saturation=1.0, threshold=-1.0)
     lps, forced = [-1.0, -0.5, -0.1, -2.0], [False, True, False, False]
     expected = 0.2 * -1.0 + 0.8 * ((-1.0 - 0.1 - 2.0) / 3) + 1.0 * (0.5 - 1) + 2.0 * (0.25 - 1)
     assert rule.score(lps, forced, coverage=0.5, relevance=0.25) == pytest.approx(expected)
+    # Saturated: an overlap of half the saturation counts half; at or above it, in full.
+    sat = dataclasses.replace(rule, relevance_saturation=0.5)
+    assert sat.score(lps, forced, coverage=0.5, relevance=0.25) == pytest.approx(expected + 2.0 * 0.25)
+    assert sat.score(lps, forced, coverage=0.5, relevance=0.9) == sat.score(lps, forced, coverage=0.5, relevance=0.5)
+    with pytest.raises(ValueError):
+        AutoRule(relevance_saturation=0.0)
     assert call_score([], []) == float("-inf")
 
 
@@ -92,3 +101,32 @@ def test_hermes_format_round_trips_its_own_calls() -> None:
     assert HERMES.ends_call(text) and not HERMES.ends_call(text[:-3])
     assert text[HERMES.arguments_start(text):].startswith('{"city": "Zürich"}')
     assert HERMES.open_tag in HERMES.instructions and HERMES.close_tag in HERMES.instructions
+
+
+@dataclass(frozen=True)
+class TaggedFormat(HermesFormat):
+    """A family that writes the same JSON inside other tags (how a new format plugs in)."""
+
+    name: str = "tagged"
+    open: str = "<function_call>\n"
+    close: str = "\n</function_call>"
+    result_open: str = "<function_result>"
+    result_close: str = "</function_result>"
+
+
+def test_another_call_format_flows_through_grammar_parse_and_stages() -> None:
+    fmt = TaggedFormat()
+    calls = [("get_weather", {"city": "Paris"})]
+    text = fmt.render_calls(calls)
+    assert text.startswith("<function_call>\n") and text.endswith("\n</function_call>")
+    assert [(c.name, dict(c.arguments)) for c in fmt.parse(text).calls] == calls
+    assert HERMES.parse(text).calls == []  # Hermes tags are not these
+    grammar = fmt.grammar(TOOLS)
+    assert '"<function_call>\\n"' in grammar and "<tool_call>" not in grammar
+    assert "<function_call>" in fmt.instructions and fmt.render_result("21") == "<function_result>21</function_result>"
+    c = dataclasses.replace(ctx(), call_format=fmt)
+    out = parse(c, CallDraft(text=text, generation=Generation(text, [], "stop")))
+    assert out.calls == calls
+    rendered = render_messages([assistant_message("", [("c1", "get_weather", {"city": "Paris"})]),
+                                {"role": "tool", "tool_call_id": "c1", "content": "21"}], fmt)
+    assert rendered[0]["content"] == text and rendered[1]["content"] == "<function_result>21</function_result>"
