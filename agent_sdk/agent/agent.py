@@ -13,6 +13,7 @@ and declined confirmations go back to the model as observations.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -29,7 +30,7 @@ from agent_sdk.agent.events import (
 )
 from agent_sdk.agent.policy import DEFAULT_POLICY, TOOL_CHOICES, CallPolicy
 from agent_sdk.agent.prompting import system_message
-from agent_sdk.errors import UserError
+from agent_sdk.errors import ToolSchemaWarning, UserError
 from agent_sdk.runtime.engine import Engine
 from agent_sdk.runtime.sampler import SamplingParams
 from agent_sdk.tools import Tool, ToolRegistry, ToolResult
@@ -100,6 +101,9 @@ class Agent:
             self.registry = ToolRegistry()
             for t in tools:
                 self.registry.register(t)
+        for name in self.registry.names:
+            for note in self.registry.get(name).schema_repairs:
+                warnings.warn(f"tool {name!r}: {note}", ToolSchemaWarning, stacklevel=2)
         self.system = system
         policy = policy or DEFAULT_POLICY
         if tool_choice is not None:

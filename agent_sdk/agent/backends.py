@@ -14,6 +14,7 @@ interface.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -25,7 +26,9 @@ from agent_sdk.agent.parsing import parse_calls
 from agent_sdk.agent.policy import CallPolicy
 from agent_sdk.agent.prompting import system_message
 from agent_sdk.agent.step import decode_calls
-from agent_sdk.constrain.grammar import GrammarEngine
+from agent_sdk.constrain.grammar import GrammarEngine, GrammarError
+from agent_sdk.constrain.schema_repair import usable_tools
+from agent_sdk.errors import ToolSchemaWarning
 from agent_sdk.runtime.engine import Engine
 from agent_sdk.runtime.sampler import SamplingParams
 
@@ -45,6 +48,7 @@ class StepResult:
         rejected: Call id -> why it must not run (arguments that are not an object).
         attempted: The model wrote a call, kept or not (``auto`` may decline it).
         declined: A call was decoded but not kept (``auto``).
+        schema_warnings: Tools left out of this step (their schema cannot be constrained), and why.
     """
 
     calls: list[ToolCall]
@@ -55,6 +59,7 @@ class StepResult:
     rejected: dict[str, str] = field(default_factory=dict)
     attempted: bool = False
     declined: bool = False
+    schema_warnings: list[str] = field(default_factory=list)
 
 
 StepStream = Generator[TokenDelta, None, StepResult]
@@ -150,9 +155,17 @@ class LocalBackend:
     ) -> StepStream:
         """See :meth:`Backend.step`."""
         tok = self.engine.tokenizer
+        choice = policy.tool_choice
+        schema_warnings: list[str] = []
+        if tools and choice != "none" and self.constrain:
+            # Tools whose schema the grammar engine refuses are left out of the prompt and the grammar alike.
+            tools, schema_warnings = usable_tools(self.grammar_engine, tools, strict=policy.strict_tools)
+            for problem in schema_warnings:
+                warnings.warn(problem, ToolSchemaWarning, stacklevel=2)
+            if not tools:
+                raise GrammarError("no tool can be constrained by the grammar engine: " + "; ".join(schema_warnings))
         prompt = self.prompt_text(messages, tools, system)
         stats = RunStats(steps=1)
-        choice = policy.tool_choice
         attempted = declined = False
         if tools and choice != "none" and self.constrain:
             step = decode_calls(
@@ -166,10 +179,11 @@ class LocalBackend:
             if step.calls:
                 calls = [ToolCall(name, args) for name, args in step.calls]
                 message = assistant_message("", [(c.id, c.name, c.arguments) for c in calls])
-                return StepResult(calls, "", message, stats, attempted=True)
+                return StepResult(calls, "", message, stats, attempted=True, schema_warnings=schema_warnings)
             # declined in auto, or a required call cut short by max_tokens: answer in text
         if not answer:
-            return StepResult([], "", assistant_message(""), stats, attempted=attempted, declined=declined)
+            return StepResult([], "", assistant_message(""), stats, attempted=attempted, declined=declined,
+                              schema_warnings=schema_warnings)
         # Without its trailing space: the model writes " Paris" as one token,
         # after a bare space it goes astray (a new line, a repeated space).
         prefix = answer_prefix.rstrip()
@@ -193,4 +207,5 @@ class LocalBackend:
                 errors = [ModelOutputError(e.message, e.raw) for e in parsed.errors]
                 return StepResult([], text, {"role": "assistant", "content": text}, stats, errors=errors,
                                   attempted=True)
-        return StepResult([], text, assistant_message(text), stats, attempted=attempted, declined=declined)
+        return StepResult([], text, assistant_message(text), stats, attempted=attempted, declined=declined,
+                          schema_warnings=schema_warnings)

@@ -94,15 +94,16 @@ def answer_question(
     try:
         registry = ToolRegistry.from_openai([{"type": "function", "function": t} for t in q.tools])
         tools = [t["function"] for t in registry.to_openai()]
-        with warnings.catch_warnings(record=True) as seen:
-            warnings.simplefilter("always", ToolSchemaWarning)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ToolSchemaWarning)  # recorded per question below
             step = run_step(backend.step(
                 [{"role": "user", "content": q.request}], tools, system=q.system, policy=policy, max_tokens=max_tokens,
                 answer=not backend.constrain,
             ))
     except AgentSDKError as exc:
         return BFCLAnswer([], False, False, error=f"{type(exc).__name__}: {exc}")
-    notes = [str(w.message) for w in seen if issubclass(w.category, ToolSchemaWarning)]
+    notes = [f"tool {name!r}: {note}" for name in registry.names for note in registry.get(name).schema_repairs]
+    notes += step.schema_warnings
     schemas = {t["name"]: t["parameters"] for t in q.tools}
     calls = [{"name": c.name, "arguments": coerce_numbers(c.arguments, schemas.get(c.name, {}))} for c in step.calls]
     valid = not step.errors and bool(calls)

@@ -20,7 +20,7 @@ from typing import Any
 
 from agent_sdk.agent.conversation import answered_calls
 from agent_sdk.agent.step import call_grammar
-from agent_sdk.constrain.grammar import GrammarEngine
+from agent_sdk.constrain.grammar import GrammarEngine, GrammarError
 from agent_sdk.constrain.schema_repair import usable_tools
 from agent_sdk.errors import ToolDefinitionError, UserError
 from agent_sdk.runtime.sampler import SamplingParams
@@ -127,9 +127,11 @@ class RequestValidator:
         registry = self._tools(body.get("tools"))
         specs = [t["function"] for t in registry.to_openai()]
         choice = self._tool_choice(body.get("tool_choice"), registry)
-        left_out: list[str] = []
+        # Notes on the tools: loose schemas repaired at import, tools left out of the grammar.
+        left_out = [f"tool {n!r}: {note}" for n in registry.names for note in registry.get(n).schema_repairs]
         if specs and choice != "none":
-            specs, left_out = self._callable(specs, choice, parallel)
+            specs, notes = self._callable(specs, choice, parallel)
+            left_out += notes
         response_grammar = self._response_grammar(body.get("response_format"))
 
         conversation = chat_messages(messages, specs)
@@ -173,35 +175,32 @@ class RequestValidator:
     def _callable(self, specs: list[dict[str, Any]], choice: str, parallel: bool) -> tuple[list[dict[str, Any]], list[str]]:
         """The tools as calls will be decoded, and why any were left out.
 
-        Schemas are repaired where the fix is unambiguous
-        (:func:`~agent_sdk.constrain.schema_repair.usable_tools`, as ``decode_calls``
-        does); a tool the grammar engine still cannot use is left out while
-        the others stay callable, as the agent does. A 400 names the tools
-        only when none is left, or when ``tool_choice`` names one left out.
+        A tool the grammar engine cannot use is left out while the others stay
+        callable, as the agent does
+        (:func:`~agent_sdk.constrain.schema_repair.usable_tools`). A 400 names
+        it only when no tool is left, when ``tool_choice`` names it, or when
+        the server's policy is ``strict_tools``.
         """
         ge = self._grammar_engine("tools")
-        usable, _ = usable_tools(ge, specs)
+        try:
+            usable, notes = usable_tools(ge, specs, strict=self.config.policy.strict_tools)
+        except GrammarError as exc:
+            raise APIError(400, grammar_problem(exc), code="invalid_tools", param="tools") from None
         kept = {t["name"] for t in usable}
-        problems = []
-        for i, spec in enumerate(specs):
-            if spec["name"] not in kept:
-                try:
-                    call_grammar(ge, [spec], choice="required", parallel=False)
-                    problem = "its schema cannot be used"
-                except UserError as one:
-                    problem = grammar_problem(one)
-                problems.append((i, spec["name"], problem))
-        if problems and (not usable or choice in {name for _, name, _ in problems}):
-            i, name, problem = next((p for p in problems if p[1] == choice), problems[0])
-            others = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        left = [(i, spec["name"]) for i, spec in enumerate(specs) if spec["name"] not in kept]
+        if left and (not usable or choice in {name for _, name in left}):
+            i, name = next((x for x in left if x[1] == choice), left[0])
+            reason = next((n.split(" left out: ", 1)[1] for n in notes if n.startswith(f"tool {name!r} left out: ")),
+                          "its schema cannot be used")
+            others = f" (and {len(left) - 1} more)" if len(left) > 1 else ""
             raise APIError(400, f"tools[{i}] ({name}): the grammar engine cannot compile its parameters: "
-                                f"{problem}{others}", code="invalid_tools", param="tools")
+                                f"{reason}{others}", code="invalid_tools", param="tools")
         try:
             call_grammar(ge, usable, choice=choice, parallel=parallel)
         except UserError as exc:  # GrammarError: each tool compiles, together they do not
             raise APIError(400, f"cannot constrain calls to these tools: {grammar_problem(exc)}", code="invalid_tools",
                            param="tools") from None
-        return usable, [f"tools[{i}] ({name}) left out: {problem}" for i, name, problem in problems]
+        return usable, notes
 
     def _tool_choice(self, value: Any, registry: ToolRegistry) -> str:
         if value is None:

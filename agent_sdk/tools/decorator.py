@@ -76,6 +76,8 @@ class Tool(Generic[P, R]):
         requires_confirmation: Whether an agent should ask the user before running it.
         timeout: Seconds a run may take, or None for no limit.
         is_async: Whether the implementation is a coroutine function.
+        schema_repairs: What was repaired in a loosely written imported schema
+            (:func:`agent_sdk.jsonschema_repair.repair_schema`), one note each.
     """
 
     __name__: str
@@ -112,6 +114,7 @@ class Tool(Generic[P, R]):
             functools.update_wrapper(self, function, updated=())
         self.name = name
         self.description = description
+        self.schema_repairs: tuple[str, ...] = ()  # what tool_from_openai repaired in a loose schema
         self.parameters = parameters
         self.function = function
         self.requires_confirmation = requires_confirmation

@@ -13,6 +13,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from agent_sdk.jsonschema_repair import repair_schema
 from agent_sdk.tools.decorator import NAME_RULE, Tool, definition_error, is_valid_tool_name
 from agent_sdk.tools.validation import JsonSchemaArgumentValidator
 
@@ -43,6 +44,11 @@ def tool_from_openai(
             implementation cannot take the declared arguments.
     """
     name, description, parameters, problems = read_openai_spec(spec)
+    repairs: list[str] = []
+    if parameters is not None:
+        # What has one reading is repaired now, so the prompt, the call grammar and
+        # validation all see one schema; the caller learns of it from ``schema_repairs``.
+        parameters, repairs = repair_schema(parameters)
     if implementation is not None and not callable(implementation):
         problems.append(f"the implementation {implementation!r} is not callable")
     elif implementation is not None and parameters is not None:
@@ -58,7 +64,7 @@ def tool_from_openai(
         def validator(arguments: Mapping[str, Any]) -> dict[str, Any]:
             return inner.validate(checker(arguments))
 
-        return tool_class(
+        made = tool_class(
             name=name,
             description=description,
             parameters=parameters,
@@ -68,9 +74,12 @@ def tool_from_openai(
             timeout=inner.timeout,
             positional_only=inner.positional_only,
         )
-    return tool_class(
-        name=name, description=description, parameters=parameters, function=implementation, validator=checker
-    )
+    else:
+        made = tool_class(
+            name=name, description=description, parameters=parameters, function=implementation, validator=checker
+        )
+    made.schema_repairs = tuple(repairs)
+    return made
 
 
 def read_openai_spec(spec: object) -> tuple[str, str, dict[str, Any] | None, list[str]]:

@@ -244,7 +244,7 @@ def test_grammar_errors_name_the_tool_without_the_grammar(server: ChatServer) ->
     assert status == 200, reply
     assert [c["function"]["name"] for c in reply["choices"][0]["message"]["tool_calls"]] == ["good"]
     [warning] = reply["warnings"]
-    assert warning.startswith("tools[1] (bad) left out:") and "Unknown format: bogus" in warning
+    assert warning.startswith("tool 'bad' left out:") and "Unknown format: bogus" in warning
     # A 400 only when no tool is left, or when tool_choice names the one left out.
     for body in ({"messages": QUESTION, "tools": [bad], "tool_choice": "required"},
                  {"messages": QUESTION, "tools": [good, bad],
@@ -268,6 +268,18 @@ def test_a_schema_with_one_reading_is_repaired_not_refused(server: ChatServer) -
     assert status == 200, reply
     [call] = reply["choices"][0]["message"]["tool_calls"]
     assert json.loads(call["function"]["arguments"]) in ({"n": 1}, {"n": 2})
+    assert any("#/properties/n" in w for w in reply["warnings"]), reply.get("warnings")
+
+
+def test_a_strict_policy_refuses_an_unusable_tool(serve: Serve) -> None:
+    from agent_sdk.agent.policy import CallPolicy
+
+    server, _ = serve(policy=CallPolicy(strict_tools=True))
+    good = _tool({"type": "object", "properties": {}}, "good")
+    bad = _tool({"type": "object", "properties": {"a": {"type": "string", "format": "bogus"}}}, "bad")
+    message = _refused(server.port, {"messages": QUESTION, "tools": [good, bad], "tool_choice": "required"},
+                       "invalid_tools")
+    assert "bad" in message and "Unknown format: bogus" in message
 
 
 def test_an_internal_error_reaches_the_log_not_the_client(

@@ -310,3 +310,16 @@ def test_results_are_cached_by_schema(tokenizer: Tokenizer, monkeypatch: pytest.
     # A cached repair is not shared: changing one result does not change the next.
     again[0][1]["parameters"]["properties"]["number_of_tickets"]["enum"].append(99)
     assert usable_tools(engine, tools)[0][1]["parameters"]["properties"]["number_of_tickets"]["enum"][-1] == 9
+
+
+def test_an_imported_tool_is_repaired_so_validation_matches_the_grammar() -> None:
+    from agent_sdk.tools import Tool
+
+    spec = {"name": "buy", "parameters": _object({"n": {"type": "integer", "enum": ["1", "2"]}})}
+    tool = Tool.from_openai(spec)
+    assert tool.parameters["properties"]["n"]["enum"] == [1, 2]
+    assert tool.schema_repairs and "#/properties/n" in tool.schema_repairs[0]
+    assert tool.validate({"n": 1}) == {"n": 1}  # what the repaired grammar lets the model write
+    with pytest.raises(AgentSDKError):
+        tool.validate({"n": "1"})
+    assert Tool.from_openai({"name": "ok", "parameters": _object({"a": {"type": "string"}})}).schema_repairs == ()
