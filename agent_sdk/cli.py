@@ -295,9 +295,20 @@ def _policy(args: argparse.Namespace) -> Any:
     return DEFAULT_POLICY.replace(**changes)
 
 
+def _non_negative(text: str) -> float:
+    """An option's number that must be >= 0 (a usage error at parse time, before any model loads)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
 def _add_policy_options(p: argparse.ArgumentParser) -> None:
     """The call-policy options shared by run, serve and eval."""
-    p.add_argument("--parallel-bias", type=float, default=None,
+    p.add_argument("--parallel-bias", type=_non_negative, default=None,
                    help="nats another parallel call must beat ending by (default: the policy's)")
     p.add_argument("--auto-threshold", type=float, default=None,
                    help="score a call needs in tool_choice auto (default: the policy's)")

@@ -17,7 +17,8 @@ change accuracy (the wrong values are mostly wrong from their first token:
 
 The biases run before the grammar's mask, so they only reorder tokens the
 grammar allows: a call stays valid by construction. The ``auto`` decision
-reads the model's own, unbiased log-probabilities; :func:`copy_coverage`
+reads the model's own, unbiased log-probabilities;
+:func:`~agent_sdk.agent.request_features.copy_coverage`
 (the share of a call's values written in the request) is one of its inputs.
 """
 from __future__ import annotations

@@ -20,11 +20,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agent_sdk.compiler.cache import ensure_bundle, list_bundles
+from agent_sdk.compiler.cache import ensure_bundle, list_bundles, tvm_version
 from agent_sdk.errors import CompileError, UserError
 from agent_sdk.manifest import compiler_fingerprint, cpu_fingerprint, write_manifest
 
-__all__ = ["compile_model", "default_bundle_dir", "compiled_root", "CompileResult", "ensure_bundle", "list_bundles"]
+__all__ = [
+    "compile_model", "default_bundle_dir", "compiled_root", "CompileResult", "ensure_bundle", "list_bundles", "tvm_version",
+]
 
 LIBRARY = "model.so"
 PARAMS = "params.safetensors"
