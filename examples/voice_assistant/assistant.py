@@ -21,7 +21,7 @@ from agent_sdk.agent import FinalAnswer, TokenDelta, ToolCallEvent, ToolResultEv
 
 from .audio import FRAME, SAMPLE_RATE
 from .home_tools import Home
-from .speech import strip_wake_phrase
+from .speech import WAKE_CHECKS, after_wake_phrase, strip_wake_phrase
 
 __all__ = ["SYSTEM_PROMPT", "Command", "ListenConfig", "Notice", "VoiceAssistant"]
 
@@ -38,6 +38,16 @@ COMMAND_PROMPT = (
 Whisper tiny.en hears "add milk" as "and milk" from synthetic voices without
 it; with it, the phrases the tools expect come out right and numbers come out
 as digits.
+"""
+
+MAYBE_WAKE_THRESHOLD = 0.01
+"""Wake-word score from which an utterance is transcribed to check for the wake phrase (two-stage wake).
+
+Measured with measure_wake.py: espeak-ng's "hey jarvis turn on …" said in one breath
+scores 0.18-0.45 in en-us and 0.003-0.063 in en (0.018 as ``main.py --wav`` reads the
+file), while phrases the words of which are far from it score below 0.005 ("turn on the
+lights", "what time is it", "hey there"); read prose reaches 0.01 about once in
+three minutes. Names that sound alike ("hey travis" 0.09-0.51) need the transcript to tell.
 """
 
 FRAME_S = FRAME / SAMPLE_RATE
@@ -70,6 +80,12 @@ class ListenConfig:
 
     Attributes:
         wake_threshold: Wake-word score that starts a command.
+        maybe_threshold: A lower score (rising to it) that makes the assistant listen to the
+            utterance as if woken, transcribe it and accept it only if the transcript starts
+            with the wake phrase; at or above ``wake_threshold`` the check is off.
+        max_check_s: An utterance checked for the wake phrase that goes on longer than this (after
+            the maybe) is checked on what was said so far: speech not meant for the assistant
+            costs at most ``pre_roll_s`` + this of transcription; a command that passes is recorded on.
         speech_threshold: Voice-activity probability that counts as speech.
         pre_roll_s: Audio kept from before the wake word fired (a fast talker's
             first word can overlap the detection); the wake phrase is cut from the transcript.
@@ -80,6 +96,8 @@ class ListenConfig:
     """
 
     wake_threshold: float = 0.5
+    maybe_threshold: float = MAYBE_WAKE_THRESHOLD
+    max_check_s: float = 3.0
     speech_threshold: float = 0.5
     pre_roll_s: float = 1.5
     end_silence_s: float = 0.8
@@ -101,7 +119,9 @@ class Command:
             decoded and run; with ``reply_mode="model"`` also the model's reply),
             ``speech_start`` (→ reply audio ready), and ``total`` (end of speech → speech start).
         wake_at_s: Where in the audio the wake word fired.
-        wake_score: Its score.
+        wake_score: Its score (the highest of the utterance, when the transcript confirmed it).
+        wake_verified: The score was below the wake threshold and the transcript, starting with the
+            wake phrase, confirmed it.
         audio: The reply's audio (int16 at ``audio_rate``).
         audio_rate: Its sample rate.
         errors: Tool failures, spoken as part of the reply.
@@ -116,6 +136,7 @@ class Command:
     audio: np.ndarray | None = field(default=None, repr=False)
     audio_rate: int = 0
     errors: list[str] = field(default_factory=list)
+    wake_verified: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` object: transcript, calls, reply, latency_ms."""
@@ -125,16 +146,37 @@ class Command:
             "reply": self.reply,
             "latency_ms": {k: round(v, 1) for k, v in self.latency_ms.items()},
             "wake_at_s": round(self.wake_at_s, 2),
+            "wake_score": round(self.wake_score, 3),
+            "wake_verified": self.wake_verified,
             "errors": self.errors,
         }
 
 
 @dataclass(frozen=True)
 class Notice:
-    """Something to tell the user that is not a command (no command after the wake word, …)."""
+    """Something to tell the user that is not a command (no command after the wake word, …).
+
+    Attributes:
+        message: What happened.
+        at_s: Where in the audio.
+        woke: The assistant was woken (False: an utterance checked for the wake phrase and refused).
+    """
 
     message: str
     at_s: float
+    woke: bool = True
+
+
+@dataclass
+class _Take:
+    """Audio being recorded after a wake word, or after a score in the maybe band (to be checked)."""
+
+    frames: list[np.ndarray]
+    start: float  # audio time of the wake (or of the maybe)
+    score: float  # highest wake score so far
+    woken: bool  # False: a maybe, accepted only if its transcript starts with the wake phrase
+    speech_end: float | None = None  # audio time of the last speech frame
+    verified: bool = False  # woken by a maybe that its transcript confirmed
 
 
 class VoiceAssistant:
@@ -190,56 +232,139 @@ class VoiceAssistant:
     def listen(self, frames: Iterable[np.ndarray]) -> Iterator[Command | Notice]:
         """Runs the loop over ``frames`` (80 ms, 16 kHz int16) until they end.
 
+        A wake score at or above ``wake_threshold`` wakes the assistant. A score rising to
+        ``maybe_threshold`` (but not above the other) is checked: the utterance is recorded as
+        a command would be, from ``pre_roll_s`` before, and transcribed; if the transcript starts
+        with the wake phrase, the rest is the command (or, if nothing follows the phrase, the
+        assistant waits for one as after a wake word); if not, a :class:`Notice` with
+        ``woke=False`` says what was heard. No speech in the utterance: nothing is transcribed.
+
         Yields:
-            A :class:`Command` per command, :class:`Notice` for wake words without one.
+            A :class:`Command` per command, :class:`Notice` for wake words without one and for
+            utterances refused by the check.
         """
         cfg = self.config
+        checks = cfg.maybe_threshold < cfg.wake_threshold and self.wake_name in WAKE_CHECKS
         pre_roll: deque[np.ndarray] = deque(maxlen=max(1, round(cfg.pre_roll_s / FRAME_S)))
         t = 0.0
         ignore_until = 0.0
-        recording: list[np.ndarray] | None = None
-        wake_t = wake_score = 0.0
-        speech_end: float | None = None  # audio time of the last speech frame
+        last_score = 0.0
+        take: _Take | None = None
         for frame in frames:
             t += FRAME_S
             score = self.wake.score(frame)  # fed every frame, recording or not, so it does not re-fire
-            if recording is None:
-                pre_roll.append(frame)
-                if score >= cfg.wake_threshold and t >= ignore_until - _EPS:
-                    recording, wake_t, wake_score, speech_end = list(pre_roll), t, score, None
+            rising, last_score = last_score < cfg.maybe_threshold <= score, score
+            pre_roll.append(frame)
+            if (take is None or not take.woken) and t >= ignore_until - _EPS:
+                if score >= cfg.wake_threshold:  # a maybe that turns into a wake starts over as one
+                    take = _Take(list(pre_roll), t, score, woken=True)
                     self.vad.reset()
+                    continue
+                if take is None and checks and rising:
+                    take = self._maybe(pre_roll, t, score)
+                    continue
+            if take is None:
                 continue
-            recording.append(frame)
+            take.frames.append(frame)
+            if not take.woken:
+                take.score = max(take.score, score)
             if self.vad.probability(frame) >= cfg.speech_threshold:
-                speech_end = t
-            elapsed = t - wake_t
-            done = speech_end is not None and t - speech_end >= cfg.end_silence_s - _EPS
-            if speech_end is None and elapsed >= cfg.no_speech_timeout_s - _EPS:
-                yield Notice(f"heard the wake word at {wake_t:.1f} s but no command after it", wake_t)
-                recording, ignore_until = None, t + cfg.refractory_s
-                self.wake.reset()
+                take.speech_end = t
+            elapsed = t - take.start
+            if take.speech_end is None:
+                if not take.woken and elapsed >= cfg.end_silence_s - _EPS:
+                    take = None  # no speech anywhere near the score: noise, nothing to transcribe
+                elif take.woken and elapsed >= cfg.no_speech_timeout_s - _EPS:
+                    yield Notice(f"heard the wake word at {take.start:.1f} s but no command after it", take.start)
+                    take, ignore_until = None, t + cfg.refractory_s
+                    self.wake.reset()
                 continue
-            if not done and elapsed < cfg.max_command_s - _EPS:
-                continue
-            yield self._finish(recording, t, speech_end, wake_t, wake_score)
-            recording, ignore_until = None, t + cfg.refractory_s
+            ended = t - take.speech_end >= cfg.end_silence_s - _EPS or elapsed >= cfg.max_command_s - _EPS
+            if take.woken:
+                if not ended:
+                    continue
+                yield self._finish(take, t)
+                take = None
+            else:
+                if not ended and elapsed < cfg.max_check_s - _EPS:
+                    continue
+                item, take = self._check(take, t, ended=ended)
+                if item is None:
+                    continue
+                yield item
+                if not isinstance(item, Command):
+                    continue
+            ignore_until = t + cfg.refractory_s
             self.wake.reset()
             pre_roll.clear()
-        if recording is not None:
-            if speech_end is None:
-                yield Notice(f"the audio ended right after the wake word at {wake_t:.1f} s", wake_t)
-            else:  # the input ended mid-command (a file without trailing silence): that is its end
-                yield self._finish(recording, t, speech_end, wake_t, wake_score)
+        if take is not None:
+            if take.speech_end is None:
+                if take.woken:
+                    yield Notice(f"the audio ended right after the wake word at {take.start:.1f} s", take.start)
+            elif take.woken:  # the input ended mid-command (a file without trailing silence): that is its end
+                yield self._finish(take, t)
+            else:
+                item, take = self._check(take, t, ended=True)
+                if item is not None:
+                    yield item
+                elif take is not None:
+                    yield Notice(f"the audio ended right after the wake word at {take.start:.1f} s", take.start)
 
-    def _finish(
-        self, recording: list[np.ndarray], t: float, speech_end: float | None, wake_t: float, wake_score: float
-    ) -> "Command":
-        """Handles a recorded command: cuts trailing silence (keeping a little), records the listening times."""
-        end = speech_end if speech_end is not None else t
-        keep = len(recording) - round((t - end) / FRAME_S) + 3
-        audio = np.concatenate(recording[: max(1, keep)])
-        listened = {"end_of_speech": (end - wake_t) * 1000.0, "endpoint": (t - end) * 1000.0}
-        return self.handle(audio, wake_at_s=wake_t, wake_score=wake_score, listened=listened)
+    def _maybe(self, pre_roll: deque[np.ndarray], t: float, score: float) -> _Take:
+        """Starts recording an utterance whose wake score reached the maybe band.
+
+        The voice-activity detector hears the audio before it too: the wake phrase was
+        said there, and without speech in it the score came from noise.
+        """
+        self.vad.reset()
+        take = _Take(list(pre_roll), t, score, woken=False)
+        for i, f in enumerate(take.frames):
+            if self.vad.probability(f) >= self.config.speech_threshold:
+                take.speech_end = t - (len(take.frames) - 1 - i) * FRAME_S
+        return take
+
+    def _check(self, take: _Take, t: float, *, ended: bool) -> tuple[Command | Notice | None, _Take | None]:
+        """Transcribes a maybe and decides.
+
+        Returns:
+            (a command, None), (a refusal notice, None), or (None, the take, now a wake: waiting
+            for its command, or, if the utterance has not ended, recording it on).
+        """
+        audio, listened = self._cut(take, t)
+        t0 = time.perf_counter()
+        text = self.stt.transcribe(audio, prompt=self.stt_prompt)
+        listened["transcript"] = (time.perf_counter() - t0) * 1000.0
+        rest = after_wake_phrase(text, self.wake_name)
+        if rest is None:
+            msg = f'heard "{text}" at {take.start:.1f} s (wake score {take.score:.2f}): not the wake phrase'
+            return Notice(msg, take.start, woke=False), None
+        if not ended:  # a long command: recorded to its end, then transcribed whole as after a wake word
+            take.woken = take.verified = True
+            return None, take
+        if re.search(r"\w", rest):
+            cmd = self.handle(
+                audio, wake_at_s=take.start, wake_score=take.score, listened=listened, heard=rest, wake_verified=True
+            )
+            return cmd, None
+        # The wake phrase alone: listen for the command as after a wake word, from the silence after it.
+        assert take.speech_end is not None
+        quiet = take.frames[len(take.frames) - round((t - take.speech_end) / FRAME_S) :]
+        self.vad.reset()
+        return None, _Take(quiet, t, take.score, woken=True, verified=True)
+
+    def _cut(self, take: _Take, t: float) -> tuple[np.ndarray, dict[str, float]]:
+        """The recorded audio with its trailing silence cut (keeping a little), and the listening times."""
+        end = take.speech_end if take.speech_end is not None else t
+        keep = len(take.frames) - round((t - end) / FRAME_S) + 3
+        audio = np.concatenate(take.frames[: max(1, keep)])
+        return audio, {"end_of_speech": (end - take.start) * 1000.0, "endpoint": (t - end) * 1000.0}
+
+    def _finish(self, take: _Take, t: float) -> "Command":
+        """Handles a recorded command."""
+        audio, listened = self._cut(take, t)
+        return self.handle(
+            audio, wake_at_s=take.start, wake_score=take.score, listened=listened, wake_verified=take.verified
+        )
 
     # ------------------------------------------------------------ handling
 
@@ -250,6 +375,8 @@ class VoiceAssistant:
         wake_at_s: float = 0.0,
         wake_score: float = 1.0,
         listened: dict[str, float] | None = None,
+        heard: str | None = None,
+        wake_verified: bool = False,
     ) -> Command:
         """Transcribes a recorded command, runs the agent and speaks the reply.
 
@@ -258,17 +385,25 @@ class VoiceAssistant:
             wake_at_s: Where the wake word fired.
             wake_score: Its score.
             listened: Listening-stage timings to put first in ``latency_ms``.
+            heard: The command's text when it is known already (the transcript that confirmed
+                the wake phrase, without it): ``audio`` is not transcribed again.
+            wake_verified: The wake word was confirmed by a transcript (see :meth:`listen`).
 
         Returns:
             The handled command.
         """
         lat = dict(listened or {})
-        t0 = time.perf_counter()
-        transcript = strip_wake_phrase(self.stt.transcribe(audio, prompt=self.stt_prompt), self.wake_name)
+        if heard is None:
+            t0 = time.perf_counter()
+            transcript = strip_wake_phrase(self.stt.transcribe(audio, prompt=self.stt_prompt), self.wake_name)
+            lat["transcript"] = (time.perf_counter() - t0) * 1000.0
+        else:
+            transcript = heard
         t1 = time.perf_counter()
-        lat["transcript"] = (t1 - t0) * 1000.0
+        calls: list[dict[str, Any]] = []
+        errors: list[str] = []
         if not re.search(r"\w", transcript):
-            reply, calls, errors = "Sorry, I didn't catch that.", [], []
+            reply = "Sorry, I didn't catch that."
             lat["first_token"] = lat["tool_done"] = 0.0
         else:
             reply, calls, errors, first_token_s = self._run_agent(transcript)
@@ -281,7 +416,9 @@ class VoiceAssistant:
         lat["total"] = sum(
             lat.get(k, 0.0) for k in ("endpoint", "transcript", "first_token", "tool_done", "speech_start")
         )
-        cmd = Command(transcript, calls, reply, lat, wake_at_s, wake_score, audio_out, self.tts.rate, errors)
+        cmd = Command(
+            transcript, calls, reply, lat, wake_at_s, wake_score, audio_out, self.tts.rate, errors, wake_verified
+        )
         self._play(audio_out)
         return cmd
 

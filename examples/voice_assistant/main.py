@@ -163,11 +163,12 @@ def _run(args: argparse.Namespace) -> int:
     assert source is not None
     if clip is None:
         print(f"Listening for {args.wake.replace('_', ' ')} … (Ctrl-C to stop)", file=sys.stderr)
-    heard = woke = 0
+    heard = woke = refused = 0
     try:
         for item in assistant.listen(source):
-            if isinstance(item, Notice):  # the wake word without a command after it
-                woke += 1
+            if isinstance(item, Notice):  # the wake word without a command, or an utterance the check refused
+                woke += item.woke
+                refused += not item.woke
                 print(f"note: {item.message}", file=sys.stderr)
                 continue
             heard += 1
@@ -176,6 +177,8 @@ def _run(args: argparse.Namespace) -> int:
         home.close()
     if clip is not None and heard == 0:
         why = "only the wake word" if woke else f"no wake word '{args.wake}'"
+        if refused and not woke:
+            why += f"; {refused} utterance(s) checked and not starting with it"
         print(f"note: no command heard in {args.wav} ({why})", file=sys.stderr)
     if args.out and replies:
         gap = np.zeros(int(speaker.rate * 0.5), dtype=np.int16)

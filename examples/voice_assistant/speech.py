@@ -22,7 +22,15 @@ from agent_sdk.manifest import sha256_file
 
 from .audio import FRAME, to_16k_pcm
 
-__all__ = ["Speaker", "Transcriber", "VoiceActivity", "WakeWord", "strip_wake_phrase"]
+__all__ = [
+    "WAKE_CHECKS",
+    "Speaker",
+    "Transcriber",
+    "VoiceActivity",
+    "WakeWord",
+    "after_wake_phrase",
+    "strip_wake_phrase",
+]
 
 _INSTALL = "install the voice extra: ./dev setup (or see examples/voice_assistant/README.md)"
 
@@ -242,3 +250,40 @@ def strip_wake_phrase(text: str, wake: str = "hey_jarvis") -> str:
     m = re.search(rf"\b(?:{pattern})\b\s*[,.!?]*\s*", text, flags=re.IGNORECASE)
     out = text[m.end() :] if m else text.strip()
     return out[:1].upper() + out[1:] if out else out
+
+
+_HEY = r"(?:hey|hi|hay|a)"
+WAKE_CHECKS = {
+    "hey_jarvis": rf"(?:{_HEY}\W+)+j[ae]rvis",
+    "alexa": r"alexa",
+    "hey_mycroft": rf"(?:{_HEY}\W+)+my\W*croft",
+    "hey_rhasspy": rf"(?:{_HEY}\W+)+rhasspy",
+}
+"""What a transcript must start with to confirm a wake word the detector was unsure of.
+
+Stricter than ``_WAKE_WORDS``: the whole phrase, at the start; a wake word not listed
+is never confirmed by a transcript. The "hey jarvis"
+variants are those Whisper tiny.en wrote for the phrase in measure_wake.py's voices
+("Hey Jarvis", "Hey, Jarvis", "Hi Jarvis", "A Jarvis", "Hey Jervis"); a similar name
+("Hey Travis", "Hey Jeremy", "Hey Charles") is another word and is not accepted.
+"""
+
+
+def after_wake_phrase(text: str, wake: str = "hey_jarvis") -> str | None:
+    """The rest of a transcript that starts with the wake phrase, or None if it does not start with it.
+
+    Case and punctuation do not count ("Hey, Jarvis. Turn on…" → "Turn on…"). A wake word
+    without a check (a custom model) is never confirmed.
+
+    Args:
+        text: A transcript.
+        wake: The wake-word model's name.
+    """
+    pattern = WAKE_CHECKS.get(wake)
+    if pattern is None:
+        return None
+    m = re.match(rf"\W*(?:{pattern})\b\W*", text, flags=re.IGNORECASE)
+    if m is None:
+        return None
+    out = text[m.end() :].strip()
+    return out[:1].upper() + out[1:]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from voice_assistant.assistant import ListenConfig, Notice, VoiceAssistant, _spoken
 from voice_assistant.audio import FRAME, SAMPLE_RATE, AudioError, frames, read_wav, resample, write_wav
-from voice_assistant.speech import strip_wake_phrase
+from voice_assistant.speech import after_wake_phrase, strip_wake_phrase
 
 pytestmark = pytest.mark.unit
 
@@ -126,6 +126,34 @@ def test_strip_wake_phrase(text: str, expected: str) -> None:
     assert strip_wake_phrase(text, "hey_jarvis") == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "rest"),
+    [
+        ("Hey Jarvis, turn on the kitchen lights.", "Turn on the kitchen lights."),
+        ("Hey, Jarvis. Turn on the kitchen lights.", "Turn on the kitchen lights."),
+        ("hi jarvis add milk", "Add milk"),
+        ("A Jarvis, set a timer.", "Set a timer."),
+        ("Hey Jervis, turn on the lights.", "Turn on the lights."),
+        ("Hey, hey Jarvis!", ""),
+        ("Hey Travis, turn on the lights.", None),
+        ("Hey service, turn on the lights.", None),
+        ("Hey garbage.", None),
+        ("Hey there, Jarvis.", None),  # the phrase must lead
+        ("Jarvis, turn on the lights.", None),  # and be whole
+        ("so I said hey jarvis add milk", None),
+        ("Hey Jarvisson.", None),
+        ("", None),
+    ],
+)
+def test_after_wake_phrase(text: str, rest: str | None) -> None:
+    """What confirms a wake word the detector was unsure of: the transcript starts with the phrase."""
+    assert after_wake_phrase(text, "hey_jarvis") == rest
+
+
+def test_after_wake_phrase_of_a_custom_model_is_never_confirmed() -> None:
+    assert after_wake_phrase("Hey Jarvis, turn on the lights.", "models/hey_jarvis_v2.onnx") is None
+
+
 def test_spoken_answer_drops_code_and_long_text() -> None:
     assert _spoken("Sure.\n```\ncode()\n```") == "Sure."
     assert _spoken("One. Two. Three. Four.") == "One. Two."
@@ -156,13 +184,27 @@ class _Scripted:
         self.resets += 1
 
 
-class _Handled(VoiceAssistant):
-    def __init__(self, wake: _Scripted, config: ListenConfig) -> None:
-        self.wake, self.vad, self.config = wake, _Scripted([]), config
-        self.handled: list[tuple[int, dict[str, float]]] = []
+class _Said:
+    """Speech-to-text that hears what it is told to."""
 
-    def handle(self, audio, *, wake_at_s=0.0, wake_score=1.0, listened=None):  # type: ignore[no-untyped-def,override]
+    def __init__(self, text: str) -> None:
+        self.text, self.heard = text, []
+
+    def transcribe(self, samples: np.ndarray, *, prompt: str | None = None) -> str:
+        self.heard.append(len(samples) // FRAME)
+        return self.text
+
+
+class _Handled(VoiceAssistant):
+    def __init__(self, wake: _Scripted, config: ListenConfig, *, said: str = "") -> None:
+        self.wake, self.vad, self.config = wake, _Scripted([]), config
+        self.stt, self.stt_prompt, self.wake_name = _Said(said), None, "hey_jarvis"
+        self.handled: list[tuple[int, dict[str, float]]] = []
+        self.heard: list[tuple[str | None, bool, float]] = []
+
+    def handle(self, audio, *, wake_at_s=0.0, wake_score=1.0, listened=None, heard=None, wake_verified=False):  # type: ignore[no-untyped-def,override]
         self.handled.append((len(audio) // FRAME, dict(listened or {})))
+        self.heard.append((heard, wake_verified, round(wake_at_s, 2)))
         return "handled"
 
 
@@ -199,5 +241,107 @@ def test_input_ending_mid_command_handles_it() -> None:
 
 
 def test_no_wake_word_no_command() -> None:
-    va = _Handled(_Scripted([0.3] * 50), ListenConfig())
+    va = _Handled(_Scripted([0.003] * 50), ListenConfig())  # below the maybe band too
     assert list(va.listen(_stream([1] * 50))) == []
+    assert va.stt.heard == []
+
+
+# ------------------------------------------------------------ the two-stage wake
+# A wake score in the maybe band (ListenConfig.maybe_threshold up to wake_threshold) is
+# checked by transcribing the utterance: scripted scores and transcripts here, the real
+# models in tests/unit/test_voice_wake.py.
+
+_SHORT = ListenConfig(pre_roll_s=0.16, end_silence_s=0.4)
+
+
+def test_a_maybe_confirmed_by_its_transcript_is_the_command_transcribed_once() -> None:
+    # speech in frames 0..8; the score reaches the maybe band at frame 2 (t 0.24 s), never 0.5
+    wake = [0.0, 0.005, 0.2, 0.3, 0.1] + [0.0] * 20
+    speech = [1] * 9 + [0] * 16
+    va = _Handled(_Scripted(wake), _SHORT, said="Hey Jarvis, turn on the kitchen lights.")
+    assert list(va.listen(_stream(speech))) == ["handled"]
+    assert va.heard == [("Turn on the kitchen lights.", True, 0.24)]
+    frames_kept, listened = va.handled[0]
+    assert va.stt.heard == [frames_kept] and frames_kept == 2 + 6 + 3  # pre-roll, speech after it, tail
+    assert listened["end_of_speech"] == pytest.approx(6 * 80, abs=1)
+    assert listened["endpoint"] == pytest.approx(5 * 80, abs=1)
+    assert "transcript" in listened
+
+
+def test_a_maybe_whose_transcript_does_not_start_with_the_wake_phrase_is_refused() -> None:
+    wake = [0.0, 0.0, 0.3] + [0.0] * 20
+    va = _Handled(_Scripted(wake), _SHORT, said="Hey Travis, turn on the lights.")
+    out = list(va.listen(_stream([1] * 8 + [0] * 15)))
+    assert len(out) == 1 and isinstance(out[0], Notice) and not out[0].woke
+    assert "Hey Travis" in out[0].message and va.handled == []
+    assert va.wake.resets == 0  # nothing to forget: the detector goes on listening
+
+
+def test_the_wake_phrase_alone_waits_for_the_command_as_a_wake_word_does() -> None:
+    # "hey jarvis" (frames 0-1), 0.4 s of silence ends the check, the command follows (frames 9-12)
+    wake = [0.0, 0.2] + [0.0] * 40
+    speech = [1, 1] + [0] * 7 + [1] * 4 + [0] * 10
+    va = _Handled(_Scripted(wake), _SHORT, said="Hey Jarvis.")
+    assert list(va.listen(_stream(speech))) == ["handled"]
+    assert va.heard == [(None, True, 0.56)]  # transcribed as after a wake word, from where the check ended
+    frames_kept, _ = va.handled[0]
+    assert frames_kept == 5 + 2 + 4 + 3  # the silence after the phrase, the wait, the command, tail
+
+
+def test_a_maybe_without_speech_is_not_transcribed() -> None:
+    wake = [0.0, 0.2, 0.3] + [0.0] * 20  # noise can reach the maybe band
+    va = _Handled(_Scripted(wake), _SHORT, said="Thank you.")
+    assert list(va.listen(_stream([0] * 23))) == []
+    assert va.stt.heard == []
+
+
+def test_a_maybe_that_becomes_a_wake_is_a_wake() -> None:
+    wake = [0.0, 0.2, 0.9] + [0.0] * 20
+    va = _Handled(_Scripted(wake), _SHORT, said="never asked")
+    assert list(va.listen(_stream([1] * 8 + [0] * 15))) == ["handled"]
+    assert va.heard == [(None, False, 0.24)] and va.stt.heard == []
+
+
+def test_one_check_per_rise_into_the_maybe_band() -> None:
+    # the score stays in the band after the refused check: no second check until it falls and rises again
+    wake = [0.0, 0.3] + [0.2] * 12 + [0.0, 0.3] + [0.0] * 20
+    speech = [1, 1] + [0] * 12 + [1, 1] + [0] * 20
+    va = _Handled(_Scripted(wake), _SHORT, said="Hey garbage.")
+    out = list(va.listen(_stream(speech)))
+    assert [isinstance(o, Notice) and not o.woke for o in out] == [True, True]
+    assert len(va.stt.heard) == 2
+
+
+@pytest.mark.parametrize(
+    ("config", "wake_name"),
+    [(ListenConfig(maybe_threshold=0.5), "hey_jarvis"), (_SHORT, "custom.onnx")],
+)
+def test_the_check_is_off_at_the_wake_threshold_and_for_a_custom_wake_word(
+    config: ListenConfig, wake_name: str
+) -> None:
+    va = _Handled(_Scripted([0.0, 0.3] + [0.0] * 20), config, said="Hey Jarvis, turn on the lights.")
+    va.wake_name = wake_name
+    assert list(va.listen(_stream([1] * 8 + [0] * 14))) == []
+    assert va.stt.heard == []
+
+
+def test_input_ending_mid_check_checks_what_there_is() -> None:
+    va = _Handled(_Scripted([0.0, 0.3]), _SHORT, said="Hey Jarvis, add milk.")
+    assert list(va.listen(_stream([1] * 6))) == ["handled"]
+    assert va.heard == [("Add milk.", True, 0.16)]
+
+
+@pytest.mark.parametrize(("said", "handled"), [("Hey Jarvis, set a timer for", True), ("Now the weather.", False)])
+def test_a_long_utterance_is_checked_on_its_start(said: str, handled: bool) -> None:
+    """Speech going on past max_check_s is checked on what was said so far, not transcribed whole."""
+    cfg = ListenConfig(pre_roll_s=0.16, end_silence_s=0.4, max_check_s=0.8)
+    wake = [0.0, 0.2] + [0.0] * 40
+    speech = [1] * 30 + [0] * 12
+    va = _Handled(_Scripted(wake), cfg, said=said)
+    out = list(va.listen(_stream(speech)))
+    assert va.stt.heard == [2 + 10]  # pre-roll and 0.8 s after the maybe: the check's audio
+    if handled:  # recorded on to the end of speech, then transcribed whole as after a wake word
+        assert out == ["handled"] and va.heard == [(None, True, 0.16)]
+        assert va.handled[0][0] == 2 + 28 + 3
+    else:
+        assert len(out) == 1 and isinstance(out[0], Notice) and not out[0].woke
