@@ -2,7 +2,7 @@
 
 from agent_sdk.agent.agent import Agent
 from agent_sdk.agent.auto import AutoRule
-from agent_sdk.agent.backends import Backend, LocalBackend, StepResult
+from agent_sdk.agent.backends import Backend, LocalBackend, StepRequest, StepResult
 from agent_sdk.agent.call_format import HERMES, CallFormat, HermesFormat
 from agent_sdk.agent.events import (
     AgentEvent,
@@ -39,6 +39,7 @@ __all__ = [
     "ParseResult",
     "ParsedCall",
     "RunStats",
+    "StepRequest",
     "StepResult",
     "TokenDelta",
     "ToolCall",

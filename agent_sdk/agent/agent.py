@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from agent_sdk.agent.backends import Backend, LocalBackend
+from agent_sdk.agent.backends import Backend, LocalBackend, StepRequest
 from agent_sdk.agent.call_format import HERMES, CallFormat
 from agent_sdk.agent.events import (
     AgentEvent,
@@ -190,10 +190,10 @@ class Agent:
         text = ""
         while stats.steps < self.max_steps:
             policy = self.policy if choice == self.policy.tool_choice else self.policy.replace(tool_choice=choice)
-            step = yield from self.backend.step(
-                self.messages, tools, system=self.system, policy=policy, max_tokens=self.max_tokens,
-                sampling=self.sampling, answer_prefix=self._answer_prefix(),
-            )
+            step = yield from self.backend.step(StepRequest(
+                self.messages, tools, policy, self.max_tokens, system=self.system, sampling=self.sampling,
+                answer_prefix=self._answer_prefix(),
+            ))
             stats.add(step.stats)
             self.messages.append(step.message)
             for err in step.errors:

@@ -32,7 +32,7 @@ from agent_sdk.errors import ToolSchemaWarning
 from agent_sdk.runtime.engine import Engine
 from agent_sdk.runtime.sampler import SamplingParams
 
-__all__ = ["Backend", "LocalBackend", "StepResult", "StepStream", "run_step"]
+__all__ = ["Backend", "LocalBackend", "StepRequest", "StepResult", "StepStream", "run_step"]
 
 
 @dataclass
@@ -65,35 +65,38 @@ class StepResult:
 StepStream = Generator[TokenDelta, None, StepResult]
 
 
+@dataclass(frozen=True)
+class StepRequest:
+    """What one model step is asked.
+
+    Attributes:
+        messages: The conversation so far (OpenAI form, no leading system message).
+        tools: ``{"name", "description", "parameters"}`` dicts offered.
+        policy: The call policy (its ``tool_choice`` for this step).
+        max_tokens: Most tokens for the step.
+        system: Instructions placed before the tools.
+        sampling: Sampling for answer text (calls are greedy).
+        answer: Write the answer text when no call is made (False: stop
+            after the call decision, as evaluation does).
+        answer_prefix: How the answer starts (a local model continues it).
+    """
+
+    messages: Sequence[dict[str, Any]]
+    tools: Sequence[dict[str, Any]]
+    policy: CallPolicy
+    max_tokens: int
+    system: str | None = None
+    sampling: SamplingParams | None = None
+    answer: bool = True
+    answer_prefix: str = ""
+
+
 @runtime_checkable
 class Backend(Protocol):
     """Runs one model step of a conversation."""
 
-    def step(
-        self,
-        messages: Sequence[dict[str, Any]],
-        tools: Sequence[dict[str, Any]],
-        *,
-        system: str | None,
-        policy: CallPolicy,
-        max_tokens: int,
-        sampling: SamplingParams | None = None,
-        answer: bool = True,
-        answer_prefix: str = "",
-    ) -> StepStream:
-        """Yields answer text as it comes; returns the step's :class:`StepResult`.
-
-        Args:
-            messages: The conversation so far (OpenAI form, no leading system message).
-            tools: ``{"name", "description", "parameters"}`` dicts offered.
-            system: Instructions placed before the tools.
-            policy: The call policy (its ``tool_choice`` for this step).
-            max_tokens: Most tokens for the step.
-            sampling: Sampling for answer text (calls are greedy).
-            answer: Write the answer text when no call is made (False: stop
-                after the call decision, as evaluation does).
-            answer_prefix: How the answer starts (a local model continues it).
-        """
+    def step(self, request: StepRequest) -> StepStream:
+        """Yields answer text as it comes; returns the step's :class:`StepResult`."""
         ...
 
 
@@ -141,19 +144,9 @@ class LocalBackend:
                                        add_generation_prompt=False)
         return self.engine.warm(tok.encode(text))
 
-    def step(
-        self,
-        messages: Sequence[dict[str, Any]],
-        tools: Sequence[dict[str, Any]],
-        *,
-        system: str | None,
-        policy: CallPolicy,
-        max_tokens: int,
-        sampling: SamplingParams | None = None,
-        answer: bool = True,
-        answer_prefix: str = "",
-    ) -> StepStream:
+    def step(self, request: StepRequest) -> StepStream:
         """See :meth:`Backend.step`."""
+        messages, tools, policy, max_tokens = request.messages, request.tools, request.policy, request.max_tokens
         tok = self.engine.tokenizer
         choice = policy.tool_choice
         schema_warnings: list[str] = []
@@ -164,7 +157,7 @@ class LocalBackend:
                 warnings.warn(problem, ToolSchemaWarning, stacklevel=2)
             if not tools:
                 raise GrammarError("no tool can be constrained by the grammar engine: " + "; ".join(schema_warnings))
-        prompt = self.prompt_text(messages, tools, system)
+        prompt = self.prompt_text(messages, tools, request.system)
         stats = RunStats(steps=1)
         attempted = declined = False
         if tools and choice != "none" and self.constrain:
@@ -181,13 +174,13 @@ class LocalBackend:
                 message = assistant_message("", [(c.id, c.name, c.arguments) for c in calls])
                 return StepResult(calls, "", message, stats, attempted=True, schema_warnings=schema_warnings)
             # declined in auto, or a required call cut short by max_tokens: answer in text
-        if not answer:
+        if not request.answer:
             return StepResult([], "", assistant_message(""), stats, attempted=attempted, declined=declined,
                               schema_warnings=schema_warnings)
         # Without its trailing space: the model writes " Paris" as one token,
         # after a bare space it goes astray (a new line, a repeated space).
-        prefix = answer_prefix.rstrip()
-        params = sampling or SamplingParams(max_tokens=max_tokens)
+        prefix = request.answer_prefix.rstrip()
+        params = request.sampling or SamplingParams(max_tokens=max_tokens)
         t0 = time.perf_counter()
         if prefix:
             yield TokenDelta(prefix)

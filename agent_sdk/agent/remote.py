@@ -18,16 +18,13 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent_sdk.agent.backends import StepResult, StepStream
+from agent_sdk.agent.backends import StepRequest, StepResult, StepStream
 from agent_sdk.agent.events import RunStats, TokenDelta, ToolCall
 from agent_sdk.agent.parsing import parse_calls
-from agent_sdk.agent.policy import CallPolicy
 from agent_sdk.errors import EngineError
-from agent_sdk.runtime.sampler import SamplingParams
 
 __all__ = ["OpenAIBackend", "RemoteReply"]
 
@@ -141,25 +138,14 @@ class OpenAIBackend:
             seconds=time.perf_counter() - t0,
         )
 
-    def step(
-        self,
-        messages: Sequence[dict[str, Any]],
-        tools: Sequence[dict[str, Any]],
-        *,
-        system: str | None,
-        policy: CallPolicy,
-        max_tokens: int,
-        sampling: SamplingParams | None = None,
-        answer: bool = True,
-        answer_prefix: str = "",
-    ) -> StepStream:
+    def step(self, request: StepRequest) -> StepStream:
         """One model step on the server (:meth:`agent_sdk.agent.backends.Backend.step`).
 
         The server renders the tools and decides about calls itself (the
         policy's ``tool_choice`` is sent); ``sampling`` and ``answer_prefix``
         are local-model settings and not sent.
         """
-        choice = policy.tool_choice
+        messages, tools, system, choice = request.messages, request.tools, request.system, request.policy.tool_choice
         # OpenAI's tool messages carry no name (the agent keeps one for itself): strict servers refuse it.
         sent = [{k: v for k, v in m.items() if k != "name"} if m.get("role") == "tool" else m for m in messages]
         msgs = ([{"role": "system", "content": system}] if system else []) + sent

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_sdk.agent.agent import DEFAULT_MAX_TOKENS
-from agent_sdk.agent.backends import LocalBackend, run_step
+from agent_sdk.agent.backends import LocalBackend, StepRequest, run_step
 from agent_sdk.agent.policy import DEFAULT_POLICY, CallPolicy
 from agent_sdk.errors import AgentSDKError, ToolSchemaWarning
 from agent_sdk.eval.bfcl_data import BFCLQuestion, coerce_numbers, load_bfcl
@@ -96,10 +96,10 @@ def answer_question(
         tools = [t["function"] for t in registry.to_openai()]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ToolSchemaWarning)  # recorded per question below
-            step = run_step(backend.step(
-                [{"role": "user", "content": q.request}], tools, system=q.system, policy=policy, max_tokens=max_tokens,
+            step = run_step(backend.step(StepRequest(
+                [{"role": "user", "content": q.request}], tools, policy, max_tokens, system=q.system,
                 answer=not backend.constrain,
-            ))
+            )))
     except AgentSDKError as exc:
         return BFCLAnswer([], False, False, error=f"{type(exc).__name__}: {exc}")
     notes = [f"tool {name!r}: {note}" for name in registry.names for note in registry.get(name).schema_repairs]

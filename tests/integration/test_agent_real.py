@@ -11,7 +11,7 @@ from typing import Literal
 import pytest
 
 from agent_sdk.agent import Agent, FinalAnswer, LocalBackend, ToolCallEvent, ToolResultEvent
-from agent_sdk.agent.backends import run_step
+from agent_sdk.agent.backends import StepRequest, run_step
 from agent_sdk.agent.policy import DEFAULT_POLICY
 from agent_sdk.runtime import Engine
 from agent_sdk.tools import tool
@@ -127,10 +127,9 @@ def test_cli_run_with_tools_json(smollm2_engine: Engine) -> None:
 
 def test_question_without_tools_is_answered(smollm2_engine: Engine) -> None:
     """BFCL has a question that offers no functions: no grammar, no call, no error."""
-    step = run_step(LocalBackend(smollm2_engine).step(
-        [{"role": "user", "content": "Hello, who are you?"}], [], system=None, policy=DEFAULT_POLICY, max_tokens=64,
-        answer=False,
-    ))
+    step = run_step(LocalBackend(smollm2_engine).step(StepRequest(
+        [{"role": "user", "content": "Hello, who are you?"}], [], DEFAULT_POLICY, 64, answer=False,
+    )))
     assert step.calls == [] and not step.attempted
     result = Agent(smollm2_engine, tools=[]).run("Say hello.")
     assert result.calls == [] and result.text

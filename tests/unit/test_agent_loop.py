@@ -6,7 +6,6 @@ itself is tested with the real SmolLM2 in tests/integration/test_agent_real.py.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -23,10 +22,9 @@ from agent_sdk.agent import (
     ToolCallEvent,
     ToolResultEvent,
 )
-from agent_sdk.agent.backends import Backend, StepStream
+from agent_sdk.agent.backends import Backend, StepRequest, StepStream
 from agent_sdk.agent.conversation import answered_calls, assistant_message, render_messages
 from agent_sdk.errors import UserError
-from agent_sdk.runtime.sampler import SamplingParams
 from agent_sdk.tools import tool
 
 pytestmark = pytest.mark.unit
@@ -61,13 +59,10 @@ class ScriptedBackend:
         self.steps = list(steps)
         self.seen: list[dict[str, Any]] = []
 
-    def step(
-        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], *, system: str | None,
-        policy: CallPolicy, max_tokens: int, sampling: SamplingParams | None = None, answer: bool = True,
-        answer_prefix: str = "",
-    ) -> StepStream:
-        self.seen.append({"messages": [dict(m) for m in messages], "tools": [t["name"] for t in tools],
-                          "choice": policy.tool_choice, "prefix": answer_prefix, "system": system})
+    def step(self, request: StepRequest) -> StepStream:
+        self.seen.append({"messages": [dict(m) for m in request.messages], "tools": [t["name"] for t in request.tools],
+                          "choice": request.policy.tool_choice, "prefix": request.answer_prefix,
+                          "system": request.system})
         result = self.steps.pop(0)
         if result.text:
             yield TokenDelta(result.text)
