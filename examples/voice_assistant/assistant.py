@@ -327,13 +327,16 @@ class VoiceAssistant:
         """Transcribes a maybe and decides.
 
         Returns:
-            (a command, None), (a refusal notice, None), or (None, the take, now a wake: waiting
-            for its command, or, if the utterance has not ended, recording it on).
+            (a command, None), (a refusal notice, None), (None, None) when no words were heard,
+            or (None, the take, now a wake: waiting for its command, or, if the utterance has
+            not ended, recording it on).
         """
         audio, listened = self._cut(take, t)
         t0 = time.perf_counter()
         text = self.stt.transcribe(audio, prompt=self.stt_prompt)
         listened["transcript"] = (time.perf_counter() - t0) * 1000.0
+        if not re.search(r"\w", text):  # no words (noise the voice-activity detector took for speech)
+            return None, None
         rest = after_wake_phrase(text, self.wake_name)
         if rest is None:
             msg = f'heard "{text}" at {take.start:.1f} s (wake score {take.score:.2f}): not the wake phrase'

@@ -28,7 +28,7 @@ if __package__ in (None, ""):  # run as a script: make the package importable
 
 from agent_sdk import AgentSDKError, UserError
 from agent_sdk.agent.policy import DEFAULT_POLICY, CallPolicy
-from voice_assistant.assistant import SYSTEM_PROMPT, Command, ListenConfig, Notice, VoiceAssistant
+from voice_assistant.assistant import MAYBE_WAKE_THRESHOLD, SYSTEM_PROMPT, Command, ListenConfig, Notice, VoiceAssistant
 from voice_assistant.audio import AudioError, MicSource, frames, read_wav, write_wav
 
 DEFAULT_DATA = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "agent-sdk-voice"
@@ -45,6 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quant", default="q4", choices=["q4", "q8", "f16", "f32"])
     p.add_argument("--threads", type=int, default=None, help="model threads (default: big cores)")
     p.add_argument("--wake", default="hey_jarvis", help="wake word: hey_jarvis, alexa, hey_mycroft, hey_rhasspy")
+    p.add_argument(
+        "--maybe-threshold",
+        type=float,
+        default=MAYBE_WAKE_THRESHOLD,
+        help="wake score from which an utterance is transcribed and taken if it starts with the wake phrase "
+        f"(default {MAYBE_WAKE_THRESHOLD}; 0.5 or more: the wake-word detector alone)",
+    )
     p.add_argument(
         "--tool-choice",
         default="auto",
@@ -154,7 +161,7 @@ def _run(args: argparse.Namespace) -> int:
         vad=VoiceActivity(),
         stt=Transcriber(threads=args.threads or 2),
         tts=speaker,
-        config=ListenConfig(),
+        config=ListenConfig(maybe_threshold=args.maybe_threshold),
         wake_name=args.wake,
         reply_mode=args.reply,
         play=player,

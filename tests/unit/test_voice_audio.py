@@ -295,6 +295,13 @@ def test_a_maybe_without_speech_is_not_transcribed() -> None:
     assert va.stt.heard == []
 
 
+def test_a_maybe_transcribed_as_no_words_is_dropped_quietly() -> None:
+    wake = [0.0, 0.2] + [0.0] * 20  # loud noise the voice-activity detector took for speech
+    va = _Handled(_Scripted(wake), _SHORT, said="")
+    assert list(va.listen(_stream([1] * 4 + [0] * 18))) == []
+    assert len(va.stt.heard) == 1
+
+
 def test_a_maybe_that_becomes_a_wake_is_a_wake() -> None:
     wake = [0.0, 0.2, 0.9] + [0.0] * 20
     va = _Handled(_Scripted(wake), _SHORT, said="never asked")
