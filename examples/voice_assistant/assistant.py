@@ -45,9 +45,9 @@ MAYBE_WAKE_THRESHOLD = 0.01
 
 Measured with measure_wake.py: espeak-ng's "hey jarvis turn on …" said in one breath
 scores 0.18-0.45 in en-us and 0.003-0.063 in en (0.018 as ``main.py --wav`` reads the
-file), while phrases the words of which are far from it score below 0.005 ("turn on the
-lights", "what time is it", "hey there"); read prose reaches 0.01 about once in
-three minutes. Names that sound alike ("hey travis" 0.09-0.51) need the transcript to tell.
+file), while phrases far from it score below 0.01 ("turn on the lights" 0.000, "what
+time is it" up to 0.004, "hey there" up to 0.009); espeak-ng reading prose sets off 0.4-1.1
+checks a minute. Names that sound alike ("hey travis" 0.09-0.51) need the transcript to tell.
 """
 
 FRAME_S = FRAME / SAMPLE_RATE

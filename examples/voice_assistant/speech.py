@@ -262,10 +262,11 @@ WAKE_CHECKS = {
 """What a transcript must start with to confirm a wake word the detector was unsure of.
 
 Stricter than ``_WAKE_WORDS``: the whole phrase, at the start; a wake word not listed
-is never confirmed by a transcript. The "hey jarvis"
-variants are those Whisper tiny.en wrote for the phrase in measure_wake.py's voices
-("Hey Jarvis", "Hey, Jarvis", "Hi Jarvis", "A Jarvis", "Hey Jervis"); a similar name
-("Hey Travis", "Hey Jeremy", "Hey Charles") is another word and is not accepted.
+is never confirmed by a transcript. Whisper tiny.en (primed with the command prompt) wrote
+"Hey Jarvis" for the phrase in every voice measure_wake.py tries ("Hey, Jarvis" without the
+prompt); "hi", "a" and "jervis" are let in as forms it may write for other speakers (not
+seen here). A similar name ("Hey Travis", "Hey Jeremy", "Hey Charles") is another word and
+is not accepted.
 """
 
 
