@@ -7,7 +7,6 @@ the traceback only with ``--debug``).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import platform
@@ -290,9 +289,7 @@ def _policy(args: argparse.Namespace) -> Any:
         changes["value_bias"] = None
     if getattr(args, "no_rerank", False):
         changes["rerank"] = None
-    if getattr(args, "auto_threshold", None) is not None:
-        changes["auto"] = dataclasses.replace(DEFAULT_POLICY.auto, threshold=args.auto_threshold)
-    return DEFAULT_POLICY.replace(**changes)
+    return DEFAULT_POLICY.replace(**changes).with_threshold(getattr(args, "auto_threshold", None))
 
 
 def _non_negative(text: str) -> float:

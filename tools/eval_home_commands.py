@@ -10,7 +10,7 @@ one pass (the same records as tools/eval_auto_features.py writes):
     python tools/eval_home_commands.py --out /tmp/home.jsonl          # decode and score with the default rule
     python tools/eval_home_commands.py --features /tmp/home.jsonl     # score saved records again
 
-Even ids are the tuning half, odd ids the held-out half.
+Even positions within each category (commands, no-tool requests) are the tuning half, odd ones the held-out half.
 """
 
 from __future__ import annotations
@@ -29,9 +29,7 @@ sys.path.insert(0, str(ROOT / "examples"))
 
 from voice_assistant.home_tools import Home, parse_clock_time
 
-from agent_sdk.agent.auto import DEFAULT_AUTO_RULE, AutoRule, call_relevance
-from agent_sdk.agent.parsing import parse_calls
-from agent_sdk.agent.request_features import copy_coverage
+from agent_sdk.agent.auto import DEFAULT_AUTO_RULE, AutoRule
 
 DATA = ROOT / "examples" / "voice_assistant" / "data" / "home_commands.jsonl"
 
@@ -114,42 +112,8 @@ def decode(out: Path, threads: int | None) -> list[dict[str, Any]]:
     return recs
 
 
-def rows(recs: list[dict[str, Any]], tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per command: whether the forced call is right and the `auto` rule's inputs."""
-    out = []
-    for r in recs:
-        parsed = parse_calls(r["text"], formats=("hermes",)).calls
-        calls = [{"name": c.name, "arguments": dict(c.arguments)} for c in parsed]
-        out.append({
-            "id": r["id"], "category": r["category"], "irrelevant": not r["want"], "right": bool(r["want"]) and right(r, calls),
-            "logprobs": r["logprobs"], "forced": r["forced"],
-            "coverage": copy_coverage([c["arguments"] for c in calls], r["request"]),
-            "relevance": call_relevance([c["name"] for c in calls], tools, r["request"]),
-        })
-    return out
-
-
-def report(table: list[dict[str, Any]], rule: AutoRule) -> dict[str, float]:
-    """Accuracy with a forced call and in `auto` (declining counts as right for no-tool requests)."""
-    out = {}
-    for half, keep in (("all", lambda i: True), ("tuning", lambda i: i % 2 == 0), ("held-out", lambda i: i % 2 == 1)):
-        sel = [x for x in table if keep(int(x["id"].split("_")[1]))]
-        calls = [x for x in sel if not x["irrelevant"]]
-        none = [x for x in sel if x["irrelevant"]]
-        kept = [rule.keeps(rule.score(x["logprobs"], x["forced"], coverage=x["coverage"], relevance=x["relevance"]))
-                for x in sel]
-        auto_right = sum(k and x["right"] for k, x in zip(kept, sel) if not x["irrelevant"])
-        declined = sum(not k for k, x in zip(kept, sel) if x["irrelevant"])
-        out[f"{half} forced"] = sum(x["right"] for x in calls) / len(calls)
-        out[f"{half} auto"] = auto_right / len(calls)
-        out[f"{half} declined"] = declined / len(none) if none else 0.0
-        print(f"{half:>8}: commands {len(calls)}: forced {out[f'{half} forced']:.1%}, auto {out[f'{half} auto']:.1%}; "
-              f"no-tool requests {len(none)}: declined {out[f'{half} declined']:.1%}")
-    return out
-
-
 def main() -> int:
-    """Decodes (or reads) the records and prints forced and `auto` accuracy."""
+    """Decodes (or reads) the records and prints forced and `auto` accuracy (all, tuning, held-out)."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", help="decode and write the records here")
     ap.add_argument("--features", help="read records written before")
@@ -159,7 +123,11 @@ def main() -> int:
         ap.error("give one of --out and --features")
     recs = (decode(Path(args.out), args.threads) if args.out
             else [json.loads(x) for x in Path(args.features).read_text().splitlines() if x.strip()])
-    report(rows(recs, home_tools()), DEFAULT_AUTO_RULE)
+    from search_auto_rule import home_rows, show, split  # scored as the rule search scores them
+
+    table = home_rows(recs)
+    split(table)
+    show(table, DEFAULT_AUTO_RULE, "the default rule")
     return 0
 
 

@@ -90,6 +90,10 @@ class CallPolicy:
         """A copy with ``changes`` applied (the policy itself is frozen)."""
         return dataclasses.replace(self, **changes)
 
+    def with_threshold(self, threshold: float | None) -> CallPolicy:
+        """A copy whose ``auto`` rule needs ``threshold`` (None: this policy as it is)."""
+        return self if threshold is None else self.replace(auto=dataclasses.replace(self.auto, threshold=threshold))
+
     def active_post_steps(self) -> tuple[PostStep, ...]:
         """The post-steps this policy runs (``skip_answered`` left out when switched off)."""
         return tuple(s for s in self.post_steps if self.skip_answered or s is not skip_answered)

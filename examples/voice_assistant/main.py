@@ -12,7 +12,6 @@ paces them like a microphone). ``--json`` prints one object per command:
 """
 
 import argparse
-import dataclasses
 import json
 import os
 import resource
@@ -27,7 +26,7 @@ if __package__ in (None, ""):  # run as a script: make the package importable
     __package__ = "voice_assistant"
 
 from agent_sdk import AgentSDKError, UserError
-from agent_sdk.agent.policy import DEFAULT_POLICY, CallPolicy
+from agent_sdk.agent.policy import DEFAULT_POLICY
 from voice_assistant.assistant import MAYBE_WAKE_THRESHOLD, SYSTEM_PROMPT, Command, ListenConfig, Notice, VoiceAssistant
 from voice_assistant.audio import AudioError, MicSource, frames, read_wav, write_wav
 
@@ -99,14 +98,6 @@ def _print_command(cmd: Command, *, as_json: bool) -> None:
     print(f"  latency: wake → {stages}; end of speech → reply {lat['total']:.0f} ms", flush=True)
 
 
-def _policy(tool_choice: str, auto_threshold: float | None) -> CallPolicy:
-    """The SDK's call policy with this command line's choice (and threshold, if given)."""
-    policy = DEFAULT_POLICY.replace(tool_choice=tool_choice)
-    if auto_threshold is not None:
-        policy = policy.replace(auto=dataclasses.replace(policy.auto, threshold=auto_threshold))
-    return policy
-
-
 def main(argv: list[str] | None = None) -> int:
     """Builds the pipeline and runs it over the microphone or a WAV file."""
     args = build_parser().parse_args(argv)
@@ -148,7 +139,7 @@ def _run(args: argparse.Namespace) -> int:
         engine,
         tools=home.tools(),
         system=SYSTEM_PROMPT,
-        policy=_policy(args.tool_choice, args.auto_threshold),
+        policy=DEFAULT_POLICY.replace(tool_choice=args.tool_choice).with_threshold(args.auto_threshold),
         max_steps=2 if args.reply == "model" else 1,
         max_tokens=64,
         answer_prefix=None,  # a spoken reply should not start "According to turn_on_lights, "

@@ -45,6 +45,9 @@ def test_policy_is_frozen_and_replace_copies() -> None:
         CallPolicy(parallel_bias=-1)
     assert DEFAULT_POLICY.active_post_steps() == DEFAULT_POST_STEPS
     assert skip_answered not in DEFAULT_POLICY.replace(skip_answered=False).active_post_steps()
+    assert DEFAULT_POLICY.with_threshold(None) is DEFAULT_POLICY
+    stricter = DEFAULT_POLICY.with_threshold(-1.0)
+    assert stricter.auto.threshold == -1.0 and stricter.auto.coverage_weight == DEFAULT_POLICY.auto.coverage_weight
 
 
 def test_a_call_already_answered_does_not_win_in_auto() -> None:
