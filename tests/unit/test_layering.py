@@ -24,7 +24,7 @@ LAYERS = {
     "compiler": 3, "runtime": 3,
     "constrain": 4, "tools": 4,
     "agent": 5,
-    "eval": 6, "server": 6, "tui": 6,
+    "eval": 6, "server": 6, "tui": 6, "tune": 6,
     "cli": 7,
 }
 
