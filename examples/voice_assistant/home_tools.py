@@ -7,6 +7,12 @@ Reusable outside the voice example::
     home = Home(data_dir=Path("~/.local/share/agent-sdk-voice").expanduser(), speak=print)
     agent = Agent(engine, tools=home.tools())
 
+The same eleven tools are also defined at module level, acting on a default
+home that the first tool call builds (``default_home``), so that the file can
+be handed to the command line as it is::
+
+    agent-sdk run --tools examples/voice_assistant/home_tools.py "turn on the kitchen lights"
+
 Every tool that acts on the world returns one sentence saying what it did
 ("Turned on the kitchen lights."): the agent feeds it back to the model and
 the voice assistant can speak it as is.
@@ -36,7 +42,29 @@ from typing import Any, Literal
 
 from agent_sdk import Tool, tool
 
-__all__ = ["DEFAULT_LIGHT_PINS", "Home", "LightBank", "ShoppingList", "SystemInfo", "TimerBoard", "atomic_write_text"]
+__all__ = [
+    "DEFAULT_LIGHT_PINS",
+    "Home",
+    "LightBank",
+    "ShoppingList",
+    "SystemInfo",
+    "TimerBoard",
+    "add_to_shopping_list",
+    "atomic_write_text",
+    "cancel_timers",
+    "default_data_dir",
+    "default_home",
+    "parse_clock_time",
+    "read_shopping_list",
+    "remove_from_shopping_list",
+    "set_alarm",
+    "set_brightness",
+    "set_timer",
+    "set_volume",
+    "system_status",
+    "turn_off_lights",
+    "turn_on_lights",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -353,142 +381,7 @@ class Home:
 
     def tools(self) -> list[Tool[..., Any]]:
         """The tools, bound to this home, for ``Agent(engine, tools=home.tools())``."""
-        # The rooms become an enum in the schema: the grammar lets the model name only these.
-        Room = Literal[tuple(self.lights.pins)]  # type: ignore[valid-type]
-        home = self
-
-        @tool
-        def turn_on_lights(room: Room) -> str:  # type: ignore[valid-type]
-            """Turn on the lights in a room.
-
-            Args:
-                room: The room.
-            """
-            home.lights.set(room, 1.0)
-            return f"Turned on the {room} lights."
-
-        @tool
-        def turn_off_lights(room: Room) -> str:  # type: ignore[valid-type]
-            """Turn off the lights in a room.
-
-            Args:
-                room: The room.
-            """
-            home.lights.set(room, 0.0)
-            return f"Turned off the {room} lights."
-
-        @tool
-        def set_brightness(room: Room, percent: int) -> str:  # type: ignore[valid-type]
-            """Dim or brighten the lights in a room.
-
-            Args:
-                room: The room.
-                percent: Brightness from 0 to 100.
-            """
-            if not 0 <= percent <= 100:
-                raise ValueError(f"brightness must be 0 to 100 percent, got {percent}")
-            home.lights.set(room, percent / 100.0)
-            return f"Set the {room} lights to {percent} percent."
-
-        @tool
-        def set_timer(minutes: int, seconds: int = 0) -> str:
-            """Start a countdown timer.
-
-            Args:
-                minutes: Minutes to count down.
-                seconds: Extra seconds.
-            """
-            total = minutes * 60 + seconds
-            if total <= 0 or total > 24 * 3600:
-                raise ValueError("a timer must run between 1 second and 24 hours")
-            home.timers.start(total, f"{_say_duration(total)} timer")
-            return f"Started a timer for {_say_duration(total)}."
-
-        @tool
-        def set_alarm(time: str) -> str:
-            """Set an alarm for a time of day.
-
-            Args:
-                time: The time, like "7:30 am".
-            """
-            hour, minute = parse_clock_time(time)
-            now = _dt.datetime.now()
-            due = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
-            if due <= now:
-                due += _dt.timedelta(days=1)
-            said = due.strftime("%I:%M %p").lstrip("0")
-            home.timers.start((due - now).total_seconds(), f"{said} alarm")
-            return f"Set an alarm for {said}."
-
-        @tool
-        def cancel_timers() -> str:
-            """Cancel every running timer and alarm."""
-            n = home.timers.cancel_all()
-            return f"Cancelled {n} timer{'s' if n != 1 else ''}." if n else "There were no timers to cancel."
-
-        @tool
-        def add_to_shopping_list(item: str) -> str:
-            """Add an item to the shopping list.
-
-            Args:
-                item: What to buy, like "milk".
-            """
-            item = item.strip()
-            if not item:
-                raise ValueError("say what to add")
-            if home.shopping.add(item):
-                return f"Added {item} to the shopping list."
-            return f"{item} is already on the shopping list."
-
-        @tool
-        def remove_from_shopping_list(item: str) -> str:
-            """Remove an item from the shopping list.
-
-            Args:
-                item: The item to remove.
-            """
-            if home.shopping.remove(item.strip()):
-                return f"Removed {item.strip()} from the shopping list."
-            return f"{item.strip()} was not on the shopping list."
-
-        @tool
-        def read_shopping_list() -> str:
-            """Read out the shopping list."""
-            items = home.shopping.items
-            return "The shopping list has " + ", ".join(items) + "." if items else "The shopping list is empty."
-
-        @tool
-        def set_volume(percent: int) -> str:
-            """Set the speaker volume.
-
-            Args:
-                percent: Volume from 0 to 100.
-            """
-            if not 0 <= percent <= 100:
-                raise ValueError(f"volume must be 0 to 100 percent, got {percent}")
-            home.volume = percent
-            if home.mixer:
-                subprocess.run(["amixer", "-q", "sset", "Master", f"{percent}%"], check=False, timeout=5)
-            return f"Set the volume to {percent} percent."
-
-        @tool
-        def system_status() -> str:
-            """Report the CPU temperature, free memory and uptime."""
-            return home.status_sentence()
-
-        return [
-            turn_on_lights,
-            turn_off_lights,
-            set_brightness,
-            set_timer,
-            set_alarm,
-            cancel_timers,
-            add_to_shopping_list,
-            remove_from_shopping_list,
-            read_shopping_list,
-            set_volume,
-            system_status,
-        ]
+        return _make_tools(tuple(self.lights.pins), lambda: self)
 
     def status_sentence(self) -> str:
         """CPU temperature, memory and uptime as one sentence (unknown parts left out)."""
@@ -506,3 +399,207 @@ class Home:
             return "System status is not available on this machine."
         text = ", ".join(parts)
         return text[0].upper() + text[1:] + "."
+
+
+def _make_tools(rooms: tuple[str, ...], get_home: Callable[[], Home]) -> list[Tool[..., Any]]:
+    """The home tools for these rooms, acting on the home ``get_home()`` returns when one is called.
+
+    One definition serves :meth:`Home.tools` (a home already built) and the
+    module-level tools (a default home built on first use), so their names,
+    docstrings and schemas cannot drift apart.
+    """
+    # The rooms become an enum in the schema: the grammar lets the model name only these.
+    Room = Literal[rooms]  # type: ignore[valid-type]
+
+    @tool
+    def turn_on_lights(room: Room) -> str:  # type: ignore[valid-type]
+        """Turn on the lights in a room.
+
+        Args:
+            room: The room.
+        """
+        home = get_home()
+        home.lights.set(room, 1.0)
+        return f"Turned on the {room} lights."
+
+    @tool
+    def turn_off_lights(room: Room) -> str:  # type: ignore[valid-type]
+        """Turn off the lights in a room.
+
+        Args:
+            room: The room.
+        """
+        home = get_home()
+        home.lights.set(room, 0.0)
+        return f"Turned off the {room} lights."
+
+    @tool
+    def set_brightness(room: Room, percent: int) -> str:  # type: ignore[valid-type]
+        """Dim or brighten the lights in a room.
+
+        Args:
+            room: The room.
+            percent: Brightness from 0 to 100.
+        """
+        if not 0 <= percent <= 100:
+            raise ValueError(f"brightness must be 0 to 100 percent, got {percent}")
+        home = get_home()
+        home.lights.set(room, percent / 100.0)
+        return f"Set the {room} lights to {percent} percent."
+
+    @tool
+    def set_timer(minutes: int, seconds: int = 0) -> str:
+        """Start a countdown timer.
+
+        Args:
+            minutes: Minutes to count down.
+            seconds: Extra seconds.
+        """
+        total = minutes * 60 + seconds
+        if total <= 0 or total > 24 * 3600:
+            raise ValueError("a timer must run between 1 second and 24 hours")
+        home = get_home()
+        home.timers.start(total, f"{_say_duration(total)} timer")
+        return f"Started a timer for {_say_duration(total)}."
+
+    @tool
+    def set_alarm(time: str) -> str:
+        """Set an alarm for a time of day.
+
+        Args:
+            time: The time, like "7:30 am".
+        """
+        hour, minute = parse_clock_time(time)
+        now = _dt.datetime.now()
+        due = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+        if due <= now:
+            due += _dt.timedelta(days=1)
+        said = due.strftime("%I:%M %p").lstrip("0")
+        home = get_home()
+        home.timers.start((due - now).total_seconds(), f"{said} alarm")
+        return f"Set an alarm for {said}."
+
+    @tool
+    def cancel_timers() -> str:
+        """Cancel every running timer and alarm."""
+        home = get_home()
+        n = home.timers.cancel_all()
+        return f"Cancelled {n} timer{'s' if n != 1 else ''}." if n else "There were no timers to cancel."
+
+    @tool
+    def add_to_shopping_list(item: str) -> str:
+        """Add an item to the shopping list.
+
+        Args:
+            item: What to buy, like "milk".
+        """
+        item = item.strip()
+        if not item:
+            raise ValueError("say what to add")
+        home = get_home()
+        if home.shopping.add(item):
+            return f"Added {item} to the shopping list."
+        return f"{item} is already on the shopping list."
+
+    @tool
+    def remove_from_shopping_list(item: str) -> str:
+        """Remove an item from the shopping list.
+
+        Args:
+            item: The item to remove.
+        """
+        home = get_home()
+        if home.shopping.remove(item.strip()):
+            return f"Removed {item.strip()} from the shopping list."
+        return f"{item.strip()} was not on the shopping list."
+
+    @tool
+    def read_shopping_list() -> str:
+        """Read out the shopping list."""
+        home = get_home()
+        items = home.shopping.items
+        return "The shopping list has " + ", ".join(items) + "." if items else "The shopping list is empty."
+
+    @tool
+    def set_volume(percent: int) -> str:
+        """Set the speaker volume.
+
+        Args:
+            percent: Volume from 0 to 100.
+        """
+        if not 0 <= percent <= 100:
+            raise ValueError(f"volume must be 0 to 100 percent, got {percent}")
+        home = get_home()
+        home.volume = percent
+        if home.mixer:
+            subprocess.run(["amixer", "-q", "sset", "Master", f"{percent}%"], check=False, timeout=5)
+        return f"Set the volume to {percent} percent."
+
+    @tool
+    def system_status() -> str:
+        """Report the CPU temperature, free memory and uptime."""
+        home = get_home()
+        return home.status_sentence()
+
+    return [
+        turn_on_lights,
+        turn_off_lights,
+        set_brightness,
+        set_timer,
+        set_alarm,
+        cancel_timers,
+        add_to_shopping_list,
+        remove_from_shopping_list,
+        read_shopping_list,
+        set_volume,
+        system_status,
+    ]
+
+
+# ---------------------------------------------------------------- module-level tools
+
+
+def default_data_dir() -> Path:
+    """Where the default home keeps its shopping list: ``$XDG_DATA_HOME/agent-sdk-voice``.
+
+    ``~/.local/share/agent-sdk-voice`` when ``XDG_DATA_HOME`` is unset or
+    empty; the same folder ``main.py`` uses by default.
+    """
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "agent-sdk-voice"
+
+
+_default_home: Home | None = None
+_default_home_lock = threading.Lock()
+
+
+def default_home() -> Home:
+    """The home the module-level tools act on: built by the first tool call, then reused.
+
+    Built on first use rather than at import, so that importing this file
+    (``load_tools`` does, and so does ``agent-sdk tune``, which never runs a
+    tool) opens no GPIO pin and writes no file. It speaks with ``print`` and
+    leaves the system mixer alone.
+    """
+    global _default_home
+    with _default_home_lock:  # two threads' first calls must not both claim the pins
+        if _default_home is None:
+            _default_home = Home(data_dir=default_data_dir())
+        return _default_home
+
+
+# What ``agent-sdk run --tools examples/voice_assistant/home_tools.py`` finds:
+# the same tools as ``Home(...).tools()``, for the default rooms and home.
+(
+    turn_on_lights,
+    turn_off_lights,
+    set_brightness,
+    set_timer,
+    set_alarm,
+    cancel_timers,
+    add_to_shopping_list,
+    remove_from_shopping_list,
+    read_shopping_list,
+    set_volume,
+    system_status,
+) = _make_tools(tuple(DEFAULT_LIGHT_PINS), default_home)
