@@ -150,6 +150,8 @@ class Agent:
 
     def system_message(self) -> dict[str, Any]:
         """The static first message (instructions + tools): prefilled once, reused."""
+        if isinstance(self.backend, LocalBackend):
+            return self.backend.system_message(self.tool_specs, self.system)
         return system_message(self.tool_specs, self.system, call_format=self.call_format)
 
     def reset(self) -> None:

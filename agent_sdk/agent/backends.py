@@ -24,7 +24,7 @@ from agent_sdk.agent.conversation import answered_calls, assistant_message, last
 from agent_sdk.agent.events import ModelOutputError, RunStats, TokenDelta, ToolCall
 from agent_sdk.agent.parsing import parse_calls
 from agent_sdk.agent.policy import CallPolicy
-from agent_sdk.agent.prompting import system_message
+from agent_sdk.agent.prompting import bundle_tool_listing, system_message
 from agent_sdk.agent.step import decode_calls
 from agent_sdk.constrain.grammar import GrammarEngine, GrammarError
 from agent_sdk.constrain.schema_repair import usable_tools
@@ -123,7 +123,13 @@ class LocalBackend:
         self.engine = engine
         self.constrain = constrain
         self.call_format = call_format
+        # A tuned bundle says how it expects its tools listed (its manifest's "prompt").
+        self.tool_listing = bundle_tool_listing(getattr(engine, "manifest", None))
         self._grammar: GrammarEngine | None = None
+
+    def system_message(self, tools: Sequence[dict[str, Any]], system: str | None) -> dict[str, str]:
+        """The static first message, as this model expects it."""
+        return system_message(tools, system, call_format=self.call_format, tool_listing=self.tool_listing)
 
     @property
     def grammar_engine(self) -> GrammarEngine:
@@ -134,13 +140,13 @@ class LocalBackend:
 
     def prompt_text(self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], system: str | None) -> str:
         """The conversation as the model reads it, ending with the assistant header."""
-        rendered = [system_message(tools, system, call_format=self.call_format), *render_messages(messages, self.call_format)]
+        rendered = [self.system_message(tools, system), *render_messages(messages, self.call_format)]
         return str(self.engine.tokenizer.apply_chat_template(rendered, add_generation_prompt=True))
 
     def warm(self, tools: Sequence[dict[str, Any]], system: str | None) -> int:
         """Prefills the static prefix (instructions and tools) now; returns its tokens."""
         tok = self.engine.tokenizer
-        text = tok.apply_chat_template([system_message(tools, system, call_format=self.call_format)],
+        text = tok.apply_chat_template([self.system_message(tools, system)],
                                        add_generation_prompt=False)
         return self.engine.warm(tok.encode(text))
 

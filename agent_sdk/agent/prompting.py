@@ -13,10 +13,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from agent_sdk.agent.call_format import HERMES, CallFormat
+from agent_sdk.errors import UserError
 
-__all__ = ["DEFAULT_SYSTEM", "render_tools", "render_type", "system_message", "system_prompt"]
+__all__ = ["DEFAULT_SYSTEM", "TOOL_LISTINGS", "bundle_tool_listing", "render_tools", "render_type", "system_message", "system_prompt"]
 
 DEFAULT_SYSTEM = "You are a helpful assistant."
+
+TOOL_LISTINGS = ("full", "compact")
+"""How the system message lists tools: ``full`` (signature, description and
+argument notes) or ``compact`` (signatures only: a bundle tuned on its tools
+knows what they do, and its prompt is shorter to prefill)."""
 
 def render_type(schema: dict[str, Any]) -> str:
     """A short, readable type for a JSON schema (``"c" | "f"``, ``list[string]``)."""
@@ -59,8 +65,12 @@ def _signature(tool: dict[str, Any]) -> str:
     return f"{tool['name']}({', '.join(parts)})"
 
 
-def render_tools(tools: Sequence[dict[str, Any]]) -> str:
-    """One block per tool: signature, description, then per-argument notes."""
+def render_tools(tools: Sequence[dict[str, Any]], *, listing: str = "full") -> str:
+    """One block per tool: signature, description, then per-argument notes (``compact``: signatures only)."""
+    if listing not in TOOL_LISTINGS:
+        raise UserError(f"unknown tool listing {listing!r}; expected one of {', '.join(TOOL_LISTINGS)}")
+    if listing == "compact":
+        return "\n".join(_signature(tool) for tool in tools)
     blocks = []
     for tool in tools:
         lines = [_signature(tool)]
@@ -75,7 +85,10 @@ def render_tools(tools: Sequence[dict[str, Any]]) -> str:
     return "\n".join(blocks)
 
 
-def system_prompt(tools: Sequence[dict[str, Any]], system: str | None = None, *, call_format: CallFormat = HERMES) -> str:
+def system_prompt(
+    tools: Sequence[dict[str, Any]], system: str | None = None, *, call_format: CallFormat = HERMES,
+    tool_listing: str = "full",
+) -> str:
     """The system message: the user's instructions, the tools, how to call them (``call_format``'s instructions).
 
     Measured alternatives (SmolLM2-135M): the call instructions before the
@@ -89,11 +102,27 @@ def system_prompt(tools: Sequence[dict[str, Any]], system: str | None = None, *,
     head = (system or DEFAULT_SYSTEM).strip()
     if not tools:
         return head
-    return f"{head}\n\nYou can use these functions:\n{render_tools(tools)}\n\n{call_format.instructions}"
+    listing = render_tools(tools, listing=tool_listing)
+    return f"{head}\n\nYou can use these functions:\n{listing}\n\n{call_format.instructions}"
 
 
 def system_message(
-    tools: Sequence[dict[str, Any]], system: str | None = None, *, call_format: CallFormat = HERMES
+    tools: Sequence[dict[str, Any]], system: str | None = None, *, call_format: CallFormat = HERMES,
+    tool_listing: str = "full",
 ) -> dict[str, str]:
     """The static first message (instructions + tools): prefilled once, reused from the KV cache."""
-    return {"role": "system", "content": system_prompt(tools, system, call_format=call_format)}
+    return {"role": "system", "content": system_prompt(tools, system, call_format=call_format,
+                                                       tool_listing=tool_listing)}
+
+
+def bundle_tool_listing(manifest: dict[str, Any] | None) -> str:
+    """The tool listing a bundle was tuned with (its manifest's ``prompt.tool_listing``; ``full`` otherwise).
+
+    Raises:
+        UserError: The manifest names a listing this version does not know.
+    """
+    listing = ((manifest or {}).get("prompt") or {}).get("tool_listing", "full")
+    if listing not in TOOL_LISTINGS:
+        raise UserError(f"the bundle expects tool listing {listing!r}, which this version does not know "
+                        f"({', '.join(TOOL_LISTINGS)})")
+    return str(listing)

@@ -23,7 +23,7 @@ __all__ = ["ROLES", "chat_messages"]
 ROLES = (*SYSTEM_ROLES, "user", "assistant", "tool")
 
 
-def chat_messages(messages: Any, tools: list[dict[str, Any]]) -> list[dict[str, str]]:
+def chat_messages(messages: Any, tools: list[dict[str, Any]], *, tool_listing: str = "full") -> list[dict[str, str]]:
     """OpenAI messages as the plain role/content messages the chat template renders.
 
     Leading system (or developer) messages become the system prompt, with the
@@ -34,6 +34,8 @@ def chat_messages(messages: Any, tools: list[dict[str, Any]]) -> list[dict[str, 
     Args:
         messages: The request's ``messages``.
         tools: Function specs offered in the request.
+        tool_listing: How the system prompt lists them (the bundle's own, see
+            :func:`agent_sdk.agent.prompting.bundle_tool_listing`).
 
     Raises:
         APIError: 400, naming the first malformed message: a wrong role or
@@ -55,7 +57,7 @@ def chat_messages(messages: Any, tools: list[dict[str, Any]]) -> list[dict[str, 
     system = "\n\n".join(_text(m.get("content"), f"messages[{i}]") for i, m in enumerate(messages[:lead])).strip()
     out: list[dict[str, str]] = []
     if tools:
-        out.append({"role": "system", "content": system_prompt(tools, system or None)})
+        out.append({"role": "system", "content": system_prompt(tools, system or None, tool_listing=tool_listing)})
     elif lead:
         out.append({"role": "system", "content": system})
     rest = []

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from agent_sdk.agent.events import ToolCall
+from agent_sdk.agent.prompting import bundle_tool_listing
 from agent_sdk.agent.step import decode_calls
 from agent_sdk.constrain.grammar import GrammarEngine
 from agent_sdk.errors import AgentSDKError
@@ -49,7 +50,8 @@ class ChatService:
         except AgentSDKError as exc:
             problem = str(exc)
         self.validator = RequestValidator(
-            engine.tokenizer, engine.context_window, self.config, grammar=self._grammar, grammar_problem=problem
+            engine.tokenizer, engine.context_window, self.config, grammar=self._grammar, grammar_problem=problem,
+            tool_listing=bundle_tool_listing(engine.manifest),
         )
         self.max_tokens_limit = self.validator.max_tokens_limit
         self._engine_lock = threading.Lock()

@@ -89,8 +89,10 @@ class RequestValidator:
     def __init__(
         self, tokenizer: Tokenizer, context_window: int, config: ServerConfig, *, grammar: GrammarEngine | None,
         grammar_problem: str = "",
+        tool_listing: str = "full",
     ) -> None:
         self.tokenizer = tokenizer
+        self.tool_listing = tool_listing
         self.context_window = context_window
         self.config = config
         self.max_tokens_limit = min(config.max_tokens_limit or context_window, context_window)
@@ -134,7 +136,7 @@ class RequestValidator:
             left_out += notes
         response_grammar = self._response_grammar(body.get("response_format"))
 
-        conversation = chat_messages(messages, specs)
+        conversation = chat_messages(messages, specs, tool_listing=self.tool_listing)
         tok = self.tokenizer
         try:
             ids = tok.encode(tok.apply_chat_template(conversation, add_generation_prompt=True))

@@ -145,3 +145,36 @@ def test_rendered_tools_cost_fewer_tokens_than_their_json_schema(smollm2_tokeniz
     # The same holds for the whole system prompt against one that embeds the raw schema.
     with_json = system_prompt([spec]).replace(render_tools([spec]), json.dumps(spec))
     assert n_tokens(system_prompt([spec])) < n_tokens(with_json)
+
+
+def test_compact_listing_keeps_signatures_and_drops_descriptions() -> None:
+    from agent_sdk.agent.prompting import render_tools, system_prompt
+
+    tools = [{"name": "turn_on_lights", "description": "Turn on the lights in a room.",
+              "parameters": {"type": "object", "properties": {
+                  "room": {"type": "string", "enum": ["kitchen", "bedroom"], "description": "The room."}},
+                  "required": ["room"]}}]
+    full = render_tools(tools)
+    compact = render_tools(tools, listing="compact")
+    assert compact == 'turn_on_lights(room: "kitchen" | "bedroom")'
+    assert full.startswith(compact) and "Turn on the lights" in full and "Turn on the lights" not in compact
+    assert compact in system_prompt(tools, tool_listing="compact")
+
+
+def test_bundle_tool_listing_reads_the_manifest_and_refuses_unknown_ones() -> None:
+    from agent_sdk.agent.prompting import bundle_tool_listing
+    from agent_sdk.errors import UserError
+
+    assert bundle_tool_listing(None) == "full"
+    assert bundle_tool_listing({"name": "x"}) == "full"
+    assert bundle_tool_listing({"prompt": {"tool_listing": "compact"}}) == "compact"
+    with pytest.raises(UserError, match="names-only"):
+        bundle_tool_listing({"prompt": {"tool_listing": "names-only"}})
+    with pytest.raises(UserError):
+        render_tools_unknown()
+
+
+def render_tools_unknown() -> None:
+    from agent_sdk.agent.prompting import render_tools
+
+    render_tools([], listing="everything")
