@@ -16,9 +16,11 @@ import platform
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from agent_sdk.compiler.cache import ensure_bundle, list_bundles, tvm_version
 from agent_sdk.errors import CompileError, UserError
@@ -64,6 +66,8 @@ def compile_model(
     allow_download: bool = False,
     progress: Callable[[str, float], None] | None = None,
     kv_dtype: str | None = None,
+    tensor_overrides: Mapping[str, np.ndarray] | None = None,
+    manifest_extra: Mapping[str, Any] | None = None,
 ) -> CompileResult:
     """Compiles a model into a bundle.
 
@@ -78,6 +82,11 @@ def compile_model(
         kv_dtype: KV-cache storage, ``f32`` or ``f16``; default: the
             quantization preset's. A non-default choice adds ``-kv<dtype>``
             to the default folder name.
+        tensor_overrides: Canonical (Hugging Face) tensor name → float
+            array replacing that tensor of the checkpoint, same shape (a tuned
+            model's merged weights); converted to ``quant`` like any float weight.
+        manifest_extra: More top-level manifest entries (``tuning``,
+            ``prompt``); they may not replace the compiler's own.
 
     Returns:
         The manifest, with ``path`` set to the bundle folder.
@@ -116,6 +125,8 @@ def compile_model(
     arch = architecture_for(_model_type_of(ref.path))
     ckpt = arch.resolve("loader")(ref.path)
     cfg = ckpt.config
+    for tname, array in (tensor_overrides or {}).items():
+        ckpt.replace_tensor(tname, array)
 
     say("exporting model", 0.1)
     net = arch.resolve("model_factory")(cfg, qcfg)
@@ -167,6 +178,10 @@ def compile_model(
                 "fingerprint": cpu_fingerprint() if target == "host" else None,
             },
         }
+        for key, value in (manifest_extra or {}).items():
+            if key in manifest:
+                raise UserError(f"manifest entry {key!r} is the compiler's own")
+            manifest[key] = json.loads(json.dumps(value))  # plain JSON, or a TypeError now
         write_manifest(work, manifest)
         if dest.exists():
             shutil.rmtree(dest)

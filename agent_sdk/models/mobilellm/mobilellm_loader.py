@@ -74,6 +74,22 @@ class Checkpoint:
     source_format: str
     weight_types: dict[str, int] = field(default_factory=dict)
 
+    def replace_tensor(self, name: str, array: np.ndarray) -> None:
+        """Replaces one tensor with float values of the same shape (a tuned model's merged weight).
+
+        Raises:
+            ModelFormatError: No such tensor, or another shape, or values that are not finite.
+        """
+        if name not in self.tensors:
+            raise ModelFormatError(f"{self.source}: no tensor {name} to replace")
+        arr = np.asarray(array, dtype=np.float32)
+        if tuple(arr.shape) != tuple(self.tensors[name].shape):
+            raise ModelFormatError(f"replacement for {name} has shape {tuple(arr.shape)}, "
+                                   f"expected {tuple(self.tensors[name].shape)}")
+        if not np.isfinite(arr).all():
+            raise ModelFormatError(f"replacement for {name} holds NaN or infinite values")
+        self.tensors[name] = _Source(tuple(arr.shape), array=arr)
+
 
 def expected_tensors(cfg: MobileLLMConfig) -> dict[str, tuple[int, ...]]:
     """Canonical tensor name → shape that a checkpoint for ``cfg`` must hold."""
