@@ -27,7 +27,8 @@ from agent_sdk.errors import CompileError, UserError
 from agent_sdk.manifest import compiler_fingerprint, cpu_fingerprint, write_manifest
 
 __all__ = [
-    "compile_model", "default_bundle_dir", "compiled_root", "CompileResult", "ensure_bundle", "list_bundles", "tvm_version",
+    "compile_model", "default_bundle_dir", "compiled_root", "CompileResult", "ensure_bundle", "list_bundles", "read_checkpoint",
+    "tvm_version",
 ]
 
 LIBRARY = "model.so"
@@ -68,6 +69,7 @@ def compile_model(
     kv_dtype: str | None = None,
     tensor_overrides: Mapping[str, np.ndarray] | None = None,
     manifest_extra: Mapping[str, Any] | None = None,
+    extra_files: Mapping[str, Path] | None = None,
 ) -> CompileResult:
     """Compiles a model into a bundle.
 
@@ -87,6 +89,8 @@ def compile_model(
             model's merged weights); converted to ``quant`` like any float weight.
         manifest_extra: More top-level manifest entries (``tuning``,
             ``prompt``); they may not replace the compiler's own.
+        extra_files: Bundle file name → file to copy in (a tuned model's
+            adapter); hashed into the manifest like every other file.
 
     Returns:
         The manifest, with ``path`` set to the bundle folder.
@@ -155,6 +159,10 @@ def compile_model(
         for fname, data in ckpt.tokenizer_files.items():
             (work / fname).write_bytes(data)
         (work / "tokenizer_meta.json").write_text(json.dumps(ckpt.tokenizer_meta, indent=2) + "\n")
+        for fname, src in (extra_files or {}).items():
+            if "/" in fname or fname.startswith(".") or (work / fname).exists():
+                raise UserError(f"cannot add {fname!r} to the bundle: not a plain new file name")
+            shutil.copyfile(src, work / fname)
         manifest: dict[str, Any] = {
             "name": model_name,
             "architecture": arch.name,
@@ -194,6 +202,25 @@ def compile_model(
     result["path"] = str(dest)
     result["total_seconds"] = round(time.perf_counter() - t0, 2)
     return result
+
+
+def read_checkpoint(model: str | os.PathLike[str], *, allow_download: bool = False) -> tuple[Any, Any]:
+    """Reads a preset, Hugging Face folder or GGUF file as the compiler does, without compiling.
+
+    Returns:
+        ``(ModelRef, Checkpoint)``: where it was found and its tensors, config and tokenizer.
+
+    Raises:
+        UserError: Unknown model, or a compiled bundle (it holds no checkpoint).
+        ModelFormatError: A bad checkpoint.
+    """
+    from agent_sdk.models.registry import architecture_for
+    from agent_sdk.models.resolve import resolve_model
+
+    ref = resolve_model(model, allow_download=allow_download)
+    if ref.kind == "bundle":
+        raise UserError(f"{ref.path} is a compiled bundle; give the checkpoint or preset it was compiled from")
+    return ref, architecture_for(_model_type_of(ref.path)).resolve("loader")(ref.path)
 
 
 def _model_type_of(path: Path) -> str:
