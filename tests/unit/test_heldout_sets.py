@@ -1,0 +1,173 @@
+"""The hand-written held-out sets (tests/data/*_heldout.jsonl) against the tools they are for.
+
+Every expected call must name a tool of the set, validate against its schema
+and run on the real tools without error; the counts the sets promise (lines,
+requests no tool serves, lines per tool) must hold. See tests/data/README.md.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from voice_assistant.home_tools import Home, parse_clock_time
+
+from agent_sdk import Tool
+from agent_sdk.tools.loading import load_tools
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "data"
+HOME_TOOLS = ROOT / "examples" / "voice_assistant" / "home_tools.py"
+CABIN_TOOLS = ROOT / "examples" / "car_cabin" / "cabin_tools.py"
+OLD_HOME_SET = ROOT / "examples" / "voice_assistant" / "data" / "home_commands.jsonl"
+
+MATCH_KINDS = {"clock", "casefold", "words"}
+CLOCK_FORM = re.compile(r"^(1[0-2]|[1-9])(:[0-5]\d)? (am|pm)$")
+
+# name → (file, tools file, id prefix, min lines, min no-tool lines, min lines per tool)
+SETS = {
+    "home": ("home_heldout.jsonl", HOME_TOOLS, "h", 110, 25, 6),
+    "cabin": ("cabin_heldout.jsonl", CABIN_TOOLS, "c", 100, 20, 4),
+}
+
+
+def _rows(name: str) -> list[dict[str, Any]]:
+    path = DATA / SETS[name][0]
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        assert line.strip(), f"{path.name}:{n}: blank line"
+        rows.append(json.loads(line))
+    return rows
+
+
+def _tools(name: str) -> dict[str, Tool[..., Any]]:
+    return {t.name: t for t in load_tools(str(SETS[name][1]))}
+
+
+def _words(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", "", text.casefold()).split())
+
+
+@pytest.mark.parametrize("name", list(SETS))
+def test_lines_are_well_formed(name: str) -> None:
+    prefix = SETS[name][2]
+    rows = _rows(name)
+    ids = [r.get("id") for r in rows]
+    assert len(set(ids)) == len(ids), [i for i, k in Counter(ids).items() if k > 1]
+    for row in rows:
+        where = row.get("id")
+        assert set(row) <= {"id", "q", "calls", "match"} and {"id", "q", "calls"} <= set(row), where
+        assert isinstance(row["id"], str) and re.fullmatch(rf"{prefix}\d{{3}}", row["id"]), where
+        assert isinstance(row["q"], str) and row["q"].strip() == row["q"] and row["q"], where
+        assert isinstance(row["calls"], list), where
+        for call in row["calls"]:
+            assert set(call) == {"name", "arguments"} and isinstance(call["arguments"], dict), where
+        match = row.get("match", {})
+        arguments = {a for call in row["calls"] for a in call["arguments"]}
+        assert isinstance(match, dict), where
+        assert match or "match" not in row, f"{where}: an empty match is left out"
+        for argument, kind in match.items():
+            assert kind in MATCH_KINDS, (where, kind)
+            assert argument in arguments, (where, argument)
+
+
+@pytest.mark.parametrize("name", list(SETS))
+def test_no_duplicate_queries(name: str) -> None:
+    seen = Counter(_words(r["q"]) for r in _rows(name))
+    assert [q for q, n in seen.items() if n > 1] == []
+
+
+@pytest.mark.parametrize("name", list(SETS))
+def test_every_call_validates_against_its_tool(name: str) -> None:
+    tools = _tools(name)
+    problems = []
+    for row in _rows(name):
+        for call in row["calls"]:
+            tool = tools.get(call["name"])
+            if tool is None:
+                problems.append(f"{row['id']}: no tool {call['name']!r}")
+                continue
+            try:
+                tool.validate(call["arguments"])
+            except Exception as exc:  # noqa: BLE001 - every bad line is listed, not just the first
+                problems.append(f"{row['id']}: {exc}")
+    assert problems == []
+
+
+@pytest.mark.parametrize("name", list(SETS))
+def test_counts(name: str) -> None:
+    _, _, _, min_lines, min_negatives, min_per_tool = SETS[name]
+    rows = _rows(name)
+    per_tool = Counter(call["name"] for row in rows for call in {c["name"]: c for c in row["calls"]}.values())
+    negatives = sum(1 for row in rows if not row["calls"])
+    assert len(rows) >= min_lines
+    assert negatives >= min_negatives
+    thin = {t: per_tool[t] for t in _tools(name) if per_tool[t] < min_per_tool}
+    assert thin == {}, f"tools with fewer than {min_per_tool} lines"
+
+
+def test_home_lines_run_on_a_real_home(tmp_path: Path) -> None:
+    """Ranges, rooms and alarm times are right: each expected call runs without error."""
+    home = Home(data_dir=tmp_path, speak=lambda _: None)
+    try:
+        tools = {t.name: t for t in home.tools()}
+        failures = []
+        for row in _rows("home"):
+            for call in row["calls"]:
+                try:
+                    tools[call["name"]].run(call["arguments"])
+                except Exception as exc:  # noqa: BLE001
+                    failures.append(f"{row['id']}: {exc}")
+    finally:
+        home.close()
+    assert failures == []
+
+
+def test_cabin_lines_run_on_the_cabin_tools() -> None:
+    tools = _tools("cabin")  # a fresh import: its own simulated car
+    failures = []
+    for row in _rows("cabin"):
+        for call in row["calls"]:
+            try:
+                tools[call["name"]].run(call["arguments"])
+            except Exception as exc:  # noqa: BLE001
+                failures.append(f"{row['id']}: {exc}")
+    assert failures == []
+
+
+def test_home_covers_every_room() -> None:
+    rooms = Counter(c["arguments"]["room"] for row in _rows("home") for c in row["calls"] if "room" in c["arguments"])
+    assert set(rooms) == {"kitchen", "living room", "bedroom", "bathroom"}
+    assert min(rooms.values()) >= 4
+
+
+@pytest.mark.parametrize("name", list(SETS))
+def test_match_hints_fit_their_values(name: str) -> None:
+    for row in _rows(name):
+        for argument, kind in row.get("match", {}).items():
+            values = [c["arguments"][argument] for c in row["calls"] if argument in c["arguments"]]
+            for value in values:
+                if kind == "clock":
+                    assert CLOCK_FORM.match(value), (row["id"], value)
+                    parse_clock_time(value)
+                else:  # expected free strings are written lowercase, as said
+                    assert value == value.casefold().strip(), (row["id"], value)
+
+
+def test_home_free_strings_and_times_carry_match_hints() -> None:
+    for row in _rows("home"):
+        for call in row["calls"]:
+            for argument in ("item", "time"):
+                if argument in call["arguments"]:
+                    assert argument in row.get("match", {}), (row["id"], argument)
+
+
+def test_home_set_shares_no_sentence_with_the_older_threshold_set() -> None:
+    old = {_words(json.loads(line)["text"]) for line in OLD_HOME_SET.read_text(encoding="utf-8").splitlines() if line}
+    assert [r["id"] for r in _rows("home") if _words(r["q"]) in old] == []
