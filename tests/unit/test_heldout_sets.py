@@ -18,6 +18,7 @@ from voice_assistant.home_tools import Home, parse_clock_time
 
 from agent_sdk import Tool
 from agent_sdk.tools.loading import load_tools
+from agent_sdk.tune.heldout import MATCH_KINDS, load_heldout, same_calls
 
 pytestmark = pytest.mark.unit
 
@@ -27,7 +28,6 @@ HOME_TOOLS = ROOT / "examples" / "voice_assistant" / "home_tools.py"
 CABIN_TOOLS = ROOT / "examples" / "car_cabin" / "cabin_tools.py"
 OLD_HOME_SET = ROOT / "examples" / "voice_assistant" / "data" / "home_commands.jsonl"
 
-MATCH_KINDS = {"clock", "casefold", "words"}
 CLOCK_FORM = re.compile(r"^(1[0-2]|[1-9])(:[0-5]\d)? (am|pm)$")
 
 # name → (file, tools file, id prefix, min lines, min no-tool lines, min lines per tool)
@@ -75,6 +75,18 @@ def test_lines_are_well_formed(name: str) -> None:
         for argument, kind in match.items():
             assert kind in MATCH_KINDS, (where, kind)
             assert argument in arguments, (where, argument)
+
+
+@pytest.mark.parametrize("name", list(SETS))
+def test_the_scorer_reads_every_line_and_each_answer_scores_right(name: str) -> None:
+    rows = load_heldout(DATA / SETS[name][0])
+    assert [r.id for r in rows] == [r["id"] for r in _rows(name)]
+    for row in rows:
+        shouted = [
+            {"name": c["name"], "arguments": {k: v.upper() if k in row.match else v for k, v in c["arguments"].items()}}
+            for c in reversed(row.calls)
+        ]
+        assert same_calls(shouted, row.calls, match=row.match), row.id
 
 
 @pytest.mark.parametrize("name", list(SETS))
