@@ -8,15 +8,19 @@ W x + B A x): 1e-5 (measured ~1e-6).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 from agent_sdk.errors import ConfigError, ModelFormatError, UserError
 from agent_sdk.models.mobilellm.mobilellm_config import MobileLLMConfig
 from agent_sdk.models.mobilellm.mobilellm_loader import load_checkpoint
+from agent_sdk.tune.adapter import load_adapter, save_adapter
 from agent_sdk.tune.torch_model import (
     LORA_TARGETS,
     TorchLlama,
@@ -220,3 +224,66 @@ def test_adamw_steps_on_adapters_lower_the_loss(which: str, request: pytest.Fixt
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0], losses
     assert not any(p.grad is not None for n, p in model.named_parameters() if "lora_" not in n)
+
+
+# ---------------------------------------------------------------- PEFT adapter files
+
+
+def test_adapter_files_use_peft_names_and_config(mobilellm_ckpt: Path, tmp_path: Path) -> None:
+    model = _model(mobilellm_ckpt)
+    apply_lora(model, rank=4, alpha=8, targets=("q_proj", "o_proj", "up_proj"), seed=0)
+    save_adapter(model, tmp_path, base_model="facebook/MobileLLM-125M", extra={"tools": ["get_weather"]})
+    config = json.loads((tmp_path / "adapter_config.json").read_text())
+    assert {k: config[k] for k in ("peft_type", "task_type", "r", "lora_alpha", "lora_dropout", "bias",
+                                   "fan_in_fan_out", "inference_mode", "base_model_name_or_path")} == {
+        "peft_type": "LORA", "task_type": "CAUSAL_LM", "r": 4, "lora_alpha": 8, "lora_dropout": 0.0,
+        "bias": "none", "fan_in_fan_out": False, "inference_mode": True,
+        "base_model_name_or_path": "facebook/MobileLLM-125M",
+    }
+    assert config["target_modules"] == ["q_proj", "o_proj", "up_proj"]
+    with safe_open(str(tmp_path / "adapter_model.safetensors"), framework="pt") as fp:
+        shapes = {name: tuple(fp.get_slice(name).get_shape()) for name in fp.keys()}  # noqa: SIM118
+    h, f = model.cfg.hidden_size, model.cfg.intermediate_size
+    assert shapes["base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"] == (4, h)
+    assert shapes["base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight"] == (h, 4)
+    assert shapes["base_model.model.model.layers.2.mlp.up_proj.lora_B.weight"] == (f, 4)
+    assert len(shapes) == 2 * 3 * model.cfg.num_hidden_layers
+
+
+def test_adapter_round_trip(mobilellm_ckpt: Path, tmp_path: Path) -> None:
+    ckpt = load_checkpoint(mobilellm_ckpt)
+    model = TorchLlama.from_checkpoint(ckpt)
+    apply_lora(model, rank=4, alpha=8, seed=3)
+    _randomize_b(model, seed=4)
+    save_adapter(model, tmp_path, base_model="tiny", extra={"steps": 3})
+    fresh = TorchLlama.from_checkpoint(ckpt)
+    assert load_adapter(fresh, tmp_path) == {"steps": 3}
+    for (name, a), (name_b, b) in zip(model.state_dict().items(), fresh.state_dict().items(), strict=True):
+        assert name == name_b and torch.equal(a, b), name
+    with torch.no_grad():
+        assert torch.equal(model(_ids([PROMPT])), fresh(_ids([PROMPT])))
+
+
+def test_adapter_mismatches_are_reported(mobilellm_ckpt: Path, llama_ckpt: Path, tmp_path: Path) -> None:
+    model = _model(mobilellm_ckpt)
+    apply_lora(model, rank=4, alpha=8, seed=0)
+    save_adapter(model, tmp_path / "a", base_model="tiny")
+    other = _model(mobilellm_ckpt)
+    apply_lora(other, rank=2, alpha=8)
+    with pytest.raises(UserError, match="r=4"):
+        load_adapter(other, tmp_path / "a")
+    # a missing tensor and a wrong shape are both listed
+    with safe_open(str(tmp_path / "a" / "adapter_model.safetensors"), framework="pt") as fp:
+        tensors = {n: fp.get_tensor(n) for n in fp.keys()}  # noqa: SIM118
+    del tensors["base_model.model.model.layers.1.mlp.down_proj.lora_A.weight"]
+    tensors["base_model.model.model.layers.0.self_attn.k_proj.lora_B.weight"] = torch.zeros(3, 4)
+    save_file(tensors, str(tmp_path / "a" / "adapter_model.safetensors"))
+    with pytest.raises(ModelFormatError) as exc:
+        load_adapter(_model(mobilellm_ckpt), tmp_path / "a")
+    assert "missing tensor base_model.model.model.layers.1.mlp.down_proj.lora_A.weight" in str(exc.value)
+    assert "k_proj.lora_B.weight has shape (3, 4)" in str(exc.value)
+    config = json.loads((tmp_path / "a" / "adapter_config.json").read_text())
+    (tmp_path / "a" / "adapter_config.json").write_text(json.dumps({**config, "use_dora": True, "r": "4"}))
+    with pytest.raises(ModelFormatError) as exc:
+        load_adapter(_model(mobilellm_ckpt), tmp_path / "a")
+    assert "use_dora" in str(exc.value) and "r is '4'" in str(exc.value)

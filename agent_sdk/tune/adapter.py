@@ -1,0 +1,227 @@
+"""LoRA adapters as PEFT writes them: ``adapter_model.safetensors`` and ``adapter_config.json``.
+
+A folder saved here loads with ``peft.PeftModel.from_pretrained`` on the
+Hugging Face base model, and a PEFT LoRA folder on the same projections loads
+here. Tensor names are PEFT's: the module path under
+``LlamaForCausalLM`` with the ``base_model.model.`` prefix and no adapter name,
+``base_model.model.model.layers.{i}.self_attn.q_proj.lora_A.weight`` ``(r, in)``
+and ``...lora_B.weight`` ``(out, r)``. Our own extra information (what the
+adapter was trained for) goes into the safetensors header's metadata, where
+PEFT does not look, so the config stays one PEFT's ``LoraConfig`` accepts.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from agent_sdk.errors import ModelFormatError, UserError
+from agent_sdk.tune.torch_model import LORA_TARGETS, LoraLinear, TorchLlama, apply_lora, lora_modules
+
+__all__ = ["ADAPTER_CONFIG", "ADAPTER_WEIGHTS", "PEFT_PREFIX", "load_adapter", "peft_config", "save_adapter"]
+
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+ADAPTER_CONFIG = "adapter_config.json"
+PEFT_PREFIX = "base_model.model."
+"""What PEFT's ``PeftModel`` (``base_model``) and ``LoraModel`` (``model``) put before a module path."""
+
+# The safetensors metadata key holding ``save_adapter(extra=...)`` as JSON.
+_EXTRA_KEY = "agent_sdk"
+# Config values this code implements; others (DoRA, rsLoRA, fan-in-fan-out weights) change the math.
+_REQUIRED_VALUES: dict[str, Any] = {
+    "peft_type": "LORA",
+    "bias": "none",
+    "fan_in_fan_out": False,
+    "use_rslora": False,
+    "use_dora": False,
+}
+
+
+def _adapter_config(model: TorchLlama) -> tuple[int, float, float, list[str]]:
+    """``(r, alpha, dropout, targets)`` shared by every adapter of ``model``."""
+    mods = lora_modules(model)
+    if not mods:
+        raise UserError("the model has no LoRA adapters to save (apply_lora first)")
+    settings = {(m.rank, m.alpha, _dropout_p(m)) for m in mods.values()}
+    if len(settings) > 1:
+        raise UserError(f"adapters with different rank/alpha/dropout cannot be saved as one PEFT config: {settings}")
+    r, alpha, dropout = settings.pop()
+    present = {name.rsplit(".", 1)[1] for name in mods}
+    targets = [t for t in LORA_TARGETS if t in present]
+    return r, alpha, dropout, targets
+
+
+def _dropout_p(m: LoraLinear) -> float:
+    return float(m.dropout.p) if isinstance(m.dropout, torch.nn.Dropout) else 0.0
+
+
+def peft_config(model: TorchLlama, *, base_model: str) -> dict[str, Any]:
+    """The ``adapter_config.json`` content for ``model``'s adapters.
+
+    Args:
+        model: A model with adapters (:func:`~agent_sdk.tune.torch_model.apply_lora`).
+        base_model: ``base_model_name_or_path``: a Hugging Face id or path of the base weights.
+    """
+    r, alpha, dropout, targets = _adapter_config(model)
+    return {
+        "peft_type": "LORA",
+        "task_type": "CAUSAL_LM",
+        "base_model_name_or_path": base_model,
+        "revision": None,
+        "inference_mode": True,
+        "r": r,
+        "lora_alpha": int(alpha) if float(alpha).is_integer() else alpha,
+        "lora_dropout": dropout,
+        "target_modules": targets,
+        "bias": "none",
+        "fan_in_fan_out": False,
+        "use_rslora": False,
+        "use_dora": False,
+        "init_lora_weights": True,
+        "modules_to_save": None,
+        "layers_to_transform": None,
+        "layers_pattern": None,
+        "rank_pattern": {},
+        "alpha_pattern": {},
+    }
+
+
+def save_adapter(model: TorchLlama, folder: Path | str, *, base_model: str, extra: dict[str, Any] | None = None) -> Path:
+    """Writes the adapters of ``model`` as a PEFT LoRA folder.
+
+    Args:
+        model: A model with adapters.
+        folder: Created if needed; ``adapter_model.safetensors`` and
+            ``adapter_config.json`` are overwritten.
+        base_model: ``base_model_name_or_path`` in the config.
+        extra: JSON-serialisable information stored in the safetensors
+            metadata (read back by :func:`load_adapter`).
+
+    Returns:
+        The folder.
+
+    Raises:
+        UserError: The model has no adapters, or ``extra`` is not JSON.
+    """
+    folder = Path(folder)
+    config = peft_config(model, base_model=base_model)
+    tensors: dict[str, torch.Tensor] = {}
+    for path, m in lora_modules(model).items():
+        tensors[f"{PEFT_PREFIX}{path}.lora_A.weight"] = m.lora_A.weight.detach().contiguous()  # (r, in)
+        tensors[f"{PEFT_PREFIX}{path}.lora_B.weight"] = m.lora_B.weight.detach().contiguous()  # (out, r)
+    metadata = {"format": "pt"}
+    if extra is not None:
+        try:
+            metadata[_EXTRA_KEY] = json.dumps(extra, sort_keys=True)
+        except (TypeError, ValueError) as exc:
+            raise UserError(f"extra adapter information is not JSON-serialisable: {exc}") from exc
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(folder / ADAPTER_WEIGHTS), metadata=metadata)
+    (folder / ADAPTER_CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return folder
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ModelFormatError(f"{path}: cannot read the adapter config: {exc}") from exc
+    except ValueError as exc:
+        raise ModelFormatError(f"{path}: invalid JSON: {exc}") from exc
+    if not isinstance(config, dict):
+        raise ModelFormatError(f"{path}: expected a JSON object")
+    problems = []
+    for key, want in _REQUIRED_VALUES.items():
+        if config.get(key, want) != want:
+            problems.append(f"{key} is {config.get(key)!r}; only {want!r} is supported")
+    r, alpha = config.get("r"), config.get("lora_alpha")
+    if not (isinstance(r, int) and not isinstance(r, bool) and r > 0):
+        problems.append(f"r is {r!r}; expected a positive integer")
+    if not (isinstance(alpha, (int, float)) and not isinstance(alpha, bool)):
+        problems.append(f"lora_alpha is {alpha!r}; expected a number")
+    targets = config.get("target_modules")
+    if isinstance(targets, str) or not isinstance(targets, list) or not targets:
+        problems.append(f"target_modules is {targets!r}; expected a list of projection names")
+    else:
+        problems += [f"target module {t!r} is not one of {', '.join(LORA_TARGETS)}" for t in targets
+                     if t not in LORA_TARGETS]
+    for key in ("rank_pattern", "alpha_pattern"):
+        if config.get(key):
+            problems.append(f"{key} is not supported (one rank and alpha for every projection)")
+    for key in ("layers_to_transform", "modules_to_save"):
+        if config.get(key) is not None:
+            problems.append(f"{key} is not supported")
+    if problems:
+        raise ModelFormatError(f"{path}: unsupported LoRA adapter:\n  " + "\n  ".join(problems))
+    return config
+
+
+def load_adapter(model: TorchLlama, folder: Path | str) -> dict[str, Any]:
+    """Loads a PEFT LoRA folder into ``model``.
+
+    A model without adapters gets them first (rank, alpha, dropout and targets
+    from the config); a model with adapters must have the same ones.
+
+    Args:
+        model: The base model the adapter was trained on.
+        folder: Holds ``adapter_config.json`` and ``adapter_model.safetensors``.
+
+    Returns:
+        The ``extra`` dict given to :func:`save_adapter` (empty if none).
+
+    Raises:
+        ModelFormatError: Unreadable files, an unsupported config, or tensors
+            that are missing, unexpected or mis-shaped (all listed at once).
+        UserError: The model's adapters differ from the file's.
+    """
+    folder = Path(folder)
+    config = _read_config(folder / ADAPTER_CONFIG)
+    r, alpha, targets = int(config["r"]), float(config["lora_alpha"]), list(config["target_modules"])
+    dropout = float(config.get("lora_dropout") or 0.0)
+    if not lora_modules(model):
+        apply_lora(model, rank=r, alpha=alpha, dropout=dropout, targets=targets)
+    else:
+        have_r, have_alpha, _, have_targets = _adapter_config(model)
+        if (have_r, have_alpha, sorted(have_targets)) != (r, alpha, sorted(targets)):
+            raise UserError(
+                f"{folder}: adapter r={r}, alpha={alpha}, targets {sorted(targets)} do not match the model's "
+                f"r={have_r}, alpha={have_alpha}, targets {sorted(have_targets)}"
+            )
+    weights_path = folder / ADAPTER_WEIGHTS
+    try:
+        with safe_open(str(weights_path), framework="pt") as fp:
+            tensors = {name: fp.get_tensor(name) for name in fp.keys()}  # noqa: SIM118 (safe_open is no dict)
+            metadata = fp.metadata() or {}
+    except (OSError, SafetensorError) as exc:
+        raise ModelFormatError(f"{weights_path}: cannot read the adapter weights: {exc}") from exc
+
+    expected: dict[str, tuple[torch.nn.Parameter | torch.Tensor, tuple[int, ...]]] = {}
+    for path, m in lora_modules(model).items():
+        for part in ("lora_A", "lora_B"):
+            param = getattr(m, part).weight
+            expected[f"{PEFT_PREFIX}{path}.{part}.weight"] = (param, tuple(param.shape))
+    problems = [f"missing tensor {n} (expected shape {shape})" for n, (_, shape) in expected.items()
+                if n not in tensors]
+    for name, t in tensors.items():
+        if name not in expected:
+            problems.append(f"unexpected tensor {name} with shape {tuple(t.shape)}")
+        elif tuple(t.shape) != expected[name][1]:
+            problems.append(f"tensor {name} has shape {tuple(t.shape)}, expected {expected[name][1]}")
+        elif not t.dtype.is_floating_point:
+            problems.append(f"tensor {name} has dtype {t.dtype}, expected a float type")
+    if problems:
+        shown = problems[:12] + ([f"... and {len(problems) - 12} more"] if len(problems) > 12 else [])
+        raise ModelFormatError(f"{weights_path}: adapter does not match the model:\n  " + "\n  ".join(shown))
+    with torch.no_grad():
+        for name, (param, _) in expected.items():
+            param.copy_(tensors[name].float())
+    try:
+        extra = json.loads(metadata[_EXTRA_KEY]) if _EXTRA_KEY in metadata else {}
+    except ValueError as exc:
+        raise ModelFormatError(f"{weights_path}: metadata {_EXTRA_KEY!r} is not JSON: {exc}") from exc
+    return extra if isinstance(extra, dict) else {"value": extra}
