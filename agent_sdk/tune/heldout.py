@@ -5,7 +5,8 @@ A held-out file holds JSON lines ``{"id", "q", "calls": [{"name",
 request. A request with calls is right when the model's calls are exactly
 those (in any order; an omitted optional argument equals its default);
 ``match`` loosens one argument's comparison: ``casefold`` (text compared
-without case and outer spaces) or ``clock`` (times of day compared as hour
+without case and outer spaces), ``words`` (the same words, punctuation
+aside: a message text with or without its full stop) or ``clock`` (times of day compared as hour
 and minute: "7:30 am" = "7:30 AM"). A request with no calls is right when
 the model makes none.
 """
@@ -26,7 +27,7 @@ from agent_sdk.runtime.engine import Engine
 
 __all__ = ["HeldoutRow", "HeldoutScore", "load_heldout", "same_calls", "score_heldout"]
 
-MATCH_KINDS = ("exact", "casefold", "clock")
+MATCH_KINDS = ("exact", "casefold", "words", "clock")
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,8 @@ def _clock(text: str) -> tuple[int, int] | None:
 def _same_value(got: Any, want: Any, kind: str) -> bool:
     if kind == "casefold" and isinstance(got, str) and isinstance(want, str):
         return got.strip().casefold() == want.strip().casefold()
+    if kind == "words" and isinstance(got, str) and isinstance(want, str):
+        return re.findall(r"\w+", got.casefold()) == re.findall(r"\w+", want.casefold())
     if kind == "clock" and isinstance(got, str) and isinstance(want, str):
         g, w = _clock(got), _clock(want)
         return g is not None and g == w
