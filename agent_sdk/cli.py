@@ -314,6 +314,64 @@ def _add_policy_options(p: argparse.ArgumentParser) -> None:
                    help="keep the greedy argument values (no re-ranking against the request's spans and numbers)")
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    from agent_sdk.tune.pipeline import tune
+    from agent_sdk.tune.progress import TrainProgress
+    from agent_sdk.tune.train import TuneSettings
+
+    settings = TuneSettings(
+        rank=args.rank, alpha=args.alpha if args.alpha is not None else 2.0 * args.rank, learning_rate=args.lr,
+        batch_size=args.batch_size, steps=args.steps, minutes=None if args.steps else args.minutes, seed=args.seed,
+        threads=args.threads, **({"targets": tuple(args.targets.split(","))} if args.targets else {}),
+    )
+    tools: Any = args.tools[0] if len(args.tools) == 1 else _tool_list(args.tools)
+    with TrainProgress(quiet=args.json) as progress:
+        result = tune(
+            tools, model=args.model, quant=args.quant, target=args.target, out=Path(args.out) if args.out else None,
+            examples_file=Path(args.examples) if args.examples else None, settings=settings, count=args.count,
+            tool_listing=args.tool_listing, heldout=Path(args.heldout) if args.heldout else None,
+            resume=not args.restart, say=progress.note, on_step=progress,
+        )
+    tuning = result.manifest["tuning"]
+    if args.json:
+        print(json.dumps({"path": str(result.bundle), "stopped_early": result.stopped, **tuning}))
+    else:
+        size = sum(f["size"] for f in result.manifest["files"].values()) / 2**20
+        print(f"wrote {result.bundle} ({size:.1f} MiB): {tuning['steps']} steps, final loss {tuning['final_loss']}")
+        if result.heldout:
+            h = result.heldout
+            print(f"held-out: {h.tool_right}/{h.tool_total} tool requests right ({h.tool_accuracy:.1%}), "
+                  f"{h.none_right}/{h.none_total} others declined ({h.decline_accuracy:.1%})")
+        print(f"use it: agent-sdk run --model {result.bundle} --tools {' --tools '.join(args.tools)} \"...\"")
+    return 130 if result.stopped else 0
+
+
+def _tool_list(specs: list[str]) -> list[Any]:
+    from agent_sdk.tools.loading import load_tools
+
+    out: list[Any] = []
+    for spec in specs:
+        out += list(load_tools(spec))
+    return out
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = _non_negative(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from agent_sdk.runtime import Engine
     from agent_sdk.server import ServerConfig, make_server
@@ -533,6 +591,41 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-tokens-limit", type=int, default=None, help="most tokens a request may ask for (default: the window)")
     s.add_argument("--download", action="store_true", help="allow downloading preset weights")
     s.add_argument("--quiet", action="store_true", help="no request log on stderr")
+
+    t = _add_command(
+        sub, "tune", cmd_tune, help="specialize a model to your tools (LoRA on the CPU) into a tuned bundle",
+        description="Generate training requests from the tools' schemas and docstrings, fine-tune LoRA adapters on\n"
+        "the CPU (needs: pip install 'agent-sdk[tune]'), and compile the base model plus the merged update into\n"
+        "a normal bundle (its manifest records the tuning; the adapter is kept in PEFT's format).\n"
+        "Ctrl-C stops training and still writes a bundle from the weights reached; rerun to resume.",
+        examples=["agent-sdk tune --tools examples/voice_assistant/home_tools.py --out compiled/home-tuned",
+                  "agent-sdk tune --tools my_tools.py --examples mine.jsonl --minutes 10 --rank 8 --target pi5"],
+    )
+    t.add_argument("--tools", action="append", required=True, metavar="FILE_OR_MODULE",
+                   help="@tool functions to tune for (repeatable; as run --tools)")
+    t.add_argument("--examples", metavar="FILE.jsonl",
+                   help='your own {"q", "calls": [{"name", "arguments"}]} lines ({slot} templates expanded)')
+    t.add_argument("--model", default=DEFAULT_PROMPT_MODEL, help="base model: preset, model folder or .gguf file")
+    t.add_argument("--quant", choices=QUANT_NAMES, default="q4", help="the tuned bundle's quantization")
+    t.add_argument("--target", default="host", help=f"one of: {', '.join(TARGETS)}")
+    budget = t.add_mutually_exclusive_group()
+    budget.add_argument("--minutes", type=_positive, default=20.0, help="training time (default 20)")
+    budget.add_argument("--steps", type=_positive_int, default=None, help="training steps (instead of --minutes)")
+    t.add_argument("--rank", type=_positive_int, default=16, help="LoRA rank (default 16)")
+    t.add_argument("--alpha", type=_positive, default=None, help="LoRA alpha (default 2 x rank)")
+    t.add_argument("--targets", default=None,
+                   help="comma-separated projections to adapt (default q,k,v,o,gate,up,down _proj)")
+    t.add_argument("--lr", type=_positive, default=1e-3, help="peak learning rate (default 1e-3)")
+    t.add_argument("--batch-size", type=_positive_int, default=16)
+    t.add_argument("--count", type=_positive_int, default=3000, help="generated requests (default 3000)")
+    t.add_argument("--tool-listing", choices=("full", "compact"), default="full",
+                   help="how the prompt lists the tools; recorded in the bundle (default full)")
+    t.add_argument("--heldout", metavar="FILE.jsonl", help="score the tuned bundle on these requests (never trained on)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--threads", type=_positive_int, default=None, help="training threads (default: all cores)")
+    t.add_argument("--restart", action="store_true", help="ignore a checkpoint left by an earlier run")
+    t.add_argument("--out", help="bundle folder (default compiled/<model>-tuned-<quant>-<target>)")
+    t.add_argument("--json", action="store_true", help="print a JSON summary (the manifest's tuning record)")
 
     b = _add_command(
         sub, "bench", cmd_bench, help="measure prefill/decode speed and memory of a model on this machine",

@@ -1,0 +1,239 @@
+"""``agent-sdk tune`` end to end: tools → examples → LoRA training → a tuned, verified bundle.
+
+The bundle is a normal one (same layout, manifest and hash checks as
+``agent-sdk compile``): its weights are the base model's plus the merged
+low-rank update, converted to the requested quantization. Its manifest also
+records the tuning (``tuning``: base model hash, tool set, data hash and
+size, settings, final loss, held-out scores) and the prompt it was trained
+with (``prompt``: the tool listing, picked up by the agent, the server and
+the voice example). The adapter itself is kept in the bundle
+(``adapter_model.safetensors`` + ``adapter_config.json``, PEFT's names).
+
+Training state lives beside the output, in ``<out>.tune/`` (checkpoint,
+generated examples): a stopped run resumes from there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agent_sdk.errors import UserError
+from agent_sdk.manifest import read_manifest, sha256_file, write_manifest
+from agent_sdk.tools.decorator import Tool
+from agent_sdk.tools.loading import load_tools
+from agent_sdk.tune.examples import generate_examples, load_user_examples
+from agent_sdk.tune.heldout import HeldoutScore, load_heldout, score_heldout
+from agent_sdk.tune.render import PromptRenderer, RenderedExample
+
+__all__ = ["DEFAULT_EXAMPLE_COUNT", "TuneResult", "tool_specs", "tune"]
+
+DEFAULT_EXAMPLE_COUNT = 3000
+"""Generated requests per run (before the user's own examples)."""
+NEGATIVE_REPLY_TOKENS = 6
+"""Tokens of the base model's own reply a negative is trained to begin with."""
+
+
+@dataclass
+class TuneResult:
+    """What a tune produced.
+
+    Attributes:
+        bundle: The tuned bundle folder.
+        manifest: Its manifest.
+        heldout: The held-out score, when a held-out file was given.
+        stopped: Training was stopped early (Ctrl-C); the bundle holds the weights reached.
+    """
+
+    bundle: Path
+    manifest: dict[str, Any]
+    heldout: HeldoutScore | None
+    stopped: bool
+
+
+def tool_specs(tools: str | Sequence[Tool[..., Any] | dict[str, Any]]) -> list[dict[str, Any]]:
+    """``{"name", "description", "parameters"}`` dicts from a tools file/module or a list of tools."""
+    if isinstance(tools, str):
+        return [t["function"] for t in load_tools(tools).to_openai()]
+    out = []
+    for t in tools:
+        if isinstance(t, Tool):
+            out.append(t.to_openai()["function"])
+        elif isinstance(t, dict):
+            out.append(dict(t.get("function", t)))
+        else:
+            raise UserError(f"not a tool: {t!r}")
+    return out
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def _base_hash(path: Path) -> str:
+    if path.is_file():
+        return sha256_file(path)
+    parts = {f.name: sha256_file(f) for f in sorted(path.iterdir()) if f.is_file()}
+    return _digest(parts)
+
+
+def tune(
+    tools: str | Sequence[Tool[..., Any] | dict[str, Any]],
+    *,
+    model: str = "smollm2-135m",
+    quant: str = "q4",
+    target: str = "host",
+    out: Path | None = None,
+    examples_file: Path | None = None,
+    settings: Any = None,
+    count: int = DEFAULT_EXAMPLE_COUNT,
+    tool_listing: str = "full",
+    system: str | None = None,
+    heldout: Path | None = None,
+    resume: bool = True,
+    say: Callable[[str], None] | None = None,
+    on_step: Callable[[Any], None] | None = None,
+) -> TuneResult:
+    """Tunes ``model`` to ``tools`` and compiles the tuned bundle.
+
+    Args:
+        tools: A tools file or module (as ``agent-sdk run --tools``), or tools.
+        model: The base model: preset, Hugging Face folder or GGUF file.
+        quant: The bundle's quantization.
+        target: The bundle's target.
+        out: The bundle folder (default ``compiled/<model>-tuned-<quant>-<target>``).
+        examples_file: The developer's own examples (JSON lines), weighted up.
+        settings: A :class:`~agent_sdk.tune.train.TuneSettings` (default: its defaults).
+        count: Generated requests.
+        tool_listing: How the prompt lists the tools (``full`` or ``compact``),
+            recorded in the bundle for the agent.
+        system: Instructions before the tools (None: the agent's default).
+        heldout: Score the tuned bundle on this held-out file (never trained on)
+            in ``auto`` and record it in the manifest.
+        resume: Continue from the checkpoint in ``<out>.tune/``.
+        say: Called with a line describing each stage.
+        on_step: Called with each training step's report.
+
+    Raises:
+        UserError: Bad tools, examples, settings or model.
+    """
+    import torch
+
+    from agent_sdk.compiler import compile_model, default_bundle_dir, read_checkpoint
+    from agent_sdk.runtime.tokenizer import Tokenizer
+    from agent_sdk.tune.adapter import save_adapter
+    from agent_sdk.tune.torch_model import TorchLlama, apply_lora, merged_weights
+    from agent_sdk.tune.train import TuneSettings, greedy_replies, train
+
+    note = say or (lambda _m: None)
+    settings = settings or TuneSettings()
+    specs = tool_specs(tools)
+    if not specs:
+        raise UserError("no tools to tune for")
+    ref, ckpt = read_checkpoint(model)
+    dest = Path(out) if out else default_bundle_dir(f"{ref.name}-tuned", quant, target)
+    work = dest.parent / f"{dest.name}.tune"
+    work.mkdir(parents=True, exist_ok=True)
+
+    tok_dir = work / "tokenizer"
+    tok_dir.mkdir(exist_ok=True)
+    for fname, data in ckpt.tokenizer_files.items():
+        (tok_dir / fname).write_bytes(data)
+    (tok_dir / "tokenizer_meta.json").write_text(json.dumps(ckpt.tokenizer_meta))
+    tokenizer = Tokenizer(tok_dir)
+
+    note(f"generating examples for {len(specs)} tools")
+    user = load_user_examples(examples_file, specs, seed=settings.seed) if examples_file else []
+    examples = generate_examples(specs, count=count, user_examples=user, seed=settings.seed)
+    data_lines = [json.dumps({"q": e.query, "calls": list(e.calls), "source": e.source, "weight": e.weight},
+                             ensure_ascii=False) for e in examples]
+    data_text = "\n".join(data_lines) + "\n"
+    (work / "examples.jsonl").write_text(data_text, encoding="utf-8")
+
+    renderer = PromptRenderer(tokenizer, specs, system=system, tool_listing=tool_listing)
+    note(f"prompt prefix: {len(renderer.prefix_ids)} tokens ({tool_listing} tool listing)")
+
+    torch.manual_seed(settings.seed)
+    net = TorchLlama.from_checkpoint(ckpt)
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+
+    rendered: list[RenderedExample] = []
+    negatives = [e for e in examples if not e.calls]
+    if negatives:
+        note(f"the base model's own replies for {len(negatives)} requests no tool serves")
+        prompts = [renderer.prompt_ids(e.query)[len(renderer.prefix_ids):] for e in negatives]
+        banned = tokenizer.encode(renderer.call_format.open)[:1]
+        replies = greedy_replies(net, renderer.prefix_ids, prompts, max_tokens=NEGATIVE_REPLY_TOKENS,
+                                 banned=banned, stop=tokenizer.eos_token_ids)
+        reply_of = {id(e): tokenizer.decode(r) for e, r in zip(negatives, replies)}
+    for e in examples:
+        if e.calls:
+            rendered.append(renderer.render(e.query, e.calls, weight=e.weight))
+        else:
+            rendered.append(renderer.render(e.query, reply=reply_of[id(e)], weight=e.weight))
+
+    apply_lora(net, rank=settings.rank, alpha=settings.alpha, targets=settings.targets, seed=settings.seed)
+    n_tokens = sum(len(r.ids) for r in rendered)
+    note(f"training on {len(rendered)} examples ({n_tokens} tokens after the shared prefix), "
+         f"LoRA rank {settings.rank} on {', '.join(settings.targets)}")
+    pad = tokenizer.eos_token_ids[0] if tokenizer.eos_token_ids else 0
+    result = train(net, renderer.prefix_ids, rendered, settings, workdir=work, pad_id=pad, progress=on_step,
+                   resume=resume)
+    note(f"trained {result.steps} steps in {result.seconds:.0f} s ({result.examples_per_s:.1f} examples/s), "
+         f"final loss {result.final_loss:.4f}" + (" — stopped early" if result.stopped else ""))
+
+    adapter_dir = work / "adapter"
+    save_adapter(net, adapter_dir, base_model=str(ref.path))
+    merged = merged_weights(net)
+
+    tuning = {
+        "base_model": {"name": ref.name, "path": str(ref.path), "sha256": _base_hash(ref.path)},
+        "tools": {"names": [t["name"] for t in specs], "schema_sha256": _digest(specs)},
+        "data": {
+            "sha256": hashlib.sha256(data_text.encode()).hexdigest(), "examples": len(examples),
+            "negatives": len(negatives), "user_examples": len(user), "tokens": n_tokens,
+            "prefix_tokens": len(renderer.prefix_ids),
+        },
+        "settings": settings.record(),
+        "steps": result.steps,
+        "final_loss": round(result.final_loss, 5),
+        "train_seconds": round(result.seconds, 1),
+        "stopped_early": result.stopped,
+        "adapter": ["adapter_model.safetensors", "adapter_config.json"],
+    }
+    note(f"compiling the tuned bundle ({quant}, {target}) into {dest}")
+    compiled = compile_model(
+        ref.path, quant=quant, target=target, out=dest, name=f"{ref.name}-tuned",
+        tensor_overrides=merged, manifest_extra={"tuning": tuning, "prompt": {"tool_listing": tool_listing}},
+        extra_files={name: adapter_dir / name for name in ("adapter_model.safetensors", "adapter_config.json")},
+    )
+    score = None
+    if heldout is not None:
+        score = _score(Path(compiled.path), specs, heldout, system, note)
+    manifest = read_manifest(Path(compiled.path))
+    return TuneResult(Path(compiled.path), manifest, score, result.stopped)
+
+
+def _score(bundle: Path, specs: list[dict[str, Any]], heldout: Path, system: str | None,
+           note: Callable[[str], None]) -> HeldoutScore:
+    from agent_sdk.agent.policy import DEFAULT_POLICY
+    from agent_sdk.runtime.engine import Engine
+
+    rows = load_heldout(heldout)
+    note(f"scoring {len(rows)} held-out requests (auto)")
+    engine = Engine(bundle)
+    score = score_heldout(engine, specs, rows, policy=DEFAULT_POLICY.replace(tool_choice="auto"), system=system)
+    del engine
+    manifest = read_manifest(bundle)
+    manifest["tuning"]["heldout"] = {"file": os.path.basename(heldout), **score.record()}
+    for key in ("files", "format_version"):
+        manifest.pop(key, None)
+    write_manifest(bundle, manifest)
+    return score
+

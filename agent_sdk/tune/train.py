@@ -1,0 +1,314 @@
+"""LoRA training on the CPU: seeded, time- or step-budgeted, resumable, stoppable with Ctrl-C.
+
+Every example shares the system message (instructions and tools), which is
+most of its tokens. Each step therefore runs the prefix once, without
+gradients, under the current weights, and trains on the examples' suffixes
+attending to its keys and values: the forward pass is exact, and the
+gradient leaves out only the path through the prefix's keys and values.
+Measured on SmolLM2-135M with the 11 home tools (a 350-token prefix, 16
+suffixes of ~48 tokens), see docs/tuning.md.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from agent_sdk.errors import UserError
+from agent_sdk.tune.render import RenderedExample
+from agent_sdk.tune.torch_model import TorchLlama, lora_parameters
+
+__all__ = ["StepReport", "TrainResult", "TuneSettings", "greedy_replies", "train"]
+
+CHECKPOINT = "checkpoint.pt"
+CHECKPOINT_EVERY_S = 120.0
+"""Seconds between checkpoints (and one at every stop)."""
+GRAD_CLIP = 1.0
+
+
+@dataclass(frozen=True)
+class TuneSettings:
+    """How to train.
+
+    Attributes:
+        rank: LoRA rank.
+        alpha: LoRA scale numerator (the update is ``alpha / rank * B @ A``).
+        targets: Projections that get an adapter.
+        learning_rate: Peak AdamW learning rate (after warm-up; cosine decay to a tenth).
+        batch_size: Examples per step.
+        steps: Steps to run (None: as many as ``minutes`` allows).
+        minutes: Wall-clock budget when ``steps`` is None.
+        warmup_steps: Linear warm-up.
+        weight_decay: AdamW weight decay on the adapters.
+        seed: Seeds the adapters' initialization and the example order.
+        threads: PyTorch threads (None: every core).
+    """
+
+    rank: int = 16
+    alpha: float = 32.0
+    targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    learning_rate: float = 1e-3
+    batch_size: int = 16
+    steps: int | None = None
+    minutes: float | None = 20.0
+    warmup_steps: int = 10
+    weight_decay: float = 0.0
+    seed: int = 0
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.rank < 1 or self.batch_size < 1:
+            raise UserError("rank and batch size must be at least 1")
+        if self.steps is None and (self.minutes is None or self.minutes <= 0):
+            raise UserError("give a number of steps or a positive number of minutes")
+        if self.steps is not None and self.steps < 1:
+            raise UserError("steps must be at least 1")
+        if not self.targets:
+            raise UserError("LoRA needs at least one target projection")
+
+    def record(self) -> dict[str, Any]:
+        """The settings as JSON (for the manifest)."""
+        out = asdict(self)
+        out["targets"] = list(self.targets)
+        return out
+
+
+@dataclass(frozen=True)
+class StepReport:
+    """Progress after one step."""
+
+    step: int
+    total: int | None
+    loss: float
+    examples_per_s: float
+    elapsed_s: float
+    eta_s: float | None
+
+
+@dataclass
+class TrainResult:
+    """How training ended.
+
+    Attributes:
+        steps: Steps run in all (resumed runs included).
+        final_loss: Mean loss of the last steps.
+        seconds: Wall-clock seconds of this run.
+        examples_per_s: Examples trained per second.
+        stopped: Stopped early by Ctrl-C (the checkpoint holds the weights reached).
+        losses: Loss per step.
+    """
+
+    steps: int
+    final_loss: float
+    seconds: float
+    examples_per_s: float
+    stopped: bool
+    losses: list[float] = field(default_factory=list)
+
+
+def _batch(examples: Sequence[RenderedExample], pad: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Right-padded ids ``(b, s)``, next-token targets ``(b, s)`` and loss weights ``(b, s)``."""
+    width = max(len(e.ids) for e in examples)
+    ids = torch.full((len(examples), width), pad, dtype=torch.long)
+    targets = torch.zeros((len(examples), width), dtype=torch.long)
+    weights = torch.zeros((len(examples), width), dtype=torch.float32)
+    for i, e in enumerate(examples):
+        ids[i, : len(e.ids)] = torch.tensor(e.ids, dtype=torch.long)
+        # logits at position j predict token j + 1; the first suffix token is predicted by the prefix
+        # (never a target: every target follows the user's turn)
+        for j in range(max(e.target_start, 1), e.target_end):
+            targets[i, j - 1] = e.ids[j]
+            weights[i, j - 1] = e.weight
+    return ids, targets, weights
+
+
+def _loss(model: TorchLlama, prefix: torch.Tensor, batch: Sequence[RenderedExample], pad: int) -> torch.Tensor:
+    past = model.prefix_kv(prefix)  # (1, nkv, p, d) per block run, under the current weights, no gradient
+    ids, targets, weights = _batch(batch, pad)
+    hidden = model.hidden_states(ids, past=past)  # (b, s, h)
+    keep = weights > 0  # the output head (a fifth of a token's work at 49k words) only where there is loss
+    logits = model.logits_from_hidden(hidden[keep])  # (n, v)
+    ce = torch.nn.functional.cross_entropy(logits, targets[keep], reduction="none")
+    w = weights[keep]
+    return (ce * w).sum() / w.sum().clamp_min(1e-9)
+
+
+def _lr_factor(step: int, total: int, warmup: int) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    frac = min(1.0, (step - warmup) / max(1, total - warmup))
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac))
+
+
+def train(
+    model: TorchLlama,
+    prefix_ids: Sequence[int],
+    examples: Sequence[RenderedExample],
+    settings: TuneSettings,
+    *,
+    workdir: Path,
+    pad_id: int = 0,
+    progress: Callable[[StepReport], None] | None = None,
+    resume: bool = True,
+) -> TrainResult:
+    """Trains the model's LoRA adapters on ``examples``.
+
+    Args:
+        model: A model with adapters applied (:func:`~agent_sdk.tune.torch_model.apply_lora`).
+        prefix_ids: The shared prefix every example continues.
+        examples: The rendered examples.
+        settings: How to train.
+        workdir: Where the checkpoint is kept (``checkpoint.pt``).
+        pad_id: Token used to pad batches (never a target).
+        progress: Called after every step.
+        resume: Continue from ``workdir``'s checkpoint when it exists.
+
+    Returns:
+        How it ended. Ctrl-C ends it early with ``stopped`` set, after saving the checkpoint.
+    """
+    if not examples:
+        raise UserError("no training examples")
+    torch.manual_seed(settings.seed)
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    params = lora_parameters(model)
+    opt = torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    workdir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = workdir / CHECKPOINT
+    step, losses = 0, []
+    if resume and ckpt_path.exists():
+        step, losses = _load_checkpoint(ckpt_path, model, opt, settings)
+    prefix = torch.tensor(list(prefix_ids), dtype=torch.long)
+    order = _order(len(examples), settings.seed)
+    total = settings.steps
+    budget = None if settings.steps is not None else float(settings.minutes or 0) * 60
+    t0 = last_save = time.perf_counter()
+    done_here = 0
+    stopped = False
+    model.train()
+    try:
+        while total is None or step < total:
+            if budget is not None and time.perf_counter() - t0 >= budget:
+                break
+            batch = [examples[order[(step * settings.batch_size + k) % len(order)]] for k in range(settings.batch_size)]
+            # time-budgeted: the schedule's length is estimated from the first steps
+            sched_total = total if total is not None else _estimate_steps(step, done_here, t0, budget)
+            for g in opt.param_groups:
+                g["lr"] = settings.learning_rate * _lr_factor(step, sched_total, settings.warmup_steps)
+            loss = _loss(model, prefix, batch, pad_id)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()  # type: ignore[no-untyped-call]
+            torch.nn.utils.clip_grad_norm_(params, GRAD_CLIP)
+            opt.step()
+            step += 1
+            done_here += 1
+            losses.append(float(loss.detach()))
+            elapsed = time.perf_counter() - t0
+            if progress:
+                per_step = elapsed / done_here
+                left = (total - step) * per_step if total is not None else max(0.0, (budget or 0) - elapsed)
+                progress(StepReport(step, total if total is not None else sched_total, losses[-1],
+                                    done_here * settings.batch_size / elapsed, elapsed, left))
+            if time.perf_counter() - last_save > CHECKPOINT_EVERY_S:
+                _save_checkpoint(ckpt_path, model, opt, step, losses, settings)
+                last_save = time.perf_counter()
+    except KeyboardInterrupt:
+        stopped = True
+    model.eval()
+    _save_checkpoint(ckpt_path, model, opt, step, losses, settings)
+    seconds = time.perf_counter() - t0
+    tail = losses[-10:] or [float("nan")]
+    return TrainResult(step, sum(tail) / len(tail), seconds, done_here * settings.batch_size / max(seconds, 1e-9),
+                       stopped, losses)
+
+
+def _estimate_steps(step: int, done_here: int, t0: float, budget: float | None) -> int:
+    if done_here < 3 or budget is None:
+        return max(step + 100, 100)
+    per_step = (time.perf_counter() - t0) / done_here
+    return step - done_here + max(done_here + 1, int(budget / per_step))
+
+
+def _order(n: int, seed: int) -> list[int]:
+    """Epochs of shuffled indices, reproducible for a seed."""
+    rng = random.Random(seed)
+    out: list[int] = []
+    for _ in range(64):
+        idx = list(range(n))
+        rng.shuffle(idx)
+        out += idx
+    return out
+
+
+def _save_checkpoint(path: Path, model: TorchLlama, opt: torch.optim.Optimizer, step: int, losses: list[float],
+                     settings: TuneSettings) -> None:
+    state = {
+        "step": step,
+        "losses": losses,
+        "settings": settings.record(),
+        "lora": {k: v.detach().clone() for k, v in model.state_dict().items() if "lora_" in k},
+        "optimizer": opt.state_dict(),
+    }
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def _load_checkpoint(path: Path, model: TorchLlama, opt: torch.optim.Optimizer,
+                     settings: TuneSettings) -> tuple[int, list[float]]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a truncated or foreign file: say which
+        raise UserError(f"{path}: cannot resume from this checkpoint ({type(exc).__name__}: {exc}); "
+                        "delete it to start over") from exc
+    keep = {k: v for k, v in settings.record().items() if k not in ("steps", "minutes", "threads")}
+    saved = {k: v for k, v in dict(state.get("settings", {})).items() if k in keep}
+    if saved != keep:
+        raise UserError(f"{path} was trained with other settings ({json.dumps(saved)}); "
+                        "delete it or use the same settings to resume")
+    missing = model.load_state_dict(state["lora"], strict=False)
+    if missing.unexpected_keys:
+        raise UserError(f"{path}: adapters that this model does not have: {missing.unexpected_keys[:3]}")
+    opt.load_state_dict(state["optimizer"])
+    return int(state["step"]), list(state["losses"])
+
+
+@torch.no_grad()
+def greedy_replies(
+    model: TorchLlama, prefix_ids: Sequence[int], prompts: Sequence[Sequence[int]], *, max_tokens: int,
+    banned: Sequence[int] = (), stop: Sequence[int] = (),
+) -> list[list[int]]:
+    """The model's own greedy continuation of each prompt (prefix excluded), avoiding ``banned`` tokens.
+
+    Negatives are trained to begin the reply the base model would write when
+    it does not call: the tuned model learns to decline without unlearning how
+    it answers.
+    """
+    model.eval()
+    prefix = torch.tensor(list(prefix_ids), dtype=torch.long)[None, :]
+    _, prefix_past = model(prefix, return_kv=True)
+    out = []
+    for suffix in prompts:
+        ids = torch.tensor(list(suffix), dtype=torch.long)[None, :]
+        logits, past = model(ids, past=prefix_past, return_kv=True)
+        reply: list[int] = []
+        for _ in range(max_tokens):
+            last = logits[0, -1].clone()
+            if banned:
+                last[list(banned)] = -math.inf
+            tok = int(torch.argmax(last))
+            reply.append(tok)
+            if tok in stop:
+                break
+            logits, past = model(torch.tensor([[tok]], dtype=torch.long), past=past, return_kv=True)
+        out.append(reply)
+    return out

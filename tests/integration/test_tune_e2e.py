@@ -1,0 +1,114 @@
+"""agent-sdk tune end to end on a tiny checkpoint: examples → LoRA training → a compiled, verified bundle.
+
+The compiled tuned bundle (f32) must compute what the training model computes
+with its adapter applied: max |Δlogit| <= 2e-4 (fp32 TVM vs fp32 PyTorch, the
+same tolerance as the engine against the numpy reference), at every position.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from agent_sdk import Agent
+from agent_sdk.agent.policy import DEFAULT_POLICY
+from agent_sdk.manifest import verify_bundle
+from agent_sdk.models.mobilellm.mobilellm_loader import load_checkpoint
+from agent_sdk.runtime import Engine
+from agent_sdk.tune.adapter import load_adapter
+from agent_sdk.tune.pipeline import tune
+from agent_sdk.tune.torch_model import TorchLlama, apply_lora
+from agent_sdk.tune.train import TuneSettings
+
+pytestmark = pytest.mark.integration
+
+TOOLS = '''
+from typing import Literal
+from agent_sdk import tool
+
+@tool
+def turn_on_lights(room: Literal["kitchen", "bedroom"]) -> str:
+    """Turn on the lights in a room.
+
+    Args:
+        room: The room.
+    """
+    return f"Turned on the {room} lights."
+
+@tool
+def set_timer(minutes: int) -> str:
+    """Start a countdown timer.
+
+    Args:
+        minutes: Minutes from 1 to 60.
+    """
+    return f"Timer for {minutes} minutes."
+'''
+
+TOL = 2e-4
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory: pytest.TempPathFactory, llama_ckpt: Path) -> tuple[Path, Path, dict]:
+    root = tmp_path_factory.mktemp("tune")
+    tools = root / "tiny_tools.py"
+    tools.write_text(TOOLS)
+    examples = root / "mine.jsonl"
+    examples.write_text(json.dumps({"q": "lights on in the {room}", "calls": [
+        {"name": "turn_on_lights", "arguments": {"room": "{room}"}}]}) + "\n")
+    settings = TuneSettings(rank=4, alpha=8.0, steps=3, minutes=None, batch_size=4, learning_rate=5e-2, seed=1)
+    result = tune(str(tools), model=str(llama_ckpt), quant="f32", out=root / "bundle", examples_file=examples,
+                  settings=settings, count=40, tool_listing="compact")
+    return result.bundle, tools, result.manifest
+
+
+def test_the_bundle_is_verified_and_records_the_tuning(tuned: tuple[Path, Path, dict], llama_ckpt: Path) -> None:
+    bundle, _, manifest = tuned
+    assert verify_bundle(bundle)["name"] == manifest["name"]
+    t = manifest["tuning"]
+    assert t["tools"]["names"] == ["turn_on_lights", "set_timer"] and len(t["tools"]["schema_sha256"]) == 64
+    assert len(t["base_model"]["sha256"]) == 64 and len(t["data"]["sha256"]) == 64
+    assert t["data"]["examples"] >= 40 and t["data"]["user_examples"] >= 1 and t["steps"] == 3
+    assert t["settings"]["rank"] == 4 and np.isfinite(t["final_loss"])
+    assert manifest["prompt"] == {"tool_listing": "compact"}
+    # the adapter is in the bundle, hashed like every file, in PEFT's layout
+    for name in ("adapter_model.safetensors", "adapter_config.json"):
+        assert name in manifest["files"]
+    cfg = json.loads((bundle / "adapter_config.json").read_text())
+    assert cfg["peft_type"] == "LORA" and cfg["r"] == 4
+
+
+def test_the_compiled_bundle_matches_the_training_model_with_its_adapter(
+    tuned: tuple[Path, Path, dict], llama_ckpt: Path
+) -> None:
+    bundle, _, _ = tuned
+    net = TorchLlama.from_checkpoint(load_checkpoint(llama_ckpt))
+    apply_lora(net, rank=4, alpha=8.0)
+    load_adapter(net, bundle)
+    engine = Engine(bundle)
+    prompt = [t % engine.vocab_size for t in (1, 17, 42, 99, 5, 200, 7, 31, 64, 128, 3, 250)]
+    with torch.no_grad():
+        want = net(torch.tensor([prompt]))[0].numpy()
+    got = engine.logits(prompt)
+    err = float(np.abs(got - want).max())
+    assert err <= TOL, f"tuned bundle differs from the adapter-applied training model by {err}"
+    base = TorchLlama.from_checkpoint(load_checkpoint(llama_ckpt))
+    with torch.no_grad():
+        moved = float(np.abs(base(torch.tensor([prompt]))[0].numpy() - want).max())
+    assert moved > 10 * TOL, "training did not change the model: the comparison would prove nothing"
+
+
+def test_the_agent_runs_the_tuned_bundle_with_its_own_prompt(tuned: tuple[Path, Path, dict]) -> None:
+    from agent_sdk.tools.loading import load_tools
+
+    bundle, tools, _ = tuned
+    engine = Engine(bundle)
+    agent = Agent(engine, tools=list(load_tools(str(tools))), policy=DEFAULT_POLICY.replace(tool_choice="required"),
+                  max_steps=1)
+    assert "Turn on the lights in a room." not in agent.system_message()["content"]  # compact, from the manifest
+    result = agent.run("turn on the kitchen lights")
+    assert result.calls and result.calls[0][0].name in ("turn_on_lights", "set_timer")
