@@ -1,0 +1,1186 @@
+"""Training requests generated from an app's tools: varied phrasings, valid calls, requests to decline.
+
+A small model fine-tuned on a few templates memorizes them and fails on the
+way people really talk, so the generator composes each request from parts
+drawn at random: a verb from a bank of synonyms keyed by the tool name's words
+and the description's first verbs, the object the name and description
+mention, each argument spoken in one of several forms (a room as "the kitchen
+lights" or "lights in the kitchen", a number as "40", "40%" or "forty
+percent"), a sentence frame (command, question, statement of need, a bare
+"kitchen lights on"), politeness, fillers and wake words, speech-to-text
+casing and the odd typo. Some requests ask for two calls at once; some are
+requests no tool serves (small talk, general questions, actions of tools the
+set lacks, a real tool's verb with an object it cannot take), whose target is
+no call.
+
+Every call is checked against its tool's JSON schema and dropped if invalid;
+the same seed gives the same examples. Nothing here imports torch.
+
+Example::
+
+    examples = generate_examples(home.tools(), count=2000, seed=0)
+    print(example_stats(examples))
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from agent_sdk.errors import UserError
+from agent_sdk.tune import phrasing as ph
+
+__all__ = ["USER_WEIGHT", "Example", "example_stats", "generate_examples", "load_user_examples"]
+
+USER_WEIGHT = 3.0
+"""Loss weight of a user's own examples: few, hand-written and closest to real use, so each counts thrice."""
+
+_TYPO_RATE = 0.05
+"""Share of requests with one small typo (a swapped, dropped or doubled letter in a word that is not a value)."""
+
+_OPTIONAL_RATE = 0.4
+"""How often an optional parameter is given (otherwise it is left out of the request and of the arguments)."""
+
+_WORDS_RATE = 0.35
+"""How often a whole number is spelled out ("twenty five"), as speech-to-text often writes it."""
+
+_ATTEMPTS_PER_EXAMPLE = 40
+"""Draws allowed per wanted example before a tool (or bank) is taken as exhausted (duplicates are redrawn)."""
+
+_FEW_VALUES = 12
+"""Without the tools, :func:`example_stats` takes a string parameter with at most this many values for an enum."""
+
+_OPEN, _MID, _CLOSE = "\x01", "\x02", "\x03"  # marks a spoken value: \x01key\x02text\x03
+
+_STOP = {"a", "an", "the", "to", "from", "of", "in", "on", "for", "with", "my", "all", "every", "and", "or", "at",
+         "by", "into", "out", "some", "any", "this", "that", "your", "it", "its"}
+_DETERMINERS = {"a", "an", "the", "every", "all", "my", "your", "some", "this", "each", "any"}
+_PREPOSITIONS = {"in", "for", "to", "from", "with", "on", "at", "by", "into", "of", "as", "like", "using", "via"}
+_NOUNISH_KEYS = {"status", "info", "list", "report", "message", "text", "note", "email", "call", "light"}
+_CREATABLE = {"timer", "timers", "alarm", "alarms", "reminder", "event", "appointment", "meeting", "note", "countdown",
+              "task", "booking"}
+_DURATION_UNITS = {"seconds": "second", "second": "second", "secs": "second", "sec": "second", "minutes": "minute",
+                   "minute": "minute", "mins": "minute", "min": "minute", "hours": "hour", "hour": "hour",
+                   "hrs": "hour", "days": "day", "day": "day", "duration": "minute", "delay": "minute"}
+_LOCATION_NAMES = {"room", "location", "area", "zone", "place", "floor", "where", "rooms"}
+
+
+@dataclass(frozen=True)
+class Example:
+    """One training request and the calls it should produce.
+
+    Attributes:
+        query: The user's request, as speech-to-text or a keyboard would give it.
+        calls: ``({"name": ..., "arguments": {...}}, ...)`` in order; ``()`` means no call (decline).
+        source: ``"generated"``, ``"negative"`` or ``"user"``.
+        weight: Loss weight (:data:`USER_WEIGHT` for the user's own examples).
+    """
+
+    query: str
+    calls: tuple[dict[str, Any], ...]
+    source: str
+    weight: float = 1.0
+
+
+# ---------------------------------------------------------------- tool specs
+
+
+@dataclass
+class _Param:
+    name: str
+    schema: dict[str, Any]
+    required: bool
+    kind: str  # enum | integer | number | boolean | string | array | other
+    role: str  # location | duration | quantity | time | choice | flag | object | detail | list
+    label: str  # the parameter's name as words
+    unit: str = ""  # "percent", "minute", "degrees", ...
+    lo: float = 0
+    hi: float = 0
+    values: list[Any] = field(default_factory=list)  # enum values or a bank of strings
+    bank: str = ""
+
+
+@dataclass
+class _Tool:
+    name: str
+    description: str
+    schema: dict[str, Any]
+    params: list[_Param]
+    family: str
+    verbs: list[str]
+    objects: list[str]
+    sub_objects: list[str]
+    det: str
+    words: set[str]
+    validator: Draft202012Validator
+
+    def param(self, role: str) -> _Param | None:
+        return next((p for p in self.params if p.role == role), None)
+
+
+def _normalise(tool: Any) -> dict[str, Any]:
+    """``{"name", "description", "parameters"}`` from a Tool, the OpenAI form or that dict itself."""
+    if hasattr(tool, "to_openai"):
+        tool = tool.to_openai()
+    if not isinstance(tool, Mapping):
+        raise UserError(f"a tool must be a Tool, an OpenAI tool dict or a {{name, description, parameters}} dict, "
+                        f"not {type(tool).__name__}")
+    if tool.get("type") == "function" and isinstance(tool.get("function"), Mapping):
+        tool = tool["function"]
+    name = tool.get("name")
+    if not isinstance(name, str) or not name:
+        raise UserError(f"a tool has no name: {dict(tool)!r}")
+    params = tool.get("parameters") or {"type": "object", "properties": {}}
+    return {"name": name, "description": str(tool.get("description") or ""), "parameters": dict(params)}
+
+
+def _split_name(name: str) -> list[str]:
+    name = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
+    return [w for w in re.split(r"[_\-\s.]+", name.lower()) if w]
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower())
+
+
+def _first_sentence(text: str) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return re.split(r"(?<=[.!?])\s", line)[0].strip().rstrip(".!?").lower()
+
+
+def _family_of(tokens: Sequence[str]) -> tuple[str, str]:
+    """The verb family and the token that chose it (first token that is a family key)."""
+    for tok in tokens:
+        for fam, spec in ph.ACTION_FAMILIES.items():
+            if tok in spec["keys"]:
+                return fam, tok
+    return "", ""
+
+
+def _parse_description(desc: str) -> tuple[list[str], str, list[str], str]:
+    """Verbs, determiner, object heads and the rest, from a description's first sentence.
+
+    "dim or brighten the lights in a room" → (["dim", "brighten"], "the", ["lights"], "in a room").
+    """
+    words = _first_sentence(desc).replace(",", " ,").split()
+    i = 0
+    while i < len(words) and words[i] not in _DETERMINERS and i < 4:
+        i += 1
+    if i >= len(words) or words[i] not in _DETERMINERS or i == 0:
+        return [], "", [], ""
+    verb_text = " ".join(words[:i])
+    verbs = [v.strip() for v in re.split(r"\bor\b|\band\b|,", verb_text) if v.strip()]
+    det = words[i]
+    j = i + 1
+    while j < len(words) and words[j] not in _PREPOSITIONS:
+        j += 1
+    obj_text = " ".join(words[i + 1:j])
+    objects = []
+    for part in re.split(r"\band\b|,", obj_text):
+        part = part.strip()
+        if part and len(part.split()) <= 3:
+            objects.append(part)
+    return verbs, det, objects, " ".join(words[j:])
+
+
+def _range(p_schema: Mapping[str, Any], text: str, name_words: Sequence[str], unit: str) -> tuple[float, float]:
+    lo: float | None = None
+    hi: float | None = None
+    for pattern in (r"from (-?\d+(?:\.\d+)?) to (-?\d+(?:\.\d+)?)", r"between (-?\d+(?:\.\d+)?) and (-?\d+(?:\.\d+)?)",
+                    r"(-?\d+(?:\.\d+)?)\s*(?:-|–|to|\.\.)\s*(-?\d+(?:\.\d+)?)"):
+        m = re.search(pattern, text)
+        if m:
+            lo, hi = float(m.group(1)), float(m.group(2))
+            break
+    if "minimum" in p_schema:
+        lo = float(p_schema["minimum"])
+    if "exclusiveMinimum" in p_schema:
+        lo = float(p_schema["exclusiveMinimum"]) + 1
+    if "maximum" in p_schema:
+        hi = float(p_schema["maximum"])
+    if "exclusiveMaximum" in p_schema:
+        hi = float(p_schema["exclusiveMaximum"]) - 1
+    default: tuple[float, float]
+    if unit == "percent":
+        default = (0, 100)
+    elif unit == "minute":
+        default = (1, 90)
+    elif unit == "second":
+        default = (1, 59)
+    elif unit == "hour":
+        default = (1, 12)
+    elif unit == "day":
+        default = (1, 14)
+    elif unit == "degrees":
+        default = (16, 28)
+    elif any(w in name_words for w in ("count", "number", "amount", "quantity", "times", "n", "limit")):
+        default = (1, 10)
+    else:
+        default = (1, 20)
+    if lo is None and hi is None:
+        return default
+    if lo is None:
+        lo = min(default[0], hi) if hi is not None else default[0]
+    if hi is None:
+        hi = max(lo + (default[1] - default[0]), lo)
+    return lo, hi
+
+
+def _bank_for(name_words: Sequence[str], desc_words: Sequence[str], tool_words: Sequence[str]) -> str:
+    """The value bank of a string parameter: from its name, else its description, else the tool's words.
+
+    A vague name ("title", "name", "query") defers to the tool: a title of a song is a song's title.
+    """
+    vague = {"title", "name", "query", "generic", "message"}
+    found = "generic"
+    for words in (name_words, desc_words, tool_words):
+        for bank, keys in ph.VALUE_BANK_KEYS:
+            if any(k in words for k in keys):
+                if bank not in vague:
+                    return bank
+                if found == "generic":
+                    found = bank
+                break
+    return found
+
+
+def _make_param(name: str, schema: Mapping[str, Any], required: bool, tool_words: Sequence[str]) -> _Param:
+    schema = dict(schema)
+    name_words = _split_name(name)
+    desc = str(schema.get("description") or "").lower()
+    desc_words = _words(desc)
+    label = " ".join(name_words)
+    typ = schema.get("type")
+    if isinstance(typ, list):
+        typ = next((t for t in typ if t != "null"), None)
+    if "enum" in schema and all(isinstance(v, str) for v in schema["enum"]):
+        values = list(schema["enum"])
+        rooms = sum(v.lower() in ph.OUT_OF_SET_VALUES["room"] for v in values)
+        role = "location" if set(name_words) & _LOCATION_NAMES or rooms >= 2 else "choice"
+        return _Param(name, schema, required, "enum", role, label, values=values)
+    if typ in ("integer", "number"):
+        unit = ""
+        for w in name_words + desc_words:
+            if w in _DURATION_UNITS:
+                unit = _DURATION_UNITS[w]
+                break
+        if not unit and ("percent" in name_words + desc_words or "%" in desc):
+            unit = "percent"
+        if not unit and set(name_words + desc_words) & {"degrees", "temperature", "celsius", "fahrenheit"}:
+            unit = "degrees"
+        lo, hi = _range(schema, desc, name_words, unit)
+        if not unit and set(name_words) & {"volume", "brightness"} and hi == 100:
+            unit = "percent"  # a volume from 0 to 100 is said in percent; one from 0 to 10 is not
+        role = "duration" if unit in ("minute", "second", "hour", "day") else "quantity"
+        return _Param(name, schema, required, typ, role, label, unit=unit, lo=lo, hi=hi)
+    if typ == "boolean":
+        flag = [w for w in name_words if w not in ("is", "enable", "enabled", "use", "with", "should", "do")]
+        return _Param(name, schema, required, "boolean", "flag", " ".join(flag) or label)
+    if typ == "string" or (typ is None and "enum" not in schema):
+        bank = _bank_for(name_words, desc_words, tool_words)
+        examples = re.findall(r"(?:like|e\.g\.|such as|for example|example:?)\s*[\"'“]([^\"'”]+)[\"'”]",
+                              str(schema.get("description") or ""))
+        examples += re.findall(r"[\"“]([^\"”]{1,40})[\"”]", str(schema.get("description") or ""))
+        values = list(dict.fromkeys(examples + ph.VALUE_BANKS[bank]))
+        role = "time" if bank == "time" else "detail"
+        return _Param(name, schema, required, "string", role, label, values=values, bank=bank)
+    if typ == "array":
+        items = schema.get("items") or {}
+        if items.get("type") == "string" and "enum" not in items:
+            bank = _bank_for(name_words, desc_words, tool_words)
+            return _Param(name, schema, required, "array", "list", label, values=list(ph.VALUE_BANKS[bank]), bank=bank)
+    return _Param(name, schema, required, "other", "other", label)
+
+
+def _build_tool(raw: Mapping[str, Any]) -> _Tool:
+    name, desc, schema = raw["name"], raw["description"], raw["parameters"]
+    tokens = _split_name(name)
+    family, key = _family_of(tokens)
+    d_verbs, d_det, d_objects, _ = _parse_description(desc)
+    if not family and d_verbs:
+        family, key = _family_of(_split_name(d_verbs[0].replace(" ", "_")))
+    props = schema.get("properties") or {}
+    required = set(schema.get("required") or [])
+    tool_words = tokens + _words(desc)
+    params = [_make_param(n, s if isinstance(s, Mapping) else {}, n in required, tool_words)
+              for n, s in props.items()]
+    # The direct object: the first free string a verb acts on ("add milk", "play Hey Jude").
+    strings = [p for p in params if p.role == "detail"]
+    if strings and (family in ("add", "remove", "play", "search", "send")
+                    or family == "" and strings[0].bank in ("item", "song", "query", "task")):
+        strings[0].role = "object"
+    name_obj = [t for t in tokens if t not in _STOP and (t != key or t in _NOUNISH_KEYS)
+                and t not in ("turn", "switch", "get", "do", "make", "please")]
+    if family in ("on", "off") and name_obj and name_obj[0] == key:
+        name_obj = name_obj[1:]
+    obj = " ".join(name_obj)
+    if family == "set" and (d_det in ("a", "an") or obj in _CREATABLE):
+        family = "create"
+    if family == "create" and d_verbs and d_verbs[0] not in ph.ACTION_FAMILIES["create"]["verbs"]:
+        d_verbs = d_verbs + ["set"]
+    objects: list[str] = []
+    for o in [obj] + d_objects[:1]:
+        if o:
+            objects += ph.NOUN_ALTERNATIVES.get(o, [o])
+            objects.append(o)
+    for o in d_objects:
+        head = o.split()[-1]
+        if head in ph.NOUN_ALTERNATIVES and o != obj:
+            objects += ph.NOUN_ALTERNATIVES[head][:2]
+    if not objects:
+        objects = [o for o in d_objects] or [" ".join(tokens[1:]) or name.replace("_", " ")]
+    objects = list(dict.fromkeys(o for o in objects if o))
+    verbs = list(ph.ACTION_FAMILIES.get(family, {}).get("verbs", []))
+    if family == "create" and tokens and tokens[0] in ("set", "start", "put", "make"):
+        verbs += ["set", "put on", "give me", "set up"]
+    verbs += [v for v in d_verbs if len(v.split()) <= 3 and v not in verbs and v not in ("report",)]
+    if not verbs:
+        verbs = [tokens[0]] if tokens else ["do"]
+    if family == "read" and "report" in d_verbs:
+        verbs = [v for v in verbs if v not in ("read", "read out", "list", "go through")] + ["report on"]
+    if family == "read" and obj and "status" not in obj and "list" not in obj:
+        verbs = [v for v in verbs if v not in ("read out", "go through")]
+    words: set[str] = set(tokens) | set(_words(desc))
+    for p in params:
+        words |= set(_split_name(p.name)) | set(_words(str(p.schema.get("description") or "")))
+        for v in p.values if p.kind == "enum" else []:
+            words |= set(_words(v))
+    return _Tool(name, desc, schema, params, family, verbs, objects, d_objects if family == "read" else [],
+                 d_det or "the", words, Draft202012Validator(schema))
+
+
+# ---------------------------------------------------------------- values
+
+
+@dataclass(frozen=True)
+class _Spoken:
+    target: Any
+    text: str
+
+
+def _mark(key: str, text: str) -> str:
+    return f"{_OPEN}{key}{_MID}{text}{_CLOSE}"
+
+
+class _Bag:
+    """Draws values so that each comes up about equally often (refilled in a shuffled order)."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self._rng = rng
+        self._bags: dict[str, list[Any]] = {}
+
+    def draw(self, key: str, values: Sequence[Any]) -> Any:
+        bag = self._bags.get(key)
+        if not bag:
+            bag = list(values)
+            self._rng.shuffle(bag)
+            self._bags[key] = bag
+        return bag.pop()
+
+
+def _say_number(n: float, rng: random.Random) -> str:
+    if float(n).is_integer() and 0 <= n < 10000 and rng.random() < _WORDS_RATE:
+        return ph.number_words(int(n), hyphen=rng.random() < 0.2)
+    return str(int(n)) if float(n).is_integer() else str(n)
+
+
+def _pick_number(p: _Param, rng: random.Random) -> float:
+    lo, hi = p.lo, p.hi
+    if p.unit == "minute" and lo <= 1 and hi >= 60 and rng.random() < 0.5:
+        return float(rng.choice([1, 2, 3, 5, 5, 10, 10, 15, 20, 25, 30, 45, 60, 90 if hi >= 90 else 40]))
+    if p.kind == "number" and rng.random() < 0.2 and hi - lo >= 1:
+        return round(rng.uniform(lo, hi) * 2) / 2
+    ilo, ihi = int(lo), int(hi)
+    if ihi - ilo >= 20:
+        r = rng.random()
+        step = 10 if r < 0.35 else 5 if r < 0.6 else 1
+        choices = [v for v in range(ilo, ihi + 1) if v % step == 0]
+        if choices:
+            return float(rng.choice(choices))
+    return float(rng.randint(ilo, max(ilo, ihi)))
+
+
+def _number_value(p: _Param, n: float) -> int | float:
+    return int(n) if p.kind == "integer" or float(n).is_integer() and p.kind == "integer" else n
+
+
+def _spoken_quantity(p: _Param, n: float, rng: random.Random) -> str:
+    said = _say_number(n, rng)
+    if p.unit == "percent":
+        if said.isdigit() and rng.random() < 0.3:
+            return f"{said}%"
+        return f"{said} {rng.choice(['percent', 'percent', 'per cent', ''])}".strip()
+    if p.unit == "degrees":
+        return f"{said} {rng.choice(['degrees', 'degrees', ''])}".strip()
+    return said
+
+
+def _duration_text(parts: list[tuple[_Param, int]], rng: random.Random) -> str:
+    """"5 minutes", "two minutes and 30 seconds", "an hour and a half", "half an hour"."""
+    units = {p.unit: n for p, n in parts}
+    if set(units) == {"minute"} and "hour" not in units:
+        m = units["minute"]
+        special = {30: ["half an hour", "thirty minutes"], 60: ["an hour", "one hour", "60 minutes"],
+                   1: ["a minute", "one minute", "1 minute"], 90: ["an hour and a half", "90 minutes"],
+                   15: ["a quarter of an hour", "15 minutes", "fifteen minutes"]}
+        if m in special and rng.random() < 0.5:
+            return rng.choice(special[m])
+    if set(units) == {"minute", "second"} and units["second"] == 30 and rng.random() < 0.5:
+        m = units["minute"]
+        return "a minute and a half" if m == 1 and rng.random() < 0.5 else f"{_say_number(m, rng)} and a half minutes"
+    out = []
+    for p, n in parts:
+        said = _say_number(n, rng)
+        unit = p.unit if n == 1 else p.unit + "s"
+        if rng.random() < 0.1 and p.unit in ("minute", "second"):
+            unit = {"minute": "min", "second": "sec"}[p.unit] + ("s" if n != 1 and rng.random() < 0.5 else "")
+        out.append(f"{'a' if n == 1 and rng.random() < 0.4 else said} {unit}")
+    return rng.choice([" and ", " ", " and "]).join(out)
+
+
+def _draw_arguments(tool: _Tool, bag: _Bag, rng: random.Random, *, all_required_only: bool = False
+                    ) -> tuple[dict[str, Any], dict[str, str]] | None:
+    """Arguments (the targets) and how each is spoken (marked text), or None if a parameter cannot be filled."""
+    args: dict[str, Any] = {}
+    spoken: dict[str, str] = {}
+    durations: list[tuple[_Param, int]] = []
+    for p in tool.params:
+        if not p.required and (all_required_only or rng.random() >= _OPTIONAL_RATE):
+            continue
+        key = p.name
+        if p.kind == "enum":
+            v = bag.draw(f"{tool.name}.{p.name}", p.values)
+            args[key], spoken[key] = v, _mark(key, v)
+        elif p.kind in ("integer", "number"):
+            n = _pick_number(p, rng)
+            if p.role == "duration" and p.unit == "second" and not p.required and n <= p.lo:
+                n = 30
+            args[key] = _number_value(p, n)
+            if p.role == "duration":
+                durations.append((p, int(n)))
+            else:
+                spoken[key] = _mark(key, _spoken_quantity(p, n, rng))
+        elif p.kind == "string":
+            v = bag.draw(f"{tool.name}.{p.name}", p.values)
+            args[key], spoken[key] = v, _mark(key, v)
+        elif p.kind == "boolean":
+            b = rng.random() < 0.5
+            args[key] = b
+            lab = p.label
+            spoken[key] = rng.choice([f"with {lab}", f"with {lab} on", f"and turn {lab} on", f"{lab} on"] if b
+                                     else [f"without {lab}", f"with {lab} off", f"no {lab}", f"{lab} off"])
+        elif p.kind == "array":
+            k = rng.choice([1, 1, 2, 2, 3])
+            items = rng.sample(p.values, min(k, len(p.values)))
+            args[key] = items
+            marked = [_mark(f"{key}#{i}", it) for i, it in enumerate(items)]
+            spoken[key] = marked[0] if len(marked) == 1 else ", ".join(marked[:-1]) + " and " + marked[-1]
+        elif "default" in p.schema and not p.required:
+            continue
+        else:
+            return None
+    if durations:
+        durations.sort(key=lambda d: ["day", "hour", "minute", "second"].index(d[0].unit))
+        spoken["__duration"] = _duration_text(durations, rng)
+        for p, _ in durations:  # the target numbers are fixed above; the text speaks them together
+            spoken[p.name] = ""
+    return args, spoken
+
+
+# ---------------------------------------------------------------- sentences
+
+
+def _a(word: str) -> str:
+    return "an" if word[:1] in "aeiou" and not word.startswith("u") else "a"
+
+
+def _det_np(tool: _Tool, rng: random.Random, obj: str, modifier: str = "") -> str:
+    np = f"{modifier} {obj}".strip()
+    if tool.family == "create":
+        return f"{_a(np)} {np}"
+    if tool.family == "cancel":
+        plural = obj if obj.endswith("s") else obj + "s"
+        return rng.choice([f"the {np}", f"all {plural}", f"all the {plural}", f"my {np}", f"every {obj.rstrip('s')}",
+                           f"all my {plural}", f"the {np}"])
+    return rng.choice([f"the {np}", f"the {np}", f"my {np}", np])
+
+
+def _slot_phrase(p: _Param, text: str, tool: _Tool, rng: random.Random) -> str:
+    if p.role == "location":
+        return rng.choice([f"in the {text}", f"in the {text}", f"in {text}", f"for the {text}"])
+    if p.role == "quantity":
+        return rng.choice([f"to {text}", f"to {text}", f"at {text}"])
+    if p.role == "time":
+        return rng.choice([f"for {text}", f"at {text}", f"for {text}"])
+    if p.role == "flag":
+        return text
+    if p.role == "choice":
+        if set(_split_name(p.name)) & {"source", "input", "device", "output", "channel", "service", "app"}:
+            return rng.choice([f"on {text}", f"from {text}", f"using {text}", f"via {text}", f"on the {text}"])
+        options = [f"with {p.label} {text}", f"{p.label} {text}", f"with {text} {p.label}", f"at {text} {p.label}",
+                   f"{p.label}: {text}", f"and make it {text}", f"and set {p.label} to {text}"]
+        if tool.family in ("set", "switch", "on", "off") or len(tool.params) == 1:
+            options += [f"to {text}", f"to {text}", f"to {text}"]
+        return rng.choice(options)
+    preps = {"person": ["to", "for"], "city": ["in", "for"], "place": ["to", "for"], "query": ["for", "about"],
+             "title": ["called", "named", "titled"], "name": ["called", "named"], "message": ["saying", "that says"],
+             "artist": ["by"], "date": ["on", "for"], "language": ["in", "into"], "color": ["to", ""],
+             "genre": ["", "some"], "time": ["at", "for"]}
+    prep = rng.choice(preps.get(p.bank, [f"with {p.label}", f"{p.label}", f"{p.label}:"]))
+    return f"{prep} {text}".strip()
+
+
+def _command(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tuple[str, bool]:
+    """One request for ``tool`` with the spoken arguments; True if it reads as an imperative."""
+    obj = rng.choice(tool.objects)
+    loc_p = tool.param("location")
+    loc = spoken.get(loc_p.name, "") if loc_p else ""
+    obj_p = tool.param("object")
+    obj_v = spoken.get(obj_p.name, "") if obj_p else ""
+    dur = spoken.get("__duration", "")
+    rest = [(p, spoken[p.name]) for p in tool.params
+            if p.name in spoken and spoken[p.name] and p not in (loc_p, obj_p)]
+    qty = next((t for p, t in rest if p.role == "quantity"), "")
+    time = next((t for p, t in rest if p.role == "time"), "")
+    tail_parts = [_slot_phrase(p, t, tool, rng) for p, t in rest]
+    if dur:
+        tail_parts.append(rng.choice([f"for {dur}", f"for {dur}", dur]) if tool.family != "set" else f"to {dur}")
+    loc_pre = loc if loc and rng.random() < 0.55 else ""
+    if loc and not loc_pre:
+        tail_parts.append(_slot_phrase(loc_p, loc, tool, rng) if loc_p else loc)  # type: ignore[arg-type]
+    rng.shuffle(tail_parts)
+    tail = " ".join(tail_parts)
+    fam = tool.family
+    specials = _special_frames(tool, obj, loc, obj_v, qty, time, dur, spoken, rng)
+    if specials and rng.random() < 0.45:
+        text, imperative = rng.choice(specials)
+        return _clean(text), imperative
+    verb = rng.choice(tool.verbs)
+    if fam in ("add", "remove") and obj_v:
+        container = _det_np(tool, rng, obj)
+        prep_in, prep_out = rng.choice([("to", "from"), ("on", "off"), ("onto", "off of")])
+        if fam == "add":
+            v = rng.choice([w for w in tool.verbs if "*" not in w])
+            core = f"{v} {obj_v} {prep_in if v in ('add', 'include') or rng.random() < 0.5 else 'on'} {container}"
+            if v == "add" and rng.random() < 0.25:
+                core = f"add {obj_v}"
+        else:
+            v = rng.choice(tool.verbs)
+            if v in ("take", "cross", "scratch", "strike"):
+                core = f"{v} {obj_v} off {container}"
+            else:
+                core = rng.choice([f"{v} {obj_v} {prep_out} {container}", f"{v} {obj_v} from {container}",
+                                   f"{v} {obj_v}"])
+        return _clean(f"{core} {tail}"), True
+    if obj_v:  # a verb acting on a value: "play Hey Jude", "search for pasta recipes"
+        core = f"{verb.replace(' *', '')} {obj_v} {tail}"
+        if rng.random() < 0.3:
+            core = f"{verb.replace(' *', '')} {_det_np(tool, rng, obj)} {_slot_phrase(obj_p, obj_v, tool, rng)} {tail}" \
+                if obj_p else core
+        return _clean(core), True
+    np = _det_np(tool, rng, obj, loc_pre)
+    if fam in ("on", "off", "open", "close") and rng.random() < 0.3:
+        particle = rng.choice(ph.ACTION_FAMILIES[fam]["particle"])
+        frames = [f"{loc_pre} {obj} {particle} {tail}", f"{obj} {particle} {tail}" if not loc_pre else
+                  f"{obj} {particle} in the {loc_pre}",
+                  f"I need {np} {particle} {tail}", f"I want {np} {particle} {tail}",
+                  f"can I get {np} {particle} {tail}", f"I'd like {np} {particle} {tail}",
+                  f"let's get {np} {particle} {tail}", f"{np} {particle} {tail}"]
+        return _clean(rng.choice(frames)), False
+    if fam == "set" and qty and rng.random() < 0.3:
+        frames = [f"{np} to {qty} {' '.join(t for t in tail_parts if qty not in t)}",
+                  f"{loc_pre} {obj} {qty}", f"I want {np} at {qty}", f"I'd like {np} at {qty}",
+                  f"make {np} {qty}", f"turn {np} up to {qty}", f"turn {np} down to {qty}", f"raise {np} to {qty}",
+                  f"lower {np} to {qty}", f"can we have {np} at {qty}", f"{np} should be at {qty}",
+                  f"bring {np} to {qty}"]
+        return _clean(rng.choice(frames)), False
+    if fam in ("switch", "set") and not qty and rest and rest[0][0].role == "choice" and rng.random() < 0.4:
+        v = rest[0][1]
+        frames = [f"switch to {v}", f"change it to {v}", f"{obj} to {v}", f"use {v}", f"go to {v}",
+                  f"put it on {v}", f"set it to {v}", f"{v} please", f"I want {v}", f"change over to {v}",
+                  f"let's use {v}", f"{obj} {v}", f"make it {v}", f"switch over to {v}"]
+        return _clean(rng.choice(frames)), False
+    if fam == "create" and (dur or time) and rng.random() < 0.35:
+        amount = dur or time
+        frames = [f"{obj} for {amount}", f"{amount} {obj}", f"I need {_a(obj)} {obj} for {amount}",
+                  f"I want {_a(obj)} {obj} for {amount}", f"can I get {_a(obj)} {obj} for {amount}",
+                  f"{obj} {amount}", f"new {obj} for {amount}", f"{_a(obj)} {obj} for {amount} please"]
+        return _clean(rng.choice(frames)), False
+    if fam == "cancel" and rng.random() < 0.35:
+        frames = [f"I don't need {np} anymore", f"never mind {np}", f"forget {np}", f"no more {obj}",
+                  f"{np} can be cancelled", f"{np} off", f"stop {np} please", f"enough with {np}",
+                  f"I want {np} gone"]
+        return _clean(rng.choice(frames)), False
+    if fam == "read" and rng.random() < 0.4:
+        subs = tool.sub_objects or [obj]
+        sub = rng.choice(subs + [obj])
+        frames = [f"what's {_det_np(tool, rng, sub)}", f"what is {_det_np(tool, rng, sub)}",
+                  f"how's {_det_np(tool, rng, sub)}", f"{obj} {tail}", f"{sub} please",
+                  f"what's on {np}" if "list" in obj else f"how is {_det_np(tool, rng, sub)}",
+                  f"can I hear {np}", f"I want to hear {np}", f"give me {_det_np(tool, rng, sub)}",
+                  f"tell me {_det_np(tool, rng, sub)}", f"I'd like to know {_det_np(tool, rng, sub)}"]
+        return _clean(rng.choice(frames) + " " + (tail if "{" not in tail else "")), False
+    if "*" in verb:
+        core = verb.replace("*", np)
+    else:
+        core = f"{verb} {np}"
+    if loc and not loc_pre and rng.random() < 0.15 and tail:
+        return _clean(f"{tail}, {core}"), True
+    if rng.random() < 0.12 and " me" not in verb and "'" not in verb:
+        return _clean(rng.choice(["I want to", "I need to", "I'd like to", "help me", "time to"])
+                      + f" {core} {tail}"), False
+    return _clean(f"{core} {tail}"), True
+
+
+def _special_frames(tool: _Tool, obj: str, loc: str, obj_v: str, qty: str, time: str, dur: str,
+                    spoken: Mapping[str, str], rng: random.Random) -> list[tuple[str, bool]]:
+    """Frames that suit one kind of tool (lights, volume, alarms, timers, lists, status), keyed by its words."""
+    words, fam, out = tool.words, tool.family, []
+    lights = "light" in words or "lights" in words
+    if lights and loc and fam == "on":
+        out += [(f"light up the {loc}", True), (f"lights on in the {loc}", False), (f"{loc} lights on", False),
+                (f"illuminate the {loc}", True), (f"I need some light in the {loc}", False),
+                (f"put the {loc} lights on", True), (f"switch the light on in the {loc}", True),
+                (f"{loc} light on please", False), (f"can we get some light in the {loc}", False)]
+    if lights and loc and fam == "off":
+        out += [(f"lights out in the {loc}", False), (f"kill the lights in the {loc}", True),
+                (f"{loc} lights off", False), (f"put out the {loc} lights", True),
+                (f"no more light in the {loc}", False), (f"shut the {loc} lights", True),
+                (f"switch the light off in the {loc}", True), (f"make the {loc} dark", True),
+                (f"I don't need the {loc} lights anymore", False)]
+    if lights and loc and qty and fam in ("set", "increase", "decrease"):
+        out += [(f"dim the {loc} to {qty}", True), (f"dim the {loc} lights to {qty}", True),
+                (f"brighten the {loc} to {qty}", True), (f"{loc} lights to {qty}", False),
+                (f"{loc} lights at {qty}", False), (f"set the {loc} lights to {qty}", True),
+                (f"make the {loc} lights {qty}", True), (f"turn the {loc} lights to {qty}", True),
+                (f"put the lights in the {loc} at {qty}", True), (f"{loc} brightness {qty}", False),
+                (f"change the {loc} brightness to {qty}", True), (f"lights in the {loc} to {qty}", False),
+                (f"I want the {loc} at {qty} brightness", False)]
+    if "volume" in words and qty:
+        out += [(f"volume {qty}", False), (f"volume to {qty}", False), (f"turn the volume to {qty}", True),
+                (f"turn it up to {qty}", True), (f"turn it down to {qty}", True), (f"make it {qty} loud", True),
+                (f"put the volume on {qty}", True), (f"set the sound to {qty}", True),
+                (f"turn the sound down to {qty}", True), (f"change the volume level to {qty}", True),
+                (f"I want the volume at {qty}", False), (f"speaker volume {qty}", False)]
+    if "alarm" in words and time and fam in ("create", "set"):
+        out += [(f"wake me up at {time}", True), (f"wake me at {time}", True), (f"get me up at {time}", True),
+                (f"I need to be up at {time}", False), (f"alarm for {time}", False), (f"alarm at {time}", False),
+                (f"set my alarm for {time}", True), (f"{time} alarm", False), (f"I have to get up at {time}", False),
+                (f"make an alarm for {time}", True), (f"set an alarm at {time}", True),
+                (f"wake me tomorrow at {time}", True), (f"put an alarm on for {time}", True)]
+    if "timer" in words and dur and fam in ("create", "set"):
+        out += [(f"time {dur}", True), (f"count down {dur}", True), (f"countdown {dur}", False),
+                (f"start a countdown for {dur}", True), (f"timer {dur}", False), (f"{dur} timer", False),
+                (f"let me know in {dur}", True), (f"tell me when {dur} is up", True),
+                (f"put a timer on for {dur}", True), (f"start {dur} on the clock", True),
+                (f"time me for {dur}", True), (f"set the timer for {dur}", True), (f"give me a {dur} timer", True)]
+    if fam == "cancel" and ("timer" in words or "timers" in words):
+        out += [("stop the timer", True), ("cancel my timer", True), ("cancel the alarm", True),
+                ("turn off all the alarms", True), ("kill the timers", True), ("clear all timers", True),
+                ("cancel all my alarms and timers", True), ("never mind the timer", False), ("stop all timers", True),
+                ("get rid of my alarms", True), ("delete every timer", True), ("no more timers", False),
+                ("cancel everything that's running", True), ("cancel the countdown", True),
+                ("turn the alarm off", True), ("I don't need the alarm anymore", False),
+                ("switch off the timers", True), ("clear my alarms", True), ("reset the timers", True)]
+    shopping = "shopping" in words or "grocery" in words or "buy" in words
+    if fam == "add" and obj_v:
+        out += [(f"add {obj_v}", True), (f"put {obj_v} on the list", True), (f"{obj_v} on the list", False),
+                (f"throw {obj_v} on my list", True), (f"stick {obj_v} on the {obj}", True),
+                (f"{obj_v} goes on the list", False), (f"can you note down {obj_v}", False),
+                (f"add {obj_v} to my {obj}", True), (f"jot down {obj_v}", True)]
+        if shopping:
+            out += [(f"we need {obj_v}", False), (f"we're out of {obj_v}", False), (f"I need to buy {obj_v}", False),
+                    (f"we're running low on {obj_v}", False), (f"don't let me forget {obj_v}", False),
+                    (f"remember to get {obj_v}", True), (f"pick up {obj_v} next time", True),
+                    (f"we ran out of {obj_v}", False), (f"buy {obj_v}", True), (f"get {obj_v}", True),
+                    (f"I should get {obj_v}", False), (f"need {obj_v}", False), (f"we're almost out of {obj_v}", False),
+                    (f"add {obj_v} to the grocery list", True), (f"put {obj_v} on the shopping list", True)]
+    if fam == "remove" and obj_v:
+        out += [(f"take {obj_v} off the list", True), (f"cross {obj_v} off", True), (f"delete {obj_v}", True),
+                (f"scratch {obj_v} off my list", True), (f"remove {obj_v}", True), (f"{obj_v} can come off the list", False),
+                (f"take {obj_v} off my {obj}", True), (f"strike {obj_v} from the list", True),
+                (f"no need for {obj_v} anymore", False), (f"get {obj_v} off the list", True)]
+        if shopping:
+            out += [(f"I already got {obj_v}", False), (f"we have {obj_v} now", False),
+                    (f"we don't need {obj_v} anymore", False), (f"I bought {obj_v}", False),
+                    (f"I picked up {obj_v} already", False), (f"never mind the {obj_v}", False),
+                    (f"forget the {obj_v}", True), (f"don't need {obj_v}", False),
+                    (f"we've got {obj_v}, take it off", True)]
+    if fam == "read" and "list" in obj:
+        out += [(f"what's on the {obj}", False), ("what's on my list", False), (f"read me my {obj}", True),
+                ("what do I need to buy", False) if shopping else (f"what's in my {obj}", False),
+                ("what's left on the list", False), (f"tell me what's on the {obj}", True),
+                (f"what did I put on the {obj}", False), ("read the list", True), ("list please", False),
+                (f"go through the {obj}", True), ("what's on the list", False), (f"how long is my {obj}", False),
+                (f"anything on the {obj}", False), ("do we need anything", False) if shopping else
+                (f"show me the {obj}", True), ("what do we need from the store", False) if shopping else
+                (f"read out the {obj}", True)]
+    if fam == "read" and "status" in obj:
+        out += [("how's the system doing", False), ("system status", False), ("status report", False),
+                ("give me a status report", True), ("how hot is the cpu", False), ("how much memory is free", False),
+                ("how long have you been up", False), ("what's the uptime", False), ("check the system", True),
+                ("is the system ok", False), ("run a system check", True), ("how's the hardware", False),
+                ("what's the cpu temp", False), ("system health please", False), ("report the system status", True),
+                ("how much ram is left", False), ("show me the system stats", True), ("diagnostics please", False)]
+    return [(t, i) for t, i in out]
+
+
+def _clean(text: str) -> str:
+    text = re.sub(r"\s+", " ", text).strip()
+    return re.sub(r"\s+([,.?!])", r"\1", text)
+
+
+_CONTRACTIONS = [("what is", "what's"), ("I would", "I'd"), ("do not", "don't"), ("we are", "we're"),
+                 ("it is", "it's"), ("I am", "I'm"), ("let us", "let's"), ("that is", "that's"),
+                 ("how is", "how's"), ("we have", "we've"), ("I have", "I've")]
+
+
+def _outside(text: str, fn: Callable[[str], str]) -> str:
+    """Applies ``fn`` to the parts of ``text`` that are not marked values."""
+    parts = re.split(f"({_OPEN}[^{_CLOSE}]*{_CLOSE})", text)
+    return "".join(p if p.startswith(_OPEN) else fn(p) for p in parts)
+
+
+def _typo(text: str, rng: random.Random) -> str:
+    def one(segment: str) -> str:
+        words = segment.split(" ")
+        idx = [i for i, w in enumerate(words) if len(w) >= 4 and w.isalpha()]
+        if not idx:
+            return segment
+        i = rng.choice(idx)
+        w = words[i]
+        j = rng.randrange(1, len(w) - 1)
+        kind = rng.random()
+        if kind < 0.4:
+            w = w[:j] + w[j + 1] + w[j] + w[j + 2:]
+        elif kind < 0.75:
+            w = w[:j] + w[j + 1:]
+        else:
+            w = w[:j] + w[j] + w[j:]
+        words[i] = w
+        return " ".join(words)
+
+    parts = re.split(f"({_OPEN}[^{_CLOSE}]*{_CLOSE})", text)
+    free = [i for i, p in enumerate(parts) if not p.startswith(_OPEN) and re.search(r"[A-Za-z]{4}", p)]
+    if free:
+        k = rng.choice(free)
+        parts[k] = one(parts[k])
+    return "".join(parts)
+
+
+_QUESTION_START = ("what", "how", "can", "could", "would", "will", "do", "is", "are", "who", "where", "when", "why",
+                   "mind", "any", "does", "should", "shall", "may")
+
+
+def _finish(core: str, rng: random.Random, *, imperative: bool, wrap: bool = True, suffix: bool = True
+            ) -> tuple[str, dict[str, str]]:
+    """Wraps, decorates and cases a request; returns it and the final text of every marked value."""
+    text = core
+    if wrap and imperative and rng.random() < 0.45 and core.split(" ")[0] not in _QUESTION_START:
+        text = rng.choice(ph.WRAPPERS).format(text)
+    prefix = rng.choice(ph.PREFIXES)
+    end = rng.choice(ph.SUFFIXES) if suffix and not re.search(r"(please|thanks|thank you)$", text) else ""
+    text = f"{prefix} {text}{end}".strip()
+    if rng.random() < 0.3:
+        a, b = rng.choice(_CONTRACTIONS)
+        text = _outside(text, lambda s: s.replace(b, a) if rng.random() < 0.5 else s.replace(a, b))
+    if rng.random() < _TYPO_RATE:
+        text = _typo(text, rng)
+    style = rng.random()
+    plain = re.sub(f"{_OPEN}[^{_MID}]*{_MID}", "", text).replace(_CLOSE, "")
+    first = plain.split(" ")[0].lower().strip(",") if plain else ""
+    question = first in _QUESTION_START or first in ("hey", "ok", "okay", "um", "uh", "so") and any(
+        w in plain.lower().split()[1:3] for w in ("can", "could", "what", "would", "how"))
+    if style < 0.45:  # speech-to-text without punctuation
+        text = text.lower().replace(",", "")
+    elif style < 0.85:
+        text = text + ("?" if question else rng.choice([".", ".", ".", "!"]))
+        if not text.startswith(_OPEN):
+            text = text[0].upper() + text[1:]
+    else:
+        text = text.lower() + ("?" if question else ".")
+    text = text.replace(" i ", " I ").replace(" i'", " I'") if style >= 0.45 else text
+    values = {m.group(1): m.group(2) for m in re.finditer(f"{_OPEN}([^{_MID}]*){_MID}([^{_CLOSE}]*){_CLOSE}", text)}
+    final = re.sub(f"{_OPEN}[^{_MID}]*{_MID}", "", text).replace(_CLOSE, "")
+    return _clean(final.replace(" ,", ",")), values
+
+
+def _retarget(tool: _Tool, args: dict[str, Any], values: Mapping[str, str], *, pair: bool = False
+              ) -> dict[str, Any]:
+    """String arguments as finally written in the request (casing may have changed)."""
+    out = dict(args)
+    prefix = f"{tool.name}:" if pair else ""
+    for p in tool.params:
+        if p.name not in out:
+            continue
+        if p.kind == "string" and prefix + p.name in values:
+            out[p.name] = values[prefix + p.name]
+        elif p.kind == "array":
+            out[p.name] = [values.get(f"{prefix}{p.name}#{i}", v) for i, v in enumerate(out[p.name])]
+    return out
+
+
+def _dedupe_key(query: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9%']+", query.lower()))
+
+
+# ---------------------------------------------------------------- negatives
+
+
+def _fill(template: str, rng: random.Random) -> str:
+    return re.sub(r"\{(\w+)\}", lambda m: rng.choice(ph.VALUE_BANKS.get(m.group(1)) or ph.COUNTRIES_CAPITALS),
+                  template)
+
+
+def _serves(words: set[str], keys: Iterable[str], name_words: set[str] = frozenset()) -> bool:  # type: ignore[assignment]
+    """Whether a bank's keys meet the tool set's words ("name:x" keys only its tool names' words)."""
+    stems = words | {w.rstrip("s") for w in words}
+    for k in keys:
+        if k.startswith("name:"):
+            if k[5:] in name_words or k[5:] + "s" in name_words:
+                return True
+        elif k in stems or k.rstrip("s") in stems:
+            return True
+    return False
+
+
+def _negative_pools(tools: Sequence[_Tool], all_words: set[str], rng: random.Random, bag: _Bag
+                    ) -> dict[str, Callable[[], tuple[str, bool] | None]]:
+    """Generators of requests no tool serves, by kind."""
+    name_words = {w for t in tools for w in _split_name(t.name)}
+    open_banks = [b for b in ph.UNSERVED_ACTIONS if not _serves(all_words, b["keys"], name_words)]
+    chit = [c for c in ph.CHIT_CHAT if not _serves(all_words, [w for w in _words(c) if len(w) > 4])]
+    general = [g for g in ph.GENERAL_QUESTIONS if not _serves(all_words, [w for w in _words(g) if len(w) > 5])]
+
+    def chit_chat() -> tuple[str, bool] | None:
+        return (rng.choice(chit), False) if chit else None
+
+    def question() -> tuple[str, bool] | None:
+        return (_fill(rng.choice(general), rng), False) if general else None
+
+    def unserved() -> tuple[str, bool] | None:
+        if not open_banks:
+            return None
+        bank = rng.choice(open_banks)
+        return _fill(rng.choice(bank["requests"]), rng), True
+
+    near: list[Callable[[], tuple[str, bool] | None]] = []
+    for tool in tools:
+        for p in tool.params:
+            if p.kind != "enum":
+                continue
+            own = {v.lower() for v in p.values}
+            for group in ph.OUT_OF_SET_VALUES.values():
+                if sum(v in group for v in own) < 2:
+                    continue
+                others = [g for g in group if g not in own and not any(g in v or v in g for v in own)
+                          and not _serves(all_words, _words(g))]
+                if others:
+                    near.append(_near_enum(tool, p, others, rng, bag))
+        if tool.family in ("on", "off"):
+            devices = [d for d in ph.DEVICES if not _serves(all_words, _words(d))]
+            if devices:
+                near.append(_near_device(tool.verbs, devices, rng))
+
+    def near_miss() -> tuple[str, bool] | None:
+        return rng.choice(near)() if near else None
+
+    return {"chit_chat": chit_chat, "question": question, "unserved": unserved, "near_miss": near_miss}
+
+
+def _near_device(verbs: Sequence[str], devices: Sequence[str], rng: random.Random
+                 ) -> Callable[[], tuple[str, bool] | None]:
+    """"turn on the tv" for a tool set that turns on lights only."""
+    def make() -> tuple[str, bool] | None:
+        verb, np = rng.choice(verbs), f"the {rng.choice(devices)}"
+        return (verb.replace("*", np) if "*" in verb else f"{verb} {np}"), True
+    return make
+
+
+def _near_enum(tool: _Tool, p: _Param, others: list[str], rng: random.Random, bag: _Bag
+               ) -> Callable[[], tuple[str, bool] | None]:
+    def make() -> tuple[str, bool] | None:
+        drawn = _draw_arguments(tool, bag, rng)
+        if drawn is None or p.name not in drawn[1]:
+            return None
+        spoken = dict(drawn[1])
+        spoken[p.name] = rng.choice(others)
+        text, imperative = _command(tool, spoken, rng)
+        return re.sub(f"{_OPEN}[^{_MID}]*{_MID}", "", text).replace(_CLOSE, ""), imperative
+    return make
+
+
+# ---------------------------------------------------------------- public API
+
+
+def generate_examples(tools: Sequence[Any], *, count: int = 2000, negative_share: float = 0.2,
+                      pair_share: float = 0.08, user_examples: Sequence[Example] = (), seed: int = 0
+                      ) -> list[Example]:
+    """Generates varied training requests for a tool set, with their target calls.
+
+    Args:
+        tools: ``agent_sdk.tools.Tool`` objects, OpenAI tool dicts or ``{"name", "description", "parameters"}``.
+        count: How many examples to generate (fewer if the tools allow fewer distinct requests).
+        negative_share: Share of requests no tool serves (target: no call).
+        pair_share: Share of requests for two calls at once (needs two tools or more).
+        user_examples: The user's own examples (see :func:`load_user_examples`), included as they are;
+            generated requests never repeat them.
+        seed: Seed of the random choices; the same seed gives the same examples.
+
+    Returns:
+        The examples in a shuffled order, each query distinct.
+
+    Raises:
+        UserError: If a tool is not in a known form, two tools share a name, or a share is out of range.
+    """
+    if not 0 <= negative_share <= 1 or not 0 <= pair_share <= 1 or negative_share + pair_share > 1:
+        raise UserError(f"negative_share ({negative_share}) and pair_share ({pair_share}) must be in [0, 1] "
+                        "and add up to at most 1")
+    specs = _build_tools(tools)
+    rng = random.Random(seed)
+    bag = _Bag(rng)
+    seen = {_dedupe_key(e.query) for e in user_examples}
+    out: list[Example] = list(user_examples)
+
+    def add(query: str, calls: tuple[dict[str, Any], ...], source: str) -> bool:
+        key = _dedupe_key(query)
+        if not key or key in seen:
+            return False
+        seen.add(key)
+        out.append(Example(query, calls, source))
+        return True
+
+    n_neg = round(count * negative_share) if specs or negative_share else 0
+    n_pair = round(count * pair_share) if len(specs) >= 2 else 0
+    n_single = max(0, count - n_neg - n_pair)
+    callable_specs = [t for t in specs if all(p.kind != "other" or not p.required for p in t.params)]
+    weights = [1.0 + 0.5 * len(t.params) for t in callable_specs]
+    total_w = sum(weights) or 1.0
+    quotas = [round(n_single * w / total_w) for w in weights]
+    for tool, quota in zip(callable_specs, quotas):
+        made = 0
+        for _ in range(quota * _ATTEMPTS_PER_EXAMPLE):
+            if made >= quota:
+                break
+            one = _one_call(tool, bag, rng)
+            if one is None:
+                continue
+            core, imperative, args = one
+            query, values = _finish(core, rng, imperative=imperative)
+            call = {"name": tool.name, "arguments": _retarget(tool, args, values)}
+            if tool.validator.is_valid(call["arguments"]) and add(query, (call,), "generated"):
+                made += 1
+    made = 0
+    for _ in range(n_pair * _ATTEMPTS_PER_EXAMPLE):
+        if made >= n_pair or len(callable_specs) < 2:
+            break
+        t1, t2 = rng.sample(callable_specs, 2)
+        one, two = _one_call(t1, bag, rng, pair=True), _one_call(t2, bag, rng, pair=True)
+        if one is None or two is None:
+            continue
+        join = rng.choice([" and ", " and ", " and then ", ", then ", " and also ", ", and ", ". also ", " then ",
+                           ", also ", " plus "])
+        query, values = _finish(one[0] + join + two[0], rng, imperative=one[1])
+        calls = ({"name": t1.name, "arguments": _retarget(t1, one[2], values, pair=True)},
+                 {"name": t2.name, "arguments": _retarget(t2, two[2], values, pair=True)})
+        if t1.validator.is_valid(calls[0]["arguments"]) and t2.validator.is_valid(calls[1]["arguments"]) \
+                and add(query, calls, "generated"):
+            made += 1
+    all_words: set[str] = set().union(*(t.words for t in specs)) if specs else set()
+    pools = _negative_pools(specs, all_words, rng, bag)
+    kinds = ["chit_chat", "question", "unserved", "unserved", "near_miss"]
+    made = 0
+    for _ in range(n_neg * _ATTEMPTS_PER_EXAMPLE):
+        if made >= n_neg:
+            break
+        kind = rng.choice(kinds)
+        got = pools[kind]()
+        if got is None:
+            continue
+        query, _ = _finish(got[0], rng, imperative=got[1], wrap=kind in ("unserved", "near_miss"),
+                           suffix=kind != "chit_chat")
+        if add(query, (), "negative"):
+            made += 1
+    rng.shuffle(out)
+    return out
+
+
+def _one_call(tool: _Tool, bag: _Bag, rng: random.Random, *, pair: bool = False
+              ) -> tuple[str, bool, dict[str, Any]] | None:
+    drawn = _draw_arguments(tool, bag, rng, all_required_only=pair and rng.random() < 0.5)
+    if drawn is None:
+        return None
+    args, spoken = drawn
+    core, imperative = _command(tool, spoken, rng)
+    if pair:
+        # The two calls may share parameter names: their marks are told apart by the tool's name.
+        core = re.sub(f"{_OPEN}([^{_MID}]*){_MID}", lambda m: f"{_OPEN}{tool.name}:{m.group(1)}{_MID}", core)
+    return core, imperative, args
+
+
+def _build_tools(tools: Sequence[Any]) -> list[_Tool]:
+    specs = [_build_tool(_normalise(t)) for t in tools]
+    names = Counter(t.name for t in specs)
+    dupes = sorted(n for n, c in names.items() if c > 1)
+    if dupes:
+        raise UserError(f"duplicate tool names: {', '.join(dupes)}")
+    return specs
+
+
+def example_stats(examples: Sequence[Example], *, tools: Sequence[Any] | None = None) -> dict[str, Any]:
+    """Counts for the CLI and the tuning manifest.
+
+    Args:
+        examples: Examples from :func:`generate_examples` (and :func:`load_user_examples`).
+        tools: The tool set, to tell enum parameters from free strings; without it every string
+            argument with few distinct values (:data:`_FEW_VALUES` or fewer) counts as an enum.
+
+    Returns:
+        ``{"total", "distinct_queries", "negatives", "pairs", "by_source": {source: n},
+        "per_tool": {tool: calls}, "per_enum_value": {"tool.param=value": n}}``.
+    """
+    per_tool: Counter[str] = Counter()
+    per_value: Counter[str] = Counter()
+    by_source: Counter[str] = Counter()
+    enums: dict[str, set[str]] | None = None
+    if tools is not None:
+        enums = {f"{t.name}.{p.name}": set(p.values) for t in _build_tools(tools) for p in t.params if p.kind == "enum"}
+    for e in examples:
+        by_source[e.source] += 1
+        for c in e.calls:
+            per_tool[c["name"]] += 1
+            for k, v in c["arguments"].items():
+                if isinstance(v, str) and (enums is None or v in enums.get(f"{c['name']}.{k}", ())):
+                    per_value[f"{c['name']}.{k}={v}"] += 1
+    if enums is None:
+        distinct = Counter(key.split("=", 1)[0] for key in per_value)
+        per_value = Counter({k: n for k, n in per_value.items() if distinct[k.split("=", 1)[0]] <= _FEW_VALUES})
+    return {
+        "total": len(examples),
+        "distinct_queries": len({_dedupe_key(e.query) for e in examples}),
+        "negatives": sum(1 for e in examples if not e.calls),
+        "pairs": sum(1 for e in examples if len(e.calls) >= 2),
+        "by_source": dict(sorted(by_source.items())),
+        "per_tool": dict(sorted(per_tool.items())),
+        "per_enum_value": dict(sorted(per_value.items())),
+    }
+
+
+def load_user_examples(path: str | Path, tools: Sequence[Any], *, seed: int = 0, expansions: int = 5
+                       ) -> list[Example]:
+    """Reads a user's own examples, expanding ``{slot}`` templates with values from the tools' schemas.
+
+    Each line of the JSONL file is ``{"q": "...", "calls": [{"name": ..., "arguments": {...}}]}``
+    (``"calls": []`` for a request to decline). A ``{slot}`` in ``q`` and in argument values is
+    filled ``expansions`` times from the parameter of that name (a number slot becomes a number
+    in the arguments when the argument is just ``"{slot}"``).
+
+    Args:
+        path: The JSONL file.
+        tools: The tool set (same forms as :func:`generate_examples`).
+        seed: Seed of the slot values.
+        expansions: How many requests a line with slots becomes.
+
+    Returns:
+        Examples with source ``"user"`` and weight :data:`USER_WEIGHT`, distinct queries only.
+
+    Raises:
+        UserError: The file cannot be read, or a line is not JSON, names an unknown tool or slot, or
+            has arguments that do not match the tool's schema; the message names the file and line.
+    """
+    path = Path(path)
+    specs = {t.name: t for t in _build_tools(tools)}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise UserError(f"cannot read user examples {path}: {exc}") from exc
+    rng = random.Random(seed)
+    bag = _Bag(rng)
+    out: list[Example] = []
+    seen: set[str] = set()
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{where}: not JSON ({exc.msg})") from exc
+        if not isinstance(row, dict) or not isinstance(row.get("q"), str) or not isinstance(row.get("calls"), list):
+            raise UserError(f'{where}: expected {{"q": "...", "calls": [...]}}')
+        calls = row["calls"]
+        for c in calls:
+            if not isinstance(c, dict) or not isinstance(c.get("name"), str) or not isinstance(
+                    c.get("arguments", {}), dict):
+                raise UserError(f'{where}: a call must be {{"name": "...", "arguments": {{...}}}}')
+            if c["name"] not in specs:
+                raise UserError(f"{where}: unknown tool {c['name']!r} (the tools are: {', '.join(specs)})")
+        slots = list(dict.fromkeys(re.findall(r"\{(\w+)\}", row["q"] + json.dumps(calls))))
+        params: dict[str, _Param] = {}
+        for s in slots:
+            p = _slot_param(s, calls, specs)
+            if p is None:
+                raise UserError(f"{where}: no parameter named {s!r} for the slot {{{s}}}")
+            params[s] = p
+        for _ in range(expansions if slots else 1):
+            values: dict[str, tuple[Any, str]] = {}
+            for s, p in params.items():
+                values[s] = _slot_value(p, bag, rng)
+            query = _fill_slots(row["q"], {k: said for k, (_, said) in values.items()})
+            filled = tuple({"name": c["name"], "arguments": {k: _fill_arg(v, values)
+                                                             for k, v in (c.get("arguments") or {}).items()}}
+                           for c in calls)
+            for c in filled:
+                errors = sorted(specs[c["name"]].validator.iter_errors(c["arguments"]), key=lambda e: e.path)
+                if errors:
+                    raise UserError(f"{where}: invalid arguments for {c['name']}: "
+                                    + "; ".join(e.message for e in errors))
+            key = _dedupe_key(query)
+            if key not in seen:
+                seen.add(key)
+                out.append(Example(query, filled, "user", USER_WEIGHT))
+    return out
+
+
+def _slot_param(slot: str, calls: Sequence[Mapping[str, Any]], specs: Mapping[str, _Tool]) -> _Param | None:
+    for tool in [specs[c["name"]] for c in calls] + list(specs.values()):
+        for p in tool.params:
+            if p.name == slot and p.kind in ("enum", "integer", "number", "string", "boolean"):
+                return p
+    return None
+
+
+def _slot_value(p: _Param, bag: _Bag, rng: random.Random) -> tuple[Any, str]:
+    if p.kind in ("integer", "number"):
+        n = _pick_number(p, rng)
+        return _number_value(p, n), _say_number(n, rng)
+    if p.kind == "boolean":
+        b = rng.random() < 0.5
+        return b, "on" if b else "off"
+    v = bag.draw(f"user.{p.name}", p.values)
+    return v, str(v)
+
+
+def _fill_slots(template: str, said: Mapping[str, str]) -> str:
+    return re.sub(r"\{(\w+)\}", lambda m: said[m.group(1)], template)
+
+
+def _fill_arg(value: Any, values: Mapping[str, tuple[Any, str]]) -> Any:
+    if isinstance(value, str):
+        whole = re.fullmatch(r"\{(\w+)\}", value)
+        if whole:
+            return values[whole.group(1)][0]
+        return re.sub(r"\{(\w+)\}", lambda m: str(values[m.group(1)][0]), value)
+    if isinstance(value, list):
+        return [_fill_arg(v, values) for v in value]
+    if isinstance(value, dict):
+        return {k: _fill_arg(v, values) for k, v in value.items()}
+    return value

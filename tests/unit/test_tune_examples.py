@@ -1,0 +1,292 @@
+"""Training requests generated from tools: coverage, valid calls, negatives, pairs, variety, user examples."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+from voice_assistant.home_tools import Home
+
+from agent_sdk.errors import UserError
+from agent_sdk.tune.examples import USER_WEIGHT, Example, example_stats, generate_examples, load_user_examples
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(scope="module")
+def home_tools(tmp_path_factory: pytest.TempPathFactory) -> list[Any]:
+    home = Home(data_dir=tmp_path_factory.mktemp("home"), speak=lambda _: None)
+    tools = home.tools()
+    home.close()
+    return tools
+
+
+@pytest.fixture(scope="module")
+def home_examples(home_tools: list[Any]) -> list[Example]:
+    return generate_examples(home_tools, count=2000, seed=0)
+
+
+def _fn(name: str, description: str, properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {"type": "function", "function": {"name": name, "description": description, "parameters": {
+        "type": "object", "properties": properties, "required": required, "additionalProperties": False}}}
+
+
+MEDIA = [
+    _fn("play_song", "Play a song by its title.",
+        {"title": {"type": "string", "description": "The song title."},
+         "source": {"type": "string", "enum": ["spotify", "radio", "bluetooth"], "description": "Where from."}},
+        ["title"]),
+    _fn("set_media_volume", "Set the playback volume.",
+        {"level": {"type": "integer", "minimum": 0, "maximum": 10, "description": "Volume level."}}, ["level"]),
+    _fn("pause_playback", "Pause the music.", {}, []),
+    # The plain {name, description, parameters} form is accepted too.
+    {"name": "switch_source", "description": "Switch the audio source.", "parameters": {
+        "type": "object", "properties": {"source": {"type": "string", "enum": ["spotify", "radio", "bluetooth", "tv"]}},
+        "required": ["source"]}},
+    _fn("create_ticket", "Create a support ticket.",
+        {"title": {"type": "string", "description": "Short summary."},
+         "priority": {"type": "string", "enum": ["low", "medium", "high"]},
+         "urgent": {"type": "boolean", "description": "Page the on-call engineer."}},
+        ["title", "priority"]),
+]
+
+WEATHER = [
+    _fn("get_weather", "Get the weather forecast for a city.",
+        {"city": {"type": "string", "description": 'City name, e.g. "Paris".'},
+         "days": {"type": "integer", "description": "Days ahead, between 1 and 7."}}, ["city"]),
+    _fn("turn_on_lights", "Turn on the lights in a room.",
+        {"room": {"type": "string", "enum": ["kitchen", "bedroom"]}}, ["room"]),
+]
+
+
+def _schemas(tools: list[Any]) -> dict[str, Draft202012Validator]:
+    out = {}
+    for t in tools:
+        spec = t.to_openai()["function"] if hasattr(t, "to_openai") else t.get("function", t)
+        out[spec["name"]] = Draft202012Validator(spec["parameters"])
+    return out
+
+
+def _enums(tools: list[Any]) -> dict[tuple[str, str], list[str]]:
+    out = {}
+    for t in tools:
+        spec = t.to_openai()["function"] if hasattr(t, "to_openai") else t.get("function", t)
+        for name, p in spec["parameters"].get("properties", {}).items():
+            if "enum" in p:
+                out[spec["name"], name] = p["enum"]
+    return out
+
+
+@pytest.mark.parametrize("which", ["home", "media"])
+def test_every_tool_and_enum_value_is_covered_with_valid_calls(which: str, home_tools: list[Any]) -> None:
+    tools = home_tools if which == "home" else MEDIA
+    examples = generate_examples(tools, count=2000 if which == "home" else 800, seed=3)
+    validators = _schemas(tools)
+    per_tool: dict[str, int] = defaultdict(int)
+    per_value: dict[tuple[str, str, str], int] = defaultdict(int)
+    for e in examples:
+        assert e.source in ("generated", "negative") and e.weight == 1.0
+        for call in e.calls:
+            assert set(call) == {"name", "arguments"}
+            validators[call["name"]].validate(call["arguments"])
+            per_tool[call["name"]] += 1
+            for k, v in call["arguments"].items():
+                per_value[call["name"], k, str(v)] += 1
+    assert set(per_tool) == set(validators)
+    assert min(per_tool.values()) >= 30
+    for (tool, param), values in _enums(tools).items():
+        for v in values:
+            assert per_value[tool, param, v] >= 5, (tool, param, v)
+
+
+def test_home_counts_shares_negatives_and_pairs(home_examples: list[Example], home_tools: list[Any]) -> None:
+    assert len(home_examples) == 2000
+    negatives = [e for e in home_examples if not e.calls]
+    pairs = [e for e in home_examples if len(e.calls) == 2]
+    assert all(e.source == "negative" for e in negatives)
+    assert all(e.source == "generated" for e in home_examples if e.calls)
+    assert abs(len(negatives) - 400) <= 20
+    assert abs(len(pairs) - 160) <= 20
+    validators = _schemas(home_tools)
+    for e in pairs:
+        first, second = e.calls
+        assert first["name"] != second["name"]
+        validators[first["name"]].validate(first["arguments"])
+        validators[second["name"]].validate(second["arguments"])
+
+
+def test_string_targets_are_written_in_the_request(home_examples: list[Example]) -> None:
+    for e in home_examples:
+        for call in e.calls:
+            for v in call["arguments"].values():
+                if isinstance(v, str) and call["name"] != "set_brightness":
+                    assert v.lower() in e.query.lower(), (e.query, call)
+
+
+def test_numbers_are_said_as_digits_and_as_words(home_examples: list[Example]) -> None:
+    volume = [e for e in home_examples if len(e.calls) == 1 and e.calls[0]["name"] == "set_volume"]
+    with_digits = [e for e in volume if str(e.calls[0]["arguments"]["percent"]) in e.query]
+    assert 0.3 * len(volume) < len(with_digits) < 0.9 * len(volume)
+    assert all(isinstance(e.calls[0]["arguments"]["percent"], int) for e in volume)
+    assert any("twenty" in e.query or "fifty" in e.query or "thirty" in e.query for e in volume)
+
+
+def test_optional_arguments_are_sometimes_given(home_examples: list[Example]) -> None:
+    timers = [c["arguments"] for e in home_examples for c in e.calls if c["name"] == "set_timer"]
+    with_seconds = sum("seconds" in a for a in timers)
+    assert 0.15 * len(timers) < with_seconds < 0.7 * len(timers)
+
+
+def test_deterministic_for_a_seed_and_different_for_another(home_tools: list[Any]) -> None:
+    a = generate_examples(home_tools, count=300, seed=7)
+    b = generate_examples(home_tools, count=300, seed=7)
+    c = generate_examples(home_tools, count=300, seed=8)
+    assert a == b
+    assert len({e.query for e in a} & {e.query for e in c}) < 60
+
+
+CORE_VARIETY = 0.35
+"""Share of a tool's requests whose core (values, numbers and dressing removed) no other request repeats."""
+
+
+def _template(e: Example) -> str:
+    """The request with its argument values and numbers blanked: what a model could memorize."""
+    text = e.query.lower()
+    for call in e.calls:
+        for v in call["arguments"].values():
+            if isinstance(v, str):
+                text = text.replace(v.lower(), " _ ")
+    text = re.sub(r"\d+%?|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|[a-z]+teen|twenty|"
+                  r"thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred)\b", " # ", text)
+    return " ".join(re.findall(r"[a-z_#']+", text))
+
+
+# Words that dress a request up without changing what it asks: wake words, fillers, politeness.
+_DRESSING = set(re.findall(r"\S+", (
+    "hey hi hello ok okay so um uh alright right well yeah hmm oh and computer assistant there buddy excuse me quick "
+    "one please pls thanks thank you thx cheers can could would will you i'd like to want need go ahead just quickly "
+    "now for if don't mind asap real do a favor kindly be able wondering was let's i")))
+
+
+def test_variety_is_real(home_examples: list[Example]) -> None:
+    queries = [e.query.lower().strip(" .!?") for e in home_examples]
+    assert len(set(queries)) >= 0.95 * len(queries)
+    by_tool: dict[str, list[Example]] = defaultdict(list)
+    for e in home_examples:
+        if len(e.calls) == 1:
+            by_tool[e.calls[0]["name"]].append(e)
+    for name, examples in by_tool.items():
+        templates = [_template(e) for e in examples]
+        # Two thirds of the requests must differ from every other one once values and numbers are blanked.
+        assert len(set(templates)) >= 0.9 * len(templates), name
+        trigrams = {tuple(t.split()[i:i + 3]) for t in templates for i in range(len(t.split()) - 2)}
+        assert len(trigrams) >= 200, (name, len(trigrams))
+        # Stripped of its dressing, the request itself still varies.
+        cores = [" ".join(w for w in t.split() if w not in _DRESSING) for t in templates]
+        assert len(set(cores)) >= CORE_VARIETY * len(cores), (name, len(set(cores)) / len(cores))
+        # The request's core (its first words once fillers are gone) varies too: not one verb for all.
+        openings = {" ".join(t.split()[:2]) for t in templates}
+        assert len(openings) >= 25, (name, len(openings))
+
+
+def test_negatives_and_near_misses(home_examples: list[Example]) -> None:
+    negatives = [e.query.lower() for e in home_examples if not e.calls]
+    assert any("garage" in q or "basement" in q or "attic" in q or "office" in q for q in negatives)
+    assert any("joke" in q or "how are you" in q for q in negatives)
+    assert any("capital" in q or "who wrote" in q or "how many" in q for q in negatives)
+    assert any("email" in q or "pizza" in q or "flight" in q or "call " in q for q in negatives)
+    assert any("weather" in q for q in negatives)
+    # No room outside the enum is ever the target of a call.
+    rooms = {"kitchen", "living room", "bedroom", "bathroom"}
+    for e in home_examples:
+        for call in e.calls:
+            if "room" in call["arguments"]:
+                assert call["arguments"]["room"] in rooms
+
+
+def test_a_weather_tool_gets_no_weather_negatives() -> None:
+    examples = generate_examples(WEATHER, count=600, seed=1)
+    negatives = [e.query.lower() for e in examples if not e.calls]
+    assert len(negatives) >= 100
+    assert not [q for q in negatives if re.search(r"weather|forecast|rain|umbrella|snow", q)]
+    weather = [e for e in examples if e.calls and e.calls[0]["name"] == "get_weather"]
+    assert weather and all(1 <= c["arguments"].get("days", 1) <= 7 for e in weather for c in e.calls)
+    assert any("garage" in q or "tv" in q or "television" in q or "fan" in q for q in negatives)
+
+
+def test_stats(home_examples: list[Example], home_tools: list[Any]) -> None:
+    stats = example_stats(home_examples, tools=home_tools)
+    assert stats["total"] == 2000 and stats["distinct_queries"] == 2000
+    assert stats["negatives"] == stats["by_source"]["negative"]
+    assert set(stats["per_tool"]) == {t.name for t in home_tools}
+    assert {k for k in stats["per_enum_value"] if k.startswith("turn_on_lights.room=")} == {
+        f"turn_on_lights.room={r}" for r in ("kitchen", "living room", "bedroom", "bathroom")}
+    assert not [k for k in stats["per_enum_value"] if k.startswith("add_to_shopping_list")]
+    assert json.loads(json.dumps(stats)) == stats
+
+
+def test_user_examples_are_expanded_and_weighted(tmp_path: Path, home_tools: list[Any]) -> None:
+    path = tmp_path / "mine.jsonl"
+    rows = [
+        {"q": "dim the {room} to {percent} percent",
+         "calls": [{"name": "set_brightness", "arguments": {"room": "{room}", "percent": "{percent}"}}]},
+        {"q": "what's the meaning of life", "calls": []},
+        {"q": "get {item} and {minutes} minute timer", "calls": [
+            {"name": "add_to_shopping_list", "arguments": {"item": "{item}"}},
+            {"name": "set_timer", "arguments": {"minutes": "{minutes}"}}]},
+    ]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n\n")
+    examples = load_user_examples(path, home_tools, seed=0, expansions=4)
+    assert all(e.source == "user" and e.weight == USER_WEIGHT for e in examples)
+    dims = [e for e in examples if e.calls and e.calls[0]["name"] == "set_brightness"]
+    assert 2 <= len(dims) <= 4
+    for e in dims:
+        args = e.calls[0]["arguments"]
+        assert isinstance(args["percent"], int) and 0 <= args["percent"] <= 100
+        assert args["room"] in e.query and "{" not in e.query
+    assert [e for e in examples if e.query == "what's the meaning of life" and e.calls == ()]
+    pairs = [e for e in examples if len(e.calls) == 2]
+    assert pairs and all(e.calls[0]["arguments"]["item"] in e.query for e in pairs)
+    # The user's examples go into the set as they are and are never repeated by generated ones.
+    mixed = generate_examples(home_tools, count=200, user_examples=examples, seed=0)
+    assert [e for e in mixed if e.source == "user"] and len({e.query for e in mixed}) == len(mixed)
+
+
+@pytest.mark.parametrize(("line", "problem"), [
+    ("not json", "not JSON"),
+    ('{"q": "open the pod bay doors", "calls": [{"name": "open_doors", "arguments": {}}]}', "unknown tool"),
+    ('{"q": "lights on in the {place}", "calls": [{"name": "turn_on_lights", "arguments": {"room": "{place}"}}]}',
+     "no parameter named 'place'"),
+    ('{"q": "lights on in the garage", "calls": [{"name": "turn_on_lights", "arguments": {"room": "garage"}}]}',
+     "invalid arguments"),
+    ('{"query": "hi"}', "expected"),
+])
+def test_bad_user_lines_name_the_file_and_line(tmp_path: Path, home_tools: list[Any], line: str,
+                                               problem: str) -> None:
+    path = tmp_path / "mine.jsonl"
+    path.write_text('{"q": "thanks", "calls": []}\n\n' + line + "\n")
+    with pytest.raises(UserError, match=rf"mine\.jsonl:3: .*{re.escape(problem)}"):
+        load_user_examples(path, home_tools)
+
+
+def test_bad_options_and_tools_raise() -> None:
+    with pytest.raises(UserError, match="negative_share"):
+        generate_examples(MEDIA, negative_share=0.9, pair_share=0.2)
+    with pytest.raises(UserError, match="duplicate"):
+        generate_examples([MEDIA[0], MEDIA[0]])
+    with pytest.raises(UserError, match="a tool must be"):
+        generate_examples([42])
+
+
+def test_the_module_does_not_import_torch() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, agent_sdk.tune.examples; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
