@@ -55,6 +55,9 @@ _WORDS_RATE = 0.35
 _ATTEMPTS_PER_EXAMPLE = 40
 """Draws allowed per wanted example before a tool (or bank) is taken as exhausted (duplicates are redrawn)."""
 
+_SAME_TOOL_PAIR_RATE = 0.15
+"""Share of two-call requests that name two places for one tool ("kitchen and bedroom lights on")."""
+
 _FEW_VALUES = 12
 """Without the tools, :func:`example_stats` takes a string parameter with at most this many values for an enum."""
 
@@ -331,16 +334,12 @@ def _build_tool(raw: Mapping[str, Any]) -> _Tool:
         if o:
             objects += ph.NOUN_ALTERNATIVES.get(o, [o])
             objects.append(o)
-    for o in d_objects:
-        head = o.split()[-1]
-        if head in ph.NOUN_ALTERNATIVES and o != obj:
-            objects += ph.NOUN_ALTERNATIVES[head][:2]
     if not objects:
         objects = [o for o in d_objects] or [" ".join(tokens[1:]) or name.replace("_", " ")]
     objects = list(dict.fromkeys(o for o in objects if o))
     verbs = list(ph.ACTION_FAMILIES.get(family, {}).get("verbs", []))
     if family == "create" and tokens and tokens[0] in ("set", "start", "put", "make"):
-        verbs += ["set", "put on", "give me", "set up"]
+        verbs = [v for v in verbs if v not in ("open", "add")] + ["set", "set", "put on", "give me", "set up"]
     verbs += [v for v in d_verbs if len(v.split()) <= 3 and v not in verbs and v not in ("report",)]
     if not verbs:
         verbs = [tokens[0]] if tokens else ["do"]
@@ -517,7 +516,7 @@ def _slot_phrase(p: _Param, text: str, tool: _Tool, rng: random.Random) -> str:
     if p.role == "location":
         return rng.choice([f"in the {text}", f"in the {text}", f"in {text}", f"for the {text}"])
     if p.role == "quantity":
-        return rng.choice([f"to {text}", f"to {text}", f"at {text}"])
+        return f"to {text}"
     if p.role == "time":
         return rng.choice([f"for {text}", f"at {text}", f"for {text}"])
     if p.role == "flag":
@@ -538,8 +537,16 @@ def _slot_phrase(p: _Param, text: str, tool: _Tool, rng: random.Random) -> str:
     return f"{prep} {text}".strip()
 
 
-def _command(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tuple[str, bool]:
-    """One request for ``tool`` with the spoken arguments; True if it reads as an imperative."""
+def _command(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tuple[str, bool] | None:
+    """One request for ``tool`` saying every argument, and True if it reads as an imperative; None if a frame lost one."""
+    text, imperative = _frame(tool, spoken, rng)
+    for key, said in spoken.items():
+        if said and key != "__duration" and said not in text:
+            return None
+    return text, imperative
+
+
+def _frame(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tuple[str, bool]:
     obj = rng.choice(tool.objects)
     loc_p = tool.param("location")
     loc = spoken.get(loc_p.name, "") if loc_p else ""
@@ -563,7 +570,7 @@ def _command(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tupl
     if specials and rng.random() < 0.45:
         text, imperative = rng.choice(specials)
         return _clean(text), imperative
-    verb = rng.choice(tool.verbs)
+    verb = rng.choice([v for v in tool.verbs if not set(v.split()) & set(obj.split())] or tool.verbs)
     if fam in ("add", "remove") and obj_v:
         container = _det_np(tool, rng, obj)
         prep_in, prep_out = rng.choice([("to", "from"), ("on", "off"), ("onto", "off of")])
@@ -610,7 +617,9 @@ def _command(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tupl
         return _clean(rng.choice(frames)), False
     if fam == "create" and (dur or time) and rng.random() < 0.35:
         amount = dur or time
-        frames = [f"{obj} for {amount}", f"{amount} {obj}", f"I need {_a(obj)} {obj} for {amount}",
+        mod = _as_modifier(amount, rng) if dur else amount
+        frames = [f"{obj} for {amount}", f"{mod} {obj}", f"I need {_a(obj)} {obj} for {amount}",
+                  f"I need {_a(mod)} {mod} {obj}", f"start {_a(mod)} {mod} {obj}", f"set {_a(mod)} {mod} {obj}",
                   f"I want {_a(obj)} {obj} for {amount}", f"can I get {_a(obj)} {obj} for {amount}",
                   f"{obj} {amount}", f"new {obj} for {amount}", f"{_a(obj)} {obj} for {amount} please"]
         return _clean(rng.choice(frames)), False
@@ -634,7 +643,7 @@ def _command(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tupl
         core = f"{verb} {np}"
     if loc and not loc_pre and rng.random() < 0.15 and tail:
         return _clean(f"{tail}, {core}"), True
-    if rng.random() < 0.12 and " me" not in verb and "'" not in verb:
+    if rng.random() < 0.12 and " me" not in verb and "'" not in verb and fam != "read":
         return _clean(rng.choice(["I want to", "I need to", "I'd like to", "help me", "time to"])
                       + f" {core} {tail}"), False
     return _clean(f"{core} {tail}"), True
@@ -675,13 +684,22 @@ def _special_frames(tool: _Tool, obj: str, loc: str, obj_v: str, qty: str, time:
                 (f"I need to be up at {time}", False), (f"alarm for {time}", False), (f"alarm at {time}", False),
                 (f"set my alarm for {time}", True), (f"{time} alarm", False), (f"I have to get up at {time}", False),
                 (f"make an alarm for {time}", True), (f"set an alarm at {time}", True),
-                (f"wake me tomorrow at {time}", True), (f"put an alarm on for {time}", True)]
+                (f"wake me tomorrow at {time}", True), (f"put an alarm on for {time}", True),
+                (f"set the alarm to {time}", True), (f"I want to wake up at {time}", False),
+                (f"set an alarm for tomorrow at {time}", True), (f"alarm for {time} tomorrow morning", False),
+                (f"I need an alarm at {time}", False), (f"{time} wake up call", False),
+                (f"make sure I'm up by {time}", True), (f"get me up by {time}", True),
+                (f"wake up call at {time}", False), (f"can I get an alarm for {time}", False),
+                (f"my alarm should go off at {time}", False), (f"ring the alarm at {time}", True),
+                (f"remember to wake me at {time}", True), (f"set an alarm to go off at {time}", True),
+                (f"I'd like to be woken up at {time}", False), (f"alarm {time}", False),
+                (f"need to get up at {time} tomorrow", False), (f"wake me up {time}", True)]
     if "timer" in words and dur and fam in ("create", "set"):
         out += [(f"time {dur}", True), (f"count down {dur}", True), (f"countdown {dur}", False),
-                (f"start a countdown for {dur}", True), (f"timer {dur}", False), (f"{dur} timer", False),
+                (f"start a countdown for {dur}", True), (f"timer {dur}", False), (f"{_as_modifier(dur, rng)} timer", False),
                 (f"let me know in {dur}", True), (f"tell me when {dur} is up", True),
                 (f"put a timer on for {dur}", True), (f"start {dur} on the clock", True),
-                (f"time me for {dur}", True), (f"set the timer for {dur}", True), (f"give me a {dur} timer", True)]
+                (f"time me for {dur}", True), (f"set the timer for {dur}", True), (f"give me {_a(m := _as_modifier(dur, rng))} {m} timer", True)]
     if fam == "cancel" and ("timer" in words or "timers" in words):
         out += [("stop the timer", True), ("cancel my timer", True), ("cancel the alarm", True),
                 ("turn off all the alarms", True), ("kill the timers", True), ("clear all timers", True),
@@ -731,6 +749,19 @@ def _special_frames(tool: _Tool, obj: str, loc: str, obj_v: str, qty: str, time:
                 ("what's the cpu temp", False), ("system health please", False), ("report the system status", True),
                 ("how much ram is left", False), ("show me the system stats", True), ("diagnostics please", False)]
     return [(t, i) for t, i in out]
+
+
+def _as_modifier(duration: str, rng: random.Random) -> str:
+    """A spoken duration before a noun: "5 minutes" → "5 minute" or "5-minute", "half an hour" → "thirty minute"."""
+    fixed = {"half an hour": "thirty minute", "an hour and a half": "ninety minute", "an hour": "one hour",
+             "a minute": "one minute", "a quarter of an hour": "fifteen minute", "a minute and a half": "one and a half minute"}
+    if duration in fixed:
+        return fixed[duration]
+    text = re.sub(r"\b(minute|second|hour|day|min|sec)s\b", r"\1", duration)
+    text = re.sub(r"^a (minute|second|hour|day)", r"one \1", text)
+    if rng.random() < 0.3 and " and " not in text and text.count(" ") == 1:
+        text = text.replace(" ", "-")
+    return text
 
 
 def _clean(text: str) -> str:
@@ -784,10 +815,16 @@ def _finish(core: str, rng: random.Random, *, imperative: bool, wrap: bool = Tru
             ) -> tuple[str, dict[str, str]]:
     """Wraps, decorates and cases a request; returns it and the final text of every marked value."""
     text = core
-    if wrap and imperative and rng.random() < 0.45 and core.split(" ")[0] not in _QUESTION_START:
-        text = rng.choice(ph.WRAPPERS).format(text)
+    first_word = re.sub(r"'.*", "", core.split(" ")[0].lower())
+    wrapper = "{}"
+    if wrap and imperative and rng.random() < 0.45 and first_word not in _QUESTION_START:
+        wrapper = rng.choice(ph.WRAPPERS)
+        text = wrapper.format(text)
     prefix = rng.choice(ph.PREFIXES)
-    end = rng.choice(ph.SUFFIXES) if suffix and not re.search(r"(please|thanks|thank you)$", text) else ""
+    end = rng.choice(ph.SUFFIXES) if suffix and wrapper.endswith("{}") else ""
+    if end and (end.strip() in text or re.search(r"please|thanks|thank you", text) and end.strip() in (
+            "please", "pls", "thanks", "thank you", "thx", "cheers")):
+        end = ""
     text = f"{prefix} {text}{end}".strip()
     if rng.random() < 0.3:
         a, b = rng.choice(_CONTRACTIONS)
@@ -802,11 +839,11 @@ def _finish(core: str, rng: random.Random, *, imperative: bool, wrap: bool = Tru
     if style < 0.45:  # speech-to-text without punctuation
         text = text.lower().replace(",", "")
     elif style < 0.85:
-        text = text + ("?" if question else rng.choice([".", ".", ".", "!"]))
+        text = text.rstrip(".") + ("?" if question else rng.choice([".", ".", ".", "!"]))
         if not text.startswith(_OPEN):
             text = text[0].upper() + text[1:]
     else:
-        text = text.lower() + ("?" if question else ".")
+        text = text.lower().rstrip(".") + ("?" if question else ".")
     text = text.replace(" i ", " I ").replace(" i'", " I'") if style >= 0.45 else text
     values = {m.group(1): m.group(2) for m in re.finditer(f"{_OPEN}([^{_MID}]*){_MID}([^{_CLOSE}]*){_CLOSE}", text)}
     final = re.sub(f"{_OPEN}[^{_MID}]*{_MID}", "", text).replace(_CLOSE, "")
@@ -913,7 +950,10 @@ def _near_enum(tool: _Tool, p: _Param, others: list[str], rng: random.Random, ba
             return None
         spoken = dict(drawn[1])
         spoken[p.name] = rng.choice(others)
-        text, imperative = _command(tool, spoken, rng)
+        made = _command(tool, spoken, rng)
+        if made is None:
+            return None
+        text, imperative = made
         return re.sub(f"{_OPEN}[^{_MID}]*{_MID}", "", text).replace(_CLOSE, ""), imperative
     return make
 
@@ -979,9 +1019,17 @@ def generate_examples(tools: Sequence[Any], *, count: int = 2000, negative_share
             if tool.validator.is_valid(call["arguments"]) and add(query, (call,), "generated"):
                 made += 1
     made = 0
+    doubles = [t for t in callable_specs if (p := t.param("location")) and p.kind == "enum" and len(p.values) >= 2]
     for _ in range(n_pair * _ATTEMPTS_PER_EXAMPLE):
         if made >= n_pair or len(callable_specs) < 2:
             break
+        if doubles and rng.random() < _SAME_TOOL_PAIR_RATE:
+            twice = _two_places(rng.choice(doubles), bag, rng)
+            if twice is not None:
+                query, _ = _finish(twice[0], rng, imperative=twice[1])
+                if add(query, twice[2], "generated"):
+                    made += 1
+            continue
         t1, t2 = rng.sample(callable_specs, 2)
         one, two = _one_call(t1, bag, rng, pair=True), _one_call(t2, bag, rng, pair=True)
         if one is None or two is None:
@@ -1013,13 +1061,37 @@ def generate_examples(tools: Sequence[Any], *, count: int = 2000, negative_share
     return out
 
 
+def _two_places(tool: _Tool, bag: _Bag, rng: random.Random
+                ) -> tuple[str, bool, tuple[dict[str, Any], ...]] | None:
+    """"turn on the kitchen and bedroom lights": one tool called twice, the calls differing only in the place."""
+    place = tool.param("location")
+    drawn = _draw_arguments(tool, bag, rng, all_required_only=True)
+    if place is None or drawn is None:
+        return None
+    args, spoken = drawn
+    a, b = rng.sample(place.values, 2)
+    spoken = dict(spoken)
+    spoken[place.name] = f"{_mark(place.name, a)} and {rng.choice(['', 'the '])}{_mark(place.name, b)}"
+    made = _command(tool, spoken, rng)
+    if made is None:
+        return None
+    core, imperative = made
+    calls = tuple({"name": tool.name, "arguments": {**args, place.name: v}} for v in (a, b))
+    if not all(tool.validator.is_valid(c["arguments"]) for c in calls):
+        return None
+    return core, imperative, calls
+
+
 def _one_call(tool: _Tool, bag: _Bag, rng: random.Random, *, pair: bool = False
               ) -> tuple[str, bool, dict[str, Any]] | None:
     drawn = _draw_arguments(tool, bag, rng, all_required_only=pair and rng.random() < 0.5)
     if drawn is None:
         return None
     args, spoken = drawn
-    core, imperative = _command(tool, spoken, rng)
+    made = _command(tool, spoken, rng)
+    if made is None:
+        return None
+    core, imperative = made
     if pair:
         # The two calls may share parameter names: their marks are told apart by the tool's name.
         core = re.sub(f"{_OPEN}([^{_MID}]*){_MID}", lambda m: f"{_OPEN}{tool.name}:{m.group(1)}{_MID}", core)

@@ -151,7 +151,7 @@ NOUN_ALTERNATIVES: dict[str, list[str]] = {
     "timers": ["timers", "timer", "countdown", "timers and alarms", "alarms"],
     "alarm": ["alarm", "wake up alarm", "wake-up alarm"],
     "volume": ["volume", "sound", "speaker volume", "speaker"],
-    "shopping list": ["shopping list", "grocery list", "list", "shopping"],
+    "shopping list": ["shopping list", "grocery list", "list", "shopping list", "groceries list"],
     "list": ["list", "to do list", "list"],
     "status": ["system status", "status", "system info", "status report", "health"],
     "temperature": ["temperature", "heat", "thermostat"],
@@ -182,7 +182,7 @@ VALUE_BANKS: dict[str, list[str]] = {
     "time": ["7:30 am", "6 am", "6:45 am", "8 pm", "9:15 pm", "5:30 pm", "7 am", "10:00", "6:30 pm",
              "11 pm", "5 am", "7:05 am", "8:30", "12:15 pm", "9 am", "6:00 am", "10:45 pm", "4:20 pm", "3 pm", "12 pm",
              "7:45", "5:15 am", "1:30 pm", "8:10 am", "11:30 am", "19:00", "06:30", "2 pm", "9:30 am", "6 pm",
-             "7:30 a.m.", "6:15 p.m.", "10 am", "8:45 am", "4 am", "9:50 pm", "12:30 am", "7:20"],
+             "7:30 a.m.", "6:15 p.m.", "7:30am", "6pm", "8 AM", "6:30 PM", "5.30 am", "7:10 pm", "10:30 pm", "10 am", "8:45 am", "4 am", "9:50 pm", "12:30 am", "7:20"],
     "date": ["tomorrow", "today", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
              "next week", "march 3rd", "the 15th", "june 21", "this weekend", "next friday", "december 24"],
     "person": ["mom", "dad", "alex", "sarah", "john", "emma", "my wife", "my brother", "grandma", "david",
@@ -270,8 +270,8 @@ WRAPPERS: list[str] = [
     "{}", "{}", "{}", "{}", "please {}", "{} please", "can you {}", "could you {}", "could you please {}",
     "would you {}", "would you please {}", "can you please {}", "I'd like you to {}", "I want you to {}",
     "go ahead and {}", "{} for me", "{}, thanks", "{}, thank you", "I need you to {}", "do me a favor and {}",
-    "will you {}", "hey can you {}", "would you be able to {}", "let's {}", "just {}",
-    "quickly {}", "{} real quick", "could you {} for me", "can you {} please", "I'd like to {}",
+    "will you {}", "hey can you {}", "would you be able to {}", "just {}",
+    "quickly {}", "{} real quick", "could you {} for me", "can you {} please",
     "you can {}", "I was wondering if you could {}", "please could you {}", "would you kindly {}", "{} now",
 ]
 
