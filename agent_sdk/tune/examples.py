@@ -330,7 +330,8 @@ def _build_tool(raw: Mapping[str, Any]) -> _Tool:
     if family == "create" and d_verbs and d_verbs[0] not in ph.ACTION_FAMILIES["create"]["verbs"]:
         d_verbs = d_verbs + ["set"]
     objects: list[str] = []
-    for o in [obj] + d_objects[:1]:
+    # An add/remove tool's description names the item ("Add an item to the list"): the object is the container.
+    for o in [obj] + (d_objects[:1] if family not in ("add", "remove") or not obj else []):
         if o:
             objects += ph.NOUN_ALTERNATIVES.get(o, [o])
             objects.append(o)
