@@ -106,7 +106,7 @@ def load_heldout(path: Path | str) -> list[HeldoutRow]:
     return rows
 
 
-_CLOCK = re.compile(r"^\s*(\d{1,2})(?:[:.](\d{2}))?\s*([ap])?\.?\s*m?\.?\s*$", re.I)
+_CLOCK = re.compile(r"^\s*(\d{1,2})(?:[:.](\d{2}))?\s*([ap])?\.?\s*m?\.?\s*$", re.IGNORECASE)
 
 
 def _clock(text: str) -> tuple[int, int] | None:

@@ -41,7 +41,7 @@ class TrainProgress:
             self._task = self._bar.add_task("training", total=None, loss=float("nan"), rate=0.0)
         return self
 
-    def __exit__(self, *_: Any) -> None:
+    def __exit__(self, *_: object) -> None:
         if self._bar is not None:
             self._bar.stop()
 

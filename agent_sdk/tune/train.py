@@ -184,7 +184,7 @@ def train(
     opt = torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=settings.weight_decay)
     workdir.mkdir(parents=True, exist_ok=True)
     ckpt_path = workdir / CHECKPOINT
-    step, losses = 0, []
+    step, losses = 0, list[float]()
     if resume and ckpt_path.exists():
         step, losses = _load_checkpoint(ckpt_path, model, opt, settings)
     prefix = torch.tensor(list(prefix_ids), dtype=torch.long)

@@ -1,0 +1,62 @@
+"""Score a model (base or tuned bundle) on a held-out set of hand-phrased requests.
+
+    python tools/eval_heldout.py --model smollm2-135m --tools examples/voice_assistant/home_tools.py \\
+        --heldout tests/data/home_heldout.jsonl
+    python tools/eval_heldout.py --model compiled/home-tuned --tools examples/voice_assistant/home_tools.py \\
+        --heldout tests/data/home_heldout.jsonl --misses
+
+Each request is asked once as the agent asks it (the bundle's own prompt, the
+call step in ``auto`` with the SDK's call policy unless told otherwise); the
+tool requests are right when the calls are exactly right, the others when
+declined (see agent_sdk/tune/heldout.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from agent_sdk.agent.policy import DEFAULT_POLICY
+from agent_sdk.cli import ensure_bundle
+from agent_sdk.runtime import Engine
+from agent_sdk.tune.heldout import load_heldout, score_heldout
+from agent_sdk.tune.pipeline import tool_specs
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="smollm2-135m", help="preset, checkpoint or bundle folder")
+    p.add_argument("--quant", default="q4")
+    p.add_argument("--tools", required=True)
+    p.add_argument("--heldout", required=True)
+    p.add_argument("--tool-choice", default="auto", choices=["auto", "required"])
+    p.add_argument("--auto-threshold", type=float, default=None)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--misses", action="store_true", help="print every wrong answer")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args()
+    engine = Engine(ensure_bundle(args.model, quant=args.quant), threads=args.threads)
+    specs = tool_specs(args.tools)
+    rows = load_heldout(args.heldout)
+    policy = DEFAULT_POLICY.replace(tool_choice=args.tool_choice).with_threshold(args.auto_threshold)
+    score = score_heldout(engine, specs, rows, policy=policy)
+    if args.misses:
+        for m in score.misses:
+            print(json.dumps(m, ensure_ascii=False))
+    rec = {"model": args.model, "heldout": Path(args.heldout).name, "tool_choice": args.tool_choice, **score.record()}
+    if args.json:
+        print(json.dumps(rec))
+    else:
+        print(f"{args.model} on {rec['heldout']} ({args.tool_choice}): tool requests {score.tool_right}/"
+              f"{score.tool_total} ({score.tool_accuracy:.1%}), declined {score.none_right}/{score.none_total} "
+              f"({score.decline_accuracy:.1%}), {score.seconds:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
