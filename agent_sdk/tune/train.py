@@ -282,33 +282,45 @@ def _load_checkpoint(path: Path, model: TorchLlama, opt: torch.optim.Optimizer,
     return int(state["step"]), list(state["losses"])
 
 
+REPLY_BATCH = 32
+"""Prompts continued together by :func:`greedy_replies`."""
+
+
 @torch.no_grad()
 def greedy_replies(
     model: TorchLlama, prefix_ids: Sequence[int], prompts: Sequence[Sequence[int]], *, max_tokens: int,
-    banned: Sequence[int] = (), stop: Sequence[int] = (),
+    banned: Sequence[int] = (), stop: Sequence[int] = (), pad_id: int = 0,
 ) -> list[list[int]]:
     """The model's own greedy continuation of each prompt (prefix excluded), avoiding ``banned`` tokens.
 
     Negatives are trained to begin the reply the base model would write when
     it does not call: the tuned model learns to decline without unlearning how
-    it answers.
+    it answers. Prompts run in batches over the shared prefix's keys and
+    values; each new token reruns the (short) suffixes, right-padded.
     """
     model.eval()
-    prefix = torch.tensor(list(prefix_ids), dtype=torch.long)[None, :]
-    _, prefix_past = model(prefix, return_kv=True)
-    out = []
-    for suffix in prompts:
-        ids = torch.tensor(list(suffix), dtype=torch.long)[None, :]
-        logits, past = model(ids, past=prefix_past, return_kv=True)
-        reply: list[int] = []
+    past = model.prefix_kv(prefix_ids)
+    out: list[list[int]] = []
+    for lo in range(0, len(prompts), REPLY_BATCH):
+        rows = [list(p) for p in prompts[lo:lo + REPLY_BATCH]]
+        replies: list[list[int]] = [[] for _ in rows]
+        live = list(range(len(rows)))
         for _ in range(max_tokens):
-            last = logits[0, -1].clone()
-            if banned:
-                last[list(banned)] = -math.inf
-            tok = int(torch.argmax(last))
-            reply.append(tok)
-            if tok in stop:
+            if not live:
                 break
-            logits, past = model(torch.tensor([[tok]], dtype=torch.long), past=past, return_kv=True)
-        out.append(reply)
+            width = max(len(rows[i]) for i in live)
+            ids = torch.full((len(live), width), pad_id, dtype=torch.long)
+            for k, i in enumerate(live):
+                ids[k, : len(rows[i])] = torch.tensor(rows[i], dtype=torch.long)
+            hidden = model.hidden_states(ids, past=past)  # (b, s, h)
+            last = torch.stack([hidden[k, len(rows[i]) - 1] for k, i in enumerate(live)])  # (b, h)
+            logits = model.logits_from_hidden(last)  # (b, v)
+            if banned:
+                logits[:, list(banned)] = -math.inf
+            for k, tok in zip(list(live), logits.argmax(dim=-1).tolist()):
+                rows[k].append(tok)
+                replies[k].append(tok)
+                if tok in stop:
+                    live.remove(k)
+        out += replies
     return out

@@ -1,0 +1,107 @@
+"""LoRA training pieces on a tiny model: batches and loss spans, greedy replies, steps, checkpoints, resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from agent_sdk.errors import UserError
+from agent_sdk.models.mobilellm.mobilellm_loader import load_checkpoint
+from agent_sdk.tune.render import RenderedExample
+from agent_sdk.tune.torch_model import TorchLlama, apply_lora, lora_parameters
+from agent_sdk.tune.train import TuneSettings, _batch, greedy_replies, train
+
+pytestmark = pytest.mark.unit
+
+PREFIX = [1, 17, 42, 99, 5, 200, 7, 31]
+EXAMPLES = [
+    RenderedExample((3, 9, 11, 40, 41, 42), 3, 6),
+    RenderedExample((3, 8, 50, 51), 2, 4, 2.0),
+    RenderedExample((4, 12, 13, 14, 60), 3, 5),
+]
+
+
+def _model(path: Path, seed: int = 0) -> TorchLlama:
+    net = TorchLlama.from_checkpoint(load_checkpoint(path))
+    apply_lora(net, rank=4, alpha=8.0, seed=seed)
+    return net
+
+
+def test_batches_put_loss_only_on_target_tokens() -> None:
+    ids, targets, weights = _batch(EXAMPLES, pad=0)
+    assert ids.shape == (3, 6)
+    # row 0: targets are ids[3:6], predicted from positions 2..4
+    assert targets[0].tolist() == [0, 0, 40, 41, 42, 0] and weights[0].tolist() == [0, 0, 1, 1, 1, 0]
+    assert targets[1].tolist()[:3] == [0, 50, 51] and weights[1].tolist()[:3] == [0, 2.0, 2.0]
+    assert weights[1, 3:].sum() == 0  # padding carries no loss
+
+
+def test_greedy_replies_equal_one_token_at_a_time(llama_ckpt: Path) -> None:
+    net = _model(llama_ckpt)
+    prompts = [[3, 9, 11], [4, 12], [5, 6, 7, 8, 9]]
+    got = greedy_replies(net, PREFIX, prompts, max_tokens=4, banned=[0])
+    for prompt, reply in zip(prompts, got):
+        seq = list(PREFIX) + prompt
+        want = []
+        with torch.no_grad():
+            for _ in range(4):
+                logits = net(torch.tensor([seq]))[0, -1]
+                logits[0] = -float("inf")
+                tok = int(torch.argmax(logits))
+                want.append(tok)
+                seq.append(tok)
+        assert reply == want
+
+
+def test_training_lowers_the_loss_and_is_deterministic(llama_ckpt: Path, tmp_path: Path) -> None:
+    settings = TuneSettings(rank=4, alpha=8.0, steps=8, minutes=None, batch_size=3, learning_rate=2e-2, seed=3)
+    a = train(_model(llama_ckpt, 3), PREFIX, EXAMPLES, settings, workdir=tmp_path / "a", resume=False)
+    b = train(_model(llama_ckpt, 3), PREFIX, EXAMPLES, settings, workdir=tmp_path / "b", resume=False)
+    assert a.losses[-1] < 0.7 * a.losses[0], a.losses
+    assert a.losses == b.losses  # same seed, same run
+
+
+def test_a_stopped_run_resumes_where_it_stopped(llama_ckpt: Path, tmp_path: Path) -> None:
+    full = TuneSettings(rank=4, alpha=8.0, steps=6, minutes=None, batch_size=3, learning_rate=2e-2, seed=1)
+    whole = train(_model(llama_ckpt, 1), PREFIX, EXAMPLES, full, workdir=tmp_path / "whole", resume=False)
+    half = TuneSettings(rank=4, alpha=8.0, steps=3, minutes=None, batch_size=3, learning_rate=2e-2, seed=1)
+    train(_model(llama_ckpt, 1), PREFIX, EXAMPLES, half, workdir=tmp_path / "split", resume=False)
+    resumed = train(_model(llama_ckpt, 1), PREFIX, EXAMPLES, full, workdir=tmp_path / "split")
+    assert resumed.steps == 6
+    # the learning-rate schedule of a 3-step run differs after warm-up; the first three steps agree
+    assert resumed.losses[:3] == whole.losses[:3]
+    other = TuneSettings(rank=8, alpha=8.0, steps=6, minutes=None, batch_size=3, seed=1)
+    apply_lora(net2 := TorchLlama.from_checkpoint(load_checkpoint(llama_ckpt)), rank=8, alpha=8.0)
+    with pytest.raises(UserError, match="other settings"):
+        train(net2, PREFIX, EXAMPLES, other, workdir=tmp_path / "split")
+
+
+def test_ctrl_c_keeps_a_usable_checkpoint(llama_ckpt: Path, tmp_path: Path) -> None:
+    net = _model(llama_ckpt)
+    calls = []
+
+    def interrupt(report: object) -> None:
+        calls.append(report)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    settings = TuneSettings(rank=4, alpha=8.0, steps=10, minutes=None, batch_size=3, learning_rate=2e-2)
+    result = train(net, PREFIX, EXAMPLES, settings, workdir=tmp_path, resume=False, progress=interrupt)
+    assert result.stopped and result.steps == 2
+    again = _model(llama_ckpt)
+    more = train(again, PREFIX, EXAMPLES, TuneSettings(rank=4, alpha=8.0, steps=2, minutes=None, batch_size=3,
+                                                        learning_rate=2e-2), workdir=tmp_path)
+    assert more.steps == 2  # nothing left to do: the checkpoint already holds step 2
+    for p, q in zip(lora_parameters(net), lora_parameters(again)):
+        assert torch.equal(p, q)
+
+
+def test_bad_settings_are_refused() -> None:
+    with pytest.raises(UserError):
+        TuneSettings(steps=None, minutes=None)
+    with pytest.raises(UserError):
+        TuneSettings(rank=0)
+    with pytest.raises(UserError):
+        TuneSettings(targets=())
