@@ -170,8 +170,7 @@ def tune(
         prompts = [renderer.prompt_ids(e.query)[len(renderer.prefix_ids):] for e in negatives]
         banned = tokenizer.encode(renderer.call_format.open)[:1]
         replies = greedy_replies(net, renderer.prefix_ids, prompts, max_tokens=NEGATIVE_REPLY_TOKENS,
-                                 banned=banned, stop=tokenizer.eos_token_ids,
-                                 pad_id=tokenizer.eos_token_ids[0] if tokenizer.eos_token_ids else 0)
+                                 banned=banned, stop=tokenizer.eos_token_ids)
         reply_of = {id(e): tokenizer.decode(r) for e, r in zip(negatives, replies)}
     for e in examples:
         if e.calls:

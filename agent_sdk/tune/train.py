@@ -289,38 +289,42 @@ REPLY_BATCH = 32
 @torch.no_grad()
 def greedy_replies(
     model: TorchLlama, prefix_ids: Sequence[int], prompts: Sequence[Sequence[int]], *, max_tokens: int,
-    banned: Sequence[int] = (), stop: Sequence[int] = (), pad_id: int = 0,
+    banned: Sequence[int] = (), stop: Sequence[int] = (),
 ) -> list[list[int]]:
     """The model's own greedy continuation of each prompt (prefix excluded), avoiding ``banned`` tokens.
 
     Negatives are trained to begin the reply the base model would write when
     it does not call: the tuned model learns to decline without unlearning how
-    it answers. Prompts run in batches over the shared prefix's keys and
-    values; each new token reruns the (short) suffixes, right-padded.
+    it answers. Prompts of the same length run as one batch over the shared
+    prefix's keys and values, then one token at a time from their own (no
+    padding, so no mask is needed).
     """
     model.eval()
-    past = model.prefix_kv(prefix_ids)
-    out: list[list[int]] = []
-    for lo in range(0, len(prompts), REPLY_BATCH):
-        rows = [list(p) for p in prompts[lo:lo + REPLY_BATCH]]
-        replies: list[list[int]] = [[] for _ in rows]
-        live = list(range(len(rows)))
-        for _ in range(max_tokens):
-            if not live:
-                break
-            width = max(len(rows[i]) for i in live)
-            ids = torch.full((len(live), width), pad_id, dtype=torch.long)
-            for k, i in enumerate(live):
-                ids[k, : len(rows[i])] = torch.tensor(rows[i], dtype=torch.long)
-            hidden = model.hidden_states(ids, past=past)  # (b, s, h)
-            last = torch.stack([hidden[k, len(rows[i]) - 1] for k, i in enumerate(live)])  # (b, h)
-            logits = model.logits_from_hidden(last)  # (b, v)
-            if banned:
-                logits[:, list(banned)] = -math.inf
-            for k, tok in zip(list(live), logits.argmax(dim=-1).tolist()):
-                rows[k].append(tok)
-                replies[k].append(tok)
-                if tok in stop:
-                    live.remove(k)
-        out += replies
-    return out
+    prefix_past = model.prefix_kv(prefix_ids)
+    out: dict[int, list[int]] = {}
+    by_len: dict[int, list[int]] = {}
+    for i, p in enumerate(prompts):
+        by_len.setdefault(len(p), []).append(i)
+    for idx in by_len.values():
+        for lo in range(0, len(idx), REPLY_BATCH):
+            rows = idx[lo:lo + REPLY_BATCH]
+            ids = torch.tensor([list(prompts[i]) for i in rows], dtype=torch.long)  # (b, s)
+            logits, past = model(ids, past=prefix_past, return_kv=True)
+            last = logits[:, -1]  # (b, v)
+            replies: list[list[int]] = [[] for _ in rows]
+            done = [False] * len(rows)
+            for _ in range(max_tokens):
+                if banned:
+                    last[:, list(banned)] = -math.inf
+                toks = last.argmax(dim=-1)  # (b,)
+                for k, tok in enumerate(toks.tolist()):
+                    if not done[k]:
+                        replies[k].append(tok)
+                        done[k] = tok in stop
+                if all(done):
+                    break
+                logits, past = model(toks[:, None], past=past, return_kv=True)
+                last = logits[:, -1]
+            for i, r in zip(rows, replies):
+                out[i] = r
+    return [out[i] for i in range(len(prompts))]

@@ -40,7 +40,7 @@ def test_batches_put_loss_only_on_target_tokens() -> None:
 
 def test_greedy_replies_equal_one_token_at_a_time(llama_ckpt: Path) -> None:
     net = _model(llama_ckpt)
-    prompts = [[3, 9, 11], [4, 12], [5, 6, 7, 8, 9]]
+    prompts = [[3, 9, 11], [4, 12], [5, 6, 7, 8, 9], [10, 11, 12]]
     got = greedy_replies(net, PREFIX, prompts, max_tokens=4, banned=[0])
     for prompt, reply in zip(prompts, got):
         seq = list(PREFIX) + prompt
