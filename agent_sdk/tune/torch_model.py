@@ -177,30 +177,54 @@ class Attention(nn.Module):
         self.o_proj = Linear(w[prefix + "o_proj.weight"])
 
     def forward(
-        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None,
+        want_kv: bool = True,
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
         b, s, _ = x.shape
         q = self.q_proj(x).view(b, s, self.nq, self.d).transpose(1, 2)  # (b, nq, s, d)
         k = self.k_proj(x).view(b, s, self.nkv, self.d).transpose(1, 2)  # (b, nkv, s, d)
         v = self.v_proj(x).view(b, s, self.nkv, self.d).transpose(1, 2)  # (b, nkv, s, d)
         q, k = _rotate_half(q, cos, sin), _rotate_half(k, cos, sin)
-        p = 0
-        if past is not None:
-            pk, pv = past  # (1 or b, nkv, p, d): a shared prefix is broadcast to every row
-            p = pk.shape[2]
-            k = torch.cat([pk.expand(b, -1, -1, -1), k], dim=2)  # (b, nkv, p + s, d)
-            v = torch.cat([pv.expand(b, -1, -1, -1), v], dim=2)  # (b, nkv, p + s, d)
-        group = self.nq // self.nkv
-        kq = k.repeat_interleave(group, dim=1) if group > 1 else k  # (b, nq, p + s, d)
-        vq = v.repeat_interleave(group, dim=1) if group > 1 else v  # (b, nq, p + s, d)
-        if p == 0:
-            out = F.scaled_dot_product_attention(q, kq, vq, is_causal=True, scale=self.d**-0.5)  # (b, nq, s, d)
+        if past is not None and past[0].shape[0] == 1 and b > 1:
+            # A prefix shared by every row: its keys are read in place, never copied per row
+            # (a copy per row and layer was most of a training step's time and memory).
+            out = self._shared_prefix_attention(q, k, v, past)  # (b, nq, s, d)
+            kv = (torch.cat([past[0].expand(b, -1, -1, -1), k], dim=2),
+                  torch.cat([past[1].expand(b, -1, -1, -1), v], dim=2)) if want_kv else None
         else:
+            p = 0
+            if past is not None:
+                p = past[0].shape[2]
+                k = torch.cat([past[0].expand(b, -1, -1, -1), k], dim=2)  # (b, nkv, p + s, d)
+                v = torch.cat([past[1].expand(b, -1, -1, -1), v], dim=2)  # (b, nkv, p + s, d)
             # query i sits at position p + i: it sees the whole prefix and the new tokens up to itself
-            mask = torch.ones(s, p + s, dtype=torch.bool, device=x.device).tril(diagonal=p)  # (s, p + s)
-            out = F.scaled_dot_product_attention(q, kq, vq, attn_mask=mask, scale=self.d**-0.5)  # (b, nq, s, d)
+            mask = None if p == 0 else torch.ones(s, p + s, dtype=torch.bool, device=x.device).tril(diagonal=p)
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=p == 0, scale=self.d**-0.5,
+                                                 enable_gqa=True)  # (b, nq, s, d)
+            kv = (k, v) if want_kv else None
         out = out.transpose(1, 2).reshape(b, s, self.nq * self.d)  # (b, s, nq d)
-        return self.o_proj(out), (k, v)
+        return self.o_proj(out), kv
+
+    def _shared_prefix_attention(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor]
+    ) -> torch.Tensor:
+        """Softmax over the shared prefix's keys ``(1, nkv, p, d)`` and the row's own causal keys, jointly."""
+        b, _, s, d = q.shape
+        g = self.nq // self.nkv
+        pk, pv = past[0][0], past[1][0]  # (nkv, p, d)
+        p = pk.shape[1]
+        qg = q.reshape(b, self.nkv, g * s, d)  # (b, nkv, g s, d): query heads grouped under their KV head
+        # prefix scores: every row's queries against one copy of the prefix keys
+        qf = qg.transpose(0, 1).reshape(self.nkv, b * g * s, d)  # (nkv, b g s, d)
+        sp = torch.bmm(qf, pk.transpose(1, 2)).view(self.nkv, b, g * s, p).transpose(0, 1)  # (b, nkv, g s, p)
+        sn = qg @ k.transpose(-1, -2)  # (b, nkv, g s, s)
+        causal = torch.ones(s, s, dtype=torch.bool, device=q.device).tril().repeat(g, 1)  # (g s, s)
+        sn = sn.masked_fill(~causal, -math.inf)
+        probs = torch.softmax(torch.cat([sp, sn], dim=-1) * d**-0.5, dim=-1)  # (b, nkv, g s, p + s)
+        pp, pn = probs[..., :p], probs[..., p:]
+        op = torch.bmm(pp.transpose(0, 1).reshape(self.nkv, b * g * s, p), pv)  # (nkv, b g s, d)
+        out = op.view(self.nkv, b, g * s, d).transpose(0, 1) + pn @ v  # (b, nkv, g s, d)
+        return out.reshape(b, self.nq, s, d)
 
 
 class MLP(nn.Module):
@@ -228,9 +252,10 @@ class DecoderLayer(nn.Module):
         self.mlp = MLP(w, p + "mlp.")
 
     def forward(
-        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        attn, kv = self.self_attn(self.input_layernorm(x), cos, sin, past)
+        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None,
+        want_kv: bool = True,
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
+        attn, kv = self.self_attn(self.input_layernorm(x), cos, sin, past, want_kv)
         x = x + attn
         return x + self.mlp(self.post_attention_layernorm(x)), kv
 
@@ -303,8 +328,8 @@ class TorchLlama(nn.Module):
         """Block executions per token: one KV entry each."""
         return self.cfg.num_layer_runs
 
-    def _body(self, input_ids: torch.Tensor, past: KV | None) -> tuple[torch.Tensor, KV]:
-        """Normed hidden states ``(b, s, h)`` and the keys/values of prefix plus these tokens."""
+    def _body(self, input_ids: torch.Tensor, past: KV | None, want_kv: bool = True) -> tuple[torch.Tensor, KV]:
+        """Normed hidden states ``(b, s, h)`` and the keys/values of prefix plus these tokens (empty unless ``want_kv``)."""
         if input_ids.dim() != 2:
             raise UserError(f"input_ids must be (batch, seq), got shape {tuple(input_ids.shape)}")
         b, s = input_ids.shape
@@ -318,10 +343,13 @@ class TorchLlama(nn.Module):
         x = self.model.embed_tokens(input_ids)  # (b, s, h)
         runs = 2 if self.cfg.layer_sharing else 1
         new_kv: list[tuple[torch.Tensor, torch.Tensor]] = []
+        run = 0
         for layer in self.model.layers:
             for _ in range(runs):  # immediate block-wise weight sharing: same block, own keys
-                x, kv = layer(x, cos, sin, None if past is None else past[len(new_kv)])
-                new_kv.append(kv)
+                x, kv = layer(x, cos, sin, None if past is None else past[run], want_kv)
+                run += 1
+                if kv is not None:
+                    new_kv.append(kv)
         return self.model.norm(x), tuple(new_kv)  # (b, s, h)
 
     def logits_from_hidden(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -363,13 +391,13 @@ class TorchLlama(nn.Module):
             UserError: ``input_ids`` or ``past`` have the wrong shape.
             ContextOverflowError: Prefix plus tokens exceed ``context_window``.
         """
-        hidden, kv = self._body(input_ids, past)
+        hidden, kv = self._body(input_ids, past, return_kv)
         logits = self.logits_from_hidden(hidden)  # (b, s, v)
         return (logits, kv) if return_kv else logits
 
     def hidden_states(self, input_ids: torch.Tensor, *, past: KV | None = None) -> torch.Tensor:
         """The final normed hidden states ``(b, s, h)`` (what the output head reads), e.g. for embeddings."""
-        return self._body(input_ids, past)[0]
+        return self._body(input_ids, past, want_kv=False)[0]
 
     def prefix_kv(self, prefix_ids: Sequence[int] | torch.Tensor) -> KV:
         """Keys/values ``(1, nkv, p, d)`` of a prefix shared by a batch, computed without gradient."""
