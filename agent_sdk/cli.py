@@ -606,7 +606,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--examples", metavar="FILE.jsonl",
                    help='your own {"q", "calls": [{"name", "arguments"}]} lines ({slot} templates expanded)')
     t.add_argument("--model", default=DEFAULT_PROMPT_MODEL, help="base model: preset, model folder or .gguf file")
-    t.add_argument("--quant", choices=QUANT_NAMES, default="q4", help="the tuned bundle's quantization")
+    t.add_argument("--quant", choices=QUANT_NAMES, default="q8",
+                   help="the tuned bundle's quantization (default q8: requantizing the merged weights to q4 "
+                        "erases most of the update, see docs/tuning.md)")
     t.add_argument("--target", default="host", help=f"one of: {', '.join(TARGETS)}")
     budget = t.add_mutually_exclusive_group()
     budget.add_argument("--minutes", type=_positive, default=20.0, help="training time (default 20)")

@@ -152,7 +152,8 @@ class LocalBackend:
 
     def step(self, request: StepRequest) -> StepStream:
         """See :meth:`Backend.step`."""
-        messages, tools, policy, max_tokens = request.messages, request.tools, request.policy, request.max_tokens
+        messages, tools, max_tokens = request.messages, request.tools, request.max_tokens
+        policy = request.policy.for_bundle(getattr(self.engine, "manifest", None))  # a tuned bundle's threshold
         tok = self.engine.tokenizer
         choice = policy.tool_choice
         schema_warnings: list[str] = []

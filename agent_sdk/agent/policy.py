@@ -90,6 +90,18 @@ class CallPolicy:
         """A copy with ``changes`` applied (the policy itself is frozen)."""
         return dataclasses.replace(self, **changes)
 
+    def for_bundle(self, manifest: dict[str, Any] | None) -> CallPolicy:
+        """This policy with the bundle's own ``auto`` threshold, unless its rule was changed from the default.
+
+        A tuned bundle records the threshold calibrated for it on generated
+        requests (manifest ``policy.auto_threshold``); a caller who set a rule
+        or a threshold keeps theirs.
+        """
+        t = ((manifest or {}).get("policy") or {}).get("auto_threshold")
+        if t is None or self.auto != DEFAULT_AUTO_RULE:
+            return self
+        return self.with_threshold(float(t))
+
     def with_threshold(self, threshold: float | None) -> CallPolicy:
         """A copy whose ``auto`` rule needs ``threshold`` (None: this policy as it is)."""
         return self if threshold is None else self.replace(auto=dataclasses.replace(self.auto, threshold=threshold))

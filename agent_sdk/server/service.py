@@ -178,7 +178,8 @@ class ChatService:
     def _run(self, req: ChatRequest) -> Generator[tuple[str, Any], None, None]:
         """Yields ``("text", delta)``…, or ``("calls", [ToolCall])``; then ``("end", (finish, usage))``."""
         if req.tools and req.tool_choice != "none":
-            policy = self.config.policy.replace(tool_choice=req.tool_choice, parallel=req.parallel)
+            policy = self.config.policy.for_bundle(self.engine.manifest).replace(
+                tool_choice=req.tool_choice, parallel=req.parallel)
             step = decode_calls(
                 self.engine, req.prompt_ids, req.tools, policy=policy, max_tokens=req.sampling.max_tokens,
                 request=req.request, answered=req.answered, grammar_engine=self._grammar,

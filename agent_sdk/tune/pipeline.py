@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,10 @@ __all__ = ["DEFAULT_EXAMPLE_COUNT", "TuneResult", "tool_specs", "tune"]
 
 DEFAULT_EXAMPLE_COUNT = 3000
 """Generated requests per run (before the user's own examples)."""
+CALIBRATION_COUNT = 160
+"""Fresh generated requests the bundle's ``auto`` threshold is chosen on."""
+CALIBRATION_SEED_OFFSET = 7919
+"""Added to the training seed for the calibration requests."""
 NEGATIVE_REPLY_TOKENS = 6
 """Tokens of the base model's own reply a negative is trained to begin with."""
 
@@ -86,7 +91,7 @@ def tune(
     tools: str | Sequence[Tool[..., Any] | dict[str, Any]],
     *,
     model: str = "smollm2-135m",
-    quant: str = "q4",
+    quant: str = "q8",
     target: str = "host",
     out: Path | None = None,
     examples_file: Path | None = None,
@@ -104,7 +109,8 @@ def tune(
     Args:
         tools: A tools file or module (as ``agent-sdk run --tools``), or tools.
         model: The base model: preset, Hugging Face folder or GGUF file.
-        quant: The bundle's quantization.
+        quant: The bundle's quantization (q8 by default: requantizing the merged
+            weights to q4 keeps little of the update; see docs/tuning.md).
         target: The bundle's target.
         out: The bundle folder (default ``compiled/<model>-tuned-<quant>-<target>``).
         examples_file: The developer's own examples (JSON lines), weighted up.
@@ -213,11 +219,76 @@ def tune(
         tensor_overrides=merged, manifest_extra={"tuning": tuning, "prompt": {"tool_listing": tool_listing}},
         extra_files={name: adapter_dir / name for name in ("adapter_model.safetensors", "adapter_config.json")},
     )
+    _calibrate(Path(compiled.path), specs, examples, system, settings.seed, note)
     score = None
     if heldout is not None:
         score = _score(Path(compiled.path), specs, heldout, system, note)
     manifest = read_manifest(Path(compiled.path))
     return TuneResult(Path(compiled.path), manifest, score, result.stopped)
+
+
+def _update_manifest(bundle: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    manifest = read_manifest(bundle)
+    for key in ("files", "format_version"):
+        manifest.pop(key, None)
+    change(manifest)
+    write_manifest(bundle, manifest)
+
+
+def _calibrate(bundle: Path, specs: list[dict[str, Any]], trained: Sequence[Any], system: str | None, seed: int,
+               note: Callable[[str], None]) -> None:
+    """Finds the ``auto`` threshold that serves the tuned model best on fresh generated requests.
+
+    The SDK's default threshold is fitted to base models, which rarely start a
+    call; a tuned model starts one readily, so its own threshold is chosen on
+    requests generated with another seed (none of them trained on, never the
+    held-out set): the score that maximizes right calls plus right declines,
+    each as a share of its kind. It is recorded as the bundle's
+    ``policy.auto_threshold`` and used wherever the caller kept the default rule.
+    """
+    from agent_sdk.agent.backends import LocalBackend, StepRequest, run_step
+    from agent_sdk.agent.policy import DEFAULT_POLICY
+    from agent_sdk.runtime.engine import Engine
+    from agent_sdk.tune.heldout import same_calls
+
+    seen = {e.query.casefold() for e in trained}
+    fresh = [e for e in generate_examples(specs, count=CALIBRATION_COUNT * 2, seed=seed + CALIBRATION_SEED_OFFSET)
+             if e.query.casefold() not in seen][:CALIBRATION_COUNT]
+    note(f"calibrating the auto threshold on {len(fresh)} fresh generated requests")
+    engine = Engine(bundle)
+    backend = LocalBackend(engine)
+    policy = DEFAULT_POLICY.replace(tool_choice="auto").with_threshold(-math.inf)  # keep every call: read its score
+    points: list[tuple[float, bool, bool]] = []  # (score, is a tool request, call right)
+    for e in fresh:
+        step = run_step(backend.step(StepRequest([{"role": "user", "content": e.query}], specs, policy,
+                                                 max_tokens=128, system=system, answer=False)))
+        score = step.stats.auto_score if step.stats.auto_score is not None else -math.inf
+        got = [{"name": c.name, "arguments": c.arguments} for c in step.calls]
+        points.append((score, bool(e.calls), bool(e.calls) and same_calls(got, e.calls)))
+    del engine
+    n_tool = sum(1 for _, t, _ in points if t) or 1
+    n_none = sum(1 for _, t, _ in points if not t) or 1
+    best: tuple[float, float] = (-1.0, DEFAULT_POLICY.auto.threshold)
+    cuts = sorted({s for s, _, _ in points if math.isfinite(s)})
+    for lo, hi in zip([cuts[0] - 1.0, *cuts], [*cuts, cuts[-1] + 1.0]) if cuts else []:
+        t = (lo + hi) / 2
+        value = (sum(1 for s, tool, ok in points if tool and ok and s >= t) / n_tool
+                 + sum(1 for s, tool, _ in points if not tool and s < t) / n_none)
+        if value > best[0]:
+            best = (value, t)
+    threshold = round(best[1], 3)
+    calls_ok = sum(1 for s, tool, ok in points if tool and ok and s >= threshold) / n_tool
+    declines = sum(1 for s, tool, _ in points if not tool and s < threshold) / n_none
+    note(f"auto threshold {threshold}: on the fresh requests {calls_ok:.1%} called right, {declines:.1%} declined")
+
+    def record(manifest: dict[str, Any]) -> None:
+        manifest["policy"] = {"auto_threshold": threshold}
+        manifest["tuning"]["calibration"] = {
+            "requests": len(points), "seed": seed + CALIBRATION_SEED_OFFSET, "auto_threshold": threshold,
+            "tool_accuracy": round(calls_ok, 4), "decline_accuracy": round(declines, 4),
+        }
+
+    _update_manifest(bundle, record)
 
 
 def _score(bundle: Path, specs: list[dict[str, Any]], heldout: Path, system: str | None,
@@ -230,10 +301,7 @@ def _score(bundle: Path, specs: list[dict[str, Any]], heldout: Path, system: str
     engine = Engine(bundle)
     score = score_heldout(engine, specs, rows, policy=DEFAULT_POLICY.replace(tool_choice="auto"), system=system)
     del engine
-    manifest = read_manifest(bundle)
-    manifest["tuning"]["heldout"] = {"file": os.path.basename(heldout), **score.record()}
-    for key in ("files", "format_version"):
-        manifest.pop(key, None)
-    write_manifest(bundle, manifest)
+    _update_manifest(bundle, lambda m: m["tuning"].__setitem__(
+        "heldout", {"file": os.path.basename(heldout), **score.record()}))
     return score
 
