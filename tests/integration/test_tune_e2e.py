@@ -112,3 +112,43 @@ def test_the_agent_runs_the_tuned_bundle_with_its_own_prompt(tuned: tuple[Path, 
     assert "Turn on the lights in a room." not in agent.system_message()["content"]  # compact, from the manifest
     result = agent.run("turn on the kitchen lights")
     assert result.calls and result.calls[0][0].name in ("turn_on_lights", "set_timer")
+
+
+def test_the_cli_tunes_and_reports_json(tmp_path: Path, llama_ckpt: Path) -> None:
+    import subprocess
+    import sys
+
+    tools = tmp_path / "tiny_tools.py"
+    tools.write_text(TOOLS)
+    out = tmp_path / "cli-bundle"
+    cmd = [sys.executable, "-m", "agent_sdk.cli", "tune", "--tools", str(tools), "--model", str(llama_ckpt),
+           "--quant", "f32", "--steps", "2", "--rank", "2", "--batch-size", "2", "--count", "30", "--seed", "5",
+           "--out", str(out), "--json"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["path"] == str(out) and summary["steps"] == 2 and summary["settings"]["rank"] == 2
+    assert summary["settings"]["seed"] == 5 and verify_bundle(out)
+    assert (tmp_path / "cli-bundle.tune" / "checkpoint.pt").exists()
+
+
+@pytest.mark.parametrize(("line", "problem"), [
+    ("not json", "mine.jsonl:1"),
+    ('{"q": "x", "calls": [{"name": "no_such_tool", "arguments": {}}]}', "no_such_tool"),
+    ('{"q": "timer {minutes}", "calls": [{"name": "set_timer", "arguments": {"minutes": "{hours}"}}]}', "hours"),
+    ('{"q": "timer", "calls": [{"name": "set_timer", "arguments": {"minutes": "soon"}}]}', "mine.jsonl:1"),
+])
+def test_bad_examples_are_refused_before_training(tmp_path: Path, llama_ckpt: Path, line: str, problem: str) -> None:
+    import subprocess
+    import sys
+
+    tools = tmp_path / "tiny_tools.py"
+    tools.write_text(TOOLS)
+    mine = tmp_path / "mine.jsonl"
+    mine.write_text(line + "\n")
+    cmd = [sys.executable, "-m", "agent_sdk.cli", "tune", "--tools", str(tools), "--model", str(llama_ckpt),
+           "--steps", "1", "--examples", str(mine), "--out", str(tmp_path / "never")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    assert problem in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "never").exists()

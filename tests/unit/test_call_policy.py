@@ -133,3 +133,15 @@ def test_another_call_format_flows_through_grammar_parse_and_stages() -> None:
     rendered = render_messages([assistant_message("", [("c1", "get_weather", {"city": "Paris"})]),
                                 {"role": "tool", "tool_call_id": "c1", "content": "21"}], fmt)
     assert rendered[0]["content"] == text and rendered[1]["content"] == "<function_result>21</function_result>"
+
+
+def test_a_tuned_bundle_threshold_applies_only_to_the_default_rule() -> None:
+    from agent_sdk.agent.policy import DEFAULT_POLICY
+
+    manifest = {"policy": {"auto_threshold": -3.4}}
+    assert DEFAULT_POLICY.for_bundle(manifest).auto.threshold == -3.4
+    assert DEFAULT_POLICY.for_bundle({"name": "base"}) is DEFAULT_POLICY
+    assert DEFAULT_POLICY.for_bundle(None) is DEFAULT_POLICY
+    mine = DEFAULT_POLICY.with_threshold(-1.5)
+    assert mine.for_bundle(manifest).auto.threshold == -1.5  # the caller's own threshold wins
+    assert DEFAULT_POLICY.replace(tool_choice="required").for_bundle(manifest).tool_choice == "required"
