@@ -15,6 +15,8 @@ import json
 import math
 import os
 import random
+import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -195,6 +197,7 @@ def train(
     done_here = 0
     stopped = False
     model.train()
+    previous = _stop_on_sigterm()
     try:
         while total is None or step < total:
             if budget is not None and time.perf_counter() - t0 >= budget:
@@ -223,12 +226,31 @@ def train(
                 last_save = time.perf_counter()
     except KeyboardInterrupt:
         stopped = True
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     model.eval()
     _save_checkpoint(ckpt_path, model, opt, step, losses, settings)
     seconds = time.perf_counter() - t0
     tail = losses[-10:] or [float("nan")]
     return TrainResult(step, sum(tail) / len(tail), seconds, done_here * settings.batch_size / max(seconds, 1e-9),
                        stopped, losses)
+
+
+def _raise_interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_on_sigterm() -> Any:
+    """SIGTERM (``kill``, a service stopping) ends training like Ctrl-C: checkpoint kept, bundle written.
+
+    Returns the previous handler to restore (None off the main thread, where handlers cannot be set).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    return previous
 
 
 def _estimate_steps(step: int, done_here: int, t0: float, budget: float | None) -> int:

@@ -105,3 +105,22 @@ def test_bad_settings_are_refused() -> None:
         TuneSettings(rank=0)
     with pytest.raises(UserError):
         TuneSettings(targets=())
+
+
+def test_sigterm_stops_training_like_ctrl_c(llama_ckpt: Path, tmp_path: Path) -> None:
+    import os
+    import signal
+
+    net = _model(llama_ckpt)
+    calls = []
+
+    def terminate(report: object) -> None:
+        calls.append(report)
+        if len(calls) == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    before = signal.getsignal(signal.SIGTERM)
+    settings = TuneSettings(rank=4, alpha=8.0, steps=10, minutes=None, batch_size=3, learning_rate=2e-2)
+    result = train(net, PREFIX, EXAMPLES, settings, workdir=tmp_path, resume=False, progress=terminate)
+    assert result.stopped and result.steps < 10 and (tmp_path / "checkpoint.pt").exists()
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler is put back
