@@ -32,9 +32,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from agent_sdk.errors import ConfigError, ContextOverflowError, ModelFormatError, UserError
+from agent_sdk.errors import ConfigError, ContextOverflowError, UserError
 from agent_sdk.models.mobilellm.mobilellm_config import MobileLLMConfig
-from agent_sdk.models.mobilellm.mobilellm_loader import Checkpoint, expected_tensors
+from agent_sdk.models.mobilellm.mobilellm_loader import Checkpoint, check_tensors
 
 __all__ = [
     "KV",
@@ -309,7 +309,7 @@ class TorchLlama(nn.Module):
         super().__init__()
         _check_config(cfg)
         shapes = weights.shapes() if isinstance(weights, _LazyTensors) else {n: a.shape for n, a in weights.items()}
-        _check_weights(cfg, shapes)
+        check_tensors(cfg, shapes, "weights given to TorchLlama")
         self.cfg = cfg
         self.model = LlamaBody(cfg, weights)
         self.lm_head = None if cfg.share_embedding else Linear(weights["lm_head.weight"])
@@ -404,22 +404,6 @@ class TorchLlama(nn.Module):
         ids = torch.as_tensor(prefix_ids, dtype=torch.long).reshape(1, -1)  # (1, p)
         with torch.no_grad():
             return self._body(ids, None)[1]
-
-
-def _check_weights(cfg: MobileLLMConfig, shapes: Mapping[str, tuple[int, ...]]) -> None:
-    """Every expected tensor with its shape and nothing else (a tied ``lm_head`` copy is allowed)."""
-    expected = expected_tensors(cfg)
-    problems = []
-    for name, shape in expected.items():
-        if name not in shapes:
-            problems.append(f"missing tensor {name} (expected shape {shape})")
-        elif tuple(shapes[name]) != shape:
-            problems.append(f"tensor {name} has shape {tuple(shapes[name])}, expected {shape}")
-    allowed_extra = {"lm_head.weight"} if cfg.share_embedding else set()
-    problems += [f"unexpected tensor {n}" for n in shapes if n not in expected and n not in allowed_extra
-                 and not n.endswith("rotary_emb.inv_freq")]
-    if problems:
-        raise ModelFormatError("weights do not match the config:\n  " + "\n  ".join(problems))
 
 
 def _check_past(past: KV | None, cfg: MobileLLMConfig, batch: int) -> int:

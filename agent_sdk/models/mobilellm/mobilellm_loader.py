@@ -9,7 +9,7 @@ format. GGUF Q4_0/Q4_1/Q8_0 blocks are repacked without requantizing.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from agent_sdk.models.checkpoint_io import GGUFFile, read_gguf, read_hf_weights
 from agent_sdk.models.mobilellm.mobilellm_config import MobileLLMConfig
 from agent_sdk.quantization import formats as qf
 
-__all__ = ["Checkpoint", "build_params", "expected_tensors", "gguf_tokenizer", "load_checkpoint"]
+__all__ = ["Checkpoint", "build_params", "check_tensors", "expected_tensors", "gguf_tokenizer", "load_checkpoint"]
 
 # Tensors some exporters add that carry no weights of ours.
 _IGNORED_SUFFIXES = ("rotary_emb.inv_freq",)
@@ -115,7 +115,7 @@ def expected_tensors(cfg: MobileLLMConfig) -> dict[str, tuple[int, ...]]:
     return out
 
 
-def _check_tensors(cfg: MobileLLMConfig, shapes: dict[str, tuple[int, ...]], source: Path) -> None:
+def check_tensors(cfg: MobileLLMConfig, shapes: Mapping[str, tuple[int, ...]], source: Path | str) -> None:
     """Every expected tensor is there with its shape, and nothing else; before any is converted."""
     expected = expected_tensors(cfg)
     problems = []
@@ -229,7 +229,7 @@ def _load_hf(folder: Path) -> Checkpoint:
         raise ConfigError(f"{cfg_path}: {exc}") from exc
     weights = read_hf_weights(folder)
     tensors = {k: _Source(tuple(v.shape), array=v) for k, v in weights.items()}
-    _check_tensors(cfg, {k: t.shape for k, t in tensors.items()}, folder)
+    check_tensors(cfg, {k: t.shape for k, t in tensors.items()}, folder)
     dtypes: dict[str, int] = {}
     for v in weights.values():
         dtypes[str(v.dtype)] = dtypes.get(str(v.dtype), 0) + 1
@@ -413,7 +413,7 @@ def _load_gguf(path: Path) -> Checkpoint:
                 f"{path}: tensor {t.name} has GGML type {t.ggml_type}; supported: "
                 f"{', '.join(qf.GGML_TYPE_NAMES.values())}"
             )
-    _check_tensors(cfg, {canon_names[t.name]: t.shape for t in gf.tensors.values()}, path)
+    check_tensors(cfg, {canon_names[t.name]: t.shape for t in gf.tensors.values()}, path)
     tensors: dict[str, _Source] = {}
     for t in gf.tensors.values():
         canon = canon_names[t.name]
