@@ -23,9 +23,10 @@ LAYERS = {
     "models": 2,
     "compiler": 3, "runtime": 3,
     "constrain": 4, "tools": 4,
-    "agent": 5,
-    "eval": 6, "server": 6, "tui": 6, "tune": 6,
-    "cli": 7,
+    "mcp": 5,
+    "agent": 6,
+    "eval": 7, "server": 7, "tui": 7, "tune": 7,
+    "cli": 8,
 }
 
 
