@@ -1,0 +1,233 @@
+"""Tool retrieval: only the few tools a request is about go into the prompt and the grammar.
+
+A small model's accuracy, prompt length and prefill time all degrade as
+tools are added, and a 135M model's window holds a few dozen tool listings
+at most. With more tools than :data:`DEFAULT_MAX_TOOLS`, the agent ranks
+them against each request and offers only the top :data:`DEFAULT_TOP_K`;
+at or below it, every tool is offered as before.
+
+The selected tools are listed in the order they were registered, never in
+score order, and each tool's listing is the same text whatever else is
+listed. Two requests that pick the same tools therefore have the same
+system prompt (the engine's prefix cache serves it without a prefill), and
+two that share the first few tools share the cached prefix up to the first
+tool they differ in.
+
+Two retrievers are provided (their measurement is in docs/tool_retrieval.md):
+:class:`BM25Retriever`, lexical, over the tools' names, descriptions and
+parameters (the default), and
+:class:`~agent_sdk.agent.embedding_retrieval.HiddenStateRetriever`, the
+model's own hidden states as embeddings.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from agent_sdk.agent.words import split_camel_case
+from agent_sdk.errors import UserError
+
+__all__ = [
+    "DEFAULT_MAX_TOOLS", "DEFAULT_TOP_K", "BM25Retriever", "Retriever", "ToolRetrieval", "retrieval_terms",
+    "tool_text",
+]
+
+# Above this many tools a request sees only its top-K. Measured with
+# SmolLM2-135M on BFCL simple_python (docs/tool_retrieval.md): the listing of
+# eight average BFCL tools is ~600 tokens, a third of a 2k window, and accuracy
+# with every tool listed already falls at 10 tools.
+DEFAULT_MAX_TOOLS = 8
+
+# Tools offered per request when retrieving. BM25's recall@5 on BFCL
+# simple_python among 400 tools is in docs/tool_retrieval.md.
+DEFAULT_TOP_K = 5
+
+# A word is cut to this many letters after its plural is removed: a crude,
+# language-light stemmer ("calculate" / "calculation" → "calcul").
+_TERM_LEN = 6
+
+# Function words only: BM25's weights already discount words many tools share
+# ("calculate", "get"), and dropping them outright lost "function" in
+# ``cell_biology.function_lookup`` (BFCL simple_python).
+_FUNCTION_WORDS = frozenset(
+    """the and for with from into onto that this these those what which when where who whom whose how why
+    are was were been being have has had does did can could should would will shall may might must
+    any all each every some such other than then there their them they its not nor but per via
+    you your yours our ours his her hers him she one ones also just about please want need like""".split()
+)
+
+# BM25's saturation and length normalisation (the usual values).
+_K1 = 1.2
+_B = 0.75
+
+# Tools whose terms are kept between requests (beyond this the cache starts over).
+_MAX_CACHED_TOOLS = 4096
+
+# A tool's name says most about it: its words count this many times.
+_NAME_WEIGHT = 2
+
+
+def retrieval_terms(text: str) -> list[str]:
+    """The index terms of ``text``: topical words, plural removed, cut to six letters (with repeats)."""
+    out = []
+    for word in re.findall(r"[A-Za-z]+", split_camel_case(text)):
+        w = word.lower()
+        if len(w) < 3 or w in _FUNCTION_WORDS:
+            continue
+        if w.endswith("ies") and len(w) > 4:
+            w = w[:-3] + "y"
+        elif w.endswith("s") and not w.endswith("ss") and len(w) > 3:
+            w = w[:-1]
+        out.append(w[:_TERM_LEN])
+    return out
+
+
+def tool_text(tool: dict[str, Any]) -> str:
+    """What a tool is about, as one text: name, description, parameter names and descriptions."""
+    parts = [str(tool.get("name", "")).replace("_", " ").replace(".", " "), str(tool.get("description") or "")]
+    props = (tool.get("parameters") or {}).get("properties") or {}
+    for name, schema in props.items():
+        parts.append(str(name).replace("_", " "))
+        if isinstance(schema, dict) and schema.get("description"):
+            parts.append(str(schema["description"]))
+    return ". ".join(p for p in parts if p)
+
+
+def _tool_terms(tool: dict[str, Any]) -> list[str]:
+    return retrieval_terms(str(tool.get("name", ""))) * (_NAME_WEIGHT - 1) + retrieval_terms(tool_text(tool))
+
+
+def _tool_key(tool: dict[str, Any]) -> tuple[str, str]:
+    return str(tool.get("name", "")), tool_text(tool)
+
+
+@runtime_checkable
+class Retriever(Protocol):
+    """Scores tools against a request (higher: more relevant)."""
+
+    name: str
+
+    def scores(self, request: str, tools: Sequence[dict[str, Any]]) -> list[float]:
+        """One score per tool, in the tools' order."""
+        ...
+
+
+@dataclass
+class _Index:
+    terms: list[Counter[str]]
+    lengths: list[int]
+    idf: dict[str, float]
+    mean_length: float
+
+
+class BM25Retriever:
+    """Okapi BM25 over each tool's name (counted twice), description and parameters.
+
+    The index of a tool set is built on first use and kept (keyed by the
+    tools' names and texts), so a request costs one pass over the terms it
+    contains.
+    """
+
+    name = "bm25"
+
+    def __init__(self) -> None:
+        self._indexes: dict[tuple[tuple[str, str], ...], _Index] = {}
+        self._terms: dict[tuple[str, str], Counter[str]] = {}  # per tool: pools of one tool set share them
+
+    def _counts(self, key: tuple[str, str], tool: dict[str, Any]) -> Counter[str]:
+        counts = self._terms.get(key)
+        if counts is None:
+            if len(self._terms) >= _MAX_CACHED_TOOLS:
+                self._terms.clear()
+            counts = self._terms[key] = Counter(_tool_terms(tool))
+        return counts
+
+    def _index(self, tools: Sequence[dict[str, Any]]) -> _Index:
+        keys = [_tool_key(t) for t in tools]
+        key = tuple(keys)
+        index = self._indexes.get(key)
+        if index is None:
+            terms = [self._counts(k, t) for k, t in zip(keys, tools)]
+            lengths = [sum(c.values()) for c in terms]
+            df: Counter[str] = Counter()
+            for c in terms:
+                df.update(c.keys())
+            n = len(tools)
+            idf = {t: math.log(1 + (n - k + 0.5) / (k + 0.5)) for t, k in df.items()}
+            index = _Index(terms, lengths, idf, (sum(lengths) / n) if n else 0.0)
+            if len(self._indexes) >= 8:  # a few tool sets at most (an agent has one)
+                self._indexes.pop(next(iter(self._indexes)))
+            self._indexes[key] = index
+        return index
+
+    def scores(self, request: str, tools: Sequence[dict[str, Any]]) -> list[float]:
+        """See :meth:`Retriever.scores`."""
+        if not tools:
+            return []
+        index = self._index(tools)
+        query = set(retrieval_terms(request))
+        out = []
+        for terms, length in zip(index.terms, index.lengths):
+            norm = _K1 * (1 - _B + _B * length / (index.mean_length or 1.0))
+            s = 0.0
+            for q in query:
+                f = terms.get(q, 0)
+                if f:
+                    s += index.idf[q] * f * (_K1 + 1) / (f + norm)
+            out.append(s)
+        return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolRetrieval:
+    """When and how an agent narrows its tools per request.
+
+    Attributes:
+        retriever: Scores tools against a request (default :class:`BM25Retriever`).
+        max_tools: With at most this many tools, every tool is offered.
+        top_k: Tools offered per request when there are more.
+    """
+
+    retriever: Retriever = field(default_factory=BM25Retriever)
+    max_tools: int = DEFAULT_MAX_TOOLS
+    top_k: int = DEFAULT_TOP_K
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.top_k, int) or self.top_k < 1:
+            raise UserError(f"tool retrieval: top_k must be a positive integer, got {self.top_k!r}")
+        if not isinstance(self.max_tools, int) or self.max_tools < 0:
+            raise UserError(f"tool retrieval: max_tools must be a non-negative integer, got {self.max_tools!r}")
+
+    def select(
+        self, request: str, tools: Sequence[dict[str, Any]], *, keep: Iterable[str] = ()
+    ) -> list[dict[str, Any]]:
+        """The tools to offer for ``request``, in their given order.
+
+        Args:
+            request: The user's request.
+            tools: Every tool (``{"name", "description", "parameters"}``).
+            keep: Names always offered (a tool the caller forces), beyond ``top_k``.
+
+        Returns:
+            ``tools`` itself when there are at most ``max_tools``; otherwise the
+            ``top_k`` best scored (ties: earlier first) plus ``keep``.
+        """
+        if len(tools) <= self.max_tools:
+            return list(tools)
+        scores = self.retriever.scores(request, tools)
+        order = sorted(range(len(tools)), key=lambda i: (-scores[i], i))
+        chosen = set(order[: self.top_k])
+        wanted = set(keep)
+        chosen |= {i for i, t in enumerate(tools) if t.get("name") in wanted}
+        return [t for i, t in enumerate(tools) if i in chosen]
+
+    def rank(self, request: str, tools: Sequence[dict[str, Any]]) -> list[str]:
+        """Every tool's name, best first (for measuring recall)."""
+        scores = self.retriever.scores(request, tools)
+        order = sorted(range(len(tools)), key=lambda i: (-scores[i], i))
+        return [str(tools[i].get("name")) for i in order]
