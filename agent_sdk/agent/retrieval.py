@@ -54,12 +54,10 @@ _TERM_LEN = 6
 # Function words only: BM25's weights already discount words many tools share
 # ("calculate", "get"), and dropping them outright lost "function" in
 # ``cell_biology.function_lookup`` (BFCL simple_python).
-_FUNCTION_WORDS = frozenset(
-    """the and for with from into onto that this these those what which when where who whom whose how why
+_FUNCTION_WORDS = frozenset(re.findall(r"\S+", """the and for with from into onto that this these those what which when where who whom whose how why
     are was were been being have has had does did can could should would will shall may might must
     any all each every some such other than then there their them they its not nor but per via
-    you your yours our ours his her hers him she one ones also just about please want need like""".split()
-)
+    you your yours our ours his her hers him she one ones also just about please want need like"""))
 
 # BM25's saturation and length normalisation (the usual values).
 _K1 = 1.2
