@@ -177,6 +177,7 @@ def compile_model(
             "library": LIBRARY,
             "params": PARAMS,
             "param_order": order,
+            "hidden_states": net.hidden_states_info(),  # what Engine.hidden_states reads
             "tokenizer": "tokenizer.json" if "tokenizer.json" in ckpt.tokenizer_files else "tokenizer.model",
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "build_seconds": round(build_s, 2),

@@ -7,7 +7,8 @@ it can serve as ground truth for the SDK's loaders and compiled models:
   ``pytorch_model.bin`` in the PyTorch zip format, parsed with a restricted
   unpickler that never imports anything).
 * :func:`hf_forward` runs Llama / MobileLLM (rotate-half RoPE, GQA, SwiGLU,
-  RMSNorm, MobileLLM immediate block-wise layer sharing, shared embedding).
+  RMSNorm, MobileLLM immediate block-wise layer sharing, shared embedding);
+  :func:`hf_hidden_states` is the same pass stopped before the output head.
 * :func:`gguf_forward` runs a GGUF ``llama`` file directly on its *permuted*
   Q/K weights with interleaved (adjacent-pair, llama.cpp "NORM") RoPE, i.e.
   without undoing the converter's permutation.  Agreement between the two
@@ -26,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["gguf_forward", "hf_forward", "load_hf_state", "load_torch_zip"]
+__all__ = ["gguf_forward", "hf_forward", "hf_hidden_states", "load_hf_state", "load_torch_zip"]
 
 # --------------------------------------------------------------------------- #
 # Loading
@@ -235,18 +236,22 @@ def _swiglu(x: np.ndarray, gate: np.ndarray, up: np.ndarray, down: np.ndarray) -
     return (_silu(x @ gate.T) * (x @ up.T)) @ down.T
 
 
-def hf_forward(
-    config: Mapping[str, Any], weights: Mapping[str, np.ndarray], token_ids: list[int]
-) -> np.ndarray:
-    """Full-sequence forward pass of a HF Llama / MobileLLM model in float64.
+def hf_hidden_states(
+    config: Mapping[str, Any], weights: Mapping[str, np.ndarray], token_ids: list[int], *, middle_layer: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hidden states of a HF Llama / MobileLLM model in float64.
 
     Args:
         config: Parsed ``config.json``.
         weights: HF-named weights (as returned by :func:`load_hf_state`).
         token_ids: Prompt token ids (positions start at 0).
+        middle_layer: Decoder layers (each with its repeats, under layer
+            sharing) run before the ``middle`` state is taken.
 
     Returns:
-        Logits of shape ``(len(token_ids), vocab_size)``, float64.
+        ``(final, middle)``, each ``(len(token_ids), hidden_size)``: the
+        final RMSNorm's output, and the residual stream after
+        ``middle_layer`` layers (not normalized).
     """
     w = {k: np.asarray(v, dtype=np.float64) for k, v in weights.items()}
     hidden = int(config["hidden_size"])
@@ -261,7 +266,10 @@ def hf_forward(
         return _rope_rotate_half(t, theta)
 
     x = w["model.embed_tokens.weight"][np.asarray(token_ids, dtype=np.int64)]
+    middle = x
     for layer in range(int(config["num_hidden_layers"])):
+        if layer == middle_layer:
+            middle = x
         p = f"model.layers.{layer}."
         for _ in range(repeats):
             h = _rms_norm(x, w[p + "input_layernorm.weight"], eps)
@@ -280,10 +288,29 @@ def hf_forward(
             x = x + _swiglu(
                 h, w[p + "mlp.gate_proj.weight"], w[p + "mlp.up_proj.weight"], w[p + "mlp.down_proj.weight"]
             )
-    x = _rms_norm(x, w["model.norm.weight"], eps)
+    if middle_layer >= int(config["num_hidden_layers"]):
+        middle = x
+    return _rms_norm(x, w["model.norm.weight"], eps), middle
+
+
+def hf_forward(
+    config: Mapping[str, Any], weights: Mapping[str, np.ndarray], token_ids: list[int]
+) -> np.ndarray:
+    """Full-sequence forward pass of a HF Llama / MobileLLM model in float64.
+
+    Args:
+        config: Parsed ``config.json``.
+        weights: HF-named weights (as returned by :func:`load_hf_state`).
+        token_ids: Prompt token ids (positions start at 0).
+
+    Returns:
+        Logits of shape ``(len(token_ids), vocab_size)``, float64.
+    """
+    x, _ = hf_hidden_states(config, weights, token_ids)
+    w = weights
     shared = bool(config.get("share_embedding", False)) or bool(config.get("tie_word_embeddings", False))
     head = w["model.embed_tokens.weight"] if shared or "lm_head.weight" not in w else w["lm_head.weight"]
-    return x @ head.T
+    return x @ np.asarray(head, dtype=np.float64).T
 
 
 def _gguf_scalar(reader: Any, key: str, default: Any = None) -> Any:

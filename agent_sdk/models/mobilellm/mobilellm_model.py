@@ -8,6 +8,11 @@ rotate-half RoPE to q and k (``RopeMode.NORMAL``).
 With ``layer_sharing`` every block runs twice in a row; each run has its own
 KV-cache layer (the second run attends over keys computed from the first
 run's output), so the cache has ``2 * num_hidden_layers`` layers.
+
+``prefill_hidden`` exposes hidden states for embeddings (tool retrieval with
+the model itself): the final-norm output, and the residual stream after the
+first :func:`middle_layer` blocks (middle layers often make better sentence
+embeddings than the last one).
 """
 
 from __future__ import annotations
@@ -27,7 +32,14 @@ from agent_sdk.models.mobilellm.mobilellm_config import MobileLLMConfig
 from agent_sdk.quantization.formats import QuantConfig
 from agent_sdk.quantization.nn_modules import QEmbedding, QLinear
 
-__all__ = ["MobileLLMForCausalLM", "export_spec"]
+__all__ = ["HIDDEN_STATES_FUNCTION", "MobileLLMForCausalLM", "export_spec", "middle_layer"]
+
+HIDDEN_STATES_FUNCTION = "prefill_hidden"
+
+
+def middle_layer(cfg: MobileLLMConfig) -> int:
+    """Distinct blocks (both runs of each, with layer sharing) before the middle hidden state."""
+    return cfg.num_hidden_layers // 2
 
 
 class RMSNorm(nn.Module):
@@ -107,12 +119,16 @@ class MobileLLMForCausalLM(nn.Module):
         self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
         self.lm_head = None if cfg.share_embedding else QLinear(cfg.hidden_size, cfg.vocab_size, quant.embed)
 
-    def _body(self, x: nn.Tensor, kv: PagedKVCache) -> nn.Tensor:
+    def _blocks(self, x: nn.Tensor, kv: PagedKVCache, start: int, stop: int) -> nn.Tensor:
+        """Runs decoder blocks ``start`` to ``stop - 1`` on the residual stream ``(b, s, h)``."""
         runs = 2 if self.cfg.layer_sharing else 1
-        for i, layer in enumerate(self.layers):
+        for i in range(start, stop):
             for r in range(runs):  # immediate block-wise weight sharing
-                x = layer(x, kv, i * runs + r)
-        return self.norm(x)  # (b, s, h)
+                x = self.layers[i](x, kv, i * runs + r)
+        return x  # (b, s, h)
+
+    def _body(self, x: nn.Tensor, kv: PagedKVCache) -> nn.Tensor:
+        return self.norm(self._blocks(x, kv, 0, self.cfg.num_hidden_layers))  # (b, s, h)
 
     def _logits(self, x: nn.Tensor) -> nn.Tensor:
         if self.lm_head is None:
@@ -138,6 +154,30 @@ class MobileLLMForCausalLM(nn.Module):
         """Like :meth:`prefill` but returns logits at every position ``(1, s, v)``."""
         x = self._body(input_embed, paged_kv_cache)
         return self._logits(x), paged_kv_cache
+
+    def prefill_hidden(
+        self, input_embed: nn.Tensor, paged_kv_cache: PagedKVCache
+    ) -> tuple[nn.Tensor, nn.Tensor, PagedKVCache]:
+        """Like :meth:`prefill_all` but returns hidden states instead of logits.
+
+        Returns:
+            ``(final, middle, kv)``: the final norm's output ``(1, s, h)`` (what
+            the output head reads) and the residual stream after the first
+            :func:`middle_layer` blocks ``(1, s, h)``, not normalized.
+        """
+        mid = middle_layer(self.cfg)
+        middle = self._blocks(input_embed, paged_kv_cache, 0, mid)  # (1, s, h)
+        final = self.norm(self._blocks(middle, paged_kv_cache, mid, self.cfg.num_hidden_layers))  # (1, s, h)
+        return final, middle, paged_kv_cache
+
+    def hidden_states_info(self) -> dict[str, Any]:
+        """What :meth:`prefill_hidden` returns, for the bundle manifest."""
+        return {
+            "function": HIDDEN_STATES_FUNCTION,
+            "outputs": ["final_norm", "middle"],
+            "middle_layer": middle_layer(self.cfg),
+            "num_hidden_layers": self.cfg.num_hidden_layers,
+        }
 
     def decode(self, input_embed: nn.Tensor, paged_kv_cache: PagedKVCache) -> tuple[nn.Tensor, PagedKVCache]:
         """Appends one token ``(1, 1, h)``; returns its logits ``(1, 1, v)``."""
@@ -203,6 +243,9 @@ def export_spec(model: MobileLLMForCausalLM) -> dict[str, Any]:
         "embed": {"input_ids": nn.spec.Tensor(["seq_len"], "int32"), "$": mode},
         "prefill": {"input_embed": nn.spec.Tensor([1, "seq_len", h], "float32"), "paged_kv_cache": kv, "$": mode},
         "prefill_all": {"input_embed": nn.spec.Tensor([1, "seq_len", h], "float32"), "paged_kv_cache": kv, "$": mode},
+        HIDDEN_STATES_FUNCTION: {
+            "input_embed": nn.spec.Tensor([1, "seq_len", h], "float32"), "paged_kv_cache": kv, "$": mode,
+        },
         "decode": {"input_embed": nn.spec.Tensor([1, 1, h], "float32"), "paged_kv_cache": kv, "$": mode},
         "create_paged_kv_cache": {
             "max_batch_size": int,
