@@ -265,7 +265,7 @@ class Decoder:
         """
         held = self.cache.find_prefilled(ids)
         if held is not None and held.last_logits is not None:
-            self.cache.evict(keep=held, need=reserve)
+            self.cache.evict(keep=held, need=reserve, new_sequences=0)
             return held, len(ids), held.last_logits[1].copy()
         seq, reused = self.cache.acquire(ids, reserve)
         seq.tokens = list(ids[:reused])

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from agent_sdk.errors import UserError
+from agent_sdk.errors import ContextOverflowError, UserError
 from agent_sdk.runtime.decode import (
     Decoder,
     Generation,
@@ -40,6 +40,11 @@ __all__ = [
     "Engine", "Generation", "GenerationStats", "GenerationStream", "TokenConstraint", "TokenEvent", "load_tvm_runtime",
     "peak_rss_mb",
 ]
+
+# Which hidden state Engine.hidden_states returns, by the name it takes.
+HIDDEN_LAYERS = ("final", "middle")
+# How Engine.embed_text pools the hidden states of a text's tokens into one vector.
+POOLINGS = ("mean", "last")
 
 
 class Engine:
@@ -145,6 +150,69 @@ class Engine:
         Runs in a fresh sequence (no reuse), for scoring and for tests.
         """
         return self._decoder().logits(prompt)
+
+    def hidden_states(self, ids: Sequence[int], *, layer: str = "final") -> np.ndarray:
+        """Hidden states at every position of ``ids``, shape ``(n, hidden_size)``, float32.
+
+        Runs in a scratch sequence of the KV cache that is removed afterwards:
+        cached prefixes and conversations stay as they were (a kept sequence
+        is evicted only if the page pool has no room for ``ids``, as for any
+        request). No prefix is reused either: the states depend on ``ids`` alone.
+
+        Args:
+            ids: Token ids, used as given (no template, no BOS added).
+            layer: ``final``: the final norm's output (what the output head
+                reads); ``middle``: the residual stream after the manifest's
+                ``hidden_states.middle_layer`` decoder blocks, not normalized.
+
+        Returns:
+            One row per token.
+
+        Raises:
+            UserError: ``ids`` is empty or holds an id outside the
+                vocabulary, or ``layer`` is unknown.
+            ContextOverflowError: ``ids`` is longer than the context window.
+            BundleError: The bundle was compiled before hidden states existed.
+        """
+        if layer not in HIDDEN_LAYERS:
+            raise UserError(f"layer must be one of {', '.join(HIDDEN_LAYERS)}, got {layer!r}")
+        tokens = [int(t) for t in ids]
+        if not tokens:
+            raise UserError("no tokens to compute hidden states for")
+        bad = [t for t in tokens if not 0 <= t < self.vocab_size]
+        if bad:
+            raise UserError(f"token ids outside the vocabulary (0..{self.vocab_size - 1}): {bad[:5]}")
+        if len(tokens) > self.context_window:
+            raise ContextOverflowError(
+                f"{len(tokens)} tokens do not fit in the context window of {self.context_window}"
+            )
+        self._model.require_hidden_states()  # before a scratch sequence is made
+        with self._cache.scratch(need=len(tokens)) as seq_id:
+            final, middle = self._model.hidden_states(seq_id, tokens)  # each (n, h)
+        return final if layer == "final" else middle
+
+    def embed_text(self, text: str, *, pooling: str = "mean", layer: str = "final") -> np.ndarray:
+        """An L2-normalised embedding of ``text`` from the model's own hidden states, shape ``(hidden_size,)``.
+
+        Args:
+            text: The text, tokenized as is (no chat template; BOS as the model's tokenizer sets it).
+            pooling: ``mean`` over the text's tokens, or the ``last`` token's state.
+            layer: Which hidden state (see :meth:`hidden_states`).
+
+        Returns:
+            A float32 unit vector; the same text always gives the same one.
+
+        Raises:
+            UserError: ``text`` has no tokens, or ``pooling`` or ``layer`` is unknown.
+            ContextOverflowError: ``text`` is longer than the context window.
+            BundleError: The bundle was compiled before hidden states existed.
+        """
+        if pooling not in POOLINGS:
+            raise UserError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
+        states = self.hidden_states(self.tokenizer.encode(text), layer=layer)  # (n, h)
+        vec = states.mean(axis=0) if pooling == "mean" else states[-1]  # (h,)
+        norm = float(np.linalg.norm(vec))
+        return (vec / norm if norm > 0 else vec).astype(np.float32)
 
     def continuation_logits(
         self, prefix: str | list[int], continuations: Sequence[Sequence[int]],

@@ -65,8 +65,13 @@ def common_prefix(a: list[int], b: list[int]) -> int:
 class PrefixCache:
     """The sequences kept in a KV cache for reuse.
 
+    The KV cache holds one sequence more than ``max_sequences``: the
+    :meth:`scratch` sequence, so that a scratch computation never evicts a
+    kept sequence to make a slot (only, like any request, when the page pool
+    lacks room for its tokens).
+
     Args:
-        kv: The KV cache.
+        kv: The KV cache, with room for ``max_sequences + 1`` sequences.
         max_sequences: Sequences kept at most (a request's own included).
         capacity_tokens: Tokens the page pool holds across all sequences.
     """
@@ -107,7 +112,7 @@ class PrefixCache:
         if best is not None and best_len > 0:
             if best_len == len(best.tokens):
                 best.last_used = time.monotonic()
-                self.evict(keep=best, need=len(prompt) - best_len + reserve)
+                self.evict(keep=best, need=len(prompt) - best_len + reserve, new_sequences=0)
                 return best, best_len  # extend in place: a follow-up turn
             self.evict(keep=best, need=len(prompt) + reserve)
             child = CachedSequence(self.new_id(), best.tokens[:best_len], time.monotonic())
@@ -132,9 +137,10 @@ class PrefixCache:
     def scratch(self, *, need: int, parent: CachedSequence | None = None) -> Iterator[int]:
         """A temporary sequence, removed on exit: empty, or a fork of all of ``parent``'s tokens.
 
-        It is not kept for reuse, but room for ``need`` more tokens is made first.
+        It is not kept for reuse and takes the KV cache's spare slot, but room
+        for ``need`` more tokens is made first.
         """
-        self.evict(keep=parent, need=need)
+        self.evict(keep=parent, need=need, new_sequences=0)
         seq_id = self.new_id()
         if parent is None:
             self._kv.add_sequence(seq_id)
@@ -145,14 +151,15 @@ class PrefixCache:
         finally:
             self._kv.remove_sequence(seq_id)
 
-    def evict(self, keep: CachedSequence | None = None, need: int = 0) -> None:
-        """Drops least recently used sequences until one more fits, with ``need`` free tokens.
+    def evict(self, keep: CachedSequence | None = None, need: int = 0, *, new_sequences: int = 1) -> None:
+        """Drops least recently used sequences until ``new_sequences`` more fit, with ``need`` free tokens.
 
         Token accounting counts a forked prefix in both sequences, so it errs
         on the safe side of the page pool.
         """
         while True:
-            if len(self.sequences) < self.max_sequences and self.used_tokens() + need <= self.capacity_tokens:
+            fits = len(self.sequences) + new_sequences <= self.max_sequences
+            if fits and self.used_tokens() + need <= self.capacity_tokens:
                 return
             victims = sorted((s for s in self.sequences.values() if s is not keep), key=lambda s: s.last_used)
             if not victims:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import platform
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +113,7 @@ class TVMModel:
         prefill_chunk: int, page_size: int,
     ) -> None:
         ffi = load_tvm_runtime()
+        self.path = path
         self._shape = ffi.Shape
         alloc = ffi.get_global_func("runtime.TVMTensorAllocWithScope")
         dev = ffi.device("cpu", 0)
@@ -142,6 +143,10 @@ class TVMModel:
         self._f_prefill = vm["prefill"]
         self._f_prefill_all = vm["prefill_all"]
         self._f_decode = vm["decode"]
+        # Named by the manifest; bundles compiled before it existed have none (hidden_states says so).
+        info = manifest.get("hidden_states")
+        hidden = info.get("function") if isinstance(info, dict) else None
+        self._f_hidden = vm[hidden] if isinstance(hidden, str) and vm.implements_function(hidden) else None
         g = ffi.get_global_func
         self._kv_add = g("vm.builtin.kv_state_add_sequence")
         self._kv_remove = g("vm.builtin.kv_state_remove_sequence")
@@ -158,25 +163,65 @@ class TVMModel:
         np.from_dlpack(t)[...] = array
         return t
 
-    def forward(self, seq_id: int, ids: list[int], *, all_logits: bool = False) -> np.ndarray:
-        """Appends ``ids`` to a sequence; returns the logits after the last (or, with ``all_logits``, every) token."""
-        outs = []
+    def _run(self, seq_id: int, ids: list[int], pick: Callable[[int], Any]) -> Iterator[Any]:
+        """Appends ``ids`` to a sequence in chunks; yields each chunk's outputs.
+
+        Args:
+            seq_id: The sequence.
+            ids: Tokens to append.
+            pick: The library function to run for a chunk of ``n`` tokens.
+        """
         for start in range(0, len(ids), self.prefill_chunk):
             chunk = ids[start : start + self.prefill_chunk]
             n = len(chunk)
-            emb = self._f_embed(self._tensor(np.asarray(chunk, dtype=np.int32)), self._params)
+            emb = self._f_embed(self._tensor(np.asarray(chunk, dtype=np.int32)), self._params)  # (1, n, h)
             self._kv_begin(self._kv, self._shape([seq_id]), self._shape([n]))
-            if all_logits:
-                fn = self._f_prefill_all
-            else:
-                fn = self._f_decode if n == 1 else self._f_prefill
-            out = fn(emb, self._kv, self._params)
+            out = pick(n)(emb, self._kv, self._params)
             self._kv_end(self._kv)
-            logits = np.from_dlpack(out[0]).copy()  # (1, n or 1, v)
-            outs.append(logits[0])
+            yield out
+
+    def forward(self, seq_id: int, ids: list[int], *, all_logits: bool = False) -> np.ndarray:
+        """Appends ``ids`` to a sequence; returns the logits after the last (or, with ``all_logits``, every) token."""
+        def pick(n: int) -> Any:
+            if all_logits:
+                return self._f_prefill_all
+            return self._f_decode if n == 1 else self._f_prefill
+
+        outs = [np.from_dlpack(out[0])[0].copy() for out in self._run(seq_id, ids, pick)]  # each (n or 1, v)
         if all_logits:
             return np.concatenate(outs, axis=0)
         return outs[-1][-1]
+
+    def require_hidden_states(self) -> Any:
+        """The library's hidden-states function.
+
+        Raises:
+            BundleError: The bundle was compiled before the function existed.
+        """
+        if self._f_hidden is None:
+            raise BundleError(
+                f"{self.path}: this bundle has no hidden-states function (it was compiled before they existed); "
+                "recompile it with this SDK (agent-sdk compile, or tune again for a tuned bundle)"
+            )
+        return self._f_hidden
+
+    def hidden_states(self, seq_id: int, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Appends ``ids`` to a sequence; returns the hidden states at every one of them.
+
+        Returns:
+            ``(final, middle)``, float32, each ``(len(ids), h)``: the final
+            norm's output and the residual stream after the manifest's
+            ``hidden_states.middle_layer`` blocks.
+
+        Raises:
+            BundleError: The bundle was compiled before the function existed.
+        """
+        f = self.require_hidden_states()
+        finals, middles = [], []
+        for out in self._run(seq_id, ids, lambda _n: f):
+            finals.append(np.from_dlpack(out[0])[0].copy())  # (n, h)
+            middles.append(np.from_dlpack(out[1])[0].copy())  # (n, h)
+        return np.concatenate(finals, axis=0), np.concatenate(middles, axis=0)
 
     def add_sequence(self, seq_id: int) -> None:
         """Starts an empty sequence in the KV cache."""
