@@ -258,7 +258,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     summary = run_bfcl(
         engine, Path(args.data), categories=args.category or None, limit=args.limit,
         out=Path(args.out) if args.out else None, constrain=not args.no_constrain, policy=_policy(args),
-        progress=progress,
+        progress=progress, tool_pool=args.tool_pool, retrieval=_retrieval(args, engine), seed=args.seed,
     ).to_dict()
     summary["wall_seconds"] = round(time.perf_counter() - t0, 1)
     accuracy = score_bfcl(Path(args.data), Path(args.out), args.category) if args.out else None
@@ -271,9 +271,35 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if summary["failed_questions"]:
         print(f"failed questions (tools without a grammar): {summary['failed_questions']}")
     print(f"mean latency: {summary['mean_latency_s']:.2f} s/question; {summary['tokens_per_s']:.1f} generated tokens/s")
+    if args.tool_pool is not None:
+        recall = summary["tool_recall"]
+        print(f"tool pool: {args.tool_pool} tools, retrieval {args.retrieval}; right tools offered: "
+              f"{'-' if recall is None else f'{recall:.1%}'}; mean prompt {summary['mean_prompt_tokens']:.0f} tokens")
     if args.json:
         print(json.dumps({**summary, "accuracy_lines": accuracy}))
     return 0
+
+
+RETRIEVERS = ("bm25", "hidden", "none")
+
+
+def _retrieval(args: argparse.Namespace, engine: Any) -> Any:
+    """The tool retrieval ``--retrieval``, ``--top-k`` and ``--max-tools`` ask for (None: every tool offered)."""
+    from agent_sdk.agent.retrieval import DEFAULT_MAX_TOOLS, DEFAULT_TOP_K, BM25Retriever, ToolRetrieval
+
+    if getattr(args, "retrieval", "none") == "none":
+        return None
+    if args.retrieval == "hidden":
+        from agent_sdk.agent.embedding_retrieval import HiddenStateRetriever
+
+        retriever: Any = HiddenStateRetriever(engine)
+    else:
+        retriever = BM25Retriever()
+    return ToolRetrieval(
+        retriever=retriever,
+        max_tools=DEFAULT_MAX_TOOLS if args.max_tools is None else args.max_tools,
+        top_k=args.top_k or DEFAULT_TOP_K,
+    )
 
 
 def _policy(args: argparse.Namespace) -> Any:
@@ -566,6 +592,15 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", default=None, help="results .jsonl")
     e.add_argument("--no-constrain", action="store_true", help="free-running model, calls parsed from text")
     e.add_argument("--tool-choice", default="auto", choices=["auto", "required", "none"])
+    e.add_argument("--tool-pool", type=_positive_int, default=None, metavar="N",
+                   help="ask each question among N tools: its own and others drawn from the data (seeded)")
+    e.add_argument("--retrieval", choices=RETRIEVERS, default="bm25",
+                   help="how the tools offered per question are picked when there are more than --max-tools "
+                        "(none: every tool in the prompt; default bm25, as the agent)")
+    e.add_argument("--top-k", type=_positive_int, default=None, help="tools offered when retrieving (default 5)")
+    e.add_argument("--max-tools", type=int, default=None,
+                   help="retrieve only above this many tools (default 8)")
+    e.add_argument("--seed", type=int, default=0, help="seed of the tool pools")
     _add_policy_options(e)
     e.add_argument("--model", default=DEFAULT_PROMPT_MODEL)
     e.add_argument("--quant", choices=QUANT_NAMES, default="q4")
