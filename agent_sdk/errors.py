@@ -23,6 +23,8 @@ __all__ = [
     "ToolDefinitionError",
     "ToolArgumentError",
     "ToolSchemaWarning",
+    "ToolNameWarning",
+    "MCPConnectionError",
 ]
 
 
@@ -98,3 +100,21 @@ class ToolArgumentError(ToolError):
 
 class ToolSchemaWarning(UserWarning):
     """A tool's schema was repaired, or the tool was left out of a call grammar (the message says which and why)."""
+
+
+class ToolNameWarning(UserWarning):
+    """A tool from an MCP server is offered under another name than its own (a clash, or a name we cannot use)."""
+
+
+class MCPConnectionError(AgentSDKError):
+    """MCP servers could not be used: one would not start, died, timed out or broke the protocol.
+
+    Raised when connecting; a failure during a tool call is a tool error the model sees instead.
+
+    Attributes:
+        problems: One sentence per failed server, naming it (the message lists them too).
+    """
+
+    def __init__(self, message: str, *, problems: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent_sdk.agent.backends import Backend, LocalBackend, StepRequest
 from agent_sdk.agent.call_format import HERMES, CallFormat
@@ -34,6 +34,11 @@ from agent_sdk.errors import ToolSchemaWarning, UserError
 from agent_sdk.runtime.engine import Engine
 from agent_sdk.runtime.sampler import SamplingParams
 from agent_sdk.tools import Tool, ToolRegistry, ToolResult
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from agent_sdk.mcp import MCPServerConfig, MCPToolset
 
 __all__ = ["DEFAULT_ANSWER_PREFIX", "DEFAULT_MAX_TOKENS", "Agent"]
 
@@ -54,6 +59,15 @@ class Agent:
             :class:`~agent_sdk.agent.remote.OpenAIBackend` for a remote
             OpenAI-compatible server).
         tools: ``@tool`` functions, :class:`Tool` objects or a registry.
+        mcp: MCP servers whose tools join ``tools``: command lines (stdio),
+            ``http(s)://`` URLs (streamable HTTP) or
+            :class:`~agent_sdk.mcp.MCPServerConfig` s, connected now and
+            stopped by :meth:`close` (or leaving ``with Agent(...)``); or an
+            open :class:`~agent_sdk.mcp.MCPToolset`, which stays its
+            owner's to close. A tool named like one in ``tools`` (or of an
+            earlier server) is renamed ``<server>_<name>``, with a warning
+            (docs/mcp.md). Raises :class:`~agent_sdk.errors.MCPConnectionError`
+            when a server cannot be used; needs ``pip install 'agent-sdk[mcp]'``.
         system: Instructions placed before the tool descriptions.
         policy: How calls are decided, decoded and refined (default:
             :data:`~agent_sdk.agent.policy.DEFAULT_POLICY`).
@@ -78,6 +92,7 @@ class Agent:
         engine: Engine | Backend,
         *,
         tools: ToolRegistry | Sequence[Tool | Callable[..., Any]] = (),
+        mcp: Sequence[str | MCPServerConfig] | MCPToolset | None = None,
         system: str | None = None,
         policy: CallPolicy | None = None,
         tool_choice: str | None = None,
@@ -95,12 +110,16 @@ class Agent:
             engine if isinstance(engine, Backend) and not isinstance(engine, Engine)
             else LocalBackend(engine, constrain=constrain, call_format=call_format)  # type: ignore[arg-type]
         )
-        if isinstance(tools, ToolRegistry):
+        if isinstance(tools, ToolRegistry) and not mcp:
             self.registry = tools
         else:
             self.registry = ToolRegistry()
             for t in tools:
                 self.registry.register(t)
+        self.mcp: MCPToolset | None = None
+        self._owns_mcp = False
+        if mcp:
+            self._add_mcp_tools(mcp)
         for name in self.registry.names:
             for note in self.registry.get(name).schema_repairs:
                 warnings.warn(f"tool {name!r}: {note}", ToolSchemaWarning, stacklevel=2)
@@ -163,6 +182,32 @@ class Agent:
         if not isinstance(self.backend, LocalBackend):
             raise UserError("warm() needs a local Engine; the agent runs over a remote server")
         return self.backend.warm(self.tool_specs, self.system)
+
+    def _add_mcp_tools(self, mcp: Sequence[str | MCPServerConfig] | MCPToolset) -> None:
+        from agent_sdk.mcp import MCPToolset
+
+        if isinstance(mcp, MCPToolset):
+            self.mcp = mcp
+        else:
+            self.mcp = MCPToolset(mcp, reserved_names=self.registry.names)
+            self._owns_mcp = True
+        try:
+            for t in self.mcp.tools:
+                self.registry.register(t)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Stops the MCP servers the agent started (idempotent; a no-op without any)."""
+        if self.mcp is not None and self._owns_mcp:
+            self.mcp.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # ------------------------------------------------------------------ run
 
