@@ -44,7 +44,7 @@ __all__ = [
 # Which hidden state Engine.hidden_states returns, by the name it takes.
 HIDDEN_LAYERS = ("final", "middle")
 # How Engine.embed_text pools the hidden states of a text's tokens into one vector.
-POOLINGS = ("mean", "last")
+POOLINGS = ("mean", "mean_after_first", "last")
 
 
 class Engine:
@@ -196,7 +196,12 @@ class Engine:
 
         Args:
             text: The text, tokenized as is (no chat template; BOS as the model's tokenizer sets it).
-            pooling: ``mean`` over the text's tokens, or the ``last`` token's state.
+            pooling: ``mean`` over the text's tokens; ``mean_after_first``, the
+                same without the first token (the mean of a one-token text is
+                that token's state); or the ``last`` token's state. The first
+                position is the model's attention sink: in SmolLM2-135M's
+                middle layer its state is ~150x larger than the others', so
+                a plain mean there is nearly the same vector for every text.
             layer: Which hidden state (see :meth:`hidden_states`).
 
         Returns:
@@ -210,7 +215,11 @@ class Engine:
         if pooling not in POOLINGS:
             raise UserError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
         states = self.hidden_states(self.tokenizer.encode(text), layer=layer)  # (n, h)
-        vec = states.mean(axis=0) if pooling == "mean" else states[-1]  # (h,)
+        if pooling == "last":
+            vec = states[-1]  # (h,)
+        else:
+            first = 1 if pooling == "mean_after_first" and len(states) > 1 else 0
+            vec = states[first:].mean(axis=0)  # (h,)
         norm = float(np.linalg.norm(vec))
         return (vec / norm if norm > 0 else vec).astype(np.float32)
 

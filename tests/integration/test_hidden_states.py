@@ -85,7 +85,8 @@ def test_embed_text_is_a_deterministic_unit_vector(llama_ckpt: Path, compile_bun
     engine = Engine(compile_bundle(llama_ckpt, "f32"))
     text = "what is the weather in Paris"
     states = engine.hidden_states(engine.tokenizer.encode(text))  # (n, h)
-    for pooling, pooled in (("mean", states.mean(axis=0)), ("last", states[-1])):
+    pooled_by = {"mean": states.mean(axis=0), "mean_after_first": states[1:].mean(axis=0), "last": states[-1]}
+    for pooling, pooled in pooled_by.items():
         vec = engine.embed_text(text, pooling=pooling)
         assert vec.dtype == np.float32 and vec.shape == (engine.config["hidden_size"],)
         assert abs(float(np.linalg.norm(vec)) - 1.0) < 1e-6
@@ -93,6 +94,9 @@ def test_embed_text_is_a_deterministic_unit_vector(llama_ckpt: Path, compile_bun
         np.testing.assert_allclose(vec, pooled / np.linalg.norm(pooled), atol=1e-6)
     assert not np.allclose(engine.embed_text(text), engine.embed_text(text, layer="middle"))
     assert not np.allclose(engine.embed_text(text), engine.embed_text("set a timer for ten minutes"))
+    one = engine.hidden_states(engine.tokenizer.encode("a"))
+    assert one.shape[0] == 1  # a one-token text: nothing after the first token, so its own state
+    np.testing.assert_allclose(engine.embed_text("a", pooling="mean_after_first"), one[0] / np.linalg.norm(one[0]), atol=1e-6)
 
 
 def test_bad_requests_and_old_bundles_are_refused(
