@@ -142,7 +142,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         repetition_penalty=args.repetition_penalty, seed=args.seed, max_tokens=args.max_tokens,
         stop=tuple(args.stop or ()),
     )
-    if args.tools:
+    if args.tools or args.mcp:
         return _run_agent(args, engine, params, prompt)
     messages = []
     if args.system:
@@ -173,18 +173,25 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run_agent(args: argparse.Namespace, engine: Any, params: Any, prompt: str) -> int:
-    from agent_sdk.agent import Agent, FinalAnswer, TokenDelta, ToolCallEvent, ToolResultEvent
+    from agent_sdk.agent import Agent
     from agent_sdk.tools import ToolRegistry, load_tools
 
     registry = ToolRegistry()
-    for spec in args.tools:
+    for spec in args.tools or ():
         for t in load_tools(spec):
             registry.register(t)
     agent = Agent(
-        engine, tools=registry, system=args.system, policy=_policy(args), constrain=not args.no_constrain,
-        max_tokens=args.max_tokens, sampling=params, max_steps=args.max_steps,
+        engine, tools=registry, mcp=_mcp_servers(args), system=args.system, policy=_policy(args),
+        constrain=not args.no_constrain, max_tokens=args.max_tokens, sampling=params, max_steps=args.max_steps,
         confirm=(lambda call: _confirm_tty(call)) if sys.stdin.isatty() and not args.json else None,
     )
+    with agent:  # stops the --mcp servers
+        return _print_agent_run(args, agent, prompt)
+
+
+def _print_agent_run(args: argparse.Namespace, agent: Any, prompt: str) -> int:
+    from agent_sdk.agent import FinalAnswer, TokenDelta, ToolCallEvent, ToolResultEvent
+
     result = None
     for ev in agent.stream(prompt):
         if isinstance(ev, FinalAnswer):
@@ -221,6 +228,90 @@ def _run_agent(args: argparse.Namespace, engine: Any, params: Any, prompt: str) 
     return 0
 
 
+# ------------------------------------------------------------------ MCP
+
+
+def _add_mcp_option(p: argparse.ArgumentParser, *, what: str = "the servers' tools join --tools") -> None:
+    p.add_argument("--mcp", action="append", metavar='"COMMAND ARGS"|URL',
+                   help=f"an MCP server: a command line (stdio) or an http(s):// URL (streamable HTTP); {what} "
+                        "(repeatable; needs pip install 'agent-sdk[mcp]')")
+
+
+def _mcp_servers(args: argparse.Namespace) -> list[str] | None:
+    """The ``--mcp`` servers (None for none); the mcp package's own logs silenced, our errors say it all."""
+    if not getattr(args, "mcp", None):
+        return None
+    if not args.debug:
+        import logging
+
+        logging.getLogger("mcp").setLevel(logging.CRITICAL)
+    return list(args.mcp)
+
+
+def cmd_mcp(args: argparse.Namespace) -> int:
+    args.mcp_parser.print_help()
+    return 2
+
+
+def cmd_mcp_serve(args: argparse.Namespace) -> int:
+    """``agent-sdk mcp serve``: the tools of files or modules as an MCP server, over stdio or streamable HTTP."""
+    from agent_sdk.mcp.server import LOOPBACK_HOSTS, parse_host_port, serve_tools
+    from agent_sdk.tools import ToolRegistry, load_tools
+
+    registry = ToolRegistry()
+    for spec in args.tools:
+        for t in load_tools(spec):
+            registry.register(t)
+    if args.http is not None:
+        host, _ = parse_host_port(args.http)
+        if host not in LOOPBACK_HOSTS:
+            print(f"warning: listening on {host}, reachable from the network, with no authentication: anyone who "
+                  "can connect can run these tools", file=sys.stderr)
+    guarded = [t.name for t in registry if t.requires_confirmation]
+
+    def ready(where: str) -> None:
+        note = ""
+        if guarded:
+            verb = "run (--allow-confirmation-tools)" if args.allow_confirmation_tools else "refused"
+            note = f"; needing confirmation, {verb}: {', '.join(guarded)}"
+        print(f"serving {len(registry)} tools over MCP at {where}{note} (Ctrl-C stops)", file=sys.stderr, flush=True)
+
+    try:
+        serve_tools(registry, http=args.http, name=args.name, allow_confirmation=args.allow_confirmation_tools,
+                    on_ready=ready)
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+    return 0
+
+
+def _add_mcp_command(sub: Any) -> None:
+    m = _add_command(
+        sub, "mcp", cmd_mcp, help="serve @tool functions over MCP (Model Context Protocol)",
+        description="MCP: `agent-sdk mcp serve` exposes @tool functions to any MCP client. (To use MCP servers'\n"
+        "tools, give run, chat or serve --mcp \"COMMAND ARGS\" or --mcp URL.) See docs/mcp.md.",
+        examples=["agent-sdk mcp serve examples/voice_assistant/home_tools.py",
+                  "agent-sdk mcp serve my_tools.py --http 127.0.0.1:8765"],
+    )
+    m.set_defaults(mcp_parser=m)
+    actions = m.add_subparsers(dest="mcp_command", metavar="ACTION", parser_class=_Parser)
+    ms = _add_command(
+        actions, "serve", cmd_mcp_serve, help="serve @tool functions as an MCP server",
+        description="Serve the @tool functions of files or modules as an MCP server: over stdin/stdout (for an\n"
+        "MCP client that starts this command), or streamable HTTP at http://HOST:PORT/mcp with --http\n"
+        "(loopback unless told otherwise; no authentication). Tools that require confirmation are listed\n"
+        "with destructiveHint and refused unless --allow-confirmation-tools.",
+        examples=["agent-sdk mcp serve examples/voice_assistant/home_tools.py",
+                  "agent-sdk mcp serve my_tools.py --http 127.0.0.1:8765",
+                  "agent-sdk mcp serve my_package.tools --http 0.0.0.0:8765 --allow-confirmation-tools"],
+    )
+    ms.add_argument("tools", nargs="+", metavar="TOOLS_FILE_OR_MODULE", help="@tool functions to serve")
+    ms.add_argument("--http", metavar="HOST:PORT", default=None,
+                    help="serve streamable HTTP (port 0 picks a free one) instead of stdio")
+    ms.add_argument("--allow-confirmation-tools", action="store_true",
+                    help="run tools marked requires_confirmation (default: refuse them; no one here can confirm)")
+    ms.add_argument("--name", default="agent-sdk", help="the server's name, as clients see it")
+
+
 def _peak_rss() -> float:
     from agent_sdk.runtime.engine import peak_rss_mb
 
@@ -237,7 +328,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
     return run_chat(
         model=args.model, tools=args.tools or [], load_bundle=ensure_bundle, quant=args.quant,
-        threads=args.threads, system=args.system, max_tokens=args.max_tokens,
+        threads=args.threads, system=args.system, max_tokens=args.max_tokens, mcp=_mcp_servers(args) or [],
     )
 
 
@@ -563,6 +654,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--tool-choice", default="auto", help="auto, required, none or a tool name")
     r.add_argument("--no-constrain", action="store_true", help="do not constrain tool calls with a grammar")
     r.add_argument("--max-steps", type=int, default=4, help="most model steps (calls + answer)")
+    _add_mcp_option(r)
     _add_policy_options(r)
 
     ch = _add_command(
@@ -579,6 +671,7 @@ def build_parser() -> argparse.ArgumentParser:
     ch.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
     ch.add_argument("--system", help="instructions placed before the tool descriptions")
     ch.add_argument("--max-tokens", type=int, default=256, help="most tokens per model step")
+    _add_mcp_option(ch)
 
     e = _add_command(
         sub, "eval", cmd_eval, help="evaluate function calling (BFCL)",
@@ -675,6 +768,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--decode-tokens", type=int, default=64)
     b.add_argument("--repeats", type=int, default=2, help="best of N per prompt length")
     b.add_argument("--json", action="store_true")
+
+    _add_mcp_command(sub)
 
     i = _add_command(
         sub, "info", cmd_info, help="TVM, CPU, bundles; a model's architecture and parameter count",

@@ -433,6 +433,7 @@ def run_chat(
     threads: int | None = None,
     system: str | None = None,
     max_tokens: int = 256,
+    mcp: Sequence[str] = (),
 ) -> int:
     """Loads the model and tools and runs a chat session on the terminal.
 
@@ -445,23 +446,44 @@ def run_chat(
         threads: CPU threads.
         system: Instructions before the tool descriptions.
         max_tokens: Most tokens per model step.
+        mcp: MCP servers (command lines or URLs) whose tools join ``tools``;
+            started before the model loads, stopped when the session ends.
 
     Returns:
         The exit code.
     """
-    from agent_sdk.agent.agent import Agent
-    from agent_sdk.runtime import Engine
     from agent_sdk.tools import ToolRegistry, load_tools
 
     registry = ToolRegistry()
     for spec in tools:  # before the model: a bad tools file fails fast
         for t in load_tools(spec):
             registry.register(t)
+    toolset = None
+    if mcp:  # so does a server that will not start
+        from agent_sdk.mcp import MCPToolset
+
+        toolset = MCPToolset(mcp, reserved_names=registry.names)
+    try:
+        return _chat(model, registry, load_bundle, quant=quant, threads=threads, system=system,
+                     max_tokens=max_tokens, mcp=toolset)
+    finally:
+        if toolset is not None:
+            toolset.close()
+
+
+def _chat(
+    model: str, registry: Any, load_bundle: Callable[..., Path], *, quant: str, threads: int | None,
+    system: str | None, max_tokens: int, mcp: Any,
+) -> int:
+    """Loads the model and runs the session (:func:`run_chat` after the tools are ready)."""
+    from agent_sdk.agent.agent import Agent
+    from agent_sdk.runtime import Engine
+
     view = make_view()
     with view.loading(f"loading {model}…"):
         bundle = load_bundle(model, quant=quant, quiet=False)
         engine = Engine(bundle, threads=threads)
-        agent = Agent(engine, tools=registry, system=system, max_tokens=max_tokens)
+        agent = Agent(engine, tools=registry, mcp=mcp, system=system, max_tokens=max_tokens)
         agent.warm()  # the system prompt and tools, prefilled once for every turn
     history = _History(history_path())
     name = str(engine.manifest.get("name") or Path(bundle).name)
