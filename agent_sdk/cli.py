@@ -491,13 +491,27 @@ def _positive(text: str) -> float:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from agent_sdk.runtime import Engine
-    from agent_sdk.server import ServerConfig, make_server
+    from agent_sdk.server import ServerConfig
 
     bundle = ensure_bundle(args.model, quant=args.quant, allow_download=args.download)
     engine = Engine(bundle, threads=args.threads, context_window=args.ctx)
     config = ServerConfig(model_id=str(engine.manifest.get("name") or args.model), max_tokens_limit=args.max_tokens_limit,
                           policy=_policy(args))
-    server = make_server(engine, host=args.host, port=args.port, config=config,
+    servers = _mcp_servers(args)
+    if servers:
+        from agent_sdk.mcp import MCPToolset
+
+        with MCPToolset(servers) as toolset:
+            print(f"MCP tools, run here for requests that send no tools: {', '.join(t.name for t in toolset.tools)}",
+                  file=sys.stderr)
+            return _serve(args, engine, config, toolset)
+    return _serve(args, engine, config, None)
+
+
+def _serve(args: argparse.Namespace, engine: Any, config: Any, toolset: Any) -> int:
+    from agent_sdk.server import make_server
+
+    server = make_server(engine, host=args.host, port=args.port, config=config, mcp=toolset,
                          log=None if args.quiet else lambda line: print(line, file=sys.stderr, flush=True))
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: listening on {args.host}, reachable from the network, with no authentication", file=sys.stderr)
@@ -719,6 +733,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-tokens-limit", type=int, default=None, help="most tokens a request may ask for (default: the window)")
     s.add_argument("--download", action="store_true", help="allow downloading preset weights")
     s.add_argument("--quiet", action="store_true", help="no request log on stderr")
+    _add_mcp_option(s, what="requests that send no tools are answered by the agent loop over the servers' tools, "
+                            "run here (the calls made listed in tool_runs)")
 
     t = _add_command(
         sub, "tune", cmd_tune, help="specialize a model to your tools (LoRA on the CPU) into a tuned bundle",

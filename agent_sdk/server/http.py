@@ -22,7 +22,7 @@ from collections.abc import Callable
 from email.message import Message
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from agent_sdk.constrain.grammar import GrammarError
@@ -32,6 +32,9 @@ from agent_sdk.server.config import ServerConfig
 from agent_sdk.server.errors import APIError
 from agent_sdk.server.schemas import grammar_problem
 from agent_sdk.server.service import ChatService
+
+if TYPE_CHECKING:
+    from agent_sdk.mcp import MCPToolset
 
 __all__ = ["ChatServer", "escape_log", "make_server", "request_body_length"]
 
@@ -384,6 +387,7 @@ def make_server(
     port: int = 8000,
     config: ServerConfig | None = None,
     log: Callable[[str], None] | None = None,
+    mcp: MCPToolset | None = None,
 ) -> ChatServer:
     """An OpenAI-compatible server for ``engine`` (call ``serve_forever()`` on it).
 
@@ -393,11 +397,13 @@ def make_server(
         port: Port; 0 picks a free one.
         config: Limits and defaults.
         log: Called with one line per request.
+        mcp: Tools the server runs itself for requests that send none
+            (:class:`~agent_sdk.server.service.ChatService`); the caller closes them.
 
     Raises:
         AgentSDKError: The address cannot be bound (in use, not local, no permission).
     """
-    service = ChatService(engine, config)
+    service = ChatService(engine, config, mcp=mcp)
     try:
         return ChatServer(service, host, port, log=log)
     except OSError as exc:

@@ -5,6 +5,15 @@ ends); others wait, at most ``max_queue`` of them. A run either decodes tool
 calls the way the agent does (:func:`agent_sdk.agent.step.decode_calls`,
 under the tools' grammar and the call policy) or generates text, and is
 returned as one ``chat.completion`` or streamed as ``chat.completion.chunk`` s.
+
+With MCP tools (``agent-sdk serve --mcp``), a request that sends no tools
+(and no ``tool_choice`` but ``auto``, no ``response_format``) and ends with
+a user message is answered by the agent loop over those tools, run here:
+calls go to the MCP servers, their results back to the model, and the reply
+is the final answer, with the calls made listed in an extra ``tool_runs``
+field (``{"name", "arguments", "ok", "result", "error"}``; streamed, the
+answer comes as one chunk after the run). A request with its own ``tools``
+is served as without MCP: the calls are returned, not run.
 """
 
 from __future__ import annotations
@@ -14,9 +23,10 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agent_sdk.agent.events import ToolCall
+from agent_sdk.agent.conversation import SYSTEM_ROLES
+from agent_sdk.agent.events import AgentResult, ToolCall
 from agent_sdk.agent.prompting import bundle_tool_listing
 from agent_sdk.agent.step import decode_calls
 from agent_sdk.constrain.grammar import GrammarEngine
@@ -25,6 +35,10 @@ from agent_sdk.runtime.engine import Engine, Generation
 from agent_sdk.server.config import ServerConfig
 from agent_sdk.server.errors import APIError
 from agent_sdk.server.validation import ChatRequest, RequestValidator
+
+if TYPE_CHECKING:
+    from agent_sdk.agent.agent import Agent
+    from agent_sdk.mcp import MCPToolset
 
 __all__ = ["ChatService"]
 
@@ -37,11 +51,14 @@ class ChatService:
     Args:
         engine: The engine every request runs on.
         config: Limits and defaults.
+        mcp: Tools to run here for requests that send none (see the module's description).
     """
 
-    def __init__(self, engine: Engine, config: ServerConfig | None = None) -> None:
+    def __init__(self, engine: Engine, config: ServerConfig | None = None, *, mcp: MCPToolset | None = None) -> None:
         self.engine = engine
         self.config = config or ServerConfig()
+        self.mcp = mcp
+        self._agent: Agent | None = None  # over the MCP tools; made at the first such request
         self.created = int(time.time())
         self._grammar: GrammarEngine | None = None
         problem = ""
@@ -108,6 +125,14 @@ class ChatService:
 
     def complete(self, req: ChatRequest) -> dict[str, Any]:
         """Runs a request to its ``chat.completion`` object (hold :meth:`engine_slot`)."""
+        if self._runs_mcp(req):
+            result = self._run_mcp(req)
+            return {
+                "id": req.id, "object": "chat.completion", "created": req.created, "model": self.config.model_id,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": result.text}, "logprobs": None,
+                             "finish_reason": "stop"}],
+                "usage": _agent_usage(result), "tool_runs": _tool_runs(result),
+            }
         text: list[str] = []
         calls: list[ToolCall] = []
         finish, usage = "stop", {}
@@ -146,11 +171,38 @@ class ChatService:
         if req.warnings:  # tools left out of the call grammar
             first["warnings"] = list(req.warnings)
         yield first
+        if self._runs_mcp(req):
+            result = self._run_mcp(req)
+            yield {**chunk({"content": result.text}), "tool_runs": _tool_runs(result)}
+            yield chunk({}, "stop")
+            if req.include_usage:
+                yield {"id": req.id, "object": "chat.completion.chunk", "created": req.created,
+                       "model": self.config.model_id, "choices": [], "usage": _agent_usage(result)}
+            return
         run = self._run(req)
         try:
             yield from self._chunks(req, run, chunk)
         finally:
             run.close()  # a client that went away stops the decoding here
+
+    def _runs_mcp(self, req: ChatRequest) -> bool:
+        last = req.messages[-1] if req.messages else None
+        return (self.mcp is not None and bool(self.mcp.tools) and req.server_tools and isinstance(last, dict)
+                and last.get("role") == "user" and isinstance(last.get("content"), str))
+
+    def _run_mcp(self, req: ChatRequest) -> AgentResult:
+        """The agent loop over the MCP tools for this conversation (hold :meth:`engine_slot`)."""
+        from agent_sdk.agent.agent import Agent
+
+        if self._agent is None:
+            self._agent = Agent(self.engine, mcp=self.mcp, policy=self.config.policy.for_bundle(self.engine.manifest))
+        agent = self._agent
+        systems = [str(m.get("content") or "") for m in req.messages if m.get("role") in SYSTEM_ROLES]
+        agent.system = "\n\n".join(systems) or None
+        agent.messages = [dict(m) for m in req.messages[:-1] if m.get("role") not in SYSTEM_ROLES]
+        agent.sampling = req.sampling
+        agent.max_tokens = req.sampling.max_tokens
+        return agent.run(str(req.messages[-1]["content"]))
 
     def _chunks(
         self, req: ChatRequest, run: Iterator[tuple[str, Any]], chunk: Callable[..., dict[str, Any]]
@@ -204,6 +256,20 @@ class ChatService:
         gen = stream.result
         assert gen is not None
         yield "end", (_FINISH.get(gen.finish_reason, "stop"), _usage(gen))
+
+
+def _tool_runs(result: AgentResult) -> list[dict[str, Any]]:
+    return [{"name": c.name, "arguments": c.arguments, "ok": r.ok, "result": r.to_message() if r.ok else None,
+             "error": r.error} for c, r in result.calls]
+
+
+def _agent_usage(result: AgentResult) -> dict[str, Any]:
+    st = result.stats
+    return {
+        "prompt_tokens": st.prompt_tokens, "completion_tokens": st.generated_tokens,
+        "total_tokens": st.prompt_tokens + st.generated_tokens,
+        "prompt_tokens_details": {"cached_tokens": st.cached_tokens},
+    }
 
 
 def _call_json(call: ToolCall) -> dict[str, Any]:

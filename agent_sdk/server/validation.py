@@ -58,6 +58,10 @@ class ChatRequest:
         answered: Calls the conversation already made and answered.
         warnings: Tools left out of the call grammar (their schema cannot be
             used) and why; the reply lists them under ``warnings``.
+        messages: The request's messages as sent (checked).
+        server_tools: The request sent no tools, no ``tool_choice`` other
+            than ``auto`` and no ``response_format``: a server started with
+            ``--mcp`` answers it with its own tools (see ``ChatService``).
     """
 
     prompt_ids: list[int]
@@ -71,6 +75,8 @@ class ChatRequest:
     request: str = ""
     answered: list[tuple[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    server_tools: bool = False
     id: str = field(default_factory=lambda: "chatcmpl-" + uuid.uuid4().hex[:24])
     created: int = field(default_factory=lambda: int(time.time()))
 
@@ -148,7 +154,8 @@ class RequestValidator:
             prompt_ids=ids, tools=specs, tool_choice=choice, parallel=parallel, sampling=sampling,
             response_grammar=response_grammar, stream=stream, include_usage=include_usage,
             request=users[-1] if users and isinstance(users[-1], str) else "",
-            answered=answered_calls(messages), warnings=left_out,
+            answered=answered_calls(messages), warnings=left_out, messages=list(messages),
+            server_tools=not len(registry) and body.get("tool_choice") in (None, "auto") and response_grammar is None,
         )
 
     def _grammar_engine(self, what: str) -> GrammarEngine:
