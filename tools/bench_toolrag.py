@@ -170,6 +170,7 @@ def main() -> int:
     ap.add_argument("--model", default="smollm2-135m")
     ap.add_argument("--quant", default="q4")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--ctx", type=int, default=8192, help="context window (SmolLM2's is 8192)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, default=None, help="write every row here")
     args = ap.parse_args()
@@ -183,7 +184,7 @@ def main() -> int:
         from agent_sdk.compiler import ensure_bundle
         from agent_sdk.runtime import Engine
 
-        engine = Engine(ensure_bundle(args.model, quant=args.quant), threads=args.threads)
+        engine = Engine(ensure_bundle(args.model, quant=args.quant), threads=args.threads, context_window=args.ctx)
     rows: list[dict[str, Any]] = recall_table(questions, functions, pools,
                                               {n: _retriever(n, engine) for n in names}, args.seed)
     if args.accuracy or args.irrelevance:

@@ -30,6 +30,7 @@ from agent_sdk.agent.events import (
 )
 from agent_sdk.agent.policy import DEFAULT_POLICY, TOOL_CHOICES, CallPolicy
 from agent_sdk.agent.prompting import system_message
+from agent_sdk.agent.retrieval import ToolRetrieval
 from agent_sdk.errors import ToolSchemaWarning, UserError
 from agent_sdk.runtime.engine import Engine
 from agent_sdk.runtime.sampler import SamplingParams
@@ -41,6 +42,13 @@ if TYPE_CHECKING:
     from agent_sdk.mcp import MCPServerConfig, MCPToolset
 
 __all__ = ["DEFAULT_ANSWER_PREFIX", "DEFAULT_MAX_TOKENS", "Agent"]
+
+
+class _Default:
+    """The type of a keyword's "not given" marker, where None means something else."""
+
+
+_DEFAULT = _Default()
 
 # Most tokens one model step writes: BFCL's longest correct calls take ~150.
 DEFAULT_MAX_TOKENS = 256
@@ -85,6 +93,12 @@ class Agent:
         confirm: Asked before running a ``requires_confirmation`` tool;
             returns True to run it. Without it such tools are refused.
         call_format: How the (local) model writes calls.
+        tool_retrieval: With more tools than its ``max_tools`` (default 8),
+            each turn offers only the ``top_k`` (default 5) tools its
+            retriever (default BM25) ranks highest for the request, in
+            registration order (:mod:`agent_sdk.agent.retrieval`); None
+            offers every tool always (the default for a bundle made by
+            ``agent-sdk tune``, which learned its tools all listed).
     """
 
     def __init__(
@@ -104,6 +118,7 @@ class Agent:
         answer_prefix: str | None = DEFAULT_ANSWER_PREFIX,
         confirm: Callable[[ToolCall], bool] | None = None,
         call_format: CallFormat = HERMES,
+        tool_retrieval: ToolRetrieval | None | _Default = _DEFAULT,
     ) -> None:
         self.engine = engine
         self.backend: Backend = (
@@ -137,6 +152,12 @@ class Agent:
         self.answer_prefix = answer_prefix
         self.confirm = confirm
         self.call_format = call_format
+        if isinstance(tool_retrieval, _Default):
+            # A bundle tuned on its tools learned them with every one listed: keep its prompt.
+            tuned = isinstance(self.backend, LocalBackend) and "tuning" in (getattr(self.backend.engine, "manifest",
+                                                                                    None) or {})
+            tool_retrieval = None if tuned else ToolRetrieval()
+        self.tool_retrieval = tool_retrieval
         self.messages: list[dict[str, Any]] = []
         self.last_stats = RunStats()
 
@@ -167,11 +188,25 @@ class Agent:
         """The tools as ``{"name", "description", "parameters"}`` dicts."""
         return [t["function"] for t in self.registry.to_openai()]
 
-    def system_message(self) -> dict[str, Any]:
-        """The static first message (instructions + tools): prefilled once, reused."""
+    def tools_for(self, request: str, choice: str | None = None) -> list[dict[str, Any]]:
+        """The tools offered for ``request``: every tool, or those retrieval picks when there are many.
+
+        Args:
+            request: The user's message.
+            choice: The turn's ``tool_choice``; a tool name is always offered.
+        """
+        tools = self.tool_specs
+        if self.tool_retrieval is None:
+            return tools
+        keep = [choice] if choice is not None and choice in self.registry else []
+        return self.tool_retrieval.select(request, tools, keep=keep)
+
+    def system_message(self, request: str = "") -> dict[str, Any]:
+        """The first message (instructions + the tools offered for ``request``): prefilled once, reused."""
+        tools = self.tools_for(request)
         if isinstance(self.backend, LocalBackend):
-            return self.backend.system_message(self.tool_specs, self.system)
-        return system_message(self.tool_specs, self.system, call_format=self.call_format)
+            return self.backend.system_message(tools, self.system)
+        return system_message(tools, self.system, call_format=self.call_format)
 
     def reset(self) -> None:
         """Forgets the conversation (the engine keeps the cached system prefix)."""
@@ -181,7 +216,8 @@ class Agent:
         """Prefills the static prefix now, so the first question is answered faster."""
         if not isinstance(self.backend, LocalBackend):
             raise UserError("warm() needs a local Engine; the agent runs over a remote server")
-        return self.backend.warm(self.tool_specs, self.system)
+        # With retrieval, the instructions and the first tools (what every request's prompt starts with).
+        return self.backend.warm(self.tools_for(""), self.system)
 
     def _add_mcp_tools(self, mcp: Sequence[str | MCPServerConfig] | MCPToolset) -> None:
         from agent_sdk.mcp import MCPToolset
@@ -230,7 +266,7 @@ class Agent:
         choice = tool_choice or self.policy.tool_choice
         self._check_choice(choice)
         self.messages.append({"role": "user", "content": prompt})
-        tools = self.tool_specs
+        tools = self.tools_for(prompt, choice)
         executed: list[tuple[ToolCall, ToolResult]] = []
         errors: list[str] = []
         stats = RunStats()

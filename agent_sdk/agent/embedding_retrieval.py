@@ -37,7 +37,7 @@ class HiddenStateRetriever:
 
     name = "hidden"
 
-    def __init__(self, engine: Engine, *, layer: str = "middle", pooling: str = "mean") -> None:
+    def __init__(self, engine: Engine, *, layer: str = "final", pooling: str = "mean") -> None:
         self.engine = engine
         self.layer = layer
         self.pooling = pooling

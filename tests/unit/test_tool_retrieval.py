@@ -6,10 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from agent_sdk.agent import Agent, RunStats, StepResult, ToolCall
+from agent_sdk.agent.backends import StepRequest, StepStream
 from agent_sdk.agent.retrieval import BM25Retriever, ToolRetrieval, retrieval_terms, tool_text
 from agent_sdk.errors import UserError
 from agent_sdk.eval.bfcl_data import function_to_tool, load_bfcl
 from agent_sdk.eval.tool_pool import pool_functions, with_tool_pool
+from agent_sdk.tools import Tool
 
 pytestmark = pytest.mark.unit
 
@@ -128,3 +131,66 @@ def test_bm25_finds_bfcl_functions_among_400() -> None:
         tools = [function_to_tool(f) for f in p.tools]
         found += q.tools[0]["name"] in retrieval.rank(p.request, tools)[:5]
     assert found / len(questions) > 0.90
+
+
+class _RecordingBackend:
+    """A scripted backend: calls the first tool it is offered once, then answers; records the tools offered."""
+
+    def __init__(self) -> None:
+        self.offered: list[list[str]] = []
+
+    def step(self, request: StepRequest) -> StepStream:
+        from agent_sdk.agent.conversation import assistant_message
+
+        names = [t["name"] for t in request.tools]
+        self.offered.append(names)
+        if request.messages[-1]["role"] == "user":
+            call = ToolCall(names[0], {})
+            message = assistant_message("", [(call.id, call.name, call.arguments)])
+            return StepResult([call], "", message, RunStats(steps=1))
+        yield from ()
+        return StepResult([], "done", assistant_message("done"), RunStats(steps=1))
+
+
+def _registry(count: int) -> list[Tool]:
+    out = []
+    for spec in TOOLS[:count]:
+        out.append(Tool.from_openai({"type": "function", "function": spec},
+                                    implementation=lambda **kw: "ok"))
+    return out
+
+
+def test_agent_offers_the_retrieved_tools_for_each_turn_and_keeps_them_after_results() -> None:
+    backend = _RecordingBackend()
+    agent = Agent(backend, tools=_registry(10), followup_choice="auto")
+    result = agent.run("translate 'hello' into German")
+    assert result.calls[0][0].name in {t["name"] for t in TOOLS}
+    assert len(backend.offered) == 2 and backend.offered[0] == backend.offered[1]  # the same tools after the result
+    assert len(backend.offered[0]) == 5 and "translate_text" in backend.offered[0]
+    names = [t["name"] for t in TOOLS]
+    assert backend.offered[0] == sorted(backend.offered[0], key=names.index)  # registration order
+    agent.run("book a flight to Denver", tool_choice="get_stock_price")
+    assert "book_flight" in backend.offered[2] and "get_stock_price" in backend.offered[2]  # a forced tool is offered
+
+
+def test_agent_with_few_tools_or_retrieval_off_offers_every_tool() -> None:
+    backend = _RecordingBackend()
+    Agent(backend, tools=_registry(8)).run("weather in Paris")
+    assert backend.offered[0] == [t["name"] for t in TOOLS[:8]]
+    backend = _RecordingBackend()
+    Agent(backend, tools=_registry(10), tool_retrieval=None).run("weather in Paris")
+    assert backend.offered[0] == [t["name"] for t in TOOLS]
+    backend = _RecordingBackend()
+    Agent(backend, tools=_registry(10), tool_retrieval=ToolRetrieval(max_tools=3, top_k=1)).run("weather in Paris")
+    assert backend.offered[0] == ["get_weather"]
+
+
+def test_a_tuned_bundle_keeps_every_tool_listed_unless_asked() -> None:
+    class _Bundle:  # what the agent reads of a local engine before any step: its manifest
+        def __init__(self, manifest: dict) -> None:
+            self.manifest = manifest
+
+    assert Agent(_Bundle({"tuning": {"steps": 3}}), tools=_registry(10)).tool_retrieval is None  # type: ignore[arg-type]
+    assert Agent(_Bundle({}), tools=_registry(10)).tool_retrieval is not None  # type: ignore[arg-type]
+    chosen = ToolRetrieval(top_k=2)
+    assert Agent(_Bundle({"tuning": {}}), tools=_registry(10), tool_retrieval=chosen).tool_retrieval is chosen  # type: ignore[arg-type]
