@@ -3,8 +3,10 @@
 For ``agent-sdk eval bfcl --tool-pool N`` and ``tools/bench_toolrag.py``:
 every question keeps its own functions and gets ``N`` minus that many others,
 drawn (seeded) from the distinct functions of the data folder's
-categories (simple_python's 400 questions have 370 distinct names; the
-multiple, parallel and irrelevance categories add more), at seeded positions, so where the right tool sits in the listing is random too.
+categories (simple_python's 400 questions have 370 distinct names; with the
+multiple, parallel, parallel_multiple and irrelevance categories there are
+982), at seeded positions, so where the right tool sits in the listing is
+random too.
 A function with the same name as one of the question's own is never drawn.
 """
 
