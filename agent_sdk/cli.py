@@ -7,6 +7,7 @@ the traceback only with ``--debug``).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -378,7 +379,9 @@ def _retrieval(args: argparse.Namespace, engine: Any) -> Any:
     """The tool retrieval ``--retrieval``, ``--top-k`` and ``--max-tools`` ask for (None: every tool offered)."""
     from agent_sdk.agent.retrieval import DEFAULT_MAX_TOOLS, DEFAULT_TOP_K, BM25Retriever, ToolRetrieval
 
-    if getattr(args, "retrieval", "none") == "none":
+    if args.retrieval is None:
+        args.retrieval = "bm25" if args.tool_pool is not None else "none"
+    if args.retrieval == "none":
         return None
     if args.retrieval == "hidden":
         from agent_sdk.agent.embedding_retrieval import HiddenStateRetriever
@@ -439,8 +442,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
     settings = TuneSettings(
         rank=args.rank, alpha=args.alpha if args.alpha is not None else 2.0 * args.rank, learning_rate=args.lr,
         batch_size=args.batch_size, steps=args.steps, minutes=None if args.steps else args.minutes, seed=args.seed,
-        threads=args.threads, **({"targets": tuple(args.targets.split(","))} if args.targets else {}),
+        threads=args.threads,
     )
+    if args.targets:
+        settings = dataclasses.replace(settings, targets=tuple(args.targets.split(",")))
     tools: Any = args.tools[0] if len(args.tools) == 1 else _tool_list(args.tools)
     with TrainProgress(quiet=args.json) as progress:
         result = tune(
@@ -701,9 +706,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--tool-choice", default="auto", choices=["auto", "required", "none"])
     e.add_argument("--tool-pool", type=_positive_int, default=None, metavar="N",
                    help="ask each question among N tools: its own and others drawn from the data (seeded)")
-    e.add_argument("--retrieval", choices=RETRIEVERS, default="bm25",
+    e.add_argument("--retrieval", choices=RETRIEVERS, default=None,
                    help="how the tools offered per question are picked when there are more than --max-tools "
-                        "(none: every tool in the prompt; default bm25, as the agent)")
+                        "(none: every tool in the prompt; default: bm25, as the agent, with --tool-pool; "
+                        "none without, so runs compare with earlier ones)")
     e.add_argument("--top-k", type=_positive_int, default=None, help="tools offered when retrieving (default 5)")
     e.add_argument("--max-tools", type=int, default=None,
                    help="retrieve only above this many tools (default 8)")

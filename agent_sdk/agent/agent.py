@@ -98,7 +98,8 @@ class Agent:
             retriever (default BM25) ranks highest for the request, in
             registration order (:mod:`agent_sdk.agent.retrieval`); None
             offers every tool always (the default for a bundle made by
-            ``agent-sdk tune``, which learned its tools all listed).
+            ``agent-sdk tune``, which learned its tools all listed, and for
+            a remote backend).
     """
 
     def __init__(
@@ -154,10 +155,13 @@ class Agent:
         self.call_format = call_format
         if isinstance(tool_retrieval, _Default):
             # A bundle tuned on its tools learned them with every one listed: keep its prompt.
-            tuned = isinstance(self.backend, LocalBackend) and "tuning" in (getattr(self.backend.engine, "manifest",
-                                                                                    None) or {})
-            tool_retrieval = None if tuned else ToolRetrieval()
+            manifest = getattr(self.backend.engine, "manifest", None) if isinstance(self.backend, LocalBackend) else None
+            tuned = "tuning" in (manifest or {})
+            # A remote model is the server's business, and a large one reads many tools well.
+            tool_retrieval = None if tuned or not isinstance(self.backend, LocalBackend) else ToolRetrieval()
         self.tool_retrieval = tool_retrieval
+        self.last_tools: list[dict[str, Any]] | None = None  # what the last turn offered
+        self._specs: tuple[tuple[str, ...], list[dict[str, Any]]] | None = None
         self.messages: list[dict[str, Any]] = []
         self.last_stats = RunStats()
 
@@ -185,11 +189,19 @@ class Agent:
 
     @property
     def tool_specs(self) -> list[dict[str, Any]]:
-        """The tools as ``{"name", "description", "parameters"}`` dicts."""
-        return [t["function"] for t in self.registry.to_openai()]
+        """The tools as ``{"name", "description", "parameters"}`` dicts (rebuilt when tools are registered)."""
+        names = tuple(self.registry.names)
+        if self._specs is None or self._specs[0] != names:
+            self._specs = (names, [t["function"] for t in self.registry.to_openai()])
+        return self._specs[1]
 
-    def tools_for(self, request: str, choice: str | None = None) -> list[dict[str, Any]]:
+    def tools_for(self, request: str, *, choice: str | None = None) -> list[dict[str, Any]]:
         """The tools offered for ``request``: every tool, or those retrieval picks when there are many.
+
+        Beyond the retriever's picks, retrieval always offers the tools a
+        choice names (``choice`` and the agent's ``followup_choice``) and
+        those already called in this conversation, so a follow-up turn
+        ("and in Oslo?") can call them again.
 
         Args:
             request: The user's message.
@@ -198,12 +210,26 @@ class Agent:
         tools = self.tool_specs
         if self.tool_retrieval is None:
             return tools
-        keep = [choice] if choice is not None and choice in self.registry else []
+        keep = {c for c in (choice, self.followup_choice, self.policy.tool_choice) if c and c in self.registry}
+        for m in self.messages:
+            for call in m.get("tool_calls") or ():
+                keep.add(str((call.get("function") or {}).get("name", "")))
         return self.tool_retrieval.select(request, tools, keep=keep)
 
-    def system_message(self, request: str = "") -> dict[str, Any]:
-        """The first message (instructions + the tools offered for ``request``): prefilled once, reused."""
-        tools = self.tools_for(request)
+    def system_message(self, request: str | None = None) -> dict[str, Any]:
+        """The first message: the instructions and the tools offered.
+
+        Args:
+            request: Whose tools to list (with retrieval); default: the last
+                turn's, as the model saw them (every tool before any turn,
+                or without retrieval).
+        """
+        if request is not None:
+            tools = self.tools_for(request)
+        elif self.last_tools is not None:
+            tools = self.last_tools
+        else:
+            tools = self.tool_specs
         if isinstance(self.backend, LocalBackend):
             return self.backend.system_message(tools, self.system)
         return system_message(tools, self.system, call_format=self.call_format)
@@ -211,12 +237,14 @@ class Agent:
     def reset(self) -> None:
         """Forgets the conversation (the engine keeps the cached system prefix)."""
         self.messages = []
+        self.last_tools = None
 
     def warm(self) -> int:
         """Prefills the static prefix now, so the first question is answered faster."""
         if not isinstance(self.backend, LocalBackend):
             raise UserError("warm() needs a local Engine; the agent runs over a remote server")
-        # With retrieval, the instructions and the first tools (what every request's prompt starts with).
+        # With retrieval only the instructions are common to every request's prompt; the
+        # tools listed after them are the first registered ones (what a request matching none gets).
         return self.backend.warm(self.tools_for(""), self.system)
 
     def _add_mcp_tools(self, mcp: Sequence[str | MCPServerConfig] | MCPToolset) -> None:
@@ -266,7 +294,8 @@ class Agent:
         choice = tool_choice or self.policy.tool_choice
         self._check_choice(choice)
         self.messages.append({"role": "user", "content": prompt})
-        tools = self.tools_for(prompt, choice)
+        tools = self.tools_for(prompt, choice=choice)
+        self.last_tools = tools
         executed: list[tuple[ToolCall, ToolResult]] = []
         errors: list[str] = []
         stats = RunStats()

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from agent_sdk.agent.retrieval import BM25Retriever, tool_text
-from agent_sdk.runtime.engine import Engine
+from agent_sdk.errors import UserError
+from agent_sdk.runtime.engine import HIDDEN_LAYERS, POOLINGS, Engine
 
 __all__ = ["HiddenStateRetriever", "HybridRetriever"]
 
@@ -38,6 +39,15 @@ class HiddenStateRetriever:
     name = "hidden"
 
     def __init__(self, engine: Engine, *, layer: str = "final", pooling: str = "mean") -> None:
+        problems = []
+        if layer not in HIDDEN_LAYERS:
+            problems.append(f"layer must be one of {', '.join(HIDDEN_LAYERS)}, got {layer!r}")
+        if pooling not in POOLINGS:
+            problems.append(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
+        if problems:
+            raise UserError("hidden-state retrieval: " + "; ".join(problems))
+        # A bundle compiled before hidden states existed fails here (BundleError), not in the middle of a run.
+        engine.hidden_states(engine.tokenizer.encode("tool")[:1])
         self.engine = engine
         self.layer = layer
         self.pooling = pooling
@@ -78,6 +88,8 @@ class HybridRetriever:
     name = "hybrid"
 
     def __init__(self, engine: Engine, *, weight: float = 0.5) -> None:
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= 1:
+            raise UserError(f"hybrid retrieval: weight must be a number from 0 to 1, got {weight!r}")
         self.bm25 = BM25Retriever()
         self.hidden = HiddenStateRetriever(engine)
         self.weight = weight

@@ -79,22 +79,34 @@ def test_selection_below_the_threshold_is_every_tool_unchanged() -> None:
 
 
 def test_selection_keeps_registration_order_and_forced_tools() -> None:
-    chosen = ToolRetrieval(max_tools=3, top_k=2).select(
+    chosen = ToolRetrieval(max_tools=3, top_k=2, min_score_ratio=0).select(
         "translate the weather report into French", TOOLS, keep=["book_flight"]
     )
     names = [t["name"] for t in chosen]
     assert names == ["get_weather", "translate_text", "book_flight"]  # the tools' order, not the scores'
     # the same request picks the same tools, so the system prompt (and its cached prefix) is the same
-    again = ToolRetrieval(max_tools=3, top_k=2).select("translate the weather report into French", TOOLS,
-                                                        keep=["book_flight"])
+    again = ToolRetrieval(max_tools=3, top_k=2, min_score_ratio=0).select(
+        "translate the weather report into French", TOOLS, keep=["book_flight"])
     assert again == chosen
 
 
-def test_retrieval_settings_are_checked() -> None:
+def test_retrieval_settings_are_checked_all_at_once() -> None:
+    with pytest.raises(UserError, match="top_k") as err:
+        ToolRetrieval(top_k=0, max_tools=-1, min_score_ratio=2.0, retriever="bm25")  # type: ignore[arg-type]
+    for word in ("max_tools", "min_score_ratio", "retriever"):
+        assert word in str(err.value)
     with pytest.raises(UserError, match="top_k"):
-        ToolRetrieval(top_k=0)
-    with pytest.raises(UserError, match="max_tools"):
-        ToolRetrieval(max_tools=-1)
+        ToolRetrieval(top_k=True)
+
+
+def test_terms_of_other_scripts_short_words_and_enums() -> None:
+    assert retrieval_terms("Küche") == ["küche"]
+    assert retrieval_terms("turn on the TV") == ["turn", "tv"]
+    assert retrieval_terms("Straße 12") == retrieval_terms("STRASSE") == ["strass"]
+    lights = _tool("set_lights", "Switches lights.", room="Which room.")
+    lights["parameters"]["properties"]["room"]["enum"] = ["kitchen", "bedroom"]
+    assert "kitchen" in tool_text(lights)
+    assert ToolRetrieval(max_tools=0, top_k=1).rank("the kitchen please", [*TOOLS, lights])[0] == "set_lights"
 
 
 @pytest.mark.skipif(not BFCL.is_dir(), reason="needs ../shared/eval/bfcl")
@@ -162,23 +174,52 @@ def _registry(count: int) -> list[Tool]:
 
 def test_agent_offers_the_retrieved_tools_for_each_turn_and_keeps_them_after_results() -> None:
     backend = _RecordingBackend()
-    agent = Agent(backend, tools=_registry(10), followup_choice="auto")
-    result = agent.run("translate 'hello' into German")
-    assert result.calls[0][0].name in {t["name"] for t in TOOLS}
+    agent = Agent(backend, tools=_registry(10), followup_choice="auto", tool_retrieval=ToolRetrieval(min_score_ratio=0))
+    agent.run("translate 'hello' into German")
     assert len(backend.offered) == 2 and backend.offered[0] == backend.offered[1]  # the same tools after the result
     assert len(backend.offered[0]) == 5 and "translate_text" in backend.offered[0]
     names = [t["name"] for t in TOOLS]
     assert backend.offered[0] == sorted(backend.offered[0], key=names.index)  # registration order
+    assert agent.system_message() == agent.system_message("translate 'hello' into German")  # what the model saw
     agent.run("book a flight to Denver", tool_choice="get_stock_price")
     assert "book_flight" in backend.offered[2] and "get_stock_price" in backend.offered[2]  # a forced tool is offered
 
 
+def test_the_best_scored_tools_only_when_one_stands_out() -> None:
+    backend = _RecordingBackend()
+    Agent(backend, tools=_registry(10), tool_retrieval=ToolRetrieval()).run("translate 'good morning' into French")
+    assert backend.offered[0] == ["translate_text"]
+    nothing = ToolRetrieval().select("zzz qqq", TOOLS)  # no tool scores: the first registered, as many as top_k
+    assert [t["name"] for t in nothing] == [t["name"] for t in TOOLS[:5]]
+
+
+def test_a_follow_up_turn_can_call_the_tools_called_before() -> None:
+    backend = _RecordingBackend()
+    agent = Agent(backend, tools=_registry(10), tool_retrieval=ToolRetrieval(top_k=2))
+    agent.run("translate 'hello' into German")
+    called = backend.offered[0][0]
+    agent.run("and 'goodbye'?")
+    assert called == "translate_text" and called in backend.offered[2]
+
+
+def test_a_follow_up_choice_naming_a_tool_is_offered() -> None:
+    backend = _RecordingBackend()
+    agent = Agent(backend, tools=_registry(10), followup_choice="book_flight", tool_retrieval=ToolRetrieval(top_k=1))
+    agent.run("what's the weather in Paris")
+    assert "book_flight" in backend.offered[0] and "book_flight" in backend.offered[1]
+
+
 def test_agent_with_few_tools_or_retrieval_off_offers_every_tool() -> None:
     backend = _RecordingBackend()
-    Agent(backend, tools=_registry(8)).run("weather in Paris")
+    Agent(backend, tools=_registry(8), tool_retrieval=ToolRetrieval()).run("weather in Paris")
     assert backend.offered[0] == [t["name"] for t in TOOLS[:8]]
     backend = _RecordingBackend()
     Agent(backend, tools=_registry(10), tool_retrieval=None).run("weather in Paris")
+    assert backend.offered[0] == [t["name"] for t in TOOLS]
+    backend = _RecordingBackend()  # a remote backend: the server's model reads every tool
+    agent = Agent(backend, tools=_registry(10))
+    assert agent.tool_retrieval is None
+    agent.run("weather in Paris")
     assert backend.offered[0] == [t["name"] for t in TOOLS]
     backend = _RecordingBackend()
     Agent(backend, tools=_registry(10), tool_retrieval=ToolRetrieval(max_tools=3, top_k=1)).run("weather in Paris")
