@@ -30,7 +30,7 @@ def _tools(count: int) -> list[Tool]:
 
 
 @needs_bfcl
-def test_bfcl_questions_among_50_tools_offer_five_and_find_the_right_one(smollm2_engine: Engine,
+def test_bfcl_questions_among_50_tools_offer_a_few_and_find_the_right_one(smollm2_engine: Engine,
                                                                          tmp_path: Path) -> None:
     out = tmp_path / "pooled.jsonl"
     summary = run_bfcl(smollm2_engine, BFCL, categories=["simple_python"], limit=3, out=out, tool_pool=50,
@@ -39,7 +39,7 @@ def test_bfcl_questions_among_50_tools_offer_five_and_find_the_right_one(smollm2
     own = [q.tools[0]["name"] for q in load_bfcl(BFCL, ["simple_python"], limit=3)]
     assert summary["questions"] == 3 and summary["failed_questions"] == 0
     for line, name in zip(lines, own):
-        assert len(line["offered"]) == 5 and name in line["offered"]
+        assert 1 <= len(line["offered"]) <= 5 and name in line["offered"]
         assert line["prompt_tokens"] > 0
     assert summary["tool_recall"] == 1.0
     # every tool listed: 20 (50 do not fit the 4096-token window), a longer prompt
@@ -47,7 +47,7 @@ def test_bfcl_questions_among_50_tools_offer_five_and_find_the_right_one(smollm2
                     tool_pool=20, retrieval=None, seed=1).to_dict()
     listed = json.loads((tmp_path / "all.jsonl").read_text().splitlines()[0])
     assert len(listed["offered"]) == 20 and full["failed_questions"] == 0
-    assert full["mean_prompt_tokens"] > 2 * lines[0]["prompt_tokens"]
+    assert full["mean_prompt_tokens"] > 2 * max(line["prompt_tokens"] for line in lines)
 
 
 @needs_bfcl
@@ -57,15 +57,18 @@ def test_agent_with_many_tools_calls_the_retrieved_one_and_reuses_the_cached_pro
     specs = {t["name"]: t for t in agent.tool_specs}
     assert "calculate_triangle_area" in specs
     request = "Find the area of a triangle with a base of 10 units and height of 5 units."
+    other = "What is the area of a triangle whose height is 3 and base is 8?"
     offered = [t["name"] for t in agent.tools_for(request)]
-    assert len(offered) == 5 and "calculate_triangle_area" in offered
+    assert 1 <= len(offered) <= 5 and "calculate_triangle_area" in offered
+    assert agent.tools_for(other) == agent.tools_for(request)  # another wording, the same picks
     first = agent.run(request)
     assert [c.name for c, _ in first.calls] == ["calculate_triangle_area"]
     agent.reset()
-    again = agent.run(request)
-    # the same tools were picked, so the whole system prompt came from the KV cache
+    again = agent.run(other)
+    # the same tools were picked, so the other request's whole system prompt came from the KV cache
+    assert agent.system_message() == agent.system_message(request)
     system_tokens = len(smollm2_engine.tokenizer.encode(
-        smollm2_engine.tokenizer.apply_chat_template([agent.system_message(request)], add_generation_prompt=False)))
+        smollm2_engine.tokenizer.apply_chat_template([agent.system_message()], add_generation_prompt=False)))
     assert again.stats.cached_tokens >= system_tokens
     assert [c.name for c, _ in again.calls] == ["calculate_triangle_area"]
 
