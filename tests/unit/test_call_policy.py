@@ -145,3 +145,14 @@ def test_a_tuned_bundle_threshold_applies_only_to_the_default_rule() -> None:
     mine = DEFAULT_POLICY.with_threshold(-1.5)
     assert mine.for_bundle(manifest).auto.threshold == -1.5  # the caller's own threshold wins
     assert DEFAULT_POLICY.replace(tool_choice="required").for_bundle(manifest).tool_choice == "required"
+
+
+@pytest.mark.parametrize("command", ["run", "serve", "eval"])
+def test_the_command_line_builds_the_policy(command: str) -> None:
+    from agent_sdk.cli import _policy, build_parser
+
+    extra = ["bfcl", "--data", "x"] if command == "eval" else []
+    args = build_parser().parse_args([command, *extra, "--strict-tools", "--no-rerank", "--auto-threshold", "-1.5"])
+    policy = _policy(args)
+    assert policy.strict_tools and policy.rerank is None and policy.auto.threshold == -1.5
+    assert not _policy(build_parser().parse_args([command, *extra])).strict_tools
