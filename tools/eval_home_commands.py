@@ -9,6 +9,7 @@ one pass (the same records as tools/eval_auto_features.py writes):
 
     python tools/eval_home_commands.py --out /tmp/home.jsonl          # decode and score with the default rule
     python tools/eval_home_commands.py --features /tmp/home.jsonl     # score saved records again
+    python tools/eval_home_commands.py --retrieval --out /tmp/home-r.jsonl   # each offered the tools retrieval picks
 
 Even positions within each category (commands, no-tool requests) are the tuning half, odd ones the held-out half.
 """
@@ -76,19 +77,25 @@ def right(rec: dict[str, Any], calls: list[dict[str, Any]]) -> bool:
     return len(calls) == len(want) and all(same_call(g, w) for g, w in zip(calls, want))
 
 
-def decode(out: Path, threads: int | None) -> list[dict[str, Any]]:
-    """Decodes every command's best call (as `auto` with no threshold) and writes the records."""
+def decode(out: Path, threads: int | None, *, retrieval: bool = False) -> list[dict[str, Any]]:
+    """Decodes every command's best call (as `auto` with no threshold) and writes the records.
+
+    With ``retrieval``, each command is offered the tools the agent's default
+    retrieval picks for it (as if there were more than its threshold of tools).
+    """
     from voice_assistant.assistant import SYSTEM_PROMPT
 
     from agent_sdk.agent.backends import LocalBackend
     from agent_sdk.agent.policy import DEFAULT_POLICY
+    from agent_sdk.agent.retrieval import ToolRetrieval
     from agent_sdk.agent.step import decode_calls
     from agent_sdk.compiler import ensure_bundle
     from agent_sdk.runtime import Engine
 
     engine = Engine(ensure_bundle("smollm2-135m", quant="q4"), threads=threads)
     backend = LocalBackend(engine)
-    tools = home_tools()
+    every_tool = home_tools()
+    picker = ToolRetrieval(max_tools=0) if retrieval else None
     policy = DEFAULT_POLICY.replace(parallel=False, auto=AutoRule(threshold=float("-inf")))
     recs = []
     with open(out, "w") as fp:
@@ -96,6 +103,7 @@ def decode(out: Path, threads: int | None) -> list[dict[str, Any]]:
             cmd = json.loads(line)
             messages = [{"role": "user", "content": cmd["text"]}]
             t0 = time.perf_counter()
+            tools = picker.select(cmd["text"], every_tool) if picker else every_tool
             step = decode_calls(
                 engine, engine.tokenizer.encode(backend.prompt_text(messages, tools, SYSTEM_PROMPT)), tools,
                 policy=policy, max_tokens=64, request=cmd["text"], grammar_engine=backend.grammar_engine,
@@ -104,6 +112,7 @@ def decode(out: Path, threads: int | None) -> list[dict[str, Any]]:
                 "id": cmd["id"], "category": "home" if cmd["calls"] else "home_irrelevance", "request": cmd["text"],
                 "want": cmd["calls"], "text": step.generation.text, "logprobs": step.generation.logprobs,
                 "forced": step.forced_flags, "seconds": time.perf_counter() - t0,
+                "offered": [t["name"] for t in tools],
             }
             fp.write(json.dumps(rec) + "\n")
             fp.flush()
@@ -118,10 +127,11 @@ def main() -> int:
     ap.add_argument("--out", help="decode and write the records here")
     ap.add_argument("--features", help="read records written before")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--retrieval", action="store_true", help="offer each command the tools retrieval picks")
     args = ap.parse_args()
     if bool(args.out) == bool(args.features):
         ap.error("give one of --out and --features")
-    recs = (decode(Path(args.out), args.threads) if args.out
+    recs = (decode(Path(args.out), args.threads, retrieval=args.retrieval) if args.out
             else [json.loads(x) for x in Path(args.features).read_text().splitlines() if x.strip()])
     from search_auto_rule import home_rows, show, split  # scored as the rule search scores them
 

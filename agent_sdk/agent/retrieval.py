@@ -138,18 +138,18 @@ class Retriever(Protocol):
 
 @dataclass
 class _Index:
-    terms: list[Counter[str]]
-    lengths: list[int]
-    idf: dict[str, float]
-    mean_length: float
+    """A tool set's BM25 index: for each term, the tools holding it with their weight."""
+
+    postings: dict[str, list[tuple[int, float]]]  # term -> [(tool, idf * saturated term frequency)]
+    size: int
 
 
 class BM25Retriever:
     """Okapi BM25 over each tool's name (counted twice), description and parameters.
 
     The index of a tool set is built on first use and kept (keyed by the
-    tools' names and texts), so a request costs one pass over the terms it
-    contains.
+    tools' names and texts): a request costs a look-up per term it contains
+    and an addition per tool holding the term.
     """
 
     name = "bm25"
@@ -157,6 +157,7 @@ class BM25Retriever:
     def __init__(self) -> None:
         self._indexes: dict[tuple[tuple[str, str], ...], _Index] = {}
         self._terms: dict[tuple[str, str], Counter[str]] = {}  # per tool: pools of one tool set share them
+        self._last: tuple[Sequence[dict[str, Any]], tuple[str, ...], _Index] | None = None
 
     def _counts(self, key: tuple[str, str], tool: dict[str, Any]) -> Counter[str]:
         counts = self._terms.get(key)
@@ -167,6 +168,9 @@ class BM25Retriever:
         return counts
 
     def _index(self, tools: Sequence[dict[str, Any]]) -> _Index:
+        names = tuple(str(t.get("name", "")) for t in tools)
+        if self._last is not None and self._last[0] is tools and self._last[1] == names:
+            return self._last[2]  # an agent's (cached) tool list again: skip re-reading every tool's text
         keys = [_tool_key(t) for t in tools]
         key = tuple(keys)
         index = self._indexes.get(key)
@@ -177,11 +181,18 @@ class BM25Retriever:
             for c in terms:
                 df.update(c.keys())
             n = len(tools)
-            idf = {t: math.log(1 + (n - k + 0.5) / (k + 0.5)) for t, k in df.items()}
-            index = _Index(terms, lengths, idf, (sum(lengths) / n) if n else 0.0)
+            mean_length = (sum(lengths) / n) if n else 0.0
+            idf = {term: math.log(1 + (n - k + 0.5) / (k + 0.5)) for term, k in df.items()}
+            postings: dict[str, list[tuple[int, float]]] = {}
+            for i, (counts, length) in enumerate(zip(terms, lengths)):
+                norm = _K1 * (1 - _B + _B * length / (mean_length or 1.0))
+                for term, f in counts.items():
+                    postings.setdefault(term, []).append((i, idf[term] * f * (_K1 + 1) / (f + norm)))
+            index = _Index(postings, n)
             if len(self._indexes) >= 8:  # a few tool sets at most (an agent has one)
                 self._indexes.pop(next(iter(self._indexes)))
             self._indexes[key] = index
+        self._last = (tools, names, index)
         return index
 
     def scores(self, request: str, tools: Sequence[dict[str, Any]]) -> list[float]:
@@ -189,16 +200,10 @@ class BM25Retriever:
         if not tools:
             return []
         index = self._index(tools)
-        query = set(retrieval_terms(request))
-        out = []
-        for terms, length in zip(index.terms, index.lengths):
-            norm = _K1 * (1 - _B + _B * length / (index.mean_length or 1.0))
-            s = 0.0
-            for q in query:
-                f = terms.get(q, 0)
-                if f:
-                    s += index.idf[q] * f * (_K1 + 1) / (f + norm)
-            out.append(s)
+        out = [0.0] * index.size
+        for term in set(retrieval_terms(request)):
+            for i, weight in index.postings.get(term, ()):
+                out[i] += weight
         return out
 
 
