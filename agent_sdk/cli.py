@@ -186,6 +186,8 @@ def _run_agent(args: argparse.Namespace, engine: Any, params: Any, prompt: str) 
         constrain=not args.no_constrain, max_tokens=args.max_tokens, sampling=params, max_steps=args.max_steps,
         confirm=(lambda call: _confirm_tty(call)) if sys.stdin.isatty() and not args.json else None,
     )
+    if args.all_tools:
+        agent.tool_retrieval = None
     with agent:  # stops the --mcp servers
         return _print_agent_run(args, agent, prompt)
 
@@ -679,6 +681,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-constrain", action="store_true", help="do not constrain tool calls with a grammar")
     r.add_argument("--max-steps", type=int, default=4, help="most model steps (calls + answer)")
     _add_mcp_option(r)
+    r.add_argument("--all-tools", action="store_true",
+                   help="list every tool in the prompt (default: above 8 tools, only those the request is about)")
     _add_policy_options(r)
 
     ch = _add_command(
