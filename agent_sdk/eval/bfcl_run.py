@@ -122,7 +122,8 @@ def answer_question(
             )))
     except AgentSDKError as exc:
         return BFCLAnswer([], False, False, error=f"{type(exc).__name__}: {exc}", offered=offered)
-    notes = [f"tool {name!r}: {note}" for name in registry.names for note in registry.get(name).schema_repairs]
+    # repairs of the tools in the prompt (with a pool, the hundreds retrieval left out say nothing)
+    notes = [f"tool {name!r}: {note}" for name in offered for note in registry.get(name).schema_repairs]
     notes += step.schema_warnings
     schemas = {t["name"]: t["parameters"] for t in q.tools}
     calls = [{"name": c.name, "arguments": coerce_numbers(c.arguments, schemas.get(c.name, {}))} for c in step.calls]
