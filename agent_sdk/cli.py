@@ -221,11 +221,7 @@ def _print_agent_run(args: argparse.Namespace, agent: Any, prompt: str) -> int:
             "steps": result.steps,
             "peak_rss_mb": round(_peak_rss(), 1),
         }
-        calls = [
-            {"name": c.name, "arguments": c.arguments, "ok": r.ok, "result": r.to_message() if r.ok else None, "error": r.error}
-            for c, r in result.calls
-        ]
-        print(json.dumps({"text": result.text, "calls": calls, "stats": out_stats}))
+        print(json.dumps({"text": result.text, "calls": result.runs_json(), "stats": out_stats}))
     else:
         sys.stdout.write("\n")
     return 0

@@ -154,6 +154,11 @@ class AgentResult:
         """The executed calls as ``[{"name", "arguments"}]`` (``--json`` output)."""
         return [c.to_dict() for c, _ in self.calls]
 
+    def runs_json(self) -> list[dict[str, Any]]:
+        """The executed calls with their outcomes: ``[{"name", "arguments", "ok", "result", "error"}]``."""
+        return [{"name": c.name, "arguments": c.arguments, "ok": r.ok, "result": r.to_message() if r.ok else None,
+                 "error": r.error} for c, r in self.calls]
+
 
 @dataclass(frozen=True)
 class FinalAnswer:

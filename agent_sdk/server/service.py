@@ -26,12 +26,12 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from agent_sdk.agent.conversation import SYSTEM_ROLES
-from agent_sdk.agent.events import AgentResult, ToolCall
+from agent_sdk.agent.events import AgentResult, RunStats, ToolCall
 from agent_sdk.agent.prompting import bundle_tool_listing
 from agent_sdk.agent.step import decode_calls
 from agent_sdk.constrain.grammar import GrammarEngine
 from agent_sdk.errors import AgentSDKError
-from agent_sdk.runtime.engine import Engine, Generation
+from agent_sdk.runtime.engine import Engine, GenerationStats
 from agent_sdk.server.config import ServerConfig
 from agent_sdk.server.errors import APIError
 from agent_sdk.server.validation import ChatRequest, RequestValidator
@@ -131,7 +131,7 @@ class ChatService:
                 "id": req.id, "object": "chat.completion", "created": req.created, "model": self.config.model_id,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": result.text}, "logprobs": None,
                              "finish_reason": "stop"}],
-                "usage": _agent_usage(result), "tool_runs": _tool_runs(result),
+                "usage": _usage(result.stats), "tool_runs": result.runs_json(),
             }
         text: list[str] = []
         calls: list[ToolCall] = []
@@ -173,11 +173,11 @@ class ChatService:
         yield first
         if self._runs_mcp(req):
             result = self._run_mcp(req)
-            yield {**chunk({"content": result.text}), "tool_runs": _tool_runs(result)}
+            yield {**chunk({"content": result.text}), "tool_runs": result.runs_json()}
             yield chunk({}, "stop")
             if req.include_usage:
                 yield {"id": req.id, "object": "chat.completion.chunk", "created": req.created,
-                       "model": self.config.model_id, "choices": [], "usage": _agent_usage(result)}
+                       "model": self.config.model_id, "choices": [], "usage": _usage(result.stats)}
             return
         run = self._run(req)
         try:
@@ -238,11 +238,11 @@ class ChatService:
             )
             if step.calls:
                 yield "calls", [ToolCall(name, args) for name, args in step.calls]
-                yield "end", ("tool_calls", _usage(step.generation))
+                yield "end", ("tool_calls", _usage(step.generation.stats))
                 return
             if req.tool_choice != "auto":  # a required call cut short by max_tokens
                 yield "text", step.generation.text
-                yield "end", ("length", _usage(step.generation))
+                yield "end", ("length", _usage(step.generation.stats))
                 return
         constraint = self._grammar.constraint(req.response_grammar) if self._grammar and req.response_grammar else None
         stream = self.engine.stream(req.prompt_ids, req.sampling, constraint=constraint)
@@ -255,29 +255,15 @@ class ChatService:
                 stream.close()
         gen = stream.result
         assert gen is not None
-        yield "end", (_FINISH.get(gen.finish_reason, "stop"), _usage(gen))
-
-
-def _tool_runs(result: AgentResult) -> list[dict[str, Any]]:
-    return [{"name": c.name, "arguments": c.arguments, "ok": r.ok, "result": r.to_message() if r.ok else None,
-             "error": r.error} for c, r in result.calls]
-
-
-def _agent_usage(result: AgentResult) -> dict[str, Any]:
-    st = result.stats
-    return {
-        "prompt_tokens": st.prompt_tokens, "completion_tokens": st.generated_tokens,
-        "total_tokens": st.prompt_tokens + st.generated_tokens,
-        "prompt_tokens_details": {"cached_tokens": st.cached_tokens},
-    }
+        yield "end", (_FINISH.get(gen.finish_reason, "stop"), _usage(gen.stats))
 
 
 def _call_json(call: ToolCall) -> dict[str, Any]:
     return {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": json.dumps(call.arguments)}}
 
 
-def _usage(gen: Generation) -> dict[str, Any]:
-    st = gen.stats
+def _usage(st: GenerationStats | RunStats) -> dict[str, Any]:
+    """OpenAI's ``usage`` of one generation or of an agent run's steps."""
     return {
         "prompt_tokens": st.prompt_tokens, "completion_tokens": st.generated_tokens,
         "total_tokens": st.prompt_tokens + st.generated_tokens,
