@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,7 +42,7 @@ from agent_sdk.agent.retrieval import BM25Retriever, ToolRetrieval
 from agent_sdk.errors import ToolSchemaWarning
 from agent_sdk.eval.bfcl_data import BFCLQuestion, function_to_tool, load_bfcl
 from agent_sdk.eval.bfcl_run import answer_question
-from agent_sdk.eval.bfcl_score import find_scorer
+from agent_sdk.eval.bfcl_score import score_bfcl
 from agent_sdk.eval.tool_pool import pool_functions, with_tool_pool
 
 RECALL_AT = (1, 3, 5, 8)
@@ -106,15 +105,12 @@ def recall_table(questions: list[BFCLQuestion], functions: list[dict[str, Any]],
 
 
 def _score(data: Path, results: Path, category: str) -> float | None:
-    scorer = find_scorer(data)
-    if scorer is None:
-        return None
-    out = subprocess.run([sys.executable, str(scorer), "--data", str(data), "--results", str(results),
-                          "--category", category, "--only-answered"], capture_output=True, text=True, check=False)
-    for line in out.stdout.splitlines():
+    """The share right by BFCL's checker (:func:`~agent_sdk.eval.bfcl_score.score_bfcl`), or None without it."""
+    lines = score_bfcl(data, results, [category])
+    for line in lines:
         if line.startswith("ALL accuracy="):
             return float(line.split("=")[1].split()[0].rstrip("%")) / 100
-    print(out.stdout, out.stderr, file=sys.stderr)
+    print("\n".join(lines), file=sys.stderr)  # how to score, or why the scorer failed
     return None
 
 

@@ -259,7 +259,7 @@ class ToolRetrieval:
         if len(tools) <= self.max_tools:
             return list(tools)
         scores = self.retriever.scores(request, tools)
-        order = sorted(range(len(tools)), key=lambda i: (-scores[i], i))[: self.top_k]
+        order = _best_first(scores)[: self.top_k]
         best = scores[order[0]] if order else 0.0
         if best > 0:
             order = [i for i in order if scores[i] >= self.min_score_ratio * best]
@@ -270,6 +270,9 @@ class ToolRetrieval:
 
     def rank(self, request: str, tools: Sequence[dict[str, Any]]) -> list[str]:
         """Every tool's name, best first (for measuring recall)."""
-        scores = self.retriever.scores(request, tools)
-        order = sorted(range(len(tools)), key=lambda i: (-scores[i], i))
-        return [str(tools[i].get("name")) for i in order]
+        return [str(tools[i].get("name")) for i in _best_first(self.retriever.scores(request, tools))]
+
+
+def _best_first(scores: Sequence[float]) -> list[int]:
+    """Indices by score, highest first; ties keep the tools' order."""
+    return sorted(range(len(scores)), key=lambda i: (-scores[i], i))
