@@ -55,6 +55,8 @@ KV_DTYPES = {"f32": "float32", "f16": "float16"}
 GGML_F32, GGML_F16, GGML_Q4_0, GGML_Q4_1, GGML_Q8_0 = 0, 1, 2, 3, 8
 _GGML_BLOCK_BYTES = {GGML_Q4_0: 18, GGML_Q4_1: 20, GGML_Q8_0: 34}
 GGML_TYPE_NAMES = {GGML_F32: "F32", GGML_F16: "F16", GGML_Q4_0: "Q4_0", GGML_Q4_1: "Q4_1", GGML_Q8_0: "Q8_0"}
+GGML_REPACKABLE = frozenset(_GGML_BLOCK_BYTES)
+"""GGML types :func:`gguf_block_to_format` repacks into one of our layouts."""
 
 
 @dataclass(frozen=True)

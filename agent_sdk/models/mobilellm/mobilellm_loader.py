@@ -18,6 +18,7 @@ import numpy as np
 
 from agent_sdk.errors import AgentSDKError, ConfigError, ModelFormatError
 from agent_sdk.models.checkpoint_io import GGUFFile, read_gguf, read_hf_weights
+from agent_sdk.models.gguf_source import TensorSource
 from agent_sdk.models.mobilellm.mobilellm_config import MobileLLMConfig
 from agent_sdk.quantization import formats as qf
 
@@ -25,30 +26,6 @@ __all__ = ["Checkpoint", "build_params", "check_tensors", "expected_tensors", "g
 
 # Tensors some exporters add that carry no weights of ours.
 _IGNORED_SUFFIXES = ("rotary_emb.inv_freq",)
-
-
-@dataclass
-class _Source:
-    """One canonical tensor: a float array, or raw GGUF blocks."""
-
-    shape: tuple[int, ...]
-    array: np.ndarray | None = None
-    ggml_type: int | None = None
-    raw: np.ndarray | None = None
-
-    def as_float(self) -> np.ndarray:
-        if self.array is not None:
-            return np.asarray(self.array, dtype=np.float32)
-        assert self.raw is not None and self.ggml_type is not None
-        rows, cols = self.shape if len(self.shape) == 2 else (1, self.shape[0])
-        return qf.dequantize_gguf(self.raw, self.ggml_type, rows, cols).reshape(self.shape)
-
-    def as_format(self, fmt: str) -> dict[str, np.ndarray]:
-        if self.raw is not None and self.ggml_type in (qf.GGML_Q4_0, qf.GGML_Q4_1, qf.GGML_Q8_0):
-            native, arrays = qf.gguf_block_to_format(self.raw, self.ggml_type, *self.shape)
-            if native == fmt:
-                return arrays  # lossless: the file's own blocks
-        return qf.quantize(self.as_float(), fmt)
 
 
 @dataclass
@@ -67,7 +44,7 @@ class Checkpoint:
     """
 
     config: MobileLLMConfig
-    tensors: dict[str, _Source]
+    tensors: dict[str, TensorSource]
     tokenizer_files: dict[str, bytes]
     tokenizer_meta: dict[str, Any]
     source: Path
@@ -88,7 +65,7 @@ class Checkpoint:
                                    f"expected {tuple(self.tensors[name].shape)}")
         if not np.isfinite(arr).all():
             raise ModelFormatError(f"replacement for {name} holds NaN or infinite values")
-        self.tensors[name] = _Source(tuple(arr.shape), array=arr)
+        self.tensors[name] = TensorSource(tuple(arr.shape), array=arr)
 
 
 def expected_tensors(cfg: MobileLLMConfig) -> dict[str, tuple[int, ...]]:
@@ -228,7 +205,7 @@ def _load_hf(folder: Path) -> Checkpoint:
     except ConfigError as exc:
         raise ConfigError(f"{cfg_path}: {exc}") from exc
     weights = read_hf_weights(folder)
-    tensors = {k: _Source(tuple(v.shape), array=v) for k, v in weights.items()}
+    tensors = {k: TensorSource(tuple(v.shape), array=v) for k, v in weights.items()}
     check_tensors(cfg, {k: t.shape for k, t in tensors.items()}, folder)
     dtypes: dict[str, int] = {}
     for v in weights.values():
@@ -414,12 +391,12 @@ def _load_gguf(path: Path) -> Checkpoint:
                 f"{', '.join(qf.GGML_TYPE_NAMES.values())}"
             )
     check_tensors(cfg, {canon_names[t.name]: t.shape for t in gf.tensors.values()}, path)
-    tensors: dict[str, _Source] = {}
+    tensors: dict[str, TensorSource] = {}
     for t in gf.tensors.values():
         canon = canon_names[t.name]
         raw = np.asarray(t.data)
         if raw.ndim == 1 or len(t.shape) == 1:
-            src = _Source(t.shape, array=qf.dequantize_gguf(raw, t.ggml_type, 1, t.shape[-1]).reshape(t.shape))
+            src = TensorSource(t.shape, array=qf.dequantize_gguf(raw, t.ggml_type, 1, t.shape[-1]).reshape(t.shape))
         else:
             raw2 = raw.reshape(t.shape[0], -1)
             if canon.endswith("q_proj.weight"):
@@ -427,9 +404,9 @@ def _load_gguf(path: Path) -> Checkpoint:
             elif canon.endswith("k_proj.weight"):
                 raw2 = _unpermute_rows(raw2, cfg.num_key_value_heads)
             if t.ggml_type in (qf.GGML_F32, qf.GGML_F16):
-                src = _Source(t.shape, array=qf.dequantize_gguf(raw2, t.ggml_type, *t.shape))
+                src = TensorSource(t.shape, array=qf.dequantize_gguf(raw2, t.ggml_type, *t.shape))
             else:
-                src = _Source(t.shape, ggml_type=t.ggml_type, raw=raw2)
+                src = TensorSource(t.shape, ggml_type=t.ggml_type, raw=raw2)
         tensors[canon] = src
     tok_json, meta = gguf_tokenizer(gf, path)
     return Checkpoint(cfg, tensors, {"tokenizer.json": tok_json}, meta, path, "gguf", types)
