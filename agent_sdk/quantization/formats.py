@@ -15,6 +15,27 @@ Layouts of a weight ``w`` of shape ``(out, in)``:
   ``minv`` float16 ``(out, in/32)``; ``w = q * scale + minv``. GGUF Q4_0
   (``(q - 8) * d``) becomes ``scale = d, minv = -8 d``, exact in float16.
 
+GGUF types map onto these layouts as follows (:data:`GGUF_REPACK`; the
+measurements on real files are in ``docs/models.md``, "GGUF formats"):
+
+* Q8_0 → q8, Q4_0 and Q4_1 → q4, Q5_0 → q8 (``q - 16`` as int8, ``scale = d``):
+  exact, the file's own values.
+* Q4_K → q4 with ``scale = d * sc`` and ``minv = -dmin * m`` rounded to float16:
+  the product of a float16 and a 6-bit integer needs up to 17 significant bits.
+  On Gemma 3 270M Q4_K_M 93% of the scales and 92% of the mins round; the
+  weights move by at most 5.8e-4 (0.08% of the largest weight, 1.1% of the
+  group's Q4_K step; 7.2e-4 relative RMS). Keeping them exact would need
+  float32 scales (one more bit per weight) in every q4 kernel; the rounding is
+  ~90 times finer than Q4_K's own step, so we round.
+* Q6_K (an int8 scale per 16 values), Q5_K and Q5_1 (a minimum per 32
+  values) → q8 requantized from the file's values per group of 32 (``scale =
+  max|w| / 127``): lossy, at most half a q8 step (``max|w| / 254``) per group.
+  A lossless q8 form exists only where both 16-value scales share a large
+  enough divisor: 2.7% of the groups of Gemma 3 270M. On that file the weights move by
+  at most 2.8e-3 (0.39% of the largest weight; 0.57% relative RMS).
+
+Each is dequantized exactly as the file stores it by :mod:`.gguf_blocks`.
+
 This module imports numpy only, so the runtime and tests can use it.
 """
 
@@ -26,22 +47,27 @@ from dataclasses import dataclass
 import numpy as np
 
 from agent_sdk.errors import ConfigError, ModelFormatError
+from agent_sdk.quantization import gguf_blocks as gb
 
 __all__ = [
-    "GROUP",
     "FORMATS",
-    "QUANT_NAMES",
+    "GGML_REPACKABLE",
+    "GGML_TYPE_NAMES",
+    "GGUF_REPACK",
+    "GROUP",
     "KV_DTYPES",
+    "QUANT_NAMES",
     "QuantConfig",
-    "quantize",
     "dequantize",
-    "gguf_block_to_format",
     "dequantize_gguf",
     "format_param_shapes",
+    "gguf_block_to_format",
+    "gguf_tensor_problem",
     "interleave_rows",
     "pack_rows",
-    "unpack_rows",
+    "quantize",
     "stored_param_shapes",
+    "unpack_rows",
 ]
 
 GROUP = 32
@@ -54,8 +80,34 @@ KV_DTYPES = {"f32": "float32", "f16": "float16"}
 # GGML type ids and block sizes (bytes per 32 values) of the types we import.
 GGML_F32, GGML_F16, GGML_Q4_0, GGML_Q4_1, GGML_Q8_0 = 0, 1, 2, 3, 8
 _GGML_BLOCK_BYTES = {GGML_Q4_0: 18, GGML_Q4_1: 20, GGML_Q8_0: 34}
-GGML_TYPE_NAMES = {GGML_F32: "F32", GGML_F16: "F16", GGML_Q4_0: "Q4_0", GGML_Q4_1: "Q4_1", GGML_Q8_0: "Q8_0"}
-GGML_REPACKABLE = frozenset(_GGML_BLOCK_BYTES)
+GGML_Q5_0, GGML_Q5_1, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K = (
+    gb.GGML_Q5_0, gb.GGML_Q5_1, gb.GGML_Q4_K, gb.GGML_Q5_K, gb.GGML_Q6_K,
+)
+GGML_TYPE_NAMES = {
+    GGML_F32: "F32",
+    GGML_F16: "F16",
+    GGML_Q4_0: "Q4_0",
+    GGML_Q4_1: "Q4_1",
+    GGML_Q8_0: "Q8_0",
+    GGML_Q5_0: "Q5_0",
+    GGML_Q5_1: "Q5_1",
+    GGML_Q4_K: "Q4_K",
+    GGML_Q5_K: "Q5_K",
+    GGML_Q6_K: "Q6_K",
+}
+"""The GGML types we read, id → name."""
+GGUF_REPACK: dict[int, tuple[str, str]] = {
+    GGML_Q8_0: ("q8", "exact"),
+    GGML_Q4_0: ("q4", "exact"),
+    GGML_Q4_1: ("q4", "exact"),
+    GGML_Q5_0: ("q8", "exact"),
+    GGML_Q4_K: ("q4", "scale and min rounded to float16"),
+    GGML_Q5_1: ("q8", "requantized"),
+    GGML_Q5_K: ("q8", "requantized"),
+    GGML_Q6_K: ("q8", "requantized"),
+}
+"""Block type id → (our format :func:`gguf_block_to_format` gives, how faithfully)."""
+GGML_REPACKABLE = frozenset(GGUF_REPACK)
 """GGML types :func:`gguf_block_to_format` repacks into one of our layouts."""
 
 
@@ -86,7 +138,7 @@ class QuantConfig:
         return KV_DTYPES[self.kv]
 
     @staticmethod
-    def from_name(name: str, kv: str | None = None) -> "QuantConfig":
+    def from_name(name: str, kv: str | None = None) -> QuantConfig:
         """Returns the preset for a ``--quant`` name.
 
         Args:
@@ -223,8 +275,47 @@ def _gguf_blocks(raw: np.ndarray, ggml_type: int, rows: int, cols: int) -> np.nd
     return flat.reshape(rows, cols // GROUP, nbytes)
 
 
+_GGML_OTHER_NAMES = {
+    9: "Q8_1", 10: "Q2_K", 11: "Q3_K", 15: "Q8_K", 16: "IQ2_XXS", 17: "IQ2_XS", 18: "IQ3_XXS", 19: "IQ1_S",
+    20: "IQ4_NL", 21: "IQ3_S", 22: "IQ2_S", 23: "IQ4_XS", 24: "I8", 25: "I16", 26: "I32", 27: "I64", 28: "F64",
+    29: "IQ1_M", 30: "BF16", 34: "TQ1_0", 35: "TQ2_0", 39: "MXFP4", 40: "NVFP4", 41: "Q1_0",
+}
+"""Names of GGML types we do not read, for error messages."""
+
+
+def _type_name(ggml_type: int) -> str:
+    return GGML_TYPE_NAMES.get(ggml_type) or f"{ggml_type} ({_GGML_OTHER_NAMES.get(ggml_type, 'unknown')})"
+
+
+def gguf_tensor_problem(ggml_type: int, shape: tuple[int, ...]) -> str | None:
+    """Says why a GGUF tensor cannot be read, or None if it can.
+
+    Args:
+        ggml_type: GGML type id.
+        shape: The tensor's shape, values per row last.
+
+    Returns:
+        A phrase to follow the tensor's name (``has GGML type Q2_K (10); ...``), or None.
+    """
+    if ggml_type not in GGML_TYPE_NAMES:
+        return f"has GGML type {_type_name(ggml_type)}; supported: {', '.join(GGML_TYPE_NAMES.values())}"
+    per_block = gb.BLOCK_SHAPES[ggml_type][0] if ggml_type in gb.BLOCK_SHAPES else (
+        GROUP if ggml_type in _GGML_BLOCK_BYTES else 1
+    )
+    if shape and shape[-1] % per_block:
+        return (
+            f"({GGML_TYPE_NAMES[ggml_type]}) has rows of {shape[-1]} values, not a multiple of "
+            f"its {per_block}-value blocks"
+        )
+    return None
+
+
 def gguf_block_to_format(raw: np.ndarray, ggml_type: int, rows: int, cols: int) -> tuple[str, dict[str, np.ndarray]]:
-    """Repacks GGUF Q4_0/Q4_1/Q8_0 blocks into our layout, losslessly.
+    """Repacks GGUF blocks into our closest layout (see :data:`GGUF_REPACK`).
+
+    Q4_0/Q4_1/Q8_0/Q5_0 are repacked losslessly; Q4_K keeps its 4-bit values
+    with float16-rounded scales and mins; Q5_1/Q5_K/Q6_K are requantized to q8
+    from the file's values.
 
     Args:
         raw: The tensor's bytes as stored in the file.
@@ -234,9 +325,15 @@ def gguf_block_to_format(raw: np.ndarray, ggml_type: int, rows: int, cols: int) 
 
     Returns:
         ``(format, arrays)``.
+
+    Raises:
+        ModelFormatError: If the type cannot be repacked, the rows are not whole
+            blocks, the byte count does not match, or Q4_K scales overflow float16.
     """
-    if ggml_type not in _GGML_BLOCK_BYTES:
-        raise ModelFormatError(f"GGML type {ggml_type} cannot be repacked")
+    if ggml_type not in GGUF_REPACK:
+        raise ModelFormatError(f"GGML type {_type_name(ggml_type)} cannot be repacked")
+    if ggml_type in gb.BLOCK_SHAPES:
+        return _repack_new(raw, ggml_type, rows, cols)
     if cols % GROUP:
         raise ModelFormatError(f"{GGML_TYPE_NAMES[ggml_type]} tensor width {cols} is not a multiple of {GROUP}")
     b = _gguf_blocks(raw, ggml_type, rows, cols)  # (rows, groups, block_bytes)
@@ -245,32 +342,52 @@ def gguf_block_to_format(raw: np.ndarray, ggml_type: int, rows: int, cols: int) 
         d = b[..., 0:2].copy().view(np.float16).reshape(rows, groups)
         q = b[..., 2:34].copy().view(np.int8).reshape(rows, cols)
         return "q8", {"qweight": q, "scale": d}
-    if ggml_type in (GGML_Q4_0, GGML_Q4_1):
-        d = b[..., 0:2].copy().view(np.float16).reshape(rows, groups)
-        if ggml_type == GGML_Q4_1:
-            m = b[..., 2:4].copy().view(np.float16).reshape(rows, groups)
-            qs = b[..., 4:20]
-        else:
-            m = (d.astype(np.float32) * -8.0).astype(np.float16)
-            qs = b[..., 2:18]
-        # A block stores value j (< 16) in the low nibble of byte j and value
-        # j + 16 in the high nibble of byte j.
-        q = np.concatenate([qs & 0x0F, qs >> 4], axis=-1)  # (rows, groups, 32)
-        return "q4", {"qweight": _pack_nibbles(q.reshape(rows, cols)), "scale": d, "minv": m}
-    raise ModelFormatError(f"GGML type {ggml_type} cannot be repacked")
+    d = b[..., 0:2].copy().view(np.float16).reshape(rows, groups)
+    if ggml_type == GGML_Q4_1:
+        m = b[..., 2:4].copy().view(np.float16).reshape(rows, groups)
+        qs = b[..., 4:20]
+    else:
+        m = (d.astype(np.float32) * -8.0).astype(np.float16)
+        qs = b[..., 2:18]
+    # A block stores value j (< 16) in the low nibble of byte j and value
+    # j + 16 in the high nibble of byte j.
+    q = np.concatenate([qs & 0x0F, qs >> 4], axis=-1)  # (rows, groups, 32)
+    return "q4", {"qweight": _pack_nibbles(q.reshape(rows, cols)), "scale": d, "minv": m}
+
+
+def _repack_new(raw: np.ndarray, ggml_type: int, rows: int, cols: int) -> tuple[str, dict[str, np.ndarray]]:
+    """:func:`gguf_block_to_format` for Q5_0, Q5_1 and the K-quants."""
+    dec = gb.decode(raw, ggml_type, rows, cols)
+    if ggml_type == GGML_Q5_0:
+        # d is the file's float16: exact.
+        return "q8", {"qweight": dec.q, "scale": dec.scale.astype(np.float16)}
+    if ggml_type == GGML_Q4_K:
+        assert dec.offset is not None
+        with np.errstate(over="ignore"):
+            scale, minv = dec.scale.astype(np.float16), dec.offset.astype(np.float16)
+        if not (np.isfinite(scale).all() and np.isfinite(minv).all()):
+            raise ModelFormatError(f"Q4_K tensor of shape ({rows}, {cols}) has scales or mins beyond float16")
+        return "q4", {"qweight": _pack_nibbles(dec.q), "scale": scale, "minv": minv}
+    return "q8", quantize(gb.dequantize(raw, ggml_type, rows, cols), "q8")
 
 
 def dequantize_gguf(raw: np.ndarray, ggml_type: int, rows: int, cols: int) -> np.ndarray:
-    """Dequantizes a GGUF tensor of a supported type to float32 ``(rows, cols)``."""
+    """Dequantizes a GGUF tensor of a supported type to float32 ``(rows, cols)``, as the file stores it.
+
+    Raises:
+        ModelFormatError: If the type is not supported or the bytes do not match the shape.
+    """
     if ggml_type == GGML_F32:
         return np.ascontiguousarray(raw).view(np.float32).reshape(rows, cols)
     if ggml_type == GGML_F16:
         return np.ascontiguousarray(raw).view(np.float16).reshape(rows, cols).astype(np.float32)
+    if ggml_type in gb.BLOCK_SHAPES:
+        return gb.dequantize(raw, ggml_type, rows, cols)
     if ggml_type in _GGML_BLOCK_BYTES:
         fmt, arrays = gguf_block_to_format(raw, ggml_type, rows, cols)
         return dequantize(arrays, fmt)
     raise ModelFormatError(
-        f"GGML type {ggml_type} is not supported; supported: {', '.join(GGML_TYPE_NAMES.values())}"
+        f"GGML type {_type_name(ggml_type)} is not supported; supported: {', '.join(GGML_TYPE_NAMES.values())}"
     )
 
 

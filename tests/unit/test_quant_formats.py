@@ -293,10 +293,10 @@ def test_gguf_width_not_a_multiple_of_32_is_an_sdk_error() -> None:
 
 
 def test_unsupported_ggml_types() -> None:
-    with pytest.raises(ModelFormatError, match="GGML type 12 is not supported; supported: F32, F16, Q4_0, Q4_1, Q8_0"):
-        dequantize_gguf(np.zeros(144, np.uint8), 12, 1, 256)  # Q4_K
+    with pytest.raises(ModelFormatError, match=r"GGML type 10 \(Q2_K\) is not supported; supported: F32, F16, Q4_0"):
+        dequantize_gguf(np.zeros(84, np.uint8), 10, 1, 256)
 
 
 def test_gguf_repack_of_an_unsupported_type_is_a_model_format_error() -> None:
     with pytest.raises(ModelFormatError, match="cannot be repacked"):
-        gguf_block_to_format(np.zeros(144, np.uint8), 12, 1, 256)
+        gguf_block_to_format(np.zeros(84, np.uint8), 10, 1, 256)  # Q2_K

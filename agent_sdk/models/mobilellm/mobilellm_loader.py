@@ -3,7 +3,9 @@
 Both formats are mapped to Hugging Face tensor names ("canonical" names),
 checked name by name and shape by shape against the config, then converted
 to the parameters of :class:`MobileLLMForCausalLM` in the requested storage
-format. GGUF Q4_0/Q4_1/Q8_0 blocks are repacked without requantizing.
+format. GGUF blocks are repacked into our layouts as
+:data:`agent_sdk.quantization.formats.GGUF_REPACK` says (Q4_0/Q4_1/Q8_0/Q5_0
+without requantizing).
 """
 
 from __future__ import annotations
@@ -385,11 +387,9 @@ def _load_gguf(path: Path) -> Checkpoint:
         canon_names[t.name] = canon
         tname = qf.GGML_TYPE_NAMES.get(t.ggml_type, f"type{t.ggml_type}")
         types[tname] = types.get(tname, 0) + 1
-        if t.ggml_type not in qf.GGML_TYPE_NAMES:
-            raise ModelFormatError(
-                f"{path}: tensor {t.name} has GGML type {t.ggml_type}; supported: "
-                f"{', '.join(qf.GGML_TYPE_NAMES.values())}"
-            )
+        problem = qf.gguf_tensor_problem(t.ggml_type, t.shape)
+        if problem:
+            raise ModelFormatError(f"{path}: tensor {t.name} {problem}")
     check_tensors(cfg, {canon_names[t.name]: t.shape for t in gf.tensors.values()}, path)
     tensors: dict[str, TensorSource] = {}
     for t in gf.tensors.values():

@@ -1,0 +1,209 @@
+"""GGUF Q5_0/Q5_1/K-quant blocks: decoded bit-exactly and mapped onto our layouts.
+
+The reference is the ``gguf`` package's own numpy dequantization
+(``gguf.quants.dequantize``), independent of our code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agent_sdk.errors import ModelFormatError
+from agent_sdk.models.gguf_source import TensorSource
+from agent_sdk.models.mobilellm.mobilellm_loader import build_params, load_checkpoint
+from agent_sdk.quantization import formats as qf
+from agent_sdk.quantization import gguf_blocks as gb
+from tests.fixtures.checkpoints import write_gguf
+
+gguf = pytest.importorskip("gguf", reason="the gguf package (the reference dequantizer) is not installed")
+
+pytestmark = pytest.mark.unit
+
+_T = gguf.GGMLQuantizationType
+_TYPES = {"Q5_0": gb.GGML_Q5_0, "Q5_1": gb.GGML_Q5_1, "Q4_K": gb.GGML_Q4_K, "Q5_K": gb.GGML_Q5_K, "Q6_K": gb.GGML_Q6_K}
+# Byte offsets of the float16 fields in each block (Q6_K keeps d last).
+_F16_AT = {"Q5_0": (0,), "Q5_1": (0, 2), "Q4_K": (0, 2), "Q5_K": (0, 2), "Q6_K": (208,)}
+
+
+def _random_blocks(name: str, rows: int, cols: int, seed: int, *, scale_exp: tuple[int, int] = (-14, 0)) -> np.ndarray:
+    """Random bytes for every field, float16 fields set to finite values of either sign."""
+    ggml_type = _TYPES[name]
+    per_block, nbytes = gb.BLOCK_SHAPES[ggml_type]
+    rng = np.random.default_rng(seed)
+    n = rows * cols // per_block
+    b = rng.integers(0, 256, size=(n, nbytes), dtype=np.uint8)
+    for at in _F16_AT[name]:
+        mant = rng.uniform(1.0, 2.0, size=n) * rng.choice([-1.0, 1.0], size=n)
+        vals = np.ldexp(mant, rng.integers(*scale_exp, size=n)).astype(np.float16)
+        b[:, at : at + 2] = vals.reshape(n, 1).view(np.uint8)
+    return b.reshape(rows, -1)
+
+
+def _reference(raw: np.ndarray, name: str, rows: int, cols: int) -> np.ndarray:
+    return np.asarray(gguf.quants.dequantize(raw, _T[name]), dtype=np.float32).reshape(rows, cols)
+
+
+@pytest.mark.parametrize("name", sorted(_TYPES))
+def test_dequantize_equals_gguf_bit_for_bit(name: str) -> None:
+    per_block = gb.BLOCK_SHAPES[_TYPES[name]][0]
+    rows, cols = 5, 3 * per_block
+    for seed in range(3):
+        raw = _random_blocks(name, rows, cols, seed)
+        ref = _reference(raw, name, rows, cols)
+        ours = qf.dequantize_gguf(raw, _TYPES[name], rows, cols)
+        assert ours.dtype == np.float32 and ours.shape == (rows, cols)
+        assert np.isfinite(ref).all()
+        np.testing.assert_array_equal(ours.view(np.uint32), ref.view(np.uint32))
+
+
+def test_tensor_source_reads_every_type_as_the_reference() -> None:
+    for name, ggml_type in _TYPES.items():
+        cols = 2 * gb.BLOCK_SHAPES[ggml_type][0]
+        raw = _random_blocks(name, 4, cols, 7)
+        src = TensorSource((4, cols), ggml_type=ggml_type, raw=raw)
+        np.testing.assert_array_equal(src.as_float(), _reference(raw, name, 4, cols))
+
+
+def test_q5_0_repacks_into_q8_exactly() -> None:
+    rng = np.random.default_rng(1)
+    w = rng.normal(0, 0.05, size=(16, 128)).astype(np.float32)
+    raw = gguf.quants.quantize(w, _T.Q5_0)  # the reference quantizer: real blocks
+    fmt, arrays = qf.gguf_block_to_format(raw, gb.GGML_Q5_0, 16, 128)
+    assert fmt == "q8" and arrays["qweight"].dtype == np.int8 and arrays["scale"].dtype == np.float16
+    assert arrays["qweight"].min() >= -16 and arrays["qweight"].max() <= 15
+    np.testing.assert_array_equal(qf.dequantize(arrays, "q8"), _reference(raw, "Q5_0", 16, 128))
+    src = TensorSource((16, 128), ggml_type=gb.GGML_Q5_0, raw=raw)
+    for k, v in src.as_format("q8").items():
+        np.testing.assert_array_equal(v, arrays[k])
+
+
+def test_q4_k_repacks_into_q4_exactly_when_the_scales_fit_float16() -> None:
+    # d and dmin powers of two: d * sc and dmin * m are exact in float16.
+    raw = _random_blocks("Q4_K", 6, 512, 2)
+    b = raw.reshape(-1, 144)
+    for at in (0, 2):
+        b[:, at : at + 2] = np.full((b.shape[0], 1), 2.0**-10, np.float16).view(np.uint8)
+    fmt, arrays = qf.gguf_block_to_format(raw, gb.GGML_Q4_K, 6, 512)
+    assert fmt == "q4"
+    np.testing.assert_array_equal(qf.dequantize(arrays, "q4"), _reference(raw, "Q4_K", 6, 512))
+
+
+def test_q4_k_into_q4_moves_weights_by_float16_rounding_of_scale_and_min_only() -> None:
+    raw = _random_blocks("Q4_K", 6, 512, 3)
+    fmt, arrays = qf.gguf_block_to_format(raw, gb.GGML_Q4_K, 6, 512)
+    dec = gb.decode(raw, gb.GGML_Q4_K, 6, 512)
+    assert dec.offset is not None
+    ref = _reference(raw, "Q4_K", 6, 512)
+    err = np.abs(qf.dequantize(arrays, fmt) - ref).reshape(6, -1, 32)
+    # float16 rounding: at most 2**-11 of the scale (times q <= 15) and of the min,
+    # plus float32 rounding of the sum.
+    bound = 2.0**-11 * (15 * np.abs(dec.scale) + np.abs(dec.offset))[..., None] + 1e-6 * np.abs(ref).max()
+    assert (err <= bound).all()
+    assert err.max() > 0  # random d * sc do not all fit: the rounding is real
+
+
+@pytest.mark.parametrize("name", ["Q5_1", "Q5_K", "Q6_K"])
+def test_requantized_types_stay_within_half_a_q8_step(name: str) -> None:
+    ggml_type = _TYPES[name]
+    cols = 2 * gb.BLOCK_SHAPES[ggml_type][0]
+    raw = _random_blocks(name, 4, cols, 4)
+    fmt, arrays = qf.gguf_block_to_format(raw, ggml_type, 4, cols)
+    assert fmt == "q8" and qf.GGUF_REPACK[ggml_type] == ("q8", "requantized")
+    ref = _reference(raw, name, 4, cols).reshape(4, -1, 32)
+    err = np.abs(qf.dequantize(arrays, fmt).reshape(4, -1, 32) - ref)
+    amax = np.abs(ref).max(axis=-1, keepdims=True)
+    # half a step of max|w| / 127, the step itself rounded to float16 (2**-11 relative, times 127)
+    assert (err <= amax / 254 * (1 + 127 * 2.0**-10) + 1e-7).all()
+
+
+def test_k_quant_rows_must_be_whole_super_blocks() -> None:
+    raw = np.zeros((4, 144 * 2), np.uint8)
+    with pytest.raises(ModelFormatError, match=r"rows of 640 values are not a multiple of its 256-value blocks"):
+        qf.gguf_block_to_format(raw, gb.GGML_Q4_K, 4, 640)
+    assert "640 values, not a multiple of its 256-value blocks" in (qf.gguf_tensor_problem(gb.GGML_Q6_K, (4, 640)) or "")
+    assert qf.gguf_tensor_problem(gb.GGML_Q5_0, (4, 640)) is None
+
+
+def test_byte_count_must_match_the_shape() -> None:
+    raw = np.zeros((4, 210), np.uint8)
+    with pytest.raises(ModelFormatError, match=r"Q6_K tensor of shape \(4, 512\) should have 1680 bytes, found 840"):
+        qf.dequantize_gguf(raw, gb.GGML_Q6_K, 4, 512)
+
+
+def test_unsupported_types_are_named() -> None:
+    assert "has GGML type 10 (Q2_K); supported: F32, F16, Q4_0, Q4_1, Q8_0, Q5_0" in (
+        qf.gguf_tensor_problem(10, (4, 256)) or ""
+    )
+    assert "(unknown)" in (qf.gguf_tensor_problem(200, (4, 256)) or "")
+    with pytest.raises(ModelFormatError, match=r"GGML type 10 \(Q2_K\) cannot be repacked"):
+        qf.gguf_block_to_format(np.zeros(84, np.uint8), 10, 1, 256)
+
+
+# ------------------------------------------------------------- through the loader
+
+_MIXED = {  # a Q4_K_M-like mix, as llama.cpp writes for widths of 256
+    "blk.0.attn_q.weight": "Q5_0",
+    "blk.0.attn_k.weight": "Q5_0",
+    "blk.0.attn_output.weight": "Q4_K",
+    "blk.0.ffn_gate.weight": "Q5_K",
+    "blk.0.ffn_up.weight": "Q5_0",
+    "blk.0.ffn_down.weight": "Q6_K",
+}
+
+
+def _requantized_gguf(src: Path, dst: Path, types: dict[str, str]) -> Path:
+    """A copy of ``src`` (an F32 GGUF) with the named tensors requantized by gguf's own quantizer."""
+    reader = gguf.GGUFReader(str(src))
+    writer = gguf.GGUFWriter(str(dst), "llama")
+    for key, field in reader.fields.items():
+        if key.startswith("GGUF.") or key == "general.architecture":
+            continue
+        vtype = field.types[0]
+        sub = field.types[1] if vtype == gguf.GGUFValueType.ARRAY else None
+        writer.add_key_value(key, field.contents(), vtype, sub_type=sub)
+    for t in reader.tensors:
+        qtype = _T[types.get(t.name, t.tensor_type.name)]
+        data = np.asarray(t.data)
+        if qtype != t.tensor_type:
+            if qtype in (_T.Q5_K, _T.Q6_K, _T.Q4_K):  # gguf quantizes no K-quant: random blocks of the right size
+                data = _random_blocks(qtype.name, data.shape[0], data.shape[1], 11, scale_exp=(-12, -8))
+            else:
+                data = gguf.quants.quantize(data, qtype)
+        writer.add_tensor(t.name, data, raw_dtype=qtype)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return dst
+
+
+@pytest.fixture(scope="module")
+def mixed_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("kquant")
+    f32 = write_gguf(folder / "f32.gguf", qtype="F32", hidden_size=256, intermediate_size=512, num_layers=1)
+    return _requantized_gguf(f32, folder / "mixed.gguf", _MIXED)
+
+
+def test_a_q4_k_m_like_file_loads_as_the_reference_reads_it(mixed_gguf: Path) -> None:
+    ckpt = load_checkpoint(mixed_gguf)
+    assert ckpt.weight_types["Q4_K"] == 1 and ckpt.weight_types["Q6_K"] == 1 and ckpt.weight_types["Q5_0"] == 3
+    reader = gguf.GGUFReader(str(mixed_gguf))
+    canon = {
+        "blk.0.attn_output.weight": "model.layers.0.self_attn.o_proj.weight",
+        "blk.0.ffn_gate.weight": "model.layers.0.mlp.gate_proj.weight",
+        "blk.0.ffn_up.weight": "model.layers.0.mlp.up_proj.weight",
+        "blk.0.ffn_down.weight": "model.layers.0.mlp.down_proj.weight",
+    }
+    for t in reader.tensors:
+        if t.name in canon:
+            ref = np.asarray(gguf.quants.dequantize(t.data, t.tensor_type), np.float32)
+            np.testing.assert_array_equal(ckpt.tensors[canon[t.name]].as_float(), ref)
+    # Q5_0 into q8 keeps the file's values; every projection converts.
+    up = ckpt.tensors["model.layers.0.mlp.up_proj.weight"]
+    np.testing.assert_array_equal(qf.dequantize(up.as_format("q8"), "q8"), up.as_float())
+    params = build_params(ckpt, "q8", "q8")
+    assert params["layers.0.mlp.down_proj.qweight"].dtype == np.int8
+
