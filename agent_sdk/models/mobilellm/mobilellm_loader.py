@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 
 from agent_sdk.errors import AgentSDKError, ConfigError, ModelFormatError
-from agent_sdk.models.checkpoint_io import GGUFFile, read_gguf, read_hf_weights
+from agent_sdk.models.checkpoint_io import read_gguf, read_hf_weights
 from agent_sdk.models.gguf_source import TensorSource
+from agent_sdk.models.gguf_tokenizer import gguf_tokenizer
 from agent_sdk.models.mobilellm.mobilellm_config import MobileLLMConfig
 from agent_sdk.quantization import formats as qf
 
@@ -410,84 +411,6 @@ def _load_gguf(path: Path) -> Checkpoint:
         tensors[canon] = src
     tok_json, meta = gguf_tokenizer(gf, path)
     return Checkpoint(cfg, tensors, {"tokenizer.json": tok_json}, meta, path, "gguf", types)
-
-
-def _gguf_token_list(md: dict[str, Any], key: str, kind: type, path: Path, default: Any = _REQUIRED) -> list[Any]:
-    v = md.get(key, default)
-    if v is _REQUIRED:
-        raise ModelFormatError(f"{path}: GGUF metadata {key} is missing")
-    if not isinstance(v, list) or not all(_is_int(x) if kind is int else isinstance(x, kind) for x in v):
-        raise ModelFormatError(f"{path}: GGUF metadata {key} is not a list of {kind.__name__}")
-    return v
-
-
-def gguf_tokenizer(gf: GGUFFile, path: Path) -> tuple[bytes, dict[str, Any]]:
-    """Builds a ``tokenizer.json`` from GGUF metadata (BPE, byte-level)."""
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
-
-    md = gf.metadata
-    kind = md.get("tokenizer.ggml.model")
-    if kind != "gpt2":
-        raise ModelFormatError(
-            f"{path}: GGUF tokenizer model {kind!r} is not supported (byte-level BPE 'gpt2' is); "
-            "use the model's Hugging Face folder instead"
-        )
-    tokens: list[str] = _gguf_token_list(md, "tokenizer.ggml.tokens", str, path)
-    raw_merges = _gguf_token_list(md, "tokenizer.ggml.merges", str, path, [])
-    types = _gguf_token_list(md, "tokenizer.ggml.token_type", int, path, [1] * len(tokens))
-    if len(types) != len(tokens):
-        raise ModelFormatError(f"{path}: GGUF metadata has {len(types)} token types for {len(tokens)} tokens")
-    bad_merge = next((m for m in raw_merges if " " not in m), None)
-    if bad_merge is not None:
-        raise ModelFormatError(f"{path}: GGUF merge {bad_merge!r} is not two tokens separated by a space")
-    merges = [tuple(m.split(" ", 1)) for m in raw_merges]
-
-    def token_id(key: str) -> int | None:
-        i = _gguf_value(md, key, int, path, None)
-        if i is not None and not 0 <= i < len(tokens):
-            raise ModelFormatError(f"{path}: GGUF metadata {key} is {i}, outside the {len(tokens)} tokens")
-        return i
-
-    eos, bos, eot = (token_id(f"tokenizer.ggml.{k}_token_id") for k in ("eos", "bos", "eot"))
-    pre = _gguf_value(md, "tokenizer.ggml.pre", str, path, "default")
-    template = _gguf_value(md, "tokenizer.chat_template", str, path, None)
-    add_bos = _gguf_value(md, "tokenizer.ggml.add_bos_token", bool, path, False)
-    try:
-        tk = Tokenizer(models.BPE(vocab={t: i for i, t in enumerate(tokens)}, merges=merges))
-    except Exception as exc:  # tokenizers raises plain Exception (a merge of unknown tokens, ...)
-        raise ModelFormatError(f"{path}: the GGUF vocabulary does not make a BPE tokenizer: {exc}") from exc
-    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
-    if pre in ("smollm", "starcoder", "refact", "qwen2", "deepseek-coder"):
-        # These split every digit on its own before the GPT-2 regex.
-        tk.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
-    elif pre == "llama-bpe":
-        llama3 = (
-            r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
-            r"|\s*[\r\n]+|\s+(?!\S)|\s+"
-        )
-        tk.pre_tokenizer = pre_tokenizers.Sequence(
-            [pre_tokenizers.Split(Regex(llama3), behavior="isolated"), pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)]
-        )
-    else:
-        tk.pre_tokenizer = byte_level
-    tk.decoder = decoders.ByteLevel()
-    # Control (3) and user-defined (4) tokens match whole, before BPE.
-    special = [AddedToken(tokens[i], special=(types[i] == 3), normalized=False) for i in range(len(tokens)) if types[i] in (3, 4)]
-    if special:
-        tk.add_special_tokens([t for t in special if t.special])
-        tk.add_tokens([t for t in special if not t.special])
-    eos_ids = [eos] if eos is not None else []
-    if eot is not None and eot not in eos_ids:
-        eos_ids.append(eot)
-    meta = {
-        "bos_token_id": bos,
-        "eos_token_ids": eos_ids,
-        "add_bos": add_bos,
-        "chat_template": template,
-        "eos_token": tokens[eos_ids[0]] if eos_ids else None,
-        "bos_token": tokens[bos] if bos is not None else None,
-    }
-    return tk.to_str().encode(), meta
 
 
 # ------------------------------------------------------------- to parameters
