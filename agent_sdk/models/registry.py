@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from agent_sdk.errors import ConfigError
+from agent_sdk.models.gemma3.gemma3_config import Gemma3Config
 from agent_sdk.models.mobilellm.mobilellm_config import MobileLLMConfig
 
-__all__ = ["ArchitectureSpec", "ARCHITECTURES", "architecture_for"]
+__all__ = ["ArchitectureSpec", "ARCHITECTURES", "architecture_for", "gguf_model_type"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,19 @@ _MOBILELLM = ArchitectureSpec(
 ARCHITECTURES: dict[str, ArchitectureSpec] = {"mobilellm": _MOBILELLM, "llama": _MOBILELLM}
 
 
+# Gemma 3 text models; GGUF files name the architecture "gemma3", HF text-only configs "gemma3_text".
+_GEMMA3 = ArchitectureSpec(
+    name="gemma3",
+    config_cls=Gemma3Config,
+    model_factory="agent_sdk.models.gemma3.gemma3_model:Gemma3ForCausalLM",
+    export_spec="agent_sdk.models.gemma3.gemma3_model:export_spec",
+    loader="agent_sdk.models.gemma3.gemma3_loader:load_checkpoint",
+    param_builder="agent_sdk.models.gemma3.gemma3_loader:build_params",
+)
+ARCHITECTURES["gemma3"] = _GEMMA3
+ARCHITECTURES["gemma3_text"] = _GEMMA3
+
+
 def architecture_for(model_type: str) -> ArchitectureSpec:
     """Returns the spec for a ``model_type``.
 
@@ -66,3 +81,19 @@ def architecture_for(model_type: str) -> ArchitectureSpec:
         raise ConfigError(
             f"model_type {model_type!r} is not supported; supported: {', '.join(sorted(ARCHITECTURES))}"
         ) from None
+
+
+def gguf_model_type(path: Path, default: str = "llama") -> str:
+    """The ``general.architecture`` of a GGUF file when a family handles it (``llama``, ``gemma3`` ...).
+
+    ``default`` when the file cannot be read or names another architecture: that
+    loader then reports what is wrong with the file.
+    """
+    try:
+        import gguf
+
+        field = gguf.GGUFReader(str(path)).get_field("general.architecture")
+        arch = str(field.contents()) if field is not None else default
+    except Exception:  # not GGUF, truncated, unreadable: the loader says which
+        return default
+    return arch if arch in ARCHITECTURES else default

@@ -1,0 +1,108 @@
+"""Compile tiny random Gemma 3 checkpoints (HF folder, GGUF F32/Q8_0) and compare with the numpy reference.
+
+The checkpoint has a sliding window of 4 tokens, five local layers and one
+global one; prompts are 12-30 tokens, so every local layer attends beyond its
+window in prefill and in decode.
+
+Tolerances: the fp32 engine against the float64 reference, max |Δlogit| <=
+2e-4 (logits are O(1); measured ~2e-6). GGUF files are compared with the
+reference run on the file's own dequantized weights (``gguf``'s
+dequantization), so Q8_0 gets the same bound plus fp32 accumulation noise
+(5e-4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agent_sdk.runtime import Engine, SamplingParams
+from tests.fixtures.gemma3_checkpoints import write_gemma3_checkpoint, write_gemma3_gguf
+from tests.reference.numpy_gemma3 import gguf_forward, hf_forward, load_hf_state
+
+pytestmark = pytest.mark.integration
+
+PROMPT = [1, 17, 42, 99, 5, 200, 7, 31, 64, 128, 3, 250]
+LONG_PROMPT = [(7 * i + 3) % 380 for i in range(30)]
+F32_TOL = 2e-4
+GGUF_Q8_TOL = 5e-4
+
+
+@pytest.fixture(scope="module")
+def gemma3_ckpt(ckpt_dir: Path) -> Path:
+    return write_gemma3_checkpoint(ckpt_dir / "gemma3-tiny")
+
+
+@pytest.fixture(scope="module")
+def gemma3_engine(gemma3_ckpt: Path, compile_bundle: Callable[..., Path]) -> Engine:
+    engine = Engine(compile_bundle(gemma3_ckpt, "f32"))
+    engine.eos_token_ids.clear()  # random weights: do not stop on a random EOS
+    return engine
+
+
+def _decode_logits(engine: Engine, prompt: list[int], steps: int) -> tuple[np.ndarray, list[int]]:
+    """Greedy-decodes ``steps`` tokens; returns the logits seen at each step and the tokens."""
+    seen: list[np.ndarray] = []
+
+    def capture(_ids: list[int], logits: np.ndarray) -> np.ndarray:
+        seen.append(np.array(logits, dtype=np.float64))
+        return logits
+
+    engine.reset()
+    gen = engine.generate(prompt, SamplingParams(max_tokens=steps, stop_token_ids=()), logits_processor=capture)
+    return np.stack(seen), gen.token_ids
+
+
+def _check(engine: Engine, ref: Callable[[list[int]], np.ndarray], prompt: list[int], tol: float, steps: int) -> None:
+    engine.reset()
+    got = engine.logits(prompt)  # every position
+    want = ref(prompt)
+    assert got.shape == want.shape
+    err = np.abs(got - want).max()
+    assert err <= tol, f"prefill logits differ by {err} (tolerance {tol})"
+    step_logits, toks = _decode_logits(engine, prompt, steps)
+    assert len(toks) == steps
+    want_steps = ref(prompt + toks[:-1])[len(prompt) - 1 :]
+    err = np.abs(step_logits - want_steps).max()
+    assert err <= tol, f"decode logits differ by {err} (tolerance {tol})"
+    assert [int(np.argmax(r)) for r in want_steps] == toks
+
+
+def test_hf_f32_matches_reference_beyond_the_window(gemma3_ckpt: Path, gemma3_engine: Engine) -> None:
+    cfg, weights = load_hf_state(gemma3_ckpt)
+    assert cfg["sliding_window"] == 4 and len(PROMPT) > 2 * cfg["sliding_window"]
+    assert gemma3_engine.manifest["architecture"] == "gemma3"
+    _check(gemma3_engine, lambda ids: hf_forward(cfg, weights, ids), PROMPT, F32_TOL, steps=8)
+
+
+def test_long_prefill_in_one_call_is_chunked_below_the_window(gemma3_ckpt: Path, gemma3_engine: Engine) -> None:
+    """The engine's default prefill chunk (512) would break the window: the runtime must cap it."""
+    cfg, weights = load_hf_state(gemma3_ckpt)
+    assert gemma3_engine.prefill_chunk > cfg["sliding_window"]
+    _check(gemma3_engine, lambda ids: hf_forward(cfg, weights, ids), LONG_PROMPT, F32_TOL, steps=6)
+
+
+def test_window_and_local_rope_base_change_the_output(gemma3_ckpt: Path, gemma3_engine: Engine) -> None:
+    """Guards against a model that ignores the window or uses one RoPE base: the reference would then agree."""
+    cfg, weights = load_hf_state(gemma3_ckpt)
+    gemma3_engine.reset()
+    got = gemma3_engine.logits(PROMPT)
+    no_window = hf_forward({**cfg, "sliding_window": 10_000}, weights, PROMPT)
+    one_base = hf_forward({**cfg, "rope_local_base_freq": cfg["rope_theta"]}, weights, PROMPT)
+    assert np.abs(got - no_window).max() > 1e-2
+    assert np.abs(got - one_base).max() > 1e-2
+
+
+@pytest.mark.parametrize("qtype,tol", [("F32", F32_TOL), ("Q8_0", GGUF_Q8_TOL)])
+def test_gguf_matches_reference(
+    qtype: str, tol: float, gemma3_ckpt: Path, ckpt_dir: Path, compile_bundle: Callable[..., Path]
+) -> None:
+    gguf_path = write_gemma3_gguf(ckpt_dir / f"gemma3-tiny-{qtype}.gguf", gemma3_ckpt, qtype=qtype)
+    quant = "f32" if qtype == "F32" else "q8"
+    engine = Engine(compile_bundle(gguf_path, quant))
+    engine.eos_token_ids.clear()
+    assert engine.manifest["source"]["format"] == "gguf"
+    _check(engine, lambda ids: gguf_forward(gguf_path, ids), PROMPT, tol, steps=6)
