@@ -683,11 +683,19 @@ def prepare_bundle(quant: str, root: Path, snapshots: Path, kv_dtype: str | None
 # --------------------------------------------------------------------- report
 
 
-def requantize_q8_0(src: Path, out: Path) -> Path:
-    """llama.cpp's own quantizer turns ``src`` into a Q8_0 GGUF (in a child process).
+def requantize_gguf(src: Path, out: Path, *, ftype: str = "MOSTLY_Q8_0") -> Path:
+    """llama.cpp's own quantizer turns ``src`` into a GGUF of ``ftype`` (in a child process).
 
-    The default model ships only as Q4_1; requantizing (dequantize, then Q8_0)
-    gives llama.cpp 8-bit weights holding the same values our q8 bundle holds.
+    ``allow_requantize`` is set: the source is itself quantized (the shipped
+    SmolLM2 is Q4_1), so llama.cpp dequantizes it first, then quantizes with
+    its usual per-tensor choices (for ``MOSTLY_Q4_K_M``: Q4_K with Q6_K for some
+    ``attn_v``/``ffn_down``, and Q5_0/Q8_0 where rows are not whole 256-value
+    super-blocks).
+
+    Args:
+        src: The GGUF to requantize.
+        out: Where to write the result.
+        ftype: A ``llama_cpp.LLAMA_FTYPE_*`` name without the prefix.
 
     Raises:
         RuntimeError: llama-cpp-python is missing or the quantizer failed.
@@ -695,13 +703,23 @@ def requantize_q8_0(src: Path, out: Path) -> Path:
     code = (
         "import ctypes, sys, llama_cpp\n"
         "p = llama_cpp.llama_model_quantize_default_params()\n"
-        "p.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0; p.allow_requantize = True\n"
+        "p.ftype = getattr(llama_cpp, 'LLAMA_FTYPE_' + sys.argv[3]); p.allow_requantize = True\n"
         "sys.exit(llama_cpp.llama_model_quantize(sys.argv[1].encode(), sys.argv[2].encode(), ctypes.byref(p)))\n"
     )
-    r = subprocess.run([sys.executable, "-c", code, str(src), str(out)], capture_output=True, text=True, check=False)
+    cmd = [sys.executable, "-c", code, str(src), str(out), ftype]
+    r = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if r.returncode != 0 or not out.is_file():
         raise RuntimeError(f"llama_model_quantize failed ({r.returncode}): {r.stderr.strip()[-300:]}")
     return out
+
+
+def requantize_q8_0(src: Path, out: Path) -> Path:
+    """:func:`requantize_gguf` to Q8_0: llama.cpp gets 8-bit weights holding the values our q8 bundle holds.
+
+    Raises:
+        RuntimeError: llama-cpp-python is missing or the quantizer failed.
+    """
+    return requantize_gguf(src, out, ftype="MOSTLY_Q8_0")
 
 
 def _fmt(v: float | None, digits: int = 1) -> str:

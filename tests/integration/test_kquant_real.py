@@ -5,17 +5,30 @@
   bit for bit, and each repacked layout stays within the bound its mapping
   promises (``agent_sdk.quantization.formats``): Q5_0/Q8_0 exact, Q4_K within
   float16 rounding of its scales and mins, Q6_K within half a q8 step.
+* SmolLM2-135M-Instruct requantized to Q4_K_M by llama.cpp's own quantizer
+  (``llama_model_quantize`` with ``allow_requantize``: the shipped file is
+  Q4_1), compiled q8 by us: greedy tokens equal llama.cpp's (same file) for 64
+  tokens on 3 prompts; logits within ``_LOGIT_TOL_LLAMA_CPP`` of llama.cpp's and
+  within ``_LOGIT_TOL_FLOAT64`` of the float64 numpy forward pass over the
+  file's values (``tests/reference/numpy_llama.gguf_forward``).
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from agent_sdk.quantization import formats as qf
 from agent_sdk.quantization import gguf_blocks as gb
+from tests.reference.numpy_llama import gguf_forward
 
 gguf = pytest.importorskip("gguf", reason="the gguf package (the reference dequantizer) is not installed")
 
@@ -58,3 +71,99 @@ def test_every_gemma3_tensor_reads_as_gguf_reads_it(gemma3_q4_k_m: Path) -> None
             amax = np.abs(ref).reshape(rows, -1, 32).max(axis=-1, keepdims=True)
             assert (err.reshape(rows, -1, 32) <= amax / 254 * (1 + 127 * 2.0**-10) + 1e-7).all(), t.name
     assert seen == {"F32": 109, "Q5_0": 81, "Q4_K": 27, "Q8_0": 10, "Q6_K": 9}
+
+
+# --------------------------------------------- SmolLM2-135M requantized to Q4_K_M
+
+_STEPS = 64
+_PROMPTS = (
+    "What is the capital of France?",
+    "Write a short poem about the sea.",
+    "List three uses of a paperclip, then explain which is the most surprising.",
+)
+# llama.cpp multiplies with activations rounded to 8 bits (Q8_0/Q8_K); we keep
+# them in float32. That rounding dominates the logit gap (logits reach ~25).
+_LOGIT_TOL_LLAMA_CPP = 1.0
+# Against the float64 forward pass over the file's own values, only our
+# requantization of the Q4_K/Q6_K ffn_down to q8 and float32 arithmetic remain.
+_LOGIT_TOL_FLOAT64 = 0.25
+
+_LLAMA_CPP_GREEDY = """
+import json, sys
+import numpy as np, llama_cpp
+path, prompts, steps, out = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+llm = llama_cpp.Llama(model_path=path, n_ctx=512, n_threads=2, n_threads_batch=2, verbose=False)
+n_vocab, result = llm.n_vocab(), {}
+for i, ids in enumerate(prompts):
+    llm.reset()
+    llm.eval(ids)
+    tokens, logits = [], []
+    for _ in range(steps):
+        row = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(n_vocab,)).copy()
+        logits.append(row)
+        tokens.append(int(row.argmax()))
+        llm.eval([tokens[-1]])
+    result[f"tokens{i}"], result[f"logits{i}"] = np.array(tokens), np.stack(logits)
+np.savez(out, **result)
+"""
+
+
+def _bench_engine() -> Any:
+    """``tools/bench_engine.py`` as a module (its llama.cpp requantizer)."""
+    path = Path(__file__).resolve().parents[2] / "tools" / "bench_engine.py"
+    spec = importlib.util.spec_from_file_location("bench_engine", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def smollm2_q4_k_m(smollm2_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python (the reference quantizer and engine) is not installed")
+    out = tmp_path_factory.mktemp("q4_k_m") / "SmolLM2-135M-Instruct.Q4_K_M.gguf"
+    # The shipped file is Q4_1: llama.cpp dequantizes it, then quantizes (allow_requantize).
+    return Path(_bench_engine().requantize_gguf(smollm2_gguf, out, ftype="MOSTLY_Q4_K_M"))
+
+
+@pytest.mark.real_model
+def test_smollm2_q4_k_m_greedy_tokens_equal_llama_cpp(
+    smollm2_q4_k_m: Path, compile_bundle: Callable[..., Path], tmp_path: Path
+) -> None:
+    from agent_sdk.runtime import Engine, SamplingParams
+
+    types: dict[str, int] = {}
+    for t in gguf.GGUFReader(str(smollm2_q4_k_m)).tensors:
+        types[t.tensor_type.name] = types.get(t.tensor_type.name, 0) + 1
+    assert types.get("Q4_K") and types.get("Q5_0"), types
+
+    # q8: Q5_0 and Q8_0 tensors repack exactly; Q4_K/Q6_K ones (ffn_down, whose
+    # 1536-wide rows are whole super-blocks) are requantized to q8.
+    engine = Engine(compile_bundle(smollm2_q4_k_m, "q8"))
+    tok = engine.tokenizer
+    prompts = [tok.encode(tok.apply_chat_template([{"role": "user", "content": p}])) for p in _PROMPTS]
+    ref_file = tmp_path / "llama_cpp.npz"
+    proc = subprocess.run(
+        [sys.executable, "-c", _LLAMA_CPP_GREEDY, str(smollm2_q4_k_m), json.dumps(prompts), str(_STEPS), str(ref_file)],
+        capture_output=True, text=True, check=False, timeout=1200,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ref = np.load(ref_file)
+    gaps, gaps64 = [], []
+    for i, ids in enumerate(prompts):
+        seen: list[np.ndarray] = []
+
+        def capture(_ids: list[int], logits: np.ndarray, seen: list[np.ndarray] = seen) -> np.ndarray:
+            seen.append(np.array(logits, dtype=np.float64))
+            return logits
+
+        engine.reset()
+        gen = engine.generate(ids, SamplingParams(max_tokens=_STEPS, stop_token_ids=()), logits_processor=capture)
+        assert gen.token_ids == ref[f"tokens{i}"].tolist(), f"prompt {i}: {_PROMPTS[i]!r}"
+        gaps.append(float(np.abs(np.stack(seen) - ref[f"logits{i}"]).max()))
+        if i == 0:  # the float64 reference over the file's values: 64 positions of one prompt
+            want = gguf_forward(smollm2_q4_k_m, ids + gen.token_ids[:-1])[len(ids) - 1 :]
+            gaps64.append(float(np.abs(np.stack(seen) - want).max()))
+    print(f"max |logit - llama.cpp| per prompt {gaps}; vs float64 reference {gaps64}")
+    assert max(gaps) < _LOGIT_TOL_LLAMA_CPP, gaps
+    assert max(gaps64) < _LOGIT_TOL_FLOAT64, gaps64
