@@ -204,6 +204,12 @@ def test_a_q4_k_m_like_file_loads_as_the_reference_reads_it(mixed_gguf: Path) ->
     # Q5_0 into q8 keeps the file's values; every projection converts.
     up = ckpt.tensors["model.layers.0.mlp.up_proj.weight"]
     np.testing.assert_array_equal(qf.dequantize(up.as_format("q8"), "q8"), up.as_float())
+    # Q4_K into q4 keeps its 4-bit values (scales rounded to float16), not a new q4 fit of the floats.
+    o = ckpt.tensors["model.layers.0.self_attn.o_proj.weight"]
+    o_ref = o.as_float()
+    repack_err = np.abs(qf.dequantize(o.as_format("q4"), "q4") - o_ref).max()
+    refit_err = np.abs(qf.dequantize(qf.quantize(o_ref, "q4"), "q4") - o_ref).max()
+    assert repack_err < refit_err / 20, (repack_err, refit_err)
     params = build_params(ckpt, "q8", "q8")
     assert params["layers.0.mlp.down_proj.qweight"].dtype == np.int8
 
