@@ -23,6 +23,7 @@ from agent_sdk.errors import ConfigError, ModelFormatError
 from agent_sdk.models.checkpoint_io import GGUFFile, read_gguf, read_hf_weights
 from agent_sdk.models.gemma3.gemma3_config import DEFAULT_LOCAL_ROPE_THETA, Gemma3Config, default_layer_types
 from agent_sdk.models.gguf_source import TensorSource
+from agent_sdk.models.gguf_tokenizer import gguf_tokenizer
 from agent_sdk.models.mobilellm import mobilellm_loader as llama_io
 from agent_sdk.models.mobilellm.mobilellm_loader import Checkpoint
 from agent_sdk.quantization import formats as qf
@@ -251,19 +252,8 @@ def _load_gguf(path: Path) -> Checkpoint:
 
 
 def _gguf_tokenizer(gf: GGUFFile, path: Path) -> tuple[dict[str, bytes], dict[str, Any]]:
-    """The tokenizer files and metadata of a GGUF file: SentencePiece (``llama``) or byte-level BPE (``gpt2``)."""
-    kind = gf.metadata.get("tokenizer.ggml.model")
-    if kind == "llama":
-        try:
-            from agent_sdk.models import gguf_tokenizer
-        except ImportError:
-            raise ModelFormatError(
-                f"{path}: rebuilding GGUF SentencePiece ('llama') tokenizers is not available yet; "
-                "use the model's Hugging Face folder instead"
-            ) from None
-        tok_json, meta = gguf_tokenizer.build_tokenizer(gf, path)
-    else:
-        tok_json, meta = llama_io.gguf_tokenizer(gf, path)
+    """The tokenizer files and metadata of a GGUF file (Gemma's SentencePiece ``llama`` vocabulary, or BPE)."""
+    tok_json, meta = gguf_tokenizer(gf, path)
     return {"tokenizer.json": tok_json}, meta
 
 
