@@ -842,6 +842,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--ctx", type=int, default=0, help="context window for both engines (0: just enough)")
     p.add_argument("--bundle-root", type=Path, default=REPO / "compiled", help="where our bundles are")
     p.add_argument("--gguf", type=Path, default=None, help="GGUF file (default: the preset's)")
+    p.add_argument(
+        "--bundle", type=Path, default=None,
+        help="our bundle to run (compiled from --gguf, e.g. a Q4_K_M file) instead of the preset's; one --quant, its label",
+    )
     p.add_argument("--kv-dtype", choices=["f32", "f16"], default=None,
                    help="our KV-cache storage (default: the quantization's, f32); llama.cpp's is f16")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds before a child process is abandoned")
@@ -852,6 +856,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.quick:
         args.prompt_lens, args.decode_tokens, args.threads, args.ttft_len = [64], 32, [1], 64
+    if args.bundle is not None and len(args.quant) != 1:
+        p.error("--bundle takes one --quant (the bundle's)")
     if args.decode_tokens < 2:
         p.error("--decode-tokens must be >= 2")
     if args.repeats < 1:
@@ -931,13 +937,13 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench_engine_") as tmp:
         for quant in args.quant:
             try:
-                bundle = prepare_bundle(quant, args.bundle_root, Path(tmp), args.kv_dtype)
+                bundle = args.bundle or prepare_bundle(quant, args.bundle_root, Path(tmp), args.kv_dtype)
             except RuntimeError as exc:
                 print(f"[{quant}] cannot get a bundle: {exc}")
                 report["comparisons"].append({"quant": quant, "error": str(exc)})
                 continue
             note, ref_gguf = None, gguf
-            if quant == "q8":
+            if quant == "q8" and args.bundle is None:
                 try:
                     ref_gguf = requantize_q8_0(gguf, Path(tmp) / (gguf.stem + ".Q8_0.gguf"))
                     note = (
@@ -954,7 +960,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 _log(f"ours {quant}, {threads} thread(s): {bundle}")
                 ours = run_child(spec, args.timeout)
-                if ours.get("error_type") == "BundleError":
+                if ours.get("error_type") == "BundleError" and args.bundle is None:
                     _log(f"our bundle failed to load ({ours['error']}); recompiling privately")
                     bundle = private_bundle(quant, force=True, kv_dtype=args.kv_dtype)
                     ours = run_child(replace(spec, weights=str(bundle)), args.timeout)
