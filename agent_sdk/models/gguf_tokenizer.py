@@ -32,6 +32,7 @@ llama.cpp; see docs/models.md, "Tokenizers", for the measurements):
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -352,4 +353,20 @@ def _sentencepiece_bpe(md: dict[str, Any], path: Path) -> tuple[bytes, dict[str,
     _add_whole_tokens(tk, tokens, types, normalized_user=not add_prefix)
     meta = _meta(md, tokens, path, bos=bos, eos_ids=eos_ids, add_bos=add_bos)
     meta.update(unk_token_id=unk, pad_token_id=pad)
-    return tk.to_str().encode(), meta
+    return _compact_merges(tk.to_str()).encode(), meta
+
+
+def _compact_merges(tokenizer_json: str) -> str:
+    """The merges written as ``"a b"`` strings instead of ``["a", "b"]`` pairs.
+
+    Both forms load; the strings load about a quarter faster (Gemma 3's 513k
+    merges: 1.7 s instead of 2.3 s of CPU), which every engine start and every
+    llguidance tokenizer pays. Only when no merged token holds a space (a
+    SentencePiece piece never does: spaces are ``▁``).
+    """
+    data = json.loads(tokenizer_json)
+    merges = data["model"]["merges"]
+    if any(" " in a or " " in b for a, b in merges):
+        return tokenizer_json
+    data["model"]["merges"] = [f"{a} {b}" for a, b in merges]
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
