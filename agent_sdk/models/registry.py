@@ -10,6 +10,8 @@ from typing import Any
 from agent_sdk.errors import ConfigError
 from agent_sdk.models.gemma3.gemma3_config import Gemma3Config
 from agent_sdk.models.mobilellm.mobilellm_config import MobileLLMConfig
+from agent_sdk.models.qwen2.qwen2_config import Qwen2Config
+from agent_sdk.models.qwen3.qwen3_config import Qwen3Config
 
 __all__ = ["ArchitectureSpec", "ARCHITECTURES", "architecture_for", "gguf_model_type"]
 
@@ -52,8 +54,28 @@ _MOBILELLM = ArchitectureSpec(
     param_builder="agent_sdk.models.mobilellm.mobilellm_loader:build_params",
 )
 
+# Qwen2 / Qwen3 run the shared Llama-style decoder with their options (q/k/v biases; q/k norms).
+_QWEN2 = ArchitectureSpec(
+    name="qwen2",
+    config_cls=Qwen2Config,
+    model_factory="agent_sdk.models.qwen2.qwen2_model:Qwen2ForCausalLM",
+    export_spec="agent_sdk.models.qwen2.qwen2_model:export_spec",
+    loader="agent_sdk.models.qwen2.qwen2_loader:load_checkpoint",
+    param_builder="agent_sdk.models.qwen2.qwen2_loader:build_params",
+)
+_QWEN3 = ArchitectureSpec(
+    name="qwen3",
+    config_cls=Qwen3Config,
+    model_factory="agent_sdk.models.qwen3.qwen3_model:Qwen3ForCausalLM",
+    export_spec="agent_sdk.models.qwen3.qwen3_model:export_spec",
+    loader="agent_sdk.models.qwen3.qwen3_loader:load_checkpoint",
+    param_builder="agent_sdk.models.qwen3.qwen3_loader:build_params",
+)
+
 # Llama-architecture checkpoints (SmolLM2) are MobileLLM without layer sharing.
 ARCHITECTURES: dict[str, ArchitectureSpec] = {"mobilellm": _MOBILELLM, "llama": _MOBILELLM}
+ARCHITECTURES["qwen2"] = _QWEN2
+ARCHITECTURES["qwen3"] = _QWEN3
 
 
 # Gemma 3 text models; GGUF files name the architecture "gemma3", HF text-only configs "gemma3_text".

@@ -13,6 +13,13 @@ it can serve as ground truth for the SDK's loaders and compiled models:
   Q/K weights with interleaved (adjacent-pair, llama.cpp "NORM") RoPE, i.e.
   without undoing the converter's permutation.  Agreement between the two
   therefore checks the permutation / RoPE-convention bookkeeping of a loader.
+
+Qwen options, from transformers' ``modeling_qwen2`` / ``modeling_qwen3`` and
+llama.cpp's graphs: Qwen2 adds biases to the q, k and v projections (never to
+o); Qwen3 applies an RMSNorm over each query and key head's ``head_dim``
+values (one weight shared by the heads) after the projection and before RoPE,
+and its head width need not be ``hidden / heads``.  GGUF ``qwen2``/``qwen3``
+files are rotated NEOX-style (rotate-half) on their stored rows.
 """
 
 from __future__ import annotations
@@ -213,12 +220,21 @@ def _attention(
     n_kv: int,
     head_dim: int,
     rope: Callable[[np.ndarray], np.ndarray],
+    biases: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    qk_norms: tuple[np.ndarray, np.ndarray, float] | None = None,
 ) -> np.ndarray:
-    """Causal grouped-query self-attention; weights are ``(out, in)``."""
+    """Causal grouped-query self-attention; weights are ``(out, in)``.
+
+    ``biases`` are added to the q, k, v projections (Qwen2); ``qk_norms``
+    ``(q_weight, k_weight, eps)`` RMS-normalize every q and k head before RoPE (Qwen3).
+    """
     seq = x.shape[0]
-    q = (x @ wq.T).reshape(seq, n_head, head_dim).transpose(1, 0, 2)
-    k = (x @ wk.T).reshape(seq, n_kv, head_dim).transpose(1, 0, 2)
-    v = (x @ wv.T).reshape(seq, n_kv, head_dim).transpose(1, 0, 2)
+    bq, bk, bv = biases if biases is not None else (0.0, 0.0, 0.0)
+    q = (x @ wq.T + bq).reshape(seq, n_head, head_dim).transpose(1, 0, 2)
+    k = (x @ wk.T + bk).reshape(seq, n_kv, head_dim).transpose(1, 0, 2)
+    v = (x @ wv.T + bv).reshape(seq, n_kv, head_dim).transpose(1, 0, 2)
+    if qk_norms is not None:
+        q, k = _rms_norm(q, qk_norms[0], qk_norms[2]), _rms_norm(k, qk_norms[1], qk_norms[2])
     q, k = rope(q), rope(k)
     group = n_head // n_kv
     k = np.repeat(k, group, axis=0)
@@ -239,7 +255,7 @@ def _swiglu(x: np.ndarray, gate: np.ndarray, up: np.ndarray, down: np.ndarray) -
 def hf_hidden_states(
     config: Mapping[str, Any], weights: Mapping[str, np.ndarray], token_ids: list[int], *, middle_layer: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Hidden states of a HF Llama / MobileLLM model in float64.
+    """Hidden states of a HF Llama / MobileLLM / Qwen2 / Qwen3 model in float64.
 
     Args:
         config: Parsed ``config.json``.
@@ -257,10 +273,14 @@ def hf_hidden_states(
     hidden = int(config["hidden_size"])
     n_head = int(config["num_attention_heads"])
     n_kv = int(config.get("num_key_value_heads") or n_head)
-    head_dim = int(config.get("head_dim") or hidden // n_head)
+    model_type = config.get("model_type")
+    # transformers' Qwen3Config defaults head_dim to 128, the others to hidden / heads.
+    head_dim = int(config.get("head_dim") or (128 if model_type == "qwen3" else hidden // n_head))
     eps = float(config.get("rms_norm_eps", 1e-6))
     theta = float(config.get("rope_theta", 10000.0))
     repeats = 2 if config.get("layer_sharing", False) else 1
+    qkv_bias = model_type == "qwen2" or (model_type != "qwen3" and bool(config.get("attention_bias")))
+    qk_norm = model_type == "qwen3"
 
     def rope(t: np.ndarray) -> np.ndarray:
         return _rope_rotate_half(t, theta)
@@ -271,6 +291,8 @@ def hf_hidden_states(
         if layer == middle_layer:
             middle = x
         p = f"model.layers.{layer}."
+        biases = tuple(w[p + f"self_attn.{n}_proj.bias"] for n in "qkv") if qkv_bias else None
+        norms = (w[p + "self_attn.q_norm.weight"], w[p + "self_attn.k_norm.weight"], eps) if qk_norm else None
         for _ in range(repeats):
             h = _rms_norm(x, w[p + "input_layernorm.weight"], eps)
             x = x + _attention(
@@ -283,6 +305,8 @@ def hf_hidden_states(
                 n_kv,
                 head_dim,
                 rope,
+                biases,  # type: ignore[arg-type]
+                norms,
             )
             h = _rms_norm(x, w[p + "post_attention_layernorm.weight"], eps)
             x = x + _swiglu(
@@ -296,7 +320,7 @@ def hf_hidden_states(
 def hf_forward(
     config: Mapping[str, Any], weights: Mapping[str, np.ndarray], token_ids: list[int]
 ) -> np.ndarray:
-    """Full-sequence forward pass of a HF Llama / MobileLLM model in float64.
+    """Full-sequence forward pass of a HF Llama / MobileLLM / Qwen2 / Qwen3 model in float64.
 
     Args:
         config: Parsed ``config.json``.
@@ -323,35 +347,38 @@ def _gguf_scalar(reader: Any, key: str, default: Any = None) -> Any:
 
 
 def gguf_forward(path: Path, token_ids: list[int]) -> np.ndarray:
-    """Forward pass of a GGUF ``llama`` file on its stored (permuted) weights.
+    """Forward pass of a GGUF ``llama``, ``qwen2`` or ``qwen3`` file on its stored weights.
 
     Every tensor is dequantized with ``gguf.quants.dequantize``; Q/K are used
-    as stored, with interleaved adjacent-pair RoPE (llama.cpp ``NORM`` mode).
+    as stored, with interleaved adjacent-pair RoPE (llama.cpp ``NORM`` mode)
+    for ``llama`` and rotate-half RoPE (``NEOX``) for Qwen, as llama.cpp does;
+    ``blk.N.attn_{q,k,v}.bias`` and ``attn_{q,k}_norm.weight`` are applied when
+    the file has them.
 
     Args:
-        path: GGUF file with ``general.architecture = llama``.
+        path: GGUF file with ``general.architecture`` ``llama``, ``qwen2`` or ``qwen3``.
         token_ids: Prompt token ids.
 
     Returns:
         Logits of shape ``(len(token_ids), vocab_size)``, float64.
 
     Raises:
-        ValueError: If the architecture is not ``llama``.
+        ValueError: If the architecture is none of these.
     """
     import gguf
 
     reader = gguf.GGUFReader(str(path))
     arch = _gguf_scalar(reader, "general.architecture")
-    if arch != "llama":
-        raise ValueError(f"expected llama GGUF, got {arch!r}")
-    n_layer = int(_gguf_scalar(reader, "llama.block_count"))
-    hidden = int(_gguf_scalar(reader, "llama.embedding_length"))
-    n_head = int(_gguf_scalar(reader, "llama.attention.head_count"))
-    n_kv = int(_gguf_scalar(reader, "llama.attention.head_count_kv", n_head))
-    head_dim = int(_gguf_scalar(reader, "llama.attention.key_length", hidden // n_head))
-    rot_dim = int(_gguf_scalar(reader, "llama.rope.dimension_count", head_dim))
-    eps = float(_gguf_scalar(reader, "llama.attention.layer_norm_rms_epsilon"))
-    theta = float(_gguf_scalar(reader, "llama.rope.freq_base", 10000.0))
+    if arch not in ("llama", "qwen2", "qwen3"):
+        raise ValueError(f"expected a llama, qwen2 or qwen3 GGUF, got {arch!r}")
+    n_layer = int(_gguf_scalar(reader, f"{arch}.block_count"))
+    hidden = int(_gguf_scalar(reader, f"{arch}.embedding_length"))
+    n_head = int(_gguf_scalar(reader, f"{arch}.attention.head_count"))
+    n_kv = int(_gguf_scalar(reader, f"{arch}.attention.head_count_kv", n_head))
+    head_dim = int(_gguf_scalar(reader, f"{arch}.attention.key_length", hidden // n_head))
+    rot_dim = int(_gguf_scalar(reader, f"{arch}.rope.dimension_count", head_dim))
+    eps = float(_gguf_scalar(reader, f"{arch}.attention.layer_norm_rms_epsilon"))
+    theta = float(_gguf_scalar(reader, f"{arch}.rope.freq_base", 10000.0))
 
     w: dict[str, np.ndarray] = {}
     for t in reader.tensors:
@@ -360,11 +387,15 @@ def gguf_forward(path: Path, token_ids: list[int]) -> np.ndarray:
         w[t.name] = np.asarray(arr, dtype=np.float64).reshape(shape)
 
     def rope(t: np.ndarray) -> np.ndarray:
-        return _rope_interleaved(t, theta, rot_dim)
+        if arch == "llama":
+            return _rope_interleaved(t, theta, rot_dim)
+        return _rope_rotate_half(t, theta)
 
     x = w["token_embd.weight"][np.asarray(token_ids, dtype=np.int64)]
     for layer in range(n_layer):
         p = f"blk.{layer}."
+        biases = tuple(w[p + f"attn_{n}.bias"] for n in "qkv") if p + "attn_q.bias" in w else None
+        norms = (w[p + "attn_q_norm.weight"], w[p + "attn_k_norm.weight"], eps) if p + "attn_q_norm.weight" in w else None
         h = _rms_norm(x, w[p + "attn_norm.weight"], eps)
         x = x + _attention(
             h,
@@ -376,6 +407,8 @@ def gguf_forward(path: Path, token_ids: list[int]) -> np.ndarray:
             n_kv,
             head_dim,
             rope,
+            biases,  # type: ignore[arg-type]
+            norms,
         )
         h = _rms_norm(x, w[p + "ffn_norm.weight"], eps)
         x = x + _swiglu(h, w[p + "ffn_gate.weight"], w[p + "ffn_up.weight"], w[p + "ffn_down.weight"])

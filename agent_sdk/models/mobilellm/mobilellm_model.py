@@ -54,18 +54,33 @@ class RMSNorm(nn.Module):
 
 
 class Attention(nn.Module):
-    """Grouped-query self-attention with fused q/k/v projection."""
+    """Grouped-query self-attention with fused q/k/v projection.
+
+    Options of the config: ``attention_bias`` adds a float32 bias to the fused
+    q/k/v projection (Qwen2); ``qk_norm`` normalizes each query and key head
+    with its own RMSNorm before the cache applies RoPE (Qwen3).
+    """
 
     def __init__(self, cfg: MobileLLMConfig, quant: QuantConfig) -> None:
         self.nq, self.nkv, self.d = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
         self.kv_dtype = quant.kv_dtype
         self.qkv_proj = QLinear(cfg.hidden_size, (self.nq + 2 * self.nkv) * self.d, quant.linear, quant.act)
         self.o_proj = QLinear(self.nq * self.d, cfg.hidden_size, quant.linear, quant.act)
+        # Biases stay float32 whatever the weights' format: they are tiny and set the head's offset.
+        self.qkv_bias = nn.Parameter(((self.nq + 2 * self.nkv) * self.d,), "float32") if cfg.attention_bias else None
+        self.q_norm = RMSNorm(self.d, cfg.rms_norm_eps) if cfg.qk_norm else None
+        self.k_norm = RMSNorm(self.d, cfg.rms_norm_eps) if cfg.qk_norm else None
 
     def forward(self, x: nn.Tensor, kv: PagedKVCache, layer_id: int) -> nn.Tensor:
         b, s, _ = x.shape
         qkv = self.qkv_proj(x)  # (b, s, (nq + 2 nkv) d)
+        if self.qkv_bias is not None:
+            qkv = qkv + self.qkv_bias  # (b, s, (nq + 2 nkv) d)
         qkv = op.reshape(qkv, (b, s, self.nq + 2 * self.nkv, self.d))  # (b, s, nq + 2 nkv, d)
+        if self.q_norm is not None and self.k_norm is not None:
+            # The cache rotates q and k itself, so the norms go on the split heads before it.
+            q, k, v = op.split(qkv, [self.nq, self.nq + self.nkv], axis=2)  # (b, s, nq|nkv|nkv, d)
+            qkv = op.concat([self.q_norm(q), self.k_norm(k), v], dim=2)  # (b, s, nq + 2 nkv, d)
         if self.kv_dtype != "float32":
             # TVM's cache takes q/k/v and returns the output in its own dtype
             qkv = qkv.astype(self.kv_dtype)
