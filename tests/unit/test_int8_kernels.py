@@ -7,6 +7,13 @@ What remains is the kernel's fp32 per-group scaling: tolerance 1e-6 relative
 to the largest output. Every dot-product flavour that runs here is checked
 (AVX-512 VNNI when the CPU has it, the generic integer code used on
 Cortex-A72); the ARMv8.2 ``sdot`` flavour is checked to compile to ``sdot``.
+
+The integer half (rounded activations and per-group int32 sums) has no
+tolerance: on adversarial inputs (exact halves, +-127 everywhere so sums
+pass int16's range, outliers, 1e-30..1e30) it must equal the exact numpy
+reference in ``tests/reference/numpy_q4a8.py`` bit for bit, for every flavour
+that runs here; ``tests/integration/test_arm64_qemu.py`` runs the same check
+on the pi4 and pi5 builds under qemu.
 """
 
 from __future__ import annotations
@@ -23,7 +30,8 @@ tvm = pytest.importorskip("tvm")
 
 from agent_sdk.compiler.targets import TARGETS, host_llvm_target
 from agent_sdk.quantization import formats as qf
-from agent_sdk.quantization.int8_kernels import dot_kind, q4a8_matmul_kernel
+from agent_sdk.quantization.int8_kernels import dot_kind, q4a8_group_sums_kernel, q4a8_matmul_kernel
+from tests.reference import numpy_q4a8 as ref8
 
 
 def _host_kinds() -> list[str]:
@@ -77,3 +85,60 @@ def test_pi5_uses_sdot_and_pi4_does_not() -> None:
             func = q4a8_matmul_kernel(32, 64, 16).with_attr("global_symbol", "kernel")
         asm = tvm.compile(tvm.IRModule({"kernel": func}), target=target).mod.inspect_source("asm")
         assert ("sdot" in asm) == want, name
+
+
+@cache
+def _compiled_sums(n_out: int, n_in: int, kind: str) -> Any:
+    target = tvm.target.Target(host_llvm_target())
+    with target:
+        func = q4a8_group_sums_kernel(n_out, n_in, qf.interleave_rows(n_out), kind).with_attr("global_symbol", "kernel")
+    return tvm.compile(tvm.IRModule({"kernel": func}), target=target)["kernel"]
+
+
+def _adversarial_weight(n_out: int, n_in: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """4-bit values and the stored (row-interleaved) q4 weight holding them."""
+    nib = ref8.adversarial_nibbles(n_out, n_in)
+    rng = np.random.default_rng(1)
+    groups = n_in // qf.GROUP
+    arrays = {
+        "qweight": ref8.pack_nibbles(nib),
+        "scale": (rng.random((n_out, groups)) * 0.1 + 0.01).astype(np.float16),
+        "minv": (-rng.random((n_out, groups)) * 0.5).astype(np.float16),
+    }
+    return nib, qf.pack_rows(arrays, "q4")
+
+
+@pytest.mark.parametrize("kind", _host_kinds())
+@pytest.mark.parametrize("n_out,n_in", [(48, 96), (40, 64), (7, 64)], ids=["r16", "r8", "r1"])
+def test_integer_half_is_exact(kind: str, n_out: int, n_in: int) -> None:
+    """Rounded activations and group sums equal the exact reference, bit for bit."""
+    x = ref8.adversarial_activations(n_in)
+    nib, stored = _adversarial_weight(n_out, n_in)
+    q_ref, _, _ = ref8.quantize_activations(x)
+    # the inputs do reach what they are meant to: ties, int16 overflow, the largest sum
+    assert ref8.quantize_activations(x[2:3])[0][0, 1:4].tolist() == [-126, -124, -124]
+    sums_ref = ref8.group_sums(q_ref, nib)
+    assert np.abs(sums_ref).max() == ref8.MAX_GROUP_SUM > np.iinfo(np.int16).max
+    xq = tvm.runtime.tensor(np.zeros(x.shape, np.int8))
+    sums = tvm.runtime.tensor(np.full((x.shape[0], n_in // qf.GROUP, n_out), -1, np.int32))
+    _compiled_sums(n_out, n_in, kind)(tvm.runtime.tensor(x), tvm.runtime.tensor(stored["qweight"]), xq, sums)
+    np.testing.assert_array_equal(xq.numpy(), ref8.stored_order(q_ref))
+    np.testing.assert_array_equal(sums.numpy(), sums_ref)
+
+
+@pytest.mark.parametrize("kind", _host_kinds())
+def test_matmul_on_adversarial_inputs(kind: str) -> None:
+    """The float half: exact sums scaled per group, within fp32 rounding (1e-6 of each token's largest output)."""
+    n_out, n_in = 48, 96
+    x = ref8.adversarial_activations(n_in)
+    nib, stored = _adversarial_weight(n_out, n_in)
+    q, d, _ = ref8.quantize_activations(x)
+    sums = ref8.group_sums(q, nib).astype(np.float64)  # (n, g, N)
+    flat = qf.unpack_rows(stored, "q4")
+    scale, minv = flat["scale"].astype(np.float64).T, flat["minv"].astype(np.float64).T  # (g, N)
+    xs = q.astype(np.float64).reshape(x.shape[0], -1, qf.GROUP).sum(-1) * d  # (n, g)
+    ref = (sums * scale[None] * d[..., None].astype(np.float64) + minv[None] * xs[..., None]).sum(1)
+    y = tvm.runtime.tensor(np.full((x.shape[0], n_out), np.nan, np.float32))
+    _compiled(n_out, n_in, kind)(tvm.runtime.tensor(x), *[tvm.runtime.tensor(a) for a in stored.values()], y)
+    err = np.abs(y.numpy() - ref).max(-1)
+    assert (err <= 1e-6 * np.abs(ref).max(-1)).all(), err / np.abs(ref).max(-1)
