@@ -13,7 +13,8 @@ keep the same signatures and semantics (scores in log2 units, ``lse`` =
         o    = sum_j p[j] v_j / sum_j p[j]          # FMAs over D, vectorized
 
 :func:`installed` swaps them in while a ``TIRPagedKVCache`` is built;
-sliding-window variants, inline RoPE and tree attention keep TVM's kernels.
+the sliding-window prefill is ours too (TVM's CPU one reads past a buffer);
+sliding-window decode, inline RoPE and tree attention keep TVM's kernels.
 
 The cache dtype (queries, pages, output; TVM keeps them in one dtype) is
 float32 or float16; float16 values convert to float32 as they are loaded
@@ -33,7 +34,10 @@ from tvm.script import tirx as T
 
 from agent_sdk.models.fast_math import exp2
 
-__all__ = ["decode_paged_kernel", "installed", "prefill_paged_kernel", "prefill_ragged_kernel", "rope_kernel"]
+__all__ = [
+    "decode_paged_kernel", "installed", "prefill_paged_kernel", "prefill_paged_sliding_kernel", "prefill_ragged_kernel",
+    "rope_kernel",
+]
 
 _LOG2E = math.log2(math.e)
 _LANES = 16  # dot products run in 16 partial sums (one AVX-512 register, four NEON ones)
@@ -310,6 +314,94 @@ def prefill_paged_kernel(h_kv: int, h_qo: int, d: int, page_size: int = 16, dtyp
     return batch_prefill_paged_kv_cpu
 
 
+def prefill_paged_sliding_kernel(
+    h_kv: int, h_qo: int, d: int, window: int, page_size: int = 16, dtype: str = "float32"
+) -> tirx.PrimFunc:
+    """New queries against the cached keys of a sliding-window layer (TVM's ``..._sliding_window`` prefill).
+
+    TVM's CPU version reads ``scale_O[d_idx]`` past its one element and keeps an
+    uninitialized running maximum when a row's first key is masked: its rows came
+    out NaN or wrong depending on memory contents. Same semantics here:
+    ``length_info`` is ``(3, b)`` = (last page length, window offset, sink size);
+    cached key ``j`` lives at ``j`` if ``j < sink`` else ``j - sink + offset``; with
+    ``causal`` the query row ``r`` of a sequence's chunk sees the last
+    ``max(window - r - 1, 0)`` cached keys (the chunk's own keys come from the
+    ragged kernel), and a row that sees none gets zeros and ``lse = -5e4``.
+    """
+    group = h_qo // h_kv
+
+    @T.prim_func
+    def batch_prefill_paged_kv_cpu_sliding_window(
+        q_handle: T.handle, q_indptr_handle: T.handle, pages_handle: T.handle, page_indptr_handle: T.handle,
+        page_values_handle: T.handle, length_info_handle: T.handle, k_rope_pos_offset_handle: T.handle,
+        q_rope_position_handle: T.handle, output_handle: T.handle, lse_handle: T.handle,
+        causal: T.int32, rotary_mode: T.int32, rope_scale: T.float32, rope_theta: T.float32, sm_scale: T.float32,
+    ):
+        T.func_attr({"tirx.is_scheduled": True, "tirx.noalias": True,
+                     "global_symbol": "batch_prefill_paged_kv_cpu_sliding_window"})
+        b_n, total_len, nnz_pages, max_pages = T.int32(), T.int32(), T.int32(), T.int32()
+        off_q, off_indptr, off_values, off_len, off_rope, off_qpos = (
+            T.int32(), T.int32(), T.int32(), T.int32(), T.int32(), T.int32()
+        )
+        q = T.match_buffer(q_handle, (total_len, h_qo, d), dtype)
+        q_indptr = T.match_buffer(q_indptr_handle, (b_n + 1,), "int32", elem_offset=off_q)
+        pages = T.match_buffer(pages_handle, (max_pages, 2, h_kv, page_size, d), dtype)
+        page_indptr = T.match_buffer(page_indptr_handle, (b_n + 1,), "int32", elem_offset=off_indptr)
+        page_values = T.match_buffer(page_values_handle, (nnz_pages,), "int32", elem_offset=off_values)
+        length_info = T.match_buffer(length_info_handle, (3, b_n), "int32", elem_offset=off_len)
+        T.match_buffer(k_rope_pos_offset_handle, (b_n,), "int32", elem_offset=off_rope)
+        T.match_buffer(q_rope_position_handle, (total_len,), "int32", elem_offset=off_qpos)
+        output = T.match_buffer(output_handle, (total_len, h_qo, d), dtype)
+        lse = T.match_buffer(lse_handle, (total_len, h_qo), "float32")
+        assert rotary_mode == 0, "agent_sdk CPU attention: RoPE must be applied before attention"
+        for task in T.parallel(total_len * h_qo):
+            s = T.decl_buffer((window + _LANES,), "float32")
+            acc = T.decl_buffer((d,), "float32", scope="global")
+            dot = T.decl_buffer((_LANES,), "float32", scope="global")
+            stat = T.decl_buffer((2,), "float32", scope="global")
+            bat = T.decl_buffer((1,), "int32", scope="global")
+            row = task // h_qo
+            h = task % h_qo
+            bat[0] = 0
+            for bb in range(b_n):
+                if q_indptr[bb + 1] <= row:
+                    bat[0] = bb + 1
+            p0 = page_indptr[bat[0]]
+            n_kv = T.if_then_else(
+                p0 != page_indptr[bat[0] + 1],
+                (page_indptr[bat[0] + 1] - p0 - 1) * page_size + length_info[0, bat[0]] - length_info[1, bat[0]]
+                + length_info[2, bat[0]],
+                0,
+            )
+            r = row - q_indptr[bat[0]]
+            lo = T.if_then_else(causal > 0, T.max(n_kv - T.max(window - r - 1, 0), 0), T.max(n_kv - window, 0))
+            n = n_kv - lo
+            for j in range(n):
+                pos = T.if_then_else(
+                    lo + j < length_info[2, bat[0]], lo + j, lo + j - length_info[2, bat[0]] + length_info[1, bat[0]]
+                )
+                for i in T.vectorized(_LANES):
+                    dot[i] = T.float32(0)
+                for c in T.unroll(d // _LANES):
+                    for i in T.vectorized(_LANES):
+                        dot[i] = dot[i] + _f32(q[row, h, c * _LANES + i]) * _f32(
+                            pages[page_values[p0 + pos // page_size], 0, h // group, pos % page_size, c * _LANES + i]
+                        )
+                s[j] = _lane_sum(dot) * sm_scale * T.float32(_LOG2E)
+            _softmax_weights(s, n, stat)
+            for i in T.vectorized(d):
+                acc[i] = T.float32(0)
+            for j in range(n):
+                pos = T.if_then_else(
+                    lo + j < length_info[2, bat[0]], lo + j, lo + j - length_info[2, bat[0]] + length_info[1, bat[0]]
+                )
+                for i in T.vectorized(d):
+                    acc[i] = acc[i] + s[j] * _f32(pages[page_values[p0 + pos // page_size], 1, h // group, pos % page_size, i])
+            _write_row(output, row, h, lse, acc, stat, n, d)
+
+    return batch_prefill_paged_kv_cpu_sliding_window
+
+
 def rope_kernel(theta: float, scale: float, d: int, h_q: int, h_kv: int, dtype: str = "float32") -> tirx.PrimFunc:
     """Rotate-half RoPE on q and k, split from fused qkv (TVM's ``fused_rope``, default scaling).
 
@@ -388,8 +480,11 @@ def _swap_kernels() -> Iterator[None]:
     def prefill(
         h_kv: int, h_qo: int, d: int, dtype: str, sliding_window: bool, rope_scaling: Any, *rest: Any, **kw: Any
     ) -> Any:
-        if sliding_window or dtype not in _DTYPES or d % _LANES or kw:
+        if dtype not in _DTYPES or d % _LANES or set(kw) - {"sliding_window_size"}:
             return original_prefill(h_kv, h_qo, d, dtype, sliding_window, rope_scaling, *rest, **kw)
+        if sliding_window:
+            window = int(kw.get("sliding_window_size", 1024))
+            return prefill_paged_sliding_kernel(h_kv, h_qo, d, window, rest[0] if rest else 16, dtype)
         return prefill_paged_kernel(h_kv, h_qo, d, rest[0] if rest else 16, dtype)
 
     def ragged(h_kv: int, h_qo: int, d_qk: int, d_v: int, dtype: str, rope_scaling: Any) -> Any:

@@ -117,11 +117,11 @@ class TVMModel:
         self._shape = ffi.Shape
         alloc = ffi.get_global_func("runtime.TVMTensorAllocWithScope")
         dev = ffi.device("cpu", 0)
-        # Sliding-window layers (Gemma 3) are exact only when one call appends fewer tokens than the
-        # window (agent_sdk.models.gemma3.gemma3_model.max_forward_tokens).
+        # Sliding-window layers (Gemma 3) are exact only when one call appends at most a window of
+        # tokens (agent_sdk.models.gemma3.gemma3_model.max_forward_tokens).
         window = manifest["model"].get("sliding_window")
-        if isinstance(window, int) and not isinstance(window, bool) and window > 1:
-            prefill_chunk = min(prefill_chunk, window - 1)
+        if isinstance(window, int) and not isinstance(window, bool) and window > 0:
+            prefill_chunk = min(prefill_chunk, window)
         self.prefill_chunk = prefill_chunk
 
         def empty(shape: Sequence[int], dtype: str) -> Any:

@@ -79,10 +79,23 @@ def test_hf_f32_matches_reference_beyond_the_window(gemma3_ckpt: Path, gemma3_en
 
 
 def test_long_prefill_in_one_call_is_chunked_below_the_window(gemma3_ckpt: Path, gemma3_engine: Engine) -> None:
-    """The engine's default prefill chunk (512) would break the window: the runtime must cap it."""
+    """The engine's default prefill chunk (512) would break the window: the runtime caps it at the window."""
     cfg, weights = load_hf_state(gemma3_ckpt)
     assert gemma3_engine.prefill_chunk > cfg["sliding_window"]
     _check(gemma3_engine, lambda ids: hf_forward(cfg, weights, ids), LONG_PROMPT, F32_TOL, steps=6)
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 4])
+def test_every_prefill_chunk_up_to_the_window(
+    chunk: int, gemma3_ckpt: Path, gemma3_engine: Engine, compile_bundle: Callable[..., Path]
+) -> None:
+    """Chunks after the first attend to cached keys through the sliding-window kernel; with TVM's CPU kernel
+    this prompt came out NaN from its 7th token (chunks of 3) and a chunk of exactly the window too."""
+    cfg, weights = load_hf_state(gemma3_ckpt)
+    engine = Engine(compile_bundle(gemma3_ckpt, "f32"), prefill_chunk=chunk)
+    engine.eos_token_ids.clear()
+    prompt = [(5 * i + 1) % 380 for i in range(13)]
+    _check(engine, lambda ids: hf_forward(cfg, weights, ids), prompt, F32_TOL, steps=4)
 
 
 def test_window_and_local_rope_base_change_the_output(gemma3_ckpt: Path, gemma3_engine: Engine) -> None:

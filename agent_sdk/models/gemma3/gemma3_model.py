@@ -17,11 +17,11 @@ Two things the paged KV cache cannot do for Gemma 3 are done here instead:
   ``sliding_window`` keys from the pages. Within one forward call TVM's
   self-attention over the new tokens is not windowed (measured: a 12-token
   prefill with a window of 4 was off by up to 1.8 in the logits from the
-  5th token on), and a query row that sees none of the cached keys comes out
-  NaN (a chunk of exactly ``sliding_window`` tokens after earlier ones). So a
-  call appends at most ``sliding_window - 1`` tokens
-  (:func:`max_forward_tokens`; the runtime chunks prefills by it), and then
-  every row sees at least one cached key and no more new keys than the window.
+  5th token on), so a call appends at most ``sliding_window`` tokens
+  (:func:`max_forward_tokens`; the runtime chunks prefills by it). The cached
+  keys of a local layer go through our own kernel
+  (:func:`agent_sdk.models.cpu_attention.prefill_paged_sliding_kernel`): TVM's
+  CPU one gave NaN or wrong rows depending on memory contents.
 
 RMSNorm weights are stored with Gemma's ``+ 1`` already added (the loader does
 it), so every norm here is a plain RMSNorm.
@@ -60,7 +60,7 @@ def middle_layer(cfg: Gemma3Config) -> int:
 
 def max_forward_tokens(cfg: Gemma3Config) -> int:
     """Most tokens one forward call may append and still honour the sliding window (see the module docstring)."""
-    return max(cfg.sliding_window - 1, 1)
+    return cfg.sliding_window
 
 
 def geglu_expr(gate: tirx.PrimExpr, up: tirx.PrimExpr) -> tirx.PrimExpr:
