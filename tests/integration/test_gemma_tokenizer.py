@@ -15,6 +15,7 @@ GGUF's metadata with the ``gguf`` package alone takes ~40 s, hence ``slow``.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -106,9 +107,22 @@ def test_streams_byte_fallback_pieces_whole(gemma: Gemma, strings: list[str]) ->
     assert streamed > 100
 
 
+def _written_meta_space_run(text: str) -> bool:
+    """Whether a run of two or more spaces/``▁`` holds a ``▁`` written in the text.
+
+    The one documented difference from llama.cpp: user-defined whitespace-run
+    tokens are matched after spaces become ``▁`` (as sentencepiece does), so a
+    written ``▁`` joins the run; llama.cpp matches them in the raw text.
+    """
+    return any(SPACE in run for run in re.findall(f"[ {SPACE}]{{2,}}", text))
+
+
 def test_encodes_like_llama_cpp(gemma: Gemma, strings: list[str]) -> None:
     llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (pip install llama-cpp-python)")
     llm = llama_cpp.Llama(model_path=str(gemma.path), vocab_only=True, verbose=False)
+    differ = [s for s in strings if _written_meta_space_run(s)]
+    assert 0 < len(differ) < len(strings) // 20
+    strings = [s for s in strings if not _written_meta_space_run(s)]
     plain = [(s, gemma.ids(s), llm.tokenize(s.encode(), add_bos=False, special=False)) for s in strings]
     bad = [(s, ours, ref) for s, ours, ref in plain if ours != ref]
     assert not bad, f"parse_special=False: {len(bad)} of {len(strings)} differ; first: {bad[:3]}"
