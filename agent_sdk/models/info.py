@@ -33,8 +33,8 @@ def model_info(model: str) -> dict[str, Any]:
         ModelFormatError: A bad checkpoint.
     """
     from agent_sdk.manifest import read_manifest
-    from agent_sdk.models.mobilellm.mobilellm_config import MobileLLMConfig
     from agent_sdk.models.presets import PRESETS, get_preset
+    from agent_sdk.models.registry import architecture_for, checkpoint_model_type
     from agent_sdk.models.resolve import resolve_model
 
     if model.lower() in PRESETS and not Path(model).exists():
@@ -44,12 +44,10 @@ def model_info(model: str) -> dict[str, Any]:
         ref = resolve_model(model)
         if ref.kind == "bundle":
             man = read_manifest(ref.path)
-            cfg = MobileLLMConfig.from_dict(man["model"])
+            cfg = architecture_for(str(man.get("architecture", "mobilellm"))).config_cls.from_dict(man["model"])
             source = "bundle"
         else:
-            from agent_sdk.models.mobilellm.mobilellm_loader import load_checkpoint
-
-            cfg = load_checkpoint(ref.path).config
+            cfg = architecture_for(checkpoint_model_type(ref.path)).resolve("loader")(ref.path).config
             source = "checkpoint"
     if cfg.model_type == "mobilellm":
         architecture = "mobilellm-layer-share" if cfg.layer_sharing else "mobilellm"

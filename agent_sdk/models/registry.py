@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ from agent_sdk.models.mobilellm.mobilellm_config import MobileLLMConfig
 from agent_sdk.models.qwen2.qwen2_config import Qwen2Config
 from agent_sdk.models.qwen3.qwen3_config import Qwen3Config
 
-__all__ = ["ArchitectureSpec", "ARCHITECTURES", "architecture_for", "gguf_model_type"]
+__all__ = ["ArchitectureSpec", "ARCHITECTURES", "architecture_for", "checkpoint_model_type", "gguf_model_type"]
 
 
 @dataclass(frozen=True)
@@ -119,3 +120,16 @@ def gguf_model_type(path: Path, default: str = "llama") -> str:
     except Exception:  # not GGUF, truncated, unreadable: the loader says which
         return default
     return arch if arch in ARCHITECTURES else default
+
+
+def checkpoint_model_type(path: Path) -> str:
+    """The ``model_type`` of a Hugging Face folder (its ``config.json``) or a GGUF file (:func:`gguf_model_type`).
+
+    ``mobilellm`` for a folder whose config cannot be read: its loader then says why.
+    """
+    if path.is_dir():
+        try:
+            return str(json.loads((path / "config.json").read_text()).get("model_type"))
+        except (OSError, ValueError):
+            return "mobilellm"
+    return gguf_model_type(path)

@@ -70,13 +70,14 @@ def _rope(x: np.ndarray, positions: np.ndarray, theta: float) -> np.ndarray:
     return x * cos + rot * sin
 
 
-def hf_forward(cfg: Mapping[str, Any], w: Mapping[str, np.ndarray], ids: list[int]) -> np.ndarray:
+def hf_forward(cfg: Mapping[str, Any], w: Mapping[str, np.ndarray], ids: list[int], *, last: int = 0) -> np.ndarray:
     """Logits ``(len(ids), vocab)`` of a Gemma 3 text model, float64.
 
     Args:
         cfg: The ``config.json`` (``gemma3_text``).
         w: Hugging Face tensor name → weights (norms as stored: ``w``, not ``1 + w``).
         ids: Token ids.
+        last: If positive, only the logits of the last ``last`` positions ``(last, vocab)``.
     """
     h = int(cfg["hidden_size"])
     nq = int(cfg["num_attention_heads"])
@@ -117,7 +118,7 @@ def hf_forward(cfg: Mapping[str, Any], w: Mapping[str, np.ndarray], ids: list[in
             p + "mlp.down_proj.weight"
         ].T
         x = x + _norm(m, w[p + "post_feedforward_layernorm.weight"], eps)
-    x = _norm(x, w["model.norm.weight"], eps)
+    x = _norm(x[-last:] if last > 0 else x, w["model.norm.weight"], eps)
     return x @ w["model.embed_tokens.weight"].T
 
 
@@ -180,7 +181,7 @@ def gguf_state(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     return cfg, w
 
 
-def gguf_forward(path: Path, ids: list[int]) -> np.ndarray:
-    """Logits of a GGUF ``gemma3`` file, float64."""
+def gguf_forward(path: Path, ids: list[int], *, last: int = 0) -> np.ndarray:
+    """Logits of a GGUF ``gemma3`` file, float64 (``last`` as in :func:`hf_forward`)."""
     cfg, w = gguf_state(path)
-    return hf_forward(cfg, w, ids)
+    return hf_forward(cfg, w, ids, last=last)
