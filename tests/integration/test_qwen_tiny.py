@@ -141,3 +141,24 @@ def test_chat_template_and_stop_tokens_from_the_folder(qwen2_ckpt: Path, compile
     assert text.endswith("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
     im_end = engine.tokenizer.token_id("<|im_end|>")
     assert im_end is not None and im_end in engine.eos_token_ids
+
+
+# llama.cpp keeps its KV cache in float16 by default: ~1e-3 on these O(1-3) logits.
+LLAMA_CPP_TOL = 5e-3
+
+
+@pytest.mark.parametrize("family", ["qwen2", "qwen3"])
+def test_llama_cpp_reads_the_gguf_as_the_reference_does(family: str, ckpt_dir: Path) -> None:
+    """llama.cpp itself on the tiny GGUF: checks the reference's Qwen GGUF semantics (rows as stored,
+    NEOX RoPE, biases, q/k norms), which the GGUF tests above rely on."""
+    llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python (the reference) is not installed")
+    head_dim = QWEN3_HEAD_DIM if family == "qwen3" else None
+    path = write_qwen_gguf(ckpt_dir / f"{family}-llamacpp-F32.gguf", family=family, qtype="F32", seed=16,
+                           head_dim=head_dim)
+    llm = llama_cpp.Llama(model_path=str(path), n_ctx=64, n_threads=2, logits_all=True, verbose=False)
+    prompt = [t % llm.n_vocab() for t in PROMPT]
+    llm.reset()
+    llm.eval(prompt)
+    theirs = np.array(llm.scores[: len(prompt)], dtype=np.float64)
+    gap = np.abs(theirs - gguf_forward(path, prompt)).max()
+    assert gap <= LLAMA_CPP_TOL, f"llama.cpp's logits differ from the reference's by {gap}"
