@@ -33,6 +33,7 @@ from agent_sdk.agent.prompting import system_message
 from agent_sdk.agent.retrieval import ToolRetrieval
 from agent_sdk.errors import ToolSchemaWarning, UserError
 from agent_sdk.runtime.engine import Engine
+from agent_sdk.runtime.phases import phase
 from agent_sdk.runtime.sampler import SamplingParams
 from agent_sdk.tools import Tool, ToolRegistry, ToolResult
 
@@ -294,7 +295,8 @@ class Agent:
         choice = tool_choice or self.policy.tool_choice
         self._check_choice(choice)
         self.messages.append({"role": "user", "content": prompt})
-        tools = self.tools_for(prompt, choice=choice)
+        with phase("retrieval"):
+            tools = self.tools_for(prompt, choice=choice)
         self.last_tools = tools
         executed: list[tuple[ToolCall, ToolResult]] = []
         errors: list[str] = []
@@ -321,7 +323,8 @@ class Agent:
                     errors.append(f"{call.name}: {reason}")
                     outcome = ToolResult(name=call.name, arguments={}, ok=False, error=reason)
                 else:
-                    outcome = self._execute(call)
+                    with phase("tool"):
+                        outcome = self._execute(call)
                 executed.append((call, outcome))
                 yield ToolResultEvent(call, outcome)
                 self.messages.append(

@@ -30,6 +30,7 @@ from agent_sdk.constrain.grammar import GrammarEngine, GrammarError
 from agent_sdk.constrain.schema_repair import usable_tools
 from agent_sdk.errors import ToolSchemaWarning
 from agent_sdk.runtime.engine import Engine
+from agent_sdk.runtime.phases import phase
 from agent_sdk.runtime.sampler import SamplingParams
 
 __all__ = ["Backend", "LocalBackend", "StepRequest", "StepResult", "StepStream", "run_step"]
@@ -157,19 +158,23 @@ class LocalBackend:
         tok = self.engine.tokenizer
         choice = policy.tool_choice
         schema_warnings: list[str] = []
-        if tools and choice != "none" and self.constrain:
-            # Tools whose schema the grammar engine refuses are left out of the prompt and the grammar alike.
-            tools, schema_warnings = usable_tools(self.grammar_engine, tools, strict=policy.strict_tools)
-            for problem in schema_warnings:
-                warnings.warn(problem, ToolSchemaWarning, stacklevel=2)
-            if not tools:
-                raise GrammarError("no tool can be constrained by the grammar engine: " + "; ".join(schema_warnings))
-        prompt = self.prompt_text(messages, tools, request.system)
+        with phase("prompt"):
+            if tools and choice != "none" and self.constrain:
+                # Tools whose schema the grammar engine refuses are left out of the prompt and the grammar alike.
+                tools, schema_warnings = usable_tools(self.grammar_engine, tools, strict=policy.strict_tools)
+                for problem in schema_warnings:
+                    warnings.warn(problem, ToolSchemaWarning, stacklevel=2)
+                if not tools:
+                    raise GrammarError(
+                        "no tool can be constrained by the grammar engine: " + "; ".join(schema_warnings)
+                    )
+            prompt = self.prompt_text(messages, tools, request.system)
+            prompt_ids = tok.encode(prompt)
         stats = RunStats(steps=1)
         attempted = declined = False
         if tools and choice != "none" and self.constrain:
             step = decode_calls(
-                self.engine, tok.encode(prompt), tools, policy=policy, max_tokens=max_tokens,
+                self.engine, prompt_ids, tools, policy=policy, max_tokens=max_tokens,
                 request=last_request(messages), answered=answered_calls(messages) if policy.skip_answered else (),
                 grammar_engine=self.grammar_engine, call_format=self.call_format,
             )

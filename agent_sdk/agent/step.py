@@ -24,6 +24,7 @@ from agent_sdk.constrain.grammar import GrammarEngine, GrammarError
 from agent_sdk.constrain.schema_repair import usable_tools
 from agent_sdk.errors import ToolSchemaWarning
 from agent_sdk.runtime.engine import Engine, Generation
+from agent_sdk.runtime.phases import phase
 from agent_sdk.runtime.sampler import SamplingParams
 
 __all__ = ["CallStep", "call_grammar", "decode_calls"]
@@ -110,20 +111,21 @@ def decode_calls(
         UserError: No tools, or the choice names an unknown tool.
         GrammarError: No tool's schema can be compiled (or, strictly, some cannot).
     """
-    ge = grammar_engine or GrammarEngine.for_engine(engine)
-    choice = policy.tool_choice
-    tools, problems = usable_tools(ge, tools, strict=policy.strict_tools)
-    for problem in problems:
-        warnings.warn(problem, ToolSchemaWarning, stacklevel=2)
-    if not tools:
-        raise GrammarError("no tool can be constrained by the grammar engine: " + "; ".join(problems))
-    grammar = call_grammar(ge, tools, choice=choice, parallel=policy.parallel, call_format=call_format)
-    ctx = CallContext(
-        engine=engine, prompt_ids=prompt_ids, tools=tools, choice=choice, max_tokens=max_tokens, policy=policy,
-        call_format=call_format, request=request, answered=answered, grammar_engine=ge, grammar=grammar,
-    )
-    ctx.processor = chain_processors(*(make(ctx) for make in policy.processors))
-    constraint = ge.constraint(grammar)
+    with phase("grammar_setup"):
+        ge = grammar_engine or GrammarEngine.for_engine(engine)
+        choice = policy.tool_choice
+        tools, problems = usable_tools(ge, tools, strict=policy.strict_tools)
+        for problem in problems:
+            warnings.warn(problem, ToolSchemaWarning, stacklevel=2)
+        if not tools:
+            raise GrammarError("no tool can be constrained by the grammar engine: " + "; ".join(problems))
+        grammar = call_grammar(ge, tools, choice=choice, parallel=policy.parallel, call_format=call_format)
+        ctx = CallContext(
+            engine=engine, prompt_ids=prompt_ids, tools=tools, choice=choice, max_tokens=max_tokens, policy=policy,
+            call_format=call_format, request=request, answered=answered, grammar_engine=ge, grammar=grammar,
+        )
+        ctx.processor = chain_processors(*(make(ctx) for make in policy.processors))
+        constraint = ge.constraint(grammar)
     t0 = time.perf_counter()
     gen = engine.generate(
         prompt_ids, SamplingParams(max_tokens=max_tokens), constraint=constraint, logprobs=choice == "auto",
@@ -132,7 +134,8 @@ def decode_calls(
     forced = list(constraint.forced_flags[: len(gen.logprobs)]) if gen.logprobs is not None else []
     draft = CallDraft(text=gen.text, generation=gen, forced=forced)
     for post in policy.active_post_steps():
-        draft = post(ctx, draft)
+        with phase(getattr(post, "__name__", "post_step")):
+            draft = post(ctx, draft)
     seconds = time.perf_counter() - t0
     flags = draft.forced if choice == "auto" else []
     return CallStep(draft.calls, draft.generation, draft.score, draft.declined, seconds, flags, draft.reason, problems)

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from agent_sdk.errors import ContextOverflowError, UserError
+from agent_sdk.runtime.phases import phase
 from agent_sdk.runtime.prefix_cache import CachedSequence, PrefixCache
 from agent_sdk.runtime.sampler import Sampler, SamplingParams
 from agent_sdk.runtime.tokenizer import StreamDecoder, Tokenizer
@@ -304,8 +305,13 @@ class Decoder:
             if not cont:
                 rows.append(np.empty((0, last.shape[-1]), dtype=last.dtype))
                 continue
-            with self.cache.scratch(need=len(cont), parent=seq) as child:
-                rows.append(self.forward(child, [int(t) for t in cont], all_logits=True))
+            if self.cache.can_fork:
+                with self.cache.scratch(need=len(cont), parent=seq) as child:
+                    rows.append(self.forward(child, [int(t) for t in cont], all_logits=True))
+            else:  # sliding-window models: recompute the prefix instead of forking it
+                with self.cache.scratch(need=len(ids) + len(cont)) as child:
+                    self.forward(child, ids)
+                    rows.append(self.forward(child, [int(t) for t in cont], all_logits=True))
         seq.last_used = time.monotonic()
         return last, rows
 
@@ -323,7 +329,8 @@ class Decoder:
         stats = GenerationStats(prompt_tokens=len(ids))
         sampler = Sampler(params)
         stop_ids = self.eos_token_ids | set(params.stop_token_ids)
-        seq, stats.cached_tokens, logits = self.prefill(ids, params.max_tokens)
+        with phase("prefill"):
+            seq, stats.cached_tokens, logits = self.prefill(ids, params.max_tokens)
         stats.prefill_s = time.perf_counter() - t0
         out: list[int] = []
         lps: list[float] = []
@@ -338,7 +345,8 @@ class Decoder:
                 if constraint is not None and constraint.is_stopped():
                     finish = "stop"
                     break
-                forced = constraint.forced_tokens() if constraint is not None else []
+                with phase("grammar"):
+                    forced = constraint.forced_tokens() if constraint is not None else []
                 if len(forced) > 1:
                     # Jump-forward: the grammar fixes these tokens; no sampling needed.
                     forced = forced[: params.max_tokens - len(out)]
@@ -349,10 +357,13 @@ class Decoder:
                     if want_logprobs:
                         raw = logits.copy()  # the model's own distribution, before any hook
                     if processor is not None:
-                        logits = processor(out, logits)
+                        with phase("logits_processor"):
+                            logits = processor(out, logits)
                     if constraint is not None:
-                        logits = constraint.mask_logits(logits)
-                    tok = sampler.sample(logits, ids + out if params.repetition_penalty != 1.0 else None)
+                        with phase("mask"):
+                            logits = constraint.mask_logits(logits)
+                    with phase("sample"):
+                        tok = sampler.sample(logits, ids + out if params.repetition_penalty != 1.0 else None)
                     if want_logprobs:
                         lps.append(_logprob(raw, tok))
                     batch = [tok]
@@ -363,14 +374,15 @@ class Decoder:
                     finish = "stop"
                     break
                 stop_now = False
-                for tok in batch:
-                    if constraint is not None:
-                        constraint.accept(tok)
-                    if tok in stop_ids:
-                        stop_now = True
-                        break
-                    out.append(tok)
-                    text += decoder.push(tok)
+                with phase("accept"):
+                    for tok in batch:
+                        if constraint is not None:
+                            constraint.accept(tok)
+                        if tok in stop_ids:
+                            stop_now = True
+                            break
+                        out.append(tok)
+                        text += decoder.push(tok)
                 if len(batch) > 1 and constraint is not None:
                     constraint.note_forced(len(batch))
                     stats.forced_tokens += len(batch)
@@ -397,12 +409,13 @@ class Decoder:
                 if len(seq.tokens) + len(run) > self.context_window:
                     finish = "context"
                     break
-                if want_logprobs and len(run) > 1:
-                    rows = self.forward(seq.seq_id, run, all_logits=True)  # (len(run), v)
-                    lps.extend(_logprob(rows[i], run[i + 1]) for i in range(len(run) - 1))
-                    logits = rows[-1]
-                else:
-                    logits = self.forward(seq.seq_id, run)
+                with phase("jump_forward" if len(run) > 1 else "decode"):
+                    if want_logprobs and len(run) > 1:
+                        rows = self.forward(seq.seq_id, run, all_logits=True)  # (len(run), v)
+                        lps.extend(_logprob(rows[i], run[i + 1]) for i in range(len(run) - 1))
+                        logits = rows[-1]
+                    else:
+                        logits = self.forward(seq.seq_id, run)
                 stats.decode_steps += 1
                 seq.tokens.extend(run)
         finally:
