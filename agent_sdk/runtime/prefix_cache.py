@@ -33,6 +33,9 @@ class KVCache(Protocol):
     def fork_sequence(self, parent: int, child: int, length: int) -> None:
         """Starts ``child`` holding the first ``length`` tokens of ``parent`` (pages shared)."""
 
+    # A KV cache may also say ``can_fork = False`` (sliding-window models): then only follow-up
+    # turns reuse a sequence (extended in place) and partial prefixes are recomputed.
+
 
 @dataclass
 class CachedSequence:
@@ -109,7 +112,7 @@ class PrefixCache:
             if n > best_len:
                 best, best_len = s, n
         best_len = min(best_len, len(prompt) - 1)  # the last token must run for its logits
-        if best is not None and best_len > 0:
+        if best is not None and best_len > 0 and (self.can_fork or best_len == len(best.tokens)):
             if best_len == len(best.tokens):
                 best.last_used = time.monotonic()
                 self.evict(keep=best, need=len(prompt) - best_len + reserve, new_sequences=0)
@@ -124,6 +127,11 @@ class PrefixCache:
         self._kv.add_sequence(seq.seq_id)
         self.sequences[seq.seq_id] = seq
         return seq, 0
+
+    @property
+    def can_fork(self) -> bool:
+        """Whether the KV cache shares a prefix between sequences (see :class:`KVCache`)."""
+        return bool(getattr(self._kv, "can_fork", True))
 
     def find_prefilled(self, ids: list[int]) -> CachedSequence | None:
         """A sequence holding exactly ``ids`` whose logits after them are kept, marked used."""

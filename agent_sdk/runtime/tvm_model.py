@@ -120,9 +120,13 @@ class TVMModel:
         # Sliding-window layers (Gemma 3) are exact only when one call appends at most a window of
         # tokens (agent_sdk.models.gemma3.gemma3_model.max_forward_tokens).
         window = manifest["model"].get("sliding_window")
-        if isinstance(window, int) and not isinstance(window, bool) and window > 0:
+        sliding = isinstance(window, int) and not isinstance(window, bool) and window > 0
+        if sliding:
             prefill_chunk = min(prefill_chunk, window)
         self.prefill_chunk = prefill_chunk
+        # TVM windows each block of a forked sequence on its own (a fork's shared prefix and its own
+        # tokens each contribute up to a window of keys): sliding-window sequences are never forked.
+        self.can_fork = not sliding
 
         def empty(shape: Sequence[int], dtype: str) -> Any:
             return alloc(ffi.Shape(list(shape)), dtype, dev, None)
@@ -237,5 +241,11 @@ class TVMModel:
         self._kv_remove(self._kv, seq_id)
 
     def fork_sequence(self, parent: int, child: int, length: int) -> None:
-        """Starts ``child`` holding the first ``length`` tokens of ``parent`` (pages shared)."""
+        """Starts ``child`` holding the first ``length`` tokens of ``parent`` (pages shared).
+
+        Raises:
+            EngineError: The model has sliding-window layers (see :attr:`can_fork`).
+        """
+        if not self.can_fork:
+            raise EngineError(f"{self.path}: sequences of a sliding-window model cannot be forked")
         self._kv_fork(self._kv, parent, child, length)

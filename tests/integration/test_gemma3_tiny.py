@@ -98,6 +98,46 @@ def test_every_prefill_chunk_up_to_the_window(
     _check(engine, lambda ids: hf_forward(cfg, weights, ids), prompt, F32_TOL, steps=4)
 
 
+def test_prefix_reuse_and_continuations_keep_the_window(gemma3_ckpt: Path, gemma3_engine: Engine) -> None:
+    """TVM windows each block of a forked sequence separately (a shared prefix and the fork's own tokens each
+    gave a window of keys: logits off by 1.4-2.1); sliding-window sequences are extended in place, never forked."""
+    cfg, weights = load_hf_state(gemma3_ckpt)
+
+    def ref(ids: list[int]) -> np.ndarray:
+        return hf_forward(cfg, weights, ids)
+
+    a = [(5 * i + 1) % 380 for i in range(10)]
+    b = a + [(3 * i + 7) % 380 for i in range(9)]
+    gemma3_engine.reset()
+    for prompt in (a, b, a + [1, 2], b):  # shared prefixes longer than the window, then a repeat
+        step_logits, toks = _decode_logits_keep(gemma3_engine, prompt, 3)
+        err = np.abs(step_logits - ref(prompt + toks[:-1])[len(prompt) - 1 :]).max()
+        assert err <= F32_TOL, f"{len(prompt)}-token prompt after earlier ones: logits differ by {err}"
+    first = a + [7, 8]
+    gen = gemma3_engine.generate(first, SamplingParams(max_tokens=3, stop_token_ids=()))
+    follow_up = first + gen.token_ids + [11, 12, 13]
+    step_logits, toks = _decode_logits_keep(gemma3_engine, follow_up, 2)
+    err = np.abs(step_logits - ref(follow_up + toks[:-1])[len(follow_up) - 1 :]).max()
+    assert err <= F32_TOL, f"a follow-up turn extending the cached sequence: logits differ by {err}"
+    last, rows = gemma3_engine.continuation_logits(b, [[5, 6, 7], [9]])
+    want = ref(b + [5, 6, 7])
+    assert np.abs(last - want[len(b) - 1]).max() <= F32_TOL
+    assert np.abs(rows[0] - want[len(b) :]).max() <= F32_TOL
+    assert np.abs(rows[1][0] - ref(b + [9])[-1]).max() <= F32_TOL
+
+
+def _decode_logits_keep(engine: Engine, prompt: list[int], steps: int) -> tuple[np.ndarray, list[int]]:
+    """Like :func:`_decode_logits` but keeps the engine's cached sequences (prefix reuse)."""
+    seen: list[np.ndarray] = []
+
+    def capture(_ids: list[int], logits: np.ndarray) -> np.ndarray:
+        seen.append(np.array(logits, dtype=np.float64))
+        return logits
+
+    gen = engine.generate(prompt, SamplingParams(max_tokens=steps, stop_token_ids=()), logits_processor=capture)
+    return np.stack(seen), gen.token_ids
+
+
 def test_window_and_local_rope_base_change_the_output(gemma3_ckpt: Path, gemma3_engine: Engine) -> None:
     """Guards against a model that ignores the window or uses one RoPE base: the reference would then agree."""
     cfg, weights = load_hf_state(gemma3_ckpt)
