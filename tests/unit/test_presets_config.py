@@ -74,7 +74,12 @@ def _family_expected_tensors(cfg: Any) -> dict[str, tuple[int, ...]]:
 @pytest.mark.parametrize("name", sorted(PRESETS))
 @pytest.mark.parametrize("share", [True, False])
 def test_parameter_count_equals_the_sum_of_tensor_sizes(name: str, share: bool) -> None:
-    cfg = type(PRESETS[name].config).from_dict({**PRESETS[name].config.to_dict(), "share_embedding": share})
+    preset = PRESETS[name].config
+    try:
+        cfg = type(preset).from_dict({**preset.to_dict(), "share_embedding": share})
+    except ConfigError:
+        assert not share and preset.share_embedding  # a family that only ties its head (Gemma 3)
+        return
     assert cfg.parameter_count() == sum(math.prod(s) for s in _family_expected_tensors(cfg).values())
 
 
