@@ -6,7 +6,8 @@ blocks, one per call, separated by a newline; their ``tokenizer.json`` has
 (``special: false``, ``normalized: false``), so each tag is one token. The call
 grammar (:data:`agent_sdk.agent.call_format.HERMES`, compiled by the real
 llguidance engine) must accept those single tokens, and the parser must read
-what Qwen writes.
+what Qwen writes. :data:`agent_sdk.agent.qwen_format.QWEN` is the Hermes format
+with the tags matched as those tokens.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from tokenizers import AddedToken, Tokenizer
 
 from agent_sdk.agent.call_format import HERMES
 from agent_sdk.agent.parsing import parse_calls
-from agent_sdk.constrain.grammar import GrammarEngine
+from agent_sdk.agent.qwen_format import QWEN
+from agent_sdk.constrain.grammar import GrammarEngine, GrammarError
 from agent_sdk.errors import AgentSDKError
 from tests.fixtures.checkpoints import build_bpe_tokenizer
 
@@ -100,7 +102,7 @@ def test_call_tags_are_single_tokens_in_qwen_vocabularies(qwen_vocab: tuple[Toke
     strict=True,
     reason="llguidance treats tokenizer.json added tokens as special tokens, and HERMES.grammar writes the tags "
     "as text, so Qwen's single <tool_call> token is refused (the grammar forces the tag in byte pieces); "
-    "fix in call_format: reference the token (<tool_call>) when the vocabulary has it",
+    "agent.qwen_format.QWEN names the tokens instead (tests below); nothing picks it per model yet",
 )
 def test_grammar_accepts_qwen_single_token_tags(qwen_vocab: tuple[Tokenizer, GrammarEngine]) -> None:
     tok, engine = qwen_vocab
@@ -122,3 +124,50 @@ def test_parser_reads_what_qwen_writes() -> None:
         ("get_weather", {"city": "Paris", "unit": "c"}), ("set_timer", {"minutes": 5})
     ]
     assert result.errors == [] and result.text == ""
+
+
+# --------------------------------------------------------------------------- QWEN: the tags as tokens
+
+
+def test_qwen_format_accepts_single_token_tags(qwen_vocab: tuple[Tokenizer, GrammarEngine]) -> None:
+    tok, engine = qwen_vocab
+    one, two = _ids(tok, ONE_CALL), _ids(tok, TWO_CALLS)
+    assert _feed(engine, engine.lark_grammar(QWEN.grammar([WEATHER, TIMER])), one) == (len(one), True)
+    assert _feed(engine, engine.lark_grammar(QWEN.grammar([WEATHER, TIMER], parallel=True)), two) == (len(two), True)
+    accepted, _ = _feed(engine, engine.lark_grammar(QWEN.grammar([WEATHER, TIMER])), two)
+    assert len(one) <= accepted < len(two)
+
+
+def test_qwen_format_still_accepts_the_tags_spelled_out(qwen_vocab: tuple[Tokenizer, GrammarEngine]) -> None:
+    tok, engine = qwen_vocab
+    # The open tag in pieces ("<", "tool", ...), as the plain vocabulary writes it; the rest as Qwen writes it.
+    pieces = [i for ch in "<tool_call>" for i in _ids(tok, ch)]
+    ids = pieces + _ids(tok, ONE_CALL)[1:]
+    assert _feed(engine, engine.lark_grammar(QWEN.grammar([WEATHER])), ids) == (len(ids), True)
+
+
+def test_qwen_format_refuses_a_value_outside_the_schema(qwen_vocab: tuple[Tokenizer, GrammarEngine]) -> None:
+    tok, engine = qwen_vocab
+    good = ONE_CALL[: ONE_CALL.index('"unit": "') + len('"unit": "')]
+    accepted, complete = _feed(engine, engine.lark_grammar(QWEN.grammar([WEATHER])), _ids(tok, good + 'k"}}'))
+    assert not complete and accepted >= len(_ids(tok, good)) - 1
+
+
+def test_qwen_format_forces_the_tool_once_the_tag_is_chosen(qwen_vocab: tuple[Tokenizer, GrammarEngine]) -> None:
+    """With one tool, after the single tag token the rest of the head is forced (jump-forward)."""
+    tok, engine = qwen_vocab
+    c = engine.constraint(engine.lark_grammar(QWEN.grammar([WEATHER])))
+    c.accept(tok.token_to_id("<tool_call>"))
+    forced = tok.decode(c.forced_tokens(), skip_special_tokens=False)
+    assert forced.startswith('\n{"name": "get_weather", "arguments": {"')
+
+
+def test_qwen_format_needs_the_tag_tokens(plain_vocab: tuple[Tokenizer, GrammarEngine]) -> None:
+    _, engine = plain_vocab
+    with pytest.raises(GrammarError):
+        engine.lark_grammar(QWEN.grammar([WEATHER]))
+
+
+def test_qwen_format_parses_like_hermes() -> None:
+    result = parse_calls(TWO_CALLS, known_tools={"get_weather", "set_timer"}, call_format=QWEN)
+    assert [c.name for c in result.calls] == ["get_weather", "set_timer"] and result.errors == []
