@@ -7,9 +7,10 @@
   float16 rounding of its scales and mins, Q6_K within half a q8 step.
 * SmolLM2-135M-Instruct requantized to Q4_K_M by llama.cpp's own quantizer
   (``llama_model_quantize`` with ``allow_requantize``: the shipped file is
-  Q4_1), compiled q8 by us: greedy tokens equal llama.cpp's (same file) for 64
-  tokens on 3 prompts; logits within ``_LOGIT_TOL_LLAMA_CPP`` of llama.cpp's and
-  within ``_LOGIT_TOL_FLOAT64`` of the float64 numpy forward pass over the
+  Q4_1), compiled q8 by us, 64 greedy tokens (EOS masked) on 3 prompts: on the
+  same prefixes llama.cpp (same file) picks our token or scores it within
+  ``_NEAR_TIE`` of its top; logits within ``_LOGIT_TOL_LLAMA_CPP`` of llama.cpp's
+  and within ``_LOGIT_TOL_FLOAT64`` of the float64 numpy forward pass over the
   file's values (``tests/reference/numpy_llama.gguf_forward``).
 """
 
@@ -81,29 +82,29 @@ _PROMPTS = (
     "Write a short poem about the sea.",
     "List three uses of a paperclip, then explain which is the most surprising.",
 )
-# llama.cpp multiplies with activations rounded to 8 bits (Q8_0/Q8_K); we keep
-# them in float32. That rounding dominates the logit gap (logits reach ~25).
-_LOGIT_TOL_LLAMA_CPP = 1.0
-# Against the float64 forward pass over the file's own values, only our
-# requantization of the Q4_K/Q6_K ffn_down to q8 and float32 arithmetic remain.
-_LOGIT_TOL_FLOAT64 = 0.25
+# llama.cpp multiplies with activations rounded to 8 bits (Q8_0 for Q5_0/Q8_0
+# weights, Q8_K for K-quants); we keep them in float32. Measured on these
+# prompts (logits reach ~40): llama.cpp is up to ~2 from the float64 forward
+# pass over the file's values, we are within ~0.5 of it (our q8 requantization
+# of the Q4_K/Q6_K ffn_down). So greedy tokens split where the top two logits
+# are closer than llama.cpp's own error: the test checks our tokens against
+# llama.cpp's choice on the same prefix, allowing a different pick only at such
+# near-ties, and against the float64 reference.
+_LOGIT_TOL_LLAMA_CPP = 3.0
+_LOGIT_TOL_FLOAT64 = 0.75
+_NEAR_TIE = 1.0
+"""A step may pick another token than llama.cpp's only if llama.cpp scores ours within this of its top."""
 
-_LLAMA_CPP_GREEDY = """
+_LLAMA_CPP_LOGITS = """
 import json, sys
 import numpy as np, llama_cpp
-path, prompts, steps, out = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-llm = llama_cpp.Llama(model_path=path, n_ctx=512, n_threads=2, n_threads_batch=2, verbose=False)
-n_vocab, result = llm.n_vocab(), {}
-for i, ids in enumerate(prompts):
+path, seqs, out = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
+llm = llama_cpp.Llama(model_path=path, n_ctx=512, n_threads=2, n_threads_batch=2, logits_all=True, verbose=False)
+result = {}
+for i, (ids, start) in enumerate(seqs):
     llm.reset()
     llm.eval(ids)
-    tokens, logits = [], []
-    for _ in range(steps):
-        row = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(n_vocab,)).copy()
-        logits.append(row)
-        tokens.append(int(row.argmax()))
-        llm.eval([tokens[-1]])
-    result[f"tokens{i}"], result[f"logits{i}"] = np.array(tokens), np.stack(logits)
+    result[f"logits{i}"] = np.array(llm.scores[start - 1 : len(ids)], dtype=np.float32)
 np.savez(out, **result)
 """
 
@@ -127,7 +128,7 @@ def smollm2_q4_k_m(smollm2_gguf: Path, tmp_path_factory: pytest.TempPathFactory)
 
 
 @pytest.mark.real_model
-def test_smollm2_q4_k_m_greedy_tokens_equal_llama_cpp(
+def test_smollm2_q4_k_m_tokens_and_logits_match_llama_cpp(
     smollm2_q4_k_m: Path, compile_bundle: Callable[..., Path], tmp_path: Path
 ) -> None:
     from agent_sdk.runtime import Engine, SamplingParams
@@ -135,35 +136,58 @@ def test_smollm2_q4_k_m_greedy_tokens_equal_llama_cpp(
     types: dict[str, int] = {}
     for t in gguf.GGUFReader(str(smollm2_q4_k_m)).tensors:
         types[t.tensor_type.name] = types.get(t.tensor_type.name, 0) + 1
-    assert types.get("Q4_K") and types.get("Q5_0"), types
+    assert types.get("Q4_K") and types.get("Q6_K") and types.get("Q5_0"), types
 
     # q8: Q5_0 and Q8_0 tensors repack exactly; Q4_K/Q6_K ones (ffn_down, whose
     # 1536-wide rows are whole super-blocks) are requantized to q8.
     engine = Engine(compile_bundle(smollm2_q4_k_m, "q8"))
     tok = engine.tokenizer
-    prompts = [tok.encode(tok.apply_chat_template([{"role": "user", "content": p}])) for p in _PROMPTS]
-    ref_file = tmp_path / "llama_cpp.npz"
-    proc = subprocess.run(
-        [sys.executable, "-c", _LLAMA_CPP_GREEDY, str(smollm2_q4_k_m), json.dumps(prompts), str(_STEPS), str(ref_file)],
-        capture_output=True, text=True, check=False, timeout=1200,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    ref = np.load(ref_file)
-    gaps, gaps64 = [], []
-    for i, ids in enumerate(prompts):
+    eos = tok.eos_token_ids
+    runs: list[tuple[list[int], list[int], np.ndarray]] = []
+    for text in _PROMPTS:
+        ids = tok.encode(tok.apply_chat_template([{"role": "user", "content": text}]))
         seen: list[np.ndarray] = []
 
         def capture(_ids: list[int], logits: np.ndarray, seen: list[np.ndarray] = seen) -> np.ndarray:
             seen.append(np.array(logits, dtype=np.float64))
-            return logits
+            masked = np.array(logits, copy=True)
+            masked[list(eos)] = -np.inf  # 64 tokens every time, as tools/bench_engine.py does
+            return masked
 
         engine.reset()
         gen = engine.generate(ids, SamplingParams(max_tokens=_STEPS, stop_token_ids=()), logits_processor=capture)
-        assert gen.token_ids == ref[f"tokens{i}"].tolist(), f"prompt {i}: {_PROMPTS[i]!r}"
-        gaps.append(float(np.abs(np.stack(seen) - ref[f"logits{i}"]).max()))
-        if i == 0:  # the float64 reference over the file's values: 64 positions of one prompt
-            want = gguf_forward(smollm2_q4_k_m, ids + gen.token_ids[:-1])[len(ids) - 1 :]
-            gaps64.append(float(np.abs(np.stack(seen) - want).max()))
-    print(f"max |logit - llama.cpp| per prompt {gaps}; vs float64 reference {gaps64}")
-    assert max(gaps) < _LOGIT_TOL_LLAMA_CPP, gaps
-    assert max(gaps64) < _LOGIT_TOL_FLOAT64, gaps64
+        assert len(gen.token_ids) == _STEPS
+        runs.append((ids, gen.token_ids, np.stack(seen)))
+
+    ref_file = tmp_path / "llama_cpp.npz"
+    seqs = [(ids + out[:-1], len(ids)) for ids, out, _ in runs]
+    proc = subprocess.run(
+        [sys.executable, "-c", _LLAMA_CPP_LOGITS, str(smollm2_q4_k_m), json.dumps(seqs), str(ref_file)],
+        capture_output=True, text=True, check=False, timeout=1200,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ref = np.load(ref_file)
+    report = []
+    for i, (ids, out, ours) in enumerate(runs):
+        theirs = ref[f"logits{i}"].astype(np.float64)
+        theirs[:, list(eos)] = -np.inf
+        ours_masked = ours.copy()
+        ours_masked[:, list(eos)] = -np.inf
+        assert ours_masked.argmax(axis=1).tolist() == out
+        picks = theirs.argmax(axis=1)
+        behind = theirs.max(axis=1) - theirs[np.arange(_STEPS), out]  # 0 where llama.cpp picks our token
+        finite = np.isfinite(ours_masked)
+        gap = float(np.abs(ours_masked[finite] - theirs[finite]).max())
+        f64 = gguf_forward(smollm2_q4_k_m, ids + out[:-1])[len(ids) - 1 :]
+        f64[:, list(eos)] = -np.inf
+        gap64 = float(np.abs(ours_masked[finite] - f64[finite]).max())
+        same = int((picks == np.array(out)).sum())
+        report.append(f"prompt {i}: llama.cpp picks our token at {same}/{_STEPS} steps, at worst {behind.max():.2f} "
+                      f"behind its top; logit gap {gap:.2f} to llama.cpp, {gap64:.2f} to float64")
+        assert behind.max() < _NEAR_TIE, report[-1]
+        assert gap < _LOGIT_TOL_LLAMA_CPP, report[-1]
+        assert gap64 < _LOGIT_TOL_FLOAT64, report[-1]
+        # Against the exact forward pass, a different pick only where the top two are within our error.
+        f64_behind = f64.max(axis=1) - f64[np.arange(_STEPS), out]
+        assert f64_behind.max() < 2 * gap64 + 1e-9, report[-1]
+    print("\n".join(report))
