@@ -8,12 +8,17 @@ nothing until the character is complete.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from agent_sdk.errors import BundleError
 
 __all__ = ["Tokenizer", "StreamDecoder", "FALLBACK_CHAT_TEMPLATE"]
+
+# SentencePiece's space, and its byte-fallback tokens.
+_SPACE_SYMBOL = "\u2581"
+_BYTE_TOKEN = re.compile(r"<0x([0-9A-F]{2})>")
 
 # For base models that ship no template (MobileLLM): ChatML, which small
 # instruction-tuned models of this size commonly use.
@@ -95,6 +100,40 @@ class Tokenizer:
             return self._hf.token_to_id(piece)
         i = self._sp.PieceToId(piece)
         return int(i) if i != self._sp.unk_id() or piece == self._sp.IdToPiece(self._sp.unk_id()) else None
+
+    def token_bytes(self) -> list[bytes] | None:
+        """Every token's bytes as they appear in generated text, for a grammar engine's token trie.
+
+        Known for SentencePiece-style ``tokenizer.json`` files (a byte-fallback
+        decoder: ``▁`` is a space, ``<0xXX>`` that byte, any other token its
+        UTF-8 text; special tokens their text). None otherwise: the grammar
+        engine then reads ``tokenizer.json`` itself, which for Gemma 3's 262k
+        tokens costs about twice as much (docs/models.md, "Tokenizers").
+        """
+        if self._hf is None or '"ByteFallback"' not in self._hf.decoder.__getstate__().decode():
+            return None
+        out = [b""] * self.vocab_size
+        for text, i in self._hf.get_vocab(with_added_tokens=True).items():
+            byte = _BYTE_TOKEN.fullmatch(text)
+            out[i] = bytes([int(byte.group(1), 16)]) if byte else text.replace(_SPACE_SYMBOL, " ").encode()
+        return out
+
+    def special_token_ids(self, *, tag_like: bool = False) -> list[int]:
+        """Ids of the special (control) tokens, which never stand for text.
+
+        Args:
+            tag_like: Also the user-defined tokens written like a tag
+                (Gemma's ``<table>``, ``<start_of_image>``), which llguidance and
+                llama.cpp treat as special too.
+        """
+
+        def tag(text: str) -> bool:
+            return tag_like and text.startswith("<") and text.endswith(">")
+
+        if self._hf is not None:
+            return sorted(i for i, t in self._hf.get_added_tokens_decoder().items() if t.special or tag(t.content))
+        return [i for i in range(self.vocab_size) if self._sp.IsControl(i) or self._sp.IsUnknown(i)
+                or (self._sp.IsUserDefined(i) and tag(self._sp.IdToPiece(i)))]
 
     def apply_chat_template(self, messages: list[dict[str, Any]], *, add_generation_prompt: bool = True, **extra: Any) -> str:
         """Renders messages with the model's chat template (or ChatML).
