@@ -242,3 +242,39 @@ def test_hostile_vocabulary(hostile: Callable[..., Exception], gemma_style: Buil
     assert "has score nan" in str(hostile(scores=[float("nan")] + list(md["tokenizer.ggml.scores"][1:])))
     no_unk = [1 if t in (GGUF_TOKEN_BYTE, 2) else t for t in types]
     assert "neither byte tokens nor an unknown token" in str(hostile(token_type=no_unk, unknown_token_id=None))
+
+
+def test_llguidance_from_the_loaded_tokenizer_equals_llguidance_from_json(gemma_style: Built, tmp_path: Path) -> None:
+    """The faster path GrammarEngine.for_engine takes for SentencePiece tokenizers: same tokens, same masks."""
+    from agent_sdk.constrain.grammar import GrammarEngine
+
+    tok = _bundle_tokenizer(gemma_style, tmp_path / "bundle")
+    n = tok.vocab_size
+    token_bytes = tok.token_bytes()
+    assert token_bytes is not None and token_bytes[tok.token_id("<0xE4>")] == b"\xe4"
+    assert token_bytes[tok.token_id("  ")] == b"  "  # user-defined ▁▁: the GGUF stores spaces
+    raw = gemma_style.raw.decode()
+    from_json = GrammarEngine(raw, vocab_size=n, eos_token_ids=gemma_style.meta["eos_token_ids"])
+    loaded = GrammarEngine(raw, vocab_size=n, eos_token_ids=gemma_style.meta["eos_token_ids"], tokenizer=tok)
+    a, b = from_json.tokenizer, loaded.tokenizer
+    assert [a.decode_bytes([i]) for i in range(n)] == [b.decode_bytes([i]) for i in range(n)]
+    assert [a.is_special_token(i) for i in range(n)] == [b.is_special_token(i) for i in range(n)]
+    assert b.is_special_token(tok.token_id("<b>"))  # a tag-like user-defined token, as llguidance reads tokenizer.json
+    grammar = from_json.json_grammar({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]})
+    ids = tok.encode('{"city": "Grüße aus 東京 👩\u200d💻\\n"}', add_bos=False)
+    ca, cb = from_json.constraint(grammar), loaded.constraint(grammar)
+    for i in ids:
+        assert (ca.allowed() == cb.allowed()).all()
+        assert ca.forced_tokens() == cb.forced_tokens()
+        ca.accept(i)
+        cb.accept(i)
+    assert ca.is_accepting() and cb.is_accepting()
+
+
+def test_token_bytes_only_for_sentencepiece_style(tmp_path: Path) -> None:
+    from tests.fixtures.checkpoints import build_bpe_tokenizer
+
+    folder = tmp_path / "bpe"
+    folder.mkdir()
+    build_bpe_tokenizer().save(str(folder / "tokenizer.json"))
+    assert Tokenizer(folder).token_bytes() is None  # byte-level BPE: llguidance reads tokenizer.json itself
