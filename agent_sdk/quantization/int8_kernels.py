@@ -42,6 +42,10 @@ from agent_sdk.quantization.formats import GROUP
 __all__ = ["dot_kind", "q4a8_group_sums_kernel", "q4a8_matmul_kernel"]
 
 _MASK = 0x0F0F0F0F
+#: Groups whose max |x| is below this (2^-120) round to zero: ``127 / max`` would
+#: overflow float32 below ~3.7e-37, and converting inf or NaN to int8 is undefined
+#: (x86 and ARM give different bytes).
+_MIN_GROUP_MAX = 2.0**-120
 
 
 def dot_kind(target: Target | None = None) -> str:
@@ -104,7 +108,7 @@ def _macros(kind: str, lanes: int, rows: int, groups: int) -> tuple[Any, Any]:
     ``quantize_activations`` rounds each token's activations to int8 per
     group (the only float rounding in the int8 path: one IEEE division, one
     multiply, round-half-to-even, each an exactly specified fp32 operation
-    on every CPU); ``group_dot`` sums a group's 32 products into two int32
+    on every CPU; groups below ``_MIN_GROUP_MAX`` become zeros); ``group_dot`` sums a group's 32 products into two int32
     partial sums. Weights are 0..15 and activations -127..127, so a 4-byte
     lane adds at most 4 * 15 * 127 = 7,620 and a group 60,960: no
     instruction saturates (``vpdpbusd`` and ``sdot`` never do; x86's
@@ -120,7 +124,7 @@ def _macros(kind: str, lanes: int, rows: int, groups: int) -> tuple[Any, Any]:
                 for k in range(GROUP):
                     st[0] = T.max(st[0], T.abs(x[t, g * GROUP + k]))
                 xd[t, g] = st[0] / T.float32(127)
-                st[0] = T.if_then_else(st[0] > T.float32(0), T.float32(127) / st[0], T.float32(0))
+                st[0] = T.if_then_else(st[0] >= T.float32(_MIN_GROUP_MAX), T.float32(127) / st[0], T.float32(0))
                 st[1] = T.float32(0)
                 for c in range(4):
                     for e in range(8):

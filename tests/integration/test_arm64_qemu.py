@@ -103,7 +103,7 @@ def test_int8_kernels_are_bit_identical_on_pi4_and_pi5(tmp_path: Path) -> None:
         "q4",
     )
     inputs = tmp_path / "inputs.npz"
-    np.savez(inputs, x=x, **stored)
+    np.savez(inputs, x=x, qweight=stored["qweight"], scale=stored["scale"], minv=stored["minv"])
     q_ref, _, _ = ref8.quantize_activations(x)
     sums_ref = ref8.group_sums(q_ref, nib)
 

@@ -3,8 +3,8 @@
 Written from the specification in ``agent_sdk/quantization/int8_kernels.py``
 (nothing from ``agent_sdk`` is imported): per token and group of 32,
 
-* ``amax = max |x|``, ``inv = 127 / amax`` (0 when ``amax`` is 0), both
-  correctly rounded float32 operations;
+* ``amax = max |x|``, ``inv = 127 / amax``, a correctly rounded float32
+  division (0 when ``amax < 2^-120``, where it would overflow);
 * ``q = rint(x * inv)``: a float32 multiply, then round half to even;
 * ``sums[t, g, o] = sum_{k in g} w4[o, k] * q[t, k]`` in int64, ``w4`` the
   unsigned 4-bit weights.
@@ -31,6 +31,8 @@ __all__ = [
 GROUP = 32
 INT8_MAX = 127
 NIBBLE_MAX = 15
+#: Below this group maximum the activations round to zero (``127 / amax`` would overflow float32).
+MIN_GROUP_MAX = np.float32(2.0**-120)
 #: Largest int32 a group sum can reach: 32 products of 15 x 127 (above int16's 32,767).
 MAX_GROUP_SUM = GROUP * NIBBLE_MAX * INT8_MAX
 
@@ -46,8 +48,8 @@ def quantize_activations(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     n, k = x.shape
     g = x.reshape(n, k // GROUP, GROUP)
     amax = np.abs(g).max(axis=-1)
-    with np.errstate(divide="ignore"):
-        inv = np.where(amax > 0, np.float32(INT8_MAX) / amax, np.float32(0)).astype(np.float32)
+    with np.errstate(divide="ignore", over="ignore"):
+        inv = np.where(amax >= MIN_GROUP_MAX, np.float32(INT8_MAX) / amax, np.float32(0)).astype(np.float32)
     d = (amax / np.float32(INT8_MAX)).astype(np.float32)
     prod = (g * inv[..., None]).astype(np.float32)
     q = np.rint(prod)
@@ -88,7 +90,8 @@ def adversarial_activations(n_in: int, seed: int = 0) -> np.ndarray:
     zero would give 1, 2, 3, -3); 3 +-127 everywhere, +127 in the first group
     (every product at its largest, a group sum of 60,960: beyond int16); 4 values spread over 1e-30..1e30;
     5 halves under ``inv != 1`` (``x * inv`` lands on k + 1/2 only when exact);
-    6 a Gaussian x 1e3; 7 one nonzero value per group.
+    6 a Gaussian x 1e3; 7 one nonzero value per group, and a group of ~1e-37
+    (``127 / max`` overflows float32).
     """
     if n_in % GROUP or n_in < 2 * GROUP:
         raise ValueError("n_in must be a multiple of 32, at least 64")
@@ -107,6 +110,7 @@ def adversarial_activations(n_in: int, seed: int = 0) -> np.ndarray:
     x[6] *= 1e3
     x[7] = 0
     x[7, :: GROUP] = -2.5
+    x[7, GROUP : 2 * GROUP] = np.float32(1e-37) * rng.standard_normal(GROUP).astype(np.float32)  # 127/max overflows
     return x
 
 
