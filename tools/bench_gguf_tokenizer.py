@@ -8,7 +8,9 @@ vocabulary and SmolLM2-135M's 49,152-token byte-level BPE, when installed):
 * ``load``: the runtime's :class:`agent_sdk.runtime.tokenizer.Tokenizer` from the
   bundle's ``tokenizer.json`` (every engine start);
 * ``llguidance``: :class:`agent_sdk.constrain.grammar.GrammarEngine` (its
-  ``LLTokenizer``; the first constrained request of an engine);
+  ``LLTokenizer``; the first constrained request of an engine) from
+  ``tokenizer.json``, and ``llguidance_from_loaded`` from the runtime's loaded
+  tokenizer (what ``GrammarEngine.for_engine`` does when it can);
 * ``mask``: one tool call's JSON decoded under its grammar, token by token:
   ``Constraint.mask_logits`` on a logits row of the vocabulary's size.
 
@@ -105,6 +107,10 @@ def bench(path: Path, repeat: int) -> dict[str, Any]:
     engine, llg_cpu, llg_wall = _timed(
         lambda: GrammarEngine(raw.decode(), vocab_size=vocab, eos_token_ids=list(meta["eos_token_ids"])), repeat
     )
+    _, loaded_cpu, loaded_wall = _timed(
+        lambda: GrammarEngine(raw.decode(), vocab_size=vocab, eos_token_ids=list(meta["eos_token_ids"]), tokenizer=tok),
+        repeat,
+    )
     grammar = engine.json_grammar(TOOL_SCHEMA)
     ids = tok.encode(json.dumps(TOOL_CALL, ensure_ascii=False), add_bos=False)
     steps_cpu, steps_wall = [], []
@@ -128,6 +134,7 @@ def bench(path: Path, repeat: int) -> dict[str, Any]:
         "build_s": [round(build_cpu, 2), round(build_wall, 2)],
         "load_s": [round(load_cpu, 2), round(load_wall, 2)],
         "llguidance_s": [round(llg_cpu, 2), round(llg_wall, 2)],
+        "llguidance_from_loaded_s": [round(loaded_cpu, 2), round(loaded_wall, 2)],
         "mask_ms_per_token": [round(statistics.median(steps_cpu) * 1e3, 3), round(statistics.median(steps_wall) * 1e3, 3)],
         "mask_tokens": len(ids),
     }
