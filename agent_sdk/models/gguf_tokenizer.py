@@ -146,11 +146,11 @@ def _list(md: dict[str, Any], key: str, kind: type, path: Path, default: Any = _
         ok = isinstance(v, list) and all(isinstance(x, kind) for x in v)
     if not ok:
         raise ModelFormatError(f"{path}: GGUF metadata {key} is not a list of {kind.__name__}")
-    return v
+    return list(v)
 
 
 def _token_id(md: dict[str, Any], key: str, n_tokens: int, path: Path) -> int | None:
-    i = _value(md, key, int, path, None)
+    i: int | None = _value(md, key, int, path, None)
     if i is not None and not 0 <= i < n_tokens:
         raise ModelFormatError(f"{path}: GGUF metadata {key} is {i}, outside the {n_tokens} tokens")
     return i
