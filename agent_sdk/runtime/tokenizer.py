@@ -110,7 +110,8 @@ class Tokenizer:
         engine then reads ``tokenizer.json`` itself, which for Gemma 3's 262k
         tokens costs about twice as much (docs/models.md, "Tokenizers").
         """
-        if self._hf is None or '"ByteFallback"' not in self._hf.decoder.__getstate__().decode():
+        decoder = self._hf.decoder if self._hf is not None else None
+        if decoder is None or '"ByteFallback"' not in decoder.__getstate__().decode():
             return None
         out = [b""] * self.vocab_size
         for text, i in self._hf.get_vocab(with_added_tokens=True).items():

@@ -278,3 +278,10 @@ def test_token_bytes_only_for_sentencepiece_style(tmp_path: Path) -> None:
     folder.mkdir()
     build_bpe_tokenizer().save(str(folder / "tokenizer.json"))
     assert Tokenizer(folder).token_bytes() is None  # byte-level BPE: llguidance reads tokenizer.json itself
+
+
+def test_token_bytes_without_a_decoder_is_none(tmp_path: Path) -> None:
+    from tokenizers import models
+
+    HFTokenizer(models.BPE(vocab={"a": 0, "b": 1}, merges=[])).save(str(tmp_path / "tokenizer.json"))
+    assert Tokenizer(tmp_path).token_bytes() is None
