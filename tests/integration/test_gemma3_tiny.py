@@ -159,3 +159,17 @@ def test_gguf_matches_reference(
     engine.eos_token_ids.clear()
     assert engine.manifest["source"]["format"] == "gguf"
     _check(engine, lambda ids: gguf_forward(gguf_path, ids), PROMPT, tol, steps=6)
+
+
+def test_llama_cpp_agrees_with_the_reference_on_the_tiny_gguf(gemma3_ckpt: Path, ckpt_dir: Path) -> None:
+    """The reference's semantics (window, two RoPE bases, 1 + w norms) are llama.cpp's too: on an F32 file it
+    computes in float32 with a float16 KV cache (measured 1.8e-3 and 4.3e-3 on 12 and 30 tokens)."""
+    llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
+    gguf_path = write_gemma3_gguf(ckpt_dir / "gemma3-tiny-llama-F32.gguf", gemma3_ckpt, qtype="F32")
+    llm = llama_cpp.Llama(model_path=str(gguf_path), n_ctx=64, n_threads=2, logits_all=True, verbose=False)
+    for prompt in (PROMPT, LONG_PROMPT):
+        llm.reset()
+        llm.eval(prompt)
+        got = np.array(llm.scores[: len(prompt)], dtype=np.float64)
+        err = np.abs(got - gguf_forward(gguf_path, prompt)).max()
+        assert err <= 1e-2, f"llama.cpp differs from the reference by {err} on {len(prompt)} tokens"
