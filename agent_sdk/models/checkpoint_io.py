@@ -231,29 +231,13 @@ class GGUFFile:
 
 
 def read_gguf(path: Path) -> GGUFFile:
-    """Reads a GGUF file with the ``gguf`` package (memory-mapped).
+    """Reads a GGUF file (memory-mapped) with :func:`agent_sdk.models.gguf_reader.parse_gguf`.
 
     Raises:
-        ModelFormatError: If the file is not GGUF or is truncated.
+        ModelFormatError: If the file is not GGUF, is truncated or is inconsistent.
     """
-    try:
-        import gguf
-    except ImportError as exc:  # pragma: no cover - a declared dependency
-        raise ModelFormatError("reading GGUF files needs the 'gguf' package: pip install gguf") from exc
-    try:
-        reader = gguf.GGUFReader(str(path))
-    except Exception as exc:
-        raise ModelFormatError(f"{path}: not a readable GGUF file ({exc})") from exc
-    meta: dict[str, Any] = {}
-    for key, field in reader.fields.items():
-        if key.startswith("GGUF."):
-            continue
-        try:
-            meta[key] = field.contents()
-        except Exception:  # an exotic field type we do not need
-            continue
-    tensors = {}
-    for t in reader.tensors:
-        shape = tuple(int(x) for x in reversed(list(t.shape)))  # numpy order
-        tensors[t.name] = GGUFTensor(t.name, int(t.tensor_type), shape, t.data)
+    from agent_sdk.models.gguf_reader import parse_gguf
+
+    meta, table = parse_gguf(Path(path))
+    tensors = {name: GGUFTensor(name, ggml_type, shape, data) for name, ggml_type, shape, data in table}
     return GGUFFile(meta, tensors)
