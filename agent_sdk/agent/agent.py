@@ -93,7 +93,8 @@ class Agent:
             is replaced by the tools' names); None lets the model start.
         confirm: Asked before running a ``requires_confirmation`` tool;
             returns True to run it. Without it such tools are refused.
-        call_format: How the (local) model writes calls.
+        call_format: How the (local) model writes calls (default: the one its vocabulary was trained
+            on: Qwen's `<tool_call>` tokens when it has them, else Hermes text tags).
         tool_retrieval: With more tools than its ``max_tools`` (default 8),
             each turn offers only the ``top_k`` (default 5) tools its
             retriever (default BM25) ranks highest for the request, in
@@ -119,7 +120,7 @@ class Agent:
         sampling: SamplingParams | None = None,
         answer_prefix: str | None = DEFAULT_ANSWER_PREFIX,
         confirm: Callable[[ToolCall], bool] | None = None,
-        call_format: CallFormat = HERMES,
+        call_format: CallFormat | None = None,
         tool_retrieval: ToolRetrieval | None | _Default = _DEFAULT,
     ) -> None:
         self.engine = engine
@@ -153,7 +154,7 @@ class Agent:
         self.sampling = sampling or SamplingParams(max_tokens=max_tokens)
         self.answer_prefix = answer_prefix
         self.confirm = confirm
-        self.call_format = call_format
+        self._call_format = call_format
         if isinstance(tool_retrieval, _Default):
             # A bundle tuned on its tools learned them with every one listed: keep its prompt.
             manifest = getattr(self.backend.engine, "manifest", None) if isinstance(self.backend, LocalBackend) else None
@@ -183,6 +184,13 @@ class Agent:
         return self.policy.tool_choice
 
     # ---------------------------------------------------------------- setup
+
+    @property
+    def call_format(self) -> CallFormat:
+        """How the model writes calls (a local model's: its backend's, see :class:`LocalBackend`)."""
+        if isinstance(self.backend, LocalBackend):
+            return self.backend.call_format
+        return self._call_format if self._call_format is not None else HERMES
 
     def _check_choice(self, choice: str) -> None:
         if choice not in TOOL_CHOICES and choice not in self.registry:

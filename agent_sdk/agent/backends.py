@@ -19,9 +19,10 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from agent_sdk.agent.call_format import HERMES, CallFormat
+from agent_sdk.agent.call_format import CallFormat
 from agent_sdk.agent.conversation import answered_calls, assistant_message, last_request, render_messages
 from agent_sdk.agent.events import ModelOutputError, RunStats, TokenDelta, ToolCall
+from agent_sdk.agent.format_choice import native_call_format
 from agent_sdk.agent.parsing import parse_calls
 from agent_sdk.agent.policy import CallPolicy
 from agent_sdk.agent.prompting import bundle_tool_listing, system_message
@@ -117,16 +118,24 @@ class LocalBackend:
         engine: The runtime engine.
         constrain: Decode calls under the tools' grammar (False: the model
             writes freely and its calls are parsed).
-        call_format: How the model writes calls.
+        call_format: How the model writes calls (default: the one its vocabulary
+            was trained on, :func:`~agent_sdk.agent.format_choice.native_call_format`).
     """
 
-    def __init__(self, engine: Engine, *, constrain: bool = True, call_format: CallFormat = HERMES) -> None:
+    def __init__(self, engine: Engine, *, constrain: bool = True, call_format: CallFormat | None = None) -> None:
         self.engine = engine
         self.constrain = constrain
-        self.call_format = call_format
+        self._call_format = call_format
         # A tuned bundle says how it expects its tools listed (its manifest's "prompt").
         self.tool_listing = bundle_tool_listing(getattr(engine, "manifest", None))
         self._grammar: GrammarEngine | None = None
+
+    @property
+    def call_format(self) -> CallFormat:
+        """How the model writes calls: the one given, else the one its vocabulary was trained on."""
+        if self._call_format is None:
+            self._call_format = native_call_format(self.engine.tokenizer)
+        return self._call_format
 
     def system_message(self, tools: Sequence[dict[str, Any]], system: str | None) -> dict[str, str]:
         """The static first message, as this model expects it."""
@@ -142,7 +151,9 @@ class LocalBackend:
     def prompt_text(self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], system: str | None) -> str:
         """The conversation as the model reads it, ending with the assistant header."""
         rendered = [self.system_message(tools, system), *render_messages(messages, self.call_format)]
-        return str(self.engine.tokenizer.apply_chat_template(rendered, add_generation_prompt=True))
+        # enable_thinking=False: Qwen3's template then closes an empty think block, so a call starts at once
+        # (other templates ignore the variable).
+        return str(self.engine.tokenizer.apply_chat_template(rendered, add_generation_prompt=True, enable_thinking=False))
 
     def warm(self, tools: Sequence[dict[str, Any]], system: str | None) -> int:
         """Prefills the static prefix (instructions and tools) now; returns its tokens."""

@@ -12,6 +12,7 @@ with the tags matched as those tokens.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -102,7 +103,7 @@ def test_call_tags_are_single_tokens_in_qwen_vocabularies(qwen_vocab: tuple[Toke
     strict=True,
     reason="llguidance treats tokenizer.json added tokens as special tokens, and HERMES.grammar writes the tags "
     "as text, so Qwen's single <tool_call> token is refused (the grammar forces the tag in byte pieces); "
-    "agent.qwen_format.QWEN names the tokens instead (tests below); nothing picks it per model yet",
+    "agent.qwen_format.QWEN names the tokens instead (tests below); LocalBackend picks it for a vocabulary with the tag tokens (agent.format_choice)",
 )
 def test_grammar_accepts_qwen_single_token_tags(qwen_vocab: tuple[Tokenizer, GrammarEngine]) -> None:
     tok, engine = qwen_vocab
@@ -171,3 +172,21 @@ def test_qwen_format_needs_the_tag_tokens(plain_vocab: tuple[Tokenizer, GrammarE
 def test_qwen_format_parses_like_hermes() -> None:
     result = parse_calls(TWO_CALLS, known_tools={"get_weather", "set_timer"}, call_format=QWEN)
     assert [c.name for c in result.calls] == ["get_weather", "set_timer"] and result.errors == []
+
+
+def test_the_backend_picks_qwen_tokens_only_for_a_vocabulary_that_has_them(tmp_path: Path) -> None:
+    """``native_call_format`` (LocalBackend's and Agent's default) reads the runtime tokenizer's vocabulary."""
+    from agent_sdk.agent.format_choice import native_call_format
+    from agent_sdk.runtime.tokenizer import Tokenizer as RuntimeTokenizer
+
+    plain = build_bpe_tokenizer()
+    qwen = build_bpe_tokenizer()
+    qwen.add_tokens([AddedToken(t, special=False, normalized=False) for t in QWEN_CALL_TAGS])
+    half = build_bpe_tokenizer()
+    half.add_tokens([AddedToken("<tool_call>", special=False, normalized=False)])
+    chosen = {}
+    for name, tok in (("plain", plain), ("qwen", qwen), ("half", half)):
+        (tmp_path / name).mkdir()
+        tok.save(str(tmp_path / name / "tokenizer.json"))
+        chosen[name] = native_call_format(RuntimeTokenizer(tmp_path / name))
+    assert chosen == {"plain": HERMES, "qwen": QWEN, "half": HERMES}
