@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 import struct
 from pathlib import Path
-from typing import Any
 
 import gguf
 import numpy as np
