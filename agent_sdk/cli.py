@@ -19,6 +19,12 @@ from typing import Any
 from agent_sdk.errors import AgentSDKError, UserError
 from agent_sdk.quantization.formats import KV_DTYPES, QUANT_NAMES
 
+QUANT_CHOICES = (*QUANT_NAMES, "auto")
+QUANT_HELP = (
+    "quantization when compiling (default auto: the layout that keeps a GGUF file's own values, "
+    "q8 for a Q4_K_M of Q5_0/Q8_0 tensors, q4 for Q4_0/Q4_1 files and float checkpoints)"
+)
+
 __all__ = ["build_parser", "ensure_bundle", "main"]
 
 DEFAULT_PROMPT_MODEL = "smollm2-135m"
@@ -49,10 +55,10 @@ class _Progress:
         self._bar: Any = None
         self._task: Any = None
 
-    def __enter__(self) -> "_Progress":
+    def __enter__(self) -> _Progress:
         return self
 
-    def __exit__(self, *_: Any) -> None:
+    def __exit__(self, *_: object) -> None:
         if self._bar is not None:
             self._bar.stop()
 
@@ -639,7 +645,7 @@ def build_parser() -> argparse.ArgumentParser:
                   "agent-sdk compile ./MobileLLM-125M --quant q8 --out /tmp/m125"],
     )
     c.add_argument("model", nargs="?", default=DEFAULT_PROMPT_MODEL, help="preset name, model folder or .gguf file")
-    c.add_argument("--quant", choices=QUANT_NAMES, default="q4")
+    c.add_argument("--quant", choices=QUANT_CHOICES, default="auto", help=QUANT_HELP)
     c.add_argument(
         "--kv-dtype", choices=tuple(KV_DTYPES), default=None,
         help="KV-cache storage (default: the quantization's; see docs/cpu_kernels.md)",
@@ -657,7 +663,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("prompt", nargs="*", help="the prompt")
     r.add_argument("--model", default=DEFAULT_PROMPT_MODEL, help="preset, model path or bundle folder")
-    r.add_argument("--quant", choices=QUANT_NAMES, default="q4", help="quantization when compiling")
+    r.add_argument("--quant", choices=QUANT_CHOICES, default="auto", help=QUANT_HELP)
     r.add_argument("--max-tokens", type=int, default=256)
     r.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
     r.add_argument("--ctx", type=int, default=None, help="context window in tokens")
@@ -690,7 +696,7 @@ def build_parser() -> argparse.ArgumentParser:
                   'agent-sdk chat --model compiled/smollm2-135m-q4-host --threads 2 --system "Be brief."'],
     )
     ch.add_argument("--model", default=DEFAULT_PROMPT_MODEL, help="preset, model path or bundle folder")
-    ch.add_argument("--quant", choices=QUANT_NAMES, default="q4", help="quantization when compiling")
+    ch.add_argument("--quant", choices=QUANT_CHOICES, default="auto", help=QUANT_HELP)
     ch.add_argument("--tools", action="append", metavar="FILE_OR_MODULE", help="@tool functions to offer (repeatable)")
     ch.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
     ch.add_argument("--system", help="instructions placed before the tool descriptions")
@@ -721,7 +727,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=0, help="seed of the tool pools")
     _add_policy_options(e)
     e.add_argument("--model", default=DEFAULT_PROMPT_MODEL)
-    e.add_argument("--quant", choices=QUANT_NAMES, default="q4")
+    e.add_argument("--quant", choices=QUANT_CHOICES, default="auto", help=QUANT_HELP)
     e.add_argument("--threads", type=int, default=None)
     e.add_argument("--quiet", action="store_true")
     e.add_argument("--json", action="store_true", help="also print the summary as JSON")
@@ -738,7 +744,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=_port, default=8000, help="port (default 8000; 0 picks a free one)")
     _add_policy_options(s)
     s.add_argument("--model", default=DEFAULT_PROMPT_MODEL, help="preset, model path or bundle folder")
-    s.add_argument("--quant", choices=QUANT_NAMES, default="q4", help="quantization when compiling")
+    s.add_argument("--quant", choices=QUANT_CHOICES, default="auto", help=QUANT_HELP)
     s.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
     s.add_argument("--ctx", type=int, default=None, help="context window in tokens")
     s.add_argument("--max-tokens-limit", type=int, default=None, help="most tokens a request may ask for (default: the window)")
@@ -789,7 +795,7 @@ def build_parser() -> argparse.ArgumentParser:
         examples=["agent-sdk bench", "agent-sdk bench --threads 1 --prompt-lens 64,512 --json"],
     )
     b.add_argument("--model", default=DEFAULT_PROMPT_MODEL, help="preset, model path or bundle folder")
-    b.add_argument("--quant", choices=QUANT_NAMES, default="q4")
+    b.add_argument("--quant", choices=QUANT_CHOICES, default="auto", help=QUANT_HELP)
     b.add_argument("--threads", type=int, default=None)
     b.add_argument("--prompt-lens", default="64,256", help="comma-separated prompt lengths in tokens")
     b.add_argument("--decode-tokens", type=int, default=64)

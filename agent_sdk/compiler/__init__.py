@@ -27,7 +27,13 @@ from agent_sdk.errors import CompileError, UserError
 from agent_sdk.manifest import compiler_fingerprint, cpu_fingerprint, write_manifest
 
 __all__ = [
-    "compile_model", "default_bundle_dir", "compiled_root", "CompileResult", "ensure_bundle", "list_bundles", "read_checkpoint",
+    "CompileResult",
+    "compile_model",
+    "compiled_root",
+    "default_bundle_dir",
+    "ensure_bundle",
+    "list_bundles",
+    "read_checkpoint",
     "tvm_version",
 ]
 
@@ -75,7 +81,8 @@ def compile_model(
 
     Args:
         model: Preset name, Hugging Face folder or GGUF file.
-        quant: ``q4``, ``q8``, ``f16`` or ``f32``.
+        quant: ``q4``, ``q4a8``, ``q8``, ``f16``, ``f32``, or ``auto`` (the layout that keeps a GGUF
+            file's own values, :mod:`agent_sdk.compiler.quant_choice`; ``q4`` for float checkpoints).
         target: ``host``, ``pi4``, ``pi5``, ``aarch64`` or ``vulkan``.
         out: Bundle folder; default ``compiled/<model>-<quant>-<target>``.
         name: Model name recorded in the manifest and used for the folder.
@@ -103,6 +110,7 @@ def compile_model(
     import tvm
 
     from agent_sdk.compiler.pipeline import build_library, export_module
+    from agent_sdk.compiler.quant_choice import AUTO, resolve_quant
     from agent_sdk.compiler.targets import resolve_target
     from agent_sdk.models.registry import architecture_for
     from agent_sdk.models.resolve import resolve_model
@@ -114,11 +122,14 @@ def compile_model(
             "this process loaded TVM's runtime only (an Engine was created before compiling); "
             "compile in another process, or set AGENT_SDK_RUNTIME_ONLY=0 before creating the Engine"
         )
-    qcfg = QuantConfig.from_name(quant, kv_dtype)
-    tspec, tdict = resolve_target(target)  # fail fast, before reading weights
+    if quant != AUTO:
+        QuantConfig.from_name(quant, kv_dtype)  # fail fast, before reading weights
+    tspec, tdict = resolve_target(target)
     ref = resolve_model(model, allow_download=allow_download)
     if ref.kind == "bundle":
         raise UserError(f"{ref.path} is already a compiled bundle; pass the checkpoint or preset to compile")
+    quant = resolve_quant(quant, ref.path)
+    qcfg = QuantConfig.from_name(quant, kv_dtype)
     model_name = name or ref.name
     label = quant if qcfg.kv == QuantConfig.from_name(quant).kv else f"{quant}-kv{qcfg.kv}"
     dest = Path(out) if out else default_bundle_dir(model_name, label, target)

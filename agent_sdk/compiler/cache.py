@@ -37,7 +37,7 @@ def ensure_bundle(
 
     Args:
         model: Preset name, checkpoint path (folder or ``.gguf``) or bundle folder.
-        quant: Quantization when compiling.
+        quant: Quantization when compiling (``auto``: see :mod:`agent_sdk.compiler.quant_choice`).
         target: Target when compiling.
         quiet: No notice on stderr before compiling.
         allow_download: Let presets download weights from the hub.
@@ -59,7 +59,9 @@ def ensure_bundle(
     if ref.kind == "bundle":
         return ref.path
     from agent_sdk.compiler import compile_model, default_bundle_dir
+    from agent_sdk.compiler.quant_choice import resolve_quant
 
+    quant = resolve_quant(quant, ref.path)
     dest = default_bundle_dir(ref.name, quant, target)
     if (dest / "manifest.json").exists():
         try:
