@@ -299,17 +299,18 @@ class Decoder:
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Logits after ``prefix`` and along each continuation (see :meth:`Engine.continuation_logits`)."""
         ids = self.fit(prefix, max((len(c) for c in continuations), default=0))
-        seq, _, last = self.prefill(ids)
+        with phase("prefill"):
+            seq, _, last = self.prefill(ids)
         rows: list[np.ndarray] = []
         for cont in continuations:
             if not cont:
                 rows.append(np.empty((0, last.shape[-1]), dtype=last.dtype))
                 continue
             if self.cache.can_fork:
-                with self.cache.scratch(need=len(cont), parent=seq) as child:
+                with phase("fork"), self.cache.scratch(need=len(cont), parent=seq) as child:
                     rows.append(self.forward(child, [int(t) for t in cont], all_logits=True))
             else:  # sliding-window models: recompute the prefix instead of forking it
-                with self.cache.scratch(need=len(ids) + len(cont)) as child:
+                with phase("fork"), self.cache.scratch(need=len(ids) + len(cont)) as child:
                     self.forward(child, ids)
                     rows.append(self.forward(child, [int(t) for t in cont], all_logits=True))
         seq.last_used = time.monotonic()
