@@ -6,9 +6,13 @@ llama.cpp are arithmetic (llama.cpp quantizes activations to 8 bits for its
 K-quant dot products and runs the attention in float16 on some paths). Both
 engines get the same token ids (ours, BOS first).
 
-Checks, on several prompts: greedy tokens equal for 64 steps; and the logits
-at every prompt position close: max |Δlogit| <= ``LOGIT_TOL`` with logits of
-magnitude ~20-40 (the measured gap is in docs/models.md).
+llama.cpp is not exact here: on the tiny F32 GGUF it agrees with the numpy
+reference within 4e-3, but on this file it quantizes activations to 8 bits
+for every quantized matmul. Measured on four prompts, teacher-forced along its
+64 greedy tokens: logits within 1.1-2.4 of ours (``LOGIT_TOL`` 3), and our
+argmax differs at 4 of 256 steps, each a near-tie of its own (top-2 margin
+<= 0.094); free-running, the two greedy texts part at such a tie (step 15 and
+step 1 on two prompts, identical for 64 tokens on the other two).
 
 Independently of llama.cpp, the float64 numpy reference (``tests/reference/
 numpy_gemma3.py``, on ``gguf``'s dequantization of the same file): logits
@@ -37,7 +41,8 @@ PROMPTS = [
 ]
 STEPS = 64
 REF_TOL = 2e-3  # fp32 engine vs float64 reference, logits up to ~25-40
-LOGIT_TOL = 1.0  # absolute, on logits of magnitude ~20-40; llama.cpp's int8 activations dominate the gap
+LOGIT_TOL = 3.0  # absolute, logits of magnitude ~20-35; measured 1.1-2.4 (llama.cpp's 8-bit activations, f16 KV)
+TIE_MARGIN = 0.5  # llama.cpp's top-2 logits closer than this may flip under its arithmetic
 
 
 @pytest.fixture(scope="module")
@@ -60,15 +65,14 @@ def llama(gemma3_gguf: Path):  # type: ignore[no-untyped-def]
 
 
 def _llama_greedy(llm, prompt: list[int], steps: int) -> tuple[np.ndarray, list[int]]:  # type: ignore[no-untyped-def]
-    """llama.cpp's logits at every prompt position and its greedy continuation."""
+    """llama.cpp's greedy continuation and its logits at each step ``(steps, v)``."""
     llm.reset()
     llm.eval(prompt)
-    prompt_logits = np.array(llm.scores[: len(prompt)], dtype=np.float64)
     toks: list[int] = []
     for _ in range(steps):
         toks.append(int(np.argmax(llm.scores[llm.n_tokens - 1])))
         llm.eval([toks[-1]])
-    return prompt_logits, toks
+    return np.array(llm.scores[len(prompt) - 1 : len(prompt) - 1 + steps], dtype=np.float64), toks
 
 
 @pytest.fixture(scope="module")
@@ -112,15 +116,21 @@ def test_base_model_has_no_template_and_gets_the_fallback(gemma3_engine: Engine)
 
 
 @pytest.mark.parametrize("text", PROMPTS)
-def test_greedy_tokens_and_logits_match_llama_cpp(text: str, gemma3_engine: Engine, llama) -> None:  # type: ignore[no-untyped-def]
+def test_greedy_continuation_and_logits_match_llama_cpp(text: str, gemma3_engine: Engine, llama) -> None:  # type: ignore[no-untyped-def]
+    """Teacher-forced along llama.cpp's 64 greedy tokens: our logits at each step within ``LOGIT_TOL`` of its,
+    and our argmax its token wherever its own top-2 margin exceeds ``TIE_MARGIN`` (measured: 4 of 256 steps
+    differ, all at margins <= 0.094, i.e. near-ties its 8-bit activations decide)."""
     prompt = gemma3_engine.encode_prompt(text)
     assert prompt[0] == 2  # <bos>, as llama.cpp adds it
     assert prompt == llama.tokenize(text.encode("utf-8"), add_bos=True, special=True)
     want_logits, want = _llama_greedy(llama, prompt, STEPS)
     gemma3_engine.reset()
-    got_logits = gemma3_engine.logits(prompt)
-    gap = np.abs(got_logits - want_logits).max()
-    assert gap <= LOGIT_TOL, f"prompt logits differ from llama.cpp's by {gap}"
-    gemma3_engine.reset()
-    gen = gemma3_engine.generate(prompt, SamplingParams(max_tokens=STEPS, stop_token_ids=()))
-    assert gen.token_ids == want, (gen.token_ids, want)
+    got = gemma3_engine.logits(prompt + want[:-1])[len(prompt) - 1 :]  # (STEPS, v)
+    gap = np.abs(got - want_logits).max()
+    assert gap <= LOGIT_TOL, f"logits differ from llama.cpp's by {gap}"
+    top2 = np.sort(want_logits, axis=-1)[:, -2:]
+    decided = (top2[:, 1] - top2[:, 0]) > TIE_MARGIN
+    ours = got.argmax(axis=-1)
+    wrong = [i for i in range(STEPS) if decided[i] and ours[i] != want[i]]
+    assert not wrong, f"argmax differs from llama.cpp's greedy token at steps {wrong}"
+    assert decided.sum() >= STEPS // 2  # most steps are not near-ties: the check has teeth
