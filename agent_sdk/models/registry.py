@@ -14,7 +14,7 @@ from agent_sdk.models.mobilellm.mobilellm_config import MobileLLMConfig
 from agent_sdk.models.qwen2.qwen2_config import Qwen2Config
 from agent_sdk.models.qwen3.qwen3_config import Qwen3Config
 
-__all__ = ["ArchitectureSpec", "ARCHITECTURES", "architecture_for", "checkpoint_model_type", "gguf_model_type"]
+__all__ = ["ARCHITECTURES", "ArchitectureSpec", "architecture_for", "checkpoint_model_type", "gguf_model_type"]
 
 
 @dataclass(frozen=True)

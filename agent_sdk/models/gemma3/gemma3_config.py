@@ -16,7 +16,7 @@ from typing import Any
 
 from agent_sdk.errors import ConfigError
 
-__all__ = ["FULL_ATTENTION", "Gemma3Config", "SLIDING_ATTENTION", "default_layer_types"]
+__all__ = ["FULL_ATTENTION", "SLIDING_ATTENTION", "Gemma3Config", "default_layer_types"]
 
 SLIDING_ATTENTION = "sliding_attention"
 FULL_ATTENTION = "full_attention"
@@ -135,7 +135,7 @@ class Gemma3Config:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Gemma3Config":
+    def from_dict(cls, data: dict[str, Any]) -> Gemma3Config:
         """Inverse of :meth:`to_dict`."""
         known = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in known}
@@ -145,7 +145,7 @@ class Gemma3Config:
         return cls(**kwargs)
 
     @classmethod
-    def from_hf(cls, cfg: dict[str, Any]) -> "Gemma3Config":
+    def from_hf(cls, cfg: dict[str, Any]) -> Gemma3Config:
         """Reads a Hugging Face ``config.json`` of model_type ``gemma3_text`` (or a ``gemma3`` with ``text_config``).
 
         Args:

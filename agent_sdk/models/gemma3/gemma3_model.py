@@ -46,7 +46,7 @@ from agent_sdk.models.gemma3.gemma3_config import Gemma3Config
 from agent_sdk.quantization.formats import QuantConfig
 from agent_sdk.quantization.nn_modules import QEmbedding, QLinear
 
-__all__ = ["Gemma3ForCausalLM", "HIDDEN_STATES_FUNCTION", "export_spec", "max_forward_tokens", "middle_layer"]
+__all__ = ["HIDDEN_STATES_FUNCTION", "Gemma3ForCausalLM", "export_spec", "max_forward_tokens", "middle_layer"]
 
 HIDDEN_STATES_FUNCTION = "prefill_hidden"
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
