@@ -7,10 +7,12 @@ run in this process; each ARM bundle is run by an aarch64 CPython under
 ``qemu-aarch64-static`` (through ``tools/arm64_env.py run``, with the CPU model
 of the board: Cortex-A72 for ``pi4``, Cortex-A76 for ``pi5``). Both sides
 compute the logits of the same prompt at every position and 8 greedy tokens
-(EOS disabled, so exactly that many), and the results are compared:
+(EOS disabled, so exactly that many) with the logits of each of those decode
+steps, and the results are compared:
 
-* PASS when ``max |logit difference| <= 1e-3 * max(1, max |host logit|)``,
-  the greedy tokens are identical, the guest reports ``aarch64`` and the
+* PASS when ``max |logit difference| <= 1e-3 * max(1, max |host logit|)``
+  at every prompt position and every decode step, the greedy tokens are
+  identical, the guest reports ``aarch64`` and the
   library is an AArch64 ELF (``e_machine`` 183).
 * Modes with int8 activations (``q4a8``) get a bound of their own. Their
   integer part is bit-identical on every CPU (``tests/unit/test_int8_kernels.py``
@@ -28,7 +30,10 @@ compute the logits of the same prompt at every position and 8 greedy tokens
 
 By default the model is a tiny random MobileLLM checkpoint (layer sharing,
 shared embedding, ``pytorch_model.bin``) written by the test fixtures;
-``--model`` takes any checkpoint, GGUF file or preset (e.g. ``smollm2-135m``).
+``--model`` takes any checkpoint, GGUF file or preset (e.g. ``smollm2-135m``);
+given several times, every model is compiled and compared, and each target's
+bundles run in one guest process (qemu and the imports start once).
+``--json FILE`` writes the verdicts for scripts and tests.
 
 ``--disasm`` also disassembles the ``pi5`` library with
 ``aarch64-linux-gnu-objdump`` and counts NEON instructions per function.
@@ -64,7 +69,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
@@ -92,9 +97,10 @@ DEFAULT_PROMPT = "Once upon a time, there was a little cat named Tom. He lived i
 EXTRA_CACHE = Path("~/.cache/agent_sdk/arm64_check")
 OBJDUMP = "aarch64-linux-gnu-objdump"
 
-#: Run by the aarch64 interpreter: ``guest.py BUNDLE IDS_JSON MAX_TOKENS OUT_NPZ``.
+#: Run by the aarch64 interpreter: ``guest.py JOBS_JSON``, a list of ``{bundle, ids, max_tokens, out}``; one
+#: process runs every bundle of a target, so qemu and the imports start once.
 GUEST_SCRIPT = '''\
-"""arm64_check guest: logits and greedy tokens of a bundle, saved to an .npz."""
+"""arm64_check guest: logits at every prompt position, greedy tokens and the logits of each decode step."""
 import json
 import platform
 import sys
@@ -106,30 +112,42 @@ import numpy as np
 from agent_sdk.runtime import Engine, SamplingParams
 
 t_import = time.perf_counter() - t_start
-bundle, ids_json, max_tokens, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-ids = [int(i) for i in json.loads(ids_json)]
-t0 = time.perf_counter()
-eng = Engine(bundle)
-t_load = time.perf_counter() - t0
-t0 = time.perf_counter()
-logits = np.asarray(eng.logits(ids), dtype=np.float32)
-t_logits = time.perf_counter() - t0
-eng.eos_token_ids.clear()
-t0 = time.perf_counter()
-gen = eng.generate(ids, SamplingParams(max_tokens=max_tokens, stop_token_ids=()))
-t_generate = time.perf_counter() - t0
-info = {
-    "machine": platform.machine(),
-    "python": sys.version.split()[0],
-    "threads": eng.threads,
-    "import_s": t_import,
-    "load_s": t_load,
-    "logits_s": t_logits,
-    "generate_s": t_generate,
-}
-np.savez(out, logits=logits, tokens=np.asarray(gen.token_ids, dtype=np.int64), info=json.dumps(info))
-print(f"guest: machine={info['machine']} python={info['python']} threads={info['threads']} "
-      f"import={t_import:.2f}s load={t_load:.2f}s logits={t_logits:.2f}s generate={t_generate:.2f}s")
+with open(sys.argv[1]) as f:
+    jobs = json.load(f)
+for job in jobs:
+    ids = [int(i) for i in job["ids"]]
+    t0 = time.perf_counter()
+    eng = Engine(job["bundle"])
+    t_load = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    logits = np.asarray(eng.logits(ids), dtype=np.float32)
+    t_logits = time.perf_counter() - t0
+    eng.eos_token_ids.clear()
+    seen = []
+
+    def capture(_out, row):
+        seen.append(np.array(row, dtype=np.float32))
+        return row
+
+    t0 = time.perf_counter()
+    gen = eng.generate(ids, SamplingParams(max_tokens=int(job["max_tokens"]), stop_token_ids=()),
+                       logits_processor=capture)
+    t_generate = time.perf_counter() - t0
+    info = {
+        "machine": platform.machine(),
+        "python": sys.version.split()[0],
+        "threads": eng.threads,
+        "import_s": t_import,
+        "load_s": t_load,
+        "logits_s": t_logits,
+        "generate_s": t_generate,
+    }
+    np.savez(job["out"], logits=logits, tokens=np.asarray(gen.token_ids, dtype=np.int64),
+             decode_logits=np.stack(seen) if seen else np.zeros((0, logits.shape[-1]), np.float32),
+             info=json.dumps(info))
+    print(f"guest: {job['bundle']}: machine={info['machine']} python={info['python']} threads={info['threads']} "
+          f"import={t_import:.2f}s load={t_load:.2f}s logits={t_logits:.2f}s generate={t_generate:.2f}s")
+    del eng
 '''
 
 
@@ -148,12 +166,16 @@ class RunResult:
         step_logits: ``(len(tokens), vocab)`` logits that chose each greedy
             token, from one pass over the prompt and the tokens (host runs of
             int8-activation modes only, to judge near ties).
+        decode_logits: ``(len(tokens), vocab)`` logits the decode loop
+            sampled each greedy token from (the first from the prefill, the
+            others from single-token decode steps over the KV cache).
     """
 
     logits: np.ndarray
     tokens: list[int]
     info: dict[str, Any] = field(default_factory=dict)
     step_logits: np.ndarray | None = None
+    decode_logits: np.ndarray | None = None
 
 
 @dataclass
@@ -161,13 +183,14 @@ class Verdict:
     """The comparison of an ARM run against the host run.
 
     Attributes:
+        model: Label of the model.
         quant: Quantization name.
         target: ARM target name.
         cpu: qemu CPU model used.
         machine: ``platform.machine()`` reported by the guest.
         elf: ELF machine description of the library.
-        max_diff: Max absolute logit difference.
-        max_logit: Max absolute host logit.
+        max_diff: Max absolute logit difference at the prompt positions.
+        max_logit: Max absolute host logit (prompt positions and decode steps).
         tolerance: Allowed max difference.
         argmax_agree: Positions whose argmax matches the host's.
         positions: Prompt positions compared.
@@ -178,8 +201,12 @@ class Verdict:
         cosine: Mean cosine of centred logits, guest vs host.
         diverged_at: First greedy step whose tokens differ, or None.
         tie_gap: At that step, host logit of the host's token minus that of the guest's.
+        decode_diff: Max absolute difference of the decode steps' logits (for
+            int8-activation modes only the steps before ``diverged_at``).
+        decode_steps: Decode steps whose logits were compared.
     """
 
+    model: str
     quant: str
     target: str
     cpu: str
@@ -197,6 +224,8 @@ class Verdict:
     cosine: float = 1.0
     diverged_at: int | None = None
     tie_gap: float | None = None
+    decode_diff: float = 0.0
+    decode_steps: int = 0
 
 
 def out(message: str = "") -> None:
@@ -367,15 +396,22 @@ def run_host(bundle: Path, ids: list[int], max_tokens: int, *, step_logits: bool
     logits = np.asarray(eng.logits(ids), dtype=np.float32)
     logits_s = time.perf_counter() - t0
     eng.eos_token_ids.clear()
+    seen: list[np.ndarray] = []
+
+    def capture(_out: list[int], row: np.ndarray) -> np.ndarray:
+        seen.append(np.array(row, dtype=np.float32))
+        return row
+
     t0 = time.perf_counter()
-    gen = eng.generate(ids, SamplingParams(max_tokens=max_tokens, stop_token_ids=()))
+    gen = eng.generate(ids, SamplingParams(max_tokens=max_tokens, stop_token_ids=()), logits_processor=capture)
     generate_s = time.perf_counter() - t0
     info = {"machine": platform.machine(), "load_s": load_s, "logits_s": logits_s, "generate_s": generate_s}
     tokens = list(gen.token_ids)
     steps = None
     if step_logits and tokens:
         steps = np.asarray(eng.logits(ids + tokens[:-1]), dtype=np.float32)[len(ids) - 1:]
-    return RunResult(logits, tokens, info, steps)
+    decode = np.stack(seen) if seen else np.zeros((0, logits.shape[-1]), np.float32)
+    return RunResult(logits, tokens, info, steps, decode)
 
 
 def _mean_centred_cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -439,20 +475,18 @@ def guest_extra_paths(layout: arm64_env.Layout, bundles: Sequence[Path]) -> list
 
 
 def run_guest(
-    bundle: Path,
-    ids: list[int],
+    jobs: Sequence[tuple[Path, list[int]]],
     max_tokens: int,
     cpu: str,
     work: Path,
     cache: Path,
     extra_paths: Sequence[Path],
     timeout: float,
-) -> tuple[RunResult, float]:
-    """Runs an ARM bundle under qemu through ``tools/arm64_env.py run``.
+) -> tuple[list[RunResult], float]:
+    """Runs ARM bundles in one aarch64 process under qemu (``tools/arm64_env.py run``).
 
     Args:
-        bundle: ARM bundle folder.
-        ids: Prompt token ids.
+        jobs: ``(bundle folder, prompt token ids)`` per bundle, run in order.
         max_tokens: Greedy tokens to generate.
         cpu: qemu CPU model.
         work: Shared folder for the guest script and its results.
@@ -461,19 +495,25 @@ def run_guest(
         timeout: Seconds before the guest is stopped.
 
     Returns:
-        The guest's results and the wall time of the whole guest process.
+        The guest's results, one per job, and the wall time of the whole guest process.
 
     Raises:
         CheckError: If the guest fails or times out.
     """
     script = work / "arm64_check_guest.py"
     script.write_text(GUEST_SCRIPT)
-    result_file = work / f"guest-{bundle.name}.npz"
-    result_file.unlink(missing_ok=True)
+    result_files = [work / f"guest-{bundle.name}.npz" for bundle, _ in jobs]
+    for result_file in result_files:
+        result_file.unlink(missing_ok=True)
+    jobs_file = work / f"guest-jobs-{cpu}.json"
+    jobs_file.write_text(json.dumps([
+        {"bundle": str(bundle), "ids": ids, "max_tokens": max_tokens, "out": str(result_file)}
+        for (bundle, ids), result_file in zip(jobs, result_files)
+    ]))
     cmd = [
         sys.executable, str(TOOLS_DIR / "arm64_env.py"), "run", "--cpu", cpu, "--cache", str(cache),
         "--pythonpath", str(REPO_ROOT), *(str(p) for p in extra_paths),
-        "--", str(script), str(bundle), json.dumps(ids), str(max_tokens), str(result_file),
+        "--", str(script), str(jobs_file),
     ]
     started = time.perf_counter()
     try:
@@ -483,19 +523,39 @@ def run_guest(
     wall = time.perf_counter() - started
     for line in proc.stdout.splitlines():
         out(f"      {line}")
-    if proc.returncode != 0 or not result_file.exists():
+    missing = [f.name for f in result_files if not f.exists()]
+    if proc.returncode != 0 or missing:
         raise CheckError(
-            f"the guest failed (exit {proc.returncode}) for {bundle.name}:\n{proc.stderr.strip()}"
+            f"the guest failed (exit {proc.returncode}; no {', '.join(missing) or 'missing results'}):\n"
+            f"{proc.stderr.strip()}"
         )
-    with np.load(result_file) as data:
-        info = json.loads(str(data["info"]))
-        return RunResult(np.asarray(data["logits"]), [int(t) for t in data["tokens"]], info), wall
+    results = []
+    for result_file in result_files:
+        with np.load(result_file) as data:
+            info = json.loads(str(data["info"]))
+            results.append(RunResult(
+                np.asarray(data["logits"]), [int(t) for t in data["tokens"]], info,
+                decode_logits=np.asarray(data["decode_logits"]),
+            ))
+    return results, wall
 
 
 def compare(
-    host: RunResult, arm: RunResult, *, quant: str, target: str, cpu: str, elf: tuple[int, str], wall: float
+    host: RunResult,
+    arm: RunResult,
+    *,
+    quant: str,
+    target: str,
+    cpu: str,
+    elf: tuple[int, str],
+    wall: float,
+    model: str = "",
 ) -> Verdict:
     """Compares an ARM run with the host run.
+
+    The logits at every prompt position and those of every decode step (up to
+    the first differing token for int8-activation modes; with float
+    activations the tokens must be equal) are held to one tolerance.
 
     Args:
         host: The host results.
@@ -505,6 +565,7 @@ def compare(
         cpu: qemu CPU model used.
         elf: ``(e_machine, description)`` of the ARM library.
         wall: Guest process wall time.
+        model: Label of the model.
 
     Returns:
         The verdict.
@@ -519,6 +580,8 @@ def compare(
         agree = int((arm.logits.argmax(axis=-1) == host.logits.argmax(axis=-1)).sum())
         cosine = _mean_centred_cosine(arm.logits, host.logits)
     max_logit = float(np.abs(host.logits).max())
+    if host.decode_logits is not None and host.decode_logits.size:
+        max_logit = max(max_logit, float(np.abs(host.decode_logits).max()))
     int8_act = int8_activations(quant)
     tolerance = (INT8_ACT_RTOL if int8_act else RTOL) * max(1.0, max_logit)
     tokens_equal = arm.tokens == host.tokens
@@ -535,10 +598,25 @@ def compare(
             tie_gap = float(row[host.tokens[diverged_at]] - row[arm.tokens[diverged_at]])
             tokens_ok = tie_gap <= tolerance
         tokens_ok = tokens_ok and cosine >= INT8_ACT_MIN_COSINE
-    passed = max_diff <= tolerance and tokens_ok and machine == "aarch64" and elf[0] == EM_AARCH64
+    decode_diff, decode_steps = 0.0, 0
+    hd, ad = host.decode_logits, arm.decode_logits
+    if hd is not None and ad is not None:
+        # Rows after a differing token follow another text; rows up to and including it share their input.
+        decode_steps = min(len(hd), len(ad), len(host.tokens) if diverged_at is None else diverged_at + 1)
+        if hd.shape[1:] != ad.shape[1:]:
+            decode_diff = float("inf")
+        elif decode_steps:
+            decode_diff = float(np.abs(ad[:decode_steps].astype(np.float64) - hd[:decode_steps]).max())
+        if len(hd) != len(host.tokens) or len(ad) != len(arm.tokens):
+            decode_diff = float("inf")  # a step without its logits: nothing to compare it with
+    passed = (
+        max_diff <= tolerance and decode_diff <= tolerance and tokens_ok
+        and machine == "aarch64" and elf[0] == EM_AARCH64
+    )
     return Verdict(
-        quant, target, cpu, machine, elf[1], max_diff, max_logit, tolerance, agree,
+        model, quant, target, cpu, machine, elf[1], max_diff, max_logit, tolerance, agree,
         host.logits.shape[0], tokens_equal, wall, passed, int8_act, cosine, diverged_at, tie_gap,
+        decode_diff, decode_steps,
     )
 
 
@@ -883,7 +961,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="arm64_check.py",
         description="Compile for host and ARM64, run the ARM64 build under qemu, compare logits and tokens.",
     )
-    parser.add_argument("--model", help="checkpoint folder, GGUF file or preset (default: a tiny generated MobileLLM)")
+    parser.add_argument(
+        "--model", action="append",
+        help="checkpoint folder, GGUF file or preset; repeat it for several models, run in one guest process per "
+             "target (default: a tiny generated MobileLLM)",
+    )
     parser.add_argument("--targets", default="pi4,pi5", help="comma-separated ARM targets (default: pi4,pi5)")
     parser.add_argument("--quant", default="q4", help="comma-separated quantizations, e.g. f32,q4 (default: q4)")
     parser.add_argument("--kv-dtype", choices=("f32", "f16"), default=None, help="KV-cache storage (default: the quantization's)")
@@ -899,6 +981,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds allowed per guest run (default: 3600)")
     parser.add_argument("--allow-download", action="store_true", help="let a preset --model download its weights")
+    parser.add_argument("--json", type=Path, help="also write the verdicts to this JSON file")
     return parser
 
 
@@ -950,16 +1033,22 @@ def print_summary(verdicts: list[Verdict]) -> None:
     """Prints the result table.
 
     Args:
-        verdicts: One per (quantization, target).
+        verdicts: One per (model, quantization, target).
     """
     out()
     out("summary:")
-    out(f"  {'quant':<6} {'target':<7} {'cpu':<11} {'machine':<8} {'max|diff|':>10} {'max|logit|':>10} "
-        f"{'tolerance':>10} {'argmax':>7} {'tokens':>7} {'guest s':>8}  result")
+    several = len({v.model for v in verdicts}) > 1
+    width = max([5, *(len(v.model) for v in verdicts)]) if several else 0
+    head = f"{'model':<{width}} " if several else ""
+    out(f"  {head}{'quant':<6} {'target':<7} {'cpu':<11} {'machine':<8} {'max|diff|':>10} {'decode':>10} "
+        f"{'max|logit|':>10} {'tolerance':>10} {'argmax':>7} {'tokens':>7} {'guest s':>8}  result")
     for v in verdicts:
-        out(f"  {v.quant:<6} {v.target:<7} {v.cpu:<11} {v.machine:<8} {v.max_diff:>10.3e} {v.max_logit:>10.3f} "
-            f"{v.tolerance:>10.3e} {f'{v.argmax_agree}/{v.positions}':>7} {'equal' if v.tokens_equal else 'DIFFER':>7} "
+        head = f"{v.model:<{width}} " if several else ""
+        out(f"  {head}{v.quant:<6} {v.target:<7} {v.cpu:<11} {v.machine:<8} {v.max_diff:>10.3e} "
+            f"{v.decode_diff:>10.3e} {v.max_logit:>10.3f} {v.tolerance:>10.3e} "
+            f"{f'{v.argmax_agree}/{v.positions}':>7} {'equal' if v.tokens_equal else 'DIFFER':>7} "
             f"{v.wall_s:>8.1f}  {'PASS' if v.passed else 'FAIL'}")
+    out("  (max|diff|: logits at every prompt position; decode: logits of each greedy decode step)")
 
 
 def check(args: argparse.Namespace, work: Path) -> int:
@@ -980,8 +1069,9 @@ def check(args: argparse.Namespace, work: Path) -> int:
 
     qemu = arm64_env.require_qemu()
     qemu_version = subprocess.run([qemu, "--version"], capture_output=True, text=True, check=False).stdout
-    model, label = prepare_model(args.model, work)
-    out(f"arm64_check: model {label}")
+    models = [prepare_model(spec, work) for spec in (args.model or [None])]
+    for _, label in models:
+        out(f"arm64_check: model {label}")
     out(f"  quant {','.join(quants)}; targets {','.join(targets)} "
         f"(qemu cpu: {', '.join(f'{t}={TARGET_CPUS[t]}' for t in targets)})")
     out(f"  host {platform.machine()} {platform.system()}, python {platform.python_version()}, "
@@ -990,65 +1080,79 @@ def check(args: argparse.Namespace, work: Path) -> int:
 
     verdicts: list[Verdict] = []
     disasm_libs: list[tuple[str, Path]] = []
-    ids: list[int] | None = None
+    prompts: dict[int, list[int]] = {}
+    build_targets = [*targets, *(["pi5"] if args.disasm and "pi5" not in targets else [])]
     for quant in quants:
-        out()
-        out(f"[{quant}] compiling")
-        host_bundle, seconds = compile_bundle(
-            model, quant, "host", work / f"{quant}-host", args.allow_download, args.kv_dtype
-        )
-        out(f"  host: {seconds:.1f}s -> {host_bundle}")
-        describe_library(host_bundle)
-        arm_bundles: dict[str, Path] = {}
-        for target in [*targets, *(["pi5"] if args.disasm and "pi5" not in targets else [])]:
-            bundle, seconds = compile_bundle(
-                model, quant, target, work / f"{quant}-{target}", args.allow_download, args.kv_dtype
-            )
-            out(f"  {target}: {seconds:.1f}s -> {bundle}")
-            describe_library(bundle)
-            arm_bundles[target] = bundle
-        if args.disasm:
-            disasm_libs.append((f"{quant}/pi5", arm_bundles["pi5"] / "model.so"))
-
-        if ids is None:
-            from agent_sdk.runtime import Tokenizer
-
-            ids = Tokenizer(host_bundle).encode(args.prompt)
-            if not ids:
-                raise CheckError("the prompt encodes to no tokens")
+        hosts: list[RunResult] = []
+        arm_bundles: list[dict[str, Path]] = []
+        for m, (model, label) in enumerate(models):
+            tag = f"{quant}" if len(models) == 1 else f"m{m}-{quant}"
+            name = quant if len(models) == 1 else f"{label}/{quant}"
             out()
-            out(f"prompt: {len(ids)} tokens {ids}")
-        out()
-        out(f"[{quant}] host run ({platform.machine()})")
-        host = run_host(host_bundle, ids, args.max_tokens, step_logits=int8_activations(quant))
-        out(f"      load={host.info['load_s']:.2f}s logits={host.info['logits_s']:.3f}s "
-            f"generate={host.info['generate_s']:.3f}s")
-        out(f"      logits {host.logits.shape}, greedy tokens {host.tokens}")
+            out(f"[{name}] compiling")
+            host_bundle, seconds = compile_bundle(
+                model, quant, "host", work / f"{tag}-host", args.allow_download, args.kv_dtype
+            )
+            out(f"  host: {seconds:.1f}s -> {host_bundle}")
+            describe_library(host_bundle)
+            bundles: dict[str, Path] = {}
+            for target in build_targets:
+                bundle, seconds = compile_bundle(
+                    model, quant, target, work / f"{tag}-{target}", args.allow_download, args.kv_dtype
+                )
+                out(f"  {target}: {seconds:.1f}s -> {bundle}")
+                describe_library(bundle)
+                bundles[target] = bundle
+            arm_bundles.append(bundles)
+            if args.disasm:
+                disasm_libs.append((f"{name}/pi5", bundles["pi5"] / "model.so"))
 
-        extra = guest_extra_paths(layout, [arm_bundles[t] for t in targets])
+            if m not in prompts:
+                from agent_sdk.runtime import Tokenizer
+
+                prompts[m] = Tokenizer(host_bundle).encode(args.prompt)
+                if not prompts[m]:
+                    raise CheckError(f"the prompt encodes to no tokens for {label}")
+                out()
+                out(f"prompt: {len(prompts[m])} tokens {prompts[m]}")
+            out()
+            out(f"[{name}] host run ({platform.machine()})")
+            host = run_host(host_bundle, prompts[m], args.max_tokens, step_logits=int8_activations(quant))
+            hosts.append(host)
+            out(f"      load={host.info['load_s']:.2f}s logits={host.info['logits_s']:.3f}s "
+                f"generate={host.info['generate_s']:.3f}s")
+            out(f"      logits {host.logits.shape}, greedy tokens {host.tokens}")
+
+        extra = guest_extra_paths(layout, [b[t] for b in arm_bundles for t in targets])
         for target in targets:
             cpu = TARGET_CPUS[target]
             out()
-            out(f"[{quant}/{target}] guest run: qemu-aarch64-static -cpu {cpu}")
-            bundle = arm_bundles[target]
-            arm, wall = run_guest(bundle, ids, args.max_tokens, cpu, work, layout.cache, extra, args.timeout)
-            elf = elf_machine(bundle / "model.so")
-            verdict = compare(host, arm, quant=quant, target=target, cpu=cpu, elf=elf, wall=wall)
-            verdicts.append(verdict)
-            out(f"      wall {wall:.1f}s (qemu start, imports, load, logits, generate)")
-            out(f"      greedy tokens {arm.tokens} ({'equal to' if verdict.tokens_equal else 'DIFFERENT from'} host)")
-            out(f"      max|logit diff| {verdict.max_diff:.3e} vs tolerance {verdict.tolerance:.3e} "
-                f"(max|logit| {verdict.max_logit:.3f}); argmax agrees at {verdict.argmax_agree}/{verdict.positions}; "
-                f"mean centred cosine {verdict.cosine:.6f}")
-            if verdict.int8_act:
-                out(f"      int8 activations: tolerance {INT8_ACT_RTOL:g} x max|logit|, "
-                    f"mean cosine >= {INT8_ACT_MIN_COSINE}")
-            if verdict.diverged_at is not None:
-                gap = "n/a" if verdict.tie_gap is None else f"{verdict.tie_gap:.3e}"
-                out(f"      greedy tokens first differ at step {verdict.diverged_at}: host logit gap between "
-                    f"the two tokens {gap}")
-            out(f"      guest machine {verdict.machine}, cpu {cpu}, library {verdict.elf} -> "
-                f"{'PASS' if verdict.passed else 'FAIL'}")
+            out(f"[{quant}/{target}] guest run: qemu-aarch64-static -cpu {cpu} ({len(models)} bundle(s))")
+            jobs = [(bundles[target], prompts[m]) for m, bundles in enumerate(arm_bundles)]
+            arms, wall = run_guest(jobs, args.max_tokens, cpu, work, layout.cache, extra, args.timeout)
+            out(f"      wall {wall:.1f}s (qemu start, imports, then per bundle: load, logits, generate)")
+            for m, ((_, label), host, arm) in enumerate(zip(models, hosts, arms)):
+                bundle = arm_bundles[m][target]
+                elf = elf_machine(bundle / "model.so")
+                verdict = compare(host, arm, quant=quant, target=target, cpu=cpu, elf=elf, wall=wall, model=label)
+                verdicts.append(verdict)
+                if len(models) > 1:
+                    out(f"    {label}:")
+                out(f"      greedy tokens {arm.tokens} "
+                    f"({'equal to' if verdict.tokens_equal else 'DIFFERENT from'} host)")
+                out(f"      max|logit diff| {verdict.max_diff:.3e} at {verdict.positions} prompt positions, "
+                    f"{verdict.decode_diff:.3e} at {verdict.decode_steps} decode steps, vs tolerance "
+                    f"{verdict.tolerance:.3e} (max|logit| {verdict.max_logit:.3f}); argmax agrees at "
+                    f"{verdict.argmax_agree}/{verdict.positions}; mean centred cosine {verdict.cosine:.6f}")
+                if verdict.int8_act:
+                    out(f"      int8 activations: tolerance {INT8_ACT_RTOL:g} x max|logit|, "
+                        f"mean cosine >= {INT8_ACT_MIN_COSINE}")
+                if verdict.diverged_at is not None:
+                    gap = "n/a" if verdict.tie_gap is None else f"{verdict.tie_gap:.3e}"
+                    out(f"      greedy tokens first differ at step {verdict.diverged_at}: host logit gap between "
+                        f"the two tokens {gap}")
+                out(f"      guest machine {verdict.machine}, cpu {cpu}, library {verdict.elf} -> "
+                    f"{'PASS' if verdict.passed else 'FAIL'}")
 
     if disasm_libs:
         out()
@@ -1057,6 +1161,8 @@ def check(args: argparse.Namespace, work: Path) -> int:
             report_disasm(lib, label_)
 
     print_summary(verdicts)
+    if args.json:
+        args.json.write_text(json.dumps([asdict(v) for v in verdicts], indent=2))
     passed = all(v.passed for v in verdicts)
     out()
     out(f"{'PASS' if passed else 'FAIL'}: {sum(v.passed for v in verdicts)}/{len(verdicts)} ARM64 runs match the host "

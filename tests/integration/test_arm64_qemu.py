@@ -10,6 +10,11 @@
   bit for bit, and the float outputs equal the host's bit for bit.
 * SmolLM2-135M in ``q4a8`` on pi4 and pi5 against the host, with the
   int8-activation criterion of ``tools/arm64_check.py``.
+* The tiny Qwen2, Qwen3 and Gemma 3 checkpoints (q4, pi4 and pi5): logits at
+  every prompt position and at every greedy decode step within the float
+  modes' bound, ``1e-3 * max(1, max |host logit|)``; Gemma 3 with a window of
+  4 tokens and a prompt several windows long, so its local layers run the
+  sliding-window prefill over cached keys and windowed decode.
 
 Needs ``qemu-user-static``, the aarch64 cross compiler and ``python
 tools/arm64_env.py setup``.
@@ -17,6 +22,7 @@ tools/arm64_env.py setup``.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -25,6 +31,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.fixtures.checkpoints import write_qwen_checkpoint
+from tests.fixtures.gemma3_checkpoints import TINY_GEMMA3, write_gemma3_checkpoint
 from tests.reference import numpy_q4a8 as ref8
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -163,3 +171,45 @@ def test_pi5_build_matches_host_under_qemu(tmp_path: Path) -> None:
     assert proc.returncode == 0, f"arm64_check exited {proc.returncode}:\n{output}"
     assert "PASS" in proc.stdout, output
     assert "FAIL" not in proc.stdout, output
+
+
+def test_tiny_qwen2_qwen3_gemma3_on_pi4_and_pi5_match_host(tmp_path: Path) -> None:
+    """The new families' ARM builds: prompt and decode-step logits vs the host build.
+
+    One ``tools/arm64_check.py`` run: three checkpoints compiled for host, pi4
+    and pi5 (q4), each target's three bundles in one qemu process. Measured
+    (2026-12-02, 2 cores shared with ~6 other jobs): 1239 s, nearly all of it
+    the nine compiles; the guests took 44 s (pi4) and 20 s (pi5). Max |Δlogit|
+    1.7e-6 to 2.8e-6 at the prompt positions and <= 1.2e-6 at the decode steps,
+    against bounds of 2.3e-3 to 3.4e-3; tokens equal.
+    """
+    _require_qemu()
+    window = TINY_GEMMA3["sliding_window"]
+    models = {
+        "qwen2": write_qwen_checkpoint(tmp_path / "qwen2", family="qwen2", seed=31),
+        "qwen3": write_qwen_checkpoint(tmp_path / "qwen3", family="qwen3", seed=32, head_dim=32),
+        "gemma3": write_gemma3_checkpoint(tmp_path / "gemma3", seed=33),
+    }
+    report = tmp_path / "verdicts.json"
+    steps = 6
+    cmd = [sys.executable, str(CHECK), "--targets", "pi4,pi5", "--quant", "q4", "--max-tokens", str(steps),
+           "--workdir", str(tmp_path / "work"), "--json", str(report)]
+    for path in models.values():
+        cmd += ["--model", str(path)]
+    proc = _run(cmd, TIMEOUT_S)
+    output = f"{proc.stdout}\n{proc.stderr}"
+    assert proc.returncode == 0, f"arm64_check exited {proc.returncode}:\n{output}"
+    verdicts = json.loads(report.read_text())
+    by_key = {(v["model"], v["target"]): v for v in verdicts}
+    assert set(by_key) == {(str(p), t) for p in models.values() for t in ("pi4", "pi5")}, output
+    for (model, target), v in by_key.items():
+        where = f"{Path(model).name}/{target}"
+        assert v["machine"] == "aarch64" and "AArch64" in v["elf"], where
+        assert v["tolerance"] == pytest.approx(1e-3 * max(1.0, v["max_logit"])), where
+        assert v["max_diff"] <= v["tolerance"], f"{where}: prompt logits differ by {v['max_diff']}"
+        assert v["decode_steps"] == steps, f"{where}: {v['decode_steps']} decode steps compared"
+        assert v["decode_diff"] <= v["tolerance"], f"{where}: decode logits differ by {v['decode_diff']}"
+        assert v["tokens_equal"] and v["passed"], f"{where}:\n{output}"
+    for target in ("pi4", "pi5"):
+        # Several windows: every local layer reads cached keys and drops keys older than the window.
+        assert by_key[(str(models["gemma3"]), target)]["positions"] > 3 * window
