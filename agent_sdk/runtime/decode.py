@@ -306,10 +306,10 @@ class Decoder:
             if not cont:
                 rows.append(np.empty((0, last.shape[-1]), dtype=last.dtype))
                 continue
-            if self.cache.can_fork:
+            if self.cache.can_fork_scratch(len(ids) + len(cont)):
                 with phase("fork"), self.cache.scratch(need=len(cont), parent=seq) as child:
                     rows.append(self.forward(child, [int(t) for t in cont], all_logits=True))
-            else:  # sliding-window models: recompute the prefix instead of forking it
+            else:  # sliding-window models past their window: recompute the prefix instead of forking it
                 with phase("fork"), self.cache.scratch(need=len(ids) + len(cont)) as child:
                     self.forward(child, ids)
                     rows.append(self.forward(child, [int(t) for t in cont], all_logits=True))

@@ -34,7 +34,9 @@ class KVCache(Protocol):
         """Starts ``child`` holding the first ``length`` tokens of ``parent`` (pages shared)."""
 
     # A KV cache may also say ``can_fork = False`` (sliding-window models): then only follow-up
-    # turns reuse a sequence (extended in place) and partial prefixes are recomputed.
+    # turns reuse a sequence (extended in place) and partial prefixes are recomputed; with
+    # ``fork_window = N`` it still forks a scratch sequence that never holds more than N tokens
+    # (``fork_sequence(..., total=)``).
 
 
 @dataclass
@@ -128,6 +130,11 @@ class PrefixCache:
         self.sequences[seq.seq_id] = seq
         return seq, 0
 
+    def can_fork_scratch(self, total: int) -> bool:
+        """Whether a scratch fork holding ``total`` tokens is exact (always, but for sliding windows)."""
+        window = getattr(self._kv, "fork_window", None)
+        return self.can_fork or (isinstance(window, int) and total <= window)
+
     @property
     def can_fork(self) -> bool:
         """Whether the KV cache shares a prefix between sequences (see :class:`KVCache`)."""
@@ -146,14 +153,17 @@ class PrefixCache:
         """A temporary sequence, removed on exit: empty, or a fork of all of ``parent``'s tokens.
 
         It is not kept for reuse and takes the KV cache's spare slot, but room
-        for ``need`` more tokens is made first.
+        for ``need`` more tokens is made first (a fork holds at most
+        ``len(parent.tokens) + need``; see :meth:`can_fork_scratch`).
         """
         self.evict(keep=parent, need=need, new_sequences=0)
         seq_id = self.new_id()
         if parent is None:
             self._kv.add_sequence(seq_id)
-        else:
+        elif self.can_fork:
             self._kv.fork_sequence(parent.seq_id, seq_id, len(parent.tokens))
+        else:
+            self._kv.fork_sequence(parent.seq_id, seq_id, len(parent.tokens), total=len(parent.tokens) + need)
         try:
             yield seq_id
         finally:

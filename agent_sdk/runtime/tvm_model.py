@@ -127,6 +127,9 @@ class TVMModel:
         # TVM windows each block of a forked sequence on its own (a fork's shared prefix and its own
         # tokens each contribute up to a window of keys): sliding-window sequences are never forked.
         self.can_fork = not sliding
+        # ... except a fork that never holds more than a window of tokens: no key is then out of any
+        # block's window, so its attention is exact (scoring short alternatives after a short prompt).
+        self.fork_window: int | None = window if sliding else None
 
         def empty(shape: Sequence[int], dtype: str) -> Any:
             return alloc(ffi.Shape(list(shape)), dtype, dev, None)
@@ -240,12 +243,23 @@ class TVMModel:
         """Frees a sequence's pages."""
         self._kv_remove(self._kv, seq_id)
 
-    def fork_sequence(self, parent: int, child: int, length: int) -> None:
+    def fork_sequence(self, parent: int, child: int, length: int, *, total: int | None = None) -> None:
         """Starts ``child`` holding the first ``length`` tokens of ``parent`` (pages shared).
 
+        Args:
+            parent: The sequence forked.
+            child: The new sequence's id.
+            length: Tokens of ``parent`` it starts with.
+            total: Most tokens the child will ever hold; a sliding-window model
+                forks only when this fits its window (:attr:`fork_window`).
+
         Raises:
-            EngineError: The model has sliding-window layers (see :attr:`can_fork`).
+            EngineError: The model has sliding-window layers (see :attr:`can_fork`)
+                and the child may outgrow the window.
         """
-        if not self.can_fork:
-            raise EngineError(f"{self.path}: sequences of a sliding-window model cannot be forked")
+        if not self.can_fork and (self.fork_window is None or total is None or total > self.fork_window):
+            raise EngineError(
+                f"{self.path}: sequences of a sliding-window model can be forked only within a window "
+                f"({self.fork_window} tokens; asked for {total})"
+            )
         self._kv_fork(self._kv, parent, child, length)

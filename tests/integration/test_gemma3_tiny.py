@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from agent_sdk.errors import EngineError
 from agent_sdk.runtime import Engine, SamplingParams
 from tests.fixtures.gemma3_checkpoints import write_gemma3_checkpoint, write_gemma3_gguf
 from tests.reference.numpy_gemma3 import gguf_forward, hf_forward, load_hf_state
@@ -124,6 +125,43 @@ def test_prefix_reuse_and_continuations_keep_the_window(gemma3_ckpt: Path, gemma
     assert np.abs(last - want[len(b) - 1]).max() <= F32_TOL
     assert np.abs(rows[0] - want[len(b) :]).max() <= F32_TOL
     assert np.abs(rows[1][0] - ref(b + [9])[-1]).max() <= F32_TOL
+
+
+def test_continuations_within_the_window_fork_and_leave_the_parent_exact(
+    gemma3_ckpt: Path, gemma3_engine: Engine
+) -> None:
+    """A scratch fork that never holds more than a window (3 + 1 tokens here) is exact, and forking does not
+    disturb the parent: extended in place past the window afterwards, it still matches the reference."""
+    cfg, weights = load_hf_state(gemma3_ckpt)
+
+    def ref(ids: list[int]) -> np.ndarray:
+        return hf_forward(cfg, weights, ids)
+
+    tvm_model = gemma3_engine._model  # the KV cache's owner, to count forks
+    forks: list[int | None] = []
+    real_fork = tvm_model.fork_sequence
+
+    def counting_fork(parent: int, child: int, length: int, *, total: int | None = None) -> None:
+        forks.append(total)
+        real_fork(parent, child, length, total=total)
+
+    gemma3_engine.reset()
+    p = [17, 203, 45]
+    tvm_model.fork_sequence = counting_fork  # type: ignore[method-assign]
+    try:
+        last, rows = gemma3_engine.continuation_logits(p, [[9], [11]])
+    finally:
+        del tvm_model.fork_sequence
+    assert forks == [4, 4], "continuations within the window should fork the prompt, not recompute it"
+    assert np.abs(last - ref(p)[-1]).max() <= F32_TOL
+    assert np.abs(rows[0][0] - ref(p + [9])[-1]).max() <= F32_TOL
+    assert np.abs(rows[1][0] - ref(p + [11])[-1]).max() <= F32_TOL
+    longer = p + [(7 * i + 3) % 380 for i in range(9)]  # reuses p's sequence, extended past the window
+    step_logits, toks = _decode_logits_keep(gemma3_engine, longer, 3)
+    err = np.abs(step_logits - ref(longer + toks[:-1])[len(longer) - 1 :]).max()
+    assert err <= F32_TOL, f"the forked-from sequence extended past the window: logits differ by {err}"
+    with pytest.raises(EngineError):
+        real_fork(0, 99, 1, total=5)
 
 
 def _decode_logits_keep(engine: Engine, prompt: list[int], steps: int) -> tuple[np.ndarray, list[int]]:
