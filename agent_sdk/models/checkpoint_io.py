@@ -11,16 +11,27 @@ import json
 import pickle
 import zipfile
 from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from agent_sdk._safetensors import read_safetensors
 from agent_sdk.errors import ModelFormatError
 
-__all__ = ["read_torch_bin", "read_safetensors", "read_hf_weights", "GGUFTensor", "GGUFFile", "read_gguf"]
+__all__ = [
+    "GGUFFile",
+    "GGUFTensor",
+    "open_checkpoint",
+    "raise_tensor_problems",
+    "read_gguf",
+    "read_hf_weights",
+    "read_safetensors",
+    "read_torch_bin",
+    "tensor_shape_problems",
+]
 
 
 def _bf16_to_f32(raw: np.ndarray) -> np.ndarray:
@@ -241,3 +252,48 @@ def read_gguf(path: Path) -> GGUFFile:
     meta, table = parse_gguf(Path(path))
     tensors = {name: GGUFTensor(name, ggml_type, shape, data) for name, ggml_type, shape, data in table}
     return GGUFFile(meta, tensors)
+
+
+_C = TypeVar("_C")
+_SHOWN_PROBLEMS = 12  # problems listed in one error; the rest are counted
+
+
+def open_checkpoint(path: Path | str, *, hf: Callable[[Path], _C], gguf: Callable[[Path], _C]) -> _C:
+    """Reads a Hugging Face folder with ``hf`` or a GGUF file (by its magic number) with ``gguf``.
+
+    Raises:
+        ModelFormatError: Neither a folder nor a GGUF file, or no such path.
+    """
+    path = Path(path)
+    if path.is_dir():
+        return hf(path)
+    if path.is_file():
+        with open(path, "rb") as fp:
+            magic = fp.read(4)
+        if magic == b"GGUF":
+            return gguf(path)
+        raise ModelFormatError(f"{path}: not a GGUF file (magic {magic!r}) and not a model folder")
+    raise ModelFormatError(f"{path}: no such file or folder")
+
+
+def tensor_shape_problems(
+    expected: Mapping[str, tuple[int, ...]], shapes: Mapping[str, tuple[int, ...]], *,
+    ignored: Callable[[str], bool] = lambda _name: False,
+) -> list[str]:
+    """Each missing, mis-shaped or unexpected tensor, named (``ignored`` names may be extra)."""
+    problems = []
+    for name, shape in expected.items():
+        if name not in shapes:
+            problems.append(f"missing tensor {name} (expected shape {shape})")
+        elif tuple(shapes[name]) != shape:
+            problems.append(f"tensor {name} has shape {tuple(shapes[name])}, expected {shape}")
+    extra = [n for n in shapes if n not in expected and not ignored(n)]
+    return problems + [f"unexpected tensor {n} with shape {tuple(shapes[n])}" for n in extra]
+
+
+def raise_tensor_problems(problems: list[str], source: Path | str) -> None:
+    """Raises one :class:`ModelFormatError` listing ``problems`` (none: returns)."""
+    if problems:
+        extra = len(problems) - _SHOWN_PROBLEMS
+        shown = problems[:_SHOWN_PROBLEMS] + ([f"... and {extra} more"] if extra > 0 else [])
+        raise ModelFormatError(f"{source}: checkpoint does not match its config:\n  " + "\n  ".join(shown))

@@ -20,7 +20,14 @@ from typing import Any
 import numpy as np
 
 from agent_sdk.errors import ConfigError, ModelFormatError
-from agent_sdk.models.checkpoint_io import GGUFFile, read_gguf, read_hf_weights
+from agent_sdk.models.checkpoint_io import (
+    GGUFFile,
+    open_checkpoint,
+    raise_tensor_problems,
+    read_gguf,
+    read_hf_weights,
+    tensor_shape_problems,
+)
 from agent_sdk.models.gemma3.gemma3_config import DEFAULT_LOCAL_ROPE_THETA, Gemma3Config, default_layer_types
 from agent_sdk.models.gguf_source import TensorSource
 from agent_sdk.models.gguf_tokenizer import gguf_tokenizer
@@ -60,18 +67,10 @@ def expected_tensors(cfg: Gemma3Config) -> dict[str, tuple[int, ...]]:
 
 def check_tensors(cfg: Gemma3Config, shapes: Mapping[str, tuple[int, ...]], source: Path | str) -> None:
     """Every expected tensor is there with its shape, and nothing else; all problems at once."""
-    expected = expected_tensors(cfg)
-    problems = []
-    for name, shape in expected.items():
-        if name not in shapes:
-            problems.append(f"missing tensor {name} (expected shape {shape})")
-        elif tuple(shapes[name]) != shape:
-            problems.append(f"tensor {name} has shape {tuple(shapes[name])}, expected {shape}")
-    extra = [n for n in shapes if n not in expected and not n.endswith(_IGNORED_SUFFIXES) and n != "lm_head.weight"]
-    problems += [f"unexpected tensor {n} with shape {tuple(shapes[n])}" for n in extra]
-    if problems:
-        shown = problems[:12] + ([f"... and {len(problems) - 12} more"] if len(problems) > 12 else [])
-        raise ModelFormatError(f"{source}: checkpoint does not match its config:\n  " + "\n  ".join(shown))
+    problems = tensor_shape_problems(
+        expected_tensors(cfg), shapes, ignored=lambda n: n.endswith(_IGNORED_SUFFIXES) or n == "lm_head.weight"
+    )
+    raise_tensor_problems(problems, source)
 
 
 def load_checkpoint(path: Path | str) -> Checkpoint:
@@ -84,16 +83,7 @@ def load_checkpoint(path: Path | str) -> Checkpoint:
         ModelFormatError: Unreadable files, missing or mis-shaped tensors.
         ConfigError: An unsupported or inconsistent configuration.
     """
-    path = Path(path)
-    if path.is_dir():
-        return _load_hf(path)
-    if path.is_file():
-        with open(path, "rb") as fp:
-            magic = fp.read(4)
-        if magic == b"GGUF":
-            return _load_gguf(path)
-        raise ModelFormatError(f"{path}: not a GGUF file (magic {magic!r}) and not a model folder")
-    raise ModelFormatError(f"{path}: no such file or folder")
+    return open_checkpoint(path, hf=_load_hf, gguf=_load_gguf)
 
 
 # ---------------------------------------------------------------- Hugging Face

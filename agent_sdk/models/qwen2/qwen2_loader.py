@@ -21,7 +21,13 @@ from typing import Any
 import numpy as np
 
 from agent_sdk.errors import ConfigError, ModelFormatError
-from agent_sdk.models.checkpoint_io import read_gguf, read_hf_weights
+from agent_sdk.models.checkpoint_io import (
+    open_checkpoint,
+    raise_tensor_problems,
+    read_gguf,
+    read_hf_weights,
+    tensor_shape_problems,
+)
 from agent_sdk.models.gguf_source import TensorSource
 from agent_sdk.models.gguf_tokenizer import gguf_tokenizer
 from agent_sdk.models.mobilellm import mobilellm_loader as llama
@@ -68,22 +74,8 @@ def check_tensors(cfg: MobileLLMConfig, shapes: Mapping[str, tuple[int, ...]], s
     Raises:
         ModelFormatError: Missing, mis-shaped or unexpected tensors, each named.
     """
-    extra = _extra_tensors(cfg)
-    problems = []
-    for name, shape in extra.items():
-        if name not in shapes:
-            problems.append(f"missing tensor {name} (expected shape {shape})")
-        elif tuple(shapes[name]) != shape:
-            problems.append(f"tensor {name} has shape {tuple(shapes[name])}, expected {shape}")
-    try:
-        llama.check_tensors(cfg, {n: s for n, s in shapes.items() if n not in extra}, source)
-    except ModelFormatError as exc:
-        if not problems:
-            raise
-        raise ModelFormatError(str(exc) + "\n  " + "\n  ".join(problems[:12])) from None
-    if problems:
-        shown = problems[:12] + ([f"... and {len(problems) - 12} more"] if len(problems) > 12 else [])
-        raise ModelFormatError(f"{source}: checkpoint does not match its config:\n  " + "\n  ".join(shown))
+    problems = tensor_shape_problems(expected_tensors(cfg), shapes, ignored=lambda n: llama.ignored_tensor(cfg, n))
+    raise_tensor_problems(problems, source)
 
 
 def load_checkpoint(path: Path | str) -> Checkpoint:
@@ -108,16 +100,9 @@ def load_qwen_checkpoint(path: Path | str, *, config_cls: type[MobileLLMConfig],
         ModelFormatError: Unreadable files, missing or mis-shaped tensors.
         ConfigError: An unsupported or inconsistent configuration.
     """
-    path = Path(path)
-    if path.is_dir():
-        return _load_hf(path, config_cls)
-    if path.is_file():
-        with open(path, "rb") as fp:
-            magic = fp.read(4)
-        if magic == b"GGUF":
-            return _load_gguf(path, config_cls, gguf_arch)
-        raise ModelFormatError(f"{path}: not a GGUF file (magic {magic!r}) and not a model folder")
-    raise ModelFormatError(f"{path}: no such file or folder")
+    return open_checkpoint(
+        path, hf=lambda folder: _load_hf(folder, config_cls), gguf=lambda file: _load_gguf(file, config_cls, gguf_arch)
+    )
 
 
 def _load_hf(folder: Path, config_cls: type[MobileLLMConfig]) -> Checkpoint:
