@@ -74,6 +74,7 @@ def compile_model(
     progress: Callable[[str, float], None] | None = None,
     kv_dtype: str | None = None,
     tensor_overrides: Mapping[str, np.ndarray] | None = None,
+    low_rank: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
     manifest_extra: Mapping[str, Any] | None = None,
     extra_files: Mapping[str, Path] | None = None,
 ) -> CompileResult:
@@ -94,6 +95,10 @@ def compile_model(
         tensor_overrides: Canonical (Hugging Face) tensor name → float
             array replacing that tensor of the checkpoint, same shape (a tuned
             model's merged weights); converted to ``quant`` like any float weight.
+        low_rank: Checkpoint projection (``model.layers.0.self_attn.q_proj``) →
+            ``(A (r, in), B (out, r))`` with the adapter's scale in ``B``: an
+            update kept beside the stored weights in float32 (an unmerged
+            LoRA adapter, :mod:`agent_sdk.models.low_rank`), so q4 bundles keep it.
         manifest_extra: More top-level manifest entries (``tuning``,
             ``prompt``); they may not replace the compiler's own.
         extra_files: Bundle file name → file to copy in (a tuned model's
@@ -145,6 +150,12 @@ def compile_model(
 
     say("exporting model", 0.1)
     net = arch.resolve("model_factory")(cfg, qcfg)
+    fused_low_rank = {}
+    if low_rank:
+        from agent_sdk.models.low_rank import attach_low_rank, fuse_low_rank
+
+        fused_low_rank = fuse_low_rank(low_rank, {n: tuple(v.shape) for n, v in ckpt.tensors.items()})
+        attach_low_rank(net, fused_low_rank)
     mod, named = export_module(net, arch.resolve("export_spec")(net), tdict)
 
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -155,6 +166,10 @@ def compile_model(
         params = arch.resolve("param_builder")(
             ckpt, qcfg.linear, qcfg.embed, lambda i, n: say("converting weights", 0.15 + 0.2 * i / n)
         )
+        if fused_low_rank:
+            from agent_sdk.models.low_rank import low_rank_params
+
+            params.update(low_rank_params(fused_low_rank))
         order = _check_params(named, params)
         from agent_sdk._safetensors import write_safetensors
 
@@ -198,6 +213,9 @@ def compile_model(
                 "fingerprint": cpu_fingerprint() if target == "host" else None,
             },
         }
+        if fused_low_rank:  # the update kept beside the weights (Engine needs nothing more: they are parameters)
+            manifest["low_rank"] = {"projections": len(low_rank or {}), "modules": len(fused_low_rank),
+                                    "parameters": int(sum(a.size + b.size for a, b in fused_low_rank.values()))}
         for key, value in (manifest_extra or {}).items():
             if key in manifest:
                 raise UserError(f"manifest entry {key!r} is the compiler's own")

@@ -97,14 +97,33 @@ class QLinear(nn.Module):
         self.fmt = fmt
         self.act = act
         self._names = _make_params(self, fmt, out_features, in_features)
+        self.lora_a: nn.Parameter | None = None
+        self.lora_b: nn.Parameter | None = None
+
+    def add_low_rank(self, rank: int) -> None:
+        """Adds a float32 low-rank update beside the stored weight: ``y = x W^T + (x A^T) B^T``.
+
+        Creates the parameters ``lora_a`` ``(rank, in)`` and ``lora_b``
+        ``(out, rank)`` (the adapter's scale folded into ``B``; see
+        :mod:`agent_sdk.models.low_rank`). Call before exporting the model.
+        """
+        if rank < 1:
+            raise ValueError(f"low-rank update needs rank >= 1, got {rank}")
+        self.lora_a = nn.Parameter((rank, self.in_features), "float32")
+        self.lora_b = nn.Parameter((self.out_features, rank), "float32")
 
     def forward(self, x: nn.Tensor) -> nn.Tensor:
         """Applies the layer to ``x`` of shape ``(b, s, in)``."""
         if self.fmt == "f32":
             # TVM's own matmul (with FuseTransposeMatmul) is the better kernel here.
-            return op.matmul(x, op.permute_dims(self.weight))  # type: ignore[attr-defined]
-        params = [getattr(self, n) for n in self._names]
-        return _matmul(x, self.fmt, self._names, params, self.out_features, f"{self.fmt}_matmul", self.act)
+            y = op.matmul(x, op.permute_dims(self.weight))  # type: ignore[attr-defined]
+        else:
+            params = [getattr(self, n) for n in self._names]
+            y = _matmul(x, self.fmt, self._names, params, self.out_features, f"{self.fmt}_matmul", self.act)
+        if self.lora_a is not None and self.lora_b is not None:
+            low = op.matmul(x, op.permute_dims(self.lora_a))  # (b, s, r)
+            y = y + op.matmul(low, op.permute_dims(self.lora_b))  # (b, s, out)
+        return y
 
 
 class QEmbedding(nn.Module):
