@@ -458,7 +458,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     tools: Any = args.tools[0] if len(args.tools) == 1 else _tool_list(args.tools)
     with TrainProgress(quiet=args.json) as progress:
         result = tune(
-            tools, model=args.model, quant=args.quant, target=args.target, out=Path(args.out) if args.out else None,
+            tools, model=args.model, quant=args.quant, merge=args.merge, target=args.target,
+            out=Path(args.out) if args.out else None,
             examples_file=Path(args.examples) if args.examples else None, settings=settings, count=args.count,
             tool_listing=args.tool_listing, heldout=Path(args.heldout) if args.heldout else None,
             resume=not args.restart, say=progress.note, on_step=progress,
@@ -756,8 +757,8 @@ def build_parser() -> argparse.ArgumentParser:
     t = _add_command(
         sub, "tune", cmd_tune, help="specialize a model to your tools (LoRA on the CPU) into a tuned bundle",
         description="Generate training requests from the tools' schemas and docstrings, fine-tune LoRA adapters on\n"
-        "the CPU (needs: pip install 'agent-sdk[tune]'), and compile the base model plus the merged update into\n"
-        "a normal bundle (its manifest records the tuning; the adapter is kept in PEFT's format).\n"
+        "the CPU (needs: pip install 'agent-sdk[tune]'), and compile the base model plus the update into a\n"
+        "normal bundle (its manifest records the tuning; the adapter is kept in PEFT's format too).\n"
         "Ctrl-C stops training and still writes a bundle from the weights reached; rerun to resume.",
         examples=["agent-sdk tune --tools examples/voice_assistant/home_tools.py --out compiled/home-tuned",
                   "agent-sdk tune --tools my_tools.py --examples mine.jsonl --minutes 10 --rank 8 --target pi5"],
@@ -767,9 +768,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--examples", metavar="FILE.jsonl",
                    help='your own {"q", "calls": [{"name", "arguments"}]} lines ({slot} templates expanded)')
     t.add_argument("--model", default=DEFAULT_PROMPT_MODEL, help="base model: preset, model folder or .gguf file")
-    t.add_argument("--quant", choices=QUANT_NAMES, default="q8",
-                   help="the tuned bundle's quantization (default q8: requantizing the merged weights to q4 "
-                        "erases most of the update, see docs/tuning.md)")
+    t.add_argument("--quant", choices=QUANT_CHOICES, default="auto",
+                   help="the tuned bundle's quantization (default auto: the layout that keeps the base file's "
+                        "values, q4 for SmolLM2; the update stays float32 beside the weights)")
+    t.add_argument("--merge", action="store_true",
+                   help="fold the update into the weights instead (no extra compute per token; quantizing the sum "
+                        "to q4 erases most of the update, q8 keeps most of it: docs/tuning.md)")
     t.add_argument("--target", default="host", help=f"one of: {', '.join(TARGETS)}")
     budget = t.add_mutually_exclusive_group()
     budget.add_argument("--minutes", type=_positive, default=20.0, help="training time (default 20)")

@@ -23,7 +23,9 @@ from safetensors.torch import save_file
 from agent_sdk.errors import ModelFormatError, UserError
 from agent_sdk.tune.torch_model import LORA_TARGETS, LoraLinear, TorchLlama, apply_lora, lora_modules
 
-__all__ = ["ADAPTER_CONFIG", "ADAPTER_WEIGHTS", "PEFT_PREFIX", "load_adapter", "peft_config", "save_adapter"]
+__all__ = [
+    "ADAPTER_CONFIG", "ADAPTER_WEIGHTS", "PEFT_PREFIX", "load_adapter", "low_rank_factors", "peft_config", "save_adapter",
+]
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
@@ -54,6 +56,20 @@ def _adapter_config(model: TorchLlama) -> tuple[int, float, float, list[str]]:
     present = {name.rsplit(".", 1)[1] for name in mods}
     targets = [t for t in LORA_TARGETS if t in present]
     return r, alpha, dropout, targets
+
+
+def low_rank_factors(model: TorchLlama) -> dict[str, tuple[Any, Any]]:
+    """Each adapter as the compiler keeps it beside the weights: projection → ``(A, scaling * B)`` float32 arrays.
+
+    The scale is folded into ``B`` in float64 and rounded once, so the
+    compiled update is ``x A^T (s B)^T`` (``compile_model(low_rank=...)``).
+    """
+    out: dict[str, tuple[Any, Any]] = {}
+    for name, m in lora_modules(model).items():
+        a = m.lora_A.weight.detach().float().numpy().copy()  # (r, in)
+        b = (m.lora_B.weight.detach().double() * m.scaling).float().numpy()  # (out, r)
+        out[name] = (a, b)
+    return out
 
 
 def _dropout_p(m: LoraLinear) -> float:

@@ -1,8 +1,12 @@
 """``agent-sdk tune`` end to end: tools → examples → LoRA training → a tuned, verified bundle.
 
 The bundle is a normal one (same layout, manifest and hash checks as
-``agent-sdk compile``): its weights are the base model's plus the merged
-low-rank update, converted to the requested quantization. Its manifest also
+``agent-sdk compile``): the base model's weights in the requested
+quantization and the low-rank update beside them in float32
+(``compile_model(low_rank=...)``), so a q4 bundle keeps the file's own weights
+and the whole update; ``merge=True`` folds the update into the weights
+instead (the weights then carry it through quantization: q8 keeps most of
+it, q4 little; docs/tuning.md). Its manifest also
 records the tuning (``tuning``: base model hash, tool set, data hash and
 size, settings, final loss, held-out scores) and the prompt it was trained
 with (``prompt``: the tool listing, picked up by the agent, the server and
@@ -91,7 +95,8 @@ def tune(
     tools: str | Sequence[Tool[..., Any] | dict[str, Any]],
     *,
     model: str = "smollm2-135m",
-    quant: str = "q8",
+    quant: str = "auto",
+    merge: bool = False,
     target: str = "host",
     out: Path | None = None,
     examples_file: Path | None = None,
@@ -109,8 +114,10 @@ def tune(
     Args:
         tools: A tools file or module (as ``agent-sdk run --tools``), or tools.
         model: The base model: preset, Hugging Face folder or GGUF file.
-        quant: The bundle's quantization (q8 by default: requantizing the merged
-            weights to q4 keeps little of the update; see docs/tuning.md).
+        quant: The bundle's quantization (``auto``: the layout that keeps the
+            base file's values, q4 for SmolLM2's Q4_1).
+        merge: Fold the update into the weights instead of keeping it beside
+            them (no extra compute per token, but quantization rounds it).
         target: The bundle's target.
         out: The bundle folder (default ``compiled/<model>-tuned-<quant>-<target>``).
         examples_file: The developer's own examples (JSON lines), weighted up.
@@ -131,8 +138,9 @@ def tune(
     import torch
 
     from agent_sdk.compiler import compile_model, default_bundle_dir, read_checkpoint
+    from agent_sdk.compiler.quant_choice import resolve_quant
     from agent_sdk.runtime.tokenizer import Tokenizer
-    from agent_sdk.tune.adapter import save_adapter
+    from agent_sdk.tune.adapter import low_rank_factors, save_adapter
     from agent_sdk.tune.torch_model import TorchLlama, apply_lora, merged_weights
     from agent_sdk.tune.train import TuneSettings, greedy_replies, train
 
@@ -142,6 +150,7 @@ def tune(
     if not specs:
         raise UserError("no tools to tune for")
     ref, ckpt = read_checkpoint(model)
+    quant = resolve_quant(quant, ref.path)
     dest = Path(out) if out else default_bundle_dir(f"{ref.name}-tuned", quant, target)
     work = dest.parent / f"{dest.name}.tune"
     work.mkdir(parents=True, exist_ok=True)
@@ -196,7 +205,6 @@ def tune(
 
     adapter_dir = work / "adapter"
     save_adapter(net, adapter_dir, base_model=str(ref.path))
-    merged = merged_weights(net)
 
     tuning = {
         "base_model": {"name": ref.name, "path": str(ref.path), "sha256": _base_hash(ref.path)},
@@ -212,11 +220,14 @@ def tune(
         "train_seconds": round(result.seconds, 1),
         "stopped_early": result.stopped,
         "adapter": ["adapter_model.safetensors", "adapter_config.json"],
+        "merged": merge,
     }
-    note(f"compiling the tuned bundle ({quant}, {target}) into {dest}")
+    how = "merged into the weights" if merge else "kept beside the weights"
+    note(f"compiling the tuned bundle ({quant}, {target}, update {how}) into {dest}")
     compiled = compile_model(
         ref.path, quant=quant, target=target, out=dest, name=f"{ref.name}-tuned",
-        tensor_overrides=merged, manifest_extra={"tuning": tuning, "prompt": {"tool_listing": tool_listing}},
+        tensor_overrides=merged_weights(net) if merge else None, low_rank=None if merge else low_rank_factors(net),
+        manifest_extra={"tuning": tuning, "prompt": {"tool_listing": tool_listing}},
         extra_files={name: adapter_dir / name for name in ("adapter_model.safetensors", "adapter_config.json")},
     )
     _calibrate(Path(compiled.path), specs, examples, system, settings.seed, note)

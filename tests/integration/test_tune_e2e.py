@@ -1,13 +1,17 @@
 """agent-sdk tune end to end on a tiny checkpoint: examples → LoRA training → a compiled, verified bundle.
 
-The compiled tuned bundle (f32) must compute what the training model computes
-with its adapter applied: max |Δlogit| <= 2e-4 (fp32 TVM vs fp32 PyTorch, the
-same tolerance as the engine against the numpy reference), at every position.
+The compiled tuned bundle must compute what the training model computes with
+its adapter applied: max |Δlogit| <= 2e-4 (fp32 TVM vs fp32 PyTorch, the same
+tolerance as the engine against the numpy reference), at every position —
+for an f32 bundle with the update kept beside the weights (the default), the
+same with the update merged (``merge=True``), and a q4 bundle of a Q4_1 file
+(its weights are the file's blocks, which the training model reads too).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -100,6 +104,46 @@ def test_the_compiled_bundle_matches_the_training_model_with_its_adapter(
     with torch.no_grad():
         moved = float(np.abs(base(torch.tensor([prompt]))[0].numpy() - want).max())
     assert moved > 10 * TOL, "training did not change the model: the comparison would prove nothing"
+
+
+def _tiny_tune(root: Path, model: Path, **kwargs: object) -> Path:
+    tools = root / "tiny_tools.py"
+    tools.write_text(TOOLS)
+    settings = TuneSettings(rank=4, alpha=8.0, steps=3, minutes=None, batch_size=4, learning_rate=5e-2, seed=2)
+    return tune(str(tools), model=str(model), out=root / "bundle", settings=settings, count=40,
+                tool_listing="compact", **kwargs).bundle  # type: ignore[arg-type]
+
+
+def _adapted_gap(bundle: Path, model: Path) -> tuple[float, float]:
+    """(bundle vs adapter-applied training model, base model vs adapter-applied) max |Δlogit|."""
+    net = TorchLlama.from_checkpoint(load_checkpoint(model))
+    apply_lora(net, rank=4, alpha=8.0)
+    load_adapter(net, bundle)
+    engine = Engine(bundle)
+    prompt = [t % engine.vocab_size for t in (1, 17, 42, 99, 5, 200, 7, 31, 64, 128, 3, 250)]
+    with torch.no_grad():
+        want = net(torch.tensor([prompt]))[0].numpy()
+        base = TorchLlama.from_checkpoint(load_checkpoint(model))(torch.tensor([prompt]))[0].numpy()
+    return float(np.abs(engine.logits(prompt) - want).max()), float(np.abs(base - want).max())
+
+
+def test_a_q4_bundle_of_a_q4_1_file_keeps_the_whole_update(tmp_path: Path, gguf_file: Callable[[str], Path]) -> None:
+    model = gguf_file("Q4_1")
+    bundle = _tiny_tune(tmp_path, model)  # quant auto: q4 for a Q4_1 file, update beside the weights
+    manifest = verify_bundle(bundle)
+    assert manifest["quantization"]["linear"] == "q4" and manifest["tuning"]["merged"] is False
+    assert manifest["low_rank"]["projections"] == 7 * load_checkpoint(model).config.num_hidden_layers
+    err, moved = _adapted_gap(bundle, model)
+    assert err <= TOL, f"q4 tuned bundle differs from the adapter-applied training model by {err}"
+    assert moved > 10 * TOL, "training did not change the model: the comparison would prove nothing"
+
+
+def test_a_merged_update_matches_too(tmp_path: Path, llama_ckpt: Path) -> None:
+    bundle = _tiny_tune(tmp_path, llama_ckpt, quant="f32", merge=True)
+    manifest = verify_bundle(bundle)
+    assert manifest["tuning"]["merged"] is True and "low_rank" not in manifest
+    err, moved = _adapted_gap(bundle, llama_ckpt)
+    assert err <= TOL and moved > 10 * TOL, (err, moved)
 
 
 def test_the_agent_runs_the_tuned_bundle_with_its_own_prompt(tuned: tuple[Path, Path, dict]) -> None:
