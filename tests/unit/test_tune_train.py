@@ -11,7 +11,7 @@ from agent_sdk.errors import UserError
 from agent_sdk.models.mobilellm.mobilellm_loader import load_checkpoint
 from agent_sdk.tune.render import RenderedExample
 from agent_sdk.tune.torch_model import TorchLlama, apply_lora, lora_parameters
-from agent_sdk.tune.train import TuneSettings, _batch, greedy_replies, train
+from agent_sdk.tune.train import EPOCHS_PLANNED, TuneSettings, _batch, _batches, greedy_replies, train
 
 pytestmark = pytest.mark.unit
 
@@ -27,6 +27,28 @@ def _model(path: Path, seed: int = 0) -> TorchLlama:
     net = TorchLlama.from_checkpoint(load_checkpoint(path))
     apply_lora(net, rank=4, alpha=8.0, seed=seed)
     return net
+
+
+def test_steps_see_every_example_once_per_epoch_grouped_by_length() -> None:
+    import random
+
+    rng = random.Random(4)
+    lengths = [rng.randint(40, 120) for _ in range(1000)]
+    batches = _batches(lengths, 16, seed=7)
+    assert batches == _batches(lengths, 16, seed=7) and batches != _batches(lengths, 16, seed=8)
+    per_epoch = len(batches) // EPOCHS_PLANNED
+    for e in (0, 1, EPOCHS_PLANNED - 1):
+        seen = sorted(i for b in batches[e * per_epoch:(e + 1) * per_epoch] for i in b)
+        assert seen == list(range(1000))
+    assert max(len(b) for b in batches) == 16
+
+    def padding(bs: list[list[int]]) -> float:
+        return sum(max(lengths[i] for i in b) * len(b) for b in bs) / sum(lengths[i] for b in bs for i in b)
+
+    shuffled = list(range(1000))
+    rng.shuffle(shuffled)
+    plain = [shuffled[k:k + 16] for k in range(0, 1000, 16)]
+    assert padding(batches[:per_epoch]) < 1.1 < 1.3 < padding(plain)
 
 
 def test_batches_put_loss_only_on_target_tokens() -> None:
