@@ -123,10 +123,13 @@ def ensure_bundle(
 def cmd_compile(args: argparse.Namespace) -> int:
     from agent_sdk.compiler import compile_model
 
+    extra: dict[str, Any] = {}
+    if args.adapter:
+        extra = _adapter_compile_options(args)
     with _Progress(args.json) as progress:
         result = compile_model(
             args.model, quant=args.quant, target=args.target, out=args.out, allow_download=args.download,
-            progress=progress, kv_dtype=args.kv_dtype,
+            progress=progress, kv_dtype=args.kv_dtype, **extra,
         )
     if args.json:
         print(json.dumps({k: result[k] for k in ("path", "name", "quantization", "target", "tvm_version", "parameters", "total_seconds")}))
@@ -134,6 +137,23 @@ def cmd_compile(args: argparse.Namespace) -> int:
         size = sum(f["size"] for f in result["files"].values()) / 2**20
         print(f"wrote {result['path']} ({size:.1f} MiB, {result['total_seconds']:.1f} s)")
     return 0
+
+
+def _adapter_compile_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``compile_model`` options for ``--adapter DIR``: the update beside the weights, the adapter in the bundle."""
+    from agent_sdk.manifest import sha256_file
+    from agent_sdk.models.peft_adapter import ADAPTER_CONFIG, ADAPTER_WEIGHTS, read_peft_adapter
+    from agent_sdk.models.resolve import resolve_model
+
+    folder = Path(args.adapter)
+    config, updates = read_peft_adapter(folder)
+    record = {"path": str(folder.resolve()), "sha256": sha256_file(folder / ADAPTER_WEIGHTS),
+              "r": config["r"], "lora_alpha": config["lora_alpha"], "target_modules": config["target_modules"],
+              "base_model_name_or_path": config.get("base_model_name_or_path")}
+    # never the base model's own folder name: the run/serve bundle cache would take it for the base model
+    name = f"{resolve_model(args.model, allow_download=args.download).name}-{folder.resolve().name}"
+    return {"low_rank": updates, "name": name, "manifest_extra": {"adapter": record},
+            "extra_files": {f: folder / f for f in (ADAPTER_WEIGHTS, ADAPTER_CONFIG)}}
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -643,7 +663,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub, "compile", cmd_compile, help="compile a model into a bundle",
         description="Compile a model (preset, Hugging Face folder or GGUF file) into compiled/<model>-<quant>-<target>/.",
         examples=["agent-sdk compile smollm2-135m --quant q4 --target pi5",
-                  "agent-sdk compile ./MobileLLM-125M --quant q8 --out /tmp/m125"],
+                  "agent-sdk compile ./MobileLLM-125M --quant q8 --out /tmp/m125",
+                  "agent-sdk compile smollm2-135m --adapter ./my-lora"],
     )
     c.add_argument("model", nargs="?", default=DEFAULT_PROMPT_MODEL, help="preset name, model folder or .gguf file")
     c.add_argument("--quant", choices=QUANT_CHOICES, default="auto", help=QUANT_HELP)
@@ -653,6 +674,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--target", default="host", help=f"one of: {', '.join(TARGETS)}")
     c.add_argument("--out", help="bundle folder (default compiled/<model>-<quant>-<target>)")
+    c.add_argument("--adapter", metavar="DIR",
+                   help="a PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors) for this "
+                        "model: compiled as a float32 update beside the weights (default folder "
+                        "compiled/<model>-<adapter>-<quant>-<target>)")
     c.add_argument("--download", action="store_true", help="allow downloading preset weights from the Hugging Face hub")
     c.add_argument("--json", action="store_true", help="print a JSON summary")
 

@@ -21,27 +21,15 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from agent_sdk.errors import ModelFormatError, UserError
+from agent_sdk.models.peft_adapter import ADAPTER_CONFIG, ADAPTER_WEIGHTS, PEFT_PREFIX, read_adapter_config
 from agent_sdk.tune.torch_model import LORA_TARGETS, LoraLinear, TorchLlama, apply_lora, lora_modules
 
 __all__ = [
     "ADAPTER_CONFIG", "ADAPTER_WEIGHTS", "PEFT_PREFIX", "load_adapter", "low_rank_factors", "peft_config", "save_adapter",
 ]
 
-ADAPTER_WEIGHTS = "adapter_model.safetensors"
-ADAPTER_CONFIG = "adapter_config.json"
-PEFT_PREFIX = "base_model.model."
-"""What PEFT's ``PeftModel`` (``base_model``) and ``LoraModel`` (``model``) put before a module path."""
-
 # The safetensors metadata key holding ``save_adapter(extra=...)`` as JSON.
 _EXTRA_KEY = "agent_sdk"
-# Config values this code implements; others (DoRA, rsLoRA, fan-in-fan-out weights) change the math.
-_REQUIRED_VALUES: dict[str, Any] = {
-    "peft_type": "LORA",
-    "bias": "none",
-    "fan_in_fan_out": False,
-    "use_rslora": False,
-    "use_dora": False,
-}
 
 
 def _adapter_config(model: TorchLlama) -> tuple[int, float, float, list[str]]:
@@ -142,41 +130,6 @@ def save_adapter(model: TorchLlama, folder: Path | str, *, base_model: str, extr
     return folder
 
 
-def _read_config(path: Path) -> dict[str, Any]:
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ModelFormatError(f"{path}: cannot read the adapter config: {exc}") from exc
-    except ValueError as exc:
-        raise ModelFormatError(f"{path}: invalid JSON: {exc}") from exc
-    if not isinstance(config, dict):
-        raise ModelFormatError(f"{path}: expected a JSON object")
-    problems = []
-    for key, want in _REQUIRED_VALUES.items():
-        if config.get(key, want) != want:
-            problems.append(f"{key} is {config.get(key)!r}; only {want!r} is supported")
-    r, alpha = config.get("r"), config.get("lora_alpha")
-    if not (isinstance(r, int) and not isinstance(r, bool) and r > 0):
-        problems.append(f"r is {r!r}; expected a positive integer")
-    if not (isinstance(alpha, (int, float)) and not isinstance(alpha, bool)):
-        problems.append(f"lora_alpha is {alpha!r}; expected a number")
-    targets = config.get("target_modules")
-    if isinstance(targets, str) or not isinstance(targets, list) or not targets:
-        problems.append(f"target_modules is {targets!r}; expected a list of projection names")
-    else:
-        problems += [f"target module {t!r} is not one of {', '.join(LORA_TARGETS)}" for t in targets
-                     if t not in LORA_TARGETS]
-    for key in ("rank_pattern", "alpha_pattern"):
-        if config.get(key):
-            problems.append(f"{key} is not supported (one rank and alpha for every projection)")
-    for key in ("layers_to_transform", "modules_to_save"):
-        if config.get(key) is not None:
-            problems.append(f"{key} is not supported")
-    if problems:
-        raise ModelFormatError(f"{path}: unsupported LoRA adapter:\n  " + "\n  ".join(problems))
-    return config
-
-
 def load_adapter(model: TorchLlama, folder: Path | str) -> dict[str, Any]:
     """Loads a PEFT LoRA folder into ``model``.
 
@@ -196,7 +149,7 @@ def load_adapter(model: TorchLlama, folder: Path | str) -> dict[str, Any]:
         UserError: The model's adapters differ from the file's.
     """
     folder = Path(folder)
-    config = _read_config(folder / ADAPTER_CONFIG)
+    config = read_adapter_config(folder / ADAPTER_CONFIG)
     r, alpha, targets = int(config["r"]), float(config["lora_alpha"]), list(config["target_modules"])
     dropout = float(config.get("lora_dropout") or 0.0)
     if not lora_modules(model):

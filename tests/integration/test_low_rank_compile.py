@@ -10,6 +10,9 @@ merged in f32 (the q4 kernel reads the file's blocks exactly; measured 1.5e-6).
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +21,7 @@ import pytest
 
 from agent_sdk.compiler import compile_model
 from agent_sdk.errors import ModelFormatError
+from agent_sdk.manifest import verify_bundle
 from agent_sdk.models.mobilellm.mobilellm_loader import load_checkpoint
 from agent_sdk.runtime import Engine
 from agent_sdk.runtime.sampler import SamplingParams
@@ -82,3 +86,77 @@ def test_updates_that_do_not_fit_are_refused(llama_ckpt: Path, tmp_path: Path) -
     with pytest.raises(ModelFormatError, match="no such projection"):
         compile_model(llama_ckpt, quant="f32", out=tmp_path / "z", low_rank={"model.embed_tokens": (a, b)})
     assert not any(tmp_path.iterdir())
+
+
+def _write_adapter(folder: Path, updates: dict[str, tuple[np.ndarray, np.ndarray]], alpha: float,
+                   **config: object) -> Path:
+    """A PEFT LoRA folder holding ``updates`` (B unscaled: PEFT scales by alpha / r at run time)."""
+    from safetensors.numpy import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = {}
+    for name, (a, b) in updates.items():
+        tensors[f"base_model.model.{name}.lora_A.weight"] = a
+        tensors[f"base_model.model.{name}.lora_B.weight"] = b
+    save_file(tensors, str(folder / "adapter_model.safetensors"))
+    cfg = {"peft_type": "LORA", "r": RANK, "lora_alpha": alpha, "bias": "none",
+           "target_modules": [p.split(".")[1] for p in PROJECTIONS], **config}
+    (folder / "adapter_config.json").write_text(json.dumps(cfg))
+    return folder
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "agent_sdk.cli", "compile", *args], capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_compile_takes_a_peft_adapter_folder(llama_ckpt: Path, tmp_path: Path) -> None:
+    updates, _ = _updates(llama_ckpt, seed=5)
+    alpha = 6.0  # scale alpha / r = 2
+    adapter = _write_adapter(tmp_path / "my-lora", updates, alpha)
+    proc = _cli(str(llama_ckpt), "--quant", "f32", "--adapter", str(adapter), "--out", str(tmp_path / "b"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    manifest = verify_bundle(tmp_path / "b")
+    assert manifest["adapter"]["r"] == RANK and manifest["name"].endswith("-my-lora")
+    assert "adapter_model.safetensors" in manifest["files"] and manifest["low_rank"]["projections"] == len(updates)
+    ckpt = load_checkpoint(llama_ckpt)
+    merged = {f"{n}.weight": (ckpt.tensors[f"{n}.weight"].as_float().astype(np.float64)
+                              + (alpha / RANK) * b.astype(np.float64) @ a).astype(np.float32)
+              for n, (a, b) in updates.items()}
+    ref = compile_model(llama_ckpt, quant="f32", out=tmp_path / "merged", tensor_overrides=merged)
+    e_kept, e_ref = Engine(tmp_path / "b"), Engine(ref.path)
+    prompt = [t % e_kept.vocab_size for t in PROMPT]
+    err = float(np.abs(e_kept.logits(prompt) - e_ref.logits(prompt)).max())
+    assert err <= 1e-4, f"adapter compiled beside the weights vs merged: {err}"
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"config": {"use_dora": True}}, "use_dora"),
+    ({"config": {"r": 0}}, "r is 0"),
+    ({"config": {"target_modules": ["q_proj"]}}, "not among the config's target_modules"),
+    ({"config": {"target_modules": ["lm_head"]}}, "lm_head"),
+    ({"drop": "B"}, "lora_B.weight is missing"),
+    ({"rank": 2}, "does not have rank"),
+    ({"shape": True}, "do not fit"),
+    ({"garbage": True}, "adapter_model.safetensors"),
+])
+def test_bad_adapters_are_refused_by_name(llama_ckpt: Path, tmp_path: Path, change: dict, message: str) -> None:
+    updates, _ = _updates(llama_ckpt, seed=6)
+    if "drop" in change:
+        updates = {n: (a, b) for n, (a, b) in updates.items()}
+    if "rank" in change:
+        updates = {n: (a[:2], b[:, :2]) for n, (a, b) in updates.items()}
+    if "shape" in change:
+        updates = {n: (a[:, :-1], b) for n, (a, b) in updates.items()}
+    folder = _write_adapter(tmp_path / "bad", updates, 6.0, **change.get("config", {}))
+    if "drop" in change:
+        from safetensors.numpy import load_file, save_file
+
+        kept = {k: v for k, v in load_file(str(folder / "adapter_model.safetensors")).items()
+                if "layers.0.self_attn.q_proj.lora_B" not in k}
+        save_file(kept, str(folder / "adapter_model.safetensors"))
+    if "garbage" in change:
+        (folder / "adapter_model.safetensors").write_bytes(b"\xff" * 40)
+    proc = _cli(str(llama_ckpt), "--quant", "f32", "--adapter", str(folder), "--out", str(tmp_path / "never"))
+    assert proc.returncode != 0 and message in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "never").exists()
