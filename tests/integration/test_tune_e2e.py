@@ -196,3 +196,22 @@ def test_bad_examples_are_refused_before_training(tmp_path: Path, llama_ckpt: Pa
     assert proc.returncode == 2, proc.stderr
     assert problem in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "never").exists()
+
+
+@pytest.mark.parametrize("family", ["gemma3", "qwen2"])
+def test_other_families_tune_into_bundles_the_agent_runs(family: str, tmp_path: Path) -> None:
+    """The whole command on tiny Gemma 3 / Qwen2 checkpoints: trained, compiled q4 with the update kept, run."""
+    from agent_sdk.compiler import read_checkpoint
+    from agent_sdk.tools.loading import load_tools
+    from tests.fixtures.checkpoints import write_qwen_checkpoint
+    from tests.fixtures.gemma3_checkpoints import write_gemma3_checkpoint
+
+    model = (write_gemma3_checkpoint if family == "gemma3" else write_qwen_checkpoint)(tmp_path / family)
+    bundle = _tiny_tune(tmp_path, model, quant="q4")
+    manifest = verify_bundle(bundle)
+    layers = read_checkpoint(model)[1].config.num_hidden_layers
+    assert manifest["architecture"] == family and manifest["low_rank"]["projections"] == 7 * layers
+    agent = Agent(Engine(bundle), tools=list(load_tools(str(tmp_path / "tiny_tools.py"))),
+                  policy=DEFAULT_POLICY.replace(tool_choice="required"), max_steps=1)
+    result = agent.run("turn on the kitchen lights")
+    assert result.calls and result.calls[0][0].name in ("turn_on_lights", "set_timer")
