@@ -24,6 +24,18 @@ Measured, after one warm-up request, from an empty KV cache every time:
   ``bandwidth / bytes of weights read per token`` (the GGUF size for
   llama.cpp, ``params.safetensors`` for ours).
 
+* bytes read from memory per decoded token by our bundle (every weight in
+  ``params.safetensors`` once, the tied embedding once as the output head,
+  plus the KV cache at the decode measurement's mean context) and by each
+  llama.cpp file (its tensor bytes plus its float16 KV cache), and the decode
+  speed a Raspberry Pi 5 would reach at ``PI5_DECODE_GB_S`` over those bytes.
+
+``--peer-quant`` chooses the files llama.cpp runs: ``same`` (the GGUF we
+compile from) and/or a file llama.cpp's own quantizer makes from it
+(``q4_0``, its fastest 4-bit CPU path; ``q8_0``; ``q4_k_m``), cached under
+``<bundle-root>/peer/`` and made only if missing (delete it to remake it).
+Every peer gets its own columns and ratios beside ours.
+
 Our engine reuses KV prefixes across requests, so it is ``reset()`` before
 each measurement; llama.cpp is driven with ``reset()`` + ``eval()`` (which
 drops every cached cell), never through its prefix-reusing ``generate``.
@@ -35,6 +47,8 @@ Usage::
     .venv/bin/python tools/bench_engine.py                   # q4, threads 1 and 2
     .venv/bin/python tools/bench_engine.py --quick           # 64-token prompt, 32 tokens, 1 thread
     .venv/bin/python tools/bench_engine.py --quant q4,q8 --threads 2 --json bench.json
+    .venv/bin/python tools/bench_engine.py --peer-quant same,q4_0 --quant q4,q4a8   # also vs llama.cpp's Q4_0
+    .venv/bin/python tools/bench_engine.py --bytes-only --quant q4,q4a8,q8          # bytes per token, Pi 5 projection
 """
 
 from __future__ import annotations
@@ -55,9 +69,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+TOOLS = Path(__file__).resolve().parent
+REPO = TOOLS.parent
+for _path in (REPO, TOOLS):  # the package, and tools/_llama_peer.py when this file is loaded by path
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+from _llama_peer import PEER_FTYPES, SAME_FILE, peer_gguf  # found through the path above
 
 MODEL = "smollm2-135m"
 RESULT_MARK = "@@bench_engine_result@@ "
@@ -65,6 +83,20 @@ PRIVATE_BUNDLES = Path(tempfile.gettempdir()) / "bench_engine_bundles"
 WARMUP_PROMPT = 16
 WARMUP_DECODE = 4
 MIB = 1024.0 * 1024.0
+
+PI5_DECODE_GB_S = 11.0
+"""Memory bandwidth (1e9 bytes/s) a Raspberry Pi 5's decode achieves, for the projection.
+
+Not measured here: the project's notes (shared notes, models.md "Speed
+anchors on a Raspberry Pi 5") fit ~11 GB/s effective to llama.cpp's published
+Pi 5 decode speeds, and peers.md gives ~11.4 GB/s measured sustained for its
+LPDDR4X-4267 x32 (17 GB/s peak).
+"""
+
+LLAMA_CPP_KV_BYTES = 2
+"""Bytes per cached key/value element in llama.cpp (float16, its default cache type)."""
+
+_KV_ITEMSIZE = {"f32": 4, "f16": 2}
 
 # A fixed prompt, written for this benchmark. Each engine tokenizes it and
 # keeps the first N tokens; it is repeated if a tokenizer needs more.
@@ -352,6 +384,14 @@ class LlamaCppRunner:
         t_end = time.perf_counter()
         return Timing(len(ids), t_prefill - t0, t_first - t0, t_end - t_first, out, t_end - t0)
 
+    def _desc(self) -> str:
+        """llama.cpp's one-line description of the model, e.g. ``llama 256M Q4_0`` (its weight type last)."""
+        import ctypes
+
+        buf = ctypes.create_string_buffer(256)
+        self._lib.llama_model_desc(self.llm.model, buf, ctypes.sizeof(buf))
+        return buf.value.decode(errors="replace")
+
     def info(self) -> dict[str, Any]:
         """Model facts."""
         return {
@@ -360,6 +400,9 @@ class LlamaCppRunner:
             "weight_bytes": self.gguf.stat().st_size,
             "threads": self.threads,
             "n_ctx": self.llm.n_ctx(),
+            "desc": self._desc(),
+            "tensor_bytes": int(self._lib.llama_model_size(self.llm.model)),
+            "n_params": int(self._lib.llama_model_n_params(self.llm.model)),
             "system_info": self._lib.llama_print_system_info().decode(errors="replace").strip(),
         }
 
@@ -680,46 +723,114 @@ def prepare_bundle(quant: str, root: Path, snapshots: Path, kv_dtype: str | None
         return private_bundle(quant, kv_dtype=kv_dtype)
 
 
-# --------------------------------------------------------------------- report
+# --------------------------------------------------------------------- bytes per token
 
 
-def requantize_gguf(src: Path, out: Path, *, ftype: str = "MOSTLY_Q8_0") -> Path:
-    """llama.cpp's own quantizer turns ``src`` into a GGUF of ``ftype`` (in a child process).
-
-    ``allow_requantize`` is set: the source is itself quantized (the shipped
-    SmolLM2 is Q4_1), so llama.cpp dequantizes it first, then quantizes with
-    its usual per-tensor choices (for ``MOSTLY_Q4_K_M``: Q4_K with Q6_K for some
-    ``attn_v``/``ffn_down``, and Q5_0/Q8_0 where rows are not whole 256-value
-    super-blocks).
+def safetensors_sizes(path: Path) -> dict[str, int]:
+    """Bytes of every tensor in a safetensors file, from its header alone.
 
     Args:
-        src: The GGUF to requantize.
-        out: Where to write the result.
-        ftype: A ``llama_cpp.LLAMA_FTYPE_*`` name without the prefix.
+        path: The ``.safetensors`` file.
+
+    Returns:
+        Tensor name -> bytes of its data.
 
     Raises:
-        RuntimeError: llama-cpp-python is missing or the quantizer failed.
+        ValueError: The header is not a safetensors header.
     """
-    code = (
-        "import ctypes, sys, llama_cpp\n"
-        "p = llama_cpp.llama_model_quantize_default_params()\n"
-        "p.ftype = getattr(llama_cpp, 'LLAMA_FTYPE_' + sys.argv[3]); p.allow_requantize = True\n"
-        "sys.exit(llama_cpp.llama_model_quantize(sys.argv[1].encode(), sys.argv[2].encode(), ctypes.byref(p)))\n"
-    )
-    cmd = [sys.executable, "-c", code, str(src), str(out), ftype]
-    r = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if r.returncode != 0 or not out.is_file():
-        raise RuntimeError(f"llama_model_quantize failed ({r.returncode}): {r.stderr.strip()[-300:]}")
-    return out
+    with open(path, "rb") as fp:
+        n = int.from_bytes(fp.read(8), "little")
+        if not 0 < n <= path.stat().st_size - 8:
+            raise ValueError(f"{path}: not a safetensors file (header length {n})")
+        header = json.loads(fp.read(n))
+    sizes: dict[str, int] = {}
+    for name, entry in header.items():
+        if name != "__metadata__":
+            begin, end = entry["data_offsets"]
+            sizes[name] = int(end) - int(begin)
+    return sizes
 
 
-def requantize_q8_0(src: Path, out: Path) -> Path:
-    """:func:`requantize_gguf` to Q8_0: llama.cpp gets 8-bit weights holding the values our q8 bundle holds.
+def kv_cache_bytes(model: dict[str, Any], tokens: int, itemsize: int) -> int:
+    """Bytes of keys and values one decode step reads with ``tokens`` cached.
 
-    Raises:
-        RuntimeError: llama-cpp-python is missing or the quantizer failed.
+    Args:
+        model: A manifest's ``model`` section (layers, KV heads, head width;
+            ``layer_sharing`` runs every block twice, each run with its own
+            cache; ``layer_types``/``sliding_window`` cap local layers).
+        tokens: Tokens in the cache.
+        itemsize: Bytes per cached element.
+
+    Returns:
+        Bytes read from the KV cache.
     """
-    return requantize_gguf(src, out, ftype="MOSTLY_Q8_0")
+    layers = int(model["num_hidden_layers"]) * (2 if model.get("layer_sharing") else 1)
+    types = list(model.get("layer_types") or [])
+    window = model.get("sliding_window")
+    per_layer = [
+        min(tokens, int(window)) if window and i < len(types) and types[i] == "sliding_attention" else tokens
+        for i in range(layers)
+    ]
+    row = 2 * int(model["num_key_value_heads"]) * int(model["head_dim"]) * itemsize  # K and V of one token
+    return sum(per_layer) * row
+
+
+def decode_bytes_per_token(bundle: Path, context_tokens: int) -> dict[str, int]:
+    """Bytes one decode step of our bundle reads from memory.
+
+    Every stored weight is read once per token. A tied embedding is stored
+    once and read whole as the output head; the input lookup reads one row,
+    which is not counted again. A separate ``lm_head`` (untied) is counted
+    whole and the input embedding as the one row a token looks up. The KV
+    cache adds ``context_tokens`` tokens of keys and values in the bundle's
+    cache dtype. Activations and the new token's KV write stay in cache.
+
+    Args:
+        bundle: A compiled bundle folder.
+        context_tokens: Tokens in the KV cache during the step.
+
+    Returns:
+        ``weights`` (bytes of weights read), ``head`` (of which the output
+        head), ``kv`` (the KV cache), ``kv_tokens`` (``context_tokens``) and
+        ``total``.
+    """
+    from agent_sdk.manifest import read_manifest
+
+    manifest = read_manifest(bundle)
+    sizes = safetensors_sizes(bundle / manifest["params"])
+    model = manifest["model"]
+    embed = sum(v for k, v in sizes.items() if k.startswith("embed_tokens."))
+    lm_head = sum(v for k, v in sizes.items() if k.startswith("lm_head."))
+    rest = sum(sizes.values()) - embed - lm_head
+    if lm_head:
+        head, lookup = lm_head, -(-embed // int(model["vocab_size"]))
+    else:
+        head, lookup = embed, 0
+    weights = rest + head + lookup
+    kv_dtype = manifest["quantization"].get("kv_dtype") or "f32"
+    kv = kv_cache_bytes(model, context_tokens, _KV_ITEMSIZE[kv_dtype])
+    return {"weights": weights, "head": head, "kv": kv, "kv_tokens": context_tokens, "total": weights + kv}
+
+
+def projected_pi5_tok_s(bytes_per_token: float | None) -> float | None:
+    """Decode tokens/s a Raspberry Pi 5 would reach if memory bandwidth bound: ``PI5_DECODE_GB_S`` / bytes."""
+    return PI5_DECODE_GB_S * 1e9 / bytes_per_token if bytes_per_token else None
+
+
+def decode_context(args: argparse.Namespace) -> int:
+    """Mean tokens cached during the decode measurement: the prompt plus half the generated tokens."""
+    return int(args.ttft_len + args.decode_tokens // 2)
+
+
+def peer_bytes_per_token(ref: dict[str, Any], model: dict[str, Any], context_tokens: int) -> int | None:
+    """Bytes one llama.cpp decode step reads: its tensors (as it reports them) plus its float16 KV cache."""
+    size = ref.get("info", {}).get("tensor_bytes")
+    if size is None or "error" in ref:
+        return None
+    return int(size) + kv_cache_bytes(model, context_tokens, LLAMA_CPP_KV_BYTES)
+
+
+# --------------------------------------------------------------------- report
 
 
 def _fmt(v: float | None, digits: int = 1) -> str:
@@ -748,39 +859,109 @@ def _get(res: dict[str, Any], key: str) -> float | None:
     return None if v is None or "error" in res else float(v)
 
 
-def build_rows(ours: dict[str, Any], ref: dict[str, Any], args: argparse.Namespace, bw_gb_s: float) -> list[list[str]]:
-    """Table rows: metric, ours, llama.cpp, ours/llama.cpp."""
+@dataclass
+class Peer:
+    """One GGUF file llama.cpp runs beside our bundle.
+
+    Attributes:
+        kind: ``same`` (the file we compile from) or a ``--peer-quant`` key of
+            :data:`_llama_peer.PEER_FTYPES` (made by llama.cpp's quantizer).
+        gguf: The file.
+        note: Said under the table (why this file), or None.
+    """
+
+    kind: str
+    gguf: Path
+    note: str | None = None
+
+    def label(self, result: dict[str, Any] | None = None) -> str:
+        """``<type>, same file`` or ``<type>, requantized``; the type as llama.cpp names it once it ran."""
+        desc = (result or {}).get("info", {}).get("desc") or ""
+        ftype = desc.split()[-1] if desc else (self.kind.upper() if self.kind != SAME_FILE else self.gguf.stem)
+        return f"{ftype}, {'same file' if self.gguf_is_source else 'requantized'}"
+
+    @property
+    def gguf_is_source(self) -> bool:
+        """Whether llama.cpp runs the GGUF our bundle is compiled from."""
+        return self.kind == SAME_FILE
+
+
+def _row(metric: str, cells: list[tuple[float | None, str]], ratios: bool = True) -> list[str]:
+    """``metric, ours`` then ``peer, ours/peer`` for every peer."""
+    ours, peers = cells[0], cells[1:]
+    row = [metric, ours[1]]
+    for value, text in peers:
+        row += [text, _ratio(ours[0], value) if ratios else ""]
+    return row
+
+
+def build_rows(
+    ours: dict[str, Any],
+    refs: list[dict[str, Any]],
+    args: argparse.Namespace,
+    bw_gb_s: float,
+    ours_bytes: dict[str, int] | None = None,
+    model: dict[str, Any] | None = None,
+) -> list[list[str]]:
+    """Table rows: metric, ours, then llama.cpp and ours/llama.cpp for every peer file.
+
+    Args:
+        ours: Our engine's results.
+        refs: llama.cpp's results, one per peer file.
+        args: The command line.
+        bw_gb_s: This machine's measured read bandwidth.
+        ours_bytes: :func:`decode_bytes_per_token` of our bundle (None: rows left out).
+        model: The bundle manifest's ``model`` section, for llama.cpp's KV bytes.
+    """
+    runs = [ours, *refs]
     rows: list[list[str]] = []
+
+    def values(key: str, digits: int = 1) -> list[tuple[float | None, str]]:
+        return [(_get(r, key), _fmt(_get(r, key), digits)) for r in runs]
+
     for n in args.prompt_lens:
-        (a, sa), (b, sb) = _prefill(ours, n), _prefill(ref, n)
-        rows.append([f"prefill tok/s, {n}-token prompt", sa, sb, _ratio(a, b)])
-    a, b = _get(ours, "decode_tok_s"), _get(ref, "decode_tok_s")
-    n_dec = ours.get("decode_tokens", ref.get("decode_tokens", args.decode_tokens))
-    rows.append([f"decode tok/s, {n_dec} greedy tokens", _fmt(a), _fmt(b), _ratio(a, b)])
+        rows.append(_row(f"prefill tok/s, {n}-token prompt", [_prefill(r, n) for r in runs]))
+    decode = values("decode_tok_s")
+    n_dec = ours.get("decode_tokens", args.decode_tokens)
+    rows.append(_row(f"decode tok/s, {n_dec} greedy tokens", decode))
     bounds = []
-    for res in (ours, ref):
+    for res in runs:
         wb = res.get("info", {}).get("weight_bytes")
         bounds.append(bw_gb_s * 1e9 / wb if wb else None)
-    rows.append(["decode bound tok/s (BW / weight bytes)", _fmt(bounds[0]), _fmt(bounds[1]), _ratio(*bounds)])
-    pct = [(d / bd * 100.0 if d is not None and bd else None) for d, bd in zip((a, b), bounds)]
-    rows.append(["decode % of bound", _fmt(pct[0]) + "%", _fmt(pct[1]) + "%", _ratio(*pct)])
-    a, b = _get(ours, "ttft_ms"), _get(ref, "ttft_ms")
-    rows.append([f"TTFT ms, {args.ttft_len}-token prompt", _fmt(a), _fmt(b), _ratio(a, b)])
-    a, b = _get(ours, "load_s"), _get(ref, "load_s")
-    rows.append(["load s", _fmt(a, 3), _fmt(b, 3), _ratio(a, b)])
-    a, b = _get(ours, "peak_rss_mib"), _get(ref, "peak_rss_mib")
-    rows.append(["peak RSS MiB", _fmt(a), _fmt(b), _ratio(a, b)])
-    a, b = _get(ours, "cpu_per_wall"), _get(ref, "cpu_per_wall")
-    rows.append(["CPU s per wall s (timed part)", _fmt(a, 2), _fmt(b, 2), _ratio(a, b)])
-    a, b = ours.get("other_cpus"), ref.get("other_cpus")
-    rows.append(["CPUs busy with other work (avg)", _fmt(a, 2), _fmt(b, 2), ""])
+    rows.append(_row("decode bound tok/s (BW / weight bytes)", [(b, _fmt(b)) for b in bounds]))
+    pct = [(d / bd * 100.0 if d is not None and bd else None) for (d, _), bd in zip(decode, bounds)]
+    rows.append(_row("decode % of bound", [(v, _fmt(v) + "%") for v in pct]))
+    if ours_bytes is not None and model is not None:
+        ctx = ours_bytes["kv_tokens"]
+        per_token: list[float | None] = [float(ours_bytes["total"])]
+        per_token += [peer_bytes_per_token(r, model, ctx) for r in refs]
+        rows.append(_row(
+            f"bytes per decoded token, MiB (weights + KV at {ctx})",
+            [(b, _fmt(b / MIB if b else None)) for b in per_token],
+        ))
+        pi5 = [projected_pi5_tok_s(b) for b in per_token]
+        rows.append(_row(f"projected Pi 5 decode tok/s ({PI5_DECODE_GB_S:g} GB/s / bytes)", [(v, _fmt(v)) for v in pi5]))
+    rows.append(_row(f"TTFT ms, {args.ttft_len}-token prompt", values("ttft_ms")))
+    rows.append(_row("load s", values("load_s", 3)))
+    rows.append(_row("peak RSS MiB", values("peak_rss_mib")))
+    rows.append(_row("CPU s per wall s (timed part)", values("cpu_per_wall", 2)))
+    busy = [(r.get("other_cpus"), _fmt(r.get("other_cpus"), 2)) for r in runs]
+    rows.append(_row("CPUs busy with other work (avg)", busy, ratios=False))
     return rows
 
 
-def print_table(title: str, rows: list[list[str]]) -> None:
-    """Prints one comparison table."""
-    head = ["metric", "ours", "llama.cpp", "ours/llama.cpp"]
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
+def table_head(peer_labels: list[str]) -> list[str]:
+    """Column names of :func:`build_rows`' rows."""
+    head = ["metric", "ours"]
+    for label in peer_labels:
+        head += [f"llama.cpp {label}", f"ours/{label.split(',')[0]}"]
+    return head
+
+
+def print_table(title: str, rows: list[list[str]], head: list[str] | None = None) -> None:
+    """Prints one comparison table (``head``: column names; default one llama.cpp column)."""
+    head = head or ["metric", "ours", "llama.cpp", "ours/llama.cpp"]
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     print(title)
     line = "  ".join(h.ljust(widths[0]) if i == 0 else h.rjust(widths[i]) for i, h in enumerate(head))
     print(line)
@@ -805,6 +986,30 @@ def agreement(ours: dict[str, Any], ref: dict[str, Any], args: argparse.Namespac
     )
 
 
+def _cell(ours: float | None, ref: float | None) -> str:
+    """``ours vs llama.cpp (ratio)`` for the summary."""
+    return f"{_fmt(ours, 0)} vs {_fmt(ref, 0)} ({_ratio(ours, ref)})"
+
+
+def summary_rows(comparisons: list[dict[str, Any]], args: argparse.Namespace) -> tuple[list[str], list[list[str]]]:
+    """One line per quantization, thread count and peer file: the headline speeds, ours vs llama.cpp."""
+    head = ["ours", "threads", "llama.cpp"]
+    head += [f"prefill {n} tok/s" for n in args.prompt_lens] + ["decode tok/s", "peak RSS MiB"]
+    rows: list[list[str]] = []
+    for comp in comparisons:
+        ours = comp.get("ours")
+        if ours is None:
+            continue
+        for peer in comp["peers"]:
+            ref = peer["result"]
+            row = [comp["quant"], str(comp["threads"]), peer["label"]]
+            row += [_cell(_prefill(ours, n)[0], _prefill(ref, n)[0]) for n in args.prompt_lens]
+            row.append(_cell(_get(ours, "decode_tok_s"), _get(ref, "decode_tok_s")))
+            row.append(_cell(_get(ours, "peak_rss_mib"), _get(ref, "peak_rss_mib")))
+            rows.append(row)
+    return head, rows
+
+
 # --------------------------------------------------------------------- main
 
 
@@ -820,6 +1025,15 @@ def _quant_list(s: str) -> list[str]:
     bad = [v for v in vals if v not in ("q4", "q4a8", "q8")]
     if not vals or bad:
         raise argparse.ArgumentTypeError(f"--quant takes q4, q4a8 and/or q8, got {s!r}")
+    return vals
+
+
+def _peer_list(s: str) -> list[str]:
+    vals = list(dict.fromkeys(x.strip().lower() for x in s.split(",") if x.strip()))
+    known = [SAME_FILE, *PEER_FTYPES]
+    bad = [v for v in vals if v not in known]
+    if not vals or bad:
+        raise argparse.ArgumentTypeError(f"--peer-quant takes {', '.join(known)} (comma-separated), got {s!r}")
     return vals
 
 
@@ -845,6 +1059,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--bundle", type=Path, default=None,
         help="our bundle to run (compiled from --gguf, e.g. a Q4_K_M file) instead of the preset's; one --quant, its label",
+    )
+    p.add_argument(
+        "--peer-quant", type=_peer_list, default=[SAME_FILE],
+        help="files llama.cpp runs, comma-separated: same (the --gguf file; for our q8, its Q8_0 requantization) "
+        "and/or q4_0, q8_0, q4_k_m (made from --gguf by llama.cpp's own quantizer, cached in <bundle-root>/peer/)",
+    )
+    p.add_argument(
+        "--bytes-only", action="store_true",
+        help="print bytes read per decoded token and the projected Pi 5 decode speed of each --quant bundle; run no engine",
     )
     p.add_argument("--kv-dtype", choices=["f32", "f16"], default=None,
                    help="our KV-cache storage (default: the quantization's, f32); llama.cpp's is f16")
@@ -886,6 +1109,42 @@ def _compile_entry(quant: str, out: str, kv_dtype: str = "") -> int:
     return 0
 
 
+def resolve_peers(quant: str, gguf: Path, args: argparse.Namespace) -> list[Peer]:
+    """The GGUF files llama.cpp runs against our ``quant`` bundle, per ``--peer-quant``.
+
+    ``same`` is the ``--gguf`` file, except against our q8 (the preset's
+    bundle): then it is llama.cpp's Q8_0 requantization of it, so both sides
+    hold 8-bit weights, as this benchmark always compared q8. A peer whose
+    file cannot be made is left out, and said so.
+    """
+    cache = args.bundle_root / "peer"
+    peers: list[Peer] = []
+    for kind in args.peer_quant:
+        if kind == SAME_FILE and quant == "q8" and args.bundle is None:
+            try:
+                q8 = peer_gguf(gguf, "q8_0", cache)
+                peers.append(Peer("q8_0", q8, (
+                    f"for our q8, llama.cpp's 'same' file is {q8.name}, which its own quantizer made from the same "
+                    "weights (llama_model_quantize, Q8_0, allow_requantize): 8-bit weights on both sides"
+                )))
+            except RuntimeError as exc:
+                peers.append(Peer(SAME_FILE, gguf, f"no Q8_0 file ({exc}), so llama.cpp runs {gguf.name}: not like with like"))
+            continue
+        try:
+            path = peer_gguf(gguf, kind, cache)
+        except RuntimeError as exc:
+            print(f"[{quant}] no {kind} file for llama.cpp: {exc}")
+            continue
+        note = None
+        if kind != SAME_FILE:
+            note = f"{path.name} was made from {gguf.name} by llama.cpp's own quantizer (llama_model_quantize, {PEER_FTYPES[kind]}, allow_requantize)"
+        peers.append(Peer(kind, path, note))
+    unique: dict[Path, Peer] = {}
+    for peer in peers:
+        unique.setdefault(peer.gguf.resolve(), peer)
+    return list(unique.values())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs the benchmark; returns the exit status."""
     args = parse_args(argv)
@@ -912,16 +1171,25 @@ def main(argv: list[str] | None = None) -> int:
     if max(args.threads) > mach["usable_cpus"]:
         print(f"warning : {max(args.threads)} threads requested but only {mach['usable_cpus']} CPUs are usable")
 
-    _log("measuring memory bandwidth")
-    bw = measure_bandwidth()
-    print(f"memory  : {bw['gb_s']:.2f} GB/s read bandwidth (numpy sum over a 512 MiB float32 array, one thread, best of 3)")
+    bw: dict[str, Any] = {"gb_s": 0.0}
+    if not args.bytes_only:
+        _log("measuring memory bandwidth")
+        bw = measure_bandwidth()
+        print(f"memory  : {bw['gb_s']:.2f} GB/s read bandwidth (numpy sum over a 512 MiB float32 array, one thread, best of 3)")
     print(f"GGUF    : {gguf} ({gguf.stat().st_size / MIB:.1f} MiB)")
+    ctx_tokens = decode_context(args)
+    if not args.bytes_only:
+        print(
+            f"setup   : prompts {','.join(map(str, args.prompt_lens))} tokens; TTFT/decode on a {args.ttft_len}-token "
+            f"prompt + {args.decode_tokens} greedy tokens (EOS masked); ctx {args.ctx}; best of up to {args.repeats} runs "
+            f"within a {args.budget:.0f} s budget per engine process; one warm-up request first"
+        )
     print(
-        f"setup   : prompts {','.join(map(str, args.prompt_lens))} tokens; TTFT/decode on a {args.ttft_len}-token prompt "
-        f"+ {args.decode_tokens} greedy tokens (EOS masked); ctx {args.ctx}; best of up to {args.repeats} runs "
-        f"within a {args.budget:.0f} s budget per engine process; one warm-up request first"
+        f"Pi 5    : projected decode = {PI5_DECODE_GB_S:g} GB/s (the Pi 5's effective bandwidth, not measured here) / "
+        f"bytes read per decoded token (every weight once + the KV cache at {ctx_tokens} tokens, the decode run's mean)"
     )
-    print("ratios  : ours/llama.cpp; above 1 is better for tok/s, worse for TTFT, load and RSS")
+    if not args.bytes_only:
+        print("ratios  : ours/llama.cpp; above 1 is better for tok/s, worse for TTFT, load and RSS")
     print()
 
     report: dict[str, Any] = {
@@ -931,9 +1199,14 @@ def main(argv: list[str] | None = None) -> int:
         "machine": mach,
         "versions": vers,
         "bandwidth": bw,
+        "pi5_decode_gb_s": PI5_DECODE_GB_S,
+        "decode_context_tokens": ctx_tokens,
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in ("child", "compile_child")},
+        "bundles": {},
         "comparisons": [],
     }
+    from agent_sdk.manifest import read_manifest
+
     with tempfile.TemporaryDirectory(prefix="bench_engine_") as tmp:
         for quant in args.quant:
             try:
@@ -942,16 +1215,18 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[{quant}] cannot get a bundle: {exc}")
                 report["comparisons"].append({"quant": quant, "error": str(exc)})
                 continue
-            note, ref_gguf = None, gguf
-            if quant == "q8" and args.bundle is None:
-                try:
-                    ref_gguf = requantize_q8_0(gguf, Path(tmp) / (gguf.stem + ".Q8_0.gguf"))
-                    note = (
-                        f"note: llama.cpp runs {ref_gguf.name}, which its own quantizer made from the same weights "
-                        "(llama_model_quantize, Q8_0, allow_requantize): 8-bit weights on both sides"
-                    )
-                except RuntimeError as exc:
-                    note = f"note: no Q8_0 file ({exc}), so llama.cpp runs the Q4_1 file: not like with like"
+            model = read_manifest(bundle)["model"]
+            bpt = decode_bytes_per_token(bundle, ctx_tokens)
+            pi5 = projected_pi5_tok_s(bpt["total"])
+            print(
+                f"[{quant}] bytes per decoded token: {bpt['weights'] / MIB:.1f} MiB of weights "
+                f"(output head {bpt['head'] / MIB:.1f} MiB) + {bpt['kv'] / MIB:.1f} MiB of KV cache at {ctx_tokens} tokens "
+                f"= {bpt['total'] / MIB:.1f} MiB; projected Pi 5 decode {pi5:.0f} tok/s"
+            )
+            report["bundles"][quant] = {"bundle": str(bundle), "bytes_per_token": bpt, "pi5_decode_tok_s": pi5}
+            if args.bytes_only:
+                continue
+            peers = resolve_peers(quant, gguf, args)
             for threads in args.threads:
                 spec = RunSpec(
                     engine="ours", quant=quant, threads=threads, weights=str(bundle), prompt_lens=args.prompt_lens,
@@ -964,33 +1239,51 @@ def main(argv: list[str] | None = None) -> int:
                     _log(f"our bundle failed to load ({ours['error']}); recompiling privately")
                     bundle = private_bundle(quant, force=True, kv_dtype=args.kv_dtype)
                     ours = run_child(replace(spec, weights=str(bundle)), args.timeout)
-                _log(f"llama.cpp, {threads} thread(s): {ref_gguf.name}")
-                ref = run_child(replace(spec, engine="llama.cpp", weights=str(ref_gguf)), args.timeout)
+                refs = []
+                for peer in peers:
+                    _log(f"llama.cpp, {threads} thread(s): {peer.gguf.name}")
+                    refs.append(run_child(replace(spec, engine="llama.cpp", weights=str(peer.gguf)), args.timeout))
+                labels = [peer.label(ref) for peer, ref in zip(peers, refs)]
 
                 ours_file = ours.get("info", {})
-                title = (
+                print(
                     f"[{quant}, threads={threads}] ours: {Path(ours_file.get('bundle', str(bundle))).name} "
-                    f"(params.safetensors {ours_file.get('weight_bytes', 0) / MIB:.1f} MiB)  vs  "
-                    f"llama.cpp: {ref_gguf.name} ({ref_gguf.stat().st_size / MIB:.1f} MiB)"
+                    f"(params.safetensors {ours_file.get('weight_bytes', 0) / MIB:.1f} MiB)"
                 )
-                rows = build_rows(ours, ref, args, bw["gb_s"])
-                print_table(title, rows)
-                if note:
-                    print(note)
-                for res in (ours, ref):
+                for label, peer in zip(labels, peers):
+                    print(f"  llama.cpp {label}: {peer.gguf} ({peer.gguf.stat().st_size / MIB:.1f} MiB)")
+                rows = build_rows(ours, refs, args, bw["gb_s"], bpt, model)
+                print_table("", rows, table_head(labels))
+                for peer in peers:
+                    if peer.note:
+                        print(f"note: {peer.note}")
+                for res in (ours, *refs):
                     if "error" in res:
                         print(f"error ({res.get('spec', {}).get('engine', '?')}): {res['error']}")
-                print(agreement(ours, ref, args))
-                busy = max((r.get("other_cpus") or 0.0) for r in (ours, ref))
+                for label, peer, ref in zip(labels, peers, refs):
+                    other = "" if peer.gguf_is_source else " (llama.cpp requantized its weights, so its tokens may differ)"
+                    print(f"vs {label}: {agreement(ours, ref, args)}{other}")
+                busy = max((r.get("other_cpus") or 0.0) for r in (ours, *refs))
                 if busy > 0.25:
                     print(
                         f"warning: other processes kept {busy:.2f} CPUs busy during these runs; "
                         "the timings are contended (rerun on an idle machine)"
                     )
                 print(flush=True)
-                report["comparisons"].append(
-                    {"quant": quant, "threads": threads, "note": note, "ours": ours, "llama_cpp": ref, "table": rows}
-                )
+                report["comparisons"].append({
+                    "quant": quant, "threads": threads, "ours": ours,
+                    "peers": [
+                        {"kind": peer.kind, "label": label, "gguf": str(peer.gguf), "note": peer.note, "result": ref,
+                         "bytes_per_token": peer_bytes_per_token(ref, model, ctx_tokens)}
+                        for peer, label, ref in zip(peers, labels, refs)
+                    ],
+                    "table": rows,
+                })
+    if len(report["comparisons"]) > 1 or len(args.peer_quant) > 1:
+        head, rows = summary_rows(report["comparisons"], args)
+        if rows:
+            print_table("summary: ours vs llama.cpp (ours/llama.cpp)", rows, head)
+            print()
     total = time.perf_counter() - t_start
     print(f"total time {total:.0f} s")
     report["total_s"] = total

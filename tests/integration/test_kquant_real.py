@@ -109,13 +109,12 @@ np.savez(out, **result)
 """
 
 
-def _bench_engine() -> Any:
-    """``tools/bench_engine.py`` as a module (its llama.cpp requantizer)."""
-    path = Path(__file__).resolve().parents[2] / "tools" / "bench_engine.py"
-    spec = importlib.util.spec_from_file_location("bench_engine", path)
+def _llama_peer() -> Any:
+    """``tools/_llama_peer.py`` as a module (llama.cpp's requantizer, shared with tools/bench_engine.py)."""
+    path = Path(__file__).resolve().parents[2] / "tools" / "_llama_peer.py"
+    spec = importlib.util.spec_from_file_location("_llama_peer", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("bench_engine", module)  # its dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 
@@ -126,7 +125,7 @@ def smollm2_q4_k_m(smollm2_gguf: Path, tmp_path_factory: pytest.TempPathFactory)
         pytest.skip("llama-cpp-python (the reference quantizer and engine) is not installed")
     out = tmp_path_factory.mktemp("q4_k_m") / "SmolLM2-135M-Instruct.Q4_K_M.gguf"
     # The shipped file is Q4_1: llama.cpp dequantizes it, then quantizes (allow_requantize).
-    return Path(_bench_engine().requantize_gguf(smollm2_gguf, out, ftype="MOSTLY_Q4_K_M"))
+    return Path(_llama_peer().requantize_gguf(smollm2_gguf, out, ftype="MOSTLY_Q4_K_M"))
 
 
 @pytest.mark.real_model
