@@ -150,7 +150,7 @@ def compile_model(
 
     say("exporting model", 0.1)
     net = arch.resolve("model_factory")(cfg, qcfg)
-    fused_low_rank = {}
+    fused_low_rank: dict[str, Any] = {}
     if low_rank:
         from agent_sdk.models.low_rank import attach_low_rank, fuse_low_rank
 
@@ -215,7 +215,7 @@ def compile_model(
         }
         if fused_low_rank:  # the update kept beside the weights (Engine needs nothing more: they are parameters)
             manifest["low_rank"] = {"projections": len(low_rank or {}), "modules": len(fused_low_rank),
-                                    "parameters": int(sum(a.size + b.size for a, b in fused_low_rank.values()))}
+                                    "parameters": int(sum(u.at.size + u.bt.size for u in fused_low_rank.values()))}
         for key, value in (manifest_extra or {}).items():
             if key in manifest:
                 raise UserError(f"manifest entry {key!r} is the compiler's own")

@@ -8,22 +8,27 @@ with ``B' = s B``, and the base weights stay exactly the file's.
 
 Adapters are given per Hugging Face projection (``model.layers.3.self_attn.q_proj``),
 as PEFT names them; the compiled models fuse q/k/v and gate/up into one
-projection each, so the factors of fused parts are stacked: ``A`` rows
-concatenated, ``B'`` block-diagonal (each part's output rows read only its
-own rank's columns). Every family shares these module names.
+projection each, so the parts' factors are gathered: ``A`` side by side,
+``B'`` stacked along the outputs, each part's output rows reading only its
+own rank's slice of ``x A^T`` (the kernel in
+:mod:`agent_sdk.quantization.low_rank_kernel`). Every family shares these
+module names.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from agent_sdk.errors import ModelFormatError
 
-__all__ = ["FUSED_PROJECTIONS", "LowRankUpdate", "attach_low_rank", "fuse_low_rank", "low_rank_params"]
+__all__ = [
+    "FUSED_PROJECTIONS", "FusedLowRank", "LowRankUpdate", "attach_low_rank", "fuse_low_rank", "low_rank_params",
+]
 
 LowRankUpdate = tuple[np.ndarray, np.ndarray]
 """``(A (r, in), B' (out, r))`` of one projection, with the adapter's scale already in ``B'``."""
@@ -39,20 +44,39 @@ FUSED_PROJECTIONS: dict[str, tuple[str, ...]] = {
 _LAYER = re.compile(r"^model\.layers\.(\d+)\.(.+)$")
 
 
+@dataclass(frozen=True)
+class FusedLowRank:
+    """One compiled projection's update in the kernel's compact layout (:mod:`agent_sdk.quantization.low_rank_kernel`).
+
+    Attributes:
+        at: ``A`` transposed, the parts' factors side by side: ``(in, P r)`` float32.
+        bt: ``B'`` transposed: ``(r, out)`` float32; output rows of part ``p`` read ``low[p r : p r + r]``.
+        parts: Output rows of each part, in order.
+    """
+
+    at: np.ndarray
+    bt: np.ndarray
+    parts: tuple[int, ...]
+
+    @property
+    def rank(self) -> int:
+        """``r``, each part's rank (smaller ones zero-padded)."""
+        return int(self.bt.shape[0])
+
+
 def fuse_low_rank(
     updates: Mapping[str, LowRankUpdate], weight_shapes: Mapping[str, tuple[int, ...]]
-) -> dict[str, LowRankUpdate]:
-    """Stacks per-projection updates into the compiled model's fused projections.
+) -> dict[str, FusedLowRank]:
+    """Gathers per-projection updates into the compiled model's fused projections.
 
     Args:
         updates: Checkpoint projection (``model.layers.0.self_attn.q_proj``) →
-            ``(A, B')``. Projections without an update get zero columns.
+            ``(A, B')``. Parts of a fused projection without an update get zeros.
         weight_shapes: Canonical tensor name → shape (for the ``(out, in)`` of
             every part of a fused projection).
 
     Returns:
-        Compiled module (``layers.0.self_attn.qkv_proj``) → ``(A (R, in), B' (out, R))``
-        float32, ``R`` the sum of its parts' ranks.
+        Compiled module (``layers.0.self_attn.qkv_proj``) → its update.
 
     Raises:
         ModelFormatError: An update for a projection the model does not have,
@@ -74,25 +98,24 @@ def fuse_low_rank(
         by_module.setdefault(f"layers.{m.group(1)}.{part_of[m.group(2)]}", {})[m.group(2)] = (a, b)
     if problems:
         raise ModelFormatError("low-rank update does not match the model: " + "; ".join(problems[:10]))
-    out: dict[str, LowRankUpdate] = {}
+    out: dict[str, FusedLowRank] = {}
     for module, given in by_module.items():
         layer = module.split(".")[1]
-        parts = FUSED_PROJECTIONS[module.split(".", 2)[2]]
-        shapes = [weight_shapes[f"model.layers.{layer}.{p}.weight"] for p in parts]
-        total_rank = sum(given[p][0].shape[0] for p in parts if p in given)
-        n_out, n_in = sum(s[0] for s in shapes), shapes[0][1]
-        a_all = np.zeros((total_rank, n_in), np.float32)  # (R, in)
-        b_all = np.zeros((n_out, total_rank), np.float32)  # (out, R), block-diagonal
-        row = col = 0
-        for p, (rows, _) in zip(parts, shapes):
+        names = FUSED_PROJECTIONS[module.split(".", 2)[2]]
+        rows = tuple(int(weight_shapes[f"model.layers.{layer}.{p}.weight"][0]) for p in names)
+        n_in = int(weight_shapes[f"model.layers.{layer}.{names[0]}.weight"][1])
+        rank = max(a.shape[0] for a, _ in given.values())
+        at = np.zeros((n_in, len(names) * rank), np.float32)  # (in, P r)
+        bt = np.zeros((rank, sum(rows)), np.float32)  # (r, out)
+        start = 0
+        for i, (p, n_rows) in enumerate(zip(names, rows)):
             if p in given:
                 a, b = given[p]
                 r = a.shape[0]
-                a_all[col:col + r] = a
-                b_all[row:row + rows, col:col + r] = b
-                col += r
-            row += rows
-        out[module] = (a_all, b_all)
+                at[:, i * rank:i * rank + r] = a.T
+                bt[:r, start:start + n_rows] = b.T
+            start += n_rows
+        out[module] = FusedLowRank(np.ascontiguousarray(at), np.ascontiguousarray(bt), rows)
     return out
 
 
@@ -103,24 +126,24 @@ def _module(net: Any, path: str) -> Any:
     return node
 
 
-def attach_low_rank(net: Any, fused: Mapping[str, LowRankUpdate]) -> None:
+def attach_low_rank(net: Any, fused: Mapping[str, FusedLowRank]) -> None:
     """Gives each compiled projection named in ``fused`` its low-rank parameters (before export).
 
     Raises:
         ModelFormatError: A module path the model does not have.
     """
-    for path, (a, _b) in fused.items():
+    for path, update in fused.items():
         try:
             layer = _module(net, path)
         except (AttributeError, IndexError) as exc:
             raise ModelFormatError(f"low-rank update for {path}: the model has no such projection") from exc
-        layer.add_low_rank(int(a.shape[0]))
+        layer.add_low_rank(update.rank, update.parts)
 
 
-def low_rank_params(fused: Mapping[str, LowRankUpdate]) -> dict[str, np.ndarray]:
-    """The parameters :func:`attach_low_rank` created, by name (``layers.0.self_attn.qkv_proj.lora_a``)."""
+def low_rank_params(fused: Mapping[str, FusedLowRank]) -> dict[str, np.ndarray]:
+    """The parameters :func:`attach_low_rank` created, by name (``layers.0.self_attn.qkv_proj.lora_at``)."""
     out: dict[str, np.ndarray] = {}
-    for path, (a, b) in fused.items():
-        out[f"{path}.lora_a"] = np.ascontiguousarray(a, np.float32)
-        out[f"{path}.lora_b"] = np.ascontiguousarray(b, np.float32)
+    for path, update in fused.items():
+        out[f"{path}.lora_at"] = update.at
+        out[f"{path}.lora_bt"] = update.bt
     return out

@@ -15,6 +15,7 @@ from tvm.relax.frontend.nn import op
 from agent_sdk.quantization.formats import GROUP, interleave_rows, stored_param_shapes
 from agent_sdk.quantization.int8_kernels import q4a8_matmul_kernel
 from agent_sdk.quantization.kernels import q_matmul_kernel
+from agent_sdk.quantization.low_rank_kernel import low_rank_add_kernel
 
 __all__ = ["QLinear", "QEmbedding", "dequant_expr"]
 
@@ -97,20 +98,28 @@ class QLinear(nn.Module):
         self.fmt = fmt
         self.act = act
         self._names = _make_params(self, fmt, out_features, in_features)
-        self.lora_a: nn.Parameter | None = None
-        self.lora_b: nn.Parameter | None = None
+        self.lora_at: nn.Parameter | None = None
+        self.lora_bt: nn.Parameter | None = None
+        self._lora_parts: tuple[int, ...] = ()
 
-    def add_low_rank(self, rank: int) -> None:
-        """Adds a float32 low-rank update beside the stored weight: ``y = x W^T + (x A^T) B^T``.
+    def add_low_rank(self, rank: int, parts: tuple[int, ...] | None = None) -> None:
+        """Adds a float32 low-rank update beside the stored weight (before exporting the model).
 
-        Creates the parameters ``lora_a`` ``(rank, in)`` and ``lora_b``
-        ``(out, rank)`` (the adapter's scale folded into ``B``; see
-        :mod:`agent_sdk.models.low_rank`). Call before exporting the model.
+        Creates ``lora_at`` ``(in, P rank)`` and ``lora_bt`` ``(rank, out)``,
+        the layout of :func:`~agent_sdk.quantization.low_rank_kernel.low_rank_add_kernel`
+        (the adapter's scale folded into ``B``; see :mod:`agent_sdk.models.low_rank`).
+
+        Args:
+            rank: Rank of each part.
+            parts: Output rows of each part of a fused projection (default: one part).
         """
-        if rank < 1:
-            raise ValueError(f"low-rank update needs rank >= 1, got {rank}")
-        self.lora_a = nn.Parameter((rank, self.in_features), "float32")
-        self.lora_b = nn.Parameter((self.out_features, rank), "float32")
+        parts = tuple(parts) if parts else (self.out_features,)
+        if rank < 1 or sum(parts) != self.out_features:
+            raise ValueError(f"low-rank update of rank {rank} with parts {parts} does not fit {self.out_features} "
+                             "outputs")
+        self._lora_parts = parts
+        self.lora_at = nn.Parameter((self.in_features, len(parts) * rank), "float32")
+        self.lora_bt = nn.Parameter((rank, self.out_features), "float32")
 
     def forward(self, x: nn.Tensor) -> nn.Tensor:
         """Applies the layer to ``x`` of shape ``(b, s, in)``."""
@@ -120,9 +129,16 @@ class QLinear(nn.Module):
         else:
             params = [getattr(self, n) for n in self._names]
             y = _matmul(x, self.fmt, self._names, params, self.out_features, f"{self.fmt}_matmul", self.act)
-        if self.lora_a is not None and self.lora_b is not None:
-            low = op.matmul(x, op.permute_dims(self.lora_a))  # (b, s, r)
-            y = y + op.matmul(low, op.permute_dims(self.lora_b))  # (b, s, out)
+        if self.lora_at is not None and self.lora_bt is not None:
+            b, s, n_in = x.shape
+            rank = int(self.lora_bt.shape[0])
+            kernel = low_rank_add_kernel(int(n_in), self.out_features, rank, self._lora_parts)
+            y = op.tensor_ir_op(
+                kernel, "low_rank_add",
+                [op.reshape(x, (b * s, n_in)), op.reshape(y, (b * s, self.out_features)), self.lora_at, self.lora_bt],
+                nn.Tensor.placeholder([b * s, self.out_features], "float32"),
+            )  # (b s, out)
+            y = op.reshape(y, (b, s, self.out_features))  # (b, s, out)
         return y
 
 
