@@ -217,7 +217,7 @@ def tune(
         "settings": settings.record(),
         "steps": result.steps,
         "final_loss": round(result.final_loss, 5),
-        "train_seconds": round(result.seconds, 1),
+        "train_seconds": round(result.total_seconds, 1),
         "stopped_early": result.stopped,
         "adapter": ["adapter_model.safetensors", "adapter_config.json"],
         "merged": merge,

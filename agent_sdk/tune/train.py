@@ -108,6 +108,7 @@ class TrainResult:
         steps: Steps run in all (resumed runs included).
         final_loss: Mean loss of the last steps.
         seconds: Wall-clock seconds of this run.
+        total_seconds: Training seconds of every run that led to these weights (resumed runs included).
         examples_per_s: Examples trained per second.
         stopped: Stopped early by Ctrl-C (the checkpoint holds the weights reached).
         losses: Loss per step.
@@ -119,6 +120,7 @@ class TrainResult:
     examples_per_s: float
     stopped: bool
     losses: list[float] = field(default_factory=list)
+    total_seconds: float = 0.0
 
 
 def _batch(examples: Sequence[RenderedExample], pad: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -190,9 +192,9 @@ def train(
     opt = torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=settings.weight_decay)
     workdir.mkdir(parents=True, exist_ok=True)
     ckpt_path = workdir / CHECKPOINT
-    step, losses = 0, list[float]()
+    step, losses, earlier_s = 0, list[float](), 0.0
     if resume and ckpt_path.exists():
-        step, losses = _load_checkpoint(ckpt_path, model, opt, settings)
+        step, losses, earlier_s = _load_checkpoint(ckpt_path, model, opt, settings)
     prefix = torch.tensor(list(prefix_ids), dtype=torch.long)
     batches = _batches([len(e.ids) for e in examples], settings.batch_size, settings.seed)
     total = settings.steps
@@ -226,7 +228,8 @@ def train(
                 progress(StepReport(step, total if total is not None else sched_total, losses[-1],
                                     done_here * settings.batch_size / elapsed, elapsed, left))
             if time.perf_counter() - last_save > CHECKPOINT_EVERY_S:
-                _save_checkpoint(ckpt_path, model, opt, step, losses, settings)
+                _save_checkpoint(ckpt_path, model, opt, step, losses, settings,
+                                 earlier_s + time.perf_counter() - t0)
                 last_save = time.perf_counter()
     except KeyboardInterrupt:
         stopped = True
@@ -234,11 +237,11 @@ def train(
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     model.eval()
-    _save_checkpoint(ckpt_path, model, opt, step, losses, settings)
     seconds = time.perf_counter() - t0
+    _save_checkpoint(ckpt_path, model, opt, step, losses, settings, earlier_s + seconds)
     tail = losses[-10:] or [float("nan")]
     return TrainResult(step, sum(tail) / len(tail), seconds, done_here * settings.batch_size / max(seconds, 1e-9),
-                       stopped, losses)
+                       stopped, losses, earlier_s + seconds)
 
 
 def _raise_interrupt(_signum: int, _frame: object) -> None:
@@ -292,9 +295,10 @@ def _batches(lengths: Sequence[int], batch_size: int, seed: int) -> list[list[in
 
 
 def _save_checkpoint(path: Path, model: TorchLlama, opt: torch.optim.Optimizer, step: int, losses: list[float],
-                     settings: TuneSettings) -> None:
+                     settings: TuneSettings, seconds: float) -> None:
     state = {
         "step": step,
+        "seconds": seconds,
         "losses": losses,
         "settings": settings.record(),
         "lora": {k: v.detach().clone() for k, v in model.state_dict().items() if "lora_" in k},
@@ -306,7 +310,7 @@ def _save_checkpoint(path: Path, model: TorchLlama, opt: torch.optim.Optimizer, 
 
 
 def _load_checkpoint(path: Path, model: TorchLlama, opt: torch.optim.Optimizer,
-                     settings: TuneSettings) -> tuple[int, list[float]]:
+                     settings: TuneSettings) -> tuple[int, list[float], float]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a truncated or foreign file: say which
@@ -321,7 +325,7 @@ def _load_checkpoint(path: Path, model: TorchLlama, opt: torch.optim.Optimizer,
     if missing.unexpected_keys:
         raise UserError(f"{path}: adapters that this model does not have: {missing.unexpected_keys[:3]}")
     opt.load_state_dict(state["optimizer"])
-    return int(state["step"]), list(state["losses"])
+    return int(state["step"]), list(state["losses"]), float(state.get("seconds", 0.0))
 
 
 REPLY_BATCH = 32

@@ -89,9 +89,12 @@ def test_a_stopped_run_resumes_where_it_stopped(llama_ckpt: Path, tmp_path: Path
     full = TuneSettings(rank=4, alpha=8.0, steps=6, minutes=None, batch_size=3, learning_rate=2e-2, seed=1)
     whole = train(_model(llama_ckpt, 1), PREFIX, EXAMPLES, full, workdir=tmp_path / "whole", resume=False)
     half = TuneSettings(rank=4, alpha=8.0, steps=3, minutes=None, batch_size=3, learning_rate=2e-2, seed=1)
-    train(_model(llama_ckpt, 1), PREFIX, EXAMPLES, half, workdir=tmp_path / "split", resume=False)
+    first = train(_model(llama_ckpt, 1), PREFIX, EXAMPLES, half, workdir=tmp_path / "split", resume=False)
     resumed = train(_model(llama_ckpt, 1), PREFIX, EXAMPLES, full, workdir=tmp_path / "split")
     assert resumed.steps == 6
+    # the training time of both runs is kept (the manifest's train_seconds): not just the second run's
+    assert resumed.total_seconds == pytest.approx(first.seconds + resumed.seconds, rel=1e-6)
+    assert first.total_seconds == first.seconds
     # the learning-rate schedule of a 3-step run differs after warm-up; the first three steps agree
     assert resumed.losses[:3] == whole.losses[:3]
     other = TuneSettings(rank=8, alpha=8.0, steps=6, minutes=None, batch_size=3, seed=1)
