@@ -17,7 +17,7 @@ from agent_sdk.quantization.int8_kernels import q4a8_matmul_kernel
 from agent_sdk.quantization.kernels import q_matmul_kernel
 from agent_sdk.quantization.low_rank_kernel import low_rank_add_kernel
 
-__all__ = ["QLinear", "QEmbedding", "dequant_expr"]
+__all__ = ["QEmbedding", "QLinear", "dequant_expr"]
 
 
 def dequant_expr(

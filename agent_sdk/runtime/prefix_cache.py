@@ -30,8 +30,12 @@ class KVCache(Protocol):
     def remove_sequence(self, seq_id: int) -> None:
         """Frees a sequence's pages."""
 
-    def fork_sequence(self, parent: int, child: int, length: int) -> None:
-        """Starts ``child`` holding the first ``length`` tokens of ``parent`` (pages shared)."""
+    def fork_sequence(self, parent: int, child: int, length: int, *, total: int | None = None) -> None:
+        """Starts ``child`` holding the first ``length`` tokens of ``parent`` (pages shared).
+
+        ``total`` is the child's final length, given for a scratch fork of a cache that cannot fork in general
+        (sliding windows: see ``TVMModel.fork_sequence``).
+        """
 
     # A KV cache may also say ``can_fork = False`` (sliding-window models): then only follow-up
     # turns reuse a sequence (extended in place) and partial prefixes are recomputed; with
