@@ -90,19 +90,8 @@ def test_the_compiled_bundle_matches_the_training_model_with_its_adapter(
     tuned: tuple[Path, Path, dict], llama_ckpt: Path
 ) -> None:
     bundle, _, _ = tuned
-    net = TorchLlama.from_checkpoint(load_checkpoint(llama_ckpt))
-    apply_lora(net, rank=4, alpha=8.0)
-    load_adapter(net, bundle)
-    engine = Engine(bundle)
-    prompt = [t % engine.vocab_size for t in (1, 17, 42, 99, 5, 200, 7, 31, 64, 128, 3, 250)]
-    with torch.no_grad():
-        want = net(torch.tensor([prompt]))[0].numpy()
-    got = engine.logits(prompt)
-    err = float(np.abs(got - want).max())
+    err, moved = _adapted_gap(bundle, llama_ckpt)
     assert err <= TOL, f"tuned bundle differs from the adapter-applied training model by {err}"
-    base = TorchLlama.from_checkpoint(load_checkpoint(llama_ckpt))
-    with torch.no_grad():
-        moved = float(np.abs(base(torch.tensor([prompt]))[0].numpy() - want).max())
     assert moved > 10 * TOL, "training did not change the model: the comparison would prove nothing"
 
 
