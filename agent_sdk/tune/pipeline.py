@@ -20,6 +20,7 @@ generated examples): a stopped run resumes from there.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -36,7 +37,7 @@ from agent_sdk.tune.examples import generate_examples, load_user_examples
 from agent_sdk.tune.heldout import HeldoutScore, load_heldout, score_heldout
 from agent_sdk.tune.render import PromptRenderer, RenderedExample
 
-__all__ = ["DEFAULT_EXAMPLE_COUNT", "TuneResult", "tool_specs", "tune"]
+__all__ = ["DEFAULT_EXAMPLE_COUNT", "TuneResult", "calibration_points", "choose_threshold", "tool_specs", "tune"]
 
 DEFAULT_EXAMPLE_COUNT = 3000
 """Generated requests per run (before the user's own examples)."""
@@ -246,16 +247,13 @@ def _update_manifest(bundle: Path, change: Callable[[dict[str, Any]], None]) -> 
     write_manifest(bundle, manifest)
 
 
-def _calibrate(bundle: Path, specs: list[dict[str, Any]], trained: Sequence[Any], system: str | None, seed: int,
-               note: Callable[[str], None]) -> None:
-    """Finds the ``auto`` threshold that serves the tuned model best on fresh generated requests.
+def calibration_points(bundle: Path, specs: list[dict[str, Any]], trained: Sequence[Any], system: str | None,
+                       seed: int, note: Callable[[str], None] = lambda _m: None) -> list[tuple[float, bool, bool]]:
+    """The tuned bundle's ``auto`` call score on fresh generated requests (another seed, none trained on).
 
-    The SDK's default threshold is fitted to base models, which rarely start a
-    call; a tuned model starts one readily, so its own threshold is chosen on
-    requests generated with another seed (none of them trained on, never the
-    held-out set): the score that maximizes right calls plus right declines,
-    each as a share of its kind. It is recorded as the bundle's
-    ``policy.auto_threshold`` and used wherever the caller kept the default rule.
+    Returns:
+        One ``(score, is a tool request, call right)`` per request; the score
+        is ``-inf`` when the model did not start a call at all.
     """
     from agent_sdk.agent.backends import LocalBackend, StepRequest, run_step
     from agent_sdk.agent.policy import DEFAULT_POLICY
@@ -269,7 +267,7 @@ def _calibrate(bundle: Path, specs: list[dict[str, Any]], trained: Sequence[Any]
     engine = Engine(bundle)
     backend = LocalBackend(engine)
     policy = DEFAULT_POLICY.replace(tool_choice="auto").with_threshold(-math.inf)  # keep every call: read its score
-    points: list[tuple[float, bool, bool]] = []  # (score, is a tool request, call right)
+    points: list[tuple[float, bool, bool]] = []
     for e in fresh:
         step = run_step(backend.step(StepRequest([{"role": "user", "content": e.query}], specs, policy,
                                                  max_tokens=128, system=system, answer=False)))
@@ -277,19 +275,72 @@ def _calibrate(bundle: Path, specs: list[dict[str, Any]], trained: Sequence[Any]
         got = [{"name": c.name, "arguments": c.arguments} for c in step.calls]
         points.append((score, bool(e.calls), bool(e.calls) and same_calls(got, e.calls)))
     del engine
+    return points
+
+
+def choose_threshold(points: Sequence[tuple[float, bool, bool]]) -> tuple[float, float, float]:
+    """The ``auto`` threshold that best separates right calls from requests no tool serves.
+
+    A threshold's value is the share of right calls scoring at or above it
+    plus the share of unservable requests scoring below it. Usually a whole
+    range of thresholds reaches the best value (generated unservable requests
+    score well below the calls); the threshold is the middle of the widest
+    such range, the largest margin on both sides, not its edge: requests
+    people write lie closer to the boundary than generated ones, on both sides.
+
+    Args:
+        points: ``(score, is a tool request, call right)`` per request.
+
+    Returns:
+        ``(threshold, right calls kept, unservable requests declined)``, the
+        last two as shares of their kind on ``points``.
+    """
+    from agent_sdk.agent.policy import DEFAULT_POLICY
+
     n_tool = sum(1 for _, t, _ in points if t) or 1
     n_none = sum(1 for _, t, _ in points if not t) or 1
-    best: tuple[float, float] = (-1.0, DEFAULT_POLICY.auto.threshold)
+
+    def rates(t: float) -> tuple[float, float]:
+        return (sum(1 for s, tool, ok in points if tool and ok and s >= t) / n_tool,
+                sum(1 for s, tool, _ in points if not tool and s < t) / n_none)
+
     cuts = sorted({s for s, _, _ in points if math.isfinite(s)})
-    for lo, hi in zip([cuts[0] - 1.0, *cuts], [*cuts, cuts[-1] + 1.0]) if cuts else []:
-        t = (lo + hi) / 2
-        value = (sum(1 for s, tool, ok in points if tool and ok and s >= t) / n_tool
-                 + sum(1 for s, tool, _ in points if not tool and s < t) / n_none)
-        if value > best[0]:
-            best = (value, t)
-    threshold = round(best[1], 3)
-    calls_ok = sum(1 for s, tool, ok in points if tool and ok and s >= threshold) / n_tool
-    declines = sum(1 for s, tool, _ in points if not tool and s < threshold) / n_none
+    if not cuts:
+        threshold = DEFAULT_POLICY.auto.threshold
+        return (threshold, *rates(threshold))
+    # Intervals between neighbouring scores, one below the lowest and one above the highest (1 nat wide).
+    edges = [cuts[0] - 1.0, *cuts, cuts[-1] + 1.0]
+    values = [sum(rates((lo + hi) / 2)) for lo, hi in itertools.pairwise(edges)]
+    best = max(values)
+    widest: tuple[float, float, float] = (-1.0, 0.0, 0.0)  # (width, lo, hi)
+    i = 0
+    while i < len(values):
+        if values[i] < best - 1e-12:
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(values) and values[j + 1] >= best - 1e-12:
+            j += 1
+        lo, hi = edges[i], edges[j + 1]
+        if hi - lo > widest[0]:
+            widest = (hi - lo, lo, hi)
+        i = j + 1
+    threshold = round((widest[1] + widest[2]) / 2, 3)
+    return (threshold, *rates(threshold))
+
+
+def _calibrate(bundle: Path, specs: list[dict[str, Any]], trained: Sequence[Any], system: str | None, seed: int,
+               note: Callable[[str], None]) -> None:
+    """Finds the ``auto`` threshold that serves the tuned model best on fresh generated requests.
+
+    The SDK's default threshold is fitted to base models, which rarely start a
+    call; a tuned model starts one readily, so its own threshold is chosen on
+    requests generated with another seed (none of them trained on, never the
+    held-out set) by :func:`choose_threshold`. It is recorded as the bundle's
+    ``policy.auto_threshold`` and used wherever the caller kept the default rule.
+    """
+    points = calibration_points(bundle, specs, trained, system, seed, note)
+    threshold, calls_ok, declines = choose_threshold(points)
     note(f"auto threshold {threshold}: on the fresh requests {calls_ok:.1%} called right, {declines:.1%} declined")
 
     def record(manifest: dict[str, Any]) -> None:
