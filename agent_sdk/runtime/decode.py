@@ -23,12 +23,12 @@ import numpy as np
 
 from agent_sdk.errors import ContextOverflowError, UserError
 from agent_sdk.runtime.phases import phase
-from agent_sdk.runtime.prefix_cache import CachedSequence, PrefixCache
+from agent_sdk.runtime.prefix_cache import SCRATCH_SEQUENCES, CachedSequence, PrefixCache
 from agent_sdk.runtime.sampler import Sampler, SamplingParams
 from agent_sdk.runtime.tokenizer import StreamDecoder, Tokenizer
 
 __all__ = [
-    "Decoder", "Forward", "Generation", "GenerationStats", "GenerationStream", "LogitsProcessor", "TokenConstraint",
+    "Decoder", "Forward", "ForwardMany", "Generation", "GenerationStats", "GenerationStream", "LogitsProcessor", "TokenConstraint",
     "TokenEvent", "encode_prompt", "fit_prompt", "peak_rss_mb",
 ]
 
@@ -40,6 +40,13 @@ class Forward(Protocol):
 
     def __call__(self, seq_id: int, ids: list[int], *, all_logits: bool = False) -> np.ndarray:
         """The logits after the last token, shape ``(vocab,)``, or after each, ``(len(ids), vocab)``."""
+
+
+class ForwardMany(Protocol):
+    """Runs the model on several KV-cache sequences at once: appends ``ids[i]`` to ``seq_ids[i]``."""
+
+    def __call__(self, seq_ids: Sequence[int], ids: Sequence[Sequence[int]]) -> list[np.ndarray]:
+        """The logits after each token of each sequence, ``(len(ids[i]), vocab)`` each."""
 
 
 class TokenConstraint(Protocol):
@@ -232,13 +239,16 @@ class Decoder:
         overflow: ``error`` or ``truncate``, for prompts longer than the window.
         keep_tokens: Tokens kept at the start when truncating.
         eos_token_ids: Tokens that end a generation.
+        forward_many: The model's batched forward pass over several sequences,
+            if it has one (scored continuations then share forward calls).
     """
 
     def __init__(
         self, forward: Forward, cache: PrefixCache, tokenizer: Tokenizer, *, context_window: int, overflow: str,
-        keep_tokens: int, eos_token_ids: set[int],
+        keep_tokens: int, eos_token_ids: set[int], forward_many: ForwardMany | None = None,
     ) -> None:
         self.forward = forward
+        self.forward_many = forward_many
         self.cache = cache
         self.tokenizer = tokenizer
         self.context_window = context_window
@@ -297,24 +307,38 @@ class Decoder:
     def continuation_logits(
         self, prefix: str | list[int], continuations: Sequence[Sequence[int]],
     ) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Logits after ``prefix`` and along each continuation (see :meth:`Engine.continuation_logits`)."""
+        """Logits after ``prefix`` and along each continuation (see :meth:`Engine.continuation_logits`).
+
+        With a batched forward (``forward_many``), the continuations run in
+        forks of the prefix :data:`SCRATCH_SEQUENCES` at a time, each group in
+        one forward call; otherwise one fork after another.
+        """
         ids = self.fit(prefix, max((len(c) for c in continuations), default=0))
         with phase("prefill"):
             seq, _, last = self.prefill(ids)
-        rows: list[np.ndarray] = []
-        for cont in continuations:
-            if not cont:
-                rows.append(np.empty((0, last.shape[-1]), dtype=last.dtype))
+        rows: list[np.ndarray | None] = [None] * len(continuations)
+        many = self.forward_many
+        batched = [i for i, c in enumerate(continuations) if c and self.cache.can_fork_scratch(len(ids) + len(c))]
+        for start in range(0, len(batched) if many is not None else 0, SCRATCH_SEQUENCES):
+            group = batched[start : start + SCRATCH_SEQUENCES]
+            conts = [[int(t) for t in continuations[i]] for i in group]
+            with phase("fork"), self.cache.scratch_forks(seq, [len(c) for c in conts]) as children:
+                for i, got in zip(group, many(children, conts) if many is not None else []):
+                    rows[i] = got
+        for i, cont in enumerate(continuations):
+            if rows[i] is not None:
                 continue
-            if self.cache.can_fork_scratch(len(ids) + len(cont)):
+            if not cont:
+                rows[i] = np.empty((0, last.shape[-1]), dtype=last.dtype)
+            elif self.cache.can_fork_scratch(len(ids) + len(cont)):
                 with phase("fork"), self.cache.scratch(need=len(cont), parent=seq) as child:
-                    rows.append(self.forward(child, [int(t) for t in cont], all_logits=True))
+                    rows[i] = self.forward(child, [int(t) for t in cont], all_logits=True)
             else:  # sliding-window models past their window: recompute the prefix instead of forking it
                 with phase("fork"), self.cache.scratch(need=len(ids) + len(cont)) as child:
                     self.forward(child, ids)
-                    rows.append(self.forward(child, [int(t) for t in cont], all_logits=True))
+                    rows[i] = self.forward(child, [int(t) for t in cont], all_logits=True)
         seq.last_used = time.monotonic()
-        return last, rows
+        return last, [r for r in rows if r is not None]
 
     def generate(
         self,

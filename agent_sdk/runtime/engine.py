@@ -31,7 +31,7 @@ from agent_sdk.runtime.decode import (
     encode_prompt,
     peak_rss_mb,
 )
-from agent_sdk.runtime.prefix_cache import PrefixCache
+from agent_sdk.runtime.prefix_cache import SCRATCH_SEQUENCES, PrefixCache
 from agent_sdk.runtime.sampler import SamplingParams
 from agent_sdk.runtime.tokenizer import Tokenizer
 from agent_sdk.runtime.tvm_model import TVMModel, load_tvm_runtime, open_bundle
@@ -111,7 +111,7 @@ class Engine:
         # The page pool: room for a full-window request next to cached prefixes.
         self.kv_tokens = max(kv_tokens or 2 * self.context_window, self.context_window)
         self._model = TVMModel(
-            self.path, self.manifest, verify=verify, max_sequences=self.max_cached_sequences + 1,
+            self.path, self.manifest, verify=verify, max_sequences=self.max_cached_sequences + SCRATCH_SEQUENCES,
             kv_tokens=self.kv_tokens, prefill_chunk=prefill_chunk, page_size=page_size,
         )
         self._cache = PrefixCache(self._model, max_sequences=self.max_cached_sequences, capacity_tokens=self.kv_tokens)
@@ -121,11 +121,16 @@ class Engine:
         """Every forward pass of the engine goes through here (the server and tests trace it)."""
         return self._model.forward(seq_id, ids, all_logits=all_logits)
 
+    def _forward_many(self, seq_ids: Sequence[int], ids: Sequence[Sequence[int]]) -> list[np.ndarray]:
+        """Every batched forward pass of the engine goes through here (tests trace it)."""
+        return self._model.forward_many(seq_ids, ids)
+
     def _decoder(self) -> Decoder:
         """The decode loop for one request, with the engine's current settings."""
         return Decoder(
             self._forward, self._cache, self.tokenizer, context_window=self.context_window, overflow=self.overflow,
             keep_tokens=self.keep_tokens, eos_token_ids=self.eos_token_ids,
+            forward_many=self._forward_many,
         )
 
     def reset(self) -> None:

@@ -11,14 +11,18 @@ driven through :class:`KVCache`, the three calls this needs.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
-__all__ = ["CachedSequence", "KVCache", "PrefixCache", "common_prefix"]
+__all__ = ["SCRATCH_SEQUENCES", "CachedSequence", "KVCache", "PrefixCache", "common_prefix"]
+
+SCRATCH_SEQUENCES = 8
+"""Temporary sequences the KV cache holds beside the kept ones: scored continuations of one prefix run in
+forks of it, this many in one forward call (value re-ranking scores up to 7: the written value and 6 spans)."""
 
 
 class KVCache(Protocol):
@@ -74,13 +78,14 @@ def common_prefix(a: list[int], b: list[int]) -> int:
 class PrefixCache:
     """The sequences kept in a KV cache for reuse.
 
-    The KV cache holds one sequence more than ``max_sequences``: the
-    :meth:`scratch` sequence, so that a scratch computation never evicts a
-    kept sequence to make a slot (only, like any request, when the page pool
-    lacks room for its tokens).
+    The KV cache holds :data:`SCRATCH_SEQUENCES` sequences more than
+    ``max_sequences``: the :meth:`scratch` and :meth:`scratch_forks`
+    sequences, so that a scratch computation never evicts a kept sequence
+    to make a slot (only, like any request, when the page pool lacks room
+    for its tokens).
 
     Args:
-        kv: The KV cache, with room for ``max_sequences + 1`` sequences.
+        kv: The KV cache, with room for ``max_sequences + SCRATCH_SEQUENCES`` sequences.
         max_sequences: Sequences kept at most (a request's own included).
         capacity_tokens: Tokens the page pool holds across all sequences.
     """
@@ -172,6 +177,33 @@ class PrefixCache:
             yield seq_id
         finally:
             self._kv.remove_sequence(seq_id)
+
+    @contextmanager
+    def scratch_forks(self, parent: CachedSequence, needs: Sequence[int]) -> Iterator[list[int]]:
+        """Temporary forks of all of ``parent``'s tokens, one per entry of ``needs``, removed on exit.
+
+        Each fork ``i`` may grow by ``needs[i]`` tokens; room for all of them
+        is made first. Callers check :meth:`can_fork_scratch` for each.
+
+        Raises:
+            ValueError: More forks than :data:`SCRATCH_SEQUENCES` at once.
+        """
+        if len(needs) > SCRATCH_SEQUENCES:
+            raise ValueError(f"{len(needs)} scratch forks at once; the KV cache has room for {SCRATCH_SEQUENCES}")
+        self.evict(keep=parent, need=sum(needs), new_sequences=0)
+        made: list[int] = []
+        try:
+            for need in needs:
+                seq_id = self.new_id()
+                if self.can_fork:
+                    self._kv.fork_sequence(parent.seq_id, seq_id, len(parent.tokens))
+                else:
+                    self._kv.fork_sequence(parent.seq_id, seq_id, len(parent.tokens), total=len(parent.tokens) + need)
+                made.append(seq_id)
+            yield list(made)
+        finally:
+            for seq_id in made:
+                self._kv.remove_sequence(seq_id)
 
     def evict(self, keep: CachedSequence | None = None, need: int = 0, *, new_sequences: int = 1) -> None:
         """Drops least recently used sequences until ``new_sequences`` more fit, with ``need`` free tokens.

@@ -228,6 +228,51 @@ class TVMModel:
             return np.concatenate(outs, axis=0)
         return outs[-1][-1]
 
+    def forward_many(self, seq_ids: Sequence[int], ids: Sequence[Sequence[int]]) -> list[np.ndarray]:
+        """Appends ``ids[i]`` to sequence ``seq_ids[i]`` for every ``i``, batched; returns each one's logits.
+
+        Sequences go into one forward call together while their tokens fit a
+        prefill chunk (the paged KV cache lays them out ragged: each attends
+        to its own keys only), so a few short continuations of one prefix
+        read the weights once instead of once each. A sequence longer than a
+        chunk runs on its own.
+
+        Args:
+            seq_ids: Distinct sequences.
+            ids: Tokens to append to each (non-empty).
+
+        Returns:
+            The logits after each of each sequence's tokens, ``(len(ids[i]), vocab)``.
+        """
+        if len(seq_ids) != len(ids) or len(set(seq_ids)) != len(seq_ids) or any(len(t) == 0 for t in ids):
+            raise EngineError("forward_many needs distinct sequences, each with tokens to append")
+        out: list[np.ndarray | None] = [None] * len(ids)
+        group: list[int] = []
+
+        def run(members: list[int]) -> None:
+            flat = np.asarray([t for i in members for t in ids[i]], dtype=np.int32)
+            emb = self._f_embed(self._tensor(flat), self._params)  # (1, sum n, h)
+            self._kv_begin(self._kv, self._shape([seq_ids[i] for i in members]), self._shape([len(ids[i]) for i in members]))
+            logits = self._f_prefill_all(emb, self._kv, self._params)
+            self._kv_end(self._kv)
+            rows = np.from_dlpack(logits[0])[0]  # (sum n, v)
+            start = 0
+            for i in members:
+                out[i] = rows[start : start + len(ids[i])].copy()
+                start += len(ids[i])
+
+        for i, toks in enumerate(ids):
+            if len(toks) > self.prefill_chunk:
+                out[i] = self.forward(seq_ids[i], [int(t) for t in toks], all_logits=True)
+                continue
+            if group and sum(len(ids[j]) for j in group) + len(toks) > self.prefill_chunk:
+                run(group)
+                group = []
+            group.append(i)
+        if group:
+            run(group)
+        return [o for o in out if o is not None]
+
     def require_hidden_states(self) -> Any:
         """The library's hidden-states function.
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from agent_sdk.runtime import Engine, SamplingParams
+from agent_sdk.runtime.prefix_cache import SCRATCH_SEQUENCES
 
 pytestmark = pytest.mark.integration
 
@@ -46,19 +47,69 @@ def test_continuation_logits_match_a_full_forward(llama_ckpt: Path, compile_bund
                 np.testing.assert_allclose(got, eng.logits(prefix + cont)[len(prefix):], atol=2e-4)
     # The forks are gone; only the prefix stays cached, once.
     assert [s.tokens for s in eng._cache.sequences.values()] == [prefix]
-    # Asked again about the same prefix, only the continuations run (the prefix's logits are kept).
+    # Asked again about the same prefix, only the continuations run (the prefix's logits are kept), all in one
+    # batched forward call.
     ran: list[int] = []
-    forward = eng._forward
+    batches: list[list[int]] = []
+    forward, forward_many = eng._forward, eng._forward_many
 
     def counting(seq_id: int, ids: list[int], **kw: bool) -> np.ndarray:
         ran.append(len(ids))
         return forward(seq_id, ids, **kw)
 
+    def counting_many(seq_ids: Sequence[int], ids: Sequence[Sequence[int]]) -> list[np.ndarray]:
+        batches.append([len(t) for t in ids])
+        return forward_many(seq_ids, ids)
+
     eng._forward = counting  # type: ignore[method-assign]
+    eng._forward_many = counting_many  # type: ignore[method-assign]
     last, rows = eng.continuation_logits(prefix, conts)
-    assert ran == [len(c) for c in conts if c]
+    assert ran == [] and batches == [[len(c) for c in conts if c]]
     np.testing.assert_allclose(last, eng.logits(prefix)[-1], atol=2e-4)
     assert [s.tokens for s in eng._cache.sequences.values()] == [prefix]
+
+
+def test_many_continuations_run_in_batches_and_match_one_at_a_time(
+    llama_ckpt: Path, compile_bundle: Callable[..., Path]
+) -> None:
+    """More continuations than scratch slots, and more tokens than a prefill chunk: batched as they fit."""
+    bundle = compile_bundle(llama_ckpt, "f32")
+    eng = Engine(bundle, context_window=128, kv_tokens=512, max_cached_sequences=2, prefill_chunk=16)
+    rng = np.random.default_rng(2)
+    prefix = [int(t) for t in rng.integers(3, eng.vocab_size, size=37)]  # ends inside a page: forks copy it
+    lengths = [1, 3, 2, 20, 5, 1, 7, 4, 2, 6, 1]  # 11 > SCRATCH_SEQUENCES; 20 > the 16-token chunk
+    conts = [[int(t) for t in rng.integers(3, eng.vocab_size, size=n)] for n in lengths]
+    batches: list[list[int]] = []
+    forward_many = eng._forward_many
+
+    def counting_many(seq_ids: Sequence[int], ids: Sequence[Sequence[int]]) -> list[np.ndarray]:
+        batches.append([len(t) for t in ids])
+        return forward_many(seq_ids, ids)
+
+    eng._forward_many = counting_many  # type: ignore[method-assign]
+    _, rows = eng.continuation_logits(prefix, conts)
+    assert batches == [lengths[:SCRATCH_SEQUENCES], lengths[SCRATCH_SEQUENCES:]]
+    # One at a time, in a fresh engine without the batched path.
+    ref = Engine(bundle, context_window=128, kv_tokens=512, max_cached_sequences=2, prefill_chunk=16)
+    one = ref._decoder()
+    one.forward_many = None
+    _, expected = one.continuation_logits(prefix, conts)
+    for cont, got, want in zip(conts, rows, expected):
+        assert got.shape == want.shape == (len(cont), eng.vocab_size)
+        np.testing.assert_allclose(got, want, atol=2e-4)
+        np.testing.assert_allclose(got, eng.logits(prefix + cont)[len(prefix):], atol=2e-4)
+    # The scratch forks are gone, and their pages with them: the kept prefix alone remains.
+    assert [s.tokens for s in eng._cache.sequences.values()] == [prefix]
+
+
+def test_forward_many_refuses_repeated_or_empty_sequences(llama_ckpt: Path, compile_bundle: Callable[..., Path]) -> None:
+    from agent_sdk.errors import EngineError
+
+    eng = Engine(compile_bundle(llama_ckpt, "f32"), context_window=64, kv_tokens=256, max_cached_sequences=2)
+    with pytest.raises(EngineError, match="distinct sequences"):
+        eng._model.forward_many([1, 1], [[5], [6]])
+    with pytest.raises(EngineError, match="distinct sequences"):
+        eng._model.forward_many([1, 2], [[5], []])
 
 
 def test_warm_then_reuse_then_reset(llama_ckpt: Path, compile_bundle: Callable[..., Path]) -> None:
@@ -116,5 +167,11 @@ def test_prefix_cache_extends_forks_and_evicts_least_recently_used() -> None:
     with cache.scratch(need=4, parent=b) as tmp:
         assert kv.live[tmp] == len(b.tokens) and tmp not in cache.sequences
     assert tmp not in kv.live
+    with cache.scratch_forks(b, [1, 2, 3]) as forks:
+        assert len(set(forks)) == 3 and all(kv.live[f] == len(b.tokens) for f in forks)
+        assert not set(forks) & set(cache.sequences)
+    assert not set(forks) & set(kv.live)
+    with pytest.raises(ValueError, match="scratch forks"), cache.scratch_forks(b, [1] * (SCRATCH_SEQUENCES + 1)):
+        pass
     cache.reset()
     assert not cache.sequences and not kv.live
