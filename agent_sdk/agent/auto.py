@@ -41,6 +41,10 @@ class AutoRule:
             linear; lower: a little shared vocabulary already says the tool is
             on topic, none says it is not).
         threshold: The score a call needs to be kept.
+        reads_forced: Whether :meth:`score` reads the log-probabilities of
+            forced tokens inside a jump-forward run (after its first). This
+            rule does not, so the call step does not compute them (NaN in
+            their place); a subclass whose score does sets it.
     """
 
     # Chosen by tools/search_auto_rule.py on the tuning half (even positions) of
@@ -59,6 +63,7 @@ class AutoRule:
     relevance_weight: float = 3.0
     relevance_saturation: float = 0.5
     threshold: float = -7.4
+    reads_forced: bool = False
 
     def __post_init__(self) -> None:
         if not self.relevance_saturation > 0:

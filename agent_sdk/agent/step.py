@@ -129,7 +129,7 @@ def decode_calls(
     t0 = time.perf_counter()
     gen = engine.generate(
         prompt_ids, SamplingParams(max_tokens=max_tokens), constraint=constraint, logprobs=choice == "auto",
-        logits_processor=ctx.processor,
+        forced_logprobs=policy.auto.reads_forced, logits_processor=ctx.processor,
     )
     forced = list(constraint.forced_flags[: len(gen.logprobs)]) if gen.logprobs is not None else []
     draft = CallDraft(text=gen.text, generation=gen, forced=forced)

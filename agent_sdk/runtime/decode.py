@@ -12,6 +12,7 @@ prefix. The results (:class:`Generation`, :class:`GenerationStats`,
 
 from __future__ import annotations
 
+import math
 import platform
 import resource
 import time
@@ -347,6 +348,7 @@ class Decoder:
         processor: LogitsProcessor | None,
         constraint: TokenConstraint | None = None,
         want_logprobs: bool = False,
+        forced_logprobs: bool = True,
     ) -> Generator[TokenEvent, None, Generation]:
         """Generates token by token (see :meth:`Engine.stream`); returns the :class:`Generation`."""
         t0 = time.perf_counter()
@@ -435,12 +437,14 @@ class Decoder:
                     finish = "context"
                     break
                 with phase("jump_forward" if len(run) > 1 else "decode"):
-                    if want_logprobs and len(run) > 1:
+                    if want_logprobs and forced_logprobs and len(run) > 1:
                         rows = self.forward(seq.seq_id, run, all_logits=True)  # (len(run), v)
                         lps.extend(_logprob(rows[i], run[i + 1]) for i in range(len(run) - 1))
                         logits = rows[-1]
                     else:
                         logits = self.forward(seq.seq_id, run)
+                        if want_logprobs and len(run) > 1:  # the output head is not run over a forced run's tokens
+                            lps.extend([math.nan] * (len(run) - 1))
                 stats.decode_steps += 1
                 seq.tokens.extend(run)
         finally:

@@ -187,3 +187,44 @@ def test_rerank_keeps_the_likeliest_whole_values(smollm2_engine: Engine) -> None
             break  # an earlier value changed: later ones were decoded after another prefix
         prefix = prompt + smollm2_engine.tokenizer.encode(r_text[:rs])
         assert _value_score(smollm2_engine, prefix, r_text[rs:re_]) >= _value_score(smollm2_engine, prefix, g_text[gs:ge]) - 1e-3
+
+
+def test_auto_scores_without_running_the_head_over_forced_tokens(smollm2_engine: Engine) -> None:
+    """The default rule reads only the tokens the model chose: a forced run is one plain forward (no head over
+    every token), NaN in the skipped log-probabilities, and the same call and score as computing them all."""
+    import dataclasses
+    import math
+
+    from agent_sdk.agent.backends import LocalBackend
+    from agent_sdk.agent.step import decode_calls
+
+    backend = LocalBackend(smollm2_engine)
+    request = "What's the weather in Paris in celsius?"
+    specs = Agent(smollm2_engine, tools=[get_weather]).tool_specs
+    prompt = smollm2_engine.tokenizer.encode(backend.prompt_text([{"role": "user", "content": request}], specs, None))
+    policy = DEFAULT_POLICY.replace(tool_choice="auto")
+    all_logits: list[bool] = []
+    forward = smollm2_engine._forward
+
+    def tracing(seq_id: int, ids: list[int], **kw: bool) -> object:
+        all_logits.append(bool(kw.get("all_logits")) and len(ids) > 1)
+        return forward(seq_id, ids, **kw)
+
+    smollm2_engine._forward = tracing  # type: ignore[method-assign]
+    try:
+        cheap = decode_calls(smollm2_engine, prompt, specs, policy=policy, max_tokens=64, request=request)
+        head_runs = sum(all_logits)
+        all_logits.clear()
+        full_policy = policy.replace(auto=dataclasses.replace(policy.auto, reads_forced=True))
+        full = decode_calls(smollm2_engine, prompt, specs, policy=full_policy, max_tokens=64, request=request)
+    finally:
+        del smollm2_engine._forward
+    assert head_runs == 0 and sum(all_logits) > 0
+    assert cheap.calls == full.calls == [("get_weather", {"city": "Paris", "unit": "c"})]
+    assert cheap.score == pytest.approx(full.score, abs=1e-3)
+    lp_cheap, lp_full = cheap.generation.logprobs, full.generation.logprobs
+    assert lp_cheap is not None and lp_full is not None and len(lp_cheap) == len(lp_full)
+    skipped = [i for i, lp in enumerate(lp_cheap) if math.isnan(lp)]
+    assert skipped and all(cheap.forced_flags[i] for i in skipped)  # only forced tokens go uncomputed
+    for a, b in zip(lp_cheap, lp_full):
+        assert math.isnan(a) or a == pytest.approx(b, abs=1e-3)
