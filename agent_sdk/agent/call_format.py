@@ -75,6 +75,10 @@ class CallFormat:
         """How to call a function, as the system prompt says it."""
         raise NotImplementedError
 
+    def system_prompt(self, tools: Sequence[dict[str, Any]], system: str | None) -> str | None:
+        """The whole system message, for a family trained on a tool listing of its own; None: the SDK's listing."""
+        return None
+
     def call_head(self, name: str) -> str:
         """A call's text up to its arguments (jump-forward feeds it once the name is decided)."""
         raise NotImplementedError

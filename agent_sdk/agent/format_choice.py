@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from agent_sdk.agent.call_format import HERMES, CallFormat
+from agent_sdk.agent.functiongemma_format import CONTROL_TOKENS, FUNCTIONGEMMA
 from agent_sdk.agent.qwen_format import QWEN
 from agent_sdk.runtime.tokenizer import Tokenizer
 
@@ -12,8 +13,11 @@ _QWEN_TAGS = ("<tool_call>", "</tool_call>")
 
 
 def native_call_format(tokenizer: Tokenizer) -> CallFormat:
-    """:data:`QWEN` when the vocabulary holds ``<tool_call>`` and ``</tool_call>`` as single tokens
-    (Qwen2.5, Qwen3, Hammer, xLAM), else :data:`HERMES` (the same syntax, tags spelled as text)."""
+    """:data:`FUNCTIONGEMMA` when the vocabulary holds FunctionGemma's control tokens, :data:`QWEN` when it
+    holds ``<tool_call>`` and ``</tool_call>`` as single tokens (Qwen2.5, Qwen3, Hammer, xLAM), else
+    :data:`HERMES` (the same syntax, tags spelled as text)."""
+    if all(tokenizer.token_id(tag) is not None for tag in CONTROL_TOKENS):
+        return FUNCTIONGEMMA
     if all(tokenizer.token_id(tag) is not None for tag in _QWEN_TAGS):
         return QWEN
     return HERMES

@@ -99,6 +99,10 @@ def system_prompt(
     example (49% vs 55% on the tuning questions) and the tools as JSON
     schemas (52%) scored lower.
     """
+    if tools:
+        own = call_format.system_prompt(tools, system)
+        if own is not None:  # a family with a declaration syntax of its own (FunctionGemma)
+            return own
     head = (system or DEFAULT_SYSTEM).strip()
     if not tools:
         return head

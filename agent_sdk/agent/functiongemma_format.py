@@ -1,0 +1,473 @@
+"""FunctionGemma's own tool syntax: declarations, calls and responses in its control tokens.
+
+FunctionGemma (Gemma 3 270M tuned for calls) was trained on a syntax of its
+own rather than JSON::
+
+    <start_function_declaration>declaration:get_weather{description:<escape>Weather now<escape>,
+        parameters:{properties:{city:{description:<escape>City<escape>,type:<escape>STRING<escape>}},
+        required:[<escape>city<escape>],type:<escape>OBJECT<escape>}}<end_function_declaration>
+    <start_function_call>call:get_weather{city:<escape>Paris<escape>,days:3}<end_function_call>
+    <start_function_response>response:get_weather{temperature:15}<end_function_response>
+
+Objects are ``{key:value,...}`` with bare keys, every string is wrapped in
+the single ``<escape>`` token, numbers, ``true``/``false``/``null`` and
+``[...]`` lists are as in JSON, and parallel calls are adjacent blocks.
+The declarations follow the trigger sentence
+:data:`FUNCTION_CALLING_PROMPT` in the first (developer/system) turn.
+
+:class:`FunctionGemmaFormat` renders and parses this syntax and builds the
+call grammar in it from each tool's JSON schema (:func:`arguments_rules`),
+with the control tokens matched as the single tokens the model emits, so an
+:class:`~agent_sdk.agent.Agent` over a FunctionGemma bundle calls in its
+native syntax. :func:`~agent_sdk.agent.format_choice.native_call_format`
+picks it for a vocabulary holding the control tokens.
+
+What the grammar enforces: the tool names, every declared key with its type
+(strings, integers, numbers, booleans, null, lists, nested objects, enums,
+``anyOf``/``oneOf``/type lists), required keys present, undeclared keys
+absent, keys in declared order. What it does not: string lengths and
+patterns, numeric bounds and list lengths (the JSON formats enforce them
+through llguidance's JSON schema support); the agent validates the parsed
+arguments against the schema before running the tool, so a value outside
+them comes back to the model as an observation. A string value cannot hold
+``<`` (the grammar ends a string only at the ``<escape>`` token, and text
+spelling ``<escape>`` would read as one). Value re-ranking and the
+argument copy bias read JSON and are inactive in this format.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from agent_sdk.agent.call_format import MAX_PARALLEL_CALLS, CallFormat
+from agent_sdk.errors import UserError
+
+if TYPE_CHECKING:
+    from agent_sdk.agent.parsing import ParseResult
+
+__all__ = [
+    "CONTROL_TOKENS", "ESCAPE", "FUNCTIONGEMMA", "FUNCTION_CALLING_PROMPT", "FunctionGemmaFormat", "arguments_rules",
+    "parse_value", "render_declaration", "render_value",
+]
+
+ESCAPE = "<escape>"
+START_DECLARATION, END_DECLARATION = "<start_function_declaration>", "<end_function_declaration>"
+START_CALL, END_CALL = "<start_function_call>", "<end_function_call>"
+START_RESPONSE, END_RESPONSE = "<start_function_response>", "<end_function_response>"
+CONTROL_TOKENS = (ESCAPE, START_DECLARATION, END_DECLARATION, START_CALL, END_CALL, START_RESPONSE, END_RESPONSE)
+"""The single tokens of FunctionGemma's vocabulary this syntax is written in."""
+
+FUNCTION_CALLING_PROMPT = "You are a model that can do function calling with the following functions"
+"""The sentence FunctionGemma was trained to read before its declarations (it switches tool use on)."""
+
+# Deepest nesting of values the parser follows (a tool's arguments are a few levels at most).
+_MAX_DEPTH = 64
+# Largest call block the parser reads, as for the JSON formats.
+_MAX_BLOCK = 65_536
+_KEY = re.compile(r"[A-Za-z_$][A-Za-z0-9_.$\-]*")
+_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+_NAME = re.compile(r"call:([^{}<>\s]+)\{")
+
+
+def render_value(value: Any) -> str:
+    """A value in FunctionGemma's syntax (strings in ``<escape>``, bare object keys).
+
+    Raises:
+        UserError: A value with no form in this syntax (a non-finite float, a
+            string holding ``<escape>``, a key that is not a plain name).
+    """
+    if isinstance(value, str):
+        if ESCAPE in value:
+            raise UserError(f"a string value cannot contain {ESCAPE} in FunctionGemma's syntax: {value[:60]!r}")
+        return f"{ESCAPE}{value}{ESCAPE}"
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise UserError(f"{value} has no form in FunctionGemma's syntax")
+        return json.dumps(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(render_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        parts = []
+        for k, v in value.items():
+            if not isinstance(k, str) or not _KEY.fullmatch(k):
+                raise UserError(f"object key {k!r} is not a plain name, which FunctionGemma's syntax needs")
+            parts.append(f"{k}:{render_value(v)}")
+        return "{" + ",".join(parts) + "}"
+    raise UserError(f"a {type(value).__name__} has no form in FunctionGemma's syntax")
+
+
+def _schema_for_declaration(schema: Any) -> Any:
+    """A JSON schema as FunctionGemma's declarations show it: keys sorted, types in capitals."""
+    if isinstance(schema, dict):
+        out: dict[str, Any] = {}
+        for k in sorted(schema):
+            v = schema[k]
+            if k == "type" and isinstance(v, str):
+                out[k] = v.upper()
+            elif k == "type" and isinstance(v, list):
+                out[k] = [t.upper() if isinstance(t, str) else t for t in v]
+            elif k == "properties" and isinstance(v, dict):
+                out[k] = {name: _schema_for_declaration(sub) for name, sub in v.items()}  # declared order
+            else:
+                out[k] = _schema_for_declaration(v)
+        return out
+    if isinstance(schema, list):
+        return [_schema_for_declaration(v) for v in schema]
+    return schema
+
+
+def render_declaration(tool: dict[str, Any]) -> str:
+    """One tool as a FunctionGemma declaration block (``{"name", "description", "parameters"}``)."""
+    body: dict[str, Any] = {}
+    if tool.get("description"):
+        body["description"] = str(tool["description"]).strip()
+    params = tool.get("parameters") or {"type": "object", "properties": {}}
+    body["parameters"] = _schema_for_declaration(params)
+    return f"{START_DECLARATION}declaration:{tool['name']}{_render_loose(body)}{END_DECLARATION}"
+
+
+def _render_loose(value: Any) -> str:
+    """:func:`render_value` for schema text: keys that are not plain names (``$ref``, ``x-...``) are kept as written."""
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{_render_loose(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_render_loose(v) for v in value) + "]"
+    if isinstance(value, str):
+        return f"{ESCAPE}{value.replace(ESCAPE, '')}{ESCAPE}"
+    return render_value(value)
+
+
+class FunctionGemmaSyntaxError(ValueError):
+    """Text that is not a value in FunctionGemma's syntax, with where it went wrong."""
+
+    def __init__(self, message: str, position: int) -> None:
+        super().__init__(message)
+        self.position = position
+
+
+def parse_value(text: str, start: int = 0, *, depth: int = 0) -> tuple[Any, int]:
+    """Reads one value of FunctionGemma's syntax at ``start``; returns it and the index after it.
+
+    Raises:
+        FunctionGemmaSyntaxError: Not a value there (or nested deeper than 64).
+    """
+    if depth > _MAX_DEPTH:
+        raise FunctionGemmaSyntaxError("values nested too deeply", start)
+    if text.startswith(ESCAPE, start):
+        end = text.find(ESCAPE, start + len(ESCAPE))
+        if end < 0:
+            raise FunctionGemmaSyntaxError(f"a string opened with {ESCAPE} is never closed", start)
+        return text[start + len(ESCAPE) : end], end + len(ESCAPE)
+    for word, value in (("true", True), ("false", False), ("null", None)):
+        if text.startswith(word, start):
+            return value, start + len(word)
+    m = _NUMBER.match(text, start)
+    if m:
+        literal = m.group(0)
+        if len(literal) > 640:
+            raise FunctionGemmaSyntaxError("a number of more than 640 characters", start)
+        if any(c in literal for c in ".eE"):
+            number = float(literal)
+            if not math.isfinite(number):
+                raise FunctionGemmaSyntaxError(f"number {literal[:40]} is out of range", start)
+            return number, m.end()
+        return int(literal), m.end()
+    if text.startswith("[", start):
+        items: list[Any] = []
+        i = start + 1
+        if text.startswith("]", i):
+            return items, i + 1
+        while True:
+            item, i = parse_value(text, i, depth=depth + 1)
+            items.append(item)
+            if text.startswith(",", i):
+                i += 1
+            elif text.startswith("]", i):
+                return items, i + 1
+            else:
+                raise FunctionGemmaSyntaxError("expected ',' or ']' in a list", i)
+    if text.startswith("{", start):
+        obj: dict[str, Any] = {}
+        i = start + 1
+        if text.startswith("}", i):
+            return obj, i + 1
+        while True:
+            km = _KEY.match(text, i)
+            if not km or not text.startswith(":", km.end()):
+                raise FunctionGemmaSyntaxError("expected key: in an object", i)
+            value, i = parse_value(text, km.end() + 1, depth=depth + 1)
+            obj[km.group(0)] = value
+            if text.startswith(",", i):
+                i += 1
+            elif text.startswith("}", i):
+                return obj, i + 1
+            else:
+                raise FunctionGemmaSyntaxError("expected ',' or '}' in an object", i)
+    raise FunctionGemmaSyntaxError("expected a value", start)
+
+
+# ------------------------------------------------------------------ grammar
+
+_SHARED_RULES = [
+    # A string: the <escape> token, text without '<', the <escape> token.
+    "fg_str: <escape> FG_TEXT? <escape>",
+    "FG_TEXT: /[^<]+/",
+    "FG_INT: /-?(0|[1-9][0-9]*)/",
+    "FG_NUM: /-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)?/",
+    "FG_KEY: /[A-Za-z_][A-Za-z0-9_]*/",
+    # Any value (an untyped schema, or an object's free keys).
+    ('fg_any: fg_str | FG_NUM | "true" | "false" | "null" | "[" (fg_any ("," fg_any)*)? "]"'
+     ' | "{" (FG_KEY ":" fg_any ("," FG_KEY ":" fg_any)*)? "}"'),
+]
+
+
+class _Rules:
+    """Lark rules for values of one tool's arguments, named ``<prefix>_<n>``."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.lines: list[str] = []
+
+    def add(self, rhs: str) -> str:
+        name = f"{self.prefix}_{len(self.lines)}"
+        self.lines.append(f"{name}: {rhs}")
+        return name
+
+    def literal(self, value: Any) -> str:
+        if isinstance(value, str):
+            return f"<escape> {json.dumps(value, ensure_ascii=False)} <escape>"
+        return json.dumps(render_value(value))
+
+    def value(self, schema: Any, depth: int = 0) -> str:
+        if depth > _MAX_DEPTH:
+            raise UserError("a tool's schema is nested too deeply for FunctionGemma's call grammar")
+        if not isinstance(schema, dict) or not schema:
+            return "fg_any"
+        if "enum" in schema:
+            values = [v for v in schema["enum"] if _renders(v)]
+            if not values:
+                raise UserError(f"an enum with no value FunctionGemma's syntax can write: {schema['enum']!r}")
+            return self.add(" | ".join(self.literal(v) for v in values))
+        if "const" in schema:
+            return self.add(self.literal(schema["const"]))
+        for key in ("anyOf", "oneOf"):
+            if isinstance(schema.get(key), list) and schema[key]:
+                return self.add(" | ".join(self.value({**_without(schema, key), **sub}, depth + 1)
+                                           for sub in schema[key]))
+        kind = schema.get("type")
+        if isinstance(kind, list):
+            return self.add(" | ".join(self.value({**schema, "type": k}, depth + 1) for k in kind))
+        if kind == "string":
+            return "fg_str"
+        if kind == "integer":
+            return "FG_INT"
+        if kind == "number":
+            return "FG_NUM"
+        if kind == "boolean":
+            return self.add('"true" | "false"')
+        if kind == "null":
+            return self.add('"null"')
+        if kind == "array":
+            item = self.value(schema.get("items"), depth + 1)
+            return self.add(f'"[" ({item} ("," {item})*)? "]"')
+        if kind == "object" or "properties" in schema:
+            return self.object(schema, depth)
+        return "fg_any"
+
+    def object(self, schema: dict[str, Any], depth: int) -> str:
+        props = schema.get("properties")
+        if not isinstance(props, dict) or not props:
+            extra = schema.get("additionalProperties")
+            if extra is False:
+                return self.add('"{" "}"')
+            value = self.value(extra, depth + 1) if isinstance(extra, dict) else "fg_any"
+            return self.add(f'"{{" (FG_KEY ":" {value} ("," FG_KEY ":" {value})*)? "}}"')
+        for key in props:
+            if not _KEY.fullmatch(str(key)):
+                raise UserError(f"property {key!r} is not a plain name, which FunctionGemma's syntax needs")
+        required = set(schema.get("required") or [])
+        keys = list(props)
+        members = [f'{json.dumps(k + ":")} {self.value(props[k], depth + 1)}' for k in keys]
+        # Keys in declared order; optional ones may be left out. The first key written is any key up to and
+        # including the first required one; every later key follows a comma (required: always).
+        rest: list[str] = [""] * (len(keys) + 1)
+        for j in range(len(keys) - 1, -1, -1):
+            piece = f'"," {members[j]}'
+            rest[j] = (f"{piece} {rest[j + 1]}" if keys[j] in required else f"({piece})? {rest[j + 1]}").strip()
+        firsts = []
+        for j, key in enumerate(keys):
+            firsts.append(f"{members[j]} {rest[j + 1]}".strip())
+            if key in required:
+                break
+        body = " | ".join(f"({f})" for f in firsts)
+        if not required:
+            body = f"({body})?"
+        return self.add(f'"{{" {body} "}}"')
+
+
+def _without(schema: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in schema.items() if k != key}
+
+
+def _renders(value: Any) -> bool:
+    try:
+        render_value(value)
+    except UserError:
+        return False
+    return True
+
+
+def arguments_rules(parameters: dict[str, Any] | None, prefix: str) -> tuple[str, list[str]]:
+    """Lark rules for a call's arguments object in FunctionGemma's syntax.
+
+    Args:
+        parameters: The tool's JSON schema (an object).
+        prefix: Names the rules (unique per tool in one grammar).
+
+    Returns:
+        ``(rule name, rule lines)``; the lines use the shared ``fg_*`` rules
+        that :meth:`FunctionGemmaFormat.grammar` adds once.
+
+    Raises:
+        UserError: A schema this syntax cannot write (keys that are not plain names).
+    """
+    rules = _Rules(prefix)
+    params = parameters if isinstance(parameters, dict) else {"type": "object", "properties": {}}
+    name = rules.object({**params, "type": "object"}, 0)
+    return name, rules.lines
+
+
+@dataclass(frozen=True)
+class FunctionGemmaFormat(CallFormat):
+    """FunctionGemma's ``<start_function_call>call:name{key:value}<end_function_call>`` blocks."""
+
+    name: str = "functiongemma"
+    open: str = START_CALL
+    close: str = END_CALL
+    separator: str = ""
+    args_key: str = "\x00functiongemma-arguments\x00"  # never in text: JSON-reading stages stay inactive
+    result_open: str = START_RESPONSE
+    result_close: str = END_RESPONSE
+
+    @property
+    def instructions(self) -> str:
+        return ""
+
+    def system_prompt(self, tools: Sequence[dict[str, Any]], system: str | None) -> str | None:
+        """The trigger sentence and one declaration per tool, after the caller's own instructions."""
+        head = f"{system.strip()}\n" if system and system.strip() else ""
+        return head + FUNCTION_CALLING_PROMPT + "".join(render_declaration(t) for t in tools)
+
+    def call_head(self, name: str) -> str:
+        return f"call:{name}"
+
+    def call_tail(self) -> str:
+        return ""
+
+    def render_call(self, name: str, arguments: Any) -> str:
+        return f"{self.open}call:{name}{render_value(arguments if arguments is not None else {})}{self.close}"
+
+    def render_result(self, content: str) -> str:
+        """A tool result: ``response:result{value:...}`` holding the result's text (or its JSON value)."""
+        try:
+            value: Any = json.loads(content)
+            body = render_value(value if isinstance(value, dict) else {"value": value})
+        except (ValueError, UserError):
+            body = render_value({"value": content.replace(ESCAPE, "")})
+        return f"{START_RESPONSE}response:result{body}{END_RESPONSE}"
+
+    def arguments_start(self, text: str, start: int = 0) -> int:
+        return -1
+
+    def last_arguments_start(self, text: str) -> int:
+        return -1
+
+    def current_tool(self, text: str) -> str | None:
+        names = _NAME.findall(text)
+        return names[-1] if names else None
+
+    def parse(self, text: str, *, known_tools: Collection[str] | None = None) -> ParseResult:
+        """The calls in ``text``: every ``<start_function_call>`` block; what cannot be read is an error."""
+        from agent_sdk.agent.parsing import ParsedCall, ParseError, ParseResult
+
+        if not isinstance(text, str):
+            raise UserError(f"parse needs a str, got {type(text).__name__}")
+        calls: list[ParsedCall] = []
+        errors: list[ParseError] = []
+        free: list[str] = []
+        cursor = 0
+        while True:
+            start = text.find(START_CALL, cursor)
+            if start < 0:
+                free.append(text[cursor:])
+                break
+            free.append(text[cursor:start])
+            end = text.find(END_CALL, start)
+            nxt = text.find(START_CALL, start + len(START_CALL))
+            if end < 0 or (0 <= nxt < end):
+                stop = nxt if nxt >= 0 else len(text)
+                errors.append(ParseError("a function call block is not closed", text[start:stop], start))
+                cursor = stop
+                continue
+            raw = text[start : end + len(END_CALL)]
+            body = text[start + len(START_CALL) : end]
+            cursor = end + len(END_CALL)
+            if len(body) > _MAX_BLOCK:
+                errors.append(ParseError("the function call block is too long", raw[:200], start))
+                continue
+            m = re.match(r"call:([^{}<>\s]+)", body)
+            if not m:
+                errors.append(ParseError("a function call must start with call:<name>", raw, start))
+                continue
+            try:
+                args, after = parse_value(body, m.end())
+            except FunctionGemmaSyntaxError as exc:
+                errors.append(ParseError(f"the call's arguments cannot be read: {exc}", raw,
+                                         start + len(START_CALL) + exc.position))
+                continue
+            if not isinstance(args, dict) or body[after:].strip():
+                errors.append(ParseError("a call's arguments must be one {key:value,...} object", raw, start))
+                continue
+            calls.append(ParsedCall(m.group(1), args, raw))
+        return ParseResult(calls=calls, text="".join(free).strip(), errors=errors)
+
+    def grammar(self, tools: Sequence[dict[str, Any]], *, choice: str = "required", parallel: bool = False,
+                max_calls: int = MAX_PARALLEL_CALLS) -> str:
+        """A Lark grammar (llguidance dialect) for calls to ``tools`` in this syntax (control tokens as tokens).
+
+        Raises:
+            UserError: No tools, ``choice`` names an unknown tool, or a schema
+                this syntax cannot write.
+        """
+        if not tools:
+            raise UserError("a tool-call grammar needs at least one tool")
+        names = [t["name"] for t in tools]
+        if choice not in ("required", "auto"):
+            if choice not in names:
+                raise UserError(f"tool_choice names unknown tool {choice!r}; tools: {', '.join(names)}")
+            tools = [t for t in tools if t["name"] == choice]
+        lines: list[str] = []
+        alts = []
+        for i, t in enumerate(tools):
+            args, rules = arguments_rules(t.get("parameters"), f"fg{i}")
+            lines.append(f"call_{i}: {json.dumps('call:' + str(t['name']), ensure_ascii=False)} {args}")
+            lines.extend(rules)
+            alts.append(f"call_{i}")
+        if parallel and max_calls > 1:
+            start = f"start: block{{1,{max_calls}}}"
+        else:
+            start = "start: block"
+        head = [start, "block: <start_function_call> call <end_function_call>", "call: " + " | ".join(alts)]
+        return "\n".join([*head, *lines, *_SHARED_RULES]) + "\n"
+
+
+FUNCTIONGEMMA = FunctionGemmaFormat()

@@ -1,0 +1,216 @@
+"""FunctionGemma's call syntax: rendering, parsing (hostile text included) and the call grammar under llguidance."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agent_sdk.agent.functiongemma_format import (
+    CONTROL_TOKENS,
+    FUNCTION_CALLING_PROMPT,
+    FUNCTIONGEMMA,
+    parse_value,
+    render_declaration,
+    render_value,
+)
+from agent_sdk.agent.prompting import system_prompt
+from agent_sdk.errors import AgentSDKError, UserError
+
+pytestmark = pytest.mark.unit
+
+WEATHER = {
+    "name": "get_current_weather",
+    "description": "Gets the current weather in a given location.",
+    "parameters": {
+        "type": "object",
+        "properties": {
+            "location": {"type": "string", "description": 'The city and state, e.g. "San Francisco, CA" or "Tokyo, JP"'},
+            "unit": {"type": "string", "enum": ["celsius", "fahrenheit"],
+                     "description": "The unit to return the temperature in."},
+        },
+        "required": ["location"],
+    },
+}
+
+
+def test_a_declaration_is_written_as_functiongemmas_documentation_shows_it() -> None:
+    # The weather tool of Google's FunctionGemma formatting guide, character for character.
+    assert render_declaration(WEATHER) == (
+        "<start_function_declaration>declaration:get_current_weather{description:<escape>Gets the current weather "
+        "in a given location.<escape>,parameters:{properties:{location:{description:<escape>The city and state, "
+        'e.g. "San Francisco, CA" or "Tokyo, JP"<escape>,type:<escape>STRING<escape>},unit:{description:<escape>The '
+        "unit to return the temperature in.<escape>,enum:[<escape>celsius<escape>,<escape>fahrenheit<escape>],"
+        "type:<escape>STRING<escape>}},required:[<escape>location<escape>],type:<escape>OBJECT<escape>}}"
+        "<end_function_declaration>"
+    )
+
+
+def test_the_system_prompt_is_the_trigger_sentence_and_the_declarations() -> None:
+    text = system_prompt([WEATHER], None, call_format=FUNCTIONGEMMA)
+    assert text == FUNCTION_CALLING_PROMPT + render_declaration(WEATHER)
+    assert system_prompt([WEATHER], "Be brief.", call_format=FUNCTIONGEMMA).startswith("Be brief.\n" + FUNCTION_CALLING_PROMPT)
+    assert system_prompt([], "Be brief.", call_format=FUNCTIONGEMMA) == "Be brief."
+
+
+def test_calls_and_results_render_in_the_native_syntax() -> None:
+    call = FUNCTIONGEMMA.render_call("get_current_weather", {"location": "Tokyo, Japan", "days": 3, "alerts": True})
+    assert call == ("<start_function_call>call:get_current_weather{location:<escape>Tokyo, Japan<escape>,days:3,"
+                    "alerts:true}<end_function_call>")
+    two = FUNCTIONGEMMA.render_calls([("a", {}), ("b", {"x": [1, 2.5, None]})])
+    assert two == "<start_function_call>call:a{}<end_function_call><start_function_call>call:b{x:[1,2.5,null]}<end_function_call>"
+    assert FUNCTIONGEMMA.render_result('{"temperature": 15, "weather": "sunny"}') == (
+        "<start_function_response>response:result{temperature:15,weather:<escape>sunny<escape>}"
+        "<end_function_response>")
+    assert FUNCTIONGEMMA.render_result("done <escape>!") == (
+        "<start_function_response>response:result{value:<escape>done !<escape>}<end_function_response>")
+    for bad in ({"a b": 1}, {"x": float("nan")}, {"x": "has <escape> inside"}, {"x": object()}):
+        with pytest.raises(UserError):
+            FUNCTIONGEMMA.render_call("t", bad)
+
+
+_plain = st.text(alphabet=st.characters(exclude_characters="<", exclude_categories=["Cs"]), max_size=12)
+_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**12, 10**12) | st.floats(allow_nan=False, allow_infinity=False) | _plain,
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_values)
+def test_values_round_trip(value: Any) -> None:
+    text = render_value(value)
+    parsed, end = parse_value(text)
+    assert end == len(text)
+    assert parsed == value
+
+
+def test_parse_reads_calls_text_and_errors_and_never_raises_on_text() -> None:
+    text = ("Sure.<start_function_call>call:get_current_weather{location:<escape>Paris, {FR}<escape>,days:2}"
+            "<end_function_call><start_function_call>call:b{}<end_function_call> done")
+    result = FUNCTIONGEMMA.parse(text)
+    assert [(c.name, c.arguments) for c in result.calls] == [
+        ("get_current_weather", {"location": "Paris, {FR}", "days": 2}), ("b", {})]
+    assert result.text == "Sure. done" and not result.errors
+    hostile = [
+        "<start_function_call>call:x{a:<escape>never closed",
+        "<start_function_call>call:x{a:1<start_function_call>call:y{}<end_function_call>",
+        "<start_function_call>{a:1}<end_function_call>",
+        "<start_function_call>call:x[1,2]<end_function_call>",
+        "<start_function_call>call:x{a:1} trailing<end_function_call>",
+        "<start_function_call>call:x{a:1e999}<end_function_call>",
+        "<start_function_call>call:x{" + "a:[" * 200 + "1" + "]" * 200 + "}<end_function_call>",
+        "<start_function_call>call:x{a:" + "9" * 700 + "}<end_function_call>",
+        "<start_function_call>call:x{a:" + "x" * 70_000 + "}<end_function_call>",
+        "<start_function_call>call:x{:1}<end_function_call>",
+        "<end_function_call><escape>call:x{}",
+    ]
+    for bad in hostile:
+        result = FUNCTIONGEMMA.parse(bad)
+        assert all(c.name == "y" for c in result.calls), bad
+        assert result.errors or not bad.startswith("<start"), bad
+    assert [c.name for c in FUNCTIONGEMMA.parse(hostile[1]).calls] == ["y"]
+    with pytest.raises(UserError):
+        FUNCTIONGEMMA.parse(b"bytes")  # type: ignore[arg-type]
+
+
+def test_the_tool_being_called_and_json_stages_stay_inactive() -> None:
+    assert FUNCTIONGEMMA.current_tool("<start_function_call>call:get_current_weather{location:<escape>Pa") == (
+        "get_current_weather")
+    assert FUNCTIONGEMMA.current_tool("no call") is None
+    assert FUNCTIONGEMMA.arguments_start('{"arguments": {}}') == -1
+    assert FUNCTIONGEMMA.ends_call("...}<end_function_call>")
+
+
+# ------------------------------------------------------------------ the grammar, under llguidance
+
+
+@pytest.fixture(scope="module")
+def grammar_engine(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from tokenizers import AddedToken
+
+    from agent_sdk.constrain.grammar import GrammarEngine
+    from tests.fixtures.checkpoints import build_bpe_tokenizer
+
+    tok = build_bpe_tokenizer()
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in CONTROL_TOKENS])
+    path: Path = tmp_path_factory.mktemp("fg") / "tokenizer.json"
+    tok.save(str(path))
+    engine = GrammarEngine(path.read_text(), vocab_size=tok.get_vocab_size(), eos_token_ids=[2])
+    engine.hf = tok  # type: ignore[attr-defined]
+    return engine
+
+
+TOOLS = [
+    WEATHER,
+    {"name": "set_alarm", "parameters": {"type": "object", "properties": {
+        "hour": {"type": "integer"}, "minute": {"type": "integer"}, "label": {"type": "string"},
+        "days": {"type": "array", "items": {"type": "string", "enum": ["mon", "tue"]}},
+        "loud": {"type": "boolean"}, "volume": {"anyOf": [{"type": "number"}, {"type": "null"}]},
+        "extra": {"type": "object", "properties": {"snooze": {"type": "integer"}}, "required": ["snooze"]},
+    }, "required": ["hour", "label"]}},
+    {"name": "ping", "parameters": {"type": "object", "properties": {}}},
+]
+
+
+def _feed(engine: Any, grammar: str, text: str) -> bool:
+    """Whether the grammar accepts ``text`` (tokenized with the control tokens as single tokens) to its end."""
+    c = engine.constraint(grammar)
+    for t in engine.hf.encode(text, add_special_tokens=False).ids:
+        try:
+            c.accept(t)
+        except AgentSDKError:
+            return False
+    return c.is_accepting()
+
+
+@pytest.mark.parametrize("name,args", [
+    ("get_current_weather", {"location": "Tokyo, Japan"}),
+    ("get_current_weather", {"location": "", "unit": "fahrenheit"}),
+    ("set_alarm", {"hour": 7, "label": "wake up, {now}!"}),
+    ("set_alarm", {"hour": -1, "minute": 30, "label": "x", "days": ["mon", "tue"], "loud": False, "volume": 0.5,
+                   "extra": {"snooze": 5}}),
+    ("set_alarm", {"hour": 0, "label": "y", "days": [], "volume": None}),
+    ("ping", {}),
+])
+def test_the_grammar_accepts_every_valid_call(grammar_engine: Any, name: str, args: dict[str, Any]) -> None:
+    grammar = FUNCTIONGEMMA.grammar(TOOLS)
+    assert _feed(grammar_engine, grammar, FUNCTIONGEMMA.render_call(name, args))
+
+
+@pytest.mark.parametrize("text", [
+    "<start_function_call>call:get_current_weather{unit:<escape>celsius<escape>}<end_function_call>",  # required
+    ("<start_function_call>call:get_current_weather{location:<escape>x<escape>,unit:<escape>kelvin<escape>}"
+    "<end_function_call>"),  # enum
+    ("<start_function_call>call:get_current_weather{location:<escape>x<escape>,city:<escape>y<escape>}"
+    "<end_function_call>"),  # undeclared key
+    ("<start_function_call>call:get_current_weather{unit:<escape>celsius<escape>,location:<escape>x<escape>}"
+    "<end_function_call>"),  # declared order
+    "<start_function_call>call:set_alarm{hour:7.5,label:<escape>x<escape>}<end_function_call>",  # integer
+    "<start_function_call>call:set_alarm{hour:<escape>7<escape>,label:<escape>x<escape>}<end_function_call>",
+    "<start_function_call>call:set_alarm{hour:7,label:<escape>x<escape>,extra:{}}<end_function_call>",  # nested
+    ("<start_function_call>call:set_alarm{hour:7,label:<escape>x<escape>,days:[<escape>sun<escape>]}"
+    "<end_function_call>"),
+    "<start_function_call>call:unknown{}<end_function_call>",
+    "<start_function_call>call:get_current_weather{location:\"x\"}<end_function_call>",  # JSON string
+])
+def test_the_grammar_refuses_invalid_calls(grammar_engine: Any, text: str) -> None:
+    assert not _feed(grammar_engine, FUNCTIONGEMMA.grammar(TOOLS), text)
+
+
+def test_parallel_calls_and_a_named_tool(grammar_engine: Any) -> None:
+    two = FUNCTIONGEMMA.render_calls([("ping", {}), ("get_current_weather", {"location": "Oslo"})])
+    assert _feed(grammar_engine, FUNCTIONGEMMA.grammar(TOOLS, parallel=True), two)
+    assert not _feed(grammar_engine, FUNCTIONGEMMA.grammar(TOOLS), two)
+    only = FUNCTIONGEMMA.grammar(TOOLS, choice="ping")
+    assert _feed(grammar_engine, only, FUNCTIONGEMMA.render_call("ping", {}))
+    assert not _feed(grammar_engine, only, FUNCTIONGEMMA.render_call("get_current_weather", {"location": "Oslo"}))
+    with pytest.raises(UserError, match="unknown tool"):
+        FUNCTIONGEMMA.grammar(TOOLS, choice="nope")
+    with pytest.raises(UserError, match="plain name"):
+        FUNCTIONGEMMA.grammar([{"name": "t", "parameters": {"type": "object", "properties": {"a b": {}}}}])
