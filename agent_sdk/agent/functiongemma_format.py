@@ -308,9 +308,9 @@ class _Rules:
             firsts.append(f"{members[j]} {rest[j + 1]}".strip())
             if key in required:
                 break
-        body = " | ".join(f"({f})" for f in firsts)
+        body = "(" + " | ".join(f"({f})" for f in firsts) + ")"
         if not required:
-            body = f"({body})?"
+            body += "?"
         return self.add(f'"{{" {body} "}}"')
 
 

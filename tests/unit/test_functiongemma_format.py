@@ -155,6 +155,10 @@ TOOLS = [
         "extra": {"type": "object", "properties": {"snooze": {"type": "integer"}}, "required": ["snooze"]},
     }, "required": ["hour", "label"]}},
     {"name": "ping", "parameters": {"type": "object", "properties": {}}},
+    {"name": "timer", "parameters": {"type": "object", "properties": {  # optional keys before and after a required one
+        "label": {"type": "string"}, "minutes": {"type": "integer"}, "sound": {"type": "boolean"}},
+        "required": ["minutes"]}},
+    {"name": "note", "parameters": {"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "null"}}}},
 ]
 
 
@@ -177,6 +181,13 @@ def _feed(engine: Any, grammar: str, text: str) -> bool:
                    "extra": {"snooze": 5}}),
     ("set_alarm", {"hour": 0, "label": "y", "days": [], "volume": None}),
     ("ping", {}),
+    ("timer", {"minutes": 3}),
+    ("timer", {"label": "tea", "minutes": 3}),
+    ("timer", {"label": "tea", "minutes": 3, "sound": True}),
+    ("timer", {"minutes": 3, "sound": False}),
+    ("note", {}),
+    ("note", {"b": None}),
+    ("note", {"a": "x", "b": None}),
 ])
 def test_the_grammar_accepts_every_valid_call(grammar_engine: Any, name: str, args: dict[str, Any]) -> None:
     grammar = FUNCTIONGEMMA.grammar(TOOLS)
@@ -197,6 +208,11 @@ def test_the_grammar_accepts_every_valid_call(grammar_engine: Any, name: str, ar
     ("<start_function_call>call:set_alarm{hour:7,label:<escape>x<escape>,days:[<escape>sun<escape>]}"
     "<end_function_call>"),
     "<start_function_call>call:unknown{}<end_function_call>",
+    "<start_function_call>call:timer{label:<escape>tea<escape>}<end_function_call>",  # required after optional
+    "<start_function_call>call:timer{}<end_function_call>",
+    "<start_function_call>call:timer{sound:true,minutes:3}<end_function_call>",
+    "<start_function_call>call:note{b:null,a:<escape>x<escape>}<end_function_call>",
+    "<start_function_call>call:note{,}<end_function_call>",
     "<start_function_call>call:get_current_weather{location:\"x\"}<end_function_call>",  # JSON string
 ])
 def test_the_grammar_refuses_invalid_calls(grammar_engine: Any, text: str) -> None:

@@ -285,3 +285,32 @@ def test_token_bytes_without_a_decoder_is_none(tmp_path: Path) -> None:
 
     HFTokenizer(models.BPE(vocab={"a": 0, "b": 1}, merges=[])).save(str(tmp_path / "tokenizer.json"))
     assert Tokenizer(tmp_path).token_bytes() is None
+
+
+@pytest.mark.parametrize("kind", ["user_defined", "control"])
+def test_a_functiongemma_gguf_vocabulary_gets_the_native_call_format_and_its_grammar(kind: str, tmp_path: Path) -> None:
+    """FunctionGemma's control tokens in a SentencePiece GGUF (user-defined or control pieces): the runtime tokenizer
+    reads them from text as single tokens, the agent picks FunctionGemma's format, and the call grammar accepts the
+    rendered call token by token through the faster loaded-tokenizer path llguidance uses for such bundles."""
+    from agent_sdk.agent.format_choice import native_call_format
+    from agent_sdk.agent.functiongemma_format import CONTROL_TOKENS, FUNCTIONGEMMA
+    from agent_sdk.constrain.grammar import GrammarEngine
+
+    extra = {"user_defined": GEMMA_USER + CONTROL_TOKENS} if kind == "user_defined" else {
+        "user_defined": GEMMA_USER, "control": GEMMA_CONTROL + CONTROL_TOKENS}
+    model = train_spm(add_dummy_prefix=False, **{"control": GEMMA_CONTROL, **extra})
+    built = Built(write_spm_gguf(tmp_path / "fg.gguf", model), model)
+    tok = _bundle_tokenizer(built, tmp_path / "bundle")
+    assert native_call_format(tok) is FUNCTIONGEMMA
+    call = FUNCTIONGEMMA.render_call("set_timer", {"label": "tea, 3 min", "minutes": 3})
+    ids = tok.encode(call, add_bos=False)
+    assert ids[0] == tok.token_id("<start_function_call>") and ids.count(tok.token_id("<escape>")) == 2
+    engine = GrammarEngine(built.raw.decode(), vocab_size=tok.vocab_size, eos_token_ids=built.meta["eos_token_ids"],
+                           tokenizer=tok)
+    tools = [{"name": "set_timer", "parameters": {"type": "object", "properties": {
+        "label": {"type": "string"}, "minutes": {"type": "integer"}}, "required": ["minutes"]}}]
+    c = engine.constraint(FUNCTIONGEMMA.grammar(tools))
+    for i in ids:
+        c.accept(i)
+    assert c.is_accepting()
+    assert FUNCTIONGEMMA.parse(tok.decode(ids)).calls[0].arguments == {"label": "tea, 3 min", "minutes": 3}
