@@ -3,8 +3,8 @@
 As llama.cpp does for Q4_1 x Q8_1: each token's activations are quantized to
 int8 per group of 32 (``x ~ d * q``, ``d = max|x| / 127``), and a group's
 products are summed in int32 by a 4-way byte dot-product instruction:
-``vpdpbusd`` (AVX-512 VNNI) on x86, ``sdot`` on ARMv8.2 (``+dotprod``), plain
-int32 arithmetic elsewhere (Cortex-A72). Per group and row,
+``vpdpbusd`` (AVX-512 VNNI) on x86, ``vpmaddubsw`` + ``vpmaddwd`` with AVX2, ``sdot``
+on ARMv8.2 (``+dotprod``), plain int32 arithmetic elsewhere (Cortex-A72). Per group and row,
 
     y += (scale * d) * sum_k q_w[k] q_x[k]  +  minv * (d * sum_k q_x[k])
 
@@ -49,7 +49,8 @@ _MIN_GROUP_MAX = 2.0**-120
 
 
 def dot_kind(target: Target | None = None) -> str:
-    """``vnni`` (AVX-512 VNNI), ``sdot`` (AArch64 dotprod) or ``generic`` for ``target`` (default: current)."""
+    """``vnni`` (AVX-512 VNNI), ``avx2`` (``vpmaddubsw``), ``sdot`` (AArch64 dotprod) or ``generic`` for ``target``
+    (default: current)."""
     tgt = target if target is not None else Target.current(allow_none=True)
     if tgt is None or tgt.kind.name != "llvm":
         return "generic"
@@ -58,12 +59,14 @@ def dot_kind(target: Target | None = None) -> str:
         return "sdot" if target_has_features("dotprod", tgt) else "generic"
     if target_has_features("avx512vnni", tgt) and target_has_features("avx512bw", tgt):
         return "vnni"
+    if target_has_features("avx2", tgt):
+        return "avx2"
     return "generic"
 
 
 def _lanes(kind: str, rows: int) -> int:
     """int32 lanes per dot-product instruction (rows handled per call)."""
-    want = {"vnni": 16, "sdot": 4}.get(kind, rows)
+    want = {"vnni": 16, "avx2": 8, "sdot": 4}.get(kind, rows)
     return want if rows % want == 0 else rows
 
 
@@ -83,6 +86,13 @@ def _dot(kind: str, lanes: int, acc: tirx.PrimExpr, w: tirx.PrimExpr, xq: tirx.B
         return T.call_llvm_pure_intrin(
             "int32x16", "llvm.x86.avx512.vpdpbusd.512", acc, T.reinterpret("uint8x64", w), xv
         )
+    if kind == "avx2" and lanes == 8:
+        # vpdpbusd's sum in two steps: vpmaddubsw multiplies unsigned weight bytes by signed activation bytes and
+        # adds neighbours into int16 (at most 2 * 15 * 127 = 3,810: never saturates), vpmaddwd adds the int16 pairs
+        # into each row's int32 lane.
+        xv = T.reinterpret("int8x32", T.broadcast(xq32[t, base // 4], 8))
+        pairs = T.call_llvm_pure_intrin("int16x16", "llvm.x86.avx2.pmadd.ub.sw", T.reinterpret("uint8x32", w), xv)
+        return acc + T.call_llvm_pure_intrin("int32x8", "llvm.x86.avx2.pmadd.wd", pairs, T.broadcast(T.int16(1), 16))
     if kind == "sdot" and lanes == 4:
         xv = T.reinterpret("int8x16", T.broadcast(xq32[t, base // 4], 4))
         return T.call_llvm_pure_intrin(
@@ -111,8 +121,9 @@ def _macros(kind: str, lanes: int, rows: int, groups: int) -> tuple[Any, Any]:
     on every CPU; groups below ``_MIN_GROUP_MAX`` become zeros); ``group_dot`` sums a group's 32 products into two int32
     partial sums. Weights are 0..15 and activations -127..127, so a 4-byte
     lane adds at most 4 * 15 * 127 = 7,620 and a group 60,960: no
-    instruction saturates (``vpdpbusd`` and ``sdot`` never do; x86's
-    ``pmaddubsw`` would saturate at 32,767 but is not used).
+    instruction saturates (``vpdpbusd`` and ``sdot`` never do; AVX2's
+    ``vpmaddubsw`` saturates at 32,767 but adds only two products, at most
+    3,810).
     """
 
     @T.macro

@@ -142,3 +142,15 @@ def test_matmul_on_adversarial_inputs(kind: str) -> None:
     _compiled(n_out, n_in, kind)(tvm.runtime.tensor(x), *[tvm.runtime.tensor(a) for a in stored.values()], y)
     err = np.abs(y.numpy() - ref).max(-1)
     assert (err <= 1e-6 * np.abs(ref).max(-1)).all(), err / np.abs(ref).max(-1)
+
+
+def test_avx2_without_vnni_uses_vpmaddubsw() -> None:
+    """An AVX2-only x86 (AMD Zen 2/3, Intel before Ice Lake) gets the two-instruction byte dot product, not
+    the generic int32 multiplies; a VNNI CPU keeps vpdpbusd."""
+    for mcpu, kind, instr in (("haswell", "avx2", "vpmaddubsw"), ("cascadelake", "vnni", "vpdpbusd")):
+        target = tvm.target.Target({"kind": "llvm", "mtriple": "x86_64-linux-gnu", "mcpu": mcpu})
+        with target:
+            assert dot_kind() == kind
+            func = q4a8_matmul_kernel(32, 64, 16).with_attr("global_symbol", "kernel")
+        asm = tvm.compile(tvm.IRModule({"kernel": func}), target=target).mod.inspect_source("asm")
+        assert instr in asm and "vpmulld" not in asm, mcpu
