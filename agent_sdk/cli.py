@@ -22,8 +22,7 @@ from agent_sdk.quantization.formats import KV_DTYPES, QUANT_NAMES
 QUANT_CHOICES = (*QUANT_NAMES, "auto")
 QUANT_HELP = (
     "quantization when compiling (default auto: the layout that keeps a GGUF file's own values, "
-    "q8 for a Q4_K_M of Q5_0/Q8_0 tensors, q4 for Q4_0/Q4_1 files and float checkpoints; q4 becomes q4a8, "
-    "int8 activations, on CPUs with a byte dot product: x86 AVX2/VNNI, the Pi 5)"
+    "q8 for a Q4_K_M of Q5_0/Q8_0 tensors, q4 for Q4_0/Q4_1 files and float checkpoints)"
 )
 
 __all__ = ["build_parser", "ensure_bundle", "main"]

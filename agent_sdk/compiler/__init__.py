@@ -133,8 +133,7 @@ def compile_model(
     ref = resolve_model(model, allow_download=allow_download)
     if ref.kind == "bundle":
         raise UserError(f"{ref.path} is already a compiled bundle; pass the checkpoint or preset to compile")
-    # An update kept beside the weights (tune, --adapter) is exact only with float activations.
-    quant = resolve_quant(quant, ref.path, target=target, int8=not low_rank)
+    quant = resolve_quant(quant, ref.path)
     qcfg = QuantConfig.from_name(quant, kv_dtype)
     model_name = name or ref.name
     label = quant if qcfg.kv == QuantConfig.from_name(quant).kv else f"{quant}-kv{qcfg.kv}"

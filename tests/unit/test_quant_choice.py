@@ -8,7 +8,7 @@ import gguf
 import numpy as np
 import pytest
 
-from agent_sdk.compiler.quant_choice import choose_quant, fast_int8_target, resolve_quant
+from agent_sdk.compiler.quant_choice import choose_quant, resolve_quant
 from agent_sdk.errors import ModelFormatError
 from agent_sdk.models.presets import find_weights, get_preset
 
@@ -62,25 +62,8 @@ def test_non_gguf_and_explicit_choices(tmp_path: Path) -> None:
     (tmp_path / "hf").mkdir()
     assert choose_quant(tmp_path / "hf") == "q4"
     assert resolve_quant("q8", tmp_path / "hf") == "q8"
-    assert resolve_quant("auto", None, target="pi4") == "q4"
-    assert resolve_quant("auto", None, target="aarch64") == "q4"
-    assert resolve_quant("auto", None, target="pi5") == "q4a8"  # sdot
-    assert resolve_quant("auto", None, target="pi5", int8=False) == "q4"  # tuning: float activations
-    assert resolve_quant("auto", tmp_path / "hf", target="host") == ("q4a8" if fast_int8_target("host") else "q4")
-    assert resolve_quant("q4", None, target="pi5") == "q4"  # an explicit choice is kept
+    assert resolve_quant("auto", None) == "q4"
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(b"GGUF" + bytes(3))
     with pytest.raises(ModelFormatError):
         choose_quant(bad)
-
-
-def test_fast_int8_on_this_host_matches_the_kernels_choice() -> None:
-    """/proc/cpuinfo (read without TVM) and the q4a8 kernels' own instruction choice agree on this machine."""
-    tvm = pytest.importorskip("tvm")
-    from agent_sdk.compiler.targets import host_llvm_target
-    from agent_sdk.quantization.int8_kernels import dot_kind
-
-    with tvm.target.Target(host_llvm_target()):
-        kind = dot_kind()
-    assert fast_int8_target("host") == (kind in ("vnni", "avx2", "sdot"))
-    assert not fast_int8_target("vulkan") and not fast_int8_target("nope")
