@@ -149,7 +149,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="smollm2-135m", help="preset name or bundle folder")
-    ap.add_argument("--quant", default="auto", help="default auto: what agent-sdk run compiles (q4a8 where the CPU has a byte dot product)")
+    ap.add_argument("--quant", default="auto", help="default auto: what agent-sdk run compiles")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--tools", default="1,11,30", help="tool counts: 1, 11 (the voice example's) and/or 30")
     ap.add_argument("--choice", default="required,auto", help="tool_choice values to run")
