@@ -58,7 +58,8 @@ def main() -> int:
         fields = {k: float(v) for k, v in (kv.split("=") for kv in args.rerank.split(","))}
         biases["rerank"] = ValueRerank(**{k: int(v) if k in ("starts", "max_words", "max_enum") else v for k, v in fields.items()})
     # The agent's own call step, as `auto` with no threshold: the call and its log-probabilities.
-    policy = DEFAULT_POLICY.replace(parallel=False, auto=AutoRule(threshold=float("-inf")), **biases)
+    # reads_forced: record every token's log-probability (forced ones too) for rule searches over the file.
+    policy = DEFAULT_POLICY.replace(parallel=False, auto=AutoRule(threshold=float("-inf"), reads_forced=True), **biases)
     backend = LocalBackend(engine)
     cats = args.category or ["simple_python", "irrelevance"]
     with open(args.out, "w") as fp:

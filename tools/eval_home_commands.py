@@ -96,7 +96,7 @@ def decode(out: Path, threads: int | None, *, retrieval: bool = False) -> list[d
     backend = LocalBackend(engine)
     every_tool = home_tools()
     picker = ToolRetrieval(max_tools=0) if retrieval else None
-    policy = DEFAULT_POLICY.replace(parallel=False, auto=AutoRule(threshold=float("-inf")))
+    policy = DEFAULT_POLICY.replace(parallel=False, auto=AutoRule(threshold=float("-inf"), reads_forced=True))  # every logprob
     recs = []
     with open(out, "w") as fp:
         for line in open(DATA):

@@ -215,7 +215,9 @@ class LocalBackend:
         stats.add_generation(stream.result.stats, time.perf_counter() - t0)
         text = (prefix + stream.result.text).strip()
         if tools and choice != "none" and not self.constrain:
-            parsed = parse_calls(text, known_tools={t["name"] for t in tools}, call_format=self.call_format)
+            known = {t["name"] for t in tools}
+            parsed = (parse_calls(text, known_tools=known, call_format=self.call_format) if self.call_format.json_arguments
+                      else self.call_format.parse(text, known_tools=known))  # a syntax of its own (FunctionGemma)
             if parsed.calls:
                 calls = [ToolCall(c.name, dict(c.arguments)) for c in parsed.calls]
                 return StepResult(calls, "", {"role": "assistant", "content": text}, stats, attempted=True)

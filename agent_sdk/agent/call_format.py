@@ -75,6 +75,11 @@ class CallFormat:
         """How to call a function, as the system prompt says it."""
         raise NotImplementedError
 
+    @property
+    def json_arguments(self) -> bool:
+        """Whether a call's arguments are a JSON object (the JSON and Python fallbacks of the parser apply)."""
+        return True
+
     def system_prompt(self, tools: Sequence[dict[str, Any]], system: str | None) -> str | None:
         """The whole system message, for a family trained on a tool listing of its own; None: the SDK's listing."""
         return None

@@ -40,12 +40,13 @@ from __future__ import annotations
 import json
 import math
 import re
+import warnings
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from agent_sdk.agent.call_format import MAX_PARALLEL_CALLS, CallFormat
-from agent_sdk.errors import UserError
+from agent_sdk.errors import ToolSchemaWarning, UserError
 
 if TYPE_CHECKING:
     from agent_sdk.agent.parsing import ParseResult
@@ -74,13 +75,16 @@ _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _NAME = re.compile(r"call:([^{}<>\s]+)\{")
 
 
-def render_value(value: Any) -> str:
+def render_value(value: Any, _depth: int = 0) -> str:
     """A value in FunctionGemma's syntax (strings in ``<escape>``, bare object keys).
 
     Raises:
         UserError: A value with no form in this syntax (a non-finite float, a
-            string holding ``<escape>``, a key that is not a plain name).
+            string holding ``<escape>``, a key that is not a plain name, nesting
+            deeper than 64).
     """
+    if _depth > _MAX_DEPTH:
+        raise UserError(f"a value nested deeper than {_MAX_DEPTH} levels has no form in FunctionGemma's syntax")
     if isinstance(value, str):
         if ESCAPE in value:
             raise UserError(f"a string value cannot contain {ESCAPE} in FunctionGemma's syntax: {value[:60]!r}")
@@ -94,13 +98,13 @@ def render_value(value: Any) -> str:
             raise UserError(f"{value} has no form in FunctionGemma's syntax")
         return json.dumps(value)
     if isinstance(value, (list, tuple)):
-        return "[" + ",".join(render_value(v) for v in value) + "]"
+        return "[" + ",".join(render_value(v, _depth + 1) for v in value) + "]"
     if isinstance(value, dict):
         parts = []
         for k, v in value.items():
             if not isinstance(k, str) or not _KEY.fullmatch(k):
                 raise UserError(f"object key {k!r} is not a plain name, which FunctionGemma's syntax needs")
-            parts.append(f"{k}:{render_value(v)}")
+            parts.append(f"{k}:{render_value(v, _depth + 1)}")
         return "{" + ",".join(parts) + "}"
     raise UserError(f"a {type(value).__name__} has no form in FunctionGemma's syntax")
 
@@ -243,8 +247,15 @@ class _Rules:
         return name
 
     def literal(self, value: Any) -> str:
+        """A Lark expression for exactly ``value`` (strings between ``<escape>`` tokens, at any depth)."""
         if isinstance(value, str):
-            return f"<escape> {json.dumps(value, ensure_ascii=False)} <escape>"
+            return f"<escape> {json.dumps(value, ensure_ascii=False)} <escape>" if value else "<escape> <escape>"
+        if isinstance(value, (list, tuple)):
+            inner = ' "," '.join(self.literal(v) for v in value)
+            return f'"[" {inner} "]"' if inner else '"[" "]"'
+        if isinstance(value, dict):
+            inner = ' "," '.join(f"{json.dumps(str(k) + ':')} {self.literal(v)}" for k, v in value.items())
+            return f'"{{" {inner} "}}"' if inner else '"{" "}"'
         return json.dumps(render_value(value))
 
     def value(self, schema: Any, depth: int = 0) -> str:
@@ -259,10 +270,22 @@ class _Rules:
             return self.add(" | ".join(self.literal(v) for v in values))
         if "const" in schema:
             return self.add(self.literal(schema["const"]))
+        if isinstance(schema.get("allOf"), list):  # merged shallowly: the parts' keys together
+            merged = _without(schema, "allOf")
+            for sub in schema["allOf"]:
+                if isinstance(sub, dict):
+                    merged = {**merged, **sub}
+            return self.value(merged, depth + 1)
         for key in ("anyOf", "oneOf"):
             if isinstance(schema.get(key), list) and schema[key]:
-                return self.add(" | ".join(self.value({**_without(schema, key), **sub}, depth + 1)
-                                           for sub in schema[key]))
+                alts = []
+                for sub in schema[key]:
+                    if sub is False:
+                        continue  # allows nothing
+                    alts.append(self.value({**_without(schema, key), **sub} if isinstance(sub, dict) else {}, depth + 1))
+                if not alts:
+                    raise UserError(f"{key} allows no value")
+                return self.add(" | ".join(alts))
         kind = schema.get("type")
         if isinstance(kind, list):
             return self.add(" | ".join(self.value({**schema, "type": k}, depth + 1) for k in kind))
@@ -287,15 +310,16 @@ class _Rules:
         props = schema.get("properties")
         if not isinstance(props, dict) or not props:
             extra = schema.get("additionalProperties")
-            if extra is False:
-                return self.add('"{" "}"')
+            if extra is False or (isinstance(props, dict) and "additionalProperties" not in schema):
+                return self.add('"{" "}"')  # declared without keys: closed, as the JSON formats close it
             value = self.value(extra, depth + 1) if isinstance(extra, dict) else "fg_any"
             return self.add(f'"{{" (FG_KEY ":" {value} ("," FG_KEY ":" {value})*)? "}}"')
         for key in props:
             if not _KEY.fullmatch(str(key)):
                 raise UserError(f"property {key!r} is not a plain name, which FunctionGemma's syntax needs")
-        required = set(schema.get("required") or [])
         keys = list(props)
+        listed = schema.get("required")
+        required = {k for k in listed if isinstance(k, str)} & set(keys) if isinstance(listed, list) else set()
         members = [f'{json.dumps(k + ":")} {self.value(props[k], depth + 1)}' for k in keys]
         # Keys in declared order; optional ones may be left out. The first key written is any key up to and
         # including the first required one; every later key follows a comma (required: always).
@@ -362,6 +386,10 @@ class FunctionGemmaFormat(CallFormat):
     def instructions(self) -> str:
         return ""
 
+    @property
+    def json_arguments(self) -> bool:
+        return False
+
     def system_prompt(self, tools: Sequence[dict[str, Any]], system: str | None) -> str | None:
         """The trigger sentence and one declaration per tool, after the caller's own instructions."""
         head = f"{system.strip()}\n" if system and system.strip() else ""
@@ -381,7 +409,7 @@ class FunctionGemmaFormat(CallFormat):
         try:
             value: Any = json.loads(content)
             body = render_value(value if isinstance(value, dict) else {"value": value})
-        except (ValueError, UserError):
+        except (ValueError, UserError, RecursionError):  # not JSON, no form here, or nested too deeply
             body = render_value({"value": content.replace(ESCAPE, "")})
         return f"{START_RESPONSE}response:result{body}{END_RESPONSE}"
 
@@ -405,13 +433,18 @@ class FunctionGemmaFormat(CallFormat):
         errors: list[ParseError] = []
         free: list[str] = []
         cursor = 0
+        end_at = -1  # the next END_CALL at or after the block being read
         while True:
             start = text.find(START_CALL, cursor)
             if start < 0:
                 free.append(text[cursor:])
                 break
             free.append(text[cursor:start])
-            end = text.find(END_CALL, start)
+            if end_at < start:
+                end_at = text.find(END_CALL, start)
+                if end_at < 0:
+                    end_at = len(text) + 1  # none further on: do not search again
+            end = end_at if end_at <= len(text) else -1
             nxt = text.find(START_CALL, start + len(START_CALL))
             if end < 0 or (0 <= nxt < end):
                 stop = nxt if nxt >= 0 else len(text)
@@ -457,11 +490,20 @@ class FunctionGemmaFormat(CallFormat):
             tools = [t for t in tools if t["name"] == choice]
         lines: list[str] = []
         alts = []
+        problems = []
         for i, t in enumerate(tools):
-            args, rules = arguments_rules(t.get("parameters"), f"fg{i}")
+            try:
+                args, rules = arguments_rules(t.get("parameters"), f"fg{i}")
+            except UserError as exc:
+                problems.append(f"tool {t['name']!r} left out: {exc}")
+                continue
             lines.append(f"call_{i}: {json.dumps('call:' + str(t['name']), ensure_ascii=False)} {args}")
             lines.extend(rules)
             alts.append(f"call_{i}")
+        if not alts:
+            raise UserError("no tool's schema can be written in FunctionGemma's call syntax: " + "; ".join(problems))
+        for problem in problems:
+            warnings.warn(problem + " (FunctionGemma's call syntax)", ToolSchemaWarning, stacklevel=2)
         if parallel and max_calls > 1:
             start = f"start: block{{1,{max_calls}}}"
         else:

@@ -136,7 +136,9 @@ class Generation:
             or ``context`` (the context window is full).
         stats: Counters and timings.
         logprobs: With ``logprobs=True``: each generated token's log-probability
-            under the model's own (unmasked) distribution; forced tokens too.
+            under the model's own (unmasked) distribution; forced tokens too,
+            except with ``forced_logprobs=False``: NaN for the tokens of a
+            jump-forward run after its first.
     """
 
     text: str
@@ -320,8 +322,18 @@ class Decoder:
         rows: list[np.ndarray | None] = [None] * len(continuations)
         many = self.forward_many
         batched = [i for i, c in enumerate(continuations) if c and self.cache.can_fork_scratch(len(ids) + len(c))]
-        for start in range(0, len(batched) if many is not None else 0, SCRATCH_SEQUENCES):
-            group = batched[start : start + SCRATCH_SEQUENCES]
+
+        def fits(group: list[int]) -> bool:  # the group's forks share the page pool with the prefix
+            return len(ids) + self.cache.forks_need([len(continuations[j]) for j in group]) <= self.cache.capacity_tokens
+
+        groups: list[list[int]] = []
+        for i in batched if many is not None else []:
+            if groups and len(groups[-1]) < SCRATCH_SEQUENCES and fits([*groups[-1], i]):
+                groups[-1].append(i)
+            elif fits([i]):
+                groups.append([i])
+            # else: it runs on its own below, as it always could
+        for group in groups:
             conts = [[int(t) for t in continuations[i]] for i in group]
             with phase("fork"), self.cache.scratch_forks(seq, [len(c) for c in conts]) as children:
                 for i, got in zip(group, many(children, conts) if many is not None else []):

@@ -114,7 +114,8 @@ class Engine:
             self.path, self.manifest, verify=verify, max_sequences=self.max_cached_sequences + SCRATCH_SEQUENCES,
             kv_tokens=self.kv_tokens, prefill_chunk=prefill_chunk, page_size=page_size,
         )
-        self._cache = PrefixCache(self._model, max_sequences=self.max_cached_sequences, capacity_tokens=self.kv_tokens)
+        self._cache = PrefixCache(self._model, max_sequences=self.max_cached_sequences, capacity_tokens=self.kv_tokens,
+                                  page_size=page_size)
         self.load_seconds = time.perf_counter() - t0
 
     def _forward(self, seq_id: int, ids: list[int], *, all_logits: bool = False) -> np.ndarray:

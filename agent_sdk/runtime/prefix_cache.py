@@ -88,12 +88,15 @@ class PrefixCache:
         kv: The KV cache, with room for ``max_sequences + SCRATCH_SEQUENCES`` sequences.
         max_sequences: Sequences kept at most (a request's own included).
         capacity_tokens: Tokens the page pool holds across all sequences.
+        page_size: Tokens per page (a fork copies its parent's last, partly
+            filled page: :meth:`scratch_forks` counts a page more per fork).
     """
 
-    def __init__(self, kv: KVCache, *, max_sequences: int, capacity_tokens: int) -> None:
+    def __init__(self, kv: KVCache, *, max_sequences: int, capacity_tokens: int, page_size: int = 16) -> None:
         self._kv = kv
         self.max_sequences = max_sequences
         self.capacity_tokens = capacity_tokens
+        self.page_size = page_size
         self.sequences: dict[int, CachedSequence] = {}
         self._next_id = 0
 
@@ -178,6 +181,10 @@ class PrefixCache:
         finally:
             self._kv.remove_sequence(seq_id)
 
+    def forks_need(self, needs: Sequence[int]) -> int:
+        """Page-pool tokens that forks growing by ``needs`` may take (each may copy a partly filled page)."""
+        return sum(n + self.page_size for n in needs)
+
     @contextmanager
     def scratch_forks(self, parent: CachedSequence, needs: Sequence[int]) -> Iterator[list[int]]:
         """Temporary forks of all of ``parent``'s tokens, one per entry of ``needs``, removed on exit.
@@ -190,7 +197,7 @@ class PrefixCache:
         """
         if len(needs) > SCRATCH_SEQUENCES:
             raise ValueError(f"{len(needs)} scratch forks at once; the KV cache has room for {SCRATCH_SEQUENCES}")
-        self.evict(keep=parent, need=sum(needs), new_sequences=0)
+        self.evict(keep=parent, need=self.forks_need(needs), new_sequences=0)
         made: list[int] = []
         try:
             for need in needs:

@@ -212,8 +212,10 @@ class TVMModel:
             n = len(chunk)
             emb = self._f_embed(self._tensor(np.asarray(chunk, dtype=np.int32)), self._params)  # (1, n, h)
             self._kv_begin(self._kv, self._shape([seq_id]), self._shape([n]))
-            out = pick(n)(emb, self._kv, self._params)
-            self._kv_end(self._kv)
+            try:
+                out = pick(n)(emb, self._kv, self._params)
+            finally:
+                self._kv_end(self._kv)
             yield out
 
     def forward(self, seq_id: int, ids: list[int], *, all_logits: bool = False) -> np.ndarray:
@@ -253,8 +255,10 @@ class TVMModel:
             flat = np.asarray([t for i in members for t in ids[i]], dtype=np.int32)
             emb = self._f_embed(self._tensor(flat), self._params)  # (1, sum n, h)
             self._kv_begin(self._kv, self._shape([seq_ids[i] for i in members]), self._shape([len(ids[i]) for i in members]))
-            logits = self._f_prefill_all(emb, self._kv, self._params)
-            self._kv_end(self._kv)
+            try:
+                logits = self._f_prefill_all(emb, self._kv, self._params)
+            finally:
+                self._kv_end(self._kv)
             rows = np.from_dlpack(logits[0])[0]  # (sum n, v)
             start = 0
             for i in members:

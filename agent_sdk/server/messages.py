@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent_sdk.agent.call_format import HERMES
+from agent_sdk.agent.call_format import HERMES, CallFormat
 from agent_sdk.agent.conversation import SYSTEM_ROLES, render_messages
 from agent_sdk.agent.prompting import system_prompt
 from agent_sdk.server.errors import APIError
@@ -23,7 +23,8 @@ __all__ = ["ROLES", "chat_messages"]
 ROLES = (*SYSTEM_ROLES, "user", "assistant", "tool")
 
 
-def chat_messages(messages: Any, tools: list[dict[str, Any]], *, tool_listing: str = "full") -> list[dict[str, str]]:
+def chat_messages(messages: Any, tools: list[dict[str, Any]], *, tool_listing: str = "full",
+                  call_format: CallFormat = HERMES) -> list[dict[str, str]]:
     """OpenAI messages as the plain role/content messages the chat template renders.
 
     Leading system (or developer) messages become the system prompt, with the
@@ -36,6 +37,7 @@ def chat_messages(messages: Any, tools: list[dict[str, Any]], *, tool_listing: s
         tools: Function specs offered in the request.
         tool_listing: How the system prompt lists them (the bundle's own, see
             :func:`agent_sdk.agent.prompting.bundle_tool_listing`).
+        call_format: The model's call format (its native one, as the agent's).
 
     Raises:
         APIError: 400, naming the first malformed message: a wrong role or
@@ -57,7 +59,8 @@ def chat_messages(messages: Any, tools: list[dict[str, Any]], *, tool_listing: s
     system = "\n\n".join(_text(m.get("content"), f"messages[{i}]") for i, m in enumerate(messages[:lead])).strip()
     out: list[dict[str, str]] = []
     if tools:
-        out.append({"role": "system", "content": system_prompt(tools, system or None, tool_listing=tool_listing)})
+        out.append({"role": "system", "content": system_prompt(tools, system or None, tool_listing=tool_listing,
+                                                                   call_format=call_format)})
     elif lead:
         out.append({"role": "system", "content": system})
     rest = []
@@ -74,7 +77,7 @@ def chat_messages(messages: Any, tools: list[dict[str, Any]], *, tool_listing: s
         else:
             calling = None  # results must follow their call, only other results in between
         rest.append(msg)
-    return out + render_messages(rest, HERMES)
+    return out + render_messages(rest, call_format)
 
 
 def _check_answers(m: dict[str, Any], where: str, calling: tuple[int, list[str | None]] | None) -> None:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent_sdk.agent.conversation import SYSTEM_ROLES
 from agent_sdk.agent.events import AgentResult, RunStats, ToolCall
+from agent_sdk.agent.format_choice import native_call_format
 from agent_sdk.agent.prompting import bundle_tool_listing
 from agent_sdk.agent.step import decode_calls
 from agent_sdk.constrain.grammar import GrammarEngine
@@ -66,9 +67,11 @@ class ChatService:
             self._grammar = GrammarEngine.for_engine(engine)  # built once, before threads share it
         except AgentSDKError as exc:
             problem = str(exc)
+        # The model's own call format, as the agent picks it (Qwen's tag tokens, FunctionGemma's syntax).
+        self.call_format = native_call_format(engine.tokenizer)
         self.validator = RequestValidator(
             engine.tokenizer, engine.context_window, self.config, grammar=self._grammar, grammar_problem=problem,
-            tool_listing=bundle_tool_listing(engine.manifest),
+            tool_listing=bundle_tool_listing(engine.manifest), call_format=self.call_format,
         )
         self.max_tokens_limit = self.validator.max_tokens_limit
         self._engine_lock = threading.Lock()
@@ -234,7 +237,7 @@ class ChatService:
                 tool_choice=req.tool_choice, parallel=req.parallel)
             step = decode_calls(
                 self.engine, req.prompt_ids, req.tools, policy=policy, max_tokens=req.sampling.max_tokens,
-                request=req.request, answered=req.answered, grammar_engine=self._grammar,
+                request=req.request, answered=req.answered, grammar_engine=self._grammar, call_format=self.call_format,
             )
             if step.calls:
                 yield "calls", [ToolCall(name, args) for name, args in step.calls]

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent_sdk.agent.call_format import HERMES, CallFormat
 from agent_sdk.agent.conversation import answered_calls
 from agent_sdk.agent.step import call_grammar
 from agent_sdk.constrain.grammar import GrammarEngine, GrammarError
@@ -96,9 +97,11 @@ class RequestValidator:
         self, tokenizer: Tokenizer, context_window: int, config: ServerConfig, *, grammar: GrammarEngine | None,
         grammar_problem: str = "",
         tool_listing: str = "full",
+        call_format: CallFormat = HERMES,
     ) -> None:
         self.tokenizer = tokenizer
         self.tool_listing = tool_listing
+        self.call_format = call_format
         self.context_window = context_window
         self.config = config
         self.max_tokens_limit = min(config.max_tokens_limit or context_window, context_window)
@@ -142,7 +145,7 @@ class RequestValidator:
             left_out += notes
         response_grammar = self._response_grammar(body.get("response_format"))
 
-        conversation = chat_messages(messages, specs, tool_listing=self.tool_listing)
+        conversation = chat_messages(messages, specs, tool_listing=self.tool_listing, call_format=self.call_format)
         tok = self.tokenizer
         try:
             ids = tok.encode(tok.apply_chat_template(conversation, add_generation_prompt=True))
@@ -205,7 +208,7 @@ class RequestValidator:
             raise APIError(400, f"tools[{i}] ({name}): the grammar engine cannot compile its parameters: "
                                 f"{reason}{others}", code="invalid_tools", param="tools")
         try:
-            call_grammar(ge, usable, choice=choice, parallel=parallel)
+            call_grammar(ge, usable, choice=choice, parallel=parallel, call_format=self.call_format)
         except UserError as exc:  # GrammarError: each tool compiles, together they do not
             raise APIError(400, f"cannot constrain calls to these tools: {grammar_problem(exc)}", code="invalid_tools",
                            param="tools") from None

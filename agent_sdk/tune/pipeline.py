@@ -171,7 +171,11 @@ def tune(
     data_text = "\n".join(data_lines) + "\n"
     (work / "examples.jsonl").write_text(data_text, encoding="utf-8")
 
-    renderer = PromptRenderer(tokenizer, specs, system=system, tool_listing=tool_listing)
+    # The model's own call format, as LocalBackend picks it for the compiled bundle (calibration, held-out, Agent).
+    from agent_sdk.agent.format_choice import native_call_format
+
+    renderer = PromptRenderer(tokenizer, specs, system=system, tool_listing=tool_listing,
+                              call_format=native_call_format(tokenizer))
     note(f"prompt prefix: {len(renderer.prefix_ids)} tokens ({tool_listing} tool listing)")
 
     torch.manual_seed(settings.seed)
@@ -325,7 +329,10 @@ def choose_threshold(points: Sequence[tuple[float, bool, bool]]) -> tuple[float,
         if hi - lo > widest[0]:
             widest = (hi - lo, lo, hi)
         i = j + 1
-    threshold = round((widest[1] + widest[2]) / 2, 3)
+    lo, hi = widest[1], widest[2]
+    threshold = round((lo + hi) / 2, 3)
+    if not lo < threshold <= hi:  # a range narrower than the rounding: its exact middle
+        threshold = (lo + hi) / 2
     return (threshold, *rates(threshold))
 
 

@@ -175,3 +175,27 @@ def test_prefix_cache_extends_forks_and_evicts_least_recently_used() -> None:
         pass
     cache.reset()
     assert not cache.sequences and not kv.live
+
+
+def test_forks_that_would_overfill_a_small_page_pool_run_in_more_calls(
+    llama_ckpt: Path, compile_bundle: Callable[..., Path]
+) -> None:
+    """A page pool just over the window: all the batched forks would not fit beside the prefix (each may copy a
+    page), so they run in as many calls as the pool needs, with the same logits."""
+    bundle = compile_bundle(llama_ckpt, "f32")
+    eng = Engine(bundle, context_window=64, kv_tokens=72, max_cached_sequences=1)
+    rng = np.random.default_rng(3)
+    prefix = [int(t) for t in rng.integers(3, eng.vocab_size, size=30)]
+    conts = [[int(t) for t in rng.integers(3, eng.vocab_size, size=3)] for _ in range(4)]
+    batches: list[list[int]] = []
+    forward_many = eng._forward_many
+
+    def counting_many(seq_ids: Sequence[int], ids: Sequence[Sequence[int]]) -> list[np.ndarray]:
+        batches.append([len(t) for t in ids])
+        return forward_many(seq_ids, ids)
+
+    eng._forward_many = counting_many  # type: ignore[method-assign]
+    _, rows = eng.continuation_logits(prefix, conts)
+    assert batches == [[3, 3], [3, 3]]  # 30 + 2 x (3 + 16) <= 72 < 30 + 3 x (3 + 16): two forks per call
+    for cont, got in zip(conts, rows):
+        np.testing.assert_allclose(got, eng.logits(prefix + cont)[len(prefix):], atol=2e-4)

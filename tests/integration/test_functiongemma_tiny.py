@@ -86,3 +86,36 @@ def test_the_agent_runs_the_call_and_feeds_back_a_function_response(fg_engine: E
     follow = backend.prompt_text(agent.messages, agent.tool_specs, None)
     assert "<start_function_call>call:set_alarm{day:<escape>" in follow
     assert "<start_function_response>response:result{value:<escape>alarm set for" in follow
+
+
+def test_the_server_prompts_and_calls_in_the_native_syntax(fg_engine: Engine) -> None:
+    """The OpenAI-compatible server renders the tools, an earlier call and its result in FunctionGemma's syntax and
+    returns a schema-valid call decoded under that grammar."""
+    import json
+
+    from agent_sdk.server.service import ChatService
+
+    service = ChatService(fg_engine)
+    assert service.call_format is FUNCTIONGEMMA
+    spec = Agent(fg_engine, tools=[set_alarm]).tool_specs[0]
+    body = {
+        "model": "x", "max_tokens": 48, "tool_choice": "required",
+        "tools": [{"type": "function", "function": spec}],
+        "messages": [
+            {"role": "user", "content": "alarm on monday"},
+            {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {
+                "name": "set_alarm", "arguments": json.dumps({"day": "mon", "hour": 6})}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "alarm set for 6:00"},
+            {"role": "user", "content": "and tuesday at 7"},
+        ],
+    }
+    req = service.parse(json.dumps(body).encode())
+    prompt = fg_engine.tokenizer.decode(req.prompt_ids)
+    assert FUNCTION_CALLING_PROMPT + "<start_function_declaration>declaration:set_alarm{" in prompt
+    assert "<start_function_call>call:set_alarm{day:<escape>mon<escape>,hour:6}<end_function_call>" in prompt
+    assert "<start_function_response>response:result{value:<escape>alarm set for 6:00<escape>}" in prompt
+    with service.engine_slot():
+        out = service.complete(req)
+    calls = out["choices"][0]["message"]["tool_calls"]
+    args = json.loads(calls[0]["function"]["arguments"])
+    assert calls[0]["function"]["name"] == "set_alarm" and args["day"] in ("mon", "tue", "wed")

@@ -230,3 +230,54 @@ def test_parallel_calls_and_a_named_tool(grammar_engine: Any) -> None:
         FUNCTIONGEMMA.grammar(TOOLS, choice="nope")
     with pytest.raises(UserError, match="plain name"):
         FUNCTIONGEMMA.grammar([{"name": "t", "parameters": {"type": "object", "properties": {"a b": {}}}}])
+
+
+def test_schemas_the_syntax_cannot_write_leave_their_tool_out_with_a_warning(grammar_engine: Any) -> None:
+    from agent_sdk.errors import ToolSchemaWarning
+
+    tools = [{"name": "bad", "parameters": {"type": "object", "properties": {"first name": {"type": "string"}}}},
+             {"name": "ping", "parameters": {"type": "object", "properties": {}}}]
+    with pytest.warns(ToolSchemaWarning, match="'bad' left out"):
+        grammar = FUNCTIONGEMMA.grammar(tools)
+    assert _feed(grammar_engine, grammar, FUNCTIONGEMMA.render_call("ping", {}))
+    with pytest.raises(UserError, match="no tool's schema"):
+        FUNCTIONGEMMA.grammar(tools[:1])
+
+
+def test_odd_but_valid_schemas(grammar_engine: Any) -> None:
+    tools = [
+        # An MCP tool without arguments declares empty properties: closed, as the JSON formats close it.
+        {"name": "now", "parameters": {"type": "object", "properties": {}}},
+        {"name": "pick", "parameters": {"type": "object", "properties": {
+            "v": {"anyOf": [True, False, {"type": "integer"}]},
+            "mode": {"enum": [[1, "a"], {"k": "x"}, "plain", 3]},
+            "both": {"allOf": [{"type": "object"}, {"properties": {"n": {"type": "integer"}}, "required": ["n"]}]},
+        }, "required": "v"}},  # not a list: ignored
+        {"name": "ghost", "parameters": {"type": "object", "properties": {"a": {"type": "string"}},
+                                         "required": ["a", "undeclared"]}},
+    ]
+    grammar = FUNCTIONGEMMA.grammar(tools)
+    ok = [("now", {}), ("pick", {}), ("pick", {"v": 3}), ("pick", {"v": "anything"}), ("pick", {"mode": [1, "a"]}),
+          ("pick", {"mode": {"k": "x"}}), ("pick", {"mode": 3}), ("pick", {"both": {"n": 2}}), ("ghost", {"a": ""})]
+    for name, args in ok:
+        assert _feed(grammar_engine, grammar, FUNCTIONGEMMA.render_call(name, args)), (name, args)
+    bad = [("now", {"x": 1}), ("pick", {"mode": [1, "b"]}), ("pick", {"mode": "other"}), ("pick", {"both": {}}),
+           ("ghost", {})]
+    for name, args in bad:
+        assert not _feed(grammar_engine, grammar, FUNCTIONGEMMA.render_call(name, args)), (name, args)
+
+
+def test_deeply_nested_values_and_results_are_errors_or_text_never_crashes() -> None:
+    deep: Any = 1
+    for _ in range(500):
+        deep = [deep]
+    with pytest.raises(UserError, match="nested deeper"):
+        render_value(deep)
+    result = FUNCTIONGEMMA.render_result("[" * 5000 + "]" * 5000)
+    assert result.startswith("<start_function_response>response:result{value:<escape>[[[")
+
+
+def test_many_unclosed_blocks_are_each_an_error() -> None:
+    # 20,000 unclosed blocks: one error each (the closing tag is searched for once, not once per block).
+    result = FUNCTIONGEMMA.parse("<start_function_call>call:x{a:1" * 20_000 + "<end_function_call>")
+    assert len(result.errors) == 20_000 and result.calls == []  # the last is closed, its arguments are not
