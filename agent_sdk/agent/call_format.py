@@ -32,7 +32,7 @@ from agent_sdk.errors import UserError
 if TYPE_CHECKING:
     from agent_sdk.agent.parsing import ParseResult
 
-__all__ = ["HERMES", "MAX_PARALLEL_CALLS", "CallFormat", "HermesFormat"]
+__all__ = ["HERMES", "MAX_PARALLEL_CALLS", "CallFormat", "HermesFormat", "tools_for_choice"]
 
 # Most call blocks one parallel step may write (BFCL's parallel questions ask for up to 4).
 MAX_PARALLEL_CALLS = 8
@@ -149,13 +149,7 @@ class CallFormat:
         Raises:
             UserError: No tools, or ``choice`` names an unknown tool.
         """
-        if not tools:
-            raise UserError("a tool-call grammar needs at least one tool")
-        names = [t["name"] for t in tools]
-        if choice not in ("required", "auto"):
-            if choice not in names:
-                raise UserError(f"tool_choice names unknown tool {choice!r}; tools: {', '.join(names)}")
-            tools = [t for t in tools if t["name"] == choice]
+        tools = tools_for_choice(tools, choice)
         rules = []
         alts = []
         for i, t in enumerate(tools):
@@ -168,6 +162,22 @@ class CallFormat:
         else:
             start = "start: block"
         return "\n".join([start, f"block: {block}", "call: " + " | ".join(alts), *rules]) + "\n"
+
+
+def tools_for_choice(tools: Sequence[dict[str, Any]], choice: str) -> list[dict[str, Any]]:
+    """The tools a call grammar may call: all of them (``required``, ``auto``) or the one ``choice`` names.
+
+    Raises:
+        UserError: No tools, or ``choice`` names an unknown tool.
+    """
+    if not tools:
+        raise UserError("a tool-call grammar needs at least one tool")
+    names = [t["name"] for t in tools]
+    if choice in ("required", "auto"):
+        return list(tools)
+    if choice not in names:
+        raise UserError(f"tool_choice names unknown tool {choice!r}; tools: {', '.join(names)}")
+    return [t for t in tools if t["name"] == choice]
 
 
 def _lit(text: str) -> str:

@@ -45,7 +45,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from agent_sdk.agent.call_format import MAX_PARALLEL_CALLS, CallFormat
+from agent_sdk.agent.call_format import MAX_PARALLEL_CALLS, CallFormat, tools_for_choice
 from agent_sdk.errors import ToolSchemaWarning, UserError
 
 if TYPE_CHECKING:
@@ -68,8 +68,6 @@ FUNCTION_CALLING_PROMPT = "You are a model that can do function calling with the
 
 # Deepest nesting of values the parser follows (a tool's arguments are a few levels at most).
 _MAX_DEPTH = 64
-# Largest call block the parser reads, as for the JSON formats.
-_MAX_BLOCK = 65_536
 _KEY = re.compile(r"[A-Za-z_$][A-Za-z0-9_.$\-]*")
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _NAME = re.compile(r"call:([^{}<>\s]+)\{")
@@ -425,7 +423,7 @@ class FunctionGemmaFormat(CallFormat):
 
     def parse(self, text: str, *, known_tools: Collection[str] | None = None) -> ParseResult:
         """The calls in ``text``: every ``<start_function_call>`` block; what cannot be read is an error."""
-        from agent_sdk.agent.parsing import ParsedCall, ParseError, ParseResult
+        from agent_sdk.agent.parsing import _MAX_BLOCK_CHARS, ParsedCall, ParseError, ParseResult, _find_blocks
 
         if not isinstance(text, str):
             raise UserError(f"parse needs a str, got {type(text).__name__}")
@@ -433,28 +431,15 @@ class FunctionGemmaFormat(CallFormat):
         errors: list[ParseError] = []
         free: list[str] = []
         cursor = 0
-        end_at = -1  # the next END_CALL at or after the block being read
-        while True:
-            start = text.find(START_CALL, cursor)
-            if start < 0:
-                free.append(text[cursor:])
-                break
+        # Blocks as the JSON formats find theirs: up to the closing tag, the next opening tag or the end.
+        for start, end, body_start, body_end, terminated in _find_blocks(text, START_CALL, END_CALL):
             free.append(text[cursor:start])
-            if end_at < start:
-                end_at = text.find(END_CALL, start)
-                if end_at < 0:
-                    end_at = len(text) + 1  # none further on: do not search again
-            end = end_at if end_at <= len(text) else -1
-            nxt = text.find(START_CALL, start + len(START_CALL))
-            if end < 0 or (0 <= nxt < end):
-                stop = nxt if nxt >= 0 else len(text)
-                errors.append(ParseError("a function call block is not closed", text[start:stop], start))
-                cursor = stop
+            cursor = end
+            raw, body = text[start:end], text[body_start:body_end]
+            if not terminated:
+                errors.append(ParseError("a function call block is not closed", raw, start))
                 continue
-            raw = text[start : end + len(END_CALL)]
-            body = text[start + len(START_CALL) : end]
-            cursor = end + len(END_CALL)
-            if len(body) > _MAX_BLOCK:
+            if len(body) > _MAX_BLOCK_CHARS:
                 errors.append(ParseError("the function call block is too long", raw[:200], start))
                 continue
             m = re.match(r"call:([^{}<>\s]+)", body)
@@ -464,13 +449,13 @@ class FunctionGemmaFormat(CallFormat):
             try:
                 args, after = parse_value(body, m.end())
             except FunctionGemmaSyntaxError as exc:
-                errors.append(ParseError(f"the call's arguments cannot be read: {exc}", raw,
-                                         start + len(START_CALL) + exc.position))
+                errors.append(ParseError(f"the call's arguments cannot be read: {exc}", raw, body_start + exc.position))
                 continue
             if not isinstance(args, dict) or body[after:].strip():
                 errors.append(ParseError("a call's arguments must be one {key:value,...} object", raw, start))
                 continue
             calls.append(ParsedCall(m.group(1), args, raw))
+        free.append(text[cursor:])
         return ParseResult(calls=calls, text="".join(free).strip(), errors=errors)
 
     def grammar(self, tools: Sequence[dict[str, Any]], *, choice: str = "required", parallel: bool = False,
@@ -481,13 +466,7 @@ class FunctionGemmaFormat(CallFormat):
             UserError: No tools, ``choice`` names an unknown tool, or a schema
                 this syntax cannot write.
         """
-        if not tools:
-            raise UserError("a tool-call grammar needs at least one tool")
-        names = [t["name"] for t in tools]
-        if choice not in ("required", "auto"):
-            if choice not in names:
-                raise UserError(f"tool_choice names unknown tool {choice!r}; tools: {', '.join(names)}")
-            tools = [t for t in tools if t["name"] == choice]
+        tools = tools_for_choice(tools, choice)
         lines: list[str] = []
         alts = []
         problems = []
