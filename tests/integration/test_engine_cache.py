@@ -14,6 +14,19 @@ from agent_sdk.runtime.prefix_cache import SCRATCH_SEQUENCES
 pytestmark = pytest.mark.integration
 
 
+def _trace_batches(eng: Engine) -> list[list[int]]:
+    """Records the continuation lengths of every batched forward call ``eng`` makes from now on."""
+    batches: list[list[int]] = []
+    forward_many = eng._forward_many
+
+    def counting_many(seq_ids: Sequence[int], ids: Sequence[Sequence[int]]) -> list[np.ndarray]:
+        batches.append([len(t) for t in ids])
+        return forward_many(seq_ids, ids)
+
+    eng._forward_many = counting_many  # type: ignore[method-assign]
+    return batches
+
+
 def test_small_pool_evicts_least_recently_used(llama_ckpt: Path, compile_bundle: Callable[..., Path]) -> None:
     eng = Engine(compile_bundle(llama_ckpt, "f32"), context_window=64, kv_tokens=96, max_cached_sequences=4)
     eng.eos_token_ids.clear()
@@ -50,19 +63,14 @@ def test_continuation_logits_match_a_full_forward(llama_ckpt: Path, compile_bund
     # Asked again about the same prefix, only the continuations run (the prefix's logits are kept), all in one
     # batched forward call.
     ran: list[int] = []
-    batches: list[list[int]] = []
-    forward, forward_many = eng._forward, eng._forward_many
+    forward = eng._forward
 
     def counting(seq_id: int, ids: list[int], **kw: bool) -> np.ndarray:
         ran.append(len(ids))
         return forward(seq_id, ids, **kw)
 
-    def counting_many(seq_ids: Sequence[int], ids: Sequence[Sequence[int]]) -> list[np.ndarray]:
-        batches.append([len(t) for t in ids])
-        return forward_many(seq_ids, ids)
-
     eng._forward = counting  # type: ignore[method-assign]
-    eng._forward_many = counting_many  # type: ignore[method-assign]
+    batches = _trace_batches(eng)
     last, rows = eng.continuation_logits(prefix, conts)
     assert ran == [] and batches == [[len(c) for c in conts if c]]
     np.testing.assert_allclose(last, eng.logits(prefix)[-1], atol=2e-4)
@@ -79,14 +87,7 @@ def test_many_continuations_run_in_batches_and_match_one_at_a_time(
     prefix = [int(t) for t in rng.integers(3, eng.vocab_size, size=37)]  # ends inside a page: forks copy it
     lengths = [1, 3, 2, 20, 5, 1, 7, 4, 2, 6, 1]  # 11 > SCRATCH_SEQUENCES; 20 > the 16-token chunk
     conts = [[int(t) for t in rng.integers(3, eng.vocab_size, size=n)] for n in lengths]
-    batches: list[list[int]] = []
-    forward_many = eng._forward_many
-
-    def counting_many(seq_ids: Sequence[int], ids: Sequence[Sequence[int]]) -> list[np.ndarray]:
-        batches.append([len(t) for t in ids])
-        return forward_many(seq_ids, ids)
-
-    eng._forward_many = counting_many  # type: ignore[method-assign]
+    batches = _trace_batches(eng)
     _, rows = eng.continuation_logits(prefix, conts)
     assert batches == [lengths[:SCRATCH_SEQUENCES], lengths[SCRATCH_SEQUENCES:]]
     # One at a time, in a fresh engine without the batched path.
@@ -187,14 +188,7 @@ def test_forks_that_would_overfill_a_small_page_pool_run_in_more_calls(
     rng = np.random.default_rng(3)
     prefix = [int(t) for t in rng.integers(3, eng.vocab_size, size=30)]
     conts = [[int(t) for t in rng.integers(3, eng.vocab_size, size=3)] for _ in range(4)]
-    batches: list[list[int]] = []
-    forward_many = eng._forward_many
-
-    def counting_many(seq_ids: Sequence[int], ids: Sequence[Sequence[int]]) -> list[np.ndarray]:
-        batches.append([len(t) for t in ids])
-        return forward_many(seq_ids, ids)
-
-    eng._forward_many = counting_many  # type: ignore[method-assign]
+    batches = _trace_batches(eng)
     _, rows = eng.continuation_logits(prefix, conts)
     assert batches == [[3, 3], [3, 3]]  # 30 + 2 x (3 + 16) <= 72 < 30 + 3 x (3 + 16): two forks per call
     for cont, got in zip(conts, rows):
