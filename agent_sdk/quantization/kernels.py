@@ -16,13 +16,21 @@ register:
                         acc[t, :] += x[t, g*32 + k] * w
             y[tile, rb] = acc
         for each remaining token:                  # decode (and the prefill tail)
-            acc[A, R] = 0                          # A partial sums over k: A independent chains
-            for g, k: acc[k % A, :] += x[t, g*32 + k] * dequant(...)
-            y[t, rb] = sum(acc)
+            acc[R] = 0
+            for g in K / 32:
+                part[A, R] = 0                     # A partial sums over k: A independent chains
+                for k in 32: part[k % A, :] += xs[g*32 + k] * q[rb, g, k]      # integer values as floats
+                acc += scale[rb, g] * sum(part) (+ minv[rb, g] * sum(x of group g) for q4)
+            y[t, rb] = acc
 
 A single accumulator would make every FMA wait for the previous one (an FMA
 has a latency of ~4 cycles but a throughput of 2 a cycle): the independent
 chains, over tokens or over partial sums, keep the FMA units busy.
+
+The one-token path takes the scale (and q4's minimum) out of the sum over a
+group, so a weight costs three vector operations (mask, convert, FMA) instead
+of five: on an AVX2 core a decode matmul was bound by those operations, not
+by memory (docs/cpu_kernels.md).
 """
 
 from __future__ import annotations
@@ -88,24 +96,6 @@ def _tiled_tokens(y, x, n, rb, rows, groups, tile, dequant_k, params):
 
 
 @T.macro
-def _single_tokens(y, x, n, rb, rows, groups, tile, dequant_k, params):
-    """Tokens left after the tiles (all of them in decode), one at a time with split partial sums."""
-    part = T.decl_buffer((PARTIAL_SUMS, rows), "float32", scope="global")
-    wk1 = T.decl_buffer((rows,), "float32", scope="global")
-    for t in range(n // tile * tile, n):
-        for a in T.unroll(PARTIAL_SUMS):
-            for r in T.vectorized(rows):
-                part[a, r] = T.float32(0)
-        for g in range(groups):
-            for k in T.unroll(GROUP):
-                dequant_k(wk1, params, rb, g, k, rows)
-                for r in T.vectorized(rows):
-                    part[k % PARTIAL_SUMS, r] = part[k % PARTIAL_SUMS, r] + x[t, g * GROUP + k] * wk1[r]
-        for r in T.vectorized(rows):
-            y[t, rb * rows + r] = (part[0, r] + part[1, r]) + (part[2, r] + part[3, r])
-
-
-@T.macro
 def _dequant_q4(wk, params, rb, g, k, rows):
     """``wk[r]`` = value ``k`` of group ``g`` of row ``rb*R + r``: word ``k // 8``, bits ``4 (k % 8)`` up."""
     qweight, scale, minv = params
@@ -135,7 +125,7 @@ def q_matmul_kernel(fmt: str, n_out: int, n_in: int, rows: int, tile: int | None
         tile: Tokens per prefill register tile; default :func:`token_tile` of the current target.
     """
     assert n_out % rows == 0 and n_in % GROUP == 0
-    assert PARTIAL_SUMS == 4  # the final sum in _single_tokens is written out
+    assert PARTIAL_SUMS == 4  # the final sums in the one-token paths are written out
     blocks, groups = n_out // rows, n_in // GROUP
     tile = tile or token_tile()
     if fmt == "q4":
@@ -143,6 +133,79 @@ def q_matmul_kernel(fmt: str, n_out: int, n_in: int, rows: int, tile: int | None
     if fmt == "q8":
         return _q8_kernel(blocks, groups, rows, n_in, n_out, tile)
     raise ValueError(f"no kernel for {fmt!r}")
+
+
+def _nibble_exponent(j: tirx.PrimExpr) -> tirx.PrimExpr:
+    """Where nibble ``j`` (0..7) of a word is read: bit ``4j``, except the top one, moved down to bit 24."""
+    return 4 * j - 4 * (j // 7)
+
+
+def _nibble_in_place(word: tirx.PrimExpr, j: tirx.PrimExpr) -> tirx.PrimExpr:
+    """Nibble ``j`` of ``word`` left at bit :func:`_nibble_exponent` (``q * 2^e``, below the sign bit)."""
+    return T.bitwise_and(
+        T.shift_right(word, T.Cast("uint32", 4 * (j // 7))),
+        T.shift_left(T.uint32(15), T.Cast("uint32", _nibble_exponent(j))),
+    )
+
+
+@T.macro
+def _single_tokens_q4(y, n, rb, rows, groups, tile, xs, xg, params):
+    """q4's one-token path with the scale and minimum taken out of the group sum (3 vector ops per weight).
+
+    ``sum_k x_k (q_k s + m) = s sum_k q_k x_k + m sum_k x_k``. Nibble ``j`` of a
+    word is masked in place, not shifted down: as int32 it is ``q * 2^e`` with
+    ``e = 4j`` (:func:`_nibble_in_place`; the top nibble, which would set the
+    sign bit, is moved down to ``e = 24``), an exact float, and ``xs`` holds
+    ``x_k * 2^-e`` (a power of two: exact), so the product is ``q_k x_k``.
+    ``xg`` is the group's sum of ``x``. Both hold the tokens after the tiles.
+    """
+    qweight, scale, minv = params
+    part = T.decl_buffer((PARTIAL_SUMS, rows), "float32", scope="global")
+    acc1 = T.decl_buffer((rows,), "float32", scope="global")
+    for tl in range(n % tile):
+        for r in T.vectorized(rows):
+            acc1[r] = T.float32(0)
+        for g in range(groups):
+            for a in T.unroll(PARTIAL_SUMS):
+                for r in T.vectorized(rows):
+                    part[a, r] = T.float32(0)
+            for k in T.unroll(GROUP):
+                for r in T.vectorized(rows):
+                    part[k % PARTIAL_SUMS, r] = part[k % PARTIAL_SUMS, r] + xs[tl, g * GROUP + k] * T.Cast(
+                        "float32", T.reinterpret("int32", _nibble_in_place(qweight[rb, g * 4 + k // 8, r], k % 8))
+                    )
+            for r in T.vectorized(rows):
+                acc1[r] = acc1[r] + ((part[0, r] + part[1, r]) + (part[2, r] + part[3, r])) * T.Cast(
+                    "float32", scale[rb, g, r]
+                ) + T.Cast("float32", minv[rb, g, r]) * xg[tl, g]
+        for r in T.vectorized(rows):
+            y[n // tile * tile + tl, rb * rows + r] = acc1[r]
+
+
+@T.macro
+def _single_tokens_q8(y, x, n, rb, rows, groups, tile, params):
+    """q8's one-token path with the scale taken out of the group sum: ``s sum_k q_k x_k`` (3 vector ops per weight)."""
+    qweight, scale = params
+    part = T.decl_buffer((PARTIAL_SUMS, rows), "float32", scope="global")
+    acc1 = T.decl_buffer((rows,), "float32", scope="global")
+    for t in range(n // tile * tile, n):
+        for r in T.vectorized(rows):
+            acc1[r] = T.float32(0)
+        for g in range(groups):
+            for a in T.unroll(PARTIAL_SUMS):
+                for r in T.vectorized(rows):
+                    part[a, r] = T.float32(0)
+            for k in T.unroll(GROUP):
+                for r in T.vectorized(rows):
+                    part[k % PARTIAL_SUMS, r] = part[k % PARTIAL_SUMS, r] + x[t, g * GROUP + k] * T.Cast(
+                        "float32", qweight[rb, g * GROUP + k, r]
+                    )
+            for r in T.vectorized(rows):
+                acc1[r] = acc1[r] + ((part[0, r] + part[1, r]) + (part[2, r] + part[3, r])) * T.Cast(
+                    "float32", scale[rb, g, r]
+                )
+        for r in T.vectorized(rows):
+            y[t, rb * rows + r] = acc1[r]
 
 
 def _q4_kernel(blocks: int, groups: int, rows: int, n_in: int, n_out: int, tile: int) -> tirx.PrimFunc:
@@ -158,9 +221,20 @@ def _q4_kernel(blocks: int, groups: int, rows: int, n_in: int, n_out: int, tile:
         n = T.int64()
         x = T.match_buffer(var_x, (n, n_in), "float32")
         y = T.match_buffer(var_y, (n, n_out), "float32")
+        # The one-token path's inputs: x scaled per nibble position, and each group's sum of x.
+        xs = T.decl_buffer((n % tile, n_in), "float32")
+        xg = T.decl_buffer((n % tile, groups), "float32")
+        for t in range(n % tile):
+            for g in range(groups):
+                xg[t, g] = T.float32(0)
+                for k in range(GROUP):
+                    xs[t, g * GROUP + k] = x[n // tile * tile + t, g * GROUP + k] * T.reinterpret(
+                        "float32", T.shift_left(T.Cast("uint32", 127 - _nibble_exponent(k % 8)), T.uint32(23))
+                    )
+                    xg[t, g] = xg[t, g] + x[n // tile * tile + t, g * GROUP + k]
         for rb in T.parallel(blocks):
             _tiled_tokens(y, x, n, rb, rows, groups, tile, _dequant_q4, (qweight, scale, minv))
-            _single_tokens(y, x, n, rb, rows, groups, tile, _dequant_q4, (qweight, scale, minv))
+            _single_tokens_q4(y, n, rb, rows, groups, tile, xs, xg, (qweight, scale, minv))
 
     return q4_matmul
 
@@ -177,6 +251,6 @@ def _q8_kernel(blocks: int, groups: int, rows: int, n_in: int, n_out: int, tile:
         y = T.match_buffer(var_y, (n, n_out), "float32")
         for rb in T.parallel(blocks):
             _tiled_tokens(y, x, n, rb, rows, groups, tile, _dequant_q8, (qweight, scale))
-            _single_tokens(y, x, n, rb, rows, groups, tile, _dequant_q8, (qweight, scale))
+            _single_tokens_q8(y, x, n, rb, rows, groups, tile, (qweight, scale))
 
     return q8_matmul
