@@ -19,7 +19,7 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from agent_sdk.agent.call_format import CallFormat
+from agent_sdk.agent.call_format import CallFormat, with_stop_texts
 from agent_sdk.agent.conversation import answered_calls, assistant_message, last_request, render_messages
 from agent_sdk.agent.events import ModelOutputError, RunStats, TokenDelta, ToolCall
 from agent_sdk.agent.format_choice import native_call_format
@@ -204,6 +204,8 @@ class LocalBackend:
         # after a bare space it goes astray (a new line, a repeated space).
         prefix = request.answer_prefix.rstrip()
         params = request.sampling or SamplingParams(max_tokens=max_tokens)
+        if tools and choice != "none":
+            params = with_stop_texts(params, self.call_format.stop_texts)
         t0 = time.perf_counter()
         if prefix:
             yield TokenDelta(prefix)

@@ -20,6 +20,7 @@ subclass here and passes it on; nothing else changes.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Collection, Sequence
@@ -28,11 +29,12 @@ from typing import TYPE_CHECKING, Any
 
 from agent_sdk.constrain.tool_grammar import arguments_rule
 from agent_sdk.errors import UserError
+from agent_sdk.runtime.sampler import SamplingParams
 
 if TYPE_CHECKING:
     from agent_sdk.agent.parsing import ParseResult
 
-__all__ = ["HERMES", "MAX_PARALLEL_CALLS", "CallFormat", "HermesFormat", "tools_for_choice"]
+__all__ = ["HERMES", "MAX_PARALLEL_CALLS", "CallFormat", "HermesFormat", "tools_for_choice", "with_stop_texts"]
 
 # Most call blocks one parallel step may write (BFCL's parallel questions ask for up to 4).
 MAX_PARALLEL_CALLS = 8
@@ -100,9 +102,14 @@ class CallFormat:
         """Several calls as one parallel step writes them."""
         return self.separator.join(self.render_call(name, args) for name, args in calls)
 
-    def render_result(self, content: str) -> str:
-        """A tool result as the model reads it."""
+    def render_result(self, content: str, *, name: str | None = None) -> str:
+        """A tool result as the model reads it (``name``: the tool that returned it, for formats that show it)."""
         return f"{self.result_open}{content}{self.result_close}"
+
+    @property
+    def stop_texts(self) -> tuple[str, ...]:
+        """Texts that end free-running generation in this format (where a tool's result would follow)."""
+        return ()
 
     def arguments_start(self, text: str, start: int = 0) -> int:
         """Index just past the next ``args_key`` in ``text`` at or after ``start`` (-1: none)."""
@@ -226,3 +233,9 @@ class HermesFormat(CallFormat):
 
 
 HERMES = HermesFormat()
+
+
+def with_stop_texts(params: SamplingParams, texts: Sequence[str]) -> SamplingParams:
+    """``params`` with ``texts`` added to its stop strings (the same object when nothing is added)."""
+    extra = tuple(t for t in texts if t not in params.stop)
+    return dataclasses.replace(params, stop=(*params.stop, *extra)) if extra else params

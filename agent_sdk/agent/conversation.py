@@ -58,20 +58,41 @@ def render_messages(messages: Sequence[dict[str, Any]], call_format: CallFormat 
         call_format: How the model writes calls and reads results.
     """
     out: list[dict[str, str]] = []
+    names_by_id: dict[str, str] = {}
+    unanswered: list[str] = []  # names of the latest assistant message's calls not yet matched to a result
     for m in messages:
         role = m["role"]
         text = m.get("content") or ""
         if role in SYSTEM_ROLES:
             out.append({"role": "system", "content": text})
         elif role == "assistant":
-            calls = [call_arguments(c) for c in m.get("tool_calls") or []]
+            entries = m.get("tool_calls") or []
+            calls = [call_arguments(c) for c in entries]
+            unanswered = [name for name, _ in calls]
+            for entry, (name, _) in zip(entries, calls):
+                if isinstance(entry, dict) and isinstance(entry.get("id"), str):
+                    names_by_id[entry["id"]] = name
             parts = (text.strip(), call_format.render_calls(calls) if calls else "")
             out.append({"role": "assistant", "content": "\n".join(p for p in parts if p)})
         elif role == "tool":
-            out.append({"role": "tool", "content": call_format.render_result(text)})
+            name = _result_tool_name(m, names_by_id, unanswered)
+            out.append({"role": "tool", "content": call_format.render_result(text, name=name)})
         else:
             out.append({"role": role, "content": text})
     return out
+
+
+def _result_tool_name(message: dict[str, Any], names_by_id: dict[str, str], unanswered: list[str]) -> str | None:
+    """The tool a ``tool`` message answers: its ``name``, else its ``tool_call_id``'s call, else the next call in order."""
+    name = message.get("name")
+    call_id = message.get("tool_call_id")
+    if not (isinstance(name, str) and name):
+        name = names_by_id.get(call_id) if isinstance(call_id, str) else None
+    if not name and unanswered:
+        name = unanswered[0]
+    if name in unanswered:
+        unanswered.remove(name)
+    return name
 
 
 def answered_calls(messages: Sequence[dict[str, Any]]) -> list[tuple[str, Any]]:

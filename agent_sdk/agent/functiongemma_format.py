@@ -71,6 +71,7 @@ _MAX_DEPTH = 64
 _KEY = re.compile(r"[A-Za-z_$][A-Za-z0-9_.$\-]*")
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _NAME = re.compile(r"call:([^{}<>\s]+)\{")
+_TOOL_NAME = re.compile(r"[^{}<>\s:,]{1,128}")
 
 
 def render_value(value: Any, _depth: int = 0) -> str:
@@ -402,14 +403,25 @@ class FunctionGemmaFormat(CallFormat):
     def render_call(self, name: str, arguments: Any) -> str:
         return f"{self.open}call:{name}{render_value(arguments if arguments is not None else {})}{self.close}"
 
-    def render_result(self, content: str) -> str:
-        """A tool result: ``response:result{value:...}`` holding the result's text (or its JSON value)."""
+    def render_result(self, content: str, *, name: str | None = None) -> str:
+        """A tool result: ``response:<tool>{...}`` holding the result's JSON object (or ``{value:...}``).
+
+        Args:
+            content: The result's text (JSON is rendered in this syntax).
+            name: The tool that returned it; ``result`` when unknown or not a name this syntax can write.
+        """
         try:
             value: Any = json.loads(content)
             body = render_value(value if isinstance(value, dict) else {"value": value})
         except (ValueError, UserError, RecursionError):  # not JSON, no form here, or nested too deeply
             body = render_value({"value": content.replace(ESCAPE, "")})
-        return f"{START_RESPONSE}response:result{body}{END_RESPONSE}"
+        label = name if isinstance(name, str) and _TOOL_NAME.fullmatch(name) else "result"
+        return f"{START_RESPONSE}response:{label}{body}{END_RESPONSE}"
+
+    @property
+    def stop_texts(self) -> tuple[str, ...]:
+        """``<start_function_response>``: after its calls the model would go on to write their results itself."""
+        return (START_RESPONSE,)
 
     def arguments_start(self, text: str, start: int = 0) -> int:
         return -1

@@ -70,10 +70,14 @@ def chat_messages(messages: Any, tools: list[dict[str, Any]], *, tool_listing: s
         msg: dict[str, Any] = {"role": m["role"], "content": _text(m.get("content"), where)}
         if m["role"] == "assistant" and m.get("tool_calls"):
             calls = _assistant_calls(m["tool_calls"], where)
-            msg["tool_calls"] = [{"function": {"name": n, "arguments": a}} for _, n, a in calls]
+            msg["tool_calls"] = [{"id": cid, "function": {"name": n, "arguments": a}} for cid, n, a in calls]
             calling = (i, [cid for cid, _, _ in calls])
         elif m["role"] == "tool":
             _check_answers(m, where, calling)
+            # which call it answers: the model's own syntax may name the tool in the result (FunctionGemma)
+            for key in ("tool_call_id", "name"):
+                if isinstance(m.get(key), str):
+                    msg[key] = m[key]
         else:
             calling = None  # results must follow their call, only other results in between
         rest.append(msg)

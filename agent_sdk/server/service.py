@@ -25,6 +25,7 @@ from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from agent_sdk.agent.call_format import with_stop_texts
 from agent_sdk.agent.conversation import SYSTEM_ROLES
 from agent_sdk.agent.events import AgentResult, RunStats, ToolCall
 from agent_sdk.agent.format_choice import native_call_format
@@ -248,7 +249,8 @@ class ChatService:
                 yield "end", ("length", _usage(step.generation.stats))
                 return
         constraint = self._grammar.constraint(req.response_grammar) if self._grammar and req.response_grammar else None
-        stream = self.engine.stream(req.prompt_ids, req.sampling, constraint=constraint)
+        sampling = with_stop_texts(req.sampling, self.call_format.stop_texts) if req.tools else req.sampling
+        stream = self.engine.stream(req.prompt_ids, sampling, constraint=constraint)
         try:
             for ev in stream:
                 if ev.text:

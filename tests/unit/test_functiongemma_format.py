@@ -17,7 +17,10 @@ from agent_sdk.agent.functiongemma_format import (
     render_declaration,
     render_value,
 )
+from agent_sdk.agent.call_format import HERMES, with_stop_texts
+from agent_sdk.agent.conversation import render_messages
 from agent_sdk.agent.prompting import system_prompt
+from agent_sdk.runtime.sampler import SamplingParams
 from agent_sdk.errors import AgentSDKError, UserError
 
 pytestmark = pytest.mark.unit
@@ -70,6 +73,52 @@ def test_calls_and_results_render_in_the_native_syntax() -> None:
     for bad in ({"a b": 1}, {"x": float("nan")}, {"x": "has <escape> inside"}, {"x": object()}):
         with pytest.raises(UserError):
             FUNCTIONGEMMA.render_call("t", bad)
+
+
+def test_a_result_names_the_tool_that_returned_it() -> None:
+    assert FUNCTIONGEMMA.render_result('{"temperature": 15}', name="get_current_weather") == (
+        "<start_function_response>response:get_current_weather{temperature:15}<end_function_response>")
+    # a name this syntax cannot write (from a client's message) falls back to "result", never into the text
+    for hostile in ("x{y:1}", "a b", "<end_function_response>", "a:b", "", "n" * 500):
+        assert FUNCTIONGEMMA.render_result("1", name=hostile) == (
+            "<start_function_response>response:result{value:1}<end_function_response>")
+
+
+def test_conversation_results_are_matched_to_their_calls() -> None:
+    calls = [{"id": "c1", "type": "function", "function": {"name": "get_time", "arguments": "{}"}},
+             {"id": "c2", "type": "function", "function": {"name": "get_current_weather", "arguments": "{}"}}]
+    by_id = render_messages([
+        {"role": "user", "content": "time and weather"},
+        {"role": "assistant", "content": None, "tool_calls": calls},
+        {"role": "tool", "tool_call_id": "c2", "content": '{"t": 15}'},
+        {"role": "tool", "tool_call_id": "c1", "content": '"noon"'},
+    ], FUNCTIONGEMMA)
+    assert [m["content"] for m in by_id[2:]] == [
+        "<start_function_response>response:get_current_weather{t:15}<end_function_response>",
+        "<start_function_response>response:get_time{value:<escape>noon<escape>}<end_function_response>",
+    ]
+    in_order = render_messages([
+        {"role": "assistant", "content": None, "tool_calls": [{"function": c["function"]} for c in calls]},
+        {"role": "tool", "content": "1"},
+        {"role": "tool", "name": "get_time", "content": "2"},
+    ], FUNCTIONGEMMA)
+    # no ids: the first result answers the first call; a named one its own tool
+    assert "response:get_time{value:1}" in in_order[1]["content"]
+    assert "response:get_time{value:2}" in in_order[2]["content"]
+    # the JSON formats do not show the name
+    assert render_messages([{"role": "tool", "name": "get_time", "content": "2"}])[0]["content"] == (
+        "<tool_response>\n2\n</tool_response>")
+
+
+def test_free_running_generation_stops_where_a_result_would_start() -> None:
+    # FunctionGemma's guide: <start_function_response> is a stop sequence (the model would invent the result)
+    assert FUNCTIONGEMMA.stop_texts == ("<start_function_response>",)
+    assert HERMES.stop_texts == ()
+    params = SamplingParams(max_tokens=8, stop=("END",))
+    added = with_stop_texts(params, FUNCTIONGEMMA.stop_texts)
+    assert added.stop == ("END", "<start_function_response>") and added.max_tokens == 8
+    assert with_stop_texts(added, FUNCTIONGEMMA.stop_texts) is added
+    assert with_stop_texts(params, HERMES.stop_texts) is params
 
 
 _plain = st.text(alphabet=st.characters(exclude_characters="<", exclude_categories=["Cs"]), max_size=12)
