@@ -10,16 +10,18 @@ register:
         for tile of TT tokens:                     # prefill: register tile over tokens
             acc[TT, R] = 0
             for g in K / 32:                       # one quantization group
+                part[TT, R] = 0
                 for k in 32:                       # unrolled
-                    w[R] = dequant(q[rb, g, k], scale[rb, g], minv[rb, g])   # once per tile
+                    w[R] = float(q[rb, g, k])      # the integer value, once per tile
                     for t in TT:                   # unrolled: TT independent FMA chains
-                        acc[t, :] += x[t, g*32 + k] * w
+                        part[t, :] += xs[t, g*32 + k] * w
+                acc[t, :] += scale[rb, g] * part[t, :] (+ minv[rb, g] * sum(x[t] over group g) for q4)
             y[tile, rb] = acc
         for each remaining token:                  # decode (and the prefill tail)
             acc[R] = 0
             for g in K / 32:
                 part[A, R] = 0                     # A partial sums over k: A independent chains
-                for k in 32: part[k % A, :] += xs[g*32 + k] * q[rb, g, k]      # integer values as floats
+                for k in 32: part[k % A, :] += xs[g*32 + k] * float(q[rb, g, k])
                 acc += scale[rb, g] * sum(part) (+ minv[rb, g] * sum(x of group g) for q4)
             y[t, rb] = acc
 
@@ -27,10 +29,13 @@ A single accumulator would make every FMA wait for the previous one (an FMA
 has a latency of ~4 cycles but a throughput of 2 a cycle): the independent
 chains, over tokens or over partial sums, keep the FMA units busy.
 
-The one-token path takes the scale (and q4's minimum) out of the sum over a
-group, so a weight costs three vector operations (mask, convert, FMA) instead
-of five: on an AVX2 core a decode matmul was bound by those operations, not
-by memory (docs/cpu_kernels.md).
+Both paths take the scale (and q4's minimum) out of the sum over a group:
+``sum_k x_k (q_k s + m) = s sum_k q_k x_k + m sum_k x_k``. A q4 value is
+masked in place rather than shifted down (``xs`` is ``x`` scaled by the
+matching power of two, see :func:`_single_tokens_q4`), so a weight costs a
+mask, a convert and its FMAs instead of shift, mask, convert, scale and
+FMAs: on an AVX2 core decode was bound by those operations, not by memory,
+and prefill is 1.25x faster (docs/cpu_kernels.md).
 """
 
 from __future__ import annotations
@@ -69,49 +74,8 @@ def token_tile(target: Target | None = None) -> int:
 # with TVMBackendAllocWorkspace: heap memory, allocated per row block, that
 # every FMA then loads from and stores to (2.2x slower decode kernels).
 #
-# Both kernels share the loops below and differ only in the dequantizing
-# macro they pass in. TVMScript macros are inlined into the prim_func body
-# (ordinary Python helpers cannot be called there); a macro given as an
-# argument to another macro is expanded at its use.
-
-
-@T.macro
-def _tiled_tokens(y, x, n, rb, rows, groups, tile, dequant_k, params):
-    """Full tiles of ``tile`` tokens: the dequantized column is reused by every token of the tile."""
-    acc = T.decl_buffer((tile, rows), "float32", scope="global")
-    wk = T.decl_buffer((rows,), "float32", scope="global")
-    for tt in range(n // tile):
-        for t in T.unroll(tile):
-            for r in T.vectorized(rows):
-                acc[t, r] = T.float32(0)
-        for g in range(groups):
-            for k in T.unroll(GROUP):
-                dequant_k(wk, params, rb, g, k, rows)
-                for t in T.unroll(tile):
-                    for r in T.vectorized(rows):
-                        acc[t, r] = acc[t, r] + x[tt * tile + t, g * GROUP + k] * wk[r]
-        for t in T.unroll(tile):
-            for r in T.vectorized(rows):
-                y[tt * tile + t, rb * rows + r] = acc[t, r]
-
-
-@T.macro
-def _dequant_q4(wk, params, rb, g, k, rows):
-    """``wk[r]`` = value ``k`` of group ``g`` of row ``rb*R + r``: word ``k // 8``, bits ``4 (k % 8)`` up."""
-    qweight, scale, minv = params
-    for r in T.vectorized(rows):
-        wk[r] = T.Cast(
-            "float32",
-            T.bitwise_and(T.shift_right(qweight[rb, g * 4 + k // 8, r], T.uint32(k % 8 * 4)), T.uint32(15)),
-        ) * T.Cast("float32", scale[rb, g, r]) + T.Cast("float32", minv[rb, g, r])
-
-
-@T.macro
-def _dequant_q8(wk, params, rb, g, k, rows):
-    """``wk[r]`` = value ``k`` of group ``g`` of row ``rb*R + r``."""
-    qweight, scale = params
-    for r in T.vectorized(rows):
-        wk[r] = T.Cast("float32", qweight[rb, g * GROUP + k, r]) * T.Cast("float32", scale[rb, g, r])
+# TVMScript macros are inlined into the prim_func body (ordinary Python
+# helpers cannot be called there).
 
 
 def q_matmul_kernel(fmt: str, n_out: int, n_in: int, rows: int, tile: int | None = None) -> tirx.PrimFunc:
@@ -171,13 +135,13 @@ def _single_tokens_q4(y, n, rb, rows, groups, tile, xs, xg, params):
                     part[a, r] = T.float32(0)
             for k in T.unroll(GROUP):
                 for r in T.vectorized(rows):
-                    part[k % PARTIAL_SUMS, r] = part[k % PARTIAL_SUMS, r] + xs[tl, g * GROUP + k] * T.Cast(
+                    part[k % PARTIAL_SUMS, r] = part[k % PARTIAL_SUMS, r] + xs[n // tile * tile + tl, g * GROUP + k] * T.Cast(
                         "float32", T.reinterpret("int32", _nibble_in_place(qweight[rb, g * 4 + k // 8, r], k % 8))
                     )
             for r in T.vectorized(rows):
                 acc1[r] = acc1[r] + ((part[0, r] + part[1, r]) + (part[2, r] + part[3, r])) * T.Cast(
                     "float32", scale[rb, g, r]
-                ) + T.Cast("float32", minv[rb, g, r]) * xg[tl, g]
+                ) + T.Cast("float32", minv[rb, g, r]) * xg[n // tile * tile + tl, g]
         for r in T.vectorized(rows):
             y[n // tile * tile + tl, rb * rows + r] = acc1[r]
 
@@ -208,6 +172,41 @@ def _single_tokens_q8(y, x, n, rb, rows, groups, tile, params):
             y[t, rb * rows + r] = acc1[r]
 
 
+@T.macro
+def _tiled_tokens_q4(y, n, rb, rows, groups, tile, xs, xg, params):
+    """q4's full tiles with the scale and minimum taken out of the group sum (see :func:`_single_tokens_q4`).
+
+    Per group each token of the tile keeps a partial sum of ``q x`` for the
+    block's rows; the running outputs are touched once per group.
+    """
+    qweight, scale, minv = params
+    acc = T.decl_buffer((tile, rows), "float32", scope="global")
+    part = T.decl_buffer((tile, rows), "float32", scope="global")
+    wk = T.decl_buffer((rows,), "float32", scope="global")
+    for tt in range(n // tile):
+        for t in T.unroll(tile):
+            for r in T.vectorized(rows):
+                acc[t, r] = T.float32(0)
+        for g in range(groups):
+            for t in T.unroll(tile):
+                for r in T.vectorized(rows):
+                    part[t, r] = T.float32(0)
+            for k in T.unroll(GROUP):
+                for r in T.vectorized(rows):
+                    wk[r] = T.Cast("float32", T.reinterpret(
+                        "int32", _nibble_in_place(qweight[rb, g * 4 + k // 8, r], k % 8)))
+                for t in T.unroll(tile):
+                    for r in T.vectorized(rows):
+                        part[t, r] = part[t, r] + xs[tt * tile + t, g * GROUP + k] * wk[r]
+            for t in T.unroll(tile):
+                for r in T.vectorized(rows):
+                    acc[t, r] = acc[t, r] + part[t, r] * T.Cast("float32", scale[rb, g, r]) + T.Cast(
+                        "float32", minv[rb, g, r]) * xg[tt * tile + t, g]
+        for t in T.unroll(tile):
+            for r in T.vectorized(rows):
+                y[tt * tile + t, rb * rows + r] = acc[t, r]
+
+
 def _q4_kernel(blocks: int, groups: int, rows: int, n_in: int, n_out: int, tile: int) -> tirx.PrimFunc:
     words = n_in // 8
 
@@ -221,22 +220,51 @@ def _q4_kernel(blocks: int, groups: int, rows: int, n_in: int, n_out: int, tile:
         n = T.int64()
         x = T.match_buffer(var_x, (n, n_in), "float32")
         y = T.match_buffer(var_y, (n, n_out), "float32")
-        # The one-token path's inputs: x scaled per nibble position, and each group's sum of x.
-        xs = T.decl_buffer((n % tile, n_in), "float32")
-        xg = T.decl_buffer((n % tile, groups), "float32")
-        for t in range(n % tile):
+        # The kernels' inputs: x scaled per nibble position, and each group's sum of x.
+        xs = T.decl_buffer((n, n_in), "float32")
+        xg = T.decl_buffer((n, groups), "float32")
+        for t in range(n):
             for g in range(groups):
                 xg[t, g] = T.float32(0)
                 for k in range(GROUP):
-                    xs[t, g * GROUP + k] = x[n // tile * tile + t, g * GROUP + k] * T.reinterpret(
+                    xs[t, g * GROUP + k] = x[t, g * GROUP + k] * T.reinterpret(
                         "float32", T.shift_left(T.Cast("uint32", 127 - _nibble_exponent(k % 8)), T.uint32(23))
                     )
-                    xg[t, g] = xg[t, g] + x[n // tile * tile + t, g * GROUP + k]
+                    xg[t, g] = xg[t, g] + x[t, g * GROUP + k]
         for rb in T.parallel(blocks):
-            _tiled_tokens(y, x, n, rb, rows, groups, tile, _dequant_q4, (qweight, scale, minv))
+            _tiled_tokens_q4(y, n, rb, rows, groups, tile, xs, xg, (qweight, scale, minv))
             _single_tokens_q4(y, n, rb, rows, groups, tile, xs, xg, (qweight, scale, minv))
 
     return q4_matmul
+
+
+@T.macro
+def _tiled_tokens_q8(y, x, n, rb, rows, groups, tile, params):
+    """q8's full tiles with the scale taken out of the group sum (see :func:`_tiled_tokens_q4`)."""
+    qweight, scale = params
+    acc = T.decl_buffer((tile, rows), "float32", scope="global")
+    part = T.decl_buffer((tile, rows), "float32", scope="global")
+    wk = T.decl_buffer((rows,), "float32", scope="global")
+    for tt in range(n // tile):
+        for t in T.unroll(tile):
+            for r in T.vectorized(rows):
+                acc[t, r] = T.float32(0)
+        for g in range(groups):
+            for t in T.unroll(tile):
+                for r in T.vectorized(rows):
+                    part[t, r] = T.float32(0)
+            for k in T.unroll(GROUP):
+                for r in T.vectorized(rows):
+                    wk[r] = T.Cast("float32", qweight[rb, g * GROUP + k, r])
+                for t in T.unroll(tile):
+                    for r in T.vectorized(rows):
+                        part[t, r] = part[t, r] + x[tt * tile + t, g * GROUP + k] * wk[r]
+            for t in T.unroll(tile):
+                for r in T.vectorized(rows):
+                    acc[t, r] = acc[t, r] + part[t, r] * T.Cast("float32", scale[rb, g, r])
+        for t in T.unroll(tile):
+            for r in T.vectorized(rows):
+                y[tt * tile + t, rb * rows + r] = acc[t, r]
 
 
 def _q8_kernel(blocks: int, groups: int, rows: int, n_in: int, n_out: int, tile: int) -> tirx.PrimFunc:
@@ -250,7 +278,7 @@ def _q8_kernel(blocks: int, groups: int, rows: int, n_in: int, n_out: int, tile:
         x = T.match_buffer(var_x, (n, n_in), "float32")
         y = T.match_buffer(var_y, (n, n_out), "float32")
         for rb in T.parallel(blocks):
-            _tiled_tokens(y, x, n, rb, rows, groups, tile, _dequant_q8, (qweight, scale))
+            _tiled_tokens_q8(y, x, n, rb, rows, groups, tile, (qweight, scale))
             _single_tokens_q8(y, x, n, rb, rows, groups, tile, (qweight, scale))
 
     return q8_matmul
