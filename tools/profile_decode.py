@@ -1,4 +1,4 @@
-"""Where a decode step's time goes: per-kernel wall time inside the TVM VM.
+"""Where a decode step's (or a prefill's) time goes: per-kernel wall time inside the TVM VM.
 
 Runs a prompt, then ``--steps`` greedy decode steps with the VM's instrument
 hook on, and prints the time per kernel group per token (matmuls by shape,
@@ -6,6 +6,7 @@ the output head, attention, everything else), next to the uninstrumented
 step time:
 
     python tools/profile_decode.py --bundle compiled/smollm2-135m-q4a8-host --threads 1
+    python tools/profile_decode.py --bundle compiled/smollm2-135m-q4-host --threads 2 --prefill 512
 
 The hook costs a few microseconds per call (two Python calls around each
 kernel), so the instrumented total is larger than the plain step; the split
@@ -48,6 +49,8 @@ def main() -> int:
     parser.add_argument("--bundle", required=True, type=Path)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--steps", type=int, default=64)
+    parser.add_argument("--prefill", type=int, default=0, metavar="N",
+                        help="profile one N-token prefill instead of decode steps (best of --steps // 16 + 1 runs)")
     args = parser.parse_args()
 
     engine = Engine(args.bundle, threads=args.threads, context_window=2048)
@@ -78,24 +81,49 @@ def main() -> int:
             calls[key] += 1
         return 0
 
+    runs = args.steps
+    if args.prefill:
+        # one prefill of N tokens (the prompt repeated), in a fresh sequence each run
+        prompt = (ids * (args.prefill // max(1, len(ids)) + 1))[: args.prefill]
+        runs = args.steps // 16 + 1
+        best = float("inf")
+        for i in range(runs):
+            model.add_sequence(seq + 1 + i)
+            t0 = time.perf_counter()
+            model.forward(seq + 1 + i, prompt)
+            best = min(best, time.perf_counter() - t0)
+            model.remove_sequence(seq + 1 + i)
+        plain_ms = best * 1e3
     model._vm["set_instrument"](hook)
     t0 = time.perf_counter()
-    for _ in range(args.steps):
-        tok = int(np.argmax(logits))
-        logits = model.forward(seq, [tok])
-    hooked_ms = (time.perf_counter() - t0) * 1e3 / args.steps
+    for i in range(runs):
+        if args.prefill:
+            model.add_sequence(seq + 100 + i)
+            model.forward(seq + 100 + i, prompt)
+            model.remove_sequence(seq + 100 + i)
+        else:
+            tok = int(np.argmax(logits))
+            logits = model.forward(seq, [tok])
+    hooked_ms = (time.perf_counter() - t0) * 1e3 / runs
     model._vm["set_instrument"](None)
 
-    print(f"bundle {args.bundle}  quant {engine.manifest.get('quantization', {}).get('name')}  "
-          f"threads {args.threads}  context ~{len(ids) + args.steps}..{len(ids) + 2 * args.steps} tokens")
-    print(f"decode step, uninstrumented: {plain_ms:.2f} ms ({1e3 / plain_ms:.0f} tok/s); instrumented: {hooked_ms:.2f} ms")
-    kernel_total = sum(totals.values()) * 1e3 / args.steps
-    print(f"{'kernel (per token)':<48} {'calls':>6} {'ms':>8} {'share':>7}")
+    quant = engine.manifest.get("quantization", {}).get("name")
+    if args.prefill:
+        print(f"bundle {args.bundle}  quant {quant}  threads {args.threads}  one {args.prefill}-token prefill")
+        print(f"prefill, uninstrumented: {plain_ms:.1f} ms ({args.prefill * 1e3 / plain_ms:.0f} tok/s); "
+              f"instrumented: {hooked_ms:.1f} ms")
+    else:
+        print(f"bundle {args.bundle}  quant {quant}  threads {args.threads}  "
+              f"context ~{len(ids) + args.steps}..{len(ids) + 2 * args.steps} tokens")
+        print(f"decode step, uninstrumented: {plain_ms:.2f} ms ({1e3 / plain_ms:.0f} tok/s); "
+              f"instrumented: {hooked_ms:.2f} ms")
+    kernel_total = sum(totals.values()) * 1e3 / runs
+    print(f"{'kernel (per ' + ('prefill' if args.prefill else 'token') + ')':<48} {'calls':>6} {'ms':>8} {'share':>7}")
     for key, sec in sorted(totals.items(), key=lambda kv: -kv[1]):
-        ms = sec * 1e3 / args.steps
+        ms = sec * 1e3 / runs
         if ms < 0.01:
             continue
-        print(f"{key:<48} {calls[key] // args.steps:>6} {ms:>8.3f} {ms / kernel_total:>7.1%}")
+        print(f"{key:<48} {calls[key] // runs:>6} {ms:>8.3f} {ms / kernel_total:>7.1%}")
     print(f"{'sum of kernels':<48} {'':>6} {kernel_total:>8.3f}")
     model.remove_sequence(seq)
     return 0
