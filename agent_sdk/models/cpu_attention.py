@@ -150,6 +150,18 @@ _ROW_BLOCK = 8  # query rows per parallel task (one scores buffer each)
 _PARTS = 4  # independent partial sums over the head dimension (FMA latency)
 
 
+def _balanced_block(i: tirx.PrimExpr, blocks: tirx.PrimExpr) -> tirx.PrimExpr:
+    """The row block task ``i`` (of ``blocks``) handles: 0, last, 1, last - 1, ... (a bijection).
+
+    Under a causal mask a row's cost grows with its position, and TVM's
+    parallel loop gives each thread a contiguous range of tasks: in plain
+    order the last thread got the most expensive rows (at 512 tokens, 2
+    threads ran 1.27x faster than one). Interleaving both ends gives every
+    contiguous range about the same work.
+    """
+    return T.if_then_else(i % 2 == 0, i // 2, blocks - 1 - i // 2)
+
+
 def prefill_ragged_kernel(h_kv: int, h_qo: int, d: int, dtype: str = "float32") -> tirx.PrimFunc:
     """New queries against the new keys/values of the same sequences (TVM's ragged prefill)."""
     group = h_qo // h_kv
@@ -194,7 +206,7 @@ def prefill_ragged_kernel(h_kv: int, h_qo: int, d: int, dtype: str = "float32") 
             bat = T.decl_buffer((1,), "int32", scope="global")
             h = task % h_qo
             for rr in range(_ROW_BLOCK):
-                row = task // h_qo * _ROW_BLOCK + rr
+                row = _balanced_block(task // h_qo, (qo_len + _ROW_BLOCK - 1) // _ROW_BLOCK) * _ROW_BLOCK + rr
                 if row < qo_len:
                     bat[0] = 0
                     for bb in range(b_n):
@@ -279,7 +291,7 @@ def prefill_paged_kernel(h_kv: int, h_qo: int, d: int, page_size: int = 16, dtyp
             bat = T.decl_buffer((1,), "int32", scope="global")
             h = task % h_qo
             for rr in range(_ROW_BLOCK):
-                row = task // h_qo * _ROW_BLOCK + rr
+                row = _balanced_block(task // h_qo, (total_len + _ROW_BLOCK - 1) // _ROW_BLOCK) * _ROW_BLOCK + rr
                 if row < total_len:
                     bat[0] = 0
                     for bb in range(b_n):
