@@ -220,17 +220,21 @@ def _q4_kernel(blocks: int, groups: int, rows: int, n_in: int, n_out: int, tile:
         n = T.int64()
         x = T.match_buffer(var_x, (n, n_in), "float32")
         y = T.match_buffer(var_y, (n, n_out), "float32")
-        # The kernels' inputs: x scaled per nibble position, and each group's sum of x.
+        # The kernels' inputs: x scaled per nibble position, and each group's sum of x (8 lanes, then added up).
         xs = T.decl_buffer((n, n_in), "float32")
         xg = T.decl_buffer((n, groups), "float32")
+        lanes = T.decl_buffer((8,), "float32", scope="global")
         for t in range(n):
             for g in range(groups):
-                xg[t, g] = T.float32(0)
-                for k in range(GROUP):
-                    xs[t, g * GROUP + k] = x[t, g * GROUP + k] * T.reinterpret(
-                        "float32", T.shift_left(T.Cast("uint32", 127 - _nibble_exponent(k % 8)), T.uint32(23))
-                    )
-                    xg[t, g] = xg[t, g] + x[t, g * GROUP + k]
+                for j in T.vectorized(8):
+                    lanes[j] = T.float32(0)
+                for c in T.unroll(GROUP // 8):
+                    for j in T.vectorized(8):
+                        xs[t, g * GROUP + c * 8 + j] = x[t, g * GROUP + c * 8 + j] * T.reinterpret(
+                            "float32", T.shift_left(T.Cast("uint32", 127 - _nibble_exponent(j)), T.uint32(23))
+                        )
+                        lanes[j] = lanes[j] + x[t, g * GROUP + c * 8 + j]
+                xg[t, g] = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
         for rb in T.parallel(blocks):
             _tiled_tokens_q4(y, n, rb, rows, groups, tile, xs, xg, (qweight, scale, minv))
             _single_tokens_q4(y, n, rb, rows, groups, tile, xs, xg, (qweight, scale, minv))
