@@ -56,11 +56,12 @@ PARTIAL_SUMS = 4
 def token_tile(target: Target | None = None) -> int:
     """Tokens per prefill register tile (``TT``) on ``target`` (default: the current one).
 
-    The tile holds ``TT x R`` fp32 accumulators plus one dequantized column in
-    vector registers. With 16-row blocks that is ``TT + 1`` registers with
-    AVX-512 (32 registers of 16 lanes), but ``2 (TT + 1)`` with AVX2 (16 of 8
-    lanes) and ``4 (TT + 1)`` with NEON (32 of 4 lanes): a larger tile there
-    would spill.
+    The tile holds ``TT x R`` fp32 partial sums plus one converted column in
+    vector registers (and ``TT x R`` outputs, touched once per group, which
+    may live on the stack). With 16-row blocks that is ``TT + 1`` registers
+    with AVX-512 (32 registers of 16 lanes), but ``2 (TT + 1)`` with AVX2 (16
+    of 8 lanes) and ``4 (TT + 1)`` with NEON (32 of 4 lanes): a larger tile
+    there would spill the partial sums.
     """
     tgt = target if target is not None else Target.current(allow_none=True)
     if tgt is not None and tgt.kind.name == "llvm" and target_has_features("avx512f", tgt):
@@ -121,7 +122,7 @@ def _single_tokens_q4(y, n, rb, rows, groups, tile, xs, xg, params):
     ``e = 4j`` (:func:`_nibble_in_place`; the top nibble, which would set the
     sign bit, is moved down to ``e = 24``), an exact float, and ``xs`` holds
     ``x_k * 2^-e`` (a power of two: exact), so the product is ``q_k x_k``.
-    ``xg`` is the group's sum of ``x``. Both hold the tokens after the tiles.
+    ``xg`` is the group's sum of ``x``; both hold every token, this path reads the ones after the tiles.
     """
     qweight, scale, minv = params
     part = T.decl_buffer((PARTIAL_SUMS, rows), "float32", scope="global")
