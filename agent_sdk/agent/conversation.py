@@ -69,9 +69,8 @@ def render_messages(messages: Sequence[dict[str, Any]], call_format: CallFormat 
             entries = m.get("tool_calls") or []
             calls = [call_arguments(c) for c in entries]
             unanswered = [name for name, _ in calls]
-            for entry, (name, _) in zip(entries, calls):
-                if isinstance(entry, dict) and isinstance(entry.get("id"), str):
-                    names_by_id[entry["id"]] = name
+            names_by_id = {entry["id"]: name for entry, (name, _) in zip(entries, calls)
+                           if isinstance(entry, dict) and isinstance(entry.get("id"), str)}
             parts = (text.strip(), call_format.render_calls(calls) if calls else "")
             out.append({"role": "assistant", "content": "\n".join(p for p in parts if p)})
         elif role == "tool":
@@ -83,11 +82,14 @@ def render_messages(messages: Sequence[dict[str, Any]], call_format: CallFormat 
 
 
 def _result_tool_name(message: dict[str, Any], names_by_id: dict[str, str], unanswered: list[str]) -> str | None:
-    """The tool a ``tool`` message answers: its ``name``, else its ``tool_call_id``'s call, else the next call in order."""
-    name = message.get("name")
+    """The tool a ``tool`` message answers, among the latest assistant message's calls.
+
+    Its ``tool_call_id``'s call, else its own ``name``, else the next call not yet answered.
+    """
     call_id = message.get("tool_call_id")
-    if not (isinstance(name, str) and name):
-        name = names_by_id.get(call_id) if isinstance(call_id, str) else None
+    name = names_by_id.get(call_id) if isinstance(call_id, str) else None
+    if not name and isinstance(message.get("name"), str) and message["name"]:
+        name = message["name"]
     if not name and unanswered:
         name = unanswered[0]
     if name in unanswered:

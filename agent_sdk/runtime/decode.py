@@ -462,7 +462,9 @@ class Decoder:
         finally:
             # The KV cache holds exactly seq.tokens: a token sampled last is never run.
             seq.last_used = time.monotonic()
-        if len(text) > emitted and finish != "stop":
+        # The text held back for a stop string that never came (a stop token, EOS or the grammar ended it); after
+        # a stop string's cut nothing is left.
+        if len(text) > emitted:
             yield TokenEvent(out[-1] if out else -1, text[emitted:])
         stats.generated_tokens = len(out)
         stats.decode_s = time.perf_counter() - t_first if t_first else 0.0

@@ -249,7 +249,8 @@ class ChatService:
                 yield "end", ("length", _usage(step.generation.stats))
                 return
         constraint = self._grammar.constraint(req.response_grammar) if self._grammar and req.response_grammar else None
-        sampling = with_stop_texts(req.sampling, self.call_format.stop_texts) if req.tools else req.sampling
+        with_tools = bool(req.tools) and req.tool_choice != "none"
+        sampling = with_stop_texts(req.sampling, self.call_format.stop_texts) if with_tools else req.sampling
         stream = self.engine.stream(req.prompt_ids, sampling, constraint=constraint)
         try:
             for ev in stream:

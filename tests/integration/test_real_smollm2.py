@@ -101,6 +101,19 @@ def test_streaming_equals_generate(smollm2_engine: Engine) -> None:
     assert smollm2_engine.generate(ids, SamplingParams(max_tokens=20)).text == stream.result.text
 
 
+def test_a_stop_string_holds_back_nothing_when_a_stop_token_ends_the_stream(smollm2_engine: Engine) -> None:
+    # The stream holds back len(stop) - 1 characters in case a stop string is starting; when a stop token (or EOS,
+    # or a grammar) ends the generation instead, they must still reach the stream.
+    ids = smollm2_engine.tokenizer.encode("Count: one, two, three, four, five,")
+    free = smollm2_engine.generate(ids, SamplingParams(max_tokens=8))
+    end = free.token_ids[5]
+    params = SamplingParams(max_tokens=8, stop=("<start_function_response>",), stop_token_ids=(end,))
+    stream = smollm2_engine.stream(ids, params)
+    pieces = "".join(ev.text for ev in stream)
+    assert stream.result is not None and stream.result.finish_reason == "stop"
+    assert stream.result.text and pieces == stream.result.text
+
+
 def test_stop_strings_and_seeded_sampling(smollm2_engine: Engine) -> None:
     ids = smollm2_engine.tokenizer.encode("Count: one, two, three, four, five,")
     g = smollm2_engine.generate(ids, SamplingParams(max_tokens=30, stop=(",",)))

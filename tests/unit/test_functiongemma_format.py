@@ -105,6 +105,18 @@ def test_conversation_results_are_matched_to_their_calls() -> None:
     # no ids: the first result answers the first call; a named one its own tool
     assert "response:get_time{value:1}" in in_order[1]["content"]
     assert "response:get_time{value:2}" in in_order[2]["content"]
+    # the id wins over a name the syntax cannot write; ids of an earlier turn's calls resolve nothing
+    later = render_messages([
+        {"role": "assistant", "content": None, "tool_calls": calls},
+        {"role": "tool", "tool_call_id": "c1", "content": "1"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c3", "type": "function", "function": {"name": "get_current_weather", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c3", "name": "a b", "content": "2"},
+        {"role": "tool", "tool_call_id": "c1", "content": "3"},
+    ], FUNCTIONGEMMA)
+    assert "response:get_time{value:1}" in later[1]["content"]
+    assert "response:get_current_weather{value:2}" in later[3]["content"]
+    assert "response:result{value:3}" in later[4]["content"]
     # the JSON formats do not show the name
     assert render_messages([{"role": "tool", "name": "get_time", "content": "2"}])[0]["content"] == (
         "<tool_response>\n2\n</tool_response>")
