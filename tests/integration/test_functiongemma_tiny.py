@@ -85,7 +85,7 @@ def test_the_agent_runs_the_call_and_feeds_back_a_function_response(fg_engine: E
     assert isinstance(backend, LocalBackend)
     follow = backend.prompt_text(agent.messages, agent.tool_specs, None)
     assert "<start_function_call>call:set_alarm{day:<escape>" in follow
-    assert "<start_function_response>response:result{value:<escape>alarm set for" in follow
+    assert "<start_function_response>response:set_alarm{value:<escape>alarm set for" in follow
 
 
 def test_the_server_prompts_and_calls_in_the_native_syntax(fg_engine: Engine) -> None:
@@ -113,7 +113,7 @@ def test_the_server_prompts_and_calls_in_the_native_syntax(fg_engine: Engine) ->
     prompt = fg_engine.tokenizer.decode(req.prompt_ids)
     assert FUNCTION_CALLING_PROMPT + "<start_function_declaration>declaration:set_alarm{" in prompt
     assert "<start_function_call>call:set_alarm{day:<escape>mon<escape>,hour:6}<end_function_call>" in prompt
-    assert "<start_function_response>response:result{value:<escape>alarm set for 6:00<escape>}" in prompt
+    assert "<start_function_response>response:set_alarm{value:<escape>alarm set for 6:00<escape>}" in prompt
     with service.engine_slot():
         out = service.complete(req)
     calls = out["choices"][0]["message"]["tool_calls"]
