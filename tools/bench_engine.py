@@ -658,7 +658,10 @@ def select_model(gguf: Path | None) -> None:
     if gguf is None:
         _MODEL.update(source=MODEL, name=MODEL)
     else:
-        _MODEL.update(source=str(gguf.resolve()), name=re.sub(r"[^a-z0-9]+", "-", gguf.stem.lower()).strip("-"))
+        source = str(gguf.resolve())
+        # the path's hash in the name: two files of one name never share a cached bundle (nor the preset's folder)
+        stem = re.sub(r"[^a-z0-9]+", "-", gguf.stem.lower()).strip("-") or "gguf"
+        _MODEL.update(source=source, name=f"{stem}-{hashlib.sha256(source.encode()).hexdigest()[:8]}")
 
 
 def compile_bundle(quant: str, out: Path | None, kv_dtype: str | None = None) -> Path:

@@ -52,8 +52,10 @@ def main() -> int:
     parser.add_argument("--prefill", type=int, default=0, metavar="N",
                         help="profile one N-token prefill instead of decode steps (best of --steps // 16 + 1 runs)")
     args = parser.parse_args()
+    if args.steps < 1 or args.prefill < 0:
+        parser.error("--steps must be at least 1 and --prefill not negative")
 
-    engine = Engine(args.bundle, threads=args.threads, context_window=2048)
+    engine = Engine(args.bundle, threads=args.threads, context_window=max(2048, args.prefill + 2 * args.steps + 128))
     model = engine._model
     ids = engine.tokenizer.encode(PROMPT)
     seq = 90

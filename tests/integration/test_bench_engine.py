@@ -147,7 +147,11 @@ def test_a_gguf_file_given_is_what_ours_compiles(
 ) -> None:
     # --gguf without --bundle: ours is compiled from that file, not from the default preset (SmolLM2)
     src = gguf_file("F32")
+    bench.select_model(tmp_path / "elsewhere" / src.name)
+    elsewhere = bench._MODEL["name"]
     bench.select_model(src)
+    # a file of the same name elsewhere gets its own bundle folder, and neither is the preset's
+    assert bench._MODEL["name"] != elsewhere and bench.MODEL not in (elsewhere, bench._MODEL["name"])
     try:
         bundle = bench.compile_bundle("f32", tmp_path / "ours")
     finally:

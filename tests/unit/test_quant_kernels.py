@@ -36,11 +36,12 @@ def _compiled(fmt: str, n_out: int, n_in: int, tile: int) -> Any:
     return tvm.compile(tvm.IRModule({"kernel": func}), target=target)["kernel"]
 
 
-def _run(fmt: str, n_out: int, n_in: int, n_tok: int, tile: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _run(fmt: str, n_out: int, n_in: int, n_tok: int, tile: int, seed: int, *, x_offset: float = 0.0,
+         x_scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     w = rng.standard_normal((n_out, n_in)).astype(np.float32)
     stored = qf.pack_rows(qf.quantize(w, fmt), fmt)
-    x = rng.standard_normal((n_tok, n_in)).astype(np.float32)
+    x = (x_offset + x_scale * rng.standard_normal((n_tok, n_in))).astype(np.float32)
     y = tvm.runtime.tensor(np.full((n_tok, n_out), np.nan, dtype=np.float32))
     _compiled(fmt, n_out, n_in, tile)(tvm.runtime.tensor(x), *[tvm.runtime.tensor(a) for a in stored.values()], y)
     w_ref = qf.dequantize(qf.unpack_rows(stored, fmt), fmt).astype(np.float64)
@@ -66,3 +67,25 @@ def test_kernel_matches_numpy(fmt: str, n_out: int, n_in: int, n_tok: int, tile:
     assert np.isfinite(got).all(), "some outputs were never written"
     err = np.abs(got - ref).max()
     assert err <= 1e-4 * np.sqrt(n_in / 32), f"max |error| {err}"
+
+
+@pytest.mark.parametrize("fmt", ["q4", "q8"])
+@pytest.mark.parametrize("x_offset,x_scale", [(10.0, 1.0), (-3.0, 0.01), (0.0, 1e-20), (0.0, 1e4)],
+                         ids=["offset", "offset-small", "tiny", "large"])
+@pytest.mark.parametrize("n_tok", [1, 9])
+def test_kernel_keeps_its_precision_on_offset_and_extreme_activations(
+    fmt: str, x_offset: float, x_scale: float, n_tok: int
+) -> None:
+    # The kernels sum q*x per group and add scale * that + minimum * sum(x): activations that share a sign (an
+    # offset) make the two terms cancel, and the nibble scaling multiplies x by powers of two down to 2^-24. The
+    # error stays at fp32 rounding of the products' magnitudes (sum |x| |w| per output), whatever the scale.
+    got, ref = _run(fmt, 48, 96, n_tok, 4, seed=11, x_offset=x_offset, x_scale=x_scale)
+    rng = np.random.default_rng(11)
+    w = rng.standard_normal((48, 96)).astype(np.float32)
+    stored = qf.pack_rows(qf.quantize(w, fmt), fmt)
+    w_ref = qf.dequantize(qf.unpack_rows(stored, fmt), fmt).astype(np.float64)
+    x = (x_offset + x_scale * rng.standard_normal((n_tok, 96))).astype(np.float64)
+    magnitude = np.abs(x) @ np.abs(w_ref).T  # (n_tok, 48)
+    assert np.isfinite(got).all()
+    assert (np.abs(got - ref) <= 1e-6 * magnitude + 1e-30).all(), float((np.abs(got - ref) / magnitude).max())
+
