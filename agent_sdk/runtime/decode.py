@@ -376,7 +376,6 @@ class Decoder:
         decoder = StreamDecoder(self.tokenizer, ids)
         text = ""
         emitted = 0
-        hold = max((len(s) for s in params.stop), default=0)
         finish = "length"
         t_first = 0.0
         try:
@@ -433,7 +432,7 @@ class Decoder:
                     emitted = len(text)
                     finish = "stop"
                     break
-                safe = len(text) - (hold - 1 if hold else 0)
+                safe = len(text) - _stop_prefix_len(text, params.stop)
                 if safe > emitted:
                     yield TokenEvent(out[-1] if out else batch[0], text[emitted:safe])
                     emitted = safe
@@ -476,6 +475,21 @@ def _logprob(logits: np.ndarray, token: int) -> float:
     finite = x[np.isfinite(x)]
     m = finite.max()
     return float(x[token] - m - np.log(np.exp(finite - m).sum()))
+
+
+def _stop_prefix_len(text: str, stops: tuple[str, ...]) -> int:
+    """Length of the longest end of ``text`` that begins a stop string (held back until the next token decides).
+
+    Text before it can be streamed: a stop string completed later starts at a
+    position whose remaining text is a prefix of it, so within this end.
+    """
+    best = 0
+    for s in stops:
+        for k in range(min(len(s) - 1, len(text)), best, -1):
+            if text.endswith(s[:k]):
+                best = k
+                break
+    return best
 
 
 def _find_stop(text: str, stops: tuple[str, ...]) -> int | None:
