@@ -25,11 +25,13 @@ picks it for a vocabulary holding the control tokens.
 What the grammar enforces: the tool names, every declared key with its type
 (strings, integers, numbers, booleans, null, lists, nested objects, enums,
 ``anyOf``/``oneOf``/type lists), required keys present, undeclared keys
-absent, keys in declared order. What it does not: string lengths and
-patterns, numeric bounds and list lengths (the JSON formats enforce them
-through llguidance's JSON schema support); the agent validates the parsed
-arguments against the schema before running the tool, so a value outside
-them comes back to the model as an observation. A string value cannot hold
+absent, keys in declared order, string lengths (bounds up to 512),
+integer ranges (every value listed up to 1,024 of them, beyond that the
+sign), non-negative numbers. What it does not: patterns, list lengths,
+other numeric bounds (the JSON formats enforce them through llguidance's
+JSON schema support); the agent validates the parsed arguments against the
+schema before running the tool, so a value outside them comes back to the
+model as an observation. A string value cannot hold
 ``<`` (the grammar ends a string only at the ``<escape>`` token, and text
 spelling ``<escape>`` would read as one). Value re-ranking and the
 argument copy bias read JSON and are inactive in this format.
@@ -68,6 +70,10 @@ FUNCTION_CALLING_PROMPT = "You are a model that can do function calling with the
 
 # Deepest nesting of values the parser follows (a tool's arguments are a few levels at most).
 _MAX_DEPTH = 64
+# Integer ranges up to this many values are listed in the grammar (hours, percentages, a volume of 0-100).
+_MAX_LISTED = 1024
+# String lengths up to this are counted in the grammar; a longer bound is left to the argument check.
+_MAX_COUNTED = 512
 _KEY = re.compile(r"[A-Za-z_$][A-Za-z0-9_.$\-]*")
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _NAME = re.compile(r"call:([^{}<>\s]+)\{")
@@ -225,7 +231,9 @@ _SHARED_RULES = [
     "fg_str: <escape> FG_TEXT? <escape>",
     "FG_TEXT: /[^<]+/",
     "FG_INT: /-?(0|[1-9][0-9]*)/",
+    "FG_INT_NONNEG: /(0|[1-9][0-9]*)/",
     "FG_NUM: /-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)?/",
+    "FG_NUM_NONNEG: /(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)?/",
     "FG_KEY: /[A-Za-z_][A-Za-z0-9_]*/",
     # Any value (an untyped schema, or an object's free keys).
     ('fg_any: fg_str | FG_NUM | "true" | "false" | "null" | "[" (fg_any ("," fg_any)*)? "]"'
@@ -289,11 +297,11 @@ class _Rules:
         if isinstance(kind, list):
             return self.add(" | ".join(self.value({**schema, "type": k}, depth + 1) for k in kind))
         if kind == "string":
-            return "fg_str"
+            return self.string(schema)
         if kind == "integer":
-            return "FG_INT"
+            return self.integer(schema)
         if kind == "number":
-            return "FG_NUM"
+            return "FG_NUM_NONNEG" if _lower_bound(schema) >= 0 else "FG_NUM"
         if kind == "boolean":
             return self.add('"true" | "false"')
         if kind == "null":
@@ -304,6 +312,38 @@ class _Rules:
         if kind == "object" or "properties" in schema:
             return self.object(schema, depth)
         return "fg_any"
+
+    def string(self, schema: dict[str, Any]) -> str:
+        """A string, its length between ``minLength`` and ``maxLength`` (a bound over :data:`_MAX_COUNTED` is left
+        to the argument check: counted repetition that long would make the grammar large)."""
+        lo, hi = schema.get("minLength"), schema.get("maxLength")
+        lo = lo if _is_count(lo) and lo <= _MAX_COUNTED else 0
+        hi = hi if _is_count(hi) and hi <= _MAX_COUNTED else None
+        if lo == 0 and hi is None:
+            return "fg_str"
+        if hi is not None and hi < lo:
+            raise UserError(f"a string with minLength {lo} above its maxLength {hi} allows no value")
+        if hi == 0:
+            return self.add("<escape> <escape>")
+        text = f"/[^<]{{{max(lo, 1)},{'' if hi is None else hi}}}/"
+        return self.add(f"<escape> {text}{'?' if lo == 0 else ''} <escape>")
+
+    def integer(self, schema: dict[str, Any]) -> str:
+        """An integer within ``minimum``/``maximum`` (and the exclusive bounds): every value listed when the range
+        holds at most :data:`_MAX_LISTED` of them, else only the sign is held (non-negative, or negative)."""
+        lo_f, hi_f = _lower_bound(schema), _upper_bound(schema)
+        lo = math.ceil(lo_f) if math.isfinite(lo_f) else None
+        hi = math.floor(hi_f) if math.isfinite(hi_f) else None
+        if lo is not None and hi is not None:
+            if lo > hi:
+                raise UserError(f"an integer between {lo} and {hi} allows no value")
+            if hi - lo < _MAX_LISTED:
+                return self.add("/(" + "|".join(str(v) for v in range(lo, hi + 1)) + ")/")
+        if lo is not None and lo >= 0:
+            return "FG_INT_NONNEG"
+        if hi is not None and hi < 0:
+            return self.add("/-[1-9][0-9]*/")
+        return "FG_INT"
 
     def object(self, schema: dict[str, Any], depth: int) -> str:
         props = schema.get("properties")
@@ -335,6 +375,36 @@ class _Rules:
         if not required:
             body += "?"
         return self.add(f'"{{" {body} "}}"')
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _bound(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _lower_bound(schema: dict[str, Any]) -> float:
+    """The smallest value allowed (``-inf``: none); an exclusive bound counts as inclusive but for integers."""
+    low = _bound(schema.get("minimum"))
+    ex = _bound(schema.get("exclusiveMinimum"))
+    if ex is not None:
+        ex = ex + 1 if schema.get("type") == "integer" and ex == int(ex) else ex
+        low = ex if low is None else max(low, ex)
+    return -math.inf if low is None else low
+
+
+def _upper_bound(schema: dict[str, Any]) -> float:
+    """The largest value allowed (``inf``: none); see :func:`_lower_bound`."""
+    high = _bound(schema.get("maximum"))
+    ex = _bound(schema.get("exclusiveMaximum"))
+    if ex is not None:
+        ex = ex - 1 if schema.get("type") == "integer" and ex == int(ex) else ex
+        high = ex if high is None else min(high, ex)
+    return math.inf if high is None else high
 
 
 def _without(schema: dict[str, Any], key: str) -> dict[str, Any]:

@@ -9,6 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agent_sdk.agent.call_format import HERMES, with_stop_texts
+from agent_sdk.agent.conversation import render_messages
 from agent_sdk.agent.functiongemma_format import (
     CONTROL_TOKENS,
     FUNCTION_CALLING_PROMPT,
@@ -17,11 +19,9 @@ from agent_sdk.agent.functiongemma_format import (
     render_declaration,
     render_value,
 )
-from agent_sdk.agent.call_format import HERMES, with_stop_texts
-from agent_sdk.agent.conversation import render_messages
 from agent_sdk.agent.prompting import system_prompt
-from agent_sdk.runtime.sampler import SamplingParams
 from agent_sdk.errors import AgentSDKError, UserError
+from agent_sdk.runtime.sampler import SamplingParams
 
 pytestmark = pytest.mark.unit
 
@@ -342,3 +342,38 @@ def test_many_unclosed_blocks_are_each_an_error() -> None:
     # 20,000 unclosed blocks: one error each (the closing tag is searched for once, not once per block).
     result = FUNCTIONGEMMA.parse("<start_function_call>call:x{a:1" * 20_000 + "<end_function_call>")
     assert len(result.errors) == 20_000 and result.calls == []  # the last is closed, its arguments are not
+
+
+BOUNDED = [{"name": "set", "parameters": {"type": "object", "properties": {
+    "volume": {"type": "integer", "minimum": 0, "maximum": 100},
+    "hour": {"type": "integer", "exclusiveMinimum": -1, "exclusiveMaximum": 24},
+    "count": {"type": "integer", "minimum": 1},
+    "below": {"type": "integer", "maximum": -1},
+    "level": {"type": "number", "minimum": 0},
+    "code": {"type": "string", "minLength": 2, "maxLength": 3},
+    "memo": {"type": "string", "maxLength": 4},
+    "huge": {"type": "integer", "minimum": -1e300, "maximum": 1e300},
+}}}]
+
+
+@pytest.mark.parametrize("args,ok", [
+    ({"volume": 0}, True), ({"volume": 100}, True), ({"volume": 101}, False), ({"volume": -1}, False),
+    ({"hour": 0}, True), ({"hour": 23}, True), ({"hour": 24}, False), ({"hour": -1}, False),
+    ({"count": 1}, True), ({"count": 123456}, True), ({"count": 0}, True), ({"count": -3}, False),
+    ({"below": -7}, True), ({"below": 0}, False), ({"below": 5}, False),
+    ({"level": 0.5}, True), ({"level": -0.5}, False),
+    ({"code": "ab"}, True), ({"code": "abc"}, True), ({"code": "a"}, False), ({"code": "abcd"}, False),
+    ({"memo": ""}, True), ({"memo": "abcd"}, True), ({"memo": "abcde"}, False),
+    ({"huge": -5}, True), ({"huge": 10**12}, True),
+])
+def test_the_grammar_holds_numeric_bounds_and_string_lengths(grammar_engine: Any, args: dict[str, Any], ok: bool) -> None:
+    # Bounds the grammar keeps (the rest is the agent's argument check): integer ranges up to 1,024 values listed,
+    # the sign otherwise (count >= 1 is held as >= 0), non-negative numbers, string lengths up to 512.
+    grammar = FUNCTIONGEMMA.grammar(BOUNDED)
+    assert _feed(grammar_engine, grammar, FUNCTIONGEMMA.render_call("set", args)) is ok
+
+
+def test_bounds_that_allow_nothing_are_errors() -> None:
+    for schema in ({"type": "integer", "minimum": 5, "maximum": 4}, {"type": "string", "minLength": 3, "maxLength": 2}):
+        with pytest.raises(UserError):
+            FUNCTIONGEMMA.grammar([{"name": "t", "parameters": {"type": "object", "properties": {"a": schema}}}])
