@@ -27,8 +27,8 @@ What the grammar enforces: the tool names, every declared key with its type
 ``anyOf``/``oneOf``/type lists), required keys present, undeclared keys
 absent, keys in declared order, string lengths (bounds up to 512),
 integer ranges (every value listed up to 1,024 of them, beyond that the
-sign), non-negative numbers. What it does not: patterns, list lengths,
-other numeric bounds (the JSON formats enforce them through llguidance's
+sign), non-negative numbers, list lengths (bounds up to 16). What it does
+not: patterns, other numeric bounds (the JSON formats enforce them through llguidance's
 JSON schema support); the agent validates the parsed arguments against the
 schema before running the tool, so a value outside them comes back to the
 model as an observation. A string value cannot hold
@@ -74,6 +74,8 @@ _MAX_DEPTH = 64
 _MAX_LISTED = 1024
 # String lengths up to this are counted in the grammar; a longer bound is left to the argument check.
 _MAX_COUNTED = 512
+# List lengths up to this are counted in the grammar (each allowed item is a rule alternative).
+_MAX_ITEMS = 16
 _KEY = re.compile(r"[A-Za-z_$][A-Za-z0-9_.$\-]*")
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _NAME = re.compile(r"call:([^{}<>\s]+)\{")
@@ -307,8 +309,7 @@ class _Rules:
         if kind == "null":
             return self.add('"null"')
         if kind == "array":
-            item = self.value(schema.get("items"), depth + 1)
-            return self.add(f'"[" ({item} ("," {item})*)? "]"')
+            return self.array(schema, self.value(schema.get("items"), depth + 1))
         if kind == "object" or "properties" in schema:
             return self.object(schema, depth)
         return "fg_any"
@@ -344,6 +345,26 @@ class _Rules:
         if hi is not None and hi < 0:
             return self.add("/-[1-9][0-9]*/")
         return "FG_INT"
+
+    def array(self, schema: dict[str, Any], item: str) -> str:
+        """A list of ``item``, its length between ``minItems`` and ``maxItems`` (counts up to :data:`_MAX_ITEMS`)."""
+        lo, hi = schema.get("minItems"), schema.get("maxItems")
+        lo = lo if _is_count(lo) and lo <= _MAX_ITEMS else 0
+        hi = hi if _is_count(hi) and hi <= _MAX_ITEMS else None
+        if hi is not None and hi < lo:
+            raise UserError(f"a list with minItems {lo} above its maxItems {hi} allows no value")
+        if hi == 0:
+            return self.add('"[" "]"')
+        first = max(lo, 1)
+        body = " ".join([item] + [f'"," {item}'] * (first - 1))
+        if hi is None:
+            body += f' ("," {item})*'
+        else:
+            tail = ""
+            for _ in range(hi - first):
+                tail = f'("," {item} {tail})?'.replace(" )", ")")
+            body = f"{body} {tail}".strip()
+        return self.add(f'"[" ({body}){"?" if lo == 0 else ""} "]"')
 
     def object(self, schema: dict[str, Any], depth: int) -> str:
         props = schema.get("properties")

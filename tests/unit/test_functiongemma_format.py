@@ -374,6 +374,27 @@ def test_the_grammar_holds_numeric_bounds_and_string_lengths(grammar_engine: Any
 
 
 def test_bounds_that_allow_nothing_are_errors() -> None:
-    for schema in ({"type": "integer", "minimum": 5, "maximum": 4}, {"type": "string", "minLength": 3, "maxLength": 2}):
+    for schema in ({"type": "integer", "minimum": 5, "maximum": 4}, {"type": "string", "minLength": 3, "maxLength": 2},
+                   {"type": "array", "minItems": 2, "maxItems": 1}):
         with pytest.raises(UserError):
             FUNCTIONGEMMA.grammar([{"name": "t", "parameters": {"type": "object", "properties": {"a": schema}}}])
+
+
+LISTS = [{"name": "pick", "parameters": {"type": "object", "properties": {
+    "two_to_three": {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 3},
+    "at_most_one": {"type": "array", "items": {"type": "string"}, "maxItems": 1},
+    "some": {"type": "array", "items": {"type": "boolean"}, "minItems": 1},
+    "none": {"type": "array", "maxItems": 0},
+}}}]
+
+
+@pytest.mark.parametrize("args,ok", [
+    ({"two_to_three": [1, 2]}, True), ({"two_to_three": [1, 2, 3]}, True),
+    ({"two_to_three": [1]}, False), ({"two_to_three": [1, 2, 3, 4]}, False), ({"two_to_three": []}, False),
+    ({"at_most_one": []}, True), ({"at_most_one": ["a"]}, True), ({"at_most_one": ["a", "b"]}, False),
+    ({"some": [True]}, True), ({"some": [True, False, True]}, True), ({"some": []}, False),
+    ({"none": []}, True), ({"none": [1]}, False),
+])
+def test_the_grammar_holds_list_lengths(grammar_engine: Any, args: dict[str, Any], ok: bool) -> None:
+    grammar = FUNCTIONGEMMA.grammar(LISTS)
+    assert _feed(grammar_engine, grammar, FUNCTIONGEMMA.render_call("pick", args)) is ok
