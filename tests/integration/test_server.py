@@ -540,8 +540,10 @@ def test_cli_serve_starts_answers_and_stops(compile_bundle: Callable[..., Path],
                 reply = c.chat.completions.create(model="anything", messages=QUESTION, max_tokens=4)
             assert reply.choices[0].message.content is not None
             proc.send_signal(signal.SIGINT)
-            assert proc.wait(timeout=30) == 0
-            log += proc.stderr.read()
+            # communicate, not wait: the server's stderr must be drained while it stops (a full pipe blocks it)
+            _, rest = proc.communicate(timeout=30)
+            log += rest
+            assert proc.returncode == 0, log
             assert b'"POST /v1/chat/completions HTTP/1.1" 200' in log  # the request log
         finally:
             if proc.poll() is None:
