@@ -32,7 +32,7 @@ chains, over tokens or over partial sums, keep the FMA units busy.
 Both paths take the scale (and q4's minimum) out of the sum over a group:
 ``sum_k x_k (q_k s + m) = s sum_k q_k x_k + m sum_k x_k``. A q4 value is
 masked in place rather than shifted down (``xs`` is ``x`` scaled by the
-matching power of two, see :func:`_single_tokens_q4`), so a weight costs a
+matching power of two, see :func:`_column_q4`), so a weight costs a
 mask, a convert and its FMAs instead of shift, mask, convert, scale and
 FMAs: on an AVX2 core decode was bound by those operations, not by memory,
 and prefill is 1.25x faster (docs/cpu_kernels.md).
@@ -114,73 +114,55 @@ def _nibble_in_place(word: tirx.PrimExpr, j: tirx.PrimExpr) -> tirx.PrimExpr:
 
 
 @T.macro
-def _single_tokens_q4(y, n, rb, rows, groups, tile, xs, xg, params):
-    """q4's one-token path with the scale and minimum taken out of the group sum (3 vector ops per weight).
+def _column_q4(wk, params, rb, g, k, rows):
+    """``wk[r]`` = weight ``k`` of group ``g`` of row ``rb*R + r`` as ``q * 2^e``: nibble ``k % 8`` masked in place.
 
-    ``sum_k x_k (q_k s + m) = s sum_k q_k x_k + m sum_k x_k``. Nibble ``j`` of a
-    word is masked in place, not shifted down: as int32 it is ``q * 2^e`` with
-    ``e = 4j`` (:func:`_nibble_in_place`; the top nibble, which would set the
-    sign bit, is moved down to ``e = 24``), an exact float, and ``xs`` holds
-    ``x_k * 2^-e`` (a power of two: exact), so the product is ``q_k x_k``.
-    ``xg`` is the group's sum of ``x``; both hold every token, this path reads the ones after the tiles.
+    Nibble ``j`` of a word is masked, not shifted down: as int32 it is
+    ``q * 2^e`` with ``e = 4j`` (:func:`_nibble_in_place`; the top nibble,
+    which would set the sign bit, is moved down to ``e = 24``), an exact
+    float, and the kernel's ``xs`` holds ``x_k * 2^-e`` (a power of two:
+    exact), so the product is ``q_k x_k``.
     """
-    qweight, scale, minv = params
-    part = T.decl_buffer((PARTIAL_SUMS, rows), "float32", scope="global")
-    acc1 = T.decl_buffer((rows,), "float32", scope="global")
-    for tl in range(n % tile):
-        for r in T.vectorized(rows):
-            acc1[r] = T.float32(0)
-        for g in range(groups):
-            for a in T.unroll(PARTIAL_SUMS):
-                for r in T.vectorized(rows):
-                    part[a, r] = T.float32(0)
-            for k in T.unroll(GROUP):
-                for r in T.vectorized(rows):
-                    part[k % PARTIAL_SUMS, r] = part[k % PARTIAL_SUMS, r] + xs[n // tile * tile + tl, g * GROUP + k] * T.Cast(
-                        "float32", T.reinterpret("int32", _nibble_in_place(qweight[rb, g * 4 + k // 8, r], k % 8))
-                    )
-            for r in T.vectorized(rows):
-                acc1[r] = acc1[r] + ((part[0, r] + part[1, r]) + (part[2, r] + part[3, r])) * T.Cast(
-                    "float32", scale[rb, g, r]
-                ) + T.Cast("float32", minv[rb, g, r]) * xg[n // tile * tile + tl, g]
-        for r in T.vectorized(rows):
-            y[n // tile * tile + tl, rb * rows + r] = acc1[r]
+    qweight = params[0]
+    for r in T.vectorized(rows):
+        wk[r] = T.Cast("float32", T.reinterpret("int32", _nibble_in_place(qweight[rb, g * 4 + k // 8, r], k % 8)))
 
 
 @T.macro
-def _single_tokens_q8(y, x, n, rb, rows, groups, tile, params):
-    """q8's one-token path with the scale taken out of the group sum: ``s sum_k q_k x_k`` (3 vector ops per weight)."""
-    qweight, scale = params
-    part = T.decl_buffer((PARTIAL_SUMS, rows), "float32", scope="global")
-    acc1 = T.decl_buffer((rows,), "float32", scope="global")
-    for t in range(n // tile * tile, n):
-        for r in T.vectorized(rows):
-            acc1[r] = T.float32(0)
-        for g in range(groups):
-            for a in T.unroll(PARTIAL_SUMS):
-                for r in T.vectorized(rows):
-                    part[a, r] = T.float32(0)
-            for k in T.unroll(GROUP):
-                for r in T.vectorized(rows):
-                    part[k % PARTIAL_SUMS, r] = part[k % PARTIAL_SUMS, r] + x[t, g * GROUP + k] * T.Cast(
-                        "float32", qweight[rb, g * GROUP + k, r]
-                    )
-            for r in T.vectorized(rows):
-                acc1[r] = acc1[r] + ((part[0, r] + part[1, r]) + (part[2, r] + part[3, r])) * T.Cast(
-                    "float32", scale[rb, g, r]
-                )
-        for r in T.vectorized(rows):
-            y[t, rb * rows + r] = acc1[r]
+def _column_q8(wk, params, rb, g, k, rows):
+    """``wk[r]`` = weight ``k`` of group ``g`` of row ``rb*R + r`` (the int8 value)."""
+    qweight = params[0]
+    for r in T.vectorized(rows):
+        wk[r] = T.Cast("float32", qweight[rb, g * GROUP + k, r])
 
 
 @T.macro
-def _tiled_tokens_q4(y, n, rb, rows, groups, tile, xs, xg, params):
-    """q4's full tiles with the scale and minimum taken out of the group sum (see :func:`_single_tokens_q4`).
+def _finish_q4(acc, i, part, j, xg, token, params, rb, g, rows):
+    """``acc[i] += s * part[j] + m * sum(x over group g)``: the scale and minimum taken out of the group sum."""
+    scale, minv = params[1], params[2]
+    for r in T.vectorized(rows):
+        acc[i, r] = (
+            acc[i, r]
+            + part[j, r] * T.Cast("float32", scale[rb, g, r])
+            + T.Cast("float32", minv[rb, g, r]) * xg[token, g]
+        )
 
-    Per group each token of the tile keeps a partial sum of ``q x`` for the
-    block's rows; the running outputs are touched once per group.
+
+@T.macro
+def _finish_q8(acc, i, part, j, xg, token, params, rb, g, rows):
+    """``acc[i] += s * part[j]``: the scale taken out of the group sum (``xg`` unused)."""
+    scale = params[1]
+    for r in T.vectorized(rows):
+        acc[i, r] = acc[i, r] + part[j, r] * T.Cast("float32", scale[rb, g, r])
+
+
+@T.macro
+def _tiled_tokens(y, xs, xg, n, rb, rows, groups, tile, column, finish, params):
+    """The full tiles of ``tile`` tokens: per group each token keeps a partial sum of ``q x`` for the block's rows.
+
+    One converted weight column (``column``) feeds the tile's independent FMA
+    chains; the running outputs are touched once per group (``finish``).
     """
-    qweight, scale, minv = params
     acc = T.decl_buffer((tile, rows), "float32", scope="global")
     part = T.decl_buffer((tile, rows), "float32", scope="global")
     wk = T.decl_buffer((rows,), "float32", scope="global")
@@ -193,19 +175,41 @@ def _tiled_tokens_q4(y, n, rb, rows, groups, tile, xs, xg, params):
                 for r in T.vectorized(rows):
                     part[t, r] = T.float32(0)
             for k in T.unroll(GROUP):
-                for r in T.vectorized(rows):
-                    wk[r] = T.Cast("float32", T.reinterpret(
-                        "int32", _nibble_in_place(qweight[rb, g * 4 + k // 8, r], k % 8)))
+                column(wk, params, rb, g, k, rows)
                 for t in T.unroll(tile):
                     for r in T.vectorized(rows):
                         part[t, r] = part[t, r] + xs[tt * tile + t, g * GROUP + k] * wk[r]
             for t in T.unroll(tile):
-                for r in T.vectorized(rows):
-                    acc[t, r] = acc[t, r] + part[t, r] * T.Cast("float32", scale[rb, g, r]) + T.Cast(
-                        "float32", minv[rb, g, r]) * xg[tt * tile + t, g]
+                finish(acc, t, part, t, xg, tt * tile + t, params, rb, g, rows)
         for t in T.unroll(tile):
             for r in T.vectorized(rows):
                 y[tt * tile + t, rb * rows + r] = acc[t, r]
+
+
+@T.macro
+def _single_tokens(y, xs, xg, n, rb, rows, groups, tile, column, finish, params):
+    """The tokens after the tiles, one at a time: ``PARTIAL_SUMS`` independent FMA chains over each group."""
+    part = T.decl_buffer((PARTIAL_SUMS, rows), "float32", scope="global")
+    acc1 = T.decl_buffer((1, rows), "float32", scope="global")
+    wk = T.decl_buffer((rows,), "float32", scope="global")
+    for tl in range(n % tile):
+        for r in T.vectorized(rows):
+            acc1[0, r] = T.float32(0)
+        for g in range(groups):
+            for a in T.unroll(PARTIAL_SUMS):
+                for r in T.vectorized(rows):
+                    part[a, r] = T.float32(0)
+            for k in T.unroll(GROUP):
+                column(wk, params, rb, g, k, rows)
+                for r in T.vectorized(rows):
+                    part[k % PARTIAL_SUMS, r] = (
+                        part[k % PARTIAL_SUMS, r] + xs[n // tile * tile + tl, g * GROUP + k] * wk[r]
+                    )
+            for r in T.vectorized(rows):
+                part[0, r] = (part[0, r] + part[1, r]) + (part[2, r] + part[3, r])
+            finish(acc1, 0, part, 0, xg, n // tile * tile + tl, params, rb, g, rows)
+        for r in T.vectorized(rows):
+            y[n // tile * tile + tl, rb * rows + r] = acc1[0, r]
 
 
 def _q4_kernel(blocks: int, groups: int, rows: int, n_in: int, n_out: int, tile: int) -> tirx.PrimFunc:
@@ -213,8 +217,10 @@ def _q4_kernel(blocks: int, groups: int, rows: int, n_in: int, n_out: int, tile:
 
     @T.prim_func(private=True)
     def q4_matmul(
-        var_x: T.handle, qweight: T.Buffer((blocks, words, rows), "uint32"),
-        scale: T.Buffer((blocks, groups, rows), "float16"), minv: T.Buffer((blocks, groups, rows), "float16"),
+        var_x: T.handle,
+        qweight: T.Buffer((blocks, words, rows), "uint32"),
+        scale: T.Buffer((blocks, groups, rows), "float16"),
+        minv: T.Buffer((blocks, groups, rows), "float16"),
         var_y: T.handle,
     ):
         T.func_attr({"tirx.noalias": True})
@@ -235,55 +241,30 @@ def _q4_kernel(blocks: int, groups: int, rows: int, n_in: int, n_out: int, tile:
                             "float32", T.shift_left(T.Cast("uint32", 127 - _nibble_exponent(j)), T.uint32(23))
                         )
                         lanes[j] = lanes[j] + x[t, g * GROUP + c * 8 + j]
-                xg[t, g] = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
+                xg[t, g] = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + (
+                    (lanes[4] + lanes[5]) + (lanes[6] + lanes[7])
+                )
         for rb in T.parallel(blocks):
-            _tiled_tokens_q4(y, n, rb, rows, groups, tile, xs, xg, (qweight, scale, minv))
-            _single_tokens_q4(y, n, rb, rows, groups, tile, xs, xg, (qweight, scale, minv))
+            _tiled_tokens(y, xs, xg, n, rb, rows, groups, tile, _column_q4, _finish_q4, (qweight, scale, minv))
+            _single_tokens(y, xs, xg, n, rb, rows, groups, tile, _column_q4, _finish_q4, (qweight, scale, minv))
 
     return q4_matmul
-
-
-@T.macro
-def _tiled_tokens_q8(y, x, n, rb, rows, groups, tile, params):
-    """q8's full tiles with the scale taken out of the group sum (see :func:`_tiled_tokens_q4`)."""
-    qweight, scale = params
-    acc = T.decl_buffer((tile, rows), "float32", scope="global")
-    part = T.decl_buffer((tile, rows), "float32", scope="global")
-    wk = T.decl_buffer((rows,), "float32", scope="global")
-    for tt in range(n // tile):
-        for t in T.unroll(tile):
-            for r in T.vectorized(rows):
-                acc[t, r] = T.float32(0)
-        for g in range(groups):
-            for t in T.unroll(tile):
-                for r in T.vectorized(rows):
-                    part[t, r] = T.float32(0)
-            for k in T.unroll(GROUP):
-                for r in T.vectorized(rows):
-                    wk[r] = T.Cast("float32", qweight[rb, g * GROUP + k, r])
-                for t in T.unroll(tile):
-                    for r in T.vectorized(rows):
-                        part[t, r] = part[t, r] + x[tt * tile + t, g * GROUP + k] * wk[r]
-            for t in T.unroll(tile):
-                for r in T.vectorized(rows):
-                    acc[t, r] = acc[t, r] + part[t, r] * T.Cast("float32", scale[rb, g, r])
-        for t in T.unroll(tile):
-            for r in T.vectorized(rows):
-                y[tt * tile + t, rb * rows + r] = acc[t, r]
 
 
 def _q8_kernel(blocks: int, groups: int, rows: int, n_in: int, n_out: int, tile: int) -> tirx.PrimFunc:
     @T.prim_func(private=True)
     def q8_matmul(
-        var_x: T.handle, qweight: T.Buffer((blocks, n_in, rows), "int8"),
-        scale: T.Buffer((blocks, groups, rows), "float16"), var_y: T.handle,
+        var_x: T.handle,
+        qweight: T.Buffer((blocks, n_in, rows), "int8"),
+        scale: T.Buffer((blocks, groups, rows), "float16"),
+        var_y: T.handle,
     ):
         T.func_attr({"tirx.noalias": True})
         n = T.int64()
         x = T.match_buffer(var_x, (n, n_in), "float32")
         y = T.match_buffer(var_y, (n, n_out), "float32")
         for rb in T.parallel(blocks):
-            _tiled_tokens_q8(y, x, n, rb, rows, groups, tile, (qweight, scale))
-            _single_tokens_q8(y, x, n, rb, rows, groups, tile, (qweight, scale))
+            _tiled_tokens(y, x, x, n, rb, rows, groups, tile, _column_q8, _finish_q8, (qweight, scale))
+            _single_tokens(y, x, x, n, rb, rows, groups, tile, _column_q8, _finish_q8, (qweight, scale))
 
     return q8_matmul
