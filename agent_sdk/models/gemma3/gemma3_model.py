@@ -43,6 +43,7 @@ from tvm.target import Target
 from agent_sdk.models import cpu_attention
 from agent_sdk.models.fast_math import exp2
 from agent_sdk.models.gemma3.gemma3_config import Gemma3Config
+from agent_sdk.models.norm import RMSNorm
 from agent_sdk.quantization.formats import QuantConfig
 from agent_sdk.quantization.nn_modules import QEmbedding, QLinear
 
@@ -106,17 +107,6 @@ def _rope(theta: float):  # type: ignore[no-untyped-def]
         return te.compute(x.shape, rotate, name="rope")
 
     return compute
-
-
-class RMSNorm(nn.Module):
-    """``x / sqrt(mean(x^2) + eps) * weight`` over the last axis (Gemma's ``1 + w`` is folded into ``weight``)."""
-
-    def __init__(self, width: int, eps: float) -> None:
-        self.weight = nn.Parameter((width,), "float32")
-        self.eps = eps
-
-    def forward(self, x: nn.Tensor) -> nn.Tensor:
-        return op.rms_norm(x, self.weight, axes=[-1], epsilon=self.eps)
 
 
 class Attention(nn.Module):

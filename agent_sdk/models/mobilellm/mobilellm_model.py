@@ -29,6 +29,7 @@ from tvm.target import Target
 from agent_sdk.models import cpu_attention
 from agent_sdk.models.fast_math import swiglu
 from agent_sdk.models.mobilellm.mobilellm_config import MobileLLMConfig
+from agent_sdk.models.norm import RMSNorm
 from agent_sdk.quantization.formats import QuantConfig
 from agent_sdk.quantization.nn_modules import QEmbedding, QLinear
 
@@ -40,17 +41,6 @@ HIDDEN_STATES_FUNCTION = "prefill_hidden"
 def middle_layer(cfg: MobileLLMConfig) -> int:
     """Distinct blocks (both runs of each, with layer sharing) before the middle hidden state."""
     return cfg.num_hidden_layers // 2
-
-
-class RMSNorm(nn.Module):
-    """``x / sqrt(mean(x^2) + eps) * weight`` over the last axis."""
-
-    def __init__(self, hidden: int, eps: float) -> None:
-        self.weight = nn.Parameter((hidden,), "float32")
-        self.eps = eps
-
-    def forward(self, x: nn.Tensor) -> nn.Tensor:
-        return op.rms_norm(x, self.weight, axes=[-1], epsilon=self.eps)
 
 
 class Attention(nn.Module):
