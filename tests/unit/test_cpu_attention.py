@@ -69,12 +69,14 @@ def _causal(n_q: int, n_kv: int) -> np.ndarray:
     return np.arange(n_kv)[None, :] <= (n_kv - n_q + np.arange(n_q))[:, None]
 
 
-def _reference(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _reference(
+    q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray, *, sm_scale: float = SM_SCALE
+) -> tuple[np.ndarray, np.ndarray]:
     """q (m, h_qo, d), k/v (n, h_kv, d), mask (m, n) bool -> out (m, h_qo, d), lse (m, h_qo)."""
     group = q.shape[1] // k.shape[1]
     kk = np.repeat(k.astype(np.float64), group, axis=1)  # (n, h_qo, d)
     vv = np.repeat(v.astype(np.float64), group, axis=1)
-    s = np.einsum("mhd,nhd->mhn", q.astype(np.float64), kk) * SM_SCALE
+    s = np.einsum("mhd,nhd->mhn", q.astype(np.float64), kk) * sm_scale
     s = np.where(mask[:, None, :], s, -np.inf)
     mx = s.max(-1, keepdims=True)
     p = np.exp(s - mx)
@@ -84,19 +86,19 @@ def _reference(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray) ->
 
 
 def _paged(
-    lengths: list[int], rng: np.random.Generator, dtype: str = "float32"
+    lengths: list[int], rng: np.random.Generator, dtype: str = "float32", *, h_kv: int = H_KV, d: int = D
 ) -> tuple[np.ndarray, list[np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
     """Random pages holding sequences of ``lengths`` in shuffled pages."""
     n_pages = [max(1, -(-n // PAGE)) if n else 0 for n in lengths]
     total = sum(n_pages) + 2
-    pages = rng.standard_normal((total, 2, H_KV, PAGE, D)).astype(dtype)
+    pages = rng.standard_normal((total, 2, h_kv, PAGE, d)).astype(dtype)
     order = rng.permutation(total)[: sum(n_pages)].astype(np.int32)
     indptr = np.concatenate([[0], np.cumsum(n_pages)]).astype(np.int32)
     last = np.array([n - (p - 1) * PAGE if p else 0 for n, p in zip(lengths, n_pages)], dtype=np.int32)
     seqs = []
     for b, n in enumerate(lengths):
         ids = order[indptr[b] : indptr[b + 1]]
-        kv = pages[ids].transpose(1, 0, 3, 2, 4).reshape(2, -1, H_KV, D)[:, :n]  # (2, n, h_kv, d)
+        kv = pages[ids].transpose(1, 0, 3, 2, 4).reshape(2, -1, h_kv, d)[:, :n]  # (2, n, h_kv, d)
         seqs.append(kv)
     return pages, seqs, indptr, order, last
 
@@ -119,6 +121,27 @@ def test_decode_matches_numpy(lengths: list[int], dtype: str) -> None:
     for i, (kv, n) in enumerate(zip(seqs, lengths)):
         ref_o, ref_l = _reference(q[i : i + 1], kv[0], kv[1], np.ones((1, n), bool))
         _assert_close(out.numpy()[i], ref_o[0], dtype)
+        assert np.abs(lse.numpy()[i] - ref_l[0]).max() < 1e-5
+
+
+@pytest.mark.parametrize("heads", [(2, 2, 64), (1, 4, 256), (2, 14, 64)], ids=str)
+@pytest.mark.parametrize("lengths", [[9], [130], [3, 140]], ids=str)
+def test_decode_groups_match_numpy(heads: tuple[int, int, int], lengths: list[int]) -> None:
+    """Other grouped-query shapes (Qwen3: 1 query head per key head; Gemma 3: 4 of width 256; Qwen2.5: 7), on
+    one thread and, from 8 cached pages, with the key/value heads in parallel."""
+    h_kv, h_qo, d = heads
+    rng = np.random.default_rng(len(lengths) * 1000 + h_qo)
+    pages, seqs, indptr, values, last = _paged(lengths, rng, h_kv=h_kv, d=d)
+    b = len(lengths)
+    q = rng.standard_normal((b, h_qo, d)).astype(np.float32)
+    out = _t(np.full((b, h_qo, d), np.nan, np.float32))
+    lse = _t(np.full((b, h_qo), np.nan, np.float32))
+    zeros = _t(np.zeros(b, np.int32))
+    kernel = _build(ca.decode_paged_kernel(h_kv, h_qo, d, PAGE, "float32"), "decode")
+    kernel(_t(q), _t(pages), _t(indptr), _t(values), _t(last), zeros, zeros, out, lse, 0, 1.0, 1e4, d**-0.5)
+    for i, (kv, n) in enumerate(zip(seqs, lengths)):
+        ref_o, ref_l = _reference(q[i : i + 1], kv[0], kv[1], np.ones((1, n), bool), sm_scale=d**-0.5)
+        _assert_close(out.numpy()[i], ref_o[0], "float32")
         assert np.abs(lse.numpy()[i] - ref_l[0]).max() < 1e-5
 
 
