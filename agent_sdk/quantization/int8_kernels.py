@@ -30,6 +30,7 @@ can move a value across a rounding boundary, a step of ``max|x| / 127``.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from tvm import tirx
@@ -178,6 +179,12 @@ def q4a8_matmul_kernel(n_out: int, n_in: int, rows: int, kind: str | None = None
         rows: R, rows interleaved per block in the stored q4 weight.
         kind: Dot-product instruction (:func:`dot_kind`); default: the current target's.
     """
+    return _q4a8_matmul(n_out, n_in, rows, kind or dot_kind())
+
+
+@functools.cache
+def _q4a8_matmul(n_out: int, n_in: int, rows: int, kind: str) -> tirx.PrimFunc:
+    """:func:`q4a8_matmul_kernel` for a resolved ``kind``, built once per shape (a model has one per layer)."""
     kind, lanes, blocks, groups, words = _kernel_plan(n_out, n_in, rows, kind)
     quantize_activations, group_dot = _macros(kind, lanes, rows, groups)
 

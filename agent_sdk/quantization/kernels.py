@@ -40,6 +40,8 @@ and prefill is 1.25x faster (docs/cpu_kernels.md).
 
 from __future__ import annotations
 
+import functools
+
 from tvm import tirx
 from tvm.script import tirx as T
 from tvm.target import Target
@@ -88,6 +90,9 @@ def q_matmul_kernel(fmt: str, n_out: int, n_in: int, rows: int, tile: int | None
         n_in: K, input features (a multiple of 32).
         rows: R, rows interleaved per block (the vector width).
         tile: Tokens per prefill register tile; default :func:`token_tile` of the current target.
+
+    Each kernel is built once per shape and tile (parsing its script costs ~0.1 s, and a model asks for one
+    per projection, layer and entry function: 483 for SmolLM2-135M).
     """
     assert n_out % rows == 0 and n_in % GROUP == 0
     assert PARTIAL_SUMS == 4  # the final sums in the one-token paths are written out
@@ -212,6 +217,7 @@ def _single_tokens(y, xs, xg, n, rb, rows, groups, tile, column, finish, params)
             y[n // tile * tile + tl, rb * rows + r] = acc1[0, r]
 
 
+@functools.cache
 def _q4_kernel(blocks: int, groups: int, rows: int, n_in: int, n_out: int, tile: int) -> tirx.PrimFunc:
     words = n_in // 8
 
@@ -251,6 +257,7 @@ def _q4_kernel(blocks: int, groups: int, rows: int, n_in: int, n_out: int, tile:
     return q4_matmul
 
 
+@functools.cache
 def _q8_kernel(blocks: int, groups: int, rows: int, n_in: int, n_out: int, tile: int) -> tirx.PrimFunc:
     @T.prim_func(private=True)
     def q8_matmul(
