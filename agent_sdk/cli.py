@@ -551,12 +551,23 @@ def _serve(args: argparse.Namespace, engine: Any, config: Any, toolset: Any) -> 
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: listening on {args.host}, reachable from the network, with no authentication", file=sys.stderr)
     print(f"serving {config.model_id} at {server.url} (OpenAI-compatible; Ctrl-C stops)", file=sys.stderr, flush=True)
+    import signal
+    import threading
+
+    def stop(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    # SIGTERM (systemd, docker, kill) stops as Ctrl-C does; a shell starting the server in the background with `&`
+    # leaves SIGINT ignored, and only SIGTERM reaches it then.
+    previous = signal.signal(signal.SIGTERM, stop) if threading.current_thread() is threading.main_thread() else None
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)
     finally:
         server.server_close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 0
 
 

@@ -518,12 +518,22 @@ def test_concurrent_requests_are_serialized(
 # ----------------------------------------------------------------------- CLI
 
 
-def test_cli_serve_starts_answers_and_stops(compile_bundle: Callable[..., Path], llama_ckpt: Path) -> None:
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_cli_serve_starts_answers_and_stops(
+    compile_bundle: Callable[..., Path], llama_ckpt: Path, stop_signal: signal.Signals
+) -> None:
     bundle = compile_bundle(llama_ckpt, "f32")
-    with subprocess.Popen(
-        [sys.executable, "-m", "agent_sdk.cli", "serve", "--model", str(bundle), "--port", "0", "--threads", "1"],
-        cwd=REPO, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
-    ) as proc:
+    # A shell that starts the test run in the background (`cmd &`) leaves SIGINT ignored, and a child inheriting
+    # that gets no KeyboardInterrupt handler from Python; a handled SIGINT here is reset to the default at exec.
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "agent_sdk.cli", "serve", "--model", str(bundle), "--port", "0", "--threads", "1"],
+            cwd=REPO, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+        )
+    finally:
+        signal.signal(signal.SIGINT, inherited)
+    with proc:
         assert proc.stderr is not None
         try:
             log = b""
@@ -539,11 +549,12 @@ def test_cli_serve_starts_answers_and_stops(compile_bundle: Callable[..., Path],
             with openai.OpenAI(base_url=url, api_key="unused", max_retries=0, timeout=60) as c:
                 reply = c.chat.completions.create(model="anything", messages=QUESTION, max_tokens=4)
             assert reply.choices[0].message.content is not None
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(stop_signal)
             # communicate, not wait: the server's stderr must be drained while it stops (a full pipe blocks it)
             _, rest = proc.communicate(timeout=30)
             log += rest
             assert proc.returncode == 0, log
+            assert log.rstrip().endswith(b"stopped"), log
             assert b'"POST /v1/chat/completions HTTP/1.1" 200' in log  # the request log
         finally:
             if proc.poll() is None:
