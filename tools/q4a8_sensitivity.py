@@ -123,14 +123,10 @@ def ablate(path: Path, tokenizer: Any, question: str) -> int:
     """
     from itertools import combinations
 
-    from quant_drift import TEXT
+    from quant_drift import TEXT, log_softmax, mean_kl
 
     text = tokenizer.encode(TEXT)
     chat = tokenizer.encode(tokenizer.apply_chat_template([{"role": "user", "content": question}]))
-
-    def log_softmax(x: np.ndarray) -> np.ndarray:
-        m = x.max(-1, keepdims=True)
-        return x - m - np.log(np.exp(x - m).sum(-1, keepdims=True))
 
     def first_tokens(logits: np.ndarray) -> str:
         top = np.argsort(-logits[-1])[:3]
@@ -148,7 +144,7 @@ def ablate(path: Path, tokenizer: Any, question: str) -> int:
         with int8_activations(rounded, projections):
             lp = log_softmax(ref.gguf_forward(path, text))
             chat_logits = ref.gguf_forward(path, chat)
-        kl = float((np.exp(float_lp) * (float_lp - lp)).sum(-1).mean())
+        kl = mean_kl(float_lp, lp)
         print(f"{label:<40} KL {kl:.5f}  first tokens {first_tokens(chat_logits)}", flush=True)
     return 0
 

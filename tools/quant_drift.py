@@ -49,10 +49,16 @@ In 1969 the first crewed landing on the Moon took place; 2 + 2 = 4, and 17 * 3 =
 """
 
 
-def _log_softmax(x: np.ndarray) -> np.ndarray:
+def log_softmax(x: np.ndarray) -> np.ndarray:
+    """Log-probabilities over the last axis, in float64."""
     x = x.astype(np.float64)
     m = x.max(axis=-1, keepdims=True)
     return x - m - np.log(np.exp(x - m).sum(axis=-1, keepdims=True))
+
+
+def mean_kl(ref_lp: np.ndarray, lp: np.ndarray) -> float:
+    """``KL(ref || x)`` per position, averaged, from log-probabilities ``(positions, vocab)``."""
+    return float((np.exp(ref_lp) * (ref_lp - lp)).sum(-1).mean())
 
 
 def main() -> int:
@@ -73,7 +79,7 @@ def main() -> int:
         if ids is None:
             ids = engine.tokenizer.encode(text)
         logits = np.asarray(engine.logits(list(ids)), dtype=np.float64)  # (n, vocab)
-        lp = _log_softmax(logits)
+        lp = log_softmax(logits)
         nll = -lp[np.arange(len(ids) - 1), ids[1:]]
         ppl = float(np.exp(nll.mean()))
         if ref_lp is None or ref_logits is None:
@@ -82,7 +88,7 @@ def main() -> int:
             continue
         d = np.abs(logits - ref_logits)
         agree = float((logits.argmax(-1) == ref_logits.argmax(-1)).mean())
-        kl = float((np.exp(ref_lp) * (ref_lp - lp)).sum(-1).mean())
+        kl = mean_kl(ref_lp, lp)
         print(f"{path!s:<44} {len(ids):>6} {ppl:>8.3f} {d.max():>12.3f} {d.mean():>13.4f} {agree:>12.1%}"
               f" {kl:>11.5f}")
         del engine

@@ -99,19 +99,19 @@ class RMSNorm(nn.Module):
 
     def __init__(self, width: int, eps: float) -> None:
         self.weight = nn.Parameter((width,), "float32")
-        self.width = width
         self.eps = eps
 
     def forward(self, x: nn.Tensor) -> nn.Tensor:
-        if self.width % _LANES:
+        width = int(self.weight.shape[0])
+        if width % _LANES:
             return op.rms_norm(x, self.weight, axes=[-1], epsilon=self.eps)
         shape = list(x.shape)
         rows = 1
         for dim in shape[:-1]:
             rows = rows * dim
-        flat = op.reshape(x, (rows, self.width))  # (rows, width)
+        flat = op.reshape(x, (rows, width))  # (rows, width)
         y = op.tensor_ir_op(
-            rms_norm_kernel(self.width, self.eps), "rms_norm", [flat, self.weight],
-            nn.Tensor.placeholder([rows, self.width], "float32"),
+            rms_norm_kernel(width, self.eps), "rms_norm", [flat, self.weight],
+            nn.Tensor.placeholder([rows, width], "float32"),
         )
         return op.reshape(y, shape)  # x's shape
