@@ -199,6 +199,69 @@ def test_paged_prefill_matches_numpy(shapes: list[tuple[int, int]], causal: int,
     _check_rows(out, lse, q, q_indptr, [(kv[0], kv[1]) for kv in seqs], bool(causal))
 
 
+@pytest.mark.parametrize("heads", [(2, 2, 64), (1, 4, 256), (2, 14, 64)], ids=str)
+@pytest.mark.parametrize("causal", [1, 0])
+def test_prefill_groups_match_numpy(heads: tuple[int, int, int], causal: int) -> None:
+    """Prefill tasks hold 4 rows x the group's query heads, scored 4 vectors at a time: other groups (Qwen3's 1,
+    Gemma 3's 4 of width 256, Qwen2.5's 7), blocks cut short (5 and 1 rows) and a batch of sequences, both kernels."""
+    h_kv, h_qo, d = heads
+    rng = np.random.default_rng(h_qo * 10 + causal)
+    shapes = [(5, 37), (1, 18), (9, 9)]  # (new rows, keys) per sequence
+    b = len(shapes)
+    q_indptr = np.concatenate([[0], np.cumsum([s[0] for s in shapes])]).astype(np.int32)
+    q = rng.standard_normal((q_indptr[-1], h_qo, d)).astype(np.float32)
+    zeros_b, zeros_q = _t(np.zeros(b, np.int32)), _t(np.zeros(q.shape[0], np.int32))
+
+    def check(out: Any, lse: Any, kvs: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        for i, (k, v) in enumerate(kvs):
+            rows = slice(q_indptr[i], q_indptr[i + 1])
+            n_q, n_kv = shapes[i]
+            mask = _causal(n_q, n_kv) if causal else np.ones((n_q, n_kv), bool)
+            ref_o, ref_l = _reference(q[rows], k, v, mask, sm_scale=d**-0.5)
+            _assert_close(out.numpy()[rows], ref_o, "float32")
+            assert np.abs(lse.numpy()[rows] - ref_l).max() < 1e-5
+
+    kv_indptr = np.concatenate([[0], np.cumsum([s[1] for s in shapes])]).astype(np.int32)
+    k = rng.standard_normal((kv_indptr[-1], h_kv, d)).astype(np.float32)
+    v = rng.standard_normal((kv_indptr[-1], h_kv, d)).astype(np.float32)
+    out, lse = _t(np.full(q.shape, np.nan, np.float32)), _t(np.full(q.shape[:2], np.nan, np.float32))
+    _build(ca.prefill_ragged_kernel(h_kv, h_qo, d), "ragged")(
+        _t(q), _t(q_indptr), _t(k), _t(v), _t(kv_indptr), zeros_q, zeros_b, out, lse, causal, 0, 1.0, 1e4, d**-0.5
+    )
+    check(out, lse, [(k[kv_indptr[i] : kv_indptr[i + 1]], v[kv_indptr[i] : kv_indptr[i + 1]]) for i in range(b)])
+
+    pages, seqs, indptr, values, last = _paged([s[1] for s in shapes], rng, h_kv=h_kv, d=d)
+    out, lse = _t(np.full(q.shape, np.nan, np.float32)), _t(np.full(q.shape[:2], np.nan, np.float32))
+    _build(ca.prefill_paged_kernel(h_kv, h_qo, d, PAGE), "prefill_paged")(
+        _t(q), _t(q_indptr), _t(pages), _t(indptr), _t(values), _t(last), zeros_b, zeros_q, out, lse, causal, 0,
+        1.0, 1e4, d**-0.5,
+    )
+    check(out, lse, [(kv[0], kv[1]) for kv in seqs])
+
+
+def test_paged_prefill_ignores_unwritten_slots_and_empty_sequences() -> None:
+    """The slots of a last page past its length hold whatever the cache left there (here NaN and inf): no row may
+    read them. A sequence with no cached keys gets zeros and ``lse = -5e4`` (TVM's empty-state convention)."""
+    rng = np.random.default_rng(7)
+    lengths = [21, 0, 16]
+    pages, seqs, indptr, values, last = _paged(lengths, rng)
+    pages[values[indptr[0] + 1], :, :, 5:] = np.nan  # the first sequence's second page holds 5 keys
+    pages[values[indptr[0] + 1], 0, 0, 7] = np.inf
+    q_indptr = np.array([0, 6, 9, 11], np.int32)
+    q = rng.standard_normal((11, H_QO, D)).astype(np.float32)
+    out, lse = _t(np.full(q.shape, np.nan, np.float32)), _t(np.full(q.shape[:2], np.nan, np.float32))
+    _prefill_paged("float32")(
+        _t(q), _t(q_indptr), _t(pages), _t(indptr), _t(values), _t(last), _t(np.zeros(3, np.int32)),
+        _t(np.zeros(11, np.int32)), out, lse, 0, 0, 1.0, 1e4, SM_SCALE,
+    )
+    for i in (0, 2):
+        rows = slice(q_indptr[i], q_indptr[i + 1])
+        ref_o, ref_l = _reference(q[rows], seqs[i][0], seqs[i][1], np.ones((q_indptr[i + 1] - q_indptr[i], lengths[i]), bool))
+        _assert_close(out.numpy()[rows], ref_o, "float32")
+        assert np.abs(lse.numpy()[rows] - ref_l).max() < 1e-5
+    assert (out.numpy()[6:9] == 0).all() and (lse.numpy()[6:9] == -5e4).all()
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("apply", [1, 0])
 def test_rope_matches_numpy(apply: int, dtype: str) -> None:
