@@ -262,6 +262,53 @@ def test_paged_prefill_ignores_unwritten_slots_and_empty_sequences() -> None:
     assert (out.numpy()[6:9] == 0).all() and (lse.numpy()[6:9] == -5e4).all()
 
 
+@pytest.mark.parametrize("heads", [(3, 9, 64), (1, 4, 256)], ids=str)
+@pytest.mark.parametrize("causal", [1, 0])
+def test_sliding_window_prefill_matches_numpy(heads: tuple[int, int, int], causal: int) -> None:
+    """A sliding-window layer's cached keys: ``length_info`` = (last page length, window offset, sink size); key ``j``
+    sits at slot ``j`` below the sink, else at ``j - sink + offset``. Under ``causal`` chunk row ``r`` sees the last
+    ``max(window - r - 1, 0)`` cached keys (rows past the window see none: zeros, ``lse = -5e4``); otherwise every
+    row sees the last ``window``. Three sequences with different offsets and sinks, shuffled pages, NaN in the
+    slots no key uses."""
+    h_kv, h_qo, d = heads
+    window = 8
+    rng = np.random.default_rng(h_qo + 100 * causal)
+    seqs = [(3, 5, 3, 0, 5), (2, 16, 4, 2, 10), (1, 2, 0, 0, 1)]  # pages, last page length, offset, sink, new rows
+    total = sum(p for p, *_ in seqs) + 2
+    pages = rng.standard_normal((total, 2, h_kv, PAGE, d)).astype(np.float32)
+    order = rng.permutation(total)[: total - 2].astype(np.int32)
+    indptr = np.concatenate([[0], np.cumsum([p for p, *_ in seqs])]).astype(np.int32)
+    info = np.array([[s[1] for s in seqs], [s[2] for s in seqs], [s[3] for s in seqs]], np.int32)
+    q_indptr = np.concatenate([[0], np.cumsum([s[4] for s in seqs])]).astype(np.int32)
+    q = rng.standard_normal((q_indptr[-1], h_qo, d)).astype(np.float32)
+    keys = []
+    for b, (n_pages, last, offset, sink, _) in enumerate(seqs):
+        slots = pages[order[indptr[b] : indptr[b + 1]]].transpose(1, 0, 3, 2, 4).reshape(2, -1, h_kv, d)
+        n_kv = (n_pages - 1) * PAGE + last - offset + sink
+        used = [j if j < sink else j - sink + offset for j in range(n_kv)]
+        unused = sorted(set(range(n_pages * PAGE)) - set(used))
+        for slot in unused:  # what the cache left there must not be read
+            pages[order[indptr[b] + slot // PAGE], :, :, slot % PAGE] = np.nan
+        keys.append(slots[:, used])
+    out, lse = _t(np.full(q.shape, np.nan, np.float32)), _t(np.full(q.shape[:2], np.nan, np.float32))
+    kernel = _build(ca.prefill_paged_sliding_kernel(h_kv, h_qo, d, window, PAGE), "sliding")
+    kernel(
+        _t(q), _t(q_indptr), _t(pages), _t(indptr), _t(order), _t(info), _t(np.zeros(3, np.int32)),
+        _t(np.zeros(q.shape[0], np.int32)), out, lse, causal, 0, 1.0, 1e4, d**-0.5,
+    )
+    for b, (k, v) in enumerate(keys):
+        n_q, n_kv = q_indptr[b + 1] - q_indptr[b], k.shape[0]
+        for r in range(n_q):
+            row = q_indptr[b] + r
+            lo = max(n_kv - max(window - r - 1, 0), 0) if causal else max(n_kv - window, 0)
+            if lo == n_kv:
+                assert (out.numpy()[row] == 0).all() and (lse.numpy()[row] == -5e4).all()
+                continue
+            ref_o, ref_l = _reference(q[row : row + 1], k[lo:], v[lo:], np.ones((1, n_kv - lo), bool), sm_scale=d**-0.5)
+            _assert_close(out.numpy()[row : row + 1], ref_o, "float32")
+            assert np.abs(lse.numpy()[row] - ref_l[0]).max() < 1e-5
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("apply", [1, 0])
 def test_rope_matches_numpy(apply: int, dtype: str) -> None:
