@@ -15,6 +15,13 @@ the low nibbles gives the bytes (k0, k2, k4, k6), shifting first gives
 8-value chunk (evens, then odds), so one broadcast 32-bit word of them meets
 four weights of every row in a dot-product lane.
 
+In prefill, tokens run in register tiles (:data:`_TOKEN_TILE`: 4 with
+AVX-512 VNNI, 2 with AVX2 and ``sdot``): a group's weight words are masked
+once and dotted with every token of the tile. A token's sums and its float
+accumulation are the same as when it runs alone (tested bit for bit).
+SmolLM2-135M at 1 thread: 64-token prefill 772 -> 934 tok/s, 512 tokens
+667 -> 782 (``tools/profile_decode.py --prefill``).
+
 Numerics differ from the float kernels (activation rounding, ~0.4% per
 value), which is why this is a separate quantization mode.
 
@@ -69,6 +76,13 @@ def _lanes(kind: str, rows: int) -> int:
     """int32 lanes per dot-product instruction (rows handled per call)."""
     want = {"vnni": 16, "avx2": 8, "sdot": 4}.get(kind, rows)
     return want if rows % want == 0 else rows
+
+
+_TOKEN_TILE = {"vnni": 4, "avx2": 2, "sdot": 2}
+"""Tokens per register tile in prefill, per dot-product kind: each tile token keeps two int32 partial sums per
+row vector, and a group's masked weight words are shared by the tile's tokens. AVX-512: 4 tokens x 2 = 8 of 32
+registers; AVX2 (two 8-lane registers per 16 rows) and NEON (four) hold 2 tokens without spilling; the plain
+integer path (Cortex-A72) has nothing to share and stays one token at a time."""
 
 
 def _idx(base: tirx.PrimExpr, lanes: int) -> tirx.PrimExpr:
@@ -167,7 +181,30 @@ def _macros(kind: str, lanes: int, rows: int, groups: int) -> tuple[Any, Any]:
                     xq, xq32, t, g * GROUP + wd * 8 + 4,
                 )
 
-    return quantize_activations, group_dot
+    @T.macro
+    def tile_group_dot(acci: Any, wm: Any, qweight: Any, xq: Any, xq32: Any, rb: Any, t0: Any, g: Any,
+                       tile: Any) -> None:
+        # group_dot for tokens t0 .. t0 + tile: each weight word masked once, its nibbles dotted with every token
+        for t in T.unroll(tile):
+            for h in T.unroll(2):
+                for r in T.vectorized(rows):
+                    acci[t, h, r] = 0
+        for wd in T.unroll(4):
+            for r in T.vectorized(rows):
+                wm[0, r] = T.bitwise_and(qweight[rb, g * 4 + wd, r], T.uint32(_MASK))
+                wm[1, r] = T.bitwise_and(T.shift_right(qweight[rb, g * 4 + wd, r], T.uint32(4)), T.uint32(_MASK))
+            for c in T.unroll(rows // lanes):
+                for t in T.unroll(tile):
+                    acci[t, 0, _idx(c * lanes, lanes)] = _dot(
+                        kind, lanes, acci[t, 0, _idx(c * lanes, lanes)], wm[0, _idx(c * lanes, lanes)],
+                        xq, xq32, t0 + t, g * GROUP + wd * 8,
+                    )
+                    acci[t, 1, _idx(c * lanes, lanes)] = _dot(
+                        kind, lanes, acci[t, 1, _idx(c * lanes, lanes)], wm[1, _idx(c * lanes, lanes)],
+                        xq, xq32, t0 + t, g * GROUP + wd * 8 + 4,
+                    )
+
+    return quantize_activations, group_dot, tile_group_dot
 
 
 def q4a8_matmul_kernel(n_out: int, n_in: int, rows: int, kind: str | None = None) -> tirx.PrimFunc:
@@ -186,7 +223,8 @@ def q4a8_matmul_kernel(n_out: int, n_in: int, rows: int, kind: str | None = None
 def _q4a8_matmul(n_out: int, n_in: int, rows: int, kind: str) -> tirx.PrimFunc:
     """:func:`q4a8_matmul_kernel` for a resolved ``kind``, built once per shape (a model has one per layer)."""
     kind, lanes, blocks, groups, words = _kernel_plan(n_out, n_in, rows, kind)
-    quantize_activations, group_dot = _macros(kind, lanes, rows, groups)
+    quantize_activations, group_dot, tile_group_dot = _macros(kind, lanes, rows, groups)
+    tile = _TOKEN_TILE.get(kind, 1)
 
     @T.prim_func(private=True)
     def q4a8_matmul(
@@ -209,7 +247,24 @@ def _q4a8_matmul(n_out: int, n_in: int, rows: int, kind: str) -> tirx.PrimFunc:
         for rb in T.parallel(blocks):
             accf = T.decl_buffer((rows,), "float32", scope="global")
             acci = T.decl_buffer((2, rows), "int32", scope="global")
-            for t in range(n):
+            tacc = T.decl_buffer((tile, rows), "float32", scope="global")
+            tint = T.decl_buffer((tile, 2, rows), "int32", scope="global")
+            wm = T.decl_buffer((2, rows), "uint32", scope="global")
+            for tt in range(n // tile):
+                for t in T.unroll(tile):
+                    for r in T.vectorized(rows):
+                        tacc[t, r] = T.float32(0)
+                for g in range(groups):
+                    tile_group_dot(tint, wm, qweight, xq, xq32, rb, tt * tile, g, tile)
+                    for t in T.unroll(tile):
+                        for r in T.vectorized(rows):
+                            tacc[t, r] = tacc[t, r] + T.Cast("float32", tint[t, 0, r] + tint[t, 1, r]) * (
+                                T.Cast("float32", scale[rb, g, r]) * xd[tt * tile + t, g]
+                            ) + T.Cast("float32", minv[rb, g, r]) * xs[tt * tile + t, g]
+                for t in T.unroll(tile):
+                    for r in T.vectorized(rows):
+                        y[tt * tile + t, rb * rows + r] = tacc[t, r]
+            for t in range(n // tile * tile, n):
                 for r in T.vectorized(rows):
                     accf[r] = T.float32(0)
                 for g in range(groups):
@@ -239,7 +294,7 @@ def q4a8_group_sums_kernel(n_out: int, n_in: int, rows: int, kind: str | None = 
         kind: Dot-product instruction (:func:`dot_kind`); default: the current target's.
     """
     kind, lanes, blocks, groups, words = _kernel_plan(n_out, n_in, rows, kind)
-    quantize_activations, group_dot = _macros(kind, lanes, rows, groups)
+    quantize_activations, group_dot, tile_group_dot = _macros(kind, lanes, rows, groups)
 
     @T.prim_func(private=True)
     def q4a8_group_sums(
