@@ -294,7 +294,7 @@ def q4a8_group_sums_kernel(n_out: int, n_in: int, rows: int, kind: str | None = 
         kind: Dot-product instruction (:func:`dot_kind`); default: the current target's.
     """
     kind, lanes, blocks, groups, words = _kernel_plan(n_out, n_in, rows, kind)
-    quantize_activations, group_dot, tile_group_dot = _macros(kind, lanes, rows, groups)
+    quantize_activations, group_dot, _ = _macros(kind, lanes, rows, groups)
 
     @T.prim_func(private=True)
     def q4a8_group_sums(
