@@ -98,32 +98,6 @@ def _lane_max(v: tirx.Buffer) -> tirx.PrimExpr:
 
 
 @T.macro
-def _softmax_weights(s, n, stat):
-    """``s[0:n]`` (log2 units) -> unnormalized weights ``2^(s - max)``; ``stat = [max, sum]``."""
-    stat[0] = T.float32(_NEG)
-    for j in range(n):
-        stat[0] = T.max(stat[0], s[j])
-    stat[1] = T.float32(0)
-    for j in range(n):
-        s[j] = exp2(s[j] - stat[0])
-    for j in range(n):
-        stat[1] = stat[1] + s[j]
-
-
-@T.macro
-def _write_row(out, row, head, lse, acc, stat, n, d):
-    """``out[row, head] = acc / sum`` and ``lse = max + log2(sum)``; zeros for a row with no keys."""
-    if n > 0:
-        for i in T.vectorized(d):
-            out[row, head, i] = T.Cast(out.dtype, acc[i] / stat[1])
-        lse[row, head] = stat[0] + T.log2(stat[1])
-    else:
-        for i in T.vectorized(d):
-            out[row, head, i] = T.Cast(out.dtype, T.float32(0))
-        lse[row, head] = T.float32(_NEG)
-
-
-@T.macro
 def _softmax_weights_vec(s, g, lo, n, limit, stat, vec):
     """``s[g, lo:n]`` (log2 units) -> unnormalized weights ``2^(s - max)``, 16 at a time; ``stat[g] = [max, sum]``.
 
