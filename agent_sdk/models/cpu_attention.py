@@ -476,6 +476,7 @@ def prefill_paged_sliding_kernel(
     ragged kernel), and a row that sees none gets zeros and ``lse = -5e4``.
     """
     group = h_qo // h_kv
+    assert d % _LANES == 0 and page_size % _LANES == 0
 
     @T.prim_func
     def batch_prefill_paged_kv_cpu_sliding_window(
@@ -538,11 +539,15 @@ def prefill_paged_sliding_kernel(
             if rb * _ROWS < q_indptr[b + 1] - q_indptr[b]:
                 lo = T.decl_buffer((_ROWS * group,), "int32", scope="global")
                 hi = T.decl_buffer((_ROWS * group,), "int32", scope="global")
-                n_kv = T.if_then_else(
-                    page_indptr[b] != page_indptr[b + 1],
-                    (page_indptr[b + 1] - page_indptr[b] - 1) * page_size + length_info[0, b] - length_info[1, b]
-                    + length_info[2, b],
-                    0,
+                # at most the sequence's slots: TVM keeps sink <= offset, and no key may be read past them if not
+                n_kv = T.min(
+                    T.if_then_else(
+                        page_indptr[b] != page_indptr[b + 1],
+                        (page_indptr[b + 1] - page_indptr[b] - 1) * page_size + length_info[0, b] - length_info[1, b]
+                        + length_info[2, b],
+                        0,
+                    ),
+                    (page_indptr[b + 1] - page_indptr[b]) * page_size,
                 )
                 for u in range(_ROWS * group):
                     # row r of the chunk sees the last max(window - r - 1, 0) cached keys (its own come from ragged)
