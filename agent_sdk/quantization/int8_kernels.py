@@ -78,6 +78,10 @@ def _lanes(kind: str, rows: int) -> int:
     return want if rows % want == 0 else rows
 
 
+_PARALLEL_MIN_TOKENS = 16
+"""Tokens from which their activations are rounded to int8 in parallel (waking the thread pool costs a few
+microseconds; a token's rounding, ~0.5-1.5 us at SmolLM2's widths, is not worth it alone)."""
+
 _TOKEN_TILE = {"vnni": 4, "avx2": 2, "sdot": 2}
 """Tokens per register tile in prefill, per dot-product kind: each tile token keeps two int32 partial sums per
 row vector, and a group's masked weight words are shared by the tile's tokens. AVX-512: 4 tokens x 2 = 8 of 32
@@ -142,24 +146,34 @@ def _macros(kind: str, lanes: int, rows: int, groups: int) -> tuple[Any, Any]:
     """
 
     @T.macro
-    def quantize_activations(x: Any, xq: Any, xd: Any, xs: Any, st: Any, n: Any) -> None:
+    def quantize_token(x: Any, xq: Any, xd: Any, xs: Any, st: Any, t: Any) -> None:
         # values of each 8-chunk stored evens first (see the module doc)
-        for t in range(n):
-            for g in range(groups):
-                st[0] = T.float32(0)
-                for k in range(GROUP):
-                    st[0] = T.max(st[0], T.abs(x[t, g * GROUP + k]))
-                xd[t, g] = st[0] / T.float32(127)
-                st[0] = T.if_then_else(st[0] >= T.float32(_MIN_GROUP_MAX), T.float32(127) / st[0], T.float32(0))
-                st[1] = T.float32(0)
-                for c in range(4):
-                    for e in range(8):
-                        xq[t, g * GROUP + c * 8 + e] = T.Cast(
-                            "int8", T.nearbyint(x[t, g * GROUP + c * 8 + e % 4 * 2 + e // 4] * st[0])
-                        )
-                for k in range(GROUP):
-                    st[1] = st[1] + T.Cast("float32", xq[t, g * GROUP + k])
-                xs[t, g] = st[1] * xd[t, g]
+        for g in range(groups):
+            st[0] = T.float32(0)
+            for k in range(GROUP):
+                st[0] = T.max(st[0], T.abs(x[t, g * GROUP + k]))
+            xd[t, g] = st[0] / T.float32(127)
+            st[0] = T.if_then_else(st[0] >= T.float32(_MIN_GROUP_MAX), T.float32(127) / st[0], T.float32(0))
+            st[1] = T.float32(0)
+            for c in range(4):
+                for e in range(8):
+                    xq[t, g * GROUP + c * 8 + e] = T.Cast(
+                        "int8", T.nearbyint(x[t, g * GROUP + c * 8 + e % 4 * 2 + e // 4] * st[0])
+                    )
+            for k in range(GROUP):
+                st[1] = st[1] + T.Cast("float32", xq[t, g * GROUP + k])
+            xs[t, g] = st[1] * xd[t, g]
+
+    @T.macro
+    def quantize_activations(x: Any, xq: Any, xd: Any, xs: Any, st: Any, n: Any) -> None:
+        # a prompt's tokens in parallel (each with its own scratch); a decode step's token on the calling thread
+        if n >= _PARALLEL_MIN_TOKENS:
+            for t in T.parallel(n):
+                stt = T.decl_buffer((2,), "float32", scope="global")
+                quantize_token(x, xq, xd, xs, stt, t)
+        else:
+            for t in range(n):
+                quantize_token(x, xq, xd, xs, st, t)
 
     @T.macro
     def group_dot(acci: Any, qweight: Any, xq: Any, xq32: Any, rb: Any, t: Any, g: Any) -> None:
