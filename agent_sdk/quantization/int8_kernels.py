@@ -131,14 +131,14 @@ def _kernel_plan(n_out: int, n_in: int, rows: int, kind: str | None) -> tuple[st
     return kind, _lanes(kind, rows), n_out // rows, n_in // GROUP, n_in // 8
 
 
-def _macros(kind: str, lanes: int, rows: int, groups: int) -> tuple[Any, Any]:
-    """The two steps every q4a8 kernel shares, as TVMScript macros.
+def _macros(kind: str, lanes: int, rows: int, groups: int) -> tuple[Any, Any, Any]:
+    """The steps the q4a8 kernels share, as TVMScript macros.
 
     ``quantize_activations`` rounds each token's activations to int8 per
     group (the only float rounding in the int8 path: one IEEE division, one
     multiply, round-half-to-even, each an exactly specified fp32 operation
     on every CPU; groups below ``_MIN_GROUP_MAX`` become zeros); ``group_dot`` sums a group's 32 products into two int32
-    partial sums. Weights are 0..15 and activations -127..127, so a 4-byte
+    partial sums for each token of a tile; ``token_tiles`` scales those sums into a matmul's outputs. Weights are 0..15 and activations -127..127, so a 4-byte
     lane adds at most 4 * 15 * 127 = 7,620 and a group 60,960: no
     instruction saturates (``vpdpbusd`` and ``sdot`` never do; AVX2's
     ``vpmaddubsw`` saturates at 32,767 but adds only two products, at most
@@ -176,29 +176,9 @@ def _macros(kind: str, lanes: int, rows: int, groups: int) -> tuple[Any, Any]:
                 quantize_token(x, xq, xd, xs, st, t)
 
     @T.macro
-    def group_dot(acci: Any, qweight: Any, xq: Any, xq32: Any, rb: Any, t: Any, g: Any) -> None:
-        for h in T.unroll(2):
-            for r in T.vectorized(rows):
-                acci[h, r] = 0
-        for wd in T.unroll(4):
-            for c in T.unroll(rows // lanes):
-                acci[0, _idx(c * lanes, lanes)] = _dot(
-                    kind, lanes, acci[0, _idx(c * lanes, lanes)],
-                    T.bitwise_and(qweight[rb, g * 4 + wd, _idx(c * lanes, lanes)], _bc(T.uint32(_MASK), lanes)),
-                    xq, xq32, t, g * GROUP + wd * 8,
-                )
-                acci[1, _idx(c * lanes, lanes)] = _dot(
-                    kind, lanes, acci[1, _idx(c * lanes, lanes)],
-                    T.bitwise_and(T.shift_right(qweight[rb, g * 4 + wd, _idx(c * lanes, lanes)],
-                                                _bc(T.uint32(4), lanes)),
-                                  _bc(T.uint32(_MASK), lanes)),
-                    xq, xq32, t, g * GROUP + wd * 8 + 4,
-                )
-
-    @T.macro
-    def tile_group_dot(acci: Any, wm: Any, qweight: Any, xq: Any, xq32: Any, rb: Any, t0: Any, g: Any,
-                       tile: Any) -> None:
-        # group_dot for tokens t0 .. t0 + tile: each weight word masked once, its nibbles dotted with every token
+    def group_dot(acci: Any, wm: Any, qweight: Any, xq: Any, xq32: Any, rb: Any, t0: Any, g: Any,
+                  tile: Any) -> None:
+        # tokens t0 .. t0 + tile: each weight word masked once, its nibbles dotted with every token of the tile
         for t in T.unroll(tile):
             for h in T.unroll(2):
                 for r in T.vectorized(rows):
@@ -218,7 +198,29 @@ def _macros(kind: str, lanes: int, rows: int, groups: int) -> tuple[Any, Any]:
                         xq, xq32, t0 + t, g * GROUP + wd * 8 + 4,
                     )
 
-    return quantize_activations, group_dot, tile_group_dot
+    @T.macro
+    def token_tiles(y: Any, qweight: Any, scale: Any, minv: Any, xq: Any, xq32: Any, xd: Any, xs: Any, rb: Any,
+                    first: Any, count: Any, tile: Any) -> None:
+        # ``count`` tiles of ``tile`` tokens from token ``first``: integer group sums scaled into fp32 per group
+        acc = T.decl_buffer((tile, rows), "float32", scope="global")
+        acci = T.decl_buffer((tile, 2, rows), "int32", scope="global")
+        wm = T.decl_buffer((2, rows), "uint32", scope="global")
+        for tt in range(count):
+            for t in T.unroll(tile):
+                for r in T.vectorized(rows):
+                    acc[t, r] = T.float32(0)
+            for g in range(groups):
+                group_dot(acci, wm, qweight, xq, xq32, rb, first + tt * tile, g, tile)
+                for t in T.unroll(tile):
+                    for r in T.vectorized(rows):
+                        acc[t, r] = acc[t, r] + T.Cast("float32", acci[t, 0, r] + acci[t, 1, r]) * (
+                            T.Cast("float32", scale[rb, g, r]) * xd[first + tt * tile + t, g]
+                        ) + T.Cast("float32", minv[rb, g, r]) * xs[first + tt * tile + t, g]
+            for t in T.unroll(tile):
+                for r in T.vectorized(rows):
+                    y[first + tt * tile + t, rb * rows + r] = acc[t, r]
+
+    return quantize_activations, group_dot, token_tiles
 
 
 def q4a8_matmul_kernel(n_out: int, n_in: int, rows: int, kind: str | None = None) -> tirx.PrimFunc:
@@ -237,7 +239,7 @@ def q4a8_matmul_kernel(n_out: int, n_in: int, rows: int, kind: str | None = None
 def _q4a8_matmul(n_out: int, n_in: int, rows: int, kind: str) -> tirx.PrimFunc:
     """:func:`q4a8_matmul_kernel` for a resolved ``kind``, built once per shape (a model has one per layer)."""
     kind, lanes, blocks, groups, words = _kernel_plan(n_out, n_in, rows, kind)
-    quantize_activations, group_dot, tile_group_dot = _macros(kind, lanes, rows, groups)
+    quantize_activations, _, token_tiles = _macros(kind, lanes, rows, groups)
     tile = _TOKEN_TILE.get(kind, 1)
 
     @T.prim_func(private=True)
@@ -259,36 +261,8 @@ def _q4a8_matmul(n_out: int, n_in: int, rows: int, kind: str) -> tirx.PrimFunc:
         quantize_activations(x, xq, xd, xs, st, n)
         # 2. integer dot products per group, scaled into fp32 per group
         for rb in T.parallel(blocks):
-            accf = T.decl_buffer((rows,), "float32", scope="global")
-            acci = T.decl_buffer((2, rows), "int32", scope="global")
-            tacc = T.decl_buffer((tile, rows), "float32", scope="global")
-            tint = T.decl_buffer((tile, 2, rows), "int32", scope="global")
-            wm = T.decl_buffer((2, rows), "uint32", scope="global")
-            for tt in range(n // tile):
-                for t in T.unroll(tile):
-                    for r in T.vectorized(rows):
-                        tacc[t, r] = T.float32(0)
-                for g in range(groups):
-                    tile_group_dot(tint, wm, qweight, xq, xq32, rb, tt * tile, g, tile)
-                    for t in T.unroll(tile):
-                        for r in T.vectorized(rows):
-                            tacc[t, r] = tacc[t, r] + T.Cast("float32", tint[t, 0, r] + tint[t, 1, r]) * (
-                                T.Cast("float32", scale[rb, g, r]) * xd[tt * tile + t, g]
-                            ) + T.Cast("float32", minv[rb, g, r]) * xs[tt * tile + t, g]
-                for t in T.unroll(tile):
-                    for r in T.vectorized(rows):
-                        y[tt * tile + t, rb * rows + r] = tacc[t, r]
-            for t in range(n // tile * tile, n):
-                for r in T.vectorized(rows):
-                    accf[r] = T.float32(0)
-                for g in range(groups):
-                    group_dot(acci, qweight, xq, xq32, rb, t, g)
-                    for r in T.vectorized(rows):
-                        accf[r] = accf[r] + T.Cast("float32", acci[0, r] + acci[1, r]) * (
-                            T.Cast("float32", scale[rb, g, r]) * xd[t, g]
-                        ) + T.Cast("float32", minv[rb, g, r]) * xs[t, g]
-                for r in T.vectorized(rows):
-                    y[t, rb * rows + r] = accf[r]
+            token_tiles(y, qweight, scale, minv, xq, xq32, xd, xs, rb, 0, n // tile, tile)
+            token_tiles(y, qweight, scale, minv, xq, xq32, xd, xs, rb, n // tile * tile, n % tile, 1)
 
     return q4a8_matmul
 
@@ -325,11 +299,12 @@ def q4a8_group_sums_kernel(n_out: int, n_in: int, rows: int, kind: str | None = 
         st = T.decl_buffer((2,), "float32", scope="global")
         quantize_activations(x, xq, xd, xs, st, n)
         for rb in T.parallel(blocks):
-            acci = T.decl_buffer((2, rows), "int32", scope="global")
+            acci = T.decl_buffer((1, 2, rows), "int32", scope="global")
+            wm = T.decl_buffer((2, rows), "uint32", scope="global")
             for t in range(n):
                 for g in range(groups):
-                    group_dot(acci, qweight, xq, xq32, rb, t, g)
+                    group_dot(acci, wm, qweight, xq, xq32, rb, t, g, 1)
                     for r in T.vectorized(rows):
-                        sums[t, g, rb * rows + r] = acci[0, r] + acci[1, r]
+                        sums[t, g, rb * rows + r] = acci[0, 0, r] + acci[0, 1, r]
 
     return q4a8_group_sums
