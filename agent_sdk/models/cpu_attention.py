@@ -97,6 +97,26 @@ def _lane_max(v: tirx.Buffer) -> tirx.PrimExpr:
     return _tree([v[i] for i in range(_LANES)], T.max)
 
 
+def _block_first(q_indptr: tirx.Buffer, b: tirx.PrimExpr, rb: tirx.PrimExpr) -> tirx.PrimExpr:
+    """The first query row of row block ``rb`` of sequence ``b``."""
+    return q_indptr[b] + rb * _ROWS
+
+
+def _block_rows(q_indptr: tirx.Buffer, b: tirx.PrimExpr, rb: tirx.PrimExpr) -> tirx.PrimExpr:
+    """How many query rows row block ``rb`` of sequence ``b`` holds (at most :data:`_ROWS`)."""
+    return T.min(_ROWS, q_indptr[b + 1] - q_indptr[b] - rb * _ROWS)
+
+
+def _paged_length(page_indptr: tirx.Buffer, last_page_len: tirx.Buffer, b: tirx.PrimExpr,
+                  page_size: int) -> tirx.PrimExpr:
+    """Keys cached for sequence ``b``: its full pages and the filled part of its last (0 without pages)."""
+    return T.if_then_else(
+        page_indptr[b] != page_indptr[b + 1],
+        (page_indptr[b + 1] - page_indptr[b] - 1) * page_size + last_page_len[b],
+        0,
+    )
+
+
 @T.macro
 def _softmax_weights_vec(s, g, lo, n, limit, stat, vec):
     """``s[g, lo:n]`` (log2 units) -> unnormalized weights ``2^(s - max)``, 16 at a time; ``stat[g] = [max, sum]``.
@@ -134,7 +154,7 @@ def _decode_group(q, pages, page_indptr, page_values, last_page_len, output, lse
     vec = T.decl_buffer((_LANES,), "float32", scope="global")
     stat = T.decl_buffer((group, 2), "float32", scope="global")
     p0 = page_indptr[b]
-    n = T.if_then_else(p0 != page_indptr[b + 1], (page_indptr[b + 1] - p0 - 1) * page_size + last_page_len[b], 0)
+    n = _paged_length(page_indptr, last_page_len, b, page_size)
     for g in T.unroll(group):
         for i in T.vectorized(d):
             qs[g, i] = T.Cast("float32", q[b, hk * group + g, i]) * (sm_scale * T.float32(_LOG2E))
@@ -237,19 +257,22 @@ def _balanced_block(i: tirx.PrimExpr, blocks: tirx.PrimExpr) -> tirx.PrimExpr:
 
 
 @T.macro
-def _causal_bounds(lo, hi, row0, n_rows, n_kv, first_row, n_q, causal, group):
-    """Key ranges of a block's query vectors: all ``n_kv`` keys, or under ``causal`` (the rows are the sequence's
-    last ``n_q`` positions) the keys up to each row's own position."""
+def _causal_bounds(lo, hi, q_indptr, b, rb, n_kv, causal, group):
+    """Key ranges of row block ``rb``'s query vectors: all ``n_kv`` keys, or under ``causal`` (the sequence's rows
+    are its last positions) the keys up to each row's own position."""
     for u in range(_ROWS * group):
         lo[u] = 0
         hi[u] = T.if_then_else(
-            causal > 0, T.max(T.min(n_kv - n_q + row0 + T.min(u // group, n_rows - 1) - first_row + 1, n_kv), 0), n_kv
+            causal > 0,
+            T.max(T.min(n_kv - (q_indptr[b + 1] - q_indptr[b]) + rb * _ROWS
+                        + T.min(u // group, _block_rows(q_indptr, b, rb) - 1) + 1, n_kv), 0),
+            n_kv,
         )
 
 
 @T.macro
-def _attend_rows(q, kt, v, output, lse, lo, hi, row0, n_rows, hk, k0, sm_scale, width, group, d):
-    """Query rows ``row0 .. row0 + n_rows`` (``n_rows <= _ROWS``) of one sequence, heads of key/value head ``hk``.
+def _attend_rows(q, kt, v, output, lse, lo, hi, q_indptr, b, rb, hk, k0, sm_scale, width, group, d):
+    """Row block ``rb`` (at most ``_ROWS`` query rows) of sequence ``b``, heads of key/value head ``hk``.
 
     ``kt[hk, :, k0 + j]`` is key ``j`` transposed (16 keys' scores are 16
     lanes of one FMA chain), ``v[k0 + j, hk, :]`` its value; query vector
@@ -266,6 +289,8 @@ def _attend_rows(q, kt, v, output, lse, lo, hi, row0, n_rows, hk, k0, sm_scale, 
     vec = T.decl_buffer((_LANES,), "float32", scope="global")
     stat = T.decl_buffer((_ROWS * group, 2), "float32", scope="global")
     span = T.decl_buffer((2,), "int32", scope="global")  # the tile's first key and key count
+    row0 = _block_first(q_indptr, b, rb)
+    n_rows = _block_rows(q_indptr, b, rb)
     for u in range(_ROWS * group):
         for i in T.vectorized(d):
             qs[u, i] = _f32(q[row0 + T.min(u // group, n_rows - 1), hk * group + u % group, i]) * (
@@ -365,14 +390,10 @@ def prefill_ragged_kernel(h_kv: int, h_qo: int, d: int, dtype: str = "float32") 
             if rb * _ROWS < q_indptr[b + 1] - q_indptr[b]:
                 lo = T.decl_buffer((_ROWS * group,), "int32", scope="global")
                 hi = T.decl_buffer((_ROWS * group,), "int32", scope="global")
-                _causal_bounds(
-                    lo, hi, q_indptr[b] + rb * _ROWS, T.min(_ROWS, q_indptr[b + 1] - q_indptr[b] - rb * _ROWS),
-                    kv_indptr[b + 1] - kv_indptr[b], q_indptr[b], q_indptr[b + 1] - q_indptr[b], causal, group,
-                )
+                _causal_bounds(lo, hi, q_indptr, b, rb, kv_indptr[b + 1] - kv_indptr[b], causal, group)
                 _attend_rows(
-                    q, kt, v, output, lse, lo, hi, q_indptr[b] + rb * _ROWS,
-                    T.min(_ROWS, q_indptr[b + 1] - q_indptr[b] - rb * _ROWS), task // blocks % h_kv, kv_indptr[b],
-                    sm_scale, kv_len + 2 * _LANES, group, d,
+                    q, kt, v, output, lse, lo, hi, q_indptr, b, rb, task // blocks % h_kv, kv_indptr[b], sm_scale,
+                    kv_len + 2 * _LANES, group, d,
                 )
 
     return batch_prefill_ragged_kv
@@ -433,17 +454,10 @@ def prefill_paged_kernel(h_kv: int, h_qo: int, d: int, page_size: int = 16, dtyp
                 lo = T.decl_buffer((_ROWS * group,), "int32", scope="global")
                 hi = T.decl_buffer((_ROWS * group,), "int32", scope="global")
                 _causal_bounds(
-                    lo, hi, q_indptr[b] + rb * _ROWS, T.min(_ROWS, q_indptr[b + 1] - q_indptr[b] - rb * _ROWS),
-                    T.if_then_else(
-                        page_indptr[b] != page_indptr[b + 1],
-                        (page_indptr[b + 1] - page_indptr[b] - 1) * page_size + last_page_len[b],
-                        0,
-                    ),
-                    q_indptr[b], q_indptr[b + 1] - q_indptr[b], causal, group,
+                    lo, hi, q_indptr, b, rb, _paged_length(page_indptr, last_page_len, b, page_size), causal, group
                 )
                 _attend_rows(
-                    q, kt, vt, output, lse, lo, hi, q_indptr[b] + rb * _ROWS,
-                    T.min(_ROWS, q_indptr[b + 1] - q_indptr[b] - rb * _ROWS), task // blocks % h_kv,
+                    q, kt, vt, output, lse, lo, hi, q_indptr, b, rb, task // blocks % h_kv,
                     (page_indptr[b] - page_indptr[0]) * page_size, sm_scale, nnz_pages * page_size + 2 * _LANES,
                     group, d,
                 )
@@ -553,14 +567,13 @@ def prefill_paged_sliding_kernel(
                     # row r of the chunk sees the last max(window - r - 1, 0) cached keys (its own come from ragged)
                     lo[u] = T.if_then_else(
                         causal > 0,
-                        T.max(n_kv - T.max(window - (rb * _ROWS + T.min(u // group, q_indptr[b + 1] - q_indptr[b]
-                                                                         - rb * _ROWS - 1)) - 1, 0), 0),
+                        T.max(n_kv - T.max(window - (rb * _ROWS + T.min(u // group, _block_rows(q_indptr, b, rb) - 1))
+                                           - 1, 0), 0),
                         T.max(n_kv - window, 0),
                     )
                     hi[u] = n_kv
                 _attend_rows(
-                    q, kt, vt, output, lse, lo, hi, q_indptr[b] + rb * _ROWS,
-                    T.min(_ROWS, q_indptr[b + 1] - q_indptr[b] - rb * _ROWS), task // blocks % h_kv,
+                    q, kt, vt, output, lse, lo, hi, q_indptr, b, rb, task // blocks % h_kv,
                     (page_indptr[b] - page_indptr[0]) * page_size, sm_scale, nnz_pages * page_size + 2 * _LANES,
                     group, d,
                 )
