@@ -30,6 +30,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from quant_drift import log_softmax
 
 from agent_sdk.runtime import Engine, SamplingParams
 
@@ -92,10 +95,7 @@ def mean_nll(engine: Engine, prompt_ids: list[int], answer: list[int]) -> float:
     if not answer:
         return float("nan")
     last, rows = engine.continuation_logits(prompt_ids, [answer[:-1]] if len(answer) > 1 else [[]])
-    logits = np.vstack([last[None, :], rows[0]]) if len(answer) > 1 else last[None, :]
-    logits = logits.astype(np.float64)
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    logp = log_softmax(np.vstack([last[None, :], rows[0]]) if len(answer) > 1 else last[None, :])
     return float(-np.mean(logp[np.arange(len(answer)), answer]))
 
 
