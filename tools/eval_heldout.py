@@ -36,6 +36,8 @@ def main() -> int:
     p.add_argument("--heldout", required=True)
     p.add_argument("--tool-choice", default="auto", choices=["auto", "required"])
     p.add_argument("--auto-threshold", type=float, default=None)
+    p.add_argument("--parallel-bias", type=float, default=None,
+                   help="nats another parallel call must beat ending by (default: the bundle's, else the SDK's)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--misses", action="store_true", help="print every wrong answer")
     p.add_argument("--json", action="store_true")
@@ -44,6 +46,8 @@ def main() -> int:
     specs = tool_specs(args.tools)
     rows = load_heldout(args.heldout)
     policy = DEFAULT_POLICY.replace(tool_choice=args.tool_choice).with_threshold(args.auto_threshold)
+    if args.parallel_bias is not None:
+        policy = policy.replace(parallel_bias=args.parallel_bias)
     score = score_heldout(engine, specs, rows, policy=policy)
     if args.misses:
         for m in score.misses:
