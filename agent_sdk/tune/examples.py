@@ -52,6 +52,13 @@ _OPTIONAL_RATE = 0.4
 _WORDS_RATE = 0.35
 """How often a whole number is spelled out ("twenty five"), as speech-to-text often writes it."""
 
+_CLOCK_WORDS_RATE = 0.35
+"""How often a time of day is spoken in words ("quarter to seven am", "half past eight tonight"), as speech-to-text
+writes it; the target keeps the digits the tool documents."""
+
+_SPOKEN_APART = "@words"
+"""Suffix of a marked value's key whose target is not its text (a time said in words), so the target is kept."""
+
 _ATTEMPTS_PER_EXAMPLE = 40
 """Draws allowed per wanted example before a tool (or bank) is taken as exhausted (duplicates are redrawn)."""
 
@@ -215,7 +222,7 @@ def _range(p_schema: Mapping[str, Any], text: str, name_words: Sequence[str], un
     if unit == "percent":
         default = (0, 100)
     elif unit == "minute":
-        default = (1, 90)
+        default = (1, 180)  # a three-hour roast; "two hours" is said as often as "ninety minutes"
     elif unit == "second":
         default = (1, 59)
     elif unit == "hour":
@@ -395,7 +402,10 @@ def _say_number(n: float, rng: random.Random) -> str:
 def _pick_number(p: _Param, rng: random.Random) -> float:
     lo, hi = p.lo, p.hi
     if p.unit == "minute" and lo <= 1 and hi >= 60 and rng.random() < 0.5:
-        return float(rng.choice([1, 2, 3, 5, 5, 10, 10, 15, 20, 25, 30, 45, 60, 90 if hi >= 90 else 40]))
+        picks = [1, 2, 3, 5, 5, 10, 10, 15, 20, 25, 30, 45, 60, 90 if hi >= 90 else 40]
+        return float(rng.choice(picks + [m for m in (120, 180) if m <= hi]))
+    if p.unit == "minute":
+        hi = min(hi, max(lo, 90))  # beyond an hour and a half people say whole hours, not "148 minutes"
     if p.kind == "number" and rng.random() < 0.2 and hi - lo >= 1:
         return round(rng.uniform(lo, hi) * 2) / 2
     ilo, ihi = int(lo), int(hi)
@@ -406,6 +416,58 @@ def _pick_number(p: _Param, rng: random.Random) -> float:
         if choices:
             return float(rng.choice(choices))
     return float(rng.randint(ilo, max(ilo, ihi)))
+
+
+def _clock_words(value: str, rng: random.Random) -> tuple[str, str] | None:
+    """A time of day as people say it, and the digits the tool is given: ("quarter to eight pm", "7:45 pm").
+
+    None for a time that words would make ambiguous (no am/pm on a 12-hour clock, like "8:30").
+    """
+    m = re.fullmatch(r"(\d{1,2})(?:[:.](\d{2}))?\s*(?:([aApP])\.?[mM]\.?)?", value.strip())
+    if not m:
+        return None
+    hour, minute = int(m.group(1)), int(m.group(2) or 0)
+    if m.group(3):
+        pm = m.group(3).lower() == "p"
+        hour = hour % 12 + (12 if pm else 0)
+    elif not (hour >= 13 or value.startswith("0")) or hour > 23:
+        return None
+    if minute % 5:
+        return None
+    if hour == 12 and minute == 0 and rng.random() < 0.5:
+        return rng.choice(["noon", "midday", "twelve noon"]), "12 pm"
+    if hour == 0 and minute == 0 and rng.random() < 0.5:
+        return "midnight", "12 am"
+    h12 = hour % 12 or 12
+    period = "am" if hour < 12 else "pm"
+    target = f"{h12} {period}" if minute == 0 else f"{h12}:{minute:02d} {period}"
+    said_period = [period, period, f"{period[0]}.m."]
+    if 4 <= hour < 12:
+        said_period += ["in the morning", "in the morning"]
+    elif 12 <= hour < 17:
+        said_period += ["in the afternoon"]
+    elif 17 <= hour < 21:
+        said_period += ["in the evening", "tonight"]
+    elif hour >= 20:
+        said_period += ["at night", "tonight"]
+    when = rng.choice(said_period)
+    word = ph.number_words
+    nxt = h12 % 12 + 1
+    if minute == 0:
+        forms = [f"{word(h12)} {when}", f"{word(h12)} o'clock {when}"]
+    elif minute == 30:
+        forms = [f"{word(h12)} thirty {when}", f"half past {word(h12)} {when}"]
+    elif minute == 15:
+        forms = [f"{word(h12)} fifteen {when}", f"quarter past {word(h12)} {when}"]
+    elif minute == 45:
+        forms = [f"{word(h12)} forty five {when}", f"quarter to {word(nxt)} {when}"]
+    elif minute < 10:
+        forms = [f"{word(h12)} oh {word(minute)} {when}", f"{word(minute)} past {word(h12)} {when}"]
+    elif minute < 30:
+        forms = [f"{word(h12)} {word(minute)} {when}", f"{word(minute)} past {word(h12)} {when}"]
+    else:
+        forms = [f"{word(h12)} {word(minute)} {when}", f"{word(60 - minute)} to {word(nxt)} {when}"]
+    return rng.choice(forms), target
 
 
 def _number_value(p: _Param, n: float) -> int | float:
@@ -429,9 +491,11 @@ def _duration_text(parts: list[tuple[_Param, int]], rng: random.Random) -> str:
     if set(units) == {"minute"} and "hour" not in units:
         m = units["minute"]
         special = {30: ["half an hour", "thirty minutes"], 60: ["an hour", "one hour", "60 minutes"],
-                   1: ["a minute", "one minute", "1 minute"], 90: ["an hour and a half", "90 minutes"],
-                   15: ["a quarter of an hour", "15 minutes", "fifteen minutes"]}
-        if m in special and rng.random() < 0.5:
+                   1: ["a minute", "one minute", "1 minute"], 90: ["an hour and a half", "90 minutes", "one and a half hours"],
+                   15: ["a quarter of an hour", "15 minutes", "fifteen minutes"],
+                   45: ["three quarters of an hour", "45 minutes", "forty five minutes"],
+                   120: ["two hours", "2 hours", "a couple of hours"], 180: ["three hours", "3 hours"]}
+        if m in special and (m > 90 or rng.random() < 0.5):
             return rng.choice(special[m])
     if set(units) == {"minute", "second"} and units["second"] == 30 and rng.random() < 0.5:
         m = units["minute"]
@@ -471,6 +535,9 @@ def _draw_arguments(tool: _Tool, bag: _Bag, rng: random.Random, *, all_required_
         elif p.kind == "string":
             v = bag.draw(f"{tool.name}.{p.name}", p.values)
             args[key], spoken[key] = v, _mark(key, v)
+            said = _clock_words(v, rng) if p.role == "time" and rng.random() < _CLOCK_WORDS_RATE else None
+            if said is not None:  # "half past seven in the morning" -> "7:30 am"; marked apart so the target stays
+                args[key], spoken[key] = said[1], _mark(key + _SPOKEN_APART, said[0])
         elif p.kind == "boolean":
             b = rng.random() < 0.5
             args[key] = b
@@ -963,7 +1030,7 @@ def _near_enum(tool: _Tool, p: _Param, others: list[str], rng: random.Random, ba
 
 
 def generate_examples(tools: Sequence[Any], *, count: int = 2000, negative_share: float = 0.2,
-                      pair_share: float = 0.08, user_examples: Sequence[Example] = (), seed: int = 0
+                      pair_share: float = 0.12, user_examples: Sequence[Example] = (), seed: int = 0
                       ) -> list[Example]:
     """Generates varied training requests for a tool set, with their target calls.
 
@@ -1005,7 +1072,10 @@ def generate_examples(tools: Sequence[Any], *, count: int = 2000, negative_share
     callable_specs = [t for t in specs if all(p.kind != "other" or not p.required for p in t.params)]
     weights = [1.0 + 0.5 * len(t.params) for t in callable_specs]
     total_w = sum(weights) or 1.0
-    quotas = [round(n_single * w / total_w) for w in weights]
+    shares = [n_single * w / total_w for w in weights]
+    quotas = [int(x) for x in shares]  # whole quotas that add up to n_single: the largest remainders get one more
+    for i in sorted(range(len(shares)), key=lambda i: quotas[i] - shares[i])[: n_single - sum(quotas)]:
+        quotas[i] += 1
     for tool, quota in zip(callable_specs, quotas):
         made = 0
         for _ in range(quota * _ATTEMPTS_PER_EXAMPLE):
@@ -1045,7 +1115,9 @@ def generate_examples(tools: Sequence[Any], *, count: int = 2000, negative_share
             made += 1
     all_words: set[str] = set().union(*(t.words for t in specs)) if specs else set()
     pools = _negative_pools(specs, all_words, rng, bag)
-    kinds = ["chit_chat", "question", "unserved", "unserved", "near_miss"]
+    # Near misses (a real tool's verb with a place or device it does not have: "porch light on") are the
+    # unservable requests a tuned model most often still calls; chit-chat it declines from the start.
+    kinds = ["chit_chat", "question", "unserved", "unserved", "near_miss", "near_miss"]
     made = 0
     for _ in range(n_neg * _ATTEMPTS_PER_EXAMPLE):
         if made >= n_neg:
