@@ -37,7 +37,7 @@ def main() -> int:
     p.add_argument("--tool-choice", default="auto", choices=["auto", "required"])
     p.add_argument("--auto-threshold", type=float, default=None)
     p.add_argument("--parallel-bias", type=float, default=None,
-                   help="nats another parallel call must beat ending by (default: the bundle's, else the SDK's)")
+                   help="nats another parallel call must beat ending by (default: the SDK's, 2.0)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--misses", action="store_true", help="print every wrong answer")
     p.add_argument("--json", action="store_true")

@@ -404,8 +404,8 @@ def _pick_number(p: _Param, rng: random.Random) -> float:
     if p.unit == "minute" and lo <= 1 and hi >= 60 and rng.random() < 0.5:
         picks = [1, 2, 3, 5, 5, 10, 10, 15, 20, 25, 30, 45, 60, 90 if hi >= 90 else 40]
         return float(rng.choice(picks + [m for m in (120, 180) if m <= hi]))
-    if p.unit == "minute":
-        hi = min(hi, max(lo, 90))  # beyond an hour and a half people say whole hours, not "148 minutes"
+    if p.unit == "minute" and lo < 90:
+        hi = min(hi, 90)  # beyond an hour and a half people say whole hours (the picks above), not "148 minutes"
     if p.kind == "number" and rng.random() < 0.2 and hi - lo >= 1:
         return round(rng.uniform(lo, hi) * 2) / 2
     ilo, ihi = int(lo), int(hi)

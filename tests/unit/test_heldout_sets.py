@@ -186,15 +186,17 @@ def test_home_free_strings_and_times_carry_match_hints(name: str) -> None:
                     assert argument in row.get("match", {}), (row["id"], argument)
 
 
+def _old_set_words() -> set[str]:
+    return {_words(json.loads(line)["text"]) for line in OLD_HOME_SET.read_text(encoding="utf-8").splitlines() if line}
+
+
 def test_home_set_shares_no_sentence_with_the_older_threshold_set() -> None:
-    old = {_words(json.loads(line)["text"]) for line in OLD_HOME_SET.read_text(encoding="utf-8").splitlines() if line}
-    assert [r["id"] for r in _rows("home") if _words(r["q"]) in old] == []
+    assert [r["id"] for r in _rows("home") if _words(r["q"]) in _old_set_words()] == []
 
 
 def test_the_development_set_shares_no_sentence_with_the_held_out_sets() -> None:
-    held = {_words(r["q"]) for r in _rows("home")}
-    old = {_words(json.loads(line)["text"]) for line in OLD_HOME_SET.read_text(encoding="utf-8").splitlines() if line}
-    assert [r["id"] for r in _rows("home-dev") if _words(r["q"]) in held | old] == []
+    seen = {_words(r["q"]) for r in _rows("home")} | _old_set_words()
+    assert [r["id"] for r in _rows("home-dev") if _words(r["q"]) in seen] == []
 
 
 @pytest.mark.parametrize("name", HELD_OUT)

@@ -149,22 +149,20 @@ def test_times_are_said_in_digits_and_in_words_with_the_documented_target(home_e
         morning = bool(re.search(r"(?<![a-z])(am|a\.m\.|morning|midnight)(?![a-z])", q))
         noon = bool(re.search(r"\b(noon|midday)\b", q))
         assert evening or morning or noon, q
-
-        def says(h: int, q: str = q) -> bool:
-            return bool(re.search(rf"\b{names[h % 12]}\b", q))
+        says = {h for h, name in enumerate(names) if re.search(rf"\b{name}\b", q)}  # hours (mod 12) named
 
         if "quarter to" in q or re.search(r"\b(five|ten|twenty|twenty five) to\b", q):
-            assert minute >= 35 and says(hour + 1), (q, t)
+            assert minute >= 35 and (hour + 1) % 12 in says, (q, t)
         elif "half past" in q:
-            assert minute == 30 and says(hour), (q, t)
+            assert minute == 30 and hour % 12 in says, (q, t)
         elif "quarter past" in q:
-            assert minute == 15 and says(hour), (q, t)
+            assert minute == 15 and hour % 12 in says, (q, t)
         elif noon:
             assert (hour, minute) == (12, 0)
         elif "midnight" in q:
             assert (hour, minute) == (0, 0)
         else:  # "seven thirty", "six oh five", "four o'clock"
-            assert says(hour), (q, t)
+            assert hour % 12 in says, (q, t)
         assert (hour >= 12) == (evening and not morning or noon), (q, t)
 
 
@@ -338,3 +336,11 @@ def test_the_module_does_not_import_torch() -> None:
     code = "import sys, agent_sdk.tune.examples; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_a_documented_minute_range_above_ninety_is_drawn_across_the_range() -> None:
+    """Random minute counts stop at 90 only for ranges that start below it; a range of 100 to 500 keeps its spread."""
+    roast = [_fn("start_roast_timer", "Start the oven's roast timer.",
+                 {"minutes": {"type": "integer", "description": "Minutes to roast, from 100 to 500."}}, ["minutes"])]
+    minutes = {c["arguments"]["minutes"] for e in generate_examples(roast, count=200, seed=0) for c in e.calls}
+    assert minutes and all(100 <= m <= 500 for m in minutes) and max(minutes) > 200
