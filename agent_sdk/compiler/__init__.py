@@ -10,6 +10,7 @@ it is fresh and compiles it otherwise.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -115,7 +116,7 @@ def compile_model(
     import tvm
 
     from agent_sdk.compiler.pipeline import build_library, export_module
-    from agent_sdk.compiler.quant_choice import AUTO, resolve_quant
+    from agent_sdk.compiler.quant_choice import AUTO, choose_quant, module_layouts, resolve_quant
     from agent_sdk.compiler.targets import resolve_target
     from agent_sdk.models.registry import architecture_for
     from agent_sdk.models.resolve import resolve_model
@@ -134,9 +135,10 @@ def compile_model(
     if ref.kind == "bundle":
         raise UserError(f"{ref.path} is already a compiled bundle; pass the checkpoint or preset to compile")
     quant = resolve_quant(quant, ref.path)
-    qcfg = QuantConfig.from_name(quant, kv_dtype)
+    base = choose_quant(ref.path) if quant == AUTO else quant  # AUTO: a GGUF file of mixed types
+    qcfg = QuantConfig.from_name(base, kv_dtype)
     model_name = name or ref.name
-    label = quant if qcfg.kv == QuantConfig.from_name(quant).kv else f"{quant}-kv{qcfg.kv}"
+    label = quant if qcfg.kv == QuantConfig.from_name(base).kv else f"{quant}-kv{qcfg.kv}"
     dest = Path(out) if out else default_bundle_dir(model_name, label, target)
 
     t0 = time.perf_counter()
@@ -147,6 +149,14 @@ def compile_model(
     cfg = ckpt.config
     for tname, array in (tensor_overrides or {}).items():
         ckpt.replace_tensor(tname, array)
+    if quant == AUTO:
+        from agent_sdk.models.gguf_source import module_sources
+
+        sources = module_sources(cfg.num_hidden_layers, lm_head="lm_head.weight" in ckpt.tensors)
+        chosen = module_layouts(ckpt.tensors, sources)
+        qcfg = dataclasses.replace(
+            qcfg, name=AUTO, layouts=tuple(sorted((m, f) for m, f in chosen.items() if f != qcfg.fmt_for(m)))
+        )
 
     say("exporting model", 0.1)
     net = arch.resolve("model_factory")(cfg, qcfg)
@@ -164,7 +174,8 @@ def compile_model(
     try:
         say("converting weights", 0.15)
         params = arch.resolve("param_builder")(
-            ckpt, qcfg.linear, qcfg.embed, lambda i, n: say("converting weights", 0.15 + 0.2 * i / n)
+            ckpt, qcfg.linear, qcfg.embed, lambda i, n: say("converting weights", 0.15 + 0.2 * i / n),
+            layouts=dict(qcfg.layouts),
         )
         if fused_low_rank:
             from agent_sdk.models.low_rank import low_rank_params
@@ -195,7 +206,7 @@ def compile_model(
             "model": cfg.to_dict(),
             "parameters": cfg.parameter_count(),
             "quantization": {"name": qcfg.name, "linear": qcfg.linear, "embed": qcfg.embed, "group_size": GROUP,
-                             "kv_dtype": qcfg.kv},
+                             "kv_dtype": qcfg.kv, **({"layouts": dict(qcfg.layouts)} if qcfg.layouts else {})},
             "target": {"name": tspec.name, "tvm": _jsonable(tdict), "arch": tspec.arch or platform.machine()},
             "tvm_version": tvm.__version__,
             "compiler": compiler_fingerprint(),

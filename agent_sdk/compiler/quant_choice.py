@@ -1,62 +1,144 @@
 """``--quant auto``: the storage that keeps a checkpoint's own values.
 
-A GGUF file already is quantized, and each of its types repacks into one of
-our layouts without requantizing (:data:`agent_sdk.quantization.formats.GGUF_REPACK`):
-Q4_0/Q4_1/Q4_K into ``q4``, Q8_0/Q5_0 into ``q8``. Compiling such a file to the
-other layout requantizes those weights: llama.cpp's Q4_K_M of a model whose
-rows are not whole 256-value super-blocks (SmolLM2's 576, Gemma 3 270M's 640)
-is mostly Q5_0 and Q8_0, and ``q4`` would requantize them (10% relative RMS
-error on Gemma 3 270M's Q5_0 tensors, docs/models.md "GGUF formats"). ``auto``
-picks the layout that holds most of the file's quantized weight values as the
-file has them; a float checkpoint (Hugging Face folder, F16/F32 GGUF) gets
-``q4``, the default.
+A GGUF file already is quantized, and each of its types repacks into one or
+more of our layouts without requantizing (:data:`agent_sdk.quantization.formats.GGUF_EXACT`):
+Q4_0/Q4_1/Q4_K into ``q4`` (and ``q5``), Q5_0/Q5_1/Q5_K into ``q5`` (Q5_0 into
+``q8`` too), Q8_0 into ``q8``. One layout for the whole model requantizes the
+rest: llama.cpp's Q4_K_M of a model whose rows are not whole 256-value
+super-blocks (SmolLM2's 576, Gemma 3 270M's 640) mixes Q5_0, Q8_0, Q4_K and
+Q6_K tensors, and ``q4`` would requantize its Q5_0 tensors (10% relative RMS
+error on Gemma 3 270M's, docs/models.md "GGUF formats"), ``q8`` its Q4_K ones.
+
+So ``auto`` keeps each module in the layout that holds its tensors' values
+(:func:`module_layouts`): a file whose tensors all fit one layout compiles to
+that preset (SmolLM2's Q4_1 file to ``q4``), a mixed one to per-module
+layouts under the name ``auto`` (:func:`resolve_quant`). Q6_K, which no layout
+holds, goes to ``q8`` (requantized at 8 bits, finer than the file's 6). A
+float checkpoint (Hugging Face folder, F16/F32 GGUF) gets ``q4``, the default.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent_sdk.errors import UserError
-from agent_sdk.quantization.formats import GGUF_REPACK
+from agent_sdk.quantization.formats import GGML_Q6_K, GGUF_EXACT, QuantConfig
 
-__all__ = ["AUTO", "DEFAULT_FLOAT_QUANT", "choose_quant", "resolve_quant"]
+if TYPE_CHECKING:
+    from agent_sdk.models.gguf_source import TensorSource
+
+__all__ = ["AUTO", "DEFAULT_FLOAT_QUANT", "LAYOUTS", "choose_quant", "exact_layout", "module_layouts", "resolve_quant"]
 
 AUTO = "auto"
 DEFAULT_FLOAT_QUANT = "q4"
+LAYOUTS = ("q4", "q5", "q8")
+"""The quantized layouts ``auto`` chooses between, smallest first (a tie goes to the smaller)."""
 
 
-def choose_quant(checkpoint: Path) -> str:
-    """The layout (``q4`` or ``q8``) that keeps most of a checkpoint's quantized values; ``q4`` for floats.
+def exact_layout(ggml_type: int) -> str | None:
+    """The smallest layout holding a GGUF type's values as the file has them; ``q8`` for Q6_K; None for floats."""
+    if ggml_type == GGML_Q6_K:
+        return "q8"
+    return next((f for f in LAYOUTS if f in GGUF_EXACT.get(ggml_type, ())), None)
 
-    Raises:
-        ModelFormatError: An unreadable GGUF file.
+
+def _best(counts: Mapping[str, int]) -> str:
+    return max(LAYOUTS, key=lambda f: (counts.get(f, 0), -LAYOUTS.index(f)))
+
+
+def module_layouts(tensors: Mapping[str, TensorSource], sources: Mapping[str, Sequence[str]]) -> dict[str, str]:
+    """Each module's layout: the one holding most of its tensors' values as stored (ties: the smaller).
+
+    A fused module (q/k/v, gate/up) has one layout for its parts: llama.cpp's
+    Q4_K_M gives some layers' ``attn_v`` Q6_K beside Q4_K ``attn_q``/``attn_k``,
+    and the layout that keeps most values wins. Q6_K counts for ``q8``.
+    Modules of float tensors only are left out (the preset decides).
+
+    Args:
+        tensors: The checkpoint's tensors by canonical name.
+        sources: Module prefix → its tensors' names (``agent_sdk.models.gguf_source.module_sources``).
     """
+    out: dict[str, str] = {}
+    for module, names in sources.items():
+        counts: dict[str, int] = {}
+        for name in names:
+            src = tensors[name]
+            if src.raw is None or src.ggml_type is None:
+                continue
+            n = 1
+            for d in src.shape:
+                n *= d
+            held = ("q8",) if src.ggml_type == GGML_Q6_K else GGUF_EXACT.get(src.ggml_type, ())
+            for fmt in held:
+                if fmt in LAYOUTS:
+                    counts[fmt] = counts.get(fmt, 0) + n
+        if counts:
+            out[module] = _best(counts)
+    return out
+
+
+_HEAD_TENSORS = ("token_embd.weight", "output.weight")
+"""GGUF names of the embedding and the output head (every llama.cpp architecture): the preset's ``embed``."""
+
+
+def _layout_counts(checkpoint: Path) -> tuple[dict[str, int], set[str]]:
+    """A GGUF file's projection values by the smallest layout holding them, and the layouts its head tensors need."""
     path = Path(checkpoint)
     if path.suffix.lower() != ".gguf" or not path.is_file():
-        return DEFAULT_FLOAT_QUANT
+        return {}, set()
     from agent_sdk.models.gguf_reader import parse_gguf
 
     _, tensors = parse_gguf(path)
     values: dict[str, int] = {}
-    for _name, ggml_type, shape, _data in tensors:
-        layout = GGUF_REPACK.get(ggml_type)
-        if layout is None or layout[1] == "requantized":
+    heads: set[str] = set()
+    for name, ggml_type, shape, _data in tensors:
+        layout = exact_layout(ggml_type)
+        if layout is None:
+            continue
+        if name in _HEAD_TENSORS:
+            heads.add(layout)
             continue
         n = 1
         for d in shape:
             n *= d
-        values[layout[0]] = values.get(layout[0], 0) + n
-    if not values:
-        return DEFAULT_FLOAT_QUANT
-    return max(sorted(values), key=lambda k: values[k])
+        values[layout] = values.get(layout, 0) + n
+    return values, heads
+
+
+def choose_quant(checkpoint: Path) -> str:
+    """The preset whose projection layout holds most of a checkpoint's projection values; ``q4`` for floats.
+
+    Each quantized tensor counts for the smallest layout that holds its values
+    (:func:`exact_layout`); the embedding and output head are left out (every
+    quantized preset keeps them in ``q8``). Also the base of a mixed file's
+    per-module layouts (:func:`resolve_quant`).
+
+    Raises:
+        ModelFormatError: An unreadable GGUF file.
+    """
+    values, _ = _layout_counts(checkpoint)
+    return _best(values) if values else DEFAULT_FLOAT_QUANT
 
 
 def resolve_quant(quant: str, checkpoint: Path | None) -> str:
-    """``quant`` itself, or for ``auto`` :func:`choose_quant` of the checkpoint (``q4`` without one)."""
+    """``quant`` itself, or for ``auto`` the name a checkpoint compiles under.
+
+    That is :func:`choose_quant`'s preset when the preset holds every quantized tensor of the file as stored
+    (projections in its ``linear`` layout, embedding and head in its ``embed``: SmolLM2's Q4_1 file is ``q4``),
+    ``auto`` when it does not (compiled with per-module layouts, :func:`module_layouts`), and ``q4`` without a
+    checkpoint or for a float one.
+    """
     if quant != AUTO:
         return quant
     if checkpoint is None:
         return DEFAULT_FLOAT_QUANT
     if not isinstance(checkpoint, Path):
         raise UserError(f"not a checkpoint path: {checkpoint!r}")
-    return choose_quant(checkpoint)
+    values, heads = _layout_counts(checkpoint)
+    base = _best(values) if values else DEFAULT_FLOAT_QUANT
+    preset = QuantConfig.from_name(base)
+    if set(values) - {preset.linear} or heads - {preset.embed}:
+        return AUTO
+    return base

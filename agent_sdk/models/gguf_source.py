@@ -14,7 +14,32 @@ import numpy as np
 
 from agent_sdk.quantization import formats as qf
 
-__all__ = ["TensorSource"]
+__all__ = ["TensorSource", "layer_sources", "module_sources"]
+
+
+def layer_sources(layer: int) -> dict[str, list[str]]:
+    """The quantized modules of decoder layer ``layer`` → the checkpoint tensors each holds, fused in order.
+
+    Shared by every family's parameter builder and by ``--quant auto``'s per-module choice
+    (:mod:`agent_sdk.compiler.quant_choice`), so both name the same modules.
+    """
+    p = f"model.layers.{layer}."
+    return {
+        "self_attn.qkv_proj": [p + f"self_attn.{x}_proj.weight" for x in "qkv"],
+        "self_attn.o_proj": [p + "self_attn.o_proj.weight"],
+        "mlp.gate_up_proj": [p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"],
+        "mlp.down_proj": [p + "mlp.down_proj.weight"],
+    }
+
+
+def module_sources(num_layers: int, *, lm_head: bool) -> dict[str, list[str]]:
+    """Every quantized module's parameter prefix → its checkpoint tensors (see :func:`layer_sources`)."""
+    out = {"embed_tokens": ["model.embed_tokens.weight"]}
+    for i in range(num_layers):
+        out.update({f"layers.{i}.{m}": names for m, names in layer_sources(i).items()})
+    if lm_head:
+        out["lm_head"] = ["lm_head.weight"]
+    return out
 
 
 @dataclass
@@ -53,9 +78,9 @@ class TensorSource:
     def as_format(self, fmt: str) -> dict[str, np.ndarray]:
         """Returns the tensor in one of our storage formats.
 
-        GGUF blocks whose type maps onto ``fmt`` are repacked as they are (see
-        :func:`agent_sdk.quantization.formats.gguf_block_to_format`); anything
-        else is dequantized to float32 and quantized to ``fmt``.
+        GGUF blocks whose values ``fmt`` holds are repacked as they are (see
+        :func:`agent_sdk.quantization.formats.gguf_to_format`); anything else is
+        dequantized to float32 and quantized to ``fmt``.
 
         Args:
             fmt: A storage format of :data:`agent_sdk.quantization.formats.FORMATS`.
@@ -64,7 +89,5 @@ class TensorSource:
             The layout's arrays keyed by suffix (``weight`` or ``qweight``, ``scale``, ``minv``).
         """
         if self.raw is not None and self.ggml_type in qf.GGML_REPACKABLE and len(self.shape) == 2:
-            native, arrays = qf.gguf_block_to_format(self.raw, self.ggml_type, *self.shape)
-            if native == fmt:
-                return arrays  # the file's own blocks
+            return qf.gguf_to_format(self.raw, self.ggml_type, *self.shape, fmt)
         return qf.quantize(self.as_float(), fmt)

@@ -14,12 +14,22 @@ Layouts of a weight ``w`` of shape ``(out, in)``:
   value ``k`` of a row in word ``k // 8`` at bit ``4 * (k % 8)``; ``scale`` and
   ``minv`` float16 ``(out, in/32)``; ``w = q * scale + minv``. GGUF Q4_0
   (``(q - 8) * d``) becomes ``scale = d, minv = -8 d``, exact in float16.
+* ``q5``: ``q4``'s arrays holding the low four bits of 5-bit values, plus
+  ``qhigh`` uint32 ``(out, in/32)``: the fifth bits of the group's 32 values,
+  value ``k = 8 w + j`` (nibble ``j`` of word ``w``) at bit ``4 j + 4 + w`` for
+  ``j < 7`` and at bit ``w`` for ``j = 7`` (:data:`Q5_HIGH_BIT`: one shift per
+  word brings the eight bits of its values to just above their nibbles, see
+  ``kernels._column_q5``); ``w = q * scale + minv`` with ``q`` in 0..31 (6 bits
+  per weight).
+  GGUF Q5_0 (``(q - 16) * d``) becomes ``scale = d, minv = -16 d``: exact.
 
 GGUF types map onto these layouts as follows (:data:`GGUF_REPACK`; the
 measurements on real files are in ``docs/models.md``, "GGUF formats"):
 
-* Q8_0 → q8, Q4_0 and Q4_1 → q4, Q5_0 → q8 (``q - 16`` as int8, ``scale = d``):
-  exact, the file's own values.
+* Q8_0 → q8, Q4_0 and Q4_1 → q4, Q5_0 and Q5_1 → q5: exact, the file's own
+  values. Some are exact in a second layout too (:data:`GGUF_EXACT`): Q5_0 in
+  q8 (``q - 16`` as int8, ``scale = d``), and every 4-bit type in q5 (the
+  fifth bits zero).
 * Q4_K → q4 with ``scale = d * sc`` and ``minv = -dmin * m`` rounded to float16:
   the product of a float16 and a 6-bit integer needs up to 17 significant bits.
   On Gemma 3 270M Q4_K_M 93% of the scales and 92% of the mins round; the
@@ -27,8 +37,8 @@ measurements on real files are in ``docs/models.md``, "GGUF formats"):
   group's Q4_K step; 7.2e-4 relative RMS). Keeping them exact would need
   float32 scales (one more bit per weight) in every q4 kernel; the rounding is
   ~90 times finer than Q4_K's own step, so we round.
-* Q6_K (an int8 scale per 16 values), Q5_K and Q5_1 (a minimum per 32
-  values) → q8 requantized from the file's values per group of 32 (``scale =
+* Q5_K → q5 with its scales and mins rounded to float16 as Q4_K's.
+* Q6_K (an int8 scale per 16 values) → q8 requantized from the file's values per group of 32 (``scale =
   max|w| / 127``): lossy, at most half a q8 step (``max|w| / 254``) per group.
   A lossless q8 form exists only where both 16-value scales share a large
   enough divisor: 2.7% of the groups of Gemma 3 270M. On that file the weights move by
@@ -53,9 +63,11 @@ __all__ = [
     "FORMATS",
     "GGML_REPACKABLE",
     "GGML_TYPE_NAMES",
+    "GGUF_EXACT",
     "GGUF_REPACK",
     "GROUP",
     "KV_DTYPES",
+    "Q5_HIGH_BIT",
     "QUANT_NAMES",
     "QuantConfig",
     "dequantize",
@@ -63,6 +75,7 @@ __all__ = [
     "format_param_shapes",
     "gguf_block_to_format",
     "gguf_tensor_problem",
+    "gguf_to_format",
     "interleave_rows",
     "pack_rows",
     "quantize",
@@ -71,8 +84,8 @@ __all__ = [
 ]
 
 GROUP = 32
-FORMATS = ("f32", "f16", "q8", "q4")
-QUANT_NAMES = ("q4", "q4a8", "q8", "f16", "f32")
+FORMATS = ("f32", "f16", "q8", "q5", "q4")
+QUANT_NAMES = ("q4", "q4a8", "q5", "q8", "f16", "f32")
 """Names of the :class:`QuantConfig` presets (``--quant``)."""
 KV_DTYPES = {"f32": "float32", "f16": "float16"}
 """KV-cache storage (``--kv-dtype``) -> TVM dtype; attention arithmetic is float32 either way."""
@@ -100,13 +113,28 @@ GGUF_REPACK: dict[int, tuple[str, str]] = {
     GGML_Q8_0: ("q8", "exact"),
     GGML_Q4_0: ("q4", "exact"),
     GGML_Q4_1: ("q4", "exact"),
-    GGML_Q5_0: ("q8", "exact"),
+    GGML_Q5_0: ("q5", "exact"),
     GGML_Q4_K: ("q4", "scale and min rounded to float16"),
-    GGML_Q5_1: ("q8", "requantized"),
-    GGML_Q5_K: ("q8", "requantized"),
+    GGML_Q5_1: ("q5", "exact"),
+    GGML_Q5_K: ("q5", "scale and min rounded to float16"),
     GGML_Q6_K: ("q8", "requantized"),
 }
 """Block type id → (our format :func:`gguf_block_to_format` gives, how faithfully)."""
+GGUF_EXACT: dict[int, tuple[str, ...]] = {
+    GGML_F32: ("f32",),
+    GGML_F16: ("f16", "f32"),
+    GGML_Q8_0: ("q8",),
+    GGML_Q4_0: ("q4", "q5"),
+    GGML_Q4_1: ("q4", "q5"),
+    GGML_Q4_K: ("q4", "q5"),
+    GGML_Q5_0: ("q5", "q8"),
+    GGML_Q5_1: ("q5",),
+    GGML_Q5_K: ("q5",),
+    GGML_Q6_K: (),
+}
+"""Block type id → the layouts that hold its values as the file has them (smallest first; Q4_K and Q5_K
+with float16-rounded scales and mins, see :data:`GGUF_REPACK`). :func:`gguf_to_format` converts to these
+without requantizing."""
 GGML_REPACKABLE = frozenset(GGUF_REPACK)
 """GGML types :func:`gguf_block_to_format` repacks into one of our layouts."""
 
@@ -124,6 +152,11 @@ class QuantConfig:
         kv: Storage of the KV cache, a key of :data:`KV_DTYPES`. With ``f16``
             the attention's queries and output are float16 too (TVM's cache
             holds all of them in one dtype); kernels compute in float32.
+        layouts: Per-module exceptions, ``(module, format)`` pairs by the
+            module's parameter prefix (``layers.3.mlp.down_proj``,
+            ``embed_tokens``): a GGUF file compiled with ``--quant auto`` keeps
+            each tensor in the layout that holds its values
+            (:mod:`agent_sdk.compiler.quant_choice`).
     """
 
     name: str
@@ -131,6 +164,18 @@ class QuantConfig:
     embed: str
     act: str = "f32"
     kv: str = "f32"
+    layouts: tuple[tuple[str, str], ...] = ()
+
+    def fmt_for(self, module: str) -> str:
+        """The storage format of one module's weight, by its parameter prefix.
+
+        Args:
+            module: ``embed_tokens``, ``lm_head`` or a projection such as ``layers.0.self_attn.qkv_proj``.
+        """
+        for name, fmt in self.layouts:
+            if name == module:
+                return fmt
+        return self.embed if module in ("embed_tokens", "lm_head") else self.linear
 
     @property
     def kv_dtype(self) -> str:
@@ -157,6 +202,8 @@ class QuantConfig:
             # q4 weights with int8 activations (llama.cpp's Q4_1 x Q8_1): faster,
             # but the activations are rounded, so logits move by ~1%.
             "q4a8": QuantConfig("q4a8", linear="q4", embed="q8", act="int8"),
+            # 5-bit projections: the layout of GGUF's Q5_0 / Q5_1 / Q5_K, between q4 and q8 in size and error.
+            "q5": QuantConfig("q5", linear="q5", embed="q8"),
             "q8": QuantConfig("q8", linear="q8", embed="q8"),
             "f16": QuantConfig("f16", linear="f16", embed="f16"),
             "f32": QuantConfig("f32", linear="f32", embed="f32"),
@@ -175,7 +222,7 @@ def format_param_shapes(fmt: str, out_features: int, in_features: int) -> dict[s
         out_features: Rows of the weight.
         in_features: Columns of the weight (the reduction dimension).
     """
-    if fmt in ("q8", "q4") and in_features % GROUP:
+    if fmt in ("q8", "q5", "q4") and in_features % GROUP:
         raise ConfigError(f"{fmt} needs the input dimension to be a multiple of {GROUP}, got {in_features}")
     groups = in_features // GROUP
     if fmt == "f32":
@@ -184,12 +231,15 @@ def format_param_shapes(fmt: str, out_features: int, in_features: int) -> dict[s
         return {"weight": ((out_features, in_features), "float16")}
     if fmt == "q8":
         return {"qweight": ((out_features, in_features), "int8"), "scale": ((out_features, groups), "float16")}
-    if fmt == "q4":
-        return {
+    if fmt in ("q4", "q5"):
+        shapes = {
             "qweight": ((out_features, in_features // 8), "uint32"),
             "scale": ((out_features, groups), "float16"),
             "minv": ((out_features, groups), "float16"),
         }
+        if fmt == "q5":
+            shapes["qhigh"] = ((out_features, groups), "uint32")
+        return shapes
     raise ConfigError(f"unknown weight format {fmt!r}")
 
 
@@ -219,15 +269,16 @@ def quantize(w: np.ndarray, fmt: str) -> dict[str, np.ndarray]:
         safe = np.where(s32 == 0, 1.0, s32)[..., None]
         q = np.clip(np.rint(g / safe), -127, 127).astype(np.int8)
         return {"qweight": q.reshape(out_f, in_f), "scale": scale}
-    if fmt == "q4":
+    if fmt in ("q4", "q5"):
+        top = 15 if fmt == "q4" else 31
         lo = g.min(axis=-1)
         hi = g.max(axis=-1)
-        scale = ((hi - lo) / 15.0).astype(np.float16)
+        scale = ((hi - lo) / float(top)).astype(np.float16)
         minv = lo.astype(np.float16)
         s32 = scale.astype(np.float32)
         safe = np.where(s32 == 0, 1.0, s32)[..., None]
-        q = np.clip(np.rint((g - minv.astype(np.float32)[..., None]) / safe), 0, 15).astype(np.uint32)
-        return {"qweight": _pack_nibbles(q.reshape(out_f, in_f)), "scale": scale, "minv": minv}
+        q = np.clip(np.rint((g - minv.astype(np.float32)[..., None]) / safe), 0, top).astype(np.uint32)
+        return _in_order(_pack_low_bits(q.reshape(out_f, in_f), fmt) | {"scale": scale, "minv": minv}, fmt)
     raise ConfigError(f"unknown weight format {fmt!r}")
 
 
@@ -240,9 +291,11 @@ def dequantize(arrays: dict[str, np.ndarray], fmt: str) -> np.ndarray:
         out_f, in_f = q.shape
         s = arrays["scale"].astype(np.float32)
         return (q.reshape(out_f, -1, GROUP) * s[..., None]).reshape(out_f, in_f)
-    if fmt == "q4":
+    if fmt in ("q4", "q5"):
         q = _unpack_nibbles(arrays["qweight"]).astype(np.float32)
         out_f, in_f = q.shape
+        if fmt == "q5":
+            q += 16 * _unpack_bits(arrays["qhigh"]).astype(np.float32)
         s = arrays["scale"].astype(np.float32)[..., None]
         m = arrays["minv"].astype(np.float32)[..., None]
         return (q.reshape(out_f, -1, GROUP) * s + m).reshape(out_f, in_f)
@@ -255,6 +308,32 @@ def _pack_nibbles(q: np.ndarray) -> np.ndarray:
     q = q.astype(np.uint32).reshape(out_f, in_f // 8, 8)
     shifts = (np.arange(8, dtype=np.uint32) * 4)[None, None, :]
     return np.bitwise_or.reduce(q << shifts, axis=-1).astype(np.uint32)
+
+
+Q5_HIGH_BIT = np.array([4 * (k % 8) + 4 + k // 8 if k % 8 < 7 else k // 8 for k in range(GROUP)], np.uint32)
+"""Bit of a q5 ``qhigh`` word holding the fifth bit of value ``k`` of its group (a permutation of 0..31)."""
+_ORDER = {"q4": ("qweight", "scale", "minv"), "q5": ("qweight", "scale", "minv", "qhigh")}
+
+
+def _in_order(arrays: dict[str, np.ndarray], fmt: str) -> dict[str, np.ndarray]:
+    """The arrays in the order of :func:`format_param_shapes` (the kernels' argument order)."""
+    return {k: arrays[k] for k in _ORDER[fmt]}
+
+
+def _pack_low_bits(q: np.ndarray, fmt: str) -> dict[str, np.ndarray]:
+    """The q4 (``qweight``) or q5 (``qweight``, ``qhigh``) integer arrays of values ``q`` ``(out, in)``."""
+    if fmt == "q4":
+        return {"qweight": _pack_nibbles(q)}
+    q = q.astype(np.uint32)
+    out_f, in_f = q.shape
+    bits = (q >> 4).reshape(out_f, in_f // GROUP, GROUP) << Q5_HIGH_BIT
+    return {"qweight": _pack_nibbles(q & 0xF), "qhigh": np.bitwise_or.reduce(bits, axis=-1).astype(np.uint32)}
+
+
+def _unpack_bits(packed: np.ndarray) -> np.ndarray:
+    """q5's ``qhigh`` ``(out, groups)`` → the fifth bits ``(out, groups * 32)`` as uint8."""
+    out_f, groups = packed.shape
+    return ((packed[..., None] >> Q5_HIGH_BIT) & 1).reshape(out_f, groups * GROUP).astype(np.uint8)
 
 
 def _unpack_nibbles(packed: np.ndarray) -> np.ndarray:
@@ -313,9 +392,9 @@ def gguf_tensor_problem(ggml_type: int, shape: tuple[int, ...]) -> str | None:
 def gguf_block_to_format(raw: np.ndarray, ggml_type: int, rows: int, cols: int) -> tuple[str, dict[str, np.ndarray]]:
     """Repacks GGUF blocks into our closest layout (see :data:`GGUF_REPACK`).
 
-    Q4_0/Q4_1/Q8_0/Q5_0 are repacked losslessly; Q4_K keeps its 4-bit values
-    with float16-rounded scales and mins; Q5_1/Q5_K/Q6_K are requantized to q8
-    from the file's values.
+    Q4_0/Q4_1/Q8_0/Q5_0/Q5_1 are repacked losslessly; Q4_K and Q5_K keep their
+    values with float16-rounded scales and mins; Q6_K is requantized to q8 from
+    the file's values.
 
     Args:
         raw: The tensor's bytes as stored in the file.
@@ -358,17 +437,47 @@ def gguf_block_to_format(raw: np.ndarray, ggml_type: int, rows: int, cols: int) 
 def _repack_new(raw: np.ndarray, ggml_type: int, rows: int, cols: int) -> tuple[str, dict[str, np.ndarray]]:
     """:func:`gguf_block_to_format` for Q5_0, Q5_1 and the K-quants."""
     dec = gb.decode(raw, ggml_type, rows, cols)
+    if ggml_type == GGML_Q6_K:
+        return "q8", quantize(gb.dequantize(raw, ggml_type, rows, cols), "q8")
     if ggml_type == GGML_Q5_0:
-        # d is the file's float16: exact.
-        return "q8", {"qweight": dec.q, "scale": dec.scale.astype(np.float16)}
-    if ggml_type == GGML_Q4_K:
+        # d is the file's float16 and -16 d is exact in float16 (an exponent step) unless it overflows.
+        q, scale32, min32 = (dec.q.astype(np.int16) + 16).astype(np.uint8), dec.scale, -16.0 * dec.scale
+    else:
         assert dec.offset is not None
-        with np.errstate(over="ignore"):
-            scale, minv = dec.scale.astype(np.float16), dec.offset.astype(np.float16)
-        if not (np.isfinite(scale).all() and np.isfinite(minv).all()):
-            raise ModelFormatError(f"Q4_K tensor of shape ({rows}, {cols}) has scales or mins beyond float16")
-        return "q4", {"qweight": _pack_nibbles(dec.q), "scale": scale, "minv": minv}
-    return "q8", quantize(gb.dequantize(raw, ggml_type, rows, cols), "q8")
+        q, scale32, min32 = dec.q, dec.scale, dec.offset
+    with np.errstate(over="ignore"):
+        scale, minv = scale32.astype(np.float16), min32.astype(np.float16)
+    if not (np.isfinite(scale).all() and np.isfinite(minv).all()):
+        raise ModelFormatError(
+            f"{GGML_TYPE_NAMES[ggml_type]} tensor of shape ({rows}, {cols}) has scales or mins beyond float16"
+        )
+    fmt = "q4" if ggml_type == GGML_Q4_K else "q5"
+    return fmt, _in_order(_pack_low_bits(q, fmt) | {"scale": scale, "minv": minv}, fmt)
+
+
+def gguf_to_format(raw: np.ndarray, ggml_type: int, rows: int, cols: int, fmt: str) -> dict[str, np.ndarray]:
+    """A GGUF tensor in layout ``fmt``: without requantizing where :data:`GGUF_EXACT` allows, else requantized.
+
+    Args:
+        raw: The tensor's bytes as stored in the file.
+        ggml_type: GGML type id.
+        rows: Output features.
+        cols: Input features.
+        fmt: One of :data:`FORMATS`.
+
+    Raises:
+        ModelFormatError: As :func:`gguf_block_to_format` and :func:`dequantize_gguf`.
+    """
+    if ggml_type in GGUF_REPACK:
+        native, arrays = gguf_block_to_format(raw, ggml_type, rows, cols)
+        if native == fmt:
+            return arrays
+        if native == "q4" and fmt == "q5":  # the same values with their fifth bits zero
+            return _in_order(arrays | {"qhigh": np.zeros((rows, cols // GROUP), np.uint32)}, fmt)
+        if ggml_type == GGML_Q5_0 and fmt == "q8":
+            q = _unpack_nibbles(arrays["qweight"]).astype(np.int16) + 16 * _unpack_bits(arrays["qhigh"]) - 16
+            return {"qweight": q.astype(np.int8), "scale": arrays["scale"]}
+    return quantize(dequantize_gguf(raw, ggml_type, rows, cols), fmt)
 
 
 def dequantize_gguf(raw: np.ndarray, ggml_type: int, rows: int, cols: int) -> np.ndarray:
@@ -391,6 +500,9 @@ def dequantize_gguf(raw: np.ndarray, ggml_type: int, rows: int, cols: int) -> np
     )
 
 
+_INTERLEAVED = ("q4", "q5", "q8")
+
+
 def interleave_rows(out_features: int) -> int:
     """Rows interleaved per block in stored q4/q8 weights (16, or fewer when N is odd-sized)."""
     for r in (16, 8, 4, 2):
@@ -400,21 +512,21 @@ def interleave_rows(out_features: int) -> int:
 
 
 def stored_param_shapes(fmt: str, out_features: int, in_features: int) -> dict[str, tuple[tuple[int, ...], str]]:
-    """Shapes of the arrays as stored in a bundle (q4/q8 row-interleaved, see :func:`pack_rows`)."""
+    """Shapes of the arrays as stored in a bundle (q4/q5/q8 row-interleaved, see :func:`pack_rows`)."""
     shapes = format_param_shapes(fmt, out_features, in_features)
-    if fmt not in ("q4", "q8"):
+    if fmt not in _INTERLEAVED:
         return shapes
     r = interleave_rows(out_features)
     return {k: ((out_features // r, shape[1], r), dtype) for k, (shape, dtype) in shapes.items()}
 
 
 def pack_rows(arrays: dict[str, np.ndarray], fmt: str) -> dict[str, np.ndarray]:
-    """Interleaves rows of q4/q8 arrays for the kernels: ``(N, C) -> (N/R, C, R)``.
+    """Interleaves rows of q4/q5/q8 arrays for the kernels: ``(N, C) -> (N/R, C, R)``.
 
     Element ``[b, c, r]`` is row ``b * R + r``, column ``c``: a vector load
     along ``r`` reads the same column of R consecutive output rows.
     """
-    if fmt not in ("q4", "q8"):
+    if fmt not in _INTERLEAVED:
         return arrays
     n = next(iter(arrays.values())).shape[0]
     r = interleave_rows(n)
@@ -423,7 +535,7 @@ def pack_rows(arrays: dict[str, np.ndarray], fmt: str) -> dict[str, np.ndarray]:
 
 def unpack_rows(arrays: dict[str, np.ndarray], fmt: str) -> dict[str, np.ndarray]:
     """Inverse of :func:`pack_rows`."""
-    if fmt not in ("q4", "q8"):
+    if fmt not in _INTERLEAVED:
         return arrays
     out = {}
     for k, a in arrays.items():

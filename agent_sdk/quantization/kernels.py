@@ -82,10 +82,10 @@ def token_tile(target: Target | None = None) -> int:
 
 
 def q_matmul_kernel(fmt: str, n_out: int, n_in: int, rows: int, tile: int | None = None) -> tirx.PrimFunc:
-    """A TIR kernel ``y (n, N) = x (n, K) @ dequant(W).T`` for ``fmt`` in q4/q8.
+    """A TIR kernel ``y (n, N) = x (n, K) @ dequant(W).T`` for ``fmt`` in q4/q5/q8.
 
     Args:
-        fmt: ``q4`` or ``q8``.
+        fmt: ``q4``, ``q5`` or ``q8``.
         n_out: N, output features (a multiple of ``rows``).
         n_in: K, input features (a multiple of 32).
         rows: R, rows interleaved per block (the vector width).
@@ -100,6 +100,8 @@ def q_matmul_kernel(fmt: str, n_out: int, n_in: int, rows: int, tile: int | None
     tile = tile or token_tile()
     if fmt == "q4":
         return _q4_kernel(blocks, groups, rows, n_in, n_out, tile)
+    if fmt == "q5":
+        return _q5_kernel(blocks, groups, rows, n_in, n_out, tile)
     if fmt == "q8":
         return _q8_kernel(blocks, groups, rows, n_in, n_out, tile)
     raise ValueError(f"no kernel for {fmt!r}")
@@ -131,6 +133,39 @@ def _column_q4(wk, params, rb, g, k, rows):
     qweight = params[0]
     for r in T.vectorized(rows):
         wk[r] = T.Cast("float32", T.reinterpret("int32", _nibble_in_place(qweight[rb, g * 4 + k // 8, r], k % 8)))
+
+
+def _fifth_bit_in_place(word: tirx.PrimExpr, k: tirx.PrimExpr) -> tirx.PrimExpr:
+    """The fifth bit of value ``k`` (stored at ``formats.Q5_HIGH_BIT[k]``) moved to bit ``e + 4``, the rest zero.
+
+    ``e`` is :func:`_nibble_exponent` of ``k % 8``: for ``j = k % 8 < 7`` the bit sits ``k // 8`` above ``4 j + 4``,
+    so the seven values of a nibble word share one right shift of the word and each masks its bit; the top nibble's
+    (``e = 24``) is shifted up from bit ``k // 8``. ``k`` is an unrolled constant: the select folds.
+    """
+    j, w = k % 8, k // 8
+    up = T.shift_left(word, T.Cast("uint32", 28 - w))
+    down = T.shift_right(word, T.Cast("uint32", w))
+    return T.bitwise_and(T.if_then_else(j < 7, down, up), T.shift_left(T.uint32(1), T.Cast("uint32", _nibble_exponent(j) + 4)))
+
+
+@T.macro
+def _column_q5(wk, params, rb, g, k, rows):
+    """As :func:`_column_q4` for a 5-bit value: the nibble masked in place, its fifth bit set just above it.
+
+    The value is at most ``31 * 2^24`` as int32 (the top nibble sits at bit 24): exact in float32.
+    """
+    qweight, qhigh = params[0], params[3]
+    for r in T.vectorized(rows):
+        wk[r] = T.Cast(
+            "float32",
+            T.reinterpret(
+                "int32",
+                T.bitwise_or(
+                    _nibble_in_place(qweight[rb, g * 4 + k // 8, r], k % 8),
+                    _fifth_bit_in_place(qhigh[rb, g, r], k),
+                ),
+            ),
+        )
 
 
 @T.macro
@@ -217,6 +252,25 @@ def _single_tokens(y, xs, xg, n, rb, rows, groups, tile, column, finish, params)
             y[n // tile * tile + tl, rb * rows + r] = acc1[0, r]
 
 
+@T.macro
+def _scaled_inputs(x, xs, xg, n, groups):
+    """The q4/q5 kernels' inputs: ``x`` scaled per nibble position (``xs``), and each group's sum of ``x`` (``xg``)."""
+    lanes = T.decl_buffer((8,), "float32", scope="global")
+    for t in range(n):
+        for g in range(groups):
+            for j in T.vectorized(8):
+                lanes[j] = T.float32(0)
+            for c in T.unroll(GROUP // 8):
+                for j in T.vectorized(8):
+                    xs[t, g * GROUP + c * 8 + j] = x[t, g * GROUP + c * 8 + j] * T.reinterpret(
+                        "float32", T.shift_left(T.Cast("uint32", 127 - _nibble_exponent(j)), T.uint32(23))
+                    )
+                    lanes[j] = lanes[j] + x[t, g * GROUP + c * 8 + j]
+            xg[t, g] = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + (
+                (lanes[4] + lanes[5]) + (lanes[6] + lanes[7])
+            )
+
+
 @functools.cache
 def _q4_kernel(blocks: int, groups: int, rows: int, n_in: int, n_out: int, tile: int) -> tirx.PrimFunc:
     words = n_in // 8
@@ -233,28 +287,42 @@ def _q4_kernel(blocks: int, groups: int, rows: int, n_in: int, n_out: int, tile:
         n = T.int64()
         x = T.match_buffer(var_x, (n, n_in), "float32")
         y = T.match_buffer(var_y, (n, n_out), "float32")
-        # The kernels' inputs: x scaled per nibble position, and each group's sum of x (8 lanes, then added up).
         xs = T.decl_buffer((n, n_in), "float32")
         xg = T.decl_buffer((n, groups), "float32")
-        lanes = T.decl_buffer((8,), "float32", scope="global")
-        for t in range(n):
-            for g in range(groups):
-                for j in T.vectorized(8):
-                    lanes[j] = T.float32(0)
-                for c in T.unroll(GROUP // 8):
-                    for j in T.vectorized(8):
-                        xs[t, g * GROUP + c * 8 + j] = x[t, g * GROUP + c * 8 + j] * T.reinterpret(
-                            "float32", T.shift_left(T.Cast("uint32", 127 - _nibble_exponent(j)), T.uint32(23))
-                        )
-                        lanes[j] = lanes[j] + x[t, g * GROUP + c * 8 + j]
-                xg[t, g] = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + (
-                    (lanes[4] + lanes[5]) + (lanes[6] + lanes[7])
-                )
+        _scaled_inputs(x, xs, xg, n, groups)
         for rb in T.parallel(blocks):
             _tiled_tokens(y, xs, xg, n, rb, rows, groups, tile, _column_q4, _finish_q4, (qweight, scale, minv))
             _single_tokens(y, xs, xg, n, rb, rows, groups, tile, _column_q4, _finish_q4, (qweight, scale, minv))
 
     return q4_matmul
+
+
+@functools.cache
+def _q5_kernel(blocks: int, groups: int, rows: int, n_in: int, n_out: int, tile: int) -> tirx.PrimFunc:
+    words = n_in // 8
+
+    @T.prim_func(private=True)
+    def q5_matmul(
+        var_x: T.handle,
+        qweight: T.Buffer((blocks, words, rows), "uint32"),
+        scale: T.Buffer((blocks, groups, rows), "float16"),
+        minv: T.Buffer((blocks, groups, rows), "float16"),
+        qhigh: T.Buffer((blocks, groups, rows), "uint32"),
+        var_y: T.handle,
+    ):
+        T.func_attr({"tirx.noalias": True})
+        n = T.int64()
+        x = T.match_buffer(var_x, (n, n_in), "float32")
+        y = T.match_buffer(var_y, (n, n_out), "float32")
+        xs = T.decl_buffer((n, n_in), "float32")
+        xg = T.decl_buffer((n, groups), "float32")
+        _scaled_inputs(x, xs, xg, n, groups)
+        params = (qweight, scale, minv, qhigh)
+        for rb in T.parallel(blocks):
+            _tiled_tokens(y, xs, xg, n, rb, rows, groups, tile, _column_q5, _finish_q4, params)
+            _single_tokens(y, xs, xg, n, rb, rows, groups, tile, _column_q5, _finish_q4, params)
+
+    return q5_matmul
 
 
 @functools.cache

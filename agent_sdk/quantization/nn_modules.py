@@ -34,11 +34,16 @@ def dequant_expr(
     b, r = row // rows, row % rows
     if fmt == "q8":
         return params["qweight"][b, col, r].astype("float32") * params["scale"][b, col // GROUP, r].astype("float32")
-    if fmt == "q4":
+    if fmt in ("q4", "q5"):
         word = params["qweight"][b, col // 8, r]
         shift = ((col % 8) * 4).astype("uint32")
         q = (word >> shift) & tirx.const(0xF, "uint32")
         g = col // GROUP
+        if fmt == "q5":
+            k = col % GROUP
+            at = tirx.Select(k % 8 < 7, 4 * (k % 8) + 4 + k // 8, k // 8)  # formats.Q5_HIGH_BIT
+            high = (params["qhigh"][b, g, r] >> at.astype("uint32")) & tirx.const(1, "uint32")
+            q = q | (high << tirx.const(4, "uint32"))
         return q.astype("float32") * params["scale"][b, g, r].astype("float32") + params["minv"][b, g, r].astype(
             "float32"
         )
@@ -59,7 +64,7 @@ def _matmul(
 ) -> nn.Tensor:
     """``x (b, s, in) @ W.T -> (b, s, out)`` with W dequantized inside the kernel."""
     b, s, n_in = x.shape
-    if fmt in ("q4", "q8"):
+    if fmt in ("q4", "q5", "q8"):
         x2 = op.reshape(x, (b * s, n_in))  # (b s, in)
         rows = interleave_rows(out_features)
         if act == "int8" and fmt == "q4":
@@ -88,7 +93,7 @@ class QLinear(nn.Module):
     Args:
         in_features: Input size.
         out_features: Output size.
-        fmt: Storage format (``f32``, ``f16``, ``q8``, ``q4``).
+        fmt: Storage format (``f32``, ``f16``, ``q8``, ``q5``, ``q4``).
         act: ``f32``, or ``int8`` for int8 activations with a q4 weight (see ``int8_kernels``).
     """
 

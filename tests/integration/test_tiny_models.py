@@ -105,6 +105,27 @@ def test_gguf_import_matches_reference(qtype: str, gguf_file: Callable[[str], Pa
     _check_against(engine, lambda ids: gguf_forward(path, ids), tol=5e-4)
 
 
+def test_gguf_of_mixed_types_keeps_each_tensor_in_its_own_layout(
+    gguf_file: Callable[[str], Path], compile_bundle: Callable[..., Path]
+) -> None:
+    """``--quant auto`` on a file mixing Q4_0/Q4_1/Q5_0/Q5_1/Q8_0: per-module q4/q5/q8, the file's values exactly.
+
+    Any single layout requantizes some tensors (q4 the 5- and 8-bit ones, q8 the 4-bit ones with a minimum), so
+    only per-module layouts meet the lossless 5e-4 against the reference on the file's own values; ``q8`` for the
+    whole model is checked to miss it, so the test can tell the two apart.
+    """
+    path = gguf_file("MIXED")
+    engine = _no_eos(Engine(compile_bundle(path, "auto")))
+    quant = engine.manifest["quantization"]
+    assert quant["name"] == "auto" and quant["linear"] == "q5" and quant["embed"] == "q8"
+    assert quant["layouts"] == {"layers.0.mlp.down_proj": "q8", "layers.1.mlp.down_proj": "q4",
+                                "layers.2.mlp.down_proj": "q8"}
+    _check_against(engine, lambda ids: gguf_forward(path, ids), tol=5e-4)
+    prompt = [t % engine.vocab_size for t in PROMPT]
+    whole_q8 = Engine(compile_bundle(path, "q8")).logits(prompt)
+    assert np.abs(whole_q8 - gguf_forward(path, prompt)).max() > 5e-4
+
+
 def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a = a - a.mean(-1, keepdims=True)
     b = b - b.mean(-1, keepdims=True)

@@ -67,17 +67,51 @@ def test_tensor_source_reads_every_type_as_the_reference() -> None:
         np.testing.assert_array_equal(src.as_float(), _reference(raw, name, 4, cols))
 
 
-def test_q5_0_repacks_into_q8_exactly() -> None:
+def test_q5_0_repacks_into_q5_and_q8_exactly() -> None:
     rng = np.random.default_rng(1)
     w = rng.normal(0, 0.05, size=(16, 128)).astype(np.float32)
     raw = gguf.quants.quantize(w, _T.Q5_0)  # the reference quantizer: real blocks
+    ref = _reference(raw, "Q5_0", 16, 128)
     fmt, arrays = qf.gguf_block_to_format(raw, gb.GGML_Q5_0, 16, 128)
-    assert fmt == "q8" and arrays["qweight"].dtype == np.int8 and arrays["scale"].dtype == np.float16
-    assert arrays["qweight"].min() >= -16 and arrays["qweight"].max() <= 15
-    np.testing.assert_array_equal(qf.dequantize(arrays, "q8"), _reference(raw, "Q5_0", 16, 128))
+    assert fmt == "q5" and list(arrays) == ["qweight", "scale", "minv", "qhigh"]
+    assert arrays["qhigh"].any() and arrays["scale"].dtype == np.float16
+    np.testing.assert_array_equal(qf.dequantize(arrays, "q5"), ref)
+    # the 5-bit values in 8 bits: exact too (q - 16 as int8, scale d)
     src = TensorSource((16, 128), ggml_type=gb.GGML_Q5_0, raw=raw)
-    for k, v in src.as_format("q8").items():
+    q8 = src.as_format("q8")
+    assert q8["qweight"].dtype == np.int8 and q8["qweight"].min() >= -16 and q8["qweight"].max() <= 15
+    np.testing.assert_array_equal(qf.dequantize(q8, "q8"), ref)
+    for k, v in src.as_format("q5").items():
         np.testing.assert_array_equal(v, arrays[k])
+
+
+@pytest.mark.parametrize("name", ["Q5_1", "Q4_0", "Q4_1"])
+def test_five_and_four_bit_types_are_exact_in_q5(name: str) -> None:
+    rng = np.random.default_rng(2)
+    w = rng.normal(0, 0.05, size=(8, 96)).astype(np.float32)
+    raw = gguf.quants.quantize(w, getattr(_T, name))
+    ggml_type = int(getattr(_T, name))
+    src = TensorSource((8, 96), ggml_type=ggml_type, raw=raw)
+    np.testing.assert_array_equal(qf.dequantize(src.as_format("q5"), "q5"), _reference(raw, name, 8, 96))
+    assert "q5" in qf.GGUF_EXACT[ggml_type]
+
+
+def test_q5_k_repacks_into_q5_with_float16_rounding_of_scale_and_min_only() -> None:
+    raw = _random_blocks("Q5_K", 6, 512, 5)
+    fmt, arrays = qf.gguf_block_to_format(raw, gb.GGML_Q5_K, 6, 512)
+    assert fmt == "q5" and qf.GGUF_REPACK[gb.GGML_Q5_K] == ("q5", "scale and min rounded to float16")
+    dec = gb.decode(raw, gb.GGML_Q5_K, 6, 512)
+    assert dec.offset is not None and (dec.q > 15).any()  # fifth bits in use
+    ref = _reference(raw, "Q5_K", 6, 512)
+    err = np.abs(qf.dequantize(arrays, fmt) - ref).reshape(6, -1, 32)
+    bound = 2.0**-11 * (31 * np.abs(dec.scale) + np.abs(dec.offset))[..., None] + 1e-6 * np.abs(ref).max()
+    assert (err <= bound).all()
+    # with scales that fit float16 (d, dmin powers of two) it is exact
+    b = raw.reshape(-1, 176)
+    for at in (0, 2):
+        b[:, at : at + 2] = np.full((b.shape[0], 1), 2.0**-10, np.float16).view(np.uint8)
+    np.testing.assert_array_equal(qf.dequantize(qf.gguf_block_to_format(raw, gb.GGML_Q5_K, 6, 512)[1], "q5"),
+                                  _reference(raw, "Q5_K", 6, 512))
 
 
 def test_q4_k_repacks_into_q4_exactly_when_the_scales_fit_float16() -> None:
@@ -105,7 +139,7 @@ def test_q4_k_into_q4_moves_weights_by_float16_rounding_of_scale_and_min_only() 
     assert err.max() > 0  # random d * sc do not all fit: the rounding is real
 
 
-@pytest.mark.parametrize("name", ["Q5_1", "Q5_K", "Q6_K"])
+@pytest.mark.parametrize("name", ["Q6_K"])
 def test_requantized_types_stay_within_half_a_q8_step(name: str) -> None:
     ggml_type = _TYPES[name]
     cols = 2 * gb.BLOCK_SHAPES[ggml_type][0]
@@ -201,9 +235,10 @@ def test_a_q4_k_m_like_file_loads_as_the_reference_reads_it(mixed_gguf: Path) ->
         if t.name in canon:
             ref = np.asarray(gguf.quants.dequantize(t.data, t.tensor_type), np.float32)
             np.testing.assert_array_equal(ckpt.tensors[canon[t.name]].as_float(), ref)
-    # Q5_0 into q8 keeps the file's values; every projection converts.
+    # Q5_0 into q8 and q5 keeps the file's values; every projection converts.
     up = ckpt.tensors["model.layers.0.mlp.up_proj.weight"]
     np.testing.assert_array_equal(qf.dequantize(up.as_format("q8"), "q8"), up.as_float())
+    np.testing.assert_array_equal(qf.dequantize(up.as_format("q5"), "q5"), up.as_float())
     # Q4_K into q4 keeps its 4-bit values (scales rounded to float16), not a new q4 fit of the floats.
     o = ckpt.tensors["model.layers.0.self_attn.o_proj.weight"]
     o_ref = o.as_float()

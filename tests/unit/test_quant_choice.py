@@ -8,7 +8,7 @@ import gguf
 import numpy as np
 import pytest
 
-from agent_sdk.compiler.quant_choice import choose_quant, resolve_quant
+from agent_sdk.compiler.quant_choice import choose_quant, exact_layout, module_layouts, resolve_quant
 from agent_sdk.errors import ModelFormatError
 from agent_sdk.models.presets import find_weights, get_preset
 
@@ -39,11 +39,13 @@ def _gguf(path: Path, tensors: dict[str, tuple[_Q, int, int]]) -> Path:
     [
         ({"a": (_Q.Q4_1, 8, 64), "b": (_Q.Q4_0, 8, 64)}, "q4"),
         ({"a": (_Q.Q8_0, 8, 64)}, "q8"),
-        # llama.cpp's Q4_K_M of 640-wide rows: Q5_0 and Q8_0 outweigh the Q4_K tensors
-        ({"q": (_Q.Q5_0, 64, 640), "v": (_Q.Q8_0, 16, 640), "o": (_Q.Q4_K, 64, 256), "d": (_Q.Q6_K, 16, 256)}, "q8"),
+        # llama.cpp's Q4_K_M of 640-wide rows: the Q5_0 tensors outweigh the Q4_K and Q8_0 ones
+        ({"q": (_Q.Q5_0, 64, 640), "v": (_Q.Q8_0, 16, 640), "o": (_Q.Q4_K, 64, 256), "d": (_Q.Q6_K, 16, 256)}, "q5"),
         ({"o": (_Q.Q4_K, 64, 256), "q": (_Q.Q5_0, 8, 64)}, "q4"),
-        # requantized types (Q6_K) count for nothing; floats alone: the float default
-        ({"d": (_Q.Q6_K, 64, 256), "o": (_Q.Q4_K, 2, 256)}, "q4"),
+        # Q6_K, which no layout holds, counts for q8 (where it is requantized); the embedding does not count
+        ({"d": (_Q.Q6_K, 64, 256), "o": (_Q.Q4_K, 2, 256)}, "q8"),
+        ({"token_embd.weight": (_Q.Q8_0, 64, 256), "o": (_Q.Q4_K, 2, 256)}, "q4"),
+        # floats alone: the float default
         ({"n": (_Q.F32, 4, 64)}, "q4"),
     ],
 )
@@ -67,3 +69,43 @@ def test_non_gguf_and_explicit_choices(tmp_path: Path) -> None:
     bad.write_bytes(b"GGUF" + bytes(3))
     with pytest.raises(ModelFormatError):
         choose_quant(bad)
+
+
+@pytest.mark.parametrize(
+    ("tensors", "want"),
+    [
+        # the q4 preset keeps Q8_0 embeddings: SmolLM2's Q4_1 file stays "q4"
+        ({"token_embd.weight": (_Q.Q8_0, 64, 64), "a": (_Q.Q4_1, 8, 64)}, "q4"),
+        ({"token_embd.weight": (_Q.Q8_0, 64, 64), "a": (_Q.Q8_0, 8, 64)}, "q8"),
+        # projections needing two layouts, or an embedding the preset would requantize: per-module layouts
+        ({"token_embd.weight": (_Q.Q8_0, 64, 640), "q": (_Q.Q5_0, 64, 640), "o": (_Q.Q4_K, 64, 256)}, "auto"),
+        ({"token_embd.weight": (_Q.Q4_0, 64, 64), "a": (_Q.Q4_0, 8, 64)}, "auto"),
+        ({"n": (_Q.F32, 4, 64)}, "q4"),
+    ],
+)
+def test_resolve_auto_names_mixed_files(tmp_path: Path, tensors: dict[str, tuple[_Q, int, int]], want: str) -> None:
+    assert resolve_quant("auto", _gguf(tmp_path / "m.gguf", tensors)) == want
+    assert resolve_quant("q8", tmp_path / "m.gguf") == "q8"  # an explicit choice is kept
+
+
+def test_module_layouts_keep_most_values_per_module() -> None:
+    from agent_sdk.models.gguf_source import TensorSource
+
+    def src(qtype: _Q, rows: int, cols: int) -> TensorSource:
+        block, nbytes = gguf.GGML_QUANT_SIZES[qtype]
+        return TensorSource((rows, cols), ggml_type=int(qtype), raw=np.zeros((rows, cols // block * nbytes), np.uint8))
+
+    tensors = {
+        "q": src(_Q.Q4_K, 256, 256), "k": src(_Q.Q4_K, 64, 256), "v": src(_Q.Q6_K, 64, 256),  # most values: Q4_K
+        "v2": src(_Q.Q6_K, 256, 256), "k2": src(_Q.Q4_K, 64, 256),  # most values: Q6_K -> q8
+        "gate": src(_Q.Q5_0, 64, 64), "up": src(_Q.Q4_0, 64, 64),  # q5 holds both
+        "down": src(_Q.Q5_0, 64, 64),  # q5 (smaller than q8, which holds it too)
+        "e": src(_Q.Q8_0, 64, 64),
+        "norm": TensorSource((64,), array=np.ones(64, np.float32)),
+    }
+    got = module_layouts(tensors, {"qkv": ["q", "k", "v"], "kv2": ["k2", "v2"], "gate_up": ["gate", "up"],
+                                   "down": ["down"], "embed": ["e"], "norm": ["norm"]})
+    assert got == {"qkv": "q4", "kv2": "q8", "gate_up": "q5", "down": "q5", "embed": "q8"}
+    assert [exact_layout(int(t)) for t in (_Q.Q4_K, _Q.Q5_K, _Q.Q5_0, _Q.Q8_0, _Q.Q6_K, _Q.F16)] == [
+        "q4", "q5", "q5", "q8", "q8", None
+    ]

@@ -217,7 +217,7 @@ def test_unknown_formats() -> None:
         quantize(np.zeros((2, 32), np.float32), "q3")
     with pytest.raises(ConfigError, match="unknown weight format 'q3'"):
         dequantize({}, "q3")
-    with pytest.raises(ConfigError, match="unknown quantization 'int4'; choose one of q4, q4a8, q8, f16, f32"):
+    with pytest.raises(ConfigError, match="unknown quantization 'int4'; choose one of q4, q4a8, q5, q8, f16, f32"):
         QuantConfig.from_name("int4")
     assert QuantConfig.from_name("q4") == QuantConfig("q4", linear="q4", embed="q8")
 

@@ -117,8 +117,11 @@ class Attention(nn.Module):
         self.kv_dtype = quant.kv_dtype
         self.theta = cfg.rope_local_theta if cfg.is_sliding(layer) else cfg.rope_theta
         self.scale = float(cfg.query_pre_attn_scalar) ** -0.5
-        self.qkv_proj = QLinear(cfg.hidden_size, (self.nq + 2 * self.nkv) * self.d, quant.linear, quant.act)
-        self.o_proj = QLinear(self.nq * self.d, cfg.hidden_size, quant.linear, quant.act)
+        fmt = quant.fmt_for
+        self.qkv_proj = QLinear(
+            cfg.hidden_size, (self.nq + 2 * self.nkv) * self.d, fmt(f"layers.{layer}.self_attn.qkv_proj"), quant.act
+        )
+        self.o_proj = QLinear(self.nq * self.d, cfg.hidden_size, fmt(f"layers.{layer}.self_attn.o_proj"), quant.act)
         self.q_norm = RMSNorm(self.d, cfg.rms_norm_eps)
         self.k_norm = RMSNorm(self.d, cfg.rms_norm_eps)
 
@@ -142,9 +145,12 @@ class Attention(nn.Module):
 class MLP(nn.Module):
     """GeGLU: ``down(gelu_tanh(gate(x)) * up(x))`` with gate and up fused."""
 
-    def __init__(self, cfg: Gemma3Config, quant: QuantConfig) -> None:
-        self.gate_up_proj = QLinear(cfg.hidden_size, 2 * cfg.intermediate_size, quant.linear, quant.act)
-        self.down_proj = QLinear(cfg.intermediate_size, cfg.hidden_size, quant.linear, quant.act)
+    def __init__(self, cfg: Gemma3Config, quant: QuantConfig, layer: int = 0) -> None:
+        fmt = quant.fmt_for
+        self.gate_up_proj = QLinear(
+            cfg.hidden_size, 2 * cfg.intermediate_size, fmt(f"layers.{layer}.mlp.gate_up_proj"), quant.act
+        )
+        self.down_proj = QLinear(cfg.intermediate_size, cfg.hidden_size, fmt(f"layers.{layer}.mlp.down_proj"), quant.act)
 
     def forward(self, x: nn.Tensor) -> nn.Tensor:
         gate_up = self.gate_up_proj(x)  # (b, s, 2 f)
@@ -160,7 +166,7 @@ class DecoderLayer(nn.Module):
         self.self_attn = Attention(cfg, quant, layer)
         self.post_attention_layernorm = RMSNorm(h, eps)
         self.pre_feedforward_layernorm = RMSNorm(h, eps)
-        self.mlp = MLP(cfg, quant)
+        self.mlp = MLP(cfg, quant, layer)
         self.post_feedforward_layernorm = RMSNorm(h, eps)
 
     def forward(self, x: nn.Tensor, kv: PagedKVCache, layer_id: int) -> nn.Tensor:
@@ -179,7 +185,7 @@ class Gemma3ForCausalLM(nn.Module):
     def __init__(self, cfg: Gemma3Config, quant: QuantConfig) -> None:
         self.cfg = cfg
         self.quant = quant
-        self.embed_tokens = QEmbedding(cfg.vocab_size, cfg.hidden_size, quant.embed)
+        self.embed_tokens = QEmbedding(cfg.vocab_size, cfg.hidden_size, quant.fmt_for("embed_tokens"))
         self.layers = nn.ModuleList([DecoderLayer(cfg, quant, i) for i in range(cfg.num_hidden_layers)])
         self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
 

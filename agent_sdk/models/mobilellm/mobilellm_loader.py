@@ -26,7 +26,7 @@ from agent_sdk.models.checkpoint_io import (
     read_hf_weights,
     tensor_shape_problems,
 )
-from agent_sdk.models.gguf_source import TensorSource
+from agent_sdk.models.gguf_source import TensorSource, layer_sources
 from agent_sdk.models.gguf_tokenizer import gguf_tokenizer
 from agent_sdk.models.mobilellm.mobilellm_config import MobileLLMConfig
 from agent_sdk.quantization import formats as qf
@@ -410,6 +410,8 @@ def build_params(
     linear_fmt: str,
     embed_fmt: str,
     progress: Callable[[int, int], None] | None = None,
+    *,
+    layouts: Mapping[str, str] | None = None,
 ) -> dict[str, np.ndarray]:
     """Converts a checkpoint to the named parameters of the TVM model.
 
@@ -418,6 +420,8 @@ def build_params(
         linear_fmt: Format of the projections.
         embed_fmt: Format of the embedding / output head.
         progress: Called with (done, total) after each layer.
+        layouts: Per-module formats overriding ``linear_fmt`` / ``embed_fmt``, by parameter prefix
+            (:attr:`agent_sdk.quantization.formats.QuantConfig.layouts`).
 
     Returns:
         Parameter name (as :meth:`nn.Module.named_parameters` spells it) → array,
@@ -426,27 +430,24 @@ def build_params(
     cfg, t = ckpt.config, ckpt.tensors
     out: dict[str, np.ndarray] = {}
 
-    def put(prefix: str, arrays: dict[str, np.ndarray]) -> None:
-        fmt = embed_fmt if prefix in ("embed_tokens", "lm_head") else linear_fmt
+    def put(prefix: str, names: list[str]) -> None:
+        """Stores the tensors ``names`` (fused along the output rows) as the module ``prefix``."""
+        fmt = (layouts or {}).get(prefix) or (embed_fmt if prefix in ("embed_tokens", "lm_head") else linear_fmt)
+        parts = [t[n].as_format(fmt) for n in names]
+        arrays = {k: np.concatenate([p[k] for p in parts], axis=0) for k in parts[0]} if len(parts) > 1 else parts[0]
         for suffix, arr in qf.pack_rows(arrays, fmt).items():
             out[f"{prefix}.{suffix}"] = np.ascontiguousarray(arr)
 
-    def fused(names: list[str], fmt: str) -> dict[str, np.ndarray]:
-        parts = [t[n].as_format(fmt) for n in names]
-        return {k: np.concatenate([p[k] for p in parts], axis=0) for k in parts[0]}
-
-    put("embed_tokens", t["model.embed_tokens.weight"].as_format(embed_fmt))
+    put("embed_tokens", ["model.embed_tokens.weight"])
     for i in range(cfg.num_hidden_layers):
         p, q = f"model.layers.{i}.", f"layers.{i}."
         out[q + "input_layernorm.weight"] = t[p + "input_layernorm.weight"].as_float()
         out[q + "post_attention_layernorm.weight"] = t[p + "post_attention_layernorm.weight"].as_float()
-        put(q + "self_attn.qkv_proj", fused([p + f"self_attn.{x}_proj.weight" for x in "qkv"], linear_fmt))
-        put(q + "self_attn.o_proj", t[p + "self_attn.o_proj.weight"].as_format(linear_fmt))
-        put(q + "mlp.gate_up_proj", fused([p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"], linear_fmt))
-        put(q + "mlp.down_proj", t[p + "mlp.down_proj.weight"].as_format(linear_fmt))
+        for module, names in layer_sources(i).items():
+            put(q + module, names)
         if progress:
             progress(i + 1, cfg.num_hidden_layers)
     out["norm.weight"] = t["model.norm.weight"].as_float()
     if not cfg.share_embedding:
-        put("lm_head", t["lm_head.weight"].as_format(embed_fmt))
+        put("lm_head", ["lm_head.weight"])
     return out

@@ -51,11 +51,14 @@ class Attention(nn.Module):
     with its own RMSNorm before the cache applies RoPE (Qwen3).
     """
 
-    def __init__(self, cfg: MobileLLMConfig, quant: QuantConfig) -> None:
+    def __init__(self, cfg: MobileLLMConfig, quant: QuantConfig, layer: int = 0) -> None:
         self.nq, self.nkv, self.d = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
         self.kv_dtype = quant.kv_dtype
-        self.qkv_proj = QLinear(cfg.hidden_size, (self.nq + 2 * self.nkv) * self.d, quant.linear, quant.act)
-        self.o_proj = QLinear(self.nq * self.d, cfg.hidden_size, quant.linear, quant.act)
+        fmt = quant.fmt_for
+        self.qkv_proj = QLinear(
+            cfg.hidden_size, (self.nq + 2 * self.nkv) * self.d, fmt(f"layers.{layer}.self_attn.qkv_proj"), quant.act
+        )
+        self.o_proj = QLinear(self.nq * self.d, cfg.hidden_size, fmt(f"layers.{layer}.self_attn.o_proj"), quant.act)
         # Biases stay float32 whatever the weights' format: they are tiny and set the head's offset.
         self.qkv_bias = nn.Parameter(((self.nq + 2 * self.nkv) * self.d,), "float32") if cfg.attention_bias else None
         self.q_norm = RMSNorm(self.d, cfg.rms_norm_eps) if cfg.qk_norm else None
@@ -83,10 +86,11 @@ class Attention(nn.Module):
 class MLP(nn.Module):
     """SwiGLU: ``down(silu(gate(x)) * up(x))`` with gate and up fused."""
 
-    def __init__(self, cfg: MobileLLMConfig, quant: QuantConfig) -> None:
+    def __init__(self, cfg: MobileLLMConfig, quant: QuantConfig, layer: int = 0) -> None:
         self.f = cfg.intermediate_size
-        self.gate_up_proj = QLinear(cfg.hidden_size, 2 * self.f, quant.linear, quant.act)
-        self.down_proj = QLinear(self.f, cfg.hidden_size, quant.linear, quant.act)
+        self.gate_up_proj = QLinear(cfg.hidden_size, 2 * self.f, quant.fmt_for(f"layers.{layer}.mlp.gate_up_proj"),
+                                    quant.act)
+        self.down_proj = QLinear(self.f, cfg.hidden_size, quant.fmt_for(f"layers.{layer}.mlp.down_proj"), quant.act)
 
     def forward(self, x: nn.Tensor) -> nn.Tensor:
         gate_up = self.gate_up_proj(x)  # (b, s, 2 f)
@@ -97,11 +101,11 @@ class MLP(nn.Module):
 class DecoderLayer(nn.Module):
     """Pre-norm block: ``x + attn(norm(x))`` then ``x + mlp(norm(x))``."""
 
-    def __init__(self, cfg: MobileLLMConfig, quant: QuantConfig) -> None:
+    def __init__(self, cfg: MobileLLMConfig, quant: QuantConfig, layer: int = 0) -> None:
         self.input_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
-        self.self_attn = Attention(cfg, quant)
+        self.self_attn = Attention(cfg, quant, layer)
         self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
-        self.mlp = MLP(cfg, quant)
+        self.mlp = MLP(cfg, quant, layer)
 
     def forward(self, x: nn.Tensor, kv: PagedKVCache, layer_id: int) -> nn.Tensor:
         x = x + self.self_attn(self.input_layernorm(x), kv, layer_id)
@@ -119,10 +123,12 @@ class MobileLLMForCausalLM(nn.Module):
     def __init__(self, cfg: MobileLLMConfig, quant: QuantConfig) -> None:
         self.cfg = cfg
         self.quant = quant
-        self.embed_tokens = QEmbedding(cfg.vocab_size, cfg.hidden_size, quant.embed)
-        self.layers = nn.ModuleList([DecoderLayer(cfg, quant) for _ in range(cfg.num_hidden_layers)])
+        self.embed_tokens = QEmbedding(cfg.vocab_size, cfg.hidden_size, quant.fmt_for("embed_tokens"))
+        self.layers = nn.ModuleList([DecoderLayer(cfg, quant, i) for i in range(cfg.num_hidden_layers)])
         self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
-        self.lm_head = None if cfg.share_embedding else QLinear(cfg.hidden_size, cfg.vocab_size, quant.embed)
+        self.lm_head = (
+            None if cfg.share_embedding else QLinear(cfg.hidden_size, cfg.vocab_size, quant.fmt_for("lm_head"))
+        )
 
     def _blocks(self, x: nn.Tensor, kv: PagedKVCache, start: int, stop: int) -> nn.Tensor:
         """Runs decoder blocks ``start`` to ``stop - 1`` on the residual stream ``(b, s, h)``."""

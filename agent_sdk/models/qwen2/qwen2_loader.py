@@ -219,6 +219,8 @@ def build_params(
     linear_fmt: str,
     embed_fmt: str,
     progress: Callable[[int, int], None] | None = None,
+    *,
+    layouts: Mapping[str, str] | None = None,
 ) -> dict[str, np.ndarray]:
     """Converts a checkpoint to the named parameters of the TVM model.
 
@@ -231,12 +233,13 @@ def build_params(
         linear_fmt: Format of the projections.
         embed_fmt: Format of the embedding / output head.
         progress: Called with (done, total) after each layer.
+        layouts: Per-module formats (see the shared builder).
 
     Returns:
         Parameter name (as :meth:`nn.Module.named_parameters` spells it) → array.
     """
     cfg, t = ckpt.config, ckpt.tensors
-    out = llama.build_params(ckpt, linear_fmt, embed_fmt, progress)
+    out = llama.build_params(ckpt, linear_fmt, embed_fmt, progress, layouts=layouts)
     for i in range(cfg.num_hidden_layers):
         p, q = f"model.layers.{i}.self_attn.", f"layers.{i}.self_attn."
         if cfg.attention_bias:
