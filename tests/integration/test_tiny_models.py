@@ -96,11 +96,11 @@ def test_untied_llama_uses_lm_head(ckpt_dir: Path, compile_bundle: Callable[...,
     _check_against(engine, lambda ids: hf_forward(cfg, weights, ids), tol=2e-4, steps=3)
 
 
-@pytest.mark.parametrize("qtype", ["F32", "F16", "Q8_0", "Q4_0", "Q4_1"])
+@pytest.mark.parametrize("qtype", ["F32", "F16", "Q8_0", "Q5_0", "Q5_1", "Q4_0", "Q4_1"])
 def test_gguf_import_matches_reference(qtype: str, gguf_file: Callable[[str], Path], compile_bundle: Callable[..., Path]) -> None:
     """GGUF blocks are imported losslessly: the reference dequantizes them with the gguf package."""
     path = gguf_file(qtype)
-    quant = {"F32": "f32", "F16": "f16", "Q8_0": "q8", "Q4_0": "q4", "Q4_1": "q4"}[qtype]
+    quant = {"F32": "f32", "F16": "f16", "Q8_0": "q8", "Q5_0": "q5", "Q5_1": "q5", "Q4_0": "q4", "Q4_1": "q4"}[qtype]
     engine = _no_eos(Engine(compile_bundle(path, quant)))
     _check_against(engine, lambda ids: gguf_forward(path, ids), tol=5e-4)
 
@@ -132,7 +132,7 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(-1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
 
 
-@pytest.mark.parametrize("quant,ggml_type", [("q8", "Q8_0"), ("q4", "Q4_1")])
+@pytest.mark.parametrize("quant,ggml_type", [("q8", "Q8_0"), ("q5", "Q5_1"), ("q4", "Q4_1")])
 def test_own_quantizer_as_good_as_ggml(
     quant: str, ggml_type: str, llama_ckpt: Path, gguf_file: Callable[[str], Path], compile_bundle: Callable[..., Path]
 ) -> None:
