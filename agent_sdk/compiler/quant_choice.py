@@ -10,11 +10,12 @@ Q6_K tensors, and ``q4`` would requantize its Q5_0 tensors (10% relative RMS
 error on Gemma 3 270M's, docs/models.md "GGUF formats"), ``q8`` its Q4_K ones.
 
 So ``auto`` keeps each module in the layout that holds its tensors' values
-(:func:`module_layouts`): a file whose tensors all fit one layout compiles to
+(:func:`module_layouts`): a file whose tensors all fit one preset compiles to
 that preset (SmolLM2's Q4_1 file to ``q4``), a mixed one to per-module
-layouts under the name ``auto`` (:func:`resolve_quant`). Q6_K, which no layout
-holds, goes to ``q8`` (requantized at 8 bits, finer than the file's 6). A
-float checkpoint (Hugging Face folder, F16/F32 GGUF) gets ``q4``, the default.
+layouts under the name ``auto`` (:func:`resolve_quant`). Q6_K goes to ``q8k``
+(int8 values with Q6_K's own two scale levels), a layout of its own that no
+preset uses. A float checkpoint (Hugging Face folder, F16/F32 GGUF) gets
+``q4``, the default.
 """
 
 from __future__ import annotations
@@ -24,37 +25,61 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent_sdk.errors import UserError
-from agent_sdk.quantization.formats import GGML_Q6_K, GGUF_EXACT, QuantConfig
+from agent_sdk.quantization.formats import (
+    GGML_Q4_0,
+    GGML_Q4_1,
+    GGML_Q4_K,
+    GGML_Q5_0,
+    GGML_Q5_1,
+    GGML_Q5_K,
+    GGML_Q6_K,
+    GGUF_EXACT,
+    QuantConfig,
+)
 
 if TYPE_CHECKING:
     from agent_sdk.models.gguf_source import TensorSource
 
-__all__ = ["AUTO", "DEFAULT_FLOAT_QUANT", "LAYOUTS", "choose_quant", "exact_layout", "module_layouts", "resolve_quant"]
+__all__ = [
+    "AUTO",
+    "DEFAULT_FLOAT_QUANT",
+    "LAYOUTS",
+    "PRESET_LAYOUTS",
+    "choose_quant",
+    "exact_layout",
+    "module_layouts",
+    "resolve_quant",
+]
 
 AUTO = "auto"
 DEFAULT_FLOAT_QUANT = "q4"
-LAYOUTS = ("q4", "q5", "q8")
+LAYOUTS = ("q4", "q5", "q8", "q8k")
 """The quantized layouts ``auto`` chooses between, smallest first (a tie goes to the smaller)."""
+PRESET_LAYOUTS = ("q4", "q5", "q8")
+"""Layouts that are also whole-model presets (``q8k`` is not: it holds GGUF Q6_K and what is exact beside it)."""
+_LAYOUT_BITS = {"q4": 4, "q5": 5, "q8": 8, "q8k": 8}
+_TYPE_BITS = {GGML_Q4_0: 4, GGML_Q4_1: 4, GGML_Q4_K: 4, GGML_Q5_0: 5, GGML_Q5_1: 5, GGML_Q5_K: 5, GGML_Q6_K: 6}
+"""Value bits of the GGUF types; any other (Q8_0, floats) needs 8."""
 
 
 def exact_layout(ggml_type: int) -> str | None:
-    """The smallest layout holding a GGUF type's values as the file has them; ``q8`` for Q6_K; None for floats."""
-    if ggml_type == GGML_Q6_K:
-        return "q8"
+    """The smallest layout holding a GGUF type's values as the file has them; None for floats."""
     return next((f for f in LAYOUTS if f in GGUF_EXACT.get(ggml_type, ())), None)
 
 
-def _best(counts: Mapping[str, int]) -> str:
-    return max(LAYOUTS, key=lambda f: (counts.get(f, 0), -LAYOUTS.index(f)))
+def _best(counts: Mapping[str, int], layouts: Sequence[str] = LAYOUTS) -> str:
+    return max(layouts, key=lambda f: (counts.get(f, 0), -layouts.index(f)))
 
 
 def module_layouts(tensors: Mapping[str, TensorSource], sources: Mapping[str, Sequence[str]]) -> dict[str, str]:
-    """Each module's layout: the one holding most of its tensors' values as stored (ties: the smaller).
+    """Each module's layout: of those with at least as many value bits as every part, the one holding most of
+    its tensors' values as stored (ties: the smaller).
 
     A fused module (q/k/v, gate/up) has one layout for its parts: llama.cpp's
-    Q4_K_M gives some layers' ``attn_v`` Q6_K beside Q4_K ``attn_q``/``attn_k``,
-    and the layout that keeps most values wins. Q6_K counts for ``q8``.
-    Modules of float tensors only are left out (the preset decides).
+    Q4_K_M gives some layers' ``attn_v`` Q6_K beside Q4_K ``attn_q``/``attn_k``;
+    q4 would hold two of the three exactly but requantize the 6-bit values to 4
+    bits, so the module goes to ``q8k`` (Q6_K exact, the Q4_K parts requantized
+    at 8 bits). Modules of float tensors only are left out (the preset decides).
 
     Args:
         tensors: The checkpoint's tensors by canonical name.
@@ -63,19 +88,21 @@ def module_layouts(tensors: Mapping[str, TensorSource], sources: Mapping[str, Se
     out: dict[str, str] = {}
     for module, names in sources.items():
         counts: dict[str, int] = {}
+        need = 0
         for name in names:
             src = tensors[name]
             if src.raw is None or src.ggml_type is None:
+                need = 8
                 continue
             n = 1
             for d in src.shape:
                 n *= d
-            held = ("q8",) if src.ggml_type == GGML_Q6_K else GGUF_EXACT.get(src.ggml_type, ())
-            for fmt in held:
+            need = max(need, _TYPE_BITS.get(src.ggml_type, 8))
+            for fmt in GGUF_EXACT.get(src.ggml_type, ()):
                 if fmt in LAYOUTS:
                     counts[fmt] = counts.get(fmt, 0) + n
         if counts:
-            out[module] = _best(counts)
+            out[module] = _best(counts, [f for f in LAYOUTS if _LAYOUT_BITS[f] >= need])
     return out
 
 
@@ -119,7 +146,14 @@ def choose_quant(checkpoint: Path) -> str:
         ModelFormatError: An unreadable GGUF file.
     """
     values, _ = _layout_counts(checkpoint)
-    return _best(values) if values else DEFAULT_FLOAT_QUANT
+    return _best(_as_presets(values), PRESET_LAYOUTS) if values else DEFAULT_FLOAT_QUANT
+
+
+def _as_presets(values: Mapping[str, int]) -> dict[str, int]:
+    """Layout counts with ``q8k`` (no preset) counted for ``q8``, the preset nearest to it."""
+    out = {f: values.get(f, 0) for f in PRESET_LAYOUTS}
+    out["q8"] += values.get("q8k", 0)
+    return out
 
 
 def resolve_quant(quant: str, checkpoint: Path | None) -> str:
@@ -137,7 +171,7 @@ def resolve_quant(quant: str, checkpoint: Path | None) -> str:
     if not isinstance(checkpoint, Path):
         raise UserError(f"not a checkpoint path: {checkpoint!r}")
     values, heads = _layout_counts(checkpoint)
-    base = _best(values) if values else DEFAULT_FLOAT_QUANT
+    base = _best(_as_presets(values), PRESET_LAYOUTS) if values else DEFAULT_FLOAT_QUANT
     preset = QuantConfig.from_name(base)
     if set(values) - {preset.linear} or heads - {preset.embed}:
         return AUTO

@@ -14,6 +14,11 @@ Layouts of a weight ``w`` of shape ``(out, in)``:
   value ``k`` of a row in word ``k // 8`` at bit ``4 * (k % 8)``; ``scale`` and
   ``minv`` float16 ``(out, in/32)``; ``w = q * scale + minv``. GGUF Q4_0
   (``(q - 8) * d``) becomes ``scale = d, minv = -8 d``, exact in float16.
+* ``q8k``: ``qweight`` int8 ``(out, in)``, ``scale`` float16 ``(out, in/32)`` and
+  ``sub`` int8 ``(out, in/16)``; ``w = q * sub * scale`` (9 bits per weight).
+  GGUF Q6_K (``d * sc * (q - 32)``, an int8 ``sc`` per 16 values, a float16
+  ``d`` per 256) becomes ``q - 32``, ``sub = sc``, ``scale = d``: exact, the
+  product of an int8 and a float16 being exact in float32.
 * ``q5``: ``q4``'s arrays holding the low four bits of 5-bit values, plus
   ``qhigh`` uint32 ``(out, in/32)``: the fifth bits of the group's 32 values,
   value ``k = 8 w + j`` (nibble ``j`` of word ``w``) at bit ``4 j + 4 + w`` for
@@ -38,8 +43,9 @@ measurements on real files are in ``docs/models.md``, "GGUF formats"):
   float32 scales (one more bit per weight) in every q4 kernel; the rounding is
   ~90 times finer than Q4_K's own step, so we round.
 * Q5_K → q5 with its scales and mins rounded to float16 as Q4_K's.
-* Q6_K (an int8 scale per 16 values) → q8 requantized from the file's values per group of 32 (``scale =
-  max|w| / 127``): lossy, at most half a q8 step (``max|w| / 254``) per group.
+* Q6_K → q8k: exact (in q8 it would be requantized, at most half a q8 step
+  (``max|w| / 254``) per group: a 32-value group's two int8 sub-scales rarely
+  share the divisor an int8 value would need).
   A lossless q8 form exists only where both 16-value scales share a large
   enough divisor: 2.7% of the groups of Gemma 3 270M. On that file the weights move by
   at most 2.8e-3 (0.39% of the largest weight; 0.57% relative RMS).
@@ -69,6 +75,7 @@ __all__ = [
     "KV_DTYPES",
     "Q5_HIGH_BIT",
     "QUANT_NAMES",
+    "SUB_GROUP",
     "QuantConfig",
     "dequantize",
     "dequantize_gguf",
@@ -84,7 +91,9 @@ __all__ = [
 ]
 
 GROUP = 32
-FORMATS = ("f32", "f16", "q8", "q5", "q4")
+SUB_GROUP = 16
+"""Values per int8 sub-scale in ``q8k`` (GGUF Q6_K's sub-blocks)."""
+FORMATS = ("f32", "f16", "q8k", "q8", "q5", "q4")
 QUANT_NAMES = ("q4", "q4a8", "q5", "q8", "f16", "f32")
 """Names of the :class:`QuantConfig` presets (``--quant``)."""
 KV_DTYPES = {"f32": "float32", "f16": "float16"}
@@ -117,20 +126,20 @@ GGUF_REPACK: dict[int, tuple[str, str]] = {
     GGML_Q4_K: ("q4", "scale and min rounded to float16"),
     GGML_Q5_1: ("q5", "exact"),
     GGML_Q5_K: ("q5", "scale and min rounded to float16"),
-    GGML_Q6_K: ("q8", "requantized"),
+    GGML_Q6_K: ("q8k", "exact"),
 }
 """Block type id → (our format :func:`gguf_block_to_format` gives, how faithfully)."""
 GGUF_EXACT: dict[int, tuple[str, ...]] = {
     GGML_F32: ("f32",),
     GGML_F16: ("f16", "f32"),
-    GGML_Q8_0: ("q8",),
-    GGML_Q4_0: ("q4", "q5"),
+    GGML_Q8_0: ("q8", "q8k"),
+    GGML_Q4_0: ("q4", "q5", "q8", "q8k"),
     GGML_Q4_1: ("q4", "q5"),
     GGML_Q4_K: ("q4", "q5"),
-    GGML_Q5_0: ("q5", "q8"),
+    GGML_Q5_0: ("q5", "q8", "q8k"),
     GGML_Q5_1: ("q5",),
     GGML_Q5_K: ("q5",),
-    GGML_Q6_K: (),
+    GGML_Q6_K: ("q8k",),
 }
 """Block type id → the layouts that hold its values as the file has them (smallest first; Q4_K and Q5_K
 with float16-rounded scales and mins, see :data:`GGUF_REPACK`). :func:`gguf_to_format` converts to these
@@ -222,7 +231,7 @@ def format_param_shapes(fmt: str, out_features: int, in_features: int) -> dict[s
         out_features: Rows of the weight.
         in_features: Columns of the weight (the reduction dimension).
     """
-    if fmt in ("q8", "q5", "q4") and in_features % GROUP:
+    if fmt in ("q8k", "q8", "q5", "q4") and in_features % GROUP:
         raise ConfigError(f"{fmt} needs the input dimension to be a multiple of {GROUP}, got {in_features}")
     groups = in_features // GROUP
     if fmt == "f32":
@@ -231,6 +240,12 @@ def format_param_shapes(fmt: str, out_features: int, in_features: int) -> dict[s
         return {"weight": ((out_features, in_features), "float16")}
     if fmt == "q8":
         return {"qweight": ((out_features, in_features), "int8"), "scale": ((out_features, groups), "float16")}
+    if fmt == "q8k":
+        return {
+            "qweight": ((out_features, in_features), "int8"),
+            "scale": ((out_features, groups), "float16"),
+            "sub": ((out_features, in_features // SUB_GROUP), "int8"),
+        }
     if fmt in ("q4", "q5"):
         shapes = {
             "qweight": ((out_features, in_features // 8), "uint32"),
@@ -269,6 +284,16 @@ def quantize(w: np.ndarray, fmt: str) -> dict[str, np.ndarray]:
         safe = np.where(s32 == 0, 1.0, s32)[..., None]
         q = np.clip(np.rint(g / safe), -127, 127).astype(np.int8)
         return {"qweight": q.reshape(out_f, in_f), "scale": scale}
+    if fmt == "q8k":
+        h = g.reshape(out_f, in_f // SUB_GROUP, SUB_GROUP)
+        step = np.abs(h).max(axis=-1) / 127.0  # (out, subs): each sub-block's own q8 step
+        scale = (step.reshape(out_f, -1, GROUP // SUB_GROUP).max(axis=-1) / 127.0).astype(np.float16)
+        d = np.repeat(scale.astype(np.float32), GROUP // SUB_GROUP, axis=-1)
+        # rounded up, so that no value of the sub-block exceeds 127 steps; at most d above its own step
+        sub = np.where(d > 0, np.clip(np.ceil(step / np.where(d > 0, d, 1.0)), 1, 127), 0).astype(np.int8)
+        s = sub.astype(np.float32) * d
+        q = np.clip(np.rint(h / np.where(s == 0, 1.0, s)[..., None]), -127, 127).astype(np.int8)
+        return {"qweight": q.reshape(out_f, in_f), "scale": scale, "sub": sub}
     if fmt in ("q4", "q5"):
         top = 15 if fmt == "q4" else 31
         lo = g.min(axis=-1)
@@ -291,6 +316,11 @@ def dequantize(arrays: dict[str, np.ndarray], fmt: str) -> np.ndarray:
         out_f, in_f = q.shape
         s = arrays["scale"].astype(np.float32)
         return (q.reshape(out_f, -1, GROUP) * s[..., None]).reshape(out_f, in_f)
+    if fmt == "q8k":
+        q = arrays["qweight"].astype(np.float32)
+        out_f, in_f = q.shape
+        s = arrays["sub"].astype(np.float32) * np.repeat(arrays["scale"].astype(np.float32), GROUP // SUB_GROUP, -1)
+        return (q.reshape(out_f, -1, SUB_GROUP) * s[..., None]).reshape(out_f, in_f)
     if fmt in ("q4", "q5"):
         q = _unpack_nibbles(arrays["qweight"]).astype(np.float32)
         out_f, in_f = q.shape
@@ -313,6 +343,8 @@ def _pack_nibbles(q: np.ndarray) -> np.ndarray:
 Q5_HIGH_BIT = np.array([4 * (k % 8) + 4 + k // 8 if k % 8 < 7 else k // 8 for k in range(GROUP)], np.uint32)
 """Bit of a q5 ``qhigh`` word holding the fifth bit of value ``k`` of its group (a permutation of 0..31)."""
 _ORDER = {"q4": ("qweight", "scale", "minv"), "q5": ("qweight", "scale", "minv", "qhigh")}
+_SYMMETRIC_OFFSET = {GGML_Q4_0: 8, GGML_Q5_0: 16}
+"""GGUF types stored as ``(q - offset) * d``: exact in q8 (and q8k) as ``q - offset`` with scale ``d``."""
 
 
 def _in_order(arrays: dict[str, np.ndarray], fmt: str) -> dict[str, np.ndarray]:
@@ -438,7 +470,9 @@ def _repack_new(raw: np.ndarray, ggml_type: int, rows: int, cols: int) -> tuple[
     """:func:`gguf_block_to_format` for Q5_0, Q5_1 and the K-quants."""
     dec = gb.decode(raw, ggml_type, rows, cols)
     if ggml_type == GGML_Q6_K:
-        return "q8", quantize(gb.dequantize(raw, ggml_type, rows, cols), "q8")
+        d, sc = gb.q6_k_scales(raw, rows, cols)  # float16 (rows, cols/256), int8 (rows, cols/16)
+        scale = np.repeat(d, gb.QK_K // GROUP, axis=-1)  # d for each 32-value group
+        return "q8k", {"qweight": dec.q.astype(np.int8), "scale": scale, "sub": sc}
     if ggml_type == GGML_Q5_0:
         # d is the file's float16 and -16 d is exact in float16 (an exponent step) unless it overflows.
         q, scale32, min32 = (dec.q.astype(np.int16) + 16).astype(np.uint8), dec.scale, -16.0 * dec.scale
@@ -474,9 +508,15 @@ def gguf_to_format(raw: np.ndarray, ggml_type: int, rows: int, cols: int, fmt: s
             return arrays
         if native == "q4" and fmt == "q5":  # the same values with their fifth bits zero
             return _in_order(arrays | {"qhigh": np.zeros((rows, cols // GROUP), np.uint32)}, fmt)
-        if ggml_type == GGML_Q5_0 and fmt == "q8":
-            q = _unpack_nibbles(arrays["qweight"]).astype(np.int16) + 16 * _unpack_bits(arrays["qhigh"]) - 16
-            return {"qweight": q.astype(np.int8), "scale": arrays["scale"]}
+        if fmt in ("q8", "q8k") and ggml_type in _SYMMETRIC_OFFSET:  # (q - offset) * d as int8 with scale d
+            q = _unpack_nibbles(arrays["qweight"]).astype(np.int16) - _SYMMETRIC_OFFSET[ggml_type]
+            if native == "q5":
+                q += 16 * _unpack_bits(arrays["qhigh"])
+            native, arrays = "q8", {"qweight": q.astype(np.int8), "scale": arrays["scale"]}
+        if native == "q8" and fmt == "q8k":  # every sub-scale 1
+            return arrays | {"sub": np.ones((rows, cols // SUB_GROUP), np.int8)}
+        if native == fmt:
+            return arrays
     return quantize(dequantize_gguf(raw, ggml_type, rows, cols), fmt)
 
 
@@ -500,7 +540,7 @@ def dequantize_gguf(raw: np.ndarray, ggml_type: int, rows: int, cols: int) -> np
     )
 
 
-_INTERLEAVED = ("q4", "q5", "q8")
+_INTERLEAVED = ("q4", "q5", "q8", "q8k")
 
 
 def interleave_rows(out_features: int) -> int:

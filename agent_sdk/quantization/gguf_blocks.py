@@ -46,6 +46,7 @@ __all__ = [
     "Decoded",
     "decode",
     "dequantize",
+    "q6_k_scales",
 ]
 
 GGML_Q5_0, GGML_Q5_1, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K = 6, 7, 12, 13, 14
@@ -191,3 +192,18 @@ def dequantize(raw: np.ndarray, ggml_type: int, rows: int, cols: int) -> np.ndar
     if dec.offset is not None:
         w = w + dec.offset[..., None]
     return w.reshape(rows, cols)
+
+
+def q6_k_scales(raw: np.ndarray, rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """A Q6_K tensor's two scale levels as stored: float16 ``d`` ``(rows, cols / 256)``, int8 ``sc`` ``(rows, cols / 16)``.
+
+    :func:`decode`'s ``scale`` is their float32 product; our ``q8k`` layout keeps them apart.
+
+    Raises:
+        ModelFormatError: As :func:`decode`.
+    """
+    b = _blocks(raw, GGML_Q6_K, rows, cols)
+    sc_at = QK_K // 2 + QK_K // 4
+    sc = b[:, sc_at : sc_at + QK_K // 16].copy().view(np.int8).reshape(rows, -1)
+    d = b[:, sc_at + QK_K // 16 : sc_at + QK_K // 16 + 2].copy().view(np.float16).reshape(rows, -1)
+    return d, sc

@@ -47,7 +47,7 @@ from tvm.script import tirx as T
 from tvm.target import Target
 from tvm.target.codegen import target_has_features
 
-from agent_sdk.quantization.formats import GROUP
+from agent_sdk.quantization.formats import GROUP, SUB_GROUP
 
 __all__ = ["PARTIAL_SUMS", "q_matmul_kernel", "token_tile"]
 
@@ -82,10 +82,10 @@ def token_tile(target: Target | None = None) -> int:
 
 
 def q_matmul_kernel(fmt: str, n_out: int, n_in: int, rows: int, tile: int | None = None) -> tirx.PrimFunc:
-    """A TIR kernel ``y (n, N) = x (n, K) @ dequant(W).T`` for ``fmt`` in q4/q5/q8.
+    """A TIR kernel ``y (n, N) = x (n, K) @ dequant(W).T`` for ``fmt`` in q4/q5/q8/q8k.
 
     Args:
-        fmt: ``q4``, ``q5`` or ``q8``.
+        fmt: ``q4``, ``q5``, ``q8`` or ``q8k``.
         n_out: N, output features (a multiple of ``rows``).
         n_in: K, input features (a multiple of 32).
         rows: R, rows interleaved per block (the vector width).
@@ -104,6 +104,8 @@ def q_matmul_kernel(fmt: str, n_out: int, n_in: int, rows: int, tile: int | None
         return _q5_kernel(blocks, groups, rows, n_in, n_out, tile)
     if fmt == "q8":
         return _q8_kernel(blocks, groups, rows, n_in, n_out, tile)
+    if fmt == "q8k":
+        return _q8k_kernel(blocks, groups, rows, n_in, n_out, tile)
     raise ValueError(f"no kernel for {fmt!r}")
 
 
@@ -177,6 +179,24 @@ def _column_q8(wk, params, rb, g, k, rows):
 
 
 @T.macro
+def _column_q8k(wk, params, rb, g, k, rows):
+    """``wk[r]`` = weight ``k`` of 16-value sub-block ``g`` of row ``rb*R + r`` (the int8 value)."""
+    qweight = params[0]
+    for r in T.vectorized(rows):
+        wk[r] = T.Cast("float32", qweight[rb, g * SUB_GROUP + k, r])
+
+
+@T.macro
+def _finish_q8k(acc, i, part, j, xg, token, params, rb, g, rows):
+    """``acc[i] += (sub * scale) * part[j]``: the sub-block's int8 scale times its group's float16 one, exact in fp32."""
+    scale, sub = params[1], params[2]
+    for r in T.vectorized(rows):
+        acc[i, r] = acc[i, r] + part[j, r] * (
+            T.Cast("float32", sub[rb, g, r]) * T.Cast("float32", scale[rb, g // (GROUP // SUB_GROUP), r])
+        )
+
+
+@T.macro
 def _finish_q4(acc, i, part, j, xg, token, params, rb, g, rows):
     """``acc[i] += s * part[j] + m * sum(x over group g)``: the scale and minimum taken out of the group sum."""
     scale, minv = params[1], params[2]
@@ -197,7 +217,7 @@ def _finish_q8(acc, i, part, j, xg, token, params, rb, g, rows):
 
 
 @T.macro
-def _tiled_tokens(y, xs, xg, n, rb, rows, groups, tile, column, finish, params):
+def _tiled_tokens(y, xs, xg, n, rb, rows, groups, tile, column, finish, params, group=GROUP):
     """The full tiles of ``tile`` tokens: per group each token keeps a partial sum of ``q x`` for the block's rows.
 
     One converted weight column (``column``) feeds the tile's independent FMA
@@ -214,11 +234,11 @@ def _tiled_tokens(y, xs, xg, n, rb, rows, groups, tile, column, finish, params):
             for t in T.unroll(tile):
                 for r in T.vectorized(rows):
                     part[t, r] = T.float32(0)
-            for k in T.unroll(GROUP):
+            for k in T.unroll(group):
                 column(wk, params, rb, g, k, rows)
                 for t in T.unroll(tile):
                     for r in T.vectorized(rows):
-                        part[t, r] = part[t, r] + xs[tt * tile + t, g * GROUP + k] * wk[r]
+                        part[t, r] = part[t, r] + xs[tt * tile + t, g * group + k] * wk[r]
             for t in T.unroll(tile):
                 finish(acc, t, part, t, xg, tt * tile + t, params, rb, g, rows)
         for t in T.unroll(tile):
@@ -227,7 +247,7 @@ def _tiled_tokens(y, xs, xg, n, rb, rows, groups, tile, column, finish, params):
 
 
 @T.macro
-def _single_tokens(y, xs, xg, n, rb, rows, groups, tile, column, finish, params):
+def _single_tokens(y, xs, xg, n, rb, rows, groups, tile, column, finish, params, group=GROUP):
     """The tokens after the tiles, one at a time: ``PARTIAL_SUMS`` independent FMA chains over each group."""
     part = T.decl_buffer((PARTIAL_SUMS, rows), "float32", scope="global")
     acc1 = T.decl_buffer((1, rows), "float32", scope="global")
@@ -239,11 +259,11 @@ def _single_tokens(y, xs, xg, n, rb, rows, groups, tile, column, finish, params)
             for a in T.unroll(PARTIAL_SUMS):
                 for r in T.vectorized(rows):
                     part[a, r] = T.float32(0)
-            for k in T.unroll(GROUP):
+            for k in T.unroll(group):
                 column(wk, params, rb, g, k, rows)
                 for r in T.vectorized(rows):
                     part[k % PARTIAL_SUMS, r] = (
-                        part[k % PARTIAL_SUMS, r] + xs[n // tile * tile + tl, g * GROUP + k] * wk[r]
+                        part[k % PARTIAL_SUMS, r] + xs[n // tile * tile + tl, g * group + k] * wk[r]
                     )
             for r in T.vectorized(rows):
                 part[0, r] = (part[0, r] + part[1, r]) + (part[2, r] + part[3, r])
@@ -343,3 +363,27 @@ def _q8_kernel(blocks: int, groups: int, rows: int, n_in: int, n_out: int, tile:
             _single_tokens(y, x, x, n, rb, rows, groups, tile, _column_q8, _finish_q8, (qweight, scale))
 
     return q8_matmul
+
+
+@functools.cache
+def _q8k_kernel(blocks: int, groups: int, rows: int, n_in: int, n_out: int, tile: int) -> tirx.PrimFunc:
+    subs = n_in // SUB_GROUP
+
+    @T.prim_func(private=True)
+    def q8k_matmul(
+        var_x: T.handle,
+        qweight: T.Buffer((blocks, n_in, rows), "int8"),
+        scale: T.Buffer((blocks, groups, rows), "float16"),
+        sub: T.Buffer((blocks, subs, rows), "int8"),
+        var_y: T.handle,
+    ):
+        T.func_attr({"tirx.noalias": True})
+        n = T.int64()
+        x = T.match_buffer(var_x, (n, n_in), "float32")
+        y = T.match_buffer(var_y, (n, n_out), "float32")
+        params = (qweight, scale, sub)
+        for rb in T.parallel(blocks):
+            _tiled_tokens(y, x, x, n, rb, rows, subs, tile, _column_q8k, _finish_q8k, params, SUB_GROUP)
+            _single_tokens(y, x, x, n, rb, rows, subs, tile, _column_q8k, _finish_q8k, params, SUB_GROUP)
+
+    return q8k_matmul

@@ -12,7 +12,7 @@ from tvm import te, tirx
 from tvm.relax.frontend import nn
 from tvm.relax.frontend.nn import op
 
-from agent_sdk.quantization.formats import GROUP, interleave_rows, stored_param_shapes
+from agent_sdk.quantization.formats import GROUP, SUB_GROUP, interleave_rows, stored_param_shapes
 from agent_sdk.quantization.int8_kernels import q4a8_matmul_kernel
 from agent_sdk.quantization.kernels import q_matmul_kernel
 from agent_sdk.quantization.low_rank_kernel import low_rank_add_kernel
@@ -34,6 +34,10 @@ def dequant_expr(
     b, r = row // rows, row % rows
     if fmt == "q8":
         return params["qweight"][b, col, r].astype("float32") * params["scale"][b, col // GROUP, r].astype("float32")
+    if fmt == "q8k":
+        return params["qweight"][b, col, r].astype("float32") * (
+            params["sub"][b, col // SUB_GROUP, r].astype("float32") * params["scale"][b, col // GROUP, r].astype("float32")
+        )
     if fmt in ("q4", "q5"):
         word = params["qweight"][b, col // 8, r]
         shift = ((col % 8) * 4).astype("uint32")
@@ -64,7 +68,7 @@ def _matmul(
 ) -> nn.Tensor:
     """``x (b, s, in) @ W.T -> (b, s, out)`` with W dequantized inside the kernel."""
     b, s, n_in = x.shape
-    if fmt in ("q4", "q5", "q8"):
+    if fmt in ("q4", "q5", "q8", "q8k"):
         x2 = op.reshape(x, (b * s, n_in))  # (b s, in)
         rows = interleave_rows(out_features)
         if act == "int8" and fmt == "q4":
@@ -93,7 +97,7 @@ class QLinear(nn.Module):
     Args:
         in_features: Input size.
         out_features: Output size.
-        fmt: Storage format (``f32``, ``f16``, ``q8``, ``q5``, ``q4``).
+        fmt: Storage format (``f32``, ``f16``, ``q8k``, ``q8``, ``q5``, ``q4``).
         act: ``f32``, or ``int8`` for int8 activations with a q4 weight (see ``int8_kernels``).
     """
 

@@ -129,8 +129,9 @@ def smollm2_q4_k_m(smollm2_gguf: Path, tmp_path_factory: pytest.TempPathFactory)
 
 
 @pytest.mark.real_model
+@pytest.mark.parametrize("quant", ["q8", "auto"])
 def test_smollm2_q4_k_m_tokens_and_logits_match_llama_cpp(
-    smollm2_q4_k_m: Path, compile_bundle: Callable[..., Path], tmp_path: Path
+    quant: str, smollm2_q4_k_m: Path, compile_bundle: Callable[..., Path], tmp_path: Path
 ) -> None:
     from agent_sdk.runtime import Engine, SamplingParams
 
@@ -140,8 +141,12 @@ def test_smollm2_q4_k_m_tokens_and_logits_match_llama_cpp(
     assert types.get("Q4_K") and types.get("Q6_K") and types.get("Q5_0"), types
 
     # q8: Q5_0 and Q8_0 tensors repack exactly; Q4_K/Q6_K ones (ffn_down, whose
-    # 1536-wide rows are whole super-blocks) are requantized to q8.
-    engine = Engine(compile_bundle(smollm2_q4_k_m, "q8"))
+    # 1536-wide rows are whole super-blocks) are requantized to q8. auto: Q5_0 in
+    # q5, Q4_K in q4, Q8_0 in q8; only the Q6_K ffn_down tensors are requantized (to q8).
+    engine = Engine(compile_bundle(smollm2_q4_k_m, quant))
+    if quant == "auto":
+        layouts = engine.manifest["quantization"]
+        assert layouts["name"] == "auto" and {"q4", "q8"} <= set(layouts["layouts"].values()), layouts
     tok = engine.tokenizer
     eos = tok.eos_token_ids
     runs: list[tuple[list[int], list[int], np.ndarray]] = []
@@ -183,7 +188,7 @@ def test_smollm2_q4_k_m_tokens_and_logits_match_llama_cpp(
         f64[:, list(eos)] = -np.inf
         gap64 = float(np.abs(ours_masked[finite] - f64[finite]).max())
         same = int((picks == np.array(out)).sum())
-        report.append(f"prompt {i}: llama.cpp picks our token at {same}/{_STEPS} steps, at worst {behind.max():.2f} "
+        report.append(f"{quant} prompt {i}: llama.cpp picks our token at {same}/{_STEPS} steps, at worst {behind.max():.2f} "
                       f"behind its top; logit gap {gap:.2f} to llama.cpp, {gap64:.2f} to float64")
         assert behind.max() < _NEAR_TIE, report[-1]
         assert gap < _LOGIT_TOL_LLAMA_CPP, report[-1]

@@ -139,18 +139,44 @@ def test_q4_k_into_q4_moves_weights_by_float16_rounding_of_scale_and_min_only() 
     assert err.max() > 0  # random d * sc do not all fit: the rounding is real
 
 
-@pytest.mark.parametrize("name", ["Q6_K"])
-def test_requantized_types_stay_within_half_a_q8_step(name: str) -> None:
-    ggml_type = _TYPES[name]
-    cols = 2 * gb.BLOCK_SHAPES[ggml_type][0]
-    raw = _random_blocks(name, 4, cols, 4)
-    fmt, arrays = qf.gguf_block_to_format(raw, ggml_type, 4, cols)
-    assert fmt == "q8" and qf.GGUF_REPACK[ggml_type] == ("q8", "requantized")
-    ref = _reference(raw, name, 4, cols).reshape(4, -1, 32)
-    err = np.abs(qf.dequantize(arrays, fmt).reshape(4, -1, 32) - ref)
-    amax = np.abs(ref).max(axis=-1, keepdims=True)
+def test_q6_k_repacks_into_q8k_exactly_and_into_q8_within_half_a_step() -> None:
+    raw = _random_blocks("Q6_K", 4, 512, 4)
+    ref = _reference(raw, "Q6_K", 4, 512)
+    fmt, arrays = qf.gguf_block_to_format(raw, gb.GGML_Q6_K, 4, 512)
+    assert fmt == "q8k" and qf.GGUF_REPACK[gb.GGML_Q6_K] == ("q8k", "exact")
+    assert list(arrays) == ["qweight", "scale", "sub"] and arrays["sub"].dtype == np.int8
+    assert arrays["qweight"].min() >= -32 and arrays["qweight"].max() <= 31
+    np.testing.assert_array_equal(qf.dequantize(arrays, "q8k"), ref)
+    q8 = TensorSource((4, 512), ggml_type=gb.GGML_Q6_K, raw=raw).as_format("q8")  # requantized
+    err = np.abs(qf.dequantize(q8, "q8").reshape(4, -1, 32) - ref.reshape(4, -1, 32))
+    amax = np.abs(ref.reshape(4, -1, 32)).max(axis=-1, keepdims=True)
     # half a step of max|w| / 127, the step itself rounded to float16 (2**-11 relative, times 127)
     assert (err <= amax / 254 * (1 + 127 * 2.0**-10) + 1e-7).all()
+    assert err.max() > 0
+
+
+@pytest.mark.parametrize("name", ["Q8_0", "Q5_0", "Q4_0"])
+def test_symmetric_types_are_exact_in_q8_and_q8k(name: str) -> None:
+    rng = np.random.default_rng(3)
+    w = rng.normal(0, 0.05, size=(8, 96)).astype(np.float32)
+    raw = gguf.quants.quantize(w, getattr(_T, name))
+    src = TensorSource((8, 96), ggml_type=int(getattr(_T, name)), raw=raw)
+    ref = _reference(raw, name, 8, 96)
+    for fmt in ("q8", "q8k"):
+        np.testing.assert_array_equal(qf.dequantize(src.as_format(fmt), fmt), ref, err_msg=fmt)
+
+
+def test_q8k_quantizer_stays_within_a_sub_blocks_q8_step() -> None:
+    rng = np.random.default_rng(4)
+    w = rng.standard_normal((8, 64)).astype(np.float32) * np.repeat(rng.uniform(0.01, 2, (8, 4)), 16, -1)
+    back = qf.dequantize(qf.quantize(w, "q8k"), "q8k").reshape(8, 4, 16)
+    h = w.reshape(8, 4, 16)
+    step = np.abs(h).max(-1, keepdims=True) / 127  # each 16-value sub-block's own step
+    d = np.repeat(step.reshape(8, 2, 2).max(-1), 2, -1)[..., None] / 127  # the group's float16 scale, before rounding
+    # the sub-block's step is its int8 sub-scale (rounded up) times d: at most d above its own; half of that, and
+    # float16's rounding of d
+    assert (np.abs(back - h) <= 0.5 * (step + d) * (1 + 2.0**-10) + 1e-7).all()
+    assert np.abs(back - h).max() > 0
 
 
 def test_k_quant_rows_must_be_whole_super_blocks() -> None:

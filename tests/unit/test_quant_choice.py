@@ -42,7 +42,7 @@ def _gguf(path: Path, tensors: dict[str, tuple[_Q, int, int]]) -> Path:
         # llama.cpp's Q4_K_M of 640-wide rows: the Q5_0 tensors outweigh the Q4_K and Q8_0 ones
         ({"q": (_Q.Q5_0, 64, 640), "v": (_Q.Q8_0, 16, 640), "o": (_Q.Q4_K, 64, 256), "d": (_Q.Q6_K, 16, 256)}, "q5"),
         ({"o": (_Q.Q4_K, 64, 256), "q": (_Q.Q5_0, 8, 64)}, "q4"),
-        # Q6_K, which no layout holds, counts for q8 (where it is requantized); the embedding does not count
+        # Q6_K (its own layout, q8k, which is no preset) counts for q8; the embedding does not count
         ({"d": (_Q.Q6_K, 64, 256), "o": (_Q.Q4_K, 2, 256)}, "q8"),
         ({"token_embd.weight": (_Q.Q8_0, 64, 256), "o": (_Q.Q4_K, 2, 256)}, "q4"),
         # floats alone: the float default
@@ -96,16 +96,18 @@ def test_module_layouts_keep_most_values_per_module() -> None:
         return TensorSource((rows, cols), ggml_type=int(qtype), raw=np.zeros((rows, cols // block * nbytes), np.uint8))
 
     tensors = {
-        "q": src(_Q.Q4_K, 256, 256), "k": src(_Q.Q4_K, 64, 256), "v": src(_Q.Q6_K, 64, 256),  # most values: Q4_K
-        "v2": src(_Q.Q6_K, 256, 256), "k2": src(_Q.Q4_K, 64, 256),  # most values: Q6_K -> q8
+        # most values Q4_K, but q4 would requantize Q6_K's 6-bit values to 4 bits: q8k (Q6_K exact, Q4_K at 8 bits)
+        "q": src(_Q.Q4_K, 256, 256), "k": src(_Q.Q4_K, 64, 256), "v": src(_Q.Q6_K, 64, 256),
+        "v2": src(_Q.Q6_K, 256, 256), "k2": src(_Q.Q8_0, 64, 256),  # q8k holds both
+        "q3": src(_Q.Q4_K, 64, 256), "k3": src(_Q.Q5_0, 64, 256),  # 5 bits needed: q5 holds both
         "gate": src(_Q.Q5_0, 64, 64), "up": src(_Q.Q4_0, 64, 64),  # q5 holds both
         "down": src(_Q.Q5_0, 64, 64),  # q5 (smaller than q8, which holds it too)
         "e": src(_Q.Q8_0, 64, 64),
         "norm": TensorSource((64,), array=np.ones(64, np.float32)),
     }
-    got = module_layouts(tensors, {"qkv": ["q", "k", "v"], "kv2": ["k2", "v2"], "gate_up": ["gate", "up"],
-                                   "down": ["down"], "embed": ["e"], "norm": ["norm"]})
-    assert got == {"qkv": "q4", "kv2": "q8", "gate_up": "q5", "down": "q5", "embed": "q8"}
+    got = module_layouts(tensors, {"qkv": ["q", "k", "v"], "kv2": ["k2", "v2"], "qk3": ["q3", "k3"],
+                                   "gate_up": ["gate", "up"], "down": ["down"], "embed": ["e"], "norm": ["norm"]})
+    assert got == {"qkv": "q8k", "kv2": "q8k", "qk3": "q5", "gate_up": "q5", "down": "q5", "embed": "q8"}
     assert [exact_layout(int(t)) for t in (_Q.Q4_K, _Q.Q5_K, _Q.Q5_0, _Q.Q8_0, _Q.Q6_K, _Q.F16)] == [
-        "q4", "q5", "q5", "q8", "q8", None
+        "q4", "q5", "q5", "q8", "q8k", None
     ]

@@ -1,4 +1,4 @@
-"""The hand-written q4/q5/q8 matmul kernels against a plain numpy reference.
+"""The hand-written q4/q5/q8/q8k matmul kernels against a plain numpy reference.
 
 Each kernel is compiled alone for the host and run on odd shapes: every row
 interleave (16, 8, 4, 2, 1 rows per block), token counts below, at and above
@@ -53,7 +53,7 @@ def test_host_tile_is_a_real_tile() -> None:
         assert token_tile() >= 2
 
 
-@pytest.mark.parametrize("fmt", ["q4", "q5", "q8"])
+@pytest.mark.parametrize("fmt", ["q4", "q5", "q8", "q8k"])
 @pytest.mark.parametrize(
     "n_out,n_in",
     [(48, 96), (40, 32), (36, 64), (6, 160), (7, 32)],
@@ -69,7 +69,7 @@ def test_kernel_matches_numpy(fmt: str, n_out: int, n_in: int, n_tok: int, tile:
     assert err <= 1e-4 * np.sqrt(n_in / 32), f"max |error| {err}"
 
 
-@pytest.mark.parametrize("fmt", ["q4", "q5", "q8"])
+@pytest.mark.parametrize("fmt", ["q4", "q5", "q8", "q8k"])
 @pytest.mark.parametrize("x_offset,x_scale", [(10.0, 1.0), (-3.0, 0.01), (0.0, 1e-20), (0.0, 1e4)],
                          ids=["offset", "offset-small", "tiny", "large"])
 @pytest.mark.parametrize("n_tok", [1, 9])
