@@ -2,19 +2,20 @@
 
 A GGUF file already is quantized, and each of its types repacks into one or
 more of our layouts without requantizing (:data:`agent_sdk.quantization.formats.GGUF_EXACT`):
-Q4_0/Q4_1/Q4_K into ``q4`` (and ``q5``), Q5_0/Q5_1/Q5_K into ``q5`` (Q5_0 into
-``q8`` too), Q8_0 into ``q8``. One layout for the whole model requantizes the
-rest: llama.cpp's Q4_K_M of a model whose rows are not whole 256-value
-super-blocks (SmolLM2's 576, Gemma 3 270M's 640) mixes Q5_0, Q8_0, Q4_K and
-Q6_K tensors, and ``q4`` would requantize its Q5_0 tensors (10% relative RMS
-error on Gemma 3 270M's, docs/models.md "GGUF formats"), ``q8`` its Q4_K ones.
+Q4_0/Q4_1 into ``q4`` (and ``q5``), Q5_0/Q5_1 into ``q5`` (Q4_0 and Q5_0 into
+``q8`` too), Q8_0 into ``q8``, Q4_K/Q5_K/Q6_K into ``q4k``/``q5k``/``q8k``.
+One layout for the whole model requantizes the rest: llama.cpp's Q4_K_M of a
+model whose rows are not whole 256-value super-blocks (SmolLM2's 576, Gemma 3
+270M's 640) mixes Q5_0, Q8_0, Q4_K and Q6_K tensors, and ``q4`` would
+requantize its Q5_0 tensors (10% relative RMS error on Gemma 3 270M's,
+docs/models.md "GGUF formats"), ``q8`` its Q4_K ones.
 
 So ``auto`` keeps each module in the layout that holds its tensors' values
 (:func:`module_layouts`): a file whose tensors all fit one preset compiles to
 that preset (SmolLM2's Q4_1 file to ``q4``), a mixed one to per-module
-layouts under the name ``auto`` (:func:`resolve_quant`). Q6_K goes to ``q8k``
-(int8 values with Q6_K's own two scale levels), a layout of its own that no
-preset uses. A float checkpoint (Hugging Face folder, F16/F32 GGUF) gets
+layouts under the name ``auto`` (:func:`resolve_quant`). The K-quants go to
+layouts of their own that keep their two scale levels (``q4k``, ``q5k``,
+``q8k`` for Q6_K), which no preset uses. A float checkpoint (Hugging Face folder, F16/F32 GGUF) gets
 ``q4``, the default.
 """
 
@@ -53,11 +54,12 @@ __all__ = [
 
 AUTO = "auto"
 DEFAULT_FLOAT_QUANT = "q4"
-LAYOUTS = ("q4", "q5", "q8", "q8k")
+LAYOUTS = ("q4k", "q4", "q5k", "q5", "q8", "q8k")
 """The quantized layouts ``auto`` chooses between, smallest first (a tie goes to the smaller)."""
 PRESET_LAYOUTS = ("q4", "q5", "q8")
-"""Layouts that are also whole-model presets (``q8k`` is not: it holds GGUF Q6_K and what is exact beside it)."""
-_LAYOUT_BITS = {"q4": 4, "q5": 5, "q8": 8, "q8k": 8}
+"""Layouts that are also whole-model presets (the K layouts are not: they hold GGUF's K-quants as stored)."""
+_PRESET_OF = {"q4k": "q4", "q5k": "q5", "q8k": "q8"}
+_LAYOUT_BITS = {"q4k": 4, "q4": 4, "q5k": 5, "q5": 5, "q8": 8, "q8k": 8}
 _TYPE_BITS = {GGML_Q4_0: 4, GGML_Q4_1: 4, GGML_Q4_K: 4, GGML_Q5_0: 5, GGML_Q5_1: 5, GGML_Q5_K: 5, GGML_Q6_K: 6}
 """Value bits of the GGUF types; any other (Q8_0, floats) needs 8."""
 
@@ -150,9 +152,10 @@ def choose_quant(checkpoint: Path) -> str:
 
 
 def _as_presets(values: Mapping[str, int]) -> dict[str, int]:
-    """Layout counts with ``q8k`` (no preset) counted for ``q8``, the preset nearest to it."""
+    """Layout counts with each K layout (no preset) counted for the preset of its bits."""
     out = {f: values.get(f, 0) for f in PRESET_LAYOUTS}
-    out["q8"] += values.get("q8k", 0)
+    for k, preset in _PRESET_OF.items():
+        out[preset] += values.get(k, 0)
     return out
 
 

@@ -19,6 +19,13 @@ Layouts of a weight ``w`` of shape ``(out, in)``:
   GGUF Q6_K (``d * sc * (q - 32)``, an int8 ``sc`` per 16 values, a float16
   ``d`` per 256) becomes ``q - 32``, ``sub = sc``, ``scale = d``: exact, the
   product of an int8 and a float16 being exact in float32.
+* ``q4k`` and ``q5k``: GGUF Q4_K and Q5_K as stored: ``q4``'s (``q5``'s)
+  ``qweight`` (and ``qhigh``), ``scale`` and ``minv`` float16 ``(out, in/256)``
+  (the super-block's ``d`` and ``dmin``), ``sub`` and ``submin`` uint8
+  ``(out, in/32)`` (each group's 6-bit scale and minimum);
+  ``w = q * (sub * scale) - submin * minv`` (4.625 / 5.625 bits per weight).
+  The kernels multiply the two levels in float32, where the products of a
+  float16 and a 6-bit integer are exact.
 * ``q5``: ``q4``'s arrays holding the low four bits of 5-bit values, plus
   ``qhigh`` uint32 ``(out, in/32)``: the fifth bits of the group's 32 values,
   value ``k = 8 w + j`` (nibble ``j`` of word ``w``) at bit ``4 j + 4 + w`` for
@@ -35,14 +42,11 @@ measurements on real files are in ``docs/models.md``, "GGUF formats"):
   values. Some are exact in a second layout too (:data:`GGUF_EXACT`): Q5_0 in
   q8 (``q - 16`` as int8, ``scale = d``), and every 4-bit type in q5 (the
   fifth bits zero).
-* Q4_K → q4 with ``scale = d * sc`` and ``minv = -dmin * m`` rounded to float16:
-  the product of a float16 and a 6-bit integer needs up to 17 significant bits.
-  On Gemma 3 270M Q4_K_M 93% of the scales and 92% of the mins round; the
-  weights move by at most 5.8e-4 (0.08% of the largest weight, 1.1% of the
-  group's Q4_K step; 7.2e-4 relative RMS). Keeping them exact would need
-  float32 scales (one more bit per weight) in every q4 kernel; the rounding is
-  ~90 times finer than Q4_K's own step, so we round.
-* Q5_K → q5 with its scales and mins rounded to float16 as Q4_K's.
+* Q4_K → q4k and Q5_K → q5k: exact. In q4 (q5) their ``scale = d * sc`` and
+  ``minv = -dmin * m`` round to float16 (the product of a float16 and a 6-bit
+  integer needs up to 17 significant bits): on Gemma 3 270M Q4_K_M 93% of the
+  scales and 92% of the mins round, moving weights by at most 5.8e-4 (1.1% of
+  the group's Q4_K step; 7.2e-4 relative RMS).
 * Q6_K → q8k: exact (in q8 it would be requantized, at most half a q8 step
   (``max|w| / 254``) per group: a 32-value group's two int8 sub-scales rarely
   share the divisor an int8 value would need).
@@ -73,6 +77,7 @@ __all__ = [
     "GGUF_REPACK",
     "GROUP",
     "KV_DTYPES",
+    "K_GROUP",
     "Q5_HIGH_BIT",
     "QUANT_NAMES",
     "SUB_GROUP",
@@ -91,9 +96,11 @@ __all__ = [
 ]
 
 GROUP = 32
+K_GROUP = 256
+"""Values per float16 scale and minimum in ``q4k`` / ``q5k`` (GGUF's K-quant super-blocks)."""
 SUB_GROUP = 16
 """Values per int8 sub-scale in ``q8k`` (GGUF Q6_K's sub-blocks)."""
-FORMATS = ("f32", "f16", "q8k", "q8", "q5", "q4")
+FORMATS = ("f32", "f16", "q8k", "q8", "q5", "q5k", "q4", "q4k")
 QUANT_NAMES = ("q4", "q4a8", "q5", "q8", "f16", "f32")
 """Names of the :class:`QuantConfig` presets (``--quant``)."""
 KV_DTYPES = {"f32": "float32", "f16": "float16"}
@@ -123,9 +130,9 @@ GGUF_REPACK: dict[int, tuple[str, str]] = {
     GGML_Q4_0: ("q4", "exact"),
     GGML_Q4_1: ("q4", "exact"),
     GGML_Q5_0: ("q5", "exact"),
-    GGML_Q4_K: ("q4", "scale and min rounded to float16"),
+    GGML_Q4_K: ("q4k", "exact"),
     GGML_Q5_1: ("q5", "exact"),
-    GGML_Q5_K: ("q5", "scale and min rounded to float16"),
+    GGML_Q5_K: ("q5k", "exact"),
     GGML_Q6_K: ("q8k", "exact"),
 }
 """Block type id → (our format :func:`gguf_block_to_format` gives, how faithfully)."""
@@ -135,15 +142,15 @@ GGUF_EXACT: dict[int, tuple[str, ...]] = {
     GGML_Q8_0: ("q8", "q8k"),
     GGML_Q4_0: ("q4", "q5", "q8", "q8k"),
     GGML_Q4_1: ("q4", "q5"),
-    GGML_Q4_K: ("q4", "q5"),
+    GGML_Q4_K: ("q4k", "q5k"),
     GGML_Q5_0: ("q5", "q8", "q8k"),
     GGML_Q5_1: ("q5",),
-    GGML_Q5_K: ("q5",),
+    GGML_Q5_K: ("q5k",),
     GGML_Q6_K: ("q8k",),
 }
-"""Block type id → the layouts that hold its values as the file has them (smallest first; Q4_K and Q5_K
-with float16-rounded scales and mins, see :data:`GGUF_REPACK`). :func:`gguf_to_format` converts to these
-without requantizing."""
+"""Block type id → the layouts that hold its values as the file has them, smallest first.
+:func:`gguf_to_format` converts to these without requantizing (and Q4_K / Q5_K to q4 / q5 with their scales
+and mins rounded to float16)."""
 GGML_REPACKABLE = frozenset(GGUF_REPACK)
 """GGML types :func:`gguf_block_to_format` repacks into one of our layouts."""
 
@@ -231,6 +238,8 @@ def format_param_shapes(fmt: str, out_features: int, in_features: int) -> dict[s
         out_features: Rows of the weight.
         in_features: Columns of the weight (the reduction dimension).
     """
+    if fmt in ("q4k", "q5k") and in_features % K_GROUP:
+        raise ConfigError(f"{fmt} needs the input dimension to be a multiple of {K_GROUP}, got {in_features}")
     if fmt in ("q8k", "q8", "q5", "q4") and in_features % GROUP:
         raise ConfigError(f"{fmt} needs the input dimension to be a multiple of {GROUP}, got {in_features}")
     groups = in_features // GROUP
@@ -254,6 +263,18 @@ def format_param_shapes(fmt: str, out_features: int, in_features: int) -> dict[s
         }
         if fmt == "q5":
             shapes["qhigh"] = ((out_features, groups), "uint32")
+        return shapes
+    if fmt in ("q4k", "q5k"):
+        supers = in_features // K_GROUP
+        shapes = {
+            "qweight": ((out_features, in_features // 8), "uint32"),
+            "scale": ((out_features, supers), "float16"),
+            "minv": ((out_features, supers), "float16"),
+        }
+        if fmt == "q5k":
+            shapes["qhigh"] = ((out_features, groups), "uint32")
+        shapes["sub"] = ((out_features, groups), "uint8")
+        shapes["submin"] = ((out_features, groups), "uint8")
         return shapes
     raise ConfigError(f"unknown weight format {fmt!r}")
 
@@ -304,7 +325,28 @@ def quantize(w: np.ndarray, fmt: str) -> dict[str, np.ndarray]:
         safe = np.where(s32 == 0, 1.0, s32)[..., None]
         q = np.clip(np.rint((g - minv.astype(np.float32)[..., None]) / safe), 0, top).astype(np.uint32)
         return _in_order(_pack_low_bits(q.reshape(out_f, in_f), fmt) | {"scale": scale, "minv": minv}, fmt)
+    if fmt in ("q4k", "q5k"):
+        return _quantize_k(g, fmt)
     raise ConfigError(f"unknown weight format {fmt!r}")
+
+
+def _quantize_k(g: np.ndarray, fmt: str) -> dict[str, np.ndarray]:
+    """q4k / q5k of float groups ``(out, groups, 32)``, as GGUF's K-quants are made (a minimum of at most 0)."""
+    out_f, groups, _ = g.shape
+    top = 15 if fmt == "q4k" else 31
+    per = K_GROUP // GROUP
+    lo = np.minimum(g.min(axis=-1), 0.0)  # (out, groups); the stored minimum is subtracted: -dmin * m <= 0
+    step = (g.max(axis=-1) - lo) / top
+    d = (step.reshape(out_f, -1, per).max(axis=-1) / 63).astype(np.float16)  # (out, supers)
+    dmin = ((-lo).reshape(out_f, -1, per).max(axis=-1) / 63).astype(np.float16)
+    d32, dmin32 = (np.repeat(a.astype(np.float32), per, axis=-1) for a in (d, dmin))
+    sub = np.where(d32 > 0, np.clip(np.ceil(step / np.where(d32 > 0, d32, 1)), 0, 63), 0).astype(np.uint8)
+    submin = np.where(dmin32 > 0, np.clip(np.rint(-lo / np.where(dmin32 > 0, dmin32, 1)), 0, 63), 0).astype(np.uint8)
+    s = sub.astype(np.float32) * d32
+    m = submin.astype(np.float32) * dmin32
+    q = np.clip(np.rint((g + m[..., None]) / np.where(s == 0, 1, s)[..., None]), 0, top).astype(np.uint32)
+    low = _pack_low_bits(q.reshape(out_f, -1), "q4" if fmt == "q4k" else "q5")
+    return _in_order(low | {"scale": d, "minv": dmin, "sub": sub, "submin": submin}, fmt)
 
 
 def dequantize(arrays: dict[str, np.ndarray], fmt: str) -> np.ndarray:
@@ -329,6 +371,15 @@ def dequantize(arrays: dict[str, np.ndarray], fmt: str) -> np.ndarray:
         s = arrays["scale"].astype(np.float32)[..., None]
         m = arrays["minv"].astype(np.float32)[..., None]
         return (q.reshape(out_f, -1, GROUP) * s + m).reshape(out_f, in_f)
+    if fmt in ("q4k", "q5k"):
+        q = _unpack_nibbles(arrays["qweight"]).astype(np.float32)
+        out_f, in_f = q.shape
+        if fmt == "q5k":
+            q += 16 * _unpack_bits(arrays["qhigh"]).astype(np.float32)
+        per = K_GROUP // GROUP
+        s = arrays["sub"].astype(np.float32) * np.repeat(arrays["scale"].astype(np.float32), per, -1)
+        m = arrays["submin"].astype(np.float32) * np.repeat(arrays["minv"].astype(np.float32), per, -1)
+        return (q.reshape(out_f, -1, GROUP) * s[..., None] - m[..., None]).reshape(out_f, in_f)
     raise ConfigError(f"unknown weight format {fmt!r}")
 
 
@@ -342,7 +393,12 @@ def _pack_nibbles(q: np.ndarray) -> np.ndarray:
 
 Q5_HIGH_BIT = np.array([4 * (k % 8) + 4 + k // 8 if k % 8 < 7 else k // 8 for k in range(GROUP)], np.uint32)
 """Bit of a q5 ``qhigh`` word holding the fifth bit of value ``k`` of its group (a permutation of 0..31)."""
-_ORDER = {"q4": ("qweight", "scale", "minv"), "q5": ("qweight", "scale", "minv", "qhigh")}
+_ORDER = {
+    "q4": ("qweight", "scale", "minv"),
+    "q5": ("qweight", "scale", "minv", "qhigh"),
+    "q4k": ("qweight", "scale", "minv", "sub", "submin"),
+    "q5k": ("qweight", "scale", "minv", "qhigh", "sub", "submin"),
+}
 _SYMMETRIC_OFFSET = {GGML_Q4_0: 8, GGML_Q5_0: 16}
 """GGUF types stored as ``(q - offset) * d``: exact in q8 (and q8k) as ``q - offset`` with scale ``d``."""
 
@@ -424,9 +480,7 @@ def gguf_tensor_problem(ggml_type: int, shape: tuple[int, ...]) -> str | None:
 def gguf_block_to_format(raw: np.ndarray, ggml_type: int, rows: int, cols: int) -> tuple[str, dict[str, np.ndarray]]:
     """Repacks GGUF blocks into our closest layout (see :data:`GGUF_REPACK`).
 
-    Q4_0/Q4_1/Q8_0/Q5_0/Q5_1 are repacked losslessly; Q4_K and Q5_K keep their
-    values with float16-rounded scales and mins; Q6_K is requantized to q8 from
-    the file's values.
+    Every type is repacked losslessly (:data:`GGUF_REPACK`).
 
     Args:
         raw: The tensor's bytes as stored in the file.
@@ -473,20 +527,31 @@ def _repack_new(raw: np.ndarray, ggml_type: int, rows: int, cols: int) -> tuple[
         d, sc = gb.q6_k_scales(raw, rows, cols)  # float16 (rows, cols/256), int8 (rows, cols/16)
         scale = np.repeat(d, gb.QK_K // GROUP, axis=-1)  # d for each 32-value group
         return "q8k", {"qweight": dec.q.astype(np.int8), "scale": scale, "sub": sc}
+    if ggml_type in (GGML_Q4_K, GGML_Q5_K):
+        d, dmin, sc, mn = gb.k_scales(raw, ggml_type, rows, cols)
+        fmt = "q4k" if ggml_type == GGML_Q4_K else "q5k"
+        low = _pack_low_bits(dec.q, "q4" if fmt == "q4k" else "q5")
+        return fmt, _in_order(low | {"scale": d, "minv": dmin, "sub": sc, "submin": mn}, fmt)
     if ggml_type == GGML_Q5_0:
         # d is the file's float16 and -16 d is exact in float16 (an exponent step) unless it overflows.
         q, scale32, min32 = (dec.q.astype(np.int16) + 16).astype(np.uint8), dec.scale, -16.0 * dec.scale
     else:
         assert dec.offset is not None
         q, scale32, min32 = dec.q, dec.scale, dec.offset
+    return "q5", _with_float16_scales(q, scale32, min32, "q5", ggml_type, rows, cols)
+
+
+def _with_float16_scales(
+    q: np.ndarray, scale32: np.ndarray, min32: np.ndarray, fmt: str, ggml_type: int, rows: int, cols: int
+) -> dict[str, np.ndarray]:
+    """q4 / q5 arrays of values ``q`` with per-group float32 scales and minimums rounded to float16."""
     with np.errstate(over="ignore"):
         scale, minv = scale32.astype(np.float16), min32.astype(np.float16)
     if not (np.isfinite(scale).all() and np.isfinite(minv).all()):
         raise ModelFormatError(
             f"{GGML_TYPE_NAMES[ggml_type]} tensor of shape ({rows}, {cols}) has scales or mins beyond float16"
         )
-    fmt = "q4" if ggml_type == GGML_Q4_K else "q5"
-    return fmt, _in_order(_pack_low_bits(q, fmt) | {"scale": scale, "minv": minv}, fmt)
+    return _in_order(_pack_low_bits(q, fmt) | {"scale": scale, "minv": minv}, fmt)
 
 
 def gguf_to_format(raw: np.ndarray, ggml_type: int, rows: int, cols: int, fmt: str) -> dict[str, np.ndarray]:
@@ -506,8 +571,13 @@ def gguf_to_format(raw: np.ndarray, ggml_type: int, rows: int, cols: int, fmt: s
         native, arrays = gguf_block_to_format(raw, ggml_type, rows, cols)
         if native == fmt:
             return arrays
-        if native == "q4" and fmt == "q5":  # the same values with their fifth bits zero
+        if (native, fmt) in (("q4", "q5"), ("q4k", "q5k")):  # the same values with their fifth bits zero
             return _in_order(arrays | {"qhigh": np.zeros((rows, cols // GROUP), np.uint32)}, fmt)
+        if native in ("q4k", "q5k") and fmt in ("q4", "q5") and not (native == "q5k" and fmt == "q4"):
+            # one float16 scale and minimum per group: their products with the 6-bit integers rounded
+            dec = gb.decode(raw, ggml_type, rows, cols)
+            assert dec.offset is not None
+            return _with_float16_scales(dec.q, dec.scale, dec.offset, fmt, ggml_type, rows, cols)
         if fmt in ("q8", "q8k") and ggml_type in _SYMMETRIC_OFFSET:  # (q - offset) * d as int8 with scale d
             q = _unpack_nibbles(arrays["qweight"]).astype(np.int16) - _SYMMETRIC_OFFSET[ggml_type]
             if native == "q5":
@@ -540,7 +610,7 @@ def dequantize_gguf(raw: np.ndarray, ggml_type: int, rows: int, cols: int) -> np
     )
 
 
-_INTERLEAVED = ("q4", "q5", "q8", "q8k")
+_INTERLEAVED = ("q4", "q5", "q8", "q8k", "q4k", "q5k")
 
 
 def interleave_rows(out_features: int) -> int:

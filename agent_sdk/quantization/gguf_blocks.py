@@ -46,6 +46,7 @@ __all__ = [
     "Decoded",
     "decode",
     "dequantize",
+    "k_scales",
     "q6_k_scales",
 ]
 
@@ -207,3 +208,19 @@ def q6_k_scales(raw: np.ndarray, rows: int, cols: int) -> tuple[np.ndarray, np.n
     sc = b[:, sc_at : sc_at + QK_K // 16].copy().view(np.int8).reshape(rows, -1)
     d = b[:, sc_at + QK_K // 16 : sc_at + QK_K // 16 + 2].copy().view(np.float16).reshape(rows, -1)
     return d, sc
+
+
+def k_scales(raw: np.ndarray, ggml_type: int, rows: int, cols: int) -> tuple[np.ndarray, ...]:
+    """A Q4_K / Q5_K tensor's scales as stored: float16 ``d``, ``dmin`` ``(rows, cols / 256)``, 6-bit ``sc``, ``m``
+    as uint8 ``(rows, cols / 32)``; :func:`decode`'s ``scale`` is ``d * sc`` and its ``offset`` ``-dmin * m``.
+
+    Raises:
+        ModelFormatError: As :func:`decode`, or for another type.
+    """
+    if ggml_type not in (GGML_Q4_K, GGML_Q5_K):
+        raise ModelFormatError(f"GGML type {ggml_type} is not Q4_K or Q5_K")
+    b = _blocks(raw, ggml_type, rows, cols)
+    sc, mn = _k_scales(b[:, 4 : 4 + _K_SCALE_BYTES])
+    d = b[:, 0:2].copy().view(np.float16).reshape(rows, -1)
+    dmin = b[:, 2:4].copy().view(np.float16).reshape(rows, -1)
+    return d, dmin, sc.reshape(rows, -1).astype(np.uint8), mn.reshape(rows, -1).astype(np.uint8)

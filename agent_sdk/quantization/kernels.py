@@ -47,12 +47,13 @@ from tvm.script import tirx as T
 from tvm.target import Target
 from tvm.target.codegen import target_has_features
 
-from agent_sdk.quantization.formats import GROUP, SUB_GROUP
+from agent_sdk.quantization.formats import GROUP, K_GROUP, SUB_GROUP
 
 __all__ = ["PARTIAL_SUMS", "q_matmul_kernel", "token_tile"]
 
 PARTIAL_SUMS = 4
 """Independent partial sums over the reduction when one token remains."""
+_PER_SUPER = K_GROUP // GROUP
 
 
 def token_tile(target: Target | None = None) -> int:
@@ -82,10 +83,10 @@ def token_tile(target: Target | None = None) -> int:
 
 
 def q_matmul_kernel(fmt: str, n_out: int, n_in: int, rows: int, tile: int | None = None) -> tirx.PrimFunc:
-    """A TIR kernel ``y (n, N) = x (n, K) @ dequant(W).T`` for ``fmt`` in q4/q5/q8/q8k.
+    """A TIR kernel ``y (n, N) = x (n, K) @ dequant(W).T`` for ``fmt`` in q4/q5/q8/q8k/q4k/q5k.
 
     Args:
-        fmt: ``q4``, ``q5``, ``q8`` or ``q8k``.
+        fmt: ``q4``, ``q5``, ``q8``, ``q8k``, ``q4k`` or ``q5k``.
         n_out: N, output features (a multiple of ``rows``).
         n_in: K, input features (a multiple of 32).
         rows: R, rows interleaved per block (the vector width).
@@ -106,6 +107,9 @@ def q_matmul_kernel(fmt: str, n_out: int, n_in: int, rows: int, tile: int | None
         return _q8_kernel(blocks, groups, rows, n_in, n_out, tile)
     if fmt == "q8k":
         return _q8k_kernel(blocks, groups, rows, n_in, n_out, tile)
+    if fmt in ("q4k", "q5k"):
+        assert n_in % K_GROUP == 0
+        return _k_kernel(fmt == "q5k", blocks, groups, rows, n_in, n_out, tile)
     raise ValueError(f"no kernel for {fmt!r}")
 
 
@@ -193,6 +197,22 @@ def _finish_q8k(acc, i, part, j, xg, token, params, rb, g, rows):
     for r in T.vectorized(rows):
         acc[i, r] = acc[i, r] + part[j, r] * (
             T.Cast("float32", sub[rb, g, r]) * T.Cast("float32", scale[rb, g // (GROUP // SUB_GROUP), r])
+        )
+
+
+@T.macro
+def _finish_k(acc, i, part, j, xg, token, params, rb, g, rows):
+    """q4k / q5k: ``acc[i] += (sub d) * part[j] - (submin dmin) * sum(x over group g)``.
+
+    ``d`` and ``dmin`` are the super-block's float16 scales (``scale``, ``minv``), ``sub`` and ``submin`` the group's
+    6-bit integers (the last two of ``params``): their products are exact in float32, so the weights are GGUF's.
+    """
+    scale, minv, sub, submin = params[1], params[2], params[-2], params[-1]
+    for r in T.vectorized(rows):
+        acc[i, r] = (
+            acc[i, r]
+            + part[j, r] * (T.Cast("float32", sub[rb, g, r]) * T.Cast("float32", scale[rb, g // _PER_SUPER, r]))
+            - (T.Cast("float32", submin[rb, g, r]) * T.Cast("float32", minv[rb, g // _PER_SUPER, r])) * xg[token, g]
         )
 
 
@@ -387,3 +407,56 @@ def _q8k_kernel(blocks: int, groups: int, rows: int, n_in: int, n_out: int, tile
             _single_tokens(y, x, x, n, rb, rows, subs, tile, _column_q8k, _finish_q8k, params, SUB_GROUP)
 
     return q8k_matmul
+
+
+@functools.cache
+def _k_kernel(five: bool, blocks: int, groups: int, rows: int, n_in: int, n_out: int, tile: int) -> tirx.PrimFunc:
+    """q4k (``five`` false) or q5k: q4's / q5's value columns with the two-level scales of :func:`_finish_k`."""
+    words, supers = n_in // 8, n_in // K_GROUP
+
+    @T.prim_func(private=True)
+    def q4k_matmul(
+        var_x: T.handle,
+        qweight: T.Buffer((blocks, words, rows), "uint32"),
+        scale: T.Buffer((blocks, supers, rows), "float16"),
+        minv: T.Buffer((blocks, supers, rows), "float16"),
+        sub: T.Buffer((blocks, groups, rows), "uint8"),
+        submin: T.Buffer((blocks, groups, rows), "uint8"),
+        var_y: T.handle,
+    ):
+        T.func_attr({"tirx.noalias": True})
+        n = T.int64()
+        x = T.match_buffer(var_x, (n, n_in), "float32")
+        y = T.match_buffer(var_y, (n, n_out), "float32")
+        xs = T.decl_buffer((n, n_in), "float32")
+        xg = T.decl_buffer((n, groups), "float32")
+        _scaled_inputs(x, xs, xg, n, groups)
+        params = (qweight, scale, minv, sub, submin)
+        for rb in T.parallel(blocks):
+            _tiled_tokens(y, xs, xg, n, rb, rows, groups, tile, _column_q4, _finish_k, params)
+            _single_tokens(y, xs, xg, n, rb, rows, groups, tile, _column_q4, _finish_k, params)
+
+    @T.prim_func(private=True)
+    def q5k_matmul(
+        var_x: T.handle,
+        qweight: T.Buffer((blocks, words, rows), "uint32"),
+        scale: T.Buffer((blocks, supers, rows), "float16"),
+        minv: T.Buffer((blocks, supers, rows), "float16"),
+        qhigh: T.Buffer((blocks, groups, rows), "uint32"),
+        sub: T.Buffer((blocks, groups, rows), "uint8"),
+        submin: T.Buffer((blocks, groups, rows), "uint8"),
+        var_y: T.handle,
+    ):
+        T.func_attr({"tirx.noalias": True})
+        n = T.int64()
+        x = T.match_buffer(var_x, (n, n_in), "float32")
+        y = T.match_buffer(var_y, (n, n_out), "float32")
+        xs = T.decl_buffer((n, n_in), "float32")
+        xg = T.decl_buffer((n, groups), "float32")
+        _scaled_inputs(x, xs, xg, n, groups)
+        params = (qweight, scale, minv, qhigh, sub, submin)
+        for rb in T.parallel(blocks):
+            _tiled_tokens(y, xs, xg, n, rb, rows, groups, tile, _column_q5, _finish_k, params)
+            _single_tokens(y, xs, xg, n, rb, rows, groups, tile, _column_q5, _finish_k, params)
+
+    return q5k_matmul if five else q4k_matmul

@@ -12,7 +12,7 @@ from tvm import te, tirx
 from tvm.relax.frontend import nn
 from tvm.relax.frontend.nn import op
 
-from agent_sdk.quantization.formats import GROUP, SUB_GROUP, interleave_rows, stored_param_shapes
+from agent_sdk.quantization.formats import GROUP, K_GROUP, SUB_GROUP, interleave_rows, stored_param_shapes
 from agent_sdk.quantization.int8_kernels import q4a8_matmul_kernel
 from agent_sdk.quantization.kernels import q_matmul_kernel
 from agent_sdk.quantization.low_rank_kernel import low_rank_add_kernel
@@ -38,6 +38,17 @@ def dequant_expr(
         return params["qweight"][b, col, r].astype("float32") * (
             params["sub"][b, col // SUB_GROUP, r].astype("float32") * params["scale"][b, col // GROUP, r].astype("float32")
         )
+    if fmt in ("q4k", "q5k"):
+        word = params["qweight"][b, col // 8, r]
+        q = (word >> ((col % 8) * 4).astype("uint32")) & tirx.const(0xF, "uint32")
+        g, sup = col // GROUP, col // K_GROUP
+        if fmt == "q5k":
+            k = col % GROUP
+            at = tirx.Select(k % 8 < 7, 4 * (k % 8) + 4 + k // 8, k // 8)  # formats.Q5_HIGH_BIT
+            q = q | (((params["qhigh"][b, g, r] >> at.astype("uint32")) & tirx.const(1, "uint32")) << tirx.const(4, "uint32"))
+        s = params["sub"][b, g, r].astype("float32") * params["scale"][b, sup, r].astype("float32")
+        m = params["submin"][b, g, r].astype("float32") * params["minv"][b, sup, r].astype("float32")
+        return q.astype("float32") * s - m
     if fmt in ("q4", "q5"):
         word = params["qweight"][b, col // 8, r]
         shift = ((col % 8) * 4).astype("uint32")
@@ -68,7 +79,7 @@ def _matmul(
 ) -> nn.Tensor:
     """``x (b, s, in) @ W.T -> (b, s, out)`` with W dequantized inside the kernel."""
     b, s, n_in = x.shape
-    if fmt in ("q4", "q5", "q8", "q8k"):
+    if fmt in ("q4", "q5", "q8", "q8k", "q4k", "q5k"):
         x2 = op.reshape(x, (b * s, n_in))  # (b s, in)
         rows = interleave_rows(out_features)
         if act == "int8" and fmt == "q4":
@@ -97,7 +108,7 @@ class QLinear(nn.Module):
     Args:
         in_features: Input size.
         out_features: Output size.
-        fmt: Storage format (``f32``, ``f16``, ``q8k``, ``q8``, ``q5``, ``q4``).
+        fmt: Storage format (``f32``, ``f16``, ``q8k``, ``q8``, ``q5``, ``q5k``, ``q4``, ``q4k``).
         act: ``f32``, or ``int8`` for int8 activations with a q4 weight (see ``int8_kernels``).
     """
 

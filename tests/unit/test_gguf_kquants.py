@@ -96,47 +96,62 @@ def test_five_and_four_bit_types_are_exact_in_q5(name: str) -> None:
     assert "q5" in qf.GGUF_EXACT[ggml_type]
 
 
-def test_q5_k_repacks_into_q5_with_float16_rounding_of_scale_and_min_only() -> None:
-    raw = _random_blocks("Q5_K", 6, 512, 5)
-    fmt, arrays = qf.gguf_block_to_format(raw, gb.GGML_Q5_K, 6, 512)
-    assert fmt == "q5" and qf.GGUF_REPACK[gb.GGML_Q5_K] == ("q5", "scale and min rounded to float16")
-    dec = gb.decode(raw, gb.GGML_Q5_K, 6, 512)
-    assert dec.offset is not None and (dec.q > 15).any()  # fifth bits in use
-    ref = _reference(raw, "Q5_K", 6, 512)
-    err = np.abs(qf.dequantize(arrays, fmt) - ref).reshape(6, -1, 32)
-    bound = 2.0**-11 * (31 * np.abs(dec.scale) + np.abs(dec.offset))[..., None] + 1e-6 * np.abs(ref).max()
-    assert (err <= bound).all()
-    # with scales that fit float16 (d, dmin powers of two) it is exact
-    b = raw.reshape(-1, 176)
-    for at in (0, 2):
-        b[:, at : at + 2] = np.full((b.shape[0], 1), 2.0**-10, np.float16).view(np.uint8)
-    np.testing.assert_array_equal(qf.dequantize(qf.gguf_block_to_format(raw, gb.GGML_Q5_K, 6, 512)[1], "q5"),
-                                  _reference(raw, "Q5_K", 6, 512))
+@pytest.mark.parametrize("name", ["Q4_K", "Q5_K"])
+def test_k_quants_repack_into_their_own_layouts_exactly(name: str) -> None:
+    ggml_type = _TYPES[name]
+    raw = _random_blocks(name, 6, 512, 2)
+    ref = _reference(raw, name, 6, 512)
+    fmt, arrays = qf.gguf_block_to_format(raw, ggml_type, 6, 512)
+    assert fmt == name.lower()[:2] + "k" and qf.GGUF_REPACK[ggml_type] == (fmt, "exact")
+    assert arrays["sub"].max() <= 63 and arrays["submin"].max() <= 63 and arrays["scale"].shape == (6, 2)
+    np.testing.assert_array_equal(qf.dequantize(arrays, fmt), ref)
+    if name == "Q4_K":  # in q5k too, its fifth bits zero
+        src = TensorSource((6, 512), ggml_type=ggml_type, raw=raw)
+        np.testing.assert_array_equal(qf.dequantize(src.as_format("q5k"), "q5k"), ref)
+    else:
+        assert (gb.decode(raw, ggml_type, 6, 512).q > 15).any()  # fifth bits in use
 
 
-def test_q4_k_repacks_into_q4_exactly_when_the_scales_fit_float16() -> None:
+def test_q4_k_into_q4_exactly_when_the_scales_fit_float16() -> None:
     # d and dmin powers of two: d * sc and dmin * m are exact in float16.
     raw = _random_blocks("Q4_K", 6, 512, 2)
     b = raw.reshape(-1, 144)
     for at in (0, 2):
         b[:, at : at + 2] = np.full((b.shape[0], 1), 2.0**-10, np.float16).view(np.uint8)
-    fmt, arrays = qf.gguf_block_to_format(raw, gb.GGML_Q4_K, 6, 512)
-    assert fmt == "q4"
+    arrays = qf.gguf_to_format(raw, gb.GGML_Q4_K, 6, 512, "q4")
     np.testing.assert_array_equal(qf.dequantize(arrays, "q4"), _reference(raw, "Q4_K", 6, 512))
 
 
-def test_q4_k_into_q4_moves_weights_by_float16_rounding_of_scale_and_min_only() -> None:
-    raw = _random_blocks("Q4_K", 6, 512, 3)
-    fmt, arrays = qf.gguf_block_to_format(raw, gb.GGML_Q4_K, 6, 512)
-    dec = gb.decode(raw, gb.GGML_Q4_K, 6, 512)
+@pytest.mark.parametrize(("name", "fmt", "top"), [("Q4_K", "q4", 15), ("Q4_K", "q5", 15), ("Q5_K", "q5", 31)])
+def test_k_quants_into_q4_q5_move_weights_by_float16_rounding_of_scale_and_min_only(
+    name: str, fmt: str, top: int
+) -> None:
+    ggml_type = _TYPES[name]
+    raw = _random_blocks(name, 6, 512, 3)
+    arrays = TensorSource((6, 512), ggml_type=ggml_type, raw=raw).as_format(fmt)
+    dec = gb.decode(raw, ggml_type, 6, 512)
     assert dec.offset is not None
-    ref = _reference(raw, "Q4_K", 6, 512)
+    ref = _reference(raw, name, 6, 512)
     err = np.abs(qf.dequantize(arrays, fmt) - ref).reshape(6, -1, 32)
-    # float16 rounding: at most 2**-11 of the scale (times q <= 15) and of the min,
+    # float16 rounding: at most 2**-11 of the scale (times q <= top) and of the min,
     # plus float32 rounding of the sum.
-    bound = 2.0**-11 * (15 * np.abs(dec.scale) + np.abs(dec.offset))[..., None] + 1e-6 * np.abs(ref).max()
+    bound = 2.0**-11 * (top * np.abs(dec.scale) + np.abs(dec.offset))[..., None] + 1e-6 * np.abs(ref).max()
     assert (err <= bound).all()
     assert err.max() > 0  # random d * sc do not all fit: the rounding is real
+
+
+def test_k_quantizer_is_as_close_as_a_k_quant() -> None:
+    rng = np.random.default_rng(5)
+    w = (rng.standard_normal((8, 512)) * np.repeat(rng.uniform(0.2, 2, (8, 16)), 32, -1)).astype(np.float32)
+    for fmt, top in (("q4k", 15), ("q5k", 31)):
+        back = qf.dequantize(qf.quantize(w, fmt), fmt)
+        g = w.reshape(8, -1, 32)
+        step = (g.max(-1) - np.minimum(g.min(-1), 0)) / top  # (8, 16): the group's own step
+        sup = np.repeat(step.reshape(8, 2, 8).max(-1), 8, -1)  # the super-block's d * 63 (before float16)
+        # half of (the group's step + one d above it), plus half a dmin step of the rounded minimum
+        bound = 0.5 * (step + sup / 63) * (1 + 2.0**-10) + 0.5 * np.repeat(
+            (-np.minimum(g.min(-1), 0)).reshape(8, 2, 8).max(-1), 8, -1) / 63 * (1 + 2.0**-10)
+        assert (np.abs(back.reshape(8, -1, 32) - g) <= bound[..., None] + 1e-6).all(), fmt
 
 
 def test_q6_k_repacks_into_q8k_exactly_and_into_q8_within_half_a_step() -> None:

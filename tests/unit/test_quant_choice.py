@@ -99,15 +99,16 @@ def test_module_layouts_keep_most_values_per_module() -> None:
         # most values Q4_K, but q4 would requantize Q6_K's 6-bit values to 4 bits: q8k (Q6_K exact, Q4_K at 8 bits)
         "q": src(_Q.Q4_K, 256, 256), "k": src(_Q.Q4_K, 64, 256), "v": src(_Q.Q6_K, 64, 256),
         "v2": src(_Q.Q6_K, 256, 256), "k2": src(_Q.Q8_0, 64, 256),  # q8k holds both
-        "q3": src(_Q.Q4_K, 64, 256), "k3": src(_Q.Q5_0, 64, 256),  # 5 bits needed: q5 holds both
+        "q3": src(_Q.Q5_K, 64, 256), "k3": src(_Q.Q4_K, 32, 256),  # 5 bits needed: q5k holds both
+        "q4": src(_Q.Q4_K, 64, 256), "k4": src(_Q.Q4_K, 64, 256),  # q4k
         "gate": src(_Q.Q5_0, 64, 64), "up": src(_Q.Q4_0, 64, 64),  # q5 holds both
         "down": src(_Q.Q5_0, 64, 64),  # q5 (smaller than q8, which holds it too)
         "e": src(_Q.Q8_0, 64, 64),
         "norm": TensorSource((64,), array=np.ones(64, np.float32)),
     }
-    got = module_layouts(tensors, {"qkv": ["q", "k", "v"], "kv2": ["k2", "v2"], "qk3": ["q3", "k3"],
+    got = module_layouts(tensors, {"qkv": ["q", "k", "v"], "kv2": ["k2", "v2"], "qk3": ["q3", "k3"], "qk4": ["q4", "k4"],
                                    "gate_up": ["gate", "up"], "down": ["down"], "embed": ["e"], "norm": ["norm"]})
-    assert got == {"qkv": "q8k", "kv2": "q8k", "qk3": "q5", "gate_up": "q5", "down": "q5", "embed": "q8"}
+    assert got == {"qkv": "q8k", "kv2": "q8k", "qk3": "q5k", "qk4": "q4k", "gate_up": "q5", "down": "q5", "embed": "q8"}
     assert [exact_layout(int(t)) for t in (_Q.Q4_K, _Q.Q5_K, _Q.Q5_0, _Q.Q8_0, _Q.Q6_K, _Q.F16)] == [
-        "q4", "q5", "q5", "q8", "q8k", None
+        "q4k", "q5k", "q5", "q8", "q8k", None
     ]

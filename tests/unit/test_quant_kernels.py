@@ -1,4 +1,4 @@
-"""The hand-written q4/q5/q8/q8k matmul kernels against a plain numpy reference.
+"""The hand-written q4/q5/q8/q8k/q4k/q5k matmul kernels against a plain numpy reference.
 
 Each kernel is compiled alone for the host and run on odd shapes: every row
 interleave (16, 8, 4, 2, 1 rows per block), token counts below, at and above
@@ -36,8 +36,14 @@ def _compiled(fmt: str, n_out: int, n_in: int, tile: int) -> Any:
     return tvm.compile(tvm.IRModule({"kernel": func}), target=target)["kernel"]
 
 
+def _width(fmt: str, n_in: int) -> int:
+    """The reduction width tested: q4k/q5k need whole 256-value super-blocks (one, or two for the wider shapes)."""
+    return n_in if fmt not in ("q4k", "q5k") else (256 if n_in <= 64 else 512)
+
+
 def _run(fmt: str, n_out: int, n_in: int, n_tok: int, tile: int, seed: int, *, x_offset: float = 0.0,
          x_scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    n_in = _width(fmt, n_in)
     rng = np.random.default_rng(seed)
     w = rng.standard_normal((n_out, n_in)).astype(np.float32)
     stored = qf.pack_rows(qf.quantize(w, fmt), fmt)
@@ -53,7 +59,7 @@ def test_host_tile_is_a_real_tile() -> None:
         assert token_tile() >= 2
 
 
-@pytest.mark.parametrize("fmt", ["q4", "q5", "q8", "q8k"])
+@pytest.mark.parametrize("fmt", ["q4", "q5", "q8", "q8k", "q4k", "q5k"])
 @pytest.mark.parametrize(
     "n_out,n_in",
     [(48, 96), (40, 32), (36, 64), (6, 160), (7, 32)],
@@ -66,10 +72,10 @@ def test_kernel_matches_numpy(fmt: str, n_out: int, n_in: int, n_tok: int, tile:
     assert got.shape == ref.shape
     assert np.isfinite(got).all(), "some outputs were never written"
     err = np.abs(got - ref).max()
-    assert err <= 1e-4 * np.sqrt(n_in / 32), f"max |error| {err}"
+    assert err <= 1e-4 * np.sqrt(_width(fmt, n_in) / 32), f"max |error| {err}"
 
 
-@pytest.mark.parametrize("fmt", ["q4", "q5", "q8", "q8k"])
+@pytest.mark.parametrize("fmt", ["q4", "q5", "q8", "q8k", "q4k", "q5k"])
 @pytest.mark.parametrize("x_offset,x_scale", [(10.0, 1.0), (-3.0, 0.01), (0.0, 1e-20), (0.0, 1e4)],
                          ids=["offset", "offset-small", "tiny", "large"])
 @pytest.mark.parametrize("n_tok", [1, 9])
@@ -81,10 +87,10 @@ def test_kernel_keeps_its_precision_on_offset_and_extreme_activations(
     # error stays at fp32 rounding of the products' magnitudes (sum |x| |w| per output), whatever the scale.
     got, ref = _run(fmt, 48, 96, n_tok, 4, seed=11, x_offset=x_offset, x_scale=x_scale)
     rng = np.random.default_rng(11)
-    w = rng.standard_normal((48, 96)).astype(np.float32)
+    w = rng.standard_normal((48, _width(fmt, 96))).astype(np.float32)
     stored = qf.pack_rows(qf.quantize(w, fmt), fmt)
     w_ref = qf.dequantize(qf.unpack_rows(stored, fmt), fmt).astype(np.float64)
-    x = (x_offset + x_scale * rng.standard_normal((n_tok, 96))).astype(np.float64)
+    x = (x_offset + x_scale * rng.standard_normal((n_tok, _width(fmt, 96)))).astype(np.float64)
     magnitude = np.abs(x) @ np.abs(w_ref).T  # (n_tok, 48)
     assert np.isfinite(got).all()
     assert (np.abs(got - ref) <= 1e-6 * magnitude + 1e-30).all(), float((np.abs(got - ref) / magnitude).max())
