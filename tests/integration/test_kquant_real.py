@@ -8,7 +8,7 @@
   mins, Q6_K in q8 within half a q8 step.
 * SmolLM2-135M-Instruct requantized to Q4_K_M by llama.cpp's own quantizer
   (``llama_model_quantize`` with ``allow_requantize``: the shipped file is
-  Q4_1), compiled q8 by us, 64 greedy tokens (EOS masked) on 3 prompts: on the
+  Q4_1), compiled q8 and auto by us, 64 greedy tokens (EOS masked) on 3 prompts: on the
   same prefixes llama.cpp (same file) picks our token or scores it within
   ``_NEAR_TIE`` of its top; logits within ``_LOGIT_TOL_LLAMA_CPP`` of llama.cpp's
   and within ``_LOGIT_TOL_FLOAT64`` of the float64 numpy forward pass over the
@@ -93,7 +93,9 @@ _PROMPTS = (
 # llama.cpp's choice on the same prefix, allowing a different pick only at such
 # near-ties, and against the float64 reference.
 _LOGIT_TOL_LLAMA_CPP = 3.0
-_LOGIT_TOL_FLOAT64 = 0.75
+_LOGIT_TOL_FLOAT64 = {"q8": 0.75, "auto": 0.02}
+"""Against the float64 forward pass over the file's values: q8 requantizes the Q4_K/Q6_K ffn_down tensors
+(measured up to 0.52); auto keeps every tensor as stored (measured below 1e-4: float32 arithmetic)."""
 _NEAR_TIE = 1.0
 """A step may pick another token than llama.cpp's only if llama.cpp scores ours within this of its top."""
 
@@ -144,11 +146,11 @@ def test_smollm2_q4_k_m_tokens_and_logits_match_llama_cpp(
 
     # q8: Q5_0 and Q8_0 tensors repack exactly; Q4_K/Q6_K ones (ffn_down, whose
     # 1536-wide rows are whole super-blocks) are requantized to q8. auto: Q5_0 in
-    # q5, Q4_K in q4, Q8_0 in q8; only the Q6_K ffn_down tensors are requantized (to q8).
+    # q5, Q4_K in q4k, Q6_K in q8k, Q8_0 in q8: every tensor as stored.
     engine = Engine(compile_bundle(smollm2_q4_k_m, quant))
     if quant == "auto":
         layouts = engine.manifest["quantization"]
-        assert layouts["name"] == "auto" and {"q4", "q8"} <= set(layouts["layouts"].values()), layouts
+        assert layouts["name"] == "auto" and {"q4k", "q8k"} <= set(layouts["layouts"].values()), layouts
     tok = engine.tokenizer
     eos = tok.eos_token_ids
     runs: list[tuple[list[int], list[int], np.ndarray]] = []
@@ -191,10 +193,10 @@ def test_smollm2_q4_k_m_tokens_and_logits_match_llama_cpp(
         gap64 = float(np.abs(ours_masked[finite] - f64[finite]).max())
         same = int((picks == np.array(out)).sum())
         report.append(f"{quant} prompt {i}: llama.cpp picks our token at {same}/{_STEPS} steps, at worst {behind.max():.2f} "
-                      f"behind its top; logit gap {gap:.2f} to llama.cpp, {gap64:.2f} to float64")
+                      f"behind its top; logit gap {gap:.2f} to llama.cpp, {gap64:.4f} to float64")
         assert behind.max() < _NEAR_TIE, report[-1]
         assert gap < _LOGIT_TOL_LLAMA_CPP, report[-1]
-        assert gap64 < _LOGIT_TOL_FLOAT64, report[-1]
+        assert gap64 < _LOGIT_TOL_FLOAT64[quant], report[-1]
         # Against the exact forward pass, a different pick only where the top two are within our error.
         f64_behind = f64.max(axis=1) - f64[np.arange(_STEPS), out]
         assert f64_behind.max() < 2 * gap64 + 1e-9, report[-1]
