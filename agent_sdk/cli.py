@@ -21,8 +21,8 @@ from agent_sdk.quantization.formats import KV_DTYPES, QUANT_NAMES
 
 QUANT_CHOICES = (*QUANT_NAMES, "auto")
 QUANT_HELP = (
-    "quantization when compiling (default auto: the layout that keeps a GGUF file's own values, "
-    "q8 for a Q4_K_M of Q5_0/Q8_0 tensors, q4 for Q4_0/Q4_1 files and float checkpoints)"
+    "quantization when compiling (default auto: each GGUF tensor in a layout that keeps the file's own values, "
+    "per module for a mixed file such as a Q4_K_M; q4 for Q4_0/Q4_1 files and float checkpoints)"
 )
 
 __all__ = ["build_parser", "ensure_bundle", "main"]

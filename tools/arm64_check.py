@@ -372,7 +372,7 @@ def int8_activations(quant: str) -> bool:
     """
     from agent_sdk.quantization.formats import QuantConfig
 
-    return QuantConfig.from_name(quant).act == "int8"
+    return quant != "auto" and QuantConfig.from_name(quant).act == "int8"
 
 
 def run_host(bundle: Path, ids: list[int], max_tokens: int, *, step_logits: bool = False) -> RunResult:
@@ -967,7 +967,7 @@ def build_parser() -> argparse.ArgumentParser:
              "target (default: a tiny generated MobileLLM)",
     )
     parser.add_argument("--targets", default="pi4,pi5", help="comma-separated ARM targets (default: pi4,pi5)")
-    parser.add_argument("--quant", default="q4", help="comma-separated quantizations, e.g. f32,q4 (default: q4)")
+    parser.add_argument("--quant", default="q4", help="comma-separated quantizations, e.g. f32,q4,auto (default: q4)")
     parser.add_argument("--kv-dtype", choices=("f32", "f16"), default=None, help="KV-cache storage (default: the quantization's)")
     parser.add_argument("--prompt", default=DEFAULT_PROMPT, help="prompt text (tokenized on the host)")
     parser.add_argument("--max-tokens", type=int, default=8, help="greedy tokens to compare (default: 8)")
@@ -1010,7 +1010,8 @@ def preflight(args: argparse.Namespace, targets: list[str], quants: list[str]) -
     if args.max_tokens < 1:
         raise CheckError("--max-tokens must be >= 1")
     for quant in quants:
-        QuantConfig.from_name(quant, args.kv_dtype)
+        if quant != "auto":  # auto: per-module layouts of a GGUF file (agent_sdk.compiler.quant_choice)
+            QuantConfig.from_name(quant, args.kv_dtype)
     for target in {*targets, *(["pi5"] if args.disasm else [])}:
         resolve_target(target)  # raises when the cross compiler is missing
     arm64_env.require_qemu()
