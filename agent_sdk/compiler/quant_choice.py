@@ -64,12 +64,18 @@ _TYPE_BITS = {GGML_Q4_0: 4, GGML_Q4_1: 4, GGML_Q4_K: 4, GGML_Q5_0: 5, GGML_Q5_1:
 """Value bits of the GGUF types; any other (Q8_0, floats) needs 8."""
 
 
+_NEARLY_EXACT = {GGML_Q4_K: ("q4", "q5"), GGML_Q5_K: ("q5",)}
+"""Layouts holding a type's values with its scales and minimums rounded to float16 (``formats.gguf_to_format``)."""
+_NEARLY = 0.99
+"""What a value held that way counts for: more than a requantized one (0), less than an exact one (1)."""
+
+
 def exact_layout(ggml_type: int) -> str | None:
     """The smallest layout holding a GGUF type's values as the file has them; None for floats."""
     return next((f for f in LAYOUTS if f in GGUF_EXACT.get(ggml_type, ())), None)
 
 
-def _best(counts: Mapping[str, int], layouts: Sequence[str] = LAYOUTS) -> str:
+def _best(counts: Mapping[str, float], layouts: Sequence[str] = LAYOUTS) -> str:
     return max(layouts, key=lambda f: (counts.get(f, 0), -layouts.index(f)))
 
 
@@ -81,7 +87,10 @@ def module_layouts(tensors: Mapping[str, TensorSource], sources: Mapping[str, Se
     Q4_K_M gives some layers' ``attn_v`` Q6_K beside Q4_K ``attn_q``/``attn_k``;
     q4 would hold two of the three exactly but requantize the 6-bit values to 4
     bits, so the module goes to ``q8k`` (Q6_K exact, the Q4_K parts requantized
-    at 8 bits). Modules of float tensors only are left out (the preset decides).
+    at 8 bits). A value that a layout holds with float16-rounded scales (Q4_K
+    in q4) counts 0.99: Q4_K beside Q4_1 goes to q4, which keeps both nearly
+    exact, not to q4k, which would requantize the Q4_1 part. Modules of float
+    tensors only are left out (the preset decides).
 
     Args:
         tensors: The checkpoint's tensors by canonical name.
@@ -89,7 +98,7 @@ def module_layouts(tensors: Mapping[str, TensorSource], sources: Mapping[str, Se
     """
     out: dict[str, str] = {}
     for module, names in sources.items():
-        counts: dict[str, int] = {}
+        counts: dict[str, float] = {}
         need = 0
         for name in names:
             src = tensors[name]
@@ -103,6 +112,8 @@ def module_layouts(tensors: Mapping[str, TensorSource], sources: Mapping[str, Se
             for fmt in GGUF_EXACT.get(src.ggml_type, ()):
                 if fmt in LAYOUTS:
                     counts[fmt] = counts.get(fmt, 0) + n
+            for fmt in _NEARLY_EXACT.get(src.ggml_type, ()):
+                counts[fmt] = counts.get(fmt, 0) + _NEARLY * n
         if counts:
             out[module] = _best(counts, [f for f in LAYOUTS if _LAYOUT_BITS[f] >= need])
     return out

@@ -332,7 +332,7 @@ def quantize(w: np.ndarray, fmt: str) -> dict[str, np.ndarray]:
 
 def _quantize_k(g: np.ndarray, fmt: str) -> dict[str, np.ndarray]:
     """q4k / q5k of float groups ``(out, groups, 32)``, as GGUF's K-quants are made (a minimum of at most 0)."""
-    out_f, groups, _ = g.shape
+    out_f = g.shape[0]
     top = 15 if fmt == "q4k" else 31
     per = K_GROUP // GROUP
     lo = np.minimum(g.min(axis=-1), 0.0)  # (out, groups); the stored minimum is subtracted: -dmin * m <= 0
@@ -493,7 +493,8 @@ def gguf_block_to_format(raw: np.ndarray, ggml_type: int, rows: int, cols: int) 
 
     Raises:
         ModelFormatError: If the type cannot be repacked, the rows are not whole
-            blocks, the byte count does not match, or Q4_K scales overflow float16.
+            blocks, the byte count does not match, a K-quant's float16 scales are not
+            finite, or Q5_0/Q5_1 scales and minimums overflow float16 (``-16 d``).
     """
     if ggml_type not in GGUF_REPACK:
         raise ModelFormatError(f"GGML type {_type_name(ggml_type)} cannot be repacked")
@@ -567,6 +568,10 @@ def gguf_to_format(raw: np.ndarray, ggml_type: int, rows: int, cols: int, fmt: s
     Raises:
         ModelFormatError: As :func:`gguf_block_to_format` and :func:`dequantize_gguf`.
     """
+    if ggml_type == GGML_Q5_0 and fmt in ("q8", "q8k"):  # straight from the blocks: no -16 d to overflow
+        dec = gb.decode(raw, ggml_type, rows, cols)
+        arrays = {"qweight": dec.q.astype(np.int8), "scale": dec.scale.astype(np.float16)}
+        return arrays if fmt == "q8" else arrays | {"sub": np.ones((rows, cols // SUB_GROUP), np.int8)}
     if ggml_type in GGUF_REPACK:
         native, arrays = gguf_block_to_format(raw, ggml_type, rows, cols)
         if native == fmt:

@@ -201,13 +201,20 @@ def q6_k_scales(raw: np.ndarray, rows: int, cols: int) -> tuple[np.ndarray, np.n
     :func:`decode`'s ``scale`` is their float32 product; our ``q8k`` layout keeps them apart.
 
     Raises:
-        ModelFormatError: As :func:`decode`.
+        ModelFormatError: As :func:`decode`, or a ``d`` that is inf or NaN.
     """
     b = _blocks(raw, GGML_Q6_K, rows, cols)
     sc_at = QK_K // 2 + QK_K // 4
     sc = b[:, sc_at : sc_at + QK_K // 16].copy().view(np.int8).reshape(rows, -1)
     d = b[:, sc_at + QK_K // 16 : sc_at + QK_K // 16 + 2].copy().view(np.float16).reshape(rows, -1)
+    _check_finite("Q6_K", rows, cols, d)
     return d, sc
+
+
+def _check_finite(name: str, rows: int, cols: int, *scales: np.ndarray) -> None:
+    """A corrupt file's inf / NaN scales are a load error, not NaN logits at run time."""
+    if not all(np.isfinite(s).all() for s in scales):
+        raise ModelFormatError(f"{name} tensor of shape ({rows}, {cols}) has scales that are not finite numbers")
 
 
 def k_scales(raw: np.ndarray, ggml_type: int, rows: int, cols: int) -> tuple[np.ndarray, ...]:
@@ -215,7 +222,7 @@ def k_scales(raw: np.ndarray, ggml_type: int, rows: int, cols: int) -> tuple[np.
     as uint8 ``(rows, cols / 32)``; :func:`decode`'s ``scale`` is ``d * sc`` and its ``offset`` ``-dmin * m``.
 
     Raises:
-        ModelFormatError: As :func:`decode`, or for another type.
+        ModelFormatError: As :func:`decode`, for another type, or a ``d`` / ``dmin`` that is inf or NaN.
     """
     if ggml_type not in (GGML_Q4_K, GGML_Q5_K):
         raise ModelFormatError(f"GGML type {ggml_type} is not Q4_K or Q5_K")
@@ -223,4 +230,5 @@ def k_scales(raw: np.ndarray, ggml_type: int, rows: int, cols: int) -> tuple[np.
     sc, mn = _k_scales(b[:, 4 : 4 + _K_SCALE_BYTES])
     d = b[:, 0:2].copy().view(np.float16).reshape(rows, -1)
     dmin = b[:, 2:4].copy().view(np.float16).reshape(rows, -1)
+    _check_finite(_NAMES[ggml_type], rows, cols, d, dmin)
     return d, dmin, sc.reshape(rows, -1).astype(np.uint8), mn.reshape(rows, -1).astype(np.uint8)

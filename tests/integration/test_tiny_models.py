@@ -126,6 +126,28 @@ def test_gguf_of_mixed_types_keeps_each_tensor_in_its_own_layout(
     assert np.abs(whole_q8 - gguf_forward(path, prompt)).max() > 5e-4
 
 
+def test_gguf_of_k_quants_runs_each_in_its_own_layout(ckpt_dir: Path, compile_bundle: Callable[..., Path]) -> None:
+    """``--quant auto`` on a tiny file of Q4_K, Q5_K, Q6_K and Q5_0 blocks as files hold them (random bytes: negative
+    scales, every 6-bit sub-scale): q4k, q5k, q8k (the tied Q6_K embedding too: its lookup and the output head) and
+    q5, each exact, so logits equal the float64 reference on the file's values within the lossless 5e-4 relative to
+    the largest logit."""
+    from tests.fixtures.checkpoints import write_gguf
+
+    path = write_gguf(ckpt_dir / "tiny-kquant.gguf", qtype="KQUANT", hidden_size=256, intermediate_size=512,
+                      num_layers=2, num_heads=4, num_kv_heads=2)
+    engine = _no_eos(Engine(compile_bundle(path, "auto")))
+    quant = engine.manifest["quantization"]
+    assert quant["name"] == "auto"
+    assert {m: quant["layouts"].get(m, quant["linear"]) for m in ("embed_tokens", "layers.0.self_attn.qkv_proj",
+            "layers.1.self_attn.qkv_proj", "layers.0.mlp.gate_up_proj", "layers.1.mlp.down_proj")} == {
+        "embed_tokens": "q8k", "layers.0.self_attn.qkv_proj": "q4k", "layers.1.self_attn.qkv_proj": "q5k",
+        "layers.0.mlp.gate_up_proj": "q5", "layers.1.mlp.down_proj": "q8k"}
+    prompt = [t % engine.vocab_size for t in PROMPT]
+    scale = float(np.abs(gguf_forward(path, prompt)).max())
+    assert scale > 1.0  # the random blocks make a model with logits of a real one's size, not ~0
+    _check_against(engine, lambda ids: gguf_forward(path, ids), tol=5e-4 * scale, steps=4)
+
+
 def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a = a - a.mean(-1, keepdims=True)
     b = b - b.mean(-1, keepdims=True)

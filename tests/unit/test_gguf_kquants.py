@@ -17,29 +17,15 @@ from agent_sdk.models.mobilellm.mobilellm_loader import build_params, load_check
 from agent_sdk.quantization import formats as qf
 from agent_sdk.quantization import gguf_blocks as gb
 from tests.fixtures.checkpoints import write_gguf
+from tests.fixtures.gguf_blocks import TYPES, random_blocks
 
 gguf = pytest.importorskip("gguf", reason="the gguf package (the reference dequantizer) is not installed")
 
 pytestmark = pytest.mark.unit
 
 _T = gguf.GGMLQuantizationType
-_TYPES = {"Q5_0": gb.GGML_Q5_0, "Q5_1": gb.GGML_Q5_1, "Q4_K": gb.GGML_Q4_K, "Q5_K": gb.GGML_Q5_K, "Q6_K": gb.GGML_Q6_K}
-# Byte offsets of the float16 fields in each block (Q6_K keeps d last).
-_F16_AT = {"Q5_0": (0,), "Q5_1": (0, 2), "Q4_K": (0, 2), "Q5_K": (0, 2), "Q6_K": (208,)}
-
-
-def _random_blocks(name: str, rows: int, cols: int, seed: int, *, scale_exp: tuple[int, int] = (-14, 0)) -> np.ndarray:
-    """Random bytes for every field, float16 fields set to finite values of either sign."""
-    ggml_type = _TYPES[name]
-    per_block, nbytes = gb.BLOCK_SHAPES[ggml_type]
-    rng = np.random.default_rng(seed)
-    n = rows * cols // per_block
-    b = rng.integers(0, 256, size=(n, nbytes), dtype=np.uint8)
-    for at in _F16_AT[name]:
-        mant = rng.uniform(1.0, 2.0, size=n) * rng.choice([-1.0, 1.0], size=n)
-        vals = np.ldexp(mant, rng.integers(*scale_exp, size=n)).astype(np.float16)
-        b[:, at : at + 2] = vals.reshape(n, 1).view(np.uint8)
-    return b.reshape(rows, -1)
+_TYPES = TYPES
+_random_blocks = random_blocks
 
 
 def _reference(raw: np.ndarray, name: str, rows: int, cols: int) -> np.ndarray:
@@ -289,3 +275,22 @@ def test_a_q4_k_m_like_file_loads_as_the_reference_reads_it(mixed_gguf: Path) ->
     params = build_params(ckpt, "q8", "q8")
     assert params["layers.0.mlp.down_proj.qweight"].dtype == np.int8
 
+
+
+@pytest.mark.parametrize(("name", "at"), [("Q4_K", 0), ("Q4_K", 2), ("Q5_K", 2), ("Q6_K", 208)])
+@pytest.mark.parametrize("bad", [np.inf, np.nan])
+def test_non_finite_k_quant_scales_are_a_load_error(name: str, at: int, bad: float) -> None:
+    raw = _random_blocks(name, 2, 256, 6)
+    raw.reshape(-1, gb.BLOCK_SHAPES[_TYPES[name]][1])[0, at : at + 2] = np.array([bad], np.float16).view(np.uint8)
+    with pytest.raises(ModelFormatError, match="scales that are not finite"):
+        qf.gguf_block_to_format(raw, _TYPES[name], 2, 256)
+
+
+def test_q5_0_beyond_float16_minimum_still_loads_into_q8() -> None:
+    raw = _random_blocks("Q5_0", 2, 64, 7)
+    raw.reshape(-1, 22)[:, 0:2] = np.full((4, 1), 6000.0, np.float16).view(np.uint8)  # -16 d overflows float16
+    with pytest.raises(ModelFormatError, match="beyond float16"):
+        qf.gguf_block_to_format(raw, gb.GGML_Q5_0, 2, 64)
+    src = TensorSource((2, 64), ggml_type=gb.GGML_Q5_0, raw=raw)
+    for fmt in ("q8", "q8k"):
+        np.testing.assert_array_equal(qf.dequantize(src.as_format(fmt), fmt), _reference(raw, "Q5_0", 2, 64))

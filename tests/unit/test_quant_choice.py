@@ -101,14 +101,17 @@ def test_module_layouts_keep_most_values_per_module() -> None:
         "v2": src(_Q.Q6_K, 256, 256), "k2": src(_Q.Q8_0, 64, 256),  # q8k holds both
         "q3": src(_Q.Q5_K, 64, 256), "k3": src(_Q.Q4_K, 32, 256),  # 5 bits needed: q5k holds both
         "q4": src(_Q.Q4_K, 64, 256), "k4": src(_Q.Q4_K, 64, 256),  # q4k
+        # Q4_K beside Q4_1: q4 keeps both (Q4_K with float16-rounded scales); q4k would requantize the Q4_1 part
+        "q5": src(_Q.Q4_K, 128, 256), "v5": src(_Q.Q4_1, 32, 256),
         "gate": src(_Q.Q5_0, 64, 64), "up": src(_Q.Q4_0, 64, 64),  # q5 holds both
         "down": src(_Q.Q5_0, 64, 64),  # q5 (smaller than q8, which holds it too)
         "e": src(_Q.Q8_0, 64, 64),
         "norm": TensorSource((64,), array=np.ones(64, np.float32)),
     }
     got = module_layouts(tensors, {"qkv": ["q", "k", "v"], "kv2": ["k2", "v2"], "qk3": ["q3", "k3"], "qk4": ["q4", "k4"],
+                                   "qv5": ["q5", "v5"],
                                    "gate_up": ["gate", "up"], "down": ["down"], "embed": ["e"], "norm": ["norm"]})
-    assert got == {"qkv": "q8k", "kv2": "q8k", "qk3": "q5k", "qk4": "q4k", "gate_up": "q5", "down": "q5", "embed": "q8"}
+    assert got == {"qkv": "q8k", "kv2": "q8k", "qk3": "q5k", "qk4": "q4k", "qv5": "q4", "gate_up": "q5", "down": "q5", "embed": "q8"}
     assert [exact_layout(int(t)) for t in (_Q.Q4_K, _Q.Q5_K, _Q.Q5_0, _Q.Q8_0, _Q.Q6_K, _Q.F16)] == [
         "q4k", "q5k", "q5", "q8", "q8k", None
     ]

@@ -95,3 +95,28 @@ def test_kernel_keeps_its_precision_on_offset_and_extreme_activations(
     assert np.isfinite(got).all()
     assert (np.abs(got - ref) <= 1e-6 * magnitude + 1e-30).all(), float((np.abs(got - ref) / magnitude).max())
 
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt"), [("Q4_K", "q4k"), ("Q4_K", "q5k"), ("Q5_K", "q5k"), ("Q6_K", "q8k"), ("Q5_0", "q5"), ("Q5_0", "q8k")]
+)
+@pytest.mark.parametrize("n_tok", [1, 11])
+def test_kernels_on_file_blocks_equal_the_reference_dequantization(name: str, fmt: str, n_tok: int) -> None:
+    """The kernels on GGUF blocks as files hold them (negative ``d``/``dmin``, negative Q6_K sub-scales, every 6-bit
+    scale and minimum), against ``gguf.quants.dequantize`` of the same bytes: our quantizer never makes those."""
+    gguf = pytest.importorskip("gguf")
+    from agent_sdk.models.gguf_source import TensorSource
+    from tests.fixtures.gguf_blocks import TYPES, random_blocks
+
+    n_out, n_in = 48, 512
+    raw = random_blocks(name, n_out, n_in, seed=n_tok, scale_exp=(-12, -6))
+    stored = qf.pack_rows(TensorSource((n_out, n_in), ggml_type=TYPES[name], raw=raw).as_format(fmt), fmt)
+    w_ref = np.asarray(gguf.quants.dequantize(raw, getattr(gguf.GGMLQuantizationType, name)), np.float64).reshape(
+        n_out, n_in
+    )
+    x = np.random.default_rng(n_tok).standard_normal((n_tok, n_in)).astype(np.float32)
+    y = tvm.runtime.tensor(np.full((n_tok, n_out), np.nan, dtype=np.float32))
+    _compiled(fmt, n_out, n_in, token_tile())(tvm.runtime.tensor(x), *[tvm.runtime.tensor(a) for a in stored.values()], y)
+    ref = x.astype(np.float64) @ w_ref.T
+    magnitude = np.abs(x.astype(np.float64)) @ np.abs(w_ref).T
+    assert (np.abs(y.numpy() - ref) <= 1e-6 * magnitude + 1e-30).all(), float(np.abs(y.numpy() - ref).max())
