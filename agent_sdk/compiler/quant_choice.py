@@ -21,6 +21,7 @@ layouts of their own that keep their two scale levels (``q4k``, ``q5k``,
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -105,9 +106,7 @@ def module_layouts(tensors: Mapping[str, TensorSource], sources: Mapping[str, Se
             if src.raw is None or src.ggml_type is None:
                 need = 8
                 continue
-            n = 1
-            for d in src.shape:
-                n *= d
+            n = math.prod(src.shape)
             need = max(need, _TYPE_BITS.get(src.ggml_type, 8))
             for fmt in GGUF_EXACT.get(src.ggml_type, ()):
                 if fmt in LAYOUTS:
@@ -140,10 +139,7 @@ def _layout_counts(checkpoint: Path) -> tuple[dict[str, int], set[str]]:
         if name in _HEAD_TENSORS:
             heads.add(layout)
             continue
-        n = 1
-        for d in shape:
-            n *= d
-        values[layout] = values.get(layout, 0) + n
+        values[layout] = values.get(layout, 0) + math.prod(shape)
     return values, heads
 
 

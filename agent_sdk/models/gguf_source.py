@@ -8,13 +8,14 @@ without requantizing when the file's type maps onto the format.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from agent_sdk.quantization import formats as qf
 
-__all__ = ["TensorSource", "layer_sources", "module_sources"]
+__all__ = ["TensorSource", "layer_sources", "module_params", "module_sources"]
 
 
 def layer_sources(layer: int) -> dict[str, list[str]]:
@@ -30,6 +31,16 @@ def layer_sources(layer: int) -> dict[str, list[str]]:
         "mlp.gate_up_proj": [p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"],
         "mlp.down_proj": [p + "mlp.down_proj.weight"],
     }
+
+
+def module_params(
+    tensors: Mapping[str, TensorSource], module: str, names: Sequence[str], fmt: str
+) -> dict[str, np.ndarray]:
+    """One module's parameters: its tensors ``names`` in ``fmt``, fused along the output rows, row-interleaved for
+    the kernels (:func:`agent_sdk.quantization.formats.pack_rows`), keyed ``f"{module}.{suffix}"``."""
+    parts = [tensors[n].as_format(fmt) for n in names]
+    arrays = {k: np.concatenate([p[k] for p in parts], axis=0) for k in parts[0]} if len(parts) > 1 else parts[0]
+    return {f"{module}.{suffix}": np.ascontiguousarray(a) for suffix, a in qf.pack_rows(arrays, fmt).items()}
 
 
 def module_sources(num_layers: int, *, lm_head: bool) -> dict[str, list[str]]:

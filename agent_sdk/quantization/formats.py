@@ -62,6 +62,7 @@ This module imports numpy only, so the runtime and tests can use it.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,6 +90,7 @@ __all__ = [
     "gguf_tensor_problem",
     "gguf_to_format",
     "interleave_rows",
+    "module_format",
     "pack_rows",
     "quantize",
     "stored_param_shapes",
@@ -188,10 +190,7 @@ class QuantConfig:
         Args:
             module: ``embed_tokens``, ``lm_head`` or a projection such as ``layers.0.self_attn.qkv_proj``.
         """
-        for name, fmt in self.layouts:
-            if name == module:
-                return fmt
-        return self.embed if module in ("embed_tokens", "lm_head") else self.linear
+        return module_format(module, self.linear, self.embed, dict(self.layouts))
 
     @property
     def kv_dtype(self) -> str:
@@ -230,6 +229,18 @@ class QuantConfig:
         return preset if kv is None else dataclasses.replace(preset, kv=kv)
 
 
+def module_format(module: str, linear: str, embed: str, layouts: Mapping[str, str]) -> str:
+    """A module's storage format: its entry in ``layouts``, else ``embed`` for the embedding and head, else ``linear``.
+
+    Args:
+        module: Parameter prefix (``embed_tokens``, ``lm_head``, ``layers.0.self_attn.qkv_proj``).
+        linear: Format of the projections.
+        embed: Format of the embedding and output head.
+        layouts: Per-module exceptions (:attr:`QuantConfig.layouts`).
+    """
+    return layouts.get(module) or (embed if module in ("embed_tokens", "lm_head") else linear)
+
+
 def format_param_shapes(fmt: str, out_features: int, in_features: int) -> dict[str, tuple[tuple[int, ...], str]]:
     """Returns ``{suffix: (shape, dtype)}`` of the arrays a weight is stored as.
 
@@ -255,26 +266,19 @@ def format_param_shapes(fmt: str, out_features: int, in_features: int) -> dict[s
             "scale": ((out_features, groups), "float16"),
             "sub": ((out_features, in_features // SUB_GROUP), "int8"),
         }
-    if fmt in ("q4", "q5"):
+    if fmt in ("q4", "q5", "q4k", "q5k"):
+        k_quant = fmt.endswith("k")
+        scales = in_features // K_GROUP if k_quant else groups  # K layouts: float16 scales per super-block
         shapes = {
             "qweight": ((out_features, in_features // 8), "uint32"),
-            "scale": ((out_features, groups), "float16"),
-            "minv": ((out_features, groups), "float16"),
+            "scale": ((out_features, scales), "float16"),
+            "minv": ((out_features, scales), "float16"),
         }
-        if fmt == "q5":
+        if fmt in ("q5", "q5k"):
             shapes["qhigh"] = ((out_features, groups), "uint32")
-        return shapes
-    if fmt in ("q4k", "q5k"):
-        supers = in_features // K_GROUP
-        shapes = {
-            "qweight": ((out_features, in_features // 8), "uint32"),
-            "scale": ((out_features, supers), "float16"),
-            "minv": ((out_features, supers), "float16"),
-        }
-        if fmt == "q5k":
-            shapes["qhigh"] = ((out_features, groups), "uint32")
-        shapes["sub"] = ((out_features, groups), "uint8")
-        shapes["submin"] = ((out_features, groups), "uint8")
+        if k_quant:
+            shapes["sub"] = ((out_features, groups), "uint8")
+            shapes["submin"] = ((out_features, groups), "uint8")
         return shapes
     raise ConfigError(f"unknown weight format {fmt!r}")
 
@@ -393,19 +397,9 @@ def _pack_nibbles(q: np.ndarray) -> np.ndarray:
 
 Q5_HIGH_BIT = np.array([4 * (k % 8) + 4 + k // 8 if k % 8 < 7 else k // 8 for k in range(GROUP)], np.uint32)
 """Bit of a q5 ``qhigh`` word holding the fifth bit of value ``k`` of its group (a permutation of 0..31)."""
-_ORDER = {
-    "q4": ("qweight", "scale", "minv"),
-    "q5": ("qweight", "scale", "minv", "qhigh"),
-    "q4k": ("qweight", "scale", "minv", "sub", "submin"),
-    "q5k": ("qweight", "scale", "minv", "qhigh", "sub", "submin"),
-}
-_SYMMETRIC_OFFSET = {GGML_Q4_0: 8, GGML_Q5_0: 16}
-"""GGUF types stored as ``(q - offset) * d``: exact in q8 (and q8k) as ``q - offset`` with scale ``d``."""
-
-
 def _in_order(arrays: dict[str, np.ndarray], fmt: str) -> dict[str, np.ndarray]:
     """The arrays in the order of :func:`format_param_shapes` (the kernels' argument order)."""
-    return {k: arrays[k] for k in _ORDER[fmt]}
+    return {k: arrays[k] for k in format_param_shapes(fmt, 1, K_GROUP)}
 
 
 def _pack_low_bits(q: np.ndarray, fmt: str) -> dict[str, np.ndarray]:
@@ -555,6 +549,21 @@ def _with_float16_scales(
     return _in_order(_pack_low_bits(q, fmt) | {"scale": scale, "minv": minv}, fmt)
 
 
+def _as_int8(raw: np.ndarray, ggml_type: int, rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """A Q8_0 / Q4_0 / Q5_0 tensor (``(q - offset) * d``) as int8 ``q - offset`` and its float16 ``d`` per 32."""
+    if ggml_type == GGML_Q5_0:  # straight from the blocks: q5's minimum -16 d may overflow float16
+        dec = gb.decode(raw, ggml_type, rows, cols)
+        return dec.q.astype(np.int8), dec.scale.astype(np.float16)
+    _, arrays = gguf_block_to_format(raw, ggml_type, rows, cols)
+    if ggml_type == GGML_Q4_0:
+        return (_unpack_nibbles(arrays["qweight"]).astype(np.int16) - 8).astype(np.int8), arrays["scale"]
+    return arrays["qweight"], arrays["scale"]
+
+
+_INT8_EXACT = (GGML_Q8_0, GGML_Q4_0, GGML_Q5_0)
+"""GGUF types whose values are int8 times a float16 scale per 32: exact in q8 and q8k (see :func:`_as_int8`)."""
+
+
 def gguf_to_format(raw: np.ndarray, ggml_type: int, rows: int, cols: int, fmt: str) -> dict[str, np.ndarray]:
     """A GGUF tensor in layout ``fmt``: without requantizing where :data:`GGUF_EXACT` allows, else requantized.
 
@@ -568,9 +577,9 @@ def gguf_to_format(raw: np.ndarray, ggml_type: int, rows: int, cols: int, fmt: s
     Raises:
         ModelFormatError: As :func:`gguf_block_to_format` and :func:`dequantize_gguf`.
     """
-    if ggml_type == GGML_Q5_0 and fmt in ("q8", "q8k"):  # straight from the blocks: no -16 d to overflow
-        dec = gb.decode(raw, ggml_type, rows, cols)
-        arrays = {"qweight": dec.q.astype(np.int8), "scale": dec.scale.astype(np.float16)}
+    if fmt in ("q8", "q8k") and ggml_type in _INT8_EXACT:
+        q, d = _as_int8(raw, ggml_type, rows, cols)
+        arrays = {"qweight": q, "scale": d}
         return arrays if fmt == "q8" else arrays | {"sub": np.ones((rows, cols // SUB_GROUP), np.int8)}
     if ggml_type in GGUF_REPACK:
         native, arrays = gguf_block_to_format(raw, ggml_type, rows, cols)
@@ -583,15 +592,6 @@ def gguf_to_format(raw: np.ndarray, ggml_type: int, rows: int, cols: int, fmt: s
             dec = gb.decode(raw, ggml_type, rows, cols)
             assert dec.offset is not None
             return _with_float16_scales(dec.q, dec.scale, dec.offset, fmt, ggml_type, rows, cols)
-        if fmt in ("q8", "q8k") and ggml_type in _SYMMETRIC_OFFSET:  # (q - offset) * d as int8 with scale d
-            q = _unpack_nibbles(arrays["qweight"]).astype(np.int16) - _SYMMETRIC_OFFSET[ggml_type]
-            if native == "q5":
-                q += 16 * _unpack_bits(arrays["qhigh"])
-            native, arrays = "q8", {"qweight": q.astype(np.int8), "scale": arrays["scale"]}
-        if native == "q8" and fmt == "q8k":  # every sub-scale 1
-            return arrays | {"sub": np.ones((rows, cols // SUB_GROUP), np.int8)}
-        if native == fmt:
-            return arrays
     return quantize(dequantize_gguf(raw, ggml_type, rows, cols), fmt)
 
 

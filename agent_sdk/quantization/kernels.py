@@ -311,6 +311,23 @@ def _scaled_inputs(x, xs, xg, n, groups):
             )
 
 
+@T.macro
+def _all_blocks(y, xs, xg, n, blocks, rows, groups, tile, column, finish, params, group):
+    """Every block of ``rows`` output rows, in parallel: the token tiles, then the tokens after them."""
+    for rb in T.parallel(blocks):
+        _tiled_tokens(y, xs, xg, n, rb, rows, groups, tile, column, finish, params, group)
+        _single_tokens(y, xs, xg, n, rb, rows, groups, tile, column, finish, params, group)
+
+
+@T.macro
+def _nibble_matmul(x, y, n, n_in, blocks, rows, groups, tile, column, finish, params):
+    """The body of the q4/q5/q4k/q5k kernels: their scaled inputs (:func:`_scaled_inputs`), then every block."""
+    xs = T.decl_buffer((n, n_in), "float32")
+    xg = T.decl_buffer((n, groups), "float32")
+    _scaled_inputs(x, xs, xg, n, groups)
+    _all_blocks(y, xs, xg, n, blocks, rows, groups, tile, column, finish, params, GROUP)
+
+
 @functools.cache
 def _q4_kernel(blocks: int, groups: int, rows: int, n_in: int, n_out: int, tile: int) -> tirx.PrimFunc:
     words = n_in // 8
@@ -327,12 +344,7 @@ def _q4_kernel(blocks: int, groups: int, rows: int, n_in: int, n_out: int, tile:
         n = T.int64()
         x = T.match_buffer(var_x, (n, n_in), "float32")
         y = T.match_buffer(var_y, (n, n_out), "float32")
-        xs = T.decl_buffer((n, n_in), "float32")
-        xg = T.decl_buffer((n, groups), "float32")
-        _scaled_inputs(x, xs, xg, n, groups)
-        for rb in T.parallel(blocks):
-            _tiled_tokens(y, xs, xg, n, rb, rows, groups, tile, _column_q4, _finish_q4, (qweight, scale, minv))
-            _single_tokens(y, xs, xg, n, rb, rows, groups, tile, _column_q4, _finish_q4, (qweight, scale, minv))
+        _nibble_matmul(x, y, n, n_in, blocks, rows, groups, tile, _column_q4, _finish_q4, (qweight, scale, minv))
 
     return q4_matmul
 
@@ -354,13 +366,7 @@ def _q5_kernel(blocks: int, groups: int, rows: int, n_in: int, n_out: int, tile:
         n = T.int64()
         x = T.match_buffer(var_x, (n, n_in), "float32")
         y = T.match_buffer(var_y, (n, n_out), "float32")
-        xs = T.decl_buffer((n, n_in), "float32")
-        xg = T.decl_buffer((n, groups), "float32")
-        _scaled_inputs(x, xs, xg, n, groups)
-        params = (qweight, scale, minv, qhigh)
-        for rb in T.parallel(blocks):
-            _tiled_tokens(y, xs, xg, n, rb, rows, groups, tile, _column_q5, _finish_q4, params)
-            _single_tokens(y, xs, xg, n, rb, rows, groups, tile, _column_q5, _finish_q4, params)
+        _nibble_matmul(x, y, n, n_in, blocks, rows, groups, tile, _column_q5, _finish_q4, (qweight, scale, minv, qhigh))
 
     return q5_matmul
 
@@ -378,9 +384,7 @@ def _q8_kernel(blocks: int, groups: int, rows: int, n_in: int, n_out: int, tile:
         n = T.int64()
         x = T.match_buffer(var_x, (n, n_in), "float32")
         y = T.match_buffer(var_y, (n, n_out), "float32")
-        for rb in T.parallel(blocks):
-            _tiled_tokens(y, x, x, n, rb, rows, groups, tile, _column_q8, _finish_q8, (qweight, scale))
-            _single_tokens(y, x, x, n, rb, rows, groups, tile, _column_q8, _finish_q8, (qweight, scale))
+        _all_blocks(y, x, x, n, blocks, rows, groups, tile, _column_q8, _finish_q8, (qweight, scale), GROUP)
 
     return q8_matmul
 
@@ -401,10 +405,7 @@ def _q8k_kernel(blocks: int, groups: int, rows: int, n_in: int, n_out: int, tile
         n = T.int64()
         x = T.match_buffer(var_x, (n, n_in), "float32")
         y = T.match_buffer(var_y, (n, n_out), "float32")
-        params = (qweight, scale, sub)
-        for rb in T.parallel(blocks):
-            _tiled_tokens(y, x, x, n, rb, rows, subs, tile, _column_q8k, _finish_q8k, params, SUB_GROUP)
-            _single_tokens(y, x, x, n, rb, rows, subs, tile, _column_q8k, _finish_q8k, params, SUB_GROUP)
+        _all_blocks(y, x, x, n, blocks, rows, subs, tile, _column_q8k, _finish_q8k, (qweight, scale, sub), SUB_GROUP)
 
     return q8k_matmul
 
@@ -428,13 +429,7 @@ def _k_kernel(five: bool, blocks: int, groups: int, rows: int, n_in: int, n_out:
         n = T.int64()
         x = T.match_buffer(var_x, (n, n_in), "float32")
         y = T.match_buffer(var_y, (n, n_out), "float32")
-        xs = T.decl_buffer((n, n_in), "float32")
-        xg = T.decl_buffer((n, groups), "float32")
-        _scaled_inputs(x, xs, xg, n, groups)
-        params = (qweight, scale, minv, sub, submin)
-        for rb in T.parallel(blocks):
-            _tiled_tokens(y, xs, xg, n, rb, rows, groups, tile, _column_q4, _finish_k, params)
-            _single_tokens(y, xs, xg, n, rb, rows, groups, tile, _column_q4, _finish_k, params)
+        _nibble_matmul(x, y, n, n_in, blocks, rows, groups, tile, _column_q4, _finish_k, (qweight, scale, minv, sub, submin))
 
     @T.prim_func(private=True)
     def q5k_matmul(
@@ -451,12 +446,6 @@ def _k_kernel(five: bool, blocks: int, groups: int, rows: int, n_in: int, n_out:
         n = T.int64()
         x = T.match_buffer(var_x, (n, n_in), "float32")
         y = T.match_buffer(var_y, (n, n_out), "float32")
-        xs = T.decl_buffer((n, n_in), "float32")
-        xg = T.decl_buffer((n, groups), "float32")
-        _scaled_inputs(x, xs, xg, n, groups)
-        params = (qweight, scale, minv, qhigh, sub, submin)
-        for rb in T.parallel(blocks):
-            _tiled_tokens(y, xs, xg, n, rb, rows, groups, tile, _column_q5, _finish_k, params)
-            _single_tokens(y, xs, xg, n, rb, rows, groups, tile, _column_q5, _finish_k, params)
+        _nibble_matmul(x, y, n, n_in, blocks, rows, groups, tile, _column_q5, _finish_k, (qweight, scale, minv, qhigh, sub, submin))
 
     return q5k_matmul if five else q4k_matmul

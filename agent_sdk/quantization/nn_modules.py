@@ -38,30 +38,23 @@ def dequant_expr(
         return params["qweight"][b, col, r].astype("float32") * (
             params["sub"][b, col // SUB_GROUP, r].astype("float32") * params["scale"][b, col // GROUP, r].astype("float32")
         )
-    if fmt in ("q4k", "q5k"):
+    if fmt in ("q4", "q5", "q4k", "q5k"):
         word = params["qweight"][b, col // 8, r]
         q = (word >> ((col % 8) * 4).astype("uint32")) & tirx.const(0xF, "uint32")
-        g, sup = col // GROUP, col // K_GROUP
-        if fmt == "q5k":
-            k = col % GROUP
-            at = tirx.Select(k % 8 < 7, 4 * (k % 8) + 4 + k // 8, k // 8)  # formats.Q5_HIGH_BIT
-            q = q | (((params["qhigh"][b, g, r] >> at.astype("uint32")) & tirx.const(1, "uint32")) << tirx.const(4, "uint32"))
-        s = params["sub"][b, g, r].astype("float32") * params["scale"][b, sup, r].astype("float32")
-        m = params["submin"][b, g, r].astype("float32") * params["minv"][b, sup, r].astype("float32")
-        return q.astype("float32") * s - m
-    if fmt in ("q4", "q5"):
-        word = params["qweight"][b, col // 8, r]
-        shift = ((col % 8) * 4).astype("uint32")
-        q = (word >> shift) & tirx.const(0xF, "uint32")
         g = col // GROUP
-        if fmt == "q5":
+        if fmt in ("q5", "q5k"):
             k = col % GROUP
             at = tirx.Select(k % 8 < 7, 4 * (k % 8) + 4 + k // 8, k // 8)  # formats.Q5_HIGH_BIT
             high = (params["qhigh"][b, g, r] >> at.astype("uint32")) & tirx.const(1, "uint32")
             q = q | (high << tirx.const(4, "uint32"))
-        return q.astype("float32") * params["scale"][b, g, r].astype("float32") + params["minv"][b, g, r].astype(
-            "float32"
-        )
+
+        def f32(name: str, i: tirx.PrimExpr) -> tirx.PrimExpr:
+            return params[name][b, i, r].astype("float32")
+
+        if fmt in ("q4", "q5"):
+            return q.astype("float32") * f32("scale", g) + f32("minv", g)
+        sup = col // K_GROUP  # K layouts: the group's 6-bit integers times the super-block's float16 scales
+        return q.astype("float32") * (f32("sub", g) * f32("scale", sup)) - f32("submin", g) * f32("minv", sup)
     raise ValueError(f"unknown weight format {fmt!r}")
 
 

@@ -29,7 +29,7 @@ from agent_sdk.models.checkpoint_io import (
     tensor_shape_problems,
 )
 from agent_sdk.models.gemma3.gemma3_config import DEFAULT_LOCAL_ROPE_THETA, Gemma3Config, default_layer_types
-from agent_sdk.models.gguf_source import TensorSource, layer_sources
+from agent_sdk.models.gguf_source import TensorSource, layer_sources, module_params
 from agent_sdk.models.gguf_tokenizer import gguf_tokenizer
 from agent_sdk.models.mobilellm import mobilellm_loader as llama_io
 from agent_sdk.models.mobilellm.mobilellm_loader import Checkpoint
@@ -276,12 +276,7 @@ def build_params(
     out: dict[str, np.ndarray] = {}
 
     def put(prefix: str, names: list[str]) -> None:
-        """Stores the tensors ``names`` (fused along the output rows) as the module ``prefix``."""
-        fmt = (layouts or {}).get(prefix) or (embed_fmt if prefix in ("embed_tokens", "lm_head") else linear_fmt)
-        parts = [t[n].as_format(fmt) for n in names]
-        arrays = {k: np.concatenate([p[k] for p in parts], axis=0) for k in parts[0]} if len(parts) > 1 else parts[0]
-        for suffix, arr in qf.pack_rows(arrays, fmt).items():
-            out[f"{prefix}.{suffix}"] = np.ascontiguousarray(arr)
+        out.update(module_params(t, prefix, names, qf.module_format(prefix, linear_fmt, embed_fmt, layouts or {})))
 
     def norm(name: str) -> np.ndarray:
         return (t[name].as_float() + np.float32(1.0)).astype(np.float32)  # Gemma: x * (1 + w)

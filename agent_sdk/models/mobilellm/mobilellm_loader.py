@@ -26,7 +26,7 @@ from agent_sdk.models.checkpoint_io import (
     read_hf_weights,
     tensor_shape_problems,
 )
-from agent_sdk.models.gguf_source import TensorSource, layer_sources
+from agent_sdk.models.gguf_source import TensorSource, layer_sources, module_params
 from agent_sdk.models.gguf_tokenizer import gguf_tokenizer
 from agent_sdk.models.mobilellm.mobilellm_config import MobileLLMConfig
 from agent_sdk.quantization import formats as qf
@@ -431,12 +431,7 @@ def build_params(
     out: dict[str, np.ndarray] = {}
 
     def put(prefix: str, names: list[str]) -> None:
-        """Stores the tensors ``names`` (fused along the output rows) as the module ``prefix``."""
-        fmt = (layouts or {}).get(prefix) or (embed_fmt if prefix in ("embed_tokens", "lm_head") else linear_fmt)
-        parts = [t[n].as_format(fmt) for n in names]
-        arrays = {k: np.concatenate([p[k] for p in parts], axis=0) for k in parts[0]} if len(parts) > 1 else parts[0]
-        for suffix, arr in qf.pack_rows(arrays, fmt).items():
-            out[f"{prefix}.{suffix}"] = np.ascontiguousarray(arr)
+        out.update(module_params(t, prefix, names, qf.module_format(prefix, linear_fmt, embed_fmt, layouts or {})))
 
     put("embed_tokens", ["model.embed_tokens.weight"])
     for i in range(cfg.num_hidden_layers):
