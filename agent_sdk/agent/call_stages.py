@@ -11,7 +11,8 @@ editing the others:
 - processors: :func:`stop_bias` (end after a call rather than invent
   another), :func:`value_bias` (keep and copy what the request says);
 - post-steps: :func:`rerank` (values by whole-value likelihood),
-  :func:`parse` (the calls out of the text), :func:`dedupe` (exact
+  :func:`parse` (the calls out of the text), :func:`said` (durations and
+  times of day the request says in words, in the tool's form), :func:`dedupe` (exact
   repeats), :func:`auto_decision` (``auto`` keeps a likely call only),
   :func:`skip_answered` (a call already answered in the conversation does not
   win over answering).
@@ -32,6 +33,7 @@ from agent_sdk.agent.call_format import CallFormat
 from agent_sdk.agent.copy_bias import CopyBias
 from agent_sdk.agent.request_features import copy_coverage
 from agent_sdk.agent.rerank import rerank_values
+from agent_sdk.agent.spoken_values import said_values
 from agent_sdk.constrain.grammar import GrammarEngine
 from agent_sdk.errors import AgentSDKError
 from agent_sdk.runtime.engine import Engine, Generation, LogitsProcessor
@@ -51,6 +53,7 @@ __all__ = [
     "dedupe",
     "parse",
     "rerank",
+    "said",
     "skip_answered",
     "stop_bias",
     "value_bias",
@@ -205,6 +208,14 @@ def parse(ctx: CallContext, draft: CallDraft) -> CallDraft:
     """Reads the calls out of the draft's text (none when ``max_tokens`` cut it short)."""
     parsed = ctx.call_format.parse(draft.text, known_tools={t["name"] for t in ctx.tools})
     return dataclasses.replace(draft, calls=[(c.name, dict(c.arguments)) for c in parsed.calls])
+
+
+def said(ctx: CallContext, draft: CallDraft) -> CallDraft:
+    """Puts the durations and times of day the request states into the calls (:mod:`agent_sdk.agent.spoken_values`)."""
+    if not ctx.request or not draft.calls:
+        return draft
+    calls, changed = said_values(draft.calls, ctx.tools, ctx.request)
+    return dataclasses.replace(draft, calls=calls) if changed else draft
 
 
 def call_key(name: str, arguments: Any) -> str:

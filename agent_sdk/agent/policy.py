@@ -20,6 +20,7 @@ from agent_sdk.agent.call_stages import (
     dedupe,
     parse,
     rerank,
+    said,
     skip_answered,
     stop_bias,
     value_bias,
@@ -41,7 +42,7 @@ TOOL_CHOICES = ("auto", "required", "none")
 PARALLEL_BIAS = 2.0
 
 DEFAULT_PROCESSORS: tuple[ProcessorFactory, ...] = (stop_bias, value_bias)
-DEFAULT_POST_STEPS: tuple[PostStep, ...] = (rerank, parse, dedupe, auto_decision, skip_answered)
+DEFAULT_POST_STEPS: tuple[PostStep, ...] = (rerank, parse, said, dedupe, auto_decision, skip_answered)
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,9 @@ class CallPolicy:
             (:class:`~agent_sdk.agent.rerank.ValueRerank`); None: greedy values.
         skip_answered: In ``auto``, a call identical to one already answered
             in the conversation does not win over answering.
+        said_values: Durations and times of day the request says in words
+            replace the model's reading of them
+            (:func:`~agent_sdk.agent.call_stages.said`).
         strict_tools: A tool whose schema the grammar engine cannot use is an
             error (default: it is repaired when unambiguous, else left out
             with a :class:`~agent_sdk.errors.ToolSchemaWarning`).
@@ -76,6 +80,7 @@ class CallPolicy:
     value_bias: ValueBias | None = DEFAULT_VALUE_BIAS
     rerank: ValueRerank | None = DEFAULT_RERANK
     skip_answered: bool = True
+    said_values: bool = True
     strict_tools: bool = False
     processors: tuple[ProcessorFactory, ...] = DEFAULT_PROCESSORS
     post_steps: tuple[PostStep, ...] = DEFAULT_POST_STEPS
@@ -107,8 +112,9 @@ class CallPolicy:
         return self if threshold is None else self.replace(auto=dataclasses.replace(self.auto, threshold=threshold))
 
     def active_post_steps(self) -> tuple[PostStep, ...]:
-        """The post-steps this policy runs (``skip_answered`` left out when switched off)."""
-        return tuple(s for s in self.post_steps if self.skip_answered or s is not skip_answered)
+        """The post-steps this policy runs (``skip_answered`` and ``said`` left out when switched off)."""
+        off = {s for s, on in ((skip_answered, self.skip_answered), (said, self.said_values)) if not on}
+        return tuple(s for s in self.post_steps if s not in off)
 
 
 DEFAULT_POLICY = CallPolicy()

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+from agent_sdk.agent.spoken import duration_seconds, parse_clock, spoken_clocks, spoken_durations, spoken_numbers
 from agent_sdk.agent.words import GENERIC_PARAMETER_WORDS, name_words, same_word
 
 __all__ = ["MIN_PLURAL_LEN", "copy_coverage", "mentioned", "word_starts", "written_numbers"]
@@ -76,12 +77,17 @@ def _leaves(value: Any) -> list[Any]:
 
 
 def copy_coverage(arguments: Sequence[dict[str, Any]], source: str) -> float:
-    """The share of a call's argument values that are written in ``source``.
+    """The share of a call's argument values that are stated in ``source``.
 
     A call that fits the request mostly takes its values from it; a call
     forced onto a request the tools do not fit has to invent them. Leaf
     values are compared as text, case-insensitively (numbers also against
     the request without thousands separators); booleans are not counted.
+    What people say counts as well as what they write
+    (:mod:`~agent_sdk.agent.spoken`): a number said in words ("seventy
+    five" for ``75``), a duration in minutes ("two hours" for ``120``), and a
+    time of day in any form ("six thirty am" or "half past six in the
+    morning" for ``"6:30 am"``).
 
     Args:
         arguments: The calls' argument objects.
@@ -98,10 +104,24 @@ def copy_coverage(arguments: Sequence[dict[str, Any]], source: str) -> float:
     leaves = [x for args in arguments for x in _leaves(args) if not isinstance(x, bool) and x is not None]
     if not leaves:
         return 1.0
+    said_numbers: set[int] | None = None
+    said_clocks = None
     hits = 0
     for x in leaves:
         if isinstance(x, float) and x.is_integer():
             x = int(x)
         text = str(x).lower()
-        hits += bool(text) and (text in low or text in bare)
+        if text and (text in low or text in bare):
+            hits += 1
+        elif isinstance(x, int):
+            if said_numbers is None:
+                said_numbers = set(spoken_numbers(source))
+                for parts in spoken_durations(source):
+                    seconds = duration_seconds(parts)
+                    said_numbers |= {int(seconds // u) for u in (1, 60) if seconds % u == 0}
+            hits += x in said_numbers
+        elif isinstance(x, str) and (clock := parse_clock(x)) is not None:
+            if said_clocks is None:
+                said_clocks = spoken_clocks(source)
+            hits += any(clock.same_as(c) for c in said_clocks)
     return hits / len(leaves)

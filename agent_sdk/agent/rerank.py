@@ -32,6 +32,7 @@ import numpy as np
 from agent_sdk.agent.call_format import HERMES, CallFormat
 from agent_sdk.agent.json_cursor import ArgumentCursor
 from agent_sdk.agent.request_features import written_numbers
+from agent_sdk.agent.spoken import spoken_numbers
 from agent_sdk.agent.token_index import TokenIndex
 
 __all__ = [
@@ -182,19 +183,13 @@ def _types(schema: dict[str, Any]) -> set[str]:
     return set(t) if isinstance(t, list) else {t} if isinstance(t, str) else set()
 
 
-_NUMBER_WORDS = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
-    "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "hundred": 100,
-}
-
-
 def request_numbers(request: str) -> list[str]:
     """Numbers the request states, as JSON writes them: digits (separators dropped,
-    scale words applied: "8.5 million" is ``8500000``) and number words ("five" is ``5``)."""
+    scale words applied: "8.5 million" is ``8500000``) and number words ("seventy five" is ``75``)."""
     found = list(dict.fromkeys(written_numbers(request)))
-    for word in re.findall(r"[a-z]+", request.lower()):
-        if word in _NUMBER_WORDS and str(_NUMBER_WORDS[word]) not in found:
-            found.append(str(_NUMBER_WORDS[word]))
+    for n in spoken_numbers(request):
+        if str(n) not in found:
+            found.append(str(n))
     return found
 
 

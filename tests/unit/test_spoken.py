@@ -1,0 +1,201 @@
+"""Spoken numbers, times of day and durations (agent_sdk/agent/spoken.py), and what they change downstream."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from agent_sdk.agent.request_features import copy_coverage
+from agent_sdk.agent.rerank import request_numbers
+from agent_sdk.agent.spoken import Clock, parse_clock, spoken_clocks, spoken_minutes, spoken_numbers
+from agent_sdk.agent.spoken_values import parameter_unit, render_clock, said_values
+from agent_sdk.tune.examples import _clock_words
+from agent_sdk.tune.phrasing import number_words
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("bathroom light to seventy five percent", [75]),
+    ("twenty-five", [25]),
+    ("a hundred and five people", [105]),
+    ("one thousand two hundred", [1200]),
+    ("two to three eggs", [2, 3]),
+    ("six oh five", [6, 5]),  # "oh" only inside a time, never a number of its own
+    ("oh no", []),
+    ("hundred", []),  # a scale word needs a number or "a" before it
+    ("the one in the kitchen", [1]),
+])
+def test_spoken_numbers(text: str, want: list[int]) -> None:
+    assert spoken_numbers(text) == want
+
+
+def test_spoken_numbers_read_back_what_the_generator_spells() -> None:
+    """number_words (tune/phrasing.py, written separately) spells; spoken_numbers must read every spelling back."""
+    for n in list(range(121)) + [199, 250, 999, 1000, 1001, 2500, 9999]:
+        for hyphen in (False, True):
+            said = number_words(n, hyphen=hyphen)
+            assert spoken_numbers(said) == [n], said
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("wake me up at six thirty am", Clock(6, 30, True)),
+    ("i need to be up at quarter past seven in the morning", Clock(7, 15, True)),
+    ("set an alarm for quarter to six in the morning", Clock(5, 45, True)),
+    ("twenty to eight tonight", Clock(19, 40, True)),
+    ("six oh five pm", Clock(18, 5, True)),
+    ("alarm at 7 am", Clock(7, 0, True)),
+    ("set it for 6:30am please", Clock(6, 30, True)),
+    ("at 18:45", Clock(18, 45, True)),
+    ("seven o'clock", Clock(7, 0, False)),
+    ("half past six", Clock(6, 30, False)),
+    ("alarm at 7", Clock(7, 0, False)),
+    ("quarter to one", Clock(12, 45, False)),
+    ("twelve noon", Clock(12, 0, True)),
+    ("at midnight", Clock(0, 0, True)),
+    ("ten p.m.", Clock(22, 0, True)),
+])
+def test_spoken_clocks(text: str, want: Clock) -> None:
+    assert spoken_clocks(text) == [want]
+
+
+@pytest.mark.parametrize("text", [
+    "set a timer for seven minutes", "two to three eggs", "turn it up to five", "i have 7 cats", "six",
+])
+def test_not_a_time(text: str) -> None:
+    assert spoken_clocks(text) == []
+
+
+def test_spoken_clocks_read_back_what_the_generator_says() -> None:
+    """Every phrasing tune's generator gives a time (tune/examples.py) is read back as the digits it targets."""
+    rng = random.Random(0)
+    seen = 0
+    for hour in range(24):
+        for minute in range(0, 60, 5):
+            for _ in range(4):
+                got = _clock_words(f"{hour}:{minute:02d}", rng)
+                if got is None:
+                    continue
+                said, target = got
+                want = parse_clock(target)
+                assert want is not None, target
+                clocks = spoken_clocks(f"wake me at {said}")
+                assert any(want.same_as(c) for c in clocks), (said, target, clocks)
+                seen += 1
+    assert seen > 500
+
+
+@pytest.mark.parametrize(("value", "want"), [
+    ("7 am", Clock(7, 0, True)), ("6:30 pm", Clock(18, 30, True)), ("12 am", Clock(0, 0, True)),
+    ("12 pm", Clock(12, 0, True)), ("18:45", Clock(18, 45, True)), ("7:05a.m.", Clock(7, 5, True)),
+    ("8:30", Clock(8, 30, False)), ("seven", None), ("7", None), ("13 pm", None), ("7:75 am", None), ("", None),
+])
+def test_parse_clock(value: str, want: Clock | None) -> None:
+    assert parse_clock(value) == want
+
+
+def test_same_as_leaves_an_unknown_half_of_the_day_open() -> None:
+    assert Clock(6, 30, False).same_as(Clock(18, 30, True))
+    assert Clock(6, 30, False).same_as(Clock(6, 30, True))
+    assert not Clock(6, 30, True).same_as(Clock(18, 30, True))
+    assert not Clock(6, 30, False).same_as(Clock(6, 15, False))
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("countdown two hours", [120]), ("an hour and a half", [90]), ("half an hour", [30]),
+    ("twenty five minutes", [25]), ("set it to 90 minutes", [90]), ("a timer for an hour", [60]),
+    ("1 hour and 20 minutes", [80]), ("a 5 minute timer and a 10 minute one", [5, 10]), ("hours of fun", []),
+])
+def test_spoken_minutes(text: str, want: list[int]) -> None:
+    assert spoken_minutes(text) == want
+
+
+@pytest.mark.parametrize(("arguments", "request_text", "want"), [
+    ({"time": "6:30 am"}, "wake me up at six thirty am", 1.0),
+    ({"time": "7:15 am"}, "quarter past seven in the morning", 1.0),
+    ({"time": "7:30 am"}, "quarter past seven in the morning", 0.0),
+    ({"time": "6:30 pm"}, "wake me up at six thirty am", 0.0),
+    ({"room": "bathroom", "percent": 75}, "bathroom light to seventy five percent please", 1.0),
+    ({"room": "bathroom", "percent": 70}, "bathroom light to seventy five percent please", 0.5),
+    ({"minutes": 5}, "remind me in five minutes", 1.0),
+    ({"minutes": 120}, "countdown two hours", 1.0),
+    ({"minutes": 30}, "start a timer for an hour", 0.0),
+    ({"item": "7 am"}, "buy seven apples", 0.0),  # a clock-like string needs a time of day, not a number
+])
+def test_copy_coverage_counts_what_is_said(arguments: dict, request_text: str, want: float) -> None:
+    assert copy_coverage([arguments], request_text) == want
+
+
+def test_request_numbers_read_compound_number_words() -> None:
+    assert request_numbers("set it to seventy five, or 80") == ["80", "75"]
+
+
+_TOOLS = [
+    {"name": "set_timer", "parameters": {"type": "object", "properties": {
+        "minutes": {"type": "integer", "minimum": 0, "maximum": 1440}, "seconds": {"type": "integer"}}}},
+    {"name": "wait", "parameters": {"type": "object", "properties": {"timeout_seconds": {"type": "number"}}}},
+    {"name": "set_alarm", "parameters": {"type": "object", "properties": {"time": {"type": "string"}}}},
+    {"name": "set_slot", "parameters": {"type": "object", "properties": {
+        "time": {"type": "string", "pattern": "^[0-9:]+$"}, "min_price": {"type": "integer"}}}},
+]
+
+
+@pytest.mark.parametrize(("call", "request_text", "want"), [
+    (("set_timer", {"minutes": 2}), "countdown two hours", {"minutes": 120}),
+    (("set_timer", {"minutes": 30}), "start a timer for an hour", {"minutes": 60}),
+    (("set_timer", {"minutes": 1}), "timer for 1 minute 30 seconds", {"minutes": 1, "seconds": 30}),
+    (("set_timer", {"minutes": 1}), "a minute and a half", {"minutes": 1}),  # 1.5 is not an integer: unchanged
+    (("set_timer", {"minutes": 2}), "timer for two days", {"minutes": 2}),  # not a unit we read
+    (("set_timer", {"minutes": 5}), "set it for 30 hours", {"minutes": 5}),  # 1800 > maximum: unchanged
+    (("wait", {"timeout_seconds": 2}), "wait up to two minutes", {"timeout_seconds": 120}),
+    (("set_alarm", {"time": "7:30 am"}), "quarter past seven in the morning", {"time": "7:15 am"}),
+    (("set_alarm", {"time": "6 AM"}), "set an alarm for quarter to six in the morning", {"time": "5:45 AM"}),
+    (("set_alarm", {"time": "6:30 pm"}), "half past six", {"time": "6:30 pm"}),  # the same time: kept
+    (("set_alarm", {"time": "18:00"}), "wake me at six thirty", {"time": "18:30"}),
+    (("set_alarm", {"time": "dinner"}), "half past six", {"time": "dinner"}),  # not a clock: kept
+    (("set_alarm", {"time": "7 am"}), "at 7 am or 8 am", {"time": "7 am"}),  # two times: kept
+    (("set_slot", {"time": "7:30", "min_price": 3}), "quarter past seven, 3 minutes", {"time": "7:30", "min_price": 3}),
+])
+def test_said_values(call: tuple[str, dict], request_text: str, want: dict) -> None:
+    (got,), changed = said_values([call], _TOOLS, request_text)
+    assert got == (call[0], want)
+    assert changed == sum(want.get(k) != call[1].get(k) for k in want)
+
+
+def test_said_values_leave_two_durations_alone() -> None:
+    calls = [("set_timer", {"minutes": 5}), ("set_timer", {"minutes": 5})]
+    assert said_values(calls, _TOOLS, "a 5 minute timer and a 10 minute one") == (calls, 0)
+
+
+@pytest.mark.parametrize(("name", "schema", "want"), [
+    ("minutes", {"type": "integer"}, 60), ("timeout_seconds", {"type": "number"}, 1), ("hours", {"type": "integer"}, 3600),
+    ("min_price", {"type": "integer"}, None), ("minutes", {"type": "string"}, None),
+    ("minutes", {"type": "integer", "enum": [1, 5]}, None), ("seconds_per_minute", {"type": "integer"}, None),
+])
+def test_parameter_unit(name: str, schema: dict, want: int | None) -> None:
+    assert parameter_unit(name, schema) == want
+
+
+def test_render_clock_keeps_the_written_style() -> None:
+    assert render_clock(Clock(7, 15, True), "07:30") == "07:15"
+    assert render_clock(Clock(19, 5, True), "7PM") == "7:05PM"
+    assert render_clock(Clock(7, 0, True), "6:30 a.m.") == "7:00 a.m."
+    assert render_clock(Clock(6, 30, False), "7 pm") == "6:30 pm"
+    assert render_clock(Clock(7, 0, True), "dinner") is None
+
+
+def test_hostile_requests_are_read_without_error() -> None:
+    rng = random.Random(3)
+    words = ["quarter", "past", "to", "half", "an", "hour", "a", "and", "oh", "twelve", "am", "p", "m", "7", ":", "12:99",
+             "99:00", "hundred", "thousand", "-", "minutes", "in", "the", "morning", "ünïcode", "\x00", "noon"]
+    for _ in range(200):
+        text = " ".join(rng.choice(words) for _ in range(rng.randint(0, 40)))
+        for clock in spoken_clocks(text):
+            assert 0 <= clock.hour <= 23 and 0 <= clock.minute <= 59
+        spoken_numbers(text)
+        spoken_minutes(text)
+        said_values([("set_alarm", {"time": "7 am"}), ("set_timer", {"minutes": 3})], _TOOLS, text)
+    big = "quarter past seven and a half hours " * 5000  # 180 KB
+    assert spoken_clocks(big)[0] == Clock(7, 15, False)
+    assert said_values([("set_alarm", {"time": "7 am"})], _TOOLS, big)[1] == 1
