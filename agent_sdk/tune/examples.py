@@ -474,8 +474,21 @@ def _number_value(p: _Param, n: float) -> int | float:
     return int(n) if p.kind == "integer" or float(n).is_integer() and p.kind == "integer" else n
 
 
+# How people say the ends and the middle of a 0-100 percent range ("lights at half", "volume all the way up").
+_PERCENT_WORDS = {
+    50: ["half", "half way", "fifty fifty"],
+    100: ["full", "max", "maximum", "all the way up", "as high as it goes", "full blast", "a hundred"],
+    0: ["zero", "nothing", "all the way down"],
+}
+
+# Share of 0 / 50 / 100 percent values said with the words above.
+_PERCENT_WORDS_RATE = 0.5
+
+
 def _spoken_quantity(p: _Param, n: float, rng: random.Random) -> str:
     said = _say_number(n, rng)
+    if p.unit == "percent" and p.lo == 0 and p.hi == 100 and int(n) in _PERCENT_WORDS and rng.random() < _PERCENT_WORDS_RATE:
+        return rng.choice(_PERCENT_WORDS[int(n)])
     if p.unit == "percent":
         if said.isdigit() and rng.random() < 0.3:
             return f"{said}%"
@@ -740,7 +753,9 @@ def _special_frames(tool: _Tool, obj: str, loc: str, obj_v: str, qty: str, time:
                 (f"make the {loc} lights {qty}", True), (f"turn the {loc} lights to {qty}", True),
                 (f"put the lights in the {loc} at {qty}", True), (f"{loc} brightness {qty}", False),
                 (f"change the {loc} brightness to {qty}", True), (f"lights in the {loc} to {qty}", False),
-                (f"I want the {loc} at {qty} brightness", False)]
+                (f"I want the {loc} at {qty} brightness", False), (f"{loc} lights down to {qty}", False),
+                (f"{loc} lights up to {qty}", False), (f"bring the {loc} lights down to {qty}", True),
+                (f"turn the {loc} lights up to {qty}", True), (f"{loc} light at {qty}", False)]
     if "volume" in words and qty:
         out += [(f"volume {qty}", False), (f"volume to {qty}", False), (f"turn the volume to {qty}", True),
                 (f"turn it up to {qty}", True), (f"turn it down to {qty}", True), (f"make it {qty} loud", True),
@@ -754,7 +769,7 @@ def _special_frames(tool: _Tool, obj: str, loc: str, obj_v: str, qty: str, time:
                 (f"make an alarm for {time}", True), (f"set an alarm at {time}", True),
                 (f"wake me tomorrow at {time}", True), (f"put an alarm on for {time}", True),
                 (f"set the alarm to {time}", True), (f"I want to wake up at {time}", False),
-                (f"set an alarm for tomorrow at {time}", True), (f"alarm for {time} tomorrow morning", False),
+                (f"set an alarm for tomorrow at {time}", True),
                 (f"I need an alarm at {time}", False), (f"{time} wake up call", False),
                 (f"make sure I'm up by {time}", True), (f"get me up by {time}", True),
                 (f"wake up call at {time}", False), (f"can I get an alarm for {time}", False),
@@ -762,6 +777,8 @@ def _special_frames(tool: _Tool, obj: str, loc: str, obj_v: str, qty: str, time:
                 (f"remember to wake me at {time}", True), (f"set an alarm to go off at {time}", True),
                 (f"I'd like to be woken up at {time}", False), (f"alarm {time}", False),
                 (f"need to get up at {time} tomorrow", False), (f"wake me up {time}", True)]
+        if not re.search(r"\b(pm|p\.m\.|afternoon|evening|night|tonight|noon|midday|midnight)\b", time):
+            out.append((f"alarm for {time} tomorrow morning", False))  # not "two in the afternoon tomorrow morning"
     if "timer" in words and dur and fam in ("create", "set"):
         out += [(f"time {dur}", True), (f"count down {dur}", True), (f"countdown {dur}", False),
                 (f"start a countdown for {dur}", True), (f"timer {dur}", False), (f"{_as_modifier(dur, rng)} timer", False),
