@@ -433,6 +433,8 @@ def _policy(args: argparse.Namespace) -> Any:
         changes["value_bias"] = None
     if getattr(args, "no_rerank", False):
         changes["rerank"] = None
+    if getattr(args, "no_spoken_values", False):
+        changes["spoken_values"] = False
     if getattr(args, "strict_tools", False):
         changes["strict_tools"] = True
     return DEFAULT_POLICY.replace(**changes).with_threshold(getattr(args, "auto_threshold", None))
@@ -458,6 +460,9 @@ def _add_policy_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-value-bias", action="store_true", help="no bias towards argument values from the request")
     p.add_argument("--no-rerank", action="store_true",
                    help="keep the greedy argument values (no re-ranking against the request's spans and numbers)")
+    p.add_argument("--no-spoken-values", action="store_true",
+                   help="keep the model's reading of durations and times of day the request says in words "
+                        "(default: 'two hours' is minutes=120, 'quarter past seven am' is '7:15 am')")
     p.add_argument("--strict-tools", action="store_true",
                    help="fail when a tool's schema cannot be turned into a call grammar (default: leave that tool "
                         "out with a warning saying why; the other tools stay callable)")

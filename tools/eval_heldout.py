@@ -39,6 +39,8 @@ def main() -> int:
     p.add_argument("--parallel-bias", type=float, default=None,
                    help="nats another parallel call must beat ending by (default: the SDK's, 2.0)")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--no-spoken-values", action="store_true",
+                   help="keep the model's reading of durations and times said in words (ablation)")
     p.add_argument("--misses", action="store_true", help="print every wrong answer")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
@@ -48,6 +50,8 @@ def main() -> int:
     policy = DEFAULT_POLICY.replace(tool_choice=args.tool_choice).with_threshold(args.auto_threshold)
     if args.parallel_bias is not None:
         policy = policy.replace(parallel_bias=args.parallel_bias)
+    if args.no_spoken_values:
+        policy = policy.replace(spoken_values=False)
     score = score_heldout(engine, specs, rows, policy=policy)
     if args.misses:
         for m in score.misses:

@@ -62,7 +62,7 @@ class CallPolicy:
             (:class:`~agent_sdk.agent.rerank.ValueRerank`); None: greedy values.
         skip_answered: In ``auto``, a call identical to one already answered
             in the conversation does not win over answering.
-        said_values: Durations and times of day the request says in words
+        spoken_values: Durations and times of day the request says in words
             replace the model's reading of them
             (:func:`~agent_sdk.agent.call_stages.said`).
         strict_tools: A tool whose schema the grammar engine cannot use is an
@@ -80,7 +80,7 @@ class CallPolicy:
     value_bias: ValueBias | None = DEFAULT_VALUE_BIAS
     rerank: ValueRerank | None = DEFAULT_RERANK
     skip_answered: bool = True
-    said_values: bool = True
+    spoken_values: bool = True
     strict_tools: bool = False
     processors: tuple[ProcessorFactory, ...] = DEFAULT_PROCESSORS
     post_steps: tuple[PostStep, ...] = DEFAULT_POST_STEPS
@@ -113,7 +113,7 @@ class CallPolicy:
 
     def active_post_steps(self) -> tuple[PostStep, ...]:
         """The post-steps this policy runs (``skip_answered`` and ``said`` left out when switched off)."""
-        off = {s for s, on in ((skip_answered, self.skip_answered), (said, self.said_values)) if not on}
+        off = {s for s, on in ((skip_answered, self.skip_answered), (said, self.spoken_values)) if not on}
         return tuple(s for s in self.post_steps if s not in off)
 
 
