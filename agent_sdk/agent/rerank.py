@@ -229,6 +229,15 @@ def quoted(request: str) -> list[str]:
     return list(dict.fromkeys(m.group(2).strip() for m in _QUOTED.finditer(request) if m.group(2).strip()))
 
 
+def _said(value: str, low_request: str) -> bool:
+    return bool(value) and re.search(rf"(?<![\w]){re.escape(value.lower())}(?![\w])", low_request) is not None
+
+
+def _alone_in_request(written: str, others: Sequence[str], low_request: str) -> bool:
+    """Whether the request says ``written`` as a whole word or phrase and none of ``others``."""
+    return _said(written, low_request) and not any(_said(o, low_request) for o in others)
+
+
 def _ending_scores(first: np.ndarray, ids: list[int], rows: np.ndarray, end_ids: np.ndarray) -> list[float]:
     """log P(the value is ``ids[:k]`` and ends there), for each k.
 
@@ -304,6 +313,8 @@ def rerank_values(
         written_ids = tok.encode(written) if written else []
         if not groups or not written_ids:
             continue
+        if each and slot.kind == "string" and _alone_in_request(written, [c for grp in groups for c in grp], low_request):
+            continue  # the request names this enum value and no other: nothing to compare it with
         if slot.kind == "string" and not each and written.strip().lower() in low_request and len(written.split()) > opts.max_words:
             continue  # a longer copy of the request than any span: keep it whole
         prefix = prompt_ids + tok.encode(text[:slot.start])

@@ -228,3 +228,46 @@ def test_auto_scores_without_running_the_head_over_forced_tokens(smollm2_engine:
     assert skipped and all(cheap.forced_flags[i] for i in skipped)  # only forced tokens go uncomputed
     for a, b in zip(lp_cheap, lp_full):
         assert math.isnan(a) or a == pytest.approx(b, abs=1e-3)
+
+
+@tool
+def switch_lights(room: Literal["kitchen", "bedroom", "living room", "bathroom"], on: bool) -> str:
+    """Switch the lights in a room on or off.
+
+    Args:
+        room: The room.
+        on: True to switch on.
+    """
+    return f"{room} {'on' if on else 'off'}"
+
+
+def test_rerank_skips_an_enum_value_the_request_names_alone(smollm2_engine: Engine) -> None:
+    """An enum value the request names, with no other value of that enum in it, is not re-scored (no forks:
+    the call path's re-ranking time on most voice commands); one named beside another still is."""
+    from agent_sdk.agent.step import decode_calls
+
+    agent = Agent(smollm2_engine, tools=[switch_lights], tool_choice="required")
+    backend = LocalBackend(smollm2_engine)
+    policy = DEFAULT_POLICY.replace(tool_choice="required", parallel=False)
+    calls_made: list[int] = []
+    real = smollm2_engine.continuation_logits
+
+    def counting(prefix, continuations):  # the real engine, counted
+        calls_made.append(len(continuations))
+        return real(prefix, continuations)
+
+    results = {}
+    for request in ("Turn on the kitchen lights", "Turn on the kitchen lights, not the bedroom ones"):
+        prompt = smollm2_engine.tokenizer.encode(
+            backend.prompt_text([{"role": "user", "content": request}], agent.tool_specs, None))
+        calls_made.clear()
+        smollm2_engine.continuation_logits = counting  # type: ignore[method-assign]
+        try:
+            step = decode_calls(smollm2_engine, prompt, agent.tool_specs, policy=policy, max_tokens=64, request=request)
+        finally:
+            del smollm2_engine.continuation_logits
+        results[request] = (step.calls, list(calls_made))
+    calls, forks = results["Turn on the kitchen lights"]
+    assert calls == [("switch_lights", {"room": "kitchen", "on": True})] and forks == []
+    calls, forks = results["Turn on the kitchen lights, not the bedroom ones"]
+    assert calls[0][1]["room"] in ("kitchen", "bedroom") and forks, forks

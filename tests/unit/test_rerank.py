@@ -79,3 +79,14 @@ def test_quoted_text_is_a_candidate_however_long() -> None:
     assert quoted("It's John's car, don't worry") == []  # apostrophes are not quotes
     groups, _ = _candidates({"type": "string"}, review, ValueRerank(max_words=2), "string")
     assert ["I love the food here! It's always fresh and delicious."] in groups
+
+
+def test_an_enum_value_said_alone() -> None:
+    from agent_sdk.agent.rerank import _alone_in_request
+
+    others = ["bedroom", "living room", "bathroom"]
+    assert _alone_in_request("kitchen", others, "turn on the kitchen lights")
+    assert not _alone_in_request("kitchen", others, "kitchen and bedroom lights")
+    assert not _alone_in_request("room", ["bedroom"], "the bedroom")  # whole words only
+    assert not _alone_in_request("kitchen", others, "turn on the lights")
+    assert not _alone_in_request("living room", ["room"], "living room lights")  # "room" is said too: not alone
