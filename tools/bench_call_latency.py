@@ -16,7 +16,7 @@ times each from ``agent.stream(command)`` to the executed call (the
     mask / grammar / accept   the grammar mask, forced-token lookups, matcher advances (and detokenizing)
     logits_processor  value bias and stop bias
     sample            picking the token
-    rerank, parse, dedupe, auto_decision, skip_answered   the call's post-steps (their model forks included)
+    rerank, parse, said, dedupe, auto_decision, skip_answered   the call's post-steps (their model forks included)
     tool              executing the call
     overhead          the rest: Python between the phases
 
@@ -62,7 +62,7 @@ COMMANDS = 24  # the first commands of the file that mean a call: short, one cal
 EXTRA_TOOLS_SEED = 0
 PHASE_ORDER = (
     "retrieval", "prompt", "grammar_setup", "prefill", "decode", "jump_forward", "mask", "grammar", "accept",
-    "logits_processor", "sample", "rerank", "parse", "dedupe", "auto_decision", "skip_answered", "tool", "overhead",
+    "logits_processor", "sample", "rerank", "parse", "said", "dedupe", "auto_decision", "skip_answered", "tool", "overhead",
 )
 
 
@@ -173,10 +173,10 @@ def main() -> int:
             for choice in args.choice.split(","):
                 if count == 1:  # each command with its own tool only: one agent per tool
                     agents = {n: make_agent(engine, [t], choice) for n, t in by_name.items()}
-                    pick = lambda cmd: agents[cmd["calls"][0]["name"]]  # noqa: E731
+                    pick = lambda cmd: agents[cmd["calls"][0]["name"]]
                 elif count >= len(home_tools):
                     agent = make_agent(engine, home_tools + extra_tools(count - len(home_tools)), choice)
-                    pick = lambda cmd: agent  # noqa: E731
+                    pick = lambda cmd: agent
                 else:
                     raise SystemExit(f"--tools {count}: use 1, or at least {len(home_tools)}")
                 for cmd in cmds:  # warm-up: every prefix these commands use gets cached
