@@ -11,11 +11,11 @@ editing the others:
 - processors: :func:`stop_bias` (end after a call rather than invent
   another), :func:`value_bias` (keep and copy what the request says);
 - post-steps: :func:`rerank` (values by whole-value likelihood),
-  :func:`parse` (the calls out of the text), :func:`said` (durations and
-  times of day the request says in words, in the tool's form), :func:`dedupe` (exact
+  :func:`parse` (the calls out of the text), :func:`dedupe` (exact
   repeats), :func:`auto_decision` (``auto`` keeps a likely call only),
-  :func:`skip_answered` (a call already answered in the conversation does not
-  win over answering).
+  :func:`said` (a duration or time of day the request says in words, in the
+  tool's form), :func:`skip_answered` (a call already answered in the
+  conversation does not win over answering).
 """
 
 from __future__ import annotations

@@ -42,7 +42,9 @@ TOOL_CHOICES = ("auto", "required", "none")
 PARALLEL_BIAS = 2.0
 
 DEFAULT_PROCESSORS: tuple[ProcessorFactory, ...] = (stop_bias, value_bias)
-DEFAULT_POST_STEPS: tuple[PostStep, ...] = (rerank, parse, said, dedupe, auto_decision, skip_answered)
+# `said` after `auto_decision`: whether to call is judged on the model's own values, not on those put in from the
+# request (which the request states by construction).
+DEFAULT_POST_STEPS: tuple[PostStep, ...] = (rerank, parse, dedupe, auto_decision, said, skip_answered)
 
 
 @dataclass(frozen=True)

@@ -3,15 +3,19 @@
 Speech-to-text writes "seventy five percent", "six thirty am", "quarter
 past seven in the morning" and "two hours"; tools take ``75``, ``"6:30 am"``
 and ``minutes=120``. The ``auto`` decision asks how much of a call the
-request states (:func:`~agent_sdk.agent.request_features.copy_coverage`) and
-re-ranking offers the request's numbers as candidates, so both read the
-request through these parsers as well as through its digits.
+request states (:func:`~agent_sdk.agent.request_features.copy_coverage`),
+re-ranking offers the request's numbers as candidates, and the ``said``
+post-step (:mod:`agent_sdk.agent.spoken_values`) puts a stated duration or
+time into a call, so all three read the request through these parsers as
+well as through its digits.
 
-Only what is unambiguous is read: number words (``"twenty-five"``,
-``"a hundred and five"``), clock times with an hour and a minute or a
-day-half (``"six thirty am"``, ``"half past six"``, ``"7 in the evening"``),
-and whole amounts of hours and minutes (``"two hours"``, ``"an hour and a
-half"``).
+Only what is unambiguous is read: number words (``"twenty-five"``, ``"a
+hundred and five"``), clock times with a minute, "o'clock" or a part of the
+day (``"six thirty am"``, ``"half past six"``, ``"ten to 8 tonight"``), or
+digits after "at" that nothing else claims (``"alarm at 7"``, not ``"at 20
+percent"``), and amounts of hours, minutes and seconds (``"two hours"``,
+``"an hour and a half"``, ``"a quarter of an hour"``, ``"1.5 hours"``; not
+``"hang on a minute"``).
 """
 
 from __future__ import annotations
@@ -32,21 +36,43 @@ _UNITS = {
 _TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fourty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
          "ninety": 90}
 _SCALE = {"hundred": 100, "thousand": 1000}
-_TOKEN = re.compile(r"\d+(?::\d{2})?|[a-z]+(?:'[a-z]+)?")
+
+# Digits longer than this are not read as an amount or a time (and never reach int()).
+MAX_DIGITS = 6
+
+# A token: a number as written (a currency sign, a minus, thousands separators, decimals or a clock's minutes
+# kept with it, so "$15", "-2", "1,000", "1.5" and "6:30" are one token each), a word, or a percent sign.
+_TOKEN = re.compile(r"[$£€]?-?\d[\d,]*(?:\.\d+)?(?::\d+)?|[a-z]+(?:'[a-z]+)?|%")
 
 
 def _tokens(text: str) -> list[str]:
-    return _TOKEN.findall(text.lower().replace("-", " "))
+    text = text.lower().replace("\u2019", "'")
+    return _TOKEN.findall(re.sub(r"(?<=[a-z])-(?=[a-z])", " ", text))
+
+
+def _small_int(token: str) -> int | None:
+    """A token of plain digits (at most :data:`MAX_DIGITS`) as an int, else None."""
+    return int(token) if token.isdigit() and len(token) <= MAX_DIGITS else None
+
+
+_AMOUNT = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?")
+
+
+def _amount_token(token: str) -> float | None:
+    """A written amount ("90", "1.5", "1,000"), else None: signed, currency and clock tokens are not amounts."""
+    if not _AMOUNT.fullmatch(token) or len(token.replace(",", "").split(".")[0]) > MAX_DIGITS:
+        return None
+    return float(token.replace(",", ""))
 
 
 def _number_at(words: list[str], i: int) -> tuple[int, int] | None:
-    """The number spoken from ``words[i]``, and the index after it; None when none starts there.
+    """The number spoken in words from ``words[i]``, and the index after it; None when none starts there.
 
-    "a hundred" counts ("a" before a scale word); "oh" counts only inside a
-    number ("six oh five"), never alone.
+    "a hundred" counts ("a" before a scale word), "one hundred thousand" is
+    100,000; "oh" is never a number here (see :func:`_minute_at`).
     """
     total, current, j, seen = 0, 0, i, False
-    last = ""  # "unit", "tens", "scale"
+    last, last_scale = "", ""  # last: "unit", "tens" or "scale"
     while j < len(words):
         w = words[j]
         if w == "a" and not seen and j + 1 < len(words) and words[j + 1] in _SCALE:
@@ -62,12 +88,12 @@ def _number_at(words: list[str], i: int) -> tuple[int, int] | None:
         elif w in _UNITS and w != "oh" and (last in ("", "scale") or (last == "tens" and _UNITS[w] < 10)):
             current += _UNITS[w]
             last = "unit"
-        elif w in _SCALE and seen and last != "scale":
+        elif w in _SCALE and seen and (last != "scale" or (w == "thousand" and last_scale == "hundred")):
             if w == "hundred":
                 current *= 100
             else:
                 total, current = total + current * _SCALE[w], 0
-            last = "scale"
+            last, last_scale = "scale", w
         else:
             break
         seen = True
@@ -120,7 +146,19 @@ class Clock:
         return self.hour % 12 == other.hour % 12
 
 
-_DIGIT_CLOCK = re.compile(r"^\s*(\d{1,2})(?::(\d{2}))?\s*([ap])\.?\s*m?\.?\s*$|^\s*(\d{1,2}):(\d{2})\s*$", re.IGNORECASE)
+# A clock written in digits: "7 am", "6:30 pm", "7:05a.m.", "18:45". One optional space between its parts (no run of
+# optional spaces: the pattern must not backtrack over long inputs).
+_DIGIT_CLOCK = re.compile(r"(\d{1,2})(?::(\d{2}))? ?([ap])\.?m?\.?|(\d{1,2}):(\d{2})", re.IGNORECASE)
+_MAX_CLOCK_LEN = 16
+
+
+def _to_24(hour: int, half: str) -> int:
+    """A 1-12 hour in a half of the day: ``a`` (am), ``p`` (pm) or ``n`` (at night: 12 is midnight, 1-4 after it)."""
+    if half == "a":
+        return hour % 12
+    if half == "p":
+        return hour % 12 + 12
+    return 0 if hour == 12 else hour if hour <= 4 else hour % 12 + 12
 
 
 def _with_half(hour: int, minute: int, half: str | None) -> Clock | None:
@@ -132,12 +170,15 @@ def _with_half(hour: int, minute: int, half: str | None) -> Clock | None:
         return Clock(hour, minute, False) if 1 <= hour <= 12 else None
     if not 1 <= hour <= 12:
         return None
-    return Clock(hour % 12 + (12 if half == "p" else 0), minute, True)
+    return Clock(_to_24(hour, half), minute, True)
 
 
 def parse_clock(value: str) -> Clock | None:
     """A time of day written in digits ("7 am", "6:30 pm", "18:45", "7:05a.m."); None for anything else."""
-    m = _DIGIT_CLOCK.match(value)
+    value = value.strip()
+    if len(value) > _MAX_CLOCK_LEN:
+        return None
+    m = _DIGIT_CLOCK.fullmatch(value)
     if not m:
         return None
     if m.group(1) is not None:
@@ -147,9 +188,14 @@ def parse_clock(value: str) -> Clock | None:
 
 _HALF_WORDS = {
     ("am",): "a", ("a", "m"): "a", ("pm",): "p", ("p", "m"): "p", ("in", "the", "morning"): "a",
-    ("in", "the", "afternoon"): "p", ("in", "the", "evening"): "p", ("at", "night"): "p", ("tonight",): "p",
+    ("in", "the", "afternoon"): "p", ("in", "the", "evening"): "p", ("at", "night"): "n", ("tonight",): "n",
     ("this", "morning"): "a", ("this", "afternoon"): "p", ("this", "evening"): "p", ("tomorrow", "morning"): "a",
 }
+
+# Words after "at N" that make N something other than a time ("at 20 percent", "at 15 an hour", "at 5 to 6").
+_NOT_A_TIME_AFTER = frozenset(
+    ["%", "percent", "per", "degrees", "degree", "dollars", "dollar", "euros", "euro", "pounds", "pound", "bucks", "cents", "a", "an", "each", "to", "past", "after", "till", "til", "times", "x", "points", "point", "kph", "mph", "km", "miles", "meters", "metres", "feet", "kilos", "kg", "grams", "people", "persons", "items"]
+)
 
 
 def _half_at(words: list[str], j: int) -> tuple[str | None, int]:
@@ -159,14 +205,11 @@ def _half_at(words: list[str], j: int) -> tuple[str | None, int]:
     return None, j
 
 
-def _hour_at(words: list[str], i: int) -> tuple[int, int] | None:
-    """An hour (1-12 in words, or 0-23 in digits) at ``words[i]``."""
+def _hour_word(words: list[str], i: int) -> int | None:
+    """An hour of a 12-hour clock at ``words[i]``, in words or digits."""
     w = words[i] if i < len(words) else ""
-    if w.isdigit():
-        return (int(w), i + 1) if 0 <= int(w) <= 23 else None
-    if w in _UNITS and 1 <= _UNITS[w] <= 12:
-        return _UNITS[w], i + 1
-    return None
+    n = _small_int(w) if w.isdigit() and len(w) <= 2 else _UNITS.get(w)
+    return n if n is not None and 1 <= n <= 12 else None
 
 
 def _minute_at(words: list[str], i: int) -> tuple[int, int] | None:
@@ -183,48 +226,55 @@ def _minute_at(words: list[str], i: int) -> tuple[int, int] | None:
     return None
 
 
-def _clock_at(words: list[str], i: int) -> tuple[Clock, int] | None:
+def _offset_at(words: list[str], i: int) -> tuple[int, int] | None:
+    """Minutes before (negative) or after an hour: "half past", "a quarter to", "ten past", "20 to", "seven minutes to"."""
     w = words[i]
-    # "half past six", "quarter to seven", "ten past five", "twenty to eight"
-    offset: int | None = None
-    j = i
-    if w == "half" and i + 1 < len(words) and words[i + 1] == "past":
-        offset, j = 30, i + 2
-    elif w == "quarter" and i + 1 < len(words) and words[i + 1] in ("past", "to", "after", "til", "till"):
-        offset, j = (15 if words[i + 1] in ("past", "after") else -15), i + 2
-    elif w == "a" and i + 2 < len(words) and words[i + 1] == "quarter" and words[i + 2] in ("past", "to", "after"):
-        offset, j = (15 if words[i + 2] in ("past", "after") else -15), i + 3
+    nxt = words[i + 1] if i + 1 < len(words) else ""
+    if w == "half" and nxt == "past":
+        return 30, i + 2
+    if w == "quarter" and nxt in ("past", "to", "after", "til", "till"):
+        return (15 if nxt in ("past", "after") else -15), i + 2
+    if w == "a" and nxt == "quarter" and i + 2 < len(words) and words[i + 2] in ("past", "to", "after"):
+        return (15 if words[i + 2] in ("past", "after") else -15), i + 3
+    if w.isdigit() and len(w) <= 2:
+        n, k = int(w), i + 1
     else:
         got = _number_at(words, i)
-        if got is not None and 1 <= got[0] <= 59 and got[1] < len(words):
-            unit = got[1] < len(words) and words[got[1]] in ("minutes", "minute")
-            k = got[1] + unit
-            # "ten past five", "seven minutes to nine"; not "two to three eggs"
-            if k < len(words) and words[k] in ("past", "to", "after") and (unit or got[0] % 5 == 0):
-                offset, j = (got[0] if words[k] in ("past", "after") else -got[0]), k + 1
+        if got is None:
+            return None
+        n, k = got
+    if not 1 <= n <= 59:
+        return None
+    unit = k < len(words) and words[k] in ("minutes", "minute")
+    k += unit
+    # "ten past five", "seven minutes to nine", "20 to 8"; not "two to three eggs" or "from 2 to 3"
+    if k < len(words) and words[k] in ("past", "to", "after") and (unit or n % 5 == 0):
+        return (n if words[k] in ("past", "after") else -n), k + 1
+    return None
+
+
+def _clock_at(words: list[str], i: int) -> tuple[Clock, int] | None:
+    offset = _offset_at(words, i)
     if offset is not None:
-        hour = _hour_at(words, j)
+        minutes, j = offset
+        hour = _hour_word(words, j)
         if hour is None:
             return None
-        h, j = hour
-        half, j = _half_at(words, j)
-        minute = offset % 60
-        h = h if offset > 0 else h - 1
-        if half is None and h == 0:
-            h = 12
-        clock = _with_half(h if half is None else (h - 1) % 12 + 1, minute, half)
-        return (clock, j) if clock else None
-    # "six thirty am", "seven o'clock", "7 in the evening", "noon", "midnight"
+        half, j = _half_at(words, j + 1)
+        total = (hour % 12 * 60 + minutes) % 720
+        h12 = total // 60 or 12
+        # The part of the day is the resulting time's, as people say it: "twenty to twelve pm" is 11:40 pm.
+        return Clock(h12 if half is None else _to_24(h12, half), total % 60, half is not None), j
+    w = words[i]
     if w in ("noon", "midday"):
         return Clock(12, 0, True), i + 1
     if w == "midnight":
         return Clock(0, 0, True), i + 1
-    hour = _hour_at(words, i)
-    if hour is None:
+    digits = w.isdigit()
+    hour = (_small_int(w) if digits and len(w) <= 2 else _UNITS.get(w))
+    if hour is None or not (0 <= hour <= 23 if digits else 1 <= hour <= 12):
         return None
-    h, j = hour
-    minute = 0
-    explicit = False
+    j, minute, explicit = i + 1, 0, False
     if j < len(words) and words[j] in ("o'clock", "oclock"):
         j, explicit = j + 1, True
     else:
@@ -232,12 +282,14 @@ def _clock_at(words: list[str], i: int) -> tuple[Clock, int] | None:
         if got is not None:
             (minute, j), explicit = got, True
     half, j = _half_at(words, j)
-    after_at = i > 0 and words[i - 1] in ("at", "by", "until", "till")
-    if half is None and not explicit and not (words[i].isdigit() and after_at):
-        return None  # a bare "six" is a number, not a time; "at 7" is one
-    if half is None and words[i].isdigit() and not after_at and words[i - 1:i] != ["for"]:
-        return None
-    clock = _with_half(h, minute, half)
+    after_at = i > 0 and words[i - 1] == "at"
+    if half is None:
+        if digits and not after_at:
+            return None  # "7 30 people", "the 12 30 train": a time in digits needs "at", ":" or am/pm
+        if not explicit and not (digits and after_at and hour >= 1 and (
+                j >= len(words) or words[j] not in _NOT_A_TIME_AFTER)):
+            return None  # a bare "six" is a number, "at 7" a time, "at 20 percent" not
+    clock = _with_half(hour, minute, half)
     return (clock, j) if clock else None
 
 
@@ -247,15 +299,14 @@ def spoken_clocks(text: str) -> list[Clock]:
     out: list[Clock] = []
     i = 0
     while i < len(words):
-        if ":" in words[i]:
+        clock: Clock | None = None
+        if re.fullmatch(r"\d{1,2}:\d{2}", words[i]):
             h, m = words[i].split(":")
             half, j = _half_at(words, i + 1)
             clock = _with_half(int(h), int(m), half)
-            if clock is not None:
-                out.append(clock)
-            i = j if clock is not None else i + 1
-            continue
-        got = _clock_at(words, i)
+            got = (clock, j) if clock else None
+        else:
+            got = _clock_at(words, i)
         if got is None:
             i += 1
             continue
@@ -271,16 +322,40 @@ UNIT_SECONDS = {
     "second": 1, "seconds": 1, "sec": 1, "secs": 1,
 }
 
+# "hang on a minute", "wait a sec", "just a second": "a" before a unit that is no amount of time.
+_IDIOM_BEFORE_A = frozenset({"on", "wait", "just", "me", "moment"})
+
+# Fractions of a unit said before "of a/an <unit>": "a quarter of an hour", "three quarters of an hour".
+_FRACTIONS = {("a", "quarter"): 0.25, ("quarter",): 0.25, ("three", "quarters"): 0.75, ("half",): 0.5,
+              ("a", "half"): 0.5}
+
 
 def _amount_before(words: list[str], i: int) -> tuple[float, int] | None:
-    """The amount said right before the unit at ``words[i]``, and where it starts."""
+    """The amount said right before the unit at ``words[i]``, and where it starts; None when there is none."""
     before = words[i - 1] if i > 0 else ""
     if before in ("an", "a", "one"):
+        if i >= 2 and words[i - 2] == "of":  # "a quarter of an hour", "three quarters of an hour"
+            for phrase, share in _FRACTIONS.items():
+                k = i - 2 - len(phrase)
+                if k >= 0 and tuple(words[k:i - 2]) == phrase:
+                    return share, k
+            return None
         if i >= 2 and words[i - 2] == "half" and before == "an":
             return 0.5, i - 2  # "half an hour"
+        if before != "one" and i >= 2 and words[i - 2] in _IDIOM_BEFORE_A:
+            return None
+        if before != "one" and (words[i] in ("sec", "secs", "min", "mins") or (
+                words[i] == "second" and i >= 2 and words[i - 2] == "in")):
+            return None  # "in a sec", "back in a second"
         return 1, i - 1
-    if before.isdigit():
-        return int(before), i - 1
+    if i >= 3 and words[i - 3:i] == ["a", "couple", "of"]:
+        return 2, i - 3
+    if i >= 4 and words[i - 3:i] == ["and", "a", "half"]:  # "two and a half hours", "1 and a half minutes"
+        whole = _amount_before(words, i - 3)
+        return (whole[0] + 0.5, whole[1]) if whole is not None else None
+    amount = _amount_token(before)
+    if amount is not None:
+        return amount, i - 1
     for start in range(max(0, i - 4), i):  # the number that ends right before the unit ("twenty five minutes")
         got = _number_at(words, start)
         if got is not None and got[1] == i:

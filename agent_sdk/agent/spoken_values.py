@@ -4,49 +4,68 @@ A small model copies what it hears: "countdown two hours" becomes
 ``set_timer(minutes=2)`` and "quarter past seven in the morning" becomes
 ``"7:30 am"`` as often as ``"7:15 am"``. When the request states one
 duration, or one time of day, without doubt (:mod:`agent_sdk.agent.spoken`),
-and the call carries it in a parameter that takes it, the stated value
-replaces the written one:
+and exactly one place in the calls carries it, the stated value replaces the
+written one:
 
-- a number parameter named for a unit (``minutes``, ``timeout_seconds``,
-  ``hours``) gets the duration in that unit; a tool with several such
-  parameters (``minutes`` and ``seconds``) gets each part in the largest unit
-  that holds it ("1 minute 30 seconds" is ``minutes=1, seconds=30``);
-- a free-text string parameter whose value is a clock time ("6 am",
+- the duration parameters of one call (number parameters named for a unit:
+  ``minutes``, ``timeout_seconds``, ``duration_hours``) get the stated
+  duration, spread over the ones the model wrote from the largest unit
+  down ("1 minute 30 seconds" is ``minutes=1, seconds=30``; "two hours" into
+  ``minutes`` alone is ``120``); values that already add up to it are kept;
+- the one free-text string argument whose value is a clock time ("6 am",
   "18:30") gets the stated time, written the same way.
 
-Nothing changes when the request states several durations or times, when the
-converted value is not whole for an integer or falls outside the schema's
-bounds, or when the parameter has an enum, a pattern or a format.
+Nothing changes when the request states several durations or times, when
+it relates a time of day to another ("before", "after", "from ... to"), or
+when the new
+arguments would not validate against the tool's schema (bounds,
+``multipleOf``, lengths, whole numbers). Parameters that name a rate or a
+clock field (``rate_per_hour``, ``start_hour``, ``minute``) are not
+durations.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from typing import Any
 
-from agent_sdk.agent.spoken import Clock, parse_clock, spoken_clocks, spoken_durations
+import jsonschema
+
+from agent_sdk.agent.spoken import Clock, duration_seconds, parse_clock, spoken_clocks, spoken_durations
 from agent_sdk.agent.words import name_words
 
 __all__ = ["parameter_unit", "render_clock", "said_values"]
 
-# Words of a parameter's name that give its unit ("min" and "sec" are left out: ``min_price``).
-_UNIT_WORDS = {"hour": 3600, "hours": 3600, "hrs": 3600, "minute": 60, "minutes": 60, "mins": 60,
-               "second": 1, "seconds": 1, "secs": 1}
+# Words of a parameter's name that give its unit: plurals only, since "hour" or "minute" alone names a field of a
+# clock time (``set_alarm(hour, minute)``), and "min" / "sec" also prefix other words (``min_price``).
+_UNIT_WORDS = {"hours": 3600, "hrs": 3600, "minutes": 60, "mins": 60, "seconds": 1, "secs": 1}
+
+# Words of a parameter's name that make it no duration: rates, speeds, and points in time.
+_NOT_A_DURATION = frozenset({"per", "rate", "speed", "pace", "start", "end", "at", "of", "since", "until", "when"})
+
+# Words of a request that relate a time or duration to another ("30 minutes before 7 am", "from 2 to 3 pm",
+# "when it is 3 pm in Tokyo"): the stated value is then not the argument's.
+_RELATIONAL = frozenset({"before", "after", "earlier", "later", "from", "between", "until", "till", "ago", "when",
+                         "whenever", "since", "timezone", "zone", "utc", "gmt"})
 
 
 def parameter_unit(name: str, schema: dict[str, Any]) -> int | None:
-    """Seconds per unit of a number parameter named for a unit of time (``minutes`` → 60), else None."""
+    """Seconds per unit of a number parameter that holds a duration (``minutes`` → 60), else None."""
     types = schema.get("type")
     types = set(types) if isinstance(types, list) else {types}
-    if not types & {"integer", "number"} or "enum" in schema:
+    if not types & {"integer", "number"} or "enum" in schema or "const" in schema:
         return None
-    units = {_UNIT_WORDS[w] for w in name_words(name) + [name.lower()] if w in _UNIT_WORDS}
+    words = name_words(name)
+    if set(words) & _NOT_A_DURATION:
+        return None
+    units = {_UNIT_WORDS[w] for w in words if w in _UNIT_WORDS}
     return units.pop() if len(units) == 1 else None
 
 
-_TWELVE = re.compile(r"^(\s*)(\d{1,2})(?::(\d{2}))?(\s*)([aApP])(\.?)([mM]?)(\.?)(\s*)$")
-_TWENTY_FOUR = re.compile(r"^(\s*)(\d{1,2}):(\d{2})(\s*)$")
+_TWELVE = re.compile(r"(\s*)(\d{1,2})(?::(\d{2}))?( ?)([aApP])(\.?)([mM]?)(\.?)(\s*)")
+_TWENTY_FOUR = re.compile(r"(\s*)(\d{1,2}):(\d{2})(\s*)")
 
 
 def render_clock(clock: Clock, like: str) -> str | None:
@@ -54,77 +73,80 @@ def render_clock(clock: Clock, like: str) -> str | None:
 
     A clock whose half of the day is unknown takes ``like``'s.
     """
-    m = _TWELVE.match(like)
+    if len(like) > 32:
+        return None
+    m = _TWELVE.fullmatch(like)
     if m:
-        lead, hour_text, minute_text, gap, letter, dot1, em, dot2, tail = m.groups()
-        pm = letter.lower() == "p"
-        if clock.half_known:
-            pm = clock.hour >= 12
+        lead, _, minute_text, gap, letter, dot1, em, dot2, tail = m.groups()
+        pm = clock.hour >= 12 if clock.half_known else letter.lower() == "p"
         h12 = clock.hour % 12 or 12
         minutes = f":{clock.minute:02d}" if clock.minute or minute_text is not None else ""
         half = ("p" if pm else "a") if letter.islower() else ("P" if pm else "A")
         return f"{lead}{h12}{minutes}{gap}{half}{dot1}{em}{dot2}{tail}"
-    m = _TWENTY_FOUR.match(like)
+    m = _TWENTY_FOUR.fullmatch(like)
     if m:
         lead, hour_text, _, tail = m.groups()
         hour = clock.hour
-        if not clock.half_known:
+        if not clock.half_known:  # take the written value's half of the day
             written = parse_clock(like)
-            if written is not None and written.hour >= 12 and hour < 12:
-                hour += 12
+            afternoon = written is not None and written.half_known and written.hour >= 12
+            hour = hour % 12 + (12 if afternoon else 0)
         return f"{lead}{hour:0{len(hour_text)}d}:{clock.minute:02d}{tail}"
     return None
 
 
-def _properties(tools: Sequence[dict[str, Any]], name: str) -> dict[str, Any]:
+def _parameters(tools: Sequence[dict[str, Any]], name: str) -> dict[str, Any] | None:
     for t in tools:
         if t.get("name") == name:
-            props = (t.get("parameters") or {}).get("properties")
-            return props if isinstance(props, dict) else {}
-    return {}
+            params = t.get("parameters")
+            return params if isinstance(params, dict) else None
+    return None
 
 
-def _in_bounds(value: float, schema: dict[str, Any]) -> bool:
-    lo, hi = schema.get("minimum"), schema.get("maximum")
-    if isinstance(lo, (int, float)) and value < lo:
+def _valid(arguments: dict[str, Any], schema: dict[str, Any]) -> bool:
+    try:
+        cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+        return bool(cls(schema).is_valid(arguments))
+    except Exception:  # noqa: BLE001 - a schema the validator cannot use: the call stays as decoded
         return False
-    if isinstance(hi, (int, float)) and value > hi:
-        return False
-    xlo, xhi = schema.get("exclusiveMinimum"), schema.get("exclusiveMaximum")
-    if isinstance(xlo, (int, float)) and not isinstance(xlo, bool) and value <= xlo:
-        return False
-    return not (isinstance(xhi, (int, float)) and not isinstance(xhi, bool) and value >= xhi)
 
 
-def _durations(args: dict[str, Any], props: dict[str, Any], parts: list[tuple[float, int]]) -> dict[str, Any]:
-    """The duration ``parts`` spread over the call's unit parameters, or {} when they do not fit."""
-    units = {}
-    for key, schema in props.items():
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _duration_params(args: dict[str, Any], props: dict[str, Any]) -> dict[str, int]:
+    """The call's duration parameters the model wrote, by seconds per unit; {} when two share a unit."""
+    out: dict[str, int] = {}
+    for key, value in args.items():
+        schema = props.get(key)
         unit = parameter_unit(key, schema) if isinstance(schema, dict) else None
-        if unit is not None:
-            units[key] = unit
-    if not units or not any(k in args for k in units):
-        return {}
-    totals: dict[str, float] = {}
-    by_size = sorted(units, key=lambda k: -units[k])
-    for amount, unit in parts:
-        key = next((k for k in by_size if units[k] <= unit), by_size[-1])
-        totals[key] = totals.get(key, 0.0) + amount * unit / units[key]
-    out: dict[str, Any] = {}
-    for key, total in totals.items():
-        schema = props[key]
-        types = schema.get("type")
-        integer = "integer" in (types if isinstance(types, list) else [types])
-        if (integer and total != int(total)) or not _in_bounds(total, schema):
-            return {}
-        out[key] = int(total) if total == int(total) else total
+        if unit is not None and _is_number(value):
+            if unit in out.values():
+                return {}
+            out[key] = unit
+    return out
+
+
+def _spread(seconds: float, units: dict[str, int], props: dict[str, Any]) -> dict[str, int | float] | None:
+    """``seconds`` over the parameters ``units``, largest unit first (the smallest takes the rest); None if it won't fit."""
+    out: dict[str, int | float] = {}
+    order = sorted(units, key=lambda k: -units[k])
+    left = seconds
+    for n, key in enumerate(order):
+        whole = n == len(order) - 1 or props[key].get("type") != "number"
+        share = left / units[key] if n == len(order) - 1 else math.floor(left / units[key])
+        if whole and share != int(share):
+            return None
+        out[key] = int(share) if share == int(share) else share
+        left -= share * units[key]
     return out
 
 
 def said_values(
     calls: Sequence[tuple[str, dict[str, Any]]], tools: Sequence[dict[str, Any]], request: str,
 ) -> tuple[list[tuple[str, dict[str, Any]]], int]:
-    """The calls with the durations and times of day the request states put in place (see the module docstring).
+    """The calls with the duration or time of day the request states put in place (see the module docstring).
 
     Args:
         calls: ``(name, arguments)`` pairs, as parsed.
@@ -132,33 +154,49 @@ def said_values(
         request: The user's request.
 
     Returns:
-        The calls (new argument dicts where changed) and the number of values changed.
+        The calls (a new argument dict where changed) and the number of values changed.
     """
+    out = [(name, dict(args)) for name, args in calls]
+    words = set(re.findall(r"[a-z]+", request.lower()))
+    schemas = [_parameters(tools, name) for name, _ in calls]
+    props: list[dict[str, Any]] = []
+    for schema in schemas:
+        p = (schema or {}).get("properties")
+        props.append(p if isinstance(p, dict) else {})
+    changed = 0
+
     durations = spoken_durations(request)
+    with_units = [(i, units) for i, (_, args) in enumerate(out) if (units := _duration_params(args, props[i]))]
+    if len(durations) == 1 and len(with_units) == 1:
+        i, units = with_units[0]
+        args = out[i][1]
+        seconds = duration_seconds(durations[0])
+        if sum(args[k] * u for k, u in units.items()) != seconds:
+            spread = _spread(seconds, units, props[i])
+            if spread is not None:
+                new = {**args, **spread}
+                if schemas[i] is not None and _valid(new, schemas[i]):  # type: ignore[arg-type]
+                    changed += sum(new[k] != args[k] for k in spread)
+                    out[i] = (out[i][0], new)
+
     clocks: list[Clock] = []
     for c in spoken_clocks(request):
-        if not any(c.same_as(o) and o.same_as(c) for o in clocks):
+        if not any(c.same_as(o) for o in clocks):
             clocks.append(c)
-    out, changed = [], 0
-    for name, args in calls:
-        props = _properties(tools, name)
-        new = dict(args)
-        if len(durations) == 1:
-            for key, value in _durations(args, props, durations[0]).items():
-                if new.get(key) != value:
-                    new[key], changed = value, changed + 1
-        if len(clocks) == 1:
-            for key, value in args.items():
-                schema = props.get(key)
-                if not isinstance(value, str) or not isinstance(schema, dict) or schema.get("type") != "string":
-                    continue
-                if any(k in schema for k in ("enum", "pattern", "format", "const")):
-                    continue
-                written = parse_clock(value)
-                if written is None or written.same_as(clocks[0]):
-                    continue
-                text = render_clock(clocks[0], value)
-                if text is not None and text != value:
-                    new[key], changed = text, changed + 1
-        out.append((name, new))
-    return out, changed
+    slots = [
+        (i, key) for i, (_, args) in enumerate(out) for key, value in args.items()
+        if isinstance(value, str) and isinstance(props[i].get(key), dict) and props[i][key].get("type") == "string"
+        and not any(k in props[i][key] for k in ("enum", "pattern", "format", "const"))
+        and parse_clock(value) is not None
+    ]
+    if len(clocks) == 1 and len(slots) == 1 and not words & _RELATIONAL:
+        i, key = slots[0]
+        value = out[i][1][key]
+        written = parse_clock(value)
+        text = render_clock(clocks[0], value)
+        if written is not None and not written.same_as(clocks[0]) and text is not None and text != value:
+            new = {**out[i][1], key: text}
+            if schemas[i] is not None and _valid(new, schemas[i]):  # type: ignore[arg-type]
+                out[i] = (out[i][0], new)
+                changed += 1
+    return (out, changed) if changed else ([(n, a) for n, a in calls], 0)

@@ -35,6 +35,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from agent_sdk.agent.spoken import parse_clock
 from agent_sdk.errors import UserError
 from agent_sdk.tune import phrasing as ph
 
@@ -475,11 +476,8 @@ def _number_value(p: _Param, n: float) -> int | float:
 
 
 # How people say the ends and the middle of a 0-100 percent range ("lights at half", "volume all the way up").
-_PERCENT_WORDS = {
-    50: ["half", "half way", "fifty fifty"],
-    100: ["full", "max", "maximum", "all the way up", "as high as it goes", "full blast", "a hundred"],
-    0: ["zero", "nothing", "all the way down"],
-}
+# Only words that read right after "to" / "at" / "up to" / "down to" in any frame ("lights at half", "volume to max").
+_PERCENT_WORDS = {50: ["half"], 100: ["full", "max", "maximum"], 0: ["zero"]}
 
 # Share of 0 / 50 / 100 percent values said with the words above.
 _PERCENT_WORDS_RATE = 0.5
@@ -487,7 +485,8 @@ _PERCENT_WORDS_RATE = 0.5
 
 def _spoken_quantity(p: _Param, n: float, rng: random.Random) -> str:
     said = _say_number(n, rng)
-    if p.unit == "percent" and p.lo == 0 and p.hi == 100 and int(n) in _PERCENT_WORDS and rng.random() < _PERCENT_WORDS_RATE:
+    if (p.unit == "percent" and p.lo == 0 and p.hi == 100 and float(n).is_integer() and int(n) in _PERCENT_WORDS
+            and rng.random() < _PERCENT_WORDS_RATE):
         return rng.choice(_PERCENT_WORDS[int(n)])
     if p.unit == "percent":
         if said.isdigit() and rng.random() < 0.3:
@@ -777,7 +776,9 @@ def _special_frames(tool: _Tool, obj: str, loc: str, obj_v: str, qty: str, time:
                 (f"remember to wake me at {time}", True), (f"set an alarm to go off at {time}", True),
                 (f"I'd like to be woken up at {time}", False), (f"alarm {time}", False),
                 (f"need to get up at {time} tomorrow", False), (f"wake me up {time}", True)]
-        if not re.search(r"\b(pm|p\.m\.|afternoon|evening|night|tonight|noon|midday|midnight)\b", time):
+        clock = parse_clock(time)
+        if not re.search(r"(?i)(pm|p\.m|afternoon|evening|night|noon|midday|morning)", time) and not (
+                clock is not None and clock.half_known and clock.hour >= 12):
             out.append((f"alarm for {time} tomorrow morning", False))  # not "two in the afternoon tomorrow morning"
     if "timer" in words and dur and fam in ("create", "set"):
         out += [(f"time {dur}", True), (f"count down {dur}", True), (f"countdown {dur}", False),

@@ -8,7 +8,14 @@ import pytest
 
 from agent_sdk.agent.request_features import copy_coverage
 from agent_sdk.agent.rerank import request_numbers
-from agent_sdk.agent.spoken import Clock, parse_clock, spoken_clocks, spoken_minutes, spoken_numbers
+from agent_sdk.agent.spoken import (
+    Clock,
+    parse_clock,
+    spoken_clocks,
+    spoken_durations,
+    spoken_minutes,
+    spoken_numbers,
+)
 from agent_sdk.agent.spoken_values import parameter_unit, render_clock, said_values
 from agent_sdk.tune.examples import _clock_words
 from agent_sdk.tune.phrasing import number_words
@@ -26,6 +33,8 @@ pytestmark = pytest.mark.unit
     ("oh no", []),
     ("hundred", []),  # a scale word needs a number or "a" before it
     ("the one in the kitchen", [1]),
+    ("one hundred thousand", [100000]),
+    ("a hundred thousand and five", [100005]),
 ])
 def test_spoken_numbers(text: str, want: list[int]) -> None:
     assert spoken_numbers(text) == want
@@ -55,6 +64,14 @@ def test_spoken_numbers_read_back_what_the_generator_spells() -> None:
     ("twelve noon", Clock(12, 0, True)),
     ("at midnight", Clock(0, 0, True)),
     ("ten p.m.", Clock(22, 0, True)),
+    ("set an alarm at 20 to 8", Clock(7, 40, False)),
+    ("remind me at 10 past 5", Clock(5, 10, False)),
+    ("twelve at night", Clock(0, 0, True)),
+    ("at twelve tonight", Clock(0, 0, True)),
+    ("2 at night", Clock(2, 0, True)),
+    ("twenty to twelve p.m.", Clock(23, 40, True)),  # the resulting time's part of the day, as the generator says it
+    ("seven o\u2019clock", Clock(7, 0, False)),
+    ("wake me at 7 tomorrow", Clock(7, 0, False)),
 ])
 def test_spoken_clocks(text: str, want: Clock) -> None:
     assert spoken_clocks(text) == [want]
@@ -62,6 +79,8 @@ def test_spoken_clocks(text: str, want: Clock) -> None:
 
 @pytest.mark.parametrize("text", [
     "set a timer for seven minutes", "two to three eggs", "turn it up to five", "i have 7 cats", "six",
+    "raise the volume by 5", "at $15 an hour", "at 20 percent", "at 20 %", "at 0", "for 2 30 minute walks",
+    "the 12 30 train", "from 2 to 3 players",
 ])
 def test_not_a_time(text: str) -> None:
     assert spoken_clocks(text) == []
@@ -106,6 +125,10 @@ def test_same_as_leaves_an_unknown_half_of_the_day_open() -> None:
     ("countdown two hours", [120]), ("an hour and a half", [90]), ("half an hour", [30]),
     ("twenty five minutes", [25]), ("set it to 90 minutes", [90]), ("a timer for an hour", [60]),
     ("1 hour and 20 minutes", [80]), ("a 5 minute timer and a 10 minute one", [5, 10]), ("hours of fun", []),
+    ("a quarter of an hour", [15]), ("three quarters of an hour", [45]), ("half of an hour", [30]),
+    ("hang on a minute", []), ("wait a sec", []), ("just a second", []), ("back in a second", []),
+    ("remind me in a minute", [1]), ("1.5 hours", [90]), ("1,000 minutes", [1000]), ("-2 minutes", []),
+    ("$5 minutes", []), ("a couple of hours", [120]), ("two and a half hours", [150]), ("one and a half hours", [90]),
 ])
 def test_spoken_minutes(text: str, want: list[int]) -> None:
     assert spoken_minutes(text) == want
@@ -144,7 +167,18 @@ _TOOLS = [
 @pytest.mark.parametrize(("call", "request_text", "want"), [
     (("set_timer", {"minutes": 2}), "countdown two hours", {"minutes": 120}),
     (("set_timer", {"minutes": 30}), "start a timer for an hour", {"minutes": 60}),
-    (("set_timer", {"minutes": 1}), "timer for 1 minute 30 seconds", {"minutes": 1, "seconds": 30}),
+    (("set_timer", {"minutes": 1, "seconds": 0}), "timer for 1 minute 30 seconds", {"minutes": 1, "seconds": 30}),
+    (("set_timer", {"minutes": 1}), "timer for 1 minute 30 seconds", {"minutes": 1}),  # seconds not written: kept
+    (("set_timer", {"minutes": 0, "seconds": 90}), "ninety seconds", {"minutes": 0, "seconds": 90}),  # adds up
+    (("set_timer", {"minutes": 15}), "set a timer for a quarter of an hour", {"minutes": 15}),
+    (("set_timer", {"minutes": 20}), "three quarters of an hour", {"minutes": 45}),
+    (("set_timer", {"minutes": 5}), "hang on a minute, timer for 5", {"minutes": 5}),  # an idiom, not a minute
+    (("set_timer", {"minutes": 5}), "wait a sec, timer for 5", {"minutes": 5}),
+    (("set_timer", {"minutes": 15}), "set a timer for 1.5 hours", {"minutes": 90}),
+    (("set_timer", {"minutes": 10}), "count down 1,000 minutes", {"minutes": 1000}),
+    (("set_timer", {"minutes": 2}), "a couple of hours", {"minutes": 120}),
+    (("set_timer", {"minutes": 3}), "two and a half minutes", {"minutes": 3}),  # 2.5: not an integer
+    (("set_timer", {"minutes": 5}), "every 15 minutes", {"minutes": 15}),
     (("set_timer", {"minutes": 1}), "a minute and a half", {"minutes": 1}),  # 1.5 is not an integer: unchanged
     (("set_timer", {"minutes": 2}), "timer for two days", {"minutes": 2}),  # not a unit we read
     (("set_timer", {"minutes": 5}), "set it for 30 hours", {"minutes": 5}),  # 1800 > maximum: unchanged
@@ -156,6 +190,16 @@ _TOOLS = [
     (("set_alarm", {"time": "dinner"}), "half past six", {"time": "dinner"}),  # not a clock: kept
     (("set_alarm", {"time": "7 am"}), "at 7 am or 8 am", {"time": "7 am"}),  # two times: kept
     (("set_slot", {"time": "7:30", "min_price": 3}), "quarter past seven, 3 minutes", {"time": "7:30", "min_price": 3}),
+    (("set_alarm", {"time": "6:30 am"}), "wake me up 30 minutes before 7 am", {"time": "6:30 am"}),  # related: kept
+    (("set_alarm", {"time": "7:40 am"}), "set an alarm at 20 to 8", {"time": "7:40 am"}),
+    (("set_alarm", {"time": "5:10"}), "remind me at 10 past 5", {"time": "5:10"}),
+    (("set_alarm", {"time": "7 am"}), "raise the volume by 5", {"time": "7 am"}),
+    (("set_alarm", {"time": "7 am"}), "at 20 percent", {"time": "7 am"}),
+    (("set_alarm", {"time": "12 am"}), "twelve at night", {"time": "12 am"}),
+    (("set_alarm", {"time": "11 pm"}), "twelve at night", {"time": "12 am"}),
+    (("set_alarm", {"time": "00:30"}), "half past twelve", {"time": "00:30"}),
+    (("set_alarm", {"time": "12:30"}), "half past twelve", {"time": "12:30"}),
+    (("set_alarm", {"time": "7 am"}), "at 7 30", {"time": "7:30 am"}),
 ])
 def test_said_values(call: tuple[str, dict], request_text: str, want: dict) -> None:
     (got,), changed = said_values([call], _TOOLS, request_text)
@@ -168,10 +212,67 @@ def test_said_values_leave_two_durations_alone() -> None:
     assert said_values(calls, _TOOLS, "a 5 minute timer and a 10 minute one") == (calls, 0)
 
 
+@pytest.mark.parametrize(("calls", "request_text"), [
+    ([("set_timer", {"minutes": 5}), ("set_timer", {"minutes": 5})], "set timers for 5 and 10 minutes"),
+    ([("set_alarm", {"time": "6:30 am"}), ("set_alarm", {"time": "6:30 am"})], "alarms at 6:30 am and again at 7"),
+    ([("set_alarm", {"time": "6:30 am"}), ("set_timer", {"minutes": 5})], "alarm at six thirty am and a timer"),
+    ([("book", {"start_time": "3 pm", "end_time": "3 pm"})], "book it from 2 to 3 pm"),
+    ([("book", {"start_time": "3 pm", "end_time": "4 pm"})], "book the room at 3 pm"),
+    ([("shift", {"offset_seconds": -2})], "shift the subtitles by -2 seconds"),
+])
+def test_said_values_change_nothing_when_the_place_is_not_one(calls: list, request_text: str) -> None:
+    """One stated value, one place for it: two calls or two clock arguments, related times and signs keep the call."""
+    tools = _TOOLS + [
+        {"name": "book", "parameters": {"type": "object", "properties": {
+            "start_time": {"type": "string"}, "end_time": {"type": "string"}}}},
+        {"name": "shift", "parameters": {"type": "object", "properties": {"offset_seconds": {"type": "integer"}}}},
+    ]
+    assert said_values(calls, tools, request_text) == (calls, 0)
+
+
+@pytest.mark.parametrize(("properties", "arguments", "request_text", "want"), [
+    ({"hours": {"type": "integer"}, "minutes": {"type": "integer"}}, {"hours": 1, "minutes": 30}, "90 minutes",
+     {"hours": 1, "minutes": 30}),  # adds up: kept
+    ({"hours": {"type": "integer"}, "minutes": {"type": "integer"}}, {"hours": 2, "minutes": 0},
+     "an hour and a half", {"hours": 1, "minutes": 30}),
+    ({"hours": {"type": "integer"}, "minutes": {"type": "integer"}}, {"minutes": 120}, "two hours", {"minutes": 120}),
+    ({"minutes": {"type": "integer", "multipleOf": 15}}, {"minutes": 15}, "20 minutes", {"minutes": 15}),
+    ({"minutes": {"type": "integer", "maximum": 60}}, {"minutes": 5}, "two hours", {"minutes": 5}),
+    ({"hour": {"type": "integer"}, "minute": {"type": "integer"}, "snooze_minutes": {"type": "integer"}},
+     {"hour": 7, "minute": 30, "snooze_minutes": 5}, "alarm for 7:30 with a 10 minute snooze",
+     {"hour": 7, "minute": 30, "snooze_minutes": 10}),
+    ({"start_hour": {"type": "integer"}, "duration_minutes": {"type": "integer"}},
+     {"start_hour": 15, "duration_minutes": 60}, "book the room at 3 pm for 2 hours",
+     {"start_hour": 15, "duration_minutes": 120}),
+    ({"rate_per_hour": {"type": "number"}, "hours_worked": {"type": "number"}},
+     {"rate_per_hour": 15, "hours_worked": 4}, "40 hours at $15 per hour", {"rate_per_hour": 15, "hours_worked": 40}),
+    ({"speed_km_per_hour": {"type": "number"}}, {"speed_km_per_hour": 60}, "60 km/h for 2 hours",
+     {"speed_km_per_hour": 60}),
+    ({"time": {"type": "string", "maxLength": 4}}, {"time": "7am"}, "quarter past seven am", {"time": "7am"}),
+])
+def test_said_values_respect_the_schema_and_the_names(properties: dict, arguments: dict, request_text: str,
+                                                       want: dict) -> None:
+    tools = [{"name": "t", "parameters": {"type": "object", "properties": properties}}]
+    (got,), _ = said_values([("t", arguments)], tools, request_text)
+    assert got == ("t", want)
+
+
+@pytest.mark.parametrize("parameters", [None, [], {"type": "object"}, {"properties": "x"},
+                                        {"type": "object", "properties": {"minutes": {"type": ["integer", "null"]}}},
+                                        {"type": "object", "properties": {"minutes": {"$ref": "#/nope"}}}])
+def test_said_values_survive_odd_schemas(parameters: object) -> None:
+    calls = [("t", {"minutes": 2, "time": "7 am", "flag": True, "nested": {"minutes": 1}})]
+    got, changed = said_values(calls, [{"name": "t", "parameters": parameters}], "two hours at quarter past seven am")
+    assert changed in (0, 1) and got[0][1]["flag"] is True and got[0][1]["nested"] == {"minutes": 1}
+
+
 @pytest.mark.parametrize(("name", "schema", "want"), [
     ("minutes", {"type": "integer"}, 60), ("timeout_seconds", {"type": "number"}, 1), ("hours", {"type": "integer"}, 3600),
     ("min_price", {"type": "integer"}, None), ("minutes", {"type": "string"}, None),
     ("minutes", {"type": "integer", "enum": [1, 5]}, None), ("seconds_per_minute", {"type": "integer"}, None),
+    ("minute", {"type": "integer"}, None), ("start_hour", {"type": "integer"}, None),
+    ("rate_per_hour", {"type": "number"}, None), ("requests_per_minute", {"type": "integer"}, None),
+    ("durationMinutes", {"type": "integer"}, 60),
 ])
 def test_parameter_unit(name: str, schema: dict, want: int | None) -> None:
     assert parameter_unit(name, schema) == want
@@ -196,6 +297,12 @@ def test_hostile_requests_are_read_without_error() -> None:
         spoken_numbers(text)
         spoken_minutes(text)
         said_values([("set_alarm", {"time": "7 am"}), ("set_timer", {"minutes": 3})], _TOOLS, text)
+    digits = "9" * 5000  # int() refuses over 4,300 digits: never reached
+    for text in (digits, f"at {digits}", f"{digits} hours", f"{digits}:30 am", f"at 7:{digits}", f"{digits}.5 hours"):
+        assert spoken_clocks(text) == [] and spoken_durations(text) == []
+        assert said_values([("set_timer", {"minutes": 3}), ("set_alarm", {"time": "7 am"})], _TOOLS, text)[1] == 0
+        copy_coverage([{"minutes": 3}], text)
+    assert parse_clock("7 a" + " " * 50000 + "x") is None  # no backtracking over long values
     big = "quarter past seven and a half hours " * 5000  # 180 KB
     assert spoken_clocks(big)[0] == Clock(7, 15, False)
     assert said_values([("set_alarm", {"time": "7 am"})], _TOOLS, big)[1] == 1
