@@ -1012,16 +1012,6 @@ def _negative_pools(tools: Sequence[_Tool], all_words: set[str], rng: random.Ran
             devices = [d for d in ph.DEVICES if not _serves(all_words, _words(d))]
             if devices:
                 near.append(_near_device(tool.verbs, devices, rng))
-        if tool.family in ("add", "remove") and tool.param("object") is not None:
-            containers = [c for c in ph.OTHER_CONTAINERS if not _serves(all_words, c["keys"])]
-            if containers:
-                near.append(_near_container(tool.family, containers, rng))
-        loc = tool.param("location")
-        rooms = set(ph.OUT_OF_SET_VALUES["room"])
-        if loc is not None and loc.kind == "enum" and sum(str(v).lower() in rooms for v in loc.values) >= 2:
-            actions = [a for a in ph.ROOM_ACTIONS if not _serves(all_words, a["keys"])]
-            if actions:
-                near.append(_near_room_action([str(v) for v in loc.values], actions, rng))
 
     def near_miss() -> tuple[str, bool] | None:
         return rng.choice(near)() if near else None
@@ -1035,30 +1025,6 @@ def _near_device(verbs: Sequence[str], devices: Sequence[str], rng: random.Rando
     def make() -> tuple[str, bool] | None:
         verb, np = rng.choice(verbs), f"the {rng.choice(devices)}"
         return (verb.replace("*", np) if "*" in verb else f"{verb} {np}"), True
-    return make
-
-
-def _near_container(family: str, containers: Sequence[dict[str, list[str]]], rng: random.Random
-                    ) -> Callable[[], tuple[str, bool] | None]:
-    """"add a meeting on friday to my calendar" for a tool set whose only list is a shopping list."""
-    def make() -> tuple[str, bool] | None:
-        c = rng.choice(containers)
-        item, name = _fill(rng.choice(c["items"]), rng), rng.choice(c["names"])
-        if family == "add":
-            frames = [f"add {item} to my {name}", f"put {item} on my {name}", f"{name}: {item}",
-                      f"add {item} to the {name}", f"put {item} in my {name}", f"stick {item} on the {name}"]
-        else:
-            frames = [f"remove {item} from my {name}", f"take {item} off my {name}", f"delete {item} from the {name}"]
-        return rng.choice(frames), True
-    return make
-
-
-def _near_room_action(rooms: Sequence[str], actions: Sequence[dict[str, list[str]]], rng: random.Random
-                      ) -> Callable[[], tuple[str, bool] | None]:
-    """"make the living room warmer": a room the tools know, an action none of them does."""
-    def make() -> tuple[str, bool] | None:
-        a = rng.choice(actions)
-        return rng.choice(a["requests"]).replace("{room}", rng.choice(rooms)), True
     return make
 
 

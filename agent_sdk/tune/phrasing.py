@@ -17,10 +17,8 @@ __all__ = [
     "DEVICES",
     "GENERAL_QUESTIONS",
     "NOUN_ALTERNATIVES",
-    "OTHER_CONTAINERS",
     "OUT_OF_SET_VALUES",
     "PREFIXES",
-    "ROOM_ACTIONS",
     "SUFFIXES",
     "UNSERVED_ACTIONS",
     "VALUE_BANKS",
@@ -266,45 +264,6 @@ DEVICES: list[str] = ["tv", "television", "fan", "heater", "air conditioning", "
                       "dishwasher", "washing machine", "radio", "sprinklers", "projector", "humidifier",
                       "space heater", "fireplace", "car", "computer", "printer", "router", "microwave",
                       "vacuum", "robot vacuum", "kettle", "stereo", "garage door", "security camera"]
-
-# Containers an "add to" / "remove from" request may name, with what goes in them and the words that would mean a
-# tool serves them: "add a meeting on friday to my calendar" is a near-miss for a shopping-list tool.
-OTHER_CONTAINERS: list[dict[str, list[str]]] = [
-    {"keys": ["calendar", "event", "meeting", "appointment"], "names": ["calendar", "schedule"],
-     "items": ["a meeting on friday", "lunch with {person} tomorrow", "a dentist appointment", "the school play",
-               "a call with {person} at 3"]},
-    {"keys": ["todo", "task", "tasks", "chore"], "names": ["to-do list", "todo list", "task list"],
-     "items": ["call the plumber", "pay the rent", "fix the bike", "renew my passport", "water the plants"]},
-    {"keys": ["playlist", "music", "song"], "names": ["playlist", "workout playlist"],
-     "items": ["{song}", "this song", "some jazz"]},
-    {"keys": ["contact", "contacts", "phone", "address"], "names": ["contacts", "address book"],
-     "items": ["{person}", "{person}'s new number"]},
-    {"keys": ["note", "notes", "memo"], "names": ["notes", "memo"],
-     "items": ["the wifi password", "an idea for dinner", "the parking spot number"]},
-    {"keys": ["wish", "wishlist", "gift"], "names": ["wish list", "birthday wish list"],
-     "items": ["a new bike", "headphones", "a board game"]},
-    {"keys": ["reading", "book", "books", "article"], "names": ["reading list"],
-     "items": ["this article", "a book about space", "the new thriller"]},
-]
-
-# Things done to a room that light, timer or list tools do not do: near-misses that name a room the tools know
-# ("make the living room warmer" for a tool set that only lights rooms).
-ROOM_ACTIONS: list[dict[str, list[str]]] = [
-    {"keys": ["temperature", "thermostat", "heat", "heating", "warm", "cool", "climate"],
-     "requests": ["make the {room} warmer", "make the {room} cooler", "what's the temperature in the {room}",
-                  "heat up the {room}", "turn the heat up in the {room}", "cool down the {room}"]},
-    {"keys": ["lock", "door", "doors"],
-     "requests": ["lock the {room} door", "is the {room} door locked", "unlock the {room} door"]},
-    {"keys": ["window", "windows", "blind", "blinds", "curtain", "curtains", "shade", "shades"],
-     "requests": ["open the {room} window", "close the {room} blinds", "open the curtains in the {room}",
-                  "shut the {room} window", "draw the blinds in the {room}"]},
-    {"keys": ["vacuum", "clean", "cleaning", "robot"],
-     "requests": ["vacuum the {room}", "clean the {room}", "send the robot to the {room}"]},
-    {"keys": ["camera", "cameras", "motion", "sensor", "security"],
-     "requests": ["is there anyone in the {room}", "show me the {room} camera", "any motion in the {room}"]},
-    {"keys": ["music", "speaker", "play", "song"],
-     "requests": ["play some music in the {room}", "put the radio on in the {room}"]},
-]
 
 # Wrappers of an imperative core ("{}" is the core).
 WRAPPERS: list[str] = [

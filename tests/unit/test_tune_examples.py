@@ -255,28 +255,6 @@ def test_negatives_and_near_misses(home_examples: list[Example]) -> None:
                 assert call["arguments"]["room"] in rooms
 
 
-def test_near_misses_in_the_tools_own_terms(home_examples: list[Example]) -> None:
-    """Another container for the list's verb, and an action no tool does in a room the tools know, are negatives."""
-    negatives = [e.query.lower() for e in home_examples if not e.calls]
-    rooms = ("kitchen", "living room", "bedroom", "bathroom")
-    assert any(re.search(r"\b(add|put|stick)\b.*\b(calendar|schedule|playlist|contacts|to-do list|notes)\b", q)
-               for q in negatives)
-    assert any(re.search(r"\b(warmer|cooler|lock|blinds|window|vacuum|curtains)\b", q) and any(r in q for r in rooms)
-               for q in negatives)
-    # The tool requests never name those containers or actions.
-    calls = [e.query.lower() for e in home_examples if e.calls]
-    assert not [q for q in calls if re.search(r"\b(calendar|playlist|warmer|blinds|vacuum)\b", q)]
-
-
-def test_room_actions_only_for_rooms() -> None:
-    """A tool whose location enum is not rooms (car seats) gets no room near-misses."""
-    seats = [_fn("heat_seat", "Heat a seat.", {"seat": {"type": "string", "enum": ["driver", "passenger", "rear"],
-                                                         "description": "Which seat."}}, ["seat"])]
-    negatives = [e.query.lower() for e in generate_examples(seats, count=600, seed=2) if not e.calls]
-    assert not [q for q in negatives if re.search(r"\b(warmer|cooler|blinds|door|window|anyone in|camera|vacuum) the "
-                                                  r"(driver|passenger|rear)\b|in the (driver|passenger|rear)\b", q)]
-
-
 def test_a_weather_tool_gets_no_weather_negatives() -> None:
     examples = generate_examples(WEATHER, count=600, seed=1)
     negatives = [e.query.lower() for e in examples if not e.calls]
