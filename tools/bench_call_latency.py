@@ -16,7 +16,7 @@ times each from ``agent.stream(command)`` to the executed call (the
     mask / grammar / accept   the grammar mask, forced-token lookups, matcher advances (and detokenizing)
     logits_processor  value bias and stop bias
     sample            picking the token
-    rerank, parse, said, dedupe, auto_decision, skip_answered   the call's post-steps (their model forks included)
+    rerank, parse, dedupe, auto_decision, said, skip_answered   the call's post-steps (their model forks included)
     tool              executing the call
     overhead          the rest: Python between the phases
 
@@ -62,7 +62,7 @@ COMMANDS = 24  # the first commands of the file that mean a call: short, one cal
 EXTRA_TOOLS_SEED = 0
 PHASE_ORDER = (
     "retrieval", "prompt", "grammar_setup", "prefill", "decode", "jump_forward", "mask", "grammar", "accept",
-    "logits_processor", "sample", "rerank", "parse", "said", "dedupe", "auto_decision", "skip_answered", "tool", "overhead",
+    "logits_processor", "sample", "rerank", "parse", "dedupe", "auto_decision", "said", "skip_answered", "tool", "overhead",
 )
 
 

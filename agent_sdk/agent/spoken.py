@@ -21,7 +21,9 @@ percent"``), and amounts of hours, minutes and seconds (``"two hours"``,
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 __all__ = [
     "UNIT_SECONDS", "Clock", "duration_seconds", "parse_clock", "spoken_clocks", "spoken_durations", "spoken_minutes",
@@ -36,6 +38,7 @@ _UNITS = {
 _TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fourty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
          "ninety": 90}
 _SCALE = {"hundred": 100, "thousand": 1000}
+T = TypeVar("T")
 
 # Digits longer than this are not read as an amount or a time (and never reach int()).
 MAX_DIGITS = 6
@@ -103,24 +106,28 @@ def _number_at(words: list[str], i: int) -> tuple[int, int] | None:
     return total + current, j
 
 
+def _scan(words: list[str], read_at: Callable[[list[str], int], tuple[T, int] | None]) -> list[T]:
+    """What ``read_at`` reads from each word on (skipping what it consumed), in order, without repeats."""
+    out: list[T] = []
+    i = 0
+    while i < len(words):
+        got = read_at(words, i)
+        if got is None:
+            i += 1
+            continue
+        value, i = got
+        if value not in out:
+            out.append(value)
+    return out
+
+
 def spoken_numbers(text: str) -> list[int]:
     """The numbers ``text`` says in words, in order, without repeats ("seventy five" → 75).
 
     Digits are not read here (see
     :func:`~agent_sdk.agent.request_features.written_numbers`).
     """
-    words = _tokens(text)
-    out: list[int] = []
-    i = 0
-    while i < len(words):
-        got = _number_at(words, i)
-        if got is None:
-            i += 1
-            continue
-        n, i = got
-        if n not in out:
-            out.append(n)
-    return out
+    return _scan(_tokens(text), _number_at)
 
 
 @dataclass(frozen=True)
@@ -254,6 +261,12 @@ def _offset_at(words: list[str], i: int) -> tuple[int, int] | None:
 
 
 def _clock_at(words: list[str], i: int) -> tuple[Clock, int] | None:
+    """The time of day said from ``words[i]``, and the index after it; None when none starts there."""
+    if re.fullmatch(r"\d{1,2}:\d{2}", words[i]):  # "6:30", "6:30 pm"
+        h, m = words[i].split(":")
+        half, j = _half_at(words, i + 1)
+        clock = _with_half(int(h), int(m), half)
+        return (clock, j) if clock else None
     offset = _offset_at(words, i)
     if offset is not None:
         minutes, j = offset
@@ -295,25 +308,7 @@ def _clock_at(words: list[str], i: int) -> tuple[Clock, int] | None:
 
 def spoken_clocks(text: str) -> list[Clock]:
     """The times of day ``text`` states in words or digits ("six thirty am", "quarter past 7 in the morning")."""
-    words = _tokens(text)
-    out: list[Clock] = []
-    i = 0
-    while i < len(words):
-        clock: Clock | None = None
-        if re.fullmatch(r"\d{1,2}:\d{2}", words[i]):
-            h, m = words[i].split(":")
-            half, j = _half_at(words, i + 1)
-            clock = _with_half(int(h), int(m), half)
-            got = (clock, j) if clock else None
-        else:
-            got = _clock_at(words, i)
-        if got is None:
-            i += 1
-            continue
-        clock, i = got
-        if clock not in out:
-            out.append(clock)
-    return out
+    return _scan(_tokens(text), _clock_at)
 
 
 # Seconds in each unit a duration is said in.

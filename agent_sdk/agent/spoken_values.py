@@ -33,14 +33,14 @@ from typing import Any
 
 import jsonschema
 
-from agent_sdk.agent.spoken import Clock, duration_seconds, parse_clock, spoken_clocks, spoken_durations
+from agent_sdk.agent.spoken import UNIT_SECONDS, Clock, duration_seconds, parse_clock, spoken_clocks, spoken_durations
 from agent_sdk.agent.words import name_words
 
 __all__ = ["parameter_unit", "render_clock", "said_values"]
 
 # Words of a parameter's name that give its unit: plurals only, since "hour" or "minute" alone names a field of a
 # clock time (``set_alarm(hour, minute)``), and "min" / "sec" also prefix other words (``min_price``).
-_UNIT_WORDS = {"hours": 3600, "hrs": 3600, "minutes": 60, "mins": 60, "seconds": 1, "secs": 1}
+_UNIT_WORDS = {w: seconds for w, seconds in UNIT_SECONDS.items() if w.endswith("s")}
 
 # Words of a parameter's name that make it no duration: rates, speeds, and points in time.
 _NOT_A_DURATION = frozenset({"per", "rate", "speed", "pace", "start", "end", "at", "of", "since", "until", "when"})

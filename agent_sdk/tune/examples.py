@@ -475,8 +475,8 @@ def _number_value(p: _Param, n: float) -> int | float:
     return int(n) if p.kind == "integer" or float(n).is_integer() and p.kind == "integer" else n
 
 
-# How people say the ends and the middle of a 0-100 percent range ("lights at half", "volume all the way up").
-# Only words that read right after "to" / "at" / "up to" / "down to" in any frame ("lights at half", "volume to max").
+# How people say the ends and the middle of a 0-100 percent range: only words that read right after "to" / "at" /
+# "up to" / "down to" in any frame ("lights at half", "volume to max").
 _PERCENT_WORDS = {50: ["half"], 100: ["full", "max", "maximum"], 0: ["zero"]}
 
 # Share of 0 / 50 / 100 percent values said with the words above.
