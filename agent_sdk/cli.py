@@ -435,6 +435,8 @@ def _policy(args: argparse.Namespace) -> Any:
         changes["rerank"] = None
     if getattr(args, "no_spoken_values", False):
         changes["spoken_values"] = False
+    if getattr(args, "no_conjoined", False):
+        changes["conjoined"] = False
     if getattr(args, "strict_tools", False):
         changes["strict_tools"] = True
     return DEFAULT_POLICY.replace(**changes).with_threshold(getattr(args, "auto_threshold", None))
@@ -463,6 +465,9 @@ def _add_policy_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-spoken-values", action="store_true",
                    help="keep the model's reading of durations and times of day the request says in words "
                         "(default: 'two hours' is minutes=120, 'quarter past seven am' is '7:15 am')")
+    p.add_argument("--no-conjoined", action="store_true",
+                   help="keep the model's calls when the request lists several items with 'and' (default: "
+                        "'the kitchen and living room lights' makes one call per room)")
     p.add_argument("--strict-tools", action="store_true",
                    help="fail when a tool's schema cannot be turned into a call grammar (default: leave that tool "
                         "out with a warning saying why; the other tools stay callable)")

@@ -41,6 +41,8 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--no-spoken-values", action="store_true",
                    help="keep the model's reading of durations and times said in words (ablation)")
+    p.add_argument("--no-conjoined", action="store_true",
+                   help="no extra call per item of a list joined with 'and' (ablation)")
     p.add_argument("--misses", action="store_true", help="print every wrong answer")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
@@ -52,6 +54,8 @@ def main() -> int:
         policy = policy.replace(parallel_bias=args.parallel_bias)
     if args.no_spoken_values:
         policy = policy.replace(spoken_values=False)
+    if args.no_conjoined:
+        policy = policy.replace(conjoined=False)
     score = score_heldout(engine, specs, rows, policy=policy)
     if args.misses:
         for m in score.misses:

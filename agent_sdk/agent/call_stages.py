@@ -14,7 +14,8 @@ editing the others:
   :func:`parse` (the calls out of the text), :func:`dedupe` (exact
   repeats), :func:`auto_decision` (``auto`` keeps a likely call only),
   :func:`said` (a duration or time of day the request says in words, in the
-  tool's form), :func:`skip_answered` (a call already answered in the
+  tool's form), :func:`conjoined` (one call per item of a list the request
+  joins with "and"), :func:`skip_answered` (a call already answered in the
   conversation does not win over answering).
 """
 
@@ -30,6 +31,7 @@ import numpy as np
 
 from agent_sdk.agent.auto import call_relevance
 from agent_sdk.agent.call_format import CallFormat
+from agent_sdk.agent.conjoined import conjoined_calls
 from agent_sdk.agent.copy_bias import CopyBias
 from agent_sdk.agent.request_features import copy_coverage
 from agent_sdk.agent.rerank import rerank_values
@@ -50,6 +52,7 @@ __all__ = [
     "ProcessorFactory",
     "auto_decision",
     "call_key",
+    "conjoined",
     "dedupe",
     "parse",
     "rerank",
@@ -216,6 +219,17 @@ def said(ctx: CallContext, draft: CallDraft) -> CallDraft:
         return draft
     calls, changed = said_values(draft.calls, ctx.tools, ctx.request)
     return dataclasses.replace(draft, calls=calls) if changed else draft
+
+
+def conjoined(ctx: CallContext, draft: CallDraft) -> CallDraft:
+    """One call per item of a list the request joins with "and" (:mod:`agent_sdk.agent.conjoined`).
+
+    Only where several calls may be made (``policy.parallel``) and a call was kept.
+    """
+    if not ctx.request or not draft.calls or not ctx.policy.parallel:
+        return draft
+    calls, added = conjoined_calls(draft.calls, ctx.tools, ctx.request)
+    return dataclasses.replace(draft, calls=calls) if added else draft
 
 
 def call_key(name: str, arguments: Any) -> str:

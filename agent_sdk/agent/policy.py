@@ -17,6 +17,7 @@ from agent_sdk.agent.call_stages import (
     PostStep,
     ProcessorFactory,
     auto_decision,
+    conjoined,
     dedupe,
     parse,
     rerank,
@@ -42,9 +43,9 @@ TOOL_CHOICES = ("auto", "required", "none")
 PARALLEL_BIAS = 2.0
 
 DEFAULT_PROCESSORS: tuple[ProcessorFactory, ...] = (stop_bias, value_bias)
-# `said` after `auto_decision`: whether to call is judged on the model's own values, not on those put in from the
-# request (which the request states by construction).
-DEFAULT_POST_STEPS: tuple[PostStep, ...] = (rerank, parse, dedupe, auto_decision, said, skip_answered)
+# `said` and `conjoined` after `auto_decision`: whether to call is judged on the model's own calls, not on values
+# and copies put in from the request (which the request states by construction).
+DEFAULT_POST_STEPS: tuple[PostStep, ...] = (rerank, parse, dedupe, auto_decision, said, conjoined, skip_answered)
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,9 @@ class CallPolicy:
         spoken_values: Durations and times of day the request says in words
             replace the model's reading of them
             (:func:`~agent_sdk.agent.call_stages.said`).
+        conjoined: A list the request joins with "and" ("the kitchen and
+            living room lights") gets one call per item when the model made
+            one (:func:`~agent_sdk.agent.call_stages.conjoined`).
         strict_tools: A tool whose schema the grammar engine cannot use is an
             error (default: it is repaired when unambiguous, else left out
             with a :class:`~agent_sdk.errors.ToolSchemaWarning`).
@@ -83,6 +87,7 @@ class CallPolicy:
     rerank: ValueRerank | None = DEFAULT_RERANK
     skip_answered: bool = True
     spoken_values: bool = True
+    conjoined: bool = True
     strict_tools: bool = False
     processors: tuple[ProcessorFactory, ...] = DEFAULT_PROCESSORS
     post_steps: tuple[PostStep, ...] = DEFAULT_POST_STEPS
@@ -114,8 +119,9 @@ class CallPolicy:
         return self if threshold is None else self.replace(auto=dataclasses.replace(self.auto, threshold=threshold))
 
     def active_post_steps(self) -> tuple[PostStep, ...]:
-        """The post-steps this policy runs (``skip_answered`` and ``said`` left out when switched off)."""
-        off = {s for s, on in ((skip_answered, self.skip_answered), (said, self.spoken_values)) if not on}
+        """The post-steps this policy runs (``skip_answered``, ``said`` and ``conjoined`` left out when switched off)."""
+        switches = ((skip_answered, self.skip_answered), (said, self.spoken_values), (conjoined, self.conjoined))
+        off = {s for s, on in switches if not on}
         return tuple(s for s in self.post_steps if s not in off)
 
 

@@ -10,7 +10,9 @@ import pytest
 
 from agent_sdk.agent.auto import AutoRule, call_score
 from agent_sdk.agent.call_format import HERMES, HermesFormat
-from agent_sdk.agent.call_stages import CallContext, CallDraft, auto_decision, dedupe, parse, said, skip_answered
+from agent_sdk.agent.call_stages import (
+    CallContext, CallDraft, auto_decision, conjoined, dedupe, parse, said, skip_answered,
+)
 from agent_sdk.agent.conversation import assistant_message, render_messages
 from agent_sdk.agent.policy import DEFAULT_POLICY, DEFAULT_POST_STEPS, CallPolicy
 from agent_sdk.errors import UserError
@@ -46,6 +48,8 @@ def test_policy_is_frozen_and_replace_copies() -> None:
     assert DEFAULT_POLICY.active_post_steps() == DEFAULT_POST_STEPS
     assert skip_answered not in DEFAULT_POLICY.replace(skip_answered=False).active_post_steps()
     assert said in DEFAULT_POST_STEPS and said not in DEFAULT_POLICY.replace(spoken_values=False).active_post_steps()
+    assert conjoined in DEFAULT_POST_STEPS
+    assert conjoined not in DEFAULT_POLICY.replace(conjoined=False).active_post_steps()
     assert DEFAULT_POLICY.with_threshold(None) is DEFAULT_POLICY
     stricter = DEFAULT_POLICY.with_threshold(-1.0)
     assert stricter.auto.threshold == -1.0 and stricter.auto.coverage_weight == DEFAULT_POLICY.auto.coverage_weight
@@ -154,8 +158,9 @@ def test_the_command_line_builds_the_policy(command: str) -> None:
 
     extra = ["bfcl", "--data", "x"] if command == "eval" else []
     args = build_parser().parse_args([command, *extra, "--strict-tools", "--no-rerank", "--auto-threshold", "-1.5",
-                                      "--no-spoken-values"])
+                                      "--no-spoken-values", "--no-conjoined"])
     policy = _policy(args)
     assert policy.strict_tools and policy.rerank is None and policy.auto.threshold == -1.5
     assert not policy.spoken_values and _policy(build_parser().parse_args([command, *extra])).spoken_values
+    assert not policy.conjoined and _policy(build_parser().parse_args([command, *extra])).conjoined
     assert not _policy(build_parser().parse_args([command, *extra])).strict_tools
