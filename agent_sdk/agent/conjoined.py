@@ -55,6 +55,9 @@ _NOT_AN_ITEM = frozenset(re.findall(r"\S+", """set turn switch add remove put ma
     what whats how when where who why which is are can could would will do does did
     i im you we they he she it its that this there then me us them another other""")) | _BOUNDARY
 
+# Words after an item that make it the subject of a clause ("the second one is '2x+5'", "eggs are gone").
+_CLAUSE_VERBS = frozenset({"is", "are", "was", "were", "isnt", "arent"})
+
 # Words before an item that are not part of it.
 _DETERMINERS = frozenset({"the", "a", "an", "my", "our", "some", "more", "both"})
 
@@ -141,14 +144,21 @@ class _Reader:
         while j < len(toks) and toks[j].kind != "punct" and toks[j].text not in _BOUNDARY and j - i < _MAX_FREE_WORDS:
             if j > i and toks[j].text in _DETERMINERS:
                 return None  # "and analyze the sentiment": a clause
+            if j > i and self.capitalized and toks[j].kind == "word" and toks[j].raw[0].islower():
+                break  # a name ends where lower case starts: "Berlin and Madrid stores"
             j += 1
-        if j < len(toks) and toks[j].kind != "punct" and toks[j].text not in _BOUNDARY:
+            if toks[j - 1].raw.endswith("'s"):
+                break  # "Berlin and Madrid's music stores": the possessor is the item
+        if j < len(toks) and toks[j].kind != "punct" and toks[j].text not in _BOUNDARY and not self.capitalized:
             return None  # longer than an item: a clause
+        if j < len(toks) and toks[j].text in _CLAUSE_VERBS:
+            return None  # "and the second one is ...": the subject of a clause
         if first.text.endswith("ing") and (j - i > 1 or (j < len(toks) and toks[j].text == "of")):
             return None  # "assuming two children", "the signing of the treaty"
-        if self.request[first.start:toks[j - 1].end] != " ".join(t.raw for t in toks[i:j]):
+        text = " ".join(t.raw for t in toks[i:j])
+        if self.request[first.start:toks[j - 1].end] != text:
             return None  # written with other characters between its words ("y=2x+3"): not a plain item
-        return " ".join(t.raw for t in toks[i:j]), j
+        return (text[:-2] if text.endswith("'s") and len(text) > 2 else text), j
 
     def separator(self, i: int) -> int | None:
         """The position after a list separator at ``i`` ("and", ",", ", and", "&"), or None.
@@ -251,10 +261,16 @@ def _occurrences(toks: list[_Tok], value: Any, kind: str) -> list[tuple[int, int
 
 
 def _closed(before: list[tuple[Any, bool]], after: list[tuple[Any, bool]]) -> tuple[list[Any], list[Any]]:
-    """The items of a list that "and" closes: those up to the last item after an "and" (none without one)."""
+    """The items of a list that "and" closes: those up to the last item after an "and" (none without one).
+
+    When a comma item follows that last one ("New York City, NY, and Los Angeles, CA"), the commas set off
+    the parts of each name: only the items "and" joins are kept.
+    """
     last_and = max((k for k, (_, joined) in enumerate(after) if joined), default=-1)
     if last_and < 0 and not any(joined for _, joined in before):
         return [], []
+    if last_and + 1 < len(after):
+        return [v for v, joined in before if joined], [v for v, joined in after[:last_and + 1] if joined]
     return [v for v, _ in before], [v for v, _ in after[:last_and + 1]]
 
 

@@ -145,6 +145,20 @@ def test_quoted_names_in_a_list() -> None:
     assert [a["location"] for _, a in calls] == ["Los Angeles", "London", "Tokyo"]
 
 
+@pytest.mark.parametrize(("value", "request_text", "added"), [
+    # Commas inside each name of the list: only what "and" joins.
+    ("New York City", "Fetch the population of New York City, NY, and Los Angeles, CA from the database",
+     ["Los Angeles"]),
+    ("San Francisco", "concerts in San Francisco, California and New York, New York?", ["New York"]),
+    ("Berlin", "the price of a Yamaha P125 piano in Berlin and Madrid's music stores.", ["Madrid"]),
+    ("Berlin", "the price of a piano in Berlin and Madrid stores.", ["Madrid"]),
+    ("4x+7", "the first one is '4x+7' and the second one is '2x+5'.", []),
+])
+def test_names_in_a_typed_list(value: str, request_text: str, added: list[str]) -> None:
+    calls, n = conjoined_calls([("get_current_time", {"location": value})], [TIME], request_text)
+    assert [a["location"] for _, a in calls[1:]] == added and n == len(added)
+
+
 def test_values_some_call_holds_and_paired_lists_are_left_alone() -> None:
     # Both ends of a route are already arguments of the call.
     call = ("get_distance", {"start": "New York", "end": "Boston"})
