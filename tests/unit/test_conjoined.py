@@ -224,3 +224,95 @@ def test_the_post_step_adds_calls_only_where_parallel_calls_are_allowed() -> Non
     assert conjoined(_ctx("turn on the kitchen and bedroom lights", parallel=False), d) is d
     assert conjoined(_ctx(""), d) is d
     assert sys.modules["agent_sdk.agent.conjoined"].conjoined_calls is conjoined_calls
+
+
+VOLUME = _tool("set_volume", percent={"type": "integer", "minimum": 0, "maximum": 100})
+GENRE = _tool("play_genre", genre={"type": "string"})
+
+
+# Found by review: each turned right calls into wrong ones.
+@pytest.mark.parametrize(("tools", "call", "request_text"), [
+    ([VOLUME], ("set_volume", {"percent": 5}), "set volume between 5 and 10 percent"),  # a range
+    (HOME, ("set_brightness", {"room": "kitchen", "percent": 20}), "dim the kitchen to between 20 and 30 percent"),
+    ([WEATHER], ("get_weather", {"location": "Boston"}), "drive between Boston and Chicago"),
+    ([FACTORIAL], ("math.factorial", {"number": 5}), "factorial of 5 and -10"),  # signs, exponents, operators
+    ([FACTORIAL], ("math.factorial", {"number": 5}), "factorial of 5 and 1e3"),
+    ([FACTORIAL], ("math.factorial", {"number": 5}), "factorial of 5 and 10^3"),
+    ([FACTORIAL], ("math.factorial", {"number": 5}), "factorial of 5 and 3/4"),
+    ([VOLUME], ("set_volume", {"percent": 30}), "it is 10:20 and 30 degrees, set volume to 30"),
+    (HOME, ("turn_off_lights", {"room": "kitchen"}), "turn off the lights in the kitchen and the bathroom fan"),
+    ([VOLUME], ("set_volume", {"percent": 30}), "set the volume to 30 and 10 minute timer"),
+    (HOME, ("set_brightness", {"room": "kitchen", "percent": 20}),  # values paired with another argument
+     "set the kitchen to 20 percent and 50 percent in the bedroom"),
+    (HOME, ("set_brightness", {"room": "kitchen", "percent": 50}), "kitchen at 50 and 20 in the bedroom"),
+    (HOME, ("add_to_shopping_list", {"item": "milk"}), "add milk and no eggs"),  # negations, fillers, verbs
+    (HOME, ("add_to_shopping_list", {"item": "milk"}), "add milk and not eggs"),
+    (HOME, ("add_to_shopping_list", {"item": "milk"}), "add milk and don't add eggs"),
+    (HOME, ("add_to_shopping_list", {"item": "milk"}), "add milk and that's all"),
+    (HOME, ("add_to_shopping_list", {"item": "milk"}), "add milk and let me know"),
+    (HOME, ("add_to_shopping_list", {"item": "milk"}), "add milk and uh eggs"),
+    (HOME, ("add_to_shopping_list", {"item": "milk"}), "add milk and sorry"),
+    (HOME, ("add_to_shopping_list", {"item": "milk"}), "add milk and text mom"),
+    ([WEATHER], ("get_weather", {"location": "Boston"}), "weather in Boston and Washington D.C."),  # periods in names
+    ([WEATHER], ("get_weather", {"location": "Minneapolis"}), "weather in Minneapolis and St. Paul"),
+    (HOME, ("turn_off_lights", {"room": "kitchen"}),  # the value written twice: which one the model read?
+     "I'm leaving the kitchen and bedroom, turn off the kitchen"),
+    ([LOCATION], ("get_current_weather", {"location": "Paris", "unit": "c"}), "Paris and Chicago in c and f"),
+    (HOME, ("turn_off_lights", {"room": "bedroom"}), "turn off the bedroom lights and kitchen lights on"),
+])
+def test_what_review_found(tools: list[dict[str, Any]], call: tuple[str, dict[str, Any]], request_text: str) -> None:
+    assert conjoined_calls([call], tools, request_text) == ([call], 0)
+
+
+def test_a_particle_that_agrees_with_the_tool_keeps_the_list() -> None:
+    out, n = conjoined_calls([("turn_off_lights", {"room": "kitchen"})], HOME, "turn the kitchen and bedroom lights off")
+    assert out[1] == ("turn_off_lights", {"room": "bedroom"}) and n == 1
+
+
+def test_cities_with_their_regions_and_the_models_casing() -> None:
+    calls = [("get_weather", {"location": "Boston"}), ("get_weather", {"location": "San Francisco"})]
+    assert conjoined_calls(calls, [WEATHER], "What's the weather like in Boston, MA and San Francisco, CA?") == (
+        calls, 0)
+    out, n = conjoined_calls([("get_weather", {"location": "Paris"})], [WEATHER], "Paris, France and Rome, Italy")
+    assert [a["location"] for _, a in out] == ["Paris", "Rome"] and n == 1
+    out, n = conjoined_calls([("get_weather", {"location": "Boston"})], [WEATHER], "WEATHER IN BOSTON AND CHICAGO")
+    assert out[1] == ("get_weather", {"location": "Chicago"})
+
+
+def test_numbers_keep_the_schemas_type_and_huge_ones_are_not_items() -> None:
+    out, _ = conjoined_calls([("math.factorial", {"number": 5})], [FACTORIAL], "factorial of 5 and 6.0")
+    assert out[1][1]["number"] == 6 and isinstance(out[1][1]["number"], int)
+    out, _ = conjoined_calls([("calculate_present_value", {"payment": 1.5, "years": 10})], [PRESENT_VALUE],
+                             "pay 1.5 and 2.25 for 10 years")
+    assert [a["payment"] for _, a in out] == [1.5, 2.25]
+    assert conjoined_calls([("math.factorial", {"number": 5})], [FACTORIAL], "factorial of 5 and " + "9" * 310)[1] == 0
+    assert conjoined_calls([("math.factorial", {"number": 10**400})], [FACTORIAL], "factorial of 5 and 6")[1] == 0
+
+
+def test_odd_calls_from_direct_use() -> None:
+    for args in (None, [], "milk"):
+        assert conjoined_calls([("add_to_shopping_list", args)], HOME, "milk and eggs")[1] == 0  # type: ignore[list-item]
+    assert conjoined_calls([(["x"], {"item": "milk"})], HOME, "milk and eggs")[1] == 0  # type: ignore[list-item]
+    nested = _tool("t", item={"type": "string"}, opts={"type": "object"})
+    args = {"item": "milk", "opts": {"fast": True}}
+    out, _ = conjoined_calls([("t", args)], [nested], "milk and eggs")
+    assert out[1][1]["opts"] == {"fast": True} and out[1][1]["opts"] is not args["opts"]  # no shared state
+
+
+def test_work_stays_linear_on_large_enums(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each token position is read at most once per argument (review: a 2,000-value enum of 10-word values took 25 s).
+    from agent_sdk.agent import conjoined as mod
+
+    reads: list[int] = []
+    real = mod._Reader._core
+
+    def counting(self: Any, i: int) -> Any:
+        reads.append(i)
+        return real(self, i)
+
+    monkeypatch.setattr(mod._Reader, "_core", counting)
+    values = [" ".join(f"w{i}x{k}" for k in range(10)) for i in range(2000)]
+    tool = {"name": "t", "parameters": {"type": "object", "properties": {"v": {"enum": values}}}}
+    text = (", ".join([values[0]] * 30) + " and " + values[1])[-2000:]
+    conjoined_calls([("t", {"v": values[1]})], [tool], text)
+    assert reads and len(reads) == len(set(reads)) <= len(mod._tokens(text))
