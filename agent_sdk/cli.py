@@ -437,6 +437,8 @@ def _policy(args: argparse.Namespace) -> Any:
         changes["spoken_values"] = False
     if getattr(args, "no_conjoined", False):
         changes["conjoined"] = False
+    if getattr(args, "no_follow_up", False):
+        changes["follow_up"] = False
     if getattr(args, "strict_tools", False):
         changes["strict_tools"] = True
     return DEFAULT_POLICY.replace(**changes).with_threshold(getattr(args, "auto_threshold", None))
@@ -468,6 +470,10 @@ def _add_policy_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-conjoined", action="store_true",
                    help="keep the model's calls when the request lists several items with 'and' (default: "
                         "'the kitchen and living room lights' makes one call per room)")
+    p.add_argument("--no-follow-up", action="store_true",
+                   help="do not ask again about a part of a compound request the calls leave out (default: "
+                        "'lights off and set an alarm for 7 am' asks 'set an alarm for 7 am' alone when the "
+                        "first call serves only the lights)")
     p.add_argument("--strict-tools", action="store_true",
                    help="fail when a tool's schema cannot be turned into a call grammar (default: leave that tool "
                         "out with a warning saying why; the other tools stay callable)")

@@ -43,6 +43,8 @@ def main() -> int:
                    help="keep the model's reading of durations and times said in words (ablation)")
     p.add_argument("--no-conjoined", action="store_true",
                    help="no extra call per item of a list joined with 'and' (ablation)")
+    p.add_argument("--no-follow-up", action="store_true",
+                   help="do not ask again about a part of a compound request the calls leave out (ablation)")
     p.add_argument("--misses", action="store_true", help="print every wrong answer")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
@@ -56,6 +58,8 @@ def main() -> int:
         policy = policy.replace(spoken_values=False)
     if args.no_conjoined:
         policy = policy.replace(conjoined=False)
+    if args.no_follow_up:
+        policy = policy.replace(follow_up=False)
     score = score_heldout(engine, specs, rows, policy=policy)
     if args.misses:
         for m in score.misses:

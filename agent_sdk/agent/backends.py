@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from agent_sdk.agent.call_format import CallFormat, with_stop_texts
-from agent_sdk.agent.conversation import answered_calls, assistant_message, last_request, render_messages
+from agent_sdk.agent.conversation import answered_calls, assistant_message, last_request, render_messages, with_request
 from agent_sdk.agent.events import ModelOutputError, RunStats, TokenDelta, ToolCall
 from agent_sdk.agent.format_choice import native_call_format
 from agent_sdk.agent.parsing import parse_calls
@@ -188,6 +188,7 @@ class LocalBackend:
                 self.engine, prompt_ids, tools, policy=policy, max_tokens=max_tokens,
                 request=last_request(messages), answered=answered_calls(messages) if policy.skip_answered else (),
                 grammar_engine=self.grammar_engine, call_format=self.call_format,
+                ask=lambda clause: tok.encode(self.prompt_text(with_request(messages, clause), tools, request.system)),
             )
             stats.add_generation(step.generation.stats, step.seconds)
             stats.auto_score = step.score

@@ -87,7 +87,7 @@ _MAX_TAIL_WORDS = 2  # "kitchen *light* and the bathroom *light*"
 _MAX_REQUEST_CHARS = 2_000  # a spoken or typed command; longer text is not a list of items to act on
 _MAX_DIGITS = 15  # a number item has at most this many digits (exact in a float; longer is not a plain value)
 
-_TOKEN = re.compile(r"\d+(?:\.\d+)?(?:,\d{3}(?!\d))*(?:\.\d+)?|[A-Za-z](?:[A-Za-z'\-]*[A-Za-z])?|[^\sA-Za-z\d'\"]")
+_TOKEN = re.compile(r"[0-9]+(?:\.[0-9]+)?(?:,[0-9]{3}(?![0-9]))*(?:\.[0-9]+)?|[A-Za-z](?:[A-Za-z'\-]*[A-Za-z])?|[^\sA-Za-z0-9'\"]")
 # A number is written plainly when no sign, operator, clock colon or exponent touches it.
 _NOT_BEFORE_A_NUMBER = frozenset("-+^/*=:.x")
 _NOT_AFTER_A_NUMBER = re.compile(r"[\^/*=:]|[eE][+-]?\d|\.\d")
@@ -111,7 +111,7 @@ def _tokens(request: str) -> list[_Tok]:
     out = []
     for m in _TOKEN.finditer(request):
         t = m.group(0)
-        kind = "num" if t[0].isdigit() else "word" if t[0].isalpha() else "punct"
+        kind = "num" if t[0] in "0123456789" else "word" if t[0].isascii() and t[0].isalpha() else "punct"
         out.append(_Tok(t.lower().replace("'", ""), t, kind, m.start(), m.end()))
     return out
 
@@ -162,7 +162,7 @@ class _Reader:
     def plain_number(self, i: int) -> float | None:
         """The number token ``i`` writes, when it stands alone (no sign, operator or exponent touching it)."""
         t = self.toks[i]
-        if t.kind != "num" or sum(c.isdigit() for c in t.text) > _MAX_DIGITS:
+        if t.kind != "num" or sum(c in "0123456789" for c in t.text) > _MAX_DIGITS:
             return None
         if t.start > 0 and self.request[t.start - 1] in _NOT_BEFORE_A_NUMBER:
             return None

@@ -16,7 +16,8 @@ from typing import Any
 
 from agent_sdk.agent.call_format import HERMES, CallFormat
 
-__all__ = ["SYSTEM_ROLES", "answered_calls", "assistant_message", "call_arguments", "last_request", "render_messages"]
+__all__ = ["SYSTEM_ROLES", "answered_calls", "assistant_message", "call_arguments", "last_request", "render_messages",
+           "with_request"]
 
 SYSTEM_ROLES = ("system", "developer")
 
@@ -115,6 +116,16 @@ def answered_calls(messages: Sequence[dict[str, Any]]) -> list[tuple[str, Any]]:
         for c in m["tool_calls"]:
             if (c.get("id") and c.get("id") in ids) or (later and not c.get("id")):
                 out.append(call_arguments(c))
+    return out
+
+
+def with_request(messages: Sequence[dict[str, Any]], text: str) -> list[dict[str, Any]]:
+    """``messages`` with the latest user message's text replaced by ``text`` (a copy; unchanged without one)."""
+    out = list(messages)
+    for i in range(len(out) - 1, -1, -1):
+        if out[i].get("role") == "user":
+            out[i] = {**out[i], "content": text}
+            break
     return out
 
 

@@ -71,6 +71,10 @@ class CallPolicy:
         conjoined: A list the request joins with "and" ("the kitchen and
             living room lights") gets one call per item when the model made
             one (:func:`~agent_sdk.agent.call_stages.conjoined`).
+        follow_up: A part of a compound request the calls leave out ("lights
+            off and set an alarm for 7 am") is asked alone, in ``auto``, and
+            its calls are added (where the caller can re-render the prompt:
+            :func:`~agent_sdk.agent.step.decode_calls`' ``ask``).
         strict_tools: A tool whose schema the grammar engine cannot use is an
             error (default: it is repaired when unambiguous, else left out
             with a :class:`~agent_sdk.errors.ToolSchemaWarning`).
@@ -88,6 +92,7 @@ class CallPolicy:
     skip_answered: bool = True
     spoken_values: bool = True
     conjoined: bool = True
+    follow_up: bool = True
     strict_tools: bool = False
     processors: tuple[ProcessorFactory, ...] = DEFAULT_PROCESSORS
     post_steps: tuple[PostStep, ...] = DEFAULT_POST_STEPS

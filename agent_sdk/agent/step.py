@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from agent_sdk.agent.call_format import HERMES, CallFormat
-from agent_sdk.agent.call_stages import CallContext, CallDraft
+from agent_sdk.agent.call_stages import CallContext, CallDraft, call_key
+from agent_sdk.agent.clauses import uncovered_clause
 from agent_sdk.agent.copy_bias import chain_processors
 from agent_sdk.agent.policy import DEFAULT_POLICY, CallPolicy
 from agent_sdk.constrain.grammar import GrammarEngine, GrammarError
@@ -86,6 +87,7 @@ def decode_calls(
     answered: Sequence[tuple[str, dict[str, Any]]] = (),
     grammar_engine: GrammarEngine | None = None,
     call_format: CallFormat = HERMES,
+    ask: Callable[[str], list[int]] | None = None,
 ) -> CallStep:
     """Decodes tool calls under the tools' grammar (greedy) and refines them by ``policy``.
 
@@ -101,6 +103,11 @@ def decode_calls(
         answered: Calls already made and answered in the conversation.
         grammar_engine: The engine's grammar engine (default: its cached one).
         call_format: How calls are written.
+        ask: The prompt of the same conversation with the latest request
+            replaced by a text. Given (and ``policy.follow_up``), a part of a
+            compound request the calls leave out ("... and set an alarm for 7
+            am", :func:`~agent_sdk.agent.clauses.uncovered_clause`) is asked
+            alone in ``auto`` and its calls are added.
 
     A tool whose schema the grammar engine refuses is repaired when the fix
     is unambiguous, else left out while the others stay callable; each case
@@ -136,6 +143,17 @@ def decode_calls(
     for post in policy.active_post_steps():
         with phase(getattr(post, "__name__", "post_step")):
             draft = post(ctx, draft)
+    calls = draft.calls
+    if ask is not None and policy.follow_up and policy.parallel and choice in ("auto", "required") and calls:
+        with phase("follow_up"):
+            clause = uncovered_clause(request, calls)
+        if clause is not None:
+            more = decode_calls(
+                engine, ask(clause), tools, policy=policy.replace(tool_choice="auto"), max_tokens=max_tokens,
+                request=clause, answered=answered, grammar_engine=ge, call_format=call_format,
+            )
+            have = {call_key(n, a) for n, a in calls}
+            calls = calls + [(n, a) for n, a in more.calls if call_key(n, a) not in have]
     seconds = time.perf_counter() - t0
     flags = draft.forced if choice == "auto" else []
-    return CallStep(draft.calls, draft.generation, draft.score, draft.declined, seconds, flags, draft.reason, problems)
+    return CallStep(calls, draft.generation, draft.score, draft.declined, seconds, flags, draft.reason, problems)

@@ -271,3 +271,30 @@ def test_rerank_skips_an_enum_value_the_request_names_alone(smollm2_engine: Engi
     assert calls == [("switch_lights", {"room": "kitchen", "on": True})] and forks == []
     calls, forks = results["Turn on the kitchen lights, not the bedroom ones"]
     assert calls[0][1]["room"] in ("kitchen", "bedroom") and forks, forks
+
+
+def test_follow_up_asks_the_part_of_a_compound_request_the_call_left_out(smollm2_engine: Engine) -> None:
+    """The real model makes one call for two requests; the step asks the second alone and adds its call."""
+    from agent_sdk.agent.step import decode_calls
+
+    agent = Agent(smollm2_engine, tools=[get_weather])
+    backend = LocalBackend(smollm2_engine)
+    request = "What's the weather in Paris in celsius? Then tell me the weather in Tokyo in fahrenheit"
+    asked: list[str] = []
+
+    def ask(clause: str) -> list[int]:
+        asked.append(clause)
+        return smollm2_engine.tokenizer.encode(
+            backend.prompt_text([{"role": "user", "content": clause}], agent.tool_specs, None))
+
+    prompt = smollm2_engine.tokenizer.encode(
+        backend.prompt_text([{"role": "user", "content": request}], agent.tool_specs, None))
+    policy = DEFAULT_POLICY.replace(tool_choice="required")
+    step = decode_calls(smollm2_engine, prompt, agent.tool_specs, policy=policy, max_tokens=96, request=request,
+                        ask=ask)
+    assert asked == ["tell me the weather in Tokyo in fahrenheit"]
+    assert [c[1]["city"] for c in step.calls] == ["Paris", "Tokyo"]
+    asked.clear()
+    alone = decode_calls(smollm2_engine, prompt, agent.tool_specs, policy=policy.replace(follow_up=False),
+                         max_tokens=96, request=request, ask=ask)
+    assert asked == [] and [c[1]["city"] for c in alone.calls] == ["Paris"]

@@ -158,9 +158,10 @@ def test_the_command_line_builds_the_policy(command: str) -> None:
 
     extra = ["bfcl", "--data", "x"] if command == "eval" else []
     args = build_parser().parse_args([command, *extra, "--strict-tools", "--no-rerank", "--auto-threshold", "-1.5",
-                                      "--no-spoken-values", "--no-conjoined"])
+                                      "--no-spoken-values", "--no-conjoined", "--no-follow-up"])
     policy = _policy(args)
     assert policy.strict_tools and policy.rerank is None and policy.auto.threshold == -1.5
     assert not policy.spoken_values and _policy(build_parser().parse_args([command, *extra])).spoken_values
     assert not policy.conjoined and _policy(build_parser().parse_args([command, *extra])).conjoined
+    assert not policy.follow_up and _policy(build_parser().parse_args([command, *extra])).follow_up
     assert not _policy(build_parser().parse_args([command, *extra])).strict_tools

@@ -206,6 +206,11 @@ def test_hostile_requests_and_calls() -> None:
     assert conjoined_calls([weird], HOME, "kitchen and bedroom")[1] == 0  # fails the schema (no extra argument)
     odd = "\u00e9\u00e8 ,,, and and & & ; milk & eggs ()\"\" 3.4.5 1,2,3,"
     conjoined_calls([call], HOME, odd)  # no exception
+    # Other scripts' digits (BFCL writes "0.01m\u00b2"): not numbers to read, never an error.
+    area = _tool("calculate_resistance", length={"type": "number"}, area={"type": "number"})
+    for text in ("a length of 5m and area 0.01m\u00b2 and 2\u00b2", "5 and \u0663 and \u00b2", "\u00b2\u00b3 and 5"):
+        conjoined_calls([("calculate_resistance", {"length": 5, "area": 0.01})], [area], text)
+        conjoined_calls([("math.factorial", {"number": 5})], [FACTORIAL], text)
 
 
 def _ctx(request: str, *, parallel: bool = True) -> CallContext:
