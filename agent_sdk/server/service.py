@@ -239,6 +239,7 @@ class ChatService:
             step = decode_calls(
                 self.engine, req.prompt_ids, req.tools, policy=policy, max_tokens=req.sampling.max_tokens,
                 request=req.request, answered=req.answered, grammar_engine=self._grammar, call_format=self.call_format,
+                ask=req.ask,
             )
             if step.calls:
                 yield "calls", [ToolCall(name, args) for name, args in step.calls]

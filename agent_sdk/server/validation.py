@@ -14,12 +14,12 @@ from __future__ import annotations
 import math
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from agent_sdk.agent.call_format import HERMES, CallFormat
-from agent_sdk.agent.conversation import answered_calls
+from agent_sdk.agent.conversation import answered_calls, with_request
 from agent_sdk.agent.step import call_grammar
 from agent_sdk.constrain.grammar import GrammarEngine, GrammarError
 from agent_sdk.constrain.schema_repair import usable_tools
@@ -63,6 +63,8 @@ class ChatRequest:
         server_tools: The request sent no tools, no ``tool_choice`` other
             than ``auto`` and no ``response_format``: a server started with
             ``--mcp`` answers it with its own tools (see ``ChatService``).
+        ask: The prompt with the last user message replaced by a text (the
+            call step's follow-up on a compound request); None: no follow-up.
     """
 
     prompt_ids: list[int]
@@ -78,6 +80,7 @@ class ChatRequest:
     warnings: list[str] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
     server_tools: bool = False
+    ask: Callable[[str], list[int]] | None = None
     id: str = field(default_factory=lambda: "chatcmpl-" + uuid.uuid4().hex[:24])
     created: int = field(default_factory=lambda: int(time.time()))
 
@@ -153,12 +156,17 @@ class RequestValidator:
             raise APIError(400, f"the model's chat template cannot render these messages: {exc}", param="messages") from None
         sampling = self._sampling(body, len(ids))
         users = [m.get("content") for m in conversation if m.get("role") == "user"]
+
+        def ask(text: str) -> list[int]:
+            return list(tok.encode(tok.apply_chat_template(with_request(conversation, text), add_generation_prompt=True)))
+
         return ChatRequest(
             prompt_ids=ids, tools=specs, tool_choice=choice, parallel=parallel, sampling=sampling,
             response_grammar=response_grammar, stream=stream, include_usage=include_usage,
             request=users[-1] if users and isinstance(users[-1], str) else "",
             answered=answered_calls(messages), warnings=left_out, messages=list(messages),
             server_tools=not len(registry) and body.get("tool_choice") in (None, "auto") and response_grammar is None,
+            ask=ask,
         )
 
     def _grammar_engine(self, what: str) -> GrammarEngine:
