@@ -191,6 +191,8 @@ class LocalBackend:
                 ask=lambda clause: tok.encode(self.prompt_text(with_request(messages, clause), tools, request.system)),
             )
             stats.add_generation(step.generation.stats, step.seconds)
+            if step.follow_up is not None:
+                stats.add_generation(step.follow_up.stats, 0.0)  # its time is in step.seconds
             stats.auto_score = step.score
             attempted, declined = step.attempted, step.declined
             if step.calls:

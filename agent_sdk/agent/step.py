@@ -18,12 +18,12 @@ from typing import Any
 
 from agent_sdk.agent.call_format import HERMES, CallFormat
 from agent_sdk.agent.call_stages import CallContext, CallDraft, call_key
-from agent_sdk.agent.clauses import uncovered_clause
+from agent_sdk.agent.clauses import uncovered_part, written_in
 from agent_sdk.agent.copy_bias import chain_processors
 from agent_sdk.agent.policy import DEFAULT_POLICY, CallPolicy
 from agent_sdk.constrain.grammar import GrammarEngine, GrammarError
 from agent_sdk.constrain.schema_repair import usable_tools
-from agent_sdk.errors import ToolSchemaWarning
+from agent_sdk.errors import AgentSDKError, ToolSchemaWarning
 from agent_sdk.runtime.engine import Engine, Generation
 from agent_sdk.runtime.phases import phase
 from agent_sdk.runtime.sampler import SamplingParams
@@ -47,6 +47,9 @@ class CallStep:
             (``auto`` only, aligned with the generation's log-probabilities).
         reason: Why it was declined (``"unlikely"``, ``"answered"``), else "".
         schema_warnings: Tools repaired or left out of the grammar, and why.
+        follow_up: The generation of the follow-up on a compound request
+            (``decode_calls``' ``ask``), when one ran; its statistics add to
+            the step's.
     """
 
     calls: list[tuple[str, dict[str, Any]]]
@@ -57,6 +60,7 @@ class CallStep:
     forced_flags: list[bool] = field(default_factory=list)
     reason: str = ""
     schema_warnings: list[str] = field(default_factory=list)
+    follow_up: Generation | None = None
 
     @property
     def attempted(self) -> bool:
@@ -143,17 +147,53 @@ def decode_calls(
     for post in policy.active_post_steps():
         with phase(getattr(post, "__name__", "post_step")):
             draft = post(ctx, draft)
-    calls = draft.calls
-    if ask is not None and policy.follow_up and policy.parallel and choice in ("auto", "required") and calls:
+    calls, follow_up = draft.calls, None
+    budget = max_tokens - len(draft.generation.token_ids)
+    if (ask is not None and policy.follow_up and policy.parallel and choice in ("auto", "required") and calls
+            and budget > 0):
         with phase("follow_up"):
-            clause = uncovered_clause(request, calls)
-        if clause is not None:
-            more = decode_calls(
-                engine, ask(clause), tools, policy=policy.replace(tool_choice="auto"), max_tokens=max_tokens,
-                request=clause, answered=answered, grammar_engine=ge, call_format=call_format,
-            )
-            have = {call_key(n, a) for n, a in calls}
-            calls = calls + [(n, a) for n, a in more.calls if call_key(n, a) not in have]
+            calls, follow_up = _follow_up(engine, ask, tools, calls, policy=policy, budget=budget, request=request,
+                                          answered=answered, grammar_engine=ge, call_format=call_format)
     seconds = time.perf_counter() - t0
     flags = draft.forced if choice == "auto" else []
-    return CallStep(calls, draft.generation, draft.score, draft.declined, seconds, flags, draft.reason, problems)
+    return CallStep(calls, draft.generation, draft.score, draft.declined, seconds, flags, draft.reason, problems,
+                    follow_up)
+
+
+def _follow_up(
+    engine: Engine, ask: Callable[[str], list[int]], tools: Sequence[dict[str, Any]],
+    calls: list[tuple[str, dict[str, Any]]], *, policy: CallPolicy, budget: int, request: str,
+    answered: Sequence[tuple[str, dict[str, Any]]], grammar_engine: GrammarEngine, call_format: CallFormat,
+) -> tuple[list[tuple[str, dict[str, Any]]], Generation | None]:
+    """``calls`` with those of the part of a compound request they leave out, asked alone in ``auto``.
+
+    A call of the follow-up is kept when the clause writes one of its values
+    (or it takes none): asked alone, a clause that only qualifies the first
+    request ("and make it quick") would have its values invented. A failure of
+    the follow-up (an SDK error) keeps the first calls and warns.
+    """
+    part = uncovered_part(request, [*answered, *calls])
+    if part is None:
+        return calls, None
+    try:
+        more = decode_calls(
+            engine, ask(part.text), tools, policy=policy.replace(tool_choice="auto"), max_tokens=budget,
+            request=part.text, answered=answered, grammar_engine=grammar_engine, call_format=call_format,
+        )
+    except AgentSDKError as exc:
+        warnings.warn(f"the follow-up on {part.text!r} failed, the first calls stand: {exc}", RuntimeWarning,
+                      stacklevel=3)
+        return calls, None
+    have = {call_key(n, a) for n, a in [*answered, *calls]}
+    new = [(n, a) for n, a in more.calls if call_key(n, a) not in have
+           and (not _scalars(a) or any(written_in(part.text, v) for v in _scalars(a)))]
+    return ([*new, *calls] if part.earlier else [*calls, *new]), more.generation
+
+
+def _scalars(arguments: Any) -> list[Any]:
+    """The scalar leaves of an argument object (booleans left out: "turn on" writes no ``true``)."""
+    if isinstance(arguments, dict):
+        return [x for v in arguments.values() for x in _scalars(v)]
+    if isinstance(arguments, list):
+        return [x for v in arguments for x in _scalars(v)]
+    return [] if isinstance(arguments, bool) or arguments is None else [arguments]

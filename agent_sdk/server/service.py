@@ -243,7 +243,11 @@ class ChatService:
             )
             if step.calls:
                 yield "calls", [ToolCall(name, args) for name, args in step.calls]
-                yield "end", ("tool_calls", _usage(step.generation.stats))
+                usage = _usage(step.generation.stats)
+                if step.follow_up is not None:  # the follow-up's call tokens are part of the reply
+                    usage["completion_tokens"] += step.follow_up.stats.generated_tokens
+                    usage["total_tokens"] += step.follow_up.stats.generated_tokens
+                yield "end", ("tool_calls", usage)
                 return
             if req.tool_choice != "auto":  # a required call cut short by max_tokens
                 yield "text", step.generation.text
