@@ -148,11 +148,10 @@ def decode_calls(
         with phase(getattr(post, "__name__", "post_step")):
             draft = post(ctx, draft)
     calls, follow_up = draft.calls, None
-    budget = max_tokens - len(draft.generation.token_ids)
-    if (ask is not None and policy.follow_up and policy.parallel and choice in ("auto", "required") and calls
-            and budget > 0):
+    if ask is not None and policy.follow_up and policy.parallel and choice in ("auto", "required") and calls:
         with phase("follow_up"):
-            calls, follow_up = _follow_up(engine, ask, tools, calls, policy=policy, budget=budget, request=request,
+            # The clause gets the step's own budget: a call of its own, with its tokens counted in the usage.
+            calls, follow_up = _follow_up(engine, ask, tools, calls, policy=policy, budget=max_tokens, request=request,
                                           answered=answered, grammar_engine=ge, call_format=call_format)
     seconds = time.perf_counter() - t0
     flags = draft.forced if choice == "auto" else []
