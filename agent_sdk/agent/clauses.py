@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from agent_sdk.agent.request_features import argument_values
 from agent_sdk.agent.spoken import Clock, parse_clock, spoken_clocks
 from agent_sdk.agent.words import content_words
 
@@ -74,25 +75,15 @@ class Uncovered:
 def _values(calls: Sequence[tuple[str, Any]]) -> list[str]:
     """The calls' scalar argument values as text (booleans and one-letter values say nothing about where)."""
     out: list[str] = []
-
-    def walk(x: Any) -> None:
+    for x in (v for _, args in calls for v in argument_values(args)):
         if len(out) >= _MAX_VALUES:
-            return
-        if isinstance(x, dict):
-            for v in x.values():
-                walk(v)
-        elif isinstance(x, (list, tuple)):
-            for v in x:
-                walk(v)
-        elif isinstance(x, str) and len(x.strip()) >= 2:
+            break
+        if isinstance(x, str) and len(x.strip()) >= 2:
             out.append(x.strip().casefold())
-        elif isinstance(x, int) and not isinstance(x, bool) and abs(x) < _MAX_NUMBER:
+        elif isinstance(x, int) and abs(x) < _MAX_NUMBER:
             out.append(str(x))
         elif isinstance(x, float) and abs(x) < _MAX_NUMBER:  # NaN fails the comparison
             out.append(str(int(x)) if x.is_integer() else str(x))
-
-    for _, args in calls:
-        walk(args)
     return list(dict.fromkeys(out))
 
 

@@ -47,9 +47,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import jsonschema
-
 from agent_sdk.agent.words import content_words, name_words, stem
+from agent_sdk.tools.validation import schema_accepts
 
 __all__ = ["MAX_ITEMS", "conjoined_calls"]
 
@@ -371,14 +370,6 @@ def _same(a: Any, b: Any) -> bool:
     return False
 
 
-def _valid(arguments: dict[str, Any], schema: dict[str, Any]) -> bool:
-    try:
-        cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-        return bool(cls(schema).is_valid(arguments))
-    except Exception:  # noqa: BLE001 - a schema the validator cannot use: no new call
-        return False
-
-
 def _scalar_values(calls: Sequence[tuple[str, dict[str, Any]]]) -> list[Any]:
     return [v for _, args in calls if isinstance(args, dict) for v in args.values()
             if isinstance(v, (str, int, float)) and not isinstance(v, bool)]
@@ -510,7 +501,7 @@ def conjoined_calls(
                     continue
                 new = copy.deepcopy(args)
                 new[key] = item
-                if not _valid(new, params):  # type: ignore[arg-type]
+                if not schema_accepts(params, new):  # type: ignore[arg-type]
                     continue
                 dest.append((name, new))
                 used.append(item)

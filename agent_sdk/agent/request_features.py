@@ -15,7 +15,7 @@ from typing import Any
 from agent_sdk.agent.spoken import duration_seconds, parse_clock, spoken_clocks, spoken_durations, spoken_numbers
 from agent_sdk.agent.words import GENERIC_PARAMETER_WORDS, name_words, same_word
 
-__all__ = ["MIN_PLURAL_LEN", "copy_coverage", "mentioned", "word_starts", "written_numbers"]
+__all__ = ["MIN_PLURAL_LEN", "argument_values", "copy_coverage", "mentioned", "word_starts", "written_numbers"]
 
 # A parameter word longer than this that ends in "s" also matches its singular
 # ("traits" → "trait"); shorter ones ("bus", "gas", "yes") keep their "s".
@@ -71,9 +71,15 @@ def mentioned(name: str, source: str, *, tool: str = "") -> bool:
 def _leaves(value: Any) -> list[Any]:
     if isinstance(value, dict):
         return [x for v in value.values() for x in _leaves(v)]
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return [x for v in value for x in _leaves(v)]
     return [value]
+
+
+def argument_values(arguments: Any) -> list[Any]:
+    """The leaf values of an argument object that a request could write (booleans and nulls left out:
+    "turn on" writes no ``true``)."""
+    return [x for x in _leaves(arguments) if not isinstance(x, bool) and x is not None]
 
 
 def copy_coverage(arguments: Sequence[dict[str, Any]], source: str) -> float:
@@ -101,7 +107,7 @@ def copy_coverage(arguments: Sequence[dict[str, Any]], source: str) -> float:
         return 0.0
     low = source.lower()
     bare = low.replace(",", "")
-    leaves = [x for args in arguments for x in _leaves(args) if not isinstance(x, bool) and x is not None]
+    leaves = [x for args in arguments for x in argument_values(args)]
     if not leaves:
         return 1.0
     said_numbers: set[int] | None = None

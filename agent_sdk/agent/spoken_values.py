@@ -31,10 +31,9 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-import jsonschema
-
 from agent_sdk.agent.spoken import UNIT_SECONDS, Clock, duration_seconds, parse_clock, spoken_clocks, spoken_durations
 from agent_sdk.agent.words import name_words
+from agent_sdk.tools.validation import schema_accepts
 
 __all__ = ["parameter_unit", "render_clock", "said_values"]
 
@@ -103,14 +102,6 @@ def _parameters(tools: Sequence[dict[str, Any]], name: str) -> dict[str, Any] | 
     return None
 
 
-def _valid(arguments: dict[str, Any], schema: dict[str, Any]) -> bool:
-    try:
-        cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-        return bool(cls(schema).is_valid(arguments))
-    except Exception:  # noqa: BLE001 - a schema the validator cannot use: the call stays as decoded
-        return False
-
-
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -175,7 +166,7 @@ def said_values(
             spread = _spread(seconds, units, props[i])
             if spread is not None:
                 new = {**args, **spread}
-                if schemas[i] is not None and _valid(new, schemas[i]):  # type: ignore[arg-type]
+                if schemas[i] is not None and schema_accepts(schemas[i], new):  # type: ignore[arg-type]
                     changed += sum(new[k] != args[k] for k in spread)
                     out[i] = (out[i][0], new)
 
@@ -196,7 +187,7 @@ def said_values(
         text = render_clock(clocks[0], value)
         if written is not None and not written.same_as(clocks[0]) and text is not None and text != value:
             new = {**out[i][1], key: text}
-            if schemas[i] is not None and _valid(new, schemas[i]):  # type: ignore[arg-type]
+            if schemas[i] is not None and schema_accepts(schemas[i], new):  # type: ignore[arg-type]
                 out[i] = (out[i][0], new)
                 changed += 1
     return (out, changed) if changed else ([(n, a) for n, a in calls], 0)

@@ -21,6 +21,7 @@ from agent_sdk.agent.call_stages import CallContext, CallDraft, call_key
 from agent_sdk.agent.clauses import uncovered_part, written_in
 from agent_sdk.agent.copy_bias import chain_processors
 from agent_sdk.agent.policy import DEFAULT_POLICY, CallPolicy
+from agent_sdk.agent.request_features import argument_values
 from agent_sdk.constrain.grammar import GrammarEngine, GrammarError
 from agent_sdk.constrain.schema_repair import usable_tools
 from agent_sdk.errors import AgentSDKError, ToolSchemaWarning
@@ -184,15 +185,11 @@ def _follow_up(
                       stacklevel=3)
         return calls, None
     have = {call_key(n, a) for n, a in [*answered, *calls]}
-    new = [(n, a) for n, a in more.calls if call_key(n, a) not in have
-           and (not _scalars(a) or any(written_in(part.text, v) for v in _scalars(a)))]
+    new = [(n, a) for n, a in more.calls if call_key(n, a) not in have and _stated(part.text, a)]
     return ([*new, *calls] if part.earlier else [*calls, *new]), more.generation
 
 
-def _scalars(arguments: Any) -> list[Any]:
-    """The scalar leaves of an argument object (booleans left out: "turn on" writes no ``true``)."""
-    if isinstance(arguments, dict):
-        return [x for v in arguments.values() for x in _scalars(v)]
-    if isinstance(arguments, list):
-        return [x for v in arguments for x in _scalars(v)]
-    return [] if isinstance(arguments, bool) or arguments is None else [arguments]
+def _stated(clause: str, arguments: Any) -> bool:
+    """Whether ``clause`` writes one of the call's values, or the call takes none."""
+    values = argument_values(arguments)
+    return not values or any(written_in(clause, v) for v in values)

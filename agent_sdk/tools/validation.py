@@ -29,7 +29,7 @@ from pydantic import BaseModel
 from agent_sdk.errors import ToolArgumentError, ToolDefinitionError
 from agent_sdk.tools.schema import FunctionSchema
 
-__all__ = ["JsonSchemaArgumentValidator", "PydanticArgumentValidator", "format_value"]
+__all__ = ["JsonSchemaArgumentValidator", "PydanticArgumentValidator", "format_value", "schema_accepts"]
 
 # pydantic >= 2.12 can forbid unknown keys in nested models and TypedDicts at
 # validation time, which keeps validation as strict as the schema (where every
@@ -225,3 +225,18 @@ def _path(loc: Sequence[str | int]) -> str:
         else:
             out += f".{part}" if out else str(part)
     return out or "arguments"
+
+
+def schema_accepts(schema: Any, arguments: Any) -> bool:
+    """Whether ``arguments`` validate against the JSON schema ``schema`` (False when the schema itself is unusable).
+
+    For code that rewrites a decoded call (the agent's post-steps) and keeps the change only when the tool would
+    take it; an unusable schema keeps the call as decoded.
+    """
+    import jsonschema
+
+    try:
+        cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+        return bool(cls(schema).is_valid(arguments))
+    except Exception:  # noqa: BLE001 - a schema the validator cannot use
+        return False
