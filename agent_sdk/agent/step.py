@@ -111,7 +111,7 @@ def decode_calls(
         ask: The prompt of the same conversation with the latest request
             replaced by a text. Given (and ``policy.follow_up``), a part of a
             compound request the calls leave out ("... and set an alarm for 7
-            am", :func:`~agent_sdk.agent.clauses.uncovered_clause`) is asked
+            am", :func:`~agent_sdk.agent.clauses.uncovered_part`) is asked
             alone in ``auto`` and its calls are added.
 
     A tool whose schema the grammar engine refuses is repaired when the fix
