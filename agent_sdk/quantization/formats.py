@@ -103,7 +103,7 @@ K_GROUP = 256
 SUB_GROUP = 16
 """Values per int8 sub-scale in ``q8k`` (GGUF Q6_K's sub-blocks)."""
 FORMATS = ("f32", "f16", "q8k", "q8", "q5", "q5k", "q4", "q4k")
-QUANT_NAMES = ("q4", "q4a8", "q5", "q8", "f16", "f32")
+QUANT_NAMES = ("q4", "q4a8", "q4a16", "q5", "q8", "f16", "f32")
 """Names of the :class:`QuantConfig` presets (``--quant``)."""
 KV_DTYPES = {"f32": "float32", "f16": "float16"}
 """KV-cache storage (``--kv-dtype``) -> TVM dtype; attention arithmetic is float32 either way."""
@@ -165,8 +165,8 @@ class QuantConfig:
         name: The user-facing name (``q4``, ``q8``, ``f32``, ``f16``).
         linear: Format of the attention and MLP projections.
         embed: Format of the token embedding (also the output head when shared).
-        act: Activations entering the linear layers: ``f32``, or ``int8``
-            (rounded per group of 32 for integer dot products; q4 only).
+        act: Activations entering the linear layers: ``f32``, ``int8`` or
+            ``int16`` (rounded per group of 32 for integer dot products; q4 only).
         kv: Storage of the KV cache, a key of :data:`KV_DTYPES`. With ``f16``
             the attention's queries and output are float16 too (TVM's cache
             holds all of them in one dtype); kernels compute in float32.
@@ -217,6 +217,9 @@ class QuantConfig:
             # q4 weights with int8 activations (llama.cpp's Q4_1 x Q8_1): faster,
             # but the activations are rounded, so logits move by ~1%.
             "q4a8": QuantConfig("q4a8", linear="q4", embed="q8", act="int8"),
+            # q4 weights with int16 activations: steps 256 times finer than int8 (logits within ~1e-4 of q4's),
+            # pairs of products summed by vpdpwssd / vpmaddwd.
+            "q4a16": QuantConfig("q4a16", linear="q4", embed="q8", act="int16"),
             # 5-bit projections: the layout of GGUF's Q5_0 / Q5_1 / Q5_K, between q4 and q8 in size and error.
             "q5": QuantConfig("q5", linear="q5", embed="q8"),
             "q8": QuantConfig("q8", linear="q8", embed="q8"),

@@ -25,6 +25,16 @@ SmolLM2-135M at 1 thread: 64-token prefill 772 -> 934 tok/s, 512 tokens
 Numerics differ from the float kernels (activation rounding, ~0.4% per
 value), which is why this is a separate quantization mode.
 
+``q4a16`` rounds the activations to int16 instead (``d = max|x| / 32767``:
+steps 256 times finer, logits within ~1e-3 of the float kernels'), and sums
+pairs of int16 products with ``vpdpwssd`` (AVX-512 VNNI) or ``vpmaddwd``
+(AVX2). A 32-bit weight word's nibbles are masked into four int16 pairs
+per row, ``(k0, k4)``, ``(k1, k5)``, ``(k2, k6)``, ``(k3, k7)``, the second
+and fourth left in place (16 times their value, summed apart and shifted
+down by 4 at the end of the group); the activations are stored in that
+pair order. A group sum reaches at most 32 x 15 x 32,767 < 2^24: exact in
+int32 and in its float32 conversion.
+
 Every CPU computes the same thing from the same activations: the rounding
 is fp32 operations IEEE 754 specifies exactly (max, division, multiply,
 round-half-to-even) and the group sums are exact int32 arithmetic, so VNNI,
@@ -47,9 +57,13 @@ from tvm.target.codegen import target_has_features
 
 from agent_sdk.quantization.formats import GROUP
 
-__all__ = ["dot_kind", "q4a8_group_sums_kernel", "q4a8_matmul_kernel"]
+__all__ = ["dot_kind", "q4a16_matmul_kernel", "q4a8_group_sums_kernel", "q4a8_matmul_kernel"]
 
 _MASK = 0x0F0F0F0F
+#: int16 mode: nibbles 0 and 4 of a word, each in the low bits of its 16-bit half.
+_PAIR_MASK = 0x000F000F
+#: Largest rounded activation per mode (activation bits -> qmax).
+_QMAX = {8: 127, 16: 32767}
 #: Groups whose max |x| is below this (2^-120) round to zero: ``127 / max`` would
 #: overflow float32 below ~3.7e-37, and converting inf or NaN to int8 is undefined
 #: (x86 and ARM give different bytes).
@@ -125,13 +139,40 @@ def _dot(kind: str, lanes: int, acc: tirx.PrimExpr, w: tirx.PrimExpr, xq: tirx.B
     return out
 
 
+def _dot16(kind: str, lanes: int, acc: tirx.PrimExpr, w: tirx.PrimExpr, xq: tirx.Buffer, xq32: tirx.Buffer,
+           t: tirx.PrimExpr, pair: tirx.PrimExpr) -> tirx.PrimExpr:
+    """``acc[r] += lo16(w[r]) * xq[t, 2 pair] + hi16(w[r]) * xq[t, 2 pair + 1]`` for ``lanes`` rows (int16 values)."""
+    if kind == "vnni" and lanes == 16:
+        xv = T.reinterpret("int16x32", T.broadcast(xq32[t, pair], 16))
+        return T.call_llvm_pure_intrin(
+            "int32x16", "llvm.x86.avx512.vpdpwssd.512", acc, T.reinterpret("int16x32", w), xv
+        )
+    if kind == "avx2" and lanes == 8:
+        # vpmaddwd: each row's two int16 products added into its int32 lane (at most 2 x 240 x 32,767: no overflow)
+        xv = T.reinterpret("int16x16", T.broadcast(xq32[t, pair], 8))
+        return acc + T.call_llvm_pure_intrin("int32x8", "llvm.x86.avx2.pmadd.wd", T.reinterpret("int16x16", w), xv)
+    lo = T.Cast("int32" if lanes == 1 else f"int32x{lanes}", T.bitwise_and(w, _bc(T.uint32(0xFFFF), lanes)))
+    hi = T.Cast("int32" if lanes == 1 else f"int32x{lanes}", T.shift_right(w, _bc(T.uint32(16), lanes)))
+    return (acc + lo * _bc(T.Cast("int32", xq[t, 2 * pair]), lanes)) + hi * _bc(T.Cast("int32", xq[t, 2 * pair + 1]), lanes)
+
+
+def _stored_source(e: Any, bits: int) -> Any:
+    """Which value of an 8-chunk is stored at position ``e``: int8 evens then odds, int16 pairs ``(i, i + 4)``."""
+    return e // 2 + 4 * (e % 2) if bits == 16 else e % 4 * 2 + e // 4
+
+
+def _group_sum(acc0: tirx.PrimExpr, acc1: tirx.PrimExpr, bits: int) -> tirx.PrimExpr:
+    """A group's integer sum from its two partial sums (int16 mode: ``acc1`` holds 16 times its products)."""
+    return acc0 + T.shift_right(acc1, 4) if bits == 16 else acc0 + acc1
+
+
 def _kernel_plan(n_out: int, n_in: int, rows: int, kind: str | None) -> tuple[str, int, int, int, int]:
     assert n_out % rows == 0 and n_in % GROUP == 0
     kind = kind or dot_kind()
     return kind, _lanes(kind, rows), n_out // rows, n_in // GROUP, n_in // 8
 
 
-def _macros(kind: str, lanes: int, rows: int, groups: int) -> tuple[Any, Any, Any]:
+def _macros(kind: str, lanes: int, rows: int, groups: int, bits: int = 8) -> tuple[Any, Any, Any]:
     """The steps the q4a8 kernels share, as TVMScript macros.
 
     ``quantize_activations`` rounds each token's activations to int8 per
@@ -142,8 +183,12 @@ def _macros(kind: str, lanes: int, rows: int, groups: int) -> tuple[Any, Any, An
     lane adds at most 4 * 15 * 127 = 7,620 and a group 60,960: no
     instruction saturates (``vpdpbusd`` and ``sdot`` never do; AVX2's
     ``vpmaddubsw`` saturates at 32,767 but adds only two products, at most
-    3,810).
+    3,810). With ``bits=16`` the activations are int16 (``|q| <= 32,767``), each word's nibbles are
+    masked into four int16 pairs (two of them in place, 16 times their value) and the group sum is
+    ``acc0 + (acc1 >> 4)``: at most 32 x 15 x 32,767 < 2^24, so exact in int32 and in float32.
     """
+    qmax = _QMAX[bits]
+    act_dtype = f"int{bits}"
 
     @T.macro
     def quantize_token(x: Any, xq: Any, xd: Any, xs: Any, st: Any, t: Any) -> None:
@@ -152,13 +197,13 @@ def _macros(kind: str, lanes: int, rows: int, groups: int) -> tuple[Any, Any, An
             st[0] = T.float32(0)
             for k in range(GROUP):
                 st[0] = T.max(st[0], T.abs(x[t, g * GROUP + k]))
-            xd[t, g] = st[0] / T.float32(127)
-            st[0] = T.if_then_else(st[0] >= T.float32(_MIN_GROUP_MAX), T.float32(127) / st[0], T.float32(0))
+            xd[t, g] = st[0] / T.float32(qmax)
+            st[0] = T.if_then_else(st[0] >= T.float32(_MIN_GROUP_MAX), T.float32(qmax) / st[0], T.float32(0))
             st[1] = T.float32(0)
             for c in range(4):
                 for e in range(8):
                     xq[t, g * GROUP + c * 8 + e] = T.Cast(
-                        "int8", T.nearbyint(x[t, g * GROUP + c * 8 + e % 4 * 2 + e // 4] * st[0])
+                        act_dtype, T.nearbyint(x[t, g * GROUP + c * 8 + _stored_source(e, bits)] * st[0])
                     )
             for k in range(GROUP):
                 st[1] = st[1] + T.Cast("float32", xq[t, g * GROUP + k])
@@ -176,8 +221,8 @@ def _macros(kind: str, lanes: int, rows: int, groups: int) -> tuple[Any, Any, An
                 quantize_token(x, xq, xd, xs, st, t)
 
     @T.macro
-    def group_dot(acci: Any, wm: Any, qweight: Any, xq: Any, xq32: Any, rb: Any, t0: Any, g: Any,
-                  tile: Any) -> None:
+    def group_dot8(acci: Any, wm: Any, qweight: Any, xq: Any, xq32: Any, rb: Any, t0: Any, g: Any,
+                   tile: Any) -> None:
         # tokens t0 .. t0 + tile: each weight word masked once, its nibbles dotted with every token of the tile
         for t in T.unroll(tile):
             for h in T.unroll(2):
@@ -199,12 +244,40 @@ def _macros(kind: str, lanes: int, rows: int, groups: int) -> tuple[Any, Any, An
                     )
 
     @T.macro
+    def group_dot16(acci: Any, wm: Any, qweight: Any, xq: Any, xq32: Any, rb: Any, t0: Any, g: Any,
+                    tile: Any) -> None:
+        # each word's nibbles k0..k7 as four int16 pairs per row: (k0, k4), 16 (k1, k5), (k2, k6), 16 (k3, k7);
+        # the pairs in place (x16) add into acci[t, 1], the others into acci[t, 0]
+        for t in T.unroll(tile):
+            for h in T.unroll(2):
+                for r in T.vectorized(rows):
+                    acci[t, h, r] = 0
+        for wd in T.unroll(4):
+            for r in T.vectorized(rows):
+                wm[0, r] = T.bitwise_and(qweight[rb, g * 4 + wd, r], T.uint32(_PAIR_MASK))
+                wm[1, r] = T.bitwise_and(qweight[rb, g * 4 + wd, r], T.uint32(_PAIR_MASK << 4))
+                wm[2, r] = T.bitwise_and(T.shift_right(qweight[rb, g * 4 + wd, r], T.uint32(8)), T.uint32(_PAIR_MASK))
+                wm[3, r] = T.bitwise_and(
+                    T.shift_right(qweight[rb, g * 4 + wd, r], T.uint32(8)), T.uint32(_PAIR_MASK << 4)
+                )
+            for c in T.unroll(rows // lanes):
+                for t in T.unroll(tile):
+                    for i in T.unroll(4):
+                        acci[t, i % 2, _idx(c * lanes, lanes)] = _dot16(
+                            kind, lanes, acci[t, i % 2, _idx(c * lanes, lanes)], wm[i, _idx(c * lanes, lanes)],
+                            xq, xq32, t0 + t, (g * GROUP + wd * 8) // 2 + i,
+                        )
+
+    group_dot = group_dot16 if bits == 16 else group_dot8
+    masked = 4 if bits == 16 else 2
+
+    @T.macro
     def token_tiles(y: Any, qweight: Any, scale: Any, minv: Any, xq: Any, xq32: Any, xd: Any, xs: Any, rb: Any,
                     first: Any, count: Any, tile: Any) -> None:
         # ``count`` tiles of ``tile`` tokens from token ``first``: integer group sums scaled into fp32 per group
         acc = T.decl_buffer((tile, rows), "float32", scope="global")
         acci = T.decl_buffer((tile, 2, rows), "int32", scope="global")
-        wm = T.decl_buffer((2, rows), "uint32", scope="global")
+        wm = T.decl_buffer((masked, rows), "uint32", scope="global")
         for tt in range(count):
             for t in T.unroll(tile):
                 for r in T.vectorized(rows):
@@ -213,7 +286,7 @@ def _macros(kind: str, lanes: int, rows: int, groups: int) -> tuple[Any, Any, An
                 group_dot(acci, wm, qweight, xq, xq32, rb, first + tt * tile, g, tile)
                 for t in T.unroll(tile):
                     for r in T.vectorized(rows):
-                        acc[t, r] = acc[t, r] + T.Cast("float32", acci[t, 0, r] + acci[t, 1, r]) * (
+                        acc[t, r] = acc[t, r] + T.Cast("float32", _group_sum(acci[t, 0, r], acci[t, 1, r], bits)) * (
                             T.Cast("float32", scale[rb, g, r]) * xd[first + tt * tile + t, g]
                         ) + T.Cast("float32", minv[rb, g, r]) * xs[first + tt * tile + t, g]
             for t in T.unroll(tile):
@@ -232,15 +305,27 @@ def q4a8_matmul_kernel(n_out: int, n_in: int, rows: int, kind: str | None = None
         rows: R, rows interleaved per block in the stored q4 weight.
         kind: Dot-product instruction (:func:`dot_kind`); default: the current target's.
     """
-    return _q4a8_matmul(n_out, n_in, rows, kind or dot_kind())
+    return _integer_matmul(n_out, n_in, rows, kind or dot_kind(), 8)
+
+
+def q4a16_matmul_kernel(n_out: int, n_in: int, rows: int, kind: str | None = None) -> tirx.PrimFunc:
+    """As :func:`q4a8_matmul_kernel` with ``x`` rounded to int16 per group (``q4a16``: 256 times finer steps).
+
+    Pairs of int16 products are summed by ``vpdpwssd`` (AVX-512 VNNI) or ``vpmaddwd`` (AVX2); other CPUs use
+    plain int32 arithmetic.
+    """
+    return _integer_matmul(n_out, n_in, rows, kind or dot_kind(), 16)
 
 
 @functools.cache
-def _q4a8_matmul(n_out: int, n_in: int, rows: int, kind: str) -> tirx.PrimFunc:
-    """:func:`q4a8_matmul_kernel` for a resolved ``kind``, built once per shape (a model has one per layer)."""
+def _integer_matmul(n_out: int, n_in: int, rows: int, kind: str, bits: int) -> tirx.PrimFunc:
+    """:func:`q4a8_matmul_kernel` (``bits`` 8) or :func:`q4a16_matmul_kernel` (16) for a resolved ``kind``, built
+    once per shape (a model has one per layer)."""
     kind, lanes, blocks, groups, words = _kernel_plan(n_out, n_in, rows, kind)
-    quantize_activations, _, token_tiles = _macros(kind, lanes, rows, groups)
+    quantize_activations, _, token_tiles = _macros(kind, lanes, rows, groups, bits)
     tile = _TOKEN_TILE.get(kind, 1)
+    act = f"int{bits}"
+    per_word = 32 // bits  # activations per 32-bit word
 
     @T.prim_func(private=True)
     def q4a8_matmul(
@@ -252,12 +337,12 @@ def _q4a8_matmul(n_out: int, n_in: int, rows: int, kind: str) -> tirx.PrimFunc:
         n = T.int64()
         x = T.match_buffer(var_x, (n, n_in), "float32")
         y = T.match_buffer(var_y, (n, n_out), "float32")
-        xq = T.decl_buffer((n, n_in), "int8")
-        xq32 = T.decl_buffer((n, n_in // 4), "int32", data=xq.data)
+        xq = T.decl_buffer((n, n_in), act)
+        xq32 = T.decl_buffer((n, n_in // per_word), "int32", data=xq.data)
         xd = T.decl_buffer((n, groups), "float32")
         xs = T.decl_buffer((n, groups), "float32")
         st = T.decl_buffer((2,), "float32", scope="global")
-        # 1. activations -> int8
+        # 1. activations -> int8 / int16
         quantize_activations(x, xq, xd, xs, st, n)
         # 2. integer dot products per group, scaled into fp32 per group
         for rb in T.parallel(blocks):
@@ -267,12 +352,14 @@ def _q4a8_matmul(n_out: int, n_in: int, rows: int, kind: str) -> tirx.PrimFunc:
     return q4a8_matmul
 
 
-def q4a8_group_sums_kernel(n_out: int, n_in: int, rows: int, kind: str | None = None) -> tirx.PrimFunc:
-    """The integer half of :func:`q4a8_matmul_kernel`, for exact tests on every CPU.
+def q4a8_group_sums_kernel(n_out: int, n_in: int, rows: int, kind: str | None = None, *,
+                           bits: int = 8) -> tirx.PrimFunc:
+    """The integer half of :func:`q4a8_matmul_kernel` (or, ``bits=16``, :func:`q4a16_matmul_kernel`), for exact
+    tests on every CPU.
 
     The same two steps (macros) as the matmul, writing what they produce
-    instead of scaling it: ``xq (n, K)`` int8, the rounded activations in
-    stored order (each 8-chunk evens first), and ``sums (n, K/32, N)`` int32,
+    instead of scaling it: ``xq (n, K)`` int8 (int16), the rounded activations in
+    stored order (:func:`_stored_source`), and ``sums (n, K/32, N)`` int32,
     ``sum_k q_w[k] q_x[k]`` per token, group and row.
 
     Args:
@@ -280,9 +367,13 @@ def q4a8_group_sums_kernel(n_out: int, n_in: int, rows: int, kind: str | None = 
         n_in: K (a multiple of 32).
         rows: R, rows interleaved per block in the stored q4 weight.
         kind: Dot-product instruction (:func:`dot_kind`); default: the current target's.
+        bits: Activation bits, 8 or 16.
     """
     kind, lanes, blocks, groups, words = _kernel_plan(n_out, n_in, rows, kind)
-    quantize_activations, group_dot, _ = _macros(kind, lanes, rows, groups)
+    quantize_activations, group_dot, _ = _macros(kind, lanes, rows, groups, bits)
+    act = f"int{bits}"
+    per_word = 32 // bits
+    masked = 4 if bits == 16 else 2
 
     @T.prim_func(private=True)
     def q4a8_group_sums(
@@ -291,20 +382,20 @@ def q4a8_group_sums_kernel(n_out: int, n_in: int, rows: int, kind: str | None = 
         T.func_attr({"tirx.noalias": True})
         n = T.int64()
         x = T.match_buffer(var_x, (n, n_in), "float32")
-        xq = T.match_buffer(var_xq, (n, n_in), "int8")
+        xq = T.match_buffer(var_xq, (n, n_in), act)
         sums = T.match_buffer(var_sums, (n, groups, n_out), "int32")
-        xq32 = T.decl_buffer((n, n_in // 4), "int32", data=xq.data)
+        xq32 = T.decl_buffer((n, n_in // per_word), "int32", data=xq.data)
         xd = T.decl_buffer((n, groups), "float32")
         xs = T.decl_buffer((n, groups), "float32")
         st = T.decl_buffer((2,), "float32", scope="global")
         quantize_activations(x, xq, xd, xs, st, n)
         for rb in T.parallel(blocks):
             acci = T.decl_buffer((1, 2, rows), "int32", scope="global")
-            wm = T.decl_buffer((2, rows), "uint32", scope="global")
+            wm = T.decl_buffer((masked, rows), "uint32", scope="global")
             for t in range(n):
                 for g in range(groups):
                     group_dot(acci, wm, qweight, xq, xq32, rb, t, g, 1)
                     for r in T.vectorized(rows):
-                        sums[t, g, rb * rows + r] = acci[0, 0, r] + acci[0, 1, r]
+                        sums[t, g, rb * rows + r] = _group_sum(acci[0, 0, r], acci[0, 1, r], bits)
 
     return q4a8_group_sums

@@ -13,7 +13,7 @@ from tvm.relax.frontend import nn
 from tvm.relax.frontend.nn import op
 
 from agent_sdk.quantization.formats import GROUP, K_GROUP, SUB_GROUP, interleave_rows, stored_param_shapes
-from agent_sdk.quantization.int8_kernels import q4a8_matmul_kernel
+from agent_sdk.quantization.int8_kernels import q4a8_matmul_kernel, q4a16_matmul_kernel
 from agent_sdk.quantization.kernels import q_matmul_kernel
 from agent_sdk.quantization.low_rank_kernel import low_rank_add_kernel
 
@@ -78,6 +78,9 @@ def _matmul(
         if act == "int8" and fmt == "q4":
             kernel = q4a8_matmul_kernel(out_features, int(n_in), rows)
             name = "q4a8_matmul"
+        elif act == "int16" and fmt == "q4":
+            kernel = q4a16_matmul_kernel(out_features, int(n_in), rows)
+            name = "q4a16_matmul"
         else:
             kernel = q_matmul_kernel(fmt, out_features, int(n_in), rows)
         y = op.tensor_ir_op(kernel, name, [x2, *params], nn.Tensor.placeholder([b * s, out_features], "float32"))

@@ -217,14 +217,14 @@ def test_unknown_formats() -> None:
         quantize(np.zeros((2, 32), np.float32), "q3")
     with pytest.raises(ConfigError, match="unknown weight format 'q3'"):
         dequantize({}, "q3")
-    with pytest.raises(ConfigError, match="unknown quantization 'int4'; choose one of q4, q4a8, q5, q8, f16, f32"):
+    with pytest.raises(ConfigError, match="unknown quantization 'int4'; choose one of q4, q4a8, q4a16, q5, q8, f16, f32"):
         QuantConfig.from_name("int4")
     assert QuantConfig.from_name("q4") == QuantConfig("q4", linear="q4", embed="q8")
 
 
 def test_kv_dtype_option() -> None:
     """The KV cache stays float32 unless asked (float16 moves logits beyond the float modes' tolerances)."""
-    for name in ("q4", "q4a8", "q8", "f16", "f32"):
+    for name in ("q4", "q4a8", "q4a16", "q8", "f16", "f32"):
         assert QuantConfig.from_name(name).kv_dtype == "float32"
     half = QuantConfig.from_name("q4", kv="f16")
     assert (half.kv, half.kv_dtype, half.linear) == ("f16", "float16", "q4")
