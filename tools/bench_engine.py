@@ -1039,9 +1039,9 @@ def _int_list(s: str) -> list[int]:
 
 def _quant_list(s: str) -> list[str]:
     vals = [x.strip().lower() for x in s.split(",") if x.strip()]
-    bad = [v for v in vals if v not in ("q4", "q4a8", "q5", "q8", "auto")]
+    bad = [v for v in vals if v not in ("q4", "q4a8", "q4a16", "q5", "q8", "auto")]
     if not vals or bad:
-        raise argparse.ArgumentTypeError(f"--quant takes q4, q4a8, q5, q8 and/or auto, got {s!r}")
+        raise argparse.ArgumentTypeError(f"--quant takes q4, q4a8, q4a16, q5, q8 and/or auto, got {s!r}")
     return vals
 
 
@@ -1061,7 +1061,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--threads", type=_int_list, default=[1, 2], help="thread counts, comma-separated")
-    p.add_argument("--quant", type=_quant_list, default=["q4"], help="our quantizations: q4, q4a8 (int8 activations, like llama.cpp's Q4_1 x Q8_1), q5, q8 and/or "
+    p.add_argument("--quant", type=_quant_list, default=["q4"], help="our quantizations: q4, q4a8 (int8 activations, like llama.cpp's Q4_1 x Q8_1), q4a16 (int16 activations), q5, q8 and/or "
                    "auto (a mixed-type GGUF: each module in the layout holding its tensors)")
     p.add_argument("--prompt-lens", type=_int_list, default=[64, 256, 512], help="prefill prompt lengths (tokens)")
     p.add_argument("--decode-tokens", type=int, default=128, help="greedy tokens for the decode measurement")

@@ -57,11 +57,13 @@ from tvm.target.codegen import target_has_features
 
 from agent_sdk.quantization.formats import GROUP
 
-__all__ = ["dot_kind", "q4a16_matmul_kernel", "q4a8_group_sums_kernel", "q4a8_matmul_kernel"]
+__all__ = ["dot_kind", "q4a8_group_sums_kernel", "q4a8_matmul_kernel", "q4a16_matmul_kernel"]
 
 _MASK = 0x0F0F0F0F
 #: int16 mode: nibbles 0 and 4 of a word, each in the low bits of its 16-bit half.
 _PAIR_MASK = 0x000F000F
+#: Float scratch per token while rounding: the group's max and 1/step, 8 lanes of max, 8 lanes of sums.
+_SCRATCH = 18
 #: Largest rounded activation per mode (activation bits -> qmax).
 _QMAX = {8: 127, 16: 32767}
 #: Groups whose max |x| is below this (2^-120) round to zero: ``127 / max`` would
@@ -192,21 +194,27 @@ def _macros(kind: str, lanes: int, rows: int, groups: int, bits: int = 8) -> tup
 
     @T.macro
     def quantize_token(x: Any, xq: Any, xd: Any, xs: Any, st: Any, t: Any) -> None:
-        # values of each 8-chunk stored evens first (see the module doc)
+        # 8 lanes at a time (st[2:10] the lanes' max, st[10:18] their sums: max and sums of at most 32 rounded
+        # values below 2^24 are exact in any order); values of each 8-chunk stored in _stored_source order
         for g in range(groups):
-            st[0] = T.float32(0)
-            for k in range(GROUP):
-                st[0] = T.max(st[0], T.abs(x[t, g * GROUP + k]))
+            for j in T.vectorized(8):
+                st[2 + j] = T.float32(0)
+            for c in T.unroll(4):
+                for j in T.vectorized(8):
+                    st[2 + j] = T.max(st[2 + j], T.abs(x[t, g * GROUP + c * 8 + j]))
+            st[0] = T.max(T.max(T.max(st[2], st[3]), T.max(st[4], st[5])), T.max(T.max(st[6], st[7]), T.max(st[8], st[9])))
             xd[t, g] = st[0] / T.float32(qmax)
             st[0] = T.if_then_else(st[0] >= T.float32(_MIN_GROUP_MAX), T.float32(qmax) / st[0], T.float32(0))
-            st[1] = T.float32(0)
-            for c in range(4):
-                for e in range(8):
+            for j in T.vectorized(8):
+                st[10 + j] = T.float32(0)
+            for c in T.unroll(4):
+                for e in T.vectorized(8):
                     xq[t, g * GROUP + c * 8 + e] = T.Cast(
                         act_dtype, T.nearbyint(x[t, g * GROUP + c * 8 + _stored_source(e, bits)] * st[0])
                     )
-            for k in range(GROUP):
-                st[1] = st[1] + T.Cast("float32", xq[t, g * GROUP + k])
+                for e in T.vectorized(8):
+                    st[10 + e] = st[10 + e] + T.Cast("float32", xq[t, g * GROUP + c * 8 + e])
+            st[1] = ((st[10] + st[11]) + (st[12] + st[13])) + ((st[14] + st[15]) + (st[16] + st[17]))
             xs[t, g] = st[1] * xd[t, g]
 
     @T.macro
@@ -214,7 +222,7 @@ def _macros(kind: str, lanes: int, rows: int, groups: int, bits: int = 8) -> tup
         # a prompt's tokens in parallel (each with its own scratch); a decode step's token on the calling thread
         if n >= _PARALLEL_MIN_TOKENS:
             for t in T.parallel(n):
-                stt = T.decl_buffer((2,), "float32", scope="global")
+                stt = T.decl_buffer((_SCRATCH,), "float32", scope="global")
                 quantize_token(x, xq, xd, xs, stt, t)
         else:
             for t in range(n):
@@ -341,7 +349,7 @@ def _integer_matmul(n_out: int, n_in: int, rows: int, kind: str, bits: int) -> t
         xq32 = T.decl_buffer((n, n_in // per_word), "int32", data=xq.data)
         xd = T.decl_buffer((n, groups), "float32")
         xs = T.decl_buffer((n, groups), "float32")
-        st = T.decl_buffer((2,), "float32", scope="global")
+        st = T.decl_buffer((_SCRATCH,), "float32", scope="global")
         # 1. activations -> int8 / int16
         quantize_activations(x, xq, xd, xs, st, n)
         # 2. integer dot products per group, scaled into fp32 per group
@@ -387,7 +395,7 @@ def q4a8_group_sums_kernel(n_out: int, n_in: int, rows: int, kind: str | None = 
         xq32 = T.decl_buffer((n, n_in // per_word), "int32", data=xq.data)
         xd = T.decl_buffer((n, groups), "float32")
         xs = T.decl_buffer((n, groups), "float32")
-        st = T.decl_buffer((2,), "float32", scope="global")
+        st = T.decl_buffer((_SCRATCH,), "float32", scope="global")
         quantize_activations(x, xq, xd, xs, st, n)
         for rb in T.parallel(blocks):
             acci = T.decl_buffer((1, 2, rows), "int32", scope="global")
