@@ -22,7 +22,8 @@ from agent_sdk.quantization.formats import KV_DTYPES, QUANT_NAMES
 QUANT_CHOICES = (*QUANT_NAMES, "auto")
 QUANT_HELP = (
     "quantization when compiling (default auto: each GGUF tensor in a layout that keeps the file's own values, "
-    "per module for a mixed file such as a Q4_K_M; q4 for Q4_0/Q4_1 files and float checkpoints)"
+    "per module for a mixed file such as a Q4_K_M; q4 for Q4_0/Q4_1 files and float checkpoints, as q4a16 "
+    "(int16 activations) on x86 CPUs with AVX-512 VNNI)"
 )
 
 __all__ = ["build_parser", "ensure_bundle", "main"]
@@ -746,7 +747,7 @@ def build_parser() -> argparse.ArgumentParser:
         "slash commands (/help). Ctrl-C stops an answer; Ctrl-D or /quit leaves.\n"
         "Plain text when stdout is not a terminal.",
         examples=["agent-sdk chat --tools examples/tools/weather.py",
-                  'agent-sdk chat --model compiled/smollm2-135m-q4-host --threads 2 --system "Be brief."'],
+                  'agent-sdk chat --model smollm2-135m --threads 2 --system "Be brief."'],
     )
     ch.add_argument("--model", default=DEFAULT_PROMPT_MODEL, help="preset, model path or bundle folder")
     ch.add_argument("--quant", choices=QUANT_CHOICES, default="auto", help=QUANT_HELP)

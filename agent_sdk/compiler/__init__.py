@@ -134,7 +134,8 @@ def compile_model(
     ref = resolve_model(model, allow_download=allow_download)
     if ref.kind == "bundle":
         raise UserError(f"{ref.path} is already a compiled bundle; pass the checkpoint or preset to compile")
-    quant = resolve_quant(quant, ref.path)
+    # An update kept beside the weights (tune, --adapter) is exact only with float activations.
+    quant = resolve_quant(quant, ref.path, target=target, int16=not low_rank)
     base = choose_quant(ref.path) if quant == AUTO else quant  # AUTO: a GGUF file of mixed types
     qcfg = QuantConfig.from_name(base, kv_dtype)
     model_name = name or ref.name

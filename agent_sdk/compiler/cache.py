@@ -61,7 +61,7 @@ def ensure_bundle(
     from agent_sdk.compiler import compile_model, default_bundle_dir
     from agent_sdk.compiler.quant_choice import resolve_quant
 
-    quant = resolve_quant(quant, ref.path)
+    quant = resolve_quant(quant, ref.path, target=target)
     dest = default_bundle_dir(ref.name, quant, target)
     if (dest / "manifest.json").exists():
         try:

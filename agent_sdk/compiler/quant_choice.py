@@ -17,11 +17,25 @@ layouts under the name ``auto`` (:func:`resolve_quant`). The K-quants go to
 layouts of their own that keep their two scale levels (``q4k``, ``q5k``,
 ``q8k`` for Q6_K), which no preset uses. A float checkpoint (Hugging Face folder, F16/F32 GGUF) gets
 ``q4``, the default.
+
+Where that is ``q4`` and the target is an x86 CPU with AVX-512 VNNI, ``auto``
+compiles ``q4a16``: the same stored weights, each matmul's input rounded to
+int16 per group of 32 and its products summed by ``vpdpwssd``
+(:func:`fast_int16_target`). Measured on SmolLM2-135M (docs/cpu_kernels.md,
+2026-12-04): logits within 0.007 of ``q4``'s (KL 0.00000, the same argmax at
+every position of a fixed text, the quick start's answer unchanged) where
+``q4a8``'s int8 rounding moves them by 1.7 and changes the quick start's
+answer; prefill 1.2-1.4x and decode ~1.1x of ``q4``. Elsewhere (AVX2 without
+VNNI, ARM) the int16 path has no faster instruction than the float one and
+``auto`` keeps ``q4``. Tuned bundles and compiled adapters keep ``q4`` too
+(``int16=False``): the training model computes float activations and the
+deployed one must compute the same.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,6 +63,7 @@ __all__ = [
     "PRESET_LAYOUTS",
     "choose_quant",
     "exact_layout",
+    "fast_int16_target",
     "module_layouts",
     "resolve_quant",
 ]
@@ -166,23 +181,61 @@ def _as_presets(values: Mapping[str, int]) -> dict[str, int]:
     return out
 
 
-def resolve_quant(quant: str, checkpoint: Path | None) -> str:
+def fast_int16_target(target: str) -> bool:
+    """Whether ``target``'s CPU sums int16 pairs with AVX-512 VNNI's ``vpdpwssd`` (the ``q4a16`` kernels' fast path).
+
+    Only ``host`` can be such a CPU (the presets are ARM): read from
+    ``/proc/cpuinfo`` (no TVM import: this runs before every ``agent-sdk run``
+    looks for its cached bundle), which must list both ``avx512_vnni`` and
+    ``avx512bw``. The environment variable ``AGENT_SDK_NO_INT16=1`` says no
+    (float activations everywhere).
+    """
+    if target != "host" or os.environ.get("AGENT_SDK_NO_INT16", "") not in ("", "0"):
+        return False
+    return {"avx512_vnni", "avx512bw"} <= _cpu_flags()
+
+
+def _cpu_flags() -> set[str]:
+    """This machine's x86 CPU flags from ``/proc/cpuinfo`` (empty elsewhere)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return set()
+    words: set[str] = set()
+    for line in info.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            words.update(value.split())
+    return words
+
+
+def resolve_quant(quant: str, checkpoint: Path | None, *, target: str = "host", int16: bool = True) -> str:
     """``quant`` itself, or for ``auto`` the name a checkpoint compiles under.
 
     That is :func:`choose_quant`'s preset when the preset holds every quantized tensor of the file as stored
     (projections in its ``linear`` layout, embedding and head in its ``embed``: SmolLM2's Q4_1 file is ``q4``),
     ``auto`` when it does not (compiled with per-module layouts, :func:`module_layouts`), and ``q4`` without a
-    checkpoint or for a float one.
+    checkpoint or for a float one; ``q4`` becomes ``q4a16`` on a CPU with ``vpdpwssd`` (:func:`fast_int16_target`).
+
+    Args:
+        quant: A quantization name or ``auto``.
+        checkpoint: The checkpoint ``auto`` reads.
+        target: The target compiled for.
+        int16: Allow ``q4a16`` (False: float activations, as a training model computes).
     """
     if quant != AUTO:
         return quant
     if checkpoint is None:
-        return DEFAULT_FLOAT_QUANT
-    if not isinstance(checkpoint, Path):
+        chosen = DEFAULT_FLOAT_QUANT
+    elif not isinstance(checkpoint, Path):
         raise UserError(f"not a checkpoint path: {checkpoint!r}")
-    values, heads = _layout_counts(checkpoint)
-    base = _best(_as_presets(values), PRESET_LAYOUTS) if values else DEFAULT_FLOAT_QUANT
-    preset = QuantConfig.from_name(base)
-    if set(values) - {preset.linear} or heads - {preset.embed}:
-        return AUTO
-    return base
+    else:
+        values, heads = _layout_counts(checkpoint)
+        base = _best(_as_presets(values), PRESET_LAYOUTS) if values else DEFAULT_FLOAT_QUANT
+        preset = QuantConfig.from_name(base)
+        if set(values) - {preset.linear} or heads - {preset.embed}:
+            return AUTO
+        chosen = base
+    if chosen == "q4" and int16 and fast_int16_target(target):
+        return "q4a16"
+    return chosen

@@ -151,7 +151,7 @@ def tune(
     if not specs:
         raise UserError("no tools to tune for")
     ref, ckpt = read_checkpoint(model)
-    quant = resolve_quant(quant, ref.path)
+    quant = resolve_quant(quant, ref.path, target=target, int16=False)  # the training model's float activations
     dest = Path(out) if out else default_bundle_dir(f"{ref.name}-tuned", quant, target)
     work = dest.parent / f"{dest.name}.tune"
     work.mkdir(parents=True, exist_ok=True)

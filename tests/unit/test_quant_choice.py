@@ -8,7 +8,8 @@ import gguf
 import numpy as np
 import pytest
 
-from agent_sdk.compiler.quant_choice import choose_quant, exact_layout, module_layouts, resolve_quant
+from agent_sdk.compiler import quant_choice
+from agent_sdk.compiler.quant_choice import choose_quant, exact_layout, fast_int16_target, module_layouts, resolve_quant
 from agent_sdk.errors import ModelFormatError
 from agent_sdk.models.presets import find_weights, get_preset
 
@@ -64,7 +65,7 @@ def test_non_gguf_and_explicit_choices(tmp_path: Path) -> None:
     (tmp_path / "hf").mkdir()
     assert choose_quant(tmp_path / "hf") == "q4"
     assert resolve_quant("q8", tmp_path / "hf") == "q8"
-    assert resolve_quant("auto", None) == "q4"
+    assert resolve_quant("auto", None, int16=False) == "q4"
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(b"GGUF" + bytes(3))
     with pytest.raises(ModelFormatError):
@@ -84,8 +85,37 @@ def test_non_gguf_and_explicit_choices(tmp_path: Path) -> None:
     ],
 )
 def test_resolve_auto_names_mixed_files(tmp_path: Path, tensors: dict[str, tuple[_Q, int, int]], want: str) -> None:
-    assert resolve_quant("auto", _gguf(tmp_path / "m.gguf", tensors)) == want
+    assert resolve_quant("auto", _gguf(tmp_path / "m.gguf", tensors), int16=False) == want
     assert resolve_quant("q8", tmp_path / "m.gguf") == "q8"  # an explicit choice is kept
+
+
+@pytest.mark.parametrize(
+    ("flags", "target", "env", "want"),
+    [
+        ({"avx2", "avx512bw", "avx512_vnni"}, "host", "", "q4a16"),
+        ({"avx2", "avx512bw", "avx512_vnni"}, "host", "1", "q4"),  # AGENT_SDK_NO_INT16=1
+        ({"avx2", "avx512bw", "avx512_vnni"}, "pi5", "", "q4"),  # ARM presets keep float activations
+        ({"avx2", "avx512bw", "avx512_vnni"}, "aarch64", "", "q4"),
+        ({"avx2", "fma"}, "host", "", "q4"),  # AVX2 alone: vpmaddwd measured no faster than the float kernels
+        ({"avx512_vnni"}, "host", "", "q4"),
+        (set(), "host", "", "q4"),
+    ],
+)
+def test_auto_rounds_activations_to_int16_where_vpdpwssd_sums_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flags: set[str], target: str, env: str, want: str
+) -> None:
+    """``auto``'s q4 becomes q4a16 on x86 with AVX-512 VNNI; never for a tuned model (``int16=False``), never for
+    other presets, never when the file holds something else than q4."""
+    monkeypatch.setattr(quant_choice, "_cpu_flags", lambda: set(flags))
+    monkeypatch.setenv("AGENT_SDK_NO_INT16", env)
+    q4_file = _gguf(tmp_path / "q4.gguf", {"token_embd.weight": (_Q.Q8_0, 64, 64), "a": (_Q.Q4_1, 8, 64)})
+    q8_file = _gguf(tmp_path / "q8.gguf", {"token_embd.weight": (_Q.Q8_0, 64, 64), "a": (_Q.Q8_0, 8, 64)})
+    assert fast_int16_target(target) == (want == "q4a16")
+    assert resolve_quant("auto", q4_file, target=target) == want
+    assert resolve_quant("auto", None, target=target) == want
+    assert resolve_quant("auto", q4_file, target=target, int16=False) == "q4"
+    assert resolve_quant("auto", q8_file, target=target) == "q8"
+    assert resolve_quant("q4", q4_file, target=target) == "q4"  # an explicit choice is kept
 
 
 def test_module_layouts_keep_most_values_per_module() -> None:
