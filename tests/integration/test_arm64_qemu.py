@@ -7,7 +7,8 @@
 * The int8-activation kernels (``q4a8``) of the pi4 (plain integer, run as a
   Cortex-A72, which has no ``sdot``) and pi5 (``sdot``) builds on adversarial
   inputs: rounded activations and group sums equal the exact numpy reference
-  bit for bit, and the float outputs equal the host's bit for bit.
+  bit for bit, and the float outputs equal the host's bit for bit; the same
+  for the int16-activation kernels (``q4a16``, plain integer on both boards).
 * SmolLM2-135M in ``q4a8`` on pi4 and pi5 against the host, with the
   int8-activation criterion of ``tools/arm64_check.py``.
 * The tiny Qwen2, Qwen3 and Gemma 3 checkpoints (q4, pi4 and pi5): logits at
@@ -49,7 +50,7 @@ KERNEL_SHAPE = (64, 1536)
 BOARD_CPUS = {"pi4": "cortex-a72", "pi5": "cortex-a76"}
 SMOLLM2_PROMPT = "Turn on the kitchen lights"
 
-#: Run by the aarch64 interpreter: ``guest.py IN_NPZ OUT_NPZ SUMS_LIB MATMUL_LIB``.
+#: Run by the aarch64 interpreter: ``guest.py IN_NPZ OUT_NPZ SUMS_LIB MATMUL_LIB BITS``.
 KERNEL_GUEST = """\
 import sys
 import numpy as np
@@ -59,7 +60,7 @@ data = np.load(sys.argv[1])
 x = data["x"]
 n_in = x.shape[1]
 n_out = data["scale"].shape[0] * data["scale"].shape[2]
-xq = tvm.runtime.tensor(np.zeros(x.shape, np.int8))
+xq = tvm.runtime.tensor(np.zeros(x.shape, np.int8 if sys.argv[5] == "8" else np.int16))
 sums = tvm.runtime.tensor(np.full((x.shape[0], n_in // 32, n_out), -1, np.int32))
 tvm.runtime.load_module(sys.argv[3])["kernel"](tvm.runtime.tensor(x), tvm.runtime.tensor(data["qweight"]), xq, sums)
 y = tvm.runtime.tensor(np.full((x.shape[0], n_out), np.nan, np.float32))
@@ -87,19 +88,25 @@ def _run(cmd: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
         pytest.fail(f"{' '.join(cmd)} did not finish within {timeout}s:\n{partial}")
 
 
-def test_int8_kernels_are_bit_identical_on_pi4_and_pi5(tmp_path: Path) -> None:
-    """The q4a8 kernels' pi4 and pi5 builds under qemu vs the exact reference and the host build."""
+@pytest.mark.parametrize("bits", [8, 16])
+def test_int8_kernels_are_bit_identical_on_pi4_and_pi5(tmp_path: Path, bits: int) -> None:
+    """The q4a8 (q4a16) kernels' pi4 and pi5 builds under qemu vs the exact reference and the host build."""
     _require_qemu()
     tvm = pytest.importorskip("tvm")
     from tvm.support import cc
 
     from agent_sdk.compiler.targets import TARGETS, host_llvm_target
     from agent_sdk.quantization import formats as qf
-    from agent_sdk.quantization.int8_kernels import q4a8_group_sums_kernel, q4a8_matmul_kernel
+    from agent_sdk.quantization.int8_kernels import q4a8_group_sums_kernel, q4a8_matmul_kernel, q4a16_matmul_kernel
+
+    def sums_kernel(n_out: int, n_in: int, rows: int) -> object:
+        return q4a8_group_sums_kernel(n_out, n_in, rows, bits=bits)
+
+    matmul_kernel = q4a16_matmul_kernel if bits == 16 else q4a8_matmul_kernel
 
     n_out, n_in = KERNEL_SHAPE
     rows = qf.interleave_rows(n_out)
-    x = ref8.adversarial_activations(n_in)
+    x = ref8.adversarial_activations(n_in, bits=bits)
     nib = ref8.adversarial_nibbles(n_out, n_in)
     rng = np.random.default_rng(1)
     stored = qf.pack_rows(
@@ -112,7 +119,7 @@ def test_int8_kernels_are_bit_identical_on_pi4_and_pi5(tmp_path: Path) -> None:
     )
     inputs = tmp_path / "inputs.npz"
     np.savez(inputs, x=x, qweight=stored["qweight"], scale=stored["scale"], minv=stored["minv"])
-    q_ref, _, _ = ref8.quantize_activations(x)
+    q_ref, _, _ = ref8.quantize_activations(x, bits)
     sums_ref = ref8.group_sums(q_ref, nib)
 
     def build(target_dict: dict[str, object], make: object) -> object:
@@ -122,25 +129,26 @@ def test_int8_kernels_are_bit_identical_on_pi4_and_pi5(tmp_path: Path) -> None:
         return tvm.compile(tvm.IRModule({"kernel": func}), target=target)
 
     host_y = tvm.runtime.tensor(np.full((x.shape[0], n_out), np.nan, np.float32))
-    build(host_llvm_target(), q4a8_matmul_kernel)["kernel"](  # type: ignore[index]
+    build(host_llvm_target(), matmul_kernel)["kernel"](  # type: ignore[index]
         tvm.runtime.tensor(x), *[tvm.runtime.tensor(a) for a in stored.values()], host_y
     )
     guest = tmp_path / "guest.py"
     guest.write_text(KERNEL_GUEST)
     for board, cpu in BOARD_CPUS.items():
         libs = []
-        for make in (q4a8_group_sums_kernel, q4a8_matmul_kernel):
-            lib = tmp_path / f"{board}-{make.__name__}.so"
+        for name, make in (("sums", sums_kernel), ("matmul", matmul_kernel)):
+            lib = tmp_path / f"{board}-{name}.so"
             build(TARGETS[board].target, make).export_library(  # type: ignore[attr-defined]
                 str(lib), fcompile=cc.cross_compiler("aarch64-linux-gnu-g++")
             )
             libs.append(str(lib))
         result = tmp_path / f"{board}-out.npz"
-        cmd = [sys.executable, str(ARM64_ENV), "run", "--cpu", cpu, "--", str(guest), str(inputs), str(result), *libs]
+        cmd = [sys.executable, str(ARM64_ENV), "run", "--cpu", cpu, "--", str(guest), str(inputs), str(result), *libs,
+               str(bits)]
         proc = _run(cmd, TIMEOUT_S)
         assert proc.returncode == 0 and result.exists(), f"{board}: guest failed:\n{proc.stdout}\n{proc.stderr}"
         with np.load(result) as got:
-            np.testing.assert_array_equal(got["xq"], ref8.stored_order(q_ref), err_msg=f"{board}: int8 activations")
+            np.testing.assert_array_equal(got["xq"], ref8.stored_order(q_ref, bits), err_msg=f"{board}: activations")
             np.testing.assert_array_equal(got["sums"], sums_ref, err_msg=f"{board}: group sums")
             np.testing.assert_array_equal(got["y"], host_y.numpy(), err_msg=f"{board}: float output vs host")
 
