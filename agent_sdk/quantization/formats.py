@@ -184,6 +184,12 @@ class QuantConfig:
     kv: str = "f32"
     layouts: tuple[tuple[str, str], ...] = ()
 
+    @property
+    def head_act(self) -> str:
+        """Activations entering the output head: ``int16`` in ``q4a16`` (its q8 head sums int16 pairs too), else
+        ``f32`` (``q4a8`` keeps a float head: int8 rounding would show in every logit)."""
+        return "int16" if self.act == "int16" else "f32"
+
     def fmt_for(self, module: str) -> str:
         """The storage format of one module's weight, by its parameter prefix.
 

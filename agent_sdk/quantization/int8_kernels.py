@@ -407,3 +407,102 @@ def q4a8_group_sums_kernel(n_out: int, n_in: int, rows: int, kind: str | None = 
                         sums[t, g, rb * rows + r] = _group_sum(acci[0, 0, r], acci[0, 1, r], bits)
 
     return q4a8_group_sums
+
+
+#: Partial sums per row vector in the q8 x int16 head kernel: ``vpdpwssd``'s latency (~5 cycles) over its
+#: throughput, so consecutive pairs of a group do not wait for each other.
+_HEAD_PARTIALS = 4
+
+
+def q8a16_matmul_kernel(n_out: int, n_in: int, rows: int, kind: str | None = None) -> tirx.PrimFunc:
+    """``y (n, N) = x (n, K) @ dequant(W).T`` for a q8 weight (the output head) with ``x`` rounded to int16.
+
+    ``q4a16``'s head: the int8 weights of columns ``k`` and ``k + 1`` (16 rows
+    each, adjacent in the stored layout) are sign-extended to int16 and
+    interleaved into one row's pair per 32-bit lane, then summed against the
+    token's ``(x_k, x_k+1)`` pair by ``vpdpwssd``: three instructions per 32
+    multiply-adds where the float kernel needs six. Other CPUs compute the
+    same sums with plain int32 arithmetic. Per group of 32 the int32 sum
+    (at most 32 x 127 x 32,767) is scaled into float32 as in :func:`q4a16_matmul_kernel`.
+
+    Args:
+        n_out: N (a multiple of ``rows``).
+        n_in: K (a multiple of 32).
+        rows: R, rows interleaved per block in the stored q8 weight.
+        kind: Dot-product instruction (:func:`dot_kind`); default: the current target's.
+    """
+    return _q8a16_matmul(n_out, n_in, rows, kind or dot_kind())
+
+
+@functools.cache
+def _q8a16_matmul(n_out: int, n_in: int, rows: int, kind: str) -> tirx.PrimFunc:
+    assert n_out % rows == 0 and n_in % GROUP == 0
+    blocks, groups, pairs = n_out // rows, n_in // GROUP, n_in // 2
+    fast = kind == "vnni" and rows == 16
+    parts = _HEAD_PARTIALS
+    # lane 2r takes row r of column k, lane 2r + 1 row r of column k + 1 (sign-extended: [k rows..., k+1 rows...])
+    order = [i // 2 + rows * (i % 2) for i in range(2 * rows)]
+
+    @T.macro
+    def quantize_token(x: Any, xq: Any, xd: Any, st: Any, t: Any) -> None:
+        # as the q4a16 kernels, in natural order (a pair is two neighbouring columns)
+        for g in range(groups):
+            for j in T.vectorized(8):
+                st[2 + j] = T.float32(0)
+            for c in T.unroll(4):
+                for j in T.vectorized(8):
+                    st[2 + j] = T.max(st[2 + j], T.abs(x[t, g * GROUP + c * 8 + j]))
+            st[0] = T.max(T.max(T.max(st[2], st[3]), T.max(st[4], st[5])), T.max(T.max(st[6], st[7]), T.max(st[8], st[9])))
+            xd[t, g] = st[0] / T.float32(_QMAX[16])
+            st[0] = T.if_then_else(st[0] >= T.float32(_MIN_GROUP_MAX), T.float32(_QMAX[16]) / st[0], T.float32(0))
+            for k in T.vectorized(GROUP):
+                xq[t, g * GROUP + k] = T.Cast("int16", T.nearbyint(x[t, g * GROUP + k] * st[0]))
+
+    @T.prim_func(private=True)
+    def q8a16_matmul(
+        var_x: T.handle, qweight: T.Buffer((blocks, n_in, rows), "int8"),
+        scale: T.Buffer((blocks, groups, rows), "float16"), var_y: T.handle,
+    ):
+        T.func_attr({"tirx.noalias": True})
+        n = T.int64()
+        x = T.match_buffer(var_x, (n, n_in), "float32")
+        y = T.match_buffer(var_y, (n, n_out), "float32")
+        qpair = T.decl_buffer((blocks, pairs, 2 * rows), "int8", data=qweight.data)
+        xq = T.decl_buffer((n, n_in), "int16")
+        xq32 = T.decl_buffer((n, pairs), "int32", data=xq.data)
+        xd = T.decl_buffer((n, groups), "float32")
+        st = T.decl_buffer((_SCRATCH,), "float32", scope="global")
+        for t in range(n):
+            quantize_token(x, xq, xd, st, t)
+        for rb in T.parallel(blocks):
+            acc = T.decl_buffer((rows,), "float32", scope="global")
+            acci = T.decl_buffer((parts, rows), "int32", scope="global")
+            for t in range(n):
+                for r in T.vectorized(rows):
+                    acc[r] = T.float32(0)
+                for g in range(groups):
+                    for a in T.unroll(parts):
+                        for r in T.vectorized(rows):
+                            acci[a, r] = 0
+                    for p in T.unroll(GROUP // 2):
+                        if fast:
+                            acci[p % parts, T.ramp(0, 1, rows)] = T.call_llvm_pure_intrin(
+                                "int32x16", "llvm.x86.avx512.vpdpwssd.512", acci[p % parts, T.ramp(0, 1, rows)],
+                                T.Shuffle([T.Cast("int16x32", qpair[rb, g * 16 + p, T.ramp(0, 1, 2 * rows)])], order),
+                                T.reinterpret("int16x32", T.broadcast(xq32[t, g * 16 + p], rows)),
+                            )
+                        else:
+                            for r in T.vectorized(rows):
+                                acci[p % parts, r] = acci[p % parts, r] + (
+                                    T.Cast("int32", qweight[rb, g * GROUP + 2 * p, r]) * T.Cast("int32", xq[t, g * GROUP + 2 * p])
+                                    + T.Cast("int32", qweight[rb, g * GROUP + 2 * p + 1, r])
+                                    * T.Cast("int32", xq[t, g * GROUP + 2 * p + 1])
+                                )
+                    for r in T.vectorized(rows):
+                        acc[r] = acc[r] + T.Cast(
+                            "float32", (acci[0, r] + acci[1, r]) + (acci[2, r] + acci[3, r])
+                        ) * (T.Cast("float32", scale[rb, g, r]) * xd[t, g])
+                for r in T.vectorized(rows):
+                    y[t, rb * rows + r] = acc[r]
+
+    return q8a16_matmul

@@ -13,7 +13,7 @@ from tvm.relax.frontend import nn
 from tvm.relax.frontend.nn import op
 
 from agent_sdk.quantization.formats import GROUP, K_GROUP, SUB_GROUP, interleave_rows, stored_param_shapes
-from agent_sdk.quantization.int8_kernels import q4a8_matmul_kernel, q4a16_matmul_kernel
+from agent_sdk.quantization.int8_kernels import q4a8_matmul_kernel, q4a16_matmul_kernel, q8a16_matmul_kernel
 from agent_sdk.quantization.kernels import q_matmul_kernel
 from agent_sdk.quantization.low_rank_kernel import low_rank_add_kernel
 
@@ -81,6 +81,9 @@ def _matmul(
         elif act == "int16" and fmt == "q4":
             kernel = q4a16_matmul_kernel(out_features, int(n_in), rows)
             name = "q4a16_matmul"
+        elif act == "int16" and fmt == "q8":
+            kernel = q8a16_matmul_kernel(out_features, int(n_in), rows)
+            name = "q8a16_lm_head" if name.endswith("lm_head") else "q8a16_matmul"
         else:
             kernel = q_matmul_kernel(fmt, out_features, int(n_in), rows)
         y = op.tensor_ir_op(kernel, name, [x2, *params], nn.Tensor.placeholder([b * s, out_features], "float32"))
@@ -105,7 +108,8 @@ class QLinear(nn.Module):
         in_features: Input size.
         out_features: Output size.
         fmt: Storage format (``f32``, ``f16``, ``q8k``, ``q8``, ``q5``, ``q5k``, ``q4``, ``q4k``).
-        act: ``f32``, or ``int8`` for int8 activations with a q4 weight (see ``int8_kernels``).
+        act: ``f32``, or ``int8`` / ``int16`` for rounded activations with a q4 weight (``int16`` with q8 too;
+            see ``int8_kernels``).
     """
 
     def __init__(self, in_features: int, out_features: int, fmt: str, act: str = "f32") -> None:
@@ -165,12 +169,14 @@ class QEmbedding(nn.Module):
         num_embeddings: Vocabulary size.
         embedding_dim: Hidden size.
         fmt: Storage format.
+        act: Activations entering the output head: ``f32``, or ``int16`` with a q8 weight (``q4a16``'s head).
     """
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, fmt: str) -> None:
+    def __init__(self, num_embeddings: int, embedding_dim: int, fmt: str, act: str = "f32") -> None:
         self.num = num_embeddings
         self.dim = embedding_dim
         self.fmt = fmt
+        self.act = act
         self._names = _make_params(self, fmt, num_embeddings, embedding_dim)
 
     def forward(self, ids: nn.Tensor) -> nn.Tensor:
@@ -191,4 +197,4 @@ class QEmbedding(nn.Module):
         if self.fmt == "f32":
             return op.matmul(x, op.permute_dims(self.weight))  # type: ignore[attr-defined]
         params = [getattr(self, n) for n in self._names]
-        return _matmul(x, self.fmt, self._names, params, self.num, f"{self.fmt}_lm_head")
+        return _matmul(x, self.fmt, self._names, params, self.num, f"{self.fmt}_lm_head", self.act)

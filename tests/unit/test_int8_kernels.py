@@ -35,6 +35,7 @@ from agent_sdk.quantization.int8_kernels import (
     q4a8_group_sums_kernel,
     q4a8_matmul_kernel,
     q4a16_matmul_kernel,
+    q8a16_matmul_kernel,
 )
 from tests.reference import numpy_q4a8 as ref8
 
@@ -201,3 +202,39 @@ def test_int16_activations_use_the_pair_dot_products() -> None:
             func = q4a16_matmul_kernel(32, 64, 16).with_attr("global_symbol", "kernel")
         asm = tvm.compile(tvm.IRModule({"kernel": func}), target=target).mod.inspect_source("asm")
         assert instr in asm and "vpmulld" not in asm, mcpu
+
+
+@cache
+def _compiled_head(n_out: int, n_in: int, kind: str) -> Any:
+    target = tvm.target.Target(host_llvm_target())
+    with target:
+        func = q8a16_matmul_kernel(n_out, n_in, qf.interleave_rows(n_out), kind).with_attr("global_symbol", "kernel")
+    return tvm.compile(tvm.IRModule({"kernel": func}), target=target)["kernel"]
+
+
+@pytest.mark.parametrize("kind", _host_kinds())
+@pytest.mark.parametrize("n_out,n_in", [(48, 96), (40, 64), (7, 32)], ids=["r16", "r8", "r1"])
+@pytest.mark.parametrize("n_tok", [1, 3])
+def test_q8_head_with_int16_activations_matches_emulation(kind: str, n_out: int, n_in: int, n_tok: int) -> None:
+    """q4a16's output head: int8 weights x int16 activations (natural order, pairs of neighbouring columns), each
+    group's exact int32 sum scaled in float32: within 1e-6 of the emulation's largest output, and within 1e-4 of
+    the float product."""
+    rng = np.random.default_rng(n_out + n_in + n_tok)
+    stored = qf.pack_rows(qf.quantize(rng.standard_normal((n_out, n_in)).astype(np.float32), "q8"), "q8")
+    x = (rng.standard_normal((n_tok, n_in)) * 3).astype(np.float32)
+    x[0, :32] = 0  # a group of zeros
+    x[-1, 3] = -400.0  # an outlier channel
+    y = tvm.runtime.tensor(np.full((n_tok, n_out), np.nan, np.float32))
+    _compiled_head(n_out, n_in, kind)(tvm.runtime.tensor(x), *[tvm.runtime.tensor(a) for a in stored.values()], y)
+    w = qf.dequantize(qf.unpack_rows(stored, "q8"), "q8").astype(np.float64)
+    ref = _emulated(x, w, 16)
+    assert np.abs(y.numpy() - ref).max() <= 1e-6 * np.abs(ref).max()
+    assert np.abs(y.numpy() - x.astype(np.float64) @ w.T).max() <= 1e-4 * np.abs(ref).max()
+
+
+def test_q8_head_uses_vpdpwssd_with_vnni() -> None:
+    target = tvm.target.Target({"kind": "llvm", "mtriple": "x86_64-linux-gnu", "mcpu": "cascadelake"})
+    with target:
+        func = q8a16_matmul_kernel(32, 64, 16).with_attr("global_symbol", "kernel")
+    asm = tvm.compile(tvm.IRModule({"kernel": func}), target=target).mod.inspect_source("asm")
+    assert "vpdpwssd" in asm and "vpmulld" not in asm

@@ -185,7 +185,7 @@ class Gemma3ForCausalLM(nn.Module):
     def __init__(self, cfg: Gemma3Config, quant: QuantConfig) -> None:
         self.cfg = cfg
         self.quant = quant
-        self.embed_tokens = QEmbedding(cfg.vocab_size, cfg.hidden_size, quant.fmt_for("embed_tokens"))
+        self.embed_tokens = QEmbedding(cfg.vocab_size, cfg.hidden_size, quant.fmt_for("embed_tokens"), quant.head_act)
         self.layers = nn.ModuleList([DecoderLayer(cfg, quant, i) for i in range(cfg.num_hidden_layers)])
         self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
 

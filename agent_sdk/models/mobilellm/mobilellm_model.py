@@ -123,11 +123,11 @@ class MobileLLMForCausalLM(nn.Module):
     def __init__(self, cfg: MobileLLMConfig, quant: QuantConfig) -> None:
         self.cfg = cfg
         self.quant = quant
-        self.embed_tokens = QEmbedding(cfg.vocab_size, cfg.hidden_size, quant.fmt_for("embed_tokens"))
+        self.embed_tokens = QEmbedding(cfg.vocab_size, cfg.hidden_size, quant.fmt_for("embed_tokens"), quant.head_act)
         self.layers = nn.ModuleList([DecoderLayer(cfg, quant, i) for i in range(cfg.num_hidden_layers)])
         self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
         self.lm_head = (
-            None if cfg.share_embedding else QLinear(cfg.hidden_size, cfg.vocab_size, quant.fmt_for("lm_head"))
+            None if cfg.share_embedding else QLinear(cfg.hidden_size, cfg.vocab_size, quant.fmt_for("lm_head"), quant.head_act)
         )
 
     def _blocks(self, x: nn.Tensor, kv: PagedKVCache, start: int, stop: int) -> nn.Tensor:
