@@ -18,7 +18,7 @@ def main() -> int:
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
-    engine = Engine(ensure_bundle(args.model, quant="q4"), threads=args.threads)
+    engine = Engine(ensure_bundle(args.model, quant="auto"), threads=args.threads)
     messages: list[dict[str, str]] = []
     params = SamplingParams(max_tokens=256, temperature=0.7, top_p=0.9, seed=0)
     print("Type a message (Ctrl-D to quit).", file=sys.stderr)

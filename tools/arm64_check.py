@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import re
 import shutil
@@ -1181,6 +1182,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         Exit code: 0 PASS, 1 FAIL, 2 the check could not run.
     """
     args = build_parser().parse_args(argv)
+    # ``--quant auto`` must mean one mode on both sides: the ARM presets keep float activations, so the host
+    # build does too (on x86 with AVX-512 VNNI ``auto`` would otherwise pick q4a16 for the host only).
+    os.environ["AGENT_SDK_NO_INT16"] = "1"
     from agent_sdk.errors import AgentSDKError
 
     try:

@@ -164,7 +164,7 @@ def main() -> int:
     ap.add_argument("--irrelevance", type=int, default=None, metavar="N", help="irrelevance questions among N tools")
     ap.add_argument("--tool-choice", default="auto", choices=["auto", "required"])
     ap.add_argument("--model", default="smollm2-135m")
-    ap.add_argument("--quant", default="q4")
+    ap.add_argument("--quant", default="auto")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--ctx", type=int, default=8192, help="context window (SmolLM2's is 8192)")
     ap.add_argument("--seed", type=int, default=0)

@@ -45,7 +45,7 @@ def main() -> int:
                          "e.g. prior=1; 'none' disables; default: the agent's")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
-    engine = Engine(ensure_bundle("smollm2-135m", quant="q4"))
+    engine = Engine(ensure_bundle("smollm2-135m", quant="auto"))
     biases: dict[str, ValueBias | ValueRerank | None] = {}
     if args.bias == "none":
         biases["value_bias"] = None

@@ -31,7 +31,7 @@ from agent_sdk.tune.pipeline import tool_specs
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="smollm2-135m", help="preset, checkpoint or bundle folder")
-    p.add_argument("--quant", default="q4")
+    p.add_argument("--quant", default="auto")
     p.add_argument("--tools", required=True)
     p.add_argument("--heldout", required=True)
     p.add_argument("--tool-choice", default="auto", choices=["auto", "required"])

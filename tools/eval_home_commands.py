@@ -92,7 +92,7 @@ def decode(out: Path, threads: int | None, *, retrieval: bool = False) -> list[d
     from agent_sdk.compiler import ensure_bundle
     from agent_sdk.runtime import Engine
 
-    engine = Engine(ensure_bundle("smollm2-135m", quant="q4"), threads=threads)
+    engine = Engine(ensure_bundle("smollm2-135m", quant="auto"), threads=threads)
     backend = LocalBackend(engine)
     every_tool = home_tools()
     picker = ToolRetrieval(max_tools=0) if retrieval else None

@@ -83,7 +83,7 @@ def compile_model(
 
     Args:
         model: Preset name, Hugging Face folder or GGUF file.
-        quant: ``q4``, ``q4a8``, ``q8``, ``f16``, ``f32``, or ``auto`` (the layout that keeps a GGUF
+        quant: ``q4``, ``q4a16``, ``q4a8``, ``q5``, ``q8``, ``f16``, ``f32``, or ``auto`` (the layout that keeps a GGUF
             file's own values, :mod:`agent_sdk.compiler.quant_choice`; ``q4`` for float checkpoints).
         target: ``host``, ``pi4``, ``pi5``, ``aarch64`` or ``vulkan``.
         out: Bundle folder; default ``compiled/<model>-<quant>-<target>``.
@@ -134,10 +134,15 @@ def compile_model(
     ref = resolve_model(model, allow_download=allow_download)
     if ref.kind == "bundle":
         raise UserError(f"{ref.path} is already a compiled bundle; pass the checkpoint or preset to compile")
-    # An update kept beside the weights (tune, --adapter) is exact only with float activations.
-    quant = resolve_quant(quant, ref.path, target=target, int16=not low_rank)
+    # A tuned model's weights (merged, or an update kept beside them: tune, --adapter) were trained with float
+    # activations: the deployed model must compute the same.
+    tuned = bool(low_rank or tensor_overrides)
+    quant = resolve_quant(quant, ref.path, target=target, int16=not tuned)
     base = choose_quant(ref.path) if quant == AUTO else quant  # AUTO: a GGUF file of mixed types
     qcfg = QuantConfig.from_name(base, kv_dtype)
+    if low_rank and qcfg.act != "f32":
+        raise UserError(f"--quant {quant} rounds activations to {qcfg.act}; an adapter kept beside the weights was "
+                        "trained with float activations and needs q4, q5, q8, f16 or f32")
     model_name = name or ref.name
     label = quant if qcfg.kv == QuantConfig.from_name(base).kv else f"{quant}-kv{qcfg.kv}"
     dest = Path(out) if out else default_bundle_dir(model_name, label, target)

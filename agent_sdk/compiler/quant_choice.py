@@ -25,7 +25,7 @@ int16 per group of 32 and its products summed by ``vpdpwssd``
 2026-12-04): logits within 0.007 of ``q4``'s (KL 0.00000, the same argmax at
 every position of a fixed text, the quick start's answer unchanged) where
 ``q4a8``'s int8 rounding moves them by 1.7 and changes the quick start's
-answer; prefill 1.2-1.4x and decode ~1.1x of ``q4``. Elsewhere (AVX2 without
+answer; prefill 1.3-1.4x and decode ~1.2x of ``q4``. Elsewhere (AVX2 without
 VNNI, ARM) the int16 path has no faster instruction than the float one and
 ``auto`` keeps ``q4``. Tuned bundles and compiled adapters keep ``q4`` too
 (``int16=False``): the training model computes float activations and the

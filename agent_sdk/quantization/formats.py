@@ -166,7 +166,8 @@ class QuantConfig:
         linear: Format of the attention and MLP projections.
         embed: Format of the token embedding (also the output head when shared).
         act: Activations entering the linear layers: ``f32``, ``int8`` or
-            ``int16`` (rounded per group of 32 for integer dot products; q4 only).
+            ``int16`` (rounded per group of 32 for integer dot products; q4 weights, and
+            with ``int16`` the q8 output head too, :attr:`head_act`).
         kv: Storage of the KV cache, a key of :data:`KV_DTYPES`. With ``f16``
             the attention's queries and output are float16 too (TVM's cache
             holds all of them in one dtype); kernels compute in float32.
@@ -223,7 +224,7 @@ class QuantConfig:
             # q4 weights with int8 activations (llama.cpp's Q4_1 x Q8_1): faster,
             # but the activations are rounded, so logits move by ~1%.
             "q4a8": QuantConfig("q4a8", linear="q4", embed="q8", act="int8"),
-            # q4 weights with int16 activations: steps 256 times finer than int8 (logits within ~1e-4 of q4's),
+            # q4 weights with int16 activations: steps 256 times finer than int8 (SmolLM2's logits within 0.007 of q4's),
             # pairs of products summed by vpdpwssd / vpmaddwd.
             "q4a16": QuantConfig("q4a16", linear="q4", embed="q8", act="int16"),
             # 5-bit projections: the layout of GGUF's Q5_0 / Q5_1 / Q5_K, between q4 and q8 in size and error.

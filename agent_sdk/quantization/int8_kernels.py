@@ -26,7 +26,7 @@ Numerics differ from the float kernels (activation rounding, ~0.4% per
 value), which is why this is a separate quantization mode.
 
 ``q4a16`` rounds the activations to int16 instead (``d = max|x| / 32767``:
-steps 256 times finer, logits within ~1e-3 of the float kernels'), and sums
+steps 256 times finer: SmolLM2's logits within 0.007 of the float kernels'), and sums
 pairs of int16 products with ``vpdpwssd`` (AVX-512 VNNI) or ``vpmaddwd``
 (AVX2). A 32-bit weight word's nibbles are masked into four int16 pairs
 per row, ``(k0, k4)``, ``(k1, k5)``, ``(k2, k6)``, ``(k3, k7)``, the second
@@ -42,7 +42,8 @@ round-half-to-even) and the group sums are exact int32 arithmetic, so VNNI,
 (``q4a8_group_sums_kernel`` exposes them to tests). What differs between
 CPUs is the float arithmetic *before* the rounding (reductions vectorized
 with another width, see docs/cpu_kernels.md): a 1-ulp change of an input
-can move a value across a rounding boundary, a step of ``max|x| / 127``.
+can move a value across a rounding boundary, a step of ``max|x| / 127``
+(``/ 32767`` with int16 activations).
 """
 
 from __future__ import annotations
@@ -66,10 +67,10 @@ _PAIR_MASK = 0x000F000F
 _SCRATCH = 18
 #: Largest rounded activation per mode (activation bits -> qmax).
 _QMAX = {8: 127, 16: 32767}
-#: Groups whose max |x| is below this (2^-120) round to zero: ``127 / max`` would
-#: overflow float32 below ~3.7e-37, and converting inf or NaN to int8 is undefined
-#: (x86 and ARM give different bytes).
-_MIN_GROUP_MAX = 2.0**-120
+#: Groups whose max |x| is below this round to zero, per activation bits: ``127 / max`` would
+#: overflow float32 below ~3.7e-37 (2^-120 is safe), ``32767 / max`` below ~9.6e-35 (2^-112 is safe),
+#: and converting inf or NaN to an integer is undefined (x86 and ARM give different values).
+_MIN_GROUP_MAX = {8: 2.0**-120, 16: 2.0**-112}
 
 
 def dot_kind(target: Target | None = None) -> str:
@@ -95,7 +96,7 @@ def _lanes(kind: str, rows: int) -> int:
 
 
 _PARALLEL_MIN_TOKENS = 16
-"""Tokens from which their activations are rounded to int8 in parallel (waking the thread pool costs a few
+"""Tokens from which their activations are rounded to int8 (int16) in parallel (waking the thread pool costs a few
 microseconds; a token's rounding, ~0.5-1.5 us at SmolLM2's widths, is not worth it alone)."""
 
 _TOKEN_TILE = {"vnni": 4, "avx2": 2, "sdot": 2}
@@ -204,7 +205,7 @@ def _macros(kind: str, lanes: int, rows: int, groups: int, bits: int = 8) -> tup
                     st[2 + j] = T.max(st[2 + j], T.abs(x[t, g * GROUP + c * 8 + j]))
             st[0] = T.max(T.max(T.max(st[2], st[3]), T.max(st[4], st[5])), T.max(T.max(st[6], st[7]), T.max(st[8], st[9])))
             xd[t, g] = st[0] / T.float32(qmax)
-            st[0] = T.if_then_else(st[0] >= T.float32(_MIN_GROUP_MAX), T.float32(qmax) / st[0], T.float32(0))
+            st[0] = T.if_then_else(st[0] >= T.float32(_MIN_GROUP_MAX[bits]), T.float32(qmax) / st[0], T.float32(0))
             for j in T.vectorized(8):
                 st[10 + j] = T.float32(0)
             for c in T.unroll(4):
@@ -454,7 +455,9 @@ def _q8a16_matmul(n_out: int, n_in: int, rows: int, kind: str) -> tirx.PrimFunc:
                     st[2 + j] = T.max(st[2 + j], T.abs(x[t, g * GROUP + c * 8 + j]))
             st[0] = T.max(T.max(T.max(st[2], st[3]), T.max(st[4], st[5])), T.max(T.max(st[6], st[7]), T.max(st[8], st[9])))
             xd[t, g] = st[0] / T.float32(_QMAX[16])
-            st[0] = T.if_then_else(st[0] >= T.float32(_MIN_GROUP_MAX), T.float32(_QMAX[16]) / st[0], T.float32(0))
+            st[0] = T.if_then_else(
+                st[0] >= T.float32(_MIN_GROUP_MAX[16]), T.float32(_QMAX[16]) / st[0], T.float32(0)
+            )
             for k in T.vectorized(GROUP):
                 xq[t, g * GROUP + k] = T.Cast("int16", T.nearbyint(x[t, g * GROUP + k] * st[0]))
 

@@ -429,7 +429,7 @@ def run_chat(
     model: str,
     tools: Sequence[str],
     load_bundle: Callable[..., Path],
-    quant: str = "q4",
+    quant: str = "auto",
     threads: int | None = None,
     system: str | None = None,
     max_tokens: int = 256,

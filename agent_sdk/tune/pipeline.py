@@ -140,6 +140,7 @@ def tune(
 
     from agent_sdk.compiler import compile_model, default_bundle_dir, read_checkpoint
     from agent_sdk.compiler.quant_choice import resolve_quant
+    from agent_sdk.quantization.formats import QuantConfig
     from agent_sdk.runtime.tokenizer import Tokenizer
     from agent_sdk.tune.adapter import low_rank_factors, save_adapter
     from agent_sdk.tune.torch_model import TorchLlama, apply_lora, merged_weights
@@ -152,6 +153,9 @@ def tune(
         raise UserError("no tools to tune for")
     ref, ckpt = read_checkpoint(model)
     quant = resolve_quant(quant, ref.path, target=target, int16=False)  # the training model's float activations
+    if quant != "auto" and QuantConfig.from_name(quant).act != "f32":
+        raise UserError(f"--quant {quant} rounds activations to integers; the training model computes float "
+                        "activations, so a tuned bundle needs q4, q5, q8, f16 or f32")
     dest = Path(out) if out else default_bundle_dir(f"{ref.name}-tuned", quant, target)
     work = dest.parent / f"{dest.name}.tune"
     work.mkdir(parents=True, exist_ok=True)

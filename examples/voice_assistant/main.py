@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object per command heard")
     p.add_argument("--realtime", action="store_true", help="with --wav: feed frames at microphone pace")
     p.add_argument("--model", default="smollm2-135m", help="model preset or bundle (default smollm2-135m)")
-    p.add_argument("--quant", default="q4", choices=["q4", "q8", "f16", "f32"])
+    p.add_argument("--quant", default="auto", choices=["auto", "q4", "q4a16", "q4a8", "q8", "f16", "f32"],
+                   help="quantization when compiling (auto: the file's own q4, with int16 activations on AVX-512 VNNI)")
     p.add_argument("--threads", type=int, default=None, help="model threads (default: big cores)")
     p.add_argument("--wake", default="hey_jarvis", help="wake word: hey_jarvis, alexa, hey_mycroft, hey_rhasspy")
     p.add_argument(

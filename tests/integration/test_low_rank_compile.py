@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from agent_sdk.compiler import compile_model
-from agent_sdk.errors import ModelFormatError
+from agent_sdk.errors import ModelFormatError, UserError
 from agent_sdk.manifest import verify_bundle
 from agent_sdk.models.mobilellm.mobilellm_loader import load_checkpoint
 from agent_sdk.runtime import Engine
@@ -85,7 +85,24 @@ def test_updates_that_do_not_fit_are_refused(llama_ckpt: Path, tmp_path: Path) -
         compile_model(llama_ckpt, quant="f32", out=tmp_path / "y", low_rank={"model.layers.99.self_attn.q_proj": (a, b)})
     with pytest.raises(ModelFormatError, match="no such projection"):
         compile_model(llama_ckpt, quant="f32", out=tmp_path / "z", low_rank={"model.embed_tokens": (a, b)})
+    for rounded in ("q4a8", "q4a16"):  # trained with float activations: rounding them would not compute the same
+        with pytest.raises(UserError, match="float activations"):
+            compile_model(llama_ckpt, quant=rounded, out=tmp_path / rounded, low_rank={name: (a, b)})
     assert not any(tmp_path.iterdir())
+
+
+def test_auto_keeps_float_activations_for_an_update(
+    llama_ckpt: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a CPU where ``auto`` would pick q4a16, a model with an update beside its weights still compiles q4."""
+    from agent_sdk.compiler import quant_choice
+
+    monkeypatch.setattr(quant_choice, "_cpu_flags", lambda: {"avx512_vnni", "avx512bw"})
+    monkeypatch.delenv("AGENT_SDK_NO_INT16", raising=False)
+    updates, _ = _updates(llama_ckpt, seed=0)
+    name = "model.layers.0.self_attn.q_proj"
+    manifest = compile_model(llama_ckpt, quant="auto", out=tmp_path / "kept", low_rank={name: updates[name]})
+    assert manifest["quantization"]["name"] == "q4"
 
 
 def _write_adapter(folder: Path, updates: dict[str, tuple[np.ndarray, np.ndarray]], alpha: float,

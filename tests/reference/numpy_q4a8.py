@@ -4,7 +4,7 @@ Written from the specification in ``agent_sdk/quantization/int8_kernels.py``
 (nothing from ``agent_sdk`` is imported): per token and group of 32,
 
 * ``amax = max |x|``, ``inv = qmax / amax``, a correctly rounded float32
-  division (0 when ``amax < 2^-120``, where it would overflow); ``qmax`` is
+  division (0 when ``amax`` is below 2^-120, int8, or 2^-112, int16, where it would overflow); ``qmax`` is
   127 for int8 activations, 32,767 for int16;
 * ``q = rint(x * inv)``: a float32 multiply, then round half to even;
 * ``sums[t, g, o] = sum_{k in g} w4[o, k] * q[t, k]`` in int64, ``w4`` the
@@ -33,8 +33,8 @@ __all__ = [
 GROUP = 32
 INT8_MAX = 127
 NIBBLE_MAX = 15
-#: Below this group maximum the activations round to zero (``127 / amax`` would overflow float32).
-MIN_GROUP_MAX = np.float32(2.0**-120)
+#: Below this group maximum the activations round to zero (``qmax / amax`` would overflow float32), per bits.
+MIN_GROUP_MAX = {8: np.float32(2.0**-120), 16: np.float32(2.0**-112)}
 INT16_MAX = 32767
 QMAX = {8: INT8_MAX, 16: INT16_MAX}
 #: Largest int32 a group sum can reach: 32 products of 15 x 127 (above int16's 32,767).
@@ -56,7 +56,7 @@ def quantize_activations(x: np.ndarray, bits: int = 8) -> tuple[np.ndarray, np.n
     g = x.reshape(n, k // GROUP, GROUP)
     amax = np.abs(g).max(axis=-1)
     with np.errstate(divide="ignore", over="ignore"):
-        inv = np.where(amax >= MIN_GROUP_MAX, np.float32(qmax) / amax, np.float32(0)).astype(np.float32)
+        inv = np.where(amax >= MIN_GROUP_MAX[bits], np.float32(qmax) / amax, np.float32(0)).astype(np.float32)
     d = (amax / np.float32(qmax)).astype(np.float32)
     prod = (g * inv[..., None]).astype(np.float32)
     q = np.rint(prod)
@@ -100,8 +100,8 @@ def adversarial_activations(n_in: int, seed: int = 0, bits: int = 8) -> np.ndarr
     zero would give 1, 2, 3, -3); 3 +-qmax everywhere, +qmax in the first group
     (every product at its largest, a group sum of 60,960 for int8: beyond int16); 4 values spread over 1e-30..1e30;
     5 halves under ``inv != 1`` (``x * inv`` lands on k + 1/2 only when exact);
-    6 a Gaussian x 1e3; 7 one nonzero value per group, and a group of ~1e-37
-    (``127 / max`` overflows float32).
+    6 a Gaussian x 1e3; 7 one nonzero value per group, and a group of ~1e-37 (int8; ~2^-116 for int16)
+    where ``qmax / max`` overflows float32.
     """
     if n_in % GROUP or n_in < 2 * GROUP:
         raise ValueError("n_in must be a multiple of 32, at least 64")
@@ -121,7 +121,9 @@ def adversarial_activations(n_in: int, seed: int = 0, bits: int = 8) -> np.ndarr
     x[6] *= 1e3
     x[7] = 0
     x[7, :: GROUP] = -2.5
-    x[7, GROUP : 2 * GROUP] = np.float32(1e-37) * rng.standard_normal(GROUP).astype(np.float32)  # 127/max overflows
+    # a group where qmax / max overflows float32 (127 / max below ~3.7e-37, 32767 / max below ~9.6e-35)
+    tiny = np.float32(1e-37) if bits == 8 else np.float32(2.0**-116)
+    x[7, GROUP : 2 * GROUP] = tiny * rng.standard_normal(GROUP).astype(np.float32)
     return x
 
 

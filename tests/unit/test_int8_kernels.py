@@ -64,8 +64,9 @@ def _emulated(x: np.ndarray, w: np.ndarray, bits: int = 8) -> np.ndarray:
     n, k = x.shape
     g = x.reshape(n, k // qf.GROUP, qf.GROUP)
     amax = np.abs(g).max(-1)
-    safe = np.where(amax > 0, amax, np.float32(1))
-    inv = np.where(amax > 0, np.float32(qmax) / safe, np.float32(0)).astype(np.float32)
+    big = amax >= ref8.MIN_GROUP_MAX[bits]  # smaller groups round to zeros
+    safe = np.where(big, amax, np.float32(1))
+    inv = np.where(big, np.float32(qmax) / safe, np.float32(0)).astype(np.float32)
     d = (amax / np.float32(qmax)).astype(np.float32)
     q = np.rint(g * inv[..., None])
     assert np.abs(q).max() <= qmax
@@ -224,6 +225,8 @@ def test_q8_head_with_int16_activations_matches_emulation(kind: str, n_out: int,
     x = (rng.standard_normal((n_tok, n_in)) * 3).astype(np.float32)
     x[0, :32] = 0  # a group of zeros
     x[-1, 3] = -400.0  # an outlier channel
+    if n_in >= 64:  # a group where 32767 / max would overflow float32: rounds to zeros
+        x[-1, 32:64] = np.float32(2.0**-116) * rng.standard_normal(32).astype(np.float32)
     y = tvm.runtime.tensor(np.full((n_tok, n_out), np.nan, np.float32))
     _compiled_head(n_out, n_in, kind)(tvm.runtime.tensor(x), *[tvm.runtime.tensor(a) for a in stored.values()], y)
     w = qf.dequantize(qf.unpack_rows(stored, "q8"), "q8").astype(np.float64)
