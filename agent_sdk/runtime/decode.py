@@ -138,7 +138,8 @@ class Generation:
         logprobs: With ``logprobs=True``: each generated token's log-probability
             under the model's own (unmasked) distribution; forced tokens too,
             except with ``forced_logprobs=False``: NaN for the tokens of a
-            jump-forward run after its first.
+            jump-forward run after its first, and for forced tokens that follow
+            a sampled token (they run in its forward pass).
     """
 
     text: str
@@ -368,9 +369,17 @@ class Decoder:
         stats = GenerationStats(prompt_tokens=len(ids))
         sampler = Sampler(params)
         stop_ids = self.eos_token_ids | set(params.stop_token_ids)
-        with phase("prefill"):
-            seq, stats.cached_tokens, logits = self.prefill(ids, params.max_tokens)
-        stats.prefill_s = time.perf_counter() - t0
+        merge_forced = not (want_logprobs and forced_logprobs)  # forced tokens after a sampled one: no logits
+        seq: CachedSequence | None = None
+        logits = np.empty(0, dtype=np.float32)
+        with phase("grammar"):
+            # A grammar that starts with fixed text (a forced call's '<tool_call>\n{"name": "'): the prompt and that
+            # text run as one prefill below, when nothing reads the logits at the end of the prompt.
+            defer = constraint is not None and not want_logprobs and len(constraint.forced_tokens()) > 1
+        if not defer:
+            with phase("prefill"):
+                seq, stats.cached_tokens, logits = self.prefill(ids, params.max_tokens)
+            stats.prefill_s = time.perf_counter() - t0
         out: list[int] = []
         lps: list[float] = []
         decoder = StreamDecoder(self.tokenizer, ids)
@@ -424,6 +433,29 @@ class Decoder:
                 if len(batch) > 1 and constraint is not None:
                     constraint.note_forced(len(batch))
                     stats.forced_tokens += len(batch)
+                elif constraint is not None and not stop_now and merge_forced and len(out) < params.max_tokens:
+                    # A sampled token the grammar follows with fixed text ('kit' -> 'chen"}}</tool_call>'): the
+                    # forced tokens run in the same forward pass (one call's fixed cost less; their logits, which
+                    # nothing reads then, are not computed).
+                    with phase("grammar"):
+                        more = constraint.forced_tokens() if not constraint.is_stopped() else []
+                    if len(more) > 1:
+                        more = more[: params.max_tokens - len(out)]
+                        with phase("accept"):
+                            taken = 0
+                            for tok in more:
+                                constraint.accept(tok)
+                                taken += 1
+                                if tok in stop_ids:
+                                    stop_now = True
+                                    break
+                                out.append(tok)
+                                text += decoder.push(tok)
+                        constraint.note_forced(taken)
+                        stats.forced_tokens += taken
+                        if want_logprobs and stop_now:  # not run: their NaN here (a run's are added after it)
+                            lps.extend([math.nan] * (taken - 1))
+                        batch = [*batch, *more[:taken]]
                 cut = _find_stop(text, params.stop)
                 if cut is not None:
                     text = text[:cut]
@@ -444,6 +476,14 @@ class Decoder:
                 if len(out) >= params.max_tokens:
                     break
                 run = [t for t in batch if t not in stop_ids]
+                if seq is None:  # the deferred prefill: the prompt and the grammar's opening text together
+                    with phase("prefill"):
+                        seq, stats.cached_tokens, logits = self.prefill(ids + run, params.max_tokens)
+                    stats.cached_tokens = min(stats.cached_tokens, len(ids))
+                    t_first = time.perf_counter()  # the forced text was not the model's until now
+                    stats.prefill_s = t_first - t0
+                    stats.ttft_ms = stats.prefill_s * 1000
+                    continue
                 if len(seq.tokens) + len(run) > self.context_window:
                     finish = "context"
                     break
@@ -460,7 +500,8 @@ class Decoder:
                 seq.tokens.extend(run)
         finally:
             # The KV cache holds exactly seq.tokens: a token sampled last is never run.
-            seq.last_used = time.monotonic()
+            if seq is not None:
+                seq.last_used = time.monotonic()
         # The text held back for a stop string that never came (a stop token, EOS or the grammar ended it); after
         # a stop string's cut nothing is left.
         if len(text) > emitted:
