@@ -298,3 +298,44 @@ def test_follow_up_asks_the_part_of_a_compound_request_the_call_left_out(smollm2
     alone = decode_calls(smollm2_engine, prompt, agent.tool_specs, policy=policy.replace(follow_up=False),
                          max_tokens=96, request=request, ask=ask)
     assert asked == [] and [c[1]["city"] for c in alone.calls] == ["Paris"]
+
+
+def test_forced_text_runs_with_the_prompt_and_with_the_sampled_token_before_it(smollm2_engine: Engine) -> None:
+    """A forced call's opening text is prefilled with the prompt, and forced text after a sampled token runs in
+    that token's forward pass, when nothing reads their logits: fewer passes, the same tokens and text as
+    running each piece alone (what ``logprobs`` with ``forced_logprobs`` still does)."""
+    from agent_sdk.agent.call_format import HERMES
+    from agent_sdk.agent.step import call_grammar
+    from agent_sdk.constrain.grammar import GrammarEngine
+    from agent_sdk.runtime.sampler import SamplingParams
+
+    backend = LocalBackend(smollm2_engine)
+    specs = Agent(smollm2_engine, tools=[switch_lights]).tool_specs
+    request = "Turn on the kitchen lights"
+    prompt = smollm2_engine.tokenizer.encode(backend.prompt_text([{"role": "user", "content": request}], specs, None))
+    ge = GrammarEngine.for_engine(smollm2_engine)
+    grammar = call_grammar(ge, specs, choice="required", parallel=False, call_format=HERMES)
+    passes: list[int] = []
+    forward = smollm2_engine._forward
+
+    def tracing(seq_id: int, ids: list[int], **kw: bool) -> object:
+        passes.append(len(ids))
+        return forward(seq_id, ids, **kw)
+
+    results = {}
+    smollm2_engine._forward = tracing  # type: ignore[method-assign]
+    try:
+        for merged in (True, False):
+            smollm2_engine.reset()  # no cached prefix: each run prefills the prompt itself
+            passes.clear()
+            gen = smollm2_engine.generate(prompt, SamplingParams(max_tokens=64), constraint=ge.constraint(grammar),
+                                          logprobs=not merged, forced_logprobs=True)
+            results[merged] = (gen.token_ids, gen.text, list(passes))
+    finally:
+        del smollm2_engine._forward
+    (ids_m, text_m, passes_m), (ids_s, text_s, passes_s) = results[True], results[False]
+    assert ids_m == ids_s and text_m == text_s
+    assert json.loads(text_m.split("<tool_call>")[1].split("</tool_call>")[0]) == {
+        "name": "switch_lights", "arguments": {"room": "kitchen", "on": True}}
+    assert len(passes_m) < len(passes_s), (passes_m, passes_s)
+    assert sum(passes_m) <= sum(passes_s)  # the same tokens (or fewer: the last forced run ends the grammar)
