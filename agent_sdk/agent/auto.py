@@ -42,9 +42,10 @@ class AutoRule:
             on topic, none says it is not).
         threshold: The score a call needs to be kept.
         reads_forced: Whether :meth:`score` reads the log-probabilities of
-            forced tokens inside a jump-forward run (after its first). This
-            rule does not, so the call step does not compute them (NaN in
-            their place); a subclass whose score does sets it.
+            forced tokens (those inside a jump-forward run after its first,
+            and every forced token that follows a sampled one). This rule
+            does not, so the call step does not compute them (NaN in their
+            place); a subclass whose score does sets it.
     """
 
     # Chosen by tools/search_auto_rule.py on the tuning half (even positions) of

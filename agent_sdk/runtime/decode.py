@@ -372,10 +372,13 @@ class Decoder:
         merge_forced = not (want_logprobs and forced_logprobs)  # forced tokens after a sampled one: no logits
         seq: CachedSequence | None = None
         logits = np.empty(0, dtype=np.float32)
-        with phase("grammar"):
-            # A grammar that starts with fixed text (a forced call's '<tool_call>\n{"name": "'): the prompt and that
-            # text run as one prefill below, when nothing reads the logits at the end of the prompt.
-            defer = constraint is not None and not want_logprobs and len(constraint.forced_tokens()) > 1
+        pending: list[int] | None = None  # the grammar's forced tokens from here, when already computed
+        if constraint is not None and not want_logprobs:
+            with phase("grammar"):
+                pending = constraint.forced_tokens()
+        # A grammar that starts with fixed text (a forced call's '<tool_call>\n{"name": "'): the prompt and that text
+        # run as one prefill (below, before the first event), when nothing reads the logits at the end of the prompt.
+        defer = pending is not None and len(pending) > 1
         if not defer:
             with phase("prefill"):
                 seq, stats.cached_tokens, logits = self.prefill(ids, params.max_tokens)
@@ -392,8 +395,11 @@ class Decoder:
                 if constraint is not None and constraint.is_stopped():
                     finish = "stop"
                     break
-                with phase("grammar"):
-                    forced = constraint.forced_tokens() if constraint is not None else []
+                if pending is not None:
+                    forced, pending = pending, None
+                else:
+                    with phase("grammar"):
+                        forced = constraint.forced_tokens() if constraint is not None else []
                 if len(forced) > 1:
                     # Jump-forward: the grammar fixes these tokens; no sampling needed.
                     forced = forced[: params.max_tokens - len(out)]
@@ -422,23 +428,26 @@ class Decoder:
                     break
                 stop_now = False
                 with phase("accept"):
+                    taken = 0
                     for tok in batch:
                         if constraint is not None:
                             constraint.accept(tok)
+                        taken += 1
                         if tok in stop_ids:
                             stop_now = True
                             break
                         out.append(tok)
                         text += decoder.push(tok)
                 if len(batch) > 1 and constraint is not None:
-                    constraint.note_forced(len(batch))
-                    stats.forced_tokens += len(batch)
-                elif constraint is not None and not stop_now and merge_forced and len(out) < params.max_tokens:
+                    constraint.note_forced(taken)
+                    stats.forced_tokens += taken
+                elif (constraint is not None and not stop_now and merge_forced and len(out) < params.max_tokens
+                      and _find_stop(text, params.stop) is None and not constraint.is_stopped()):
                     # A sampled token the grammar follows with fixed text ('kit' -> 'chen"}}</tool_call>'): the
-                    # forced tokens run in the same forward pass (one call's fixed cost less; their logits, which
+                    # forced tokens run in the same forward pass (one pass's fixed cost less; their logits, which
                     # nothing reads then, are not computed).
                     with phase("grammar"):
-                        more = constraint.forced_tokens() if not constraint.is_stopped() else []
+                        more = constraint.forced_tokens()
                     if len(more) > 1:
                         more = more[: params.max_tokens - len(out)]
                         with phase("accept"):
@@ -453,9 +462,24 @@ class Decoder:
                                 text += decoder.push(tok)
                         constraint.note_forced(taken)
                         stats.forced_tokens += taken
-                        if want_logprobs and stop_now:  # not run: their NaN here (a run's are added after it)
-                            lps.extend([math.nan] * (taken - 1))
                         batch = [*batch, *more[:taken]]
+                    else:
+                        pending = more  # the next step's forced tokens (none or one): not computed twice
+                run = [t for t in batch if t not in stop_ids]
+                ran = False
+                if seq is None:
+                    # The deferred prefill, before the first event: the prompt and the grammar's opening text
+                    # together, or the prompt alone when generation ends within that text.
+                    ends = stop_now or len(out) >= params.max_tokens or _find_stop(text, params.stop) is not None
+                    with phase("prefill"):
+                        seq, stats.cached_tokens, logits = self.prefill(
+                            ids if ends else ids + run, 0 if ends else params.max_tokens - len(out)
+                        )
+                    stats.cached_tokens = min(stats.cached_tokens, len(ids))
+                    t_first = time.perf_counter()  # the forced text was not the model's until now
+                    stats.prefill_s = t_first - t0
+                    stats.ttft_ms = stats.prefill_s * 1000
+                    ran = not ends
                 cut = _find_stop(text, params.stop)
                 if cut is not None:
                     text = text[:cut]
@@ -475,14 +499,7 @@ class Decoder:
                     break
                 if len(out) >= params.max_tokens:
                     break
-                run = [t for t in batch if t not in stop_ids]
-                if seq is None:  # the deferred prefill: the prompt and the grammar's opening text together
-                    with phase("prefill"):
-                        seq, stats.cached_tokens, logits = self.prefill(ids + run, params.max_tokens)
-                    stats.cached_tokens = min(stats.cached_tokens, len(ids))
-                    t_first = time.perf_counter()  # the forced text was not the model's until now
-                    stats.prefill_s = t_first - t0
-                    stats.ttft_ms = stats.prefill_s * 1000
+                if ran:
                     continue
                 if len(seq.tokens) + len(run) > self.context_window:
                     finish = "context"
@@ -502,6 +519,8 @@ class Decoder:
             # The KV cache holds exactly seq.tokens: a token sampled last is never run.
             if seq is not None:
                 seq.last_used = time.monotonic()
+        if want_logprobs and len(lps) < len(out):  # forced tokens accepted but never run (the loop ended first)
+            lps.extend([math.nan] * (len(out) - len(lps)))
         # The text held back for a stop string that never came (a stop token, EOS or the grammar ended it); after
         # a stop string's cut nothing is left.
         if len(text) > emitted:

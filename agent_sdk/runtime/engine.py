@@ -275,7 +275,10 @@ class Engine:
                 them). False records NaN for those instead and saves the
                 output head over each of them (about a quarter of a small
                 model's cost per token), for callers that only read the
-                tokens the model chose.
+                tokens the model chose; forced tokens that follow a sampled
+                one then also run in its forward pass (NaN, their first too).
+                Without ``logprobs``, a constraint's opening forced text is
+                prefilled with the prompt.
 
         Returns:
             A stream of :class:`TokenEvent`; its ``result`` is the

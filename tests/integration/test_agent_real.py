@@ -339,3 +339,35 @@ def test_forced_text_runs_with_the_prompt_and_with_the_sampled_token_before_it(s
         "name": "switch_lights", "arguments": {"room": "kitchen", "on": True}}
     assert len(passes_m) < len(passes_s), (passes_m, passes_s)
     assert sum(passes_m) <= sum(passes_s)  # the same tokens (or fewer: the last forced run ends the grammar)
+
+
+def test_merged_forced_text_keeps_logprobs_aligned_and_stops_where_asked(smollm2_engine: Engine) -> None:
+    """With ``forced_logprobs=False`` (``auto``'s call step) one log-probability per generated token even when
+    generation ends inside merged forced text (``max_tokens``), and a stop string completed by a sampled token
+    ends generation there (no forced text merged after it)."""
+    import math
+
+    from agent_sdk.agent.call_format import HERMES
+    from agent_sdk.agent.step import call_grammar
+    from agent_sdk.constrain.grammar import GrammarEngine
+    from agent_sdk.runtime.sampler import SamplingParams
+
+    backend = LocalBackend(smollm2_engine)
+    specs = Agent(smollm2_engine, tools=[switch_lights]).tool_specs
+    prompt = smollm2_engine.tokenizer.encode(
+        backend.prompt_text([{"role": "user", "content": "Turn on the kitchen lights"}], specs, None))
+    ge = GrammarEngine.for_engine(smollm2_engine)
+    grammar = call_grammar(ge, specs, choice="auto", parallel=False, call_format=HERMES)
+    full = smollm2_engine.generate(prompt, SamplingParams(max_tokens=64), constraint=ge.constraint(grammar),
+                                   logprobs=True, forced_logprobs=False)
+    assert "<tool_call>" in full.text and full.logprobs is not None
+    assert len(full.logprobs) == len(full.token_ids) and not math.isnan(full.logprobs[0])
+    for cut in range(1, len(full.token_ids)):
+        gen = smollm2_engine.generate(prompt, SamplingParams(max_tokens=cut), constraint=ge.constraint(grammar),
+                                      logprobs=True, forced_logprobs=False)
+        assert gen.token_ids == full.token_ids[:cut]
+        assert gen.logprobs is not None and len(gen.logprobs) == cut, cut
+    stop = smollm2_engine.generate(prompt, SamplingParams(max_tokens=64, stop=("kit",)),
+                                   constraint=ge.constraint(grammar), logprobs=True, forced_logprobs=False)
+    assert stop.finish_reason == "stop" and stop.text.endswith('"room": "'), stop.text
+    assert smollm2_engine.tokenizer.decode(stop.token_ids).endswith("kit")  # nothing merged after the stop
