@@ -169,6 +169,40 @@ def _group_sum(acc0: tirx.PrimExpr, acc1: tirx.PrimExpr, bits: int) -> tirx.Prim
     return acc0 + T.shift_right(acc1, 4) if bits == 16 else acc0 + acc1
 
 
+@T.macro
+def _group_step(x, xd, st, t, g, bits):
+    """Group ``g`` of token ``t``: ``xd[t, g] = max|x| / qmax`` and ``st[0] = qmax / max|x|`` (0 below
+    ``_MIN_GROUP_MAX``), the max taken 8 lanes at a time in ``st[2:10]`` (exact in any order)."""
+    for j in T.vectorized(8):
+        st[2 + j] = T.float32(0)
+    for c in T.unroll(4):
+        for j in T.vectorized(8):
+            st[2 + j] = T.max(st[2 + j], T.abs(x[t, g * GROUP + c * 8 + j]))
+    st[0] = T.max(T.max(T.max(st[2], st[3]), T.max(st[4], st[5])), T.max(T.max(st[6], st[7]), T.max(st[8], st[9])))
+    xd[t, g] = st[0] / T.float32(_QMAX[bits])
+    st[0] = T.if_then_else(st[0] >= T.float32(_MIN_GROUP_MAX[bits]), T.float32(_QMAX[bits]) / st[0], T.float32(0))
+
+
+def _word_part(word: tirx.PrimExpr, i: Any, bits: int) -> tirx.PrimExpr:
+    """Part ``i`` of a q4 weight word as a dot product reads it: int8 mode the low (0) or high (1) nibbles as bytes;
+    int16 mode the pairs ``(k0, k4)``, ``16 (k1, k5)``, ``(k2, k6)``, ``16 (k3, k7)`` (i = 0..3). ``i`` is an
+    unrolled loop variable: the shifts and masks fold to constants."""
+    if bits == 16:
+        return T.bitwise_and(
+            T.shift_right(word, T.Cast("uint32", 8 * (i // 2))),
+            T.shift_left(T.uint32(_PAIR_MASK), T.Cast("uint32", 4 * (i % 2))),
+        )
+    return T.bitwise_and(T.shift_right(word, T.Cast("uint32", 4 * i)), T.uint32(_MASK))
+
+
+def _part_dot(kind: str, lanes: int, acc: tirx.PrimExpr, w: tirx.PrimExpr, xq: tirx.Buffer, xq32: tirx.Buffer,
+              t: tirx.PrimExpr, base: tirx.PrimExpr, i: Any, bits: int) -> tirx.PrimExpr:
+    """``acc`` plus part ``i`` (:func:`_word_part`) of the word of weights ``base .. base + 7`` times their activations."""
+    if bits == 16:
+        return _dot16(kind, lanes, acc, w, xq, xq32, t, base // 2 + i)
+    return _dot(kind, lanes, acc, w, xq, xq32, t, base + 4 * i)
+
+
 def _kernel_plan(n_out: int, n_in: int, rows: int, kind: str | None) -> tuple[str, int, int, int, int]:
     assert n_out % rows == 0 and n_in % GROUP == 0
     kind = kind or dot_kind()
@@ -198,14 +232,7 @@ def _macros(kind: str, lanes: int, rows: int, groups: int, bits: int = 8) -> tup
         # 8 lanes at a time (st[2:10] the lanes' max, st[10:18] their sums: max and sums of at most 32 rounded
         # values below 2^24 are exact in any order); values of each 8-chunk stored in _stored_source order
         for g in range(groups):
-            for j in T.vectorized(8):
-                st[2 + j] = T.float32(0)
-            for c in T.unroll(4):
-                for j in T.vectorized(8):
-                    st[2 + j] = T.max(st[2 + j], T.abs(x[t, g * GROUP + c * 8 + j]))
-            st[0] = T.max(T.max(T.max(st[2], st[3]), T.max(st[4], st[5])), T.max(T.max(st[6], st[7]), T.max(st[8], st[9])))
-            xd[t, g] = st[0] / T.float32(qmax)
-            st[0] = T.if_then_else(st[0] >= T.float32(_MIN_GROUP_MAX[bits]), T.float32(qmax) / st[0], T.float32(0))
+            _group_step(x, xd, st, t, g, bits)
             for j in T.vectorized(8):
                 st[10 + j] = T.float32(0)
             for c in T.unroll(4):
@@ -229,56 +256,28 @@ def _macros(kind: str, lanes: int, rows: int, groups: int, bits: int = 8) -> tup
             for t in range(n):
                 quantize_token(x, xq, xd, xs, st, t)
 
-    @T.macro
-    def group_dot8(acci: Any, wm: Any, qweight: Any, xq: Any, xq32: Any, rb: Any, t0: Any, g: Any,
-                   tile: Any) -> None:
-        # tokens t0 .. t0 + tile: each weight word masked once, its nibbles dotted with every token of the tile
-        for t in T.unroll(tile):
-            for h in T.unroll(2):
-                for r in T.vectorized(rows):
-                    acci[t, h, r] = 0
-        for wd in T.unroll(4):
-            for r in T.vectorized(rows):
-                wm[0, r] = T.bitwise_and(qweight[rb, g * 4 + wd, r], T.uint32(_MASK))
-                wm[1, r] = T.bitwise_and(T.shift_right(qweight[rb, g * 4 + wd, r], T.uint32(4)), T.uint32(_MASK))
-            for c in T.unroll(rows // lanes):
-                for t in T.unroll(tile):
-                    acci[t, 0, _idx(c * lanes, lanes)] = _dot(
-                        kind, lanes, acci[t, 0, _idx(c * lanes, lanes)], wm[0, _idx(c * lanes, lanes)],
-                        xq, xq32, t0 + t, g * GROUP + wd * 8,
-                    )
-                    acci[t, 1, _idx(c * lanes, lanes)] = _dot(
-                        kind, lanes, acci[t, 1, _idx(c * lanes, lanes)], wm[1, _idx(c * lanes, lanes)],
-                        xq, xq32, t0 + t, g * GROUP + wd * 8 + 4,
-                    )
+    masked = 4 if bits == 16 else 2  # parts of a weight word (_word_part)
 
     @T.macro
-    def group_dot16(acci: Any, wm: Any, qweight: Any, xq: Any, xq32: Any, rb: Any, t0: Any, g: Any,
-                    tile: Any) -> None:
-        # each word's nibbles k0..k7 as four int16 pairs per row: (k0, k4), 16 (k1, k5), (k2, k6), 16 (k3, k7);
-        # the pairs in place (x16) add into acci[t, 1], the others into acci[t, 0]
+    def group_dot(acci: Any, wm: Any, qweight: Any, xq: Any, xq32: Any, rb: Any, t0: Any, g: Any,
+                  tile: Any) -> None:
+        # tokens t0 .. t0 + tile: each weight word masked once into its parts, each part dotted with every token of
+        # the tile; even parts add into acci[t, 0], odd ones into acci[t, 1] (int16: the pairs in place, x16)
         for t in T.unroll(tile):
             for h in T.unroll(2):
                 for r in T.vectorized(rows):
                     acci[t, h, r] = 0
         for wd in T.unroll(4):
-            for r in T.vectorized(rows):
-                wm[0, r] = T.bitwise_and(qweight[rb, g * 4 + wd, r], T.uint32(_PAIR_MASK))
-                wm[1, r] = T.bitwise_and(qweight[rb, g * 4 + wd, r], T.uint32(_PAIR_MASK << 4))
-                wm[2, r] = T.bitwise_and(T.shift_right(qweight[rb, g * 4 + wd, r], T.uint32(8)), T.uint32(_PAIR_MASK))
-                wm[3, r] = T.bitwise_and(
-                    T.shift_right(qweight[rb, g * 4 + wd, r], T.uint32(8)), T.uint32(_PAIR_MASK << 4)
-                )
+            for i in T.unroll(masked):
+                for r in T.vectorized(rows):
+                    wm[i, r] = _word_part(qweight[rb, g * 4 + wd, r], i, bits)
             for c in T.unroll(rows // lanes):
                 for t in T.unroll(tile):
-                    for i in T.unroll(4):
-                        acci[t, i % 2, _idx(c * lanes, lanes)] = _dot16(
+                    for i in T.unroll(masked):
+                        acci[t, i % 2, _idx(c * lanes, lanes)] = _part_dot(
                             kind, lanes, acci[t, i % 2, _idx(c * lanes, lanes)], wm[i, _idx(c * lanes, lanes)],
-                            xq, xq32, t0 + t, (g * GROUP + wd * 8) // 2 + i,
+                            xq, xq32, t0 + t, g * GROUP + wd * 8, i, bits,
                         )
-
-    group_dot = group_dot16 if bits == 16 else group_dot8
-    masked = 4 if bits == 16 else 2
 
     @T.macro
     def token_tiles(y: Any, qweight: Any, scale: Any, minv: Any, xq: Any, xq32: Any, xd: Any, xs: Any, rb: Any,
@@ -448,16 +447,7 @@ def _q8a16_matmul(n_out: int, n_in: int, rows: int, kind: str) -> tirx.PrimFunc:
     def quantize_token(x: Any, xq: Any, xd: Any, st: Any, t: Any) -> None:
         # as the q4a16 kernels, in natural order (a pair is two neighbouring columns)
         for g in range(groups):
-            for j in T.vectorized(8):
-                st[2 + j] = T.float32(0)
-            for c in T.unroll(4):
-                for j in T.vectorized(8):
-                    st[2 + j] = T.max(st[2 + j], T.abs(x[t, g * GROUP + c * 8 + j]))
-            st[0] = T.max(T.max(T.max(st[2], st[3]), T.max(st[4], st[5])), T.max(T.max(st[6], st[7]), T.max(st[8], st[9])))
-            xd[t, g] = st[0] / T.float32(_QMAX[16])
-            st[0] = T.if_then_else(
-                st[0] >= T.float32(_MIN_GROUP_MAX[16]), T.float32(_QMAX[16]) / st[0], T.float32(0)
-            )
+            _group_step(x, xd, st, t, g, 16)
             for k in T.vectorized(GROUP):
                 xq[t, g * GROUP + k] = T.Cast("int16", T.nearbyint(x[t, g * GROUP + k] * st[0]))
 
