@@ -224,7 +224,6 @@ def _macros(kind: str, lanes: int, rows: int, groups: int, bits: int = 8) -> tup
     masked into four int16 pairs (two of them in place, 16 times their value) and the group sum is
     ``acc0 + (acc1 >> 4)``: at most 32 x 15 x 32,767 < 2^24, so exact in int32 and in float32.
     """
-    qmax = _QMAX[bits]
     act_dtype = f"int{bits}"
 
     @T.macro
