@@ -426,18 +426,9 @@ class Decoder:
                 if batch[0] in stop_ids and constraint is None:
                     finish = "stop"
                     break
-                stop_now = False
                 with phase("accept"):
-                    taken = 0
-                    for tok in batch:
-                        if constraint is not None:
-                            constraint.accept(tok)
-                        taken += 1
-                        if tok in stop_ids:
-                            stop_now = True
-                            break
-                        out.append(tok)
-                        text += decoder.push(tok)
+                    taken, stop_now, piece = _take(batch, constraint, stop_ids, out, decoder)
+                text += piece
                 if len(batch) > 1 and constraint is not None:
                     constraint.note_forced(taken)
                     stats.forced_tokens += taken
@@ -451,15 +442,8 @@ class Decoder:
                     if len(more) > 1:
                         more = more[: params.max_tokens - len(out)]
                         with phase("accept"):
-                            taken = 0
-                            for tok in more:
-                                constraint.accept(tok)
-                                taken += 1
-                                if tok in stop_ids:
-                                    stop_now = True
-                                    break
-                                out.append(tok)
-                                text += decoder.push(tok)
+                            taken, stop_now, piece = _take(more, constraint, stop_ids, out, decoder)
+                        text += piece
                         constraint.note_forced(taken)
                         stats.forced_tokens += taken
                         batch = [*batch, *more[:taken]]
@@ -528,6 +512,25 @@ class Decoder:
         stats.generated_tokens = len(out)
         stats.decode_s = time.perf_counter() - t_first if t_first else 0.0
         return Generation(text, out, finish, stats, lps if want_logprobs else None)
+
+
+def _take(tokens: Sequence[int], constraint: TokenConstraint | None, stop_ids: set[int], out: list[int],
+          decoder: StreamDecoder) -> tuple[int, bool, str]:
+    """Accepts ``tokens`` into the constraint and ``out`` up to a stop id (accepted by the constraint, not kept).
+
+    Returns:
+        How many tokens the constraint accepted, whether a stop id ended them, and their new text.
+    """
+    taken, text = 0, ""
+    for tok in tokens:
+        if constraint is not None:
+            constraint.accept(tok)
+        taken += 1
+        if tok in stop_ids:
+            return taken, True, text
+        out.append(tok)
+        text += decoder.push(tok)
+    return taken, False, text
 
 
 def _logprob(logits: np.ndarray, token: int) -> float:
