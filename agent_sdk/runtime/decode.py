@@ -39,8 +39,12 @@ LogitsProcessor = Callable[[list[int], np.ndarray], np.ndarray]
 class Forward(Protocol):
     """Runs the model: appends ``ids`` to a KV-cache sequence and returns logits."""
 
-    def __call__(self, seq_id: int, ids: list[int], *, all_logits: bool = False) -> np.ndarray:
-        """The logits after the last token, shape ``(vocab,)``, or after each, ``(len(ids), vocab)``."""
+    def __call__(
+        self, seq_id: int, ids: list[int], *, all_logits: bool = False, rows: Sequence[int] | None = None,
+    ) -> np.ndarray:
+        """The logits after the last token, shape ``(vocab,)``, after each, ``(len(ids), vocab)``, or after
+        ``ids[r]`` for each ``r`` of ``rows``, ``(len(rows), vocab)`` (only where the decoder was told the model
+        has it)."""
 
 
 class ForwardMany(Protocol):
@@ -245,14 +249,18 @@ class Decoder:
         eos_token_ids: Tokens that end a generation.
         forward_many: The model's batched forward pass over several sequences,
             if it has one (scored continuations then share forward calls).
+        forward_rows: Whether ``forward`` takes ``rows`` (logits at chosen
+            positions of one pass).
     """
 
     def __init__(
         self, forward: Forward, cache: PrefixCache, tokenizer: Tokenizer, *, context_window: int, overflow: str,
         keep_tokens: int, eos_token_ids: set[int], forward_many: ForwardMany | None = None,
+        forward_rows: bool = False,
     ) -> None:
         self.forward = forward
         self.forward_many = forward_many
+        self.forward_rows = forward_rows
         self.cache = cache
         self.tokenizer = tokenizer
         self.context_window = context_window
@@ -292,6 +300,29 @@ class Decoder:
         seq.tokens = list(ids)
         seq.last_logits = (len(ids), logits.copy())  # callers mask logits in place
         return seq, reused, logits
+
+    def prefill_with(
+        self, ids: list[int], extra: list[int], reserve: int = 0,
+    ) -> tuple[CachedSequence, int, np.ndarray, np.ndarray]:
+        """Brings ``ids + extra`` into a sequence in one pass (needs ``forward_rows``), reusing a cached prefix.
+
+        Returns:
+            The sequence (holding ``ids + extra``), how many tokens came from
+            the cache (at most ``len(ids) - 1``: the last of ``ids`` runs for
+            its logits), the logits after the last of ``ids`` and those after
+            the last of ``extra`` (the callers' copies).
+        """
+        full = ids + extra
+        seq, reused = self.cache.acquire(full, reserve, max_reuse=len(ids) - 1)
+        seq.tokens = list(full[:reused])
+        try:
+            got = self.forward(seq.seq_id, full[reused:], rows=[len(ids) - 1 - reused, len(full) - 1 - reused])
+        except Exception:
+            self.cache.drop(seq)
+            raise
+        seq.tokens = list(full)
+        seq.last_logits = (len(full), got[1].copy())  # callers mask logits in place
+        return seq, reused, got[0], got[1]
 
     def warm(self, prompt: str | list[int]) -> int:
         """Prefills a prefix for later reuse; returns how many tokens are now cached for it."""
@@ -373,11 +404,13 @@ class Decoder:
         seq: CachedSequence | None = None
         logits = np.empty(0, dtype=np.float32)
         pending: list[int] | None = None  # the grammar's forced tokens from here, when already computed
-        if constraint is not None and not want_logprobs:
+        # A grammar that starts with fixed text (a forced call's '<tool_call>\n{"name": "'): the prompt and that text
+        # run as one prefill (below, before the first event), when nothing reads the logits at the end of the prompt
+        # or the model gives the logits at chosen positions of a pass (the prompt's last: the first forced token's
+        # log-probability, which `auto` reads) and nothing reads the forced text's own.
+        if constraint is not None and (not want_logprobs or (not forced_logprobs and self.forward_rows)):
             with phase("grammar"):
                 pending = constraint.forced_tokens()
-        # A grammar that starts with fixed text (a forced call's '<tool_call>\n{"name": "'): the prompt and that text
-        # run as one prefill (below, before the first event), when nothing reads the logits at the end of the prompt.
         defer = pending is not None and len(pending) > 1
         if not defer:
             with phase("prefill"):
@@ -404,7 +437,7 @@ class Decoder:
                     # Jump-forward: the grammar fixes these tokens; no sampling needed.
                     forced = forced[: params.max_tokens - len(out)]
                     batch = forced
-                    if want_logprobs:
+                    if want_logprobs and seq is not None:  # deferred: after the prefill below
                         lps.append(_logprob(logits, forced[0]))
                 else:
                     if want_logprobs:
@@ -456,9 +489,19 @@ class Decoder:
                     # together, or the prompt alone when generation ends within that text.
                     ends = stop_now or len(out) >= params.max_tokens or _find_stop(text, params.stop) is not None
                     with phase("prefill"):
-                        seq, stats.cached_tokens, logits = self.prefill(
-                            ids if ends else ids + run, 0 if ends else params.max_tokens - len(out)
-                        )
+                        if want_logprobs and not ends:
+                            seq, stats.cached_tokens, first, logits = self.prefill_with(
+                                ids, run, params.max_tokens - len(out)
+                            )
+                        else:
+                            seq, stats.cached_tokens, logits = self.prefill(
+                                ids if ends else ids + run, 0 if ends else params.max_tokens - len(out)
+                            )
+                            first = logits
+                    if want_logprobs:  # the first forced token's, from the prompt's logits; none for the rest
+                        lps.append(_logprob(first, batch[0]))
+                        if not ends:
+                            lps.extend([math.nan] * (len(run) - 1))
                     stats.cached_tokens = min(stats.cached_tokens, len(ids))
                     t_first = time.perf_counter()  # the forced text was not the model's until now
                     stats.prefill_s = t_first - t0

@@ -118,8 +118,12 @@ class Engine:
                                   page_size=page_size)
         self.load_seconds = time.perf_counter() - t0
 
-    def _forward(self, seq_id: int, ids: list[int], *, all_logits: bool = False) -> np.ndarray:
+    def _forward(
+        self, seq_id: int, ids: list[int], *, all_logits: bool = False, rows: Sequence[int] | None = None,
+    ) -> np.ndarray:
         """Every forward pass of the engine goes through here (the server and tests trace it)."""
+        if rows is not None:
+            return self._model.forward_rows(seq_id, ids, rows)
         return self._model.forward(seq_id, ids, all_logits=all_logits)
 
     def _forward_many(self, seq_ids: Sequence[int], ids: Sequence[Sequence[int]]) -> list[np.ndarray]:
@@ -131,7 +135,7 @@ class Engine:
         return Decoder(
             self._forward, self._cache, self.tokenizer, context_window=self.context_window, overflow=self.overflow,
             keep_tokens=self.keep_tokens, eos_token_ids=self.eos_token_ids,
-            forward_many=self._forward_many,
+            forward_many=self._forward_many, forward_rows=self._model.has_rows,
         )
 
     def reset(self) -> None:

@@ -109,12 +109,16 @@ class PrefixCache:
         """Tokens held across the kept sequences (a forked prefix counts in each)."""
         return sum(len(s.tokens) for s in self.sequences.values())
 
-    def acquire(self, prompt: list[int], reserve: int = 0) -> tuple[CachedSequence, int]:
+    def acquire(
+        self, prompt: list[int], reserve: int = 0, *, max_reuse: int | None = None,
+    ) -> tuple[CachedSequence, int]:
         """A sequence holding the longest cached prefix of ``prompt``, with room for the rest.
 
         Args:
             prompt: The tokens the sequence is to hold.
             reserve: Tokens to keep free beyond the prompt (the ones to generate).
+            max_reuse: Reuse at most this many tokens (a position whose logits
+                are wanted must run); by default all but the last.
 
         Returns:
             The sequence (its tokens truncated to the reused prefix) and the
@@ -126,6 +130,8 @@ class PrefixCache:
             if n > best_len:
                 best, best_len = s, n
         best_len = min(best_len, len(prompt) - 1)  # the last token must run for its logits
+        if max_reuse is not None:
+            best_len = min(best_len, max_reuse)
         if best is not None and best_len > 0 and (self.can_fork or best_len == len(best.tokens)):
             if best_len == len(best.tokens):
                 best.last_used = time.monotonic()

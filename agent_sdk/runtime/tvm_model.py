@@ -179,6 +179,8 @@ class TVMModel:
         self._f_prefill = vm["prefill"]
         self._f_prefill_all = vm["prefill_all"]
         self._f_decode = vm["decode"]
+        # Logits at chosen positions of one pass; bundles compiled before it have none (has_rows says so).
+        self._f_prefill_rows = vm["prefill_rows"] if vm.implements_function("prefill_rows") else None
         # Named by the manifest; bundles compiled before it existed have none (hidden_states says so).
         info = manifest.get("hidden_states")
         hidden = info.get("function") if isinstance(info, dict) else None
@@ -229,6 +231,46 @@ class TVMModel:
         if all_logits:
             return np.concatenate(outs, axis=0)
         return outs[-1][-1]
+
+    @property
+    def has_rows(self) -> bool:
+        """Whether the library computes logits at chosen positions (:meth:`forward_rows`)."""
+        return self._f_prefill_rows is not None
+
+    def forward_rows(self, seq_id: int, ids: list[int], rows: Sequence[int]) -> np.ndarray:
+        """Appends ``ids`` to a sequence; returns the logits after ``ids[r]`` for each ``r`` of ``rows``, ``(k, v)``.
+
+        The output head runs over those positions only, so the prompt's last
+        logits and a forced continuation's last ones come from one pass at
+        the cost of one pass.
+
+        Raises:
+            EngineError: The bundle has no such function (compiled before it), or a row is out of range.
+        """
+        if self._f_prefill_rows is None:
+            raise EngineError(f"{self.path}: this bundle has no prefill_rows function; recompile it with this SDK")
+        if not ids or not rows or any(not 0 <= r < len(ids) for r in rows):
+            raise EngineError(f"forward_rows: rows {list(rows)} outside the {len(ids)} tokens appended")
+        f_rows = self._f_prefill_rows
+        starts = iter(range(0, len(ids), self.prefill_chunk))
+        picked: list[list[int]] = []  # per chunk: its rows, counted from the chunk's start
+
+        def pick(n: int) -> Any:
+            start = next(starts)
+            here = sorted({r - start for r in rows if start <= r < start + n})
+            picked.append(here)
+            if not here:
+                return self._f_prefill
+            idx = self._tensor(np.asarray(here, dtype=np.int32))
+            return lambda emb, kv, params: f_rows(emb, kv, idx, params)
+
+        got: dict[int, np.ndarray] = {}
+        for start, out in zip(range(0, len(ids), self.prefill_chunk), self._run(seq_id, ids, pick), strict=True):
+            if picked[-1]:
+                logits = np.from_dlpack(out[0])[0]  # (len(here), v)
+                for j, r in enumerate(picked[-1]):
+                    got[start + r] = logits[j].copy()
+        return np.stack([got[r] for r in rows])
 
     def forward_many(self, seq_ids: Sequence[int], ids: Sequence[Sequence[int]]) -> list[np.ndarray]:
         """Appends ``ids[i]`` to sequence ``seq_ids[i]`` for every ``i``, batched; returns each one's logits.

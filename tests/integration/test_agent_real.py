@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pytest
 
 from agent_sdk.agent import Agent, FinalAnswer, LocalBackend, ToolCallEvent, ToolResultEvent
@@ -371,3 +372,53 @@ def test_merged_forced_text_keeps_logprobs_aligned_and_stops_where_asked(smollm2
                                    constraint=ge.constraint(grammar), logprobs=True, forced_logprobs=False)
     assert stop.finish_reason == "stop" and stop.text.endswith('"room": "'), stop.text
     assert smollm2_engine.tokenizer.decode(stop.token_ids).endswith("kit")  # nothing merged after the stop
+
+
+def test_auto_prefills_the_prompt_and_the_forced_opening_in_one_pass(smollm2_engine: Engine) -> None:
+    """``auto``'s call step reads the first forced token's log-probability (the prompt's last logits) and none of
+    the rest of the opening: with logits at chosen positions of one pass (``prefill_rows``) the prompt and the
+    opening run together, as in a forced call; the same tokens, text and log-probabilities as running them apart
+    (what a bundle compiled before ``prefill_rows`` does)."""
+    import math
+
+    from agent_sdk.agent.call_format import HERMES
+    from agent_sdk.agent.step import call_grammar
+    from agent_sdk.constrain.grammar import GrammarEngine
+    from agent_sdk.runtime.sampler import SamplingParams
+
+    backend = LocalBackend(smollm2_engine)
+    specs = Agent(smollm2_engine, tools=[switch_lights]).tool_specs
+    prompt = smollm2_engine.tokenizer.encode(
+        backend.prompt_text([{"role": "user", "content": "Turn on the kitchen lights"}], specs, None))
+    ge = GrammarEngine.for_engine(smollm2_engine)
+    grammar = call_grammar(ge, specs, choice="auto", parallel=False, call_format=HERMES)
+    passes: list[int] = []
+    forward = smollm2_engine._forward
+
+    def tracing(seq_id: int, ids: list[int], **kw: object) -> object:
+        passes.append(len(ids))
+        return forward(seq_id, ids, **kw)  # type: ignore[arg-type]
+
+    model = smollm2_engine._model
+    f_rows = model._f_prefill_rows
+    assert f_rows is not None, "the bundle should have prefill_rows"
+    results = {}
+    smollm2_engine._forward = tracing  # type: ignore[method-assign]
+    try:
+        for rows in (True, False):
+            model._f_prefill_rows = f_rows if rows else None
+            smollm2_engine.reset()
+            passes.clear()
+            gen = smollm2_engine.generate(prompt, SamplingParams(max_tokens=64), constraint=ge.constraint(grammar),
+                                          logprobs=True, forced_logprobs=False)
+            results[rows] = (gen.token_ids, gen.text, gen.logprobs, list(passes))
+    finally:
+        model._f_prefill_rows = f_rows
+        del smollm2_engine._forward
+    (ids_r, text_r, lps_r, passes_r), (ids_s, text_s, lps_s, passes_s) = results[True], results[False]
+    assert ids_r == ids_s and text_r == text_s and "<tool_call>" in text_r
+    assert lps_r is not None and lps_s is not None and len(lps_r) == len(lps_s) == len(ids_r)
+    assert [math.isnan(x) for x in lps_r] == [math.isnan(x) for x in lps_s]
+    np.testing.assert_allclose([x for x in lps_r if not math.isnan(x)], [x for x in lps_s if not math.isnan(x)],
+                               atol=1e-3)
+    assert len(passes_r) == len(passes_s) - 1, (passes_r, passes_s)

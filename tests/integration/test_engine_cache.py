@@ -193,3 +193,40 @@ def test_forks_that_would_overfill_a_small_page_pool_run_in_more_calls(
     assert batches == [[3, 3], [3, 3]]  # 30 + 2 x (3 + 16) <= 72 < 30 + 3 x (3 + 16): two forks per call
     for cont, got in zip(conts, rows):
         np.testing.assert_allclose(got, eng.logits(prefix + cont)[len(prefix):], atol=2e-4)
+
+
+@pytest.mark.parametrize("family", ["llama", "gemma3"])
+def test_logits_at_chosen_rows_match_a_full_forward(
+    family: str, llama_ckpt: Path, ckpt_dir: Path, compile_bundle: Callable[..., Path]
+) -> None:
+    """``prefill_rows``: the logits at chosen positions of one pass (rows in any order, repeated, across prefill
+    chunks) equal those of every position; ``prefill_with`` keeps the prompt's last position out of the cache's
+    reuse so its logits run, and leaves the sequence cached as a whole. Gemma 3 has sliding-window layers."""
+    from agent_sdk.errors import EngineError
+    from tests.fixtures.gemma3_checkpoints import write_gemma3_checkpoint
+
+    ckpt = llama_ckpt if family == "llama" else write_gemma3_checkpoint(ckpt_dir / "gemma3-rows")
+    bundle = compile_bundle(ckpt, "q4")
+    eng = Engine(bundle, context_window=128, kv_tokens=512, max_cached_sequences=2, prefill_chunk=16)
+    rng = np.random.default_rng(3)
+    ids = [int(t) for t in rng.integers(3, eng.vocab_size, size=40)]  # three chunks of 16
+    every = eng.logits(ids)
+    rows = [39, 0, 15, 16, 31, 15]
+    with eng._cache.scratch(need=len(ids)) as seq_id:
+        got = eng._forward(seq_id, ids, rows=rows)
+    assert got.shape == (len(rows), eng.vocab_size)
+    np.testing.assert_allclose(got, every[rows], atol=2e-4)
+    for bad in ([40], [-1], []):
+        with eng._cache.scratch(need=len(ids)) as seq_id, pytest.raises(EngineError, match="rows"):
+            eng._forward(seq_id, ids, rows=bad)
+
+    dec = eng._decoder()
+    assert dec.forward_rows
+    prompt, extra = ids[:25], ids[25:]
+    for _ in range(2):  # the second time the whole of ids is cached: the prompt's last token still runs
+        seq, reused, first, last = dec.prefill_with(prompt, extra)
+        assert reused <= len(prompt) - 1 and seq.tokens == ids
+        np.testing.assert_allclose(first, every[len(prompt) - 1], atol=2e-4)
+        np.testing.assert_allclose(last, every[-1], atol=2e-4)
+    # Sliding-window models never fork a cached sequence: one holding more than the prompt is not shared.
+    assert reused == (len(prompt) - 1 if eng._cache.can_fork else 0)

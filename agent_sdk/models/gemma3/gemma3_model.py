@@ -216,6 +216,13 @@ class Gemma3ForCausalLM(nn.Module):
         """Like :meth:`prefill` but returns logits at every position ``(1, s, v)``."""
         return self.embed_tokens.lm_head(self._body(input_embed, paged_kv_cache)), paged_kv_cache
 
+    def prefill_rows(
+        self, input_embed: nn.Tensor, paged_kv_cache: PagedKVCache, rows: nn.Tensor
+    ) -> tuple[nn.Tensor, PagedKVCache]:
+        """Like :meth:`prefill_all` but returns the logits at positions ``rows`` ``(k,)`` only: ``(1, k, v)``."""
+        x = op.take(self._body(input_embed, paged_kv_cache), rows, axis=1)  # (1, k, h)
+        return self.embed_tokens.lm_head(x), paged_kv_cache
+
     def prefill_hidden(
         self, input_embed: nn.Tensor, paged_kv_cache: PagedKVCache
     ) -> tuple[nn.Tensor, nn.Tensor, PagedKVCache]:
@@ -292,6 +299,7 @@ def export_spec(model: Gemma3ForCausalLM) -> dict[str, Any]:
         "embed": {"input_ids": nn.spec.Tensor(["seq_len"], "int32"), "$": mode},
         "prefill": dict(seq),
         "prefill_all": dict(seq),
+        "prefill_rows": {**seq, "rows": nn.spec.Tensor(["num_rows"], "int32")},
         HIDDEN_STATES_FUNCTION: dict(seq),
         "decode": {"input_embed": nn.spec.Tensor([1, 1, h], "float32"), "paged_kv_cache": kv, "$": mode},
         "create_paged_kv_cache": {

@@ -166,6 +166,13 @@ class MobileLLMForCausalLM(nn.Module):
         x = self._body(input_embed, paged_kv_cache)
         return self._logits(x), paged_kv_cache
 
+    def prefill_rows(
+        self, input_embed: nn.Tensor, paged_kv_cache: PagedKVCache, rows: nn.Tensor
+    ) -> tuple[nn.Tensor, PagedKVCache]:
+        """Like :meth:`prefill_all` but returns the logits at positions ``rows`` ``(k,)`` only: ``(1, k, v)``."""
+        x = op.take(self._body(input_embed, paged_kv_cache), rows, axis=1)  # (1, k, h)
+        return self._logits(x), paged_kv_cache
+
     def prefill_hidden(
         self, input_embed: nn.Tensor, paged_kv_cache: PagedKVCache
     ) -> tuple[nn.Tensor, nn.Tensor, PagedKVCache]:
@@ -254,6 +261,10 @@ def export_spec(model: MobileLLMForCausalLM) -> dict[str, Any]:
         "embed": {"input_ids": nn.spec.Tensor(["seq_len"], "int32"), "$": mode},
         "prefill": {"input_embed": nn.spec.Tensor([1, "seq_len", h], "float32"), "paged_kv_cache": kv, "$": mode},
         "prefill_all": {"input_embed": nn.spec.Tensor([1, "seq_len", h], "float32"), "paged_kv_cache": kv, "$": mode},
+        "prefill_rows": {
+            "input_embed": nn.spec.Tensor([1, "seq_len", h], "float32"), "paged_kv_cache": kv,
+            "rows": nn.spec.Tensor(["num_rows"], "int32"), "$": mode,
+        },
         HIDDEN_STATES_FUNCTION: {
             "input_embed": nn.spec.Tensor([1, "seq_len", h], "float32"), "paged_kv_cache": kv, "$": mode,
         },
