@@ -44,7 +44,9 @@ def _shapes(text: str) -> list[tuple[str, int, int]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shapes", default=SMOLLM2_SHAPES, help="fmt:NxK,... (default: SmolLM2-135M's)")
+    parser.add_argument("--shapes", default=SMOLLM2_SHAPES,
+                        help="fmt:NxK,... with fmt a stored format (q4, q8, ...) or an integer-activation kernel "
+                             "(q4a8, q4a16, q8a16) (default: SmolLM2-135M's)")
     parser.add_argument("--tokens", default="1,24,64", help="token counts per call, comma-separated")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=1.0, help="timing budget per shape and token count")
@@ -55,21 +57,29 @@ def main() -> int:
 
     from agent_sdk.compiler.targets import host_llvm_target
     from agent_sdk.quantization import formats as qf
+    from agent_sdk.quantization.int8_kernels import q4a8_matmul_kernel, q4a16_matmul_kernel, q8a16_matmul_kernel
     from agent_sdk.quantization.kernels import q_matmul_kernel
+
+    # fmt -> (stored format, kernel): the integer-activation kernels read the float kernels' stored weights
+    int_kernels = {"q4a8": ("q4", q4a8_matmul_kernel), "q4a16": ("q4", q4a16_matmul_kernel),
+                   "q8a16": ("q8", q8a16_matmul_kernel)}
 
     target = tvm.target.Target(host_llvm_target())
     print(f"threads {args.threads}; target {host_llvm_target().get('mcpu', '?')}")
     print(f"{'kernel':<18} {'tokens':>6} {'median us':>10} {'GB/s':>6} {'max |err|':>10}")
     for fmt, n_out, n_in in _shapes(args.shapes):
+        store, make = int_kernels.get(fmt, (fmt, None))
         with target:
-            func = q_matmul_kernel(fmt, n_out, n_in, qf.interleave_rows(n_out)).with_attr("global_symbol", "kernel")
+            rows = qf.interleave_rows(n_out)
+            func = make(n_out, n_in, rows) if make is not None else q_matmul_kernel(fmt, n_out, n_in, rows)
+            func = func.with_attr("global_symbol", "kernel")
         kernel = tvm.compile(tvm.IRModule({"kernel": func}), target=target)["kernel"]
         rng = np.random.default_rng(0)
-        stored = qf.pack_rows(qf.quantize(rng.standard_normal((n_out, n_in)).astype(np.float32), fmt), fmt)
+        stored = qf.pack_rows(qf.quantize(rng.standard_normal((n_out, n_in)).astype(np.float32), store), store)
         nbytes = sum(a.nbytes for a in stored.values())
         copies = [[tvm.runtime.tensor(a.copy()) for a in stored.values()]
-                  for _ in range(max(1, min(64, int(WORKING_SET // nbytes))))]
-        w_ref = qf.dequantize(qf.unpack_rows(stored, fmt), fmt).astype(np.float64)
+                  for _ in range(max(1, min(256, int(WORKING_SET // nbytes))))]
+        w_ref = qf.dequantize(qf.unpack_rows(stored, store), store).astype(np.float64)
         for n_tok in (int(t) for t in args.tokens.split(",")):
             x = rng.standard_normal((n_tok, n_in)).astype(np.float32)
             xt = tvm.runtime.tensor(x)

@@ -48,12 +48,21 @@ from tvm.target import Target
 from tvm.target.codegen import target_has_features
 
 from agent_sdk.quantization.formats import GROUP, K_GROUP, SUB_GROUP
+from agent_sdk.quantization.prefetch import (
+    PREFETCH_BYTES,
+    PREFETCH_HEAD_BYTES,
+    Ahead,
+    ahead_plan,
+    prefetch,
+    prefetch_enabled,
+)
 
 __all__ = ["PARTIAL_SUMS", "q_matmul_kernel", "token_tile"]
 
 PARTIAL_SUMS = 4
 """Independent partial sums over the reduction when one token remains."""
 _PER_SUPER = K_GROUP // GROUP
+_NO_AHEAD = Ahead()  # formats whose decode does not prefetch (measured for q4 and the q8 head only)
 
 
 def token_tile(target: Target | None = None) -> int:
@@ -99,12 +108,14 @@ def q_matmul_kernel(fmt: str, n_out: int, n_in: int, rows: int, tile: int | None
     assert PARTIAL_SUMS == 4  # the final sums in the one-token paths are written out
     blocks, groups = n_out // rows, n_in // GROUP
     tile = tile or token_tile()
-    if fmt == "q4":
-        return _q4_kernel(blocks, groups, rows, n_in, n_out, tile)
+    if fmt == "q4":  # group g: words 4g .. 4g + 3 of rows x 4 bytes
+        ahead = ahead_plan(4, 4 * rows, PREFETCH_BYTES) if prefetch_enabled() else _NO_AHEAD
+        return _q4_kernel(blocks, groups, rows, n_in, n_out, tile, ahead)
     if fmt == "q5":
         return _q5_kernel(blocks, groups, rows, n_in, n_out, tile)
-    if fmt == "q8":
-        return _q8_kernel(blocks, groups, rows, n_in, n_out, tile)
+    if fmt == "q8":  # group g: columns 32g .. 32g + 31 of rows bytes (the output head, in q4 bundles)
+        ahead = ahead_plan(GROUP, rows, PREFETCH_HEAD_BYTES) if prefetch_enabled() else _NO_AHEAD
+        return _q8_kernel(blocks, groups, rows, n_in, n_out, tile, ahead)
     if fmt == "q8k":
         return _q8k_kernel(blocks, groups, rows, n_in, n_out, tile)
     if fmt in ("q4k", "q5k"):
@@ -267,8 +278,9 @@ def _tiled_tokens(y, xs, xg, n, rb, rows, groups, tile, column, finish, params, 
 
 
 @T.macro
-def _single_tokens(y, xs, xg, n, rb, rows, groups, tile, column, finish, params, group=GROUP):
-    """The tokens after the tiles, one at a time: ``PARTIAL_SUMS`` independent FMA chains over each group."""
+def _single_tokens(y, xs, xg, n, rb, rows, groups, tile, column, finish, params, group=GROUP, ahead=_NO_AHEAD):
+    """The tokens after the tiles, one at a time: ``PARTIAL_SUMS`` independent FMA chains over each group; the
+    weights prefetched ``ahead`` (decode streams them)."""
     part = T.decl_buffer((PARTIAL_SUMS, rows), "float32", scope="global")
     acc1 = T.decl_buffer((1, rows), "float32", scope="global")
     wk = T.decl_buffer((rows,), "float32", scope="global")
@@ -276,6 +288,9 @@ def _single_tokens(y, xs, xg, n, rb, rows, groups, tile, column, finish, params,
         for r in T.vectorized(rows):
             acc1[0, r] = T.float32(0)
         for g in range(groups):
+            if ahead.count > 0:
+                for i in T.unroll(ahead.count):
+                    T.evaluate(prefetch(T.address_of(params[0][rb, g * ahead.span + ahead.first + i * ahead.step, 0])))
             for a in T.unroll(PARTIAL_SUMS):
                 for r in T.vectorized(rows):
                     part[a, r] = T.float32(0)
@@ -312,24 +327,24 @@ def _scaled_inputs(x, xs, xg, n, groups):
 
 
 @T.macro
-def _all_blocks(y, xs, xg, n, blocks, rows, groups, tile, column, finish, params, group):
+def _all_blocks(y, xs, xg, n, blocks, rows, groups, tile, column, finish, params, group, ahead=_NO_AHEAD):
     """Every block of ``rows`` output rows, in parallel: the token tiles, then the tokens after them."""
     for rb in T.parallel(blocks):
         _tiled_tokens(y, xs, xg, n, rb, rows, groups, tile, column, finish, params, group)
-        _single_tokens(y, xs, xg, n, rb, rows, groups, tile, column, finish, params, group)
+        _single_tokens(y, xs, xg, n, rb, rows, groups, tile, column, finish, params, group, ahead)
 
 
 @T.macro
-def _nibble_matmul(x, y, n, n_in, blocks, rows, groups, tile, column, finish, params):
+def _nibble_matmul(x, y, n, n_in, blocks, rows, groups, tile, column, finish, params, ahead=_NO_AHEAD):
     """The body of the q4/q5/q4k/q5k kernels: their scaled inputs (:func:`_scaled_inputs`), then every block."""
     xs = T.decl_buffer((n, n_in), "float32")
     xg = T.decl_buffer((n, groups), "float32")
     _scaled_inputs(x, xs, xg, n, groups)
-    _all_blocks(y, xs, xg, n, blocks, rows, groups, tile, column, finish, params, GROUP)
+    _all_blocks(y, xs, xg, n, blocks, rows, groups, tile, column, finish, params, GROUP, ahead)
 
 
 @functools.cache
-def _q4_kernel(blocks: int, groups: int, rows: int, n_in: int, n_out: int, tile: int) -> tirx.PrimFunc:
+def _q4_kernel(blocks: int, groups: int, rows: int, n_in: int, n_out: int, tile: int, ahead: Ahead) -> tirx.PrimFunc:
     words = n_in // 8
 
     @T.prim_func(private=True)
@@ -344,7 +359,7 @@ def _q4_kernel(blocks: int, groups: int, rows: int, n_in: int, n_out: int, tile:
         n = T.int64()
         x = T.match_buffer(var_x, (n, n_in), "float32")
         y = T.match_buffer(var_y, (n, n_out), "float32")
-        _nibble_matmul(x, y, n, n_in, blocks, rows, groups, tile, _column_q4, _finish_q4, (qweight, scale, minv))
+        _nibble_matmul(x, y, n, n_in, blocks, rows, groups, tile, _column_q4, _finish_q4, (qweight, scale, minv), ahead)
 
     return q4_matmul
 
@@ -372,7 +387,7 @@ def _q5_kernel(blocks: int, groups: int, rows: int, n_in: int, n_out: int, tile:
 
 
 @functools.cache
-def _q8_kernel(blocks: int, groups: int, rows: int, n_in: int, n_out: int, tile: int) -> tirx.PrimFunc:
+def _q8_kernel(blocks: int, groups: int, rows: int, n_in: int, n_out: int, tile: int, ahead: Ahead) -> tirx.PrimFunc:
     @T.prim_func(private=True)
     def q8_matmul(
         var_x: T.handle,
@@ -384,7 +399,7 @@ def _q8_kernel(blocks: int, groups: int, rows: int, n_in: int, n_out: int, tile:
         n = T.int64()
         x = T.match_buffer(var_x, (n, n_in), "float32")
         y = T.match_buffer(var_y, (n, n_out), "float32")
-        _all_blocks(y, x, x, n, blocks, rows, groups, tile, _column_q8, _finish_q8, (qweight, scale), GROUP)
+        _all_blocks(y, x, x, n, blocks, rows, groups, tile, _column_q8, _finish_q8, (qweight, scale), GROUP, ahead)
 
     return q8_matmul
 
