@@ -209,6 +209,9 @@ def tune(
     pad = tokenizer.eos_token_ids[0] if tokenizer.eos_token_ids else 0
     result = train(net, renderer.prefix_ids, rendered, settings, workdir=work, pad_id=pad, progress=on_step,
                    resume=resume)
+    if result.steps == 0:  # an untrained bundle would only be the base model, and would replace one at dest
+        raise UserError(f"stopped before the first training step: nothing was trained and no bundle was written "
+                        f"({dest} is left as it was); rerun to train")
     note(f"trained {result.steps} steps in {result.seconds:.0f} s ({result.examples_per_s:.1f} examples/s), "
          f"final loss {result.final_loss:.4f}" + (" — stopped early" if result.stopped else ""))
 

@@ -157,12 +157,28 @@ def test_the_cli_tunes_and_reports_json(tmp_path: Path, llama_ckpt: Path) -> Non
     cmd = [sys.executable, "-m", "agent_sdk.cli", "tune", "--tools", str(tools), "--model", str(llama_ckpt),
            "--quant", "f32", "--steps", "2", "--rank", "2", "--batch-size", "2", "--count", "30", "--seed", "5",
            "--out", str(out), "--json"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["path"] == str(out) and summary["steps"] == 2 and summary["settings"]["rank"] == 2
     assert summary["settings"]["seed"] == 5 and verify_bundle(out)
     assert (tmp_path / "cli-bundle.tune" / "checkpoint.pt").exists()
+
+
+def test_a_run_stopped_before_its_first_step_writes_no_bundle(tmp_path: Path, llama_ckpt: Path) -> None:
+    """A run that trains nothing (stopped, or out of time, before one step) must not replace a bundle already at
+    its destination with the untrained base model."""
+    from agent_sdk.errors import UserError
+
+    bundle = _tiny_tune(tmp_path, llama_ckpt, quant="f32")
+    before = (bundle / "manifest.json").read_bytes()
+    tools = tmp_path / "tiny_tools.py"
+    settings = TuneSettings(rank=4, alpha=8.0, steps=None, minutes=1e-9, batch_size=4, seed=2)
+    with pytest.raises(UserError, match="before the first training step"):
+        tune(str(tools), model=str(llama_ckpt), quant="f32", out=bundle, settings=settings, count=40,
+             tool_listing="compact", resume=False)
+    assert (bundle / "manifest.json").read_bytes() == before
+    assert verify_bundle(bundle)["tuning"]["steps"] == 3
 
 
 @pytest.mark.parametrize(("line", "problem"), [
@@ -181,7 +197,7 @@ def test_bad_examples_are_refused_before_training(tmp_path: Path, llama_ckpt: Pa
     mine.write_text(line + "\n")
     cmd = [sys.executable, "-m", "agent_sdk.cli", "tune", "--tools", str(tools), "--model", str(llama_ckpt),
            "--steps", "1", "--examples", str(mine), "--out", str(tmp_path / "never")]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2, proc.stderr
     assert problem in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "never").exists()
