@@ -57,7 +57,7 @@ from tvm.target import Target
 from tvm.target.codegen import target_has_features
 
 from agent_sdk.quantization.formats import GROUP
-from agent_sdk.quantization.prefetch import PREFETCH_BYTES, PREFETCH_HEAD_BYTES, prefetch
+from agent_sdk.quantization.prefetch import PREFETCH_BYTES, PREFETCH_HEAD_BYTES, Ahead, ahead_plan, prefetch
 
 __all__ = ["dot_kind", "q4a8_group_sums_kernel", "q4a8_matmul_kernel", "q4a16_matmul_kernel"]
 
@@ -229,7 +229,8 @@ def _macros(kind: str, lanes: int, rows: int, groups: int, bits: int = 8) -> tup
     ``acc0 + (acc1 >> 4)``: at most 32 x 15 x 32,767 < 2^24, so exact in int32 and in float32.
     """
     act_dtype = f"int{bits}"
-    ahead = kind in _X86_KINDS  # prefetch the weight words ahead (agent_sdk.quantization.prefetch)
+    # x86: the weight words' lines prefetched ahead (agent_sdk.quantization.prefetch); group g reads words 4g .. 4g + 3
+    ahead = ahead_plan(4, 4 * rows, PREFETCH_BYTES) if kind in _X86_KINDS else Ahead()
 
     @T.macro
     def quantize_token(x: Any, xq: Any, xd: Any, xs: Any, st: Any, t: Any) -> None:
@@ -271,9 +272,10 @@ def _macros(kind: str, lanes: int, rows: int, groups: int, bits: int = 8) -> tup
             for h in T.unroll(2):
                 for r in T.vectorized(rows):
                     acci[t, h, r] = 0
+        if ahead.count > 0:
+            for line in T.unroll(ahead.count):
+                T.evaluate(prefetch(T.address_of(qweight[rb, g * 4 + ahead.first + line * ahead.step, 0])))
         for wd in T.unroll(4):
-            if ahead:  # a word of the row block (rows x 4 bytes) per step
-                T.evaluate(prefetch(T.address_of(qweight[rb, g * 4 + wd + PREFETCH_BYTES // (4 * rows), 0])))
             for i in T.unroll(masked):
                 for r in T.vectorized(rows):
                     wm[i, r] = _word_part(qweight[rb, g * 4 + wd, r], i, bits)
@@ -445,7 +447,8 @@ def _q8a16_matmul(n_out: int, n_in: int, rows: int, kind: str) -> tirx.PrimFunc:
     assert n_out % rows == 0 and n_in % GROUP == 0
     blocks, groups, pairs = n_out // rows, n_in // GROUP, n_in // 2
     fast = kind == "vnni" and rows == 16
-    ahead = kind in _X86_KINDS  # prefetch the weight lines ahead (agent_sdk.quantization.prefetch)
+    # x86: the group's weight lines prefetched ahead, by the first token (agent_sdk.quantization.prefetch)
+    ahead = ahead_plan(GROUP, rows, PREFETCH_HEAD_BYTES) if kind in _X86_KINDS else Ahead()
     parts = _HEAD_PARTIALS
     # lane 2r takes row r of column k, lane 2r + 1 row r of column k + 1 (sign-extended: [k rows..., k+1 rows...])
     order = [i // 2 + rows * (i % 2) for i in range(2 * rows)]
@@ -481,10 +484,11 @@ def _q8a16_matmul(n_out: int, n_in: int, rows: int, kind: str) -> tirx.PrimFunc:
                 for r in T.vectorized(rows):
                     acc[r] = T.float32(0)
                 for g in range(groups):
-                    if ahead:
-                        for line in T.unroll(GROUP * rows // 64):  # the group's 32 columns, 64 bytes at a time
-                            T.evaluate(prefetch(T.address_of(
-                                qweight[rb, g * GROUP + (PREFETCH_HEAD_BYTES + line * 64) // rows, 0])))
+                    if ahead.count > 0:  # noqa: SIM102 (a Python condition at build time; the inner one runs)
+                        if t == 0:
+                            for line in T.unroll(ahead.count):
+                                T.evaluate(prefetch(T.address_of(
+                                    qweight[rb, g * GROUP + ahead.first + line * ahead.step, 0])))
                     for a in T.unroll(parts):
                         for r in T.vectorized(rows):
                             acci[a, r] = 0

@@ -62,7 +62,7 @@ __all__ = ["PARTIAL_SUMS", "q_matmul_kernel", "token_tile"]
 PARTIAL_SUMS = 4
 """Independent partial sums over the reduction when one token remains."""
 _PER_SUPER = K_GROUP // GROUP
-_NO_AHEAD = Ahead()  # formats whose decode does not prefetch (measured for q4 and the q8 head only)
+_NO_AHEAD = Ahead()  # no prefetch: ARM targets, and formats not measured with it (only q4 and the q8 head were)
 
 
 def token_tile(target: Target | None = None) -> int:

@@ -313,6 +313,18 @@ class Decoder:
             the last of ``extra`` (the callers' copies).
         """
         full = ids + extra
+        held = self.cache.find_prefilled(ids)
+        if held is not None and held.last_logits is not None:  # the prompt and its logits are cached: extend it
+            self.cache.evict(keep=held, need=len(extra) + reserve, new_sequences=0)
+            first = held.last_logits[1].copy()
+            try:
+                last = self.forward(held.seq_id, list(extra))
+            except Exception:
+                self.cache.drop(held)
+                raise
+            held.tokens = list(full)
+            held.last_logits = (len(full), last.copy())
+            return held, len(ids), first, last
         seq, reused = self.cache.acquire(full, reserve, max_reuse=len(ids) - 1)
         seq.tokens = list(full[:reused])
         try:
@@ -548,6 +560,7 @@ class Decoder:
                 seq.last_used = time.monotonic()
         if want_logprobs and len(lps) < len(out):  # forced tokens accepted but never run (the loop ended first)
             lps.extend([math.nan] * (len(out) - len(lps)))
+        del lps[len(out):]  # a stop id's own (it ends the run and is not returned)
         # The text held back for a stop string that never came (a stop token, EOS or the grammar ended it); after
         # a stop string's cut nothing is left.
         if len(text) > emitted:

@@ -368,6 +368,7 @@ def test_merged_forced_text_keeps_logprobs_aligned_and_stops_where_asked(smollm2
                                       logprobs=True, forced_logprobs=False)
         assert gen.token_ids == full.token_ids[:cut]
         assert gen.logprobs is not None and len(gen.logprobs) == cut, cut
+        assert abs(gen.logprobs[0] - full.logprobs[0]) < 1e-3, cut  # the prompt's, whether the opening ran or not
     stop = smollm2_engine.generate(prompt, SamplingParams(max_tokens=64, stop=("kit",)),
                                    constraint=ge.constraint(grammar), logprobs=True, forced_logprobs=False)
     assert stop.finish_reason == "stop" and stop.text.endswith('"room": "'), stop.text

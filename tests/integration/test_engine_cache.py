@@ -211,11 +211,11 @@ def test_logits_at_chosen_rows_match_a_full_forward(
     rng = np.random.default_rng(3)
     ids = [int(t) for t in rng.integers(3, eng.vocab_size, size=40)]  # three chunks of 16
     every = eng.logits(ids)
-    rows = [39, 0, 15, 16, 31, 15]
-    with eng._cache.scratch(need=len(ids)) as seq_id:
-        got = eng._forward(seq_id, ids, rows=rows)
-    assert got.shape == (len(rows), eng.vocab_size)
-    np.testing.assert_allclose(got, every[rows], atol=2e-4)
+    for rows in ([39, 0, 15, 16, 31, 15], [38, 3]):  # chunk edges, repeats, out of order; a chunk without rows
+        with eng._cache.scratch(need=len(ids)) as seq_id:
+            got = eng._forward(seq_id, ids, rows=rows)
+        assert got.shape == (len(rows), eng.vocab_size)
+        np.testing.assert_allclose(got, every[rows], atol=2e-4)
     for bad in ([40], [-1], []):
         with eng._cache.scratch(need=len(ids)) as seq_id, pytest.raises(EngineError, match="rows"):
             eng._forward(seq_id, ids, rows=bad)
@@ -230,3 +230,13 @@ def test_logits_at_chosen_rows_match_a_full_forward(
         np.testing.assert_allclose(last, every[-1], atol=2e-4)
     # Sliding-window models never fork a cached sequence: one holding more than the prompt is not shared.
     assert reused == (len(prompt) - 1 if eng._cache.can_fork else 0)
+    # The sequence goes on from there as if it had run token by token.
+    np.testing.assert_allclose(eng._forward(seq.seq_id, [5]), eng.logits([*ids, 5])[-1], atol=2e-4)
+
+    # A sequence holding exactly the prompt with its logits is extended in place: nothing reruns.
+    eng.reset()
+    held, _, _ = dec.prefill(prompt)
+    seq, reused, first, last = dec.prefill_with(prompt, extra)
+    assert seq is held and reused == len(prompt) and seq.tokens == ids
+    np.testing.assert_allclose(first, every[len(prompt) - 1], atol=2e-4)
+    np.testing.assert_allclose(last, every[-1], atol=2e-4)
