@@ -308,9 +308,10 @@ class Decoder:
 
         Returns:
             The sequence (holding ``ids + extra``), how many tokens came from
-            the cache (at most ``len(ids) - 1``: the last of ``ids`` runs for
-            its logits), the logits after the last of ``ids`` and those after
-            the last of ``extra`` (the callers' copies).
+            the cache (``len(ids)`` when a sequence held exactly ``ids`` with
+            its logits and was extended; otherwise at most ``len(ids) - 1``:
+            the last of ``ids`` runs for its logits), the logits after the last
+            of ``ids`` and those after the last of ``extra`` (the callers' copies).
         """
         full = ids + extra
         held = self.cache.find_prefilled(ids)

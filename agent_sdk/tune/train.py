@@ -238,7 +238,8 @@ def train(
             signal.signal(signal.SIGTERM, previous)
     model.eval()
     seconds = time.perf_counter() - t0
-    _save_checkpoint(ckpt_path, model, opt, step, losses, settings, earlier_s + seconds)
+    if step > 0:  # an untrained checkpoint would replace an earlier run's and pin its settings for nothing
+        _save_checkpoint(ckpt_path, model, opt, step, losses, settings, earlier_s + seconds)
     tail = losses[-10:] or [float("nan")]
     return TrainResult(step, sum(tail) / len(tail), seconds, done_here * settings.batch_size / max(seconds, 1e-9),
                        stopped, losses, earlier_s + seconds)

@@ -240,3 +240,21 @@ def test_logits_at_chosen_rows_match_a_full_forward(
     assert seq is held and reused == len(prompt) and seq.tokens == ids
     np.testing.assert_allclose(first, every[len(prompt) - 1], atol=2e-4)
     np.testing.assert_allclose(last, every[-1], atol=2e-4)
+
+
+def test_logprobs_are_one_per_returned_token_when_a_stop_id_ends_the_run(
+    llama_ckpt: Path, compile_bundle: Callable[..., Path]
+) -> None:
+    """A stop id is sampled (and its log-probability computed) but not returned: the list must not keep it."""
+    eng = Engine(compile_bundle(llama_ckpt, "f32"), context_window=64, kv_tokens=256, max_cached_sequences=2)
+    eng.eos_token_ids.clear()
+    prompt = [5, 17, 42, 99, 7]
+    free = eng.generate(prompt, SamplingParams(max_tokens=6), logprobs=True)
+    assert free.logprobs is not None and len(free.logprobs) == len(free.token_ids) == 6
+    for cut, tok in enumerate(free.token_ids):
+        if tok in free.token_ids[:cut]:
+            continue  # the first occurrence stops the run
+        gen = eng.generate(prompt, SamplingParams(max_tokens=6, stop_token_ids=[tok]), logprobs=True)
+        assert gen.token_ids == free.token_ids[:cut] and gen.finish_reason == "stop"
+        assert gen.logprobs is not None and len(gen.logprobs) == cut
+        np.testing.assert_allclose(gen.logprobs, free.logprobs[:cut], atol=1e-4)
