@@ -179,6 +179,8 @@ def test_a_run_stopped_before_its_first_step_writes_no_bundle(tmp_path: Path, ll
              tool_listing="compact", resume=False)
     assert (bundle / "manifest.json").read_bytes() == before
     assert verify_bundle(bundle)["tuning"]["steps"] == 3
+    saved = torch.load(bundle.parent / f"{bundle.name}.tune" / "checkpoint.pt", weights_only=True)
+    assert saved["step"] == 3  # the earlier run's checkpoint is kept too
 
 
 @pytest.mark.parametrize(("line", "problem"), [
