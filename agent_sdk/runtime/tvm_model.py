@@ -201,13 +201,14 @@ class TVMModel:
         np.from_dlpack(t)[...] = array
         return t
 
-    def _run(self, seq_id: int, ids: list[int], pick: Callable[[int], Any]) -> Iterator[Any]:
+    def _run(self, seq_id: int, ids: list[int], pick: Callable[[int, int], Any]) -> Iterator[Any]:
         """Appends ``ids`` to a sequence in chunks; yields each chunk's outputs.
 
         Args:
             seq_id: The sequence.
             ids: Tokens to append.
-            pick: The library function to run for a chunk of ``n`` tokens.
+            pick: The library function to run for the chunk of ``n`` tokens from ``ids[start]``:
+                ``pick(start, n)``.
         """
         for start in range(0, len(ids), self.prefill_chunk):
             chunk = ids[start : start + self.prefill_chunk]
@@ -215,14 +216,14 @@ class TVMModel:
             emb = self._f_embed(self._tensor(np.asarray(chunk, dtype=np.int32)), self._params)  # (1, n, h)
             self._kv_begin(self._kv, self._shape([seq_id]), self._shape([n]))
             try:
-                out = pick(n)(emb, self._kv, self._params)
+                out = pick(start, n)(emb, self._kv, self._params)
             finally:
                 self._kv_end(self._kv)
             yield out
 
     def forward(self, seq_id: int, ids: list[int], *, all_logits: bool = False) -> np.ndarray:
         """Appends ``ids`` to a sequence; returns the logits after the last (or, with ``all_logits``, every) token."""
-        def pick(n: int) -> Any:
+        def pick(_start: int, n: int) -> Any:
             if all_logits:
                 return self._f_prefill_all
             return self._f_decode if n == 1 else self._f_prefill
@@ -252,24 +253,20 @@ class TVMModel:
         if not ids or not rows or any(not 0 <= r < len(ids) for r in rows):
             raise EngineError(f"forward_rows: rows {list(rows)} outside the {len(ids)} tokens appended")
         f_rows = self._f_prefill_rows
-        starts = iter(range(0, len(ids), self.prefill_chunk))
-        picked: list[list[int]] = []  # per chunk: its rows, counted from the chunk's start
+        here: list[int] = []  # the current chunk's rows, as positions of ids
 
-        def pick(n: int) -> Any:
-            start = next(starts)
-            here = sorted({r - start for r in rows if start <= r < start + n})
-            picked.append(here)
+        def pick(start: int, n: int) -> Any:
+            here[:] = sorted({r for r in rows if start <= r < start + n})
             if not here:
                 return self._f_prefill
-            idx = self._tensor(np.asarray(here, dtype=np.int32))
+            idx = self._tensor(np.asarray([r - start for r in here], dtype=np.int32))
             return lambda emb, kv, params: f_rows(emb, kv, idx, params)
 
         got: dict[int, np.ndarray] = {}
-        for start, out in zip(range(0, len(ids), self.prefill_chunk), self._run(seq_id, ids, pick), strict=True):
-            if picked[-1]:
+        for out in self._run(seq_id, ids, pick):
+            if here:
                 logits = np.from_dlpack(out[0])[0]  # (len(here), v)
-                for j, r in enumerate(picked[-1]):
-                    got[start + r] = logits[j].copy()
+                got.update((r, logits[j].copy()) for j, r in enumerate(here))
         return np.stack([got[r] for r in rows])
 
     def forward_many(self, seq_ids: Sequence[int], ids: Sequence[Sequence[int]]) -> list[np.ndarray]:
@@ -345,7 +342,7 @@ class TVMModel:
         """
         f = self.require_hidden_states()
         finals, middles = [], []
-        for out in self._run(seq_id, ids, lambda _n: f):
+        for out in self._run(seq_id, ids, lambda _start, _n: f):
             finals.append(np.from_dlpack(out[0])[0].copy())  # (n, h)
             middles.append(np.from_dlpack(out[1])[0].copy())  # (n, h)
         return np.concatenate(finals, axis=0), np.concatenate(middles, axis=0)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pytest
@@ -301,39 +303,52 @@ def test_follow_up_asks_the_part_of_a_compound_request_the_call_left_out(smollm2
     assert asked == [] and [c[1]["city"] for c in alone.calls] == ["Paris"]
 
 
+def _lights_call(engine: Engine, choice: str) -> tuple[list[int], Any, Any]:
+    """"Turn on the kitchen lights" as the agent prompts it with ``switch_lights``, the engine's grammar engine and
+    the call grammar for ``choice``."""
+    from agent_sdk.agent.call_format import HERMES
+    from agent_sdk.agent.step import call_grammar
+    from agent_sdk.constrain.grammar import GrammarEngine
+
+    specs = Agent(engine, tools=[switch_lights]).tool_specs
+    prompt = engine.tokenizer.encode(
+        LocalBackend(engine).prompt_text([{"role": "user", "content": "Turn on the kitchen lights"}], specs, None))
+    ge = GrammarEngine.for_engine(engine)
+    return prompt, ge, call_grammar(ge, specs, choice=choice, parallel=False, call_format=HERMES)
+
+
+@contextmanager
+def _counting_passes(engine: Engine) -> Iterator[list[int]]:
+    """The token count of every forward pass ``engine`` makes inside the block."""
+    passes: list[int] = []
+    forward = engine._forward
+
+    def tracing(seq_id: int, ids: list[int], **kw: Any) -> Any:
+        passes.append(len(ids))
+        return forward(seq_id, ids, **kw)
+
+    engine._forward = tracing  # type: ignore[method-assign]
+    try:
+        yield passes
+    finally:
+        del engine._forward
+
+
 def test_forced_text_runs_with_the_prompt_and_with_the_sampled_token_before_it(smollm2_engine: Engine) -> None:
     """A forced call's opening text is prefilled with the prompt, and forced text after a sampled token runs in
     that token's forward pass, when nothing reads their logits: fewer passes, the same tokens and text as
     running each piece alone (what ``logprobs`` with ``forced_logprobs`` still does)."""
-    from agent_sdk.agent.call_format import HERMES
-    from agent_sdk.agent.step import call_grammar
-    from agent_sdk.constrain.grammar import GrammarEngine
     from agent_sdk.runtime.sampler import SamplingParams
 
-    backend = LocalBackend(smollm2_engine)
-    specs = Agent(smollm2_engine, tools=[switch_lights]).tool_specs
-    request = "Turn on the kitchen lights"
-    prompt = smollm2_engine.tokenizer.encode(backend.prompt_text([{"role": "user", "content": request}], specs, None))
-    ge = GrammarEngine.for_engine(smollm2_engine)
-    grammar = call_grammar(ge, specs, choice="required", parallel=False, call_format=HERMES)
-    passes: list[int] = []
-    forward = smollm2_engine._forward
-
-    def tracing(seq_id: int, ids: list[int], **kw: bool) -> object:
-        passes.append(len(ids))
-        return forward(seq_id, ids, **kw)
-
+    prompt, ge, grammar = _lights_call(smollm2_engine, "required")
     results = {}
-    smollm2_engine._forward = tracing  # type: ignore[method-assign]
-    try:
+    with _counting_passes(smollm2_engine) as passes:
         for merged in (True, False):
             smollm2_engine.reset()  # no cached prefix: each run prefills the prompt itself
             passes.clear()
             gen = smollm2_engine.generate(prompt, SamplingParams(max_tokens=64), constraint=ge.constraint(grammar),
                                           logprobs=not merged, forced_logprobs=True)
             results[merged] = (gen.token_ids, gen.text, list(passes))
-    finally:
-        del smollm2_engine._forward
     (ids_m, text_m, passes_m), (ids_s, text_s, passes_s) = results[True], results[False]
     assert ids_m == ids_s and text_m == text_s
     assert json.loads(text_m.split("<tool_call>")[1].split("</tool_call>")[0]) == {
@@ -348,17 +363,9 @@ def test_merged_forced_text_keeps_logprobs_aligned_and_stops_where_asked(smollm2
     ends generation there (no forced text merged after it)."""
     import math
 
-    from agent_sdk.agent.call_format import HERMES
-    from agent_sdk.agent.step import call_grammar
-    from agent_sdk.constrain.grammar import GrammarEngine
     from agent_sdk.runtime.sampler import SamplingParams
 
-    backend = LocalBackend(smollm2_engine)
-    specs = Agent(smollm2_engine, tools=[switch_lights]).tool_specs
-    prompt = smollm2_engine.tokenizer.encode(
-        backend.prompt_text([{"role": "user", "content": "Turn on the kitchen lights"}], specs, None))
-    ge = GrammarEngine.for_engine(smollm2_engine)
-    grammar = call_grammar(ge, specs, choice="auto", parallel=False, call_format=HERMES)
+    prompt, ge, grammar = _lights_call(smollm2_engine, "auto")
     full = smollm2_engine.generate(prompt, SamplingParams(max_tokens=64), constraint=ge.constraint(grammar),
                                    logprobs=True, forced_logprobs=False)
     assert "<tool_call>" in full.text and full.logprobs is not None
@@ -382,40 +389,24 @@ def test_auto_prefills_the_prompt_and_the_forced_opening_in_one_pass(smollm2_eng
     (what a bundle compiled before ``prefill_rows`` does)."""
     import math
 
-    from agent_sdk.agent.call_format import HERMES
-    from agent_sdk.agent.step import call_grammar
-    from agent_sdk.constrain.grammar import GrammarEngine
     from agent_sdk.runtime.sampler import SamplingParams
 
-    backend = LocalBackend(smollm2_engine)
-    specs = Agent(smollm2_engine, tools=[switch_lights]).tool_specs
-    prompt = smollm2_engine.tokenizer.encode(
-        backend.prompt_text([{"role": "user", "content": "Turn on the kitchen lights"}], specs, None))
-    ge = GrammarEngine.for_engine(smollm2_engine)
-    grammar = call_grammar(ge, specs, choice="auto", parallel=False, call_format=HERMES)
-    passes: list[int] = []
-    forward = smollm2_engine._forward
-
-    def tracing(seq_id: int, ids: list[int], **kw: object) -> object:
-        passes.append(len(ids))
-        return forward(seq_id, ids, **kw)  # type: ignore[arg-type]
-
+    prompt, ge, grammar = _lights_call(smollm2_engine, "auto")
     model = smollm2_engine._model
     f_rows = model._f_prefill_rows
     assert f_rows is not None, "the bundle should have prefill_rows"
     results = {}
-    smollm2_engine._forward = tracing  # type: ignore[method-assign]
-    try:
-        for rows in (True, False):
-            model._f_prefill_rows = f_rows if rows else None
-            smollm2_engine.reset()
-            passes.clear()
-            gen = smollm2_engine.generate(prompt, SamplingParams(max_tokens=64), constraint=ge.constraint(grammar),
-                                          logprobs=True, forced_logprobs=False)
-            results[rows] = (gen.token_ids, gen.text, gen.logprobs, list(passes))
-    finally:
-        model._f_prefill_rows = f_rows
-        del smollm2_engine._forward
+    with _counting_passes(smollm2_engine) as passes:
+        try:
+            for rows in (True, False):
+                model._f_prefill_rows = f_rows if rows else None
+                smollm2_engine.reset()
+                passes.clear()
+                gen = smollm2_engine.generate(prompt, SamplingParams(max_tokens=64),
+                                              constraint=ge.constraint(grammar), logprobs=True, forced_logprobs=False)
+                results[rows] = (gen.token_ids, gen.text, gen.logprobs, list(passes))
+        finally:
+            model._f_prefill_rows = f_rows
     (ids_r, text_r, lps_r, passes_r), (ids_s, text_s, lps_s, passes_s) = results[True], results[False]
     assert ids_r == ids_s and text_r == text_s and "<tool_call>" in text_r
     assert lps_r is not None and lps_s is not None and len(lps_r) == len(lps_s) == len(ids_r)
