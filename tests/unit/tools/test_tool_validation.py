@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from pydantic_core import to_jsonable_python
 from typing_extensions import NotRequired, TypedDict
 
-from agent_sdk.errors import ToolArgumentError, ToolError
+from agent_sdk.errors import ToolArgumentError, ToolDefinitionError, ToolError
 from agent_sdk.tools import Tool, tool
 
 pytestmark = pytest.mark.unit
@@ -255,3 +255,74 @@ def test_validated_arguments_run_the_tool(data: st.DataObject) -> None:
     expected = get_weather(**get_weather.validate(arguments))
     assert get_weather.run(arguments) == expected
     assert json.loads(json.dumps(arguments)) == arguments  # what the model sends is plain JSON
+
+
+# ---------------------------------------------------------------- schema checks kept
+
+
+def _counting_checks(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
+    import jsonschema
+
+    from agent_sdk.tools import validation
+
+    monkeypatch.setattr(validation, "_checked", {})
+    seen: list[dict] = []
+    real = jsonschema.Draft202012Validator.check_schema.__func__  # type: ignore[attr-defined]
+
+    def counting(cls, schema):  # type: ignore[no-untyped-def]
+        seen.append(schema)
+        return real(cls, schema)
+
+    monkeypatch.setattr(jsonschema.Draft202012Validator, "check_schema", classmethod(counting))
+    return seen
+
+
+def test_a_schema_checked_once_is_not_checked_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent_sdk.tools.validation import JsonSchemaArgumentValidator
+
+    seen = _counting_checks(monkeypatch)
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "string"}}}
+    JsonSchemaArgumentValidator("t", schema)
+    JsonSchemaArgumentValidator("u", dict(reversed(schema.items())))  # the same JSON in another key order
+    assert len(seen) == 1
+    other = {"type": "object", "properties": {"a": {"type": "number"}}}
+    v = JsonSchemaArgumentValidator("t", other)
+    assert len(seen) == 2
+    with pytest.raises(ToolArgumentError):  # the kept check still validates arguments against its own schema
+        v({"a": "x"})
+
+
+def test_an_invalid_schema_fails_every_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent_sdk.tools.validation import JsonSchemaArgumentValidator
+
+    seen = _counting_checks(monkeypatch)
+    bad = {"type": "object", "properties": {"a": {"type": "wat"}}}
+    for _ in range(2):
+        with pytest.raises(ToolDefinitionError, match="invalid parameters schema at properties/a/type"):
+            JsonSchemaArgumentValidator("bad", bad)
+    assert len(seen) == 2
+
+
+def test_schemas_that_are_not_plain_json_are_checked_and_not_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent_sdk.tools import validation
+    from agent_sdk.tools.validation import JsonSchemaArgumentValidator
+
+    seen = _counting_checks(monkeypatch)
+    odd = {"type": "object", "properties": {"a": {"type": "number", "maximum": float("nan")}}}
+    for _ in range(2):
+        JsonSchemaArgumentValidator("odd", odd)
+    huge = {"type": "object", "description": "x" * (validation._MAX_CHECKED_KEY + 1)}
+    for _ in range(2):
+        JsonSchemaArgumentValidator("huge", huge)
+    assert len(seen) == 4 and validation._checked == {}
+
+
+def test_the_kept_checks_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent_sdk.tools import validation
+    from agent_sdk.tools.validation import JsonSchemaArgumentValidator
+
+    _counting_checks(monkeypatch)
+    monkeypatch.setattr(validation, "_MAX_CHECKED", 3)
+    for i in range(7):
+        JsonSchemaArgumentValidator("t", {"type": "object", "properties": {f"p{i}": {"type": "string"}}})
+        assert len(validation._checked) <= 3
