@@ -70,6 +70,7 @@ class PromptRenderer:
         prefix_text = tokenizer.apply_chat_template([self._system], add_generation_prompt=False)
         self.prefix_ids: tuple[int, ...] = tuple(tokenizer.encode(prefix_text))
         self._prefix_text = prefix_text
+        self._stop_id = _turn_stop_id(tokenizer)
 
     def prompt_text(self, request: str) -> str:
         """The request as the agent prompts it (ends with the assistant header)."""
@@ -96,27 +97,36 @@ class PromptRenderer:
                 whole (a tokenizer that merges across the system message's end).
         """
         prompt = self.prompt_text(request)
+        end_id: list[int] = []
         if calls:
             message = assistant_message("", [(f"call_{i}", c["name"], c["arguments"]) for i, c in enumerate(calls)])
-            convo = [self._system, *render_messages([{"role": "user", "content": request}, message],
-                                                    self.call_format)]
-            full = str(self.tokenizer.apply_chat_template(convo, add_generation_prompt=False))
+            rendered = render_messages([{"role": "user", "content": request}, message], self.call_format)
+            full = str(self.tokenizer.apply_chat_template([self._system, *rendered], add_generation_prompt=False))
             if not full.startswith(prompt):
                 raise UserError("the chat template renders an assistant turn that does not extend the prompt")
             target = full[len(prompt):]
             # The target ends with the end-of-turn token; what the template adds after it is not the model's.
             eot = self._end_of_turn(target)
-            target = target[:eot]
+            content = str(rendered[-1].get("content") or "")
+            if eot is None and self._stop_id is not None and content and content in target:
+                # The template closes the turn with text that is no stop token here (the ChatML fallback's
+                # "<|im_end|>" in Gemma's vocabulary): a run ends only on a stop token, and the call grammar
+                # offers nothing else after a call, so the model learns to close its calls with one.
+                target = target[:target.index(content) + len(content)]
+                end_id = [self._stop_id]
+            else:
+                target = target[:eot] if eot is not None else target.rstrip()
         else:
             target = reply
-        ids = self.tokenizer.encode(prompt + target)
+        ids = self.tokenizer.encode(prompt + target) + end_id
         prompt_ids = self.tokenizer.encode(prompt)
         n = len(self.prefix_ids)
         if tuple(ids[:n]) != self.prefix_ids or ids[:len(prompt_ids)] != prompt_ids:
             raise UserError("the tokenizer merges tokens across the prompt's boundaries; cannot split the prefix")
         return RenderedExample(tuple(ids[n:]), len(prompt_ids) - n, len(ids) - n, weight)
 
-    def _end_of_turn(self, target: str) -> int:
+    def _end_of_turn(self, target: str) -> int | None:
+        """Where the template's turn ends in ``target`` (past its stop token), or None without a stop token."""
         for token in self.tokenizer.eos_token_ids:
             piece = self.tokenizer.decode([token])
             k = target.find(piece) if piece else -1
@@ -125,4 +135,17 @@ class PromptRenderer:
         eos = self.tokenizer.meta.get("eos_token")
         if eos and eos in target:
             return target.index(eos) + len(eos)
-        return len(target.rstrip())
+        return None
+
+
+# Stop tokens that close a turn (not a document), preferred as the end of a target the template cannot close.
+_TURN_STOP_TEXTS = ("<end_of_turn>", "<|im_end|>", "<|eot_id|>", "<|end|>")
+
+
+def _turn_stop_id(tokenizer: Tokenizer) -> int | None:
+    """The stop token a call target ends with when the template's own end is plain text: a turn's end, else the first."""
+    ids = list(tokenizer.eos_token_ids)
+    for i in ids:
+        if tokenizer.decode([i]) in _TURN_STOP_TEXTS:
+            return i
+    return ids[0] if ids else None
