@@ -17,6 +17,7 @@ listing every problem, one line per argument path::
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 import re
@@ -39,12 +40,10 @@ _NESTED_EXTRA: dict[str, Any] = (
 )
 _MAX_SHOWN = 80
 
-# Schemas already checked (validator class, canonical JSON): checking one costs ~1.1 ms with jsonschema
-# (measured on BFCL's functions), and the server, the BFCL runner and MCP rebuild the same tools per request.
+# Schemas already checked (validator class, SHA-256 of the canonical JSON): checking one costs ~1.1 ms with
+# jsonschema (measured on BFCL's functions), and the server, the BFCL runner and MCP rebuild the same tools per request.
 _MAX_CHECKED = 4096
-# A schema larger than this (canonical JSON characters) is checked every time rather than kept as a key.
-_MAX_CHECKED_KEY = 65536
-_checked: dict[tuple[str, str], None] = {}
+_checked: dict[tuple[type, bytes], None] = {}
 
 
 class PydanticArgumentValidator:
@@ -99,11 +98,14 @@ def _check_schema(cls: Any, schema: Mapping[str, Any]) -> None:
     Raises:
         jsonschema.SchemaError: ``schema`` is not a valid schema for ``cls``.
     """
+    key = None
     try:
         text = json.dumps(schema, sort_keys=True, allow_nan=False)
+        # Only plain JSON is kept: a tuple dumps like a list and a key 1 like "1", but jsonschema judges them apart.
+        if json.loads(text) == schema:
+            key = (cls, hashlib.sha256(text.encode()).digest())
     except (TypeError, ValueError):  # not plain JSON: check it, keep nothing
-        text = None
-    key = (f"{cls.__module__}.{cls.__qualname__}", text) if text is not None and len(text) <= _MAX_CHECKED_KEY else None
+        pass
     if key is not None and key in _checked:
         return
     cls.check_schema(schema)

@@ -179,7 +179,8 @@ def tune(
     from agent_sdk.agent.format_choice import native_call_format
 
     renderer = PromptRenderer(tokenizer, specs, system=system, tool_listing=tool_listing,
-                              call_format=native_call_format(tokenizer))
+                              call_format=native_call_format(tokenizer),
+                              stop_ids=list(getattr(ckpt.config, "eos_token_id", None) or ()))
     note(f"prompt prefix: {len(renderer.prefix_ids)} tokens ({tool_listing} tool listing)")
 
     torch.manual_seed(settings.seed)

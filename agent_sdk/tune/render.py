@@ -52,6 +52,8 @@ class PromptRenderer:
         call_format: How the model writes calls.
         tool_listing: How the system message lists the tools
             (:data:`~agent_sdk.agent.prompting.TOOL_LISTINGS`).
+        stop_ids: Stop tokens besides the tokenizer's (the model config's
+            ``eos_token_id``: the engine stops on both).
     """
 
     def __init__(
@@ -62,6 +64,7 @@ class PromptRenderer:
         system: str | None = None,
         call_format: CallFormat = HERMES,
         tool_listing: str = "full",
+        stop_ids: Sequence[int] = (),
     ) -> None:
         self.tokenizer = tokenizer
         self.tools = list(tools)
@@ -70,7 +73,8 @@ class PromptRenderer:
         prefix_text = tokenizer.apply_chat_template([self._system], add_generation_prompt=False)
         self.prefix_ids: tuple[int, ...] = tuple(tokenizer.encode(prefix_text))
         self._prefix_text = prefix_text
-        self._stop_id = _turn_stop_id(tokenizer)
+        self._stops = list(dict.fromkeys([*tokenizer.eos_token_ids, *stop_ids]))
+        self._stop_id = _turn_stop_id(tokenizer, self._stops)
 
     def prompt_text(self, request: str) -> str:
         """The request as the agent prompts it (ends with the assistant header)."""
@@ -107,15 +111,16 @@ class PromptRenderer:
             target = full[len(prompt):]
             # The target ends with the end-of-turn token; what the template adds after it is not the model's.
             eot = self._end_of_turn(target)
+            target = target[:eot] if eot is not None else target.rstrip()
             content = str(rendered[-1].get("content") or "")
-            if eot is None and self._stop_id is not None and content and content in target:
+            k = target.find(content) if content else -1
+            stop = self._stop_at_end(target) if eot is not None else self._stop_id
+            if k >= 0 and stop is not None and target[k + len(content):] != self.tokenizer.decode([stop]):
                 # The template closes the turn with text that is no stop token here (the ChatML fallback's
-                # "<|im_end|>" in Gemma's vocabulary): a run ends only on a stop token, and the call grammar
-                # offers nothing else after a call, so the model learns to close its calls with one.
-                target = target[:target.index(content) + len(content)]
-                end_id = [self._stop_id]
-            else:
-                target = target[:eot] if eot is not None else target.rstrip()
+                # "<|im_end|>" in Gemma's vocabulary), alone or before the stop: a run ends only on a stop token,
+                # and after a call the call grammar offers only the next call or a stop, so the calls end on one.
+                target = target[:k + len(content)]
+                end_id = [stop]
         else:
             target = reply
         ids = self.tokenizer.encode(prompt + target) + end_id
@@ -127,7 +132,7 @@ class PromptRenderer:
 
     def _end_of_turn(self, target: str) -> int | None:
         """Where the template's turn ends in ``target`` (past its stop token), or None without a stop token."""
-        for token in self.tokenizer.eos_token_ids:
+        for token in self._stops:
             piece = self.tokenizer.decode([token])
             k = target.find(piece) if piece else -1
             if k >= 0:
@@ -137,15 +142,22 @@ class PromptRenderer:
             return target.index(eos) + len(eos)
         return None
 
+    def _stop_at_end(self, target: str) -> int | None:
+        """The stop token ``target`` ends with, or None when it ends with text that is none."""
+        for token in self._stops:
+            piece = self.tokenizer.decode([token])
+            if piece and target.endswith(piece):
+                return token
+        return None
+
 
 # Stop tokens that close a turn (not a document), preferred as the end of a target the template cannot close.
 _TURN_STOP_TEXTS = ("<end_of_turn>", "<|im_end|>", "<|eot_id|>", "<|end|>")
 
 
-def _turn_stop_id(tokenizer: Tokenizer) -> int | None:
-    """The stop token a call target ends with when the template's own end is plain text: a turn's end, else the first."""
-    ids = list(tokenizer.eos_token_ids)
-    for i in ids:
+def _turn_stop_id(tokenizer: Tokenizer, stops: Sequence[int]) -> int | None:
+    """The stop a call target ends with when the template's own end is plain text: a turn's end, else the first."""
+    for i in stops:
         if tokenizer.decode([i]) in _TURN_STOP_TEXTS:
             return i
-    return ids[0] if ids else None
+    return stops[0] if stops else None

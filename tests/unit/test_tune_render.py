@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from tokenizers import AddedToken
 
-from agent_sdk.runtime.tokenizer import Tokenizer
+from agent_sdk.runtime.tokenizer import FALLBACK_CHAT_TEMPLATE, Tokenizer
 from agent_sdk.tune.render import PromptRenderer
 from tests.fixtures.checkpoints import build_bpe_tokenizer
 
@@ -20,7 +20,7 @@ CALL = [{"name": "turn_on_lights", "arguments": {"room": "kitchen"}}]
 CALL_TEXT = '<tool_call>\n{"name": "turn_on_lights", "arguments": {"room": "kitchen"}}\n</tool_call>'
 
 
-def _tokenizer(folder: Path, *, stops: list[str], extra: tuple[str, ...] = ()) -> Tokenizer:
+def _tokenizer(folder: Path, *, stops: list[str], extra: tuple[str, ...] = (), template: str | None = None) -> Tokenizer:
     """A byte-level BPE vocabulary without a chat template (the ChatML fallback renders the prompts)."""
     tok = build_bpe_tokenizer()
     if extra:
@@ -28,12 +28,13 @@ def _tokenizer(folder: Path, *, stops: list[str], extra: tuple[str, ...] = ()) -
     folder.mkdir()
     tok.save(str(folder / "tokenizer.json"))
     ids = [tok.token_to_id(s) for s in stops]
-    (folder / "tokenizer_meta.json").write_text(json.dumps({"eos_token_ids": ids, "eos_token": stops[0] if stops else None}))
+    meta = {"eos_token_ids": ids, "eos_token": stops[0] if stops else None, "chat_template": template}
+    (folder / "tokenizer_meta.json").write_text(json.dumps(meta))
     return Tokenizer(folder)
 
 
-def _target(tok: Tokenizer, **kw: object) -> list[int]:
-    ex = PromptRenderer(tok, TOOLS).render("turn on the kitchen lights", **kw)  # type: ignore[arg-type]
+def _target(tok: Tokenizer, *, stop_ids: tuple[int, ...] = (), **kw: object) -> list[int]:
+    ex = PromptRenderer(tok, TOOLS, stop_ids=stop_ids).render("turn on the kitchen lights", **kw)  # type: ignore[arg-type]
     return list(ex.ids[ex.target_start:ex.target_end])
 
 
@@ -59,4 +60,20 @@ def test_replies_and_stopless_vocabularies_are_unchanged(tmp_path: Path) -> None
     tok = _tokenizer(tmp_path / "t", stops=["<eos>", "<end_of_turn>"], extra=("<eos>", "<end_of_turn>"))
     assert tok.decode(_target(tok, reply="I can't do that.")) == "I can't do that."
     none = _tokenizer(tmp_path / "u", stops=[])
-    assert tok.decode(_target(none, calls=CALL)) == CALL_TEXT + "<|im_end|>"
+    assert none.decode(_target(none, calls=CALL)) == CALL_TEXT + "<|im_end|>"
+
+
+def test_template_text_before_the_stop_is_dropped_for_the_stop(tmp_path: Path) -> None:
+    # ChatML then the stop token: the turn's "<|im_end|>" text would come where the call grammar allows only a stop.
+    template = FALLBACK_CHAT_TEMPLATE.replace("<|im_end|>\n", "<|im_end|>\n{{ eos_token }}")
+    tok = _tokenizer(tmp_path / "t", stops=["<eos>"], extra=("<eos>",), template=template)
+    target = _target(tok, calls=CALL)
+    assert tok.decode(target) == CALL_TEXT + "<eos>" and target[-1] == tok.token_id("<eos>")
+
+
+def test_the_model_configs_stop_tokens_count_too(tmp_path: Path) -> None:
+    # The engine stops on the tokenizer's stops and the config's eos_token_id: a turn end listed only there is kept.
+    tok = _tokenizer(tmp_path / "t", stops=["<eos>"], extra=("<eos>",))
+    assert tok.decode(_target(tok, calls=CALL)) == CALL_TEXT + "<eos>"
+    target = _target(tok, calls=CALL, stop_ids=(tok.token_id("<|im_end|>"),))
+    assert tok.decode(target) == CALL_TEXT + "<|im_end|>" and target[-1] == tok.token_id("<|im_end|>")

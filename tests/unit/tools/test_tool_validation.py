@@ -311,10 +311,27 @@ def test_schemas_that_are_not_plain_json_are_checked_and_not_kept(monkeypatch: p
     odd = {"type": "object", "properties": {"a": {"type": "number", "maximum": float("nan")}}}
     for _ in range(2):
         JsonSchemaArgumentValidator("odd", odd)
-    huge = {"type": "object", "description": "x" * (validation._MAX_CHECKED_KEY + 1)}
-    for _ in range(2):
-        JsonSchemaArgumentValidator("huge", huge)
-    assert len(seen) == 4 and validation._checked == {}
+    assert len(seen) == 2 and validation._checked == {}
+    # A tuple dumps like a list, but jsonschema rejects it where an array is required: a checked list never
+    # lets the tuple through (found in review: the tuple's open branches then accepted unknown keys).
+    branches = [{"type": "object", "properties": {"a": {"type": "string"}}}, {"type": "integer"}]
+    JsonSchemaArgumentValidator("t", {"type": "object", "properties": {"x": {"anyOf": branches}}})
+    with pytest.raises(ToolDefinitionError, match="anyOf"):
+        JsonSchemaArgumentValidator("t", {"type": "object", "properties": {"x": {"anyOf": tuple(branches)}}})
+    JsonSchemaArgumentValidator("k", {"type": "object", "properties": {"1": {"type": "string"}}})
+    JsonSchemaArgumentValidator("k", {"type": "object", "properties": {1: {"type": "string"}}})
+    assert len(seen) == 6  # each checked: the list and "1" kept, the tuple and the key 1 not served from them
+
+
+def test_each_validator_class_keeps_its_own_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent_sdk.tools.validation import JsonSchemaArgumentValidator
+
+    seen = _counting_checks(monkeypatch)
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
+    JsonSchemaArgumentValidator("t", schema)
+    JsonSchemaArgumentValidator("t", {"$schema": "http://json-schema.org/draft-07/schema#", **schema})
+    JsonSchemaArgumentValidator("t", schema)
+    assert len(seen) == 1  # draft 7's check is its own class's (not counted here), 2020-12's was kept
 
 
 def test_the_kept_checks_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
