@@ -73,8 +73,9 @@ class PromptRenderer:
         prefix_text = tokenizer.apply_chat_template([self._system], add_generation_prompt=False)
         self.prefix_ids: tuple[int, ...] = tuple(tokenizer.encode(prefix_text))
         self._prefix_text = prefix_text
-        self._stops = list(dict.fromkeys([*tokenizer.eos_token_ids, *stop_ids]))
-        self._stop_id = _turn_stop_id(tokenizer, self._stops)
+        # The engine's stop tokens and their text, in order.
+        self._stops = {i: tokenizer.decode([i]) for i in [*tokenizer.eos_token_ids, *stop_ids]}
+        self._stop_id = _turn_stop_id(self._stops)
 
     def prompt_text(self, request: str) -> str:
         """The request as the agent prompts it (ends with the assistant header)."""
@@ -110,12 +111,14 @@ class PromptRenderer:
                 raise UserError("the chat template renders an assistant turn that does not extend the prompt")
             target = full[len(prompt):]
             # The target ends with the end-of-turn token; what the template adds after it is not the model's.
-            eot = self._end_of_turn(target)
-            target = target[:eot] if eot is not None else target.rstrip()
+            eot, stop = self._end_of_turn(target)
+            if eot is None:
+                target, stop = target.rstrip(), self._stop_id
+            else:
+                target = target[:eot]
             content = str(rendered[-1].get("content") or "")
             k = target.find(content) if content else -1
-            stop = self._stop_at_end(target) if eot is not None else self._stop_id
-            if k >= 0 and stop is not None and target[k + len(content):] != self.tokenizer.decode([stop]):
+            if k >= 0 and stop is not None and target[k + len(content):] != self._stops[stop]:
                 # The template closes the turn with text that is no stop token here (the ChatML fallback's
                 # "<|im_end|>" in Gemma's vocabulary), alone or before the stop: a run ends only on a stop token,
                 # and after a call the call grammar offers only the next call or a stop, so the calls end on one.
@@ -130,34 +133,27 @@ class PromptRenderer:
             raise UserError("the tokenizer merges tokens across the prompt's boundaries; cannot split the prefix")
         return RenderedExample(tuple(ids[n:]), len(prompt_ids) - n, len(ids) - n, weight)
 
-    def _end_of_turn(self, target: str) -> int | None:
-        """Where the template's turn ends in ``target`` (past its stop token), or None without a stop token."""
-        for token in self._stops:
-            piece = self.tokenizer.decode([token])
+    def _end_of_turn(self, target: str) -> tuple[int | None, int | None]:
+        """Where the template's turn ends in ``target`` (past its stop) and that stop token, None where there is none.
+
+        The tokenizer's ``eos_token`` written as text also ends the turn (its token then None).
+        """
+        for token, piece in self._stops.items():
             k = target.find(piece) if piece else -1
             if k >= 0:
-                return k + len(piece)
+                return k + len(piece), token
         eos = self.tokenizer.meta.get("eos_token")
         if eos and eos in target:
-            return target.index(eos) + len(eos)
-        return None
-
-    def _stop_at_end(self, target: str) -> int | None:
-        """The stop token ``target`` ends with, or None when it ends with text that is none."""
-        for token in self._stops:
-            piece = self.tokenizer.decode([token])
-            if piece and target.endswith(piece):
-                return token
-        return None
-
+            return target.index(eos) + len(eos), None
+        return None, None
 
 # Stop tokens that close a turn (not a document), preferred as the end of a target the template cannot close.
 _TURN_STOP_TEXTS = ("<end_of_turn>", "<|im_end|>", "<|eot_id|>", "<|end|>")
 
 
-def _turn_stop_id(tokenizer: Tokenizer, stops: Sequence[int]) -> int | None:
+def _turn_stop_id(stops: dict[int, str]) -> int | None:
     """The stop a call target ends with when the template's own end is plain text: a turn's end, else the first."""
-    for i in stops:
-        if tokenizer.decode([i]) in _TURN_STOP_TEXTS:
+    for i, piece in stops.items():
+        if piece in _TURN_STOP_TEXTS:
             return i
-    return stops[0] if stops else None
+    return next(iter(stops), None)
