@@ -497,7 +497,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         result = tune(
             tools, model=args.model, quant=args.quant, merge=args.merge, target=args.target,
             out=Path(args.out) if args.out else None,
-            examples_file=Path(args.examples) if args.examples else None, settings=settings, count=args.count,
+            examples_file=[Path(e) for e in args.examples] if args.examples else None, settings=settings,
+            count=args.count,
             tool_listing=args.tool_listing, heldout=Path(args.heldout) if args.heldout else None,
             resume=not args.restart, say=progress.note, on_step=progress,
         )
@@ -818,8 +819,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--tools", action="append", required=True, metavar="FILE_OR_MODULE",
                    help="@tool functions to tune for (repeatable; as run --tools)")
-    t.add_argument("--examples", metavar="FILE.jsonl",
-                   help='your own {"q", "calls": [{"name", "arguments"}]} lines ({slot} templates expanded)')
+    t.add_argument("--examples", action="append", metavar="FILE.jsonl",
+                   help='your own {"q", "calls": [{"name", "arguments"}]} lines ({slot} templates expanded; '
+                        'repeatable)')
     t.add_argument("--model", default=DEFAULT_PROMPT_MODEL, help="base model: preset, model folder or .gguf file")
     t.add_argument("--quant", choices=QUANT_CHOICES, default="auto",
                    help="the tuned bundle's quantization (default auto: the layout that keeps the base file's "

@@ -1237,17 +1237,18 @@ def example_stats(examples: Sequence[Example], *, tools: Sequence[Any] | None = 
     }
 
 
-def load_user_examples(path: str | Path, tools: Sequence[Any], *, seed: int = 0, expansions: int = 5
-                       ) -> list[Example]:
+def load_user_examples(path: str | Path | Sequence[str | Path], tools: Sequence[Any], *, seed: int = 0,
+                       expansions: int = 5) -> list[Example]:
     """Reads a user's own examples, expanding ``{slot}`` templates with values from the tools' schemas.
 
     Each line of the JSONL file is ``{"q": "...", "calls": [{"name": ..., "arguments": {...}}]}``
-    (``"calls": []`` for a request to decline). A ``{slot}`` in ``q`` and in argument values is
+    (``"calls": []`` for a request to decline; ``"text"`` is read where ``"q"`` is missing, the
+    form of the voice example's command sets). A ``{slot}`` in ``q`` and in argument values is
     filled ``expansions`` times from the parameter of that name (a number slot becomes a number
     in the arguments when the argument is just ``"{slot}"``).
 
     Args:
-        path: The JSONL file.
+        path: The JSONL file, or several (a request repeated across them is kept once).
         tools: The tool set (same forms as :func:`generate_examples`).
         seed: Seed of the slot values.
         expansions: How many requests a line with slots becomes.
@@ -1259,16 +1260,26 @@ def load_user_examples(path: str | Path, tools: Sequence[Any], *, seed: int = 0,
         UserError: The file cannot be read, or a line is not JSON, names an unknown tool or slot, or
             has arguments that do not match the tool's schema; the message names the file and line.
     """
-    path = Path(path)
+    paths = [Path(path)] if isinstance(path, (str, Path)) else [Path(p) for p in path]
     specs = {t.name: t for t in _build_tools(tools)}
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise UserError(f"cannot read user examples {path}: {exc}") from exc
     rng = random.Random(seed)
     bag = _Bag(rng)
     out: list[Example] = []
     seen: set[str] = set()
+    for one in paths:
+        try:
+            lines = one.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise UserError(f"cannot read user examples {one}: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise UserError(f"user examples {one} are not UTF-8 text ({exc.reason})") from exc
+        _read_user_lines(one, lines, specs, bag, rng, expansions, seen, out)
+    return out
+
+
+def _read_user_lines(path: Path, lines: Sequence[str], specs: Mapping[str, _Tool], bag: _Bag,
+                     rng: random.Random, expansions: int, seen: set[str], out: list[Example]) -> None:
+    """Expands one examples file's lines into ``out`` (see :func:`load_user_examples`)."""
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -1277,6 +1288,8 @@ def load_user_examples(path: str | Path, tools: Sequence[Any], *, seed: int = 0,
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise UserError(f"{where}: not JSON ({exc.msg})") from exc
+        if isinstance(row, dict) and "q" not in row and isinstance(row.get("text"), str):
+            row = {**row, "q": row["text"]}
         if not isinstance(row, dict) or not isinstance(row.get("q"), str) or not isinstance(row.get("calls"), list):
             raise UserError(f'{where}: expected {{"q": "...", "calls": [...]}}')
         calls = row["calls"]
@@ -1310,7 +1323,6 @@ def load_user_examples(path: str | Path, tools: Sequence[Any], *, seed: int = 0,
             if key not in seen:
                 seen.add(key)
                 out.append(Example(query, filled, "user", USER_WEIGHT))
-    return out
 
 
 def _slot_param(slot: str, calls: Sequence[Mapping[str, Any]], specs: Mapping[str, _Tool]) -> _Param | None:

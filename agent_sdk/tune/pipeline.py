@@ -100,7 +100,7 @@ def tune(
     merge: bool = False,
     target: str = "host",
     out: Path | None = None,
-    examples_file: Path | None = None,
+    examples_file: Path | Sequence[Path] | None = None,
     settings: Any = None,
     count: int = DEFAULT_EXAMPLE_COUNT,
     tool_listing: str = "full",
@@ -121,7 +121,7 @@ def tune(
             them (no extra compute per token, but quantization rounds it).
         target: The bundle's target.
         out: The bundle folder (default ``compiled/<model>-tuned-<quant>-<target>``).
-        examples_file: The developer's own examples (JSON lines), weighted up.
+        examples_file: The developer's own examples (JSON lines; one file or several), weighted up.
         settings: A :class:`~agent_sdk.tune.train.TuneSettings` (default: its defaults).
         count: Generated requests.
         tool_listing: How the prompt lists the tools (``full`` or ``compact``),

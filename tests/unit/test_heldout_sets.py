@@ -28,6 +28,7 @@ HOME_TOOLS = ROOT / "examples" / "voice_assistant" / "home_tools.py"
 CABIN_TOOLS = ROOT / "examples" / "car_cabin" / "cabin_tools.py"
 OLD_HOME_SET = ROOT / "examples" / "voice_assistant" / "data" / "home_commands.jsonl"
 DEV_HOME_SET = ROOT / "examples" / "voice_assistant" / "data" / "home_dev.jsonl"
+HOME_EXAMPLES = ROOT / "examples" / "voice_assistant" / "data" / "home_examples.jsonl"
 
 CLOCK_FORM = re.compile(r"^(1[0-2]|[1-9])(:[0-5]\d)? (am|pm)$")
 
@@ -215,3 +216,24 @@ def test_the_generator_never_writes_a_held_out_request(name: str) -> None:
         generated = {_words(e.query) for e in generate_examples(specs, count=3000, seed=seed)}
         same = held & generated
         assert len(same) <= len(held) // 50, sorted(same)
+
+
+def test_the_voice_examples_own_tuning_lines_load_and_stay_clear_of_the_scored_sets() -> None:
+    """The developer's examples the voice example tunes with (``--examples``) are training data.
+
+    Every line loads as tuning examples (tools, slots, schemas), and no expanded request comes close to a
+    held-out or development line: at most three quarters of its words in common with any of them (word-set
+    Jaccard under 0.75), so neither set measures requests the model was shown.
+    """
+    from agent_sdk.tune.examples import load_user_examples
+
+    tools = list(load_tools(str(HOME_TOOLS)))
+    examples = load_user_examples(HOME_EXAMPLES, tools)
+    assert len(examples) >= 150 and sum(1 for e in examples if not e.calls) >= 30
+    scored = [set(_words(r["q"]).split()) for name in ("home", "home-dev") for r in _rows(name)]
+    close = []
+    for e in examples:
+        words = set(_words(e.query).split())
+        if any(len(words & s) / len(words | s) >= 0.75 for s in scored):
+            close.append(e.query)
+    assert close == []

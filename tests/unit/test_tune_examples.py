@@ -303,6 +303,29 @@ def test_user_examples_are_expanded_and_weighted(tmp_path: Path, home_tools: lis
     assert [e for e in mixed if e.source == "user"] and len({e.query for e in mixed}) == len(mixed)
 
 
+def test_user_examples_from_several_files_keep_a_request_once(tmp_path: Path, home_tools: list[Any]) -> None:
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    first.write_text('{"q": "lights on in the kitchen", "calls": [{"name": "turn_on_lights", '
+                     '"arguments": {"room": "kitchen"}}]}\n{"q": "tell me a joke", "calls": []}\n')
+    # The voice example's command sets write the request as "text".
+    second.write_text('{"id": "x1", "text": "Tell me a joke!", "calls": []}\n'
+                      '{"id": "x2", "text": "read my shopping list", "calls": [{"name": "read_shopping_list"}]}\n')
+    examples = load_user_examples([first, second], home_tools)
+    assert [e.query for e in examples] == ["lights on in the kitchen", "tell me a joke", "read my shopping list"]
+    assert examples[2].calls == ({"name": "read_shopping_list", "arguments": {}},)
+    # One file in a list reads as the file alone (same seed, same slot values).
+    assert load_user_examples([first], home_tools) == load_user_examples(first, home_tools)
+
+
+def test_user_examples_that_are_not_text_raise(tmp_path: Path, home_tools: list[Any]) -> None:
+    path = tmp_path / "mine.jsonl"
+    path.write_bytes(b'{"q": "caf\xe9", "calls": []}\n')
+    with pytest.raises(UserError, match=r"mine\.jsonl.*not UTF-8"):
+        load_user_examples(path, home_tools)
+    with pytest.raises(UserError, match="cannot read"):
+        load_user_examples([tmp_path / "missing.jsonl"], home_tools)
+
+
 @pytest.mark.parametrize(("line", "problem"), [
     ("not json", "not JSON"),
     ('{"q": "open the pod bay doors", "calls": [{"name": "open_doors", "arguments": {}}]}', "unknown tool"),
