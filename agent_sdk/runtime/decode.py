@@ -391,7 +391,10 @@ class Decoder:
             elif self.cache.can_fork_scratch(len(ids) + len(cont)):
                 with phase("fork"), self.cache.scratch(need=len(cont), parent=seq) as child:
                     rows[i] = self.forward(child, [int(t) for t in cont], all_logits=True)
-            else:  # sliding-window models past their window: recompute the prefix instead of forking it
+            elif self.cache.can_pop:  # sliding-window models past their window: extend the prompt, then cut it back
+                with phase("fork"), self.cache.extended(seq, tokens=len(cont)) as same:
+                    rows[i] = self.forward(same, [int(t) for t in cont], all_logits=True)
+            else:  # no way to share the prompt: recompute it
                 with phase("fork"), self.cache.scratch(need=len(ids) + len(cont)) as child:
                     self.forward(child, ids)
                     rows[i] = self.forward(child, [int(t) for t in cont], all_logits=True)

@@ -41,8 +41,9 @@ class KVCache(Protocol):
         (sliding windows: see ``TVMModel.fork_sequence``).
         """
 
-    # A KV cache may also say ``can_fork = False`` (sliding-window models): then only follow-up
-    # turns reuse a sequence (extended in place) and partial prefixes are recomputed; with
+    # A KV cache may also say ``can_fork = False`` (sliding-window models): then a request reuses a
+    # sequence by extending it in place, cut back first to the shared prefix when the cache has
+    # ``pop_tokens(seq_id, n)`` (drop the last n tokens), else only a follow-up turn reuses one; with
     # ``fork_window = N`` it still forks a scratch sequence that never holds more than N tokens
     # (``fork_sequence(..., total=)``).
 
@@ -142,6 +143,13 @@ class PrefixCache:
             self._kv.fork_sequence(best.seq_id, child.seq_id, best_len)
             self.sequences[child.seq_id] = child
             return child, best_len
+        if best is not None and best_len > 0 and self.can_pop and len(best.tokens) - best_len <= best_len:
+            # Cannot fork (sliding windows): cut the sequence back to the shared prefix and extend it in place,
+            # when what is dropped is no more than what is reused (a new request after the same system prompt;
+            # not a long conversation given up for a short shared start, which another client may come back to).
+            self.cut(best, best_len)
+            self.evict(keep=best, need=len(prompt) - best_len + reserve, new_sequences=0)
+            return best, best_len
         self.evict(need=len(prompt) + reserve)
         seq = CachedSequence(self.new_id(), [], time.monotonic())
         self._kv.add_sequence(seq.seq_id)
@@ -157,6 +165,54 @@ class PrefixCache:
     def can_fork(self) -> bool:
         """Whether the KV cache shares a prefix between sequences (see :class:`KVCache`)."""
         return bool(getattr(self._kv, "can_fork", True))
+
+    @property
+    def can_pop(self) -> bool:
+        """Whether the KV cache drops a sequence's last tokens (``pop_tokens``; see :class:`KVCache`).
+
+        Used only where forking is not: a kept sequence of a cache that cannot
+        fork was never forked from another, so its last tokens are its own.
+        """
+        return not self.can_fork and callable(getattr(self._kv, "pop_tokens", None))
+
+    def cut(self, seq: CachedSequence, length: int) -> None:
+        """Cuts a kept sequence back to its first ``length`` tokens (see :attr:`can_pop`), marked used.
+
+        Raises:
+            ValueError: ``length`` is negative or longer than the sequence.
+        """
+        if not 0 <= length <= len(seq.tokens):
+            raise ValueError(f"cannot cut a {len(seq.tokens)}-token sequence to {length} tokens")
+        if length < len(seq.tokens):
+            try:
+                self._kv.pop_tokens(seq.seq_id, len(seq.tokens) - length)  # type: ignore[attr-defined]
+            except Exception:
+                self.drop(seq)  # its state is unknown now: never reuse it
+                raise
+            seq.tokens = seq.tokens[:length]
+            seq.last_logits = None
+        seq.last_used = time.monotonic()
+
+    @contextmanager
+    def extended(self, seq: CachedSequence, *, tokens: int) -> Iterator[int]:
+        """A kept sequence to append exactly ``tokens`` tokens to for a scratch computation, cut back on exit.
+
+        What a scratch fork gives a cache that cannot fork (:attr:`can_pop`):
+        the sequence ends as it began (its tokens and kept logits unchanged).
+        An error in the block drops the sequence (how much it holds is then
+        unknown).
+        """
+        self.evict(keep=seq, need=tokens, new_sequences=0)
+        try:
+            yield seq.seq_id
+        except BaseException:
+            self.drop(seq)
+            raise
+        try:
+            self._kv.pop_tokens(seq.seq_id, tokens)  # type: ignore[attr-defined]
+        except Exception:
+            self.drop(seq)
+            raise
 
     def find_prefilled(self, ids: list[int]) -> CachedSequence | None:
         """A sequence holding exactly ``ids`` whose logits after them are kept, marked used."""

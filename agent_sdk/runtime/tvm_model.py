@@ -189,6 +189,7 @@ class TVMModel:
         self._kv_add = g("vm.builtin.kv_state_add_sequence")
         self._kv_remove = g("vm.builtin.kv_state_remove_sequence")
         self._kv_fork = g("vm.builtin.kv_state_fork_sequence")
+        self._kv_popn = g("vm.builtin.kv_state_popn")
         self._kv_begin = g("vm.builtin.kv_state_begin_forward")
         self._kv_end = g("vm.builtin.kv_state_end_forward")
         S = ffi.Shape
@@ -354,6 +355,16 @@ class TVMModel:
     def remove_sequence(self, seq_id: int) -> None:
         """Frees a sequence's pages."""
         self._kv_remove(self._kv, seq_id)
+
+    def pop_tokens(self, seq_id: int, n: int) -> None:
+        """Drops the last ``n`` tokens of a sequence that was never forked from another.
+
+        This is how a sliding-window model, which cannot fork, reuses a cached
+        prefix: the sequence holding it is cut back to the prefix and extended
+        in place (exact: measured on Gemma 3 270M, logits identical to a fresh
+        sequence's within and past the window).
+        """
+        self._kv_popn(self._kv, seq_id, n)
 
     def fork_sequence(self, parent: int, child: int, length: int, *, total: int | None = None) -> None:
         """Starts ``child`` holding the first ``length`` tokens of ``parent`` (pages shared).

@@ -178,6 +178,55 @@ def test_prefix_cache_extends_forks_and_evicts_least_recently_used() -> None:
     assert not cache.sequences and not kv.live
 
 
+class _PoppingKV(_FakeKV):
+    """A KV cache that cannot fork (sliding windows) but drops a sequence's last tokens."""
+
+    can_fork = False
+    fail_pop = False
+
+    def pop_tokens(self, seq_id: int, n: int) -> None:
+        if self.fail_pop:
+            raise RuntimeError("popn failed")
+        assert 0 < n <= self.live[seq_id]
+        self.live[seq_id] -= n
+        self.ops.append(("pop", str(seq_id), str(n)))
+
+
+def test_a_cache_that_cannot_fork_cuts_a_sequence_back_to_the_shared_prefix() -> None:
+    from agent_sdk.runtime.prefix_cache import PrefixCache
+
+    kv = _PoppingKV()
+    cache = PrefixCache(kv, max_sequences=2, capacity_tokens=100)
+    assert cache.can_pop and not cache.can_fork
+    system = list(range(1, 21))
+    a, _ = cache.acquire([*system, 30, 31])
+    a.tokens, kv.live[a.seq_id] = [*system, 30, 31, 40, 41], 24  # the first request and its answer
+    a.last_logits = (24, np.zeros(3, np.float32))
+    b, reused = cache.acquire([*system, 50, 51, 52])  # the next request after the same system prompt
+    assert b is a and reused == 20 and a.tokens == system and a.last_logits is None
+    assert kv.ops[-1] == ("pop", str(a.seq_id), "4") and kv.live[a.seq_id] == 20
+    # A long conversation is not given up for a short shared start: the new request gets its own sequence.
+    a.tokens, kv.live[a.seq_id] = [*system, *range(100, 130)], 50
+    c, reused = cache.acquire([1, 2, 3, 99])
+    assert c is not a and reused == 0 and a.seq_id in kv.live and kv.live[a.seq_id] == 50
+    # A scratch extension is cut back whatever the block appended (told how many), the sequence kept as it was.
+    c.tokens, kv.live[c.seq_id] = [1, 2, 3, 99], 4
+    with cache.extended(c, tokens=3) as seq_id:
+        assert seq_id == c.seq_id
+        kv.live[seq_id] += 3
+    assert kv.live[c.seq_id] == 4 and c.tokens == [1, 2, 3, 99] and c.seq_id in cache.sequences
+    with pytest.raises(KeyError), cache.extended(c, tokens=3):
+        raise KeyError("the forward failed")  # how much it appended is unknown: the sequence is dropped
+    assert c.seq_id not in cache.sequences and c.seq_id not in kv.live
+    a.tokens, kv.live[a.seq_id] = [*system, 30, 31, 40, 41], 24
+    kv.fail_pop = True
+    with pytest.raises(RuntimeError, match="popn"):
+        cache.acquire([*system, 30, 31, 40, 42, 43])  # what a holds is unknown after a failed cut: dropped
+    assert a.seq_id not in cache.sequences and a.seq_id not in kv.live
+    with pytest.raises(ValueError, match="cannot cut"):
+        cache.cut(cache.acquire([5, 6])[0], 3)
+
+
 def test_forks_that_would_overfill_a_small_page_pool_run_in_more_calls(
     llama_ckpt: Path, compile_bundle: Callable[..., Path]
 ) -> None:
@@ -228,8 +277,8 @@ def test_logits_at_chosen_rows_match_a_full_forward(
         assert reused <= len(prompt) - 1 and seq.tokens == ids
         np.testing.assert_allclose(first, every[len(prompt) - 1], atol=2e-4)
         np.testing.assert_allclose(last, every[-1], atol=2e-4)
-    # Sliding-window models never fork a cached sequence: one holding more than the prompt is not shared.
-    assert reused == (len(prompt) - 1 if eng._cache.can_fork else 0)
+    # Reused either way: forked, or (sliding windows, which cannot fork) cut back to the prompt and extended.
+    assert reused == len(prompt) - 1 and eng._cache.can_pop == (not eng._cache.can_fork)
     # The sequence goes on from there as if it had run token by token.
     np.testing.assert_allclose(eng._forward(seq.seq_id, [5]), eng.logits([*ids, 5])[-1], atol=2e-4)
 

@@ -101,7 +101,8 @@ def test_every_prefill_chunk_up_to_the_window(
 
 def test_prefix_reuse_and_continuations_keep_the_window(gemma3_ckpt: Path, gemma3_engine: Engine) -> None:
     """TVM windows each block of a forked sequence separately (a shared prefix and the fork's own tokens each
-    gave a window of keys: logits off by 1.4-2.1); sliding-window sequences are extended in place, never forked."""
+    gave a window of keys: logits off by 1.4-2.1); sliding-window sequences are extended in place, never forked,
+    after being cut back to the prefix a new prompt shares (a request after the same system prompt)."""
     cfg, weights = load_hf_state(gemma3_ckpt)
 
     def ref(ids: list[int]) -> np.ndarray:
@@ -120,7 +121,18 @@ def test_prefix_reuse_and_continuations_keep_the_window(gemma3_ckpt: Path, gemma
     step_logits, toks = _decode_logits_keep(gemma3_engine, follow_up, 2)
     err = np.abs(step_logits - ref(follow_up + toks[:-1])[len(follow_up) - 1 :]).max()
     assert err <= F32_TOL, f"a follow-up turn extending the cached sequence: logits differ by {err}"
-    last, rows = gemma3_engine.continuation_logits(b, [[5, 6, 7], [9]])
+    gemma3_engine.reset()
+    gemma3_engine.generate(a, SamplingParams(max_tokens=3, stop_token_ids=()))
+    again = gemma3_engine.generate(b, SamplingParams(max_tokens=2, stop_token_ids=()))
+    assert again.stats.cached_tokens == len(a), "the shared prefix (past the window) should be reused, not rerun"
+    added: list[int] = []
+    real_add = gemma3_engine._model.add_sequence
+    gemma3_engine._model.add_sequence = lambda seq_id: (added.append(seq_id), real_add(seq_id))[1]  # type: ignore[method-assign]
+    try:
+        last, rows = gemma3_engine.continuation_logits(b, [[5, 6, 7], [9]])
+    finally:
+        del gemma3_engine._model.add_sequence
+    assert added == [], "continuations past the window should extend the prompt's sequence, not recompute it"
     want = ref(b + [5, 6, 7])
     assert np.abs(last - want[len(b) - 1]).max() <= F32_TOL
     assert np.abs(rows[0] - want[len(b) :]).max() <= F32_TOL
