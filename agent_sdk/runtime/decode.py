@@ -294,7 +294,7 @@ class Decoder:
         seq.tokens = list(ids[:reused])
         try:
             logits = self.forward(seq.seq_id, ids[reused:])
-        except Exception:
+        except BaseException:  # an interrupted forward too: what the cache holds is unknown
             self.cache.drop(seq)
             raise
         seq.tokens = list(ids)
@@ -320,7 +320,7 @@ class Decoder:
             first = held.last_logits[1].copy()
             try:
                 last = self.forward(held.seq_id, list(extra))
-            except Exception:
+            except BaseException:
                 self.cache.drop(held)
                 raise
             held.tokens = list(full)
@@ -330,7 +330,7 @@ class Decoder:
         seq.tokens = list(full[:reused])
         try:
             got = self.forward(seq.seq_id, full[reused:], rows=[len(ids) - 1 - reused, len(full) - 1 - reused])
-        except Exception:
+        except BaseException:  # an interrupted forward too: what the cache holds is unknown
             self.cache.drop(seq)
             raise
         seq.tokens = list(full)
@@ -342,7 +342,12 @@ class Decoder:
         ids = self.fit(prompt, 0)
         seq, reused = self.cache.acquire(ids + [0])  # the dummy token is never run
         if reused < len(ids):
-            self.forward(seq.seq_id, ids[reused:])
+            seq.tokens = list(ids[:reused])
+            try:
+                self.forward(seq.seq_id, ids[reused:])
+            except BaseException:
+                self.cache.drop(seq)
+                raise
             seq.tokens = list(ids)
         return len(ids)
 
@@ -418,6 +423,7 @@ class Decoder:
         stop_ids = self.eos_token_ids | set(params.stop_token_ids)
         merge_forced = not (want_logprobs and forced_logprobs)  # forced tokens after a sampled one: no logits
         seq: CachedSequence | None = None
+        running = False
         logits = np.empty(0, dtype=np.float32)
         pending: list[int] | None = None  # the grammar's forced tokens from here, when already computed
         # A grammar that starts with fixed text (a forced call's '<tool_call>\n{"name": "'): the prompt and that text
@@ -431,6 +437,7 @@ class Decoder:
         if not defer:
             with phase("prefill"):
                 seq, stats.cached_tokens, logits = self.prefill(ids, params.max_tokens)
+            seq.pinned += 1  # another request must not extend, cut or evict it while this one runs
             stats.prefill_s = time.perf_counter() - t0
         out: list[int] = []
         lps: list[float] = []
@@ -514,6 +521,7 @@ class Decoder:
                                 ids if ends else ids + run, 0 if ends else params.max_tokens - len(out)
                             )
                             first = logits
+                    seq.pinned += 1
                     if want_logprobs:  # the first forced token's, from the prompt's logits; none for the rest
                         lps.append(_logprob(first, batch[0]))
                         if not ends:
@@ -547,6 +555,7 @@ class Decoder:
                 if len(seq.tokens) + len(run) > self.context_window:
                     finish = "context"
                     break
+                running = True  # until the forward returns: the KV cache may hold part of ``run``
                 with phase("jump_forward" if len(run) > 1 else "decode"):
                     if want_logprobs and forced_logprobs and len(run) > 1:
                         rows = self.forward(seq.seq_id, run, all_logits=True)  # (len(run), v)
@@ -556,12 +565,16 @@ class Decoder:
                         logits = self.forward(seq.seq_id, run)
                         if want_logprobs and len(run) > 1:  # the output head is not run over a forced run's tokens
                             lps.extend([math.nan] * (len(run) - 1))
+                running = False
                 stats.decode_steps += 1
                 seq.tokens.extend(run)
         finally:
             # The KV cache holds exactly seq.tokens: a token sampled last is never run.
             if seq is not None:
+                seq.pinned -= 1
                 seq.last_used = time.monotonic()
+                if running:  # a forward interrupted (an error, Ctrl-C): what the cache holds is unknown
+                    self.cache.drop(seq)
         if want_logprobs and len(lps) < len(out):  # forced tokens accepted but never run (the loop ended first)
             lps.extend([math.nan] * (len(out) - len(lps)))
         del lps[len(out):]  # a stop id's own (it ends the run and is not returned)

@@ -57,14 +57,18 @@ class CachedSequence:
         tokens: The tokens the cache holds for it, in order.
         last_used: ``time.monotonic()`` when a request last used it.
         last_logits: ``(n, logits)``: the logits after the first ``n`` tokens,
-            when it was prefilled to exactly ``n`` tokens. Tokens only ever
-            grow, so it holds while ``len(tokens) == n``.
+            when it was prefilled to exactly ``n`` tokens. Tokens grow, or are
+            cut back (:meth:`PrefixCache.cut`, which clears this), so it holds
+            while ``len(tokens) == n``.
+        pinned: Generations running on it now: it is not extended in place,
+            cut back or evicted for another request (a fork of it is fine).
     """
 
     seq_id: int
     tokens: list[int]
     last_used: float
     last_logits: tuple[int, np.ndarray] | None = None
+    pinned: int = 0
 
 
 def common_prefix(a: list[int], b: list[int]) -> int:
@@ -125,16 +129,17 @@ class PrefixCache:
             The sequence (its tokens truncated to the reused prefix) and the
             number of prompt tokens already in it.
         """
+        limit = len(prompt) - 1 if max_reuse is None else min(len(prompt) - 1, max_reuse)  # the last token runs
         best, best_len = None, 0
         for s in self.sequences.values():
-            n = common_prefix(s.tokens, prompt)
-            if n > best_len:
+            if s.pinned and not self.can_fork:  # in use, and only usable by extending or cutting it
+                continue
+            n = min(common_prefix(s.tokens, prompt), limit)
+            # the longest shared prefix; at equal length, one held whole (extended as it is, not cut)
+            if n > best_len or (n == best_len and best is not None and n == len(s.tokens) != len(best.tokens)):
                 best, best_len = s, n
-        best_len = min(best_len, len(prompt) - 1)  # the last token must run for its logits
-        if max_reuse is not None:
-            best_len = min(best_len, max_reuse)
         if best is not None and best_len > 0 and (self.can_fork or best_len == len(best.tokens)):
-            if best_len == len(best.tokens):
+            if best_len == len(best.tokens) and not best.pinned:
                 best.last_used = time.monotonic()
                 self.evict(keep=best, need=len(prompt) - best_len + reserve, new_sequences=0)
                 return best, best_len  # extend in place: a follow-up turn
@@ -157,9 +162,15 @@ class PrefixCache:
         return seq, 0
 
     def can_fork_scratch(self, total: int) -> bool:
-        """Whether a scratch fork holding ``total`` tokens is exact (always, but for sliding windows)."""
+        """Whether a scratch fork holding ``total`` tokens is exact (always, but for sliding windows).
+
+        A cache that cannot fork but can pop never forks: TVM splits the parent's
+        pages into blocks at a fork, windows each block on its own, and the split
+        outlives the fork, so the parent would go wrong once it grew past the
+        window. :meth:`extended` serves instead.
+        """
         window = getattr(self._kv, "fork_window", None)
-        return self.can_fork or (isinstance(window, int) and total <= window)
+        return self.can_fork or (not self.can_pop and isinstance(window, int) and total <= window)
 
     @property
     def can_fork(self) -> bool:
@@ -284,7 +295,8 @@ class PrefixCache:
             fits = len(self.sequences) + new_sequences <= self.max_sequences
             if fits and self.used_tokens() + need <= self.capacity_tokens:
                 return
-            victims = sorted((s for s in self.sequences.values() if s is not keep), key=lambda s: s.last_used)
+            victims = sorted((s for s in self.sequences.values() if s is not keep and not s.pinned),
+                             key=lambda s: s.last_used)
             if not victims:
                 return
             self.drop(victims[0])

@@ -225,6 +225,18 @@ def test_a_cache_that_cannot_fork_cuts_a_sequence_back_to_the_shared_prefix() ->
     assert a.seq_id not in cache.sequences and a.seq_id not in kv.live
     with pytest.raises(ValueError, match="cannot cut"):
         cache.cut(cache.acquire([5, 6])[0], 3)
+    # A sequence a generation is running on is neither cut, extended nor evicted for another request.
+    cache.reset()
+    kv.fail_pop = False
+    busy, _ = cache.acquire([*system, 30])
+    busy.tokens, kv.live[busy.seq_id], busy.pinned = [*system, 30, 31], 22, 1
+    other, reused = cache.acquire([*system, 30, 31, 32])
+    assert other is not busy and reused == 0 and kv.live[busy.seq_id] == 22
+    third, _ = cache.acquire([77, 78])  # two kept at most: the unpinned one goes, not the older pinned one
+    assert set(cache.sequences) == {busy.seq_id, third.seq_id}
+    busy.pinned = 0
+    again, reused = cache.acquire([*system, 30, 31, 32])
+    assert again is busy and reused == 22
 
 
 def test_forks_that_would_overfill_a_small_page_pool_run_in_more_calls(
