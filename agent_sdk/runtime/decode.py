@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from agent_sdk.errors import ContextOverflowError, UserError
+from agent_sdk.errors import ContextOverflowError, EngineError, UserError
 from agent_sdk.runtime.phases import phase
 from agent_sdk.runtime.prefix_cache import SCRATCH_SEQUENCES, CachedSequence, PrefixCache
 from agent_sdk.runtime.sampler import Sampler, SamplingParams
@@ -434,19 +434,21 @@ class Decoder:
             with phase("grammar"):
                 pending = constraint.forced_tokens()
         defer = pending is not None and len(pending) > 1
-        if not defer:
-            with phase("prefill"):
-                seq, stats.cached_tokens, logits = self.prefill(ids, params.max_tokens)
-            seq.pinned += 1  # another request must not extend, cut or evict it while this one runs
-            stats.prefill_s = time.perf_counter() - t0
         out: list[int] = []
         lps: list[float] = []
-        decoder = StreamDecoder(self.tokenizer, ids)
         text = ""
         emitted = 0
         finish = "length"
         t_first = 0.0
+        pinned: CachedSequence | None = None  # the sequence this generation holds a pin on, once it has one
         try:
+            if not defer:
+                with phase("prefill"):
+                    seq, stats.cached_tokens, logits = self.prefill(ids, params.max_tokens)
+                pinned = seq  # first: an interrupt between the two lines then leaves no pin behind
+                seq.pinned += 1  # another request must not extend, cut or evict it while this one runs
+                stats.prefill_s = time.perf_counter() - t0
+            decoder = StreamDecoder(self.tokenizer, ids)
             while len(out) < params.max_tokens:
                 if constraint is not None and constraint.is_stopped():
                     finish = "stop"
@@ -521,6 +523,7 @@ class Decoder:
                                 ids if ends else ids + run, 0 if ends else params.max_tokens - len(out)
                             )
                             first = logits
+                    pinned = seq
                     seq.pinned += 1
                     if want_logprobs:  # the first forced token's, from the prompt's logits; none for the rest
                         lps.append(_logprob(first, batch[0]))
@@ -555,6 +558,8 @@ class Decoder:
                 if len(seq.tokens) + len(run) > self.context_window:
                     finish = "context"
                     break
+                if not self.cache.holds(seq):
+                    raise EngineError("the engine's cache was reset while this generation ran; start it again")
                 running = True  # until the forward returns: the KV cache may hold part of ``run``
                 with phase("jump_forward" if len(run) > 1 else "decode"):
                     if want_logprobs and forced_logprobs and len(run) > 1:
@@ -570,8 +575,9 @@ class Decoder:
                 seq.tokens.extend(run)
         finally:
             # The KV cache holds exactly seq.tokens: a token sampled last is never run.
+            if pinned is not None:
+                pinned.pinned = max(pinned.pinned - 1, 0)
             if seq is not None:
-                seq.pinned -= 1
                 seq.last_used = time.monotonic()
                 if running:  # a forward interrupted (an error, Ctrl-C): what the cache holds is unknown
                     self.cache.drop(seq)

@@ -135,8 +135,8 @@ class PrefixCache:
             if s.pinned and not self.can_fork:  # in use, and only usable by extending or cutting it
                 continue
             n = min(common_prefix(s.tokens, prompt), limit)
-            # the longest shared prefix; at equal length, one held whole (extended as it is, not cut)
-            if n > best_len or (n == best_len and best is not None and n == len(s.tokens) != len(best.tokens)):
+            # the longest shared prefix; at equal length, a free one held whole (extended as it is: no fork, no cut)
+            if n > best_len or (n == best_len and best is not None and self._whole(s, n) and not self._whole(best, n)):
                 best, best_len = s, n
         if best is not None and best_len > 0 and (self.can_fork or best_len == len(best.tokens)):
             if best_len == len(best.tokens) and not best.pinned:
@@ -160,6 +160,15 @@ class PrefixCache:
         self._kv.add_sequence(seq.seq_id)
         self.sequences[seq.seq_id] = seq
         return seq, 0
+
+    @staticmethod
+    def _whole(seq: CachedSequence, n: int) -> bool:
+        """Whether a request reusing ``n`` tokens of ``seq`` would extend it in place (all of it, not in use)."""
+        return n == len(seq.tokens) and not seq.pinned
+
+    def holds(self, seq: CachedSequence) -> bool:
+        """Whether ``seq`` is still kept (not dropped by an error, an eviction or :meth:`reset`)."""
+        return self.sequences.get(seq.seq_id) is seq
 
     def can_fork_scratch(self, total: int) -> bool:
         """Whether a scratch fork holding ``total`` tokens is exact (always, but for sliding windows).
@@ -197,10 +206,10 @@ class PrefixCache:
         if length < len(seq.tokens):
             try:
                 self._kv.pop_tokens(seq.seq_id, len(seq.tokens) - length)  # type: ignore[attr-defined]
-            except Exception:
+                seq.tokens = seq.tokens[:length]
+            except BaseException:
                 self.drop(seq)  # its state is unknown now: never reuse it
                 raise
-            seq.tokens = seq.tokens[:length]
             seq.last_logits = None
         seq.last_used = time.monotonic()
 
@@ -221,13 +230,15 @@ class PrefixCache:
             raise
         try:
             self._kv.pop_tokens(seq.seq_id, tokens)  # type: ignore[attr-defined]
-        except Exception:
+        except BaseException:
             self.drop(seq)
             raise
 
     def find_prefilled(self, ids: list[int]) -> CachedSequence | None:
         """A sequence holding exactly ``ids`` whose logits after them are kept, marked used."""
         for held in self.sequences.values():
+            if held.pinned:  # a running generation appends to it
+                continue
             if held.last_logits is not None and held.last_logits[0] == len(ids) == len(held.tokens) and held.tokens == ids:
                 held.last_used = time.monotonic()
                 return held
@@ -302,9 +313,11 @@ class PrefixCache:
             self.drop(victims[0])
 
     def drop(self, seq: CachedSequence) -> None:
-        """Removes a sequence from the KV cache."""
+        """Removes a kept sequence from the KV cache (nothing if it is no longer kept: dropped before)."""
+        if not self.holds(seq):
+            return
+        del self.sequences[seq.seq_id]
         self._kv.remove_sequence(seq.seq_id)
-        self.sequences.pop(seq.seq_id, None)
 
     def reset(self) -> None:
         """Forgets every sequence."""

@@ -319,3 +319,37 @@ def test_logprobs_are_one_per_returned_token_when_a_stop_id_ends_the_run(
         assert gen.token_ids == free.token_ids[:cut] and gen.finish_reason == "stop"
         assert gen.logprobs is not None and len(gen.logprobs) == cut
         np.testing.assert_allclose(gen.logprobs, free.logprobs[:cut], atol=1e-4)
+
+
+@pytest.mark.parametrize("family", ["llama", "gemma3"])
+def test_paused_streams_with_one_prompt_do_not_share_a_sequence(
+    family: str, llama_ckpt: Path, ckpt_dir: Path, compile_bundle: Callable[..., Path]
+) -> None:
+    """Two streams of the same prompt, each paused after its first token while the other runs: both match a
+    fresh run (a review found the second appending to the first's sequence, which held exactly the prompt and its
+    logits). A reset while a stream is paused ends that stream with a clear error, and no sequence stays pinned."""
+    from agent_sdk.errors import EngineError
+    from tests.fixtures.gemma3_checkpoints import write_gemma3_checkpoint
+
+    ckpt = llama_ckpt if family == "llama" else write_gemma3_checkpoint(ckpt_dir / "gemma3-streams")
+    eng = Engine(compile_bundle(ckpt, "f32"), context_window=128, kv_tokens=1024, max_cached_sequences=3)
+    eng.eos_token_ids.clear()
+    rng = np.random.default_rng(5)
+    prompt = [int(t) for t in rng.integers(3, eng.vocab_size, size=30)]
+    params = SamplingParams(max_tokens=5, stop_token_ids=())
+    want = eng.generate(prompt, params).token_ids  # greedy: the same tokens every run
+    eng.warm(prompt)  # a sequence holding exactly the prompt, with its logits kept
+    a, b = iter(eng.stream(prompt, params)), iter(eng.stream(prompt, params))
+    got_a, got_b = [next(a).token_id], [next(b).token_id]
+    got_a += [ev.token_id for ev in a]
+    got_b += [ev.token_id for ev in b]
+    assert got_a == want and got_b == want
+    assert all(s.pinned == 0 for s in eng._cache.sequences.values())
+
+    paused = iter(eng.stream(prompt, params))
+    next(paused)
+    eng.reset()
+    with pytest.raises(EngineError, match="reset while this generation ran"):
+        list(paused)
+    assert eng.generate(prompt, params).token_ids == want  # the engine goes on
+    assert all(s.pinned == 0 for s in eng._cache.sequences.values())
