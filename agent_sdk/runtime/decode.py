@@ -342,7 +342,6 @@ class Decoder:
         ids = self.fit(prompt, 0)
         seq, reused = self.cache.acquire(ids + [0])  # the dummy token is never run
         if reused < len(ids):
-            seq.tokens = list(ids[:reused])
             try:
                 self.forward(seq.seq_id, ids[reused:])
             except BaseException:

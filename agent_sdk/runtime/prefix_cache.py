@@ -138,6 +138,11 @@ class PrefixCache:
             # the longest shared prefix; at equal length, a free one held whole (extended as it is: no fork, no cut)
             if n > best_len or (n == best_len and best is not None and self._whole(s, n) and not self._whole(best, n)):
                 best, best_len = s, n
+        if best is not None and 0 < best_len < len(best.tokens) and self.can_pop and len(best.tokens) - best_len <= best_len:
+            # Cannot fork (sliding windows): cut the sequence back to the shared prefix, then extend it in place below,
+            # when what is dropped is no more than what is reused (a new request after the same system prompt;
+            # not a long conversation given up for a short shared start, which another client may come back to).
+            self.cut(best, best_len)
         if best is not None and best_len > 0 and (self.can_fork or best_len == len(best.tokens)):
             if best_len == len(best.tokens) and not best.pinned:
                 best.last_used = time.monotonic()
@@ -148,13 +153,6 @@ class PrefixCache:
             self._kv.fork_sequence(best.seq_id, child.seq_id, best_len)
             self.sequences[child.seq_id] = child
             return child, best_len
-        if best is not None and best_len > 0 and self.can_pop and len(best.tokens) - best_len <= best_len:
-            # Cannot fork (sliding windows): cut the sequence back to the shared prefix and extend it in place,
-            # when what is dropped is no more than what is reused (a new request after the same system prompt;
-            # not a long conversation given up for a short shared start, which another client may come back to).
-            self.cut(best, best_len)
-            self.evict(keep=best, need=len(prompt) - best_len + reserve, new_sequences=0)
-            return best, best_len
         self.evict(need=len(prompt) + reserve)
         seq = CachedSequence(self.new_id(), [], time.monotonic())
         self._kv.add_sequence(seq.seq_id)
@@ -225,10 +223,6 @@ class PrefixCache:
         self.evict(keep=seq, need=tokens, new_sequences=0)
         try:
             yield seq.seq_id
-        except BaseException:
-            self.drop(seq)
-            raise
-        try:
             self._kv.pop_tokens(seq.seq_id, tokens)  # type: ignore[attr-defined]
         except BaseException:
             self.drop(seq)
