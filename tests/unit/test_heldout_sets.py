@@ -28,6 +28,7 @@ HOME_TOOLS = ROOT / "examples" / "voice_assistant" / "home_tools.py"
 CABIN_TOOLS = ROOT / "examples" / "car_cabin" / "cabin_tools.py"
 OLD_HOME_SET = ROOT / "examples" / "voice_assistant" / "data" / "home_commands.jsonl"
 DEV_HOME_SET = ROOT / "examples" / "voice_assistant" / "data" / "home_dev.jsonl"
+DEV_CABIN_SET = ROOT / "examples" / "car_cabin" / "data" / "cabin_dev.jsonl"
 HOME_EXAMPLES = ROOT / "examples" / "voice_assistant" / "data" / "home_examples.jsonl"
 
 CLOCK_FORM = re.compile(r"^(1[0-2]|[1-9])(:[0-5]\d)? (am|pm)$")
@@ -38,6 +39,7 @@ SETS = {
     "cabin": ("cabin_heldout.jsonl", CABIN_TOOLS, "c", 100, 20, 4),
     # Not held out: the hand-written requests tuning-data changes are judged on (an absolute path).
     "home-dev": (DEV_HOME_SET, HOME_TOOLS, "d", 80, 25, 3),
+    "cabin-dev": (DEV_CABIN_SET, CABIN_TOOLS, "e", 80, 20, 2),
 }
 HELD_OUT = ("home", "cabin")
 
@@ -147,10 +149,11 @@ def test_home_lines_run_on_a_real_home(name: str, tmp_path: Path) -> None:
     assert failures == []
 
 
-def test_cabin_lines_run_on_the_cabin_tools() -> None:
-    tools = _tools("cabin")  # a fresh import: its own simulated car
+@pytest.mark.parametrize("name", ["cabin", "cabin-dev"])
+def test_cabin_lines_run_on_the_cabin_tools(name: str) -> None:
+    tools = _tools(name)  # a fresh import: its own simulated car
     failures = []
-    for row in _rows("cabin"):
+    for row in _rows(name):
         for call in row["calls"]:
             try:
                 tools[call["name"]].run(call["arguments"])
@@ -198,6 +201,8 @@ def test_home_set_shares_no_sentence_with_the_older_threshold_set() -> None:
 def test_the_development_set_shares_no_sentence_with_the_held_out_sets() -> None:
     seen = {_words(r["q"]) for r in _rows("home")} | _old_set_words()
     assert [r["id"] for r in _rows("home-dev") if _words(r["q"]) in seen] == []
+    seen = {_words(r["q"]) for r in _rows("cabin")}
+    assert [r["id"] for r in _rows("cabin-dev") if _words(r["q"]) in seen] == []
 
 
 @pytest.mark.parametrize("name", HELD_OUT)
