@@ -57,6 +57,12 @@ _CLOCK_WORDS_RATE = 0.35
 """How often a time of day is spoken in words ("quarter to seven am", "half past eight tonight"), as speech-to-text
 writes it; the target keeps the digits the tool documents."""
 
+_MARK_RATE = 0.25
+"""How often a number with named values in its description ("0 (closed)", "like 50 for halfway") takes one of them."""
+
+_MARK_WORDS_RATE = 0.5
+"""How often such a value is said by its name ("close the window", "fan to the strongest") rather than as a number."""
+
 _SPOKEN_APART = "@words"
 """Suffix of a marked value's key whose target is not its text (a time said in words), so the target is kept."""
 
@@ -117,6 +123,10 @@ class _Param:
     hi: float = 0
     values: list[Any] = field(default_factory=list)  # enum values or a bank of strings
     bank: str = ""
+    clauses: dict[bool, str] = field(default_factory=dict)  # a flag's "True to X, False to Y" from its description
+    marks: dict[float, str] = field(default_factory=dict)  # a number's named values: "0 (closed)", "like 50 for halfway"
+    step: float = 0.0  # a number's finest documented step ("like 101.1": 0.1), 0 when none is documented
+    which: bool = False  # an enum that picks which of the tool's objects ("window": "driver"): said before the object
 
 
 @dataclass
@@ -132,6 +142,8 @@ class _Tool:
     det: str
     words: set[str]
     validator: Draft202012Validator
+    # A verb that names one value of a number ("close" → the window's 0 (closed)): (parameter, value).
+    verb_marks: dict[str, tuple[str, float]] = field(default_factory=dict)
 
     def param(self, role: str) -> _Param | None:
         return next((p for p in self.params if p.role == role), None)
@@ -205,6 +217,7 @@ def _parse_description(desc: str) -> tuple[list[str], str, list[str], str]:
 def _range(p_schema: Mapping[str, Any], text: str, name_words: Sequence[str], unit: str) -> tuple[float, float]:
     lo: float | None = None
     hi: float | None = None
+    text = re.sub(r"\s*\([^)]*\)", "", text)  # "from 0 (off) to 3 (hottest)" is a range from 0 to 3
     for pattern in (r"from (-?\d+(?:\.\d+)?) to (-?\d+(?:\.\d+)?)", r"between (-?\d+(?:\.\d+)?) and (-?\d+(?:\.\d+)?)",
                     r"(-?\d+(?:\.\d+)?)\s*(?:-|–|to|\.\.)\s*(-?\d+(?:\.\d+)?)"):
         m = re.search(pattern, text)
@@ -243,6 +256,40 @@ def _range(p_schema: Mapping[str, Any], text: str, name_words: Sequence[str], un
     if hi is None:
         hi = max(lo + (default[1] - default[0]), lo)
     return lo, hi
+
+
+_NUMBER = r"-?\d+(?:\.\d+)?"
+_FLAG_CLAUSE = re.compile(r"\b(true|false)\b(?:\s*\([^)]*\))?\s+to\s+([a-z][a-z' ]*[a-z])")
+# Parameter names that say what kind of value a choice is, not which of the tool's things it picks.
+_ATTRIBUTE_NAMES = {"mode", "source", "type", "kind", "level", "style", "format", "setting", "option", "state",
+                    "status", "speed", "unit", "units", "language", "color", "colour", "genre", "sort", "order"}
+
+
+def _flag_clauses(desc: str) -> dict[bool, str]:
+    """What a flag's values do, from "True to lock the doors, False to unlock them" (lowercase description)."""
+    return {m.group(1) == "true": m.group(2).strip() for m in _FLAG_CLAUSE.finditer(desc)}
+
+
+def _number_marks(desc: str, lo: float, hi: float) -> dict[float, str]:
+    """A number's named values: "from 0 (closed) to 100 (fully open)", "like 50 for halfway" (lowercase)."""
+    found = {float(n): w.strip() for n, w in re.findall(rf"({_NUMBER})\s*\(([a-z][a-z ]{{0,24}}[a-z])\)", desc)}
+    found.update({float(n): w for n, w in re.findall(rf"\blike ({_NUMBER}) for ([a-z]+)\b", desc)})
+    return {v: w for v, w in found.items() if lo <= v <= hi and "default" not in w and len(w.split()) <= 3}
+
+
+def _number_step(desc: str) -> float:
+    """The finest step the description's decimals show ("like 101.1": 0.1; "22.5": 0.5), 0 when none."""
+    steps = []
+    for frac in re.findall(r"\b\d+\.(\d+)\b", desc):
+        unit = 10.0 ** -len(frac)
+        steps.append(unit * 5 if frac.endswith("5") else unit)
+    return min(steps, default=0.0)
+
+
+def _stem_match(a: str, b: str) -> bool:
+    """Two words of one stem ("close" / "closed", "open" / "opened"), by their first five letters (four if shorter)."""
+    k = min(5, len(a), len(b))
+    return k >= 4 and a[:k] == b[:k]
 
 
 def _bank_for(name_words: Sequence[str], desc_words: Sequence[str], tool_words: Sequence[str]) -> str:
@@ -291,10 +338,12 @@ def _make_param(name: str, schema: Mapping[str, Any], required: bool, tool_words
         if not unit and set(name_words) & {"volume", "brightness"} and hi == 100:
             unit = "percent"  # a volume from 0 to 100 is said in percent; one from 0 to 10 is not
         role = "duration" if unit in ("minute", "second", "hour", "day") else "quantity"
-        return _Param(name, schema, required, typ, role, label, unit=unit, lo=lo, hi=hi)
+        marks = _number_marks(desc, lo, hi) if role == "quantity" else {}
+        step = _number_step(desc) if typ == "number" else 0.0
+        return _Param(name, schema, required, typ, role, label, unit=unit, lo=lo, hi=hi, marks=marks, step=step)
     if typ == "boolean":
         flag = [w for w in name_words if w not in ("is", "enable", "enabled", "use", "with", "should", "do")]
-        return _Param(name, schema, required, "boolean", "flag", " ".join(flag) or label)
+        return _Param(name, schema, required, "boolean", "flag", " ".join(flag) or label, clauses=_flag_clauses(desc))
     if typ == "string" or (typ is None and "enum" not in schema):
         bank = _bank_for(name_words, desc_words, tool_words)
         examples = re.findall(r"(?:like|e\.g\.|such as|for example|example:?)\s*[\"'“]([^\"'”]+)[\"'”]",
@@ -361,8 +410,18 @@ def _build_tool(raw: Mapping[str, Any]) -> _Tool:
         words |= set(_split_name(p.name)) | set(_words(str(p.schema.get("description") or "")))
         for v in p.values if p.kind == "enum" else []:
             words |= set(_words(v))
+    for p in params:
+        # "set_window(window=...)": the enum picks which window; said before the object ("the driver window").
+        p.which = (p.kind == "enum" and p.name in tokens and p.name not in _ATTRIBUTE_NAMES
+                   and p.name not in _LOCATION_NAMES)
+    verb_marks: dict[str, tuple[str, float]] = {}
+    for p in params:
+        for value, mark in p.marks.items():
+            for verb in verbs:
+                if len(verb.split()) == 1 and any(_stem_match(verb, w) for w in mark.split()):
+                    verb_marks.setdefault(verb, (p.name, value))
     return _Tool(name, desc, schema, params, family, verbs, objects, d_objects if family == "read" else [],
-                 d_det or "the", words, Draft202012Validator(schema))
+                 d_det or "the", words, Draft202012Validator(schema), verb_marks)
 
 
 # ---------------------------------------------------------------- values
@@ -394,14 +453,21 @@ class _Bag:
         return bag.pop()
 
 
-def _say_number(n: float, rng: random.Random) -> str:
+def _say_number(n: float, rng: random.Random, *, decimals: bool = False) -> str:
     if float(n).is_integer() and 0 <= n < 10000 and rng.random() < _WORDS_RATE:
         return ph.number_words(int(n), hyphen=rng.random() < 0.2)
+    if decimals and not float(n).is_integer() and 0 <= n < 10000 and rng.random() < _WORDS_RATE:
+        whole, frac = f"{n:.6f}".rstrip("0").split(".")  # "ninety four point five"
+        return f"{ph.number_words(int(whole))} point {' '.join(ph.number_words(int(d)) for d in frac)}"
     return str(int(n)) if float(n).is_integer() else str(n)
 
 
 def _pick_number(p: _Param, rng: random.Random) -> float:
     lo, hi = p.lo, p.hi
+    if p.marks and rng.random() < _MARK_RATE:
+        return rng.choice(sorted(p.marks))
+    if p.step and hi > lo and rng.random() < 0.5:  # a documented decimal: "101.1", "22.5"
+        return round(min(max(round(rng.uniform(lo, hi) / p.step) * p.step, lo), hi), 6)
     if p.unit == "minute" and lo <= 1 and hi >= 60 and rng.random() < 0.5:
         picks = [1, 2, 3, 5, 5, 10, 10, 15, 20, 25, 30, 45, 60, 90 if hi >= 90 else 40]
         return float(rng.choice(picks + [m for m in (120, 180) if m <= hi]))
@@ -484,7 +550,10 @@ _PERCENT_WORDS_RATE = 0.5
 
 
 def _spoken_quantity(p: _Param, n: float, rng: random.Random) -> str:
-    said = _say_number(n, rng)
+    mark = p.marks.get(float(n), "")
+    if mark.endswith("est") and " " not in mark and rng.random() < _MARK_WORDS_RATE:
+        return f"the {mark}"  # "1 (gentlest) to 7 (strongest)": "fan to the strongest"
+    said = _say_number(n, rng, decimals=bool(p.step))
     if (p.unit == "percent" and p.lo == 0 and p.hi == 100 and float(n).is_integer() and int(n) in _PERCENT_WORDS
             and rng.random() < _PERCENT_WORDS_RATE):
         return rng.choice(_PERCENT_WORDS[int(n)])
@@ -542,14 +611,26 @@ def _draw_arguments(tool: _Tool, bag: _Bag, rng: random.Random, *, all_required_
             args[key] = _number_value(p, n)
             if p.role == "duration":
                 durations.append((p, int(n)))
-            else:
-                spoken[key] = _mark(key, _spoken_quantity(p, n, rng))
+                continue
+            verb = _mark_verb(tool, p, n, rng) if p.marks else None
+            if verb is not None:  # "close the window": the verb says the value
+                spoken[key], spoken["__verb"] = "", verb
+                continue
+            spoken[key] = _mark(key, _spoken_quantity(p, n, rng))
+            barred = _barred_verbs(tool, p, n)
+            if barred:
+                spoken["__barred"] = "|".join(barred)
         elif p.kind == "string":
             v = bag.draw(f"{tool.name}.{p.name}", p.values)
             args[key], spoken[key] = v, _mark(key, v)
             said = _clock_words(v, rng) if p.role == "time" and rng.random() < _CLOCK_WORDS_RATE else None
             if said is not None:  # "half past seven in the morning" -> "7:30 am"; marked apart so the target stays
                 args[key], spoken[key] = said[1], _mark(key + _SPOKEN_APART, said[0])
+        elif p.kind == "boolean" and p.clauses:
+            b = rng.choice(sorted(p.clauses))
+            args[key] = b
+            clause = _mark(key + _SPOKEN_APART, _flag_clause(tool, p, b, rng))  # no typo turns "unlock" into "lock"
+            spoken[key] = clause if p.required else rng.choice([f"and {clause}", f"and {clause}", f"but {clause}"])
         elif p.kind == "boolean":
             b = rng.random() < 0.5
             args[key] = b
@@ -572,6 +653,66 @@ def _draw_arguments(tool: _Tool, bag: _Bag, rng: random.Random, *, all_required_
         for p, _ in durations:  # the target numbers are fixed above; the text speaks them together
             spoken[p.name] = ""
     return args, spoken
+
+
+def _mark_verb(tool: _Tool, p: _Param, n: float, rng: random.Random) -> str | None:
+    """A verb phrase that says ``n`` by its name ("close" for a window's "0 (closed)"; "turn * off"), or None.
+
+    ``*`` stands for the object; None when ``n`` has no such verb or the number is to be said.
+    """
+    mark = p.marks.get(float(n))
+    if mark is None or rng.random() >= _MARK_WORDS_RATE:
+        return None
+    if mark in ("off", "on"):
+        return rng.choice([f"turn {mark} *", f"turn * {mark}", f"switch {mark} *", f"switch * {mark}"])
+    own = sorted(v for v, (name, value) in tool.verb_marks.items() if name == p.name and value == n)
+    if not own:
+        return None
+    verb = rng.choice(own)
+    rest = " ".join(w for w in mark.split() if not _stem_match(verb, w))
+    return f"{verb} * {rest}".strip() if rest else verb
+
+
+def _barred_verbs(tool: _Tool, p: _Param, n: float) -> list[str]:
+    """Verbs that would contradict ``n``: "close" (0, the bottom of the range) for any other value, and any verb
+    naming another value for the bottom itself ("open the window to 0 percent")."""
+    out = []
+    for verb, (name, value) in tool.verb_marks.items():
+        if name == p.name and value != n and (value == p.lo or n == p.lo):
+            out.append(verb)
+    return out
+
+
+def _flag_clause(tool: _Tool, p: _Param, value: bool, rng: random.Random) -> str:
+    """What setting a flag to ``value`` does, in its description's words with the pronoun resolved.
+
+    "True to lock the doors, False to unlock them": False is "unlock the doors"; "turn it on" is "turn the air
+    conditioning on" or "switch on the air conditioning".
+    """
+    clause = p.clauses[value]
+    words = clause.split()
+    if not {"it", "them"} & set(words):
+        return clause
+    other = p.clauses.get(not value, "").split()
+    k = next((i for i, w in enumerate(other) if w in _DETERMINERS), None)
+    if k is not None and not {"it", "them"} & set(other):
+        np = " ".join(other[k:])
+    else:
+        np = _det_np(tool, rng, rng.choice(tool.objects))
+    m = re.fullmatch(r"(turn|switch|put) (?:it|them) (on|off|up|down)", clause)
+    if m:
+        verb = rng.choice(["turn", "switch", m.group(1)])
+        return rng.choice([f"{verb} {np} {m.group(2)}", f"{verb} {m.group(2)} {np}"])
+    return " ".join(np if w in ("it", "them") else w for w in words)
+
+
+def _which_np(p: _Param, said: str, obj: str, rng: random.Random) -> str:
+    """The object named with the enum that picks it: "the driver window", "all the windows"."""
+    head = obj if p.name in obj.split() else p.label
+    if re.sub(f"{_OPEN}[^{_MID}]*{_MID}", "", said).replace(_CLOSE, "") == "all":
+        plural = head if head.endswith("s") else head + "s"
+        return rng.choice([f"{said} the {plural}", f"{said} {plural}", f"{said} the {plural}"])
+    return rng.choice([f"the {said} {head}", f"the {said} {head}", f"my {said} {head}", f"{said} {head}"])
 
 
 # ---------------------------------------------------------------- sentences
@@ -621,7 +762,7 @@ def _command(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tupl
     """One request for ``tool`` saying every argument, and True if it reads as an imperative; None if a frame lost one."""
     text, imperative = _frame(tool, spoken, rng)
     for key, said in spoken.items():
-        if said and key != "__duration" and said not in text:
+        if said and not key.startswith("__") and said not in text:
             return None
     return text, imperative
 
@@ -633,24 +774,42 @@ def _frame(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tuple[
     obj_p = tool.param("object")
     obj_v = spoken.get(obj_p.name, "") if obj_p else ""
     dur = spoken.get("__duration", "")
+    # A flag the tool exists to set, said as what it does ("unlock the doors"); an enum naming which object.
+    main = next((p for p in tool.params if p.clauses and p.required and spoken.get(p.name)), None)
+    which = next((p for p in tool.params if p.which and spoken.get(p.name)), None)
     rest = [(p, spoken[p.name]) for p in tool.params
-            if p.name in spoken and spoken[p.name] and p not in (loc_p, obj_p)]
+            if p.name in spoken and spoken[p.name] and p not in (loc_p, obj_p, main, which)]
     qty = next((t for p, t in rest if p.role == "quantity"), "")
     time = next((t for p, t in rest if p.role == "time"), "")
     tail_parts = [_slot_phrase(p, t, tool, rng) for p, t in rest]
     if dur:
         tail_parts.append(rng.choice([f"for {dur}", f"for {dur}", dur]) if tool.family != "set" else f"to {dur}")
-    loc_pre = loc if loc and rng.random() < 0.55 else ""
+    loc_pre = loc if loc and rng.random() < 0.55 and which is None else ""
     if loc and not loc_pre:
         tail_parts.append(_slot_phrase(loc_p, loc, tool, rng) if loc_p else loc)  # type: ignore[arg-type]
     rng.shuffle(tail_parts)
+    clauses = [spoken[p.name] for p in tool.params if p.clauses and not p.required and spoken.get(p.name)]
+    if clauses:  # "... and stay off toll roads" closes the request
+        tail_parts = [t for t in tail_parts if t not in clauses] + clauses
     tail = " ".join(tail_parts)
     fam = tool.family
+    forced = spoken.get("__verb", "")
+    barred = set(spoken.get("__barred", "").split("|")) - {""}
+    if main is not None:
+        return _clean(f"{spoken[main.name]} {tail}"), True
+    if which is not None or forced:
+        np = _which_np(which, spoken[which.name], obj, rng) if which else _det_np(tool, rng, obj, loc_pre)
+        if not forced and tail and rng.random() < 0.25:
+            return _clean(f"{np} {tail}"), False
+        verb = forced or rng.choice([v for v in tool.verbs if v not in barred] or tool.verbs)
+        core = verb.replace("*", np) if "*" in verb else f"{verb} {np}"
+        return _clean(f"{core} {tail}"), True
     specials = _special_frames(tool, obj, loc, obj_v, qty, time, dur, spoken, rng)
     if specials and rng.random() < 0.45:
         text, imperative = rng.choice(specials)
         return _clean(text), imperative
-    verb = rng.choice([v for v in tool.verbs if not set(v.split()) & set(obj.split())] or tool.verbs)
+    verbs = [v for v in tool.verbs if v not in barred] or tool.verbs
+    verb = rng.choice([v for v in verbs if not set(v.split()) & set(obj.split())] or verbs)
     if fam in ("add", "remove") and obj_v:
         container = _det_np(tool, rng, obj)
         prep_in, prep_out = rng.choice([("to", "from"), ("on", "off"), ("onto", "off of")])

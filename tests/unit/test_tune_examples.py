@@ -367,3 +367,90 @@ def test_a_documented_minute_range_above_ninety_is_drawn_across_the_range() -> N
                  {"minutes": {"type": "integer", "description": "Minutes to roast, from 100 to 500."}}, ["minutes"])]
     minutes = {c["arguments"]["minutes"] for e in generate_examples(roast, count=200, seed=0) for c in e.calls}
     assert minutes and all(100 <= m <= 500 for m in minutes) and max(minutes) > 200
+
+
+# Tools whose descriptions say what their values mean (the car cabin example's conventions).
+CAR = [
+    _fn("set_door_locks", "Lock or unlock all the doors.",
+        {"locked": {"type": "boolean", "description": "True to lock the doors, False to unlock them."}}, ["locked"]),
+    _fn("set_air_conditioning", "Turn the air conditioning on or off.",
+        {"on": {"type": "boolean", "description": "True to turn it on, False to turn it off."}}, ["on"]),
+    _fn("set_window", "Open or close a window.",
+        {"window": {"type": "string", "enum": ["driver", "passenger", "all"], "description": "Which window."},
+         "open_percent": {"type": "integer", "description":
+                          "How far open, from 0 (closed) to 100 (fully open), like 50 for halfway."}},
+        ["window", "open_percent"]),
+    _fn("set_fan_speed", "Set how hard the climate fan blows.",
+        {"speed": {"type": "integer", "description": "Fan speed from 1 (gentlest) to 7 (strongest)."}}, ["speed"]),
+    _fn("tune_radio", "Tune the FM radio to a station.",
+        {"frequency": {"type": "number", "description": "The station's frequency in MHz, from 87.5 to 108, like 101.1."}},
+        ["frequency"]),
+    _fn("navigate_to", "Start route guidance to a place.",
+        {"destination": {"type": "string", "description": 'A place, like "the airport".'},
+         "avoid_tolls": {"type": "boolean", "description":
+                         "True to stay off toll roads; False (the default) to take the fastest route."}},
+        ["destination"]),
+]
+
+
+@pytest.fixture(scope="module")
+def car_examples() -> list[Example]:
+    return generate_examples(CAR, count=1500, seed=0)
+
+
+def _calls_of(examples: list[Example], name: str) -> list[tuple[str, dict[str, Any]]]:
+    return [(e.query.lower(), c["arguments"]) for e in examples if len(e.calls) == 1
+            for c in e.calls if c["name"] == name]
+
+
+def test_a_flag_is_said_as_what_its_description_says_each_value_does(car_examples: list[Example]) -> None:
+    """"True to lock the doors, False to unlock them": a request never says "lock" for False or "unlock" for True."""
+    locks = _calls_of(car_examples, "set_door_locks")
+    assert len(locks) >= 20
+    for query, args in locks:
+        assert ("unlock" in query) == (args["locked"] is False), query
+        assert "with locked" not in query and "locked on" not in query, query
+    ac = _calls_of(car_examples, "set_air_conditioning")
+    assert len(ac) >= 20
+    for query, args in ac:
+        words = re.findall(r"[a-z]+", query)
+        assert ("on" in words) == args["on"] and ("off" in words) != args["on"], query
+        assert "air conditioning" in query, query  # "turn it on": the pronoun is the tool's object
+    # An optional flag closes the request with its clause.
+    routes = [(q, a) for q, a in _calls_of(car_examples, "navigate_to") if "avoid_tolls" in a]
+    assert routes
+    for query, args in routes:
+        said = "stay off toll roads" if args["avoid_tolls"] else "take the fastest route"
+        assert said in query, query
+
+
+def test_a_range_with_named_ends_is_the_documented_range(car_examples: list[Example]) -> None:
+    """"from 1 (gentlest) to 7 (strongest)" is 1 to 7 (its parentheses once hid the range: speeds up to 20)."""
+    speeds = [a["speed"] for _, a in _calls_of(car_examples, "set_fan_speed")]
+    assert speeds and min(speeds) >= 1 and max(speeds) <= 7 and len(set(speeds)) == 7
+    named = [q for q, a in _calls_of(car_examples, "set_fan_speed") if "strongest" in q or "gentlest" in q]
+    assert named and all(("strongest" in q) == (a["speed"] == 7)
+                         for q, a in _calls_of(car_examples, "set_fan_speed") if q in named)
+
+
+def test_a_verb_naming_one_value_is_used_for_that_value_only(car_examples: list[Example]) -> None:
+    """"Open or close a window" with "0 (closed)": "close" means 0, and says it without a number."""
+    windows = _calls_of(car_examples, "set_window")
+    closes = [(q, a) for q, a in windows if re.search(r"\bclose\b", q)]
+    assert closes and all(a["open_percent"] == 0 for _, a in closes)
+    assert any(not re.search(r"\d|zero|percent", q) for q, _ in closes)  # "close the driver window"
+    opens = [(q, a) for q, a in windows if re.search(r"\bopen\b", q)]
+    assert opens and all(a["open_percent"] > 0 for _, a in opens)
+    # The enum that picks the window is said before it: "the driver window", "all the windows".
+    assert sum(bool(re.search(r"\b(driver|passenger) window\b|\ball (the )?windows\b", q)) for q, _ in windows) \
+        >= len(windows) * 0.6
+    assert not any("with window" in q or "window: " in q for q, _ in windows)
+
+
+def test_a_documented_decimal_is_drawn_and_said(car_examples: list[Example]) -> None:
+    """"like 101.1": frequencies with one decimal, some said in words ("ninety four point five")."""
+    stations = _calls_of(car_examples, "tune_radio")
+    decimals = [(q, a["frequency"]) for q, a in stations if not float(a["frequency"]).is_integer()]
+    assert len(decimals) >= len(stations) // 4
+    assert all(87.5 <= f <= 108 and round(f, 1) == f for _, f in decimals)
+    assert any(" point " in q for q, _ in decimals)
