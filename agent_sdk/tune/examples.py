@@ -25,6 +25,7 @@ Example::
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 from collections import Counter
@@ -217,7 +218,7 @@ def _parse_description(desc: str) -> tuple[list[str], str, list[str], str]:
 def _range(p_schema: Mapping[str, Any], text: str, name_words: Sequence[str], unit: str) -> tuple[float, float]:
     lo: float | None = None
     hi: float | None = None
-    text = re.sub(r"\s*\([^)]*\)", "", text)  # "from 0 (off) to 3 (hottest)" is a range from 0 to 3
+    text = re.sub(r"\s*\((?![^)]*\d)[^)]*\)", "", text)  # "from 0 (off) to 3 (hottest)" is 0 to 3; "(0-10)" stays
     for pattern in (r"from (-?\d+(?:\.\d+)?) to (-?\d+(?:\.\d+)?)", r"between (-?\d+(?:\.\d+)?) and (-?\d+(?:\.\d+)?)",
                     r"(-?\d+(?:\.\d+)?)\s*(?:-|–|to|\.\.)\s*(-?\d+(?:\.\d+)?)"):
         m = re.search(pattern, text)
@@ -259,22 +260,31 @@ def _range(p_schema: Mapping[str, Any], text: str, name_words: Sequence[str], un
 
 
 _NUMBER = r"-?\d+(?:\.\d+)?"
-_FLAG_CLAUSE = re.compile(r"\b(true|false)\b(?:\s*\([^)]*\))?\s+to\s+([a-z][a-z' ]*[a-z])")
+_FLAG_CLAUSE = re.compile(r"\b(true|false)\b(?:\s*\([^)]*\))?\s+to\s+([a-z][^,;.()]*?)"
+                          r"(?=\s*(?:[,;.(]|$|\b(?:and|or|but)\s+(?:true|false)\b))")
 # Parameter names that say what kind of value a choice is, not which of the tool's things it picks.
 _ATTRIBUTE_NAMES = {"mode", "source", "type", "kind", "level", "style", "format", "setting", "option", "state",
                     "status", "speed", "unit", "units", "language", "color", "colour", "genre", "sort", "order"}
 
 
 def _flag_clauses(desc: str) -> dict[bool, str]:
-    """What a flag's values do, from "True to lock the doors, False to unlock them" (lowercase description)."""
-    return {m.group(1) == "true": m.group(2).strip() for m in _FLAG_CLAUSE.finditer(desc)}
+    """What a flag's values do, from "True to lock the doors, False to unlock them" (lowercase description).
+
+    Both values must be told, differently, each in at least two words ("True to enable" names no object, and a
+    flag told on one side would never be trained on the other): otherwise none, and the flag is said by its name.
+    """
+    found = {m.group(1) == "true": " ".join(m.group(2).split()) for m in _FLAG_CLAUSE.finditer(desc)}
+    if set(found) != {True, False} or found[True] == found[False] or min(len(c.split()) for c in found.values()) < 2:
+        return {}
+    return found
 
 
-def _number_marks(desc: str, lo: float, hi: float) -> dict[float, str]:
+def _number_marks(desc: str, lo: float, hi: float, *, integer: bool) -> dict[float, str]:
     """A number's named values: "from 0 (closed) to 100 (fully open)", "like 50 for halfway" (lowercase)."""
     found = {float(n): w.strip() for n, w in re.findall(rf"({_NUMBER})\s*\(([a-z][a-z ]{{0,24}}[a-z])\)", desc)}
     found.update({float(n): w for n, w in re.findall(rf"\blike ({_NUMBER}) for ([a-z]+)\b", desc)})
-    return {v: w for v, w in found.items() if lo <= v <= hi and "default" not in w and len(w.split()) <= 3}
+    return {v: w for v, w in found.items() if lo <= v <= hi and "default" not in w and len(w.split()) <= 3
+            and (v.is_integer() or not integer)}
 
 
 def _number_step(desc: str) -> float:
@@ -282,7 +292,7 @@ def _number_step(desc: str) -> float:
     steps = []
     for frac in re.findall(r"\b\d+\.(\d+)\b", desc):
         unit = 10.0 ** -len(frac)
-        steps.append(unit * 5 if frac.endswith("5") else unit)
+        steps.append(0.5 if frac == "5" else unit)
     return min(steps, default=0.0)
 
 
@@ -338,7 +348,7 @@ def _make_param(name: str, schema: Mapping[str, Any], required: bool, tool_words
         if not unit and set(name_words) & {"volume", "brightness"} and hi == 100:
             unit = "percent"  # a volume from 0 to 100 is said in percent; one from 0 to 10 is not
         role = "duration" if unit in ("minute", "second", "hour", "day") else "quantity"
-        marks = _number_marks(desc, lo, hi) if role == "quantity" else {}
+        marks = _number_marks(desc, lo, hi, integer=typ == "integer") if role == "quantity" else {}
         step = _number_step(desc) if typ == "number" else 0.0
         return _Param(name, schema, required, typ, role, label, unit=unit, lo=lo, hi=hi, marks=marks, step=step)
     if typ == "boolean":
@@ -411,6 +421,11 @@ def _build_tool(raw: Mapping[str, Any]) -> _Tool:
         for v in p.values if p.kind == "enum" else []:
             words |= set(_words(v))
     for p in params:
+        if p.clauses and any(_PRONOUNS & set(c.split()) and not _PARTICLE_CLAUSE.fullmatch(c)
+                             and not _PRONOUNS & set(p.clauses[not v].split())
+                             and _flag_np(c, p.clauses[not v]) is None for v, c in p.clauses.items()):
+            p.clauses = {}  # a pronoun with nothing to stand for: said by the flag's name
+    for p in params:
         # "set_window(window=...)": the enum picks which window; said before the object ("the driver window").
         p.which = (p.kind == "enum" and p.name in tokens and p.name not in _ATTRIBUTE_NAMES
                    and p.name not in _LOCATION_NAMES)
@@ -418,7 +433,7 @@ def _build_tool(raw: Mapping[str, Any]) -> _Tool:
     for p in params:
         for value, mark in p.marks.items():
             for verb in verbs:
-                if len(verb.split()) == 1 and any(_stem_match(verb, w) for w in mark.split()):
+                if len(verb.split()) == 1 and any(_stem_match(verb, w) and not w.endswith("est") for w in mark.split()):
                     verb_marks.setdefault(verb, (p.name, value))
     return _Tool(name, desc, schema, params, family, verbs, objects, d_objects if family == "read" else [],
                  d_det or "the", words, Draft202012Validator(schema), verb_marks)
@@ -475,7 +490,7 @@ def _pick_number(p: _Param, rng: random.Random) -> float:
         hi = min(hi, 90)  # beyond an hour and a half people say whole hours (the picks above), not "148 minutes"
     if p.kind == "number" and rng.random() < 0.2 and hi - lo >= 1:
         return round(rng.uniform(lo, hi) * 2) / 2
-    ilo, ihi = int(lo), int(hi)
+    ilo, ihi = math.ceil(lo), int(hi)
     if ihi - ilo >= 20:
         r = rng.random()
         step = 10 if r < 0.35 else 5 if r < 0.6 else 1
@@ -612,14 +627,14 @@ def _draw_arguments(tool: _Tool, bag: _Bag, rng: random.Random, *, all_required_
             if p.role == "duration":
                 durations.append((p, int(n)))
                 continue
-            verb = _mark_verb(tool, p, n, rng) if p.marks else None
+            verb = _mark_verb(tool, p, n, rng) if p.marks and "__verb" not in spoken else None
             if verb is not None:  # "close the window": the verb says the value
                 spoken[key], spoken["__verb"] = "", verb
                 continue
             spoken[key] = _mark(key, _spoken_quantity(p, n, rng))
             barred = _barred_verbs(tool, p, n)
             if barred:
-                spoken["__barred"] = "|".join(barred)
+                spoken["__barred"] = "|".join(filter(None, [spoken.get("__barred", ""), *barred]))
         elif p.kind == "string":
             v = bag.draw(f"{tool.name}.{p.name}", p.values)
             args[key], spoken[key] = v, _mark(key, v)
@@ -630,11 +645,16 @@ def _draw_arguments(tool: _Tool, bag: _Bag, rng: random.Random, *, all_required_
             b = rng.choice(sorted(p.clauses))
             args[key] = b
             clause = _mark(key + _SPOKEN_APART, _flag_clause(tool, p, b, rng))  # no typo turns "unlock" into "lock"
-            spoken[key] = clause if p.required else rng.choice([f"and {clause}", f"and {clause}", f"but {clause}"])
+            alone = len(tool.params) == 1  # the tool exists to set it: the clause is the request
+            spoken[key] = clause if alone else rng.choice([f"and {clause}", f"and {clause}", f"but {clause}"])
+            _bar(spoken, [c.split()[0] for c in p.clauses.values()])  # "unlock the front door and lock it": no
         elif p.kind == "boolean":
             b = rng.random() < 0.5
             args[key] = b
             lab = p.label
+            # A verb naming the flag's own action ("lock" / "unlock" for `locked`) could say either value.
+            _bar(spoken, [v for v in tool.verbs if len(v.split()) == 1
+                          and any(len(w) >= 4 and w[:4] in v for w in lab.split())])
             spoken[key] = rng.choice([f"with {lab}", f"with {lab} on", f"and turn {lab} on", f"{lab} on"] if b
                                      else [f"without {lab}", f"with {lab} off", f"no {lab}", f"{lab} off"])
         elif p.kind == "array":
@@ -673,6 +693,12 @@ def _mark_verb(tool: _Tool, p: _Param, n: float, rng: random.Random) -> str | No
     return f"{verb} * {rest}".strip() if rest else verb
 
 
+def _bar(spoken: dict[str, str], verbs: Sequence[str]) -> None:
+    """Adds ``verbs`` to the verbs the request may not use (``spoken["__barred"]``)."""
+    if verbs:
+        spoken["__barred"] = "|".join(filter(None, [spoken.get("__barred", ""), *verbs]))
+
+
 def _barred_verbs(tool: _Tool, p: _Param, n: float) -> list[str]:
     """Verbs that would contradict ``n``: "close" (0, the bottom of the range) for any other value, and any verb
     naming another value for the bottom itself ("open the window to 0 percent")."""
@@ -691,19 +717,35 @@ def _flag_clause(tool: _Tool, p: _Param, value: bool, rng: random.Random) -> str
     """
     clause = p.clauses[value]
     words = clause.split()
-    if not {"it", "them"} & set(words):
+    if not _PRONOUNS & set(words):
         return clause
-    other = p.clauses.get(not value, "").split()
-    k = next((i for i, w in enumerate(other) if w in _DETERMINERS), None)
-    if k is not None and not {"it", "them"} & set(other):
-        np = " ".join(other[k:])
-    else:
+    np = _flag_np(clause, p.clauses[not value])
+    m = _PARTICLE_CLAUSE.fullmatch(clause)
+    if np is None:  # "turn it on" / "lock it": the tool's object (_build_tool keeps no other unresolved clause)
         np = _det_np(tool, rng, rng.choice(tool.objects))
-    m = re.fullmatch(r"(turn|switch|put) (?:it|them) (on|off|up|down)", clause)
     if m:
         verb = rng.choice(["turn", "switch", m.group(1)])
         return rng.choice([f"{verb} {np} {m.group(2)}", f"{verb} {m.group(2)} {np}"])
     return " ".join(np if w in ("it", "them") else w for w in words)
+
+
+_PRONOUNS = {"it", "them"}
+_PARTICLE_CLAUSE = re.compile(r"(turn|switch|put) (?:it|them) (on|off|up|down)")
+
+
+def _flag_np(clause: str, other: str) -> str | None:
+    """What a pronoun in one value's clause stands for, from the other's; None when the other names nothing it could be.
+
+    "unlock them" / "lock the doors": "the doors" (one verb's stem in the other); "turn it on" / "turn the fan off":
+    "the fan". "avoid them" / "take the fastest route" names something else: None.
+    """
+    m = re.fullmatch(r"(?:turn|switch|put) (.+) (?:on|off|up|down)", other)
+    if m and not _PRONOUNS & set(m.group(1).split()):
+        return m.group(1)
+    words, o = clause.split(), other.split()
+    if len(o) >= 3 and o[1] in _DETERMINERS and (o[0] in words[0] or words[0] in o[0]) and not _PRONOUNS & set(o):
+        return " ".join(o[1:])
+    return None
 
 
 def _which_np(p: _Param, said: str, obj: str, rng: random.Random) -> str:
@@ -775,7 +817,7 @@ def _frame(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tuple[
     obj_v = spoken.get(obj_p.name, "") if obj_p else ""
     dur = spoken.get("__duration", "")
     # A flag the tool exists to set, said as what it does ("unlock the doors"); an enum naming which object.
-    main = next((p for p in tool.params if p.clauses and p.required and spoken.get(p.name)), None)
+    main = next((p for p in tool.params if p.clauses and len(tool.params) == 1 and spoken.get(p.name)), None)
     which = next((p for p in tool.params if p.which and spoken.get(p.name)), None)
     rest = [(p, spoken[p.name]) for p in tool.params
             if p.name in spoken and spoken[p.name] and p not in (loc_p, obj_p, main, which)]
@@ -788,7 +830,7 @@ def _frame(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tuple[
     if loc and not loc_pre:
         tail_parts.append(_slot_phrase(loc_p, loc, tool, rng) if loc_p else loc)  # type: ignore[arg-type]
     rng.shuffle(tail_parts)
-    clauses = [spoken[p.name] for p in tool.params if p.clauses and not p.required and spoken.get(p.name)]
+    clauses = [spoken[p.name] for p in tool.params if p.clauses and p is not main and spoken.get(p.name)]
     if clauses:  # "... and stay off toll roads" closes the request
         tail_parts = [t for t in tail_parts if t not in clauses] + clauses
     tail = " ".join(tail_parts)

@@ -454,3 +454,39 @@ def test_a_documented_decimal_is_drawn_and_said(car_examples: list[Example]) -> 
     assert len(decimals) >= len(stations) // 4
     assert all(87.5 <= f <= 108 and round(f, 1) == f for _, f in decimals)
     assert any(" point " in q for q, _ in decimals)
+
+
+def test_odd_descriptions_never_make_a_request_say_other_than_its_call() -> None:
+    """What a review found in the first version: each case now reads right or falls back to the parameter's name."""
+    tools = [
+        _fn("set_volume", "Set the volume.",
+            {"level": {"type": "integer", "description": "Volume level (0-10)."}}, ["level"]),
+        _fn("set_wifi", "Switch the wifi.", {"on": {"type": "boolean", "description": "True to enable, False to disable."}},
+            ["on"]),
+        _fn("set_clock", "Set the clock style.",
+            {"h24": {"type": "boolean", "description": "True to lock and false to unlock"}}, ["h24"]),
+        _fn("set_door_lock", "Lock or unlock a door.",
+            {"door": {"type": "string", "enum": ["front", "back"]},
+             "locked": {"type": "boolean", "description": "True to lock it, False to unlock it."}}, ["door", "locked"]),
+        _fn("set_route", "Plan a route to a place.",
+            {"place": {"type": "string", "description": 'Like "the airport".'},
+             "avoid": {"type": "boolean", "description": "True to avoid them; False to take the fastest route."}},
+            ["place"]),
+        _fn("set_vents", "Set the vents.",
+            {"front": {"type": "integer", "description": "from 0 (off) to 5"},
+             "rear": {"type": "integer", "description": "from 0 (off) to 5"}}, ["front", "rear"]),
+    ]
+    examples = generate_examples(tools, count=600, seed=1)
+    by_tool: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
+    for e in examples:
+        if len(e.calls) == 1:
+            by_tool[e.calls[0]["name"]].append((e.query.lower(), e.calls[0]["arguments"]))
+    assert {a["level"] for _, a in by_tool["set_volume"]} <= set(range(11))  # "(0-10)" is the range
+    assert not any(q.strip(" ?!.") in ("enable", "disable") for q, _ in by_tool["set_wifi"])  # no bare verb
+    assert {a["h24"] for _, a in by_tool["set_clock"]} == {True, False}  # a clause run-on is no clause
+    assert not any("false to" in q for q, _ in by_tool["set_clock"])
+    locks = by_tool["set_door_lock"]
+    assert locks and all(("unlock" in q) == (a["locked"] is False) for q, a in locks)  # other arguments kept
+    assert not any("avoid the fastest route" in q for q, _ in by_tool["set_route"])
+    for q, a in by_tool["set_vents"]:  # two numbers named "off": one of them said by a verb at most
+        assert sum(v == 0 for v in a.values()) >= ("off" in q.split()), q
