@@ -292,11 +292,7 @@ class Decoder:
             return held, len(ids), held.last_logits[1].copy()
         seq, reused = self.cache.acquire(ids, reserve)
         seq.tokens = list(ids[:reused])
-        try:
-            logits = self.forward(seq.seq_id, ids[reused:])
-        except BaseException:  # an interrupted forward too: what the cache holds is unknown
-            self.cache.drop(seq)
-            raise
+        logits = self._run(seq, ids[reused:])
         seq.tokens = list(ids)
         seq.last_logits = (len(ids), logits.copy())  # callers mask logits in place
         return seq, reused, logits
@@ -318,21 +314,13 @@ class Decoder:
         if held is not None and held.last_logits is not None:  # the prompt and its logits are cached: extend it
             self.cache.evict(keep=held, need=len(extra) + reserve, new_sequences=0)
             first = held.last_logits[1].copy()
-            try:
-                last = self.forward(held.seq_id, list(extra))
-            except BaseException:
-                self.cache.drop(held)
-                raise
+            last = self._run(held, list(extra))
             held.tokens = list(full)
             held.last_logits = (len(full), last.copy())
             return held, len(ids), first, last
         seq, reused = self.cache.acquire(full, reserve, max_reuse=len(ids) - 1)
         seq.tokens = list(full[:reused])
-        try:
-            got = self.forward(seq.seq_id, full[reused:], rows=[len(ids) - 1 - reused, len(full) - 1 - reused])
-        except BaseException:  # an interrupted forward too: what the cache holds is unknown
-            self.cache.drop(seq)
-            raise
+        got = self._run(seq, full[reused:], rows=[len(ids) - 1 - reused, len(full) - 1 - reused])
         seq.tokens = list(full)
         seq.last_logits = (len(full), got[1].copy())  # callers mask logits in place
         return seq, reused, got[0], got[1]
@@ -342,13 +330,18 @@ class Decoder:
         ids = self.fit(prompt, 0)
         seq, reused = self.cache.acquire(ids + [0])  # the dummy token is never run
         if reused < len(ids):
-            try:
-                self.forward(seq.seq_id, ids[reused:])
-            except BaseException:
-                self.cache.drop(seq)
-                raise
+            self._run(seq, ids[reused:])
             seq.tokens = list(ids)
         return len(ids)
+
+    def _run(self, seq: CachedSequence, ids: list[int], *, rows: Sequence[int] | None = None) -> np.ndarray:
+        """The forward pass of ``ids`` appended to a kept sequence (:class:`Forward`); the sequence is dropped if
+        it fails, an interrupted forward too (Ctrl-C): what the cache holds for it is then unknown."""
+        try:
+            return self.forward(seq.seq_id, ids, rows=rows)
+        except BaseException:
+            self.cache.drop(seq)
+            raise
 
     def logits(self, prompt: str | list[int]) -> np.ndarray:
         """Logits at every position of ``prompt``, ``(n, vocab)``, from a fresh sequence (no reuse)."""

@@ -262,6 +262,8 @@ def _range(p_schema: Mapping[str, Any], text: str, name_words: Sequence[str], un
 _NUMBER = r"-?\d+(?:\.\d+)?"
 _FLAG_CLAUSE = re.compile(r"\b(true|false)\b(?:\s*\([^)]*\))?\s+to\s+([a-z][^,;.()]*?)"
                           r"(?=\s*(?:[,;.(]|$|\b(?:and|or|but)\s+(?:true|false)\b))")
+_PRONOUNS = {"it", "them"}
+_PARTICLE_CLAUSE = re.compile(r"(turn|switch|put) (?:it|them) (on|off|up|down)")  # "turn it on"
 # Parameter names that say what kind of value a choice is, not which of the tool's things it picks.
 _ATTRIBUTE_NAMES = {"mode", "source", "type", "kind", "level", "style", "format", "setting", "option", "state",
                     "status", "speed", "unit", "units", "language", "color", "colour", "genre", "sort", "order"}
@@ -425,7 +427,6 @@ def _build_tool(raw: Mapping[str, Any]) -> _Tool:
                              and not _PRONOUNS & set(p.clauses[not v].split())
                              and _flag_np(c, p.clauses[not v]) is None for v, c in p.clauses.items()):
             p.clauses = {}  # a pronoun with nothing to stand for: said by the flag's name
-    for p in params:
         # "set_window(window=...)": the enum picks which window; said before the object ("the driver window").
         p.which = (p.kind == "enum" and p.name in tokens and p.name not in _ATTRIBUTE_NAMES
                    and p.name not in _LOCATION_NAMES)
@@ -450,6 +451,11 @@ class _Spoken:
 
 def _mark(key: str, text: str) -> str:
     return f"{_OPEN}{key}{_MID}{text}{_CLOSE}"
+
+
+def _unmark(text: str) -> str:
+    """``text`` as said: the marks around its values removed."""
+    return re.sub(f"{_OPEN}[^{_MID}]*{_MID}", "", text).replace(_CLOSE, "")
 
 
 class _Bag:
@@ -632,9 +638,7 @@ def _draw_arguments(tool: _Tool, bag: _Bag, rng: random.Random, *, all_required_
                 spoken[key], spoken["__verb"] = "", verb
                 continue
             spoken[key] = _mark(key, _spoken_quantity(p, n, rng))
-            barred = _barred_verbs(tool, p, n)
-            if barred:
-                spoken["__barred"] = "|".join(filter(None, [spoken.get("__barred", ""), *barred]))
+            _bar(spoken, _barred_verbs(tool, p, n))
         elif p.kind == "string":
             v = bag.draw(f"{tool.name}.{p.name}", p.values)
             args[key], spoken[key] = v, _mark(key, v)
@@ -726,11 +730,8 @@ def _flag_clause(tool: _Tool, p: _Param, value: bool, rng: random.Random) -> str
     if m:
         verb = rng.choice(["turn", "switch", m.group(1)])
         return rng.choice([f"{verb} {np} {m.group(2)}", f"{verb} {m.group(2)} {np}"])
-    return " ".join(np if w in ("it", "them") else w for w in words)
+    return " ".join(np if w in _PRONOUNS else w for w in words)
 
-
-_PRONOUNS = {"it", "them"}
-_PARTICLE_CLAUSE = re.compile(r"(turn|switch|put) (?:it|them) (on|off|up|down)")
 
 
 def _flag_np(clause: str, other: str) -> str | None:
@@ -751,7 +752,7 @@ def _flag_np(clause: str, other: str) -> str | None:
 def _which_np(p: _Param, said: str, obj: str, rng: random.Random) -> str:
     """The object named with the enum that picks it: "the driver window", "all the windows"."""
     head = obj if p.name in obj.split() else p.label
-    if re.sub(f"{_OPEN}[^{_MID}]*{_MID}", "", said).replace(_CLOSE, "") == "all":
+    if _unmark(said) == "all":
         plural = head if head.endswith("s") else head + "s"
         return rng.choice([f"{said} the {plural}", f"{said} {plural}", f"{said} the {plural}"])
     return rng.choice([f"the {said} {head}", f"the {said} {head}", f"my {said} {head}", f"{said} {head}"])
@@ -1119,7 +1120,7 @@ def _finish(core: str, rng: random.Random, *, imperative: bool, wrap: bool = Tru
     if rng.random() < _TYPO_RATE:
         text = _typo(text, rng)
     style = rng.random()
-    plain = re.sub(f"{_OPEN}[^{_MID}]*{_MID}", "", text).replace(_CLOSE, "")
+    plain = _unmark(text)
     first = plain.split(" ")[0].lower().strip(",") if plain else ""
     question = first in _QUESTION_START or first in ("hey", "ok", "okay", "um", "uh", "so") and any(
         w in plain.lower().split()[1:3] for w in ("can", "could", "what", "would", "how"))
@@ -1133,7 +1134,7 @@ def _finish(core: str, rng: random.Random, *, imperative: bool, wrap: bool = Tru
         text = text.lower().rstrip(".") + ("?" if question else ".")
     text = text.replace(" i ", " I ").replace(" i'", " I'") if style >= 0.45 else text
     values = {m.group(1): m.group(2) for m in re.finditer(f"{_OPEN}([^{_MID}]*){_MID}([^{_CLOSE}]*){_CLOSE}", text)}
-    final = re.sub(f"{_OPEN}[^{_MID}]*{_MID}", "", text).replace(_CLOSE, "")
+    final = _unmark(text)
     return _clean(final.replace(" ,", ",")), values
 
 
@@ -1241,7 +1242,7 @@ def _near_enum(tool: _Tool, p: _Param, others: list[str], rng: random.Random, ba
         if made is None:
             return None
         text, imperative = made
-        return re.sub(f"{_OPEN}[^{_MID}]*{_MID}", "", text).replace(_CLOSE, ""), imperative
+        return _unmark(text), imperative
     return make
 
 
