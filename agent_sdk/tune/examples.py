@@ -61,6 +61,10 @@ writes it; the target keeps the digits the tool documents."""
 _MARK_RATE = 0.25
 """How often a number with named values in its description ("0 (closed)", "like 50 for halfway") takes one of them."""
 
+_GLOSS_RATE = 0.3
+"""How often an enum value with a gloss in its description is said by the gloss ("clear the fogged windshield",
+"switch to the phone") rather than by its name."""
+
 _MARK_WORDS_RATE = 0.5
 """How often such a value is said by its name ("close the window", "fan to the strongest") rather than as a number."""
 
@@ -82,7 +86,9 @@ _STOP = {"a", "an", "the", "to", "from", "of", "in", "on", "for", "with", "my", 
          "by", "into", "out", "some", "any", "this", "that", "your", "it", "its"}
 _DETERMINERS = {"a", "an", "the", "every", "all", "my", "your", "some", "this", "each", "any"}
 _PREPOSITIONS = {"in", "for", "to", "from", "with", "on", "at", "by", "into", "of", "as", "like", "using", "via"}
-_NOUNISH_KEYS = {"status", "info", "list", "report", "message", "text", "note", "email", "call", "light"}
+_NOUNISH_KEYS = {"status", "info", "list", "report", "message", "text", "note", "email", "light"}
+_ALL_WORDS = {"all", "both", "every", "everywhere", "everyone", "any"}
+_WH_WORDS = {"how", "where", "what", "which", "when", "whether", "who", "why"}
 _CREATABLE = {"timer", "timers", "alarm", "alarms", "reminder", "event", "appointment", "meeting", "note", "countdown",
               "task", "booking"}
 _DURATION_UNITS = {"seconds": "second", "second": "second", "secs": "second", "sec": "second", "minutes": "minute",
@@ -128,6 +134,7 @@ class _Param:
     marks: dict[float, str] = field(default_factory=dict)  # a number's named values: "0 (closed)", "like 50 for halfway"
     step: float = 0.0  # a number's finest documented step ("like 101.1": 0.1), 0 when none is documented
     which: bool = False  # an enum that picks which of the tool's objects ("window": "driver"): said before the object
+    glosses: dict[str, str] = field(default_factory=dict)  # an enum value's gloss: '"usb" (a USB stick)'
 
 
 @dataclass
@@ -200,8 +207,12 @@ def _parse_description(desc: str) -> tuple[list[str], str, list[str], str]:
         i += 1
     if i >= len(words) or words[i] not in _DETERMINERS or i == 0:
         return [], "", [], ""
+    wh = next((k for k, w in enumerate(words[:i]) if w in _WH_WORDS), None)
+    if wh is not None:  # "set how hard the fan blows": a clause follows the verb, not an object
+        return [v.strip() for v in re.split(r"\bor\b|\band\b|,", " ".join(words[:wh])) if v.strip()], "", [], ""
     verb_text = " ".join(words[:i])
-    verbs = [v.strip() for v in re.split(r"\bor\b|\band\b|,", verb_text) if v.strip()]
+    verbs = [v.strip() for v in re.split(r"\bor\b|\band\b|,", verb_text) if v.strip()
+             and v.split()[-1] not in _PREPOSITIONS]  # "phone one of the contacts": "phone one of" is no verb
     det = words[i]
     j = i + 1
     while j < len(words) and words[j] not in _PREPOSITIONS:
@@ -289,6 +300,24 @@ def _number_marks(desc: str, lo: float, hi: float, *, integer: bool) -> dict[flo
             and (v.is_integer() or not integer)}
 
 
+def _enum_glosses(desc: str, values: Sequence[str]) -> dict[str, str]:
+    """What an enum's values mean, from '"windshield" (to clear a fogged windshield)' or '"usb" (a USB stick)'.
+
+    Kept: a purpose ("to ...", said as the request itself) or a noun phrase of at most four words that starts with
+    a determiner (said in the value's place); defaults and other notes are not glosses.
+    """
+    out = {}
+    for value in values:
+        m = re.search(rf'"{re.escape(value.lower())}"\s*\(([^()]*)\)', desc)
+        gloss = " ".join(m.group(1).split()) if m else ""
+        words = gloss.split()
+        if not gloss or "default" in gloss:
+            continue
+        if (words[0] == "to" and len(words) >= 3) or (words[0] in ("the", "a", "an") and len(words) <= 4):
+            out[value] = gloss
+    return out
+
+
 def _number_step(desc: str) -> float:
     """The finest step the description's decimals show ("like 101.1": 0.1; "22.5": 0.5), 0 when none."""
     steps = []
@@ -335,7 +364,7 @@ def _make_param(name: str, schema: Mapping[str, Any], required: bool, tool_words
         values = list(schema["enum"])
         rooms = sum(v.lower() in ph.OUT_OF_SET_VALUES["room"] for v in values)
         role = "location" if set(name_words) & _LOCATION_NAMES or rooms >= 2 else "choice"
-        return _Param(name, schema, required, "enum", role, label, values=values)
+        return _Param(name, schema, required, "enum", role, label, values=values, glosses=_enum_glosses(desc, values))
     if typ in ("integer", "number"):
         unit = ""
         for w in name_words + desc_words:
@@ -361,7 +390,7 @@ def _make_param(name: str, schema: Mapping[str, Any], required: bool, tool_words
         examples = re.findall(r"(?:like|e\.g\.|such as|for example|example:?)\s*[\"'“]([^\"'”]+)[\"'”]",
                               str(schema.get("description") or ""))
         examples += re.findall(r"[\"“]([^\"”]{1,40})[\"”]", str(schema.get("description") or ""))
-        values = list(dict.fromkeys(examples + ph.VALUE_BANKS[bank]))
+        values = list(dict.fromkeys(examples + ph.VALUE_BANKS[bank] + ph.MORE_VALUES.get(bank, [])))
         role = "time" if bank == "time" else "detail"
         return _Param(name, schema, required, "string", role, label, values=values, bank=bank)
     if typ == "array":
@@ -386,7 +415,7 @@ def _build_tool(raw: Mapping[str, Any]) -> _Tool:
               for n, s in props.items()]
     # The direct object: the first free string a verb acts on ("add milk", "play Hey Jude").
     strings = [p for p in params if p.role == "detail"]
-    if strings and (family in ("add", "remove", "play", "search", "send")
+    if strings and (family in ("add", "remove", "play", "search", "send", "call", "navigate")
                     or family == "" and strings[0].bank in ("item", "song", "query", "task")):
         strings[0].role = "object"
     name_obj = [t for t in tokens if t not in _STOP and (t != key or t in _NOUNISH_KEYS)
@@ -394,7 +423,9 @@ def _build_tool(raw: Mapping[str, Any]) -> _Tool:
     if family in ("on", "off") and name_obj and name_obj[0] == key:
         name_obj = name_obj[1:]
     obj = " ".join(name_obj)
-    if family == "set" and (d_det in ("a", "an") or obj in _CREATABLE):
+    # "Set an alarm" creates one; "Heat a seat" or "Open or close a window" acts on one of several.
+    if family == "set" and (obj in _CREATABLE or d_det in ("a", "an") and d_verbs[:1] and d_verbs[0] in
+                            ph.ACTION_FAMILIES["set"]["keys"] + ph.ACTION_FAMILIES["create"]["keys"]):
         family = "create"
     if family == "create" and d_verbs and d_verbs[0] not in ph.ACTION_FAMILIES["create"]["verbs"]:
         d_verbs = d_verbs + ["set"]
@@ -413,6 +444,10 @@ def _build_tool(raw: Mapping[str, Any]) -> _Tool:
     verbs += [v for v in d_verbs if len(v.split()) <= 3 and v not in verbs and v not in ("report",)]
     if not verbs:
         verbs = [tokens[0]] if tokens else ["do"]
+    if family in ("open", "close"):  # "unlock the trunk" is not "open the trunk"
+        verbs = [v for v in verbs if v not in ("unlock", "lock") or v in tokens]
+    if family == "send" and {"message", "text"} & set(tokens):
+        verbs += ["text", "message"]  # "text sarah on my way"
     if family == "read" and "report" in d_verbs:
         verbs = [v for v in verbs if v not in ("read", "read out", "list", "go through")] + ["report on"]
     if family == "read" and obj and "status" not in obj and "list" not in obj:
@@ -625,6 +660,12 @@ def _draw_arguments(tool: _Tool, bag: _Bag, rng: random.Random, *, all_required_
         if p.kind == "enum":
             v = bag.draw(f"{tool.name}.{p.name}", p.values)
             args[key], spoken[key] = v, _mark(key, v)
+            gloss = p.glosses.get(v, "")
+            purpose = gloss.startswith("to ")
+            if gloss and (len(tool.params) == 1 or not purpose) and rng.random() < _GLOSS_RATE:
+                spoken[key] = _mark(key + _SPOKEN_APART, gloss[3:] if purpose else gloss)
+                if purpose:  # "clear a fogged windshield" is the request
+                    spoken["__alone"] = key
         elif p.kind in ("integer", "number"):
             n = _pick_number(p, rng)
             if p.role == "duration" and p.unit == "second" and not p.required and n <= p.lo:
@@ -786,15 +827,22 @@ def _slot_phrase(p: _Param, text: str, tool: _Tool, rng: random.Random) -> str:
     if p.role == "flag":
         return text
     if p.role == "choice":
+        said = _unmark(text).split()
         if set(_split_name(p.name)) & {"source", "input", "device", "output", "channel", "service", "app"}:
-            return rng.choice([f"on {text}", f"from {text}", f"using {text}", f"via {text}", f"on the {text}"])
+            the = [] if said[:1] and said[0] in _DETERMINERS else [f"on the {text}"]  # not "on the a USB stick"
+            return rng.choice([f"on {text}", f"from {text}", f"using {text}", f"via {text}", *the])
         options = [f"with {p.label} {text}", f"{p.label} {text}", f"with {text} {p.label}", f"at {text} {p.label}",
                    f"{p.label}: {text}", f"and make it {text}", f"and set {p.label} to {text}"]
+        if any(p.label in o.split() for o in tool.objects):  # "fan mode": not "set the fan mode mode auto"
+            options = [f"with {text} {p.label}", f"at {text} {p.label}", f"and make it {text}"]
+        if said[-1:] == p.label.split()[-1:]:  # a gloss that names it: not "the everyday mode mode"
+            options = [o for o in options if not o.endswith(f"{text} {p.label}")]
         if tool.family in ("set", "switch", "on", "off") or len(tool.params) == 1:
             options += [f"to {text}", f"to {text}", f"to {text}"]
         return rng.choice(options)
     preps = {"person": ["to", "for"], "city": ["in", "for"], "place": ["to", "for"], "query": ["for", "about"],
-             "title": ["called", "named", "titled"], "name": ["called", "named"], "message": ["saying", "that says"],
+             "title": ["called", "named", "titled"], "name": ["called", "named"],
+             "message": ["saying", "that says", "saying", "", "to say"],
              "artist": ["by"], "date": ["on", "for"], "language": ["in", "into"], "color": ["to", ""],
              "genre": ["", "some"], "time": ["at", "for"]}
     prep = rng.choice(preps.get(p.bank, [f"with {p.label}", f"{p.label}", f"{p.label}:"]))
@@ -820,6 +868,8 @@ def _frame(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tuple[
     # A flag the tool exists to set, said as what it does ("unlock the doors"); an enum naming which object.
     main = next((p for p in tool.params if p.clauses and len(tool.params) == 1 and spoken.get(p.name)), None)
     which = next((p for p in tool.params if p.which and spoken.get(p.name)), None)
+    alone = next((p for p in tool.params if p.name == spoken.get("__alone")), None)  # a value's purpose, said alone
+    main = main or alone
     rest = [(p, spoken[p.name]) for p in tool.params
             if p.name in spoken and spoken[p.name] and p not in (loc_p, obj_p, main, which)]
     qty = next((t for p, t in rest if p.role == "quantity"), "")
@@ -840,6 +890,17 @@ def _frame(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tuple[
     barred = set(spoken.get("__barred", "").split("|")) - {""}
     if main is not None:
         return _clean(f"{spoken[main.name]} {tail}"), True
+    if which is not None and not forced and not rest and not dur and _on_by_default(tool, spoken):
+        # Only which one is said, and the value left out turns it on ("heat the driver seat", "turn on the
+        # passenger seat heating"): the description's own verbs or an "on" verb, not "set the driver seat".
+        own = [v for v in tool.verbs if v not in ph.ACTION_FAMILIES["set"]["verbs"] and len(v.split()) == 1]
+        if own and rng.random() < 0.4:
+            core = f"{rng.choice(own)} {_which_np(which, spoken[which.name], which.label, rng)}"
+        else:
+            verb = rng.choice(["turn on", "turn * on", "switch on", "switch * on", "put on"])
+            np = _which_np(which, spoken[which.name], obj, rng)
+            core = verb.replace("*", np) if "*" in verb else f"{verb} {np}"
+        return _clean(f"{core} {tail}"), True
     if which is not None or forced:
         np = _which_np(which, spoken[which.name], obj, rng) if which else _det_np(tool, rng, obj, loc_pre)
         if not forced and tail and rng.random() < 0.25:
@@ -869,9 +930,12 @@ def _frame(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tuple[
                 core = rng.choice([f"{v} {obj_v} {prep_out} {container}", f"{v} {obj_v} from {container}",
                                    f"{v} {obj_v}"])
         return _clean(f"{core} {tail}"), True
-    if obj_v:  # a verb acting on a value: "play Hey Jude", "search for pasta recipes"
-        core = f"{verb.replace(' *', '')} {obj_v} {tail}"
-        if rng.random() < 0.3:
+    if obj_v:  # a verb acting on a value: "play Hey Jude", "search for pasta recipes", "give mom a call"
+        if fam == "call" and "*" in verb:
+            core = f"{verb.replace('*', obj_v)} {tail}"
+        else:
+            core = f"{verb.replace(' *', '')} {obj_v} {tail}"
+        if rng.random() < 0.3 and fam not in ("call", "navigate"):
             core = f"{verb.replace(' *', '')} {_det_np(tool, rng, obj)} {_slot_phrase(obj_p, obj_v, tool, rng)} {tail}" \
                 if obj_p else core
         return _clean(core), True
@@ -929,6 +993,13 @@ def _frame(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tuple[
         return _clean(rng.choice(["I want to", "I need to", "I'd like to", "help me", "time to"])
                       + f" {core} {tail}"), False
     return _clean(f"{core} {tail}"), True
+
+
+def _on_by_default(tool: _Tool, spoken: Mapping[str, str]) -> bool:
+    """Whether a number left out of the request defaults to a level above its "off" (seat heat 0 (off) to 3, 2
+    when not said): then the request turns the thing on."""
+    return any(p.name not in spoken and p.marks.get(p.lo) == "off" and "default" in p.schema
+               and isinstance(p.schema["default"], (int, float)) and p.schema["default"] > p.lo for p in tool.params)
 
 
 def _special_frames(tool: _Tool, obj: str, loc: str, obj_v: str, qty: str, time: str, dur: str,
@@ -996,6 +1067,30 @@ def _special_frames(tool: _Tool, obj: str, loc: str, obj_v: str, qty: str, time:
                 ("cancel everything that's running", True), ("cancel the countdown", True),
                 ("turn the alarm off", True), ("I don't need the alarm anymore", False),
                 ("switch off the timers", True), ("clear my alarms", True), ("reset the timers", True)]
+    if ("radio" in words or "station" in words) and qty and fam == "set":
+        fm = f"{qty} fm" if re.search(r"\d|point", qty) else qty
+        out += [(f"put on {fm}", True), (f"{fm}", False), (f"tune to {qty}", True), (f"tune in to {fm}", True),
+                (f"switch the station to {qty}", True), (f"change the station to {qty}", True),
+                (f"go to {fm}", True), (f"play {fm}", True), (f"radio to {qty}", False), (f"station {qty}", False),
+                (f"I want to listen to {fm}", False), (f"can you put {fm} on", False)]
+    if fam == "navigate" and obj_v:
+        out += [(f"take me to {obj_v}", True), (f"I need to get to {obj_v}", False), (f"how do I get to {obj_v}", False),
+                (f"let's go to {obj_v}", False), (f"I want to go to {obj_v}", False), (f"directions to {obj_v}", False),
+                (f"can you get me to {obj_v}", False), (f"we're going to {obj_v}", False),
+                (f"set the destination to {obj_v}", True), (f"new destination {obj_v}", False),
+                (f"navigate to {obj_v}", True), (f"find the way to {obj_v}", True)]
+    if fam == "call" and obj_v:
+        out += [(f"call {obj_v}", True), (f"I need to call {obj_v}", False), (f"can you call {obj_v}", False),
+                (f"get {obj_v} on the line", True), (f"I want to talk to {obj_v}", False), (f"phone {obj_v}", True),
+                (f"ring {obj_v}", True), (f"give {obj_v} a call", True), (f"call {obj_v} for me", True),
+                (f"dial {obj_v}", True), (f"let me speak to {obj_v}", False)]
+    msg = next((spoken[p.name] for p in tool.params if p.bank == "message" and spoken.get(p.name)), "")
+    if fam == "send" and obj_v and msg and obj_v != msg and {"message", "text"} & words:
+        out += [(f"text {obj_v} {msg}", True), (f"text {obj_v} saying {msg}", True), (f"tell {obj_v} {msg}", True),
+                (f"let {obj_v} know {msg}", True), (f"send {obj_v} a message saying {msg}", True),
+                (f"message {obj_v} {msg}", True), (f"send a text to {obj_v}: {msg}", True),
+                (f"text {obj_v} that {msg}", True), (f"shoot {obj_v} a text saying {msg}", True),
+                (f"I need to text {obj_v} {msg}", False)]
     shopping = "shopping" in words or "grocery" in words or "buy" in words
     if fam == "add" and obj_v:
         out += [(f"add {obj_v}", True), (f"put {obj_v} on the list", True), (f"{obj_v} on the list", False),
@@ -1362,7 +1457,10 @@ def _two_places(tool: _Tool, bag: _Bag, rng: random.Random
     if place is None or drawn is None:
         return None
     args, spoken = drawn
-    a, b = rng.sample(place.values, 2)
+    some = [v for v in place.values if v.lower() not in _ALL_WORDS]  # "the rear and all" is no pair
+    if len(some) < 2:
+        return None
+    a, b = rng.sample(some, 2) if len(some) < len(place.values) else rng.sample(place.values, 2)
     spoken = dict(spoken)
     spoken[place.name] = f"{_mark(place.name, a)} and {rng.choice(['', 'the '])}{_mark(place.name, b)}"
     made = _command(tool, spoken, rng)

@@ -16,6 +16,7 @@ __all__ = [
     "COUNTRIES_CAPITALS",
     "DEVICES",
     "GENERAL_QUESTIONS",
+    "MORE_VALUES",
     "NOUN_ALTERNATIVES",
     "OUT_OF_SET_VALUES",
     "PREFIXES",
@@ -77,7 +78,7 @@ ACTION_FAMILIES: dict[str, dict[str, list[str]]] = {
     "open": {"keys": ["open", "unlock", "raise"], "verbs": ["open", "open up", "unlock"], "particle": ["open"]},
     "close": {"keys": ["close", "lock", "lower"], "verbs": ["close", "shut", "lock"], "particle": ["closed", "shut"]},
     "set": {
-        "keys": ["set", "change", "adjust", "update", "configure", "dim", "brighten", "put"],
+        "keys": ["set", "change", "adjust", "update", "configure", "dim", "brighten", "put", "tune"],
         "verbs": ["set", "change", "adjust", "put", "bring", "turn"],
         "particle": [],
     },
@@ -131,8 +132,19 @@ ACTION_FAMILIES: dict[str, dict[str, list[str]]] = {
     },
     "pause": {"keys": ["pause", "hold"], "verbs": ["pause", "hold", "stop", "freeze"], "particle": []},
     "send": {
-        "keys": ["send", "message", "text", "email", "notify", "post", "share", "call"],
+        "keys": ["send", "message", "text", "email", "notify", "post", "share"],
         "verbs": ["send", "shoot", "fire off", "write"],
+        "particle": [],
+    },
+    "call": {
+        "keys": ["call", "dial", "phone", "ring"],
+        "verbs": ["call", "ring", "phone", "dial", "give * a call", "give * a ring", "get * on the phone"],
+        "particle": [],
+    },
+    "navigate": {
+        "keys": ["navigate", "directions", "route", "guide"],
+        "verbs": ["navigate to", "take me to", "drive me to", "get me to", "give me directions to", "directions to",
+                  "route me to", "head to", "go to", "find a route to", "show me the way to", "guide me to"],
         "particle": [],
     },
     "search": {
@@ -164,6 +176,14 @@ NOUN_ALTERNATIVES: dict[str, list[str]] = {
     "note": ["note", "memo"],
     "reminder": ["reminder", "note to self"],
     "message": ["message", "text"],
+    "radio": ["radio", "station", "radio station", "fm"],
+    "fan speed": ["fan speed", "fan", "blower", "fan level"],
+    "fan mode": ["fan mode", "airflow", "vents"],
+    "range": ["range", "driving range", "remaining range"],
+    "fuel level": ["fuel level", "fuel", "gas level"],
+    "trunk": ["trunk", "boot"],
+    "navigation": ["navigation", "route", "directions", "route guidance"],
+    "route guidance": ["route guidance", "navigation", "route", "directions"],
 }
 
 # Values per kind of parameter. The generator picks a kind by looking for the
@@ -223,6 +243,20 @@ VALUE_BANKS: dict[str, list[str]] = {
               "the nearest gas station", "the hospital", "grandma's house", "the beach", "the library"],
     "word": ["serendipity", "ephemeral", "ubiquitous", "gregarious", "quixotic", "ambivalent", "laconic"],
     "generic": ["something", "the usual", "test", "hello world", "the blue one", "number two", "the first one"],
+}
+
+# More values a parameter of these banks may take (full names, street addresses, longer messages): people say
+# them to a phone or a car; the negatives' "{person}" templates keep to the short ones above.
+MORE_VALUES: dict[str, list[str]] = {
+    "person": ["Dave Miller", "Emily Chen", "James Carter", "Nina Lopez", "Dr. Shah", "Uncle Joe", "Aunt Rosa",
+               "my sister", "Omar Haddad", "Grace Kim", "coach Daniels", "Sophie", "Marcus", "Ben Wright"],
+    "place": ["42 Elm Street", "1200 Oak Drive", "88 Harbor Road", "the nearest coffee shop", "Central Park",
+              "the closest pharmacy", "the stadium", "my office", "the nearest charging station", "the city center",
+              "Fifth Avenue", "the zoo", "Pine Valley Golf Club", "the nearest parking garage", "Maple Elementary",
+              "the ferry terminal", "St. Mary's Hospital", "the Hilton downtown", "Lakeview Park", "the dentist"],
+    "message": ["traffic is terrible", "be there in twenty minutes", "start dinner without me", "I'm outside",
+                "leaving work now", "do you need anything from the store", "parking now",
+                "meet me at the front entrance"],
 }
 
 # Which value bank a parameter draws from: (bank, words in its name or description).

@@ -390,6 +390,28 @@ CAR = [
          "avoid_tolls": {"type": "boolean", "description":
                          "True to stay off toll roads; False (the default) to take the fastest route."}},
         ["destination"]),
+    _fn("call_contact", "Phone one of the contacts on the paired phone.",
+        {"name": {"type": "string", "description": 'The contact\'s name as saved, like "Mom" or "Dave Miller".'}},
+        ["name"]),
+    _fn("send_message", "Send a text message from the paired phone.",
+        {"contact": {"type": "string", "description": 'Who gets it, like "Sarah".'},
+         "text": {"type": "string", "description": 'The message, in the user\'s words, like "running late".'}},
+        ["contact", "text"]),
+    _fn("set_fan_mode", "Choose where the climate air blows.",
+        {"mode": {"type": "string", "enum": ["auto", "face", "feet", "windshield"], "description":
+                  '"auto", "face", "feet", or "windshield" (to clear a fogged windshield).'}}, ["mode"]),
+    _fn("set_media_source", "Switch what the speakers play.",
+        {"source": {"type": "string", "enum": ["radio", "bluetooth", "usb"], "description":
+                    '"radio" (the default), "bluetooth" (the phone), or "usb" (a USB stick).'}}, ["source"]),
+    _fn("set_seat_heating", "Heat a seat, or turn its heating off.",
+        {"seat": {"type": "string", "enum": ["driver", "passenger"], "description": "Which seat."},
+         "level": {"type": "integer", "default": 2, "description": "Heat from 0 (off) to 3 (hottest); 2 when not said."}},
+        ["seat"]),
+    _fn("set_temperature", "Set the climate control's temperature.",
+        {"celsius": {"type": "number", "description": "Temperature in degrees Celsius, from 16 to 30."},
+         "zone": {"type": "string", "enum": ["driver", "passenger", "rear", "all"], "description": "Which side."}},
+        ["celsius"]),
+    _fn("open_trunk", "Open the trunk.", {}, []),
 ]
 
 
@@ -490,3 +512,60 @@ def test_odd_descriptions_never_make_a_request_say_other_than_its_call() -> None
     assert not any("avoid the fastest route" in q for q, _ in by_tool["set_route"])
     for q, a in by_tool["set_vents"]:  # two numbers named "off": one of them said by a verb at most
         assert sum(v == 0 for v in a.values()) >= ("off" in q.split()), q
+
+
+def test_calls_routes_and_stations_are_asked_with_their_own_verbs(car_examples: list[Example]) -> None:
+    """A call is not "sent" ("call" once joined the send verbs: "fire off dave miller"), a route is not "created"
+    ("set up a navigate to the airport"), the name's verb is not its object ("tune the tune radio"), and a description
+    that goes on with a clause ("Set how hard the climate fan blows") gives no object ("climate fan blows")."""
+    calls = _calls_of(car_examples, "call_contact")
+    assert len(calls) >= 20
+    for query, args in calls:
+        assert args["name"].lower() in query, query
+        assert not re.search(r"\b(send|shoot|fire off|write|text|one of)\b", query), query
+    assert {v for q, _ in calls for v in ("call", "ring", "phone", "dial") if re.search(rf"\b{v}\b", q)} == \
+        {"call", "ring", "phone", "dial"}
+    routes = _calls_of(car_examples, "navigate_to")
+    for query, args in routes:
+        assert args["destination"].lower() in query, query
+        assert not re.search(r"\ba navigate\b|\bplace for\b|\bnavigate for\b", query), query
+    assert sum(" to " + a["destination"].lower() in q for q, a in routes) >= len(routes) * 0.8
+    for query, _ in _calls_of(car_examples, "tune_radio"):
+        assert not re.search(r"\btune (the |my |a )?tune\b", query), query
+    for query, _ in _calls_of(car_examples, "set_fan_speed") + _calls_of(car_examples, "set_fan_mode"):
+        assert "blows" not in query, query
+    texts = _calls_of(car_examples, "send_message")
+    assert any(re.match(rf"(\w+ )*text {re.escape(a['contact'].lower())} ", q) for q, a in texts)
+
+
+def test_an_enum_value_is_said_by_its_gloss_for_that_value_only(car_examples: list[Example]) -> None:
+    """'"windshield" (to clear a fogged windshield)' is a request of its own; '"usb" (a USB stick)' names the value;
+    "(the default)" is no gloss."""
+    modes = _calls_of(car_examples, "set_fan_mode")
+    fogged = [(q, a) for q, a in modes if "clear a fogged windshield" in q]
+    assert fogged and all(a["mode"] == "windshield" for _, a in fogged)
+    assert any("mode" not in q for q, _ in fogged)
+    sources = _calls_of(car_examples, "set_media_source")
+    assert any("usb stick" in q for q, _ in sources)
+    assert all(a["source"] == "usb" for q, a in sources if "usb stick" in q)
+    assert all(a["source"] == "bluetooth" for q, a in sources if "the phone" in q)
+    assert not any(re.search(r"\bthe (the|a)\b|the default", q) for q, _ in sources)
+
+
+def test_a_setter_whose_default_turns_it_on_is_asked_to_turn_it_on(car_examples: list[Example]) -> None:
+    """Seat heat "from 0 (off) to 3, 2 when not said": without a level the request heats or turns on the seat
+    ("bring the driver seat" said nothing)."""
+    seats = _calls_of(car_examples, "set_seat_heating")
+    bare = [q for q, a in seats if "level" not in a]
+    assert len(bare) >= 10
+    for query in bare:
+        assert re.search(r"\bheat\b|\bon\b", query), query
+    assert not any(re.search(r"\b(create|set up|start)\b", q) for q, _ in seats)
+
+
+def test_open_is_not_unlock_and_all_is_not_paired(car_examples: list[Example]) -> None:
+    """"unlock the trunk" asks for another thing; "the rear and all" is not two zones."""
+    assert not any("unlock" in q for q, _ in _calls_of(car_examples, "open_trunk"))
+    pairs = [e for e in car_examples if len(e.calls) == 2 and e.calls[0]["name"] == e.calls[1]["name"]]
+    assert pairs
+    assert not any("all" in (c["arguments"].get("zone"), c["arguments"].get("window")) for e in pairs for c in e.calls)
