@@ -1313,7 +1313,73 @@ def _negative_pools(tools: Sequence[_Tool], all_words: set[str], rng: random.Ran
     def near_miss() -> tuple[str, bool] | None:
         return rng.choice(near)() if near else None
 
-    return {"chit_chat": chit_chat, "question": question, "unserved": unserved, "near_miss": near_miss}
+    states = [q for tool in tools for q in _state_questions(tool, tools)]
+
+    def state() -> tuple[str, bool] | None:
+        return (rng.choice(states)(rng), False) if states else None
+
+    return {"chit_chat": chit_chat, "question": question, "unserved": unserved, "near_miss": near_miss,
+            "state": state}
+
+
+def _participle(verb: str) -> str:
+    """"lock" → "locked", "close" → "closed", "open" → "open" (the state a verb leaves a thing in)."""
+    if verb in ("open", "shut", "set", "put", "on", "off", "up", "down"):
+        return verb
+    return verb + ("d" if verb.endswith("e") else "ed")
+
+
+def _state_questions(tool: _Tool, tools: Sequence[_Tool]) -> list[Callable[[random.Random], str]]:
+    """Questions about the state a tool sets ("are the doors locked", "is the trunk open"): no tool serves them
+    when the set only changes that state and no reading tool names the thing.
+
+    From on/off and open/close tools (their object, in their places), a flag the tool exists to set ("True to lock
+    the doors, False to unlock them") and an object's named positions ("0 (closed)").
+    """
+    found: list[tuple[str, str]] = []  # (noun phrase, state)
+    loc = tool.param("location")
+    places = [v for v in loc.values if v.lower() not in _ALL_WORDS] if loc and loc.kind == "enum" else []
+    if tool.family in ("on", "off", "open", "close"):
+        states = {"on": ["on", "off"], "off": ["on", "off"], "open": ["open", "closed"], "close": ["open", "closed"]}
+        for obj in tool.objects:
+            for st in states[tool.family]:
+                found.append((f"the {obj}", st))
+                found += [(f"the {place} {obj}", st) for place in places[:4]]
+    flags = [p for p in tool.params if p.clauses] if len(tool.params) == 1 else []
+    for p in flags:
+        for value, clause in p.clauses.items():
+            m = _PARTICLE_CLAUSE.fullmatch(clause)
+            if m:
+                np = f"the {tool.objects[0]}" if tool.objects else None
+                st = m.group(2)
+            else:
+                words = clause.split()
+                np = " ".join(words[1:])
+                if _PRONOUNS & set(words):
+                    np = _flag_np(clause, p.clauses[not value]) or ""
+                st = _participle(words[0])
+            if np and len(np.split()) <= 4:
+                found.append((np, st))
+    which = next((p for p in tool.params if p.which), None)
+    for p in tool.params:
+        for mark in p.marks.values() if which else []:
+            if mark.endswith("ed") or mark in ("open", "fully open", "off"):
+                head = which.name if which else ""
+                found += [(f"the {v} {head}", mark) for v in which.values[:3] if v.lower() not in _ALL_WORDS]
+    readers = {w for t in tools if t.family == "read" for w in t.words}
+    read_stems = {w.rstrip("s") for w in readers}
+    found = [(np, st) for np, st in found if not {w.rstrip("s") for w in np.split()[1:]} & read_stems]
+    if not found:
+        return []
+
+    def make(rng: random.Random) -> str:
+        np, st = rng.choice(found)
+        head = np.split()[-1]
+        be = "are" if head.endswith("s") and not head.endswith("ss") else "is"
+        return rng.choice([f"{be} {np} {st}", f"{be} {np} {st}", f"{be} {np} still {st}", f"did I leave {np} {st}",
+                           f"check if {np} {be} {st}", f"tell me if {np} {be} {st}", f"{be} {np} {st} right now",
+                           f"I wonder if {np} {be} {st}", f"do you know if {np} {be} {st}"])
+    return [make]
 
 
 def _near_device(verbs: Sequence[str], devices: Sequence[str], rng: random.Random
@@ -1432,7 +1498,7 @@ def generate_examples(tools: Sequence[Any], *, count: int = 2000, negative_share
     pools = _negative_pools(specs, all_words, rng, bag)
     # Near misses (a real tool's verb with a place or device it does not have: "porch light on") are the
     # unservable requests a tuned model most often still calls; chit-chat it declines from the start.
-    kinds = ["chit_chat", "question", "unserved", "unserved", "near_miss", "near_miss"]
+    kinds = ["chit_chat", "question", "unserved", "unserved", "near_miss", "near_miss", "state"]
     made = 0
     for _ in range(n_neg * _ATTEMPTS_PER_EXAMPLE):
         if made >= n_neg:

@@ -569,3 +569,20 @@ def test_open_is_not_unlock_and_all_is_not_paired(car_examples: list[Example]) -
     pairs = [e for e in car_examples if len(e.calls) == 2 and e.calls[0]["name"] == e.calls[1]["name"]]
     assert pairs
     assert not any("all" in (c["arguments"].get("zone"), c["arguments"].get("window")) for e in pairs for c in e.calls)
+
+
+def test_questions_about_a_state_the_tools_only_set_are_declined(car_examples: list[Example]) -> None:
+    """"are the doors locked" / "is the trunk open": the tools change these, none reads them, so no call."""
+    negatives = [e.query.lower() for e in car_examples if not e.calls]
+    asked = [q for q in negatives if re.search(r"\b(is|are) the (doors|trunk|air conditioning)\b", q)]
+    assert asked
+    assert any(re.search(r"\bdoors (are )?(still )?(locked|unlocked)\b", q) for q in asked)
+    assert any(re.search(r"\btrunk (is )?(still )?(open|closed)\b", q) for q in asked)
+    assert not any(re.search(r"\b(is|are) the .* (lock|unlock|turn|close)\b", q) for q in asked)
+    calls = [e.query.lower() for e in car_examples if e.calls]
+    assert not any(re.match(r"(\w+ ){0,3}(is|are) the (doors|trunk)\b", q) for q in calls)
+    # A tool that reads the doors serves the question: then it is not generated as one to decline.
+    reader = _fn("get_door_status", "Report whether the doors are locked.", {}, [])
+    with_reader = generate_examples([CAR[0], reader], count=400, seed=0)
+    assert not any(re.search(r"\bdoors (are )?(still )?(locked|unlocked)\b", e.query.lower())
+                   for e in with_reader if not e.calls)
