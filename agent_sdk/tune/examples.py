@@ -65,6 +65,9 @@ _GLOSS_RATE = 0.3
 """How often an enum value with a gloss in its description is said by the gloss ("clear the fogged windshield",
 "switch to the phone") rather than by its name."""
 
+_ALL_THE_WAY_RATE = 0.3
+"""How often a range's end said by a verb is said as "all the way up" / "all the way down" (or "max out")."""
+
 _MARK_WORDS_RATE = 0.5
 """How often such a value is said by its name ("close the window", "fan to the strongest") rather than as a number."""
 
@@ -467,6 +470,9 @@ def _build_tool(raw: Mapping[str, Any]) -> _Tool:
                    and p.name not in _LOCATION_NAMES)
     verb_marks: dict[str, tuple[str, float]] = {}
     for p in params:
+        for value, mark in p.marks.items():  # "0 (muted)": "mute the volume"
+            if re.fullmatch(r"[a-z]{3,}ed", mark) and mark[:-1] not in verbs and mark[:-2] not in verbs:
+                verb_marks.setdefault(mark[:-1] if mark.endswith("ted") else mark[:-2], (p.name, value))
         for value, mark in p.marks.items():
             for verb in verbs:
                 if len(verb.split()) == 1 and any(_stem_match(verb, w) and not w.endswith("est") for w in mark.split()):
@@ -728,6 +734,11 @@ def _mark_verb(tool: _Tool, p: _Param, n: float, rng: random.Random) -> str | No
     mark = p.marks.get(float(n))
     if mark is None or rng.random() >= _MARK_WORDS_RATE:
         return None
+    if n in (p.lo, p.hi) and not any(name == p.name for name, _ in tool.verb_marks.values()) \
+            and rng.random() < _ALL_THE_WAY_RATE:  # "turn the volume all the way up" (not a window: up is closed)
+        way = "up" if n == p.hi else "down"
+        return rng.choice([f"turn * all the way {way}", f"turn * {way} all the way", f"crank * all the way {way}"]
+                          + (["max out *", "turn * up to the max"] if way == "up" else []))
     if mark in ("off", "on"):
         return rng.choice([f"turn {mark} *", f"turn * {mark}", f"switch {mark} *", f"switch * {mark}"])
     own = sorted(v for v, (name, value) in tool.verb_marks.items() if name == p.name and value == n)

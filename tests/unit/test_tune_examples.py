@@ -412,6 +412,8 @@ CAR = [
          "zone": {"type": "string", "enum": ["driver", "passenger", "rear", "all"], "description": "Which side."}},
         ["celsius"]),
     _fn("open_trunk", "Open the trunk.", {}, []),
+    _fn("set_volume", "Set the speaker volume.",
+        {"level": {"type": "integer", "description": "Volume from 0 (muted) to 40 (loudest)."}}, ["level"]),
 ]
 
 
@@ -586,3 +588,17 @@ def test_questions_about_a_state_the_tools_only_set_are_declined(car_examples: l
     with_reader = generate_examples([CAR[0], reader], count=400, seed=0)
     assert not any(re.search(r"\bdoors (are )?(still )?(locked|unlocked)\b", e.query.lower())
                    for e in with_reader if not e.calls)
+
+
+def test_the_ends_of_a_range_are_said_as_people_say_them(car_examples: list[Example]) -> None:
+    """"0 (muted)" is "mute the volume"; a range's top is "all the way up" or "max out" (never for a window, whose
+    "up" means closed)."""
+    volumes = _calls_of(car_examples, "set_volume")
+    mutes = [(q, a) for q, a in volumes if re.search(r"\bmute\b", q)]
+    assert mutes and all(a["level"] == 0 for _, a in mutes)
+    ups = [(q, a) for q, a in volumes + _calls_of(car_examples, "set_fan_speed")
+           if "all the way up" in q or "up all the way" in q or "max out" in q]
+    assert ups and all(a.get("level", a.get("speed")) in (40, 7) for _, a in ups)
+    downs = [(q, a) for q, a in volumes if "all the way down" in q or "down all the way" in q]
+    assert all(a["level"] == 0 for _, a in downs)
+    assert not any("all the way" in q for q, _ in _calls_of(car_examples, "set_window"))
