@@ -214,8 +214,9 @@ def _parse_description(desc: str) -> tuple[list[str], str, list[str], str]:
     if wh is not None:  # "set how hard the fan blows": a clause follows the verb, not an object
         return [v.strip() for v in re.split(r"\bor\b|\band\b|,", " ".join(words[:wh])) if v.strip()], "", [], ""
     verb_text = " ".join(words[:i])
-    verbs = [v.strip() for v in re.split(r"\bor\b|\band\b|,", verb_text) if v.strip()
-             and v.split()[-1] not in _PREPOSITIONS]  # "phone one of the contacts": "phone one of" is no verb
+    # "phone one of the contacts": the verb is "phone"
+    verb_text = re.sub(r"\s*\b(?:one|some|any|each|all|either|both|most|many)?\s*of$", "", verb_text)
+    verbs = [v.strip() for v in re.split(r"\bor\b|\band\b|,", verb_text) if v.strip()]
     det = words[i]
     j = i + 1
     while j < len(words) and words[j] not in _PREPOSITIONS:

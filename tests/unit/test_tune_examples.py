@@ -602,3 +602,18 @@ def test_the_ends_of_a_range_are_said_as_people_say_them(car_examples: list[Exam
     downs = [(q, a) for q, a in volumes if "all the way down" in q or "down all the way" in q]
     assert all(a["level"] == 0 for _, a in downs)
     assert not any("all the way" in q for q, _ in _calls_of(car_examples, "set_window"))
+
+
+@pytest.mark.parametrize(("description", "verbs", "objects"), [
+    ("Turn on the kitchen lights.", ["turn on"], ["kitchen lights"]),
+    ("Dim or brighten the lights in a room.", ["dim", "brighten"], ["lights"]),
+    ("Phone one of the contacts on the paired phone.", ["phone"], ["contacts"]),  # not "phone one of"
+    ("Pick one of the presets.", ["pick"], ["presets"]),
+    ("Set how hard the climate fan blows.", ["set"], []),  # a clause, not "climate fan blows"
+    ("Choose where the climate air blows.", ["choose"], []),
+])
+def test_a_description_gives_its_verbs_and_objects(description: str, verbs: list[str], objects: list[str]) -> None:
+    from agent_sdk.tune.examples import _parse_description
+
+    got_verbs, _, got_objects, _ = _parse_description(description)
+    assert (got_verbs, got_objects) == (verbs, objects)
