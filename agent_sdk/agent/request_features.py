@@ -7,12 +7,20 @@ contains (:func:`copy_coverage`, an input of the ``auto`` decision).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from agent_sdk.agent.spoken import duration_seconds, parse_clock, spoken_clocks, spoken_durations, spoken_numbers
+from agent_sdk.agent.spoken import (
+    duration_seconds,
+    parse_clock,
+    spoken_clocks,
+    spoken_decimals,
+    spoken_durations,
+    spoken_numbers,
+)
 from agent_sdk.agent.words import GENERIC_PARAMETER_WORDS, name_words, same_word
 
 __all__ = ["MIN_PLURAL_LEN", "argument_values", "copy_coverage", "mentioned", "word_starts", "written_numbers"]
@@ -91,9 +99,9 @@ def copy_coverage(arguments: Sequence[dict[str, Any]], source: str) -> float:
     the request without thousands separators); booleans are not counted.
     What people say counts as well as what they write
     (:mod:`~agent_sdk.agent.spoken`): a number said in words ("seventy
-    five" for ``75``), a duration in minutes ("two hours" for ``120``), and a
-    time of day in any form ("six thirty am" or "half past six in the
-    morning" for ``"6:30 am"``).
+    five" for ``75``, "ninety four point five" for ``94.5``), a duration in
+    minutes ("two hours" for ``120``), and a time of day in any form ("six
+    thirty am" or "half past six in the morning" for ``"6:30 am"``).
 
     Args:
         arguments: The calls' argument objects.
@@ -111,6 +119,7 @@ def copy_coverage(arguments: Sequence[dict[str, Any]], source: str) -> float:
     if not leaves:
         return 1.0
     said_numbers: set[int] | None = None
+    said_decimals: list[float] | None = None
     said_clocks = None
     hits = 0
     for x in leaves:
@@ -126,6 +135,10 @@ def copy_coverage(arguments: Sequence[dict[str, Any]], source: str) -> float:
                     seconds = duration_seconds(parts)
                     said_numbers |= {int(seconds // u) for u in (1, 60) if seconds % u == 0}
             hits += x in said_numbers
+        elif isinstance(x, float) and math.isfinite(x):
+            if said_decimals is None:
+                said_decimals = spoken_decimals(source)
+            hits += any(abs(x - d) < 1e-9 for d in said_decimals)
         elif isinstance(x, str) and (clock := parse_clock(x)) is not None:
             if said_clocks is None:
                 said_clocks = spoken_clocks(source)

@@ -32,7 +32,7 @@ import numpy as np
 from agent_sdk.agent.call_format import HERMES, CallFormat
 from agent_sdk.agent.json_cursor import ArgumentCursor
 from agent_sdk.agent.request_features import written_numbers
-from agent_sdk.agent.spoken import spoken_numbers
+from agent_sdk.agent.spoken import spoken_decimals, spoken_numbers
 from agent_sdk.agent.token_index import TokenIndex
 
 __all__ = [
@@ -185,11 +185,15 @@ def _types(schema: dict[str, Any]) -> set[str]:
 
 def request_numbers(request: str) -> list[str]:
     """Numbers the request states, as JSON writes them: digits (separators dropped,
-    scale words applied: "8.5 million" is ``8500000``) and number words ("seventy five" is ``75``)."""
+    scale words applied: "8.5 million" is ``8500000``), number words ("seventy five" is ``75``) and decimals said
+    with "point" ("ninety four point five" is ``94.5``)."""
     found = list(dict.fromkeys(written_numbers(request)))
     for n in spoken_numbers(request):
         if str(n) not in found:
             found.append(str(n))
+    for d in spoken_decimals(request):
+        if str(d) not in found:
+            found.append(str(d))
     return found
 
 

@@ -10,7 +10,8 @@ time into a call, so all three read the request through these parsers as
 well as through its digits.
 
 Only what is unambiguous is read: number words (``"twenty-five"``, ``"a
-hundred and five"``), clock times with a minute, "o'clock" or a part of the
+hundred and five"``), decimals said with "point" (``"ninety four point
+five"``), clock times with a minute, "o'clock" or a part of the
 day (``"six thirty am"``, ``"half past six"``, ``"ten to 8 tonight"``), or
 digits after "at" that nothing else claims (``"alarm at 7"``, not ``"at 20
 percent"``), and amounts of hours, minutes and seconds (``"two hours"``,
@@ -26,8 +27,8 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 __all__ = [
-    "UNIT_SECONDS", "Clock", "duration_seconds", "parse_clock", "spoken_clocks", "spoken_durations", "spoken_minutes",
-    "spoken_numbers",
+    "UNIT_SECONDS", "Clock", "duration_seconds", "parse_clock", "spoken_clocks", "spoken_decimals", "spoken_durations",
+    "spoken_minutes", "spoken_numbers",
 ]
 
 _UNITS = {
@@ -119,6 +120,42 @@ def _scan(words: list[str], read_at: Callable[[list[str], int], tuple[T, int] | 
         if value not in out:
             out.append(value)
     return out
+
+
+def _decimal_at(words: list[str], i: int) -> tuple[float, int] | None:
+    """A decimal said with "point" from ``words[i]`` ("ninety four point five", "22 point 5"), and the index after.
+
+    The whole part is number words or plain digits; after "point" come single digits, each said alone ("eighty
+    nine point one", "one point oh five"). None when no such decimal starts there.
+    """
+    got = _number_at(words, i)
+    if got is None:
+        n = _small_int(words[i])
+        got = (n, i + 1) if n is not None else None
+    if got is None:
+        return None
+    whole, j = got
+    if j >= len(words) or words[j] != "point":
+        return None
+    digits = []
+    k = j + 1
+    while k < len(words) and len(digits) < MAX_DIGITS:
+        w = words[k]
+        if w in _UNITS and _UNITS[w] < 10:
+            digits.append(str(_UNITS[w]))
+        elif w.isdigit() and len(w) == 1:
+            digits.append(w)
+        else:
+            break
+        k += 1
+    if not digits:
+        return None
+    return float(f"{whole}.{''.join(digits)}"), k
+
+
+def spoken_decimals(text: str) -> list[float]:
+    """The decimals ``text`` says with "point", in order, without repeats ("ninety four point five" → 94.5)."""
+    return _scan(_tokens(text), _decimal_at)
 
 
 def spoken_numbers(text: str) -> list[int]:

@@ -12,6 +12,7 @@ from agent_sdk.agent.spoken import (
     Clock,
     parse_clock,
     spoken_clocks,
+    spoken_decimals,
     spoken_durations,
     spoken_minutes,
     spoken_numbers,
@@ -145,6 +146,10 @@ def test_spoken_minutes(text: str, want: list[int]) -> None:
     ({"minutes": 120}, "countdown two hours", 1.0),
     ({"minutes": 30}, "start a timer for an hour", 0.0),
     ({"item": "7 am"}, "buy seven apples", 0.0),  # a clock-like string needs a time of day, not a number
+    ({"frequency": 94.5}, "put on ninety four point five fm", 1.0),
+    ({"frequency": 94.4}, "put on ninety four point five fm", 0.0),
+    ({"celsius": 22.5}, "make it 22 point 5", 1.0),
+    ({"celsius": 22.5}, "make it twenty two and a half", 0.0),  # not read (yet): no decimal said with "point"
 ])
 def test_copy_coverage_counts_what_is_said(arguments: dict, request_text: str, want: float) -> None:
     assert copy_coverage([arguments], request_text) == want
@@ -152,6 +157,34 @@ def test_copy_coverage_counts_what_is_said(arguments: dict, request_text: str, w
 
 def test_request_numbers_read_compound_number_words() -> None:
     assert request_numbers("set it to seventy five, or 80") == ["80", "75"]
+    assert request_numbers("switch the station to eighty nine point one") == ["89", "1", "89.1"]
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("put on ninety four point five fm", [94.5]),
+    ("one hundred and one point one", [101.1]),
+    ("set it to 22 point 5", [22.5]),
+    ("one point oh five and then two point two five", [1.05, 2.25]),
+    ("at this point two people", []),  # no number before "point"
+    ("five point", []),
+    ("the point is five", []),
+    ("set it to 21.5", []),  # written decimals are read as text, not here
+])
+def test_spoken_decimals(text: str, want: list[float]) -> None:
+    assert spoken_decimals(text) == want
+
+
+def test_spoken_decimals_read_back_what_the_generator_says() -> None:
+    """The generator says a documented decimal as "ninety four point five" (tune/examples.py, _say_number)."""
+    from agent_sdk.tune.examples import _say_number
+
+    rng = random.Random(0)
+    for tenths in range(875, 1081):
+        n = tenths / 10
+        said = [_say_number(n, rng, decimals=True) for _ in range(12)]
+        for text in said:
+            if "point" in text:
+                assert spoken_decimals(text) == [n], text
 
 
 _TOOLS = [
@@ -295,6 +328,7 @@ def test_hostile_requests_are_read_without_error() -> None:
         for clock in spoken_clocks(text):
             assert 0 <= clock.hour <= 23 and 0 <= clock.minute <= 59
         spoken_numbers(text)
+        spoken_decimals(text)
         spoken_minutes(text)
         said_values([("set_alarm", {"time": "7 am"}), ("set_timer", {"minutes": 3})], _TOOLS, text)
     digits = "9" * 5000  # int() refuses over 4,300 digits: never reached
@@ -302,6 +336,8 @@ def test_hostile_requests_are_read_without_error() -> None:
         assert spoken_clocks(text) == [] and spoken_durations(text) == []
         assert said_values([("set_timer", {"minutes": 3}), ("set_alarm", {"time": "7 am"})], _TOOLS, text)[1] == 0
         copy_coverage([{"minutes": 3}], text)
+        assert spoken_decimals(f"{text} point five") == [] and spoken_decimals(f"five point {text}") == []
+    assert spoken_decimals("one point " + "nine " * 5000) == [1.999999]  # at most six digits after the point
     assert parse_clock("7 a" + " " * 50000 + "x") is None  # no backtracking over long values
     big = "quarter past seven and a half hours " * 5000  # 180 KB
     assert spoken_clocks(big)[0] == Clock(7, 15, False)
