@@ -616,6 +616,8 @@ def _spoken_quantity(p: _Param, n: float, rng: random.Random) -> str:
     mark = p.marks.get(float(n), "")
     if mark.endswith("est") and " " not in mark and rng.random() < _MARK_WORDS_RATE:
         return f"the {mark}"  # "1 (gentlest) to 7 (strongest)": "fan to the strongest"
+    if mark.endswith("way") and rng.random() < _MARK_WORDS_RATE:
+        return mark  # "like 50 for halfway": "open the window halfway"
     said = _say_number(n, rng, decimals=bool(p.step))
     if (p.unit == "percent" and p.lo == 0 and p.hi == 100 and float(n).is_integer() and int(n) in _PERCENT_WORDS
             and rng.random() < _PERCENT_WORDS_RATE):
@@ -833,7 +835,7 @@ def _slot_phrase(p: _Param, text: str, tool: _Tool, rng: random.Random) -> str:
     if p.role == "location":
         return rng.choice([f"in the {text}", f"in the {text}", f"in {text}", f"for the {text}"])
     if p.role == "quantity":
-        return f"to {text}"
+        return text if _unmark(text).endswith("way") else f"to {text}"  # "halfway", not "to halfway"
     if p.role == "time":
         return rng.choice([f"for {text}", f"at {text}", f"for {text}"])
     if p.role == "flag":

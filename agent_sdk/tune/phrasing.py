@@ -182,6 +182,7 @@ NOUN_ALTERNATIVES: dict[str, list[str]] = {
     "range": ["range", "driving range", "remaining range"],
     "fuel level": ["fuel level", "fuel", "gas level"],
     "trunk": ["trunk", "boot"],
+    "seat heating": ["seat heating", "seat heater", "seat warmer"],
     "navigation": ["navigation", "route", "directions", "route guidance"],
     "route guidance": ["route guidance", "navigation", "route", "directions"],
 }

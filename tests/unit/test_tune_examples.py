@@ -601,7 +601,10 @@ def test_the_ends_of_a_range_are_said_as_people_say_them(car_examples: list[Exam
     assert ups and all(a.get("level", a.get("speed")) in (40, 7) for _, a in ups)
     downs = [(q, a) for q, a in volumes if "all the way down" in q or "down all the way" in q]
     assert all(a["level"] == 0 for _, a in downs)
-    assert not any("all the way" in q for q, _ in _calls_of(car_examples, "set_window"))
+    windows = _calls_of(car_examples, "set_window")
+    assert not any("all the way" in q for q, _ in windows)
+    halfway = [(q, a) for q, a in windows if "halfway" in q]  # "like 50 for halfway"
+    assert halfway and all(a["open_percent"] == 50 and "to halfway" not in q for q, a in halfway)
 
 
 @pytest.mark.parametrize(("description", "verbs", "objects"), [
