@@ -840,8 +840,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=_positive, default=1e-3, help="peak learning rate (default 1e-3)")
     t.add_argument("--batch-size", type=_positive_int, default=16)
     t.add_argument("--count", type=_positive_int, default=3000, help="generated requests (default 3000)")
-    t.add_argument("--tool-listing", choices=("full", "compact"), default="full",
-                   help="how the prompt lists the tools; recorded in the bundle (default full)")
+    t.add_argument("--tool-listing", choices=("auto", "full", "compact"), default="auto",
+                   help="how the prompt lists the tools; recorded in the bundle (default auto: compact when the "
+                        "full listing's prompt is over 768 tokens)")
     t.add_argument("--heldout", metavar="FILE.jsonl", help="score the tuned bundle on these requests (never trained on)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=_positive_int, default=None, help="training threads (default: all cores)")

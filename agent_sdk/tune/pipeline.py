@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agent_sdk.agent.prompting import TOOL_LISTINGS
 from agent_sdk.errors import UserError
 from agent_sdk.manifest import read_manifest, sha256_file, write_manifest
 from agent_sdk.tools.decorator import Tool
@@ -37,7 +38,15 @@ from agent_sdk.tune.examples import generate_examples, load_user_examples
 from agent_sdk.tune.heldout import HeldoutScore, load_heldout, score_heldout
 from agent_sdk.tune.render import PromptRenderer, RenderedExample
 
-__all__ = ["DEFAULT_EXAMPLE_COUNT", "TuneResult", "calibration_points", "choose_threshold", "tool_specs", "tune"]
+__all__ = ["COMPACT_ABOVE_TOKENS", "DEFAULT_EXAMPLE_COUNT", "TuneResult", "calibration_points", "choose_threshold",
+           "resolve_tool_listing", "tool_specs", "tune"]
+
+COMPACT_ABOVE_TOKENS = 768
+"""``--tool-listing auto`` lists the tools compactly (signatures only) when the full listing's prompt is longer than
+this. Measured 2026-12-05 with ``--minutes 20`` on 2 cores (docs/tuning.md): the 19 cabin tools (1,075-token full
+prompt, 406 compact) called 4 and 5 more of 64 dev requests right with the compact listing in two pairs of runs
+(1.85x the steps in the same time); the 11 home tools (469 tokens) called 3 of 70 fewer (same declines), so they
+keep the full listing."""
 
 DEFAULT_EXAMPLE_COUNT = 3000
 """Generated requests per run (before the user's own examples)."""
@@ -64,6 +73,20 @@ class TuneResult:
     manifest: dict[str, Any]
     heldout: HeldoutScore | None
     stopped: bool
+
+
+def resolve_tool_listing(listing: str, full_prompt_tokens: int) -> str:
+    """The listing a tune uses: ``auto`` is ``compact`` when the full listing's prompt is over
+    :data:`COMPACT_ABOVE_TOKENS` tokens (more steps in the same minutes), else ``full``; the others stay.
+
+    Raises:
+        UserError: An unknown listing.
+    """
+    if listing == "auto":
+        return "compact" if full_prompt_tokens > COMPACT_ABOVE_TOKENS else "full"
+    if listing not in TOOL_LISTINGS:
+        raise UserError(f"unknown tool listing {listing!r}; expected auto or one of {', '.join(TOOL_LISTINGS)}")
+    return listing
 
 
 def tool_specs(tools: str | Sequence[Tool[..., Any] | dict[str, Any]]) -> list[dict[str, Any]]:
@@ -103,7 +126,7 @@ def tune(
     examples_file: Path | Sequence[Path] | None = None,
     settings: Any = None,
     count: int = DEFAULT_EXAMPLE_COUNT,
-    tool_listing: str = "full",
+    tool_listing: str = "auto",
     system: str | None = None,
     heldout: Path | None = None,
     resume: bool = True,
@@ -124,8 +147,8 @@ def tune(
         examples_file: The developer's own examples (JSON lines; one file or several), weighted up.
         settings: A :class:`~agent_sdk.tune.train.TuneSettings` (default: its defaults).
         count: Generated requests.
-        tool_listing: How the prompt lists the tools (``full`` or ``compact``),
-            recorded in the bundle for the agent.
+        tool_listing: How the prompt lists the tools (``full``, ``compact``, or
+            ``auto``: :func:`resolve_tool_listing`), recorded in the bundle for the agent.
         system: Instructions before the tools (None: the agent's default).
         heldout: Score the tuned bundle on this held-out file (never trained on)
             in ``auto`` and record it in the manifest.
@@ -178,10 +201,19 @@ def tune(
     # The model's own call format, as LocalBackend picks it for the compiled bundle (calibration, held-out, Agent).
     from agent_sdk.agent.format_choice import native_call_format
 
-    renderer = PromptRenderer(tokenizer, specs, system=system, tool_listing=tool_listing,
+    def renderer_for(listing: str) -> PromptRenderer:
+        return PromptRenderer(tokenizer, specs, system=system, tool_listing=listing,
                               call_format=native_call_format(tokenizer),
                               stop_ids=list(getattr(ckpt.config, "eos_token_id", None) or ()))
-    note(f"prompt prefix: {len(renderer.prefix_ids)} tokens ({tool_listing} tool listing)")
+
+    first = "full" if tool_listing == "auto" else tool_listing
+    renderer = renderer_for(first)
+    asked, tool_listing = tool_listing, resolve_tool_listing(tool_listing, len(renderer.prefix_ids))
+    if tool_listing != first:
+        renderer = renderer_for(tool_listing)
+    why = f"; auto: the full listing's prompt is over {COMPACT_ABOVE_TOKENS} tokens" \
+        if asked == "auto" and tool_listing == "compact" else ""
+    note(f"prompt prefix: {len(renderer.prefix_ids)} tokens ({tool_listing} tool listing{why})")
 
     torch.manual_seed(settings.seed)
     net = TorchLlama.from_checkpoint(ckpt)

@@ -59,3 +59,17 @@ def test_without_unservable_requests_every_right_call_is_kept() -> None:
     threshold, calls, _ = choose_threshold(points)
     assert threshold < -3.0
     assert calls == pytest.approx(2 / 3)  # the wrong call counts as a tool request not served
+
+
+def test_auto_tool_listing_is_compact_only_for_long_prompts() -> None:
+    """``--tool-listing auto``: the home tools' 469-token prompt stays full, the cabin's 1,075 tokens go compact."""
+    from agent_sdk.errors import UserError
+    from agent_sdk.tune.pipeline import COMPACT_ABOVE_TOKENS, resolve_tool_listing
+
+    assert resolve_tool_listing("auto", 469) == "full"
+    assert resolve_tool_listing("auto", COMPACT_ABOVE_TOKENS) == "full"
+    assert resolve_tool_listing("auto", COMPACT_ABOVE_TOKENS + 1) == "compact"
+    assert resolve_tool_listing("auto", 1075) == "compact"
+    assert resolve_tool_listing("full", 5000) == "full" and resolve_tool_listing("compact", 10) == "compact"
+    with pytest.raises(UserError, match="unknown tool listing"):
+        resolve_tool_listing("tiny", 10)
