@@ -128,7 +128,12 @@ def _decimal_at(words: list[str], i: int) -> tuple[float, int] | None:
     The whole part is number words or plain digits; after "point" come single digits, each said alone ("eighty
     nine point one", "one point oh five"). None when no such decimal starts there.
     """
-    got = _number_at(words, i)
+    if i > 0 and (_digit(words[i - 1]) is not None or words[i - 1] in _TENS or words[i - 1] in _SCALE
+                  or words[i - 1] == "point"):
+        return None  # not from the middle of a number ("one oh one point one" is 101.1, never 1.1)
+    if i > 0 and words[i - 1] == "at" and words[i] == "one":
+        return None  # "at one point three of us left"
+    got = _digit_run_at(words, i) or _number_at(words, i)
     if got is None:
         n = _small_int(words[i])
         got = (n, i + 1) if n is not None else None
@@ -139,18 +144,34 @@ def _decimal_at(words: list[str], i: int) -> tuple[float, int] | None:
         return None
     digits = []
     k = j + 1
-    while k < len(words) and len(digits) < MAX_DIGITS:
-        w = words[k]
-        if w in _UNITS and _UNITS[w] < 10:
-            digits.append(str(_UNITS[w]))
-        elif w.isdigit() and len(w) == 1:
-            digits.append(w)
-        else:
-            break
+    while k < len(words) and (d := _digit(words[k])) is not None:
+        digits.append(str(d))
         k += 1
-    if not digits:
+    if not digits or len(digits) > MAX_DIGITS or (k < len(words) and words[k] in _BIG_SCALES):
+        return None  # too long to be a stated value, or "five point five million"
+    sign = -1 if i > 0 and words[i - 1] in ("minus", "negative") else 1
+    return sign * float(f"{whole}.{''.join(digits)}"), k
+
+
+_BIG_SCALES = {"hundred", "thousand", "million", "billion", "trillion"}
+
+
+def _digit(word: str) -> int | None:
+    """A single digit said or written ("oh" and "zero" are 0), else None."""
+    if word in _UNITS and _UNITS[word] < 10:
+        return _UNITS[word]
+    return int(word) if word.isdigit() and len(word) == 1 else None
+
+
+def _digit_run_at(words: list[str], i: int) -> tuple[int, int] | None:
+    """Digits said one by one before "point" ("one oh one point one": 101), else None."""
+    digits, j = [], i
+    while j < len(words) and (d := _digit(words[j])) is not None and len(digits) < MAX_DIGITS:
+        digits.append(str(d))
+        j += 1
+    if len(digits) < 2 or j >= len(words) or words[j] != "point" or digits[0] == "0":
         return None
-    return float(f"{whole}.{''.join(digits)}"), k
+    return int("".join(digits)), j
 
 
 def spoken_decimals(text: str) -> list[float]:

@@ -90,7 +90,18 @@ _STOP = {"a", "an", "the", "to", "from", "of", "in", "on", "for", "with", "my", 
 _DETERMINERS = {"a", "an", "the", "every", "all", "my", "your", "some", "this", "each", "any"}
 _PREPOSITIONS = {"in", "for", "to", "from", "with", "on", "at", "by", "into", "of", "as", "like", "using", "via"}
 _NOUNISH_KEYS = {"status", "info", "list", "report", "message", "text", "note", "email", "light"}
+_AWAY_VERBS = {v for fam in ("off", "close", "cancel", "decrease", "pause", "remove")
+               for v in ph.ACTION_FAMILIES[fam]["keys"] + ph.ACTION_FAMILIES[fam]["verbs"]} | {"cool", "stop", "lower"}
+# The state a verb leaves a thing in, for verbs that set one (a mark "0 (muted)" gives "mute the volume"; a question
+# "are the doors locked" asks for the state "lock" sets). Only these: "raised" or "charged" name no such verb.
+_STATE_OF = {"mute": "muted", "lock": "locked", "unlock": "unlocked", "pause": "paused", "arm": "armed",
+             "disarm": "disarmed", "silence": "silenced", "close": "closed", "open": "open", "shut": "shut",
+             "start": "started", "stop": "stopped", "enable": "enabled", "disable": "disabled"}
+_STATE_VERBS = {state: verb for verb, state in _STATE_OF.items() if verb not in ("close", "open", "shut")}
+# Marks that say how much, not where: a range whose ends are these is said "all the way up/down".
+_INTENSITY_MARKS = {"off", "muted", "max", "maximum", "min", "minimum", "full", "silent", "none", "zero"}
 _ALL_WORDS = {"all", "both", "every", "everywhere", "everyone", "any"}
+_READ_CUES = {"is", "are", "get", "check", "status", "state", "whether", "query", "read", "report"}
 _WH_WORDS = {"how", "where", "what", "which", "when", "whether", "who", "why"}
 _CREATABLE = {"timer", "timers", "alarm", "alarms", "reminder", "event", "appointment", "meeting", "note", "countdown",
               "task", "booking"}
@@ -215,7 +226,7 @@ def _parse_description(desc: str) -> tuple[list[str], str, list[str], str]:
         return [v.strip() for v in re.split(r"\bor\b|\band\b|,", " ".join(words[:wh])) if v.strip()], "", [], ""
     verb_text = " ".join(words[:i])
     # "phone one of the contacts": the verb is "phone"
-    verb_text = re.sub(r"\s*\b(?:one|some|any|each|all|either|both|most|many)?\s*of$", "", verb_text)
+    verb_text = re.sub(r"\s+(?:one|some|any|each|all|either|both|most|many)\s+of$", "", verb_text)
     verbs = [v.strip() for v in re.split(r"\bor\b|\band\b|,", verb_text) if v.strip()]
     det = words[i]
     j = i + 1
@@ -304,20 +315,27 @@ def _number_marks(desc: str, lo: float, hi: float, *, integer: bool) -> dict[flo
             and (v.is_integer() or not integer)}
 
 
-def _enum_glosses(desc: str, values: Sequence[str]) -> dict[str, str]:
+_NOT_GLOSS_WORDS = {"default", "same", "deprecated", "legacy", "recommended", "removed", "example"}
+
+
+def _enum_glosses(desc: str, values: Sequence[str], name_words: Sequence[str] = ()) -> dict[str, str]:
     """What an enum's values mean, from '"windshield" (to clear a fogged windshield)' or '"usb" (a USB stick)'.
 
     Kept: a purpose ("to ...", said as the request itself) or a noun phrase of at most four words that starts with
     a determiner (said in the value's place); defaults and other notes are not glosses.
     """
     out = {}
+    others = {v.lower() for v in values}
     for value in values:
         m = re.search(rf'"{re.escape(value.lower())}"\s*\(([^()]*)\)', desc)
         gloss = " ".join(m.group(1).split()) if m else ""
         words = gloss.split()
-        if not gloss or "default" in gloss:
-            continue
-        if (words[0] == "to" and len(words) >= 3) or (words[0] in ("the", "a", "an") and len(words) <= 4):
+        if not gloss or '"' in gloss or set(words) & _NOT_GLOSS_WORDS or set(words) & (others - {value.lower()}) \
+                or (value == values[-1] and set(words) & set(name_words)):
+            continue  # notes: "(the default)", "(the same as "dynamic")", a `unit` list closed by "(the display unit)"
+        if words[0] == "to" and len(words) >= 3 and words[1] not in _DETERMINERS | {"be"}:
+            out[value] = gloss  # a purpose: "to clear a fogged windshield"
+        elif words[0] in ("the", "a", "an") and len(words) <= 4:
             out[value] = gloss
     return out
 
@@ -368,7 +386,9 @@ def _make_param(name: str, schema: Mapping[str, Any], required: bool, tool_words
         values = list(schema["enum"])
         rooms = sum(v.lower() in ph.OUT_OF_SET_VALUES["room"] for v in values)
         role = "location" if set(name_words) & _LOCATION_NAMES or rooms >= 2 else "choice"
-        return _Param(name, schema, required, "enum", role, label, values=values, glosses=_enum_glosses(desc, values))
+        # A gloss is said in the value's place only where the value stands alone (not "the the tv room lights").
+        glosses = _enum_glosses(desc, values, name_words) if role == "choice" else {}
+        return _Param(name, schema, required, "enum", role, label, values=values, glosses=glosses)
     if typ in ("integer", "number"):
         unit = ""
         for w in name_words + desc_words:
@@ -405,6 +425,20 @@ def _make_param(name: str, schema: Mapping[str, Any], required: bool, tool_words
     return _Param(name, schema, required, "other", "other", label)
 
 
+_ORIGIN_NAMES = {"origin", "from", "start", "source", "departure", "pickup"}
+
+
+def _family_target(family: str, key: str, tokens: Sequence[str], params: Sequence[_Param]) -> _Param | None:
+    """The string a call or a trip is about: a person the tool is named for calling ("call_contact"), a destination
+    ("navigate_to"); None when the family's word is a noun of another tool ("ring_doorbell", "route_ticket")."""
+    if family == "call" and tokens[:1] == [key]:
+        return next((p for p in params if p.kind == "string" and p.bank == "person"), None)
+    if family == "navigate":
+        return next((p for p in params if p.kind == "string" and p.bank == "place"
+                     and not set(_split_name(p.name)) & _ORIGIN_NAMES), None)
+    return None
+
+
 def _build_tool(raw: Mapping[str, Any]) -> _Tool:
     name, desc, schema = raw["name"], raw["description"], raw["parameters"]
     tokens = _split_name(name)
@@ -417,10 +451,17 @@ def _build_tool(raw: Mapping[str, Any]) -> _Tool:
     tool_words = tokens + _words(desc)
     params = [_make_param(n, s if isinstance(s, Mapping) else {}, n in required, tool_words)
               for n, s in props.items()]
+    target = _family_target(family, key, tokens, params)
+    if family in ("call", "navigate") and target is None:  # "ring_doorbell", "route_ticket", "phone_number_lookup"
+        family, key = _family_of(_split_name(d_verbs[0].replace(" ", "_"))) if d_verbs else ("", "")
+        if family in ("call", "navigate"):
+            family, key = "", ""
     # The direct object: the first free string a verb acts on ("add milk", "play Hey Jude").
     strings = [p for p in params if p.role == "detail"]
-    if strings and (family in ("add", "remove", "play", "search", "send", "call", "navigate")
-                    or family == "" and strings[0].bank in ("item", "song", "query", "task")):
+    if target is not None and family in ("call", "navigate"):
+        target.role = "object"  # the person called, the destination (never an origin)
+    elif strings and (family in ("add", "remove", "play", "search", "send")
+                      or family == "" and strings[0].bank in ("item", "song", "query", "task")):
         strings[0].role = "object"
     name_obj = [t for t in tokens if t not in _STOP and (t != key or t in _NOUNISH_KEYS)
                 and t not in ("turn", "switch", "get", "do", "make", "please")]
@@ -472,8 +513,9 @@ def _build_tool(raw: Mapping[str, Any]) -> _Tool:
     verb_marks: dict[str, tuple[str, float]] = {}
     for p in params:
         for value, mark in p.marks.items():  # "0 (muted)": "mute the volume"
-            if re.fullmatch(r"[a-z]{3,}ed", mark) and mark[:-1] not in verbs and mark[:-2] not in verbs:
-                verb_marks.setdefault(mark[:-1] if mark.endswith("ted") else mark[:-2], (p.name, value))
+            verb = _STATE_VERBS.get(mark, "")
+            if verb and verb not in verbs:
+                verb_marks.setdefault(verb, (p.name, value))
         for value, mark in p.marks.items():
             for verb in verbs:
                 if len(verb.split()) == 1 and any(_stem_match(verb, w) and not w.endswith("est") for w in mark.split()):
@@ -737,8 +779,10 @@ def _mark_verb(tool: _Tool, p: _Param, n: float, rng: random.Random) -> str | No
     mark = p.marks.get(float(n))
     if mark is None or rng.random() >= _MARK_WORDS_RATE:
         return None
-    if n in (p.lo, p.hi) and not any(name == p.name for name, _ in tool.verb_marks.values()) \
-            and rng.random() < _ALL_THE_WAY_RATE:  # "turn the volume all the way up" (not a window: up is closed)
+    ends = [p.marks.get(float(p.lo), ""), p.marks.get(float(p.hi), "")]
+    if n in (p.lo, p.hi) and all(m.endswith("est") or m in _INTENSITY_MARKS for m in ends) \
+            and not any(name == p.name for name, _ in tool.verb_marks.values()) \
+            and rng.random() < _ALL_THE_WAY_RATE:  # "turn the volume all the way up" (not a shade: up may be shut)
         way = "up" if n == p.hi else "down"
         return rng.choice([f"turn * all the way {way}", f"turn * {way} all the way", f"crank * all the way {way}"]
                           + (["max out *", "turn * up to the max"] if way == "up" else []))
@@ -854,9 +898,11 @@ def _slot_phrase(p: _Param, text: str, tool: _Tool, rng: random.Random) -> str:
         if tool.family in ("set", "switch", "on", "off") or len(tool.params) == 1:
             options += [f"to {text}", f"to {text}", f"to {text}"]
         return rng.choice(options)
+    if p.bank == "place" and set(_split_name(p.name)) & _ORIGIN_NAMES:
+        return rng.choice([f"from {text}", f"starting from {text}", f"leaving from {text}"])
     preps = {"person": ["to", "for"], "city": ["in", "for"], "place": ["to", "for"], "query": ["for", "about"],
              "title": ["called", "named", "titled"], "name": ["called", "named"],
-             "message": ["saying", "that says", "saying", "", "to say"],
+             "message": ["saying", "that says", "saying", "to say"],
              "artist": ["by"], "date": ["on", "for"], "language": ["in", "into"], "color": ["to", ""],
              "genre": ["", "some"], "time": ["at", "for"]}
     prep = rng.choice(preps.get(p.bank, [f"with {p.label}", f"{p.label}", f"{p.label}:"]))
@@ -907,7 +953,8 @@ def _frame(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tuple[
     if which is not None and not forced and not rest and not dur and _on_by_default(tool, spoken):
         # Only which one is said, and the value left out turns it on ("heat the driver seat", "turn on the
         # passenger seat heating"): the description's own verbs or an "on" verb, not "set the driver seat".
-        own = [v for v in tool.verbs if v not in ph.ACTION_FAMILIES["set"]["verbs"] and len(v.split()) == 1]
+        own = [v for v in tool.verbs if v not in ph.ACTION_FAMILIES["set"]["verbs"] and len(v.split()) == 1
+               and v not in _AWAY_VERBS]  # "disable the passenger seat" would not heat it
         if own and rng.random() < 0.4:
             core = f"{rng.choice(own)} {_which_np(which, spoken[which.name], which.label, rng)}"
         else:
@@ -1336,13 +1383,6 @@ def _negative_pools(tools: Sequence[_Tool], all_words: set[str], rng: random.Ran
             "state": state}
 
 
-def _participle(verb: str) -> str:
-    """"lock" → "locked", "close" → "closed", "open" → "open" (the state a verb leaves a thing in)."""
-    if verb in ("open", "shut", "set", "put", "on", "off", "up", "down"):
-        return verb
-    return verb + ("d" if verb.endswith("e") else "ed")
-
-
 def _state_questions(tool: _Tool, tools: Sequence[_Tool]) -> list[Callable[[random.Random], str]]:
     """Questions about the state a tool sets ("are the doors locked", "is the trunk open"): no tool serves them
     when the set only changes that state and no reading tool names the thing.
@@ -1363,16 +1403,19 @@ def _state_questions(tool: _Tool, tools: Sequence[_Tool]) -> list[Callable[[rand
     for p in flags:
         for value, clause in p.clauses.items():
             m = _PARTICLE_CLAUSE.fullmatch(clause)
+            before = re.fullmatch(r"(?:turn|switch) (on|off) (.+)", clause)  # "turn on the heater"
             if m:
                 np = f"the {tool.objects[0]}" if tool.objects else None
                 st = m.group(2)
+            elif before:
+                np, st = before.group(2), before.group(1)
             else:
                 words = clause.split()
                 np = " ".join(words[1:])
                 if _PRONOUNS & set(words):
                     np = _flag_np(clause, p.clauses[not value]) or ""
-                st = _participle(words[0])
-            if np and len(np.split()) <= 4:
+                st = _STATE_OF.get(words[0], "")  # no state for verbs not known to set one
+            if np and st and len(np.split()) <= 4 and not _PRONOUNS & set(np.split()):
                 found.append((np, st))
     which = next((p for p in tool.params if p.which), None)
     for p in tool.params:
@@ -1380,9 +1423,21 @@ def _state_questions(tool: _Tool, tools: Sequence[_Tool]) -> list[Callable[[rand
             if mark.endswith("ed") or mark in ("open", "fully open", "off"):
                 head = which.name if which else ""
                 found += [(f"the {v} {head}", mark) for v in which.values[:3] if v.lower() not in _ALL_WORDS]
-    readers = {w for t in tools if t.family == "read" for w in t.words}
+    # A tool that reads, checks or reports anything ("get_vehicle_status", "is_door_locked") may serve the question:
+    # then the thing it names, in any of its words, is not asked about.
+    reading = [t for t in tools if t.family == "read" or set(_split_name(t.name)) & _READ_CUES]
+    if any({"all", "every", "everything"} & t.words and {"status", "state"} & t.words for t in reading):
+        return []  # "Get the status of all devices" may answer any of them
+    readers = {w for t in reading for w in t.words}
     read_stems = {w.rstrip("s") for w in readers}
-    found = [(np, st) for np, st in found if not {w.rstrip("s") for w in np.split()[1:]} & read_stems]
+
+    def named(np: str) -> set[str]:
+        head = " ".join(np.split()[1:])
+        alts = {a for k, v in ph.NOUN_ALTERNATIVES.items() if head.endswith(k) or any(head.endswith(x) for x in v)
+                for a in [k, *v]}
+        return {w.rstrip("s") for phrase in [head, *alts] for w in phrase.split()}
+
+    found = [(np, st) for np, st in found if not named(np) & read_stems]
     if not found:
         return []
 

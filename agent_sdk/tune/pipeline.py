@@ -48,6 +48,9 @@ prompt, 406 compact) called 4 and 5 more of 64 dev requests right with the compa
 (1.85x the steps in the same time); the 11 home tools (469 tokens) called 3 of 70 fewer (same declines), so they
 keep the full listing."""
 
+PROMPT_RECORD = "prompt.json"
+"""In ``<out>.tune/``: the listing and a hash of the prompt prefix the checkpoint was trained on."""
+
 DEFAULT_EXAMPLE_COUNT = 3000
 """Generated requests per run (before the user's own examples)."""
 CALIBRATION_COUNT = 160
@@ -167,10 +170,11 @@ def tune(
     from agent_sdk.runtime.tokenizer import Tokenizer
     from agent_sdk.tune.adapter import low_rank_factors, save_adapter
     from agent_sdk.tune.torch_model import TorchLlama, apply_lora, merged_weights
-    from agent_sdk.tune.train import TuneSettings, greedy_replies, train
+    from agent_sdk.tune.train import CHECKPOINT, TuneSettings, greedy_replies, train
 
     note = say or (lambda _m: None)
     settings = settings or TuneSettings()
+    resolve_tool_listing(tool_listing, 0)  # an unknown listing fails before any work
     specs = tool_specs(tools)
     if not specs:
         raise UserError("no tools to tune for")
@@ -206,13 +210,25 @@ def tune(
                               call_format=native_call_format(tokenizer),
                               stop_ids=list(getattr(ckpt.config, "eos_token_id", None) or ()))
 
-    first = "full" if tool_listing == "auto" else tool_listing
+    # A run resumes on the prompt it trained on: ``auto`` takes the checkpoint's listing, a different prompt refuses.
+    prompt_file = work / PROMPT_RECORD
+    resuming = resume and (work / CHECKPOINT).exists() and prompt_file.exists()
+    earlier = json.loads(prompt_file.read_text(encoding="utf-8")) if resuming else {}
+    first = earlier.get("tool_listing", "full") if tool_listing == "auto" else tool_listing
     renderer = renderer_for(first)
-    asked, tool_listing = tool_listing, resolve_tool_listing(tool_listing, len(renderer.prefix_ids))
+    asked = tool_listing
+    tool_listing = first if earlier else resolve_tool_listing(tool_listing, len(renderer.prefix_ids))
     if tool_listing != first:
         renderer = renderer_for(tool_listing)
+    prefix_hash = hashlib.sha256(json.dumps(list(renderer.prefix_ids)).encode()).hexdigest()
+    if earlier and earlier.get("prefix_sha256") != prefix_hash:
+        raise UserError(f"the checkpoint in {work} was trained on another prompt (tool listing "
+                        f"{earlier.get('tool_listing')!r}, or other tools or instructions); rerun with --restart "
+                        f"to start over, or with the same settings to resume")
+    prompt_file.write_text(json.dumps({"tool_listing": tool_listing, "prefix_sha256": prefix_hash}) + "\n",
+                           encoding="utf-8")
     why = f"; auto: the full listing's prompt is over {COMPACT_ABOVE_TOKENS} tokens" \
-        if asked == "auto" and tool_listing == "compact" else ""
+        if asked == "auto" and tool_listing == "compact" and not earlier else ""
     note(f"prompt prefix: {len(renderer.prefix_ids)} tokens ({tool_listing} tool listing{why})")
 
     torch.manual_seed(settings.seed)

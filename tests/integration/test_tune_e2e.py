@@ -86,6 +86,23 @@ def test_the_bundle_is_verified_and_records_the_tuning(tuned: tuple[Path, Path, 
     assert cfg["peft_type"] == "LORA" and cfg["r"] == 4
 
 
+def test_a_checkpoint_resumes_only_on_the_prompt_it_trained_on(tuned: tuple[Path, Path, dict],
+                                                              llama_ckpt: Path) -> None:
+    """The run above trained on the compact listing: resuming it with the full one would continue the adapter on
+    another prefix, so it is refused (``auto`` takes the recorded listing instead)."""
+    from agent_sdk.errors import UserError
+
+    bundle, tools, _ = tuned
+    record = json.loads((bundle.parent / "bundle.tune" / "prompt.json").read_text())
+    assert record["tool_listing"] == "compact" and len(record["prefix_sha256"]) == 64
+    settings = TuneSettings(rank=4, alpha=8.0, steps=3, minutes=None, batch_size=4, learning_rate=5e-2, seed=1)
+    with pytest.raises(UserError, match="another prompt.*--restart"):
+        tune(str(tools), model=str(llama_ckpt), quant="f32", out=bundle, settings=settings, count=40,
+             tool_listing="full")
+    with pytest.raises(UserError, match="unknown tool listing"):
+        tune(str(tools), model=str(llama_ckpt), out=bundle, settings=settings, tool_listing="tiny")
+
+
 def test_the_compiled_bundle_matches_the_training_model_with_its_adapter(
     tuned: tuple[Path, Path, dict], llama_ckpt: Path
 ) -> None:

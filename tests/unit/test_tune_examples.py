@@ -620,3 +620,58 @@ def test_a_description_gives_its_verbs_and_objects(description: str, verbs: list
 
     got_verbs, _, got_objects, _ = _parse_description(description)
     assert (got_verbs, got_objects) == (verbs, objects)
+
+
+def test_review_cases_read_right_or_fall_back() -> None:
+    """What a review of the call/navigate families, glosses, marks and state questions found in their first versions."""
+    tools = [
+        _fn("phone_number_lookup", "Look up the phone number of a business.",
+            {"business": {"type": "string", "description": "Business name"}}, ["business"]),
+        _fn("route_ticket", "Route a support ticket to a team.",
+            {"team": {"type": "string", "enum": ["billing", "sales"]}}, ["team"]),
+        _fn("ring_doorbell", "Ring the front doorbell chime.", {}, []),
+        _fn("plan_route", "Plan a route between two places.",
+            {"origin": {"type": "string", "description": "Where from."},
+             "destination": {"type": "string", "description": "Where to."}}, ["origin", "destination"]),
+        _fn("set_drive_mode", "Change how the car drives.",
+            {"mode": {"type": "string", "enum": ["comfort", "sport", "dynamic"], "description":
+                      '"comfort", "sport" (the same as "dynamic"), "dynamic" (to be removed in v2)'}}, ["mode"]),
+        _fn("set_unit", "Choose the display unit.",
+            {"unit": {"type": "string", "enum": ["celsius", "fahrenheit"],
+                      "description": 'Either "celsius" or "fahrenheit" (the display unit).'}}, ["unit"]),
+        _fn("set_seat_heater", "Enable or disable a seat heater.",
+            {"seat": {"type": "string", "enum": ["driver", "passenger"], "description": "Which seat."},
+             "level": {"type": "integer", "default": 2, "description": "Heat from 0 (off) to 3 (hottest)."}}, ["seat"]),
+        _fn("set_blinds", "Set the blinds position.",
+            {"position": {"type": "integer", "description": "From 0 (closed) to 100 (raised)."}}, ["position"]),
+        _fn("set_shade", "Set the sunshade position.",
+            {"position": {"type": "integer", "description": "From 0 (fully open) to 100 (fully shut)."}}, ["position"]),
+        _fn("set_heater", "Turn the heater on or off.",
+            {"on": {"type": "boolean", "description": "True to turn on the heater, False to turn off the heater."}},
+            ["on"]),
+        _fn("set_door_locks", "Lock or unlock all the doors.",
+            {"locked": {"type": "boolean", "description": "True to lock the doors, False to unlock them."}}, ["locked"]),
+        _fn("is_door_locked", "Whether the doors are locked.", {}, []),
+    ]
+    examples = generate_examples(tools, count=1500, seed=0)
+    for query, _ in (_calls_of(examples, "phone_number_lookup") + _calls_of(examples, "route_ticket")
+                     + _calls_of(examples, "ring_doorbell")):
+        assert not re.search(r"\b(call|dial|navigate to|take me to|get me to|a ring)\b", query), query
+    routes = [(q, a) for q, a in _calls_of(examples, "plan_route") if a["origin"] != a["destination"]]
+    assert routes
+    for query, args in routes:
+        assert not re.search(rf"\b(to|for) {re.escape(args['origin'].lower())}\b", query), query
+    for query, args in _calls_of(examples, "set_drive_mode") + _calls_of(examples, "set_unit"):
+        assert (args.get("mode") or args.get("unit")) in query, query  # notes in parentheses are no glosses
+    for query, args in _calls_of(examples, "set_seat_heater"):
+        assert "level" in args or "disable" not in query, query
+    for query, _ in _calls_of(examples, "set_blinds"):
+        assert not re.search(r"\b(clos|rais)\b", query), query
+    assert not any("all the way" in q or "max out" in q for q, _ in _calls_of(examples, "set_shade"))
+    negatives = [e.query.lower() for e in examples if not e.calls]
+    heater = [q for q in negatives if "heater" in q and re.search(r"\b(is|if)\b", q)]
+    assert heater and all(re.search(r"heater (is )?(still )?(on|off)\b", q) for q in heater), heater[:5]
+    assert not any(re.search(r"\bdoors (are )?(still )?(locked|unlocked)\b", q) for q in negatives)  # is_door_locked
+    from agent_sdk.tune.examples import _parse_description
+
+    assert _parse_description("Take care of the plants.")[0] == ["take care of"]
