@@ -419,7 +419,7 @@ CAR = [
 
 @pytest.fixture(scope="module")
 def car_examples() -> list[Example]:
-    return generate_examples(CAR, count=1500, seed=0)
+    return generate_examples(CAR, count=1500, seed=0, state_questions=True)
 
 
 def _calls_of(examples: list[Example], name: str) -> list[tuple[str, dict[str, Any]]]:
@@ -585,7 +585,9 @@ def test_questions_about_a_state_the_tools_only_set_are_declined(car_examples: l
     assert not any(re.match(r"(\w+ ){0,3}(is|are) the (doors|trunk)\b", q) for q in calls)
     # A tool that reads the doors serves the question: then it is not generated as one to decline.
     reader = _fn("get_door_status", "Report whether the doors are locked.", {}, [])
-    with_reader = generate_examples([CAR[0], reader], count=400, seed=0)
+    with_reader = generate_examples([CAR[0], reader], count=400, seed=0, state_questions=True)
+    assert not any(re.search(r"\bdoors (are )?(still )?(locked|unlocked)\b", e.query.lower())
+                   for e in generate_examples(CAR, count=400, seed=0) if not e.calls)  # off by default
     assert not any(re.search(r"\bdoors (are )?(still )?(locked|unlocked)\b", e.query.lower())
                    for e in with_reader if not e.calls)
 
@@ -653,7 +655,7 @@ def test_review_cases_read_right_or_fall_back() -> None:
             {"locked": {"type": "boolean", "description": "True to lock the doors, False to unlock them."}}, ["locked"]),
         _fn("is_door_locked", "Whether the doors are locked.", {}, []),
     ]
-    examples = generate_examples(tools, count=1500, seed=0)
+    examples = generate_examples(tools, count=1500, seed=0, state_questions=True)
     for query, _ in (_calls_of(examples, "phone_number_lookup") + _calls_of(examples, "route_ticket")
                      + _calls_of(examples, "ring_doorbell")):
         assert not re.search(r"\b(call|dial|navigate to|take me to|get me to|a ring)\b", query), query
