@@ -165,7 +165,8 @@ def _digit(word: str) -> int | None:
 
 def _digit_run_at(words: list[str], i: int) -> tuple[int, int] | None:
     """Digits said one by one before "point" ("one oh one point one": 101), else None."""
-    digits, j = [], i
+    digits: list[str] = []
+    j = i
     while j < len(words) and (d := _digit(words[j])) is not None and len(digits) < MAX_DIGITS:
         digits.append(str(d))
         j += 1

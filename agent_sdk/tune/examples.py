@@ -1418,11 +1418,9 @@ def _state_questions(tool: _Tool, tools: Sequence[_Tool]) -> list[Callable[[rand
             if np and st and len(np.split()) <= 4 and not _PRONOUNS & set(np.split()):
                 found.append((np, st))
     which = next((p for p in tool.params if p.which), None)
-    for p in tool.params:
-        for mark in p.marks.values() if which else []:
-            if mark.endswith("ed") or mark in ("open", "fully open", "off"):
-                head = which.name if which else ""
-                found += [(f"the {v} {head}", mark) for v in which.values[:3] if v.lower() not in _ALL_WORDS]
+    marks = [m for p in tool.params for m in p.marks.values() if m.endswith("ed") or m in ("open", "fully open", "off")]
+    if which is not None:
+        found += [(f"the {v} {which.name}", m) for m in marks for v in which.values[:3] if v.lower() not in _ALL_WORDS]
     # A tool that reads, checks or reports anything ("get_vehicle_status", "is_door_locked") may serve the question:
     # then the thing it names, in any of its words, is not asked about.
     reading = [t for t in tools if t.family == "read" or set(_split_name(t.name)) & _READ_CUES]
