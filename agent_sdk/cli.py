@@ -481,7 +481,7 @@ def _add_policy_options(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from agent_sdk.tune.pipeline import tune
+    from agent_sdk.tune.pipeline import CALL_KEEP, tune
     from agent_sdk.tune.progress import TrainProgress
     from agent_sdk.tune.train import TuneSettings
 
@@ -500,7 +500,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
             examples_file=[Path(e) for e in args.examples] if args.examples else None, settings=settings,
             count=args.count,
             tool_listing=args.tool_listing, heldout=Path(args.heldout) if args.heldout else None,
-            resume=not args.restart, say=progress.note, on_step=progress,
+            call_keep=CALL_KEEP if args.call_keep is None else args.call_keep, resume=not args.restart, say=progress.note, on_step=progress,
         )
     tuning = result.manifest["tuning"]
     if args.json:
@@ -539,6 +539,13 @@ def _positive(text: str) -> float:
     value = _non_negative(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
+def _share(text: str) -> float:
+    value = _positive(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must be a share from 0 to 1, got {text}")
     return value
 
 
@@ -844,6 +851,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how the prompt lists the tools; recorded in the bundle (default auto: compact when the "
                         "full listing's prompt is over 768 tokens)")
     t.add_argument("--heldout", metavar="FILE.jsonl", help="score the tuned bundle on these requests (never trained on)")
+    t.add_argument("--call-keep", type=_share, default=None,
+                   help="share of right calls on fresh generated requests the bundle's auto threshold keeps; lower "
+                        "declines more requests no tool serves and calls less (default 0.95)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=_positive_int, default=None, help="training threads (default: all cores)")
     t.add_argument("--restart", action="store_true", help="ignore a checkpoint left by an earlier run")

@@ -173,12 +173,15 @@ def test_the_cli_tunes_and_reports_json(tmp_path: Path, llama_ckpt: Path) -> Non
     out = tmp_path / "cli-bundle"
     cmd = [sys.executable, "-m", "agent_sdk.cli", "tune", "--tools", str(tools), "--model", str(llama_ckpt),
            "--quant", "f32", "--steps", "2", "--rank", "2", "--batch-size", "2", "--count", "30", "--seed", "5",
-           "--out", str(out), "--json"]
+           "--call-keep", "0.8", "--out", str(out), "--json"]
     proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["path"] == str(out) and summary["steps"] == 2 and summary["settings"]["rank"] == 2
     assert summary["settings"]["seed"] == 5 and verify_bundle(out)
+    calibration = summary["calibration"]
+    assert calibration["call_keep"] == 0.8
+    assert verify_bundle(out)["policy"]["auto_threshold"] == calibration["auto_threshold"]
     assert (tmp_path / "cli-bundle.tune" / "checkpoint.pt").exists()
 
 
@@ -198,6 +201,26 @@ def test_a_run_stopped_before_its_first_step_writes_no_bundle(tmp_path: Path, ll
     assert verify_bundle(bundle)["tuning"]["steps"] == 3
     saved = torch.load(bundle.parent / f"{bundle.name}.tune" / "checkpoint.pt", weights_only=True)
     assert saved["step"] == 3  # the earlier run's checkpoint is kept too
+
+
+@pytest.mark.parametrize("keep", ["0", "1.5", "-0.2", "most"])
+def test_a_call_keep_that_is_not_a_share_is_refused(tmp_path: Path, llama_ckpt: Path, keep: str) -> None:
+    import subprocess
+    import sys
+
+    from agent_sdk.errors import UserError
+
+    tools = tmp_path / "tiny_tools.py"
+    tools.write_text(TOOLS)
+    cmd = [sys.executable, "-m", "agent_sdk.cli", "tune", "--tools", str(tools), "--model", str(llama_ckpt),
+           "--steps", "1", "--call-keep", keep, "--out", str(tmp_path / "never")]
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "--call-keep" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "never").exists()
+    with pytest.raises(UserError, match="call_keep"):
+        tune(str(tools), model=str(llama_ckpt), out=tmp_path / "never", call_keep=float(keep) if keep != "most"
+             else float("nan"))
+    assert not (tmp_path / "never").exists()
 
 
 @pytest.mark.parametrize(("line", "problem"), [

@@ -1,4 +1,4 @@
-"""The tuned bundle's ``auto`` threshold: the middle of the widest best range of generated requests' scores."""
+"""The tuned bundle's ``auto`` threshold: the highest that keeps 95% of the right generated calls."""
 
 from __future__ import annotations
 
@@ -7,43 +7,57 @@ import math
 import pytest
 
 from agent_sdk.agent.policy import DEFAULT_POLICY
-from agent_sdk.tune.pipeline import choose_threshold
+from agent_sdk.tune.pipeline import CALL_KEEP, CALL_MARGIN, choose_threshold
 
 
-def test_the_threshold_is_the_middle_of_the_gap_between_declines_and_right_calls() -> None:
-    # Unservable requests score up to -6, right calls from -2: every threshold in (-6, -2] is best.
-    points = [(-9.0, False, False), (-7.0, False, False), (-6.0, False, False),
-              (-2.0, True, True), (-1.0, True, True), (-0.5, True, True)]
-    threshold, calls, declines = choose_threshold(points)
-    assert threshold == pytest.approx(-4.0)
-    assert (calls, declines) == (1.0, 1.0)
+def _right(*scores: float) -> list[tuple[float, bool, bool]]:
+    return [(s, True, True) for s in scores]
 
 
-def test_a_plateau_over_several_intervals_takes_its_middle_not_its_edge() -> None:
-    # Wrong calls between the classes do not count either way: the best range runs from -6 to -1.
-    points = [(-8.0, False, False), (-6.0, False, False), (-5.0, True, False), (-3.0, True, False),
-              (-1.0, True, True), (0.0, True, True)]
-    threshold, calls, declines = choose_threshold(points)
-    assert threshold == pytest.approx(-3.5)
-    assert (calls, declines) == (0.5, 1.0)  # right calls as a share of all tool requests
+def test_the_threshold_keeps_95_percent_of_right_calls_and_declines_below() -> None:
+    # 40 right calls from -5.9 to -2.0: 95% keeps 38, so the edge is the third lowest (-5.7).
+    calls = _right(*[-5.9 + 0.1 * i for i in range(40)])
+    negatives = [(-9.0, False, False), (-5.8, False, False), (-5.75, False, False), (-3.0, False, False)]
+    threshold, kept, declined = choose_threshold([*calls, *negatives])
+    assert threshold == pytest.approx(-5.7)
+    assert threshold <= -5.7  # rounded down: the edge's own call is kept
+    assert kept == pytest.approx(38 / 40)
+    assert declined == pytest.approx(3 / 4)  # the negative scoring among the calls stays a call
 
 
-def test_overlapping_classes_trade_one_share_against_the_other() -> None:
-    # One decline is worth 1/2 and one right call 1/4: declining both negatives costs one right call.
-    points = [(-5.0, True, True), (-4.0, False, False), (-3.0, False, False),
-              (-2.0, True, True), (-1.0, True, True), (0.0, True, True)]
-    threshold, calls, declines = choose_threshold(points)
-    assert -3.0 < threshold <= -2.0
-    assert (calls, declines) == (0.75, 1.0)
+def test_hard_negatives_do_not_pull_the_threshold_over_many_calls() -> None:
+    # The former rule (the sum of the two shares: one negative worth four calls here) rose to -3.505, keeping
+    # 75% of the right calls, to decline the 3 hard negatives among them.
+    calls = _right(*[-4.0 + 0.05 * i for i in range(40)])
+    negatives = [(-8.0, False, False)] * 7 + [(-3.56, False, False), (-3.53, False, False), (-3.51, False, False)]
+    threshold, kept, declined = choose_threshold([*calls, *negatives])
+    assert kept >= CALL_KEEP
+    assert threshold == pytest.approx(-3.9)
+    assert declined == pytest.approx(0.7)
 
 
-def test_the_widest_of_two_equally_good_ranges_wins() -> None:
-    # Best value 1.5 twice: below the lone right call at -9 (width 1) and between -4 and 0 (width 4).
-    points = [(-9.0, True, True), (-8.0, False, False), (-4.0, False, False), (0.0, True, True),
-              (1.0, True, False)]
-    threshold, _, declines = choose_threshold(points)
-    assert threshold == pytest.approx(-2.0)
-    assert declines == 1.0
+def test_wrong_calls_count_as_tool_requests_not_served_but_do_not_set_the_edge() -> None:
+    points = [*_right(*[-3.0 + 0.1 * i for i in range(20)]), (-10.0, True, False), (-9.5, True, False),
+              (-6.0, False, False)]
+    threshold, kept, _ = choose_threshold(points)
+    assert threshold == pytest.approx(-2.9)  # the second lowest right call: 19 of 20 right calls kept
+    assert kept == pytest.approx(19 / 22)
+
+
+def test_nothing_to_decline_keeps_every_right_call() -> None:
+    # No unservable request scores below the edge: every right call is kept, with a margin below the lowest.
+    points = [*_right(-3.0, -1.0, 0.5), (2.0, True, False), (1.0, False, False), (-math.inf, False, False)]
+    threshold, kept, declined = choose_threshold(points)
+    assert threshold == pytest.approx(-3.0 - CALL_MARGIN)
+    assert kept == pytest.approx(3 / 4)
+    assert declined == pytest.approx(1 / 2)  # the request that started no call is declined at any threshold
+
+
+def test_keep_is_an_option() -> None:
+    points = [*_right(*[float(i) for i in range(10)]), (-1.0, False, False), (4.5, False, False)]
+    assert choose_threshold(points, keep=1.0)[0] == pytest.approx(0.0)
+    assert choose_threshold(points, keep=0.5)[0] == pytest.approx(5.0)
+    assert choose_threshold(points, keep=0.5)[2] == 1.0
 
 
 def test_no_scores_keep_the_sdk_threshold() -> None:
@@ -52,13 +66,6 @@ def test_no_scores_keep_the_sdk_threshold() -> None:
     threshold, calls, declines = choose_threshold(points)
     assert threshold == DEFAULT_POLICY.auto.threshold
     assert (calls, declines) == (0.0, 1.0)
-
-
-def test_without_unservable_requests_every_right_call_is_kept() -> None:
-    points = [(-3.0, True, True), (-1.0, True, True), (2.0, True, False)]
-    threshold, calls, _ = choose_threshold(points)
-    assert threshold < -3.0
-    assert calls == pytest.approx(2 / 3)  # the wrong call counts as a tool request not served
 
 
 def test_auto_tool_listing_is_compact_only_for_long_prompts() -> None:
