@@ -543,9 +543,13 @@ def _positive(text: str) -> float:
 
 
 def _share(text: str) -> float:
-    value = _positive(text)
-    if value > 1:
-        raise argparse.ArgumentTypeError(f"must be a share from 0 to 1, got {text}")
+    """An option's share, more than 0 and at most 1 (a usage error at parse time)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value <= 1:  # NaN too
+        raise argparse.ArgumentTypeError(f"must be a share more than 0 and at most 1, got {text}")
     return value
 
 

@@ -48,15 +48,17 @@ prompt, 406 compact) called 4 and 5 more of 64 dev requests right with the compa
 keep the full listing."""
 
 PROMPT_RECORD = "prompt.json"
-"""In ``<out>.tune/``: the listing and a hash of the prompt prefix the checkpoint was trained on."""
+"""In ``<out>.tune/``: the listing, a hash of the prompt prefix and a hash of the examples the checkpoint was trained
+on; a resume with another prompt or other examples is refused."""
 
 DEFAULT_EXAMPLE_COUNT = 3000
 """Generated requests per run (before the user's own examples)."""
 CALIBRATION_COUNT = 400
 """Fresh generated requests the bundle's ``auto`` threshold is chosen on. 400 (~330 tool requests) puts the 95%
-edge of :data:`CALL_KEEP` at about the 16th lowest right call rather than the 6th of 160 requests: on home-v7 the
-threshold moved from -3.25 (the former rule) to -3.92 / -3.86 / -3.64 on the first 160 / 320 / 480 of one seed's
-requests (2026-12-05). About 2.5 minutes for SmolLM2-135M on the home tools here."""
+edge of :data:`CALL_KEEP` near the 16th lowest right call rather than the 6th of 160 requests. Measured 2026-12-05 on
+home-v7 with 480 requests of its calibration seed: the 95% rule gave -3.92 / -3.86 / -3.64 on the first 160 / 320 /
+480 of them, the former rule -3.45 / -3.93 / -3.66 (and -3.25 on the bundle's own 160). About 2.5 minutes for
+SmolLM2-135M on the home tools here."""
 CALIBRATION_SEED_OFFSET = 7919
 """Added to the training seed for the calibration requests."""
 CALL_KEEP = 0.95
@@ -68,7 +70,7 @@ and did not follow it where a few hard generated negatives pulled it over right 
 calls right, against -3.85, 92.9%); 90% lost calls on every SmolLM2 bundle, 97% lost declines on the home
 bundles."""
 CALL_MARGIN = 1.0
-"""Nats below the lowest right call when no unservable request scores near the calls (nothing to decline)."""
+"""Nats below the lowest right call, the threshold when it declines as many unservable requests as the 95% edge."""
 NEGATIVE_REPLY_TOKENS = 6
 """Tokens of the base model's own reply a negative is trained to begin with."""
 
@@ -218,7 +220,6 @@ def tune(
     data_lines = [json.dumps({"q": e.query, "calls": list(e.calls), "source": e.source, "weight": e.weight},
                              ensure_ascii=False) for e in examples]
     data_text = "\n".join(data_lines) + "\n"
-    (work / "examples.jsonl").write_text(data_text, encoding="utf-8")
 
     # The model's own call format, as LocalBackend picks it for the compiled bundle (calibration, held-out, Agent).
     from agent_sdk.agent.format_choice import native_call_format
@@ -243,8 +244,14 @@ def tune(
         raise UserError(f"the checkpoint in {work} was trained on another prompt (tool listing "
                         f"{earlier.get('tool_listing')!r}, or other tools or instructions); rerun with --restart "
                         f"to start over, or with the same settings to resume")
-    prompt_file.write_text(json.dumps({"tool_listing": tool_listing, "prefix_sha256": prefix_hash}) + "\n",
-                           encoding="utf-8")
+    # ... and on the examples it trained on: the manifest records their hash, which must be the trained weights'.
+    data_hash = hashlib.sha256(data_text.encode()).hexdigest()
+    if earlier.get("data_sha256", data_hash) != data_hash:
+        raise UserError(f"the checkpoint in {work} was trained on other examples (another --examples file, --count "
+                        f"or --seed, or another version of the generator); rerun with --restart to start over")
+    prompt_file.write_text(json.dumps({"tool_listing": tool_listing, "prefix_sha256": prefix_hash,
+                                       "data_sha256": data_hash}) + "\n", encoding="utf-8")
+    (work / "examples.jsonl").write_text(data_text, encoding="utf-8")
     why = f"; auto: the full listing's prompt is over {COMPACT_ABOVE_TOKENS} tokens" \
         if asked == "auto" and tool_listing == "compact" and not earlier else ""
     note(f"prompt prefix: {len(renderer.prefix_ids)} tokens ({tool_listing} tool listing{why})")
@@ -275,7 +282,7 @@ def tune(
          f"LoRA rank {settings.rank} on {', '.join(settings.targets)}")
     pad = tokenizer.eos_token_ids[0] if tokenizer.eos_token_ids else 0
     result = train(net, renderer.prefix_ids, rendered, settings, workdir=work, pad_id=pad, progress=on_step,
-                   resume=resume)
+                   resume=resume, trained_on={"prefix_sha256": prefix_hash, "data_sha256": data_hash})
     if result.steps == 0:  # an untrained bundle would only be the base model, and would replace one at dest
         raise UserError(f"stopped before the first training step: nothing was trained and no bundle was written "
                         f"({dest} is left as it was); rerun to train")
@@ -289,7 +296,7 @@ def tune(
         "base_model": {"name": ref.name, "path": str(ref.path), "sha256": _base_hash(ref.path)},
         "tools": {"names": [t["name"] for t in specs], "schema_sha256": _digest(specs)},
         "data": {
-            "sha256": hashlib.sha256(data_text.encode()).hexdigest(), "examples": len(examples),
+            "sha256": data_hash, "examples": len(examples),
             "negatives": len(negatives), "user_examples": len(user), "tokens": n_tokens,
             "prefix_tokens": len(renderer.prefix_ids),
         },
@@ -365,9 +372,10 @@ def choose_threshold(points: Sequence[tuple[float, bool, bool]], *,
     fixes the right calls kept (95%, the issue's target) and declines every
     unservable request scoring below that: a share of calls, not a sum of
     shares, so a handful of hard generated negatives (about a fifth of the
-    requests) cannot pull the threshold over many right calls. When no
-    unservable request scores below that edge there is nothing to decline
-    and every right call is kept.
+    requests) cannot pull the threshold over many right calls. When a
+    threshold :data:`CALL_MARGIN` below every right call declines as many
+    unservable requests, there is nothing to win and every right call is
+    kept.
 
     Args:
         points: ``(score, is a tool request, call right)`` per request; the
@@ -379,9 +387,14 @@ def choose_threshold(points: Sequence[tuple[float, bool, bool]], *,
         ``(threshold, right calls kept, unservable requests declined)``, the
         last two as shares of their kind on ``points`` (right calls kept as
         a share of all tool requests).
+
+    Raises:
+        ValueError: ``keep`` is not in (0, 1].
     """
     from agent_sdk.agent.policy import DEFAULT_POLICY
 
+    if not 0.0 < keep <= 1.0:
+        raise ValueError(f"keep must be a share in (0, 1]; got {keep}")
     n_tool = sum(1 for _, t, _ in points if t) or 1
     n_none = sum(1 for _, t, _ in points if not t) or 1
 
@@ -394,12 +407,19 @@ def choose_threshold(points: Sequence[tuple[float, bool, bool]], *,
         threshold = DEFAULT_POLICY.auto.threshold
         return (threshold, *rates(threshold))
     # The lowest right calls that may fall below: fewer than (1 - keep) of them.
-    edge = right[math.floor((1.0 - keep) * len(right) + 1e-9)]
-    if any(not tool and math.isfinite(s) and s < edge for s, tool, _ in points):
-        threshold = math.floor(edge * 1000) / 1000  # rounded down: the edge's own call is kept
-    else:
-        threshold = math.floor((right[0] - CALL_MARGIN) * 1000) / 1000
+    edge = right[min(math.floor((1.0 - keep) * len(right) + 1e-9), len(right) - 1)]
+    threshold = _at_or_below(edge)
+    # Where a threshold under every right call declines as many, nothing is won by dropping calls: keep them all.
+    under = _at_or_below(right[0] - CALL_MARGIN)
+    if rates(under)[1] >= rates(threshold)[1]:
+        threshold = under
     return (threshold, *rates(threshold))
+
+
+def _at_or_below(score: float) -> float:
+    """``score`` rounded down to 3 decimals (a threshold that still keeps a call scoring ``score``)."""
+    t = math.floor(score * 1000) / 1000
+    return t if t <= score else math.floor(score * 1000 - 1) / 1000
 
 
 def _calibrate(bundle: Path, specs: list[dict[str, Any]], trained: Sequence[Any], system: str | None, seed: int,

@@ -167,6 +167,7 @@ def train(
     pad_id: int = 0,
     progress: Callable[[StepReport], None] | None = None,
     resume: bool = True,
+    trained_on: dict[str, str] | None = None,
 ) -> TrainResult:
     """Trains the model's LoRA adapters on ``examples``.
 
@@ -179,6 +180,9 @@ def train(
         pad_id: Token used to pad batches (never a target).
         progress: Called after every step.
         resume: Continue from ``workdir``'s checkpoint when it exists.
+        trained_on: What the examples and their prompt are (e.g. their
+            hashes), kept in the checkpoint: a resume with other values is
+            refused, so the weights never mix two data sets unnoticed.
 
     Returns:
         How it ended. Ctrl-C ends it early with ``stopped`` set, after saving the checkpoint.
@@ -194,7 +198,7 @@ def train(
     ckpt_path = workdir / CHECKPOINT
     step, losses, earlier_s = 0, list[float](), 0.0
     if resume and ckpt_path.exists():
-        step, losses, earlier_s = _load_checkpoint(ckpt_path, model, opt, settings)
+        step, losses, earlier_s = _load_checkpoint(ckpt_path, model, opt, settings, trained_on or {})
     prefix = torch.tensor(list(prefix_ids), dtype=torch.long)
     batches = _batches([len(e.ids) for e in examples], settings.batch_size, settings.seed)
     total = settings.steps
@@ -229,7 +233,7 @@ def train(
                                     done_here * settings.batch_size / elapsed, elapsed, left))
             if time.perf_counter() - last_save > CHECKPOINT_EVERY_S:
                 _save_checkpoint(ckpt_path, model, opt, step, losses, settings,
-                                 earlier_s + time.perf_counter() - t0)
+                                 earlier_s + time.perf_counter() - t0, trained_on or {})
                 last_save = time.perf_counter()
     except KeyboardInterrupt:
         stopped = True
@@ -239,7 +243,7 @@ def train(
     model.eval()
     seconds = time.perf_counter() - t0
     if step > 0:  # an untrained checkpoint would replace an earlier run's and pin its settings for nothing
-        _save_checkpoint(ckpt_path, model, opt, step, losses, settings, earlier_s + seconds)
+        _save_checkpoint(ckpt_path, model, opt, step, losses, settings, earlier_s + seconds, trained_on or {})
     tail = losses[-10:] or [float("nan")]
     return TrainResult(step, sum(tail) / len(tail), seconds, done_here * settings.batch_size / max(seconds, 1e-9),
                        stopped, losses, earlier_s + seconds)
@@ -296,12 +300,13 @@ def _batches(lengths: Sequence[int], batch_size: int, seed: int) -> list[list[in
 
 
 def _save_checkpoint(path: Path, model: TorchLlama, opt: torch.optim.Optimizer, step: int, losses: list[float],
-                     settings: TuneSettings, seconds: float) -> None:
+                     settings: TuneSettings, seconds: float, trained_on: dict[str, str]) -> None:
     state = {
         "step": step,
         "seconds": seconds,
         "losses": losses,
         "settings": settings.record(),
+        "trained_on": dict(trained_on),
         "lora": {k: v.detach().clone() for k, v in model.state_dict().items() if "lora_" in k},
         "optimizer": opt.state_dict(),
     }
@@ -311,7 +316,7 @@ def _save_checkpoint(path: Path, model: TorchLlama, opt: torch.optim.Optimizer, 
 
 
 def _load_checkpoint(path: Path, model: TorchLlama, opt: torch.optim.Optimizer,
-                     settings: TuneSettings) -> tuple[int, list[float], float]:
+                     settings: TuneSettings, trained_on: dict[str, str]) -> tuple[int, list[float], float]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a truncated or foreign file: say which
@@ -322,6 +327,11 @@ def _load_checkpoint(path: Path, model: TorchLlama, opt: torch.optim.Optimizer,
     if saved != keep:
         raise UserError(f"{path} was trained with other settings ({json.dumps(saved)}); "
                         "delete it or use the same settings to resume")
+    earlier = dict(state.get("trained_on") or {})
+    other = sorted(k for k in earlier.keys() & trained_on.keys() if earlier[k] != trained_on[k])
+    if other:
+        raise UserError(f"{path} was trained on other data ({', '.join(other)} differ); rerun with --restart to "
+                        "start over")
     missing = model.load_state_dict(state["lora"], strict=False)
     if missing.unexpected_keys:
         raise UserError(f"{path}: adapters that this model does not have: {missing.unexpected_keys[:3]}")

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from agent_sdk.agent.policy import DEFAULT_POLICY
-from agent_sdk.tune.pipeline import CALL_KEEP, CALL_MARGIN, choose_threshold
+from agent_sdk.tune.pipeline import CALL_MARGIN, choose_threshold
 
 
 def _right(*scores: float) -> list[tuple[float, bool, bool]]:
@@ -29,19 +29,46 @@ def test_hard_negatives_do_not_pull_the_threshold_over_many_calls() -> None:
     # The former rule (the sum of the two shares: one negative worth four calls here) rose to -3.505, keeping
     # 75% of the right calls, to decline the 3 hard negatives among them.
     calls = _right(*[-4.0 + 0.05 * i for i in range(40)])
+    negatives = [(-4.3, False, False)] * 7 + [(-3.56, False, False), (-3.53, False, False), (-3.51, False, False)]
+    threshold, kept, declined = choose_threshold([*calls, *negatives])
+    assert threshold == pytest.approx(-3.9)
+    assert kept == pytest.approx(0.95) and declined == pytest.approx(0.7)
+
+
+def test_negatives_far_below_every_call_cost_no_call() -> None:
+    # The 95% edge would decline no more than a threshold under every right call: keep them all.
+    calls = _right(*[-4.0 + 0.05 * i for i in range(40)])
     negatives = [(-8.0, False, False)] * 7 + [(-3.56, False, False), (-3.53, False, False), (-3.51, False, False)]
     threshold, kept, declined = choose_threshold([*calls, *negatives])
-    assert kept >= CALL_KEEP
-    assert threshold == pytest.approx(-3.9)
-    assert declined == pytest.approx(0.7)
+    assert threshold == pytest.approx(-4.0 - CALL_MARGIN)
+    assert (kept, declined) == (1.0, pytest.approx(0.7))
 
 
 def test_wrong_calls_count_as_tool_requests_not_served_but_do_not_set_the_edge() -> None:
     points = [*_right(*[-3.0 + 0.1 * i for i in range(20)]), (-10.0, True, False), (-9.5, True, False),
-              (-6.0, False, False)]
-    threshold, kept, _ = choose_threshold(points)
+              (-2.95, False, False)]
+    threshold, kept, declined = choose_threshold(points)
     assert threshold == pytest.approx(-2.9)  # the second lowest right call: 19 of 20 right calls kept
-    assert kept == pytest.approx(19 / 22)
+    assert kept == pytest.approx(19 / 22) and declined == 1.0
+
+
+def test_the_rounded_threshold_keeps_the_edge_call() -> None:
+    edge = -16.641000000000002  # one step below -16.641: rounding down to 3 decimals gives -16.642
+    points = [(edge, True, True), *_right(*[-16.0 + 0.1 * i for i in range(30)]), (-16.7, False, False)]
+    threshold, kept, _ = choose_threshold(points, keep=1.0)
+    assert threshold <= edge and threshold == pytest.approx(-16.642)
+    assert kept == 1.0
+
+
+@pytest.mark.parametrize("keep", [0.0, -0.1, 1.5, math.nan])
+def test_keep_must_be_a_share(keep: float) -> None:
+    with pytest.raises(ValueError, match="keep must be a share"):
+        choose_threshold(_right(-1.0, 0.0), keep=keep)
+
+
+def test_a_tiny_keep_takes_the_highest_right_call() -> None:
+    points = [*_right(-2.0, -1.0), (-1.5, False, False)]
+    assert choose_threshold(points, keep=1e-10)[0] == pytest.approx(-1.0)
 
 
 def test_nothing_to_decline_keeps_every_right_call() -> None:

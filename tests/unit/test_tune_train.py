@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from agent_sdk.errors import UserError
 from agent_sdk.models.mobilellm.mobilellm_loader import load_checkpoint
 from agent_sdk.tune.render import RenderedExample
 from agent_sdk.tune.torch_model import TorchLlama, apply_lora, lora_parameters
-from agent_sdk.tune.train import EPOCHS_PLANNED, TuneSettings, _batch, _batches, greedy_replies, train
+from agent_sdk.tune.train import CHECKPOINT, EPOCHS_PLANNED, TuneSettings, _batch, _batches, greedy_replies, train
 
 pytestmark = pytest.mark.unit
 
@@ -101,6 +102,27 @@ def test_a_stopped_run_resumes_where_it_stopped(llama_ckpt: Path, tmp_path: Path
     apply_lora(net2 := TorchLlama.from_checkpoint(load_checkpoint(llama_ckpt)), rank=8, alpha=8.0)
     with pytest.raises(UserError, match="other settings"):
         train(net2, PREFIX, EXAMPLES, other, workdir=tmp_path / "split")
+
+
+def test_a_checkpoint_resumes_only_on_the_data_it_was_trained_on(llama_ckpt: Path, tmp_path: Path) -> None:
+    """The checkpoint keeps what it was trained on: a record beside it can be stale (a ``--restart`` stopped before
+    its first step leaves the old checkpoint), the checkpoint cannot."""
+    settings = TuneSettings(rank=4, alpha=8.0, steps=2, minutes=None, batch_size=3, learning_rate=2e-2, seed=1)
+    mine = {"prefix_sha256": "p1", "data_sha256": "d1"}
+    train(_model(llama_ckpt, 1), PREFIX, EXAMPLES, settings, workdir=tmp_path, resume=False, trained_on=mine)
+    saved = torch.load(tmp_path / CHECKPOINT, weights_only=True)
+    assert saved["trained_on"] == mine
+    more = dataclasses.replace(settings, steps=3)
+    with pytest.raises(UserError, match="other data.*data_sha256.*--restart"):
+        train(_model(llama_ckpt, 1), PREFIX, EXAMPLES, more, workdir=tmp_path, trained_on={**mine, "data_sha256": "d2"})
+    assert torch.load(tmp_path / CHECKPOINT, weights_only=True)["step"] == 2  # refused before any step
+    assert train(_model(llama_ckpt, 1), PREFIX, EXAMPLES, more, workdir=tmp_path, trained_on=mine).steps == 3
+    # a checkpoint written before this record (none kept) resumes as it did
+    old = torch.load(tmp_path / CHECKPOINT, weights_only=True)
+    del old["trained_on"]
+    torch.save(old, tmp_path / CHECKPOINT)
+    assert train(_model(llama_ckpt, 1), PREFIX, EXAMPLES, dataclasses.replace(settings, steps=4), workdir=tmp_path,
+                 trained_on=mine).steps == 4
 
 
 def test_ctrl_c_keeps_a_usable_checkpoint(llama_ckpt: Path, tmp_path: Path) -> None:
