@@ -147,6 +147,7 @@ def tune(
     system: str | None = None,
     heldout: Path | None = None,
     call_keep: float = CALL_KEEP,
+    calibration_count: int = CALIBRATION_COUNT,
     resume: bool = True,
     say: Callable[[str], None] | None = None,
     on_step: Callable[[Any], None] | None = None,
@@ -173,6 +174,7 @@ def tune(
         call_keep: The share of right calls on fresh generated requests the
             bundle's ``auto`` threshold keeps (:func:`choose_threshold`);
             lower declines more and calls less.
+        calibration_count: Fresh generated requests the threshold is chosen on.
         resume: Continue from the checkpoint in ``<out>.tune/``.
         say: Called with a line describing each stage.
         on_step: Called with each training step's report.
@@ -195,6 +197,8 @@ def tune(
     resolve_tool_listing(tool_listing, 0)  # an unknown listing fails before any work
     if not 0.0 < call_keep <= 1.0:
         raise UserError(f"call_keep must be a share in (0, 1]; got {call_keep}")
+    if calibration_count < 1:
+        raise UserError(f"calibration_count must be at least 1; got {calibration_count}")
     specs = tool_specs(tools)
     if not specs:
         raise UserError("no tools to tune for")
@@ -316,7 +320,8 @@ def tune(
         manifest_extra={"tuning": tuning, "prompt": {"tool_listing": tool_listing}},
         extra_files={name: adapter_dir / name for name in ("adapter_model.safetensors", "adapter_config.json")},
     )
-    _calibrate(Path(compiled.path), specs, examples, system, settings.seed, note, keep=call_keep)
+    _calibrate(Path(compiled.path), specs, examples, system, settings.seed, note, keep=call_keep,
+               count=calibration_count)
     score = None
     if heldout is not None:
         score = _score(Path(compiled.path), specs, heldout, system, note)
@@ -333,7 +338,8 @@ def _update_manifest(bundle: Path, change: Callable[[dict[str, Any]], None]) -> 
 
 
 def calibration_points(bundle: Path, specs: list[dict[str, Any]], trained: Sequence[Any], system: str | None,
-                       seed: int, note: Callable[[str], None] = lambda _m: None) -> list[tuple[float, bool, bool]]:
+                       seed: int, note: Callable[[str], None] = lambda _m: None, *,
+                       count: int = CALIBRATION_COUNT) -> list[tuple[float, bool, bool]]:
     """The tuned bundle's ``auto`` call score on fresh generated requests (another seed, none trained on).
 
     Returns:
@@ -346,8 +352,8 @@ def calibration_points(bundle: Path, specs: list[dict[str, Any]], trained: Seque
     from agent_sdk.tune.heldout import same_calls
 
     seen = {e.query.casefold() for e in trained}
-    fresh = [e for e in generate_examples(specs, count=CALIBRATION_COUNT * 2, seed=seed + CALIBRATION_SEED_OFFSET)
-             if e.query.casefold() not in seen][:CALIBRATION_COUNT]
+    fresh = [e for e in generate_examples(specs, count=count * 2, seed=seed + CALIBRATION_SEED_OFFSET)
+             if e.query.casefold() not in seen][:count]
     note(f"calibrating the auto threshold on {len(fresh)} fresh generated requests")
     engine = Engine(bundle)
     backend = LocalBackend(engine)
@@ -423,7 +429,7 @@ def _at_or_below(score: float) -> float:
 
 
 def _calibrate(bundle: Path, specs: list[dict[str, Any]], trained: Sequence[Any], system: str | None, seed: int,
-               note: Callable[[str], None], *, keep: float = CALL_KEEP) -> None:
+               note: Callable[[str], None], *, keep: float = CALL_KEEP, count: int = CALIBRATION_COUNT) -> None:
     """Finds the ``auto`` threshold that serves the tuned model best on fresh generated requests.
 
     The SDK's default threshold is fitted to base models, which rarely start a
@@ -432,7 +438,7 @@ def _calibrate(bundle: Path, specs: list[dict[str, Any]], trained: Sequence[Any]
     held-out set) by :func:`choose_threshold`. It is recorded as the bundle's
     ``policy.auto_threshold`` and used wherever the caller kept the default rule.
     """
-    points = calibration_points(bundle, specs, trained, system, seed, note)
+    points = calibration_points(bundle, specs, trained, system, seed, note, count=count)
     threshold, calls_ok, declines = choose_threshold(points, keep=keep)
     note(f"auto threshold {threshold}: on the fresh requests {calls_ok:.1%} called right, {declines:.1%} declined")
 
