@@ -206,13 +206,24 @@ def test_a_run_stopped_before_its_first_step_writes_no_bundle(tmp_path: Path, ll
     before = (bundle / "manifest.json").read_bytes()
     tools = tmp_path / "tiny_tools.py"
     settings = TuneSettings(rank=4, alpha=8.0, steps=None, minutes=1e-9, batch_size=4, seed=2)
-    with pytest.raises(UserError, match="before the first training step"):
-        tune(str(tools), model=str(llama_ckpt), quant="f32", out=bundle, settings=settings, count=40,
+    with pytest.raises(UserError, match="before the first training step"):  # other examples (count 41), restarted
+        tune(str(tools), model=str(llama_ckpt), quant="f32", out=bundle, settings=settings, count=41,
              tool_listing="compact", resume=False)
     assert (bundle / "manifest.json").read_bytes() == before
     assert verify_bundle(bundle)["tuning"]["steps"] == 3
     saved = torch.load(bundle.parent / f"{bundle.name}.tune" / "checkpoint.pt", weights_only=True)
     assert saved["step"] == 3  # the earlier run's checkpoint is kept too
+    # The record beside it now describes the stopped run; the checkpoint's own record decides a resume: the first
+    # run's command resumes (nothing left to train: recompiled and recalibrated), the stopped run's is refused.
+    done = TuneSettings(rank=4, alpha=8.0, steps=3, minutes=None, batch_size=4, learning_rate=5e-2, seed=2)
+    with pytest.raises(UserError, match="other examples"):
+        tune(str(tools), model=str(llama_ckpt), quant="f32", out=bundle, settings=done, count=41,
+             tool_listing="compact", calibration_count=CALIBRATION)
+    again = tune(str(tools), model=str(llama_ckpt), quant="f32", out=bundle, settings=done, count=40,
+                 tool_listing="compact", calibration_count=CALIBRATION)
+    assert again.manifest["tuning"]["steps"] == 3
+    assert again.manifest["tuning"]["data"]["sha256"] == verify_bundle(bundle)["tuning"]["data"]["sha256"]
+    assert json.loads(before)["tuning"]["data"]["sha256"] == again.manifest["tuning"]["data"]["sha256"]
 
 
 @pytest.mark.parametrize("keep", ["0", "1.5", "-0.2", "nan", "most"])
@@ -233,6 +244,9 @@ def test_a_call_keep_that_is_not_a_share_is_refused(tmp_path: Path, llama_ckpt: 
     with pytest.raises(UserError, match="call_keep"):
         tune(str(tools), model=str(llama_ckpt), out=tmp_path / "never", settings=settings, count=20,
              call_keep=float(keep) if keep != "most" else float("nan"))
+    with pytest.raises(UserError, match="calibration_count"):
+        tune(str(tools), model=str(llama_ckpt), out=tmp_path / "never", settings=settings, count=20,
+             calibration_count=0)
     assert not (tmp_path / "never").exists() and not (tmp_path / "never.tune").exists()
 
 
