@@ -341,7 +341,8 @@ def _checkpoint_record(path: Path) -> dict[str, str]:
     if not path.exists():
         return {}
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        # mmap: only the small record is read here; train() loads the adapter and optimizer state once, itself.
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception:  # noqa: BLE001 -- train() names the problem when it loads the file
         return {}
     return {str(k): str(v) for k, v in dict(state.get("trained_on") or {}).items()}

@@ -196,9 +196,10 @@ def train(
     opt = torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=settings.weight_decay)
     workdir.mkdir(parents=True, exist_ok=True)
     ckpt_path = workdir / CHECKPOINT
+    trained_on = dict(trained_on or {})
     step, losses, earlier_s = 0, list[float](), 0.0
     if resume and ckpt_path.exists():
-        step, losses, earlier_s = _load_checkpoint(ckpt_path, model, opt, settings, trained_on or {})
+        step, losses, earlier_s = _load_checkpoint(ckpt_path, model, opt, settings, trained_on)
     prefix = torch.tensor(list(prefix_ids), dtype=torch.long)
     batches = _batches([len(e.ids) for e in examples], settings.batch_size, settings.seed)
     total = settings.steps
@@ -233,7 +234,7 @@ def train(
                                     done_here * settings.batch_size / elapsed, elapsed, left))
             if time.perf_counter() - last_save > CHECKPOINT_EVERY_S:
                 _save_checkpoint(ckpt_path, model, opt, step, losses, settings,
-                                 earlier_s + time.perf_counter() - t0, trained_on or {})
+                                 earlier_s + time.perf_counter() - t0, trained_on)
                 last_save = time.perf_counter()
     except KeyboardInterrupt:
         stopped = True
@@ -243,7 +244,7 @@ def train(
     model.eval()
     seconds = time.perf_counter() - t0
     if step > 0:  # an untrained checkpoint would replace an earlier run's and pin its settings for nothing
-        _save_checkpoint(ckpt_path, model, opt, step, losses, settings, earlier_s + seconds, trained_on or {})
+        _save_checkpoint(ckpt_path, model, opt, step, losses, settings, earlier_s + seconds, trained_on)
     tail = losses[-10:] or [float("nan")]
     return TrainResult(step, sum(tail) / len(tail), seconds, done_here * settings.batch_size / max(seconds, 1e-9),
                        stopped, losses, earlier_s + seconds)
