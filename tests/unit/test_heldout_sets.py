@@ -30,6 +30,7 @@ OLD_HOME_SET = ROOT / "examples" / "voice_assistant" / "data" / "home_commands.j
 DEV_HOME_SET = ROOT / "examples" / "voice_assistant" / "data" / "home_dev.jsonl"
 DEV_CABIN_SET = ROOT / "examples" / "car_cabin" / "data" / "cabin_dev.jsonl"
 HOME_EXAMPLES = ROOT / "examples" / "voice_assistant" / "data" / "home_examples.jsonl"
+CABIN_EXAMPLES = ROOT / "examples" / "car_cabin" / "data" / "cabin_examples.jsonl"
 
 CLOCK_FORM = re.compile(r"^(1[0-2]|[1-9])(:[0-5]\d)? (am|pm)$")
 
@@ -226,8 +227,9 @@ def test_the_generator_never_writes_a_held_out_request(name: str) -> None:
         assert all(len(q.split()) <= 5 for q in same), sorted(same)
 
 
-def test_the_voice_examples_own_tuning_lines_load_and_stay_clear_of_the_scored_sets() -> None:
-    """The developer's examples the voice example tunes with (``--examples``) are training data.
+@pytest.mark.parametrize(("examples_file", "name"), [(HOME_EXAMPLES, "home"), (CABIN_EXAMPLES, "cabin")])
+def test_the_examples_own_tuning_lines_load_and_stay_clear_of_the_scored_sets(examples_file: Path, name: str) -> None:
+    """The developer's examples the voice and cabin examples tune with (``--examples``) are training data.
 
     Every line loads as tuning examples (tools, slots, schemas), and no expanded request comes close to a
     held-out or development line: at most three quarters of its words in common with any of them (word-set
@@ -235,10 +237,11 @@ def test_the_voice_examples_own_tuning_lines_load_and_stay_clear_of_the_scored_s
     """
     from agent_sdk.tune.examples import load_user_examples
 
-    tools = list(load_tools(str(HOME_TOOLS)))
-    examples = load_user_examples(HOME_EXAMPLES, tools)
+    tools = list(load_tools(str(SETS[name][1])))
+    examples = load_user_examples(examples_file, tools)
     assert len(examples) >= 150 and sum(1 for e in examples if not e.calls) >= 30
-    scored = [set(_words(r["q"]).split()) for name in ("home", "home-dev") for r in _rows(name)]
+    assert {c["name"] for e in examples for c in e.calls} == set(_tools(name))
+    scored = [set(_words(r["q"]).split()) for n in (name, f"{name}-dev") for r in _rows(n)]
     close = []
     for e in examples:
         words = set(_words(e.query).split())
