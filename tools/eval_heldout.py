@@ -14,6 +14,7 @@ declined (see agent_sdk/tune/heldout.py).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -45,6 +46,8 @@ def main() -> int:
                    help="no extra call per item of a list joined with 'and' (ablation)")
     p.add_argument("--no-follow-up", action="store_true",
                    help="do not ask again about a part of a compound request the calls leave out (ablation)")
+    p.add_argument("--value-keep", type=float, default=None,
+                   help="nats against closing a call while an optional argument the request mentions is missing")
     p.add_argument("--misses", action="store_true", help="print every wrong answer")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
@@ -60,6 +63,8 @@ def main() -> int:
         policy = policy.replace(conjoined=False)
     if args.no_follow_up:
         policy = policy.replace(follow_up=False)
+    if args.value_keep is not None and policy.value_bias is not None:
+        policy = policy.replace(value_bias=dataclasses.replace(policy.value_bias, keep=args.value_keep))
     score = score_heldout(engine, specs, rows, policy=policy)
     if args.misses:
         for m in score.misses:

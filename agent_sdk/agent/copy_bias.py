@@ -31,7 +31,7 @@ import numpy as np
 
 from agent_sdk.agent.call_format import HERMES, CallFormat
 from agent_sdk.agent.json_cursor import ArgumentCursor, scan_arguments
-from agent_sdk.agent.request_features import mentioned, word_starts, written_numbers
+from agent_sdk.agent.request_features import mentioned, value_said, word_starts, written_numbers
 from agent_sdk.agent.token_index import TokenIndex
 from agent_sdk.runtime.engine import LogitsProcessor
 
@@ -121,7 +121,8 @@ class CopyBias:
             required = set(params.get("required") or ())
             props = params.get("properties") or {}
             said = {k for k in props if mentioned(k, source, tool=t["name"])}
-            self.wanted[t["name"]] = said - required
+            values = {k for k in props if k not in required and value_said(props[k], source)}
+            self.wanted[t["name"]] = (said | values) - required
             self.flags[t["name"]] = {k for k in said if isinstance(props[k], dict) and props[k].get("type") == "boolean"}
 
     def __call__(self, out: list[int], logits: np.ndarray) -> np.ndarray:
@@ -166,6 +167,13 @@ class CopyBias:
                 ahead.feed(self.index.text_of[i])
                 if not ahead.active:
                     add[i] = add.get(i, 0.0) - b.keep
+            # ...and going on to another key costs nothing: a tuned model sure the arguments end here
+            # ('"}}' 12 nats over ',' after "turn off the passenger seat heater") is still near '",'.
+            for i in self.index.quote_comma_ids if cur.in_string else self.index.comma_ids:
+                ahead = cur.copy()
+                ahead.feed(self.index.text_of[i])
+                if ahead.active and ahead.depth == 1 and ahead.is_key and not ahead.in_string:
+                    add[i] = add.get(i, 0.0) + b.keep
         if (b.keep and cur.depth == 1 and not cur.is_key and not cur.in_string and not cur.in_number
                 and text.rstrip().endswith(":") and cur.keys and cur.keys[-1] in self.flags.get(tool, set())):
             # A flag the request mentions ("assuming equal variance") is meant to be on.

@@ -23,7 +23,8 @@ from agent_sdk.agent.spoken import (
 )
 from agent_sdk.agent.words import GENERIC_PARAMETER_WORDS, name_words, same_word
 
-__all__ = ["MIN_PLURAL_LEN", "argument_values", "copy_coverage", "mentioned", "word_starts", "written_numbers"]
+__all__ = ["MIN_PLURAL_LEN", "argument_values", "copy_coverage", "mentioned", "number_names", "says_name",
+           "value_said", "word_starts", "written_numbers"]
 
 # A parameter word longer than this that ends in "s" also matches its singular
 # ("traits" → "trait"); shorter ones ("bus", "gas", "yes") keep their "s".
@@ -76,6 +77,75 @@ def mentioned(name: str, source: str, *, tool: str = "") -> bool:
     return False
 
 
+# A number's name in a parameter's description: "0 (off)", "3 (hottest)", "100 (fully open)".
+_MARK = re.compile(r"(-?\d+(?:\.\d+)?)\s*\(([a-z][a-z ]*)\)")
+# Words that name the ends of a parameter's range, whatever its description calls them.
+_TOP_WORDS = ("max", "maximum", "full", "highest", "all the way up")
+_BOTTOM_WORDS = ("min", "minimum", "lowest", "all the way down")
+
+
+def _phrase_words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9.]+", text.lower())
+
+
+def number_names(schema: Any) -> dict[float, list[str]]:
+    """The names a numeric parameter's values go by: its description's marks and the ends of its range.
+
+    "Volume from 0 (muted) to 40 (loudest)" gives ``{0: ["muted", "min", ...], 40: ["loudest", "max", ...]}``;
+    the range is the schema's ``minimum`` / ``maximum``, or else the lowest and highest marked numbers.
+    """
+    if not isinstance(schema, dict) or schema.get("type") not in ("integer", "number"):
+        return {}
+    names: dict[float, list[str]] = {}
+    for number, name in _MARK.findall(str(schema.get("description") or "").lower()):
+        names.setdefault(float(number), []).append(name.strip())
+    lo = schema.get("minimum", min(names) if len(names) > 1 else None)
+    hi = schema.get("maximum", max(names) if len(names) > 1 else None)
+    if isinstance(lo, (int, float)) and not isinstance(lo, bool):
+        names.setdefault(float(lo), []).extend(_BOTTOM_WORDS)
+    if isinstance(hi, (int, float)) and not isinstance(hi, bool):
+        names.setdefault(float(hi), []).extend(_TOP_WORDS)
+    return names
+
+
+def _inflects(a: str, b: str) -> bool:
+    """``a`` and ``b`` are one word, or one begins the other and is 4+ letters ("mute" / "muted")."""
+    short, long_ = sorted((a, b), key=len)
+    return a == b or (len(short) >= MIN_PLURAL_LEN and long_.startswith(short))
+
+
+def says_name(name: str, source: str) -> bool:
+    """Whether ``source`` says every word of ``name`` ("mute the speakers" says "muted"; "louder" is not "loudest")."""
+    want = _phrase_words(name)
+    have = _phrase_words(source)
+    if len(want) > 1 and f" {' '.join(want)} " in f" {' '.join(have)} ":
+        return True
+    return bool(want) and all(any(_inflects(w, h) for h in have) for w in want)
+
+
+def value_said(schema: Any, source: str) -> bool:
+    """Whether ``source`` says a value of an optional parameter other than its default.
+
+    "passenger temperature 23.5" says ``zone``'s ``"passenger"`` (an enum
+    value, as whole words); "turn off the passenger seat heater" says
+    ``level``'s ``0 (off)`` (see :func:`number_names`). The default is left
+    out, since saying it needs no argument ("all" in "close all the windows").
+    """
+    if not isinstance(schema, dict):
+        return False
+    default = schema.get("default")
+    low = f" {' '.join(_phrase_words(source))} "
+    for v in schema.get("enum") or ():
+        if isinstance(v, str) and v != default and _phrase_words(v) and f" {' '.join(_phrase_words(v))} " in low:
+            return True
+    for number, names in number_names(schema).items():
+        if isinstance(default, (int, float)) and number == float(default):
+            continue
+        if any(says_name(n, source) for n in names):
+            return True
+    return False
+
+
 def _leaves(value: Any) -> list[Any]:
     if isinstance(value, dict):
         return [x for v in value.values() for x in _leaves(v)]
@@ -90,7 +160,8 @@ def argument_values(arguments: Any) -> list[Any]:
     return [x for x in _leaves(arguments) if not isinstance(x, bool) and x is not None]
 
 
-def copy_coverage(arguments: Sequence[dict[str, Any]], source: str) -> float:
+def copy_coverage(arguments: Sequence[dict[str, Any]], source: str, *,
+                  schemas: Sequence[Any] | None = None) -> float:
     """The share of a call's argument values that are stated in ``source``.
 
     A call that fits the request mostly takes its values from it; a call
@@ -101,11 +172,15 @@ def copy_coverage(arguments: Sequence[dict[str, Any]], source: str) -> float:
     (:mod:`~agent_sdk.agent.spoken`): a number said in words ("seventy
     five" for ``75``, "ninety four point five" for ``94.5``), a duration in
     minutes ("two hours" for ``120``), and a time of day in any form ("six
-    thirty am" or "half past six in the morning" for ``"6:30 am"``).
+    thirty am" or "half past six in the morning" for ``"6:30 am"``). With
+    ``schemas``, so does a number by the name its parameter gives it
+    (:func:`number_names`: "mute the speakers" for ``0 (muted)``, "max fan"
+    for the top of the range).
 
     Args:
         arguments: The calls' argument objects.
         source: The user's request.
+        schemas: Each call's ``parameters`` schema (aligned with ``arguments``), for the numbers' names.
 
     Returns:
         The share in [0, 1]; 1.0 when there are no values to check, 0.0 when
@@ -118,6 +193,15 @@ def copy_coverage(arguments: Sequence[dict[str, Any]], source: str) -> float:
     leaves = [x for args in arguments for x in argument_values(args)]
     if not leaves:
         return 1.0
+    named: list[tuple[float, dict[float, list[str]]]] = []  # top-level numbers with the names their values go by
+    for args, schema in zip(arguments, schemas or ()):
+        props = schema.get("properties") if isinstance(schema, dict) else None
+        if not isinstance(props, dict):
+            continue
+        for key, value in args.items():
+            names = number_names(props.get(key))
+            if names and isinstance(value, (int, float)) and not isinstance(value, bool):
+                named.append((float(value), names))
     said_numbers: set[int] | None = None
     said_decimals: list[float] | None = None
     said_clocks = None
@@ -126,7 +210,8 @@ def copy_coverage(arguments: Sequence[dict[str, Any]], source: str) -> float:
         if isinstance(x, float) and x.is_integer():
             x = int(x)
         text = str(x).lower()
-        if text and (text in low or text in bare):
+        by_name = any(v == x and any(says_name(n, source) for n in names.get(v, ())) for v, names in named)
+        if (text and (text in low or text in bare)) or by_name:
             hits += 1
         elif isinstance(x, int):
             if said_numbers is None:

@@ -8,7 +8,14 @@ import pytest
 from agent_sdk.agent.call_format import HERMES
 from agent_sdk.agent.copy_bias import CopyBias, ValueBias, chain_processors
 from agent_sdk.agent.json_cursor import ArgumentCursor, scan_arguments
-from agent_sdk.agent.request_features import copy_coverage, mentioned, written_numbers
+from agent_sdk.agent.request_features import (
+    copy_coverage,
+    mentioned,
+    number_names,
+    says_name,
+    value_said,
+    written_numbers,
+)
 
 current_tool = HERMES.current_tool
 
@@ -142,9 +149,11 @@ def test_keep_bias_only_while_a_mentioned_optional_argument_is_missing(tok: Tiny
                                           "properties": {"n": {}, "city": {}, "unit": {}}}}]
     bias = CopyBias(tok, "in the city", ValueBias(extend=0, start=0, end=0, number=0, keep=2), tools=tools)
     assert bias.wanted == {"f": {"city"}}
-    assert _gain(bias, tok, '{"n": 2') == {"}": -2.0}
-    assert _gain(bias, tok, '{"n": "zz') == {'"}': -2.0}
+    # closing costs `keep`; going on to another key gains it (a tuned model's closing can be 12 nats ahead)
+    assert _gain(bias, tok, '{"n": 2') == {"}": -2.0, ",": 2.0}
+    assert _gain(bias, tok, '{"n": "zz') == {'"}': -2.0, '",': 2.0}
     assert _gain(bias, tok, '{"n": [{"b": 1') == {}  # closes an inner object only
+    assert _gain(bias, tok, '{"n": ["zz') == {}  # '",' goes on with the array, not to a key
     assert _gain(bias, tok, '{"n": 2, ') == {'"': 2.0, '"city': 2.0}  # as the next key, the mentioned one
     assert _gain(bias, tok, '{"n": 2, "city": "zz", "unit": 1') == {}  # nothing mentioned is missing
     closing_both = _gain(bias, tok, '{"n": [1')
@@ -184,6 +193,70 @@ def test_value_bias_enabled_and_chain() -> None:
 )
 def test_mentioned_matches_words_of_parameter_names(name: str, request_text: str, expected: bool) -> None:
     assert mentioned(name, request_text, tool="weather.humidity_forecast") is expected
+
+
+ZONE = {"type": "string", "enum": ["driver", "passenger", "rear", "all"], "default": "all"}
+LEVEL = {"type": "integer", "default": 2, "description": "Heat from 0 (off) to 3 (hottest); 2 when not said."}
+
+
+@pytest.mark.parametrize(
+    ("schema", "request_text", "expected"),
+    [
+        (ZONE, "passenger temperature 23.5 please", True),  # an enum value, as a word
+        (ZONE, "set the REAR to 22", True),
+        (ZONE, "close all the windows", False),  # the default says nothing
+        (ZONE, "the passengers are cold", False),  # whole words only
+        (LEVEL, "turn off the passenger seat heater", True),  # a number the description names
+        (LEVEL, "make it the hottest", True),
+        (LEVEL, "heat the driver seat", False),
+        ({**LEVEL, "default": 0}, "turn off the seat heater", False),  # "off" is then the default
+        ({"type": "string"}, "anything at all", False),
+        ("not a schema", "off", False),
+    ],
+)
+def test_value_said_finds_optional_values_the_request_says(schema: object, request_text: str,
+                                                           expected: bool) -> None:
+    assert value_said(schema, request_text) is expected
+
+
+VOLUME = {"type": "integer", "description": "Volume from 0 (muted) to 40 (loudest)."}
+
+
+def test_numbers_go_by_their_marks_and_the_ends_of_their_range() -> None:
+    names = number_names(VOLUME)
+    assert set(names) == {0.0, 40.0}
+    assert names[0.0][0] == "muted" and "min" in names[0.0] and "lowest" in names[0.0]
+    assert names[40.0][0] == "loudest" and "max" in names[40.0] and "all the way up" in names[40.0]
+    assert set(number_names({"type": "integer", "minimum": 1, "maximum": 7})) == {1.0, 7.0}
+    assert number_names({"type": "integer", "description": "Fan speed, 3 (medium)."}) == {3.0: ["medium"]}
+    assert number_names({"type": "string", "description": "0 (off)"}) == {}
+    assert number_names(None) == {}
+    assert says_name("muted", "mute the speakers") and says_name("fully open", "open it fully")
+    assert says_name("all the way up", "turn it all the way up") and not says_name("all the way up", "all of it up")
+    assert not says_name("loudest", "louder please")  # a comparative names no end of the range
+    assert not says_name("off", "turn on the office lights")
+
+
+def test_coverage_counts_a_number_said_by_its_name() -> None:
+    """ "mute the speakers" says ``level: 0``: the ``auto`` decision reads it as a value the request states."""
+    schema = {"type": "object", "properties": {"level": VOLUME}}
+    assert copy_coverage([{"level": 0}], "mute the speakers") == 0.0  # without the schema: nothing written
+    assert copy_coverage([{"level": 0}], "mute the speakers", schemas=[schema]) == 1.0
+    assert copy_coverage([{"level": 40}], "max volume", schemas=[schema]) == 1.0
+    assert copy_coverage([{"level": 40}], "turn the volume all the way up", schemas=[schema]) == 1.0
+    assert copy_coverage([{"level": 30}], "max volume", schemas=[schema]) == 0.0  # 30 has no name said
+    assert copy_coverage([{"level": 0}], "volume up", schemas=[schema]) == 0.0
+    assert copy_coverage([{"level": 0}], "mute", schemas=[None]) == 0.0  # a tool without a schema: as before
+
+
+def test_an_optional_value_said_is_kept(tok: TinyTokenizer) -> None:
+    """ "passenger temperature 23.5": the call may not close without ``zone`` at no cost."""
+    tools = [{"name": "f", "parameters": {"type": "object", "required": ["n"], "properties": {"n": {}, "zone": ZONE}}}]
+    keep = ValueBias(extend=0, start=0, end=0, number=0, keep=2, loop=0)
+    assert CopyBias(tok, "passenger temperature 23.5", keep, tools=tools).wanted == {"f": {"zone"}}
+    assert CopyBias(tok, "temperature 23.5 for all", keep, tools=tools).wanted == {"f": set()}
+    bias = CopyBias(tok, "passenger temperature 23.5", keep, tools=tools)
+    assert _gain(bias, tok, '{"n": 2') == {"}": -2.0, ",": 2.0}
 
 
 def test_current_tool_is_the_last_call_being_written() -> None:
