@@ -47,7 +47,8 @@ def main() -> int:
     p.add_argument("--no-follow-up", action="store_true",
                    help="do not ask again about a part of a compound request the calls leave out (ablation)")
     p.add_argument("--value-keep", type=float, default=None,
-                   help="nats against closing a call while an optional argument the request mentions is missing")
+                   help="ValueBias.keep: nats against closing a call while an optional argument the request "
+                        "mentions (by name or by a value it says) is missing, and for going on to it")
     p.add_argument("--misses", action="store_true", help="print every wrong answer")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
@@ -63,7 +64,9 @@ def main() -> int:
         policy = policy.replace(conjoined=False)
     if args.no_follow_up:
         policy = policy.replace(follow_up=False)
-    if args.value_keep is not None and policy.value_bias is not None:
+    if args.value_keep is not None:
+        if policy.value_bias is None:
+            p.error("--value-keep needs the policy's value bias, which is off")
         policy = policy.replace(value_bias=dataclasses.replace(policy.value_bias, keep=args.value_keep))
     score = score_heldout(engine, specs, rows, policy=policy)
     if args.misses:

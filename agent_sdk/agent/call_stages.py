@@ -257,7 +257,8 @@ def auto_decision(ctx: CallContext, draft: CallDraft) -> CallDraft:
     coverage = relevance = None
     if ctx.request:
         params = {t.get("name"): t.get("parameters") for t in ctx.tools}
-        coverage = copy_coverage([a for _, a in draft.calls], ctx.request, schemas=[params.get(n) for n, _ in draft.calls])
+        schemas = [params.get(n) for n, _ in draft.calls]
+        coverage = copy_coverage([a for _, a in draft.calls], ctx.request, schemas=schemas)
         relevance = call_relevance([n for n, _ in draft.calls], ctx.tools, ctx.request)
     score = rule.score(draft.generation.logprobs, draft.forced, coverage=coverage, relevance=relevance)
     if not rule.keeps(score):

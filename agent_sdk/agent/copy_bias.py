@@ -1,11 +1,15 @@
 """Logits biases for argument values: keep what the request mentions, copy from it.
 
 A 135M model filling a call drops optional arguments the request asks for
-("... assuming equal variance" without ``equal_variance``) and sets the
-flags it mentions to ``false``. With ``ValueBias.keep``, :class:`CopyBias`
-makes closing the arguments cost ``keep`` nats while an optional parameter
-whose name the request mentions is missing, favours that key next, and
-favours ``true`` for a boolean parameter the request mentions.
+("... assuming equal variance" without ``equal_variance``, "passenger
+temperature 23.5" without ``zone``) and sets the flags it mentions to
+``false``. With ``ValueBias.keep``, :class:`CopyBias` makes closing the
+arguments cost ``keep`` nats while an optional parameter the request
+mentions (by a word of its name, or by saying one of its values:
+:func:`~agent_sdk.agent.request_features.value_said`) is missing and may
+still come, gives going on to another key as much where the model would
+end the value, favours that key next, and favours ``true`` for a boolean
+parameter the request mentions.
 
 It can also copy: most argument strings are spans of the request, so it can
 add a bonus to tokens that extend the current partial value as a span of
@@ -59,8 +63,10 @@ class ValueBias:
         number: Nats added to a digit that continues a number of the request.
         keep: Nats against closing the arguments object while an optional
             argument the request mentions (a word of its name appears in the
-            request) is still missing, for that argument as the next key, and
-            for ``true`` as the value of a boolean argument the request mentions.
+            request, or a value of it other than its default) is still
+            missing, for a comma to another key where the model would end the
+            value, for that argument as the next key, and for ``true`` as the
+            value of a boolean argument the request mentions.
         loop: Nats for ending a value that went into a loop: closing an
             array whose last item repeats an earlier one, ending a string
             whose last :data:`LOOP_TAIL` characters already occur in it, against another
@@ -116,13 +122,16 @@ class CopyBias:
         self.bias = bias
         self.wanted: dict[str, set[str]] = {}  # tool -> optional parameters the request mentions
         self.flags: dict[str, set[str]] = {}  # tool -> boolean parameters the request mentions
+        self.order: dict[str, list[str]] = {}  # tool -> its parameters in the schema's order (the grammar's)
         for t in tools:
             params = t.get("parameters") or {}
             required = set(params.get("required") or ())
-            props = params.get("properties") or {}
+            props = params.get("properties")
+            props = props if isinstance(props, dict) else {}
             said = {k for k in props if mentioned(k, source, tool=t["name"])}
             values = {k for k in props if k not in required and value_said(props[k], source)}
             self.wanted[t["name"]] = (said | values) - required
+            self.order[t["name"]] = list(props)
             self.flags[t["name"]] = {k for k in said if isinstance(props[k], dict) and props[k].get("type") == "boolean"}
 
     def __call__(self, out: list[int], logits: np.ndarray) -> np.ndarray:
@@ -151,7 +160,7 @@ class CopyBias:
         if b.loop:
             self._loop_guard(cur, add, text)
         tool = self.format.current_tool(text) or ""
-        missing = self.wanted.get(tool, set()) - set(cur.keys) if b.keep else set()
+        missing = self._missing(tool, cur.keys) if b.keep else set()
         if missing and cur.is_key and cur.depth == 1:
             # Choosing the next key: the mentioned one.
             for k in missing:
@@ -167,9 +176,13 @@ class CopyBias:
                 ahead.feed(self.index.text_of[i])
                 if not ahead.active:
                     add[i] = add.get(i, 0.0) - b.keep
-            # ...and going on to another key costs nothing: a tuned model sure the arguments end here
-            # ('"}}' 12 nats over ',' after "turn off the passenger seat heater") is still near '",'.
-            for i in self.index.quote_comma_ids if cur.in_string else self.index.comma_ids:
+            # ...and where the model would end this value, going on to another key gains as much: a
+            # tuned model sure the arguments end ('"}}' 12 nats over ',' after "turn off the passenger
+            # seat heater") was 2.5 nats from '",' when it ended the string. Only there: mid-value
+            # ("san| francisco", "23|.5") a comma would cut the value short.
+            top = self.index.text_of.get(int(np.argmax(logits)), "")
+            ending = top.startswith('"') if cur.in_string else top.lstrip(" ")[:1] in (",", "}")
+            for i in (self.index.string_comma_ids if cur.in_string else self.index.comma_ids) if ending else ():
                 ahead = cur.copy()
                 ahead.feed(self.index.text_of[i])
                 if ahead.active and ahead.depth == 1 and ahead.is_key and not ahead.in_string:
@@ -185,6 +198,12 @@ class CopyBias:
         ids = np.fromiter(add.keys(), dtype=np.int64, count=len(add))
         logits[ids] += np.fromiter(add.values(), dtype=np.float32, count=len(add))
         return logits
+
+    def _missing(self, tool: str, written: Sequence[str]) -> set[str]:
+        """Wanted keys not written yet that may still come: the grammar writes keys in the schema's order."""
+        order = self.order.get(tool, [])
+        last = max((order.index(k) for k in written if k in order), default=-1)
+        return {k for k in self.wanted.get(tool, set()) - set(written) if k not in order or order.index(k) > last}
 
     def _loop_guard(self, cur: ArgumentCursor, add: dict[int, float], text: str) -> None:
         """Adds ``bias.loop`` for ending a value that repeats itself (see :class:`ValueBias`)."""

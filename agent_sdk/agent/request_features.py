@@ -23,8 +23,8 @@ from agent_sdk.agent.spoken import (
 )
 from agent_sdk.agent.words import GENERIC_PARAMETER_WORDS, name_words, same_word
 
-__all__ = ["MIN_PLURAL_LEN", "argument_values", "copy_coverage", "mentioned", "number_names", "says_name",
-           "value_said", "word_starts", "written_numbers"]
+__all__ = ["MAX_DESCRIPTION_SCAN", "MIN_PLURAL_LEN", "argument_values", "copy_coverage", "mentioned", "number_names",
+           "says_name", "value_said", "word_starts", "written_numbers"]
 
 # A parameter word longer than this that ends in "s" also matches its singular
 # ("traits" → "trait"); shorter ones ("bus", "gas", "yes") keep their "s".
@@ -77,34 +77,55 @@ def mentioned(name: str, source: str, *, tool: str = "") -> bool:
     return False
 
 
-# A number's name in a parameter's description: "0 (off)", "3 (hottest)", "100 (fully open)".
-_MARK = re.compile(r"(-?\d+(?:\.\d+)?)\s*\(([a-z][a-z ]*)\)")
-# Words that name the ends of a parameter's range, whatever its description calls them.
-_TOP_WORDS = ("max", "maximum", "full", "highest", "all the way up")
-_BOTTOM_WORDS = ("min", "minimum", "lowest", "all the way down")
+# A number's name in a parameter's description: "0 (off)", "3 (hottest)", "100 (fully open)". Not a part
+# of a longer number or range ("16-30 (hot)", "1,000 (max)", "FM1 (first)"); only the description's first
+# MAX_DESCRIPTION_SCAN characters are read (descriptions come from MCP servers too).
+_MARK = re.compile(r"(?<![\w.,-])(-?\d+(?:\.\d+)?)\s*\(([a-z][a-z ]{0,40})\)")
+MAX_DESCRIPTION_SCAN = 2000
+# Words that name the ends of a parameter's range, whatever its description calls them ("min" is left out:
+# "10 min" is a duration; "full" too: "the full album").
+_TOP_WORDS = ("max", "maximum", "highest", "all the way up")
+_BOTTOM_WORDS = ("minimum", "lowest", "all the way down")
 
 
 def _phrase_words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9.]+", text.lower())
+    return re.findall(r"[a-z0-9]+(?:\.[0-9]+)?", text.lower())
+
+
+def _bound(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
 
 
 def number_names(schema: Any) -> dict[float, list[str]]:
     """The names a numeric parameter's values go by: its description's marks and the ends of its range.
 
-    "Volume from 0 (muted) to 40 (loudest)" gives ``{0: ["muted", "min", ...], 40: ["loudest", "max", ...]}``;
-    the range is the schema's ``minimum`` / ``maximum``, or else the lowest and highest marked numbers.
+    Args:
+        schema: The parameter's JSON schema (``integer`` or ``number``, nullable too).
+
+    Returns:
+        Value to names: "Volume from 0 (muted) to 40 (loudest)" gives
+        ``{0: ["muted", "minimum", ...], 40: ["loudest", "max", ...]}``. The
+        range is the schema's ``minimum`` / ``maximum``, or else the lowest
+        and highest marked numbers; ``{}`` for any other schema.
     """
-    if not isinstance(schema, dict) or schema.get("type") not in ("integer", "number"):
+    if not isinstance(schema, dict):
+        return {}
+    kinds = schema.get("type")
+    kinds = kinds if isinstance(kinds, list) else [kinds]
+    if not any(k in ("integer", "number") for k in kinds):
         return {}
     names: dict[float, list[str]] = {}
-    for number, name in _MARK.findall(str(schema.get("description") or "").lower()):
+    description = str(schema.get("description") or "")[:MAX_DESCRIPTION_SCAN].lower()
+    for number, name in _MARK.findall(description):
         names.setdefault(float(number), []).append(name.strip())
-    lo = schema.get("minimum", min(names) if len(names) > 1 else None)
-    hi = schema.get("maximum", max(names) if len(names) > 1 else None)
-    if isinstance(lo, (int, float)) and not isinstance(lo, bool):
-        names.setdefault(float(lo), []).extend(_BOTTOM_WORDS)
-    if isinstance(hi, (int, float)) and not isinstance(hi, bool):
-        names.setdefault(float(hi), []).extend(_TOP_WORDS)
+    lo = _bound(schema.get("minimum", min(names) if len(names) > 1 else None))
+    hi = _bound(schema.get("maximum", max(names) if len(names) > 1 else None))
+    if lo is not None:
+        names.setdefault(lo, []).extend(_BOTTOM_WORDS)
+    if hi is not None:
+        names.setdefault(hi, []).extend(_TOP_WORDS)
     return names
 
 
@@ -115,31 +136,52 @@ def _inflects(a: str, b: str) -> bool:
 
 
 def says_name(name: str, source: str) -> bool:
-    """Whether ``source`` says every word of ``name`` ("mute the speakers" says "muted"; "louder" is not "loudest")."""
+    """Whether ``source`` says ``name`` ("mute the speakers" says "muted"; "louder" is not "loudest").
+
+    Args:
+        name: A value's name (:func:`number_names`).
+        source: The request.
+
+    Returns:
+        True when every word of ``name`` is in ``source`` (a word or its
+        inflection); the range's multi-word names ("all the way up") only
+        as the phrase.
+    """
     want = _phrase_words(name)
     have = _phrase_words(source)
+    if not want:
+        return False
     if len(want) > 1 and f" {' '.join(want)} " in f" {' '.join(have)} ":
         return True
-    return bool(want) and all(any(_inflects(w, h) for h in have) for w in want)
+    if len(want) > 1 and name in _TOP_WORDS + _BOTTOM_WORDS:
+        return False
+    return all(any(_inflects(w, h) for h in have) for w in want)
 
 
 def value_said(schema: Any, source: str) -> bool:
     """Whether ``source`` says a value of an optional parameter other than its default.
 
-    "passenger temperature 23.5" says ``zone``'s ``"passenger"`` (an enum
-    value, as whole words); "turn off the passenger seat heater" says
-    ``level``'s ``0 (off)`` (see :func:`number_names`). The default is left
-    out, since saying it needs no argument ("all" in "close all the windows").
+    Args:
+        schema: The parameter's JSON schema.
+        source: The request.
+
+    Returns:
+        True for an enum value said as whole words ("passenger temperature
+        23.5" says ``zone``'s ``"passenger"``) or a number said by a name
+        (:func:`number_names`: "turn off the passenger seat heater" says
+        ``level``'s ``0 (off)``). The default is left out, since saying it
+        needs no argument ("all" in "close all the windows").
     """
     if not isinstance(schema, dict):
         return False
     default = schema.get("default")
     low = f" {' '.join(_phrase_words(source))} "
-    for v in schema.get("enum") or ():
+    enum = schema.get("enum")
+    for v in enum if isinstance(enum, list) else ():
         if isinstance(v, str) and v != default and _phrase_words(v) and f" {' '.join(_phrase_words(v))} " in low:
             return True
     for number, names in number_names(schema).items():
-        if isinstance(default, (int, float)) and number == float(default):
+        if _bound(default) == number:
             continue
         if any(says_name(n, source) for n in names):
             return True
@@ -196,7 +238,7 @@ def copy_coverage(arguments: Sequence[dict[str, Any]], source: str, *,
     named: list[tuple[float, dict[float, list[str]]]] = []  # top-level numbers with the names their values go by
     for args, schema in zip(arguments, schemas or ()):
         props = schema.get("properties") if isinstance(schema, dict) else None
-        if not isinstance(props, dict):
+        if not isinstance(props, dict) or not isinstance(args, dict):
             continue
         for key, value in args.items():
             names = number_names(props.get(key))

@@ -29,7 +29,8 @@ class TokenIndex:
         self.array_close_ids: list[int] = []  # tokens starting with "]"
         self.quote_array_close_ids: list[int] = []  # '"]' ...: end a string and its array
         self.quote_comma_ids: list[int] = []  # '",' ...: end a string, another item follows
-        self.comma_ids: list[int] = []  # ',' ' ,' ...: after a value, another item follows
+        self.comma_ids: list[int] = []  # ',' and ' , ' (nothing else): after a value, another item follows
+        self.string_comma_ids: list[int] = []  # '",' and '", ' (nothing else): end a string, another item follows
         self.number_end_ids: list[int] = []  # tokens that may end a JSON number: "," "}" "]" or white space first
         self.quote_punct_ids: list[int] = []  # '",', '"]', '"}', '":' ...: where a value starts, a string of punctuation
         for i in range(int(tokenizer.vocab_size)):
@@ -49,8 +50,10 @@ class TokenIndex:
                 self.quote_array_close_ids.append(i)
             if s.startswith('"') and s[1:].lstrip(" ").startswith(","):
                 self.quote_comma_ids.append(i)
-            if s.lstrip(" ").startswith(","):
+            if s.strip(" ") == ",":
                 self.comma_ids.append(i)
+            if s.rstrip(" ") == '",':
+                self.string_comma_ids.append(i)
             if s[0] in ",}] \n":
                 self.number_end_ids.append(i)
             if s.startswith('"') and s[1:2] in (",", "]", "}", ":"):

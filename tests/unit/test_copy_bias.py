@@ -71,12 +71,15 @@ def test_cursor_copy_is_independent() -> None:
     assert isinstance(ahead, ArgumentCursor)
 
 
-def _gain(bias: CopyBias, tok: TinyTokenizer, text: str) -> dict[str, float]:
-    """Text of each token whose logit changed, with the change."""
+def _gain(bias: CopyBias, tok: TinyTokenizer, text: str, *, top: str | None = None) -> dict[str, float]:
+    """Text of each token whose logit changed, with the change (``top``: the model's own first choice)."""
     out = [tok.pieces.index(HEAD)] + [tok.pieces.index(p) for p in _split(text)]
     logits = np.zeros(tok.vocab_size, dtype=np.float32)
-    new = bias(out, logits)
-    assert logits.sum() == 0.0, "the input logits are not modified in place"
+    if top is not None:
+        logits[tok.pieces.index(top)] = 1.0
+    before = logits.copy()
+    new = bias(out, logits) - before
+    assert np.array_equal(logits, before), "the input logits are not modified in place"
     changed: dict[str, float] = {}
     for i in np.nonzero(new)[0]:
         changed[tok.pieces[i]] = float(new[i])
@@ -149,11 +152,15 @@ def test_keep_bias_only_while_a_mentioned_optional_argument_is_missing(tok: Tiny
                                           "properties": {"n": {}, "city": {}, "unit": {}}}}]
     bias = CopyBias(tok, "in the city", ValueBias(extend=0, start=0, end=0, number=0, keep=2), tools=tools)
     assert bias.wanted == {"f": {"city"}}
-    # closing costs `keep`; going on to another key gains it (a tuned model's closing can be 12 nats ahead)
-    assert _gain(bias, tok, '{"n": 2') == {"}": -2.0, ",": 2.0}
-    assert _gain(bias, tok, '{"n": "zz') == {'"}': -2.0, '",': 2.0}
-    assert _gain(bias, tok, '{"n": [{"b": 1') == {}  # closes an inner object only
-    assert _gain(bias, tok, '{"n": ["zz') == {}  # '",' goes on with the array, not to a key
+    assert _gain(bias, tok, '{"n": 2') == {"}": -2.0}
+    assert _gain(bias, tok, '{"n": "zz') == {'"}': -2.0}
+    # where the model would end the value, going on to another key gains what closing loses
+    # (a tuned model's closing can be 12 nats ahead); mid-value it does not ("23|.5", "san| francisco")
+    assert _gain(bias, tok, '{"n": 2', top="}") == {"}": -2.0, ",": 2.0}
+    assert _gain(bias, tok, '{"n": "zz', top='"') == {'"}': -2.0, '",': 2.0}
+    assert _gain(bias, tok, '{"n": "zz', top=" ") == {'"}': -2.0}
+    assert _gain(bias, tok, '{"n": [{"b": 1', top="}") == {}  # closes an inner object only
+    assert _gain(bias, tok, '{"n": ["zz', top='"') == {}  # '",' goes on with the array, not to a key
     assert _gain(bias, tok, '{"n": 2, ') == {'"': 2.0, '"city': 2.0}  # as the next key, the mentioned one
     assert _gain(bias, tok, '{"n": 2, "city": "zz", "unit": 1') == {}  # nothing mentioned is missing
     closing_both = _gain(bias, tok, '{"n": [1')
@@ -225,14 +232,23 @@ VOLUME = {"type": "integer", "description": "Volume from 0 (muted) to 40 (loudes
 def test_numbers_go_by_their_marks_and_the_ends_of_their_range() -> None:
     names = number_names(VOLUME)
     assert set(names) == {0.0, 40.0}
-    assert names[0.0][0] == "muted" and "min" in names[0.0] and "lowest" in names[0.0]
+    assert names[0.0][0] == "muted" and "minimum" in names[0.0] and "lowest" in names[0.0]
     assert names[40.0][0] == "loudest" and "max" in names[40.0] and "all the way up" in names[40.0]
     assert set(number_names({"type": "integer", "minimum": 1, "maximum": 7})) == {1.0, 7.0}
     assert number_names({"type": "integer", "description": "Fan speed, 3 (medium)."}) == {3.0: ["medium"]}
     assert number_names({"type": "string", "description": "0 (off)"}) == {}
+    assert number_names({"type": ["integer", "null"], "description": "0 (off) to 3 (hottest)"})[0.0][0] == "off"
+    assert number_names({"type": "number", "description": "16-30 (hot), 1,000 (max), FM1 (first)"}) == {}
+    assert number_names({"type": "number", "description": "-5 (coldest) or 0.5 (half)"}) == {
+        -5.0: ["coldest", *names[0.0][1:]], 0.5: ["half", *names[40.0][1:]]}
+    assert set(number_names({"type": "integer", "minimum": float("nan"), "maximum": True})) == set()
+    huge = {"type": "integer", "description": "9" * 100_000 + " (max)"}
+    assert number_names(huge) == {}  # read no further than MAX_DESCRIPTION_SCAN characters
     assert number_names(None) == {}
     assert says_name("muted", "mute the speakers") and says_name("fully open", "open it fully")
     assert says_name("all the way up", "turn it all the way up") and not says_name("all the way up", "all of it up")
+    assert not says_name("all the way up", "up the way all")  # the range's phrases in order only
+    assert says_name("off", "turn the passenger seat heater off.")  # a sentence's full stop is not the word's
     assert not says_name("loudest", "louder please")  # a comparative names no end of the range
     assert not says_name("off", "turn on the office lights")
 
@@ -255,8 +271,13 @@ def test_an_optional_value_said_is_kept(tok: TinyTokenizer) -> None:
     keep = ValueBias(extend=0, start=0, end=0, number=0, keep=2, loop=0)
     assert CopyBias(tok, "passenger temperature 23.5", keep, tools=tools).wanted == {"f": {"zone"}}
     assert CopyBias(tok, "temperature 23.5 for all", keep, tools=tools).wanted == {"f": set()}
-    bias = CopyBias(tok, "passenger temperature 23.5", keep, tools=tools)
-    assert _gain(bias, tok, '{"n": 2') == {"}": -2.0, ",": 2.0}
+    assert CopyBias(tok, "Set it to 23.5 for the passenger.", keep, tools=tools).wanted == {"f": {"zone"}}
+    # the grammar writes keys in the schema's order: once a later key is written, zone cannot come
+    later = [{"name": "f", "parameters": {"type": "object", "required": ["n"],
+                                          "properties": {"n": {}, "zone": ZONE, "b": {}, "c": {}}}}]
+    bias = CopyBias(tok, "passenger temperature 23.5", keep, tools=later)
+    assert _gain(bias, tok, '{"n": 2', top="}") == {"}": -2.0, ",": 2.0}
+    assert _gain(bias, tok, '{"n": 2,"b": 1', top="}") == {}
 
 
 def test_current_tool_is_the_last_call_being_written() -> None:
