@@ -64,8 +64,10 @@ class ValueBias:
         keep: Nats against closing the arguments object while an optional
             argument the request mentions (a word of its name appears in the
             request, or a value of it other than its default) is still
-            missing, for a comma to another key where the model would end the
-            value, for that argument as the next key, and for ``true`` as the
+            missing and may still come (keys are written in the schema's
+            order), for a comma to another key where the model's own first
+            choice ends the value (read before the grammar's mask: a first
+            choice the grammar forbids gives no bonus, only the penalty), for that argument as the next key, and for ``true`` as the
             value of a boolean argument the request mentions.
         loop: Nats for ending a value that went into a loop: closing an
             array whose last item repeats an earlier one, ending a string

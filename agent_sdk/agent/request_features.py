@@ -80,7 +80,7 @@ def mentioned(name: str, source: str, *, tool: str = "") -> bool:
 # A number's name in a parameter's description: "0 (off)", "3 (hottest)", "100 (fully open)". Not a part
 # of a longer number or range ("16-30 (hot)", "1,000 (max)", "FM1 (first)"); only the description's first
 # MAX_DESCRIPTION_SCAN characters are read (descriptions come from MCP servers too).
-_MARK = re.compile(r"(?<![\w.,-])(-?\d+(?:\.\d+)?)\s*\(([a-z][a-z ]{0,40})\)")
+_MARK = re.compile(r"(?<![\w.-])(?<!\d,)(-?\d+(?:\.\d+)?)\s*\(([a-z][a-z ]{0,40})\)")
 MAX_DESCRIPTION_SCAN = 2000
 # Words that name the ends of a parameter's range, whatever its description calls them ("min" is left out:
 # "10 min" is a duration; "full" too: "the full album").
@@ -180,8 +180,12 @@ def value_said(schema: Any, source: str) -> bool:
     for v in enum if isinstance(enum, list) else ():
         if isinstance(v, str) and v != default and _phrase_words(v) and f" {' '.join(_phrase_words(v))} " in low:
             return True
+    try:
+        said_default = float(default) if default is not None and not isinstance(default, bool) else None
+    except (TypeError, ValueError):
+        said_default = None
     for number, names in number_names(schema).items():
-        if _bound(default) == number:
+        if said_default == number:
             continue
         if any(says_name(n, source) for n in names):
             return True

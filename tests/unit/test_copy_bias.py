@@ -159,6 +159,7 @@ def test_keep_bias_only_while_a_mentioned_optional_argument_is_missing(tok: Tiny
     assert _gain(bias, tok, '{"n": 2', top="}") == {"}": -2.0, ",": 2.0}
     assert _gain(bias, tok, '{"n": "zz', top='"') == {'"}': -2.0, '",': 2.0}
     assert _gain(bias, tok, '{"n": "zz', top=" ") == {'"}': -2.0}
+    assert _gain(bias, tok, '{"n": 2', top="0") == {"}": -2.0}  # a number going on ("20")
     assert _gain(bias, tok, '{"n": [{"b": 1', top="}") == {}  # closes an inner object only
     assert _gain(bias, tok, '{"n": ["zz', top='"') == {}  # '",' goes on with the array, not to a key
     assert _gain(bias, tok, '{"n": 2, ') == {'"': 2.0, '"city': 2.0}  # as the next key, the mentioned one
@@ -216,6 +217,7 @@ LEVEL = {"type": "integer", "default": 2, "description": "Heat from 0 (off) to 3
         (LEVEL, "turn off the passenger seat heater", True),  # a number the description names
         (LEVEL, "make it the hottest", True),
         (LEVEL, "heat the driver seat", False),
+        ({**LEVEL, "default": "0"}, "turn off the seat heater", False),  # a default written as a string
         ({**LEVEL, "default": 0}, "turn off the seat heater", False),  # "off" is then the default
         ({"type": "string"}, "anything at all", False),
         ("not a schema", "off", False),
@@ -239,6 +241,8 @@ def test_numbers_go_by_their_marks_and_the_ends_of_their_range() -> None:
     assert number_names({"type": "string", "description": "0 (off)"}) == {}
     assert number_names({"type": ["integer", "null"], "description": "0 (off) to 3 (hottest)"})[0.0][0] == "off"
     assert number_names({"type": "number", "description": "16-30 (hot), 1,000 (max), FM1 (first)"}) == {}
+    assert [names[0] for names in number_names({"type": "integer", "description": "0 (off),1 (low),2 (high)"}
+                                               ).values()] == ["off", "low", "high"]  # no space after the commas
     assert number_names({"type": "number", "description": "-5 (coldest) or 0.5 (half)"}) == {
         -5.0: ["coldest", *names[0.0][1:]], 0.5: ["half", *names[40.0][1:]]}
     assert set(number_names({"type": "integer", "minimum": float("nan"), "maximum": True})) == set()
