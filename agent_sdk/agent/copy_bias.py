@@ -67,8 +67,9 @@ class ValueBias:
             missing and may still come (keys are written in the schema's
             order), for a comma to another key where the model's own first
             choice ends the value (read before the grammar's mask: a first
-            choice the grammar forbids gives no bonus, only the penalty), for that argument as the next key, and for ``true`` as the
-            value of a boolean argument the request mentions.
+            choice the grammar forbids gives no bonus, only the penalty), for
+            that argument as the next key, and for ``true`` as the value of a
+            boolean argument the request mentions.
         loop: Nats for ending a value that went into a loop: closing an
             array whose last item repeats an earlier one, ending a string
             whose last :data:`LOOP_TAIL` characters already occur in it, against another
@@ -124,7 +125,7 @@ class CopyBias:
         self.bias = bias
         self.wanted: dict[str, set[str]] = {}  # tool -> optional parameters the request mentions
         self.flags: dict[str, set[str]] = {}  # tool -> boolean parameters the request mentions
-        self.order: dict[str, list[str]] = {}  # tool -> its parameters in the schema's order (the grammar's)
+        self.position: dict[str, dict[str, int]] = {}  # tool -> parameter -> its place in the grammar's key order
         for t in tools:
             params = t.get("parameters") or {}
             required = set(params.get("required") or ())
@@ -133,7 +134,7 @@ class CopyBias:
             said = {k for k in props if mentioned(k, source, tool=t["name"])}
             values = {k for k in props if k not in required and value_said(props[k], source)}
             self.wanted[t["name"]] = (said | values) - required
-            self.order[t["name"]] = list(props)
+            self.position[t["name"]] = {k: i for i, k in enumerate(props)}
             self.flags[t["name"]] = {k for k in said if isinstance(props[k], dict) and props[k].get("type") == "boolean"}
 
     def __call__(self, out: list[int], logits: np.ndarray) -> np.ndarray:
@@ -203,9 +204,9 @@ class CopyBias:
 
     def _missing(self, tool: str, written: Sequence[str]) -> set[str]:
         """Wanted keys not written yet that may still come: the grammar writes keys in the schema's order."""
-        order = self.order.get(tool, [])
-        last = max((order.index(k) for k in written if k in order), default=-1)
-        return {k for k in self.wanted.get(tool, set()) - set(written) if k not in order or order.index(k) > last}
+        place = self.position.get(tool, {})
+        last = max((place[k] for k in written if k in place), default=-1)
+        return {k for k in self.wanted.get(tool, set()) - set(written) if place.get(k, last + 1) > last}
 
     def _loop_guard(self, cur: ArgumentCursor, add: dict[int, float], text: str) -> None:
         """Adds ``bias.loop`` for ending a value that repeats itself (see :class:`ValueBias`)."""

@@ -256,8 +256,8 @@ def copy_coverage(arguments: Sequence[dict[str, Any]], source: str, *,
         if isinstance(x, float) and x.is_integer():
             x = int(x)
         text = str(x).lower()
-        by_name = any(v == x and any(says_name(n, source) for n in names.get(v, ())) for v, names in named)
-        if (text and (text in low or text in bare)) or by_name:
+        written = bool(text) and (text in low or text in bare)
+        if written or any(v == x and any(says_name(n, source) for n in names.get(v, ())) for v, names in named):
             hits += 1
         elif isinstance(x, int):
             if said_numbers is None:
