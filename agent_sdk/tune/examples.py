@@ -1374,13 +1374,40 @@ def _negative_pools(tools: Sequence[_Tool], all_words: set[str], rng: random.Ran
     def near_miss() -> tuple[str, bool] | None:
         return rng.choice(near)() if near else None
 
+    features = domain_features(all_words)
+
+    def feature() -> tuple[str, bool] | None:
+        if not features:
+            return None
+        names, requests = rng.choice(features)
+        request = _fill(rng.choice(requests).replace("*", rng.choice(names)), rng)
+        return request, re.sub(r"'.*", "", request.split(" ")[0]) not in _QUESTION_START
+
     states = [q for tool in tools for q in _state_questions(tool, tools)]
 
     def state() -> tuple[str, bool] | None:
         return (rng.choice(states)(rng), False) if states else None
 
     return {"chit_chat": chit_chat, "question": question, "unserved": unserved, "near_miss": near_miss,
-            "state": state}
+            "state": state, "feature": feature}
+
+
+def domain_features(words: set[str]) -> list[tuple[list[str], list[str]]]:
+    """The features of the tool set's device domains that no tool serves (see ``phrasing.FEATURE_DOMAINS``).
+
+    Args:
+        words: Every word of the tool set (names, descriptions, parameters, values).
+
+    Returns:
+        ``(names, requests)`` per unserved feature of each domain whose cues the words meet at least
+        ``FEATURE_CUES_MET`` times; empty when the tools belong to no known domain.
+    """
+    out: list[tuple[list[str], list[str]]] = []
+    for domain in ph.FEATURE_DOMAINS:
+        if sum(_serves(words, [cue]) for cue in domain["cues"]) < ph.FEATURE_CUES_MET:
+            continue
+        out += [(names, requests) for keys, names, requests in domain["features"] if not _serves(words, keys.split())]
+    return out
 
 
 def _state_questions(tool: _Tool, tools: Sequence[_Tool]) -> list[Callable[[random.Random], str]]:
@@ -1569,7 +1596,10 @@ def generate_examples(tools: Sequence[Any], *, count: int = 2000, negative_share
     pools = _negative_pools(specs, all_words, rng, bag)
     # Near misses (a real tool's verb with a place or device it does not have: "porch light on") are the
     # unservable requests a tuned model most often still calls; chit-chat it declines from the start.
-    kinds = ["chit_chat", "question", "unserved", "unserved", "near_miss", "near_miss"] + ["state"] * state_questions
+    # Features of the tools' own domain that no tool has ("flash the high beams" beside a car's climate tools)
+    # are the negatives a tuned model calls most readily (cabin dev set, 2026-12-05: start probability >= 0.8).
+    kinds = ["chit_chat", "question", "unserved", "unserved", "near_miss", "near_miss", "feature"
+             ] + ["state"] * state_questions
     made = 0
     for _ in range(n_neg * _ATTEMPTS_PER_EXAMPLE):
         if made >= n_neg:
@@ -1578,7 +1608,7 @@ def generate_examples(tools: Sequence[Any], *, count: int = 2000, negative_share
         got = pools[kind]()
         if got is None:
             continue
-        query, _ = _finish(got[0], rng, imperative=got[1], wrap=kind in ("unserved", "near_miss"),
+        query, _ = _finish(got[0], rng, imperative=got[1], wrap=kind in ("unserved", "near_miss", "feature"),
                            suffix=kind != "chit_chat")
         if add(query, (), "negative"):
             made += 1

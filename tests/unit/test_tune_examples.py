@@ -439,7 +439,9 @@ def test_a_flag_is_said_as_what_its_description_says_each_value_does(car_example
     for query, args in ac:
         words = re.findall(r"[a-z]+", query)
         assert ("on" in words) == args["on"] and ("off" in words) != args["on"], query
-        assert "air conditioning" in query, query  # "turn it on": the pronoun is the tool's object
+        # "turn it on": the pronoun is the tool's object, said in full or as people shorten it.
+        assert re.search(r"air conditioning|air conditioner|\bac\b|a/c|air con\b|aircon", query), query
+    assert any(re.search(r"\bac\b", q) for q, _ in ac) and any("air conditioning" in q for q, _ in ac)
     # An optional flag closes the request with its clause.
     routes = [(q, a) for q, a in _calls_of(car_examples, "navigate_to") if "avoid_tolls" in a]
     assert routes
@@ -676,3 +678,42 @@ def test_review_cases_read_right_or_fall_back() -> None:
     from agent_sdk.tune.examples import _parse_description
 
     assert _parse_description("Take care of the plants.")[0] == ["take care of"]
+
+
+CAR_PARTS = [
+    _fn("set_seat_heating", "Heat the driver's or passenger's seat.",
+        {"seat": {"type": "string", "enum": ["driver", "passenger"]},
+         "level": {"type": "integer", "minimum": 0, "maximum": 3}}, ["seat", "level"]),
+    _fn("open_trunk", "Open the car's trunk.", {}, []),
+    _fn("set_wipers", "Run the windshield wipers.",
+        {"speed": {"type": "string", "enum": ["off", "slow", "fast"]}}, ["speed"]),
+]
+
+
+def _words_of(tools: list[Any]) -> set[str]:
+    from agent_sdk.tune.examples import _build_tools
+
+    return set().union(*(t.words for t in _build_tools(tools)))
+
+
+def test_a_car_tool_set_gets_the_car_features_it_lacks_and_never_one_it_has() -> None:
+    """"flash the high beams" beside seat and trunk tools is declined; "start the wipers" is not, with a wipers tool."""
+    from agent_sdk.tune.examples import domain_features
+
+    names = {n for ns, _ in domain_features(_words_of(CAR_PARTS)) for n in ns}
+    assert {"the high beams", "the horn", "the sunroof", "cruise control"} <= names
+    assert not {n for n in names if "wiper" in n}  # set_wipers serves them
+    negatives = [e.query.lower() for e in generate_examples(CAR_PARTS, count=1500, seed=0) if not e.calls]
+    assert any(re.search(r"beams|horn|sunroof|cruise|hazard|mirror", q) for q in negatives)
+    assert not [q for q in negatives if "wiper" in q]
+    # A domain needs two of its cues: the weather and media tools get no car features, the home tools none either.
+    assert not {n for ns, _ in domain_features(_words_of(WEATHER)) for n in ns} & names
+
+
+def test_home_tools_get_home_features_not_car_ones(home_tools: list[Any]) -> None:
+    from agent_sdk.tune.examples import domain_features
+
+    names = {n for ns, _ in domain_features(_words_of(home_tools)) for n in ns}
+    assert "the blinds" in names and "the dishwasher" in names
+    assert "the high beams" not in names and "the horn" not in names
+    assert not [n for n in names if "light" in n]  # the home's own lights are served
