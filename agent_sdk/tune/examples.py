@@ -1380,8 +1380,7 @@ def _negative_pools(tools: Sequence[_Tool], all_words: set[str], rng: random.Ran
         if not features:
             return None
         names, requests = rng.choice(features)
-        request = _fill(rng.choice(requests).replace("*", rng.choice(names)), rng)
-        return request, re.sub(r"'.*", "", request.split(" ")[0]) not in _QUESTION_START
+        return _fill(rng.choice(requests).replace("*", rng.choice(names)), rng), True  # _finish tells questions
 
     states = [q for tool in tools for q in _state_questions(tool, tools)]
 
@@ -1404,7 +1403,7 @@ def domain_features(words: set[str]) -> list[tuple[list[str], list[str]]]:
     """
     out: list[tuple[list[str], list[str]]] = []
     for domain in ph.FEATURE_DOMAINS:
-        if sum(_serves(words, [cue]) for cue in domain["cues"]) < ph.FEATURE_CUES_MET:
+        if len({cue.removesuffix("s") for cue in domain["cues"] if _serves(words, [cue])}) < ph.FEATURE_CUES_MET:
             continue
         out += [(names, requests) for keys, names, requests in domain["features"] if not _serves(words, keys.split())]
     return out
@@ -1593,6 +1592,8 @@ def generate_examples(tools: Sequence[Any], *, count: int = 2000, negative_share
                 and add(query, calls, "generated"):
             made += 1
     all_words: set[str] = set().union(*(t.words for t in specs)) if specs else set()
+    # The names the generator itself gives the tools' objects ("ac" for the air conditioning) are served too.
+    all_words |= {w for t in specs for o in t.objects for w in _words(o)}
     pools = _negative_pools(specs, all_words, rng, bag)
     # Near misses (a real tool's verb with a place or device it does not have: "porch light on") are the
     # unservable requests a tuned model most often still calls; chit-chat it declines from the start.

@@ -262,7 +262,9 @@ def test_a_weather_tool_gets_no_weather_negatives() -> None:
     assert not [q for q in negatives if re.search(r"\b(weather|forecast|rain|umbrella|snow)", q)]
     weather = [e for e in examples if e.calls and e.calls[0]["name"] == "get_weather"]
     assert weather and all(1 <= c["arguments"].get("days", 1) <= 7 for e in weather for c in e.calls)
-    assert any("garage" in q or "tv" in q or "television" in q or "fan" in q for q in negatives)
+    from agent_sdk.tune.phrasing import DEVICES
+
+    assert any(re.search(rf"\b{d}\b", q) for d in DEVICES for q in negatives)  # "turn on the kettle" beside lights
 
 
 def test_stats(home_examples: list[Example], home_tools: list[Any]) -> None:
@@ -717,3 +719,23 @@ def test_home_tools_get_home_features_not_car_ones(home_tools: list[Any]) -> Non
     assert "the blinds" in names and "the dishwasher" in names
     assert "the high beams" not in names and "the horn" not in names
     assert not [n for n in names if "light" in n]  # the home's own lights are served
+
+
+def test_one_word_meets_one_cue_and_a_feature_named_by_a_synonym_is_served() -> None:
+    """"contact" and "contacts" are one cue (a CRM gets no phone negatives); a roof tool serves "open the sunroof"."""
+    from agent_sdk.tune.examples import domain_features
+
+    assert domain_features({"contact", "contacts"}) == [] and domain_features({"room", "rooms"}) == []
+    roof = [*CAR_PARTS, _fn("open_roof", "Open the panoramic roof.", {}, []),
+            _fn("end_call", "End the current call.", {}, []), _fn("set_headlamps", "Switch the headlamps.", {}, [])]
+    names = {n for ns, _ in domain_features(_words_of(roof)) for n in ns}
+    assert not {"the sunroof", "the headlights", "the call"} & names and "the horn" in names
+
+
+def test_no_negative_names_a_tool_object_by_the_generator_s_own_alternatives() -> None:
+    """"ac" is how the generator says "air conditioning": an on/off air-conditioning tool never declines "ac on"."""
+    ac = [_fn("turn_on_air_conditioning", "Turn on the air conditioning.", {}, []),
+          _fn("turn_off_air_conditioning", "Turn off the air conditioning.", {}, [])]
+    examples = generate_examples(ac, count=600, seed=0)
+    assert any(re.search(r"\bac\b", e.query.lower()) for e in examples if e.calls)
+    assert not [e.query for e in examples if not e.calls and re.search(r"\bac\b|a/c|air con", e.query.lower())]
