@@ -23,8 +23,8 @@ from agent_sdk.agent.spoken import (
 )
 from agent_sdk.agent.words import GENERIC_PARAMETER_WORDS, name_words, same_word
 
-__all__ = ["MAX_DESCRIPTION_SCAN", "MIN_PLURAL_LEN", "argument_values", "copy_coverage", "mentioned", "number_names",
-           "says_name", "value_said", "word_starts", "written_numbers"]
+__all__ = ["MAX_DESCRIPTION_SCAN", "MIN_PLURAL_LEN", "argument_values", "copy_coverage", "is_numeric", "mentioned",
+           "number_names", "says_name", "value_said", "word_starts", "written_numbers"]
 
 # A parameter word longer than this that ends in "s" also matches its singular
 # ("traits" → "trait"); shorter ones ("bus", "gas", "yes") keep their "s".
@@ -110,11 +110,7 @@ def number_names(schema: Any) -> dict[float, list[str]]:
         range is the schema's ``minimum`` / ``maximum``, or else the lowest
         and highest marked numbers; ``{}`` for any other schema.
     """
-    if not isinstance(schema, dict):
-        return {}
-    kinds = schema.get("type")
-    kinds = kinds if isinstance(kinds, list) else [kinds]
-    if not any(k in ("integer", "number") for k in kinds):
+    if not is_numeric(schema):
         return {}
     names: dict[float, list[str]] = {}
     description = str(schema.get("description") or "")[:MAX_DESCRIPTION_SCAN].lower()
@@ -158,12 +154,15 @@ def says_name(name: str, source: str) -> bool:
     return all(any(_inflects(w, h) for h in have) for w in want)
 
 
-def value_said(schema: Any, source: str) -> bool:
+def value_said(schema: Any, source: str, *, bare_numbers: bool = False) -> bool:
     """Whether ``source`` says a value of an optional parameter other than its default.
 
     Args:
         schema: The parameter's JSON schema.
         source: The request.
+        bare_numbers: Also a number said plainly, in digits or words, inside the parameter's known range
+            (:func:`number_names`): "driver seat heating to one" says ``level`` of "Heat from 0 (off) to 3
+            (hottest)". Only for a tool whose required parameters take no number (the number could be theirs).
 
     Returns:
         True for an enum value said as whole words ("passenger temperature
@@ -174,6 +173,8 @@ def value_said(schema: Any, source: str) -> bool:
     """
     if not isinstance(schema, dict):
         return False
+    if bare_numbers and _number_in_range(schema, source):
+        return True
     default = schema.get("default")
     low = f" {' '.join(_phrase_words(source))} "
     enum = schema.get("enum")
@@ -190,6 +191,25 @@ def value_said(schema: Any, source: str) -> bool:
         if any(says_name(n, source) for n in names):
             return True
     return False
+
+
+def is_numeric(schema: Any) -> bool:
+    """Whether a parameter's schema takes a number (``integer`` or ``number``, nullable too)."""
+    if not isinstance(schema, dict):
+        return False
+    kinds = schema.get("type")
+    return any(k in ("integer", "number") for k in (kinds if isinstance(kinds, list) else [kinds]))
+
+
+def _number_in_range(schema: dict[str, Any], source: str) -> bool:
+    """A number other than the default, said in digits or words, inside the range :func:`number_names` knows."""
+    ends = number_names(schema)
+    if len(ends) < 2:
+        return False
+    lo, hi = min(ends), max(ends)
+    default = _bound(schema.get("default"))
+    said = [float(n) for n in written_numbers(source)] + [float(n) for n in spoken_numbers(source)]
+    return any(lo <= n <= hi and n != default for n in said)
 
 
 def _leaves(value: Any) -> list[Any]:

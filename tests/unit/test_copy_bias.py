@@ -284,6 +284,34 @@ def test_an_optional_value_said_is_kept(tok: TinyTokenizer) -> None:
     assert _gain(bias, tok, '{"n": 2,"b": 1', top="}") == {}
 
 
+@pytest.mark.parametrize(
+    ("request_text", "expected"),
+    [
+        ("my seat is too hot, driver seat heating to one", True),  # a number in the range, in words
+        ("driver seat heat 3", True),  # in digits
+        ("heat the driver seat", False),  # no number
+        ("heat the driver seat to 2", False),  # the default needs no argument
+        ("heat the driver seat to 9", False),  # outside the range the description gives
+    ],
+)
+def test_a_number_said_plainly_is_an_optional_parameter_s_value_in_its_range(request_text: str,
+                                                                            expected: bool) -> None:
+    assert value_said(LEVEL, request_text, bare_numbers=True) is expected
+    assert not value_said(LEVEL, request_text)  # plain numbers count only when asked to
+    assert not value_said({"type": "integer", "default": 2}, "heat it to 1", bare_numbers=True)  # no known range
+
+
+def test_a_bare_number_is_left_to_the_required_number_when_there_is_one(tok: TinyTokenizer) -> None:
+    """ "seat heating to one" wants ``level``; "timer for 5 minutes" gives its number to the required ``minutes``."""
+    keep = ValueBias(extend=0, start=0, end=0, number=0, keep=2, loop=0)
+    seat = [{"name": "f", "parameters": {"type": "object", "required": ["seat"],
+                                         "properties": {"seat": ZONE, "level": LEVEL}}}]
+    assert CopyBias(tok, "driver seat heating to one", keep, tools=seat).wanted == {"f": {"level"}}
+    timer = [{"name": "t", "parameters": {"type": "object", "required": ["minutes"], "properties": {
+        "minutes": {"type": "integer"}, "seconds": {"type": "integer", "minimum": 0, "maximum": 59, "default": 0}}}}]
+    assert CopyBias(tok, "timer for 5 minutes", keep, tools=timer).wanted == {"t": set()}
+
+
 def test_current_tool_is_the_last_call_being_written() -> None:
     text = HEAD + '{"a": 1}}\n</tool_call>\n<tool_call>\n{"name": "g.h", "arguments": {"b'
     assert current_tool(text) == "g.h"
