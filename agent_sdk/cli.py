@@ -440,6 +440,8 @@ def _policy(args: argparse.Namespace) -> Any:
         changes["conjoined"] = False
     if getattr(args, "no_follow_up", False):
         changes["follow_up"] = False
+    if getattr(args, "no_state_questions", False):
+        changes["state_questions"] = False
     if getattr(args, "strict_tools", False):
         changes["strict_tools"] = True
     return DEFAULT_POLICY.replace(**changes).with_threshold(getattr(args, "auto_threshold", None))
@@ -475,6 +477,9 @@ def _add_policy_options(p: argparse.ArgumentParser) -> None:
                    help="do not ask again about a part of a compound request the calls leave out (default: "
                         "'lights off and set an alarm for 7 am' asks 'set an alarm for 7 am' alone when the "
                         "first call serves only the lights)")
+    p.add_argument("--no-state-questions", action="store_true",
+                   help="let a yes/no question about a state call a tool that changes it (default: in auto, 'are "
+                        "the doors locked' does not call set_door_locks; a tool that reads may still answer)")
     p.add_argument("--strict-tools", action="store_true",
                    help="fail when a tool's schema cannot be turned into a call grammar (default: leave that tool "
                         "out with a warning saying why; the other tools stay callable)")

@@ -16,7 +16,7 @@ times each from ``agent.stream(command)`` to the executed call (the
     mask / grammar / accept   the grammar mask, forced-token lookups, matcher advances (and detokenizing)
     logits_processor  value bias and stop bias
     sample            picking the token
-    rerank, parse, dedupe, auto_decision, said, conjoined, skip_answered   the call's post-steps (their model forks
+    rerank, parse, dedupe, auto_decision, state_question, said, conjoined, skip_answered   the call's post-steps (their model forks
                       included)
     follow_up         finding the part of a compound request the calls leave out (asking it runs the phases above)
     tool              executing the call
@@ -64,7 +64,7 @@ COMMANDS = 24  # the first commands of the file that mean a call: short, one cal
 EXTRA_TOOLS_SEED = 0
 PHASE_ORDER = (
     "retrieval", "prompt", "grammar_setup", "prefill", "decode", "jump_forward", "mask", "grammar", "accept",
-    "logits_processor", "sample", "rerank", "parse", "dedupe", "auto_decision", "said", "conjoined",
+    "logits_processor", "sample", "rerank", "parse", "dedupe", "auto_decision", "state_question", "said", "conjoined",
     "skip_answered", "follow_up", "tool", "overhead",
 )
 

@@ -46,6 +46,8 @@ def main() -> int:
                    help="no extra call per item of a list joined with 'and' (ablation)")
     p.add_argument("--no-follow-up", action="store_true",
                    help="do not ask again about a part of a compound request the calls leave out (ablation)")
+    p.add_argument("--no-state-questions", action="store_true",
+                   help="let a yes/no question about a state call a tool that changes it (ablation)")
     p.add_argument("--value-keep", type=float, default=None,
                    help="ValueBias.keep: nats against closing a call while an optional argument the request "
                         "mentions (by name or by a value it says) is missing, and for going on to it")
@@ -64,6 +66,8 @@ def main() -> int:
         policy = policy.replace(conjoined=False)
     if args.no_follow_up:
         policy = policy.replace(follow_up=False)
+    if args.no_state_questions:
+        policy = policy.replace(state_questions=False)
     if args.value_keep is not None:
         if policy.value_bias is None:
             p.error("--value-keep needs the policy's value bias, which is off")

@@ -36,6 +36,7 @@ from agent_sdk.agent.copy_bias import CopyBias
 from agent_sdk.agent.request_features import copy_coverage
 from agent_sdk.agent.rerank import rerank_values
 from agent_sdk.agent.spoken_values import said_values
+from agent_sdk.agent.state_questions import asks_state, changes_state
 from agent_sdk.constrain.grammar import GrammarEngine
 from agent_sdk.errors import AgentSDKError
 from agent_sdk.runtime.engine import Engine, Generation, LogitsProcessor
@@ -111,7 +112,7 @@ class CallDraft:
         calls: ``(name, arguments)`` pairs, once parsed.
         score: The ``auto`` score, once decided.
         declined: ``auto`` (or another post-step) dropped the call: answer instead.
-        reason: Why it was declined (``"unlikely"``, ``"answered"``), for logs and evaluation.
+        reason: Why it was declined (``"unlikely"``, ``"state question"``, ``"answered"``), for logs and evaluation.
     """
 
     text: str
@@ -264,6 +265,19 @@ def auto_decision(ctx: CallContext, draft: CallDraft) -> CallDraft:
     if not rule.keeps(score):
         return dataclasses.replace(draft, calls=[], score=score, declined=True, reason="unlikely")
     return dataclasses.replace(draft, score=score)
+
+
+def state_question(ctx: CallContext, draft: CallDraft) -> CallDraft:
+    """In ``auto``, a yes/no question about a state ("is the trunk open") calls no tool that changes state.
+
+    Only when every call is to such a tool (:func:`~agent_sdk.agent.state_questions.changes_state`); a tool
+    that reads may answer the question. ``required`` and a named tool keep the call.
+    """
+    if ctx.choice != "auto" or not draft.calls or not asks_state(ctx.request):
+        return draft
+    if not all(changes_state(name) for name, _ in draft.calls):
+        return draft
+    return dataclasses.replace(draft, calls=[], declined=True, reason="state question")
 
 
 def skip_answered(ctx: CallContext, draft: CallDraft) -> CallDraft:

@@ -23,6 +23,7 @@ from agent_sdk.agent.call_stages import (
     rerank,
     said,
     skip_answered,
+    state_question,
     stop_bias,
     value_bias,
 )
@@ -45,7 +46,8 @@ PARALLEL_BIAS = 2.0
 DEFAULT_PROCESSORS: tuple[ProcessorFactory, ...] = (stop_bias, value_bias)
 # `said` and `conjoined` after `auto_decision`: whether to call is judged on the model's own calls, not on values
 # and copies put in from the request (which the request states by construction).
-DEFAULT_POST_STEPS: tuple[PostStep, ...] = (rerank, parse, dedupe, auto_decision, said, conjoined, skip_answered)
+DEFAULT_POST_STEPS: tuple[PostStep, ...] = (rerank, parse, dedupe, auto_decision, state_question, said, conjoined,
+                                            skip_answered)
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,9 @@ class CallPolicy:
         conjoined: A list the request joins with "and" ("the kitchen and
             living room lights") gets one call per item when the model made
             one (:func:`~agent_sdk.agent.call_stages.conjoined`).
+        state_questions: In ``auto``, a yes/no question about a state ("are
+            the doors locked") calls no tool that changes state
+            (:func:`~agent_sdk.agent.call_stages.state_question`).
         follow_up: A part of a compound request the calls leave out ("lights
             off and set an alarm for 7 am") is asked alone, in ``auto``, and
             its calls are added (where the caller can re-render the prompt:
@@ -92,6 +97,7 @@ class CallPolicy:
     skip_answered: bool = True
     spoken_values: bool = True
     conjoined: bool = True
+    state_questions: bool = True
     follow_up: bool = True
     strict_tools: bool = False
     processors: tuple[ProcessorFactory, ...] = DEFAULT_PROCESSORS
@@ -124,8 +130,10 @@ class CallPolicy:
         return self if threshold is None else self.replace(auto=dataclasses.replace(self.auto, threshold=threshold))
 
     def active_post_steps(self) -> tuple[PostStep, ...]:
-        """The post-steps this policy runs (``skip_answered``, ``said`` and ``conjoined`` left out when switched off)."""
-        switches = ((skip_answered, self.skip_answered), (said, self.spoken_values), (conjoined, self.conjoined))
+        """The post-steps this policy runs (``skip_answered``, ``said``, ``conjoined`` and ``state_question`` left out
+        when switched off)."""
+        switches = ((skip_answered, self.skip_answered), (said, self.spoken_values), (conjoined, self.conjoined),
+                    (state_question, self.state_questions))
         off = {s for s, on in switches if not on}
         return tuple(s for s in self.post_steps if s not in off)
 

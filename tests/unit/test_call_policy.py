@@ -11,7 +11,15 @@ import pytest
 from agent_sdk.agent.auto import AutoRule, call_score
 from agent_sdk.agent.call_format import HERMES, HermesFormat
 from agent_sdk.agent.call_stages import (
-    CallContext, CallDraft, auto_decision, conjoined, dedupe, parse, said, skip_answered,
+    CallContext,
+    CallDraft,
+    auto_decision,
+    conjoined,
+    dedupe,
+    parse,
+    said,
+    skip_answered,
+    state_question,
 )
 from agent_sdk.agent.conversation import assistant_message, render_messages
 from agent_sdk.agent.policy import DEFAULT_POLICY, DEFAULT_POST_STEPS, CallPolicy
@@ -50,6 +58,8 @@ def test_policy_is_frozen_and_replace_copies() -> None:
     assert said in DEFAULT_POST_STEPS and said not in DEFAULT_POLICY.replace(spoken_values=False).active_post_steps()
     assert conjoined in DEFAULT_POST_STEPS
     assert conjoined not in DEFAULT_POLICY.replace(conjoined=False).active_post_steps()
+    assert state_question in DEFAULT_POST_STEPS
+    assert state_question not in DEFAULT_POLICY.replace(state_questions=False).active_post_steps()
     assert DEFAULT_POLICY.with_threshold(None) is DEFAULT_POLICY
     stricter = DEFAULT_POLICY.with_threshold(-1.0)
     assert stricter.auto.threshold == -1.0 and stricter.auto.coverage_weight == DEFAULT_POLICY.auto.coverage_weight
@@ -64,6 +74,20 @@ def test_a_call_already_answered_does_not_win_in_auto() -> None:
     assert out.calls == [("get_weather", {"city": "Rome"})] and not out.declined
     # `required` asked for a call: it is kept.
     assert skip_answered(ctx("required", answered=[call]), draft([call])).calls == [call]
+
+
+def test_a_question_about_a_state_calls_no_tool_that_changes_it() -> None:
+    """ "is the trunk open" is not "open the trunk"; a tool that reads may answer it; forced calls stay."""
+    trunk = [("open_trunk", {})]
+    out = state_question(ctx(request="hey, is the trunk open?"), draft(trunk))
+    assert out.calls == [] and out.declined and out.reason == "state question"
+    assert state_question(ctx(request="open the trunk"), draft(trunk)).calls == trunk
+    assert state_question(ctx(request="is it possible to open the trunk"), draft(trunk)).calls == trunk
+    assert state_question(ctx(choice="required", request="is the trunk open"), draft(trunk)).calls == trunk
+    reads = [("check_range", {})]
+    assert state_question(ctx(request="is the tank nearly empty"), draft(reads)).calls == reads
+    mixed = [("open_trunk", {}), ("get_trunk_state", {})]
+    assert state_question(ctx(request="is the trunk open"), draft(mixed)).calls == mixed
 
 
 def test_dedupe_drops_verbatim_repeats() -> None:
@@ -158,10 +182,12 @@ def test_the_command_line_builds_the_policy(command: str) -> None:
 
     extra = ["bfcl", "--data", "x"] if command == "eval" else []
     args = build_parser().parse_args([command, *extra, "--strict-tools", "--no-rerank", "--auto-threshold", "-1.5",
-                                      "--no-spoken-values", "--no-conjoined", "--no-follow-up"])
+                                      "--no-spoken-values", "--no-conjoined", "--no-follow-up",
+                                      "--no-state-questions"])
     policy = _policy(args)
     assert policy.strict_tools and policy.rerank is None and policy.auto.threshold == -1.5
     assert not policy.spoken_values and _policy(build_parser().parse_args([command, *extra])).spoken_values
     assert not policy.conjoined and _policy(build_parser().parse_args([command, *extra])).conjoined
     assert not policy.follow_up and _policy(build_parser().parse_args([command, *extra])).follow_up
+    assert not policy.state_questions and _policy(build_parser().parse_args([command, *extra])).state_questions
     assert not _policy(build_parser().parse_args([command, *extra])).strict_tools
