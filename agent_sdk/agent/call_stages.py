@@ -13,7 +13,8 @@ editing the others:
 - post-steps: :func:`rerank` (values by whole-value likelihood),
   :func:`parse` (the calls out of the text), :func:`dedupe` (exact
   repeats), :func:`auto_decision` (``auto`` keeps a likely call only),
-  :func:`said` (a duration or time of day the request says in words, in the
+  :func:`state_question` (a yes/no question about a state calls no tool
+  that changes it), :func:`said` (a duration or time of day the request says in words, in the
   tool's form), :func:`conjoined` (one call per item of a list the request
   joins with "and"), :func:`skip_answered` (a call already answered in the
   conversation does not win over answering).
@@ -59,6 +60,7 @@ __all__ = [
     "rerank",
     "said",
     "skip_answered",
+    "state_question",
     "stop_bias",
     "value_bias",
 ]
@@ -112,7 +114,7 @@ class CallDraft:
         calls: ``(name, arguments)`` pairs, once parsed.
         score: The ``auto`` score, once decided.
         declined: ``auto`` (or another post-step) dropped the call: answer instead.
-        reason: Why it was declined (``"unlikely"``, ``"state question"``, ``"answered"``), for logs and evaluation.
+        reason: Why it was declined (``"unlikely"``, ``"state_question"``, ``"answered"``), for logs and evaluation.
     """
 
     text: str
@@ -268,16 +270,21 @@ def auto_decision(ctx: CallContext, draft: CallDraft) -> CallDraft:
 
 
 def state_question(ctx: CallContext, draft: CallDraft) -> CallDraft:
-    """In ``auto``, a yes/no question about a state ("is the trunk open") calls no tool that changes state.
+    """In ``auto``, a yes/no question about a state ("is the trunk open") calls no tool that changes it.
 
-    Only when every call is to such a tool (:func:`~agent_sdk.agent.state_questions.changes_state`); a tool
-    that reads may answer the question. ``required`` and a named tool keep the call.
+    The calls to tools that change what the question names
+    (:func:`~agent_sdk.agent.state_questions.changes_state`) are dropped; a
+    tool that reads may still answer. With none left the step answers in
+    text. ``required`` and a named tool keep the call: the caller asked for one.
     """
     if ctx.choice != "auto" or not draft.calls or not asks_state(ctx.request):
         return draft
-    if not all(changes_state(name) for name, _ in draft.calls):
+    kept = [(name, args) for name, args in draft.calls if not changes_state(name, ctx.request)]
+    if len(kept) == len(draft.calls):
         return draft
-    return dataclasses.replace(draft, calls=[], declined=True, reason="state question")
+    if kept:
+        return dataclasses.replace(draft, calls=kept)
+    return dataclasses.replace(draft, calls=[], declined=True, reason="state_question")
 
 
 def skip_answered(ctx: CallContext, draft: CallDraft) -> CallDraft:

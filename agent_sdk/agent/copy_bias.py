@@ -35,7 +35,13 @@ import numpy as np
 
 from agent_sdk.agent.call_format import HERMES, CallFormat
 from agent_sdk.agent.json_cursor import ArgumentCursor, scan_arguments
-from agent_sdk.agent.request_features import is_numeric, mentioned, value_said, word_starts, written_numbers
+from agent_sdk.agent.request_features import (
+    mentioned,
+    plain_number_parameter,
+    value_said,
+    word_starts,
+    written_numbers,
+)
 from agent_sdk.agent.token_index import TokenIndex
 from agent_sdk.runtime.engine import LogitsProcessor
 
@@ -132,9 +138,9 @@ class CopyBias:
             props = params.get("properties")
             props = props if isinstance(props, dict) else {}
             said = {k for k in props if mentioned(k, source, tool=t["name"])}
-            # A number said plainly may be an optional parameter's only when no required one takes a number.
-            bare = not any(is_numeric(props.get(k)) for k in required)
-            values = {k for k in props if k not in required and value_said(props[k], source, bare_numbers=bare)}
+            values = {k for k in props if k not in required and value_said(props[k], source)}
+            plain = plain_number_parameter(props, sorted(required), source)  # "seat heating to one": level
+            values |= {plain} if plain else set()
             self.wanted[t["name"]] = (said | values) - required
             self.position[t["name"]] = {k: i for i, k in enumerate(props)}
             self.flags[t["name"]] = {k for k in said if isinstance(props[k], dict) and props[k].get("type") == "boolean"}

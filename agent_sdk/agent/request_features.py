@@ -24,7 +24,8 @@ from agent_sdk.agent.spoken import (
 from agent_sdk.agent.words import GENERIC_PARAMETER_WORDS, name_words, same_word
 
 __all__ = ["MAX_DESCRIPTION_SCAN", "MIN_PLURAL_LEN", "argument_values", "copy_coverage", "is_numeric", "mentioned",
-           "number_names", "says_name", "value_said", "word_starts", "written_numbers"]
+           "number_names", "plain_number_parameter", "says_name", "value_said", "word_starts",
+           "written_numbers"]
 
 # A parameter word longer than this that ends in "s" also matches its singular
 # ("traits" → "trait"); shorter ones ("bus", "gas", "yes") keep their "s".
@@ -154,15 +155,12 @@ def says_name(name: str, source: str) -> bool:
     return all(any(_inflects(w, h) for h in have) for w in want)
 
 
-def value_said(schema: Any, source: str, *, bare_numbers: bool = False) -> bool:
+def value_said(schema: Any, source: str) -> bool:
     """Whether ``source`` says a value of an optional parameter other than its default.
 
     Args:
         schema: The parameter's JSON schema.
         source: The request.
-        bare_numbers: Also a number said plainly, in digits or words, inside the parameter's known range
-            (:func:`number_names`): "driver seat heating to one" says ``level`` of "Heat from 0 (off) to 3
-            (hottest)". Only for a tool whose required parameters take no number (the number could be theirs).
 
     Returns:
         True for an enum value said as whole words ("passenger temperature
@@ -173,8 +171,6 @@ def value_said(schema: Any, source: str, *, bare_numbers: bool = False) -> bool:
     """
     if not isinstance(schema, dict):
         return False
-    if bare_numbers and _number_in_range(schema, source):
-        return True
     default = schema.get("default")
     low = f" {' '.join(_phrase_words(source))} "
     enum = schema.get("enum")
@@ -201,15 +197,66 @@ def is_numeric(schema: Any) -> bool:
     return any(k in ("integer", "number") for k in (kinds if isinstance(kinds, list) else [kinds]))
 
 
-def _number_in_range(schema: dict[str, Any], source: str) -> bool:
-    """A number other than the default, said in digits or words, inside the range :func:`number_names` knows."""
+def plain_number_parameter(properties: Any, required: Sequence[str], source: str) -> str | None:
+    """The optional numeric parameter that a number said plainly in ``source`` can only be for.
+
+    "driver seat heating to one" says ``level`` of "Heat from 0 (off) to 3 (hottest)" although it names neither
+    the parameter nor one of its marks. A number is read so only when nothing else could take it: no required
+    parameter takes a number or free text (an address, a song title or a time may hold digits: "play maroon 5"),
+    and exactly one optional numeric parameter's known range (:func:`number_names`) holds it.
+
+    Args:
+        properties: The tool's ``properties`` schema.
+        required: Its required parameters.
+        source: The request.
+
+    Returns:
+        The parameter's name, or None.
+    """
+    if not isinstance(properties, dict):
+        return None
+    for key in required:
+        schema = properties.get(key)
+        if is_numeric(schema) or _free_text(schema):
+            return None
+    said = _said_numbers(source)
+    if not said:
+        return None
+    hits = [k for k, schema in properties.items() if k not in required and _number_in_range(schema, said)]
+    return hits[0] if len(hits) == 1 else None
+
+
+# "one" as a pronoun ("the one on the left", "no one else") is no number.
+_PRONOUN_ONE = re.compile(r"\b(?:the|that|this|no|any|every|some|each|which|another|other)\s+one\b|\bone\s+(?:of|another)\b",
+                          re.IGNORECASE)
+
+
+def _said_numbers(source: str) -> list[float]:
+    text = _PRONOUN_ONE.sub(" ", source)
+    return [float(n) for n in written_numbers(text)] + [float(n) for n in spoken_numbers(text)]
+
+
+def _free_text(schema: Any) -> bool:
+    if not isinstance(schema, dict) or "enum" in schema:
+        return False
+    kinds = schema.get("type")
+    return "string" in (kinds if isinstance(kinds, list) else [kinds])
+
+
+def _number_in_range(schema: Any, said: Sequence[float]) -> bool:
+    """A said number other than the default inside the range :func:`number_names` knows (whole for integers)."""
     ends = number_names(schema)
     if len(ends) < 2:
         return False
     lo, hi = min(ends), max(ends)
-    default = _bound(schema.get("default"))
-    said = [float(n) for n in written_numbers(source)] + [float(n) for n in spoken_numbers(source)]
-    return any(lo <= n <= hi and n != default for n in said)
+    default = schema.get("default")
+    try:
+        default = float(default) if default is not None and not isinstance(default, bool) else None
+    except (TypeError, ValueError):
+        default = None
+    kinds = schema.get("type")
+    whole = "number" not in (kinds if isinstance(kinds, list) else [kinds])
+    return any(lo <= n <= hi and n != default and (n.is_integer() or not whole) for n in said)
 
 
 def _leaves(value: Any) -> list[Any]:

@@ -41,12 +41,13 @@ class CallStep:
             the call was declined or ``max_tokens`` cut it short.
         generation: The constrained generation (its text is the call text).
         score: The ``auto`` score of the call (``auto`` only, else None).
-        declined: A post-step dropped the call (``auto`` found it unlikely,
-            or it repeats a call already answered): answer in text instead.
+        declined: A post-step dropped the call (``auto`` found it unlikely, it
+            changes the state a question asks about, or it repeats a call
+            already answered): answer in text instead.
         seconds: Time spent generating and refining.
         forced_flags: Per generated step, whether the grammar forced its token
             (``auto`` only, aligned with the generation's log-probabilities).
-        reason: Why it was declined (``"unlikely"``, ``"answered"``), else "".
+        reason: Why it was declined (``"unlikely"``, ``"state_question"``, ``"answered"``), else "".
         schema_warnings: Tools repaired or left out of the grammar, and why.
         follow_up: The generation of the follow-up on a compound request
             (``decode_calls``' ``ask``), when one ran; its statistics add to

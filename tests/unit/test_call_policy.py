@@ -80,14 +80,22 @@ def test_a_question_about_a_state_calls_no_tool_that_changes_it() -> None:
     """ "is the trunk open" is not "open the trunk"; a tool that reads may answer it; forced calls stay."""
     trunk = [("open_trunk", {})]
     out = state_question(ctx(request="hey, is the trunk open?"), draft(trunk))
-    assert out.calls == [] and out.declined and out.reason == "state question"
+    assert out.calls == [] and out.declined and out.reason == "state_question"
     assert state_question(ctx(request="open the trunk"), draft(trunk)).calls == trunk
     assert state_question(ctx(request="is it possible to open the trunk"), draft(trunk)).calls == trunk
+    assert state_question(ctx(request="is the trunk open? if not open it"), draft(trunk)).calls == trunk
     assert state_question(ctx(choice="required", request="is the trunk open"), draft(trunk)).calls == trunk
     reads = [("check_range", {})]
     assert state_question(ctx(request="is the tank nearly empty"), draft(reads)).calls == reads
+    status = [("lock_status", {})]
+    assert state_question(ctx(request="is the front door locked"), draft(status)).calls == status
+    # Of mixed calls the reading one stays; a verb-named pure function that names nothing asked about stays too.
     mixed = [("open_trunk", {}), ("get_trunk_state", {})]
-    assert state_question(ctx(request="is the trunk open"), draft(mixed)).calls == mixed
+    assert state_question(ctx(request="is the trunk open"), draft(mixed)).calls == [("get_trunk_state", {})]
+    add = [("add", {"a": 5, "b": 3})]
+    assert state_question(ctx(request="does 5 plus 3 equal 8"), draft(add)).calls == add
+    assert state_question(ctx(request="is the trunk open"), draft(trunk)).declined
+    assert not state_question(ctx(request="is the trunk open", policy=DEFAULT_POLICY), draft([])).declined
 
 
 def test_dedupe_drops_verbatim_repeats() -> None:

@@ -12,6 +12,7 @@ from agent_sdk.agent.request_features import (
     copy_coverage,
     mentioned,
     number_names,
+    plain_number_parameter,
     says_name,
     value_said,
     written_numbers,
@@ -284,28 +285,47 @@ def test_an_optional_value_said_is_kept(tok: TinyTokenizer) -> None:
     assert _gain(bias, tok, '{"n": 2,"b": 1', top="}") == {}
 
 
+SEAT = {"seat": ZONE, "level": LEVEL}
+
+
 @pytest.mark.parametrize(
     ("request_text", "expected"),
     [
-        ("my seat is too hot, driver seat heating to one", True),  # a number in the range, in words
-        ("driver seat heat 3", True),  # in digits
-        ("heat the driver seat", False),  # no number
-        ("heat the driver seat to 2", False),  # the default needs no argument
-        ("heat the driver seat to 9", False),  # outside the range the description gives
+        ("my seat is too hot, driver seat heating to one", "level"),  # a number in the range, in words
+        ("driver seat heat 3", "level"),  # in digits
+        ("heat the driver seat", None),  # no number
+        ("heat the driver seat to 2", None),  # the default needs no argument
+        ("heat the driver seat to 9", None),  # outside the range the description gives
+        ("heat the driver seat to 2.5", None),  # an integer parameter takes no fraction
+        ("heat the driver seat, no one else's", None),  # "one" as a pronoun
+        ("heat the one on the left", None),
     ],
 )
 def test_a_number_said_plainly_is_an_optional_parameter_s_value_in_its_range(request_text: str,
-                                                                            expected: bool) -> None:
-    assert value_said(LEVEL, request_text, bare_numbers=True) is expected
-    assert not value_said(LEVEL, request_text)  # plain numbers count only when asked to
-    assert not value_said({"type": "integer", "default": 2}, "heat it to 1", bare_numbers=True)  # no known range
+                                                                            expected: str | None) -> None:
+    assert plain_number_parameter(SEAT, ["seat"], request_text) == expected
+    assert not value_said(LEVEL, request_text)  # by name or mark only
 
 
-def test_a_bare_number_is_left_to_the_required_number_when_there_is_one(tok: TinyTokenizer) -> None:
+def test_a_plain_number_is_left_alone_when_another_parameter_could_take_it() -> None:
+    # A required number or free text may hold it ("play maroon 5", "alarm for 7 am", "12 main street").
+    volume = {"type": "integer", "minimum": 0, "maximum": 40}
+    assert plain_number_parameter({"query": {"type": "string"}, "volume": volume}, ["query"], "play maroon 5") is None
+    assert plain_number_parameter({"minutes": {"type": "integer"}, "level": LEVEL}, ["minutes"], "3 minutes") is None
+    # Two optional numbers whose ranges both hold it: which one is meant is not known.
+    minutes = {"type": "integer", "minimum": 1, "maximum": 60}
+    assert plain_number_parameter({**SEAT, "minutes": minutes}, ["seat"], "heat the driver seat for 1 minute") is None
+    assert plain_number_parameter({**SEAT, "minutes": minutes}, ["seat"], "driver seat heat to 3") is None
+    assert plain_number_parameter({**SEAT, "minutes": minutes}, ["seat"], "driver seat for 30 minutes") == "minutes"
+    assert plain_number_parameter({"seat": ZONE, "level": {**LEVEL, "default": "2"}}, ["seat"], "seat to 2") is None
+    assert plain_number_parameter({"level": {"type": "integer", "default": 2}}, [], "heat it to 1") is None  # no range
+    assert plain_number_parameter("not a schema", [], "1") is None
+
+
+def test_a_plain_number_makes_its_parameter_wanted(tok: TinyTokenizer) -> None:
     """ "seat heating to one" wants ``level``; "timer for 5 minutes" gives its number to the required ``minutes``."""
     keep = ValueBias(extend=0, start=0, end=0, number=0, keep=2, loop=0)
-    seat = [{"name": "f", "parameters": {"type": "object", "required": ["seat"],
-                                         "properties": {"seat": ZONE, "level": LEVEL}}}]
+    seat = [{"name": "f", "parameters": {"type": "object", "required": ["seat"], "properties": SEAT}}]
     assert CopyBias(tok, "driver seat heating to one", keep, tools=seat).wanted == {"f": {"level"}}
     timer = [{"name": "t", "parameters": {"type": "object", "required": ["minutes"], "properties": {
         "minutes": {"type": "integer"}, "seconds": {"type": "integer", "minimum": 0, "maximum": 59, "default": 0}}}}]
