@@ -177,10 +177,7 @@ def value_said(schema: Any, source: str) -> bool:
     for v in enum if isinstance(enum, list) else ():
         if isinstance(v, str) and v != default and _phrase_words(v) and f" {' '.join(_phrase_words(v))} " in low:
             return True
-    try:
-        said_default = float(default) if default is not None and not isinstance(default, bool) else None
-    except (TypeError, ValueError):
-        said_default = None
+    said_default = _default_number(schema)
     for number, names in number_names(schema).items():
         if said_default == number:
             continue
@@ -191,10 +188,7 @@ def value_said(schema: Any, source: str) -> bool:
 
 def is_numeric(schema: Any) -> bool:
     """Whether a parameter's schema takes a number (``integer`` or ``number``, nullable too)."""
-    if not isinstance(schema, dict):
-        return False
-    kinds = schema.get("type")
-    return any(k in ("integer", "number") for k in (kinds if isinstance(kinds, list) else [kinds]))
+    return isinstance(schema, dict) and any(k in ("integer", "number") for k in _types(schema))
 
 
 def plain_number_parameter(properties: Any, required: Sequence[str], source: str) -> str | None:
@@ -237,10 +231,7 @@ def _said_numbers(source: str) -> list[float]:
 
 
 def _free_text(schema: Any) -> bool:
-    if not isinstance(schema, dict) or "enum" in schema:
-        return False
-    kinds = schema.get("type")
-    return "string" in (kinds if isinstance(kinds, list) else [kinds])
+    return isinstance(schema, dict) and "enum" not in schema and "string" in _types(schema)
 
 
 def _number_in_range(schema: Any, said: Sequence[float]) -> bool:
@@ -249,14 +240,24 @@ def _number_in_range(schema: Any, said: Sequence[float]) -> bool:
     if len(ends) < 2:
         return False
     lo, hi = min(ends), max(ends)
+    default = _default_number(schema)
+    whole = "number" not in _types(schema)
+    return any(lo <= n <= hi and n != default and (n.is_integer() or not whole) for n in said)
+
+
+def _default_number(schema: dict[str, Any]) -> float | None:
+    """A parameter's default as a number ("2" too), or None (no default, a boolean, not a number)."""
     default = schema.get("default")
     try:
-        default = float(default) if default is not None and not isinstance(default, bool) else None
+        return float(default) if default is not None and not isinstance(default, bool) else None
     except (TypeError, ValueError):
-        default = None
+        return None
+
+
+def _types(schema: dict[str, Any]) -> list[Any]:
+    """A schema's ``type`` as a list (``["integer", "null"]`` stays; ``"integer"`` becomes ``["integer"]``)."""
     kinds = schema.get("type")
-    whole = "number" not in (kinds if isinstance(kinds, list) else [kinds])
-    return any(lo <= n <= hi and n != default and (n.is_integer() or not whole) for n in said)
+    return kinds if isinstance(kinds, list) else [kinds]
 
 
 def _leaves(value: Any) -> list[Any]:

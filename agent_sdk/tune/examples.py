@@ -1398,8 +1398,8 @@ def domain_features(words: set[str]) -> list[tuple[list[str], list[str]]]:
         words: Every word of the tool set (names, descriptions, parameters, values).
 
     Returns:
-        ``(names, requests)`` per unserved feature of each domain whose cues the words meet at least
-        ``FEATURE_CUES_MET`` times; empty when the tools belong to no known domain.
+        ``(names, requests)`` per unserved feature of each domain of which the words meet at least
+        ``FEATURE_CUES_MET`` cues (a cue and its plural count once); empty when the tools belong to no known domain.
     """
     out: list[tuple[list[str], list[str]]] = []
     for domain in ph.FEATURE_DOMAINS:
