@@ -24,7 +24,7 @@ from agent_sdk.agent.spoken import (
 from agent_sdk.agent.words import GENERIC_PARAMETER_WORDS, name_words, same_word
 
 __all__ = ["MAX_DESCRIPTION_SCAN", "MIN_PLURAL_LEN", "argument_values", "copy_coverage", "is_numeric", "mentioned",
-           "number_names", "plain_number_parameter", "says_name", "value_said", "word_starts",
+           "named_number", "number_names", "plain_number_parameter", "says_name", "value_said", "word_starts",
            "written_numbers"]
 
 # A parameter word longer than this that ends in "s" also matches its singular
@@ -82,11 +82,19 @@ def mentioned(name: str, source: str, *, tool: str = "") -> bool:
 # of a longer number or range ("16-30 (hot)", "1,000 (max)", "FM1 (first)"); only the description's first
 # MAX_DESCRIPTION_SCAN characters are read (descriptions come from MCP servers too).
 _MARK = re.compile(r"(?<![\w.-])(?<!\d,)(-?\d+(?:\.\d+)?)\s*\(([a-z][a-z ]{0,40})\)")
+# A one-word name given by example: "like 50 for halfway" (as the tune generator reads it too).
+_LIKE_MARK = re.compile(r"\blike (-?\d+(?:\.\d+)?) for ([a-z]+)\b")
 MAX_DESCRIPTION_SCAN = 2000
 # Words that name the ends of a parameter's range, whatever its description calls them ("min" is left out:
 # "10 min" is a duration; "full" too: "the full album").
 _TOP_WORDS = ("max", "maximum", "highest", "all the way up")
 _BOTTOM_WORDS = ("minimum", "lowest", "all the way down")
+# Marks that say how much, not where: only a range whose marked ends are these (or superlatives, "loudest") is
+# turned "all the way up / down" in that direction. A window "from 0 (closed) to 100 (fully open)" rolled "all the
+# way down" is open, so its ends take no direction.
+_INTENSITY_MARKS = frozenset({"off", "muted", "mute", "max", "maximum", "min", "minimum", "full", "silent", "none",
+                              "zero", "on"})
+_DIRECTED_WORDS = ("all the way up", "all the way down")
 
 
 def _phrase_words(text: str) -> list[str]:
@@ -113,10 +121,7 @@ def number_names(schema: Any) -> dict[float, list[str]]:
     """
     if not is_numeric(schema):
         return {}
-    names: dict[float, list[str]] = {}
-    description = str(schema.get("description") or "")[:MAX_DESCRIPTION_SCAN].lower()
-    for number, name in _MARK.findall(description):
-        names.setdefault(float(number), []).append(name.strip())
+    names = _marks(schema)
     lo = _bound(schema.get("minimum", min(names) if len(names) > 1 else None))
     hi = _bound(schema.get("maximum", max(names) if len(names) > 1 else None))
     if lo is not None:
@@ -124,6 +129,50 @@ def number_names(schema: Any) -> dict[float, list[str]]:
     if hi is not None:
         names.setdefault(hi, []).extend(_TOP_WORDS)
     return names
+
+
+def _marks(schema: dict[str, Any]) -> dict[float, list[str]]:
+    """The names a parameter's description gives its numbers: "0 (off)", "like 50 for halfway"."""
+    names: dict[float, list[str]] = {}
+    description = str(schema.get("description") or "")[:MAX_DESCRIPTION_SCAN].lower()
+    for number, name in _MARK.findall(description) + _LIKE_MARK.findall(description):
+        names.setdefault(float(number), []).append(name.strip())
+    return names
+
+
+def named_number(schema: Any, source: str) -> float | None:
+    """The one value of a numeric parameter that ``source`` calls by its name, when it states no number for it.
+
+    "open the windows halfway" names 50 of "from 0 (closed) to 100 (fully open), like 50 for halfway"; "turn the
+    volume all the way up" names 40 of "from 0 (muted) to 40 (loudest)". The names are :func:`number_names`',
+    except that "all the way up / down" name an end only when the range's marked ends say how much ("muted",
+    "off", "loudest"), not where ("closed", "fully open": a window rolled all the way down is open).
+
+    Args:
+        schema: The parameter's JSON schema.
+        source: The request.
+
+    Returns:
+        The named value; None when no value or several are named, when the parameter's range is not known
+        (a schema ``minimum`` / ``maximum`` or two marked numbers), or when the request states a number inside
+        the parameter's range (it said the value as a number, or the name belongs to something else).
+    """
+    names = number_names(schema)
+    if len(names) < 2:
+        return None  # no range: a lone mark is a note ("Default is 1 (annually)"), not a scale
+    marks = _marks(schema)
+    lo, hi = min(names), max(names)
+    end_marks = [m for end in (lo, hi) for m in marks.get(end, [])]
+    directed = bool(end_marks) and all(m in _INTENSITY_MARKS or m.endswith("est") for m in end_marks)
+    named = {number for number, words in names.items()
+             if any(says_name(w, source) for w in words if directed or w not in _DIRECTED_WORDS)}
+    if len(named) != 1:
+        return None
+    whole = "number" not in _types(schema)
+    if any(lo <= n <= hi and (n.is_integer() or not whole) for n in _said_numbers(source)):
+        return None
+    value = named.pop()
+    return value if value.is_integer() or not whole else None
 
 
 def _inflects(a: str, b: str) -> bool:

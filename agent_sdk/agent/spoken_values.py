@@ -13,7 +13,13 @@ written one:
   down ("1 minute 30 seconds" is ``minutes=1, seconds=30``; "two hours" into
   ``minutes`` alone is ``120``); values that already add up to it are kept;
 - the one free-text string argument whose value is a clock time ("6 am",
-  "18:30") gets the stated time, written the same way.
+  "18:30") gets the stated time, written the same way;
+- a number parameter of a lone call gets the value the request calls by the
+  name its description gives it ("open the windows halfway" for "like 50
+  for halfway", "mute" for "0 (muted)", "all the way up" for the top of a
+  range whose ends say how much:
+  :func:`~agent_sdk.agent.request_features.named_number`), when the request
+  names one value and states no number in the parameter's range.
 
 Nothing changes when the request states several durations or times, when
 it relates a time of day to another ("before", "after", "from ... to"), or
@@ -31,6 +37,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from agent_sdk.agent.request_features import named_number
 from agent_sdk.agent.spoken import UNIT_SECONDS, Clock, duration_seconds, parse_clock, spoken_clocks, spoken_durations
 from agent_sdk.agent.words import name_words
 from agent_sdk.tools.validation import schema_accepts
@@ -134,6 +141,26 @@ def _spread(seconds: float, units: dict[str, int], props: dict[str, Any]) -> dic
     return out
 
 
+def _put_named_numbers(out: list[tuple[str, dict[str, Any]]], props: dict[str, Any],
+                       schema: dict[str, Any] | None, request: str) -> int:
+    """Numbers the request calls by name (:func:`~agent_sdk.agent.request_features.named_number`) put into the one
+    call; the number of values changed."""
+    name, args = out[0]
+    changed = 0
+    for key, value in list(args.items()):
+        if not _is_number(value) or not isinstance(props.get(key), dict):
+            continue
+        named = named_number(props[key], request)
+        if named is None or named == value:
+            continue
+        new = {**args, key: int(named) if named.is_integer() else named}
+        if schema is not None and schema_accepts(schema, new):
+            args = new
+            changed += 1
+    out[0] = (name, args)
+    return changed
+
+
 def said_values(
     calls: Sequence[tuple[str, dict[str, Any]]], tools: Sequence[dict[str, Any]], request: str,
 ) -> tuple[list[tuple[str, dict[str, Any]]], int]:
@@ -190,4 +217,7 @@ def said_values(
             if schemas[i] is not None and schema_accepts(schemas[i], new):  # type: ignore[arg-type]
                 out[i] = (out[i][0], new)
                 changed += 1
+
+    if len(out) == 1:  # with several calls, a name may belong to another call's clause ("fan off and volume to 20")
+        changed += _put_named_numbers(out, props[0], schemas[0], request)
     return (out, changed) if changed else ([(n, a) for n, a in calls], 0)

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from agent_sdk.agent.request_features import copy_coverage
+from agent_sdk.agent.request_features import copy_coverage, named_number
 from agent_sdk.agent.rerank import request_numbers
 from agent_sdk.agent.spoken import (
     Clock,
@@ -349,3 +349,59 @@ def test_hostile_requests_are_read_without_error() -> None:
     big = "quarter past seven and a half hours " * 5000  # 180 KB
     assert spoken_clocks(big)[0] == Clock(7, 15, False)
     assert said_values([("set_alarm", {"time": "7 am"})], _TOOLS, big)[1] == 1
+
+
+_WINDOW = {"type": "integer", "description": "How far open, from 0 (closed) to 100 (fully open), like 50 for halfway."}
+_VOLUME = {"type": "integer", "description": "Volume from 0 (muted) to 40 (loudest)."}
+_SPEED = {"type": "integer", "minimum": 0, "maximum": 5, "description": "Fan speed."}
+
+
+@pytest.mark.parametrize(("schema", "request_text", "want"), [
+    (_WINDOW, "open all the windows halfway", 50),
+    (_WINDOW, "close the windows", 0),
+    (_WINDOW, "open the window fully", 100),
+    (_WINDOW, "set the window to the maximum", 100),
+    (_WINDOW, "roll the driver window all the way down", None),  # the ends say where, not how much: down is open
+    (_WINDOW, "open the window", None),  # "fully open" needs both words
+    (_WINDOW, "close the window halfway", None),  # two values named
+    (_WINDOW, "open it to 30 percent, about halfway", None),  # a number in the range is stated
+    (_VOLUME, "turn the volume all the way up", 40),
+    (_VOLUME, "turn the volume all the way down", 0),
+    (_VOLUME, "volume to max", 40),
+    (_VOLUME, "mute the speakers", 0),
+    (_VOLUME, "the loudest please", 40),
+    (_VOLUME, "unmute", None),
+    (_VOLUME, "volume to 30", None),
+    (_VOLUME, "louder", None),
+    (_SPEED, "fan to max", 5),
+    (_SPEED, "fan all the way up", None),  # no marked ends: which way "up" goes is not known
+    ({"type": "integer", "description": "Default is 1 (annually)."}, "with an annual rate, compounded monthly", None),
+    ({"type": "string", "description": "0 (off) to 3 (high)"}, "turn it off", None),
+    ({"type": "integer", "description": "from 1 (low) to 3 (high)"}, "set it to 1.5, high", 3),  # 1.5 is no whole number
+    ({"type": "number", "description": "from 1 (low) to 3 (high)"}, "set it to 1.5, high", None),
+])
+def test_named_number(schema: dict, request_text: str, want: int | None) -> None:
+    assert named_number(schema, request_text) == want
+
+
+@pytest.mark.parametrize(("calls", "request_text", "want"), [
+    ([("set_window", {"window": "all", "open_percent": 0})], "open all the windows halfway",
+     [("set_window", {"window": "all", "open_percent": 50})]),
+    ([("set_volume", {"level": 70})], "turn the volume all the way up", [("set_volume", {"level": 40})]),
+    ([("set_volume", {"level": 40})], "turn the volume all the way up", [("set_volume", {"level": 40})]),  # right: kept
+    ([("set_volume", {"level": 10})], "volume to 10, not max", [("set_volume", {"level": 10})]),  # a number stated
+    ([("set_volume", {"level": 10}), ("set_window", {"window": "all", "open_percent": 100})],
+     "volume to max and open the windows", None),  # two calls: a name may be the other call's
+    ([("set_fan", {"speed": 2})], "fan to the fastest", None),  # the schema's bounds refuse 5 (maximum 4 there)
+])
+def test_said_values_put_named_numbers(calls: list, request_text: str, want: list | None) -> None:
+    tools = [
+        {"name": "set_window", "parameters": {"type": "object", "properties": {
+            "window": {"type": "string", "enum": ["driver", "all"]}, "open_percent": _WINDOW}}},
+        {"name": "set_volume", "parameters": {"type": "object", "properties": {"level": _VOLUME}}},
+        {"name": "set_fan", "parameters": {"type": "object", "properties": {
+            "speed": {"type": "integer", "maximum": 4, "description": "from 0 (off) to 5 (fastest)"}}}},
+    ]
+    got, changed = said_values(calls, tools, request_text)
+    assert got == (want if want is not None else calls)
+    assert changed == sum(g != c for g, c in zip(got, calls, strict=True))
