@@ -493,7 +493,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     settings = TuneSettings(
         rank=args.rank, alpha=args.alpha if args.alpha is not None else 2.0 * args.rank, learning_rate=args.lr,
         batch_size=args.batch_size, steps=args.steps, minutes=None if args.steps else args.minutes, seed=args.seed,
-        threads=args.threads,
+        threads=args.threads, dropout=args.dropout,
     )
     if args.targets:
         settings = dataclasses.replace(settings, targets=tuple(args.targets.split(",")))
@@ -855,6 +855,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--targets", default=None,
                    help="comma-separated projections to adapt (default q,k,v,o,gate,up,down _proj)")
     t.add_argument("--lr", type=_positive, default=1e-3, help="peak learning rate (default 1e-3)")
+    t.add_argument("--dropout", type=float, default=0.0,
+                   help="dropout on the adapters' inputs while training, in [0, 1) (default 0)")
     t.add_argument("--batch-size", type=_positive_int, default=16)
     t.add_argument("--count", type=_positive_int, default=3000, help="generated requests (default 3000)")
     t.add_argument("--tool-listing", choices=("auto", "full", "compact"), default="auto",

@@ -284,7 +284,8 @@ def tune(
         else:
             rendered.append(renderer.render(e.query, reply=reply_of[id(e)], weight=e.weight))
 
-    apply_lora(net, rank=settings.rank, alpha=settings.alpha, targets=settings.targets, seed=settings.seed)
+    apply_lora(net, rank=settings.rank, alpha=settings.alpha, dropout=settings.dropout, targets=settings.targets,
+               seed=settings.seed)
     n_tokens = sum(len(r.ids) for r in rendered)
     note(f"training on {len(rendered)} examples ({n_tokens} tokens after the shared prefix), "
          f"LoRA rank {settings.rank} on {', '.join(settings.targets)}")

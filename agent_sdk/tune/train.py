@@ -55,6 +55,8 @@ class TuneSettings:
         minutes: Wall-clock budget when ``steps`` is None.
         warmup_steps: Linear warm-up.
         weight_decay: AdamW weight decay on the adapters.
+        dropout: Dropout on each adapter's input while training (0: none; the shared prefix is always run
+            without it).
         seed: Seeds the adapters' initialization and the example order.
         threads: PyTorch threads (None: every core).
     """
@@ -68,6 +70,7 @@ class TuneSettings:
     minutes: float | None = 20.0
     warmup_steps: int = 10
     weight_decay: float = 0.0
+    dropout: float = 0.0
     seed: int = 0
     threads: int | None = None
 
@@ -80,6 +83,8 @@ class TuneSettings:
             raise UserError("steps must be at least 1")
         if not self.targets:
             raise UserError("LoRA needs at least one target projection")
+        if not 0.0 <= self.dropout < 1.0:
+            raise UserError(f"dropout must be in [0, 1), got {self.dropout}")
 
     def record(self) -> dict[str, Any]:
         """The settings as JSON (for the manifest)."""
@@ -140,7 +145,10 @@ def _batch(examples: Sequence[RenderedExample], pad: int) -> tuple[torch.Tensor,
 
 
 def _loss(model: TorchLlama, prefix: torch.Tensor, batch: Sequence[RenderedExample], pad: int) -> torch.Tensor:
+    was_training = model.training
+    model.eval()  # the prefix as the deployed model reads it: no adapter dropout
     past = model.prefix_kv(prefix)  # (1, nkv, p, d) per block run, under the current weights, no gradient
+    model.train(was_training)
     ids, targets, weights = _batch(batch, pad)
     hidden = model.hidden_states(ids, past=past)  # (b, s, h)
     keep = weights > 0  # the output head (a fifth of a token's work at 49k words) only where there is loss
@@ -324,7 +332,9 @@ def _load_checkpoint(path: Path, model: TorchLlama, opt: torch.optim.Optimizer,
         raise UserError(f"{path}: cannot resume from this checkpoint ({type(exc).__name__}: {exc}); "
                         "delete it to start over") from exc
     keep = {k: v for k, v in settings.record().items() if k not in ("steps", "minutes", "threads")}
-    saved = {k: v for k, v in dict(state.get("settings", {})).items() if k in keep}
+    defaults = TuneSettings(steps=1).record()  # settings added later read as their defaults in older checkpoints
+    raw = dict(state.get("settings", {}))
+    saved = {k: raw.get(k, defaults[k]) for k in keep}
     if saved != keep:
         raise UserError(f"{path} was trained with other settings ({json.dumps(saved)}); "
                         "delete it or use the same settings to resume")

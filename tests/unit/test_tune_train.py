@@ -152,6 +152,8 @@ def test_bad_settings_are_refused() -> None:
         TuneSettings(rank=0)
     with pytest.raises(UserError):
         TuneSettings(targets=())
+    with pytest.raises(UserError, match="dropout"):
+        TuneSettings(dropout=1.0)
 
 
 def test_sigterm_stops_training_like_ctrl_c(llama_ckpt: Path, tmp_path: Path) -> None:
@@ -171,3 +173,41 @@ def test_sigterm_stops_training_like_ctrl_c(llama_ckpt: Path, tmp_path: Path) ->
     result = train(net, PREFIX, EXAMPLES, settings, workdir=tmp_path, resume=False, progress=terminate)
     assert result.stopped and result.steps < 10 and (tmp_path / "checkpoint.pt").exists()
     assert signal.getsignal(signal.SIGTERM) == before  # the handler is put back
+
+
+def test_dropout_trains_deterministically_and_leaves_the_prefix_alone(llama_ckpt: Path, tmp_path: Path) -> None:
+    """Adapter dropout is drawn from the run's seed; the shared prefix is read as the deployed model reads it."""
+    settings = TuneSettings(rank=4, alpha=8.0, steps=8, minutes=None, batch_size=3, learning_rate=2e-2, seed=3,
+                            dropout=0.3)
+    runs = []
+    for name in ("a", "b"):
+        net = TorchLlama.from_checkpoint(load_checkpoint(llama_ckpt))
+        apply_lora(net, rank=4, alpha=8.0, dropout=0.3, seed=3)
+        modes: list[bool] = []
+        read_prefix = net.prefix_kv
+
+        def spy(ids: object, _read: object = read_prefix, _modes: list[bool] = modes, _net: TorchLlama = net) -> object:
+            _modes.append(_net.training)
+            return _read(ids)  # type: ignore[operator]
+
+        net.prefix_kv = spy  # type: ignore[method-assign]
+        runs.append(train(net, PREFIX, EXAMPLES, settings, workdir=tmp_path / name, resume=False))
+        assert modes and not any(modes)  # every step's prefix ran without dropout
+    no_dropout = train(_model(llama_ckpt, 3), PREFIX, EXAMPLES, dataclasses.replace(settings, dropout=0.0),
+                       workdir=tmp_path / "c", resume=False)
+    assert runs[0].losses == runs[1].losses
+    assert runs[0].losses[-1] < 0.7 * runs[0].losses[0], runs[0].losses
+    assert runs[0].losses[1:] != no_dropout.losses[1:]  # the masks did change the updates
+
+
+def test_a_checkpoint_from_before_a_setting_existed_resumes(llama_ckpt: Path, tmp_path: Path) -> None:
+    settings = TuneSettings(rank=4, alpha=8.0, steps=2, minutes=None, batch_size=3, learning_rate=2e-2, seed=1)
+    train(_model(llama_ckpt, 1), PREFIX, EXAMPLES, settings, workdir=tmp_path, resume=False)
+    old = torch.load(tmp_path / CHECKPOINT, weights_only=True)
+    del old["settings"]["dropout"]  # written before --dropout: its runs had none
+    torch.save(old, tmp_path / CHECKPOINT)
+    assert train(_model(llama_ckpt, 1), PREFIX, EXAMPLES, dataclasses.replace(settings, steps=3),
+                 workdir=tmp_path).steps == 3
+    with pytest.raises(UserError, match="other settings"):
+        train(_model(llama_ckpt, 1), PREFIX, EXAMPLES, dataclasses.replace(settings, steps=4, dropout=0.1),
+              workdir=tmp_path)
