@@ -23,9 +23,9 @@ from agent_sdk.agent.spoken import (
 )
 from agent_sdk.agent.words import GENERIC_PARAMETER_WORDS, name_words, same_word
 
-__all__ = ["MAX_DESCRIPTION_SCAN", "MIN_PLURAL_LEN", "argument_values", "copy_coverage", "is_numeric", "mentioned",
-           "named_number", "number_names", "plain_number_parameter", "says_name", "value_said", "word_starts",
-           "written_numbers"]
+__all__ = ["MAX_DESCRIPTION_SCAN", "MIN_PLURAL_LEN", "argument_values", "copy_coverage", "flag_clauses", "is_numeric",
+           "mentioned", "named_number", "number_names", "plain_number_parameter", "said_flag", "says_name",
+           "value_said", "word_starts", "written_numbers"]
 
 # A parameter word longer than this that ends in "s" also matches its singular
 # ("traits" → "trait"); shorter ones ("bus", "gas", "yes") keep their "s".
@@ -173,6 +173,54 @@ def named_number(schema: Any, source: str) -> float | None:
         return None
     value = named.pop()
     return value if value.is_integer() or not whole else None
+
+
+# "True to lock the doors, False to unlock them": what each value of a flag does (lowercase description).
+_FLAG_CLAUSE = re.compile(r"\b(true|false)\b(?:\s*\([^)]*\))?\s+to\s+([a-z][^,;.()]*?)"
+                          r"(?=\s*(?:[,;.(]|$|\b(?:and|or|but)\s+(?:true|false)\b))")
+
+
+def flag_clauses(desc: str) -> dict[bool, str]:
+    """What a flag's values do, from "True to lock the doors, False to unlock them" (lowercase description).
+
+    Both values must be told, differently, each in at least two words ("True to enable" names no object, and a
+    flag told on one side would never be trained on the other): otherwise none.
+    """
+    found = {m.group(1) == "true": " ".join(m.group(2).split())
+             for m in _FLAG_CLAUSE.finditer(desc[:MAX_DESCRIPTION_SCAN])}
+    if set(found) != {True, False} or found[True] == found[False] or min(len(c.split()) for c in found.values()) < 2:
+        return {}
+    return found
+
+
+def said_flag(schema: Any, source: str) -> bool | None:
+    """The value of a flag that ``source`` says by the word that tells its two clauses apart.
+
+    "True to turn it on, False to turn it off" differ first in "on" / "off": "turn the air conditioning back on"
+    says ``True``. "True to lock the doors, False to unlock them": "lock" / "unlock" ("locked" is "lock", "unlock"
+    is not).
+
+    Args:
+        schema: The parameter's JSON schema (a boolean with such a description).
+        source: The request.
+
+    Returns:
+        The value whose word the request says and whose counterpart it does not; None otherwise (both or
+        neither said, a description without both clauses).
+    """
+    if not isinstance(schema, dict) or "boolean" not in _types(schema):
+        return None
+    sides = flag_clauses(str(schema.get("description") or "").lower())
+    if not sides:
+        return None
+    yes, no = sides[True].split(), sides[False].split()
+    at = next((i for i, (a, b) in enumerate(zip(yes, no)) if a != b), None)
+    if at is None:
+        return None  # one clause begins the other: no word of its own
+    have = _phrase_words(source)
+    says_yes = any(_inflects(yes[at], h) for h in have)
+    says_no = any(_inflects(no[at], h) for h in have)
+    return says_yes if says_yes != says_no else None
 
 
 def _inflects(a: str, b: str) -> bool:

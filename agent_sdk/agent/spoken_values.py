@@ -19,7 +19,10 @@ written one:
   for halfway", "mute" for "0 (muted)", "all the way up" for the top of a
   range whose ends say how much:
   :func:`~agent_sdk.agent.request_features.named_number`), when the request
-  names one value and states no number in the parameter's range.
+  names one value and states no number in the parameter's range; a flag
+  whose description tells both values ("True to turn it on, False to turn
+  it off") gets the value whose distinguishing word the request says
+  ("turn the air conditioning back on": ``on=True``).
 
 Nothing changes when the request states several durations or times, when
 it relates a time of day to another ("before", "after", "from ... to"), or
@@ -37,7 +40,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from agent_sdk.agent.request_features import named_number
+from agent_sdk.agent.request_features import named_number, said_flag
 from agent_sdk.agent.spoken import UNIT_SECONDS, Clock, duration_seconds, parse_clock, spoken_clocks, spoken_durations
 from agent_sdk.agent.words import name_words
 from agent_sdk.tools.validation import schema_accepts
@@ -141,19 +144,25 @@ def _spread(seconds: float, units: dict[str, int], props: dict[str, Any]) -> dic
     return out
 
 
-def _put_named_numbers(out: list[tuple[str, dict[str, Any]]], props: dict[str, Any],
-                       schema: dict[str, Any] | None, request: str) -> int:
-    """Numbers the request calls by name (:func:`~agent_sdk.agent.request_features.named_number`) put into the one
-    call; the number of values changed."""
+def _put_named_values(out: list[tuple[str, dict[str, Any]]], props: dict[str, Any],
+                      schema: dict[str, Any] | None, request: str) -> int:
+    """Numbers the request calls by name (:func:`~agent_sdk.agent.request_features.named_number`) and flags it says
+    by their clause's word (:func:`~agent_sdk.agent.request_features.said_flag`) put into the one call; the number
+    of values changed."""
     name, args = out[0]
     changed = 0
     for key, value in list(args.items()):
-        if not _is_number(value) or not isinstance(props.get(key), dict):
+        if not isinstance(props.get(key), dict):
             continue
-        named = named_number(props[key], request)
-        if named is None or named == value:
+        said: Any = None
+        if isinstance(value, bool):
+            said = said_flag(props[key], request)
+        elif _is_number(value):
+            named = named_number(props[key], request)
+            said = None if named is None else int(named) if named.is_integer() else named
+        if said is None or said == value:
             continue
-        new = {**args, key: int(named) if named.is_integer() else named}
+        new = {**args, key: said}
         if schema is not None and schema_accepts(schema, new):
             args = new
             changed += 1
@@ -219,5 +228,5 @@ def said_values(
                 changed += 1
 
     if len(out) == 1:  # with several calls, a name may belong to another call's clause ("fan off and volume to 20")
-        changed += _put_named_numbers(out, props[0], schemas[0], request)
+        changed += _put_named_values(out, props[0], schemas[0], request)
     return (out, changed) if changed else ([(n, a) for n, a in calls], 0)

@@ -36,6 +36,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from agent_sdk.agent.request_features import flag_clauses
 from agent_sdk.agent.spoken import parse_clock
 from agent_sdk.errors import UserError
 from agent_sdk.tune import phrasing as ph
@@ -286,25 +287,11 @@ def _range(p_schema: Mapping[str, Any], text: str, name_words: Sequence[str], un
 
 
 _NUMBER = r"-?\d+(?:\.\d+)?"
-_FLAG_CLAUSE = re.compile(r"\b(true|false)\b(?:\s*\([^)]*\))?\s+to\s+([a-z][^,;.()]*?)"
-                          r"(?=\s*(?:[,;.(]|$|\b(?:and|or|but)\s+(?:true|false)\b))")
 _PRONOUNS = {"it", "them"}
 _PARTICLE_CLAUSE = re.compile(r"(turn|switch|put) (?:it|them) (on|off|up|down)")  # "turn it on"
 # Parameter names that say what kind of value a choice is, not which of the tool's things it picks.
 _ATTRIBUTE_NAMES = {"mode", "source", "type", "kind", "level", "style", "format", "setting", "option", "state",
                     "status", "speed", "unit", "units", "language", "color", "colour", "genre", "sort", "order"}
-
-
-def _flag_clauses(desc: str) -> dict[bool, str]:
-    """What a flag's values do, from "True to lock the doors, False to unlock them" (lowercase description).
-
-    Both values must be told, differently, each in at least two words ("True to enable" names no object, and a
-    flag told on one side would never be trained on the other): otherwise none, and the flag is said by its name.
-    """
-    found = {m.group(1) == "true": " ".join(m.group(2).split()) for m in _FLAG_CLAUSE.finditer(desc)}
-    if set(found) != {True, False} or found[True] == found[False] or min(len(c.split()) for c in found.values()) < 2:
-        return {}
-    return found
 
 
 def _number_marks(desc: str, lo: float, hi: float, *, integer: bool) -> dict[float, str]:
@@ -408,7 +395,7 @@ def _make_param(name: str, schema: Mapping[str, Any], required: bool, tool_words
         return _Param(name, schema, required, typ, role, label, unit=unit, lo=lo, hi=hi, marks=marks, step=step)
     if typ == "boolean":
         flag = [w for w in name_words if w not in ("is", "enable", "enabled", "use", "with", "should", "do")]
-        return _Param(name, schema, required, "boolean", "flag", " ".join(flag) or label, clauses=_flag_clauses(desc))
+        return _Param(name, schema, required, "boolean", "flag", " ".join(flag) or label, clauses=flag_clauses(desc))
     if typ == "string" or (typ is None and "enum" not in schema):
         bank = _bank_for(name_words, desc_words, tool_words)
         examples = re.findall(r"(?:like|e\.g\.|such as|for example|example:?)\s*[\"'“]([^\"'”]+)[\"'”]",

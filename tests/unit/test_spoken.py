@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from agent_sdk.agent.request_features import copy_coverage, named_number
+from agent_sdk.agent.request_features import copy_coverage, named_number, said_flag
 from agent_sdk.agent.rerank import request_numbers
 from agent_sdk.agent.spoken import (
     Clock,
@@ -402,6 +402,45 @@ def test_said_values_put_named_numbers(calls: list, request_text: str, want: lis
         {"name": "set_fan", "parameters": {"type": "object", "properties": {
             "speed": {"type": "integer", "maximum": 4, "description": "from 0 (off) to 5 (fastest)"}}}},
     ]
+    got, changed = said_values(calls, tools, request_text)
+    assert got == (want if want is not None else calls)
+    assert changed == sum(g != c for g, c in zip(got, calls, strict=True))
+
+
+_AC = {"type": "boolean", "description": "True to turn it on, False to turn it off."}
+_LOCK = {"type": "boolean", "description": "True to lock the doors, False to unlock them."}
+_TOLLS = {"type": "boolean", "description": "True to stay off toll roads; False (the default) to take the fastest route."}
+
+
+@pytest.mark.parametrize(("schema", "request_text", "want"), [
+    (_AC, "could you turn the air conditioning back on", True),
+    (_AC, "turn off the ac", False),
+    (_AC, "kill the ac", None),  # neither word
+    (_AC, "turn off the light on the porch", None),  # both
+    (_LOCK, "unlock the doors", False),  # "unlock" is not "lock"
+    (_LOCK, "lock the car doors", True),
+    (_LOCK, "the doors should be locked", True),
+    (_LOCK, "unlock the door locks", None),  # both
+    (_TOLLS, "take the fastest route", False),
+    (_TOLLS, "take me home and stay off the toll roads", None),  # both clauses' words
+    ({"type": "boolean", "description": "True to enable, False to disable."}, "enable it", None),  # one-word clauses
+    ({"type": "boolean", "description": "Whether to turn it on."}, "turn it on", None),
+    ({"type": "string", "description": "True to turn it on, False to turn it off."}, "turn it on", None),
+    ({"type": "boolean", "description": "True to turn it on, False to turn it on now."}, "turn it on", None),
+])
+def test_said_flag(schema: dict, request_text: str, want: bool | None) -> None:
+    assert said_flag(schema, request_text) is want
+
+
+@pytest.mark.parametrize(("calls", "request_text", "want"), [
+    ([("set_ac", {"on": False})], "could you turn the air conditioning back on", [("set_ac", {"on": True})]),
+    ([("set_ac", {"on": True})], "turn the ac on", [("set_ac", {"on": True})]),  # right: kept
+    ([("set_ac", {"on": False}), ("set_locks", {"locked": True})], "ac on and lock the doors", None),  # two calls
+    ([("set_locks", {"locked": True})], "unlock the doors", [("set_locks", {"locked": False})]),
+])
+def test_said_values_put_said_flags(calls: list, request_text: str, want: list | None) -> None:
+    tools = [{"name": "set_ac", "parameters": {"type": "object", "properties": {"on": _AC}, "required": ["on"]}},
+             {"name": "set_locks", "parameters": {"type": "object", "properties": {"locked": _LOCK}}}]
     got, changed = said_values(calls, tools, request_text)
     assert got == (want if want is not None else calls)
     assert changed == sum(g != c for g, c in zip(got, calls, strict=True))
