@@ -468,8 +468,9 @@ def _add_policy_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-rerank", action="store_true",
                    help="keep the greedy argument values (no re-ranking against the request's spans and numbers)")
     p.add_argument("--no-spoken-values", action="store_true",
-                   help="keep the model's reading of durations and times of day the request says in words "
-                        "(default: 'two hours' is minutes=120, 'quarter past seven am' is '7:15 am')")
+                   help="keep the model's reading of values the request says in words (default: 'two hours' is "
+                        "minutes=120, 'quarter past seven am' is '7:15 am', 'halfway' is a 'like 50 for halfway' "
+                        "parameter's 50, 'in fahrenheit' is the enum value 'fahrenheit', 'back on' is on=true)")
     p.add_argument("--no-conjoined", action="store_true",
                    help="keep the model's calls when the request lists several items with 'and' (default: "
                         "'the kitchen and living room lights' makes one call per room)")

@@ -41,7 +41,7 @@ def main() -> int:
                    help="nats another parallel call must beat ending by (default: the SDK's, 2.0)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--no-spoken-values", action="store_true",
-                   help="keep the model's reading of durations and times said in words (ablation)")
+                   help="keep the model's reading of values said in words (ablation)")
     p.add_argument("--no-conjoined", action="store_true",
                    help="no extra call per item of a list joined with 'and' (ablation)")
     p.add_argument("--no-follow-up", action="store_true",

@@ -14,8 +14,8 @@ editing the others:
   :func:`parse` (the calls out of the text), :func:`dedupe` (exact
   repeats), :func:`auto_decision` (``auto`` keeps a likely call only),
   :func:`state_question` (a yes/no question about a state calls no tool
-  that changes it), :func:`said` (a duration or time of day the request says in words, in the
-  tool's form), :func:`conjoined` (one call per item of a list the request
+  that changes it), :func:`said` (a duration, time of day, named number, enum value or flag
+  the request says in words, in the tool's form), :func:`conjoined` (one call per item of a list the request
   joins with "and"), :func:`skip_answered` (a call already answered in the
   conversation does not win over answering).
 """
@@ -217,7 +217,7 @@ def parse(ctx: CallContext, draft: CallDraft) -> CallDraft:
 
 
 def said(ctx: CallContext, draft: CallDraft) -> CallDraft:
-    """Puts the durations and times of day the request states into the calls (:mod:`agent_sdk.agent.spoken_values`)."""
+    """Puts the values the request says in words into the calls (:mod:`agent_sdk.agent.spoken_values`)."""
     if not ctx.request or not draft.calls:
         return draft
     calls, changed = said_values(draft.calls, ctx.tools, ctx.request)

@@ -68,8 +68,9 @@ class CallPolicy:
             (:class:`~agent_sdk.agent.rerank.ValueRerank`); None: greedy values.
         skip_answered: In ``auto``, a call identical to one already answered
             in the conversation does not win over answering.
-        spoken_values: Durations and times of day the request says in words
-            replace the model's reading of them
+        spoken_values: Values the request says in words (durations, times
+            of day, numbers by their names, enum values, flags by their
+            clause's word) replace the model's reading of them
             (:func:`~agent_sdk.agent.call_stages.said`).
         conjoined: A list the request joins with "and" ("the kitchen and
             living room lights") gets one call per item when the model made

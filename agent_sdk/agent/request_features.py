@@ -24,8 +24,8 @@ from agent_sdk.agent.spoken import (
 from agent_sdk.agent.words import GENERIC_PARAMETER_WORDS, name_words, same_word
 
 __all__ = ["MAX_DESCRIPTION_SCAN", "MIN_PLURAL_LEN", "argument_values", "copy_coverage", "flag_clauses", "is_numeric",
-           "mentioned", "named_number", "number_names", "plain_number_parameter", "said_flag", "says_name",
-           "value_said", "word_starts", "written_numbers"]
+           "mentioned", "named_number", "number_names", "plain_number_parameter", "said_enum", "said_flag", "says_name",
+           "says_value", "value_said", "word_starts", "written_numbers"]
 
 # A parameter word longer than this that ends in "s" also matches its singular
 # ("traits" → "trait"); shorter ones ("bus", "gas", "yes") keep their "s".
@@ -191,6 +191,39 @@ def flag_clauses(desc: str) -> dict[bool, str]:
     if set(found) != {True, False} or found[True] == found[False] or min(len(c.split()) for c in found.values()) < 2:
         return {}
     return found
+
+
+def says_value(value: str, source: str) -> bool:
+    """Whether ``source`` says ``value`` as whole words, case and punctuation aside ("Rear-Left" in "the rear left
+    window")."""
+    phrase = " ".join(_phrase_words(value))
+    return bool(phrase) and f" {phrase} " in f" {' '.join(_phrase_words(source))} "
+
+
+def said_enum(schema: Any, source: str) -> str | None:
+    """The one value of a string enum that ``source`` says as whole words ("in fahrenheit", "on saturday").
+
+    A value said inside a longer said value counts as that one ("rear left" says "left" too).
+
+    Args:
+        schema: The parameter's JSON schema.
+        source: The request.
+
+    Returns:
+        The value as the enum spells it; None when no value or several are said (or the schema has no
+        string enum of two values or more).
+    """
+    enum = schema.get("enum") if isinstance(schema, dict) else None
+    if not isinstance(enum, list) or len(enum) < 2:
+        return None
+    low = f" {' '.join(_phrase_words(source))} "
+    said: dict[str, str] = {}
+    for v in enum:
+        phrase = " ".join(_phrase_words(v)) if isinstance(v, str) else ""
+        if phrase and f" {phrase} " in low:
+            said.setdefault(phrase, v)
+    longest = [v for p, v in said.items() if not any(p != q and f" {p} " in f" {q} " for q in said)]
+    return longest[0] if len(longest) == 1 else None
 
 
 def said_flag(schema: Any, source: str) -> bool | None:

@@ -22,7 +22,10 @@ written one:
   names one value and states no number in the parameter's range; a flag
   whose description tells both values ("True to turn it on, False to turn
   it off") gets the value whose distinguishing word the request says
-  ("turn the air conditioning back on": ``on=True``).
+  ("turn the air conditioning back on": ``on=True``); a string enum
+  argument whose value the request does not say gets the one enum value
+  it does say as whole words ("weather in Tel Aviv in Fahrenheit":
+  ``unit="fahrenheit"``, :func:`~agent_sdk.agent.request_features.said_enum`).
 
 Nothing changes when the request states several durations or times, when
 it relates a time of day to another ("before", "after", "from ... to"), or
@@ -40,7 +43,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from agent_sdk.agent.request_features import named_number, said_flag
+from agent_sdk.agent.request_features import named_number, said_enum, said_flag, says_value
 from agent_sdk.agent.spoken import UNIT_SECONDS, Clock, duration_seconds, parse_clock, spoken_clocks, spoken_durations
 from agent_sdk.agent.words import name_words
 from agent_sdk.tools.validation import schema_accepts
@@ -157,6 +160,8 @@ def _put_named_values(out: list[tuple[str, dict[str, Any]]], props: dict[str, An
         said: Any = None
         if isinstance(value, bool):
             said = said_flag(props[key], request)
+        elif isinstance(value, str):
+            said = None if says_value(value, request) else said_enum(props[key], request)
         elif _is_number(value):
             named = named_number(props[key], request)
             said = None if named is None else int(named) if named.is_integer() else named

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from agent_sdk.agent.request_features import copy_coverage, named_number, said_flag
+from agent_sdk.agent.request_features import copy_coverage, named_number, said_enum, said_flag
 from agent_sdk.agent.rerank import request_numbers
 from agent_sdk.agent.spoken import (
     Clock,
@@ -444,3 +444,51 @@ def test_said_values_put_said_flags(calls: list, request_text: str, want: list |
     got, changed = said_values(calls, tools, request_text)
     assert got == (want if want is not None else calls)
     assert changed == sum(g != c for g, c in zip(got, calls, strict=True))
+
+
+_UNIT = {"type": "string", "enum": ["celsius", "fahrenheit"]}
+_WINDOWS = {"type": "string", "enum": ["driver", "passenger", "rear left", "rear right", "all"]}
+
+
+@pytest.mark.parametrize(("schema", "request_text", "want"), [
+    (_UNIT, "What's weather in Hyderabad in Fahrenheit", "fahrenheit"),
+    (_UNIT, "weather in Oslo", None),
+    (_UNIT, "celsius or fahrenheit, whichever", None),  # two said
+    (_WINDOWS, "open the rear left window", "rear left"),  # "left" alone is no value; a longer said value wins
+    ({"type": "string", "enum": ["left", "rear left"]}, "open the rear left window", "rear left"),
+    ({"type": "string", "enum": ["PIZZA", "BURGER"]}, "the burger, please", "BURGER"),  # the enum's spelling
+    ({"type": "string", "enum": ["on"]}, "turn it on", None),  # one value: nothing to choose
+    ({"type": "string", "enum": [1, 2]}, "give me 2", None),
+    ({"type": "string"}, "fahrenheit", None),
+    ({"type": "string", "enum": ["fahrenheit", "celsius"]}, "fahrenheits", None),  # whole words only
+])
+def test_said_enum(schema: dict, request_text: str, want: str | None) -> None:
+    assert said_enum(schema, request_text) == want
+
+
+@pytest.mark.parametrize(("calls", "request_text", "want"), [
+    ([("weather", {"city": "Tel Aviv", "unit": "celsius"})], "weather in Tel Aviv in Fahrenheit",
+     [("weather", {"city": "Tel Aviv", "unit": "fahrenheit"})]),
+    ([("weather", {"city": "Oslo", "unit": "celsius"})], "weather in Oslo, celsius not fahrenheit", None),  # said
+    ([("weather", {"city": "Oslo", "unit": "celsius"})], "weather in Oslo", None),  # nothing said: the model's
+    ([("weather", {"city": "Oslo", "unit": "celsius"}), ("weather", {"city": "Rome", "unit": "celsius"})],
+     "Oslo and Rome in fahrenheit", None),  # two calls: left to the model
+    ([("set_window", {"window": "driver", "open_percent": 50})], "open all the windows halfway",
+     [("set_window", {"window": "all", "open_percent": 50})]),
+])
+def test_said_values_put_said_enum_values(calls: list, request_text: str, want: list | None) -> None:
+    tools = [{"name": "weather", "parameters": {"type": "object", "properties": {
+                 "city": {"type": "string"}, "unit": _UNIT}}},
+             {"name": "set_window", "parameters": {"type": "object", "properties": {
+                 "window": _WINDOWS, "open_percent": _WINDOW}}}]
+    got, changed = said_values(calls, tools, request_text)
+    assert got == (want if want is not None else calls)
+    assert changed == sum(len(set(g[1].items()) - set(c[1].items())) for g, c in zip(got, calls, strict=True))
+
+
+def test_said_values_leave_a_value_the_request_says_in_other_words() -> None:
+    """A written value the request says is kept even when another enum value is said too ("the driver's side, not
+    all of them" says "driver"): only a value the request does not say at all is replaced."""
+    tools = [{"name": "set_window", "parameters": {"type": "object", "properties": {"window": _WINDOWS}}}]
+    calls = [("set_window", {"window": "driver"})]
+    assert said_values(calls, tools, "just the driver window, not all of them") == (calls, 0)
