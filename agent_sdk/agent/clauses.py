@@ -29,7 +29,8 @@ from agent_sdk.agent.request_features import argument_values
 from agent_sdk.agent.spoken import Clock, parse_clock, spoken_clocks
 from agent_sdk.agent.words import content_words
 
-__all__ = ["MAX_CLAUSE_REQUEST_CHARS", "Uncovered", "uncovered_clause", "uncovered_part", "written_in"]
+__all__ = ["MAX_CLAUSE_REQUEST_CHARS", "Uncovered", "split_clauses", "uncovered_clause", "uncovered_part",
+           "written_in"]
 
 MAX_CLAUSE_REQUEST_CHARS = 500
 """Longer requests are not split (a command, not a document; and it bounds the work)."""
@@ -70,6 +71,21 @@ class Uncovered:
 
     text: str
     earlier: bool
+
+
+def split_clauses(request: str) -> list[str]:
+    """The parts of ``request`` between its "and"s, "then"s and sentence ends, as written (stripped).
+
+    "lock the doors and close all the windows, thanks" gives ``["lock the doors", "close all the windows"]``:
+    parts of courtesy alone ("thanks", "and thank you") are left out. Requests longer than
+    :data:`MAX_CLAUSE_REQUEST_CHARS` are one part.
+    """
+    if len(request) > MAX_CLAUSE_REQUEST_CHARS:
+        return [request.strip()] if request.strip() else []
+    parts = _SPLIT.split(request)
+    texts = [p for p in parts if isinstance(p, str) and p.strip() and not _SPLIT.fullmatch(p)]
+    texts = [_LEAD.sub("", t).strip(" ,.;!?") for t in texts]
+    return [t for t in texts if set(re.findall(r"[a-z']+", t.lower())) - _COURTESY]
 
 
 def _values(calls: Sequence[tuple[str, Any]]) -> list[str]:

@@ -43,6 +43,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from agent_sdk.agent.clauses import split_clauses
+from agent_sdk.agent.relevance import tool_relevance
 from agent_sdk.agent.request_features import named_number, said_enum, said_flag, says_value
 from agent_sdk.agent.spoken import UNIT_SECONDS, Clock, duration_seconds, parse_clock, spoken_clocks, spoken_durations
 from agent_sdk.agent.words import name_words
@@ -147,12 +149,34 @@ def _spread(seconds: float, units: dict[str, int], props: dict[str, Any]) -> dic
     return out
 
 
-def _put_named_values(out: list[tuple[str, dict[str, Any]]], props: dict[str, Any],
+def _call_clauses(calls: Sequence[tuple[str, Any]], tools: Sequence[dict[str, Any]], request: str) -> list[str | None]:
+    """The part of the request each call serves: all of it for a lone call; with several, the clause
+    (:func:`~agent_sdk.agent.clauses.split_clauses`) whose words fit its tool best, when the calls and clauses
+    pair off one to one (else None for every call: a name said in one clause must not set another call's value).
+    """
+    if len(calls) == 1:
+        return [request]
+    parts = split_clauses(request)
+    by_name = {t.get("name"): t for t in tools if isinstance(t, dict)}
+    owners = []
+    for name, _ in calls:
+        tool = by_name.get(name)
+        scores = [tool_relevance(tool, p) for p in parts] if tool is not None and len(parts) == len(calls) else []
+        best = max(scores, default=0.0)
+        if best <= 0 or scores.count(best) > 1:
+            return [None] * len(calls)
+        owners.append(scores.index(best))
+    if sorted(owners) != list(range(len(parts))):
+        return [None] * len(calls)
+    return [parts[k] for k in owners]
+
+
+def _put_named_values(out: list[tuple[str, dict[str, Any]]], i: int, props: dict[str, Any],
                       schema: dict[str, Any] | None, request: str) -> int:
     """Numbers the request calls by name (:func:`~agent_sdk.agent.request_features.named_number`) and flags it says
     by their clause's word (:func:`~agent_sdk.agent.request_features.said_flag`) put into the one call; the number
     of values changed."""
-    name, args = out[0]
+    name, args = out[i]
     changed = 0
     for key, value in list(args.items()):
         if not isinstance(props.get(key), dict):
@@ -171,7 +195,7 @@ def _put_named_values(out: list[tuple[str, dict[str, Any]]], props: dict[str, An
         if schema is not None and schema_accepts(schema, new):
             args = new
             changed += 1
-    out[0] = (name, args)
+    out[i] = (name, args)
     return changed
 
 
@@ -232,6 +256,7 @@ def said_values(
                 out[i] = (out[i][0], new)
                 changed += 1
 
-    if len(out) == 1:  # with several calls, a name may belong to another call's clause ("fan off and volume to 20")
-        changed += _put_named_values(out, props[0], schemas[0], request)
+    for i, clause in enumerate(_call_clauses(out, tools, request)):
+        if clause is not None:
+            changed += _put_named_values(out, i, props[i], schemas[i], clause)
     return (out, changed) if changed else ([(n, a) for n, a in calls], 0)

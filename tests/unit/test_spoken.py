@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from agent_sdk.agent.clauses import split_clauses
 from agent_sdk.agent.request_features import copy_coverage, named_number, said_enum, said_flag
 from agent_sdk.agent.rerank import request_numbers
 from agent_sdk.agent.spoken import (
@@ -391,7 +392,13 @@ def test_named_number(schema: dict, request_text: str, want: int | None) -> None
     ([("set_volume", {"level": 40})], "turn the volume all the way up", [("set_volume", {"level": 40})]),  # right: kept
     ([("set_volume", {"level": 10})], "volume to 10, not max", [("set_volume", {"level": 10})]),  # a number stated
     ([("set_volume", {"level": 10}), ("set_window", {"window": "all", "open_percent": 100})],
-     "volume to max and open the windows", None),  # two calls: a name may be the other call's
+     "volume to max and open the windows", [("set_volume", {"level": 40}),
+                                            ("set_window", {"window": "all", "open_percent": 100})]),
+    ([("set_volume", {"level": 10}), ("set_fan", {"speed": 2})],  # each call reads its own clause: "off" is
+     "volume off and the fan to max", [("set_volume", {"level": 10}), ("set_fan", {"speed": 4})]),  # the fan's
+    ([("set_window", {"window": "driver", "open_percent": 100}), ("set_volume", {"level": 10})],
+     "close all the windows and the volume to 10", [("set_window", {"window": "all", "open_percent": 0}),
+                                                    ("set_volume", {"level": 10})]),
     ([("set_fan", {"speed": 2})], "fan to the fastest", None),  # the schema's bounds refuse 5 (maximum 4 there)
 ])
 def test_said_values_put_named_numbers(calls: list, request_text: str, want: list | None) -> None:
@@ -404,10 +411,14 @@ def test_said_values_put_named_numbers(calls: list, request_text: str, want: lis
     ]
     got, changed = said_values(calls, tools, request_text)
     assert got == (want if want is not None else calls)
-    assert changed == sum(g != c for g, c in zip(got, calls, strict=True))
+    assert changed == _changed_values(got, calls)
 
 
 _AC = {"type": "boolean", "description": "True to turn it on, False to turn it off."}
+
+
+def _changed_values(got: list, calls: list) -> int:
+    return sum(len(set(g[1].items()) - set(c[1].items())) for g, c in zip(got, calls, strict=True))
 _LOCK = {"type": "boolean", "description": "True to lock the doors, False to unlock them."}
 _TOLLS = {"type": "boolean", "description": "True to stay off toll roads; False (the default) to take the fastest route."}
 
@@ -435,15 +446,19 @@ def test_said_flag(schema: dict, request_text: str, want: bool | None) -> None:
 @pytest.mark.parametrize(("calls", "request_text", "want"), [
     ([("set_ac", {"on": False})], "could you turn the air conditioning back on", [("set_ac", {"on": True})]),
     ([("set_ac", {"on": True})], "turn the ac on", [("set_ac", {"on": True})]),  # right: kept
-    ([("set_ac", {"on": False}), ("set_locks", {"locked": True})], "ac on and lock the doors", None),  # two calls
+    ([("set_ac", {"on": False}), ("set_locks", {"locked": True})], "air conditioning on and lock the doors",
+     [("set_ac", {"on": True}), ("set_locks", {"locked": True})]),
+    ([("set_ac", {"on": True}), ("set_locks", {"locked": True})], "ac off and turn on the alarm", None),  # both words
     ([("set_locks", {"locked": True})], "unlock the doors", [("set_locks", {"locked": False})]),
 ])
 def test_said_values_put_said_flags(calls: list, request_text: str, want: list | None) -> None:
-    tools = [{"name": "set_ac", "parameters": {"type": "object", "properties": {"on": _AC}, "required": ["on"]}},
-             {"name": "set_locks", "parameters": {"type": "object", "properties": {"locked": _LOCK}}}]
+    tools = [{"name": "set_ac", "description": "Turn the air conditioning or ac on or off.",
+              "parameters": {"type": "object", "properties": {"on": _AC}, "required": ["on"]}},
+             {"name": "set_locks", "description": "Lock or unlock the doors.",
+              "parameters": {"type": "object", "properties": {"locked": _LOCK}}}]
     got, changed = said_values(calls, tools, request_text)
     assert got == (want if want is not None else calls)
-    assert changed == sum(g != c for g, c in zip(got, calls, strict=True))
+    assert changed == _changed_values(got, calls)
 
 
 _UNIT = {"type": "string", "enum": ["celsius", "fahrenheit"]}
@@ -472,7 +487,9 @@ def test_said_enum(schema: dict, request_text: str, want: str | None) -> None:
     ([("weather", {"city": "Oslo", "unit": "celsius"})], "weather in Oslo, celsius not fahrenheit", None),  # said
     ([("weather", {"city": "Oslo", "unit": "celsius"})], "weather in Oslo", None),  # nothing said: the model's
     ([("weather", {"city": "Oslo", "unit": "celsius"}), ("weather", {"city": "Rome", "unit": "celsius"})],
-     "Oslo and Rome in fahrenheit", None),  # two calls: left to the model
+     "Oslo and Rome in fahrenheit", None),  # one tool twice: which clause is whose is not known
+    ([("weather", {"city": "Oslo", "unit": "celsius"}), ("weather", {"city": "Rome", "unit": "celsius"})],
+     "Oslo in celsius and Rome in fahrenheit", None),  # two said: left to the model
     ([("set_window", {"window": "driver", "open_percent": 50})], "open all the windows halfway",
      [("set_window", {"window": "all", "open_percent": 50})]),
 ])
@@ -483,7 +500,7 @@ def test_said_values_put_said_enum_values(calls: list, request_text: str, want: 
                  "window": _WINDOWS, "open_percent": _WINDOW}}}]
     got, changed = said_values(calls, tools, request_text)
     assert got == (want if want is not None else calls)
-    assert changed == sum(len(set(g[1].items()) - set(c[1].items())) for g, c in zip(got, calls, strict=True))
+    assert changed == _changed_values(got, calls)
 
 
 def test_said_values_leave_a_value_the_request_says_in_other_words() -> None:
@@ -492,3 +509,13 @@ def test_said_values_leave_a_value_the_request_says_in_other_words() -> None:
     tools = [{"name": "set_window", "parameters": {"type": "object", "properties": {"window": _WINDOWS}}}]
     calls = [("set_window", {"window": "driver"})]
     assert said_values(calls, tools, "just the driver window, not all of them") == (calls, 0)
+
+
+@pytest.mark.parametrize(("request_text", "want"), [
+    ("lock the doors and close all the windows", ["lock the doors", "close all the windows"]),
+    ("turn off the ac, then roll the window down. thanks!", ["turn off the ac", "roll the window down"]),
+    ("weather in Oslo", ["weather in Oslo"]),
+    ("and thank you", []),
+])
+def test_split_clauses(request_text: str, want: list[str]) -> None:
+    assert split_clauses(request_text) == want
