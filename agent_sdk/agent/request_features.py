@@ -23,9 +23,9 @@ from agent_sdk.agent.spoken import (
 )
 from agent_sdk.agent.words import GENERIC_PARAMETER_WORDS, name_words, same_word
 
-__all__ = ["MAX_DESCRIPTION_SCAN", "MIN_PLURAL_LEN", "argument_values", "copy_coverage", "flag_clauses", "is_numeric",
-           "mentioned", "named_number", "number_names", "plain_number_parameter", "said_enum", "said_flag", "says_name",
-           "says_value", "value_said", "word_starts", "written_numbers"]
+__all__ = ["MAX_DESCRIPTION_SCAN", "MAX_SAID_ENUM", "MIN_PLURAL_LEN", "argument_values", "copy_coverage",
+           "flag_clauses", "is_numeric", "mentioned", "named_number", "number_names", "plain_number_parameter",
+           "said_enum", "said_flag", "says_name", "says_value", "value_said", "word_starts", "written_numbers"]
 
 # A parameter word longer than this that ends in "s" also matches its singular
 # ("traits" → "trait"); shorter ones ("bus", "gas", "yes") keep their "s".
@@ -85,6 +85,8 @@ _MARK = re.compile(r"(?<![\w.-])(?<!\d,)(-?\d+(?:\.\d+)?)\s*\(([a-z][a-z ]{0,40}
 # A one-word name given by example: "like 50 for halfway" (as the tune generator reads it too).
 _LIKE_MARK = re.compile(r"\blike (-?\d+(?:\.\d+)?) for ([a-z]+)\b")
 MAX_DESCRIPTION_SCAN = 2000
+MAX_SAID_ENUM = 256
+"""Enums with more values are lists of identifiers, not words a request says (and each value costs a scan)."""
 # Words that name the ends of a parameter's range, whatever its description calls them ("min" is left out:
 # "10 min" is a duration; "full" too: "the full album").
 _TOP_WORDS = ("max", "maximum", "highest", "all the way up")
@@ -134,7 +136,7 @@ def number_names(schema: Any) -> dict[float, list[str]]:
 def _marks(schema: dict[str, Any]) -> dict[float, list[str]]:
     """The names a parameter's description gives its numbers: "0 (off)", "like 50 for halfway"."""
     names: dict[float, list[str]] = {}
-    description = str(schema.get("description") or "")[:MAX_DESCRIPTION_SCAN].lower()
+    description = _description(schema)[:MAX_DESCRIPTION_SCAN].lower()
     for number, name in _MARK.findall(description) + _LIKE_MARK.findall(description):
         names.setdefault(float(number), []).append(name.strip())
     return names
@@ -211,10 +213,10 @@ def said_enum(schema: Any, source: str) -> str | None:
 
     Returns:
         The value as the enum spells it; None when no value or several are said (or the schema has no
-        string enum of two values or more).
+        string enum of 2 to :data:`MAX_SAID_ENUM` values).
     """
     enum = schema.get("enum") if isinstance(schema, dict) else None
-    if not isinstance(enum, list) or len(enum) < 2:
+    if not isinstance(enum, list) or not 2 <= len(enum) <= MAX_SAID_ENUM:
         return None
     low = f" {' '.join(_phrase_words(source))} "
     said: dict[str, str] = {}
@@ -243,7 +245,7 @@ def said_flag(schema: Any, source: str) -> bool | None:
     """
     if not isinstance(schema, dict) or "boolean" not in _types(schema):
         return None
-    sides = flag_clauses(str(schema.get("description") or "").lower())
+    sides = flag_clauses(_description(schema).lower())
     if not sides:
         return None
     yes, no = sides[True].split(), sides[False].split()
@@ -254,6 +256,12 @@ def said_flag(schema: Any, source: str) -> bool | None:
     says_yes = any(_inflects(yes[at], h) for h in have)
     says_no = any(_inflects(no[at], h) for h in have)
     return says_yes if says_yes != says_no else None
+
+
+def _description(schema: dict[str, Any]) -> str:
+    """A schema's description; "" when it has none or it is not text (a list or number is no description)."""
+    desc = schema.get("description")
+    return desc if isinstance(desc, str) else ""
 
 
 def _inflects(a: str, b: str) -> bool:

@@ -519,3 +519,19 @@ def test_said_values_leave_a_value_the_request_says_in_other_words() -> None:
 ])
 def test_split_clauses(request_text: str, want: list[str]) -> None:
     assert split_clauses(request_text) == want
+
+
+def test_said_values_survive_hostile_schemas_and_requests() -> None:
+    """Odd enum members, non-text descriptions, huge enums and descriptions (an MCP server's schemas): no crash,
+    and nothing is made up."""
+    props = {"u": {"enum": [None, {"a": 1}, ["x"], "celsius", "fahrenheit"]},
+             "f": {"type": "boolean", "description": 123},
+             "n": {"type": "integer", "description": ["0 (off)", "9 (max)"]}}
+    got, changed = said_values([("t", {"u": "celsius", "f": True, "n": 3})],
+                               [{"name": "t", "parameters": {"type": "object", "properties": props}}], "in fahrenheit, off")
+    assert got == [("t", {"u": "fahrenheit", "f": True, "n": 3})] and changed == 1
+    huge = {"type": "string", "enum": [f"v{i}" for i in range(100_000)] + ["fahrenheit"]}
+    assert said_enum(huge, "in fahrenheit") is None  # more values than MAX_SAID_ENUM: left to the grammar
+    flag = {"type": "boolean", "description": ("True to " + "a" * 5000 + " ") * 200 + "False to x y"}
+    assert said_flag(flag, "turn it on") is None
+    assert named_number({"type": "integer", "description": "like 5 for x " * 10_000}, "x " * 10_000) is None
