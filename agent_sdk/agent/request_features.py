@@ -96,7 +96,22 @@ _BOTTOM_WORDS = ("minimum", "lowest", "all the way down")
 # way down" is open, so its ends take no direction.
 _INTENSITY_MARKS = frozenset({"off", "muted", "mute", "max", "maximum", "min", "minimum", "full", "silent", "none",
                               "zero", "on"})
-_DIRECTED_WORDS = ("all the way up", "all the way down")
+# Words that are particles of phrasal verbs ("turn it on") as often as prepositions ("the lamp on my desk").
+PARTICLES = frozenset({"on", "off", "up", "down", "in", "out"})
+# Verbs (and pronouns) after which such a word is the verb's particle: "turn on the fan", "switch it off".
+_PARTICLE_VERBS = frozenset({"turn", "switch", "put", "flip", "power", "shut", "kick", "back", "get", "bring", "it",
+                             "them", "start", "cut", "crank", "dial", "roll", "wind"})
+# Words a request ends with that end no clause ("turn it on please").
+_TRAILING_COURTESY = frozenset({"please", "thanks", "now", "pls", "thx", "again"})
+# "don't", "do not", "never", "no", "without": a value said under a negation is not wanted.
+_NEGATION = re.compile(r"\b(?:not|never|no|nor|without|cannot|dont|doesnt|didnt|wont|cant)\b|n[’']t\b", re.IGNORECASE)
+# Verbs that start either clause of a flag's description as often as they tell them apart ("to take the fastest
+# route" against "to stay off toll roads"): a flag whose clauses differ first in one of these is said by neither.
+_COMMON_VERBS = frozenset({"take", "make", "get", "go", "keep", "let", "put", "set", "use", "have", "do", "leave",
+                           "be", "give", "show", "send", "see"})
+# Enum values that are function words ("in" for inches, "to", "a"): a request says them whatever it means.
+_FUNCTION_VALUES = frozenset({"in", "on", "at", "to", "of", "by", "for", "from", "with", "as", "a", "an", "the", "it",
+                              "is", "or", "and", "me", "my", "i", "you", "be", "do", "so", "if", "no", "not"})
 
 
 def _phrase_words(text: str) -> list[str]:
@@ -147,8 +162,11 @@ def named_number(schema: Any, source: str) -> float | None:
 
     "open the windows halfway" names 50 of "from 0 (closed) to 100 (fully open), like 50 for halfway"; "turn the
     volume all the way up" names 40 of "from 0 (muted) to 40 (loudest)". The names are :func:`number_names`',
-    except that "all the way up / down" name an end only when the range's marked ends say how much ("muted",
-    "off", "loudest"), not where ("closed", "fully open": a window rolled all the way down is open).
+    except that the range's own words ("max", "lowest", "all the way up / down") name an end only when the
+    range's marked ends say how much ("muted", "off", "loudest"), not where ("closed", "fully open": a window
+    rolled all the way down is open) and not nothing (an unmarked ``days`` from 1 to 14 is not "the max
+    temperature"). A particle ("on", "off", "up") counts only as a particle (:func:`particle_said`), and a
+    request with a negation ("don't mute it") names nothing.
 
     Args:
         schema: The parameter's JSON schema.
@@ -166,8 +184,10 @@ def named_number(schema: Any, source: str) -> float | None:
     lo, hi = min(names), max(names)
     end_marks = [m for end in (lo, hi) for m in marks.get(end, [])]
     directed = bool(end_marks) and all(m in _INTENSITY_MARKS or m.endswith("est") for m in end_marks)
+    if negated(source):
+        return None
     named = {number for number, words in names.items()
-             if any(says_name(w, source) for w in words if directed or w not in _DIRECTED_WORDS)}
+             if any(_says_mark(w, source) for w in words if directed or w not in _TOP_WORDS + _BOTTOM_WORDS)}
     if len(named) != 1:
         return None
     whole = "number" not in _types(schema)
@@ -175,6 +195,35 @@ def named_number(schema: Any, source: str) -> float | None:
         return None
     value = named.pop()
     return value if value.is_integer() or not whole else None
+
+
+def negated(source: str) -> bool:
+    """Whether ``source`` holds a negation ("don't", "do not", "never", "no", "without")."""
+    return _NEGATION.search(source) is not None
+
+
+def particle_said(word: str, source: str) -> bool:
+    """Whether ``source`` says the particle ``word`` as a verb's particle, not as a preposition.
+
+    "turn the ac back on", "turn on the fan", "fan off" say "on" / "off"; "the lamp on my desk" does not.
+
+    Args:
+        word: One of :data:`PARTICLES`.
+        source: The request.
+
+    Returns:
+        True when ``word`` ends the request (before courtesy words) or follows a verb that takes it.
+    """
+    words = _phrase_words(source)
+    while words and words[-1] in _TRAILING_COURTESY:
+        words.pop()
+    return any(w == word and (k == len(words) - 1 or (k > 0 and words[k - 1] in _PARTICLE_VERBS))
+               for k, w in enumerate(words))
+
+
+def _says_mark(name: str, source: str) -> bool:
+    """:func:`says_name`, with a particle said only as one."""
+    return particle_said(name, source) if name in PARTICLES else says_name(name, source)
 
 
 # "True to lock the doors, False to unlock them": what each value of a flag does (lowercase description).
@@ -188,8 +237,7 @@ def flag_clauses(desc: str) -> dict[bool, str]:
     Both values must be told, differently, each in at least two words ("True to enable" names no object, and a
     flag told on one side would never be trained on the other): otherwise none.
     """
-    found = {m.group(1) == "true": " ".join(m.group(2).split())
-             for m in _FLAG_CLAUSE.finditer(desc[:MAX_DESCRIPTION_SCAN])}
+    found = {m.group(1) == "true": " ".join(m.group(2).split()) for m in _FLAG_CLAUSE.finditer(desc)}
     if set(found) != {True, False} or found[True] == found[False] or min(len(c.split()) for c in found.values()) < 2:
         return {}
     return found
@@ -205,7 +253,9 @@ def says_value(value: str, source: str) -> bool:
 def said_enum(schema: Any, source: str) -> str | None:
     """The one value of a string enum that ``source`` says as whole words ("in fahrenheit", "on saturday").
 
-    A value said inside a longer said value counts as that one ("rear left" says "left" too).
+    A value said inside a longer said value counts as that one ("rear left" says "left" too). Values that are
+    function words ("in" for inches) are never said by their word, particles ("on", "off") only as particles,
+    and a request with a negation says none ("make it cooler, I don't want it off").
 
     Args:
         schema: The parameter's JSON schema.
@@ -218,11 +268,15 @@ def said_enum(schema: Any, source: str) -> str | None:
     enum = schema.get("enum") if isinstance(schema, dict) else None
     if not isinstance(enum, list) or not 2 <= len(enum) <= MAX_SAID_ENUM:
         return None
+    if negated(source):
+        return None
     low = f" {' '.join(_phrase_words(source))} "
     said: dict[str, str] = {}
     for v in enum:
         phrase = " ".join(_phrase_words(v)) if isinstance(v, str) else ""
-        if phrase and f" {phrase} " in low:
+        if not phrase or phrase in _FUNCTION_VALUES:
+            continue
+        if particle_said(phrase, source) if phrase in PARTICLES else f" {phrase} " in low:
             said.setdefault(phrase, v)
     longest = [v for p, v in said.items() if not any(p != q and f" {p} " in f" {q} " for q in said)]
     return longest[0] if len(longest) == 1 else None
@@ -241,21 +295,28 @@ def said_flag(schema: Any, source: str) -> bool | None:
 
     Returns:
         The value whose word the request says and whose counterpart it does not; None otherwise (both or
-        neither said, a description without both clauses).
+        neither said, a description without both clauses, clauses that differ first in a common verb
+        such as "take", a request with a negation: "don't lock the doors"). "on" / "off" count only as
+        particles (:func:`particle_said`): "the lamp on my desk" says neither.
     """
     if not isinstance(schema, dict) or "boolean" not in _types(schema):
         return None
-    sides = flag_clauses(_description(schema).lower())
+    sides = flag_clauses(_description(schema)[:MAX_DESCRIPTION_SCAN].lower())
     if not sides:
         return None
     yes, no = sides[True].split(), sides[False].split()
     at = next((i for i, (a, b) in enumerate(zip(yes, no)) if a != b), None)
-    if at is None:
-        return None  # one clause begins the other: no word of its own
-    have = _phrase_words(source)
-    says_yes = any(_inflects(yes[at], h) for h in have)
-    says_no = any(_inflects(no[at], h) for h in have)
+    if at is None or yes[at] in _COMMON_VERBS or no[at] in _COMMON_VERBS or negated(source):
+        return None  # one clause begins the other, they differ first in a verb anything starts with, or "don't"
+    says_yes, says_no = (_says_word(w, source) for w in (yes[at], no[at]))
     return says_yes if says_yes != says_no else None
+
+
+def _says_word(word: str, source: str) -> bool:
+    """A word or its inflection in ``source`` ("locked" says "lock", "unlock" does not); particles as particles."""
+    if word in PARTICLES:
+        return particle_said(word, source)
+    return any(_inflects(word, h) for h in _phrase_words(source))
 
 
 def _description(schema: dict[str, Any]) -> str:

@@ -14,7 +14,7 @@ written one:
   ``minutes`` alone is ``120``); values that already add up to it are kept;
 - the one free-text string argument whose value is a clock time ("6 am",
   "18:30") gets the stated time, written the same way;
-- a number parameter of a lone call gets the value the request calls by the
+- a number parameter gets the value the request calls by the
   name its description gives it ("open the windows halfway" for "like 50
   for halfway", "mute" for "0 (muted)", "all the way up" for the top of a
   range whose ends say how much:
@@ -25,7 +25,14 @@ written one:
   ("turn the air conditioning back on": ``on=True``); a string enum
   argument whose value the request does not say gets the one enum value
   it does say as whole words ("weather in Tel Aviv in Fahrenheit":
-  ``unit="fahrenheit"``, :func:`~agent_sdk.agent.request_features.said_enum`).
+  ``unit="fahrenheit"``, :func:`~agent_sdk.agent.request_features.said_enum`;
+  not a value another parameter of the tool also takes).
+
+For these three, each call reads its own part of a compound request: a
+lone call the clauses no other offered tool fits better ("switch off the
+lights and turn on the fan" leaves the fan "turn on the fan"); several calls
+the clause each one's tool fits best, when calls and clauses pair off one to
+one (else they are left alone). A negation ("don't mute it") sets nothing.
 
 Nothing changes when the request states several durations or times, when
 it relates a time of day to another ("before", "after", "from ... to"), or
@@ -50,7 +57,10 @@ from agent_sdk.agent.spoken import UNIT_SECONDS, Clock, duration_seconds, parse_
 from agent_sdk.agent.words import name_words
 from agent_sdk.tools.validation import schema_accepts
 
-__all__ = ["parameter_unit", "render_clock", "said_values"]
+__all__ = ["MAX_SAID_REQUEST_CHARS", "parameter_unit", "render_clock", "said_values"]
+
+MAX_SAID_REQUEST_CHARS = 2000
+"""Longer requests get no named numbers, flags or enum values (a command, not a document; it bounds the work)."""
 
 # Words of a parameter's name that give its unit: plurals only, since "hour" or "minute" alone names a field of a
 # clock time (``set_alarm(hour, minute)``), and "min" / "sec" also prefix other words (``min_price``).
@@ -117,6 +127,12 @@ def _parameters(tools: Sequence[dict[str, Any]], name: str) -> dict[str, Any] | 
     return None
 
 
+def _takes(schema: Any, value: str) -> bool:
+    """Whether a parameter's enum holds ``value``."""
+    enum = schema.get("enum") if isinstance(schema, dict) else None
+    return isinstance(enum, list) and value in enum
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -154,10 +170,10 @@ def _call_clauses(calls: Sequence[tuple[str, Any]], tools: Sequence[dict[str, An
     (:func:`~agent_sdk.agent.clauses.split_clauses`) whose words fit its tool best, when the calls and clauses
     pair off one to one (else None for every call: a name said in one clause must not set another call's value).
     """
-    if len(calls) == 1:
-        return [request]
     parts = split_clauses(request)
     by_name = {t.get("name"): t for t in tools if isinstance(t, dict)}
+    if len(calls) == 1:
+        return [_own_part(calls[0][0], parts, by_name) or request]
     owners = []
     for name, _ in calls:
         tool = by_name.get(name)
@@ -171,11 +187,27 @@ def _call_clauses(calls: Sequence[tuple[str, Any]], tools: Sequence[dict[str, An
     return [parts[k] for k in owners]
 
 
+def _own_part(name: str, parts: Sequence[str], by_name: dict[Any, dict[str, Any]]) -> str | None:
+    """A lone call's part of a compound request: the clauses no other offered tool fits better than its own tool
+    ("switch off the lights and turn on the fan" leaves the fan call "turn on the fan"); None to read it all."""
+    tool = by_name.get(name)
+    if tool is None or len(parts) < 2:
+        return None
+    others = [t for n, t in by_name.items() if n != name]
+    kept = [p for p in parts
+            if not any(tool_relevance(t, p) > tool_relevance(tool, p) for t in others)]
+    return " and ".join(kept) if kept else None
+
+
 def _put_named_values(out: list[tuple[str, dict[str, Any]]], i: int, props: dict[str, Any],
                       schema: dict[str, Any] | None, request: str) -> int:
-    """Numbers the request calls by name (:func:`~agent_sdk.agent.request_features.named_number`) and flags it says
-    by their clause's word (:func:`~agent_sdk.agent.request_features.said_flag`) put into the one call; the number
-    of values changed."""
+    """Numbers the request calls by name (:func:`~agent_sdk.agent.request_features.named_number`), flags it says by
+    their clause's word (:func:`~agent_sdk.agent.request_features.said_flag`) and enum values it says
+    (:func:`~agent_sdk.agent.request_features.said_enum`) put into call ``i``; the number of values changed.
+
+    An enum value that another parameter of the tool also takes is left alone: "convert 100 dollars to EUR"
+    says ``to_currency``'s value, not ``from_currency``'s.
+    """
     name, args = out[i]
     changed = 0
     for key, value in list(args.items()):
@@ -186,6 +218,8 @@ def _put_named_values(out: list[tuple[str, dict[str, Any]]], i: int, props: dict
             said = said_flag(props[key], request)
         elif isinstance(value, str):
             said = None if says_value(value, request) else said_enum(props[key], request)
+            if said is not None and any(_takes(s, said) for k, s in props.items() if k != key):
+                said = None
         elif _is_number(value):
             named = named_number(props[key], request)
             said = None if named is None else int(named) if named.is_integer() else named
@@ -202,7 +236,7 @@ def _put_named_values(out: list[tuple[str, dict[str, Any]]], i: int, props: dict
 def said_values(
     calls: Sequence[tuple[str, dict[str, Any]]], tools: Sequence[dict[str, Any]], request: str,
 ) -> tuple[list[tuple[str, dict[str, Any]]], int]:
-    """The calls with the duration or time of day the request states put in place (see the module docstring).
+    """The calls with the values the request says in words put in place (see the module docstring).
 
     Args:
         calls: ``(name, arguments)`` pairs, as parsed.
@@ -256,7 +290,7 @@ def said_values(
                 out[i] = (out[i][0], new)
                 changed += 1
 
-    for i, clause in enumerate(_call_clauses(out, tools, request)):
+    for i, clause in enumerate(_call_clauses(out, tools, request) if len(request) <= MAX_SAID_REQUEST_CHARS else ()):
         if clause is not None:
             changed += _put_named_values(out, i, props[i], schemas[i], clause)
     return (out, changed) if changed else ([(n, a) for n, a in calls], 0)

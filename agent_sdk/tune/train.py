@@ -29,7 +29,7 @@ from agent_sdk.errors import UserError
 from agent_sdk.tune.render import RenderedExample
 from agent_sdk.tune.torch_model import TorchLlama, lora_parameters
 
-__all__ = ["StepReport", "TrainResult", "TuneSettings", "greedy_replies", "train"]
+__all__ = ["ADDED_SETTINGS", "StepReport", "TrainResult", "TuneSettings", "greedy_replies", "train"]
 
 CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_EVERY_S = 120.0
@@ -39,6 +39,10 @@ BUCKET_BATCHES = 32
 """Batches whose examples are grouped by length together (see :func:`_batches`)."""
 EPOCHS_PLANNED = 64
 """Epochs of batches laid out ahead (a run of any realistic length uses a few)."""
+
+
+ADDED_SETTINGS: dict[str, Any] = {"dropout": 0.0}
+"""Settings added after checkpoints were first written, with the value those checkpoints were trained with."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,7 @@ class TuneSettings:
         warmup_steps: Linear warm-up.
         weight_decay: AdamW weight decay on the adapters.
         dropout: Dropout on each adapter's input while training (0: none; the shared prefix is always run
-            without it).
+            without it). The masks come from the seed; a resumed run draws new ones.
         seed: Seeds the adapters' initialization and the example order.
         threads: PyTorch threads (None: every core).
     """
@@ -332,9 +336,8 @@ def _load_checkpoint(path: Path, model: TorchLlama, opt: torch.optim.Optimizer,
         raise UserError(f"{path}: cannot resume from this checkpoint ({type(exc).__name__}: {exc}); "
                         "delete it to start over") from exc
     keep = {k: v for k, v in settings.record().items() if k not in ("steps", "minutes", "threads")}
-    defaults = TuneSettings(steps=1).record()  # settings added later read as their defaults in older checkpoints
-    raw = dict(state.get("settings", {}))
-    saved = {k: raw.get(k, defaults[k]) for k in keep}
+    raw = {**ADDED_SETTINGS, **dict(state.get("settings", {}))}  # older checkpoints ran without the added ones
+    saved = {k: v for k, v in raw.items() if k in keep}
     if saved != keep:
         raise UserError(f"{path} was trained with other settings ({json.dumps(saved)}); "
                         "delete it or use the same settings to resume")

@@ -361,7 +361,7 @@ _SPEED = {"type": "integer", "minimum": 0, "maximum": 5, "description": "Fan spe
     (_WINDOW, "open all the windows halfway", 50),
     (_WINDOW, "close the windows", 0),
     (_WINDOW, "open the window fully", 100),
-    (_WINDOW, "set the window to the maximum", 100),
+    (_WINDOW, "set the window to the maximum", None),  # the ends say where: "maximum" of what is not known
     (_WINDOW, "roll the driver window all the way down", None),  # the ends say where, not how much: down is open
     (_WINDOW, "open the window", None),  # "fully open" needs both words
     (_WINDOW, "close the window halfway", None),  # two values named
@@ -374,7 +374,7 @@ _SPEED = {"type": "integer", "minimum": 0, "maximum": 5, "description": "Fan spe
     (_VOLUME, "unmute", None),
     (_VOLUME, "volume to 30", None),
     (_VOLUME, "louder", None),
-    (_SPEED, "fan to max", 5),
+    (_SPEED, "fan to max", None),  # unmarked bounds: "max" may be anything's ("the max temperature")
     (_SPEED, "fan all the way up", None),  # no marked ends: which way "up" goes is not known
     ({"type": "integer", "description": "Default is 1 (annually)."}, "with an annual rate, compounded monthly", None),
     ({"type": "string", "description": "0 (off) to 3 (high)"}, "turn it off", None),
@@ -427,12 +427,12 @@ _TOLLS = {"type": "boolean", "description": "True to stay off toll roads; False 
     (_AC, "could you turn the air conditioning back on", True),
     (_AC, "turn off the ac", False),
     (_AC, "kill the ac", None),  # neither word
-    (_AC, "turn off the light on the porch", None),  # both
+    (_AC, "turn off the light on the porch", False),  # "on" here is no particle
     (_LOCK, "unlock the doors", False),  # "unlock" is not "lock"
     (_LOCK, "lock the car doors", True),
     (_LOCK, "the doors should be locked", True),
     (_LOCK, "unlock the door locks", None),  # both
-    (_TOLLS, "take the fastest route", False),
+    (_TOLLS, "take the fastest route", None),  # the clauses differ first in "take": any request may say it
     (_TOLLS, "take me home and stay off the toll roads", None),  # both clauses' words
     ({"type": "boolean", "description": "True to enable, False to disable."}, "enable it", None),  # one-word clauses
     ({"type": "boolean", "description": "Whether to turn it on."}, "turn it on", None),
@@ -535,3 +535,51 @@ def test_said_values_survive_hostile_schemas_and_requests() -> None:
     flag = {"type": "boolean", "description": ("True to " + "a" * 5000 + " ") * 200 + "False to x y"}
     assert said_flag(flag, "turn it on") is None
     assert named_number({"type": "integer", "description": "like 5 for x " * 10_000}, "x " * 10_000) is None
+
+
+@pytest.mark.parametrize(("schema", "request_text", "want"), [
+    (_LOCK, "don't lock the doors", None),
+    (_VOLUME, "don't mute it", None),
+    ({"type": "integer", "minimum": 1, "maximum": 14}, "what's the max temperature in Paris today", None),
+    ({"type": "integer", "minimum": 1, "maximum": 50}, "find the highest rated restaurants in Rome", None),
+    (_AC, "kill the lamp on my desk", None),
+    (_AC, "shut down the lights on the porch", None),
+    (_AC, "turn the ac back on please", True),
+    (_AC, "switch it off", False),
+    (_TOLLS, "take me home and avoid the tolls", None),
+    ({"type": "string", "enum": ["in", "ft", "cm", "m"]}, "how tall is 180 centimeters in feet", None),
+    ({"type": "string", "enum": ["cool", "heat", "auto", "off"]}, "make it cooler, I don't want it off", None),
+    ({"type": "string", "enum": ["cool", "heat", "auto", "off"]}, "turn the heat off", None),  # both said
+    ({"type": "string", "enum": ["cool", "heat", "auto", "off"]}, "switch it off", "off"),
+    ({"type": "string", "enum": ["cool", "heat", "auto", "off"]}, "put it on heat", "heat"),
+])
+def test_said_words_keep_out_of_prepositions_negations_and_bare_bounds(schema: dict, request_text: str,
+                                                                       want: object) -> None:
+    """What a review found replacing right values: prepositions read as particles or values, negated requests,
+    a bound's word for an unmarked range, a flag told apart by a verb anything starts with."""
+    kind = schema.get("type")
+    got = (said_flag(schema, request_text) if kind == "boolean" else said_enum(schema, request_text)
+           if "enum" in schema else named_number(schema, request_text))
+    assert got == want
+
+
+def test_said_values_keep_the_other_parameters_value_and_the_other_clauses_words() -> None:
+    tools = [
+        {"name": "convert_currency", "description": "Convert money between currencies.", "parameters": {
+            "type": "object", "properties": {"amount": {"type": "number"},
+                                             "from_currency": {"type": "string", "enum": ["USD", "EUR", "GBP"]},
+                                             "to_currency": {"type": "string", "enum": ["USD", "EUR", "GBP"]}}}},
+        {"name": "set_fan", "description": "Set the fan speed.", "parameters": {"type": "object", "properties": {
+            "speed": {"type": "integer", "description": "From 0 (off) to 5 (max)."}}}},
+        {"name": "set_lights", "description": "Switch the lights.", "parameters": {"type": "object", "properties": {
+            "on": _AC}}},
+    ]
+    call = [("convert_currency", {"amount": 100, "from_currency": "USD", "to_currency": "EUR"})]
+    assert said_values(call, tools, "convert 100 dollars to EUR") == (call, 0)  # EUR is to_currency's
+    fan = [("set_fan", {"speed": 3})]
+    assert said_values(fan, tools, "switch off the lights and turn on the fan") == (fan, 0)  # "off" is the lights'
+    assert said_values(fan, tools, "turn the fan off") == ([("set_fan", {"speed": 0})], 1)
+    lights = [("set_lights", {"on": False})]
+    assert said_values(lights, tools, "kill the lamp on my desk") == (lights, 0)
+    long = "turn the fan off " + "and so on " * 300
+    assert said_values(fan, tools, long) == (fan, 0)  # longer than MAX_SAID_REQUEST_CHARS: read as written

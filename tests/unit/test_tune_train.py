@@ -211,3 +211,8 @@ def test_a_checkpoint_from_before_a_setting_existed_resumes(llama_ckpt: Path, tm
     with pytest.raises(UserError, match="other settings"):
         train(_model(llama_ckpt, 1), PREFIX, EXAMPLES, dataclasses.replace(settings, steps=4, dropout=0.1),
               workdir=tmp_path)
+    damaged = torch.load(tmp_path / CHECKPOINT, weights_only=True)
+    del damaged["settings"]["rank"]  # not a setting added later: a checkpoint without it is not trusted
+    torch.save(damaged, tmp_path / CHECKPOINT)
+    with pytest.raises(UserError, match="other settings"):
+        train(_model(llama_ckpt, 1), PREFIX, EXAMPLES, dataclasses.replace(settings, steps=4), workdir=tmp_path)
