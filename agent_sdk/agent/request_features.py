@@ -236,6 +236,12 @@ def flag_clauses(desc: str) -> dict[bool, str]:
 
     Both values must be told, differently, each in at least two words ("True to enable" names no object, and a
     flag told on one side would never be trained on the other): otherwise none.
+
+    Args:
+        desc: The flag's description, lower case.
+
+    Returns:
+        ``{True: "lock the doors", False: "unlock them"}``, or ``{}``.
     """
     found = {m.group(1) == "true": " ".join(m.group(2).split()) for m in _FLAG_CLAUSE.finditer(desc)}
     if set(found) != {True, False} or found[True] == found[False] or min(len(c.split()) for c in found.values()) < 2:
@@ -244,8 +250,15 @@ def flag_clauses(desc: str) -> dict[bool, str]:
 
 
 def says_value(value: str, source: str) -> bool:
-    """Whether ``source`` says ``value`` as whole words, case and punctuation aside ("Rear-Left" in "the rear left
-    window")."""
+    """Whether ``source`` says ``value`` as whole words, case and punctuation aside.
+
+    Args:
+        value: An argument's value ("Rear-Left").
+        source: The request ("open the rear left window").
+
+    Returns:
+        True when the value's words occur in the request in a row.
+    """
     phrase = " ".join(_phrase_words(value))
     return bool(phrase) and f" {phrase} " in f" {' '.join(_phrase_words(source))} "
 
