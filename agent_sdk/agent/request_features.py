@@ -96,21 +96,25 @@ _BOTTOM_WORDS = ("minimum", "lowest", "all the way down")
 # way down" is open, so its ends take no direction.
 _INTENSITY_MARKS = frozenset({"off", "muted", "mute", "max", "maximum", "min", "minimum", "full", "silent", "none",
                               "zero", "on"})
+# Marks of an end that is no setting at all: "the lowest setting" or "minimum" of "0 (off) to 3 (hottest)" is 1.
+_OFF_MARKS = frozenset({"off", "none"})
 # Words that are particles of phrasal verbs ("turn it on") as often as prepositions ("the lamp on my desk").
 PARTICLES = frozenset({"on", "off", "up", "down", "in", "out"})
 # Verbs (and pronouns) after which such a word is the verb's particle: "turn on the fan", "switch it off".
 _PARTICLE_VERBS = frozenset({"turn", "switch", "put", "flip", "power", "shut", "kick", "back", "get", "bring", "it",
                              "them", "start", "cut", "crank", "dial", "roll", "wind"})
-# Words a request ends with that end no clause ("turn it on please").
-_TRAILING_COURTESY = frozenset({"please", "thanks", "now", "pls", "thx", "again"})
-# "don't", "do not", "never", "no", "without": a value said under a negation is not wanted.
-_NEGATION = re.compile(r"\b(?:not|never|no|nor|without|cannot|dont|doesnt|didnt|wont|cant)\b|n[’']t\b", re.IGNORECASE)
-# Verbs that start either clause of a flag's description as often as they tell them apart ("to take the fastest
-# route" against "to stay off toll roads"): a flag whose clauses differ first in one of these is said by neither.
-_COMMON_VERBS = frozenset({"take", "make", "get", "go", "keep", "let", "put", "set", "use", "have", "do", "leave",
-                           "be", "give", "show", "send", "see"})
+# Words after which a particle still ends its clause ("turn it on please", "radio off and ...", "fan off, then ...").
+_CLAUSE_END = frozenset({"please", "thanks", "thank", "now", "pls", "thx", "again", "and", "then", "but", "also",
+                         "so", "for", "right", "too"})
+# "don't", "do not", "never", "without": a value said under a negation is not wanted ("no" is left out: "no
+# problem, turn it on", "no, turn it off" correct, they do not negate).
+_NEGATION = re.compile(r"\b(?:not|never|nor|without|cannot|dont|doesnt|didnt|wont|cant)\b|n[’']t\b", re.IGNORECASE)
+# Words and their opposites that tell a flag's two clauses apart (besides "un-", "dis-", "de-": "lock" / "unlock").
+_OPPOSITES = frozenset({("on", "off"), ("open", "close"), ("start", "stop"), ("show", "hide"), ("up", "down"),
+                        ("allow", "block"), ("include", "exclude"), ("pause", "resume"), ("raise", "lower"),
+                        ("enter", "exit"), ("join", "leave"), ("accept", "reject")})
 # Enum values that are function words ("in" for inches, "to", "a"): a request says them whatever it means.
-_FUNCTION_VALUES = frozenset({"in", "on", "at", "to", "of", "by", "for", "from", "with", "as", "a", "an", "the", "it",
+_FUNCTION_VALUES = frozenset({"in", "at", "to", "of", "by", "for", "from", "with", "as", "a", "an", "the", "it",
                               "is", "or", "and", "me", "my", "i", "you", "be", "do", "so", "if", "no", "not"})
 
 
@@ -186,8 +190,11 @@ def named_number(schema: Any, source: str) -> float | None:
     directed = bool(end_marks) and all(m in _INTENSITY_MARKS or m.endswith("est") for m in end_marks)
     if negated(source):
         return None
+    off_end = bool(set(marks.get(lo, [])) & _OFF_MARKS)  # "the lowest setting" of a heater is on, not "0 (off)"
     named = {number for number, words in names.items()
-             if any(_says_mark(w, source) for w in words if directed or w not in _TOP_WORDS + _BOTTOM_WORDS)}
+             if any(_says_mark(w, source) for w in words
+                    if (directed or w not in _TOP_WORDS + _BOTTOM_WORDS)
+                    and not (number == lo and off_end and w in _BOTTOM_WORDS))}
     if len(named) != 1:
         return None
     whole = "number" not in _types(schema)
@@ -198,7 +205,7 @@ def named_number(schema: Any, source: str) -> float | None:
 
 
 def negated(source: str) -> bool:
-    """Whether ``source`` holds a negation ("don't", "do not", "never", "no", "without")."""
+    """Whether ``source`` holds a negation ("don't", "do not", "never", "without")."""
     return _NEGATION.search(source) is not None
 
 
@@ -212,13 +219,13 @@ def particle_said(word: str, source: str) -> bool:
         source: The request.
 
     Returns:
-        True when ``word`` ends the request (before courtesy words) or follows a verb that takes it.
+        True when ``word`` ends a clause (before punctuation, "and", "then", "but", courtesy words) or follows a
+        verb that takes it.
     """
-    words = _phrase_words(source)
-    while words and words[-1] in _TRAILING_COURTESY:
-        words.pop()
-    return any(w == word and (k == len(words) - 1 or (k > 0 and words[k - 1] in _PARTICLE_VERBS))
-               for k, w in enumerate(words))
+    tokens = re.findall(r"[a-z0-9]+|[^\sa-z0-9]", source.lower())
+    return any(t == word and (k + 1 == len(tokens) or not tokens[k + 1][0].isalnum() or tokens[k + 1] in _CLAUSE_END
+                              or (k > 0 and tokens[k - 1] in _PARTICLE_VERBS))
+               for k, t in enumerate(tokens))
 
 
 def _says_mark(name: str, source: str) -> bool:
@@ -267,7 +274,8 @@ def said_enum(schema: Any, source: str) -> str | None:
     """The one value of a string enum that ``source`` says as whole words ("in fahrenheit", "on saturday").
 
     A value said inside a longer said value counts as that one ("rear left" says "left" too). Values that are
-    function words ("in" for inches) are never said by their word, particles ("on", "off") only as particles,
+    function words ("in" for inches) or one letter ("m", "S") are never said by their word, particles ("on",
+    "off") only as particles,
     and a request with a negation says none ("make it cooler, I don't want it off").
 
     Args:
@@ -287,8 +295,8 @@ def said_enum(schema: Any, source: str) -> str | None:
     said: dict[str, str] = {}
     for v in enum:
         phrase = " ".join(_phrase_words(v)) if isinstance(v, str) else ""
-        if not phrase or phrase in _FUNCTION_VALUES:
-            continue
+        if len(phrase) < 2 or phrase in _FUNCTION_VALUES:
+            continue  # one letter ("m", "S") is also a piece of "I'm" or "let's"
         if particle_said(phrase, source) if phrase in PARTICLES else f" {phrase} " in low:
             said.setdefault(phrase, v)
     longest = [v for p, v in said.items() if not any(p != q and f" {p} " in f" {q} " for q in said)]
@@ -298,9 +306,10 @@ def said_enum(schema: Any, source: str) -> str | None:
 def said_flag(schema: Any, source: str) -> bool | None:
     """The value of a flag that ``source`` says by the word that tells its two clauses apart.
 
-    "True to turn it on, False to turn it off" differ first in "on" / "off": "turn the air conditioning back on"
-    says ``True``. "True to lock the doors, False to unlock them": "lock" / "unlock" ("locked" is "lock", "unlock"
-    is not).
+    "True to turn it on, False to turn it off" are told apart by "on" / "off": "turn the air conditioning back
+    on" says ``True``. "True to lock the doors, False to unlock them": "lock" / "unlock" ("locked" is "lock",
+    "unlock" is not). Only a word and its opposite tell clauses apart: "to stay off toll roads" against "to take
+    the fastest route" has none.
 
     Args:
         schema: The parameter's JSON schema (a boolean with such a description).
@@ -308,21 +317,29 @@ def said_flag(schema: Any, source: str) -> bool | None:
 
     Returns:
         The value whose word the request says and whose counterpart it does not; None otherwise (both or
-        neither said, a description without both clauses, clauses that differ first in a common verb
-        such as "take", a request with a negation: "don't lock the doors"). "on" / "off" count only as
-        particles (:func:`particle_said`): "the lamp on my desk" says neither.
+        neither said, a description without both clauses, clauses not told apart by one word and its
+        opposite, a request with a negation: "don't lock the doors"). "on" / "off" count only as particles
+        (:func:`particle_said`): "the lamp on my desk" says neither.
     """
     if not isinstance(schema, dict) or "boolean" not in _types(schema):
         return None
     sides = flag_clauses(_description(schema)[:MAX_DESCRIPTION_SCAN].lower())
     if not sides:
         return None
-    yes, no = sides[True].split(), sides[False].split()
-    at = next((i for i, (a, b) in enumerate(zip(yes, no)) if a != b), None)
-    if at is None or yes[at] in _COMMON_VERBS or no[at] in _COMMON_VERBS or negated(source):
-        return None  # one clause begins the other, they differ first in a verb anything starts with, or "don't"
-    says_yes, says_no = (_says_word(w, source) for w in (yes[at], no[at]))
+    if negated(source):
+        return None
+    yes, no = set(sides[True].split()), set(sides[False].split())
+    pairs = [(a, b) for a in yes - no for b in no - yes if _opposites(a, b)]
+    if len(pairs) != 1:
+        return None  # no word and its opposite tell the clauses apart ("to take the fastest route")
+    says_yes, says_no = (_says_word(w, source) for w in pairs[0])
     return says_yes if says_yes != says_no else None
+
+
+def _opposites(a: str, b: str) -> bool:
+    """"on" / "off", "lock" / "unlock", "arm" / "disarm", "open" / "close" ..."""
+    return (a, b) in _OPPOSITES or (b, a) in _OPPOSITES or any(
+        x == p + y for x, y in ((a, b), (b, a)) for p in ("un", "dis", "de"))
 
 
 def _says_word(word: str, source: str) -> bool:

@@ -59,6 +59,9 @@ from agent_sdk.tools.validation import schema_accepts
 
 __all__ = ["MAX_SAID_REQUEST_CHARS", "parameter_unit", "render_clock", "said_values"]
 
+_BUT = re.compile(r",?\s+but\s+", re.IGNORECASE)  # "turn off the ac but keep the fan running": two parts
+_MIN_TEXT_CUT = 3  # shorter argument text ("a", "ok") is cut out of nothing: it would cut words apart
+
 MAX_SAID_REQUEST_CHARS = 2000
 """Longer requests get no named numbers, flags or enum values (a command, not a document; it bounds the work)."""
 
@@ -127,6 +130,14 @@ def _parameters(tools: Sequence[dict[str, Any]], name: str) -> dict[str, Any] | 
     return None
 
 
+def _without_texts(request: str, args: dict[str, Any], props: dict[str, Any], key: str) -> str:
+    """``request`` with the free-text values of the call's other arguments cut out (case aside)."""
+    for k, v in args.items():
+        if k != key and isinstance(v, str) and len(v) >= _MIN_TEXT_CUT and not _takes(props.get(k), v):
+            request = re.sub(re.escape(v), " ", request, flags=re.IGNORECASE)
+    return request
+
+
 def _takes(schema: Any, value: str) -> bool:
     """Whether a parameter's enum holds ``value``."""
     enum = schema.get("enum") if isinstance(schema, dict) else None
@@ -166,11 +177,12 @@ def _spread(seconds: float, units: dict[str, int], props: dict[str, Any]) -> dic
 
 
 def _call_clauses(calls: Sequence[tuple[str, Any]], tools: Sequence[dict[str, Any]], request: str) -> list[str | None]:
-    """The part of the request each call serves: all of it for a lone call; with several, the clause
-    (:func:`~agent_sdk.agent.clauses.split_clauses`) whose words fit its tool best, when the calls and clauses
-    pair off one to one (else None for every call: a name said in one clause must not set another call's value).
+    """The part of the request each call serves: for a lone call the clauses no other offered tool fits better
+    (:func:`_own_part`); with several, the clause (:func:`~agent_sdk.agent.clauses.split_clauses`, and "but") whose
+    words fit its tool best, when the calls and clauses pair off one to one (else None for every call: a name said
+    in one clause must not set another call's value).
     """
-    parts = split_clauses(request)
+    parts = [q for p in split_clauses(request) for q in _BUT.split(p) if q.strip()]
     by_name = {t.get("name"): t for t in tools if isinstance(t, dict)}
     if len(calls) == 1:
         return [_own_part(calls[0][0], parts, by_name) or request]
@@ -206,22 +218,24 @@ def _put_named_values(out: list[tuple[str, dict[str, Any]]], i: int, props: dict
     (:func:`~agent_sdk.agent.request_features.said_enum`) put into call ``i``; the number of values changed.
 
     An enum value that another parameter of the tool also takes is left alone: "convert 100 dollars to EUR"
-    says ``to_currency``'s value, not ``from_currency``'s.
+    says ``to_currency``'s value, not ``from_currency``'s. Words the call's free-text arguments already hold are
+    not read ("text mom that I'm running low on gas" says no ``priority``).
     """
     name, args = out[i]
     changed = 0
     for key, value in list(args.items()):
         if not isinstance(props.get(key), dict):
             continue
+        source = _without_texts(request, args, props, key)
         said: Any = None
         if isinstance(value, bool):
-            said = said_flag(props[key], request)
+            said = said_flag(props[key], source)
         elif isinstance(value, str):
-            said = None if says_value(value, request) else said_enum(props[key], request)
+            said = None if says_value(value, source) else said_enum(props[key], source)
             if said is not None and any(_takes(s, said) for k, s in props.items() if k != key):
                 said = None
         elif _is_number(value):
-            named = named_number(props[key], request)
+            named = named_number(props[key], source)
             said = None if named is None else int(named) if named.is_integer() else named
         if said is None or said == value:
             continue

@@ -583,3 +583,45 @@ def test_said_values_keep_the_other_parameters_value_and_the_other_clauses_words
     assert said_values(lights, tools, "kill the lamp on my desk") == (lights, 0)
     long = "turn the fan off " + "and so on " * 300
     assert said_values(fan, tools, long) == (fan, 0)  # longer than MAX_SAID_REQUEST_CHARS: read as written
+
+
+@pytest.mark.parametrize(("schema", "request_text", "want"), [
+    ({"type": "boolean", "description": "True to turn the heater on, False to turn it off."}, "turn the heater off",
+     False),  # the clauses differ first in "the" / "it": the opposites are "on" / "off"
+    ({"type": "boolean", "description": "True to turn the heater on, False to turn it off."}, "turn it on", True),
+    ({"type": "boolean", "description": "True to switch on the lights, False to switch them off"}, "lights off",
+     False),
+    ({"type": "boolean", "description": "True to arm the alarm, False to disarm it"}, "disarm the alarm", False),
+    ({"type": "integer", "description": "Heat from 0 (off) to 3 (hottest)."}, "seat heater on the lowest setting",
+     None),  # the lowest setting of a heater is on: not "0 (off)"
+    ({"type": "integer", "description": "Heat from 0 (off) to 3 (hottest)."}, "seat heat to the max", 3),
+    ({"type": "string", "enum": ["S", "M", "L", "XL"]}, "I'm after a blue shirt in large", None),  # "I'm" holds no M
+    ({"type": "string", "enum": ["s", "m", "h", "d"]}, "I'd like a 5 minute timer", None),
+    (_AC, "no problem, turn it on", True),  # "no" is no negation
+    (_AC, "turn the radio off and turn on the wipers", None),  # "off" ends its clause: both said
+])
+def test_said_words_after_the_second_review(schema: dict, request_text: str, want: object) -> None:
+    kind = schema.get("type")
+    got = (said_flag(schema, request_text) if kind == "boolean" else said_enum(schema, request_text)
+           if "enum" in schema else named_number(schema, request_text))
+    assert got == want
+
+
+def test_said_values_read_neither_free_text_nor_the_part_after_but() -> None:
+    tools = [
+        {"name": "send_message", "description": "Send a text message.", "parameters": {"type": "object", "properties": {
+            "to": {"type": "string"}, "body": {"type": "string"},
+            "priority": {"type": "string", "enum": ["low", "normal", "high"]}}}},
+        {"name": "set_fan", "description": "Set the fan speed.", "parameters": {"type": "object", "properties": {
+            "speed": {"type": "integer", "description": "From 0 (off) to 5 (max)."}}}},
+        {"name": "set_ac", "description": "Turn the ac or air conditioning on or off.", "parameters": {
+            "type": "object", "properties": {"on": _AC}}},
+        {"name": "radio_power", "description": "Turn the radio on or off.", "parameters": {
+            "type": "object", "properties": {"on": _AC}}},
+    ]
+    msg = [("send_message", {"to": "mom", "body": "I'm running low on gas", "priority": "normal"})]
+    assert said_values(msg, tools, "text mom that I'm running low on gas") == (msg, 0)
+    fan = [("set_fan", {"speed": 2})]
+    assert said_values(fan, tools, "turn off the air conditioning but keep the fan running") == (fan, 0)
+    radio = [("radio_power", {"on": False})]
+    assert said_values(radio, tools, "turn the radio off and turn on the wipers") == (radio, 0)
