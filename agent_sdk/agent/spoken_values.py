@@ -31,8 +31,11 @@ written one:
 For these three, each call reads its own part of a compound request: a
 lone call the clauses no other offered tool fits better ("switch off the
 lights and turn on the fan" leaves the fan "turn on the fan"); several calls
-the clause each one's tool fits best, when calls and clauses pair off one to
-one (else they are left alone). A negation ("don't mute it") sets nothing.
+of different tools the clause each one's tool fits best, when calls and
+clauses pair off one to one (else they are left alone); one tool called for
+several things ("Oslo and Rome in fahrenheit") the whole of its part, and
+only a value all its calls wrote alike changes, alike in all. A negation
+("don't mute it") sets nothing.
 
 Nothing changes when the request states several durations or times, when
 it relates a time of day to another ("before", "after", "from ... to"), or
@@ -60,6 +63,7 @@ from agent_sdk.tools.validation import schema_accepts
 __all__ = ["MAX_SAID_REQUEST_CHARS", "parameter_unit", "render_clock", "said_values"]
 
 _BUT = re.compile(r",?\s+but\s+", re.IGNORECASE)  # "turn off the ac but keep the fan running": two parts
+_MISSING = object()
 _MIN_TEXT_CUT = 3  # shorter argument text ("a", "ok") is cut out of nothing: it would cut words apart
 
 MAX_SAID_REQUEST_CHARS = 2000
@@ -186,6 +190,9 @@ def _call_clauses(calls: Sequence[tuple[str, Any]], tools: Sequence[dict[str, An
     by_name = {t.get("name"): t for t in tools if isinstance(t, dict)}
     if len(calls) == 1:
         return [_own_part(calls[0][0], parts, by_name) or request]
+    if len({name for name, _ in calls}) == 1:  # one tool for several things: "Oslo and Rome in fahrenheit" says it
+        part = _own_part(calls[0][0], parts, by_name) or request  # for all (said_values keeps only such changes)
+        return [part] * len(calls)
     owners = []
     for name, _ in calls:
         tool = by_name.get(name)
@@ -209,6 +216,22 @@ def _own_part(name: str, parts: Sequence[str], by_name: dict[Any, dict[str, Any]
     kept = [p for p in parts
             if not any(tool_relevance(t, p) > tool_relevance(tool, p) for t in others)]
     return " and ".join(kept) if kept else None
+
+
+def _keep_what_differs(out: list[tuple[str, dict[str, Any]]], before: list[dict[str, Any]]) -> int:
+    """For one tool called several times, undoes the changes to an argument the calls wrote differently or that
+    did not change alike (``status`` "pending" and "active" are two things asked for, not one value misheard);
+    the number of values put back."""
+    undone = 0
+    for key in {k for args in before for k in args}:
+        old = [args.get(key, _MISSING) for args in before]
+        new = [args.get(key, _MISSING) for _, args in out]
+        if old != new and (any(o != old[0] for o in old) or any(n != new[0] for n in new)):
+            for i, (name, args) in enumerate(out):
+                if new[i] != old[i]:
+                    out[i] = (name, {**args, key: old[i]})
+                    undone += 1
+    return undone
 
 
 def _put_named_values(out: list[tuple[str, dict[str, Any]]], i: int, props: dict[str, Any],
@@ -304,7 +327,10 @@ def said_values(
                 out[i] = (out[i][0], new)
                 changed += 1
 
+    before = [dict(args) for _, args in out]
     for i, clause in enumerate(_call_clauses(out, tools, request) if len(request) <= MAX_SAID_REQUEST_CHARS else ()):
         if clause is not None:
             changed += _put_named_values(out, i, props[i], schemas[i], clause)
+    if len(out) > 1 and len({name for name, _ in out}) == 1:
+        changed -= _keep_what_differs(out, before)
     return (out, changed) if changed else ([(n, a) for n, a in calls], 0)

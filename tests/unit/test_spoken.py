@@ -461,7 +461,7 @@ def test_said_values_put_said_flags(calls: list, request_text: str, want: list |
     assert changed == _changed_values(got, calls)
 
 
-_UNIT = {"type": "string", "enum": ["celsius", "fahrenheit"]}
+_UNIT = {"type": "string", "enum": ["celsius", "fahrenheit", "kelvin"]}
 _WINDOWS = {"type": "string", "enum": ["driver", "passenger", "rear left", "rear right", "all"]}
 
 
@@ -487,7 +487,10 @@ def test_said_enum(schema: dict, request_text: str, want: str | None) -> None:
     ([("weather", {"city": "Oslo", "unit": "celsius"})], "weather in Oslo, celsius not fahrenheit", None),  # said
     ([("weather", {"city": "Oslo", "unit": "celsius"})], "weather in Oslo", None),  # nothing said: the model's
     ([("weather", {"city": "Oslo", "unit": "celsius"}), ("weather", {"city": "Rome", "unit": "celsius"})],
-     "Oslo and Rome in fahrenheit", None),  # one tool twice: which clause is whose is not known
+     "Oslo and Rome in fahrenheit", [("weather", {"city": "Oslo", "unit": "fahrenheit"}),
+                                     ("weather", {"city": "Rome", "unit": "fahrenheit"})]),  # said for both
+    ([("weather", {"city": "Oslo", "unit": "celsius"}), ("weather", {"city": "Rome", "unit": "kelvin"})],
+     "Oslo and Rome in fahrenheit", None),  # written differently: two things asked for, left alone
     ([("weather", {"city": "Oslo", "unit": "celsius"}), ("weather", {"city": "Rome", "unit": "celsius"})],
      "Oslo in celsius and Rome in fahrenheit", None),  # two said: left to the model
     ([("set_window", {"window": "driver", "open_percent": 50})], "open all the windows halfway",
