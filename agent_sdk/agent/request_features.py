@@ -142,7 +142,12 @@ def number_names(schema: Any) -> dict[float, list[str]]:
     """
     if not is_numeric(schema):
         return {}
-    names = _marks(schema)
+    return _with_range_words(schema, _marks(schema))
+
+
+def _with_range_words(schema: dict[str, Any], marks: dict[float, list[str]]) -> dict[float, list[str]]:
+    """``marks`` (copied) plus the range's own words at its ends (:func:`number_names`)."""
+    names = {number: list(words) for number, words in marks.items()}
     lo = _bound(schema.get("minimum", min(names) if len(names) > 1 else None))
     hi = _bound(schema.get("maximum", max(names) if len(names) > 1 else None))
     if lo is not None:
@@ -181,10 +186,12 @@ def named_number(schema: Any, source: str) -> float | None:
         (a schema ``minimum`` / ``maximum`` or two marked numbers), or when the request states a number inside
         the parameter's range (it said the value as a number, or the name belongs to something else).
     """
-    names = number_names(schema)
+    if not is_numeric(schema):
+        return None
+    marks = _marks(schema)
+    names = _with_range_words(schema, marks)
     if len(names) < 2:
         return None  # no range: a lone mark is a note ("Default is 1 (annually)"), not a scale
-    marks = _marks(schema)
     lo, hi = min(names), max(names)
     end_marks = [m for end in (lo, hi) for m in marks.get(end, [])]
     directed = bool(end_marks) and all(m in _INTENSITY_MARKS or m.endswith("est") for m in end_marks)
@@ -229,7 +236,7 @@ def particle_said(word: str, source: str) -> bool:
 
 
 def _says_mark(name: str, source: str) -> bool:
-    """:func:`says_name`, with a particle said only as one."""
+    """:func:`says_name` ("locked" says "lock", "unlock" does not), with a particle said only as one."""
     return particle_said(name, source) if name in PARTICLES else says_name(name, source)
 
 
@@ -332,7 +339,7 @@ def said_flag(schema: Any, source: str) -> bool | None:
     pairs = [(a, b) for a in yes - no for b in no - yes if _opposites(a, b)]
     if len(pairs) != 1:
         return None  # no word and its opposite tell the clauses apart ("to take the fastest route")
-    says_yes, says_no = (_says_word(w, source) for w in pairs[0])
+    says_yes, says_no = (_says_mark(w, source) for w in pairs[0])
     return says_yes if says_yes != says_no else None
 
 
@@ -340,13 +347,6 @@ def _opposites(a: str, b: str) -> bool:
     """"on" / "off", "lock" / "unlock", "arm" / "disarm", "open" / "close" ..."""
     return (a, b) in _OPPOSITES or (b, a) in _OPPOSITES or any(
         x == p + y for x, y in ((a, b), (b, a)) for p in ("un", "dis", "de"))
-
-
-def _says_word(word: str, source: str) -> bool:
-    """A word or its inflection in ``source`` ("locked" says "lock", "unlock" does not); particles as particles."""
-    if word in PARTICLES:
-        return particle_said(word, source)
-    return any(_inflects(word, h) for h in _phrase_words(source))
 
 
 def _description(schema: dict[str, Any]) -> str:

@@ -188,11 +188,9 @@ def _call_clauses(calls: Sequence[tuple[str, Any]], tools: Sequence[dict[str, An
     """
     parts = [q for p in split_clauses(request) for q in _BUT.split(p) if q.strip()]
     by_name = {t.get("name"): t for t in tools if isinstance(t, dict)}
-    if len(calls) == 1:
-        return [_own_part(calls[0][0], parts, by_name) or request]
-    if len({name for name, _ in calls}) == 1:  # one tool for several things: "Oslo and Rome in fahrenheit" says it
-        part = _own_part(calls[0][0], parts, by_name) or request  # for all (said_values keeps only such changes)
-        return [part] * len(calls)
+    if len({name for name, _ in calls}) == 1:  # a lone call, or one tool for several things ("Oslo and Rome in
+        part = _own_part(calls[0][0], parts, by_name) or request  # fahrenheit" says it for all: said_values keeps
+        return [part] * len(calls)  # only changes made alike)
     owners = []
     for name, _ in calls:
         tool = by_name.get(name)

@@ -417,6 +417,13 @@ def test_said_values_put_named_numbers(calls: list, request_text: str, want: lis
 _AC = {"type": "boolean", "description": "True to turn it on, False to turn it off."}
 
 
+def _said_word(schema: dict, request_text: str) -> object:
+    """What the request says for a parameter, by the reader its schema calls for."""
+    if schema.get("type") == "boolean":
+        return said_flag(schema, request_text)
+    return said_enum(schema, request_text) if "enum" in schema else named_number(schema, request_text)
+
+
 def _changed_values(got: list, calls: list) -> int:
     return sum(len(set(g[1].items()) - set(c[1].items())) for g, c in zip(got, calls, strict=True))
 _LOCK = {"type": "boolean", "description": "True to lock the doors, False to unlock them."}
@@ -559,11 +566,8 @@ def test_said_values_survive_hostile_schemas_and_requests() -> None:
 def test_said_words_keep_out_of_prepositions_negations_and_bare_bounds(schema: dict, request_text: str,
                                                                        want: object) -> None:
     """What a review found replacing right values: prepositions read as particles or values, negated requests,
-    a bound's word for an unmarked range, a flag told apart by a verb anything starts with."""
-    kind = schema.get("type")
-    got = (said_flag(schema, request_text) if kind == "boolean" else said_enum(schema, request_text)
-           if "enum" in schema else named_number(schema, request_text))
-    assert got == want
+    a bound's word for an unmarked range, flag clauses told apart by a verb anything starts with."""
+    assert _said_word(schema, request_text) == want
 
 
 def test_said_values_keep_the_other_parameters_value_and_the_other_clauses_words() -> None:
@@ -604,10 +608,7 @@ def test_said_values_keep_the_other_parameters_value_and_the_other_clauses_words
     (_AC, "turn the radio off and turn on the wipers", None),  # "off" ends its clause: both said
 ])
 def test_said_words_after_the_second_review(schema: dict, request_text: str, want: object) -> None:
-    kind = schema.get("type")
-    got = (said_flag(schema, request_text) if kind == "boolean" else said_enum(schema, request_text)
-           if "enum" in schema else named_number(schema, request_text))
-    assert got == want
+    assert _said_word(schema, request_text) == want
 
 
 def test_said_values_read_neither_free_text_nor_the_part_after_but() -> None:
