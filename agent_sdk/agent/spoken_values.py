@@ -13,7 +13,10 @@ written one:
   down ("1 minute 30 seconds" is ``minutes=1, seconds=30``; "two hours" into
   ``minutes`` alone is ``120``); values that already add up to it are kept;
 - the one free-text string argument whose value is a clock time ("6 am",
-  "18:30") gets the stated time, written the same way;
+  "18:30") gets the stated time, written the same way; one tool called
+  several times for it, the calls differing only there and only one of
+  them holding a clock time, is one call ("quarter" beside "6:30 am" for
+  "quarter to six in the morning" is a piece of the time, not an alarm);
 - a number parameter gets the value the request calls by the
   name its description gives it ("open the windows halfway" for "like 50
   for halfway", "mute" for "0 (muted)", "all the way up" for the top of a
@@ -216,6 +219,27 @@ def _own_part(name: str, parts: Sequence[str], by_name: dict[Any, dict[str, Any]
     return " and ".join(kept) if kept else None
 
 
+def _is_clock_slot(schema: Any) -> bool:
+    """A plain free-text string parameter (where a clock time may be written)."""
+    return (isinstance(schema, dict) and schema.get("type") == "string"
+            and not any(k in schema for k in ("enum", "pattern", "format", "const")))
+
+
+def _the_one_clock_call(out: Sequence[tuple[str, dict[str, Any]]], props: Sequence[dict[str, Any]]) -> int | None:
+    """For one time of day said, one tool called several times that differ in one free-text argument, only one
+    of them a clock time: the index of that call (the others hold pieces of the spoken time: "quarter" beside
+    "6:30 am" for "quarter to six in the morning"); None otherwise."""
+    if len(out) < 2 or len({name for name, _ in out}) != 1:
+        return None
+    keys = {k for _, args in out for k in args}
+    differ = [k for k in keys if len({repr(args.get(k, _MISSING)) for _, args in out}) > 1]
+    if len(differ) != 1 or not all(_is_clock_slot(p.get(differ[0])) for p in props):
+        return None
+    values = [args.get(differ[0]) for _, args in out]
+    clock = [i for i, v in enumerate(values) if isinstance(v, str) and parse_clock(v) is not None]
+    return clock[0] if len(clock) == 1 and all(isinstance(v, str) for v in values) else None
+
+
 def _keep_what_differs(out: list[tuple[str, dict[str, Any]]], before: list[dict[str, Any]]) -> int:
     """For one tool called several times, undoes the changes to an argument the calls wrote differently or that
     did not change alike (``status`` "pending" and "active" are two things asked for, not one value misheard);
@@ -308,11 +332,12 @@ def said_values(
     for c in spoken_clocks(request):
         if not any(c.same_as(o) for o in clocks):
             clocks.append(c)
+    if len(clocks) == 1 and not words & _RELATIONAL and (kept := _the_one_clock_call(out, props)) is not None:
+        changed += len(out) - 1
+        out, schemas, props = [out[kept]], [schemas[kept]], [props[kept]]
     slots = [
         (i, key) for i, (_, args) in enumerate(out) for key, value in args.items()
-        if isinstance(value, str) and isinstance(props[i].get(key), dict) and props[i][key].get("type") == "string"
-        and not any(k in props[i][key] for k in ("enum", "pattern", "format", "const"))
-        and parse_clock(value) is not None
+        if isinstance(value, str) and _is_clock_slot(props[i].get(key)) and parse_clock(value) is not None
     ]
     if len(clocks) == 1 and len(slots) == 1 and not words & _RELATIONAL:
         i, key = slots[0]

@@ -271,6 +271,34 @@ def test_said_values_change_nothing_when_the_place_is_not_one(calls: list, reque
     assert said_values(calls, tools, request_text) == (calls, 0)
 
 
+def test_a_time_said_once_split_over_two_calls_is_one_call() -> None:
+    """home dev d087: the model set two alarms, "quarter" and "6:30 am", for "quarter to six in the morning"."""
+    calls = [("set_alarm", {"time": "quarter"}), ("set_alarm", {"time": "6:30 am"})]
+    assert said_values(calls, _TOOLS, "set an alarm for quarter to six in the morning") == (
+        [("set_alarm", {"time": "5:45 am"})], 2)
+    assert said_values(calls[::-1], _TOOLS, "set an alarm for quarter to six") == ([("set_alarm", {"time": "5:45 am"})], 2)
+
+
+@pytest.mark.parametrize(("calls", "request_text"), [
+    # two times said: two alarms
+    ([("set_alarm", {"time": "quarter"}), ("set_alarm", {"time": "6:30 am"})], "alarms at quarter to six and at 7"),
+    # neither value a clock, or both
+    ([("set_alarm", {"time": "early"}), ("set_alarm", {"time": "late"})], "wake me at quarter to six"),
+    ([("set_alarm", {"time": "5 am"}), ("set_alarm", {"time": "6:30 am"})], "wake me at quarter to six"),
+    # related times, and calls that differ in more than the time
+    ([("set_alarm", {"time": "soon"}), ("set_alarm", {"time": "6 am"})], "an alarm 10 minutes before 6 am"),
+    ([("book", {"start_time": "lunch", "end_time": "2 pm"}), ("book", {"start_time": "3 pm", "end_time": "4 pm"})],
+     "book the room at 3 pm"),
+    # two tools
+    ([("set_alarm", {"time": "quarter"}), ("book", {"start_time": "6 am", "end_time": "7 am"})], "at quarter to six"),
+])
+def test_calls_of_one_time_stay_apart_unless_one_is_a_piece(calls: list, request_text: str) -> None:
+    tools = _TOOLS + [{"name": "book", "parameters": {"type": "object", "properties": {
+        "start_time": {"type": "string"}, "end_time": {"type": "string"}}}}]
+    got, _ = said_values(calls, tools, request_text)
+    assert len(got) == len(calls)
+
+
 @pytest.mark.parametrize(("properties", "arguments", "request_text", "want"), [
     ({"hours": {"type": "integer"}, "minutes": {"type": "integer"}}, {"hours": 1, "minutes": 30}, "90 minutes",
      {"hours": 1, "minutes": 30}),  # adds up: kept
