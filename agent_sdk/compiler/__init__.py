@@ -76,6 +76,7 @@ def compile_model(
     kv_dtype: str | None = None,
     tensor_overrides: Mapping[str, np.ndarray] | None = None,
     low_rank: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    low_rank_dtype: str = "float32",
     manifest_extra: Mapping[str, Any] | None = None,
     extra_files: Mapping[str, Path] | None = None,
 ) -> CompileResult:
@@ -100,6 +101,8 @@ def compile_model(
             ``(A (r, in), B (out, r))`` with the adapter's scale in ``B``: an
             update kept beside the stored weights in float32 (an unmerged
             LoRA adapter, :mod:`agent_sdk.models.low_rank`), so q4 bundles keep it.
+        low_rank_dtype: How ``low_rank``'s factors are stored: ``float32``, or ``float16`` (half the bytes each
+            token reads; the arithmetic stays float32).
         manifest_extra: More top-level manifest entries (``tuning``,
             ``prompt``); they may not replace the compiler's own.
         extra_files: Bundle file name → file to copy in (a tuned model's
@@ -121,6 +124,7 @@ def compile_model(
     from agent_sdk.models.registry import architecture_for
     from agent_sdk.models.resolve import resolve_model
     from agent_sdk.quantization.formats import GROUP, QuantConfig
+    from agent_sdk.quantization.low_rank_kernel import FACTOR_DTYPES
 
     say = progress or (lambda _m, _f: None)
     if getattr(tvm.base, "_RUNTIME_ONLY", False):
@@ -130,6 +134,8 @@ def compile_model(
         )
     if quant != AUTO:
         QuantConfig.from_name(quant, kv_dtype)  # fail fast, before reading weights
+    if low_rank_dtype not in FACTOR_DTYPES:
+        raise UserError(f"low_rank_dtype must be one of {', '.join(FACTOR_DTYPES)}; got {low_rank_dtype!r}")
     tspec, tdict = resolve_target(target)
     ref = resolve_model(model, allow_download=allow_download)
     if ref.kind == "bundle":
@@ -171,7 +177,7 @@ def compile_model(
         from agent_sdk.models.low_rank import attach_low_rank, fuse_low_rank
 
         fused_low_rank = fuse_low_rank(low_rank, {n: tuple(v.shape) for n, v in ckpt.tensors.items()})
-        attach_low_rank(net, fused_low_rank)
+        attach_low_rank(net, fused_low_rank, dtype=low_rank_dtype)
     mod, named = export_module(net, arch.resolve("export_spec")(net), tdict)
 
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -186,7 +192,7 @@ def compile_model(
         if fused_low_rank:
             from agent_sdk.models.low_rank import low_rank_params
 
-            params.update(low_rank_params(fused_low_rank))
+            params.update(low_rank_params(fused_low_rank, dtype=low_rank_dtype))
         order = _check_params(named, params)
         from agent_sdk._safetensors import write_safetensors
 
@@ -232,7 +238,8 @@ def compile_model(
         }
         if fused_low_rank:  # the update kept beside the weights (Engine needs nothing more: they are parameters)
             manifest["low_rank"] = {"projections": len(low_rank or {}), "modules": len(fused_low_rank),
-                                    "parameters": int(sum(u.at.size + u.bt.size for u in fused_low_rank.values()))}
+                                    "parameters": int(sum(u.at.size + u.bt.size for u in fused_low_rank.values())),
+                                    "dtype": low_rank_dtype}
         for key, value in (manifest_extra or {}).items():
             if key in manifest:
                 raise UserError(f"manifest entry {key!r} is the compiler's own")

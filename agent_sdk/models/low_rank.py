@@ -41,6 +41,9 @@ FUSED_PROJECTIONS: dict[str, tuple[str, ...]] = {
 }
 """Compiled module (under ``layers.N.``) → the checkpoint projections it holds, in row order."""
 
+_FLOAT16_MAX = 65504.0
+"""The largest finite float16."""
+
 _LAYER = re.compile(r"^model\.layers\.(\d+)\.(.+)$")
 
 
@@ -126,8 +129,13 @@ def _module(net: Any, path: str) -> Any:
     return node
 
 
-def attach_low_rank(net: Any, fused: Mapping[str, FusedLowRank]) -> None:
+def attach_low_rank(net: Any, fused: Mapping[str, FusedLowRank], *, dtype: str = "float32") -> None:
     """Gives each compiled projection named in ``fused`` its low-rank parameters (before export).
+
+    Args:
+        net: The model, before export.
+        fused: :func:`fuse_low_rank`'s updates.
+        dtype: How the factors are stored (:data:`~agent_sdk.quantization.low_rank_kernel.FACTOR_DTYPES`).
 
     Raises:
         ModelFormatError: A module path the model does not have.
@@ -137,13 +145,27 @@ def attach_low_rank(net: Any, fused: Mapping[str, FusedLowRank]) -> None:
             layer = _module(net, path)
         except (AttributeError, IndexError) as exc:
             raise ModelFormatError(f"low-rank update for {path}: the model has no such projection") from exc
-        layer.add_low_rank(update.rank, update.parts)
+        layer.add_low_rank(update.rank, update.parts, dtype=dtype)
 
 
-def low_rank_params(fused: Mapping[str, FusedLowRank]) -> dict[str, np.ndarray]:
-    """The parameters :func:`attach_low_rank` created, by name (``layers.0.self_attn.qkv_proj.lora_at``)."""
+def low_rank_params(fused: Mapping[str, FusedLowRank], *, dtype: str = "float32") -> dict[str, np.ndarray]:
+    """The parameters :func:`attach_low_rank` created, by name (``layers.0.self_attn.qkv_proj.lora_at``).
+
+    Args:
+        fused: :func:`fuse_low_rank`'s updates.
+        dtype: The storage :func:`attach_low_rank` was given (float16 rounds each factor to nearest).
+
+    Raises:
+        ModelFormatError: A factor that is not finite, or too large for float16.
+    """
     out: dict[str, np.ndarray] = {}
     for path, update in fused.items():
-        out[f"{path}.lora_at"] = update.at
-        out[f"{path}.lora_bt"] = update.bt
+        for suffix, factor in (("lora_at", update.at), ("lora_bt", update.bt)):
+            if not np.isfinite(factor).all():
+                raise ModelFormatError(f"low-rank factor {path}.{suffix} is not finite, which {dtype} cannot store")
+            peak = float(np.abs(factor).max(initial=0.0))
+            if dtype == "float16" and peak > _FLOAT16_MAX:
+                raise ModelFormatError(f"low-rank factor {path}.{suffix} holds {peak:g}, which float16 cannot store: "
+                                       "keep the factors in float32")
+            out[f"{path}.{suffix}"] = factor.astype(dtype)
     return out

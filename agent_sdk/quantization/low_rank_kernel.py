@@ -8,18 +8,25 @@ projection's block-diagonal ``B``. This kernel works on the compact layout:
     At (K, P r)      A transposed, the P parts' factors side by side
     Bt (r, N)        B transposed; output row o of part p reads low[p r : p r + r]
 
-    for t in parallel(n):                          # tokens
-        low[P r] = 0
-        for k in K:  low[:] += x[t, k] * At[k, :]  # vectorized over P r
+    for tile of TT tokens in parallel(n / TT):     # prefill; decode and the tail one token at a time
+        low[TT, P r] = 0
+        for k in K:
+            a[P r] = float(At[k, :])                 # once per tile
+            for t in TT:  low[t, :] += x[t, k] * a   # vectorized over P r
         for p in parts:                            # static
             for ob in rows_p / V:                  # V outputs at a time
-                acc[V] = base[t, o..o+V]
-                for j in r:  acc[:] += low[p r + j] * Bt[j, o..o+V]   # vectorized over V
-                y[t, o..o+V] = acc
+                acc[TT, V] = base[tile, o..o+V]
+                for j in r:
+                    b[V] = float(Bt[j, o..o+V])      # once per tile
+                    for t in TT:  acc[t, :] += low[t, p r + j] * b
+                y[tile, o..o+V] = acc
 
 Both inner loops are vector FMAs over contiguous memory with no horizontal
-reduction. The kernel does ``r (K P + N)`` multiply-adds per token, against
-``P r (K + N)`` for the block-diagonal product.
+reduction, and a tile of tokens reads the factors once. The kernel does
+``r (K P + N)`` multiply-adds per token, against ``P r (K + N)`` for the
+block-diagonal product. The factors may be stored in float16 (converted to
+float32 as they are loaded; the sums are float32): in decode the factors are
+read once per token, and on a memory-bound core their bytes are the cost.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from collections.abc import Sequence
 from tvm import tirx
 from tvm.script import tirx as T
 
-__all__ = ["MAX_PARTS", "OUTPUT_VECTOR", "low_rank_add_kernel"]
+__all__ = ["FACTOR_DTYPES", "MAX_PARTS", "OUTPUT_VECTOR", "TOKEN_TILE", "low_rank_add_kernel"]
 
 MAX_PARTS = 3
 """Parts of a fused projection (q/k/v)."""
@@ -37,8 +44,19 @@ MAX_PARTS = 3
 OUTPUT_VECTOR = 8
 """Outputs per vector FMA in the second stage (one AVX2 register, two NEON registers)."""
 
+TOKEN_TILE = 4
+"""Tokens sharing each load of the factors in prefill (TT above). Measured on SmolLM2-135M's shapes
+(tools/bench_low_rank.py): see docs/tuning.md, "What it costs"."""
 
-def low_rank_add_kernel(n_in: int, n_out: int, rank: int, parts: Sequence[int]) -> tirx.PrimFunc:
+FIRST_VECTOR = 8
+"""Sums per vector FMA in the first stage."""
+
+FACTOR_DTYPES = ("float32", "float16")
+"""How the factors may be stored."""
+
+
+def low_rank_add_kernel(n_in: int, n_out: int, rank: int, parts: Sequence[int], *,
+                        dtype: str = "float32", tile: int = TOKEN_TILE) -> tirx.PrimFunc:
     """``y (n, N) = base (n, N) + (x (n, K) @ At (K, P r)) per part @ Bt (r, N)``.
 
     Args:
@@ -46,57 +64,91 @@ def low_rank_add_kernel(n_in: int, n_out: int, rank: int, parts: Sequence[int]) 
         n_out: N, output features (the sum of ``parts``).
         rank: r, the rank of each part (parts with a smaller rank are zero-padded).
         parts: Output rows of each part, in order (one entry for an unfused projection).
+        dtype: How ``At`` and ``Bt`` are stored (:data:`FACTOR_DTYPES`); the arithmetic is float32.
+        tile: Tokens per tile in prefill.
     """
     assert sum(parts) == n_out and rank >= 1 and all(p > 0 for p in parts)
     assert 1 <= len(parts) <= MAX_PARTS
+    assert dtype in FACTOR_DTYPES
     n_parts, width = len(parts), len(parts) * rank
     # each part's first output row and row count, padded to MAX_PARTS (the unused ones are never expanded)
-    s0, s1, s2 = ([sum(parts[:i]) for i in range(n_parts)] + [0, 0])[:MAX_PARTS]
-    r0, r1, r2 = (list(parts) + [0, 0])[:MAX_PARTS]
+    starts = ([sum(parts[:i]) for i in range(n_parts)] + [0, 0])[:MAX_PARTS]
+    rows = (list(parts) + [0, 0])[:MAX_PARTS]
+    assert tile >= 1
     vec = OUTPUT_VECTOR
 
     @T.prim_func(private=True)
     def low_rank_add(
-        var_x: T.handle, var_base: T.handle, at: T.Buffer((n_in, width), "float32"),
-        bt: T.Buffer((rank, n_out), "float32"), var_y: T.handle,
+        var_x: T.handle, var_base: T.handle, at: T.Buffer((n_in, width), dtype),
+        bt: T.Buffer((rank, n_out), dtype), var_y: T.handle,
     ):
         T.func_attr({"tirx.noalias": True})
         n = T.int64()
         x = T.match_buffer(var_x, (n, n_in), "float32")
         base = T.match_buffer(var_base, (n, n_out), "float32")
         y = T.match_buffer(var_y, (n, n_out), "float32")
-        for t in T.parallel(n):
-            # "global" scope: small constant-size buffers go on the stack (see kernels.py)
-            low = T.decl_buffer((width,), "float32", scope="global")
-            acc = T.decl_buffer((vec,), "float32", scope="global")
-            for j in T.vectorized(width):
-                low[j] = T.float32(0)
-            for k in range(n_in):
-                for j in T.vectorized(width):
-                    low[j] = low[j] + x[t, k] * at[k, j]
-            # the parts are expanded at parse time (conditions on Python ints)
-            _part(y, base, bt, low, acc, t, s0, r0, 0, rank, vec)
-            if n_parts > 1:
-                _part(y, base, bt, low, acc, t, s1, r1, rank, rank, vec)
-            if n_parts > 2:
-                _part(y, base, bt, low, acc, t, s2, r2, 2 * rank, rank, vec)
+        if n >= tile:
+            for tb in T.parallel(n // tile):
+                _tokens(x, base, at, bt, y, tb * tile, tile, n_in, width, n_parts, starts, rows, rank, vec)
+        for t in T.parallel(n % tile):
+            _tokens(x, base, at, bt, y, n // tile * tile + t, 1, n_in, width, n_parts, starts, rows, rank, vec)
 
     return low_rank_add
 
 
 @T.macro
-def _part(y, base, bt, low, acc, t, start, rows, col, rank, vec):
-    """Outputs ``start .. start + rows`` of token ``t``: V at a time, then the remainder one by one."""
+def _part(y, base, bt, low, t0, tile, start, rows, col, rank, vec):
+    """Outputs ``start .. start + rows`` of tokens ``t0 .. t0 + tile``: V at a time, then the remainder one by one."""
+    acc = T.decl_buffer((tile, vec), "float32", scope="global")
+    b = T.decl_buffer((vec,), "float32", scope="global")
     for ob in range(rows // vec):
-        for v in T.vectorized(vec):
-            acc[v] = base[t, start + ob * vec + v]
+        for tt in T.unroll(tile):
+            for v in T.vectorized(vec):
+                acc[tt, v] = base[t0 + tt, start + ob * vec + v]
         for j in range(rank):
             for v in T.vectorized(vec):
-                acc[v] = acc[v] + low[col + j] * bt[j, start + ob * vec + v]
-        for v in T.vectorized(vec):
-            y[t, start + ob * vec + v] = acc[v]
+                b[v] = T.Cast("float32", bt[j, start + ob * vec + v])
+            for tt in T.unroll(tile):
+                for v in T.vectorized(vec):
+                    acc[tt, v] = acc[tt, v] + low[tt, col + j] * b[v]
+        for tt in T.unroll(tile):
+            for v in T.vectorized(vec):
+                y[t0 + tt, start + ob * vec + v] = acc[tt, v]
     for o in range(rows // vec * vec, rows):
-        acc[0] = base[t, start + o]
-        for j in range(rank):
-            acc[0] = acc[0] + low[col + j] * bt[j, start + o]
-        y[t, start + o] = acc[0]
+        for tt in T.unroll(tile):
+            acc[tt, 0] = base[t0 + tt, start + o]
+            for j in range(rank):
+                acc[tt, 0] = acc[tt, 0] + low[tt, col + j] * T.Cast("float32", bt[j, start + o])
+            y[t0 + tt, start + o] = acc[tt, 0]
+
+
+@T.macro
+def _tokens(x, base, at, bt, y, t0, tile, n_in, width, n_parts, starts, rows, rank, vec):
+    """Tokens ``t0 .. t0 + tile``: their ``x A^T``, then each part's outputs."""
+    # "global" scope: small constant-size buffers go on the stack (see kernels.py)
+    low = T.decl_buffer((tile, width), "float32", scope="global")
+    a = T.decl_buffer((width,), "float32", scope="global")
+    for tt in T.unroll(tile):
+        for j in range(width):
+            low[tt, j] = T.float32(0)
+    for k in range(n_in):
+        for jo in T.unroll(width // FIRST_VECTOR):
+            for ji in T.vectorized(FIRST_VECTOR):
+                a[jo * FIRST_VECTOR + ji] = T.Cast("float32", at[k, jo * FIRST_VECTOR + ji])
+        for j in range(width // FIRST_VECTOR * FIRST_VECTOR, width):
+            a[j] = T.Cast("float32", at[k, j])
+        for tt in T.unroll(tile):
+            # FIRST_VECTOR sums at a time: one vector loop over all P r sums compiled to slow code (4.7x slower
+            # at P r = 48 on an AVX-512 host, tools/bench_low_rank.py)
+            for jo in T.unroll(width // FIRST_VECTOR):
+                for ji in T.vectorized(FIRST_VECTOR):
+                    low[tt, jo * FIRST_VECTOR + ji] = (low[tt, jo * FIRST_VECTOR + ji]
+                                                       + x[t0 + tt, k] * a[jo * FIRST_VECTOR + ji])
+            for j in range(width // FIRST_VECTOR * FIRST_VECTOR, width):
+                low[tt, j] = low[tt, j] + x[t0 + tt, k] * a[j]
+    # the parts are expanded at parse time (conditions on Python ints)
+    _part(y, base, bt, low, t0, tile, starts[0], rows[0], 0, rank, vec)
+    if n_parts > 1:
+        _part(y, base, bt, low, t0, tile, starts[1], rows[1], rank, rank, vec)
+    if n_parts > 2:
+        _part(y, base, bt, low, t0, tile, starts[2], rows[2], 2 * rank, rank, vec)

@@ -15,7 +15,7 @@ from tvm.relax.frontend.nn import op
 from agent_sdk.quantization.formats import GROUP, K_GROUP, SUB_GROUP, interleave_rows, stored_param_shapes
 from agent_sdk.quantization.int8_kernels import q4a8_matmul_kernel, q4a16_matmul_kernel, q8a16_matmul_kernel
 from agent_sdk.quantization.kernels import q_matmul_kernel
-from agent_sdk.quantization.low_rank_kernel import low_rank_add_kernel
+from agent_sdk.quantization.low_rank_kernel import FACTOR_DTYPES, low_rank_add_kernel
 
 __all__ = ["QEmbedding", "QLinear", "dequant_expr"]
 
@@ -122,8 +122,8 @@ class QLinear(nn.Module):
         self.lora_bt: nn.Parameter | None = None
         self._lora_parts: tuple[int, ...] = ()
 
-    def add_low_rank(self, rank: int, parts: tuple[int, ...] | None = None) -> None:
-        """Adds a float32 low-rank update beside the stored weight (before exporting the model).
+    def add_low_rank(self, rank: int, parts: tuple[int, ...] | None = None, *, dtype: str = "float32") -> None:
+        """Adds a low-rank update beside the stored weight (before exporting the model).
 
         Creates ``lora_at`` ``(in, P rank)`` and ``lora_bt`` ``(rank, out)``,
         the layout of :func:`~agent_sdk.quantization.low_rank_kernel.low_rank_add_kernel`
@@ -132,14 +132,17 @@ class QLinear(nn.Module):
         Args:
             rank: Rank of each part.
             parts: Output rows of each part of a fused projection (default: one part).
+            dtype: How the factors are stored, ``float32`` or ``float16`` (the kernel computes in float32).
         """
         parts = tuple(parts) if parts else (self.out_features,)
         if rank < 1 or sum(parts) != self.out_features:
             raise ValueError(f"low-rank update of rank {rank} with parts {parts} does not fit {self.out_features} "
                              "outputs")
+        if dtype not in FACTOR_DTYPES:
+            raise ValueError(f"low-rank factors are stored as one of {FACTOR_DTYPES}; got {dtype!r}")
         self._lora_parts = parts
-        self.lora_at = nn.Parameter((self.in_features, len(parts) * rank), "float32")
-        self.lora_bt = nn.Parameter((rank, self.out_features), "float32")
+        self.lora_at = nn.Parameter((self.in_features, len(parts) * rank), dtype)
+        self.lora_bt = nn.Parameter((rank, self.out_features), dtype)
 
     def forward(self, x: nn.Tensor) -> nn.Tensor:
         """Applies the layer to ``x`` of shape ``(b, s, in)``."""
@@ -152,7 +155,8 @@ class QLinear(nn.Module):
         if self.lora_at is not None and self.lora_bt is not None:
             b, s, n_in = x.shape
             rank = int(self.lora_bt.shape[0])
-            kernel = low_rank_add_kernel(int(n_in), self.out_features, rank, self._lora_parts)
+            kernel = low_rank_add_kernel(int(n_in), self.out_features, rank, self._lora_parts,
+                                         dtype=str(self.lora_at.dtype))
             y = op.tensor_ir_op(
                 kernel, "low_rank_add",
                 [op.reshape(x, (b * s, n_in)), op.reshape(y, (b * s, self.out_features)), self.lora_at, self.lora_bt],

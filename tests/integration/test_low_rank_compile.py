@@ -34,8 +34,10 @@ PROJECTIONS = ("self_attn.q_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.
 RANK = 3
 
 
-def _updates(ckpt_path: Path, seed: int) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, np.ndarray]]:
-    """Random updates big enough to move the logits, and the merged float32 weights they stand for."""
+def _updates(ckpt_path: Path, seed: int, dtype: str = "float32",
+             ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, np.ndarray]]:
+    """Random updates big enough to move the logits, and the merged float32 weights they stand for (the factors
+    rounded to ``dtype`` first, as a bundle storing them in it computes)."""
     ckpt = load_checkpoint(ckpt_path)
     rng = np.random.default_rng(seed)
     updates, merged = {}, {}
@@ -47,19 +49,24 @@ def _updates(ckpt_path: Path, seed: int) -> tuple[dict[str, tuple[np.ndarray, np
             a = rng.normal(0, 0.3, (RANK, in_f)).astype(np.float32)
             b = rng.normal(0, 0.3, (out_f, RANK)).astype(np.float32)
             updates[name] = (a, b)
-            merged[f"{name}.weight"] = (w.astype(np.float64) + b.astype(np.float64) @ a).astype(np.float32)
+            a_kept, b_kept = a.astype(dtype).astype(np.float64), b.astype(dtype).astype(np.float64)
+            merged[f"{name}.weight"] = (w.astype(np.float64) + b_kept @ a_kept).astype(np.float32)
     return updates, merged
 
 
-@pytest.mark.parametrize(("source", "quant", "tol"), [("llama", "f32", 1e-4), ("gguf", "q4", 2e-4)])
+@pytest.mark.parametrize(("source", "quant", "tol", "dtype"), [
+    ("llama", "f32", 1e-4, "float32"), ("gguf", "q4", 2e-4, "float32"),
+    ("gguf", "q4", 2e-4, "float16"),  # factors stored in float16: the reference merges the same rounded factors
+])
 def test_update_beside_the_weights_equals_the_merged_weights(
-    source: str, quant: str, tol: float, llama_ckpt: Path, gguf_file: Callable[[str], Path], tmp_path: Path
+    source: str, quant: str, tol: float, dtype: str, llama_ckpt: Path, gguf_file: Callable[[str], Path],
+    tmp_path: Path,
 ) -> None:
     path = llama_ckpt if source == "llama" else gguf_file("Q4_1")
-    updates, merged = _updates(path, seed=3)
-    kept = compile_model(path, quant=quant, out=tmp_path / "kept", low_rank=updates)
+    updates, merged = _updates(path, seed=3, dtype=dtype)
+    kept = compile_model(path, quant=quant, out=tmp_path / "kept", low_rank=updates, low_rank_dtype=dtype)
     assert kept["low_rank"] == {"projections": len(updates), "modules": 4 * load_checkpoint(path).config
-                                .num_hidden_layers, "parameters": kept["low_rank"]["parameters"]}
+                                .num_hidden_layers, "parameters": kept["low_rank"]["parameters"], "dtype": dtype}
     assert kept["quantization"]["linear"] == quant
     ref = compile_model(path, quant="f32", out=tmp_path / "merged", tensor_overrides=merged)
     base = compile_model(path, quant=quant, out=tmp_path / "base")
@@ -85,6 +92,13 @@ def test_updates_that_do_not_fit_are_refused(llama_ckpt: Path, tmp_path: Path) -
         compile_model(llama_ckpt, quant="f32", out=tmp_path / "y", low_rank={"model.layers.99.self_attn.q_proj": (a, b)})
     with pytest.raises(ModelFormatError, match="no such projection"):
         compile_model(llama_ckpt, quant="f32", out=tmp_path / "z", low_rank={"model.embed_tokens": (a, b)})
+    with pytest.raises(ModelFormatError, match="float16 cannot store"):
+        compile_model(llama_ckpt, quant="f32", out=tmp_path / "big", low_rank={name: (a * 1e5, b)},
+                      low_rank_dtype="float16")
+    with pytest.raises(ModelFormatError, match="cannot store"):
+        compile_model(llama_ckpt, quant="f32", out=tmp_path / "nan", low_rank={name: (a, b * np.nan)})
+    with pytest.raises(UserError, match="low_rank_dtype"):
+        compile_model(llama_ckpt, quant="f32", out=tmp_path / "bf", low_rank={name: (a, b)}, low_rank_dtype="bfloat16")
     for rounded in ("q4a8", "q4a16"):  # trained with float activations: rounding them would not compute the same
         with pytest.raises(UserError, match="float activations"):
             compile_model(llama_ckpt, quant=rounded, out=tmp_path / rounded, low_rank={name: (a, b)})
