@@ -3,7 +3,7 @@
     python tools/bench_low_rank.py --kernel                                   # SmolLM2-135M's four projections
     python tools/bench_low_rank.py --base compiled/smollm2-135m-q4-host --tuned compiled/home-tuned --threads 1
 
-``--kernel`` times :func:`~agent_sdk.quantization.low_rank_kernel.low_rank_add_kernel` alone on the projections of
+``--kernel`` times (on ``--threads`` threads) :func:`~agent_sdk.quantization.low_rank_kernel.low_rank_add_kernel` alone on the projections of
 SmolLM2-135M (hidden 576, 3 KV heads of 64, MLP 1536, rank 16), per token, for a tile of one token (decode, and the
 kernel before token tiles) and for :data:`~agent_sdk.quantization.low_rank_kernel.TOKEN_TILE`, with float32 and
 float16 factors. The bundle comparison runs ``agent-sdk bench --json`` on the base and the tuned bundle in turn
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -40,10 +41,11 @@ def bench_kernel(tokens: int) -> None:
 
     target = tvm.target.Target(resolve_target("host")[1])
     rng = np.random.default_rng(0)
-    print(f"{'projection':>10} {'tile':>4} {'factors':>8} {'us/token':>9}  ({tokens} tokens per call)")
+    print(f"{'projection':>10} {'tile':>4} {'factors':>8} {'us/token':>9}  ({tokens} tokens per call, "
+          f"{os.environ.get('TVM_NUM_THREADS', 'all')} thread(s))")
     for label, (n_in, parts) in SHAPES.items():
         n_out = sum(parts)
-        for tile in sorted({1, TOKEN_TILE}):
+        for tile in range(1, TOKEN_TILE + 1):
             for dtype in FACTOR_DTYPES:
                 func = low_rank_add_kernel(n_in, n_out, RANK, parts, dtype=dtype, tile=tile)
                 lib = tvm.compile(tvm.IRModule({"main": func.with_attr("global_symbol", "main")}), target=target)
@@ -100,6 +102,7 @@ def main() -> int:
     if not args.kernel and not (args.base and args.tuned):
         p.error("give --kernel, or --base and --tuned")
     if args.kernel:
+        os.environ["TVM_NUM_THREADS"] = str(args.threads)  # read when TVM's thread pool starts (not yet)
         bench_kernel(args.tokens)
     if args.base and args.tuned:
         bench_bundles(args.base, args.tuned, threads=args.threads, lengths=args.prompt_lens, rounds=args.rounds)

@@ -14,9 +14,10 @@ written one:
   ``minutes`` alone is ``120``); values that already add up to it are kept;
 - the one free-text string argument whose value is a clock time ("6 am",
   "18:30") gets the stated time, written the same way; one tool called
-  several times for it, the calls differing only there and only one of
-  them holding a clock time, is one call ("quarter" beside "6:30 am" for
-  "quarter to six in the morning" is a piece of the time, not an alarm);
+  several times for it, the calls differing only there, one of them
+  holding a clock time and the others only words of the request that say
+  times ("quarter" beside "6:30 am" for "quarter to six in the morning" is a
+  piece of the time, not an alarm), is one call;
 - a number parameter gets the value the request calls by the
   name its description gives it ("open the windows halfway" for "like 50
   for halfway", "mute" for "0 (muted)", "all the way up" for the top of a
@@ -59,7 +60,15 @@ from typing import Any
 from agent_sdk.agent.clauses import split_clauses
 from agent_sdk.agent.relevance import tool_relevance
 from agent_sdk.agent.request_features import named_number, said_enum, said_flag, says_value
-from agent_sdk.agent.spoken import UNIT_SECONDS, Clock, duration_seconds, parse_clock, spoken_clocks, spoken_durations
+from agent_sdk.agent.spoken import (
+    UNIT_SECONDS,
+    Clock,
+    duration_seconds,
+    parse_clock,
+    spoken_clocks,
+    spoken_durations,
+    spoken_numbers,
+)
 from agent_sdk.agent.words import name_words
 from agent_sdk.tools.validation import schema_accepts
 
@@ -81,6 +90,11 @@ _NOT_A_DURATION = frozenset({"per", "rate", "speed", "pace", "start", "end", "at
 
 # Words of a request that relate a time or duration to another ("30 minutes before 7 am", "from 2 to 3 pm",
 # "when it is 3 pm in Tokyo"): the stated value is then not the argument's.
+# Words that say a time of day beside its numbers ("quarter to six in the morning", "half past seven pm").
+_CLOCK_WORDS = frozenset({"quarter", "half", "past", "to", "till", "til", "after", "o", "clock", "oclock", "am", "pm",
+                          "a", "p", "m", "in", "the", "at", "morning", "afternoon", "evening", "night", "tonight",
+                          "noon", "midnight"})
+
 _RELATIONAL = frozenset({"before", "after", "earlier", "later", "from", "between", "until", "till", "ago", "when",
                          "whenever", "since", "timezone", "zone", "utc", "gmt"})
 
@@ -225,19 +239,33 @@ def _is_clock_slot(schema: Any) -> bool:
             and not any(k in schema for k in ("enum", "pattern", "format", "const")))
 
 
-def _the_one_clock_call(out: Sequence[tuple[str, dict[str, Any]]], props: Sequence[dict[str, Any]]) -> int | None:
-    """For one time of day said, one tool called several times that differ in one free-text argument, only one
-    of them a clock time: the index of that call (the others hold pieces of the spoken time: "quarter" beside
-    "6:30 am" for "quarter to six in the morning"); None otherwise."""
+def _the_one_clock_call(out: Sequence[tuple[str, dict[str, Any]]], props: Sequence[dict[str, Any]],
+                        request: str) -> int | None:
+    """For one time of day said, one tool called several times that differ in one free-text argument, one of them a
+    clock time and every other a piece of how the time is said ("quarter" beside "6:30 am" for "quarter to six in
+    the morning": words of the request made only of clock words): the index of the clock call; None otherwise
+    ("sunrise", "bring the cake" or "7 am weekdays" beside a clock time are things asked for)."""
     if len(out) < 2 or len({name for name, _ in out}) != 1:
         return None
     keys = {k for _, args in out for k in args}
     differ = [k for k in keys if len({repr(args.get(k, _MISSING)) for _, args in out}) > 1]
     if len(differ) != 1 or not all(_is_clock_slot(p.get(differ[0])) for p in props):
         return None
-    values = [args.get(differ[0]) for _, args in out]
-    clock = [i for i, v in enumerate(values) if isinstance(v, str) and parse_clock(v) is not None]
-    return clock[0] if len(clock) == 1 and all(isinstance(v, str) for v in values) else None
+    values = [v for _, args in out if isinstance(v := args.get(differ[0]), str)]
+    if len(values) != len(out):
+        return None
+    clock = [i for i, v in enumerate(values) if parse_clock(v) is not None]
+    said = set(re.findall(r"[a-z]+|\d+", request.lower()))
+    pieces = all(
+        (words := re.findall(r"[a-z]+|\d+", v.lower())) and all(w in said and _is_clock_word(w) for w in words)
+        for i, v in enumerate(values) if i not in clock
+    )
+    return clock[0] if len(clock) == 1 and pieces else None
+
+
+def _is_clock_word(word: str) -> bool:
+    """A word that can be part of saying a time of day: a number (digits or words) or :data:`_CLOCK_WORDS`."""
+    return word.isdigit() or word in _CLOCK_WORDS or bool(spoken_numbers(word))
 
 
 def _keep_what_differs(out: list[tuple[str, dict[str, Any]]], before: list[dict[str, Any]]) -> int:
@@ -303,7 +331,8 @@ def said_values(
         request: The user's request.
 
     Returns:
-        The calls (a new argument dict where changed) and the number of values changed.
+        The calls (a new argument dict where changed) and the number of values changed (a call dropped as a
+        piece of a time counts as one).
     """
     out = [(name, dict(args)) for name, args in calls]
     words = set(re.findall(r"[a-z]+", request.lower()))
@@ -332,7 +361,7 @@ def said_values(
     for c in spoken_clocks(request):
         if not any(c.same_as(o) for o in clocks):
             clocks.append(c)
-    if len(clocks) == 1 and not words & _RELATIONAL and (kept := _the_one_clock_call(out, props)) is not None:
+    if len(clocks) == 1 and not words & _RELATIONAL and (kept := _the_one_clock_call(out, props, request)) is not None:
         changed += len(out) - 1
         out, schemas, props = [out[kept]], [schemas[kept]], [props[kept]]
     slots = [

@@ -99,7 +99,7 @@ def compile_model(
             model's merged weights); converted to ``quant`` like any float weight.
         low_rank: Checkpoint projection (``model.layers.0.self_attn.q_proj``) →
             ``(A (r, in), B (out, r))`` with the adapter's scale in ``B``: an
-            update kept beside the stored weights in float32 (an unmerged
+            update kept beside the stored weights in ``low_rank_dtype`` (an unmerged
             LoRA adapter, :mod:`agent_sdk.models.low_rank`), so q4 bundles keep it.
         low_rank_dtype: How ``low_rank``'s factors are stored: ``float32``, or ``float16`` (half the bytes each
             token reads; the arithmetic stays float32).

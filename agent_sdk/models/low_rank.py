@@ -162,7 +162,7 @@ def low_rank_params(fused: Mapping[str, FusedLowRank], *, dtype: str = "float32"
     for path, update in fused.items():
         for suffix, factor in (("lora_at", update.at), ("lora_bt", update.bt)):
             if not np.isfinite(factor).all():
-                raise ModelFormatError(f"low-rank factor {path}.{suffix} is not finite, which {dtype} cannot store")
+                raise ModelFormatError(f"low-rank factor {path}.{suffix} holds values that are not finite")
             peak = float(np.abs(factor).max(initial=0.0))
             if dtype == "float16" and peak > _FLOAT16_MAX:
                 raise ModelFormatError(f"low-rank factor {path}.{suffix} holds {peak:g}, which float16 cannot store: "

@@ -48,6 +48,10 @@ TOKEN_TILE = 4
 """Tokens sharing each load of the factors in prefill (TT above). Measured on SmolLM2-135M's shapes
 (tools/bench_low_rank.py): see docs/tuning.md, "What it costs"."""
 
+STACK_FLOATS = 256
+"""A tile's first-stage sums stay within this many floats (1 KiB): TVM puts a larger buffer on the heap, allocated
+for every tile (the tile shrinks for high ranks: P r = 96 takes 2 tokens, 192 one)."""
+
 FIRST_VECTOR = 8
 """Sums per vector FMA in the first stage."""
 
@@ -65,7 +69,7 @@ def low_rank_add_kernel(n_in: int, n_out: int, rank: int, parts: Sequence[int], 
         rank: r, the rank of each part (parts with a smaller rank are zero-padded).
         parts: Output rows of each part, in order (one entry for an unfused projection).
         dtype: How ``At`` and ``Bt`` are stored (:data:`FACTOR_DTYPES`); the arithmetic is float32.
-        tile: Tokens per tile in prefill.
+        tile: Tokens per tile in prefill (at most :data:`STACK_FLOATS` // P r, at least 1).
     """
     assert sum(parts) == n_out and rank >= 1 and all(p > 0 for p in parts)
     assert 1 <= len(parts) <= MAX_PARTS
@@ -75,6 +79,7 @@ def low_rank_add_kernel(n_in: int, n_out: int, rank: int, parts: Sequence[int], 
     starts = ([sum(parts[:i]) for i in range(n_parts)] + [0, 0])[:MAX_PARTS]
     rows = (list(parts) + [0, 0])[:MAX_PARTS]
     assert tile >= 1
+    tile = max(1, min(tile, STACK_FLOATS // width))
     vec = OUTPUT_VECTOR
 
     @T.prim_func(private=True)

@@ -25,6 +25,7 @@ pytestmark = pytest.mark.unit
     (576, (576, 192, 192), 16, 64),   # SmolLM2 q/k/v, prefill: whole tiles
     (33, (5,), 1, 2),                 # rank 1, fewer outputs than a vector, fewer tokens than a tile
     (40, (24,), 2, TOKEN_TILE),       # exactly one tile
+    (64, (64, 32, 32), 40, 9),        # P r = 120: a smaller tile keeps the sums on the stack
 ])
 def test_kernel_matches_numpy(n_in: int, parts: tuple[int, ...], rank: int, tokens: int, dtype: str) -> None:
     rng = np.random.default_rng(sum(parts) + rank)

@@ -277,6 +277,8 @@ def test_a_time_said_once_split_over_two_calls_is_one_call() -> None:
     assert said_values(calls, _TOOLS, "set an alarm for quarter to six in the morning") == (
         [("set_alarm", {"time": "5:45 am"})], 2)
     assert said_values(calls[::-1], _TOOLS, "set an alarm for quarter to six") == ([("set_alarm", {"time": "5:45 am"})], 2)
+    pieces = [("set_alarm", {"time": "six in the morning"}), ("set_alarm", {"time": "5:45 am"})]
+    assert said_values(pieces, _TOOLS, "wake me at quarter to six in the morning")[0] == [pieces[1]]
 
 
 @pytest.mark.parametrize(("calls", "request_text"), [
@@ -291,10 +293,19 @@ def test_a_time_said_once_split_over_two_calls_is_one_call() -> None:
      "book the room at 3 pm"),
     # two tools
     ([("set_alarm", {"time": "quarter"}), ("book", {"start_time": "6 am", "end_time": "7 am"})], "at quarter to six"),
+    # the other value is something asked for, not a piece of the time (the review's cases)
+    ([("set_alarm", {"time": "6 am"}), ("set_alarm", {"time": "sunrise"})], "set an alarm at 6 am and one at sunrise"),
+    ([("set_alarm", {"time": "7 am"}), ("set_alarm", {"time": "7 am weekdays"})], "alarm at 7 am on weekdays"),
+    ([("send", {"message": "6 pm"}), ("send", {"message": "bring the cake"})], "text Ann 6 pm, and bring the cake"),
+    ([("add_item", {"item": "milk"}), ("add_item", {"item": "7 pm"})], "add milk to the list and remind 7 pm"),
+    # clock words the request does not say
+    ([("set_alarm", {"time": "half"}), ("set_alarm", {"time": "5:45 am"})], "alarm at quarter to six"),
 ])
 def test_calls_of_one_time_stay_apart_unless_one_is_a_piece(calls: list, request_text: str) -> None:
     tools = _TOOLS + [{"name": "book", "parameters": {"type": "object", "properties": {
-        "start_time": {"type": "string"}, "end_time": {"type": "string"}}}}]
+        "start_time": {"type": "string"}, "end_time": {"type": "string"}}}}] + [
+        {"name": n, "parameters": {"type": "object", "properties": {k: {"type": "string"}}}}
+        for n, k in (("send", "message"), ("add_item", "item"))]
     got, _ = said_values(calls, tools, request_text)
     assert len(got) == len(calls)
 
