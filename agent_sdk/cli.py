@@ -125,6 +125,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
     from agent_sdk.compiler import compile_model
 
     extra: dict[str, Any] = {}
+    if args.low_rank_dtype and not args.adapter:
+        raise UserError("--low-rank-dtype applies to an adapter: give --adapter DIR")
     if args.adapter:
         extra = _adapter_compile_options(args)
     with _Progress(args.json) as progress:
@@ -153,7 +155,8 @@ def _adapter_compile_options(args: argparse.Namespace) -> dict[str, Any]:
               "base_model_name_or_path": config.get("base_model_name_or_path")}
     # never the base model's own folder name: the run/serve bundle cache would take it for the base model
     name = f"{resolve_model(args.model, allow_download=args.download).name}-{folder.resolve().name}"
-    return {"low_rank": updates, "name": name, "manifest_extra": {"adapter": record},
+    return {"low_rank": updates, "low_rank_dtype": args.low_rank_dtype or "float16", "name": name,
+            "manifest_extra": {"adapter": record},
             "extra_files": {f: folder / f for f in (ADAPTER_WEIGHTS, ADAPTER_CONFIG)}}
 
 
@@ -501,7 +504,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     tools: Any = args.tools[0] if len(args.tools) == 1 else _tool_list(args.tools)
     with TrainProgress(quiet=args.json) as progress:
         result = tune(
-            tools, model=args.model, quant=args.quant, merge=args.merge, target=args.target,
+            tools, model=args.model, quant=args.quant, merge=args.merge, low_rank_dtype=args.low_rank_dtype,
+            target=args.target,
             out=Path(args.out) if args.out else None,
             examples_file=[Path(e) for e in args.examples] if args.examples else None, settings=settings,
             count=args.count,
@@ -723,8 +727,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", help="bundle folder (default compiled/<model>-<quant>-<target>)")
     c.add_argument("--adapter", metavar="DIR",
                    help="a PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors) for this "
-                        "model: compiled as a float32 update beside the weights (default folder "
+                        "model: compiled as an update beside the weights (default folder "
                         "compiled/<model>-<adapter>-<quant>-<target>)")
+    c.add_argument("--low-rank-dtype", choices=("float16", "float32"), default=None,
+                   help="with --adapter: how its factors are stored (default float16: half the bytes each token "
+                        "reads, each factor rounded to nearest; float32 keeps them exactly)")
     c.add_argument("--download", action="store_true", help="allow downloading preset weights from the Hugging Face hub")
     c.add_argument("--json", action="store_true", help="print a JSON summary")
 
@@ -843,10 +850,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--model", default=DEFAULT_PROMPT_MODEL, help="base model: preset, model folder or .gguf file")
     t.add_argument("--quant", choices=QUANT_CHOICES, default="auto",
                    help="the tuned bundle's quantization (default auto: the layout that keeps the base file's "
-                        "values, q4 for SmolLM2; the update stays float32 beside the weights)")
+                        "values, q4 for SmolLM2; the update stays beside the weights, see --low-rank-dtype)")
     t.add_argument("--merge", action="store_true",
                    help="fold the update into the weights instead (no extra compute per token; quantizing the sum "
                         "to q4 erases most of the update, q8 keeps most of it: docs/tuning.md)")
+    t.add_argument("--low-rank-dtype", choices=("float16", "float32"), default="float16",
+                   help="how the update kept beside the weights is stored (default float16: half the bytes each "
+                        "token reads; the adapter is rounded to it before it is saved, so all three agree)")
     t.add_argument("--target", default="host", help=f"one of: {', '.join(TARGETS)}")
     budget = t.add_mutually_exclusive_group()
     budget.add_argument("--minutes", type=_positive, default=20.0, help="training time (default 20)")

@@ -25,7 +25,8 @@ from agent_sdk.models.peft_adapter import ADAPTER_CONFIG, ADAPTER_WEIGHTS, PEFT_
 from agent_sdk.tune.torch_model import LORA_TARGETS, LoraLinear, TorchLlama, apply_lora, lora_modules
 
 __all__ = [
-    "ADAPTER_CONFIG", "ADAPTER_WEIGHTS", "PEFT_PREFIX", "load_adapter", "low_rank_factors", "peft_config", "save_adapter",
+    "ADAPTER_CONFIG", "ADAPTER_WEIGHTS", "PEFT_PREFIX", "load_adapter", "low_rank_factors", "peft_config",
+    "round_adapter", "save_adapter",
 ]
 
 # The safetensors metadata key holding ``save_adapter(extra=...)`` as JSON.
@@ -58,6 +59,33 @@ def low_rank_factors(model: TorchLlama) -> dict[str, tuple[Any, Any]]:
         b = (m.lora_B.weight.detach().double() * m.scaling).float().numpy()  # (out, r)
         out[name] = (a, b)
     return out
+
+
+def round_adapter(model: TorchLlama, dtype: str) -> None:
+    """Rounds every adapter, in place, to what a bundle storing its factors in ``dtype`` computes.
+
+    ``A`` is rounded to ``dtype``, and ``B`` so that ``scaling * B`` (what
+    :func:`low_rank_factors` gives the compiler) is a ``dtype`` value: the
+    training model, the saved adapter and the compiled bundle then hold the
+    same update. ``float32`` changes nothing.
+
+    Raises:
+        UserError: A factor too large for ``dtype`` (keep the factors in float32).
+    """
+    if dtype == "float32":
+        return
+    if dtype != "float16":
+        raise UserError(f"low-rank factors are stored as float16 or float32; got {dtype!r}")
+    limit = float(torch.finfo(torch.float16).max)
+    with torch.no_grad():
+        for name, m in lora_modules(model).items():
+            a = m.lora_A.weight
+            scaled_b = m.lora_B.weight.double() * m.scaling
+            if a.abs().max() > limit or scaled_b.abs().max() > limit:
+                raise UserError(f"the adapter of {name} holds values too large for float16: keep the factors in "
+                                "float32 (--low-rank-dtype float32)")
+            a.copy_(a.half().float())
+            m.lora_B.weight.copy_((scaled_b.half().double() / m.scaling).float())
 
 
 def _dropout_p(m: LoraLinear) -> float:

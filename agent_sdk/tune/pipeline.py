@@ -139,6 +139,7 @@ def tune(
     model: str = "smollm2-135m",
     quant: str = "auto",
     merge: bool = False,
+    low_rank_dtype: str = "float16",
     target: str = "host",
     out: Path | None = None,
     examples_file: Path | Sequence[Path] | None = None,
@@ -162,6 +163,9 @@ def tune(
             base file's values, q4 for SmolLM2's Q4_1).
         merge: Fold the update into the weights instead of keeping it beside
             them (no extra compute per token, but quantization rounds it).
+        low_rank_dtype: How the kept update's factors are stored, ``float16`` (half the bytes a decoded token
+            reads; the trained adapter is rounded to it before it is saved, so the training model, the adapter
+            and the bundle agree) or ``float32``.
         target: The bundle's target.
         out: The bundle folder (default ``compiled/<model>-tuned-<quant>-<target>``).
         examples_file: The developer's own examples (JSON lines; one file or several), weighted up.
@@ -188,8 +192,9 @@ def tune(
     from agent_sdk.compiler import compile_model, default_bundle_dir, read_checkpoint
     from agent_sdk.compiler.quant_choice import resolve_quant
     from agent_sdk.quantization.formats import QuantConfig
+    from agent_sdk.quantization.low_rank_kernel import FACTOR_DTYPES
     from agent_sdk.runtime.tokenizer import Tokenizer
-    from agent_sdk.tune.adapter import low_rank_factors, save_adapter
+    from agent_sdk.tune.adapter import low_rank_factors, round_adapter, save_adapter
     from agent_sdk.tune.torch_model import TorchLlama, apply_lora, merged_weights
     from agent_sdk.tune.train import CHECKPOINT, TuneSettings, greedy_replies, train
 
@@ -198,6 +203,8 @@ def tune(
     resolve_tool_listing(tool_listing, 0)  # an unknown listing fails before any work
     if not 0.0 < call_keep <= 1.0:
         raise UserError(f"call_keep must be a share in (0, 1]; got {call_keep}")
+    if low_rank_dtype not in FACTOR_DTYPES:
+        raise UserError(f"low_rank_dtype must be one of {', '.join(FACTOR_DTYPES)}; got {low_rank_dtype!r}")
     if calibration_count < 1:
         raise UserError(f"calibration_count must be at least 1; got {calibration_count}")
     specs = tool_specs(tools)
@@ -298,6 +305,8 @@ def tune(
     note(f"trained {result.steps} steps in {result.seconds:.0f} s ({result.examples_per_s:.1f} examples/s), "
          f"final loss {result.final_loss:.4f}" + (" — stopped early" if result.stopped else ""))
 
+    if not merge:
+        round_adapter(net, low_rank_dtype)  # the saved adapter and the calibration's bundle: the same update
     adapter_dir = work / "adapter"
     save_adapter(net, adapter_dir, base_model=str(ref.path))
 
@@ -322,6 +331,7 @@ def tune(
     compiled = compile_model(
         ref.path, quant=quant, target=target, out=dest, name=f"{ref.name}-tuned",
         tensor_overrides=merged_weights(net) if merge else None, low_rank=None if merge else low_rank_factors(net),
+        low_rank_dtype=low_rank_dtype,
         manifest_extra={"tuning": tuning, "prompt": {"tool_listing": tool_listing}},
         extra_files={name: adapter_dir / name for name in ("adapter_model.safetensors", "adapter_config.json")},
     )

@@ -141,18 +141,23 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
                           timeout=600)
 
 
-def test_compile_takes_a_peft_adapter_folder(llama_ckpt: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("dtype", ["float32", None])  # None: the default, float16 factors
+def test_compile_takes_a_peft_adapter_folder(llama_ckpt: Path, tmp_path: Path, dtype: str | None) -> None:
     updates, _ = _updates(llama_ckpt, seed=5)
     alpha = 6.0  # scale alpha / r = 2
     adapter = _write_adapter(tmp_path / "my-lora", updates, alpha)
-    proc = _cli(str(llama_ckpt), "--quant", "f32", "--adapter", str(adapter), "--out", str(tmp_path / "b"), "--json")
+    proc = _cli(str(llama_ckpt), "--quant", "f32", "--adapter", str(adapter), "--out", str(tmp_path / "b"), "--json",
+                *(["--low-rank-dtype", dtype] if dtype else []))
     assert proc.returncode == 0, proc.stderr
     manifest = verify_bundle(tmp_path / "b")
     assert manifest["adapter"]["r"] == RANK and manifest["name"].endswith("-my-lora")
     assert "adapter_model.safetensors" in manifest["files"] and manifest["low_rank"]["projections"] == len(updates)
+    assert manifest["low_rank"]["dtype"] == (dtype or "float16")
+    store = dtype or "float16"  # the reference merges the factors as the bundle stores them
     ckpt = load_checkpoint(llama_ckpt)
     merged = {f"{n}.weight": (ckpt.tensors[f"{n}.weight"].as_float().astype(np.float64)
-                              + (alpha / RANK) * b.astype(np.float64) @ a).astype(np.float32)
+                              + ((alpha / RANK) * b.astype(np.float64)).astype(np.float32).astype(store)
+                              .astype(np.float64) @ a.astype(store).astype(np.float64)).astype(np.float32)
               for n, (a, b) in updates.items()}
     ref = compile_model(llama_ckpt, quant="f32", out=tmp_path / "merged", tensor_overrides=merged)
     e_kept, e_ref = Engine(tmp_path / "b"), Engine(ref.path)
@@ -191,3 +196,9 @@ def test_bad_adapters_are_refused_by_name(llama_ckpt: Path, tmp_path: Path, chan
     proc = _cli(str(llama_ckpt), "--quant", "f32", "--adapter", str(folder), "--out", str(tmp_path / "never"))
     assert proc.returncode != 0 and message in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "never").exists()
+
+
+def test_low_rank_dtype_needs_an_adapter(llama_ckpt: Path, tmp_path: Path) -> None:
+    proc = _cli(str(llama_ckpt), "--quant", "f32", "--low-rank-dtype", "float16", "--out", str(tmp_path / "b"))
+    assert proc.returncode != 0 and "--adapter" in proc.stderr
+    assert not (tmp_path / "b").exists()

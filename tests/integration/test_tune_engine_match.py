@@ -31,7 +31,7 @@ from safetensors.numpy import save_file
 
 from agent_sdk.compiler import compile_model, read_checkpoint
 from agent_sdk.runtime import Engine
-from agent_sdk.tune.adapter import low_rank_factors
+from agent_sdk.tune.adapter import low_rank_factors, round_adapter
 from agent_sdk.tune.torch_model import TorchLlama, apply_lora, lora_modules, merged_weights
 from tests.fixtures.checkpoints import write_qwen_checkpoint
 from tests.fixtures.gemma3_checkpoints import write_gemma3_checkpoint
@@ -123,8 +123,11 @@ def test_merged_adapter_compiles_to_the_adapted_model(
 def test_update_beside_the_weights_compiles_to_the_adapted_model(
     which: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    """The tune default: the adapters kept beside the base weights (``compile_model(low_rank=)``), f32."""
+    """The tune default: the adapters kept beside the base weights (``compile_model(low_rank=)``), f32 weights,
+    float16 factors: the training model rounded as ``tune`` rounds it computes what the bundle computes."""
     path: Path = request.getfixturevalue(which)
     model = _adapted_model(path)
-    bundle = compile_model(path, quant="f32", out=tmp_path / "bundle", low_rank=low_rank_factors(model))
+    round_adapter(model, "float16")
+    bundle = compile_model(path, quant="f32", out=tmp_path / "bundle", low_rank=low_rank_factors(model),
+                           low_rank_dtype="float16")
     _check_adapted(which, path, model, Engine(bundle.path))

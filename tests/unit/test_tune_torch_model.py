@@ -20,7 +20,7 @@ from safetensors.torch import save_file
 from agent_sdk.errors import ConfigError, ModelFormatError, UserError
 from agent_sdk.models.mobilellm.mobilellm_config import MobileLLMConfig
 from agent_sdk.models.mobilellm.mobilellm_loader import load_checkpoint
-from agent_sdk.tune.adapter import load_adapter, save_adapter
+from agent_sdk.tune.adapter import load_adapter, low_rank_factors, round_adapter, save_adapter
 from agent_sdk.tune.torch_model import (
     LORA_TARGETS,
     TorchLlama,
@@ -287,3 +287,36 @@ def test_adapter_mismatches_are_reported(mobilellm_ckpt: Path, llama_ckpt: Path,
     with pytest.raises(ModelFormatError) as exc:
         load_adapter(_model(mobilellm_ckpt), tmp_path / "a")
     assert "use_dora" in str(exc.value) and "r is '4'" in str(exc.value)
+
+
+@pytest.mark.parametrize("alpha", [8.0, 6.0])  # scaling 2 (a power of two) and 1.5
+def test_round_adapter_makes_the_factors_what_a_float16_bundle_stores(llama_ckpt: Path, alpha: float) -> None:
+    model = _model(llama_ckpt)
+    apply_lora(model, rank=4, alpha=alpha, seed=0)
+    with torch.no_grad():
+        for m in lora_modules(model).values():
+            m.lora_B.weight.copy_(0.01 * torch.randn(m.lora_B.weight.shape, generator=torch.Generator().manual_seed(3)))
+    before = low_rank_factors(model)
+    round_adapter(model, "float32")
+    assert all(np.array_equal(before[n][0], a) and np.array_equal(before[n][1], b)
+               for n, (a, b) in low_rank_factors(model).items())
+    round_adapter(model, "float16")
+    for name, (a, b) in low_rank_factors(model).items():  # the compiler's factors: A and scaling * B
+        assert np.array_equal(a.astype(np.float16).astype(np.float32), a), name
+        # scaling * B is a float16 value up to float32's own rounding of the product (one ulp)
+        assert np.allclose(b.astype(np.float16).astype(np.float32), b, rtol=2.0**-23, atol=0), name
+        was_a, was_b = before[name]
+        assert np.abs(a - was_a).max() <= np.abs(was_a).max() * 2.0**-11  # half an ulp at most: nearest
+        assert np.abs(b - was_b).max() <= np.abs(was_b).max() * 2.0**-11 * 1.01
+
+
+def test_round_adapter_refuses_what_float16_cannot_hold(llama_ckpt: Path) -> None:
+    model = _model(llama_ckpt)
+    apply_lora(model, rank=4, alpha=8.0, seed=0)
+    module = next(iter(lora_modules(model).values()))
+    with torch.no_grad():
+        module.lora_A.weight[0, 0] = 1e6
+    with pytest.raises(UserError, match="float16"):
+        round_adapter(model, "float16")
+    with pytest.raises(UserError, match="float16 or float32"):
+        round_adapter(model, "bfloat16")
