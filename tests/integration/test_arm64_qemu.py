@@ -9,6 +9,9 @@
   inputs: rounded activations and group sums equal the exact numpy reference
   bit for bit, and the float outputs equal the host's bit for bit; the same
   for the int16-activation kernels (``q4a16``, plain integer on both boards).
+* The low-rank update kernel (a tuned bundle's adapter beside its weights) of
+  the pi4 and pi5 builds, factors in float32 and float16, prefill tiles and a
+  decode tail: against float64 numpy, relative 1e-5 (as on the host).
 * SmolLM2-135M in ``q4a8`` on pi4 and pi5 against the host, with the
   int8-activation criterion of ``tools/arm64_check.py``.
 * The tiny Qwen2, Qwen3 and Gemma 3 checkpoints (q4, pi4 and pi5): logits at
@@ -151,6 +154,63 @@ def test_int8_kernels_are_bit_identical_on_pi4_and_pi5(tmp_path: Path, bits: int
             np.testing.assert_array_equal(got["xq"], ref8.stored_order(q_ref, bits), err_msg=f"{board}: activations")
             np.testing.assert_array_equal(got["sums"], sums_ref, err_msg=f"{board}: group sums")
             np.testing.assert_array_equal(got["y"], host_y.numpy(), err_msg=f"{board}: float output vs host")
+
+
+#: Run by the aarch64 interpreter: ``guest.py IN_NPZ OUT_NPZ LIB``.
+LOW_RANK_GUEST = """\
+import sys
+import numpy as np
+import tvm
+data = np.load(sys.argv[1])
+y = tvm.runtime.tensor(np.full(data["base"].shape, np.nan, np.float32))
+tvm.runtime.load_module(sys.argv[3])["kernel"](*[tvm.runtime.tensor(data[k]) for k in ("x", "base", "at", "bt")], y)
+np.savez(sys.argv[2], y=y.numpy())
+"""
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_low_rank_kernel_on_pi4_and_pi5_matches_numpy(tmp_path: Path, dtype: str) -> None:
+    """The low-rank update kernel's pi4 and pi5 builds under qemu: SmolLM2's q/k/v shape, 7 tokens (a tile of 4 and a
+    tail of 3), float16 factors converted on a Cortex-A72 as on an A76."""
+    _require_qemu()
+    tvm = pytest.importorskip("tvm")
+    from tvm.support import cc
+
+    from agent_sdk.compiler.targets import TARGETS
+    from agent_sdk.quantization.low_rank_kernel import low_rank_add_kernel
+
+    n_in, parts, rank, tokens = 576, (576, 192, 192), 16, 7
+    rng = np.random.default_rng(4)
+    data = {"x": rng.normal(size=(tokens, n_in)).astype(np.float32),
+            "base": rng.normal(size=(tokens, sum(parts))).astype(np.float32),
+            "at": rng.normal(size=(n_in, len(parts) * rank)).astype(dtype),
+            "bt": rng.normal(size=(rank, sum(parts))).astype(dtype)}
+    inputs = tmp_path / "inputs.npz"
+    np.savez(inputs, **data)
+    low = data["x"].astype(np.float64) @ data["at"].astype(np.float64)
+    want = data["base"].astype(np.float64).copy()
+    start = 0
+    for p, rows in enumerate(parts):
+        want[:, start:start + rows] += low[:, p * rank:(p + 1) * rank] @ data["bt"][:, start:start + rows].astype(
+            np.float64)
+        start += rows
+    guest = tmp_path / "guest.py"
+    guest.write_text(LOW_RANK_GUEST)
+    for board, cpu in BOARD_CPUS.items():
+        target = tvm.target.Target(TARGETS[board].target)
+        with target:
+            func = low_rank_add_kernel(n_in, sum(parts), rank, parts, dtype=dtype).with_attr("global_symbol", "kernel")
+        lib = tmp_path / f"{board}.so"
+        tvm.compile(tvm.IRModule({"kernel": func}), target=target).export_library(
+            str(lib), fcompile=cc.cross_compiler("aarch64-linux-gnu-g++"))
+        result = tmp_path / f"{board}-out.npz"
+        cmd = [sys.executable, str(ARM64_ENV), "run", "--cpu", cpu, "--", str(guest), str(inputs), str(result),
+               str(lib)]
+        proc = _run(cmd, TIMEOUT_S)
+        assert proc.returncode == 0 and result.exists(), f"{board}: guest failed:\n{proc.stdout}\n{proc.stderr}"
+        with np.load(result) as got:
+            err = float(np.abs(got["y"] - want).max()) / float(np.abs(want).max())
+        assert err <= 1e-5, f"{board}, {dtype} factors: relative error {err}"
 
 
 def test_smollm2_q4a8_on_pi4_and_pi5_matches_host(tmp_path: Path) -> None:
