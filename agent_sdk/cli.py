@@ -494,6 +494,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from agent_sdk.tune.progress import TrainProgress
     from agent_sdk.tune.train import TuneSettings
 
+    if args.merge and args.low_rank_dtype:
+        raise UserError("--low-rank-dtype is how an update kept beside the weights is stored; --merge folds it into "
+                        "them: give one of the two")
     settings = TuneSettings(
         rank=args.rank, alpha=args.alpha if args.alpha is not None else 2.0 * args.rank, learning_rate=args.lr,
         batch_size=args.batch_size, steps=args.steps, minutes=None if args.steps else args.minutes, seed=args.seed,
@@ -504,7 +507,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     tools: Any = args.tools[0] if len(args.tools) == 1 else _tool_list(args.tools)
     with TrainProgress(quiet=args.json) as progress:
         result = tune(
-            tools, model=args.model, quant=args.quant, merge=args.merge, low_rank_dtype=args.low_rank_dtype,
+            tools, model=args.model, quant=args.quant, merge=args.merge, low_rank_dtype=args.low_rank_dtype or "float16",
             target=args.target,
             out=Path(args.out) if args.out else None,
             examples_file=[Path(e) for e in args.examples] if args.examples else None, settings=settings,
@@ -854,7 +857,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--merge", action="store_true",
                    help="fold the update into the weights instead (no extra compute per token; quantizing the sum "
                         "to q4 erases most of the update, q8 keeps most of it: docs/tuning.md)")
-    t.add_argument("--low-rank-dtype", choices=("float16", "float32"), default="float16",
+    t.add_argument("--low-rank-dtype", choices=("float16", "float32"), default=None,
                    help="how the update kept beside the weights is stored (default float16: half the bytes each "
                         "token reads; the adapter is rounded to it before it is saved, so all three agree)")
     t.add_argument("--target", default="host", help=f"one of: {', '.join(TARGETS)}")

@@ -67,24 +67,31 @@ def round_adapter(model: TorchLlama, dtype: str) -> None:
     ``A`` is rounded to ``dtype``, and ``B`` so that ``scaling * B`` (what
     :func:`low_rank_factors` gives the compiler) is a ``dtype`` value: the
     training model, the saved adapter and the compiled bundle then hold the
-    same update. ``float32`` changes nothing.
+    same update (bit for bit when the scaling is a power of two, else to
+    within float32's rounding of ``B = (scaling * B) / scaling``). ``float32``
+    changes nothing. Nothing changes when an adapter cannot be rounded.
 
     Raises:
-        UserError: A factor too large for ``dtype`` (keep the factors in float32).
+        UserError: A factor that is not finite, or too large for ``dtype`` (keep the factors in float32).
     """
     if dtype == "float32":
         return
     if dtype != "float16":
         raise UserError(f"low-rank factors are stored as float16 or float32; got {dtype!r}")
     limit = float(torch.finfo(torch.float16).max)
+    modules = lora_modules(model)
     with torch.no_grad():
-        for name, m in lora_modules(model).items():
-            a = m.lora_A.weight
-            scaled_b = m.lora_B.weight.double() * m.scaling
+        for name, m in modules.items():  # every adapter checked before any is changed
+            a, scaled_b = m.lora_A.weight, m.lora_B.weight.double() * m.scaling
+            if not (torch.isfinite(a).all() and torch.isfinite(scaled_b).all()):
+                raise UserError(f"the adapter of {name} holds values that are not finite")
             if a.abs().max() > limit or scaled_b.abs().max() > limit:
                 raise UserError(f"the adapter of {name} holds values too large for float16: keep the factors in "
-                                "float32 (--low-rank-dtype float32)")
-            a.copy_(a.half().float())
+                                "float32 (--low-rank-dtype float32; with --steps at the steps reached, the tune "
+                                "command compiles again without training)")
+        for m in modules.values():
+            scaled_b = m.lora_B.weight.double() * m.scaling
+            m.lora_A.weight.copy_(m.lora_A.weight.half().float())
             m.lora_B.weight.copy_((scaled_b.half().double() / m.scaling).float())
 
 

@@ -2,7 +2,7 @@
 
 The bundle is a normal one (same layout, manifest and hash checks as
 ``agent-sdk compile``): the base model's weights in the requested
-quantization and the low-rank update beside them in float32
+quantization and the low-rank update beside them in float16 (``low_rank_dtype``)
 (``compile_model(low_rank=...)``), so a q4 bundle keeps the file's own weights
 and the whole update; ``merge=True`` folds the update into the weights
 instead (the weights then carry it through quantization: q8 keeps most of

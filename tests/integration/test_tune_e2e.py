@@ -83,6 +83,7 @@ def test_the_bundle_is_verified_and_records_the_tuning(tuned: tuple[Path, Path, 
     assert t["settings"]["rank"] == 4 and np.isfinite(t["final_loss"])
     assert 0 < t["calibration"]["requests"] <= CALIBRATION and t["calibration"]["call_keep"] == 0.95
     assert manifest["prompt"] == {"tool_listing": "compact"}
+    assert manifest["low_rank"]["dtype"] == "float16"  # the default: the adapter rounded to it before compiling
     # the adapter is in the bundle, hashed like every file, in PEFT's layout
     for name in ("adapter_model.safetensors", "adapter_config.json"):
         assert name in manifest["files"]
@@ -187,14 +188,18 @@ def test_the_cli_tunes_and_reports_json(tmp_path: Path, llama_ckpt: Path) -> Non
     out = tmp_path / "cli-bundle"
     cmd = [sys.executable, "-m", "agent_sdk.cli", "tune", "--tools", str(tools), "--model", str(llama_ckpt),
            "--quant", "f32", "--steps", "2", "--rank", "2", "--batch-size", "2", "--count", "30", "--seed", "5",
-           "--call-keep", "0.8", "--out", str(out), "--json"]
+           "--call-keep", "0.8", "--low-rank-dtype", "float32", "--out", str(out), "--json"]
     proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["path"] == str(out) and summary["steps"] == 2 and summary["settings"]["rank"] == 2
-    assert summary["settings"]["seed"] == 5 and verify_bundle(out)
+    assert summary["settings"]["seed"] == 5 and verify_bundle(out)["low_rank"]["dtype"] == "float32"
     assert summary["calibration"]["call_keep"] == 0.8
     assert (tmp_path / "cli-bundle.tune" / "checkpoint.pt").exists()
+    # a merged update has no factors to store: the two options together are refused before any work
+    proc = subprocess.run([*cmd[:-3], "--merge", "--out", str(tmp_path / "merged")], check=False, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode != 0 and "--merge" in proc.stderr and not (tmp_path / "merged").exists()
 
 
 def test_a_run_stopped_before_its_first_step_writes_no_bundle(tmp_path: Path, llama_ckpt: Path) -> None:

@@ -313,10 +313,18 @@ def test_round_adapter_makes_the_factors_what_a_float16_bundle_stores(llama_ckpt
 def test_round_adapter_refuses_what_float16_cannot_hold(llama_ckpt: Path) -> None:
     model = _model(llama_ckpt)
     apply_lora(model, rank=4, alpha=8.0, seed=0)
-    module = next(iter(lora_modules(model).values()))
+    modules = list(lora_modules(model).values())
+    first, last = modules[0], modules[-1]
     with torch.no_grad():
-        module.lora_A.weight[0, 0] = 1e6
-    with pytest.raises(UserError, match="float16"):
+        last.lora_A.weight[0, 0] = 1e6
+        first.lora_A.weight[0, 0] = 0.1  # a value float16 rounds
+    kept = [m.lora_A.weight.clone() for m in lora_modules(model).values()]
+    with pytest.raises(UserError, match="too large for float16"):
+        round_adapter(model, "float16")
+    assert all(torch.equal(k, m.lora_A.weight) for k, m in zip(kept, lora_modules(model).values()))  # untouched
+    with torch.no_grad():
+        last.lora_A.weight[0, 0] = float("nan")
+    with pytest.raises(UserError, match="not finite"):
         round_adapter(model, "float16")
     with pytest.raises(UserError, match="float16 or float32"):
         round_adapter(model, "bfloat16")
