@@ -88,13 +88,13 @@ _UNIT_WORDS = {w: seconds for w, seconds in UNIT_SECONDS.items() if w.endswith("
 # Words of a parameter's name that make it no duration: rates, speeds, and points in time.
 _NOT_A_DURATION = frozenset({"per", "rate", "speed", "pace", "start", "end", "at", "of", "since", "until", "when"})
 
-# Words of a request that relate a time or duration to another ("30 minutes before 7 am", "from 2 to 3 pm",
-# "when it is 3 pm in Tokyo"): the stated value is then not the argument's.
 # Words that say a time of day beside its numbers ("quarter to six in the morning", "half past seven pm").
 _CLOCK_WORDS = frozenset({"quarter", "half", "past", "to", "till", "til", "after", "o", "clock", "oclock", "am", "pm",
                           "a", "p", "m", "in", "the", "at", "morning", "afternoon", "evening", "night", "tonight",
                           "noon", "midnight"})
 
+# Words of a request that relate a time or duration to another ("30 minutes before 7 am", "from 2 to 3 pm",
+# "when it is 3 pm in Tokyo"): the stated value is then not the argument's.
 _RELATIONAL = frozenset({"before", "after", "earlier", "later", "from", "between", "until", "till", "ago", "when",
                          "whenever", "since", "timezone", "zone", "utc", "gmt"})
 
@@ -361,14 +361,15 @@ def said_values(
     for c in spoken_clocks(request):
         if not any(c.same_as(o) for o in clocks):
             clocks.append(c)
-    if len(clocks) == 1 and not words & _RELATIONAL and (kept := _the_one_clock_call(out, props, request)) is not None:
+    one_clock = len(clocks) == 1 and not words & _RELATIONAL
+    if one_clock and (kept := _the_one_clock_call(out, props, request)) is not None:
         changed += len(out) - 1
         out, schemas, props = [out[kept]], [schemas[kept]], [props[kept]]
     slots = [
         (i, key) for i, (_, args) in enumerate(out) for key, value in args.items()
         if isinstance(value, str) and _is_clock_slot(props[i].get(key)) and parse_clock(value) is not None
     ]
-    if len(clocks) == 1 and len(slots) == 1 and not words & _RELATIONAL:
+    if one_clock and len(slots) == 1:
         i, key = slots[0]
         value = out[i][1][key]
         written = parse_clock(value)

@@ -41,9 +41,6 @@ FUSED_PROJECTIONS: dict[str, tuple[str, ...]] = {
 }
 """Compiled module (under ``layers.N.``) → the checkpoint projections it holds, in row order."""
 
-_FLOAT16_MAX = 65504.0
-"""The largest finite float16."""
-
 _LAYER = re.compile(r"^model\.layers\.(\d+)\.(.+)$")
 
 
@@ -164,8 +161,8 @@ def low_rank_params(fused: Mapping[str, FusedLowRank], *, dtype: str = "float32"
             if not np.isfinite(factor).all():
                 raise ModelFormatError(f"low-rank factor {path}.{suffix} holds values that are not finite")
             peak = float(np.abs(factor).max(initial=0.0))
-            if dtype == "float16" and peak > _FLOAT16_MAX:
-                raise ModelFormatError(f"low-rank factor {path}.{suffix} holds {peak:g}, which float16 cannot store: "
+            if peak > float(np.finfo(dtype).max):  # only float16's bound can be passed by finite float32 factors
+                raise ModelFormatError(f"low-rank factor {path}.{suffix} holds {peak:g}, which {dtype} cannot store: "
                                        "keep the factors in float32")
             out[f"{path}.{suffix}"] = factor.astype(dtype)
     return out
