@@ -49,6 +49,8 @@ Usage::
     .venv/bin/python tools/bench_engine.py --quant q4,q8 --threads 2 --json bench.json
     .venv/bin/python tools/bench_engine.py --peer-quant same,q4_0 --quant q4,q4a8   # also vs llama.cpp's Q4_0
     .venv/bin/python tools/bench_engine.py --bytes-only --quant q4,q4a8,q8          # bytes per token, Pi 5 projection
+    .venv/bin/python tools/bench_engine.py --bundle compiled/home-tuned --quant q4  # a tuned bundle; llama.cpp
+                                                     # applies its adapter.gguf to the same GGUF (--lora FILE)
 """
 
 from __future__ import annotations
@@ -161,6 +163,8 @@ class RunSpec:
         ctx: Context window given to both engines.
         repeats: Most runs of every measurement (the best one counts).
         budget_s: Seconds the optional runs may take (0: no limit).
+        lora: A LoRA adapter GGUF llama.cpp applies to ``weights`` ("" for none; ours ignores it: a tuned bundle
+            holds its own update).
     """
 
     engine: str
@@ -173,6 +177,7 @@ class RunSpec:
     ctx: int
     repeats: int
     budget_s: float
+    lora: str = ""
 
 
 @dataclass
@@ -338,11 +343,12 @@ class LlamaCppRunner:
         gguf: The GGUF file.
         threads: Threads for both single-token and batch evaluation.
         ctx: Context window.
+        lora: A LoRA adapter GGUF to apply at run time ("" for none), as ``llama-cli --lora``.
     """
 
     name = "llama.cpp"
 
-    def __init__(self, gguf: str, threads: int, ctx: int) -> None:
+    def __init__(self, gguf: str, threads: int, ctx: int, lora: str = "") -> None:
         import llama_cpp
         import numpy as np
 
@@ -350,10 +356,11 @@ class LlamaCppRunner:
         self._lib = llama_cpp
         self.version = str(llama_cpp.__version__)
         self.gguf = Path(gguf)
+        self.lora = lora
         t0 = time.perf_counter()
         self.llm = llama_cpp.Llama(
             model_path=str(gguf), n_ctx=ctx, n_batch=512, n_ubatch=512,
-            n_threads=threads, n_threads_batch=threads, verbose=False,
+            n_threads=threads, n_threads_batch=threads, verbose=False, **({"lora_path": lora} if lora else {}),
         )
         self.load_s = time.perf_counter() - t0
         self.threads = threads
@@ -399,8 +406,9 @@ class LlamaCppRunner:
         """Model facts."""
         return {
             "gguf": str(self.gguf),
+            "lora": self.lora,
             "weight_file": str(self.gguf),
-            "weight_bytes": self.gguf.stat().st_size,
+            "weight_bytes": self.gguf.stat().st_size + (Path(self.lora).stat().st_size if self.lora else 0),
             "threads": self.threads,
             "n_ctx": self.llm.n_ctx(),
             "desc": self._desc(),
@@ -448,7 +456,7 @@ def child_main(spec: RunSpec) -> dict[str, Any]:
     if spec.engine == "ours":
         runner = OursRunner(spec.weights, spec.threads, spec.ctx)
     elif spec.engine == "llama.cpp":
-        runner = LlamaCppRunner(spec.weights, spec.threads, spec.ctx)
+        runner = LlamaCppRunner(spec.weights, spec.threads, spec.ctx, spec.lora)
     else:
         raise ValueError(f"unknown engine {spec.engine!r}")
     load_s = float(runner.load_s)
@@ -841,10 +849,12 @@ def decode_context(args: argparse.Namespace) -> int:
 
 def peer_bytes_per_token(ref: dict[str, Any], model: dict[str, Any], context_tokens: int) -> int | None:
     """Bytes one llama.cpp decode step reads: its tensors (as it reports them) plus its float16 KV cache."""
-    size = ref.get("info", {}).get("tensor_bytes")
+    info = ref.get("info", {})
+    size = info.get("tensor_bytes")
     if size is None or "error" in ref:
         return None
-    return int(size) + kv_cache_bytes(model, context_tokens, LLAMA_CPP_KV_BYTES)
+    lora = Path(info["lora"]).stat().st_size if info.get("lora") else 0  # the adapter's tensors, read every step too
+    return int(size) + lora + kv_cache_bytes(model, context_tokens, LLAMA_CPP_KV_BYTES)
 
 
 # --------------------------------------------------------------------- report
@@ -1079,6 +1089,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="our bundle to run (compiled from --gguf, e.g. a Q4_K_M file) instead of the preset's; one --quant, its label",
     )
     p.add_argument(
+        "--lora", type=Path, default=None,
+        help="a LoRA adapter GGUF llama.cpp applies to its files at run time (default with a tuned --bundle: the "
+        "bundle's own adapter.gguf, so both engines run the same tuned model)",
+    )
+    p.add_argument(
         "--peer-quant", type=_peer_list, default=[SAME_FILE],
         help="files llama.cpp runs, comma-separated: same (the --gguf file; for our q8, its Q8_0 requantization) "
         "and/or q4_0, q8_0, q4_k_m (made from --gguf by llama.cpp's own quantizer, cached in <bundle-root>/peer/)",
@@ -1099,6 +1114,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.prompt_lens, args.decode_tokens, args.threads, args.ttft_len = [64], 32, [1], 64
     if args.bundle is not None and len(args.quant) != 1:
         p.error("--bundle takes one --quant (the bundle's)")
+    if args.lora is None and args.bundle is not None and (args.bundle / "adapter.gguf").is_file():
+        args.lora = args.bundle / "adapter.gguf"  # a tuned bundle: llama.cpp applies the same adapter
+    if args.lora is not None and not args.lora.is_file():
+        p.error(f"--lora {args.lora}: no such file")
     if args.decode_tokens < 2:
         p.error("--decode-tokens must be >= 2")
     if args.repeats < 1:
@@ -1261,7 +1280,8 @@ def main(argv: list[str] | None = None) -> int:
                 refs = []
                 for peer in peers:
                     _log(f"llama.cpp, {threads} thread(s): {peer.gguf.name}")
-                    refs.append(run_child(replace(spec, engine="llama.cpp", weights=str(peer.gguf)), args.timeout))
+                    refs.append(run_child(replace(spec, engine="llama.cpp", weights=str(peer.gguf),
+                                                  lora=str(args.lora or "")), args.timeout))
                 labels = [peer.label(ref) for peer, ref in zip(peers, refs)]
 
                 ours_file = ours.get("info", {})
@@ -1270,7 +1290,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"(params.safetensors {ours_file.get('weight_bytes', 0) / MIB:.1f} MiB)"
                 )
                 for label, peer in zip(labels, peers):
-                    print(f"  llama.cpp {label}: {peer.gguf} ({peer.gguf.stat().st_size / MIB:.1f} MiB)")
+                    print(f"  llama.cpp {label}: {peer.gguf} ({peer.gguf.stat().st_size / MIB:.1f} MiB)"
+                          + (f" + LoRA {args.lora} ({args.lora.stat().st_size / MIB:.1f} MiB)" if args.lora else ""))
                 rows = build_rows(ours, refs, args, bw["gb_s"], bpt, model)
                 print_table("", rows, table_head(labels))
                 for peer in peers:

@@ -133,6 +133,10 @@ def peft_config(model: TorchLlama, *, base_model: str) -> dict[str, Any]:
 def save_adapter(model: TorchLlama, folder: Path | str, *, base_model: str, extra: dict[str, Any] | None = None) -> Path:
     """Writes the adapters of ``model`` as a PEFT LoRA folder.
 
+    Each tensor is stored in float16 when all its values are float16 values
+    (``A`` after :func:`round_adapter`), else in float32: either way the file
+    holds the values exactly.
+
     Args:
         model: A model with adapters.
         folder: Created if needed; ``adapter_model.safetensors`` and
@@ -153,6 +157,9 @@ def save_adapter(model: TorchLlama, folder: Path | str, *, base_model: str, extr
     for path, m in lora_modules(model).items():
         tensors[f"{PEFT_PREFIX}{path}.lora_A.weight"] = m.lora_A.weight.detach().contiguous()  # (r, in)
         tensors[f"{PEFT_PREFIX}{path}.lora_B.weight"] = m.lora_B.weight.detach().contiguous()  # (out, r)
+    # a tensor rounded to float16 (round_adapter: every A; B only where s B / s stays a float16 value, which tiny
+    # values of B below float16's normal range do not) is stored in it: the same values in half the bytes
+    tensors = {name: t.half() if torch.equal(t.half().float(), t) else t for name, t in tensors.items()}
     metadata = {"format": "pt"}
     if extra is not None:
         try:

@@ -37,8 +37,8 @@ from agent_sdk.tune.examples import generate_examples, load_user_examples
 from agent_sdk.tune.heldout import HeldoutScore, load_heldout, score_heldout
 from agent_sdk.tune.render import PromptRenderer, RenderedExample
 
-__all__ = ["CALL_KEEP", "COMPACT_ABOVE_TOKENS", "DEFAULT_EXAMPLE_COUNT", "TuneResult", "calibration_points",
-           "choose_threshold", "resolve_tool_listing", "tool_specs", "tune"]
+__all__ = ["CALL_KEEP", "COMPACT_ABOVE_TOKENS", "DEFAULT_EXAMPLE_COUNT", "GGUF_ADAPTER", "TuneResult",
+           "calibration_points", "choose_threshold", "resolve_tool_listing", "tool_specs", "tune"]
 
 COMPACT_ABOVE_TOKENS = 768
 """``--tool-listing auto`` lists the tools compactly (signatures only) when the full listing's prompt is longer than
@@ -50,6 +50,9 @@ keep the full listing."""
 PROMPT_RECORD = "prompt.json"
 """In ``<out>.tune/``: the listing, a hash of the prompt prefix and a hash of the examples the checkpoint was trained
 on; a resume with another prompt or other examples is refused."""
+
+GGUF_ADAPTER = "adapter.gguf"
+"""The adapter as llama.cpp's LoRA GGUF, in a tuned bundle made from a GGUF base (:mod:`agent_sdk.models.gguf_lora`)."""
 
 DEFAULT_EXAMPLE_COUNT = 3000
 """Generated requests per run (before the user's own examples)."""
@@ -309,6 +312,13 @@ def tune(
         round_adapter(net, low_rank_dtype)  # the saved adapter and the calibration's bundle: the same update
     adapter_dir = work / "adapter"
     save_adapter(net, adapter_dir, base_model=str(ref.path))
+    adapter_files = ["adapter_model.safetensors", "adapter_config.json"]
+    if ref.path.suffix.lower() == ".gguf":  # the same update for llama.cpp: BASE.gguf --lora adapter.gguf
+        from agent_sdk.models.gguf_lora import write_gguf_lora
+
+        write_gguf_lora(adapter_dir, ref.path, adapter_dir / GGUF_ADAPTER,
+                        dtype="float32" if merge else low_rank_dtype)
+        adapter_files.append(GGUF_ADAPTER)
 
     tuning = {
         "base_model": {"name": ref.name, "path": str(ref.path), "sha256": _base_hash(ref.path)},
@@ -323,7 +333,7 @@ def tune(
         "final_loss": round(result.final_loss, 5),
         "train_seconds": round(result.total_seconds, 1),
         "stopped_early": result.stopped,
-        "adapter": ["adapter_model.safetensors", "adapter_config.json"],
+        "adapter": adapter_files,
         "merged": merge,
     }
     how = "merged into the weights" if merge else "kept beside the weights"
@@ -333,7 +343,7 @@ def tune(
         tensor_overrides=merged_weights(net) if merge else None, low_rank=None if merge else low_rank_factors(net),
         low_rank_dtype=low_rank_dtype,
         manifest_extra={"tuning": tuning, "prompt": {"tool_listing": tool_listing}},
-        extra_files={name: adapter_dir / name for name in ("adapter_model.safetensors", "adapter_config.json")},
+        extra_files={name: adapter_dir / name for name in adapter_files},
     )
     _calibrate(Path(compiled.path), specs, examples, system, settings.seed, note, keep=call_keep,
                count=calibration_count)

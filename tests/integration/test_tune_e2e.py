@@ -14,9 +14,11 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import gguf
 import numpy as np
 import pytest
 import torch
+from safetensors import safe_open
 
 from agent_sdk import Agent
 from agent_sdk.agent.policy import DEFAULT_POLICY
@@ -24,9 +26,10 @@ from agent_sdk.manifest import verify_bundle
 from agent_sdk.models.mobilellm.mobilellm_loader import load_checkpoint
 from agent_sdk.runtime import Engine
 from agent_sdk.tune.adapter import load_adapter
-from agent_sdk.tune.pipeline import tune
+from agent_sdk.tune.pipeline import GGUF_ADAPTER, tune
 from agent_sdk.tune.torch_model import TorchLlama, apply_lora
 from agent_sdk.tune.train import TuneSettings
+from tests.fixtures.checkpoints import _permute_qk
 
 pytestmark = pytest.mark.integration
 
@@ -87,6 +90,7 @@ def test_the_bundle_is_verified_and_records_the_tuning(tuned: tuple[Path, Path, 
     # the adapter is in the bundle, hashed like every file, in PEFT's layout
     for name in ("adapter_model.safetensors", "adapter_config.json"):
         assert name in manifest["files"]
+    assert t["adapter"] == ["adapter_model.safetensors", "adapter_config.json"]  # no GGUF base, no llama.cpp copy
     cfg = json.loads((bundle / "adapter_config.json").read_text())
     assert cfg["peft_type"] == "LORA" and cfg["r"] == 4
 
@@ -157,6 +161,21 @@ def test_a_q4_bundle_of_a_q4_1_file_keeps_the_whole_update(tmp_path: Path, gguf_
     err, moved = _adapted_gap(bundle, model)
     assert err <= TOL, f"q4 tuned bundle differs from the adapter-applied training model by {err}"
     assert moved > 10 * TOL, "training did not change the model: the comparison would prove nothing"
+    # a GGUF base: the bundle also holds the adapter as llama.cpp's LoRA GGUF, hashed like every file
+    assert manifest["tuning"]["adapter"] == ["adapter_model.safetensors", "adapter_config.json", GGUF_ADAPTER]
+    assert GGUF_ADAPTER in manifest["files"]
+    # float16 factors: the PEFT copy stores each A (rounded to float16) in float16, and the GGUF's lora_b lora_a
+    # (its scale is 1) is the PEFT update s B A, Q/K rows in the base file's order
+    with safe_open(str(bundle / "adapter_model.safetensors"), framework="np") as fp:
+        peft = {name: fp.get_tensor(name) for name in fp.keys()}  # noqa: SIM118
+    assert {t.dtype for name, t in peft.items() if ".lora_A." in name} == {np.dtype(np.float16)}
+    lora = {t.name: np.asarray(t.data, np.float64) for t in gguf.GGUFReader(bundle / GGUF_ADAPTER).tensors}
+    assert len(lora) == len(peft)
+    pre = "base_model.model.model.layers.0.self_attn.q_proj"
+    want = 2.0 * peft[f"{pre}.lora_B.weight"].astype(np.float64) @ peft[f"{pre}.lora_A.weight"].astype(np.float64)
+    got = lora["blk.0.attn_q.weight.lora_b"] @ lora["blk.0.attn_q.weight.lora_a"]
+    heads = load_checkpoint(model).config.num_attention_heads
+    np.testing.assert_allclose(got, _permute_qk(want, heads), rtol=0, atol=1e-12)
 
 
 def test_a_merged_update_matches_too(tmp_path: Path, llama_ckpt: Path) -> None:

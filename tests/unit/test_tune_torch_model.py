@@ -264,6 +264,31 @@ def test_adapter_round_trip(mobilellm_ckpt: Path, tmp_path: Path) -> None:
         assert torch.equal(model(_ids([PROMPT])), fresh(_ids([PROMPT])))
 
 
+def test_a_rounded_adapter_is_saved_in_float16_where_exact_and_loads_back_unchanged(
+    llama_ckpt: Path, tmp_path: Path
+) -> None:
+    ckpt = load_checkpoint(llama_ckpt)
+    model = TorchLlama.from_checkpoint(ckpt)
+    apply_lora(model, rank=4, alpha=6.0, seed=3)  # scaling 1.5: s B / s is rarely a float16 value
+    _randomize_b(model, seed=4)
+    round_adapter(model, "float16")
+    save_adapter(model, tmp_path, base_model="tiny")
+    with safe_open(str(tmp_path / "adapter_model.safetensors"), framework="pt") as fp:
+        dtypes = {name: fp.get_tensor(name).dtype for name in fp.keys()}  # noqa: SIM118
+    assert {d for n, d in dtypes.items() if ".lora_A." in n} == {torch.float16}
+    assert {d for n, d in dtypes.items() if ".lora_B." in n} == {torch.float32}
+    fresh = TorchLlama.from_checkpoint(ckpt)
+    load_adapter(fresh, tmp_path)
+    for (name, a), (_, b) in zip(model.state_dict().items(), fresh.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+    # factors not rounded stay float32
+    apply_lora(other := TorchLlama.from_checkpoint(ckpt), rank=4, alpha=8.0, seed=5)
+    _randomize_b(other, seed=6)
+    save_adapter(other, tmp_path / "raw", base_model="tiny")
+    with safe_open(str(tmp_path / "raw" / "adapter_model.safetensors"), framework="pt") as fp:
+        assert {fp.get_tensor(n).dtype for n in fp.keys()} == {torch.float32}  # noqa: SIM118
+
+
 def test_adapter_mismatches_are_reported(mobilellm_ckpt: Path, llama_ckpt: Path, tmp_path: Path) -> None:
     model = _model(mobilellm_ckpt)
     apply_lora(model, rank=4, alpha=8, seed=0)
