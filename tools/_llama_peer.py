@@ -18,8 +18,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
-__all__ = ["PEER_FTYPES", "SAME_FILE", "peer_gguf", "peer_path", "requantize_gguf"]
+__all__ = ["PEER_FTYPES", "SAME_FILE", "open_llama", "peer_gguf", "peer_path", "requantize_gguf"]
 
 SAME_FILE = "same"
 """The ``--peer-quant`` value for the GGUF file itself, not requantized."""
@@ -107,3 +108,31 @@ def peer_gguf(src: Path, peer: str, cache_dir: Path) -> Path:
     if out.is_file():
         return out
     return requantize_gguf(src, out, ftype=PEER_FTYPES[peer])
+
+
+def open_llama(model_path: str | Path, *, lora: str | Path | None = None, **kwargs: Any) -> Any:
+    """``llama_cpp.Llama(model_path, lora_path=lora, **kwargs)``, able to apply a LoRA adapter on this host.
+
+    With an adapter, llama.cpp's extra weight buffers (the repacked layouts it keeps for a CPU's matrix units) are
+    switched off for this model: llama-cpp-python 0.3.36's llama.cpp crashes (a segfault in
+    ``ggml_backend_amx_mul_mat``) applying an adapter to a Q4_1 file it placed in AMX buffers, as on the AVX-512 +
+    AMX host of docs/tuning.md. The high-level ``Llama`` takes no option for it, so the default model parameters it
+    starts from are replaced while it loads. Without an adapter this is ``Llama(model_path, **kwargs)``.
+    """
+    import llama_cpp
+    import llama_cpp.llama_cpp as low
+
+    if not lora:
+        return llama_cpp.Llama(model_path=str(model_path), **kwargs)
+    default = low.llama_model_default_params
+
+    def without_extra_buffers() -> Any:
+        params = default()
+        params.use_extra_bufts = False
+        return params
+
+    low.llama_model_default_params = without_extra_buffers
+    try:
+        return llama_cpp.Llama(model_path=str(model_path), lora_path=str(lora), **kwargs)
+    finally:
+        low.llama_model_default_params = default

@@ -78,7 +78,7 @@ for _path in (REPO, TOOLS):  # the package, and tools/_llama_peer.py when this f
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from _llama_peer import PEER_FTYPES, SAME_FILE, peer_gguf  # found through the path above
+from _llama_peer import PEER_FTYPES, SAME_FILE, open_llama, peer_gguf  # found through the path above
 
 MODEL = "smollm2-135m"
 _MODEL = {"source": MODEL, "name": MODEL}
@@ -358,9 +358,9 @@ class LlamaCppRunner:
         self.gguf = Path(gguf)
         self.lora = lora
         t0 = time.perf_counter()
-        self.llm = llama_cpp.Llama(
-            model_path=str(gguf), n_ctx=ctx, n_batch=512, n_ubatch=512,
-            n_threads=threads, n_threads_batch=threads, verbose=False, **({"lora_path": lora} if lora else {}),
+        self.llm = open_llama(  # with an adapter, without llama.cpp's AMX buffers (which crash with one: _llama_peer)
+            gguf, lora=lora, n_ctx=ctx, n_batch=512, n_ubatch=512, n_threads=threads, n_threads_batch=threads,
+            verbose=False,
         )
         self.load_s = time.perf_counter() - t0
         self.threads = threads

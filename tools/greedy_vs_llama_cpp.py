@@ -8,6 +8,8 @@ activations to 8 bits) and ours are within ours, the split is a near-tie.
 
     python tools/greedy_vs_llama_cpp.py --gguf FILE --bundle DIR --chat      # an instruct model: chat template
     python tools/greedy_vs_llama_cpp.py --gguf gemma-3-270m-q4_k_m.gguf --bundle DIR   # a base model: plain text
+    python tools/greedy_vs_llama_cpp.py --gguf FILE --bundle TUNED --chat    # a tuned bundle: llama.cpp applies its
+                                                                             # adapter.gguf (or --lora FILE)
 
 Needs llama-cpp-python (``./dev setup`` installs it). Used for docs/models.md, "GGUF formats".
 """
@@ -21,6 +23,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _llama_peer import open_llama  # found through the path above
 
 PROMPTS = (
     "What is the capital of France?",
@@ -40,16 +45,20 @@ def main() -> int:
     parser.add_argument("--bundle", required=True, type=Path, help="our bundle compiled from the same file")
     parser.add_argument("--chat", action="store_true", help="wrap each prompt in the model's chat template")
     parser.add_argument("--tokens", type=int, default=64)
+    parser.add_argument("--lora", type=Path, default=None,
+                        help="a LoRA adapter GGUF for llama.cpp (default: the bundle's adapter.gguf, if it has one)")
     args = parser.parse_args()
-
-    import llama_cpp
+    if args.lora is None and (args.bundle / "adapter.gguf").is_file():
+        args.lora = args.bundle / "adapter.gguf"
+    if args.lora is not None:
+        print(f"llama.cpp applies the LoRA adapter {args.lora}")
 
     from agent_sdk.runtime import Engine, SamplingParams
 
     engine = Engine(args.bundle)
     engine.eos_token_ids.clear()
     tok = engine.tokenizer
-    llm = llama_cpp.Llama(model_path=str(args.gguf), n_ctx=512, n_threads=2, logits_all=True, verbose=False)
+    llm = open_llama(args.gguf, lora=args.lora, n_ctx=512, n_threads=2, logits_all=True, verbose=False)
     whole = 0
     for text in PROMPTS:
         if args.chat:
