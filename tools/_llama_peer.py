@@ -110,19 +110,31 @@ def peer_gguf(src: Path, peer: str, cache_dir: Path) -> Path:
     return requantize_gguf(src, out, ftype=PEER_FTYPES[peer])
 
 
-def open_llama(model_path: str | Path, *, lora: str | Path | None = None, **kwargs: Any) -> Any:
-    """``llama_cpp.Llama(model_path, lora_path=lora, **kwargs)``, able to apply a LoRA adapter on this host.
+def _cpu_has_amx() -> bool:
+    """Whether the CPU advertises Intel AMX tiles (Linux's /proc/cpuinfo flags)."""
+    try:
+        return " amx_tile" in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
 
-    With an adapter, llama.cpp's extra weight buffers (the repacked layouts it keeps for a CPU's matrix units) are
-    switched off for this model: llama-cpp-python 0.3.36's llama.cpp crashes (a segfault in
-    ``ggml_backend_amx_mul_mat``) applying an adapter to a Q4_1 file it placed in AMX buffers, as on the AVX-512 +
-    AMX host of docs/tuning.md. The high-level ``Llama`` takes no option for it, so the default model parameters it
-    starts from are replaced while it loads. Without an adapter this is ``Llama(model_path, **kwargs)``.
+
+def open_llama(model_path: str | Path, *, lora: str | Path | None = None, **kwargs: Any) -> Any:
+    """``llama_cpp.Llama(model_path, lora_path=lora, **kwargs)``, able to run on an AMX host.
+
+    On a CPU with AMX, llama.cpp's extra weight buffers (the layouts it repacks weights into for a CPU's matrix
+    units) are switched off for this model: llama-cpp-python 0.3.36's llama.cpp crashes (a segfault in
+    ``ggml_backend_amx_mul_mat``) computing with a Q4_1 file it placed in AMX buffers, with or without an adapter,
+    as on the AVX-512 + AMX host of docs/tuning.md (2026-12-05, fifth session). It then runs its AVX-512 kernels,
+    as on any CPU without AMX. Elsewhere (a Pi's NEON, AVX2) nothing changes, so its Q4_0 repacking stays on. The
+    high-level ``Llama`` takes no option for it, so the default model parameters it starts from are replaced while
+    it loads.
     """
     import llama_cpp
     import llama_cpp.llama_cpp as low
 
-    if not lora:
+    if lora:
+        kwargs["lora_path"] = str(lora)
+    if not _cpu_has_amx():
         return llama_cpp.Llama(model_path=str(model_path), **kwargs)
     default = low.llama_model_default_params
 
@@ -133,6 +145,6 @@ def open_llama(model_path: str | Path, *, lora: str | Path | None = None, **kwar
 
     low.llama_model_default_params = without_extra_buffers
     try:
-        return llama_cpp.Llama(model_path=str(model_path), lora_path=str(lora), **kwargs)
+        return llama_cpp.Llama(model_path=str(model_path), **kwargs)
     finally:
         low.llama_model_default_params = default

@@ -358,7 +358,7 @@ class LlamaCppRunner:
         self.gguf = Path(gguf)
         self.lora = lora
         t0 = time.perf_counter()
-        self.llm = open_llama(  # with an adapter, without llama.cpp's AMX buffers (which crash with one: _llama_peer)
+        self.llm = open_llama(  # on an AMX host without llama.cpp's AMX buffers, which crash (_llama_peer)
             gguf, lora=lora, n_ctx=ctx, n_batch=512, n_ubatch=512, n_threads=threads, n_threads_batch=threads,
             verbose=False,
         )
