@@ -128,6 +128,17 @@ def open_llama(model_path: str | Path, *, lora: str | Path | None = None, **kwar
     as on any CPU without AMX. Elsewhere (a Pi's NEON, AVX2) nothing changes, so its Q4_0 repacking stays on. The
     high-level ``Llama`` takes no option for it, so the default model parameters it starts from are replaced while
     it loads.
+
+    Args:
+        model_path: The GGUF file.
+        lora: A LoRA adapter GGUF to apply (``lora_path``), or None.
+        **kwargs: The rest of ``Llama``'s arguments.
+
+    Returns:
+        The ``llama_cpp.Llama``.
+
+    Raises:
+        RuntimeError: On an AMX CPU, a llama-cpp-python whose model parameters have no ``use_extra_bufts``.
     """
     import llama_cpp
     import llama_cpp.llama_cpp as low
@@ -140,6 +151,9 @@ def open_llama(model_path: str | Path, *, lora: str | Path | None = None, **kwar
 
     def without_extra_buffers() -> Any:
         params = default()
+        if "use_extra_bufts" not in {name for name, *_ in type(params)._fields_}:  # ctypes would take it silently
+            raise RuntimeError("this llama-cpp-python has no use_extra_bufts: cannot keep llama.cpp off its AMX "
+                               "buffers, which crash on this CPU (see tools/_llama_peer.open_llama)")
         params.use_extra_bufts = False
         return params
 

@@ -18,8 +18,13 @@ Layout differences handled here:
   Qwen2, Qwen3 and Gemma 3 files keep Hugging Face's order.
 * The scale is folded into ``B`` (``alpha`` is written equal to ``r``), so
   the file holds exactly the update the compiled bundle adds when both are
-  rounded to the same storage (``agent-sdk tune`` rounds ``A`` and ``s B`` to
-  float16 before it saves, :func:`agent_sdk.tune.adapter.round_adapter`).
+  rounded to the same storage (``agent-sdk tune`` with float16 factors, its
+  default, rounds ``A`` and ``s B`` to float16 before it saves,
+  :func:`agent_sdk.tune.adapter.round_adapter`, and writes this file in float16).
+
+A base llama.cpp would run differently from the compiler is refused
+(:func:`unsupported_base`): a ``mobilellm`` file, which llama.cpp does not
+know, and blocks shared by ``layer_sharing``, which it ignores.
 """
 
 from __future__ import annotations
@@ -34,7 +39,10 @@ from agent_sdk.errors import ModelFormatError, UserError
 from agent_sdk.models.gguf_reader import parse_gguf
 from agent_sdk.models.peft_adapter import read_peft_adapter
 
-__all__ = ["GGUF_LORA_DTYPES", "GGUF_PROJECTIONS", "PERMUTED_ARCHITECTURES", "gguf_lora_tensors", "write_gguf_lora"]
+__all__ = [
+    "GGUF_LORA_DTYPES", "GGUF_PROJECTIONS", "LLAMA_CPP_ARCHITECTURES", "PERMUTED_ARCHITECTURES", "gguf_lora_tensors",
+    "unsupported_base", "write_gguf_lora",
+]
 
 GGUF_PROJECTIONS: dict[str, str] = {
     "self_attn.q_proj": "attn_q",
@@ -50,10 +58,11 @@ GGUF_PROJECTIONS: dict[str, str] = {
 PERMUTED_ARCHITECTURES = frozenset({"llama"})
 """GGUF architectures whose Q/K rows llama.cpp's converter permutes (its ``LlamaModel.permute``)."""
 
-SUPPORTED_ARCHITECTURES = frozenset({"llama", "qwen2", "qwen3", "gemma3"})
-"""The architectures the compiler reads from GGUF, and so the ones an adapter here was trained on."""
+LLAMA_CPP_ARCHITECTURES = frozenset({"llama", "qwen2", "qwen3", "gemma3"})
+"""GGUF architectures both the compiler and llama.cpp run, whose layout here is llama.cpp's. (The compiler also reads
+``mobilellm`` GGUFs, which llama.cpp does not know.)"""
 
-GGUF_LORA_DTYPES = ("float16", "float32")
+GGUF_LORA_DTYPES: tuple[str, ...] = ("float16", "float32")
 """How the factors may be stored (llama.cpp reads both)."""
 
 _MODULE = re.compile(r"^model\.layers\.(\d+)\.(.+)$")
@@ -74,6 +83,23 @@ def _meta_int(meta: dict[str, Any], key: str, path: Path) -> int:
     return value
 
 
+def unsupported_base(meta: dict[str, Any]) -> str | None:
+    """Why llama.cpp could not apply an adapter to the GGUF with this metadata as it was trained, or None.
+
+    Args:
+        meta: The base GGUF's metadata (:func:`~agent_sdk.models.gguf_reader.parse_gguf`).
+    """
+    arch = meta.get("general.architecture")
+    if meta.get("general.type") == "adapter":
+        return "the file is itself an adapter, not a base model"
+    if not isinstance(arch, str) or arch not in LLAMA_CPP_ARCHITECTURES:
+        return (f"architecture {arch!r}: llama.cpp runs {', '.join(sorted(LLAMA_CPP_ARCHITECTURES))} files "
+                "with the layout written here")
+    if meta.get(f"{arch}.layer_sharing"):
+        return "its blocks are shared (each run twice), which llama.cpp ignores: it would run another model"
+    return None
+
+
 def gguf_lora_tensors(
     adapter: Path | str, base_gguf: Path | str
 ) -> tuple[str, int, dict[str, np.ndarray]]:
@@ -89,17 +115,17 @@ def gguf_lora_tensors(
         folded in), in layer and projection order.
 
     Raises:
-        ModelFormatError: An unreadable adapter or GGUF, an architecture
-            llama.cpp's layout is not known here for, or a projection the
-            GGUF does not have with that shape (all listed at once).
+        ModelFormatError: An unreadable adapter or GGUF, a base llama.cpp
+            would not run as it was trained (:func:`unsupported_base`), or a
+            projection the GGUF does not have with that shape (all listed at once).
     """
     base_gguf = Path(base_gguf)
     config, updates = read_peft_adapter(adapter)
     meta, table = parse_gguf(base_gguf)
-    arch = meta.get("general.architecture")
-    if arch not in SUPPORTED_ARCHITECTURES:
-        raise ModelFormatError(f"{base_gguf}: architecture {arch!r}; a LoRA GGUF is written for "
-                               f"{', '.join(sorted(SUPPORTED_ARCHITECTURES))} files")
+    why = unsupported_base(meta)
+    if why:
+        raise ModelFormatError(f"{base_gguf}: no llama.cpp adapter can be written for this file: {why}")
+    arch = str(meta["general.architecture"])
     shapes = {name: shape for name, _, shape, _ in table}
     heads = {"attn_q": _meta_int(meta, f"{arch}.attention.head_count", base_gguf)}
     heads["attn_k"] = _meta_int(meta, f"{arch}.attention.head_count_kv", base_gguf) \
@@ -152,13 +178,17 @@ def write_gguf_lora(adapter: Path | str, base_gguf: Path | str, out: Path | str,
         ``out``.
 
     Raises:
-        UserError: An unknown ``dtype``.
-        ModelFormatError: See :func:`gguf_lora_tensors`; also factors float16 cannot hold.
+        UserError: An unknown ``dtype``, or ``out`` is the base file.
+        ModelFormatError: See :func:`gguf_lora_tensors`; also factors float16 cannot hold. Nothing is left at
+            ``out`` (or beside it) by a failed write.
     """
     import gguf  # a dependency of the package (the test fixtures and the loaders' references use it too)
 
     if dtype not in GGUF_LORA_DTYPES:
         raise UserError(f"dtype must be one of {', '.join(GGUF_LORA_DTYPES)}; got {dtype!r}")
+    out = Path(out)
+    if out.exists() and out.resolve() == Path(base_gguf).resolve():
+        raise UserError(f"{out}: the adapter would replace its own base model; write it elsewhere")
     arch, rank, tensors = gguf_lora_tensors(adapter, base_gguf)
     limit = float(np.finfo(dtype).max)
     for name, t in tensors.items():
@@ -166,20 +196,23 @@ def write_gguf_lora(adapter: Path | str, base_gguf: Path | str, out: Path | str,
             raise ModelFormatError(f"{adapter}: {name} holds values that are not finite")
         if float(np.abs(t).max(initial=0.0)) > limit:
             raise ModelFormatError(f"{adapter}: {name} holds {float(np.abs(t).max()):g}, which {dtype} cannot store")
-    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".part")
-    writer = gguf.GGUFWriter(str(tmp), arch)
-    writer.add_type(gguf.GGUFType.ADAPTER)
-    writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
-    writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, float(rank))  # the scale is in B already: alpha / r = 1
-    for name, t in tensors.items():
-        writer.add_tensor(name, np.ascontiguousarray(t, dtype=dtype))
     try:
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
-    finally:
-        writer.close()
-    tmp.replace(out)
+        writer = gguf.GGUFWriter(str(tmp), arch)
+        writer.add_type(gguf.GGUFType.ADAPTER)
+        writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
+        writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, float(rank))  # the scale is in B already: alpha / r = 1
+        for name, t in tensors.items():
+            writer.add_tensor(name, np.ascontiguousarray(t, dtype=dtype))
+        try:
+            writer.write_header_to_file()
+            writer.write_kv_data_to_file()
+            writer.write_tensors_to_file()
+        finally:
+            writer.close()
+        tmp.replace(out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return out

@@ -11,7 +11,10 @@ records the tuning (``tuning``: base model hash, tool set, data hash and
 size, settings, final loss, held-out scores) and the prompt it was trained
 with (``prompt``: the tool listing, picked up by the agent, the server and
 the voice example). The adapter itself is kept in the bundle
-(``adapter_model.safetensors`` + ``adapter_config.json``, PEFT's names).
+(``adapter_model.safetensors`` + ``adapter_config.json``, PEFT's names), and,
+for a GGUF base llama.cpp runs as the compiler does, as ``adapter.gguf``
+(llama.cpp's LoRA format, :mod:`agent_sdk.models.gguf_lora`; other bases get
+a note instead).
 
 Training state lives beside the output, in ``<out>.tune/`` (checkpoint,
 generated examples): a stopped run resumes from there.
@@ -189,6 +192,7 @@ def tune(
 
     Raises:
         UserError: Bad tools, examples, settings or model.
+        ModelFormatError: A bad checkpoint.
     """
     import torch
 
@@ -218,6 +222,14 @@ def tune(
     if quant != "auto" and QuantConfig.from_name(quant).act != "f32":
         raise UserError(f"--quant {quant} rounds activations to integers; the training model computes float "
                         "activations, so a tuned bundle needs q4, q5, q8, f16 or f32")
+    # llama.cpp's copy of the adapter (adapter.gguf) needs a GGUF base llama.cpp runs as the compiler does: known now,
+    # so an unsupported base skips the copy with a note instead of failing after training
+    no_gguf_adapter = "the base model is not a GGUF file"
+    if ckpt.source_format == "gguf":
+        from agent_sdk.models.gguf_lora import unsupported_base
+        from agent_sdk.models.gguf_reader import parse_gguf
+
+        no_gguf_adapter = unsupported_base(parse_gguf(ref.path)[0])
     dest = Path(out) if out else default_bundle_dir(f"{ref.name}-tuned", quant, target)
     work = dest.parent / f"{dest.name}.tune"
     work.mkdir(parents=True, exist_ok=True)
@@ -313,12 +325,14 @@ def tune(
     adapter_dir = work / "adapter"
     save_adapter(net, adapter_dir, base_model=str(ref.path))
     adapter_files = ["adapter_model.safetensors", "adapter_config.json"]
-    if ref.path.suffix.lower() == ".gguf":  # the same update for llama.cpp: BASE.gguf --lora adapter.gguf
+    if no_gguf_adapter is None:  # the same update for llama.cpp: BASE.gguf --lora adapter.gguf
         from agent_sdk.models.gguf_lora import write_gguf_lora
 
         write_gguf_lora(adapter_dir, ref.path, adapter_dir / GGUF_ADAPTER,
                         dtype="float32" if merge else low_rank_dtype)
         adapter_files.append(GGUF_ADAPTER)
+    elif ckpt.source_format == "gguf":
+        note(f"no {GGUF_ADAPTER} for llama.cpp: {no_gguf_adapter}")
 
     tuning = {
         "base_model": {"name": ref.name, "path": str(ref.path), "sha256": _base_hash(ref.path)},

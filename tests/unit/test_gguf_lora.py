@@ -14,8 +14,10 @@ import numpy as np
 import pytest
 
 from agent_sdk.errors import ModelFormatError, UserError
-from agent_sdk.models.gguf_lora import GGUF_PROJECTIONS, gguf_lora_tensors, write_gguf_lora
+from agent_sdk.models.gguf_lora import GGUF_PROJECTIONS, gguf_lora_tensors, unsupported_base, write_gguf_lora
+from agent_sdk.models.gguf_reader import parse_gguf
 from tests.fixtures.checkpoints import _permute_qk, write_gguf, write_qwen_gguf
+from tests.fixtures.gemma3_checkpoints import write_gemma3_checkpoint, write_gemma3_gguf
 from tests.fixtures.peft import ALPHA, RANK, write_peft_adapter
 
 pytestmark = pytest.mark.unit
@@ -68,10 +70,40 @@ def test_float32_keeps_the_values_and_qwen_rows_stay_in_order(tmp_path: Path) ->
     out = write_gguf_lora(tmp_path / "adapter", qwen, tmp_path / "adapter.gguf", dtype="float32")
     reader = gguf.GGUFReader(out)
     assert reader.fields["general.architecture"].contents() == "qwen2"
-    t = {x.name: x for x in reader.tensors}["blk.1.attn_q.weight.lora_b"]
-    assert t.tensor_type == gguf.GGMLQuantizationType.F32
-    want = (factors["model.layers.1.self_attn.q_proj"][1].astype(np.float64) * (ALPHA / RANK)).astype(np.float32)
-    np.testing.assert_array_equal(np.asarray(t.data), want)  # Qwen GGUFs keep Hugging Face's row order
+    got = {x.name: x for x in reader.tensors}
+    for proj in ("q_proj", "k_proj"):
+        t = got[f"blk.1.attn_{proj[0]}.weight.lora_b"]
+        assert t.tensor_type == gguf.GGMLQuantizationType.F32
+        want = (factors[f"model.layers.1.self_attn.{proj}"][1].astype(np.float64) * (ALPHA / RANK)).astype(np.float32)
+        np.testing.assert_array_equal(np.asarray(t.data), want)  # Qwen GGUFs keep Hugging Face's row order
+
+
+def test_gemma3_rows_stay_in_order(tmp_path: Path) -> None:
+    gemma = write_gemma3_gguf(tmp_path / "gemma.gguf", write_gemma3_checkpoint(tmp_path / "hf"))
+    _, table = parse_gguf(gemma)
+    shapes = {name.split(".", 2)[2].removesuffix(".weight"): shape for name, _, shape, _ in table
+              if name.startswith("blk.0.") and name.endswith(".weight") and len(shape) == 2}
+    by_gguf = {v: k for k, v in GGUF_PROJECTIONS.items()}
+    factors = write_peft_adapter(tmp_path / "adapter", layers=1, shapes={
+        by_gguf[name]: (int(shape[0]), int(shape[1])) for name, shape in shapes.items() if name in by_gguf})
+    write_gguf_lora(tmp_path / "adapter", gemma, tmp_path / "adapter.gguf", dtype="float32")
+    reader = gguf.GGUFReader(tmp_path / "adapter.gguf")
+    assert reader.fields["general.architecture"].contents() == "gemma3"
+    got = {x.name: np.asarray(x.data) for x in reader.tensors}
+    assert len(got) == 2 * 7
+    for proj in ("q_proj", "k_proj"):
+        want = (factors[f"model.layers.0.self_attn.{proj}"][1].astype(np.float64) * (ALPHA / RANK)).astype(np.float32)
+        np.testing.assert_array_equal(got[f"blk.0.attn_{proj[0]}.weight.lora_b"], want)
+
+
+def test_bases_llama_cpp_would_run_differently_are_named() -> None:
+    assert unsupported_base({"general.architecture": "llama"}) is None
+    assert unsupported_base({"general.architecture": "qwen3", "qwen3.layer_sharing": False}) is None
+    assert "blocks are shared" in str(unsupported_base({"general.architecture": "llama", "llama.layer_sharing": True}))
+    assert "'mobilellm'" in str(unsupported_base({"general.architecture": "mobilellm"}))  # llama.cpp has no such arch
+    assert "itself an adapter" in str(unsupported_base({"general.architecture": "llama", "general.type": "adapter"}))
+    assert "['llama']" in str(unsupported_base({"general.architecture": ["llama"]}))  # a hostile value, no TypeError
+    assert "None" in str(unsupported_base({}))
 
 
 def test_an_adapter_that_does_not_fit_the_base_is_refused_before_writing(base: Path, tmp_path: Path) -> None:
@@ -92,8 +124,10 @@ def test_values_the_storage_cannot_hold_and_unknown_settings_are_refused(base: P
     assert write_gguf_lora(tmp_path / "big", base, tmp_path / "big32.gguf", dtype="float32").is_file()
     with pytest.raises(UserError, match="dtype must be one of"):
         write_gguf_lora(tmp_path / "big", base, tmp_path / "x.gguf", dtype="bfloat16")
-    with pytest.raises(ModelFormatError):
-        write_gguf_lora(tmp_path / "big", tmp_path / "big32.gguf", tmp_path / "x.gguf")  # an adapter is no base
+    with pytest.raises(ModelFormatError, match="itself an adapter"):
+        write_gguf_lora(tmp_path / "big", tmp_path / "big32.gguf", tmp_path / "x.gguf")
+    with pytest.raises(UserError, match="replace its own base"):
+        write_gguf_lora(tmp_path / "big", base, base, dtype="float32")
     not_gguf = tmp_path / "not.gguf"
     not_gguf.write_bytes(b"GGUF" + b"\0" * 7)
     with pytest.raises(ModelFormatError):
@@ -109,3 +143,18 @@ def test_tensors_come_in_layer_and_projection_order(base: Path, tmp_path: Path) 
     assert names[:4] == ["blk.0.attn_q.weight.lora_a", "blk.0.attn_q.weight.lora_b", "blk.0.attn_k.weight.lora_a",
                          "blk.0.attn_k.weight.lora_b"]
     assert names[-1] == f"blk.{LAYERS - 1}.ffn_down.weight.lora_b"
+
+
+def test_a_failed_write_leaves_nothing_behind(base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _adapter(tmp_path / "adapter")
+    write_gguf_lora(tmp_path / "adapter", base, tmp_path / "adapter.gguf")
+    before = (tmp_path / "adapter.gguf").read_bytes()
+
+    def disk_full(self: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(gguf.GGUFWriter, "write_tensors_to_file", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        write_gguf_lora(tmp_path / "adapter", base, tmp_path / "adapter.gguf", dtype="float32")
+    assert (tmp_path / "adapter.gguf").read_bytes() == before  # the earlier file is kept whole
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["adapter", "adapter.gguf"]  # no .part left
