@@ -29,6 +29,7 @@ import numpy as np
 import pytest
 
 from agent_sdk.runtime import Engine, SamplingParams
+from tests.fixtures.llama_peer import open_llama
 from tests.reference.numpy_gemma3 import gguf_state, hf_forward
 
 pytestmark = [pytest.mark.integration, pytest.mark.real_model, pytest.mark.slow]
@@ -60,8 +61,8 @@ def gemma3_engine(gemma3_gguf: Path, compile_bundle: Callable[..., Path]) -> Eng
 
 @pytest.fixture(scope="module")
 def llama(gemma3_gguf: Path):  # type: ignore[no-untyped-def]
-    llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python (the reference) is not installed")
-    return llama_cpp.Llama(model_path=str(gemma3_gguf), n_ctx=512, n_threads=2, logits_all=True, verbose=False)
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python (the reference) is not installed")
+    return open_llama(gemma3_gguf, n_ctx=512, n_threads=2, logits_all=True, verbose=False)
 
 
 def _llama_greedy(llm, prompt: list[int], steps: int) -> tuple[np.ndarray, list[int]]:  # type: ignore[no-untyped-def]

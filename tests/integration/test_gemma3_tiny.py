@@ -22,6 +22,7 @@ import pytest
 from agent_sdk.errors import EngineError
 from agent_sdk.runtime import Engine, SamplingParams
 from tests.fixtures.gemma3_checkpoints import write_gemma3_checkpoint, write_gemma3_gguf
+from tests.fixtures.llama_peer import open_llama
 from tests.reference.numpy_gemma3 import gguf_forward, hf_forward, load_hf_state
 
 pytestmark = pytest.mark.integration
@@ -269,9 +270,9 @@ def test_gguf_matches_reference(
 def test_llama_cpp_agrees_with_the_reference_on_the_tiny_gguf(gemma3_ckpt: Path, ckpt_dir: Path) -> None:
     """The reference's semantics (window, two RoPE bases, 1 + w norms) are llama.cpp's too: on an F32 file it
     computes in float32 with a float16 KV cache (measured 1.8e-3 and 4.3e-3 on 12 and 30 tokens)."""
-    llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
     gguf_path = write_gemma3_gguf(ckpt_dir / "gemma3-tiny-llama-F32.gguf", gemma3_ckpt, qtype="F32")
-    llm = llama_cpp.Llama(model_path=str(gguf_path), n_ctx=64, n_threads=2, logits_all=True, verbose=False)
+    llm = open_llama(gguf_path, n_ctx=64, n_threads=2, logits_all=True, verbose=False)
     for prompt in (PROMPT, LONG_PROMPT):
         llm.reset()
         llm.eval(prompt)

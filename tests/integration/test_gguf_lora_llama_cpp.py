@@ -21,6 +21,7 @@ from agent_sdk.models.gguf_lora import write_gguf_lora
 from agent_sdk.models.peft_adapter import read_peft_adapter
 from agent_sdk.runtime import Engine
 from tests.fixtures.checkpoints import write_gguf
+from tests.fixtures.llama_peer import open_llama
 from tests.fixtures.peft import write_peft_adapter
 
 pytestmark = pytest.mark.integration
@@ -33,17 +34,15 @@ SHAPES = {"self_attn.q_proj": (HIDDEN, HIDDEN), "self_attn.k_proj": (HIDDEN // H
           "mlp.gate_proj": (FFN, HIDDEN), "mlp.up_proj": (FFN, HIDDEN), "mlp.down_proj": (HIDDEN, FFN)}
 
 
-def _llama_cpp_logits(llama_cpp: object, model: Path, prompt: list[int], lora: Path | None = None) -> np.ndarray:
-    kwargs = {"lora_path": str(lora)} if lora else {}
-    llm = llama_cpp.Llama(model_path=str(model), n_ctx=64, n_threads=2, logits_all=True,  # type: ignore[attr-defined]
-                          verbose=False, **kwargs)
+def _llama_cpp_logits(model: Path, prompt: list[int], lora: Path | None = None) -> np.ndarray:
+    llm = open_llama(model, lora=lora, n_ctx=64, n_threads=2, logits_all=True, verbose=False)
     llm.reset()
     llm.eval(prompt)
     return np.array(llm.scores[: len(prompt)], dtype=np.float64)
 
 
 def test_llama_cpp_with_our_adapter_gguf_matches_our_bundle(tmp_path: Path) -> None:
-    llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python (the reference) is not installed")
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python (the reference) is not installed")
     base = write_gguf(tmp_path / "tiny-F32.gguf", qtype="F32", num_layers=LAYERS, hidden_size=HIDDEN,
                       intermediate_size=FFN, num_heads=HEADS, num_kv_heads=KV_HEADS, seed=5)
     # both sides round the factors to float16 (our bundle as it loads them, the GGUF as it is written)
@@ -54,8 +53,8 @@ def test_llama_cpp_with_our_adapter_gguf_matches_our_bundle(tmp_path: Path) -> N
                                 low_rank_dtype="float16").path)
     prompt = [t % ours.vocab_size for t in PROMPT]
     got = ours.logits(prompt)
-    theirs = _llama_cpp_logits(llama_cpp, base, prompt, lora)
+    theirs = _llama_cpp_logits(base, prompt, lora)
     gap = float(np.abs(theirs - got).max())
     assert gap <= LLAMA_CPP_TOL, f"llama.cpp with the adapter GGUF differs from our tuned bundle by {gap}"
-    moved = float(np.abs(_llama_cpp_logits(llama_cpp, base, prompt) - theirs).max())
+    moved = float(np.abs(_llama_cpp_logits(base, prompt) - theirs).max())
     assert moved > 100 * LLAMA_CPP_TOL, f"the adapter moves llama.cpp's logits by only {moved}: this proves nothing"

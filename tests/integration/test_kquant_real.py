@@ -30,6 +30,7 @@ import pytest
 
 from agent_sdk.quantization import formats as qf
 from agent_sdk.quantization import gguf_blocks as gb
+from tests.fixtures.llama_peer import TOOLS
 from tests.reference.numpy_llama import gguf_forward
 
 gguf = pytest.importorskip("gguf", reason="the gguf package (the reference dequantizer) is not installed")
@@ -101,9 +102,11 @@ _NEAR_TIE = 1.0
 
 _LLAMA_CPP_LOGITS = """
 import json, sys
-import numpy as np, llama_cpp
-path, seqs, out = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
-llm = llama_cpp.Llama(model_path=path, n_ctx=512, n_threads=2, n_threads_batch=2, logits_all=True, verbose=False)
+import numpy as np
+path, seqs, out, tools = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], sys.argv[4]
+sys.path.insert(0, tools)
+from _llama_peer import open_llama  # off llama.cpp's AMX buffers on an AMX CPU (they crash there)
+llm = open_llama(path, n_ctx=512, n_threads=2, n_threads_batch=2, logits_all=True, verbose=False)
 result = {}
 for i, (ids, start) in enumerate(seqs):
     llm.reset()
@@ -172,7 +175,7 @@ def test_smollm2_q4_k_m_tokens_and_logits_match_llama_cpp(
     ref_file = tmp_path / "llama_cpp.npz"
     seqs = [(ids + out[:-1], len(ids)) for ids, out, _ in runs]
     proc = subprocess.run(
-        [sys.executable, "-c", _LLAMA_CPP_LOGITS, str(smollm2_q4_k_m), json.dumps(seqs), str(ref_file)],
+        [sys.executable, "-c", _LLAMA_CPP_LOGITS, str(smollm2_q4_k_m), json.dumps(seqs), str(ref_file), str(TOOLS)],
         capture_output=True, text=True, check=False, timeout=1200,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -28,6 +28,7 @@ import pytest
 
 from agent_sdk.runtime import Engine
 from tests.fixtures.checkpoints import write_qwen_checkpoint, write_qwen_gguf
+from tests.fixtures.llama_peer import open_llama
 from tests.integration.test_tiny_models import PROMPT, _check_against, _cosines, _no_eos
 from tests.reference.numpy_llama import gguf_forward, hf_forward, load_hf_state
 
@@ -151,11 +152,11 @@ LLAMA_CPP_TOL = 5e-3
 def test_llama_cpp_reads_the_gguf_as_the_reference_does(family: str, ckpt_dir: Path) -> None:
     """llama.cpp itself on the tiny GGUF: checks the reference's Qwen GGUF semantics (rows as stored,
     NEOX RoPE, biases, q/k norms), which the GGUF tests above rely on."""
-    llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python (the reference) is not installed")
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python (the reference) is not installed")
     head_dim = QWEN3_HEAD_DIM if family == "qwen3" else None
     path = write_qwen_gguf(ckpt_dir / f"{family}-llamacpp-F32.gguf", family=family, qtype="F32", seed=16,
                            head_dim=head_dim)
-    llm = llama_cpp.Llama(model_path=str(path), n_ctx=64, n_threads=2, logits_all=True, verbose=False)
+    llm = open_llama(path, n_ctx=64, n_threads=2, logits_all=True, verbose=False)
     prompt = [t % llm.n_vocab() for t in PROMPT]
     llm.reset()
     llm.eval(prompt)
