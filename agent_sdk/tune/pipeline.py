@@ -224,7 +224,7 @@ def tune(
                         "activations, so a tuned bundle needs q4, q5, q8, f16 or f32")
     # llama.cpp's copy of the adapter (adapter.gguf) needs a GGUF base llama.cpp runs as the compiler does: known now,
     # so an unsupported base skips the copy with a note instead of failing after training
-    no_gguf_adapter = "the base model is not a GGUF file"
+    no_gguf_adapter: str | None = "the base model is not a GGUF file"
     if ckpt.source_format == "gguf":
         from agent_sdk.models.gguf_lora import unsupported_base
         from agent_sdk.models.gguf_reader import parse_gguf
