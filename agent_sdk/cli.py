@@ -840,8 +840,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub, "tune", cmd_tune, help="specialize a model to your tools (LoRA on the CPU) into a tuned bundle",
         description="Generate training requests from the tools' schemas and docstrings, fine-tune LoRA adapters on\n"
         "the CPU (needs: pip install 'agent-sdk[tune]'), and compile the base model plus the update into a\n"
-        "normal bundle (its manifest records the tuning; the adapter is kept in PEFT's format too, and for a GGUF\n"
-        "base as llama.cpp's adapter.gguf: llama-cli -m BASE.gguf --lora adapter.gguf).\n"
+        "normal bundle (its manifest records the tuning; the adapter is kept in PEFT's format too, and for a\n"
+        "Llama, Qwen or Gemma 3 GGUF base as llama.cpp's adapter.gguf: llama-cli -m BASE.gguf --lora adapter.gguf).\n"
         "Ctrl-C stops training and still writes a bundle from the weights reached; rerun to resume.",
         examples=["agent-sdk tune --tools examples/voice_assistant/home_tools.py --out compiled/home-tuned",
                   "agent-sdk tune --tools my_tools.py --examples mine.jsonl --minutes 10 --rank 8 --target pi5"],

@@ -407,6 +407,7 @@ class LlamaCppRunner:
         return {
             "gguf": str(self.gguf),
             "lora": self.lora,
+            "lora_bytes": Path(self.lora).stat().st_size if self.lora else 0,
             "weight_file": str(self.gguf),
             "weight_bytes": self.gguf.stat().st_size + (Path(self.lora).stat().st_size if self.lora else 0),
             "threads": self.threads,
@@ -853,7 +854,7 @@ def peer_bytes_per_token(ref: dict[str, Any], model: dict[str, Any], context_tok
     size = info.get("tensor_bytes")
     if size is None or "error" in ref:
         return None
-    lora = Path(info["lora"]).stat().st_size if info.get("lora") else 0  # the adapter's tensors, read every step too
+    lora = int(info.get("lora_bytes") or 0)  # the adapter's tensors, read every step too
     return int(size) + lora + kv_cache_bytes(model, context_tokens, LLAMA_CPP_KV_BYTES)
 
 
@@ -1118,6 +1119,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.lora = args.bundle / "adapter.gguf"  # a tuned bundle: llama.cpp applies the same adapter
     if args.lora is not None and not args.lora.is_file():
         p.error(f"--lora {args.lora}: no such file")
+    if args.lora is None and args.bundle is not None and (args.bundle / "manifest.json").is_file() \
+            and '"tuning"' in (args.bundle / "manifest.json").read_text(encoding="utf-8"):
+        print(f"warning: {args.bundle} is a tuned bundle without adapter.gguf and no --lora was given: llama.cpp runs "
+              "the base model, not the same tuned model", file=sys.stderr)
     if args.decode_tokens < 2:
         p.error("--decode-tokens must be >= 2")
     if args.repeats < 1:

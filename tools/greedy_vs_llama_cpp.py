@@ -52,6 +52,9 @@ def main() -> int:
         args.lora = args.bundle / "adapter.gguf"
     if args.lora is not None:
         print(f"llama.cpp applies the LoRA adapter {args.lora}")
+    elif '"tuning"' in (args.bundle / "manifest.json").read_text(encoding="utf-8"):
+        print(f"warning: {args.bundle} is a tuned bundle without adapter.gguf and no --lora was given: llama.cpp runs "
+              "the base model", file=sys.stderr)
 
     from agent_sdk.runtime import Engine, SamplingParams
 

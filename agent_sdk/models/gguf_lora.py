@@ -88,6 +88,9 @@ def unsupported_base(meta: dict[str, Any]) -> str | None:
 
     Args:
         meta: The base GGUF's metadata (:func:`~agent_sdk.models.gguf_reader.parse_gguf`).
+
+    Returns:
+        The reason, or None when an adapter written here runs in llama.cpp as in the compiled bundle.
     """
     arch = meta.get("general.architecture")
     if meta.get("general.type") == "adapter":
@@ -125,7 +128,7 @@ def gguf_lora_tensors(
     why = unsupported_base(meta)
     if why:
         raise ModelFormatError(f"{base_gguf}: no llama.cpp adapter can be written for this file: {why}")
-    arch = str(meta["general.architecture"])
+    arch = meta["general.architecture"]  # a str: unsupported_base checked it
     shapes = {name: shape for name, _, shape, _ in table}
     heads = {"attn_q": _meta_int(meta, f"{arch}.attention.head_count", base_gguf)}
     heads["attn_k"] = _meta_int(meta, f"{arch}.attention.head_count_kv", base_gguf) \
@@ -160,7 +163,7 @@ def gguf_lora_tensors(
     if problems:
         shown = problems[:12] + ([f"... and {len(problems) - 12} more"] if len(problems) > 12 else [])
         raise ModelFormatError(f"{adapter}: the adapter does not fit {base_gguf}:\n  " + "\n  ".join(shown))
-    return str(arch), int(config["r"]), out
+    return arch, int(config["r"]), out
 
 
 def write_gguf_lora(adapter: Path | str, base_gguf: Path | str, out: Path | str, *, dtype: str = "float16") -> Path:

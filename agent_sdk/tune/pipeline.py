@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_sdk.agent.prompting import TOOL_LISTINGS
-from agent_sdk.errors import UserError
+from agent_sdk.errors import ModelFormatError, UserError
 from agent_sdk.manifest import read_manifest, sha256_file, write_manifest
 from agent_sdk.tools.decorator import Tool
 from agent_sdk.tools.loading import load_tools
@@ -230,6 +230,8 @@ def tune(
         from agent_sdk.models.gguf_reader import parse_gguf
 
         no_gguf_adapter = unsupported_base(parse_gguf(ref.path)[0])
+        if no_gguf_adapter:
+            note(f"the bundle will hold no {GGUF_ADAPTER} for llama.cpp: {no_gguf_adapter}")
     dest = Path(out) if out else default_bundle_dir(f"{ref.name}-tuned", quant, target)
     work = dest.parent / f"{dest.name}.tune"
     work.mkdir(parents=True, exist_ok=True)
@@ -328,11 +330,12 @@ def tune(
     if no_gguf_adapter is None:  # the same update for llama.cpp: BASE.gguf --lora adapter.gguf
         from agent_sdk.models.gguf_lora import write_gguf_lora
 
-        write_gguf_lora(adapter_dir, ref.path, adapter_dir / GGUF_ADAPTER,
-                        dtype="float32" if merge else low_rank_dtype)
-        adapter_files.append(GGUF_ADAPTER)
-    elif ckpt.source_format == "gguf":
-        note(f"no {GGUF_ADAPTER} for llama.cpp: {no_gguf_adapter}")
+        try:
+            write_gguf_lora(adapter_dir, ref.path, adapter_dir / GGUF_ADAPTER,
+                            dtype="float32" if merge else low_rank_dtype)
+            adapter_files.append(GGUF_ADAPTER)
+        except (ModelFormatError, OSError) as exc:  # a copy for another engine: the trained bundle still matters
+            note(f"no {GGUF_ADAPTER} for llama.cpp: {exc}")
 
     tuning = {
         "base_model": {"name": ref.name, "path": str(ref.path), "sha256": _base_hash(ref.path)},

@@ -172,10 +172,30 @@ def test_a_q4_bundle_of_a_q4_1_file_keeps_the_whole_update(tmp_path: Path, gguf_
     lora = {t.name: np.asarray(t.data, np.float64) for t in gguf.GGUFReader(bundle / GGUF_ADAPTER).tensors}
     assert len(lora) == len(peft)
     pre = "base_model.model.model.layers.0.self_attn.q_proj"
-    want = 2.0 * peft[f"{pre}.lora_B.weight"].astype(np.float64) @ peft[f"{pre}.lora_A.weight"].astype(np.float64)
+    cfg = json.loads((bundle / "adapter_config.json").read_text())
+    scale = cfg["lora_alpha"] / cfg["r"]
+    want = scale * peft[f"{pre}.lora_B.weight"].astype(np.float64) @ peft[f"{pre}.lora_A.weight"].astype(np.float64)
     got = lora["blk.0.attn_q.weight.lora_b"] @ lora["blk.0.attn_q.weight.lora_a"]
     heads = load_checkpoint(model).config.num_attention_heads
     np.testing.assert_allclose(got, _permute_qk(want, heads), rtol=0, atol=1e-12)
+
+
+def test_a_base_llama_cpp_would_run_differently_gets_a_note_and_no_adapter_gguf(
+    tmp_path: Path, gguf_file: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reasons themselves are tested with ``unsupported_base`` (tests/unit/test_gguf_lora.py); here, that the
+    pipeline asks before training, says why, and still writes the tuned bundle."""
+    from agent_sdk.models import gguf_lora
+
+    monkeypatch.setattr(gguf_lora, "unsupported_base", lambda meta: "its blocks are shared (a test's reason)")
+    lines: list[str] = []
+    bundle = _tiny_tune(tmp_path, gguf_file("Q4_1"), say=lines.append)
+    manifest = verify_bundle(bundle)
+    assert manifest["tuning"]["adapter"] == ["adapter_model.safetensors", "adapter_config.json"]
+    assert not (bundle / GGUF_ADAPTER).exists() and GGUF_ADAPTER not in manifest["files"]
+    said = [i for i, line in enumerate(lines) if "a test's reason" in line]
+    trained = [i for i, line in enumerate(lines) if line.startswith("training on")]
+    assert said and trained and said[0] < trained[0], lines  # told before the training time is spent
 
 
 def test_a_merged_update_matches_too(tmp_path: Path, llama_ckpt: Path) -> None:

@@ -99,6 +99,7 @@ def test_gemma3_rows_stay_in_order(tmp_path: Path) -> None:
 def test_bases_llama_cpp_would_run_differently_are_named() -> None:
     assert unsupported_base({"general.architecture": "llama"}) is None
     assert unsupported_base({"general.architecture": "qwen3", "qwen3.layer_sharing": False}) is None
+    assert unsupported_base({"general.architecture": "llama", "llama.layer_sharing": False}) is None
     assert "blocks are shared" in str(unsupported_base({"general.architecture": "llama", "llama.layer_sharing": True}))
     assert "'mobilellm'" in str(unsupported_base({"general.architecture": "mobilellm"}))  # llama.cpp has no such arch
     assert "itself an adapter" in str(unsupported_base({"general.architecture": "llama", "general.type": "adapter"}))
