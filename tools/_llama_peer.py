@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PEER_FTYPES", "SAME_FILE", "open_llama", "peer_gguf", "peer_path", "requantize_gguf"]
+__all__ = ["PEER_FTYPES", "SAME_FILE", "bundle_lora", "open_llama", "peer_gguf", "peer_path", "requantize_gguf"]
 
 SAME_FILE = "same"
 """The ``--peer-quant`` value for the GGUF file itself, not requantized."""
@@ -108,6 +108,24 @@ def peer_gguf(src: Path, peer: str, cache_dir: Path) -> Path:
     if out.is_file():
         return out
     return requantize_gguf(src, out, ftype=PEER_FTYPES[peer])
+
+
+def bundle_lora(bundle: Path, lora: Path | None = None) -> Path | None:
+    """The LoRA adapter GGUF llama.cpp applies when it is compared with our ``bundle``.
+
+    ``lora`` when given, else the adapter ``agent-sdk tune`` put in a tuned bundle (``adapter.gguf``), else None;
+    a tuned bundle without either gets a warning on stderr, since llama.cpp then runs the base model.
+    """
+    if lora is not None:
+        return lora
+    if (bundle / "adapter.gguf").is_file():
+        return bundle / "adapter.gguf"
+    from agent_sdk.manifest import read_manifest
+
+    if "tuning" in read_manifest(bundle):
+        print(f"warning: {bundle} is a tuned bundle without adapter.gguf and no --lora was given: llama.cpp runs "
+              "the base model, not the same tuned model", file=sys.stderr)
+    return None
 
 
 def _cpu_has_amx() -> bool:

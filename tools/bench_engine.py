@@ -78,7 +78,7 @@ for _path in (REPO, TOOLS):  # the package, and tools/_llama_peer.py when this f
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from _llama_peer import PEER_FTYPES, SAME_FILE, open_llama, peer_gguf  # found through the path above
+from _llama_peer import PEER_FTYPES, SAME_FILE, bundle_lora, open_llama, peer_gguf  # found through the path above
 
 MODEL = "smollm2-135m"
 _MODEL = {"source": MODEL, "name": MODEL}
@@ -357,6 +357,7 @@ class LlamaCppRunner:
         self.version = str(llama_cpp.__version__)
         self.gguf = Path(gguf)
         self.lora = lora
+        self.lora_bytes = Path(lora).stat().st_size if lora else 0
         t0 = time.perf_counter()
         self.llm = open_llama(  # on an AMX host without llama.cpp's AMX buffers, which crash (_llama_peer)
             gguf, lora=lora, n_ctx=ctx, n_batch=512, n_ubatch=512, n_threads=threads, n_threads_batch=threads,
@@ -407,9 +408,9 @@ class LlamaCppRunner:
         return {
             "gguf": str(self.gguf),
             "lora": self.lora,
-            "lora_bytes": Path(self.lora).stat().st_size if self.lora else 0,
+            "lora_bytes": self.lora_bytes,
             "weight_file": str(self.gguf),
-            "weight_bytes": self.gguf.stat().st_size + (Path(self.lora).stat().st_size if self.lora else 0),
+            "weight_bytes": self.gguf.stat().st_size + self.lora_bytes,
             "threads": self.threads,
             "n_ctx": self.llm.n_ctx(),
             "desc": self._desc(),
@@ -1115,14 +1116,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.prompt_lens, args.decode_tokens, args.threads, args.ttft_len = [64], 32, [1], 64
     if args.bundle is not None and len(args.quant) != 1:
         p.error("--bundle takes one --quant (the bundle's)")
-    if args.lora is None and args.bundle is not None and (args.bundle / "adapter.gguf").is_file():
-        args.lora = args.bundle / "adapter.gguf"  # a tuned bundle: llama.cpp applies the same adapter
+    if args.bundle is not None and (args.bundle / "manifest.json").is_file():
+        args.lora = bundle_lora(args.bundle, args.lora)  # a tuned bundle: llama.cpp applies the same adapter
     if args.lora is not None and not args.lora.is_file():
         p.error(f"--lora {args.lora}: no such file")
-    if args.lora is None and args.bundle is not None and (args.bundle / "manifest.json").is_file() \
-            and '"tuning"' in (args.bundle / "manifest.json").read_text(encoding="utf-8"):
-        print(f"warning: {args.bundle} is a tuned bundle without adapter.gguf and no --lora was given: llama.cpp runs "
-              "the base model, not the same tuned model", file=sys.stderr)
     if args.decode_tokens < 2:
         p.error("--decode-tokens must be >= 2")
     if args.repeats < 1:

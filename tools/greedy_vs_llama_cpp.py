@@ -25,7 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _llama_peer import open_llama  # found through the path above
+from _llama_peer import bundle_lora, open_llama  # found through the path above
 
 PROMPTS = (
     "What is the capital of France?",
@@ -48,13 +48,9 @@ def main() -> int:
     parser.add_argument("--lora", type=Path, default=None,
                         help="a LoRA adapter GGUF for llama.cpp (default: the bundle's adapter.gguf, if it has one)")
     args = parser.parse_args()
-    if args.lora is None and (args.bundle / "adapter.gguf").is_file():
-        args.lora = args.bundle / "adapter.gguf"
+    args.lora = bundle_lora(args.bundle, args.lora)
     if args.lora is not None:
         print(f"llama.cpp applies the LoRA adapter {args.lora}")
-    elif '"tuning"' in (args.bundle / "manifest.json").read_text(encoding="utf-8"):
-        print(f"warning: {args.bundle} is a tuned bundle without adapter.gguf and no --lora was given: llama.cpp runs "
-              "the base model", file=sys.stderr)
 
     from agent_sdk.runtime import Engine, SamplingParams
 
