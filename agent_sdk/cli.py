@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -127,13 +128,14 @@ def cmd_compile(args: argparse.Namespace) -> int:
     extra: dict[str, Any] = {}
     if args.low_rank_dtype and not args.adapter:
         raise UserError("--low-rank-dtype applies to an adapter: give --adapter DIR")
-    if args.adapter:
-        extra = _adapter_compile_options(args)
-    with _Progress(args.json) as progress:
-        result = compile_model(
-            args.model, quant=args.quant, target=args.target, out=args.out, allow_download=args.download,
-            progress=progress, kv_dtype=args.kv_dtype, **extra,
-        )
+    with tempfile.TemporaryDirectory(prefix="agent-sdk-adapter-") as scratch:
+        if args.adapter:
+            extra = _adapter_compile_options(args, scratch=Path(scratch))
+        with _Progress(args.json) as progress:
+            result = compile_model(
+                args.model, quant=args.quant, target=args.target, out=args.out, allow_download=args.download,
+                progress=progress, kv_dtype=args.kv_dtype, **extra,
+            )
     if args.json:
         print(json.dumps({k: result[k] for k in ("path", "name", "quantization", "target", "tvm_version", "parameters", "total_seconds")}))
     else:
@@ -142,22 +144,37 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return 0
 
 
-def _adapter_compile_options(args: argparse.Namespace) -> dict[str, Any]:
-    """``compile_model`` options for ``--adapter DIR``: the update beside the weights, the adapter in the bundle."""
+def _adapter_compile_options(args: argparse.Namespace, *, scratch: Path) -> dict[str, Any]:
+    """``compile_model`` options for ``--adapter DIR``: the update beside the weights, the adapter in the bundle.
+
+    On a GGUF base llama.cpp runs as the compiler does, the bundle also holds the adapter as llama.cpp's LoRA GGUF
+    (``adapter.gguf``, written into ``scratch`` and copied by the compiler), as ``agent-sdk tune`` does.
+    """
     from agent_sdk.manifest import sha256_file
+    from agent_sdk.models.gguf_lora import GGUF_ADAPTER, unsupported_base, write_gguf_lora
+    from agent_sdk.models.gguf_reader import is_gguf_file, parse_gguf
     from agent_sdk.models.peft_adapter import ADAPTER_CONFIG, ADAPTER_WEIGHTS, read_peft_adapter
     from agent_sdk.models.resolve import resolve_model
 
     folder = Path(args.adapter)
     config, updates = read_peft_adapter(folder)
+    dtype = args.low_rank_dtype or "float16"
+    ref = resolve_model(args.model, allow_download=args.download)
+    files: dict[str, Path] = {f: folder / f for f in (ADAPTER_WEIGHTS, ADAPTER_CONFIG)}
+    why_not = "the base model is not a GGUF file"
+    if ref.path.is_file() and is_gguf_file(ref.path):
+        why_not = unsupported_base(parse_gguf(ref.path)[0]) or ""
+        if not why_not:  # an adapter that does not fit the file fails here, before anything is compiled
+            files[GGUF_ADAPTER] = write_gguf_lora(folder, ref.path, scratch / GGUF_ADAPTER, dtype=dtype)
+    if why_not:  # on stderr: the --json line on stdout stays the only thing there
+        print(f"note: the bundle holds no {GGUF_ADAPTER} for llama.cpp: {why_not}", file=sys.stderr)
     record = {"path": str(folder.resolve()), "sha256": sha256_file(folder / ADAPTER_WEIGHTS),
               "r": config["r"], "lora_alpha": config["lora_alpha"], "target_modules": config["target_modules"],
-              "base_model_name_or_path": config.get("base_model_name_or_path")}
+              "base_model_name_or_path": config.get("base_model_name_or_path"), "files": sorted(files)}
     # never the base model's own folder name: the run/serve bundle cache would take it for the base model
-    name = f"{resolve_model(args.model, allow_download=args.download).name}-{folder.resolve().name}"
-    return {"low_rank": updates, "low_rank_dtype": args.low_rank_dtype or "float16", "name": name,
-            "manifest_extra": {"adapter": record},
-            "extra_files": {f: folder / f for f in (ADAPTER_WEIGHTS, ADAPTER_CONFIG)}}
+    name = f"{ref.name}-{folder.resolve().name}"
+    return {"low_rank": updates, "low_rank_dtype": dtype, "name": name,
+            "manifest_extra": {"adapter": record}, "extra_files": files}
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -731,7 +748,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--adapter", metavar="DIR",
                    help="a PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors) for this "
                         "model: compiled as an update beside the weights (default folder "
-                        "compiled/<model>-<adapter>-<quant>-<target>)")
+                        "compiled/<model>-<adapter>-<quant>-<target>); on a Llama, Qwen or Gemma 3 GGUF the bundle "
+                        "also holds it as llama.cpp's adapter.gguf (llama-cli -m MODEL.gguf --lora adapter.gguf)")
     c.add_argument("--low-rank-dtype", choices=("float16", "float32"), default=None,
                    help="with --adapter: how its factors are stored (default float16: half the bytes each token "
                         "reads, each factor rounded to nearest; float32 keeps them exactly)")

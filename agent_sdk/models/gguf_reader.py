@@ -26,7 +26,7 @@ import numpy as np
 
 from agent_sdk.errors import ModelFormatError
 
-__all__ = ["GGML_BLOCKS", "parse_gguf"]
+__all__ = ["GGML_BLOCKS", "is_gguf_file", "parse_gguf"]
 
 _MAGIC = b"GGUF"
 _VERSIONS = (2, 3)
@@ -139,6 +139,15 @@ def _value(cur: _Cursor, vtype: int, key: str, depth: int = 0) -> tuple[Any, boo
             return items, ok
         raise ModelFormatError(f"{cur.path}: GGUF metadata {key} is an array of unknown value type {etype}")
     raise ModelFormatError(f"{cur.path}: GGUF metadata {key} has unknown value type {vtype}")
+
+
+def is_gguf_file(path: Path | str) -> bool:
+    """Whether ``path`` is a file that starts with GGUF's magic number (nothing else is read or checked)."""
+    try:
+        with open(path, "rb") as fp:
+            return fp.read(4) == _MAGIC
+    except OSError:  # a folder, a missing file, no permission: not a GGUF file to read
+        return False
 
 
 def parse_gguf(path: Path) -> tuple[dict[str, Any], list[tuple[str, int, tuple[int, ...], np.ndarray]]]:

@@ -34,6 +34,7 @@ from typing import Any
 from agent_sdk.agent.prompting import TOOL_LISTINGS
 from agent_sdk.errors import ModelFormatError, UserError
 from agent_sdk.manifest import read_manifest, sha256_file, write_manifest
+from agent_sdk.models.gguf_lora import GGUF_ADAPTER
 from agent_sdk.tools.decorator import Tool
 from agent_sdk.tools.loading import load_tools
 from agent_sdk.tune.examples import generate_examples, load_user_examples
@@ -53,9 +54,6 @@ keep the full listing."""
 PROMPT_RECORD = "prompt.json"
 """In ``<out>.tune/``: the listing, a hash of the prompt prefix and a hash of the examples the checkpoint was trained
 on; a resume with another prompt or other examples is refused."""
-
-GGUF_ADAPTER = "adapter.gguf"
-"""The adapter as llama.cpp's LoRA GGUF, in a tuned bundle made from a GGUF base (:mod:`agent_sdk.models.gguf_lora`)."""
 
 DEFAULT_EXAMPLE_COUNT = 3000
 """Generated requests per run (before the user's own examples)."""

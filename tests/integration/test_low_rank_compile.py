@@ -153,6 +153,9 @@ def test_compile_takes_a_peft_adapter_folder(llama_ckpt: Path, tmp_path: Path, d
     assert manifest["adapter"]["r"] == RANK and manifest["name"].endswith("-my-lora")
     assert "adapter_model.safetensors" in manifest["files"] and manifest["low_rank"]["projections"] == len(updates)
     assert manifest["low_rank"]["dtype"] == (dtype or "float16")
+    # a Hugging Face folder: llama.cpp runs GGUF files, so there is no adapter.gguf, and the command says why
+    assert "adapter.gguf" not in manifest["files"] and "adapter.gguf" not in manifest["adapter"]["files"]
+    assert "no adapter.gguf for llama.cpp: the base model is not a GGUF file" in proc.stderr
     store = dtype or "float16"  # the reference merges the factors as the bundle stores them
     ckpt = load_checkpoint(llama_ckpt)
     merged = {f"{n}.weight": (ckpt.tensors[f"{n}.weight"].as_float().astype(np.float64)
@@ -164,6 +167,50 @@ def test_compile_takes_a_peft_adapter_folder(llama_ckpt: Path, tmp_path: Path, d
     prompt = [t % e_kept.vocab_size for t in PROMPT]
     err = float(np.abs(e_kept.logits(prompt) - e_ref.logits(prompt)).max())
     assert err <= 1e-4, f"adapter compiled beside the weights vs merged: {err}"
+
+
+@pytest.mark.parametrize("dtype", ["float32", None])
+def test_compile_of_a_gguf_base_also_writes_the_adapter_for_llama_cpp(
+    gguf_file: Callable[[str], Path], tmp_path: Path, dtype: str | None
+) -> None:
+    """On a GGUF base llama.cpp runs, the bundle holds ``adapter.gguf``: llama.cpp's names and Q/K row order, the
+    scale folded into B, the factors as the bundle stores them (exactly; llama.cpp computing with the file is
+    tests/integration/test_gguf_lora_llama_cpp.py)."""
+    from agent_sdk.models.gguf_lora import gguf_lora_tensors
+    from agent_sdk.models.gguf_reader import parse_gguf
+
+    base = gguf_file("Q4_1")
+    updates, _ = _updates(base, seed=8)
+    adapter = _write_adapter(tmp_path / "my-lora", updates, alpha=6.0)
+    proc = _cli(str(base), "--quant", "q4", "--adapter", str(adapter), "--out", str(tmp_path / "b"),
+                *(["--low-rank-dtype", dtype] if dtype else []))
+    assert proc.returncode == 0, proc.stderr
+    assert "adapter.gguf" not in proc.stderr  # no note: it was written
+    manifest = verify_bundle(tmp_path / "b")  # hashed like every file of the bundle
+    assert "adapter.gguf" in manifest["files"] and "adapter.gguf" in manifest["adapter"]["files"]
+    store = dtype or "float16"
+    _, rank, want = gguf_lora_tensors(adapter, base)
+    meta, table = parse_gguf(tmp_path / "b" / "adapter.gguf")
+    assert meta["general.type"] == "adapter" and meta["adapter.lora.alpha"] == float(rank)
+    got = {name: np.asarray(data) for name, _, _, data in table}
+    assert sorted(got) == sorted(want) and len(got) == 2 * len(updates)
+    for name, t in want.items():
+        assert got[name].dtype == np.dtype(store)
+        np.testing.assert_array_equal(got[name], t.astype(store), err_msg=name)
+    # and the bundle's update is the same factors: its logits are the merged file's (the test above's reference)
+    assert manifest["low_rank"]["dtype"] == store
+
+
+def test_compile_refuses_an_adapter_that_does_not_fit_the_gguf_before_compiling(
+    gguf_file: Callable[[str], Path], tmp_path: Path
+) -> None:
+    base = gguf_file("Q4_1")
+    updates, _ = _updates(base, seed=9)
+    updates = {n.replace("layers.0.", "layers.7."): f for n, f in updates.items()}  # the file has 3 layers
+    adapter = _write_adapter(tmp_path / "wrong", updates, alpha=6.0)
+    proc = _cli(str(base), "--quant", "q4", "--adapter", str(adapter), "--out", str(tmp_path / "never"))
+    assert proc.returncode != 0 and "layers.7" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "never").exists()
 
 
 @pytest.mark.parametrize(("change", "message"), [

@@ -12,7 +12,7 @@ import pytest
 
 from agent_sdk.errors import ModelFormatError
 from agent_sdk.models.checkpoint_io import read_gguf
-from agent_sdk.models.gguf_reader import GGML_BLOCKS, parse_gguf
+from agent_sdk.models.gguf_reader import GGML_BLOCKS, is_gguf_file, parse_gguf
 from agent_sdk.models.presets import find_weights, get_preset
 
 pytestmark = pytest.mark.unit
@@ -180,3 +180,12 @@ def test_a_missing_file_is_a_model_format_error(tmp_path: Path) -> None:
         parse_gguf(tmp_path / "missing.gguf")
 
 
+
+
+def test_is_gguf_file_reads_the_magic_number_only(tmp_path: Path) -> None:
+    (tmp_path / "m.gguf").write_bytes(b"GGUF" + b"\0" * 4)  # no valid header: only the magic is read
+    (tmp_path / "named.gguf").write_bytes(b"PK\x03\x04not gguf")
+    (tmp_path / "short").write_bytes(b"GG")
+    assert is_gguf_file(tmp_path / "m.gguf") and is_gguf_file(str(tmp_path / "m.gguf"))
+    assert not is_gguf_file(tmp_path / "named.gguf") and not is_gguf_file(tmp_path / "short")
+    assert not is_gguf_file(tmp_path) and not is_gguf_file(tmp_path / "missing.gguf")
