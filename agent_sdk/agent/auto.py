@@ -11,9 +11,10 @@ request contains, and :class:`AutoRule` holds the weights and the threshold.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from agent_sdk.agent.auto_probe import AutoProbe
 from agent_sdk.agent.relevance import tool_relevance
 
 __all__ = ["DEFAULT_AUTO_RULE", "AutoRule", "call_relevance", "call_score"]
@@ -46,6 +47,9 @@ class AutoRule:
             and every forced token that follows a sampled one). This rule
             does not, so the call step does not compute them (NaN in their
             place); a subclass whose score does sets it.
+        probe: A tuned bundle's call probe (:mod:`agent_sdk.agent.auto_probe`):
+            its weighted log-odds are added to the score; set with the
+            threshold calibrated for it (:meth:`CallPolicy.for_bundle`).
     """
 
     # Chosen by tools/search_auto_rule.py on the tuning half (even positions) of
@@ -65,6 +69,7 @@ class AutoRule:
     relevance_saturation: float = 0.5
     threshold: float = -7.4
     reads_forced: bool = False
+    probe: AutoProbe | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.relevance_saturation > 0:
@@ -72,15 +77,21 @@ class AutoRule:
 
     def score(
         self, logprobs: Sequence[float], forced: Sequence[bool], *, coverage: float | None = None,
-        relevance: float | None = None,
+        relevance: float | None = None, probe: float | None = None,
     ) -> float:
-        """The call's score (see the class docstring); ``-inf`` without log-probabilities."""
+        """The call's score (see the class docstring); ``-inf`` without log-probabilities.
+
+        ``probe`` is :meth:`AutoProbe.value` of the prompt; with a :attr:`probe` its term is added.
+        """
         if relevance is not None:
             relevance = min(1.0, relevance / self.relevance_saturation)
-        return call_score(
+        score = call_score(
             logprobs, forced, coverage=coverage, relevance=relevance, start_weight=self.start_weight,
             free_weight=self.free_weight, coverage_weight=self.coverage_weight, relevance_weight=self.relevance_weight,
         )
+        if self.probe is not None and probe is not None:
+            score += self.probe.term(probe)
+        return score
 
     def keeps(self, score: float) -> bool:
         """Whether a call with ``score`` is kept."""

@@ -165,7 +165,8 @@ class LocalBackend:
     def step(self, request: StepRequest) -> StepStream:
         """See :meth:`Backend.step`."""
         messages, tools, max_tokens = request.messages, request.tools, request.max_tokens
-        policy = request.policy.for_bundle(getattr(self.engine, "manifest", None))  # a tuned bundle's threshold
+        # a tuned bundle's threshold (and call probe)
+        policy = request.policy.for_bundle(getattr(self.engine, "manifest", None), bundle=getattr(self.engine, "path", None))
         tok = self.engine.tokenizer
         choice = policy.tool_choice
         schema_warnings: list[str] = []

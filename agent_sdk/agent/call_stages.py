@@ -115,6 +115,7 @@ class CallDraft:
         score: The ``auto`` score, once decided.
         declined: ``auto`` (or another post-step) dropped the call: answer instead.
         reason: Why it was declined (``"unlikely"``, ``"state_question"``, ``"answered"``), for logs and evaluation.
+        probe: The ``auto`` rule's probe value for the prompt, when the rule has a probe.
     """
 
     text: str
@@ -124,6 +125,7 @@ class CallDraft:
     score: float | None = None
     declined: bool = False
     reason: str = ""
+    probe: float | None = None
 
 
 ProcessorFactory = Callable[[CallContext], LogitsProcessor | None]
@@ -263,7 +265,8 @@ def auto_decision(ctx: CallContext, draft: CallDraft) -> CallDraft:
         schemas = [params.get(n) for n, _ in draft.calls]
         coverage = copy_coverage([a for _, a in draft.calls], ctx.request, schemas=schemas)
         relevance = call_relevance([n for n, _ in draft.calls], ctx.tools, ctx.request)
-    score = rule.score(draft.generation.logprobs, draft.forced, coverage=coverage, relevance=relevance)
+    score = rule.score(draft.generation.logprobs, draft.forced, coverage=coverage, relevance=relevance,
+                       probe=draft.probe)
     if not rule.keeps(score):
         return dataclasses.replace(draft, calls=[], score=score, declined=True, reason="unlikely")
     return dataclasses.replace(draft, score=score)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from agent_sdk.agent.auto import DEFAULT_AUTO_RULE, AutoRule
+from agent_sdk.agent.auto_probe import AutoProbe
 from agent_sdk.agent.call_stages import (
     PostStep,
     ProcessorFactory,
@@ -29,7 +31,7 @@ from agent_sdk.agent.call_stages import (
 )
 from agent_sdk.agent.copy_bias import DEFAULT_VALUE_BIAS, ValueBias
 from agent_sdk.agent.rerank import DEFAULT_RERANK, ValueRerank
-from agent_sdk.errors import UserError
+from agent_sdk.errors import BundleError, UserError
 
 __all__ = [
     "DEFAULT_POLICY", "DEFAULT_POST_STEPS", "DEFAULT_PROCESSORS", "PARALLEL_BIAS", "TOOL_CHOICES", "CallPolicy",
@@ -115,17 +117,30 @@ class CallPolicy:
         """A copy with ``changes`` applied (the policy itself is frozen)."""
         return dataclasses.replace(self, **changes)
 
-    def for_bundle(self, manifest: dict[str, Any] | None) -> CallPolicy:
-        """This policy with the bundle's own ``auto`` threshold, unless its rule was changed from the default.
+    def for_bundle(self, manifest: dict[str, Any] | None, *, bundle: Path | str | None = None) -> CallPolicy:
+        """This policy with the bundle's own ``auto`` threshold (and probe), unless its rule was changed.
 
         A tuned bundle records the threshold calibrated for it on generated
-        requests (manifest ``policy.auto_threshold``); a caller who set a rule
-        or a threshold keeps theirs.
+        requests (manifest ``policy.auto_threshold``), and may record a call
+        probe calibrated with it (``policy.auto_probe``,
+        :mod:`agent_sdk.agent.auto_probe`: read from ``bundle``, the bundle's
+        folder); a caller who set a rule or a threshold keeps theirs, without
+        the probe.
+
+        Raises:
+            BundleError: The bundle records a probe that cannot be read, or
+                records one and ``bundle`` is not given.
         """
-        t = ((manifest or {}).get("policy") or {}).get("auto_threshold")
-        if t is None or self.auto != DEFAULT_AUTO_RULE:
+        record = (manifest or {}).get("policy") or {}
+        t = record.get("auto_threshold")
+        if t is None or self.auto != DEFAULT_AUTO_RULE or self.auto.probe is not None:
             return self
-        return self.with_threshold(float(t))
+        rule = dataclasses.replace(self.auto, threshold=float(t))
+        if "auto_probe" in record:
+            if bundle is None:
+                raise BundleError("the bundle records an auto probe with its threshold; give its folder to read it")
+            rule = dataclasses.replace(rule, probe=AutoProbe.from_bundle(bundle, manifest or {}))
+        return self.replace(auto=rule)
 
     def with_threshold(self, threshold: float | None) -> CallPolicy:
         """A copy whose ``auto`` rule needs ``threshold`` (None: this policy as it is)."""

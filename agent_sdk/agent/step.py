@@ -140,12 +140,15 @@ def decode_calls(
         ctx.processor = chain_processors(*(make(ctx) for make in policy.processors))
         constraint = ge.constraint(grammar)
     t0 = time.perf_counter()
+    probe = policy.auto.probe if choice == "auto" else None
+    probed: list[float] = []  # the probe's value for the prompt, read from its last logits (no extra pass)
     gen = engine.generate(
         prompt_ids, SamplingParams(max_tokens=max_tokens), constraint=constraint, logprobs=choice == "auto",
         forced_logprobs=policy.auto.reads_forced, logits_processor=ctx.processor,
+        **({"prompt_logits": lambda logits: probed.append(probe.value(logits))} if probe is not None else {}),
     )
     forced = list(constraint.forced_flags[: len(gen.logprobs)]) if gen.logprobs is not None else []
-    draft = CallDraft(text=gen.text, generation=gen, forced=forced)
+    draft = CallDraft(text=gen.text, generation=gen, forced=forced, probe=probed[0] if probed else None)
     for post in policy.active_post_steps():
         with phase(getattr(post, "__name__", "post_step")):
             draft = post(ctx, draft)

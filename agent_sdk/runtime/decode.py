@@ -406,8 +406,11 @@ class Decoder:
         constraint: TokenConstraint | None = None,
         want_logprobs: bool = False,
         forced_logprobs: bool = True,
+        prompt_logits: Callable[[np.ndarray], None] | None = None,
     ) -> Generator[TokenEvent, None, Generation]:
         """Generates token by token (see :meth:`Engine.stream`); returns the :class:`Generation`."""
+        if prompt_logits is not None and not want_logprobs:
+            raise UserError("prompt_logits needs logprobs: only then are the prompt's own logits computed")
         t0 = time.perf_counter()
         ids = self.fit(prompt, params.max_tokens)
         stats = GenerationStats(prompt_tokens=len(ids))
@@ -440,6 +443,8 @@ class Decoder:
                 pinned = seq  # first: an interrupt between the two lines then leaves no pin behind
                 seq.pinned += 1  # another request must not extend, cut or evict it while this one runs
                 stats.prefill_s = time.perf_counter() - t0
+                if prompt_logits is not None:
+                    prompt_logits(logits)
             decoder = StreamDecoder(self.tokenizer, ids)
             while len(out) < params.max_tokens:
                 if constraint is not None and constraint.is_stopped():
@@ -517,6 +522,8 @@ class Decoder:
                             first = logits
                     pinned = seq
                     seq.pinned += 1
+                    if prompt_logits is not None:  # with logprobs, `first` is the prompt's (checked above)
+                        prompt_logits(first)
                     if want_logprobs:  # the first forced token's, from the prompt's logits; none for the rest
                         lps.append(_logprob(first, batch[0]))
                         if not ends:

@@ -263,6 +263,7 @@ class Engine:
         constraint: TokenConstraint | None = None,
         logprobs: bool = False,
         forced_logprobs: bool = True,
+        prompt_logits: Callable[[np.ndarray], None] | None = None,
     ) -> GenerationStream:
         """Generates token by token.
 
@@ -283,13 +284,17 @@ class Engine:
                 one then also run in its forward pass (NaN, their first too).
                 Without ``logprobs``, a constraint's opening forced text is
                 prefilled with the prompt.
+            prompt_logits: Called once, before the first token, with the
+                model's unmasked logits at the prompt's last position
+                (``(vocab,)`` float32; read them, do not keep them). Needs
+                ``logprobs``.
 
         Returns:
             A stream of :class:`TokenEvent`; its ``result`` is the
             :class:`Generation`.
         """
         gen = self._decoder().generate(prompt, params or SamplingParams(), logits_processor, constraint, logprobs,
-                                       forced_logprobs)
+                                       forced_logprobs, prompt_logits)
         return GenerationStream(gen)
 
     def generate(
@@ -302,6 +307,7 @@ class Engine:
         logprobs: bool = False,
         forced_logprobs: bool = True,
         on_token: Callable[[TokenEvent], None] | None = None,
+        prompt_logits: Callable[[np.ndarray], None] | None = None,
     ) -> Generation:
         """Generates a completion; see :meth:`stream` for the arguments.
 
@@ -313,9 +319,10 @@ class Engine:
             logprobs: Record log-probabilities.
             forced_logprobs: See :meth:`stream`.
             on_token: Called for every token as it is generated.
+            prompt_logits: See :meth:`stream`.
         """
         s = self.stream(prompt, params, logits_processor=logits_processor, constraint=constraint, logprobs=logprobs,
-                        forced_logprobs=forced_logprobs)
+                        forced_logprobs=forced_logprobs, prompt_logits=prompt_logits)
         for ev in s:
             if on_token:
                 on_token(ev)

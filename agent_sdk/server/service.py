@@ -199,7 +199,7 @@ class ChatService:
         from agent_sdk.agent.agent import Agent
 
         if self._agent is None:
-            self._agent = Agent(self.engine, mcp=self.mcp, policy=self.config.policy.for_bundle(self.engine.manifest))
+            self._agent = Agent(self.engine, mcp=self.mcp, policy=self.config.policy.for_bundle(self.engine.manifest, bundle=self.engine.path))
         agent = self._agent
         systems = [str(m.get("content") or "") for m in req.messages if m.get("role") in SYSTEM_ROLES]
         agent.system = "\n\n".join(systems) or None
@@ -234,7 +234,7 @@ class ChatService:
     def _run(self, req: ChatRequest) -> Generator[tuple[str, Any], None, None]:
         """Yields ``("text", delta)``…, or ``("calls", [ToolCall])``; then ``("end", (finish, usage))``."""
         if req.tools and req.tool_choice != "none":
-            policy = self.config.policy.for_bundle(self.engine.manifest).replace(
+            policy = self.config.policy.for_bundle(self.engine.manifest, bundle=self.engine.path).replace(
                 tool_choice=req.tool_choice, parallel=req.parallel)
             step = decode_calls(
                 self.engine, req.prompt_ids, req.tools, policy=policy, max_tokens=req.sampling.max_tokens,

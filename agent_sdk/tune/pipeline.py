@@ -22,6 +22,7 @@ generated examples): a stopped run resumes from there.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -31,6 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from agent_sdk.agent.auto_probe import AUTO_PROBE_FILE, AutoProbe
 from agent_sdk.agent.prompting import TOOL_LISTINGS
 from agent_sdk.errors import ModelFormatError, UserError
 from agent_sdk.manifest import read_manifest, sha256_file, write_manifest
@@ -154,6 +158,7 @@ def tune(
     heldout: Path | None = None,
     call_keep: float = CALL_KEEP,
     calibration_count: int = CALIBRATION_COUNT,
+    auto_probe: bool = True,
     resume: bool = True,
     say: Callable[[str], None] | None = None,
     on_step: Callable[[Any], None] | None = None,
@@ -184,6 +189,8 @@ def tune(
             bundle's ``auto`` threshold keeps (:func:`choose_threshold`);
             lower declines more and calls less.
         calibration_count: Fresh generated requests the threshold is chosen on.
+        auto_probe: Also fit the call probe on them (:mod:`agent_sdk.agent.auto_probe`), recorded in the bundle
+            and added to its ``auto`` score.
         resume: Continue from the checkpoint in ``<out>.tune/``.
         say: Called with a line describing each stage.
         on_step: Called with each training step's report.
@@ -360,8 +367,12 @@ def tune(
         manifest_extra={"tuning": tuning, "prompt": {"tool_listing": tool_listing}},
         extra_files={name: adapter_dir / name for name in adapter_files},
     )
+    head = None
+    if auto_probe:  # the output head the probe reads the hidden state back through
+        weight = net.lm_head.weight if net.lm_head is not None else net.model.embed_tokens.weight
+        head = weight.detach().float().cpu().numpy()
     _calibrate(Path(compiled.path), specs, examples, system, settings.seed, note, keep=call_keep,
-               count=calibration_count)
+               count=calibration_count, head=head)
     score = None
     if heldout is not None:
         score = _score(Path(compiled.path), specs, heldout, system, note)
@@ -408,8 +419,18 @@ def calibration_points(bundle: Path, specs: list[dict[str, Any]], trained: Seque
 
     Returns:
         One ``(score, is a tool request, call right)`` per request; the score
-        is ``-inf`` when the model did not start a call at all.
+        is ``-inf`` when the model did not start a call at all. The score is
+        the rule's without any call probe the bundle records.
     """
+    return _calibration_run(bundle, specs, trained, system, seed, note, count=count)[0]
+
+
+def _calibration_run(
+    bundle: Path, specs: list[dict[str, Any]], trained: Sequence[Any], system: str | None, seed: int,
+    note: Callable[[str], None], *, count: int, head: Any = None,
+) -> tuple[list[tuple[float, bool, bool]], np.ndarray | None]:
+    """:func:`calibration_points`, and with ``head`` (a :class:`~agent_sdk.tune.probe.HeadInverse`) each request's
+    final hidden state at the prompt's end, read from the logits the call step computes: ``(n, hidden)``."""
     from agent_sdk.agent.backends import LocalBackend, StepRequest, run_step
     from agent_sdk.agent.policy import DEFAULT_POLICY
     from agent_sdk.runtime.engine import Engine
@@ -422,15 +443,37 @@ def calibration_points(bundle: Path, specs: list[dict[str, Any]], trained: Seque
     engine = Engine(bundle)
     backend = LocalBackend(engine)
     policy = DEFAULT_POLICY.replace(tool_choice="auto").with_threshold(-math.inf)  # keep every call: read its score
+    recorder = None
+    if head is not None:  # reads the prompt's logits in the call step; adds nothing to the score
+        recorder = _FeatureRecorder(weights=np.zeros(1, np.float32), bias=0.0, weight=0.0, head=head)
+        policy = policy.replace(auto=dataclasses.replace(policy.auto, probe=recorder))
     points: list[tuple[float, bool, bool]] = []
+    rows: list[np.ndarray] = []
     for e in fresh:
+        before = len(recorder.rows) if recorder is not None else 0
         step = run_step(backend.step(StepRequest([{"role": "user", "content": e.query}], specs, policy,
                                                  max_tokens=128, system=system, answer=False)))
         score = step.stats.auto_score if step.stats.auto_score is not None else -math.inf
         got = [{"name": c.name, "arguments": c.arguments} for c in step.calls]
         points.append((score, bool(e.calls), bool(e.calls) and same_calls(got, e.calls)))
+        if recorder is not None:  # the first prompt of the step is the request's own (a follow-up comes after)
+            if len(recorder.rows) == before:
+                raise RuntimeError(f"the call step on {e.query!r} computed no prompt logits for the probe")
+            rows.append(recorder.rows[before])
     del engine
-    return points
+    return points, (np.stack(rows) if recorder is not None else None)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _FeatureRecorder(AutoProbe):
+    """A probe of weight 0 that keeps the hidden state read from each prompt's logits."""
+
+    head: Any = None
+    rows: list[np.ndarray] = dataclasses.field(default_factory=list)
+
+    def value(self, logits: np.ndarray) -> float:
+        self.rows.append(self.head.features(logits))
+        return 0.0
 
 
 def choose_threshold(points: Sequence[tuple[float, bool, bool]], *,
@@ -493,7 +536,8 @@ def _at_or_below(score: float) -> float:
 
 
 def _calibrate(bundle: Path, specs: list[dict[str, Any]], trained: Sequence[Any], system: str | None, seed: int,
-               note: Callable[[str], None], *, keep: float = CALL_KEEP, count: int = CALIBRATION_COUNT) -> None:
+               note: Callable[[str], None], *, keep: float = CALL_KEEP, count: int = CALIBRATION_COUNT,
+               head: np.ndarray | None = None) -> None:
     """Finds the ``auto`` threshold that serves the tuned model best on fresh generated requests.
 
     The SDK's default threshold is fitted to base models, which rarely start a
@@ -502,17 +546,45 @@ def _calibrate(bundle: Path, specs: list[dict[str, Any]], trained: Sequence[Any]
     held-out set) by :func:`choose_threshold`, keeping ``keep`` of the right
     calls on ``count`` of them. It is recorded as the bundle's
     ``policy.auto_threshold`` and used wherever the caller kept the default rule.
+
+    With ``head`` (the model's output head, ``(vocab, hidden)``), a call probe
+    is fitted on the same requests (:mod:`agent_sdk.tune.probe`), written to
+    the bundle and recorded as ``policy.auto_probe``; the threshold is then
+    chosen on the score with the probe's out-of-fold term added.
     """
-    points = calibration_points(bundle, specs, trained, system, seed, note, count=count)
-    threshold, calls_ok, declines = choose_threshold(points, keep=keep)
+    from agent_sdk.tune.probe import PROBE_WEIGHT, HeadInverse, fit_probe
+
+    inverse = HeadInverse(head) if head is not None else None
+    points, features = _calibration_run(bundle, specs, trained, system, seed, note, count=count, head=inverse)
+    (bundle / AUTO_PROBE_FILE).unlink(missing_ok=True)  # a rerun without the probe leaves no stale file
+    probe_record: dict[str, Any] | None = None
+    calibration_probe: dict[str, Any] = {}
+    used = points
+    if inverse is not None and features is not None:
+        fit = fit_probe(features, [tool for _, tool, _ in points], seed=seed)
+        used = [(s + PROBE_WEIGHT * z if math.isfinite(s) else s, tool, right)
+                for (s, tool, right), z in zip(points, fit.out_of_fold)]
+        plain, plain_calls, plain_declines = choose_threshold(points, keep=keep)
+        np.save(bundle / AUTO_PROBE_FILE, inverse.logit_weights(fit.w), allow_pickle=False)
+        probe_record = {"file": AUTO_PROBE_FILE, "bias": round(fit.b, 6), "weight": PROBE_WEIGHT}
+        calibration_probe = {"probe": {
+            "ridge": fit.ridge, "cv_log_loss": round(fit.cv_loss, 4), "weight": PROBE_WEIGHT,
+            "without": {"auto_threshold": plain, "tool_accuracy": round(plain_calls, 4),
+                        "decline_accuracy": round(plain_declines, 4)},
+        }}
+        note(f"call probe: ridge {fit.ridge}, cross-validated log-loss {fit.cv_loss:.3f}; without it the threshold "
+             f"would be {plain} ({plain_calls:.1%} called right, {plain_declines:.1%} declined)")
+    threshold, calls_ok, declines = choose_threshold(used, keep=keep)
     note(f"auto threshold {threshold}: on the fresh requests {calls_ok:.1%} called right, {declines:.1%} declined")
 
     def record(manifest: dict[str, Any]) -> None:
         manifest["policy"] = {"auto_threshold": threshold}
+        if probe_record is not None:
+            manifest["policy"]["auto_probe"] = probe_record
         manifest["tuning"]["calibration"] = {
             "requests": len(points), "seed": seed + CALIBRATION_SEED_OFFSET, "call_keep": keep,
             "auto_threshold": threshold,
-            "tool_accuracy": round(calls_ok, 4), "decline_accuracy": round(declines, 4),
+            "tool_accuracy": round(calls_ok, 4), "decline_accuracy": round(declines, 4), **calibration_probe,
         }
 
     _update_manifest(bundle, record)

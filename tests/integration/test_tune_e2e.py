@@ -95,6 +95,81 @@ def test_the_bundle_is_verified_and_records_the_tuning(tuned: tuple[Path, Path, 
     assert cfg["peft_type"] == "LORA" and cfg["r"] == 4
 
 
+def test_the_call_probe_reads_the_models_state_from_the_prompts_logits(
+    tuned: tuple[Path, Path, dict], llama_ckpt: Path
+) -> None:
+    """The probe the tune fitted, as the call step applies it (weights over the logits at the prompt's end), equals
+    the same probe on the bundle's own hidden-states function (an independent pass: ``w = E^T c``, ``E`` the
+    checkpoint's head), and the step's ``auto`` score carries its term."""
+    import dataclasses
+    import math
+
+    from agent_sdk.agent.auto_probe import AUTO_PROBE_FILE, AutoProbe
+    from agent_sdk.agent.backends import LocalBackend, StepRequest, run_step
+    from agent_sdk.runtime.sampler import SamplingParams
+    from agent_sdk.tune.pipeline import tool_specs
+    from agent_sdk.tune.probe import PROBE_LAMBDAS, PROBE_WEIGHT
+
+    bundle, tools, manifest = tuned
+    record = manifest["policy"]["auto_probe"]
+    assert record["file"] == AUTO_PROBE_FILE and AUTO_PROBE_FILE in manifest["files"]
+    assert record["weight"] == PROBE_WEIGHT
+    calibration = manifest["tuning"]["calibration"]
+    assert calibration["probe"]["ridge"] in PROBE_LAMBDAS and "auto_threshold" in calibration["probe"]["without"]
+    engine = Engine(bundle)
+    policy = DEFAULT_POLICY.for_bundle(engine.manifest, bundle=engine.path)
+    probe = policy.auto.probe
+    assert probe is not None and policy.auto.threshold == manifest["policy"]["auto_threshold"]
+    tensors = load_checkpoint(llama_ckpt).tensors
+    head = tensors.get("lm_head.weight", tensors["model.embed_tokens.weight"]).as_float().astype(np.float64)
+    w = head.T @ probe.weights.astype(np.float64)  # (hidden,): the probe on the hidden state
+    specs = tool_specs(str(tools))
+    backend = LocalBackend(engine)
+    for request in ("lights on in the kitchen", "what is the capital of france"):
+        messages = [{"role": "user", "content": request}]
+        ids = engine.tokenizer.encode(backend.prompt_text(messages, specs, None))
+        want = float(w @ engine.hidden_states(ids)[-1].astype(np.float64)) + probe.bias
+        seen: list[np.ndarray] = []
+        engine.generate(ids, SamplingParams(max_tokens=2), logprobs=True,
+                        prompt_logits=lambda logits, seen=seen: seen.append(logits.copy()))
+        assert len(seen) == 1
+        np.testing.assert_allclose(seen[0], engine.logits(ids)[-1], rtol=0, atol=1e-4)  # the prompt's own logits
+        got = probe.value(seen[0])
+        assert abs(got - want) <= 1e-3 * max(1.0, abs(want)), (request, got, want)
+        # the call step (a constrained call whose opening text is prefilled with the prompt) adds the same term
+        plain = policy.replace(auto=dataclasses.replace(policy.auto, probe=None)).with_threshold(-math.inf)
+        probed = policy.with_threshold(-math.inf)
+        scores = [run_step(backend.step(StepRequest(messages, specs, p, max_tokens=64, answer=False))).stats.auto_score
+                  for p in (plain, probed)]
+        assert scores[1] - scores[0] == pytest.approx(probe.term(got), abs=1e-6)
+    with pytest.raises(Exception, match="logprobs"):
+        engine.generate(ids, SamplingParams(max_tokens=1), prompt_logits=lambda _l: None)
+    assert isinstance(probe, AutoProbe)
+
+
+def test_a_tune_without_the_probe_records_none(tuned: tuple[Path, Path, dict], llama_ckpt: Path,
+                                              tmp_path: Path) -> None:
+    """``--no-auto-probe``: rerunning the finished tune (a copy) at its steps recalibrates without training and
+    leaves no probe file behind."""
+    import shutil
+
+    from agent_sdk.agent.auto_probe import AUTO_PROBE_FILE
+
+    bundle, tools, _ = tuned
+    shutil.copytree(bundle, tmp_path / "bundle")
+    shutil.copytree(bundle.parent / "bundle.tune", tmp_path / "bundle.tune")
+    assert (tmp_path / "bundle" / AUTO_PROBE_FILE).exists()
+    examples = bundle.parent / "mine.jsonl"
+    settings = TuneSettings(rank=4, alpha=8.0, steps=3, minutes=None, batch_size=4, learning_rate=5e-2, seed=1)
+    result = tune(str(tools), model=str(llama_ckpt), quant="f32", out=tmp_path / "bundle", examples_file=examples,
+                  settings=settings, count=40, tool_listing="compact", calibration_count=CALIBRATION,
+                  auto_probe=False)
+    assert "auto_probe" not in result.manifest["policy"] and "probe" not in result.manifest["tuning"]["calibration"]
+    assert not (result.bundle / AUTO_PROBE_FILE).exists() and AUTO_PROBE_FILE not in result.manifest["files"]
+    assert verify_bundle(result.bundle)
+    assert DEFAULT_POLICY.for_bundle(result.manifest, bundle=result.bundle).auto.probe is None
+
+
 def test_a_checkpoint_resumes_only_on_the_prompt_it_trained_on(tuned: tuple[Path, Path, dict],
                                                               llama_ckpt: Path) -> None:
     """The run above trained on the compact listing and the developer's line: resuming it with the full listing or
