@@ -530,7 +530,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
             examples_file=[Path(e) for e in args.examples] if args.examples else None, settings=settings,
             count=args.count,
             tool_listing=args.tool_listing, heldout=Path(args.heldout) if args.heldout else None,
-            call_keep=CALL_KEEP if args.call_keep is None else args.call_keep, auto_probe=not args.no_auto_probe,
+            call_keep=CALL_KEEP if args.call_keep is None else args.call_keep, auto_probe=args.auto_probe,
             resume=not args.restart,
             say=progress.note, on_step=progress,
         )
@@ -900,10 +900,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--call-keep", type=_share, default=None,
                    help="share of right calls on fresh generated requests the bundle's auto threshold keeps; lower "
                         "declines more requests no tool serves and calls less (default: CALL_KEEP, 0.95)")
-    t.add_argument("--no-auto-probe", action="store_true",
-                   help="no call probe: auto scores the tuned bundle's calls by their log-probabilities and the "
-                        "request's words only (by default a probe of the model's state at the end of the prompt, "
-                        "fitted on the calibration requests, is added; docs/tuning.md)")
+    t.add_argument("--auto-probe", action="store_true",
+                   help="also fit a call probe (the model's state at the end of the prompt, read from its logits) on "
+                        "the calibration requests and add it to the bundle's auto score (measured on two tool sets: "
+                        "within a call or a decline of the score without it; docs/tuning.md)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=_positive_int, default=None, help="training threads (default: all cores)")
     t.add_argument("--restart", action="store_true", help="ignore a checkpoint left by an earlier run")

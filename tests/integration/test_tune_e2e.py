@@ -72,7 +72,7 @@ def tuned(tmp_path_factory: pytest.TempPathFactory, llama_ckpt: Path) -> tuple[P
         {"name": "turn_on_lights", "arguments": {"room": "{room}"}}]}) + "\n")
     settings = TuneSettings(rank=4, alpha=8.0, steps=3, minutes=None, batch_size=4, learning_rate=5e-2, seed=1)
     result = tune(str(tools), model=str(llama_ckpt), quant="f32", out=root / "bundle", examples_file=examples,
-                  settings=settings, count=40, tool_listing="compact", calibration_count=CALIBRATION)
+                  settings=settings, count=40, tool_listing="compact", calibration_count=CALIBRATION, auto_probe=True)
     return result.bundle, tools, result.manifest
 
 
@@ -149,8 +149,8 @@ def test_the_call_probe_reads_the_models_state_from_the_prompts_logits(
 
 def test_a_tune_without_the_probe_records_none(tuned: tuple[Path, Path, dict], llama_ckpt: Path,
                                               tmp_path: Path) -> None:
-    """``--no-auto-probe``: rerunning the finished tune (a copy) at its steps recalibrates without training and
-    leaves no probe file behind."""
+    """Without the probe (the default): rerunning the finished tune (a copy) at its steps recalibrates without
+    training and leaves no probe file behind."""
     import shutil
 
     from agent_sdk.agent.auto_probe import AUTO_PROBE_FILE
@@ -162,8 +162,7 @@ def test_a_tune_without_the_probe_records_none(tuned: tuple[Path, Path, dict], l
     examples = bundle.parent / "mine.jsonl"
     settings = TuneSettings(rank=4, alpha=8.0, steps=3, minutes=None, batch_size=4, learning_rate=5e-2, seed=1)
     result = tune(str(tools), model=str(llama_ckpt), quant="f32", out=tmp_path / "bundle", examples_file=examples,
-                  settings=settings, count=40, tool_listing="compact", calibration_count=CALIBRATION,
-                  auto_probe=False)
+                  settings=settings, count=40, tool_listing="compact", calibration_count=CALIBRATION)
     assert "auto_probe" not in result.manifest["policy"] and "probe" not in result.manifest["tuning"]["calibration"]
     assert not (result.bundle / AUTO_PROBE_FILE).exists() and AUTO_PROBE_FILE not in result.manifest["files"]
     assert verify_bundle(result.bundle)
@@ -302,13 +301,14 @@ def test_the_cli_tunes_and_reports_json(tmp_path: Path, llama_ckpt: Path) -> Non
     out = tmp_path / "cli-bundle"
     cmd = [sys.executable, "-m", "agent_sdk.cli", "tune", "--tools", str(tools), "--model", str(llama_ckpt),
            "--quant", "f32", "--steps", "2", "--rank", "2", "--batch-size", "2", "--count", "30", "--seed", "5",
-           "--call-keep", "0.8", "--low-rank-dtype", "float32", "--out", str(out), "--json"]
+           "--call-keep", "0.8", "--low-rank-dtype", "float32", "--auto-probe", "--out", str(out), "--json"]
     proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["path"] == str(out) and summary["steps"] == 2 and summary["settings"]["rank"] == 2
     assert summary["settings"]["seed"] == 5 and verify_bundle(out)["low_rank"]["dtype"] == "float32"
     assert summary["calibration"]["call_keep"] == 0.8
+    assert summary["calibration"]["probe"]["weight"] == 0.25 and "auto_probe" in verify_bundle(out)["policy"]
     assert (tmp_path / "cli-bundle.tune" / "checkpoint.pt").exists()
     # a merged update has no factors to store: the two options together are refused before any work
     proc = subprocess.run([*cmd[:-3], "--merge", "--out", str(tmp_path / "merged")], check=False, capture_output=True,
