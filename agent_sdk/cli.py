@@ -507,7 +507,7 @@ def _add_policy_options(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from agent_sdk.tune.pipeline import CALL_KEEP, tune
+    from agent_sdk.tune.pipeline import CALIBRATION_COUNT, CALL_KEEP, tune
     from agent_sdk.tune.progress import TrainProgress
     from agent_sdk.tune.train import TuneSettings
 
@@ -531,6 +531,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
             count=args.count,
             tool_listing=args.tool_listing, heldout=Path(args.heldout) if args.heldout else None,
             call_keep=CALL_KEEP if args.call_keep is None else args.call_keep, auto_probe=args.auto_probe,
+            calibration_count=args.calibration_count or CALIBRATION_COUNT,
             resume=not args.restart,
             say=progress.note, on_step=progress,
         )
@@ -900,6 +901,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--call-keep", type=_share, default=None,
                    help="share of right calls on fresh generated requests the bundle's auto threshold keeps; lower "
                         "declines more requests no tool serves and calls less (default: CALL_KEEP, 0.95)")
+    t.add_argument("--calibration-count", type=_positive_int, default=None, metavar="N",
+                   help="fresh generated requests the auto threshold is chosen on (default: CALIBRATION_COUNT, 800)")
     t.add_argument("--auto-probe", action="store_true",
                    help="also fit a call probe (the model's state at the end of the prompt, read from its logits) on "
                         "the calibration requests and add it to the bundle's auto score (measured on two tool sets: "

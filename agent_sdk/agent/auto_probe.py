@@ -21,6 +21,9 @@ log-odds the ``auto`` score adds (its threshold was calibrated with it).
 from __future__ import annotations
 
 import functools
+import hashlib
+import io
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,7 +58,7 @@ class AutoProbe:
         Raises:
             BundleError: The logits do not have one entry per weight (a probe from another model).
         """
-        row = np.asarray(logits, dtype=np.float32).reshape(-1)
+        row = np.asarray(logits, dtype=np.float32)
         if row.shape != self.weights.shape:
             raise BundleError(f"the auto probe has {self.weights.shape[0]} weights, the logits {row.shape[0]} entries")
         return float(np.dot(row.astype(np.float64), self.weights.astype(np.float64))) + self.bias
@@ -68,53 +71,85 @@ class AutoProbe:
     def from_bundle(cls, bundle: Path | str, manifest: dict[str, Any]) -> AutoProbe | None:
         """The probe a bundle records (``policy.auto_probe``), or None when it records none.
 
-        The file is checked against the manifest's hash when it is read (it
-        is data, never code: read without pickle) and kept in memory per
-        path and hash.
+        The file is checked against the manifest's hash and its header
+        against the vocabulary before its values are read (it is data, never
+        code: read without pickle), and kept in memory per path and hash.
 
         Raises:
             BundleError: The record or the file is malformed, missing, or does not match its hash.
         """
-        record = (manifest.get("policy") or {}).get("auto_probe")
+        policy = manifest.get("policy") if isinstance(manifest, dict) else None
+        record = policy.get("auto_probe") if isinstance(policy, dict) else None
         if record is None:
             return None
         if not isinstance(record, dict):
             raise BundleError(f"{bundle}: policy.auto_probe is not an object")
         name = record.get("file", AUTO_PROBE_FILE)
-        listed = (manifest.get("files") or {}).get(name)
+        files = manifest.get("files")
+        listed = files.get(name) if isinstance(name, str) and isinstance(files, dict) else None
         if name != AUTO_PROBE_FILE or not isinstance(listed, dict) or not isinstance(listed.get("sha256"), str):
             raise BundleError(f"{bundle}: the auto probe's file {name!r} is not one the manifest lists as "
                               f"{AUTO_PROBE_FILE}")
-        bias, weight = record.get("bias"), record.get("weight")
-        if not all(isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v) for v in (bias, weight)):
+        bias, weight = _finite(record.get("bias")), _finite(record.get("weight"))
+        if bias is None or weight is None:
             raise BundleError(f"{bundle}: policy.auto_probe needs finite numbers for bias and weight")
-        vocab = (manifest.get("model") or {}).get("vocab_size")
-        weights = _read_weights(str(Path(bundle).resolve() / name), listed["sha256"])
-        if isinstance(vocab, int) and weights.shape[0] != vocab:
-            raise BundleError(f"{bundle}: the auto probe has {weights.shape[0]} weights for a {vocab}-token vocabulary")
-        assert isinstance(bias, int | float) and isinstance(weight, int | float)  # checked above, for the types
-        return cls(weights=weights, bias=float(bias), weight=float(weight))
+        model = manifest.get("model")
+        vocab = model.get("vocab_size") if isinstance(model, dict) else None
+        if not isinstance(vocab, int) or isinstance(vocab, bool) or not 0 < vocab <= _MAX_VOCAB:
+            raise BundleError(f"{bundle}: the manifest gives no vocabulary size to check the auto probe against")
+        weights = _read_weights(str(Path(bundle).resolve() / name), listed["sha256"], vocab)
+        return cls(weights=weights, bias=bias, weight=weight)
+
+
+_MAX_VOCAB = 1 << 22
+"""No tokenizer has more entries (Gemma 3's 262,144 is the largest here); a larger value is a malformed manifest."""
+
+_HEADER_ROOM = 4096
+"""A ``.npy`` header is at most this many bytes here (numpy writes 128 for a 1-D float32 array)."""
+
+
+def _finite(value: Any) -> float | None:
+    """``value`` as a finite float, or None when it is not a finite number (booleans are not numbers here)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        out = float(value)
+    except OverflowError:  # an int past float's range
+        return None
+    return out if math.isfinite(out) else None
 
 
 @functools.lru_cache(maxsize=8)
-def _read_weights(path: str, sha256: str) -> np.ndarray:
-    """The probe file's ``(vocab,)`` float32 weights, after its hash is checked (cached per path and hash)."""
-    import hashlib
-
+def _read_weights(path: str, sha256: str, vocab: int) -> np.ndarray:
+    """The probe file's ``(vocab,)`` float32 weights, after its size, hash and header are checked (cached per
+    path, hash and vocabulary)."""
+    file = Path(path)
     try:
-        data = Path(path).read_bytes()
+        size = file.stat().st_size
+        if size > vocab * 4 + _HEADER_ROOM:
+            raise BundleError(f"{path}: the auto probe is {size} bytes, more than {vocab} float32 weights need")
+        data = file.read_bytes()
     except OSError as exc:
         raise BundleError(f"{path}: the auto probe cannot be read ({exc})") from exc
     if hashlib.sha256(data).hexdigest() != sha256:
         raise BundleError(f"{path}: the auto probe does not match the manifest's hash (changed since it was written)")
-    import io
-
-    try:
-        arr = np.load(io.BytesIO(data), allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
+    buf = io.BytesIO(data)
+    try:  # the header first: its shape and type decide what np.load would allocate
+        version = np.lib.format.read_magic(buf)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(buf)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(buf)
+        else:
+            raise BundleError(f"{path}: the auto probe is a .npy file of version {version}, not 1.0 or 2.0")
+        buf.seek(0)
+        if shape != (vocab,) or dtype != np.dtype("<f4") or fortran:
+            raise BundleError(f"{path}: the auto probe must be {vocab} little-endian float32 weights; "
+                              f"its header says {dtype} {shape}")
+        arr = np.load(buf, allow_pickle=False)
+    except (ValueError, OSError, EOFError, SyntaxError) as exc:
         raise BundleError(f"{path}: the auto probe is not a numpy array file ({exc})") from exc
-    if arr.dtype != np.float32 or arr.ndim != 1 or arr.size == 0 or not np.isfinite(arr).all():
-        raise BundleError(f"{path}: the auto probe must be a non-empty 1-D float32 array of finite values; "
-                          f"got {arr.dtype} {arr.shape}")
+    if not isinstance(arr, np.ndarray) or arr.shape != (vocab,) or not np.isfinite(arr).all():
+        raise BundleError(f"{path}: the auto probe must hold {vocab} finite float32 weights")
     arr.setflags(write=False)
     return arr

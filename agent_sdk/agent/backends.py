@@ -166,7 +166,8 @@ class LocalBackend:
         """See :meth:`Backend.step`."""
         messages, tools, max_tokens = request.messages, request.tools, request.max_tokens
         # a tuned bundle's threshold (and call probe)
-        policy = request.policy.for_bundle(getattr(self.engine, "manifest", None), bundle=getattr(self.engine, "path", None))
+        policy = request.policy.for_bundle(getattr(self.engine, "manifest", None),
+                                           bundle=getattr(self.engine, "path", None))
         tok = self.engine.tokenizer
         choice = policy.tool_choice
         schema_warnings: list[str] = []

@@ -39,7 +39,7 @@ from agent_sdk.agent.rerank import rerank_values
 from agent_sdk.agent.spoken_values import said_values
 from agent_sdk.agent.state_questions import asks_state, changes_state
 from agent_sdk.constrain.grammar import GrammarEngine
-from agent_sdk.errors import AgentSDKError
+from agent_sdk.errors import AgentSDKError, EngineError
 from agent_sdk.runtime.engine import Engine, Generation, LogitsProcessor
 from agent_sdk.runtime.sampler import SamplingParams
 
@@ -265,6 +265,9 @@ def auto_decision(ctx: CallContext, draft: CallDraft) -> CallDraft:
         schemas = [params.get(n) for n, _ in draft.calls]
         coverage = copy_coverage([a for _, a in draft.calls], ctx.request, schemas=schemas)
         relevance = call_relevance([n for n, _ in draft.calls], ctx.tools, ctx.request)
+    if rule.probe is not None and draft.probe is None and draft.generation.logprobs:
+        # the threshold was calibrated with the probe's term: scoring without it would move every decision
+        raise EngineError("the auto rule has a call probe but the call step read no prompt logits for it")
     score = rule.score(draft.generation.logprobs, draft.forced, coverage=coverage, relevance=relevance,
                        probe=draft.probe)
     if not rule.keeps(score):

@@ -125,15 +125,21 @@ class CallPolicy:
         probe calibrated with it (``policy.auto_probe``,
         :mod:`agent_sdk.agent.auto_probe`: read from ``bundle``, the bundle's
         folder); a caller who set a rule or a threshold keeps theirs, without
-        the probe.
+        the probe. The probe was fitted on single-turn requests (the first
+        user turn under the bundle's own prompt); it is applied to every
+        ``auto`` call step, later turns and follow-up clauses included.
 
         Raises:
             BundleError: The bundle records a probe that cannot be read, or
                 records one and ``bundle`` is not given.
         """
-        record = (manifest or {}).get("policy") or {}
+        record = (manifest or {}).get("policy") if isinstance(manifest, dict) else None
+        if not isinstance(record, dict) or self.auto != DEFAULT_AUTO_RULE or self.auto.probe is not None:
+            return self
         t = record.get("auto_threshold")
-        if t is None or self.auto != DEFAULT_AUTO_RULE or self.auto.probe is not None:
+        if t is None:
+            if "auto_probe" in record:
+                raise BundleError("the bundle records an auto probe without the threshold it was calibrated with")
             return self
         rule = dataclasses.replace(self.auto, threshold=float(t))
         if "auto_probe" in record:

@@ -40,12 +40,12 @@ from agent_sdk.models.gguf_reader import parse_gguf
 from agent_sdk.models.peft_adapter import read_peft_adapter
 
 __all__ = [
-    "GGUF_ADAPTER", "GGUF_LORA_DTYPES", "GGUF_PROJECTIONS", "LLAMA_CPP_ARCHITECTURES", "PERMUTED_ARCHITECTURES", "gguf_lora_tensors",
-    "unsupported_base", "write_gguf_lora",
+    "GGUF_ADAPTER", "GGUF_LORA_DTYPES", "GGUF_PROJECTIONS", "LLAMA_CPP_ARCHITECTURES", "PERMUTED_ARCHITECTURES",
+    "gguf_lora_tensors", "unsupported_base", "write_gguf_lora",
 ]
 
 GGUF_ADAPTER = "adapter.gguf"
-"""The file name of llama.cpp's copy of the adapter in a bundle (``agent-sdk tune``, ``agent-sdk compile --adapter``)."""
+"""The file name of llama.cpp's copy of the adapter in a bundle (``agent-sdk tune``, ``compile --adapter``)."""
 
 GGUF_PROJECTIONS: dict[str, str] = {
     "self_attn.q_proj": "attn_q",

@@ -444,7 +444,7 @@ class Decoder:
                 seq.pinned += 1  # another request must not extend, cut or evict it while this one runs
                 stats.prefill_s = time.perf_counter() - t0
                 if prompt_logits is not None:
-                    prompt_logits(logits)
+                    prompt_logits(_read_only(logits))
             decoder = StreamDecoder(self.tokenizer, ids)
             while len(out) < params.max_tokens:
                 if constraint is not None and constraint.is_stopped():
@@ -523,7 +523,7 @@ class Decoder:
                     pinned = seq
                     seq.pinned += 1
                     if prompt_logits is not None:  # with logprobs, `first` is the prompt's (checked above)
-                        prompt_logits(first)
+                        prompt_logits(_read_only(first))
                     if want_logprobs:  # the first forced token's, from the prompt's logits; none for the rest
                         lps.append(_logprob(first, batch[0]))
                         if not ends:
@@ -641,3 +641,10 @@ def _find_stop(text: str, stops: tuple[str, ...]) -> int | None:
             if k >= 0 and (best is None or k < best):
                 best = k
     return best
+
+
+def _read_only(logits: np.ndarray) -> np.ndarray:
+    """A view of ``logits`` a hook cannot write through (the decoder masks the array itself in place)."""
+    view = logits.view()
+    view.setflags(write=False)
+    return view

@@ -284,10 +284,10 @@ class Engine:
                 one then also run in its forward pass (NaN, their first too).
                 Without ``logprobs``, a constraint's opening forced text is
                 prefilled with the prompt.
-            prompt_logits: Called once, before the first token, with the
-                model's unmasked logits at the prompt's last position
-                (``(vocab,)`` float32; read them, do not keep them). Needs
-                ``logprobs``.
+            prompt_logits: Called once before the first token is chosen
+                (not at all when none is generated) with the model's unmasked
+                logits at the prompt's last position: a read-only ``(vocab,)``
+                float32 view, to read then and not keep. Needs ``logprobs``.
 
         Returns:
             A stream of :class:`TokenEvent`; its ``result`` is the

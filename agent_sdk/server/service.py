@@ -199,7 +199,8 @@ class ChatService:
         from agent_sdk.agent.agent import Agent
 
         if self._agent is None:
-            self._agent = Agent(self.engine, mcp=self.mcp, policy=self.config.policy.for_bundle(self.engine.manifest, bundle=self.engine.path))
+            policy = self.config.policy.for_bundle(self.engine.manifest, bundle=self.engine.path)
+            self._agent = Agent(self.engine, mcp=self.mcp, policy=policy)
         agent = self._agent
         systems = [str(m.get("content") or "") for m in req.messages if m.get("role") in SYSTEM_ROLES]
         agent.system = "\n\n".join(systems) or None

@@ -30,13 +30,13 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from agent_sdk.agent.auto_probe import AUTO_PROBE_FILE, AutoProbe
 from agent_sdk.agent.prompting import TOOL_LISTINGS
-from agent_sdk.errors import ModelFormatError, UserError
+from agent_sdk.errors import EngineError, ModelFormatError, UserError
 from agent_sdk.manifest import read_manifest, sha256_file, write_manifest
 from agent_sdk.models.gguf_lora import GGUF_ADAPTER
 from agent_sdk.tools.decorator import Tool
@@ -44,6 +44,9 @@ from agent_sdk.tools.loading import load_tools
 from agent_sdk.tune.examples import generate_examples, load_user_examples
 from agent_sdk.tune.heldout import HeldoutScore, load_heldout, score_heldout
 from agent_sdk.tune.render import PromptRenderer, RenderedExample
+
+if TYPE_CHECKING:
+    from agent_sdk.tune.probe import HeadInverse
 
 __all__ = ["CALL_KEEP", "COMPACT_ABOVE_TOKENS", "DEFAULT_EXAMPLE_COUNT", "GGUF_ADAPTER", "TuneResult",
            "calibration_points", "choose_threshold", "resolve_tool_listing", "tool_specs", "tune"]
@@ -429,7 +432,7 @@ def calibration_points(bundle: Path, specs: list[dict[str, Any]], trained: Seque
 
 def _calibration_run(
     bundle: Path, specs: list[dict[str, Any]], trained: Sequence[Any], system: str | None, seed: int,
-    note: Callable[[str], None], *, count: int, head: Any = None,
+    note: Callable[[str], None], *, count: int, head: HeadInverse | None = None,
 ) -> tuple[list[tuple[float, bool, bool]], np.ndarray | None]:
     """:func:`calibration_points`, and with ``head`` (a :class:`~agent_sdk.tune.probe.HeadInverse`) each request's
     final hidden state at the prompt's end, read from the logits the call step computes: ``(n, hidden)``."""
@@ -460,7 +463,7 @@ def _calibration_run(
         points.append((score, bool(e.calls), bool(e.calls) and same_calls(got, e.calls)))
         if recorder is not None:  # the first prompt of the step is the request's own (a follow-up comes after)
             if len(recorder.rows) == before:
-                raise RuntimeError(f"the call step on {e.query!r} computed no prompt logits for the probe")
+                raise EngineError(f"the call step on {e.query!r} computed no prompt logits for the probe")
             rows.append(recorder.rows[before])
     del engine
     return points, (np.stack(rows) if recorder is not None else None)
@@ -470,10 +473,12 @@ def _calibration_run(
 class _FeatureRecorder(AutoProbe):
     """A probe of weight 0 that keeps the hidden state read from each prompt's logits."""
 
-    head: Any = None
+    head: HeadInverse | None = None
     rows: list[np.ndarray] = dataclasses.field(default_factory=list)
 
     def value(self, logits: np.ndarray) -> float:
+        """Keeps the hidden state these logits give; adds nothing to the score."""
+        assert self.head is not None  # set by _calibration_run
         self.rows.append(self.head.features(logits))
         return 0.0
 
@@ -556,14 +561,23 @@ def _calibrate(bundle: Path, specs: list[dict[str, Any]], trained: Sequence[Any]
     """
     from agent_sdk.tune.probe import PROBE_WEIGHT, HeadInverse, fit_probe
 
-    inverse = HeadInverse(head) if head is not None else None
+    inverse = None
+    if head is not None:
+        try:
+            inverse = HeadInverse(head)
+        except UserError as exc:  # an option on top of the threshold: the bundle is calibrated without it
+            note(f"no call probe: {exc}")
     points, features = _calibration_run(bundle, specs, trained, system, seed, note, count=count, head=inverse)
-    (bundle / AUTO_PROBE_FILE).unlink(missing_ok=True)  # a rerun without the probe leaves no stale file
     probe_record: dict[str, Any] | None = None
     calibration_probe: dict[str, Any] = {}
     used = points
+    fit = None
     if inverse is not None and features is not None:
-        fit = fit_probe(features, [tool for _, tool, _ in points], seed=seed)
+        try:
+            fit = fit_probe(features, [tool for _, tool, _ in points], seed=seed)
+        except UserError as exc:  # too few requests, or of one kind only
+            note(f"no call probe: {exc}")
+    if inverse is not None and fit is not None:
         used = [(s + PROBE_WEIGHT * z if math.isfinite(s) else s, tool, right)
                 for (s, tool, right), z in zip(points, fit.out_of_fold)]
         plain, plain_calls, plain_declines = choose_threshold(points, keep=keep)

@@ -39,6 +39,9 @@ PROBE_FOLDS = 5
 
 _NEWTON_STEPS = 25
 
+_ROWS = 16384
+"""Head rows per block when the head is read in float64 (16,384 x 640 x 8 bytes = 80 MiB for Gemma 3)."""
+
 
 class HeadInverse:
     """Reads the final hidden state back from the logits, ``h = (E^T E)^-1 E^T logits``, and maps a probe on ``h``
@@ -56,7 +59,10 @@ class HeadInverse:
         if e.ndim != 2 or e.shape[0] <= e.shape[1]:
             raise UserError(f"the output head must be (vocab, hidden) with vocab > hidden; got {e.shape}")
         self.head = e
-        gram = e.T.astype(np.float64) @ e.astype(np.float64)  # (h, h)
+        gram = np.zeros((e.shape[1], e.shape[1]))  # (h, h), summed over row blocks: no float64 copy of the head
+        for start in range(0, e.shape[0], _ROWS):
+            block = e[start:start + _ROWS].astype(np.float64)
+            gram += block.T @ block
         if np.linalg.cond(gram) > 1e12:
             raise UserError("the output head is (nearly) rank deficient: the hidden state cannot be read from logits")
         self._gram = gram
@@ -69,7 +75,10 @@ class HeadInverse:
     def logit_weights(self, w: np.ndarray) -> np.ndarray:
         """``c`` with ``c . logits == w . features(logits)``: ``(vocab,)`` float32."""
         v = np.linalg.solve(self._gram, np.asarray(w, dtype=np.float64))  # (h,)
-        return (self.head.astype(np.float64) @ v).astype(np.float32)
+        out = np.empty(self.head.shape[0], np.float32)
+        for start in range(0, self.head.shape[0], _ROWS):
+            out[start:start + _ROWS] = self.head[start:start + _ROWS].astype(np.float64) @ v
+        return out
 
 
 @dataclass(frozen=True)

@@ -156,6 +156,7 @@ def test_compile_takes_a_peft_adapter_folder(llama_ckpt: Path, tmp_path: Path, d
     # a Hugging Face folder: llama.cpp runs GGUF files, so there is no adapter.gguf, and the command says why
     assert "adapter.gguf" not in manifest["files"] and "adapter.gguf" not in manifest["adapter"]["files"]
     assert "no adapter.gguf for llama.cpp: the base model is not a GGUF file" in proc.stderr
+    assert json.loads(proc.stdout)["path"]  # the note is on stderr: stdout stays the one JSON line
     store = dtype or "float16"  # the reference merges the factors as the bundle stores them
     ckpt = load_checkpoint(llama_ckpt)
     merged = {f"{n}.weight": (ckpt.tensors[f"{n}.weight"].as_float().astype(np.float64)

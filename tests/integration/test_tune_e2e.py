@@ -104,8 +104,9 @@ def test_the_call_probe_reads_the_models_state_from_the_prompts_logits(
     import dataclasses
     import math
 
-    from agent_sdk.agent.auto_probe import AUTO_PROBE_FILE, AutoProbe
+    from agent_sdk.agent.auto_probe import AUTO_PROBE_FILE
     from agent_sdk.agent.backends import LocalBackend, StepRequest, run_step
+    from agent_sdk.errors import UserError
     from agent_sdk.runtime.sampler import SamplingParams
     from agent_sdk.tune.pipeline import tool_specs
     from agent_sdk.tune.probe import PROBE_LAMBDAS, PROBE_WEIGHT
@@ -142,15 +143,25 @@ def test_the_call_probe_reads_the_models_state_from_the_prompts_logits(
         scores = [run_step(backend.step(StepRequest(messages, specs, p, max_tokens=64, answer=False))).stats.auto_score
                   for p in (plain, probed)]
         assert scores[1] - scores[0] == pytest.approx(probe.term(got), abs=1e-6)
-    with pytest.raises(Exception, match="logprobs"):
+        # the same prompt again: its logits now come from the prefix cache, and are the same
+        again: list[float] = []
+        engine.generate(ids, SamplingParams(max_tokens=2), logprobs=True,
+                        prompt_logits=lambda logits, again=again: again.append(probe.value(logits)))
+        assert again == pytest.approx([got], abs=1e-5)
+    with pytest.raises(UserError, match="logprobs"):
         engine.generate(ids, SamplingParams(max_tokens=1), prompt_logits=lambda _l: None)
-    assert isinstance(probe, AutoProbe)
+
+    def write(logits: np.ndarray) -> None:
+        logits[0] = 1e9  # a hook cannot change what the decoder samples from
+
+    with pytest.raises(ValueError, match="read-only"):
+        engine.generate(ids, SamplingParams(max_tokens=1), logprobs=True, prompt_logits=write)
 
 
 def test_a_tune_without_the_probe_records_none(tuned: tuple[Path, Path, dict], llama_ckpt: Path,
                                               tmp_path: Path) -> None:
-    """Without the probe (the default): rerunning the finished tune (a copy) at its steps recalibrates without
-    training and leaves no probe file behind."""
+    """Without the probe (the default): rerunning the finished tune (a copy) at its steps recompiles (a fresh
+    folder) and recalibrates without training; nothing records or reads a probe."""
     import shutil
 
     from agent_sdk.agent.auto_probe import AUTO_PROBE_FILE
@@ -301,7 +312,8 @@ def test_the_cli_tunes_and_reports_json(tmp_path: Path, llama_ckpt: Path) -> Non
     out = tmp_path / "cli-bundle"
     cmd = [sys.executable, "-m", "agent_sdk.cli", "tune", "--tools", str(tools), "--model", str(llama_ckpt),
            "--quant", "f32", "--steps", "2", "--rank", "2", "--batch-size", "2", "--count", "30", "--seed", "5",
-           "--call-keep", "0.8", "--low-rank-dtype", "float32", "--auto-probe", "--out", str(out), "--json"]
+           "--call-keep", "0.8", "--low-rank-dtype", "float32", "--auto-probe", "--calibration-count", "40",
+           "--out", str(out), "--json"]
     proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
@@ -309,6 +321,7 @@ def test_the_cli_tunes_and_reports_json(tmp_path: Path, llama_ckpt: Path) -> Non
     assert summary["settings"]["seed"] == 5 and verify_bundle(out)["low_rank"]["dtype"] == "float32"
     assert summary["calibration"]["call_keep"] == 0.8
     assert summary["calibration"]["probe"]["weight"] == 0.25 and "auto_probe" in verify_bundle(out)["policy"]
+    assert summary["calibration"]["requests"] <= 40
     assert (tmp_path / "cli-bundle.tune" / "checkpoint.pt").exists()
     # a merged update has no factors to store: the two options together are refused before any work
     proc = subprocess.run([*cmd[:-3], "--merge", "--out", str(tmp_path / "merged")], check=False, capture_output=True,

@@ -93,8 +93,8 @@ def _bundle(tmp_path: Path, weights: np.ndarray | bytes, *, record: object = Non
     (tmp_path / AUTO_PROBE_FILE).write_bytes(data)
     manifest = {
         "model": {"vocab_size": vocab},
-        "policy": {"auto_threshold": -3.5,
-                   "auto_probe": record if record is not None else {"file": AUTO_PROBE_FILE, "bias": 0.1, "weight": 0.25}},
+        "policy": {"auto_threshold": -3.5, "auto_probe": record if record is not None
+                   else {"file": AUTO_PROBE_FILE, "bias": 0.1, "weight": 0.25}},
         "files": {AUTO_PROBE_FILE: {"sha256": listed_hash or hashlib.sha256(data).hexdigest(), "size": len(data)}},
     }
     return tmp_path, manifest
@@ -117,6 +117,13 @@ def test_for_bundle_sets_the_threshold_and_the_probe_together(tmp_path: Path) ->
     assert policy.auto.probe.value(logits) == pytest.approx(float(c.astype(np.float64).sum()) + 0.1, rel=1e-6)
     with pytest.raises(BundleError, match="logits"):
         policy.auto.probe.value(np.ones(VOCAB + 1, np.float32))
+    with pytest.raises(BundleError, match="logits"):
+        policy.auto.probe.value(np.ones((VOCAB // 2, 2), np.float32))  # same size, not one row of logits
+    # a probe without the threshold it was calibrated with is a malformed bundle
+    broken = json.loads(json.dumps(manifest))
+    del broken["policy"]["auto_threshold"]
+    with pytest.raises(BundleError, match="threshold"):
+        DEFAULT_POLICY.for_bundle(broken, bundle=bundle)
     # a caller's own threshold keeps the caller's rule, without the probe
     mine = DEFAULT_POLICY.with_threshold(-1.0).for_bundle(manifest, bundle=bundle)
     assert mine.auto.threshold == -1.0 and mine.auto.probe is None
@@ -127,7 +134,8 @@ def test_for_bundle_sets_the_threshold_and_the_probe_together(tmp_path: Path) ->
 
 
 @pytest.mark.parametrize("case", ["tampered", "pickle", "shape", "dtype", "nan", "vocab", "garbage", "record",
-                                  "bias", "file", "missing"])
+                                  "bias", "weight", "huge_bias", "file", "file_list", "missing", "npz", "huge_header",
+                                  "big_file", "policy", "files", "model", "big_endian"])
 def test_a_bad_probe_is_a_bundle_error_never_a_crash_or_code(tmp_path: Path, case: str) -> None:
     c = np.zeros(VOCAB, np.float32)
     kwargs: dict = {}
@@ -151,11 +159,36 @@ def test_a_bad_probe_is_a_bundle_error_never_a_crash_or_code(tmp_path: Path, cas
     elif case == "record":
         kwargs["record"] = ["not", "an", "object"]
     elif case == "bias":
-        kwargs["record"] = {"file": AUTO_PROBE_FILE, "bias": "1", "weight": math.inf}
+        kwargs["record"] = {"file": AUTO_PROBE_FILE, "bias": "1", "weight": 0.25}
+    elif case == "weight":
+        kwargs["record"] = {"file": AUTO_PROBE_FILE, "bias": 0.0, "weight": math.inf}
+    elif case == "huge_bias":
+        kwargs["record"] = {"file": AUTO_PROBE_FILE, "bias": 10**400, "weight": 0.25}
     elif case == "file":
         kwargs["record"] = {"file": "../../etc/passwd", "bias": 0.0, "weight": 0.25}
+    elif case == "file_list":
+        kwargs["record"] = {"file": [AUTO_PROBE_FILE], "bias": 0.0, "weight": 0.25}
+    elif case == "npz":
+        buf = io.BytesIO()
+        np.savez(buf, c=c)
+        weights = buf.getvalue()
+    elif case == "huge_header":  # a header that claims 40 GB for a file of a few hundred bytes
+        data = bytearray(_npy(c))
+        head = data[:128].decode("latin1").replace(f"({VOCAB},)", "(9999999999,)".ljust(len(f"({VOCAB},)")))
+        weights = bytes(data[:10]) + head[10:].encode("latin1")[: 118] + bytes(data[128:])
+    elif case == "big_file":
+        weights = _npy(np.zeros(VOCAB * 3, np.float32))
+        kwargs["vocab"] = VOCAB
+    elif case == "big_endian":
+        weights = np.zeros(VOCAB, ">f4")
     bundle, manifest = _bundle(tmp_path, weights, **kwargs)
     if case == "missing":
         (bundle / AUTO_PROBE_FILE).unlink()
+    if case in ("policy", "files", "model"):
+        manifest[case] = ["not", "an", "object"]
+    if case == "policy":  # no probe can be read from it: none is recorded, and for_bundle keeps the default rule
+        assert AutoProbe.from_bundle(bundle, manifest) is None
+        assert DEFAULT_POLICY.for_bundle(manifest, bundle=bundle) is DEFAULT_POLICY
+        return
     with pytest.raises(BundleError):
         AutoProbe.from_bundle(bundle, json.loads(json.dumps(manifest)))

@@ -180,8 +180,6 @@ def test_a_missing_file_is_a_model_format_error(tmp_path: Path) -> None:
         parse_gguf(tmp_path / "missing.gguf")
 
 
-
-
 def test_is_gguf_file_reads_the_magic_number_only(tmp_path: Path) -> None:
     (tmp_path / "m.gguf").write_bytes(b"GGUF" + b"\0" * 4)  # no valid header: only the magic is read
     (tmp_path / "named.gguf").write_bytes(b"PK\x03\x04not gguf")
