@@ -24,6 +24,8 @@ import functools
 import hashlib
 import io
 import math
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,10 +106,6 @@ class AutoProbe:
 _MAX_VOCAB = 1 << 22
 """No tokenizer has more entries (Gemma 3's 262,144 is the largest here); a larger value is a malformed manifest."""
 
-_HEADER_ROOM = 4096
-"""A ``.npy`` header is at most this many bytes here (numpy writes 128 for a 1-D float32 array)."""
-
-
 def _finite(value: Any) -> float | None:
     """``value`` as a finite float, or None when it is not a finite number (booleans are not numbers here)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -121,35 +119,31 @@ def _finite(value: Any) -> float | None:
 
 @functools.lru_cache(maxsize=8)
 def _read_weights(path: str, sha256: str, vocab: int) -> np.ndarray:
-    """The probe file's ``(vocab,)`` float32 weights, after its size, hash and header are checked (cached per
-    path, hash and vocabulary)."""
-    file = Path(path)
+    """The probe file's ``(vocab,)`` float32 weights (cached per path, hash and vocabulary).
+
+    Nothing in the file is parsed: it must be a regular file holding exactly
+    the ``.npy`` header numpy writes for ``vocab`` little-endian float32
+    values, followed by them, and match the manifest's hash.
+    """
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (vocab,)})
+    want = header.getvalue()
+    limit = len(want) + 4 * vocab
     try:
-        size = file.stat().st_size
-        if size > vocab * 4 + _HEADER_ROOM:
-            raise BundleError(f"{path}: the auto probe is {size} bytes, more than {vocab} float32 weights need")
-        data = file.read_bytes()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO must not block the open
+        with os.fdopen(fd, "rb") as fp:
+            if not stat.S_ISREG(os.fstat(fp.fileno()).st_mode):
+                raise BundleError(f"{path}: the auto probe is not a regular file")
+            data = fp.read(limit + 1)  # never more than a right file holds, whatever the file is
     except OSError as exc:
         raise BundleError(f"{path}: the auto probe cannot be read ({exc})") from exc
+    if len(data) != limit or not data.startswith(want):
+        raise BundleError(f"{path}: the auto probe must be a .npy file of {vocab} little-endian float32 weights "
+                          "as numpy writes it")
     if hashlib.sha256(data).hexdigest() != sha256:
         raise BundleError(f"{path}: the auto probe does not match the manifest's hash (changed since it was written)")
-    buf = io.BytesIO(data)
-    try:  # the header first: its shape and type decide what np.load would allocate
-        version = np.lib.format.read_magic(buf)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(buf)
-        elif version == (2, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(buf)
-        else:
-            raise BundleError(f"{path}: the auto probe is a .npy file of version {version}, not 1.0 or 2.0")
-        buf.seek(0)
-        if shape != (vocab,) or dtype != np.dtype("<f4") or fortran:
-            raise BundleError(f"{path}: the auto probe must be {vocab} little-endian float32 weights; "
-                              f"its header says {dtype} {shape}")
-        arr = np.load(buf, allow_pickle=False)
-    except (ValueError, OSError, EOFError, SyntaxError) as exc:
-        raise BundleError(f"{path}: the auto probe is not a numpy array file ({exc})") from exc
-    if not isinstance(arr, np.ndarray) or arr.shape != (vocab,) or not np.isfinite(arr).all():
-        raise BundleError(f"{path}: the auto probe must hold {vocab} finite float32 weights")
+    arr = np.frombuffer(data, dtype="<f4", offset=len(want)).astype(np.float32)  # a copy, native order
+    if not np.isfinite(arr).all():
+        raise BundleError(f"{path}: the auto probe holds values that are not finite")
     arr.setflags(write=False)
     return arr

@@ -138,11 +138,11 @@ class CallPolicy:
             return self
         t = record.get("auto_threshold")
         if t is None:
-            if "auto_probe" in record:
+            if record.get("auto_probe") is not None:
                 raise BundleError("the bundle records an auto probe without the threshold it was calibrated with")
             return self
         rule = dataclasses.replace(self.auto, threshold=float(t))
-        if "auto_probe" in record:
+        if record.get("auto_probe") is not None:
             if bundle is None:
                 raise BundleError("the bundle records an auto probe with its threshold; give its folder to read it")
             rule = dataclasses.replace(rule, probe=AutoProbe.from_bundle(bundle, manifest or {}))

@@ -222,8 +222,8 @@ def tune(
         raise UserError(f"call_keep must be a share in (0, 1]; got {call_keep}")
     if low_rank_dtype not in FACTOR_DTYPES:
         raise UserError(f"low_rank_dtype must be one of {', '.join(FACTOR_DTYPES)}; got {low_rank_dtype!r}")
-    if calibration_count < 1:
-        raise UserError(f"calibration_count must be at least 1; got {calibration_count}")
+    if isinstance(calibration_count, bool) or not isinstance(calibration_count, int) or calibration_count < 1:
+        raise UserError(f"calibration_count must be a whole number of at least 1; got {calibration_count!r}")
     specs = tool_specs(tools)
     if not specs:
         raise UserError("no tools to tune for")
@@ -561,15 +561,16 @@ def _calibrate(bundle: Path, specs: list[dict[str, Any]], trained: Sequence[Any]
     """
     from agent_sdk.tune.probe import PROBE_WEIGHT, HeadInverse, fit_probe
 
+    calibration_probe: dict[str, Any] = {}
     inverse = None
     if head is not None:
         try:
             inverse = HeadInverse(head)
         except UserError as exc:  # an option on top of the threshold: the bundle is calibrated without it
             note(f"no call probe: {exc}")
+            calibration_probe = {"probe": {"skipped": str(exc)}}
     points, features = _calibration_run(bundle, specs, trained, system, seed, note, count=count, head=inverse)
     probe_record: dict[str, Any] | None = None
-    calibration_probe: dict[str, Any] = {}
     used = points
     fit = None
     if inverse is not None and features is not None:
@@ -577,6 +578,7 @@ def _calibrate(bundle: Path, specs: list[dict[str, Any]], trained: Sequence[Any]
             fit = fit_probe(features, [tool for _, tool, _ in points], seed=seed)
         except UserError as exc:  # too few requests, or of one kind only
             note(f"no call probe: {exc}")
+            calibration_probe = {"probe": {"skipped": str(exc)}}
     if inverse is not None and fit is not None:
         used = [(s + PROBE_WEIGHT * z if math.isfinite(s) else s, tool, right)
                 for (s, tool, right), z in zip(points, fit.out_of_fold)]

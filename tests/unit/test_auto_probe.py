@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -135,7 +136,8 @@ def test_for_bundle_sets_the_threshold_and_the_probe_together(tmp_path: Path) ->
 
 @pytest.mark.parametrize("case", ["tampered", "pickle", "shape", "dtype", "nan", "vocab", "garbage", "record",
                                   "bias", "weight", "huge_bias", "file", "file_list", "missing", "npz", "huge_header",
-                                  "big_file", "policy", "files", "model", "big_endian"])
+                                  "big_file", "policy", "files", "model", "big_endian", "hostile_header", "fifo",
+                                  "null_probe"])
 def test_a_bad_probe_is_a_bundle_error_never_a_crash_or_code(tmp_path: Path, case: str) -> None:
     c = np.zeros(VOCAB, np.float32)
     kwargs: dict = {}
@@ -181,9 +183,21 @@ def test_a_bad_probe_is_a_bundle_error_never_a_crash_or_code(tmp_path: Path, cas
         kwargs["vocab"] = VOCAB
     elif case == "big_endian":
         weights = np.zeros(VOCAB, ">f4")
+    elif case == "hostile_header":  # literal_eval of this would recurse or fail with a TypeError: never parsed
+        head = b"{" + b"-" * 3000 + b"1: {[1]: 2}}"
+        weights = b"\x93NUMPY\x01\x00" + len(head).to_bytes(2, "little") + head + bytes(4 * VOCAB)
     bundle, manifest = _bundle(tmp_path, weights, **kwargs)
     if case == "missing":
         (bundle / AUTO_PROBE_FILE).unlink()
+    if case == "fifo":  # a FIFO would block a plain read forever
+        (bundle / AUTO_PROBE_FILE).unlink()
+        os.mkfifo(bundle / AUTO_PROBE_FILE)
+    if case == "null_probe":  # null is no probe: the threshold alone is set, without the folder
+        manifest["policy"]["auto_probe"] = None
+        assert DEFAULT_POLICY.for_bundle(manifest).auto.threshold == -3.5
+        del manifest["policy"]["auto_threshold"]
+        assert DEFAULT_POLICY.for_bundle(manifest) is DEFAULT_POLICY
+        return
     if case in ("policy", "files", "model"):
         manifest[case] = ["not", "an", "object"]
     if case == "policy":  # no probe can be read from it: none is recorded, and for_bundle keeps the default rule
