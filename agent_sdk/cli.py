@@ -151,8 +151,7 @@ def _adapter_compile_options(args: argparse.Namespace, *, scratch: Path) -> dict
     (``adapter.gguf``, written into ``scratch`` and copied by the compiler), as ``agent-sdk tune`` does.
     """
     from agent_sdk.manifest import sha256_file
-    from agent_sdk.models.gguf_lora import GGUF_ADAPTER, unsupported_base, write_gguf_lora
-    from agent_sdk.models.gguf_reader import is_gguf_file, parse_gguf
+    from agent_sdk.models.gguf_lora import GGUF_ADAPTER, gguf_adapter_refusal, write_gguf_lora
     from agent_sdk.models.peft_adapter import ADAPTER_CONFIG, ADAPTER_WEIGHTS, read_peft_adapter
     from agent_sdk.models.resolve import resolve_model
 
@@ -161,12 +160,10 @@ def _adapter_compile_options(args: argparse.Namespace, *, scratch: Path) -> dict
     dtype = args.low_rank_dtype or "float16"
     ref = resolve_model(args.model, allow_download=args.download)
     files: dict[str, Path] = {f: folder / f for f in (ADAPTER_WEIGHTS, ADAPTER_CONFIG)}
-    why_not = "the base model is not a GGUF file"
-    if ref.path.is_file() and is_gguf_file(ref.path):
-        why_not = unsupported_base(parse_gguf(ref.path)[0]) or ""
-        if not why_not:  # an adapter that does not fit the file fails here, before anything is compiled
-            files[GGUF_ADAPTER] = write_gguf_lora(folder, ref.path, scratch / GGUF_ADAPTER, dtype=dtype)
-    if why_not:  # on stderr: the --json line on stdout stays the only thing there
+    why_not = gguf_adapter_refusal(ref.path)
+    if why_not is None:  # an adapter that does not fit the file fails here, before anything is compiled
+        files[GGUF_ADAPTER] = write_gguf_lora(folder, ref.path, scratch / GGUF_ADAPTER, dtype=dtype)
+    else:  # on stderr: the --json line on stdout stays the only thing there
         print(f"note: the bundle holds no {GGUF_ADAPTER} for llama.cpp: {why_not}", file=sys.stderr)
     record = {"path": str(folder.resolve()), "sha256": sha256_file(folder / ADAPTER_WEIGHTS),
               "r": config["r"], "lora_alpha": config["lora_alpha"], "target_modules": config["target_modules"],

@@ -3,11 +3,12 @@
 ``auto`` judges a constrained call by the model's log-probabilities and the
 request's words (:mod:`agent_sdk.agent.auto`). A tuned model's state at the
 end of the prompt (the final norm's output ``h``, which the output head
-reads) also says whether the request is one its tools serve, and a logistic
+reads) may also say whether the request is one its tools serve; a logistic
 probe trained on it (:mod:`agent_sdk.tune.probe`, on fresh generated
-requests: calls against requests no tool serves) separated people's
-requests better than the log-probabilities alone on both tuned development
-sets (docs/tuning.md, 2026-12-06).
+requests: calls against requests no tool serves) is fitted by
+``agent-sdk tune --auto-probe``. On the two tuned development sets it moved
+a call or a decline either way against the score without it, so it is
+opt-in (docs/tuning.md, 2026-12-06).
 
 No extra forward pass reads ``h``: the logits at the prompt's last position
 are ``E h`` (``E`` the output head, ``(vocab, hidden)``, of full column
@@ -105,6 +106,7 @@ class AutoProbe:
 
 _MAX_VOCAB = 1 << 22
 """No tokenizer has more entries (Gemma 3's 262,144 is the largest here); a larger value is a malformed manifest."""
+
 
 def _finite(value: Any) -> float | None:
     """``value`` as a finite float, or None when it is not a finite number (booleans are not numbers here)."""

@@ -36,12 +36,12 @@ from typing import Any
 import numpy as np
 
 from agent_sdk.errors import ModelFormatError, UserError
-from agent_sdk.models.gguf_reader import parse_gguf
+from agent_sdk.models.gguf_reader import is_gguf_file, parse_gguf
 from agent_sdk.models.peft_adapter import read_peft_adapter
 
 __all__ = [
     "GGUF_ADAPTER", "GGUF_LORA_DTYPES", "GGUF_PROJECTIONS", "LLAMA_CPP_ARCHITECTURES", "PERMUTED_ARCHITECTURES",
-    "gguf_lora_tensors", "unsupported_base", "write_gguf_lora",
+    "gguf_adapter_refusal", "gguf_lora_tensors", "unsupported_base", "write_gguf_lora",
 ]
 
 GGUF_ADAPTER = "adapter.gguf"
@@ -104,6 +104,24 @@ def unsupported_base(meta: dict[str, Any]) -> str | None:
     if meta.get(f"{arch}.layer_sharing"):
         return "its blocks are shared (each run twice), which llama.cpp ignores: it would run another model"
     return None
+
+
+def gguf_adapter_refusal(base: Path | str) -> str | None:
+    """Why no ``adapter.gguf`` can be written for the base model at ``base``, or None when one can.
+
+    Args:
+        base: The base model's file or folder (``agent-sdk tune --model``, ``agent-sdk compile``).
+
+    Returns:
+        ``"the base model is not a GGUF file"`` for anything but a GGUF file (llama.cpp runs only those), the
+        reason :func:`unsupported_base` gives for a GGUF file llama.cpp would run differently, else None.
+
+    Raises:
+        ModelFormatError: A GGUF file whose metadata cannot be read.
+    """
+    if not is_gguf_file(base):
+        return "the base model is not a GGUF file"
+    return unsupported_base(parse_gguf(Path(base))[0])
 
 
 def gguf_lora_tensors(

@@ -234,14 +234,11 @@ def tune(
                         "activations, so a tuned bundle needs q4, q5, q8, f16 or f32")
     # llama.cpp's copy of the adapter (adapter.gguf) needs a GGUF base llama.cpp runs as the compiler does: known now,
     # so an unsupported base skips the copy with a note instead of failing after training
-    no_gguf_adapter: str | None = "the base model is not a GGUF file"
-    if ckpt.source_format == "gguf":
-        from agent_sdk.models.gguf_lora import unsupported_base
-        from agent_sdk.models.gguf_reader import parse_gguf
+    from agent_sdk.models.gguf_lora import gguf_adapter_refusal
 
-        no_gguf_adapter = unsupported_base(parse_gguf(ref.path)[0])
-        if no_gguf_adapter:
-            note(f"the bundle will hold no {GGUF_ADAPTER} for llama.cpp: {no_gguf_adapter}")
+    no_gguf_adapter = gguf_adapter_refusal(ref.path)
+    if no_gguf_adapter and ckpt.source_format == "gguf":  # a Hugging Face folder gets no note: nothing was expected
+        note(f"the bundle will hold no {GGUF_ADAPTER} for llama.cpp: {no_gguf_adapter}")
     dest = Path(out) if out else default_bundle_dir(f"{ref.name}-tuned", quant, target)
     work = dest.parent / f"{dest.name}.tune"
     work.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,13 @@ import numpy as np
 import pytest
 
 from agent_sdk.errors import ModelFormatError, UserError
-from agent_sdk.models.gguf_lora import GGUF_PROJECTIONS, gguf_lora_tensors, unsupported_base, write_gguf_lora
+from agent_sdk.models.gguf_lora import (
+    GGUF_PROJECTIONS,
+    gguf_adapter_refusal,
+    gguf_lora_tensors,
+    unsupported_base,
+    write_gguf_lora,
+)
 from agent_sdk.models.gguf_reader import parse_gguf
 from tests.fixtures.checkpoints import _permute_qk, write_gguf, write_qwen_gguf
 from tests.fixtures.gemma3_checkpoints import write_gemma3_checkpoint, write_gemma3_gguf
@@ -105,6 +111,18 @@ def test_bases_llama_cpp_would_run_differently_are_named() -> None:
     assert "itself an adapter" in str(unsupported_base({"general.architecture": "llama", "general.type": "adapter"}))
     assert "['llama']" in str(unsupported_base({"general.architecture": ["llama"]}))  # a hostile value, no TypeError
     assert "None" in str(unsupported_base({}))
+
+
+def test_the_refusal_for_a_base_model_path(base: Path, tmp_path: Path) -> None:
+    """What tune and compile --adapter both ask before writing adapter.gguf."""
+    assert gguf_adapter_refusal(base) is None and gguf_adapter_refusal(str(base)) is None
+    (tmp_path / "config.json").write_text("{}")
+    assert gguf_adapter_refusal(tmp_path) == "the base model is not a GGUF file"  # a Hugging Face folder
+    (tmp_path / "model.gguf").write_bytes(b"PK\x03\x04")
+    assert gguf_adapter_refusal(tmp_path / "model.gguf") == "the base model is not a GGUF file"
+    _adapter(tmp_path / "adapter")
+    lora = write_gguf_lora(tmp_path / "adapter", base, tmp_path / "adapter.gguf")
+    assert "itself an adapter" in str(gguf_adapter_refusal(lora))  # an adapter given as the base
 
 
 def test_an_adapter_that_does_not_fit_the_base_is_refused_before_writing(base: Path, tmp_path: Path) -> None:
