@@ -237,9 +237,17 @@ class TorchLlama(nn.Module):
         """The final normed hidden states ``(b, s, h)`` (what the output head reads), e.g. for embeddings."""
         return self._body(input_ids, past, want_kv=False)[0]
 
-    def prefix_kv(self, prefix_ids: Sequence[int] | torch.Tensor) -> KV:
-        """Keys/values ``(1, nkv, p, d)`` of a prefix shared by a batch, computed without gradient."""
+    def prefix_kv(self, prefix_ids: Sequence[int] | torch.Tensor, *, grad: bool = False) -> KV:
+        """Keys/values ``(1, nkv, p, d)`` of a prefix shared by a batch.
+
+        Args:
+            prefix_ids: The prefix's token ids.
+            grad: Keep the graph, so that a loss on the suffixes reading these keys and values also trains the
+                adapters through the prefix (computed once, its gradient summed over the batch's rows).
+        """
         ids = torch.as_tensor(prefix_ids, dtype=torch.long).reshape(1, -1)  # (1, p)
+        if grad:
+            return self._body(ids, None)[1]
         with torch.no_grad():
             return self._body(ids, None)[1]
 

@@ -41,7 +41,7 @@ EPOCHS_PLANNED = 64
 """Epochs of batches laid out ahead (a run of any realistic length uses a few)."""
 
 
-ADDED_SETTINGS: dict[str, Any] = {"dropout": 0.0}
+ADDED_SETTINGS: dict[str, Any] = {"dropout": 0.0, "prefix_grad": False}
 """Settings added after checkpoints were first written, with the value those checkpoints were trained with."""
 
 
@@ -63,6 +63,9 @@ class TuneSettings:
             without it). The masks come from the seed; a resumed run draws new ones.
         seed: Seeds the adapters' initialization and the example order.
         threads: PyTorch threads (None: every core).
+        prefix_grad: Train through the shared prefix too: its keys and values keep their graph, so the
+            adapters also learn how the tool listing is read (the prefix still runs once per step). Off: the
+            prefix runs without gradient, and only the suffixes' own positions train the adapters.
     """
 
     rank: int = 16
@@ -77,6 +80,7 @@ class TuneSettings:
     dropout: float = 0.0
     seed: int = 0
     threads: int | None = None
+    prefix_grad: bool = False
 
     def __post_init__(self) -> None:
         if self.rank < 1 or self.batch_size < 1:
@@ -148,10 +152,12 @@ def _batch(examples: Sequence[RenderedExample], pad: int) -> tuple[torch.Tensor,
     return ids, targets, weights
 
 
-def _loss(model: TorchLlama, prefix: torch.Tensor, batch: Sequence[RenderedExample], pad: int) -> torch.Tensor:
+def _loss(model: TorchLlama, prefix: torch.Tensor, batch: Sequence[RenderedExample], pad: int, *,
+          prefix_grad: bool = False) -> torch.Tensor:
     was_training = model.training
     model.eval()  # the prefix as the deployed model reads it: no adapter dropout
-    past = model.prefix_kv(prefix)  # (1, nkv, p, d) per block run, under the current weights, no gradient
+    # (1, nkv, p, d) per block run, under the current weights; with its graph when the prefix trains too
+    past = model.prefix_kv(prefix, grad=prefix_grad)
     model.train(was_training)
     ids, targets, weights = _batch(batch, pad)
     hidden = model.hidden_states(ids, past=past)  # (b, s, h)
@@ -230,7 +236,7 @@ def train(
             sched_total = total if total is not None else _estimate_steps(step, done_here, t0, budget)
             for g in opt.param_groups:
                 g["lr"] = settings.learning_rate * _lr_factor(step, sched_total, settings.warmup_steps)
-            loss = _loss(model, prefix, batch, pad_id)
+            loss = _loss(model, prefix, batch, pad_id, prefix_grad=settings.prefix_grad)
             opt.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
             torch.nn.utils.clip_grad_norm_(params, GRAD_CLIP)

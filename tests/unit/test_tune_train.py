@@ -12,7 +12,16 @@ from agent_sdk.errors import UserError
 from agent_sdk.models.mobilellm.mobilellm_loader import load_checkpoint
 from agent_sdk.tune.render import RenderedExample
 from agent_sdk.tune.torch_model import TorchLlama, apply_lora, lora_parameters
-from agent_sdk.tune.train import CHECKPOINT, EPOCHS_PLANNED, TuneSettings, _batch, _batches, greedy_replies, train
+from agent_sdk.tune.train import (
+    CHECKPOINT,
+    EPOCHS_PLANNED,
+    TuneSettings,
+    _batch,
+    _batches,
+    _loss,
+    greedy_replies,
+    train,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -186,9 +195,10 @@ def test_dropout_trains_deterministically_and_leaves_the_prefix_alone(llama_ckpt
         modes: list[bool] = []
         read_prefix = net.prefix_kv
 
-        def spy(ids: object, _read: object = read_prefix, _modes: list[bool] = modes, _net: TorchLlama = net) -> object:
+        def spy(ids: object, _read: object = read_prefix, _modes: list[bool] = modes, _net: TorchLlama = net,
+                **kw: object) -> object:
             _modes.append(_net.training)
-            return _read(ids)  # type: ignore[operator]
+            return _read(ids, **kw)  # type: ignore[operator]
 
         net.prefix_kv = spy  # type: ignore[method-assign]
         runs.append(train(net, PREFIX, EXAMPLES, settings, workdir=tmp_path / name, resume=False))
@@ -216,3 +226,63 @@ def test_a_checkpoint_from_before_a_setting_existed_resumes(llama_ckpt: Path, tm
     torch.save(damaged, tmp_path / CHECKPOINT)
     with pytest.raises(UserError, match="other settings"):
         train(_model(llama_ckpt, 1), PREFIX, EXAMPLES, dataclasses.replace(settings, steps=4), workdir=tmp_path)
+
+
+def _grads(model: TorchLlama) -> list[torch.Tensor]:
+    return [p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p) for p in lora_parameters(model)]
+
+
+def test_prefix_grad_gives_the_gradient_of_each_example_run_whole(llama_ckpt: Path) -> None:
+    """With ``prefix_grad`` the shared-prefix loss has exactly the gradient of every example run with its prefix;
+    without it, the keys' and values' adapters miss the part that flows through the prefix."""
+    model = _model(llama_ckpt, 5)
+    with torch.no_grad():  # B starts at zero: give it values so that every path carries a gradient
+        for name, p in model.named_parameters():
+            if p.requires_grad and "lora_b" in name.lower():
+                p.normal_(0.0, 0.05)
+    prefix = torch.tensor(PREFIX)
+
+    def whole() -> torch.Tensor:  # each example as one sequence, prefix included, no sharing
+        total, weight = torch.zeros(()), 0.0
+        for e in EXAMPLES:
+            logits = model(torch.tensor([PREFIX + list(e.ids)]))[0]  # (p + s, v)
+            for j in range(max(e.target_start, 1), e.target_end):
+                ce = torch.nn.functional.cross_entropy(logits[len(PREFIX) + j - 1], torch.tensor(e.ids[j]))
+                total, weight = total + e.weight * ce, weight + e.weight
+        return total / weight
+
+    grads = {}
+    for name, fn in (("whole", whole), ("shared", lambda: _loss(model, prefix, EXAMPLES, 0, prefix_grad=True)),
+                     ("suffix only", lambda: _loss(model, prefix, EXAMPLES, 0, prefix_grad=False))):
+        model.zero_grad(set_to_none=True)
+        loss = fn()
+        loss.backward()  # type: ignore[no-untyped-call]
+        grads[name] = (float(loss.detach()), _grads(model))
+    ref_loss, ref = grads["whole"]
+    loss, got = grads["shared"]
+    assert abs(loss - ref_loss) < 1e-5
+    scale = max(float(g.abs().max()) for g in ref)
+    assert scale > 0
+    err = max(float((a - b).abs().max()) for a, b in zip(got, ref, strict=True))
+    assert err <= 1e-5 * max(1.0, scale), (err, scale)
+    loss, partial = grads["suffix only"]
+    assert abs(loss - ref_loss) < 1e-5  # the same forward pass
+    gap = max(float((a - b).abs().max()) for a, b in zip(partial, ref, strict=True))
+    assert gap > 1e3 * max(err, 1e-9), (gap, err)  # the path through the prefix matters, and only it differs
+
+
+def test_prefix_grad_trains_deterministically_and_is_a_setting_of_the_checkpoint(llama_ckpt: Path,
+                                                                                   tmp_path: Path) -> None:
+    settings = TuneSettings(rank=4, alpha=8.0, steps=6, minutes=None, batch_size=3, learning_rate=2e-2, seed=3,
+                            prefix_grad=True)
+    a = train(_model(llama_ckpt, 3), PREFIX, EXAMPLES, settings, workdir=tmp_path / "a", resume=False)
+    b = train(_model(llama_ckpt, 3), PREFIX, EXAMPLES, settings, workdir=tmp_path / "b", resume=False)
+    assert a.losses == b.losses
+    assert a.losses[-1] < 0.7 * a.losses[0], a.losses
+    off = train(_model(llama_ckpt, 3), PREFIX, EXAMPLES, dataclasses.replace(settings, prefix_grad=False),
+                workdir=tmp_path / "c", resume=False)
+    assert off.losses[0] == pytest.approx(a.losses[0], abs=1e-6)  # same start, other updates
+    assert off.losses[1:] != a.losses[1:]
+    with pytest.raises(UserError, match="other settings"):  # a resume may not switch it
+        train(_model(llama_ckpt, 3), PREFIX, EXAMPLES, dataclasses.replace(settings, steps=8, prefix_grad=False),
+              workdir=tmp_path / "a")
