@@ -151,7 +151,7 @@ def _adapter_compile_options(args: argparse.Namespace, *, scratch: Path) -> dict
     (``adapter.gguf``, written into ``scratch`` and copied by the compiler), as ``agent-sdk tune`` does.
     """
     from agent_sdk.manifest import sha256_file
-    from agent_sdk.models.gguf_lora import GGUF_ADAPTER, gguf_adapter_refusal, write_gguf_lora
+    from agent_sdk.models.gguf_lora import GGUF_ADAPTER, gguf_adapter_refusal, gguf_lora_dtype, write_gguf_lora
     from agent_sdk.models.peft_adapter import ADAPTER_CONFIG, ADAPTER_WEIGHTS, read_peft_adapter
     from agent_sdk.models.resolve import resolve_model
 
@@ -162,7 +162,8 @@ def _adapter_compile_options(args: argparse.Namespace, *, scratch: Path) -> dict
     files: dict[str, Path] = {f: folder / f for f in (ADAPTER_WEIGHTS, ADAPTER_CONFIG)}
     why_not = gguf_adapter_refusal(ref.path)
     if why_not is None:  # an adapter that does not fit the file fails here, before anything is compiled
-        files[GGUF_ADAPTER] = write_gguf_lora(folder, ref.path, scratch / GGUF_ADAPTER, dtype=dtype)
+        files[GGUF_ADAPTER] = write_gguf_lora(folder, ref.path, scratch / GGUF_ADAPTER,
+                                              dtype=gguf_lora_dtype(dtype))
     else:  # on stderr: the --json line on stdout stays the only thing there
         print(f"note: the bundle holds no {GGUF_ADAPTER} for llama.cpp: {why_not}", file=sys.stderr)
     record = {"path": str(folder.resolve()), "sha256": sha256_file(folder / ADAPTER_WEIGHTS),
@@ -749,9 +750,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "model: compiled as an update beside the weights (default folder "
                         "compiled/<model>-<adapter>-<quant>-<target>); on a Llama, Qwen or Gemma 3 GGUF the bundle "
                         "also holds it as llama.cpp's adapter.gguf (llama-cli -m MODEL.gguf --lora adapter.gguf)")
-    c.add_argument("--low-rank-dtype", choices=("float16", "float32"), default=None,
+    c.add_argument("--low-rank-dtype", choices=("float16", "int8", "float32"), default=None,
                    help="with --adapter: how its factors are stored (default float16: half the bytes each token "
-                        "reads, each factor rounded to nearest; float32 keeps them exactly)")
+                        "reads, each factor rounded to nearest; int8: a quarter, each row of a factor rounded to 255 "
+                        "levels of its largest value; float32 keeps them exactly)")
     c.add_argument("--download", action="store_true", help="allow downloading preset weights from the Hugging Face hub")
     c.add_argument("--json", action="store_true", help="print a JSON summary")
 
@@ -875,9 +877,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--merge", action="store_true",
                    help="fold the update into the weights instead (no extra compute per token; quantizing the sum "
                         "to q4 erases most of the update, q8 keeps most of it: docs/tuning.md)")
-    t.add_argument("--low-rank-dtype", choices=("float16", "float32"), default=None,
+    t.add_argument("--low-rank-dtype", choices=("float16", "int8", "float32"), default=None,
                    help="how the update kept beside the weights is stored (default float16: half the bytes each "
-                        "token reads; the adapter is rounded to it before it is saved, so all three agree)")
+                        "token reads; int8: a quarter; the adapter is rounded to it before it is saved, so all "
+                        "three agree)")
     t.add_argument("--target", default="host", help=f"one of: {', '.join(TARGETS)}")
     budget = t.add_mutually_exclusive_group()
     budget.add_argument("--minutes", type=_positive, default=20.0, help="training time (default 20)")

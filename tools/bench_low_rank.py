@@ -5,8 +5,8 @@
 
 ``--kernel`` times (on ``--threads`` threads) :func:`~agent_sdk.quantization.low_rank_kernel.low_rank_add_kernel` alone on the projections of
 SmolLM2-135M (hidden 576, 3 KV heads of 64, MLP 1536, rank 16), per token, for a tile of one token (decode, and the
-kernel before token tiles) and for :data:`~agent_sdk.quantization.low_rank_kernel.TOKEN_TILE`, with float32 and
-float16 factors. The bundle comparison runs ``agent-sdk bench --json`` on the base and the tuned bundle in turn
+kernel before token tiles) and for :data:`~agent_sdk.quantization.low_rank_kernel.TOKEN_TILE`, with float32,
+float16 and int8 factors. The bundle comparison runs ``agent-sdk bench --json`` on the base and the tuned bundle in turn
 (``--rounds`` times, each run its own process so peak RSS is each bundle's own) and prints prefill and decode
 tokens/s, the tuned/base ratios and peak RSS. Both must have the same weights' format (a tuned SmolLM2 bundle is
 q4 with float activations: compare it with ``--quant q4``'s base, not the int16-activation ``q4a16``).
@@ -49,10 +49,16 @@ def bench_kernel(tokens: int) -> None:
             for dtype in FACTOR_DTYPES:
                 func = low_rank_add_kernel(n_in, n_out, RANK, parts, dtype=dtype, tile=tile)
                 lib = tvm.compile(tvm.IRModule({"main": func.with_attr("global_symbol", "main")}), target=target)
+                if dtype == "int8":  # levels and a float32 scale per row of each factor
+                    factors = [rng.integers(-127, 128, size=(n_in, len(parts) * RANK)).astype(np.int8),
+                               rng.integers(-127, 128, size=(RANK, n_out)).astype(np.int8),
+                               np.full(len(parts) * RANK, 1e-2, np.float32), np.full(n_out, 1e-2, np.float32)]
+                else:
+                    factors = [rng.normal(size=(n_in, len(parts) * RANK)).astype(dtype),
+                               rng.normal(size=(RANK, n_out)).astype(dtype)]
                 args = [tvm.runtime.tensor(a) for a in (
                     rng.normal(size=(tokens, n_in)).astype("float32"), rng.normal(size=(tokens, n_out)).astype("float32"),
-                    rng.normal(size=(n_in, len(parts) * RANK)).astype(dtype),
-                    rng.normal(size=(RANK, n_out)).astype(dtype))]
+                    *factors)]
                 y = tvm.runtime.empty((tokens, n_out), "float32")
                 fn, calls, best = lib["main"], 20, float("inf")
                 for _ in range(5):

@@ -101,8 +101,9 @@ def compile_model(
             ``(A (r, in), B (out, r))`` with the adapter's scale in ``B``: an
             update kept beside the stored weights in ``low_rank_dtype`` (an unmerged
             LoRA adapter, :mod:`agent_sdk.models.low_rank`), so q4 bundles keep it.
-        low_rank_dtype: How ``low_rank``'s factors are stored: ``float32``, or ``float16`` (half the bytes each
-            token reads; the arithmetic stays float32).
+        low_rank_dtype: How ``low_rank``'s factors are stored: ``float32``, ``float16`` (half the bytes each
+            token reads), or ``int8`` with a float32 scale per row of each factor (a quarter; each row rounded
+            to 255 levels of its largest value); the arithmetic stays float32.
         manifest_extra: More top-level manifest entries (``tuning``,
             ``prompt``); they may not replace the compiler's own.
         extra_files: Bundle file name → file to copy in (a tuned model's

@@ -41,7 +41,7 @@ from agent_sdk.models.peft_adapter import read_peft_adapter
 
 __all__ = [
     "GGUF_ADAPTER", "GGUF_LORA_DTYPES", "GGUF_PROJECTIONS", "LLAMA_CPP_ARCHITECTURES", "PERMUTED_ARCHITECTURES",
-    "gguf_adapter_refusal", "gguf_lora_tensors", "unsupported_base", "write_gguf_lora",
+    "gguf_adapter_refusal", "gguf_lora_dtype", "gguf_lora_tensors", "unsupported_base", "write_gguf_lora",
 ]
 
 GGUF_ADAPTER = "adapter.gguf"
@@ -67,6 +67,15 @@ LLAMA_CPP_ARCHITECTURES = frozenset({"llama", "qwen2", "qwen3", "gemma3"})
 
 GGUF_LORA_DTYPES: tuple[str, ...] = ("float16", "float32")
 """How the factors may be stored (llama.cpp reads both)."""
+
+
+def gguf_lora_dtype(low_rank_dtype: str) -> str:
+    """How ``adapter.gguf`` stores the factors of a bundle whose update is kept in ``low_rank_dtype``.
+
+    float16 factors are float16 values and stay so; int8 factors (rows of levels times a float32 scale) and
+    float32 ones are written in float32, which holds their values.
+    """
+    return "float16" if low_rank_dtype == "float16" else "float32"
 
 _MODULE = re.compile(r"^model\.layers\.(\d+)\.(.+)$")
 

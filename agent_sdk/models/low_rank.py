@@ -27,7 +27,8 @@ import numpy as np
 from agent_sdk.errors import ModelFormatError
 
 __all__ = [
-    "FUSED_PROJECTIONS", "FusedLowRank", "LowRankUpdate", "attach_low_rank", "fuse_low_rank", "low_rank_params",
+    "FUSED_PROJECTIONS", "INT8_LEVELS", "FusedLowRank", "LowRankUpdate", "attach_low_rank", "fuse_low_rank",
+    "int8_rows", "low_rank_params",
 ]
 
 LowRankUpdate = tuple[np.ndarray, np.ndarray]
@@ -42,6 +43,9 @@ FUSED_PROJECTIONS: dict[str, tuple[str, ...]] = {
 """Compiled module (under ``layers.N.``) → the checkpoint projections it holds, in row order."""
 
 _LAYER = re.compile(r"^model\.layers\.(\d+)\.(.+)$")
+
+INT8_LEVELS = 127
+"""An int8 factor row stores ``round(row / scale)`` with ``scale = max |row| / 127`` (symmetric, -128 unused)."""
 
 
 @dataclass(frozen=True)
@@ -150,7 +154,8 @@ def low_rank_params(fused: Mapping[str, FusedLowRank], *, dtype: str = "float32"
 
     Args:
         fused: :func:`fuse_low_rank`'s updates.
-        dtype: The storage :func:`attach_low_rank` was given (float16 rounds each factor to nearest).
+        dtype: The storage :func:`attach_low_rank` was given (float16 rounds each factor to nearest; int8 stores
+            :func:`int8_rows` of each factor's rows, their scales as ``lora_as`` and ``lora_bs``).
 
     Raises:
         ModelFormatError: A factor that is not finite, or too large for float16.
@@ -160,9 +165,37 @@ def low_rank_params(fused: Mapping[str, FusedLowRank], *, dtype: str = "float32"
         for suffix, factor in (("lora_at", update.at), ("lora_bt", update.bt)):
             if not np.isfinite(factor).all():
                 raise ModelFormatError(f"low-rank factor {path}.{suffix} holds values that are not finite")
+            if dtype == "int8":  # columns here are rows of A and of B: one scale each
+                q, scale = int8_rows(factor.T)
+                out[f"{path}.{suffix}"] = np.ascontiguousarray(q.T)
+                out[f"{path}.{_INT8_SCALE[suffix]}"] = scale
+                continue
             peak = float(np.abs(factor).max(initial=0.0))
             if peak > float(np.finfo(dtype).max):  # only float16's bound can be passed by finite float32 factors
                 raise ModelFormatError(f"low-rank factor {path}.{suffix} holds {peak:g}, which {dtype} cannot store: "
                                        "keep the factors in float32")
             out[f"{path}.{suffix}"] = factor.astype(dtype)
     return out
+
+
+_INT8_SCALE = {"lora_at": "lora_as", "lora_bt": "lora_bs"}
+
+
+def int8_rows(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row of ``m`` as int8 levels and a float32 scale: ``row ~ q * scale``, ``scale = max |row| / 127``.
+
+    The rule the int8 low-rank storage uses (:data:`INT8_LEVELS`); an
+    all-zero row gets scale 1 and zeros. ``agent-sdk tune`` rounds its adapter with the same rule
+    (:func:`agent_sdk.tune.adapter.round_adapter`), so rounding the rounded values again gives them back.
+
+    Args:
+        m: ``(rows, cols)`` finite values.
+
+    Returns:
+        ``(q, scale)``: ``(rows, cols)`` int8 and ``(rows,)`` float32.
+    """
+    m32 = np.asarray(m, np.float32)
+    peak = np.abs(m32).max(axis=1, initial=0.0)
+    scale = np.where(peak > 0, peak / np.float32(INT8_LEVELS), np.float32(1)).astype(np.float32)
+    q = np.clip(np.rint(m32 / scale[:, None]), -INT8_LEVELS, INT8_LEVELS).astype(np.int8)
+    return q, scale

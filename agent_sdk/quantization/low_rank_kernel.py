@@ -27,6 +27,10 @@ reduction, and a tile of tokens reads the factors once. The kernel does
 block-diagonal product. The factors may be stored in float16 (converted to
 float32 as they are loaded; the sums are float32): in decode the factors are
 read once per token, and on a memory-bound core their bytes are the cost.
+Or in int8 with a float32 scale per row of each factor (``as (P r)`` for
+``At``'s columns, ``bs (N)`` for ``Bt``'s): each token's ``low`` is scaled once
+after the first stage, and each output once after the second, so the loops
+read a quarter of float32's bytes and do the same float32 arithmetic.
 """
 
 from __future__ import annotations
@@ -55,8 +59,8 @@ for every tile (the tile shrinks for high ranks: P r = 96 takes 2 tokens, 192 on
 FIRST_VECTOR = 8
 """Sums per vector FMA in the first stage."""
 
-FACTOR_DTYPES = ("float32", "float16")
-"""How the factors may be stored."""
+FACTOR_DTYPES = ("float32", "float16", "int8")
+"""How the factors may be stored (int8 with a float32 scale per row of each factor)."""
 
 
 def low_rank_add_kernel(n_in: int, n_out: int, rank: int, parts: Sequence[int], *,
@@ -68,7 +72,9 @@ def low_rank_add_kernel(n_in: int, n_out: int, rank: int, parts: Sequence[int], 
         n_out: N, output features (the sum of ``parts``).
         rank: r, the rank of each part (parts with a smaller rank are zero-padded).
         parts: Output rows of each part, in order (one entry for an unfused projection).
-        dtype: How ``At`` and ``Bt`` are stored (:data:`FACTOR_DTYPES`); the arithmetic is float32.
+        dtype: How ``At`` and ``Bt`` are stored (:data:`FACTOR_DTYPES`); the arithmetic is float32. With
+            ``int8`` the function takes two more buffers after them, their scales ``as (P r)`` and ``bs (N)``
+            (float32): ``y = base + ((x @ At) * as) per part @ Bt * bs``.
         tile: Tokens per tile in prefill (at most :data:`STACK_FLOATS` // P r, at least 1).
     """
     assert sum(parts) == n_out and rank >= 1 and all(p > 0 for p in parts)
@@ -81,6 +87,8 @@ def low_rank_add_kernel(n_in: int, n_out: int, rank: int, parts: Sequence[int], 
     assert tile >= 1
     tile = max(1, min(tile, STACK_FLOATS // width))
     vec = OUTPUT_VECTOR
+    if dtype == "int8":
+        return _int8_kernel(n_in, n_out, rank, width, n_parts, starts, rows, tile, vec)
 
     @T.prim_func(private=True)
     def low_rank_add(
@@ -97,6 +105,32 @@ def low_rank_add_kernel(n_in: int, n_out: int, rank: int, parts: Sequence[int], 
                 _tokens(x, base, at, bt, y, tb * tile, tile, n_in, width, n_parts, starts, rows, rank, vec)
         for t in T.parallel(n % tile):
             _tokens(x, base, at, bt, y, n // tile * tile + t, 1, n_in, width, n_parts, starts, rows, rank, vec)
+
+    return low_rank_add
+
+
+def _int8_kernel(n_in: int, n_out: int, rank: int, width: int, n_parts: int, starts: list[int], rows: list[int],
+                 tile: int, vec: int) -> tirx.PrimFunc:
+    """The kernel for int8 factors with their row scales (see :func:`low_rank_add_kernel`)."""
+
+    @T.prim_func(private=True)
+    def low_rank_add(
+        var_x: T.handle, var_base: T.handle, at: T.Buffer((n_in, width), "int8"),
+        bt: T.Buffer((rank, n_out), "int8"), a_scale: T.Buffer((width,), "float32"),
+        b_scale: T.Buffer((n_out,), "float32"), var_y: T.handle,
+    ):
+        T.func_attr({"tirx.noalias": True})
+        n = T.int64()
+        x = T.match_buffer(var_x, (n, n_in), "float32")
+        base = T.match_buffer(var_base, (n, n_out), "float32")
+        y = T.match_buffer(var_y, (n, n_out), "float32")
+        if n >= tile:
+            for tb in T.parallel(n // tile):
+                _scaled_tokens(x, base, at, bt, a_scale, b_scale, y, tb * tile, tile, n_in, width, n_parts, starts,
+                               rows, rank, vec)
+        for t in T.parallel(n % tile):
+            _scaled_tokens(x, base, at, bt, a_scale, b_scale, y, n // tile * tile + t, 1, n_in, width, n_parts,
+                           starts, rows, rank, vec)
 
     return low_rank_add
 
@@ -128,10 +162,35 @@ def _part(y, base, bt, low, t0, tile, start, rows, col, rank, vec):
 
 
 @T.macro
-def _tokens(x, base, at, bt, y, t0, tile, n_in, width, n_parts, starts, rows, rank, vec):
-    """Tokens ``t0 .. t0 + tile``: their ``x A^T``, then each part's outputs."""
-    # "global" scope: small constant-size buffers go on the stack (see kernels.py)
-    low = T.decl_buffer((tile, width), "float32", scope="global")
+def _scaled_part(y, base, bt, b_scale, low, t0, tile, start, rows, col, rank, vec):
+    """:func:`_part` for int8 ``Bt``: each output's sum is scaled once, then added to its base."""
+    acc = T.decl_buffer((tile, vec), "float32", scope="global")
+    b = T.decl_buffer((vec,), "float32", scope="global")
+    for ob in range(rows // vec):
+        for tt in T.unroll(tile):
+            for v in T.vectorized(vec):
+                acc[tt, v] = T.float32(0)
+        for j in range(rank):
+            for v in T.vectorized(vec):
+                b[v] = T.Cast("float32", bt[j, start + ob * vec + v])
+            for tt in T.unroll(tile):
+                for v in T.vectorized(vec):
+                    acc[tt, v] = acc[tt, v] + low[tt, col + j] * b[v]
+        for tt in T.unroll(tile):
+            for v in T.vectorized(vec):
+                y[t0 + tt, start + ob * vec + v] = (base[t0 + tt, start + ob * vec + v]
+                                                    + acc[tt, v] * b_scale[start + ob * vec + v])
+    for o in range(rows // vec * vec, rows):
+        for tt in T.unroll(tile):
+            acc[tt, 0] = T.float32(0)
+            for j in range(rank):
+                acc[tt, 0] = acc[tt, 0] + low[tt, col + j] * T.Cast("float32", bt[j, start + o])
+            y[t0 + tt, start + o] = base[t0 + tt, start + o] + acc[tt, 0] * b_scale[start + o]
+
+
+@T.macro
+def _first_stage(x, at, low, t0, tile, n_in, width):
+    """``low[tile, P r] = x[t0 .. t0 + tile] @ At`` (factors converted to float32 as they are loaded)."""
     a = T.decl_buffer((width,), "float32", scope="global")
     for tt in T.unroll(tile):
         for j in range(width):
@@ -151,9 +210,32 @@ def _tokens(x, base, at, bt, y, t0, tile, n_in, width, n_parts, starts, rows, ra
                                                        + x[t0 + tt, k] * a[jo * FIRST_VECTOR + ji])
             for j in range(width // FIRST_VECTOR * FIRST_VECTOR, width):
                 low[tt, j] = low[tt, j] + x[t0 + tt, k] * a[j]
+
+
+@T.macro
+def _tokens(x, base, at, bt, y, t0, tile, n_in, width, n_parts, starts, rows, rank, vec):
+    """Tokens ``t0 .. t0 + tile``: their ``x A^T``, then each part's outputs."""
+    # "global" scope: small constant-size buffers go on the stack (see kernels.py)
+    low = T.decl_buffer((tile, width), "float32", scope="global")
+    _first_stage(x, at, low, t0, tile, n_in, width)
     # the parts are expanded at parse time (conditions on Python ints)
     _part(y, base, bt, low, t0, tile, starts[0], rows[0], 0, rank, vec)
     if n_parts > 1:
         _part(y, base, bt, low, t0, tile, starts[1], rows[1], rank, rank, vec)
     if n_parts > 2:
         _part(y, base, bt, low, t0, tile, starts[2], rows[2], 2 * rank, rank, vec)
+
+
+@T.macro
+def _scaled_tokens(x, base, at, bt, a_scale, b_scale, y, t0, tile, n_in, width, n_parts, starts, rows, rank, vec):
+    """:func:`_tokens` for int8 factors: ``low`` scaled by ``As`` once, each output by ``Bs`` once."""
+    low = T.decl_buffer((tile, width), "float32", scope="global")
+    _first_stage(x, at, low, t0, tile, n_in, width)
+    for tt in T.unroll(tile):
+        for j in range(width):
+            low[tt, j] = low[tt, j] * a_scale[j]
+    _scaled_part(y, base, bt, b_scale, low, t0, tile, starts[0], rows[0], 0, rank, vec)
+    if n_parts > 1:
+        _scaled_part(y, base, bt, b_scale, low, t0, tile, starts[1], rows[1], rank, rank, vec)
+    if n_parts > 2:
+        _scaled_part(y, base, bt, b_scale, low, t0, tile, starts[2], rows[2], 2 * rank, rank, vec)

@@ -120,6 +120,8 @@ class QLinear(nn.Module):
         self._names = _make_params(self, fmt, out_features, in_features)
         self.lora_at: nn.Parameter | None = None
         self.lora_bt: nn.Parameter | None = None
+        self.lora_as: nn.Parameter | None = None
+        self.lora_bs: nn.Parameter | None = None
         self._lora_parts: tuple[int, ...] = ()
 
     def add_low_rank(self, rank: int, parts: tuple[int, ...] | None = None, *, dtype: str = "float32") -> None:
@@ -132,7 +134,9 @@ class QLinear(nn.Module):
         Args:
             rank: Rank of each part.
             parts: Output rows of each part of a fused projection (default: one part).
-            dtype: How the factors are stored, ``float32`` or ``float16`` (the kernel computes in float32).
+            dtype: How the factors are stored, ``float32``, ``float16`` or ``int8`` (the kernel computes in float32;
+                int8 adds ``lora_as`` ``(P rank,)`` and ``lora_bs`` ``(out,)``, float32 scales per row of ``A``
+                and of ``B``).
         """
         parts = tuple(parts) if parts else (self.out_features,)
         if rank < 1 or sum(parts) != self.out_features:
@@ -143,6 +147,9 @@ class QLinear(nn.Module):
         self._lora_parts = parts
         self.lora_at = nn.Parameter((self.in_features, len(parts) * rank), dtype)
         self.lora_bt = nn.Parameter((rank, self.out_features), dtype)
+        if dtype == "int8":
+            self.lora_as = nn.Parameter((len(parts) * rank,), "float32")
+            self.lora_bs = nn.Parameter((self.out_features,), "float32")
 
     def forward(self, x: nn.Tensor) -> nn.Tensor:
         """Applies the layer to ``x`` of shape ``(b, s, in)``."""
@@ -159,7 +166,8 @@ class QLinear(nn.Module):
                                          dtype=str(self.lora_at.dtype))
             y = op.tensor_ir_op(
                 kernel, "low_rank_add",
-                [op.reshape(x, (b * s, n_in)), op.reshape(y, (b * s, self.out_features)), self.lora_at, self.lora_bt],
+                [op.reshape(x, (b * s, n_in)), op.reshape(y, (b * s, self.out_features)), self.lora_at, self.lora_bt,
+                 *(p for p in (self.lora_as, self.lora_bs) if p is not None)],
                 nn.Tensor.placeholder([b * s, self.out_features], "float32"),
             )  # (b s, out)
             y = op.reshape(y, (b, s, self.out_features))  # (b, s, out)

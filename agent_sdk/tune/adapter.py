@@ -13,14 +13,17 @@ PEFT does not look, so the config stays one PEFT's ``LoraConfig`` accepts.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from agent_sdk.errors import ModelFormatError, UserError
+from agent_sdk.models.low_rank import int8_rows
 from agent_sdk.models.peft_adapter import ADAPTER_CONFIG, ADAPTER_WEIGHTS, PEFT_PREFIX, read_adapter_config
 from agent_sdk.tune.torch_model import LORA_TARGETS, LoraLinear, TorchLlama, apply_lora, lora_modules
 
@@ -69,21 +72,26 @@ def round_adapter(model: TorchLlama, dtype: str) -> None:
     training model, the saved adapter and the compiled bundle then hold the
     same update (bit for bit when the scaling is a power of two, else to
     within float32's rounding of ``B = (scaling * B) / scaling``). ``float32``
-    changes nothing. Nothing changes when an adapter cannot be rounded.
+    changes nothing. ``int8`` rounds each row of ``A`` and of ``scaling * B``
+    to 255 levels of its largest value (:func:`~agent_sdk.models.low_rank.int8_rows`,
+    the rule the compiler stores them with; the levels times the scale in
+    float32, so the bundle's product differs by float32's rounding only).
+    Nothing changes when an adapter cannot be rounded.
 
     Raises:
         UserError: A factor that is not finite, or too large for ``dtype`` (keep the factors in float32).
     """
     if dtype == "float32":
         return
-    if dtype != "float16":
-        raise UserError(f"low-rank factors are stored as float16 or float32; got {dtype!r}")
-    limit = float(torch.finfo(torch.float16).max)
+    if dtype not in ("float16", "int8"):
+        raise UserError(f"low-rank factors are stored as float16, int8 or float32; got {dtype!r}")
+    limit = float(torch.finfo(torch.float16).max) if dtype == "float16" else math.inf
     modules = lora_modules(model)
     with torch.no_grad():
         for name, m in modules.items():  # every adapter checked before any is changed
             a, scaled_b = m.lora_A.weight, m.lora_B.weight.double() * m.scaling
-            if not (torch.isfinite(a).all() and torch.isfinite(scaled_b).all()):
+            if not (torch.isfinite(a).all() and torch.isfinite(scaled_b).all()
+                    and torch.isfinite(scaled_b.float()).all()):
                 raise UserError(f"the adapter of {name} holds values that are not finite")
             if a.abs().max() > limit or scaled_b.abs().max() > limit:
                 raise UserError(f"the adapter of {name} holds values too large for float16: keep the factors in "
@@ -91,8 +99,18 @@ def round_adapter(model: TorchLlama, dtype: str) -> None:
                                 "command compiles again without training)")
         for m in modules.values():
             scaled_b = m.lora_B.weight.double() * m.scaling
-            m.lora_A.weight.copy_(m.lora_A.weight.half().float())
-            m.lora_B.weight.copy_((scaled_b.half().double() / m.scaling).float())
+            if dtype == "int8":
+                m.lora_A.weight.copy_(_int8_values(m.lora_A.weight.float()))
+                m.lora_B.weight.copy_((_int8_values(scaled_b.float()).double() / m.scaling).float())
+            else:
+                m.lora_A.weight.copy_(m.lora_A.weight.half().float())
+                m.lora_B.weight.copy_((scaled_b.half().double() / m.scaling).float())
+
+
+def _int8_values(m: torch.Tensor) -> torch.Tensor:
+    """The float32 values int8 storage of ``m``'s rows stands for (``q * scale``, as the bundle computes them)."""
+    q, scale = int8_rows(m.detach().numpy())
+    return torch.from_numpy(q.astype(np.float32) * scale[:, None])
 
 
 def _dropout_p(m: LoraLinear) -> float:

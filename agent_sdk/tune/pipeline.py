@@ -179,7 +179,8 @@ def tune(
             them (no extra compute per token, but quantization rounds it).
         low_rank_dtype: How the kept update's factors are stored, ``float16`` (half the bytes a decoded token
             reads; the trained adapter is rounded to it before it is saved, so the training model, the adapter
-            and the bundle agree) or ``float32``.
+            and the bundle agree), ``int8`` (a quarter; each row of a factor rounded to 255 levels of its
+            largest value, the same way) or ``float32``.
         target: The bundle's target.
         out: The bundle folder (default ``compiled/<model>-tuned-<quant>-<target>``).
         examples_file: The developer's own examples (JSON lines; one file or several), weighted up.
@@ -335,11 +336,11 @@ def tune(
     save_adapter(net, adapter_dir, base_model=str(ref.path))
     adapter_files = ["adapter_model.safetensors", "adapter_config.json"]
     if no_gguf_adapter is None:  # the same update for llama.cpp: BASE.gguf --lora adapter.gguf
-        from agent_sdk.models.gguf_lora import write_gguf_lora
+        from agent_sdk.models.gguf_lora import gguf_lora_dtype, write_gguf_lora
 
         try:
             write_gguf_lora(adapter_dir, ref.path, adapter_dir / GGUF_ADAPTER,
-                            dtype="float32" if merge else low_rank_dtype)
+                            dtype="float32" if merge else gguf_lora_dtype(low_rank_dtype))
             adapter_files.append(GGUF_ADAPTER)
         except (ModelFormatError, OSError) as exc:  # a copy for another engine: the trained bundle still matters
             note(f"no {GGUF_ADAPTER} for llama.cpp: {exc}")

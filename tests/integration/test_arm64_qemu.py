@@ -163,15 +163,16 @@ import numpy as np
 import tvm
 data = np.load(sys.argv[1])
 y = tvm.runtime.tensor(np.full(data["base"].shape, np.nan, np.float32))
-tvm.runtime.load_module(sys.argv[3])["kernel"](*[tvm.runtime.tensor(data[k]) for k in ("x", "base", "at", "bt")], y)
+names = [k for k in ("x", "base", "at", "bt", "as", "bs") if k in data]
+tvm.runtime.load_module(sys.argv[3])["kernel"](*[tvm.runtime.tensor(data[k]) for k in names], y)
 np.savez(sys.argv[2], y=y.numpy())
 """
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float16"])
+@pytest.mark.parametrize("dtype", ["float32", "float16", "int8"])
 def test_low_rank_kernel_on_pi4_and_pi5_matches_numpy(tmp_path: Path, dtype: str) -> None:
     """The low-rank update kernel's pi4 and pi5 builds under qemu: SmolLM2's q/k/v shape, 7 tokens (a tile of 4 and a
-    tail of 3), float16 factors converted on a Cortex-A72 as on an A76."""
+    tail of 3), float16 factors converted on a Cortex-A72 as on an A76, int8 factors with their row scales."""
     _require_qemu()
     tvm = pytest.importorskip("tvm")
     from tvm.support import cc
@@ -185,14 +186,20 @@ def test_low_rank_kernel_on_pi4_and_pi5_matches_numpy(tmp_path: Path, dtype: str
             "base": rng.normal(size=(tokens, sum(parts))).astype(np.float32),
             "at": rng.normal(size=(n_in, len(parts) * rank)).astype(dtype),
             "bt": rng.normal(size=(rank, sum(parts))).astype(dtype)}
+    at, bt = data["at"].astype(np.float64), data["bt"].astype(np.float64)
+    if dtype == "int8":  # levels, and a scale per column of At and of Bt
+        data["at"] = rng.integers(-127, 128, size=(n_in, len(parts) * rank)).astype(np.int8)
+        data["bt"] = rng.integers(-127, 128, size=(rank, sum(parts))).astype(np.int8)
+        data["as"] = rng.uniform(1e-3, 2e-2, size=len(parts) * rank).astype(np.float32)
+        data["bs"] = rng.uniform(1e-3, 2e-2, size=sum(parts)).astype(np.float32)
+        at, bt = data["at"] * data["as"].astype(np.float64), data["bt"] * data["bs"].astype(np.float64)
     inputs = tmp_path / "inputs.npz"
     np.savez(inputs, **data)
-    low = data["x"].astype(np.float64) @ data["at"].astype(np.float64)
+    low = data["x"].astype(np.float64) @ at
     want = data["base"].astype(np.float64).copy()
     start = 0
     for p, rows in enumerate(parts):
-        want[:, start:start + rows] += low[:, p * rank:(p + 1) * rank] @ data["bt"][:, start:start + rows].astype(
-            np.float64)
+        want[:, start:start + rows] += low[:, p * rank:(p + 1) * rank] @ bt[:, start:start + rows]
         start += rows
     guest = tmp_path / "guest.py"
     guest.write_text(LOW_RANK_GUEST)

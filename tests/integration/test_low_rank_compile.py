@@ -22,6 +22,7 @@ import pytest
 from agent_sdk.compiler import compile_model
 from agent_sdk.errors import ModelFormatError, UserError
 from agent_sdk.manifest import verify_bundle
+from agent_sdk.models.low_rank import int8_rows
 from agent_sdk.models.mobilellm.mobilellm_loader import load_checkpoint
 from agent_sdk.runtime import Engine
 from agent_sdk.runtime.sampler import SamplingParams
@@ -49,14 +50,23 @@ def _updates(ckpt_path: Path, seed: int, dtype: str = "float32",
             a = rng.normal(0, 0.3, (RANK, in_f)).astype(np.float32)
             b = rng.normal(0, 0.3, (out_f, RANK)).astype(np.float32)
             updates[name] = (a, b)
-            a_kept, b_kept = a.astype(dtype).astype(np.float64), b.astype(dtype).astype(np.float64)
+            a_kept, b_kept = (_stored(a, dtype), _stored(b, dtype))
             merged[f"{name}.weight"] = (w.astype(np.float64) + b_kept @ a_kept).astype(np.float32)
     return updates, merged
+
+
+def _stored(m: np.ndarray, dtype: str) -> np.ndarray:
+    """The values a bundle storing ``m`` in ``dtype`` computes with (int8: each row's levels times its scale)."""
+    if dtype == "int8":
+        q, scale = int8_rows(m)
+        return q.astype(np.float64) * scale.astype(np.float64)[:, None]
+    return m.astype(dtype).astype(np.float64)
 
 
 @pytest.mark.parametrize(("source", "quant", "tol", "dtype"), [
     ("llama", "f32", 1e-4, "float32"), ("gguf", "q4", 2e-4, "float32"),
     ("gguf", "q4", 2e-4, "float16"),  # factors stored in float16: the reference merges the same rounded factors
+    ("gguf", "q4", 2e-4, "int8"),  # int8 rows with their scales: the same
 ])
 def test_update_beside_the_weights_equals_the_merged_weights(
     source: str, quant: str, tol: float, dtype: str, llama_ckpt: Path, gguf_file: Callable[[str], Path],
@@ -141,7 +151,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
                           timeout=600)
 
 
-@pytest.mark.parametrize("dtype", ["float32", None])  # None: the default, float16 factors
+@pytest.mark.parametrize("dtype", ["float32", "int8", None])  # None: the default, float16 factors
 def test_compile_takes_a_peft_adapter_folder(llama_ckpt: Path, tmp_path: Path, dtype: str | None) -> None:
     updates, _ = _updates(llama_ckpt, seed=5)
     alpha = 6.0  # scale alpha / r = 2
@@ -160,8 +170,8 @@ def test_compile_takes_a_peft_adapter_folder(llama_ckpt: Path, tmp_path: Path, d
     store = dtype or "float16"  # the reference merges the factors as the bundle stores them
     ckpt = load_checkpoint(llama_ckpt)
     merged = {f"{n}.weight": (ckpt.tensors[f"{n}.weight"].as_float().astype(np.float64)
-                              + ((alpha / RANK) * b.astype(np.float64)).astype(np.float32).astype(store)
-                              .astype(np.float64) @ a.astype(store).astype(np.float64)).astype(np.float32)
+                              + _stored(((alpha / RANK) * b.astype(np.float64)).astype(np.float32), store)
+                              @ _stored(a, store)).astype(np.float32)
               for n, (a, b) in updates.items()}
     ref = compile_model(llama_ckpt, quant="f32", out=tmp_path / "merged", tensor_overrides=merged)
     e_kept, e_ref = Engine(tmp_path / "b"), Engine(ref.path)
@@ -170,14 +180,14 @@ def test_compile_takes_a_peft_adapter_folder(llama_ckpt: Path, tmp_path: Path, d
     assert err <= 1e-4, f"adapter compiled beside the weights vs merged: {err}"
 
 
-@pytest.mark.parametrize("dtype", ["float32", None])
+@pytest.mark.parametrize("dtype", ["float32", "int8", None])
 def test_compile_of_a_gguf_base_also_writes_the_adapter_for_llama_cpp(
     gguf_file: Callable[[str], Path], tmp_path: Path, dtype: str | None
 ) -> None:
     """On a GGUF base llama.cpp runs, the bundle holds ``adapter.gguf``: llama.cpp's names and Q/K row order, the
-    scale folded into B, the factors as the bundle stores them (exactly; llama.cpp computing with the file is
-    tests/integration/test_gguf_lora_llama_cpp.py)."""
-    from agent_sdk.models.gguf_lora import gguf_lora_tensors
+    scale folded into B, the factors as the bundle stores them (exactly; int8 bundles: the adapter's own values in
+    float32; llama.cpp computing with the file is tests/integration/test_gguf_lora_llama_cpp.py)."""
+    from agent_sdk.models.gguf_lora import gguf_lora_dtype, gguf_lora_tensors
     from agent_sdk.models.gguf_reader import parse_gguf
 
     base = gguf_file("Q4_1")
@@ -189,7 +199,7 @@ def test_compile_of_a_gguf_base_also_writes_the_adapter_for_llama_cpp(
     assert "adapter.gguf" not in proc.stderr  # no note: it was written
     manifest = verify_bundle(tmp_path / "b")  # hashed like every file of the bundle
     assert "adapter.gguf" in manifest["files"] and "adapter.gguf" in manifest["adapter"]["files"]
-    store = dtype or "float16"
+    store = gguf_lora_dtype(dtype or "float16")
     _, rank, want = gguf_lora_tensors(adapter, base)
     meta, table = parse_gguf(tmp_path / "b" / "adapter.gguf")
     assert meta["general.type"] == "adapter" and meta["adapter.lora.alpha"] == float(rank)
@@ -199,7 +209,7 @@ def test_compile_of_a_gguf_base_also_writes_the_adapter_for_llama_cpp(
         assert got[name].dtype == np.dtype(store)
         np.testing.assert_array_equal(got[name], t.astype(store), err_msg=name)
     # and the bundle's update is the same factors: its logits are the merged file's (the test above's reference)
-    assert manifest["low_rank"]["dtype"] == store
+    assert manifest["low_rank"]["dtype"] == (dtype or "float16")
 
 
 def test_compile_refuses_an_adapter_that_does_not_fit_the_gguf_before_compiling(

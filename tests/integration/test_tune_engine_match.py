@@ -119,15 +119,18 @@ def test_merged_adapter_compiles_to_the_adapted_model(
     _check_adapted(which, path, model, Engine(compile_bundle(folder, "f32")))
 
 
-@pytest.mark.parametrize("which", ["qwen2_ckpt", "qwen3_ckpt", "gemma3_ckpt"])
+@pytest.mark.parametrize(("which", "dtype"), [
+    ("qwen2_ckpt", "float16"), ("qwen3_ckpt", "float16"), ("gemma3_ckpt", "float16"), ("qwen2_ckpt", "int8"),
+])
 def test_update_beside_the_weights_compiles_to_the_adapted_model(
-    which: str, request: pytest.FixtureRequest, tmp_path: Path
+    which: str, dtype: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     """The tune default: the adapters kept beside the base weights (``compile_model(low_rank=)``), f32 weights,
-    float16 factors: the training model rounded as ``tune`` rounds it computes what the bundle computes."""
+    float16 factors (or int8 rows with their scales): the training model rounded as ``tune`` rounds it computes
+    what the bundle computes."""
     path: Path = request.getfixturevalue(which)
     model = _adapted_model(path)
-    round_adapter(model, "float16")
+    round_adapter(model, dtype)
     bundle = compile_model(path, quant="f32", out=tmp_path / "bundle", low_rank=low_rank_factors(model),
-                           low_rank_dtype="float16")
+                           low_rank_dtype=dtype)
     _check_adapted(which, path, model, Engine(bundle.path))

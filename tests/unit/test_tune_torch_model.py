@@ -18,6 +18,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from agent_sdk.errors import ConfigError, ModelFormatError, UserError
+from agent_sdk.models.low_rank import int8_rows
 from agent_sdk.models.mobilellm.mobilellm_config import MobileLLMConfig
 from agent_sdk.models.mobilellm.mobilellm_loader import load_checkpoint
 from agent_sdk.tune.adapter import load_adapter, low_rank_factors, round_adapter, save_adapter
@@ -335,6 +336,36 @@ def test_round_adapter_makes_the_factors_what_a_float16_bundle_stores(llama_ckpt
         assert np.abs(b - was_b).max() <= np.abs(was_b).max() * 2.0**-11 * 1.01
 
 
+@pytest.mark.parametrize("alpha", [8.0, 6.0])
+def test_round_adapter_makes_the_factors_what_an_int8_bundle_stores(llama_ckpt: Path, alpha: float) -> None:
+    model = _model(llama_ckpt)
+    apply_lora(model, rank=4, alpha=alpha, seed=0)
+    modules = list(lora_modules(model).values())
+    with torch.no_grad():
+        for m in modules:
+            m.lora_B.weight.copy_(0.01 * torch.randn(m.lora_B.weight.shape, generator=torch.Generator().manual_seed(3)))
+        modules[0].lora_B.weight[2].zero_()  # a row of zeros stays zeros (scale 1)
+    before = low_rank_factors(model)
+    round_adapter(model, "int8")
+    after = low_rank_factors(model)
+    for name, (a, b) in after.items():  # the compiler's factors: A and scaling * B, each row levels * its scale
+        was_a, was_b = before[name]
+        for got, was in ((a, was_a), (b, was_b)):
+            q, scale = int8_rows(got)
+            assert np.allclose(q.astype(np.float32) * scale[:, None], got, rtol=2.0**-22, atol=0), name
+            assert np.array_equal(q, int8_rows(was)[0]), name  # rounding again keeps every level
+            step = np.abs(was).max(axis=1, keepdims=True) / 127
+            assert (np.abs(got - was) <= step * 0.5 * 1.01 + 1e-12).all(), name  # nearest level
+            assert not np.array_equal(got, was), name  # it did round
+    zero_row = after[next(iter(after))][1][2]
+    assert not zero_row.any()
+    # the whole update is still the trained one, to int8's resolution
+    merged_before = {n: b @ a for n, (a, b) in before.items()}
+    for n, (a, b) in after.items():
+        rel = np.abs(b @ a - merged_before[n]).max() / np.abs(merged_before[n]).max()
+        assert rel < 0.02, (n, rel)
+
+
 def test_round_adapter_refuses_what_float16_cannot_hold(llama_ckpt: Path) -> None:
     model = _model(llama_ckpt)
     apply_lora(model, rank=4, alpha=8.0, seed=0)
@@ -351,5 +382,5 @@ def test_round_adapter_refuses_what_float16_cannot_hold(llama_ckpt: Path) -> Non
         last.lora_A.weight[0, 0] = float("nan")
     with pytest.raises(UserError, match="not finite"):
         round_adapter(model, "float16")
-    with pytest.raises(UserError, match="float16 or float32"):
+    with pytest.raises(UserError, match="float16, int8 or float32"):
         round_adapter(model, "bfloat16")
