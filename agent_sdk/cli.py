@@ -522,7 +522,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     tools: Any = args.tools[0] if len(args.tools) == 1 else _tool_list(args.tools)
     with TrainProgress(quiet=args.json) as progress:
         result = tune(
-            tools, model=args.model, quant=args.quant, merge=args.merge, low_rank_dtype=args.low_rank_dtype or "float16",
+            tools, model=args.model, quant=args.quant, merge=args.merge, low_rank_dtype=args.low_rank_dtype or "int8",
             target=args.target,
             out=Path(args.out) if args.out else None,
             examples_file=[Path(e) for e in args.examples] if args.examples else None, settings=settings,
@@ -878,9 +878,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fold the update into the weights instead (no extra compute per token; quantizing the sum "
                         "to q4 erases most of the update, q8 keeps most of it: docs/tuning.md)")
     t.add_argument("--low-rank-dtype", choices=("float16", "int8", "float32"), default=None,
-                   help="how the update kept beside the weights is stored (default float16: half the bytes each "
-                        "token reads; int8: a quarter; the adapter is rounded to it before it is saved, so all "
-                        "three agree)")
+                   help="how the update kept beside the weights is stored (default int8: a quarter of float32's "
+                        "bytes each token reads, each row of a factor as 255 levels of its largest value; float16: "
+                        "half; the adapter is rounded to it before it is saved, so all three agree)")
     t.add_argument("--target", default="host", help=f"one of: {', '.join(TARGETS)}")
     budget = t.add_mutually_exclusive_group()
     budget.add_argument("--minutes", type=_positive, default=20.0, help="training time (default 20)")

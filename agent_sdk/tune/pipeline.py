@@ -2,7 +2,7 @@
 
 The bundle is a normal one (same layout, manifest and hash checks as
 ``agent-sdk compile``): the base model's weights in the requested
-quantization and the low-rank update beside them in float16 (``low_rank_dtype``)
+quantization and the low-rank update beside them in int8 (``low_rank_dtype``)
 (``compile_model(low_rank=...)``), so a q4 bundle keeps the file's own weights
 and the whole update; ``merge=True`` folds the update into the weights
 instead (the weights then carry it through quantization: q8 keeps most of
@@ -152,7 +152,7 @@ def tune(
     model: str = "smollm2-135m",
     quant: str = "auto",
     merge: bool = False,
-    low_rank_dtype: str = "float16",
+    low_rank_dtype: str = "int8",
     target: str = "host",
     out: Path | None = None,
     examples_file: Path | Sequence[Path] | None = None,
@@ -177,10 +177,10 @@ def tune(
             base file's values, q4 for SmolLM2's Q4_1).
         merge: Fold the update into the weights instead of keeping it beside
             them (no extra compute per token, but quantization rounds it).
-        low_rank_dtype: How the kept update's factors are stored, ``float16`` (half the bytes a decoded token
-            reads; the trained adapter is rounded to it before it is saved, so the training model, the adapter
-            and the bundle agree), ``int8`` (a quarter; each row of a factor rounded to 255 levels of its
-            largest value, the same way) or ``float32``.
+        low_rank_dtype: How the kept update's factors are stored: ``int8`` (a quarter of float32's bytes a
+            decoded token reads; each row of a factor rounded to 255 levels of its largest value, with a float32
+            scale), ``float16`` (half) or ``float32``. The trained adapter is rounded to it before it is saved,
+            so the training model, the adapter and the bundle agree.
         target: The bundle's target.
         out: The bundle folder (default ``compiled/<model>-tuned-<quant>-<target>``).
         examples_file: The developer's own examples (JSON lines; one file or several), weighted up.

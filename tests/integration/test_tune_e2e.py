@@ -23,6 +23,7 @@ from safetensors import safe_open
 from agent_sdk import Agent
 from agent_sdk.agent.policy import DEFAULT_POLICY
 from agent_sdk.manifest import verify_bundle
+from agent_sdk.models.low_rank import int8_rows
 from agent_sdk.models.mobilellm.mobilellm_loader import load_checkpoint
 from agent_sdk.runtime import Engine
 from agent_sdk.tune.adapter import load_adapter
@@ -86,7 +87,7 @@ def test_the_bundle_is_verified_and_records_the_tuning(tuned: tuple[Path, Path, 
     assert t["settings"]["rank"] == 4 and np.isfinite(t["final_loss"])
     assert 0 < t["calibration"]["requests"] <= CALIBRATION and t["calibration"]["call_keep"] == 0.95
     assert manifest["prompt"] == {"tool_listing": "compact"}
-    assert manifest["low_rank"]["dtype"] == "float16"  # the default: the adapter rounded to it before compiling
+    assert manifest["low_rank"]["dtype"] == "int8"  # the default: the adapter rounded to it before compiling
     # the adapter is in the bundle, hashed like every file, in PEFT's layout
     for name in ("adapter_model.safetensors", "adapter_config.json"):
         assert name in manifest["files"]
@@ -249,11 +250,17 @@ def test_a_q4_bundle_of_a_q4_1_file_keeps_the_whole_update(tmp_path: Path, gguf_
     # a GGUF base: the bundle also holds the adapter as llama.cpp's LoRA GGUF, hashed like every file
     assert manifest["tuning"]["adapter"] == ["adapter_model.safetensors", "adapter_config.json", GGUF_ADAPTER]
     assert GGUF_ADAPTER in manifest["files"]
-    # float16 factors: the PEFT copy stores each A (rounded to float16) in float16, and the GGUF's lora_b lora_a
-    # (its scale is 1) is the PEFT update s B A, Q/K rows in the base file's order
+    # int8 factors (the default): each row of every A and of every s B in the PEFT copy is int8 levels times a scale
+    # (rounded before saving), and the GGUF's lora_b lora_a (its scale is 1) is the PEFT update s B A, Q/K rows in the
+    # base file's order
     with safe_open(str(bundle / "adapter_model.safetensors"), framework="np") as fp:
         peft = {name: fp.get_tensor(name) for name in fp.keys()}  # noqa: SIM118
-    assert {t.dtype for name, t in peft.items() if ".lora_A." in name} == {np.dtype(np.float16)}
+    assert manifest["low_rank"]["dtype"] == "int8"
+    cfg = json.loads((bundle / "adapter_config.json").read_text())
+    for name, t in peft.items():
+        rows = t.astype(np.float32) * (cfg["lora_alpha"] / cfg["r"] if ".lora_B." in name else 1.0)
+        q, row_scale = int8_rows(rows)
+        np.testing.assert_allclose(q * row_scale[:, None], rows, rtol=2.0**-22, atol=0, err_msg=name)
     lora = {t.name: np.asarray(t.data, np.float64) for t in gguf.GGUFReader(bundle / GGUF_ADAPTER).tensors}
     assert len(lora) == len(peft)
     pre = "base_model.model.model.layers.0.self_attn.q_proj"
