@@ -239,6 +239,7 @@ def compile_model(
         }
         if fused_low_rank:  # the update kept beside the weights (Engine needs nothing more: they are parameters)
             manifest["low_rank"] = {"projections": len(low_rank or {}), "modules": len(fused_low_rank),
+                                    # factor values, not counting int8's scales (one per row of A and of B)
                                     "parameters": int(sum(u.at.size + u.bt.size for u in fused_low_rank.values())),
                                     "dtype": low_rank_dtype}
         for key, value in (manifest_extra or {}).items():

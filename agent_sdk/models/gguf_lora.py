@@ -72,10 +72,17 @@ GGUF_LORA_DTYPES: tuple[str, ...] = ("float16", "float32")
 def gguf_lora_dtype(low_rank_dtype: str) -> str:
     """How ``adapter.gguf`` stores the factors of a bundle whose update is kept in ``low_rank_dtype``.
 
-    float16 factors are float16 values and stay so; int8 factors (rows of levels times a float32 scale) and
-    float32 ones are written in float32, which holds their values.
+    float16 stays float16; int8 and float32 are written in float32. An adapter ``agent-sdk tune`` rounded to int8
+    levels is then held exactly (its values are levels times a float32 scale); one given to ``compile --adapter``
+    keeps its own values there, while the bundle rounds them to int8 levels.
+
+    Raises:
+        UserError: A storage the bundles do not have.
     """
+    if low_rank_dtype not in ("float16", "int8", "float32"):
+        raise UserError(f"no adapter.gguf storage for low-rank factors in {low_rank_dtype!r}")
     return "float16" if low_rank_dtype == "float16" else "float32"
+
 
 _MODULE = re.compile(r"^model\.layers\.(\d+)\.(.+)$")
 

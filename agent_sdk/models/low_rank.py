@@ -47,6 +47,9 @@ _LAYER = re.compile(r"^model\.layers\.(\d+)\.(.+)$")
 INT8_LEVELS = 127
 """An int8 factor row stores ``round(row / scale)`` with ``scale = max |row| / 127`` (symmetric, -128 unused)."""
 
+_INT8_SCALE = {"lora_at": "lora_as", "lora_bt": "lora_bs"}
+"""The scale parameter of each int8 factor."""
+
 
 @dataclass(frozen=True)
 class FusedLowRank:
@@ -178,14 +181,13 @@ def low_rank_params(fused: Mapping[str, FusedLowRank], *, dtype: str = "float32"
     return out
 
 
-_INT8_SCALE = {"lora_at": "lora_as", "lora_bt": "lora_bs"}
-
-
 def int8_rows(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each row of ``m`` as int8 levels and a float32 scale: ``row ~ q * scale``, ``scale = max |row| / 127``.
 
-    The rule the int8 low-rank storage uses (:data:`INT8_LEVELS`); an
-    all-zero row gets scale 1 and zeros. ``agent-sdk tune`` rounds its adapter with the same rule
+    The rule the int8 low-rank storage uses (:data:`INT8_LEVELS`). A row whose
+    largest value is so small that ``max / 127`` rounds to zero in float32
+    (all zeros, or subnormals under ~1e-43) is stored as zeros with scale 1.
+    ``agent-sdk tune`` rounds its adapter with the same rule
     (:func:`agent_sdk.tune.adapter.round_adapter`), so rounding the rounded values again gives them back.
 
     Args:
@@ -195,7 +197,9 @@ def int8_rows(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ``(q, scale)``: ``(rows, cols)`` int8 and ``(rows,)`` float32.
     """
     m32 = np.asarray(m, np.float32)
-    peak = np.abs(m32).max(axis=1, initial=0.0)
-    scale = np.where(peak > 0, peak / np.float32(INT8_LEVELS), np.float32(1)).astype(np.float32)
+    scale = (np.abs(m32).max(axis=1, initial=0.0) / np.float32(INT8_LEVELS)).astype(np.float32)
+    empty = scale == 0  # nothing a level could hold
+    scale[empty] = 1.0
     q = np.clip(np.rint(m32 / scale[:, None]), -INT8_LEVELS, INT8_LEVELS).astype(np.int8)
+    q[empty] = 0
     return q, scale

@@ -102,9 +102,12 @@ def low_rank_add_kernel(n_in: int, n_out: int, rank: int, parts: Sequence[int], 
         y = T.match_buffer(var_y, (n, n_out), "float32")
         if n >= tile:
             for tb in T.parallel(n // tile):
-                _tokens(x, base, at, bt, y, tb * tile, tile, n_in, width, n_parts, starts, rows, rank, vec)
+                # unscaled: the scale arguments are never read (the branches on ``False`` go at parse time)
+                _tokens(x, base, at, bt, at, bt, y, tb * tile, tile, n_in, width, n_parts, starts, rows, rank, vec,
+                        False)
         for t in T.parallel(n % tile):
-            _tokens(x, base, at, bt, y, n // tile * tile + t, 1, n_in, width, n_parts, starts, rows, rank, vec)
+            _tokens(x, base, at, bt, at, bt, y, n // tile * tile + t, 1, n_in, width, n_parts, starts, rows, rank,
+                    vec, False)
 
     return low_rank_add
 
@@ -126,24 +129,31 @@ def _int8_kernel(n_in: int, n_out: int, rank: int, width: int, n_parts: int, sta
         y = T.match_buffer(var_y, (n, n_out), "float32")
         if n >= tile:
             for tb in T.parallel(n // tile):
-                _scaled_tokens(x, base, at, bt, a_scale, b_scale, y, tb * tile, tile, n_in, width, n_parts, starts,
-                               rows, rank, vec)
+                _tokens(x, base, at, bt, a_scale, b_scale, y, tb * tile, tile, n_in, width, n_parts, starts, rows,
+                        rank, vec, True)
         for t in T.parallel(n % tile):
-            _scaled_tokens(x, base, at, bt, a_scale, b_scale, y, n // tile * tile + t, 1, n_in, width, n_parts,
-                           starts, rows, rank, vec)
+            _tokens(x, base, at, bt, a_scale, b_scale, y, n // tile * tile + t, 1, n_in, width, n_parts, starts,
+                    rows, rank, vec, True)
 
     return low_rank_add
 
 
 @T.macro
-def _part(y, base, bt, low, t0, tile, start, rows, col, rank, vec):
-    """Outputs ``start .. start + rows`` of tokens ``t0 .. t0 + tile``: V at a time, then the remainder one by one."""
+def _part(y, base, bt, b_scale, low, t0, tile, start, rows, col, rank, vec, scaled):
+    """Outputs ``start .. start + rows`` of tokens ``t0 .. t0 + tile``: V at a time, then the remainder one by one.
+
+    ``scaled`` (a Python bool, so the branches go at parse time): int8 ``Bt``, each output's sum scaled once by
+    ``b_scale`` and then added to its base; otherwise the sums start from the base.
+    """
     acc = T.decl_buffer((tile, vec), "float32", scope="global")
     b = T.decl_buffer((vec,), "float32", scope="global")
     for ob in range(rows // vec):
         for tt in T.unroll(tile):
             for v in T.vectorized(vec):
-                acc[tt, v] = base[t0 + tt, start + ob * vec + v]
+                if scaled:
+                    acc[tt, v] = T.float32(0)
+                else:
+                    acc[tt, v] = base[t0 + tt, start + ob * vec + v]
         for j in range(rank):
             for v in T.vectorized(vec):
                 b[v] = T.Cast("float32", bt[j, start + ob * vec + v])
@@ -152,45 +162,30 @@ def _part(y, base, bt, low, t0, tile, start, rows, col, rank, vec):
                     acc[tt, v] = acc[tt, v] + low[tt, col + j] * b[v]
         for tt in T.unroll(tile):
             for v in T.vectorized(vec):
-                y[t0 + tt, start + ob * vec + v] = acc[tt, v]
+                if scaled:
+                    y[t0 + tt, start + ob * vec + v] = (base[t0 + tt, start + ob * vec + v]
+                                                        + acc[tt, v] * b_scale[start + ob * vec + v])
+                else:
+                    y[t0 + tt, start + ob * vec + v] = acc[tt, v]
     for o in range(rows // vec * vec, rows):
         for tt in T.unroll(tile):
-            acc[tt, 0] = base[t0 + tt, start + o]
+            if scaled:
+                acc[tt, 0] = T.float32(0)
+            else:
+                acc[tt, 0] = base[t0 + tt, start + o]
             for j in range(rank):
                 acc[tt, 0] = acc[tt, 0] + low[tt, col + j] * T.Cast("float32", bt[j, start + o])
-            y[t0 + tt, start + o] = acc[tt, 0]
+            if scaled:
+                y[t0 + tt, start + o] = base[t0 + tt, start + o] + acc[tt, 0] * b_scale[start + o]
+            else:
+                y[t0 + tt, start + o] = acc[tt, 0]
 
 
 @T.macro
-def _scaled_part(y, base, bt, b_scale, low, t0, tile, start, rows, col, rank, vec):
-    """:func:`_part` for int8 ``Bt``: each output's sum is scaled once, then added to its base."""
-    acc = T.decl_buffer((tile, vec), "float32", scope="global")
-    b = T.decl_buffer((vec,), "float32", scope="global")
-    for ob in range(rows // vec):
-        for tt in T.unroll(tile):
-            for v in T.vectorized(vec):
-                acc[tt, v] = T.float32(0)
-        for j in range(rank):
-            for v in T.vectorized(vec):
-                b[v] = T.Cast("float32", bt[j, start + ob * vec + v])
-            for tt in T.unroll(tile):
-                for v in T.vectorized(vec):
-                    acc[tt, v] = acc[tt, v] + low[tt, col + j] * b[v]
-        for tt in T.unroll(tile):
-            for v in T.vectorized(vec):
-                y[t0 + tt, start + ob * vec + v] = (base[t0 + tt, start + ob * vec + v]
-                                                    + acc[tt, v] * b_scale[start + ob * vec + v])
-    for o in range(rows // vec * vec, rows):
-        for tt in T.unroll(tile):
-            acc[tt, 0] = T.float32(0)
-            for j in range(rank):
-                acc[tt, 0] = acc[tt, 0] + low[tt, col + j] * T.Cast("float32", bt[j, start + o])
-            y[t0 + tt, start + o] = base[t0 + tt, start + o] + acc[tt, 0] * b_scale[start + o]
-
-
-@T.macro
-def _first_stage(x, at, low, t0, tile, n_in, width):
-    """``low[tile, P r] = x[t0 .. t0 + tile] @ At`` (factors converted to float32 as they are loaded)."""
+def _tokens(x, base, at, bt, a_scale, b_scale, y, t0, tile, n_in, width, n_parts, starts, rows, rank, vec, scaled):
+    """Tokens ``t0 .. t0 + tile``: their ``x A^T`` (times ``a_scale`` when ``scaled``), then each part's outputs."""
+    # "global" scope: small constant-size buffers go on the stack (see kernels.py)
+    low = T.decl_buffer((tile, width), "float32", scope="global")
     a = T.decl_buffer((width,), "float32", scope="global")
     for tt in T.unroll(tile):
         for j in range(width):
@@ -210,32 +205,13 @@ def _first_stage(x, at, low, t0, tile, n_in, width):
                                                        + x[t0 + tt, k] * a[jo * FIRST_VECTOR + ji])
             for j in range(width // FIRST_VECTOR * FIRST_VECTOR, width):
                 low[tt, j] = low[tt, j] + x[t0 + tt, k] * a[j]
-
-
-@T.macro
-def _tokens(x, base, at, bt, y, t0, tile, n_in, width, n_parts, starts, rows, rank, vec):
-    """Tokens ``t0 .. t0 + tile``: their ``x A^T``, then each part's outputs."""
-    # "global" scope: small constant-size buffers go on the stack (see kernels.py)
-    low = T.decl_buffer((tile, width), "float32", scope="global")
-    _first_stage(x, at, low, t0, tile, n_in, width)
+    if scaled:
+        for tt in T.unroll(tile):
+            for j in range(width):
+                low[tt, j] = low[tt, j] * a_scale[j]
     # the parts are expanded at parse time (conditions on Python ints)
-    _part(y, base, bt, low, t0, tile, starts[0], rows[0], 0, rank, vec)
+    _part(y, base, bt, b_scale, low, t0, tile, starts[0], rows[0], 0, rank, vec, scaled)
     if n_parts > 1:
-        _part(y, base, bt, low, t0, tile, starts[1], rows[1], rank, rank, vec)
+        _part(y, base, bt, b_scale, low, t0, tile, starts[1], rows[1], rank, rank, vec, scaled)
     if n_parts > 2:
-        _part(y, base, bt, low, t0, tile, starts[2], rows[2], 2 * rank, rank, vec)
-
-
-@T.macro
-def _scaled_tokens(x, base, at, bt, a_scale, b_scale, y, t0, tile, n_in, width, n_parts, starts, rows, rank, vec):
-    """:func:`_tokens` for int8 factors: ``low`` scaled by ``As`` once, each output by ``Bs`` once."""
-    low = T.decl_buffer((tile, width), "float32", scope="global")
-    _first_stage(x, at, low, t0, tile, n_in, width)
-    for tt in T.unroll(tile):
-        for j in range(width):
-            low[tt, j] = low[tt, j] * a_scale[j]
-    _scaled_part(y, base, bt, b_scale, low, t0, tile, starts[0], rows[0], 0, rank, vec)
-    if n_parts > 1:
-        _scaled_part(y, base, bt, b_scale, low, t0, tile, starts[1], rows[1], rank, rank, vec)
-    if n_parts > 2:
-        _scaled_part(y, base, bt, b_scale, low, t0, tile, starts[2], rows[2], 2 * rank, rank, vec)
+        _part(y, base, bt, b_scale, low, t0, tile, starts[2], rows[2], 2 * rank, rank, vec, scaled)

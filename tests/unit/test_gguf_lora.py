@@ -17,6 +17,7 @@ from agent_sdk.errors import ModelFormatError, UserError
 from agent_sdk.models.gguf_lora import (
     GGUF_PROJECTIONS,
     gguf_adapter_refusal,
+    gguf_lora_dtype,
     gguf_lora_tensors,
     unsupported_base,
     write_gguf_lora,
@@ -177,3 +178,11 @@ def test_a_failed_write_leaves_nothing_behind(base: Path, tmp_path: Path, monkey
         write_gguf_lora(tmp_path / "adapter", base, tmp_path / "adapter.gguf", dtype="float32")
     assert (tmp_path / "adapter.gguf").read_bytes() == before  # the earlier file is kept whole
     assert sorted(x.name for x in tmp_path.iterdir()) == ["adapter", "adapter.gguf"]  # no .part left
+
+
+def test_adapter_gguf_storage_follows_the_bundles_factors() -> None:
+    """float16 factors stay float16; int8 levels times their float32 scales, and float32, need float32."""
+    assert gguf_lora_dtype("float16") == "float16"
+    assert gguf_lora_dtype("int8") == gguf_lora_dtype("float32") == "float32"
+    with pytest.raises(UserError, match="bfloat16"):
+        gguf_lora_dtype("bfloat16")
