@@ -96,18 +96,9 @@ def low_rank_add_kernel(n_in: int, n_out: int, rank: int, parts: Sequence[int], 
         bt: T.Buffer((rank, n_out), dtype), var_y: T.handle,
     ):
         T.func_attr({"tirx.noalias": True})
-        n = T.int64()
-        x = T.match_buffer(var_x, (n, n_in), "float32")
-        base = T.match_buffer(var_base, (n, n_out), "float32")
-        y = T.match_buffer(var_y, (n, n_out), "float32")
-        if n >= tile:
-            for tb in T.parallel(n // tile):
-                # unscaled: the scale arguments are never read (the branches on ``False`` go at parse time)
-                _tokens(x, base, at, bt, at, bt, y, tb * tile, tile, n_in, width, n_parts, starts, rows, rank, vec,
-                        False)
-        for t in T.parallel(n % tile):
-            _tokens(x, base, at, bt, at, bt, y, n // tile * tile + t, 1, n_in, width, n_parts, starts, rows, rank,
-                    vec, False)
+        # unscaled: the scale arguments are never read (the branches on ``False`` go at parse time)
+        _body(var_x, var_base, at, bt, at, bt, var_y, tile, n_in, n_out, width, n_parts, starts, rows, rank, vec,
+              False)
 
     return low_rank_add
 
@@ -123,17 +114,8 @@ def _int8_kernel(n_in: int, n_out: int, rank: int, width: int, n_parts: int, sta
         b_scale: T.Buffer((n_out,), "float32"), var_y: T.handle,
     ):
         T.func_attr({"tirx.noalias": True})
-        n = T.int64()
-        x = T.match_buffer(var_x, (n, n_in), "float32")
-        base = T.match_buffer(var_base, (n, n_out), "float32")
-        y = T.match_buffer(var_y, (n, n_out), "float32")
-        if n >= tile:
-            for tb in T.parallel(n // tile):
-                _tokens(x, base, at, bt, a_scale, b_scale, y, tb * tile, tile, n_in, width, n_parts, starts, rows,
-                        rank, vec, True)
-        for t in T.parallel(n % tile):
-            _tokens(x, base, at, bt, a_scale, b_scale, y, n // tile * tile + t, 1, n_in, width, n_parts, starts,
-                    rows, rank, vec, True)
+        _body(var_x, var_base, at, bt, a_scale, b_scale, var_y, tile, n_in, n_out, width, n_parts, starts, rows, rank,
+              vec, True)
 
     return low_rank_add
 
@@ -215,3 +197,20 @@ def _tokens(x, base, at, bt, a_scale, b_scale, y, t0, tile, n_in, width, n_parts
         _part(y, base, bt, b_scale, low, t0, tile, starts[1], rows[1], rank, rank, vec, scaled)
     if n_parts > 2:
         _part(y, base, bt, b_scale, low, t0, tile, starts[2], rows[2], 2 * rank, rank, vec, scaled)
+
+
+@T.macro
+def _body(var_x, var_base, at, bt, a_scale, b_scale, var_y, tile, n_in, n_out, width, n_parts, starts, rows, rank, vec,
+          scaled):
+    """Both kernels' body: whole tiles of tokens in parallel, then the tail one token at a time."""
+    n = T.int64()
+    x = T.match_buffer(var_x, (n, n_in), "float32")
+    base = T.match_buffer(var_base, (n, n_out), "float32")
+    y = T.match_buffer(var_y, (n, n_out), "float32")
+    if n >= tile:
+        for tb in T.parallel(n // tile):
+            _tokens(x, base, at, bt, a_scale, b_scale, y, tb * tile, tile, n_in, width, n_parts, starts, rows, rank,
+                    vec, scaled)
+    for t in T.parallel(n % tile):
+        _tokens(x, base, at, bt, a_scale, b_scale, y, n // tile * tile + t, 1, n_in, width, n_parts, starts, rows,
+                rank, vec, scaled)
