@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_sdk.errors import AgentSDKError, UserError
-from agent_sdk.quantization.formats import KV_DTYPES, QUANT_NAMES
+from agent_sdk.quantization.formats import FACTOR_DTYPES, KV_DTYPES, QUANT_NAMES
 
 QUANT_CHOICES = (*QUANT_NAMES, "auto")
 QUANT_HELP = (
@@ -750,7 +750,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "model: compiled as an update beside the weights (default folder "
                         "compiled/<model>-<adapter>-<quant>-<target>); on a Llama, Qwen or Gemma 3 GGUF the bundle "
                         "also holds it as llama.cpp's adapter.gguf (llama-cli -m MODEL.gguf --lora adapter.gguf)")
-    c.add_argument("--low-rank-dtype", choices=("float16", "int8", "float32"), default=None,
+    c.add_argument("--low-rank-dtype", choices=FACTOR_DTYPES, default=None,
                    help="with --adapter: how its factors are stored (default float16: half the bytes each token "
                         "reads, each factor rounded to nearest; int8: a quarter, each row of a factor rounded to 255 "
                         "levels of its largest value; float32 keeps them exactly)")
@@ -877,7 +877,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--merge", action="store_true",
                    help="fold the update into the weights instead (no extra compute per token; quantizing the sum "
                         "to q4 erases most of the update, q8 keeps most of it: docs/tuning.md)")
-    t.add_argument("--low-rank-dtype", choices=("float16", "int8", "float32"), default=None,
+    t.add_argument("--low-rank-dtype", choices=FACTOR_DTYPES, default=None,
                    help="how the update kept beside the weights is stored (default int8: a quarter of float32's "
                         "bytes each token reads, each row of a factor as 255 levels of its largest value; float16: "
                         "half; the adapter is rounded to it before it is saved, so all three agree)")

@@ -124,8 +124,7 @@ def compile_model(
     from agent_sdk.compiler.targets import resolve_target
     from agent_sdk.models.registry import architecture_for
     from agent_sdk.models.resolve import resolve_model
-    from agent_sdk.quantization.formats import GROUP, QuantConfig
-    from agent_sdk.quantization.low_rank_kernel import FACTOR_DTYPES
+    from agent_sdk.quantization.formats import FACTOR_DTYPES, GROUP, QuantConfig
 
     say = progress or (lambda _m, _f: None)
     if getattr(tvm.base, "_RUNTIME_ONLY", False):

@@ -38,6 +38,7 @@ import numpy as np
 from agent_sdk.errors import ModelFormatError, UserError
 from agent_sdk.models.gguf_reader import is_gguf_file, parse_gguf
 from agent_sdk.models.peft_adapter import read_peft_adapter
+from agent_sdk.quantization.formats import FACTOR_DTYPES
 
 __all__ = [
     "GGUF_ADAPTER", "GGUF_LORA_DTYPES", "GGUF_PROJECTIONS", "LLAMA_CPP_ARCHITECTURES", "PERMUTED_ARCHITECTURES",
@@ -79,7 +80,7 @@ def gguf_lora_dtype(low_rank_dtype: str) -> str:
     Raises:
         UserError: A storage the bundles do not have.
     """
-    if low_rank_dtype not in ("float16", "int8", "float32"):
+    if low_rank_dtype not in FACTOR_DTYPES:
         raise UserError(f"no adapter.gguf storage for low-rank factors in {low_rank_dtype!r}")
     return "float16" if low_rank_dtype == "float16" else "float32"
 

@@ -139,7 +139,7 @@ def attach_low_rank(net: Any, fused: Mapping[str, FusedLowRank], *, dtype: str =
     Args:
         net: The model, before export.
         fused: :func:`fuse_low_rank`'s updates.
-        dtype: How the factors are stored (:data:`~agent_sdk.quantization.low_rank_kernel.FACTOR_DTYPES`).
+        dtype: How the factors are stored (:data:`~agent_sdk.quantization.formats.FACTOR_DTYPES`).
 
     Raises:
         ModelFormatError: A module path the model does not have.

@@ -71,6 +71,7 @@ from agent_sdk.errors import ConfigError, ModelFormatError
 from agent_sdk.quantization import gguf_blocks as gb
 
 __all__ = [
+    "FACTOR_DTYPES",
     "FORMATS",
     "GGML_REPACKABLE",
     "GGML_TYPE_NAMES",
@@ -107,6 +108,11 @@ QUANT_NAMES = ("q4", "q4a8", "q4a16", "q5", "q8", "f16", "f32")
 """Names of the :class:`QuantConfig` presets (``--quant``)."""
 KV_DTYPES = {"f32": "float32", "f16": "float16"}
 """KV-cache storage (``--kv-dtype``) -> TVM dtype; attention arithmetic is float32 either way."""
+
+FACTOR_DTYPES = ("float32", "float16", "int8")
+"""How a low-rank update kept beside the weights stores its factors (``--low-rank-dtype``; int8 with a float32
+scale per row of each factor, :func:`agent_sdk.models.low_rank.int8_rows`); the kernel computes in float32 either
+way (:mod:`agent_sdk.quantization.low_rank_kernel`)."""
 
 # GGML type ids and block sizes (bytes per 32 values) of the types we import.
 GGML_F32, GGML_F16, GGML_Q4_0, GGML_Q4_1, GGML_Q8_0 = 0, 1, 2, 3, 8

@@ -40,6 +40,8 @@ from collections.abc import Sequence
 from tvm import tirx
 from tvm.script import tirx as T
 
+from agent_sdk.quantization.formats import FACTOR_DTYPES
+
 __all__ = ["FACTOR_DTYPES", "MAX_PARTS", "OUTPUT_VECTOR", "TOKEN_TILE", "low_rank_add_kernel"]
 
 MAX_PARTS = 3
@@ -58,9 +60,6 @@ for every tile (the tile shrinks for high ranks: P r = 96 takes 2 tokens, 192 on
 
 FIRST_VECTOR = 8
 """Sums per vector FMA in the first stage."""
-
-FACTOR_DTYPES = ("float32", "float16", "int8")
-"""How the factors may be stored (int8 with a float32 scale per row of each factor)."""
 
 
 def low_rank_add_kernel(n_in: int, n_out: int, rank: int, parts: Sequence[int], *,

@@ -12,10 +12,17 @@ from tvm import te, tirx
 from tvm.relax.frontend import nn
 from tvm.relax.frontend.nn import op
 
-from agent_sdk.quantization.formats import GROUP, K_GROUP, SUB_GROUP, interleave_rows, stored_param_shapes
+from agent_sdk.quantization.formats import (
+    FACTOR_DTYPES,
+    GROUP,
+    K_GROUP,
+    SUB_GROUP,
+    interleave_rows,
+    stored_param_shapes,
+)
 from agent_sdk.quantization.int8_kernels import q4a8_matmul_kernel, q4a16_matmul_kernel, q8a16_matmul_kernel
 from agent_sdk.quantization.kernels import q_matmul_kernel
-from agent_sdk.quantization.low_rank_kernel import FACTOR_DTYPES, low_rank_add_kernel
+from agent_sdk.quantization.low_rank_kernel import low_rank_add_kernel
 
 __all__ = ["QEmbedding", "QLinear", "dequant_expr"]
 

@@ -25,6 +25,7 @@ from safetensors.torch import save_file
 from agent_sdk.errors import ModelFormatError, UserError
 from agent_sdk.models.low_rank import int8_rows
 from agent_sdk.models.peft_adapter import ADAPTER_CONFIG, ADAPTER_WEIGHTS, PEFT_PREFIX, read_adapter_config
+from agent_sdk.quantization.formats import FACTOR_DTYPES
 from agent_sdk.tune.torch_model import LORA_TARGETS, LoraLinear, TorchLlama, apply_lora, lora_modules
 
 __all__ = [
@@ -81,10 +82,10 @@ def round_adapter(model: TorchLlama, dtype: str) -> None:
     Raises:
         UserError: A factor that is not finite, or too large for ``dtype`` (keep the factors in float32).
     """
+    if dtype not in FACTOR_DTYPES:
+        raise UserError(f"low-rank factors are stored as float16, int8 or float32; got {dtype!r}")
     if dtype == "float32":
         return
-    if dtype not in ("float16", "int8"):
-        raise UserError(f"low-rank factors are stored as float16, int8 or float32; got {dtype!r}")
     limit = float(torch.finfo(torch.float16).max) if dtype == "float16" else math.inf
     modules = lora_modules(model)
     with torch.no_grad():

@@ -209,8 +209,7 @@ def tune(
 
     from agent_sdk.compiler import compile_model, default_bundle_dir, read_checkpoint
     from agent_sdk.compiler.quant_choice import resolve_quant
-    from agent_sdk.quantization.formats import QuantConfig
-    from agent_sdk.quantization.low_rank_kernel import FACTOR_DTYPES
+    from agent_sdk.quantization.formats import FACTOR_DTYPES, QuantConfig
     from agent_sdk.runtime.tokenizer import Tokenizer
     from agent_sdk.tune.adapter import low_rank_factors, round_adapter, save_adapter
     from agent_sdk.tune.torch_model import TorchLlama, apply_lora, merged_weights
