@@ -515,7 +515,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     settings = TuneSettings(
         rank=args.rank, alpha=args.alpha if args.alpha is not None else 2.0 * args.rank, learning_rate=args.lr,
         batch_size=args.batch_size, steps=args.steps, minutes=None if args.steps else args.minutes, seed=args.seed,
-        threads=args.threads, dropout=args.dropout, prefix_grad=args.prefix_grad,
+        threads=args.threads, dropout=args.dropout, prefix_grad=args.prefix_grad, top_layers=args.top_layers,
     )
     if args.targets:
         settings = dataclasses.replace(settings, targets=tuple(args.targets.split(",")))
@@ -895,6 +895,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--prefix-grad", action="store_true",
                    help="train through the tool listing too (its keys and values keep their gradient; each step "
                         "costs more)")
+    t.add_argument("--top-layers", type=_positive_int, default=None, metavar="N",
+                   help="adapt only the last N blocks (default: every block); a step costs less and so does each "
+                        "token of the tuned bundle")
     t.add_argument("--batch-size", type=_positive_int, default=16)
     t.add_argument("--count", type=_positive_int, default=3000, help="generated requests (default 3000)")
     t.add_argument("--tool-listing", choices=("auto", "full", "compact"), default="auto",

@@ -6,7 +6,8 @@ supported base model compiles beside its weights (``agent-sdk compile MODEL
 ``base_model.model.model.layers.{i}.self_attn.q_proj.lora_A.weight`` ``(r, in)``
 and ``...lora_B.weight`` ``(out, r)``; the update is ``(lora_alpha / r) B A``.
 Only plain LoRA is accepted: configs that change the math (DoRA, rsLoRA,
-fan-in-fan-out weights, per-module ranks) are refused by name.
+fan-in-fan-out weights, per-module ranks) are refused by name. An adapter of some blocks only
+(PEFT's ``layers_to_transform``) updates those blocks.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from agent_sdk.errors import ModelFormatError
 from agent_sdk.models.low_rank import FUSED_PROJECTIONS, LowRankUpdate
 
 __all__ = [
-    "ADAPTER_CONFIG", "ADAPTER_WEIGHTS", "PEFT_PREFIX", "PROJECTIONS", "read_adapter_config", "read_peft_adapter",
+    "ADAPTER_CONFIG", "ADAPTER_WEIGHTS", "PEFT_PREFIX", "PROJECTIONS", "adapter_layers", "read_adapter_config",
+    "read_peft_adapter",
 ]
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -76,12 +78,36 @@ def read_adapter_config(path: Path) -> dict[str, Any]:
     for key in ("rank_pattern", "alpha_pattern"):
         if config.get(key):
             problems.append(f"{key} is not supported (one rank and alpha for every projection)")
-    for key in ("layers_to_transform", "modules_to_save"):
-        if config.get(key) is not None:
-            problems.append(f"{key} is not supported")
+    if config.get("modules_to_save") is not None:
+        problems.append("modules_to_save is not supported")
+    problems += _layer_problems(config)
     if problems:
         raise ModelFormatError(f"{path}: unsupported LoRA adapter:\n  " + "\n  ".join(problems))
     return config
+
+
+def _is_index(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _layer_problems(config: dict[str, Any]) -> list[str]:
+    """What is wrong with the config's ``layers_to_transform`` / ``layers_pattern`` (PEFT's block subset)."""
+    layers, pattern = config.get("layers_to_transform"), config.get("layers_pattern")
+    problems = []
+    if layers is not None and not (_is_index(layers) or (isinstance(layers, list) and layers
+                                                         and all(_is_index(i) for i in layers))):
+        problems.append(f"layers_to_transform is {layers!r}; expected a block index or a list of them")
+    if pattern not in (None, "layers", ["layers"]):
+        problems.append(f"layers_pattern is {pattern!r}; only the decoder's 'layers' is supported")
+    return problems
+
+
+def adapter_layers(config: dict[str, Any]) -> list[int] | None:
+    """The blocks a checked config adapts, ascending and each once (None: every block)."""
+    layers = config.get("layers_to_transform")
+    if layers is None:
+        return None
+    return sorted({layers} if isinstance(layers, int) else set(layers))
 
 
 def read_peft_adapter(folder: Path | str) -> tuple[dict[str, Any], dict[str, LowRankUpdate]]:
@@ -100,6 +126,7 @@ def read_peft_adapter(folder: Path | str) -> tuple[dict[str, Any], dict[str, Low
     folder = Path(folder)
     config = read_adapter_config(folder / ADAPTER_CONFIG)
     rank, scale = int(config["r"]), float(config["lora_alpha"]) / int(config["r"])
+    layers = adapter_layers(config)
     weights_path = folder / ADAPTER_WEIGHTS
     if not weights_path.is_file():
         raise ModelFormatError(f"{weights_path}: no adapter weights")
@@ -114,6 +141,8 @@ def read_peft_adapter(folder: Path | str) -> tuple[dict[str, Any], dict[str, Low
         module, proj, part = m.groups()
         if proj not in config["target_modules"]:
             problems.append(f"{name}: {proj} is not among the config's target_modules")
+        elif layers is not None and int(module.split(".")[2]) not in layers:
+            problems.append(f"{name}: block {module.split('.')[2]} is not among the config's layers_to_transform")
         elif t.ndim != 2 or not np.issubdtype(t.dtype, np.floating):
             problems.append(f"{name}: {t.dtype}{tuple(t.shape)} is not a float matrix")
         elif t.shape[0 if part == "A" else 1] != rank:

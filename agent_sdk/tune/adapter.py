@@ -24,9 +24,15 @@ from safetensors.torch import save_file
 
 from agent_sdk.errors import ModelFormatError, UserError
 from agent_sdk.models.low_rank import int8_rows
-from agent_sdk.models.peft_adapter import ADAPTER_CONFIG, ADAPTER_WEIGHTS, PEFT_PREFIX, read_adapter_config
+from agent_sdk.models.peft_adapter import (
+    ADAPTER_CONFIG,
+    ADAPTER_WEIGHTS,
+    PEFT_PREFIX,
+    adapter_layers,
+    read_adapter_config,
+)
 from agent_sdk.quantization.formats import FACTOR_DTYPES
-from agent_sdk.tune.torch_model import LORA_TARGETS, LoraLinear, TorchLlama, apply_lora, lora_modules
+from agent_sdk.tune.torch_model import LORA_TARGETS, LoraLinear, TorchLlama, apply_lora, lora_layers, lora_modules
 
 __all__ = [
     "ADAPTER_CONFIG", "ADAPTER_WEIGHTS", "PEFT_PREFIX", "load_adapter", "low_rank_factors", "peft_config",
@@ -126,6 +132,8 @@ def peft_config(model: TorchLlama, *, base_model: str) -> dict[str, Any]:
         base_model: ``base_model_name_or_path``: a Hugging Face id or path of the base weights.
     """
     r, alpha, dropout, targets = _adapter_config(model)
+    adapted = lora_layers(model)
+    layers = None if len(adapted) == len(model.model.layers) else adapted
     return {
         "peft_type": "LORA",
         "task_type": "CAUSAL_LM",
@@ -142,8 +150,8 @@ def peft_config(model: TorchLlama, *, base_model: str) -> dict[str, Any]:
         "use_dora": False,
         "init_lora_weights": True,
         "modules_to_save": None,
-        "layers_to_transform": None,
-        "layers_pattern": None,
+        "layers_to_transform": layers,
+        "layers_pattern": None if layers is None else "layers",
         "rank_pattern": {},
         "alpha_pattern": {},
     }
@@ -194,8 +202,8 @@ def save_adapter(model: TorchLlama, folder: Path | str, *, base_model: str, extr
 def load_adapter(model: TorchLlama, folder: Path | str) -> dict[str, Any]:
     """Loads a PEFT LoRA folder into ``model``.
 
-    A model without adapters gets them first (rank, alpha, dropout and targets
-    from the config); a model with adapters must have the same ones.
+    A model without adapters gets them first (rank, alpha, dropout, targets and
+    ``layers_to_transform`` from the config); a model with adapters must have the same ones.
 
     Args:
         model: The base model the adapter was trained on.
@@ -213,14 +221,22 @@ def load_adapter(model: TorchLlama, folder: Path | str) -> dict[str, Any]:
     config = read_adapter_config(folder / ADAPTER_CONFIG)
     r, alpha, targets = int(config["r"]), float(config["lora_alpha"]), list(config["target_modules"])
     dropout = float(config.get("lora_dropout") or 0.0)
+    n_blocks = len(model.model.layers)
+    layers = adapter_layers(config)
+    if layers is not None and any(i >= n_blocks for i in layers):
+        raise ModelFormatError(f"{folder}: layers_to_transform {layers} names blocks this model does not have "
+                               f"({n_blocks} blocks)")
     if not lora_modules(model):
-        apply_lora(model, rank=r, alpha=alpha, dropout=dropout, targets=targets)
+        apply_lora(model, rank=r, alpha=alpha, dropout=dropout, targets=targets, layers=layers)
     else:
         have_r, have_alpha, _, have_targets = _adapter_config(model)
-        if (have_r, have_alpha, sorted(have_targets)) != (r, alpha, sorted(targets)):
+        have_layers = lora_layers(model)
+        want_layers = list(range(n_blocks)) if layers is None else layers
+        if (have_r, have_alpha, sorted(have_targets), have_layers) != (r, alpha, sorted(targets), want_layers):
             raise UserError(
-                f"{folder}: adapter r={r}, alpha={alpha}, targets {sorted(targets)} do not match the model's "
-                f"r={have_r}, alpha={have_alpha}, targets {sorted(have_targets)}"
+                f"{folder}: adapter r={r}, alpha={alpha}, targets {sorted(targets)}, blocks {want_layers} do not "
+                f"match the model's r={have_r}, alpha={have_alpha}, targets {sorted(have_targets)}, blocks "
+                f"{have_layers}"
             )
     weights_path = folder / ADAPTER_WEIGHTS
     try:

@@ -297,6 +297,7 @@ def tune(
 
     torch.manual_seed(settings.seed)
     net = TorchLlama.from_checkpoint(ckpt)
+    layers = settings.adapted_layers(len(net.model.layers))
     if settings.threads:
         torch.set_num_threads(settings.threads)
 
@@ -316,10 +317,11 @@ def tune(
             rendered.append(renderer.render(e.query, reply=reply_of[id(e)], weight=e.weight))
 
     apply_lora(net, rank=settings.rank, alpha=settings.alpha, dropout=settings.dropout, targets=settings.targets,
-               seed=settings.seed)
+               seed=settings.seed, layers=layers)
     n_tokens = sum(len(r.ids) for r in rendered)
+    where = "" if layers is None else f" of the last {len(layers)} of {len(net.model.layers)} blocks"
     note(f"training on {len(rendered)} examples ({n_tokens} tokens after the shared prefix), "
-         f"LoRA rank {settings.rank} on {', '.join(settings.targets)}")
+         f"LoRA rank {settings.rank} on {', '.join(settings.targets)}{where}")
     pad = tokenizer.eos_token_ids[0] if tokenizer.eos_token_ids else 0
     result = train(net, renderer.prefix_ids, rendered, settings, workdir=work, pad_id=pad, progress=on_step,
                    resume=resume, trained_on=record)

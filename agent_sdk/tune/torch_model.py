@@ -46,6 +46,7 @@ __all__ = [
     "LoraLinear",
     "TorchLlama",
     "apply_lora",
+    "lora_layers",
     "lora_modules",
     "lora_parameters",
     "merged_weights",
@@ -279,8 +280,9 @@ def apply_lora(
     dropout: float = 0.0,
     targets: Sequence[str] = LORA_TARGETS,
     seed: int = 0,
+    layers: Sequence[int] | None = None,
 ) -> list[LoraLinear]:
-    """Wraps the target projections of every block with a LoRA update, in place.
+    """Wraps the target projections of every block (or of ``layers``) with a LoRA update, in place.
 
     As in PEFT, ``A`` is drawn kaiming-uniform (``U(-1/sqrt(in), 1/sqrt(in))``)
     and ``B`` is zero, so the model is unchanged until trained; the draws come
@@ -295,6 +297,9 @@ def apply_lora(
         dropout: Dropout on the adapter's input while training.
         targets: Projection names, a subset of :data:`LORA_TARGETS`.
         seed: Seed of the initialisation.
+        layers: Indices of the blocks to adapt (None: every block). Blocks below the lowest adapted one then
+            need no backward pass (nothing under them is trained), so a step costs less; the draws for the
+            adapted blocks are the same as when every block is adapted (blocks left out still draw theirs).
 
     Returns:
         The new adapter modules in block order.
@@ -313,19 +318,38 @@ def apply_lora(
         problems.append(f"dropout must be in [0, 1), got {dropout}")
     if lora_modules(model):
         problems.append("the model already has LoRA adapters")
+    n_blocks = len(model.model.layers)
+    if layers is not None:
+        chosen = list(layers)
+        if not chosen:
+            problems.append("no layers given to adapt")
+        bad = [i for i in chosen if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < n_blocks]
+        if bad:
+            problems.append(f"layers {bad} are not blocks of this model (0 to {n_blocks - 1})")
+        if len(set(chosen)) != len(chosen):
+            problems.append(f"layers {chosen} name a block twice")
     if problems:
         raise UserError("cannot apply LoRA: " + "; ".join(problems))
+    adapt = set(range(n_blocks) if layers is None else layers)
     generator = torch.Generator().manual_seed(seed)
     wanted = set(targets)
     added = []
-    for layer in model.model.layers:
+    for index, layer in enumerate(model.model.layers):
         for parent in (layer.get_submodule("self_attn"), layer.get_submodule("mlp")):
             for name, child in list(parent.named_children()):
                 if name in wanted and isinstance(child, Linear):
+                    # every block draws, so an adapted block's initialisation does not depend on which others are
                     lora = LoraLinear(child, rank=rank, alpha=alpha, dropout=dropout, generator=generator)
-                    setattr(parent, name, lora)
-                    added.append(lora)
+                    if index in adapt:
+                        setattr(parent, name, lora)
+                        added.append(lora)
     return added
+
+
+def lora_layers(model: nn.Module) -> list[int]:
+    """The indices of the blocks that hold adapters, ascending."""
+    found = {int(name.split(".")[2]) for name in lora_modules(model)}
+    return sorted(found)
 
 
 def lora_modules(model: nn.Module) -> dict[str, LoraLinear]:

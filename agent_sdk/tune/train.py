@@ -41,7 +41,7 @@ EPOCHS_PLANNED = 64
 """Epochs of batches laid out ahead (a run of any realistic length uses a few)."""
 
 
-ADDED_SETTINGS: dict[str, Any] = {"dropout": 0.0, "prefix_grad": False}
+ADDED_SETTINGS: dict[str, Any] = {"dropout": 0.0, "prefix_grad": False, "top_layers": None}
 """Settings added after checkpoints were first written, with the value those checkpoints were trained with."""
 
 
@@ -66,6 +66,8 @@ class TuneSettings:
         prefix_grad: Train through the shared prefix too: its keys and values keep their graph, so the
             adapters also learn how the tool listing is read (the prefix still runs once per step). Off: the
             prefix runs without gradient, and only the suffixes' own positions train the adapters.
+        top_layers: Adapt only the last N blocks (None: every block). The blocks below run forward only, with no
+            graph kept, so a step costs less, and the bundle computes the update in N blocks instead of all.
     """
 
     rank: int = 16
@@ -81,6 +83,7 @@ class TuneSettings:
     seed: int = 0
     threads: int | None = None
     prefix_grad: bool = False
+    top_layers: int | None = None
 
     def __post_init__(self) -> None:
         if self.rank < 1 or self.batch_size < 1:
@@ -93,6 +96,21 @@ class TuneSettings:
             raise UserError("LoRA needs at least one target projection")
         if not 0.0 <= self.dropout < 1.0:
             raise UserError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.top_layers is not None and (isinstance(self.top_layers, bool) or not isinstance(self.top_layers, int)
+                                            or self.top_layers < 1):
+            raise UserError(f"top_layers must be a positive number of blocks, got {self.top_layers!r}")
+
+    def adapted_layers(self, n_blocks: int) -> list[int] | None:
+        """The blocks to adapt in a model of ``n_blocks`` (None: all of them).
+
+        Raises:
+            UserError: ``top_layers`` is more than the model has.
+        """
+        if self.top_layers is None:
+            return None
+        if self.top_layers > n_blocks:
+            raise UserError(f"--top-layers {self.top_layers}: the model has {n_blocks} blocks")
+        return list(range(n_blocks - self.top_layers, n_blocks))
 
     def record(self) -> dict[str, Any]:
         """The settings as JSON (for the manifest)."""

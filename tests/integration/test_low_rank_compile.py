@@ -229,6 +229,8 @@ def test_compile_refuses_an_adapter_that_does_not_fit_the_gguf_before_compiling(
     ({"config": {"r": 0}}, "r is 0"),
     ({"config": {"target_modules": ["q_proj"]}}, "not among the config's target_modules"),
     ({"config": {"target_modules": ["lm_head"]}}, "lm_head"),
+    ({"config": {"layers_to_transform": [1]}}, "block 0 is not among the config's layers_to_transform"),
+    ({"config": {"layers_to_transform": [0], "layers_pattern": "h"}}, "layers_pattern is 'h'"),
     ({"drop": "B"}, "lora_B.weight is missing"),
     ({"rank": 2}, "does not have rank"),
     ({"shape": True}, "do not fit"),

@@ -28,7 +28,7 @@ from agent_sdk.models.mobilellm.mobilellm_loader import load_checkpoint
 from agent_sdk.runtime import Engine
 from agent_sdk.tune.adapter import load_adapter
 from agent_sdk.tune.pipeline import GGUF_ADAPTER, tune
-from agent_sdk.tune.torch_model import TorchLlama, apply_lora
+from agent_sdk.tune.torch_model import TorchLlama
 from agent_sdk.tune.train import TuneSettings
 from tests.fixtures.checkpoints import _permute_qk
 
@@ -217,10 +217,11 @@ def test_the_compiled_bundle_matches_the_training_model_with_its_adapter(
     assert moved > 10 * TOL, "training did not change the model: the comparison would prove nothing"
 
 
-def _tiny_tune(root: Path, model: Path, **kwargs: object) -> Path:
+def _tiny_tune(root: Path, model: Path, *, top_layers: int | None = None, **kwargs: object) -> Path:
     tools = root / "tiny_tools.py"
     tools.write_text(TOOLS)
-    settings = TuneSettings(rank=4, alpha=8.0, steps=3, minutes=None, batch_size=4, learning_rate=5e-2, seed=2)
+    settings = TuneSettings(rank=4, alpha=8.0, steps=3, minutes=None, batch_size=4, learning_rate=5e-2, seed=2,
+                            top_layers=top_layers)
     return tune(str(tools), model=str(model), out=root / "bundle", settings=settings, count=40,
                 tool_listing="compact", calibration_count=CALIBRATION, **kwargs).bundle  # type: ignore[arg-type]
 
@@ -228,8 +229,7 @@ def _tiny_tune(root: Path, model: Path, **kwargs: object) -> Path:
 def _adapted_gap(bundle: Path, model: Path) -> tuple[float, float]:
     """(bundle vs adapter-applied training model, base model vs adapter-applied) max |Δlogit|."""
     net = TorchLlama.from_checkpoint(load_checkpoint(model))
-    apply_lora(net, rank=4, alpha=8.0)
-    load_adapter(net, bundle)
+    load_adapter(net, bundle)  # adapters where the bundle's config says, with its rank and alpha
     engine = Engine(bundle)
     prompt = [t % engine.vocab_size for t in (1, 17, 42, 99, 5, 200, 7, 31, 64, 128, 3, 250)]
     with torch.no_grad():
@@ -270,6 +270,26 @@ def test_a_q4_bundle_of_a_q4_1_file_keeps_the_whole_update(tmp_path: Path, gguf_
     got = lora["blk.0.attn_q.weight.lora_b"] @ lora["blk.0.attn_q.weight.lora_a"]
     heads = load_checkpoint(model).config.num_attention_heads
     np.testing.assert_allclose(got, _permute_qk(want, heads), rtol=0, atol=1e-12)
+
+
+def test_a_tune_of_the_top_block_only_updates_that_block_in_every_copy(
+    tmp_path: Path, gguf_file: Callable[[str], Path]
+) -> None:
+    model = gguf_file("Q4_1")
+    n = load_checkpoint(model).config.num_hidden_layers
+    bundle = _tiny_tune(tmp_path, model, top_layers=1)
+    manifest = verify_bundle(bundle)
+    assert manifest["tuning"]["settings"]["top_layers"] == 1
+    assert manifest["low_rank"]["projections"] == 7 and manifest["low_rank"]["modules"] == 4  # one block
+    err, moved = _adapted_gap(bundle, model)
+    assert err <= TOL, f"top-block tuned bundle differs from the adapter-applied training model by {err}"
+    assert moved > 10 * TOL, "training did not change the model: the comparison would prove nothing"
+    cfg = json.loads((bundle / "adapter_config.json").read_text())
+    assert cfg["layers_to_transform"] == [n - 1]
+    with safe_open(str(bundle / "adapter_model.safetensors"), framework="np") as fp:
+        assert {name.split(".")[4] for name in fp.keys()} == {str(n - 1)}  # noqa: SIM118
+    lora = [t.name for t in gguf.GGUFReader(bundle / GGUF_ADAPTER).tensors]
+    assert len(lora) == 14 and all(name.startswith(f"blk.{n - 1}.") for name in lora), lora
 
 
 def test_a_base_llama_cpp_would_run_differently_gets_a_note_and_no_adapter_gguf(
@@ -320,12 +340,13 @@ def test_the_cli_tunes_and_reports_json(tmp_path: Path, llama_ckpt: Path) -> Non
     cmd = [sys.executable, "-m", "agent_sdk.cli", "tune", "--tools", str(tools), "--model", str(llama_ckpt),
            "--quant", "f32", "--steps", "2", "--rank", "2", "--batch-size", "2", "--count", "30", "--seed", "5",
            "--call-keep", "0.8", "--low-rank-dtype", "float32", "--auto-probe", "--calibration-count", "40",
-           "--out", str(out), "--json"]
+           "--top-layers", "1", "--out", str(out), "--json"]
     proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["path"] == str(out) and summary["steps"] == 2 and summary["settings"]["rank"] == 2
     assert summary["settings"]["seed"] == 5 and verify_bundle(out)["low_rank"]["dtype"] == "float32"
+    assert summary["settings"]["top_layers"] == 1 and verify_bundle(out)["low_rank"]["modules"] == 4
     assert summary["calibration"]["call_keep"] == 0.8
     assert summary["calibration"]["probe"]["weight"] == 0.25 and "auto_probe" in verify_bundle(out)["policy"]
     assert summary["calibration"]["requests"] <= 40
