@@ -152,7 +152,7 @@ def _adapter_compile_options(args: argparse.Namespace, *, scratch: Path) -> dict
     """
     from agent_sdk.manifest import sha256_file
     from agent_sdk.models.gguf_lora import GGUF_ADAPTER, gguf_adapter_refusal, gguf_lora_dtype, write_gguf_lora
-    from agent_sdk.models.peft_adapter import ADAPTER_CONFIG, ADAPTER_WEIGHTS, read_peft_adapter
+    from agent_sdk.models.peft_adapter import ADAPTER_CONFIG, ADAPTER_WEIGHTS, adapter_layers, read_peft_adapter
     from agent_sdk.models.resolve import resolve_model
 
     folder = Path(args.adapter)
@@ -168,6 +168,7 @@ def _adapter_compile_options(args: argparse.Namespace, *, scratch: Path) -> dict
         print(f"note: the bundle holds no {GGUF_ADAPTER} for llama.cpp: {why_not}", file=sys.stderr)
     record = {"path": str(folder.resolve()), "sha256": sha256_file(folder / ADAPTER_WEIGHTS),
               "r": config["r"], "lora_alpha": config["lora_alpha"], "target_modules": config["target_modules"],
+              "layers_to_transform": adapter_layers(config),
               "base_model_name_or_path": config.get("base_model_name_or_path"), "files": sorted(files)}
     # never the base model's own folder name: the run/serve bundle cache would take it for the base model
     name = f"{ref.name}-{folder.resolve().name}"
@@ -896,8 +897,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train through the tool listing too (its keys and values keep their gradient; each step "
                         "costs more)")
     t.add_argument("--top-layers", type=_positive_int, default=None, metavar="N",
-                   help="adapt only the last N blocks (default: every block); a step costs less and so does each "
-                        "token of the tuned bundle")
+                   help="adapt only the last N blocks (default: every block); a step costs less, and so does each "
+                        "token of the tuned bundle unless --merge")
     t.add_argument("--batch-size", type=_positive_int, default=16)
     t.add_argument("--count", type=_positive_int, default=3000, help="generated requests (default 3000)")
     t.add_argument("--tool-listing", choices=("auto", "full", "compact"), default="auto",

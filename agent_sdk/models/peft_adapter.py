@@ -91,21 +91,30 @@ def _is_index(v: Any) -> bool:
 
 
 def _layer_problems(config: dict[str, Any]) -> list[str]:
-    """What is wrong with the config's ``layers_to_transform`` / ``layers_pattern`` (PEFT's block subset)."""
+    """What is wrong with the config's block subset, read as PEFT reads it.
+
+    ``layers_to_transform``: a block index or a list of them (None or ``[]``: every block); ``layers_pattern``: the
+    decoder's ``layers`` (``""`` / ``[]`` / None: any, which for these models is the same), and only with blocks
+    given, as PEFT requires; ``layer_replication`` (blocks repeated, so indices count another stack) is refused.
+    """
     layers, pattern = config.get("layers_to_transform"), config.get("layers_pattern")
     problems = []
-    if layers is not None and not (_is_index(layers) or (isinstance(layers, list) and layers
+    if layers is not None and not (_is_index(layers) or (isinstance(layers, list)
                                                          and all(_is_index(i) for i in layers))):
         problems.append(f"layers_to_transform is {layers!r}; expected a block index or a list of them")
-    if pattern not in (None, "layers", ["layers"]):
+    if pattern not in (None, "", [], "layers", ["layers"]):
         problems.append(f"layers_pattern is {pattern!r}; only the decoder's 'layers' is supported")
+    elif pattern and (layers is None or layers == []):
+        problems.append("layers_pattern is given without layers_to_transform (PEFT refuses it too)")
+    if config.get("layer_replication"):
+        problems.append("layer_replication is not supported (its block indices count a repeated stack)")
     return problems
 
 
 def adapter_layers(config: dict[str, Any]) -> list[int] | None:
     """The blocks a checked config adapts, ascending and each once (None: every block)."""
     layers = config.get("layers_to_transform")
-    if layers is None:
+    if layers is None or layers == []:
         return None
     return sorted({layers} if isinstance(layers, int) else set(layers))
 
@@ -119,9 +128,10 @@ def read_peft_adapter(folder: Path | str) -> tuple[dict[str, Any], dict[str, Low
         float32 (the scale folded into ``B`` in float64, rounded once).
 
     Raises:
-        ModelFormatError: Unreadable files, an unsupported config, tensors with
-            other names, ranks, dtypes, a projection the config does not
-            target, or an ``A`` without its ``B`` (all listed at once).
+        ModelFormatError: Unreadable files, an unsupported config (block lists
+            included), tensors with other names, ranks, dtypes, a projection the
+            config does not target or a block outside its ``layers_to_transform``,
+            or an ``A`` without its ``B`` (all listed at once).
     """
     folder = Path(folder)
     config = read_adapter_config(folder / ADAPTER_CONFIG)

@@ -228,6 +228,7 @@ def tune(
     if not specs:
         raise UserError("no tools to tune for")
     ref, ckpt = read_checkpoint(model)
+    layers = settings.adapted_layers(int(ckpt.config.num_hidden_layers))  # a wrong count fails before any work
     quant = resolve_quant(quant, ref.path, target=target, int16=False)  # the training model's float activations
     if quant != "auto" and QuantConfig.from_name(quant).act != "f32":
         raise UserError(f"--quant {quant} rounds activations to integers; the training model computes float "
@@ -297,7 +298,6 @@ def tune(
 
     torch.manual_seed(settings.seed)
     net = TorchLlama.from_checkpoint(ckpt)
-    layers = settings.adapted_layers(len(net.model.layers))
     if settings.threads:
         torch.set_num_threads(settings.threads)
 

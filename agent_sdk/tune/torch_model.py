@@ -26,6 +26,7 @@ computed), ``h`` hidden size, ``nkv`` key-value heads, ``d`` head width,
 from __future__ import annotations
 
 import dataclasses
+import operator
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Literal, cast, overload
 
@@ -306,7 +307,8 @@ def apply_lora(
 
     Raises:
         UserError: Unknown targets, a rank below 1, dropout outside [0, 1),
-            or a model that already has adapters.
+            ``layers`` empty, naming a block twice or something that is not one
+            of the model's blocks, or a model that already has adapters.
     """
     problems = [f"unknown LoRA target {t!r} (expected some of {', '.join(LORA_TARGETS)})"
                 for t in targets if t not in LORA_TARGETS]
@@ -319,18 +321,20 @@ def apply_lora(
     if lora_modules(model):
         problems.append("the model already has LoRA adapters")
     n_blocks = len(model.model.layers)
+    adapt = set(range(n_blocks))
     if layers is not None:
-        chosen = list(layers)
-        if not chosen:
+        given = list(layers)  # once: ``layers`` may be an iterator
+        chosen = [_block_index(i) for i in given]
+        if not given:
             problems.append("no layers given to adapt")
-        bad = [i for i in chosen if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < n_blocks]
+        bad = [g for g, i in zip(given, chosen) if i is None or not 0 <= i < n_blocks]
         if bad:
-            problems.append(f"layers {bad} are not blocks of this model (0 to {n_blocks - 1})")
-        if len(set(chosen)) != len(chosen):
-            problems.append(f"layers {chosen} name a block twice")
+            problems.append(f"layers {bad} are not blocks of this model (indices 0 to {n_blocks - 1})")
+        elif len(set(chosen)) != len(chosen):
+            problems.append(f"layers {given} name a block twice")
+        adapt = {i for i in chosen if i is not None}
     if problems:
         raise UserError("cannot apply LoRA: " + "; ".join(problems))
-    adapt = set(range(n_blocks) if layers is None else layers)
     generator = torch.Generator().manual_seed(seed)
     wanted = set(targets)
     added = []
@@ -344,6 +348,16 @@ def apply_lora(
                         setattr(parent, name, lora)
                         added.append(lora)
     return added
+
+
+def _block_index(value: object) -> int | None:
+    """``value`` as a block index (an int, numpy's included; not a bool), or None."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        return None
 
 
 def lora_layers(model: nn.Module) -> list[int]:

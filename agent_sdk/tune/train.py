@@ -67,7 +67,8 @@ class TuneSettings:
             adapters also learn how the tool listing is read (the prefix still runs once per step). Off: the
             prefix runs without gradient, and only the suffixes' own positions train the adapters.
         top_layers: Adapt only the last N blocks (None: every block). The blocks below run forward only, with no
-            graph kept, so a step costs less, and the bundle computes the update in N blocks instead of all.
+            graph kept, so a step costs less; a bundle that keeps the update beside the weights (not ``merge``)
+            computes it in N blocks instead of all.
     """
 
     rank: int = 16
@@ -101,7 +102,13 @@ class TuneSettings:
             raise UserError(f"top_layers must be a positive number of blocks, got {self.top_layers!r}")
 
     def adapted_layers(self, n_blocks: int) -> list[int] | None:
-        """The blocks to adapt in a model of ``n_blocks`` (None: all of them).
+        """The blocks to adapt.
+
+        Args:
+            n_blocks: The model's decoder blocks.
+
+        Returns:
+            The indices of the last ``top_layers`` blocks, ascending; None for every block.
 
         Raises:
             UserError: ``top_layers`` is more than the model has.
@@ -109,7 +116,7 @@ class TuneSettings:
         if self.top_layers is None:
             return None
         if self.top_layers > n_blocks:
-            raise UserError(f"--top-layers {self.top_layers}: the model has {n_blocks} blocks")
+            raise UserError(f"top_layers {self.top_layers} (--top-layers): the model has only {n_blocks} blocks")
         return list(range(n_blocks - self.top_layers, n_blocks))
 
     def record(self) -> dict[str, Any]:
@@ -373,6 +380,10 @@ def _load_checkpoint(path: Path, model: TorchLlama, opt: torch.optim.Optimizer,
     missing = model.load_state_dict(state["lora"], strict=False)
     if missing.unexpected_keys:
         raise UserError(f"{path}: adapters that this model does not have: {missing.unexpected_keys[:3]}")
+    lacking = [k for k in missing.missing_keys if ".lora_" in k]
+    if lacking:
+        raise UserError(f"{path}: lacks adapters this model has (another set of blocks or projections?): "
+                        f"{lacking[:3]}")
     opt.load_state_dict(state["optimizer"])
     return int(state["step"]), list(state["losses"]), float(state.get("seconds", 0.0))
 

@@ -161,6 +161,7 @@ def test_compile_takes_a_peft_adapter_folder(llama_ckpt: Path, tmp_path: Path, d
     assert proc.returncode == 0, proc.stderr
     manifest = verify_bundle(tmp_path / "b")
     assert manifest["adapter"]["r"] == RANK and manifest["name"].endswith("-my-lora")
+    assert manifest["adapter"]["layers_to_transform"] is None  # every block
     assert "adapter_model.safetensors" in manifest["files"] and manifest["low_rank"]["projections"] == len(updates)
     assert manifest["low_rank"]["dtype"] == (dtype or "float16")
     # a Hugging Face folder: llama.cpp runs GGUF files, so there is no adapter.gguf, and the command says why

@@ -6,7 +6,9 @@ Tolerance: the same float32 math in the same order, so equality where the test s
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -61,13 +63,23 @@ def test_only_the_chosen_blocks_get_adapters_initialised_as_in_a_whole_model(lla
     ([1, 1], "twice"),
     ([True], "not blocks"),
     ([-1], "not blocks"),
+    ([[1]], "[[1]] are not blocks"),
+    (["1"], "not blocks"),
 ])
-def test_bad_layer_choices_are_refused(llama_ckpt: Path, layers: list, words: str) -> None:
+def test_bad_layer_choices_are_refused(llama_ckpt: Path, layers: list[object], words: str) -> None:
     model = _model(llama_ckpt)
     with pytest.raises(UserError, match="cannot apply LoRA") as exc:
         apply_lora(model, rank=2, layers=layers)
     assert words in str(exc.value)
     assert not lora_modules(model)
+
+
+def test_any_iterable_of_indices_chooses_the_blocks(llama_ckpt: Path) -> None:
+    n = len(_model(llama_ckpt).model.layers)
+    for layers in (iter([n - 1]), (i for i in [n - 1]), np.array([n - 1]), [np.int64(n - 1)], range(n - 1, n)):
+        model = _model(llama_ckpt)
+        assert len(apply_lora(model, rank=2, layers=layers)) == 7  # type: ignore[arg-type]
+        assert lora_layers(model) == [n - 1]
 
 
 def test_no_gradient_reaches_the_blocks_below(llama_ckpt: Path) -> None:
@@ -79,7 +91,7 @@ def test_no_gradient_reaches_the_blocks_below(llama_ckpt: Path) -> None:
         _randomize_b(model, 1)
         kept: dict[int, bool] = {}
 
-        def record(i: int):
+        def record(i: int) -> Callable[[object, object, object], None]:
             def hook(_module: object, _inputs: object, output: object) -> None:
                 out = output[0] if isinstance(output, tuple) else output
                 kept[i] = kept.get(i, False) or bool(out.requires_grad)
@@ -115,6 +127,10 @@ def test_training_the_top_block_lowers_the_loss_and_is_a_setting_of_the_checkpoi
     with pytest.raises(UserError, match="other settings"):  # a checkpoint of one block does not resume as all
         train(_model_all(llama_ckpt), PREFIX, EXAMPLES, TuneSettings(
             rank=4, alpha=8.0, steps=8, minutes=None, batch_size=2, learning_rate=5e-2, seed=1), workdir=tmp_path / "a")
+    # nor into a model adapted elsewhere under the same settings: its other adapters would stay untrained
+    more = dataclasses.replace(settings, steps=8)
+    with pytest.raises(UserError, match="lacks adapters this model has"):
+        train(_model_all(llama_ckpt), PREFIX, EXAMPLES, more, workdir=tmp_path / "a")
 
 
 def _model_all(path: Path) -> TorchLlama:
@@ -129,7 +145,7 @@ def test_top_layers_settings_are_checked() -> None:
             TuneSettings(top_layers=bad)  # type: ignore[arg-type]
     assert TuneSettings().adapted_layers(30) is None
     assert TuneSettings(top_layers=3).adapted_layers(30) == [27, 28, 29]
-    with pytest.raises(UserError, match="--top-layers 31: the model has 30 blocks"):
+    with pytest.raises(UserError, match=r"top_layers 31 \(--top-layers\): the model has only 30 blocks"):
         TuneSettings(top_layers=31).adapted_layers(30)
 
 
@@ -185,10 +201,12 @@ def _folder(root: Path, layers: object, pattern: object = None, tensor_block: in
 
 @pytest.mark.parametrize(("layers", "pattern", "message"), [
     (-1, None, "layers_to_transform is -1"),
-    ([], None, "layers_to_transform is []"),
     ("0", None, "layers_to_transform is '0'"),
     ([0, True], None, "layers_to_transform is [0, True]"),
+    ([[0]], None, "layers_to_transform is [[0]]"),
     ([0], "h", "layers_pattern is 'h'"),
+    (None, "layers", "layers_pattern is given without layers_to_transform"),
+    ([], "layers", "layers_pattern is given without layers_to_transform"),
     ([1, 2], None, "block 0 is not among the config's layers_to_transform"),
 ])
 def test_bad_block_lists_are_refused_by_name(tmp_path: Path, layers: object, pattern: object, message: str) -> None:
@@ -197,8 +215,20 @@ def test_bad_block_lists_are_refused_by_name(tmp_path: Path, layers: object, pat
     assert message in str(exc.value)
 
 
-@pytest.mark.parametrize(("layers", "pattern"), [(0, None), ([0], "layers"), ([2, 0, 0], ["layers"])])
-def test_peft_s_other_spellings_of_a_block_list_are_read(tmp_path: Path, layers: object, pattern: object) -> None:
+@pytest.mark.parametrize(("layers", "pattern", "blocks"), [
+    (0, None, [0]), ([0], "layers", [0]), ([2, 0, 0], ["layers"], [0, 2]), ([], None, None), (None, "", None),
+    (None, [], None),
+])
+def test_peft_s_other_spellings_of_a_block_list_are_read(tmp_path: Path, layers: object, pattern: object,
+                                                         blocks: list[int] | None) -> None:
     config, updates = read_peft_adapter(_folder(tmp_path / "a", layers, pattern))
     assert list(updates) == ["model.layers.0.self_attn.q_proj"]
-    assert adapter_layers(config) == sorted({layers} if isinstance(layers, int) else set(layers))  # type: ignore
+    assert adapter_layers(config) == blocks
+
+
+def test_layer_replication_is_refused(tmp_path: Path) -> None:
+    folder = _folder(tmp_path / "a", None)
+    config = json.loads((folder / "adapter_config.json").read_text())
+    (folder / "adapter_config.json").write_text(json.dumps({**config, "layer_replication": [[0, 1], [0, 1]]}))
+    with pytest.raises(ModelFormatError, match="layer_replication is not supported"):
+        read_peft_adapter(folder)

@@ -216,6 +216,7 @@ def test_a_checkpoint_from_before_a_setting_existed_resumes(llama_ckpt: Path, tm
     old = torch.load(tmp_path / CHECKPOINT, weights_only=True)
     del old["settings"]["dropout"]  # written before --dropout: its runs had none
     del old["settings"]["prefix_grad"]  # nor --prefix-grad: their prefix ran without gradient
+    del old["settings"]["top_layers"]  # nor --top-layers: every block was adapted
     torch.save(old, tmp_path / CHECKPOINT)
     assert train(_model(llama_ckpt, 1), PREFIX, EXAMPLES, dataclasses.replace(settings, steps=3),
                  workdir=tmp_path).steps == 3
@@ -224,6 +225,9 @@ def test_a_checkpoint_from_before_a_setting_existed_resumes(llama_ckpt: Path, tm
               workdir=tmp_path)
     with pytest.raises(UserError, match="other settings"):
         train(_model(llama_ckpt, 1), PREFIX, EXAMPLES, dataclasses.replace(settings, steps=4, prefix_grad=True),
+              workdir=tmp_path)
+    with pytest.raises(UserError, match="other settings"):
+        train(_model(llama_ckpt, 1), PREFIX, EXAMPLES, dataclasses.replace(settings, steps=4, top_layers=1),
               workdir=tmp_path)
     damaged = torch.load(tmp_path / CHECKPOINT, weights_only=True)
     del damaged["settings"]["rank"]  # not a setting added later: a checkpoint without it is not trusted
