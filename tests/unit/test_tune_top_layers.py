@@ -20,18 +20,12 @@ from agent_sdk.errors import ModelFormatError, UserError
 from agent_sdk.models.mobilellm.mobilellm_loader import load_checkpoint
 from agent_sdk.models.peft_adapter import adapter_layers, read_adapter_config, read_peft_adapter
 from agent_sdk.tune.adapter import load_adapter, peft_config, save_adapter
-from agent_sdk.tune.render import RenderedExample
 from agent_sdk.tune.torch_model import TorchLlama, apply_lora, lora_layers, lora_modules, lora_parameters
 from agent_sdk.tune.train import TuneSettings, _loss, train
+from tests.unit.test_tune_train import EXAMPLES, PREFIX  # the same tiny training data
 
 pytestmark = pytest.mark.unit
 
-PREFIX = [1, 17, 42, 99, 5, 200, 7, 31]
-EXAMPLES = [
-    RenderedExample((3, 9, 11, 40, 41, 42), 3, 6),
-    RenderedExample((3, 8, 50, 51), 2, 4, 2.0),
-    RenderedExample((4, 12, 13, 14, 60), 3, 5),
-]
 
 
 def _model(path: Path) -> TorchLlama:
