@@ -151,8 +151,8 @@ def read_peft_adapter(folder: Path | str) -> tuple[dict[str, Any], dict[str, Low
         module, proj, part = m.groups()
         if proj not in config["target_modules"]:
             problems.append(f"{name}: {proj} is not among the config's target_modules")
-        elif layers is not None and int(module.split(".")[2]) not in layers:
-            problems.append(f"{name}: block {module.split('.')[2]} is not among the config's layers_to_transform")
+        elif layers is not None and (block := int(module.split(".")[2])) not in layers:
+            problems.append(f"{name}: block {block} is not among the config's layers_to_transform")
         elif t.ndim != 2 or not np.issubdtype(t.dtype, np.floating):
             problems.append(f"{name}: {t.dtype}{tuple(t.shape)} is not a float matrix")
         elif t.shape[0 if part == "A" else 1] != rank:
