@@ -901,7 +901,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "token of the tuned bundle unless --merge")
     t.add_argument("--batch-size", type=_positive_int, default=16)
     t.add_argument("--count", type=_positive_int, default=3000, help="generated requests (default 3000)")
-    t.add_argument("--tool-listing", choices=("auto", "full", "compact"), default="auto",
+    t.add_argument("--tool-listing", choices=("auto", "full", "compact", "names"), default="auto",
                    help="how the prompt lists the tools; recorded in the bundle (default auto: compact when the "
                         "full listing's prompt is over 768 tokens)")
     t.add_argument("--heldout", metavar="FILE.jsonl", help="score the tuned bundle on these requests (never trained on)")

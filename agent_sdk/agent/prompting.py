@@ -19,10 +19,12 @@ __all__ = ["DEFAULT_SYSTEM", "TOOL_LISTINGS", "bundle_tool_listing", "render_too
 
 DEFAULT_SYSTEM = "You are a helpful assistant."
 
-TOOL_LISTINGS = ("full", "compact")
+TOOL_LISTINGS = ("full", "compact", "names")
 """How the system message lists tools: ``full`` (signature, description and
-argument notes) or ``compact`` (signatures only: a bundle tuned on its tools
-knows what they do, and its prompt is shorter to prefill)."""
+argument notes), ``compact`` (signatures only: a bundle tuned on its tools
+knows what they do, and its prompt is shorter to prefill) or ``names`` (the
+tools' names only, as Octopus v2 lists its functions: a tuned bundle learned
+their arguments, and the call grammar still writes them by the schema)."""
 
 def render_type(schema: dict[str, Any]) -> str:
     """A short, readable type for a JSON schema (``"c" | "f"``, ``list[string]``)."""
@@ -66,9 +68,12 @@ def _signature(tool: dict[str, Any]) -> str:
 
 
 def render_tools(tools: Sequence[dict[str, Any]], *, listing: str = "full") -> str:
-    """One block per tool: signature, description, then per-argument notes (``compact``: signatures only)."""
+    """One block per tool: signature, description, then per-argument notes (``compact``: signatures only;
+    ``names``: one name per line)."""
     if listing not in TOOL_LISTINGS:
         raise UserError(f"unknown tool listing {listing!r}; expected one of {', '.join(TOOL_LISTINGS)}")
+    if listing == "names":
+        return "\n".join(str(tool["name"]) for tool in tools)
     if listing == "compact":
         return "\n".join(_signature(tool) for tool in tools)
     blocks = []

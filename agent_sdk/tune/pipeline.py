@@ -186,7 +186,7 @@ def tune(
         examples_file: The developer's own examples (JSON lines; one file or several), weighted up.
         settings: A :class:`~agent_sdk.tune.train.TuneSettings` (default: its defaults).
         count: Generated requests.
-        tool_listing: How the prompt lists the tools (``full``, ``compact``, or
+        tool_listing: How the prompt lists the tools (``full``, ``compact``, ``names``, or
             ``auto``: :func:`resolve_tool_listing`), recorded in the bundle for the agent.
         system: Instructions before the tools (None: the agent's default).
         heldout: Score the tuned bundle on this held-out file (never trained on)

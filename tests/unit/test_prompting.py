@@ -161,6 +161,19 @@ def test_compact_listing_keeps_signatures_and_drops_descriptions() -> None:
     assert compact in system_prompt(tools, tool_listing="compact")
 
 
+def test_names_listing_lists_each_name_once_and_nothing_else() -> None:
+    tools = [
+        {"name": "turn_on_lights", "description": "Turn on the lights.",
+         "parameters": {"type": "object", "properties": {"room": {"type": "string", "enum": ["kitchen"]}}}},
+        {"name": "set_timer", "description": "Start a timer.",
+         "parameters": {"type": "object", "properties": {"minutes": {"type": "integer"}}, "required": ["minutes"]}},
+    ]
+    assert render_tools(tools, listing="names") == "turn_on_lights\nset_timer"
+    prompt = system_prompt(tools, tool_listing="names")
+    assert "turn_on_lights\nset_timer\n" in prompt and "room" not in prompt and "Start a timer" not in prompt
+    assert len(prompt) < len(system_prompt(tools, tool_listing="compact"))
+
+
 def test_bundle_tool_listing_reads_the_manifest_and_refuses_unknown_ones() -> None:
     from agent_sdk.agent.prompting import bundle_tool_listing
     from agent_sdk.errors import UserError
