@@ -105,5 +105,6 @@ def test_auto_tool_listing_is_compact_only_for_long_prompts() -> None:
     assert resolve_tool_listing("auto", COMPACT_ABOVE_TOKENS + 1) == "compact"
     assert resolve_tool_listing("auto", 1075) == "compact"
     assert resolve_tool_listing("full", 5000) == "full" and resolve_tool_listing("compact", 10) == "compact"
+    assert resolve_tool_listing("names", 5000) == "names"
     with pytest.raises(UserError, match="unknown tool listing"):
         resolve_tool_listing("tiny", 10)
