@@ -25,7 +25,7 @@ from agent_sdk.agent.events import ModelOutputError, RunStats, TokenDelta, ToolC
 from agent_sdk.agent.format_choice import native_call_format
 from agent_sdk.agent.parsing import parse_calls
 from agent_sdk.agent.policy import CallPolicy
-from agent_sdk.agent.prompting import bundle_tool_listing, system_message
+from agent_sdk.agent.prompting import bundle_tool_listing, bundle_tuned_tools, system_message
 from agent_sdk.agent.step import decode_calls
 from agent_sdk.constrain.grammar import GrammarEngine, GrammarError
 from agent_sdk.constrain.schema_repair import usable_tools
@@ -128,6 +128,8 @@ class LocalBackend:
         self._call_format = call_format
         # A tuned bundle says how it expects its tools listed (its manifest's "prompt").
         self.tool_listing = bundle_tool_listing(getattr(engine, "manifest", None))
+        # Tools it was not tuned on are listed in full whatever its listing (the model knows nothing else of them).
+        self.tuned_tools = bundle_tuned_tools(getattr(engine, "manifest", None))
         self._grammar: GrammarEngine | None = None
 
     @property
@@ -139,7 +141,8 @@ class LocalBackend:
 
     def system_message(self, tools: Sequence[dict[str, Any]], system: str | None) -> dict[str, str]:
         """The static first message, as this model expects it."""
-        return system_message(tools, system, call_format=self.call_format, tool_listing=self.tool_listing)
+        return system_message(tools, system, call_format=self.call_format, tool_listing=self.tool_listing,
+                              tuned_tools=self.tuned_tools)
 
     @property
     def grammar_engine(self) -> GrammarEngine:

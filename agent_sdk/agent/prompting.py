@@ -9,13 +9,14 @@ JSON schemas and is prefilled once, then reused from the KV cache.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from agent_sdk.agent.call_format import HERMES, CallFormat
 from agent_sdk.errors import UserError
 
-__all__ = ["DEFAULT_SYSTEM", "TOOL_LISTINGS", "bundle_tool_listing", "render_tools", "render_type", "system_message", "system_prompt"]
+__all__ = ["DEFAULT_SYSTEM", "TOOL_LISTINGS", "bundle_tool_listing", "bundle_tuned_tools", "render_tools", "render_type",
+           "system_message", "system_prompt"]
 
 DEFAULT_SYSTEM = "You are a helpful assistant."
 
@@ -67,32 +68,47 @@ def _signature(tool: dict[str, Any]) -> str:
     return f"{tool['name']}({', '.join(parts)})"
 
 
-def render_tools(tools: Sequence[dict[str, Any]], *, listing: str = "full") -> str:
+def render_tools(
+    tools: Sequence[dict[str, Any]], *, listing: str = "full", tuned_tools: Collection[str] | None = None,
+) -> str:
     """One block per tool: signature, description, then per-argument notes (``compact``: signatures only;
-    ``names``: one name per line)."""
+    ``names``: the name only).
+
+    Args:
+        tools: Tool specs, in the order listed.
+        listing: One of :data:`TOOL_LISTINGS`.
+        tuned_tools: The names a tuned bundle learned (None: every tool is
+            listed by ``listing``). A tool not among them is listed in full
+            whatever ``listing`` says: the model knows nothing else about it.
+
+    Raises:
+        UserError: An unknown listing.
+    """
     if listing not in TOOL_LISTINGS:
         raise UserError(f"unknown tool listing {listing!r}; expected one of {', '.join(TOOL_LISTINGS)}")
+    return "\n".join(_tool_block(tool, "full" if tuned_tools is not None and tool.get("name") not in tuned_tools
+                                  else listing) for tool in tools)
+
+
+def _tool_block(tool: dict[str, Any], listing: str) -> str:
     if listing == "names":
-        return "\n".join(str(tool["name"]) for tool in tools)
+        return str(tool["name"])
     if listing == "compact":
-        return "\n".join(_signature(tool) for tool in tools)
-    blocks = []
-    for tool in tools:
-        lines = [_signature(tool)]
-        if tool.get("description"):
-            lines.append(f"  {tool['description'].strip()}")
-        props = (tool.get("parameters") or {}).get("properties") or {}
-        for name, schema in props.items():
-            desc = schema.get("description") if isinstance(schema, dict) else None
-            if desc:
-                lines.append(f"  - {name}: {desc.strip()}")
-        blocks.append("\n".join(lines))
-    return "\n".join(blocks)
+        return _signature(tool)
+    lines = [_signature(tool)]
+    if tool.get("description"):
+        lines.append(f"  {tool['description'].strip()}")
+    props = (tool.get("parameters") or {}).get("properties") or {}
+    for name, schema in props.items():
+        desc = schema.get("description") if isinstance(schema, dict) else None
+        if desc:
+            lines.append(f"  - {name}: {desc.strip()}")
+    return "\n".join(lines)
 
 
 def system_prompt(
     tools: Sequence[dict[str, Any]], system: str | None = None, *, call_format: CallFormat = HERMES,
-    tool_listing: str = "full",
+    tool_listing: str = "full", tuned_tools: Collection[str] | None = None,
 ) -> str:
     """The system message: the user's instructions, the tools, how to call them (``call_format``'s instructions).
 
@@ -111,17 +127,17 @@ def system_prompt(
     head = (system or DEFAULT_SYSTEM).strip()
     if not tools:
         return head
-    listing = render_tools(tools, listing=tool_listing)
+    listing = render_tools(tools, listing=tool_listing, tuned_tools=tuned_tools)
     return f"{head}\n\nYou can use these functions:\n{listing}\n\n{call_format.instructions}"
 
 
 def system_message(
     tools: Sequence[dict[str, Any]], system: str | None = None, *, call_format: CallFormat = HERMES,
-    tool_listing: str = "full",
+    tool_listing: str = "full", tuned_tools: Collection[str] | None = None,
 ) -> dict[str, str]:
     """The static first message (instructions + tools): prefilled once, reused from the KV cache."""
     return {"role": "system", "content": system_prompt(tools, system, call_format=call_format,
-                                                       tool_listing=tool_listing)}
+                                                       tool_listing=tool_listing, tuned_tools=tuned_tools)}
 
 
 def bundle_tool_listing(manifest: dict[str, Any] | None) -> str:
@@ -135,3 +151,17 @@ def bundle_tool_listing(manifest: dict[str, Any] | None) -> str:
         raise UserError(f"the bundle expects tool listing {listing!r}, which this version does not know "
                         f"({', '.join(TOOL_LISTINGS)})")
     return str(listing)
+
+
+def bundle_tuned_tools(manifest: dict[str, Any] | None) -> frozenset[str] | None:
+    """The names of the tools a bundle was tuned on (its manifest's ``tuning.tools.names``), or None.
+
+    Only a bundle with a shortened listing needs them (:func:`render_tools`
+    lists other tools in full); a malformed record counts as none.
+    """
+    names: Any = manifest
+    for key in ("tuning", "tools", "names"):
+        names = names.get(key) if isinstance(names, dict) else None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        return None
+    return frozenset(names)

@@ -10,6 +10,7 @@ sees the same conversation whichever way it arrived.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from agent_sdk.agent.call_format import HERMES, CallFormat
@@ -24,7 +25,7 @@ ROLES = (*SYSTEM_ROLES, "user", "assistant", "tool")
 
 
 def chat_messages(messages: Any, tools: list[dict[str, Any]], *, tool_listing: str = "full",
-                  call_format: CallFormat = HERMES) -> list[dict[str, str]]:
+                  tuned_tools: Collection[str] | None = None, call_format: CallFormat = HERMES) -> list[dict[str, str]]:
     """OpenAI messages as the plain role/content messages the chat template renders.
 
     Leading system (or developer) messages become the system prompt, with the
@@ -37,6 +38,8 @@ def chat_messages(messages: Any, tools: list[dict[str, Any]], *, tool_listing: s
         tools: Function specs offered in the request.
         tool_listing: How the system prompt lists them (the bundle's own, see
             :func:`agent_sdk.agent.prompting.bundle_tool_listing`).
+        tuned_tools: The tools a tuned bundle learned; others are listed in
+            full (:func:`agent_sdk.agent.prompting.bundle_tuned_tools`).
         call_format: The model's call format (its native one, as the agent's).
 
     Raises:
@@ -60,7 +63,7 @@ def chat_messages(messages: Any, tools: list[dict[str, Any]], *, tool_listing: s
     out: list[dict[str, str]] = []
     if tools:
         out.append({"role": "system", "content": system_prompt(tools, system or None, tool_listing=tool_listing,
-                                                                   call_format=call_format)})
+                                                                   tuned_tools=tuned_tools, call_format=call_format)})
     elif lead:
         out.append({"role": "system", "content": system})
     rest = []

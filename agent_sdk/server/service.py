@@ -29,7 +29,7 @@ from agent_sdk.agent.call_format import with_stop_texts
 from agent_sdk.agent.conversation import SYSTEM_ROLES
 from agent_sdk.agent.events import AgentResult, RunStats, ToolCall
 from agent_sdk.agent.format_choice import native_call_format
-from agent_sdk.agent.prompting import bundle_tool_listing
+from agent_sdk.agent.prompting import bundle_tool_listing, bundle_tuned_tools
 from agent_sdk.agent.step import decode_calls
 from agent_sdk.constrain.grammar import GrammarEngine
 from agent_sdk.errors import AgentSDKError
@@ -72,7 +72,8 @@ class ChatService:
         self.call_format = native_call_format(engine.tokenizer)
         self.validator = RequestValidator(
             engine.tokenizer, engine.context_window, self.config, grammar=self._grammar, grammar_problem=problem,
-            tool_listing=bundle_tool_listing(engine.manifest), call_format=self.call_format,
+            tool_listing=bundle_tool_listing(engine.manifest), tuned_tools=bundle_tuned_tools(engine.manifest),
+            call_format=self.call_format,
         )
         self.max_tokens_limit = self.validator.max_tokens_limit
         self._engine_lock = threading.Lock()

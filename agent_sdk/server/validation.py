@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,16 +94,21 @@ class RequestValidator:
         config: Limits and defaults.
         grammar: The model's grammar engine; None when it has none.
         grammar_problem: Why it has none (said to requests that need one).
+        tool_listing: How the bundle lists tools (its manifest's).
+        tuned_tools: The tools a tuned bundle learned (others are listed in full).
+        call_format: The model's call format.
     """
 
     def __init__(
         self, tokenizer: Tokenizer, context_window: int, config: ServerConfig, *, grammar: GrammarEngine | None,
         grammar_problem: str = "",
         tool_listing: str = "full",
+        tuned_tools: Collection[str] | None = None,
         call_format: CallFormat = HERMES,
     ) -> None:
         self.tokenizer = tokenizer
         self.tool_listing = tool_listing
+        self.tuned_tools = tuned_tools
         self.call_format = call_format
         self.context_window = context_window
         self.config = config
@@ -148,7 +153,8 @@ class RequestValidator:
             left_out += notes
         response_grammar = self._response_grammar(body.get("response_format"))
 
-        conversation = chat_messages(messages, specs, tool_listing=self.tool_listing, call_format=self.call_format)
+        conversation = chat_messages(messages, specs, tool_listing=self.tool_listing, tuned_tools=self.tuned_tools,
+                                     call_format=self.call_format)
         tok = self.tokenizer
         try:
             ids = tok.encode(tok.apply_chat_template(conversation, add_generation_prompt=True))

@@ -330,6 +330,27 @@ def test_the_agent_runs_the_tuned_bundle_with_its_own_prompt(tuned: tuple[Path, 
     assert result.calls and result.calls[0][0].name in ("turn_on_lights", "set_timer")
 
 
+def test_a_tool_the_bundle_was_not_tuned_on_is_listed_in_full(tuned: tuple[Path, Path, dict]) -> None:
+    """The compact listing is for the tools the bundle learned; a new one keeps its description and notes."""
+    from agent_sdk.tools import tool
+    from agent_sdk.tools.loading import load_tools
+
+    @tool
+    def water_plants(zone: str) -> str:
+        """Water the plants in a garden zone.
+
+        Args:
+            zone: Which bed, like "roses".
+        """
+        return zone
+
+    bundle, tools, _ = tuned
+    agent = Agent(Engine(bundle), tools=[*load_tools(str(tools)), water_plants], max_steps=1)
+    content = agent.system_message()["content"]
+    assert "Turn on the lights in a room." not in content  # a tuned tool: compact
+    assert "Water the plants in a garden zone." in content and 'Which bed, like "roses".' in content
+
+
 def test_the_cli_tunes_and_reports_json(tmp_path: Path, llama_ckpt: Path) -> None:
     import subprocess
     import sys

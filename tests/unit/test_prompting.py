@@ -9,8 +9,8 @@ from typing import Any, Literal
 import pytest
 from tokenizers import Tokenizer
 
-from agent_sdk.agent.prompting import DEFAULT_SYSTEM, render_tools, render_type, system_prompt
 from agent_sdk.agent.call_format import HERMES
+from agent_sdk.agent.prompting import DEFAULT_SYSTEM, render_tools, render_type, system_prompt
 from agent_sdk.models.checkpoint_io import read_gguf
 from agent_sdk.models.mobilellm.mobilellm_loader import gguf_tokenizer
 from agent_sdk.tools import ToolRegistry, tool
@@ -172,6 +172,32 @@ def test_names_listing_lists_each_name_once_and_nothing_else() -> None:
     prompt = system_prompt(tools, tool_listing="names")
     assert "turn_on_lights\nset_timer\n" in prompt and "room" not in prompt and "Start a timer" not in prompt
     assert len(prompt) < len(system_prompt(tools, tool_listing="compact"))
+
+
+def test_tools_a_bundle_was_not_tuned_on_are_listed_in_full() -> None:
+    from agent_sdk.agent.prompting import bundle_tuned_tools
+
+    tools = [
+        {"name": "turn_on_lights", "description": "Turn on the lights.",
+         "parameters": {"type": "object", "properties": {"room": {"type": "string", "description": "Which room."}}}},
+        {"name": "water_plants", "description": "Water the plants.",
+         "parameters": {"type": "object", "properties": {"zone": {"type": "string", "description": "Which bed."}}}},
+    ]
+    manifest = {"tuning": {"tools": {"names": ["turn_on_lights"], "schema_sha256": "0" * 64}}}
+    tuned = bundle_tuned_tools(manifest)
+    assert tuned == {"turn_on_lights"}
+    for listing in ("names", "compact"):
+        text = render_tools(tools, listing=listing, tuned_tools=tuned)
+        assert "Turn on the lights" not in text and "Which room" not in text
+        assert text.endswith(render_tools(tools[1:], listing="full"))
+    assert render_tools(tools, listing="names", tuned_tools=tuned).startswith("turn_on_lights\nwater_plants(")
+    assert render_tools(tools, listing="full", tuned_tools=tuned) == render_tools(tools, listing="full")
+    assert "Water the plants" in system_prompt(tools, tool_listing="names", tuned_tools=tuned)
+    # no record, or a malformed one: every tool by the listing
+    for bad in (None, {}, {"tuning": None}, {"tuning": {"tools": {"names": "turn_on_lights"}}},
+                {"tuning": {"tools": {"names": [1, 2]}}}, {"tuning": {"tools": []}},
+                {"tuning": {"tools": ["turn_on_lights"]}}, {"tuning": "x"}, {"tuning": {"tools": {"names": None}}}):
+        assert bundle_tuned_tools(bad) is None  # type: ignore[arg-type]
 
 
 def test_bundle_tool_listing_reads_the_manifest_and_refuses_unknown_ones() -> None:

@@ -113,3 +113,16 @@ def test_tool_results_answering_the_calls_before_them() -> None:
     ], [])
     assert [m["role"] for m in out] == ["user", "assistant", "tool", "tool", "assistant", "tool"]
     assert out[2]["content"] == HERMES.render_result("B")
+
+
+def test_a_tuned_bundles_listing_applies_to_its_own_tools_only() -> None:
+    """A client sends a names-listing bundle its tuned tool and a new one: the new one is described in full."""
+    lights = {"name": "turn_on_lights", "description": "Turn on the lights.",
+              "parameters": {"type": "object", "properties": {"room": {"type": "string"}}}}
+    messages = [{"role": "user", "content": "Weather in Paris?"}]
+    system = chat_messages(messages, [lights, WEATHER], tool_listing="names",
+                           tuned_tools=frozenset({"turn_on_lights"}))[0]["content"]
+    assert "turn_on_lights\nget_weather(city: string)\n  Get the weather." in system
+    assert "Turn on the lights." not in system
+    alone = chat_messages(messages, [lights, WEATHER], tool_listing="names")[0]["content"]
+    assert "Get the weather." not in alone  # no record of the tuned tools: the listing for every tool
