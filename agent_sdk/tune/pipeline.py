@@ -48,15 +48,17 @@ from agent_sdk.tune.render import PromptRenderer, RenderedExample
 if TYPE_CHECKING:
     from agent_sdk.tune.probe import HeadInverse
 
-__all__ = ["CALL_KEEP", "COMPACT_ABOVE_TOKENS", "DEFAULT_EXAMPLE_COUNT", "GGUF_ADAPTER", "TuneResult",
+__all__ = ["CALL_KEEP", "DEFAULT_EXAMPLE_COUNT", "GGUF_ADAPTER", "SHORT_LISTING_ABOVE_TOKENS", "TuneResult",
            "calibration_points", "choose_threshold", "resolve_tool_listing", "tool_specs", "tune"]
 
-COMPACT_ABOVE_TOKENS = 768
-"""``--tool-listing auto`` lists the tools compactly (signatures only) when the full listing's prompt is longer than
-this. Measured 2026-12-05 with ``--minutes 20`` on 2 cores (docs/tuning.md): the 19 cabin tools (1,075-token full
-prompt, 406 compact) called 4 and 5 more of 64 dev requests right with the compact listing in two pairs of runs
-(1.85x the steps in the same time); the 11 home tools (469 tokens) called 3 of 70 fewer (same declines), so they
-keep the full listing."""
+SHORT_LISTING_ABOVE_TOKENS = 768
+"""``--tool-listing auto`` lists the tools by name only when the full listing's prompt is longer than this. Measured
+(docs/tuning.md): 2026-12-05 with ``--minutes 20`` on 2 cores, the 19 cabin tools (1,075-token full prompt, 406
+compact) called 4 and 5 more of 64 dev requests right with the compact listing in two pairs of runs (1.85x the steps
+in the same time), and the 11 home tools (469 tokens) called 3 of 70 fewer, so they keep the full listing;
+2026-12-06, the same 252 steps with the names only (195 tokens) called 57 of 64 cabin dev requests right in ``auto``
+against compact's 53 (declined 22 of 24 against 20, forced 60 against 57; two compact seeds scored alike), in 0.83x
+the training time."""
 
 PROMPT_RECORD = "prompt.json"
 """In ``<out>.tune/``: the listing, a hash of the prompt prefix and a hash of the examples the checkpoint was trained
@@ -107,14 +109,15 @@ class TuneResult:
 
 
 def resolve_tool_listing(listing: str, full_prompt_tokens: int) -> str:
-    """The listing a tune uses: ``auto`` is ``compact`` when the full listing's prompt is over
-    :data:`COMPACT_ABOVE_TOKENS` tokens (more steps in the same minutes), else ``full``; the others stay.
+    """The listing a tune uses: ``auto`` is ``names`` when the full listing's prompt is over
+    :data:`SHORT_LISTING_ABOVE_TOKENS` tokens (more steps in the same minutes, and more right), else ``full``; the
+    others stay.
 
     Raises:
         UserError: An unknown listing.
     """
     if listing == "auto":
-        return "compact" if full_prompt_tokens > COMPACT_ABOVE_TOKENS else "full"
+        return "names" if full_prompt_tokens > SHORT_LISTING_ABOVE_TOKENS else "full"
     if listing not in TOOL_LISTINGS:
         raise UserError(f"unknown tool listing {listing!r}; expected auto or one of {', '.join(TOOL_LISTINGS)}")
     return listing
@@ -292,8 +295,8 @@ def tune(
     record = {"tool_listing": tool_listing, "prefix_sha256": prefix_hash, "data_sha256": data_hash}
     prompt_file.write_text(json.dumps(record) + "\n", encoding="utf-8")
     (work / "examples.jsonl").write_text(data_text, encoding="utf-8")
-    why = f"; auto: the full listing's prompt is over {COMPACT_ABOVE_TOKENS} tokens" \
-        if asked == "auto" and tool_listing == "compact" and not earlier else ""
+    why = f"; auto: the full listing's prompt is over {SHORT_LISTING_ABOVE_TOKENS} tokens" \
+        if asked == "auto" and tool_listing == "names" and not earlier else ""
     note(f"prompt prefix: {len(renderer.prefix_ids)} tokens ({tool_listing} tool listing{why})")
 
     torch.manual_seed(settings.seed)
