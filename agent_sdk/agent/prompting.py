@@ -9,7 +9,8 @@ JSON schemas and is prefilled once, then reused from the KV cache.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from agent_sdk.agent.call_format import HERMES, CallFormat
@@ -69,10 +70,12 @@ def _signature(tool: dict[str, Any]) -> str:
 
 
 def render_tools(
-    tools: Sequence[dict[str, Any]], *, listing: str = "full", tuned_tools: Collection[str] | None = None,
+    tools: Sequence[dict[str, Any]], *, listing: str = "full", tuned_tools: AbstractSet[str] | None = None,
 ) -> str:
-    """One block per tool: signature, description, then per-argument notes (``compact``: signatures only;
-    ``names``: the name only).
+    """The tools as the system message lists them, one block per tool.
+
+    ``full``: signature, description, then per-argument notes; ``compact``:
+    signatures only; ``names``: the name only.
 
     Args:
         tools: Tool specs, in the order listed.
@@ -91,6 +94,7 @@ def render_tools(
 
 
 def _tool_block(tool: dict[str, Any], listing: str) -> str:
+    """One tool's lines in ``listing``."""
     if listing == "names":
         return str(tool["name"])
     if listing == "compact":
@@ -108,7 +112,7 @@ def _tool_block(tool: dict[str, Any], listing: str) -> str:
 
 def system_prompt(
     tools: Sequence[dict[str, Any]], system: str | None = None, *, call_format: CallFormat = HERMES,
-    tool_listing: str = "full", tuned_tools: Collection[str] | None = None,
+    tool_listing: str = "full", tuned_tools: AbstractSet[str] | None = None,
 ) -> str:
     """The system message: the user's instructions, the tools, how to call them (``call_format``'s instructions).
 
@@ -119,6 +123,13 @@ def system_prompt(
     after a tool result (9 of 14 quoting the result vs 12 of 14); a worked
     example (49% vs 55% on the tuning questions) and the tools as JSON
     schemas (52%) scored lower.
+
+    Args:
+        tools: Tool specs, in the order listed.
+        system: The user's instructions (None: :data:`DEFAULT_SYSTEM`).
+        call_format: How the model writes calls (its instructions end the message).
+        tool_listing: How the tools are listed (:func:`render_tools`).
+        tuned_tools: The tools a tuned bundle learned (:func:`render_tools`).
     """
     if tools:
         own = call_format.system_prompt(tools, system)
@@ -133,9 +144,12 @@ def system_prompt(
 
 def system_message(
     tools: Sequence[dict[str, Any]], system: str | None = None, *, call_format: CallFormat = HERMES,
-    tool_listing: str = "full", tuned_tools: Collection[str] | None = None,
+    tool_listing: str = "full", tuned_tools: AbstractSet[str] | None = None,
 ) -> dict[str, str]:
-    """The static first message (instructions + tools): prefilled once, reused from the KV cache."""
+    """The static first message (instructions + tools): prefilled once, reused from the KV cache.
+
+    Args: as :func:`system_prompt`.
+    """
     return {"role": "system", "content": system_prompt(tools, system, call_format=call_format,
                                                        tool_listing=tool_listing, tuned_tools=tuned_tools)}
 
@@ -146,22 +160,38 @@ def bundle_tool_listing(manifest: dict[str, Any] | None) -> str:
     Raises:
         UserError: The manifest names a listing this version does not know.
     """
-    listing = ((manifest or {}).get("prompt") or {}).get("tool_listing", "full")
-    if listing not in TOOL_LISTINGS:
+    prompt = manifest.get("prompt") if isinstance(manifest, dict) else None
+    if prompt is not None and not isinstance(prompt, dict):
+        raise UserError(f"the bundle's manifest has a malformed prompt record ({type(prompt).__name__}, not an object)")
+    listing = (prompt or {}).get("tool_listing", "full")
+    if not isinstance(listing, str) or listing not in TOOL_LISTINGS:
         raise UserError(f"the bundle expects tool listing {listing!r}, which this version does not know "
                         f"({', '.join(TOOL_LISTINGS)})")
     return str(listing)
 
 
 def bundle_tuned_tools(manifest: dict[str, Any] | None) -> frozenset[str] | None:
-    """The names of the tools a bundle was tuned on (its manifest's ``tuning.tools.names``), or None.
+    """The names of the tools a bundle was tuned on, for :func:`render_tools`.
 
-    Only a bundle with a shortened listing needs them (:func:`render_tools`
-    lists other tools in full); a malformed record counts as none.
+    Only a bundle with a shortened listing needs them: other tools are
+    listed in full. A tool counts by its name (a tool changed since the tune
+    keeps the bundle's listing: retune after changing a tool).
+
+    Args:
+        manifest: The bundle's manifest (None: no bundle).
+
+    Returns:
+        ``tuning.tools.names`` as a set; None when the bundle records no
+        tuning (every tool by the listing, which is then ``full``); an empty
+        set when the record is there but malformed (every tool in full, the
+        safe side).
     """
-    names: Any = manifest
-    for key in ("tuning", "tools", "names"):
+    tuning = manifest.get("tuning") if isinstance(manifest, dict) else None
+    if tuning is None:
+        return None
+    names: Any = tuning
+    for key in ("tools", "names"):
         names = names.get(key) if isinstance(names, dict) else None
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        return None
+        return frozenset()
     return frozenset(names)

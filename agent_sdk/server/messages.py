@@ -10,7 +10,7 @@ sees the same conversation whichever way it arrived.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from agent_sdk.agent.call_format import HERMES, CallFormat
@@ -25,7 +25,7 @@ ROLES = (*SYSTEM_ROLES, "user", "assistant", "tool")
 
 
 def chat_messages(messages: Any, tools: list[dict[str, Any]], *, tool_listing: str = "full",
-                  tuned_tools: Collection[str] | None = None, call_format: CallFormat = HERMES) -> list[dict[str, str]]:
+                  tuned_tools: AbstractSet[str] | None = None, call_format: CallFormat = HERMES) -> list[dict[str, str]]:
     """OpenAI messages as the plain role/content messages the chat template renders.
 
     Leading system (or developer) messages become the system prompt, with the

@@ -14,7 +14,8 @@ from __future__ import annotations
 import math
 import time
 import uuid
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,7 +104,7 @@ class RequestValidator:
         self, tokenizer: Tokenizer, context_window: int, config: ServerConfig, *, grammar: GrammarEngine | None,
         grammar_problem: str = "",
         tool_listing: str = "full",
-        tuned_tools: Collection[str] | None = None,
+        tuned_tools: AbstractSet[str] | None = None,
         call_format: CallFormat = HERMES,
     ) -> None:
         self.tokenizer = tokenizer

@@ -193,11 +193,15 @@ def test_tools_a_bundle_was_not_tuned_on_are_listed_in_full() -> None:
     assert render_tools(tools, listing="names", tuned_tools=tuned).startswith("turn_on_lights\nwater_plants(")
     assert render_tools(tools, listing="full", tuned_tools=tuned) == render_tools(tools, listing="full")
     assert "Water the plants" in system_prompt(tools, tool_listing="names", tuned_tools=tuned)
-    # no record, or a malformed one: every tool by the listing
-    for bad in (None, {}, {"tuning": None}, {"tuning": {"tools": {"names": "turn_on_lights"}}},
-                {"tuning": {"tools": {"names": [1, 2]}}}, {"tuning": {"tools": []}},
-                {"tuning": {"tools": ["turn_on_lights"]}}, {"tuning": "x"}, {"tuning": {"tools": {"names": None}}}):
-        assert bundle_tuned_tools(bad) is None  # type: ignore[arg-type]
+    # no tuning recorded: every tool by the listing (full, for such a bundle)
+    for none in (None, {}, {"tuning": None}, "x", ["tuning"]):
+        assert bundle_tuned_tools(none) is None  # type: ignore[arg-type]
+    # a tuning record without a readable list of names: every tool in full, the safe side
+    for bad in ({"tuning": {"tools": {"names": "turn_on_lights"}}}, {"tuning": {"tools": {"names": [1, 2]}}},
+                {"tuning": {"tools": []}}, {"tuning": {"tools": ["turn_on_lights"]}}, {"tuning": "x"},
+                {"tuning": {"tools": {"names": None}}}, {"tuning": {}}):
+        assert bundle_tuned_tools(bad) == frozenset()  # type: ignore[arg-type]
+        assert render_tools(tools, listing="names", tuned_tools=bundle_tuned_tools(bad)) == render_tools(tools)
 
 
 def test_bundle_tool_listing_reads_the_manifest_and_refuses_unknown_ones() -> None:
@@ -209,6 +213,9 @@ def test_bundle_tool_listing_reads_the_manifest_and_refuses_unknown_ones() -> No
     assert bundle_tool_listing({"prompt": {"tool_listing": "compact"}}) == "compact"
     with pytest.raises(UserError, match="names-only"):
         bundle_tool_listing({"prompt": {"tool_listing": "names-only"}})
+    for malformed in ({"prompt": "names"}, {"prompt": ["names"]}, {"prompt": {"tool_listing": ["names"]}}):
+        with pytest.raises(UserError, match="malformed prompt|does not know"):
+            bundle_tool_listing(malformed)
     with pytest.raises(UserError):
         render_tools_unknown()
 
