@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import math
 
 import pytest
@@ -108,3 +109,16 @@ def test_auto_tool_listing_is_names_only_for_long_prompts() -> None:
     assert resolve_tool_listing("names", 5000) == "names" and resolve_tool_listing("compact", 5000) == "compact"
     with pytest.raises(UserError, match="unknown tool listing"):
         resolve_tool_listing("tiny", 10)
+
+
+def test_the_cli_offers_every_tool_listing() -> None:
+    """The CLI spells its choices out (importing the agent layer would slow every command's start); they must be
+    ``auto`` and :data:`TOOL_LISTINGS`, no more, no fewer."""
+    from agent_sdk.agent.prompting import TOOL_LISTINGS
+    from agent_sdk.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    tune = sub.choices["tune"]
+    listing = next(a for a in tune._actions if "--tool-listing" in a.option_strings)
+    assert tuple(listing.choices) == ("auto", *TOOL_LISTINGS)
