@@ -8,16 +8,17 @@ JSON schemas and is prefilled once, then reused from the KV cache.
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from typing import Any
 
 from agent_sdk.agent.call_format import HERMES, CallFormat
 from agent_sdk.errors import UserError
 
-__all__ = ["DEFAULT_SYSTEM", "TOOL_LISTINGS", "bundle_tool_listing", "bundle_tuned_tools", "render_tools", "render_type",
-           "system_message", "system_prompt"]
+__all__ = ["DEFAULT_SYSTEM", "TOOL_LISTINGS", "TunedTools", "bundle_tool_listing", "bundle_tuned_tools", "render_tools",
+           "render_type", "system_message", "system_prompt", "tool_digest"]
 
 DEFAULT_SYSTEM = "You are a helpful assistant."
 
@@ -27,6 +28,35 @@ argument notes), ``compact`` (signatures only: a bundle tuned on its tools
 knows what they do, and its prompt is shorter to prefill) or ``names`` (the
 tools' names only, as Octopus v2 lists its functions: a tuned bundle learned
 their arguments, and the call grammar still writes them by the schema)."""
+
+TunedTools = AbstractSet[str] | Mapping[str, str | None]
+"""The tools a tuned bundle learned: their names, or names mapped to each
+tool's :func:`tool_digest` at tuning time (None where the bundle did not
+record one), so a tool changed since the tune is told apart from it."""
+
+
+def tool_digest(tool: Mapping[str, Any]) -> str:
+    """A tool's fingerprint: the sha256 of what the model and the tuning data see of it.
+
+    Its name, description (stripped) and parameter schema, canonically
+    serialized; other keys of the spec (``strict``, annotations) do not
+    count, so the same tool offered through the server or an MCP listing
+    hashes as its ``@tool`` spec does.
+    """
+    seen = {"name": tool.get("name"), "description": str(tool.get("description") or "").strip(),
+            "parameters": tool.get("parameters") or {}}
+    return hashlib.sha256(json.dumps(seen, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def _is_tuned(tool: Mapping[str, Any], tuned_tools: TunedTools) -> bool:
+    """Whether a bundle tuned on ``tuned_tools`` learned ``tool`` as it is now."""
+    name = tool.get("name")
+    if not isinstance(name, str) or name not in tuned_tools:
+        return False
+    if isinstance(tuned_tools, Mapping):
+        digest = tuned_tools[name]
+        return digest is None or digest == tool_digest(tool)
+    return True
 
 def render_type(schema: dict[str, Any]) -> str:
     """A short, readable type for a JSON schema (``"c" | "f"``, ``list[string]``)."""
@@ -70,7 +100,7 @@ def _signature(tool: dict[str, Any]) -> str:
 
 
 def render_tools(
-    tools: Sequence[dict[str, Any]], *, listing: str = "full", tuned_tools: AbstractSet[str] | None = None,
+    tools: Sequence[dict[str, Any]], *, listing: str = "full", tuned_tools: TunedTools | None = None,
 ) -> str:
     """The tools as the system message lists them, one block per tool.
 
@@ -80,16 +110,18 @@ def render_tools(
     Args:
         tools: Tool specs, in the order listed.
         listing: One of :data:`TOOL_LISTINGS`.
-        tuned_tools: The names a tuned bundle learned (None: every tool is
-            listed by ``listing``). A tool not among them is listed in full
-            whatever ``listing`` says: the model knows nothing else about it.
+        tuned_tools: The tools a tuned bundle learned (None: every tool is
+            listed by ``listing``). A tool not among them, or whose digest
+            differs from the one recorded (changed since the tune), is listed
+            in full whatever ``listing`` says: the model knows nothing else
+            about it as it is now.
 
     Raises:
         UserError: An unknown listing.
     """
     if listing not in TOOL_LISTINGS:
         raise UserError(f"unknown tool listing {listing!r}; expected one of {', '.join(TOOL_LISTINGS)}")
-    return "\n".join(_tool_block(tool, "full" if tuned_tools is not None and tool.get("name") not in tuned_tools
+    return "\n".join(_tool_block(tool, "full" if tuned_tools is not None and not _is_tuned(tool, tuned_tools)
                                   else listing) for tool in tools)
 
 
@@ -112,7 +144,7 @@ def _tool_block(tool: dict[str, Any], listing: str) -> str:
 
 def system_prompt(
     tools: Sequence[dict[str, Any]], system: str | None = None, *, call_format: CallFormat = HERMES,
-    tool_listing: str = "full", tuned_tools: AbstractSet[str] | None = None,
+    tool_listing: str = "full", tuned_tools: TunedTools | None = None,
 ) -> str:
     """The system message: the user's instructions, the tools, how to call them (``call_format``'s instructions).
 
@@ -144,7 +176,7 @@ def system_prompt(
 
 def system_message(
     tools: Sequence[dict[str, Any]], system: str | None = None, *, call_format: CallFormat = HERMES,
-    tool_listing: str = "full", tuned_tools: AbstractSet[str] | None = None,
+    tool_listing: str = "full", tuned_tools: TunedTools | None = None,
 ) -> dict[str, str]:
     """The static first message (instructions + tools): prefilled once, reused from the KV cache.
 
@@ -170,28 +202,34 @@ def bundle_tool_listing(manifest: dict[str, Any] | None) -> str:
     return str(listing)
 
 
-def bundle_tuned_tools(manifest: dict[str, Any] | None) -> frozenset[str] | None:
-    """The names of the tools a bundle was tuned on, for :func:`render_tools`.
+def bundle_tuned_tools(manifest: dict[str, Any] | None) -> dict[str, str | None] | None:
+    """The tools a bundle was tuned on, for :func:`render_tools`.
 
     Only a bundle with a shortened listing needs them: other tools are
-    listed in full. A tool counts by its name (a tool changed since the tune
-    keeps the bundle's listing: retune after changing a tool).
+    listed in full. A tool counts as tuned when its name is recorded and,
+    where the bundle records each tool's :func:`tool_digest`
+    (``tuning.tools.digests``; bundles tuned before it recorded none), its
+    spec is unchanged since the tune.
 
     Args:
         manifest: The bundle's manifest (None: no bundle).
 
     Returns:
-        ``tuning.tools.names`` as a set; None when the bundle records no
-        tuning (every tool by the listing, which is then ``full``); an empty
-        set when the record is there but malformed (every tool in full, the
-        safe side).
+        Tool name → recorded digest (None where none is recorded); None
+        when the bundle records no tuning (every tool by the listing, which
+        is then ``full``); an empty mapping when the record is there but
+        malformed (every tool in full, the safe side).
     """
     tuning = manifest.get("tuning") if isinstance(manifest, dict) else None
     if tuning is None:
         return None
-    names: Any = tuning
-    for key in ("tools", "names"):
-        names = names.get(key) if isinstance(names, dict) else None
+    tools = tuning.get("tools") if isinstance(tuning, dict) else None
+    names = tools.get("names") if isinstance(tools, dict) else None
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        return frozenset()
-    return frozenset(names)
+        return {}
+    digests = tools.get("digests") if isinstance(tools, dict) else None
+    if digests is None:
+        return dict.fromkeys(names)
+    if not isinstance(digests, dict) or not all(isinstance(digests.get(n), str) for n in names):
+        return {}
+    return {n: digests[n] for n in names}

@@ -10,12 +10,11 @@ sees the same conversation whichever way it arrived.
 
 from __future__ import annotations
 
-from collections.abc import Set as AbstractSet
 from typing import Any
 
 from agent_sdk.agent.call_format import HERMES, CallFormat
 from agent_sdk.agent.conversation import SYSTEM_ROLES, render_messages
-from agent_sdk.agent.prompting import system_prompt
+from agent_sdk.agent.prompting import TunedTools, system_prompt
 from agent_sdk.server.errors import APIError
 from agent_sdk.server.json_input import load_json
 
@@ -25,7 +24,7 @@ ROLES = (*SYSTEM_ROLES, "user", "assistant", "tool")
 
 
 def chat_messages(messages: Any, tools: list[dict[str, Any]], *, tool_listing: str = "full",
-                  tuned_tools: AbstractSet[str] | None = None, call_format: CallFormat = HERMES) -> list[dict[str, str]]:
+                  tuned_tools: TunedTools | None = None, call_format: CallFormat = HERMES) -> list[dict[str, str]]:
     """OpenAI messages as the plain role/content messages the chat template renders.
 
     Leading system (or developer) messages become the system prompt, with the

@@ -15,12 +15,12 @@ import math
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
 from agent_sdk.agent.call_format import HERMES, CallFormat
 from agent_sdk.agent.conversation import answered_calls, with_request
+from agent_sdk.agent.prompting import TunedTools
 from agent_sdk.agent.step import call_grammar
 from agent_sdk.constrain.grammar import GrammarEngine, GrammarError
 from agent_sdk.constrain.schema_repair import usable_tools
@@ -104,7 +104,7 @@ class RequestValidator:
         self, tokenizer: Tokenizer, context_window: int, config: ServerConfig, *, grammar: GrammarEngine | None,
         grammar_problem: str = "",
         tool_listing: str = "full",
-        tuned_tools: AbstractSet[str] | None = None,
+        tuned_tools: TunedTools | None = None,
         call_format: CallFormat = HERMES,
     ) -> None:
         self.tokenizer = tokenizer

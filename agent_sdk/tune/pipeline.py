@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from agent_sdk.agent.auto_probe import AUTO_PROBE_FILE, AutoProbe
-from agent_sdk.agent.prompting import TOOL_LISTINGS
+from agent_sdk.agent.prompting import TOOL_LISTINGS, tool_digest
 from agent_sdk.errors import EngineError, ModelFormatError, UserError
 from agent_sdk.manifest import read_manifest, sha256_file, write_manifest
 from agent_sdk.models.gguf_lora import GGUF_ADAPTER
@@ -355,7 +355,8 @@ def tune(
 
     tuning = {
         "base_model": {"name": ref.name, "path": str(ref.path), "sha256": _base_hash(ref.path)},
-        "tools": {"names": [t["name"] for t in specs], "schema_sha256": _digest(specs)},
+        "tools": {"names": [t["name"] for t in specs], "schema_sha256": _digest(specs),
+                  "digests": {t["name"]: tool_digest(t) for t in specs}},
         "data": {
             "sha256": data_hash, "examples": len(examples),
             "negatives": len(negatives), "user_examples": len(user), "tokens": n_tokens,

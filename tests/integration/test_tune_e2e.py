@@ -78,10 +78,14 @@ def tuned(tmp_path_factory: pytest.TempPathFactory, llama_ckpt: Path) -> tuple[P
 
 
 def test_the_bundle_is_verified_and_records_the_tuning(tuned: tuple[Path, Path, dict], llama_ckpt: Path) -> None:
-    bundle, _, manifest = tuned
+    bundle, tools, manifest = tuned
     assert verify_bundle(bundle)["name"] == manifest["name"]
     t = manifest["tuning"]
     assert t["tools"]["names"] == ["turn_on_lights", "set_timer"] and len(t["tools"]["schema_sha256"]) == 64
+    from agent_sdk.agent.prompting import tool_digest
+    from agent_sdk.tune.pipeline import tool_specs
+
+    assert t["tools"]["digests"] == {s["name"]: tool_digest(s) for s in tool_specs(str(tools))}
     assert len(t["base_model"]["sha256"]) == 64 and len(t["data"]["sha256"]) == 64
     assert t["data"]["examples"] >= 40 and t["data"]["user_examples"] >= 1 and t["steps"] == 3
     assert t["settings"]["rank"] == 4 and np.isfinite(t["final_loss"])
@@ -355,6 +359,22 @@ def test_a_tool_the_bundle_was_not_tuned_on_is_listed_in_full(tuned: tuple[Path,
     assert "turn_on_lights\nset_timer\nwater_plants(zone: string)\n" in content  # the tuned tools: names
     assert "Turn on the lights in a room." not in content
     assert "Water the plants in a garden zone." in content and 'Which bed, like "roses".' in content
+
+    @tool
+    def set_timer(minutes: int, seconds: int = 0) -> str:
+        """Start a countdown timer.
+
+        Args:
+            minutes: Minutes from 1 to 60.
+            seconds: Seconds to add.
+        """
+        return f"{minutes}:{seconds:02d}"
+
+    # the same name with a parameter the bundle never learned: listed in full, the unchanged tool by name
+    lights = [t for t in load_tools(str(tools)) if t.name == "turn_on_lights"]
+    content = Agent(Engine(bundle), tools=[*lights, set_timer], max_steps=1).system_message()["content"]
+    assert "turn_on_lights\nset_timer(minutes: int, seconds: int = 0)\n" in content
+    assert "Turn on the lights in a room." not in content and "- seconds: Seconds to add." in content
 
 
 def test_the_cli_tunes_and_reports_json(tmp_path: Path, llama_ckpt: Path) -> None:

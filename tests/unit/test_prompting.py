@@ -185,7 +185,7 @@ def test_tools_a_bundle_was_not_tuned_on_are_listed_in_full() -> None:
     ]
     manifest = {"tuning": {"tools": {"names": ["turn_on_lights"], "schema_sha256": "0" * 64}}}
     tuned = bundle_tuned_tools(manifest)
-    assert tuned == {"turn_on_lights"}
+    assert tuned == {"turn_on_lights": None}  # a bundle tuned before tools' digests were recorded: names only
     for listing in ("names", "compact"):
         text = render_tools(tools, listing=listing, tuned_tools=tuned)
         assert "Turn on the lights" not in text and "Which room" not in text
@@ -200,8 +200,44 @@ def test_tools_a_bundle_was_not_tuned_on_are_listed_in_full() -> None:
     for bad in ({"tuning": {"tools": {"names": "turn_on_lights"}}}, {"tuning": {"tools": {"names": [1, 2]}}},
                 {"tuning": {"tools": []}}, {"tuning": {"tools": ["turn_on_lights"]}}, {"tuning": "x"},
                 {"tuning": {"tools": {"names": None}}}, {"tuning": {}}):
-        assert bundle_tuned_tools(bad) == frozenset()  # type: ignore[arg-type]
+        assert bundle_tuned_tools(bad) == {}  # type: ignore[arg-type]
         assert render_tools(tools, listing="names", tuned_tools=bundle_tuned_tools(bad)) == render_tools(tools)
+    # a plain set of names works as the record does
+    assert render_tools(tools, listing="names", tuned_tools=frozenset({"turn_on_lights"})) == \
+        render_tools(tools, listing="names", tuned_tools=tuned)
+
+
+def test_a_tool_changed_since_the_tune_is_listed_in_full() -> None:
+    """Each tool's digest is recorded; a tool whose description or parameters differ now is not the one learned."""
+    from agent_sdk.agent.prompting import bundle_tuned_tools, tool_digest
+
+    lights = {"name": "turn_on_lights", "description": "Turn on the lights.",
+              "parameters": {"type": "object", "properties": {"room": {"type": "string", "enum": ["kitchen"]}}}}
+    timer = {"name": "set_timer", "description": "Start a timer.",
+             "parameters": {"type": "object", "properties": {"minutes": {"type": "integer"}}}}
+    manifest = {"tuning": {"tools": {"names": ["turn_on_lights", "set_timer"],
+                                     "digests": {"turn_on_lights": tool_digest(lights), "set_timer": tool_digest(timer)}}}}
+    tuned = bundle_tuned_tools(manifest)
+    assert render_tools([lights, timer], listing="names", tuned_tools=tuned) == "turn_on_lights\nset_timer"
+    # keys the model never sees, and whitespace around the description, do not make it another tool
+    same = {**lights, "description": " Turn on the lights.\n", "strict": True}
+    assert tool_digest(same) == tool_digest(lights)
+    assert render_tools([same], listing="names", tuned_tools=tuned) == "turn_on_lights"
+    # a new enum value, a changed description: listed in full beside the unchanged tool
+    more_rooms = {**lights, "parameters": {"type": "object",
+                                           "properties": {"room": {"type": "string", "enum": ["kitchen", "attic"]}}}}
+    reworded = {**timer, "description": "Start a countdown."}
+    for changed, unchanged in ((more_rooms, timer), (reworded, lights)):
+        assert tool_digest(changed) != tuned[changed["name"]]  # type: ignore[index]
+        text = render_tools([changed, unchanged], listing="names", tuned_tools=tuned)
+        assert render_tools([changed], listing="full") in text and f"\n{unchanged['name']}" in f"\n{text}"
+        assert render_tools([unchanged], listing="full") not in text
+    # a digest record that does not cover every name, or is not text: every tool in full
+    for bad in ({"turn_on_lights": tool_digest(lights)}, {"turn_on_lights": 1, "set_timer": 2}, ["x"]):
+        record = {"tuning": {"tools": {"names": ["turn_on_lights", "set_timer"], "digests": bad}}}
+        assert bundle_tuned_tools(record) == {}
+        assert render_tools([lights, timer], listing="names", tuned_tools=bundle_tuned_tools(record)) == \
+            render_tools([lights, timer])
 
 
 def test_bundle_tool_listing_reads_the_manifest_and_refuses_unknown_ones() -> None:
