@@ -76,6 +76,12 @@ _SPOKEN_APART = "@words"
 """Suffix of a marked value's key whose target is not its text (a time said in words), so the target is kept."""
 
 _ATTEMPTS_PER_EXAMPLE = 40
+
+_OBJECT_VERB_RATE = 0.3
+"""How often an object with verbs of its own (``phrasing.OBJECT_VERBS``) takes one of them ("pop the trunk")."""
+
+_TERSE_FLAG_RATE = 0.15
+"""How often an on/off flag is said as the object and its particle alone ("ac on"), as people say it to a car."""
 """Draws allowed per wanted example before a tool (or bank) is taken as exhausted (duplicates are redrawn)."""
 
 _SAME_TOOL_PAIR_RATE = 0.15
@@ -814,6 +820,9 @@ def _flag_clause(tool: _Tool, p: _Param, value: bool, rng: random.Random) -> str
     if np is None:  # "turn it on" / "lock it": the tool's object (_build_tool keeps no other unresolved clause)
         np = _det_np(tool, rng, rng.choice(tool.objects))
     if m:
+        if rng.random() < _TERSE_FLAG_RATE:  # "ac on", "the fan off"
+            bare = np.split(" ", 1)[1] if np.split(" ", 1)[0] in _DETERMINERS and " " in np else np
+            return f"{bare if rng.random() < 0.7 else np} {m.group(2)}"
         verb = rng.choice(["turn", "switch", m.group(1)])
         return rng.choice([f"{verb} {np} {m.group(2)}", f"{verb} {m.group(2)} {np}"])
     return " ".join(np if w in _PRONOUNS else w for w in words)
@@ -962,6 +971,9 @@ def _frame(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tuple[
         return _clean(text), imperative
     verbs = [v for v in tool.verbs if v not in barred] or tool.verbs
     verb = rng.choice([v for v in verbs if not set(v.split()) & set(obj.split())] or verbs)
+    own_verbs = ph.OBJECT_VERBS.get(fam, {}).get(obj)
+    if own_verbs and not barred and rng.random() < _OBJECT_VERB_RATE:
+        verb = rng.choice(own_verbs)  # "pop the trunk"
     if fam in ("add", "remove") and obj_v:
         container = _det_np(tool, rng, obj)
         prep_in, prep_out = rng.choice([("to", "from"), ("on", "off"), ("onto", "off of")])
@@ -1163,6 +1175,8 @@ def _special_frames(tool: _Tool, obj: str, loc: str, obj_v: str, qty: str, time:
                     (f"I picked up {obj_v} already", False), (f"never mind the {obj_v}", False),
                     (f"forget the {obj_v}", True), (f"don't need {obj_v}", False),
                     (f"we've got {obj_v}, take it off", True)]
+    if fam == "read":
+        out += [(q, False) for q in _level_questions(tool, rng)] + [(q, False) for q in _how_questions(tool, rng)]
     if fam == "read" and "list" in obj:
         out += [(f"what's on the {obj}", False), ("what's on my list", False), (f"read me my {obj}", True),
                 ("what do I need to buy", False) if shopping else (f"what's in my {obj}", False),
@@ -1180,6 +1194,40 @@ def _special_frames(tool: _Tool, obj: str, loc: str, obj_v: str, qty: str, time:
                 ("what's the cpu temp", False), ("system health please", False), ("report the system status", True),
                 ("how much ram is left", False), ("show me the system stats", True), ("diagnostics please", False)]
     return [(t, i) for t, i in out]
+
+
+def _level_questions(tool: _Tool, rng: random.Random) -> list[str]:
+    """Questions about a level the tool reports ("fuel level": "how much gas do I have left"), one per level."""
+    out = []
+    for level in {o for o in tool.objects + tool.sub_objects if o.endswith(" level")}:
+        thing = level.removesuffix(" level")
+        names = ph.NOUN_ALTERNATIVES.get(thing, [thing])
+        out.append(rng.choice(ph.LEVEL_QUESTIONS).replace("{n}", rng.choice(names)))
+    return out
+
+
+_HOW_CLAUSE = re.compile(r"\bhow (far|much|many|long|often|fast|soon) (the \w+|it|you|we|I) "
+                         r"(can|could|will|would|has|have|is|are|should|must) (\w+)([^.;]*)")
+_SUBJECT_FORMS = {"I": "I", "we": "we"}
+
+
+def _how_questions(tool: _Tool, rng: random.Random) -> list[str]:
+    """The description's "how ..." clauses asked as questions ("Report how far the car can go before it needs to
+    refuel": "how far can I go before I need to fill up"), the subject sometimes the speaker."""
+    out = []
+    for m in _HOW_CLAUSE.finditer(tool.description):
+        how, subject, aux, verb, rest = m.groups()
+        if rng.random() < 0.6 and subject.startswith("the "):
+            person = rng.choice(["I", "we"])
+            rest = re.sub(r"\b(it|they) needs?\b", f"{person} need", rest)
+            rest = re.sub(r"\b(it|they) (has|have)\b", f"{person} have", rest)
+            subject = person
+        words = []
+        for w in rest.split():
+            alts = ph.VERB_ALTERNATIVES.get(w)
+            words.append(rng.choice(alts) if alts else w)
+        out.append(" ".join([f"how {how} {aux} {subject} {verb}", *words]))
+    return out
 
 
 def _as_modifier(duration: str, rng: random.Random) -> str:

@@ -739,3 +739,44 @@ def test_no_negative_names_a_tool_object_by_the_generator_s_own_alternatives() -
     examples = generate_examples(ac, count=600, seed=0)
     assert any(re.search(r"\bac\b", e.query.lower()) for e in examples if e.calls)
     assert not [e.query for e in examples if not e.calls and re.search(r"\bac\b|a/c|air con", e.query.lower())]
+
+
+def test_a_reporting_tool_is_asked_about_its_level_and_its_description_s_how_clause() -> None:
+    """A tool that reports a level is asked "how much ... is left", in the thing's other names, and a "how far /
+    long ..." clause of its description comes back as the speaker's question with the verb said other ways."""
+    tools = [_fn("check_battery", "Report the battery level and how long the robot can run before it needs to "
+                 "recharge.", {}, []),
+             _fn("start_cleaning", "Start cleaning the floor.", {}, [])]
+    examples = generate_examples(tools, count=600, seed=0)
+    asked = [e.query.lower() for e in examples if [c["name"] for c in e.calls] == ["check_battery"]]
+    level = [q for q in asked if re.search(r"how much (battery|charge|battery charge)|low on (battery|charge)", q)]
+    how = [q for q in asked if "how long can" in q]
+    assert level and how, (level, how)
+    assert any(re.search(r"how long can (i|we) run before (i|we) need to", q) for q in how)
+    assert {v for v in ("recharge", "charge", "plug in") if any(v in q for q in how)} >= {"recharge", "plug in"}
+    # the tool that does not report a level is never asked such questions
+    assert not [e.query for e in examples if [c["name"] for c in e.calls] == ["start_cleaning"]
+                and re.search(r"how (much|long)", e.query.lower())]
+
+
+def test_objects_take_their_own_verbs_and_flags_their_short_form() -> None:
+    """"pop the trunk" (a verb of that object only: never "pop the window"), "ac on" for an on/off flag."""
+    tools = [_fn("open_trunk", "Open the trunk.", {}, []),
+             _fn("open_window", "Open the window.", {}, []),
+             _fn("set_air_conditioning", "Turn the air conditioning on or off.",
+                 {"on": {"type": "boolean", "description": "True to turn it on, False to turn it off."}}, ["on"])]
+    examples = generate_examples(tools, count=900, seed=0)
+    by_tool = defaultdict(list)
+    for e in examples:
+        if len(e.calls) == 1:
+            by_tool[e.calls[0]["name"]].append(e.query.lower())
+    assert any(re.search(r"\bpop\b", q) for q in by_tool["open_trunk"])
+    assert not any(re.search(r"\bpop\b", q) for q in by_tool["open_window"])
+    assert any(re.search(r"\broll\b.*\bdown\b|\bcrack\b", q) for q in by_tool["open_window"])
+    terse = [q for q in by_tool["set_air_conditioning"] if re.search(r"(^|\W)(ac|a/c|air con|aircon|air conditioning)"
+                                                                     r" (on|off)\b", q) and "turn" not in q
+             and "switch" not in q]
+    assert terse
+    for e in examples:
+        if e.calls and e.calls[0]["name"] == "set_air_conditioning" and re.search(r"\b(ac|a/c) on\b", e.query.lower()):
+            assert e.calls[0]["arguments"] == {"on": True}
