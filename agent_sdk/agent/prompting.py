@@ -8,14 +8,16 @@ JSON schemas and is prefilled once, then reused from the KV cache.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from typing import Any
+from typing import Any, TypeAlias
 
 from agent_sdk.agent.call_format import HERMES, CallFormat
 from agent_sdk.errors import UserError
+from agent_sdk.jsonschema_repair import repair_schema
 
 __all__ = ["DEFAULT_SYSTEM", "TOOL_LISTINGS", "TunedTools", "bundle_tool_listing", "bundle_tuned_tools", "render_tools",
            "render_type", "system_message", "system_prompt", "tool_digest"]
@@ -29,23 +31,41 @@ knows what they do, and its prompt is shorter to prefill) or ``names`` (the
 tools' names only, as Octopus v2 lists its functions: a tuned bundle learned
 their arguments, and the call grammar still writes them by the schema)."""
 
-TunedTools = AbstractSet[str] | Mapping[str, str | None]
+TunedTools: TypeAlias = AbstractSet[str] | Mapping[str, str | None]
 """The tools a tuned bundle learned: their names, or names mapped to each
 tool's :func:`tool_digest` at tuning time (None where the bundle did not
 record one), so a tool changed since the tune is told apart from it."""
+
+_NO_PARAMETERS = {"type": "object", "properties": {}}
 
 
 def tool_digest(tool: Mapping[str, Any]) -> str:
     """A tool's fingerprint: the sha256 of what the model and the tuning data see of it.
 
-    Its name, description (stripped) and parameter schema, canonically
-    serialized; other keys of the spec (``strict``, annotations) do not
-    count, so the same tool offered through the server or an MCP listing
-    hashes as its ``@tool`` spec does.
+    Its name, description (stripped) and parameter schema as the call step
+    uses it (repaired by :func:`agent_sdk.jsonschema_repair.repair_schema`,
+    none written as an empty object), canonically serialized. Other keys of
+    the spec (``strict``, annotations) do not count, so the same tool given
+    as a ``@tool``, a raw OpenAI dict, through the server or an MCP listing
+    hashes alike.
+
+    Args:
+        tool: ``{"name", "description", "parameters"}``.
+
+    Returns:
+        64 hex digits.
     """
-    seen = {"name": tool.get("name"), "description": str(tool.get("description") or "").strip(),
-            "parameters": tool.get("parameters") or {}}
-    return hashlib.sha256(json.dumps(seen, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    seen = json.dumps({"name": tool.get("name"), "description": str(tool.get("description") or "").strip(),
+                       "parameters": tool.get("parameters") or _NO_PARAMETERS}, sort_keys=True, ensure_ascii=False)
+    return _digest_of(seen)
+
+
+@functools.lru_cache(maxsize=1024)
+def _digest_of(canonical: str) -> str:
+    """:func:`tool_digest` of a spec serialized canonically (cached: every render of a tuned bundle's prompt asks)."""
+    spec = json.loads(canonical)
+    spec["parameters"] = repair_schema(spec["parameters"])[0]
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
 def _is_tuned(tool: Mapping[str, Any], tuned_tools: TunedTools) -> bool:
@@ -57,6 +77,7 @@ def _is_tuned(tool: Mapping[str, Any], tuned_tools: TunedTools) -> bool:
         digest = tuned_tools[name]
         return digest is None or digest == tool_digest(tool)
     return True
+
 
 def render_type(schema: dict[str, Any]) -> str:
     """A short, readable type for a JSON schema (``"c" | "f"``, ``list[string]``)."""

@@ -27,6 +27,7 @@ __all__ = [
     "OUT_OF_SET_VALUES",
     "PREFIXES",
     "SUFFIXES",
+    "SUPPLIES",
     "UNSERVED_ACTIONS",
     "VALUE_BANKS",
     "VERB_ALTERNATIVES",
@@ -174,7 +175,7 @@ OBJECT_VERBS: dict[str, dict[str, list[str]]] = {
     "close": {
         "trunk": ["shut", "slam * shut", "pull down"], "boot": ["shut", "slam * shut"], "hood": ["shut", "slam"],
         "window": ["roll up", "put * up", "raise", "wind up"], "blinds": ["lower", "pull down", "drop"],
-        "curtains": ["draw", "pull * shut"], "garage door": ["put * down", "bring * down"],
+        "curtains": ["pull * shut", "pull * closed"], "garage door": ["put * down", "bring * down"],
     },
 }
 
@@ -186,6 +187,17 @@ VERB_ALTERNATIVES: dict[str, list[str]] = {
     "charge": ["charge", "recharge", "plug in", "charge up"],
     "restock": ["restock", "buy more", "stock up"],
     "refill": ["refill", "fill up", "top up"],
+}
+
+# Supplies that run out, by the word before "level" in a reading tool's name or description, and what people call
+# them when they ask how much is left ("fuel level": "how much gas do I have left").
+SUPPLIES: dict[str, list[str]] = {
+    "fuel": ["fuel", "gas", "petrol"], "gas": ["gas", "fuel"], "petrol": ["petrol", "fuel"], "diesel": ["diesel", "fuel"],
+    "battery": ["battery", "charge", "battery charge"], "charge": ["charge", "battery"],
+    "oil": ["oil", "engine oil"], "ink": ["ink"], "toner": ["toner", "ink"], "water": ["water"],
+    "water tank": ["water", "water tank"], "washer fluid": ["washer fluid", "wiper fluid"],
+    "coolant": ["coolant"], "propane": ["propane", "gas"], "paper": ["paper"], "food": ["food"],
+    "coffee": ["coffee", "coffee beans"], "storage": ["storage", "space", "disk space"],
 }
 
 # Questions about a level a reading tool reports ("fuel level": "how much gas do I have left"); "{n}" is the
@@ -224,8 +236,6 @@ NOUN_ALTERNATIVES: dict[str, list[str]] = {
     "fan mode": ["fan mode", "airflow", "vents"],
     "range": ["range", "driving range", "remaining range"],
     "fuel level": ["fuel level", "fuel", "gas level"],
-    "fuel": ["fuel", "gas", "petrol", "diesel"],
-    "battery": ["battery", "charge", "battery charge"],
     "trunk": ["trunk", "boot"],
     "seat heating": ["seat heating", "seat heater", "seat warmer"],
     # Spoken requests abbreviate it far more often than they say it out ("ac on", "kill the air con").

@@ -125,15 +125,20 @@ def resolve_tool_listing(listing: str, full_prompt_tokens: int) -> str:
 
 
 def tool_specs(tools: str | Sequence[Tool[..., Any] | dict[str, Any]]) -> list[dict[str, Any]]:
-    """``{"name", "description", "parameters"}`` dicts from a tools file/module or a list of tools."""
+    """``{"name", "description", "parameters"}`` dicts from a tools file/module or a list of tools.
+
+    Raises:
+        ToolDefinitionError: A tool dict is malformed or its schema invalid.
+        UserError: An item is not a tool.
+    """
     if isinstance(tools, str):
         return [t["function"] for t in load_tools(tools).to_openai()]
     out = []
     for t in tools:
         if isinstance(t, Tool):
             out.append(t.to_openai()["function"])
-        elif isinstance(t, dict):
-            out.append(dict(t.get("function", t)))
+        elif isinstance(t, dict):  # imported as an agent imports it (schema checked and repaired)
+            out.append(Tool.from_openai(t).to_openai()["function"])
         else:
             raise UserError(f"not a tool: {t!r}")
     return out

@@ -82,10 +82,18 @@ def test_the_bundle_is_verified_and_records_the_tuning(tuned: tuple[Path, Path, 
     assert verify_bundle(bundle)["name"] == manifest["name"]
     t = manifest["tuning"]
     assert t["tools"]["names"] == ["turn_on_lights", "set_timer"] and len(t["tools"]["schema_sha256"]) == 64
-    from agent_sdk.agent.prompting import tool_digest
-    from agent_sdk.tune.pipeline import tool_specs
+    from agent_sdk.agent.prompting import bundle_tuned_tools, render_tools
+    from agent_sdk.tools import ToolRegistry
+    from agent_sdk.tools.loading import load_tools
 
-    assert t["tools"]["digests"] == {s["name"]: tool_digest(s) for s in tool_specs(str(tools))}
+    # the tools as an agent offers them, and as a client's JSON reaches the server: each is the tool it learned
+    tuned_tools = bundle_tuned_tools(manifest)
+    assert tuned_tools is not None and all(len(d or "") == 64 for d in tuned_tools.values())
+    as_agent = Agent(Engine(bundle), tools=list(load_tools(str(tools)))).tool_specs
+    as_client = [t["function"] for t in ToolRegistry.from_openai(json.loads(json.dumps(
+        load_tools(str(tools)).to_openai()))).to_openai()]
+    for specs in (as_agent, as_client):
+        assert render_tools(specs, listing="names", tuned_tools=tuned_tools) == "turn_on_lights\nset_timer"
     assert len(t["base_model"]["sha256"]) == 64 and len(t["data"]["sha256"]) == 64
     assert t["data"]["examples"] >= 40 and t["data"]["user_examples"] >= 1 and t["steps"] == 3
     assert t["settings"]["rank"] == 4 and np.isfinite(t["final_loss"])

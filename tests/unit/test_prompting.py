@@ -210,6 +210,7 @@ def test_tools_a_bundle_was_not_tuned_on_are_listed_in_full() -> None:
 def test_a_tool_changed_since_the_tune_is_listed_in_full() -> None:
     """Each tool's digest is recorded; a tool whose description or parameters differ now is not the one learned."""
     from agent_sdk.agent.prompting import bundle_tuned_tools, tool_digest
+    from agent_sdk.jsonschema_repair import repair_schema
 
     lights = {"name": "turn_on_lights", "description": "Turn on the lights.",
               "parameters": {"type": "object", "properties": {"room": {"type": "string", "enum": ["kitchen"]}}}}
@@ -223,6 +224,16 @@ def test_a_tool_changed_since_the_tune_is_listed_in_full() -> None:
     same = {**lights, "description": " Turn on the lights.\n", "strict": True}
     assert tool_digest(same) == tool_digest(lights)
     assert render_tools([same], listing="names", tuned_tools=tuned) == "turn_on_lights"
+    # the same tool as the call step sees it: parameters left out, or a schema it repairs ("1" for an integer)
+    assert tool_digest({"name": "stop", "description": "Stop."}) == tool_digest(
+        {"name": "stop", "description": "Stop.", "parameters": {"type": "object", "properties": {}}})
+    loose = {"name": "pick", "description": "Pick one.", "parameters": {
+        "type": "object", "properties": {"n": {"type": "int", "enum": ["1", "2"]}}}}
+    repaired, notes = repair_schema(loose["parameters"])
+    assert notes and repaired != loose["parameters"]
+    assert tool_digest(loose) == tool_digest({**loose, "parameters": repaired})
+    assert tool_digest(loose) != tool_digest({**loose, "parameters": {
+        "type": "object", "properties": {"n": {"type": "integer", "enum": [1, 3]}}}})
     # a new enum value, a changed description: listed in full beside the unchanged tool
     more_rooms = {**lights, "parameters": {"type": "object",
                                            "properties": {"room": {"type": "string", "enum": ["kitchen", "attic"]}}}}
