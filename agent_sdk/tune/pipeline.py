@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from agent_sdk.agent.auto_probe import AUTO_PROBE_FILE, AutoProbe
+from agent_sdk.agent.call_format import CallFormat
 from agent_sdk.agent.prompting import TOOL_LISTINGS, tool_digest
 from agent_sdk.errors import EngineError, ModelFormatError, UserError
 from agent_sdk.manifest import read_manifest, sha256_file, write_manifest
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
     from agent_sdk.tune.probe import HeadInverse
 
 __all__ = ["CALL_KEEP", "DEFAULT_EXAMPLE_COUNT", "GGUF_ADAPTER", "SHORT_LISTING_ABOVE_TOKENS", "TuneResult",
-           "calibration_points", "choose_threshold", "resolve_tool_listing", "tool_specs", "tune"]
+           "calibration_points", "choose_threshold", "listing_is_ignored", "resolve_tool_listing", "tool_specs", "tune"]
 
 SHORT_LISTING_ABOVE_TOKENS = 768
 """``--tool-listing auto`` lists the tools by name only when the full listing's prompt is longer than this. Measured
@@ -122,6 +123,12 @@ def resolve_tool_listing(listing: str, full_prompt_tokens: int) -> str:
     if listing not in TOOL_LISTINGS:
         raise UserError(f"unknown tool listing {listing!r}; expected auto or one of {', '.join(TOOL_LISTINGS)}")
     return listing
+
+
+def listing_is_ignored(call_format: CallFormat, specs: Sequence[dict[str, Any]], system: str | None) -> bool:
+    """Whether ``call_format`` writes the whole system message its own way (FunctionGemma's declarations), so no
+    tool listing applies: a bundle then records ``full``, the listing its prompt keeps whatever it is asked for."""
+    return bool(specs) and call_format.system_prompt(specs, system) is not None
 
 
 def tool_specs(tools: str | Sequence[Tool[..., Any] | dict[str, Any]]) -> list[dict[str, Any]]:
@@ -270,9 +277,10 @@ def tune(
     # The model's own call format, as LocalBackend picks it for the compiled bundle (calibration, held-out, Agent).
     from agent_sdk.agent.format_choice import native_call_format
 
+    call_format = native_call_format(tokenizer)
+
     def renderer_for(listing: str) -> PromptRenderer:
-        return PromptRenderer(tokenizer, specs, system=system, tool_listing=listing,
-                              call_format=native_call_format(tokenizer),
+        return PromptRenderer(tokenizer, specs, system=system, tool_listing=listing, call_format=call_format,
                               stop_ids=list(getattr(ckpt.config, "eos_token_id", None) or ()))
 
     # A run resumes on the prompt and the examples it trained on: ``auto`` takes the checkpoint's listing, another
@@ -288,6 +296,9 @@ def tune(
     tool_listing = first if earlier else resolve_tool_listing(tool_listing, len(renderer.prefix_ids))
     if tool_listing != first:
         renderer = renderer_for(tool_listing)
+    if tool_listing != "full" and listing_is_ignored(call_format, specs, system):
+        note(f"{tool_listing} tool listing: not used, the model's own format lists its tools (recorded as full)")
+        tool_listing = "full"
     prefix_hash = hashlib.sha256(json.dumps(list(renderer.prefix_ids)).encode()).hexdigest()
     if earlier and earlier.get("prefix_sha256") != prefix_hash:
         raise UserError(f"the checkpoint in {work} was trained on another prompt (tool listing "

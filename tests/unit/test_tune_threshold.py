@@ -122,3 +122,24 @@ def test_the_cli_offers_every_tool_listing() -> None:
     tune = sub.choices["tune"]
     listing = next(a for a in tune._actions if "--tool-listing" in a.option_strings)
     assert tuple(listing.choices) == ("auto", *TOOL_LISTINGS)
+
+
+def test_a_format_that_lists_its_own_tools_records_the_full_listing() -> None:
+    """FunctionGemma's prompt declares the tools its own way whatever the listing: a tune records ``full`` for it
+    (the listing its prompt keeps), so the manifest never claims a names-only prompt the model did not see."""
+    from agent_sdk.agent.call_format import HERMES
+    from agent_sdk.agent.functiongemma_format import FUNCTIONGEMMA
+    from agent_sdk.agent.prompting import system_prompt
+    from agent_sdk.agent.qwen_format import QWEN
+    from agent_sdk.tune.pipeline import listing_is_ignored
+
+    specs = [{"name": "set_timer", "description": "Start a timer.",
+              "parameters": {"type": "object", "properties": {"minutes": {"type": "integer"}}}}]
+    assert listing_is_ignored(FUNCTIONGEMMA, specs, None)
+    assert system_prompt(specs, call_format=FUNCTIONGEMMA, tool_listing="names") == \
+        system_prompt(specs, call_format=FUNCTIONGEMMA, tool_listing="full")
+    for fmt in (HERMES, QWEN):
+        assert not listing_is_ignored(fmt, specs, None)
+        assert system_prompt(specs, call_format=fmt, tool_listing="names") != \
+            system_prompt(specs, call_format=fmt, tool_listing="full")
+    assert not listing_is_ignored(FUNCTIONGEMMA, [], None)
