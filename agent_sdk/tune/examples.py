@@ -78,18 +78,6 @@ _SPOKEN_APART = "@words"
 _ATTEMPTS_PER_EXAMPLE = 40
 """Draws allowed per wanted example before a tool (or bank) is taken as exhausted (duplicates are redrawn)."""
 
-_OBJECT_VERB_RATE = 0.3
-"""How often an object with verbs of its own (``phrasing.OBJECT_VERBS``) takes one of them ("pop the trunk")."""
-
-_TERSE_FLAG_RATE = 0.15
-"""How often a tool's one on/off flag is said as its object and particle alone ("ac on"), as people say it to a car."""
-
-_TERSE_BARE_RATE = 0.7
-"""How often that short form drops the object's determiner ("ac on" rather than "the ac on")."""
-
-_SPEAKER_SUBJECT_RATE = 0.6
-"""How often a description's "how far can the car go" is asked as the rider's "how far can I go"."""
-
 _SAME_TOOL_PAIR_RATE = 0.15
 """Share of two-call requests that name two places for one tool ("kitchen and bedroom lights on")."""
 
@@ -739,11 +727,8 @@ def _draw_arguments(tool: _Tool, bag: _Bag, rng: random.Random, *, all_required_
         elif p.kind == "boolean" and p.clauses:
             b = rng.choice(sorted(p.clauses))
             args[key] = b
+            clause = _mark(key + _SPOKEN_APART, _flag_clause(tool, p, b, rng))  # no typo turns "unlock" into "lock"
             alone = len(tool.params) == 1  # the tool exists to set it: the clause is the request
-            flag_text, terse = _flag_clause(tool, p, b, rng, terse=alone)
-            if terse:
-                spoken["__terse"] = "1"  # "ac on" is no imperative: no "could you" before it
-            clause = _mark(key + _SPOKEN_APART, flag_text)  # no typo turns "unlock" into "lock"
             spoken[key] = clause if alone else rng.choice([f"and {clause}", f"and {clause}", f"but {clause}"])
             _bar(spoken, [c.split()[0] for c in p.clauses.values()])  # "unlock the front door and lock it": no
         elif p.kind == "boolean":
@@ -814,32 +799,24 @@ def _barred_verbs(tool: _Tool, p: _Param, n: float) -> list[str]:
     return out
 
 
-def _flag_clause(tool: _Tool, p: _Param, value: bool, rng: random.Random, *, terse: bool = False
-                 ) -> tuple[str, bool]:
+def _flag_clause(tool: _Tool, p: _Param, value: bool, rng: random.Random) -> str:
     """What setting a flag to ``value`` does, in its description's words with the pronoun resolved.
 
     "True to lock the doors, False to unlock them": False is "unlock the doors"; "turn it on" is "turn the air
-    conditioning on" or "switch on the air conditioning", and with ``terse`` sometimes "ac on".
-
-    Returns:
-        The clause, and whether it is the short form (object and particle, no verb).
+    conditioning on" or "switch on the air conditioning".
     """
     clause = p.clauses[value]
     words = clause.split()
     if not _PRONOUNS & set(words):
-        return clause, False
+        return clause
     np = _flag_np(clause, p.clauses[not value])
     m = _PARTICLE_CLAUSE.fullmatch(clause)
     if np is None:  # "turn it on" / "lock it": the tool's object (_build_tool keeps no other unresolved clause)
         np = _det_np(tool, rng, rng.choice(tool.objects))
     if m:
-        if terse and m.group(2) in ("on", "off") and rng.random() < _TERSE_FLAG_RATE:  # "ac on", "the fan off"
-            head, _, rest = np.partition(" ")
-            bare = rest if head in _DETERMINERS and rest else np
-            return f"{bare if rng.random() < _TERSE_BARE_RATE else np} {m.group(2)}", True
         verb = rng.choice(["turn", "switch", m.group(1)])
-        return rng.choice([f"{verb} {np} {m.group(2)}", f"{verb} {m.group(2)} {np}"]), False
-    return " ".join(np if w in _PRONOUNS else w for w in words), False
+        return rng.choice([f"{verb} {np} {m.group(2)}", f"{verb} {m.group(2)} {np}"])
+    return " ".join(np if w in _PRONOUNS else w for w in words)
 
 
 def _flag_np(clause: str, other: str) -> str | None:
@@ -958,7 +935,7 @@ def _frame(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tuple[
     forced = spoken.get("__verb", "")
     barred = set(spoken.get("__barred", "").split("|")) - {""}
     if main is not None:
-        return _clean(f"{spoken[main.name]} {tail}"), not spoken.get("__terse")
+        return _clean(f"{spoken[main.name]} {tail}"), True
     if which is not None and not forced and not rest and not dur and _on_by_default(tool, spoken):
         # Only which one is said, and the value left out turns it on ("heat the driver seat", "turn on the
         # passenger seat heating"): the description's own verbs or an "on" verb, not "set the driver seat".
@@ -984,9 +961,6 @@ def _frame(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tuple[
         return _clean(text), imperative
     verbs = [v for v in tool.verbs if v not in barred] or tool.verbs
     verb = rng.choice([v for v in verbs if not set(v.split()) & set(obj.split())] or verbs)
-    own_verbs = ph.OBJECT_VERBS.get(fam, {}).get(obj)
-    if own_verbs and not barred and not qty and rng.random() < _OBJECT_VERB_RATE:  # not "crack the window to 60%"
-        verb = rng.choice(own_verbs)  # "pop the trunk"
     if fam in ("add", "remove") and obj_v:
         container = _det_np(tool, rng, obj)
         prep_in, prep_out = rng.choice([("to", "from"), ("on", "off"), ("onto", "off of")])
@@ -1188,8 +1162,6 @@ def _special_frames(tool: _Tool, obj: str, loc: str, obj_v: str, qty: str, time:
                     (f"I picked up {obj_v} already", False), (f"never mind the {obj_v}", False),
                     (f"forget the {obj_v}", True), (f"don't need {obj_v}", False),
                     (f"we've got {obj_v}, take it off", True)]
-    if fam == "read":
-        out += [(q, False) for q in _level_questions(tool, rng)] + [(q, False) for q in _how_questions(tool, rng)]
     if fam == "read" and "list" in obj:
         out += [(f"what's on the {obj}", False), ("what's on my list", False), (f"read me my {obj}", True),
                 ("what do I need to buy", False) if shopping else (f"what's in my {obj}", False),
@@ -1207,51 +1179,6 @@ def _special_frames(tool: _Tool, obj: str, loc: str, obj_v: str, qty: str, time:
                 ("what's the cpu temp", False), ("system health please", False), ("report the system status", True),
                 ("how much ram is left", False), ("show me the system stats", True), ("diagnostics please", False)]
     return [(t, i) for t, i in out]
-
-
-def _level_questions(tool: _Tool, rng: random.Random) -> list[str]:
-    """A question about a supply the tool reports the level of ("fuel level": "how much gas do I have left").
-
-    Only supplies that run out (``phrasing.SUPPLIES``): "am I low on humidity" is no question people ask.
-    """
-    for level in dict.fromkeys(tool.sub_objects + tool.objects):  # the description's own words first
-        words = [w for w in level.split() if w not in _DETERMINERS]
-        if len(words) >= 2 and words[-1] == "level" and " ".join(words[:-1]) in ph.SUPPLIES:
-            names = ph.SUPPLIES[" ".join(words[:-1])]
-            return [rng.choice(ph.LEVEL_QUESTIONS).replace("{n}", rng.choice(names))]
-    return []
-
-
-_HOW_CLAUSE = re.compile(r"\bhow (far|much|many|long|often|fast|soon) (the \w+|it|you|we) "
-                         r"(can|could|will|would|should|must) (\w+)([^.;,:()]*)", re.IGNORECASE)
-"""A "how ..." clause of a description with a modal verb ("how far the car can go before it needs to refuel"),
-up to the first punctuation; the modal keeps the question grammatical whoever the subject becomes."""
-
-_RIDDEN = {"car", "vehicle", "truck", "van", "bike", "scooter", "boat", "motorcycle", "ev"}
-"""Subjects the speaker rides in: "how far can the car go" is also "how far can I go"."""
-
-
-def _how_questions(tool: _Tool, rng: random.Random) -> list[str]:
-    """The description's "how ..." clauses asked as questions.
-
-    "Report how far the car can go before it needs to refuel" gives "how far can the car go before it needs to
-    refuel" or, as the rider asks, "how far can I go before I need to fill up": a vehicle subject may become the
-    speaker (its pronouns with it), and a verb after "to" is said in other words (``phrasing.VERB_ALTERNATIVES``).
-    """
-    out = []
-    for m in _HOW_CLAUSE.finditer(tool.description):
-        how, subject, modal, verb, rest = (g.lower() for g in m.groups())
-        rest = re.sub(r"\s*\be\.g\b.*", "", rest).strip()
-        if subject.split()[-1] in _RIDDEN and rng.random() < _SPEAKER_SUBJECT_RATE:
-            person, own = rng.choice([("I", "my"), ("we", "our")])
-            rest = re.sub(r"\b(it|they) needs?\b", f"{person} need", rest)
-            rest = re.sub(r"\b(its|their)\b", own, rest)
-            rest = re.sub(rf"\b(it|they|the {re.escape(subject.split()[-1])})\b", person, rest)
-            subject = person
-        rest = re.sub(r"\bto (\w+)", lambda t: "to " + rng.choice(ph.VERB_ALTERNATIVES.get(t.group(1), [t.group(1)])),
-                      rest)
-        out.append(" ".join(filter(None, [f"how {how} {modal} {subject} {verb}", rest])))
-    return out
 
 
 def _as_modifier(duration: str, rng: random.Random) -> str:

@@ -20,17 +20,13 @@ __all__ = [
     "FEATURE_CUES_MET",
     "FEATURE_DOMAINS",
     "GENERAL_QUESTIONS",
-    "LEVEL_QUESTIONS",
     "MORE_VALUES",
     "NOUN_ALTERNATIVES",
-    "OBJECT_VERBS",
     "OUT_OF_SET_VALUES",
     "PREFIXES",
     "SUFFIXES",
-    "SUPPLIES",
     "UNSERVED_ACTIONS",
     "VALUE_BANKS",
-    "VERB_ALTERNATIVES",
     "WRAPPERS",
     "number_words",
 ]
@@ -161,53 +157,6 @@ ACTION_FAMILIES: dict[str, dict[str, list[str]]] = {
         "particle": [],
     },
 }
-
-# Verbs that go with one object and not with others of the family ("pop the trunk", not "pop the window"),
-# by action family and noun; "*" as in ACTION_FAMILIES.
-OBJECT_VERBS: dict[str, dict[str, list[str]]] = {
-    "open": {
-        "trunk": ["pop", "pop open", "pop * open"], "boot": ["pop", "pop open", "pop * open"],
-        "hood": ["pop", "pop open", "pop * open"], "bonnet": ["pop", "pop open"], "hatch": ["pop", "pop open"],
-        "tailgate": ["drop", "lower", "pop"], "window": ["roll down", "crack", "lower", "put * down"],
-        "blinds": ["raise", "pull up", "put * up"], "curtains": ["draw back", "pull back", "pull * open"],
-        "garage door": ["raise", "put * up"], "gate": ["swing * open"],
-    },
-    "close": {
-        "trunk": ["shut", "slam * shut", "pull down"], "boot": ["shut", "slam * shut"], "hood": ["shut", "slam"],
-        "window": ["roll up", "put * up", "raise", "wind up"], "blinds": ["lower", "pull down", "drop"],
-        "curtains": ["pull * shut", "pull * closed"], "garage door": ["put * down", "bring * down"],
-    },
-}
-
-# Other ways to say a verb of a tool's description, for questions made from it ("how far can I go before I need
-# to refuel" → "... before I need to fill up").
-VERB_ALTERNATIVES: dict[str, list[str]] = {
-    "refuel": ["refuel", "fill up", "get gas", "fill the tank", "stop for gas", "get fuel"],
-    "recharge": ["recharge", "charge", "plug in", "charge up"],
-    "charge": ["charge", "recharge", "plug in", "charge up"],
-    "restock": ["restock", "buy more", "stock up"],
-    "refill": ["refill", "fill up", "top up"],
-}
-
-# Supplies that run out, by the word before "level" in a reading tool's name or description, and what people call
-# them when they ask how much is left ("fuel level": "how much gas do I have left").
-SUPPLIES: dict[str, list[str]] = {
-    "fuel": ["fuel", "gas", "petrol"], "gas": ["gas", "fuel"], "petrol": ["petrol", "fuel"], "diesel": ["diesel", "fuel"],
-    "battery": ["battery", "charge", "battery charge"], "charge": ["charge", "battery"],
-    "oil": ["oil", "engine oil"], "ink": ["ink"], "toner": ["toner", "ink"], "water": ["water"],
-    "water tank": ["water", "water tank"], "washer fluid": ["washer fluid", "wiper fluid"],
-    "coolant": ["coolant"], "propane": ["propane", "gas"], "paper": ["paper"], "food": ["food"],
-    "coffee": ["coffee", "coffee beans"], "storage": ["storage", "space", "disk space"],
-}
-
-# Questions about a level a reading tool reports ("fuel level": "how much gas do I have left"); "{n}" is the
-# thing measured, in any of its alternatives.
-LEVEL_QUESTIONS: list[str] = [
-    "how much {n} do I have left", "how much {n} is left", "how much {n} have I got", "how much {n} do we have",
-    "how much {n} do I have", "am I low on {n}", "am I running low on {n}", "are we low on {n}",
-    "do I have enough {n}", "is my {n} low", "how's my {n}", "how is the {n} looking", "{n} left",
-    "how much {n} is there", "do we have enough {n}", "am I running out of {n}", "what's my {n} at",
-]
 
 # Alternatives for nouns met in tool names and descriptions (singular keys).
 NOUN_ALTERNATIVES: dict[str, list[str]] = {
