@@ -903,7 +903,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--count", type=_positive_int, default=3000, help="generated requests (default 3000)")
     t.add_argument("--tool-listing", choices=("auto", "full", "compact", "names"), default="auto",
                    help="how the prompt lists the tools (names: the names only); recorded in the bundle (default "
-                        "auto: names when the full listing's prompt is over 768 tokens, else full)")
+                        "auto: names)")
     t.add_argument("--heldout", metavar="FILE.jsonl", help="score the tuned bundle on these requests (never trained on)")
     t.add_argument("--call-keep", type=_share, default=None,
                    help="share of right calls on fresh generated requests the bundle's auto threshold keeps; lower "

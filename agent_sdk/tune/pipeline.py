@@ -52,15 +52,14 @@ if TYPE_CHECKING:
 __all__ = ["CALL_KEEP", "DEFAULT_EXAMPLE_COUNT", "GGUF_ADAPTER", "SHORT_LISTING_ABOVE_TOKENS", "TuneResult",
            "calibration_points", "choose_threshold", "listing_is_ignored", "resolve_tool_listing", "tool_specs", "tune"]
 
-SHORT_LISTING_ABOVE_TOKENS = 768
-"""``--tool-listing auto`` lists the tools by name only when the full listing's prompt is longer than this. Measured
-(docs/tuning.md): 2026-12-05 with ``--minutes 20`` on 2 cores, the 19 cabin tools (1,075-token full prompt, 406
-compact) called 4 and 5 more of 64 dev requests right with the compact listing in two pairs of runs (1.85x the steps
-in the same time), and the 11 home tools (469 tokens) called 3 of 70 fewer, so they keep the full listing;
-2026-12-06, the same 252 steps with the names only (195 tokens) called 57 of 64 cabin dev requests right in ``auto``
-against compact's 53 (declined 22 of 24 against 20, forced 60 against 57; two compact seeds scored alike), in 0.83x
-the training time. One names run against two compact ones, and the 768 was measured for compact under a time budget:
-at equal steps the names lost 2 of 70 home calls (469 tokens, under the bound either way)."""
+SHORT_LISTING_ABOVE_TOKENS = 0
+"""``--tool-listing auto`` lists the tools by name only when the full listing's prompt is longer than this: since
+2026-12-06 (fifth session) always. Measured (docs/tuning.md), SmolLM2-135M on 2 cores: the 19 cabin tools (1,075-token
+full prompt, 406 compact, 195 names) called 57 of 64 dev requests right in ``auto`` by name against compact's 53 at
+the same 252 steps (compact had beaten full by 4-5 in two pairs at ``--minutes 20``); on the 11 home tools (469
+tokens, 164 names) two pairs in the same minutes (names at 320 steps against full at 213, seeds 0 and 1): names 64
+and 64 of 70 right in ``auto`` against 64 and 62, 31 and 31 of 33 declined against 31 and 29, 68 and 68 forced against
+66 and 65: never worse. Until then the bound was 768 tokens (the home tools kept the full listing)."""
 
 PROMPT_RECORD = "prompt.json"
 """In ``<out>.tune/``: the listing, a hash of the prompt prefix and a hash of the examples the checkpoint was trained
@@ -112,8 +111,8 @@ class TuneResult:
 
 def resolve_tool_listing(listing: str, full_prompt_tokens: int) -> str:
     """The listing a tune uses: ``auto`` is ``names`` when the full listing's prompt is over
-    :data:`SHORT_LISTING_ABOVE_TOKENS` tokens (more steps in the same minutes, and more right), else ``full``; the
-    others stay.
+    :data:`SHORT_LISTING_ABOVE_TOKENS` tokens (any tool set now: more steps in the same minutes, and as many or more
+    right), else ``full``; the others stay.
 
     Raises:
         UserError: An unknown listing.
@@ -316,7 +315,7 @@ def tune(
     if asked == "auto" and earlier:
         why = "; auto: the checkpoint's listing"
     elif asked == "auto" and tool_listing == "names":
-        why = f"; auto: the full listing's prompt is over {SHORT_LISTING_ABOVE_TOKENS} tokens"
+        why = "; auto: a tuned bundle learns its tools, and the shorter prompt trains more steps in the same minutes"
     note(f"prompt prefix: {len(renderer.prefix_ids)} tokens ({tool_listing} tool listing{why})")
 
     torch.manual_seed(settings.seed)

@@ -405,6 +405,7 @@ def test_the_cli_tunes_and_reports_json(tmp_path: Path, llama_ckpt: Path) -> Non
     assert summary["calibration"]["call_keep"] == 0.8
     assert summary["calibration"]["probe"]["weight"] == 0.25 and "auto_probe" in verify_bundle(out)["policy"]
     assert summary["calibration"]["requests"] <= 40
+    assert verify_bundle(out)["prompt"] == {"tool_listing": "names"}  # --tool-listing auto, even for two tools
     assert (tmp_path / "cli-bundle.tune" / "checkpoint.pt").exists()
     # a merged update has no factors to store: the two options together are refused before any work
     proc = subprocess.run([*cmd[:-3], "--merge", "--out", str(tmp_path / "merged")], check=False, capture_output=True,
