@@ -8,7 +8,6 @@ JSON schemas and is prefilled once, then reused from the KV cache.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -36,18 +35,18 @@ TunedTools: TypeAlias = AbstractSet[str] | Mapping[str, str | None]
 tool's :func:`tool_digest` at tuning time (None where the bundle did not
 record one), so a tool changed since the tune is told apart from it."""
 
-_NO_PARAMETERS = {"type": "object", "properties": {}}
-
-
 def tool_digest(tool: Mapping[str, Any]) -> str:
-    """A tool's fingerprint: the sha256 of what the model and the tuning data see of it.
+    """A tool's fingerprint: the sha256 of what a model reads about it, its full listing.
 
-    Its name, description (stripped) and parameter schema as the call step
-    uses it (repaired by :func:`agent_sdk.jsonschema_repair.repair_schema`,
-    none written as an empty object), canonically serialized. Other keys of
-    the spec (``strict``, annotations) do not count, so the same tool given
-    as a ``@tool``, a raw OpenAI dict, through the server or an MCP listing
-    hashes alike.
+    The listing (:func:`render_tools`, ``full``) of the tool with its schema
+    repaired as the call step repairs it
+    (:func:`agent_sdk.jsonschema_repair.repair_schema`): name, argument types,
+    enums, defaults and which are required, the description and each
+    argument's note. What no listing shows does not count (``strict``,
+    ``title``, ``additionalProperties``, whitespace around descriptions), so
+    the same tool given as a ``@tool``, a raw OpenAI dict, a hand-written
+    client spec or an MCP listing hashes alike; a new enum value, argument or
+    reworded description does not.
 
     Args:
         tool: ``{"name", "description", "parameters"}``.
@@ -55,17 +54,9 @@ def tool_digest(tool: Mapping[str, Any]) -> str:
     Returns:
         64 hex digits.
     """
-    seen = json.dumps({"name": tool.get("name"), "description": str(tool.get("description") or "").strip(),
-                       "parameters": tool.get("parameters") or _NO_PARAMETERS}, sort_keys=True, ensure_ascii=False)
-    return _digest_of(seen)
-
-
-@functools.lru_cache(maxsize=1024)
-def _digest_of(canonical: str) -> str:
-    """:func:`tool_digest` of a spec serialized canonically (cached: every render of a tuned bundle's prompt asks)."""
-    spec = json.loads(canonical)
-    spec["parameters"] = repair_schema(spec["parameters"])[0]
-    return hashlib.sha256(json.dumps(spec, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    spec = dict(tool)
+    spec["parameters"] = repair_schema(tool.get("parameters") or {})[0]
+    return hashlib.sha256(_tool_block(spec, "full").encode()).hexdigest()
 
 
 def _is_tuned(tool: Mapping[str, Any], tuned_tools: TunedTools) -> bool:
@@ -142,8 +133,9 @@ def render_tools(
     """
     if listing not in TOOL_LISTINGS:
         raise UserError(f"unknown tool listing {listing!r}; expected one of {', '.join(TOOL_LISTINGS)}")
-    return "\n".join(_tool_block(tool, "full" if tuned_tools is not None and not _is_tuned(tool, tuned_tools)
-                                  else listing) for tool in tools)
+    if listing == "full" or tuned_tools is None:
+        return "\n".join(_tool_block(tool, listing) for tool in tools)
+    return "\n".join(_tool_block(tool, listing if _is_tuned(tool, tuned_tools) else "full") for tool in tools)
 
 
 def _tool_block(tool: dict[str, Any], listing: str) -> str:

@@ -57,9 +57,9 @@ SHORT_LISTING_ABOVE_TOKENS = 0
 2026-12-06 (fifth session) always. Measured (docs/tuning.md), SmolLM2-135M on 2 cores: the 19 cabin tools (1,075-token
 full prompt, 406 compact, 195 names) called 57 of 64 dev requests right in ``auto`` by name against compact's 53 at
 the same 252 steps (compact had beaten full by 4-5 in two pairs at ``--minutes 20``); on the 11 home tools (469
-tokens, 164 names) two pairs in the same minutes (names at 320 steps against full at 213, seeds 0 and 1): names 64
-and 64 of 70 right in ``auto`` against 64 and 62, 31 and 31 of 33 declined against 31 and 29, 68 and 68 forced against
-66 and 65: never worse. Until then the bound was 768 tokens (the home tools kept the full listing)."""
+tokens, 164 names) two pairs at about the same minutes (names at 320 steps against full at 213, seeds 0 and 1; the
+seed-1 names run took 1.11x the time): names 64 and 64 of 70 right in ``auto`` against 64 and 62, 31 and 31 of 33
+declined against 31 and 29, 68 and 68 forced against 66 and 65: never worse. Until then the bound was 768 tokens (the home tools kept the full listing)."""
 
 PROMPT_RECORD = "prompt.json"
 """In ``<out>.tune/``: the listing, a hash of the prompt prefix and a hash of the examples the checkpoint was trained
@@ -295,8 +295,10 @@ def tune(
     tool_listing = first if earlier else resolve_tool_listing(tool_listing, len(renderer.prefix_ids))
     if tool_listing != first:
         renderer = renderer_for(tool_listing)
-    if tool_listing != "full" and listing_is_ignored(call_format, specs, system):
-        note(f"{tool_listing} tool listing: not used, the model's own format lists its tools (recorded as full)")
+    # A format that lists the tools itself: record full (a resume keeps its checkpoint's record, the same prompt).
+    if not earlier and tool_listing != "full" and listing_is_ignored(call_format, specs, system):
+        if asked != "auto":
+            note(f"{tool_listing} tool listing: not used, the model's own format lists its tools (recorded as full)")
         tool_listing = "full"
     prefix_hash = hashlib.sha256(json.dumps(list(renderer.prefix_ids)).encode()).hexdigest()
     if earlier and earlier.get("prefix_sha256") != prefix_hash:

@@ -220,8 +220,10 @@ def test_a_tool_changed_since_the_tune_is_listed_in_full() -> None:
                                      "digests": {"turn_on_lights": tool_digest(lights), "set_timer": tool_digest(timer)}}}}
     tuned = bundle_tuned_tools(manifest)
     assert render_tools([lights, timer], listing="names", tuned_tools=tuned) == "turn_on_lights\nset_timer"
-    # keys the model never sees, and whitespace around the description, do not make it another tool
-    same = {**lights, "description": " Turn on the lights.\n", "strict": True}
+    # what no listing shows (other keys, titles, closed objects, whitespace) does not make it another tool
+    same = {**lights, "description": " Turn on the lights.\n", "strict": True,
+            "parameters": {**lights["parameters"], "additionalProperties": False, "title": "Lights",
+                           "properties": {"room": {"type": "string", "enum": ["kitchen"], "title": "Room"}}}}
     assert tool_digest(same) == tool_digest(lights)
     assert render_tools([same], listing="names", tuned_tools=tuned) == "turn_on_lights"
     # the same tool as the call step sees it: parameters left out, or a schema it repairs ("1" for an integer)

@@ -97,14 +97,13 @@ def test_no_scores_keep_the_sdk_threshold() -> None:
 
 
 def test_auto_tool_listing_is_names() -> None:
-    """``--tool-listing auto``: names for any tool set (the home tools' 469-token prompt and the cabin's 1,075 both);
-    a prompt of no tools at all has nothing to shorten."""
+    """``--tool-listing auto``: names for any tool set (the home tools' 469-token prompt and the cabin's 1,075 both)."""
     from agent_sdk.errors import UserError
     from agent_sdk.tune.pipeline import SHORT_LISTING_ABOVE_TOKENS, resolve_tool_listing
 
     assert SHORT_LISTING_ABOVE_TOKENS == 0
     assert resolve_tool_listing("auto", 469) == "names" and resolve_tool_listing("auto", 1075) == "names"
-    assert resolve_tool_listing("auto", 1) == "names" and resolve_tool_listing("auto", 0) == "full"
+    assert resolve_tool_listing("auto", 1) == "names"
     assert resolve_tool_listing("full", 5000) == "full" and resolve_tool_listing("compact", 10) == "compact"
     assert resolve_tool_listing("names", 5000) == "names" and resolve_tool_listing("compact", 5000) == "compact"
     with pytest.raises(UserError, match="unknown tool listing"):
