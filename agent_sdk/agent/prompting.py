@@ -35,6 +35,7 @@ TunedTools: TypeAlias = AbstractSet[str] | Mapping[str, str | None]
 tool's :func:`tool_digest` at tuning time (None where the bundle did not
 record one), so a tool changed since the tune is told apart from it."""
 
+
 def tool_digest(tool: Mapping[str, Any]) -> str:
     """A tool's fingerprint: the sha256 of what a model reads about it, its full listing.
 

@@ -59,7 +59,8 @@ full prompt, 406 compact, 195 names) called 57 of 64 dev requests right in ``aut
 the same 252 steps (compact had beaten full by 4-5 in two pairs at ``--minutes 20``); on the 11 home tools (469
 tokens, 164 names) two pairs at about the same minutes (names at 320 steps against full at 213, seeds 0 and 1; the
 seed-1 names run took 1.11x the time): names 64 and 64 of 70 right in ``auto`` against 64 and 62, 31 and 31 of 33
-declined against 31 and 29, 68 and 68 forced against 66 and 65: never worse. Until then the bound was 768 tokens (the home tools kept the full listing)."""
+declined against 31 and 29, 68 and 68 forced against 66 and 65: never worse. Until then the bound was 768 tokens
+(the home tools kept the full listing)."""
 
 PROMPT_RECORD = "prompt.json"
 """In ``<out>.tune/``: the listing, a hash of the prompt prefix and a hash of the examples the checkpoint was trained
