@@ -517,6 +517,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         rank=args.rank, alpha=args.alpha if args.alpha is not None else 2.0 * args.rank, learning_rate=args.lr,
         batch_size=args.batch_size, steps=args.steps, minutes=None if args.steps else args.minutes, seed=args.seed,
         threads=args.threads, dropout=args.dropout, prefix_grad=args.prefix_grad, top_layers=args.top_layers,
+        decision_weight=args.decision_weight,
     )
     if args.targets:
         settings = dataclasses.replace(settings, targets=tuple(args.targets.split(",")))
@@ -899,6 +900,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--top-layers", type=_positive_int, default=None, metavar="N",
                    help="adapt only the last N blocks (default: every block); a step costs less, and so does each "
                         "token of the tuned bundle unless --merge")
+    t.add_argument("--decision-weight", type=_positive, default=1.0, metavar="W",
+                   help="loss weight of each example's first answer token (call or reply: what the auto decision "
+                        "reads) against its other tokens (default 1)")
     t.add_argument("--batch-size", type=_positive_int, default=16)
     t.add_argument("--count", type=_positive_int, default=3000, help="generated requests (default 3000)")
     t.add_argument("--tool-listing", choices=("auto", "full", "compact", "names"), default="auto",

@@ -41,7 +41,7 @@ EPOCHS_PLANNED = 64
 """Epochs of batches laid out ahead (a run of any realistic length uses a few)."""
 
 
-ADDED_SETTINGS: dict[str, Any] = {"dropout": 0.0, "prefix_grad": False, "top_layers": None}
+ADDED_SETTINGS: dict[str, Any] = {"dropout": 0.0, "prefix_grad": False, "top_layers": None, "decision_weight": 1.0}
 """Settings added after checkpoints were first written, with the value those checkpoints were trained with."""
 
 
@@ -69,6 +69,8 @@ class TuneSettings:
         top_layers: Adapt only the last N blocks (None: every block). The blocks below run forward only, with no
             graph kept, so a step costs less; a bundle that keeps the update beside the weights (not ``merge``)
             computes it in N blocks instead of all.
+        decision_weight: Weight of each example's first target token (whether the answer starts a call or a reply:
+            what the ``auto`` decision reads) relative to its other target tokens (1: every target token alike).
     """
 
     rank: int = 16
@@ -85,6 +87,7 @@ class TuneSettings:
     threads: int | None = None
     prefix_grad: bool = False
     top_layers: int | None = None
+    decision_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if self.rank < 1 or self.batch_size < 1:
@@ -100,6 +103,9 @@ class TuneSettings:
         if self.top_layers is not None and (isinstance(self.top_layers, bool) or not isinstance(self.top_layers, int)
                                             or self.top_layers < 1):
             raise UserError(f"top_layers must be a positive number of blocks, got {self.top_layers!r}")
+        if not (isinstance(self.decision_weight, (int, float)) and math.isfinite(self.decision_weight)
+                and self.decision_weight > 0):
+            raise UserError(f"decision_weight must be a positive number, got {self.decision_weight!r}")
 
     def adapted_layers(self, n_blocks: int) -> list[int] | None:
         """The blocks to adapt.
@@ -161,8 +167,10 @@ class TrainResult:
     total_seconds: float = 0.0
 
 
-def _batch(examples: Sequence[RenderedExample], pad: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Right-padded ids ``(b, s)``, next-token targets ``(b, s)`` and loss weights ``(b, s)``."""
+def _batch(examples: Sequence[RenderedExample], pad: int, *, decision_weight: float = 1.0
+           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Right-padded ids ``(b, s)``, next-token targets ``(b, s)`` and loss weights ``(b, s)`` (each example's first
+    target token weighted ``decision_weight`` times its others)."""
     width = max(len(e.ids) for e in examples)
     ids = torch.full((len(examples), width), pad, dtype=torch.long)
     targets = torch.zeros((len(examples), width), dtype=torch.long)
@@ -173,18 +181,18 @@ def _batch(examples: Sequence[RenderedExample], pad: int) -> tuple[torch.Tensor,
         # (never a target: every target follows the user's turn)
         for j in range(max(e.target_start, 1), e.target_end):
             targets[i, j - 1] = e.ids[j]
-            weights[i, j - 1] = e.weight
+            weights[i, j - 1] = e.weight * (decision_weight if j == e.target_start else 1.0)
     return ids, targets, weights
 
 
 def _loss(model: TorchLlama, prefix: torch.Tensor, batch: Sequence[RenderedExample], pad: int, *,
-          prefix_grad: bool = False) -> torch.Tensor:
+          prefix_grad: bool = False, decision_weight: float = 1.0) -> torch.Tensor:
     was_training = model.training
     model.eval()  # the prefix as the deployed model reads it: no adapter dropout
     # (1, nkv, p, d) per block run, under the current weights; with its graph when the prefix trains too
     past = model.prefix_kv(prefix, grad=prefix_grad)
     model.train(was_training)
-    ids, targets, weights = _batch(batch, pad)
+    ids, targets, weights = _batch(batch, pad, decision_weight=decision_weight)
     hidden = model.hidden_states(ids, past=past)  # (b, s, h)
     keep = weights > 0  # the output head (a fifth of a token's work at 49k words) only where there is loss
     logits = model.logits_from_hidden(hidden[keep])  # (n, v)
@@ -261,7 +269,8 @@ def train(
             sched_total = total if total is not None else _estimate_steps(step, done_here, t0, budget)
             for g in opt.param_groups:
                 g["lr"] = settings.learning_rate * _lr_factor(step, sched_total, settings.warmup_steps)
-            loss = _loss(model, prefix, batch, pad_id, prefix_grad=settings.prefix_grad)
+            loss = _loss(model, prefix, batch, pad_id, prefix_grad=settings.prefix_grad,
+                         decision_weight=settings.decision_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
             torch.nn.utils.clip_grad_norm_(params, GRAD_CLIP)

@@ -70,6 +70,14 @@ def test_batches_put_loss_only_on_target_tokens() -> None:
     assert weights[1, 3:].sum() == 0  # padding carries no loss
 
 
+def test_the_decision_weight_scales_only_each_examples_first_target_token() -> None:
+    _, targets, weights = _batch(EXAMPLES, pad=0, decision_weight=4.0)
+    assert torch.equal(targets, _batch(EXAMPLES, pad=0)[1])
+    assert weights[0].tolist() == [0, 0, 4, 1, 1, 0]  # the token that starts the answer (a call or a reply)
+    assert weights[1].tolist()[:3] == [0, 8.0, 2.0]  # times the example's own weight
+    assert weights[2].tolist() == [0, 0, 4, 1, 0, 0]
+
+
 def test_greedy_replies_equal_one_token_at_a_time(llama_ckpt: Path) -> None:
     net = _model(llama_ckpt)
     prompts = [[3, 9, 11], [4, 12], [5, 6, 7, 8, 9], [10, 11, 12]]
@@ -163,6 +171,9 @@ def test_bad_settings_are_refused() -> None:
         TuneSettings(targets=())
     with pytest.raises(UserError, match="dropout"):
         TuneSettings(dropout=1.0)
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(UserError, match="decision_weight"):
+            TuneSettings(decision_weight=bad)
 
 
 def test_sigterm_stops_training_like_ctrl_c(llama_ckpt: Path, tmp_path: Path) -> None:
@@ -217,6 +228,7 @@ def test_a_checkpoint_from_before_a_setting_existed_resumes(llama_ckpt: Path, tm
     del old["settings"]["dropout"]  # written before --dropout: its runs had none
     del old["settings"]["prefix_grad"]  # nor --prefix-grad: their prefix ran without gradient
     del old["settings"]["top_layers"]  # nor --top-layers: every block was adapted
+    del old["settings"]["decision_weight"]  # nor --decision-weight: every target token weighed alike
     torch.save(old, tmp_path / CHECKPOINT)
     assert train(_model(llama_ckpt, 1), PREFIX, EXAMPLES, dataclasses.replace(settings, steps=3),
                  workdir=tmp_path).steps == 3
@@ -228,6 +240,9 @@ def test_a_checkpoint_from_before_a_setting_existed_resumes(llama_ckpt: Path, tm
               workdir=tmp_path)
     with pytest.raises(UserError, match="other settings"):
         train(_model(llama_ckpt, 1), PREFIX, EXAMPLES, dataclasses.replace(settings, steps=4, top_layers=1),
+              workdir=tmp_path)
+    with pytest.raises(UserError, match="other settings"):
+        train(_model(llama_ckpt, 1), PREFIX, EXAMPLES, dataclasses.replace(settings, steps=4, decision_weight=3.0),
               workdir=tmp_path)
     damaged = torch.load(tmp_path / CHECKPOINT, weights_only=True)
     del damaged["settings"]["rank"]  # not a setting added later: a checkpoint without it is not trusted
