@@ -24,6 +24,7 @@ __all__ = [
     "ToolArgumentError",
     "ToolSchemaWarning",
     "ToolNameWarning",
+    "TunedToolWarning",
     "MCPConnectionError",
 ]
 
@@ -104,6 +105,11 @@ class ToolSchemaWarning(UserWarning):
 
 class ToolNameWarning(UserWarning):
     """A tool from an MCP server is offered under another name than its own (a clash, or a name we cannot use)."""
+
+
+class TunedToolWarning(UserWarning):
+    """A tool a tuned bundle learned has changed since the tune (its description or schema): it is listed in full,
+    and the model's training on it may no longer fit (the message names it)."""
 
 
 class MCPConnectionError(AgentSDKError):

@@ -25,11 +25,11 @@ from agent_sdk.agent.events import ModelOutputError, RunStats, TokenDelta, ToolC
 from agent_sdk.agent.format_choice import native_call_format
 from agent_sdk.agent.parsing import parse_calls
 from agent_sdk.agent.policy import CallPolicy
-from agent_sdk.agent.prompting import bundle_tool_listing, bundle_tuned_tools, system_message
+from agent_sdk.agent.prompting import bundle_tool_listing, bundle_tuned_tools, changed_tools, system_message
 from agent_sdk.agent.step import decode_calls
 from agent_sdk.constrain.grammar import GrammarEngine, GrammarError
 from agent_sdk.constrain.schema_repair import usable_tools
-from agent_sdk.errors import ToolSchemaWarning
+from agent_sdk.errors import ToolSchemaWarning, TunedToolWarning
 from agent_sdk.runtime.engine import Engine
 from agent_sdk.runtime.phases import phase
 from agent_sdk.runtime.sampler import SamplingParams
@@ -130,6 +130,7 @@ class LocalBackend:
         self.tool_listing = bundle_tool_listing(getattr(engine, "manifest", None))
         # Tools it was not tuned on are listed in full whatever its listing (the model knows nothing else of them).
         self.tuned_tools = bundle_tuned_tools(getattr(engine, "manifest", None))
+        self._warned_changed: set[str] = set()
         self._grammar: GrammarEngine | None = None
 
     @property
@@ -140,7 +141,17 @@ class LocalBackend:
         return self._call_format
 
     def system_message(self, tools: Sequence[dict[str, Any]], system: str | None) -> dict[str, str]:
-        """The static first message, as this model expects it."""
+        """The static first message, as this model expects it.
+
+        A tool the bundle was tuned on that has changed since is listed in full, with a
+        :class:`~agent_sdk.errors.TunedToolWarning` the first time this backend sees it changed.
+        """
+        for name in changed_tools(tools, self.tuned_tools):
+            if name not in self._warned_changed:
+                self._warned_changed.add(name)
+                warnings.warn(f"tool {name!r} has changed since this bundle was tuned (its description or schema): "
+                              f"it is listed in full, and the tuned model may not call it as it is now; retune "
+                              f"(agent-sdk tune) to teach it", TunedToolWarning, stacklevel=3)
         return system_message(tools, system, call_format=self.call_format, tool_listing=self.tool_listing,
                               tuned_tools=self.tuned_tools)
 

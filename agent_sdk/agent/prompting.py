@@ -18,8 +18,8 @@ from agent_sdk.agent.call_format import HERMES, CallFormat
 from agent_sdk.errors import UserError
 from agent_sdk.jsonschema_repair import repair_schema
 
-__all__ = ["DEFAULT_SYSTEM", "TOOL_LISTINGS", "TunedTools", "bundle_tool_listing", "bundle_tuned_tools", "render_tools",
-           "render_type", "system_message", "system_prompt", "tool_digest"]
+__all__ = ["DEFAULT_SYSTEM", "TOOL_LISTINGS", "TunedTools", "bundle_tool_listing", "bundle_tuned_tools", "changed_tools",
+           "render_tools", "render_type", "system_message", "system_prompt", "tool_digest"]
 
 DEFAULT_SYSTEM = "You are a helpful assistant."
 
@@ -69,6 +69,23 @@ def _is_tuned(tool: Mapping[str, Any], tuned_tools: TunedTools) -> bool:
         digest = tuned_tools[name]
         return digest is None or digest == tool_digest(tool)
     return True
+
+
+def changed_tools(tools: Sequence[Mapping[str, Any]], tuned_tools: TunedTools | None) -> list[str]:
+    """The tools a bundle was tuned on by name that have changed since (their :func:`tool_digest` differs).
+
+    Args:
+        tools: Tool specs as offered now.
+        tuned_tools: What :func:`bundle_tuned_tools` read (None, a set of names or a record without digests: none
+            can be told changed).
+
+    Returns:
+        Their names, in the order given.
+    """
+    if not isinstance(tuned_tools, Mapping):
+        return []
+    return [str(t["name"]) for t in tools
+            if isinstance(t.get("name"), str) and t["name"] in tuned_tools and not _is_tuned(t, tuned_tools)]
 
 
 def render_type(schema: dict[str, Any]) -> str:

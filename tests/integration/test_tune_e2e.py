@@ -22,6 +22,7 @@ from safetensors import safe_open
 
 from agent_sdk import Agent
 from agent_sdk.agent.policy import DEFAULT_POLICY
+from agent_sdk.errors import TunedToolWarning
 from agent_sdk.manifest import verify_bundle
 from agent_sdk.models.low_rank import int8_rows
 from agent_sdk.models.mobilellm.mobilellm_loader import load_checkpoint
@@ -380,7 +381,8 @@ def test_a_tool_the_bundle_was_not_tuned_on_is_listed_in_full(tuned: tuple[Path,
 
     # the same name with a parameter the bundle never learned: listed in full, the unchanged tool by name
     lights = [t for t in load_tools(str(tools)) if t.name == "turn_on_lights"]
-    content = Agent(Engine(bundle), tools=[*lights, set_timer], max_steps=1).system_message()["content"]
+    with pytest.warns(TunedToolWarning, match="'set_timer' has changed since this bundle was tuned"):
+        content = Agent(Engine(bundle), tools=[*lights, set_timer], max_steps=1).system_message()["content"]
     assert "turn_on_lights\nset_timer(minutes: int, seconds: int = 0)\n" in content
     assert "Turn on the lights in a room." not in content and "- seconds: Seconds to add." in content
 

@@ -245,6 +245,27 @@ def test_a_tool_changed_since_the_tune_is_listed_in_full() -> None:
         text = render_tools([changed, unchanged], listing="names", tuned_tools=tuned)
         assert render_tools([changed], listing="full") in text and f"\n{unchanged['name']}" in f"\n{text}"
         assert render_tools([unchanged], listing="full") not in text
+    # which ones changed, by name; an agent warns once per tool (the prompt shows it only in full)
+    from types import SimpleNamespace
+
+    from agent_sdk.agent.backends import LocalBackend
+    from agent_sdk.agent.call_format import HERMES
+    from agent_sdk.agent.prompting import changed_tools
+    from agent_sdk.errors import TunedToolWarning
+
+    assert changed_tools([more_rooms, timer, {"name": "new_tool"}], tuned) == ["turn_on_lights"]
+    assert changed_tools([lights, same, timer], tuned) == []
+    assert changed_tools([more_rooms], frozenset({"turn_on_lights"})) == [] == changed_tools([more_rooms], None)
+    backend = LocalBackend(SimpleNamespace(manifest={**manifest, "prompt": {"tool_listing": "names"}}),  # type: ignore[arg-type]
+                           call_format=HERMES)
+    with pytest.warns(TunedToolWarning, match="'set_timer' has changed since this bundle was tuned"):
+        backend.system_message([lights, reworded], None)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        backend.system_message([lights, reworded], None)  # once per tool
+        backend.system_message([lights, timer], None)  # unchanged tools: silent
     # a digest record that does not cover every name, or is not text: every tool in full
     for bad in ({"turn_on_lights": tool_digest(lights)}, {"turn_on_lights": 1, "set_timer": 2}, ["x"]):
         record = {"tuning": {"tools": {"names": ["turn_on_lights", "set_timer"], "digests": bad}}}
