@@ -37,7 +37,7 @@ import numpy as np
 from agent_sdk.agent.auto_probe import AUTO_PROBE_FILE, AutoProbe
 from agent_sdk.agent.call_format import CallFormat
 from agent_sdk.agent.prompting import TOOL_LISTINGS, tool_digest
-from agent_sdk.errors import EngineError, ModelFormatError, UserError
+from agent_sdk.errors import EngineError, ModelFormatError, ToolDefinitionError, UserError
 from agent_sdk.manifest import read_manifest, sha256_file, write_manifest
 from agent_sdk.models.gguf_lora import GGUF_ADAPTER
 from agent_sdk.tools.decorator import Tool
@@ -135,12 +135,13 @@ def tool_specs(tools: str | Sequence[Tool[..., Any] | dict[str, Any]]) -> list[d
     """``{"name", "description", "parameters"}`` dicts from a tools file/module or a list of tools.
 
     Raises:
-        ToolDefinitionError: A tool dict is malformed or its schema invalid.
+        ToolDefinitionError: A tool dict is malformed or its schema invalid, or two tools share a name (an agent
+            refuses them too; a tune would teach the model one name for two tools).
         UserError: An item is not a tool.
     """
     if isinstance(tools, str):
         return [t["function"] for t in load_tools(tools).to_openai()]
-    out = []
+    out: list[dict[str, Any]] = []
     for t in tools:
         if isinstance(t, Tool):
             out.append(t.to_openai()["function"])
@@ -148,6 +149,11 @@ def tool_specs(tools: str | Sequence[Tool[..., Any] | dict[str, Any]]) -> list[d
             out.append(Tool.from_openai(t).to_openai()["function"])
         else:
             raise UserError(f"not a tool: {t!r}")
+    names = [spec["name"] for spec in out]
+    shared = sorted({n for n in names if names.count(n) > 1})
+    if shared:
+        raise ToolDefinitionError("two tools share a name: " + ", ".join(map(repr, shared)) +
+                                  "; give each tool its own name")
     return out
 
 

@@ -142,3 +142,28 @@ def test_a_format_that_lists_its_own_tools_records_the_full_listing() -> None:
         assert system_prompt(specs, call_format=fmt, tool_listing="names") != \
             system_prompt(specs, call_format=fmt, tool_listing="full")
     assert not listing_is_ignored(FUNCTIONGEMMA, [], None)
+
+
+def test_tool_specs_refuse_two_tools_of_one_name() -> None:
+    """An agent refuses a tool set with a name twice; so does a tune (one name would be taught for two tools)."""
+    from agent_sdk import tool
+    from agent_sdk.errors import ToolDefinitionError
+    from agent_sdk.tune.pipeline import tool_specs
+
+    @tool
+    def lights_on(room: str) -> str:
+        """Turn on the lights.
+
+        Args:
+            room: Which room.
+        """
+        return room
+
+    raw = {"type": "function", "function": {"name": "lights_on", "description": "Switch lamps on.",
+                                            "parameters": {"type": "object", "properties": {}}}}
+    other = {"type": "function", "function": {"name": "set_timer", "description": "Start a timer.",
+                                              "parameters": {"type": "object", "properties": {}}}}
+    assert [s["name"] for s in tool_specs([lights_on, other])] == ["lights_on", "set_timer"]
+    for tools in ([lights_on, raw], [raw, other, raw], [lights_on, lights_on]):
+        with pytest.raises(ToolDefinitionError, match="two tools share a name: 'lights_on'"):
+            tool_specs(tools)
