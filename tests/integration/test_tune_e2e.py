@@ -507,3 +507,28 @@ def test_other_families_tune_into_bundles_the_agent_runs(family: str, tmp_path: 
                   policy=DEFAULT_POLICY.replace(tool_choice="required"), max_steps=1)
     result = agent.run("turn on the kitchen lights")
     assert result.calls and result.calls[0][0].name in ("turn_on_lights", "set_timer")
+
+
+def test_a_functiongemma_model_tunes_on_its_own_declarations_and_records_the_full_listing(tmp_path: Path) -> None:
+    """A model whose format lists its tools itself (FunctionGemma's declarations, picked from its vocabulary) trains
+    on that prompt whatever listing was asked for, and its bundle records ``full``: the agent prompts it the same."""
+    from agent_sdk.agent.functiongemma_format import CONTROL_TOKENS, FUNCTIONGEMMA
+    from agent_sdk.tools.loading import load_tools
+    from tests.fixtures.gemma3_checkpoints import write_gemma3_checkpoint
+
+    model = write_gemma3_checkpoint(tmp_path / "functiongemma", special_tokens=CONTROL_TOKENS)
+    notes: list[str] = []
+    tools = tmp_path / "tiny_tools.py"
+    tools.write_text(TOOLS)
+    settings = TuneSettings(rank=4, alpha=8.0, steps=2, minutes=None, batch_size=4, learning_rate=5e-2, seed=3)
+    result = tune(str(tools), model=str(model), quant="f32", out=tmp_path / "bundle", settings=settings, count=40,
+                  tool_listing="names", calibration_count=CALIBRATION, say=notes.append)
+    manifest = verify_bundle(result.bundle)
+    assert manifest["prompt"] == {"tool_listing": "full"}
+    assert any("names tool listing: not used, the model's own format lists its tools" in n for n in notes)
+    agent = Agent(Engine(result.bundle), tools=list(load_tools(str(tools))),
+                  policy=DEFAULT_POLICY.replace(tool_choice="required"), max_steps=1)
+    assert agent.backend.call_format is FUNCTIONGEMMA  # type: ignore[attr-defined]
+    content = agent.system_message()["content"]
+    assert "<start_function_declaration>declaration:turn_on_lights{" in content
+    assert "<start_function_declaration>declaration:set_timer{" in content
