@@ -80,7 +80,8 @@ class PromptRenderer:
     def prompt_text(self, request: str) -> str:
         """The request as the agent prompts it (ends with the assistant header)."""
         messages = [self._system, *render_messages([{"role": "user", "content": request}], self.call_format)]
-        return str(self.tokenizer.apply_chat_template(messages, add_generation_prompt=True))
+        # as the agent prompts (LocalBackend.prompt_text): Qwen3's template then closes an empty think block
+        return str(self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, enable_thinking=False))
 
     def prompt_ids(self, request: str) -> list[int]:
         """Token ids of :meth:`prompt_text` (prefix included)."""
@@ -106,7 +107,8 @@ class PromptRenderer:
         if calls:
             message = assistant_message("", [(f"call_{i}", c["name"], c["arguments"]) for i, c in enumerate(calls)])
             rendered = render_messages([{"role": "user", "content": request}, message], self.call_format)
-            full = str(self.tokenizer.apply_chat_template([self._system, *rendered], add_generation_prompt=False))
+            full = str(self.tokenizer.apply_chat_template([self._system, *rendered], add_generation_prompt=False,
+                                                          enable_thinking=False))
             if not full.startswith(prompt):
                 raise UserError("the chat template renders an assistant turn that does not extend the prompt")
             target = full[len(prompt):]

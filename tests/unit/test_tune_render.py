@@ -77,3 +77,36 @@ def test_the_model_configs_stop_tokens_count_too(tmp_path: Path) -> None:
     assert tok.decode(_target(tok, calls=CALL)) == CALL_TEXT + "<eos>"
     target = _target(tok, calls=CALL, stop_ids=(tok.token_id("<|im_end|>"),))
     assert tok.decode(target) == CALL_TEXT + "<|im_end|>" and target[-1] == tok.token_id("<|im_end|>")
+
+
+# Qwen3's template in what matters here (written for the test): the last assistant turn opens with an empty think
+# block, and the generation prompt closes one only when asked not to think, as the agent asks.
+THINKING_TEMPLATE = (
+    "{%- for message in messages %}"
+    "{%- if message['role'] == 'assistant' and loop.last %}"
+    "{{- '<|im_start|>assistant\\n<think>\\n\\n</think>\\n\\n' + message['content'] + '<|im_end|>\\n' }}"
+    "{%- else %}{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}{%- endif %}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}"
+    "{%- if enable_thinking is defined and enable_thinking is false %}{{- '<think>\\n\\n</think>\\n\\n' }}{%- endif %}"
+    "{%- endif %}"
+)
+
+
+def test_a_thinking_template_trains_after_the_closed_think_block_the_agent_prompts_with(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from agent_sdk.agent.backends import LocalBackend
+    from agent_sdk.agent.call_format import HERMES
+
+    tok = _tokenizer(tmp_path / "t", stops=["<|im_end|>"], template=THINKING_TEMPLATE)
+    renderer = PromptRenderer(tok, TOOLS)
+    request = "turn on the kitchen lights"
+    agent_prompt = LocalBackend(SimpleNamespace(tokenizer=tok, manifest=None), call_format=HERMES).prompt_text(  # type: ignore[arg-type]
+        [{"role": "user", "content": request}], TOOLS, None)
+    assert renderer.prompt_text(request) == agent_prompt and agent_prompt.endswith("<think>\n\n</think>\n\n")
+    # the call's first token is the target's first (what auto reads and --decision-weight weighs), not "<think>"
+    assert tok.decode(_target(tok, calls=CALL)) == CALL_TEXT + "<|im_end|>"
+    reply = PromptRenderer(tok, TOOLS).render(request, reply="Sorry, I can't.")
+    assert tok.decode(list(reply.ids[:reply.target_start])).endswith("</think>\n\n")
+    assert tok.decode(list(reply.ids[reply.target_start:reply.target_end])) == "Sorry, I can't."
