@@ -108,8 +108,10 @@ class ToolNameWarning(UserWarning):
 
 
 class TunedToolWarning(UserWarning):
-    """A tool a tuned bundle learned has changed since the tune (its description or schema): it is listed in full,
-    and the model's training on it may no longer fit (the message names it)."""
+    """A tool a tuned bundle learned has changed since the tune; it is listed in full (the message names it).
+
+    Its description or schema differs from the one trained on, so the model's training may no longer fit it.
+    """
 
 
 class MCPConnectionError(AgentSDKError):

@@ -13,6 +13,7 @@ interface.
 
 from __future__ import annotations
 
+import sys
 import time
 import warnings
 from collections.abc import Generator, Sequence
@@ -111,6 +112,20 @@ def run_step(stream: StepStream) -> StepResult:
             return stop.value  # type: ignore[no-any-return]
 
 
+def _caller_outside_sdk() -> int:
+    """The ``stacklevel`` that points a warning at the first caller outside agent_sdk (from the function that warns).
+
+    The warning then names the user's line whether it came through ``Agent.run``, ``Agent.warm`` or
+    ``Agent.system_message``.
+    """
+    frame = sys._getframe(2)  # the caller of the function that warns: stacklevel 2
+    level = 2
+    while frame.f_back is not None and str(frame.f_globals.get("__name__", "")).partition(".")[0] == "agent_sdk":
+        frame = frame.f_back
+        level += 1
+    return level
+
+
 class LocalBackend:
     """Model steps on a local :class:`~agent_sdk.runtime.engine.Engine`.
 
@@ -151,7 +166,7 @@ class LocalBackend:
                 self._warned_changed.add(name)
                 warnings.warn(f"tool {name!r} has changed since this bundle was tuned (its description or schema): "
                               f"it is listed in full, and the tuned model may not call it as it is now; retune "
-                              f"(agent-sdk tune) to teach it", TunedToolWarning, stacklevel=3)
+                              f"(agent-sdk tune) to teach it", TunedToolWarning, stacklevel=_caller_outside_sdk())
         return system_message(tools, system, call_format=self.call_format, tool_listing=self.tool_listing,
                               tuned_tools=self.tuned_tools)
 

@@ -18,8 +18,8 @@ from agent_sdk.agent.call_format import HERMES, CallFormat
 from agent_sdk.errors import UserError
 from agent_sdk.jsonschema_repair import repair_schema
 
-__all__ = ["DEFAULT_SYSTEM", "TOOL_LISTINGS", "TunedTools", "bundle_tool_listing", "bundle_tuned_tools", "changed_tools",
-           "render_tools", "render_type", "system_message", "system_prompt", "tool_digest"]
+__all__ = ["DEFAULT_SYSTEM", "TOOL_LISTINGS", "TunedTools", "bundle_tool_listing", "bundle_tuned_tools",
+           "changed_tools", "render_tools", "render_type", "system_message", "system_prompt", "tool_digest"]
 
 DEFAULT_SYSTEM = "You are a helpful assistant."
 
@@ -84,7 +84,7 @@ def changed_tools(tools: Sequence[Mapping[str, Any]], tuned_tools: TunedTools | 
     """
     if not isinstance(tuned_tools, Mapping):
         return []
-    return [str(t["name"]) for t in tools
+    return [t["name"] for t in tools
             if isinstance(t.get("name"), str) and t["name"] in tuned_tools and not _is_tuned(t, tuned_tools)]
 
 

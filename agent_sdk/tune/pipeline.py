@@ -27,6 +27,7 @@ import hashlib
 import json
 import math
 import os
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,11 +150,12 @@ def tool_specs(tools: str | Sequence[Tool[..., Any] | dict[str, Any]]) -> list[d
             out.append(Tool.from_openai(t).to_openai()["function"])
         else:
             raise UserError(f"not a tool: {t!r}")
-    names = [spec["name"] for spec in out]
-    shared = sorted({n for n in names if names.count(n) > 1})
+    counts = Counter(spec["name"] for spec in out)
+    shared = sorted(n for n, k in counts.items() if k > 1)
     if shared:
+        problems = tuple(f"{counts[n]} tools are named {n!r}; give each tool its own name" for n in shared)
         raise ToolDefinitionError("two tools share a name: " + ", ".join(map(repr, shared)) +
-                                  "; give each tool its own name")
+                                  "; give each tool its own name", problems=problems)
     return out
 
 

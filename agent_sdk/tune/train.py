@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
 import random
 import signal
@@ -103,8 +104,8 @@ class TuneSettings:
         if self.top_layers is not None and (isinstance(self.top_layers, bool) or not isinstance(self.top_layers, int)
                                             or self.top_layers < 1):
             raise UserError(f"top_layers must be a positive number of blocks, got {self.top_layers!r}")
-        if not (isinstance(self.decision_weight, (int, float)) and math.isfinite(self.decision_weight)
-                and self.decision_weight > 0):
+        if (isinstance(self.decision_weight, bool) or not isinstance(self.decision_weight, numbers.Real)
+                or not math.isfinite(self.decision_weight) or self.decision_weight <= 0):
             raise UserError(f"decision_weight must be a positive number, got {self.decision_weight!r}")
 
     def adapted_layers(self, n_blocks: int) -> list[int] | None:
@@ -169,8 +170,11 @@ class TrainResult:
 
 def _batch(examples: Sequence[RenderedExample], pad: int, *, decision_weight: float = 1.0
            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Right-padded ids ``(b, s)``, next-token targets ``(b, s)`` and loss weights ``(b, s)`` (each example's first
-    target token weighted ``decision_weight`` times its others)."""
+    """Right-padded ids ``(b, s)``, next-token targets ``(b, s)`` and loss weights ``(b, s)``.
+
+    Each example's first target token weighs ``decision_weight`` times its others (the loss is the weighted mean, so
+    losses under different weights do not compare).
+    """
     width = max(len(e.ids) for e in examples)
     ids = torch.full((len(examples), width), pad, dtype=torch.long)
     targets = torch.zeros((len(examples), width), dtype=torch.long)
@@ -178,7 +182,7 @@ def _batch(examples: Sequence[RenderedExample], pad: int, *, decision_weight: fl
     for i, e in enumerate(examples):
         ids[i, : len(e.ids)] = torch.tensor(e.ids, dtype=torch.long)
         # logits at position j predict token j + 1; the first suffix token is predicted by the prefix
-        # (never a target: every target follows the user's turn)
+        # (never a target: every target follows the user's turn, so target_start >= 1 and the decision weight lands)
         for j in range(max(e.target_start, 1), e.target_end):
             targets[i, j - 1] = e.ids[j]
             weights[i, j - 1] = e.weight * (decision_weight if j == e.target_start else 1.0)

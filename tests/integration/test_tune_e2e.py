@@ -381,8 +381,9 @@ def test_a_tool_the_bundle_was_not_tuned_on_is_listed_in_full(tuned: tuple[Path,
 
     # the same name with a parameter the bundle never learned: listed in full, the unchanged tool by name
     lights = [t for t in load_tools(str(tools)) if t.name == "turn_on_lights"]
-    with pytest.warns(TunedToolWarning, match="'set_timer' has changed since this bundle was tuned"):
+    with pytest.warns(TunedToolWarning, match="'set_timer' has changed since this bundle was tuned") as caught:
         content = Agent(Engine(bundle), tools=[*lights, set_timer], max_steps=1).system_message()["content"]
+    assert caught[0].filename == __file__  # through Agent: still the caller's line
     assert "turn_on_lights\nset_timer(minutes: int, seconds: int = 0)\n" in content
     assert "Turn on the lights in a room." not in content and "- seconds: Seconds to add." in content
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -249,19 +250,17 @@ def test_a_tool_changed_since_the_tune_is_listed_in_full() -> None:
     from types import SimpleNamespace
 
     from agent_sdk.agent.backends import LocalBackend
-    from agent_sdk.agent.call_format import HERMES
     from agent_sdk.agent.prompting import changed_tools
     from agent_sdk.errors import TunedToolWarning
 
     assert changed_tools([more_rooms, timer, {"name": "new_tool"}], tuned) == ["turn_on_lights"]
     assert changed_tools([lights, same, timer], tuned) == []
     assert changed_tools([more_rooms], frozenset({"turn_on_lights"})) == [] == changed_tools([more_rooms], None)
-    backend = LocalBackend(SimpleNamespace(manifest={**manifest, "prompt": {"tool_listing": "names"}}),  # type: ignore[arg-type]
-                           call_format=HERMES)
-    with pytest.warns(TunedToolWarning, match="'set_timer' has changed since this bundle was tuned"):
+    names_bundle = SimpleNamespace(manifest={**manifest, "prompt": {"tool_listing": "names"}})
+    backend = LocalBackend(names_bundle, call_format=HERMES)  # type: ignore[arg-type]
+    with pytest.warns(TunedToolWarning, match="'set_timer' has changed since this bundle was tuned") as caught:
         backend.system_message([lights, reworded], None)
-    import warnings
-
+    assert caught[0].filename == __file__  # the caller's line, not the SDK's
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         backend.system_message([lights, reworded], None)  # once per tool
