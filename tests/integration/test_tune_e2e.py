@@ -398,13 +398,15 @@ def test_the_cli_tunes_and_reports_json(tmp_path: Path, llama_ckpt: Path) -> Non
     cmd = [sys.executable, "-m", "agent_sdk.cli", "tune", "--tools", str(tools), "--model", str(llama_ckpt),
            "--quant", "f32", "--steps", "2", "--rank", "2", "--batch-size", "2", "--count", "30", "--seed", "5",
            "--call-keep", "0.8", "--low-rank-dtype", "float32", "--auto-probe", "--calibration-count", "40",
-           "--top-layers", "1", "--out", str(out), "--json"]
+           "--top-layers", "1", "--decision-weight", "3", "--out", str(out), "--json"]
     proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["path"] == str(out) and summary["steps"] == 2 and summary["settings"]["rank"] == 2
     assert summary["settings"]["seed"] == 5 and verify_bundle(out)["low_rank"]["dtype"] == "float32"
     assert summary["settings"]["top_layers"] == 1 and verify_bundle(out)["low_rank"]["modules"] == 4
+    assert summary["settings"]["decision_weight"] == 3.0
+    assert verify_bundle(out)["tuning"]["settings"]["decision_weight"] == 3.0
     assert summary["calibration"]["call_keep"] == 0.8
     assert summary["calibration"]["probe"]["weight"] == 0.25 and "auto_probe" in verify_bundle(out)["policy"]
     assert summary["calibration"]["requests"] <= 40
