@@ -188,7 +188,7 @@ class LocalBackend:
         """Prefills the static prefix (instructions and tools) now; returns its tokens."""
         tok = self.engine.tokenizer
         text = tok.apply_chat_template([self.system_message(tools, system)],
-                                       add_generation_prompt=False)
+                                       add_generation_prompt=False, enable_thinking=False)
         return self.engine.warm(tok.encode(text))
 
     def step(self, request: StepRequest) -> StepStream:

@@ -158,14 +158,16 @@ class RequestValidator:
                                      call_format=self.call_format)
         tok = self.tokenizer
         try:
-            ids = tok.encode(tok.apply_chat_template(conversation, add_generation_prompt=True))
+            # enable_thinking=False as the agent prompts (Qwen3's template then closes an empty think block)
+            ids = tok.encode(tok.apply_chat_template(conversation, add_generation_prompt=True, enable_thinking=False))
         except Exception as exc:  # noqa: BLE001  (the model's own template refused the conversation)
             raise APIError(400, f"the model's chat template cannot render these messages: {exc}", param="messages") from None
         sampling = self._sampling(body, len(ids))
         users = [m.get("content") for m in conversation if m.get("role") == "user"]
 
         def ask(text: str) -> list[int]:
-            return list(tok.encode(tok.apply_chat_template(with_request(conversation, text), add_generation_prompt=True)))
+            return list(tok.encode(tok.apply_chat_template(with_request(conversation, text), add_generation_prompt=True,
+                                                           enable_thinking=False)))
 
         return ChatRequest(
             prompt_ids=ids, tools=specs, tool_choice=choice, parallel=parallel, sampling=sampling,

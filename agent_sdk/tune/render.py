@@ -70,7 +70,7 @@ class PromptRenderer:
         self.tools = list(tools)
         self.call_format = call_format
         self._system = system_message(self.tools, system, call_format=call_format, tool_listing=tool_listing)
-        prefix_text = tokenizer.apply_chat_template([self._system], add_generation_prompt=False)
+        prefix_text = tokenizer.apply_chat_template([self._system], add_generation_prompt=False, enable_thinking=False)
         self.prefix_ids: tuple[int, ...] = tuple(tokenizer.encode(prefix_text))
         self._prefix_text = prefix_text
         # The engine's stop tokens and their text, in order.

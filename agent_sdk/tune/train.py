@@ -107,6 +107,7 @@ class TuneSettings:
         if (isinstance(self.decision_weight, bool) or not isinstance(self.decision_weight, numbers.Real)
                 or not math.isfinite(self.decision_weight) or self.decision_weight <= 0):
             raise UserError(f"decision_weight must be a positive number, got {self.decision_weight!r}")
+        object.__setattr__(self, "decision_weight", float(self.decision_weight))  # JSON and the checkpoint take it
 
     def adapted_layers(self, n_blocks: int) -> list[int] | None:
         """The blocks to adapt.

@@ -110,3 +110,13 @@ def test_a_thinking_template_trains_after_the_closed_think_block_the_agent_promp
     reply = PromptRenderer(tok, TOOLS).render(request, reply="Sorry, I can't.")
     assert tok.decode(list(reply.ids[:reply.target_start])).endswith("</think>\n\n")
     assert tok.decode(list(reply.ids[reply.target_start:reply.target_end])) == "Sorry, I can't."
+
+
+def test_the_server_prompts_a_thinking_template_as_the_agent_does(tmp_path: Path) -> None:
+    from agent_sdk.server.config import ServerConfig
+    from agent_sdk.server.validation import RequestValidator
+
+    tok = _tokenizer(tmp_path / "t", stops=["<|im_end|>"], template=THINKING_TEMPLATE)
+    body = {"messages": [{"role": "user", "content": "hello"}]}
+    request = RequestValidator(tok, 4096, ServerConfig(), grammar=None).parse(json.dumps(body).encode())
+    assert tok.decode(list(request.prompt_ids)).endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")

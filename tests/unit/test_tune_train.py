@@ -171,9 +171,15 @@ def test_bad_settings_are_refused() -> None:
         TuneSettings(targets=())
     with pytest.raises(UserError, match="dropout"):
         TuneSettings(dropout=1.0)
-    for bad in (0.0, -1.0, float("nan"), float("inf")):
+    for bad in (0.0, -1.0, float("nan"), float("inf"), True):
         with pytest.raises(UserError, match="decision_weight"):
             TuneSettings(decision_weight=bad)
+    import json
+
+    import numpy as np
+
+    for fine in (np.float32(3), np.int64(3), 3):  # any real number, kept as a float (the manifest is JSON)
+        assert json.dumps(TuneSettings(decision_weight=fine).record()["decision_weight"]) == "3.0"  # type: ignore[arg-type]
 
 
 def test_sigterm_stops_training_like_ctrl_c(llama_ckpt: Path, tmp_path: Path) -> None:
