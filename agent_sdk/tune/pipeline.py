@@ -27,7 +27,6 @@ import hashlib
 import json
 import math
 import os
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,11 +37,12 @@ import numpy as np
 from agent_sdk.agent.auto_probe import AUTO_PROBE_FILE, AutoProbe
 from agent_sdk.agent.call_format import CallFormat
 from agent_sdk.agent.prompting import TOOL_LISTINGS, tool_digest
-from agent_sdk.errors import EngineError, ModelFormatError, ToolDefinitionError, UserError
+from agent_sdk.errors import EngineError, ModelFormatError, UserError
 from agent_sdk.manifest import read_manifest, sha256_file, write_manifest
 from agent_sdk.models.gguf_lora import GGUF_ADAPTER
 from agent_sdk.tools.decorator import Tool
 from agent_sdk.tools.loading import load_tools
+from agent_sdk.tools.registry import ToolRegistry
 from agent_sdk.tune.examples import generate_examples, load_user_examples
 from agent_sdk.tune.heldout import HeldoutScore, load_heldout, score_heldout
 from agent_sdk.tune.render import PromptRenderer, RenderedExample
@@ -142,21 +142,16 @@ def tool_specs(tools: str | Sequence[Tool[..., Any] | dict[str, Any]]) -> list[d
     """
     if isinstance(tools, str):
         return [t["function"] for t in load_tools(tools).to_openai()]
-    out: list[dict[str, Any]] = []
+    made: list[Tool[..., Any]] = []
     for t in tools:
         if isinstance(t, Tool):
-            out.append(t.to_openai()["function"])
+            made.append(t)
         elif isinstance(t, dict):  # imported as an agent imports it (schema checked and repaired)
-            out.append(Tool.from_openai(t).to_openai()["function"])
+            made.append(Tool.from_openai(t))
         else:
             raise UserError(f"not a tool: {t!r}")
-    counts = Counter(spec["name"] for spec in out)
-    shared = sorted(n for n, k in counts.items() if k > 1)
-    if shared:
-        problems = tuple(f"{counts[n]} tools are named {n!r}; give each tool its own name" for n in shared)
-        raise ToolDefinitionError("two tools share a name: " + ", ".join(map(repr, shared)) +
-                                  "; give each tool its own name", problems=problems)
-    return out
+    # the agent's registry: it refuses two tools of one name as an agent does
+    return [t["function"] for t in ToolRegistry(made).to_openai()]
 
 
 def _digest(obj: Any) -> str:

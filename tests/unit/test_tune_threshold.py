@@ -165,6 +165,7 @@ def test_tool_specs_refuse_two_tools_of_one_name() -> None:
                                               "parameters": {"type": "object", "properties": {}}}}
     assert [s["name"] for s in tool_specs([lights_on, other])] == ["lights_on", "set_timer"]
     for tools in ([lights_on, raw], [raw, other, raw], [lights_on, lights_on]):
-        with pytest.raises(ToolDefinitionError, match="two tools share a name: 'lights_on'") as caught:
+        with pytest.raises(ToolDefinitionError, match="a tool named 'lights_on' is already registered") as caught:
             tool_specs(tools)
-        assert caught.value.problems == ("2 tools are named 'lights_on'; give each tool its own name",)
+        assert caught.value.problems == (
+            "a tool named 'lights_on' is already registered; give one of them another name",)
