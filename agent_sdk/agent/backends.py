@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 import time
 import warnings
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -26,7 +26,13 @@ from agent_sdk.agent.events import ModelOutputError, RunStats, TokenDelta, ToolC
 from agent_sdk.agent.format_choice import native_call_format
 from agent_sdk.agent.parsing import parse_calls
 from agent_sdk.agent.policy import CallPolicy
-from agent_sdk.agent.prompting import bundle_tool_listing, bundle_tuned_tools, changed_tools, system_message
+from agent_sdk.agent.prompting import (
+    TunedTools,
+    bundle_tool_listing,
+    bundle_tuned_tools,
+    changed_tools,
+    system_message,
+)
 from agent_sdk.agent.step import decode_calls
 from agent_sdk.constrain.grammar import GrammarEngine, GrammarError
 from agent_sdk.constrain.schema_repair import usable_tools
@@ -161,14 +167,19 @@ class LocalBackend:
         A tool the bundle was tuned on that has changed since is listed in full, with a
         :class:`~agent_sdk.errors.TunedToolWarning` the first time this backend sees it changed.
         """
-        for name in changed_tools(tools, self.tuned_tools):
-            if name not in self._warned_changed:
-                self._warned_changed.add(name)
-                warnings.warn(f"tool {name!r} has changed since this bundle was tuned (its description or schema): "
-                              f"it is listed in full, and the tuned model may not call it as it is now; retune "
-                              f"(agent-sdk tune) to teach it", TunedToolWarning, stacklevel=_caller_outside_sdk())
+        tuned: TunedTools | None = self.tuned_tools
+        if isinstance(tuned, Mapping):  # digests recorded: compare each tool's once, here
+            changed = changed_tools(tools, tuned)
+            for name in changed:
+                if name not in self._warned_changed:
+                    self._warned_changed.add(name)
+                    warnings.warn(f"tool {name!r} has changed since this bundle was tuned (its description or "
+                                  f"schema): it is listed in full, and the tuned model may not call it as it is now; "
+                                  f"retune (agent-sdk tune) to teach it", TunedToolWarning,
+                                  stacklevel=_caller_outside_sdk())
+            tuned = frozenset(tuned) - set(changed)  # the rest are as learned: listed as the bundle lists them
         return system_message(tools, system, call_format=self.call_format, tool_listing=self.tool_listing,
-                              tuned_tools=self.tuned_tools)
+                              tuned_tools=tuned)
 
     @property
     def grammar_engine(self) -> GrammarEngine:
