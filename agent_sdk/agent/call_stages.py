@@ -10,7 +10,8 @@ editing the others:
 
 - processors: :func:`stop_bias` (end after a call rather than invent
   another), :func:`value_bias` (keep and copy what the request says);
-- post-steps: :func:`rerank` (values by whole-value likelihood),
+- post-steps: :func:`rerank_tool` (the first call's tool by its whole
+  name's likelihood), :func:`rerank` (values by whole-value likelihood),
   :func:`parse` (the calls out of the text), :func:`dedupe` (exact
   repeats), :func:`auto_decision` (``auto`` keeps a likely call only),
   :func:`state_question` (a yes/no question about a state calls no tool
@@ -38,6 +39,7 @@ from agent_sdk.agent.request_features import copy_coverage
 from agent_sdk.agent.rerank import rerank_values
 from agent_sdk.agent.spoken_values import said_values
 from agent_sdk.agent.state_questions import asks_state, changes_state
+from agent_sdk.agent.tool_rerank import first_call_name, rerank_tool_name
 from agent_sdk.constrain.grammar import GrammarEngine
 from agent_sdk.errors import AgentSDKError, EngineError
 from agent_sdk.runtime.engine import Engine, Generation, LogitsProcessor
@@ -58,6 +60,7 @@ __all__ = [
     "dedupe",
     "parse",
     "rerank",
+    "rerank_tool",
     "said",
     "skip_answered",
     "state_question",
@@ -116,6 +119,9 @@ class CallDraft:
         declined: ``auto`` (or another post-step) dropped the call: answer instead.
         reason: Why it was declined (``"unlikely"``, ``"state_question"``, ``"answered"``), for logs and evaluation.
         probe: The ``auto`` rule's probe value for the prompt, when the rule has a probe.
+        judged_text: The greedy pass's call text, when :func:`rerank_tool` named
+            another tool: ``auto`` judges the call the pass wrote (its threshold
+            was calibrated on such calls), and the step makes the better one.
     """
 
     text: str
@@ -126,6 +132,7 @@ class CallDraft:
     declined: bool = False
     reason: str = ""
     probe: float | None = None
+    judged_text: str | None = None
 
 
 ProcessorFactory = Callable[[CallContext], LogitsProcessor | None]
@@ -166,6 +173,54 @@ def value_bias(ctx: CallContext) -> LogitsProcessor | None:
 
 
 # ------------------------------------------------------------- post-steps
+
+
+def rerank_tool(ctx: CallContext, draft: CallDraft) -> CallDraft:
+    """Names the tool the model finds likeliest as a whole in the first call (:mod:`agent_sdk.agent.tool_rerank`).
+
+    Only where the step may pick among tools (``auto``, ``required``); the
+    call is decoded again from the new name on.
+    """
+    if not ctx.policy.rerank_tools or ctx.choice not in ("auto", "required") or len(ctx.tools) < 2:
+        return draft
+    gen = draft.generation
+    if gen.finish_reason == "length":
+        return draft
+    engine, ge = ctx.engine, ctx.grammar_engine
+    name = rerank_tool_name(
+        engine, ctx.prompt_ids, draft.text, ctx.tools, call_format=ctx.call_format, token_ids=gen.token_ids,
+        logprobs=gen.logprobs, forced=draft.forced,
+    )
+    if name is None:
+        return draft
+    found = first_call_name(draft.text, [name], ctx.call_format)
+    written = first_call_name(draft.text, [str(t["name"]) for t in ctx.tools], ctx.call_format)
+    if written is None or found is not None and found[1] < written[1]:
+        return draft
+    prefix = draft.text[: written[1]] + ctx.call_format.call_head(name)
+    ids = engine.tokenizer.encode(prefix)
+    again = ge.constraint(ctx.grammar)
+    try:
+        for t in ids:
+            again.accept(t)
+    except AgentSDKError:
+        return draft  # the grammar would not take the text as tokenized here: keep the greedy call
+    budget = ctx.max_tokens - len(ids)
+    if budget <= 0:
+        return draft
+    proc = ctx.processor
+
+    def go_on(out: list[int], logits: Any) -> Any:
+        return proc(ids + out, logits) if proc is not None else logits
+
+    rest = engine.generate(ctx.prompt_ids + ids, SamplingParams(max_tokens=budget), constraint=again,
+                           logits_processor=go_on)
+    if rest.finish_reason == "length":
+        return draft
+    text = prefix + rest.text
+    # The log-probabilities (for `auto`) stay the greedy pass's, and `auto` judges the call that pass wrote.
+    new_gen = dataclasses.replace(gen, text=text, token_ids=engine.tokenizer.encode(text))
+    return dataclasses.replace(draft, text=text, generation=new_gen, judged_text=draft.text)
 
 
 def rerank(ctx: CallContext, draft: CallDraft) -> CallDraft:
@@ -260,11 +315,15 @@ def auto_decision(ctx: CallContext, draft: CallDraft) -> CallDraft:
         return draft
     rule = ctx.policy.auto
     coverage = relevance = None
+    judged = draft.calls
+    if draft.judged_text is not None:
+        parsed = ctx.call_format.parse(draft.judged_text, known_tools={t["name"] for t in ctx.tools})
+        judged = [(c.name, dict(c.arguments)) for c in parsed.calls]
     if ctx.request:
         params = {t.get("name"): t.get("parameters") for t in ctx.tools}
-        schemas = [params.get(n) for n, _ in draft.calls]
-        coverage = copy_coverage([a for _, a in draft.calls], ctx.request, schemas=schemas)
-        relevance = call_relevance([n for n, _ in draft.calls], ctx.tools, ctx.request)
+        schemas = [params.get(n) for n, _ in judged]
+        coverage = copy_coverage([a for _, a in judged], ctx.request, schemas=schemas)
+        relevance = call_relevance([n for n, _ in judged], ctx.tools, ctx.request)
     if rule.probe is not None and draft.probe is None and draft.generation.logprobs:
         # the threshold was calibrated with the probe's term: scoring without it would move every decision
         raise EngineError("the auto rule has a call probe but the call step read no prompt logits for it")

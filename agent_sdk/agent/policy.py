@@ -23,6 +23,7 @@ from agent_sdk.agent.call_stages import (
     dedupe,
     parse,
     rerank,
+    rerank_tool,
     said,
     skip_answered,
     state_question,
@@ -49,8 +50,8 @@ DEFAULT_PROCESSORS: tuple[ProcessorFactory, ...] = (stop_bias, value_bias)
 # `said` and `conjoined` after `auto_decision`: whether to call is judged on the model's own calls, not on values
 # and copies put in from the request (which the request states by construction). `state_question` right after it:
 # what it drops needs no refining.
-DEFAULT_POST_STEPS: tuple[PostStep, ...] = (rerank, parse, dedupe, auto_decision, state_question, said, conjoined,
-                                            skip_answered)
+DEFAULT_POST_STEPS: tuple[PostStep, ...] = (rerank_tool, rerank, parse, dedupe, auto_decision, state_question, said,
+                                            conjoined, skip_answered)
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,9 @@ class CallPolicy:
             request (:class:`~agent_sdk.agent.copy_bias.ValueBias`); None: off.
         rerank: Re-ranking of argument values by whole-value likelihood
             (:class:`~agent_sdk.agent.rerank.ValueRerank`); None: greedy values.
+        rerank_tools: The first call names the tool the model finds likeliest
+            as a whole name, not by its first token
+            (:func:`~agent_sdk.agent.call_stages.rerank_tool`).
         skip_answered: In ``auto``, a call identical to one already answered
             in the conversation does not win over answering.
         spoken_values: Values the request says in words (durations, times
@@ -98,6 +102,7 @@ class CallPolicy:
     auto: AutoRule = DEFAULT_AUTO_RULE
     value_bias: ValueBias | None = DEFAULT_VALUE_BIAS
     rerank: ValueRerank | None = DEFAULT_RERANK
+    rerank_tools: bool = True
     skip_answered: bool = True
     spoken_values: bool = True
     conjoined: bool = True
