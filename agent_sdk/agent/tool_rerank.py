@@ -66,8 +66,8 @@ def first_call_name(text: str, names: Sequence[str], fmt: CallFormat) -> tuple[s
     best: tuple[str, int] | None = None
     for name in names:
         at = text.find(name_text(fmt, name))
-        if at >= 0 and (best is None or at < best[1]):
-            best = (name, at)
+        if at >= 0 and (best is None or at < best[1] or at == best[1] and len(name) > len(best[0])):
+            best = (name, at)  # at one place the longer name: "call:set_window" also starts "call:set"
     return best
 
 
