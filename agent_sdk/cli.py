@@ -453,6 +453,8 @@ def _policy(args: argparse.Namespace) -> Any:
         changes["value_bias"] = None
     if getattr(args, "no_rerank", False):
         changes["rerank"] = None
+    if getattr(args, "no_tool_rerank", False):
+        changes["rerank_tools"] = False
     if getattr(args, "no_spoken_values", False):
         changes["spoken_values"] = False
     if getattr(args, "no_conjoined", False):
@@ -486,6 +488,9 @@ def _add_policy_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-value-bias", action="store_true", help="no bias towards argument values from the request")
     p.add_argument("--no-rerank", action="store_true",
                    help="keep the greedy argument values (no re-ranking against the request's spans and numbers)")
+    p.add_argument("--no-tool-rerank", action="store_true",
+                   help="keep the tool the greedy pass named (default: the first call names the tool the model finds "
+                        "likeliest as a whole name, not by its first token)")
     p.add_argument("--no-spoken-values", action="store_true",
                    help="keep the model's reading of values the request says in words (default: 'two hours' is "
                         "minutes=120, 'quarter past seven am' is '7:15 am', 'halfway' is a 'like 50 for halfway' "

@@ -51,6 +51,8 @@ def main() -> int:
     p.add_argument("--value-keep", type=float, default=None,
                    help="ValueBias.keep: nats against closing a call while an optional argument the request "
                         "mentions (by name or by a value it says) is missing, and for going on to it")
+    p.add_argument("--no-tool-rerank", action="store_true",
+                   help="keep the tool the greedy pass named (ablation of agent_sdk/agent/tool_rerank.py)")
     p.add_argument("--misses", action="store_true", help="print every wrong answer")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
@@ -68,6 +70,8 @@ def main() -> int:
         policy = policy.replace(follow_up=False)
     if args.no_state_questions:
         policy = policy.replace(state_questions=False)
+    if args.no_tool_rerank:
+        policy = policy.replace(rerank_tools=False)
     if args.value_keep is not None:
         if policy.value_bias is None:
             p.error("--value-keep needs the policy's value bias, which is off")
