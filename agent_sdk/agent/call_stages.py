@@ -175,51 +175,68 @@ def value_bias(ctx: CallContext) -> LogitsProcessor | None:
 # ------------------------------------------------------------- post-steps
 
 
+def _decode_from(ctx: CallContext, prefix: str, first: np.ndarray | None = None) -> str | None:
+    """The call text decoded again after ``prefix`` under the step's grammar and processors.
+
+    Args:
+        ctx: The step.
+        prefix: Call text to keep; decoding goes on after it.
+        first: When given, the next token is one of these ids (what ends a value).
+
+    Returns:
+        The whole call text, or None when the grammar refuses the prefix as
+        tokenized here or the budget runs out.
+    """
+    engine = ctx.engine
+    ids = engine.tokenizer.encode(prefix)
+    again = ctx.grammar_engine.constraint(ctx.grammar)
+    try:
+        for t in ids:
+            again.accept(t)
+    except AgentSDKError:
+        return None
+    budget = ctx.max_tokens - len(ids)
+    if budget <= 0:
+        return None
+
+    def go_on(out: list[int], logits: Any) -> Any:
+        if ctx.processor is not None:
+            logits = ctx.processor(ids + out, logits)
+        if first is not None and not out:  # the value is complete: what ends it comes next
+            closing = np.full_like(logits, -np.inf)
+            closing[first] = logits[first]
+            logits = closing
+        return logits
+
+    rest = engine.generate(ctx.prompt_ids + ids, SamplingParams(max_tokens=budget), constraint=again,
+                           logits_processor=go_on)
+    return None if rest.finish_reason == "length" else prefix + rest.text
+
+
 def rerank_tool(ctx: CallContext, draft: CallDraft) -> CallDraft:
     """Names the tool the model finds likeliest as a whole in the first call (:mod:`agent_sdk.agent.tool_rerank`).
 
     Only where the step may pick among tools (``auto``, ``required``); the
-    call is decoded again from the new name on.
+    call is decoded again from the new name on. ``auto`` still judges the
+    call the greedy pass wrote (``draft.judged_text``).
     """
     if not ctx.policy.rerank_tools or ctx.choice not in ("auto", "required") or len(ctx.tools) < 2:
         return draft
     gen = draft.generation
     if gen.finish_reason == "length":
         return draft
-    engine, ge = ctx.engine, ctx.grammar_engine
     name = rerank_tool_name(
-        engine, ctx.prompt_ids, draft.text, ctx.tools, call_format=ctx.call_format, token_ids=gen.token_ids,
+        ctx.engine, ctx.prompt_ids, draft.text, ctx.tools, call_format=ctx.call_format, token_ids=gen.token_ids,
         logprobs=gen.logprobs, forced=draft.forced,
     )
-    if name is None:
-        return draft
-    found = first_call_name(draft.text, [name], ctx.call_format)
     written = first_call_name(draft.text, [str(t["name"]) for t in ctx.tools], ctx.call_format)
-    if written is None or found is not None and found[1] < written[1]:
+    if name is None or written is None:
         return draft
-    prefix = draft.text[: written[1]] + ctx.call_format.call_head(name)
-    ids = engine.tokenizer.encode(prefix)
-    again = ge.constraint(ctx.grammar)
-    try:
-        for t in ids:
-            again.accept(t)
-    except AgentSDKError:
-        return draft  # the grammar would not take the text as tokenized here: keep the greedy call
-    budget = ctx.max_tokens - len(ids)
-    if budget <= 0:
-        return draft
-    proc = ctx.processor
-
-    def go_on(out: list[int], logits: Any) -> Any:
-        return proc(ids + out, logits) if proc is not None else logits
-
-    rest = engine.generate(ctx.prompt_ids + ids, SamplingParams(max_tokens=budget), constraint=again,
-                           logits_processor=go_on)
-    if rest.finish_reason == "length":
-        return draft
-    text = prefix + rest.text
+    text = _decode_from(ctx, draft.text[: written[1]] + ctx.call_format.call_head(name))
+    if text is None:
+        return draft  # keep the greedy call
     # The log-probabilities (for `auto`) stay the greedy pass's, and `auto` judges the call that pass wrote.
-    new_gen = dataclasses.replace(gen, text=text, token_ids=engine.tokenizer.encode(text))
+    new_gen = dataclasses.replace(gen, text=text, token_ids=ctx.engine.tokenizer.encode(text))
     return dataclasses.replace(draft, text=text, generation=new_gen, judged_text=draft.text)
 
 
@@ -228,42 +245,18 @@ def rerank(ctx: CallContext, draft: CallDraft) -> CallDraft:
     options = ctx.policy.rerank
     if options is None or not ctx.request or draft.generation.finish_reason == "length":
         return draft
-    engine, ge = ctx.engine, ctx.grammar_engine
 
     def redecode(prefix: str, first: np.ndarray) -> str | None:
-        ids = engine.tokenizer.encode(prefix)
-        again = ge.constraint(ctx.grammar)
-        try:
-            for t in ids:
-                again.accept(t)
-        except AgentSDKError:
-            return None
-        budget = ctx.max_tokens - len(ids)
-        if budget <= 0:
-            return None
-
-        def close_then_go_on(out: list[int], logits: Any) -> Any:
-            if ctx.processor is not None:
-                logits = ctx.processor(ids + out, logits)
-            if not out:  # the value is complete: what ends it comes next
-                closing = np.full_like(logits, -np.inf)
-                closing[first] = logits[first]
-                logits = closing
-            return logits
-
-        rest = engine.generate(
-            ctx.prompt_ids + ids, SamplingParams(max_tokens=budget), constraint=again, logits_processor=close_then_go_on,
-        )
-        return None if rest.finish_reason == "length" else prefix + rest.text
+        return _decode_from(ctx, prefix, first)
 
     text, changed = rerank_values(
-        engine, ctx.prompt_ids, draft.text, ctx.tools, request=ctx.request, redecode=redecode, options=options,
+        ctx.engine, ctx.prompt_ids, draft.text, ctx.tools, request=ctx.request, redecode=redecode, options=options,
         call_format=ctx.call_format,
     )
     if not changed:
         return draft
     # The call as it now reads; the log-probabilities (for `auto`) stay the greedy pass's.
-    gen = dataclasses.replace(draft.generation, text=text, token_ids=engine.tokenizer.encode(text))
+    gen = dataclasses.replace(draft.generation, text=text, token_ids=ctx.engine.tokenizer.encode(text))
     return dataclasses.replace(draft, text=text, generation=gen)
 
 
