@@ -10,10 +10,10 @@ editing the others:
 
 - processors: :func:`stop_bias` (end after a call rather than invent
   another), :func:`value_bias` (keep and copy what the request says);
-- post-steps: :func:`rerank_tool` (the first call's tool by its whole
-  name's likelihood), :func:`rerank` (values by whole-value likelihood),
+- post-steps: :func:`rerank` (values by whole-value likelihood),
   :func:`parse` (the calls out of the text), :func:`dedupe` (exact
   repeats), :func:`auto_decision` (``auto`` keeps a likely call only),
+  :func:`rerank_tool` (the first call's tool by its whole name's likelihood),
   :func:`state_question` (a yes/no question about a state calls no tool
   that changes it), :func:`said` (a duration, time of day, named number, enum value or flag
   the request says in words, in the tool's form), :func:`conjoined` (one call per item of a list the request
@@ -39,7 +39,7 @@ from agent_sdk.agent.request_features import copy_coverage
 from agent_sdk.agent.rerank import rerank_values
 from agent_sdk.agent.spoken_values import said_values
 from agent_sdk.agent.state_questions import asks_state, changes_state
-from agent_sdk.agent.tool_rerank import first_call_name, rerank_tool_name
+from agent_sdk.agent.tool_rerank import first_call_name, name_text, rerank_tool_name
 from agent_sdk.constrain.grammar import GrammarEngine
 from agent_sdk.errors import AgentSDKError, EngineError
 from agent_sdk.runtime.engine import Engine, Generation, LogitsProcessor
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "STOP_BIAS_WINDOW",
+    "TRUNCATED",
     "CallContext",
     "CallDraft",
     "PostStep",
@@ -71,6 +72,9 @@ __all__ = [
 # Tokens decoded again to see whether the latest ones closed a call block
 # (the closing tag is at most a few tokens in any tokenizer we ship).
 STOP_BIAS_WINDOW = 6
+
+TRUNCATED = ("length", "context")
+"""Finish reasons of a generation cut short (``max_tokens``, or the context window full)."""
 
 
 @dataclass
@@ -119,9 +123,6 @@ class CallDraft:
         declined: ``auto`` (or another post-step) dropped the call: answer instead.
         reason: Why it was declined (``"unlikely"``, ``"state_question"``, ``"answered"``), for logs and evaluation.
         probe: The ``auto`` rule's probe value for the prompt, when the rule has a probe.
-        judged_text: The greedy pass's call text, when :func:`rerank_tool` named
-            another tool: ``auto`` judges the call the pass wrote (its threshold
-            was calibrated on such calls), and the step makes the better one.
     """
 
     text: str
@@ -132,7 +133,6 @@ class CallDraft:
     declined: bool = False
     reason: str = ""
     probe: float | None = None
-    judged_text: str | None = None
 
 
 ProcessorFactory = Callable[[CallContext], LogitsProcessor | None]
@@ -210,34 +210,42 @@ def _decode_from(ctx: CallContext, prefix: str, first: np.ndarray | None = None)
 
     rest = engine.generate(ctx.prompt_ids + ids, SamplingParams(max_tokens=budget), constraint=again,
                            logits_processor=go_on)
-    return None if rest.finish_reason == "length" else prefix + rest.text
+    return None if rest.finish_reason in TRUNCATED else prefix + rest.text
 
 
 def rerank_tool(ctx: CallContext, draft: CallDraft) -> CallDraft:
     """Names the tool the model finds likeliest as a whole in the first call (:mod:`agent_sdk.agent.tool_rerank`).
 
-    Only where the step may pick among tools (``auto``, ``required``); the
-    call is decoded again from the new name on. ``auto`` still judges the
-    call the greedy pass wrote (``draft.judged_text``).
+    Runs after ``auto_decision``: whether to call is judged on the greedy
+    pass's call, as the ``auto`` threshold was calibrated. Only where the
+    step may pick among tools (``auto``, ``required``). When another tool
+    wins, the calls are decoded again from its name on (later calls too),
+    and their values re-ranked, parsed and de-duplicated as the first ones were.
+
+    Args:
+        ctx: The step.
+        draft: The draft so far (its calls parsed).
+
+    Returns:
+        The draft, with the new calls when the name changed.
     """
-    if not ctx.policy.rerank_tools or ctx.choice not in ("auto", "required") or len(ctx.tools) < 2:
+    if not ctx.policy.rerank_tools or ctx.choice not in ("auto", "required") or len(ctx.tools) < 2 or not draft.calls:
         return draft
-    gen = draft.generation
-    if gen.finish_reason == "length":
+    if draft.generation.finish_reason in TRUNCATED:
         return draft
-    name = rerank_tool_name(
-        ctx.engine, ctx.prompt_ids, draft.text, ctx.tools, call_format=ctx.call_format, token_ids=gen.token_ids,
-        logprobs=gen.logprobs, forced=draft.forced,
-    )
+    name = rerank_tool_name(ctx.engine, ctx.prompt_ids, draft.text, ctx.tools, call_format=ctx.call_format)
     written = first_call_name(draft.text, [str(t["name"]) for t in ctx.tools], ctx.call_format)
     if name is None or written is None:
         return draft
-    text = _decode_from(ctx, draft.text[: written[1]] + ctx.call_format.call_head(name))
+    # The kept text ends on the name's closing characters (`",`), as the model writes them; the grammar forces what
+    # follows up to the arguments.
+    text = _decode_from(ctx, draft.text[: written[1]] + name_text(ctx.call_format, name))
     if text is None:
         return draft  # keep the greedy call
-    # The log-probabilities (for `auto`) stay the greedy pass's, and `auto` judges the call that pass wrote.
-    new_gen = dataclasses.replace(gen, text=text, token_ids=ctx.engine.tokenizer.encode(text))
-    return dataclasses.replace(draft, text=text, generation=new_gen, judged_text=draft.text)
+    # The log-probabilities stay the greedy pass's (`auto` has judged it already).
+    gen = dataclasses.replace(draft.generation, text=text, token_ids=ctx.engine.tokenizer.encode(text))
+    new = dataclasses.replace(draft, text=text, generation=gen)
+    return dedupe(ctx, parse(ctx, rerank(ctx, new)))
 
 
 def rerank(ctx: CallContext, draft: CallDraft) -> CallDraft:
@@ -308,15 +316,11 @@ def auto_decision(ctx: CallContext, draft: CallDraft) -> CallDraft:
         return draft
     rule = ctx.policy.auto
     coverage = relevance = None
-    judged = draft.calls
-    if draft.judged_text is not None:
-        parsed = ctx.call_format.parse(draft.judged_text, known_tools={t["name"] for t in ctx.tools})
-        judged = [(c.name, dict(c.arguments)) for c in parsed.calls]
     if ctx.request:
         params = {t.get("name"): t.get("parameters") for t in ctx.tools}
-        schemas = [params.get(n) for n, _ in judged]
-        coverage = copy_coverage([a for _, a in judged], ctx.request, schemas=schemas)
-        relevance = call_relevance([n for n, _ in judged], ctx.tools, ctx.request)
+        schemas = [params.get(n) for n, _ in draft.calls]
+        coverage = copy_coverage([a for _, a in draft.calls], ctx.request, schemas=schemas)
+        relevance = call_relevance([n for n, _ in draft.calls], ctx.tools, ctx.request)
     if rule.probe is not None and draft.probe is None and draft.generation.logprobs:
         # the threshold was calibrated with the probe's term: scoring without it would move every decision
         raise EngineError("the auto rule has a call probe but the call step read no prompt logits for it")

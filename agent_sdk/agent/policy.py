@@ -50,7 +50,8 @@ DEFAULT_PROCESSORS: tuple[ProcessorFactory, ...] = (stop_bias, value_bias)
 # `said` and `conjoined` after `auto_decision`: whether to call is judged on the model's own calls, not on values
 # and copies put in from the request (which the request states by construction). `state_question` right after it:
 # what it drops needs no refining.
-DEFAULT_POST_STEPS: tuple[PostStep, ...] = (rerank_tool, rerank, parse, dedupe, auto_decision, state_question, said,
+# `rerank_tool` right after it: `auto` judges the greedy pass's call, as its threshold was calibrated.
+DEFAULT_POST_STEPS: tuple[PostStep, ...] = (rerank, parse, dedupe, auto_decision, rerank_tool, state_question, said,
                                             conjoined, skip_answered)
 
 

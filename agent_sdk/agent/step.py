@@ -142,12 +142,9 @@ def decode_calls(
     t0 = time.perf_counter()
     probe = policy.auto.probe if choice == "auto" else None
     probed: list[float] = []  # the probe's value for the prompt, read from its last logits (no extra pass)
-    # `required` reads the sampled tokens' log-probabilities too when the tool is re-ranked: most calls are then
-    # settled from them without another pass (agent_sdk.agent.tool_rerank).
-    reads = choice == "auto" or (choice == "required" and policy.rerank_tools and len(tools) > 1)
     gen = engine.generate(
-        prompt_ids, SamplingParams(max_tokens=max_tokens), constraint=constraint, logprobs=reads,
-        forced_logprobs=policy.auto.reads_forced and choice == "auto", logits_processor=ctx.processor,
+        prompt_ids, SamplingParams(max_tokens=max_tokens), constraint=constraint, logprobs=choice == "auto",
+        forced_logprobs=policy.auto.reads_forced, logits_processor=ctx.processor,
         **({"prompt_logits": lambda logits: probed.append(probe.value(logits))} if probe is not None else {}),
     )
     forced = list(constraint.forced_flags[: len(gen.logprobs)]) if gen.logprobs is not None else []

@@ -15,12 +15,12 @@ tokens, the ones the grammar forced included: after "close" the model
 expects "_window", and ``_trunk`` (the only name the grammar allows there)
 costs it 3.5 nats. Another name that leaves the written one at token ``d``
 is at most as likely as the written name's first ``d`` tokens times the
-probability the model left to everything but its token there. One pass over
-the written name (in a fork of the cached prompt) gives those bounds, and
-only the tools whose bound beats the written name's whole likelihood are
-scored, in one more pass. When the greedy pass's own log-probabilities
-cover every token of the name (none forced, or a rule that reads forced
-tokens), they give the bounds and a call that cannot lose needs no pass.
+model's probability of the other name's token there. One pass over the
+written name (in a fork of the cached prompt) gives those bounds, and only
+the tools whose bound beats the written name's whole likelihood are scored,
+in one more pass. (The greedy pass's own log-probabilities cannot stand in
+for the first pass: the character that closes the name is forced, and the
+call step does not compute forced tokens' log-probabilities.)
 """
 
 from __future__ import annotations
@@ -28,11 +28,14 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from agent_sdk.agent.call_format import CallFormat
+
+if TYPE_CHECKING:
+    from agent_sdk.runtime.engine import Engine
 
 __all__ = ["first_call_name", "name_text", "rerank_tool_name"]
 
@@ -48,65 +51,57 @@ def _name_prefix(fmt: CallFormat) -> str:
 
 
 def name_text(fmt: CallFormat, name: str) -> str:
-    """A call's text from its start through the name and what ends it (``{"name": "set_window",`` for Hermes).
+    """A call's text from its start through the name and what ends it.
 
     The scored text ends one character after the name (two after a quoted
     one): the name's last token often merges with what follows it (``",``),
-    so stopping at the name would score a split the model never writes.
+    so stopping at the name would score a split the model never writes, and
+    without the closing character a name would score as well as every longer
+    name it begins.
+
+    Args:
+        fmt: The call format.
+        name: A tool name.
+
+    Returns:
+        ``{"name": "set_window",`` for Hermes, ``call:set_window{`` for FunctionGemma.
     """
+    block = fmt.render_call(name, {})
     head = fmt.call_head(name)
-    end = len(_name_prefix(fmt)) + len(name)
-    if head[end:end + 1] == '"':
+    start = block.index(head)
+    end = start + len(_name_prefix(fmt)) + len(name)
+    if block[end:end + 1] == '"':
         end += 1
-    return head[: end + 1]
+    return block[start:end + 1]
 
 
 def first_call_name(text: str, names: Sequence[str], fmt: CallFormat) -> tuple[str, int] | None:
-    """The first call's tool name in ``text`` and where its call starts, or None when no call starts there."""
+    """The first call's tool name in ``text``.
+
+    Args:
+        text: Call text.
+        names: The tool names that may be called.
+        fmt: The format ``text`` is written in.
+
+    Returns:
+        ``(name, offset)``: the name and where its call's :func:`name_text`
+        starts in ``text``; None when no call of these names is there.
+    """
     best: tuple[str, int] | None = None
     for name in names:
         at = text.find(name_text(fmt, name))
-        if at >= 0 and (best is None or at < best[1] or at == best[1] and len(name) > len(best[0])):
-            best = (name, at)  # at one place the longer name: "call:set_window" also starts "call:set"
+        if at >= 0 and (best is None or at < best[1]):
+            best = (name, at)
     return best
 
 
-def _greedy_cannot_lose(
-    lead_ids: Sequence[int], name_ids: Sequence[int], token_ids: Sequence[int], logprobs: Sequence[float],
-    forced: Sequence[bool],
-) -> bool:
-    """Whether the greedy pass's own log-probabilities already rule out every other name (no pass needed).
-
-    ``lead_ids + name_ids`` must be how the pass wrote the call's start
-    (else False: the bound is not known).
-    """
-    n0, n1 = len(lead_ids), len(lead_ids) + len(name_ids)
-    if list(token_ids[:n1]) != list(lead_ids) + list(name_ids) or len(logprobs) < n1 or len(forced) < n1:
-        return False
-    lps = [float(x) for x in logprobs[n0:n1]]
-    if any(math.isnan(x) for x in lps):
-        return False  # a forced token's log-probability was not computed (the name's likelihood is not known)
-    total = sum(lps)
-    before = 0.0
-    for x, f in zip(lps, forced[n0:n1]):
-        if not f:  # where the grammar forced the token no other name leaves this one
-            rest = math.log1p(-math.exp(min(x, -1e-12)))  # what the model left to every other token
-            if before + rest > total:
-                return False
-        before += x
-    return True
-
-
 def rerank_tool_name(
-    engine: Any,
+    engine: Engine,
     prompt_ids: list[int],
     text: str,
     tools: Sequence[dict[str, Any]],
     *,
     call_format: CallFormat,
-    token_ids: Sequence[int] | None = None,
-    logprobs: Sequence[float] | None = None,
-    forced: Sequence[bool] | None = None,
     margin: float = 0.0,
 ) -> str | None:
     """The tool the first call should name, when another beats the written one as a whole; else None.
@@ -117,15 +112,16 @@ def rerank_tool_name(
         text: The decoded call text.
         tools: The tools offered (``{"name", ...}``).
         call_format: The format ``text`` is written in.
-        token_ids: The greedy pass's tokens (with ``logprobs`` and ``forced``:
-            most calls are then settled without a pass).
-        logprobs: The unmasked log-probability of each of ``token_ids``.
-        forced: Per token, whether the grammar forced it.
-        margin: Nats by which another name must beat the written one.
+        margin: Nats by which another name must beat the written one (>= 0).
 
     Returns:
         The better tool's name, or None to keep the call.
+
+    Raises:
+        ValueError: A negative ``margin``.
     """
+    if margin < 0:
+        raise ValueError(f"margin must be >= 0; got {margin}")
     names = [str(t["name"]) for t in tools]
     found = first_call_name(text, names, call_format)
     if found is None or len(names) < 2:
@@ -140,11 +136,7 @@ def rerank_tool_name(
         if n != written:
             common = min(common, len(os.path.commonprefix([s, ours])))
     if common >= len(ours):
-        return None  # another name's text starts with this one's: not comparable token by token
-    if token_ids is not None and logprobs is not None and forced is not None and _greedy_cannot_lose(
-        ours[:common], ours[common:], token_ids, logprobs, forced,
-    ):
-        return None
+        return None  # another name's text starts with this one's as tokenized: not comparable token by token
     prefix = list(prompt_ids) + ours[:common]
     tail = ours[common:]
     last, rows = engine.continuation_logits(prefix, [tail])

@@ -110,15 +110,22 @@ def test_the_likeliest_whole_name_wins_and_the_pruning_loses_none(smollm2_engine
 
 def test_auto_judges_the_call_the_greedy_pass_wrote(smollm2_engine: Engine) -> None:
     """In ``auto`` the decision and its score are those without the re-ranking (its threshold was calibrated on
-    greedy calls); only the name of a kept call changes."""
-    policy = DEFAULT_POLICY.replace(tool_choice="auto", parallel=False)
+    greedy calls); a kept call may name another tool, and it then names the one ``required`` names."""
+    auto = DEFAULT_POLICY.replace(tool_choice="auto", parallel=False)
+    renamed = 0
     for request in REQUESTS:
         prompt, specs = _prompt(smollm2_engine, request)
-        off = decode_calls(smollm2_engine, prompt, specs, policy=policy.replace(rerank_tools=False), max_tokens=96,
+        off = decode_calls(smollm2_engine, prompt, specs, policy=auto.replace(rerank_tools=False), max_tokens=96,
                            request=request)
-        on = decode_calls(smollm2_engine, prompt, specs, policy=policy, max_tokens=96, request=request)
+        on = decode_calls(smollm2_engine, prompt, specs, policy=auto, max_tokens=96, request=request)
         assert on.declined == off.declined and on.score == pytest.approx(off.score, abs=1e-3), request
         assert bool(on.calls) == bool(off.calls)
+        if on.calls and on.calls[0][0] != off.calls[0][0]:
+            renamed += 1
+            forced = decode_calls(smollm2_engine, prompt, specs, policy=auto.replace(tool_choice="required"),
+                                  max_tokens=96, request=request)
+            assert forced.calls[0][0] == on.calls[0][0], request
+    assert renamed >= 1  # the base model keeps at least one of these calls under a misleading first token
 
 
 def test_no_pass_without_a_choice_of_tools(smollm2_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
