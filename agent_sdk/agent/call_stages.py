@@ -39,7 +39,7 @@ from agent_sdk.agent.request_features import copy_coverage
 from agent_sdk.agent.rerank import rerank_values
 from agent_sdk.agent.spoken_values import said_values
 from agent_sdk.agent.state_questions import asks_state, changes_state
-from agent_sdk.agent.tool_rerank import first_call_name, name_text, rerank_tool_name
+from agent_sdk.agent.tool_rerank import name_text, rerank_tool_name
 from agent_sdk.constrain.grammar import GrammarEngine
 from agent_sdk.errors import AgentSDKError, EngineError
 from agent_sdk.runtime.engine import Engine, Generation, LogitsProcessor
@@ -233,13 +233,13 @@ def rerank_tool(ctx: CallContext, draft: CallDraft) -> CallDraft:
         return draft
     if draft.generation.finish_reason in TRUNCATED:
         return draft
-    name = rerank_tool_name(ctx.engine, ctx.prompt_ids, draft.text, ctx.tools, call_format=ctx.call_format)
-    written = first_call_name(draft.text, [str(t["name"]) for t in ctx.tools], ctx.call_format)
-    if name is None or written is None:
+    better = rerank_tool_name(ctx.engine, ctx.prompt_ids, draft.text, ctx.tools, call_format=ctx.call_format)
+    if better is None:
         return draft
+    name, at = better
     # The kept text ends on the name's closing characters (`",`), as the model writes them; the grammar forces what
     # follows up to the arguments.
-    text = _decode_from(ctx, draft.text[: written[1]] + name_text(ctx.call_format, name))
+    text = _decode_from(ctx, draft.text[:at] + name_text(ctx.call_format, name))
     if text is None:
         return draft  # keep the greedy call
     # The log-probabilities stay the greedy pass's (`auto` has judged it already).

@@ -36,8 +36,8 @@ from agent_sdk.agent.spoken import spoken_decimals, spoken_numbers
 from agent_sdk.agent.token_index import TokenIndex
 
 __all__ = [
-    "DEFAULT_RERANK", "Slot", "ValueRerank", "argument_values", "quoted", "request_numbers", "request_spans",
-    "rerank_values", "string_values",
+    "DEFAULT_RERANK", "Slot", "ValueRerank", "argument_values", "log_softmax", "quoted", "request_numbers",
+    "request_spans", "rerank_values", "string_values",
 ]
 
 
@@ -161,7 +161,8 @@ def string_values(text: str, fmt: CallFormat = HERMES) -> list[tuple[int, int, s
     return [(v.start, v.end, v.tool, v.key) for v in argument_values(text, fmt) if v.kind == "string" and not v.item]
 
 
-def _log_softmax(x: np.ndarray) -> np.ndarray:
+def log_softmax(x: np.ndarray) -> np.ndarray:
+    """Log-probabilities from logits along the last axis, in float64."""
     x = np.asarray(x, dtype=np.float64)
     m = np.max(x, axis=-1, keepdims=True)
     return x - m - np.log(np.sum(np.exp(x - m), axis=-1, keepdims=True))
@@ -251,7 +252,7 @@ def _ending_scores(first: np.ndarray, ids: list[int], rows: np.ndarray, end_ids:
         rows: Logits after each of them (``continuation_logits``).
         end_ids: Tokens that end the value (a closing quote; what follows a number).
     """
-    lp = _log_softmax(rows)
+    lp = log_softmax(rows)
     out, total = [], float(first[ids[0]])
     for k in range(1, len(ids) + 1):
         if k > 1:
@@ -323,7 +324,7 @@ def rerank_values(
             continue  # a longer copy of the request than any span: keep it whole
         prefix = prompt_ids + tok.encode(text[:slot.start])
         last, _ = engine.continuation_logits(prefix, [])
-        first = _log_softmax(last)
+        first = log_softmax(last)
         # One pass per group: its longest value; the shorter ones are its prefixes.
         runs = [(grp, tok.encode(grp[-1])) for grp in groups]
         runs = [(grp, ids) for grp, ids in runs if ids]

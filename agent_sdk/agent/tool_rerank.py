@@ -25,24 +25,17 @@ call step does not compute forced tokens' log-probabilities.)
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from agent_sdk.agent.call_format import CallFormat
+from agent_sdk.agent.rerank import log_softmax
 
 if TYPE_CHECKING:
     from agent_sdk.runtime.engine import Engine
 
 __all__ = ["first_call_name", "name_text", "rerank_tool_name"]
-
-
-def _log_softmax(x: np.ndarray) -> np.ndarray:
-    m = float(np.max(x))
-    return x - m - math.log(float(np.exp(x - m).sum()))
 
 
 def _name_prefix(fmt: CallFormat) -> str:
@@ -103,7 +96,7 @@ def rerank_tool_name(
     *,
     call_format: CallFormat,
     margin: float = 0.0,
-) -> str | None:
+) -> tuple[str, int] | None:
     """The tool the first call should name, when another beats the written one as a whole; else None.
 
     Args:
@@ -115,7 +108,8 @@ def rerank_tool_name(
         margin: Nats by which another name must beat the written one (>= 0).
 
     Returns:
-        The better tool's name, or None to keep the call.
+        ``(name, offset)``: the better tool's name and where the first call's
+        :func:`name_text` starts in ``text``; None to keep the call.
 
     Raises:
         ValueError: A negative ``margin``.
@@ -140,7 +134,7 @@ def rerank_tool_name(
     prefix = list(prompt_ids) + ours[:common]
     tail = ours[common:]
     last, rows = engine.continuation_logits(prefix, [tail])
-    steps = [_log_softmax(last)] + [_log_softmax(rows[0][j]) for j in range(len(tail) - 1)]
+    steps = [log_softmax(last), *log_softmax(rows[0][: len(tail) - 1])]
     lps = [float(steps[j][tail[j]]) for j in range(len(tail))]
     best_score = sum(lps) + margin
     rivals: list[str] = []
@@ -158,7 +152,8 @@ def rerank_tool_name(
     best = None
     for n, r in zip(rivals, rival_rows):
         other = seqs[n][common:]
-        score = float(first[other[0]]) + sum(float(_log_softmax(r[j - 1])[other[j]]) for j in range(1, len(other)))
+        lp = log_softmax(r[: len(other) - 1])
+        score = float(first[other[0]]) + sum(float(lp[j - 1][other[j]]) for j in range(1, len(other)))
         if score > best_score:
             best, best_score = n, score
-    return best
+    return None if best is None else (best, at)
