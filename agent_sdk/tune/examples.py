@@ -110,6 +110,14 @@ _DURATION_UNITS = {"seconds": "second", "second": "second", "secs": "second", "s
                    "minute": "minute", "mins": "minute", "min": "minute", "hours": "hour", "hour": "hour",
                    "hrs": "hour", "days": "day", "day": "day", "duration": "minute", "delay": "minute"}
 _LOCATION_NAMES = {"room", "location", "area", "zone", "place", "floor", "where", "rooms"}
+# A number whose parameter is named for its unit ("centimeters": 50): how the unit is said after it.
+_MEASURE_UNITS = {"centimeters": ["centimeters", "centimeters", "cm"], "centimetres": ["centimetres", "cm"],
+                  "cm": ["cm", "centimeters"], "millimeters": ["millimeters", "mm"], "mm": ["mm", "millimeters"],
+                  "meters": ["meters"], "metres": ["metres"], "kilometers": ["kilometers", "km"],
+                  "km": ["km", "kilometers"], "inches": ["inches"], "feet": ["feet"], "miles": ["miles"],
+                  "grams": ["grams"], "kilograms": ["kilograms", "kg"], "kg": ["kg", "kilograms"],
+                  "pounds": ["pounds"], "liters": ["liters"], "litres": ["litres"], "milliliters": ["milliliters", "ml"],
+                  "ml": ["ml", "milliliters"]}
 
 
 @dataclass(frozen=True)
@@ -200,6 +208,27 @@ def _words(text: str) -> list[str]:
 def _first_sentence(text: str) -> str:
     line = text.strip().splitlines()[0] if text.strip() else ""
     return re.split(r"(?<=[.!?])\s", line)[0].strip().rstrip(".!?").lower()
+
+
+# Words that make a phrasal verb of the name's first word ("pick_up", "go_to", "follow_me").
+_NAME_PARTICLES = {"up", "down", "to", "back", "out", "away", "over", "around", "me"}
+
+
+def _own_verb(tokens: Sequence[str], family: str, d_verbs: Sequence[str]) -> tuple[str, list[str]] | None:
+    """The verb a tool's name starts with, when no verb family covers it: ``(verb, rest of the name)``.
+
+    "pick_up" → ("pick up", []) where "pick" alone would join the family of "switch"; "go_to" → ("go to", []);
+    "return_to_dock" → ("return to", ["dock"]); "drive" → ("drive", []) when the description starts with the same
+    verb ("Drive the robot ..."). A phrasal verb counts when no family claims the name or the description says it
+    too; a single verb only when no family claims the name. None for every other name.
+    """
+    if len(tokens) >= 2 and tokens[1] in _NAME_PARTICLES:
+        phrase = f"{tokens[0]} {tokens[1]}"
+        if family == "" or phrase in d_verbs:
+            return phrase, list(tokens[2:])
+    if family == "" and tokens and d_verbs and d_verbs[0].split()[0] == tokens[0]:
+        return tokens[0], list(tokens[1:])
+    return None
 
 
 def _family_of(tokens: Sequence[str]) -> tuple[str, str]:
@@ -386,6 +415,8 @@ def _make_param(name: str, schema: Mapping[str, Any], required: bool, tool_words
             unit = "percent"
         if not unit and set(name_words + desc_words) & {"degrees", "temperature", "celsius", "fahrenheit"}:
             unit = "degrees"
+        if not unit and name_words[-1:] and name_words[-1] in _MEASURE_UNITS:
+            unit = name_words[-1]
         lo, hi = _range(schema, desc, name_words, unit)
         if not unit and set(name_words) & {"volume", "brightness"} and hi == 100:
             unit = "percent"  # a volume from 0 to 100 is said in percent; one from 0 to 10 is not
@@ -431,6 +462,9 @@ def _build_tool(raw: Mapping[str, Any]) -> _Tool:
     tokens = _split_name(name)
     family, key = _family_of(tokens)
     d_verbs, d_det, d_objects, _ = _parse_description(desc)
+    own = _own_verb(tokens, family, d_verbs)
+    if own is not None:
+        return _build_own_verb_tool(raw, own[0], own[1], d_verbs)
     if not family and d_verbs:
         family, key = _family_of(_split_name(d_verbs[0].replace(" ", "_")))
     props = schema.get("properties") or {}
@@ -509,6 +543,31 @@ def _build_tool(raw: Mapping[str, Any]) -> _Tool:
                     verb_marks.setdefault(verb, (p.name, value))
     return _Tool(name, desc, schema, params, family, verbs, objects, d_objects if family == "read" else [],
                  d_det or "the", words, Draft202012Validator(schema), verb_marks)
+
+
+def _build_own_verb_tool(raw: Mapping[str, Any], verb: str, rest: Sequence[str], d_verbs: Sequence[str]) -> _Tool:
+    """A tool named for its own verb (:func:`_own_verb`): asked with that verb, its first free string as the object.
+
+    "drive forward 50 centimeters", "pick up my keys", "say dinner is ready", "go to the kitchen", "return to the
+    dock": the verb families' synonyms would misread these ("switch up the object", "send the go").
+    """
+    name, desc, schema = raw["name"], raw["description"], raw["parameters"]
+    props = schema.get("properties") or {}
+    required = set(schema.get("required") or [])
+    tool_words = _split_name(name) + _words(desc)
+    params = [_make_param(n, s if isinstance(s, Mapping) else {}, n in required, tool_words)
+              for n, s in props.items()]
+    strings = [p for p in params if p.role == "detail"]
+    if strings:
+        strings[0].role = "object"
+    obj = " ".join(t for t in rest if t not in _STOP)
+    verbs = [verb] + [v for v in d_verbs if v != verb and len(v.split()) <= 3 and v.split()[0] == verb.split()[0]]
+    words: set[str] = set(tool_words)
+    for p in params:
+        words |= set(_split_name(p.name)) | set(_words(str(p.schema.get("description") or "")))
+        for v in p.values if p.kind == "enum" else []:
+            words |= set(_words(v))
+    return _Tool(name, desc, schema, params, "own", verbs, [obj], [], "the", words, Draft202012Validator(schema))
 
 
 # ---------------------------------------------------------------- values
@@ -657,6 +716,8 @@ def _spoken_quantity(p: _Param, n: float, rng: random.Random) -> str:
         return f"{said} {rng.choice(['percent', 'percent', 'per cent', ''])}".strip()
     if p.unit == "degrees":
         return f"{said} {rng.choice(['degrees', 'degrees', ''])}".strip()
+    if p.unit in _MEASURE_UNITS:
+        return f"{said} {rng.choice([*_MEASURE_UNITS[p.unit], ''])}".strip()
     return said
 
 
@@ -731,6 +792,14 @@ def _draw_arguments(tool: _Tool, bag: _Bag, rng: random.Random, *, all_required_
             alone = len(tool.params) == 1  # the tool exists to set it: the clause is the request
             spoken[key] = clause if alone else rng.choice([f"and {clause}", f"and {clause}", f"but {clause}"])
             _bar(spoken, [c.split()[0] for c in p.clauses.values()])  # "unlock the front door and lock it": no
+        elif p.kind == "boolean" and tool.family == "own" and len(tool.params) == 1:
+            # A tool named for what it does, with a flag to stop doing it ("follow_me(on)"): "follow me" or
+            # "stop following me".
+            b = rng.random() < 0.5
+            args[key], spoken[key] = b, ""
+            if not b:
+                spoken["__verb"] = rng.choice([f"stop {_ing(tool.verbs[0])}", f"don't {tool.verbs[0]}",
+                                               f"quit {_ing(tool.verbs[0])}", f"no more {_ing(tool.verbs[0])}"])
         elif p.kind == "boolean":
             b = rng.random() < 0.5
             args[key] = b
@@ -850,8 +919,21 @@ def _a(word: str) -> str:
     return "an" if word[:1] in "aeiou" and not word.startswith("u") else "a"
 
 
+def _ing(phrase: str) -> str:
+    """The phrase with its first word in "-ing" form: "follow me" → "following me", "drive" → "driving"."""
+    head, _, rest = phrase.partition(" ")
+    if head.endswith("e") and not head.endswith(("ee", "ye", "oe")) and len(head) > 2:
+        head = head[:-1]
+    elif 3 <= len(head) <= 4 and sum(c in "aeiou" for c in head) == 1 and head[-1] not in "aeiouwxy" \
+            and head[-2] in "aeiou":
+        head += head[-1]  # one syllable: "stop" → "stopping", "run" → "running" (not "open" → "openning")
+    return f"{head}ing {rest}".strip()
+
+
 def _det_np(tool: _Tool, rng: random.Random, obj: str, modifier: str = "") -> str:
     np = f"{modifier} {obj}".strip()
+    if not np:  # a tool named for its verb alone ("drive"): nothing to name
+        return ""
     if tool.family == "create":
         return f"{_a(np)} {np}"
     if tool.family == "cancel":
@@ -864,6 +946,8 @@ def _det_np(tool: _Tool, rng: random.Random, obj: str, modifier: str = "") -> st
 def _slot_phrase(p: _Param, text: str, tool: _Tool, rng: random.Random) -> str:
     if p.role == "location":
         return rng.choice([f"in the {text}", f"in the {text}", f"in {text}", f"for the {text}"])
+    if tool.family == "own" and (p.role == "quantity" or p.role == "choice" and tool.objects == [""]):
+        return text  # "drive forward 50 centimeters", "turn left"
     if p.role == "quantity":
         return text if _unmark(text).endswith("way") else f"to {text}"  # "halfway", not "to halfway"
     if p.role == "time":
@@ -923,7 +1007,9 @@ def _frame(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tuple[
     tail_parts = [_slot_phrase(p, t, tool, rng) for p, t in rest]
     if dur:
         tail_parts.append(rng.choice([f"for {dur}", f"for {dur}", dur]) if tool.family != "set" else f"to {dur}")
-    loc_pre = loc if loc and rng.random() < 0.55 and which is None else ""
+    # "go to the kitchen": a verb that ends in "to" takes the place right after it
+    to_verb = tool.family == "own" and tool.verbs[0].endswith(" to")
+    loc_pre = loc if loc and (to_verb or rng.random() < 0.55) and which is None else ""
     if loc and not loc_pre:
         tail_parts.append(_slot_phrase(loc_p, loc, tool, rng) if loc_p else loc)  # type: ignore[arg-type]
     rng.shuffle(tail_parts)
@@ -982,7 +1068,7 @@ def _frame(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tuple[
             core = f"{verb.replace('*', obj_v)} {tail}"
         else:
             core = f"{verb.replace(' *', '')} {obj_v} {tail}"
-        if rng.random() < 0.3 and fam not in ("call", "navigate"):
+        if rng.random() < 0.3 and fam not in ("call", "navigate") and obj:  # not "say saying hi": no object noun
             core = f"{verb.replace(' *', '')} {_det_np(tool, rng, obj)} {_slot_phrase(obj_p, obj_v, tool, rng)} {tail}" \
                 if obj_p else core
         return _clean(core), True

@@ -761,3 +761,59 @@ def test_the_same_seed_gives_the_same_examples_in_any_process() -> None:
                              check=True)
         digests.add(out.stdout.strip())
     assert len(digests) == 1 and len(next(iter(digests))) == len(hashlib.sha256().hexdigest())
+
+
+# Tools named for their own verb, which no verb family covers (the home robot example's shapes).
+ROBOT = [
+    _fn("drive", "Drive the robot straight ahead or back.",
+        {"direction": {"type": "string", "enum": ["forward", "backward"]},
+         "centimeters": {"type": "integer", "description": "How far, from 1 to 300 centimeters."}},
+        ["direction", "centimeters"]),
+    _fn("go_to", "Send the robot to a room.",
+        {"place": {"type": "string", "enum": ["kitchen", "bedroom", "garden"]}}, ["place"]),
+    _fn("pick_up", "Pick up an object with the arm.",
+        {"item": {"type": "string", "description": 'What to pick up, like "my keys".'}}, ["item"]),
+    _fn("put_down", "Put down what the arm is holding.", {}, []),
+    _fn("follow_me", "Make the robot follow the person, or stop following.",
+        {"on": {"type": "boolean", "description": "True to start following, False to stop."}}, ["on"]),
+    _fn("say", "Say something aloud through the robot's speaker.",
+        {"text": {"type": "string", "description": 'What to say, like "dinner is ready".'}}, ["text"]),
+    _fn("set_speed", "Set how fast the robot drives.",
+        {"speed": {"type": "string", "enum": ["slow", "fast"]}}, ["speed"]),
+]
+
+
+def test_tools_named_for_their_own_verb_are_asked_with_it() -> None:
+    """"pick up my keys", "go to the kitchen", "drive forward 50 cm": not the verb families' "switch up the object"
+    or "send the go" (a name's first word that is some family's key, "pick", "put", or a description's "send")."""
+    examples = generate_examples(ROBOT, count=700, seed=0)
+    by_tool: dict[str, list[str]] = defaultdict(list)
+    for e in examples:
+        if len(e.calls) == 1:
+            by_tool[e.calls[0]["name"]].append(e.query.lower())
+    verbs = {"drive": "drive", "go_to": "go to", "pick_up": "pick up", "put_down": "put down", "say": "say"}
+    for name, verb in verbs.items():
+        queries = by_tool[name]
+        assert len(queries) >= 20, name
+        # typos aside ("picck up"), every request says the tool's verb, and never twice ("drive drive")
+        said = [q for q in queries if verb in q]
+        assert len(said) >= 0.8 * len(queries), (name, [q for q in queries if verb not in q][:5])
+        assert not any(f"{verb} {verb}" in q for q in queries), name
+    for e in examples:
+        for c in e.calls:
+            if c["name"] in ("pick_up", "say") and len(e.calls) == 1:
+                value = next(iter(c["arguments"].values()))
+                assert value.lower() in e.query.lower(), e.query  # the object follows the verb as said
+    # the unit a number's parameter is named for is said with it, most of the time
+    drives = by_tool["drive"]
+    assert sum(("centimeter" in q or " cm" in q) for q in drives) >= 0.4 * len(drives)
+    # a flag that stops what the tool's name does: "follow me" / "stop following me"
+    for e in examples:
+        for c in e.calls:
+            if c["name"] == "follow_me" and len(e.calls) == 1:
+                q = e.query.lower()
+                stops = re.search(r"\b(stop|quit|no more)\b|\bdon'?t follow", q) is not None
+                assert stops == (c["arguments"]["on"] is False), e.query
+    # a name in a family keeps the family's verbs
+    assert any(q.split()[0] in ("change", "adjust", "put", "bring") or " change " in f" {q} "
+               for q in by_tool["set_speed"])
