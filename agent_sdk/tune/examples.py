@@ -117,7 +117,8 @@ _MEASURE_UNITS = {"centimeters": ["centimeters", "centimeters", "cm"], "centimet
                   "km": ["km", "kilometers"], "inches": ["inches"], "feet": ["feet"], "miles": ["miles"],
                   "grams": ["grams"], "kilograms": ["kilograms", "kg"], "kg": ["kg", "kilograms"],
                   "pounds": ["pounds"], "liters": ["liters"], "litres": ["litres"], "milliliters": ["milliliters", "ml"],
-                  "ml": ["ml", "milliliters"]}
+                  "ml": ["ml", "milliliters"], "rounds": ["rounds", "times", "rounds"], "laps": ["laps", "times"],
+                  "times": ["times"]}
 
 
 @dataclass(frozen=True)
@@ -212,6 +213,8 @@ def _first_sentence(text: str) -> str:
 
 # Words that make a phrasal verb of the name's first word ("pick_up", "go_to", "follow_me").
 _NAME_PARTICLES = {"up", "down", "to", "back", "out", "away", "over", "around", "me"}
+# Verbs whose object can be another verb's "-ing" form ("stop_moving", "start_recording").
+_ASPECT_VERBS = {"stop", "start", "keep", "begin", "quit", "resume"}
 
 
 def _own_verb(tokens: Sequence[str], family: str, d_verbs: Sequence[str]) -> tuple[str, list[str]] | None:
@@ -222,6 +225,9 @@ def _own_verb(tokens: Sequence[str], family: str, d_verbs: Sequence[str]) -> tup
     verb ("Drive the robot ..."). A phrasal verb counts when no family claims the name or the description says it
     too; a single verb only when no family claims the name. None for every other name.
     """
+    if len(tokens) == 2 and tokens[1].endswith("ing") and len(tokens[1]) > 4 and (family == "" or tokens[0] in
+                                                                              _ASPECT_VERBS):
+        return f"{tokens[0]} {tokens[1]}", []  # "stop_moving", "start_recording": the name is the command
     if len(tokens) >= 2 and tokens[1] in _NAME_PARTICLES:
         phrase = f"{tokens[0]} {tokens[1]}"
         if family == "" or phrase in d_verbs:
@@ -497,7 +503,9 @@ def _build_tool(raw: Mapping[str, Any]) -> _Tool:
         d_verbs = d_verbs + ["set"]
     objects: list[str] = []
     # An add/remove tool's description names the item ("Add an item to the list"): the object is the container.
-    for o in [obj] + (d_objects[:1] if family not in ("add", "remove") or not obj else []):
+    # "start_patrol" / "Patrol the house": the house is what is patrolled, not a name for the patrol.
+    verb_noun = bool(d_verbs) and d_verbs[0] in tokens[1:]
+    for o in [obj] + (d_objects[:1] if (family not in ("add", "remove") or not obj) and not verb_noun else []):
         if o:
             objects += ph.NOUN_ALTERNATIVES.get(o, [o])
             objects.append(o)
@@ -948,6 +956,8 @@ def _slot_phrase(p: _Param, text: str, tool: _Tool, rng: random.Random) -> str:
         return rng.choice([f"in the {text}", f"in the {text}", f"in {text}", f"for the {text}"])
     if tool.family == "own" and (p.role == "quantity" or p.role == "choice" and tool.objects == [""]):
         return text  # "drive forward 50 centimeters", "turn left"
+    if p.role == "quantity" and p.unit in _MEASURE_UNITS and tool.family != "set":
+        return text  # "patrol 3 rounds", not "to 3 rounds"
     if p.role == "quantity":
         return text if _unmark(text).endswith("way") else f"to {text}"  # "halfway", not "to halfway"
     if p.role == "time":
