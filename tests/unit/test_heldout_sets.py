@@ -154,27 +154,14 @@ def test_home_lines_run_on_a_real_home(name: str, tmp_path: Path) -> None:
     assert failures == []
 
 
-@pytest.mark.parametrize("name", ["cabin", "cabin-dev"])
-def test_cabin_lines_run_on_the_cabin_tools(name: str) -> None:
-    tools = _tools(name)  # a fresh import: its own simulated car
+@pytest.mark.parametrize("name", ["cabin", "cabin-dev", "robot", "robot-dev"])
+def test_cabin_and_robot_lines_run_on_their_tools(name: str) -> None:
+    tools = _tools(name)  # a fresh import: its own simulated car or robot
     failures = []
     for row in _rows(name):
         for call in row["calls"]:
             try:
-                tools[call["name"]].run(call["arguments"])
-            except Exception as exc:  # noqa: BLE001
-                failures.append(f"{row['id']}: {exc}")
-    assert failures == []
-
-
-@pytest.mark.parametrize("name", ["robot", "robot-dev"])
-def test_robot_lines_run_on_the_robot_tools(name: str) -> None:
-    tools = _tools(name)  # a fresh import: its own simulated robot
-    failures = []
-    for row in _rows(name):
-        for call in row["calls"]:
-            try:
-                if call["name"] == "pick_up":  # the arm holds one thing at a time
+                if call["name"] == "pick_up":  # the robot's arm holds one thing at a time
                     tools["put_down"].run({})
                 tools[call["name"]].run(call["arguments"])
             except Exception as exc:  # noqa: BLE001
