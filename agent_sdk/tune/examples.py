@@ -29,7 +29,7 @@ import math
 import random
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,7 +110,19 @@ _DURATION_UNITS = {"seconds": "second", "second": "second", "secs": "second", "s
                    "minute": "minute", "mins": "minute", "min": "minute", "hours": "hour", "hour": "hour",
                    "hrs": "hour", "days": "day", "day": "day", "duration": "minute", "delay": "minute"}
 _LOCATION_NAMES = {"room", "location", "area", "zone", "place", "floor", "where", "rooms"}
-# A number whose parameter is named for its unit ("centimeters": 50): how the unit is said after it.
+# Words that make a phrasal verb of the name's first word ("pick_up", "go_to", "follow_me").
+_NAME_PARTICLES = {"up", "down", "to", "back", "out", "away", "over", "around", "me"}
+# Verbs whose object can be another verb's "-ing" form ("stop_moving", "start_recording").
+_ASPECT_VERBS = {"stop", "start", "keep", "begin", "quit", "resume"}
+# A lone flag of a tool named for its verb that turns the action itself on or off ("follow_me(on)"): False is said
+# "stop following me". Other flags ("drive(reverse)", "take_photo(flash)") are said by their names.
+_RUN_FLAGS = {"on", "enabled", "enable", "active", "running", "start"}
+_SINGULAR_UNITS = {"centimeters": "centimeter", "centimetres": "centimetre", "millimeters": "millimeter",
+                   "meters": "meter", "metres": "metre", "kilometers": "kilometer", "inches": "inch", "feet": "foot",
+                   "miles": "mile", "grams": "gram", "kilograms": "kilogram", "pounds": "pound", "liters": "liter",
+                   "litres": "litre", "milliliters": "milliliter", "laps": "lap"}
+# A number whose parameter is named for its unit ("centimeters": 50): how the unit is said after it (a form listed
+# twice is said twice as often).
 _MEASURE_UNITS = {"centimeters": ["centimeters", "centimeters", "cm"], "centimetres": ["centimetres", "cm"],
                   "cm": ["cm", "centimeters"], "millimeters": ["millimeters", "mm"], "mm": ["mm", "millimeters"],
                   "meters": ["meters"], "metres": ["metres"], "kilometers": ["kilometers", "km"],
@@ -211,13 +223,8 @@ def _first_sentence(text: str) -> str:
     return re.split(r"(?<=[.!?])\s", line)[0].strip().rstrip(".!?").lower()
 
 
-# Words that make a phrasal verb of the name's first word ("pick_up", "go_to", "follow_me").
-_NAME_PARTICLES = {"up", "down", "to", "back", "out", "away", "over", "around", "me"}
-# Verbs whose object can be another verb's "-ing" form ("stop_moving", "start_recording").
-_ASPECT_VERBS = {"stop", "start", "keep", "begin", "quit", "resume"}
-
-
-def _own_verb(tokens: Sequence[str], family: str, d_verbs: Sequence[str]) -> tuple[str, list[str]] | None:
+def _own_verb(tokens: Sequence[str], family: str, d_verbs: Sequence[str], desc_words: Collection[str]
+              ) -> tuple[str, list[str]] | None:
     """The verb a tool's name starts with, when no verb family covers it: ``(verb, rest of the name)``.
 
     "pick_up" → ("pick up", []) where "pick" alone would join the family of "switch"; "go_to" → ("go to", []);
@@ -225,12 +232,14 @@ def _own_verb(tokens: Sequence[str], family: str, d_verbs: Sequence[str]) -> tup
     verb ("Drive the robot ..."). A phrasal verb counts when no family claims the name or the description says it
     too; a single verb only when no family claims the name. None for every other name.
     """
-    if len(tokens) == 2 and tokens[1].endswith("ing") and len(tokens[1]) > 4 and (family == "" or tokens[0] in
-                                                                              _ASPECT_VERBS):
-        return f"{tokens[0]} {tokens[1]}", []  # "stop_moving", "start_recording": the name is the command
+    gerund = len(tokens) == 2 and tokens[1].endswith("ing") and len(tokens[1]) > len("ing") + 1
+    # "stop_moving": the name is the command (not "start_meeting", whose description names the meeting it creates)
+    if gerund and (family == "" or tokens[0] in _ASPECT_VERBS) and tokens[1] not in desc_words:
+        return f"{tokens[0]} {tokens[1]}", []
     if len(tokens) >= 2 and tokens[1] in _NAME_PARTICLES:
         phrase = f"{tokens[0]} {tokens[1]}"
-        if family == "" or phrase in d_verbs:
+        # "turn_up_volume" and "look_up_word" keep their families' verbs (raise, boost; search for, find)
+        if family == "" or phrase in d_verbs and phrase not in ph.ACTION_FAMILIES[family]["verbs"]:
             return phrase, list(tokens[2:])
     if family == "" and tokens and d_verbs and d_verbs[0].split()[0] == tokens[0]:
         return tokens[0], list(tokens[1:])
@@ -468,9 +477,9 @@ def _build_tool(raw: Mapping[str, Any]) -> _Tool:
     tokens = _split_name(name)
     family, key = _family_of(tokens)
     d_verbs, d_det, d_objects, _ = _parse_description(desc)
-    own = _own_verb(tokens, family, d_verbs)
+    own = _own_verb(tokens, family, d_verbs, set(_words(desc)))
     if own is not None:
-        return _build_own_verb_tool(raw, own[0], own[1], d_verbs)
+        return _build_own_verb_tool(raw, own[0], own[1], d_verbs, d_objects)
     if not family and d_verbs:
         family, key = _family_of(_split_name(d_verbs[0].replace(" ", "_")))
     props = schema.get("properties") or {}
@@ -526,19 +535,8 @@ def _build_tool(raw: Mapping[str, Any]) -> _Tool:
         verbs = [v for v in verbs if v not in ("read", "read out", "list", "go through")] + ["report on"]
     if family == "read" and obj and "status" not in obj and "list" not in obj:
         verbs = [v for v in verbs if v not in ("read out", "go through")]
-    words: set[str] = set(tokens) | set(_words(desc))
-    for p in params:
-        words |= set(_split_name(p.name)) | set(_words(str(p.schema.get("description") or "")))
-        for v in p.values if p.kind == "enum" else []:
-            words |= set(_words(v))
-    for p in params:
-        if p.clauses and any(_PRONOUNS & set(c.split()) and not _PARTICLE_CLAUSE.fullmatch(c)
-                             and not _PRONOUNS & set(p.clauses[not v].split())
-                             and _flag_np(c, p.clauses[not v]) is None for v, c in p.clauses.items()):
-            p.clauses = {}  # a pronoun with nothing to stand for: said by the flag's name
-        # "set_window(window=...)": the enum picks which window; said before the object ("the driver window").
-        p.which = (p.kind == "enum" and p.name in tokens and p.name not in _ATTRIBUTE_NAMES
-                   and p.name not in _LOCATION_NAMES)
+    words = _tool_words(tokens, desc, params)
+    _settle_params(params, tokens)
     verb_marks: dict[str, tuple[str, float]] = {}
     for p in params:
         for value, mark in p.marks.items():  # "0 (muted)": "mute the volume"
@@ -553,29 +551,51 @@ def _build_tool(raw: Mapping[str, Any]) -> _Tool:
                  d_det or "the", words, Draft202012Validator(schema), verb_marks)
 
 
-def _build_own_verb_tool(raw: Mapping[str, Any], verb: str, rest: Sequence[str], d_verbs: Sequence[str]) -> _Tool:
+def _tool_words(tokens: Sequence[str], desc: str, params: Sequence[_Param]) -> set[str]:
+    """Every word of the tool's name, description, parameter names and descriptions and enum values."""
+    words: set[str] = set(tokens) | set(_words(desc))
+    for p in params:
+        words |= set(_split_name(p.name)) | set(_words(str(p.schema.get("description") or "")))
+        for v in p.values if p.kind == "enum" else []:
+            words |= set(_words(v))
+    return words
+
+
+def _settle_params(params: Sequence[_Param], tokens: Sequence[str]) -> None:
+    """Drops flag clauses whose pronoun stands for nothing, and marks the enums that say which object."""
+    for p in params:
+        if p.clauses and any(_PRONOUNS & set(c.split()) and not _PARTICLE_CLAUSE.fullmatch(c)
+                             and not _PRONOUNS & set(p.clauses[not v].split())
+                             and _flag_np(c, p.clauses[not v]) is None for v, c in p.clauses.items()):
+            p.clauses = {}  # a pronoun with nothing to stand for: said by the flag's name
+        # "set_window(window=...)": the enum picks which window; said before the object ("the driver window").
+        p.which = (p.kind == "enum" and p.name in tokens and p.name not in _ATTRIBUTE_NAMES
+                   and p.name not in _LOCATION_NAMES)
+
+
+def _build_own_verb_tool(raw: Mapping[str, Any], verb: str, rest: Sequence[str], d_verbs: Sequence[str],
+                         d_objects: Sequence[str]) -> _Tool:
     """A tool named for its own verb (:func:`_own_verb`): asked with that verb, its first free string as the object.
 
     "drive forward 50 centimeters", "pick up my keys", "say dinner is ready", "go to the kitchen", "return to the
     dock": the verb families' synonyms would misread these ("switch up the object", "send the go").
     """
     name, desc, schema = raw["name"], raw["description"], raw["parameters"]
+    tokens = _split_name(name)
     props = schema.get("properties") or {}
     required = set(schema.get("required") or [])
-    tool_words = _split_name(name) + _words(desc)
-    params = [_make_param(n, s if isinstance(s, Mapping) else {}, n in required, tool_words)
+    params = [_make_param(n, s if isinstance(s, Mapping) else {}, n in required, tokens + _words(desc))
               for n, s in props.items()]
     strings = [p for p in params if p.role == "detail"]
     if strings:
         strings[0].role = "object"
     obj = " ".join(t for t in rest if t not in _STOP)
+    if not obj and not params and d_objects:  # "pick_up": "Pick up the phone." is asked "pick up the phone"
+        obj = d_objects[0]
     verbs = [verb] + [v for v in d_verbs if v != verb and len(v.split()) <= 3 and v.split()[0] == verb.split()[0]]
-    words: set[str] = set(tool_words)
-    for p in params:
-        words |= set(_split_name(p.name)) | set(_words(str(p.schema.get("description") or "")))
-        for v in p.values if p.kind == "enum" else []:
-            words |= set(_words(v))
-    return _Tool(name, desc, schema, params, "own", verbs, [obj], [], "the", words, Draft202012Validator(schema))
+    _settle_params(params, tokens)
+    return _Tool(name, desc, schema, params, "own", verbs, [obj], [], "the", _tool_words(tokens, desc, params),
+                 Draft202012Validator(schema))
 
 
 # ---------------------------------------------------------------- values
@@ -725,7 +745,10 @@ def _spoken_quantity(p: _Param, n: float, rng: random.Random) -> str:
     if p.unit == "degrees":
         return f"{said} {rng.choice(['degrees', 'degrees', ''])}".strip()
     if p.unit in _MEASURE_UNITS:
-        return f"{said} {rng.choice([*_MEASURE_UNITS[p.unit], ''])}".strip()
+        unit = rng.choice([*_MEASURE_UNITS[p.unit], ""])
+        if n == 1 and unit in ("times", "rounds"):
+            return "once"
+        return f"{said} {_SINGULAR_UNITS.get(unit, unit) if n == 1 else unit}".strip()
     return said
 
 
@@ -800,7 +823,7 @@ def _draw_arguments(tool: _Tool, bag: _Bag, rng: random.Random, *, all_required_
             alone = len(tool.params) == 1  # the tool exists to set it: the clause is the request
             spoken[key] = clause if alone else rng.choice([f"and {clause}", f"and {clause}", f"but {clause}"])
             _bar(spoken, [c.split()[0] for c in p.clauses.values()])  # "unlock the front door and lock it": no
-        elif p.kind == "boolean" and tool.family == "own" and len(tool.params) == 1:
+        elif p.kind == "boolean" and tool.family == "own" and len(tool.params) == 1 and p.name in _RUN_FLAGS:
             # A tool named for what it does, with a flag to stop doing it ("follow_me(on)"): "follow me" or
             # "stop following me".
             b = rng.random() < 0.5
@@ -889,7 +912,7 @@ def _flag_clause(tool: _Tool, p: _Param, value: bool, rng: random.Random) -> str
     np = _flag_np(clause, p.clauses[not value])
     m = _PARTICLE_CLAUSE.fullmatch(clause)
     if np is None:  # "turn it on" / "lock it": the tool's object (_build_tool keeps no other unresolved clause)
-        np = _det_np(tool, rng, rng.choice(tool.objects))
+        np = _det_np(tool, rng, rng.choice(tool.objects)) or " ".join(_split_name(tool.name))  # "turn dance on"
     if m:
         verb = rng.choice(["turn", "switch", m.group(1)])
         return rng.choice([f"{verb} {np} {m.group(2)}", f"{verb} {m.group(2)} {np}"])
@@ -930,11 +953,13 @@ def _a(word: str) -> str:
 def _ing(phrase: str) -> str:
     """The phrase with its first word in "-ing" form: "follow me" → "following me", "drive" → "driving"."""
     head, _, rest = phrase.partition(" ")
-    if head.endswith("e") and not head.endswith(("ee", "ye", "oe")) and len(head) > 2:
+    vowels = sum(c in "aeiou" for c in head.replace("qu", "q"))  # "quit" has one vowel
+    if head.endswith("ie"):
+        head = head[:-2] + "y"  # "tie" → "tying"
+    elif head.endswith("e") and not head.endswith(("ee", "ye", "oe")) and len(head) > 2:
         head = head[:-1]
-    elif 3 <= len(head) <= 4 and sum(c in "aeiou" for c in head) == 1 and head[-1] not in "aeiouwxy" \
-            and head[-2] in "aeiou":
-        head += head[-1]  # one syllable: "stop" → "stopping", "run" → "running" (not "open" → "openning")
+    elif 3 <= len(head) <= 4 and vowels == 1 and head[-1] not in "aeiouwxy" and head[-2] in "aeiou":
+        head += head[-1]  # one syllable: "stop" → "stopping", "quit" → "quitting" (not "open" → "openning")
     return f"{head}ing {rest}".strip()
 
 
@@ -954,7 +979,7 @@ def _det_np(tool: _Tool, rng: random.Random, obj: str, modifier: str = "") -> st
 def _slot_phrase(p: _Param, text: str, tool: _Tool, rng: random.Random) -> str:
     if p.role == "location":
         return rng.choice([f"in the {text}", f"in the {text}", f"in {text}", f"for the {text}"])
-    if tool.family == "own" and (p.role == "quantity" or p.role == "choice" and tool.objects == [""]):
+    if tool.family == "own" and (p.role == "quantity" and p.unit or p.role == "choice" and tool.objects == [""]):
         return text  # "drive forward 50 centimeters", "turn left"
     if p.role == "quantity" and p.unit in _MEASURE_UNITS and tool.family != "set":
         return text  # "patrol 3 rounds", not "to 3 rounds"

@@ -47,6 +47,9 @@ SETS = {
     "robot-dev": (DEV_ROBOT_SET, ROBOT_TOOLS, "s", 60, 15, 3),
 }
 HELD_OUT = ("home", "cabin", "robot")
+# The most held-out lines the generator may write by coincidence, per set (measured at seeds 0 and 1: home 2, cabin 3,
+# robot 7), one more than measured.
+COINCIDENCES = {"home": 3, "cabin": 4, "robot": 8}
 
 
 def _rows(name: str) -> list[dict[str, Any]]:
@@ -161,7 +164,7 @@ def test_cabin_and_robot_lines_run_on_their_tools(name: str) -> None:
     for row in _rows(name):
         for call in row["calls"]:
             try:
-                if call["name"] == "pick_up":  # the robot's arm holds one thing at a time
+                if name.startswith("robot") and call["name"] == "pick_up":  # the arm holds one thing at a time
                     tools["put_down"].run({})
                 tools[call["name"]].run(call["arguments"])
             except Exception as exc:  # noqa: BLE001
@@ -219,13 +222,11 @@ def test_the_generator_never_writes_a_held_out_request(name: str) -> None:
     """What the tuned model is scored on is not what it was trained on (word for word, case and punctuation aside).
 
     The generator never reads these files; a short, plain command ("system status", "lock the doors") can still
-    come out of it by coincidence, as it would from any user: such lines are at most five words, and at most one
-    in 10 lines of the set (measured at seeds 0 and 1: 2 of 138 home lines, both two- or four-word commands; 3 of
-    124 cabin lines since flags are said as their descriptions say, "lock the doors", "open the trunk", "switch off
-    the air conditioning"; up to 7 of 101 robot lines since tools named for their verb are asked with it and the
-    set has many bare commands: "stop", "follow me", "stop following me", "turn left", "go to the kitchen", and two
-    from the generator's banks of requests no tool serves, "tell me a joke", "what time is it"; reported beside the
-    scores in docs/tuning.md). A longer line never.
+    come out of it by coincidence, as it would from any user: such lines are at most five words, and at most
+    :data:`COINCIDENCES` per set (measured at seeds 0 and 1: 2 of 138 home lines, both two- or four-word commands; 3
+    of 124 cabin lines since flags are said as their descriptions say; 7 of 101 robot lines since tools named for
+    their verb are asked with it and the set has many bare commands, two of them also in the generator's banks of
+    requests no tool serves; reported beside the scores in docs/tuning.md). A longer line never.
     """
     from agent_sdk.tune.examples import generate_examples
 
@@ -234,7 +235,7 @@ def test_the_generator_never_writes_a_held_out_request(name: str) -> None:
     for seed in (0, 1):  # the default seed and another
         generated = {_words(e.query) for e in generate_examples(specs, count=3000, seed=seed)}
         same = held & generated
-        assert len(same) <= len(held) // 10, sorted(same)
+        assert len(same) <= COINCIDENCES[name], sorted(same)
         assert all(len(q.split()) <= 5 for q in same), sorted(same)
 
 
