@@ -241,7 +241,8 @@ def _own_verb(tokens: Sequence[str], family: str, d_verbs: Sequence[str], desc_w
         # "turn_up_volume" and "look_up_word" keep their families' verbs (raise, boost; search for, find)
         if family == "" or phrase in d_verbs and phrase not in ph.ACTION_FAMILIES[family]["verbs"]:
             return phrase, list(tokens[2:])
-    if family == "" and tokens and d_verbs and d_verbs[0].split()[0] == tokens[0]:
+    lead = d_verbs[0].split()[0] if d_verbs else ""
+    if family == "" and tokens and lead == tokens[0]:
         return tokens[0], list(tokens[1:])
     return None
 
@@ -477,7 +478,9 @@ def _build_tool(raw: Mapping[str, Any]) -> _Tool:
     tokens = _split_name(name)
     family, key = _family_of(tokens)
     d_verbs, d_det, d_objects, _ = _parse_description(desc)
-    own = _own_verb(tokens, family, d_verbs, set(_words(desc)))
+    # a description with no article after its verb ("Drive somewhere.") still names the verb first
+    first = _first_sentence(desc).split()[:1]
+    own = _own_verb(tokens, family, d_verbs or first, set(_words(desc)))
     if own is not None:
         return _build_own_verb_tool(raw, own[0], own[1], d_verbs, d_objects)
     if not family and d_verbs:
@@ -593,6 +596,8 @@ def _build_own_verb_tool(raw: Mapping[str, Any], verb: str, rest: Sequence[str],
     if not obj and not params and d_objects:  # "pick_up": "Pick up the phone." is asked "pick up the phone"
         obj = d_objects[0]
     verbs = [verb] + [v for v in d_verbs if v != verb and len(v.split()) <= 3 and v.split()[0] == verb.split()[0]]
+    if strings and strings[0].bank in ("place", "city") and not verb.endswith(" to"):
+        verbs = [f"{verb} to"]  # "drive to berlin", not "drive berlin"
     _settle_params(params, tokens)
     return _Tool(name, desc, schema, params, "own", verbs, [obj], [], "the", _tool_words(tokens, desc, params),
                  Draft202012Validator(schema))

@@ -831,6 +831,11 @@ def test_which_names_are_their_own_verb() -> None:
     assert family("start_meeting", "Create a meeting about a topic.",
                   {"topic": {"type": "string"}}) != "own"  # "meeting" is what the description creates
     assert family("pick_up", "Pick up the phone.") == "own"
+    assert family("drive", "Drive somewhere.") == "own"  # no article after the verb: still not "drive drive"
+    to_city = [e.query.lower() for e in generate_examples(
+        [_fn("drive", "Drive somewhere.", {"city": {"type": "string", "description": 'A city, like "Oslo".'}},
+             ["city"])], count=60, seed=0) if e.calls]
+    assert sum("drive to " in q for q in to_city) >= 0.7 * len(to_city) > 0
     assert [_ing(w) for w in ("follow me", "drive", "stop", "quit", "tie", "open")] == [
         "following me", "driving", "stopping", "quitting", "tying", "opening"]
     tools = [
