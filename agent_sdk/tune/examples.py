@@ -478,18 +478,18 @@ def _build_tool(raw: Mapping[str, Any]) -> _Tool:
     tokens = _split_name(name)
     family, key = _family_of(tokens)
     d_verbs, d_det, d_objects, _ = _parse_description(desc)
-    # a description with no article after its verb ("Drive somewhere.") still names the verb first
-    first = _first_sentence(desc).split()[:1]
-    own = _own_verb(tokens, family, d_verbs or first, set(_words(desc)))
-    if own is not None:
-        return _build_own_verb_tool(raw, own[0], own[1], d_verbs, d_objects)
-    if not family and d_verbs:
-        family, key = _family_of(_split_name(d_verbs[0].replace(" ", "_")))
     props = schema.get("properties") or {}
     required = set(schema.get("required") or [])
     tool_words = tokens + _words(desc)
     params = [_make_param(n, s if isinstance(s, Mapping) else {}, n in required, tool_words)
               for n, s in props.items()]
+    # a description with no article after its verb ("Drive somewhere.") still names the verb first
+    first = _first_sentence(desc).split()[:1]
+    own = _own_verb(tokens, family, d_verbs or first, set(_words(desc)))
+    if own is not None:
+        return _build_own_verb_tool(raw, tokens, params, own, d_verbs, d_objects)
+    if not family and d_verbs:
+        family, key = _family_of(_split_name(d_verbs[0].replace(" ", "_")))
     target = _family_target(family, key, tokens, params)
     if family in ("call", "navigate") and target is None:  # "ring_doorbell", "route_ticket", "phone_number_lookup"
         family, key = _family_of(_split_name(d_verbs[0].replace(" ", "_"))) if d_verbs else ("", "")
@@ -576,19 +576,15 @@ def _settle_params(params: Sequence[_Param], tokens: Sequence[str]) -> None:
                    and p.name not in _LOCATION_NAMES)
 
 
-def _build_own_verb_tool(raw: Mapping[str, Any], verb: str, rest: Sequence[str], d_verbs: Sequence[str],
-                         d_objects: Sequence[str]) -> _Tool:
+def _build_own_verb_tool(raw: Mapping[str, Any], tokens: Sequence[str], params: list[_Param],
+                         own: tuple[str, Sequence[str]], d_verbs: Sequence[str], d_objects: Sequence[str]) -> _Tool:
     """A tool named for its own verb (:func:`_own_verb`): asked with that verb, its first free string as the object.
 
     "drive forward 50 centimeters", "pick up my keys", "say dinner is ready", "go to the kitchen", "return to the
     dock": the verb families' synonyms would misread these ("switch up the object", "send the go").
     """
     name, desc, schema = raw["name"], raw["description"], raw["parameters"]
-    tokens = _split_name(name)
-    props = schema.get("properties") or {}
-    required = set(schema.get("required") or [])
-    params = [_make_param(n, s if isinstance(s, Mapping) else {}, n in required, tokens + _words(desc))
-              for n, s in props.items()]
+    verb, rest = own
     strings = [p for p in params if p.role == "detail"]
     if strings:
         strings[0].role = "object"
