@@ -333,6 +333,8 @@ def _range(p_schema: Mapping[str, Any], text: str, name_words: Sequence[str], un
 
 _NUMBER = r"-?\d+(?:\.\d+)?"
 _PRONOUNS = {"it", "them"}
+_OBJECT_PARTICLES = {"up", "down", "back", "out", "away", "over", "on", "off"}  # "put it down", "pick it up"
+_WHAT_CLAUSE = re.compile(r"(?:what|whatever)\b", re.IGNORECASE)  # "Put down what the arm is holding."
 _PARTICLE_CLAUSE = re.compile(r"(turn|switch|put) (?:it|them) (on|off|up|down)")  # "turn it on"
 # Parameter names that say what kind of value a choice is, not which of the tool's things it picks.
 _ATTRIBUTE_NAMES = {"mode", "source", "type", "kind", "level", "style", "format", "setting", "option", "state",
@@ -591,11 +593,19 @@ def _build_own_verb_tool(raw: Mapping[str, Any], tokens: Sequence[str], params: 
     obj = " ".join(t for t in rest if t not in _STOP)
     if not obj and not params and d_objects:  # "pick_up": "Pick up the phone." is asked "pick up the phone"
         obj = d_objects[0]
-    verbs = [verb] + [v for v in d_verbs if v != verb and len(v.split()) <= 3 and v.split()[0] == verb.split()[0]]
+    # The name's own verb half the time, the thesaurus's alternatives the rest ("grab my keys", "head to the
+    # kitchen"); the description's own wordings of the same verb join them.
+    others = ph.VERB_ALTERNATIVES.get(verb, [])
+    verbs = [verb] * max(1, len(others)) + others
+    verbs += [v for v in d_verbs if v not in verbs and len(v.split()) <= 3 and v.split()[0] == verb.split()[0]]
     if strings and strings[0].bank in ("place", "city") and not verb.endswith(" to"):
-        verbs = [f"{verb} to"]  # "drive to berlin", not "drive berlin"
+        # "drive to berlin", not "drive berlin"
+        verbs = [f"{v} to" for v in [verb] * max(1, len(others)) + others if "*" not in v]
+    objects = [obj] + [o for o in ph.NOUN_ALTERNATIVES.get(obj, []) if o != obj]
+    if not obj and not params and _WHAT_CLAUSE.match(desc.strip()[len(verb):].lstrip()):
+        objects = ["", "it"]  # "Put down what the arm is holding.": "put it down", "drop it"
     _settle_params(params, tokens)
-    return _Tool(name, desc, schema, params, "own", verbs, [obj], [], "the", _tool_words(tokens, desc, params),
+    return _Tool(name, desc, schema, params, "own", verbs, objects, [], "the", _tool_words(tokens, desc, params),
                  Draft202012Validator(schema))
 
 
@@ -968,6 +978,8 @@ def _det_np(tool: _Tool, rng: random.Random, obj: str, modifier: str = "") -> st
     np = f"{modifier} {obj}".strip()
     if not np:  # a tool named for its verb alone ("drive"): nothing to name
         return ""
+    if np in _PRONOUNS:  # "drop it", not "drop the it"
+        return np
     if tool.family == "create":
         return f"{_a(np)} {np}"
     if tool.family == "cancel":
@@ -1082,7 +1094,11 @@ def _frame(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tuple[
         text, imperative = rng.choice(specials)
         return _clean(text), imperative
     verbs = [v for v in tool.verbs if v not in barred] or tool.verbs
+    if not obj:  # nothing to name: not "let go of thanks"
+        verbs = [v for v in verbs if not v.endswith(" of")] or verbs
     verb = rng.choice([v for v in verbs if not set(v.split()) & set(obj.split())] or verbs)
+    if obj in _PRONOUNS and "*" not in verb and len(verb.split()) == 2 and verb.split()[1] in _OBJECT_PARTICLES:
+        verb = verb.replace(" ", " * ")  # a pronoun goes before the particle: "put it down", not "put down it"
     if fam in ("add", "remove") and obj_v:
         container = _det_np(tool, rng, obj)
         prep_in, prep_out = rng.choice([("to", "from"), ("on", "off"), ("onto", "off of")])

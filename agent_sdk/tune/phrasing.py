@@ -158,6 +158,57 @@ ACTION_FAMILIES: dict[str, dict[str, list[str]]] = {
     },
 }
 
+# Other ways people say a verb a tool is named for when no family above covers it ("pick_up", "drive", "go_to"):
+# such a tool was asked with its own verb only, so a tuned model had never seen "grab my keys" or "head to the
+# kitchen" tie to it. Written as a general thesaurus of imperative verbs devices and apps are named for, each
+# alternative taking the same object or complement as the key ("*" marks where the object goes, as above); keys
+# ending in " to" are verbs taking a place, and a key's verb gets " to" added to every alternative when the tool's
+# first text parameter is a place.
+VERB_ALTERNATIVES: dict[str, list[str]] = {
+    "drive": ["move", "go", "roll", "head"],
+    "go": ["head", "move"],
+    "move": ["shift"],
+    "turn": ["rotate", "spin", "swivel"],
+    "rotate": ["turn", "spin"],
+    "spin": ["rotate", "turn"],
+    "go to": ["head to", "move to", "go over to", "get to", "make your way to"],
+    "return to": ["go back to", "head back to", "get back to", "come back to"],
+    "come to": ["come over to", "get over to"],
+    "follow me": ["come with me", "stay with me", "walk with me", "come along"],
+    "follow": ["come after", "track"],
+    "stop moving": ["halt", "freeze", "stand still", "stay where you are"],
+    "pick up": ["pick * up", "grab", "lift", "get hold of", "take"],
+    "put down": ["put * down", "set down", "set * down", "drop", "release", "let go of"],
+    "bring": ["fetch", "get", "carry over"],
+    "carry": ["bring", "take"],
+    "lift": ["raise", "pick up"],
+    "push": ["press", "shove"],
+    "press": ["push", "hit", "tap"],
+    "say": ["announce", "tell everyone"],
+    "announce": ["say", "tell everyone"],
+    "print": ["print out", "print * out"],
+    "record": ["capture", "tape"],
+    "scan": ["check", "look over"],
+    "charge": ["recharge", "top up"],
+    "dock": ["park"],
+    "park": ["dock"],
+    "clean": ["clean up", "tidy up", "tidy"],
+    "wash": ["clean", "rinse"],
+    "water": ["give water to"],
+    "feed": ["give food to"],
+    "buy": ["purchase", "order", "get"],
+    "order": ["buy", "get"],
+    "repeat": ["replay", "say again"],
+    "skip": ["skip past", "jump past"],
+    "shuffle": ["mix up"],
+    "wake": ["wake up", "wake * up"],
+    "wake up": ["wake", "wake * up"],
+    "greet": ["say hello to", "welcome"],
+    "explore": ["look around", "check out"],
+    "measure": ["check", "get"],
+    "hide": ["put away"],
+}
+
 # Alternatives for nouns met in tool names and descriptions (singular keys).
 NOUN_ALTERNATIVES: dict[str, list[str]] = {
     "light": ["lights", "light", "lamps", "lamp", "overhead lights"],
@@ -191,6 +242,9 @@ NOUN_ALTERNATIVES: dict[str, list[str]] = {
     "air conditioning": ["air conditioning", "ac", "a/c", "air con", "aircon", "air conditioner"],
     "navigation": ["navigation", "route", "directions", "route guidance"],
     "route guidance": ["route guidance", "navigation", "route", "directions"],
+    "dock": ["dock", "charger", "charging station", "charging dock", "base"],
+    "photo": ["photo", "picture", "pic", "snapshot"],
+    "picture": ["picture", "photo", "pic", "snapshot"],
 }
 
 # Values per kind of parameter. The generator picks a kind by looking for the
