@@ -19,6 +19,7 @@ from agent_sdk.agent.spoken import (
     spoken_clocks,
     spoken_decimals,
     spoken_durations,
+    spoken_lengths,
     spoken_numbers,
 )
 from agent_sdk.agent.words import GENERIC_PARAMETER_WORDS, name_words, same_word
@@ -562,6 +563,9 @@ def copy_coverage(arguments: Sequence[dict[str, Any]], source: str, *,
                 for parts in spoken_durations(source):
                     seconds = duration_seconds(parts)
                     said_numbers |= {int(seconds // u) for u in (1, 60) if seconds % u == 0}
+                for length in spoken_lengths(source):  # "half a meter" says 50 (centimeters) and 500 (millimeters)
+                    mm = round(sum(amount * unit for amount, unit in length), 6)
+                    said_numbers |= {int(mm // u) for u in (1, 10, 1000) if mm % u == 0}
             hits += x in said_numbers
         elif isinstance(x, float) and math.isfinite(x):
             if said_decimals is None:

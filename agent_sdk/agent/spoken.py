@@ -16,7 +16,9 @@ day (``"six thirty am"``, ``"half past six"``, ``"ten to 8 tonight"``), or
 digits after "at" that nothing else claims (``"alarm at 7"``, not ``"at 20
 percent"``), and amounts of hours, minutes and seconds (``"two hours"``,
 ``"an hour and a half"``, ``"a quarter of an hour"``, ``"1.5 hours"``; not
-``"hang on a minute"``).
+``"hang on a minute"``) and of lengths (``"half a meter"``, ``"1.5 meters"``,
+``"two feet"``, ``"30 cm"``; not "m" or "in", minutes and a preposition as
+often as meters and inches).
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 __all__ = [
-    "UNIT_SECONDS", "Clock", "duration_seconds", "parse_clock", "spoken_clocks", "spoken_decimals", "spoken_durations",
-    "spoken_minutes", "spoken_numbers",
+    "UNIT_MILLIMETERS", "UNIT_SECONDS", "Clock", "duration_seconds", "parse_clock", "spoken_clocks", "spoken_decimals",
+    "spoken_durations", "spoken_lengths", "spoken_minutes", "spoken_numbers",
 ]
 
 _UNITS = {
@@ -376,6 +378,16 @@ UNIT_SECONDS = {
     "second": 1, "seconds": 1, "sec": 1, "secs": 1,
 }
 
+# Millimeters in each unit a length is said in. Not "m" (minutes as often) or "in" (a preposition far more often).
+UNIT_MILLIMETERS: dict[str, float] = {
+    "millimeter": 1, "millimeters": 1, "millimetre": 1, "millimetres": 1, "mm": 1,
+    "centimeter": 10, "centimeters": 10, "centimetre": 10, "centimetres": 10, "cm": 10, "cms": 10,
+    "meter": 1000, "meters": 1000, "metre": 1000, "metres": 1000,
+    "kilometer": 1_000_000, "kilometers": 1_000_000, "kilometre": 1_000_000, "kilometres": 1_000_000, "km": 1_000_000,
+    "inch": 25.4, "inches": 25.4, "foot": 304.8, "feet": 304.8, "ft": 304.8, "yard": 914.4, "yards": 914.4,
+    "mile": 1_609_344, "miles": 1_609_344,
+}
+
 # "hang on a minute", "wait a sec", "just a second": "a" before a unit that is no amount of time.
 _IDIOM_BEFORE_A = frozenset({"on", "wait", "just", "me", "moment"})
 
@@ -394,9 +406,9 @@ def _amount_before(words: list[str], i: int) -> tuple[float, int] | None:
                 if k >= 0 and tuple(words[k:i - 2]) == phrase:
                     return share, k
             return None
-        if i >= 2 and words[i - 2] == "half" and before == "an":
-            return 0.5, i - 2  # "half an hour"
-        if before != "one" and i >= 2 and words[i - 2] in _IDIOM_BEFORE_A:
+        if i >= 2 and words[i - 2] == "half" and before in ("an", "a"):
+            return 0.5, i - 2  # "half an hour", "half a minute", "half a meter"
+        if before != "one" and i >= 2 and words[i - 2] in _IDIOM_BEFORE_A and words[i] in UNIT_SECONDS:
             return None
         if before != "one" and (words[i] in ("sec", "secs", "min", "mins") or (
                 words[i] == "second" and i >= 2 and words[i - 2] == "in")):
@@ -407,6 +419,10 @@ def _amount_before(words: list[str], i: int) -> tuple[float, int] | None:
     if i >= 4 and words[i - 3:i] == ["and", "a", "half"]:  # "two and a half hours", "1 and a half minutes"
         whole = _amount_before(words, i - 3)
         return (whole[0] + 0.5, whole[1]) if whole is not None else None
+    for start in range(max(0, i - 6), i - 2):  # a decimal said with "point" ("one point five meters")
+        dec = _decimal_at(words, start)
+        if dec is not None and dec[1] == i:
+            return dec[0], start
     amount = _amount_token(before)
     if amount is not None:
         return amount, i - 1
@@ -425,11 +441,24 @@ def spoken_durations(text: str) -> list[list[tuple[float, int]]]:
     hour and a half" ``[[(1.5, 3600)]]``; "a 5 minute timer and a 10 minute
     one" holds two durations.
     """
+    return _measures(text, UNIT_SECONDS)  # type: ignore[arg-type, return-value]  # int units in, int units out
+
+
+def spoken_lengths(text: str) -> list[list[tuple[float, float]]]:
+    """The lengths ``text`` states, each as its parts ``(amount, millimeters per unit)``, as :func:`spoken_durations`.
+
+    "half a meter" is ``[[(0.5, 1000)]]``, "five feet and two inches" ``[[(5, 304.8), (2, 25.4)]]``.
+    """
+    return _measures(text, UNIT_MILLIMETERS)
+
+
+def _measures(text: str, units: dict[str, float]) -> list[list[tuple[float, float]]]:
+    """The amounts of ``units`` ``text`` states, parts said one after the other joined (see :func:`spoken_durations`)."""
     words = _tokens(text)
-    out: list[list[tuple[float, int]]] = []
+    out: list[list[tuple[float, float]]] = []
     last_end = -2
     for i, w in enumerate(words):
-        if w not in UNIT_SECONDS:
+        if w not in units:
             continue
         got = _amount_before(words, i)
         if got is None:
@@ -438,7 +467,7 @@ def spoken_durations(text: str) -> list[list[tuple[float, int]]]:
         end = i + 1
         if words[i + 1:i + 4] == ["and", "a", "half"]:
             amount, end = amount + 0.5, i + 4
-        part = (amount, UNIT_SECONDS[w])
+        part = (amount, units[w])
         joined = out and (start == last_end or (start == last_end + 1 and words[last_end] == "and"))
         if joined:
             out[-1].append(part)

@@ -12,6 +12,9 @@ written one:
   duration, spread over the ones the model wrote from the largest unit
   down ("1 minute 30 seconds" is ``minutes=1, seconds=30``; "two hours" into
   ``minutes`` alone is ``120``); values that already add up to it are kept;
+  the length parameters of one call (``centimeters``, ``distance_cm``,
+  ``height_inches``) the same way with a stated length ("half a meter" into
+  ``centimeters`` is ``50``);
 - the one free-text string argument whose value is a clock time ("6 am",
   "18:30") gets the stated time, written the same way; one tool called
   several times for it, the calls differing only there, one of them
@@ -54,25 +57,26 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from agent_sdk.agent.clauses import split_clauses
 from agent_sdk.agent.relevance import tool_relevance
 from agent_sdk.agent.request_features import named_number, said_enum, said_flag, says_value
 from agent_sdk.agent.spoken import (
+    UNIT_MILLIMETERS,
     UNIT_SECONDS,
     Clock,
-    duration_seconds,
     parse_clock,
     spoken_clocks,
     spoken_durations,
+    spoken_lengths,
     spoken_numbers,
 )
-from agent_sdk.agent.words import name_words
+from agent_sdk.agent.words import name_words, split_camel_case
 from agent_sdk.tools.validation import schema_accepts
 
-__all__ = ["MAX_SAID_REQUEST_CHARS", "parameter_unit", "render_clock", "said_values"]
+__all__ = ["MAX_SAID_REQUEST_CHARS", "parameter_length_unit", "parameter_unit", "render_clock", "said_values"]
 
 _BUT = re.compile(r",?\s+but\s+", re.IGNORECASE)  # "turn off the ac but keep the fan running": two parts
 _MISSING = object()
@@ -84,6 +88,13 @@ MAX_SAID_REQUEST_CHARS = 2000
 # Words of a parameter's name that give its unit: plurals only, since "hour" or "minute" alone names a field of a
 # clock time (``set_alarm(hour, minute)``), and "min" / "sec" also prefix other words (``min_price``).
 _UNIT_WORDS = {w: seconds for w, seconds in UNIT_SECONDS.items() if w.endswith("s")}
+
+# Words of a parameter's name that give a length's unit: plurals and abbreviations ("distance_cm"), not "m" or "in".
+_LENGTH_WORDS = {w: mm for w, mm in UNIT_MILLIMETERS.items() if w.endswith("s") or len(w) == 2} | {"feet": 304.8}
+
+_NEAREST_SHARE = 0.05
+"""How far a length may move to fit a whole-number parameter: "three inches" (7.62 cm) into whole centimeters is 8,
+"an inch" (2.54 cm) is not 3."""
 
 # Words of a parameter's name that make it no duration: rates, speeds, and points in time.
 _NOT_A_DURATION = frozenset({"per", "rate", "speed", "pace", "start", "end", "at", "of", "since", "until", "when"})
@@ -101,6 +112,17 @@ _RELATIONAL = frozenset({"before", "after", "earlier", "later", "from", "between
 
 def parameter_unit(name: str, schema: dict[str, Any]) -> int | None:
     """Seconds per unit of a number parameter that holds a duration (``minutes`` → 60), else None."""
+    unit = _named_unit(name, schema, _UNIT_WORDS)
+    return None if unit is None else int(unit)
+
+
+def parameter_length_unit(name: str, schema: dict[str, Any]) -> float | None:
+    """Millimeters per unit of a number parameter that holds a length (``centimeters``, ``depth_mm``), else None."""
+    return _named_unit(name, schema, _LENGTH_WORDS)
+
+
+def _named_unit(name: str, schema: dict[str, Any], unit_words: dict[str, float]) -> float | None:
+    """The one unit of ``unit_words`` a number parameter's name holds (not a rate or a point), else None."""
     types = schema.get("type")
     types = set(types) if isinstance(types, list) else {types}
     if not types & {"integer", "number"} or "enum" in schema or "const" in schema:
@@ -108,7 +130,9 @@ def parameter_unit(name: str, schema: dict[str, Any]) -> int | None:
     words = name_words(name)
     if set(words) & _NOT_A_DURATION:
         return None
-    units = {_UNIT_WORDS[w] for w in words if w in _UNIT_WORDS}
+    # every part of the name, "cm" and "mm" too (name_words keeps three letters and more)
+    parts = [w.lower() for w in re.split(r"[^A-Za-z0-9]+", split_camel_case(name)) if w]
+    units = {unit_words[w] for w in parts if w in unit_words}
     return units.pop() if len(units) == 1 else None
 
 
@@ -169,12 +193,13 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _duration_params(args: dict[str, Any], props: dict[str, Any]) -> dict[str, int]:
-    """The call's duration parameters the model wrote, by seconds per unit; {} when two share a unit."""
-    out: dict[str, int] = {}
+def _unit_params(args: dict[str, Any], props: dict[str, Any],
+                 unit_of: Callable[[str, dict[str, Any]], float | None]) -> dict[str, float]:
+    """The call's parameters of one measure the model wrote, by base units per unit; {} when two share a unit."""
+    out: dict[str, float] = {}
     for key, value in args.items():
         schema = props.get(key)
-        unit = parameter_unit(key, schema) if isinstance(schema, dict) else None
+        unit = unit_of(key, schema) if isinstance(schema, dict) else None
         if unit is not None and _is_number(value):
             if unit in out.values():
                 return {}
@@ -182,14 +207,21 @@ def _duration_params(args: dict[str, Any], props: dict[str, Any]) -> dict[str, i
     return out
 
 
-def _spread(seconds: float, units: dict[str, int], props: dict[str, Any]) -> dict[str, int | float] | None:
-    """``seconds`` over the parameters ``units``, largest unit first (the smallest takes the rest); None if it won't fit."""
+def _spread(amount: float, units: dict[str, float], props: dict[str, Any], *,
+            nearest: bool = False) -> dict[str, int | float] | None:
+    """``amount`` (in base units) over the parameters ``units``, largest unit first (the smallest takes the rest);
+    None if it won't fit. With ``nearest``, a whole-number last parameter takes the nearest whole ("two feet" is
+    61 centimeters) when that is within :data:`_NEAREST_SHARE` of the amount."""
     out: dict[str, int | float] = {}
     order = sorted(units, key=lambda k: -units[k])
-    left = seconds
+    left = amount
     for n, key in enumerate(order):
         whole = n == len(order) - 1 or props[key].get("type") != "number"
-        share = left / units[key] if n == len(order) - 1 else math.floor(left / units[key])
+        # rounded to nine places: 1.5 m is 150 cm, not 150.00000000000003 (inches and feet are not whole mm)
+        share = round(left / units[key], 9) if n == len(order) - 1 else math.floor(round(left / units[key], 9))
+        if whole and share != int(share) and nearest and n == len(order) - 1 and round(share) > 0 \
+                and abs(round(share) - share) * units[key] <= _NEAREST_SHARE * amount:
+            share = round(share)
         if whole and share != int(share):
             return None
         out[key] = int(share) if share == int(share) else share
@@ -343,19 +375,20 @@ def said_values(
         props.append(p if isinstance(p, dict) else {})
     changed = 0
 
-    durations = spoken_durations(request)
-    with_units = [(i, units) for i, (_, args) in enumerate(out) if (units := _duration_params(args, props[i]))]
-    if len(durations) == 1 and len(with_units) == 1:
-        i, units = with_units[0]
-        args = out[i][1]
-        seconds = duration_seconds(durations[0])
-        if sum(args[k] * u for k, u in units.items()) != seconds:
-            spread = _spread(seconds, units, props[i])
-            if spread is not None:
-                new = {**args, **spread}
-                if schemas[i] is not None and schema_accepts(schemas[i], new):  # type: ignore[arg-type]
-                    changed += sum(new[k] != args[k] for k in spread)
-                    out[i] = (out[i][0], new)
+    for measures, unit_of in ((spoken_durations(request), parameter_unit),
+                              (spoken_lengths(request), parameter_length_unit)):
+        with_units = [(i, units) for i, (_, args) in enumerate(out) if (units := _unit_params(args, props[i], unit_of))]
+        if len(measures) == 1 and len(with_units) == 1:
+            i, units = with_units[0]
+            args = out[i][1]
+            total = sum(amount * unit for amount, unit in measures[0])  # in seconds or millimeters
+            if not math.isclose(sum(args[k] * u for k, u in units.items()), total, rel_tol=1e-9):
+                spread = _spread(total, units, props[i], nearest=unit_of is parameter_length_unit)
+                if spread is not None:
+                    new = {**args, **spread}
+                    if schemas[i] is not None and schema_accepts(schemas[i], new):  # type: ignore[arg-type]
+                        changed += sum(new[k] != args[k] for k in spread)
+                        out[i] = (out[i][0], new)
 
     clocks: list[Clock] = []
     for c in spoken_clocks(request):

@@ -15,10 +15,11 @@ from agent_sdk.agent.spoken import (
     spoken_clocks,
     spoken_decimals,
     spoken_durations,
+    spoken_lengths,
     spoken_minutes,
     spoken_numbers,
 )
-from agent_sdk.agent.spoken_values import parameter_unit, render_clock, said_values
+from agent_sdk.agent.spoken_values import parameter_length_unit, parameter_unit, render_clock, said_values
 from agent_sdk.tune.examples import _clock_words
 from agent_sdk.tune.phrasing import number_words
 
@@ -131,12 +132,35 @@ def test_same_as_leaves_an_unknown_half_of_the_day_open() -> None:
     ("hang on a minute", []), ("wait a sec", []), ("just a second", []), ("back in a second", []),
     ("remind me in a minute", [1]), ("1.5 hours", [90]), ("1,000 minutes", [1000]), ("-2 minutes", []),
     ("$5 minutes", []), ("a couple of hours", [120]), ("two and a half hours", [150]), ("one and a half hours", [90]),
+    ("half a minute", []), ("a minute and a half", []), ("half an hour and a minute", [31]),
+    ("one point five hours", [90]), ("for two point five minutes", []),
 ])
 def test_spoken_minutes(text: str, want: list[int]) -> None:
     assert spoken_minutes(text) == want
 
 
+def test_half_a_unit_is_half() -> None:
+    """"half a minute" is 30 seconds (it was read as a whole minute), "half a meter" 500 millimeters."""
+    assert spoken_durations("wait for half a minute") == [[(0.5, 60)]]
+    assert spoken_lengths("move back half a meter") == [[(0.5, 1000)]]
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("move back half a meter", [500]), ("go straight ahead 1.5 meters", [1500]), ("drive 30cm", [300]),
+    ("forward forty centimetres", [400]), ("five feet and two inches", [1574.8]), ("a meter and a half", [1500]),
+    ("two feet", [609.6]), ("a couple of meters", [2000]), ("just a meter", [1000]), ("3 km", [3_000_000]),
+    ("drive one point five meters backward", [1500]), ("go 10 m", []), ("put it in 5 minutes", []), ("in the garden", []), ("meters of cable", []),
+    ("drive 2 meters and 30 cm", [2300]), ("drive 2 meters, then turn and drive 30 cm", [2000, 300]),
+])
+def test_spoken_lengths(text: str, want: list[float]) -> None:
+    got = [sum(a * u for a, u in parts) for parts in spoken_lengths(text)]
+    assert got == pytest.approx(want)
+
+
 @pytest.mark.parametrize(("arguments", "request_text", "want"), [
+    ({"centimeters": 50}, "move back half a meter", 1.0),
+    ({"distance_mm": 1500}, "go ahead 1.5 meters", 1.0),
+    ({"centimeters": 5}, "move back half a meter", 0.0),
     ({"time": "6:30 am"}, "wake me up at six thirty am", 1.0),
     ({"time": "7:15 am"}, "quarter past seven in the morning", 1.0),
     ({"time": "7:30 am"}, "quarter past seven in the morning", 0.0),
@@ -356,6 +380,51 @@ def test_said_values_survive_odd_schemas(parameters: object) -> None:
 ])
 def test_parameter_unit(name: str, schema: dict, want: int | None) -> None:
     assert parameter_unit(name, schema) == want
+
+
+@pytest.mark.parametrize(("name", "schema", "want"), [
+    ("centimeters", {"type": "integer"}, 10), ("distance_cm", {"type": "number"}, 10), ("depthMm", {"type": "integer"}, 1),
+    ("height_inches", {"type": "number"}, 25.4), ("feet", {"type": "integer"}, 304.8), ("km", {"type": "number"}, 1e6),
+    ("meters", {"type": "integer"}, 1000), ("distance_m", {"type": "number"}, None), ("inch", {"type": "integer"}, None),
+    ("speed_km_per_hour", {"type": "number"}, None), ("centimeters", {"type": "string"}, None),
+    ("start_km", {"type": "integer"}, None), ("centimeters", {"type": "integer", "enum": [10, 20]}, None),
+    ("cm_or_inches", {"type": "number"}, None), ("minutes", {"type": "integer"}, None),
+])
+def test_parameter_length_unit(name: str, schema: dict, want: float | None) -> None:
+    assert parameter_length_unit(name, schema) == want
+
+
+DRIVE = {"name": "drive", "parameters": {"type": "object", "properties": {
+    "direction": {"type": "string", "enum": ["forward", "backward"]},
+    "centimeters": {"type": "integer", "minimum": 1, "maximum": 300}}, "required": ["direction", "centimeters"]}}
+SHELF = {"name": "place_shelf", "parameters": {"type": "object", "properties": {
+    "height_feet": {"type": "integer"}, "height_inches": {"type": "number"}}}}
+
+
+@pytest.mark.parametrize(("tool", "arguments", "request_text", "want"), [
+    (DRIVE, {"direction": "backward", "centimeters": 5}, "move back half a meter", {"centimeters": 50}),
+    (DRIVE, {"direction": "forward", "centimeters": 1}, "go straight ahead 1.5 meters", {"centimeters": 150}),
+    (DRIVE, {"direction": "forward", "centimeters": 2}, "drive forward two feet", {"centimeters": 61}),
+    (DRIVE, {"direction": "forward", "centimeters": 3}, "roll three inches", {"centimeters": 8}),
+    (DRIVE, {"direction": "forward", "centimeters": 1}, "drive an inch", None),  # 2.54 is no whole centimeter
+    (DRIVE, {"direction": "forward", "centimeters": 4}, "drive 4 meters", None),  # 400 is over the maximum
+    (DRIVE, {"direction": "forward", "centimeters": 30}, "drive 30 cm", None),  # already right
+    (DRIVE, {"direction": "forward", "centimeters": 2}, "drive 2 meters then 1 meter", None),  # two lengths
+    (DRIVE, {"direction": "forward", "centimeters": 10}, "go 10 m", None),  # "m" may be minutes
+    (SHELF, {"height_feet": 5}, "put it five feet two inches up", {"height_feet": 5}),  # only one of them written
+    (SHELF, {"height_feet": 1, "height_inches": 1}, "put it five feet two inches up",
+     {"height_feet": 5, "height_inches": 2}),
+    (SHELF, {"height_feet": 1, "height_inches": 1}, "one and a half meters up",
+     {"height_feet": 4, "height_inches": 11}),  # 11.06 inches: the nearest whole one, as for a single unit
+])
+def test_said_values_put_a_stated_length(tool: dict, arguments: dict, request_text: str, want: dict | None) -> None:
+    """A length said in another unit than the parameter's is converted; nothing changes where it is not one, does not
+    fit the schema or is already right."""
+    got, changed = said_values([(tool["name"], arguments)], [tool], request_text)
+    if want is None:
+        assert changed == 0 and got == [(tool["name"], arguments)]
+    else:
+        assert got[0][1] == {**arguments, **want}
 
 
 def test_render_clock_keeps_the_written_style() -> None:
