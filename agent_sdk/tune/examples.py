@@ -132,6 +132,15 @@ _MEASURE_UNITS = {"centimeters": ["centimeters", "centimeters", "cm"], "centimet
                   "ml": ["ml", "milliliters"], "rounds": ["rounds", "times", "rounds"], "laps": ["laps", "times"],
                   "times": ["times"]}
 
+# A length parameter's unit, and the larger unit people say round amounts in ("1.5 meters" for ``centimeters=150``,
+# read back by the agent's spoken values): how many of the parameter's unit make one.
+_LARGER_UNITS = {"centimeters": (100, "meters"), "centimetres": (100, "metres"), "cm": (100, "meters"),
+                 "millimeters": (10, "centimeters"), "mm": (10, "centimeters"), "meters": (1000, "kilometers"),
+                 "metres": (1000, "kilometres"), "inches": (12, "feet")}
+_LARGER_UNIT_RATE = 0.3
+"""Of the numbers drawn for such a parameter, the share that are round in the larger unit, and of those, the share
+said in it."""
+
 
 @dataclass(frozen=True)
 class Example:
@@ -661,6 +670,11 @@ def _pick_number(p: _Param, rng: random.Random) -> float:
     if p.unit == "minute" and lo <= 1 and hi >= 60 and rng.random() < 0.5:
         picks = [1, 2, 3, 5, 5, 10, 10, 15, 20, 25, 30, 45, 60, 90 if hi >= 90 else 40]
         return float(rng.choice(picks + [m for m in (120, 180) if m <= hi]))
+    if p.unit in _LARGER_UNITS and rng.random() < _LARGER_UNIT_RATE:  # "half a meter", "1.5 meters": round amounts
+        factor = _LARGER_UNITS[p.unit][0]
+        picks = [k * factor / 2 for k in range(1, 7) if lo <= k * factor / 2 <= hi]
+        if picks:
+            return float(rng.choice(picks))
     if p.unit == "minute" and lo < 90:
         hi = min(hi, 90)  # beyond an hour and a half people say whole hours (the picks above), not "148 minutes"
     if p.kind == "number" and rng.random() < 0.2 and hi - lo >= 1:
@@ -755,12 +769,28 @@ def _spoken_quantity(p: _Param, n: float, rng: random.Random) -> str:
         return f"{said} {rng.choice(['percent', 'percent', 'per cent', ''])}".strip()
     if p.unit == "degrees":
         return f"{said} {rng.choice(['degrees', 'degrees', ''])}".strip()
+    if p.unit in _LARGER_UNITS and (n * 2) % _LARGER_UNITS[p.unit][0] == 0 and rng.random() < _LARGER_UNIT_RATE:
+        return _larger_unit_text(n / _LARGER_UNITS[p.unit][0], _LARGER_UNITS[p.unit][1], rng)
     if p.unit in _MEASURE_UNITS:
         unit = rng.choice([*_MEASURE_UNITS[p.unit], ""])
         if n == 1 and unit in ("times", "rounds"):
             return "once"
         return f"{said} {_SINGULAR_UNITS.get(unit, unit) if n == 1 else unit}".strip()
     return said
+
+
+def _larger_unit_text(amount: float, unit: str, rng: random.Random) -> str:
+    """A round amount of the larger unit: "half a meter", "a meter and a half", "1.5 meters", "two meters"."""
+    one = _SINGULAR_UNITS.get(unit, unit)
+    if amount == 0.5:
+        return f"half {_a(one)} {one}"
+    if amount == 1:
+        return rng.choice([f"{_a(one)} {one}", f"one {one}", f"1 {one}"])
+    if not amount.is_integer() and rng.random() < 0.4:
+        whole = int(amount)
+        return rng.choice([f"{_a(one)} {one} and a half" if whole == 1 else f"{ph.number_words(whole)} and a half {unit}",
+                           f"{ph.number_words(whole)} and a half {unit}"])
+    return f"{_say_number(amount, rng, decimals=True)} {unit}"
 
 
 def _duration_text(parts: list[tuple[_Param, int]], rng: random.Random) -> str:

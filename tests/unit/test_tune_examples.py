@@ -825,7 +825,9 @@ def test_tools_named_for_their_own_verb_are_asked_with_it() -> None:
                 stops = re.search(r"\b(stop|quit|no more)\b|\bdon'?t follow", q) is not None
                 assert stops == (c["arguments"]["on"] is False), e.query
     # the same count said once: "drive 1 centimeter", never "1 centimeters"
-    assert not any(re.search(r"\b(1|one) centimeters", q) for q in drives)
+    ones = [e.query.lower() for e in examples if len(e.calls) == 1 and e.calls[0]["name"] == "drive"
+            and e.calls[0]["arguments"]["centimeters"] == 1]
+    assert ones and not any("centimeters" in q for q in ones)
 
 
 def test_which_names_are_their_own_verb() -> None:
@@ -872,3 +874,22 @@ def test_which_names_are_their_own_verb() -> None:
     assert not any("moving" in q.replace("stop moving", "") for q, _ in queries["stop_moving"])
     assert not any(re.search(r"\b(stop|quit|don'?t) driv", q) for q, _ in queries["drive"])  # reverse=False is not
     assert not any("house" in q for q, _ in queries["start_patrol"])  # what is patrolled names no patrol
+
+
+def test_round_lengths_are_also_said_in_the_larger_unit() -> None:
+    """``centimeters=150`` is sometimes asked "1.5 meters" / "a meter and a half", as people say round lengths; the
+    agent's spoken values read every such request back to the call's value (the generator and the reader agree)."""
+    from agent_sdk.agent.spoken_values import said_values
+
+    drive = ROBOT[0]["function"]
+    examples = generate_examples([drive], count=600, seed=3)
+    larger = [e for e in examples if re.search(r"\bmeters?\b", e.query.lower())]
+    assert 0.03 * len(examples) <= len(larger) <= 0.3 * len(examples)
+    assert any("half a meter" in e.query.lower() for e in larger) or any("and a half" in e.query.lower() for e in larger)
+    tool = {"name": "drive", "parameters": drive["parameters"]}
+    for e in larger:
+        want = e.calls[0]["arguments"]
+        assert want["centimeters"] % 50 == 0, e.query
+        wrong = {**want, "centimeters": 1 if want["centimeters"] != 1 else 2}
+        got, _ = said_values([("drive", wrong)], [tool], e.query)
+        assert got == [("drive", want)], e.query
