@@ -57,7 +57,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from agent_sdk.agent.clauses import split_clauses
@@ -121,7 +121,7 @@ def parameter_length_unit(name: str, schema: dict[str, Any]) -> float | None:
     return _named_unit(name, schema, _LENGTH_WORDS)
 
 
-def _named_unit(name: str, schema: dict[str, Any], unit_words: dict[str, float]) -> float | None:
+def _named_unit(name: str, schema: dict[str, Any], unit_words: Mapping[str, float]) -> float | None:
     """The one unit of ``unit_words`` a number parameter's name holds (not a rate or a point), else None."""
     types = schema.get("type")
     types = set(types) if isinstance(types, list) else {types}

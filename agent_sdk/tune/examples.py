@@ -672,9 +672,9 @@ def _pick_number(p: _Param, rng: random.Random) -> float:
         return float(rng.choice(picks + [m for m in (120, 180) if m <= hi]))
     if p.unit in _LARGER_UNITS and rng.random() < _LARGER_UNIT_RATE:  # "half a meter", "1.5 meters": round amounts
         factor = _LARGER_UNITS[p.unit][0]
-        picks = [k * factor / 2 for k in range(1, 7) if lo <= k * factor / 2 <= hi]
-        if picks:
-            return float(rng.choice(picks))
+        rounds = [k * factor / 2 for k in range(1, 7) if lo <= k * factor / 2 <= hi]
+        if rounds:
+            return float(rng.choice(rounds))
     if p.unit == "minute" and lo < 90:
         hi = min(hi, 90)  # beyond an hour and a half people say whole hours (the picks above), not "148 minutes"
     if p.kind == "number" and rng.random() < 0.2 and hi - lo >= 1:
