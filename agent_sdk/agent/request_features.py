@@ -21,6 +21,7 @@ from agent_sdk.agent.spoken import (
     spoken_durations,
     spoken_lengths,
     spoken_numbers,
+    spoken_weights,
 )
 from agent_sdk.agent.words import GENERIC_PARAMETER_WORDS, name_words, same_word
 
@@ -566,6 +567,9 @@ def copy_coverage(arguments: Sequence[dict[str, Any]], source: str, *,
                 for length in spoken_lengths(source):  # "half a meter" says 50 (centimeters) and 500 (millimeters)
                     mm = round(sum(amount * unit for amount, unit in length), 6)
                     said_numbers |= {int(mm // u) for u in (1, 10, 1000) if mm % u == 0}
+                for weight in spoken_weights(source):  # "one kilo" says 1000 (grams) and 1 (kilogram)
+                    grams = round(sum(amount * unit for amount, unit in weight), 6)
+                    said_numbers |= {int(grams // u) for u in (1, 1000) if grams % u == 0}
             hits += x in said_numbers
         elif isinstance(x, float) and math.isfinite(x):
             if said_decimals is None:

@@ -18,7 +18,7 @@ percent"``), and amounts of hours, minutes and seconds (``"two hours"``,
 ``"an hour and a half"``, ``"a quarter of an hour"``, ``"1.5 hours"``; not
 ``"hang on a minute"``) and of lengths (``"half a meter"``, ``"1.5 meters"``,
 ``"two feet"``, ``"30 cm"``; not "m" or "in", minutes and a preposition as
-often as meters and inches).
+often as meters and inches) and of weights (``"one kilo"``, ``"500 g"``).
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 __all__ = [
-    "UNIT_MILLIMETERS", "UNIT_SECONDS", "Clock", "duration_seconds", "parse_clock", "spoken_clocks", "spoken_decimals",
-    "spoken_durations", "spoken_lengths", "spoken_minutes", "spoken_numbers",
+    "UNIT_GRAMS", "UNIT_MILLIMETERS", "UNIT_SECONDS", "Clock", "duration_seconds", "parse_clock", "spoken_clocks",
+    "spoken_decimals", "spoken_durations", "spoken_lengths", "spoken_minutes", "spoken_numbers", "spoken_weights",
 ]
 
 _UNITS = {
@@ -388,6 +388,14 @@ UNIT_MILLIMETERS: dict[str, float] = {
     "mile": 1_609_344, "miles": 1_609_344,
 }
 
+# Grams in each unit a weight is said in.
+UNIT_GRAMS: dict[str, float] = {
+    "milligram": 0.001, "milligrams": 0.001, "mg": 0.001, "gram": 1, "grams": 1, "gramme": 1, "grammes": 1, "g": 1,
+    "kilogram": 1000, "kilograms": 1000, "kilo": 1000, "kilos": 1000, "kg": 1000, "kgs": 1000,
+    "pound": 453.59237, "pounds": 453.59237, "lb": 453.59237, "lbs": 453.59237,
+    "ounce": 28.349523125, "ounces": 28.349523125, "oz": 28.349523125,
+}
+
 # "hang on a minute", "wait a sec", "just a second": "a" before a unit that is no amount of time.
 _IDIOM_BEFORE_A = frozenset({"on", "wait", "just", "me", "moment"})
 
@@ -450,6 +458,14 @@ def spoken_lengths(text: str) -> list[list[tuple[float, float]]]:
     "half a meter" is ``[[(0.5, 1000)]]``, "five feet and two inches" ``[[(5, 304.8), (2, 25.4)]]``.
     """
     return _measures(text, UNIT_MILLIMETERS)
+
+
+def spoken_weights(text: str) -> list[list[tuple[float, float]]]:
+    """The weights ``text`` states, each as its parts ``(amount, grams per unit)``, as :func:`spoken_durations`.
+
+    "one kilo" is ``[[(1, 1000)]]``, "1.5 kg" ``[[(1.5, 1000)]]``, "half a pound" ``[[(0.5, 453.59237)]]``.
+    """
+    return _measures(text, UNIT_GRAMS)
 
 
 def _measures(text: str, units: dict[str, float]) -> list[list[tuple[float, float]]]:

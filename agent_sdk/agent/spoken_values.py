@@ -14,7 +14,8 @@ written one:
   ``minutes`` alone is ``120``); values that already add up to it are kept;
   the length parameters of one call (``centimeters``, ``distance_cm``,
   ``height_inches``) the same way with a stated length ("half a meter" into
-  ``centimeters`` is ``50``);
+  ``centimeters`` is ``50``), and its weight parameters (``grams``,
+  ``weight_kg``) with a stated weight ("one kilo" into ``grams`` is ``1000``);
 - the one free-text string argument whose value is a clock time ("6 am",
   "18:30") gets the stated time, written the same way; one tool called
   several times for it, the calls differing only there, one of them
@@ -64,6 +65,7 @@ from agent_sdk.agent.clauses import split_clauses
 from agent_sdk.agent.relevance import tool_relevance
 from agent_sdk.agent.request_features import named_number, said_enum, said_flag, says_value
 from agent_sdk.agent.spoken import (
+    UNIT_GRAMS,
     UNIT_MILLIMETERS,
     UNIT_SECONDS,
     Clock,
@@ -72,11 +74,13 @@ from agent_sdk.agent.spoken import (
     spoken_durations,
     spoken_lengths,
     spoken_numbers,
+    spoken_weights,
 )
 from agent_sdk.agent.words import name_words, split_camel_case
 from agent_sdk.tools.validation import schema_accepts
 
-__all__ = ["MAX_SAID_REQUEST_CHARS", "parameter_length_unit", "parameter_unit", "render_clock", "said_values"]
+__all__ = ["MAX_SAID_REQUEST_CHARS", "parameter_length_unit", "parameter_unit", "parameter_weight_unit", "render_clock",
+           "said_values"]
 
 _BUT = re.compile(r",?\s+but\s+", re.IGNORECASE)  # "turn off the ac but keep the fan running": two parts
 _MISSING = object()
@@ -91,6 +95,9 @@ _UNIT_WORDS = {w: seconds for w, seconds in UNIT_SECONDS.items() if w.endswith("
 
 # Words of a parameter's name that give a length's unit: plurals and abbreviations ("distance_cm"), not "m" or "in".
 _LENGTH_WORDS = {w: mm for w, mm in UNIT_MILLIMETERS.items() if w.endswith("s") or len(w) == 2} | {"feet": 304.8}
+
+# Words of a parameter's name that give a weight's unit ("grams", "weight_kg"; not a lone "g").
+_WEIGHT_WORDS = {w: g for w, g in UNIT_GRAMS.items() if (w.endswith("s") or len(w) == 2) and w != "g"}
 
 _NEAREST_SHARE = 0.05
 """How far a length may move to fit a whole-number parameter: "three inches" (7.62 cm) into whole centimeters is 8,
@@ -119,6 +126,11 @@ def parameter_unit(name: str, schema: dict[str, Any]) -> int | None:
 def parameter_length_unit(name: str, schema: dict[str, Any]) -> float | None:
     """Millimeters per unit of a number parameter that holds a length (``centimeters``, ``depth_mm``), else None."""
     return _named_unit(name, schema, _LENGTH_WORDS)
+
+
+def parameter_weight_unit(name: str, schema: dict[str, Any]) -> float | None:
+    """Grams per unit of a number parameter that holds a weight (``grams``, ``weight_kg``), else None."""
+    return _named_unit(name, schema, _WEIGHT_WORDS)
 
 
 def _named_unit(name: str, schema: dict[str, Any], unit_words: Mapping[str, float]) -> float | None:
@@ -376,14 +388,15 @@ def said_values(
     changed = 0
 
     for measures, unit_of in ((spoken_durations(request), parameter_unit),
-                              (spoken_lengths(request), parameter_length_unit)):
+                              (spoken_lengths(request), parameter_length_unit),
+                              (spoken_weights(request), parameter_weight_unit)):
         with_units = [(i, units) for i, (_, args) in enumerate(out) if (units := _unit_params(args, props[i], unit_of))]
         if len(measures) == 1 and len(with_units) == 1:
             i, units = with_units[0]
             args = out[i][1]
             total = sum(amount * unit for amount, unit in measures[0])  # in seconds or millimeters
             if not math.isclose(sum(args[k] * u for k, u in units.items()), total, rel_tol=1e-9):
-                spread = _spread(total, units, props[i], nearest=unit_of is parameter_length_unit)
+                spread = _spread(total, units, props[i], nearest=unit_of is not parameter_unit)
                 if spread is not None:
                     new = {**args, **spread}
                     if schemas[i] is not None and schema_accepts(schemas[i], new):  # type: ignore[arg-type]

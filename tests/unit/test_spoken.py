@@ -18,8 +18,15 @@ from agent_sdk.agent.spoken import (
     spoken_lengths,
     spoken_minutes,
     spoken_numbers,
+    spoken_weights,
 )
-from agent_sdk.agent.spoken_values import parameter_length_unit, parameter_unit, render_clock, said_values
+from agent_sdk.agent.spoken_values import (
+    parameter_length_unit,
+    parameter_unit,
+    parameter_weight_unit,
+    render_clock,
+    said_values,
+)
 from agent_sdk.tune.examples import _clock_words
 from agent_sdk.tune.phrasing import number_words
 
@@ -737,3 +744,38 @@ def test_said_values_read_neither_free_text_nor_the_part_after_but() -> None:
     assert said_values(fan, tools, "turn off the air conditioning but keep the fan running") == (fan, 0)
     radio = [("radio_power", {"on": False})]
     assert said_values(radio, tools, "turn the radio off and turn on the wipers") == (radio, 0)
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("defrost the minced beef, one kilo", [1000]), ("thaw 1.5 kg of pork", [1500]), ("300 g of prawns", [300]),
+    ("half a pound of butter", [226.796185]), ("two kilos and 200 grams", [2200]), ("a couple of ounces", [56.69904625]),
+    ("grind 18 grams", [18]), ("pounds of fun", []), ("kilo", []),
+])
+def test_spoken_weights(text: str, want: list[float]) -> None:
+    got = [sum(a * u for a, u in parts) for parts in spoken_weights(text)]
+    assert got == pytest.approx(want)
+
+
+@pytest.mark.parametrize(("name", "want"), [
+    ("grams", 1), ("weight_kg", 1000), ("weightGrams", 1), ("pounds", 453.59237), ("oz", 28.349523125),
+    ("g", None), ("kilo", None), ("grams_per_liter", None), ("kg_or_lbs", None),
+])
+def test_parameter_weight_unit(name: str, want: float | None) -> None:
+    assert parameter_weight_unit(name, {"type": "integer"}) == want
+
+
+DEFROST = {"name": "defrost", "parameters": {"type": "object", "properties": {
+    "food": {"type": "string"}, "grams": {"type": "integer", "minimum": 50, "maximum": 3000}},
+    "required": ["food", "grams"]}}
+
+
+@pytest.mark.parametrize(("request_text", "wrote", "want"), [
+    ("defrost the minced beef, one kilo", 1, 1000), ("thaw 1.5 kg of pork shoulder", 15, 1500),
+    ("defrost a pound of shrimp", 1, 454), ("defrost 500 grams of chicken", 500, None),
+    ("defrost 5 kilos of ice", 5, None),  # 5000 is over the maximum
+    ("defrost 1 kilo of peas and 2 kilos of corn", 1, None),  # two weights
+])
+def test_said_values_put_a_stated_weight(request_text: str, wrote: int, want: int | None) -> None:
+    got, changed = said_values([("defrost", {"food": "x", "grams": wrote})], [DEFROST], request_text)
+    assert got[0][1]["grams"] == (wrote if want is None else want)
+    assert changed == (want is not None)
