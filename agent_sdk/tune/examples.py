@@ -109,6 +109,11 @@ _CREATABLE = {"timer", "timers", "alarm", "alarms", "reminder", "event", "appoin
 _DURATION_UNITS = {"seconds": "second", "second": "second", "secs": "second", "sec": "second", "minutes": "minute",
                    "minute": "minute", "mins": "minute", "min": "minute", "hours": "hour", "hour": "hour",
                    "hrs": "hour", "days": "day", "day": "day", "duration": "minute", "delay": "minute"}
+_MEASURE_OF = re.compile(r"\b(?:grams?|g|kilograms?|kilos?|kg|milliliters?|ml|liters?|litres?|pounds?|ounces?|oz|cups?)$")
+_UNITLESS_DURATIONS = {"duration", "delay"}
+_TEMPERATURE_NAMES = {"celsius", "fahrenheit", "temperature", "temp"}  # a setting reached: "to 180 degrees"
+_ROUND_UNITS = {"grams", "g", "milliliters", "ml"}  # weights and volumes said in round hundreds or fifties
+_DELAY_WORDS = {"delay", "wait", "after", "later", "postpone", "defer"}  # a duration named so is a wait before  # keys of _DURATION_UNITS that name no unit of their own
 _LOCATION_NAMES = {"room", "location", "area", "zone", "place", "floor", "where", "rooms"}
 # Words that make a phrasal verb of the name's first word ("pick_up", "go_to", "follow_me").
 _NAME_PARTICLES = {"up", "down", "to", "back", "out", "away", "over", "around", "me"}
@@ -120,23 +125,27 @@ _RUN_FLAGS = {"on", "enabled", "enable", "active", "running", "start"}
 _SINGULAR_UNITS = {"centimeters": "centimeter", "centimetres": "centimetre", "millimeters": "millimeter",
                    "meters": "meter", "metres": "metre", "kilometers": "kilometer", "inches": "inch", "feet": "foot",
                    "miles": "mile", "grams": "gram", "kilograms": "kilogram", "pounds": "pound", "liters": "liter",
-                   "litres": "litre", "milliliters": "milliliter", "laps": "lap"}
+                   "litres": "litre", "milliliters": "milliliter", "laps": "lap",
+                   "cups": "cup"}
 # A number whose parameter is named for its unit ("centimeters": 50): how the unit is said after it (a form listed
 # twice is said twice as often).
 _MEASURE_UNITS = {"centimeters": ["centimeters", "centimeters", "cm"], "centimetres": ["centimetres", "cm"],
                   "cm": ["cm", "centimeters"], "millimeters": ["millimeters", "mm"], "mm": ["mm", "millimeters"],
                   "meters": ["meters"], "metres": ["metres"], "kilometers": ["kilometers", "km"],
                   "km": ["km", "kilometers"], "inches": ["inches"], "feet": ["feet"], "miles": ["miles"],
-                  "grams": ["grams"], "kilograms": ["kilograms", "kg"], "kg": ["kg", "kilograms"],
+                  "grams": ["grams", "grams", "g"], "kilograms": ["kilograms", "kg"], "kg": ["kg", "kilograms"],
                   "pounds": ["pounds"], "liters": ["liters"], "litres": ["litres"], "milliliters": ["milliliters", "ml"],
                   "ml": ["ml", "milliliters"], "rounds": ["rounds", "times", "rounds"], "laps": ["laps", "times"],
-                  "times": ["times"]}
+                  "times": ["times"], "cups": ["cups", "cups", ""]}
 
 # A length parameter's unit, and the larger unit people say round amounts in ("1.5 meters" for ``centimeters=150``,
 # read back by the agent's spoken values): how many of the parameter's unit make one.
 _LARGER_UNITS = {"centimeters": (100, "meters"), "centimetres": (100, "metres"), "cm": (100, "meters"),
                  "millimeters": (10, "centimeters"), "mm": (10, "centimeters"), "meters": (1000, "kilometers"),
-                 "metres": (1000, "kilometres"), "inches": (12, "feet")}
+                 "metres": (1000, "kilometres"), "inches": (12, "feet"), "grams": (1000, "kilograms"),
+                 "g": (1000, "kilograms")}
+# How a larger unit is said: its plural forms, then its singular ones.
+_LARGER_FORMS = {"kilograms": (["kilograms", "kilos", "kg"], ["kilogram", "kilo"])}
 _LARGER_UNIT_RATE = 0.3
 """Of the numbers drawn for such a parameter, the share that are round in the larger unit, and of those, the share
 said in it."""
@@ -287,7 +296,7 @@ def _parse_description(desc: str) -> tuple[list[str], str, list[str], str]:
     j = i + 1
     while j < len(words) and words[j] not in _PREPOSITIONS:
         j += 1
-    obj_text = " ".join(words[i + 1:j])
+    obj_text = re.sub(r"\s+(?:off|on|up|down|out)$", "", " ".join(words[i + 1:j]))  # "Turn the oven off."
     objects = []
     for part in re.split(r"\band\b|,", obj_text):
         part = part.strip()
@@ -306,6 +315,8 @@ def _range(p_schema: Mapping[str, Any], text: str, name_words: Sequence[str], un
         if m:
             lo, hi = float(m.group(1)), float(m.group(2))
             break
+    if lo is None and (m := re.match(r"[^.;]*?\b(\d+) or (\d+)\b", text)):  # "How many, 1 or 2": the only two
+        lo, hi = sorted((float(m.group(1)), float(m.group(2))))
     if "minimum" in p_schema:
         lo = float(p_schema["minimum"])
     if "exclusiveMinimum" in p_schema:
@@ -342,6 +353,9 @@ def _range(p_schema: Mapping[str, Any], text: str, name_words: Sequence[str], un
 
 _NUMBER = r"-?\d+(?:\.\d+)?"
 _PRONOUNS = {"it", "them"}
+_FUNCTION_KEYS = {"to", "at", "who", "what", "when", "where"}  # bank keys that are function words in a description
+_OWN_DETS = {"the", "my", "your", "our", "a", "an", "some"}  # how a docstring's example object may start
+_NAMED_BANKS = {"person", "place", "city", "time", "song", "artist", "text"}  # values said bare, never "the oslo"
 _OBJECT_PARTICLES = {"up", "down", "back", "out", "away", "over", "on", "off"}  # "put it down", "pick it up"
 _WHAT_CLAUSE = re.compile(r"(?:what|whatever)\b", re.IGNORECASE)  # "Put down what the arm is holding."
 _PARTICLE_CLAUSE = re.compile(r"(turn|switch|put) (?:it|them) (on|off|up|down)")  # "turn it on"
@@ -353,7 +367,8 @@ _ATTRIBUTE_NAMES = {"mode", "source", "type", "kind", "level", "style", "format"
 def _number_marks(desc: str, lo: float, hi: float, *, integer: bool) -> dict[float, str]:
     """A number's named values: "from 0 (closed) to 100 (fully open)", "like 50 for halfway" (lowercase)."""
     found = {float(n): w.strip() for n, w in re.findall(rf"({_NUMBER})\s*\(([a-z][a-z ]{{0,24}}[a-z])\)", desc)}
-    found.update({float(n): w for n, w in re.findall(rf"\blike ({_NUMBER}) for ([a-z]+)\b", desc)})
+    # "like 50 for halfway": the word names the value; not "like 80 for green tea" or "like 180 for most cakes"
+    found.update({float(n): w for n, w in re.findall(rf"\blike ({_NUMBER}) for ([a-z]+)(?=[.,;)]|$)", desc)})
     return {v: w for v, w in found.items() if lo <= v <= hi and "default" not in w and len(w.split()) <= 3
             and (v.is_integer() or not integer)}
 
@@ -405,9 +420,11 @@ def _bank_for(name_words: Sequence[str], desc_words: Sequence[str], tool_words: 
     """
     vague = {"title", "name", "query", "generic", "message"}
     found = "generic"
-    for words in (name_words, desc_words, tool_words):
+    for n, words in enumerate((name_words, desc_words, tool_words)):
         for bank, keys in ph.VALUE_BANK_KEYS:
-            if any(k in words for k in keys):
+            # a function word names the value only as the parameter's name ("to", "when"): "what to defrost" is no
+            # person, "Say it at the door" no time
+            if any(k in words for k in keys if n == 0 or k not in _FUNCTION_KEYS):
                 if bank not in vague:
                     return bank
                 if found == "generic":
@@ -438,6 +455,10 @@ def _make_param(name: str, schema: Mapping[str, Any], required: bool, tool_words
             if w in _DURATION_UNITS:
                 unit = _DURATION_UNITS[w]
                 break
+        # "delay_hours": the unit the name says, not the minutes a bare "delay" or "duration" is taken in
+        named = [_DURATION_UNITS[w] for w in name_words if w in _DURATION_UNITS and w not in _UNITLESS_DURATIONS]
+        if named and unit != named[0]:
+            unit = named[0]
         if not unit and ("percent" in name_words + desc_words or "%" in desc):
             unit = "percent"
         if not unit and set(name_words + desc_words) & {"degrees", "temperature", "celsius", "fahrenheit"}:
@@ -459,7 +480,14 @@ def _make_param(name: str, schema: Mapping[str, Any], required: bool, tool_words
         examples = re.findall(r"(?:like|e\.g\.|such as|for example|example:?)\s*[\"'“]([^\"'”]+)[\"'”]",
                               str(schema.get("description") or ""))
         examples += re.findall(r"[\"“]([^\"”]{1,40})[\"”]", str(schema.get("description") or ""))
-        values = list(dict.fromkeys(examples + ph.VALUE_BANKS[bank] + ph.MORE_VALUES.get(bank, [])))
+        bank_values = ph.VALUE_BANKS[bank] + ph.MORE_VALUES.get(bank, [])
+        # Examples written with their determiner ("the red cup", "my keys"): the tool takes the object as said, so
+        # the bank's values are said and taken with one too ("my book"), the examples' own in turn.
+        dets = [e.split()[0].lower() for e in examples if len(e.split()) > 1 and e.split()[0].lower() in _OWN_DETS]
+        if examples and 2 * len(dets) >= len(examples) and bank not in _NAMED_BANKS:
+            bank_values = [v if v.split()[0].lower() in _DETERMINERS else f"{dets[i % len(dets)]} {v}"
+                           for i, v in enumerate(bank_values)]
+        values = list(dict.fromkeys(examples + bank_values))
         role = "time" if bank == "time" else "detail"
         return _Param(name, schema, required, "string", role, label, values=values, bank=bank)
     if typ == "array":
@@ -497,6 +525,12 @@ def _build_tool(raw: Mapping[str, Any]) -> _Tool:
     # a description with no article after its verb ("Drive somewhere.") still names the verb first
     first = _first_sentence(desc).split()[:1]
     own = _own_verb(tokens, family, d_verbs or first, set(_words(desc)))
+    rest = " ".join(tokens[1:])
+    if own is None and family == "create" and tokens[:1] == ["start"] and rest and rest not in _CREATABLE \
+            and d_verbs[:1] in (["start"], ["run"]):
+        own = ("start", list(tokens[1:]))  # "start_dishwasher": start a machine, not "create a dishwasher"
+    if own is None and not family and len(tokens) == 1 and tokens[0] not in d_verbs and tokens[0] in _words(desc):
+        own = (tokens[0], [])  # "microwave" / "Heat food in the microwave": "microwave it for two minutes"
     if own is not None:
         return _build_own_verb_tool(raw, tokens, params, own, d_verbs, d_objects)
     if not family and d_verbs:
@@ -538,7 +572,8 @@ def _build_tool(raw: Mapping[str, Any]) -> _Tool:
     verbs = list(ph.ACTION_FAMILIES.get(family, {}).get("verbs", []))
     if family == "create" and tokens and tokens[0] in ("set", "start", "put", "make"):
         verbs = [v for v in verbs if v not in ("open", "add")] + ["set", "set", "put on", "give me", "set up"]
-    verbs += [v for v in d_verbs if len(v.split()) <= 3 and v not in verbs and v not in ("report",)]
+    verbs += [v for v in d_verbs if len(v.split()) <= 3 and v not in verbs and v not in ("report",)
+              and not (family in ("on", "off") and v in ("turn", "switch", "put", "get"))]  # not "turn the oven"
     if not verbs:
         verbs = [tokens[0]] if tokens else ["do"]
     if family in ("open", "close"):  # "unlock the trunk" is not "open the trunk"
@@ -613,6 +648,8 @@ def _build_own_verb_tool(raw: Mapping[str, Any], tokens: Sequence[str], params: 
     objects = [obj] + [o for o in ph.NOUN_ALTERNATIVES.get(obj, []) if o != obj]
     if not obj and not params and _WHAT_CLAUSE.match(desc.strip()[len(verb):].lstrip()):
         objects = ["", "it"]  # "Put down what the arm is holding.": "put it down", "drop it"
+    elif not obj and not strings and verb not in d_verbs and d_objects:
+        objects = ["", "it", "it"]  # a name used as a verb on what the description names: "microwave it"
     _settle_params(params, tokens)
     return _Tool(name, desc, schema, params, "own", verbs, objects, [], "the", _tool_words(tokens, desc, params),
                  Draft202012Validator(schema))
@@ -673,6 +710,15 @@ def _pick_number(p: _Param, rng: random.Random) -> float:
     if p.unit in _LARGER_UNITS and rng.random() < _LARGER_UNIT_RATE:  # "half a meter", "1.5 meters": round amounts
         factor = _LARGER_UNITS[p.unit][0]
         rounds = [k * factor / 2 for k in range(1, 7) if lo <= k * factor / 2 <= hi]
+        if rounds:
+            return float(rng.choice(rounds))
+    if p.unit in _ROUND_UNITS and hi - lo >= 500 and rng.random() < 0.6:  # "500 grams", not "2648 grams"
+        step = rng.choice([50, 100, 100])
+        rounds = [float(v) for v in range(math.ceil(lo / step) * step, int(hi) + 1, step)]
+        if rounds:
+            return rng.choice(rounds)
+    if p.unit == "second" and hi >= 120 and rng.random() < 0.5:  # "two minutes", "90 seconds", not "1467 seconds"
+        rounds = [s for s in (10, 15, 20, 30, 45, 60, 90, 120, 150, 180, 240, 300, 600, 900) if lo <= s <= hi]
         if rounds:
             return float(rng.choice(rounds))
     if p.unit == "minute" and lo < 90:
@@ -781,7 +827,8 @@ def _spoken_quantity(p: _Param, n: float, rng: random.Random) -> str:
 
 def _larger_unit_text(amount: float, unit: str, rng: random.Random) -> str:
     """A round amount of the larger unit: "half a meter", "a meter and a half", "1.5 meters", "two meters"."""
-    one = _SINGULAR_UNITS.get(unit, unit)
+    plurals, singulars = _LARGER_FORMS.get(unit, ([unit], [_SINGULAR_UNITS.get(unit, unit)]))
+    unit, one = rng.choice(plurals), rng.choice(singulars)
     if amount == 0.5:
         return f"half {_a(one)} {one}"
     if amount == 1:
@@ -805,6 +852,11 @@ def _duration_text(parts: list[tuple[_Param, int]], rng: random.Random) -> str:
                    120: ["two hours", "2 hours", "a couple of hours"], 180: ["three hours", "3 hours"]}
         if m in special and (m > 90 or rng.random() < 0.5):
             return rng.choice(special[m])
+    if set(units) == {"second"} and units["second"] >= 60 and units["second"] % 30 == 0 and rng.random() < 0.6:
+        whole, half = divmod(units["second"], 60)  # seconds said as people say them: "2 minutes", "a minute and a half"
+        if half:
+            return "a minute and a half" if whole == 1 else f"{_say_number(whole, rng)} and a half minutes"
+        return rng.choice(["a minute", "one minute"]) if whole == 1 else f"{_say_number(whole, rng)} minutes"
     if set(units) == {"minute", "second"} and units["second"] == 30 and rng.random() < 0.5:
         m = units["minute"]
         return "a minute and a half" if m == 1 and rng.random() < 0.5 else f"{_say_number(m, rng)} and a half minutes"
@@ -1022,6 +1074,8 @@ def _det_np(tool: _Tool, rng: random.Random, obj: str, modifier: str = "") -> st
 def _slot_phrase(p: _Param, text: str, tool: _Tool, rng: random.Random) -> str:
     if p.role == "location":
         return rng.choice([f"in the {text}", f"in the {text}", f"in {text}", f"for the {text}"])
+    if tool.family == "own" and p.role == "quantity" and set(_split_name(p.name)) & _TEMPERATURE_NAMES:
+        return rng.choice([f"to {text}", f"to {text}", f"at {text}", text])  # "preheat the oven to 200 degrees"
     if tool.family == "own" and (p.role == "quantity" and p.unit or p.role == "choice" and tool.objects == [""]):
         return text  # "drive forward 50 centimeters", "turn left"
     if p.role == "quantity" and p.unit in _MEASURE_UNITS and tool.family != "set":
@@ -1083,7 +1137,11 @@ def _frame(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tuple[
     qty = next((t for p, t in rest if p.role == "quantity"), "")
     time = next((t for p, t in rest if p.role == "time"), "")
     tail_parts = [_slot_phrase(p, t, tool, rng) for p, t in rest]
-    if dur:
+    delay = any(set(_split_name(p.name)) & _DELAY_WORDS for p in tool.params if p.role == "duration")
+    if dur and delay:  # "start the dishwasher in 3 hours": a wait before it, not how long it runs
+        tail_parts.append(rng.choice([f"in {dur}", f"in {dur}", f"{dur} from now", f"after {dur}",
+                                      f"with a delay of {dur}"]))
+    elif dur:
         tail_parts.append(rng.choice([f"for {dur}", f"for {dur}", dur]) if tool.family != "set" else f"to {dur}")
     # "go to the kitchen": a verb that ends in "to" takes the place right after it
     to_verb = tool.family == "own" and tool.verbs[0].endswith(" to")
@@ -1145,6 +1203,10 @@ def _frame(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tuple[
                 core = rng.choice([f"{v} {obj_v} {prep_out} {container}", f"{v} {obj_v} from {container}",
                                    f"{v} {obj_v}"])
         return _clean(f"{core} {tail}"), True
+    if obj_v and fam == "own" and qty and _MEASURE_OF.search(_unmark(qty)) and rng.random() < 0.6:
+        # an amount of the thing acted on: "defrost 500 grams of chicken", "grind 1.5 kilos of beans"
+        rest_tail = " ".join(t for t in tail_parts if t != qty)
+        return _clean(f"{verb.replace(' *', '')} {qty} of {obj_v} {rest_tail}"), True
     if obj_v:  # a verb acting on a value: "play Hey Jude", "search for pasta recipes", "give mom a call"
         if fam == "call" and "*" in verb:
             core = f"{verb.replace('*', obj_v)} {tail}"
@@ -1339,7 +1401,15 @@ def _special_frames(tool: _Tool, obj: str, loc: str, obj_v: str, qty: str, time:
                 (f"anything on the {obj}", False), ("do we need anything", False) if shopping else
                 (f"show me the {obj}", True), ("what do we need from the store", False) if shopping else
                 (f"read out the {obj}", True)]
-    if fam == "read" and "status" in obj:
+    device = obj[:-len(" status")] if obj.endswith(" status") else ""
+    if fam == "read" and device and device != "system" and " " not in device:
+        # "dishwasher status": how people ask about a machine at work, not the system frames below
+        out += [(f"is the {device} finished", False), (f"is the {device} still going", False),
+                (f"how much longer does the {device} need", False), (f"when will the {device} be done", False),
+                (f"check on the {device}", True), (f"how far along is the {device}", False),
+                (f"{device} status", False), (f"what's the status of the {device}", False),
+                (f"is the {device} on", False), (f"how long is left on the {device}", False)]
+    if fam == "read" and "status" in obj and device in ("", "system"):
         out += [("how's the system doing", False), ("system status", False), ("status report", False),
                 ("give me a status report", True), ("how hot is the cpu", False), ("how much memory is free", False),
                 ("how long have you been up", False), ("what's the uptime", False), ("check the system", True),

@@ -207,6 +207,14 @@ VERB_ALTERNATIVES: dict[str, list[str]] = {
     "explore": ["look around", "check out"],
     "measure": ["check", "get"],
     "hide": ["put away"],
+    "start": ["run", "turn on", "switch on", "put on", "get * going"],
+    "run": ["start", "turn on"],
+    "microwave": ["heat up", "warm up", "heat * up", "warm * up"],
+    "preheat": ["heat up", "heat * up", "warm up", "warm * up"],
+    "grind": ["grind up"],
+    "defrost": ["thaw", "unfreeze"],
+    "brew": ["make"],
+    "boil": ["heat", "heat up"],
 }
 
 # Alternatives for nouns met in tool names and descriptions (singular keys).
@@ -250,6 +258,12 @@ NOUN_ALTERNATIVES: dict[str, list[str]] = {
 # Values per kind of parameter. The generator picks a kind by looking for the
 # keys in the parameter's name first, then in its description.
 VALUE_BANKS: dict[str, list[str]] = {
+    # Foods and dishes, raw and cooked (a food to defrost, a dish to look up, a meal to order).
+    "food": ["sausages", "burgers", "fish fingers", "spinach", "croissants", "bagels", "meatballs", "chili", "steak",
+             "pork chops", "garlic bread", "muffins", "cookies", "tomato soup", "beef stew", "apple pie", "pizza",
+             "rice", "pasta", "shrimp", "cod fillets", "lamb chops", "chocolate cake", "fried rice",
+             "mashed potatoes", "pad thai", "omelette", "strawberries", "dumplings", "turkey", "ham", "tuna steaks",
+             "sweet corn", "brownies"],
     "item": ["milk", "eggs", "bread", "butter", "cheese", "apples", "bananas", "coffee", "tea", "rice", "pasta",
              "tomatoes", "onions", "garlic", "chicken", "olive oil", "toilet paper", "dish soap", "orange juice",
              "yogurt", "flour", "sugar", "cereal", "peanut butter", "paper towels", "carrots", "potatoes",
@@ -322,6 +336,7 @@ MORE_VALUES: dict[str, list[str]] = {
 
 # Which value bank a parameter draws from: (bank, words in its name or description).
 VALUE_BANK_KEYS: list[tuple[str, list[str]]] = [
+    ("food", ["food", "dish", "meal", "recipe", "snack", "cuisine"]),
     ("time", ["time", "clock", "when", "at"]),
     ("date", ["date", "day"]),
     ("email", ["email", "mail_address"]),

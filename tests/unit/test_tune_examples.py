@@ -893,3 +893,75 @@ def test_round_lengths_are_also_said_in_the_larger_unit() -> None:
         wrong = {**want, "centimeters": 1 if want["centimeters"] != 1 else 2}
         got, _ = said_values([("drive", wrong)], [tool], e.query)
         assert got == [("drive", want)], e.query
+
+
+def _kitchen_requests(seed: int = 0, count: int = 1500) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    from agent_sdk.tools.loading import load_tools
+
+    specs = [t["function"] for t in load_tools("examples/smart_kitchen/kitchen_tools.py").to_openai()]
+    by_tool: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
+    for e in generate_examples(specs, count=count, seed=seed):
+        if len(e.calls) == 1:
+            by_tool[e.calls[0]["name"]].append((e.query.lower(), e.calls[0]["arguments"]))
+    return by_tool
+
+
+def test_appliance_tools_are_asked_as_people_ask_appliances() -> None:
+    """The fourth tool set's lessons (docs/tuning.md, "A fourth tool set"): a machine is started, not created; a
+    delay is a wait before it; a machine's status is not the system's; a range said as "1 or 2" holds; a tool named
+    for a noun-verb ("microwave") is asked with it; "Turn the oven off." names the oven, not "oven off"."""
+    by_tool = _kitchen_requests()
+    starts = [q for q, _ in by_tool["start_dishwasher"]]
+    assert starts and not any(re.search(r"\b(create|give me|make|set up) (a|the|my)? ?dishwasher", q) for q in starts)
+    for q, args in by_tool["start_dishwasher"]:
+        if args.get("delay_hours"):  # "in 3 hours", "3 hours from now": never "for 3 hours"
+            assert not re.search(r"\bfor \S+ hours?\b", q) and re.search(r"\bin |from now|after |delay", q), q
+            assert "minute" not in q, q
+    assert not any(re.search(r"\b(cpu|system|ram|uptime|memory)\b", q) for q, _ in by_tool["dishwasher_status"])
+    assert {a.get("cups", 1) for _, a in by_tool["brew_coffee"]} <= {1, 2}
+    assert sum(q.split()[0:1] == ["microwave"] or " microwave " in f" {q} " and "in the microwave" not in q
+               for q, _ in by_tool["microwave"]) >= 5
+    assert not any("off off" in q or re.search(r"\bturn (the |my )?oven\b(?! off)", q) for q, _ in by_tool["turn_off_oven"])
+
+
+def test_values_follow_the_docstring_and_the_parameter_kind() -> None:
+    """A food is a food ("what to defrost" names no person), a dish a dish; objects whose docstring examples carry
+    a determiner ("the red cup", "my keys") are drawn and taken with one ("my book")."""
+    from agent_sdk.tune.examples import _build_tool
+
+    by_tool = _kitchen_requests()
+    people = {"mom", "dad", "alex", "sarah", "john", "emma"}
+    for name, key in (("defrost", "food"), ("find_recipe", "dish")):
+        values = {a[key] for _, a in by_tool[name]}
+        assert values and not values & people and not values & {"test", "hello world", "something"}, name
+    pick = _build_tool(ROBOT[2]["function"])  # pick_up: 'What to pick up, like "my keys".'
+    assert all(v.split()[0] in ("my", "the", "a", "an", "your", "some") for v in pick.params[0].values)
+
+
+def test_weights_and_seconds_are_said_as_people_say_them_and_read_back() -> None:
+    """"defrost 500 grams of chicken", "a kilo of ...", "microwave it for 2 minutes": the agent's spoken values read
+    each back to the call's value, so the generator and the reader agree."""
+    from agent_sdk.agent.spoken_values import said_values
+    from agent_sdk.tools.loading import load_tools
+
+    specs = {t["function"]["name"]: t["function"] for t in
+             load_tools("examples/smart_kitchen/kitchen_tools.py").to_openai()}
+    by_tool = _kitchen_requests(seed=5)
+    defrosts = by_tool["defrost"]
+    assert sum(" of " in q for q, _ in defrosts) >= 0.2 * len(defrosts)
+    assert any(re.search(r"\b(kilos?|kg|kilograms?)\b", q) for q, _ in defrosts)
+    seconds = by_tool["microwave"]
+    assert any(re.search(r"\bminutes?\b", q) for q, _ in seconds)
+    from agent_sdk.agent.spoken import spoken_durations, spoken_weights
+
+    read = 0
+    for name, key, reader in (("defrost", "grams", spoken_weights), ("microwave", "seconds", spoken_durations)):
+        tool = {"name": name, "parameters": specs[name]["parameters"]}
+        for q, want in by_tool[name]:
+            if not re.search(r"\b(kilos?|kg|kilograms?|minutes?)\b", q) or not reader(q):
+                continue  # said in the parameter's own unit, or a typo in the amount ("fie minutes")
+            read += 1
+            wrong = {**want, key: 7}
+            got, _ = said_values([(name, wrong)], [tool], q)
+            assert got == [(name, want)], q
+    assert read >= 10
