@@ -111,6 +111,9 @@ _DURATION_UNITS = {"seconds": "second", "second": "second", "secs": "second", "s
                    "hrs": "hour", "days": "day", "day": "day", "duration": "minute", "delay": "minute"}
 _MEASURE_OF = re.compile(r"\b(?:grams?|g|kilograms?|kilos?|kg|milliliters?|ml|liters?|litres?|pounds?|ounces?|oz|cups?)$")
 _UNITLESS_DURATIONS = {"duration", "delay"}
+_THING_RATE = 0.4
+"""Of the requests for a tool whose required choice names what it makes, the share said by that thing alone ("a
+latte please"); measured on the kitchen development set (docs/tuning.md, "A fourth tool set")."""
 _TEMPERATURE_NAMES = {"celsius", "fahrenheit", "temperature", "temp"}  # a setting reached: "to 180 degrees"
 _ROUND_UNITS = {"grams", "g", "milliliters", "ml"}  # weights and volumes said in round hundreds or fifties
 _DELAY_WORDS = {"delay", "wait", "after", "later", "postpone", "defer"}  # a duration named so is a wait before  # keys of _DURATION_UNITS that name no unit of their own
@@ -1177,6 +1180,9 @@ def _frame(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tuple[
         verb = forced or rng.choice([v for v in tool.verbs if v not in barred] or tool.verbs)
         core = verb.replace("*", np) if "*" in verb else f"{verb} {np}"
         return _clean(f"{core} {tail}"), True
+    thing = _thing_frame(tool, spoken, rng) if fam == "own" and not (loc or obj_v or dur or forced) else None
+    if thing is not None and rng.random() < _THING_RATE:
+        return thing
     specials = _special_frames(tool, obj, loc, obj_v, qty, time, dur, spoken, rng)
     if specials and rng.random() < 0.45:
         text, imperative = rng.choice(specials)
@@ -1270,6 +1276,48 @@ def _frame(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tuple[
         return _clean(rng.choice(["I want to", "I need to", "I'd like to", "help me", "time to"])
                       + f" {core} {tail}"), False
     return _clean(f"{core} {tail}"), True
+
+
+def _thing_frame(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tuple[str, bool] | None:
+    """A request that names what the tool makes by its required choice: "a strong latte please", "make me two
+    espressos" for ``brew_coffee(drink, cups, strength)``; None when another said value would not fit in it.
+
+    The tool must name what it acts on ("coffee") and the choice a kind of it (its parameter is no attribute such
+    as a mode or a level); the other values
+    said must be choices (said before it, "strong") or a count (said as the number of it).
+    """
+    if not any(tool.objects):  # "drive forward": a direction is no thing made (the tool names none, "coffee" does)
+        return None
+    said = [p for p in tool.params if spoken.get(p.name)]
+    thing = next((p for p in said if p.role == "choice" and p.required
+                  and not set(_split_name(p.name)) & _ATTRIBUTE_NAMES), None)
+    if thing is None or _SPOKEN_APART in spoken[thing.name]:
+        return None
+    words, count = [], ""
+    for p in said:
+        if p is thing:
+            continue
+        if p.role == "choice" and not set(_split_name(p.name)) & {"type", "kind", "mode"}:
+            words.append(spoken[p.name])
+        elif p.role == "quantity" and not p.marks:
+            count = spoken[p.name]
+        else:
+            return None
+    value = spoken[thing.name]
+    said_count = _unmark(count).split()
+    plural = bool(said_count) and said_count[0] not in ("1", "one", "a")
+    unit = len(said_count) > 1 and said_count[-1] in set(_MEASURE_UNITS) | set(_SINGULAR_UNITS.values())
+    head = f"{' '.join(words)} {value}".strip()
+    if unit:  # "2 cups of strong latte"
+        np = f"{count} of {head}"
+    elif count:  # "two strong lattes", "one latte"
+        np = f"{count} {head}{'s' if plural and not head.endswith('s') else ''}"
+    else:
+        np = f"{_a(_unmark(head))} {head}"
+    verb = rng.choice([v for v in tool.verbs if "*" not in v and not v.endswith(" to")] or [tool.verbs[0]])
+    frames = [(f"{np} please", False), (f"{verb} me {np}", True), (f"I'd like {np}", False), (f"can I get {np}", False),
+              (np, False), (f"{verb} {np}", True), (f"{np} for me", False), (f"I want {np}", False)]
+    return rng.choice(frames)
 
 
 def _on_by_default(tool: _Tool, spoken: Mapping[str, str]) -> bool:

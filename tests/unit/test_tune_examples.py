@@ -965,3 +965,20 @@ def test_weights_and_seconds_are_said_as_people_say_them_and_read_back() -> None
             got, _ = said_values([(name, wrong)], [tool], q)
             assert got == [(name, want)], q
     assert read >= 10
+
+
+def test_a_choice_that_names_the_thing_made_is_asked_as_that_thing() -> None:
+    """"a strong latte please", "two espressos": brew_coffee's drink is what is made; a robot's direction is not
+    ("a forward please" never)."""
+    by_tool = _kitchen_requests(seed=2)
+    drinks = ("espresso", "americano", "cappuccino", "latte", "flat white")
+    alone = [q for q, a in by_tool["brew_coffee"] if "coffee" not in q and any(d in q for d in drinks)]
+    assert len(alone) >= 0.2 * len(by_tool["brew_coffee"])
+    assert not any(re.search(r"\ba (espresso|americano)", q) for q in alone)  # "an americano"
+    for q, a in by_tool["brew_coffee"]:
+        if a.get("cups") == 2 and re.search(r"\b(two|2) \w*\s?(latte|espresso|americano|cappuccino)s\b", q):
+            break
+    else:
+        raise AssertionError("no request for two of a drink said as its plural")
+    robot = generate_examples([t["function"] for t in ROBOT], count=600, seed=2)
+    assert not any(re.search(r"\b(a|an) (forward|backward)\b", e.query.lower()) for e in robot)
