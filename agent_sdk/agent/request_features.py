@@ -84,6 +84,10 @@ def mentioned(name: str, source: str, *, tool: str = "") -> bool:
 # of a longer number or range ("16-30 (hot)", "1,000 (max)", "FM1 (first)"); only the description's first
 # MAX_DESCRIPTION_SCAN characters are read (descriptions come from MCP servers too).
 _MARK = re.compile(r"(?<![\w.-])(?<!\d,)(-?\d+(?:\.\d+)?)\s*\(([a-z][a-z ]{0,40})\)")
+# Units a stated length (in millimeters) or weight (in grams) may be written in: metric, inches and feet, ounces and
+# pounds.
+_LENGTH_UNITS = (1, 10, 1000, 1_000_000, 25.4, 304.8)
+_WEIGHT_UNITS = (1, 1000, 28.349523125, 453.59237)
 # A one-word name given by example: "like 50 for halfway" (as the tune generator reads it too).
 _LIKE_MARK = re.compile(r"\blike (-?\d+(?:\.\d+)?) for ([a-z]+)\b")
 MAX_DESCRIPTION_SCAN = 2000
@@ -564,12 +568,13 @@ def copy_coverage(arguments: Sequence[dict[str, Any]], source: str, *,
                 for parts in spoken_durations(source):
                     seconds = duration_seconds(parts)
                     said_numbers |= {int(seconds // u) for u in (1, 60) if seconds % u == 0}
-                for length in spoken_lengths(source):  # "half a meter" says 50 (centimeters) and 500 (millimeters)
-                    mm = round(sum(amount * unit for amount, unit in length), 6)
-                    said_numbers |= {int(mm // u) for u in (1, 10, 1000) if mm % u == 0}
-                for weight in spoken_weights(source):  # "one kilo" says 1000 (grams) and 1 (kilogram)
-                    grams = round(sum(amount * unit for amount, unit in weight), 6)
-                    said_numbers |= {int(grams // u) for u in (1, 1000) if grams % u == 0}
+                # "half a meter" says 50 (centimeters) and 500 (millimeters), "one kilo" 1000 (grams), "two feet"
+                # 61 (centimeters, the nearest whole the said-values step writes) and 24 (inches)
+                for measures, units in ((spoken_lengths(source), _LENGTH_UNITS), (spoken_weights(source), _WEIGHT_UNITS)):
+                    for parts in measures:
+                        total = sum(amount * unit for amount, unit in parts)
+                        said_numbers |= {round(total / u) for u in units
+                                         if round(total / u) > 0 and abs(round(total / u) * u - total) <= 0.05 * total}
             hits += x in said_numbers
         elif isinstance(x, float) and math.isfinite(x):
             if said_decimals is None:

@@ -407,38 +407,47 @@ _FRACTIONS = {("a", "quarter"): 0.25, ("quarter",): 0.25, ("three", "quarters"):
 def _amount_before(words: list[str], i: int) -> tuple[float, int] | None:
     """The amount said right before the unit at ``words[i]``, and where it starts; None when there is none."""
     before = words[i - 1] if i > 0 else ""
-    if before in ("an", "a", "one"):
+    for start in range(max(0, i - 8), i - 2):  # a decimal said with "point" ("one point five meters")
+        dec = _decimal_at(words, start)
+        if dec is not None and dec[1] == i:
+            return dec[0], start
+    if i >= 2 and words[i - 2] == "point":
+        return None  # "point five meters": no whole part said, nothing read
+    # "sixty one centimeters", "a hundred and one grams": "one" ends a longer number, read below
+    ends_number = before == "one" and i >= 2 and (words[i - 2] in _TENS or words[i - 2] in _BIG_SCALES
+                                                  or words[i - 2] == "and" or _digit(words[i - 2]) is not None)
+    if before in ("an", "a", "one") and not ends_number:
         if i >= 2 and words[i - 2] == "of":  # "a quarter of an hour", "three quarters of an hour"
             for phrase, share in _FRACTIONS.items():
                 k = i - 2 - len(phrase)
                 if k >= 0 and tuple(words[k:i - 2]) == phrase:
                     return share, k
             return None
+        if before != "one" and (words[i] in ("sec", "secs", "min", "mins") or (
+                words[i] == "second" and i >= 2 and words[i - 2] == "in")):
+            return None  # "in a sec", "back in a second", "half a sec"
         if i >= 2 and words[i - 2] == "half" and before in ("an", "a"):
             return 0.5, i - 2  # "half an hour", "half a minute", "half a meter"
         if before != "one" and i >= 2 and words[i - 2] in _IDIOM_BEFORE_A and words[i] in UNIT_SECONDS:
             return None
-        if before != "one" and (words[i] in ("sec", "secs", "min", "mins") or (
-                words[i] == "second" and i >= 2 and words[i - 2] == "in")):
-            return None  # "in a sec", "back in a second"
         return 1, i - 1
     if i >= 3 and words[i - 3:i] == ["a", "couple", "of"]:
         return 2, i - 3
     if i >= 4 and words[i - 3:i] == ["and", "a", "half"]:  # "two and a half hours", "1 and a half minutes"
         whole = _amount_before(words, i - 3)
         return (whole[0] + 0.5, whole[1]) if whole is not None else None
-    for start in range(max(0, i - 6), i - 2):  # a decimal said with "point" ("one point five meters")
-        dec = _decimal_at(words, start)
-        if dec is not None and dec[1] == i:
-            return dec[0], start
     amount = _amount_token(before)
     if amount is not None:
-        return amount, i - 1
-    for start in range(max(0, i - 4), i):  # the number that ends right before the unit ("twenty five minutes")
+        return (None if i >= 2 and words[i - 2] == "point" else (amount, i - 1))
+    # the longest number that ends right before the unit ("twenty five minutes", "two hundred and fifty five cm")
+    for start in range(max(0, i - _MAX_NUMBER_WORDS), i):
         got = _number_at(words, start)
-        if got is not None and got[1] == i:
+        if got is not None and got[1] == i and (start == 0 or words[start - 1] != "point"):
             return got[0], start
     return None
+
+
+_MAX_NUMBER_WORDS = 10  # "one thousand two hundred and twenty five": the words a spoken amount may take
 
 
 def spoken_durations(text: str) -> list[list[tuple[float, int]]]:

@@ -76,7 +76,7 @@ from agent_sdk.agent.spoken import (
     spoken_numbers,
     spoken_weights,
 )
-from agent_sdk.agent.words import name_words, split_camel_case
+from agent_sdk.agent.words import split_camel_case
 from agent_sdk.tools.validation import schema_accepts
 
 __all__ = ["MAX_SAID_REQUEST_CHARS", "parameter_length_unit", "parameter_unit", "parameter_weight_unit", "render_clock",
@@ -136,14 +136,14 @@ def parameter_weight_unit(name: str, schema: dict[str, Any]) -> float | None:
 def _named_unit(name: str, schema: dict[str, Any], unit_words: Mapping[str, float]) -> float | None:
     """The one unit of ``unit_words`` a number parameter's name holds (not a rate or a point), else None."""
     types = schema.get("type")
-    types = set(types) if isinstance(types, list) else {types}
+    types = {t for t in types if isinstance(t, str)} if isinstance(types, list) else {types} if isinstance(
+        types, str) else set()
     if not types & {"integer", "number"} or "enum" in schema or "const" in schema:
         return None
-    words = name_words(name)
-    if set(words) & _NOT_A_DURATION:
-        return None
-    # every part of the name, "cm" and "mm" too (name_words keeps three letters and more)
+    # every part of the name, "cm", "mm" and "at" too (name_words keeps three letters and more)
     parts = [w.lower() for w in re.split(r"[^A-Za-z0-9]+", split_camel_case(name)) if w]
+    if set(parts) & _NOT_A_DURATION:
+        return None
     units = {unit_words[w] for w in parts if w in unit_words}
     return units.pop() if len(units) == 1 else None
 
@@ -228,7 +228,8 @@ def _spread(amount: float, units: dict[str, float], props: dict[str, Any], *,
     order = sorted(units, key=lambda k: -units[k])
     left = amount
     for n, key in enumerate(order):
-        whole = n == len(order) - 1 or props[key].get("type") != "number"
+        types = props[key].get("type")
+        whole = not (types == "number" or isinstance(types, list) and "number" in types)  # a fraction fits a number
         # rounded to nine places: 1.5 m is 150 cm, not 150.00000000000003 (inches and feet are not whole mm)
         share = round(left / units[key], 9) if n == len(order) - 1 else math.floor(round(left / units[key], 9))
         if whole and share != int(share) and nearest and n == len(order) - 1 and round(share) > 0 \

@@ -336,9 +336,9 @@ MORE_VALUES: dict[str, list[str]] = {
 
 # Which value bank a parameter draws from: (bank, words in its name or description).
 VALUE_BANK_KEYS: list[tuple[str, list[str]]] = [
-    ("food", ["food", "dish", "meal", "recipe", "snack", "cuisine"]),
     ("time", ["time", "clock", "when", "at"]),
     ("date", ["date", "day"]),
+    ("food", ["food", "dish", "meal", "recipe", "snack", "cuisine"]),
     ("email", ["email", "mail_address"]),
     ("item", ["item", "product", "grocery", "groceries", "ingredient", "buy", "thing"]),
     ("song", ["song", "track", "tune"]),

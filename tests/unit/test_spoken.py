@@ -422,7 +422,7 @@ SHELF = {"name": "place_shelf", "parameters": {"type": "object", "properties": {
     (SHELF, {"height_feet": 1, "height_inches": 1}, "put it five feet two inches up",
      {"height_feet": 5, "height_inches": 2}),
     (SHELF, {"height_feet": 1, "height_inches": 1}, "one and a half meters up",
-     {"height_feet": 4, "height_inches": 11}),  # 11.06 inches: the nearest whole one, as for a single unit
+     {"height_feet": 4, "height_inches": pytest.approx(11.0551181)}),  # a number parameter takes the fraction
 ])
 def test_said_values_put_a_stated_length(tool: dict, arguments: dict, request_text: str, want: dict | None) -> None:
     """A length said in another unit than the parameter's is converted; nothing changes where it is not one, does not
@@ -779,3 +779,47 @@ def test_said_values_put_a_stated_weight(request_text: str, wrote: int, want: in
     got, changed = said_values([("defrost", {"food": "x", "grams": wrote})], [DEFROST], request_text)
     assert got[0][1]["grams"] == (wrote if want is None else want)
     assert changed == (want is not None)
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("drive sixty one centimeters", [610]), ("two point one meters", [2100]), ("a hundred and one centimeters", [1010]),
+    ("two hundred and fifty five centimeters", [2550]), ("point five meters", []), ("at one point five meters", []),
+])
+def test_long_and_decimal_lengths_are_read_whole(text: str, want: list[float]) -> None:
+    """A number that ends in "one" or runs past four words is read whole, never its tail ("sixty one" is not "one")."""
+    assert [sum(a * u for a, u in parts) for parts in spoken_lengths(text)] == pytest.approx(want)
+
+
+def test_long_spoken_amounts_are_read_whole() -> None:
+    assert spoken_weights("one thousand two hundred and twenty g") == [[(1220, 1)]]
+    assert spoken_durations("three hundred and ninety four seconds") == [[(394, 1)]]
+    assert spoken_durations("half a sec") == [] and spoken_durations("twenty one minutes") == [[(21, 60)]]
+
+
+@pytest.mark.parametrize(("request_text", "wrote"), [
+    ("drive sixty one centimeters", 61), ("go two hundred and fifty five centimeters", 255),
+])
+def test_said_values_keep_a_length_already_right(request_text: str, wrote: int) -> None:
+    got, changed = said_values([("drive", {"direction": "forward", "centimeters": wrote})], [DRIVE], request_text)
+    assert changed == 0 and got[0][1]["centimeters"] == wrote
+
+
+def test_a_number_parameter_takes_a_fraction_and_odd_types_are_no_unit() -> None:
+    tool = {"name": "weigh", "parameters": {"type": "object", "properties": {"weight_kg": {"type": "number"}}}}
+    got, _ = said_values([("weigh", {"weight_kg": 15})], [tool], "it weighs 1.5 kg")
+    assert got[0][1]["weight_kg"] == pytest.approx(1.5)
+    got, _ = said_values([("weigh", {"weight_kg": 3})], [tool], "300 grams of flour")
+    assert got[0][1]["weight_kg"] == pytest.approx(0.3)
+    hours = {"name": "t", "parameters": {"type": "object", "properties": {"hours": {"type": "number"}}}}
+    assert said_values([("t", {"hours": 1})], [hours], "for an hour and a half")[0][0][1]["hours"] == 1.5
+    for odd in ({"type": {"x": 1}}, {"type": [["integer"]]}, {"type": None}):
+        assert parameter_length_unit("centimeters", odd) is None  # type: ignore[arg-type]
+    assert parameter_length_unit("height_at_cm", {"type": "integer"}) is None
+
+
+@pytest.mark.parametrize(("arguments", "request_text"), [
+    ({"centimeters": 61}, "drive forward two feet"), ({"grams": 454}, "defrost a pound of shrimp"),
+    ({"inches": 12}, "move it a foot"), ({"centimeters": 150}, "one point five meters"),
+])
+def test_copy_coverage_counts_a_converted_length_or_weight(arguments: dict, request_text: str) -> None:
+    assert copy_coverage([arguments], request_text) == 1.0

@@ -982,3 +982,31 @@ def test_a_choice_that_names_the_thing_made_is_asked_as_that_thing() -> None:
         raise AssertionError("no request for two of a drink said as its plural")
     robot = generate_examples([t["function"] for t in ROBOT], count=600, seed=2)
     assert not any(re.search(r"\b(a|an) (forward|backward)\b", e.query.lower()) for e in robot)
+
+
+def test_a_delay_beside_another_duration_and_other_shapes_after_review() -> None:
+    """A delay is said as a wait only when every duration is one ("start the washer in 4 hours", never "for 80 min
+    from now"); a tool named for waiting waits for its duration; a meal time is a time, not a food; one kilometre."""
+    tools = [
+        _fn("start_washer", "Start the washing machine.", {
+            "delay_hours": {"type": "integer", "minimum": 0, "maximum": 12},
+            "duration_minutes": {"type": "integer", "minimum": 30, "maximum": 120}}, ["delay_hours", "duration_minutes"]),
+        _fn("wait", "Wait before the next step.", {"wait_seconds": {"type": "integer", "minimum": 5, "maximum": 50}},
+            ["wait_seconds"]),
+        _fn("log_meal", "Log a meal.", {"meal_time": {"type": "string", "description": 'When, like "7 pm".'}},
+            ["meal_time"]),
+        _fn("swim", "Swim a distance.", {"kilometres": {"type": "integer", "minimum": 1, "maximum": 3}},
+            ["kilometres"]),
+    ]
+    queries: dict[str, list[str]] = defaultdict(list)
+    for e in generate_examples(tools, count=600, seed=4):
+        if len(e.calls) == 1:
+            queries[e.calls[0]["name"]].append(e.query.lower())
+    assert queries["start_washer"] and not any("from now" in q or re.search(r"\bin \S+ min", q)
+                                               for q in queries["start_washer"])
+    assert queries["wait"] and not any(re.search(r"\bwait in\b", q) for q in queries["wait"])
+    from agent_sdk.tune.examples import _build_tool
+
+    meal = _build_tool(tools[2]["function"]).params[0]
+    assert meal.bank == "time"
+    assert not any(re.search(r"\b(a|one|1) kilometres\b", q) for q in queries["swim"])
