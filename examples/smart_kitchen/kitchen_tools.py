@@ -4,8 +4,8 @@ A fourth tool set, written to judge the tuning-data generator on tools it
 was not developed on: its held-out set (``tests/data/kitchen_heldout.jsonl``)
 and development set (``data/kitchen_dev.jsonl``) were written with the
 tools, before the first tune and before any generated request for them was
-read (docs/tuning.md, "A fourth tool set"). 15 tools named the way
-appliance makers name them, many for a verb of their own ("preheat",
+read (docs/tuning.md, "the generator judged on two tool sets"). 15 tools
+named the way appliance makers name them, many for a verb of their own ("preheat",
 "brew", "defrost", "grind", "microwave"), with enums (oven modes, drinks,
 strengths, programs, power levels), numbers with ranges and units (50 to
 250 °C, 1 to 240 minutes, 5 to 1800 seconds, 50 to 3000 grams), free

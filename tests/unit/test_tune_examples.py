@@ -907,8 +907,8 @@ def _kitchen_requests(seed: int = 0, count: int = 1500) -> dict[str, list[tuple[
 
 
 def test_appliance_tools_are_asked_as_people_ask_appliances() -> None:
-    """The fourth tool set's lessons (docs/tuning.md, "A fourth tool set"): a machine is started, not created; a
-    delay is a wait before it; a machine's status is not the system's; a range said as "1 or 2" holds; a tool named
+    """The fourth tool set's lessons (docs/tuning.md, "a fourth tool set, the smart kitchen"): a machine is started,
+    not created; a delay is a wait before it; a machine's status is not the system's; a range said as "1 or 2" holds; a tool named
     for a noun-verb ("microwave") is asked with it; "Turn the oven off." names the oven, not "oven off"."""
     by_tool = _kitchen_requests()
     starts = [q for q, _ in by_tool["start_dishwasher"]]
