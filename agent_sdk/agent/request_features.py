@@ -571,8 +571,8 @@ def copy_coverage(arguments: Sequence[dict[str, Any]], source: str, *,
                 # "half a meter" says 50 (centimeters) and 500 (millimeters), "one kilo" 1000 (grams), "two feet"
                 # 61 (centimeters, the nearest whole the said-values step writes) and 24 (inches)
                 for measures, units in ((spoken_lengths(source), _LENGTH_UNITS), (spoken_weights(source), _WEIGHT_UNITS)):
-                    for parts in measures:
-                        total = sum(amount * unit for amount, unit in parts)
+                    for measure in measures:
+                        total = sum(amount * unit for amount, unit in measure)
                         said_numbers |= {round(total / u) for u in units
                                          if round(total / u) > 0 and abs(round(total / u) * u - total) <= 0.05 * total}
             hits += x in said_numbers
