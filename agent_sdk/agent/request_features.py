@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from agent_sdk.agent.spoken import (
+    NEAREST_SHARE,
     duration_seconds,
     parse_clock,
     spoken_clocks,
@@ -573,8 +574,8 @@ def copy_coverage(arguments: Sequence[dict[str, Any]], source: str, *,
                 for measures, units in ((spoken_lengths(source), _LENGTH_UNITS), (spoken_weights(source), _WEIGHT_UNITS)):
                     for measure in measures:
                         total = sum(amount * unit for amount, unit in measure)
-                        said_numbers |= {round(total / u) for u in units
-                                         if round(total / u) > 0 and abs(round(total / u) * u - total) <= 0.05 * total}
+                        said_numbers |= {whole for u in units if (whole := round(total / u)) > 0
+                                         and abs(whole * u - total) <= NEAREST_SHARE * total}
             hits += x in said_numbers
         elif isinstance(x, float) and math.isfinite(x):
             if said_decimals is None:

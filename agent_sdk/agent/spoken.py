@@ -29,8 +29,9 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 __all__ = [
-    "UNIT_GRAMS", "UNIT_MILLIMETERS", "UNIT_SECONDS", "Clock", "duration_seconds", "parse_clock", "spoken_clocks",
-    "spoken_decimals", "spoken_durations", "spoken_lengths", "spoken_minutes", "spoken_numbers", "spoken_weights",
+    "NEAREST_SHARE", "UNIT_GRAMS", "UNIT_MILLIMETERS", "UNIT_SECONDS", "Clock", "duration_seconds", "parse_clock",
+    "spoken_clocks", "spoken_decimals", "spoken_durations", "spoken_lengths", "spoken_minutes", "spoken_numbers",
+    "spoken_weights",
 ]
 
 _UNITS = {
@@ -387,6 +388,10 @@ UNIT_MILLIMETERS: dict[str, float] = {
     "inch": 25.4, "inches": 25.4, "foot": 304.8, "feet": 304.8, "ft": 304.8, "yard": 914.4, "yards": 914.4,
     "mile": 1_609_344, "miles": 1_609_344,
 }
+
+NEAREST_SHARE = 0.05
+"""How far a stated length or weight may move to fit a whole-number parameter (and still count as said): "three
+inches" (7.62 cm) into whole centimeters is 8, "an inch" (2.54 cm) is not 3."""
 
 # Grams in each unit a weight is said in.
 UNIT_GRAMS: dict[str, float] = {

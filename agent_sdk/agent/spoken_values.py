@@ -65,6 +65,7 @@ from agent_sdk.agent.clauses import split_clauses
 from agent_sdk.agent.relevance import tool_relevance
 from agent_sdk.agent.request_features import named_number, said_enum, said_flag, says_value
 from agent_sdk.agent.spoken import (
+    NEAREST_SHARE,
     UNIT_GRAMS,
     UNIT_MILLIMETERS,
     UNIT_SECONDS,
@@ -98,10 +99,6 @@ _LENGTH_WORDS = {w: mm for w, mm in UNIT_MILLIMETERS.items() if w.endswith("s") 
 
 # Words of a parameter's name that give a weight's unit ("grams", "weight_kg"; not a lone "g").
 _WEIGHT_WORDS = {w: g for w, g in UNIT_GRAMS.items() if (w.endswith("s") or len(w) == 2) and w != "g"}
-
-_NEAREST_SHARE = 0.05
-"""How far a length may move to fit a whole-number parameter: "three inches" (7.62 cm) into whole centimeters is 8,
-"an inch" (2.54 cm) is not 3."""
 
 # Words of a parameter's name that make it no duration: rates, speeds, and points in time.
 _NOT_A_DURATION = frozenset({"per", "rate", "speed", "pace", "start", "end", "at", "of", "since", "until", "when"})
@@ -223,7 +220,7 @@ def _spread(amount: float, units: dict[str, float], props: dict[str, Any], *,
             nearest: bool = False) -> dict[str, int | float] | None:
     """``amount`` (in base units) over the parameters ``units``, largest unit first (the smallest takes the rest);
     None if it won't fit. With ``nearest``, a whole-number last parameter takes the nearest whole ("two feet" is
-    61 centimeters) when that is within :data:`_NEAREST_SHARE` of the amount."""
+    61 centimeters) when that is within :data:`~agent_sdk.agent.spoken.NEAREST_SHARE` of the amount."""
     out: dict[str, int | float] = {}
     order = sorted(units, key=lambda k: -units[k])
     left = amount
@@ -233,7 +230,7 @@ def _spread(amount: float, units: dict[str, float], props: dict[str, Any], *,
         # rounded to nine places: 1.5 m is 150 cm, not 150.00000000000003 (inches and feet are not whole mm)
         share = round(left / units[key], 9) if n == len(order) - 1 else math.floor(round(left / units[key], 9))
         if whole and share != int(share) and nearest and n == len(order) - 1 and round(share) > 0 \
-                and abs(round(share) - share) * units[key] <= _NEAREST_SHARE * amount:
+                and abs(round(share) - share) * units[key] <= NEAREST_SHARE * amount:
             share = round(share)
         if whole and share != int(share):
             return None
@@ -395,7 +392,7 @@ def said_values(
         if len(measures) == 1 and len(with_units) == 1:
             i, units = with_units[0]
             args = out[i][1]
-            total = sum(amount * unit for amount, unit in measures[0])  # in seconds or millimeters
+            total = sum(amount * unit for amount, unit in measures[0])  # in seconds, millimeters or grams
             if not math.isclose(sum(args[k] * u for k, u in units.items()), total, rel_tol=1e-9):
                 spread = _spread(total, units, props[i], nearest=unit_of is not parameter_unit)
                 if spread is not None:

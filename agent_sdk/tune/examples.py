@@ -454,15 +454,10 @@ def _make_param(name: str, schema: Mapping[str, Any], required: bool, tool_words
         glosses = _enum_glosses(desc, values, name_words) if role == "choice" else {}
         return _Param(name, schema, required, "enum", role, label, values=values, glosses=glosses)
     if typ in ("integer", "number"):
-        unit = ""
-        for w in name_words + desc_words:
-            if w in _DURATION_UNITS:
-                unit = _DURATION_UNITS[w]
-                break
-        # "delay_hours": the unit the name says, not the minutes a bare "delay" or "duration" is taken in
+        # "delay_hours": the unit the name says first, before the minutes a bare "delay" or "duration" is taken in
         named = [_DURATION_UNITS[w] for w in name_words if w in _DURATION_UNITS and w not in _UNITLESS_DURATIONS]
-        if named and unit != named[0]:
-            unit = named[0]
+        unit = named[0] if named else next((_DURATION_UNITS[w] for w in name_words + desc_words
+                                            if w in _DURATION_UNITS), "")
         if not unit and ("percent" in name_words + desc_words or "%" in desc):
             unit = "percent"
         if not unit and set(name_words + desc_words) & {"degrees", "temperature", "celsius", "fahrenheit"}:
@@ -644,11 +639,10 @@ def _build_own_verb_tool(raw: Mapping[str, Any], tokens: Sequence[str], params: 
     # The name's own verb half the time, the thesaurus's alternatives the rest ("grab my keys", "head to the
     # kitchen"); the description's own wordings of the same verb join them.
     others = ph.VERB_ALTERNATIVES.get(verb, [])
-    verbs = [verb] * max(1, len(others)) + others
-    verbs += [v for v in d_verbs if v not in verbs and len(v.split()) <= 3 and v.split()[0] == verb.split()[0]]
+    said = [verb] * max(1, len(others)) + others
+    verbs = said + [v for v in d_verbs if v not in said and len(v.split()) <= 3 and v.split()[0] == verb.split()[0]]
     if strings and strings[0].bank in ("place", "city") and not verb.endswith(" to"):
-        # "drive to berlin", not "drive berlin"
-        verbs = [f"{v} to" for v in [verb] * max(1, len(others)) + others if "*" not in v]
+        verbs = [f"{v} to" for v in said if "*" not in v]  # "drive to berlin", not "drive berlin"
     objects = [obj] + [o for o in ph.NOUN_ALTERNATIVES.get(obj, []) if o != obj]
     if not obj and not params and _WHAT_CLAUSE.match(desc.strip()[len(verb):].lstrip()):
         objects = ["", "it"]  # "Put down what the arm is holding.": "put it down", "drop it"
@@ -711,20 +705,17 @@ def _pick_number(p: _Param, rng: random.Random) -> float:
     if p.unit == "minute" and lo <= 1 and hi >= 60 and rng.random() < 0.5:
         picks = [1, 2, 3, 5, 5, 10, 10, 15, 20, 25, 30, 45, 60, 90 if hi >= 90 else 40]
         return float(rng.choice(picks + [m for m in (120, 180) if m <= hi]))
-    if p.unit in _LARGER_UNITS and rng.random() < _LARGER_UNIT_RATE:  # "half a meter", "1.5 meters": round amounts
-        factor = _LARGER_UNITS[p.unit][0]
-        rounds = [k * factor / 2 for k in range(1, 7) if lo <= k * factor / 2 <= hi]
-        if rounds:
-            return float(rng.choice(rounds))
+    if p.unit in _LARGER_UNITS and rng.random() < _LARGER_UNIT_RATE and (  # "half a meter", "1.5 meters"
+            picked := _round_pick([k * _LARGER_UNITS[p.unit][0] / 2 for k in range(1, 7)], lo, hi, rng)) is not None:
+        return picked
     if p.unit in _ROUND_UNITS and hi - lo >= 500 and rng.random() < 0.6:  # "500 grams", not "2648 grams"
         step = rng.choice([50, 100, 100])
-        rounds = [float(v) for v in range(math.ceil(lo / step) * step, int(hi) + 1, step)]
-        if rounds:
-            return rng.choice(rounds)
-    if p.unit == "second" and hi >= 120 and rng.random() < 0.5:  # "two minutes", "90 seconds", not "1467 seconds"
-        rounds = [s for s in (10, 15, 20, 30, 45, 60, 90, 120, 150, 180, 240, 300, 600, 900) if lo <= s <= hi]
-        if rounds:
-            return float(rng.choice(rounds))
+        if (picked := _round_pick(range(math.ceil(lo / step) * step, int(hi) + 1, step), lo, hi, rng)) is not None:
+            return picked
+    if p.unit == "second" and hi >= 120 and rng.random() < 0.5 and (  # "two minutes", not "1467 seconds"
+            picked := _round_pick((10, 15, 20, 30, 45, 60, 90, 120, 150, 180, 240, 300, 600, 900), lo, hi, rng)
+    ) is not None:
+        return picked
     if p.unit == "minute" and lo < 90:
         hi = min(hi, 90)  # beyond an hour and a half people say whole hours (the picks above), not "148 minutes"
     if p.kind == "number" and rng.random() < 0.2 and hi - lo >= 1:
@@ -737,6 +728,12 @@ def _pick_number(p: _Param, rng: random.Random) -> float:
         if choices:
             return float(rng.choice(choices))
     return float(rng.randint(ilo, max(ilo, ihi)))
+
+
+def _round_pick(amounts: Iterable[float], lo: float, hi: float, rng: random.Random) -> float | None:
+    """One of the round ``amounts`` within ``[lo, hi]``; None when none is."""
+    within = [float(a) for a in amounts if lo <= a <= hi]
+    return rng.choice(within) if within else None
 
 
 def _clock_words(value: str, rng: random.Random) -> tuple[str, str] | None:
