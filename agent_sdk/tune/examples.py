@@ -90,6 +90,8 @@ _STOP = {"a", "an", "the", "to", "from", "of", "in", "on", "for", "with", "my", 
          "by", "into", "out", "some", "any", "this", "that", "your", "it", "its"}
 _DETERMINERS = {"a", "an", "the", "every", "all", "my", "your", "some", "this", "each", "any"}
 _PREPOSITIONS = {"in", "for", "to", "from", "with", "on", "at", "by", "into", "of", "as", "like", "using", "via"}
+# Words after a verb that start a phrase of place or time, not its object ("Resume playing after a pause.").
+_CLAUSE_PREPOSITIONS = (_PREPOSITIONS - {"on"}) | {"after", "before", "during", "until", "ahead", "back"}
 _NOUNISH_KEYS = {"status", "info", "list", "report", "message", "text", "note", "email", "light"}
 _AWAY_VERBS = {v for fam in ("off", "close", "cancel", "decrease", "pause", "remove")
                for v in ph.ACTION_FAMILIES[fam]["keys"] + ph.ACTION_FAMILIES[fam]["verbs"]} | {"cool", "stop", "lower"}
@@ -530,6 +532,15 @@ def _build_tool(raw: Mapping[str, Any]) -> _Tool:
         own = ("start", list(tokens[1:]))  # "start_dishwasher": start a machine, not "create a dishwasher"
     if own is None and not family and len(tokens) == 1 and tokens[0] not in d_verbs and tokens[0] in _words(desc):
         own = (tokens[0], [])  # "microwave" / "Heat food in the microwave": "microwave it for two minutes"
+    if own is None and len(tokens) == 1 and first == tokens:
+        own = (tokens[0], [])  # "pause" / "Pause what is playing.": the name is the command, not a family's object
+    asked = re.match(r"tell (?:me )?((?:what|who|which) [^:;]+)", _first_sentence(desc))
+    if own is None and not params and asked:  # "now_playing" / "Tell what is playing: ...": asked as the question
+        own = (asked.group(1).strip(), [])
+    if own is None and not family:  # a name that starts with a verb the thesaurus knows: "fast_forward", "like_track"
+        lead = next((n for n in (2, 1) if len(tokens) >= n and " ".join(tokens[:n]) in ph.VERB_ALTERNATIVES), 0)
+        if lead:
+            own = (" ".join(tokens[:lead]), list(tokens[lead:]))
     if own is not None:
         return _build_own_verb_tool(raw, tokens, params, own, d_verbs, d_objects)
     if not family and d_verbs:
@@ -634,7 +645,12 @@ def _build_own_verb_tool(raw: Mapping[str, Any], tokens: Sequence[str], params: 
     if strings:
         strings[0].role = "object"
     obj = " ".join(t for t in rest if t not in _STOP)
-    if not obj and not params and d_objects:  # "pick_up": "Pick up the phone." is asked "pick up the phone"
+    # "pick_up": "Pick up the phone." is asked "pick up the phone"; "Resume playing after a pause." names no object
+    # (for a name that is the bare verb, a description's verb phrase with a preposition, "resume playing after",
+    # "jump ahead in", is no verb to say; "boil water in" the kettle is, for "boil_kettle")
+    if not rest:
+        d_verbs = [v for v in d_verbs if not set(v.split()[1:]) & _CLAUSE_PREPOSITIONS]
+    if not obj and not params and d_objects and d_verbs:
         obj = d_objects[0]
     # The name's own verb half the time, the thesaurus's alternatives the rest ("grab my keys", "head to the
     # kitchen"); the description's own wordings of the same verb join them.
@@ -1115,6 +1131,10 @@ def _slot_phrase(p: _Param, text: str, tool: _Tool, rng: random.Random) -> str:
 def _command(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tuple[str, bool] | None:
     """One request for ``tool`` saying every argument, and True if it reads as an imperative; None if a frame lost one."""
     text, imperative = _frame(tool, spoken, rng)
+    if tool.family == "own" and tool.verbs[0].split()[0] in _WH_WORDS:
+        if not text.startswith(tool.verbs[0]):
+            return None  # the tool is asked as its question ("what is playing"), never "time to what is playing"
+        imperative = False
     for key, said in spoken.items():
         if said and not key.startswith("__") and said not in text:
             return None

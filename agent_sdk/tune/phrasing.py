@@ -215,6 +215,12 @@ VERB_ALTERNATIVES: dict[str, list[str]] = {
     "defrost": ["thaw", "unfreeze"],
     "brew": ["make"],
     "boil": ["heat", "heat up"],
+    "pause": ["hold", "stop"],
+    "resume": ["continue", "unpause", "carry on with"],
+    "fast forward": ["skip ahead", "jump ahead", "skip forward", "go forward"],
+    "rewind": ["go back", "skip back", "jump back"],
+    "like": ["love", "heart", "favorite"],
+    "mute": ["silence"],
 }
 
 # Alternatives for nouns met in tool names and descriptions (singular keys).

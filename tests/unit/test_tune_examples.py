@@ -1010,3 +1010,32 @@ def test_a_delay_beside_another_duration_and_other_shapes_after_review() -> None
     meal = _build_tool(tools[2]["function"]).params[0]
     assert meal.bank == "time"
     assert not any(re.search(r"\b(a|one|1) kilometres\b", q) for q in queries["swim"])
+
+
+def test_media_commands_are_asked_as_commands_and_questions() -> None:
+    """The fifth tool set's lessons (docs/tuning.md, "a fifth tool set"): a one-word name its description starts
+    with is the command ("pause", never "freeze my pause"); a name that is a verb the thesaurus knows is asked with
+    it and its alternatives ("fast forward 30 seconds", "skip ahead ..."; "like the track"); a verb with a
+    preposition is no verb to say for a bare-verb name ("resume", never "resume my pause"); "Tell what is playing"
+    is asked as the question "what is playing"."""
+    from agent_sdk.tools.loading import load_tools
+    from agent_sdk.tune.examples import _build_tool
+
+    specs = [t["function"] for t in load_tools("examples/music_player/music_tools.py").to_openai()]
+    tools = {s["name"]: _build_tool(s) for s in specs}
+    assert [tools[n].family for n in ("pause", "resume", "fast_forward", "rewind", "like_track", "now_playing")] == [
+        "own"] * 6
+    assert tools["fast_forward"].verbs[0] == "fast forward" and tools["like_track"].verbs[0] == "like"
+    by_tool: dict[str, list[str]] = defaultdict(list)
+    for e in generate_examples(specs, count=1500, seed=0):
+        if len(e.calls) == 1:
+            by_tool[e.calls[0]["name"]].append(e.query.lower())
+    assert not any(re.search(r"\b(my|the) pause\b", q) for q in by_tool["pause"] + by_tool["resume"])
+    for name in ("fast_forward", "rewind"):
+        assert by_tool[name] and not any(re.search(r"\b(the|my) (fast forward|rewind)\b|jump \w+ in\b", q)
+                                         for q in by_tool[name])
+    assert sum("fast forward" in q for q in by_tool["fast_forward"]) >= len(by_tool["fast_forward"]) / 3
+    asked = by_tool["now_playing"]  # typos aside ("whta is playing")
+    assert asked and sum(bool(re.match(r"(\w+,? ){0,3}what('s| is) playing", q)) for q in asked) >= 0.8 * len(asked)
+    assert not any(re.search(r"\bto wh?at\b|now playing", q) for q in by_tool["now_playing"])
+    assert by_tool["like_track"] and not any(re.search(r"\b(the|my) like track\b", q) for q in by_tool["like_track"])
