@@ -50,6 +50,11 @@ class AutoRule:
         probe: A tuned bundle's call probe (:mod:`agent_sdk.agent.auto_probe`):
             its weighted log-odds are added to the score; set with the
             threshold calibrated for it (:meth:`CallPolicy.for_bundle`).
+        tool_thresholds: ``(tool name, threshold)`` pairs that replace
+            :attr:`threshold` for a single call to that tool: a tuned bundle's
+            own, calibrated per tool where its right calls to that tool score
+            lower than the others' (:meth:`CallPolicy.for_bundle`); never
+            above :attr:`threshold`.
     """
 
     # Chosen by tools/search_auto_rule.py on the tuning half (even positions) of
@@ -70,10 +75,14 @@ class AutoRule:
     threshold: float = -7.4
     reads_forced: bool = False
     probe: AutoProbe | None = field(default=None, compare=False, repr=False)
+    tool_thresholds: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         if not self.relevance_saturation > 0:
             raise ValueError(f"relevance_saturation must be > 0; got {self.relevance_saturation}")
+        above = [name for name, t in self.tool_thresholds if not t <= self.threshold]
+        if above:
+            raise ValueError(f"a tool's threshold must be at most the rule's ({self.threshold}); {above[0]!r} is not")
 
     def score(
         self, logprobs: Sequence[float], forced: Sequence[bool], *, coverage: float | None = None,
@@ -93,9 +102,17 @@ class AutoRule:
             score += self.probe.term(probe)
         return score
 
-    def keeps(self, score: float) -> bool:
-        """Whether a call with ``score`` is kept."""
-        return score >= self.threshold
+    def threshold_for(self, names: Sequence[str]) -> float:
+        """The threshold for a step calling ``names``: a single call's tool's own, else :attr:`threshold`."""
+        if len(names) == 1:
+            for name, t in self.tool_thresholds:
+                if name == names[0]:
+                    return t
+        return self.threshold
+
+    def keeps(self, score: float, names: Sequence[str] = ()) -> bool:
+        """Whether a step calling ``names`` (tool names, in order) with ``score`` is kept."""
+        return score >= self.threshold_for(names)
 
 
 DEFAULT_AUTO_RULE = AutoRule()

@@ -326,7 +326,7 @@ def auto_decision(ctx: CallContext, draft: CallDraft) -> CallDraft:
         raise EngineError("the auto rule has a call probe but the call step read no prompt logits for it")
     score = rule.score(draft.generation.logprobs, draft.forced, coverage=coverage, relevance=relevance,
                        probe=draft.probe)
-    if not rule.keeps(score):
+    if not rule.keeps(score, [n for n, _ in draft.calls]):
         return dataclasses.replace(draft, calls=[], score=score, declined=True, reason="unlikely")
     return dataclasses.replace(draft, score=score)
 

@@ -9,6 +9,7 @@ were measured.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,7 +128,9 @@ class CallPolicy:
         """This policy with the bundle's own ``auto`` threshold (and probe), unless its rule was changed.
 
         A tuned bundle records the threshold calibrated for it on generated
-        requests (manifest ``policy.auto_threshold``), and may record a call
+        requests (manifest ``policy.auto_threshold``), lower ones for the
+        tools whose right calls score lower (``policy.auto_tool_thresholds``,
+        tool name → threshold), and may record a call
         probe calibrated with it (``policy.auto_probe``,
         :mod:`agent_sdk.agent.auto_probe`: read from ``bundle``, the bundle's
         folder); a caller who set a rule or a threshold keeps theirs, without
@@ -147,7 +150,8 @@ class CallPolicy:
             if record.get("auto_probe") is not None:
                 raise BundleError("the bundle records an auto probe without the threshold it was calibrated with")
             return self
-        rule = dataclasses.replace(self.auto, threshold=float(t))
+        rule = dataclasses.replace(self.auto, threshold=float(t),
+                                   tool_thresholds=_tool_thresholds(record.get("auto_tool_thresholds"), float(t)))
         if record.get("auto_probe") is not None:
             if bundle is None:
                 raise BundleError("the bundle records an auto probe with its threshold; give its folder to read it")
@@ -155,8 +159,10 @@ class CallPolicy:
         return self.replace(auto=rule)
 
     def with_threshold(self, threshold: float | None) -> CallPolicy:
-        """A copy whose ``auto`` rule needs ``threshold`` (None: this policy as it is)."""
-        return self if threshold is None else self.replace(auto=dataclasses.replace(self.auto, threshold=threshold))
+        """A copy whose ``auto`` rule needs ``threshold`` of every call (None: this policy as it is)."""
+        if threshold is None:
+            return self
+        return self.replace(auto=dataclasses.replace(self.auto, threshold=threshold, tool_thresholds=()))
 
     def active_post_steps(self) -> tuple[PostStep, ...]:
         """The post-steps this policy runs (``skip_answered``, ``said``, ``conjoined`` and ``state_question`` left out
@@ -165,6 +171,27 @@ class CallPolicy:
                     (state_question, self.state_questions))
         off = {s for s, on in switches if not on}
         return tuple(s for s in self.post_steps if s not in off)
+
+
+def _tool_thresholds(record: Any, threshold: float) -> tuple[tuple[str, float], ...]:
+    """A manifest's ``policy.auto_tool_thresholds`` (absent: none), checked: names to finite numbers at most
+    ``threshold``, sorted by name.
+
+    Raises:
+        BundleError: The record is not such a mapping.
+    """
+    if record is None:
+        return ()
+    if not isinstance(record, dict):
+        raise BundleError("the bundle's policy.auto_tool_thresholds is not a mapping of tool names to thresholds")
+    out = []
+    for name, value in record.items():
+        if not isinstance(name, str) or isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value) or value > threshold:
+            raise BundleError(f"the bundle's auto threshold for tool {name!r} is not a number at most its "
+                              f"auto_threshold ({threshold}): {value!r}")
+        out.append((name, float(value)))
+    return tuple(sorted(out))
 
 
 DEFAULT_POLICY = CallPolicy()

@@ -87,6 +87,17 @@ bundles 95% matched the former rule (the middle of the widest range best separat
 two shares) wherever that was stable, and did not follow it where a few hard generated negatives pulled it over right
 calls (home-v7: -3.25, dev 75.7% of calls right, against -3.85, 92.9%); 90% lost calls on every SmolLM2 bundle, 97%
 lost declines on the home bundles. Gemma 3 270M's scores overlap more (90% served it better)."""
+TOOL_THRESHOLD_MIN_RIGHT = 15
+"""Right single calls to a tool among the calibration requests before it gets a threshold of its own
+(:func:`choose_tool_thresholds`): with 800 requests a tool of a 16-tool set has about 35; at 15 the 95% edge is its
+lowest right call, as noisy as a per-tool estimate may be."""
+TOOL_THRESHOLD_MARGIN = 1.5
+"""Nats a tool's own threshold must lie under the rule's to replace it (:func:`choose_tool_thresholds`). Chosen
+2026-12-07 on the development sets of three bundles, their calibration requests scored once and every margin
+applied offline (docs/tuning.md): with none, every tool whose edge is lower at all got its own (7 of 16 robot tools,
+8 of 11 home, 13 of 19 cabin), which gained calls (robot 41 -> 46 of 52) but lost declines (home 31 -> 30 of 33,
+cabin 22 -> 20 of 24); from 1.5 on only the far-off tools keep their own (robot ``go_to`` at -5.91 against -3.83:
+45 of 52, home and cabin unchanged); 1.0 still lost a cabin decline."""
 CALL_MARGIN = 1.0
 """Nats below the lowest right call: the threshold when it declines as many unservable requests as the ``keep``
 edge."""
@@ -458,12 +469,51 @@ def calibration_points(bundle: Path, specs: list[dict[str, Any]], trained: Seque
     return _calibration_run(bundle, specs, trained, system, seed, note, count=count)[0]
 
 
+def choose_tool_thresholds(points: Sequence[tuple[float, bool, bool]], called: Sequence[Sequence[str]],
+                           threshold: float, *, keep: float = CALL_KEEP, min_right: int = TOOL_THRESHOLD_MIN_RIGHT,
+                           margin: float = TOOL_THRESHOLD_MARGIN) -> dict[str, float]:
+    """Lower ``auto`` thresholds for the tools whose right calls score lower than the others'.
+
+    The models' scores differ by tool (robot-v3 on its calibration requests: the median right ``go_to`` call scores
+    -3.85, ``turn`` -0.02), so one threshold that keeps ``keep`` of all right calls declines most calls to a few
+    tools. Per tool, on the requests whose step made a single call to it, :func:`choose_threshold` picks the
+    threshold that keeps ``keep`` of its right calls; it replaces ``threshold`` where it is at least ``margin``
+    lower. Never higher: a tool whose generated requests are easy (its right calls all score near 0) is asked more
+    loosely by people, and raising its threshold declined them on the development sets (docs/tuning.md,
+    2026-12-07, night).
+
+    Args:
+        points: ``(score, is a tool request, call right)`` per request, as :func:`calibration_points` gives.
+        called: The tool names each request's step called, aligned with ``points``.
+        threshold: The threshold for every call (:func:`choose_threshold` on all of ``points``).
+        keep: The share of a tool's right calls its threshold keeps.
+        min_right: The right single calls a tool needs for a threshold of its own.
+        margin: Nats a tool's threshold must lie under ``threshold`` to be kept.
+
+    Returns:
+        Tool name → its threshold, for the tools whose threshold is at least ``margin`` lower than ``threshold``.
+    """
+    by_tool: dict[str, list[tuple[float, bool, bool]]] = {}
+    for point, names in zip(points, called, strict=True):
+        if len(names) == 1:
+            by_tool.setdefault(names[0], []).append(point)
+    out = {}
+    for name, own in sorted(by_tool.items()):
+        if sum(1 for _, tool, ok in own if tool and ok) < min_right:
+            continue
+        t = choose_threshold(own, keep=keep)[0]
+        if t <= threshold - margin:
+            out[name] = t
+    return out
+
+
 def _calibration_run(
     bundle: Path, specs: list[dict[str, Any]], trained: Sequence[Any], system: str | None, seed: int,
     note: Callable[[str], None], *, count: int, head: HeadInverse | None = None,
-) -> tuple[list[tuple[float, bool, bool]], np.ndarray | None]:
-    """:func:`calibration_points`, and with ``head`` (a :class:`~agent_sdk.tune.probe.HeadInverse`) each request's
-    final hidden state at the prompt's end, read from the logits the call step computes: ``(n, hidden)``."""
+) -> tuple[list[tuple[float, bool, bool]], np.ndarray | None, list[list[str]]]:
+    """:func:`calibration_points`, with ``head`` (a :class:`~agent_sdk.tune.probe.HeadInverse`) each request's
+    final hidden state at the prompt's end, read from the logits the call step computes: ``(n, hidden)``; and the
+    tool names each request's step called."""
     from agent_sdk.agent.backends import LocalBackend, StepRequest, run_step
     from agent_sdk.agent.policy import DEFAULT_POLICY
     from agent_sdk.runtime.engine import Engine
@@ -481,6 +531,7 @@ def _calibration_run(
         recorder = _FeatureRecorder(weights=np.zeros(1, np.float32), bias=0.0, weight=0.0, head=head)
         policy = policy.replace(auto=dataclasses.replace(policy.auto, probe=recorder))
     points: list[tuple[float, bool, bool]] = []
+    called: list[list[str]] = []
     rows: list[np.ndarray] = []
     for e in fresh:
         before = len(recorder.rows) if recorder is not None else 0
@@ -489,12 +540,13 @@ def _calibration_run(
         score = step.stats.auto_score if step.stats.auto_score is not None else -math.inf
         got = [{"name": c.name, "arguments": c.arguments} for c in step.calls]
         points.append((score, bool(e.calls), bool(e.calls) and same_calls(got, e.calls)))
+        called.append([c.name for c in step.calls])
         if recorder is not None:  # the first prompt of the step is the request's own (a follow-up comes after)
             if len(recorder.rows) == before:
                 raise EngineError(f"the call step on {e.query!r} computed no prompt logits for the probe")
             rows.append(recorder.rows[before])
     del engine
-    return points, (np.stack(rows) if recorder is not None else None)
+    return points, (np.stack(rows) if recorder is not None else None), called
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -597,7 +649,8 @@ def _calibrate(bundle: Path, specs: list[dict[str, Any]], trained: Sequence[Any]
         except UserError as exc:  # an option on top of the threshold: the bundle is calibrated without it
             note(f"no call probe: {exc}")
             calibration_probe = {"probe": {"skipped": str(exc)}}
-    points, features = _calibration_run(bundle, specs, trained, system, seed, note, count=count, head=inverse)
+    points, features, called = _calibration_run(bundle, specs, trained, system, seed, note, count=count,
+                                                head=inverse)
     probe_record: dict[str, Any] | None = None
     used = points
     fit = None
@@ -622,15 +675,29 @@ def _calibrate(bundle: Path, specs: list[dict[str, Any]], trained: Sequence[Any]
              f"would be {plain} ({plain_calls:.1%} called right, {plain_declines:.1%} declined)")
     threshold, calls_ok, declines = choose_threshold(used, keep=keep)
     note(f"auto threshold {threshold}: on the fresh requests {calls_ok:.1%} called right, {declines:.1%} declined")
+    per_tool = choose_tool_thresholds(used, called, threshold, keep=keep)
+    n_tool = sum(1 for _, tool, _ in used if tool) or 1
+    n_none = sum(1 for _, tool, _ in used if not tool) or 1
+    bars = [per_tool.get(names[0], threshold) if len(names) == 1 else threshold for names in called]
+    tool_calls = sum(1 for (s, tool, ok), t in zip(used, bars) if tool and ok and s >= t) / n_tool
+    tool_declines = sum(1 for (s, tool, _), t in zip(used, bars) if not tool and s < t) / n_none
+    if per_tool:
+        note("lower thresholds for the tools whose right calls score lower: "
+             + ", ".join(f"{name} {t}" for name, t in per_tool.items())
+             + f" ({tool_calls:.1%} called right, {tool_declines:.1%} declined)")
 
     def record(manifest: dict[str, Any]) -> None:
         manifest["policy"] = {"auto_threshold": threshold}
+        if per_tool:
+            manifest["policy"]["auto_tool_thresholds"] = per_tool
         if probe_record is not None:
             manifest["policy"]["auto_probe"] = probe_record
         manifest["tuning"]["calibration"] = {
             "requests": len(points), "seed": seed + CALIBRATION_SEED_OFFSET, "call_keep": keep,
-            "auto_threshold": threshold,
-            "tool_accuracy": round(calls_ok, 4), "decline_accuracy": round(declines, 4), **calibration_probe,
+            "auto_threshold": threshold, "auto_tool_thresholds": per_tool,
+            "tool_accuracy": round(calls_ok, 4), "decline_accuracy": round(declines, 4),
+            "with_tool_thresholds": {"tool_accuracy": round(tool_calls, 4), "decline_accuracy": round(tool_declines, 4)},
+            **calibration_probe,
         }
 
     _update_manifest(bundle, record)

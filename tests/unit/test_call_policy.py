@@ -116,6 +116,35 @@ def test_auto_decision_uses_the_rule() -> None:
     assert auto_decision(ctx("required", policy=strict), draft([call], lps)).score is None
 
 
+def test_a_tool_s_own_threshold_decides_a_single_call_to_it() -> None:
+    call = ("get_weather", {"city": "Paris"})
+    lps = [-0.1, -0.2, -0.3]
+    score = auto_decision(ctx(policy=DEFAULT_POLICY.with_threshold(-100.0)), draft([call], lps)).score
+    assert score is not None
+    rule = AutoRule(threshold=score + 1.0, tool_thresholds=(("get_weather", score - 1.0), ("other", -9.0)))
+    assert rule.threshold_for(["get_weather"]) == score - 1.0 and rule.threshold_for(["nope"]) == score + 1.0
+    assert rule.threshold_for(["get_weather", "get_weather"]) == score + 1.0  # two calls: the rule's own
+    out = auto_decision(ctx(policy=DEFAULT_POLICY.replace(auto=rule)), draft([call], lps))
+    assert not out.declined and out.calls == [call]
+    out = auto_decision(ctx(policy=DEFAULT_POLICY.replace(auto=rule)), draft([call, call], lps))
+    assert out.declined and out.calls == []
+    with pytest.raises(ValueError, match="at most"):
+        AutoRule(threshold=-3.0, tool_thresholds=(("get_weather", -2.0),))
+
+
+def test_a_bundle_s_tool_thresholds_come_with_its_threshold_and_go_with_the_caller_s() -> None:
+    from agent_sdk.errors import BundleError
+
+    manifest = {"policy": {"auto_threshold": -3.4, "auto_tool_thresholds": {"go_to": -5.9, "drive": -4.0}}}
+    rule = DEFAULT_POLICY.for_bundle(manifest).auto
+    assert rule.threshold == -3.4 and rule.tool_thresholds == (("drive", -4.0), ("go_to", -5.9))
+    assert DEFAULT_POLICY.for_bundle(manifest).with_threshold(-2.0).auto.tool_thresholds == ()
+    assert DEFAULT_POLICY.with_threshold(-1.5).for_bundle(manifest).auto.tool_thresholds == ()
+    for bad in ([-5.9], {"go_to": "low"}, {"go_to": True}, {"go_to": float("nan")}, {"go_to": -1.0}, {"go_to": None}):
+        with pytest.raises(BundleError, match="auto"):
+            DEFAULT_POLICY.for_bundle({"policy": {"auto_threshold": -3.4, "auto_tool_thresholds": bad}})
+
+
 def test_auto_rule_score_matches_call_score() -> None:
     rule = AutoRule(start_weight=0.2, free_weight=0.8, coverage_weight=1.0, relevance_weight=2.0,
                     relevance_saturation=1.0, threshold=-1.0)

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from agent_sdk.agent.policy import DEFAULT_POLICY
-from agent_sdk.tune.pipeline import CALL_MARGIN, choose_threshold
+from agent_sdk.tune.pipeline import CALL_MARGIN, choose_threshold, choose_tool_thresholds
 
 
 def _right(*scores: float) -> list[tuple[float, bool, bool]]:
@@ -169,3 +169,27 @@ def test_tool_specs_refuse_two_tools_of_one_name() -> None:
             tool_specs(tools)
         assert caught.value.problems == (
             "a tool named 'lights_on' is already registered; give one of them another name",)
+
+
+def test_a_tool_whose_right_calls_score_lower_gets_a_lower_threshold_never_a_higher_one() -> None:
+    # go_to's 20 right calls score -6.0 to -4.1, turn's 20 -0.95 to 0; one threshold for all keeps 95% of the 40.
+    go = [(-6.0 + 0.1 * i, True, True) for i in range(20)]
+    turn = [(-0.95 + 0.05 * i, True, True) for i in range(20)]
+    negatives = [(-7.0, False, False), (-8.0, False, False), (-2.0, False, False)]
+    points = [*go, *turn, *negatives]
+    called = [["go_to"]] * 20 + [["turn"]] * 20 + [["go_to"], ["go_to"], ["turn"]]
+    threshold = choose_threshold(points)[0]
+    assert threshold == pytest.approx(-5.8, abs=2e-3)  # the third lowest of the 40
+    assert choose_tool_thresholds(points, called, threshold) == {}  # 0.1 nat lower: not far enough to count
+    per_tool = choose_tool_thresholds(points, called, threshold, margin=0.0)
+    # go_to's own edge is its second lowest of 20 (-5.9), and still declines both negatives its calls drew; turn's
+    # own threshold would be higher than the rule's: none.
+    assert per_tool == {"go_to": pytest.approx(-5.9, abs=2e-3)} and per_tool["go_to"] < threshold
+    low = [(-9.0 + 0.1 * i, True, True) for i in range(20)]
+    per_tool = choose_tool_thresholds([*low, *turn], [["go_to"]] * 20 + [["turn"]] * 20, -3.0)
+    assert per_tool == {"go_to": pytest.approx(-10.0)}  # 1 nat under its lowest call: no negative to decline
+    assert choose_tool_thresholds(low[:10], [["go_to"]] * 10, -3.0) == {}  # too few right calls
+    assert choose_tool_thresholds(low, [["go_to", "turn"]] * 20, -3.0) == {}  # two calls: the rule's threshold
+    assert choose_tool_thresholds(low, [["go_to"]] * 20, -8.6) == {}  # 1.4 nats under: the rule's threshold
+    with pytest.raises(ValueError):
+        choose_tool_thresholds(low, [["go_to"]] * 19, -3.0)  # misaligned
