@@ -235,7 +235,7 @@ class LocalBackend:
             stats.add_generation(step.generation.stats, step.seconds)
             if step.follow_up is not None:
                 stats.add_generation(step.follow_up.stats, 0.0)  # its time is in step.seconds
-            stats.auto_score = step.score
+            stats.auto_score, stats.auto_tools = step.score, step.scored_tools
             attempted, declined = step.attempted, step.declined
             if step.calls:
                 calls = [ToolCall(name, args) for name, args in step.calls]

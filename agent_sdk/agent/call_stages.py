@@ -123,6 +123,7 @@ class CallDraft:
         declined: ``auto`` (or another post-step) dropped the call: answer instead.
         reason: Why it was declined (``"unlikely"``, ``"state_question"``, ``"answered"``), for logs and evaluation.
         probe: The ``auto`` rule's probe value for the prompt, when the rule has a probe.
+        scored: The tools the calls named when ``auto`` scored them (later steps may rename or add calls).
     """
 
     text: str
@@ -133,6 +134,7 @@ class CallDraft:
     declined: bool = False
     reason: str = ""
     probe: float | None = None
+    scored: tuple[str, ...] = ()
 
 
 ProcessorFactory = Callable[[CallContext], LogitsProcessor | None]
@@ -326,9 +328,10 @@ def auto_decision(ctx: CallContext, draft: CallDraft) -> CallDraft:
         raise EngineError("the auto rule has a call probe but the call step read no prompt logits for it")
     score = rule.score(draft.generation.logprobs, draft.forced, coverage=coverage, relevance=relevance,
                        probe=draft.probe)
-    if not rule.keeps(score, [n for n, _ in draft.calls]):
-        return dataclasses.replace(draft, calls=[], score=score, declined=True, reason="unlikely")
-    return dataclasses.replace(draft, score=score)
+    scored = tuple(n for n, _ in draft.calls)
+    if not rule.keeps(score, scored):
+        return dataclasses.replace(draft, calls=[], score=score, declined=True, reason="unlikely", scored=scored)
+    return dataclasses.replace(draft, score=score, scored=scored)
 
 
 def state_question(ctx: CallContext, draft: CallDraft) -> CallDraft:

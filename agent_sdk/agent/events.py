@@ -80,6 +80,7 @@ class RunStats:
         context_tokens: What the context window holds after the last step.
         ttft_ms: Time to the run's first model token.
         auto_score: The last ``auto`` score of a call, if one was scored.
+        auto_tools: The tools the call that score was for named (the threshold it met is theirs).
         steps: Model steps taken.
     """
 
@@ -94,6 +95,7 @@ class RunStats:
     context_tokens: int = 0
     ttft_ms: float | None = None
     auto_score: float | None = None
+    auto_tools: tuple[str, ...] = ()
     steps: int = 0
 
     def add_generation(self, stats: GenerationStats, seconds: float) -> None:
@@ -120,7 +122,7 @@ class RunStats:
         if self.ttft_ms is None:
             self.ttft_ms = other.ttft_ms
         if other.auto_score is not None:
-            self.auto_score = other.auto_score
+            self.auto_score, self.auto_tools = other.auto_score, other.auto_tools
 
     @property
     def decode_tok_s(self) -> float:

@@ -52,6 +52,7 @@ class CallStep:
         follow_up: The generation of the follow-up on a compound request
             (``decode_calls``' ``ask``), when one ran; its statistics add to
             the step's.
+        scored_tools: The tools the call named when ``auto`` scored it.
     """
 
     calls: list[tuple[str, dict[str, Any]]]
@@ -63,6 +64,7 @@ class CallStep:
     reason: str = ""
     schema_warnings: list[str] = field(default_factory=list)
     follow_up: Generation | None = None
+    scored_tools: tuple[str, ...] = ()
 
     @property
     def attempted(self) -> bool:
@@ -161,7 +163,7 @@ def decode_calls(
     seconds = time.perf_counter() - t0
     flags = draft.forced if choice == "auto" else []
     return CallStep(calls, draft.generation, draft.score, draft.declined, seconds, flags, draft.reason, problems,
-                    follow_up)
+                    follow_up, draft.scored)
 
 
 def _follow_up(

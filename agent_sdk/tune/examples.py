@@ -532,12 +532,14 @@ def _build_tool(raw: Mapping[str, Any]) -> _Tool:
         own = ("start", list(tokens[1:]))  # "start_dishwasher": start a machine, not "create a dishwasher"
     if own is None and not family and len(tokens) == 1 and tokens[0] not in d_verbs and tokens[0] in _words(desc):
         own = (tokens[0], [])  # "microwave" / "Heat food in the microwave": "microwave it for two minutes"
-    if own is None and len(tokens) == 1 and first == tokens:
+    if own is None and len(tokens) == 1 and first == tokens and (not family or not (params or d_objects)):
         own = (tokens[0], [])  # "pause" / "Pause what is playing.": the name is the command, not a family's object
-    asked = re.match(r"tell (?:me )?((?:what|who|which) [^:;]+)", _first_sentence(desc))
+        # ("search(query)" / "Search the web." keeps the family's verbs: search for, look up, find)
+    asked = re.match(r"tell (?:me )?((?:what|who|which) (?:is|are|was) [^:;]+)", _first_sentence(desc))
     if own is None and not params and asked:  # "now_playing" / "Tell what is playing: ...": asked as the question
         own = (asked.group(1).strip(), [])
-    if own is None and not family:  # a name that starts with a verb the thesaurus knows: "fast_forward", "like_track"
+    reads = bool(d_verbs) and _family_of(d_verbs[0].split()[:1])[0] == "read"  # "water_level": "Report the ..."
+    if own is None and not family and not reads:  # a name that starts with a verb the thesaurus knows: "fast_forward"
         lead = next((n for n in (2, 1) if len(tokens) >= n and " ".join(tokens[:n]) in ph.VERB_ALTERNATIVES), 0)
         if lead:
             own = (" ".join(tokens[:lead]), list(tokens[lead:]))
@@ -648,8 +650,9 @@ def _build_own_verb_tool(raw: Mapping[str, Any], tokens: Sequence[str], params: 
     # "pick_up": "Pick up the phone." is asked "pick up the phone"; "Resume playing after a pause." names no object
     # (for a name that is the bare verb, a description's verb phrase with a preposition, "resume playing after",
     # "jump ahead in", is no verb to say; "boil water in" the kettle is, for "boil_kettle")
-    if not rest:
-        d_verbs = [v for v in d_verbs if not set(v.split()[1:]) & _CLAUSE_PREPOSITIONS]
+    if not rest:  # ("dock at" the charging station and "go to" the kitchen are verbs with their preposition)
+        d_verbs = [v for v in d_verbs if not (set(v.split()[2:]) & _CLAUSE_PREPOSITIONS
+                                              or v.split()[1:2] in (["ahead"], ["back"]))]
     if not obj and not params and d_objects and d_verbs:
         obj = d_objects[0]
     # The name's own verb half the time, the thesaurus's alternatives the rest ("grab my keys", "head to the

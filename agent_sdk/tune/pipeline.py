@@ -90,7 +90,7 @@ lost declines on the home bundles. Gemma 3 270M's scores overlap more (90% serve
 TOOL_THRESHOLD_MIN_RIGHT = 15
 """Right single calls to a tool among the calibration requests before it gets a threshold of its own
 (:func:`choose_tool_thresholds`): with 800 requests a tool of a 16-tool set has about 35; at 15 the 95% edge is its
-lowest right call, as noisy as a per-tool estimate may be."""
+lowest right call (or 1 nat under it, :func:`choose_threshold`'s rule), as noisy as a per-tool estimate may be."""
 TOOL_THRESHOLD_MARGIN = 1.5
 """Nats a tool's own threshold must lie under the rule's to replace it (:func:`choose_tool_thresholds`). Chosen
 2026-12-07 on the development sets of three bundles, their calibration requests scored once and every margin
@@ -476,15 +476,16 @@ def choose_tool_thresholds(points: Sequence[tuple[float, bool, bool]], called: S
 
     The models' scores differ by tool (robot-v3 on its calibration requests: the median right ``go_to`` call scores
     -3.85, ``turn`` -0.02), so one threshold that keeps ``keep`` of all right calls declines most calls to a few
-    tools. Per tool, on the requests whose step made a single call to it, :func:`choose_threshold` picks the
-    threshold that keeps ``keep`` of its right calls; it replaces ``threshold`` where it is at least ``margin``
+    tools. Per tool, on the requests whose call was a single call to it when scored, :func:`choose_threshold` picks
+    its threshold as for all (``keep`` of its right calls, or :data:`CALL_MARGIN` under the lowest when that
+    declines as many of the unservable requests that drew the tool); it replaces ``threshold`` where it is at least ``margin``
     lower. Never higher: a tool whose generated requests are easy (its right calls all score near 0) is asked more
     loosely by people, and raising its threshold declined them on the development sets (docs/tuning.md,
     2026-12-07, night).
 
     Args:
         points: ``(score, is a tool request, call right)`` per request, as :func:`calibration_points` gives.
-        called: The tool names each request's step called, aligned with ``points``.
+        called: The tools each request's call named when ``auto`` scored it, aligned with ``points``.
         threshold: The threshold for every call (:func:`choose_threshold` on all of ``points``).
         keep: The share of a tool's right calls its threshold keeps.
         min_right: The right single calls a tool needs for a threshold of its own.
@@ -499,7 +500,7 @@ def choose_tool_thresholds(points: Sequence[tuple[float, bool, bool]], called: S
             by_tool.setdefault(names[0], []).append(point)
     out = {}
     for name, own in sorted(by_tool.items()):
-        if sum(1 for _, tool, ok in own if tool and ok) < min_right:
+        if sum(1 for s, tool, ok in own if tool and ok and math.isfinite(s)) < min_right:
             continue
         t = choose_threshold(own, keep=keep)[0]
         if t <= threshold - margin:
@@ -513,7 +514,7 @@ def _calibration_run(
 ) -> tuple[list[tuple[float, bool, bool]], np.ndarray | None, list[list[str]]]:
     """:func:`calibration_points`, with ``head`` (a :class:`~agent_sdk.tune.probe.HeadInverse`) each request's
     final hidden state at the prompt's end, read from the logits the call step computes: ``(n, hidden)``; and the
-    tool names each request's step called."""
+    tools each request's call named when ``auto`` scored it (the names its threshold is looked up by)."""
     from agent_sdk.agent.backends import LocalBackend, StepRequest, run_step
     from agent_sdk.agent.policy import DEFAULT_POLICY
     from agent_sdk.runtime.engine import Engine
@@ -540,7 +541,7 @@ def _calibration_run(
         score = step.stats.auto_score if step.stats.auto_score is not None else -math.inf
         got = [{"name": c.name, "arguments": c.arguments} for c in step.calls]
         points.append((score, bool(e.calls), bool(e.calls) and same_calls(got, e.calls)))
-        called.append([c.name for c in step.calls])
+        called.append(list(step.stats.auto_tools))  # what the threshold is looked up by, before any renaming
         if recorder is not None:  # the first prompt of the step is the request's own (a follow-up comes after)
             if len(recorder.rows) == before:
                 raise EngineError(f"the call step on {e.query!r} computed no prompt logits for the probe")

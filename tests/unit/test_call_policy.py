@@ -126,8 +126,9 @@ def test_a_tool_s_own_threshold_decides_a_single_call_to_it() -> None:
     assert rule.threshold_for(["get_weather", "get_weather"]) == score + 1.0  # two calls: the rule's own
     out = auto_decision(ctx(policy=DEFAULT_POLICY.replace(auto=rule)), draft([call], lps))
     assert not out.declined and out.calls == [call]
+    assert out.scored == ("get_weather",)  # what calibration groups by: the names the rule looked up
     out = auto_decision(ctx(policy=DEFAULT_POLICY.replace(auto=rule)), draft([call, call], lps))
-    assert out.declined and out.calls == []
+    assert out.declined and out.calls == [] and out.scored == ("get_weather", "get_weather")
     with pytest.raises(ValueError, match="at most"):
         AutoRule(threshold=-3.0, tool_thresholds=(("get_weather", -2.0),))
 

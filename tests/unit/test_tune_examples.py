@@ -1039,3 +1039,20 @@ def test_media_commands_are_asked_as_commands_and_questions() -> None:
     assert asked and sum(bool(re.match(r"(\w+,? ){0,3}what('s| is) playing", q)) for q in asked) >= 0.8 * len(asked)
     assert not any(re.search(r"\bto wh?at\b|now playing", q) for q in by_tool["now_playing"])
     assert by_tool["like_track"] and not any(re.search(r"\b(the|my) like track\b", q) for q in by_tool["like_track"])
+
+
+def test_the_media_rules_leave_other_shapes_alone() -> None:
+    """After review: a one-word name a verb family claims keeps the family ("search(query)"); a reading tool whose
+    name starts with a verb keeps reading ("water_level"); "dock at" keeps its preposition and object; "Tell what the
+    robot is doing" is no question to ask as it is."""
+    from agent_sdk.tune.examples import _build_tool
+
+    def tool(name: str, description: str, properties: dict[str, Any] | None = None) -> Any:
+        return _build_tool(_fn(name, description, properties or {}, list(properties or {}))["function"])
+
+    search = tool("search", "Search the web.", {"query": {"type": "string"}})
+    assert search.family == "search" and "look up" in search.verbs
+    assert tool("water_level", "Report the water tank level.").family == "read"
+    dock = tool("dock", "Dock at the charging station.")
+    assert dock.family == "own" and dock.objects == ["charging station"]
+    assert tool("status", "Tell what the robot is doing.").family == "read"
