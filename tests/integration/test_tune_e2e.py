@@ -102,7 +102,7 @@ def test_the_bundle_is_verified_and_records_the_tuning(tuned: tuple[Path, Path, 
     # the per-tool thresholds are recorded (maybe none) and read back with the bundle's threshold
     own = t["calibration"]["auto_tool_thresholds"]
     assert own == manifest["policy"].get("auto_tool_thresholds", {})
-    assert DEFAULT_POLICY.for_bundle(manifest).auto.tool_thresholds == tuple(sorted(own.items()))
+    assert DEFAULT_POLICY.for_bundle(manifest, bundle=bundle).auto.tool_thresholds == tuple(sorted(own.items()))
     assert all(v <= manifest["policy"]["auto_threshold"] - 1.5 for v in own.values())
     assert manifest["prompt"] == {"tool_listing": "names"}
     assert manifest["low_rank"]["dtype"] == "int8"  # the default: the adapter rounded to it before compiling
