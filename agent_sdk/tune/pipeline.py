@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from agent_sdk.agent.auto import AutoRule
 from agent_sdk.agent.auto_probe import AUTO_PROBE_FILE, AutoProbe
 from agent_sdk.agent.call_format import CallFormat
 from agent_sdk.agent.prompting import TOOL_LISTINGS, tool_digest
@@ -478,8 +479,8 @@ def choose_tool_thresholds(points: Sequence[tuple[float, bool, bool]], called: S
     -3.85, ``turn`` -0.02), so one threshold that keeps ``keep`` of all right calls declines most calls to a few
     tools. Per tool, on the requests whose call was a single call to it when scored, :func:`choose_threshold` picks
     its threshold as for all (``keep`` of its right calls, or :data:`CALL_MARGIN` under the lowest when that
-    declines as many of the unservable requests that drew the tool); it replaces ``threshold`` where it is at least ``margin``
-    lower. Never higher: a tool whose generated requests are easy (its right calls all score near 0) is asked more
+    declines as many of the unservable requests that drew the tool); it replaces ``threshold`` where it is at least
+    ``margin`` lower. Never higher: a tool whose generated requests are easy (its right calls all score near 0) is asked more
     loosely by people, and raising its threshold declined them on the development sets (docs/tuning.md,
     2026-12-07, night).
 
@@ -596,12 +597,8 @@ def choose_threshold(points: Sequence[tuple[float, bool, bool]], *,
 
     if not 0.0 < keep <= 1.0:
         raise ValueError(f"keep must be a share in (0, 1]; got {keep}")
-    n_tool = sum(1 for _, t, _ in points if t) or 1
-    n_none = sum(1 for _, t, _ in points if not t) or 1
-
     def rates(t: float) -> tuple[float, float]:
-        return (sum(1 for s, tool, ok in points if tool and ok and s >= t) / n_tool,
-                sum(1 for s, tool, _ in points if not tool and s < t) / n_none)
+        return _shares(points, [t] * len(points))
 
     right = sorted(s for s, tool, ok in points if tool and ok and math.isfinite(s))
     if not right:
@@ -615,6 +612,15 @@ def choose_threshold(points: Sequence[tuple[float, bool, bool]], *,
     if rates(under)[1] >= rates(threshold)[1]:
         threshold = under
     return (threshold, *rates(threshold))
+
+
+def _shares(points: Sequence[tuple[float, bool, bool]], bars: Sequence[float]) -> tuple[float, float]:
+    """(right calls kept, unservable requests declined), each a share of its kind, with ``bars[i]`` the threshold
+    ``points[i]`` must meet."""
+    n_tool = sum(1 for _, tool, _ in points if tool) or 1
+    n_none = sum(1 for _, tool, _ in points if not tool) or 1
+    return (sum(1 for (s, tool, ok), t in zip(points, bars, strict=True) if tool and ok and s >= t) / n_tool,
+            sum(1 for (s, tool, _), t in zip(points, bars, strict=True) if not tool and s < t) / n_none)
 
 
 def _at_or_below(score: float) -> float:
@@ -677,11 +683,8 @@ def _calibrate(bundle: Path, specs: list[dict[str, Any]], trained: Sequence[Any]
     threshold, calls_ok, declines = choose_threshold(used, keep=keep)
     note(f"auto threshold {threshold}: on the fresh requests {calls_ok:.1%} called right, {declines:.1%} declined")
     per_tool = choose_tool_thresholds(used, called, threshold, keep=keep)
-    n_tool = sum(1 for _, tool, _ in used if tool) or 1
-    n_none = sum(1 for _, tool, _ in used if not tool) or 1
-    bars = [per_tool.get(names[0], threshold) if len(names) == 1 else threshold for names in called]
-    tool_calls = sum(1 for (s, tool, ok), t in zip(used, bars) if tool and ok and s >= t) / n_tool
-    tool_declines = sum(1 for (s, tool, _), t in zip(used, bars) if not tool and s < t) / n_none
+    rule = AutoRule(threshold=threshold, tool_thresholds=tuple(sorted(per_tool.items())))  # the runtime's lookup
+    tool_calls, tool_declines = _shares(used, [rule.threshold_for(names) for names in called])
     if per_tool:
         note("lower thresholds for the tools whose right calls score lower: "
              + ", ".join(f"{name} {t}" for name, t in per_tool.items())
