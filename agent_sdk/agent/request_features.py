@@ -252,20 +252,23 @@ _FLAG_CLAUSE = re.compile(r"\b(true|false)\b(?:\s*\([^)]*\))?\s+to\s+([a-z][^,;.
                           r"(?=\s*(?:[,;.(]|$|\b(?:and|or|but)\s+(?:true|false)\b))")
 
 
-def flag_clauses(desc: str) -> dict[bool, str]:
+def flag_clauses(desc: str, *, min_words: int = 2) -> dict[bool, str]:
     """What a flag's values do, from "True to lock the doors, False to unlock them" (lowercase description).
 
-    Both values must be told, differently, each in at least two words ("True to enable" names no object, and a
-    flag told on one side would never be trained on the other): otherwise none.
+    Both values must be told, differently, each in at least ``min_words`` words ("True to enable" names no object,
+    and a flag told on one side would never be trained on the other): otherwise none.
 
     Args:
         desc: The flag's description, lower case.
+        min_words: The fewest words a clause may have; 1 where the tool names the object ("mute(on)": "True to
+            mute, False to unmute").
 
     Returns:
         ``{True: "lock the doors", False: "unlock them"}``, or ``{}``.
     """
     found = {m.group(1) == "true": " ".join(m.group(2).split()) for m in _FLAG_CLAUSE.finditer(desc)}
-    if set(found) != {True, False} or found[True] == found[False] or min(len(c.split()) for c in found.values()) < 2:
+    if set(found) != {True, False} or found[True] == found[False] or \
+            min(len(c.split()) for c in found.values()) < min_words:
         return {}
     return found
 

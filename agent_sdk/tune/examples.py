@@ -103,6 +103,9 @@ _STATE_OF = {"mute": "muted", "lock": "locked", "unlock": "unlocked", "pause": "
 _STATE_VERBS = {state: verb for verb, state in _STATE_OF.items() if verb not in ("close", "open", "shut")}
 # Marks that say how much, not where: a range whose ends are these is said "all the way up/down".
 _INTENSITY_MARKS = {"off", "muted", "max", "maximum", "min", "minimum", "full", "silent", "none", "zero"}
+_VAGUE_VALUES = {"one", "all", "off", "on", "none", "both", "any", "yes", "no"}  # said alone, a value names no setting
+_PERSON_NOUNS = {"artist", "singer", "band", "author", "host", "composer", "caller", "sender", "speaker", "narrator"}
+_PLACE_ADVERBS = {"everywhere", "anywhere", "upstairs", "downstairs", "outside", "inside", "outdoors", "indoors"}
 _ALL_WORDS = {"all", "both", "every", "everywhere", "everyone", "any"}
 _READ_CUES = {"is", "are", "get", "check", "status", "state", "whether", "query", "read", "report"}
 _WH_WORDS = {"how", "where", "what", "which", "when", "whether", "who", "why"}
@@ -195,6 +198,7 @@ class _Param:
     step: float = 0.0  # a number's finest documented step ("like 101.1": 0.1), 0 when none is documented
     which: bool = False  # an enum that picks which of the tool's objects ("window": "driver"): said before the object
     glosses: dict[str, str] = field(default_factory=dict)  # an enum value's gloss: '"usb" (a USB stick)'
+    counted: tuple[str, str] = ("", "")  # a count's thing and verb: "How many tracks to skip" → ("tracks", "skip")
 
 
 @dataclass
@@ -472,7 +476,9 @@ def _make_param(name: str, schema: Mapping[str, Any], required: bool, tool_words
         role = "duration" if unit in ("minute", "second", "hour", "day") else "quantity"
         marks = _number_marks(desc, lo, hi, integer=typ == "integer") if role == "quantity" else {}
         step = _number_step(desc) if typ == "number" else 0.0
-        return _Param(name, schema, required, typ, role, label, unit=unit, lo=lo, hi=hi, marks=marks, step=step)
+        counted = _COUNT_OF.search(desc) if not unit and typ == "integer" else None
+        return _Param(name, schema, required, typ, role, label, unit=unit, lo=lo, hi=hi, marks=marks, step=step,
+                      counted=(counted.group(1), counted.group(2)) if counted else ("", ""))
     if typ == "boolean":
         flag = [w for w in name_words if w not in ("is", "enable", "enabled", "use", "with", "should", "do")]
         return _Param(name, schema, required, "boolean", "flag", " ".join(flag) or label, clauses=flag_clauses(desc))
@@ -500,6 +506,7 @@ def _make_param(name: str, schema: Mapping[str, Any], required: bool, tool_words
 
 
 _ORIGIN_NAMES = {"origin", "from", "start", "source", "departure", "pickup"}
+_COUNT_OF = re.compile(r"\bhow many ([a-z]+s) to ([a-z]+)\b")  # "How many tracks to skip": the count is said with them
 
 
 def _family_target(family: str, key: str, tokens: Sequence[str], params: Sequence[_Param]) -> _Param | None:
@@ -544,7 +551,11 @@ def _build_tool(raw: Mapping[str, Any]) -> _Tool:
         if lead:
             own = (" ".join(tokens[:lead]), list(tokens[lead:]))
     if own is not None:
-        return _build_own_verb_tool(raw, tokens, params, own, d_verbs, d_objects)
+        built = _build_own_verb_tool(raw, tokens, params, own, d_verbs, d_objects)
+        if asked and own[0] == asked.group(1).strip():
+            parts = _asked_parts(_first_sentence(desc))
+            built.verbs = built.verbs * max(1, len(parts)) + parts  # the question itself half the time
+        return built
     if not family and d_verbs:
         family, key = _family_of(_split_name(d_verbs[0].replace(" ", "_")))
     target = _family_target(family, key, tokens, params)
@@ -559,11 +570,18 @@ def _build_tool(raw: Mapping[str, Any]) -> _Tool:
     elif strings and (family in ("add", "remove", "play", "search", "send")
                       or family == "" and strings[0].bank in ("item", "song", "query", "task")):
         strings[0].role = "object"
+    # "add_to_playlist(playlist)" / "Add the current track to one of the user's playlists.": the string names the
+    # container the description's object goes in or out of ("add this song to my workout playlist")
+    if strings and family in ("add", "remove") and strings[0].role == "object" and strings[0].name in tokens[1:] \
+            and d_objects and strings[0].name not in d_objects[0].split():
+        strings[0].role = "container"
     name_obj = [t for t in tokens if t not in _STOP and (t != key or t in _NOUNISH_KEYS)
                 and t not in ("turn", "switch", "get", "do", "make", "please")]
     if family in ("on", "off") and name_obj and name_obj[0] == key:
         name_obj = name_obj[1:]
     obj = " ".join(name_obj)
+    if any(p.role == "container" for p in params):
+        obj = re.sub(r"^current ", "", d_objects[0])  # what goes in: "the current track" said as "this track"
     # "Set an alarm" creates one; "Heat a seat" or "Open or close a window" acts on one of several.
     if family == "set" and (obj in _CREATABLE or d_det in ("a", "an") and d_verbs[:1] and d_verbs[0] in
                             ph.ACTION_FAMILIES["set"]["keys"] + ph.ACTION_FAMILIES["create"]["keys"]):
@@ -578,6 +596,8 @@ def _build_tool(raw: Mapping[str, Any]) -> _Tool:
         if o:
             objects += ph.NOUN_ALTERNATIVES.get(o, [o])
             objects.append(o)
+    if not objects and tokens[1:] and all(t in _PREPOSITIONS for t in tokens[1:]) and params:
+        objects = ["", "it"]  # "play_on(speaker)": what is playing, moved; "play it in the kitchen", not "the on"
     if not objects:
         objects = [o for o in d_objects] or [" ".join(tokens[1:]) or name.replace("_", " ")]
     objects = list(dict.fromkeys(o for o in objects if o))
@@ -590,6 +610,8 @@ def _build_tool(raw: Mapping[str, Any]) -> _Tool:
         verbs = [tokens[0]] if tokens else ["do"]
     if family in ("open", "close"):  # "unlock the trunk" is not "open the trunk"
         verbs = [v for v in verbs if v not in ("unlock", "lock") or v in tokens]
+    if objects == ["it"] and tokens[1:] and all(t in _PREPOSITIONS for t in tokens[1:]):
+        verbs = [v for v in verbs if v.split()[-1] not in _OBJECT_PARTICLES] or verbs  # not "put it on on the ..."
     if family == "send" and {"message", "text"} & set(tokens):
         verbs += ["text", "message"]  # "text sarah on my way"
     if family == "read" and "report" in d_verbs:
@@ -609,7 +631,24 @@ def _build_tool(raw: Mapping[str, Any]) -> _Tool:
                 if len(verb.split()) == 1 and any(_stem_match(verb, w) and not w.endswith("est") for w in mark.split()):
                     verb_marks.setdefault(verb, (p.name, value))
     return _Tool(name, desc, schema, params, family, verbs, objects, d_objects if family == "read" else [],
-                 d_det or "the", words, Draft202012Validator(schema), verb_marks)
+                 _det_of(obj, d_objects, d_det or "the"), words, Draft202012Validator(schema), verb_marks)
+
+
+def _asked_parts(sentence: str) -> list[str]:
+    """The questions a "Tell what is playing: the track, the artist and the album." tool also answers: "what track is
+    this", "who's the artist", "what song is this"."""
+    _, colon, listed = sentence.partition(":")
+    questions: list[str] = []
+    for part in re.split(r",|\band\b|\bor\b", listed.strip(" .") if colon else ""):
+        words = [w for w in _words(part) if w not in _DETERMINERS]
+        if len(words) != 1:
+            continue  # one noun each: "the track", "the artist"
+        for noun in dict.fromkeys([words[0], *ph.NOUN_ALTERNATIVES.get(words[0], [])[:2]]):
+            if noun in _PERSON_NOUNS:
+                questions += [f"who is the {noun}", f"who's the {noun}"]
+            else:
+                questions += [f"what {noun} is this", f"what's this {noun}", f"which {noun} is this"]
+    return questions
 
 
 def _tool_words(tokens: Sequence[str], desc: str, params: Sequence[_Param]) -> set[str]:
@@ -667,9 +706,19 @@ def _build_own_verb_tool(raw: Mapping[str, Any], tokens: Sequence[str], params: 
         objects = ["", "it"]  # "Put down what the arm is holding.": "put it down", "drop it"
     elif not obj and not strings and verb not in d_verbs and d_objects:
         objects = ["", "it", "it"]  # a name used as a verb on what the description names: "microwave it"
+    for p in params:  # "mute(on)" / "True to mute, False to unmute": a verb and its opposite, said alone
+        said_as = flag_clauses(str(p.schema.get("description") or "").lower(), min_words=1) \
+            if p.kind == "boolean" and not p.clauses and len(params) == 1 else {}
+        if said_as and said_as[True].split()[0] == verb.split()[0]:
+            p.clauses = said_as
     _settle_params(params, tokens)
-    return _Tool(name, desc, schema, params, "own", verbs, objects, [], "the", _tool_words(tokens, desc, params),
-                 Draft202012Validator(schema))
+    return _Tool(name, desc, schema, params, "own", verbs, objects, [], _det_of(obj, d_objects, "the"),
+                 _tool_words(tokens, desc, params), Draft202012Validator(schema))
+
+
+def _det_of(obj: str, d_objects: Sequence[str], det: str) -> str:
+    """The determiner the tool's object takes: "this" for what the description calls current ("the current track")."""
+    return "this" if obj and d_objects[:1] == [f"current {obj}"] else det
 
 
 # ---------------------------------------------------------------- values
@@ -923,6 +972,8 @@ def _draw_arguments(tool: _Tool, bag: _Bag, rng: random.Random, *, all_required_
                 continue
             spoken[key] = _mark(key, _spoken_quantity(p, n, rng))
             _bar(spoken, _barred_verbs(tool, p, n))
+            if p.counted[0]:
+                spoken[key], spoken["__alone"] = _counted(p, spoken[key], n, rng), key
         elif p.kind == "string":
             v = bag.draw(f"{tool.name}.{p.name}", p.values)
             args[key], spoken[key] = v, _mark(key, v)
@@ -969,6 +1020,17 @@ def _draw_arguments(tool: _Tool, bag: _Bag, rng: random.Random, *, all_required_
         for p, _ in durations:  # the target numbers are fixed above; the text speaks them together
             spoken[p.name] = ""
     return args, spoken
+
+
+def _counted(p: _Param, said: str, n: float, rng: random.Random) -> str:
+    """A count said with what it counts and its verb: "skip 3 tracks", "skip ahead one song" (not "skip to 3")."""
+    things, verb = p.counted
+    thing = things[:-1]
+    noun = rng.choice([thing] + [a for a in ph.NOUN_ALTERNATIVES.get(thing, []) if a != thing])
+    nouns = noun if n == 1 else (noun if noun.endswith("s") else f"{noun}s")
+    return rng.choice([f"{verb} {said} {nouns}", f"{verb} {said} {nouns}", f"{verb} ahead {said} {nouns}",
+                       f"{verb} forward {said} {nouns}", f"{verb} the next {said} {nouns}" if n > 1 else
+                       f"{verb} {said} {nouns}"])
 
 
 def _mark_verb(tool: _Tool, p: _Param, n: float, rng: random.Random) -> str | None:
@@ -1020,6 +1082,11 @@ def _flag_clause(tool: _Tool, p: _Param, value: bool, rng: random.Random) -> str
     """
     clause = p.clauses[value]
     words = clause.split()
+    obj = tool.objects[0] if tool.family not in ("own", "") else ""
+    if p.name in _RUN_FLAGS and obj and not _PARTICLE_CLAUSE.fullmatch(p.clauses[True]) and rng.random() < 0.5:
+        # "set_shuffle(on)" / "True to play the queue in random order": also "turn shuffle off", "shuffle on"
+        on = "on" if value else "off"
+        return rng.choice([f"turn {obj} {on}", f"turn {on} {obj}", f"switch {obj} {on}", f"{obj} {on}"])
     if not _PRONOUNS & set(words):
         return clause
     np = _flag_np(clause, p.clauses[not value])
@@ -1043,7 +1110,10 @@ def _flag_np(clause: str, other: str) -> str | None:
         return m.group(1)
     words, o = clause.split(), other.split()
     if len(o) >= 3 and o[1] in _DETERMINERS and (o[0] in words[0] or words[0] in o[0]) and not _PRONOUNS & set(o):
-        return " ".join(o[1:])
+        # the noun phrase ends where a preposition starts: "play the queue in random order" / "play it in order"
+        # stands for "the queue", not "the queue in random order"
+        end = next((i for i in range(3, len(o)) if o[i] in _PREPOSITIONS), len(o))
+        return " ".join(o[1:end])
     return None
 
 
@@ -1084,6 +1154,8 @@ def _det_np(tool: _Tool, rng: random.Random, obj: str, modifier: str = "") -> st
         return np
     if tool.family == "create":
         return f"{_a(np)} {np}"
+    if tool.det == "this":  # "Add the current track to ...": "like this song", not "like my song"
+        return rng.choice([f"this {np}", f"this {np}", f"the current {np}", f"the {np}"])
     if tool.family == "cancel":
         plural = obj if obj.endswith("s") else obj + "s"
         return rng.choice([f"the {np}", f"all {plural}", f"all the {plural}", f"my {np}", f"every {obj.rstrip('s')}",
@@ -1092,6 +1164,12 @@ def _det_np(tool: _Tool, rng: random.Random, obj: str, modifier: str = "") -> st
 
 
 def _slot_phrase(p: _Param, text: str, tool: _Tool, rng: random.Random) -> str:
+    if p.role == "location" and _unmark(text) in _PLACE_ADVERBS:
+        return text  # "play it everywhere", not "in the everywhere"
+    if p.role == "location" and tool.name.split("_")[-1] in _PREPOSITIONS and p.label not in _LOCATION_NAMES:
+        # "play_on(speaker)": "play it on the kitchen speaker", "in the kitchen"
+        prep = tool.name.split("_")[-1]
+        return rng.choice([f"{prep} the {text} {p.label}", f"in the {text}", f"in the {text}", f"{prep} the {text}"])
     if p.role == "location":
         return rng.choice([f"in the {text}", f"in the {text}", f"in {text}", f"for the {text}"])
     if tool.family == "own" and p.role == "quantity" and set(_split_name(p.name)) & _TEMPERATURE_NAMES:
@@ -1135,7 +1213,7 @@ def _command(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tupl
     """One request for ``tool`` saying every argument, and True if it reads as an imperative; None if a frame lost one."""
     text, imperative = _frame(tool, spoken, rng)
     if tool.family == "own" and tool.verbs[0].split()[0] in _WH_WORDS:
-        if not text.startswith(tool.verbs[0]):
+        if not any(text.startswith(v) for v in tool.verbs):
             return None  # the tool is asked as its question ("what is playing"), never "time to what is playing"
         imperative = False
     for key, said in spoken.items():
@@ -1150,6 +1228,7 @@ def _frame(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tuple[
     loc = spoken.get(loc_p.name, "") if loc_p else ""
     obj_p = tool.param("object")
     obj_v = spoken.get(obj_p.name, "") if obj_p else ""
+    cont_p = tool.param("container")
     dur = spoken.get("__duration", "")
     # A flag the tool exists to set, said as what it does ("unlock the doors"); an enum naming which object.
     main = next((p for p in tool.params if p.clauses and len(tool.params) == 1 and spoken.get(p.name)), None)
@@ -1157,7 +1236,7 @@ def _frame(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tuple[
     alone = next((p for p in tool.params if p.name == spoken.get("__alone")), None)  # a value's purpose, said alone
     main = main or alone
     rest = [(p, spoken[p.name]) for p in tool.params
-            if p.name in spoken and spoken[p.name] and p not in (loc_p, obj_p, main, which)]
+            if p.name in spoken and spoken[p.name] and p not in (loc_p, obj_p, main, which, cont_p)]
     qty = next((t for p, t in rest if p.role == "quantity"), "")
     time = next((t for p, t in rest if p.role == "time"), "")
     tail_parts = [_slot_phrase(p, t, tool, rng) for p, t in rest]
@@ -1172,7 +1251,8 @@ def _frame(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tuple[
         tail_parts.append(rng.choice([f"for {dur}", f"for {dur}", dur]) if tool.family != "set" else f"to {dur}")
     # "go to the kitchen": a verb that ends in "to" takes the place right after it
     to_verb = tool.family == "own" and tool.verbs[0].endswith(" to")
-    loc_pre = loc if loc and (to_verb or rng.random() < 0.55) and which is None else ""
+    loc_pre = loc if loc and (to_verb or rng.random() < 0.55) and which is None \
+        and (to_verb or obj and obj not in _PRONOUNS) else ""  # "play it in the kitchen", not "play the kitchen"
     if loc and not loc_pre:
         tail_parts.append(_slot_phrase(loc_p, loc, tool, rng) if loc_p else loc)  # type: ignore[arg-type]
     rng.shuffle(tail_parts)
@@ -1217,6 +1297,8 @@ def _frame(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tuple[
     verb = rng.choice([v for v in verbs if not set(v.split()) & set(obj.split())] or verbs)
     if obj in _PRONOUNS and "*" not in verb and len(verb.split()) == 2 and verb.split()[1] in _OBJECT_PARTICLES:
         verb = verb.replace(" ", " * ")  # a pronoun goes before the particle: "put it down", not "put down it"
+    if cont_p is not None and spoken.get(cont_p.name):
+        return _clean(f"{_into_container(tool, cont_p, spoken[cont_p.name], obj, rng)} {tail}"), True
     if fam in ("add", "remove") and obj_v:
         container = _det_np(tool, rng, obj)
         prep_in, prep_out = rng.choice([("to", "from"), ("on", "off"), ("onto", "off of")])
@@ -1267,6 +1349,8 @@ def _frame(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tuple[
         frames = [f"switch to {v}", f"change it to {v}", f"{obj} to {v}", f"use {v}", f"go to {v}",
                   f"put it on {v}", f"set it to {v}", f"{v} please", f"I want {v}", f"change over to {v}",
                   f"let's use {v}", f"{obj} {v}", f"make it {v}", f"switch over to {v}"]
+        if _unmark(v) in _VAGUE_VALUES:  # "all please" or "switch to one" says nothing without what is set
+            frames = [f"{obj} to {v}", f"{obj} {v}", f"set {obj} to {v}", f"{obj} on {v}"]
         return _clean(rng.choice(frames)), False
     if fam == "create" and (dur or time) and rng.random() < 0.35:
         amount = dur or time
@@ -1300,6 +1384,19 @@ def _frame(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tuple[
         return _clean(rng.choice(["I want to", "I need to", "I'd like to", "help me", "time to"])
                       + f" {core} {tail}"), False
     return _clean(f"{core} {tail}"), True
+
+
+def _into_container(tool: _Tool, p: _Param, said: str, obj: str, rng: random.Random) -> str:
+    """An add or remove whose value names the container: "add this song to my workout playlist", "take it off
+    road trip"; what goes in or out is the description's object."""
+    container = rng.choice([said, said, f"my {said} {p.label}", f"the {said} {p.label}", f"{said} {p.label}",
+                            f"my {said}"]) if p.label not in _unmark(said).split() else said
+    item = rng.choice([_det_np(tool, rng, obj), _det_np(tool, rng, obj), _det_np(tool, rng, obj), "it", "this"])
+    if tool.family == "add":
+        v = rng.choice([v for v in tool.verbs if v in ("add", "put", "throw", "stick", "pop", "toss")] + ["save"])
+        return f"{v} {item} {'to' if v in ('add', 'save') else rng.choice(['on', 'onto', 'in'])} {container}"
+    v = rng.choice([v for v in tool.verbs if "*" not in v and len(v.split()) == 1] or ["remove"])
+    return f"{v} {item} {'off' if v in ('take', 'cross', 'scratch', 'strike') else 'from'} {container}"
 
 
 def _thing_frame(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tuple[str, bool] | None:

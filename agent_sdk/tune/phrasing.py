@@ -228,6 +228,8 @@ NOUN_ALTERNATIVES: dict[str, list[str]] = {
     "light": ["lights", "light", "lamps", "lamp", "overhead lights"],
     "lights": ["lights", "light", "lamps", "lamp"],
     "brightness": ["brightness", "lights", "light", "light level"],
+    "track": ["track", "song", "tune"],
+    "next track": ["next track", "next song", "next one"],
     "timer": ["timer", "countdown", "kitchen timer"],
     "timers": ["timers", "timer", "countdown", "timers and alarms", "alarms"],
     "alarm": ["alarm", "wake up alarm", "wake-up alarm"],

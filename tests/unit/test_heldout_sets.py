@@ -56,8 +56,8 @@ SETS = {
 }
 HELD_OUT = ("home", "cabin", "robot", "kitchen", "music")
 # The most held-out lines the generator may write by coincidence, per set (measured at seeds 0 and 1: home 2, cabin 3,
-# robot 7, kitchen 1, music 1), one more than measured.
-COINCIDENCES = {"home": 3, "cabin": 4, "robot": 8, "kitchen": 2, "music": 2}
+# robot 7, kitchen 1, music 7 since "unmute" and "shuffle on" are said as such), one more than measured.
+COINCIDENCES = {"home": 3, "cabin": 4, "robot": 8, "kitchen": 2, "music": 8}
 
 
 def _rows(name: str) -> list[dict[str, Any]]:

@@ -1035,8 +1035,10 @@ def test_media_commands_are_asked_as_commands_and_questions() -> None:
         assert by_tool[name] and not any(re.search(r"\b(the|my) (fast forward|rewind)\b|jump \w+ in\b", q)
                                          for q in by_tool[name])
     assert sum("fast forward" in q for q in by_tool["fast_forward"]) >= len(by_tool["fast_forward"]) / 3
-    asked = by_tool["now_playing"]  # typos aside ("whta is playing")
-    assert asked and sum(bool(re.match(r"(\w+,? ){0,3}what('s| is) playing", q)) for q in asked) >= 0.8 * len(asked)
+    asked = by_tool["now_playing"]  # typos aside ("whta is playing"); its parts too ("who's the artist")
+    question = r"(\w+,? ){0,3}(what('s| is) playing|(what|which) (track|song|tune|album) is this|what's this|who)"
+    assert asked and sum(bool(re.match(question, q)) for q in asked) >= 0.8 * len(asked)
+    assert sum(bool(re.search(r"what('s| is) playing", q)) for q in asked) >= 0.3 * len(asked)
     assert not any(re.search(r"\bto wh?at\b|now playing", q) for q in by_tool["now_playing"])
     assert by_tool["like_track"] and not any(re.search(r"\b(the|my) like track\b", q) for q in by_tool["like_track"])
 
@@ -1056,3 +1058,63 @@ def test_the_media_rules_leave_other_shapes_alone() -> None:
     dock = tool("dock", "Dock at the charging station.")
     assert dock.family == "own" and dock.objects == ["charging station"]
     assert tool("status", "Tell what the robot is doing.").family == "read"
+
+
+def test_media_values_said_where_they_belong() -> None:
+    """The music's second lessons (docs/tuning.md): a string that names the container is said as one ("add this song
+    to my workout playlist", never "add workout to my playlist"); a count with its thing ("skip 3 tracks", never
+    "skip to the next track to 3"); a flag's one-word opposite ("unmute", never "don't mute"); a flag's noun phrase
+    stops at its preposition ("play the queue in order", never "... in random order in order"); a name ending in a
+    preposition says the place after it ("play it in the kitchen", never "play bedroom on"); a vague value is never
+    said alone ("repeat to one", never "switch to one"); what the description calls current is "this" one."""
+    from agent_sdk.tools.loading import load_tools
+    from agent_sdk.tune.examples import _build_tool
+
+    specs = [t["function"] for t in load_tools("examples/music_player/music_tools.py").to_openai()]
+    tools = {s["name"]: _build_tool(s) for s in specs}
+    assert tools["add_to_playlist"].params[0].role == "container" and tools["like_track"].det == "this"
+    assert tools["mute"].params[0].clauses == {True: "mute", False: "unmute"}
+    assert tools["set_shuffle"].params[0].clauses[False] == "play it in order"
+    assert tools["next_track"].params[0].counted == ("tracks", "skip")
+    calls: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
+    for e in generate_examples(specs, count=3000, seed=0):
+        if len(e.calls) == 1:
+            calls[e.calls[0]["name"]].append((e.query.lower(), e.calls[0]["arguments"]))
+    added = calls["add_to_playlist"]  # typos aside ("onnto")
+    assert added and not any(re.search(rf"{a['playlist']} \w+ (my |the )?playlist\b", q) for q, a in added)
+    assert sum(bool(re.search(rf"\b(to|on|onto|in) (my |the )?{a['playlist']}\b", q)) for q, a in added) \
+        >= 0.8 * len(added)
+    assert calls["next_track"] and not any(re.search(r"track to \w+", q) for q, _ in calls["next_track"])
+    counted = [q for q, a in calls["next_track"] if a.get("count", 1) > 1]
+    assert counted and all(re.search(r"(tracks|songs|tunes)\b", q) for q in counted)
+    unmuted = [q for q, a in calls["mute"] if a.get("on") is False]
+    assert unmuted and all("unmute" in q or "umnute" in q or "unmtue" in q or "nmute" in q for q in unmuted)
+    assert not any(re.search(r"don't mute", q) for q, _ in calls["mute"])
+    assert not any("random order in order" in q for q, _ in calls["set_shuffle"])
+    assert any(re.search(r"shuffle (on|off)|(on|off) shuffle", q) for q, _ in calls["set_shuffle"])
+    assert calls["play_on"] and not any(re.search(r"\b(the )?on\b(?! the)|in the everywhere", q)
+                                        for q, _ in calls["play_on"])
+    assert any(" it in the " in q for q, _ in calls["play_on"])
+    vague = [q for q, a in calls["set_repeat"] if a["mode"] in ("one", "all", "off") and a["mode"] in q.split()]
+    assert vague and all("repeat" in q for q in vague)
+    assert not any(re.search(r"\bmy (track|song|tune)\b", q) for q, _ in calls["like_track"])
+
+
+def test_the_second_media_rules_leave_other_shapes_alone() -> None:
+    """After the second music rules: an add tool whose string is the item keeps it as the item ("add milk to the
+    shopping list"); a place that is no adverb is still said with "in the"; a two-word flag clause keeps the
+    two-word rule."""
+    from agent_sdk.tune.examples import _build_tool
+
+    def tool(name: str, description: str, properties: dict[str, Any]) -> Any:
+        return _build_tool(_fn(name, description, properties, list(properties))["function"])
+
+    shop = tool("add_to_shopping_list", "Add an item to the shopping list.", {"item": {"type": "string"}})
+    assert shop.params[0].role == "object" and shop.det != "this"
+    follow = tool("follow_me", "Follow the person.", {"on": {"type": "boolean", "description":
+                                                             "True to start following, False to stop."}})
+    assert not follow.params[0].clauses
+    queries = [e.query.lower() for e in generate_examples(
+        [_fn("add_to_shopping_list", "Add an item to the shopping list.", {"item": {"type": "string"}}, ["item"])],
+        count=200, seed=1) if e.calls]
+    assert queries and sum(" list" in q for q in queries) >= len(queries) / 3
