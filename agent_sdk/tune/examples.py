@@ -104,6 +104,8 @@ _STATE_VERBS = {state: verb for verb, state in _STATE_OF.items() if verb not in 
 # Marks that say how much, not where: a range whose ends are these is said "all the way up/down".
 _INTENSITY_MARKS = {"off", "muted", "max", "maximum", "min", "minimum", "full", "silent", "none", "zero"}
 _VAGUE_VALUES = {"one", "all", "off", "on", "none", "both", "any", "yes", "no"}  # said alone, a value names no setting
+_DEFERRED = re.compile(r"([a-z]+(?: off| on)? (?:the|my|all) [a-z ]+?) (?:after a while|after a delay|after some time|later)")
+_COLLECTION_BANKS = {"playlist", "show"}  # values that name a collection, said before its noun: "my workout playlist"
 _PERSON_NOUNS = {"artist", "singer", "band", "author", "host", "composer", "caller", "sender", "speaker", "narrator"}
 _PLACE_ADVERBS = {"everywhere", "anywhere", "upstairs", "downstairs", "outside", "inside", "outdoors", "indoors"}
 _ALL_WORDS = {"all", "both", "every", "everywhere", "everyone", "any"}
@@ -216,6 +218,8 @@ class _Tool:
     validator: Draft202012Validator
     # A verb that names one value of a number ("close" → the window's 0 (closed)): (parameter, value).
     verb_marks: dict[str, tuple[str, float]] = field(default_factory=dict)
+    # "Stop the music after a while.": what the tool does later, said with the wait ("stop the music in 30 minutes")
+    deferred: str = ""
 
     def param(self, role: str) -> _Param | None:
         return next((p for p in self.params if p.role == role), None)
@@ -289,7 +293,8 @@ def _parse_description(desc: str) -> tuple[list[str], str, list[str], str]:
 
     "dim or brighten the lights in a room" → (["dim", "brighten"], "the", ["lights"], "in a room").
     """
-    words = _first_sentence(desc).replace(",", " ,").split()
+    # "Play music: a song, an artist ...": what follows a colon spells the object out; the verb comes before it
+    words = _first_sentence(desc).partition(":")[0].replace(",", " ,").split()
     i = 0
     while i < len(words) and words[i] not in _DETERMINERS and i < 4:
         i += 1
@@ -300,6 +305,7 @@ def _parse_description(desc: str) -> tuple[list[str], str, list[str], str]:
         return [v.strip() for v in re.split(r"\bor\b|\band\b|,", " ".join(words[:wh])) if v.strip()], "", [], ""
     verb_text = " ".join(words[:i])
     # "phone one of the contacts": the verb is "phone"
+    one_of = re.search(r"\s+(?:one|any|each|either)\s+of$", verb_text) is not None  # "one of the playlists": one
     verb_text = re.sub(r"\s+(?:one|some|any|each|all|either|both|most|many)\s+of$", "", verb_text)
     verbs = [v.strip() for v in re.split(r"\bor\b|\band\b|,", verb_text) if v.strip()]
     det = words[i]
@@ -309,7 +315,9 @@ def _parse_description(desc: str) -> tuple[list[str], str, list[str], str]:
     obj_text = re.sub(r"\s+(?:off|on|up|down|out)$", "", " ".join(words[i + 1:j]))  # "Turn the oven off."
     objects = []
     for part in re.split(r"\band\b|,", obj_text):
-        part = part.strip()
+        part = re.sub(r"^users?'s?\s+", "", part.strip())  # "the user's saved playlists": the speaker's own
+        if one_of and part.endswith("s") and not part.endswith("ss"):
+            part = part[:-1]  # "one of the user's saved playlists": a saved playlist
         if part and len(part.split()) <= 3:
             objects.append(part)
     return verbs, det, objects, " ".join(words[j:])
@@ -365,7 +373,7 @@ _NUMBER = r"-?\d+(?:\.\d+)?"
 _PRONOUNS = {"it", "them"}
 _FUNCTION_KEYS = {"to", "at", "who", "what", "when", "where"}  # bank keys that are function words in a description
 _OWN_DETS = {"the", "my", "your", "our", "a", "an", "some"}  # how a docstring's example object may start
-_NAMED_BANKS = {"person", "place", "city", "time", "song", "artist", "text"}  # values said bare, never "the oslo"
+_NAMED_BANKS = {"person", "place", "city", "time", "song", "artist", "text", "show"}  # values said bare, never "the oslo"
 _OBJECT_PARTICLES = {"up", "down", "back", "out", "away", "over", "on", "off"}  # "put it down", "pick it up"
 _WHAT_CLAUSE = re.compile(r"(?:what|whatever)\b", re.IGNORECASE)  # "Put down what the arm is holding."
 _PARTICLE_CLAUSE = re.compile(r"(turn|switch|put) (?:it|them) (on|off|up|down)")  # "turn it on"
@@ -490,7 +498,8 @@ def _make_param(name: str, schema: Mapping[str, Any], required: bool, tool_words
         bank_values = ph.VALUE_BANKS[bank] + ph.MORE_VALUES.get(bank, [])
         # Examples written with their determiner ("the red cup", "my keys"): the tool takes the object as said, so
         # the bank's values are said and taken with one too ("my book"), the examples' own in turn.
-        dets = [e.split()[0].lower() for e in examples if len(e.split()) > 1 and e.split()[0].lower() in _OWN_DETS]
+        dets = [e.split()[0].lower() for e in examples if len(e.split()) > 1 and e.split()[0].lower() in _OWN_DETS
+                and not e.split()[1][:1].isupper()]  # "The Daily" is a name, not "the" and an object
         if examples and 2 * len(dets) >= len(examples) and bank not in _NAMED_BANKS:
             bank_values = [v if v.split()[0].lower() in _DETERMINERS else f"{dets[i % len(dets)]} {v}"
                            for i, v in enumerate(bank_values)]
@@ -619,6 +628,10 @@ def _build_tool(raw: Mapping[str, Any]) -> _Tool:
     if family == "read" and obj and "status" not in obj and "list" not in obj:
         verbs = [v for v in verbs if v not in ("read out", "go through")]
     words = _tool_words(tokens, desc, params)
+    later = _DEFERRED.fullmatch(_first_sentence(desc))
+    deferred = later.group(1) if later and any(p.role == "duration" for p in params) else ""
+    if deferred:  # "stop the sleep timer" would cancel it: the verb acts on what the description names
+        verbs = [v for v in verbs if v != deferred.split()[0]] or verbs
     _settle_params(params, tokens)
     verb_marks: dict[str, tuple[str, float]] = {}
     for p in params:
@@ -631,7 +644,7 @@ def _build_tool(raw: Mapping[str, Any]) -> _Tool:
                 if len(verb.split()) == 1 and any(_stem_match(verb, w) and not w.endswith("est") for w in mark.split()):
                     verb_marks.setdefault(verb, (p.name, value))
     return _Tool(name, desc, schema, params, family, verbs, objects, d_objects if family == "read" else [],
-                 _det_of(obj, d_objects, d_det or "the"), words, Draft202012Validator(schema), verb_marks)
+                 _det_of(obj, d_objects, d_det or "the"), words, Draft202012Validator(schema), verb_marks, deferred)
 
 
 def _asked_parts(sentence: str) -> list[str]:
@@ -1205,6 +1218,9 @@ def _slot_phrase(p: _Param, text: str, tool: _Tool, rng: random.Random) -> str:
              "message": ["saying", "that says", "saying", "to say"],
              "artist": ["by"], "date": ["on", "for"], "language": ["in", "into"], "color": ["to", ""],
              "genre": ["", "some"], "time": ["at", "for"]}
+    if p.role == "object" and p.bank not in preps and (p.bank in _COLLECTION_BANKS or p.bank == "song" or set(
+            p.label.split()) & {"name", "title", "query"}):  # "play the playlist called workout", not "with name ..."
+        return f"{rng.choice(['called', 'named', ''])} {text}".strip()
     prep = rng.choice(preps.get(p.bank, [f"with {p.label}", f"{p.label}", f"{p.label}:"]))
     return f"{prep} {text}".strip()
 
@@ -1284,6 +1300,9 @@ def _frame(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tuple[
         verb = forced or rng.choice([v for v in tool.verbs if v not in barred] or tool.verbs)
         core = verb.replace("*", np) if "*" in verb else f"{verb} {np}"
         return _clean(f"{core} {tail}"), True
+    if tool.deferred and dur and not rest and rng.random() < 0.5:  # "stop the music in half an hour"
+        return _clean(rng.choice([f"{tool.deferred} in {dur}", f"{tool.deferred} after {dur}",
+                                  f"{tool.deferred} {dur} from now"])), True
     thing = _thing_frame(tool, spoken, rng) if fam == "own" and not (loc or obj_v or dur or forced) else None
     if thing is not None and rng.random() < _THING_RATE:
         return thing
@@ -1327,6 +1346,8 @@ def _frame(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tuple[
         if rng.random() < 0.3 and fam not in ("call", "navigate") and obj:  # not "say saying hi": no object noun
             core = f"{verb.replace(' *', '')} {_det_np(tool, rng, obj)} {_slot_phrase(obj_p, obj_v, tool, rng)} {tail}" \
                 if obj_p else core
+            if obj_p and obj_p.bank in _COLLECTION_BANKS and rng.random() < 0.5:  # "play my workout playlist"
+                core = f"{verb.replace(' *', '')} {rng.choice(['my', 'the'])} {obj_v} {tool.objects[0]} {tail}"
         return _clean(core), True
     np = _det_np(tool, rng, obj, loc_pre)
     if fam in ("on", "off", "open", "close") and rng.random() < 0.3:

@@ -305,6 +305,9 @@ VALUE_BANKS: dict[str, list[str]] = {
               "techno", "soul", "metal", "ambient", "indie"],
     "playlist": ["chill vibes", "workout", "morning coffee", "road trip", "focus", "dinner party", "sleep",
                  "throwbacks", "top hits", "rainy day"],
+    # Podcasts and shows, said by their names.
+    "show": ["serial", "planet money", "the moth", "freakonomics", "hardcore history", "science friday",
+             "the daily", "radiolab", "stuff you should know", "this american life", "99% invisible", "song exploder"],
     "message": ["I'm running late", "on my way", "see you at six", "call me when you can", "dinner is ready",
                 "don't forget the keys", "happy birthday", "I'll be home soon", "can you pick up the kids",
                 "the meeting moved to three", "thanks for today", "running ten minutes behind", "love you",
@@ -353,6 +356,7 @@ VALUE_BANK_KEYS: list[tuple[str, list[str]]] = [
     ("artist", ["artist", "band", "singer", "musician", "author"]),
     ("genre", ["genre", "style"]),
     ("playlist", ["playlist", "station", "album"]),
+    ("show", ["show", "podcast", "series"]),
     ("message", ["message", "text", "body", "content", "note", "say"]),
     ("person", ["person", "contact", "recipient", "to", "who", "friend", "name_of"]),
     ("city", ["city", "town", "location", "where"]),

@@ -617,8 +617,10 @@ def test_the_ends_of_a_range_are_said_as_people_say_them(car_examples: list[Exam
 @pytest.mark.parametrize(("description", "verbs", "objects"), [
     ("Turn on the kitchen lights.", ["turn on"], ["kitchen lights"]),
     ("Dim or brighten the lights in a room.", ["dim", "brighten"], ["lights"]),
-    ("Phone one of the contacts on the paired phone.", ["phone"], ["contacts"]),  # not "phone one of"
-    ("Pick one of the presets.", ["pick"], ["presets"]),
+    ("Phone one of the contacts on the paired phone.", ["phone"], ["contact"]),  # not "phone one of"; one contact
+    ("Pick one of the presets.", ["pick"], ["preset"]),
+    ("Play one of the user's saved playlists.", ["play"], ["saved playlist"]),  # the user is "my"
+    ("Play music: a song, an artist or a genre.", [], []),  # a colon spells the object out: the name says it
     ("Set how hard the climate fan blows.", ["set"], []),  # a clause, not "climate fan blows"
     ("Choose where the climate air blows.", ["choose"], []),
 ])
@@ -1066,7 +1068,10 @@ def test_media_values_said_where_they_belong() -> None:
     "skip to the next track to 3"); a flag's one-word opposite ("unmute", never "don't mute"); a flag's noun phrase
     stops at its preposition ("play the queue in order", never "... in random order in order"); a name ending in a
     preposition says the place after it ("play it in the kitchen", never "play bedroom on"); a vague value is never
-    said alone ("repeat to one", never "switch to one"); what the description calls current is "this" one."""
+    said alone ("repeat to one", never "switch to one"); what the description calls current is "this" one; a
+    name-like value is "called" ("play the playlist called workout", "play my workout playlist", never "with name
+    workout"); a podcast's name from its own bank; "Stop the music after a while" is "stop the music in 30
+    minutes", never "stop the sleep timer"."""
     from agent_sdk.tools.loading import load_tools
     from agent_sdk.tune.examples import _build_tool
 
@@ -1098,6 +1103,14 @@ def test_media_values_said_where_they_belong() -> None:
     vague = [q for q, a in calls["set_repeat"] if a["mode"] in ("one", "all", "off") and a["mode"] in q.split()]
     assert vague and all("repeat" in q for q in vague)
     assert not any(re.search(r"\bmy (track|song|tune)\b", q) for q, _ in calls["like_track"])
+    played = [q for name in ("play_music", "play_playlist", "play_radio", "play_podcast") for q, _ in calls[name]]
+    assert played and not any(re.search(r"\b(with )?(name|query)\b:?|user's|play music:", q) for q in played)
+    assert any(re.search(r"\b(my|the) \w+( \w+)? playlist\b", q) for q, _ in calls["play_playlist"])
+    shows = {a["show"] for _, a in calls["play_podcast"]}
+    assert not shows & {"the kitchen", "the office", "the home"}  # a podcast's name, not "the" and a place
+    timers = [q for q, _ in calls["set_sleep_timer"]]
+    assert timers and not any(re.search(r"\bstop (the |my )?(sleep )?timer\b", q) for q in timers)
+    assert sum(bool(re.search(r"stop the music (in|after) ", q)) for q in timers) >= len(timers) / 10
 
 
 def test_the_second_media_rules_leave_other_shapes_alone() -> None:
