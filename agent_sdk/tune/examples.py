@@ -105,6 +105,8 @@ _STATE_VERBS = {state: verb for verb, state in _STATE_OF.items() if verb not in 
 _INTENSITY_MARKS = {"off", "muted", "max", "maximum", "min", "minimum", "full", "silent", "none", "zero"}
 _VAGUE_VALUES = {"one", "all", "off", "on", "none", "both", "any", "yes", "no"}  # said alone, a value names no setting
 _DEFERRED = re.compile(r"([a-z]+(?: off| on)? (?:the|my|all) [a-z ]+?) (?:after a while|after a delay|after some time|later)")
+_AMOUNT_UNITS = {"day", "hour", "hr", "minute", "min", "second", "sec"}  # a duration's words that may change form
+_CONTAINER_PREPOSITIONS = {"to", "from", "into", "onto", "off", "in", "on"}
 _COLLECTION_BANKS = {"playlist", "show"}  # values that name a collection, said before its noun: "my workout playlist"
 _PERSON_NOUNS = {"artist", "singer", "band", "author", "host", "composer", "caller", "sender", "speaker", "narrator"}
 _PLACE_ADVERBS = {"everywhere", "anywhere", "upstairs", "downstairs", "outside", "inside", "outdoors", "indoors"}
@@ -294,7 +296,7 @@ def _parse_description(desc: str) -> tuple[list[str], str, list[str], str]:
     "dim or brighten the lights in a room" → (["dim", "brighten"], "the", ["lights"], "in a room").
     """
     # "Play music: a song, an artist ...": what follows a colon spells the object out; the verb comes before it
-    words = _first_sentence(desc).partition(":")[0].replace(",", " ,").split()
+    words = re.split(r":\s", _first_sentence(desc))[0].replace(",", " ,").split()
     i = 0
     while i < len(words) and words[i] not in _DETERMINERS and i < 4:
         i += 1
@@ -316,8 +318,8 @@ def _parse_description(desc: str) -> tuple[list[str], str, list[str], str]:
     objects = []
     for part in re.split(r"\band\b|,", obj_text):
         part = re.sub(r"^users?'s?\s+", "", part.strip())  # "the user's saved playlists": the speaker's own
-        if one_of and part.endswith("s") and not part.endswith("ss"):
-            part = part[:-1]  # "one of the user's saved playlists": a saved playlist
+        if one_of:
+            part = _singular(part)  # "one of the user's saved playlists": a saved playlist
         if part and len(part.split()) <= 3:
             objects.append(part)
     return verbs, det, objects, " ".join(words[j:])
@@ -371,7 +373,8 @@ def _range(p_schema: Mapping[str, Any], text: str, name_words: Sequence[str], un
 
 _NUMBER = r"-?\d+(?:\.\d+)?"
 _PRONOUNS = {"it", "them"}
-_FUNCTION_KEYS = {"to", "at", "who", "what", "when", "where"}  # bank keys that are function words in a description
+# bank keys that count only in the parameter's own name: function words, and "show", a verb in a description
+_FUNCTION_KEYS = {"to", "at", "who", "what", "when", "where", "show"}
 _OWN_DETS = {"the", "my", "your", "our", "a", "an", "some"}  # how a docstring's example object may start
 _NAMED_BANKS = {"person", "place", "city", "time", "song", "artist", "text", "show"}  # values said bare, never "the oslo"
 _OBJECT_PARTICLES = {"up", "down", "back", "out", "away", "over", "on", "off"}  # "put it down", "pick it up"
@@ -562,7 +565,7 @@ def _build_tool(raw: Mapping[str, Any]) -> _Tool:
     if own is not None:
         built = _build_own_verb_tool(raw, tokens, params, own, d_verbs, d_objects)
         if asked and own[0] == asked.group(1).strip():
-            parts = _asked_parts(_first_sentence(desc))
+            parts = _asked_parts(_first_sentence(desc), own[0])
             built.verbs = built.verbs * max(1, len(parts)) + parts  # the question itself half the time
         return built
     if not family and d_verbs:
@@ -581,7 +584,8 @@ def _build_tool(raw: Mapping[str, Any]) -> _Tool:
         strings[0].role = "object"
     # "add_to_playlist(playlist)" / "Add the current track to one of the user's playlists.": the string names the
     # container the description's object goes in or out of ("add this song to my workout playlist")
-    if strings and family in ("add", "remove") and strings[0].role == "object" and strings[0].name in tokens[1:] \
+    into = [t for i, t in enumerate(tokens[1:], 1) if tokens[i - 1] in _CONTAINER_PREPOSITIONS]  # "add_to_playlist"
+    if strings and family in ("add", "remove") and strings[0].role == "object" and strings[0].name in into \
             and d_objects and strings[0].name not in d_objects[0].split():
         strings[0].role = "container"
     name_obj = [t for t in tokens if t not in _STOP and (t != key or t in _NOUNISH_KEYS)
@@ -605,7 +609,8 @@ def _build_tool(raw: Mapping[str, Any]) -> _Tool:
         if o:
             objects += ph.NOUN_ALTERNATIVES.get(o, [o])
             objects.append(o)
-    if not objects and tokens[1:] and all(t in _PREPOSITIONS for t in tokens[1:]) and params:
+    if not objects and tokens[1:] and all(t in _PREPOSITIONS for t in tokens[1:]) and params \
+            and all(p.role == "location" for p in params):
         objects = ["", "it"]  # "play_on(speaker)": what is playing, moved; "play it in the kitchen", not "the on"
     if not objects:
         objects = [o for o in d_objects] or [" ".join(tokens[1:]) or name.replace("_", " ")]
@@ -647,9 +652,11 @@ def _build_tool(raw: Mapping[str, Any]) -> _Tool:
                  _det_of(obj, d_objects, d_det or "the"), words, Draft202012Validator(schema), verb_marks, deferred)
 
 
-def _asked_parts(sentence: str) -> list[str]:
+def _asked_parts(sentence: str, question: str) -> list[str]:
     """The questions a "Tell what is playing: the track, the artist and the album." tool also answers: "what track is
-    this", "who's the artist", "what song is this"."""
+    playing", "who's the artist", "what's the song"; "what {noun} is ..." only where the question ends in one "-ing"
+    word ("what is playing"), never "what time is this" for "Tell who is at the door: ..."."""
+    ing = question.split()[-1] if len(question.split()) == 3 and question.endswith("ing") else ""
     _, colon, listed = sentence.partition(":")
     questions: list[str] = []
     for part in re.split(r",|\band\b|\bor\b", listed.strip(" .") if colon else ""):
@@ -660,7 +667,7 @@ def _asked_parts(sentence: str) -> list[str]:
             if noun in _PERSON_NOUNS:
                 questions += [f"who is the {noun}", f"who's the {noun}"]
             else:
-                questions += [f"what {noun} is this", f"what's this {noun}", f"which {noun} is this"]
+                questions += [f"what's the {noun}"] + ([f"what {noun} is {ing}", f"which {noun} is {ing}"] if ing else [])
     return questions
 
 
@@ -722,7 +729,7 @@ def _build_own_verb_tool(raw: Mapping[str, Any], tokens: Sequence[str], params: 
     for p in params:  # "mute(on)" / "True to mute, False to unmute": a verb and its opposite, said alone
         said_as = flag_clauses(str(p.schema.get("description") or "").lower(), min_words=1) \
             if p.kind == "boolean" and not p.clauses and len(params) == 1 else {}
-        if said_as and said_as[True].split()[0] == verb.split()[0]:
+        if said_as and said_as[True].split()[0] == verb.split()[0] and verb.split()[0] in said_as[False]:
             p.clauses = said_as
     _settle_params(params, tokens)
     return _Tool(name, desc, schema, params, "own", verbs, objects, [], _det_of(obj, d_objects, "the"),
@@ -985,7 +992,7 @@ def _draw_arguments(tool: _Tool, bag: _Bag, rng: random.Random, *, all_required_
                 continue
             spoken[key] = _mark(key, _spoken_quantity(p, n, rng))
             _bar(spoken, _barred_verbs(tool, p, n))
-            if p.counted[0]:
+            if p.counted[0] and len(tool.params) == 1:  # with other values it stays a quantity in the tail
                 spoken[key], spoken["__alone"] = _counted(p, spoken[key], n, rng), key
         elif p.kind == "string":
             v = bag.draw(f"{tool.name}.{p.name}", p.values)
@@ -1038,12 +1045,27 @@ def _draw_arguments(tool: _Tool, bag: _Bag, rng: random.Random, *, all_required_
 def _counted(p: _Param, said: str, n: float, rng: random.Random) -> str:
     """A count said with what it counts and its verb: "skip 3 tracks", "skip ahead one song" (not "skip to 3")."""
     things, verb = p.counted
-    thing = things[:-1]
-    noun = rng.choice([thing] + [a for a in ph.NOUN_ALTERNATIVES.get(thing, []) if a != thing])
-    nouns = noun if n == 1 else (noun if noun.endswith("s") else f"{noun}s")
-    return rng.choice([f"{verb} {said} {nouns}", f"{verb} {said} {nouns}", f"{verb} ahead {said} {nouns}",
-                       f"{verb} forward {said} {nouns}", f"{verb} the next {said} {nouns}" if n > 1 else
-                       f"{verb} {said} {nouns}"])
+    thing = _singular(things)
+    alternatives = [a for a in ph.NOUN_ALTERNATIVES.get(thing, []) if a != thing and not a.endswith("s")]
+    noun = rng.choice([thing, *alternatives])
+    nouns = noun if n == 1 else f"{noun}es" if noun.endswith(("s", "x", "ch", "sh")) else \
+        f"{noun[:-1]}ies" if noun.endswith("y") and noun[-2:-1] not in "aeiou" else f"{noun}s"
+    frames = [f"{verb} {said} {nouns}"]
+    if verb in ("skip", "jump"):  # "skip ahead 3 tracks"; not "delete forward 3 entries"
+        frames += [f"{verb} ahead {said} {nouns}", f"{verb} forward {said} {nouns}"]
+        frames += [f"{verb} the next {said} {nouns}"] if n > 1 else []
+    return rng.choice([frames[0], *frames])
+
+
+def _singular(noun: str) -> str:
+    """A plural noun's singular: "tracks" → "track", "entries" → "entry", "boxes" → "box", "glasses" → "glass"."""
+    if noun.split()[-1:] in (["series"], ["species"]):
+        return noun
+    if noun.endswith("ies") and len(noun) > 4:
+        return noun[:-3] + "y"
+    if noun.endswith(("sses", "xes", "ches", "shes")):
+        return noun[:-2]
+    return noun[:-1] if noun.endswith("s") and not noun.endswith("ss") else noun
 
 
 def _mark_verb(tool: _Tool, p: _Param, n: float, rng: random.Random) -> str | None:
@@ -1095,7 +1117,7 @@ def _flag_clause(tool: _Tool, p: _Param, value: bool, rng: random.Random) -> str
     """
     clause = p.clauses[value]
     words = clause.split()
-    obj = tool.objects[0] if tool.family not in ("own", "") else ""
+    obj = tool.objects[0] if tool.family in ("set", "switch") else ""
     if p.name in _RUN_FLAGS and obj and not _PARTICLE_CLAUSE.fullmatch(p.clauses[True]) and rng.random() < 0.5:
         # "set_shuffle(on)" / "True to play the queue in random order": also "turn shuffle off", "shuffle on"
         on = "on" if value else "off"
@@ -1167,7 +1189,7 @@ def _det_np(tool: _Tool, rng: random.Random, obj: str, modifier: str = "") -> st
         return np
     if tool.family == "create":
         return f"{_a(np)} {np}"
-    if tool.det == "this":  # "Add the current track to ...": "like this song", not "like my song"
+    if tool.det == "this" and tool.family != "read" and "current" not in np.split():  # "like this song"
         return rng.choice([f"this {np}", f"this {np}", f"the current {np}", f"the {np}"])
     if tool.family == "cancel":
         plural = obj if obj.endswith("s") else obj + "s"
@@ -1179,9 +1201,9 @@ def _det_np(tool: _Tool, rng: random.Random, obj: str, modifier: str = "") -> st
 def _slot_phrase(p: _Param, text: str, tool: _Tool, rng: random.Random) -> str:
     if p.role == "location" and _unmark(text) in _PLACE_ADVERBS:
         return text  # "play it everywhere", not "in the everywhere"
-    if p.role == "location" and tool.name.split("_")[-1] in _PREPOSITIONS and p.label not in _LOCATION_NAMES:
+    if p.role == "location" and _split_name(tool.name)[-1] in _PREPOSITIONS and p.label not in _LOCATION_NAMES:
         # "play_on(speaker)": "play it on the kitchen speaker", "in the kitchen"
-        prep = tool.name.split("_")[-1]
+        prep = _split_name(tool.name)[-1]
         return rng.choice([f"{prep} the {text} {p.label}", f"in the {text}", f"in the {text}", f"{prep} the {text}"])
     if p.role == "location":
         return rng.choice([f"in the {text}", f"in the {text}", f"in {text}", f"for the {text}"])
@@ -1235,7 +1257,19 @@ def _command(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tupl
     for key, said in spoken.items():
         if said and not key.startswith("__") and said not in text:
             return None
+    if spoken.get("__duration") and not _says_amount(text, spoken["__duration"]):
+        return None  # "enough with the kitchen later": the minutes were never said
+    verb = spoken.get("__verb", "")
+    if verb and not all(part.strip() in text for part in verb.split("*") if part.strip()):
+        return None  # "stop following me" or "close the window" says a value: a frame without it says none
     return text, imperative
+
+
+def _says_amount(text: str, amount: str) -> bool:
+    """Whether ``text`` says a duration at all: a unit or a digit ("a ninety-minute timer" says "an hour and a half";
+    "enough with the kitchen later" says no "20 minutes")."""
+    return bool(_unmark(amount).strip()) and any(w.rstrip("s") in _AMOUNT_UNITS or w.isdigit()
+                                                 for w in re.findall(r"[a-z]+|\d+", _unmark(text).lower()))
 
 
 def _frame(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tuple[str, bool]:
@@ -1268,7 +1302,8 @@ def _frame(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tuple[
     # "go to the kitchen": a verb that ends in "to" takes the place right after it
     to_verb = tool.family == "own" and tool.verbs[0].endswith(" to")
     loc_pre = loc if loc and (to_verb or rng.random() < 0.55) and which is None \
-        and (to_verb or obj and obj not in _PRONOUNS) else ""  # "play it in the kitchen", not "play the kitchen"
+        and (to_verb or obj and obj not in _PRONOUNS) and _unmark(loc) not in _PLACE_ADVERBS else ""
+    # "play it in the kitchen", not "play the kitchen"; "lights on everywhere", not "the everywhere lights"
     if loc and not loc_pre:
         tail_parts.append(_slot_phrase(loc_p, loc, tool, rng) if loc_p else loc)  # type: ignore[arg-type]
     rng.shuffle(tail_parts)
@@ -1300,13 +1335,14 @@ def _frame(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tuple[
         verb = forced or rng.choice([v for v in tool.verbs if v not in barred] or tool.verbs)
         core = verb.replace("*", np) if "*" in verb else f"{verb} {np}"
         return _clean(f"{core} {tail}"), True
-    if tool.deferred and dur and not rest and rng.random() < 0.5:  # "stop the music in half an hour"
+    if tool.deferred and dur and not rest and not obj_v and not loc and rng.random() < 0.5:  # "stop the music in half an hour"
         return _clean(rng.choice([f"{tool.deferred} in {dur}", f"{tool.deferred} after {dur}",
                                   f"{tool.deferred} {dur} from now"])), True
     thing = _thing_frame(tool, spoken, rng) if fam == "own" and not (loc or obj_v or dur or forced) else None
     if thing is not None and rng.random() < _THING_RATE:
         return thing
-    specials = _special_frames(tool, obj, loc, obj_v, qty, time, dur, spoken, rng)
+    spot = loc if _unmark(loc) not in _PLACE_ADVERBS else ""  # "light up the everywhere": no such frame
+    specials = _special_frames(tool, obj, spot, obj_v, qty, time, dur, spoken, rng)
     if specials and rng.random() < 0.45:
         text, imperative = rng.choice(specials)
         return _clean(text), imperative
@@ -1346,7 +1382,8 @@ def _frame(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tuple[
         if rng.random() < 0.3 and fam not in ("call", "navigate") and obj:  # not "say saying hi": no object noun
             core = f"{verb.replace(' *', '')} {_det_np(tool, rng, obj)} {_slot_phrase(obj_p, obj_v, tool, rng)} {tail}" \
                 if obj_p else core
-            if obj_p and obj_p.bank in _COLLECTION_BANKS and rng.random() < 0.5:  # "play my workout playlist"
+            if obj_p and obj_p.bank in _COLLECTION_BANKS and rng.random() < 0.5 and tool.objects[0] not in _PRONOUNS \
+                    and _unmark(obj_v).split()[0].lower() not in _DETERMINERS:  # "play my workout playlist"
                 core = f"{verb.replace(' *', '')} {rng.choice(['my', 'the'])} {obj_v} {tool.objects[0]} {tail}"
         return _clean(core), True
     np = _det_np(tool, rng, obj, loc_pre)
@@ -1371,7 +1408,7 @@ def _frame(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tuple[
                   f"put it on {v}", f"set it to {v}", f"{v} please", f"I want {v}", f"change over to {v}",
                   f"let's use {v}", f"{obj} {v}", f"make it {v}", f"switch over to {v}"]
         if _unmark(v) in _VAGUE_VALUES:  # "all please" or "switch to one" says nothing without what is set
-            frames = [f"{obj} to {v}", f"{obj} {v}", f"set {obj} to {v}", f"{obj} on {v}"]
+            frames = [f"{obj} to {v}", f"{obj} {v}", f"set {obj} to {v}", f"set {obj} to {v}"]
         return _clean(rng.choice(frames)), False
     if fam == "create" and (dur or time) and rng.random() < 0.35:
         amount = dur or time

@@ -247,7 +247,8 @@ def test_the_generator_never_writes_a_held_out_request(name: str) -> None:
     :data:`COINCIDENCES` per set (measured at seeds 0 and 1: 2 of 138 home lines, both two- or four-word commands; 3
     of 124 cabin lines since flags are said as their descriptions say; 7 of 101 robot lines since tools named for
     their verb are asked with it and the set has many bare commands, two of them also in the generator's banks of
-    requests no tool serves; reported beside the scores in docs/tuning.md). A longer line never.
+    requests no tool serves; up to 7 of 130 music lines, bare commands such as "unmute", since tools named for their
+    verb are asked with it and their opposites; reported beside the scores in docs/tuning.md). A longer line never.
     """
     from agent_sdk.tune.examples import generate_examples
 
