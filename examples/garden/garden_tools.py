@@ -16,9 +16,9 @@ watering"). Hand the file to the command line::
 
     agent-sdk run --tools examples/garden/garden_tools.py "water the vegetable bed for ten minutes"
 
-The garden is simulated: every tool changes :data:`garden` (one
+The garden is simulated: every tool acts on (or reads) :data:`garden` (one
 :class:`Garden`, in memory; importing the file does nothing else) and returns
-one sentence saying what it did. A value out of range raises ``ValueError``,
+one sentence saying what it did. An invalid value raises ``ValueError``,
 which the agent shows the model as the tool's error.
 """
 
