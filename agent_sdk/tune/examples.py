@@ -609,9 +609,11 @@ def _build_tool(raw: Mapping[str, Any]) -> _Tool:
         if o:
             objects += ph.NOUN_ALTERNATIVES.get(o, [o])
             objects.append(o)
-    if not objects and tokens[1:] and all(t in _PREPOSITIONS for t in tokens[1:]) and params \
-            and all(p.role == "location" for p in params):
-        objects = ["", "it"]  # "play_on(speaker)": what is playing, moved; "play it in the kitchen", not "the on"
+    # "play_on(speaker)": what is playing, moved; "play it in the kitchen", not "the on"
+    moves_it = not objects and bool(tokens[1:]) and all(t in _PREPOSITIONS for t in tokens[1:]) and bool(params) \
+        and all(p.role == "location" for p in params)
+    if moves_it:
+        objects = ["", "it"]
     if not objects:
         objects = [o for o in d_objects] or [" ".join(tokens[1:]) or name.replace("_", " ")]
     objects = list(dict.fromkeys(o for o in objects if o))
@@ -624,7 +626,7 @@ def _build_tool(raw: Mapping[str, Any]) -> _Tool:
         verbs = [tokens[0]] if tokens else ["do"]
     if family in ("open", "close"):  # "unlock the trunk" is not "open the trunk"
         verbs = [v for v in verbs if v not in ("unlock", "lock") or v in tokens]
-    if objects == ["it"] and tokens[1:] and all(t in _PREPOSITIONS for t in tokens[1:]):
+    if moves_it:
         verbs = [v for v in verbs if v.split()[-1] not in _OBJECT_PARTICLES] or verbs  # not "put it on on the ..."
     if family == "send" and {"message", "text"} & set(tokens):
         verbs += ["text", "message"]  # "text sarah on my way"
@@ -1048,13 +1050,19 @@ def _counted(p: _Param, said: str, n: float, rng: random.Random) -> str:
     thing = _singular(things)
     alternatives = [a for a in ph.NOUN_ALTERNATIVES.get(thing, []) if a != thing and not a.endswith("s")]
     noun = rng.choice([thing, *alternatives])
-    nouns = noun if n == 1 else f"{noun}es" if noun.endswith(("s", "x", "ch", "sh")) else \
-        f"{noun[:-1]}ies" if noun.endswith("y") and noun[-2:-1] not in "aeiou" else f"{noun}s"
+    nouns = noun if n == 1 else _plural(noun)
     frames = [f"{verb} {said} {nouns}"]
     if verb in ("skip", "jump"):  # "skip ahead 3 tracks"; not "delete forward 3 entries"
         frames += [f"{verb} ahead {said} {nouns}", f"{verb} forward {said} {nouns}"]
         frames += [f"{verb} the next {said} {nouns}"] if n > 1 else []
     return rng.choice([frames[0], *frames])
+
+
+def _plural(noun: str) -> str:
+    """A noun's plural, :func:`_singular`'s inverse: "track" → "tracks", "entry" → "entries", "box" → "boxes"."""
+    if noun.endswith(("s", "x", "ch", "sh")):
+        return f"{noun}es"
+    return f"{noun[:-1]}ies" if noun.endswith("y") and noun[-2:-1] not in "aeiou" else f"{noun}s"
 
 
 def _singular(noun: str) -> str:
@@ -1199,13 +1207,14 @@ def _det_np(tool: _Tool, rng: random.Random, obj: str, modifier: str = "") -> st
 
 
 def _slot_phrase(p: _Param, text: str, tool: _Tool, rng: random.Random) -> str:
-    if p.role == "location" and _unmark(text) in _PLACE_ADVERBS:
-        return text  # "play it everywhere", not "in the everywhere"
-    if p.role == "location" and _split_name(tool.name)[-1] in _PREPOSITIONS and p.label not in _LOCATION_NAMES:
-        # "play_on(speaker)": "play it on the kitchen speaker", "in the kitchen"
-        prep = _split_name(tool.name)[-1]
-        return rng.choice([f"{prep} the {text} {p.label}", f"in the {text}", f"in the {text}", f"{prep} the {text}"])
     if p.role == "location":
+        if _unmark(text) in _PLACE_ADVERBS:
+            return text  # "play it everywhere", not "in the everywhere"
+        named = _split_name(tool.name)[-1]
+        if named in _PREPOSITIONS and p.label not in _LOCATION_NAMES:
+            # "play_on(speaker)": "play it on the kitchen speaker", "in the kitchen"
+            return rng.choice([f"{named} the {text} {p.label}", f"in the {text}", f"in the {text}",
+                               f"{named} the {text}"])
         return rng.choice([f"in the {text}", f"in the {text}", f"in {text}", f"for the {text}"])
     if tool.family == "own" and p.role == "quantity" and set(_split_name(p.name)) & _TEMPERATURE_NAMES:
         return rng.choice([f"to {text}", f"to {text}", f"at {text}", text])  # "preheat the oven to 200 degrees"
