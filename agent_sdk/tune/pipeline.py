@@ -478,8 +478,8 @@ def choose_tool_thresholds(points: Sequence[tuple[float, bool, bool]], called: S
     The models' scores differ by tool (robot-v3 on its calibration requests: the median right ``go_to`` call scores
     -3.85, ``turn`` -0.02), so one threshold that keeps ``keep`` of all right calls declines most calls to a few
     tools. Per tool, on the requests whose call was a single call to it when scored, :func:`choose_threshold` picks
-    its threshold as for all (``keep`` of its right calls, or :data:`CALL_MARGIN` under the lowest when that
-    declines as many of the unservable requests that drew the tool); it replaces ``threshold`` where it is at least
+    its threshold (``keep`` of its right calls, or :data:`CALL_MARGIN` under the lowest when that declines as many
+    of the unservable requests that drew the tool: ``under_every_call``); it replaces ``threshold`` where it is at least
     ``margin`` lower. Never higher: a tool whose generated requests are easy (its right calls all score near 0) is asked more
     loosely by people, and raising its threshold declined them on the development sets (docs/tuning.md,
     2026-12-07, night).
@@ -503,7 +503,7 @@ def choose_tool_thresholds(points: Sequence[tuple[float, bool, bool]], called: S
     for name, own in sorted(by_tool.items()):
         if sum(1 for s, tool, ok in own if tool and ok and math.isfinite(s)) < min_right:
             continue
-        t = choose_threshold(own, keep=keep)[0]
+        t = choose_threshold(own, keep=keep, under_every_call=True)[0]
         if t <= threshold - margin:
             out[name] = t
     return out
@@ -565,8 +565,8 @@ class _FeatureRecorder(AutoProbe):
         return 0.0
 
 
-def choose_threshold(points: Sequence[tuple[float, bool, bool]], *,
-                     keep: float = CALL_KEEP) -> tuple[float, float, float]:
+def choose_threshold(points: Sequence[tuple[float, bool, bool]], *, keep: float = CALL_KEEP,
+                     under_every_call: bool = False) -> tuple[float, float, float]:
     """The ``auto`` threshold: the highest that still keeps ``keep`` of the right calls.
 
     A call is made when its score is at or above the threshold, so raising
@@ -574,16 +574,25 @@ def choose_threshold(points: Sequence[tuple[float, bool, bool]], *,
     fixes the right calls kept (:data:`CALL_KEEP`) and declines every
     unservable request scoring below that: a share of calls, not a sum of
     shares, so a handful of hard generated negatives (about a fifth of the
-    requests) cannot pull the threshold over many right calls. When a
-    threshold :data:`CALL_MARGIN` below every right call declines as many
-    unservable requests, there is nothing to win and every right call is
-    kept.
+    requests) cannot pull the threshold over many right calls.
+
+    With ``under_every_call``, when a threshold :data:`CALL_MARGIN` below
+    every right call declines as many unservable requests, that one is taken
+    and every right call kept (the per-tool thresholds'
+    rule, :func:`choose_tool_thresholds`). Not for the threshold of all calls:
+    generated negatives a tuned model declines outright say nothing about
+    people's near misses, and the garden bundle, the one whose calibration
+    came to it, fell from about -3.5 to -7.07 and declined 7 of 16 of its
+    development set's unservable requests instead of 13 (docs/tuning.md,
+    2026-12-07).
 
     Args:
         points: ``(score, is a tool request, call right)`` per request; the
             score is ``-inf`` when the model started no call.
         keep: The share of right calls that must score at or above the
             threshold.
+        under_every_call: Keep every right call when that declines as many
+            unservable requests as the ``keep`` edge.
 
     Returns:
         ``(threshold, right calls kept, unservable requests declined)``, the
@@ -609,7 +618,7 @@ def choose_threshold(points: Sequence[tuple[float, bool, bool]], *,
     threshold = _at_or_below(edge)
     # Where a threshold under every right call declines as many, nothing is won by dropping calls: keep them all.
     under = _at_or_below(right[0] - CALL_MARGIN)
-    if rates(under)[1] >= rates(threshold)[1]:
+    if under_every_call and rates(under)[1] >= rates(threshold)[1]:
         threshold = under
     return (threshold, *rates(threshold))
 
@@ -682,6 +691,7 @@ def _calibrate(bundle: Path, specs: list[dict[str, Any]], trained: Sequence[Any]
              f"would be {plain} ({plain_calls:.1%} called right, {plain_declines:.1%} declined)")
     threshold, calls_ok, declines = choose_threshold(used, keep=keep)
     note(f"auto threshold {threshold}: on the fresh requests {calls_ok:.1%} called right, {declines:.1%} declined")
+    under_all = choose_threshold(used, keep=keep, under_every_call=True)[0]  # the rule before 2026-12-07, recorded
     per_tool = choose_tool_thresholds(used, called, threshold, keep=keep)
     rule = AutoRule(threshold=threshold, tool_thresholds=tuple(sorted(per_tool.items())))  # the runtime's lookup
     tool_calls, tool_declines = _shares(used, [rule.threshold_for(names) for names in called])
@@ -698,7 +708,7 @@ def _calibrate(bundle: Path, specs: list[dict[str, Any]], trained: Sequence[Any]
             manifest["policy"]["auto_probe"] = probe_record
         manifest["tuning"]["calibration"] = {
             "requests": len(points), "seed": seed + CALIBRATION_SEED_OFFSET, "call_keep": keep,
-            "auto_threshold": threshold, "auto_tool_thresholds": per_tool,
+            "auto_threshold": threshold, "auto_tool_thresholds": per_tool, "under_every_call": under_all,
             "tool_accuracy": round(calls_ok, 4), "decline_accuracy": round(declines, 4),
             "with_tool_thresholds": {"tool_accuracy": round(tool_calls, 4), "decline_accuracy": round(tool_declines, 4)},
             **calibration_probe,

@@ -36,13 +36,24 @@ def test_hard_negatives_do_not_pull_the_threshold_over_many_calls() -> None:
     assert kept == pytest.approx(0.95) and declined == pytest.approx(0.7)
 
 
-def test_negatives_far_below_every_call_cost_no_call() -> None:
-    # The 95% edge would decline no more than a threshold under every right call: keep them all.
+def test_negatives_far_below_every_call_cost_no_call_under_every_call() -> None:
+    # The 95% edge would decline no more than a threshold under every right call: keep them all (the per-tool rule).
     calls = _right(*[-4.0 + 0.05 * i for i in range(40)])
     negatives = [(-8.0, False, False)] * 7 + [(-3.56, False, False), (-3.53, False, False), (-3.51, False, False)]
-    threshold, kept, declined = choose_threshold([*calls, *negatives])
+    threshold, kept, declined = choose_threshold([*calls, *negatives], under_every_call=True)
     assert threshold == pytest.approx(-4.0 - CALL_MARGIN)
     assert (kept, declined) == (1.0, pytest.approx(0.7))
+
+
+def test_easy_negatives_do_not_lower_the_threshold_of_all_calls() -> None:
+    # A tuned model that starts no call on any generated negative (the garden bundle): the negatives cannot tell a
+    # threshold under every call from the 95% edge, so the edge stands (-7.07 there would have kept every call).
+    calls = _right(*[-6.07, *[-4.0 + 0.05 * i for i in range(39)]])
+    negatives = [(-math.inf, False, False)] * 10
+    threshold, kept, declined = choose_threshold([*calls, *negatives])
+    assert threshold == pytest.approx(-3.95)  # the third lowest: 38 of 40 kept
+    assert (kept, declined) == (pytest.approx(38 / 40), 1.0)
+    assert choose_threshold([*calls, *negatives], under_every_call=True)[0] == pytest.approx(-6.07 - CALL_MARGIN)
 
 
 def test_wrong_calls_count_as_tool_requests_not_served_but_do_not_set_the_edge() -> None:
@@ -72,10 +83,11 @@ def test_a_tiny_keep_takes_the_highest_right_call() -> None:
     assert choose_threshold(points, keep=1e-10)[0] == pytest.approx(-1.0)
 
 
-def test_nothing_to_decline_keeps_every_right_call() -> None:
+def test_nothing_to_decline_keeps_every_right_call_under_every_call() -> None:
     # No unservable request scores below the edge: every right call is kept, with a margin below the lowest.
     points = [*_right(-3.0, -1.0, 0.5), (2.0, True, False), (1.0, False, False), (-math.inf, False, False)]
-    threshold, kept, declined = choose_threshold(points)
+    assert choose_threshold(points)[0] == pytest.approx(-3.0)  # without: the edge (95% of 3 calls is the lowest)
+    threshold, kept, declined = choose_threshold(points, under_every_call=True)
     assert threshold == pytest.approx(-3.0 - CALL_MARGIN)
     assert kept == pytest.approx(3 / 4)
     assert declined == pytest.approx(1 / 2)  # the request that started no call is declined at any threshold
