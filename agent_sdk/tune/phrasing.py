@@ -195,6 +195,7 @@ VERB_ALTERNATIVES: dict[str, list[str]] = {
     "clean": ["clean up", "tidy up", "tidy"],
     "wash": ["clean", "rinse"],
     "water": ["give water to"],
+    "log": ["record", "note down", "write down"],
     "feed": ["give food to"],
     "buy": ["purchase", "order", "get"],
     "order": ["buy", "get"],
@@ -328,6 +329,11 @@ VALUE_BANKS: dict[str, list[str]] = {
     "place": ["the airport", "the office", "home", "the train station", "downtown", "the mall", "the gym",
               "the nearest gas station", "the hospital", "grandma's house", "the beach", "the library"],
     "word": ["serendipity", "ephemeral", "ubiquitous", "gregarious", "quixotic", "ambivalent", "laconic"],
+    # What a garden gives (a crop picked, weighed, logged).
+    "produce": ["tomatoes", "courgettes", "potatoes", "carrots", "strawberries", "apples", "lettuce", "onions",
+                "cucumbers", "peppers", "raspberries", "pumpkins", "green beans", "peas", "beetroot", "radishes",
+                "garlic", "plums", "pears", "rhubarb", "kale", "leeks", "sweetcorn", "broad beans", "cherry tomatoes",
+                "blueberries", "parsnips", "cabbage", "chillies", "gooseberries"],
     "generic": ["something", "the usual", "test", "hello world", "the blue one", "number two", "the first one"],
 }
 
@@ -350,6 +356,7 @@ VALUE_BANK_KEYS: list[tuple[str, list[str]]] = [
     ("time", ["time", "clock", "when", "at"]),
     ("date", ["date", "day"]),
     ("food", ["food", "dish", "meal", "recipe", "snack", "cuisine"]),
+    ("produce", ["crop", "crops", "produce", "vegetable", "vegetables", "fruit", "harvest"]),
     ("email", ["email", "mail_address"]),
     ("item", ["item", "product", "grocery", "groceries", "ingredient", "buy", "thing"]),
     ("song", ["song", "track", "tune"]),
