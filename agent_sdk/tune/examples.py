@@ -382,6 +382,10 @@ _OBJECT_PARTICLES = {"up", "down", "back", "out", "away", "over", "on", "off"}  
 _WHAT_CLAUSE = re.compile(r"(?:what|whatever)\b", re.IGNORECASE)  # "Put down what the arm is holding."
 _PARTICLE_CLAUSE = re.compile(r"(turn|switch|put) (?:it|them) (on|off|up|down)")  # "turn it on"
 # Parameter names that say what kind of value a choice is, not which of the tool's things it picks.
+_CAMERA_POSITIONS = {"front", "back", "rear", "left", "right", "arm", "top", "bottom", "side", "main", "wide", "zoom",
+                     "inside", "outside", "selfie", "hand", "head"}  # where a camera sits, not what it looks at
+_KIND_NAMES = {"drink", "beverage", "flavor", "flavour", "dish", "food", "meal", "snack", "recipe", "variety", "item",
+               "product", "blend", "roast", "pizza", "sandwich", "cocktail", "tea", "coffee"}  # a kind of the thing made
 _ATTRIBUTE_NAMES = {"mode", "source", "type", "kind", "level", "style", "format", "setting", "option", "state",
                     "status", "speed", "unit", "units", "language", "color", "colour", "genre", "sort", "order"}
 
@@ -1472,14 +1476,15 @@ def _thing_frame(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> 
     """A request that names what the tool makes by its required choice: "a strong latte please", "make me two
     espressos" for ``brew_coffee(drink, cups, strength)``; None when another said value would not fit in it.
 
-    The tool must name what it acts on ("coffee") and the choice a kind of it (its parameter is no attribute such
-    as a mode or a level); the other values
+    The tool must name what it acts on ("coffee") and the choice a kind of it (its parameter is named as one,
+    :data:`_KIND_NAMES`, and is no attribute such as a mode or a level: never "a greenhouse please" for
+    ``take_garden_photo(camera)`` or "a back lawn" for ``start_mower(lawn)``); the other values
     said must be choices (said before it, "strong") or a count (said as the number of it).
     """
     if not any(tool.objects):  # "drive forward": a direction is no thing made (the tool names none, "coffee" does)
         return None
     said = [p for p in tool.params if spoken.get(p.name)]
-    thing = next((p for p in said if p.role == "choice" and p.required
+    thing = next((p for p in said if p.role == "choice" and p.required and set(_split_name(p.name)) & _KIND_NAMES
                   and not set(_split_name(p.name)) & _ATTRIBUTE_NAMES), None)
     if thing is None or _SPOKEN_APART in spoken[thing.name]:
         return None
@@ -1522,6 +1527,28 @@ def _special_frames(tool: _Tool, obj: str, loc: str, obj_v: str, qty: str, time:
     """Frames that suit one kind of tool (lights, volume, alarms, timers, lists, status), keyed by its words."""
     words, fam, out = tool.words, tool.family, []
     lights = "light" in words or "lights" in words
+    said = [p for p in tool.params if spoken.get(p.name)]
+    camera = next((p for p in said if p.role == "choice" and p.label in ("camera", "cam")), None)
+    if camera is not None and len(said) == 1 and words & {"photo", "picture", "snapshot", "image"}:
+        v = spoken[camera.name]
+        out += [(f"take a picture with the {v} camera", True), (f"get me a picture from the {v} camera", True),
+                (f"use the {v} camera to take a photo", True), (f"{v} camera, take a picture", False)]
+        if not {_unmark(x).lower() for x in camera.values} & _CAMERA_POSITIONS:
+            # "take_garden_photo(camera)" of "greenhouse", "front gate": a picture of what the camera looks at
+            # (a robot's "front" or "arm" camera is where it sits: "a photo of the front" is no request)
+            out += [(f"take a photo of the {v}", True), (f"take a picture of the {v}", True),
+                    (f"snap a picture of the {v}", True), (f"photo of the {v}", False),
+                    (f"grab a shot of the {v}", True), (f"snapshot of the {v} please", False),
+                    (f"take a pic of the {v}", True), (f"I want a photo of the {v}", False)]
+    lawn = next((p for p in said if p.role == "choice" and p.label in ("lawn", "lawns", "grass")), None)
+    if lawn is not None and words & {"mower", "mow", "mowing"} and all(p is lawn or p.role == "quantity" for p in said):
+        v = spoken[lawn.name]  # "start_mower(lawn, height_mm)": "mow the back lawn", "cut both lawns at 30 mm"
+        np = v if _unmark(v).split()[0] in _ALL_WORDS else f"the {v}"
+        height = f" {rng.choice(['at', 'to', 'at a height of'])} {qty}" if qty else ""
+        out += [(f"mow {np}{height}", True), (f"mow {np}{height}", True), (f"cut {np}{height}", True),
+                (f"cut the grass on {np}{height}", True), (f"send the mower out on {np}{height}", True),
+                (f"start the mower on {np}{height}", True), (f"{np} needs mowing{height}", False),
+                (f"time to mow {np}{height}", True), (f"get the mower going on {np}{height}", True)]
     if lights and loc and fam == "on":
         out += [(f"light up the {loc}", True), (f"lights on in the {loc}", False), (f"{loc} lights on", False),
                 (f"illuminate the {loc}", True), (f"I need some light in the {loc}", False),
