@@ -223,6 +223,10 @@ class _Tool:
     verb_marks: dict[str, tuple[str, float]] = field(default_factory=dict)
     # "Stop the music after a while.": what the tool does later, said with the wait ("stop the music in 30 minutes")
     deferred: str = ""
+    # "set_watering_schedule" / "Water a zone on a schedule.": the action the schedule repeats ("water")
+    scheduled: str = ""
+    # "water_zone(zone)": the place is the verb's object ("water the back lawn"), as a "go to" verb's is
+    place_object: bool = False
 
     def param(self, role: str) -> _Param | None:
         return next((p for p in self.params if p.role == role), None)
@@ -382,6 +386,9 @@ _OBJECT_PARTICLES = {"up", "down", "back", "out", "away", "over", "on", "off"}  
 _WHAT_CLAUSE = re.compile(r"(?:what|whatever)\b", re.IGNORECASE)  # "Put down what the arm is holding."
 _PARTICLE_CLAUSE = re.compile(r"(turn|switch|put) (?:it|them) (on|off|up|down)")  # "turn it on"
 # Parameter names that say what kind of value a choice is, not which of the tool's things it picks.
+_FREQUENCY = re.compile(r"daily|weekly|monthly|hourly|nightly|every [a-z ]+|weekdays|weekends|once [a-z ]+|twice [a-z ]+"
+                        r"|(?:mon|tues|wednes|thurs|fri|satur|sun)days?")  # how often: an enum of these is said bare
+_SCHEDULE_NOUNS = {"schedule", "timetable", "routine"}  # a set tool's object that is a plan, not a level
 _CAMERA_POSITIONS = {"front", "back", "rear", "left", "right", "arm", "top", "bottom", "side", "main", "wide", "zoom",
                      "inside", "outside", "selfie", "hand", "head"}  # where a camera sits, not what it looks at
 _KIND_NAMES = {"drink", "beverage", "flavor", "flavour", "dish", "food", "meal", "snack", "recipe", "variety", "item",
@@ -630,6 +637,15 @@ def _build_tool(raw: Mapping[str, Any]) -> _Tool:
               and not (family in ("on", "off") and v in ("turn", "switch", "put", "get"))]  # not "turn the oven"
     if not verbs:
         verbs = [tokens[0]] if tokens else ["do"]
+    scheduled = ""
+    if family == "set" and objects and objects[0].split()[-1] in _SCHEDULE_NOUNS:
+        verbs = [v for v in verbs if v not in ("bring", "turn", "adjust")]  # not "turn the watering schedule"
+        # "Water a zone on a schedule.": "water the back lawn at 6 am", never "water the watering schedule"
+        acts = [v for v in verbs if " " not in v and objects[0].startswith(v) and v not in ("set", "put", "change")]
+        scheduled = acts[0] if acts else ""
+        verbs = [v for v in verbs if v not in acts]
+    loc_labels = {p.label for p in params if p.role == "location"}
+    objects = [o for o in objects if o not in loc_labels] or objects  # "set_watering_schedule(zone)": not "set my zone"
     if family in ("open", "close"):  # "unlock the trunk" is not "open the trunk"
         verbs = [v for v in verbs if v not in ("unlock", "lock") or v in tokens]
     if moves_it:
@@ -657,7 +673,8 @@ def _build_tool(raw: Mapping[str, Any]) -> _Tool:
                 if len(verb.split()) == 1 and any(_stem_match(verb, w) and not w.endswith("est") for w in mark.split()):
                     verb_marks.setdefault(verb, (p.name, value))
     return _Tool(name, desc, schema, params, family, verbs, objects, d_objects if family == "read" else [],
-                 _det_of(obj, d_objects, d_det or "the"), words, Draft202012Validator(schema), verb_marks, deferred)
+                 _det_of(obj, d_objects, d_det or "the"), words, Draft202012Validator(schema), verb_marks, deferred,
+                 scheduled)
 
 
 def _asked_parts(sentence: str, question: str) -> list[str]:
@@ -730,6 +747,10 @@ def _build_own_verb_tool(raw: Mapping[str, Any], tokens: Sequence[str], params: 
     if strings and strings[0].bank in ("place", "city") and not verb.endswith(" to"):
         verbs = [f"{v} to" for v in said if "*" not in v]  # "drive to berlin", not "drive berlin"
     objects = [obj] + [o for o in ph.NOUN_ALTERNATIVES.get(obj, []) if o != obj]
+    # "water_zone(zone)": the zone is what is watered, "water the back lawn", more often than "the back lawn zone"
+    place_object = bool(obj) and any(p.role == "location" and p.required and p.label == obj for p in params)
+    if place_object:
+        objects = ["", "", obj]
     if not obj and not params and _WHAT_CLAUSE.match(desc.strip()[len(verb):].lstrip()):
         objects = ["", "it"]  # "Put down what the arm is holding.": "put it down", "drop it"
     elif not obj and not strings and verb not in d_verbs and d_objects:
@@ -741,7 +762,7 @@ def _build_own_verb_tool(raw: Mapping[str, Any], tokens: Sequence[str], params: 
             p.clauses = said_as
     _settle_params(params, tokens)
     return _Tool(name, desc, schema, params, "own", verbs, objects, [], _det_of(obj, d_objects, "the"),
-                 _tool_words(tokens, desc, params), Draft202012Validator(schema))
+                 _tool_words(tokens, desc, params), Draft202012Validator(schema), place_object=place_object)
 
 
 def _det_of(obj: str, d_objects: Sequence[str], det: str) -> str:
@@ -1234,6 +1255,10 @@ def _slot_phrase(p: _Param, text: str, tool: _Tool, rng: random.Random) -> str:
         return rng.choice([f"for {text}", f"at {text}", f"for {text}"])
     if p.role == "flag":
         return text
+    if p.role == "choice" and all(_FREQUENCY.fullmatch(v.lower()) for v in p.values):
+        # "days": "daily", "every other day", "weekdays", "weekends": "water it at 6 am on weekends", never "with
+        # weekends days"
+        return f"on {text}" if _unmark(text).lower().endswith("days") else text
     if p.role == "choice":
         said = _unmark(text).split()
         if set(_split_name(p.name)) & {"source", "input", "device", "output", "channel", "service", "app"}:
@@ -1315,7 +1340,7 @@ def _frame(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tuple[
     elif dur:
         tail_parts.append(rng.choice([f"for {dur}", f"for {dur}", dur]) if tool.family != "set" else f"to {dur}")
     # "go to the kitchen": a verb that ends in "to" takes the place right after it
-    to_verb = tool.family == "own" and tool.verbs[0].endswith(" to")
+    to_verb = tool.family == "own" and (tool.verbs[0].endswith(" to") or tool.place_object)
     loc_pre = loc if loc and (to_verb or rng.random() < 0.55) and which is None \
         and (to_verb or obj and obj not in _PRONOUNS) and _unmark(loc) not in _PLACE_ADVERBS else ""
     # "play it in the kitchen", not "play the kitchen"; "lights on everywhere", not "the everywhere lights"
@@ -1528,6 +1553,16 @@ def _special_frames(tool: _Tool, obj: str, loc: str, obj_v: str, qty: str, time:
     words, fam, out = tool.words, tool.family, []
     lights = "light" in words or "lights" in words
     said = [p for p in tool.params if spoken.get(p.name)]
+    if tool.scheduled and time and loc:
+        often = next((_slot_phrase(p, spoken[p.name], tool, rng) for p in said if p.role == "choice"), "")
+        v, when = tool.scheduled, rng.choice([f"at {time}", f"at {time}", f"every day at {time}"] if not often
+                                             else [f"at {time} {often}", f"{often} at {time}"])
+        out += [(f"{v} the {loc} {when}", True), (f"{v} the {loc} {when}", True),
+                (f"set the {loc} to {v} {when}", True), (f"{v} the {loc} automatically {when}", True),
+                (f"{_ing(v)} for the {loc} {when}", False), (f"schedule {_ing(v)} for the {loc} {when}", True)]
+        if not v.endswith(("ed", "eed")) and v[-1] not in "aiouy":  # "watered", not "feeded"
+            done = f"{v}d" if v.endswith("e") else f"{v}ed"
+            out += [(f"schedule the {loc} to be {done} {when}", True), (f"I want the {loc} {done} {when}", False)]
     camera = next((p for p in said if p.role == "choice" and p.label in ("camera", "cam")), None)
     if camera is not None and len(said) == 1 and words & {"photo", "picture", "snapshot", "image"}:
         v = spoken[camera.name]
