@@ -386,6 +386,9 @@ _OBJECT_PARTICLES = {"up", "down", "back", "out", "away", "over", "on", "off"}  
 _WHAT_CLAUSE = re.compile(r"(?:what|whatever)\b", re.IGNORECASE)  # "Put down what the arm is holding."
 _PARTICLE_CLAUSE = re.compile(r"(turn|switch|put) (?:it|them) (on|off|up|down)")  # "turn it on"
 # Parameter names that say what kind of value a choice is, not which of the tool's things it picks.
+_ON_OR_OFF = re.compile(r"(?:turn|switch) (?:the |a )?[a-z ]+ on or off\b")  # a description of an on/off tool
+_OPPOSITE_VERBS = {frozenset(p) for p in [("run", "stop"), ("start", "stop"), ("open", "close"), ("raise", "lower"),
+                                          ("show", "hide"), ("enable", "disable"), ("arm", "disarm")]}
 _FREQUENCY = re.compile(r"daily|weekly|monthly|hourly|nightly|every [a-z ]+|weekdays|weekends|once [a-z ]+|twice [a-z ]+"
                         r"|(?:mon|tues|wednes|thurs|fri|satur|sun)days?")  # how often: an enum of these is said bare
 _SCHEDULE_NOUNS = {"schedule", "timetable", "routine"}  # a set tool's object that is a plan, not a level
@@ -1152,10 +1155,13 @@ def _flag_clause(tool: _Tool, p: _Param, value: bool, rng: random.Random) -> str
     """
     clause = p.clauses[value]
     words = clause.split()
-    obj = tool.objects[0] if tool.family in ("set", "switch") else ""
+    on_off = tool.family in ("set", "switch") or _ON_OR_OFF.match(tool.description.strip().lower())
+    obj = tool.objects[0] if on_off else ""  # "Turn the pond pump on or off.": "turn the pond pump off" too
     if p.name in _RUN_FLAGS and obj and not _PARTICLE_CLAUSE.fullmatch(p.clauses[True]) and rng.random() < 0.5:
         # "set_shuffle(on)" / "True to play the queue in random order": also "turn shuffle off", "shuffle on"
         on = "on" if value else "off"
+        if tool.family not in ("set", "switch"):
+            obj = _det_np(tool, rng, obj)  # a device: "turn the pond pump off" (a setting stays bare: "shuffle off")
         return rng.choice([f"turn {obj} {on}", f"turn {on} {obj}", f"switch {obj} {on}", f"{obj} {on}"])
     if not _PRONOUNS & set(words):
         return clause
@@ -1172,14 +1178,17 @@ def _flag_clause(tool: _Tool, p: _Param, value: bool, rng: random.Random) -> str
 def _flag_np(clause: str, other: str) -> str | None:
     """What a pronoun in one value's clause stands for, from the other's; None when the other names nothing it could be.
 
-    "unlock them" / "lock the doors": "the doors" (one verb's stem in the other); "turn it on" / "turn the fan off":
-    "the fan". "avoid them" / "take the fastest route" names something else: None.
+    "unlock them" / "lock the doors": "the doors" (one verb's stem in the other, or its opposite: "stop it" / "run the
+    pump"); "turn it on" / "turn the fan off": "the fan". "avoid them" / "take the fastest route" names something
+    else: None.
     """
     m = re.fullmatch(r"(?:turn|switch|put) (.+) (?:on|off|up|down)", other)
     if m and not _PRONOUNS & set(m.group(1).split()):
         return m.group(1)
     words, o = clause.split(), other.split()
-    if len(o) >= 3 and o[1] in _DETERMINERS and (o[0] in words[0] or words[0] in o[0]) and not _PRONOUNS & set(o):
+    if len(o) >= 3 and o[1] in _DETERMINERS and (o[0] in words[0] or words[0] in o[0]
+                                                  or frozenset((o[0], words[0])) in _OPPOSITE_VERBS) \
+            and not _PRONOUNS & set(o):
         # the noun phrase ends where a preposition starts: "play the queue in random order" / "play it in order"
         # stands for "the queue", not "the queue in random order"
         end = next((i for i in range(3, len(o)) if o[i] in _PREPOSITIONS), len(o))
