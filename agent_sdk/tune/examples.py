@@ -56,6 +56,8 @@ _WORDS_RATE = 0.35
 """How often a whole number is spelled out ("twenty five"), as speech-to-text often writes it."""
 
 _CLOCK_WORDS_RATE = 0.35
+_MINUS_DIGITS_RATE = 0.2
+"""Share of negative numbers said "minus 3" (and :data:`_WORDS_RATE` "minus three"; the rest "-3")."""
 """How often a time of day is spoken in words ("quarter to seven am", "half past eight tonight"), as speech-to-text
 writes it; the target keeps the digits the tool documents."""
 
@@ -387,6 +389,7 @@ _WHAT_CLAUSE = re.compile(r"(?:what|whatever)\b", re.IGNORECASE)  # "Put down wh
 _PARTICLE_CLAUSE = re.compile(r"(turn|switch|put) (?:it|them) (on|off|up|down)")  # "turn it on"
 # Parameter names that say what kind of value a choice is, not which of the tool's things it picks.
 _ON_OR_OFF = re.compile(r"(?:turn|switch) (?:the |a )?[a-z ]+ on or off\b")  # a description of an on/off tool
+_PERSON_VERBS = {"warn", "alert", "notify", "remind", "tell", "inform"}  # their object is a person, not a setting
 _OPPOSITE_VERBS = {frozenset(p) for p in [("run", "stop"), ("start", "stop"), ("open", "close"), ("raise", "lower"),
                                           ("show", "hide"), ("enable", "disable"), ("arm", "disarm")]}
 _FREQUENCY = re.compile(r"daily|weekly|monthly|hourly|nightly|every [a-z ]+|weekdays|weekends|once [a-z ]+|twice [a-z ]+"
@@ -637,6 +640,7 @@ def _build_tool(raw: Mapping[str, Any]) -> _Tool:
     if family == "create" and tokens and tokens[0] in ("set", "start", "put", "make"):
         verbs = [v for v in verbs if v not in ("open", "add")] + ["set", "set", "put on", "give me", "set up"]
     verbs += [v for v in d_verbs if len(v.split()) <= 3 and v not in verbs and v not in ("report",)
+              and not (family == "set" and v in _PERSON_VERBS)  # "Warn when ...": not "warn the frost alert"
               and not (family in ("on", "off") and v in ("turn", "switch", "put", "get"))]  # not "turn the oven"
     if not verbs:
         verbs = [tokens[0]] if tokens else ["do"]
@@ -808,6 +812,11 @@ class _Bag:
 
 
 def _say_number(n: float, rng: random.Random, *, decimals: bool = False) -> str:
+    if float(n).is_integer() and -10000 < n < 0:  # "minus three", "minus 3", "-3" (the agent reads all three)
+        r = rng.random()
+        if r < _WORDS_RATE + _MINUS_DIGITS_RATE:
+            return f"minus {ph.number_words(int(-n)) if r < _WORDS_RATE else int(-n)}"
+        return str(int(n))
     if float(n).is_integer() and 0 <= n < 10000 and rng.random() < _WORDS_RATE:
         return ph.number_words(int(n), hyphen=rng.random() < 0.2)
     if decimals and not float(n).is_integer() and 0 <= n < 10000 and rng.random() < _WORDS_RATE:
@@ -1572,6 +1581,16 @@ def _special_frames(tool: _Tool, obj: str, loc: str, obj_v: str, qty: str, time:
         if not v.endswith(("ed", "eed")) and v[-1] not in "aiouy":  # "watered", not "feeded"
             done = f"{v}d" if v.endswith("e") else f"{v}ed"
             out += [(f"schedule the {loc} to be {done} {when}", True), (f"I want the {loc} {done} {when}", False)]
+    if qty and {"warn", "alert"} & words and {"below", "under"} & set(_words(_first_sentence(tool.description))):
+        # "set_frost_alert(celsius)" / "Warn when the temperature at night falls below a level."
+        noun = next((o for o in tool.objects if "alert" in o.split() or "warning" in o.split()), "")
+        out += [(f"warn me if it drops below {qty}", True), (f"warn me when it falls below {qty}", True),
+                (f"let me know if it gets below {qty}", True), (f"tell me if it goes under {qty}", True),
+                (f"alert me when the temperature drops below {qty}", True)]
+        if noun:
+            out += [(f"{noun} at {qty}", False), (f"{noun} below {qty}", False),
+                    (f"set the {noun} for {qty}", True), (f"move the {noun} to {qty}", True),
+                    (f"I want the {noun} at {qty}", False)]
     camera = next((p for p in said if p.role == "choice" and p.label in ("camera", "cam")), None)
     if camera is not None and len(said) == 1 and words & {"photo", "picture", "snapshot", "image"}:
         v = spoken[camera.name]
