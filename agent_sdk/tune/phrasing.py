@@ -386,6 +386,9 @@ OUT_OF_SET_VALUES: dict[str, list[str]] = {
     "color": ["red", "blue", "green", "yellow", "purple", "orange", "pink", "white", "teal", "magenta"],
     "day": ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"],
     "source": ["radio", "spotify", "bluetooth", "tv", "cd", "aux", "usb", "vinyl", "podcast", "youtube"],
+    "garden": ["front lawn", "back lawn", "vegetable bed", "flower bed", "greenhouse", "front gate", "orchard", "hedge",
+               "patio pots", "herb patch", "hanging baskets", "window boxes", "allotment", "rockery", "shrubbery",
+               "fruit trees", "shed", "driveway", "compost heap", "tennis court", "sandpit"],
 }
 
 # Devices a home request may name; "turn on the <device>" is a near-miss when no tool mentions it.
