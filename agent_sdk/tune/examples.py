@@ -1495,7 +1495,7 @@ def _frame(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tuple[
     else:
         core = f"{verb} {np}"
     if loc and not loc_pre and rng.random() < 0.15 and tail:
-        return _clean(f"{tail}, {core}"), True
+        return _clean(f"{tail}, {core}"), False  # no wrapper before a fronted place: not "could you in the kitchen, ..."
     if rng.random() < 0.12 and " me" not in verb and "'" not in verb and fam != "read":
         return _clean(rng.choice(["I want to", "I need to", "I'd like to", "help me", "time to"])
                       + f" {core} {tail}"), False
