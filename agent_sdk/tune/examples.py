@@ -1276,7 +1276,7 @@ def _slot_phrase(p: _Param, text: str, tool: _Tool, rng: random.Random) -> str:
     if p.role == "choice" and all(_FREQUENCY.fullmatch(v.lower()) for v in p.values):
         # "days": "daily", "every other day", "weekdays", "weekends": "water it at 6 am on weekends", never "with
         # weekends days"
-        return f"on {text}" if _unmark(text).lower().endswith("days") else text
+        return f"on {text}" if _unmark(text).lower().endswith(("days", "weekends")) else text
     if p.role == "choice":
         said = _unmark(text).split()
         if set(_split_name(p.name)) & {"source", "input", "device", "output", "channel", "service", "app"}:

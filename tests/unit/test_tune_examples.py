@@ -1154,3 +1154,78 @@ def test_the_second_media_rules_leave_other_shapes_alone() -> None:
     assert any(f"in the {r}" in q for q, r in rooms if r != "everywhere")
     assert not any(re.search(r"the everywhere|everywhere (light|lamp)", q) for q, _ in rooms)
     assert calls["get_weather"] and not any(re.search(r"\bthis (current )?weather", q) for q, _ in calls["get_weather"])
+
+
+def test_garden_values_said_where_they_belong() -> None:
+    """The garden's lessons (docs/tuning.md, 2026-12-07): units named by a parameter ("kilos", "millilitres") are
+    said; "log" is a verb ("log 2 kilos of tomatoes", never "log the log harvest"); a crop from a produce bank, not
+    "hello world"; "start_mower" starts a machine ("mow the back lawn", never "create a mower"); a camera or a lawn
+    is no kind of thing made ("a greenhouse please" and "a back lawn" are no requests); a schedule is asked by the
+    action it repeats, its days "on weekends", never "with weekends days" or "turn the watering schedule"; a zone
+    that is the verb's object is the place ("water the back lawn"); "stop it" / "run the pump" is the pump; a
+    negative number also "minus three"; alert tools never "warn the frost alert"; garden areas the tools do not
+    have are near-miss negatives."""
+    from agent_sdk.tools.loading import load_tools
+    from agent_sdk.tune.examples import _build_tool
+
+    specs = [t["function"] for t in load_tools("examples/garden/garden_tools.py").to_openai()]
+    tools = {s["name"]: _build_tool(s) for s in specs}
+    assert tools["log_harvest"].objects == ["harvest"] and tools["start_mower"].family == "own"
+    assert tools["pond_pump"].params[0].clauses == {True: "run the pump", False: "stop it"}
+    assert tools["set_watering_schedule"].scheduled == "water" and tools["water_zone"].place_object
+    calls: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
+    negatives = []
+    for e in generate_examples(specs, count=3000, seed=0):
+        if len(e.calls) == 1:
+            calls[e.calls[0]["name"]].append((e.query.lower(), e.calls[0]["arguments"]))
+        elif not e.calls:
+            negatives.append(e.query.lower())
+    every = [q for pairs in calls.values() for q, _ in pairs]
+    assert not any(re.search(r"\blog (the |my )?log\b|\bwarn (the |my )?frost\b|\bwith \w+ days\b|days: ", q)
+                   for q in every)
+    logged = calls["log_harvest"]
+    assert logged and not any(a["crop"] in ("hello world", "something", "test", "the usual") for _, a in logged)
+    assert sum(bool(re.search(r"\b(kilos?|kg|kilograms?)\b", q)) for q, _ in logged) >= 0.5 * len(logged)
+    fed = calls["feed_plants"]
+    assert sum(bool(re.search(r"\b(millilitres?|ml)\b", q)) for q, _ in fed) >= 0.5 * len(fed)
+    mowed = [q for q, _ in calls["start_mower"]]
+    assert mowed and not any(re.search(r"\b(create|make) (a|the|my) mower\b|^\W*(a|can i get a) (front|back|both)", q)
+                             for q in mowed)
+    assert any(re.search(r"\b(mow|cut) (the|both)\b", q) for q in mowed)
+    photos = [q for q, _ in calls["take_garden_photo"]]
+    assert photos and any("photo of the" in q or "picture of the" in q for q in photos)
+    assert not any(re.fullmatch(r"\W*(a|an) (greenhouse|vegetable bed|front gate)\W*( please)?\W*", q) for q in photos)
+    scheduled = [q for q, _ in calls["set_watering_schedule"]]
+    assert not any(re.search(r"\b(turn|bring) (the |my )?watering schedule\b|\bwater (the |my )?watering", q)
+                   for q in scheduled)
+    assert any(re.search(r"\bwater the (front|back|vegetable|flower) \w+ (at|on|every|daily)\b", q) for q in scheduled)
+    watered = [q for q, _ in calls["water_zone"]]
+    assert sum(bool(re.search(r"\bwater (the |my )?(front lawn|back lawn|vegetable bed|flower bed) (for|\d)", q))
+               for q in watered) >= len(watered) / 10
+    frost = [(q, a["celsius"]) for q, a in calls["set_frost_alert"]]
+    assert any(c < 0 and "minus" in q for q, c in frost) and any("below" in q for q, _ in frost)
+    assert any(re.search(r"\b(orchard|hedge|rockery|allotment|shed|herb patch)\b", q) for q in negatives)
+
+
+def test_the_garden_rules_leave_other_shapes_alone() -> None:
+    """A robot's "front" camera is where it sits (never "a photo of the front"); a kind named choice still makes
+    the thing ("a strong latte please"); a frequency enum is said bare or after "on"."""
+    from agent_sdk.tools.loading import load_tools
+
+    robot = [t["function"] for t in load_tools("examples/home_robot/robot_tools.py").to_openai()]
+    photos = [e.query.lower() for e in generate_examples(robot, count=3000, seed=0)
+              if [c["name"] for c in e.calls] == ["take_photo"]]
+    assert photos and not any(re.search(r"(photo|picture|shot) of the (front|arm)\b", q) for q in photos)
+    assert any(re.search(r"the (front|arm) camera", q) for q in photos)
+    kitchen = [t["function"] for t in load_tools("examples/smart_kitchen/kitchen_tools.py").to_openai()]
+    coffees = [e.query.lower() for e in generate_examples(kitchen, count=3000, seed=0)
+               if [c["name"] for c in e.calls] == ["brew_coffee"]]
+    assert any(re.search(r"^\W*(a|an|two|three) \w+( \w+)? please", q) or re.search(r"\bcan i get (a|an) ", q)
+               for q in coffees)
+    alarm = _fn("set_alarm", "Set an alarm.", {
+        "time": {"type": "string", "description": 'When, like "7 am".'},
+        "days": {"type": "string", "enum": ["daily", "weekdays", "weekends", "every other day"]}}, ["time", "days"])
+    said = [e.query.lower() for e in generate_examples([alarm], count=300, seed=0) if e.calls]
+    weekend = [q for q in said if "weekends" in q]
+    assert weekend and all(re.search(r"\bon weekends\b", q) for q in weekend)
+    assert not any(re.search(r"\b(with|at) (daily|weekdays|weekends|every other day) days\b|days: ", q) for q in said)
