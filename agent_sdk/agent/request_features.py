@@ -22,6 +22,7 @@ from agent_sdk.agent.spoken import (
     spoken_durations,
     spoken_lengths,
     spoken_numbers,
+    spoken_volumes,
     spoken_weights,
 )
 from agent_sdk.agent.words import GENERIC_PARAMETER_WORDS, name_words, same_word
@@ -89,6 +90,7 @@ _MARK = re.compile(r"(?<![\w.-])(?<!\d,)(-?\d+(?:\.\d+)?)\s*\(([a-z][a-z ]{0,40}
 # pounds.
 _LENGTH_UNITS = (1, 10, 1000, 1_000_000, 25.4, 304.8)
 _WEIGHT_UNITS = (1, 1000, 28.349523125, 453.59237)
+_VOLUME_UNITS = (1, 10, 100, 1000)
 # A one-word name given by example: "like 50 for halfway" (as the tune generator reads it too).
 _LIKE_MARK = re.compile(r"\blike (-?\d+(?:\.\d+)?) for ([a-z]+)\b")
 MAX_DESCRIPTION_SCAN = 2000
@@ -574,7 +576,8 @@ def copy_coverage(arguments: Sequence[dict[str, Any]], source: str, *,
                     said_numbers |= {int(seconds // u) for u in (1, 60) if seconds % u == 0}
                 # "half a meter" says 50 (centimeters) and 500 (millimeters), "one kilo" 1000 (grams), "two feet"
                 # 61 (centimeters, the nearest whole the said-values step writes) and 24 (inches)
-                for measures, units in ((spoken_lengths(source), _LENGTH_UNITS), (spoken_weights(source), _WEIGHT_UNITS)):
+                for measures, units in ((spoken_lengths(source), _LENGTH_UNITS), (spoken_weights(source), _WEIGHT_UNITS),
+                                        (spoken_volumes(source), _VOLUME_UNITS)):
                     for measure in measures:
                         total = sum(amount * unit for amount, unit in measure)
                         said_numbers |= {whole for u in units if (whole := round(total / u)) > 0

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 __all__ = [
-    "NEAREST_SHARE", "UNIT_GRAMS", "UNIT_MILLIMETERS", "UNIT_SECONDS", "Clock", "duration_seconds", "parse_clock",
-    "spoken_clocks", "spoken_decimals", "spoken_durations", "spoken_lengths", "spoken_minutes", "spoken_numbers",
-    "spoken_weights",
+    "NEAREST_SHARE", "UNIT_GRAMS", "UNIT_MILLILITRES", "UNIT_MILLIMETERS", "UNIT_SECONDS", "Clock", "duration_seconds",
+    "parse_clock", "spoken_clocks", "spoken_decimals", "spoken_durations", "spoken_lengths", "spoken_minutes",
+    "spoken_numbers", "spoken_volumes", "spoken_weights",
 ]
 
 _UNITS = {
@@ -401,6 +401,15 @@ UNIT_GRAMS: dict[str, float] = {
     "ounce": 28.349523125, "ounces": 28.349523125, "oz": 28.349523125,
 }
 
+# Millilitres in each unit a volume is said in: metric only ("a cup", "a pint" and "a gallon" differ by country; not
+# "l", a letter as often).
+UNIT_MILLILITRES: dict[str, float] = {
+    "millilitre": 1, "millilitres": 1, "milliliter": 1, "milliliters": 1, "ml": 1, "mls": 1,
+    "centilitre": 10, "centilitres": 10, "centiliter": 10, "centiliters": 10, "cl": 10,
+    "decilitre": 100, "decilitres": 100, "deciliter": 100, "deciliters": 100,
+    "litre": 1000, "litres": 1000, "liter": 1000, "liters": 1000,
+}
+
 # "hang on a minute", "wait a sec", "just a second": "a" before a unit that is no amount of time.
 _IDIOM_BEFORE_A = frozenset({"on", "wait", "just", "me", "moment"})
 
@@ -480,6 +489,14 @@ def spoken_weights(text: str) -> list[list[tuple[float, float]]]:
     "one kilo" is ``[[(1, 1000)]]``, "1.5 kg" ``[[(1.5, 1000)]]``, "half a pound" ``[[(0.5, 453.59237)]]``.
     """
     return _measures(text, UNIT_GRAMS)
+
+
+def spoken_volumes(text: str) -> list[list[tuple[float, float]]]:
+    """The volumes ``text`` states, each as its parts ``(amount, millilitres per unit)``, as :func:`spoken_durations`.
+
+    "a litre and a half" is ``[[(1.5, 1000)]]``, "250 ml" ``[[(250, 1)]]``, "half a liter" ``[[(0.5, 1000)]]``.
+    """
+    return _measures(text, UNIT_MILLILITRES)
 
 
 def _measures(text: str, units: dict[str, float]) -> list[list[tuple[float, float]]]:

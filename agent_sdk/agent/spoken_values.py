@@ -15,7 +15,9 @@ written one:
   the length parameters of one call (``centimeters``, ``distance_cm``,
   ``height_inches``) the same way with a stated length ("half a meter" into
   ``centimeters`` is ``50``), and its weight parameters (``grams``,
-  ``weight_kg``) with a stated weight ("one kilo" into ``grams`` is ``1000``);
+  ``weight_kg``) with a stated weight ("one kilo" into ``grams`` is ``1000``),
+  its volume parameters (``millilitres``, ``water_ml``) with a stated volume
+  ("a litre and a half" into ``millilitres`` is ``1500``);
 - the one free-text string argument whose value is a clock time ("6 am",
   "18:30") gets the stated time, written the same way; one tool called
   several times for it, the calls differing only there, one of them
@@ -67,6 +69,7 @@ from agent_sdk.agent.request_features import named_number, said_enum, said_flag,
 from agent_sdk.agent.spoken import (
     NEAREST_SHARE,
     UNIT_GRAMS,
+    UNIT_MILLILITRES,
     UNIT_MILLIMETERS,
     UNIT_SECONDS,
     Clock,
@@ -75,12 +78,14 @@ from agent_sdk.agent.spoken import (
     spoken_durations,
     spoken_lengths,
     spoken_numbers,
+    spoken_volumes,
     spoken_weights,
 )
 from agent_sdk.agent.words import split_camel_case
 from agent_sdk.tools.validation import schema_accepts
 
-__all__ = ["MAX_SAID_REQUEST_CHARS", "parameter_length_unit", "parameter_unit", "parameter_weight_unit", "render_clock",
+__all__ = ["MAX_SAID_REQUEST_CHARS", "parameter_length_unit", "parameter_unit", "parameter_volume_unit",
+           "parameter_weight_unit", "render_clock",
            "said_values"]
 
 _BUT = re.compile(r",?\s+but\s+", re.IGNORECASE)  # "turn off the ac but keep the fan running": two parts
@@ -99,6 +104,9 @@ _LENGTH_WORDS = {w: mm for w, mm in UNIT_MILLIMETERS.items() if w.endswith("s") 
 
 # Words of a parameter's name that give a weight's unit ("grams", "weight_kg"; not a lone "g").
 _WEIGHT_WORDS = {w: g for w, g in UNIT_GRAMS.items() if (w.endswith("s") or len(w) == 2) and w != "g"}
+
+# Words of a parameter's name that give a volume's unit ("millilitres", "volume_ml", "liters").
+_VOLUME_WORDS = {w: ml for w, ml in UNIT_MILLILITRES.items() if w.endswith("s") or len(w) == 2}
 
 # Words of a parameter's name that make it no duration: rates, speeds, and points in time.
 _NOT_A_DURATION = frozenset({"per", "rate", "speed", "pace", "start", "end", "at", "of", "since", "until", "when"})
@@ -128,6 +136,11 @@ def parameter_length_unit(name: str, schema: dict[str, Any]) -> float | None:
 def parameter_weight_unit(name: str, schema: dict[str, Any]) -> float | None:
     """Grams per unit of a number parameter that holds a weight (``grams``, ``weight_kg``), else None."""
     return _named_unit(name, schema, _WEIGHT_WORDS)
+
+
+def parameter_volume_unit(name: str, schema: dict[str, Any]) -> float | None:
+    """Millilitres per unit of a number parameter that holds a volume (``millilitres``, ``water_ml``), else None."""
+    return _named_unit(name, schema, _VOLUME_WORDS)
 
 
 def _named_unit(name: str, schema: dict[str, Any], unit_words: Mapping[str, float]) -> float | None:
@@ -387,12 +400,13 @@ def said_values(
 
     for measures, unit_of in ((spoken_durations(request), parameter_unit),
                               (spoken_lengths(request), parameter_length_unit),
-                              (spoken_weights(request), parameter_weight_unit)):
+                              (spoken_weights(request), parameter_weight_unit),
+                              (spoken_volumes(request), parameter_volume_unit)):
         with_units = [(i, units) for i, (_, args) in enumerate(out) if (units := _unit_params(args, props[i], unit_of))]
         if len(measures) == 1 and len(with_units) == 1:
             i, units = with_units[0]
             args = out[i][1]
-            total = sum(amount * unit for amount, unit in measures[0])  # in seconds, millimeters or grams
+            total = sum(amount * unit for amount, unit in measures[0])  # seconds, millimeters, grams or millilitres
             if not math.isclose(sum(args[k] * u for k, u in units.items()), total, rel_tol=1e-9):
                 spread = _spread(total, units, props[i], nearest=unit_of is not parameter_unit)
                 if spread is not None:

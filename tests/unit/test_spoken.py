@@ -18,11 +18,13 @@ from agent_sdk.agent.spoken import (
     spoken_lengths,
     spoken_minutes,
     spoken_numbers,
+    spoken_volumes,
     spoken_weights,
 )
 from agent_sdk.agent.spoken_values import (
     parameter_length_unit,
     parameter_unit,
+    parameter_volume_unit,
     parameter_weight_unit,
     render_clock,
     said_values,
@@ -762,6 +764,36 @@ def test_spoken_weights(text: str, want: list[float]) -> None:
 ])
 def test_parameter_weight_unit(name: str, want: float | None) -> None:
     assert parameter_weight_unit(name, {"type": "integer"}) == want
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("feed the flower bed a litre and a half", [1500]), ("250 ml of feed", [250]), ("half a liter", [500]),
+    ("two litres and 200 millilitres", [2200]), ("three quarters of a litre", [750]), ("5 cl", [50]),
+    ("1.5 l", []), ("litres", []), ("the liter of the law", []),
+])
+def test_spoken_volumes(text: str, want: list[float]) -> None:
+    got = [sum(a * u for a, u in parts) for parts in spoken_volumes(text)]
+    assert got == pytest.approx(want)
+
+
+@pytest.mark.parametrize(("name", "want"), [
+    ("millilitres", 1), ("water_ml", 1), ("liters", 1000), ("volumeMl", 1), ("volume", None), ("l", None),
+    ("ml_per_minute", None),
+])
+def test_parameter_volume_unit(name: str, want: float | None) -> None:
+    assert parameter_volume_unit(name, {"type": "integer"}) == want
+
+
+def test_a_stated_volume_goes_into_a_volume_parameter() -> None:
+    """The garden's "a litre and a half" (development set): the model wrote 100 into ``millilitres``."""
+    tools = [{"name": "feed_plants", "parameters": {"type": "object", "properties": {
+        "zone": {"type": "string", "enum": ["flower bed"]},
+        "millilitres": {"type": "integer", "minimum": 50, "maximum": 2000}}, "required": ["zone", "millilitres"]}}]
+    wrote = [("feed_plants", {"zone": "flower bed", "millilitres": 100})]
+    assert said_values(wrote, tools, "feed the flower bed a litre and a half") == (
+        [("feed_plants", {"zone": "flower bed", "millilitres": 1500})], 1)
+    assert said_values(wrote, tools, "feed the flower bed 5 litres") == (wrote, 0)  # over the maximum: kept
+    assert copy_coverage([{"millilitres": 1500}], "a litre and a half for the flower bed") == 1.0
 
 
 DEFROST = {"name": "defrost", "parameters": {"type": "object", "properties": {
