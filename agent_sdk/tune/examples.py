@@ -163,6 +163,8 @@ _LARGER_UNITS = {"centimeters": (100, "meters"), "centimetres": (100, "metres"),
 # How a larger unit is said: its plural forms, then its singular ones.
 _LARGER_FORMS = {"kilograms": (["kilograms", "kilos", "kg"], ["kilogram", "kilo"])}
 _LARGER_UNIT_RATE = 0.3
+_KILO_UNITS = {"kilos", "kilograms", "kg"}  # under a kilo said in grams ("800 grams" for 0.8; the agent reads it back)
+_KILO_PICKS = (0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.75, 0.8, 1, 1.2, 1.5, 2, 2.5, 3, 4, 5)  # weights people weigh
 """Of the numbers drawn for such a parameter, the share that are round in the larger unit, and of those, the share
 said in it."""
 
@@ -837,6 +839,9 @@ def _pick_number(p: _Param, rng: random.Random) -> float:
     if p.unit in _LARGER_UNITS and rng.random() < _LARGER_UNIT_RATE and (  # "half a meter", "1.5 meters"
             picked := _round_pick([k * _LARGER_UNITS[p.unit][0] / 2 for k in range(1, 7)], lo, hi, rng)) is not None:
         return picked
+    if p.unit in _KILO_UNITS and rng.random() < 0.6 and (  # "800 grams", "2.5 kilos": not "44.6 kilos of kale"
+            picked := _round_pick(_KILO_PICKS, lo, hi, rng)) is not None:
+        return picked
     if p.unit in _ROUND_UNITS and hi - lo >= 500 and rng.random() < 0.6:  # "500 grams", not "2648 grams"
         step = rng.choice([50, 100, 100])
         if (picked := _round_pick(range(math.ceil(lo / step) * step, int(hi) + 1, step), lo, hi, rng)) is not None:
@@ -947,6 +952,8 @@ def _spoken_quantity(p: _Param, n: float, rng: random.Random) -> str:
         return f"{said} {rng.choice(['degrees', 'degrees', ''])}".strip()
     if p.unit in _LARGER_UNITS and (n * 2) % _LARGER_UNITS[p.unit][0] == 0 and rng.random() < _LARGER_UNIT_RATE:
         return _larger_unit_text(n / _LARGER_UNITS[p.unit][0], _LARGER_UNITS[p.unit][1], rng)
+    if p.unit in _KILO_UNITS and 0 < n < 1 and rng.random() < 0.7:
+        return "half a kilo" if n == 0.5 and rng.random() < 0.3 else f"{_say_number(round(n * 1000), rng)} grams"
     if p.unit in _MEASURE_UNITS:
         unit = rng.choice([*_MEASURE_UNITS[p.unit], ""])
         if n == 1 and unit in ("times", "rounds"):
@@ -1485,7 +1492,7 @@ def _frame(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tuple[
         subs = tool.sub_objects or [obj]
         sub = rng.choice(subs + [obj])
         frames = [f"what's {_det_np(tool, rng, sub)}", f"what is {_det_np(tool, rng, sub)}",
-                  f"how's {_det_np(tool, rng, sub)}", f"{obj} {tail}", f"{sub} please",
+                  f"how's {_det_np(tool, rng, sub)}", obj, f"{sub} please",  # the tail follows every frame
                   f"what's on {np}" if "list" in obj else f"how is {_det_np(tool, rng, sub)}",
                   f"can I hear {np}", f"I want to hear {np}", f"give me {_det_np(tool, rng, sub)}",
                   f"tell me {_det_np(tool, rng, sub)}", f"I'd like to know {_det_np(tool, rng, sub)}"]
@@ -1591,18 +1598,31 @@ def _special_frames(tool: _Tool, obj: str, loc: str, obj_v: str, qty: str, time:
             out += [(f"{noun} at {qty}", False), (f"{noun} below {qty}", False),
                     (f"set the {noun} for {qty}", True), (f"move the {noun} to {qty}", True),
                     (f"I want the {noun} at {qty}", False)]
+    if fam == "read" and loc and "moisture" in words:  # "soil_moisture(zone)": "how dry is the front lawn"
+        out += [(f"how wet is the {loc}", False), (f"how dry is the {loc}", False), (f"is the {loc} dry", False),
+                (f"does the {loc} need water", False), (f"moisture in the {loc}", False),
+                (f"how damp is the soil in the {loc}", False), (f"check if the {loc} is dry", True)]
+    picked = set(_words(_first_sentence(tool.description))) & {"picked", "harvested", "gathered", "collected"}
+    if picked and obj_v and qty and _MEASURE_OF.search(_unmark(qty)) and len(said) == 2:
+        # "log_harvest(crop, kilos)" / "Write down what was picked ...": told as done ("picked 2.5 kilos of apples")
+        did = rng.choice(sorted(picked | {"picked"}))
+        out += [(f"I {did} {qty} of {obj_v}", False), (f"just {did} {qty} of {obj_v}", False),
+                (f"we {did} {qty} of {obj_v} today", False), (f"{did} {qty} of {obj_v}", False),
+                (f"got {qty} of {obj_v} from the garden today", False), (f"{qty} of {obj_v} {did} today", False)]
     camera = next((p for p in said if p.role == "choice" and p.label in ("camera", "cam")), None)
     if camera is not None and len(said) == 1 and words & {"photo", "picture", "snapshot", "image"}:
         v = spoken[camera.name]
         out += [(f"take a picture with the {v} camera", True), (f"get me a picture from the {v} camera", True),
-                (f"use the {v} camera to take a photo", True), (f"{v} camera, take a picture", False)]
+                (f"use the {v} camera to take a photo", True), (f"{v} camera, take a picture", False),
+                (f"snap the {v} camera", True)]
         if not {_unmark(x).lower() for x in camera.values} & _CAMERA_POSITIONS:
             # "take_garden_photo(camera)" of "greenhouse", "front gate": a picture of what the camera looks at
             # (a robot's "front" or "arm" camera is where it sits: "a photo of the front" is no request)
             out += [(f"take a photo of the {v}", True), (f"take a picture of the {v}", True),
                     (f"snap a picture of the {v}", True), (f"photo of the {v}", False),
                     (f"grab a shot of the {v}", True), (f"snapshot of the {v} please", False),
-                    (f"take a pic of the {v}", True), (f"I want a photo of the {v}", False)]
+                    (f"take a pic of the {v}", True), (f"I want a photo of the {v}", False),
+                    (f"take a picture at the {v}", True)]
     lawn = next((p for p in said if p.role == "choice" and p.label in ("lawn", "lawns", "grass")), None)
     if lawn is not None and words & {"mower", "mow", "mowing"} and all(p is lawn or p.role == "quantity" for p in said):
         v = spoken[lawn.name]  # "start_mower(lawn, height_mm)": "mow the back lawn", "cut both lawns at 30 mm"

@@ -1205,6 +1205,11 @@ def test_garden_values_said_where_they_belong() -> None:
     frost = [(q, a["celsius"]) for q, a in calls["set_frost_alert"]]
     assert any(c < 0 and "minus" in q for q, c in frost) and any("below" in q for q, _ in frost)
     assert any(re.search(r"\b(orchard|hedge|rockery|allotment|shed|herb patch)\b", q) for q in negatives)
+    grams = [(q, a["kilos"]) for q, a in logged if re.search(r"\d+ grams", q)]
+    assert grams and all(k < 1 and f"{round(k * 1000)} grams" in q for q, k in grams)  # "800 grams" is 0.8 kilos
+    assert any(re.search(r"\b(picked|harvested) .* of ", q) for q, _ in logged)
+    assert any(re.search(r"\bhow (dry|wet) is the ", q) for q, _ in calls["soil_moisture"])
+    assert not any(re.search(r"\b((in|for) the [a-z ]{3,25}) \1\b", q) for q in every)  # a read frame's tail once
 
 
 def test_the_garden_rules_leave_other_shapes_alone() -> None:
