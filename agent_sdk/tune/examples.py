@@ -1052,7 +1052,7 @@ def _draw_arguments(tool: _Tool, bag: _Bag, rng: random.Random, *, all_required_
             b = rng.choice(sorted(p.clauses))
             args[key] = b
             clause = _mark(key + _SPOKEN_APART, _flag_clause(tool, p, b, rng))  # no typo turns "unlock" into "lock"
-            alone = len(tool.params) == 1  # the tool exists to set it: the clause is the request
+            alone = _sets_alone(tool, p)  # the tool exists to set it: the clause is the request
             spoken[key] = clause if alone else rng.choice([f"and {clause}", f"and {clause}", f"but {clause}"])
             _bar(spoken, [c.split()[0] for c in p.clauses.values()])  # "unlock the front door and lock it": no
         elif p.kind == "boolean" and tool.family == "own" and len(tool.params) == 1 and p.name in _RUN_FLAGS:
@@ -1312,6 +1312,12 @@ def _slot_phrase(p: _Param, text: str, tool: _Tool, rng: random.Random) -> str:
     return f"{prep} {text}".strip()
 
 
+def _sets_alone(tool: _Tool, p: _Param) -> bool:
+    """Whether the tool exists to set flag ``p``: its only parameter, or a run flag beside durations only
+    ("grow_lights(on, hours)": "switch the lights on for 6 hours", never "move the grow lights but switch them on")."""
+    return len(tool.params) == 1 or p.name in _RUN_FLAGS and all(q is p or q.role == "duration" for q in tool.params)
+
+
 def _command(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tuple[str, bool] | None:
     """One request for ``tool`` saying every argument, and True if it reads as an imperative; None if a frame lost one."""
     text, imperative = _frame(tool, spoken, rng)
@@ -1346,7 +1352,7 @@ def _frame(tool: _Tool, spoken: Mapping[str, str], rng: random.Random) -> tuple[
     cont_p = tool.param("container")
     dur = spoken.get("__duration", "")
     # A flag the tool exists to set, said as what it does ("unlock the doors"); an enum naming which object.
-    main = next((p for p in tool.params if p.clauses and len(tool.params) == 1 and spoken.get(p.name)), None)
+    main = next((p for p in tool.params if p.clauses and _sets_alone(tool, p) and spoken.get(p.name)), None)
     which = next((p for p in tool.params if p.which and spoken.get(p.name)), None)
     alone = next((p for p in tool.params if p.name == spoken.get("__alone")), None)  # a value's purpose, said alone
     main = main or alone
