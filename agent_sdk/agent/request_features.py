@@ -43,19 +43,23 @@ def word_starts(source: str) -> list[int]:
 
 _SCALES = {"thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12}
 _NUMBER = re.compile(r"(-?\d[\d,]*(?:\.\d+)?)(?:\s*(thousand|million|billion|trillion)\b)?", re.IGNORECASE)
+_MINUS_BEFORE = re.compile(r"\b(?:minus|negative)\s+$", re.IGNORECASE)  # "minus 3": the 3 is negative
 
 
 def written_numbers(source: str) -> list[str]:
     """Numbers written in the request as JSON writes them.
 
     Thousands separators are dropped ("$2,000,000" is ``2000000``) and scale
-    words applied ("8.5 million" is ``8500000``, not ``8.5``).
+    words applied ("8.5 million" is ``8500000``, not ``8.5``); "minus 3" is
+    ``-3``.
     """
     out = []
     for m in _NUMBER.finditer(source):
         n = m.group(1).replace(",", "").rstrip(".")
         if not n or n == "-":
             continue
+        if not n.startswith("-") and _MINUS_BEFORE.search(source, 0, m.start()):
+            n = "-" + n
         if m.group(2):
             scaled = Decimal(n) * _SCALES[m.group(2).lower()]
             n = str(int(scaled)) if scaled == scaled.to_integral_value() else format(scaled.normalize(), "f")
@@ -570,7 +574,8 @@ def copy_coverage(arguments: Sequence[dict[str, Any]], source: str, *,
             hits += 1
         elif isinstance(x, int):
             if said_numbers is None:
-                said_numbers = set(spoken_numbers(source))
+                said_numbers = set(spoken_numbers(source)) | {
+                    int(n) for n in written_numbers(source) if re.fullmatch(r"-?\d{1,18}", n)}  # "minus 3" says -3
                 for parts in spoken_durations(source):
                     seconds = duration_seconds(parts)
                     said_numbers |= {int(seconds // u) for u in (1, 60) if seconds % u == 0}
@@ -586,7 +591,11 @@ def copy_coverage(arguments: Sequence[dict[str, Any]], source: str, *,
         elif isinstance(x, float) and math.isfinite(x):
             if said_decimals is None:
                 said_decimals = spoken_decimals(source)
-            hits += any(abs(x - d) < 1e-9 for d in said_decimals)
+                # "800 grams" says 0.8 (kilos), "a litre and a half" 1.5 (litres)
+                for measures, units in ((spoken_lengths(source), _LENGTH_UNITS), (spoken_weights(source), _WEIGHT_UNITS),
+                                        (spoken_volumes(source), _VOLUME_UNITS)):
+                    said_decimals += [sum(amount * unit for amount, unit in m) / u for m in measures for u in units]
+            hits += any(abs(x - d) < 1e-9 * max(1.0, abs(x)) for d in said_decimals)
         elif isinstance(x, str) and (clock := parse_clock(x)) is not None:
             if said_clocks is None:
                 said_clocks = spoken_clocks(source)

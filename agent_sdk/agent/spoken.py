@@ -157,6 +157,7 @@ def _decimal_at(words: list[str], i: int) -> tuple[float, int] | None:
 
 
 _BIG_SCALES = {"hundred", "thousand", "million", "billion", "trillion"}
+_MINUS = frozenset({"minus", "negative"})
 
 
 def _digit(word: str) -> int | None:
@@ -187,9 +188,17 @@ def spoken_numbers(text: str) -> list[int]:
     """The numbers ``text`` says in words, in order, without repeats ("seventy five" → 75).
 
     Digits are not read here (see
-    :func:`~agent_sdk.agent.request_features.written_numbers`).
+    :func:`~agent_sdk.agent.request_features.written_numbers`). A number
+    after "minus" or "negative" is negative ("minus three" → -3).
     """
-    return _scan(_tokens(text), _number_at)
+    return _scan(_tokens(text), _signed_number_at)
+
+
+def _signed_number_at(words: list[str], i: int) -> tuple[int, int] | None:
+    """:func:`_number_at`, negated after "minus" or "negative" ("minus three" → -3, read from "minus")."""
+    if words[i] in _MINUS and i + 1 < len(words) and (got := _number_at(words, i + 1)) is not None:
+        return -got[0], got[1]
+    return _number_at(words, i)
 
 
 @dataclass(frozen=True)

@@ -56,10 +56,10 @@ _WORDS_RATE = 0.35
 """How often a whole number is spelled out ("twenty five"), as speech-to-text often writes it."""
 
 _CLOCK_WORDS_RATE = 0.35
-_MINUS_DIGITS_RATE = 0.2
-"""Share of negative numbers said "minus 3" (and :data:`_WORDS_RATE` "minus three"; the rest "-3")."""
 """How often a time of day is spoken in words ("quarter to seven am", "half past eight tonight"), as speech-to-text
 writes it; the target keeps the digits the tool documents."""
+_MINUS_DIGITS_RATE = 0.2
+"""Share of negative numbers said "minus 3" (and :data:`_WORDS_RATE` "minus three"; the rest "-3")."""
 
 _MARK_RATE = 0.25
 """How often a number with named values in its description ("0 (closed)", "like 50 for halfway") takes one of them."""
@@ -163,10 +163,10 @@ _LARGER_UNITS = {"centimeters": (100, "meters"), "centimetres": (100, "metres"),
 # How a larger unit is said: its plural forms, then its singular ones.
 _LARGER_FORMS = {"kilograms": (["kilograms", "kilos", "kg"], ["kilogram", "kilo"])}
 _LARGER_UNIT_RATE = 0.3
-_KILO_UNITS = {"kilos", "kilograms", "kg"}  # under a kilo said in grams ("800 grams" for 0.8; the agent reads it back)
-_KILO_PICKS = (0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.75, 0.8, 1, 1.2, 1.5, 2, 2.5, 3, 4, 5)  # weights people weigh
 """Of the numbers drawn for such a parameter, the share that are round in the larger unit, and of those, the share
 said in it."""
+_KILO_UNITS = {"kilos", "kilograms", "kg"}  # under a kilo said in grams ("800 grams" for 0.8; the agent reads it back)
+_KILO_PICKS = (0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.75, 0.8, 1, 1.2, 1.5, 2, 2.5, 3, 4, 5)  # weights people weigh
 
 
 @dataclass(frozen=True)
@@ -389,18 +389,19 @@ _NAMED_BANKS = {"person", "place", "city", "time", "song", "artist", "text", "sh
 _OBJECT_PARTICLES = {"up", "down", "back", "out", "away", "over", "on", "off"}  # "put it down", "pick it up"
 _WHAT_CLAUSE = re.compile(r"(?:what|whatever)\b", re.IGNORECASE)  # "Put down what the arm is holding."
 _PARTICLE_CLAUSE = re.compile(r"(turn|switch|put) (?:it|them) (on|off|up|down)")  # "turn it on"
-# Parameter names that say what kind of value a choice is, not which of the tool's things it picks.
 _ON_OR_OFF = re.compile(r"(?:turn|switch) (?:the |a )?[a-z ]+ on or off\b")  # a description of an on/off tool
 _PERSON_VERBS = {"warn", "alert", "notify", "remind", "tell", "inform"}  # their object is a person, not a setting
 _OPPOSITE_VERBS = {frozenset(p) for p in [("run", "stop"), ("start", "stop"), ("open", "close"), ("raise", "lower"),
                                           ("show", "hide"), ("enable", "disable"), ("arm", "disarm")]}
 _FREQUENCY = re.compile(r"daily|weekly|monthly|hourly|nightly|every [a-z ]+|weekdays|weekends|once [a-z ]+|twice [a-z ]+"
-                        r"|(?:mon|tues|wednes|thurs|fri|satur|sun)days?")  # how often: an enum of these is said bare
+                        r"|(?:mon|tues|wednes|thurs|fri|satur|sun)days")  # how often: an enum of these is said bare
 _SCHEDULE_NOUNS = {"schedule", "timetable", "routine"}  # a set tool's object that is a plan, not a level
 _CAMERA_POSITIONS = {"front", "back", "rear", "left", "right", "arm", "top", "bottom", "side", "main", "wide", "zoom",
-                     "inside", "outside", "selfie", "hand", "head"}  # where a camera sits, not what it looks at
+                     "inside", "outside", "selfie", "hand", "head", "doorbell", "dash", "dashboard", "backup",
+                     "reversing", "webcam"}  # where a camera sits, not what it looks at
 _KIND_NAMES = {"drink", "beverage", "flavor", "flavour", "dish", "food", "meal", "snack", "recipe", "variety", "item",
                "product", "blend", "roast", "pizza", "sandwich", "cocktail", "tea", "coffee"}  # a kind of the thing made
+# Parameter names that say what kind of value a choice is, not which of the tool's things it picks.
 _ATTRIBUTE_NAMES = {"mode", "source", "type", "kind", "level", "style", "format", "setting", "option", "state",
                     "status", "speed", "unit", "units", "language", "color", "colour", "genre", "sort", "order"}
 
@@ -538,7 +539,10 @@ def _make_param(name: str, schema: Mapping[str, Any], required: bool, tool_words
 
 
 _ORIGIN_NAMES = {"origin", "from", "start", "source", "departure", "pickup"}
-_MACHINE = re.compile(r"[a-z]+(?:er|or)")  # "start_mower": a machine started, whatever the description's verb
+_MACHINES = {"mower", "dishwasher", "washer", "dryer", "heater", "boiler", "sprinkler", "sprinklers", "pump", "fan",
+             "vacuum", "roomba", "generator", "compressor", "blender", "mixer", "toaster", "printer", "projector",
+             "engine", "motor", "dehumidifier", "humidifier", "purifier", "robot", "kettle", "oven"}
+"""Names a start_ tool starts as a machine ("start_mower": "start the mower"), whatever the description's verb."""
 _COUNT_OF = re.compile(r"\bhow many ([a-z]+s) to ([a-z]+)\b")  # "How many tracks to skip": the count is said with them
 
 
@@ -568,7 +572,7 @@ def _build_tool(raw: Mapping[str, Any]) -> _Tool:
     own = _own_verb(tokens, family, d_verbs or first, set(_words(desc)))
     rest = " ".join(tokens[1:])
     if own is None and family == "create" and tokens[:1] == ["start"] and rest and rest not in _CREATABLE \
-            and (d_verbs[:1] in (["start"], ["run"]) or _MACHINE.fullmatch(rest)):
+            and (d_verbs[:1] in (["start"], ["run"]) or rest.split()[-1] in _MACHINES):
         own = ("start", list(tokens[1:]))  # "start_dishwasher": start a machine, not "create a dishwasher"
     if own is None and not family and len(tokens) == 1 and tokens[0] not in d_verbs and tokens[0] in _words(desc):
         own = (tokens[0], [])  # "microwave" / "Heat food in the microwave": "microwave it for two minutes"
@@ -647,7 +651,8 @@ def _build_tool(raw: Mapping[str, Any]) -> _Tool:
     if not verbs:
         verbs = [tokens[0]] if tokens else ["do"]
     scheduled = ""
-    if family == "set" and objects and objects[0].split()[-1] in _SCHEDULE_NOUNS:
+    if family == "set" and objects and objects[0].split()[-1] in _SCHEDULE_NOUNS \
+            and any(p.role == "location" for p in params):  # its frame says the place: "water the back lawn at 6"
         verbs = [v for v in verbs if v not in ("bring", "turn", "adjust")]  # not "turn the watering schedule"
         # "Water a zone on a schedule.": "water the back lawn at 6 am", never "water the watering schedule"
         acts = [v for v in verbs if " " not in v and objects[0].startswith(v) and v not in ("set", "put", "change")]
@@ -769,6 +774,8 @@ def _build_own_verb_tool(raw: Mapping[str, Any], tokens: Sequence[str], params: 
             if p.kind == "boolean" and not p.clauses and len(params) == 1 else {}
         if said_as and said_as[True].split()[0] == verb.split()[0] and verb.split()[0] in said_as[False]:
             p.clauses = said_as
+    if not any(objects) and not strings:  # nothing to put in "send * back": not "send back" for "dock()"
+        verbs = [v for v in verbs if "*" not in v] or verbs
     _settle_params(params, tokens)
     return _Tool(name, desc, schema, params, "own", verbs, objects, [], _det_of(obj, d_objects, "the"),
                  _tool_words(tokens, desc, params), Draft202012Validator(schema), place_object=place_object)
@@ -840,7 +847,8 @@ def _pick_number(p: _Param, rng: random.Random) -> float:
             picked := _round_pick([k * _LARGER_UNITS[p.unit][0] / 2 for k in range(1, 7)], lo, hi, rng)) is not None:
         return picked
     if p.unit in _KILO_UNITS and rng.random() < 0.6 and (  # "800 grams", "2.5 kilos": not "44.6 kilos of kale"
-            picked := _round_pick(_KILO_PICKS, lo, hi, rng)) is not None:
+            picked := _round_pick([k for k in _KILO_PICKS if p.kind != "integer" or float(k).is_integer()],
+                                  lo, hi, rng)) is not None:
         return picked
     if p.unit in _ROUND_UNITS and hi - lo >= 500 and rng.random() < 0.6:  # "500 grams", not "2648 grams"
         step = rng.choice([50, 100, 100])
@@ -949,10 +957,10 @@ def _spoken_quantity(p: _Param, n: float, rng: random.Random) -> str:
             return f"{said}%"
         return f"{said} {rng.choice(['percent', 'percent', 'per cent', ''])}".strip()
     if p.unit == "degrees":
-        return f"{said} {rng.choice(['degrees', 'degrees', ''])}".strip()
+        return f"{said} {rng.choice(['degree' if abs(n) == 1 else 'degrees'] * 2 + [''])}".strip()
     if p.unit in _LARGER_UNITS and (n * 2) % _LARGER_UNITS[p.unit][0] == 0 and rng.random() < _LARGER_UNIT_RATE:
         return _larger_unit_text(n / _LARGER_UNITS[p.unit][0], _LARGER_UNITS[p.unit][1], rng)
-    if p.unit in _KILO_UNITS and 0 < n < 1 and rng.random() < 0.7:
+    if p.unit in _KILO_UNITS and 0 < n < 1 and p.kind != "integer" and rng.random() < 0.7:
         return "half a kilo" if n == 0.5 and rng.random() < 0.3 else f"{_say_number(round(n * 1000), rng)} grams"
     if p.unit in _MEASURE_UNITS:
         unit = rng.choice([*_MEASURE_UNITS[p.unit], ""])
@@ -1082,6 +1090,13 @@ def _draw_arguments(tool: _Tool, bag: _Bag, rng: random.Random, *, all_required_
             continue
         else:
             return None
+    if any(args.get(p.name) is False and p.clauses and _sets_alone(tool, p) for p in tool.params):
+        # "grow_lights(on, hours)": hours are how long they stay on; switched off, nothing lasts ("switch off the
+        # lights for 6 hours" would label an off that lasts)
+        for d, _ in [d for d in durations if not d[0].required]:
+            args.pop(d.name, None)
+            spoken.pop(d.name, None)
+        durations = [d for d in durations if d[0].required]
     if durations:
         durations.sort(key=lambda d: ["day", "hour", "minute", "second"].index(d[0].unit))
         spoken["__duration"] = _duration_text(durations, rng)
@@ -1594,7 +1609,8 @@ def _special_frames(tool: _Tool, obj: str, loc: str, obj_v: str, qty: str, time:
         if not v.endswith(("ed", "eed")) and v[-1] not in "aiouy":  # "watered", not "feeded"
             done = f"{v}d" if v.endswith("e") else f"{v}ed"
             out += [(f"schedule the {loc} to be {done} {when}", True), (f"I want the {loc} {done} {when}", False)]
-    if qty and {"warn", "alert"} & words and {"below", "under"} & set(_words(_first_sentence(tool.description))):
+    if qty and {"warn", "alert"} & words and {"below", "under"} & set(_words(_first_sentence(tool.description))) \
+            and any(p.unit == "degrees" and spoken.get(p.name) for p in tool.params):
         # "set_frost_alert(celsius)" / "Warn when the temperature at night falls below a level."
         noun = next((o for o in tool.objects if "alert" in o.split() or "warning" in o.split()), "")
         out += [(f"warn me if it drops below {qty}", True), (f"warn me when it falls below {qty}", True),

@@ -708,7 +708,7 @@ def _calibrate(bundle: Path, specs: list[dict[str, Any]], trained: Sequence[Any]
             manifest["policy"]["auto_probe"] = probe_record
         manifest["tuning"]["calibration"] = {
             "requests": len(points), "seed": seed + CALIBRATION_SEED_OFFSET, "call_keep": keep,
-            "auto_threshold": threshold, "auto_tool_thresholds": per_tool, "under_every_call": under_all,
+            "auto_threshold": threshold, "auto_tool_thresholds": per_tool, "auto_threshold_under_every_call": under_all,
             "tool_accuracy": round(calls_ok, 4), "decline_accuracy": round(declines, 4),
             "with_tool_thresholds": {"tool_accuracy": round(tool_calls, 4), "decline_accuracy": round(tool_declines, 4)},
             **calibration_probe,

@@ -796,6 +796,20 @@ def test_a_stated_volume_goes_into_a_volume_parameter() -> None:
     assert copy_coverage([{"millilitres": 1500}], "a litre and a half for the flower bed") == 1.0
 
 
+def test_negative_numbers_and_converted_decimals_are_read() -> None:
+    """"minus three" and "minus 3" say -3; "800 grams" says 0.8 (kilos), "half a kilo" 0.5 (review, 2026-12-07)."""
+    from agent_sdk.agent.request_features import written_numbers
+
+    assert spoken_numbers("warn me below minus three") == [-3]
+    assert written_numbers("below minus 3 and 4") == ["-3", "4"]
+    assert written_numbers("a minus sign, then 3") == ["3"]
+    for text in ("warn me below minus three", "frost alert at minus 3", "below -3 please"):
+        assert copy_coverage([{"celsius": -3}], text) == 1.0, text
+    assert copy_coverage([{"kilos": 0.8, "crop": "tomatoes"}], "log 800 grams of tomatoes") == 1.0
+    assert copy_coverage([{"kilos": 0.5}], "half a kilo") == 1.0
+    assert copy_coverage([{"liters": 1.5}], "add a litre and a half") == 1.0
+
+
 DEFROST = {"name": "defrost", "parameters": {"type": "object", "properties": {
     "food": {"type": "string"}, "grams": {"type": "integer", "minimum": 50, "maximum": 3000}},
     "required": ["food", "grams"]}}

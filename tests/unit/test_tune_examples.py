@@ -1234,3 +1234,37 @@ def test_the_garden_rules_leave_other_shapes_alone() -> None:
     weekend = [q for q in said if "weekends" in q]
     assert weekend and all(re.search(r"\bon weekends\b", q) for q in weekend)
     assert not any(re.search(r"\b(with|at) (daily|weekdays|weekends|every other day) days\b|days: ", q) for q in said)
+
+
+def test_the_garden_rules_after_review() -> None:
+    """Review cases (2026-12-07): a whole-number kilo parameter never gets "800 grams" or "2.5 kilos" (its target
+    would be cut to 0 or 2); a run flag switched off says no duration; a schedule without a place keeps its verb
+    ("feed the cat at 6 am"); an alert on grams is no temperature; "start_order" is no machine; a weekday enum is
+    no frequency ("on saturday" is not "saturday" said bare)."""
+    from agent_sdk.tune.examples import _build_tool
+
+    def calls(tool: dict[str, Any], n: int = 300) -> list[tuple[str, dict[str, Any]]]:
+        return [(e.query.lower(), e.calls[0]["arguments"]) for e in generate_examples([tool], count=n, seed=1)
+                if e.calls]
+
+    bag = _fn("check_luggage", "Check in a bag.", {"weight_kg": {"type": "integer", "minimum": 1, "maximum": 32}},
+              ["weight_kg"])
+    for q, a in calls(bag):
+        said = re.findall(r"\d+(?:\.\d+)?", q)
+        assert not re.search(r"\bgrams\b", q) and all(float(x).is_integer() for x in said), q
+        assert not said or int(said[0]) == a["weight_kg"], q
+    boost = _fn("boost_heater", "Run the heater at full power for a while.", {
+        "on": {"type": "boolean", "description": "True to start the boost, False to stop it."},
+        "hours": {"type": "integer", "minimum": 1, "maximum": 6, "description": "How long it runs."}}, ["on"])
+    assert all("hours" not in a for _, a in calls(boost) if a["on"] is False)
+    cat = _fn("set_feeding_schedule", "Feed the cat on a schedule.", {
+        "time": {"type": "string", "description": 'When, like "7 am".'}}, ["time"])
+    assert sum(q.startswith(("feed", "please feed")) or " feed " in q for q, _ in calls(cat)) > 0
+    beans = _fn("set_low_stock_alert", "Alert me when the coffee beans fall below a level.", {
+        "grams": {"type": "integer", "minimum": 50, "maximum": 1000}}, ["grams"])
+    assert not any("temperature" in q for q, _ in calls(beans))
+    assert _build_tool(_fn("start_order", "Begin a new grocery order.", {}, [])["function"]).family != "own"
+    assert _build_tool(_fn("start_vacuum", "Clean the floors.", {}, [])["function"]).family == "own"
+    bins = _fn("set_bin_day", "Set the day the bins go out.", {
+        "day": {"type": "string", "enum": ["monday", "tuesday", "saturday"]}}, ["day"])
+    assert not any(re.search(r"\bon (monday|tuesday|saturday)s\b", q) for q, _ in calls(bins))
