@@ -519,6 +519,15 @@ def argument_values(arguments: Any) -> list[Any]:
     return [x for x in _leaves(arguments) if not isinstance(x, bool) and x is not None]
 
 
+def _measure_totals(source: str) -> list[tuple[float, tuple[float, ...]]]:
+    """Each length, weight and volume ``source`` states, in millimeters, grams or millilitres, with the units a
+    parameter may hold it in."""
+    return [(sum(amount * unit for amount, unit in measure), units)
+            for measures, units in ((spoken_lengths(source), _LENGTH_UNITS), (spoken_weights(source), _WEIGHT_UNITS),
+                                    (spoken_volumes(source), _VOLUME_UNITS))
+            for measure in measures]
+
+
 def copy_coverage(arguments: Sequence[dict[str, Any]], source: str, *,
                   schemas: Sequence[Any] | None = None) -> float:
     """The share of a call's argument values that are stated in ``source``.
@@ -563,6 +572,7 @@ def copy_coverage(arguments: Sequence[dict[str, Any]], source: str, *,
                 named.append((float(value), names))
     said_numbers: set[int] | None = None
     said_decimals: list[float] | None = None
+    measured: list[tuple[float, tuple[float, ...]]] | None = None
     said_clocks = None
     hits = 0
     for x in leaves:
@@ -581,20 +591,19 @@ def copy_coverage(arguments: Sequence[dict[str, Any]], source: str, *,
                     said_numbers |= {int(seconds // u) for u in (1, 60) if seconds % u == 0}
                 # "half a meter" says 50 (centimeters) and 500 (millimeters), "one kilo" 1000 (grams), "two feet"
                 # 61 (centimeters, the nearest whole the said-values step writes) and 24 (inches)
-                for measures, units in ((spoken_lengths(source), _LENGTH_UNITS), (spoken_weights(source), _WEIGHT_UNITS),
-                                        (spoken_volumes(source), _VOLUME_UNITS)):
-                    for measure in measures:
-                        total = sum(amount * unit for amount, unit in measure)
-                        said_numbers |= {whole for u in units if (whole := round(total / u)) > 0
-                                         and abs(whole * u - total) <= NEAREST_SHARE * total}
+                if measured is None:
+                    measured = _measure_totals(source)
+                for total, units in measured:
+                    said_numbers |= {whole for u in units if (whole := round(total / u)) > 0
+                                     and abs(whole * u - total) <= NEAREST_SHARE * total}
             hits += x in said_numbers
         elif isinstance(x, float) and math.isfinite(x):
             if said_decimals is None:
                 said_decimals = spoken_decimals(source)
                 # "800 grams" says 0.8 (kilos), "a litre and a half" 1.5 (litres)
-                for measures, units in ((spoken_lengths(source), _LENGTH_UNITS), (spoken_weights(source), _WEIGHT_UNITS),
-                                        (spoken_volumes(source), _VOLUME_UNITS)):
-                    said_decimals += [sum(amount * unit for amount, unit in m) / u for m in measures for u in units]
+                if measured is None:
+                    measured = _measure_totals(source)
+                said_decimals = [*said_decimals, *(total / u for total, units in measured for u in units)]
             hits += any(abs(x - d) < 1e-9 * max(1.0, abs(x)) for d in said_decimals)
         elif isinstance(x, str) and (clock := parse_clock(x)) is not None:
             if said_clocks is None:
