@@ -65,6 +65,10 @@ _MARK_RATE = 0.25
 """How often a number with named values in its description ("0 (closed)", "like 50 for halfway") takes one of them."""
 
 _GLOSS_RATE = 0.3
+# How often an enum value is said the short way people say it ("veg bed", "mow the front"): often enough that the
+# model maps them, rarely enough that the value's own words stay the common case (garden dev set, 2026-12-07: three
+# of its tool requests say a zone so).
+_SHORT_VALUE_RATE = 0.15
 """How often an enum value with a gloss in its description is said by the gloss ("clear the fogged windshield",
 "switch to the phone") rather than by its name."""
 
@@ -1015,6 +1019,28 @@ def _duration_text(parts: list[tuple[_Param, int]], rng: random.Random) -> str:
     return rng.choice([" and ", " ", " and "]).join(out)
 
 
+def _short_values(p: _Param) -> dict[str, list[str]]:
+    """The short ways of saying an enum's values: a word people shorten ("vegetable bed" -> "veg bed", see
+    ``phrasing.VALUE_ALTERNATIVES``), and a place named by its position alone where the position tells it apart
+    and another value shares its noun ("front lawn" -> "front" beside "back lawn"; a place parameter only: a choice
+    is also said in generic frames, "set lawn to back", where the short word means nothing)."""
+    out: dict[str, list[str]] = {}
+    values = [v.lower() for v in p.values]
+    for v in p.values:
+        low = v.lower()
+        alts = [low.replace(k, a) for k, alist in ph.VALUE_ALTERNATIVES.items()
+                if re.search(rf"\b{re.escape(k)}\b", low) for a in alist]
+        words = low.split()
+        if p.role == "location" and len(words) == 2 and words[0] in ph.POSITION_WORDS \
+                and sum(w.split()[0] == words[0] for w in values) == 1 \
+                and any(w != low and w.split()[-1] == words[1] for w in values):
+            alts.append(words[0])
+        alts = [a for a in alts if a not in values]
+        if alts:
+            out[v] = alts
+    return out
+
+
 def _draw_arguments(tool: _Tool, bag: _Bag, rng: random.Random, *, all_required_only: bool = False
                     ) -> tuple[dict[str, Any], dict[str, str]] | None:
     """Arguments (the targets) and how each is spoken (marked text), or None if a parameter cannot be filled."""
@@ -1028,6 +1054,9 @@ def _draw_arguments(tool: _Tool, bag: _Bag, rng: random.Random, *, all_required_
         if p.kind == "enum":
             v = bag.draw(f"{tool.name}.{p.name}", p.values)
             args[key], spoken[key] = v, _mark(key, v)
+            short = _short_values(p).get(v)
+            if short and rng.random() < _SHORT_VALUE_RATE:
+                spoken[key] = _mark(key + _SPOKEN_APART, rng.choice(short))
             gloss = p.glosses.get(v, "")
             purpose = gloss.startswith("to ")
             if gloss and (len(tool.params) == 1 or not purpose) and rng.random() < _GLOSS_RATE:
@@ -1964,6 +1993,11 @@ def _negative_pools(tools: Sequence[_Tool], all_words: set[str], rng: random.Ran
             devices = [d for d in ph.DEVICES if not _serves(all_words, _words(d))]
             if devices:
                 near.append(_near_device(tool.verbs, devices, rng))
+        if tool.family in ("open", "close"):
+            openables = [d for d in ph.OPENABLES if not _serves(all_words, _words(d))]
+            if openables:
+                near.append(_near_device(tool.verbs, openables, rng))
+    near += _near_verbs(tools, all_words, rng)
 
     def near_miss() -> tuple[str, bool] | None:
         return rng.choice(near)() if near else None
@@ -2066,6 +2100,62 @@ def _state_questions(tool: _Tool, tools: Sequence[_Tool]) -> list[Callable[[rand
         return rng.choice([f"{be} {np} {st}", f"{be} {np} {st}", f"{be} {np} still {st}", f"did I leave {np} {st}",
                            f"check if {np} {be} {st}", f"tell me if {np} {be} {st}", f"{be} {np} {st} right now",
                            f"I wonder if {np} {be} {st}", f"do you know if {np} {be} {st}"])
+    return [make]
+
+
+_UNDOING_FAMILIES = {"cancel", "remove", "off", "close"}
+_UNDOING_WORDS = {"off", "cancel", "stop", "delete", "remove", "clear", "disable", "undo"}
+
+
+def _near_verbs(tools: Sequence[_Tool], all_words: set[str], rng: random.Random
+                ) -> list[Callable[[], tuple[str, bool] | None]]:
+    """Near misses by verb: a tool's own object with an action no tool does to it ("cancel the frost alert",
+    "rename my playlist", "take a video", "read my last text message"; see ``phrasing.UNDO_VERBS``).
+
+    Conservative by construction: a verb any tool's words hold is dropped, and an object that a tool undoing
+    (cancel, remove, off, close) or reading it also names, or whose own tool already says how it is undone
+    ("or turn it off"), gets no undo or read request.
+    """
+    def stems(ts: Iterable[_Tool]) -> set[str]:
+        return {w.rstrip("s") for t in ts for w in t.words | {x for o in t.objects for x in _words(o)}}
+
+    undone = stems(t for t in tools if t.family in _UNDOING_FAMILIES)
+    read = stems(t for t in tools if t.family == "read" or set(_split_name(t.name)) & _READ_CUES)
+
+    def free(verb: str) -> bool:
+        return not _serves(all_words, [w for w in verb.split() if w not in ("of", "get", "rid")])
+
+    found: list[tuple[str, str, bool]] = []  # (request template with "{}" for the object, object, imperative)
+    for tool in tools:
+        for obj in dict.fromkeys(o for o in tool.objects if o and o not in _PRONOUNS):
+            head = obj.split()[-1].rstrip("s")
+            content = {w.rstrip("s") for w in _words(obj)}
+            undoable = not (tool.words & _UNDOING_WORDS) and not content & undone
+            if head in ph.UNDONE_NOUNS and undoable:
+                found += [(f"{v} the {{}}", obj, True) for v in ph.UNDO_VERBS if free(v)]
+            if head in ph.SHARED_NOUNS and undoable:
+                found += [(f"{v} {d} {{}}", obj, True) for v in ph.SHARE_VERBS if free(v) for d in ("the", "my", "this")
+                          if v != "rename" or head in ("playlist", "list", "file", "document", "recording", "note")]
+            kind = _split_name(tool.name)[0]
+            if kind in ph.RECORD_READS and not content & read:
+                found += [(r, obj, not r.startswith(("what", "how", "did"))) for r in ph.RECORD_READS[kind]]
+            for other in ph.NEAR_OBJECTS.get(head, []):
+                if not _serves(all_words, _words(other)):
+                    article = "an" if other[0] in "aeiou" else "a"
+                    found += [(f"{v} {article} {other}", "", True) for v in tool.verbs[:2] if "*" not in v]
+                    if other.endswith("video"):
+                        found.append((f"record {article} {other}", "", True))
+    if not found:
+        return []
+
+    def make() -> tuple[str, bool] | None:
+        template, obj, imperative = rng.choice(found)
+        text = template.format(obj) if obj else template
+        if obj and template.startswith("share "):
+            text += rng.choice(ph.SHARE_WITH)
+        elif obj and template.startswith(("send ", "email ")):
+            text += rng.choice(ph.SEND_TO)
+        return text, imperative
     return [make]
 
 

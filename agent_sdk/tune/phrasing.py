@@ -390,16 +390,58 @@ OUT_OF_SET_VALUES: dict[str, list[str]] = {
     "color": ["red", "blue", "green", "yellow", "purple", "orange", "pink", "white", "teal", "magenta"],
     "day": ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"],
     "source": ["radio", "spotify", "bluetooth", "tv", "cd", "aux", "usb", "vinyl", "podcast", "youtube"],
+    "drink": ["espresso", "americano", "cappuccino", "latte", "flat white", "tea", "green tea", "hot chocolate",
+              "smoothie", "milkshake", "orange juice", "lemonade", "iced tea"],
+    "oven mode": ["bake", "fan", "grill", "steam", "air fry", "slow cook", "pizza mode", "self clean"],
+    "wash program": ["eco", "quick", "intensive", "glass", "rinse only", "delicate", "half load", "sanitize"],
     "garden": ["front lawn", "back lawn", "vegetable bed", "flower bed", "greenhouse", "front gate", "orchard", "hedge",
                "patio pots", "herb patch", "hanging baskets", "window boxes", "allotment", "rockery", "shrubbery",
                "fruit trees", "shed", "driveway", "compost heap", "tennis court", "sandpit"],
 }
+
+# Shorter words people use for an enum value's word ("veg bed", "the lounge lights"); the target stays the value.
+VALUE_ALTERNATIVES: dict[str, list[str]] = {"vegetable": ["veg", "veggie"], "living room": ["lounge"],
+                                            "television": ["tv"]}
+# Words that name a place by its position ("the front" for the front lawn when only one value is in front).
+POSITION_WORDS: set[str] = {"front", "back", "rear", "left", "right", "upper", "lower", "top", "bottom", "upstairs",
+                            "downstairs", "north", "south", "east", "west", "side"}
 
 # Devices a home request may name; "turn on the <device>" is a near-miss when no tool mentions it.
 DEVICES: list[str] = ["tv", "television", "fan", "heater", "air conditioning", "ac", "oven", "coffee machine",
                       "dishwasher", "washing machine", "radio", "sprinklers", "projector", "humidifier",
                       "space heater", "fireplace", "car", "computer", "printer", "router", "microwave",
                       "vacuum", "robot vacuum", "kettle", "stereo", "garage door", "security camera"]
+
+# Near misses by verb: what people also do to a thing a tool makes or sets, which the tool set may not serve
+# ("cancel the frost alert" beside a tool that sets it, "rename my workout playlist" beside one that plays it:
+# garden and music dev sets, 2026-12-07). Keyed by the head noun of a tool's object; a verb counts only where no
+# tool's words hold it and no tool undoing, reading or closing that object exists.
+UNDO_VERBS: list[str] = ["cancel", "delete", "remove", "clear", "get rid of", "turn off"]
+UNDONE_NOUNS: set[str] = {"alert", "alarm", "reminder", "schedule", "order", "appointment", "booking", "note",
+                          "warning", "subscription"}
+SHARE_VERBS: list[str] = ["delete", "rename", "share", "send", "copy", "print", "email", "remove"]
+SHARED_NOUNS: set[str] = {"playlist", "photo", "picture", "snapshot", "message", "recording", "video",
+                          "document", "file", "note", "list"}
+# "take a video" beside a tool that takes photos: the nearest thing the tool does not make.
+NEAR_OBJECTS: dict[str, list[str]] = {"photo": ["video", "selfie video"], "picture": ["video", "panorama video"],
+                                      "message": ["voice note", "email"]}
+# Records a tool sends or logs ("send a message", "log the harvest"): asking to see them back is a near miss when
+# no tool reads them ("read my last text message", "how much did i harvest last month": cabin and garden dev sets).
+RECORD_READS: dict[str, list[str]] = {
+    "send": ["show me my {}s", "read me my last {}", "what was my last {}", "list my {}s", "read back my {}s",
+             "go through my {}s", "did i get any {}s"],
+    "log": ["show me the {} log", "read me the {} log", "what's in the {} log", "what have i logged so far",
+            "read back what i logged this week", "how much have i logged this month", "show me last month's {}"],
+}
+# Whom a thing is shared with, or sent to (after "share" and after "send" / "email").
+SHARE_WITH: list[str] = ["", "", "", " with mum", " with tom", " with my sister", " with the family"]
+SEND_TO: list[str] = ["", "", "", " to dad", " to tom", " to my sister", " to grandma"]
+
+# Things people open and close; "open the shed" is a near miss for a tool set that opens something else only
+# (garden dev set, 2026-12-07).
+OPENABLES: list[str] = ["shed", "garage door", "gate", "front door", "back door", "window", "curtains", "blinds",
+                        "sunroof", "moonroof", "hood", "glovebox", "fuel flap", "skylight", "cupboard", "fridge door",
+                        "garage", "loft hatch"]
 
 # Wrappers of an imperative core ("{}" is the core).
 WRAPPERS: list[str] = [

@@ -128,11 +128,19 @@ def test_home_counts_shares_negatives_and_pairs(home_examples: list[Example], ho
 
 
 def test_string_targets_are_written_in_the_request(home_examples: list[Example]) -> None:
+    """Every string target is in the request, in its own words or the one short form people use for it ("the
+    lounge" for the living room, some of the time)."""
+    short = {"living room": "lounge"}
+    shortened = 0
     for e in home_examples:
         for call in e.calls:
             for k, v in call["arguments"].items():
                 if isinstance(v, str) and call["name"] != "set_brightness" and k != "time":
-                    assert v.lower() in e.query.lower(), (e.query, call)
+                    q = e.query.lower()
+                    assert v.lower() in q or short.get(v.lower(), "@") in q, (e.query, call)
+                    shortened += v.lower() not in q
+    living = sum(c["arguments"].get("room") == "living room" for e in home_examples for c in e.calls)
+    assert 0 < shortened < 0.3 * living
 
 
 def test_times_are_said_in_digits_and_in_words_with_the_documented_target(home_examples: list[Example]) -> None:
@@ -1268,3 +1276,50 @@ def test_the_garden_rules_after_review() -> None:
     bins = _fn("set_bin_day", "Set the day the bins go out.", {
         "day": {"type": "string", "enum": ["monday", "tuesday", "saturday"]}}, ["day"])
     assert not any(re.search(r"\bon (monday|tuesday|saturday)s\b", q) for q, _ in calls(bins))
+
+
+def test_near_misses_by_verb_and_short_values() -> None:
+    """Eighth-session rules (2026-12-07): a tool that sets an alert or takes photos draws requests no tool serves
+    to cancel the alert, share the photo or take a video; a tool that sends messages draws "read me my last
+    message"; none of them when a tool of the set cancels, reads or names the thing; a tool that opens one thing
+    draws "open the shed"; an enum value is sometimes said short ("veg patch", "the front"), its target unchanged,
+    and never where the short word would not tell the values apart."""
+    alert = _fn("set_price_alert", "Warn me when a stock falls below a price.",
+                {"price": {"type": "integer", "minimum": 1, "maximum": 1000}}, ["price"])
+    photo = _fn("take_photo", "Take a photo with the door camera.", {}, [])
+    send = _fn("send_message", "Send a text message.", {"contact": {"type": "string", "description": "Who to."},
+                                                       "text": {"type": "string"}}, ["contact", "text"])
+    hatch = _fn("open_hatch", "Open the roof hatch.", {}, [])
+
+    def negatives(tools: list[dict[str, Any]]) -> list[str]:
+        return [e.query.lower() for e in generate_examples(tools, count=3000, seed=2) if not e.calls]
+
+    undo = re.compile(r"\b(cancel|delete|remove|clear|get rid of|turn off)\b.*\balert\b")
+    read_back = re.compile(r"\b(read me my last|show me my|what was my last|go through my) (text )?messages?\b")
+    got = negatives([alert, photo, send, hatch])
+    assert any(undo.search(q) for q in got)
+    assert any(re.search(r"\b(share|email|print|delete|copy)\b.*\bphoto\b", q) for q in got)
+    assert any(re.search(r"\b(take|record) an? (selfie |panorama )?video\b", q) for q in got)
+    assert any(read_back.search(q) for q in got)
+    assert any(re.search(r"\bopen( up)? the (shed|gate|garage|window|blinds|curtains)\b", q) for q in got)
+    # A tool that cancels the alerts, one that reads the messages: those requests are served, so never negatives.
+    cancel = _fn("cancel_alerts", "Cancel every price alert.", {}, [])
+    inbox = _fn("read_messages", "Read the newest text messages aloud.", {}, [])
+    got = negatives([alert, photo, send, hatch, cancel, inbox])
+    assert not any(undo.search(q) for q in got)
+    assert not any(read_back.search(q) for q in got)
+
+    water = _fn("water_zone", "Water one zone.", {
+        "zone": {"type": "string", "enum": ["front yard", "back yard", "vegetable patch"]},
+        "minutes": {"type": "integer", "minimum": 1, "maximum": 30}}, ["zone", "minutes"])
+    calls = [(e.query.lower(), e.calls[0]["arguments"]["zone"]) for e in generate_examples([water], count=600, seed=3)
+             if e.calls]
+    short = [(q, z) for q, z in calls if z not in q]
+    assert 0 < len(short) < 0.3 * len(calls)
+    for q, z in short:
+        assert re.search({"vegetable patch": r"\bveg(gie)? patch\b", "front yard": r"\bfront\b",
+                          "back yard": r"\bback\b"}[z], q), (q, z)
+    seats = _fn("heat_seat", "Heat a seat.", {
+        "seat": {"type": "string", "enum": ["front left", "front right", "rear"]}}, ["seat"])
+    assert all(e.calls[0]["arguments"]["seat"] in e.query.lower()
+               for e in generate_examples([seats], count=300, seed=3) if e.calls)
