@@ -36,7 +36,10 @@ written one:
   argument whose value the request does not say gets the one enum value
   it does say as whole words ("weather in Tel Aviv in Fahrenheit":
   ``unit="fahrenheit"``, :func:`~agent_sdk.agent.request_features.said_enum`;
-  not a value another parameter of the tool also takes).
+  not a value another parameter of the tool also takes), and an optional
+  string enum parameter the model left out gets the one value the request
+  says ("what will the weather be tomorrow": ``day="tomorrow"``; not its
+  default, not a value another parameter takes or the call already holds).
 
 For these three, each call reads its own part of a compound request: a
 lone call the clauses no other offered tool fits better ("switch off the
@@ -366,6 +369,17 @@ def _put_named_values(out: list[tuple[str, dict[str, Any]]], i: int, props: dict
             named = named_number(props[key], source)
             said = None if named is None else int(named) if named.is_integer() else named
         if said is None or said == value:
+            continue
+        new = {**args, key: said}
+        if schema is not None and schema_accepts(schema, new):
+            args = new
+            changed += 1
+    for key, prop in props.items():  # an optional choice the model left out, said in the request ("tomorrow")
+        if key in args or not isinstance(prop, dict) or not isinstance(prop.get("enum"), list):
+            continue
+        said = said_enum(prop, _without_texts(request, args, props, key))
+        if said is None or said == prop.get("default") or said in args.values() \
+                or any(_takes(s, said) for k, s in props.items() if k != key):
             continue
         new = {**args, key: said}
         if schema is not None and schema_accepts(schema, new):

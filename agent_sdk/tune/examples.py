@@ -1649,6 +1649,27 @@ def _special_frames(tool: _Tool, obj: str, loc: str, obj_v: str, qty: str, time:
             out += [(f"{noun} at {qty}", False), (f"{noun} below {qty}", False),
                     (f"set the {noun} for {qty}", True), (f"move the {noun} to {qty}", True),
                     (f"I want the {noun} at {qty}", False)]
+    if _split_name(tool.name)[0] in ("skip", "pause") and dur and obj and obj not in _PRONOUNS and not said:
+        # "skip_watering(days)": a break from it for a while ("no sprinklers for two days", "don't water for 3 days")
+        skip = [(f"no {obj} for {dur}", False), (f"hold off on the {obj} for {dur}", True),
+                (f"pause the {obj} for {dur}", True), (f"give the {obj} a rest for {dur}", True),
+                (f"no {obj} for the next {dur}", False)]
+        if obj.endswith("ing") and len(obj.split()) == 1:  # "watering" is what "water" does
+            base = obj[:-3]
+            skip += [(f"don't {base} for {dur}", True), (f"no need to {base} for the next {dur}", False)]
+        if "rain" in words:  # "Skip the scheduled watering ..., after rain for instance.": the reason said first
+            why = rng.choice(["it rained, ", "we had a storm, ", "it's been raining, ", "rain is coming, "])
+            skip += [(why + text, imp) for text, imp in skip]
+        out += skip
+    level = _split_name(tool.name)
+    if fam == "read" and len(level) == 2 and level[1] == "level" and not tool.params:
+        # "tank_level" / "Report how full the rain water tank is.": how full the thing is ("how much is in the tank")
+        thing = level[0]
+        named = re.search(rf"\b((?:[a-z]+ ){{0,2}}{thing})\b", _first_sentence(tool.description))
+        np = rng.choice([thing, named.group(1).split("the ")[-1]]) if named else thing  # not "charge the battery"
+        out += [(f"how full is the {np}", False), (f"how much is in the {np}", False),
+                (f"how much is left in the {np}", False), (f"is the {np} empty", False),
+                (f"is the {np} full", False), (f"check the {np}", True)]
     if fam == "read" and loc and "moisture" in words:  # "soil_moisture(zone)": "how dry is the front lawn"
         out += [(f"how wet is the {loc}", False), (f"how dry is the {loc}", False), (f"is the {loc} dry", False),
                 (f"does the {loc} need water", False), (f"moisture in the {loc}", False),

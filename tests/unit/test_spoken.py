@@ -630,6 +630,37 @@ def test_said_values_put_said_enum_values(calls: list, request_text: str, want: 
     assert changed == _changed_values(got, calls)
 
 
+_DAY = {"type": "string", "enum": ["today", "tomorrow", "weekend"], "default": "today"}
+_PRIORITY = {"type": "string", "enum": ["low", "normal", "high"]}
+
+
+@pytest.mark.parametrize(("calls", "request_text", "want"), [
+    ([("forecast", {})], "what will the weather be tomorrow", [("forecast", {"day": "tomorrow"})]),
+    ([("forecast", {})], "what's the weather like today", None),  # the default: nothing to add
+    ([("forecast", {})], "what's the weather", None),  # nothing said
+    ([("forecast", {})], "weather, but not for tomorrow", None),  # negated
+    ([("forecast", {})], "weather for today or tomorrow", None),  # two said: left to the model
+    ([("text", {"contact": "mom", "body": "I'm feeling high energy"})], "text mom I'm feeling high energy",
+     None),  # a word of the message is no priority
+    ([("text", {"contact": "mom", "body": "call me"})], "urgent text to mom, high priority: call me",
+     [("text", {"contact": "mom", "body": "call me", "priority": "high"})]),
+    ([("convert", {"amount": 5, "from_unit": "celsius"})], "convert 5 degrees to fahrenheit",
+     None),  # another parameter takes it too: which one is left to the model
+])
+def test_said_values_fill_an_optional_choice_left_out(calls: list, request_text: str, want: list | None) -> None:
+    """An optional enum parameter the model left out gets the one value the request says, never its default, never
+    a word of another argument's text, never a value another parameter also takes."""
+    tools = [{"name": "forecast", "parameters": {"type": "object", "properties": {"day": _DAY}}},
+             {"name": "text", "parameters": {"type": "object", "properties": {
+                 "contact": {"type": "string"}, "body": {"type": "string"}, "priority": _PRIORITY},
+                 "required": ["contact", "body"]}},
+             {"name": "convert", "parameters": {"type": "object", "properties": {
+                 "amount": {"type": "number"}, "from_unit": _UNIT, "to_unit": _UNIT}, "required": ["amount"]}}]
+    got, changed = said_values(calls, tools, request_text)
+    assert got == (want if want is not None else calls)
+    assert changed == (0 if want is None else 1)
+
+
 def test_said_values_leave_a_value_the_request_says_in_other_words() -> None:
     """A written value the request says is kept even when another enum value is said too ("the driver's side, not
     all of them" says "driver"): only a value the request does not say at all is replaced."""

@@ -1323,3 +1323,24 @@ def test_near_misses_by_verb_and_short_values() -> None:
         "seat": {"type": "string", "enum": ["front left", "front right", "rear"]}}, ["seat"])
     assert all(e.calls[0]["arguments"]["seat"] in e.query.lower()
                for e in generate_examples([seats], count=300, seed=3) if e.calls)
+
+
+def test_a_break_and_a_level_are_asked_the_way_people_ask() -> None:
+    """A tool that skips something for a while is asked for a break ("no sprinklers for 2 days", "don't water for 3
+    days"), the number of days its target; a tool reading how full a thing is, how much is in it ("how much is in
+    the rain water tank"), never with the description's verb phrase ("charge the battery")."""
+    skip = _fn("skip_watering", "Skip the scheduled watering for a few days, after rain for instance.",
+               {"days": {"type": "integer", "minimum": 1, "maximum": 7}}, ["days"])
+    got = [(e.query.lower(), e.calls[0]["arguments"]["days"]) for e in generate_examples([skip], count=400, seed=4)
+           if e.calls]
+    breaks = [(q, d) for q, d in got if re.search(r"\b(no (watering|sprinklers|irrigation)|don't water|hold off)\b", q)]
+    assert breaks
+    numbers = {"one": 1, "a": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7}
+    for q, d in breaks:
+        m = re.search(r"\bfor (?:the next )?(\d|one|a|two|three|four|five|six|seven)\b", q)  # "dasy": a typo
+        assert m and int(numbers.get(m.group(1), m.group(1) if m.group(1).isdigit() else 0)) == d, (q, d)
+    tank = _fn("tank_level", "Report how full the rain water tank is.", {}, [])
+    battery = _fn("battery_level", "Report how much charge the battery has left.", {}, [])
+    asked = [e.query.lower() for e in generate_examples([tank, battery], count=600, seed=4) if e.calls]
+    assert any(re.search(r"how (much is (left )?in|full is) the (rain water )?tank", q) for q in asked)
+    assert not any("charge the battery" in q for q in asked)
