@@ -96,6 +96,12 @@ _MISSING = object()
 _MIN_TEXT_CUT = 3  # shorter argument text ("a", "ok") is cut out of nothing: it would cut words apart
 
 MAX_SAID_REQUEST_CHARS = 2000
+# A value said for a parameter the model left out counts only when said as a setting: a day ("tomorrow"), next to
+# the parameter's name ("cool mode", "repeat all", "the back camera") or after a preposition that sets it ("on
+# grill", "in fahrenheit"); "a bit cool in here", "play all songs", "a photo of the back garden" set nothing.
+_DAY_VALUES = frozenset({"today", "tomorrow", "tonight", "weekend", "weekends", "weekdays", "monday", "tuesday",
+                         "wednesday", "thursday", "friday", "saturday", "sunday", "morning", "afternoon", "evening"})
+_SETTING_PREPOSITIONS = ("on", "in", "to", "with", "using", "use", "at")
 """Longer requests get no named numbers, flags or enum values (a command, not a document; it bounds the work)."""
 
 # Words of a parameter's name that give its unit: plurals only, since "hour" or "minute" alone names a field of a
@@ -206,6 +212,18 @@ def _without_texts(request: str, args: dict[str, Any], props: dict[str, Any], ke
         if k != key and isinstance(v, str) and len(v) >= _MIN_TEXT_CUT and not _takes(props.get(k), v):
             request = re.sub(re.escape(v), " ", request, flags=re.IGNORECASE)
     return request
+
+
+def _said_as_setting(value: str, key: str, request: str) -> bool:
+    """Whether ``request`` says ``value`` as the setting of parameter ``key`` (see :data:`_DAY_VALUES`)."""
+    phrase = " ".join(re.findall(r"[a-z0-9]+", value.lower()))
+    if phrase in _DAY_VALUES:
+        return True
+    names = "|".join(re.escape(w) for w in re.findall(r"[a-z]+", key.lower()) if len(w) > 2) or "@"
+    low = " ".join(re.findall(r"[a-z0-9]+", request.lower()))
+    v = re.escape(phrase)
+    preps = "|".join(_SETTING_PREPOSITIONS)
+    return bool(re.search(rf"\b(?:(?:{preps}) (?:the |my |a )?{v}|{v} (?:{names})|(?:{names}) (?:to )?{v})\b", low))
 
 
 def _takes(schema: Any, value: str) -> bool:
@@ -377,8 +395,10 @@ def _put_named_values(out: list[tuple[str, dict[str, Any]]], i: int, props: dict
     for key, prop in props.items():  # an optional choice the model left out, said in the request ("tomorrow")
         if key in args or not isinstance(prop, dict) or not isinstance(prop.get("enum"), list):
             continue
-        said = said_enum(prop, _without_texts(request, args, props, key))
-        if said is None or said == prop.get("default") or said in args.values() \
+        source = _without_texts(request, args, props, key)
+        said = said_enum(prop, source)
+        if said is None or not _said_as_setting(said, key, source) or said == prop.get("default") \
+                or said in args.values() \
                 or any(_takes(s, said) for k, s in props.items() if k != key):
             continue
         new = {**args, key: said}

@@ -65,12 +65,13 @@ _MARK_RATE = 0.25
 """How often a number with named values in its description ("0 (closed)", "like 50 for halfway") takes one of them."""
 
 _GLOSS_RATE = 0.3
-# How often an enum value is said the short way people say it ("veg bed", "mow the front"): often enough that the
-# model maps them, rarely enough that the value's own words stay the common case (garden dev set, 2026-12-07: three
-# of its tool requests say a zone so).
-_SHORT_VALUE_RATE = 0.15
 """How often an enum value with a gloss in its description is said by the gloss ("clear the fogged windshield",
 "switch to the phone") rather than by its name."""
+
+_SHORT_VALUE_RATE = 0.15
+"""How often an enum value is said the short way people say it ("veg bed", "water the front"): often enough that the
+model maps them, rarely enough that the value's own words stay the common case (garden dev set, 2026-12-07: three of
+its tool requests say a zone so)."""
 
 _ALL_THE_WAY_RATE = 0.3
 """How often a range's end said by a verb is said as "all the way up" / "all the way down" (or "max out")."""
@@ -1654,15 +1655,18 @@ def _special_frames(tool: _Tool, obj: str, loc: str, obj_v: str, qty: str, time:
         skip = [(f"no {obj} for {dur}", False), (f"hold off on the {obj} for {dur}", True),
                 (f"pause the {obj} for {dur}", True), (f"give the {obj} a rest for {dur}", True),
                 (f"no {obj} for the next {dur}", False)]
-        if obj.endswith("ing") and len(obj.split()) == 1:  # "watering" is what "water" does
-            base = obj[:-3]
-            skip += [(f"don't {base} for {dur}", True), (f"no need to {base} for the next {dur}", False)]
+        base = obj[:-3] if obj.endswith("ing") and len(obj.split()) == 1 else ""
+        if base in ph.VERB_ALTERNATIVES:  # "watering" is what "water" does (not "charg" for "charging")
+            skip += [(f"don't {base} for {dur}", True), (f"no need to {base} for {dur}", False)]
+        if _unmark(dur).split()[0] in ("a", "an", "one"):  # not "for the next a day"
+            skip = [(t, i) for t, i in skip if "the next" not in t]
         if "rain" in words:  # "Skip the scheduled watering ..., after rain for instance.": the reason said first
             why = rng.choice(["it rained, ", "we had a storm, ", "it's been raining, ", "rain is coming, "])
             skip += [(why + text, imp) for text, imp in skip]
         out += skip
     level = _split_name(tool.name)
-    if fam == "read" and len(level) == 2 and level[1] == "level" and not tool.params:
+    if fam == "read" and len(level) == 2 and level[1] == "level" and not tool.params \
+            and words & _CONTAINER_WORDS:  # a tank or a battery, not "noise_level"
         # "tank_level" / "Report how full the rain water tank is.": how full the thing is ("how much is in the tank")
         thing = level[0]
         named = re.search(rf"\b((?:[a-z]+ ){{0,2}}{thing})\b", _first_sentence(tool.description))
@@ -2003,10 +2007,11 @@ def _negative_pools(tools: Sequence[_Tool], all_words: set[str], rng: random.Ran
             if p.kind != "enum":
                 continue
             own = {v.lower() for v in p.values}
+            own_alike = own | {a for cls in ph.VALUE_SYNONYMS if own & cls for a in cls}  # "convection" is "fan"
             for group in ph.OUT_OF_SET_VALUES.values():
                 if sum(v in group for v in own) < 2:
                     continue
-                others = [g for g in group if g not in own and not any(g in v or v in g for v in own)
+                others = [g for g in group if g not in own_alike and not any(g in v or v in g for v in own_alike)
                           and not _serves(all_words, _words(g))]
                 if others:
                     near.append(_near_enum(tool, p, others, rng, bag))
@@ -2014,8 +2019,10 @@ def _negative_pools(tools: Sequence[_Tool], all_words: set[str], rng: random.Ran
             devices = [d for d in ph.DEVICES if not _serves(all_words, _words(d))]
             if devices:
                 near.append(_near_device(tool.verbs, devices, rng))
-        if tool.family in ("open", "close"):
-            openables = [d for d in ph.OPENABLES if not _serves(all_words, _words(d))]
+        if tool.family in ("open", "close") and _split_name(tool.name)[0] in ("open", "close", "shut"):
+            served = {o for t in tools for o in t.objects} | {w for t in tools for w in t.words}
+            openables = [d for d in ph.OPENABLES if not any(
+                _serves(all_words, _words(x)) or any(x in o for o in served) for x in ph.alike_openables(d))]
             if openables:
                 near.append(_near_device(tool.verbs, openables, rng))
     near += _near_verbs(tools, all_words, rng)
@@ -2125,7 +2132,14 @@ def _state_questions(tool: _Tool, tools: Sequence[_Tool]) -> list[Callable[[rand
 
 
 _UNDOING_FAMILIES = {"cancel", "remove", "off", "close"}
-_UNDOING_WORDS = {"off", "cancel", "stop", "delete", "remove", "clear", "disable", "undo"}
+_UNDOING_WORDS = {"off", "cancel", "stop", "delete", "remove", "clear", "disable", "undo", "disarm", "silence",
+                  "mute", "snooze", "dismiss", "deactivate", "unset", "end", "reset"}
+_RECORDING_WORDS = {"record", "recording", "clip", "clips", "film", "footage", "video", "videos", "movie"}
+_VERB_OBJECT_WORDS = {"rename", "reschedule", "update", "edit", "move", "change", "set", "add", "remove", "delete",
+                      "cancel", "share", "send", "copy", "print", "email", "clear"}
+_CONTAINER_WORDS = {"full", "tank", "fill", "filled", "empty", "litres", "liters", "fuel", "charge", "battery", "ink",
+                    "capacity", "left"}
+_SENT_NOUNS = {"message", "text", "email", "note", "letter", "sms", "mail"}
 
 
 def _near_verbs(tools: Sequence[_Tool], all_words: set[str], rng: random.Random
@@ -2140,28 +2154,40 @@ def _near_verbs(tools: Sequence[_Tool], all_words: set[str], rng: random.Random
     def stems(ts: Iterable[_Tool]) -> set[str]:
         return {w.rstrip("s") for t in ts for w in t.words | {x for o in t.objects for x in _words(o)}}
 
+    def alike(tool: _Tool) -> set[str]:
+        """The stems of a tool's objects and of their other names (``NOUN_ALTERNATIVES``: "message" / "texts")."""
+        names = {o for o in tool.objects if o and o not in _PRONOUNS}
+        names |= {a for k, v in ph.NOUN_ALTERNATIVES.items() if k in names or names & set(v) for a in [k, *v]}
+        return {w.rstrip("s") for n in names for w in _words(n) if w not in _STOP}
+
     undone = stems(t for t in tools if t.family in _UNDOING_FAMILIES)
-    read = stems(t for t in tools if t.family == "read" or set(_split_name(t.name)) & _READ_CUES)
+    mail_read = any(t.family == "read" and (t.words | {w.removesuffix("s") for w in t.words}) & (_SENT_NOUNS | {"inbox"})
+                    for t in tools)
 
     def free(verb: str) -> bool:
         return not _serves(all_words, [w for w in verb.split() if w not in ("of", "get", "rid")])
 
     found: list[tuple[str, str, bool]] = []  # (request template with "{}" for the object, object, imperative)
     for tool in tools:
+        mine = alike(tool)
+        shared = mine & stems(t for t in tools if t is not tool)  # another tool acts on the same thing
         for obj in dict.fromkeys(o for o in tool.objects if o and o not in _PRONOUNS):
+            if set(_words(obj)) & _VERB_OBJECT_WORDS:  # "rename playlist" from a name is no object
+                continue
             head = obj.split()[-1].rstrip("s")
             content = {w.rstrip("s") for w in _words(obj)}
             undoable = not (tool.words & _UNDOING_WORDS) and not content & undone
-            if head in ph.UNDONE_NOUNS and undoable:
+            if head in ph.UNDONE_NOUNS and undoable and head not in shared:  # "disarm_alarm" beside "arm_alarm"
                 found += [(f"{v} the {{}}", obj, True) for v in ph.UNDO_VERBS if free(v)]
             if head in ph.SHARED_NOUNS and undoable:
                 found += [(f"{v} {d} {{}}", obj, True) for v in ph.SHARE_VERBS if free(v) for d in ("the", "my", "this")
                           if v != "rename" or head in ("playlist", "list", "file", "document", "recording", "note")]
             kind = _split_name(tool.name)[0]
-            if kind in ph.RECORD_READS and not content & read:
+            if kind in ph.RECORD_READS and not shared and (kind != "send" or head in _SENT_NOUNS and not mail_read):
                 found += [(r, obj, not r.startswith(("what", "how", "did"))) for r in ph.RECORD_READS[kind]]
+            recorded = any(t.words & _RECORDING_WORDS for t in tools if t is not tool)  # "record_clip" serves videos
             for other in ph.NEAR_OBJECTS.get(head, []):
-                if not _serves(all_words, _words(other)):
+                if not _serves(all_words, _words(other)) and not (other.endswith("video") and recorded):
                     article = "an" if other[0] in "aeiou" else "a"
                     found += [(f"{v} {article} {other}", "", True) for v in tool.verbs[:2] if "*" not in v]
                     if other.endswith("video"):

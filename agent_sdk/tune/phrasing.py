@@ -443,6 +443,24 @@ OPENABLES: list[str] = ["shed", "garage door", "gate", "front door", "back door"
                         "sunroof", "moonroof", "hood", "glovebox", "fuel flap", "skylight", "cupboard", "fridge door",
                         "garage", "loft hatch"]
 
+# Openables that are the same thing under another name: when one is served, none is a near miss.
+OPENABLE_ALIKE: list[set[str]] = [{"blinds", "shades", "curtains", "shutters"}, {"sunroof", "moonroof", "roof"},
+                                  {"hood", "bonnet"}, {"garage", "garage door"}, {"window", "skylight"},
+                                  {"fuel flap", "fuel cap", "gas cap"}, {"glovebox", "glove box", "glove compartment"}]
+
+
+def alike_openables(thing: str) -> set[str]:
+    """``thing`` and its other names (:data:`OPENABLE_ALIKE`)."""
+    return {thing}.union(*(cls for cls in OPENABLE_ALIKE if thing in cls))
+
+
+# Enum values that are the same setting under another name: a tool taking one never gets the others as near misses
+# ("fan" is "convection", "intensive" is "heavy duty").
+VALUE_SYNONYMS: list[set[str]] = [{"fan", "convection", "fan oven"}, {"grill", "broil"},
+                                  {"intensive", "heavy", "heavy duty", "pots and pans"},
+                                  {"sanitize", "hygiene", "sterilize"}, {"quick", "express", "rapid", "short"},
+                                  {"eco", "economy", "energy saving"}, {"tea", "green tea", "iced tea"}]
+
 # Wrappers of an imperative core ("{}" is the core).
 WRAPPERS: list[str] = [
     "{}", "{}", "{}", "{}", "please {}", "{} please", "can you {}", "could you {}", "could you please {}",

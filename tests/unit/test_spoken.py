@@ -646,6 +646,13 @@ _PRIORITY = {"type": "string", "enum": ["low", "normal", "high"]}
      [("text", {"contact": "mom", "body": "call me", "priority": "high"})]),
     ([("convert", {"amount": 5, "from_unit": "celsius"})], "convert 5 degrees to fahrenheit",
      None),  # another parameter takes it too: which one is left to the model
+    ([("heat", {"celsius": 23})], "it's a bit cool in here, set the heating to 23", None),  # review, 2026-12-07
+    ([("heat", {"celsius": 23})], "set the heating to 23 in cool mode", [("heat", {"celsius": 23, "mode": "cool"})]),
+    ([("heat", {"celsius": 23})], "heating on cool at 23", [("heat", {"celsius": 23, "mode": "cool"})]),
+    ([("play", {"query": "Queen"})], "play all songs by Queen", None),  # "all" is no repeat mode here
+    ([("play", {"query": "Queen"})], "play Queen, repeat all", [("play", {"query": "Queen", "repeat": "all"})]),
+    ([("photo", {})], "take a photo of the back garden", None),  # a place, not the back camera
+    ([("photo", {})], "take a photo with the back camera", [("photo", {"camera": "back"})]),
 ])
 def test_said_values_fill_an_optional_choice_left_out(calls: list, request_text: str, want: list | None) -> None:
     """An optional enum parameter the model left out gets the one value the request says, never its default, never
@@ -655,7 +662,15 @@ def test_said_values_fill_an_optional_choice_left_out(calls: list, request_text:
                  "contact": {"type": "string"}, "body": {"type": "string"}, "priority": _PRIORITY},
                  "required": ["contact", "body"]}},
              {"name": "convert", "parameters": {"type": "object", "properties": {
-                 "amount": {"type": "number"}, "from_unit": _UNIT, "to_unit": _UNIT}, "required": ["amount"]}}]
+                 "amount": {"type": "number"}, "from_unit": _UNIT, "to_unit": _UNIT}, "required": ["amount"]}},
+             {"name": "heat", "parameters": {"type": "object", "properties": {
+                 "celsius": {"type": "integer"}, "mode": {"type": "string", "enum": ["heat", "cool", "auto"]}},
+                 "required": ["celsius"]}},
+             {"name": "play", "parameters": {"type": "object", "properties": {
+                 "query": {"type": "string"}, "repeat": {"type": "string", "enum": ["off", "one", "all"]}},
+                 "required": ["query"]}},
+             {"name": "photo", "parameters": {"type": "object", "properties": {
+                 "camera": {"type": "string", "enum": ["front", "back", "arm"], "default": "front"}}}}]
     got, changed = said_values(calls, tools, request_text)
     assert got == (want if want is not None else calls)
     assert changed == (0 if want is None else 1)

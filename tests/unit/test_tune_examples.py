@@ -1319,10 +1319,13 @@ def test_near_misses_by_verb_and_short_values() -> None:
     for q, z in short:
         assert re.search({"vegetable patch": r"\bveg(gie)? patch\b", "front yard": r"\bfront\b",
                           "back yard": r"\bback\b"}[z], q), (q, z)
-    seats = _fn("heat_seat", "Heat a seat.", {
-        "seat": {"type": "string", "enum": ["front left", "front right", "rear"]}}, ["seat"])
-    assert all(e.calls[0]["arguments"]["seat"] in e.query.lower()
-               for e in generate_examples([seats], count=300, seed=3) if e.calls)
+    beds = _fn("water_bed", "Water one bed.", {
+        "zone": {"type": "string", "enum": ["front lawn", "front bed", "back lawn"]},
+        "minutes": {"type": "integer", "minimum": 1, "maximum": 30}}, ["zone", "minutes"])
+    said = [(e.query.lower(), e.calls[0]["arguments"]["zone"]) for e in generate_examples([beds], count=600, seed=3)
+            if e.calls]
+    assert all(z in q for q, z in said if z.startswith("front"))  # "front" would not tell the two apart
+    assert any(z not in q and re.search(r"\bback\b", q) for q, z in said if z == "back lawn")
 
 
 def test_a_break_and_a_level_are_asked_the_way_people_ask() -> None:
@@ -1337,10 +1340,17 @@ def test_a_break_and_a_level_are_asked_the_way_people_ask() -> None:
     assert breaks
     numbers = {"one": 1, "a": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7}
     for q, d in breaks:
-        m = re.search(r"\bfor (?:the next )?(\d|one|a|two|three|four|five|six|seven)\b", q)  # "dasy": a typo
+        assert not re.search(r"\bthe next (a|an|one) ", q), q
+        m = re.search(r"\bfor (?:the next )?(\d|one|a|two|three|four|five|six|seven)\b", q)  # the unit may be typoed
         assert m and int(numbers.get(m.group(1), m.group(1) if m.group(1).isdigit() else 0)) == d, (q, d)
     tank = _fn("tank_level", "Report how full the rain water tank is.", {}, [])
     battery = _fn("battery_level", "Report how much charge the battery has left.", {}, [])
     asked = [e.query.lower() for e in generate_examples([tank, battery], count=600, seed=4) if e.calls]
     assert any(re.search(r"how (much is (left )?in|full is) the (rain water )?tank", q) for q in asked)
     assert not any("charge the battery" in q for q in asked)
+    noise = _fn("noise_level", "Report the noise level in the room.", {}, [])
+    assert not any(re.search(r"\b(full|empty|how much is)\b", e.query.lower())
+                   for e in generate_examples([noise], count=300, seed=4) if e.calls)  # no tank to fill
+    charging = _fn("skip_charging", "Skip charging the car for a few days.",
+                   {"days": {"type": "integer", "minimum": 1, "maximum": 7}}, ["days"])
+    assert not any("charg " in e.query.lower() for e in generate_examples([charging], count=300, seed=4))
