@@ -2001,7 +2001,12 @@ def _negative_pools(tools: Sequence[_Tool], all_words: set[str], rng: random.Ran
         bank = rng.choice(open_banks)
         return _fill(rng.choice(bank["requests"]), rng), True
 
-    near: list[Callable[[], tuple[str, bool] | None]] = []
+    # Near misses by kind, each kind drawn alike whatever its number of generators (an enum family per tool would
+    # otherwise crowd out the rest: 94 of the garden's 400 negatives named a garden area it lacks and one asked to
+    # cancel the frost alert, 2026-12-07), values twice as often (people's near misses name a place or a setting
+    # first).
+    groups: dict[str, list[Callable[[], tuple[str, bool] | None]]] = {}
+    near: list[Callable[[], tuple[str, bool] | None]] = []  # the value near misses
     for tool in tools:
         for p in tool.params:
             if p.kind != "enum":
@@ -2018,17 +2023,20 @@ def _negative_pools(tools: Sequence[_Tool], all_words: set[str], rng: random.Ran
         if tool.family in ("on", "off"):
             devices = [d for d in ph.DEVICES if not _serves(all_words, _words(d))]
             if devices:
-                near.append(_near_device(tool.verbs, devices, rng))
+                groups.setdefault("device", []).append(_near_device(tool.verbs, devices, rng))
         if tool.family in ("open", "close") and _split_name(tool.name)[0] in ("open", "close", "shut"):
             served = {o for t in tools for o in t.objects} | {w for t in tools for w in t.words}
             openables = [d for d in ph.OPENABLES if not any(
                 _serves(all_words, _words(x)) or any(x in o for o in served) for x in ph.alike_openables(d))]
             if openables:
-                near.append(_near_device(tool.verbs, openables, rng))
-    near += _near_verbs(tools, all_words, rng)
+                groups.setdefault("open", []).append(_near_device(tool.verbs, openables, rng))
+    if near:
+        groups["value"] = near
+    groups.update(_near_verbs(tools, all_words, rng))
+    kinds_drawn = [k for k in sorted(groups) for _ in range(2 if k == "value" else 1)]
 
     def near_miss() -> tuple[str, bool] | None:
-        return rng.choice(near)() if near else None
+        return rng.choice(groups[rng.choice(kinds_drawn)])() if kinds_drawn else None
 
     features = domain_features(all_words)
 
@@ -2143,13 +2151,16 @@ _SENT_NOUNS = {"message", "text", "email", "note", "letter", "sms", "mail"}
 
 
 def _near_verbs(tools: Sequence[_Tool], all_words: set[str], rng: random.Random
-                ) -> list[Callable[[], tuple[str, bool] | None]]:
+                ) -> dict[str, list[Callable[[], tuple[str, bool] | None]]]:
     """Near misses by verb: a tool's own object with an action no tool does to it ("cancel the frost alert",
     "rename my playlist", "take a video", "read my last text message"; see ``phrasing.UNDO_VERBS``).
 
     Conservative by construction: a verb any tool's words hold is dropped, and an object that a tool undoing
     (cancel, remove, off, close) or reading it also names, or whose own tool already says how it is undone
     ("or turn it off"), gets no undo or read request.
+
+    Returns:
+        One generator per kind found ("undo", "share", "read back", "other object"), each drawing its requests.
     """
     def stems(ts: Iterable[_Tool]) -> set[str]:
         return {w.rstrip("s") for t in ts for w in t.words | {x for o in t.objects for x in _words(o)}}
@@ -2167,7 +2178,7 @@ def _near_verbs(tools: Sequence[_Tool], all_words: set[str], rng: random.Random
     def free(verb: str) -> bool:
         return not _serves(all_words, [w for w in verb.split() if w not in ("of", "get", "rid")])
 
-    found: list[tuple[str, str, bool]] = []  # (request template with "{}" for the object, object, imperative)
+    found: dict[str, list[tuple[str, str, bool]]] = {}  # kind -> (template with "{}" for the object, object, imperative)
     for tool in tools:
         mine = alike(tool)
         shared = mine & stems(t for t in tools if t is not tool)  # another tool acts on the same thing
@@ -2178,32 +2189,41 @@ def _near_verbs(tools: Sequence[_Tool], all_words: set[str], rng: random.Random
             content = {w.rstrip("s") for w in _words(obj)}
             undoable = not (tool.words & _UNDOING_WORDS) and not content & undone
             if head in ph.UNDONE_NOUNS and undoable and head not in shared:  # "disarm_alarm" beside "arm_alarm"
-                found += [(f"{v} the {{}}", obj, True) for v in ph.UNDO_VERBS if free(v)]
+                found.setdefault("undo", []).extend((f"{v} the {{}}", obj, True) for v in ph.UNDO_VERBS if free(v))
             if head in ph.SHARED_NOUNS and undoable:
-                found += [(f"{v} {d} {{}}", obj, True) for v in ph.SHARE_VERBS if free(v) for d in ("the", "my", "this")
-                          if v != "rename" or head in ("playlist", "list", "file", "document", "recording", "note")]
+                found.setdefault("share", []).extend(
+                    (f"{v} {d} {{}}", obj, True) for v in ph.SHARE_VERBS if free(v) for d in ("the", "my", "this")
+                    if v != "rename" or head in ("playlist", "list", "file", "document", "recording", "note"))
             kind = _split_name(tool.name)[0]
             if kind in ph.RECORD_READS and not shared and (kind != "send" or head in _SENT_NOUNS and not mail_read):
-                found += [(r, obj, not r.startswith(("what", "how", "did"))) for r in ph.RECORD_READS[kind]]
+                found.setdefault("read back", []).extend(
+                    (r, obj, not r.startswith(("what", "how", "did"))) for r in ph.RECORD_READS[kind])
             recorded = any(t.words & _RECORDING_WORDS for t in tools if t is not tool)  # "record_clip" serves videos
             for other in ph.NEAR_OBJECTS.get(head, []):
                 if not _serves(all_words, _words(other)) and not (other.endswith("video") and recorded):
                     article = "an" if other[0] in "aeiou" else "a"
-                    found += [(f"{v} {article} {other}", "", True) for v in tool.verbs[:2] if "*" not in v]
+                    found.setdefault("other object", []).extend(
+                        (f"{v} {article} {other}", "", True) for v in tool.verbs[:2] if "*" not in v)
                     if other.endswith("video"):
-                        found.append((f"record {article} {other}", "", True))
-    if not found:
-        return []
+                        found["other object"].append((f"record {article} {other}", "", True))
 
-    def make() -> tuple[str, bool] | None:
-        template, obj, imperative = rng.choice(found)
-        text = template.format(obj) if obj else template
-        if obj and template.startswith("share "):
-            text += rng.choice(ph.SHARE_WITH)
-        elif obj and template.startswith(("send ", "email ")):
-            text += rng.choice(ph.SEND_TO)
-        return text, imperative
-    return [make]
+    def maker(templates: list[tuple[str, str, bool]]) -> Callable[[], tuple[str, bool] | None]:
+        def make() -> tuple[str, bool] | None:
+            return _near_verb_request(rng.choice(templates), rng)
+        return make
+
+    return {kind: [maker(templates)] for kind, templates in found.items() if templates}
+
+
+def _near_verb_request(chosen: tuple[str, str, bool], rng: random.Random) -> tuple[str, bool]:
+    """One near miss by verb from its template ("share {}", "the photo"), with whom it is shared or sent to."""
+    template, obj, imperative = chosen
+    text = template.format(obj) if obj else template
+    if obj and template.startswith("share "):
+        text += rng.choice(ph.SHARE_WITH)
+    elif obj and template.startswith(("send ", "email ")):
+        text += rng.choice(ph.SEND_TO)
+    return text, imperative
 
 
 def _near_device(verbs: Sequence[str], devices: Sequence[str], rng: random.Random
@@ -2326,11 +2346,12 @@ def generate_examples(tools: Sequence[Any], *, count: int = 2000, negative_share
     # The names the generator itself gives the tools' objects ("ac" for the air conditioning) are served too.
     all_words |= {w for t in specs for o in t.objects for w in _words(o)}
     pools = _negative_pools(specs, all_words, rng, bag)
-    # Near misses (a real tool's verb with a place or device it does not have: "porch light on") are the
-    # unservable requests a tuned model most often still calls; chit-chat it declines from the start.
+    # Near misses (a real tool's verb with a place or device it does not have: "porch light on"; its object with a
+    # verb no tool does: "cancel the frost alert") are the unservable requests a tuned model most often still calls
+    # (three eighths since 2026-12-07, when near misses by verb joined them); chit-chat it declines from the start.
     # Features of the tools' own domain that no tool has ("flash the high beams" beside a car's climate tools)
     # are the negatives a tuned model calls most readily (cabin dev set, 2026-12-05: start probability >= 0.8).
-    kinds = ["chit_chat", "question", "unserved", "unserved", "near_miss", "near_miss", "feature"
+    kinds = ["chit_chat", "question", "unserved", "unserved", "near_miss", "near_miss", "near_miss", "feature"
              ] + ["state"] * state_questions
     made = 0
     for _ in range(n_neg * _ATTEMPTS_PER_EXAMPLE):
