@@ -25,11 +25,12 @@ from agent_sdk.agent.spoken import (
     spoken_volumes,
     spoken_weights,
 )
-from agent_sdk.agent.words import GENERIC_PARAMETER_WORDS, name_words, same_word
+from agent_sdk.agent.words import GENERIC_PARAMETER_WORDS, SHORT_FORMS, name_words, same_word
 
 __all__ = ["MAX_DESCRIPTION_SCAN", "MAX_SAID_ENUM", "MIN_PLURAL_LEN", "argument_values", "copy_coverage",
            "flag_clauses", "is_numeric", "mentioned", "named_number", "number_names", "plain_number_parameter",
-           "said_enum", "said_flag", "says_name", "says_value", "value_said", "word_starts", "written_numbers"]
+           "said_enum", "said_flag", "says_choice", "says_name", "says_value", "value_said", "word_starts",
+           "written_numbers"]
 
 # A parameter word longer than this that ends in "s" also matches its singular
 # ("traits" → "trait"); shorter ones ("bus", "gas", "yes") keep their "s".
@@ -528,6 +529,33 @@ def _measure_totals(source: str) -> list[tuple[float, tuple[float, ...]]]:
             for measure in measures]
 
 
+def says_choice(value: str, enum: Sequence[Any], source: str) -> bool:
+    """Whether ``source`` says enum member ``value`` by the words that set it apart from the other members, or by
+    the short form people use (:data:`~agent_sdk.agent.words.SHORT_FORMS`): "mow the front" says "front lawn"
+    beside "back lawn", "the veg bed" says "vegetable bed"; "the bed" says neither of two beds.
+
+    Args:
+        value: The member.
+        enum: Every member of the enum (non-text members are ignored).
+        source: The request.
+
+    Returns:
+        True when every word of ``value`` that no other member has (at least one) is in ``source`` as a whole word,
+        each word or the whole value possibly in its short form.
+    """
+    words = re.findall(r"[a-z0-9]+", source.lower())
+    said = f" {' '.join(words)} "
+    low = " ".join(re.findall(r"[a-z0-9]+", value.lower()))
+    if any(f" {short} " in said for short in SHORT_FORMS.get(low, ())):
+        return True
+    others = {w for m in enum if isinstance(m, str) and m.lower() != value.lower()
+              for w in re.findall(r"[a-z0-9]+", m.lower())}
+    own = [w for w in low.split() if w not in others]
+    if not own:  # "bed" beside "flower bed": nothing sets it apart
+        return False
+    return all(f" {w} " in said or any(f" {s} " in said for s in SHORT_FORMS.get(w, ())) for w in own)
+
+
 def copy_coverage(arguments: Sequence[dict[str, Any]], source: str, *,
                   schemas: Sequence[Any] | None = None) -> float:
     """The share of a call's argument values that are stated in ``source``.
@@ -562,6 +590,7 @@ def copy_coverage(arguments: Sequence[dict[str, Any]], source: str, *,
     if not leaves:
         return 1.0
     named: list[tuple[float, dict[float, list[str]]]] = []  # top-level numbers with the names their values go by
+    choices: set[str] = set()  # top-level enum values the request says by what sets them apart ("the veg bed")
     for args, schema in zip(arguments, schemas or ()):
         props = schema.get("properties") if isinstance(schema, dict) else None
         if not isinstance(props, dict) or not isinstance(args, dict):
@@ -570,6 +599,9 @@ def copy_coverage(arguments: Sequence[dict[str, Any]], source: str, *,
             names = number_names(props.get(key))
             if names and isinstance(value, (int, float)) and not isinstance(value, bool):
                 named.append((float(value), names))
+            enum = props.get(key).get("enum") if isinstance(props.get(key), dict) else None
+            if isinstance(value, str) and isinstance(enum, list) and value in enum and says_choice(value, enum, source):
+                choices.add(value.lower())
     said_numbers: set[int] | None = None
     said_decimals: list[float] | None = None
     measured: list[tuple[float, tuple[float, ...]]] | None = None
@@ -579,7 +611,7 @@ def copy_coverage(arguments: Sequence[dict[str, Any]], source: str, *,
         if isinstance(x, float) and x.is_integer():
             x = int(x)
         text = str(x).lower()
-        written = bool(text) and (text in low or text in bare)
+        written = bool(text) and (text in low or text in bare) or text in choices
         if written or any(v == x and any(says_name(n, source) for n in names.get(v, ())) for v, names in named):
             hits += 1
         elif isinstance(x, int):

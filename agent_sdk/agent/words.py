@@ -10,9 +10,14 @@ from __future__ import annotations
 import re
 
 __all__ = [
-    "GENERIC_PARAMETER_WORDS", "MIN_WORD_LEN", "STOP_WORDS", "content_words", "name_words", "same_word",
+    "GENERIC_PARAMETER_WORDS", "MIN_WORD_LEN", "SHORT_FORMS", "STOP_WORDS", "content_words", "name_words", "same_word",
     "split_camel_case", "stem",
 ]
+
+# Shorter words people say for a word or phrase of a choice ("the veg bed", "the lounge lights"); the generator
+# teaches them (``agent_sdk.tune.phrasing.VALUE_ALTERNATIVES``) and copy coverage credits them.
+SHORT_FORMS: dict[str, tuple[str, ...]] = {"vegetable": ("veg", "veggie"), "living room": ("lounge",),
+                                           "television": ("tv",)}
 
 # Shorter words ("of", "to", "in") carry no topic.
 MIN_WORD_LEN = 3

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from agent_sdk.agent.words import SHORT_FORMS
+
 __all__ = [
     "ACTION_FAMILIES",
     "CHIT_CHAT",
@@ -400,8 +402,7 @@ OUT_OF_SET_VALUES: dict[str, list[str]] = {
 }
 
 # Shorter words people use for an enum value's word ("veg bed", "the lounge lights"); the target stays the value.
-VALUE_ALTERNATIVES: dict[str, list[str]] = {"vegetable": ["veg", "veggie"], "living room": ["lounge"],
-                                            "television": ["tv"]}
+VALUE_ALTERNATIVES: dict[str, list[str]] = {k: list(v) for k, v in SHORT_FORMS.items()}  # the agent credits them
 # Words that name a place by its position ("the front" for the front lawn when only one value is in front).
 POSITION_WORDS: set[str] = {"front", "back", "rear", "left", "right", "upper", "lower", "top", "bottom", "upstairs",
                             "downstairs", "north", "south", "east", "west", "side"}

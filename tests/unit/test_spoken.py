@@ -915,3 +915,33 @@ def test_a_number_parameter_takes_a_fraction_and_odd_types_are_no_unit() -> None
 ])
 def test_copy_coverage_counts_a_converted_length_or_weight(arguments: dict, request_text: str) -> None:
     assert copy_coverage([arguments], request_text) == 1.0
+
+
+_ZONES = ["front lawn", "back lawn", "vegetable bed", "flower bed"]
+
+
+@pytest.mark.parametrize(("value", "request_text", "want"), [
+    ("front lawn", "mow the front at 35 mm", True),  # "front" sets it apart from "back lawn"
+    ("vegetable bed", "soak the veggie bed for forty minutes", True),  # a short form people say
+    ("vegetable bed", "veg bed every other day at 5:30", True),
+    ("flower bed", "water the bed", False),  # "bed" is also the vegetable bed's
+    ("back lawn", "water the front", False),
+    ("front lawn", "water the lawn", False),
+    ("front lawn", "the frontier", False),  # whole words only
+])
+def test_says_choice(value: str, request_text: str, want: bool) -> None:
+    from agent_sdk.agent.request_features import says_choice
+
+    assert says_choice(value, [*_ZONES, 3, None], request_text) is want
+
+
+def test_copy_coverage_credits_a_choice_said_short() -> None:
+    """A call whose enum value the request says the short way ("the veg bed") copied its values (2026-12-07: the
+    garden bundle called "soak the veggie bed for forty minutes" right and declined it at half coverage)."""
+    schema = {"type": "object", "properties": {"zone": {"type": "string", "enum": _ZONES},
+                                               "minutes": {"type": "integer"}}}
+    args = [{"zone": "vegetable bed", "minutes": 40}]
+    assert copy_coverage(args, "soak the veggie bed for forty minutes", schemas=[schema]) == 1.0
+    assert copy_coverage(args, "soak the veggie bed for forty minutes") == 0.5  # no schema: not known as a choice
+    assert copy_coverage([{"zone": "flower bed", "minutes": 40}], "soak the bed for forty minutes",
+                         schemas=[schema]) == 0.5
