@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -31,6 +32,14 @@ __all__ = ["MAX_DESCRIPTION_SCAN", "MAX_SAID_ENUM", "MIN_PLURAL_LEN", "argument_
            "flag_clauses", "is_numeric", "mentioned", "named_number", "number_names", "plain_number_parameter",
            "said_enum", "said_flag", "says_choice", "says_name", "says_value", "value_said", "word_starts",
            "written_numbers"]
+
+# Words that name a place by its position ("water the front"; the generator's are the same,
+# ``agent_sdk.tune.phrasing.POSITION_WORDS``), and the words that may follow such a place in a request.
+POSITION_WORDS = frozenset({"front", "back", "rear", "left", "right", "upper", "lower", "top", "bottom", "upstairs",
+                            "downstairs", "north", "south", "east", "west", "side"})
+_AFTER_A_PLACE = ("at", "for", "to", "with", "and", "then", "please", "now", "on", "in", "by", "until", "till", "too",
+                  "again", "thanks", "thank", "cheers", "as", "so", "but", "every", "each", "daily", "tonight",
+                  "tomorrow", "today", "once", "twice", "a", "an", "the", "some", "bit", "little")
 
 # A parameter word longer than this that ends in "s" also matches its singular
 # ("traits" → "trait"); shorter ones ("bus", "gas", "yes") keep their "s".
@@ -530,30 +539,47 @@ def _measure_totals(source: str) -> list[tuple[float, tuple[float, ...]]]:
 
 
 def says_choice(value: str, enum: Sequence[Any], source: str) -> bool:
-    """Whether ``source`` says enum member ``value`` by the words that set it apart from the other members, or by
-    the short form people use (:data:`~agent_sdk.agent.words.SHORT_FORMS`): "mow the front" says "front lawn"
-    beside "back lawn", "the veg bed" says "vegetable bed"; "the bed" says neither of two beds.
+    """Whether ``source`` says enum member ``value`` the short way people say it, as the generator teaches it
+    (``agent_sdk.tune.examples._short_values``): with a word or the whole value in its short form
+    (:data:`~agent_sdk.agent.words.SHORT_FORMS`: "the veg bed" for "vegetable bed", "lounge lamp" for "living room
+    lamp"), or a two-word place by its position alone where the position tells it apart and another member shares
+    its noun ("mow the front" for "front lawn" beside "back lawn"), the position not followed by another noun ("open
+    the front door", "the back garden" say no lawn). A negated request says none.
 
     Args:
         value: The member.
-        enum: Every member of the enum (non-text members are ignored).
+        enum: Every member of the enum (non-text members are ignored; more than :data:`MAX_SAID_ENUM`: none said).
         source: The request.
 
     Returns:
-        True when every word of ``value`` that no other member has (at least one) is in ``source`` as a whole word,
-        each word or the whole value possibly in its short form.
+        True when the request says ``value`` so; False otherwise (also when it writes it in full: that is copied).
     """
-    words = re.findall(r"[a-z0-9]+", source.lower())
-    said = f" {' '.join(words)} "
-    low = " ".join(re.findall(r"[a-z0-9]+", value.lower()))
-    if any(f" {short} " in said for short in SHORT_FORMS.get(low, ())):
-        return True
-    others = {w for m in enum if isinstance(m, str) and m.lower() != value.lower()
-              for w in re.findall(r"[a-z0-9]+", m.lower())}
-    own = [w for w in low.split() if w not in others]
-    if not own:  # "bed" beside "flower bed": nothing sets it apart
+    if len(enum) > MAX_SAID_ENUM or negated(source):
         return False
-    return all(f" {w} " in said or any(f" {s} " in said for s in SHORT_FORMS.get(w, ())) for w in own)
+    said = f" {' '.join(re.findall(r'[a-z0-9]+', source.lower()))} "
+    low = " ".join(re.findall(r"[a-z0-9]+", value.lower()))
+    members = [" ".join(re.findall(r"[a-z0-9]+", m.lower())) for m in enum if isinstance(m, str)]
+
+    def short_forms(member: str) -> list[str]:
+        out = []
+        for long, shorts in SHORT_FORMS.items():
+            whole = re.compile(rf"\b{re.escape(long)}\b")
+            if whole.search(member):
+                out += [whole.sub(short, member) for short in shorts]
+        return out
+
+    longer = [f for m in members if m != low and f" {low} " in f" {m} " for f in [m, *short_forms(m)]]
+    if any(f" {f} " in said for f in longer):  # "lounge lamp" is the living room lamp, not the living room
+        return False
+    if any(f" {f} " in said for f in short_forms(low)):
+        return True
+    words = low.split()
+    if len(words) != 2 or words[0] not in POSITION_WORDS \
+            or sum(m.split()[:1] == words[:1] for m in members) != 1 \
+            or not any(m != low and m.split()[-1:] == words[1:] for m in members):
+        return False
+    after = "|".join(_AFTER_A_PLACE)
+    return bool(re.search(rf" {words[0]} (?:(?:{after}) |[0-9]|$)", said))
 
 
 def copy_coverage(arguments: Sequence[dict[str, Any]], source: str, *,
@@ -590,7 +616,7 @@ def copy_coverage(arguments: Sequence[dict[str, Any]], source: str, *,
     if not leaves:
         return 1.0
     named: list[tuple[float, dict[float, list[str]]]] = []  # top-level numbers with the names their values go by
-    choices: set[str] = set()  # top-level enum values the request says by what sets them apart ("the veg bed")
+    choices: Counter[str] = Counter()  # top-level enum values the request says the short way ("the veg bed")
     for args, schema in zip(arguments, schemas or ()):
         props = schema.get("properties") if isinstance(schema, dict) else None
         if not isinstance(props, dict) or not isinstance(args, dict):
@@ -601,7 +627,7 @@ def copy_coverage(arguments: Sequence[dict[str, Any]], source: str, *,
                 named.append((float(value), names))
             enum = props.get(key).get("enum") if isinstance(props.get(key), dict) else None
             if isinstance(value, str) and isinstance(enum, list) and value in enum and says_choice(value, enum, source):
-                choices.add(value.lower())
+                choices[value.lower()] += 1
     said_numbers: set[int] | None = None
     said_decimals: list[float] | None = None
     measured: list[tuple[float, tuple[float, ...]]] | None = None
@@ -611,7 +637,10 @@ def copy_coverage(arguments: Sequence[dict[str, Any]], source: str, *,
         if isinstance(x, float) and x.is_integer():
             x = int(x)
         text = str(x).lower()
-        written = bool(text) and (text in low or text in bare) or text in choices
+        written = bool(text) and (text in low or text in bare)
+        if not written and choices[text] > 0:  # each argument said short credits itself, not a copy of its text
+            choices[text] -= 1
+            written = True
         if written or any(v == x and any(says_name(n, source) for n in names.get(v, ())) for v, names in named):
             hits += 1
         elif isinstance(x, int):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agent_sdk.agent.request_features import POSITION_WORDS as AGENT_POSITION_WORDS
 from agent_sdk.agent.words import SHORT_FORMS
 
 __all__ = [
@@ -403,9 +404,9 @@ OUT_OF_SET_VALUES: dict[str, list[str]] = {
 
 # Shorter words people use for an enum value's word ("veg bed", "the lounge lights"); the target stays the value.
 VALUE_ALTERNATIVES: dict[str, list[str]] = {k: list(v) for k, v in SHORT_FORMS.items()}  # the agent credits them
-# Words that name a place by its position ("the front" for the front lawn when only one value is in front).
-POSITION_WORDS: set[str] = {"front", "back", "rear", "left", "right", "upper", "lower", "top", "bottom", "upstairs",
-                            "downstairs", "north", "south", "east", "west", "side"}
+# Words that name a place by its position ("the front" for the front lawn when only one value is in front): the
+# agent's, whose copy coverage credits the same.
+POSITION_WORDS: set[str] = set(AGENT_POSITION_WORDS)
 
 # Devices a home request may name; "turn on the <device>" is a near-miss when no tool mentions it.
 DEVICES: list[str] = ["tv", "television", "fan", "heater", "air conditioning", "ac", "oven", "coffee machine",

@@ -928,11 +928,31 @@ _ZONES = ["front lawn", "back lawn", "vegetable bed", "flower bed"]
     ("back lawn", "water the front", False),
     ("front lawn", "water the lawn", False),
     ("front lawn", "the frontier", False),  # whole words only
+    ("front lawn", "water the front 10 minutes", True),
+    ("front lawn", "open the front door", False),  # review, 2026-12-07: another noun after the position
+    ("back lawn", "water the back garden", False),
+    ("front lawn", "don't water the front", False),  # negated
 ])
 def test_says_choice(value: str, request_text: str, want: bool) -> None:
     from agent_sdk.agent.request_features import says_choice
 
     assert says_choice(value, [*_ZONES, 3, None], request_text) is want
+
+
+def test_says_choice_only_the_short_ways_taught() -> None:
+    """Review cases (2026-12-07): a word that merely differs ("3" in "zone 3") says nothing; a short form of a longer
+    member says that one ("lounge lamp" is the living room lamp, not the living room); a huge enum is not read."""
+    from agent_sdk.agent.request_features import MAX_SAID_ENUM, says_choice
+
+    assert not says_choice("zone 3", ["zone 1", "zone 2", "zone 3"], "water zone 2 for 3 minutes")
+    assert not says_choice("10 min", ["10 min", "20 min"], "remind me in 10 hours")
+    assert says_choice("living room lamp", ["living room lamp", "kitchen lamp"], "lounge lamp on")
+    assert not says_choice("living room", ["living room", "living room lamp"], "lounge lamp on")
+    assert says_choice("living room", ["living room", "kitchen"], "lounge lights on")
+    huge = [f"v{i}" for i in range(MAX_SAID_ENUM)] + ["front lawn", "back lawn"]
+    assert not says_choice("front lawn", huge, "mow the front")
+    schema = {"type": "object", "properties": {"zone": {"type": "string", "enum": _ZONES}, "note": {"type": "string"}}}
+    assert copy_coverage([{"zone": "front lawn", "note": "front lawn"}], "mow the front", schemas=[schema]) == 0.5
 
 
 def test_copy_coverage_credits_a_choice_said_short() -> None:
