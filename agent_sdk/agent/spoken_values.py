@@ -96,13 +96,13 @@ _MISSING = object()
 _MIN_TEXT_CUT = 3  # shorter argument text ("a", "ok") is cut out of nothing: it would cut words apart
 
 MAX_SAID_REQUEST_CHARS = 2000
+"""Longer requests get no named numbers, flags or enum values (a command, not a document; it bounds the work)."""
 # A value said for a parameter the model left out counts only when said as a setting: a day ("tomorrow"), next to
 # the parameter's name ("cool mode", "repeat all", "the back camera") or after a preposition that sets it ("on
 # grill", "in fahrenheit"); "a bit cool in here", "play all songs", "a photo of the back garden" set nothing.
 _DAY_VALUES = frozenset({"today", "tomorrow", "tonight", "weekend", "weekends", "weekdays", "monday", "tuesday",
                          "wednesday", "thursday", "friday", "saturday", "sunday", "morning", "afternoon", "evening"})
 _SETTING_PREPOSITIONS = ("on", "in", "to", "with", "using", "use", "at")
-"""Longer requests get no named numbers, flags or enum values (a command, not a document; it bounds the work)."""
 
 # Words of a parameter's name that give its unit: plurals only, since "hour" or "minute" alone names a field of a
 # clock time (``set_alarm(hour, minute)``), and "min" / "sec" also prefix other words (``min_price``).
