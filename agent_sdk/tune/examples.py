@@ -159,12 +159,14 @@ _MEASURE_UNITS = {"centimeters": ["centimeters", "centimeters", "cm"], "centimet
                   "times": ["times"], "cups": ["cups", "cups", ""], "kilos": ["kilos", "kilos", "kg", "kilograms"],
                   "millilitres": ["millilitres", "ml"]}
 
-# A length parameter's unit, and the larger unit people say round amounts in ("1.5 meters" for ``centimeters=150``,
-# read back by the agent's spoken values): how many of the parameter's unit make one.
+# A length, weight or volume parameter's unit, and the larger unit people say round amounts in ("1.5 meters" for
+# ``centimeters=150``, "a litre and a half" for ``millilitres=1500``, read back by the agent's spoken values): how
+# many of the parameter's unit make one.
 _LARGER_UNITS = {"centimeters": (100, "meters"), "centimetres": (100, "metres"), "cm": (100, "meters"),
                  "millimeters": (10, "centimeters"), "mm": (10, "centimeters"), "meters": (1000, "kilometers"),
                  "metres": (1000, "kilometres"), "inches": (12, "feet"), "grams": (1000, "kilograms"),
-                 "g": (1000, "kilograms")}
+                 "g": (1000, "kilograms"), "milliliters": (1000, "liters"), "millilitres": (1000, "litres"),
+                 "ml": (1000, "liters")}
 # How a larger unit is said: its plural forms, then its singular ones.
 _LARGER_FORMS = {"kilograms": (["kilograms", "kilos", "kg"], ["kilogram", "kilo"])}
 _LARGER_UNIT_RATE = 0.3

@@ -906,6 +906,27 @@ def test_round_lengths_are_also_said_in_the_larger_unit() -> None:
         assert got == [("drive", want)], e.query
 
 
+def test_round_volumes_are_also_said_in_litres() -> None:
+    """``millilitres=1500`` is sometimes asked "a litre and a half" / "1.5 litres" (the garden's development set asked
+    so, and the tuned model declined it); the agent's spoken values read each back to the call's value."""
+    from agent_sdk.agent.spoken_values import said_values
+    from agent_sdk.tools.loading import load_tools
+
+    feed = next(t["function"] for t in load_tools("examples/garden/garden_tools.py").to_openai()
+                if t["function"]["name"] == "feed_plants")
+    examples = generate_examples([feed], count=600, seed=3)
+    larger = [e for e in examples if e.calls and re.search(r"\b(litres?|liters?)\b", e.query.lower())]
+    assert 0.03 * len(examples) <= len(larger) <= 0.3 * len(examples)
+    assert any("and a half" in e.query.lower() or "half a li" in e.query.lower() for e in larger)
+    tool = {"name": "feed_plants", "parameters": feed["parameters"]}
+    for e in larger:
+        want = e.calls[0]["arguments"]
+        assert want["millilitres"] % 500 == 0, e.query
+        wrong = {**want, "millilitres": 100}
+        got, _ = said_values([("feed_plants", wrong)], [tool], e.query)
+        assert got == [("feed_plants", want)], e.query
+
+
 def _kitchen_requests(seed: int = 0, count: int = 1500) -> dict[str, list[tuple[str, dict[str, Any]]]]:
     from agent_sdk.tools.loading import load_tools
 
