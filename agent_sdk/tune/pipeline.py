@@ -472,17 +472,19 @@ def calibration_points(bundle: Path, specs: list[dict[str, Any]], trained: Seque
 
 def choose_tool_thresholds(points: Sequence[tuple[float, bool, bool]], called: Sequence[Sequence[str]],
                            threshold: float, *, keep: float = CALL_KEEP, min_right: int = TOOL_THRESHOLD_MIN_RIGHT,
-                           margin: float = TOOL_THRESHOLD_MARGIN) -> dict[str, float]:
+                           margin: float = TOOL_THRESHOLD_MARGIN, under_every_call: bool = False) -> dict[str, float]:
     """Lower ``auto`` thresholds for the tools whose right calls score lower than the others'.
 
     The models' scores differ by tool (robot-v3 on its calibration requests: the median right ``go_to`` call scores
     -3.85, ``turn`` -0.02), so one threshold that keeps ``keep`` of all right calls declines most calls to a few
     tools. Per tool, on the requests whose call was a single call to it when scored, :func:`choose_threshold` picks
-    its threshold (``keep`` of its right calls, or :data:`CALL_MARGIN` under the lowest when that declines as many
-    of the unservable requests that drew the tool: ``under_every_call``); it replaces ``threshold`` where it is at least
-    ``margin`` lower. Never higher: a tool whose generated requests are easy (its right calls all score near 0) is asked more
-    loosely by people, and raising its threshold declined them on the development sets (docs/tuning.md,
-    2026-12-07, night).
+    its threshold (the edge that keeps ``keep`` of its right calls, as for all calls); it replaces ``threshold`` where
+    it is at least ``margin`` lower. Never higher: a tool whose generated requests are easy (its right calls all score
+    near 0) is asked more loosely by people, and raising its threshold declined them on the development sets
+    (docs/tuning.md, 2026-12-07, night). Until 2026-12-08 a tool's threshold went :data:`CALL_MARGIN` under its lowest
+    right call when that declined as many of the unservable requests that drew it (``under_every_call``): on the
+    garden's development set that rule gave three tools thresholds near -6.5 that called three requests no tool serves
+    ("rake the leaves" as ``log_harvest``) and gained no call (docs/tuning.md, 2026-12-08).
 
     Args:
         points: ``(score, is a tool request, call right)`` per request, as :func:`calibration_points` gives.
@@ -491,6 +493,7 @@ def choose_tool_thresholds(points: Sequence[tuple[float, bool, bool]], called: S
         keep: The share of a tool's right calls its threshold keeps.
         min_right: The right single calls a tool needs for a threshold of its own.
         margin: Nats a tool's threshold must lie under ``threshold`` to be kept.
+        under_every_call: The rule before 2026-12-08 (:func:`choose_threshold`'s option), recorded for comparison.
 
     Returns:
         Tool name → its threshold, for the tools whose threshold is at least ``margin`` lower than ``threshold``.
@@ -503,7 +506,7 @@ def choose_tool_thresholds(points: Sequence[tuple[float, bool, bool]], called: S
     for name, own in sorted(by_tool.items()):
         if sum(1 for s, tool, ok in own if tool and ok and math.isfinite(s)) < min_right:
             continue
-        t = choose_threshold(own, keep=keep, under_every_call=True)[0]
+        t = choose_threshold(own, keep=keep, under_every_call=under_every_call)[0]
         if t <= threshold - margin:
             out[name] = t
     return out
@@ -578,8 +581,8 @@ def choose_threshold(points: Sequence[tuple[float, bool, bool]], *, keep: float 
 
     With ``under_every_call``, when a threshold :data:`CALL_MARGIN` below
     every right call declines as many unservable requests, that one is taken
-    and every right call kept (the per-tool thresholds'
-    rule, :func:`choose_tool_thresholds`). Not for the threshold of all calls:
+    and every right call kept (the per-tool thresholds' rule until
+    2026-12-08, :func:`choose_tool_thresholds`). Not a default:
     generated negatives a tuned model declines outright say nothing about
     people's near misses, and the garden bundle, the one whose calibration
     came to it, fell from about -3.5 to -7.07 and declined 7 of 16 of its
@@ -693,6 +696,7 @@ def _calibrate(bundle: Path, specs: list[dict[str, Any]], trained: Sequence[Any]
     note(f"auto threshold {threshold}: on the fresh requests {calls_ok:.1%} called right, {declines:.1%} declined")
     under_all = choose_threshold(used, keep=keep, under_every_call=True)[0]  # the rule before 2026-12-07, recorded
     per_tool = choose_tool_thresholds(used, called, threshold, keep=keep)
+    per_tool_under = choose_tool_thresholds(used, called, threshold, keep=keep, under_every_call=True)  # recorded
     rule = AutoRule(threshold=threshold, tool_thresholds=tuple(sorted(per_tool.items())))  # the runtime's lookup
     tool_calls, tool_declines = _shares(used, [rule.threshold_for(names) for names in called])
     if per_tool:
@@ -709,6 +713,7 @@ def _calibrate(bundle: Path, specs: list[dict[str, Any]], trained: Sequence[Any]
         manifest["tuning"]["calibration"] = {
             "requests": len(points), "seed": seed + CALIBRATION_SEED_OFFSET, "call_keep": keep,
             "auto_threshold": threshold, "auto_tool_thresholds": per_tool, "auto_threshold_under_every_call": under_all,
+            "auto_tool_thresholds_under_every_call": per_tool_under,
             "tool_accuracy": round(calls_ok, 4), "decline_accuracy": round(declines, 4),
             "with_tool_thresholds": {"tool_accuracy": round(tool_calls, 4), "decline_accuracy": round(tool_declines, 4)},
             **calibration_probe,
