@@ -125,7 +125,7 @@ _CREATABLE = {"timer", "timers", "alarm", "alarms", "reminder", "event", "appoin
 _DURATION_UNITS = {"seconds": "second", "second": "second", "secs": "second", "sec": "second", "minutes": "minute",
                    "minute": "minute", "mins": "minute", "min": "minute", "hours": "hour", "hour": "hour",
                    "hrs": "hour", "days": "day", "day": "day", "duration": "minute", "delay": "minute"}
-_MEASURE_OF = re.compile(r"\b(?:grams?|g|kilograms?|kilos?|kg|milliliters?|ml|liters?|litres?|pounds?|ounces?|oz|cups?)$")
+_MEASURE_OF = re.compile(r"\b(?:grams?|g|kilograms?|kilos?|kg|milliliters?|millilitres?|ml|liters?|litres?|pounds?|ounces?|oz|cups?)$")
 _UNITLESS_DURATIONS = {"duration", "delay"}  # keys of _DURATION_UNITS that name no unit of their own
 _THING_RATE = 0.4
 """Of the requests for a tool whose required choice names what it makes, the share said by that thing alone ("a
@@ -215,6 +215,7 @@ class _Param:
     which: bool = False  # an enum that picks which of the tool's objects ("window": "driver"): said before the object
     glosses: dict[str, str] = field(default_factory=dict)  # an enum value's gloss: '"usb" (a USB stick)'
     counted: tuple[str, str] = ("", "")  # a count's thing and verb: "How many tracks to skip" → ("tracks", "skip")
+    substance: str = ""  # what a measure is of: "How much fertilizer, ... millilitres" → "fertilizer"
 
 
 @dataclass
@@ -516,8 +517,11 @@ def _make_param(name: str, schema: Mapping[str, Any], required: bool, tool_words
         marks = _number_marks(desc, lo, hi, integer=typ == "integer") if role == "quantity" else {}
         step = _number_step(desc) if typ == "number" else 0.0
         counted = _COUNT_OF.search(desc) if not unit and typ == "integer" else None
+        of = _HOW_MUCH_OF.search(desc) if _MEASURE_OF.search(unit) else None
+        substance = of.group(1) if of and of.group(1) not in _NOT_SUBSTANCES and not _MEASURE_OF.search(of.group(1)) \
+            else ""
         return _Param(name, schema, required, typ, role, label, unit=unit, lo=lo, hi=hi, marks=marks, step=step,
-                      counted=(counted.group(1), counted.group(2)) if counted else ("", ""))
+                      counted=(counted.group(1), counted.group(2)) if counted else ("", ""), substance=substance)
     if typ == "boolean":
         flag = [w for w in name_words if w not in ("is", "enable", "enabled", "use", "with", "should", "do")]
         return _Param(name, schema, required, "boolean", "flag", " ".join(flag) or label, clauses=flag_clauses(desc))
@@ -551,6 +555,12 @@ _MACHINES = {"mower", "dishwasher", "washer", "dryer", "heater", "boiler", "spri
              "engine", "motor", "dehumidifier", "humidifier", "purifier", "robot", "kettle", "oven"}
 """Names a start_ tool starts as a machine ("start_mower": "start the mower"), whatever the description's verb."""
 _COUNT_OF = re.compile(r"\bhow many ([a-z]+s) to ([a-z]+)\b")  # "How many tracks to skip": the count is said with them
+_HOW_MUCH_OF = re.compile(r"^how much ([a-z]+)\b")  # "How much fertilizer, from 50 to 2000 millilitres"
+_NOT_SUBSTANCES = {"to", "of", "the", "it", "is", "in", "for", "will", "can", "should", "more", "less", "each", "per"}
+_SUBSTANCE_RATE = 0.5
+"""Of a measure's values whose description names what it is of, the share said with it ("half a litre of
+fertilizer"). Set by judgement: the garden's development set said "a litre and a half of fertilizer", and no
+generated request for its tool named the fertilizer at all (2026-12-08)."""
 
 
 def _family_target(family: str, key: str, tokens: Sequence[str], params: Sequence[_Param]) -> _Param | None:
@@ -1078,7 +1088,11 @@ def _draw_arguments(tool: _Tool, bag: _Bag, rng: random.Random, *, all_required_
             if verb is not None:  # "close the window": the verb says the value
                 spoken[key], spoken["__verb"] = "", verb
                 continue
-            spoken[key] = _mark(key, _spoken_quantity(p, n, rng))
+            said = _spoken_quantity(p, n, rng)
+            if p.substance and _MEASURE_OF.search(said) and rng.random() < _SUBSTANCE_RATE:
+                # "500 ml of fertilizer": after a unit, never "500 of fertilizer"
+                said = f"{said} of {p.substance}"
+            spoken[key] = _mark(key, said)
             _bar(spoken, _barred_verbs(tool, p, n))
             if p.counted[0] and len(tool.params) == 1:  # with other values it stays a quantity in the tail
                 spoken[key], spoken["__alone"] = _counted(p, spoken[key], n, rng), key

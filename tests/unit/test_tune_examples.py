@@ -908,7 +908,8 @@ def test_round_lengths_are_also_said_in_the_larger_unit() -> None:
 
 def test_round_volumes_are_also_said_in_litres() -> None:
     """``millilitres=1500`` is sometimes asked "a litre and a half" / "1.5 litres" (the garden's development set asked
-    so, and the tuned model declined it); the agent's spoken values read each back to the call's value."""
+    so, "a litre and a half of fertilizer", and the tuned model declined it); the agent's spoken values read each back
+    to the call's value."""
     from agent_sdk.agent.spoken_values import said_values
     from agent_sdk.tools.loading import load_tools
 
@@ -918,6 +919,11 @@ def test_round_volumes_are_also_said_in_litres() -> None:
     larger = [e for e in examples if e.calls and re.search(r"\b(litres?|liters?)\b", e.query.lower())]
     assert 0.03 * len(examples) <= len(larger) <= 0.3 * len(examples)
     assert any("and a half" in e.query.lower() or "half a li" in e.query.lower() for e in larger)
+    # "How much fertilizer" names what the measure is of: about half the amounts said with a unit say it too
+    calls = [e for e in examples if e.calls]
+    of = [e.query for e in calls if "of fertilizer" in e.query]
+    assert 0.2 * len(calls) <= len(of) <= 0.6 * len(calls)
+    assert not any(re.search(r"\d of fertilizer", q) for q in of)  # after a unit, never "500 of fertilizer"
     tool = {"name": "feed_plants", "parameters": feed["parameters"]}
     for e in larger:
         want = e.calls[0]["arguments"]
