@@ -555,11 +555,14 @@ _MACHINES = {"mower", "dishwasher", "washer", "dryer", "heater", "boiler", "spri
              "engine", "motor", "dehumidifier", "humidifier", "purifier", "robot", "kettle", "oven"}
 """Names a start_ tool starts as a machine ("start_mower": "start the mower"), whatever the description's verb."""
 _COUNT_OF = re.compile(r"\bhow many ([a-z]+s) to ([a-z]+)\b")  # "How many tracks to skip": the count is said with them
-_HOW_MUCH_OF = re.compile(r"^how much ([a-z]+)\b")  # "How much fertilizer, from 50 to 2000 millilitres"
-_NOT_SUBSTANCES = {"to", "of", "the", "it", "is", "in", "for", "will", "can", "should", "more", "less", "each", "per"}
+# "How much fertilizer, from 50 to 2000 millilitres": one noun, then a break or a preposition ("How much water to
+# add"), never the start of a clause ("How much you want to pour", "How much ground coffee")
+_HOW_MUCH_OF = re.compile(r"^how much ([a-z]+)(?=\s*[,(.;:]|$|\s+(?:to|in|for|from|per|that|should|is)\b)")
+_NOT_SUBSTANCES = {"to", "of", "the", "it", "is", "in", "for", "will", "can", "should", "more", "less", "each", "per",
+                   "time", "total", "weight", "volume", "amount", "quantity", "dose", "size"}
 _SUBSTANCE_RATE = 0.5
-"""Of a measure's values whose description names what it is of, the share said with it ("half a litre of
-fertilizer"). Set by judgement: the garden's development set said "a litre and a half of fertilizer", and no
+"""Of a measure's values said with a unit, where its description names what the measure is of, the share said with
+that too ("half a litre of fertilizer"). Set by judgement: the garden's development set said "a litre and a half of fertilizer", and no
 generated request for its tool named the fertilizer at all (2026-12-08)."""
 
 
@@ -740,6 +743,8 @@ def _tool_words(tokens: Sequence[str], desc: str, params: Sequence[_Param]) -> s
 def _settle_params(params: Sequence[_Param], tokens: Sequence[str]) -> None:
     """Drops flag clauses whose pronoun stands for nothing, and marks the enums that say which object."""
     for p in params:
+        if p.substance in tokens:  # the name says it already: not "dispense the water 500 ml of water"
+            p.substance = ""
         if p.clauses and any(_PRONOUNS & set(c.split()) and not _PARTICLE_CLAUSE.fullmatch(c)
                              and not _PRONOUNS & set(p.clauses[not v].split())
                              and _flag_np(c, p.clauses[not v]) is None for v, c in p.clauses.items()):
@@ -1089,8 +1094,8 @@ def _draw_arguments(tool: _Tool, bag: _Bag, rng: random.Random, *, all_required_
                 spoken[key], spoken["__verb"] = "", verb
                 continue
             said = _spoken_quantity(p, n, rng)
-            if p.substance and _MEASURE_OF.search(said) and rng.random() < _SUBSTANCE_RATE:
-                # "500 ml of fertilizer": after a unit, never "500 of fertilizer"
+            if p.substance and _MEASURE_OF.search(re.sub(r" and a half$", "", said)) and rng.random() < _SUBSTANCE_RATE:
+                # "500 ml of fertilizer", "a litre and a half of fertilizer": after a unit, never "500 of fertilizer"
                 said = f"{said} of {p.substance}"
             spoken[key] = _mark(key, said)
             _bar(spoken, _barred_verbs(tool, p, n))

@@ -91,7 +91,7 @@ lost declines on the home bundles. Gemma 3 270M's scores overlap more (90% serve
 TOOL_THRESHOLD_MIN_RIGHT = 15
 """Right single calls to a tool among the calibration requests before it gets a threshold of its own
 (:func:`choose_tool_thresholds`): with 800 requests a tool of a 16-tool set has about 35; at 15 the 95% edge is its
-lowest right call (or 1 nat under it, :func:`choose_threshold`'s rule), as noisy as a per-tool estimate may be."""
+lowest right call, as noisy as a per-tool estimate may be."""
 TOOL_THRESHOLD_MARGIN = 1.5
 """Nats a tool's own threshold must lie under the rule's to replace it (:func:`choose_tool_thresholds`). Chosen
 2026-12-07 on the development sets of three bundles, their calibration requests scored once and every margin

@@ -923,7 +923,9 @@ def test_round_volumes_are_also_said_in_litres() -> None:
     calls = [e for e in examples if e.calls]
     of = [e.query for e in calls if "of fertilizer" in e.query]
     assert 0.2 * len(calls) <= len(of) <= 0.6 * len(calls)
-    assert not any(re.search(r"\d of fertilizer", q) for q in of)  # after a unit, never "500 of fertilizer"
+    assert all(re.search(r"\b(ml|millilitres?|litres?|and a half) of fertilizer", q) for q in of)  # never "500 of"
+    more = [e.query for seed in range(4) for e in generate_examples([feed], count=600, seed=seed)]
+    assert any("a litre and a half of fertilizer" in q for q in more)  # the development set's words
     tool = {"name": "feed_plants", "parameters": feed["parameters"]}
     for e in larger:
         want = e.calls[0]["arguments"]
@@ -931,6 +933,28 @@ def test_round_volumes_are_also_said_in_litres() -> None:
         wrong = {**want, "millilitres": 100}
         got, _ = said_values([("feed_plants", wrong)], [tool], e.query)
         assert got == [("feed_plants", want)], e.query
+
+
+def test_a_measure_is_said_with_its_substance_only_when_one_noun_names_it() -> None:
+    """"How much fertilizer, in ml" names what the measure is of; "How much you want to pour" and "How much ground
+    coffee" do not (a clause, an adjective), and a substance the tool's name says is not said twice ("dispense water
+    500 ml of water"). A review's invented descriptions."""
+    def tool(name: str, desc: str) -> dict[str, Any]:
+        return {"name": name, "description": "Pour something.", "parameters": {
+            "type": "object", "properties": {"ml": {"type": "integer", "description": desc}}, "required": ["ml"]}}
+
+    cases = {"pour_drink": ("How much you want to pour, from 50 to 900 ml.", None),
+             "dose_coffee": ("How much ground coffee, from 50 to 900 ml.", None),
+             "dispense_water": ("How much water, from 50 to 900 ml.", None),
+             "pour_feed": ("How much plant food, from 50 to 900 ml.", None),
+             "top_up": ("How much oil, from 50 to 900 ml.", "oil")}
+    for name, (desc, substance) in cases.items():
+        queries = [e.query.lower() for e in generate_examples([tool(name, desc)], count=300, seed=1) if e.calls]
+        said = [q for q in queries if re.search(r"\bml of\b|millilit\w* of\b|lit\w* of\b", q)]
+        if substance is None:
+            assert not said, (name, said[:3])
+        else:
+            assert len(said) >= 0.15 * len(queries) and all(f"of {substance}" in q for q in said), (name, said[:3])
 
 
 def _kitchen_requests(seed: int = 0, count: int = 1500) -> dict[str, list[tuple[str, dict[str, Any]]]]:
