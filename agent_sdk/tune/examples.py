@@ -125,7 +125,8 @@ _CREATABLE = {"timer", "timers", "alarm", "alarms", "reminder", "event", "appoin
 _DURATION_UNITS = {"seconds": "second", "second": "second", "secs": "second", "sec": "second", "minutes": "minute",
                    "minute": "minute", "mins": "minute", "min": "minute", "hours": "hour", "hour": "hour",
                    "hrs": "hour", "days": "day", "day": "day", "duration": "minute", "delay": "minute"}
-_MEASURE_OF = re.compile(r"\b(?:grams?|g|kilograms?|kilos?|kg|milliliters?|millilitres?|ml|liters?|litres?|pounds?|ounces?|oz|cups?)$")
+_MEASURE_OF = re.compile(
+    r"\b(?:grams?|g|kilograms?|kilos?|kg|milliliters?|millilitres?|ml|liters?|litres?|pounds?|ounces?|oz|cups?)$")
 _UNITLESS_DURATIONS = {"duration", "delay"}  # keys of _DURATION_UNITS that name no unit of their own
 _THING_RATE = 0.4
 """Of the requests for a tool whose required choice names what it makes, the share said by that thing alone ("a
@@ -562,8 +563,8 @@ _NOT_SUBSTANCES = {"to", "of", "the", "it", "is", "in", "for", "will", "can", "s
                    "time", "total", "weight", "volume", "amount", "quantity", "dose", "size"}
 _SUBSTANCE_RATE = 0.5
 """Of a measure's values said with a unit, where its description names what the measure is of, the share said with
-that too ("half a litre of fertilizer"). Set by judgement: the garden's development set said "a litre and a half of fertilizer", and no
-generated request for its tool named the fertilizer at all (2026-12-08)."""
+that too ("half a litre of fertilizer"). Set by judgement: the garden's development set said "a litre and a half of
+fertilizer", and no generated request for its tool named the fertilizer at all (2026-12-08)."""
 
 
 def _family_target(family: str, key: str, tokens: Sequence[str], params: Sequence[_Param]) -> _Param | None:
@@ -1094,7 +1095,7 @@ def _draw_arguments(tool: _Tool, bag: _Bag, rng: random.Random, *, all_required_
                 spoken[key], spoken["__verb"] = "", verb
                 continue
             said = _spoken_quantity(p, n, rng)
-            if p.substance and _MEASURE_OF.search(re.sub(r" and a half$", "", said)) and rng.random() < _SUBSTANCE_RATE:
+            if p.substance and _MEASURE_OF.search(said.removesuffix(" and a half")) and rng.random() < _SUBSTANCE_RATE:
                 # "500 ml of fertilizer", "a litre and a half of fertilizer": after a unit, never "500 of fertilizer"
                 said = f"{said} of {p.substance}"
             spoken[key] = _mark(key, said)
